@@ -1,0 +1,99 @@
+/**
+ * JSON schema of the provisioning file (contract 2 in DESIGN.md). Also published as
+ * config/chargepoint.schema.json for editors; a test keeps the two identical.
+ */
+export const CONFIG_FILE_SCHEMA = {
+  $id: 'https://chargepoint-runtime/config.schema.json',
+  type: 'object',
+  additionalProperties: false,
+  required: ['chargePointId', 'identity', 'csms', 'stateDir'],
+  properties: {
+    $schema: { type: 'string' },
+    chargePointId: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 48,
+      pattern: "^[A-Za-z0-9._~:@!$&'()*+,;=-]+$",
+      description: 'Charge point identity, the last segment of the connection URL.',
+    },
+    identity: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['vendor', 'model'],
+      properties: {
+        vendor: { type: 'string', minLength: 1, maxLength: 20 },
+        model: { type: 'string', minLength: 1, maxLength: 20 },
+        chargePointSerialNumber: { type: 'string', maxLength: 25 },
+        chargeBoxSerialNumber: { type: 'string', maxLength: 25 },
+        iccid: { type: 'string', maxLength: 20 },
+        imsi: { type: 'string', maxLength: 20 },
+      },
+    },
+    csms: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url'],
+      properties: {
+        url: { type: 'string', pattern: '^wss?://[^\\s]+$' },
+        securityProfile: { type: 'integer', minimum: 0, maximum: 3, default: 0 },
+        caFile: { type: 'string', minLength: 1 },
+        certFile: { type: 'string', minLength: 1 },
+        keyFile: { type: 'string', minLength: 1 },
+        callTimeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 600, default: 30 },
+        connectTimeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 600, default: 15 },
+        bootRetrySeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400, default: 60 },
+        reconnect: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            initialSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 3600, default: 1 },
+            maxSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400, default: 120 },
+          },
+        },
+      },
+    },
+    stateDir: { type: 'string', minLength: 1 },
+    board: { type: 'string', minLength: 1, default: 'sim' },
+    cli: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { socket: { type: 'string', minLength: 1, default: '/run/chargepoint/cpctl.sock' } },
+    },
+    mqtt: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url'],
+      properties: { url: { type: 'string', pattern: '^mqtts?://' }, prefix: { type: 'string' } },
+    },
+    ocpp: {
+      type: 'object',
+      default: {},
+      additionalProperties: { type: ['string', 'number', 'boolean'] },
+    },
+    ocppForced: { type: 'array', items: { type: 'string' }, uniqueItems: true, default: [] },
+    clock: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { ntpSynchronized: { type: 'boolean', default: false } },
+    },
+    reset: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        hardResetCommand: { type: 'array', items: { type: 'string' }, minItems: 1 },
+      },
+    },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { CONFIG_FILE_SCHEMA } from './file-schema.js';
+
+export type SecurityProfileNumber = 0 | 1 | 2 | 3;
+
+/** The provisioning file after validation, with paths resolved against the file's folder. */
+export interface RuntimeConfig {
+  chargePointId: string;
+  identity: {
+    vendor: string;
+    model: string;
+    chargePointSerialNumber?: string;
+    chargeBoxSerialNumber?: string;
+    iccid?: string;
+    imsi?: string;
+  };
+  csms: {
+    url: string;
+    securityProfile: SecurityProfileNumber;
+    caFile?: string;
+    certFile?: string;
+    keyFile?: string;
+    callTimeoutSeconds: number;
+    connectTimeoutSeconds: number;
+    reconnect: { initialSeconds: number; maxSeconds: number };
+    /** Retry delay when a BootNotification gets no answer at all. */
+    bootRetrySeconds: number;
+  };
+  stateDir: string;
+  board: string;
+  cli: { socket: string };
+  mqtt?: { url: string; prefix?: string };
+  /** Initial values of OCPP configuration keys. */
+  ocpp: Record<string, string | number | boolean>;
+  /** OCPP keys whose file value always wins over a value the central system stored. */
+  ocppForced: string[];
+  clock: { ntpSynchronized: boolean };
+  reset: { hardResetCommand?: string[] };
+  log: { level: string };
+}
+
+export class ConfigFileError extends Error {}
+
+const ajv = new Ajv({ allErrors: false, useDefaults: true, strict: true, allowUnionTypes: true });
+const validate = ajv.compile(CONFIG_FILE_SCHEMA);
+
+function describe(error: ErrorObject): string {
+  const field = error.instancePath.slice(1).replaceAll('/', '.');
+  if (error.keyword === 'required') {
+    const missing = String(error.params.missingProperty);
+    return `${field ? `${field}.` : ''}${missing}: is required`;
+  }
+  if (error.keyword === 'additionalProperties') {
+    return `${field ? `${field}.` : ''}${String(error.params.additionalProperty)}: is not a known setting`;
+  }
+  return `${field || '(root)'}: ${error.message ?? 'is invalid'}`;
+}
+
+/** Validates a parsed provisioning document; `baseDir` anchors relative paths. */
+export function parseConfig(document: unknown, baseDir: string): RuntimeConfig {
+  const doc = structuredClone(document);
+  if (!validate(doc)) {
+    const first = validate.errors?.[0];
+    throw new ConfigFileError(`invalid configuration: ${first ? describe(first) : 'unknown error'}`);
+  }
+  const cfg = doc as unknown as RuntimeConfig;
+  const abs = (p: string | undefined): string | undefined =>
+    p === undefined || isAbsolute(p) ? p : resolve(baseDir, p);
+  cfg.stateDir = abs(cfg.stateDir) ?? cfg.stateDir;
+  cfg.cli.socket = abs(cfg.cli.socket) ?? cfg.cli.socket;
+  if (cfg.board !== 'sim') cfg.board = abs(cfg.board) ?? cfg.board;
+  cfg.csms.caFile = abs(cfg.csms.caFile);
+  cfg.csms.certFile = abs(cfg.csms.certFile);
+  cfg.csms.keyFile = abs(cfg.csms.keyFile);
+  for (const key of cfg.ocppForced) {
+    if (!(key in cfg.ocpp))
+      throw new ConfigFileError(`invalid configuration: ocppForced: ${key} has no value in ocpp`);
+  }
+  return cfg;
+}
+
+export function loadConfigFile(path: string): RuntimeConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigFileError(`cannot read configuration file ${path}: ${(error as Error).message}`);
+  }
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigFileError(`configuration file ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  return parseConfig(document, dirname(resolve(path)));
+}

@@ -1,0 +1,329 @@
+import type { Logger } from '../log.js';
+import type { GetConfigurationResponse } from '../ocpp/generated/messages.js';
+import { KEY_DEFINITIONS, type KeyDefinition } from './keys.js';
+import { parseValue, splitList, type ValueContext } from './values.js';
+
+export type ChangeStatus = 'Accepted' | 'Rejected' | 'RebootRequired' | 'NotSupported';
+
+/** Who asks for a change: the CSMS, a technician at the charger, or the daemon itself. */
+export type ChangeOrigin = 'csms' | 'local' | 'runtime';
+
+/** Persistence of key values (SQLite-backed in production). */
+export interface ConfigStore {
+  loadAll(): Map<string, string>;
+  save(key: string, value: string): void;
+}
+
+export interface RegistryOptions {
+  store: ConfigStore;
+  /** Values from the provisioning file, as JSON types or OCPP strings. */
+  initial?: Record<string, string | number | boolean>;
+  /** Keys whose file value wins over the stored value at every start. */
+  forced?: readonly string[];
+  capabilities: ReadonlySet<string>;
+  /** Read-only values the runtime computes, e.g. NumberOfConnectors, SupportedFeatureProfiles. */
+  fixed: Record<string, string>;
+  supportedMeasurands?: ReadonlySet<string>;
+  log: Logger;
+  /** Replaces the standard key set; for tests of rules no standard key uses. */
+  definitions?: readonly KeyDefinition[];
+}
+
+export type ChangeListener = (value: string, previous: string | undefined) => void;
+
+/** An extra rule from another module: returns a rejection reason, or undefined to allow. */
+export type ChangeGuard = (value: string) => string | undefined;
+
+type ConfigurationKey = NonNullable<GetConfigurationResponse['configurationKey']>[number];
+
+/**
+ * The live set of configuration keys.
+ *
+ * Values are held in memory and written through to the store, so reads never touch the database.
+ * Precedence at start: default < provisioning file < store, except that a forced file value beats the
+ * store. Read-only keys are never persisted: nothing over OCPP can change them, so the file (or the
+ * runtime, via `fixed`/`setFixed`) stays their only source and a product update takes effect.
+ * A stored value that no longer passes the rules (bounds changed) is skipped with a warning, so the
+ * file value, else the default, applies: a bad row must never stop the charger from starting.
+ * A forced key only decides the start value; the CSMS may still change it until the next start.
+ *
+ * A change of a reboot-required key is stored and `get()` returns it at once, but listeners are not
+ * told: modules that read such a key only at start pick the new value up after the restart.
+ */
+export class ConfigurationRegistry {
+  private readonly definitions = new Map<string, KeyDefinition>();
+  private readonly values = new Map<string, string>();
+  private readonly listeners = new Map<string, ChangeListener[]>();
+  private readonly guards = new Map<string, ChangeGuard[]>();
+  private readonly entries = new Map<string, ConfigurationKey>();
+  private allKeys: GetConfigurationResponse | undefined;
+  private readonly store: ConfigStore;
+  private readonly log: Logger;
+  private readonly context: ValueContext;
+
+  constructor(opts: RegistryOptions) {
+    this.store = opts.store;
+    this.log = opts.log.child({ module: 'config' });
+    this.context = { valueOf: (key) => this.get(key), supportedMeasurands: opts.supportedMeasurands };
+    const all = opts.definitions ?? KEY_DEFINITIONS;
+    for (const def of all) {
+      if (def.capability === undefined || opts.capabilities.has(def.capability))
+        this.definitions.set(def.name, def);
+    }
+    const known = new Set(all.map((def) => def.name));
+    const file = this.fileValues(opts.initial ?? {}, opts.fixed, known);
+    const forced = new Set(opts.forced ?? []);
+    for (const key of forced) {
+      if (!file.has(key)) throw configError(key, 'forced but not given a value');
+    }
+    const stored = this.store.loadAll();
+    // Lists are bounded by integer keys, so integers must be settled first.
+    const ordered = [...this.definitions.values()].sort(
+      (a, b) => Number(a.type === 'csl') - Number(b.type === 'csl'),
+    );
+    for (const def of ordered) this.resolve(def, opts.fixed[def.name], file.get(def.name), forced, stored);
+  }
+
+  /** True when the key is a known key and the charge point provides its function. */
+  has(key: string): boolean {
+    return this.definitions.has(key);
+  }
+
+  get(key: string): string | undefined {
+    return this.values.get(key);
+  }
+
+  getInt(key: string): number {
+    return Number(this.typed(key, 'integer'));
+  }
+
+  getBool(key: string): boolean {
+    return this.typed(key, 'boolean') === 'true';
+  }
+
+  getList(key: string): string[] {
+    return splitList(this.typed(key, 'csl'));
+  }
+
+  /** GetConfiguration.conf for the requested keys; none or an empty list means every key. */
+  list(keys?: readonly string[]): GetConfigurationResponse {
+    if (keys === undefined || keys.length === 0) {
+      this.allKeys ??= Object.freeze({
+        configurationKey: Object.freeze(
+          [...this.definitions.keys()].map((key) => this.entry(key)),
+        ) as ConfigurationKey[],
+      });
+      return this.allKeys;
+    }
+    const configurationKey: ConfigurationKey[] = [];
+    const unknownKey: string[] = [];
+    const seen = new Set<string>();
+    for (const key of keys) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (this.has(key)) configurationKey.push(this.entry(key));
+      else unknownKey.push(key);
+    }
+    return unknownKey.length > 0 ? { configurationKey, unknownKey } : { configurationKey };
+  }
+
+  change(key: string, value: string, origin: ChangeOrigin): ChangeStatus {
+    const def = this.definitions.get(key);
+    if (def === undefined) {
+      this.log.info({ key, origin }, 'configuration change of an unsupported key');
+      return 'NotSupported';
+    }
+    const reject = (reason: string): ChangeStatus => {
+      const shown = isSecret(def) ? {} : { value };
+      this.log.warn({ key, ...shown, origin, reason }, 'configuration change rejected');
+      return 'Rejected';
+    };
+    if (def.access === 'R') return reject('read-only');
+    const parsed = parseValue(def, value, this.context);
+    if (!parsed.ok) return reject(parsed.reason);
+    const previous = this.values.get(key);
+    // Lowering is kept for the runtime alone: it falls back when the new security profile fails to connect.
+    if (def.onlyRaise && origin !== 'runtime' && Number(parsed.value) <= Number(previous ?? def.min ?? 0)) {
+      return reject('may only be raised');
+    }
+    if (parsed.value === previous) return 'Accepted';
+    for (const guard of this.guards.get(key) ?? []) {
+      const reason = this.runGuard(key, guard, parsed.value);
+      if (reason !== undefined) return reject(reason);
+    }
+    try {
+      this.store.save(key, parsed.value);
+    } catch (err) {
+      this.log.error({ key, origin, err }, 'configuration change not stored');
+      return 'Rejected';
+    }
+    this.set(key, parsed.value);
+    const shown = isSecret(def) ? {} : { value: parsed.value, previous };
+    this.log.info({ key, ...shown, origin }, 'configuration changed');
+    if (def.rebootRequired) return 'RebootRequired';
+    this.notify(key, parsed.value, previous);
+    return 'Accepted';
+  }
+
+  /** Adds a rule a new value of `key` must pass; every guard of a key must agree. */
+  guard(key: string, rule: ChangeGuard): void {
+    this.known(key);
+    this.guards.set(key, [...(this.guards.get(key) ?? []), rule]);
+  }
+
+  /** Calls `listener` after each stored change of `key`; returns the unsubscribe function. */
+  onChange(key: string, listener: ChangeListener): () => void {
+    this.known(key);
+    this.listeners.set(key, [...(this.listeners.get(key) ?? []), listener]);
+    return () => {
+      this.listeners.set(
+        key,
+        (this.listeners.get(key) ?? []).filter((l) => l !== listener),
+      );
+    };
+  }
+
+  /** Sets a read-only key the runtime computes (not persisted). Throws on an invalid value. */
+  setFixed(key: string, value: string): void {
+    const def = this.known(key);
+    if (def.access !== 'R') throw new Error(`config: ${key} is not read-only; use change()`);
+    const parsed = parseValue(def, value, this.context);
+    if (!parsed.ok) throw configError(key, parsed.reason);
+    const previous = this.values.get(key);
+    if (parsed.value === previous) return;
+    this.set(key, parsed.value);
+    this.notify(key, parsed.value, previous);
+  }
+
+  private fileValues(
+    initial: Record<string, unknown>,
+    fixed: Record<string, string>,
+    known: ReadonlySet<string>,
+  ): Map<string, string> {
+    for (const key of Object.keys(fixed)) {
+      const def = this.definitions.get(key);
+      if (def === undefined || def.access !== 'R')
+        throw new Error(`config: ${key} cannot be a runtime-computed key`);
+    }
+    const out = new Map<string, string>();
+    for (const [key, raw] of Object.entries(initial)) {
+      if (!known.has(key)) throw configError(key, `not a standard configuration key${caseHint(key, known)}`);
+      if (!this.definitions.has(key)) throw configError(key, 'not provided by this charge point');
+      if (Object.hasOwn(fixed, key))
+        throw configError(key, 'computed by the runtime, cannot be set in the file');
+      if (typeof raw === 'string') out.set(key, raw);
+      else if ((typeof raw === 'number' && Number.isFinite(raw)) || typeof raw === 'boolean')
+        out.set(key, String(raw));
+      else throw configError(key, 'must be a string, number or boolean');
+    }
+    return out;
+  }
+
+  private resolve(
+    def: KeyDefinition,
+    fixedValue: string | undefined,
+    fileValue: string | undefined,
+    forced: ReadonlySet<string>,
+    stored: ReadonlyMap<string, string>,
+  ): void {
+    const key = def.name;
+    const parse = (raw: string): string => {
+      const parsed = parseValue(def, raw, this.context);
+      if (!parsed.ok) throw configError(key, parsed.reason);
+      return parsed.value;
+    };
+    if (fixedValue !== undefined) {
+      this.values.set(key, parse(fixedValue));
+      return;
+    }
+    const fromFile = fileValue === undefined ? undefined : parse(fileValue);
+    let value = fromFile;
+    let persistFile = fromFile !== undefined && def.access !== 'R';
+    const storedValue = stored.get(key);
+    if (def.access !== 'R' && storedValue !== undefined && !forced.has(key)) {
+      const parsed = parseValue(def, storedValue, this.context);
+      if (parsed.ok) {
+        value = parsed.value;
+        persistFile = false;
+      } else {
+        const shown = isSecret(def) ? {} : { value: storedValue };
+        this.log.warn(
+          { key, ...shown, reason: parsed.reason },
+          'stored configuration value invalid, ignored',
+        );
+      }
+    }
+    if (persistFile && fromFile !== undefined && fromFile !== storedValue) this.store.save(key, fromFile);
+    value ??= def.defaultValue === undefined ? undefined : parse(def.defaultValue);
+    if (value !== undefined) this.values.set(key, value);
+    else if (def.access === 'R') throw configError(key, 'has no value; the runtime must provide it');
+  }
+
+  private set(key: string, value: string): void {
+    this.values.set(key, value);
+    this.entries.delete(key);
+    this.allKeys = undefined;
+  }
+
+  private notify(key: string, value: string, previous: string | undefined): void {
+    for (const listener of this.listeners.get(key) ?? []) {
+      try {
+        listener(value, previous);
+      } catch (err) {
+        this.log.error({ key, err }, 'configuration change listener failed');
+      }
+    }
+  }
+
+  private runGuard(key: string, guard: ChangeGuard, value: string): string | undefined {
+    try {
+      return guard(value);
+    } catch (err) {
+      this.log.error({ key, err }, 'configuration guard failed');
+      return 'guard failed';
+    }
+  }
+
+  private entry(key: string): ConfigurationKey {
+    let entry = this.entries.get(key);
+    if (entry === undefined) {
+      const def = this.known(key);
+      const value = isSecret(def) ? undefined : this.values.get(key);
+      entry = Object.freeze(
+        value === undefined
+          ? { key, readonly: def.access === 'R' }
+          : { key, readonly: def.access === 'R', value },
+      );
+      this.entries.set(key, entry);
+    }
+    return entry;
+  }
+
+  private known(key: string): KeyDefinition {
+    const def = this.definitions.get(key);
+    if (def === undefined) throw new Error(`config: ${key} is not a configuration key of this charge point`);
+    return def;
+  }
+
+  private typed(key: string, type: KeyDefinition['type']): string {
+    const def = this.known(key);
+    const value = this.values.get(key);
+    if (def.type !== type || value === undefined) throw new Error(`config: ${key} has no ${type} value`);
+    return value;
+  }
+}
+
+/** Write-only keys are secrets: never shown in a listing nor in a log line. */
+function isSecret(def: KeyDefinition): boolean {
+  return def.access === 'W';
+}
+
+function configError(key: string, reason: string): Error {
+  return new Error(`config: ocpp.${key}: ${reason}`);
+}
+
+function caseHint(key: string, known: ReadonlySet<string>): string {
+  const lower = key.toLowerCase();
+  const match = [...known].find((name) => name.toLowerCase() === lower);
+  return match === undefined ? '' : ` (names are case-sensitive: did you mean ${match}?)`;
+}

@@ -1,0 +1,105 @@
+import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { ConfigFileError, loadConfigFile } from './config/file.js';
+import { createLogger, type Logger } from './log.js';
+import { Runtime, type StopReason } from './runtime.js';
+import { FIRMWARE_VERSION } from './version.js';
+
+/**
+ * Exit codes of chargepointd. The systemd unit restarts on failure, so a reset is a non-zero
+ * exit by design; configuration and usage errors are listed in RestartPreventExitStatus.
+ */
+export const EXIT = {
+  stopped: 0,
+  softReset: 10,
+  hardReset: 11,
+  usage: 64,
+  internalError: 70,
+  config: 78,
+} as const;
+
+const USAGE = 'usage: chargepointd --config <file>';
+
+export function exitCodeFor(reason: StopReason): number {
+  if (reason.kind === 'reset') return reason.type === 'Hard' ? EXIT.hardReset : EXIT.softReset;
+  return EXIT.stopped;
+}
+
+function runHardResetHook(command: readonly string[] | undefined, log: Logger): void {
+  if (!command?.[0]) return;
+  log.warn({ command }, 'running hard reset hook');
+  const result = spawnSync(command[0], command.slice(1), { stdio: 'inherit', timeout: 30_000 });
+  if (result.error || result.status !== 0) {
+    log.error({ err: result.error?.message, status: result.status }, 'hard reset hook failed');
+  }
+}
+
+/** Entry point of the daemon; resolves with the process exit code. */
+export async function runDaemon(argv: string[]): Promise<number> {
+  let configPath: string | undefined;
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string', short: 'c' },
+        version: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (values.help) {
+      process.stdout.write(`${USAGE}\n`);
+      return EXIT.stopped;
+    }
+    if (values.version) {
+      process.stdout.write(`${FIRMWARE_VERSION}\n`);
+      return EXIT.stopped;
+    }
+    configPath = values.config;
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+    return EXIT.usage;
+  }
+  if (!configPath) {
+    process.stderr.write(`${USAGE}\n`);
+    return EXIT.usage;
+  }
+
+  let log = createLogger();
+  let config: ReturnType<typeof loadConfigFile>;
+  try {
+    config = loadConfigFile(configPath);
+  } catch (error) {
+    log.fatal({ configFile: configPath }, (error as Error).message);
+    log.flush();
+    return EXIT.config;
+  }
+  log = createLogger({ level: config.log.level, base: { chargePointId: config.chargePointId } });
+  log.info(
+    { version: FIRMWARE_VERSION, configFile: configPath, board: config.board },
+    'chargepointd starting',
+  );
+
+  let runtime: Runtime;
+  try {
+    runtime = await Runtime.start({ config, log });
+  } catch (error) {
+    const isConfig = error instanceof ConfigFileError || /^config: /.test((error as Error).message);
+    log.fatal({ err: (error as Error).message }, 'cannot start');
+    log.flush();
+    return isConfig ? EXIT.config : EXIT.internalError;
+  }
+
+  const onSignal = (signal: string) => {
+    log.info({ signal }, 'signal received');
+    void runtime.stop();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+
+  const reason = await runtime.done;
+  if (reason.kind === 'reset' && reason.type === 'Hard') runHardResetHook(config.reset.hardResetCommand, log);
+  const code = exitCodeFor(reason);
+  log.info({ reason, exitCode: code }, 'chargepointd stopped');
+  await new Promise<void>((resolve) => log.flush(() => resolve()));
+  return code;
+}

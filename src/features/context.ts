@@ -1,0 +1,38 @@
+import type { Clock, OcppTime } from '../clock.js';
+import type { ConfigurationRegistry } from '../config/registry.js';
+import type { Logger } from '../log.js';
+import type { RpcEndpoint } from '../ocpp/rpc.js';
+import type { Station } from '../station/station.js';
+
+export type ResetType = 'Soft' | 'Hard';
+
+/** What a feature module may use; the composition root builds it once. */
+export interface FeatureContext {
+  rpc: RpcEndpoint;
+  config: ConfigurationRegistry;
+  station: Station;
+  time: OcppTime;
+  clock: Clock;
+  log: Logger;
+  /** Ask the runtime to stop gracefully and exit so the service manager restarts it. */
+  requestReset(type: ResetType): void;
+}
+
+/** Runs `fn` after the current CALLRESULT has gone out, so a triggered message never overtakes it. */
+export function afterResponse(fn: () => void): void {
+  setImmediate(fn);
+}
+
+/** Sends a charge-point CALL whose failure is not fatal: logs it and resolves undefined. */
+export async function sendQuietly<T>(
+  log: Logger,
+  action: string,
+  send: () => Promise<T>,
+): Promise<T | undefined> {
+  try {
+    return await send();
+  } catch (error) {
+    log.debug({ action, err: (error as Error).message }, 'message not delivered');
+    return undefined;
+  }
+}

@@ -1,0 +1,102 @@
+import { EventEmitter } from 'node:events';
+import type { Timer } from '../../clock.js';
+import type { BootNotificationRequest } from '../../ocpp/generated/messages.js';
+import type { FeatureContext } from '../context.js';
+
+export type RegistrationStatus = 'Unregistered' | 'Pending' | 'Rejected' | 'Accepted';
+
+export interface RegistrationEvents {
+  accepted: [];
+}
+
+export interface RegistrationOptions {
+  identity: BootNotificationRequest;
+  /** Seconds to wait before retrying when a BootNotification got no usable answer. */
+  retrySeconds: number;
+}
+
+/**
+ * The BootNotification handshake. Until the central system accepts us, only BootNotification may
+ * leave (Pending: we still answer its calls); after Rejected nothing at all leaves until the
+ * interval has passed, even across reconnects.
+ */
+export class Registration extends EventEmitter<RegistrationEvents> {
+  private current: RegistrationStatus = 'Unregistered';
+  private retryTimer: Timer | undefined;
+  private notBefore = 0;
+  private sending = false;
+
+  constructor(
+    private readonly ctx: FeatureContext,
+    private readonly opts: RegistrationOptions,
+  ) {
+    super();
+  }
+
+  get status(): RegistrationStatus {
+    return this.current;
+  }
+
+  /** The link is up: register if we have not been accepted in this run. */
+  onLinkOpen(): void {
+    if (this.current === 'Accepted') {
+      this.ctx.rpc.setGate('open');
+      this.emit('accepted');
+      return;
+    }
+    this.schedule(Math.max(0, this.notBefore - this.ctx.clock.now()));
+  }
+
+  onLinkClose(): void {
+    this.retryTimer?.cancel();
+    this.retryTimer = undefined;
+  }
+
+  /** TriggerMessage(BootNotification): send one now, whatever our state. */
+  trigger(): void {
+    void this.send();
+  }
+
+  stop(): void {
+    this.onLinkClose();
+  }
+
+  private schedule(delayMs: number): void {
+    this.retryTimer?.cancel();
+    this.ctx.rpc.setGate(delayMs > 0 && this.current === 'Rejected' ? 'closed' : 'boot-only');
+    this.retryTimer = this.ctx.clock.setTimeout(() => {
+      this.retryTimer = undefined;
+      this.ctx.rpc.setGate('boot-only');
+      void this.send();
+    }, delayMs);
+  }
+
+  private async send(): Promise<void> {
+    if (this.sending) return;
+    this.sending = true;
+    const { rpc, log, time, config, clock } = this.ctx;
+    try {
+      const conf = await rpc.call('BootNotification', this.opts.identity);
+      time.syncTo(conf.currentTime);
+      log.info({ status: conf.status, interval: conf.interval }, 'BootNotification answered');
+      if (conf.status === 'Accepted') {
+        if (conf.interval > 0) config.change('HeartbeatInterval', String(conf.interval), 'runtime');
+        const wasAccepted = this.current === 'Accepted';
+        this.current = 'Accepted';
+        rpc.setGate('open');
+        if (!wasAccepted) this.emit('accepted');
+        return;
+      }
+      this.current = conf.status;
+      const waitMs = (conf.interval > 0 ? conf.interval : this.opts.retrySeconds) * 1000;
+      this.notBefore = clock.now() + waitMs;
+      this.schedule(waitMs);
+    } catch (error) {
+      if (this.current === 'Accepted') return;
+      log.warn({ err: (error as Error).message }, 'BootNotification failed; will retry');
+      this.schedule(this.opts.retrySeconds * 1000);
+    } finally {
+      this.sending = false;
+    }
+  }
+}

@@ -1,0 +1,297 @@
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import type { Clock, Timer } from '../clock.js';
+import type { Logger } from '../log.js';
+import { classifyTlsFailure, clientTlsOptions, type TlsMaterial } from './tls.js';
+
+export type SecurityProfile = 0 | 1 | 2 | 3;
+
+/** What the link needs to open a connection; read again before every attempt, as keys can change. */
+export interface LinkCredentials {
+  securityProfile: SecurityProfile;
+  /** Basic-auth password (OCPP key AuthorizationKey), profiles 1 and 2. */
+  authorizationKey?: string;
+  /** Profiles 2 and 3. */
+  tls?: TlsMaterial;
+}
+
+export interface LinkOptions {
+  /** Configured central-system URL; the charge point id is appended as the last path segment. */
+  url: string;
+  chargePointId: string;
+  credentials: () => LinkCredentials;
+  /** WebSocketPingInterval in seconds; 0 disables our pings. Read live. */
+  pingIntervalSec: () => number;
+  backoff: { initialMs: number; maxMs: number };
+  connectTimeoutMs: number;
+  log: Logger;
+  clock: Clock;
+}
+
+export type LinkState = 'idle' | 'connecting' | 'open' | 'stopped';
+
+export interface LinkEvents {
+  open: [];
+  close: [info: { code: number; reason: string }];
+  message: [text: string];
+  /** A white-paper security event detected by the transport (logged; reported by the security module). */
+  securityEvent: [event: { type: string; techInfo: string }];
+}
+
+const OCPP_SUBPROTOCOL = 'ocpp1.6';
+
+export function connectionUrl(base: string, chargePointId: string): string {
+  return `${base.replace(/\/+$/, '')}/${encodeURIComponent(chargePointId)}`;
+}
+
+/** Checks that a URL's scheme matches the security profile, so a profile never silently downgrades. */
+export function checkProfileScheme(url: string, profile: SecurityProfile): string | undefined {
+  const scheme = new URL(url).protocol;
+  if (scheme !== 'ws:' && scheme !== 'wss:') return `unsupported URL scheme ${scheme}`;
+  if (profile >= 2 && scheme !== 'wss:') return `security profile ${profile} needs a wss:// URL`;
+  if (profile <= 1 && scheme !== 'ws:')
+    return `security profile ${profile} is plain transport and needs a ws:// URL`;
+  return undefined;
+}
+
+/**
+ * The WebSocket connection to the central system: connects per the active security profile,
+ * reconnects with capped exponential backoff and jitter (also when the first attempt fails),
+ * and drops a peer that stops answering pings.
+ */
+export class Link extends EventEmitter<LinkEvents> {
+  private ws: WebSocket | undefined;
+  private linkState: LinkState = 'idle';
+  private attempt = 0;
+  private retryTimer: Timer | undefined;
+  private pingTimer: Timer | undefined;
+  private awaitingPong = false;
+
+  constructor(private readonly opts: LinkOptions) {
+    super();
+  }
+
+  get state(): LinkState {
+    return this.linkState;
+  }
+
+  get isOpen(): boolean {
+    return this.linkState === 'open';
+  }
+
+  start(): void {
+    if (this.linkState !== 'idle') return;
+    this.connect();
+  }
+
+  send(text: string): boolean {
+    if (this.linkState !== 'open' || !this.ws) return false;
+    this.ws.send(text);
+    return true;
+  }
+
+  /** Closes the connection and connects again at once (new password, new profile, operator request). */
+  reconnect(reason: string): void {
+    if (this.linkState === 'stopped') return;
+    this.opts.log.info({ reason }, 'reconnecting to central system');
+    this.attempt = 0;
+    this.retryTimer?.cancel();
+    this.retryTimer = undefined;
+    this.dropSocket(1012, reason);
+    this.connect();
+  }
+
+  /** Re-reads WebSocketPingInterval after a configuration change. */
+  restartPing(): void {
+    if (this.linkState === 'open') this.schedulePing();
+  }
+
+  async stop(): Promise<void> {
+    if (this.linkState === 'stopped') return;
+    const ws = this.ws;
+    this.retryTimer?.cancel();
+    this.dropSocket(1000, 'charge point stopping', false);
+    this.linkState = 'stopped';
+    if (!ws) return;
+    await new Promise<void>((resolve) => {
+      if (ws.readyState === WebSocket.CLOSED) return resolve();
+      const timer = this.opts.clock.setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, 1000);
+      ws.once('close', () => {
+        timer.cancel();
+        resolve();
+      });
+      closeQuietly(ws, 1000, 'charge point stopping');
+    });
+  }
+
+  /** Forgets the current socket, telling listeners the connection is gone. */
+  private dropSocket(code: number, reason: string, close = true): void {
+    const ws = this.ws;
+    const wasOpen = this.linkState === 'open';
+    this.detachSocket();
+    if (ws && close) closeQuietly(ws, code, reason);
+    if (wasOpen) this.emit('close', { code, reason });
+  }
+
+  private connect(): void {
+    if (this.linkState === 'stopped') return;
+    this.retryTimer = undefined;
+    this.linkState = 'connecting';
+    const { log } = this.opts;
+    const url = connectionUrl(this.opts.url, this.opts.chargePointId);
+    const creds = this.opts.credentials();
+    const schemeProblem = checkProfileScheme(url, creds.securityProfile);
+    if (schemeProblem) {
+      log.error({ url, securityProfile: creds.securityProfile }, `refusing to connect: ${schemeProblem}`);
+      this.scheduleRetry();
+      return;
+    }
+    const headers: Record<string, string> = {};
+    if (creds.securityProfile === 1 || creds.securityProfile === 2) {
+      if (!creds.authorizationKey) {
+        log.error(
+          { securityProfile: creds.securityProfile },
+          'refusing to connect: AuthorizationKey is not set',
+        );
+        this.scheduleRetry();
+        return;
+      }
+      const token = Buffer.from(`${this.opts.chargePointId}:${creds.authorizationKey}`).toString('base64');
+      headers.Authorization = `Basic ${token}`;
+    }
+    let tls = {};
+    if (creds.securityProfile >= 2) {
+      if (!creds.tls?.ca || (creds.securityProfile === 3 && !(creds.tls.cert && creds.tls.key))) {
+        log.error({ securityProfile: creds.securityProfile }, 'refusing to connect: certificates missing');
+        this.scheduleRetry();
+        return;
+      }
+      const material: TlsMaterial = creds.securityProfile === 3 ? creds.tls : { ca: creds.tls.ca };
+      tls = clientTlsOptions(new URL(url).hostname, material);
+    }
+
+    log.info(
+      { url, securityProfile: creds.securityProfile, attempt: this.attempt },
+      'connecting to central system',
+    );
+    const ws = new WebSocket(url, [OCPP_SUBPROTOCOL], {
+      headers,
+      handshakeTimeout: this.opts.connectTimeoutMs,
+      perMessageDeflate: false,
+      maxPayload: 1024 * 1024,
+      ...tls,
+    });
+    this.ws = ws;
+
+    ws.on('open', () => {
+      if (ws.protocol !== OCPP_SUBPROTOCOL) {
+        log.error({ protocol: ws.protocol }, 'central system did not agree to subprotocol ocpp1.6; closing');
+        ws.close(1002, 'ocpp1.6 required');
+        return;
+      }
+      this.attempt = 0;
+      this.linkState = 'open';
+      log.info({ url }, 'connected to central system');
+      this.schedulePing();
+      this.emit('open');
+    });
+    ws.on('message', (data, isBinary) => {
+      this.awaitingPong = false;
+      if (isBinary) {
+        log.warn('binary WebSocket frame ignored; OCPP-J uses text frames');
+        return;
+      }
+      this.emit('message', data.toString());
+    });
+    ws.on('pong', () => {
+      this.awaitingPong = false;
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      const status = res.statusCode ?? 0;
+      if (status === 401 || status === 403) {
+        this.reportSecurityEvent('FailedToAuthenticateAtCentralSystem', `HTTP ${status} on upgrade`);
+      }
+      log.warn({ status }, 'central system refused the WebSocket upgrade');
+      res.resume();
+      ws.terminate();
+    });
+    ws.on('error', (error) => {
+      const event = classifyTlsFailure(error);
+      if (event && creds.securityProfile >= 2) this.reportSecurityEvent(event, error.message);
+      log.warn({ err: error.message, code: (error as { code?: string }).code }, 'connection error');
+    });
+    ws.on('close', (code, reasonBuf) => {
+      if (this.ws !== ws) return;
+      const wasOpen = this.linkState === 'open';
+      this.detachSocket();
+      const reason = reasonBuf.toString();
+      if (wasOpen) {
+        log.warn({ code, reason }, 'connection to central system closed');
+        this.emit('close', { code, reason });
+      }
+      if (this.linkState !== 'stopped') this.scheduleRetry();
+    });
+  }
+
+  private reportSecurityEvent(type: string, techInfo: string): void {
+    this.opts.log.warn({ securityEvent: type, techInfo }, 'security event');
+    this.emit('securityEvent', { type, techInfo: techInfo.slice(0, 255) });
+  }
+
+  private detachSocket(): void {
+    this.pingTimer?.cancel();
+    this.pingTimer = undefined;
+    this.awaitingPong = false;
+    const ws = this.ws;
+    this.ws = undefined;
+    if (ws) ws.removeAllListeners('close');
+    if (ws) ws.on('error', () => {});
+    if (this.linkState === 'open' || this.linkState === 'connecting') this.linkState = 'idle';
+  }
+
+  private scheduleRetry(): void {
+    if (this.linkState === 'stopped' || this.retryTimer) return;
+    this.linkState = 'idle';
+    const { initialMs, maxMs } = this.opts.backoff;
+    const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(this.attempt, 20));
+    // Full-range jitter in [ceiling/2, ceiling] spreads a fleet that lost its central system at once.
+    const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    this.attempt++;
+    this.opts.log.info({ delayMs: delay, attempt: this.attempt }, 'will retry connecting');
+    this.retryTimer = this.opts.clock.setTimeout(() => this.connect(), delay);
+  }
+
+  private schedulePing(): void {
+    this.pingTimer?.cancel();
+    this.pingTimer = undefined;
+    const seconds = this.opts.pingIntervalSec();
+    if (seconds <= 0) return;
+    this.pingTimer = this.opts.clock.setTimeout(() => {
+      const ws = this.ws;
+      if (!ws || this.linkState !== 'open') return;
+      if (this.awaitingPong) {
+        this.opts.log.warn(
+          { intervalSec: seconds },
+          'central system did not answer our ping; dropping the connection',
+        );
+        ws.terminate();
+        return;
+      }
+      this.awaitingPong = true;
+      ws.ping();
+      this.schedulePing();
+    }, seconds * 1000);
+  }
+}
+
+function closeQuietly(ws: WebSocket, code: number, reason: string): void {
+  try {
+    if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+    else ws.close(code, reason.slice(0, 120));
+  } catch {
+    ws.terminate();
+  }
+}

@@ -1,0 +1,474 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Clock, Timer } from '../clock.js';
+import type { Logger } from '../log.js';
+import { ACTION_INFO, type InboundAction, isAction, type OutboundAction } from './actions.js';
+import {
+  CallError,
+  type CallErrorCode,
+  CallTimeoutError,
+  NotConnectedError,
+  normalizeCallErrorCode,
+} from './errors.js';
+import {
+  type CallErrorFrame,
+  type CallFrame,
+  type CallResultFrame,
+  DEFAULT_MAX_FRAME_BYTES,
+  type MalformedFrame,
+  MESSAGE_TYPE,
+  type Payload,
+  parseFrame,
+  serializeCall,
+  serializeError,
+  serializeResult,
+} from './frames.js';
+import type { Action, RequestOf, ResponseOf } from './generated/messages.js';
+import { validateRequest, validateResponse } from './validator.js';
+
+export interface Transport {
+  /** False when the socket is not open. */
+  send(text: string): boolean;
+}
+
+/** closed: send no CALL; boot-only: only BootNotification; open: all. */
+export type Gate = 'closed' | 'boot-only' | 'open';
+
+export interface HandlerContext {
+  messageId: string;
+}
+
+export type Handler<A extends InboundAction> = (
+  req: RequestOf<A>,
+  ctx: HandlerContext,
+) => ResponseOf<A> | Promise<ResponseOf<A>>;
+
+export interface RpcOptions {
+  log: Logger;
+  clock: Clock;
+  callTimeoutMs: number;
+  maxFrameBytes?: number;
+}
+
+export interface CallOptions {
+  timeoutMs?: number;
+}
+
+export interface FrameEvent {
+  direction: 'in' | 'out';
+  text: string;
+}
+
+export interface MalformedEvent {
+  reason: string;
+  text: string;
+}
+
+export interface RpcCounters {
+  framesIn: number;
+  framesOut: number;
+  malformed: number;
+  invalidPayloads: number;
+  callErrorsSent: number;
+  callErrorsReceived: number;
+  timeouts: number;
+  unknownResults: number;
+}
+
+type AnyHandler = (req: unknown, ctx: HandlerContext) => unknown;
+
+interface PendingCall {
+  messageId: string;
+  action: OutboundAction;
+  text: string;
+  timeoutMs: number;
+  resolve(response: unknown): void;
+  reject(error: Error): void;
+  timer?: Timer;
+}
+
+/** One random prefix per process and a counter: unique, cheap, and readable in traces. */
+const ID_PREFIX = randomBytes(6).toString('hex');
+let idCounter = 0;
+function nextMessageId(): string {
+  idCounter += 1;
+  return `${ID_PREFIX}-${idCounter.toString(36)}`;
+}
+
+/** How many timed-out ids we remember, to tell a late answer from a stray one in the log. */
+const LATE_IDS_KEPT = 16;
+
+/**
+ * The OCPP-J RPC endpoint of the charge point: frames, message ids, schema validation, one
+ * charge-point CALL in flight at a time, response timeouts, and dispatch of central-system CALLs
+ * to handlers. It knows nothing of sockets: the link attaches a Transport and feeds it text.
+ *
+ * Events: 'frame' (FrameEvent) for every frame in and out, 'malformed' (MalformedEvent).
+ */
+export class RpcEndpoint extends EventEmitter {
+  readonly counters: RpcCounters = {
+    framesIn: 0,
+    framesOut: 0,
+    malformed: 0,
+    invalidPayloads: 0,
+    callErrorsSent: 0,
+    callErrorsReceived: 0,
+    timeouts: 0,
+    unknownResults: 0,
+  };
+
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly callTimeoutMs: number;
+  private readonly maxFrameBytes: number;
+  private readonly handlers = new Map<string, AnyHandler>();
+  private readonly queue: PendingCall[] = [];
+  private readonly lateIds: string[] = [];
+  private inFlight: PendingCall | undefined;
+  private transport: Transport | undefined;
+  /** Bumped on every attach and detach, so an answer computed for an old link is not sent on a new one. */
+  private linkGeneration = 0;
+  // Until boot logic says otherwise, the central system may only hear BootNotification (spec 4.2.1).
+  private currentGate: Gate = 'boot-only';
+
+  constructor(opts: RpcOptions) {
+    super();
+    this.log = opts.log;
+    this.clock = opts.clock;
+    this.callTimeoutMs = opts.callTimeoutMs;
+    this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  }
+
+  get gate(): Gate {
+    return this.currentGate;
+  }
+
+  handle<A extends InboundAction>(action: A, handler: Handler<A>): void {
+    if (!isInbound(action)) throw new Error(`${action} is not sent by the central system`);
+    if (this.handlers.has(action)) throw new Error(`a handler for ${action} is already registered`);
+    this.handlers.set(action, handler as AnyHandler);
+  }
+
+  call<A extends OutboundAction>(
+    action: A,
+    payload: RequestOf<A>,
+    opts: CallOptions = {},
+  ): Promise<ResponseOf<A>> {
+    if (!this.transport) return Promise.reject(new NotConnectedError(`cannot send ${action}: not connected`));
+    const invalid = validateRequest(action, payload);
+    if (invalid) {
+      this.log.error({ action, reason: invalid.message }, 'refusing to send an invalid request');
+      return Promise.reject(new Error(`invalid ${action} request: ${invalid.message}`));
+    }
+    const messageId = nextMessageId();
+    return new Promise<ResponseOf<A>>((resolve, reject) => {
+      this.queue.push({
+        messageId,
+        action,
+        text: serializeCall(messageId, action, payload),
+        timeoutMs: opts.timeoutMs ?? this.callTimeoutMs,
+        resolve: resolve as (response: unknown) => void,
+        reject,
+      });
+      this.pump();
+    });
+  }
+
+  attach(transport: Transport): void {
+    // A new link without a detach still means the old one is gone, and with it every pending answer.
+    if (this.transport) this.detach();
+    this.linkGeneration += 1;
+    this.transport = transport;
+    this.pump();
+  }
+
+  detach(): void {
+    this.linkGeneration += 1;
+    this.transport = undefined;
+    const pending = this.inFlight ? [this.inFlight, ...this.queue] : [...this.queue];
+    this.queue.length = 0;
+    this.inFlight = undefined;
+    for (const call of pending) {
+      call.timer?.cancel();
+      call.reject(new NotConnectedError(`${call.action} abandoned: connection closed`));
+    }
+  }
+
+  setGate(gate: Gate): void {
+    this.currentGate = gate;
+    this.pump();
+  }
+
+  /** Every inbound text frame. Never throws: a bad frame is answered or logged, and counted. */
+  receive(text: string): void {
+    try {
+      this.counters.framesIn += 1;
+      this.emitSafely('frame', { direction: 'in', text } satisfies FrameEvent);
+      const frame = parseFrame(text, this.maxFrameBytes);
+      switch (frame.kind) {
+        case 'call':
+          this.onCall(frame);
+          break;
+        case 'result':
+          this.onResult(frame);
+          break;
+        case 'error':
+          this.onError(frame);
+          break;
+        default:
+          this.onMalformed(frame, text);
+      }
+    } catch (err) {
+      this.log.error({ err }, 'unexpected failure while handling an inbound frame');
+    }
+  }
+
+  // ---- central-system CALLs ----
+
+  private onCall(frame: CallFrame): void {
+    const { messageId, action, payload } = frame;
+    if (!isAction(action)) {
+      this.refuse(messageId, clip(action), 'NotImplemented', `unknown action ${clip(action)}`);
+      return;
+    }
+    const handler = isInbound(action) ? this.handlers.get(action) : undefined;
+    if (!isInbound(action) || !handler) {
+      this.refuse(messageId, action, 'NotSupported', `${action} is not supported`);
+      return;
+    }
+    const invalid = validateRequest(action, payload);
+    if (invalid) {
+      this.counters.invalidPayloads += 1;
+      this.refuse(messageId, action, invalid.code, invalid.message);
+      return;
+    }
+    const generation = this.linkGeneration;
+    let result: unknown;
+    try {
+      result = handler(payload, { messageId });
+    } catch (err) {
+      this.onHandlerFailure(generation, messageId, action, err);
+      return;
+    }
+    // Synchronous handlers are answered at once; the common case costs no extra tick.
+    if (isPromiseLike(result)) {
+      result.then(
+        (response) => this.answer(generation, messageId, action, response),
+        (err: unknown) => this.onHandlerFailure(generation, messageId, action, err),
+      );
+    } else {
+      this.answer(generation, messageId, action, result);
+    }
+  }
+
+  private answer(generation: number, messageId: string, action: InboundAction, response: unknown): void {
+    if (this.isStale(generation, messageId, action)) return;
+    const invalid = validateResponse(action, response);
+    if (invalid) {
+      this.log.error({ reason: invalid.message, messageId, action }, 'handler returned an invalid response');
+      this.replyError(messageId, 'InternalError', 'internal error');
+      return;
+    }
+    let text: string;
+    try {
+      text = serializeResult(messageId, response);
+    } catch (err) {
+      this.log.error({ err, messageId, action }, 'handler response cannot be serialised');
+      this.replyError(messageId, 'InternalError', 'internal error');
+      return;
+    }
+    this.send(text);
+  }
+
+  private onHandlerFailure(generation: number, messageId: string, action: InboundAction, err: unknown): void {
+    if (this.isStale(generation, messageId, action)) return;
+    if (err instanceof CallError) {
+      this.log.info(
+        { code: err.code, reason: err.description, messageId, action },
+        'handler answered with CALLERROR',
+      );
+      this.replyError(messageId, err.code, err.description, err.details);
+      return;
+    }
+    this.log.error({ err, messageId, action }, 'handler failed');
+    this.replyError(messageId, 'InternalError', 'internal error');
+  }
+
+  /** The peer that sent this CALL is gone: its answer must not reach whoever is connected now. */
+  private isStale(generation: number, messageId: string, action: string): boolean {
+    if (generation === this.linkGeneration) return false;
+    this.log.warn({ reason: 'connection changed', messageId, action }, 'answer dropped');
+    return true;
+  }
+
+  private refuse(messageId: string, action: string, code: CallErrorCode, description: string): void {
+    this.log.warn({ reason: description, code, messageId, action }, 'CALL refused');
+    this.replyError(messageId, code, description);
+  }
+
+  private replyError(
+    messageId: string,
+    code: CallErrorCode,
+    description: string,
+    details: Payload = {},
+  ): void {
+    let text: string;
+    try {
+      text = serializeError(messageId, code, description, details);
+    } catch {
+      // Details a handler put together may not be serialisable; the code alone still answers.
+      text = serializeError(messageId, code, description);
+    }
+    if (this.send(text)) this.counters.callErrorsSent += 1;
+  }
+
+  // ---- answers to our CALLs ----
+
+  private onResult(frame: CallResultFrame): void {
+    const call = this.takeInFlight(frame.messageId, 'CALLRESULT');
+    if (!call) return;
+    const invalid = validateResponse(call.action, frame.payload);
+    if (invalid) {
+      this.counters.invalidPayloads += 1;
+      this.log.warn(
+        { reason: invalid.message, code: invalid.code, messageId: call.messageId, action: call.action },
+        'invalid response payload',
+      );
+      call.reject(new CallError(invalid.code, invalid.message));
+    } else {
+      call.resolve(frame.payload);
+    }
+    this.pump();
+  }
+
+  private onError(frame: CallErrorFrame): void {
+    this.counters.callErrorsReceived += 1;
+    const call = this.takeInFlight(frame.messageId, 'CALLERROR');
+    if (!call) return;
+    const error = new CallError(normalizeCallErrorCode(frame.code), frame.description, frame.details);
+    error.rawCode = frame.code;
+    this.log.warn(
+      { reason: frame.description, code: frame.code, messageId: call.messageId, action: call.action },
+      'central system answered with CALLERROR',
+    );
+    call.reject(error);
+    this.pump();
+  }
+
+  private onMalformed(frame: MalformedFrame, text: string): void {
+    this.counters.malformed += 1;
+    const { reason, messageId, messageTypeId, replyCode } = frame;
+    this.log.warn({ reason, messageId, messageTypeId, length: text.length }, 'malformed frame');
+    this.emitSafely('malformed', { reason, text } satisfies MalformedEvent);
+    if (messageId === undefined) return;
+    if (replyCode) {
+      this.replyError(messageId, replyCode, reason);
+      return;
+    }
+    const isAnswer = messageTypeId === MESSAGE_TYPE.CALLRESULT || messageTypeId === MESSAGE_TYPE.CALLERROR;
+    // A broken answer to our call: it failed, and waiting for the timeout would only delay the queue.
+    if (isAnswer && messageId === this.inFlight?.messageId) {
+      const call = this.inFlight;
+      call.timer?.cancel();
+      this.inFlight = undefined;
+      call.reject(
+        new CallError(
+          messageTypeId === MESSAGE_TYPE.CALLERROR ? 'GenericError' : 'FormationViolation',
+          reason,
+        ),
+      );
+      this.pump();
+    }
+  }
+
+  /** The in-flight call this answer is for, or undefined (logged and counted) when there is none. */
+  private takeInFlight(messageId: string, kind: string): PendingCall | undefined {
+    const call = this.inFlight;
+    if (call?.messageId === messageId) {
+      call.timer?.cancel();
+      this.inFlight = undefined;
+      return call;
+    }
+    this.counters.unknownResults += 1;
+    const late = this.lateIds.includes(messageId);
+    this.log.warn(
+      { reason: late ? 'answer after timeout' : 'no such call', messageId },
+      `ignored ${kind} for a call not in flight`,
+    );
+    return undefined;
+  }
+
+  // ---- our CALLs ----
+
+  /** Send the next call the gate allows, if nothing is in flight. */
+  private pump(): void {
+    while (!this.inFlight && this.transport) {
+      const index = this.nextSendable();
+      if (index < 0) return;
+      const [call] = this.queue.splice(index, 1) as [PendingCall];
+      if (!this.send(call.text)) {
+        call.reject(new NotConnectedError(`cannot send ${call.action}: socket not open`));
+        continue;
+      }
+      this.inFlight = call;
+      call.timer = this.clock.setTimeout(() => this.onTimeout(call), call.timeoutMs);
+    }
+  }
+
+  private nextSendable(): number {
+    switch (this.currentGate) {
+      case 'open':
+        return this.queue.length > 0 ? 0 : -1;
+      case 'boot-only':
+        // BootNotification must not wait behind calls the gate holds back.
+        return this.queue.findIndex((call) => call.action === 'BootNotification');
+      default:
+        return -1;
+    }
+  }
+
+  private onTimeout(call: PendingCall): void {
+    if (this.inFlight !== call) return;
+    this.inFlight = undefined;
+    this.counters.timeouts += 1;
+    this.lateIds.push(call.messageId);
+    if (this.lateIds.length > LATE_IDS_KEPT) this.lateIds.shift();
+    this.log.warn(
+      { reason: 'timeout', messageId: call.messageId, action: call.action },
+      'no response to CALL',
+    );
+    call.reject(new CallTimeoutError(call.action, call.timeoutMs));
+    this.pump();
+  }
+
+  private send(text: string): boolean {
+    if (!this.transport?.send(text)) {
+      this.log.warn({ reason: 'not connected', length: text.length }, 'frame not sent');
+      return false;
+    }
+    this.counters.framesOut += 1;
+    this.emitSafely('frame', { direction: 'out', text } satisfies FrameEvent);
+    return true;
+  }
+
+  /** A listener's exception must not escape into the protocol path. */
+  private emitSafely(event: string, arg: FrameEvent | MalformedEvent): void {
+    try {
+      this.emit(event, arg);
+    } catch (err) {
+      this.log.error({ err, event }, 'event listener failed');
+    }
+  }
+}
+
+function isInbound(action: Action): action is InboundAction {
+  return ACTION_INFO[action].initiator === 'CS';
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+}
+
+function clip(text: string): string {
+  return text.length <= 64 ? text : `${text.slice(0, 61)}...`;
+}

@@ -1,0 +1,62 @@
+import { isIP } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
+
+/**
+ * TLS 1.2 suites the security white paper asks a charge point to support: both ECDSA GCM suites
+ * and both RSA GCM suites, plus their ECDHE-RSA twins for forward secrecy with RSA servers.
+ * Nothing CBC, nothing without AEAD: a central system offering only weaker suites is refused.
+ * TLS 1.3 suites are all AEAD and keep Node's defaults.
+ */
+export const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'AES128-GCM-SHA256',
+  'AES256-GCM-SHA384',
+].join(':');
+
+export interface TlsMaterial {
+  /** PEM bundle of trusted central-system root certificates. */
+  ca: string;
+  /** Charge point certificate and key (security profile 3 only). */
+  cert?: string;
+  key?: string;
+}
+
+export interface ClientTlsOptions extends SecureContextOptions {
+  minVersion: 'TLSv1.2';
+  rejectUnauthorized: true;
+  servername?: string;
+}
+
+/** Options for the TLS client of security profiles 2 and 3; the host is checked by Node against the cert. */
+export function clientTlsOptions(host: string, material: TlsMaterial): ClientTlsOptions {
+  return {
+    minVersion: 'TLSv1.2',
+    ciphers: TLS12_CIPHERS,
+    ca: material.ca,
+    rejectUnauthorized: true,
+    // SNI must be a DNS name; for an IP address Node checks the certificate's IP entries instead.
+    ...(isIP(host) ? {} : { servername: host }),
+    ...(material.cert && material.key ? { cert: material.cert, key: material.key } : {}),
+  };
+}
+
+/** The security event (white paper A04) a failed TLS handshake corresponds to, if any. */
+export function classifyTlsFailure(
+  error: unknown,
+): 'InvalidCentralSystemCertificate' | 'InvalidTLSVersion' | 'InvalidTLSCipherSuite' | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (typeof code === 'string') {
+    if (/CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_(GET|VERIFY)|HOSTNAME/.test(code))
+      return 'InvalidCentralSystemCertificate';
+    if (/PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|WRONG_VERSION/.test(code)) return 'InvalidTLSVersion';
+    if (/NO_CIPHER|NO_SHARED_CIPHER|HANDSHAKE_FAILURE/.test(code)) return 'InvalidTLSCipherSuite';
+  }
+  if (/protocol version|unsupported protocol/i.test(message)) return 'InvalidTLSVersion';
+  if (/certificate|altname|self[- ]signed/i.test(message)) return 'InvalidCentralSystemCertificate';
+  if (/cipher|handshake failure/i.test(message)) return 'InvalidTLSCipherSuite';
+  return undefined;
+}

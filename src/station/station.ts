@@ -1,0 +1,140 @@
+import { EventEmitter } from 'node:events';
+import type { Board, ConnectorHardware } from '../../hal/types.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { Availability, ConnectorStatus, ErrorCode, StatusSnapshot } from './types.js';
+
+/** Where availability survives restarts (connector 0 = the whole charge point). */
+export interface AvailabilityStore {
+  all(): Map<number, Availability>;
+  setMany(entries: ReadonlyArray<[number, Availability]>): void;
+}
+
+export type AvailabilityResult = 'Accepted' | 'Rejected' | 'Scheduled';
+
+export interface StationEvents {
+  status: [snapshot: StatusSnapshot];
+}
+
+export interface StationOptions {
+  board: Board;
+  availability: AvailabilityStore;
+  clock: Clock;
+  log: Logger;
+}
+
+/**
+ * The charger as a set of connectors whose OCPP status follows the hardware and the operator's
+ * availability choice. Transactions and reservations join this state machine later; until then a
+ * plugged cable means Preparing.
+ */
+export class Station extends EventEmitter<StationEvents> {
+  private readonly availability = new Map<number, Availability>();
+  private readonly snapshots = new Map<number, StatusSnapshot>();
+  private readonly hardware: ReadonlyMap<number, ConnectorHardware>;
+  private readonly detach: Array<() => void> = [];
+
+  constructor(private readonly opts: StationOptions) {
+    super();
+    this.hardware = new Map(opts.board.connectors.map((c) => [c.id, c]));
+    for (const [id, value] of opts.availability.all()) {
+      if (id === 0 || this.hardware.has(id)) this.availability.set(id, value);
+    }
+    for (const id of [0, ...this.hardware.keys()]) this.snapshots.set(id, this.derive(id, opts.clock.now()));
+    for (const connector of this.hardware.values()) {
+      const refresh = (): void => this.refresh();
+      connector.on('plug', refresh);
+      connector.on('fault', refresh);
+      this.detach.push(() => {
+        connector.off('plug', refresh);
+        connector.off('fault', refresh);
+      });
+    }
+  }
+
+  /** Ids of the physical connectors, 1..N. */
+  connectorIds(): number[] {
+    return [...this.hardware.keys()];
+  }
+
+  hasConnector(id: number): boolean {
+    return this.hardware.has(id);
+  }
+
+  connector(id: number): ConnectorHardware | undefined {
+    return this.hardware.get(id);
+  }
+
+  /** Status of connector 0 (the charge point) or of a connector. */
+  status(connectorId: number): StatusSnapshot | undefined {
+    return this.snapshots.get(connectorId);
+  }
+
+  /** Connector 0 first, then every connector. */
+  statuses(): StatusSnapshot[] {
+    return [...this.snapshots.values()].sort((a, b) => a.connectorId - b.connectorId);
+  }
+
+  availabilityOf(connectorId: number): Availability {
+    return this.availability.get(connectorId) ?? 'Operative';
+  }
+
+  /**
+   * ChangeAvailability: connector 0 changes the charge point and every connector. Persisted before
+   * it takes effect, so a power cut cannot lose an Inoperative the central system was told about.
+   */
+  changeAvailability(connectorId: number, type: Availability): AvailabilityResult {
+    if (connectorId !== 0 && !this.hardware.has(connectorId)) return 'Rejected';
+    const ids = connectorId === 0 ? [0, ...this.hardware.keys()] : [connectorId];
+    const entries = ids.map((id): [number, Availability] => [id, type]);
+    this.opts.availability.setMany(entries);
+    for (const [id, value] of entries) this.availability.set(id, value);
+    this.opts.log.info({ connectorId, availability: type }, 'availability changed');
+    this.refresh();
+    return 'Accepted';
+  }
+
+  close(): void {
+    for (const off of this.detach.splice(0)) off();
+  }
+
+  private refresh(): void {
+    const now = this.opts.clock.now();
+    for (const id of [0, ...this.hardware.keys()]) {
+      const previous = this.snapshots.get(id);
+      const next = this.derive(id, now);
+      if (
+        previous &&
+        previous.status === next.status &&
+        previous.errorCode === next.errorCode &&
+        previous.info === next.info
+      ) {
+        continue;
+      }
+      this.snapshots.set(id, next);
+      this.emit('status', next);
+    }
+  }
+
+  private derive(id: number, now: number): StatusSnapshot {
+    const make = (
+      status: ConnectorStatus,
+      errorCode: ErrorCode = 'NoError',
+      info?: string,
+    ): StatusSnapshot => ({
+      connectorId: id,
+      status,
+      errorCode,
+      since: now,
+      ...(info ? { info } : {}),
+    });
+    const chargePointInoperative = this.availabilityOf(0) === 'Inoperative';
+    if (id === 0) return make(chargePointInoperative ? 'Unavailable' : 'Available');
+    const hw = this.hardware.get(id);
+    const fault = hw?.fault();
+    if (fault) return make('Faulted', fault.fault, fault.info);
+    if (chargePointInoperative || this.availabilityOf(id) === 'Inoperative') return make('Unavailable');
+    if (hw?.plugged()) return make('Preparing');
+    return make('Available');
+  }
+}

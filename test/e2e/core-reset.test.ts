@@ -1,0 +1,76 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { CP_ID, Harness } from '../support/harness.js';
+
+type Status = { connectorId: number; status: string };
+
+async function resetKeepsAvailability(h: Harness, type: 'Hard' | 'Soft'): Promise<void> {
+  await h.booted();
+  let mark = h.csms.mark();
+  expect(await h.csms.call(CP_ID, 'ChangeAvailability', { connectorId: 1, type: 'Inoperative' })).toEqual({
+    status: 'Accepted',
+  });
+  await h.csms.waitForCall(CP_ID, 'StatusNotification', {
+    since: mark,
+    where: (p: Status) => p.connectorId === 1 && p.status === 'Unavailable',
+  });
+  expect(await h.csms.call(CP_ID, 'Reset', { type })).toEqual({ status: 'Accepted' });
+  expect(await h.runtime.done).toEqual({ kind: 'reset', type });
+
+  mark = h.csms.mark();
+  await h.startRuntime();
+  await h.booted(mark);
+  const after = new Map(
+    h.csms.calls(CP_ID, 'StatusNotification', mark).map((c) => {
+      const p = c.payload as Status;
+      return [p.connectorId, p.status];
+    }),
+  );
+  expect(after).toEqual(
+    new Map([
+      [0, 'Available'],
+      [1, 'Unavailable'],
+      [2, 'Available'],
+    ]),
+  );
+
+  mark = h.csms.mark();
+  expect(await h.csms.call(CP_ID, 'ChangeAvailability', { connectorId: 1, type: 'Operative' })).toEqual({
+    status: 'Accepted',
+  });
+  await h.csms.waitForCall(CP_ID, 'StatusNotification', {
+    since: mark,
+    where: (p: Status) => p.connectorId === 1 && p.status === 'Available',
+  });
+}
+
+describe('Core: reset and availability across restarts', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.stop();
+    h = undefined;
+  });
+
+  it('TC_013_CS hard reset without transaction: an Inoperative connector stays Unavailable', async () => {
+    h = await Harness.create();
+    await resetKeepsAvailability(h, 'Hard');
+  });
+
+  it('TC_014_CS soft reset without transaction: an Inoperative connector stays Unavailable', async () => {
+    h = await Harness.create();
+    await resetKeepsAvailability(h, 'Soft');
+  });
+
+  it('TC_034_CS charge point Inoperative survives a power cycle', async () => {
+    h = await Harness.create();
+    await h.booted();
+    expect(await h.csms.call(CP_ID, 'ChangeAvailability', { connectorId: 0, type: 'Inoperative' })).toEqual({
+      status: 'Accepted',
+    });
+    await h.runtime.stop();
+    const mark = h.csms.mark();
+    await h.startRuntime();
+    await h.booted(mark);
+    const statuses = h.csms.calls(CP_ID, 'StatusNotification', mark).map((c) => c.payload as Status);
+    expect(statuses.map((s) => s.status)).toEqual(['Unavailable', 'Unavailable', 'Unavailable']);
+  });
+});

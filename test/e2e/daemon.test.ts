@@ -1,0 +1,93 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DevCsms } from '../csms/server.js';
+import { DaemonProcess } from '../support/daemon-process.js';
+
+const CP = 'CP-PROC-01';
+
+describe('chargepointd as a process', () => {
+  let dir: string;
+  let csms: DevCsms;
+  let url: string;
+  let daemon: DaemonProcess | undefined;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cp-proc-'));
+    csms = new DevCsms();
+    ({ url } = await csms.start());
+  });
+  afterEach(async () => {
+    if (daemon && daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
+    daemon = undefined;
+    await csms.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const config = (extra: Record<string, unknown> = {}) => ({
+    chargePointId: CP,
+    identity: { vendor: 'V', model: 'M' },
+    csms: { url, reconnect: { initialSeconds: 0.05, maxSeconds: 0.5 } },
+    stateDir: join(dir, 'state'),
+    ...extra,
+  });
+
+  it('exits 64 without --config and 78 on an invalid configuration, naming the field', async () => {
+    expect(await DaemonProcess.spawn([]).exitCode()).toBe(64);
+    daemon = DaemonProcess.withConfig(dir, config({ csms: { url, securityProfile: 9 } }));
+    expect(await daemon.exitCode()).toBe(78);
+    expect(
+      daemon.lines.some((l) => l.level === 'fatal' && String(l.msg).includes('csms.securityProfile')),
+    ).toBe(true);
+  });
+
+  it('exits 78 on an invalid OCPP key value in the file', async () => {
+    daemon = DaemonProcess.withConfig(dir, config({ ocpp: { HeartbeatInterval: -3 } }));
+    expect(await daemon.exitCode()).toBe(78);
+    expect(daemon.lines.some((l) => String(l.err ?? l.msg).includes('HeartbeatInterval'))).toBe(true);
+  });
+
+  it('SIGTERM stops gracefully: the socket is closed cleanly and the exit code is 0', async () => {
+    daemon = DaemonProcess.withConfig(dir, config());
+    await csms.waitForCall(CP, 'BootNotification');
+    const closed = new Promise((resolve) => csms.once('close', resolve));
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exitCode()).toBe(0);
+    await closed;
+  });
+
+  it('Reset Soft exits 10, Reset Hard runs the hook and exits 11', async () => {
+    daemon = DaemonProcess.withConfig(dir, config());
+    await csms.waitForCall(CP, 'StatusNotification', {
+      where: (p: { connectorId: number }) => p.connectorId === 2,
+    });
+    expect(await csms.call(CP, 'Reset', { type: 'Soft' })).toEqual({ status: 'Accepted' });
+    expect(await daemon.exitCode()).toBe(10);
+
+    const marker = join(dir, 'rebooted');
+    const mark = csms.mark();
+    daemon = DaemonProcess.withConfig(dir, config({ reset: { hardResetCommand: ['touch', marker] } }));
+    await csms.waitForCall(CP, 'StatusNotification', {
+      since: mark,
+      where: (p: { connectorId: number }) => p.connectorId === 2,
+    });
+    expect(await csms.call(CP, 'Reset', { type: 'Hard' })).toEqual({ status: 'Accepted' });
+    expect(await daemon.exitCode()).toBe(11);
+    expect(existsSync(marker)).toBe(true);
+  });
+
+  it('a corrupt database is moved aside and the daemon boots on provisioning defaults', async () => {
+    const stateDir = join(dir, 'state');
+    mkdirSync(stateDir, { recursive: true });
+    writeFileSync(join(stateDir, 'chargepoint.db'), 'this is not a database at all'.repeat(100));
+    daemon = DaemonProcess.withConfig(dir, config({ ocpp: { MeterValueSampleInterval: 42 } }));
+    await csms.waitForCall(CP, 'BootNotification');
+    const conf = await csms.call<{ configurationKey: Array<{ value: string }> }>(CP, 'GetConfiguration', {
+      key: ['MeterValueSampleInterval'],
+    });
+    expect(conf.configurationKey[0]?.value).toBe('42');
+    expect(readdirSync(stateDir).some((f) => f.startsWith('chargepoint.db.corrupt-'))).toBe(true);
+    expect(daemon.lines.some((l) => l.level === 'error' && 'movedTo' in l)).toBe(true);
+  });
+});

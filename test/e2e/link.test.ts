@@ -1,0 +1,76 @@
+import { once } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DevCsms } from '../csms/server.js';
+import { CP_ID, Harness } from '../support/harness.js';
+
+describe('Link: connection management', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.stop();
+    h = undefined;
+  });
+
+  it('connects with subprotocol ocpp1.6 to <url>/<chargePointId>, plain on profile 0 without Basic auth', async () => {
+    h = await Harness.create();
+    const info = await h.csms.waitForConnection(CP_ID);
+    expect(info.path).toBe(`/ocpp/${CP_ID}`);
+    expect(info.subprotocols).toContain('ocpp1.6');
+    expect(info.headers.authorization).toBeUndefined();
+    await h.booted();
+  });
+
+  it('reconnects after the central system restarts, without a new BootNotification', async () => {
+    h = await Harness.create();
+    await h.booted();
+    const csms = await h.restartCsms();
+    await csms.waitForConnection(CP_ID);
+    // Registered in this run already: the charge point reports its connectors again instead of rebooting.
+    await csms.waitForCall(CP_ID, 'StatusNotification', {
+      where: (p: { connectorId: number }) => p.connectorId === 2,
+    });
+    expect(csms.calls(CP_ID, 'BootNotification')).toEqual([]);
+    expect(await csms.call(CP_ID, 'GetConfiguration', { key: ['HeartbeatInterval'] })).toBeDefined();
+  });
+
+  it('keeps retrying with backoff when the very first connect fails', async () => {
+    h = await Harness.create({ deferStart: true });
+    const port = Number(new URL(h.url).port);
+    await h.csms.stop();
+    await h.startRuntime();
+    await h.sink.waitFor((l) => l.msg === 'will retry connecting' && Number(l.attempt) >= 3);
+    h.csms = new DevCsms({ port });
+    await h.csms.start();
+    await h.booted();
+  });
+
+  it('a refused upgrade (HTTP 503) is retried', async () => {
+    h = await Harness.create({ deferStart: true });
+    h.csms.refuseConnections(true, 503);
+    await h.startRuntime();
+    await h.sink.waitFor((l) => l.msg === 'central system refused the WebSocket upgrade' && l.status === 503);
+    h.csms.refuseConnections(false);
+    await h.booted();
+  });
+
+  it('drops a central system that stops answering pings (WebSocketPingInterval) and reconnects', async () => {
+    h = await Harness.create({ ocpp: { WebSocketPingInterval: 1 } });
+    await h.booted();
+    h.csms.setPongEnabled(false);
+    const reconnected = once(h.csms, 'connection');
+    await h.sink.waitFor((l) => l.msg === 'central system did not answer our ping; dropping the connection');
+    h.csms.setPongEnabled(true);
+    await reconnected;
+    await h.csms.waitForCall(CP_ID, 'StatusNotification', { since: h.csms.mark() - 1000 });
+  });
+
+  it('the central system dropping the connection is survived', async () => {
+    h = await Harness.create();
+    await h.booted();
+    const reconnected = once(h.csms, 'connection');
+    h.csms.terminateConnection(CP_ID);
+    await reconnected;
+    expect(await h.csms.call(CP_ID, 'GetConfiguration', { key: ['HeartbeatInterval'] })).toMatchObject({
+      configurationKey: [{ key: 'HeartbeatInterval' }],
+    });
+  });
+});

@@ -1,0 +1,201 @@
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createCa, createClientCert, createServerCert, type Pem, writePemFiles } from '../csms/certs.js';
+import type { CsmsOptions, HandshakeInfo } from '../csms/server.js';
+import { CP_ID, Harness } from '../support/harness.js';
+
+const KEY = '4F43415F4F4354545F61646D696E5F74657374';
+const SERIAL = 'SN-TEST-01';
+
+function basic(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+describe('Security profiles: transport and authentication', () => {
+  let h: Harness | undefined;
+  let dir: string;
+  let ca: Pem;
+  let caFile: string;
+  let server: Pem;
+  let client: { certFile: string; keyFile: string };
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cp-certs-'));
+    ca = createCa({ commonName: 'Test CSMS Root' });
+    caFile = writePemFiles(dir, 'ca', ca).certFile;
+    server = createServerCert(ca);
+    client = writePemFiles(
+      dir,
+      'client',
+      createClientCert(ca, { commonName: SERIAL, organization: 'TestCPO' }),
+    );
+  });
+  afterEach(async () => {
+    await h?.stop();
+    h = undefined;
+  });
+
+  const tlsServer = (
+    extra: Partial<NonNullable<CsmsOptions['tls']>> = {},
+    pem: Pem = server,
+  ): CsmsOptions['tls'] => ({
+    key: pem.key,
+    cert: pem.cert,
+    ca: ca.cert,
+    ...extra,
+  });
+
+  /** Starts a charge point on profile 2 against a TLS server that must be refused; returns the log line. */
+  async function expectRefused(tls: CsmsOptions['tls'], event: string): Promise<void> {
+    h = await Harness.create({
+      csms: { tls, basicAuth: { [CP_ID]: KEY } },
+      ocpp: { AuthorizationKey: KEY },
+      config: () => ({ csms: { securityProfile: 2, caFile } }),
+    });
+    await h.sink.waitFor((l) => l.msg === 'security event' && l.securityEvent === event);
+    await h.sink.waitFor((l) => l.msg === 'will retry connecting');
+    expect(h.csms.handshakes).toEqual([]);
+    expect(h.csms.calls(CP_ID)).toEqual([]);
+  }
+
+  it('TC_085_CS Basic authentication on profile 1: <chargePointId>:<AuthorizationKey>', async () => {
+    h = await Harness.create({
+      csms: { basicAuth: { [CP_ID]: KEY } },
+      ocpp: { AuthorizationKey: KEY },
+      config: () => ({ csms: { securityProfile: 1 } }),
+    });
+    const info = await h.csms.waitForConnection(CP_ID);
+    expect(info.headers.authorization).toBe(basic(CP_ID, KEY));
+    expect(info.tls).toBeUndefined();
+    await h.booted();
+  });
+
+  it('a wrong password is refused (401), logged as a security event, and retried', async () => {
+    h = await Harness.create({
+      csms: { basicAuth: { [CP_ID]: 'another-password-1234' } },
+      ocpp: { AuthorizationKey: KEY },
+      config: () => ({ csms: { securityProfile: 1 } }),
+    });
+    await h.sink.waitFor(
+      (l) => l.msg === 'security event' && l.securityEvent === 'FailedToAuthenticateAtCentralSystem',
+    );
+    await h.sink.waitFor((l) => l.msg === 'will retry connecting' && Number(l.attempt) >= 2);
+    expect(h.csms.calls(CP_ID)).toEqual([]);
+  });
+
+  it('TC_073_CS a new AuthorizationKey is accepted, then used on an immediate reconnect', async () => {
+    h = await Harness.create({
+      ocpp: { AuthorizationKey: KEY },
+      config: () => ({ csms: { securityProfile: 1 } }),
+    });
+    await h.booted();
+    expect(h.csms.handshakes.at(-1)?.headers.authorization).toBe(basic(CP_ID, KEY));
+    const next = '00112233445566778899AABBCCDDEEFF';
+    const reconnected = once(h.csms, 'connection');
+    expect(await h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'AuthorizationKey', value: next })).toEqual(
+      {
+        status: 'Accepted',
+      },
+    );
+    const [info] = (await reconnected) as [HandshakeInfo];
+    expect(info.headers.authorization).toBe(basic(CP_ID, next));
+    // The secret never appears in the log.
+    expect(JSON.stringify(h.sink.lines)).not.toContain(next);
+  });
+
+  it('TC_086_CS TLS with server certificate: TLS >= 1.2, Basic auth on profile 2, no client certificate', async () => {
+    h = await Harness.create({
+      csms: { tls: tlsServer({ requestCert: true, rejectUnauthorized: false }), basicAuth: { [CP_ID]: KEY } },
+      ocpp: { AuthorizationKey: KEY },
+      config: () => ({ csms: { securityProfile: 2, caFile } }),
+    });
+    const info = await h.csms.waitForConnection(CP_ID);
+    expect(['TLSv1.2', 'TLSv1.3']).toContain(info.tls?.protocol);
+    expect(info.headers.authorization).toBe(basic(CP_ID, KEY));
+    expect(info.tls?.peerCertificate).toBeUndefined();
+    await h.booted();
+  });
+
+  for (const suite of ['AES128-GCM-SHA256', 'AES256-GCM-SHA384', 'ECDHE-RSA-AES128-GCM-SHA256']) {
+    it(`TC_086_CS cipher suite ${suite} over TLS 1.2 is offered by the charge point`, async () => {
+      h = await Harness.create({
+        csms: { tls: tlsServer({ maxVersion: 'TLSv1.2', ciphers: suite }), basicAuth: { [CP_ID]: KEY } },
+        ocpp: { AuthorizationKey: KEY },
+        config: () => ({ csms: { securityProfile: 2, caFile } }),
+      });
+      const info = await h.csms.waitForConnection(CP_ID);
+      expect(info.tls?.protocol).toBe('TLSv1.2');
+      expect(info.tls?.cipher.name).toBe(suite);
+    });
+  }
+
+  it('TC_087_CS TLS with client certificate: CN is the serial number, key >= 2048 bits, no Basic header', async () => {
+    h = await Harness.create({
+      csms: { tls: tlsServer({ requestCert: true }) },
+      config: () => ({ csms: { securityProfile: 3, caFile, ...client } }),
+    });
+    const info = await h.csms.waitForConnection(CP_ID);
+    expect(info.headers.authorization).toBeUndefined();
+    const peer = info.tls?.peerCertificate;
+    expect(peer?.subject.CN).toBe(SERIAL);
+    expect(peer?.serialNumber).toBeTruthy();
+    expect(peer?.bits).toBeGreaterThanOrEqual(2048);
+    await h.booted();
+  });
+
+  it('a server certificate from an unknown CA is refused and logged', async () => {
+    const otherCa = createCa({ commonName: 'Rogue Root' });
+    await expectRefused(tlsServer({}, createServerCert(otherCa)), 'InvalidCentralSystemCertificate');
+  });
+
+  it('an expired server certificate is refused and logged', async () => {
+    const expired = createServerCert(ca, {
+      notBefore: new Date(Date.now() - 20 * 86_400_000),
+      notAfter: new Date(Date.now() - 10 * 86_400_000),
+    });
+    await expectRefused(tlsServer({}, expired), 'InvalidCentralSystemCertificate');
+  });
+
+  it('a server certificate for another host is refused and logged', async () => {
+    const wrongHost = createServerCert(ca, {
+      commonName: 'csms.other.example',
+      altNames: ['csms.other.example'],
+    });
+    await expectRefused(tlsServer({}, wrongHost), 'InvalidCentralSystemCertificate');
+  });
+
+  it('a TLS 1.1-only central system is refused and logged', async () => {
+    await expectRefused(
+      tlsServer({ minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }),
+      'InvalidTLSVersion',
+    );
+  });
+
+  it('a central system offering only CBC suites is refused', async () => {
+    h = await Harness.create({
+      csms: {
+        tls: tlsServer({ maxVersion: 'TLSv1.2', ciphers: 'AES128-SHA:AES256-SHA' }),
+        basicAuth: { [CP_ID]: KEY },
+      },
+      ocpp: { AuthorizationKey: KEY },
+      config: () => ({ csms: { securityProfile: 2, caFile } }),
+    });
+    await h.sink.waitFor((l) => l.msg === 'connection error');
+    await h.sink.waitFor((l) => l.msg === 'will retry connecting');
+    expect(h.csms.handshakes).toEqual([]);
+  });
+
+  it('profile 2 never falls back to a plain ws:// URL', async () => {
+    h = await Harness.create({
+      ocpp: { AuthorizationKey: KEY },
+      config: (url) => ({ csms: { url, securityProfile: 2, caFile } }),
+    });
+    await h.sink.waitFor(
+      (l) => typeof l.msg === 'string' && l.msg.includes('security profile 2 needs a wss:// URL'),
+    );
+    expect(h.csms.handshakes).toEqual([]);
+  });
+});

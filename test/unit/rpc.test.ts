@@ -1,0 +1,601 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Clock, Timer } from '../../src/clock.js';
+import { silentLogger } from '../../src/log.js';
+import {
+  CALL_ERROR_CODES,
+  CallError,
+  CallTimeoutError,
+  NotConnectedError,
+  normalizeCallErrorCode,
+} from '../../src/ocpp/errors.js';
+import { parseFrame, serializeError } from '../../src/ocpp/frames.js';
+import { type FrameEvent, RpcEndpoint, type Transport } from '../../src/ocpp/rpc.js';
+import { BAD_FRAMES } from '../support/bad-frames.js';
+
+class FakeClock implements Clock {
+  private time = 0;
+  private timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
+
+  now(): number {
+    return this.time;
+  }
+
+  monotonic(): number {
+    return this.time;
+  }
+
+  setTimeout(fn: () => void, ms: number): Timer {
+    const timer = { at: this.time + ms, fn, cancelled: false };
+    this.timers.push(timer);
+    return { cancel: () => (timer.cancelled = true) };
+  }
+
+  advance(ms: number): void {
+    const until = this.time + ms;
+    for (;;) {
+      const due = this.timers.filter((t) => !t.cancelled && t.at <= until).sort((a, b) => a.at - b.at)[0];
+      if (!due) break;
+      this.time = due.at;
+      due.cancelled = true;
+      due.fn();
+    }
+    this.time = until;
+  }
+
+  get pending(): number {
+    return this.timers.filter((t) => !t.cancelled).length;
+  }
+}
+
+class FakeTransport implements Transport {
+  sent: string[] = [];
+  open = true;
+
+  send(text: string): boolean {
+    if (!this.open) return false;
+    this.sent.push(text);
+    return true;
+  }
+
+  /** The frames sent so far, parsed, and forgotten. */
+  take(): unknown[][] {
+    const frames = this.sent.map((text) => JSON.parse(text) as unknown[]);
+    this.sent = [];
+    return frames;
+  }
+
+  lastId(): string {
+    const last = this.sent.at(-1);
+    if (!last) throw new Error('nothing sent');
+    return (JSON.parse(last) as unknown[])[1] as string;
+  }
+}
+
+const TIMEOUT = 30_000;
+const BOOT = { chargePointVendor: 'Vendor', chargePointModel: 'Model' };
+const BOOT_CONF = { status: 'Accepted', currentTime: '2024-05-01T10:00:00Z', interval: 300 } as const;
+
+function setup(opts: { log?: pino.Logger; gate?: 'open' | 'boot-only' | 'closed'; handlers?: boolean } = {}) {
+  const clock = new FakeClock();
+  const transport = new FakeTransport();
+  const rpc = new RpcEndpoint({ log: opts.log ?? silentLogger(), clock, callTimeoutMs: TIMEOUT });
+  if (opts.handlers !== false) registerFoundationHandlers(rpc);
+  rpc.attach(transport);
+  rpc.setGate(opts.gate ?? 'open');
+  return { clock, transport, rpc };
+}
+
+/** Trivial, schema-valid answers for the actions every charge point of the foundation handles. */
+function registerFoundationHandlers(rpc: RpcEndpoint): void {
+  rpc.handle('GetConfiguration', (req) => ({ configurationKey: [], unknownKey: req.key ?? [] }));
+  rpc.handle('ChangeConfiguration', () => ({ status: 'Accepted' }));
+  rpc.handle('Reset', async () => ({ status: 'Accepted' }));
+  rpc.handle('ChangeAvailability', async () => ({ status: 'Accepted' }));
+  rpc.handle('DataTransfer', () => ({ status: 'UnknownVendorId' }));
+  rpc.handle('ClearCache', () => ({ status: 'Accepted' }));
+}
+
+/** Let promise callbacks (async handlers, awaited rejections) run. */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** What a promise has come to once pending callbacks ran: its value, its error, or 'pending'. */
+const outcome = (promise: Promise<unknown>) =>
+  Promise.race([promise.catch((e: unknown) => e), settle().then(() => 'pending')]);
+
+function captureLog() {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { log: pino({ level: 'debug' }, sink), lines };
+}
+
+describe('bad inbound frames', () => {
+  const { transport, rpc } = setup();
+
+  beforeEach(() => {
+    transport.sent = [];
+  });
+
+  it('has at least 35 cases with distinct names', () => {
+    expect(BAD_FRAMES.length).toBeGreaterThanOrEqual(35);
+    expect(new Set(BAD_FRAMES.map((c) => c.name)).size).toBe(BAD_FRAMES.length);
+  });
+
+  it.each(BAD_FRAMES)('$name', async ({ text, expect: expected }) => {
+    expect(() => rpc.receive(text)).not.toThrow();
+    await settle();
+    const frames = transport.take();
+    if (expected.kind === 'none') {
+      expect(frames).toEqual([]);
+      return;
+    }
+    expect(frames).toHaveLength(1);
+    const [frame] = frames as [unknown[]];
+    expect(frame).toEqual([4, expected.messageId, expected.code, expect.any(String), {}]);
+  });
+
+  it('still answers a valid CALL after the whole matrix', async () => {
+    rpc.receive('[2,"after-matrix","GetConfiguration",{"key":["HeartbeatInterval"]}]');
+    await settle();
+    expect(transport.take()).toEqual([
+      [3, 'after-matrix', { configurationKey: [], unknownKey: ['HeartbeatInterval'] }],
+    ]);
+    expect(rpc.counters.malformed).toBeGreaterThan(0);
+    expect(rpc.counters.callErrorsSent).toBe(BAD_FRAMES.filter((c) => c.expect.kind === 'callerror').length);
+  });
+});
+
+describe('schema failures that need a handler outside the foundation', () => {
+  it('answers a date-time without time zone with PropertyConstraintViolation', () => {
+    const { transport, rpc } = setup();
+    rpc.handle('ReserveNow', () => ({ status: 'Accepted' }));
+    rpc.receive(
+      '[2,"r1","ReserveNow",{"connectorId":1,"expiryDate":"2024-05-01T10:00:00","idTag":"T","reservationId":1}]',
+    );
+    expect(transport.take()).toEqual([
+      [4, 'r1', 'PropertyConstraintViolation', '/expiryDate must match format "date-time"', {}],
+    ]);
+  });
+
+  it('answers an additional property in a nested object with FormationViolation', () => {
+    const { transport, rpc } = setup();
+    rpc.handle('RemoteStartTransaction', () => ({ status: 'Accepted' }));
+    const payload = {
+      idTag: 'T',
+      chargingProfile: {
+        chargingProfileId: 1,
+        stackLevel: 0,
+        chargingProfilePurpose: 'TxProfile',
+        chargingProfileKind: 'Relative',
+        chargingSchedule: {
+          chargingRateUnit: 'A',
+          chargingSchedulePeriod: [{ startPeriod: 0, limit: 6.3, x: 1 }],
+        },
+      },
+    };
+    rpc.receive(JSON.stringify([2, 'r2', 'RemoteStartTransaction', payload]));
+    expect(transport.take()).toEqual([
+      [
+        4,
+        'r2',
+        'FormationViolation',
+        '/chargingProfile/chargingSchedule/chargingSchedulePeriod/0/x is not allowed',
+        {},
+      ],
+    ]);
+    expect(rpc.counters.invalidPayloads).toBe(1);
+  });
+});
+
+describe('central-system CALLs', () => {
+  it('hands the handler the payload and message id, and answers with its result', async () => {
+    const { transport, rpc } = setup({ handlers: false });
+    const seen: unknown[] = [];
+    rpc.handle('Reset', async (req, ctx) => {
+      seen.push(req, ctx.messageId);
+      return { status: 'Rejected' };
+    });
+    rpc.receive('[2,"c1","Reset",{"type":"Soft"}]');
+    await settle();
+    expect(seen).toEqual([{ type: 'Soft' }, 'c1']);
+    expect(transport.take()).toEqual([[3, 'c1', { status: 'Rejected' }]]);
+  });
+
+  it('answers InternalError when a handler throws, synchronously or not', async () => {
+    const { log, lines } = captureLog();
+    const { transport, rpc } = setup({ handlers: false, log });
+    rpc.handle('Reset', () => {
+      throw new Error('relay stuck');
+    });
+    rpc.handle('ClearCache', async () => {
+      throw new TypeError('store closed');
+    });
+    rpc.receive('[2,"e1","Reset",{"type":"Hard"}]');
+    rpc.receive('[2,"e2","ClearCache",{}]');
+    await settle();
+    expect(transport.take()).toEqual([
+      [4, 'e1', 'InternalError', 'internal error', {}],
+      [4, 'e2', 'InternalError', 'internal error', {}],
+    ]);
+    const failures = lines.filter((l) => l.msg === 'handler failed');
+    expect(failures.map((l) => (l.err as { stack: string }).stack)).toEqual([
+      expect.stringContaining('relay stuck'),
+      expect.stringContaining('store closed'),
+    ]);
+  });
+
+  it('answers with the code, description and details of a CallError the handler throws', async () => {
+    const { transport, rpc } = setup({ handlers: false });
+    rpc.handle('ChangeAvailability', async (req) => {
+      throw new CallError('PropertyConstraintViolation', 'no such connector', {
+        connectorId: req.connectorId,
+      });
+    });
+    rpc.receive('[2,"e3","ChangeAvailability",{"connectorId":9,"type":"Operative"}]');
+    await settle();
+    expect(transport.take()).toEqual([
+      [4, 'e3', 'PropertyConstraintViolation', 'no such connector', { connectorId: 9 }],
+    ]);
+  });
+
+  it('never puts an invalid handler response on the wire: InternalError instead', async () => {
+    const { log, lines } = captureLog();
+    const { transport, rpc } = setup({ handlers: false, log });
+    rpc.handle('GetConfiguration', () => ({ configurationKey: [{ key: 'K'.repeat(51), readonly: true }] }));
+    rpc.handle('Reset', async () => ({ status: 'Maybe' }) as never);
+    rpc.receive('[2,"i1","GetConfiguration",{}]');
+    rpc.receive('[2,"i2","Reset",{"type":"Hard"}]');
+    await settle();
+    expect(transport.take()).toEqual([
+      [4, 'i1', 'InternalError', 'internal error', {}],
+      [4, 'i2', 'InternalError', 'internal error', {}],
+    ]);
+    expect(lines.filter((l) => l.msg === 'handler returned an invalid response')).toHaveLength(2);
+  });
+
+  it('answers a central-system CALL while our own CALL waits for its result', async () => {
+    const { transport, rpc } = setup();
+    const heartbeat = rpc.call('Heartbeat', {});
+    const ourId = transport.lastId();
+    transport.take();
+    rpc.receive('[2,"cs1","GetConfiguration",{}]');
+    rpc.receive('[2,"cs2","Reset",{"type":"Soft"}]');
+    await settle();
+    expect(transport.take()).toEqual([
+      [3, 'cs1', { configurationKey: [], unknownKey: [] }],
+      [3, 'cs2', { status: 'Accepted' }],
+    ]);
+    rpc.receive(JSON.stringify([3, ourId, { currentTime: '2024-05-01T10:00:00Z' }]));
+    await expect(heartbeat).resolves.toEqual({ currentTime: '2024-05-01T10:00:00Z' });
+  });
+
+  it('drops an answer that is ready only after the connection changed', async () => {
+    const { transport, rpc } = setup({ handlers: false });
+    let release: (value: { status: 'Accepted' }) => void = () => {};
+    rpc.handle('Reset', () => new Promise((resolve) => (release = resolve)));
+    rpc.receive('[2,"old","Reset",{"type":"Soft"}]');
+    rpc.detach();
+    const next = new FakeTransport();
+    rpc.attach(next);
+    release({ status: 'Accepted' });
+    await settle();
+    expect(transport.sent).toEqual([]);
+    expect(next.sent).toEqual([]);
+  });
+
+  it('refuses to register two handlers for one action, or one for a CP-initiated action', () => {
+    const { rpc } = setup();
+    expect(() => rpc.handle('Reset', () => ({ status: 'Accepted' }))).toThrow(/already registered/);
+    expect(() => rpc.handle('Heartbeat' as never, () => ({}) as never)).toThrow(
+      /not sent by the central system/,
+    );
+  });
+});
+
+describe('our CALLs', () => {
+  it('keeps one CALL in flight and sends the rest in FIFO order as results arrive', async () => {
+    const { transport, rpc } = setup();
+    const first = rpc.call('Heartbeat', {});
+    const second = rpc.call('StatusNotification', {
+      connectorId: 1,
+      errorCode: 'NoError',
+      status: 'Available',
+    });
+    const third = rpc.call('Heartbeat', {});
+    expect(transport.sent).toHaveLength(1);
+    const [[, id1, action1]] = transport.take() as [unknown[]];
+    expect(action1).toBe('Heartbeat');
+
+    rpc.receive(JSON.stringify([3, id1, { currentTime: '2024-05-01T10:00:00Z' }]));
+    await expect(first).resolves.toEqual({ currentTime: '2024-05-01T10:00:00Z' });
+    const [[, id2, action2, payload2]] = transport.take() as [unknown[]];
+    expect([action2, payload2]).toEqual([
+      'StatusNotification',
+      { connectorId: 1, errorCode: 'NoError', status: 'Available' },
+    ]);
+
+    rpc.receive(JSON.stringify([3, id2, {}]));
+    await expect(second).resolves.toEqual({});
+    const [[, id3, action3]] = transport.take() as [unknown[]];
+    expect(action3).toBe('Heartbeat');
+    rpc.receive(JSON.stringify([3, id3, { currentTime: '2024-05-01T10:00:01Z' }]));
+    await expect(third).resolves.toEqual({ currentTime: '2024-05-01T10:00:01Z' });
+    expect(new Set([id1, id2, id3]).size).toBe(3);
+  });
+
+  it('uses unique message ids of at most 36 characters', () => {
+    const { transport, rpc } = setup();
+    const ids = new Set<string>();
+    for (let i = 0; i < 200; i += 1) {
+      void rpc.call('Heartbeat', {});
+      const id = transport.lastId();
+      expect(id.length).toBeLessThanOrEqual(36);
+      ids.add(id);
+      rpc.receive(JSON.stringify([3, id, { currentTime: '2024-05-01T10:00:00Z' }]));
+    }
+    expect(ids.size).toBe(200);
+  });
+
+  it('times out a call, moves on to the next, and ignores its late result', async () => {
+    const { clock, transport, rpc } = setup();
+    const first = rpc.call('Heartbeat', {});
+    const second = rpc.call('Heartbeat', {}, { timeoutMs: 5_000 });
+    const lateId = transport.lastId();
+    transport.take();
+
+    clock.advance(TIMEOUT - 1);
+    expect(transport.sent).toEqual([]);
+    clock.advance(1);
+    const error = await first.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CallTimeoutError);
+    expect((error as CallTimeoutError).action).toBe('Heartbeat');
+    expect(rpc.counters.timeouts).toBe(1);
+    const secondId = transport.lastId();
+    transport.take();
+
+    rpc.receive(JSON.stringify([3, lateId, { currentTime: '2024-05-01T10:00:00Z' }]));
+    expect(rpc.counters.unknownResults).toBe(1);
+    expect(transport.sent).toEqual([]);
+
+    clock.advance(4_999);
+    rpc.receive(JSON.stringify([3, secondId, { currentTime: '2024-05-01T10:00:05Z' }]));
+    await expect(second).resolves.toEqual({ currentTime: '2024-05-01T10:00:05Z' });
+    expect(clock.pending).toBe(0);
+  });
+
+  it.each([
+    ['FormationViolation', 'FormationViolation'],
+    ['FormatViolation', 'FormationViolation'],
+    ['OccurenceConstraintViolation', 'OccurenceConstraintViolation'],
+    ['OccurrenceConstraintViolation', 'OccurenceConstraintViolation'],
+    ['RpcFrameworkError', 'ProtocolError'],
+    ['MessageTypeNotSupported', 'NotImplemented'],
+    ['notsupported', 'NotSupported'],
+    ['SomethingElse', 'GenericError'],
+  ] as const)('rejects the call on CALLERROR %s as %s, keeping the raw code', async (raw, code) => {
+    const { transport, rpc } = setup();
+    const call = rpc.call('Heartbeat', {});
+    const following = rpc.call('Heartbeat', {});
+    const id = transport.lastId();
+    rpc.receive(JSON.stringify([4, id, raw, 'went wrong', { hint: 1 }]));
+    const error = await call.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CallError);
+    expect(error).toMatchObject({ code, rawCode: raw, description: 'went wrong', details: { hint: 1 } });
+    expect(rpc.counters.callErrorsReceived).toBe(1);
+    expect(transport.lastId()).not.toBe(id);
+    rpc.receive(JSON.stringify([3, transport.lastId(), { currentTime: '2024-05-01T10:00:00Z' }]));
+    await expect(following).resolves.toBeDefined();
+  });
+
+  it('rejects the call with the mapped code when the result payload breaks the schema', async () => {
+    const { transport, rpc } = setup({ gate: 'boot-only' });
+    const missing = rpc.call('BootNotification', BOOT);
+    rpc.receive(
+      JSON.stringify([3, transport.lastId(), { status: 'Accepted', currentTime: '2024-05-01T10:00:00Z' }]),
+    );
+    await expect(missing).rejects.toMatchObject({ code: 'OccurenceConstraintViolation' });
+    const badEnum = rpc.call('BootNotification', BOOT);
+    rpc.receive(JSON.stringify([3, transport.lastId(), { ...BOOT_CONF, status: 'Maybe' }]));
+    await expect(badEnum).rejects.toMatchObject({ code: 'PropertyConstraintViolation', message: /\/status/ });
+    const badType = rpc.call('BootNotification', BOOT);
+    rpc.receive(JSON.stringify([3, transport.lastId(), { ...BOOT_CONF, interval: 1.5 }]));
+    await expect(badType).rejects.toBeInstanceOf(CallError);
+    await expect(badType).rejects.toMatchObject({ code: 'TypeConstraintViolation' });
+    expect(rpc.counters.invalidPayloads).toBe(3);
+  });
+
+  it('rejects at once, instead of at timeout, when a malformed answer carries the id of our call', async () => {
+    const { clock, transport, rpc } = setup();
+    const viaResult = rpc.call('Heartbeat', {});
+    rpc.receive(`[3,"${transport.lastId()}",{"currentTime":`);
+    expect(await outcome(viaResult)).toBeInstanceOf(CallError);
+    const viaError = rpc.call('Heartbeat', {});
+    rpc.receive(`[4,"${transport.lastId()}","NotSupported"]`);
+    expect(await outcome(viaError)).toBeInstanceOf(CallError);
+    expect(rpc.counters.timeouts).toBe(0);
+    expect(clock.pending).toBe(0);
+    expect(transport.sent.every((text) => (JSON.parse(text) as unknown[])[0] === 2)).toBe(true);
+  });
+
+  it('refuses to send an invalid request: our bug, not the central system’s', async () => {
+    const { log, lines } = captureLog();
+    const { transport, rpc } = setup({ gate: 'boot-only', log });
+    const call = rpc.call('BootNotification', { ...BOOT, chargePointVendor: 'V'.repeat(21) });
+    await expect(call).rejects.toThrow(/chargePointVendor/);
+    await expect(call).rejects.not.toBeInstanceOf(CallError);
+    expect(transport.sent).toEqual([]);
+    expect(lines.some((l) => l.level === 50 && l.action === 'BootNotification')).toBe(true);
+  });
+
+  it('rejects a call made while detached at once', async () => {
+    const rpc = new RpcEndpoint({ log: silentLogger(), clock: new FakeClock(), callTimeoutMs: TIMEOUT });
+    rpc.setGate('open');
+    await expect(rpc.call('Heartbeat', {})).rejects.toBeInstanceOf(NotConnectedError);
+  });
+
+  it('on detach, rejects the call in flight and every queued call, gated or not', async () => {
+    const { clock, transport, rpc } = setup({ gate: 'boot-only' });
+    const boot = rpc.call('BootNotification', BOOT);
+    const gated = rpc.call('Heartbeat', {});
+    expect(transport.sent).toHaveLength(1);
+    rpc.detach();
+    await expect(boot).rejects.toBeInstanceOf(NotConnectedError);
+    await expect(gated).rejects.toBeInstanceOf(NotConnectedError);
+    expect(clock.pending).toBe(0);
+    rpc.attach(transport);
+    rpc.setGate('open');
+    expect(transport.sent).toHaveLength(1);
+  });
+
+  it('treats a new attach without detach as the end of the old link', async () => {
+    const { transport, rpc } = setup();
+    const old = rpc.call('Heartbeat', {});
+    const next = new FakeTransport();
+    rpc.attach(next);
+    await expect(old).rejects.toBeInstanceOf(NotConnectedError);
+    void rpc.call('Heartbeat', {});
+    expect([transport.sent.length, next.sent.length]).toEqual([1, 1]);
+  });
+
+  it('rejects a call the socket refuses and goes on with the next', async () => {
+    const { transport, rpc } = setup();
+    transport.open = false;
+    await expect(rpc.call('Heartbeat', {})).rejects.toBeInstanceOf(NotConnectedError);
+    transport.open = true;
+    void rpc.call('Heartbeat', {});
+    expect(transport.sent).toHaveLength(1);
+  });
+});
+
+describe('gate', () => {
+  it('starts boot-only', () => {
+    const rpc = new RpcEndpoint({ log: silentLogger(), clock: new FakeClock(), callTimeoutMs: TIMEOUT });
+    expect(rpc.gate).toBe('boot-only');
+  });
+
+  it('sends no CALL while closed, but keeps the calls queued', async () => {
+    const { transport, rpc } = setup({ gate: 'closed' });
+    const boot = rpc.call('BootNotification', BOOT);
+    const heartbeat = rpc.call('Heartbeat', {});
+    expect(transport.sent).toEqual([]);
+    rpc.setGate('boot-only');
+    const [[, bootId, action]] = transport.take() as [unknown[]];
+    expect(action).toBe('BootNotification');
+    rpc.receive(JSON.stringify([3, bootId, BOOT_CONF]));
+    await expect(boot).resolves.toEqual(BOOT_CONF);
+    expect(transport.sent).toEqual([]);
+    rpc.setGate('open');
+    rpc.receive(JSON.stringify([3, transport.lastId(), { currentTime: '2024-05-01T10:00:00Z' }]));
+    await expect(heartbeat).resolves.toBeDefined();
+  });
+
+  it('lets BootNotification pass boot-only ahead of calls queued before it', async () => {
+    const { transport, rpc } = setup({ gate: 'boot-only' });
+    const status = rpc.call('StatusNotification', {
+      connectorId: 0,
+      errorCode: 'NoError',
+      status: 'Available',
+    });
+    const boot = rpc.call('BootNotification', BOOT);
+    const [[, bootId, action]] = transport.take() as [unknown[]];
+    expect(action).toBe('BootNotification');
+    rpc.receive(JSON.stringify([3, bootId, BOOT_CONF]));
+    await boot;
+    expect(transport.sent).toEqual([]);
+    rpc.setGate('open');
+    const [[, statusId, statusAction]] = transport.take() as [unknown[]];
+    expect(statusAction).toBe('StatusNotification');
+    rpc.receive(JSON.stringify([3, statusId, {}]));
+    await expect(status).resolves.toEqual({});
+  });
+
+  it('does not stop answering central-system CALLs', () => {
+    const { transport, rpc } = setup({ gate: 'closed' });
+    rpc.receive('[2,"g1","ChangeConfiguration",{"key":"MeterValueSampleInterval","value":"60"}]');
+    expect(transport.take()).toEqual([[3, 'g1', { status: 'Accepted' }]]);
+  });
+});
+
+describe('frames and resilience', () => {
+  it("emits 'frame' for every frame in and out, and 'malformed' for bad ones", () => {
+    const { transport, rpc } = setup();
+    const frames: FrameEvent[] = [];
+    const malformed: unknown[] = [];
+    rpc.on('frame', (f: FrameEvent) => frames.push(f));
+    rpc.on('malformed', (m: unknown) => malformed.push(m));
+    rpc.receive('[2,"f1","ClearCache",{}]');
+    rpc.receive('[]');
+    expect(frames).toEqual([
+      { direction: 'in', text: '[2,"f1","ClearCache",{}]' },
+      { direction: 'out', text: transport.sent[0] },
+      { direction: 'in', text: '[]' },
+    ]);
+    expect(malformed).toEqual([{ reason: 'frame is an empty array', text: '[]' }]);
+  });
+
+  it('survives a throwing event listener', () => {
+    const { transport, rpc } = setup();
+    rpc.on('frame', () => {
+      throw new Error('trace disk full');
+    });
+    expect(() => rpc.receive('[2,"f2","ClearCache",{}]')).not.toThrow();
+    expect(transport.take()).toEqual([[3, 'f2', { status: 'Accepted' }]]);
+  });
+
+  it('logs a structured warning for a refused CALL', () => {
+    const { log, lines } = captureLog();
+    const { rpc } = setup({ log });
+    rpc.receive('[2,"w1","Heartbeat",{}]');
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 40, code: 'NotSupported', messageId: 'w1', action: 'Heartbeat' }),
+    );
+  });
+
+  it('treats frames above the configured limit as malformed', () => {
+    const transport = new FakeTransport();
+    const rpc = new RpcEndpoint({
+      log: silentLogger(),
+      clock: new FakeClock(),
+      callTimeoutMs: TIMEOUT,
+      maxFrameBytes: 64,
+    });
+    registerFoundationHandlers(rpc);
+    rpc.attach(transport);
+    rpc.receive(`[2,"big","DataTransfer",{"vendorId":"${'é'.repeat(20)}"}]`);
+    expect(transport.take()).toEqual([[4, 'big', 'FormationViolation', 'frame larger than 64 bytes', {}]]);
+    rpc.receive('[2,"small","ClearCache",{}]');
+    expect(transport.take()).toEqual([[3, 'small', { status: 'Accepted' }]]);
+  });
+
+  it('serialises CALLERROR details as {} when there are none', () => {
+    expect(serializeError('x', 'GenericError')).toBe('[4,"x","GenericError","",{}]');
+    expect(parseFrame('[4,"x","GenericError","",{}]')).toEqual({
+      kind: 'error',
+      messageId: 'x',
+      code: 'GenericError',
+      description: '',
+      details: {},
+    });
+  });
+});
+
+describe('normalizeCallErrorCode', () => {
+  it('passes every 1.6 code through, in any case', () => {
+    for (const code of CALL_ERROR_CODES) {
+      expect(normalizeCallErrorCode(code)).toBe(code);
+      expect(normalizeCallErrorCode(code.toUpperCase())).toBe(code);
+    }
+  });
+
+  it('maps what is not a code to GenericError', () => {
+    expect(normalizeCallErrorCode(42)).toBe('GenericError');
+    expect(normalizeCallErrorCode(undefined)).toBe('GenericError');
+    expect(normalizeCallErrorCode('constructor')).toBe('GenericError');
+  });
+});

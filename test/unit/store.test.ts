@@ -1,0 +1,416 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger, type Logger, silentLogger } from '../../src/log.js';
+import {
+  type Availability,
+  type Migration,
+  migrateTo,
+  NewerSchemaError,
+  openStore,
+  SCHEMA_VERSION,
+  type Store,
+  schemaVersion,
+} from '../../src/store/index.js';
+import { MIGRATIONS } from '../../src/store/migrations.js';
+
+const NOW = Date.parse('2024-05-01T12:00:00.000Z');
+const STAMP = '2024-05-01T12-00-00-000Z';
+const clock = { now: () => NOW };
+
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+});
+
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cp-store-'));
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function open(dir: string, log: Logger = silentLogger(), fileName?: string): Store {
+  const store = openStore({ dir, log, clock, ...(fileName ? { fileName } : {}) });
+  cleanups.push(() => store.close());
+  return store;
+}
+
+function capturingLogger(): { log: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = createLogger({ destination: { write: (line: string) => lines.push(JSON.parse(line)) } });
+  return { log, lines };
+}
+
+/** Rows written by a runtime at each schema version, and how the latest runtime must show them. */
+const fixtures: Record<number, { seed(db: Database.Database): void; verify(store: Store): void }> = {
+  1: {
+    seed(db) {
+      const insert = db.prepare('INSERT INTO config_keys (key, value, updated_at) VALUES (?, ?, ?)');
+      insert.run('HeartbeatInterval', '300', '2023-01-01T00:00:00.000Z');
+      insert.run('AuthorizationKey', 'secret', '2023-01-01T00:00:00.000Z');
+    },
+    verify(store) {
+      expect(store.config.loadAll()).toEqual(
+        new Map([
+          ['HeartbeatInterval', '300'],
+          ['AuthorizationKey', 'secret'],
+        ]),
+      );
+    },
+  },
+  2: {
+    seed(db) {
+      const insert = db.prepare(
+        'INSERT INTO connector_availability (connector_id, availability, updated_at) VALUES (?, ?, ?)',
+      );
+      insert.run(0, 'Operative', '2023-01-01T00:00:00.000Z');
+      insert.run(2, 'Inoperative', '2023-01-01T00:00:00.000Z');
+    },
+    verify(store) {
+      expect(store.availability.all()).toEqual(
+        new Map<number, Availability>([
+          [0, 'Operative'],
+          [2, 'Inoperative'],
+        ]),
+      );
+    },
+  },
+};
+
+function writeDatabaseAt(file: string, version: number): void {
+  const db = new Database(file);
+  migrateTo(db, version);
+  for (let v = 1; v <= version; v++) fixtures[v]!.seed(db);
+  db.close();
+}
+
+function corruptSiblings(dir: string): string[] {
+  return fs.readdirSync(dir).filter((name) => name.includes('.corrupt-'));
+}
+
+describe('openStore on a fresh directory', () => {
+  it('creates the directory, the schema at SCHEMA_VERSION, WAL and synchronous=FULL', () => {
+    const dir = path.join(tempDir(), 'state', 'nested');
+    const store = open(dir);
+
+    expect(fs.statSync(dir).mode & 0o777).toBe(0o750);
+    expect(store.path).toBe(path.join(dir, 'chargepoint.db'));
+    expect(fs.existsSync(store.path)).toBe(true);
+    expect(store.recovered).toBeUndefined();
+    expect(schemaVersion(store.db)).toBe(SCHEMA_VERSION);
+    expect(
+      store.db.prepare('SELECT version, name, applied_at FROM schema_version ORDER BY version').all(),
+    ).toEqual(
+      MIGRATIONS.map((m) => ({ version: m.version, name: m.name, applied_at: '2024-05-01T12:00:00.000Z' })),
+    );
+    expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(store.db.pragma('synchronous', { simple: true })).toBe(2);
+    expect(store.db.pragma('foreign_keys', { simple: true })).toBe(1);
+    expect(store.db.pragma('busy_timeout', { simple: true })).toBeGreaterThan(0);
+    expect(store.config.loadAll().size).toBe(0);
+    expect(store.availability.all().size).toBe(0);
+  });
+
+  it('honours fileName', () => {
+    const dir = tempDir();
+    const store = open(dir, silentLogger(), 'other.sqlite');
+    expect(store.path).toBe(path.join(dir, 'other.sqlite'));
+    expect(fs.existsSync(store.path)).toBe(true);
+  });
+});
+
+describe('migrations', () => {
+  it('are numbered 1..SCHEMA_VERSION in order, each with a data fixture in this test', () => {
+    expect(MIGRATIONS.map((m) => m.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+    expect(Object.keys(fixtures).map(Number)).toEqual(MIGRATIONS.map((m) => m.version));
+  });
+
+  it.each(Array.from({ length: SCHEMA_VERSION }, (_, v) => v))(
+    'upgrade a database at version %i to the latest, keeping its rows',
+    (version) => {
+      const dir = tempDir();
+      writeDatabaseAt(path.join(dir, 'chargepoint.db'), version);
+
+      const store = open(dir);
+
+      expect(store.recovered).toBeUndefined();
+      expect(schemaVersion(store.db)).toBe(SCHEMA_VERSION);
+      for (let v = 1; v <= version; v++) fixtures[v]!.verify(store);
+      expect(corruptSiblings(dir)).toEqual([]);
+    },
+  );
+
+  it('leave the previous version intact when a migration fails midway', () => {
+    const db = new Database(path.join(tempDir(), 'x.db'));
+    cleanups.push(() => db.close());
+    const broken: Migration = {
+      version: SCHEMA_VERSION + 1,
+      name: 'broken',
+      up(target) {
+        target.exec('CREATE TABLE half_done (x INTEGER) STRICT');
+        throw new Error('power cut');
+      },
+    };
+
+    expect(() => migrateTo(db, SCHEMA_VERSION + 1, { migrations: [...MIGRATIONS, broken] })).toThrow(
+      'power cut',
+    );
+
+    expect(schemaVersion(db)).toBe(SCHEMA_VERSION);
+    expect(db.prepare("SELECT name FROM sqlite_schema WHERE name = 'half_done'").get()).toBeUndefined();
+  });
+
+  it('refuse a target outside 0..SCHEMA_VERSION and a database newer than the target', () => {
+    const db = new Database(':memory:');
+    cleanups.push(() => db.close());
+    expect(() => migrateTo(db, SCHEMA_VERSION + 1)).toThrow(RangeError);
+    expect(() => migrateTo(db, -1)).toThrow(RangeError);
+    migrateTo(db, SCHEMA_VERSION);
+    expect(() => migrateTo(db, SCHEMA_VERSION - 1)).toThrow(NewerSchemaError);
+  });
+});
+
+describe('repositories', () => {
+  it('keep config values and availability across a reopen', () => {
+    const dir = tempDir();
+    const first = open(dir);
+    first.config.save('HeartbeatInterval', '300');
+    first.config.save('HeartbeatInterval', '60');
+    first.config.save('MeterValueSampleInterval', '15');
+    first.config.save('Obsolete', 'x');
+    first.config.delete('Obsolete');
+    first.availability.set(1, 'Inoperative');
+    first.availability.setMany([
+      [0, 'Inoperative'],
+      [1, 'Operative'],
+      [2, 'Inoperative'],
+    ]);
+    first.close();
+
+    const second = open(dir);
+    expect(second.config.loadAll()).toEqual(
+      new Map([
+        ['HeartbeatInterval', '60'],
+        ['MeterValueSampleInterval', '15'],
+      ]),
+    );
+    expect(second.availability.all()).toEqual(
+      new Map<number, Availability>([
+        [0, 'Inoperative'],
+        [1, 'Operative'],
+        [2, 'Inoperative'],
+      ]),
+    );
+    expect(second.db.prepare('SELECT DISTINCT updated_at FROM config_keys').pluck().all()).toEqual([
+      '2024-05-01T12:00:00.000Z',
+    ]);
+  });
+
+  it('setMany writes all rows or none', () => {
+    const store = open(tempDir());
+    store.availability.setMany([
+      [1, 'Operative'],
+      [2, 'Operative'],
+    ]);
+
+    expect(() =>
+      store.availability.setMany([
+        [1, 'Inoperative'],
+        [2, 'Inoperative'],
+        [-1, 'Inoperative'],
+      ]),
+    ).toThrow(/CHECK constraint/);
+
+    expect(store.availability.all()).toEqual(
+      new Map<number, Availability>([
+        [1, 'Operative'],
+        [2, 'Operative'],
+      ]),
+    );
+  });
+});
+
+describe('an unusable database file', () => {
+  function realDatabase(file: string): void {
+    const db = new Database(file);
+    db.exec('CREATE TABLE filler (k TEXT PRIMARY KEY, v TEXT)');
+    const insert = db.prepare('INSERT INTO filler VALUES (?, ?)');
+    db.transaction(() => {
+      for (let i = 0; i < 2000; i++) insert.run(`k${i}`, 'x'.repeat(100));
+    })();
+    db.close();
+  }
+
+  // Each case: how to damage the file, and which of <name>, <name>-wal, <name>-shm end up aside.
+  // SQLite itself deletes the companions of a non-database when it closes it; a file it could
+  // not open at all keeps them, and they must move with it so the fresh file never meets them.
+  const cases: Array<[string, (file: string) => void, string[]]> = [
+    [
+      'a file that is not a database',
+      (file) => {
+        fs.writeFileSync(file, 'this is not an SQLite database, just some text '.repeat(200));
+        fs.writeFileSync(`${file}-wal`, 'garbage wal');
+      },
+      [''],
+    ],
+    [
+      'a truncated database',
+      (file) => {
+        realDatabase(file);
+        fs.truncateSync(file, Math.floor(fs.statSync(file).size / 2));
+      },
+      [''],
+    ],
+    [
+      'a database with garbled pages (fails quick_check)',
+      (file) => {
+        realDatabase(file);
+        const fd = fs.openSync(file, 'r+');
+        fs.writeSync(fd, Buffer.alloc(4096, 0xa5), 0, 4096, 8 * 4096);
+        fs.closeSync(fd);
+      },
+      [''],
+    ],
+    [
+      // chmod 000 does not stop root (tests may run as root); a directory cannot be opened by anyone.
+      'a path that cannot be read as a file, with -wal and -shm companions',
+      (file) => {
+        fs.mkdirSync(file);
+        fs.writeFileSync(path.join(file, 'inside'), 'kept');
+        fs.writeFileSync(`${file}-wal`, 'stale wal');
+        fs.writeFileSync(`${file}-shm`, 'stale shm');
+      },
+      ['', '-shm', '-wal'],
+    ],
+  ];
+
+  it.each(cases)(
+    '%s is moved aside with a loud log line and a fresh store works',
+    (_label, damage, moved) => {
+      const dir = tempDir();
+      const file = path.join(dir, 'chargepoint.db');
+      damage(file);
+      const { log, lines } = capturingLogger();
+
+      const store = open(dir, log);
+
+      const movedTo = `${file}.corrupt-${STAMP}`;
+      expect(store.path).toBe(file);
+      expect(store.recovered?.movedTo).toBe(movedTo);
+      expect(store.recovered?.reason).toMatch(/SQLITE_|quick_check/);
+      expect(corruptSiblings(dir).sort()).toEqual(moved.map((suffix) => path.basename(movedTo) + suffix));
+      const errors = lines.filter((line) => line.level === 'error');
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({ path: file, movedTo });
+      for (const suffix of ['-wal', '-shm']) {
+        if (fs.existsSync(file + suffix))
+          expect(fs.readFileSync(file + suffix, 'utf8')).not.toMatch(/stale|garbage/);
+      }
+
+      store.config.save('HeartbeatInterval', '120');
+      store.close();
+      const reopened = open(dir);
+      expect(reopened.recovered).toBeUndefined();
+      expect(reopened.config.loadAll()).toEqual(new Map([['HeartbeatInterval', '120']]));
+    },
+  );
+
+  it('keeps the moved file byte for byte', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'chargepoint.db');
+    const garbage = Buffer.from('not a database '.repeat(500));
+    fs.writeFileSync(file, garbage);
+
+    const store = open(dir);
+
+    expect(fs.readFileSync(store.recovered!.movedTo)).toEqual(garbage);
+  });
+
+  it('gets a distinct name when an earlier recovery happened at the same instant', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'chargepoint.db');
+    fs.writeFileSync(file, 'garbage one '.repeat(500));
+    open(dir).close();
+    fs.writeFileSync(file, 'garbage two '.repeat(500));
+
+    const store = open(dir);
+
+    expect(store.recovered?.movedTo).toBe(`${file}.corrupt-${STAMP}-1`);
+    expect(fs.readFileSync(`${file}.corrupt-${STAMP}`, 'utf8')).toContain('garbage one');
+    expect(fs.readFileSync(`${file}.corrupt-${STAMP}-1`, 'utf8')).toContain('garbage two');
+  });
+
+  it('written by a newer runtime is moved aside untouched', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'chargepoint.db');
+    writeDatabaseAt(file, SCHEMA_VERSION);
+    const newer = new Database(file);
+    newer
+      .prepare("INSERT INTO schema_version (version, name, applied_at) VALUES (?, 'future', 'x')")
+      .run(SCHEMA_VERSION + 1);
+    newer.exec('CREATE TABLE future_table (x INTEGER)');
+    newer.close();
+    const { log, lines } = capturingLogger();
+
+    const store = open(dir, log);
+
+    expect(store.recovered?.reason).toMatch(/newer/);
+    expect(lines.filter((line) => line.level === 'error')).toHaveLength(1);
+    expect(schemaVersion(store.db)).toBe(SCHEMA_VERSION);
+    expect(store.config.loadAll().size).toBe(0);
+    const kept = new Database(store.recovered!.movedTo, { readonly: true });
+    cleanups.push(() => kept.close());
+    expect(schemaVersion(kept)).toBe(SCHEMA_VERSION + 1);
+    expect(kept.prepare('SELECT COUNT(*) FROM config_keys').pluck().get()).toBe(2);
+  });
+
+  it('falls back to memory with a fatal log line when it cannot be moved aside', () => {
+    const dir = tempDir();
+    // The name fits, but "<name>.corrupt-<timestamp>" exceeds the 255-byte file name limit.
+    const fileName = `${'x'.repeat(230)}.db`;
+    fs.writeFileSync(path.join(dir, fileName), 'garbage '.repeat(500));
+    const { log, lines } = capturingLogger();
+
+    const store = open(dir, log, fileName);
+
+    expect(store.path).toBe(':memory:');
+    expect(store.recovered?.movedTo).toBe('');
+    expect(store.recovered?.reason).toMatch(/SQLITE_NOTADB.*moving .* aside failed/);
+    expect(lines.filter((line) => line.level === 'fatal')).toHaveLength(1);
+    expect(fs.readFileSync(path.join(dir, fileName), 'utf8')).toMatch(/^garbage/);
+    expect(schemaVersion(store.db)).toBe(SCHEMA_VERSION);
+    store.config.save('HeartbeatInterval', '30');
+    expect(store.config.loadAll().get('HeartbeatInterval')).toBe('30');
+  });
+
+  it('falls back to memory when the state directory cannot be created', () => {
+    const parent = tempDir();
+    fs.writeFileSync(path.join(parent, 'file'), '');
+    const { log, lines } = capturingLogger();
+
+    const store = open(path.join(parent, 'file', 'state'), log);
+
+    expect(store.path).toBe(':memory:');
+    expect(store.recovered?.reason).toMatch(/cannot create state directory/);
+    expect(lines.filter((line) => line.level === 'fatal')).toHaveLength(1);
+  });
+});
+
+describe('a database held by another process', () => {
+  it('is not mistaken for corruption: open fails and the file stays where it is', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'chargepoint.db');
+    const holder = new Database(file);
+    cleanups.push(() => holder.close());
+    holder.exec('BEGIN EXCLUSIVE; CREATE TABLE held (x INTEGER)');
+
+    expect(() => openStore({ dir, log: silentLogger(), clock })).toThrow(
+      expect.objectContaining({ code: 'SQLITE_BUSY' }),
+    );
+
+    expect(corruptSiblings(dir)).toEqual([]);
+    holder.exec('ROLLBACK');
+  });
+});
