@@ -34,6 +34,9 @@ export interface RuntimeOptions {
   board?: Board;
 }
 
+/** How long a graceful stop waits for the answer to the CALL in flight. */
+const STOP_DRAIN_MS = 2000;
+
 /** Feature profiles whose every message this build handles; SupportedFeatureProfiles reports exactly these. */
 const IMPLEMENTED_PROFILES: readonly FeatureProfile[] = ['Core', 'RemoteTrigger'];
 
@@ -144,6 +147,9 @@ export class Runtime {
   stop(reason: StopReason = { kind: 'stop' }): Promise<void> {
     this.stopping ??= (async () => {
       this.opts.log.info({ reason }, 'stopping');
+      // Send nothing new, but let the message on the wire get its answer (bounded).
+      this.rpc.setGate('closed');
+      await this.rpc.whenIdle(STOP_DRAIN_MS);
       this.heartbeat.stop();
       this.registration.stop();
       this.statusReporter.disable();

@@ -192,11 +192,31 @@ export class RpcEndpoint extends EventEmitter {
       call.timer?.cancel();
       call.reject(new NotConnectedError(`${call.action} abandoned: connection closed`));
     }
+    this.emit('idle');
   }
 
   setGate(gate: Gate): void {
     this.currentGate = gate;
     this.pump();
+  }
+
+  /**
+   * Resolves once no CALL of ours is in flight (its answer arrived, it timed out, or the link
+   * closed), or after `maxWaitMs`. A graceful stop closes the gate and waits here, so the message
+   * on the wire is not cut off; calls still queued stay unsent.
+   */
+  whenIdle(maxWaitMs: number): Promise<void> {
+    if (!this.inFlight) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = this.clock.setTimeout(done, maxWaitMs);
+      const self = this;
+      function done(): void {
+        timer.cancel();
+        self.off('idle', done);
+        resolve();
+      }
+      this.on('idle', done);
+    });
   }
 
   /** Every inbound text frame. Never throws: a bad frame is answered or logged, and counted. */
@@ -404,7 +424,7 @@ export class RpcEndpoint extends EventEmitter {
   private pump(): void {
     while (!this.inFlight && this.transport) {
       const index = this.nextSendable();
-      if (index < 0) return;
+      if (index < 0) break;
       const [call] = this.queue.splice(index, 1) as [PendingCall];
       if (!this.send(call.text)) {
         call.reject(new NotConnectedError(`cannot send ${call.action}: socket not open`));
@@ -413,6 +433,7 @@ export class RpcEndpoint extends EventEmitter {
       this.inFlight = call;
       call.timer = this.clock.setTimeout(() => this.onTimeout(call), call.timeoutMs);
     }
+    if (!this.inFlight) this.emit('idle');
   }
 
   private nextSendable(): number {

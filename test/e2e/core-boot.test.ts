@@ -1,17 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { CP_ID, Harness } from '../support/harness.js';
+import { describe, expect, it } from 'vitest';
+import { CP_ID, useHarness } from '../support/harness.js';
 
 type Status = { connectorId: number; status: string; errorCode: string };
 
 describe('Core: boot and liveness', () => {
-  let h: Harness | undefined;
-  afterEach(async () => {
-    await h?.stop();
-    h = undefined;
-  });
+  const start = useHarness();
 
   it('TC_001_CS cold boot: Rejected, retry after the interval, then Accepted, statuses and heartbeats', async () => {
-    h = await Harness.create({
+    const h = await start({
       csms: {
         rules: {
           boot: (_req, count) =>
@@ -45,7 +41,7 @@ describe('Core: boot and liveness', () => {
   });
 
   it('TC_002_CS cold boot Pending: configuration answered while pending, nothing else sent, then Accepted', async () => {
-    h = await Harness.create({
+    const h = await start({
       csms: {
         rules: {
           boot: (_req, count) =>
@@ -71,7 +67,7 @@ describe('Core: boot and liveness', () => {
   });
 
   it('a BootNotification without an answer is retried, and the charge point stays silent meanwhile', async () => {
-    h = await Harness.create({
+    const h = await start({
       csms: {
         rules: { onCall: (_cp, action, _p) => (action === 'BootNotification' ? 'ignore' : undefined) },
       },
@@ -91,7 +87,7 @@ describe('Core: boot and liveness', () => {
   });
 
   it('timestamps follow the central system clock', async () => {
-    h = await Harness.create();
+    const h = await start();
     await h.booted();
     const status = h.csms.calls(CP_ID, 'StatusNotification')[0]?.payload as { timestamp: string };
     expect(Math.abs(Date.parse(status.timestamp) - Date.now())).toBeLessThan(60_000);
@@ -109,7 +105,7 @@ describe('Core: boot and liveness', () => {
   });
 
   it('with an NTP-synchronised system clock the central system clock is ignored', async () => {
-    h = await Harness.create({ config: () => ({ clock: { ntpSynchronized: true } }) });
+    const h = await start({ config: () => ({ clock: { ntpSynchronized: true } }) });
     await h.booted();
     h.csms.rules.heartbeatCurrentTime = () => new Date(Date.now() + 3_600_000).toISOString();
     const mark = h.csms.mark();

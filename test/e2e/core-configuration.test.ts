@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { CP_ID, Harness } from '../support/harness.js';
+import { describe, expect, it } from 'vitest';
+import { CP_ID, useHarness } from '../support/harness.js';
 
 type Key = { key: string; readonly: boolean; value?: string };
 type GetConf = { configurationKey?: Key[]; unknownKey?: string[] };
@@ -29,14 +29,10 @@ const CORE_REQUIRED: Record<string, 'R' | 'RW' | 'R or RW'> = {
 };
 
 describe('Core: configuration', () => {
-  let h: Harness | undefined;
-  afterEach(async () => {
-    await h?.stop();
-    h = undefined;
-  });
+  const start = useHarness();
 
   it('TC_019_CS retrieve configuration', async () => {
-    h = await Harness.create({ ocpp: { AuthorizationKey: '0123456789ABCDEF0123' } });
+    const h = await start({ ocpp: { AuthorizationKey: '0123456789ABCDEF0123' } });
     await h.booted();
     const csms = h.csms;
 
@@ -80,7 +76,7 @@ describe('Core: configuration', () => {
   });
 
   it('GetConfiguration with more keys than GetConfigurationMaxKeys is refused, the link keeps working', async () => {
-    h = await Harness.create();
+    const h = await start();
     await h.booted();
     const max = h.runtime.config.getInt('GetConfigurationMaxKeys');
     const keys = Array.from({ length: max + 1 }, (_, i) => `Key${i}`);
@@ -93,7 +89,7 @@ describe('Core: configuration', () => {
   });
 
   it('TC_021_CS change configuration, and the value survives a restart', async () => {
-    h = await Harness.create();
+    const h = await start();
     await h.booted();
     const before = await h.csms.call<GetConf>(CP_ID, 'GetConfiguration', {
       key: ['MeterValueSampleInterval'],
@@ -124,7 +120,7 @@ describe('Core: configuration', () => {
   });
 
   it('TC_040_1_CS unknown key is NotSupported', async () => {
-    h = await Harness.create();
+    const h = await start();
     await h.booted();
     expect(await h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'Testing', value: 'true' })).toEqual({
       status: 'NotSupported',
@@ -132,9 +128,9 @@ describe('Core: configuration', () => {
   });
 
   it('TC_040_2_CS invalid value is Rejected; so are read-only keys, bad lists and negative ping intervals', async () => {
-    h = await Harness.create();
+    const h = await start();
     await h.booted();
-    const change = (key: string, value: string) => h!.csms.call(CP_ID, 'ChangeConfiguration', { key, value });
+    const change = (key: string, value: string) => h.csms.call(CP_ID, 'ChangeConfiguration', { key, value });
     expect(await change('MeterValueSampleInterval', '-1')).toEqual({ status: 'Rejected' });
     expect(await change('HeartbeatInterval', 'abc')).toEqual({ status: 'Rejected' });
     expect(await change('NumberOfConnectors', '5')).toEqual({ status: 'Rejected' });
@@ -148,7 +144,7 @@ describe('Core: configuration', () => {
   });
 
   it('HeartbeatInterval takes effect live', async () => {
-    h = await Harness.create();
+    const h = await start();
     await h.booted();
     const mark = h.csms.mark();
     expect(await h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'HeartbeatInterval', value: '1' })).toEqual(
@@ -161,10 +157,10 @@ describe('Core: configuration', () => {
   });
 
   it('SecurityProfile cannot be lowered or set equal, and cannot rise without its prerequisites', async () => {
-    h = await Harness.create();
+    const h = await start();
     await h.booted();
     const change = (value: string) =>
-      h!.csms.call(CP_ID, 'ChangeConfiguration', { key: 'SecurityProfile', value });
+      h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'SecurityProfile', value });
     expect(await change('0')).toEqual({ status: 'Rejected' });
     // No AuthorizationKey yet: profile 1 is not possible.
     expect(await change('1')).toEqual({ status: 'Rejected' });

@@ -1,15 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { CP_ID, Harness } from '../support/harness.js';
+import { describe, expect, it } from 'vitest';
+import { CP_ID, useHarness } from '../support/harness.js';
 
 describe('Core operations without transactions, and Remote Trigger', () => {
-  let h: Harness | undefined;
-  afterEach(async () => {
-    await h?.stop();
-    h = undefined;
-  });
+  const start = useHarness();
 
   it('TC_062_CS DataTransfer to the charge point: unknown vendor, then a registered vendor', async () => {
-    h = await Harness.create();
+    const h = await start();
     await h.booted();
     expect(
       await h.csms.call(CP_ID, 'DataTransfer', {
@@ -43,13 +39,13 @@ describe('Core operations without transactions, and Remote Trigger', () => {
   });
 
   it('ClearCache is Rejected while the charge point has no authorization cache', async () => {
-    h = await Harness.create();
+    const h = await start();
     await h.booted();
     expect(await h.csms.call(CP_ID, 'ClearCache', {})).toEqual({ status: 'Rejected' });
   });
 
   it('ChangeAvailability of an unknown connector is Rejected; a connector goes Unavailable and back', async () => {
-    h = await Harness.create();
+    const h = await start();
     await h.booted();
     expect(await h.csms.call(CP_ID, 'ChangeAvailability', { connectorId: 7, type: 'Inoperative' })).toEqual({
       status: 'Rejected',
@@ -74,7 +70,7 @@ describe('Core operations without transactions, and Remote Trigger', () => {
   });
 
   it('a plugged cable and a hardware fault show in StatusNotification', async () => {
-    h = await Harness.create();
+    const h = await start();
     await h.booted();
     const mark = h.csms.mark();
     h.board.connector(1)?.setPlugged(true);
@@ -91,7 +87,7 @@ describe('Core operations without transactions, and Remote Trigger', () => {
   });
 
   it('TC_054_CS TriggerMessage: MeterValues, Heartbeat, StatusNotification, Diagnostics and Firmware status', async () => {
-    h = await Harness.create();
+    const h = await start();
     await h.booted();
     const { csms } = h;
     const trigger = (requestedMessage: string, connectorId?: number) =>
@@ -139,7 +135,7 @@ describe('Core operations without transactions, and Remote Trigger', () => {
   });
 
   it('TC_055_CS TriggerMessage for a connector that does not exist is Rejected and sends nothing', async () => {
-    h = await Harness.create();
+    const h = await start();
     await h.booted();
     const mark = h.csms.mark();
     expect(

@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { CP_ID, Harness } from '../support/harness.js';
+import { describe, expect, it } from 'vitest';
+import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
 type Status = { connectorId: number; status: string };
 
@@ -44,24 +44,20 @@ async function resetKeepsAvailability(h: Harness, type: 'Hard' | 'Soft'): Promis
 }
 
 describe('Core: reset and availability across restarts', () => {
-  let h: Harness | undefined;
-  afterEach(async () => {
-    await h?.stop();
-    h = undefined;
-  });
+  const start = useHarness();
 
   it('TC_013_CS hard reset without transaction: an Inoperative connector stays Unavailable', async () => {
-    h = await Harness.create();
+    const h = await start();
     await resetKeepsAvailability(h, 'Hard');
   });
 
   it('TC_014_CS soft reset without transaction: an Inoperative connector stays Unavailable', async () => {
-    h = await Harness.create();
+    const h = await start();
     await resetKeepsAvailability(h, 'Soft');
   });
 
   it('TC_034_CS charge point Inoperative survives a power cycle', async () => {
-    h = await Harness.create();
+    const h = await start();
     await h.booted();
     expect(await h.csms.call(CP_ID, 'ChangeAvailability', { connectorId: 0, type: 'Inoperative' })).toEqual({
       status: 'Accepted',

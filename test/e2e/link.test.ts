@@ -1,17 +1,13 @@
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DevCsms } from '../csms/server.js';
-import { CP_ID, Harness } from '../support/harness.js';
+import { CP_ID, useHarness } from '../support/harness.js';
 
 describe('Link: connection management', () => {
-  let h: Harness | undefined;
-  afterEach(async () => {
-    await h?.stop();
-    h = undefined;
-  });
+  const start = useHarness();
 
   it('connects with subprotocol ocpp1.6 to <url>/<chargePointId>, plain on profile 0 without Basic auth', async () => {
-    h = await Harness.create();
+    const h = await start();
     const info = await h.csms.waitForConnection(CP_ID);
     expect(info.path).toBe(`/ocpp/${CP_ID}`);
     expect(info.subprotocols).toContain('ocpp1.6');
@@ -20,7 +16,7 @@ describe('Link: connection management', () => {
   });
 
   it('reconnects after the central system restarts, without a new BootNotification', async () => {
-    h = await Harness.create();
+    const h = await start();
     await h.booted();
     const csms = await h.restartCsms();
     await csms.waitForConnection(CP_ID);
@@ -33,7 +29,7 @@ describe('Link: connection management', () => {
   });
 
   it('keeps retrying with backoff when the very first connect fails', async () => {
-    h = await Harness.create({ deferStart: true });
+    const h = await start({ deferStart: true });
     const port = Number(new URL(h.url).port);
     await h.csms.stop();
     await h.startRuntime();
@@ -44,7 +40,7 @@ describe('Link: connection management', () => {
   });
 
   it('a refused upgrade (HTTP 503) is retried', async () => {
-    h = await Harness.create({ deferStart: true });
+    const h = await start({ deferStart: true });
     h.csms.refuseConnections(true, 503);
     await h.startRuntime();
     await h.sink.waitFor((l) => l.msg === 'central system refused the WebSocket upgrade' && l.status === 503);
@@ -53,7 +49,7 @@ describe('Link: connection management', () => {
   });
 
   it('drops a central system that stops answering pings (WebSocketPingInterval) and reconnects', async () => {
-    h = await Harness.create({ ocpp: { WebSocketPingInterval: 1 } });
+    const h = await start({ ocpp: { WebSocketPingInterval: 1 } });
     await h.booted();
     h.csms.setPongEnabled(false);
     const reconnected = once(h.csms, 'connection');
@@ -64,7 +60,7 @@ describe('Link: connection management', () => {
   });
 
   it('the central system dropping the connection is survived', async () => {
-    h = await Harness.create();
+    const h = await start();
     await h.booted();
     const reconnected = once(h.csms, 'connection');
     h.csms.terminateConnection(CP_ID);

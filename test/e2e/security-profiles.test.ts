@@ -2,10 +2,10 @@ import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createCa, createClientCert, createServerCert, type Pem, writePemFiles } from '../csms/certs.js';
 import type { CsmsOptions, HandshakeInfo } from '../csms/server.js';
-import { CP_ID, Harness } from '../support/harness.js';
+import { CP_ID, useHarness } from '../support/harness.js';
 
 const KEY = '4F43415F4F4354545F61646D696E5F74657374';
 const SERIAL = 'SN-TEST-01';
@@ -15,7 +15,7 @@ function basic(user: string, password: string): string {
 }
 
 describe('Security profiles: transport and authentication', () => {
-  let h: Harness | undefined;
+  const start = useHarness();
   let dir: string;
   let ca: Pem;
   let caFile: string;
@@ -33,10 +33,6 @@ describe('Security profiles: transport and authentication', () => {
       createClientCert(ca, { commonName: SERIAL, organization: 'TestCPO' }),
     );
   });
-  afterEach(async () => {
-    await h?.stop();
-    h = undefined;
-  });
 
   const tlsServer = (
     extra: Partial<NonNullable<CsmsOptions['tls']>> = {},
@@ -50,7 +46,7 @@ describe('Security profiles: transport and authentication', () => {
 
   /** Starts a charge point on profile 2 against a TLS server that must be refused; returns the log line. */
   async function expectRefused(tls: CsmsOptions['tls'], event: string): Promise<void> {
-    h = await Harness.create({
+    const h = await start({
       csms: { tls, basicAuth: { [CP_ID]: KEY } },
       ocpp: { AuthorizationKey: KEY },
       config: () => ({ csms: { securityProfile: 2, caFile } }),
@@ -62,7 +58,7 @@ describe('Security profiles: transport and authentication', () => {
   }
 
   it('TC_085_CS Basic authentication on profile 1: <chargePointId>:<AuthorizationKey>', async () => {
-    h = await Harness.create({
+    const h = await start({
       csms: { basicAuth: { [CP_ID]: KEY } },
       ocpp: { AuthorizationKey: KEY },
       config: () => ({ csms: { securityProfile: 1 } }),
@@ -74,7 +70,7 @@ describe('Security profiles: transport and authentication', () => {
   });
 
   it('a wrong password is refused (401), logged as a security event, and retried', async () => {
-    h = await Harness.create({
+    const h = await start({
       csms: { basicAuth: { [CP_ID]: 'another-password-1234' } },
       ocpp: { AuthorizationKey: KEY },
       config: () => ({ csms: { securityProfile: 1 } }),
@@ -87,7 +83,7 @@ describe('Security profiles: transport and authentication', () => {
   });
 
   it('TC_073_CS a new AuthorizationKey is accepted, then used on an immediate reconnect', async () => {
-    h = await Harness.create({
+    const h = await start({
       ocpp: { AuthorizationKey: KEY },
       config: () => ({ csms: { securityProfile: 1 } }),
     });
@@ -107,7 +103,7 @@ describe('Security profiles: transport and authentication', () => {
   });
 
   it('TC_086_CS TLS with server certificate: TLS >= 1.2, Basic auth on profile 2, no client certificate', async () => {
-    h = await Harness.create({
+    const h = await start({
       csms: { tls: tlsServer({ requestCert: true, rejectUnauthorized: false }), basicAuth: { [CP_ID]: KEY } },
       ocpp: { AuthorizationKey: KEY },
       config: () => ({ csms: { securityProfile: 2, caFile } }),
@@ -121,7 +117,7 @@ describe('Security profiles: transport and authentication', () => {
 
   for (const suite of ['AES128-GCM-SHA256', 'AES256-GCM-SHA384', 'ECDHE-RSA-AES128-GCM-SHA256']) {
     it(`TC_086_CS cipher suite ${suite} over TLS 1.2 is offered by the charge point`, async () => {
-      h = await Harness.create({
+      const h = await start({
         csms: { tls: tlsServer({ maxVersion: 'TLSv1.2', ciphers: suite }), basicAuth: { [CP_ID]: KEY } },
         ocpp: { AuthorizationKey: KEY },
         config: () => ({ csms: { securityProfile: 2, caFile } }),
@@ -133,7 +129,7 @@ describe('Security profiles: transport and authentication', () => {
   }
 
   it('TC_087_CS TLS with client certificate: CN is the serial number, key >= 2048 bits, no Basic header', async () => {
-    h = await Harness.create({
+    const h = await start({
       csms: { tls: tlsServer({ requestCert: true }) },
       config: () => ({ csms: { securityProfile: 3, caFile, ...client } }),
     });
@@ -175,7 +171,7 @@ describe('Security profiles: transport and authentication', () => {
   });
 
   it('a central system offering only CBC suites is refused', async () => {
-    h = await Harness.create({
+    const h = await start({
       csms: {
         tls: tlsServer({ maxVersion: 'TLSv1.2', ciphers: 'AES128-SHA:AES256-SHA' }),
         basicAuth: { [CP_ID]: KEY },
@@ -189,7 +185,7 @@ describe('Security profiles: transport and authentication', () => {
   });
 
   it('profile 2 never falls back to a plain ws:// URL', async () => {
-    h = await Harness.create({
+    const h = await start({
       ocpp: { AuthorizationKey: KEY },
       config: (url) => ({ csms: { url, securityProfile: 2, caFile } }),
     });

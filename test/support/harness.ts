@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { afterEach } from 'vitest';
 import { SimBoard } from '../../hal/sim/board.js';
 import { parseConfig, type RuntimeConfig } from '../../src/config/file.js';
 import { createLogger, type Logger } from '../../src/log.js';
@@ -151,4 +152,20 @@ export class Harness {
     await this.csms.stop();
     rmSync(this.stateDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * One harness per test, stopped after it whatever the outcome: call in a describe block, then
+ * `const h = await start({...})` inside each test.
+ */
+export function useHarness(): (opts?: HarnessOptions) => Promise<Harness> {
+  let current: Harness | undefined;
+  afterEach(async () => {
+    await current?.stop();
+    current = undefined;
+  });
+  return async (opts) => {
+    current = await Harness.create(opts);
+    return current;
+  };
 }

@@ -522,6 +522,45 @@ describe('gate', () => {
   });
 });
 
+describe('whenIdle (graceful stop)', () => {
+  it('resolves at once when nothing is in flight', async () => {
+    const { rpc } = setup();
+    await expect(outcome(rpc.whenIdle(1000))).resolves.toBeUndefined();
+  });
+
+  it('waits for the answer of the call in flight, not for queued calls held by a closed gate', async () => {
+    const { transport, rpc } = setup();
+    const first = rpc.call('Heartbeat', {});
+    const second = rpc.call('Heartbeat', {});
+    rpc.setGate('closed');
+    const idle = rpc.whenIdle(5000);
+    expect(await outcome(idle)).toBe('pending');
+    rpc.receive(JSON.stringify([3, transport.lastId(), { currentTime: '2024-05-01T10:00:00Z' }]));
+    await expect(first).resolves.toBeDefined();
+    await expect(outcome(idle)).resolves.toBeUndefined();
+    expect(transport.sent).toHaveLength(1);
+    expect(await outcome(second)).toBe('pending');
+  });
+
+  it('gives up after the bound when the answer never comes', async () => {
+    const { clock, rpc } = setup();
+    void rpc.call('Heartbeat', {}).catch(() => undefined);
+    const idle = rpc.whenIdle(500);
+    clock.advance(499);
+    expect(await outcome(idle)).toBe('pending');
+    clock.advance(1);
+    await expect(outcome(idle)).resolves.toBeUndefined();
+  });
+
+  it('resolves when the link closes', async () => {
+    const { rpc } = setup();
+    void rpc.call('Heartbeat', {}).catch(() => undefined);
+    const idle = rpc.whenIdle(5000);
+    rpc.detach();
+    await expect(outcome(idle)).resolves.toBeUndefined();
+  });
+});
+
 describe('frames and resilience', () => {
   it("emits 'frame' for every frame in and out, and 'malformed' for bad ones", () => {
     const { transport, rpc } = setup();

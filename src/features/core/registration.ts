@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Timer } from '../../clock.js';
+import { NotConnectedError } from '../../ocpp/errors.js';
 import type { BootNotificationRequest } from '../../ocpp/generated/messages.js';
 import type { FeatureContext } from '../context.js';
 
@@ -92,7 +93,8 @@ export class Registration extends EventEmitter<RegistrationEvents> {
       this.notBefore = clock.now() + waitMs;
       this.schedule(waitMs);
     } catch (error) {
-      if (this.current === 'Accepted') return;
+      // A lost connection is handled by onLinkOpen; retrying now would only fail again.
+      if (this.current === 'Accepted' || error instanceof NotConnectedError) return;
       log.warn({ err: (error as Error).message }, 'BootNotification failed; will retry');
       this.schedule(this.opts.retrySeconds * 1000);
     } finally {
