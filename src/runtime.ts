@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { SimBoard } from '../hal/sim/board.js';
 import type { Board } from '../hal/types.js';
 import { type Clock, OcppTime, systemClock } from './clock.js';
-import type { RuntimeConfig } from './config/file.js';
+import { csmsUrlFor, type RuntimeConfig } from './config/file.js';
 import { ConfigurationRegistry } from './config/registry.js';
-import { afterResponse, type FeatureContext, type ResetType } from './features/context.js';
+import type { FeatureContext, ResetType } from './features/context.js';
 import { registerChangeAvailability } from './features/core/change-availability.js';
 import { registerChangeConfiguration } from './features/core/change-configuration.js';
 import { registerClearCache } from './features/core/clear-cache.js';
@@ -15,9 +15,10 @@ import { Registration } from './features/core/registration.js';
 import { registerReset } from './features/core/reset.js';
 import { StatusReporter } from './features/core/status-notification.js';
 import { registerTriggerMessage } from './features/remote-trigger/trigger-message.js';
+import { SecurityProfileSwitch } from './features/security/security-profile.js';
 import type { Logger } from './log.js';
 import type { FeatureProfile } from './ocpp/actions.js';
-import { checkProfileScheme, Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js';
+import { Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js';
 import { RpcEndpoint } from './ocpp/rpc.js';
 import { Station } from './station/station.js';
 import { openStore, type Store } from './store/index.js';
@@ -93,7 +94,6 @@ export class Runtime {
     this.station = new Station({ board: this.board, availability: this.store.availability, clock, log });
     this.rpc = new RpcEndpoint({ log, clock, callTimeoutMs: cfg.csms.callTimeoutSeconds * 1000 });
     this.link = new Link({
-      url: cfg.csms.url,
       chargePointId: cfg.chargePointId,
       credentials: () => this.credentials(),
       pingIntervalSec: () => this.config.getInt('WebSocketPingInterval'),
@@ -132,7 +132,16 @@ export class Runtime {
       heartbeat: this.heartbeat,
       status: this.statusReporter,
     });
-    this.wireSecurityKeys();
+    new SecurityProfileSwitch({
+      config: this.config,
+      link: this.link,
+      log,
+      urlFor: (profile) => csmsUrlFor(cfg.csms, profile),
+      ...(cfg.csms.caFile ? { caFile: cfg.csms.caFile } : {}),
+      ...(cfg.csms.certFile ? { certFile: cfg.csms.certFile } : {}),
+      ...(cfg.csms.keyFile ? { keyFile: cfg.csms.keyFile } : {}),
+    });
+    this.config.onChange('WebSocketPingInterval', () => this.link.restartPing());
     this.wireLink();
   }
 
@@ -187,6 +196,7 @@ export class Runtime {
     const key = this.config.get('AuthorizationKey');
     const ca = profile >= 2 ? readPem(csms.caFile) : undefined;
     return {
+      url: csmsUrlFor(csms, profile),
       securityProfile: profile,
       ...(key ? { authorizationKey: key } : {}),
       ...(ca
@@ -198,28 +208,6 @@ export class Runtime {
           }
         : {}),
     };
-  }
-
-  /** SecurityProfile may only rise, and only to a profile whose prerequisites are installed. */
-  private wireSecurityKeys(): void {
-    const { csms } = this.opts.config;
-    this.config.guard('SecurityProfile', (value) => {
-      const next = Number(value) as SecurityProfile;
-      if ((next === 1 || next === 2) && !this.config.get('AuthorizationKey'))
-        return 'AuthorizationKey is not set';
-      if (next >= 2 && !csms.caFile) return 'no central-system root certificate installed';
-      if (next === 3 && !(csms.certFile && csms.keyFile)) return 'no charge point certificate installed';
-      return checkProfileScheme(csms.url, next);
-    });
-    this.config.onChange('SecurityProfile', () =>
-      afterResponse(() => this.link.reconnect('SecurityProfile changed')),
-    );
-    this.config.onChange('AuthorizationKey', () => {
-      const profile = this.config.getInt('SecurityProfile');
-      if (profile === 1 || profile === 2)
-        afterResponse(() => this.link.reconnect('AuthorizationKey changed'));
-    });
-    this.config.onChange('WebSocketPingInterval', () => this.link.restartPing());
   }
 
   private wireLink(): void {

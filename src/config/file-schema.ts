@@ -35,6 +35,14 @@ export const CONFIG_FILE_SCHEMA = {
       required: ['url'],
       properties: {
         url: { type: 'string', pattern: '^wss?://[^\\s]+$' },
+        urlBySecurityProfile: {
+          type: 'object',
+          additionalProperties: false,
+          description: 'Central-system URL per security profile, where it uses another port for each.',
+          properties: Object.fromEntries(
+            ['0', '1', '2', '3'].map((n) => [n, { type: 'string', pattern: '^wss?://[^\\s]+$' }]),
+          ),
+        },
         securityProfile: { type: 'integer', minimum: 0, maximum: 3, default: 0 },
         caFile: { type: 'string', minLength: 1 },
         certFile: { type: 'string', minLength: 1 },

@@ -18,6 +18,8 @@ export interface RuntimeConfig {
   };
   csms: {
     url: string;
+    /** Overrides of `url` for some security profiles (a central system may use a port per profile). */
+    urlBySecurityProfile?: Partial<Record<'0' | '1' | '2' | '3', string>>;
     securityProfile: SecurityProfileNumber;
     caFile?: string;
     certFile?: string;
@@ -42,6 +44,11 @@ export interface RuntimeConfig {
 }
 
 export class ConfigFileError extends Error {}
+
+/** The central-system URL to use with a security profile. */
+export function csmsUrlFor(csms: RuntimeConfig['csms'], profile: SecurityProfileNumber): string {
+  return csms.urlBySecurityProfile?.[String(profile) as '0' | '1' | '2' | '3'] ?? csms.url;
+}
 
 const ajv = new Ajv({ allErrors: false, useDefaults: true, strict: true, allowUnionTypes: true });
 const validate = ajv.compile(CONFIG_FILE_SCHEMA);

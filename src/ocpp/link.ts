@@ -8,6 +8,8 @@ export type SecurityProfile = 0 | 1 | 2 | 3;
 
 /** What the link needs to open a connection; read again before every attempt, as keys can change. */
 export interface LinkCredentials {
+  /** Central-system URL for this profile; the charge point id is appended as the last path segment. */
+  url: string;
   securityProfile: SecurityProfile;
   /** Basic-auth password (OCPP key AuthorizationKey), profiles 1 and 2. */
   authorizationKey?: string;
@@ -16,8 +18,6 @@ export interface LinkCredentials {
 }
 
 export interface LinkOptions {
-  /** Configured central-system URL; the charge point id is appended as the last path segment. */
-  url: string;
   chargePointId: string;
   credentials: () => LinkCredentials;
   /** WebSocketPingInterval in seconds; 0 disables our pings. Read live. */
@@ -36,6 +36,8 @@ export interface LinkEvents {
   message: [text: string];
   /** A white-paper security event detected by the transport (logged; reported by the security module). */
   securityEvent: [event: { type: string; techInfo: string }];
+  /** An attempt to connect failed (refused, TLS, auth, or not even tried for lack of credentials). */
+  connectFailed: [];
 }
 
 const OCPP_SUBPROTOCOL = 'ocpp1.6';
@@ -141,12 +143,12 @@ export class Link extends EventEmitter<LinkEvents> {
     this.retryTimer = undefined;
     this.linkState = 'connecting';
     const { log } = this.opts;
-    const url = connectionUrl(this.opts.url, this.opts.chargePointId);
     const creds = this.opts.credentials();
+    const url = connectionUrl(creds.url, this.opts.chargePointId);
     const schemeProblem = checkProfileScheme(url, creds.securityProfile);
     if (schemeProblem) {
       log.error({ url, securityProfile: creds.securityProfile }, `refusing to connect: ${schemeProblem}`);
-      this.scheduleRetry();
+      this.failBeforeTrying();
       return;
     }
     const headers: Record<string, string> = {};
@@ -156,7 +158,7 @@ export class Link extends EventEmitter<LinkEvents> {
           { securityProfile: creds.securityProfile },
           'refusing to connect: AuthorizationKey is not set',
         );
-        this.scheduleRetry();
+        this.failBeforeTrying();
         return;
       }
       const token = Buffer.from(`${this.opts.chargePointId}:${creds.authorizationKey}`).toString('base64');
@@ -166,7 +168,7 @@ export class Link extends EventEmitter<LinkEvents> {
     if (creds.securityProfile >= 2) {
       if (!creds.tls?.ca || (creds.securityProfile === 3 && !(creds.tls.cert && creds.tls.key))) {
         log.error({ securityProfile: creds.securityProfile }, 'refusing to connect: certificates missing');
-        this.scheduleRetry();
+        this.failBeforeTrying();
         return;
       }
       const material: TlsMaterial = creds.securityProfile === 3 ? creds.tls : { ca: creds.tls.ca };
@@ -232,7 +234,9 @@ export class Link extends EventEmitter<LinkEvents> {
         log.warn({ code, reason }, 'connection to central system closed');
         this.emit('close', { code, reason });
       }
-      if (this.linkState !== 'stopped') this.scheduleRetry();
+      if (this.linkState === 'stopped') return;
+      if (!wasOpen) this.emit('connectFailed');
+      this.scheduleRetry();
     });
   }
 
@@ -250,6 +254,11 @@ export class Link extends EventEmitter<LinkEvents> {
     if (ws) ws.removeAllListeners('close');
     if (ws) ws.on('error', () => {});
     if (this.linkState === 'open' || this.linkState === 'connecting') this.linkState = 'idle';
+  }
+
+  private failBeforeTrying(): void {
+    this.scheduleRetry();
+    this.emit('connectFailed');
   }
 
   private scheduleRetry(): void {

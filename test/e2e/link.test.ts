@@ -48,15 +48,23 @@ describe('Link: connection management', () => {
     await h.booted();
   });
 
-  it('drops a central system that stops answering pings (WebSocketPingInterval) and reconnects', async () => {
-    const h = await start({ ocpp: { WebSocketPingInterval: 1 } });
+  it('WebSocketPingInterval set live: a central system that stops answering pings is dropped, then reconnected', async () => {
+    const h = await start();
     await h.booted();
+    expect(
+      await h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'WebSocketPingInterval', value: '1' }),
+    ).toEqual({
+      status: 'Accepted',
+    });
+    await new Promise((resolve) => h.csms.once('ping', resolve));
     h.csms.setPongEnabled(false);
     const reconnected = once(h.csms, 'connection');
     await h.sink.waitFor((l) => l.msg === 'central system did not answer our ping; dropping the connection');
     h.csms.setPongEnabled(true);
     await reconnected;
-    await h.csms.waitForCall(CP_ID, 'StatusNotification', { since: h.csms.mark() - 1000 });
+    expect(await h.csms.call(CP_ID, 'GetConfiguration', { key: ['WebSocketPingInterval'] })).toMatchObject({
+      configurationKey: [{ value: '1' }],
+    });
   });
 
   it('the central system dropping the connection is survived', async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createCa, createClientCert, createServerCert, type Pem, writePemFiles } from '../csms/certs.js';
-import type { CsmsOptions, HandshakeInfo } from '../csms/server.js';
+import { type CsmsOptions, DevCsms, type HandshakeInfo } from '../csms/server.js';
 import { CP_ID, useHarness } from '../support/harness.js';
 
 const KEY = '4F43415F4F4354545F61646D696E5F74657374';
@@ -193,5 +193,77 @@ describe('Security profiles: transport and authentication', () => {
       (l) => typeof l.msg === 'string' && l.msg.includes('security profile 2 needs a wss:// URL'),
     );
     expect(h.csms.handshakes).toEqual([]);
+  });
+
+  it('TC_083_CS upgrade 0 -> 1: Accepted, reconnect with Basic auth; TC_084_CS then lowering it is Rejected', async () => {
+    const h = await start({ ocpp: { AuthorizationKey: KEY } });
+    await h.booted();
+    expect(h.csms.handshakes.at(-1)?.headers.authorization).toBeUndefined();
+    const reconnected = once(h.csms, 'connection');
+    expect(await h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'SecurityProfile', value: '1' })).toEqual({
+      status: 'Accepted',
+    });
+    const [info] = (await reconnected) as [HandshakeInfo];
+    expect(info.headers.authorization).toBe(basic(CP_ID, KEY));
+    expect(await h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'SecurityProfile', value: '0' })).toEqual({
+      status: 'Rejected',
+    });
+    // The raised profile is persisted: a restart connects with Basic auth again.
+    await h.runtime.stop();
+    const again = once(h.csms, 'connection');
+    await h.startRuntime();
+    const [afterRestart] = (await again) as [HandshakeInfo];
+    expect(afterRestart.headers.authorization).toBe(basic(CP_ID, KEY));
+  });
+
+  it('TC_083_CS upgrade 1 -> 2 moves to the central system TLS endpoint', async () => {
+    const tlsCsms = new DevCsms({ tls: tlsServer(), basicAuth: { [CP_ID]: KEY } });
+    const { url: tlsUrl } = await tlsCsms.start();
+    try {
+      const h = await start({
+        ocpp: { AuthorizationKey: KEY },
+        config: () => ({ csms: { securityProfile: 1, caFile, urlBySecurityProfile: { '2': tlsUrl } } }),
+      });
+      await h.booted();
+      expect(await h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'SecurityProfile', value: '2' })).toEqual(
+        {
+          status: 'Accepted',
+        },
+      );
+      const info = await tlsCsms.waitForConnection(CP_ID);
+      expect(info.headers.authorization).toBe(basic(CP_ID, KEY));
+      expect(['TLSv1.2', 'TLSv1.3']).toContain(info.tls?.protocol);
+      await tlsCsms.waitForCall(CP_ID, 'StatusNotification', {
+        where: (p: { connectorId: number }) => p.connectorId === 2,
+      });
+    } finally {
+      await tlsCsms.stop();
+    }
+  });
+
+  it('falls back to the previous profile when the central system refuses the new one', async () => {
+    const h = await start({
+      ocpp: { AuthorizationKey: KEY },
+      csms: { rules: { acceptConnection: (info) => (info.headers.authorization ? 401 : true) } },
+    });
+    await h.booted();
+    expect(await h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'SecurityProfile', value: '1' })).toEqual({
+      status: 'Accepted',
+    });
+    await h.sink.waitFor(
+      (l) => l.msg === 'cannot connect with the new security profile; falling back to the previous one',
+    );
+    // No connection is up while the new profile is being refused: the next one is the fallback's.
+    const info = await h.csms.waitForConnection(CP_ID);
+    expect(info.headers.authorization).toBeUndefined();
+    const conf = await h.csms.call<{ configurationKey: Array<{ value: string }> }>(
+      CP_ID,
+      'GetConfiguration',
+      {
+        key: ['SecurityProfile'],
+      },
+    );
+    expect(conf.configurationKey[0]?.value).toBe('0');
+    expect(h.csms.handshakes.filter((hs) => hs.headers.authorization).length).toBeGreaterThanOrEqual(3);
   });
 });

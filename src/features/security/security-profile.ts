@@ -1,0 +1,88 @@
+import type { ConfigurationRegistry } from '../../config/registry.js';
+import type { Logger } from '../../log.js';
+import { checkProfileScheme, type Link, type SecurityProfile } from '../../ocpp/link.js';
+import { afterResponse } from '../context.js';
+
+/** Failed connection attempts with a new profile before we fall back to the previous one. */
+export const PROFILE_FALLBACK_ATTEMPTS = 3;
+
+export interface SecurityProfileOptions {
+  config: ConfigurationRegistry;
+  link: Link;
+  log: Logger;
+  /** Central-system URL for a profile (its scheme must suit it), and the certificate files installed. */
+  urlFor: (profile: SecurityProfile) => string;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+}
+
+/**
+ * Raising SecurityProfile (white paper A05): only to a profile whose prerequisites are installed,
+ * then reconnect with it. If the central system will not take the new profile, go back to the
+ * previous one rather than stay unreachable; once connected with the new one, it stays.
+ * A new AuthorizationKey on profiles 1-2 also means reconnecting with it (A01).
+ */
+export class SecurityProfileSwitch {
+  private trial: { previous: string; failures: number } | undefined;
+  private reverting = false;
+
+  constructor(private readonly opts: SecurityProfileOptions) {
+    const { config, link } = opts;
+    config.guard('SecurityProfile', (value) => this.prerequisiteMissing(Number(value) as SecurityProfile));
+    config.onChange('SecurityProfile', (value, previous) => this.onProfileChanged(value, previous));
+    config.onChange('AuthorizationKey', () => {
+      const profile = config.getInt('SecurityProfile');
+      if (profile === 1 || profile === 2) afterResponse(() => link.reconnect('AuthorizationKey changed'));
+    });
+    link.on('open', () => this.onConnected());
+    link.on('connectFailed', () => this.onConnectFailed());
+  }
+
+  private prerequisiteMissing(next: SecurityProfile): string | undefined {
+    const { config, caFile, certFile, keyFile, urlFor } = this.opts;
+    if ((next === 1 || next === 2) && !config.get('AuthorizationKey')) return 'AuthorizationKey is not set';
+    if (next >= 2 && !caFile) return 'no central-system root certificate installed';
+    if (next === 3 && !(certFile && keyFile)) return 'no charge point certificate installed';
+    return checkProfileScheme(urlFor(next), next);
+  }
+
+  private onProfileChanged(value: string, previous: string | undefined): void {
+    if (this.reverting) return;
+    this.opts.log.warn({ securityProfile: value, previous }, 'security profile raised; reconnecting with it');
+    this.trial = previous === undefined ? undefined : { previous, failures: 0 };
+    afterResponse(() => this.opts.link.reconnect('SecurityProfile changed'));
+  }
+
+  private onConnected(): void {
+    if (!this.trial) return;
+    this.opts.log.info(
+      { securityProfile: this.opts.config.get('SecurityProfile') },
+      'connected with the new security profile',
+    );
+    this.trial = undefined;
+  }
+
+  private onConnectFailed(): void {
+    if (!this.trial) return;
+    this.trial.failures += 1;
+    if (this.trial.failures < PROFILE_FALLBACK_ATTEMPTS) return;
+    const { previous } = this.trial;
+    this.trial = undefined;
+    this.opts.log.error(
+      {
+        securityProfile: this.opts.config.get('SecurityProfile'),
+        fallback: previous,
+        attempts: PROFILE_FALLBACK_ATTEMPTS,
+      },
+      'cannot connect with the new security profile; falling back to the previous one',
+    );
+    this.reverting = true;
+    try {
+      this.opts.config.change('SecurityProfile', previous, 'runtime');
+    } finally {
+      this.reverting = false;
+    }
+    this.opts.link.reconnect('security profile fallback');
+  }
+}
