@@ -1,10 +1,11 @@
 /**
  * Hardware abstraction: what the station needs from a charger's devices, free of any OCPP type.
- * Drivers (GPIO, serial, Modbus) and the simulated board implement these.
+ * Drivers (GPIO, serial, Modbus) and the simulated board implement these. Every device reports
+ * its health, so the station can raise the right error code instead of guessing.
  */
 import type { EventEmitter } from 'node:events';
 
-/** A device fault the station maps to an OCPP error code. */
+/** A device fault; the station maps it to the OCPP error code of the same name. */
 export type HardwareFault =
   | 'ConnectorLockFailure'
   | 'EVCommunicationError'
@@ -19,47 +20,162 @@ export type HardwareFault =
   | 'UnderVoltage'
   | 'OtherError';
 
-export interface MeterReading {
-  /** Energy import register, Wh. */
-  energyImportWh: number;
-  /** Active power import, W. */
-  powerW?: number;
+export type DeviceHealth = { ok: true } | { ok: false; fault: HardwareFault; info?: string };
+
+export const HEALTHY: DeviceHealth = { ok: true };
+
+export interface HealthEvents {
+  /** Emitted on every change of health (ok -> fault, fault -> ok, fault -> other fault). */
+  health: [health: DeviceHealth];
 }
 
-export interface Meter {
+/** Something the board starts and stops (ports opened, polling begun, lines exported). */
+export interface Lifecycle {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Contactor relay. With a feedback input, a contact that does not follow the command is a fault. */
+export interface Relay extends EventEmitter<HealthEvents & { change: [closed: boolean] }>, Lifecycle {
+  /** Close (true) or open (false) the contactor. Resolves once commanded (not once confirmed). */
+  set(closed: boolean): Promise<void>;
+  /** The commanded state. */
+  isClosed(): boolean;
+  /** The measured contact state, where a feedback input exists. */
+  feedback(): boolean | undefined;
+  /** PowerSwitchFailure when feedback disagrees with the command after the settle time (welded/stuck). */
+  health(): DeviceHealth;
+}
+
+export interface RfidReaderEvents extends HealthEvents {
+  /** A card was presented: its UID normalised to an OCPP id tag (upper-case hex, at most 20 chars). */
+  tag: [idTag: string];
+}
+
+/** Card reader. Repeats of the same card while it stays on the reader are suppressed by the driver. */
+export interface RfidReader extends EventEmitter<RfidReaderEvents>, Lifecycle {
+  readonly name: string;
+  /** ReaderFailure while the device is absent, unreadable, or sends garbage. */
+  health(): DeviceHealth;
+  lastRead(): { idTag: string; at: number } | undefined;
+}
+
+/** OCPP-named measurands a meter can supply (phase-resolved where the array has entries). */
+export interface MeterReading {
+  /** Epoch ms of the reading. */
+  at: number;
+  /** Energy.Active.Import.Register, Wh. Always present: a meter that cannot give it is failed. */
+  energyImportWh: number;
+  /** Energy.Active.Export.Register, Wh. */
+  energyExportWh?: number;
+  /** Power.Active.Import, W (total). */
+  powerW?: number;
+  /** Current.Import per phase L1..L3 (DC meters: one entry), A. */
+  currentA?: number[];
+  /** Voltage per phase L1-N..L3-N (DC meters: one entry), V. */
+  voltageV?: number[];
+  /** Frequency, Hz. */
+  frequencyHz?: number;
+  /** SoC, %, where the device knows it (DC). */
+  socPercent?: number;
+  /** Temperature, °C. */
+  temperatureC?: number;
+}
+
+/** Energy meter. A meter that stops answering is failed (PowerMeterFailure), never read as zero. */
+export interface Meter extends EventEmitter<HealthEvents>, Lifecycle {
+  /** The latest reading; rejects (and reports health) when the device cannot be read. */
   read(): Promise<MeterReading>;
-  /** Measurand names (OCPP spelling) this meter can supply; used to validate MeterValues keys. */
+  /** Measurand names (OCPP spelling, e.g. 'Energy.Active.Import.Register', 'Voltage') it supplies. */
   readonly measurands: readonly string[];
   readonly type?: string;
   readonly serialNumber?: string;
+  health(): DeviceHealth;
 }
 
-export interface ConnectorLock {
+/**
+ * IEC 61851 control-pilot state: A no EV, B EV connected, C EV asks for energy, D with
+ * ventilation, E short / no pilot, F EVSE fault. DC cabinets map plug-present to B and
+ * EV-ready to C.
+ */
+export type PilotState = 'A' | 'B' | 'C' | 'D' | 'E' | 'F';
+
+export interface Pilot extends EventEmitter<HealthEvents & { state: [state: PilotState] }>, Lifecycle {
+  state(): PilotState;
+  /** Offer the EV at most this current (A); 0 pauses charging. */
+  setCurrentLimit(amps: number): Promise<void>;
+  currentLimit(): number;
+  /** EVCommunicationError in state E/F or when the pilot circuit cannot be read. */
+  health(): DeviceHealth;
+}
+
+/** Connector (socket) lock. */
+export interface ConnectorLock extends EventEmitter<HealthEvents>, Lifecycle {
+  /** Resolves true once locked (confirmed by feedback where present), false on failure. */
   lock(): Promise<boolean>;
   unlock(): Promise<boolean>;
+  isLocked(): boolean;
+  /** ConnectorLockFailure after a failed lock or unlock, until the next success. */
+  health(): DeviceHealth;
+}
+
+export type BoardFaultKind = 'emergencyStop' | 'tamper';
+
+/** A board-level fault input (emergency stop button, tamper switch). */
+export interface FaultInput extends EventEmitter<{ change: [active: boolean] }>, Lifecycle {
+  readonly kind: BoardFaultKind;
+  isActive(): boolean;
+}
+
+/** The devices of one outlet. */
+export interface ConnectorDevices {
+  readonly id: number;
+  /** A tethered cable cannot be unlocked (UnlockConnector answers NotSupported). */
+  readonly fixedCable: boolean;
+  /** Most current the outlet may offer, A, and its phases (1 or 3; DC: 1). */
+  readonly maxCurrentA: number;
+  readonly phases: 1 | 3;
+  readonly relay: Relay;
+  readonly pilot: Pilot;
+  readonly meter?: Meter;
+  readonly lock?: ConnectorLock;
+}
+
+export interface ReaderAssignment {
+  readonly reader: RfidReader;
+  /** The connectors this reader serves (one reader may serve several). */
+  readonly connectorIds: readonly number[];
 }
 
 export interface ConnectorHardwareEvents {
   /** Cable plugged at the EV side (true) or removed (false). */
   plug: [plugged: boolean];
-  /** A fault appeared (fault set) or cleared (undefined). */
+  /** The derived fault or warning changed (a device became unhealthy or healthy again). */
   fault: [fault: HardwareFault | undefined, info?: string];
+  /** The pilot state changed. */
+  pilot: [state: PilotState];
 }
 
-/** One outlet of the charger, with the devices that serve it. */
+/**
+ * One outlet as the station sees it: its devices plus what follows from them (plugged,
+ * the fault to report). Built by `hal/connector.ts` from ConnectorDevices.
+ */
 export interface ConnectorHardware extends EventEmitter<ConnectorHardwareEvents> {
   readonly id: number;
-  /** A tethered cable cannot be unlocked (UnlockConnector answers NotSupported). */
   readonly fixedCable: boolean;
+  readonly devices: ConnectorDevices;
   readonly lock?: ConnectorLock;
   readonly meter?: Meter;
   plugged(): boolean;
+  /** The fault that keeps this connector from delivering energy, if any. */
   fault(): { fault: HardwareFault; info?: string } | undefined;
+  /** A problem that does not stop energy delivery (e.g. its card reader failed), if any. */
+  warning(): { fault: HardwareFault; info?: string } | undefined;
 }
 
-export interface Board {
+export interface Board extends Lifecycle {
   readonly name: string;
   readonly connectors: readonly ConnectorHardware[];
-  start(): Promise<void>;
-  stop(): Promise<void>;
+  readonly readers: readonly ReaderAssignment[];
+  readonly faultInputs: readonly FaultInput[];
 }

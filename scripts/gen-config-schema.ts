@@ -1,8 +1,11 @@
-/** Publishes the provisioning-file schema for editors and tooling: `npm run gen:schema`. */
+/** Publishes the provisioning-file and board-file schemas for editors and tooling: `npm run gen:schema`. */
 import { writeFileSync } from 'node:fs';
+import { BOARD_FILE_SCHEMA } from '../src/config/board-schema.js';
 import { CONFIG_FILE_SCHEMA } from '../src/config/file-schema.js';
 
-writeFileSync(
-  new URL('../config/chargepoint.schema.json', import.meta.url),
-  `${JSON.stringify(CONFIG_FILE_SCHEMA, null, 2)}\n`,
-);
+for (const [file, schema] of [
+  ['chargepoint.schema.json', CONFIG_FILE_SCHEMA],
+  ['board.schema.json', BOARD_FILE_SCHEMA],
+] as const) {
+  writeFileSync(new URL(`../config/${file}`, import.meta.url), `${JSON.stringify(schema, null, 2)}\n`);
+}

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { SimBoard } from '../hal/sim/board.js';
 import type { Board } from '../hal/types.js';
 import { type Clock, OcppTime, systemClock } from './clock.js';
+import { loadBoard } from './config/board-file.js';
 import { csmsUrlFor, type RuntimeConfig } from './config/file.js';
 import { ConfigurationRegistry } from './config/registry.js';
 import type { FeatureContext, ResetType } from './features/context.js';
@@ -41,11 +41,6 @@ const STOP_DRAIN_MS = 2000;
 /** Feature profiles whose every message this build handles; SupportedFeatureProfiles reports exactly these. */
 const IMPLEMENTED_PROFILES: readonly FeatureProfile[] = ['Core', 'RemoteTrigger'];
 
-function buildBoard(config: RuntimeConfig): Board {
-  if (config.board === 'sim') return new SimBoard();
-  throw new Error(`board ${config.board}: board files come with the hardware layer; only "sim" is available`);
-}
-
 function readPem(path: string | undefined): string | undefined {
   return path ? readFileSync(path, 'utf8') : undefined;
 }
@@ -76,7 +71,7 @@ export class Runtime {
       this.resolveDone = resolve;
     });
     this.store = openStore({ dir: cfg.stateDir, log });
-    this.board = opts.board ?? buildBoard(cfg);
+    this.board = opts.board ?? loadBoard(cfg.board, { log, clock });
     const initial = { SecurityProfile: cfg.csms.securityProfile, ...cfg.ocpp };
     const measurands = new Set(this.board.connectors.flatMap((c) => c.meter?.measurands ?? []));
     this.config = new ConfigurationRegistry({

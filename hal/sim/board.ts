@@ -1,107 +1,123 @@
-import { EventEmitter } from 'node:events';
-import type {
-  Board,
-  ConnectorHardware,
-  ConnectorHardwareEvents,
-  ConnectorLock,
-  HardwareFault,
-  Meter,
-  MeterReading,
-} from '../types.js';
+import type { Clock } from '../../src/clock.js';
+import { AssembledConnector } from '../connector.js';
+import type { Board, FaultInput, HardwareFault, ReaderAssignment } from '../types.js';
+import { SimEv, SimLock, SimMeter, SimPilot, SimReader, SimRelay } from './devices.js';
 
-/** The simulated board's options; a board file may name more connectors. */
-export interface SimBoardOptions {
-  connectors?: number;
+export interface SimConnectorSpec {
+  id: number;
   fixedCable?: boolean;
+  maxCurrentA?: number;
+  phases?: 1 | 3;
 }
 
-class SimMeter implements Meter {
-  readonly measurands = ['Energy.Active.Import.Register', 'Power.Active.Import'];
-  readonly type = 'SIM-METER';
-  readonly serialNumber: string;
-  energyWh = 0;
-  powerW = 0;
-
-  constructor(connectorId: number) {
-    this.serialNumber = `SIM-${connectorId}`;
-  }
-
-  async read(): Promise<MeterReading> {
-    return { energyImportWh: Math.round(this.energyWh), powerW: this.powerW };
-  }
+export interface SimBoardSpec {
+  name?: string;
+  connectors: readonly SimConnectorSpec[];
+  /** Readers and the connectors each serves; default: one reader for every connector. */
+  readers?: ReadonlyArray<{ name: string; connectors: readonly number[] }>;
 }
 
-class SimLock implements ConnectorLock {
-  failing = false;
-  locked = false;
+/** The default board: two 32 A three-phase connectors with detachable cables, one reader for both. */
+export const DEFAULT_SIM_SPEC: SimBoardSpec = {
+  name: 'sim',
+  connectors: [{ id: 1 }, { id: 2 }],
+};
 
-  async lock(): Promise<boolean> {
-    if (this.failing) return false;
-    this.locked = true;
-    return true;
-  }
-
-  async unlock(): Promise<boolean> {
-    if (this.failing) return false;
-    this.locked = false;
-    return true;
-  }
+interface SimOutlet {
+  ev: SimEv;
+  relay: SimRelay;
+  pilot: SimPilot;
+  meter: SimMeter;
+  lock: SimLock | undefined;
+  connector: AssembledConnector;
 }
 
-/** A connector whose cable and faults are acted out by commands instead of sensors. */
-export class SimConnector extends EventEmitter<ConnectorHardwareEvents> implements ConnectorHardware {
-  readonly meter: SimMeter;
-  readonly lock: SimLock | undefined;
-  private isPlugged = false;
-  private currentFault: { fault: HardwareFault; info?: string } | undefined;
-
-  constructor(
-    readonly id: number,
-    readonly fixedCable: boolean,
-  ) {
-    super();
-    this.meter = new SimMeter(id);
-    this.lock = fixedCable ? undefined : new SimLock();
-  }
-
-  plugged(): boolean {
-    return this.isPlugged;
-  }
-
-  fault(): { fault: HardwareFault; info?: string } | undefined {
-    return this.currentFault;
-  }
-
-  setPlugged(plugged: boolean): void {
-    if (plugged === this.isPlugged) return;
-    this.isPlugged = plugged;
-    this.emit('plug', plugged);
-  }
-
-  setFault(fault: HardwareFault | undefined, info?: string): void {
-    this.currentFault = fault ? { fault, ...(info ? { info } : {}) } : undefined;
-    this.emit('fault', fault, info);
-  }
-}
-
-/** The default board: runs the whole runtime on any Linux machine. */
+/**
+ * A board whose cables, vehicles, cards and faults are acted out by commands (cpctl sim ...)
+ * instead of sensors, so the whole runtime runs on any Linux machine.
+ */
 export class SimBoard implements Board {
-  readonly name = 'sim';
-  readonly connectors: SimConnector[];
+  readonly name: string;
+  readonly connectors: AssembledConnector[];
+  readonly readers: ReaderAssignment[];
+  readonly faultInputs: readonly FaultInput[] = [];
+  private readonly outlets = new Map<number, SimOutlet>();
+  private readonly simReaders: SimReader[];
 
-  constructor(options: SimBoardOptions = {}) {
-    const count = options.connectors ?? 2;
-    this.connectors = Array.from(
-      { length: count },
-      (_, i) => new SimConnector(i + 1, options.fixedCable ?? false),
-    );
-  }
-
-  connector(id: number): SimConnector | undefined {
-    return this.connectors.find((c) => c.id === id);
+  constructor(spec: SimBoardSpec, clock: Clock) {
+    this.name = spec.name ?? 'sim';
+    const readerSpecs = spec.readers ?? [{ name: 'reader-1', connectors: spec.connectors.map((c) => c.id) }];
+    this.simReaders = readerSpecs.map((r) => new SimReader(r.name, clock));
+    this.readers = readerSpecs.map((r, i) => ({ reader: this.simReaders[i] as SimReader, connectorIds: r.connectors }));
+    for (const c of spec.connectors) {
+      const fixedCable = c.fixedCable ?? false;
+      const maxCurrentA = c.maxCurrentA ?? 32;
+      const phases = c.phases ?? 3;
+      const ev = new SimEv();
+      const relay = new SimRelay();
+      const pilot = new SimPilot(ev, maxCurrentA);
+      const meter = new SimMeter(`SIM-${c.id}`, ev, relay, pilot, phases, clock);
+      const lock = fixedCable ? undefined : new SimLock();
+      const servedBy = this.readers.filter((r) => r.connectorIds.includes(c.id)).map((r) => r.reader);
+      const connector = new AssembledConnector(
+        { id: c.id, fixedCable, maxCurrentA, phases, relay, pilot, meter, ...(lock ? { lock } : {}) },
+        this.faultInputs,
+        servedBy,
+      );
+      this.outlets.set(c.id, { ev, relay, pilot, meter, lock, connector });
+    }
+    this.connectors = [...this.outlets.values()].map((o) => o.connector);
   }
 
   async start(): Promise<void> {}
 
   async stop(): Promise<void> {}
+
+  plug(connectorId: number): void {
+    this.outlet(connectorId).ev.update({ plugged: true });
+  }
+
+  unplug(connectorId: number): void {
+    this.outlet(connectorId).ev.update({ plugged: false });
+  }
+
+  ev(connectorId: number, mode: 'charge' | 'pause'): void {
+    this.outlet(connectorId).ev.update({ mode });
+  }
+
+  /** Present a card to reader `reader` (1-based; default the first). */
+  swipe(idTag: string, reader = 1): void {
+    const target = this.simReaders[reader - 1];
+    if (!target) throw new RangeError(`no reader ${reader} (the board has ${this.simReaders.length})`);
+    target.present(idTag);
+  }
+
+  fault(connectorId: number, fault: HardwareFault): void {
+    this.outlet(connectorId).connector.reportFault('sim', fault, 'simulated fault');
+  }
+
+  clear(connectorId: number): void {
+    this.outlet(connectorId).connector.reportFault('sim', undefined);
+  }
+
+  lockFail(connectorId: number, failing: boolean): void {
+    const { lock } = this.outlet(connectorId);
+    if (!lock) throw new RangeError(`connector ${connectorId} has a fixed cable and no lock`);
+    lock.failing = failing;
+  }
+
+  /** What the EV draws while charging, W. */
+  meter(connectorId: number, powerW: number): void {
+    this.outlet(connectorId).ev.update({ wantedPowerW: powerW });
+  }
+
+  connector(connectorId: number): AssembledConnector | undefined {
+    return this.outlets.get(connectorId)?.connector;
+  }
+
+  private outlet(connectorId: number): SimOutlet {
+    const outlet = this.outlets.get(connectorId);
+    if (!outlet) throw new RangeError(`no connector ${connectorId} (the board has ${[...this.outlets.keys()].join(', ')})`);
+    return outlet;
+  }
 }

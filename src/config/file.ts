@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv } from 'ajv';
 import { CONFIG_FILE_SCHEMA } from './file-schema.js';
+import { describeSchemaError } from './schema-errors.js';
 
 export type SecurityProfileNumber = 0 | 1 | 2 | 3;
 
@@ -53,24 +54,12 @@ export function csmsUrlFor(csms: RuntimeConfig['csms'], profile: SecurityProfile
 const ajv = new Ajv({ allErrors: false, useDefaults: true, strict: true, allowUnionTypes: true });
 const validate = ajv.compile(CONFIG_FILE_SCHEMA);
 
-function describe(error: ErrorObject): string {
-  const field = error.instancePath.slice(1).replaceAll('/', '.');
-  if (error.keyword === 'required') {
-    const missing = String(error.params.missingProperty);
-    return `${field ? `${field}.` : ''}${missing}: is required`;
-  }
-  if (error.keyword === 'additionalProperties') {
-    return `${field ? `${field}.` : ''}${String(error.params.additionalProperty)}: is not a known setting`;
-  }
-  return `${field || '(root)'}: ${error.message ?? 'is invalid'}`;
-}
-
 /** Validates a parsed provisioning document; `baseDir` anchors relative paths. */
 export function parseConfig(document: unknown, baseDir: string): RuntimeConfig {
   const doc = structuredClone(document);
   if (!validate(doc)) {
     const first = validate.errors?.[0];
-    throw new ConfigFileError(`invalid configuration: ${first ? describe(first) : 'unknown error'}`);
+    throw new ConfigFileError(`invalid configuration: ${first ? describeSchemaError(first) : 'unknown error'}`);
   }
   const cfg = doc as unknown as RuntimeConfig;
   const abs = (p: string | undefined): string | undefined =>

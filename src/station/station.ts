@@ -133,8 +133,14 @@ export class Station extends EventEmitter<StationEvents> {
     const hw = this.hardware.get(id);
     const fault = hw?.fault();
     if (fault) return make('Faulted', fault.fault, fault.info);
-    if (chargePointInoperative || this.availabilityOf(id) === 'Inoperative') return make('Unavailable');
-    if (hw?.plugged()) return make('Preparing');
-    return make('Available');
+    // A degraded device (e.g. the card reader) is reported without taking the connector out of service.
+    const warning = hw?.warning();
+    const status: ConnectorStatus =
+      chargePointInoperative || this.availabilityOf(id) === 'Inoperative'
+        ? 'Unavailable'
+        : hw?.plugged()
+          ? 'Preparing'
+          : 'Available';
+    return make(status, warning?.fault, warning?.info);
   }
 }

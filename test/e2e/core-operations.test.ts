@@ -73,12 +73,12 @@ describe('Core operations without transactions, and Remote Trigger', () => {
     const h = await start();
     await h.booted();
     const mark = h.csms.mark();
-    h.board.connector(1)?.setPlugged(true);
+    h.board.plug(1);
     await h.csms.waitForCall(CP_ID, 'StatusNotification', {
       since: mark,
       where: (p: { connectorId: number; status: string }) => p.connectorId === 1 && p.status === 'Preparing',
     });
-    h.board.connector(2)?.setFault('GroundFailure');
+    h.board.fault(2, 'GroundFailure');
     await h.csms.waitForCall(CP_ID, 'StatusNotification', {
       since: mark,
       where: (p: { connectorId: number; status: string; errorCode: string }) =>

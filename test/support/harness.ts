@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach } from 'vitest';
-import { SimBoard } from '../../hal/sim/board.js';
+import { DEFAULT_SIM_SPEC, SimBoard } from '../../hal/sim/board.js';
+import { systemClock } from '../../src/clock.js';
 import { parseConfig, type RuntimeConfig } from '../../src/config/file.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { Runtime } from '../../src/runtime.js';
@@ -130,7 +131,7 @@ export class Harness {
 
   /** Starts (or restarts, after a stop or reset) the charge point on the same state directory. */
   async startRuntime(): Promise<Runtime> {
-    this.board = new SimBoard();
+    this.board = new SimBoard(DEFAULT_SIM_SPEC, systemClock);
     this.runtime = await Runtime.start({ config: this.config, log: this.log, board: this.board });
     return this.runtime;
   }

@@ -1,0 +1,232 @@
+import { EventEmitter } from 'node:events';
+import type { Clock } from '../../src/clock.js';
+import {
+  type ConnectorLock,
+  type DeviceHealth,
+  HEALTHY,
+  type HealthEvents,
+  type Meter,
+  type MeterReading,
+  type Pilot,
+  type PilotState,
+  type Relay,
+  type RfidReader,
+  type RfidReaderEvents,
+} from '../types.js';
+
+/** Nominal phase voltage the simulated grid supplies. */
+const NOMINAL_VOLTAGE = 230;
+
+/** The simulated vehicle at one connector: whether it is plugged, whether it wants energy, how much. */
+export class SimEv extends EventEmitter<{ change: [] }> {
+  plugged = false;
+  /** 'charge': the EV asks for energy (pilot C); 'pause': it does not (pilot B). */
+  mode: 'charge' | 'pause' = 'charge';
+  /** Power the EV draws when allowed, W. */
+  wantedPowerW = 11_000;
+
+  update(change: Partial<Pick<SimEv, 'plugged' | 'mode' | 'wantedPowerW'>>): void {
+    Object.assign(this, change);
+    this.emit('change');
+  }
+}
+
+export class SimRelay extends EventEmitter<HealthEvents & { change: [closed: boolean] }> implements Relay {
+  private closed = false;
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+
+  async set(closed: boolean): Promise<void> {
+    if (closed === this.closed) return;
+    this.closed = closed;
+    this.emit('change', closed);
+  }
+
+  isClosed(): boolean {
+    return this.closed;
+  }
+
+  feedback(): boolean {
+    return this.closed;
+  }
+
+  health(): DeviceHealth {
+    return HEALTHY;
+  }
+}
+
+export class SimPilot extends EventEmitter<HealthEvents & { state: [state: PilotState] }> implements Pilot {
+  private limitA: number;
+  private last: PilotState;
+
+  constructor(
+    private readonly ev: SimEv,
+    maxCurrentA: number,
+  ) {
+    super();
+    this.limitA = maxCurrentA;
+    this.last = this.state();
+    ev.on('change', () => {
+      const next = this.state();
+      if (next === this.last) return;
+      this.last = next;
+      this.emit('state', next);
+    });
+  }
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+
+  state(): PilotState {
+    if (!this.ev.plugged) return 'A';
+    return this.ev.mode === 'charge' ? 'C' : 'B';
+  }
+
+  async setCurrentLimit(amps: number): Promise<void> {
+    this.limitA = amps;
+    this.ev.emit('change');
+  }
+
+  currentLimit(): number {
+    return this.limitA;
+  }
+
+  health(): DeviceHealth {
+    return HEALTHY;
+  }
+}
+
+/**
+ * A meter that integrates the power the EV really draws: only while the relay is closed and the
+ * EV asks for energy, and never more than the current limit allows.
+ */
+export class SimMeter extends EventEmitter<HealthEvents> implements Meter {
+  readonly measurands = [
+    'Energy.Active.Import.Register',
+    'Power.Active.Import',
+    'Current.Import',
+    'Voltage',
+    'Frequency',
+  ] as const;
+  readonly type = 'SIM-METER';
+  private energyWh = 0;
+  private lastAt: number;
+
+  constructor(
+    readonly serialNumber: string,
+    private readonly ev: SimEv,
+    private readonly relay: SimRelay,
+    private readonly pilot: SimPilot,
+    private readonly phases: 1 | 3,
+    private readonly clock: Clock,
+  ) {
+    super();
+    this.lastAt = clock.now();
+    // Settle the energy drawn so far before anything that changes the power takes effect.
+    const settle = (): void => this.integrate();
+    ev.prependListener('change', settle);
+    relay.prependListener('change', settle);
+  }
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+
+  /** Active power now, W. */
+  powerW(): number {
+    if (!this.relay.isClosed() || this.pilot.state() !== 'C') return 0;
+    const allowed = this.pilot.currentLimit() * NOMINAL_VOLTAGE * this.phases;
+    return Math.max(0, Math.min(this.ev.wantedPowerW, allowed));
+  }
+
+  async read(): Promise<MeterReading> {
+    this.integrate();
+    const power = this.powerW();
+    const perPhaseA = power / NOMINAL_VOLTAGE / this.phases;
+    const phases = Array.from({ length: this.phases });
+    return {
+      at: this.lastAt,
+      energyImportWh: Math.floor(this.energyWh),
+      powerW: power,
+      currentA: phases.map(() => Math.round(perPhaseA * 100) / 100),
+      voltageV: phases.map(() => NOMINAL_VOLTAGE),
+      frequencyHz: 50,
+    };
+  }
+
+  health(): DeviceHealth {
+    return HEALTHY;
+  }
+
+  private integrate(): void {
+    const now = this.clock.now();
+    this.energyWh += (this.powerW() * Math.max(0, now - this.lastAt)) / 3_600_000;
+    this.lastAt = now;
+  }
+}
+
+export class SimLock extends EventEmitter<HealthEvents> implements ConnectorLock {
+  /** While true, every lock or unlock attempt fails, as a jammed actuator would. */
+  failing = false;
+  private locked = false;
+  private currentHealth: DeviceHealth = HEALTHY;
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+
+  async lock(): Promise<boolean> {
+    return this.attempt(true);
+  }
+
+  async unlock(): Promise<boolean> {
+    return this.attempt(false);
+  }
+
+  isLocked(): boolean {
+    return this.locked;
+  }
+
+  health(): DeviceHealth {
+    return this.currentHealth;
+  }
+
+  private attempt(lock: boolean): boolean {
+    const next: DeviceHealth = this.failing
+      ? { ok: false, fault: 'ConnectorLockFailure', info: lock ? 'lock failed' : 'unlock failed' }
+      : HEALTHY;
+    if (!this.failing) this.locked = lock;
+    if (JSON.stringify(next) !== JSON.stringify(this.currentHealth)) {
+      this.currentHealth = next;
+      this.emit('health', next);
+    }
+    return !this.failing;
+  }
+}
+
+export class SimReader extends EventEmitter<RfidReaderEvents> implements RfidReader {
+  private last: { idTag: string; at: number } | undefined;
+
+  constructor(
+    readonly name: string,
+    private readonly clock: Clock,
+  ) {
+    super();
+  }
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+
+  /** A card held to the reader. */
+  present(idTag: string): void {
+    this.last = { idTag, at: this.clock.now() };
+    this.emit('tag', idTag);
+  }
+
+  health(): DeviceHealth {
+    return HEALTHY;
+  }
+
+  lastRead(): { idTag: string; at: number } | undefined {
+    return this.last;
+  }
+}

@@ -1,0 +1,84 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv } from 'ajv';
+import { SimBoard, type SimBoardSpec } from '../../hal/sim/board.js';
+import type { Board } from '../../hal/types.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import { PACKAGE_ROOT } from '../package-root.js';
+import { BOARD_FILE_SCHEMA } from './board-schema.js';
+import { describeSchemaError } from './schema-errors.js';
+
+export class BoardFileError extends Error {}
+
+export interface BoardDeps {
+  log: Logger;
+  clock: Clock;
+}
+
+interface ConnectorBase {
+  id: number;
+  fixedCable?: boolean;
+  maxCurrentA?: number;
+  phases?: 1 | 3;
+}
+
+export interface SimBoardFile {
+  name: string;
+  kind: 'sim';
+  connectors: ConnectorBase[];
+  readers?: Array<{ name: string; connectors: number[] }>;
+}
+
+export type BoardFile = SimBoardFile;
+
+const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
+const validate = ajv.compile(BOARD_FILE_SCHEMA);
+
+/** Where `board: "sim"` points: the simulated board shipped with the package. */
+export const BUNDLED_SIM_BOARD = join(PACKAGE_ROOT, 'config', 'boards', 'sim.json');
+
+/** Schema validation plus the rules a schema cannot say (connector ids 1..N, readers' connectors exist). */
+export function parseBoardFile(document: unknown, source: string): BoardFile {
+  if (!validate(document)) {
+    const first = validate.errors?.[0];
+    throw new BoardFileError(`board file ${source}: ${first ? describeSchemaError(first) : 'invalid'}`);
+  }
+  const board = document as unknown as BoardFile;
+  const ids = board.connectors.map((c) => c.id);
+  const expected = ids.map((_, i) => i + 1);
+  if ([...ids].sort((a, b) => a - b).join() !== expected.join()) {
+    throw new BoardFileError(`board file ${source}: connectors: ids must be 1..${ids.length}, each once (got ${ids.join(', ')})`);
+  }
+  for (const [i, reader] of (board.readers ?? []).entries()) {
+    const unknown = reader.connectors.filter((id) => !ids.includes(id));
+    if (unknown.length > 0) {
+      throw new BoardFileError(`board file ${source}: readers.${i}.connectors: no connector ${unknown.join(', ')}`);
+    }
+  }
+  return board;
+}
+
+/** Builds the board a board file describes. */
+export function buildBoard(file: BoardFile, deps: BoardDeps): Board {
+  const spec: SimBoardSpec = {
+    name: file.name,
+    connectors: file.connectors,
+    ...(file.readers ? { readers: file.readers } : {}),
+  };
+  return new SimBoard(spec, deps.clock);
+}
+
+/** `board` from the provisioning file: "sim" or the path of a board file. */
+export function loadBoard(board: string, deps: BoardDeps): Board {
+  const path = board === 'sim' ? BUNDLED_SIM_BOARD : board;
+  let document: unknown;
+  try {
+    document = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new BoardFileError(`board file ${path}: ${(error as Error).message}`);
+  }
+  const file = parseBoardFile(document, path);
+  deps.log.info({ board: file.name, kind: file.kind, connectors: file.connectors.length }, 'board loaded');
+  return buildBoard(file, deps);
+}
