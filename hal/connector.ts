@@ -80,13 +80,18 @@ export class AssembledConnector extends EventEmitter<ConnectorHardwareEvents> im
 
   fault(): Problem | undefined {
     const input = this.faultInputs.find((i) => i.isActive());
-    if (input) return { fault: 'OtherError', info: input.kind === 'emergencyStop' ? 'emergency stop' : 'tamper detected' };
+    if (input)
+      return {
+        fault: 'OtherError',
+        info: input.kind === 'emergencyStop' ? 'emergency stop' : 'tamper detected',
+      };
     for (const { device } of this.sources) {
       const health = device.health();
       if (!health.ok) return { fault: health.fault, ...(health.info ? { info: health.info } : {}) };
     }
     const pilot = this.devices.pilot.state();
-    if (pilot === 'E' || pilot === 'F') return { fault: 'EVCommunicationError', info: `pilot state ${pilot}` };
+    if (pilot === 'E' || pilot === 'F')
+      return { fault: 'EVCommunicationError', info: `pilot state ${pilot}` };
     return this.reported.values().next().value;
   }
 
@@ -103,14 +108,21 @@ export class AssembledConnector extends EventEmitter<ConnectorHardwareEvents> im
     const out: Array<{ device: string } & Problem> = [];
     for (const { name, device } of this.sources) {
       const health = device.health();
-      if (!health.ok) out.push({ device: name, fault: health.fault, ...(health.info ? { info: health.info } : {}) });
+      if (!health.ok)
+        out.push({ device: name, fault: health.fault, ...(health.info ? { info: health.info } : {}) });
     }
     for (const [source, problem] of this.reported) out.push({ device: source, ...problem });
     for (const reader of this.readers) {
       const health = reader.health();
-      if (!health.ok) out.push({ device: `reader ${reader.name}`, fault: health.fault, ...(health.info ? { info: health.info } : {}) });
+      if (!health.ok)
+        out.push({
+          device: `reader ${reader.name}`,
+          fault: health.fault,
+          ...(health.info ? { info: health.info } : {}),
+        });
     }
-    for (const input of this.faultInputs) if (input.isActive()) out.push({ device: input.kind, fault: 'OtherError' });
+    for (const input of this.faultInputs)
+      if (input.isActive()) out.push({ device: input.kind, fault: 'OtherError' });
     return out;
   }
 

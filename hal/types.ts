@@ -18,6 +18,7 @@ export type HardwareFault =
   | 'PowerSwitchFailure'
   | 'ReaderFailure'
   | 'UnderVoltage'
+  | 'WeakSignal'
   | 'OtherError';
 
 export type DeviceHealth = { ok: true } | { ok: false; fault: HardwareFault; info?: string };
@@ -171,6 +172,8 @@ export interface ConnectorHardware extends EventEmitter<ConnectorHardwareEvents>
   fault(): { fault: HardwareFault; info?: string } | undefined;
   /** A problem that does not stop energy delivery (e.g. its card reader failed), if any. */
   warning(): { fault: HardwareFault; info?: string } | undefined;
+  /** Every current problem with the device it comes from, for diagnostics. */
+  problems(): Array<{ device: string; fault: HardwareFault; info?: string }>;
 }
 
 export interface Board extends Lifecycle {

@@ -2,16 +2,20 @@
  * `npm run bench`: the development central system (this process) against the built daemon
  * (a child process, as on the board). Prints one JSON document of figures; targets in the README.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { request } from '../src/cli/client.js';
 import { DevCsms } from '../test/csms/server.js';
 
 const CP = 'CP-BENCH-01';
 const ROUNDS = 1000;
 const DAEMON = fileURLToPath(new URL('../src/bin/chargepointd.js', import.meta.url));
+const CPCTL = fileURLToPath(new URL('../src/bin/cpctl.js', import.meta.url));
+const execFileAsync = promisify(execFile);
 
 interface Stats {
   p50: number;
@@ -57,6 +61,7 @@ async function main(): Promise<void> {
       csms: { url },
       stateDir: join(dir, 'state'),
       board: 'sim',
+      cli: { socket: join(dir, 'cpctl.sock') },
       ocpp: { HeartbeatInterval: 3600, WebSocketPingInterval: 0 },
       log: { level: 'warn' },
     }),
@@ -87,6 +92,24 @@ async function main(): Promise<void> {
   });
   const rssAfterLoadMb = rssMb(child.pid ?? 0);
 
+  // Technician's view: the control socket alone, and the whole cpctl process as typed on the board.
+  const socket = join(dir, 'cpctl.sock');
+  const statusSocket = await timeCalls(csms, 200, () => request(socket, 'status', {}));
+  const statusCpctl = await timeCalls(csms, 20, () =>
+    execFileAsync(CPCTL, ['--socket', socket, 'status', '--json']),
+  );
+  const simPlug = await timeCalls(csms, 200, async (i) => {
+    const plugged = i % 2 === 0;
+    const mark = csms.mark();
+    const seen = csms.waitForCall(CP, 'StatusNotification', {
+      since: mark,
+      where: (p: { connectorId: number; status: string }) =>
+        p.connectorId === 1 && p.status === (plugged ? 'Preparing' : 'Available'),
+    });
+    await request(socket, plugged ? 'sim.plug' : 'sim.unplug', { connectorId: 1 });
+    await seen;
+  });
+
   child.kill('SIGTERM');
   await new Promise((resolve) => child.once('exit', resolve));
   await csms.stop();
@@ -101,6 +124,9 @@ async function main(): Promise<void> {
     changeConfigurationMs: changeConfiguration,
     triggerHeartbeatToHeartbeatReqMs: triggerHeartbeat,
     rounds: ROUNDS,
+    controlSocketStatusMs: statusSocket,
+    cpctlStatusJsonProcessMs: statusCpctl,
+    simPlugToStatusNotificationMs: simPlug,
   };
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 }

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { BoardFileError } from './config/board-file.js';
 import { ConfigFileError, loadConfigFile } from './config/file.js';
 import { createLogger, type Logger } from './log.js';
 import { Runtime, type StopReason } from './runtime.js';
@@ -83,7 +84,10 @@ export async function runDaemon(argv: string[]): Promise<number> {
   try {
     runtime = await Runtime.start({ config, log });
   } catch (error) {
-    const isConfig = error instanceof ConfigFileError || /^config: /.test((error as Error).message);
+    const isConfig =
+      error instanceof ConfigFileError ||
+      error instanceof BoardFileError ||
+      /^config: /.test((error as Error).message);
     log.fatal({ err: (error as Error).message }, 'cannot start');
     log.flush();
     return isConfig ? EXIT.config : EXIT.internalError;

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Board } from '../hal/types.js';
+import { RuntimeControl } from './cli/control-api.js';
+import { ControlServer } from './cli/server.js';
 import { type Clock, OcppTime, systemClock } from './clock.js';
 import { loadBoard } from './config/board-file.js';
 import { csmsUrlFor, type RuntimeConfig } from './config/file.js';
@@ -35,6 +37,8 @@ export interface RuntimeOptions {
   board?: Board;
 }
 
+type BuiltOptions = RuntimeOptions & { board: Board };
+
 /** How long a graceful stop waits for the answer to the CALL in flight. */
 const STOP_DRAIN_MS = 2000;
 
@@ -62,16 +66,17 @@ export class Runtime {
   private readonly heartbeat: Heartbeat;
   private readonly statusReporter: StatusReporter;
   private resolveDone!: (reason: StopReason) => void;
+  private control: ControlServer | undefined;
   private stopping: Promise<void> | undefined;
 
-  private constructor(private readonly opts: RuntimeOptions) {
+  private constructor(private readonly opts: BuiltOptions) {
     const { config: cfg, log } = opts;
     const clock = opts.clock ?? systemClock;
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
     this.store = openStore({ dir: cfg.stateDir, log });
-    this.board = opts.board ?? loadBoard(cfg.board, { log, clock });
+    this.board = opts.board;
     const initial = { SecurityProfile: cfg.csms.securityProfile, ...cfg.ocpp };
     const measurands = new Set(this.board.connectors.flatMap((c) => c.meter?.measurands ?? []));
     this.config = new ConfigurationRegistry({
@@ -138,13 +143,47 @@ export class Runtime {
     });
     this.config.onChange('WebSocketPingInterval', () => this.link.restartPing());
     this.wireLink();
+    this.wireReaders();
   }
 
   static async start(opts: RuntimeOptions): Promise<Runtime> {
-    const runtime = new Runtime(opts);
+    const board =
+      opts.board ?? (await loadBoard(opts.config.board, { log: opts.log, clock: opts.clock ?? systemClock }));
+    const runtime = new Runtime({ ...opts, board });
     await runtime.board.start();
+    await runtime.startControlSocket();
     runtime.link.start();
     return runtime;
+  }
+
+  /**
+   * The technician's socket. Charging matters more than the CLI: a socket that cannot be created is
+   * logged and the daemon runs on; a second daemon on the same socket is refused outright.
+   */
+  private async startControlSocket(): Promise<void> {
+    const { config: cfg, log } = this.opts;
+    const api = new RuntimeControl({
+      chargePointId: cfg.chargePointId,
+      board: this.board,
+      station: this.station,
+      config: this.config,
+      link: this.link,
+      registration: this.registration,
+      log,
+    });
+    const server = new ControlServer({ path: cfg.cli.socket, api, log, version: FIRMWARE_VERSION });
+    try {
+      await server.start();
+      this.control = server;
+      log.info({ socket: cfg.cli.socket }, 'control socket listening');
+    } catch (error) {
+      // Two daemons on one charger would fight over its relays and its store.
+      if ((error as Error).message.startsWith('another chargepointd')) throw error;
+      log.error(
+        { socket: cfg.cli.socket, err: (error as Error).message },
+        'control socket unavailable; cpctl will not work',
+      );
+    }
   }
 
   /** Graceful stop: close the socket cleanly, then the store. Idempotent. */
@@ -158,6 +197,7 @@ export class Runtime {
       this.registration.stop();
       this.statusReporter.disable();
       await this.link.stop();
+      await this.control?.stop();
       this.rpc.detach();
       this.station.close();
       await this.board.stop();
@@ -203,6 +243,15 @@ export class Runtime {
           }
         : {}),
     };
+  }
+
+  /** Cards only show in the log for now; authorization and sessions consume them next. */
+  private wireReaders(): void {
+    for (const { reader, connectorIds } of this.board.readers) {
+      reader.on('tag', (idTag) =>
+        this.opts.log.info({ reader: reader.name, idTag, connectorIds }, 'card presented'),
+      );
+    }
   }
 
   private wireLink(): void {

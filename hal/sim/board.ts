@@ -48,7 +48,10 @@ export class SimBoard implements Board {
     this.name = spec.name ?? 'sim';
     const readerSpecs = spec.readers ?? [{ name: 'reader-1', connectors: spec.connectors.map((c) => c.id) }];
     this.simReaders = readerSpecs.map((r) => new SimReader(r.name, clock));
-    this.readers = readerSpecs.map((r, i) => ({ reader: this.simReaders[i] as SimReader, connectorIds: r.connectors }));
+    this.readers = readerSpecs.map((r, i) => ({
+      reader: this.simReaders[i] as SimReader,
+      connectorIds: r.connectors,
+    }));
     for (const c of spec.connectors) {
       const fixedCable = c.fixedCable ?? false;
       const maxCurrentA = c.maxCurrentA ?? 32;
@@ -117,7 +120,10 @@ export class SimBoard implements Board {
 
   private outlet(connectorId: number): SimOutlet {
     const outlet = this.outlets.get(connectorId);
-    if (!outlet) throw new RangeError(`no connector ${connectorId} (the board has ${[...this.outlets.keys()].join(', ')})`);
+    if (!outlet)
+      throw new RangeError(
+        `no connector ${connectorId} (the board has ${[...this.outlets.keys()].join(', ')})`,
+      );
     return outlet;
   }
 }

@@ -30,7 +30,12 @@ export interface StatusReport {
   /** BootNotification state: Unregistered, Pending, Rejected or Accepted. */
   registration: string;
   connectors: ConnectorReport[];
-  readers: Array<{ name: string; connectorIds: number[]; health: DeviceHealth; lastRead?: { idTag: string; at: number } }>;
+  readers: Array<{
+    name: string;
+    connectorIds: number[];
+    health: DeviceHealth;
+    lastRead?: { idTag: string; at: number };
+  }>;
   faultInputs: Array<{ kind: string; active: boolean }>;
 }
 

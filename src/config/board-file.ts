@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
+import type { GpioLineFactory } from '../../hal/drivers/gpio-adapter.js';
 import { SimBoard, type SimBoardSpec } from '../../hal/sim/board.js';
 import type { Board } from '../../hal/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { PACKAGE_ROOT } from '../package-root.js';
-import { BOARD_FILE_SCHEMA } from './board-schema.js';
+import { SIM_BOARD_SCHEMA } from './board-schema.js';
+import type { HardwareBoardFile } from './hardware-board-file.js';
 import { describeSchemaError } from './schema-errors.js';
 
 export class BoardFileError extends Error {}
@@ -14,9 +16,11 @@ export class BoardFileError extends Error {}
 export interface BoardDeps {
   log: Logger;
   clock: Clock;
+  /** How GPIO lines are opened; onoff on a real board, a fake in tests. */
+  gpioLines?: GpioLineFactory;
 }
 
-interface ConnectorBase {
+export interface ConnectorBase {
   id: number;
   fixedCable?: boolean;
   maxCurrentA?: number;
@@ -30,37 +34,50 @@ export interface SimBoardFile {
   readers?: Array<{ name: string; connectors: number[] }>;
 }
 
-export type BoardFile = SimBoardFile;
+export type BoardFile = SimBoardFile | HardwareBoardFile;
 
-const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
-const validate = ajv.compile(BOARD_FILE_SCHEMA);
+const validateSim = new Ajv({ allErrors: false, strict: true }).compile(SIM_BOARD_SCHEMA);
 
 /** Where `board: "sim"` points: the simulated board shipped with the package. */
 export const BUNDLED_SIM_BOARD = join(PACKAGE_ROOT, 'config', 'boards', 'sim.json');
 
 /** Schema validation plus the rules a schema cannot say (connector ids 1..N, readers' connectors exist). */
-export function parseBoardFile(document: unknown, source: string): BoardFile {
-  if (!validate(document)) {
-    const first = validate.errors?.[0];
-    throw new BoardFileError(`board file ${source}: ${first ? describeSchemaError(first) : 'invalid'}`);
+export async function parseBoardFile(document: unknown, source: string): Promise<BoardFile> {
+  const kind = (document as { kind?: unknown } | null)?.kind;
+  let board: BoardFile;
+  if (kind === 'hardware') {
+    board = (await import('./hardware-board-file.js')).validateHardwareBoard(document, source);
+  } else if (kind === 'sim') {
+    if (!validateSim(document)) {
+      const first = validateSim.errors?.[0];
+      throw new BoardFileError(`board file ${source}: ${first ? describeSchemaError(first) : 'invalid'}`);
+    }
+    board = document as unknown as SimBoardFile;
+  } else {
+    throw new BoardFileError(`board file ${source}: kind: must be "sim" or "hardware"`);
   }
-  const board = document as unknown as BoardFile;
   const ids = board.connectors.map((c) => c.id);
   const expected = ids.map((_, i) => i + 1);
   if ([...ids].sort((a, b) => a - b).join() !== expected.join()) {
-    throw new BoardFileError(`board file ${source}: connectors: ids must be 1..${ids.length}, each once (got ${ids.join(', ')})`);
+    throw new BoardFileError(
+      `board file ${source}: connectors: ids must be 1..${ids.length}, each once (got ${ids.join(', ')})`,
+    );
   }
   for (const [i, reader] of (board.readers ?? []).entries()) {
     const unknown = reader.connectors.filter((id) => !ids.includes(id));
     if (unknown.length > 0) {
-      throw new BoardFileError(`board file ${source}: readers.${i}.connectors: no connector ${unknown.join(', ')}`);
+      throw new BoardFileError(
+        `board file ${source}: readers.${i}.connectors: no connector ${unknown.join(', ')}`,
+      );
     }
   }
   return board;
 }
 
 /** Builds the board a board file describes. */
-export function buildBoard(file: BoardFile, deps: BoardDeps): Board {
+export async function buildBoard(file: BoardFile, deps: BoardDeps): Promise<Board> {
+  if (file.kind === 'hardware')
+    return (await import('./hardware-board-file.js')).buildHardwareBoard(file, deps);
   const spec: SimBoardSpec = {
     name: file.name,
     connectors: file.connectors,
@@ -70,7 +87,7 @@ export function buildBoard(file: BoardFile, deps: BoardDeps): Board {
 }
 
 /** `board` from the provisioning file: "sim" or the path of a board file. */
-export function loadBoard(board: string, deps: BoardDeps): Board {
+export async function loadBoard(board: string, deps: BoardDeps): Promise<Board> {
   const path = board === 'sim' ? BUNDLED_SIM_BOARD : board;
   let document: unknown;
   try {
@@ -78,7 +95,7 @@ export function loadBoard(board: string, deps: BoardDeps): Board {
   } catch (error) {
     throw new BoardFileError(`board file ${path}: ${(error as Error).message}`);
   }
-  const file = parseBoardFile(document, path);
+  const file = await parseBoardFile(document, path);
   deps.log.info({ board: file.name, kind: file.kind, connectors: file.connectors.length }, 'board loaded');
   return buildBoard(file, deps);
 }

@@ -1,21 +1,35 @@
 /**
- * JSON schema of board files (config/boards/*.json): which driver serves each connector and
- * device. Published as config/board.schema.json (npm run gen:schema); a test keeps them identical.
+ * JSON schema of simulated-board files and the parts every board file shares. The hardware
+ * board schema lives in hardware-board-schema.ts with the driver schemas it is made of, so a
+ * simulated board never loads the drivers (serialport, modbus-serial, onoff).
  */
-const connectorBase = {
+
+export const connectorBase = {
   id: { type: 'integer', minimum: 1, maximum: 100 },
   fixedCable: { type: 'boolean', description: 'A tethered cable: it cannot be unlocked.' },
   maxCurrentA: { type: 'number', exclusiveMinimum: 0, maximum: 1000 },
   phases: { enum: [1, 3] },
 } as const;
 
-const simBoard = {
+export const boardBase = {
+  $schema: { type: 'string' },
+  name: { type: 'string', minLength: 1, maxLength: 64 },
+} as const;
+
+export const readerConnectors = {
+  type: 'array',
+  minItems: 1,
+  uniqueItems: true,
+  items: { type: 'integer', minimum: 1 },
+  description: 'The connectors this reader serves.',
+} as const;
+
+export const SIM_BOARD_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   required: ['name', 'kind', 'connectors'],
   properties: {
-    $schema: { type: 'string' },
-    name: { type: 'string', minLength: 1, maxLength: 64 },
+    ...boardBase,
     kind: { const: 'sim' },
     connectors: {
       type: 'array',
@@ -29,16 +43,8 @@ const simBoard = {
         type: 'object',
         additionalProperties: false,
         required: ['name', 'connectors'],
-        properties: {
-          name: { type: 'string', minLength: 1, maxLength: 64 },
-          connectors: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'integer', minimum: 1 } },
-        },
+        properties: { name: { type: 'string', minLength: 1, maxLength: 64 }, connectors: readerConnectors },
       },
     },
   },
-} as const;
-
-export const BOARD_FILE_SCHEMA = {
-  $id: 'https://chargepoint-runtime/board.schema.json',
-  ...simBoard,
 } as const;

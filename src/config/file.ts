@@ -59,7 +59,9 @@ export function parseConfig(document: unknown, baseDir: string): RuntimeConfig {
   const doc = structuredClone(document);
   if (!validate(doc)) {
     const first = validate.errors?.[0];
-    throw new ConfigFileError(`invalid configuration: ${first ? describeSchemaError(first) : 'unknown error'}`);
+    throw new ConfigFileError(
+      `invalid configuration: ${first ? describeSchemaError(first) : 'unknown error'}`,
+    );
   }
   const cfg = doc as unknown as RuntimeConfig;
   const abs = (p: string | undefined): string | undefined =>

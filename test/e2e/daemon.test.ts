@@ -30,6 +30,7 @@ describe('chargepointd as a process', () => {
     identity: { vendor: 'V', model: 'M' },
     csms: { url, reconnect: { initialSeconds: 0.05, maxSeconds: 0.5 } },
     stateDir: join(dir, 'state'),
+    cli: { socket: join(dir, 'cpctl.sock') },
     ...extra,
   });
 
@@ -40,6 +41,34 @@ describe('chargepointd as a process', () => {
     expect(
       daemon.lines.some((l) => l.level === 'fatal' && String(l.msg).includes('csms.securityProfile')),
     ).toBe(true);
+  });
+
+  it('exits 78 on a board file that does not validate, naming the field', async () => {
+    const boardFile = join(dir, 'board.json');
+    writeFileSync(boardFile, JSON.stringify({ name: 'b', kind: 'sim', connectors: [{ id: 1, phases: 2 }] }));
+    daemon = DaemonProcess.withConfig(dir, config({ board: boardFile }));
+    expect(await daemon.exitCode()).toBe(78);
+    expect(daemon.lines.some((l) => String(l.err).includes('connectors.0.phases'))).toBe(true);
+  });
+
+  it('runs a board file with more connectors', async () => {
+    const boardFile = join(dir, 'board.json');
+    writeFileSync(
+      boardFile,
+      JSON.stringify({
+        name: 'three',
+        kind: 'sim',
+        connectors: [{ id: 1 }, { id: 2 }, { id: 3, fixedCable: true }],
+      }),
+    );
+    daemon = DaemonProcess.withConfig(dir, config({ board: boardFile }));
+    await csms.waitForCall(CP, 'StatusNotification', {
+      where: (p: { connectorId: number }) => p.connectorId === 3,
+    });
+    const conf = await csms.call<{ configurationKey: Array<{ value: string }> }>(CP, 'GetConfiguration', {
+      key: ['NumberOfConnectors'],
+    });
+    expect(conf.configurationKey[0]?.value).toBe('3');
   });
 
   it('exits 78 on an invalid OCPP key value in the file', async () => {

@@ -123,6 +123,7 @@ export class Harness {
       },
       stateDir: this.stateDir,
       board: 'sim',
+      cli: { socket: join(this.stateDir, 'cpctl.sock') },
       ocpp: { HeartbeatInterval: 3600, WebSocketPingInterval: 0, ...(this.opts.ocpp ?? {}) },
     };
     const { csms: _csms, ...rest } = extra;

@@ -1,7 +1,6 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { Clock, Timer } from '../../src/clock.js';
 import { silentLogger } from '../../src/log.js';
 import {
   CALL_ERROR_CODES,
@@ -13,41 +12,7 @@ import {
 import { parseFrame, serializeError } from '../../src/ocpp/frames.js';
 import { type FrameEvent, RpcEndpoint, type Transport } from '../../src/ocpp/rpc.js';
 import { BAD_FRAMES } from '../support/bad-frames.js';
-
-class FakeClock implements Clock {
-  private time = 0;
-  private timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
-
-  now(): number {
-    return this.time;
-  }
-
-  monotonic(): number {
-    return this.time;
-  }
-
-  setTimeout(fn: () => void, ms: number): Timer {
-    const timer = { at: this.time + ms, fn, cancelled: false };
-    this.timers.push(timer);
-    return { cancel: () => (timer.cancelled = true) };
-  }
-
-  advance(ms: number): void {
-    const until = this.time + ms;
-    for (;;) {
-      const due = this.timers.filter((t) => !t.cancelled && t.at <= until).sort((a, b) => a.at - b.at)[0];
-      if (!due) break;
-      this.time = due.at;
-      due.cancelled = true;
-      due.fn();
-    }
-    this.time = until;
-  }
-
-  get pending(): number {
-    return this.timers.filter((t) => !t.cancelled).length;
-  }
-}
+import { FakeClock } from '../support/fake-clock.js';
 
 class FakeTransport implements Transport {
   sent: string[] = [];

@@ -1,0 +1,640 @@
+/**
+ * Charger devices on plain GPIO lines: contactor relay, digital pilot signals, connector lock,
+ * board fault inputs. Lines come already resolved to sysfs numbers (gpio-lines.ts) and are
+ * opened through a GpioLineFactory (gpio-adapter.ts), so active-low, debounce and every fault
+ * rule below run against fake lines in tests. Opening a line can throw (a start-time error,
+ * naming the line); anything that fails later is reported as health and logged, never thrown
+ * out of an event handler.
+ */
+import { EventEmitter } from 'node:events';
+import type { Clock, Timer } from '../../src/clock.js';
+import type { Logger } from '../../src/log.js';
+import {
+  type BoardFaultKind,
+  type ConnectorLock,
+  type DeviceHealth,
+  type FaultInput,
+  HEALTHY,
+  type HealthEvents,
+  type Pilot,
+  type PilotState,
+  type Relay,
+} from '../types.js';
+import type { GpioDirection, GpioLine, GpioLineFactory } from './gpio-adapter.js';
+
+/** A line as the devices take it: its sysfs number, and a name for messages (chip:offset). */
+export interface ResolvedLine {
+  readonly sysfsNumber: number;
+  readonly name: string;
+}
+
+// Options are generic in how a line is named, so the board-file types (gpio-lines.ts) are these
+// same shapes with LineRef in place of ResolvedLine.
+export interface GpioOutputOptions<L = ResolvedLine> {
+  line: L;
+  activeLow?: boolean;
+}
+
+export interface GpioInputOptions<L = ResolvedLine> {
+  line: L;
+  activeLow?: boolean;
+  /** Default 20 ms. */
+  debounceMs?: number;
+}
+
+export interface GpioRelayOptions<L = ResolvedLine> extends GpioOutputOptions<L> {
+  /** Auxiliary contact; `settleMs` (default 300) is how long the contact may take to follow. */
+  feedback?: { line: L; activeLow?: boolean; settleMs?: number };
+}
+
+export interface GpioPilotOptions<L = ResolvedLine> {
+  connected: GpioInputOptions<L>;
+  ready: GpioInputOptions<L>;
+  fault?: GpioInputOptions<L>;
+  /** Driven active while the current limit is above 0 (a DC cabinet's charge permission). */
+  enable?: GpioOutputOptions<L>;
+}
+
+export interface GpioLockOptions<L = ResolvedLine> extends GpioOutputOptions<L> {
+  /** Input that is active while the lock is engaged. */
+  feedback?: { line: L; activeLow?: boolean };
+  /** How long feedback may take to confirm, default 1000 ms. */
+  timeoutMs?: number;
+}
+
+export interface GpioFaultInputOptions<L = ResolvedLine> extends GpioInputOptions<L> {
+  kind: BoardFaultKind;
+}
+
+export interface GpioDeps {
+  lines: GpioLineFactory;
+  clock: Clock;
+  logger: Logger;
+}
+
+const DEFAULT_DEBOUNCE_MS = 20;
+const DEFAULT_SETTLE_MS = 300;
+const DEFAULT_LOCK_TIMEOUT_MS = 1000;
+
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+function describe(line: ResolvedLine): string {
+  return `GPIO line ${line.name} (sysfs ${line.sysfsNumber})`;
+}
+
+function openLine(
+  line: ResolvedLine,
+  direction: GpioDirection,
+  edge: 'none' | 'both',
+  factory: GpioLineFactory,
+): GpioLine {
+  try {
+    return factory(line.sysfsNumber, direction, edge);
+  } catch (err) {
+    const as = direction === 'in' ? 'input' : 'output';
+    throw new Error(`${describe(line)}: cannot open as ${as}: ${messageOf(err)}`, { cause: err });
+  }
+}
+
+interface Part {
+  open(): void;
+  close(): void;
+}
+
+/** Opens parts in order; when one fails, closes those already open so a failed start leaks no line. */
+function openAll(parts: readonly (Part | undefined)[], logger: Logger): void {
+  const opened: Part[] = [];
+  try {
+    for (const part of parts) {
+      part?.open();
+      if (part) opened.push(part);
+    }
+  } catch (err) {
+    closeAll(opened, logger);
+    throw err;
+  }
+}
+
+/** Closes every part even when one fails: stop must release all lines it can. */
+function closeAll(parts: readonly (Pick<Part, 'close'> | undefined)[], logger: Logger): void {
+  for (const part of parts) {
+    try {
+      part?.close();
+    } catch (err) {
+      logger.error({ err }, 'GPIO line close failed');
+    }
+  }
+}
+
+/** Holds a device's health and announces only real changes (the 'health' event contract). */
+class HealthState {
+  private current: DeviceHealth = HEALTHY;
+
+  constructor(private readonly onChange: (health: DeviceHealth) => void) {}
+
+  get(): DeviceHealth {
+    return this.current;
+  }
+
+  set(next: DeviceHealth): void {
+    const key = (h: DeviceHealth): string => (h.ok ? 'ok' : `${h.fault}:${h.info ?? ''}`);
+    if (key(next) === key(this.current)) return;
+    this.current = next;
+    this.onChange(next);
+  }
+}
+
+/** An output line in logical terms (active / inactive); it opens inactive. */
+export class GpioOutput implements Part {
+  private line: GpioLine | undefined;
+
+  constructor(
+    private readonly options: GpioOutputOptions,
+    private readonly lines: GpioLineFactory,
+  ) {}
+
+  get name(): string {
+    return this.options.line.name;
+  }
+
+  open(): void {
+    if (this.line) return;
+    this.line = openLine(this.options.line, this.raw(false) ? 'high' : 'low', 'none', this.lines);
+  }
+
+  /** Throws, naming the line, when the line is not open or the write fails. */
+  set(active: boolean): void {
+    if (!this.line) throw new Error(`${describe(this.options.line)}: not open`);
+    try {
+      this.line.write(this.raw(active));
+    } catch (err) {
+      throw new Error(`${describe(this.options.line)}: write failed: ${messageOf(err)}`, { cause: err });
+    }
+  }
+
+  close(): void {
+    const line = this.line;
+    this.line = undefined;
+    line?.close();
+  }
+
+  private raw(active: boolean): 0 | 1 {
+    return active !== (this.options.activeLow ?? false) ? 1 : 0;
+  }
+}
+
+export interface GpioInputEvents {
+  /** The debounced level changed. */
+  change: [active: boolean];
+  /** The line became unreadable (false) or delivered a level again (true). */
+  readable: [readable: boolean];
+}
+
+/** A debounced input: a new level counts once it has held for `debounceMs`. */
+export class GpioInput extends EventEmitter<GpioInputEvents> implements Part {
+  private line: GpioLine | undefined;
+  private stable = false;
+  private ok = true;
+  private pending: Timer | undefined;
+
+  constructor(
+    private readonly options: GpioInputOptions,
+    private readonly deps: GpioDeps,
+  ) {
+    super();
+  }
+
+  get name(): string {
+    return this.options.line.name;
+  }
+
+  open(): void {
+    if (this.line) return;
+    const line = openLine(this.options.line, 'in', 'both', this.deps.lines);
+    try {
+      this.stable = this.level(line.read());
+      line.watch(
+        (v) => this.onValue(v),
+        (err) => this.setReadable(false, err),
+      );
+    } catch (err) {
+      closeAll([line], this.deps.logger);
+      throw new Error(`${describe(this.options.line)}: cannot read: ${messageOf(err)}`, { cause: err });
+    }
+    this.line = line;
+    this.setReadable(true);
+  }
+
+  close(): void {
+    this.pending?.cancel();
+    this.pending = undefined;
+    const line = this.line;
+    this.line = undefined;
+    if (!line) return;
+    try {
+      line.unwatchAll();
+    } finally {
+      line.close();
+    }
+  }
+
+  isActive(): boolean {
+    return this.stable;
+  }
+
+  readable(): boolean {
+    return this.ok;
+  }
+
+  private level(raw: 0 | 1): boolean {
+    return (raw === 1) !== (this.options.activeLow ?? false);
+  }
+
+  private onValue(raw: 0 | 1): void {
+    if (!this.line) return;
+    this.setReadable(true);
+    const level = this.level(raw);
+    this.pending?.cancel();
+    this.pending = undefined;
+    // Back at the stable level before the debounce time ran out: it was a glitch.
+    if (level === this.stable) return;
+    this.pending = this.deps.clock.setTimeout(() => {
+      this.pending = undefined;
+      this.stable = level;
+      this.emit('change', level);
+    }, this.options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+  }
+
+  private setReadable(ok: boolean, err?: Error): void {
+    if (ok === this.ok) return;
+    this.ok = ok;
+    const fields = { line: this.options.line.name, sysfs: this.options.line.sysfsNumber };
+    if (ok) this.deps.logger.info(fields, 'GPIO input readable again');
+    else this.deps.logger.error({ ...fields, err }, 'GPIO input unreadable');
+    this.emit('readable', ok);
+  }
+}
+
+/**
+ * Contactor relay. With a feedback contact: once `settleMs` has passed after a command, and at
+ * any feedback change while no command is settling, a contact that disagrees with the command is
+ * a PowerSwitchFailure; health returns to ok when they agree again.
+ */
+export class GpioRelay extends EventEmitter<HealthEvents & { change: [closed: boolean] }> implements Relay {
+  private readonly output: GpioOutput;
+  private readonly feedbackInput: GpioInput | undefined;
+  private readonly state = new HealthState((h) => this.emit('health', h));
+  private started = false;
+  private commanded = false;
+  private settling: Timer | undefined;
+  private mismatch: string | undefined;
+  private writeFailed = false;
+
+  constructor(
+    private readonly options: GpioRelayOptions,
+    private readonly deps: GpioDeps,
+  ) {
+    super();
+    this.output = new GpioOutput(options, deps.lines);
+    const fb = options.feedback;
+    if (fb) {
+      this.feedbackInput = new GpioInput({ line: fb.line, activeLow: fb.activeLow }, deps);
+      this.feedbackInput.on('change', () => {
+        if (!this.settling) this.compare(false);
+      });
+      this.feedbackInput.on('readable', () => this.updateHealth());
+    }
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    openAll([this.output, this.feedbackInput], this.deps.logger);
+    this.started = true;
+    this.commanded = false;
+    // Opening drove the output open: check the contact follows, as after any command.
+    this.settle();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.settling?.cancel();
+    this.settling = undefined;
+    // A contactor must not stay closed with no one watching it.
+    try {
+      this.output.set(false);
+    } catch (err) {
+      this.deps.logger.error({ err, line: this.output.name }, 'relay could not be opened at stop');
+    }
+    closeAll([this.output, this.feedbackInput], this.deps.logger);
+  }
+
+  async set(closed: boolean): Promise<void> {
+    if (!this.started) throw new Error(`relay on ${this.output.name}: set() before start()`);
+    try {
+      this.output.set(closed);
+    } catch (err) {
+      this.deps.logger.error({ err, line: this.output.name, closed }, 'relay command failed');
+      this.writeFailed = true;
+      this.updateHealth();
+      throw err;
+    }
+    this.writeFailed = false;
+    const changed = closed !== this.commanded;
+    this.commanded = closed;
+    if (changed) this.emit('change', closed);
+    this.settle();
+    this.updateHealth();
+  }
+
+  isClosed(): boolean {
+    return this.commanded;
+  }
+
+  feedback(): boolean | undefined {
+    return this.feedbackInput?.isActive();
+  }
+
+  health(): DeviceHealth {
+    return this.state.get();
+  }
+
+  private settle(): void {
+    if (!this.feedbackInput) return;
+    this.settling?.cancel();
+    this.settling = this.deps.clock.setTimeout(() => {
+      this.settling = undefined;
+      this.compare(true);
+    }, this.options.feedback?.settleMs ?? DEFAULT_SETTLE_MS);
+  }
+
+  private compare(afterCommand: boolean): void {
+    const contact = this.feedbackInput?.isActive();
+    if (contact === undefined || contact === this.commanded) this.mismatch = undefined;
+    else if (contact) this.mismatch = 'contactor welded';
+    else this.mismatch = afterCommand ? 'contactor did not close' : 'contactor opened while commanded closed';
+    this.updateHealth();
+  }
+
+  private updateHealth(): void {
+    const info = this.writeFailed
+      ? 'relay output write failed'
+      : this.feedbackInput && !this.feedbackInput.readable()
+        ? 'relay feedback unreadable'
+        : this.mismatch;
+    this.state.set(info ? { ok: false, fault: 'PowerSwitchFailure', info } : HEALTHY);
+  }
+}
+
+/**
+ * Pilot from digital signals (a pilot decoder, a DC cabinet): fault -> F, else not connected ->
+ * A, connected and ready -> C, connected -> B. `ready` without `connected` means nothing.
+ */
+export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: PilotState] }> implements Pilot {
+  private readonly inputs: { role: string; input: GpioInput }[];
+  private readonly connected: GpioInput;
+  private readonly ready: GpioInput;
+  private readonly faultInput: GpioInput | undefined;
+  private readonly enable: GpioOutput | undefined;
+  private readonly healthState = new HealthState((h) => this.emit('health', h));
+  private started = false;
+  private current: PilotState = 'A';
+  private limit = 0;
+  private enableFailed = false;
+
+  constructor(
+    options: GpioPilotOptions,
+    private readonly deps: GpioDeps,
+  ) {
+    super();
+    this.connected = new GpioInput(options.connected, deps);
+    this.ready = new GpioInput(options.ready, deps);
+    this.faultInput = options.fault && new GpioInput(options.fault, deps);
+    this.enable = options.enable && new GpioOutput(options.enable, deps.lines);
+    this.inputs = [
+      { role: 'connected', input: this.connected },
+      { role: 'ready', input: this.ready },
+      ...(this.faultInput ? [{ role: 'fault', input: this.faultInput }] : []),
+    ];
+    for (const { input } of this.inputs) {
+      input.on('change', () => this.update());
+      input.on('readable', () => this.update());
+    }
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    openAll([...this.inputs.map((i) => i.input), this.enable], this.deps.logger);
+    this.started = true;
+    // A limit set before start takes effect now; a failure shows in health, not as a failed start.
+    this.driveEnable();
+    this.update();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    // Withdraw the charge permission rather than leave it latched on an unwatched line.
+    try {
+      this.enable?.set(false);
+    } catch (err) {
+      this.deps.logger.error({ err, line: this.enable?.name }, 'pilot enable could not be cleared at stop');
+    }
+    closeAll([...this.inputs.map((i) => i.input), this.enable], this.deps.logger);
+  }
+
+  state(): PilotState {
+    return this.current;
+  }
+
+  async setCurrentLimit(amps: number): Promise<void> {
+    if (!Number.isFinite(amps) || amps < 0) throw new RangeError(`pilot current limit ${amps} A is not >= 0`);
+    this.limit = amps;
+    if (!this.started) return;
+    const error = this.driveEnable();
+    this.update();
+    if (error) throw error;
+  }
+
+  currentLimit(): number {
+    return this.limit;
+  }
+
+  health(): DeviceHealth {
+    return this.healthState.get();
+  }
+
+  private driveEnable(): Error | undefined {
+    if (!this.enable) return undefined;
+    try {
+      this.enable.set(this.limit > 0);
+      this.enableFailed = false;
+      return undefined;
+    } catch (err) {
+      this.deps.logger.error({ err, line: this.enable.name, amps: this.limit }, 'pilot enable write failed');
+      this.enableFailed = true;
+      return err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
+  private update(): void {
+    const next: PilotState = this.faultInput?.isActive()
+      ? 'F'
+      : !this.connected.isActive()
+        ? 'A'
+        : this.ready.isActive()
+          ? 'C'
+          : 'B';
+    if (next !== this.current) {
+      this.current = next;
+      this.emit('state', next);
+    }
+    const unreadable = this.inputs.find((i) => !i.input.readable());
+    if (unreadable) {
+      this.healthState.set({
+        ok: false,
+        fault: 'EVCommunicationError',
+        info: `pilot ${unreadable.role} input unreadable`,
+      });
+    } else if (next === 'F') {
+      this.healthState.set({ ok: false, fault: 'EVCommunicationError', info: 'pilot fault input active' });
+    } else if (this.enableFailed) {
+      this.healthState.set({ ok: false, fault: 'InternalError', info: 'pilot enable output write failed' });
+    } else {
+      this.healthState.set(HEALTHY);
+    }
+  }
+}
+
+/**
+ * Connector lock driven by one output. With feedback, lock()/unlock() wait up to `timeoutMs` for
+ * the feedback to confirm; without, the command is taken as done. A newer command supersedes a
+ * pending one, which then resolves false without counting as a failure.
+ */
+export class GpioLock extends EventEmitter<HealthEvents> implements ConnectorLock {
+  private readonly output: GpioOutput;
+  private readonly feedbackInput: GpioInput | undefined;
+  private readonly healthState = new HealthState((h) => this.emit('health', h));
+  private started = false;
+  private commanded = false;
+  private waiting: { target: boolean; timer: Timer; resolve: (ok: boolean) => void } | undefined;
+
+  constructor(
+    private readonly options: GpioLockOptions,
+    private readonly deps: GpioDeps,
+  ) {
+    super();
+    this.output = new GpioOutput(options, deps.lines);
+    const fb = options.feedback;
+    this.feedbackInput = fb && new GpioInput({ line: fb.line, activeLow: fb.activeLow }, deps);
+    this.feedbackInput?.on('change', (locked) => {
+      if (this.waiting?.target === locked) this.finish(true);
+    });
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    openAll([this.output, this.feedbackInput], this.deps.logger);
+    this.started = true;
+    this.commanded = false;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.finish(false);
+    closeAll([this.output, this.feedbackInput], this.deps.logger);
+  }
+
+  async lock(): Promise<boolean> {
+    return this.command(true);
+  }
+
+  async unlock(): Promise<boolean> {
+    return this.command(false);
+  }
+
+  /** Confirmed state where feedback exists, else the commanded one. */
+  isLocked(): boolean {
+    return this.feedbackInput ? this.feedbackInput.isActive() : this.commanded;
+  }
+
+  health(): DeviceHealth {
+    return this.healthState.get();
+  }
+
+  private command(locked: boolean): Promise<boolean> {
+    const verb = locked ? 'lock' : 'unlock';
+    if (!this.started) throw new Error(`lock on ${this.output.name}: ${verb}() before start()`);
+    this.finish(false);
+    try {
+      this.output.set(locked);
+    } catch (err) {
+      this.deps.logger.error({ err, line: this.output.name }, `connector ${verb} failed`);
+      this.healthState.set({ ok: false, fault: 'ConnectorLockFailure', info: `${verb} output write failed` });
+      return Promise.resolve(false);
+    }
+    this.commanded = locked;
+    if (!this.feedbackInput || this.feedbackInput.isActive() === locked) {
+      this.healthState.set(HEALTHY);
+      return Promise.resolve(true);
+    }
+    const timeoutMs = this.options.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    return new Promise((resolve) => {
+      const timer = this.deps.clock.setTimeout(
+        () => this.finish(false, `${verb} not confirmed by feedback within ${timeoutMs} ms`),
+        timeoutMs,
+      );
+      this.waiting = { target: locked, timer, resolve };
+    });
+  }
+
+  /** Settles the pending command; `failure` marks it a lock fault (a superseded one is not). */
+  private finish(ok: boolean, failure?: string): void {
+    const waiting = this.waiting;
+    if (!waiting) return;
+    this.waiting = undefined;
+    waiting.timer.cancel();
+    if (ok) this.healthState.set(HEALTHY);
+    else if (failure) this.healthState.set({ ok: false, fault: 'ConnectorLockFailure', info: failure });
+    waiting.resolve(ok);
+  }
+}
+
+/**
+ * Emergency stop or tamper switch. An input that cannot be read counts as active: a safety
+ * input nobody can see must stop charging rather than be assumed released.
+ */
+export class GpioFaultInput extends EventEmitter<{ change: [active: boolean] }> implements FaultInput {
+  readonly kind: BoardFaultKind;
+  private readonly input: GpioInput;
+  private active = false;
+
+  constructor(options: GpioFaultInputOptions, deps: GpioDeps) {
+    super();
+    this.kind = options.kind;
+    this.input = new GpioInput(options, deps);
+    this.input.on('change', () => this.update());
+    this.input.on('readable', () => this.update());
+  }
+
+  async start(): Promise<void> {
+    this.input.open();
+    this.update();
+  }
+
+  async stop(): Promise<void> {
+    this.input.close();
+  }
+
+  isActive(): boolean {
+    return this.active;
+  }
+
+  private update(): void {
+    const active = this.input.isActive() || !this.input.readable();
+    if (active === this.active) return;
+    this.active = active;
+    this.emit('change', active);
+  }
+}

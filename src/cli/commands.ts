@@ -1,0 +1,556 @@
+/**
+ * cpctl's commands: argv -> one control-socket request -> human or JSON output and an exit code
+ * (sysexits: 64 usage, 69 daemon unavailable, 77 permission, 1 refused by the daemon).
+ */
+import { parseArgs } from 'node:util';
+import type { MeterReading } from '../../hal/types.js';
+import { FIRMWARE_VERSION } from '../version.js';
+import type { ConnectorReport, StatusReport } from './api.js';
+import { RemoteError, request } from './client.js';
+import {
+  FAULT_CODES,
+  type Method,
+  type Params,
+  ProtocolError,
+  type Result,
+  validateRequest,
+} from './protocol.js';
+
+export const DEFAULT_SOCKET = '/run/chargepoint/cpctl.sock';
+
+export const EXIT = {
+  ok: 0,
+  refused: 1,
+  usage: 64,
+  unavailable: 69,
+  protocol: 76,
+  timeout: 75,
+  permission: 77,
+} as const;
+
+export interface CpctlIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The socket: --socket, else $CPCTL_SOCKET, else the daemon's default. */
+export function resolveSocketPath(flag: string | undefined, env: NodeJS.ProcessEnv): string {
+  return flag ?? (env.CPCTL_SOCKET || DEFAULT_SOCKET);
+}
+
+class UsageError extends Error {}
+
+type CommandOption = 'reader' | 'power';
+
+interface Invocation {
+  args: string[];
+  reader?: string;
+  power?: string;
+}
+
+/** What a command prints: `out` on stdout; `error` makes one stderr line and exit 1. */
+interface Output {
+  out?: string;
+  error?: string;
+}
+
+interface CommandDef<M extends Method> {
+  words: string[];
+  /** Positional arguments, as shown in the usage. */
+  args: string[];
+  /** Takes any number of arguments rather than exactly `args`. */
+  variadic?: true;
+  summary: string;
+  method: M;
+  /** Options the command accepts, with their usage text. */
+  options?: Partial<Record<CommandOption, string>>;
+  params(inv: Invocation): Params<M>;
+  human(result: Result<M>, params: Params<M>): Output;
+}
+
+function def<M extends Method>(command: CommandDef<M>): CommandDef<M> {
+  return command;
+}
+
+const COMMANDS = [
+  def({
+    words: ['status'],
+    args: [],
+    summary: 'link, registration, connectors and readers',
+    method: 'status',
+    params: () => ({}),
+    human: (report) => ({ out: renderStatus(report) }),
+  }),
+  def({
+    words: ['config', 'get'],
+    args: ['[key...]'],
+    variadic: true,
+    summary: 'OCPP configuration keys (all when none given)',
+    method: 'config.get',
+    params: ({ args }) => ({ keys: args }),
+    human: ({ configurationKey, unknownKey }) => ({
+      out:
+        configurationKey.length > 0
+          ? table([
+              ['KEY', 'VALUE', 'ACCESS'],
+              ...configurationKey.map((e) => [
+                e.key,
+                e.value ?? '(no value)',
+                e.readonly ? 'read-only' : 'read-write',
+              ]),
+            ])
+          : undefined,
+      error: unknownKey.length > 0 ? `unknown configuration key: ${unknownKey.join(', ')}` : undefined,
+    }),
+  }),
+  def({
+    words: ['config', 'set'],
+    args: ['<key>', '<value>'],
+    summary: 'change a key as ChangeConfiguration would',
+    method: 'config.set',
+    params: ({ args }) => ({ key: args[0]!, value: args[1]! }),
+    human: (status, { key, value }) => {
+      if (status === 'Accepted') return { out: `${key} = ${value}: Accepted` };
+      if (status === 'RebootRequired')
+        return { out: `${key} = ${value}: RebootRequired (applies after a restart)` };
+      return { error: `${key}: ${status}` };
+    },
+  }),
+  def({
+    words: ['hal', 'meter'],
+    args: ['<connector>'],
+    summary: "read a connector's meter now",
+    method: 'hal.meter',
+    params: ({ args }) => ({ connectorId: connector(args[0]!) }),
+    human: (reading, { connectorId }) => ({ out: renderMeter(connectorId, reading) }),
+  }),
+  def({
+    words: ['hal', 'rfid'],
+    args: [],
+    summary: 'last card seen by each reader',
+    method: 'hal.rfid',
+    params: () => ({}),
+    human: (readers) => ({
+      out:
+        readers.length === 0
+          ? 'no card readers'
+          : table([
+              ['READER', 'LAST CARD', 'AT'],
+              ...readers.map((r) => [r.reader, r.idTag ?? '-', r.at === undefined ? '-' : time(r.at)]),
+            ]),
+    }),
+  }),
+  def({
+    words: ['hal', 'relay'],
+    args: ['<connector>', 'open|close'],
+    summary: "switch an idle connector's relay for a test",
+    method: 'hal.relay',
+    params: ({ args }) => ({ connectorId: connector(args[0]!), closed: choice(args[1]!, 'close', 'open') }),
+    human: (_, { connectorId, closed }) => ({
+      out: `connector ${connectorId}: relay ${closed ? 'closed' : 'open'}`,
+    }),
+  }),
+  def({
+    words: ['sim', 'plug'],
+    args: ['<connector>'],
+    summary: 'plug the cable in at the EV side',
+    method: 'sim.plug',
+    params: ({ args }) => ({ connectorId: connector(args[0]!) }),
+    human: (_, { connectorId }) => ({ out: `connector ${connectorId}: cable plugged in` }),
+  }),
+  def({
+    words: ['sim', 'unplug'],
+    args: ['<connector>'],
+    summary: 'unplug the cable at the EV side',
+    method: 'sim.unplug',
+    params: ({ args }) => ({ connectorId: connector(args[0]!) }),
+    human: (_, { connectorId }) => ({ out: `connector ${connectorId}: cable unplugged` }),
+  }),
+  def({
+    words: ['sim', 'ev'],
+    args: ['<connector>', 'charge|pause'],
+    summary: 'the EV asks for energy / stops asking',
+    method: 'sim.ev',
+    params: ({ args }) => ({
+      connectorId: connector(args[0]!),
+      mode: choice(args[1]!, 'charge', 'pause') ? 'charge' : 'pause',
+    }),
+    human: (_, { connectorId, mode }) => ({
+      out: `connector ${connectorId}: EV ${mode === 'charge' ? 'asks for energy' : 'pauses'}`,
+    }),
+  }),
+  def({
+    words: ['sim', 'swipe'],
+    args: ['<idTag>'],
+    summary: 'present a card',
+    method: 'sim.swipe',
+    options: { reader: '[--reader <n>]' },
+    params: ({ args, reader }) => ({
+      idTag: args[0]!,
+      ...(reader === undefined ? {} : { reader: integer(reader, '--reader') }),
+    }),
+    human: (_, { idTag, reader }) => ({
+      out: `card ${idTag} presented${reader === undefined ? '' : ` on reader ${reader}`}`,
+    }),
+  }),
+  def({
+    words: ['sim', 'fault'],
+    args: ['<connector>', '<ChargePointErrorCode>'],
+    summary: 'raise a fault',
+    method: 'sim.fault',
+    params: ({ args }) => ({ connectorId: connector(args[0]!), errorCode: faultCode(args[1]!) }),
+    human: (_, { connectorId, errorCode }) => ({ out: `connector ${connectorId}: ${errorCode} raised` }),
+  }),
+  def({
+    words: ['sim', 'clear'],
+    args: ['<connector>'],
+    summary: 'clear the simulated faults',
+    method: 'sim.clear',
+    params: ({ args }) => ({ connectorId: connector(args[0]!) }),
+    human: (_, { connectorId }) => ({ out: `connector ${connectorId}: faults cleared` }),
+  }),
+  def({
+    words: ['sim', 'lock-fail'],
+    args: ['<connector>', 'on|off'],
+    summary: 'make the connector lock fail to lock or unlock',
+    method: 'sim.lockFail',
+    params: ({ args }) => ({ connectorId: connector(args[0]!), failing: choice(args[1]!, 'on', 'off') }),
+    human: (_, { connectorId, failing }) => ({
+      out: `connector ${connectorId}: lock ${failing ? 'fails from now on' : 'works again'}`,
+    }),
+  }),
+  def({
+    words: ['sim', 'meter'],
+    args: ['<connector>'],
+    summary: 'what the EV draws while charging',
+    method: 'sim.meter',
+    options: { power: '--power <W>' },
+    params: ({ args, power }) => {
+      if (power === undefined) throw new UsageError('sim meter needs --power <W>');
+      const powerW = Number(power);
+      if (power.trim() === '' || !Number.isFinite(powerW) || powerW < 0) {
+        throw new UsageError(`--power must be a number of watts >= 0, got "${power}"`);
+      }
+      return { connectorId: connector(args[0]!), powerW };
+    },
+    human: (_, { connectorId, powerW }) => ({ out: `connector ${connectorId}: EV draws ${powerW} W` }),
+  }),
+];
+
+type AnyCommand = (typeof COMMANDS)[number];
+
+export const USAGE = [
+  'usage: cpctl [--socket PATH] <command> [--json]',
+  '',
+  'commands:',
+  table(
+    [
+      ...COMMANDS.map((c) => [`  ${usageOf(c)}`, c.summary]),
+      ['  version', 'versions of cpctl and the running daemon'],
+      ['  help', 'this text'],
+    ],
+    3,
+  ),
+  '',
+  `--socket defaults to $CPCTL_SOCKET, else ${DEFAULT_SOCKET}. --json prints the daemon's answer as JSON.`,
+  'Put -- before an argument that starts with a dash.',
+].join('\n');
+
+const PARSE_OPTIONS = {
+  socket: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  reader: { type: 'string' },
+  power: { type: 'string' },
+} as const;
+
+function parseArgv(argv: string[]) {
+  return parseArgs({ args: argv, options: PARSE_OPTIONS, allowPositionals: true });
+}
+
+/** Runs one cpctl invocation; resolves with the exit code and never throws. */
+export async function runCpctl(argv: string[], io: CpctlIo): Promise<number> {
+  const env = io.env ?? process.env;
+  const fail = (code: number, message: string) => {
+    io.stderr(`cpctl: ${message}\n`);
+    return code;
+  };
+
+  let parsed: ReturnType<typeof parseArgv>;
+  try {
+    parsed = parseArgv(argv);
+  } catch (err) {
+    return fail(EXIT.usage, `${(err as Error).message} (see "cpctl help")`);
+  }
+  const { values, positionals } = parsed;
+  const socket = resolveSocketPath(values.socket, env);
+  const json = values.json === true;
+
+  if (values.help || positionals[0] === 'help') {
+    io.stdout(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+  if (positionals.length === 0) return fail(EXIT.usage, 'no command given (see "cpctl help")');
+
+  try {
+    if (positionals[0] === 'version') {
+      if (positionals.length > 1) throw new UsageError('usage: cpctl version');
+      return await runVersion(socket, json, io);
+    }
+    const command = findCommand(positionals);
+    const inv = invocation(command, positionals.slice(command.words.length), values);
+    return await runCommand(command, inv, socket, json, io);
+  } catch (err) {
+    const failure = classifyFailure(err, socket);
+    return fail(failure.code, failure.message);
+  }
+}
+
+function findCommand(positionals: string[]): AnyCommand {
+  const found = COMMANDS.find((c) => c.words.every((w, i) => positionals[i] === w));
+  if (found) return found;
+  const group = COMMANDS.filter((c) => c.words.length > 1 && c.words[0] === positionals[0]);
+  if (group.length > 0 && positionals.length === 1) {
+    throw new UsageError(`${positionals[0]} needs one of: ${group.map((c) => c.words[1]).join(', ')}`);
+  }
+  const name = group.length > 0 ? positionals.slice(0, 2).join(' ') : positionals[0];
+  throw new UsageError(`unknown command "${name}" (see "cpctl help")`);
+}
+
+function invocation(
+  command: AnyCommand,
+  args: string[],
+  values: { reader?: string | undefined; power?: string | undefined },
+): Invocation {
+  for (const option of ['reader', 'power'] as const) {
+    if (values[option] !== undefined && command.options?.[option] === undefined) {
+      throw new UsageError(`--${option} does not apply to ${command.words.join(' ')}`);
+    }
+  }
+  if (!command.variadic && args.length !== command.args.length) {
+    throw new UsageError(`usage: cpctl ${usageOf(command)}`);
+  }
+  return { args, reader: values.reader, power: values.power };
+}
+
+function usageOf(command: AnyCommand): string {
+  return [...command.words, ...command.args, ...Object.values(command.options ?? {})].join(' ');
+}
+
+async function runCommand<M extends Method>(
+  command: CommandDef<M>,
+  inv: Invocation,
+  socket: string,
+  json: boolean,
+  io: CpctlIo,
+): Promise<number> {
+  const params = command.params(inv);
+  try {
+    // The daemon's own checks, run here first so a typo gets a usage error without a round trip.
+    validateRequest(command.method, params);
+  } catch (err) {
+    if (err instanceof ProtocolError) throw new UsageError(err.message);
+    throw err;
+  }
+  const result = await request(socket, command.method, params);
+  const output = command.human(result, params);
+  const out = json ? JSON.stringify(result ?? null, null, 2) : output.out;
+  if (out !== undefined) io.stdout(`${out}\n`);
+  if (output.error === undefined) return EXIT.ok;
+  io.stderr(`cpctl: ${output.error}\n`);
+  return EXIT.refused;
+}
+
+async function runVersion(socket: string, json: boolean, io: CpctlIo): Promise<number> {
+  let daemon: string | null;
+  try {
+    daemon = (await request(socket, 'version', {})).version;
+  } catch (err) {
+    // The CLI's own version is worth printing when the daemon is down; other failures are not hidden.
+    if (classifyFailure(err, socket).code !== EXIT.unavailable) throw err;
+    daemon = null;
+  }
+  if (json) io.stdout(`${JSON.stringify({ cpctl: FIRMWARE_VERSION, chargepointd: daemon })}\n`);
+  else io.stdout(`cpctl ${FIRMWARE_VERSION}\nchargepointd ${daemon ?? '(not running)'}\n`);
+  return EXIT.ok;
+}
+
+/** Exit code and the one line a technician reads, for anything a command can fail with. */
+export function classifyFailure(err: unknown, socket: string): { code: number; message: string } {
+  if (err instanceof UsageError) return { code: EXIT.usage, message: err.message };
+  if (err instanceof RemoteError) return { code: EXIT.refused, message: err.message };
+  if (err instanceof ProtocolError) return { code: EXIT.protocol, message: err.message };
+  const code = (err as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ENOENT':
+    case 'ECONNREFUSED':
+      return {
+        code: EXIT.unavailable,
+        message: `chargepointd is not running (no control socket at ${socket})`,
+      };
+    case 'EACCES':
+    case 'EPERM':
+      return {
+        code: EXIT.permission,
+        message: `permission denied on the control socket ${socket} (run as root or in the daemon's group)`,
+      };
+    case 'ETIMEDOUT':
+      return { code: EXIT.timeout, message: (err as Error).message };
+    default:
+      return {
+        code: typeof code === 'string' ? EXIT.unavailable : EXIT.refused,
+        message: `cannot talk to chargepointd on ${socket}: ${(err as Error).message ?? String(err)}`,
+      };
+  }
+}
+
+function integer(arg: string, what: string): number {
+  if (!/^\d+$/.test(arg)) throw new UsageError(`${what} must be a number, got "${arg}"`);
+  return Number(arg);
+}
+
+function connector(arg: string): number {
+  return integer(arg, 'connector');
+}
+
+/** True for the first word, false for the second. */
+function choice(arg: string, yes: string, no: string): boolean {
+  if (arg === yes) return true;
+  if (arg === no) return false;
+  throw new UsageError(`expected ${yes} or ${no}, got "${arg}"`);
+}
+
+function faultCode(arg: string): string {
+  if (FAULT_CODES.includes(arg)) return arg;
+  throw new UsageError(`unknown ChargePointErrorCode "${arg}"; one of: ${FAULT_CODES.join(', ')}`);
+}
+
+/** Columns padded to their widest cell, so they line up in a terminal. */
+function table(rows: string[][], gap = 2): string {
+  const widths: number[] = [];
+  for (const row of rows) {
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, cell.length);
+    });
+  }
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]! + gap)))
+        .join('')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+function time(at: number): string {
+  return new Date(at).toISOString();
+}
+
+function kWh(wh: number): string {
+  return `${(wh / 1000).toFixed(3)} kWh`;
+}
+
+function health(h: { ok: true } | { ok: false; fault: string; info?: string }): string {
+  if (h.ok) return 'ok';
+  return h.info ? `${h.fault} (${h.info})` : h.fault;
+}
+
+function renderStatus(report: StatusReport): string {
+  const sections = [
+    table([
+      ['charge point', `${report.chargePointId} (board ${report.board}, firmware ${report.version})`],
+      ['link', `${report.link.state}, security profile ${report.link.securityProfile}`],
+      ['registration', report.registration],
+    ]),
+  ];
+  if (report.connectors.length > 0) sections.push(renderConnectors(report.connectors));
+  if (report.readers.length > 0) {
+    sections.push(
+      table([
+        ['READER', 'CONNECTORS', 'HEALTH', 'LAST CARD'],
+        ...report.readers.map((r) => [
+          r.name,
+          r.connectorIds.join(',') || '-',
+          health(r.health),
+          r.lastRead ? `${r.lastRead.idTag} at ${time(r.lastRead.at)}` : '-',
+        ]),
+      ]),
+    );
+  }
+  if (report.faultInputs.length > 0) {
+    sections.push(
+      table([
+        ['FAULT INPUT', 'STATE'],
+        ...report.faultInputs.map((f) => [f.kind, f.active ? 'ACTIVE' : 'inactive']),
+      ]),
+    );
+  }
+  return sections.join('\n\n');
+}
+
+/** One aligned row per connector; details that do not fit a column follow it, indented. */
+function renderConnectors(connectors: ConnectorReport[]): string {
+  const header = [
+    'CONNECTOR',
+    'STATUS',
+    'ERROR',
+    'AVAILABILITY',
+    'PLUG',
+    'PILOT',
+    'RELAY',
+    'LIMIT',
+    'ENERGY',
+    'POWER',
+  ];
+  const rows = connectors.map((c) => {
+    const meter = c.meter && 'energyImportWh' in c.meter ? c.meter : undefined;
+    const relay =
+      c.relay.feedback === undefined || c.relay.feedback === c.relay.closed
+        ? relayWord(c.relay.closed)
+        : `${relayWord(c.relay.closed)} (feedback ${relayWord(c.relay.feedback)})`;
+    return [
+      String(c.id),
+      c.status,
+      c.errorCode,
+      c.availability,
+      c.plugged ? 'plugged' : 'unplugged',
+      c.pilot,
+      relay,
+      `${c.currentLimitA} A`,
+      meter ? kWh(meter.energyImportWh) : '-',
+      meter?.powerW === undefined ? '-' : `${Math.round(meter.powerW)} W`,
+    ];
+  });
+  const lines = table([header, ...rows]).split('\n');
+  const out = [lines[0]!];
+  connectors.forEach((c, i) => {
+    out.push(lines[i + 1]!);
+    if (c.info) out.push(`  info: ${c.info}`);
+    if (c.meter && 'error' in c.meter) out.push(`  meter: ${c.meter.error}`);
+    for (const f of c.faults) out.push(`  fault: ${f.device} ${f.fault}${f.info ? ` (${f.info})` : ''}`);
+  });
+  return out.join('\n');
+}
+
+function relayWord(closed: boolean): string {
+  return closed ? 'closed' : 'open';
+}
+
+function renderMeter(connectorId: number, r: MeterReading): string {
+  const phases = (values: number[], unit: string) => values.map((v) => `${v.toFixed(1)} ${unit}`).join(' / ');
+  const rows: string[][] = [
+    ['connector', String(connectorId)],
+    ['read at', time(r.at)],
+    ['energy import', kWh(r.energyImportWh)],
+  ];
+  if (r.energyExportWh !== undefined) rows.push(['energy export', kWh(r.energyExportWh)]);
+  if (r.powerW !== undefined) rows.push(['power', `${Math.round(r.powerW)} W`]);
+  if (r.currentA?.length) rows.push(['current', phases(r.currentA, 'A')]);
+  if (r.voltageV?.length) rows.push(['voltage', phases(r.voltageV, 'V')]);
+  if (r.frequencyHz !== undefined) rows.push(['frequency', `${r.frequencyHz} Hz`]);
+  if (r.socPercent !== undefined) rows.push(['state of charge', `${r.socPercent} %`]);
+  if (r.temperatureC !== undefined) rows.push(['temperature', `${r.temperatureC} °C`]);
+  return table(rows);
+}

@@ -1,0 +1,248 @@
+/**
+ * The control socket's wire format: newline-delimited JSON over a Unix socket.
+ *
+ *   request  {"id":1,"method":"sim.plug","params":{"connectorId":1}}
+ *   answer   {"id":1,"result":...}  or  {"id":1,"error":{"message":"..."}}
+ *
+ * Both ends validate with the same code: the daemon because anything may write to the socket,
+ * cpctl so that a typo gets a usage message before the daemon is bothered.
+ */
+import type { MeterReading } from '../../hal/types.js';
+import type { ErrorCode } from '../station/types.js';
+import type { ConfigEntry, ControlApi, StatusReport } from './api.js';
+
+/** A longer request line is refused and its connection closed: nothing legitimate comes close. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+type NoParams = Record<string, never>;
+
+/** Every method, its params and its result: the socket's whole vocabulary. */
+export interface MethodMap {
+  version: { params: NoParams; result: { version: string } };
+  status: { params: NoParams; result: StatusReport };
+  'config.get': {
+    params: { keys: string[] };
+    result: { configurationKey: ConfigEntry[]; unknownKey: string[] };
+  };
+  'config.set': { params: { key: string; value: string }; result: ReturnType<ControlApi['configSet']> };
+  'hal.meter': { params: { connectorId: number }; result: MeterReading };
+  'hal.rfid': { params: NoParams; result: ReturnType<ControlApi['halLastRfid']> };
+  'hal.relay': { params: { connectorId: number; closed: boolean }; result: null };
+  'sim.plug': { params: { connectorId: number }; result: null };
+  'sim.unplug': { params: { connectorId: number }; result: null };
+  'sim.ev': { params: { connectorId: number; mode: 'charge' | 'pause' }; result: null };
+  'sim.swipe': { params: { idTag: string; reader?: number }; result: null };
+  'sim.fault': { params: { connectorId: number; errorCode: string }; result: null };
+  'sim.clear': { params: { connectorId: number }; result: null };
+  'sim.lockFail': { params: { connectorId: number; failing: boolean }; result: null };
+  'sim.meter': { params: { connectorId: number; powerW: number }; result: null };
+}
+
+export type Method = keyof MethodMap;
+export type Params<M extends Method> = MethodMap[M]['params'];
+export type Result<M extends Method> = MethodMap[M]['result'];
+export type ControlRequest = { [M in Method]: { method: M; params: Params<M> } }[Method];
+
+/** Request ids are echoed as given; null when the request was too broken to carry one. */
+export type RequestId = number | string | null;
+
+export type ResponseFrame =
+  | { id: RequestId; result: unknown }
+  | { id: RequestId; error: { message: string } };
+
+/** A request the protocol refuses; its message goes back to the caller as is. */
+export class ProtocolError extends Error {}
+
+/**
+ * Error codes a simulated fault may raise. A record rather than an array so the compiler insists
+ * on every OCPP ChargePointErrorCode except NoError, which is not a fault.
+ */
+const FAULT_CODE_SET: Record<Exclude<ErrorCode, 'NoError'>, true> = {
+  ConnectorLockFailure: true,
+  EVCommunicationError: true,
+  GroundFailure: true,
+  HighTemperature: true,
+  InternalError: true,
+  LocalListConflict: true,
+  OtherError: true,
+  OverCurrentFailure: true,
+  OverVoltage: true,
+  PowerMeterFailure: true,
+  PowerSwitchFailure: true,
+  ReaderFailure: true,
+  ResetFailure: true,
+  UnderVoltage: true,
+  WeakSignal: true,
+};
+export const FAULT_CODES: readonly string[] = Object.keys(FAULT_CODE_SET);
+
+/** A check returns what is wrong with a value, or undefined when it is fine. */
+type Check = (value: unknown) => string | undefined;
+interface Field {
+  check: Check;
+  optional?: true;
+}
+
+const connectorId: Field = {
+  check: (v) => (Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : 'must be an integer >= 0'),
+};
+const text: Field = { check: (v) => (typeof v === 'string' ? undefined : 'must be a string') };
+const flag: Field = { check: (v) => (typeof v === 'boolean' ? undefined : 'must be true or false') };
+const oneOf = (allowed: readonly string[]): Field => ({
+  check: (v) =>
+    typeof v === 'string' && allowed.includes(v)
+      ? undefined
+      : `must be one of ${allowed.join(', ')}${typeof v === 'string' ? ` (got "${v}")` : ''}`,
+});
+// OCPP idTag is CiString20Type.
+const idTag: Field = {
+  check: (v) =>
+    typeof v === 'string' && v.length >= 1 && v.length <= 20 ? undefined : 'must be 1 to 20 characters',
+};
+
+type Spec<M extends Method> = { [K in keyof Params<M>]-?: Field };
+
+const SPECS: { [M in Method]: Spec<M> } = {
+  version: {},
+  status: {},
+  'config.get': {
+    keys: {
+      check: (v) =>
+        Array.isArray(v) && v.every((k) => typeof k === 'string') ? undefined : 'must be an array of strings',
+    },
+  },
+  'config.set': {
+    key: { check: (v) => (typeof v === 'string' && v !== '' ? undefined : 'must be a non-empty string') },
+    value: text,
+  },
+  'hal.meter': { connectorId },
+  'hal.rfid': {},
+  'hal.relay': { connectorId, closed: flag },
+  'sim.plug': { connectorId },
+  'sim.unplug': { connectorId },
+  'sim.ev': { connectorId, mode: oneOf(['charge', 'pause']) },
+  'sim.swipe': { idTag, reader: { check: connectorId.check, optional: true } },
+  'sim.fault': { connectorId, errorCode: oneOf(FAULT_CODES) },
+  'sim.clear': { connectorId },
+  'sim.lockFail': { connectorId, failing: flag },
+  'sim.meter': {
+    connectorId,
+    powerW: {
+      check: (v) => (Number.isFinite(v) && (v as number) >= 0 ? undefined : 'must be a number >= 0'),
+    },
+  },
+};
+
+function isMethod(name: unknown): name is Method {
+  return typeof name === 'string' && Object.hasOwn(SPECS, name);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Checks a method and its params; throws a ProtocolError naming the first bad parameter. */
+export function validateRequest(method: unknown, params: unknown): ControlRequest {
+  if (!isMethod(method)) throw new ProtocolError(`unknown method ${JSON.stringify(method)}`);
+  if (params === undefined) params = {};
+  if (!isObject(params)) throw new ProtocolError(`${method}: params must be an object`);
+  const spec: Record<string, Field> = SPECS[method];
+  for (const name of Object.keys(params)) {
+    if (!Object.hasOwn(spec, name)) throw new ProtocolError(`${method}: unknown parameter "${name}"`);
+  }
+  for (const [name, field] of Object.entries(spec)) {
+    const value = params[name];
+    if (value === undefined) {
+      if (field.optional) continue;
+      throw new ProtocolError(`${method}: missing parameter "${name}"`);
+    }
+    const problem = field.check(value);
+    if (problem) throw new ProtocolError(`${method}: parameter "${name}" ${problem}`);
+  }
+  return { method, params } as ControlRequest;
+}
+
+/** A refused request line, with the id to answer to. */
+export class RequestLineError extends ProtocolError {
+  constructor(
+    readonly id: RequestId,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Parses one request line; the id is recovered whenever possible so the error can be matched. */
+export function parseRequestLine(line: string): { id: RequestId; request: ControlRequest } {
+  let frame: unknown;
+  try {
+    frame = JSON.parse(line);
+  } catch {
+    throw new RequestLineError(null, 'invalid JSON');
+  }
+  if (!isObject(frame)) throw new RequestLineError(null, 'a request must be a JSON object');
+  const id = frame.id;
+  if (!(typeof id === 'string' || Number.isFinite(id))) {
+    throw new RequestLineError(null, 'a request needs an "id" (number or string)');
+  }
+  try {
+    return { id: id as number | string, request: validateRequest(frame.method, frame.params) };
+  } catch (err) {
+    throw new RequestLineError(id as number | string, (err as Error).message);
+  }
+}
+
+export function parseResponseLine(line: string): ResponseFrame {
+  let frame: unknown;
+  try {
+    frame = JSON.parse(line);
+  } catch {
+    throw new ProtocolError('the daemon sent an answer that is not JSON');
+  }
+  if (isObject(frame) && 'id' in frame) {
+    if ('result' in frame) return { id: frame.id as RequestId, result: frame.result };
+    if (isObject(frame.error) && typeof frame.error.message === 'string') {
+      return { id: frame.id as RequestId, error: { message: frame.error.message } };
+    }
+  }
+  throw new ProtocolError('the daemon sent an answer of unknown shape');
+}
+
+export function encodeFrame(
+  frame: ResponseFrame | { id: RequestId; method: Method; params: unknown },
+): string {
+  return `${JSON.stringify(frame)}\n`;
+}
+
+/**
+ * Splits a byte stream into lines. Works on bytes so a multi-byte character cut between chunks
+ * survives, and refuses a line longer than the limit before buffering more of it.
+ */
+export class LineSplitter {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** The complete lines in this chunk, then `overflow` once a line exceeds the limit. */
+  push(chunk: Buffer): { lines: string[]; overflow: boolean } {
+    const lines: string[] = [];
+    let start = 0;
+    for (let nl = chunk.indexOf(0x0a); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
+      const part = chunk.subarray(start, nl);
+      if (this.pendingBytes + part.length > this.maxBytes) return { lines, overflow: true };
+      const line = Buffer.concat([...this.pending, part]).toString('utf8');
+      this.pending = [];
+      this.pendingBytes = 0;
+      start = nl + 1;
+      lines.push(line.endsWith('\r') ? line.slice(0, -1) : line);
+    }
+    const rest = chunk.subarray(start);
+    if (this.pendingBytes + rest.length > this.maxBytes) return { lines, overflow: true };
+    if (rest.length > 0) {
+      this.pending.push(rest);
+      this.pendingBytes += rest.length;
+    }
+    return { lines, overflow: false };
+  }
+}

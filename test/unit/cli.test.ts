@@ -1,0 +1,686 @@
+import { once } from 'node:events';
+import { link, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { MeterReading } from '../../hal/types.js';
+import { type ControlApi, ControlError, type SimControls, type StatusReport } from '../../src/cli/api.js';
+import { request } from '../../src/cli/client.js';
+import { classifyFailure, DEFAULT_SOCKET, resolveSocketPath, runCpctl } from '../../src/cli/commands.js';
+import { FAULT_CODES, LineSplitter, MAX_REQUEST_BYTES } from '../../src/cli/protocol.js';
+import { ControlServer } from '../../src/cli/server.js';
+import { createLogger, silentLogger } from '../../src/log.js';
+import { FIRMWARE_VERSION } from '../../src/version.js';
+
+const AT = Date.UTC(2025, 0, 2, 3, 4, 5);
+
+const STATUS: StatusReport = {
+  version: '9.9.9',
+  chargePointId: 'CP-TEST-1',
+  board: 'sim',
+  link: { state: 'open', securityProfile: 1 },
+  registration: 'Accepted',
+  connectors: [
+    {
+      id: 1,
+      status: 'Available',
+      errorCode: 'NoError',
+      availability: 'Operative',
+      plugged: false,
+      pilot: 'A',
+      currentLimitA: 32,
+      relay: { closed: false },
+      meter: { at: AT, energyImportWh: 12345, powerW: 0 },
+      faults: [],
+    },
+    {
+      id: 2,
+      status: 'Faulted',
+      errorCode: 'PowerSwitchFailure',
+      info: 'contact welded',
+      availability: 'Inoperative',
+      plugged: true,
+      pilot: 'B',
+      currentLimitA: 6,
+      relay: { closed: false, feedback: true },
+      meter: { error: 'meter does not answer' },
+      faults: [{ device: 'relay', fault: 'PowerSwitchFailure', info: 'feedback stuck closed' }],
+    },
+  ],
+  readers: [
+    { name: 'front', connectorIds: [1, 2], health: { ok: true }, lastRead: { idTag: 'CAFE01', at: AT } },
+    { name: 'back', connectorIds: [2], health: { ok: false, fault: 'ReaderFailure', info: 'no device' } },
+  ],
+  faultInputs: [{ kind: 'emergencyStop', active: false }],
+};
+
+const READING: MeterReading = {
+  at: AT,
+  energyImportWh: 1500,
+  powerW: 7360.4,
+  currentA: [16, 16, 16],
+  voltageV: [230, 231, 229.5],
+  frequencyHz: 50,
+};
+
+/** Records every call; each method answers from `answers` or throws `failWith` when set. */
+class FakeApi implements ControlApi {
+  calls: Array<[string, ...unknown[]]> = [];
+  failWith: Error | undefined;
+  simulated = true;
+  configSetAnswer: ReturnType<ControlApi['configSet']> = 'Accepted';
+  /** When set, status() waits for it: lets a test hold one request open. */
+  statusGate: Promise<void> | undefined;
+
+  private record(name: string, ...args: unknown[]): void {
+    this.calls.push([name, ...args]);
+    if (this.failWith) throw this.failWith;
+  }
+
+  async status(): Promise<StatusReport> {
+    this.record('status');
+    await this.statusGate;
+    return STATUS;
+  }
+  configGet(keys: string[]) {
+    this.record('configGet', keys);
+    const all = [
+      { key: 'HeartbeatInterval', readonly: false, value: '300' },
+      { key: 'NumberOfConnectors', readonly: true, value: '2' },
+      { key: 'AuthorizationKey', readonly: false },
+    ];
+    return {
+      configurationKey: keys.length === 0 ? all : all.filter((e) => keys.includes(e.key)),
+      unknownKey: keys.filter((k) => !all.some((e) => e.key === k)),
+    };
+  }
+  configSet(key: string, value: string) {
+    this.record('configSet', key, value);
+    return this.configSetAnswer;
+  }
+  async halMeterRead(connectorId: number): Promise<MeterReading> {
+    this.record('halMeterRead', connectorId);
+    return READING;
+  }
+  halLastRfid() {
+    this.record('halLastRfid');
+    return [{ reader: 'front', idTag: 'CAFE01', at: AT }, { reader: 'back' }];
+  }
+  async halRelay(connectorId: number, closed: boolean): Promise<void> {
+    this.record('halRelay', connectorId, closed);
+  }
+
+  private readonly simControls: SimControls = {
+    plug: (c) => this.record('sim.plug', c),
+    unplug: (c) => this.record('sim.unplug', c),
+    ev: (c, mode) => this.record('sim.ev', c, mode),
+    swipe: (idTag, reader) => this.record('sim.swipe', idTag, reader),
+    fault: (c, code) => this.record('sim.fault', c, code),
+    clear: (c) => this.record('sim.clear', c),
+    lockFail: (c, failing) => this.record('sim.lockFail', c, failing),
+    meter: (c, powerW) => this.record('sim.meter', c, powerW),
+  };
+  get sim(): SimControls | undefined {
+    return this.simulated ? this.simControls : undefined;
+  }
+}
+
+let dir: string;
+let socketPath: string;
+let api: FakeApi;
+const servers: ControlServer[] = [];
+const sockets: Socket[] = [];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cpctl-'));
+  socketPath = join(dir, 'run', 'cpctl.sock');
+  api = new FakeApi();
+});
+
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.destroy();
+  for (const s of servers.splice(0)) await s.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function startServer(opts: { path?: string; log?: ReturnType<typeof silentLogger> } = {}) {
+  const server = new ControlServer({
+    path: opts.path ?? socketPath,
+    api,
+    log: opts.log ?? silentLogger(),
+    version: '9.9.9',
+  });
+  servers.push(server);
+  await server.start();
+  return server;
+}
+
+async function cpctl(...argv: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCpctl(['--socket', socketPath, ...argv], {
+    stdout: (s) => {
+      stdout += s;
+    },
+    stderr: (s) => {
+      stderr += s;
+    },
+    env: {},
+  });
+  return { code, stdout, stderr };
+}
+
+/** A bare socket session: write raw bytes, read answers line by line. */
+async function rawSession(path = socketPath) {
+  const socket = connect(path);
+  sockets.push(socket);
+  await once(socket, 'connect');
+  const lines = createInterface({ input: socket })[Symbol.asyncIterator]();
+  return {
+    socket,
+    send: (text: string) => socket.write(text),
+    next: async () => {
+      const { value, done } = await lines.next();
+      if (done) throw new Error('connection closed');
+      return JSON.parse(value as string) as { id: unknown; result?: unknown; error?: { message: string } };
+    },
+  };
+}
+
+/** Lines of a table: the column of `header` starts where each row's value starts. */
+function expectAligned(text: string, header: string, values: string[]) {
+  const lines = text.split('\n');
+  const headerLine = lines.find((l) => l.includes(header))!;
+  const column = headerLine.indexOf(header);
+  for (const value of values) {
+    const row = lines.find((l) => l !== headerLine && l.includes(value))!;
+    expect(row, `row with ${value}`).toBeDefined();
+    expect(row.indexOf(value), `${value} under ${header}`).toBe(column);
+  }
+}
+
+describe('ControlServer lifecycle', () => {
+  it('creates the parent directory and listens with mode 0660', async () => {
+    await startServer();
+    expect((await stat(socketPath)).mode & 0o777).toBe(0o660);
+    expect(await request(socketPath, 'version', {})).toEqual({ version: '9.9.9' });
+  });
+
+  it('replaces a stale socket left by a dead daemon', async () => {
+    // A second name for a socket outlives its server: nobody listens on it any more.
+    const first = await startServer();
+    const stale = join(dir, 'stale.sock');
+    await link(socketPath, stale);
+    await first.stop();
+    expect((await stat(stale)).isSocket()).toBe(true);
+
+    await startServer({ path: stale });
+    expect(await request(stale, 'version', {})).toEqual({ version: '9.9.9' });
+  });
+
+  it('refuses to start when another daemon answers on the path, and the first keeps serving', async () => {
+    await startServer();
+    const second = new ControlServer({ path: socketPath, api, log: silentLogger(), version: 'x' });
+    await expect(second.start()).rejects.toThrow(`another chargepointd is running on ${socketPath}`);
+    expect(await request(socketPath, 'version', {})).toEqual({ version: '9.9.9' });
+  });
+
+  it('refuses to replace a file that is not a socket', async () => {
+    await mkdir(join(dir, 'run'));
+    await writeFile(socketPath, 'precious');
+    const server = new ControlServer({ path: socketPath, api, log: silentLogger(), version: 'x' });
+    await expect(server.start()).rejects.toThrow('is not a socket');
+  });
+
+  it('stop() closes connected clients and removes the socket', async () => {
+    const server = await startServer();
+    const session = await rawSession();
+    const closed = once(session.socket, 'close');
+    await server.stop();
+    await closed;
+    await expect(stat(socketPath)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+describe('wire protocol', () => {
+  it('answers garbage and bad params with an error naming the problem, and keeps serving', async () => {
+    const sink: string[] = [];
+    const log = createLogger({
+      destination: new Writable({
+        write(chunk, _enc, done) {
+          sink.push(String(chunk));
+          done();
+        },
+      }),
+    });
+    await startServer({ log });
+    const s = await rawSession();
+    const cases: Array<[string, unknown, string]> = [
+      ['not json at all', null, 'invalid JSON'],
+      ['[1,2]', null, 'JSON object'],
+      ['{"method":"status"}', null, '"id"'],
+      ['{"id":1,"method":"reboot"}', 1, 'unknown method "reboot"'],
+      ['{"id":2,"method":"sim.plug","params":{"connectorId":"1"}}', 2, '"connectorId" must be an integer'],
+      ['{"id":3,"method":"sim.plug","params":{"connectorId":1.5}}', 3, '"connectorId" must be an integer'],
+      [
+        '{"id":4,"method":"sim.plug","params":{"connectorId":-1}}',
+        4,
+        '"connectorId" must be an integer >= 0',
+      ],
+      ['{"id":5,"method":"sim.plug","params":{}}', 5, 'missing parameter "connectorId"'],
+      ['{"id":6,"method":"sim.plug","params":{"connectorId":1,"x":0}}', 6, 'unknown parameter "x"'],
+      [
+        '{"id":7,"method":"hal.relay","params":{"connectorId":1,"closed":"yes"}}',
+        7,
+        '"closed" must be true or false',
+      ],
+      [
+        '{"id":8,"method":"sim.fault","params":{"connectorId":1,"errorCode":"NoError"}}',
+        8,
+        '"errorCode" must be one of',
+      ],
+      [
+        '{"id":9,"method":"sim.ev","params":{"connectorId":1,"mode":"fast"}}',
+        9,
+        '"mode" must be one of charge, pause',
+      ],
+      ['{"id":10,"method":"config.get","params":{"keys":[1]}}', 10, '"keys" must be an array of strings'],
+      [
+        '{"id":11,"method":"sim.swipe","params":{"idTag":"123456789012345678901"}}',
+        11,
+        '"idTag" must be 1 to 20',
+      ],
+      [
+        '{"id":12,"method":"sim.meter","params":{"connectorId":1,"powerW":-3}}',
+        12,
+        '"powerW" must be a number >= 0',
+      ],
+      ['{"id":13,"method":"status","params":[]}', 13, 'params must be an object'],
+      ['\u00ff\u0000\u0001', null, 'invalid JSON'],
+    ];
+    for (const [line] of cases) s.send(`${line}\n`);
+    for (const [, id, message] of cases) {
+      const answer = await s.next();
+      expect(answer.id).toBe(id);
+      expect(answer.error?.message).toContain(message);
+    }
+    expect(api.calls).toEqual([]);
+    s.send('{"id":"last","method":"version"}\n');
+    expect(await s.next()).toEqual({ id: 'last', result: { version: '9.9.9' } });
+    expect(sink.filter((l) => l.includes('bad request'))).toHaveLength(cases.length);
+  });
+
+  it('answers an oversized line with an error and closes only that connection', async () => {
+    await startServer();
+    const other = await rawSession();
+    const s = await rawSession();
+    const closed = once(s.socket, 'close');
+    s.send('{"id":1,"method":"version"}\n');
+    s.send(`{"id":2,"method":"status","pad":"${'x'.repeat(MAX_REQUEST_BYTES)}"}\n`);
+    expect(await s.next()).toEqual({ id: 1, result: { version: '9.9.9' } });
+    expect((await s.next()).error?.message).toContain(`exceeds ${MAX_REQUEST_BYTES} bytes`);
+    await closed;
+
+    other.send('{"id":3,"method":"version"}\n');
+    expect(await other.next()).toEqual({ id: 3, result: { version: '9.9.9' } });
+  });
+
+  it('answers requests on one connection in order, even when the first is slow', async () => {
+    await startServer();
+    let release!: () => void;
+    api.statusGate = new Promise((r) => {
+      release = r;
+    });
+    const s = await rawSession();
+    s.send('{"id":1,"method":"status"}\n{"id":2,"method":"version"}\n');
+    const first = s.next();
+    // The version request waits behind the status one; prove status has started before releasing.
+    await expect.poll(() => api.calls.length).toBe(1);
+    release();
+    expect((await first).id).toBe(1);
+    expect((await s.next()).id).toBe(2);
+  });
+
+  it('answers a burst of requests far beyond the per-connection backlog, all in order', async () => {
+    await startServer();
+    const s = await rawSession();
+    // Enough bytes for several socket reads, so reading must pause and resume between them.
+    const ids = Array.from({ length: 5000 }, (_, i) => i);
+    s.send(ids.map((id) => `{"id":${id},"method":"version"}\n`).join(''));
+    for (const id of ids) expect((await s.next()).id).toBe(id);
+  });
+
+  it('serves several clients at once: a held request does not block another client', async () => {
+    await startServer();
+    let release!: () => void;
+    api.statusGate = new Promise((r) => {
+      release = r;
+    });
+    const slow = request(socketPath, 'status', {});
+    await expect.poll(() => api.calls.length).toBe(1);
+    const others = await Promise.all(
+      [1, 2, 3].map(() => request(socketPath, 'hal.meter', { connectorId: 1 })),
+    );
+    expect(others).toEqual([READING, READING, READING]);
+    release();
+    expect((await slow).chargePointId).toBe('CP-TEST-1');
+  });
+
+  it('still answers a client that half-closes right after its request (netcat style)', async () => {
+    await startServer();
+    let release!: () => void;
+    api.statusGate = new Promise((r) => {
+      release = r;
+    });
+    const s = await rawSession();
+    const ended = once(s.socket, 'end');
+    s.socket.end('{"id":1,"method":"status"}\n{"id":2,"method":"version"}\n');
+    await expect.poll(() => api.calls.length).toBe(1);
+    release();
+    expect((await s.next()).id).toBe(1);
+    expect(await s.next()).toEqual({ id: 2, result: { version: '9.9.9' } });
+    // Once it has answered everything, the server ends its side too.
+    await ended;
+  });
+
+  it('reports an unexpected exception as "internal error" and logs it', async () => {
+    const sink: string[] = [];
+    const log = createLogger({
+      destination: new Writable({
+        write(chunk, _enc, done) {
+          sink.push(String(chunk));
+          done();
+        },
+      }),
+    });
+    await startServer({ log });
+    api.failWith = new TypeError('boom');
+    await expect(request(socketPath, 'hal.rfid', {})).rejects.toThrow(/^internal error$/);
+    expect(sink.some((l) => l.includes('"level":"error"') && l.includes('boom'))).toBe(true);
+  });
+
+  it('splits lines on bytes, so a character cut between chunks survives', () => {
+    const splitter = new LineSplitter(16);
+    const bytes = Buffer.from('é€\n', 'utf8');
+    expect(splitter.push(bytes.subarray(0, 3))).toEqual({ lines: [], overflow: false });
+    expect(splitter.push(bytes.subarray(3))).toEqual({ lines: ['é€'], overflow: false });
+    expect(splitter.push(Buffer.from('x'.repeat(17)))).toEqual({ lines: [], overflow: true });
+  });
+});
+
+describe('cpctl commands', () => {
+  beforeEach(async () => {
+    await startServer();
+  });
+
+  it('status: header, one aligned row per connector, details and readers', async () => {
+    const { code, stdout, stderr } = await cpctl('status');
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+    expect(stdout).toMatch(/charge point\s+CP-TEST-1 \(board sim, firmware 9\.9\.9\)/);
+    expect(stdout).toMatch(/link\s+open, security profile 1/);
+    expect(stdout).toMatch(/registration\s+Accepted/);
+    expectAligned(stdout, 'STATUS', ['Available', 'Faulted']);
+    expectAligned(stdout, 'ERROR', ['NoError ', 'PowerSwitchFailure ']);
+    expectAligned(stdout, 'AVAILABILITY', ['Operative ', 'Inoperative']);
+    expectAligned(stdout, 'RELAY', ['open (feedback closed)']);
+    expectAligned(stdout, 'ENERGY', ['12.345 kWh']);
+    expect(stdout).toContain('info: contact welded');
+    expect(stdout).toContain('meter: meter does not answer');
+    expect(stdout).toContain('fault: relay PowerSwitchFailure (feedback stuck closed)');
+    expectAligned(stdout, 'HEALTH', ['ok ', 'ReaderFailure (no device)']);
+    expect(stdout).toContain(`CAFE01 at ${new Date(AT).toISOString()}`);
+    expect(stdout).toMatch(/emergencyStop\s+inactive/);
+    expect(api.calls).toEqual([['status']]);
+  });
+
+  it('status --json prints the raw report', async () => {
+    const { code, stdout } = await cpctl('status', '--json');
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toEqual(STATUS);
+  });
+
+  it('config get: aligned key, value and access columns', async () => {
+    const { code, stdout } = await cpctl('config', 'get');
+    expect(code).toBe(0);
+    expect(api.calls).toEqual([['configGet', []]]);
+    expectAligned(stdout, 'VALUE', ['300', '2 ', '(no value)']);
+    expectAligned(stdout, 'ACCESS', ['read-write', 'read-only']);
+  });
+
+  it('config get with keys passes them and fails on an unknown one', async () => {
+    const { code, stdout, stderr } = await cpctl('config', 'get', 'HeartbeatInterval', 'Nope');
+    expect(api.calls).toEqual([['configGet', ['HeartbeatInterval', 'Nope']]]);
+    expect(stdout).toContain('HeartbeatInterval');
+    expect(stderr).toBe('cpctl: unknown configuration key: Nope\n');
+    expect(code).toBe(1);
+  });
+
+  it('config get --json prints the raw answer', async () => {
+    const { stdout } = await cpctl('config', 'get', 'NumberOfConnectors', '--json');
+    expect(JSON.parse(stdout)).toEqual({
+      configurationKey: [{ key: 'NumberOfConnectors', readonly: true, value: '2' }],
+      unknownKey: [],
+    });
+  });
+
+  it.each([
+    ['Accepted', 0],
+    ['RebootRequired', 0],
+    ['Rejected', 1],
+    ['NotSupported', 1],
+  ] as const)('config set answered %s exits %i', async (answer, exitCode) => {
+    api.configSetAnswer = answer;
+    const { code, stdout, stderr } = await cpctl('config', 'set', 'HeartbeatInterval', '60');
+    expect(api.calls).toEqual([['configSet', 'HeartbeatInterval', '60']]);
+    expect(code).toBe(exitCode);
+    expect(stdout + stderr).toContain(answer);
+    if (exitCode !== 0) expect(stderr).toBe(`cpctl: HeartbeatInterval: ${answer}\n`);
+    const json = await cpctl('config', 'set', 'HeartbeatInterval', '60', '--json');
+    expect(JSON.parse(json.stdout)).toBe(answer);
+    expect(json.code).toBe(exitCode);
+  });
+
+  it('hal meter: reading as aligned key/value lines', async () => {
+    const { code, stdout } = await cpctl('hal', 'meter', '2');
+    expect(code).toBe(0);
+    expect(api.calls).toEqual([['halMeterRead', 2]]);
+    expect(stdout).toMatch(/energy import\s+1\.500 kWh/);
+    expect(stdout).toMatch(/power\s+7360 W/);
+    expect(stdout).toMatch(/voltage\s+230\.0 V \/ 231\.0 V \/ 229\.5 V/);
+    expectAligned(stdout, '1.500 kWh', ['7360 W', '50 Hz']);
+    expect(JSON.parse((await cpctl('hal', 'meter', '2', '--json')).stdout)).toEqual(READING);
+  });
+
+  it('hal rfid: last card per reader', async () => {
+    const { code, stdout } = await cpctl('hal', 'rfid');
+    expect(code).toBe(0);
+    const [header, front, back] = stdout.trimEnd().split('\n');
+    expect(front!.indexOf('CAFE01')).toBe(header!.indexOf('LAST CARD'));
+    expect(back).toMatch(/^back +- +-$/);
+    expect(back!.indexOf('-')).toBe(header!.indexOf('LAST CARD'));
+    expect(stdout).toContain(new Date(AT).toISOString());
+  });
+
+  it.each([
+    ['close', true],
+    ['open', false],
+  ])('hal relay 1 %s', async (word, closed) => {
+    const { code, stdout } = await cpctl('hal', 'relay', '1', word);
+    expect(code).toBe(0);
+    expect(api.calls).toEqual([['halRelay', 1, closed]]);
+    expect(stdout).toBe(`connector 1: relay ${closed ? 'closed' : 'open'}\n`);
+  });
+
+  it.each([
+    [['sim', 'plug', '1'], ['sim.plug', 1], 'connector 1: cable plugged in'],
+    [['sim', 'unplug', '2'], ['sim.unplug', 2], 'connector 2: cable unplugged'],
+    [['sim', 'ev', '1', 'charge'], ['sim.ev', 1, 'charge'], 'EV asks for energy'],
+    [['sim', 'ev', '1', 'pause'], ['sim.ev', 1, 'pause'], 'EV pauses'],
+    [['sim', 'swipe', 'CAFE01'], ['sim.swipe', 'CAFE01', undefined], 'card CAFE01 presented'],
+    [['sim', 'swipe', 'CAFE01', '--reader', '2'], ['sim.swipe', 'CAFE01', 2], 'presented on reader 2'],
+    [['sim', 'fault', '1', 'GroundFailure'], ['sim.fault', 1, 'GroundFailure'], 'GroundFailure raised'],
+    [['sim', 'clear', '1'], ['sim.clear', 1], 'faults cleared'],
+    [['sim', 'lock-fail', '1', 'on'], ['sim.lockFail', 1, true], 'lock fails'],
+    [['sim', 'lock-fail', '1', 'off'], ['sim.lockFail', 1, false], 'lock works again'],
+    [['sim', 'meter', '1', '--power', '7400'], ['sim.meter', 1, 7400], 'EV draws 7400 W'],
+  ])('%j', async (argv, call, text) => {
+    const { code, stdout, stderr } = await cpctl(...argv);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(api.calls).toEqual([call]);
+    expect(stdout).toContain(text);
+    const json = await cpctl(...argv, '--json');
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toBeNull();
+  });
+
+  it('version prints both versions, and only cpctl when the daemon is down', async () => {
+    expect((await cpctl('version')).stdout).toBe(`cpctl ${FIRMWARE_VERSION}\nchargepointd 9.9.9\n`);
+    expect(JSON.parse((await cpctl('version', '--json')).stdout)).toEqual({
+      cpctl: FIRMWARE_VERSION,
+      chargepointd: '9.9.9',
+    });
+    socketPath = join(dir, 'absent.sock');
+    const down = await cpctl('version');
+    expect(down.code).toBe(0);
+    expect(down.stdout).toContain('chargepointd (not running)');
+  });
+
+  it('help prints the usage with every command', async () => {
+    const { code, stdout } = await cpctl('help');
+    expect(code).toBe(0);
+    for (const c of [
+      'status',
+      'config set <key> <value>',
+      'sim lock-fail <connector> on|off',
+      '--power <W>',
+    ]) {
+      expect(stdout).toContain(c);
+    }
+  });
+
+  it.each([
+    [[], 'no command given'],
+    [['reboot'], 'unknown command "reboot"'],
+    [['sim', 'explode', '1'], 'unknown command "sim explode"'],
+    [['sim'], 'sim needs one of: plug, unplug'],
+    [['sim', 'plug', 'x'], 'connector must be a number, got "x"'],
+    [['sim', 'plug', '1.5'], 'connector must be a number'],
+    [['sim', 'plug'], 'usage: cpctl sim plug <connector>'],
+    [['sim', 'plug', '1', '2'], 'usage: cpctl sim plug <connector>'],
+    [['config', 'set', 'HeartbeatInterval'], 'usage: cpctl config set <key> <value>'],
+    [['hal', 'relay', '1', 'shut'], 'expected close or open, got "shut"'],
+    [
+      ['sim', 'fault', '1', 'Meltdown'],
+      'unknown ChargePointErrorCode "Meltdown"; one of: ConnectorLockFailure',
+    ],
+    [['sim', 'fault', '1', 'NoError'], 'unknown ChargePointErrorCode "NoError"'],
+    [['sim', 'meter', '1'], 'sim meter needs --power <W>'],
+    [['sim', 'meter', '1', '--power', 'lots'], '--power must be a number of watts >= 0, got "lots"'],
+    [['sim', 'swipe', 'A', '--reader', 'front'], '--reader must be a number, got "front"'],
+    [['sim', 'swipe', '123456789012345678901'], '"idTag" must be 1 to 20 characters'],
+    [['sim', 'plug', '1', '--power', '3'], '--power does not apply to sim plug'],
+    [['status', '--verbose'], "Unknown option '--verbose'"],
+    [['version', 'now'], 'usage: cpctl version'],
+  ])('usage error %j exits 64 with one line', async (argv, message) => {
+    const { code, stdout, stderr } = await cpctl(...argv);
+    expect(code).toBe(64);
+    expect(stdout).toBe('');
+    expect(stderr.split('\n')).toHaveLength(2);
+    expect(stderr).toMatch(/^cpctl: /);
+    expect(stderr).toContain(message);
+    expect(api.calls).toEqual([]);
+  });
+
+  it('a ControlError from the daemon: its message, exit 1', async () => {
+    api.failWith = new ControlError('connector 3 does not exist');
+    const { code, stderr } = await cpctl('sim', 'plug', '3');
+    expect(code).toBe(1);
+    expect(stderr).toBe('cpctl: connector 3 does not exist\n');
+  });
+
+  it('sim commands on a real board: "not a simulated board", exit 1', async () => {
+    api.simulated = false;
+    const { code, stderr } = await cpctl('sim', 'clear', '1');
+    expect(code).toBe(1);
+    expect(stderr).toBe('cpctl: not a simulated board\n');
+  });
+});
+
+describe('cpctl without a daemon', () => {
+  it('exits 69 with a clear message when there is no socket', async () => {
+    socketPath = join(dir, 'nothing-here.sock');
+    const { code, stdout, stderr } = await cpctl('status');
+    expect(code).toBe(69);
+    expect(stdout).toBe('');
+    expect(stderr).toBe(`cpctl: chargepointd is not running (no control socket at ${socketPath})\n`);
+  });
+
+  it('exits 69 on a stale socket nobody listens on', async () => {
+    const server = await startServer();
+    const stale = join(dir, 'stale.sock');
+    await link(socketPath, stale);
+    await server.stop();
+    socketPath = stale;
+    const { code, stderr } = await cpctl('sim', 'plug', '1');
+    expect(code).toBe(69);
+    expect(stderr).toContain('chargepointd is not running');
+  });
+
+  it('finds the socket from CPCTL_SOCKET, else the default path', async () => {
+    await startServer();
+    let out = '';
+    const code = await runCpctl(['version'], {
+      stdout: (s) => {
+        out += s;
+      },
+      stderr: () => {},
+      env: { CPCTL_SOCKET: socketPath },
+    });
+    expect(code).toBe(0);
+    expect(out).toContain('chargepointd 9.9.9');
+    expect(resolveSocketPath(undefined, {})).toBe(DEFAULT_SOCKET);
+    expect(resolveSocketPath('/x.sock', { CPCTL_SOCKET: '/y.sock' })).toBe('/x.sock');
+  });
+
+  it('exits 76 when something else answers on the socket with nonsense', async () => {
+    await mkdir(join(dir, 'run'));
+    const impostor = createServer((socket) => socket.end('hello\n'));
+    await new Promise<void>((resolve) => impostor.listen(socketPath, resolve));
+    try {
+      const { code, stderr } = await cpctl('status');
+      expect(code).toBe(76);
+      expect(stderr).toBe('cpctl: the daemon sent an answer that is not JSON\n');
+    } finally {
+      impostor.close();
+    }
+  });
+
+  it('gives up on a daemon that does not answer', async () => {
+    await startServer();
+    api.statusGate = new Promise(() => {});
+    const err = await request(socketPath, 'status', {}, { timeoutMs: 50 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ETIMEDOUT' });
+    expect(classifyFailure(err, socketPath)).toEqual({
+      code: 75,
+      message: `no answer from chargepointd on ${socketPath}`,
+    });
+  });
+
+  it('says so on a permission problem, exit 77', () => {
+    // Tests run as root, where a socket's mode cannot refuse us: check the mapping itself.
+    const err = Object.assign(new Error('connect EACCES'), { code: 'EACCES' });
+    const failure = classifyFailure(err, '/run/chargepoint/cpctl.sock');
+    expect(failure.code).toBe(77);
+    expect(failure.message).toContain('permission denied on the control socket /run/chargepoint/cpctl.sock');
+  });
+});
+
+it('lists every ChargePointErrorCode but NoError', () => {
+  expect(FAULT_CODES).toHaveLength(15);
+  expect(FAULT_CODES).not.toContain('NoError');
+});
