@@ -34,6 +34,74 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT`);
     },
   },
+  {
+    version: 3,
+    name: 'charging_core',
+    up(db) {
+      // Id tags are CiString20: case-insensitive, so lookups and keys ignore case.
+      db.exec(`CREATE TABLE local_auth_list (
+        id_tag TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,
+        status TEXT NOT NULL CHECK (status IN ('Accepted', 'Blocked', 'Expired', 'Invalid', 'ConcurrentTx')),
+        expiry_date TEXT,
+        parent_id_tag TEXT
+      ) STRICT, WITHOUT ROWID`);
+      db.exec(`CREATE TABLE local_auth_list_version (
+        singleton INTEGER PRIMARY KEY NOT NULL CHECK (singleton = 1),
+        version INTEGER NOT NULL
+      ) STRICT`);
+      db.exec(`CREATE TABLE auth_cache (
+        id_tag TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,
+        status TEXT NOT NULL CHECK (status IN ('Accepted', 'Blocked', 'Expired', 'Invalid', 'ConcurrentTx')),
+        expiry_date TEXT,
+        parent_id_tag TEXT,
+        updated_at INTEGER NOT NULL
+      ) STRICT`);
+      db.exec('CREATE INDEX auth_cache_by_age ON auth_cache (updated_at)');
+      db.exec(`CREATE TABLE transactions (
+        local_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        connector_id INTEGER NOT NULL CHECK (connector_id >= 1),
+        id_tag TEXT NOT NULL,
+        parent_id_tag TEXT,
+        reservation_id INTEGER,
+        transaction_id INTEGER,
+        meter_start INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        last_meter INTEGER NOT NULL,
+        last_meter_at TEXT NOT NULL,
+        stop_reason TEXT,
+        stop_id_tag TEXT,
+        meter_stop INTEGER,
+        stopped_at TEXT
+      ) STRICT`);
+      db.exec('CREATE INDEX transactions_running ON transactions (connector_id) WHERE stopped_at IS NULL');
+      db.exec(`CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        action TEXT NOT NULL CHECK (action IN ('StartTransaction', 'StopTransaction', 'MeterValues')),
+        local_tx_id INTEGER REFERENCES transactions (local_id),
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+      ) STRICT`);
+      db.exec(`CREATE TABLE outbox_dead_letter (
+        seq INTEGER PRIMARY KEY NOT NULL,
+        action TEXT NOT NULL,
+        local_tx_id INTEGER,
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        last_error TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        failed_at TEXT NOT NULL
+      ) STRICT`);
+      db.exec(`CREATE TABLE reservations (
+        reservation_id INTEGER PRIMARY KEY NOT NULL,
+        connector_id INTEGER NOT NULL CHECK (connector_id >= 0),
+        id_tag TEXT NOT NULL,
+        parent_id_tag TEXT,
+        expiry_date TEXT NOT NULL
+      ) STRICT`);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION: number = MIGRATIONS.length;

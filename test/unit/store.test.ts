@@ -77,6 +77,45 @@ const fixtures: Record<number, { seed(db: Database.Database): void; verify(store
       );
     },
   },
+  3: {
+    seed(db) {
+      db.prepare(
+        "INSERT INTO local_auth_list (id_tag, status, parent_id_tag) VALUES ('AbC1', 'Accepted', 'P1')",
+      ).run();
+      db.prepare('INSERT INTO local_auth_list_version (singleton, version) VALUES (1, 7)').run();
+      db.prepare("INSERT INTO auth_cache (id_tag, status, updated_at) VALUES ('CACHED', 'Blocked', 5)").run();
+      db.prepare(
+        `INSERT INTO transactions (connector_id, id_tag, transaction_id, meter_start, started_at, last_meter, last_meter_at)
+         VALUES (1, 'AbC1', 42, 1000, '2023-01-01T00:00:00.000Z', 1500, '2023-01-01T00:10:00.000Z')`,
+      ).run();
+      db.prepare(
+        "INSERT INTO outbox (action, local_tx_id, payload, created_at) VALUES ('MeterValues', 1, '{}', '2023-01-01T00:10:00.000Z')",
+      ).run();
+      db.prepare(
+        "INSERT INTO reservations (reservation_id, connector_id, id_tag, expiry_date) VALUES (9, 2, 'R1', '2023-01-02T00:00:00.000Z')",
+      ).run();
+    },
+    verify(store) {
+      const one = (sql: string) => store.db.prepare(sql).get();
+      expect(one("SELECT status, parent_id_tag FROM local_auth_list WHERE id_tag = 'abc1'")).toEqual({
+        status: 'Accepted',
+        parent_id_tag: 'P1',
+      });
+      expect(one('SELECT version FROM local_auth_list_version')).toEqual({ version: 7 });
+      expect(one("SELECT status FROM auth_cache WHERE id_tag = 'cached'")).toEqual({ status: 'Blocked' });
+      expect(one('SELECT transaction_id, last_meter FROM transactions WHERE stopped_at IS NULL')).toEqual({
+        transaction_id: 42,
+        last_meter: 1500,
+      });
+      expect(one('SELECT action, local_tx_id FROM outbox')).toEqual({
+        action: 'MeterValues',
+        local_tx_id: 1,
+      });
+      expect(one('SELECT connector_id FROM reservations WHERE reservation_id = 9')).toEqual({
+        connector_id: 2,
+      });
+    },
+  },
 };
 
 function writeDatabaseAt(file: string, version: number): void {
