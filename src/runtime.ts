@@ -6,6 +6,8 @@ import { type Clock, OcppTime, systemClock } from './clock.js';
 import { loadBoard } from './config/board-file.js';
 import { csmsUrlFor, type RuntimeConfig } from './config/file.js';
 import { ConfigurationRegistry } from './config/registry.js';
+import { registerGetLocalListVersion } from './features/auth-list/get-local-list-version.js';
+import { registerSendLocalList } from './features/auth-list/send-local-list.js';
 import type { FeatureContext, ResetType } from './features/context.js';
 import { registerChangeAvailability } from './features/core/change-availability.js';
 import { registerChangeConfiguration } from './features/core/change-configuration.js';
@@ -14,16 +16,26 @@ import { registerDataTransfer, VendorExtensions } from './features/core/data-tra
 import { registerGetConfiguration } from './features/core/get-configuration.js';
 import { Heartbeat } from './features/core/heartbeat.js';
 import { Registration } from './features/core/registration.js';
+import { registerRemoteStartTransaction } from './features/core/remote-start-transaction.js';
+import { registerRemoteStopTransaction } from './features/core/remote-stop-transaction.js';
 import { registerReset } from './features/core/reset.js';
 import { StatusReporter } from './features/core/status-notification.js';
+import { TransactionMessages } from './features/core/transaction-messages.js';
+import { registerUnlockConnector } from './features/core/unlock-connector.js';
 import { registerTriggerMessage } from './features/remote-trigger/trigger-message.js';
 import { SecurityProfileSwitch } from './features/security/security-profile.js';
 import type { Logger } from './log.js';
 import type { FeatureProfile } from './ocpp/actions.js';
 import { Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js';
+import { Outbox } from './ocpp/outbox.js';
 import { RpcEndpoint } from './ocpp/rpc.js';
+import { Authorizer } from './station/auth/authorizer.js';
+import { AuthCache } from './station/auth/cache.js';
+import { LocalAuthList } from './station/auth/local-list.js';
 import { Station } from './station/station.js';
+import { TransactionEngine, type StopReason as TransactionStopReason } from './station/transactions.js';
 import { openStore, type Store } from './store/index.js';
+import { TransactionsRepo } from './store/transactions-repo.js';
 import { FIRMWARE_VERSION } from './version.js';
 
 /** Why the runtime ended; the daemon maps it to an exit code. */
@@ -43,7 +55,10 @@ type BuiltOptions = RuntimeOptions & { board: Board };
 const STOP_DRAIN_MS = 2000;
 
 /** Feature profiles whose every message this build handles; SupportedFeatureProfiles reports exactly these. */
-const IMPLEMENTED_PROFILES: readonly FeatureProfile[] = ['Core', 'RemoteTrigger'];
+const IMPLEMENTED_PROFILES: readonly FeatureProfile[] = ['Core', 'LocalAuthListManagement', 'RemoteTrigger'];
+
+/** Optional functions this build provides; their configuration keys exist only with them. */
+const CAPABILITIES = ['authCache', 'localAuthList', 'offlineUnknownId'];
 
 function readPem(path: string | undefined): string | undefined {
   return path ? readFileSync(path, 'utf8') : undefined;
@@ -62,6 +77,11 @@ export class Runtime {
   readonly link: Link;
   readonly registration: Registration;
   readonly vendors = new VendorExtensions();
+  readonly localList: LocalAuthList;
+  readonly authCache: AuthCache;
+  readonly authorizer: Authorizer;
+  readonly outbox: Outbox;
+  readonly transactions: TransactionEngine;
   readonly done: Promise<StopReason>;
   private readonly heartbeat: Heartbeat;
   private readonly statusReporter: StatusReporter;
@@ -83,7 +103,7 @@ export class Runtime {
       store: this.store.config,
       initial,
       forced: cfg.ocppForced,
-      capabilities: new Set(),
+      capabilities: new Set(CAPABILITIES),
       fixed: {
         NumberOfConnectors: String(this.board.connectors.length),
         SupportedFeatureProfiles: IMPLEMENTED_PROFILES.join(','),
@@ -119,6 +139,43 @@ export class Runtime {
       identity: this.identity(),
       retrySeconds: cfg.csms.bootRetrySeconds,
     });
+    this.localList = new LocalAuthList(this.store.db);
+    this.authCache = new AuthCache({ db: this.store.db, clock });
+    this.authorizer = new Authorizer({
+      list: this.localList,
+      cache: this.authCache,
+      config: this.config,
+      remote: async (idTag) => (await this.rpc.call('Authorize', { idTag })).idTagInfo,
+      online: () => this.link.isOpen && this.registration.status === 'Accepted',
+      clock,
+      log,
+    });
+    const messages = new TransactionMessages(
+      () => this.outbox,
+      this.config,
+      (idTag, info) => this.authorizer.fromCentral(idTag, info),
+    );
+    this.transactions = new TransactionEngine({
+      station: this.station,
+      repo: new TransactionsRepo(this.store.db),
+      sink: messages,
+      authorize: (idTag) => this.authorizer.authorize(idTag),
+      reportIdTagInfo: (idTag, info) => this.authorizer.fromCentral(idTag, info),
+      config: this.config,
+      clock,
+      time: ctx.time,
+      log,
+    });
+    this.outbox = new Outbox({
+      db: this.store.db,
+      rpc: this.rpc,
+      config: this.config,
+      clock,
+      log,
+      resolveTransactionId: (localId) => this.transactions.transactionIdOf(localId),
+      onDelivered: (entry, response) => messages.onDelivered(entry, response),
+    });
+    messages.bind(this.transactions);
     this.heartbeat = new Heartbeat(ctx);
     this.statusReporter = new StatusReporter(ctx);
     registerGetConfiguration(ctx);
@@ -126,7 +183,12 @@ export class Runtime {
     registerDataTransfer(ctx, this.vendors);
     registerChangeAvailability(ctx);
     registerReset(ctx);
-    registerClearCache(ctx, undefined);
+    registerClearCache(ctx, this.authCache);
+    registerSendLocalList(ctx, this.localList);
+    registerGetLocalListVersion(ctx, this.localList);
+    registerRemoteStartTransaction(ctx, this.transactions);
+    registerRemoteStopTransaction(ctx, this.transactions);
+    registerUnlockConnector(ctx, this.transactions);
     registerTriggerMessage(ctx, {
       registration: this.registration,
       heartbeat: this.heartbeat,
@@ -151,6 +213,8 @@ export class Runtime {
       opts.board ?? (await loadBoard(opts.config.board, { log: opts.log, clock: opts.clock ?? systemClock }));
     const runtime = new Runtime({ ...opts, board });
     await runtime.board.start();
+    // Transactions the last run left open are stopped (PowerLoss) and queued before we connect.
+    runtime.transactions.start();
     await runtime.startControlSocket();
     runtime.link.start();
     return runtime;
@@ -190,6 +254,11 @@ export class Runtime {
   stop(reason: StopReason = { kind: 'stop' }): Promise<void> {
     this.stopping ??= (async () => {
       this.opts.log.info({ reason }, 'stopping');
+      await this.transactions.stopAll(transactionStopReason(reason));
+      // Give the queued StopTransactions a moment to leave; whatever stays is sent after the restart.
+      await this.outboxDrained(STOP_DRAIN_MS);
+      await this.outbox.stop();
+      this.transactions.close();
       // Send nothing new, but let the message on the wire get its answer (bounded).
       this.rpc.setGate('closed');
       await this.rpc.whenIdle(STOP_DRAIN_MS);
@@ -245,13 +314,29 @@ export class Runtime {
     };
   }
 
-  /** Cards only show in the log for now; authorization and sessions consume them next. */
   private wireReaders(): void {
     for (const { reader, connectorIds } of this.board.readers) {
-      reader.on('tag', (idTag) =>
-        this.opts.log.info({ reader: reader.name, idTag, connectorIds }, 'card presented'),
-      );
+      reader.on('tag', (idTag) => {
+        this.opts.log.info({ reader: reader.name, idTag, connectorIds }, 'card presented');
+        void this.transactions.presentIdTag(idTag, connectorIds).catch((error: Error) => {
+          this.opts.log.error({ idTag, err: error.message }, 'card could not be handled');
+        });
+      });
     }
+  }
+
+  private outboxDrained(maxWaitMs: number): Promise<void> {
+    if (this.outbox.size() === 0 || !this.link.isOpen) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, maxWaitMs);
+      const outbox = this.outbox;
+      function done(): void {
+        clearTimeout(timer);
+        outbox.off('idle', done);
+        resolve();
+      }
+      outbox.on('idle', done);
+    });
   }
 
   private wireLink(): void {
@@ -261,6 +346,7 @@ export class Runtime {
     });
     this.link.on('message', (text) => this.rpc.receive(text));
     this.link.on('close', () => {
+      this.outbox.pause();
       this.statusReporter.disable();
       this.registration.onLinkClose();
       this.rpc.detach();
@@ -268,6 +354,13 @@ export class Runtime {
     this.registration.on('accepted', () => {
       this.statusReporter.enable();
       this.heartbeat.start();
+      this.outbox.resume();
     });
   }
+}
+
+/** A stop of the daemon ends running transactions with the reason the central system should see. */
+function transactionStopReason(reason: StopReason): TransactionStopReason {
+  if (reason.kind === 'reset') return reason.type === 'Hard' ? 'HardReset' : 'SoftReset';
+  return 'Reboot';
 }

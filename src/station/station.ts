@@ -12,6 +12,15 @@ export interface AvailabilityStore {
 
 export type AvailabilityResult = 'Accepted' | 'Rejected' | 'Scheduled';
 
+/** What the transaction engine says about a connector; the station turns it into an OCPP status. */
+export interface SessionView {
+  phase: 'idle' | 'preparing' | 'transaction' | 'finishing' | 'reserved';
+  /** The charger withholds energy during the transaction (deauthorized, paused by the EVSE). */
+  evseSuspended?: boolean;
+}
+
+const IDLE_SESSION: SessionView = { phase: 'idle' };
+
 export interface StationEvents {
   status: [snapshot: StatusSnapshot];
 }
@@ -33,6 +42,7 @@ export class Station extends EventEmitter<StationEvents> {
   private readonly snapshots = new Map<number, StatusSnapshot>();
   private readonly hardware: ReadonlyMap<number, ConnectorHardware>;
   private readonly detach: Array<() => void> = [];
+  private sessionOf: (connectorId: number) => SessionView = () => IDLE_SESSION;
 
   constructor(private readonly opts: StationOptions) {
     super();
@@ -75,6 +85,12 @@ export class Station extends EventEmitter<StationEvents> {
     return [...this.snapshots.values()].sort((a, b) => a.connectorId - b.connectorId);
   }
 
+  /** The transaction engine plugs in here; call `refresh()` whenever a session changes. */
+  setSessionProvider(provider: (connectorId: number) => SessionView): void {
+    this.sessionOf = provider;
+    this.refresh();
+  }
+
   availabilityOf(connectorId: number): Availability {
     return this.availability.get(connectorId) ?? 'Operative';
   }
@@ -89,16 +105,24 @@ export class Station extends EventEmitter<StationEvents> {
     const entries = ids.map((id): [number, Availability] => [id, type]);
     this.opts.availability.setMany(entries);
     for (const [id, value] of entries) this.availability.set(id, value);
-    this.opts.log.info({ connectorId, availability: type }, 'availability changed');
+    // Stored now; a connector in a transaction keeps charging and takes the change when it ends.
+    const busy = ids.some((id) => this.inTransaction(id));
+    this.opts.log.info({ connectorId, availability: type, scheduled: busy }, 'availability changed');
     this.refresh();
-    return 'Accepted';
+    return busy && type === 'Inoperative' ? 'Scheduled' : 'Accepted';
   }
 
   close(): void {
     for (const off of this.detach.splice(0)) off();
   }
 
-  private refresh(): void {
+  private inTransaction(connectorId: number): boolean {
+    const phase = this.sessionOf(connectorId).phase;
+    return phase === 'transaction' || phase === 'finishing';
+  }
+
+  /** Re-derives every status and reports the ones that changed. */
+  refresh(): void {
     const now = this.opts.clock.now();
     for (const id of [0, ...this.hardware.keys()]) {
       const previous = this.snapshots.get(id);
@@ -135,12 +159,31 @@ export class Station extends EventEmitter<StationEvents> {
     if (fault) return make('Faulted', fault.fault, fault.info);
     // A degraded device (e.g. the card reader) is reported without taking the connector out of service.
     const warning = hw?.warning();
-    const status: ConnectorStatus =
-      chargePointInoperative || this.availabilityOf(id) === 'Inoperative'
-        ? 'Unavailable'
-        : hw?.plugged()
-          ? 'Preparing'
-          : 'Available';
+    const status = this.sessionStatus(
+      id,
+      chargePointInoperative,
+      hw?.plugged() ?? false,
+      hw?.devices.pilot.state(),
+    );
     return make(status, warning?.fault, warning?.info);
+  }
+
+  private sessionStatus(
+    id: number,
+    chargePointInoperative: boolean,
+    plugged: boolean,
+    pilot?: string,
+  ): ConnectorStatus {
+    const session = this.sessionOf(id);
+    if (session.phase === 'transaction') {
+      if (!plugged || pilot === 'B') return 'SuspendedEV';
+      if (session.evseSuspended) return 'SuspendedEVSE';
+      return 'Charging';
+    }
+    if (session.phase === 'finishing') return 'Finishing';
+    if (chargePointInoperative || this.availabilityOf(id) === 'Inoperative') return 'Unavailable';
+    if (session.phase === 'preparing' || plugged) return 'Preparing';
+    if (session.phase === 'reserved') return 'Reserved';
+    return 'Available';
   }
 }

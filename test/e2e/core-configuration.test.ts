@@ -41,7 +41,11 @@ describe('Core: configuration', () => {
     });
     expect(profiles.unknownKey ?? []).toEqual([]);
     expect(profiles.configurationKey).toEqual([
-      { key: 'SupportedFeatureProfiles', readonly: true, value: 'Core,RemoteTrigger' },
+      {
+        key: 'SupportedFeatureProfiles',
+        readonly: true,
+        value: 'Core,LocalAuthListManagement,RemoteTrigger',
+      },
     ]);
 
     const all = await csms.call<GetConf>(CP_ID, 'GetConfiguration', {});
@@ -56,9 +60,13 @@ describe('Core: configuration', () => {
     // The Basic-auth password is write-only: listed, never disclosed.
     expect(byName.get('AuthorizationKey')).toEqual({ key: 'AuthorizationKey', readonly: false });
     expect(JSON.stringify(h.csms.frames.map((f) => f.text))).not.toContain('0123456789ABCDEF0123');
-    // Keys of profiles this build does not implement are absent.
-    expect(byName.has('LocalAuthListEnabled')).toBe(false);
-    expect(byName.has('AuthorizationCacheEnabled')).toBe(false);
+    // Keys of profiles this build implements are present; those of profiles it does not, absent.
+    expect(byName.get('LocalAuthListEnabled')?.readonly).toBe(false);
+    expect(byName.get('LocalAuthListMaxLength')?.readonly).toBe(true);
+    expect(byName.get('SendLocalListMaxLength')?.readonly).toBe(true);
+    expect(byName.has('AuthorizationCacheEnabled')).toBe(true);
+    expect(byName.has('ChargeProfileMaxStackLevel')).toBe(false);
+    expect(byName.has('ReserveConnectorZeroSupported')).toBe(false);
 
     const maxKeys = await csms.call<GetConf>(CP_ID, 'GetConfiguration', { key: ['GetConfigurationMaxKeys'] });
     const max = Number(maxKeys.configurationKey?.[0]?.value);

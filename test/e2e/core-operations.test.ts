@@ -38,12 +38,6 @@ describe('Core operations without transactions, and Remote Trigger', () => {
     });
   });
 
-  it('ClearCache is Rejected while the charge point has no authorization cache', async () => {
-    const h = await start();
-    await h.booted();
-    expect(await h.csms.call(CP_ID, 'ClearCache', {})).toEqual({ status: 'Rejected' });
-  });
-
   it('ChangeAvailability of an unknown connector is Rejected; a connector goes Unavailable and back', async () => {
     const h = await start();
     await h.booted();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach } from 'vitest';
-import { DEFAULT_SIM_SPEC, SimBoard } from '../../hal/sim/board.js';
+import { DEFAULT_SIM_SPEC, SimBoard, type SimBoardSpec } from '../../hal/sim/board.js';
 import { systemClock } from '../../src/clock.js';
 import { parseConfig, type RuntimeConfig } from '../../src/config/file.js';
 import { createLogger, type Logger } from '../../src/log.js';
@@ -69,6 +69,8 @@ export interface HarnessOptions {
   stateDir?: string;
   /** Do not start the runtime (tests that start it themselves). */
   deferStart?: boolean;
+  /** A simulated board other than the default two detachable-cable connectors. */
+  board?: SimBoardSpec;
 }
 
 export class Harness {
@@ -132,12 +134,26 @@ export class Harness {
 
   /** Starts (or restarts, after a stop or reset) the charge point on the same state directory. */
   async startRuntime(): Promise<Runtime> {
-    this.board = new SimBoard(DEFAULT_SIM_SPEC, systemClock);
+    this.board = new SimBoard(this.opts.board ?? DEFAULT_SIM_SPEC, systemClock);
     this.runtime = await Runtime.start({ config: this.config, log: this.log, board: this.board });
     return this.runtime;
   }
 
   /** Waits for the charge point to be registered and to have reported every connector. */
+  /** Waits for the next StatusNotification of `connectorId` with `status` after `since`. */
+  async status(
+    connectorId: number,
+    status: string,
+    since: number,
+  ): Promise<{ errorCode: string; info?: string }> {
+    const call = await this.csms.waitForCall(CP_ID, 'StatusNotification', {
+      since,
+      where: (p: { connectorId: number; status: string }) =>
+        p.connectorId === connectorId && p.status === status,
+    });
+    return call.payload as { errorCode: string; info?: string };
+  }
+
   async booted(since = 0): Promise<void> {
     await this.csms.waitForCall(CP_ID, 'BootNotification', { since });
     const connectors = [0, ...this.board.connectors.map((c) => c.id)];

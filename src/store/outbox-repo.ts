@@ -1,0 +1,164 @@
+import type Database from 'better-sqlite3';
+
+export type QueuedAction = 'StartTransaction' | 'StopTransaction' | 'MeterValues';
+
+export interface OutboxEntry {
+  /** Delivery order: AUTOINCREMENT, so a seq is never reused even after the row is gone. */
+  seq: number;
+  action: QueuedAction;
+  localTxId?: number;
+  payload: Record<string, unknown>;
+  /** Failed transmissions so far (not counting those refused for want of a connection). */
+  attempts: number;
+  /** Epoch milliseconds before which the next transmission must not happen; 0 = at once. */
+  nextAttemptAt: number;
+  createdAt: string;
+}
+
+/** A message given up on. `nextAttemptAt` is always 0: there is no next attempt. */
+export interface DeadLetter extends OutboxEntry {
+  lastError: string;
+  failedAt: string;
+}
+
+interface OutboxRow {
+  seq: number;
+  action: QueuedAction;
+  local_tx_id: number | null;
+  payload: string;
+  attempts: number;
+  next_attempt_at: number;
+  created_at: string;
+}
+
+interface DeadLetterRow extends OutboxRow {
+  last_error: string;
+  failed_at: string;
+}
+
+const COLUMNS = 'seq, action, local_tx_id, payload, attempts, next_attempt_at, created_at';
+
+/**
+ * The SQL of the transaction-message outbox. Every statement that runs per delivered message goes
+ * through the primary key (seq), so draining a long queue costs the same per message whatever
+ * its length.
+ */
+export class OutboxRepo {
+  private readonly insertRow: Database.Statement<[QueuedAction, number | null, string, string], OutboxRow>;
+  private readonly selectHead: Database.Statement<[], OutboxRow>;
+  private readonly selectAll: Database.Statement<[], OutboxRow>;
+  private readonly countRows: Database.Statement<[], { n: number }>;
+  private readonly updateSchedule: Database.Statement<[number, number, number]>;
+  private readonly deleteRow: Database.Statement<[number]>;
+  private readonly copyToDeadLetter: Database.Statement<[number, string, string, number]>;
+  private readonly selectDeadLetters: Database.Statement<[], DeadLetterRow>;
+  private readonly selectDeadStart: Database.Statement<[number], { seq: number }>;
+  private readonly completeTx: Database.Transaction<(seq: number, hook: () => void) => void>;
+  private readonly moveTx: Database.Transaction<
+    (seq: number, attempts: number, lastError: string, failedAt: string) => boolean
+  >;
+
+  constructor(db: Database.Database) {
+    this.insertRow = db.prepare(
+      `INSERT INTO outbox (action, local_tx_id, payload, created_at) VALUES (?, ?, ?, ?)
+       RETURNING ${COLUMNS}`,
+    );
+    this.selectHead = db.prepare(`SELECT ${COLUMNS} FROM outbox ORDER BY seq LIMIT 1`);
+    this.selectAll = db.prepare(`SELECT ${COLUMNS} FROM outbox ORDER BY seq`);
+    this.countRows = db.prepare('SELECT COUNT(*) AS n FROM outbox');
+    this.updateSchedule = db.prepare('UPDATE outbox SET attempts = ?, next_attempt_at = ? WHERE seq = ?');
+    this.deleteRow = db.prepare('DELETE FROM outbox WHERE seq = ?');
+    // Copied from the stored row, not from what the caller holds: the dead letter is exactly the message
+    // that was queued.
+    this.copyToDeadLetter = db.prepare(
+      `INSERT INTO outbox_dead_letter
+         (seq, action, local_tx_id, payload, attempts, last_error, created_at, failed_at)
+       SELECT seq, action, local_tx_id, payload, ?, ?, created_at, ? FROM outbox WHERE seq = ?`,
+    );
+    this.selectDeadLetters = db.prepare(
+      `SELECT seq, action, local_tx_id, payload, attempts, 0 AS next_attempt_at, created_at, last_error, failed_at
+       FROM outbox_dead_letter ORDER BY seq`,
+    );
+    this.selectDeadStart = db.prepare(
+      "SELECT seq FROM outbox_dead_letter WHERE action = 'StartTransaction' AND local_tx_id = ? LIMIT 1",
+    );
+    this.completeTx = db.transaction((seq: number, hook: () => void) => {
+      hook();
+      this.deleteRow.run(seq);
+    });
+    this.moveTx = db.transaction((seq: number, attempts: number, lastError: string, failedAt: string) => {
+      if (this.copyToDeadLetter.run(attempts, lastError, failedAt, seq).changes === 0) return false;
+      this.deleteRow.run(seq);
+      return true;
+    });
+  }
+
+  /** Commits before it returns (autocommit, or the caller's enclosing transaction). */
+  add(
+    action: QueuedAction,
+    payload: Record<string, unknown>,
+    localTxId: number | undefined,
+    createdAt: string,
+  ): OutboxEntry {
+    const row = this.insertRow.get(action, localTxId ?? null, JSON.stringify(payload), createdAt);
+    if (!row) throw new Error('outbox insert returned no row');
+    return toEntry(row);
+  }
+
+  /** The oldest queued message. */
+  head(): OutboxEntry | undefined {
+    const row = this.selectHead.get();
+    return row === undefined ? undefined : toEntry(row);
+  }
+
+  all(): OutboxEntry[] {
+    return this.selectAll.all().map(toEntry);
+  }
+
+  count(): number {
+    return this.countRows.get()?.n ?? 0;
+  }
+
+  schedule(seq: number, attempts: number, nextAttemptAt: number): void {
+    this.updateSchedule.run(attempts, nextAttemptAt, seq);
+  }
+
+  /**
+   * Runs `hook` and deletes the row in one write transaction: if the hook throws, both its writes
+   * and the delete are rolled back and the exception propagates.
+   */
+  complete(seq: number, hook: () => void): void {
+    this.completeTx.immediate(seq, hook);
+  }
+
+  /** Insert into the dead letters and delete from the queue, atomically. False if the row was gone. */
+  moveToDeadLetter(seq: number, attempts: number, lastError: string, failedAt: string): boolean {
+    return this.moveTx.immediate(seq, attempts, lastError, failedAt);
+  }
+
+  deadLetters(): DeadLetter[] {
+    return this.selectDeadLetters.all().map((row) => ({
+      ...toEntry(row),
+      lastError: row.last_error,
+      failedAt: row.failed_at,
+    }));
+  }
+
+  /** The seq of a dead-lettered StartTransaction of this local transaction, if there is one. */
+  deadLetteredStart(localTxId: number): number | undefined {
+    return this.selectDeadStart.get(localTxId)?.seq;
+  }
+}
+
+function toEntry(row: OutboxRow): OutboxEntry {
+  const entry: OutboxEntry = {
+    seq: row.seq,
+    action: row.action,
+    payload: JSON.parse(row.payload) as Record<string, unknown>,
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at,
+    createdAt: row.created_at,
+  };
+  if (row.local_tx_id !== null) entry.localTxId = row.local_tx_id;
+  return entry;
+}
