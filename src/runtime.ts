@@ -12,6 +12,7 @@ import type { FeatureContext, ResetType } from './features/context.js';
 import { registerChangeAvailability } from './features/core/change-availability.js';
 import { registerChangeConfiguration } from './features/core/change-configuration.js';
 import { registerClearCache } from './features/core/clear-cache.js';
+import { clockAlignedSampleHandler } from './features/core/clock-aligned-meter-values.js';
 import { registerDataTransfer, VendorExtensions } from './features/core/data-transfer.js';
 import { registerGetConfiguration } from './features/core/get-configuration.js';
 import { Heartbeat } from './features/core/heartbeat.js';
@@ -29,6 +30,7 @@ import type { FeatureProfile } from './ocpp/actions.js';
 import { Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js';
 import { Outbox } from './ocpp/outbox.js';
 import { RpcEndpoint } from './ocpp/rpc.js';
+import { AlignedMetering } from './station/aligned-metering.js';
 import { Authorizer } from './station/auth/authorizer.js';
 import { AuthCache } from './station/auth/cache.js';
 import { LocalAuthList } from './station/auth/local-list.js';
@@ -82,6 +84,7 @@ export class Runtime {
   readonly authorizer: Authorizer;
   readonly outbox: Outbox;
   readonly transactions: TransactionEngine;
+  private readonly alignedMetering: AlignedMetering;
   readonly done: Promise<StopReason>;
   private readonly heartbeat: Heartbeat;
   private readonly statusReporter: StatusReporter;
@@ -176,6 +179,14 @@ export class Runtime {
       onDelivered: (entry, response) => messages.onDelivered(entry, response),
     });
     messages.bind(this.transactions);
+    this.alignedMetering = new AlignedMetering({
+      station: this.station,
+      config: this.config,
+      clock,
+      time: ctx.time,
+      log,
+      onSample: clockAlignedSampleHandler(ctx, this.transactions),
+    });
     this.heartbeat = new Heartbeat(ctx);
     this.statusReporter = new StatusReporter(ctx);
     registerGetConfiguration(ctx);
@@ -193,6 +204,7 @@ export class Runtime {
       registration: this.registration,
       heartbeat: this.heartbeat,
       status: this.statusReporter,
+      transactionIdOn: (connectorId) => this.transactions.transactionOn(connectorId)?.transactionId,
     });
     new SecurityProfileSwitch({
       config: this.config,
@@ -215,6 +227,7 @@ export class Runtime {
     await runtime.board.start();
     // Transactions the last run left open are stopped (PowerLoss) and queued before we connect.
     runtime.transactions.start();
+    runtime.alignedMetering.start();
     await runtime.startControlSocket();
     runtime.link.start();
     return runtime;
@@ -258,6 +271,7 @@ export class Runtime {
       // Give the queued StopTransactions a moment to leave; whatever stays is sent after the restart.
       await this.outboxDrained(STOP_DRAIN_MS);
       await this.outbox.stop();
+      this.alignedMetering.stop();
       this.transactions.close();
       // Send nothing new, but let the message on the wire get its answer (bounded).
       this.rpc.setGate('closed');

@@ -41,6 +41,15 @@ export interface TransactionSink {
   sampled(tx: TransactionRow, reading: MeterReading, context: ReadingContext, timestampMs: number): void;
 }
 
+export interface TransactionStop {
+  reason: StopReason;
+  idTag?: string;
+  meterStop: number;
+  timestampMs: number;
+  /** The meter as the transaction ended, when it could be read (for transactionData). */
+  reading?: MeterReading;
+}
+
 export interface TransactionEngineOptions {
   station: Station;
   repo: TransactionsRepo;
@@ -268,6 +277,22 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     else void this.suspend(connectorId);
   }
 
+  /**
+   * A clock-aligned reading: recorded with the running transaction (and queued with it) when
+   * there is one; false when the connector is idle, so the caller reports it on its own.
+   */
+  recordAligned(connectorId: number, reading: MeterReading, timestampMs: number): boolean {
+    const active = this.sessions.get(connectorId)?.active;
+    if (!active) return false;
+    const { repo, sink } = this.opts;
+    repo.db.transaction(() => {
+      repo.recordMeter(active.row.localId, reading.energyImportWh, new Date(timestampMs).toISOString());
+      sink.sampled(active.row, reading, 'Sample.Clock', timestampMs);
+    })();
+    active.row = { ...active.row, lastMeter: reading.energyImportWh };
+    return true;
+  }
+
   // ---- internals ----
 
   private view(connectorId: number): SessionView {
@@ -414,7 +439,8 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     await hw.devices.relay
       .set(false)
       .catch((error: Error) => log.error({ connectorId, err: error.message }, 'relay did not open'));
-    const meterStop = await this.readEnergy(hw, active.row.lastMeter);
+    const reading = await this.readMeter(hw);
+    const meterStop = reading?.energyImportWh ?? active.row.lastMeter;
     const stoppedMs = time.nowMs();
     repo.db.transaction(() => {
       repo.stop(active.row.localId, {
@@ -423,7 +449,13 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
         meterStop,
         stoppedAt: new Date(stoppedMs).toISOString(),
       });
-      sink.stopped(active.row, { reason, ...(idTag ? { idTag } : {}), meterStop, timestampMs: stoppedMs });
+      sink.stopped(active.row, {
+        reason,
+        ...(idTag ? { idTag } : {}),
+        meterStop,
+        timestampMs: stoppedMs,
+        ...(reading ? { reading } : {}),
+      });
     })();
     log.info({ connectorId, localId: active.row.localId, reason, meterStop }, 'transaction stopped');
     // Finishing until the cable is gone: at once after an EV-side stop (the driver takes it once released).
@@ -480,15 +512,18 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   }
 
   private async readEnergy(hw: ConnectorHardware, fallback = 0): Promise<number> {
-    if (!hw.meter) return fallback;
+    return (await this.readMeter(hw))?.energyImportWh ?? fallback;
+  }
+
+  private async readMeter(hw: ConnectorHardware): Promise<MeterReading | undefined> {
     try {
-      return (await hw.meter.read()).energyImportWh;
+      return await hw.meter?.read();
     } catch (error) {
       this.opts.log.warn(
         { connectorId: hw.id, err: (error as Error).message },
         'meter not readable; using the last known value',
       );
-      return fallback;
+      return undefined;
     }
   }
 

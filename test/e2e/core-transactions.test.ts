@@ -402,4 +402,59 @@ describe('Core: charging sessions', () => {
     h.board.unplug(1);
     await h.status(1, 'Unavailable', mark);
   });
+
+  it('TC_071_CS clock-aligned meter values: Sample.Clock at the interval boundaries, with and without a transaction', async () => {
+    const h = await start({ ocpp: { MeterValueSampleInterval: 0, ClockAlignedDataInterval: 2 } });
+    await h.booted();
+    const transactionId = await charging(h);
+    type MV = {
+      connectorId: number;
+      transactionId?: number;
+      meterValue: Array<{ timestamp: string; sampledValue: Array<{ context: string }> }>;
+    };
+    const inTx = (p: MV) => p.transactionId === transactionId;
+    const first = (await h.csms.waitForCall(CP_ID, 'MeterValues', { where: inTx })).payload as MV;
+    const next = await h.csms.waitForCall(CP_ID, 'MeterValues', {
+      where: (p: MV) => inTx(p) && p.meterValue[0]?.timestamp !== first.meterValue[0]?.timestamp,
+    });
+    const second = next.payload as MV;
+    const t1 = Date.parse(first.meterValue[0]!.timestamp);
+    const t2 = Date.parse(second.meterValue[0]!.timestamp);
+    expect(t1 % 2000).toBe(0);
+    expect(t2 - t1).toBe(2000);
+    expect(first.meterValue[0]?.sampledValue[0]?.context).toBe('Sample.Clock');
+    // The idle connector reports too, without a transaction.
+    const idle = (await h.csms.waitForCall(CP_ID, 'MeterValues', { where: (p: MV) => p.connectorId === 2 }))
+      .payload as MV;
+    expect(idle.transactionId).toBeUndefined();
+    expect(Date.parse(idle.meterValue[0]!.timestamp) % 2000).toBe(0);
+  });
+
+  it('StopTransaction carries transactionData per StopTxnSampledData (Transaction.Begin and Transaction.End)', async () => {
+    const h = await start({
+      ocpp: { StopTxnSampledData: 'Energy.Active.Import.Register,Power.Active.Import' },
+    });
+    await h.booted();
+    const transactionId = await charging(h);
+    const mark = h.csms.mark();
+    await h.csms.call(CP_ID, 'RemoteStopTransaction', { transactionId });
+    type Data = { transactionData: Array<{ sampledValue: Array<{ measurand: string; context: string }> }> };
+    const stop = (await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark })).payload as Data;
+    expect(stop.transactionData.map((d) => d.sampledValue.map((v) => `${v.context} ${v.measurand}`))).toEqual(
+      [
+        ['Transaction.Begin Energy.Active.Import.Register'],
+        ['Transaction.End Energy.Active.Import.Register', 'Transaction.End Power.Active.Import'],
+      ],
+    );
+  });
+
+  it('TriggerMessage(MeterValues) during a transaction carries its transaction id', async () => {
+    const h = await start();
+    await h.booted();
+    const transactionId = await charging(h);
+    const mark = h.csms.mark();
+    await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'MeterValues', connectorId: 1 });
+    const mv = await h.csms.waitForCall(CP_ID, 'MeterValues', { since: mark });
+    expect(mv.payload).toMatchObject({ connectorId: 1, transactionId });
+  });
 });

@@ -11,9 +11,9 @@ import type { Outbox, OutboxEntry } from '../../ocpp/outbox.js';
 import type { IdTagInfo } from '../../station/auth-types.js';
 import type {
   ReadingContext,
-  StopReason,
   TransactionEngine,
   TransactionSink,
+  TransactionStop,
 } from '../../station/transactions.js';
 import type { TransactionRow } from '../../store/transactions-repo.js';
 import { sampledValues } from './meter-values.js';
@@ -64,17 +64,38 @@ export class TransactionMessages implements TransactionSink {
     this.outbox().enqueue('MeterValues', { ...req }, tx.localId);
   }
 
-  stopped(
-    tx: TransactionRow,
-    stop: { reason: StopReason; idTag?: string; meterStop: number; timestampMs: number },
-  ): void {
+  stopped(tx: TransactionRow, stop: TransactionStop): void {
+    const transactionData = this.transactionData(tx, stop);
     const req: Omit<StopTransactionRequest, 'transactionId'> = {
       meterStop: stop.meterStop,
       timestamp: iso(stop.timestampMs),
       reason: stop.reason,
       ...(stop.idTag ? { idTag: stop.idTag } : {}),
+      ...(transactionData.length > 0 ? { transactionData } : {}),
     };
     this.outbox().enqueue('StopTransaction', { ...req }, tx.localId);
+  }
+
+  /**
+   * StopTxnSampledData: the configured measurands at the start and the end of the transaction.
+   * Only the energy register is kept from the start (it is the transaction's meterStart).
+   */
+  private transactionData(
+    tx: TransactionRow,
+    stop: TransactionStop,
+  ): NonNullable<StopTransactionRequest['transactionData']> {
+    const measurands = this.config.getList('StopTxnSampledData');
+    if (measurands.length === 0) return [];
+    const begin = sampledValues(
+      { at: Date.parse(tx.startedAt), energyImportWh: tx.meterStart },
+      measurands.filter((m) => m === 'Energy.Active.Import.Register'),
+      'Transaction.Begin',
+    );
+    const end = stop.reading ? sampledValues(stop.reading, measurands, 'Transaction.End') : [];
+    return [
+      ...(begin.length > 0 ? [{ timestamp: tx.startedAt, sampledValue: begin }] : []),
+      ...(end.length > 0 ? [{ timestamp: iso(stop.timestampMs), sampledValue: end }] : []),
+    ];
   }
 
   /** Runs inside the outbox's delivering SQL transaction: only synchronous bookkeeping. */

@@ -9,6 +9,8 @@ export interface TriggerTargets {
   registration: Registration;
   heartbeat: Heartbeat;
   status: StatusReporter;
+  /** The OCPP id of the transaction running on a connector, if any (MeterValues carry it). */
+  transactionIdOn(connectorId: number): number | undefined;
 }
 
 type Requested = TriggerMessageRequest['requestedMessage'];
@@ -66,8 +68,13 @@ async function send(
         });
         if (!reading) continue;
         const sampledValue = sampledValues(reading, measurands, 'Trigger');
+        const transactionId = targets.transactionIdOn(id);
         await sendQuietly(log, 'MeterValues', () =>
-          rpc.call('MeterValues', { connectorId: id, meterValue: [{ timestamp: time.iso(), sampledValue }] }),
+          rpc.call('MeterValues', {
+            connectorId: id,
+            ...(transactionId === undefined ? {} : { transactionId }),
+            meterValue: [{ timestamp: time.iso(), sampledValue }],
+          }),
         );
       }
       return;
