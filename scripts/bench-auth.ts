@@ -30,7 +30,8 @@ const FULL_ENTRIES = 10_000;
 const LIST_ENTRIES = 1_000_000;
 const CHUNK = 10_000;
 const LOOKUPS = 10_000;
-const STORE_FILE = 'bench-auth.db';
+// The daemon's own file name, so the bench can boot a daemon on the list it built.
+const STORE_FILE = 'chargepoint.db';
 const LOOKUP_FLAG = '--lookups-in';
 const execFileAsync = promisify(execFile);
 

@@ -85,6 +85,7 @@ export class Runtime {
   readonly outbox: Outbox;
   readonly transactions: TransactionEngine;
   private readonly alignedMetering: AlignedMetering;
+  private readonly transactionsRepo: TransactionsRepo;
   readonly done: Promise<StopReason>;
   private readonly heartbeat: Heartbeat;
   private readonly statusReporter: StatusReporter;
@@ -142,6 +143,7 @@ export class Runtime {
       identity: this.identity(),
       retrySeconds: cfg.csms.bootRetrySeconds,
     });
+    this.transactionsRepo = new TransactionsRepo(this.store.db);
     this.localList = new LocalAuthList(this.store.db);
     this.authCache = new AuthCache({ db: this.store.db, clock });
     this.authorizer = new Authorizer({
@@ -160,7 +162,7 @@ export class Runtime {
     );
     this.transactions = new TransactionEngine({
       station: this.station,
-      repo: new TransactionsRepo(this.store.db),
+      repo: this.transactionsRepo,
       sink: messages,
       authorize: (idTag) => this.authorizer.authorize(idTag),
       reportIdTagInfo: (idTag, info) => this.authorizer.fromCentral(idTag, info),
@@ -247,6 +249,10 @@ export class Runtime {
       link: this.link,
       registration: this.registration,
       log,
+      transactionLog: this.transactionsRepo,
+      outbox: this.outbox,
+      localList: this.localList,
+      authCache: this.authCache,
     });
     const server = new ControlServer({ path: cfg.cli.socket, api, log, version: FIRMWARE_VERSION });
     try {

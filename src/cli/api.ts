@@ -3,6 +3,9 @@
  * and cpctl calls it. Plain data only, so it travels as JSON.
  */
 import type { DeviceHealth, MeterReading, PilotState } from '../../hal/types.js';
+import type { QueuedAction } from '../ocpp/outbox.js';
+import type { IdTagInfo } from '../station/auth-types.js';
+import type { TransactionRow } from '../store/transactions-repo.js';
 
 export interface ConnectorReport {
   id: number;
@@ -57,6 +60,58 @@ export interface SimControls {
   meter(connectorId: number, powerW: number): void;
 }
 
+/** A transaction as the store recorded it; `transactionId` is absent until StartTransaction is answered. */
+export interface TransactionReport extends TransactionRow {
+  /** Delivered so far (running: up to the last recorded meter value) or in total (stopped), Wh. */
+  energyWh: number;
+}
+
+export interface TransactionsReport {
+  running: TransactionReport[];
+  /** The latest finished transactions, newest first. */
+  recent: TransactionReport[];
+}
+
+/** Most messages `queue` lists of each kind; the totals still count them all. */
+export const QUEUE_LIST_LIMIT = 500;
+
+/** An outbox message without its payload: a long offline spell must not make the answer huge. */
+export interface QueuedMessage {
+  seq: number;
+  action: QueuedAction;
+  localTxId?: number;
+  /** Failed transmissions so far. */
+  attempts: number;
+  /** Epoch ms before which it is not sent again; 0 = as soon as it is the queue's head. */
+  nextAttemptAt: number;
+  createdAt: string;
+}
+
+export interface DeadLetterReport extends Omit<QueuedMessage, 'nextAttemptAt'> {
+  lastError: string;
+  failedAt: string;
+}
+
+export interface QueueReport {
+  /** Delivery order: the first is the one being sent (or waiting to be retried). */
+  pending: QueuedMessage[];
+  /** All pending messages, of which `pending` lists at most QUEUE_LIST_LIMIT (the first). */
+  pendingTotal: number;
+  /** Oldest first, the newest QUEUE_LIST_LIMIT at most. */
+  deadLetters: DeadLetterReport[];
+  deadLetterTotal: number;
+}
+
+/** What the charger knows about ids locally; looking an id up never sends Authorize.req. */
+export interface AuthReport {
+  /** `enabled`: LocalAuthListEnabled; the list is kept but not consulted when false. */
+  localList: { enabled: boolean; version: number; size: number };
+  /** `enabled`: AuthorizationCacheEnabled (false also when the build has no cache). */
+  cache: { enabled: boolean; size: number };
+  /** Present when an id was asked about; an absent source does not know the id. */
+  lookup?: { idTag: string; localList?: IdTagInfo; cache?: IdTagInfo };
+}
+
 export interface ControlApi {
   status(): Promise<StatusReport>;
   /** All keys when `keys` is empty. Unknown keys are listed in `unknownKey`. */
@@ -69,6 +124,12 @@ export interface ControlApi {
   halLastRfid(): Array<{ reader: string; idTag?: string; at?: number }>;
   /** Toggle a relay for a test; refused unless the connector is idle (Available or Unavailable, no transaction). */
   halRelay(connectorId: number, closed: boolean): Promise<void>;
+  /** Running transactions and the `recent` latest finished ones. */
+  transactions(recent: number): TransactionsReport;
+  /** The transaction-message outbox: what waits for delivery and what was given up on. */
+  queue(): QueueReport;
+  /** Local list and cache summary, plus what each says about `idTag` when given. */
+  auth(idTag?: string): AuthReport;
   /** Undefined unless the board is the simulated one. */
   readonly sim: SimControls | undefined;
 }

@@ -5,9 +5,17 @@
 import { parseArgs } from 'node:util';
 import type { MeterReading } from '../../hal/types.js';
 import { FIRMWARE_VERSION } from '../version.js';
-import type { ConnectorReport, StatusReport } from './api.js';
+import type {
+  AuthReport,
+  ConnectorReport,
+  QueueReport,
+  StatusReport,
+  TransactionReport,
+  TransactionsReport,
+} from './api.js';
 import { RemoteError, request } from './client.js';
 import {
+  DEFAULT_RECENT_TRANSACTIONS,
   FAULT_CODES,
   type Method,
   type Params,
@@ -41,12 +49,12 @@ export function resolveSocketPath(flag: string | undefined, env: NodeJS.ProcessE
 
 class UsageError extends Error {}
 
-type CommandOption = 'reader' | 'power';
+/** Options that belong to one command or another (not --socket, --json, --help). */
+const COMMAND_OPTIONS = ['reader', 'power', 'limit'] as const;
+type CommandOption = (typeof COMMAND_OPTIONS)[number];
 
-interface Invocation {
+interface Invocation extends Partial<Record<CommandOption, string>> {
   args: string[];
-  reader?: string;
-  power?: string;
 }
 
 /** What a command prints: `out` on stdout; `error` makes one stderr line and exit 1. */
@@ -57,7 +65,7 @@ interface Output {
 
 interface CommandDef<M extends Method> {
   words: string[];
-  /** Positional arguments, as shown in the usage. */
+  /** Positional arguments, as shown in the usage; one in [brackets] may be left out. */
   args: string[];
   /** Takes any number of arguments rather than exactly `args`. */
   variadic?: true;
@@ -236,6 +244,31 @@ const COMMANDS = [
     },
     human: (_, { connectorId, powerW }) => ({ out: `connector ${connectorId}: EV draws ${powerW} W` }),
   }),
+  def({
+    words: ['transactions'],
+    args: [],
+    summary: `running and latest finished transactions (${DEFAULT_RECENT_TRANSACTIONS} unless --limit)`,
+    method: 'transactions',
+    options: { limit: '[--limit <n>]' },
+    params: ({ limit }) => (limit === undefined ? {} : { limit: integer(limit, '--limit') }),
+    human: (report, { limit }) => ({ out: renderTransactions(report, limit ?? DEFAULT_RECENT_TRANSACTIONS) }),
+  }),
+  def({
+    words: ['queue'],
+    args: [],
+    summary: 'transaction messages not yet delivered, and the dead letters',
+    method: 'queue',
+    params: () => ({}),
+    human: (report) => ({ out: renderQueue(report) }),
+  }),
+  def({
+    words: ['auth'],
+    args: ['[idTag]'],
+    summary: 'an id in the local list and the cache (sends no Authorize)',
+    method: 'auth',
+    params: ({ args }) => (args[0] === undefined ? {} : { idTag: args[0] }),
+    human: (report) => ({ out: renderAuth(report) }),
+  }),
 ];
 
 type AnyCommand = (typeof COMMANDS)[number];
@@ -263,6 +296,7 @@ const PARSE_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   reader: { type: 'string' },
   power: { type: 'string' },
+  limit: { type: 'string' },
 } as const;
 
 function parseArgv(argv: string[]) {
@@ -321,17 +355,23 @@ function findCommand(positionals: string[]): AnyCommand {
 function invocation(
   command: AnyCommand,
   args: string[],
-  values: { reader?: string | undefined; power?: string | undefined },
+  values: Partial<Record<CommandOption, string | undefined>>,
 ): Invocation {
-  for (const option of ['reader', 'power'] as const) {
-    if (values[option] !== undefined && command.options?.[option] === undefined) {
+  const inv: Invocation = { args };
+  for (const option of COMMAND_OPTIONS) {
+    const value = values[option];
+    if (value === undefined) continue;
+    if (command.options?.[option] === undefined) {
       throw new UsageError(`--${option} does not apply to ${command.words.join(' ')}`);
     }
+    inv[option] = value;
   }
-  if (!command.variadic && args.length !== command.args.length) {
+  const required = command.args.filter((a) => !a.startsWith('[')).length;
+  const most = command.variadic ? Number.POSITIVE_INFINITY : command.args.length;
+  if (args.length < required || args.length > most) {
     throw new UsageError(`usage: cpctl ${usageOf(command)}`);
   }
-  return { args, reader: values.reader, power: values.power };
+  return inv;
 }
 
 function usageOf(command: AnyCommand): string {
@@ -553,4 +593,105 @@ function renderMeter(connectorId: number, r: MeterReading): string {
   if (r.socPercent !== undefined) rows.push(['state of charge', `${r.socPercent} %`]);
   if (r.temperatureC !== undefined) rows.push(['temperature', `${r.temperatureC} °C`]);
   return table(rows);
+}
+
+/** A caption over a table, or `empty` alone when there are no rows. */
+function captioned(caption: string, header: string[], rows: string[][], empty: string): string {
+  return rows.length === 0 ? empty : `${caption}\n${table([header, ...rows])}`;
+}
+
+const TRANSACTION_HEADER = ['CONNECTOR', 'LOCAL ID', 'TRANSACTION', 'ID TAG', 'STARTED'];
+
+function transactionCells(t: TransactionReport): string[] {
+  const transactionId = t.transactionId === undefined ? 'pending' : String(t.transactionId);
+  return [String(t.connectorId), String(t.localId), transactionId, t.idTag, t.startedAt];
+}
+
+function renderTransactions(report: TransactionsReport, limit: number): string {
+  const running = captioned(
+    'running transactions',
+    [...TRANSACTION_HEADER, 'METER START', 'LAST METER', 'READ AT', 'ENERGY'],
+    report.running.map((t) => [
+      ...transactionCells(t),
+      kWh(t.meterStart),
+      kWh(t.lastMeter),
+      t.lastMeterAt,
+      kWh(t.energyWh),
+    ]),
+    'no transaction running',
+  );
+  if (limit === 0) return running;
+  const finished = captioned(
+    `finished transactions, newest first (at most ${limit})`,
+    [...TRANSACTION_HEADER, 'STOPPED', 'REASON', 'METER STOP', 'ENERGY'],
+    report.recent.map((t) => [
+      ...transactionCells(t),
+      t.stoppedAt ?? '-',
+      t.stopReason ?? '-',
+      t.meterStop === undefined ? '-' : kWh(t.meterStop),
+      kWh(t.energyWh),
+    ]),
+    'no finished transaction',
+  );
+  return `${running}\n\n${finished}`;
+}
+
+function renderQueue(report: QueueReport): string {
+  const localTx = (id: number | undefined) => (id === undefined ? '-' : String(id));
+  const heading = (what: string, total: number, shown: number, which: string) =>
+    total === 0
+      ? `${what}: none`
+      : `${what}: ${total}${shown < total ? ` (the ${which} ${shown} shown)` : ''}`;
+  const pending = heading('pending messages', report.pendingTotal, report.pending.length, 'first');
+  const dead = heading('dead letters', report.deadLetterTotal, report.deadLetters.length, 'newest');
+  return [
+    captioned(
+      pending,
+      ['SEQ', 'ACTION', 'LOCAL TX', 'ATTEMPTS', 'NEXT ATTEMPT'],
+      report.pending.map((m) => [
+        String(m.seq),
+        m.action,
+        localTx(m.localTxId),
+        String(m.attempts),
+        m.nextAttemptAt === 0 ? 'no wait' : time(m.nextAttemptAt),
+      ]),
+      pending,
+    ),
+    captioned(
+      dead,
+      ['SEQ', 'ACTION', 'LOCAL TX', 'ATTEMPTS', 'FAILED AT', 'LAST ERROR'],
+      report.deadLetters.map((m) => [
+        String(m.seq),
+        m.action,
+        localTx(m.localTxId),
+        String(m.attempts),
+        m.failedAt,
+        m.lastError,
+      ]),
+      dead,
+    ),
+  ].join('\n\n');
+}
+
+function renderAuth(report: AuthReport): string {
+  const entries = (n: number) => `${n} ${n === 1 ? 'entry' : 'entries'}`;
+  const unused = (enabled: boolean, key: string) => (enabled ? '' : ` (not used: ${key} is false)`);
+  const { localList, cache, lookup } = report;
+  const summary = table([
+    [
+      'local list',
+      `version ${localList.version}, ${entries(localList.size)}${unused(localList.enabled, 'LocalAuthListEnabled')}`,
+    ],
+    ['cache', `${entries(cache.size)}${unused(cache.enabled, 'AuthorizationCacheEnabled')}`],
+  ]);
+  if (!lookup) return summary;
+  const row = (source: string, info: NonNullable<AuthReport['lookup']>['cache']) =>
+    info === undefined
+      ? [lookup.idTag, source, 'not known']
+      : [lookup.idTag, source, info.status, info.expiryDate ?? '-', info.parentIdTag ?? '-'];
+  return `${summary}\n\n${table([
+    ['ID TAG', 'SOURCE', 'STATUS', 'EXPIRY', 'PARENT'],
+    row('local list', lookup.localList),
+    row('cache', lookup.cache),
+  ])}`;
 }

@@ -4,14 +4,26 @@ import type { ConfigurationRegistry } from '../config/registry.js';
 import type { Registration } from '../features/core/registration.js';
 import type { Logger } from '../log.js';
 import type { Link } from '../ocpp/link.js';
+import type { DeadLetter, Outbox, OutboxEntry } from '../ocpp/outbox.js';
+import { isEnabled } from '../station/auth/authorizer.js';
+import type { AuthCache } from '../station/auth/cache.js';
+import type { LocalAuthList } from '../station/auth/local-list.js';
 import type { Station } from '../station/station.js';
+import type { TransactionRow, TransactionsRepo } from '../store/transactions-repo.js';
 import { FIRMWARE_VERSION } from '../version.js';
 import {
+  type AuthReport,
   type ConnectorReport,
   type ControlApi,
   ControlError,
+  type DeadLetterReport,
+  QUEUE_LIST_LIMIT,
+  type QueuedMessage,
+  type QueueReport,
   type SimControls,
   type StatusReport,
+  type TransactionReport,
+  type TransactionsReport,
 } from './api.js';
 
 export interface ControlDeps {
@@ -22,6 +34,11 @@ export interface ControlDeps {
   link: Link;
   registration: Registration;
   log: Logger;
+  /** The store's record of transactions: running ones and the latest finished. */
+  transactionLog: Pick<TransactionsRepo, 'running' | 'recent'>;
+  outbox: Pick<Outbox, 'pending' | 'deadLetters'>;
+  localList: Pick<LocalAuthList, 'get' | 'version' | 'size'>;
+  authCache: Pick<AuthCache, 'get' | 'size'>;
 }
 
 /** Fault codes a simulated fault may carry: every ChargePointErrorCode a device can cause. */
@@ -113,6 +130,52 @@ export class RuntimeControl implements ControlApi {
     await hw.devices.relay.set(closed);
   }
 
+  transactions(recent: number): TransactionsReport {
+    const log = this.deps.transactionLog;
+    const running = log.running();
+    // The latest rows include the running ones (at most all of them): ask for that many more.
+    const finished = log
+      .recent(recent + running.length)
+      .filter((row) => row.stoppedAt !== undefined)
+      .slice(0, recent);
+    return { running: running.map(transactionReport), recent: finished.map(transactionReport) };
+  }
+
+  queue(): QueueReport {
+    const { outbox } = this.deps;
+    const pending = outbox.pending();
+    const dead = outbox.deadLetters();
+    return {
+      // The head is what blocks delivery; among dead letters the newest are the news.
+      pending: pending.slice(0, QUEUE_LIST_LIMIT).map(queuedMessage),
+      pendingTotal: pending.length,
+      deadLetters: dead.slice(-QUEUE_LIST_LIMIT).map(deadLetterReport),
+      deadLetterTotal: dead.length,
+    };
+  }
+
+  auth(idTag?: string): AuthReport {
+    const { config, localList, authCache } = this.deps;
+    const report: AuthReport = {
+      localList: {
+        enabled: isEnabled(config, 'LocalAuthListEnabled'),
+        version: localList.version(),
+        size: localList.size(),
+      },
+      cache: { enabled: isEnabled(config, 'AuthorizationCacheEnabled'), size: authCache.size() },
+    };
+    if (idTag === undefined) return report;
+    // Both sources, whatever the configuration says: the technician wants to know why an id is (not) accepted.
+    const listed = localList.get(idTag);
+    const cached = authCache.get(idTag);
+    report.lookup = {
+      idTag,
+      ...(listed === undefined ? {} : { localList: listed }),
+      ...(cached === undefined ? {} : { cache: cached }),
+    };
+    return report;
+  }
+
   private hardware(connectorId: number) {
     const hw = this.deps.station.connector(connectorId);
     if (!hw)
@@ -144,6 +207,27 @@ export class RuntimeControl implements ControlApi {
       faults: hw.problems(),
     };
   }
+}
+
+function transactionReport(row: TransactionRow): TransactionReport {
+  return { ...row, energyWh: (row.meterStop ?? row.lastMeter) - row.meterStart };
+}
+
+function queuedMessage(entry: OutboxEntry): QueuedMessage {
+  const { seq, action, localTxId, attempts, nextAttemptAt, createdAt } = entry;
+  return {
+    seq,
+    action,
+    ...(localTxId === undefined ? {} : { localTxId }),
+    attempts,
+    nextAttemptAt,
+    createdAt,
+  };
+}
+
+function deadLetterReport(entry: DeadLetter): DeadLetterReport {
+  const { nextAttemptAt: _never, ...message } = queuedMessage(entry);
+  return { ...message, lastError: entry.lastError, failedAt: entry.failedAt };
 }
 
 function simControls(board: SimBoard, log: Logger): SimControls {

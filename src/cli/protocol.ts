@@ -9,10 +9,21 @@
  */
 import type { MeterReading } from '../../hal/types.js';
 import type { ErrorCode } from '../station/types.js';
-import type { ConfigEntry, ControlApi, StatusReport } from './api.js';
+import type {
+  AuthReport,
+  ConfigEntry,
+  ControlApi,
+  QueueReport,
+  StatusReport,
+  TransactionsReport,
+} from './api.js';
 
 /** A longer request line is refused and its connection closed: nothing legitimate comes close. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
+
+/** Finished transactions `transactions` lists when no limit is given, and the most it lists. */
+export const DEFAULT_RECENT_TRANSACTIONS = 10;
+export const MAX_RECENT_TRANSACTIONS = 1000;
 
 type NoParams = Record<string, never>;
 
@@ -28,6 +39,9 @@ export interface MethodMap {
   'hal.meter': { params: { connectorId: number }; result: MeterReading };
   'hal.rfid': { params: NoParams; result: ReturnType<ControlApi['halLastRfid']> };
   'hal.relay': { params: { connectorId: number; closed: boolean }; result: null };
+  transactions: { params: { limit?: number }; result: TransactionsReport };
+  queue: { params: NoParams; result: QueueReport };
+  auth: { params: { idTag?: string }; result: AuthReport };
   'sim.plug': { params: { connectorId: number }; result: null };
   'sim.unplug': { params: { connectorId: number }; result: null };
   'sim.ev': { params: { connectorId: number; mode: 'charge' | 'pause' }; result: null };
@@ -118,6 +132,17 @@ const SPECS: { [M in Method]: Spec<M> } = {
   'hal.meter': { connectorId },
   'hal.rfid': {},
   'hal.relay': { connectorId, closed: flag },
+  transactions: {
+    limit: {
+      check: (v) =>
+        Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_RECENT_TRANSACTIONS
+          ? undefined
+          : `must be an integer from 0 to ${MAX_RECENT_TRANSACTIONS}`,
+      optional: true,
+    },
+  },
+  queue: {},
+  auth: { idTag: { ...idTag, optional: true } },
   'sim.plug': { connectorId },
   'sim.unplug': { connectorId },
   'sim.ev': { connectorId, mode: oneOf(['charge', 'pause']) },

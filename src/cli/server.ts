@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import type { Logger } from '../log.js';
 import { type ControlApi, ControlError, type SimControls } from './api.js';
 import {
+  DEFAULT_RECENT_TRANSACTIONS,
   encodeFrame,
   LineSplitter,
   MAX_REQUEST_BYTES,
@@ -195,6 +196,9 @@ function createHandlers(api: ControlApi, version: string): Handlers {
     'hal.meter': (p) => api.halMeterRead(p.connectorId),
     'hal.rfid': () => api.halLastRfid(),
     'hal.relay': (p) => done(() => api.halRelay(p.connectorId, p.closed)),
+    transactions: (p) => api.transactions(p.limit ?? DEFAULT_RECENT_TRANSACTIONS),
+    queue: () => api.queue(),
+    auth: (p) => api.auth(p.idTag),
     'sim.plug': (p) => done(() => sim().plug(p.connectorId)),
     'sim.unplug': (p) => done(() => sim().unplug(p.connectorId)),
     'sim.ev': (p) => done(() => sim().ev(p.connectorId, p.mode)),

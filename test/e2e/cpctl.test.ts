@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { StatusReport } from '../../src/cli/api.js';
+import type { AuthReport, QueueReport, StatusReport, TransactionsReport } from '../../src/cli/api.js';
+import type { OutboxEntry } from '../../src/ocpp/outbox.js';
 import { cpctl } from '../support/cpctl-process.js';
-import { CP_ID, useHarness } from '../support/harness.js';
+import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
 type Status = { connectorId: number; status: string; errorCode: string };
 const on = (connectorId: number, status: string) => (p: Status) =>
@@ -113,5 +114,165 @@ describe('cpctl against the running daemon on the simulated board', () => {
     const result = await cpctl('/tmp/no-such-dir/cpctl.sock', 'status');
     expect(result.code).toBe(69);
     expect(result.stderr).toMatch(/not running/);
+  });
+});
+
+/** The next outbox event for a message of `action`; call before causing it. */
+function outboxEvent(h: Harness, event: 'delivered' | 'deadLettered', action: string): Promise<void> {
+  const outbox = h.runtime.outbox;
+  return new Promise((resolve) => {
+    const listener = (entry: OutboxEntry) => {
+      if (entry.action !== action) return;
+      outbox.off(event, listener);
+      resolve();
+    };
+    outbox.on(event, listener);
+  });
+}
+
+/** The transactionId the central system answered a StartTransaction with. */
+function transactionIdOf(h: Harness, callId: string): number {
+  const answer = h.csms.frames.find(
+    (f) => f.direction === 'out' && f.message?.type === 'result' && f.message.id === callId,
+  );
+  if (!answer) throw new Error(`the central system did not answer call ${callId}`);
+  return (answer.message as { payload: { transactionId: number } }).payload.transactionId;
+}
+
+describe('cpctl transactions, queue and auth against the running daemon', () => {
+  const start = useHarness();
+  // No periodic MeterValues: the queue holds only what a test causes.
+  const ocpp = { MeterValueSampleInterval: 0 };
+
+  it('transactions shows a running transaction with its transactionId, then as finished; the queue empties', async () => {
+    const h = await start({ ocpp });
+    await h.booted();
+    const socket = h.config.cli.socket;
+
+    let mark = h.csms.mark();
+    let delivered = outboxEvent(h, 'delivered', 'StartTransaction');
+    h.board.plug(1);
+    h.board.swipe('VALID01');
+    const startTx = await h.csms.waitForCall(CP_ID, 'StartTransaction', { since: mark });
+    await delivered;
+    const transactionId = transactionIdOf(h, startTx.id);
+
+    const running = await cpctl(socket, 'transactions', '--json');
+    expect(running.code).toBe(0);
+    const report = JSON.parse(running.stdout) as TransactionsReport;
+    expect(report.running).toEqual([
+      expect.objectContaining({
+        connectorId: 1,
+        idTag: 'VALID01',
+        transactionId,
+        meterStart: 0,
+        energyWh: 0,
+      }),
+    ]);
+    expect(report.recent).toEqual([]);
+    const human = await cpctl(socket, 'transactions');
+    expect(human.stdout).toMatch(new RegExp(`^1 +\\d+ +${transactionId} +VALID01 `, 'm'));
+
+    const queue = await cpctl(socket, 'queue', '--json');
+    expect(queue.code).toBe(0);
+    expect(JSON.parse(queue.stdout)).toEqual({
+      pending: [],
+      pendingTotal: 0,
+      deadLetters: [],
+      deadLetterTotal: 0,
+    } satisfies QueueReport);
+
+    // The same card again ends it.
+    mark = h.csms.mark();
+    delivered = outboxEvent(h, 'delivered', 'StopTransaction');
+    h.board.swipe('VALID01');
+    await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });
+    await delivered;
+    const after = JSON.parse((await cpctl(socket, 'transactions', '--json')).stdout) as TransactionsReport;
+    expect(after.running).toEqual([]);
+    expect(after.recent).toEqual([
+      expect.objectContaining({ connectorId: 1, idTag: 'VALID01', transactionId, stopReason: 'Local' }),
+    ]);
+    const finished = after.recent[0]!;
+    expect(finished.energyWh).toBe(finished.meterStop! - finished.meterStart);
+    expect((await cpctl(socket, 'transactions')).stdout).toMatch(
+      new RegExp(`^1 +\\d+ +${transactionId} +VALID01 +\\S+ +\\S+ +Local `, 'm'),
+    );
+  });
+
+  it('queue shows the dead letter of a StartTransaction the central system refused, and the transaction as pending', async () => {
+    const h = await start({
+      ocpp: { ...ocpp, TransactionMessageAttempts: 1 },
+      csms: {
+        rules: {
+          onCall: (_cp, action) =>
+            action === 'StartTransaction' ? { callError: { code: 'InternalError' } } : undefined,
+        },
+      },
+    });
+    await h.booted();
+    const socket = h.config.cli.socket;
+    const dead = outboxEvent(h, 'deadLettered', 'StartTransaction');
+    h.board.plug(1);
+    h.board.swipe('VALID01');
+    await dead;
+
+    const queue = await cpctl(socket, 'queue', '--json');
+    expect(queue.code).toBe(0);
+    const report = JSON.parse(queue.stdout) as QueueReport;
+    expect(report).toMatchObject({ pending: [], pendingTotal: 0, deadLetterTotal: 1 });
+    expect(report.deadLetters).toEqual([
+      expect.objectContaining({
+        action: 'StartTransaction',
+        attempts: 1,
+        lastError: expect.stringContaining('InternalError'),
+      }),
+    ]);
+    const human = await cpctl(socket, 'queue');
+    expect(human.stdout).toMatch(/^pending messages: none$/m);
+    expect(human.stdout).toMatch(/^dead letters: 1$/m);
+    expect(human.stdout).toMatch(/^\d+ +StartTransaction +\d+ +1 +\S+ +InternalError/m);
+
+    const transactions = JSON.parse(
+      (await cpctl(socket, 'transactions', '--json')).stdout,
+    ) as TransactionsReport;
+    expect(transactions.running).toHaveLength(1);
+    expect(transactions.running[0]).not.toHaveProperty('transactionId');
+    expect(transactions.running[0]?.localId).toBe(report.deadLetters[0]?.localTxId);
+    expect((await cpctl(socket, 'transactions')).stdout).toMatch(/^1 +\d+ +pending +VALID01 /m);
+  });
+
+  it('auth finds an id on the list sent by SendLocalList and one in the cache, without sending Authorize', async () => {
+    const h = await start();
+    await h.booted();
+    const socket = h.config.cli.socket;
+    expect(
+      await h.csms.call(CP_ID, 'SendLocalList', {
+        listVersion: 1,
+        updateType: 'Full',
+        localAuthorizationList: [{ idTag: 'LISTED', idTagInfo: { status: 'Accepted' } }],
+      }),
+    ).toEqual({ status: 'Accepted' });
+    // An id the central system answered for (it is not on the list) is cached.
+    await h.runtime.authorizer.authorize('CACHED1');
+
+    const mark = h.csms.mark();
+    const listed = await cpctl(socket, 'auth', 'LISTED', '--json');
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual({
+      localList: { enabled: true, version: 1, size: 1 },
+      cache: { enabled: true, size: 1 },
+      lookup: { idTag: 'LISTED', localList: { status: 'Accepted' } },
+    } satisfies AuthReport);
+    const cached = JSON.parse((await cpctl(socket, 'auth', 'CACHED1', '--json')).stdout) as AuthReport;
+    expect(cached.lookup).toEqual({ idTag: 'CACHED1', cache: { status: 'Accepted' } });
+
+    const stranger = await cpctl(socket, 'auth', 'STRANGER');
+    expect(stranger.code).toBe(0);
+    expect(stranger.stdout).toMatch(/^STRANGER +local list +not known$/m);
+    expect(stranger.stdout).toMatch(/^STRANGER +cache +not known$/m);
+    const summary = await cpctl(socket, 'auth');
+    expect(summary.stdout).toBe('local list  version 1, 1 entry\ncache       1 entry\n');
+    expect(h.csms.calls(CP_ID, 'Authorize', mark)).toEqual([]);
   });
 });

@@ -7,12 +7,27 @@ import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { MeterReading } from '../../hal/types.js';
-import { type ControlApi, ControlError, type SimControls, type StatusReport } from '../../src/cli/api.js';
+import {
+  type AuthReport,
+  type ControlApi,
+  ControlError,
+  type QueueReport,
+  type SimControls,
+  type StatusReport,
+  type TransactionsReport,
+} from '../../src/cli/api.js';
 import { request } from '../../src/cli/client.js';
 import { classifyFailure, DEFAULT_SOCKET, resolveSocketPath, runCpctl } from '../../src/cli/commands.js';
+import { type ControlDeps, RuntimeControl } from '../../src/cli/control-api.js';
 import { FAULT_CODES, LineSplitter, MAX_REQUEST_BYTES } from '../../src/cli/protocol.js';
 import { ControlServer } from '../../src/cli/server.js';
+import { ConfigurationRegistry } from '../../src/config/registry.js';
 import { createLogger, silentLogger } from '../../src/log.js';
+import type { DeadLetter, OutboxEntry } from '../../src/ocpp/outbox.js';
+import { AuthCache } from '../../src/station/auth/cache.js';
+import { LocalAuthList } from '../../src/station/auth/local-list.js';
+import { openStore, type Store } from '../../src/store/index.js';
+import { TransactionsRepo } from '../../src/store/transactions-repo.js';
 import { FIRMWARE_VERSION } from '../../src/version.js';
 
 const AT = Date.UTC(2025, 0, 2, 3, 4, 5);
@@ -66,6 +81,86 @@ const READING: MeterReading = {
   frequencyHz: 50,
 };
 
+const TRANSACTIONS: TransactionsReport = {
+  running: [
+    {
+      localId: 7,
+      connectorId: 1,
+      idTag: 'VALID01',
+      transactionId: 4711,
+      meterStart: 1000,
+      startedAt: '2025-01-02T03:04:05.000Z',
+      lastMeter: 3500,
+      lastMeterAt: '2025-01-02T04:04:05.000Z',
+      energyWh: 2500,
+    },
+    {
+      localId: 8,
+      connectorId: 2,
+      idTag: 'OFFLINE2',
+      meterStart: 0,
+      startedAt: '2025-01-02T03:30:00.000Z',
+      lastMeter: 0,
+      lastMeterAt: '2025-01-02T03:30:00.000Z',
+      energyWh: 0,
+    },
+  ],
+  recent: [
+    {
+      localId: 6,
+      connectorId: 2,
+      idTag: 'CARD06',
+      transactionId: 4710,
+      meterStart: 200,
+      startedAt: '2025-01-01T10:00:00.000Z',
+      lastMeter: 12_200,
+      lastMeterAt: '2025-01-01T11:00:00.000Z',
+      stopReason: 'EVDisconnected',
+      meterStop: 12_345,
+      stoppedAt: '2025-01-01T11:02:00.000Z',
+      energyWh: 12_145,
+    },
+    {
+      localId: 5,
+      connectorId: 1,
+      idTag: 'CARD05',
+      meterStart: 0,
+      startedAt: '2025-01-01T08:00:00.000Z',
+      lastMeter: 700,
+      lastMeterAt: '2025-01-01T08:10:00.000Z',
+      stopReason: 'PowerLoss',
+      meterStop: 700,
+      stoppedAt: '2025-01-01T09:00:00.000Z',
+      energyWh: 700,
+    },
+  ],
+};
+
+const QUEUE: QueueReport = {
+  pending: [
+    { seq: 41, action: 'StopTransaction', localTxId: 6, attempts: 2, nextAttemptAt: AT, createdAt: 'x' },
+    { seq: 42, action: 'StartTransaction', localTxId: 8, attempts: 0, nextAttemptAt: 0, createdAt: 'y' },
+  ],
+  pendingTotal: 2,
+  deadLetters: [
+    {
+      seq: 17,
+      action: 'MeterValues',
+      localTxId: 3,
+      attempts: 3,
+      createdAt: '2024-12-31T00:00:00.000Z',
+      lastError: 'InternalError: database locked',
+      failedAt: '2025-01-01T00:00:00.000Z',
+    },
+  ],
+  deadLetterTotal: 1,
+};
+
+const AUTH: AuthReport = {
+  localList: { enabled: true, version: 3, size: 1 },
+  cache: { enabled: false, size: 12 },
+};
+
 /** Records every call; each method answers from `answers` or throws `failWith` when set. */
 class FakeApi implements ControlApi {
   calls: Array<[string, ...unknown[]]> = [];
@@ -111,6 +206,31 @@ class FakeApi implements ControlApi {
   }
   async halRelay(connectorId: number, closed: boolean): Promise<void> {
     this.record('halRelay', connectorId, closed);
+  }
+  transactionsAnswer = TRANSACTIONS;
+  transactions(recent: number): TransactionsReport {
+    this.record('transactions', recent);
+    return this.transactionsAnswer;
+  }
+  queueAnswer = QUEUE;
+  queue(): QueueReport {
+    this.record('queue');
+    return this.queueAnswer;
+  }
+  auth(idTag?: string): AuthReport {
+    this.record('auth', idTag);
+    if (idTag === undefined) return AUTH;
+    // Listed under its upper-case spelling, cached with an expiry and a parent.
+    return {
+      ...AUTH,
+      lookup: {
+        idTag,
+        ...(idTag.toUpperCase() === 'LISTED' ? { localList: { status: 'Accepted' } } : {}),
+        ...(idTag === 'CACHED'
+          ? { cache: { status: 'Expired', expiryDate: '2025-01-01T00:00:00.000Z', parentIdTag: 'FLEET' } }
+          : {}),
+      },
+    };
   }
 
   private readonly simControls: SimControls = {
@@ -683,4 +803,290 @@ describe('cpctl without a daemon', () => {
 it('lists every ChargePointErrorCode but NoError', () => {
   expect(FAULT_CODES).toHaveLength(15);
   expect(FAULT_CODES).not.toContain('NoError');
+});
+
+/** The table under the line `caption` (up to the next blank line). */
+function section(text: string, caption: string): string {
+  const block = text.split('\n\n').find((b) => b.startsWith(caption));
+  expect(block, `section "${caption}"`).toBeDefined();
+  return block as string;
+}
+
+describe('cpctl transactions, queue and auth', () => {
+  beforeEach(async () => {
+    await startServer();
+  });
+
+  it('transactions: running ones with "pending" for an unconfirmed id, then the finished ones, aligned', async () => {
+    const { code, stdout, stderr } = await cpctl('transactions');
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+    expect(api.calls).toEqual([['transactions', 10]]);
+    const running = section(stdout, 'running transactions');
+    expectAligned(running, 'TRANSACTION', ['4711', 'pending']);
+    expectAligned(running, 'ID TAG', ['VALID01', 'OFFLINE2']);
+    expectAligned(running, 'METER START', ['1.000 kWh', '0.000 kWh  ']);
+    expectAligned(running, 'LAST METER', ['3.500 kWh']);
+    expectAligned(running, 'READ AT', ['2025-01-02T04:04:05.000Z']);
+    expectAligned(running, 'ENERGY', ['2.500 kWh']);
+    const finished = section(stdout, 'finished transactions, newest first (at most 10)');
+    expectAligned(finished, 'TRANSACTION', ['4710', 'pending']);
+    expectAligned(finished, 'STOPPED', ['2025-01-01T11:02:00.000Z', '2025-01-01T09:00:00.000Z']);
+    expectAligned(finished, 'REASON', ['EVDisconnected', 'PowerLoss']);
+    expectAligned(finished, 'METER STOP', ['12.345 kWh', '0.700 kWh  ']);
+    expectAligned(finished, 'ENERGY', ['12.145 kWh']);
+  });
+
+  it('transactions --limit N asks for N finished ones; --json prints the raw report', async () => {
+    const { code, stdout } = await cpctl('transactions', '--limit', '3', '--json');
+    expect(code).toBe(0);
+    expect(api.calls).toEqual([['transactions', 3]]);
+    expect(JSON.parse(stdout)).toEqual(TRANSACTIONS);
+    expect((await cpctl('transactions', '--limit', '3')).stdout).toContain('(at most 3)');
+  });
+
+  it('transactions says so when there is none; --limit 0 leaves the finished ones out', async () => {
+    api.transactionsAnswer = { running: [], recent: [] };
+    expect((await cpctl('transactions')).stdout).toBe('no transaction running\n\nno finished transaction\n');
+    expect((await cpctl('transactions', '--limit', '0')).stdout).toBe('no transaction running\n');
+    expect(api.calls).toEqual([
+      ['transactions', 10],
+      ['transactions', 0],
+    ]);
+  });
+
+  it('queue: pending messages in delivery order and the dead letters with their last error', async () => {
+    const { code, stdout } = await cpctl('queue');
+    expect(code).toBe(0);
+    expect(api.calls).toEqual([['queue']]);
+    const pending = section(stdout, 'pending messages: 2\n');
+    expectAligned(pending, 'ACTION', ['StopTransaction', 'StartTransaction']);
+    expectAligned(pending, 'LOCAL TX', ['6 ', '8 ']);
+    expectAligned(pending, 'NEXT ATTEMPT', [new Date(AT).toISOString(), 'no wait']);
+    expect(pending.indexOf('41')).toBeLessThan(pending.indexOf('42'));
+    const dead = section(stdout, 'dead letters: 1\n');
+    expectAligned(dead, 'ACTION', ['MeterValues']);
+    expectAligned(dead, 'FAILED AT', ['2025-01-01T00:00:00.000Z']);
+    expectAligned(dead, 'LAST ERROR', ['InternalError: database locked']);
+    expect(JSON.parse((await cpctl('queue', '--json')).stdout)).toEqual(QUEUE);
+  });
+
+  it('queue: "none" for an empty list, and says when a list is cut short', async () => {
+    api.queueAnswer = { pending: [], pendingTotal: 0, deadLetters: [], deadLetterTotal: 0 };
+    expect((await cpctl('queue')).stdout).toBe('pending messages: none\n\ndead letters: none\n');
+    api.queueAnswer = { ...QUEUE, pendingTotal: 900, deadLetterTotal: 600 };
+    const { stdout } = await cpctl('queue');
+    expect(stdout).toContain('pending messages: 900 (the first 2 shown)\n');
+    expect(stdout).toContain('dead letters: 600 (the newest 1 shown)\n');
+  });
+
+  it('auth without an id: list version and sizes, and a source that is switched off', async () => {
+    const { code, stdout } = await cpctl('auth');
+    expect(code).toBe(0);
+    expect(api.calls).toEqual([['auth', undefined]]);
+    expect(stdout).toBe(
+      'local list  version 3, 1 entry\ncache       12 entries (not used: AuthorizationCacheEnabled is false)\n',
+    );
+    expect(JSON.parse((await cpctl('auth', '--json')).stdout)).toEqual(AUTH);
+  });
+
+  it('auth <idTag>: what the list and the cache each say, aligned', async () => {
+    const listed = await cpctl('auth', 'listed');
+    expect(listed.code).toBe(0);
+    const rows = section(listed.stdout, 'ID TAG');
+    expectAligned(rows, 'STATUS', ['Accepted', 'not known']);
+    expect(rows).toMatch(/^listed {2}local list {2}Accepted +- +-$/m);
+    expect(rows).toMatch(/^listed {2}cache {7}not known$/m);
+    const cached = await cpctl('auth', 'CACHED');
+    expectAligned(section(cached.stdout, 'ID TAG'), 'EXPIRY', ['2025-01-01T00:00:00.000Z']);
+    expectAligned(section(cached.stdout, 'ID TAG'), 'PARENT', ['FLEET']);
+    expect(api.calls).toEqual([
+      ['auth', 'listed'],
+      ['auth', 'CACHED'],
+    ]);
+    expect(JSON.parse((await cpctl('auth', 'CACHED', '--json')).stdout).lookup).toEqual({
+      idTag: 'CACHED',
+      cache: { status: 'Expired', expiryDate: '2025-01-01T00:00:00.000Z', parentIdTag: 'FLEET' },
+    });
+  });
+
+  it('help lists the three commands', async () => {
+    const { stdout } = await cpctl('help');
+    for (const c of ['transactions [--limit <n>]', 'queue ', 'auth [idTag]']) expect(stdout).toContain(c);
+  });
+
+  it.each([
+    [['transactions', '--limit', 'x'], '--limit must be a number, got "x"'],
+    [['transactions', '--limit', '1001'], '"limit" must be an integer from 0 to 1000'],
+    [['transactions', 'all'], 'usage: cpctl transactions [--limit <n>]'],
+    [['queue', '--limit', '3'], '--limit does not apply to queue'],
+    [['queue', 'now'], 'usage: cpctl queue'],
+    [['auth', 'A', 'B'], 'usage: cpctl auth [idTag]'],
+    [['auth', '123456789012345678901'], '"idTag" must be 1 to 20 characters'],
+    [['status', '--limit', '1'], '--limit does not apply to status'],
+  ])('usage error %j exits 64', async (argv, message) => {
+    const { code, stdout, stderr } = await cpctl(...argv);
+    expect(code).toBe(64);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(/^cpctl: [^\n]+\n$/);
+    expect(stderr).toContain(message);
+    expect(api.calls).toEqual([]);
+  });
+
+  it('the socket checks their params too, and applies the default limit', async () => {
+    const s = await rawSession();
+    const cases: Array<[string, string]> = [
+      ['{"id":1,"method":"transactions","params":{"limit":-1}}', '"limit" must be an integer from 0 to 1000'],
+      ['{"id":2,"method":"transactions","params":{"limit":2.5}}', '"limit" must be an integer'],
+      ['{"id":3,"method":"transactions","params":{"limit":"5"}}', '"limit" must be an integer'],
+      ['{"id":4,"method":"transactions","params":{"recent":5}}', 'unknown parameter "recent"'],
+      ['{"id":5,"method":"queue","params":{"all":true}}', 'unknown parameter "all"'],
+      ['{"id":6,"method":"auth","params":{"idTag":""}}', '"idTag" must be 1 to 20 characters'],
+      ['{"id":7,"method":"auth","params":{"idTag":7}}', '"idTag" must be 1 to 20 characters'],
+    ];
+    for (const [line] of cases) s.send(`${line}\n`);
+    for (const [i, [, message]] of cases.entries()) {
+      const answer = await s.next();
+      expect(answer.id).toBe(i + 1);
+      expect(answer.error?.message).toContain(message);
+    }
+    expect(api.calls).toEqual([]);
+    s.send('{"id":8,"method":"transactions"}\n');
+    expect(await s.next()).toEqual({ id: 8, result: TRANSACTIONS });
+    expect(api.calls).toEqual([['transactions', 10]]);
+  });
+});
+
+describe('RuntimeControl: transactions, queue and auth from the store', () => {
+  const T0 = Date.parse('2025-01-02T00:00:00.000Z');
+  const iso = (minutes: number) => new Date(T0 + minutes * 60_000).toISOString();
+  /** These methods touch none of the hardware, link or registration. */
+  const unused = undefined as never;
+  let store: Store;
+
+  beforeEach(() => {
+    store = openStore({ dir, log: silentLogger() });
+  });
+  afterEach(() => store.close());
+
+  function control(deps: Partial<ControlDeps> = {}): RuntimeControl {
+    return new RuntimeControl({
+      chargePointId: 'CP-TEST-1',
+      board: unused,
+      station: unused,
+      link: unused,
+      registration: unused,
+      log: silentLogger(),
+      config: registry(),
+      transactionLog: new TransactionsRepo(store.db),
+      outbox: { pending: () => [], deadLetters: () => [] },
+      localList: new LocalAuthList(store.db),
+      authCache: new AuthCache({ db: store.db, clock: { now: () => T0 } }),
+      ...deps,
+    });
+  }
+
+  function registry(initial: Record<string, boolean> = {}): ConfigurationRegistry {
+    return new ConfigurationRegistry({
+      store: store.config,
+      initial,
+      capabilities: new Set(['localAuthList', 'authCache']),
+      fixed: { NumberOfConnectors: '2', SupportedFeatureProfiles: 'Core,LocalAuthListManagement' },
+      log: silentLogger(),
+    });
+  }
+
+  it('lists the running transactions and the newest finished ones, however they interleave', () => {
+    const repo = new TransactionsRepo(store.db);
+    const start = (connectorId: number, idTag: string, minutes: number, meterStart: number) =>
+      repo.insert({ connectorId, idTag, meterStart, startedAt: iso(minutes) }).localId;
+    const longRunning = start(1, 'LONG', 0, 100);
+    for (const [i, tag] of ['A', 'B', 'C'].entries()) {
+      const id = start(2, tag, 10 + i, 1000 * i);
+      repo.stop(id, { stopReason: 'Local', meterStop: 1000 * i + 250, stoppedAt: iso(11 + i) });
+    }
+    const newest = start(2, 'NEW', 20, 5000);
+    repo.setTransactionId(newest, 99);
+    repo.recordMeter(longRunning, 2100, iso(30));
+
+    const report = control().transactions(2);
+    expect(report.running.map((t) => t.idTag)).toEqual(['LONG', 'NEW']);
+    expect(report.running[0]).toMatchObject({ lastMeter: 2100, lastMeterAt: iso(30), energyWh: 2000 });
+    expect(report.running[0]).not.toHaveProperty('transactionId');
+    expect(report.running[1]).toMatchObject({ transactionId: 99, energyWh: 0 });
+    // The two newest rows are running: the finished ones still fill the limit.
+    expect(report.recent.map((t) => t.idTag)).toEqual(['C', 'B']);
+    expect(report.recent[0]).toMatchObject({ stopReason: 'Local', meterStop: 2250, energyWh: 250 });
+    expect(control().transactions(0).recent).toEqual([]);
+  });
+
+  it('lists queued messages without their payloads, the head first and at most 500 of each', () => {
+    const entry = (seq: number): OutboxEntry => ({
+      seq,
+      action: 'MeterValues',
+      localTxId: 1,
+      payload: { connectorId: 1, meterValue: [] },
+      attempts: 0,
+      nextAttemptAt: 0,
+      createdAt: iso(0),
+    });
+    const dead = (seq: number): DeadLetter => ({
+      ...entry(seq),
+      attempts: 3,
+      lastError: `error ${seq}`,
+      failedAt: iso(1),
+    });
+    const seqs = (n: number, from = 1) => Array.from({ length: n }, (_, i) => from + i);
+    const report = control({
+      outbox: { pending: () => seqs(501).map(entry), deadLetters: () => seqs(502).map(dead) },
+    }).queue();
+    expect(report.pendingTotal).toBe(501);
+    expect(report.pending.map((m) => m.seq)).toEqual(seqs(500));
+    expect(report.pending[0]).toEqual({
+      seq: 1,
+      action: 'MeterValues',
+      localTxId: 1,
+      attempts: 0,
+      nextAttemptAt: 0,
+      createdAt: iso(0),
+    });
+    expect(report.deadLetterTotal).toBe(502);
+    expect(report.deadLetters.map((m) => m.seq)).toEqual(seqs(500, 3));
+    expect(report.deadLetters[0]).toEqual({
+      seq: 3,
+      action: 'MeterValues',
+      localTxId: 1,
+      attempts: 3,
+      createdAt: iso(0),
+      lastError: 'error 3',
+      failedAt: iso(1),
+    });
+  });
+
+  it('looks an id up in the list and the cache, and reports a source that is switched off', () => {
+    const localList = new LocalAuthList(store.db);
+    const authCache = new AuthCache({ db: store.db, clock: { now: () => T0 } });
+    localList.apply(
+      {
+        listVersion: 4,
+        updateType: 'Full',
+        entries: [{ idTag: 'LISTED', idTagInfo: { status: 'Blocked' } }],
+      },
+      100,
+    );
+    authCache.put('CACHED', { status: 'Accepted', expiryDate: iso(-1), parentIdTag: 'FLEET' });
+    authCache.put('OTHER', { status: 'Accepted' });
+    const api = control({ localList, authCache, config: registry({ LocalAuthListEnabled: false }) });
+
+    expect(api.auth()).toEqual({
+      localList: { enabled: false, version: 4, size: 1 },
+      cache: { enabled: true, size: 2 },
+    });
+    expect(api.auth('listed').lookup).toEqual({ idTag: 'listed', localList: { status: 'Blocked' } });
+    expect(api.auth('CACHED').lookup).toEqual({
+      idTag: 'CACHED',
+      cache: { status: 'Expired', expiryDate: iso(-1), parentIdTag: 'FLEET' },
+    });
+    expect(api.auth('NOBODY').lookup).toEqual({ idTag: 'NOBODY' });
+  });
 });
