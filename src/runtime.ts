@@ -24,6 +24,8 @@ import { StatusReporter } from './features/core/status-notification.js';
 import { TransactionMessages } from './features/core/transaction-messages.js';
 import { registerUnlockConnector } from './features/core/unlock-connector.js';
 import { registerTriggerMessage } from './features/remote-trigger/trigger-message.js';
+import { registerCancelReservation } from './features/reservation/cancel-reservation.js';
+import { registerReserveNow } from './features/reservation/reserve-now.js';
 import { SecurityProfileSwitch } from './features/security/security-profile.js';
 import type { Logger } from './log.js';
 import type { FeatureProfile } from './ocpp/actions.js';
@@ -34,6 +36,7 @@ import { AlignedMetering } from './station/aligned-metering.js';
 import { Authorizer } from './station/auth/authorizer.js';
 import { AuthCache } from './station/auth/cache.js';
 import { LocalAuthList } from './station/auth/local-list.js';
+import { Reservations } from './station/reservations.js';
 import { Station } from './station/station.js';
 import { TransactionEngine, type StopReason as TransactionStopReason } from './station/transactions.js';
 import { openStore, type Store } from './store/index.js';
@@ -57,10 +60,15 @@ type BuiltOptions = RuntimeOptions & { board: Board };
 const STOP_DRAIN_MS = 2000;
 
 /** Feature profiles whose every message this build handles; SupportedFeatureProfiles reports exactly these. */
-const IMPLEMENTED_PROFILES: readonly FeatureProfile[] = ['Core', 'LocalAuthListManagement', 'RemoteTrigger'];
+const IMPLEMENTED_PROFILES: readonly FeatureProfile[] = [
+  'Core',
+  'LocalAuthListManagement',
+  'RemoteTrigger',
+  'Reservation',
+];
 
 /** Optional functions this build provides; their configuration keys exist only with them. */
-const CAPABILITIES = ['authCache', 'localAuthList', 'offlineUnknownId'];
+const CAPABILITIES = ['authCache', 'localAuthList', 'offlineUnknownId', 'reservation'];
 
 function readPem(path: string | undefined): string | undefined {
   return path ? readFileSync(path, 'utf8') : undefined;
@@ -83,6 +91,7 @@ export class Runtime {
   readonly authCache: AuthCache;
   readonly authorizer: Authorizer;
   readonly outbox: Outbox;
+  readonly reservations: Reservations;
   readonly transactions: TransactionEngine;
   private readonly alignedMetering: AlignedMetering;
   private readonly transactionsRepo: TransactionsRepo;
@@ -160,9 +169,21 @@ export class Runtime {
       this.config,
       (idTag, info) => this.authorizer.fromCentral(idTag, info),
     );
+    this.reservations = new Reservations({
+      db: this.store.db,
+      connectorIds: this.station.connectorIds(),
+      statusOf: (connectorId) => this.station.status(connectorId)?.status,
+      connectorZeroSupported: () => this.config.getBool('ReserveConnectorZeroSupported'),
+      clock,
+      time: ctx.time,
+      log,
+    });
+    this.reservations.on('changed', () => this.station.refresh());
+    this.station.on('status', (snapshot) => this.reservations.onStatus(snapshot));
     this.transactions = new TransactionEngine({
       station: this.station,
       repo: this.transactionsRepo,
+      reservations: this.reservations,
       sink: messages,
       authorize: (idTag) => this.authorizer.authorize(idTag),
       reportIdTagInfo: (idTag, info) => this.authorizer.fromCentral(idTag, info),
@@ -202,6 +223,8 @@ export class Runtime {
     registerRemoteStartTransaction(ctx, this.transactions);
     registerRemoteStopTransaction(ctx, this.transactions);
     registerUnlockConnector(ctx, this.transactions);
+    registerReserveNow(ctx, this.reservations);
+    registerCancelReservation(ctx, this.reservations);
     registerTriggerMessage(ctx, {
       registration: this.registration,
       heartbeat: this.heartbeat,
@@ -279,6 +302,7 @@ export class Runtime {
       await this.outbox.stop();
       this.alignedMetering.stop();
       this.transactions.close();
+      this.reservations.close();
       // Send nothing new, but let the message on the wire get its answer (bounded).
       this.rpc.setGate('closed');
       await this.rpc.whenIdle(STOP_DRAIN_MS);

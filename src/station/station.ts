@@ -182,8 +182,10 @@ export class Station extends EventEmitter<StationEvents> {
     }
     if (session.phase === 'finishing') return 'Finishing';
     if (chargePointInoperative || this.availabilityOf(id) === 'Inoperative') return 'Unavailable';
-    if (session.phase === 'preparing' || plugged) return 'Preparing';
+    if (session.phase === 'preparing') return 'Preparing';
+    // A cable at a reserved connector leaves it Reserved: Preparing comes with the reserved id.
     if (session.phase === 'reserved') return 'Reserved';
+    if (plugged) return 'Preparing';
     return 'Available';
   }
 }

@@ -5,6 +5,7 @@ import type { ConfigurationRegistry } from '../config/registry.js';
 import type { Logger } from '../log.js';
 import type { TransactionRow, TransactionsRepo } from '../store/transactions-repo.js';
 import type { AuthorizationDecision, IdTagInfo } from './auth-types.js';
+import type { Reservations } from './reservations.js';
 import type { SessionView, Station } from './station.js';
 
 /** Why a transaction ended (OCPP 1.6 Reason). */
@@ -57,6 +58,8 @@ export interface TransactionEngineOptions {
   authorize(idTag: string): Promise<AuthorizationDecision>;
   /** The answer to Authorize, StartTransaction and StopTransaction updates the cache. */
   reportIdTagInfo(idTag: string, info: IdTagInfo): void;
+  /** Who may start where, and the reservationId a start ends. */
+  reservations: Pick<Reservations, 'isReserved' | 'claim' | 'couldClaim' | 'consume'>;
   config: ConfigurationRegistry;
   clock: Clock;
   time: OcppTime;
@@ -166,7 +169,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       !session.starting &&
       !session.authorizing &&
       !session.pending &&
-      (status === 'Available' || status === 'Preparing')
+      (status === 'Available' || status === 'Preparing' || status === 'Reserved')
     );
   }
 
@@ -186,7 +189,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       await this.stop(own.connectorId, 'Local', idTag);
       return;
     }
-    const target = this.pickConnectorForNewSession(connectorIds);
+    const target = this.pickConnectorForNewSession(connectorIds, idTag);
     // A different card stops a transaction only when both share a parent id (a group card); only
     // then is it worth asking about this card before knowing where it may start a session.
     if (running.some((row) => row.parentIdTag)) {
@@ -220,10 +223,13 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
    */
   remoteStart(idTag: string, connectorId?: number): 'Accepted' | 'Rejected' {
     const ids = connectorId === undefined ? this.opts.station.connectorIds() : [connectorId];
-    const target = ids.find((id) => this.isFree(id));
+    const { reservations } = this.opts;
+    const target = ids.find((id) => this.isFree(id) && reservations.couldClaim(id, idTag));
     if (target === undefined) return 'Rejected';
     const session = this.sessions.get(target) as Session;
     if (!this.opts.config.getBool('AuthorizeRemoteTxRequests')) {
+      // Without an authorization there is no parent id to match a reservation by.
+      if (!reservations.claim(target, idTag).allowed) return 'Rejected';
       this.setPending(target, { idTag });
       return 'Accepted';
     }
@@ -301,6 +307,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     if (s.active) return { phase: 'transaction', evseSuspended: s.active.suspended };
     if (s.finishing) return { phase: 'finishing' };
     if (s.pending || s.starting) return { phase: 'preparing' };
+    if (this.opts.reservations.isReserved(connectorId)) return { phase: 'reserved' };
     return { phase: 'idle' };
   }
 
@@ -309,10 +316,18 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     this.emit('changed', connectorId);
   }
 
-  private pickConnectorForNewSession(connectorIds: readonly number[]): number | undefined {
-    const free = connectorIds.filter((id) => this.isFree(id));
-    // A plugged connector waiting for a card first; then any free one (identification first).
-    return free.find((id) => this.opts.station.connector(id)?.plugged()) ?? free[0];
+  private pickConnectorForNewSession(connectorIds: readonly number[], idTag: string): number | undefined {
+    const { reservations, station } = this.opts;
+    const free = connectorIds.filter((id) => this.isFree(id) && reservations.couldClaim(id, idTag));
+    const sure = free.filter((id) => reservations.claim(id, idTag).allowed);
+    // The connector reserved for this id, then a plugged one waiting for a card, then any free one;
+    // a reservation that only the authorization's parent id may open last.
+    return (
+      sure.find((id) => reservations.isReserved(id)) ??
+      sure.find((id) => station.connector(id)?.plugged()) ??
+      sure[0] ??
+      free[0]
+    );
   }
 
   private async authorizedAt(
@@ -326,6 +341,10 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
         { connectorId, idTag, status: decision.info.status, source: decision.source },
         'id tag not authorized',
       );
+      return;
+    }
+    if (!this.opts.reservations.claim(connectorId, idTag, decision.info.parentIdTag).allowed) {
+      log.info({ connectorId, idTag }, 'connector reserved for another id');
       return;
     }
     this.setPending(connectorId, {
@@ -407,13 +426,21 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       const meterStart = await this.readEnergy(hw);
       const startedMs = time.nowMs();
       const row = repo.db.transaction(() => {
+        const { reservationId } = this.opts.reservations.claim(
+          connectorId,
+          pending.idTag,
+          pending.parentIdTag,
+        );
         const inserted = repo.insert({
           connectorId,
           idTag: pending.idTag,
           ...(pending.parentIdTag ? { parentIdTag: pending.parentIdTag } : {}),
+          ...(reservationId === undefined ? {} : { reservationId }),
           meterStart,
           startedAt: new Date(startedMs).toISOString(),
         });
+        // In the same SQL transaction: the reservation ends if and only if its transaction is recorded.
+        if (reservationId !== undefined) this.opts.reservations.consume(reservationId);
         sink.started(inserted, startedMs);
         return inserted;
       })();

@@ -44,7 +44,7 @@ describe('Core: configuration', () => {
       {
         key: 'SupportedFeatureProfiles',
         readonly: true,
-        value: 'Core,LocalAuthListManagement,RemoteTrigger',
+        value: 'Core,LocalAuthListManagement,RemoteTrigger,Reservation',
       },
     ]);
 
@@ -66,7 +66,7 @@ describe('Core: configuration', () => {
     expect(byName.get('SendLocalListMaxLength')?.readonly).toBe(true);
     expect(byName.has('AuthorizationCacheEnabled')).toBe(true);
     expect(byName.has('ChargeProfileMaxStackLevel')).toBe(false);
-    expect(byName.has('ReserveConnectorZeroSupported')).toBe(false);
+    expect(byName.get('ReserveConnectorZeroSupported')?.readonly).toBe(true);
 
     const maxKeys = await csms.call<GetConf>(CP_ID, 'GetConfiguration', { key: ['GetConfigurationMaxKeys'] });
     const max = Number(maxKeys.configurationKey?.[0]?.value);
