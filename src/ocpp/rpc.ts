@@ -358,7 +358,9 @@ export class RpcEndpoint extends EventEmitter {
     } else {
       call.resolve(frame.payload);
     }
-    this.pump();
+    // The caller records the answer in its continuation (the outbox commits its queue row there):
+    // send the next CALL only after that, so a crash between the two cannot re-send this one.
+    setImmediate(() => this.pump());
   }
 
   private onError(frame: CallErrorFrame): void {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { charging as startCharging } from '../support/charging.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
 const TAG = 'VALID01';
@@ -8,18 +9,7 @@ type Start = { connectorId: number; idTag: string; meterStart: number; reservati
 type Stop = { transactionId: number; idTag?: string; meterStop: number; reason?: string };
 
 /** Starts a transaction on connector 1 the OCTT way (plug, then card) and returns its id. */
-async function charging(h: Harness, idTag = TAG, connectorId = 1): Promise<number> {
-  const mark = h.csms.mark();
-  h.board.plug(connectorId);
-  await h.status(connectorId, 'Preparing', mark);
-  h.board.swipe(idTag);
-  const start = await h.csms.waitForCall(CP_ID, 'StartTransaction', { since: mark });
-  await h.status(connectorId, 'Charging', mark);
-  const answer = h.csms.frames.find(
-    (f) => f.direction === 'out' && f.message?.type === 'result' && f.message.id === start.id,
-  );
-  return (answer?.message as { payload: { transactionId: number } }).payload.transactionId;
-}
+const charging = (h: Harness, idTag = TAG, connectorId = 1) => startCharging(h, idTag, connectorId);
 
 describe('Core: charging sessions', () => {
   const start = useHarness();

@@ -279,6 +279,7 @@ describe('our CALLs', () => {
 
     rpc.receive(JSON.stringify([3, id1, { currentTime: '2024-05-01T10:00:00Z' }]));
     await expect(first).resolves.toEqual({ currentTime: '2024-05-01T10:00:00Z' });
+    await settle();
     const [[, id2, action2, payload2]] = transport.take() as [unknown[]];
     expect([action2, payload2]).toEqual([
       'StatusNotification',
@@ -287,11 +288,34 @@ describe('our CALLs', () => {
 
     rpc.receive(JSON.stringify([3, id2, {}]));
     await expect(second).resolves.toEqual({});
+    await settle();
     const [[, id3, action3]] = transport.take() as [unknown[]];
     expect(action3).toBe('Heartbeat');
     rpc.receive(JSON.stringify([3, id3, { currentTime: '2024-05-01T10:00:01Z' }]));
     await expect(third).resolves.toEqual({ currentTime: '2024-05-01T10:00:01Z' });
     expect(new Set([id1, id2, id3]).size).toBe(3);
+  });
+
+  it('sends the next CALL only after the answer to the previous one was handled by its caller', async () => {
+    const { transport, rpc } = setup();
+    let recorded = false;
+    const first = rpc.call('Heartbeat', {}).then(() => {
+      recorded = true;
+    });
+    const second = rpc.call('Heartbeat', {});
+    const [[, id1]] = transport.take() as [unknown[]];
+    const sentBeforeRecorded: boolean[] = [];
+    const send = transport.send.bind(transport);
+    transport.send = (text) => {
+      sentBeforeRecorded.push(!recorded);
+      return send(text);
+    };
+    rpc.receive(JSON.stringify([3, id1, { currentTime: '2024-05-01T10:00:00Z' }]));
+    await first;
+    await settle();
+    expect(sentBeforeRecorded).toEqual([false]);
+    rpc.detach();
+    await second.catch(() => undefined);
   });
 
   it('uses unique message ids of at most 36 characters', () => {
