@@ -120,7 +120,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       const hw = station.connector(id) as ConnectorHardware;
       const onPlug = (plugged: boolean) => void (plugged ? this.onPlugged(id) : this.onUnplugged(id));
       const onFault = () => void this.onFault(id);
-      const onPilot = () => this.changed(id);
+      const onPilot = () => void this.followPilot(id);
       hw.on('plug', onPlug);
       hw.on('fault', onFault);
       hw.on('pilot', onPilot);
@@ -446,7 +446,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       })();
       session.active = { row, suspended: false };
       log.info({ connectorId, idTag: row.idTag, localId: row.localId, meterStart }, 'transaction started');
-      await hw.devices.relay.set(true);
+      await this.followPilot(connectorId);
       this.scheduleSample(connectorId);
     } finally {
       session.starting = false;
@@ -495,6 +495,20 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       session.finishing = false;
       this.changed(connectorId);
     }
+  }
+
+  /**
+   * IEC 61851: the contactor is closed only while the EV asks for energy (state C, or D with
+   * ventilation) and the charger is not withholding it; an EV that pauses (B) gets it opened.
+   */
+  private async followPilot(connectorId: number): Promise<void> {
+    const active = this.sessions.get(connectorId)?.active;
+    const hw = this.opts.station.connector(connectorId);
+    if (active && hw && !active.suspended) {
+      const state = hw.devices.pilot.state();
+      await hw.devices.relay.set(state === 'C' || state === 'D');
+    }
+    this.changed(connectorId);
   }
 
   /** Energy withheld, transaction kept (the EV left with StopTransactionOnEVSideDisconnect off, or the id was refused). */

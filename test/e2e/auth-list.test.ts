@@ -14,7 +14,7 @@ describe('Local Auth List Management', () => {
     return listVersion;
   }
 
-  it('TC_042_1_CS GetLocalListVersion is -1 while LocalAuthListEnabled is false; SendLocalList NotSupported', async () => {
+  it('TC_042_1_CS / TC_043_1_CS GetLocalListVersion is -1 while LocalAuthListEnabled is false; SendLocalList NotSupported', async () => {
     const h = await start();
     await h.booted();
     expect(
@@ -96,7 +96,7 @@ describe('Local Auth List Management', () => {
     expect(h.runtime.localList.get('CARD-3')).toBeUndefined();
   });
 
-  it('SendLocalList over SendLocalListMaxLength, or growing the list over LocalAuthListMaxLength, is Failed', async () => {
+  it('TC_043_3_CS SendLocalList that cannot be stored (over SendLocalListMaxLength or LocalAuthListMaxLength) is Failed', async () => {
     const h = await start({ ocpp: { SendLocalListMaxLength: 2, LocalAuthListMaxLength: 3 } });
     await h.booted();
     expect(
@@ -168,5 +168,31 @@ describe('Local Auth List Management', () => {
     mark = h.csms.mark();
     expect(await h.runtime.authorizer.authorize('CARD-1')).toMatchObject({ source: 'central' });
     expect(h.csms.calls(CP_ID, 'Authorize', mark).map((c) => c.payload)).toEqual([{ idTag: 'CARD-1' }]);
+  });
+
+  it('TC_008_CS remote start with an id on the local list: no Authorize, StartTransaction, Charging', async () => {
+    const h = await start({
+      ocpp: { LocalPreAuthorize: true, AuthorizationCacheEnabled: false, AuthorizeRemoteTxRequests: true },
+    });
+    await h.booted();
+    expect(await version(h)).toBe(0);
+    expect(
+      await h.csms.call(CP_ID, 'SendLocalList', {
+        listVersion: 1,
+        updateType: 'Full',
+        localAuthorizationList: accepted('LISTED-1'),
+      }),
+    ).toEqual({ status: 'Accepted' });
+    const mark = h.csms.mark();
+    h.board.plug(1);
+    await h.status(1, 'Preparing', mark);
+    expect(await h.csms.call(CP_ID, 'RemoteStartTransaction', { connectorId: 1, idTag: 'LISTED-1' })).toEqual(
+      {
+        status: 'Accepted',
+      },
+    );
+    await h.csms.waitForCall(CP_ID, 'StartTransaction', { since: mark });
+    await h.status(1, 'Charging', mark);
+    expect(h.csms.calls(CP_ID, 'Authorize', mark)).toEqual([]);
   });
 });

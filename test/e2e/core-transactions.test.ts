@@ -208,6 +208,18 @@ describe('Core: charging sessions', () => {
     });
   });
 
+  it('TC_018_2_CS a tethered cable during a session: UnlockConnector is NotSupported and charging goes on', async () => {
+    const h = await start({ board: { connectors: [{ id: 1, fixedCable: true }, { id: 2 }] } });
+    await h.booted();
+    await charging(h);
+    const mark = h.csms.mark();
+    expect(await h.csms.call(CP_ID, 'UnlockConnector', { connectorId: 1 })).toEqual({
+      status: 'NotSupported',
+    });
+    expect(h.csms.calls(CP_ID, 'StopTransaction', mark)).toEqual([]);
+    expect(h.board.connector(1)?.devices.relay.isClosed()).toBe(true);
+  });
+
   it('TC_018_1_CS unlock during a session stops it with UnlockCommand; unplug makes it Available', async () => {
     const h = await start();
     await h.booted();
@@ -252,16 +264,19 @@ describe('Core: charging sessions', () => {
     expect(stop.payload).toMatchObject({ transactionId, reason: 'Remote' });
   });
 
-  it('the EV pausing shows SuspendedEV and resuming Charging', async () => {
+  it('the EV pausing shows SuspendedEV with the contactor open, and resuming Charging with it closed', async () => {
     const h = await start();
     await h.booted();
     await charging(h);
     let mark = h.csms.mark();
     h.board.ev(1, 'pause');
     await h.status(1, 'SuspendedEV', mark);
+    // No energy may flow to an EV that stopped asking: the contactor opens, and closes again.
+    expect(h.board.connector(1)?.devices.relay.isClosed()).toBe(false);
     mark = h.csms.mark();
     h.board.ev(1, 'charge');
     await h.status(1, 'Charging', mark);
+    expect(h.board.connector(1)?.devices.relay.isClosed()).toBe(true);
   });
 
   it('TC_024_CS a lock failure at plug-in faults the connector (ConnectorLockFailure) and starts nothing', async () => {
