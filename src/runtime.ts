@@ -68,7 +68,13 @@ const IMPLEMENTED_PROFILES: readonly FeatureProfile[] = [
 ];
 
 /** Optional functions this build provides; their configuration keys exist only with them. */
-const CAPABILITIES = ['authCache', 'localAuthList', 'offlineUnknownId', 'reservation'];
+const CAPABILITIES = [
+  'authCache',
+  'localAuthList',
+  'maxEnergyOnInvalidId',
+  'offlineUnknownId',
+  'reservation',
+];
 
 function readPem(path: string | undefined): string | undefined {
   return path ? readFileSync(path, 'utf8') : undefined;

@@ -78,6 +78,10 @@ interface Active {
   /** Energy withheld: the central system refused the id, or the EVSE paused. */
   suspended: boolean;
   sampler?: Timer;
+  /** MaxEnergyOnInvalidId: the register value at which a refused id's energy ends, and its watch. */
+  invalidIdLimit?: { untilWh: number; timer?: Timer };
+  /** The TxProfile a RemoteStartTransaction brought, kept for smart charging. */
+  txProfile?: unknown;
 }
 
 interface Session {
@@ -88,6 +92,8 @@ interface Session {
   starting: boolean;
   /** An id being authorized for this connector: reserved for it, but not yet Preparing. */
   authorizing: boolean;
+  /** The charging profile of a remote start, until its transaction starts (or the start lapses). */
+  remoteProfile?: unknown;
 }
 
 export interface TransactionEngineEvents {
@@ -221,12 +227,13 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
    * RemoteStartTransaction. Accepted means the charger will try: with AuthorizeRemoteTxRequests
    * the id is authorized first, and the driver then has ConnectionTimeOut to plug in.
    */
-  remoteStart(idTag: string, connectorId?: number): 'Accepted' | 'Rejected' {
+  remoteStart(idTag: string, connectorId?: number, txProfile?: unknown): 'Accepted' | 'Rejected' {
     const ids = connectorId === undefined ? this.opts.station.connectorIds() : [connectorId];
     const { reservations } = this.opts;
     const target = ids.find((id) => this.isFree(id) && reservations.couldClaim(id, idTag));
     if (target === undefined) return 'Rejected';
     const session = this.sessions.get(target) as Session;
+    session.remoteProfile = txProfile;
     if (!this.opts.config.getBool('AuthorizeRemoteTxRequests')) {
       // Without an authorization there is no parent id to match a reservation by.
       if (!reservations.claim(target, idTag).allowed) return 'Rejected';
@@ -280,7 +287,39 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       'central system refused the id of a running transaction',
     );
     if (this.opts.config.getBool('StopTransactionOnInvalidId')) void this.stop(connectorId, 'DeAuthorized');
-    else void this.suspend(connectorId);
+    else this.limitEnergyOfInvalidId(connectorId, session.active);
+  }
+
+  /** The TxProfile of the running transaction's remote start, if it had one. */
+  txProfileOn(connectorId: number): unknown {
+    return this.sessions.get(connectorId)?.active?.txProfile;
+  }
+
+  /**
+   * A refused id keeps its transaction (StopTransactionOnInvalidId false) but gets at most
+   * MaxEnergyOnInvalidId Wh in all; without that key, no more energy at all.
+   */
+  private limitEnergyOfInvalidId(connectorId: number, active: Active): void {
+    const { config, clock } = this.opts;
+    const maxWh = config.has('MaxEnergyOnInvalidId') ? config.getInt('MaxEnergyOnInvalidId') : 0;
+    if (maxWh <= 0) {
+      void this.suspend(connectorId);
+      return;
+    }
+    const limit: NonNullable<Active['invalidIdLimit']> = { untilWh: active.row.meterStart + maxWh };
+    active.invalidIdLimit = limit;
+    const check = async (): Promise<void> => {
+      if (this.sessions.get(connectorId)?.active !== active) return;
+      const hw = this.opts.station.connector(connectorId) as ConnectorHardware;
+      const energy = await this.readEnergy(hw, active.row.lastMeter);
+      if (energy >= limit.untilWh) {
+        this.opts.log.info({ connectorId, energyWh: energy, maxWh }, 'MaxEnergyOnInvalidId reached');
+        await this.suspend(connectorId);
+        return;
+      }
+      limit.timer = clock.setTimeout(() => void check(), 1000);
+    };
+    void check();
   }
 
   /**
@@ -341,6 +380,8 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
         { connectorId, idTag, status: decision.info.status, source: decision.source },
         'id tag not authorized',
       );
+      // A refused remote start must not leave its profile for the next session here.
+      (this.sessions.get(connectorId) as Session).remoteProfile = undefined;
       return;
     }
     if (!this.opts.reservations.claim(connectorId, idTag, decision.info.parentIdTag).allowed) {
@@ -369,6 +410,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
         'no cable within ConnectionTimeOut; session cancelled',
       );
       session.pending = undefined;
+      session.remoteProfile = undefined;
       this.changed(connectorId);
     }, seconds * 1000);
     this.changed(connectorId);
@@ -444,7 +486,12 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
         sink.started(inserted, startedMs);
         return inserted;
       })();
-      session.active = { row, suspended: false };
+      session.active = {
+        row,
+        suspended: false,
+        ...(session.remoteProfile ? { txProfile: session.remoteProfile } : {}),
+      };
+      session.remoteProfile = undefined;
       log.info({ connectorId, idTag: row.idTag, localId: row.localId, meterStart }, 'transaction started');
       await this.followPilot(connectorId);
       this.scheduleSample(connectorId);
@@ -461,6 +508,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     if (!active) return;
     session.active = undefined;
     active.sampler?.cancel();
+    active.invalidIdLimit?.timer?.cancel();
     const hw = station.connector(connectorId) as ConnectorHardware;
     // Open the contactor before anything else: the transaction is over from this moment.
     await hw.devices.relay

@@ -462,4 +462,51 @@ describe('Core: charging sessions', () => {
     const mv = await h.csms.waitForCall(CP_ID, 'MeterValues', { since: mark });
     expect(mv.payload).toMatchObject({ connectorId: 1, transactionId });
   });
+
+  it('MaxEnergyOnInvalidId: a refused id keeps charging up to the limit, then SuspendedEVSE', async () => {
+    const h = await start({
+      ocpp: { StopTransactionOnInvalidId: false, MaxEnergyOnInvalidId: 3 },
+      csms: {
+        rules: {
+          onCall: (_cp, action) =>
+            action === 'StartTransaction'
+              ? { transactionId: 77, idTagInfo: { status: 'Invalid' } }
+              : undefined,
+        },
+      },
+    });
+    await h.booted();
+    const mark = h.csms.mark();
+    h.board.plug(1);
+    h.board.swipe(TAG);
+    await h.status(1, 'Charging', mark);
+    await h.sink.waitFor((l) => l.msg === 'MaxEnergyOnInvalidId reached');
+    await h.status(1, 'SuspendedEVSE', mark);
+    expect(h.board.connector(1)?.devices.relay.isClosed()).toBe(false);
+    expect((await h.board.connector(1)!.meter!.read()).energyImportWh).toBeGreaterThanOrEqual(3);
+    expect(h.csms.calls(CP_ID, 'StopTransaction', mark)).toEqual([]);
+  });
+
+  it('a TxProfile sent with RemoteStartTransaction is kept with the transaction for smart charging', async () => {
+    const h = await start();
+    await h.booted();
+    const profile = {
+      chargingProfileId: 9,
+      stackLevel: 0,
+      chargingProfilePurpose: 'TxProfile',
+      chargingProfileKind: 'Relative',
+      chargingSchedule: { chargingRateUnit: 'A', chargingSchedulePeriod: [{ startPeriod: 0, limit: 16 }] },
+    };
+    const mark = h.csms.mark();
+    h.board.plug(1);
+    expect(
+      await h.csms.call(CP_ID, 'RemoteStartTransaction', {
+        connectorId: 1,
+        idTag: TAG,
+        chargingProfile: profile,
+      }),
+    ).toEqual({ status: 'Accepted' });
+    await h.status(1, 'Charging', mark);
+    expect(h.runtime.transactions.txProfileOn(1)).toEqual(profile);
+  });
 });

@@ -19,7 +19,7 @@ export function registerRemoteStartTransaction(ctx: FeatureContext, engine: Tran
       );
       return { status: 'Rejected' };
     }
-    const status = engine.remoteStart(idTag, connectorId);
+    const status = engine.remoteStart(idTag, connectorId, chargingProfile);
     ctx.log.info({ connectorId, idTag, status }, 'RemoteStartTransaction');
     return { status };
   });
