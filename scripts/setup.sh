@@ -4,11 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real peers for the driver tests: socat makes pseudo-terminal pairs (a serial line with an
-# emulated device on the other end), pymodbus is an independent Modbus implementation.
+# Real peers for the tests: socat makes pseudo-terminal pairs (a serial line with an emulated
+# device on the other end), pymodbus is an independent Modbus implementation, mosquitto a real
+# MQTT broker; systemd provides systemd-analyze (unit verification) and systemd-notify.
 need=()
 command -v socat >/dev/null 2>&1 || need+=(socat)
 /usr/bin/python3 -c 'import pymodbus' >/dev/null 2>&1 || need+=(python3-pymodbus)
+[ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if ((${#need[@]} > 0)); then
   echo "setup: installing ${need[*]}"
   if [ "$(id -u)" -eq 0 ]; then
