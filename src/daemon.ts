@@ -4,6 +4,7 @@ import { BoardFileError } from './config/board-file.js';
 import { ConfigFileError, loadConfigFile } from './config/file.js';
 import { createLogger, type Logger } from './log.js';
 import { Runtime, type StopReason } from './runtime.js';
+import { SystemdNotifier } from './systemd/notify.js';
 import { FIRMWARE_VERSION } from './version.js';
 
 /**
@@ -80,9 +81,15 @@ export async function runDaemon(argv: string[]): Promise<number> {
     'chargepointd starting',
   );
 
+  const notifier = new SystemdNotifier({ env: process.env, log });
   let runtime: Runtime;
   try {
-    runtime = await Runtime.start({ config, log });
+    runtime = await Runtime.start({
+      config,
+      log,
+      onStopping: (reason) =>
+        void notifier.stopping(reason.kind === 'reset' ? `Reset ${reason.type}: stopping` : 'stopping'),
+    });
   } catch (error) {
     const isConfig =
       error instanceof ConfigFileError ||
@@ -99,8 +106,15 @@ export async function runDaemon(argv: string[]): Promise<number> {
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+  runtime.link.on('open', () => void notifier.status('connected to the central system'));
+  runtime.link.on('close', () => void notifier.status('central system unreachable, reconnecting'));
+  runtime.registration.on('accepted', () => void notifier.status('registered with the central system'));
+  // Runtime.start has opened the store and started the board (and the control socket).
+  void notifier.ready('store open, board up; connecting to the central system');
 
   const reason = await runtime.done;
+  // Delivers STOPPING=1 and ends the keep-alives, whose timer would keep the process alive.
+  await notifier.close();
   if (reason.kind === 'reset' && reason.type === 'Hard') runHardResetHook(config.reset.hardResetCommand, log);
   const code = exitCodeFor(reason);
   log.info({ reason, exitCode: code }, 'chargepointd stopped');

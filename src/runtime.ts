@@ -32,6 +32,7 @@ import type { FeatureProfile } from './ocpp/actions.js';
 import { Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js';
 import { Outbox } from './ocpp/outbox.js';
 import { RpcEndpoint } from './ocpp/rpc.js';
+import { FrameTrace } from './ocpp/trace.js';
 import { AlignedMetering } from './station/aligned-metering.js';
 import { Authorizer } from './station/auth/authorizer.js';
 import { AuthCache } from './station/auth/cache.js';
@@ -52,6 +53,8 @@ export interface RuntimeOptions {
   clock?: Clock;
   /** A ready board (tests); otherwise built from config.board. */
   board?: Board;
+  /** Told when a graceful stop begins, whatever asked for it (signal or Reset). */
+  onStopping?: (reason: StopReason) => void;
 }
 
 type BuiltOptions = RuntimeOptions & { board: Board };
@@ -99,6 +102,7 @@ export class Runtime {
   readonly outbox: Outbox;
   readonly reservations: Reservations;
   readonly transactions: TransactionEngine;
+  readonly trace: FrameTrace;
   private readonly alignedMetering: AlignedMetering;
   private readonly transactionsRepo: TransactionsRepo;
   readonly done: Promise<StopReason>;
@@ -132,6 +136,8 @@ export class Runtime {
     });
     this.station = new Station({ board: this.board, availability: this.store.availability, clock, log });
     this.rpc = new RpcEndpoint({ log, clock, callTimeoutMs: cfg.csms.callTimeoutSeconds * 1000 });
+    this.trace = new FrameTrace({ store: this.store, maxFrames: cfg.trace.maxFrames, clock, log });
+    this.trace.attach(this.rpc);
     this.link = new Link({
       chargePointId: cfg.chargePointId,
       credentials: () => this.credentials(),
@@ -282,6 +288,9 @@ export class Runtime {
       outbox: this.outbox,
       localList: this.localList,
       authCache: this.authCache,
+      transactions: this.transactions,
+      requestReset: (type) => void this.stop({ kind: 'reset', type }),
+      trace: this.trace,
     });
     const server = new ControlServer({ path: cfg.cli.socket, api, log, version: FIRMWARE_VERSION });
     try {
@@ -302,6 +311,7 @@ export class Runtime {
   stop(reason: StopReason = { kind: 'stop' }): Promise<void> {
     this.stopping ??= (async () => {
       this.opts.log.info({ reason }, 'stopping');
+      this.opts.onStopping?.(reason);
       await this.transactions.stopAll(transactionStopReason(reason));
       // Give the queued StopTransactions a moment to leave; whatever stays is sent after the restart.
       await this.outboxDrained(STOP_DRAIN_MS);
@@ -320,6 +330,7 @@ export class Runtime {
       this.rpc.detach();
       this.station.close();
       await this.board.stop();
+      this.trace.close();
       this.store.close();
       this.resolveDone(reason);
     })();

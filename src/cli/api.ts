@@ -3,8 +3,11 @@
  * and cpctl calls it. Plain data only, so it travels as JSON.
  */
 import type { DeviceHealth, MeterReading, PilotState } from '../../hal/types.js';
+import type { ResetType } from '../features/context.js';
+import type { LogLevel } from '../log.js';
 import type { QueuedAction } from '../ocpp/outbox.js';
 import type { IdTagInfo } from '../station/auth-types.js';
+import type { TraceEntry } from '../store/trace-repo.js';
 import type { TransactionRow } from '../store/transactions-repo.js';
 
 export interface ConnectorReport {
@@ -130,6 +133,25 @@ export interface ControlApi {
   queue(): QueueReport;
   /** Local list and cache summary, plus what each says about `idTag` when given. */
   auth(idTag?: string): AuthReport;
+  /** Drop the connection to the central system and connect again at once. */
+  reconnect(): void;
+  /** The same reset as OCPP Reset: transactions stop, the daemon exits (10 soft, 11 hard) after answering. */
+  reset(type: ResetType): 'Accepted';
+  /** As ChangeAvailability; connector 0 is the whole charge point. */
+  availability(connectorId: number, type: 'Operative' | 'Inoperative'): 'Accepted' | 'Scheduled' | 'Rejected';
+  /** As UnlockConnector: a running transaction on it is stopped first. */
+  unlock(connectorId: number): Promise<'Unlocked' | 'UnlockFailed' | 'NotSupported'>;
+  /** Changes the daemon's log level until it restarts; returns the level it had. */
+  setLogLevel(level: LogLevel): string;
+  /**
+   * The frame trace, read in pages so a long one never sits whole in memory: where reading starts
+   * to show the newest `limit` frames (of `action`, if given), and the newest seq now.
+   */
+  traceWindow(limit: number, action?: string): { afterSeq: number; lastSeq: number };
+  /** Up to `max` frames (of `action`, if given) recorded after `afterSeq`, oldest first. */
+  traceAfter(afterSeq: number, max: number, action?: string): TraceEntry[];
+  /** Calls `listener` after each recorded frame, until the returned function is called. */
+  onTraceEntry(listener: () => void): () => void;
   /** Undefined unless the board is the simulated one. */
   readonly sim: SimControls | undefined;
 }

@@ -1,8 +1,10 @@
 /**
- * cpctl's end of the control socket: one connection, one request, one answer.
+ * cpctl's end of the control socket: one connection, one request, one answer (after the events of
+ * a streamed method).
  */
 import { connect } from 'node:net';
 import {
+  type EventOf,
   encodeFrame,
   LineSplitter,
   type Method,
@@ -10,6 +12,7 @@ import {
   ProtocolError,
   parseResponseLine,
   type Result,
+  type StreamMethod,
 } from './protocol.js';
 
 /** The daemon refused the request; the message is the daemon's. */
@@ -22,7 +25,7 @@ const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 export interface RequestOptions {
-  /** Give up when the socket stays silent this long. */
+  /** Give up when the socket stays silent this long; 0 waits for ever (following a stream). */
   timeoutMs?: number;
 }
 
@@ -38,6 +41,33 @@ export function request<M extends Method>(
   params: Params<M>,
   options: RequestOptions = {},
 ): Promise<Result<M>> {
+  return exchange(path, method, params, options, () => {
+    throw new ProtocolError(`the daemon sent events to ${method}, which has none`);
+  });
+}
+
+/**
+ * A streamed request: `onEvent` gets each event as it arrives; resolves with the result. While
+ * following, no result comes: the caller ends by closing (`signal`), which resolves with undefined.
+ * A daemon that closes the connection first rejects, as for `request`.
+ */
+export function stream<M extends StreamMethod>(
+  path: string,
+  method: M,
+  params: Params<M>,
+  onEvent: (event: EventOf<M>) => void,
+  options: RequestOptions & { signal?: AbortSignal } = {},
+): Promise<Result<M> | undefined> {
+  return exchange(path, method, params, options, (event) => onEvent(event as EventOf<M>));
+}
+
+function exchange<M extends Method>(
+  path: string,
+  method: M,
+  params: Params<M>,
+  options: RequestOptions & { signal?: AbortSignal },
+  onEvent: (event: unknown) => void,
+): Promise<Result<M>> {
   const id = 1;
   return new Promise((resolve, reject) => {
     const socket = connect(path);
@@ -50,6 +80,13 @@ export function request<M extends Method>(
       outcome();
     };
 
+    options.signal?.addEventListener(
+      'abort',
+      () => settle(() => resolve(undefined as unknown as Result<M>)),
+      {
+        once: true,
+      },
+    );
     socket.setTimeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, () => {
       const err: NodeJS.ErrnoException = new Error(`no answer from chargepointd on ${path}`);
       err.code = 'ETIMEDOUT';
@@ -68,6 +105,15 @@ export function request<M extends Method>(
         }
         // A null id answers a request too broken to be matched: with one request in flight, ours.
         if (frame.id !== id && frame.id !== null) continue;
+        if ('event' in frame) {
+          try {
+            onEvent(frame.event);
+          } catch (err) {
+            settle(() => reject(err));
+            return;
+          }
+          continue;
+        }
         if ('error' in frame) settle(() => reject(new RemoteError(frame.error.message)));
         else settle(() => resolve(frame.result as Result<M>));
         return;

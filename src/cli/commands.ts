@@ -2,8 +2,13 @@
  * cpctl's commands: argv -> one control-socket request -> human or JSON output and an exit code
  * (sysexits: 64 usage, 69 daemon unavailable, 77 permission, 1 refused by the daemon).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { MeterReading } from '../../hal/types.js';
+import { LOG_LEVELS } from '../log.js';
+import { PACKAGE_ROOT } from '../package-root.js';
+import type { TraceEntry } from '../store/trace-repo.js';
 import { FIRMWARE_VERSION } from '../version.js';
 import type {
   AuthReport,
@@ -13,9 +18,11 @@ import type {
   TransactionReport,
   TransactionsReport,
 } from './api.js';
-import { RemoteError, request } from './client.js';
+import { RemoteError, request, stream } from './client.js';
 import {
+  DEFAULT_FOLLOW_BACKLOG,
   DEFAULT_RECENT_TRANSACTIONS,
+  DEFAULT_TRACE_FRAMES,
   FAULT_CODES,
   type Method,
   type Params,
@@ -40,7 +47,15 @@ export interface CpctlIo {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
   env?: NodeJS.ProcessEnv;
+  /** Ends a `trace --follow` (exit 0); without it, following lasts until the process is killed. */
+  signal?: AbortSignal;
 }
+
+/** The bash completion script `cpctl completion bash` prints, shipped with the package. */
+export const COMPLETION_SCRIPT = join(PACKAGE_ROOT, 'scripts', 'cpctl-completion.bash');
+
+/** Characters of a frame `trace` shows on a line; --json has them all. */
+const TRACE_TEXT_WIDTH = 160;
 
 /** The socket: --socket, else $CPCTL_SOCKET, else the daemon's default. */
 export function resolveSocketPath(flag: string | undefined, env: NodeJS.ProcessEnv): string {
@@ -80,6 +95,8 @@ interface CommandDef<M extends Method> {
 function def<M extends Method>(command: CommandDef<M>): CommandDef<M> {
   return command;
 }
+
+const TRACE_USAGE = 'trace [--action <name>] [--limit <n>] [--follow]';
 
 const COMMANDS = [
   def({
@@ -262,6 +279,59 @@ const COMMANDS = [
     human: (report) => ({ out: renderQueue(report) }),
   }),
   def({
+    words: ['reconnect'],
+    args: [],
+    summary: 'drop the connection to the central system and connect again',
+    method: 'reconnect',
+    params: () => ({}),
+    human: () => ({ out: 'reconnecting to the central system' }),
+  }),
+  def({
+    words: ['reset'],
+    args: ['soft|hard'],
+    summary: 'as OCPP Reset: stop transactions, restart the daemon (hard: run the reset command)',
+    method: 'reset',
+    params: ({ args }) => ({ type: choice(args[0]!, 'hard', 'soft') ? 'Hard' : 'Soft' }),
+    human: (_, { type }) => ({
+      out: `${type.toLowerCase()} reset accepted: running transactions stop, then the daemon restarts`,
+    }),
+  }),
+  def({
+    words: ['availability'],
+    args: ['<connector>', 'operative|inoperative'],
+    summary: 'as ChangeAvailability (connector 0: the whole charge point)',
+    method: 'availability',
+    params: ({ args }) => ({
+      connectorId: connector(args[0]!),
+      type: choice(args[1]!, 'operative', 'inoperative') ? 'Operative' : 'Inoperative',
+    }),
+    human: (status, { connectorId, type }) => {
+      const what = connectorId === 0 ? 'charge point' : `connector ${connectorId}`;
+      if (status === 'Accepted') return { out: `${what}: ${type}` };
+      if (status === 'Scheduled') return { out: `${what}: ${type} once its transaction ends (Scheduled)` };
+      return { error: `${what}: availability change Rejected` };
+    },
+  }),
+  def({
+    words: ['unlock'],
+    args: ['<connector>'],
+    summary: 'as UnlockConnector: stop its transaction, release the cable',
+    method: 'unlock',
+    params: ({ args }) => ({ connectorId: connector(args[0]!) }),
+    human: (status, { connectorId }) =>
+      status === 'Unlocked'
+        ? { out: `connector ${connectorId}: Unlocked` }
+        : { error: `connector ${connectorId}: ${status}` },
+  }),
+  def({
+    words: ['log-level'],
+    args: [LOG_LEVELS.join('|')],
+    summary: "the daemon's log level, until it restarts",
+    method: 'log.level',
+    params: ({ args }) => ({ level: logLevel(args[0]!) }),
+    human: ({ level, previous }) => ({ out: `log level ${level} (was ${previous})` }),
+  }),
+  def({
     words: ['auth'],
     args: ['[idTag]'],
     summary: 'an id in the local list and the cache (sends no Authorize)',
@@ -280,13 +350,19 @@ export const USAGE = [
   table(
     [
       ...COMMANDS.map((c) => [`  ${usageOf(c)}`, c.summary]),
+      [
+        `  ${TRACE_USAGE}`,
+        `OCPP frames in and out, secrets redacted (the last ${DEFAULT_TRACE_FRAMES}; --follow: ${DEFAULT_FOLLOW_BACKLOG}, then new ones)`,
+      ],
+      ['  completion bash', 'bash completion script (source it, or install it in bash-completion)'],
       ['  version', 'versions of cpctl and the running daemon'],
       ['  help', 'this text'],
     ],
     3,
   ),
   '',
-  `--socket defaults to $CPCTL_SOCKET, else ${DEFAULT_SOCKET}. --json prints the daemon's answer as JSON.`,
+  `--socket defaults to $CPCTL_SOCKET, else ${DEFAULT_SOCKET}. --json prints the daemon's answer as JSON`,
+  '(trace: one JSON object per frame and line).',
   'Put -- before an argument that starts with a dash.',
 ].join('\n');
 
@@ -297,6 +373,8 @@ const PARSE_OPTIONS = {
   reader: { type: 'string' },
   power: { type: 'string' },
   limit: { type: 'string' },
+  action: { type: 'string' },
+  follow: { type: 'boolean' },
 } as const;
 
 function parseArgv(argv: string[]) {
@@ -328,9 +406,22 @@ export async function runCpctl(argv: string[], io: CpctlIo): Promise<number> {
   if (positionals.length === 0) return fail(EXIT.usage, 'no command given (see "cpctl help")');
 
   try {
+    if (positionals[0] !== 'trace' && (values.follow || values.action !== undefined)) {
+      throw new UsageError(`--${values.follow ? 'follow' : 'action'} applies to trace only`);
+    }
     if (positionals[0] === 'version') {
       if (positionals.length > 1) throw new UsageError('usage: cpctl version');
       return await runVersion(socket, json, io);
+    }
+    if (positionals[0] === 'completion') {
+      if (positionals.length !== 2 || positionals[1] !== 'bash')
+        throw new UsageError('usage: cpctl completion bash');
+      io.stdout(readFileSync(COMPLETION_SCRIPT, 'utf8'));
+      return EXIT.ok;
+    }
+    if (positionals[0] === 'trace') {
+      if (positionals.length > 1) throw new UsageError(`usage: cpctl ${TRACE_USAGE}`);
+      return await runTrace(values, socket, json, io);
     }
     const command = findCommand(positionals);
     const inv = invocation(command, positionals.slice(command.words.length), values);
@@ -402,6 +493,53 @@ async function runCommand<M extends Method>(
   return EXIT.refused;
 }
 
+async function runTrace(
+  values: { action?: string; limit?: string; follow?: boolean },
+  socket: string,
+  json: boolean,
+  io: CpctlIo,
+): Promise<number> {
+  const params = {
+    ...(values.action === undefined ? {} : { action: values.action }),
+    ...(values.limit === undefined ? {} : { limit: integer(values.limit, '--limit') }),
+    ...(values.follow ? { follow: true } : {}),
+  };
+  try {
+    validateRequest('trace', params);
+  } catch (err) {
+    if (err instanceof ProtocolError) throw new UsageError(err.message);
+    throw err;
+  }
+  const print = (entry: TraceEntry) => io.stdout(`${json ? JSON.stringify(entry) : traceLine(entry)}\n`);
+  const result = await stream(socket, 'trace', params, print, {
+    // A quiet charger sends nothing for minutes; following waits as long as it takes.
+    ...(params.follow ? { timeoutMs: 0 } : {}),
+    ...(io.signal ? { signal: io.signal } : {}),
+  });
+  if (!params.follow && result?.frames === 0 && !json) {
+    io.stdout(`no frames${params.action === undefined ? '' : ` of ${params.action}`} in the trace\n`);
+  }
+  return EXIT.ok;
+}
+
+const ARROW = { in: '<-', out: '->' } as const;
+const KIND: Record<number, string> = { 2: 'CALL', 3: 'RESULT', 4: 'ERROR' };
+
+/** time, arrow (-> to the central system, <- from it), kind, action, id, the frame cut to a line. */
+export function traceLine(entry: TraceEntry): string {
+  const kind = entry.messageType === undefined ? '?' : (KIND[entry.messageType] ?? String(entry.messageType));
+  const text = entry.text.replace(/\s+/g, ' ');
+  const shown = text.length > TRACE_TEXT_WIDTH ? `${text.slice(0, TRACE_TEXT_WIDTH - 3)}...` : text;
+  return [
+    time(entry.at),
+    ARROW[entry.direction],
+    kind.padEnd(6),
+    (entry.action ?? '-').padEnd(24),
+    entry.messageId ?? '-',
+    shown,
+  ].join(' ');
+}
+
 async function runVersion(socket: string, json: boolean, io: CpctlIo): Promise<number> {
   let daemon: string | null;
   try {
@@ -459,6 +597,12 @@ function choice(arg: string, yes: string, no: string): boolean {
   if (arg === yes) return true;
   if (arg === no) return false;
   throw new UsageError(`expected ${yes} or ${no}, got "${arg}"`);
+}
+
+function logLevel(arg: string): (typeof LOG_LEVELS)[number] {
+  const level = LOG_LEVELS.find((l) => l === arg);
+  if (level) return level;
+  throw new UsageError(`unknown log level "${arg}"; one of: ${LOG_LEVELS.join(', ')}`);
 }
 
 function faultCode(arg: string): string {

@@ -1,14 +1,18 @@
 import { SimBoard } from '../../hal/sim/board.js';
 import type { Board, HardwareFault, MeterReading } from '../../hal/types.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
+import type { ResetType } from '../features/context.js';
 import type { Registration } from '../features/core/registration.js';
-import type { Logger } from '../log.js';
+import { type Logger, type LogLevel, setLogLevel } from '../log.js';
 import type { Link } from '../ocpp/link.js';
 import type { DeadLetter, Outbox, OutboxEntry } from '../ocpp/outbox.js';
+import type { FrameTrace } from '../ocpp/trace.js';
 import { isEnabled } from '../station/auth/authorizer.js';
 import type { AuthCache } from '../station/auth/cache.js';
 import type { LocalAuthList } from '../station/auth/local-list.js';
 import type { Station } from '../station/station.js';
+import type { TransactionEngine } from '../station/transactions.js';
+import type { TraceEntry } from '../store/trace-repo.js';
 import type { TransactionRow, TransactionsRepo } from '../store/transactions-repo.js';
 import { FIRMWARE_VERSION } from '../version.js';
 import {
@@ -31,14 +35,19 @@ export interface ControlDeps {
   board: Board;
   station: Station;
   config: ConfigurationRegistry;
-  link: Link;
+  link: Pick<Link, 'state' | 'reconnect'>;
   registration: Registration;
+  /** The root logger: `log-level` changes it, and with it every module's child logger. */
   log: Logger;
   /** The store's record of transactions: running ones and the latest finished. */
   transactionLog: Pick<TransactionsRepo, 'running' | 'recent'>;
   outbox: Pick<Outbox, 'pending' | 'deadLetters'>;
   localList: Pick<LocalAuthList, 'get' | 'version' | 'size'>;
   authCache: Pick<AuthCache, 'get' | 'size'>;
+  transactions: Pick<TransactionEngine, 'unlock'>;
+  /** The runtime's reset, the one OCPP Reset takes: stop transactions, then exit 10 (Soft) or 11 (Hard). */
+  requestReset(type: ResetType): void;
+  trace: Pick<FrameTrace, 'window' | 'after' | 'on' | 'off'>;
 }
 
 /** Fault codes a simulated fault may carry: every ChargePointErrorCode a device can cause. */
@@ -174,6 +183,52 @@ export class RuntimeControl implements ControlApi {
       ...(cached === undefined ? {} : { cache: cached }),
     };
     return report;
+  }
+
+  reconnect(): void {
+    this.deps.log.warn({ origin: 'local' }, 'reconnect requested by a technician');
+    this.deps.link.reconnect('technician request');
+  }
+
+  reset(type: ResetType): 'Accepted' {
+    this.deps.log.warn({ type, origin: 'local' }, 'reset requested by a technician');
+    // After the answer has gone out: the reset closes this very socket.
+    setImmediate(() => this.deps.requestReset(type));
+    return 'Accepted';
+  }
+
+  availability(connectorId: number, type: 'Operative' | 'Inoperative') {
+    if (connectorId !== 0) this.hardware(connectorId);
+    this.deps.log.info({ connectorId, type, origin: 'local' }, 'availability change by a technician');
+    return this.deps.station.changeAvailability(connectorId, type);
+  }
+
+  async unlock(connectorId: number) {
+    this.hardware(connectorId);
+    const status = await this.deps.transactions.unlock(connectorId);
+    this.deps.log.info({ connectorId, status, origin: 'local' }, 'connector unlock by a technician');
+    return status;
+  }
+
+  setLogLevel(level: LogLevel): string {
+    const previous = this.deps.log.level;
+    // Written before the change, so that even a change to a quieter level leaves its trace.
+    this.deps.log.warn({ level, previous, origin: 'local' }, 'log level changed by a technician');
+    setLogLevel(this.deps.log, level);
+    return previous;
+  }
+
+  traceWindow(limit: number, action?: string) {
+    return this.deps.trace.window(limit, action);
+  }
+
+  traceAfter(afterSeq: number, max: number, action?: string): TraceEntry[] {
+    return this.deps.trace.after(afterSeq, max, action);
+  }
+
+  onTraceEntry(listener: () => void): () => void {
+    this.deps.trace.on('entry', listener);
+    return () => this.deps.trace.off('entry', listener);
   }
 
   private hardware(connectorId: number) {

@@ -4,11 +4,17 @@
  *   request  {"id":1,"method":"sim.plug","params":{"connectorId":1}}
  *   answer   {"id":1,"result":...}  or  {"id":1,"error":{"message":"..."}}
  *
+ * A streamed method (`trace`) first sends any number of {"id":1,"event":...} lines, then its
+ * result; while following it sends events until the client closes the connection.
+ *
  * Both ends validate with the same code: the daemon because anything may write to the socket,
  * cpctl so that a typo gets a usage message before the daemon is bothered.
  */
 import type { MeterReading } from '../../hal/types.js';
+import type { ResetType } from '../features/context.js';
+import { LOG_LEVELS, type LogLevel } from '../log.js';
 import type { ErrorCode } from '../station/types.js';
+import type { TraceEntry } from '../store/trace-repo.js';
 import type {
   AuthReport,
   ConfigEntry,
@@ -24,6 +30,11 @@ export const MAX_REQUEST_BYTES = 64 * 1024;
 /** Finished transactions `transactions` lists when no limit is given, and the most it lists. */
 export const DEFAULT_RECENT_TRANSACTIONS = 10;
 export const MAX_RECENT_TRANSACTIONS = 1000;
+
+/** Frames `trace` shows when no limit is given (with --follow: before the new ones), and the most. */
+export const DEFAULT_TRACE_FRAMES = 50;
+export const DEFAULT_FOLLOW_BACKLOG = 10;
+export const MAX_TRACE_FRAMES = 1_000_000;
 
 type NoParams = Record<string, never>;
 
@@ -50,7 +61,26 @@ export interface MethodMap {
   'sim.clear': { params: { connectorId: number }; result: null };
   'sim.lockFail': { params: { connectorId: number; failing: boolean }; result: null };
   'sim.meter': { params: { connectorId: number; powerW: number }; result: null };
+  reconnect: { params: NoParams; result: null };
+  reset: { params: { type: ResetType }; result: ReturnType<ControlApi['reset']> };
+  availability: {
+    params: { connectorId: number; type: 'Operative' | 'Inoperative' };
+    result: ReturnType<ControlApi['availability']>;
+  };
+  unlock: { params: { connectorId: number }; result: Awaited<ReturnType<ControlApi['unlock']>> };
+  'log.level': { params: { level: LogLevel }; result: { level: LogLevel; previous: string } };
+  /** Streamed: one event per frame (TraceEntry), oldest first; then the result, unless following. */
+  trace: {
+    params: { action?: string; limit?: number; follow?: boolean };
+    result: { frames: number };
+    event: TraceEntry;
+  };
 }
+
+/** Methods that send events before (or instead of) their result. */
+export type StreamMethod = { [M in Method]: MethodMap[M] extends { event: unknown } ? M : never }[Method];
+export type EventOf<M extends StreamMethod> = MethodMap[M]['event'];
+export const STREAM_METHODS: ReadonlySet<Method> = new Set<StreamMethod>(['trace']);
 
 export type Method = keyof MethodMap;
 export type Params<M extends Method> = MethodMap[M]['params'];
@@ -62,7 +92,8 @@ export type RequestId = number | string | null;
 
 export type ResponseFrame =
   | { id: RequestId; result: unknown }
-  | { id: RequestId; error: { message: string } };
+  | { id: RequestId; error: { message: string } }
+  | { id: RequestId; event: unknown };
 
 /** A request the protocol refuses; its message goes back to the caller as is. */
 export class ProtocolError extends Error {}
@@ -156,6 +187,27 @@ const SPECS: { [M in Method]: Spec<M> } = {
       check: (v) => (Number.isFinite(v) && (v as number) >= 0 ? undefined : 'must be a number >= 0'),
     },
   },
+  reconnect: {},
+  reset: { type: oneOf(['Soft', 'Hard']) },
+  availability: { connectorId, type: oneOf(['Operative', 'Inoperative']) },
+  unlock: { connectorId },
+  'log.level': { level: oneOf(LOG_LEVELS) },
+  trace: {
+    // An OCPP action name: letters only, so nothing odd reaches a log line or a query.
+    action: {
+      check: (v) =>
+        typeof v === 'string' && /^[A-Za-z]{1,64}$/.test(v) ? undefined : 'must be an action name',
+      optional: true,
+    },
+    limit: {
+      check: (v) =>
+        Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_TRACE_FRAMES
+          ? undefined
+          : `must be an integer from 0 to ${MAX_TRACE_FRAMES}`,
+      optional: true,
+    },
+    follow: { ...flag, optional: true },
+  },
 };
 
 function isMethod(name: unknown): name is Method {
@@ -226,6 +278,7 @@ export function parseResponseLine(line: string): ResponseFrame {
   }
   if (isObject(frame) && 'id' in frame) {
     if ('result' in frame) return { id: frame.id as RequestId, result: frame.result };
+    if ('event' in frame) return { id: frame.id as RequestId, event: frame.event };
     if (isObject(frame.error) && typeof frame.error.message === 'string') {
       return { id: frame.id as RequestId, error: { message: frame.error.message } };
     }

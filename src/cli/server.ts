@@ -9,7 +9,9 @@ import { dirname } from 'node:path';
 import type { Logger } from '../log.js';
 import { type ControlApi, ControlError, type SimControls } from './api.js';
 import {
+  DEFAULT_FOLLOW_BACKLOG,
   DEFAULT_RECENT_TRANSACTIONS,
+  DEFAULT_TRACE_FRAMES,
   encodeFrame,
   LineSplitter,
   MAX_REQUEST_BYTES,
@@ -19,6 +21,7 @@ import {
   RequestLineError,
   type ResponseFrame,
   type Result,
+  type StreamMethod,
 } from './protocol.js';
 
 export interface ControlServerOptions {
@@ -32,7 +35,11 @@ export interface ControlServerOptions {
 /** Requests read from one connection but not yet answered, before reading from it pauses. */
 const MAX_WAITING_REQUESTS = 32;
 
-type Handlers = { [M in Method]: (params: Params<M>) => Result<M> | Promise<Result<M>> };
+/** Frames read from the store at a time while streaming the trace. */
+const TRACE_PAGE = 100;
+
+type PlainMethod = Exclude<Method, StreamMethod>;
+type Handlers = { [M in PlainMethod]: (params: Params<M>) => Result<M> | Promise<Result<M>> };
 
 export class ControlServer {
   private server: Server | undefined;
@@ -152,15 +159,77 @@ export class ControlServer {
     try {
       const parsed = parseRequestLine(line);
       id = parsed.id;
-      write(socket, { id, result: (await this.dispatch(parsed.request)) ?? null });
+      if (parsed.request.method === 'trace') await this.streamTrace(socket, id, parsed.request.params);
+      else write(socket, { id, result: (await this.dispatch(parsed.request)) ?? null });
     } catch (err) {
       if (err instanceof RequestLineError) id = err.id;
       write(socket, { id, error: { message: this.describe(err, line) } });
     }
   }
 
-  private dispatch<M extends Method>(request: { method: M; params: Params<M> }): Promise<Result<M>> {
+  private dispatch<M extends PlainMethod>(request: { method: M; params: Params<M> }): Promise<Result<M>> {
     return Promise.resolve(this.handlers[request.method](request.params));
+  }
+
+  /**
+   * Sends trace frames as events, read page by page and only as fast as the client takes them, so
+   * neither a long trace nor a slow reader (`cpctl trace --follow | less`) makes the daemon buffer.
+   * Without `follow` it ends with the result; with it, it resolves once following has begun and new
+   * frames keep coming until the client closes. A follower that falls behind by more than the ring
+   * skips what was dropped from it.
+   */
+  private async streamTrace(socket: Socket, id: ResponseFrame['id'], params: Params<'trace'>): Promise<void> {
+    const { api } = this.opts;
+    const { action } = params;
+    const follow = params.follow === true;
+    const limit = params.limit ?? (follow ? DEFAULT_FOLLOW_BACKLOG : DEFAULT_TRACE_FRAMES);
+    const window = api.traceWindow(limit, action);
+    let afterSeq = window.afterSeq;
+    let sent = 0;
+    /** Sends what is there after afterSeq, up to `lastSeq` and `most` frames; false if the client left. */
+    const pump = async (lastSeq: number, most: number): Promise<boolean> => {
+      while (sent < most) {
+        const page = api.traceAfter(afterSeq, Math.min(TRACE_PAGE, most - sent), action);
+        const inRange = page.filter((entry) => entry.seq <= lastSeq);
+        if (inRange.length === 0) return true;
+        for (const entry of inRange) {
+          afterSeq = entry.seq;
+          sent += 1;
+          if (!write(socket, { id, event: entry }) && !(await drained(socket))) return false;
+        }
+      }
+      return true;
+    };
+
+    if (!follow) {
+      if (await pump(window.lastSeq, limit)) write(socket, { id, result: { frames: sent } });
+      return;
+    }
+    let pumping: Promise<unknown> | undefined;
+    let again = false;
+    const catchUp = (): void => {
+      // Coalesced and off the frame's path: the trace notifies while the frame is being recorded.
+      if (pumping) {
+        again = true;
+        return;
+      }
+      pumping = new Promise(setImmediate)
+        .then(() => pump(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY))
+        .catch((err: unknown) => {
+          this.log.error({ err }, 'control socket: trace stream failed');
+          socket.destroy();
+        })
+        .finally(() => {
+          pumping = undefined;
+          if (again && !socket.destroyed) {
+            again = false;
+            catchUp();
+          }
+        });
+    };
+    const stop = api.onTraceEntry(catchUp);
+    socket.once('close', stop);
+    catchUp();
   }
 
   /** The message the client gets; refusals are expected, anything else is our bug and is logged. */
@@ -175,9 +244,26 @@ export class ControlServer {
   }
 }
 
-function write(socket: Socket, frame: ResponseFrame): void {
+/** False when the socket's buffer is full (wait for drain) or the client is gone. */
+function write(socket: Socket, frame: ResponseFrame): boolean {
   // The client may have gone while its request was being served.
-  if (socket.writable) socket.write(encodeFrame(frame));
+  return socket.writable && socket.write(encodeFrame(frame));
+}
+
+/** Resolves true when the socket can take more, false when it closed first. */
+function drained(socket: Socket): Promise<boolean> {
+  if (!socket.writable) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => () => {
+      socket.off('drain', onDrain);
+      socket.off('close', onClose);
+      resolve(ok);
+    };
+    const onDrain = done(true);
+    const onClose = done(false);
+    socket.once('drain', onDrain);
+    socket.once('close', onClose);
+  });
 }
 
 function createHandlers(api: ControlApi, version: string): Handlers {
@@ -207,5 +293,10 @@ function createHandlers(api: ControlApi, version: string): Handlers {
     'sim.clear': (p) => done(() => sim().clear(p.connectorId)),
     'sim.lockFail': (p) => done(() => sim().lockFail(p.connectorId, p.failing)),
     'sim.meter': (p) => done(() => sim().meter(p.connectorId, p.powerW)),
+    reconnect: () => done(() => api.reconnect()),
+    reset: (p) => api.reset(p.type),
+    availability: (p) => api.availability(p.connectorId, p.type),
+    unlock: (p) => api.unlock(p.connectorId),
+    'log.level': (p) => ({ level: p.level, previous: api.setLogLevel(p.level) }),
   };
 }

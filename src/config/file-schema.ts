@@ -95,6 +95,13 @@ export const CONFIG_FILE_SCHEMA = {
         hardResetCommand: { type: 'array', items: { type: 'string' }, minItems: 1 },
       },
     },
+    trace: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'The OCPP frame trace (cpctl trace): a ring of the newest frames in the state database.',
+      properties: { maxFrames: { type: 'integer', minimum: 0, maximum: 1000000, default: 10000 } },
+    },
     log: {
       type: 'object',
       additionalProperties: false,

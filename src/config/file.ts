@@ -41,6 +41,8 @@ export interface RuntimeConfig {
   ocppForced: string[];
   clock: { ntpSynchronized: boolean };
   reset: { hardResetCommand?: string[] };
+  /** Newest OCPP frames kept for `cpctl trace`; 0 records nothing. */
+  trace: { maxFrames: number };
   log: { level: string };
 }
 

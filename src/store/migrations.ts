@@ -102,6 +102,24 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT`);
     },
   },
+  {
+    version: 4,
+    name: 'ocpp_trace',
+    up(db) {
+      // A ring of the newest frames: seq only grows (the newest row is never deleted), so the
+      // oldest are found by rowid. Redacted text only; no index beyond the rowid, to keep the
+      // insert on every frame cheap.
+      db.exec(`CREATE TABLE ocpp_trace (
+        seq INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        message_type INTEGER,
+        action TEXT,
+        message_id TEXT,
+        text TEXT NOT NULL
+      ) STRICT`);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION: number = MIGRATIONS.length;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AuthReport, QueueReport, StatusReport, TransactionsReport } from '../../src/cli/api.js';
 import type { OutboxEntry } from '../../src/ocpp/outbox.js';
+import { charging } from '../support/charging.js';
 import { cpctl } from '../support/cpctl-process.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
@@ -274,5 +275,64 @@ describe('cpctl transactions, queue and auth against the running daemon', () => 
     const summary = await cpctl(socket, 'auth');
     expect(summary.stdout).toBe('local list  version 1, 1 entry\ncache       1 entry\n');
     expect(h.csms.calls(CP_ID, 'Authorize', mark)).toEqual([]);
+  });
+});
+
+describe('cpctl operator commands against the running daemon', () => {
+  const start = useHarness();
+
+  it('availability and unlock take the OCPP paths; reconnect reconnects; log-level applies at once', async () => {
+    const h = await start();
+    await h.booted();
+    const socket = h.config.cli.socket;
+
+    let mark = h.csms.mark();
+    expect(await cpctl(socket, 'availability', '2', 'inoperative')).toMatchObject({
+      code: 0,
+      stdout: 'connector 2: Inoperative\n',
+    });
+    await h.csms.waitForCall(CP_ID, 'StatusNotification', { since: mark, where: on(2, 'Unavailable') });
+    mark = h.csms.mark();
+    expect((await cpctl(socket, 'availability', '2', 'operative')).code).toBe(0);
+    await h.csms.waitForCall(CP_ID, 'StatusNotification', { since: mark, where: on(2, 'Available') });
+    const unknown = await cpctl(socket, 'availability', '9', 'operative');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('no connector 9');
+
+    expect(await cpctl(socket, 'unlock', '1')).toMatchObject({ code: 0, stdout: 'connector 1: Unlocked\n' });
+    expect((await cpctl(socket, 'sim', 'lock-fail', '1', 'on')).code).toBe(0);
+    expect(await cpctl(socket, 'unlock', '1')).toMatchObject({
+      code: 1,
+      stderr: 'cpctl: connector 1: UnlockFailed\n',
+    });
+
+    // A new connection: the charge point reports every connector again.
+    mark = h.csms.mark();
+    const connections = h.csms.handshakes.length;
+    expect(await cpctl(socket, 'reconnect')).toMatchObject({ code: 0 });
+    await h.csms.waitForCall(CP_ID, 'StatusNotification', { since: mark, where: on(0, 'Available') });
+    expect(h.csms.handshakes.length).toBe(connections + 1);
+
+    expect(await cpctl(socket, 'log-level', 'warn')).toMatchObject({
+      code: 0,
+      stdout: 'log level warn (was debug)\n',
+    });
+    expect(h.log.level).toBe('warn');
+    expect(
+      h.sink.find((l) => l.msg === 'log level changed by a technician' && l.level === 'warn'),
+    ).toBeDefined();
+  });
+
+  it('reset soft stops the running transaction like OCPP Reset and ends the runtime for a restart', async () => {
+    const h = await start();
+    await h.booted();
+    await charging(h, 'CARD02');
+    const mark = h.csms.mark();
+    const reset = await cpctl(h.config.cli.socket, 'reset', 'soft');
+    expect(reset).toMatchObject({ code: 0 });
+    expect(reset.stdout).toContain('soft reset accepted');
+    expect(await h.runtime.done).toEqual({ kind: 'reset', type: 'Soft' });
+    const stop = h.csms.calls(CP_ID, 'StopTransaction', mark);
+    expect(stop.map((c) => (c.payload as { reason?: string }).reason)).toEqual(['SoftReset']);
   });
 });

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { link, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
@@ -5,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { MeterReading } from '../../hal/types.js';
 import {
@@ -16,17 +18,26 @@ import {
   type StatusReport,
   type TransactionsReport,
 } from '../../src/cli/api.js';
-import { request } from '../../src/cli/client.js';
-import { classifyFailure, DEFAULT_SOCKET, resolveSocketPath, runCpctl } from '../../src/cli/commands.js';
+import { request, stream } from '../../src/cli/client.js';
+import {
+  COMPLETION_SCRIPT,
+  classifyFailure,
+  DEFAULT_SOCKET,
+  resolveSocketPath,
+  runCpctl,
+  USAGE,
+} from '../../src/cli/commands.js';
 import { type ControlDeps, RuntimeControl } from '../../src/cli/control-api.js';
 import { FAULT_CODES, LineSplitter, MAX_REQUEST_BYTES } from '../../src/cli/protocol.js';
 import { ControlServer } from '../../src/cli/server.js';
 import { ConfigurationRegistry } from '../../src/config/registry.js';
-import { createLogger, silentLogger } from '../../src/log.js';
+import type { ResetType } from '../../src/features/context.js';
+import { createLogger, formatLogLine, type LogLevel, silentLogger } from '../../src/log.js';
 import type { DeadLetter, OutboxEntry } from '../../src/ocpp/outbox.js';
+import { FrameTrace } from '../../src/ocpp/trace.js';
 import { AuthCache } from '../../src/station/auth/cache.js';
 import { LocalAuthList } from '../../src/station/auth/local-list.js';
-import { openStore, type Store } from '../../src/store/index.js';
+import { migrateTo, openStore, SCHEMA_VERSION, type Store } from '../../src/store/index.js';
 import { TransactionsRepo } from '../../src/store/transactions-repo.js';
 import { FIRMWARE_VERSION } from '../../src/version.js';
 
@@ -231,6 +242,40 @@ class FakeApi implements ControlApi {
           : {}),
       },
     };
+  }
+
+  // Operator commands and the trace: see the tests at the end of this file.
+  reconnect(): void {
+    this.record('reconnect');
+  }
+  reset(type: ResetType): 'Accepted' {
+    this.record('reset', type);
+    return 'Accepted';
+  }
+  availabilityAnswer: ReturnType<ControlApi['availability']> = 'Accepted';
+  availability(connectorId: number, type: 'Operative' | 'Inoperative') {
+    this.record('availability', connectorId, type);
+    return this.availabilityAnswer;
+  }
+  unlockAnswer: Awaited<ReturnType<ControlApi['unlock']>> = 'Unlocked';
+  async unlock(connectorId: number) {
+    this.record('unlock', connectorId);
+    return this.unlockAnswer;
+  }
+  setLogLevel(level: LogLevel): string {
+    this.record('setLogLevel', level);
+    return 'info';
+  }
+  readonly traceLog = memoryTrace();
+  traceWindow(limit: number, action?: string) {
+    return this.traceLog.window(limit, action);
+  }
+  traceAfter(afterSeq: number, max: number, action?: string) {
+    return this.traceLog.after(afterSeq, max, action);
+  }
+  onTraceEntry(listener: () => void) {
+    this.traceLog.on('entry', listener);
+    return () => this.traceLog.off('entry', listener);
   }
 
   private readonly simControls: SimControls = {
@@ -982,6 +1027,9 @@ describe('RuntimeControl: transactions, queue and auth from the store', () => {
       outbox: { pending: () => [], deadLetters: () => [] },
       localList: new LocalAuthList(store.db),
       authCache: new AuthCache({ db: store.db, clock: { now: () => T0 } }),
+      transactions: unused,
+      requestReset: unused,
+      trace: unused,
       ...deps,
     });
   }
@@ -1088,5 +1136,421 @@ describe('RuntimeControl: transactions, queue and auth from the store', () => {
       cache: { status: 'Expired', expiryDate: iso(-1), parentIdTag: 'FLEET' },
     });
     expect(api.auth('NOBODY').lookup).toEqual({ idTag: 'NOBODY' });
+  });
+});
+
+/** A real frame trace over an in-memory database, so the server streams what the daemon would. */
+function memoryTrace(): FrameTrace {
+  const db = new Database(':memory:');
+  migrateTo(db, SCHEMA_VERSION);
+  let at = AT;
+  return new FrameTrace({
+    store: { db, path: ':memory:' },
+    maxFrames: 1000,
+    clock: { now: () => at++ },
+    log: silentLogger(),
+  });
+}
+
+const heartbeat = (id: string) => JSON.stringify([2, id, 'Heartbeat', {}]);
+
+describe('cpctl operator commands', () => {
+  beforeEach(async () => {
+    await startServer();
+  });
+
+  it('reconnect, reset, availability, unlock and log-level reach the daemon with their params', async () => {
+    const runs: Array<[string[], string]> = [
+      [['reconnect'], 'reconnecting to the central system'],
+      [['reset', 'soft'], 'soft reset accepted'],
+      [['reset', 'hard'], 'hard reset accepted'],
+      [['availability', '2', 'inoperative'], 'connector 2: Inoperative'],
+      [['availability', '0', 'operative'], 'charge point: Operative'],
+      [['unlock', '1'], 'connector 1: Unlocked'],
+      [['log-level', 'debug'], 'log level debug (was info)'],
+    ];
+    for (const [argv, out] of runs) {
+      const { code, stdout, stderr } = await cpctl(...argv);
+      expect({ argv, code, stderr }).toEqual({ argv, code: 0, stderr: '' });
+      expect(stdout).toBe(`${out}${stdout.slice(out.length, -1)}\n`);
+    }
+    expect(api.calls).toEqual([
+      ['reconnect'],
+      ['reset', 'Soft'],
+      ['reset', 'Hard'],
+      ['availability', 2, 'Inoperative'],
+      ['availability', 0, 'Operative'],
+      ['unlock', 1],
+      ['setLogLevel', 'debug'],
+    ]);
+  });
+
+  it('Scheduled is said as such; Rejected, UnlockFailed and NotSupported fail with exit 1', async () => {
+    api.availabilityAnswer = 'Scheduled';
+    const scheduled = await cpctl('availability', '1', 'inoperative');
+    expect(scheduled).toMatchObject({
+      code: 0,
+      stdout: 'connector 1: Inoperative once its transaction ends (Scheduled)\n',
+    });
+    api.availabilityAnswer = 'Rejected';
+    expect(await cpctl('availability', '1', 'inoperative')).toMatchObject({
+      code: 1,
+      stderr: 'cpctl: connector 1: availability change Rejected\n',
+    });
+    for (const answer of ['UnlockFailed', 'NotSupported'] as const) {
+      api.unlockAnswer = answer;
+      expect(await cpctl('unlock', '2')).toMatchObject({
+        code: 1,
+        stderr: `cpctl: connector 2: ${answer}\n`,
+      });
+    }
+    expect(JSON.parse((await cpctl('unlock', '2', '--json')).stdout)).toBe('NotSupported');
+  });
+
+  it.each([
+    [['reset'], 'usage: cpctl reset soft|hard'],
+    [['reset', 'warm'], 'expected hard or soft, got "warm"'],
+    [['availability', '1'], 'usage: cpctl availability <connector> operative|inoperative'],
+    [['availability', 'one', 'operative'], 'connector must be a number'],
+    [['availability', '1', 'broken'], 'expected operative or inoperative, got "broken"'],
+    [['unlock'], 'usage: cpctl unlock <connector>'],
+    [['log-level', 'loud'], 'unknown log level "loud"; one of: fatal, error, warn, info, debug, trace'],
+    [['reconnect', 'now'], 'usage: cpctl reconnect'],
+    [['trace', 'all'], 'usage: cpctl trace [--action <name>] [--limit <n>] [--follow]'],
+    [['trace', '--limit', 'many'], '--limit must be a number, got "many"'],
+    [['trace', '--action', 'Heart beat'], 'parameter "action" must be an action name'],
+    [['status', '--follow'], '--follow applies to trace only'],
+    [['queue', '--action', 'Heartbeat'], '--action applies to trace only'],
+    [['completion', 'zsh'], 'usage: cpctl completion bash'],
+  ])('usage error for %j: %s, exit 64, nothing sent', async (argv, message) => {
+    const { code, stderr } = await cpctl(...argv);
+    expect(code).toBe(64);
+    expect(stderr).toContain(message);
+    expect(api.calls).toEqual([]);
+  });
+
+  it('the socket checks the params of the new methods too', async () => {
+    const s = await rawSession();
+    const cases: Array<[string, string]> = [
+      ['{"id":1,"method":"reset","params":{"type":"Warm"}}', '"type" must be one of Soft, Hard'],
+      [
+        '{"id":2,"method":"availability","params":{"connectorId":1,"type":"Off"}}',
+        'must be one of Operative',
+      ],
+      ['{"id":3,"method":"unlock","params":{"connectorId":-2}}', '"connectorId" must be an integer >= 0'],
+      ['{"id":4,"method":"log.level","params":{"level":"silent"}}', '"level" must be one of fatal'],
+      ['{"id":5,"method":"trace","params":{"limit":-1}}', '"limit" must be an integer from 0'],
+      ['{"id":6,"method":"trace","params":{"follow":"yes"}}', '"follow" must be true or false'],
+    ];
+    for (const [line] of cases) s.send(`${line}\n`);
+    for (const [i, [, message]] of cases.entries()) {
+      const answer = await s.next();
+      expect(answer.id).toBe(i + 1);
+      expect(answer.error?.message).toContain(message);
+    }
+    expect(api.calls).toEqual([]);
+  });
+
+  it('help lists the new commands', async () => {
+    const { stdout } = await cpctl('help');
+    for (const c of [
+      'reconnect',
+      'reset soft|hard',
+      'availability <connector> operative|inoperative',
+      'unlock <connector>',
+      'log-level fatal|error|warn|info|debug|trace',
+      'trace [--action <name>] [--limit <n>] [--follow]',
+      'completion bash',
+    ]) {
+      expect(stdout).toContain(c);
+    }
+  });
+});
+
+describe('cpctl trace', () => {
+  beforeEach(async () => {
+    await startServer();
+  });
+
+  it('one line per frame: time, arrow, kind, action, id and the frame cut to a line; oldest first', async () => {
+    api.traceLog.record({ direction: 'out', text: heartbeat('h1') });
+    api.traceLog.record({ direction: 'in', text: '[3,"h1",{"currentTime":"2025-01-02T03:04:05Z"}]' });
+    const long = JSON.stringify([2, 'd1', 'DataTransfer', { vendorId: 'v', data: 'y'.repeat(500) }]);
+    api.traceLog.record({ direction: 'in', text: long });
+    const { code, stdout } = await cpctl('trace');
+    expect(code).toBe(0);
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(
+      /^2025-01-02T03:04:05\.000Z -> CALL +Heartbeat +h1 \[2,"h1","Heartbeat",\{\}\]$/,
+    );
+    expect(lines[1]).toMatch(/^2025-01-02T03:04:05\.001Z <- RESULT +Heartbeat +h1 \[3,"h1",/);
+    expect(lines[2]).toMatch(/<- CALL +DataTransfer +d1 .*y\.\.\.$/);
+    expect(lines[2]!.length).toBeLessThan(long.length);
+  });
+
+  it('--json: one JSON object per frame and line, untruncated; --action and --limit choose the frames', async () => {
+    for (let i = 1; i <= 5; i++) {
+      api.traceLog.record({ direction: 'out', text: heartbeat(`h${i}`) });
+      api.traceLog.record({ direction: 'out', text: JSON.stringify([2, `s${i}`, 'StatusNotification', {}]) });
+    }
+    const { stdout } = await cpctl('trace', '--action', 'heartbeat', '--limit', '2', '--json');
+    const entries = stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(entries.map((e) => [e.action, e.messageId, e.direction, e.text])).toEqual([
+      ['Heartbeat', 'h4', 'out', heartbeat('h4')],
+      ['Heartbeat', 'h5', 'out', heartbeat('h5')],
+    ]);
+  });
+
+  it('says so when there is nothing to show', async () => {
+    expect(await cpctl('trace')).toMatchObject({ code: 0, stdout: 'no frames in the trace\n' });
+    api.traceLog.record({ direction: 'out', text: heartbeat('h1') });
+    expect((await cpctl('trace', '--action', 'Reset')).stdout).toBe('no frames of Reset in the trace\n');
+    expect((await cpctl('trace', '--json', '--action', 'Reset')).stdout).toBe('');
+  });
+
+  it('streams a trace longer than a page, in order, and ends with the count', async () => {
+    for (let i = 1; i <= 250; i++) api.traceLog.record({ direction: 'out', text: heartbeat(`h${i}`) });
+    const ids: string[] = [];
+    const result = await stream(socketPath, 'trace', { limit: 240 }, (e) => ids.push(e.messageId!));
+    expect(result).toEqual({ frames: 240 });
+    expect(ids).toEqual(Array.from({ length: 240 }, (_, i) => `h${i + 11}`));
+  });
+
+  it('--follow: the last frames, then every new one, until cpctl stops; the daemon then lets go', async () => {
+    for (let i = 1; i <= 12; i++) api.traceLog.record({ direction: 'out', text: heartbeat(`h${i}`) });
+    const stop = new AbortController();
+    const seen: string[] = [];
+    let notify: () => void = () => {};
+    const io = {
+      stdout: (s: string) => {
+        seen.push(s);
+        notify();
+      },
+      stderr: (s: string) => seen.push(`stderr: ${s}`),
+      env: {},
+      signal: stop.signal,
+    };
+    const until = (n: number) =>
+      new Promise<void>((resolve) => {
+        notify = () => seen.length >= n && resolve();
+        notify();
+      });
+    const running = runCpctl(
+      ['--socket', socketPath, 'trace', '--follow', '--json', '--action', 'Heartbeat'],
+      io,
+    );
+    await until(10);
+    expect(api.traceLog.listenerCount('entry')).toBe(1);
+    api.traceLog.record({ direction: 'out', text: JSON.stringify([2, 'x', 'StatusNotification', {}]) });
+    api.traceLog.record({ direction: 'in', text: heartbeat('h13') });
+    await until(11);
+    stop.abort();
+    expect(await running).toBe(0);
+    expect(seen.map((l) => JSON.parse(l).messageId)).toEqual([
+      'h3',
+      'h4',
+      'h5',
+      'h6',
+      'h7',
+      'h8',
+      'h9',
+      'h10',
+      'h11',
+      'h12',
+      'h13',
+    ]);
+    // The daemon forgets the follower once its connection is gone.
+    await new Promise<void>((resolve) => {
+      const check = () => (api.traceLog.listenerCount('entry') === 0 ? resolve() : setImmediate(check));
+      check();
+    });
+  });
+
+  it('a follower that stops reading is not fed: frames wait in the store, not in the daemon', async () => {
+    const big = (i: number) =>
+      JSON.stringify([2, `b${i}`, 'DataTransfer', { vendorId: 'v', data: 'z'.repeat(8000) }]);
+    api.traceLog.record({ direction: 'in', text: big(0) });
+    const client = connect(socketPath);
+    sockets.push(client);
+    await once(client, 'connect');
+    const splitter = new LineSplitter(1024 * 1024);
+    const ids: string[] = [];
+    let onLine = () => {};
+    client.on('data', (chunk: Buffer) => {
+      for (const line of splitter.push(chunk).lines) ids.push(JSON.parse(line).event.messageId);
+      onLine();
+    });
+    const received = (n: number) =>
+      new Promise<void>((resolve) => {
+        onLine = () => ids.length >= n && resolve();
+        onLine();
+      });
+    client.write('{"id":1,"method":"trace","params":{"follow":true,"limit":1}}\n');
+    // The backlog frame arrived: the daemon follows from here on.
+    await received(1);
+    client.pause();
+    // 8 MB of frames for a reader that takes none of them.
+    for (let i = 1; i <= 1000; i++) api.traceLog.record({ direction: 'in', text: big(i) });
+    const [daemonSide] = [...(servers[0] as unknown as { clients: Set<Socket> }).clients];
+    await new Promise<void>((resolve) => {
+      const check = () => (daemonSide!.writableNeedDrain ? resolve() : setImmediate(check));
+      check();
+    });
+    expect(daemonSide!.writableLength).toBeLessThan(1024 * 1024);
+    client.resume();
+    await received(1001);
+    expect(ids).toEqual(Array.from({ length: 1001 }, (_, i) => `b${i}`));
+  });
+});
+
+describe('cpctl completion bash', () => {
+  it('prints the shipped script', async () => {
+    const { code, stdout } = await cpctl('completion', 'bash');
+    expect(code).toBe(0);
+    expect(stdout).toContain('complete -F _cpctl cpctl');
+    expect(COMPLETION_SCRIPT.endsWith('scripts/cpctl-completion.bash')).toBe(true);
+  });
+
+  /** What bash offers after `cpctl <words> <cur>`, with the real script. */
+  function complete(words: string[], cur = ''): Promise<string[]> {
+    const line = ['cpctl', ...words, cur].map((w) => `'${w}'`).join(' ');
+    const script = `source '${COMPLETION_SCRIPT}'; COMP_WORDS=(${line}); COMP_CWORD=${words.length + 1}; _cpctl; printf '%s\\n' "\${COMPREPLY[@]}"`;
+    return new Promise((resolve, reject) => {
+      execFile('bash', ['-c', script], (error, stdout) =>
+        error ? reject(error) : resolve(stdout.split('\n').filter(Boolean)),
+      );
+    });
+  }
+
+  it('offers every command of the usage, and the words each one takes', async () => {
+    const top = await complete([]);
+    const commands = USAGE.split('\n')
+      .filter((l) => /^ {2}[a-z]/.test(l))
+      .map((l) => l.trim().split(' ')[0]!);
+    expect(new Set(commands).size).toBeGreaterThan(10);
+    for (const c of commands) expect(top).toContain(c);
+    expect(await complete(['sim'])).toEqual([
+      'plug',
+      'unplug',
+      'ev',
+      'swipe',
+      'fault',
+      'clear',
+      'lock-fail',
+      'meter',
+    ]);
+    expect(await complete(['sim', 'fault', '1'])).toEqual(FAULT_CODES);
+    expect(await complete(['reset'])).toEqual(['soft', 'hard']);
+    expect(await complete(['availability', '1'], 'in')).toEqual(['inoperative']);
+    expect(await complete(['log-level'], 'd')).toEqual(['debug']);
+    expect(await complete(['--socket', '/tmp/x.sock', 'trace'], '--f')).toEqual(['--follow']);
+  });
+});
+
+describe('RuntimeControl: operator commands', () => {
+  const unused = undefined as never;
+  let store: Store;
+  beforeEach(() => {
+    store = openStore({ dir, log: silentLogger() });
+  });
+  afterEach(() => store.close());
+
+  function control(deps: Partial<ControlDeps>): RuntimeControl {
+    return new RuntimeControl({
+      chargePointId: 'CP-TEST-1',
+      board: unused,
+      station: unused,
+      link: unused,
+      registration: unused,
+      log: silentLogger(),
+      config: unused,
+      transactionLog: unused,
+      outbox: unused,
+      localList: unused,
+      authCache: unused,
+      transactions: unused,
+      requestReset: unused,
+      trace: unused,
+      ...deps,
+    });
+  }
+
+  it('log-level changes the root and every child logger made before or after', () => {
+    const log = createLogger({ destination: new Writable({ write: (_c, _e, done) => done() }) });
+    const child = log.child({ module: 'link' });
+    const previous = control({ log }).setLogLevel('debug');
+    expect(previous).toBe('info');
+    expect([log.level, child.level, log.child({}).level]).toEqual(['debug', 'debug', 'debug']);
+    expect(child.isLevelEnabled('debug')).toBe(true);
+  });
+
+  it('reset answers first and resets right after, as OCPP Reset does', async () => {
+    const resets: ResetType[] = [];
+    const api = control({ requestReset: (type) => resets.push(type) });
+    expect(api.reset('Hard')).toBe('Accepted');
+    expect(resets).toEqual([]);
+    await new Promise(setImmediate);
+    expect(resets).toEqual(['Hard']);
+  });
+
+  it('reconnect asks the link; availability and unlock refuse an unknown connector', async () => {
+    const reasons: string[] = [];
+    const station = {
+      connector: (id: number) => (id === 1 ? {} : undefined),
+      connectorIds: () => [1],
+      changeAvailability: (id: number, type: string) =>
+        id === 0 && type === 'Inoperative' ? 'Scheduled' : 'Accepted',
+    } as unknown as ControlDeps['station'];
+    const api = control({
+      link: { state: 'open', reconnect: (reason: string) => reasons.push(reason) },
+      station,
+      transactions: { unlock: async () => 'Unlocked' },
+    });
+    api.reconnect();
+    expect(reasons).toEqual(['technician request']);
+    expect(api.availability(0, 'Inoperative')).toBe('Scheduled');
+    expect(api.availability(1, 'Operative')).toBe('Accepted');
+    expect(() => api.availability(7, 'Operative')).toThrow(ControlError);
+    expect(() => api.availability(7, 'Operative')).toThrow('no connector 7 (connectors: 1)');
+    expect(await api.unlock(1)).toBe('Unlocked');
+    await expect(api.unlock(3)).rejects.toThrow('no connector 3');
+  });
+});
+
+describe('log lines for a terminal', () => {
+  it('time, level, message and the fields as key=value; anything not JSON passes through', () => {
+    const json = JSON.stringify({
+      level: 'warn',
+      time: '2025-01-02T03:04:05.678Z',
+      chargePointId: 'CP1',
+      connectorId: 2,
+      err: { code: 'E' },
+      msg: 'relay stuck',
+    });
+    expect(formatLogLine(json)).toBe(
+      '03:04:05.678 WARN  relay stuck  chargePointId=CP1 connectorId=2 err={"code":"E"}\n',
+    );
+    expect(formatLogLine(json, true)).toContain('\x1b[33mWARN \x1b[0m relay stuck');
+    expect(formatLogLine('plain text')).toBe('plain text\n');
+  });
+
+  it('a pretty logger writes those lines to its destination', () => {
+    const out: string[] = [];
+    const log = createLogger({
+      pretty: true,
+      destination: new Writable({
+        write(chunk, _enc, done) {
+          out.push(String(chunk));
+          done();
+        },
+      }),
+    });
+    log.info({ connectorId: 1 }, 'hello');
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}hello {2}connectorId=1\n$/);
   });
 });

@@ -116,6 +116,19 @@ const fixtures: Record<number, { seed(db: Database.Database): void; verify(store
       });
     },
   },
+  4: {
+    seed(db) {
+      db.prepare(
+        `INSERT INTO ocpp_trace (at, direction, message_type, action, message_id, text)
+         VALUES (1700000000000, 'out', 2, 'Heartbeat', 'm1', '[2,"m1","Heartbeat",{}]')`,
+      ).run();
+    },
+    verify(store) {
+      expect(store.db.prepare('SELECT seq, direction, action, message_id FROM ocpp_trace').all()).toEqual([
+        { seq: 1, direction: 'out', action: 'Heartbeat', message_id: 'm1' },
+      ]);
+    },
+  },
 };
 
 function writeDatabaseAt(file: string, version: number): void {

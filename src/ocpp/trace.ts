@@ -1,0 +1,201 @@
+import { EventEmitter } from 'node:events';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/database.js';
+import { openTraceDatabase, type TraceEntry, type TraceQuery, TraceRepo } from '../store/trace-repo.js';
+import { MESSAGE_TYPE } from './frames.js';
+import type { FrameEvent } from './rpc.js';
+
+/** Stands where a secret was; also what tests look for. */
+export const REDACTED = '[redacted]';
+
+/** A longer frame (a big SendLocalList) is cut: the ring is bounded in bytes, not only in frames. */
+export const MAX_TRACED_TEXT = 16 * 1024;
+
+/** Calls whose answer has not been seen, remembered to name the action of that answer. */
+const OPEN_CALLS_KEPT = 64;
+
+const PEM_PRIVATE_KEY = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END \1PRIVATE KEY-----|$)/g;
+const AUTHORIZATION_KEY = /authorizationkey/i;
+
+/**
+ * The text of a frame with its secrets removed: the value of the AuthorizationKey configuration
+ * key wherever a {key, value} pair carries it (ChangeConfiguration.req, and GetConfiguration.conf
+ * should it ever disclose it), and every PEM private-key block. A frame that mentions the key but
+ * cannot be read as JSON is replaced whole: its secret cannot be located, so none of it is kept.
+ */
+export function redactFrame(text: string): string {
+  let out = text;
+  if (AUTHORIZATION_KEY.test(out)) out = redactAuthorizationKey(out);
+  if (out.includes('PRIVATE KEY-----')) {
+    out = out.replace(PEM_PRIVATE_KEY, (_block, kind: string) => {
+      return `-----BEGIN ${kind}PRIVATE KEY-----${REDACTED}-----END ${kind}PRIVATE KEY-----`;
+    });
+  }
+  return out;
+}
+
+function redactAuthorizationKey(text: string): string {
+  let frame: unknown;
+  try {
+    frame = JSON.parse(text);
+  } catch {
+    return `${REDACTED} (unreadable frame mentioning AuthorizationKey)`;
+  }
+  return redactPairs(frame) ? JSON.stringify(frame) : text;
+}
+
+/** Blanks `value` beside `key: AuthorizationKey` (any case) anywhere in the tree; true if it did. */
+function redactPairs(node: unknown): boolean {
+  if (typeof node !== 'object' || node === null) return false;
+  let changed = false;
+  const record = node as Record<string, unknown>;
+  if (
+    typeof record.key === 'string' &&
+    record.key.toLowerCase() === 'authorizationkey' &&
+    'value' in record
+  ) {
+    record.value = REDACTED;
+    changed = true;
+  }
+  for (const child of Object.values(record)) changed = redactPairs(child) || changed;
+  return changed;
+}
+
+/** The OCPP-J header of a frame: type, id and (for a CALL) action. Empty for anything else. */
+export function frameHeader(text: string): { messageType?: number; messageId?: string; action?: string } {
+  let frame: unknown;
+  try {
+    frame = JSON.parse(text);
+  } catch {
+    return {};
+  }
+  if (!Array.isArray(frame) || typeof frame[1] !== 'string') return {};
+  const [messageType, messageId, action] = frame as [unknown, string, unknown];
+  if (messageType === MESSAGE_TYPE.CALL) {
+    return { messageType, messageId, ...(typeof action === 'string' ? { action } : {}) };
+  }
+  if (messageType === MESSAGE_TYPE.CALLRESULT || messageType === MESSAGE_TYPE.CALLERROR) {
+    return { messageType, messageId };
+  }
+  return {};
+}
+
+export interface FrameTraceOptions {
+  store: Pick<Store, 'db' | 'path'>;
+  /** Frames kept; 0 records nothing. */
+  maxFrames: number;
+  clock: Pick<Clock, 'now'>;
+  log: Logger;
+}
+
+interface FrameSource {
+  on(event: 'frame', listener: (frame: FrameEvent) => void): unknown;
+  off(event: 'frame', listener: (frame: FrameEvent) => void): unknown;
+}
+
+/**
+ * The OCPP frame trace: every frame in and out, redacted, in a bounded ring in the store, for
+ * `cpctl trace`. Recording sits on the path of every frame, so it never throws: a failed write
+ * costs that frame's trace line and one log line per run of failures, never the frame.
+ *
+ * Events: 'entry' (TraceEntry) after each stored frame.
+ */
+export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
+  private readonly connection: ReturnType<typeof openTraceDatabase>;
+  private readonly repo: TraceRepo;
+  private readonly openCalls = new Map<string, string>();
+  private readonly detachers: Array<() => void> = [];
+  private failing = false;
+
+  constructor(private readonly opts: FrameTraceOptions) {
+    super();
+    this.connection = openTraceDatabase(opts.store);
+    this.repo = new TraceRepo(this.connection.db, opts.maxFrames);
+  }
+
+  /** Records every frame `source` (the RpcEndpoint) emits, until close(). */
+  attach(source: FrameSource): void {
+    const listener = (frame: FrameEvent) => this.record(frame);
+    source.on('frame', listener);
+    this.detachers.push(() => source.off('frame', listener));
+  }
+
+  record(frame: FrameEvent): void {
+    if (this.opts.maxFrames === 0 || !this.connection.db.open) return;
+    try {
+      const header = frameHeader(frame.text);
+      const action = header.action ?? this.answeredAction(frame.direction, header);
+      if (header.messageType === MESSAGE_TYPE.CALL)
+        this.rememberCall(frame.direction, header.messageId!, action);
+      const entry: Omit<TraceEntry, 'seq'> = {
+        at: this.opts.clock.now(),
+        direction: frame.direction,
+        ...(header.messageType === undefined ? {} : { messageType: header.messageType }),
+        ...(action === undefined ? {} : { action }),
+        ...(header.messageId === undefined ? {} : { messageId: header.messageId }),
+        text: truncate(redactFrame(frame.text)),
+      };
+      const seq = this.repo.append(entry);
+      this.failing = false;
+      this.emit('entry', { seq, ...entry });
+    } catch (err) {
+      if (!this.failing)
+        this.opts.log.warn({ err: (err as Error).message }, 'frame trace: frame not recorded');
+      this.failing = true;
+    }
+  }
+
+  /** The newest matching frames, oldest first. */
+  query(query: TraceQuery): TraceEntry[] {
+    return this.repo.newest(query);
+  }
+
+  /** Where a reader starts to see the newest `limit` frames (of `action`), and the newest seq now. */
+  window(limit: number, action?: string): { afterSeq: number; lastSeq: number } {
+    return { afterSeq: this.repo.startOfNewest(limit, action), lastSeq: this.repo.lastSeq() };
+  }
+
+  /** A page of up to `max` frames after `afterSeq`, oldest first. */
+  after(afterSeq: number, max: number, action?: string): TraceEntry[] {
+    return this.repo.after(afterSeq, max, action);
+  }
+
+  size(): number {
+    return this.repo.size();
+  }
+
+  /** Stops recording and closes the trace's connection; call before the store closes. */
+  close(): void {
+    for (const detach of this.detachers.splice(0)) detach();
+    this.connection.close();
+  }
+
+  private rememberCall(
+    direction: FrameEvent['direction'],
+    messageId: string,
+    action: string | undefined,
+  ): void {
+    if (action === undefined) return;
+    this.openCalls.set(`${direction}:${messageId}`, action);
+    // Calls never answered (a dropped link) must not pile up: forget the oldest.
+    if (this.openCalls.size > OPEN_CALLS_KEPT) this.openCalls.delete(this.openCalls.keys().next().value!);
+  }
+
+  /** An answer travels the other way from its CALL. */
+  private answeredAction(
+    direction: FrameEvent['direction'],
+    header: ReturnType<typeof frameHeader>,
+  ): string | undefined {
+    if (header.messageId === undefined || header.messageType === MESSAGE_TYPE.CALL) return undefined;
+    const key = `${direction === 'in' ? 'out' : 'in'}:${header.messageId}`;
+    const action = this.openCalls.get(key);
+    this.openCalls.delete(key);
+    return action;
+  }
+}
+
+function truncate(text: string): string {
+  if (text.length <= MAX_TRACED_TEXT) return text;
+  return `${text.slice(0, MAX_TRACED_TEXT)}…[${text.length - MAX_TRACED_TEXT} more characters not traced]`;
+}

@@ -1,0 +1,163 @@
+import Database from 'better-sqlite3';
+import type { Store } from './database.js';
+
+export type TraceDirection = 'in' | 'out';
+
+/** One OCPP frame as the trace keeps it. `text` is already redacted. */
+export interface TraceEntry {
+  /** Grows by one per frame; a follower resumes after the last seq it saw. */
+  seq: number;
+  /** Epoch milliseconds. */
+  at: number;
+  direction: TraceDirection;
+  /** 2 CALL, 3 CALLRESULT, 4 CALLERROR; absent for a frame that is not OCPP-J. */
+  messageType?: number;
+  /** A CALL's action; for an answer, the action of the CALL it answers, when known. */
+  action?: string;
+  messageId?: string;
+  text: string;
+}
+
+export interface TraceQuery {
+  /** Only frames of this action (any case). */
+  action?: string;
+  /** The newest `limit` matching frames. */
+  limit: number;
+}
+
+interface TraceRow {
+  seq: number;
+  at: number;
+  direction: TraceDirection;
+  message_type: number | null;
+  action: string | null;
+  message_id: string | null;
+  text: string;
+}
+
+/** Pages the trace connection may cache: it only appends and reads recent rows. */
+const TRACE_CACHE_PAGES = 64;
+
+/**
+ * A second connection to the store's file for the frame trace. The trace is diagnostic, written
+ * on every frame, and must not pay the fsync per commit that `synchronous=FULL` costs the
+ * transaction data: with WAL, NORMAL makes a commit a plain write, still safe from corruption
+ * (the WAL is synced before each checkpoint); a power cut may lose the last frames, nothing more.
+ * An in-memory store cannot be shared, so the trace then uses the store's own connection.
+ */
+export function openTraceDatabase(store: Pick<Store, 'db' | 'path'>): {
+  db: Database.Database;
+  close(): void;
+} {
+  if (store.path === ':memory:') return { db: store.db, close: () => {} };
+  const db = new Database(store.path, { timeout: 2000 });
+  db.pragma('synchronous = NORMAL');
+  db.pragma(`cache_size = ${TRACE_CACHE_PAGES}`);
+  return {
+    db,
+    close: () => {
+      if (db.open) db.close();
+    },
+  };
+}
+
+/**
+ * The `ocpp_trace` table as a ring of the newest `maxFrames` frames. The insert and the removal of
+ * what falls out of the ring are one SQL transaction, through the rowid, so the table never holds
+ * more than the ring and each frame costs the same however full it is.
+ */
+export class TraceRepo {
+  private readonly insertRow: Database.Statement<
+    [number, TraceDirection, number | null, string | null, string | null, string]
+  >;
+  private readonly trimRows: Database.Statement<[number]>;
+  private readonly appendTx: Database.Transaction<(entry: Omit<TraceEntry, 'seq'>) => number>;
+  private readonly selectAfter: Database.Statement<[number, number], TraceRow>;
+  private readonly selectAfterOfAction: Database.Statement<[number, string, number], TraceRow>;
+  private readonly selectNth: Database.Statement<[number], { seq: number }>;
+  private readonly selectNthOfAction: Database.Statement<[string, number], { seq: number }>;
+  private readonly selectLast: Database.Statement<[], { seq: number | null }>;
+  private readonly countRows: Database.Statement<[], { n: number }>;
+
+  constructor(
+    db: Database.Database,
+    private readonly maxFrames: number,
+  ) {
+    this.insertRow = db.prepare(
+      'INSERT INTO ocpp_trace (at, direction, message_type, action, message_id, text) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    this.trimRows = db.prepare('DELETE FROM ocpp_trace WHERE seq <= ?');
+    this.appendTx = db.transaction((entry: Omit<TraceEntry, 'seq'>) => {
+      const seq = Number(
+        this.insertRow.run(
+          entry.at,
+          entry.direction,
+          entry.messageType ?? null,
+          entry.action ?? null,
+          entry.messageId ?? null,
+          entry.text,
+        ).lastInsertRowid,
+      );
+      this.trimRows.run(seq - this.maxFrames);
+      return seq;
+    });
+    this.selectAfter = db.prepare('SELECT * FROM ocpp_trace WHERE seq > ? ORDER BY seq LIMIT ?');
+    this.selectAfterOfAction = db.prepare(
+      'SELECT * FROM ocpp_trace WHERE seq > ? AND action = ? COLLATE NOCASE ORDER BY seq LIMIT ?',
+    );
+    this.selectNth = db.prepare('SELECT seq FROM ocpp_trace ORDER BY seq DESC LIMIT 1 OFFSET ?');
+    this.selectNthOfAction = db.prepare(
+      'SELECT seq FROM ocpp_trace WHERE action = ? COLLATE NOCASE ORDER BY seq DESC LIMIT 1 OFFSET ?',
+    );
+    this.selectLast = db.prepare('SELECT MAX(seq) AS seq FROM ocpp_trace');
+    this.countRows = db.prepare('SELECT COUNT(*) AS n FROM ocpp_trace');
+  }
+
+  /** Stores a frame and drops those older than the ring; returns its seq. */
+  append(entry: Omit<TraceEntry, 'seq'>): number {
+    return this.appendTx(entry);
+  }
+
+  /** Up to `max` frames after `afterSeq`, oldest first: a page of a reader that resumes by seq. */
+  after(afterSeq: number, max: number, action?: string): TraceEntry[] {
+    const rows =
+      action === undefined
+        ? this.selectAfter.all(afterSeq, max)
+        : this.selectAfterOfAction.all(afterSeq, action, max);
+    return rows.map(toEntry);
+  }
+
+  /** The seq after which the newest `limit` matching frames begin (0 when there are fewer). */
+  startOfNewest(limit: number, action?: string): number {
+    if (limit === 0) return this.lastSeq();
+    const nth =
+      action === undefined ? this.selectNth.get(limit - 1) : this.selectNthOfAction.get(action, limit - 1);
+    return nth === undefined ? 0 : nth.seq - 1;
+  }
+
+  /** The newest frame's seq; 0 when the trace is empty. */
+  lastSeq(): number {
+    return this.selectLast.get()!.seq ?? 0;
+  }
+
+  /** The newest matching frames, oldest first (the order they happened in). */
+  newest(query: TraceQuery): TraceEntry[] {
+    return this.after(this.startOfNewest(query.limit, query.action), query.limit, query.action);
+  }
+
+  size(): number {
+    return this.countRows.get()!.n;
+  }
+}
+
+function toEntry(row: TraceRow): TraceEntry {
+  return {
+    seq: row.seq,
+    at: row.at,
+    direction: row.direction,
+    ...(row.message_type === null ? {} : { messageType: row.message_type }),
+    ...(row.action === null ? {} : { action: row.action }),
+    ...(row.message_id === null ? {} : { messageId: row.message_id }),
+    text: row.text,
+  };
+}

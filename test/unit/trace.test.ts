@@ -1,0 +1,206 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger, silentLogger } from '../../src/log.js';
+import { FrameTrace, MAX_TRACED_TEXT, REDACTED, redactFrame } from '../../src/ocpp/trace.js';
+import { openStore, type Store } from '../../src/store/index.js';
+
+const SECRET = 'OCTT-secret-0123456789abcdef';
+const PEM_BODY = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7';
+const PEM = `-----BEGIN PRIVATE KEY-----\n${PEM_BODY}\n-----END PRIVATE KEY-----\n`;
+
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+});
+
+function tempStore(): Store {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cp-trace-'));
+  const store = openStore({ dir, log: silentLogger() });
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  cleanups.push(() => store.close());
+  return store;
+}
+
+let now = Date.parse('2025-03-04T05:06:07.000Z');
+function trace(store: Store, maxFrames = 100, log = silentLogger()): FrameTrace {
+  const t = new FrameTrace({ store, maxFrames, clock: { now: () => now++ }, log });
+  cleanups.push(() => t.close());
+  return t;
+}
+
+const call = (id: string, action: string, payload: unknown) => JSON.stringify([2, id, action, payload]);
+const result = (id: string, payload: unknown) => JSON.stringify([3, id, payload]);
+
+describe('redactFrame', () => {
+  it('blanks the AuthorizationKey value of a ChangeConfiguration, whatever the case of the key', () => {
+    for (const key of ['AuthorizationKey', 'authorizationkey', 'AUTHORIZATIONKEY']) {
+      const text = redactFrame(call('1', 'ChangeConfiguration', { key, value: SECRET }));
+      expect(text).not.toContain(SECRET);
+      expect(JSON.parse(text)).toEqual([2, '1', 'ChangeConfiguration', { key, value: REDACTED }]);
+    }
+  });
+
+  it('blanks it in a configuration listing too, and leaves other keys alone', () => {
+    const text = redactFrame(
+      result('2', {
+        configurationKey: [
+          { key: 'HeartbeatInterval', readonly: false, value: '300' },
+          { key: 'AuthorizationKey', readonly: false, value: SECRET },
+        ],
+      }),
+    );
+    expect(text).not.toContain(SECRET);
+    expect(text).toContain('"value":"300"');
+  });
+
+  it('drops the whole of an unreadable frame that mentions the key', () => {
+    const text = redactFrame(`[2,"3","ChangeConfiguration",{"key":"AuthorizationKey","value":"${SECRET}"`);
+    expect(text).not.toContain(SECRET);
+    expect(text).toContain(REDACTED);
+  });
+
+  it('keeps a frame without secrets byte for byte', () => {
+    const text = call('4', 'ChangeConfiguration', { key: 'HeartbeatInterval', value: '60' });
+    expect(redactFrame(text)).toBe(text);
+  });
+
+  it('removes PEM private-key blocks of any kind, also cut-off ones, and keeps certificates', () => {
+    const cert = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
+    const rsa = PEM.replaceAll('PRIVATE KEY', 'RSA PRIVATE KEY');
+    const text = redactFrame(call('5', 'DataTransfer', { vendorId: 'x', data: `${PEM}${cert}${rsa}` }));
+    expect(text).not.toContain(PEM_BODY);
+    expect(text).toContain('MIIB');
+    expect(text).toContain(`-----BEGIN RSA PRIVATE KEY-----${REDACTED}-----END RSA PRIVATE KEY-----`);
+    const cut = redactFrame(`[2,"6","DataTransfer",{"data":"-----BEGIN EC PRIVATE KEY-----\\n${PEM_BODY}`);
+    expect(cut).not.toContain(PEM_BODY);
+  });
+});
+
+describe('FrameTrace', () => {
+  it('records every frame with direction, time, id, and the action of the CALL an answer belongs to', () => {
+    const store = tempStore();
+    const t = trace(store);
+    const seen: number[] = [];
+    t.on('entry', (e) => seen.push(e.seq));
+    const before = now;
+    t.record({ direction: 'out', text: call('a1', 'Heartbeat', {}) });
+    t.record({ direction: 'in', text: result('a1', { currentTime: '2025-01-01T00:00:00Z' }) });
+    t.record({ direction: 'in', text: call('c9', 'Reset', { type: 'Soft' }) });
+    t.record({ direction: 'out', text: JSON.stringify([4, 'c9', 'InternalError', 'x', {}]) });
+    // The same id from the other side is another call's answer: not confused with ours.
+    t.record({ direction: 'out', text: result('c9', {}) });
+    t.record({ direction: 'in', text: 'not json' });
+
+    const entries = t.query({ limit: 10 });
+    expect(
+      entries.map(({ direction, messageType, action, messageId }) => ({
+        direction,
+        messageType,
+        action,
+        messageId,
+      })),
+    ).toEqual([
+      { direction: 'out', messageType: 2, action: 'Heartbeat', messageId: 'a1' },
+      { direction: 'in', messageType: 3, action: 'Heartbeat', messageId: 'a1' },
+      { direction: 'in', messageType: 2, action: 'Reset', messageId: 'c9' },
+      { direction: 'out', messageType: 4, action: 'Reset', messageId: 'c9' },
+      { direction: 'out', messageType: 3, action: undefined, messageId: 'c9' },
+      { direction: 'in', messageType: undefined, action: undefined, messageId: undefined },
+    ]);
+    expect(entries[0]!.at).toBe(before);
+    expect(entries[5]!.text).toBe('not json');
+    expect(seen).toEqual(entries.map((e) => e.seq));
+  });
+
+  it('keeps the newest maxFrames and no more, oldest first', () => {
+    const store = tempStore();
+    const t = trace(store, 5);
+    for (let i = 1; i <= 12; i++) t.record({ direction: 'out', text: call(`m${i}`, 'Heartbeat', {}) });
+    expect(store.db.prepare('SELECT COUNT(*) AS n FROM ocpp_trace').get()).toEqual({ n: 5 });
+    expect(t.query({ limit: 100 }).map((e) => e.messageId)).toEqual(['m8', 'm9', 'm10', 'm11', 'm12']);
+    expect(t.query({ limit: 2 }).map((e) => e.messageId)).toEqual(['m11', 'm12']);
+  });
+
+  it('records nothing when maxFrames is 0', () => {
+    const store = tempStore();
+    const t = trace(store, 0);
+    t.record({ direction: 'out', text: call('m1', 'Heartbeat', {}) });
+    expect(t.size()).toBe(0);
+  });
+
+  it('filters by action (any case) and reads in pages after a seq', () => {
+    const store = tempStore();
+    const t = trace(store);
+    for (let i = 1; i <= 6; i++) {
+      t.record({ direction: 'out', text: call(`h${i}`, i % 2 ? 'Heartbeat' : 'StatusNotification', {}) });
+    }
+    expect(t.query({ action: 'heartbeat', limit: 2 }).map((e) => e.messageId)).toEqual(['h3', 'h5']);
+    const { afterSeq, lastSeq } = t.window(4);
+    const first = t.after(afterSeq, 3);
+    expect(first.map((e) => e.messageId)).toEqual(['h3', 'h4', 'h5']);
+    expect(t.after(first[2]!.seq, 3).map((e) => e.messageId)).toEqual(['h6']);
+    expect(t.after(lastSeq, 3)).toEqual([]);
+    expect(t.window(100).afterSeq).toBe(0);
+  });
+
+  it('stores no secret: the AuthorizationKey and a private key are nowhere in the table', () => {
+    const store = tempStore();
+    const t = trace(store);
+    t.record({
+      direction: 'in',
+      text: call('k1', 'ChangeConfiguration', { key: 'AuthorizationKey', value: SECRET }),
+    });
+    t.record({ direction: 'out', text: result('k1', { status: 'Accepted' }) });
+    t.record({ direction: 'in', text: call('k2', 'DataTransfer', { vendorId: 'v', data: PEM }) });
+    const rows = store.db.prepare('SELECT * FROM ocpp_trace').all();
+    expect(rows).toHaveLength(3);
+    const dump = JSON.stringify(rows);
+    expect(dump).not.toContain(SECRET);
+    expect(dump).not.toContain(PEM_BODY);
+    // The secret reaches neither the WAL nor the database file either.
+    for (const file of [store.path, `${store.path}-wal`]) {
+      if (fs.existsSync(file)) expect(fs.readFileSync(file).includes(SECRET)).toBe(false);
+    }
+  });
+
+  it('cuts a huge frame to a bounded length', () => {
+    const store = tempStore();
+    const t = trace(store);
+    t.record({
+      direction: 'in',
+      text: call('big', 'DataTransfer', { vendorId: 'v', data: 'x'.repeat(100_000) }),
+    });
+    const [entry] = t.query({ limit: 1 });
+    expect(entry!.text.length).toBeLessThan(MAX_TRACED_TEXT + 100);
+    expect(entry!.text).toMatch(/more characters not traced\]$/);
+  });
+
+  it('writes through its own connection, without a sync per frame, and the store still reads it', () => {
+    const store = tempStore();
+    const t = trace(store);
+    t.record({ direction: 'out', text: call('m1', 'Heartbeat', {}) });
+    expect(store.db.prepare('SELECT message_id FROM ocpp_trace').get()).toEqual({ message_id: 'm1' });
+    // The store's connection keeps its own durability for transaction data.
+    expect(store.db.pragma('synchronous', { simple: true })).toBe(2);
+  });
+
+  it('never throws on the frame path: a failed write is logged once per run of failures', () => {
+    const store = tempStore();
+    const lines: Array<Record<string, unknown>> = [];
+    const log = createLogger({
+      destination: new Writable({
+        write(chunk, _enc, done) {
+          lines.push(JSON.parse(String(chunk)));
+          done();
+        },
+      }),
+    });
+    const t = trace(store, 100, log);
+    store.db.exec('DROP TABLE ocpp_trace');
+    for (let i = 0; i < 3; i++) t.record({ direction: 'out', text: call(`m${i}`, 'Heartbeat', {}) });
+    expect(lines.filter((l) => l.msg === 'frame trace: frame not recorded')).toHaveLength(1);
+  });
+});
