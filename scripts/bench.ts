@@ -12,7 +12,9 @@ import { request } from '../src/cli/client.js';
 import { silentLogger } from '../src/log.js';
 import { openStore } from '../src/store/index.js';
 import { DevCsms } from '../test/csms/server.js';
+import { Mosquitto } from '../test/support/mosquitto.js';
 import { benchAuthorization } from './bench-auth.js';
+import { benchMqttPublish } from './bench-mqtt.js';
 
 const CP = 'CP-BENCH-01';
 const ROUNDS = 1000;
@@ -53,7 +55,7 @@ async function timeCalls(csms: DevCsms, count: number, run: (i: number) => Promi
 }
 
 /** A daemon on `stateDir`, spawned as an executable exactly as the service manager runs it. */
-function spawnDaemon(url: string, stateDir: string, ocpp: Record<string, unknown> = {}): ChildProcess {
+function spawnDaemon(url: string, stateDir: string, mqttUrl?: string): ChildProcess {
   const configFile = join(stateDir, '..', `${CP}-${Date.now()}.json`);
   writeFileSync(
     configFile,
@@ -64,7 +66,8 @@ function spawnDaemon(url: string, stateDir: string, ocpp: Record<string, unknown
       stateDir,
       board: 'sim',
       cli: { socket: join(stateDir, 'cpctl.sock') },
-      ocpp: { HeartbeatInterval: 3600, WebSocketPingInterval: 0, MeterValueSampleInterval: 0, ...ocpp },
+      ocpp: { HeartbeatInterval: 3600, WebSocketPingInterval: 0, MeterValueSampleInterval: 0 },
+      ...(mqttUrl ? { mqtt: { url: mqttUrl } } : {}),
       log: { level: 'warn' },
     }),
   );
@@ -234,6 +237,31 @@ async function queueDrain(csms: DevCsms, url: string, dir: string) {
   };
 }
 
+/**
+ * The daemon as shipped with everything on: the OCPP frame trace (on by default) and the MQTT
+ * bridge to a real broker. Its size after boot, and a state change's way to an MQTT subscriber.
+ */
+async function withMqtt(csms: DevCsms, url: string, dir: string) {
+  const stateDir = join(dir, 'mqtt');
+  const broker = await Mosquitto.start();
+  try {
+    csms.clearFrames();
+    const child = spawnDaemon(url, stateDir, broker.url);
+    await statusesDone(csms);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const rssWithMqttAndTraceMb = rssMb(child.pid ?? 0);
+    const publish = await benchMqttPublish({
+      brokerUrl: broker.url,
+      socket: join(stateDir, 'cpctl.sock'),
+      prefix: `chargepoint/${CP}/`,
+    });
+    await stopDaemon(child);
+    return { rssWithMqttAndTraceMb, ...publish };
+  } finally {
+    await broker.dispose();
+  }
+}
+
 /** A 1,000,000-entry local list: updates and decisions on the store, then a daemon's size with it. */
 async function largeList(csms: DevCsms, url: string, dir: string) {
   const stateDir = join(dir, 'list');
@@ -254,6 +282,7 @@ async function main(): Promise<void> {
   try {
     const live = await liveDaemon(csms, url, dir);
     const drain = await queueDrain(csms, url, dir);
+    const mqtt = await withMqtt(csms, url, dir);
     const list = await largeList(csms, url, dir);
     const report = {
       machine: { cpus: cpus().length, node: process.version },

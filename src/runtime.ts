@@ -28,6 +28,7 @@ import { registerCancelReservation } from './features/reservation/cancel-reserva
 import { registerReserveNow } from './features/reservation/reserve-now.js';
 import { SecurityProfileSwitch } from './features/security/security-profile.js';
 import type { Logger } from './log.js';
+import { MqttBridge } from './mqtt/bridge.js';
 import type { FeatureProfile } from './ocpp/actions.js';
 import { Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js';
 import { Outbox } from './ocpp/outbox.js';
@@ -108,6 +109,7 @@ export class Runtime {
   readonly done: Promise<StopReason>;
   private readonly heartbeat: Heartbeat;
   private readonly statusReporter: StatusReporter;
+  private readonly mqtt: MqttBridge | undefined;
   private resolveDone!: (reason: StopReason) => void;
   private control: ControlServer | undefined;
   private stopping: Promise<void> | undefined;
@@ -255,6 +257,19 @@ export class Runtime {
     this.config.onChange('WebSocketPingInterval', () => this.link.restartPing());
     this.wireLink();
     this.wireReaders();
+    this.mqtt = cfg.mqtt
+      ? new MqttBridge({
+          url: cfg.mqtt.url,
+          prefix: cfg.mqtt.prefix,
+          chargePointId: cfg.chargePointId,
+          station: this.station,
+          transactions: this.transactions,
+          link: this.link,
+          registration: this.registration,
+          clock,
+          log,
+        })
+      : undefined;
   }
 
   static async start(opts: RuntimeOptions): Promise<Runtime> {
@@ -266,6 +281,7 @@ export class Runtime {
     runtime.transactions.start();
     runtime.alignedMetering.start();
     await runtime.startControlSocket();
+    runtime.mqtt?.start();
     runtime.link.start();
     return runtime;
   }
@@ -326,6 +342,7 @@ export class Runtime {
       this.registration.stop();
       this.statusReporter.disable();
       await this.link.stop();
+      await this.mqtt?.stop();
       await this.control?.stop();
       this.rpc.detach();
       this.station.close();

@@ -96,8 +96,14 @@ interface Session {
   remoteProfile?: unknown;
 }
 
+/** A start or a stop, once recorded. */
+export type TransactionEvent =
+  | { kind: 'started'; row: TransactionRow; timestampMs: number }
+  | { kind: 'stopped'; row: TransactionRow; stop: TransactionStop };
+
 export interface TransactionEngineEvents {
   changed: [connectorId: number];
+  transaction: [event: TransactionEvent];
 }
 
 /**
@@ -493,6 +499,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       };
       session.remoteProfile = undefined;
       log.info({ connectorId, idTag: row.idTag, localId: row.localId, meterStart }, 'transaction started');
+      this.emit('transaction', { kind: 'started', row, timestampMs: startedMs });
       await this.followPilot(connectorId);
       this.scheduleSample(connectorId);
     } finally {
@@ -517,6 +524,13 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     const reading = await this.readMeter(hw);
     const meterStop = reading?.energyImportWh ?? active.row.lastMeter;
     const stoppedMs = time.nowMs();
+    const record: TransactionStop = {
+      reason,
+      ...(idTag ? { idTag } : {}),
+      meterStop,
+      timestampMs: stoppedMs,
+      ...(reading ? { reading } : {}),
+    };
     repo.db.transaction(() => {
       repo.stop(active.row.localId, {
         stopReason: reason,
@@ -524,15 +538,10 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
         meterStop,
         stoppedAt: new Date(stoppedMs).toISOString(),
       });
-      sink.stopped(active.row, {
-        reason,
-        ...(idTag ? { idTag } : {}),
-        meterStop,
-        timestampMs: stoppedMs,
-        ...(reading ? { reading } : {}),
-      });
+      sink.stopped(active.row, record);
     })();
     log.info({ connectorId, localId: active.row.localId, reason, meterStop }, 'transaction stopped');
+    this.emit('transaction', { kind: 'stopped', row: active.row, stop: record });
     // Finishing until the cable is gone: at once after an EV-side stop (the driver takes it once released).
     session.finishing = true;
     this.changed(connectorId);
@@ -621,14 +630,20 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     const { repo, sink, time, log } = this.opts;
     for (const row of repo.running()) {
       const stoppedMs = time.nowMs();
+      const record: TransactionStop = {
+        reason: 'PowerLoss',
+        meterStop: row.lastMeter,
+        timestampMs: stoppedMs,
+      };
       repo.db.transaction(() => {
         repo.stop(row.localId, {
           stopReason: 'PowerLoss',
           meterStop: row.lastMeter,
           stoppedAt: new Date(stoppedMs).toISOString(),
         });
-        sink.stopped(row, { reason: 'PowerLoss', meterStop: row.lastMeter, timestampMs: stoppedMs });
+        sink.stopped(row, record);
       })();
+      this.emit('transaction', { kind: 'stopped', row, stop: record });
       log.warn(
         { connectorId: row.connectorId, localId: row.localId, meterStop: row.lastMeter },
         'transaction ended by power loss',
@@ -637,6 +652,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   }
 }
 
-function sameTag(a: string, b: string): boolean {
+/** OCPP id tags compare case-insensitively. */
+export function sameTag(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
 }

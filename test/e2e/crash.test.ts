@@ -31,7 +31,7 @@ import { DaemonProcess } from '../support/daemon-process.js';
 const CP = 'CP-CRASH-01';
 const KILLS = 50;
 /** Stop killing after this long even if fewer kills happened (the check below then fails). */
-const BUDGET_MS = 45_000;
+const BUDGET_MS = 120_000;
 const WAIT_MS = 6_000;
 
 /** mulberry32: small, fast, good enough to pick kill points reproducibly. */
@@ -357,7 +357,7 @@ describe('SIGKILL at random points of charging sessions loses, duplicates and re
     expect(finalRows.length, `seed ${seed}: too few transactions to prove anything`).toBeGreaterThanOrEqual(
       10,
     );
-  }, 60_000);
+  }, 180_000);
 
   function answerId(s: Sent<StartReq>): number | undefined {
     return (s.answer as { transactionId?: number } | undefined)?.transactionId;

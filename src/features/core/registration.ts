@@ -8,6 +8,8 @@ export type RegistrationStatus = 'Unregistered' | 'Pending' | 'Rejected' | 'Acce
 
 export interface RegistrationEvents {
   accepted: [];
+  /** Every answer to a BootNotification, once recorded. */
+  status: [status: RegistrationStatus];
 }
 
 export interface RegistrationOptions {
@@ -85,10 +87,12 @@ export class Registration extends EventEmitter<RegistrationEvents> {
         const wasAccepted = this.current === 'Accepted';
         this.current = 'Accepted';
         rpc.setGate('open');
+        this.emit('status', 'Accepted');
         if (!wasAccepted) this.emit('accepted');
         return;
       }
       this.current = conf.status;
+      this.emit('status', conf.status);
       const waitMs = (conf.interval > 0 ? conf.interval : this.opts.retrySeconds) * 1000;
       this.notBefore = clock.now() + waitMs;
       this.schedule(waitMs);
