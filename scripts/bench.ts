@@ -256,7 +256,12 @@ async function withMqtt(csms: DevCsms, url: string, dir: string) {
       prefix: `chargepoint/${CP}/`,
     });
     await stopDaemon(child);
-    return { rssWithMqttAndTraceMb, ...publish };
+    return {
+      rssWithMqttAndTraceMb,
+      mqttStatePublishP50Ms: publish.mqttStatePublishP50Ms,
+      mqttStatePublishP99Ms: publish.mqttStatePublishP99Ms,
+      mqttPublishRounds: publish.rounds,
+    };
   } finally {
     await broker.dispose();
   }
@@ -289,6 +294,7 @@ async function main(): Promise<void> {
       rounds: ROUNDS,
       ...live,
       ...drain,
+      ...mqtt,
       ...list,
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -107,6 +107,9 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
   private readonly openCalls = new Map<string, string>();
   private readonly detachers: Array<() => void> = [];
   private failing = false;
+  /** Frames seen but not yet written: the write waits until the current frame has been answered. */
+  private pending: Array<{ frame: FrameEvent; at: number }> = [];
+  private flushScheduled = false;
 
   constructor(private readonly opts: FrameTraceOptions) {
     super();
@@ -114,14 +117,42 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
     this.repo = new TraceRepo(this.connection.db, opts.maxFrames);
   }
 
-  /** Records every frame `source` (the RpcEndpoint) emits, until close(). */
+  /**
+   * Records every frame `source` (the RpcEndpoint) emits, until close(). The frame is only noted
+   * here; it is written after the event loop turn, so tracing adds nothing to the time a central
+   * system's call waits for its answer.
+   */
   attach(source: FrameSource): void {
-    const listener = (frame: FrameEvent) => this.record(frame);
+    const listener = (frame: FrameEvent) => this.defer(frame);
     source.on('frame', listener);
     this.detachers.push(() => source.off('frame', listener));
   }
 
-  record(frame: FrameEvent): void {
+  private defer(frame: FrameEvent): void {
+    if (this.opts.maxFrames === 0) return;
+    this.pending.push({ frame, at: this.opts.clock.now() });
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Writes the frames noted so far, in one SQL transaction. */
+  flush(): void {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    if (!this.connection.db.open) return;
+    try {
+      this.connection.db.transaction(() => {
+        for (const { frame, at } of batch) this.record(frame, at);
+      })();
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, 'frame trace: batch not recorded');
+    }
+  }
+
+  record(frame: FrameEvent, at: number = this.opts.clock.now()): void {
     if (this.opts.maxFrames === 0 || !this.connection.db.open) return;
     try {
       const header = frameHeader(frame.text);
@@ -129,7 +160,7 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
       if (header.messageType === MESSAGE_TYPE.CALL)
         this.rememberCall(frame.direction, header.messageId!, action);
       const entry: Omit<TraceEntry, 'seq'> = {
-        at: this.opts.clock.now(),
+        at,
         direction: frame.direction,
         ...(header.messageType === undefined ? {} : { messageType: header.messageType }),
         ...(action === undefined ? {} : { action }),
@@ -148,26 +179,31 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
 
   /** The newest matching frames, oldest first. */
   query(query: TraceQuery): TraceEntry[] {
+    this.flush();
     return this.repo.newest(query);
   }
 
   /** Where a reader starts to see the newest `limit` frames (of `action`), and the newest seq now. */
   window(limit: number, action?: string): { afterSeq: number; lastSeq: number } {
+    this.flush();
     return { afterSeq: this.repo.startOfNewest(limit, action), lastSeq: this.repo.lastSeq() };
   }
 
   /** A page of up to `max` frames after `afterSeq`, oldest first. */
   after(afterSeq: number, max: number, action?: string): TraceEntry[] {
+    this.flush();
     return this.repo.after(afterSeq, max, action);
   }
 
   size(): number {
+    this.flush();
     return this.repo.size();
   }
 
   /** Stops recording and closes the trace's connection; call before the store closes. */
   close(): void {
     for (const detach of this.detachers.splice(0)) detach();
+    this.flush();
     this.connection.close();
   }
 

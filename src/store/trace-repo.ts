@@ -35,6 +35,9 @@ interface TraceRow {
   text: string;
 }
 
+/** How often the trace connection folds its WAL into the database file. */
+const TRACE_CHECKPOINT_MS = 10_000;
+
 /** Pages the trace connection may cache: it only appends and reads recent rows. */
 const TRACE_CACHE_PAGES = 64;
 
@@ -53,9 +56,17 @@ export function openTraceDatabase(store: Pick<Store, 'db' | 'path'>): {
   const db = new Database(store.path, { timeout: 2000 });
   db.pragma('synchronous = NORMAL');
   db.pragma(`cache_size = ${TRACE_CACHE_PAGES}`);
+  // A checkpoint syncs the database file: not from a trace write, which runs between OCPP
+  // messages, but on a timer (and, as before, from the main connection's own commits).
+  db.pragma('wal_autocheckpoint = 0');
+  const checkpoints = setInterval(() => {
+    if (db.open) db.pragma('wal_checkpoint(PASSIVE)');
+  }, TRACE_CHECKPOINT_MS);
+  checkpoints.unref();
   return {
     db,
     close: () => {
+      clearInterval(checkpoints);
       if (db.open) db.close();
     },
   };
