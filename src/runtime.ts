@@ -312,7 +312,6 @@ export class Runtime {
     try {
       await server.start();
       this.control = server;
-      log.info({ socket: cfg.cli.socket }, 'control socket listening');
     } catch (error) {
       // Two daemons on one charger would fight over its relays and its store.
       if ((error as Error).message.startsWith('another chargepointd')) throw error;
