@@ -76,19 +76,12 @@ export interface ConnectorStatePayload {
   maxCurrentA?: number;
 }
 
-export interface MeterPayload {
+/** A reading as the hardware layer gives it, with the connector and an ISO timestamp for `at`. */
+export type MeterPayload = Omit<MeterReading, 'at'> & {
   connectorId: number;
   /** When the meter was read. */
   timestamp: string;
-  energyImportWh: number;
-  energyExportWh?: number;
-  powerW?: number;
-  currentA?: number[];
-  voltageV?: number[];
-  frequencyHz?: number;
-  socPercent?: number;
-  temperatureC?: number;
-}
+};
 
 interface TransactionEventBase {
   connectorId: number;
