@@ -5,19 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { MeterReading } from '../../hal/types.js';
 import { LOG_LEVELS } from '../log.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 import type { TraceEntry } from '../store/trace-repo.js';
 import { FIRMWARE_VERSION } from '../version.js';
-import type {
-  AuthReport,
-  ConnectorReport,
-  QueueReport,
-  StatusReport,
-  TransactionReport,
-  TransactionsReport,
-} from './api.js';
 import { RemoteError, request, stream } from './client.js';
 import {
   DEFAULT_FOLLOW_BACKLOG,
@@ -30,6 +21,16 @@ import {
   type Result,
   validateRequest,
 } from './protocol.js';
+import {
+  renderAuth,
+  renderMeter,
+  renderQueue,
+  renderStatus,
+  renderTransactions,
+  table,
+  time,
+  traceLine,
+} from './render.js';
 
 export const DEFAULT_SOCKET = '/run/chargepoint/cpctl.sock';
 
@@ -55,7 +56,6 @@ export interface CpctlIo {
 export const COMPLETION_SCRIPT = join(PACKAGE_ROOT, 'scripts', 'cpctl-completion.bash');
 
 /** Characters of a frame `trace` shows on a line; --json has them all. */
-const TRACE_TEXT_WIDTH = 160;
 
 /** The socket: --socket, else $CPCTL_SOCKET, else the daemon's default. */
 export function resolveSocketPath(flag: string | undefined, env: NodeJS.ProcessEnv): string {
@@ -522,24 +522,6 @@ async function runTrace(
   return EXIT.ok;
 }
 
-const ARROW = { in: '<-', out: '->' } as const;
-const KIND: Record<number, string> = { 2: 'CALL', 3: 'RESULT', 4: 'ERROR' };
-
-/** time, arrow (-> to the central system, <- from it), kind, action, id, the frame cut to a line. */
-export function traceLine(entry: TraceEntry): string {
-  const kind = entry.messageType === undefined ? '?' : (KIND[entry.messageType] ?? String(entry.messageType));
-  const text = entry.text.replace(/\s+/g, ' ');
-  const shown = text.length > TRACE_TEXT_WIDTH ? `${text.slice(0, TRACE_TEXT_WIDTH - 3)}...` : text;
-  return [
-    time(entry.at),
-    ARROW[entry.direction],
-    kind.padEnd(6),
-    (entry.action ?? '-').padEnd(24),
-    entry.messageId ?? '-',
-    shown,
-  ].join(' ');
-}
-
 async function runVersion(socket: string, json: boolean, io: CpctlIo): Promise<number> {
   let daemon: string | null;
   try {
@@ -611,231 +593,3 @@ function faultCode(arg: string): string {
 }
 
 /** Columns padded to their widest cell, so they line up in a terminal. */
-function table(rows: string[][], gap = 2): string {
-  const widths: number[] = [];
-  for (const row of rows) {
-    row.forEach((cell, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, cell.length);
-    });
-  }
-  return rows
-    .map((row) =>
-      row
-        .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]! + gap)))
-        .join('')
-        .trimEnd(),
-    )
-    .join('\n');
-}
-
-function time(at: number): string {
-  return new Date(at).toISOString();
-}
-
-function kWh(wh: number): string {
-  return `${(wh / 1000).toFixed(3)} kWh`;
-}
-
-function health(h: { ok: true } | { ok: false; fault: string; info?: string }): string {
-  if (h.ok) return 'ok';
-  return h.info ? `${h.fault} (${h.info})` : h.fault;
-}
-
-function renderStatus(report: StatusReport): string {
-  const sections = [
-    table([
-      ['charge point', `${report.chargePointId} (board ${report.board}, firmware ${report.version})`],
-      ['link', `${report.link.state}, security profile ${report.link.securityProfile}`],
-      ['registration', report.registration],
-    ]),
-  ];
-  if (report.connectors.length > 0) sections.push(renderConnectors(report.connectors));
-  if (report.readers.length > 0) {
-    sections.push(
-      table([
-        ['READER', 'CONNECTORS', 'HEALTH', 'LAST CARD'],
-        ...report.readers.map((r) => [
-          r.name,
-          r.connectorIds.join(',') || '-',
-          health(r.health),
-          r.lastRead ? `${r.lastRead.idTag} at ${time(r.lastRead.at)}` : '-',
-        ]),
-      ]),
-    );
-  }
-  if (report.faultInputs.length > 0) {
-    sections.push(
-      table([
-        ['FAULT INPUT', 'STATE'],
-        ...report.faultInputs.map((f) => [f.kind, f.active ? 'ACTIVE' : 'inactive']),
-      ]),
-    );
-  }
-  return sections.join('\n\n');
-}
-
-/** One aligned row per connector; details that do not fit a column follow it, indented. */
-function renderConnectors(connectors: ConnectorReport[]): string {
-  const header = [
-    'CONNECTOR',
-    'STATUS',
-    'ERROR',
-    'AVAILABILITY',
-    'PLUG',
-    'PILOT',
-    'RELAY',
-    'LIMIT',
-    'ENERGY',
-    'POWER',
-  ];
-  const rows = connectors.map((c) => {
-    const meter = c.meter && 'energyImportWh' in c.meter ? c.meter : undefined;
-    const relay =
-      c.relay.feedback === undefined || c.relay.feedback === c.relay.closed
-        ? relayWord(c.relay.closed)
-        : `${relayWord(c.relay.closed)} (feedback ${relayWord(c.relay.feedback)})`;
-    return [
-      String(c.id),
-      c.status,
-      c.errorCode,
-      c.availability,
-      c.plugged ? 'plugged' : 'unplugged',
-      c.pilot,
-      relay,
-      `${c.currentLimitA} A`,
-      meter ? kWh(meter.energyImportWh) : '-',
-      meter?.powerW === undefined ? '-' : `${Math.round(meter.powerW)} W`,
-    ];
-  });
-  const lines = table([header, ...rows]).split('\n');
-  const out = [lines[0]!];
-  connectors.forEach((c, i) => {
-    out.push(lines[i + 1]!);
-    if (c.info) out.push(`  info: ${c.info}`);
-    if (c.meter && 'error' in c.meter) out.push(`  meter: ${c.meter.error}`);
-    for (const f of c.faults) out.push(`  fault: ${f.device} ${f.fault}${f.info ? ` (${f.info})` : ''}`);
-  });
-  return out.join('\n');
-}
-
-function relayWord(closed: boolean): string {
-  return closed ? 'closed' : 'open';
-}
-
-function renderMeter(connectorId: number, r: MeterReading): string {
-  const phases = (values: number[], unit: string) => values.map((v) => `${v.toFixed(1)} ${unit}`).join(' / ');
-  const rows: string[][] = [
-    ['connector', String(connectorId)],
-    ['read at', time(r.at)],
-    ['energy import', kWh(r.energyImportWh)],
-  ];
-  if (r.energyExportWh !== undefined) rows.push(['energy export', kWh(r.energyExportWh)]);
-  if (r.powerW !== undefined) rows.push(['power', `${Math.round(r.powerW)} W`]);
-  if (r.currentA?.length) rows.push(['current', phases(r.currentA, 'A')]);
-  if (r.voltageV?.length) rows.push(['voltage', phases(r.voltageV, 'V')]);
-  if (r.frequencyHz !== undefined) rows.push(['frequency', `${r.frequencyHz} Hz`]);
-  if (r.socPercent !== undefined) rows.push(['state of charge', `${r.socPercent} %`]);
-  if (r.temperatureC !== undefined) rows.push(['temperature', `${r.temperatureC} °C`]);
-  return table(rows);
-}
-
-/** A caption over a table, or `empty` alone when there are no rows. */
-function captioned(caption: string, header: string[], rows: string[][], empty: string): string {
-  return rows.length === 0 ? empty : `${caption}\n${table([header, ...rows])}`;
-}
-
-const TRANSACTION_HEADER = ['CONNECTOR', 'LOCAL ID', 'TRANSACTION', 'ID TAG', 'STARTED'];
-
-function transactionCells(t: TransactionReport): string[] {
-  const transactionId = t.transactionId === undefined ? 'pending' : String(t.transactionId);
-  return [String(t.connectorId), String(t.localId), transactionId, t.idTag, t.startedAt];
-}
-
-function renderTransactions(report: TransactionsReport, limit: number): string {
-  const running = captioned(
-    'running transactions',
-    [...TRANSACTION_HEADER, 'METER START', 'LAST METER', 'READ AT', 'ENERGY'],
-    report.running.map((t) => [
-      ...transactionCells(t),
-      kWh(t.meterStart),
-      kWh(t.lastMeter),
-      t.lastMeterAt,
-      kWh(t.energyWh),
-    ]),
-    'no transaction running',
-  );
-  if (limit === 0) return running;
-  const finished = captioned(
-    `finished transactions, newest first (at most ${limit})`,
-    [...TRANSACTION_HEADER, 'STOPPED', 'REASON', 'METER STOP', 'ENERGY'],
-    report.recent.map((t) => [
-      ...transactionCells(t),
-      t.stoppedAt ?? '-',
-      t.stopReason ?? '-',
-      t.meterStop === undefined ? '-' : kWh(t.meterStop),
-      kWh(t.energyWh),
-    ]),
-    'no finished transaction',
-  );
-  return `${running}\n\n${finished}`;
-}
-
-function renderQueue(report: QueueReport): string {
-  const localTx = (id: number | undefined) => (id === undefined ? '-' : String(id));
-  const heading = (what: string, total: number, shown: number, which: string) =>
-    total === 0
-      ? `${what}: none`
-      : `${what}: ${total}${shown < total ? ` (the ${which} ${shown} shown)` : ''}`;
-  const pending = heading('pending messages', report.pendingTotal, report.pending.length, 'first');
-  const dead = heading('dead letters', report.deadLetterTotal, report.deadLetters.length, 'newest');
-  return [
-    captioned(
-      pending,
-      ['SEQ', 'ACTION', 'LOCAL TX', 'ATTEMPTS', 'NEXT ATTEMPT'],
-      report.pending.map((m) => [
-        String(m.seq),
-        m.action,
-        localTx(m.localTxId),
-        String(m.attempts),
-        m.nextAttemptAt === 0 ? 'no wait' : time(m.nextAttemptAt),
-      ]),
-      pending,
-    ),
-    captioned(
-      dead,
-      ['SEQ', 'ACTION', 'LOCAL TX', 'ATTEMPTS', 'FAILED AT', 'LAST ERROR'],
-      report.deadLetters.map((m) => [
-        String(m.seq),
-        m.action,
-        localTx(m.localTxId),
-        String(m.attempts),
-        m.failedAt,
-        m.lastError,
-      ]),
-      dead,
-    ),
-  ].join('\n\n');
-}
-
-function renderAuth(report: AuthReport): string {
-  const entries = (n: number) => `${n} ${n === 1 ? 'entry' : 'entries'}`;
-  const unused = (enabled: boolean, key: string) => (enabled ? '' : ` (not used: ${key} is false)`);
-  const { localList, cache, lookup } = report;
-  const summary = table([
-    [
-      'local list',
-      `version ${localList.version}, ${entries(localList.size)}${unused(localList.enabled, 'LocalAuthListEnabled')}`,
-    ],
-    ['cache', `${entries(cache.size)}${unused(cache.enabled, 'AuthorizationCacheEnabled')}`],
-  ]);
-  if (!lookup) return summary;
-  const row = (source: string, info: NonNullable<AuthReport['lookup']>['cache']) =>
-    info === undefined
-      ? [lookup.idTag, source, 'not known']
-      : [lookup.idTag, source, info.status, info.expiryDate ?? '-', info.parentIdTag ?? '-'];
-  return `${summary}\n\n${table([
-    ['ID TAG', 'SOURCE', 'STATUS', 'EXPIRY', 'PARENT'],
-    row('local list', lookup.localList),
-    row('cache', lookup.cache),
-  ])}`;
-}
