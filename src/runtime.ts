@@ -428,6 +428,12 @@ export class Runtime {
       this.registration.onLinkClose();
       this.rpc.detach();
     });
+    // Spec 3.5.2: the list and the central system disagree about an id; tell the central system.
+    this.authorizer.on('localListConflict', ({ idTag }) => {
+      const current = this.station.status(0);
+      if (!current) return;
+      void this.statusReporter.send({ ...current, errorCode: 'LocalListConflict', info: idTag.slice(0, 50) });
+    });
     this.registration.on('accepted', () => {
       this.statusReporter.enable();
       this.heartbeat.start();

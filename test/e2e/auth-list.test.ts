@@ -195,4 +195,25 @@ describe('Local Auth List Management', () => {
     await h.status(1, 'Charging', mark);
     expect(h.csms.calls(CP_ID, 'Authorize', mark)).toEqual([]);
   });
+
+  it('a list entry the central system contradicts is reported: StatusNotification(0, LocalListConflict)', async () => {
+    const h = await start({
+      ocpp: { LocalPreAuthorize: false },
+      csms: { rules: { authorize: () => ({ status: 'Blocked' }) } },
+    });
+    await h.booted();
+    await h.csms.call(CP_ID, 'SendLocalList', {
+      listVersion: 1,
+      updateType: 'Full',
+      localAuthorizationList: accepted('LISTED-2'),
+    });
+    const mark = h.csms.mark();
+    h.board.swipe('LISTED-2');
+    const conflict = await h.csms.waitForCall(CP_ID, 'StatusNotification', {
+      since: mark,
+      where: (p: { connectorId: number; errorCode: string }) =>
+        p.connectorId === 0 && p.errorCode === 'LocalListConflict',
+    });
+    expect(conflict.payload).toMatchObject({ info: 'LISTED-2' });
+  });
 });
