@@ -7,49 +7,15 @@ import type { TransactionRow, TransactionsRepo } from '../store/transactions-rep
 import type { AuthorizationDecision, IdTagInfo } from './auth-types.js';
 import type { Reservations } from './reservations.js';
 import type { SessionView, Station } from './station.js';
+import type {
+  ReadingContext,
+  StopReason,
+  TransactionEvent,
+  TransactionSink,
+  TransactionStop,
+} from './transaction-types.js';
 
-/** Why a transaction ended (OCPP 1.6 Reason). */
-export type StopReason =
-  | 'EmergencyStop'
-  | 'EVDisconnected'
-  | 'HardReset'
-  | 'Local'
-  | 'Other'
-  | 'PowerLoss'
-  | 'Reboot'
-  | 'Remote'
-  | 'SoftReset'
-  | 'UnlockCommand'
-  | 'DeAuthorized';
-
-export type ReadingContext =
-  | 'Transaction.Begin'
-  | 'Transaction.End'
-  | 'Sample.Periodic'
-  | 'Sample.Clock'
-  | 'Trigger';
-
-/**
- * Where transaction events go. Called inside the SQL transaction that records them, so a
- * message about a transaction is queued if and only if the transaction's row says so.
- */
-export interface TransactionSink {
-  started(tx: TransactionRow, timestampMs: number): void;
-  stopped(
-    tx: TransactionRow,
-    stop: { reason: StopReason; idTag?: string; meterStop: number; timestampMs: number },
-  ): void;
-  sampled(tx: TransactionRow, reading: MeterReading, context: ReadingContext, timestampMs: number): void;
-}
-
-export interface TransactionStop {
-  reason: StopReason;
-  idTag?: string;
-  meterStop: number;
-  timestampMs: number;
-  /** The meter as the transaction ended, when it could be read (for transactionData). */
-  reading?: MeterReading;
-}
+export type { ReadingContext, StopReason, TransactionEvent, TransactionSink, TransactionStop };
 
 export interface TransactionEngineOptions {
   station: Station;
@@ -95,11 +61,6 @@ interface Session {
   /** The charging profile of a remote start, until its transaction starts (or the start lapses). */
   remoteProfile?: unknown;
 }
-
-/** A start or a stop, once recorded. */
-export type TransactionEvent =
-  | { kind: 'started'; row: TransactionRow; timestampMs: number }
-  | { kind: 'stopped'; row: TransactionRow; stop: TransactionStop };
 
 export interface TransactionEngineEvents {
   changed: [connectorId: number];
