@@ -151,6 +151,14 @@ const debounceMsSchema = {
 
 const driverSchema = { type: 'string', const: 'gpio' } as const;
 
+/** A line and its polarity, with no debounce: outputs, and inputs read only on demand. */
+const lineSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['line'],
+  properties: { line: lineRefSchema, activeLow: activeLowSchema },
+} as const;
+
 const inputSchema = {
   type: 'object',
   additionalProperties: false,
@@ -195,11 +203,8 @@ export const gpioPilotOptionsSchema = {
     ready: { ...inputSchema, description: 'EV asks for energy (state C, while connected)' },
     fault: { ...inputSchema, description: 'pilot / EV communication fault (state F)' },
     enable: {
-      type: 'object',
+      ...lineSchema,
       description: 'output active while the current limit is above 0 (e.g. a DC cabinet charge permission)',
-      additionalProperties: false,
-      required: ['line'],
-      properties: { line: lineRefSchema, activeLow: activeLowSchema },
     },
   },
 } as const;
@@ -212,13 +217,7 @@ export const gpioLockOptionsSchema = {
     driver: driverSchema,
     line: lineRefSchema,
     activeLow: activeLowSchema,
-    feedback: {
-      type: 'object',
-      description: 'input that is active while the lock is engaged',
-      additionalProperties: false,
-      required: ['line'],
-      properties: { line: lineRefSchema, activeLow: activeLowSchema },
-    },
+    feedback: { ...lineSchema, description: 'input that is active while the lock is engaged' },
     timeoutMs: {
       type: 'integer',
       minimum: 1,

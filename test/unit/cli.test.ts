@@ -355,6 +355,19 @@ async function rawSession(path = socketPath) {
   };
 }
 
+/** Sends every line at once, then expects one error answer per line, in order, with its id and message. */
+async function expectRefusals(
+  s: Awaited<ReturnType<typeof rawSession>>,
+  cases: ReadonlyArray<readonly [line: string, id: unknown, message: string]>,
+): Promise<void> {
+  for (const [line] of cases) s.send(`${line}\n`);
+  for (const [, id, message] of cases) {
+    const answer = await s.next();
+    expect(answer.id).toBe(id);
+    expect(answer.error?.message).toContain(message);
+  }
+}
+
 /** Lines of a table: the column of `header` starts where each row's value starts. */
 function expectAligned(text: string, header: string, values: string[]) {
   const lines = text.split('\n');
@@ -466,12 +479,7 @@ describe('wire protocol', () => {
       ['{"id":13,"method":"status","params":[]}', 13, 'params must be an object'],
       ['\u00ff\u0000\u0001', null, 'invalid JSON'],
     ];
-    for (const [line] of cases) s.send(`${line}\n`);
-    for (const [, id, message] of cases) {
-      const answer = await s.next();
-      expect(answer.id).toBe(id);
-      expect(answer.error?.message).toContain(message);
-    }
+    await expectRefusals(s, cases);
     expect(api.calls).toEqual([]);
     s.send('{"id":"last","method":"version"}\n');
     expect(await s.next()).toEqual({ id: 'last', result: { version: '9.9.9' } });
@@ -989,12 +997,10 @@ describe('cpctl transactions, queue and auth', () => {
       ['{"id":6,"method":"auth","params":{"idTag":""}}', '"idTag" must be 1 to 20 characters'],
       ['{"id":7,"method":"auth","params":{"idTag":7}}', '"idTag" must be 1 to 20 characters'],
     ];
-    for (const [line] of cases) s.send(`${line}\n`);
-    for (const [i, [, message]] of cases.entries()) {
-      const answer = await s.next();
-      expect(answer.id).toBe(i + 1);
-      expect(answer.error?.message).toContain(message);
-    }
+    await expectRefusals(
+      s,
+      cases.map(([line, message], i) => [line, i + 1, message] as const),
+    );
     expect(api.calls).toEqual([]);
     s.send('{"id":8,"method":"transactions"}\n');
     expect(await s.next()).toEqual({ id: 8, result: TRANSACTIONS });
@@ -1242,12 +1248,10 @@ describe('cpctl operator commands', () => {
       ['{"id":5,"method":"trace","params":{"limit":-1}}', '"limit" must be an integer from 0'],
       ['{"id":6,"method":"trace","params":{"follow":"yes"}}', '"follow" must be true or false'],
     ];
-    for (const [line] of cases) s.send(`${line}\n`);
-    for (const [i, [, message]] of cases.entries()) {
-      const answer = await s.next();
-      expect(answer.id).toBe(i + 1);
-      expect(answer.error?.message).toContain(message);
-    }
+    await expectRefusals(
+      s,
+      cases.map(([line, message], i) => [line, i + 1, message] as const),
+    );
     expect(api.calls).toEqual([]);
   });
 
