@@ -56,3 +56,56 @@ export class OcppTime {
     return this.offsetMs;
   }
 }
+
+/** What a `Schedule` does next: run `run` in `inMs` milliseconds. */
+export interface Plan {
+  inMs: number;
+  run(): void;
+}
+
+/**
+ * One pending timeout that a new plan replaces: the lifecycle that heartbeat, clock-aligned
+ * metering, the outbox retry and charging-profile schedules share. `plan` is asked afresh at every
+ * `replan()` (after each run, and whenever its configuration changes); undefined means "not now".
+ */
+export class Schedule {
+  private timer: Timer | undefined;
+  private started = false;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly plan: () => Plan | undefined,
+  ) {}
+
+  get running(): boolean {
+    return this.started;
+  }
+
+  start(): void {
+    this.started = true;
+    this.replan();
+  }
+
+  stop(): void {
+    this.started = false;
+    this.cancel();
+  }
+
+  /** Drops the pending timeout and, while started, arms the one the plan asks for now. */
+  replan(): void {
+    this.cancel();
+    if (!this.started) return;
+    const next = this.plan();
+    if (!next) return;
+    const timer = this.clock.setTimeout(() => {
+      if (this.timer === timer) this.timer = undefined;
+      next.run();
+    }, next.inMs);
+    this.timer = timer;
+  }
+
+  private cancel(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+  }
+}

@@ -1,39 +1,30 @@
-import type { Timer } from '../../clock.js';
+import { Schedule } from '../../clock.js';
 import { type FeatureContext, sendQuietly } from '../context.js';
 
 /** Heartbeat every HeartbeatInterval seconds once accepted; the answer keeps our clock in step. */
 export class Heartbeat {
-  private timer: Timer | undefined;
-  private running = false;
+  private readonly schedule: Schedule;
 
   constructor(private readonly ctx: FeatureContext) {
-    ctx.config.onChange('HeartbeatInterval', () => {
-      if (this.running) this.schedule();
+    this.schedule = new Schedule(ctx.clock, () => {
+      const seconds = ctx.config.getInt('HeartbeatInterval');
+      return seconds > 0 ? { inMs: seconds * 1000, run: () => void this.beat() } : undefined;
     });
+    ctx.config.onChange('HeartbeatInterval', () => this.schedule.replan());
   }
 
   start(): void {
-    this.running = true;
-    this.schedule();
+    this.schedule.start();
   }
 
   stop(): void {
-    this.running = false;
-    this.timer?.cancel();
-    this.timer = undefined;
+    this.schedule.stop();
   }
 
   /** Sends one now (TriggerMessage) and restarts the interval from it. */
   async beat(): Promise<void> {
     const conf = await sendQuietly(this.ctx.log, 'Heartbeat', () => this.ctx.rpc.call('Heartbeat', {}));
     if (conf) this.ctx.time.syncTo(conf.currentTime);
-    if (this.running) this.schedule();
-  }
-
-  private schedule(): void {
-    this.timer?.cancel();
-    const seconds = this.ctx.config.getInt('HeartbeatInterval');
-    if (seconds <= 0) return;
-    this.timer = this.ctx.clock.setTimeout(() => void this.beat(), seconds * 1000);
+    this.schedule.replan();
   }
 }
