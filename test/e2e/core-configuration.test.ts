@@ -91,9 +91,8 @@ describe('Core: configuration', () => {
     await expect(h.csms.call(CP_ID, 'GetConfiguration', { key: keys })).rejects.toMatchObject({
       code: 'OccurenceConstraintViolation',
     });
-    await expect(
-      h.csms.call(CP_ID, 'GetConfiguration', { key: ['HeartbeatInterval'] }),
-    ).resolves.toBeDefined();
+    const after = await h.csms.call<GetConf>(CP_ID, 'GetConfiguration', { key: ['HeartbeatInterval'] });
+    expect(after.configurationKey?.map((k) => k.key)).toEqual(['HeartbeatInterval']);
   });
 
   it('TC_021_CS change configuration, and the value survives a restart', async () => {
