@@ -16,7 +16,7 @@ import { silentLogger } from '../src/log.js';
 import { NotConnectedError } from '../src/ocpp/errors.js';
 import { Authorizer } from '../src/station/auth/authorizer.js';
 import { AuthCache } from '../src/station/auth/cache.js';
-import { LocalAuthList, type LocalListEntry } from '../src/station/auth/local-list.js';
+import { type ListedId, LocalAuthList } from '../src/station/auth/local-list.js';
 import { openStore } from '../src/store/index.js';
 
 export interface AuthorizationFigures {
@@ -49,7 +49,7 @@ function tag(n: number): string {
   return `BENCH${String(n).padStart(8, '0')}`;
 }
 
-function chunkOf(start: number, length: number): LocalListEntry[] {
+function chunkOf(start: number, length: number): ListedId[] {
   return Array.from({ length }, (_, i) => ({
     idTag: tag(start + i),
     idTagInfo: { status: 'Accepted' as const, expiryDate: '2099-01-01T00:00:00.000Z' },

@@ -7,6 +7,7 @@ import { loadBoard } from './config/board-file.js';
 import { csmsUrlFor, type RuntimeConfig } from './config/file.js';
 import { ConfigurationRegistry } from './config/registry.js';
 import { registerGetLocalListVersion } from './features/auth-list/get-local-list-version.js';
+import { reportLocalListConflicts } from './features/auth-list/local-list-conflict.js';
 import { registerSendLocalList } from './features/auth-list/send-local-list.js';
 import type { FeatureContext, ResetType } from './features/context.js';
 import { registerChangeAvailability } from './features/core/change-availability.js';
@@ -234,6 +235,11 @@ export class Runtime {
     registerClearCache(ctx, this.authCache);
     registerSendLocalList(ctx, this.localList);
     registerGetLocalListVersion(ctx, this.localList);
+    reportLocalListConflicts(ctx, {
+      authorizer: this.authorizer,
+      list: this.localList,
+      sendStatus: (snapshot) => this.statusReporter.send(snapshot),
+    });
     registerRemoteStartTransaction(ctx, this.transactions);
     registerRemoteStopTransaction(ctx, this.transactions);
     registerUnlockConnector(ctx, this.transactions);
@@ -427,12 +433,6 @@ export class Runtime {
       this.statusReporter.disable();
       this.registration.onLinkClose();
       this.rpc.detach();
-    });
-    // Spec 3.5.2: the list and the central system disagree about an id; tell the central system.
-    this.authorizer.on('localListConflict', ({ idTag }) => {
-      const current = this.station.status(0);
-      if (!current) return;
-      void this.statusReporter.send({ ...current, errorCode: 'LocalListConflict', info: idTag.slice(0, 50) });
     });
     this.registration.on('accepted', () => {
       this.statusReporter.enable();

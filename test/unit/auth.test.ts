@@ -7,7 +7,7 @@ import { silentLogger } from '../../src/log.js';
 import { CallTimeoutError, NotConnectedError } from '../../src/ocpp/errors.js';
 import { Authorizer, type LocalListConflict } from '../../src/station/auth/authorizer.js';
 import { AuthCache } from '../../src/station/auth/cache.js';
-import { LocalAuthList, type LocalListEntry } from '../../src/station/auth/local-list.js';
+import { type ListedId, LocalAuthList } from '../../src/station/auth/local-list.js';
 import type { IdTagInfo } from '../../src/station/auth-types.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -36,7 +36,7 @@ function open(dir = tempDir()): Store {
   return store;
 }
 
-function entries(tags: string[], info: IdTagInfo = ACCEPTED): LocalListEntry[] {
+function entries(tags: string[], info: IdTagInfo = ACCEPTED): ListedId[] {
   return tags.map((idTag) => ({ idTag, idTagInfo: info }));
 }
 
@@ -379,7 +379,7 @@ describe('Authorizer', () => {
       clock,
       log: silentLogger(),
     });
-    const listed = (...items: LocalListEntry[]) =>
+    const listed = (...items: ListedId[]) =>
       expect(list.apply({ listVersion: 1, updateType: 'Full', entries: items }, NO_LIMIT)).toBe('Accepted');
     return { authorizer, list, cache, config, remote, state, clock, listed };
   }

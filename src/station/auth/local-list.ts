@@ -1,17 +1,22 @@
 import type Database from 'better-sqlite3';
 import type { AuthorizationStatus, IdTagInfo } from '../auth-types.js';
 
+/** An entry of a Differential update. */
 export interface LocalListEntry {
   idTag: string;
-  /** Absent in a Differential update: the id is removed from the list. */
+  /** Absent: the id is removed from the list. */
   idTagInfo?: IdTagInfo;
 }
 
-export interface LocalListUpdate {
-  listVersion: number;
-  updateType: 'Full' | 'Differential';
-  entries?: readonly LocalListEntry[];
+/** An id the list holds; every entry of a Full update is one (OCPP 1.6 section 7.1). */
+export interface ListedId {
+  idTag: string;
+  idTagInfo: IdTagInfo;
 }
+
+export type LocalListUpdate =
+  | { listVersion: number; updateType: 'Full'; entries?: readonly ListedId[] }
+  | { listVersion: number; updateType: 'Differential'; entries?: readonly LocalListEntry[] };
 
 export type LocalListUpdateStatus = 'Accepted' | 'Failed' | 'VersionMismatch';
 
@@ -129,22 +134,19 @@ export class LocalAuthList {
   }
 
   /** Returns the entry count after the update. */
-  private replace(update: LocalListUpdate): number {
+  private replace(update: Extract<LocalListUpdate, { updateType: 'Full' }>): number {
     this.deleteAll.run();
     const entries = update.entries ?? [];
-    let stored = 0;
-    for (const { idTag, idTagInfo } of entries) {
-      // A Full list describes the ids to hold; one without idTagInfo has nothing to hold.
-      if (idTagInfo === undefined) continue;
-      this.insert.run(idTag, ...columns(idTagInfo));
-      stored++;
-    }
+    for (const { idTag, idTagInfo } of entries) this.insert.run(idTag, ...columns(idTagInfo));
     this.storeVersion.run(update.listVersion);
-    return stored;
+    return entries.length;
   }
 
   /** Returns the entry count after the update; throws ListTooLong to roll it back. */
-  private change(update: LocalListUpdate, maxLength: number): number {
+  private change(
+    update: Extract<LocalListUpdate, { updateType: 'Differential' }>,
+    maxLength: number,
+  ): number {
     let count = this.size();
     for (const { idTag, idTagInfo } of update.entries ?? []) {
       if (idTagInfo === undefined) {
