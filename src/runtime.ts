@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Board } from '../hal/types.js';
 import { RuntimeControl } from './cli/control-api.js';
-import { ControlServer } from './cli/server.js';
+import { ControlServer, DaemonAlreadyRunningError } from './cli/server.js';
 import { type Clock, OcppTime, systemClock } from './clock.js';
 import { loadBoard } from './config/board-file.js';
 import { csmsUrlFor, type RuntimeConfig } from './config/file.js';
@@ -320,7 +320,7 @@ export class Runtime {
       this.control = server;
     } catch (error) {
       // Two daemons on one charger would fight over its relays and its store.
-      if ((error as Error).message.startsWith('another chargepointd')) throw error;
+      if (error instanceof DaemonAlreadyRunningError) throw error;
       log.error(
         { socket: cfg.cli.socket, err: (error as Error).message },
         'control socket unavailable; cpctl will not work',

@@ -42,7 +42,7 @@ type ConfigurationKey = NonNullable<GetConfigurationResponse['configurationKey']
  * Values are held in memory and written through to the store, so reads never touch the database.
  * Precedence at start: default < provisioning file < store, except that a forced file value beats the
  * store. Read-only keys are never persisted: nothing over OCPP can change them, so the file (or the
- * runtime, via `fixed`/`setFixed`) stays their only source and a product update takes effect.
+ * runtime, via `fixed`) stays their only source and a product update takes effect.
  * A stored value that no longer passes the rules (bounds changed) is skipped with a warning, so the
  * file value, else the default, applies: a bad row must never stop the charger from starting.
  * A forced key only decides the start value; the CSMS may still change it until the next start.
@@ -181,18 +181,6 @@ export class ConfigurationRegistry {
         (this.listeners.get(key) ?? []).filter((l) => l !== listener),
       );
     };
-  }
-
-  /** Sets a read-only key the runtime computes (not persisted). Throws on an invalid value. */
-  setFixed(key: string, value: string): void {
-    const def = this.known(key);
-    if (def.access !== 'R') throw new Error(`config: ${key} is not read-only; use change()`);
-    const parsed = parseValue(def, value, this.context);
-    if (!parsed.ok) throw configError(key, parsed.reason);
-    const previous = this.values.get(key);
-    if (parsed.value === previous) return;
-    this.set(key, parsed.value);
-    this.notify(key, parsed.value, previous);
   }
 
   private fileValues(

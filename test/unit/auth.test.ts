@@ -574,14 +574,4 @@ describe('Authorizer', () => {
       });
     });
   });
-
-  it('matchesParent: an authorized id of the same group, whatever the case', async () => {
-    const { authorizer, remote } = setup();
-    remote.answers.set('SIBLING', { status: 'Accepted', parentIdTag: 'Family-1' });
-    remote.answers.set('STRANGER', { status: 'Accepted', parentIdTag: 'Other' });
-    remote.answers.set('BLOCKED-SIBLING', { status: 'Blocked', parentIdTag: 'Family-1' });
-    expect(await authorizer.matchesParent('SIBLING', 'FAMILY-1')).toBe(true);
-    expect(await authorizer.matchesParent('STRANGER', 'FAMILY-1')).toBe(false);
-    expect(await authorizer.matchesParent('BLOCKED-SIBLING', 'FAMILY-1')).toBe(false);
-  });
 });

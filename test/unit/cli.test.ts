@@ -29,7 +29,7 @@ import {
 } from '../../src/cli/commands.js';
 import { type ControlDeps, RuntimeControl } from '../../src/cli/control-api.js';
 import { FAULT_CODES, LineSplitter, MAX_REQUEST_BYTES } from '../../src/cli/protocol.js';
-import { ControlServer } from '../../src/cli/server.js';
+import { ControlServer, DaemonAlreadyRunningError } from '../../src/cli/server.js';
 import { ConfigurationRegistry } from '../../src/config/registry.js';
 import type { ResetType } from '../../src/features/context.js';
 import { createLogger, formatLogLine, type LogLevel, silentLogger } from '../../src/log.js';
@@ -402,7 +402,9 @@ describe('ControlServer lifecycle', () => {
   it('refuses to start when another daemon answers on the path, and the first keeps serving', async () => {
     await startServer();
     const second = new ControlServer({ path: socketPath, api, log: silentLogger(), version: 'x' });
-    await expect(second.start()).rejects.toThrow(`another chargepointd is running on ${socketPath}`);
+    const refused = second.start();
+    await expect(refused).rejects.toBeInstanceOf(DaemonAlreadyRunningError);
+    await expect(refused).rejects.toThrow(`another chargepointd is running on ${socketPath}`);
     expect(await request(socketPath, 'version', {})).toEqual({ version: '9.9.9' });
   });
 

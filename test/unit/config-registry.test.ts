@@ -640,20 +640,15 @@ describe('reboot-required keys', () => {
 });
 
 describe('runtime-computed keys and typed reads', () => {
-  it('setFixed updates a read-only value and notifies', () => {
-    const reg = registry();
-    const seen: string[] = [];
-    reg.onChange('ReserveConnectorZeroSupported', (value) => seen.push(value));
-    reg.setFixed('ReserveConnectorZeroSupported', 'TRUE');
-    expect(reg.getBool('ReserveConnectorZeroSupported')).toBe(true);
-    expect(listed(reg).get('ReserveConnectorZeroSupported')?.value).toBe('true');
-    expect(seen).toEqual(['true']);
-  });
-
-  it('setFixed refuses writable keys and invalid values', () => {
-    const reg = registry();
-    expect(() => reg.setFixed('HeartbeatInterval', '10')).toThrow(/HeartbeatInterval/);
-    expect(() => reg.setFixed('NumberOfConnectors', '0')).toThrow('config: ocpp.NumberOfConnectors:');
+  it('refuses runtime-computed values that break the key rules or name a writable key', () => {
+    expect(() =>
+      registry({ fixed: { NumberOfConnectors: '0', SupportedFeatureProfiles: ALL_PROFILES } }),
+    ).toThrow('config: ocpp.NumberOfConnectors:');
+    expect(() =>
+      registry({
+        fixed: { NumberOfConnectors: '2', SupportedFeatureProfiles: ALL_PROFILES, HeartbeatInterval: '10' },
+      }),
+    ).toThrow(/HeartbeatInterval/);
   });
 
   it('typed getters throw on a wrong type or an absent key', () => {

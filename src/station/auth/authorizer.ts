@@ -108,19 +108,6 @@ export class Authorizer extends EventEmitter<AuthorizerEvents> {
     if (this.enabled('AuthorizationCacheEnabled')) this.cache.put(idTag, info);
   }
 
-  /**
-   * Whether `idTag` is authorized and belongs to the group `parentIdTag` (spec 3.10): lets a
-   * different card of the same account stop a transaction.
-   */
-  async matchesParent(idTag: string, parentIdTag: string): Promise<boolean> {
-    const { info } = await this.authorize(idTag);
-    return (
-      info.status === 'Accepted' &&
-      info.parentIdTag !== undefined &&
-      info.parentIdTag.toLowerCase() === parentIdTag.toLowerCase()
-    );
-  }
-
   private decideOffline(idTag: string, local: LocalEntry | undefined): AuthorizationDecision {
     if (local !== undefined) {
       if (!this.valid(local.info)) return { idTag, info: refusal(local.info), source: local.source };
