@@ -42,7 +42,10 @@ import { LocalAuthList } from './station/auth/local-list.js';
 import { Reservations } from './station/reservations.js';
 import { Station } from './station/station.js';
 import { TransactionEngine, type StopReason as TransactionStopReason } from './station/transactions.js';
+import { AuthCacheRepo } from './store/auth-cache-repo.js';
 import { openStore, type Store } from './store/index.js';
+import { LocalListRepo } from './store/local-list-repo.js';
+import { ReservationsRepo } from './store/reservations-repo.js';
 import { TransactionsRepo } from './store/transactions-repo.js';
 import { FIRMWARE_VERSION } from './version.js';
 
@@ -168,8 +171,8 @@ export class Runtime {
       retrySeconds: cfg.csms.bootRetrySeconds,
     });
     this.transactionsRepo = new TransactionsRepo(this.store.db);
-    this.localList = new LocalAuthList(this.store.db);
-    this.authCache = new AuthCache({ db: this.store.db, clock });
+    this.localList = new LocalAuthList(new LocalListRepo(this.store.db));
+    this.authCache = new AuthCache({ repo: new AuthCacheRepo(this.store.db), clock });
     this.authorizer = new Authorizer({
       list: this.localList,
       cache: this.authCache,
@@ -185,7 +188,7 @@ export class Runtime {
       (idTag, info) => this.authorizer.fromCentral(idTag, info),
     );
     this.reservations = new Reservations({
-      db: this.store.db,
+      repo: new ReservationsRepo(this.store.db),
       connectorIds: this.station.connectorIds(),
       statusOf: (connectorId) => this.station.status(connectorId)?.status,
       connectorZeroSupported: () => this.config.getBool('ReserveConnectorZeroSupported'),

@@ -37,7 +37,9 @@ import type { DeadLetter, OutboxEntry } from '../../src/ocpp/outbox.js';
 import { FrameTrace } from '../../src/ocpp/trace.js';
 import { AuthCache } from '../../src/station/auth/cache.js';
 import { LocalAuthList } from '../../src/station/auth/local-list.js';
+import { AuthCacheRepo } from '../../src/store/auth-cache-repo.js';
 import { migrateTo, openStore, SCHEMA_VERSION, type Store } from '../../src/store/index.js';
+import { LocalListRepo } from '../../src/store/local-list-repo.js';
 import { TransactionsRepo } from '../../src/store/transactions-repo.js';
 import { FIRMWARE_VERSION } from '../../src/version.js';
 
@@ -1033,8 +1035,8 @@ describe('RuntimeControl: transactions, queue and auth from the store', () => {
       config: registry(),
       transactionLog: new TransactionsRepo(store.db),
       outbox: { pending: () => [], deadLetters: () => [] },
-      localList: new LocalAuthList(store.db),
-      authCache: new AuthCache({ db: store.db, clock: { now: () => T0 } }),
+      localList: new LocalAuthList(new LocalListRepo(store.db)),
+      authCache: new AuthCache({ repo: new AuthCacheRepo(store.db), clock: { now: () => T0 } }),
       transactions: unused,
       requestReset: unused,
       trace: unused,
@@ -1120,8 +1122,8 @@ describe('RuntimeControl: transactions, queue and auth from the store', () => {
   });
 
   it('looks an id up in the list and the cache, and reports a source that is switched off', () => {
-    const localList = new LocalAuthList(store.db);
-    const authCache = new AuthCache({ db: store.db, clock: { now: () => T0 } });
+    const localList = new LocalAuthList(new LocalListRepo(store.db));
+    const authCache = new AuthCache({ repo: new AuthCacheRepo(store.db), clock: { now: () => T0 } });
     localList.apply(
       {
         listVersion: 4,
