@@ -1,6 +1,12 @@
 import type { Logger } from '../log.js';
 import type { GetConfigurationResponse } from '../ocpp/generated/messages.js';
-import { KEY_DEFINITIONS, type KeyDefinition } from './keys.js';
+import {
+  KEY_DEFINITIONS,
+  type KeyDefinition,
+  type KeyName,
+  type KeyNameOf,
+  type StandardKeyDefinition,
+} from './keys.js';
 import { parseValue, splitList, type ValueContext } from './values.js';
 
 export type ChangeStatus = 'Accepted' | 'Rejected' | 'RebootRequired' | 'NotSupported';
@@ -14,7 +20,7 @@ export interface ConfigStore {
   save(key: string, value: string): void;
 }
 
-export interface RegistryOptions {
+export interface RegistryOptions<D extends KeyDefinition = StandardKeyDefinition> {
   store: ConfigStore;
   /** Values from the provisioning file, as JSON types or OCPP strings. */
   initial?: Record<string, string | number | boolean>;
@@ -26,7 +32,7 @@ export interface RegistryOptions {
   supportedMeasurands?: ReadonlySet<string>;
   log: Logger;
   /** Replaces the standard key set; for tests of rules no standard key uses. */
-  definitions?: readonly KeyDefinition[];
+  definitions?: readonly D[];
 }
 
 export type ChangeListener = (value: string, previous: string | undefined) => void;
@@ -49,8 +55,12 @@ type ConfigurationKey = NonNullable<GetConfigurationResponse['configurationKey']
  *
  * A change of a reboot-required key is stored and `get()` returns it at once, but listeners are not
  * told: modules that read such a key only at start pick the new value up after the restart.
+ *
+ * Key names are typed by the definitions: a misspelt key, or a typed getter of another value type
+ * (`getBool` of an integer key), does not compile. Names from outside the code (ChangeConfiguration,
+ * cpctl) go through `changeByName` and `list`, which check them at run time.
  */
-export class ConfigurationRegistry {
+export class ConfigurationRegistry<D extends KeyDefinition = StandardKeyDefinition> {
   private readonly definitions = new Map<string, KeyDefinition>();
   private readonly values = new Map<string, string>();
   private readonly listeners = new Map<string, ChangeListener[]>();
@@ -61,11 +71,11 @@ export class ConfigurationRegistry {
   private readonly log: Logger;
   private readonly context: ValueContext;
 
-  constructor(opts: RegistryOptions) {
+  constructor(opts: RegistryOptions<D>) {
     this.store = opts.store;
     this.log = opts.log.child({ module: 'config' });
-    this.context = { valueOf: (key) => this.get(key), supportedMeasurands: opts.supportedMeasurands };
-    const all = opts.definitions ?? KEY_DEFINITIONS;
+    this.context = { valueOf: (key) => this.values.get(key), supportedMeasurands: opts.supportedMeasurands };
+    const all: readonly KeyDefinition[] = opts.definitions ?? KEY_DEFINITIONS;
     for (const def of all) {
       if (def.capability === undefined || opts.capabilities.has(def.capability))
         this.definitions.set(def.name, def);
@@ -84,24 +94,25 @@ export class ConfigurationRegistry {
     for (const def of ordered) this.resolve(def, opts.fixed[def.name], file.get(def.name), forced, stored);
   }
 
-  /** True when the key is a known key and the charge point provides its function. */
-  has(key: string): boolean {
+  /** True when the charge point provides the key's function (a key of a missing capability is hidden). */
+  has(key: KeyName<D>): boolean {
     return this.definitions.has(key);
   }
 
-  get(key: string): string | undefined {
+  /** The value as an OCPP string; undefined for a hidden key or one that has no value yet. */
+  get(key: KeyName<D>): string | undefined {
     return this.values.get(key);
   }
 
-  getInt(key: string): number {
+  getInt(key: KeyNameOf<'integer', D>): number {
     return Number(this.typed(key, 'integer'));
   }
 
-  getBool(key: string): boolean {
+  getBool(key: KeyNameOf<'boolean', D>): boolean {
     return this.typed(key, 'boolean') === 'true';
   }
 
-  getList(key: string): string[] {
+  getList(key: KeyNameOf<'csl', D>): string[] {
     return splitList(this.typed(key, 'csl'));
   }
 
@@ -127,7 +138,14 @@ export class ConfigurationRegistry {
     return unknownKey.length > 0 ? { configurationKey, unknownKey } : { configurationKey };
   }
 
-  change(key: string, value: string, origin: ChangeOrigin): ChangeStatus {
+  /** A change asked for by name from outside the code (ChangeConfiguration, cpctl): NotSupported for a name that is no key here. */
+  changeByName(key: string, value: string, origin: ChangeOrigin): ChangeStatus {
+    if (this.isKey(key)) return this.change(key, value, origin);
+    this.log.info({ key, origin }, 'configuration change of an unsupported key');
+    return 'NotSupported';
+  }
+
+  change(key: KeyName<D>, value: string, origin: ChangeOrigin): ChangeStatus {
     const def = this.definitions.get(key);
     if (def === undefined) {
       this.log.info({ key, origin }, 'configuration change of an unsupported key');
@@ -166,13 +184,13 @@ export class ConfigurationRegistry {
   }
 
   /** Adds a rule a new value of `key` must pass; every guard of a key must agree. */
-  guard(key: string, rule: ChangeGuard): void {
+  guard(key: KeyName<D>, rule: ChangeGuard): void {
     this.known(key);
     this.guards.set(key, [...(this.guards.get(key) ?? []), rule]);
   }
 
   /** Calls `listener` after each stored change of `key`; returns the unsubscribe function. */
-  onChange(key: string, listener: ChangeListener): () => void {
+  onChange(key: KeyName<D>, listener: ChangeListener): () => void {
     this.known(key);
     this.listeners.set(key, [...(this.listeners.get(key) ?? []), listener]);
     return () => {
@@ -285,6 +303,10 @@ export class ConfigurationRegistry {
       this.entries.set(key, entry);
     }
     return entry;
+  }
+
+  private isKey(name: string): name is KeyName<D> {
+    return this.definitions.has(name);
   }
 
   private known(key: string): KeyDefinition {

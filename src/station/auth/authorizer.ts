@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../../clock.js';
+import type { KeyNameOf } from '../../config/keys.js';
 import type { ConfigurationRegistry } from '../../config/registry.js';
 import type { Logger } from '../../log.js';
 import type {
@@ -134,13 +135,13 @@ export class Authorizer extends EventEmitter<AuthorizerEvents> {
     return info.status === 'Accepted' && !hasExpired(info, this.clock.now());
   }
 
-  private enabled(key: string): boolean {
+  private enabled(key: KeyNameOf<'boolean'>): boolean {
     return isEnabled(this.config, key);
   }
 }
 
 /** A boolean key that is true; a key hidden because its function is not provided counts as false. */
-export function isEnabled(config: ConfigurationRegistry, key: string): boolean {
+export function isEnabled(config: ConfigurationRegistry, key: KeyNameOf<'boolean'>): boolean {
   return config.has(key) && config.getBool(key);
 }
 
