@@ -2,7 +2,7 @@ import type { Clock } from '../../clock.js';
 import type { AuthCacheRepo } from '../../store/auth-cache-repo.js';
 import type { IdTagInfo } from '../auth-types.js';
 
-export const DEFAULT_CACHE_ENTRIES = 10_000;
+const DEFAULT_CACHE_ENTRIES = 10_000;
 
 export interface AuthCacheOptions {
   repo: AuthCacheRepo;
