@@ -138,14 +138,15 @@ export class ConfigurationRegistry<D extends KeyDefinition = StandardKeyDefiniti
     return unknownKey.length > 0 ? { configurationKey, unknownKey } : { configurationKey };
   }
 
-  /** A change asked for by name from outside the code (ChangeConfiguration, cpctl): NotSupported for a name that is no key here. */
-  changeByName(key: string, value: string, origin: ChangeOrigin): ChangeStatus {
-    if (this.isKey(key)) return this.change(key, value, origin);
-    this.log.info({ key, origin }, 'configuration change of an unsupported key');
-    return 'NotSupported';
+  change(key: KeyName<D>, value: string, origin: ChangeOrigin): ChangeStatus {
+    return this.changeByName(key, value, origin);
   }
 
-  change(key: KeyName<D>, value: string, origin: ChangeOrigin): ChangeStatus {
+  /**
+   * A change asked for by a name from outside the code (ChangeConfiguration, cpctl), which may be
+   * no key at all: NotSupported then, as for a key hidden with its function.
+   */
+  changeByName(key: string, value: string, origin: ChangeOrigin): ChangeStatus {
     const def = this.definitions.get(key);
     if (def === undefined) {
       this.log.info({ key, origin }, 'configuration change of an unsupported key');
@@ -303,10 +304,6 @@ export class ConfigurationRegistry<D extends KeyDefinition = StandardKeyDefiniti
       this.entries.set(key, entry);
     }
     return entry;
-  }
-
-  private isKey(name: string): name is KeyName<D> {
-    return this.definitions.has(name);
   }
 
   private known(key: string): KeyDefinition {

@@ -270,5 +270,19 @@ describe('Local Auth List Management', () => {
       ['LocalListConflict', 'LISTED-3'],
       ['NoError', undefined],
     ]);
+
+    // A new list that still contradicts the central system is a new conflict.
+    await h.csms.call(CP_ID, 'SendLocalList', {
+      listVersion: 2,
+      updateType: 'Differential',
+      localAuthorizationList: [{ idTag: 'LISTED-3', idTagInfo: { status: 'Invalid' } }],
+    });
+    const again = h.csms.mark();
+    await h.runtime.authorizer.authorize('LISTED-3');
+    await h.csms.waitForCall(CP_ID, 'StatusNotification', {
+      since: again,
+      where: (p: { connectorId: number; errorCode: string }) =>
+        p.connectorId === 0 && p.errorCode === 'LocalListConflict',
+    });
   });
 });
