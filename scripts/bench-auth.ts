@@ -16,8 +16,10 @@ import { silentLogger } from '../src/log.js';
 import { NotConnectedError } from '../src/ocpp/errors.js';
 import { Authorizer } from '../src/station/auth/authorizer.js';
 import { AuthCache } from '../src/station/auth/cache.js';
-import { LocalAuthList, type LocalListEntry } from '../src/station/auth/local-list.js';
+import { type ListedId, LocalAuthList } from '../src/station/auth/local-list.js';
+import { AuthCacheRepo } from '../src/store/auth-cache-repo.js';
 import { openStore } from '../src/store/index.js';
+import { LocalListRepo } from '../src/store/local-list-repo.js';
 
 export interface AuthorizationFigures {
   sendLocalListFull10kMs: number;
@@ -49,7 +51,7 @@ function tag(n: number): string {
   return `BENCH${String(n).padStart(8, '0')}`;
 }
 
-function chunkOf(start: number, length: number): LocalListEntry[] {
+function chunkOf(start: number, length: number): ListedId[] {
   return Array.from({ length }, (_, i) => ({
     idTag: tag(start + i),
     idTagInfo: { status: 'Accepted' as const, expiryDate: '2099-01-01T00:00:00.000Z' },
@@ -77,7 +79,7 @@ export async function benchAuthorization(dir: string): Promise<AuthorizationFigu
   const store = openStore({ dir, log: silentLogger(), fileName: STORE_FILE });
   let sendLocalListFull10kMs: number;
   try {
-    const list = new LocalAuthList(store.db);
+    const list = new LocalAuthList(new LocalListRepo(store.db));
     const fullStart = performance.now();
     const fullStatus = list.apply(
       { listVersion: 1, updateType: 'Full', entries: chunkOf(0, FULL_ENTRIES) },
@@ -125,10 +127,10 @@ async function inChildProcess(dir: string): Promise<LookupFigures> {
 async function lookups(dir: string): Promise<LookupFigures> {
   const store = openStore({ dir, log: silentLogger(), fileName: STORE_FILE });
   try {
-    const list = new LocalAuthList(store.db);
+    const list = new LocalAuthList(new LocalListRepo(store.db));
     const authorizer = new Authorizer({
       list,
-      cache: new AuthCache({ db: store.db, clock: systemClock }),
+      cache: new AuthCache({ repo: new AuthCacheRepo(store.db), clock: systemClock }),
       config: new ConfigurationRegistry({
         store: new MemoryConfigStore(),
         initial: { LocalAuthListEnabled: true, LocalAuthorizeOffline: true },

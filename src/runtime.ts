@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import type { Board } from '../hal/types.js';
 import { RuntimeControl } from './cli/control-api.js';
-import { ControlServer } from './cli/server.js';
+import { ControlServer, DaemonAlreadyRunningError } from './cli/server.js';
 import { type Clock, OcppTime, systemClock } from './clock.js';
 import { loadBoard } from './config/board-file.js';
 import { csmsUrlFor, type RuntimeConfig } from './config/file.js';
 import { ConfigurationRegistry } from './config/registry.js';
 import { registerGetLocalListVersion } from './features/auth-list/get-local-list-version.js';
+import { reportLocalListConflicts } from './features/auth-list/local-list-conflict.js';
 import { registerSendLocalList } from './features/auth-list/send-local-list.js';
 import type { FeatureContext, ResetType } from './features/context.js';
 import { registerChangeAvailability } from './features/core/change-availability.js';
@@ -41,7 +42,10 @@ import { LocalAuthList } from './station/auth/local-list.js';
 import { Reservations } from './station/reservations.js';
 import { Station } from './station/station.js';
 import { TransactionEngine, type StopReason as TransactionStopReason } from './station/transactions.js';
+import { AuthCacheRepo } from './store/auth-cache-repo.js';
 import { openStore, type Store } from './store/index.js';
+import { LocalListRepo } from './store/local-list-repo.js';
+import { ReservationsRepo } from './store/reservations-repo.js';
 import { TransactionsRepo } from './store/transactions-repo.js';
 import { FIRMWARE_VERSION } from './version.js';
 
@@ -167,8 +171,8 @@ export class Runtime {
       retrySeconds: cfg.csms.bootRetrySeconds,
     });
     this.transactionsRepo = new TransactionsRepo(this.store.db);
-    this.localList = new LocalAuthList(this.store.db);
-    this.authCache = new AuthCache({ db: this.store.db, clock });
+    this.localList = new LocalAuthList(new LocalListRepo(this.store.db));
+    this.authCache = new AuthCache({ repo: new AuthCacheRepo(this.store.db), clock });
     this.authorizer = new Authorizer({
       list: this.localList,
       cache: this.authCache,
@@ -184,7 +188,7 @@ export class Runtime {
       (idTag, info) => this.authorizer.fromCentral(idTag, info),
     );
     this.reservations = new Reservations({
-      db: this.store.db,
+      repo: new ReservationsRepo(this.store.db),
       connectorIds: this.station.connectorIds(),
       statusOf: (connectorId) => this.station.status(connectorId)?.status,
       connectorZeroSupported: () => this.config.getBool('ReserveConnectorZeroSupported'),
@@ -234,6 +238,11 @@ export class Runtime {
     registerClearCache(ctx, this.authCache);
     registerSendLocalList(ctx, this.localList);
     registerGetLocalListVersion(ctx, this.localList);
+    reportLocalListConflicts(ctx, {
+      authorizer: this.authorizer,
+      list: this.localList,
+      sendStatus: (snapshot) => this.statusReporter.send(snapshot),
+    });
     registerRemoteStartTransaction(ctx, this.transactions);
     registerRemoteStopTransaction(ctx, this.transactions);
     registerUnlockConnector(ctx, this.transactions);
@@ -314,7 +323,7 @@ export class Runtime {
       this.control = server;
     } catch (error) {
       // Two daemons on one charger would fight over its relays and its store.
-      if ((error as Error).message.startsWith('another chargepointd')) throw error;
+      if (error instanceof DaemonAlreadyRunningError) throw error;
       log.error(
         { socket: cfg.cli.socket, err: (error as Error).message },
         'control socket unavailable; cpctl will not work',
@@ -427,12 +436,6 @@ export class Runtime {
       this.statusReporter.disable();
       this.registration.onLinkClose();
       this.rpc.detach();
-    });
-    // Spec 3.5.2: the list and the central system disagree about an id; tell the central system.
-    this.authorizer.on('localListConflict', ({ idTag }) => {
-      const current = this.station.status(0);
-      if (!current) return;
-      void this.statusReporter.send({ ...current, errorCode: 'LocalListConflict', info: idTag.slice(0, 50) });
     });
     this.registration.on('accepted', () => {
       this.statusReporter.enable();

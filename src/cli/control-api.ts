@@ -107,7 +107,7 @@ export class RuntimeControl implements ControlApi {
   }
 
   configSet(key: string, value: string) {
-    return this.deps.config.change(key, value, 'local');
+    return this.deps.config.changeByName(key, value, 'local');
   }
 
   async halMeterRead(connectorId: number): Promise<MeterReading> {

@@ -41,6 +41,15 @@ const TRACE_PAGE = 100;
 type PlainMethod = Exclude<Method, StreamMethod>;
 type Handlers = { [M in PlainMethod]: (params: Params<M>) => Result<M> | Promise<Result<M>> };
 
+/** A live daemon already answers on the control socket: a second one must not start. */
+export class DaemonAlreadyRunningError extends Error {
+  override readonly name = 'DaemonAlreadyRunningError';
+
+  constructor(readonly path: string) {
+    super(`another chargepointd is running on ${path}`);
+  }
+}
+
 export class ControlServer {
   private server: Server | undefined;
   private readonly clients = new Set<Socket>();
@@ -107,7 +116,7 @@ export class ControlServer {
         else reject(err);
       });
     });
-    if (answered) throw new Error(`another chargepointd is running on ${path}`);
+    if (answered) throw new DaemonAlreadyRunningError(path);
     this.log.warn({ path }, 'removing a stale control socket');
     await unlink(path).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;

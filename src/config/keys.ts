@@ -49,7 +49,7 @@ const ENERGY_REGISTER = 'Energy.Active.Import.Register';
  * Every standard key of the six OCPP 1.6 profiles plus the security extension's keys.
  * NumberOfConnectors and SupportedFeatureProfiles have no default: the runtime computes them.
  */
-export const KEY_DEFINITIONS: readonly KeyDefinition[] = [
+export const KEY_DEFINITIONS = [
   // Core
   {
     name: 'AllowOfflineTxForUnknownId',
@@ -492,4 +492,17 @@ export const KEY_DEFINITIONS: readonly KeyDefinition[] = [
     max: 10_000,
     capability: 'certificates',
   },
-];
+] as const satisfies readonly KeyDefinition[];
+
+/** A standard key's definition, its name and type as literal types. */
+export type StandardKeyDefinition = (typeof KEY_DEFINITIONS)[number];
+
+/** The name of a key of the definitions `D` (by default a standard key). */
+export type KeyName<D extends KeyDefinition = StandardKeyDefinition> = D['name'];
+
+/** The names of the keys of `D` whose values are of type `T`. */
+export type KeyNameOf<T extends KeyType, D extends KeyDefinition = StandardKeyDefinition> = D extends unknown
+  ? T extends D['type']
+    ? D['name']
+    : never
+  : never;

@@ -1,6 +1,12 @@
 import type { Logger } from '../log.js';
 import type { GetConfigurationResponse } from '../ocpp/generated/messages.js';
-import { KEY_DEFINITIONS, type KeyDefinition } from './keys.js';
+import {
+  KEY_DEFINITIONS,
+  type KeyDefinition,
+  type KeyName,
+  type KeyNameOf,
+  type StandardKeyDefinition,
+} from './keys.js';
 import { parseValue, splitList, type ValueContext } from './values.js';
 
 export type ChangeStatus = 'Accepted' | 'Rejected' | 'RebootRequired' | 'NotSupported';
@@ -14,7 +20,7 @@ export interface ConfigStore {
   save(key: string, value: string): void;
 }
 
-export interface RegistryOptions {
+export interface RegistryOptions<D extends KeyDefinition = StandardKeyDefinition> {
   store: ConfigStore;
   /** Values from the provisioning file, as JSON types or OCPP strings. */
   initial?: Record<string, string | number | boolean>;
@@ -26,7 +32,7 @@ export interface RegistryOptions {
   supportedMeasurands?: ReadonlySet<string>;
   log: Logger;
   /** Replaces the standard key set; for tests of rules no standard key uses. */
-  definitions?: readonly KeyDefinition[];
+  definitions?: readonly D[];
 }
 
 export type ChangeListener = (value: string, previous: string | undefined) => void;
@@ -42,15 +48,19 @@ type ConfigurationKey = NonNullable<GetConfigurationResponse['configurationKey']
  * Values are held in memory and written through to the store, so reads never touch the database.
  * Precedence at start: default < provisioning file < store, except that a forced file value beats the
  * store. Read-only keys are never persisted: nothing over OCPP can change them, so the file (or the
- * runtime, via `fixed`/`setFixed`) stays their only source and a product update takes effect.
+ * runtime, via `fixed`) stays their only source and a product update takes effect.
  * A stored value that no longer passes the rules (bounds changed) is skipped with a warning, so the
  * file value, else the default, applies: a bad row must never stop the charger from starting.
  * A forced key only decides the start value; the CSMS may still change it until the next start.
  *
  * A change of a reboot-required key is stored and `get()` returns it at once, but listeners are not
  * told: modules that read such a key only at start pick the new value up after the restart.
+ *
+ * Key names are typed by the definitions: a misspelt key, or a typed getter of another value type
+ * (`getBool` of an integer key), does not compile. Names from outside the code (ChangeConfiguration,
+ * cpctl) go through `changeByName` and `list`, which check them at run time.
  */
-export class ConfigurationRegistry {
+export class ConfigurationRegistry<D extends KeyDefinition = StandardKeyDefinition> {
   private readonly definitions = new Map<string, KeyDefinition>();
   private readonly values = new Map<string, string>();
   private readonly listeners = new Map<string, ChangeListener[]>();
@@ -61,11 +71,11 @@ export class ConfigurationRegistry {
   private readonly log: Logger;
   private readonly context: ValueContext;
 
-  constructor(opts: RegistryOptions) {
+  constructor(opts: RegistryOptions<D>) {
     this.store = opts.store;
     this.log = opts.log.child({ module: 'config' });
-    this.context = { valueOf: (key) => this.get(key), supportedMeasurands: opts.supportedMeasurands };
-    const all = opts.definitions ?? KEY_DEFINITIONS;
+    this.context = { valueOf: (key) => this.values.get(key), supportedMeasurands: opts.supportedMeasurands };
+    const all: readonly KeyDefinition[] = opts.definitions ?? KEY_DEFINITIONS;
     for (const def of all) {
       if (def.capability === undefined || opts.capabilities.has(def.capability))
         this.definitions.set(def.name, def);
@@ -84,24 +94,25 @@ export class ConfigurationRegistry {
     for (const def of ordered) this.resolve(def, opts.fixed[def.name], file.get(def.name), forced, stored);
   }
 
-  /** True when the key is a known key and the charge point provides its function. */
-  has(key: string): boolean {
+  /** True when the charge point provides the key's function (a key of a missing capability is hidden). */
+  has(key: KeyName<D>): boolean {
     return this.definitions.has(key);
   }
 
-  get(key: string): string | undefined {
+  /** The value as an OCPP string; undefined for a hidden key or one that has no value yet. */
+  get(key: KeyName<D>): string | undefined {
     return this.values.get(key);
   }
 
-  getInt(key: string): number {
+  getInt(key: KeyNameOf<'integer', D>): number {
     return Number(this.typed(key, 'integer'));
   }
 
-  getBool(key: string): boolean {
+  getBool(key: KeyNameOf<'boolean', D>): boolean {
     return this.typed(key, 'boolean') === 'true';
   }
 
-  getList(key: string): string[] {
+  getList(key: KeyNameOf<'csl', D>): string[] {
     return splitList(this.typed(key, 'csl'));
   }
 
@@ -127,7 +138,15 @@ export class ConfigurationRegistry {
     return unknownKey.length > 0 ? { configurationKey, unknownKey } : { configurationKey };
   }
 
-  change(key: string, value: string, origin: ChangeOrigin): ChangeStatus {
+  change(key: KeyName<D>, value: string, origin: ChangeOrigin): ChangeStatus {
+    return this.changeByName(key, value, origin);
+  }
+
+  /**
+   * A change asked for by a name from outside the code (ChangeConfiguration, cpctl), which may be
+   * no key at all: NotSupported then, as for a key hidden with its function.
+   */
+  changeByName(key: string, value: string, origin: ChangeOrigin): ChangeStatus {
     const def = this.definitions.get(key);
     if (def === undefined) {
       this.log.info({ key, origin }, 'configuration change of an unsupported key');
@@ -166,13 +185,13 @@ export class ConfigurationRegistry {
   }
 
   /** Adds a rule a new value of `key` must pass; every guard of a key must agree. */
-  guard(key: string, rule: ChangeGuard): void {
+  guard(key: KeyName<D>, rule: ChangeGuard): void {
     this.known(key);
     this.guards.set(key, [...(this.guards.get(key) ?? []), rule]);
   }
 
   /** Calls `listener` after each stored change of `key`; returns the unsubscribe function. */
-  onChange(key: string, listener: ChangeListener): () => void {
+  onChange(key: KeyName<D>, listener: ChangeListener): () => void {
     this.known(key);
     this.listeners.set(key, [...(this.listeners.get(key) ?? []), listener]);
     return () => {
@@ -181,18 +200,6 @@ export class ConfigurationRegistry {
         (this.listeners.get(key) ?? []).filter((l) => l !== listener),
       );
     };
-  }
-
-  /** Sets a read-only key the runtime computes (not persisted). Throws on an invalid value. */
-  setFixed(key: string, value: string): void {
-    const def = this.known(key);
-    if (def.access !== 'R') throw new Error(`config: ${key} is not read-only; use change()`);
-    const parsed = parseValue(def, value, this.context);
-    if (!parsed.ok) throw configError(key, parsed.reason);
-    const previous = this.values.get(key);
-    if (parsed.value === previous) return;
-    this.set(key, parsed.value);
-    this.notify(key, parsed.value, previous);
   }
 
   private fileValues(

@@ -54,7 +54,7 @@ const FEATURE_PROFILE_NAMES: Record<FeatureProfile, true> = {
 
 export const MEASURANDS: ReadonlySet<string> = new Set(Object.keys(MEASURAND_NAMES));
 export const PHASES: ReadonlySet<string> = new Set(Object.keys(PHASE_NAMES));
-export const PHASE_ROTATIONS: ReadonlySet<string> = new Set([
+const PHASE_ROTATIONS: ReadonlySet<string> = new Set([
   'NotApplicable',
   'Unknown',
   'RST',
@@ -64,12 +64,12 @@ export const PHASE_ROTATIONS: ReadonlySet<string> = new Set([
   'TRS',
   'TSR',
 ]);
-export const FEATURE_PROFILES: ReadonlySet<string> = new Set(Object.keys(FEATURE_PROFILE_NAMES));
-export const CHARGING_RATE_UNITS: ReadonlySet<string> = new Set(['Current', 'Power']);
-export const FILE_TRANSFER_PROTOCOLS: ReadonlySet<string> = new Set(['FTP', 'FTPS', 'HTTP', 'HTTPS']);
+const FEATURE_PROFILES: ReadonlySet<string> = new Set(Object.keys(FEATURE_PROFILE_NAMES));
+const CHARGING_RATE_UNITS: ReadonlySet<string> = new Set(['Current', 'Power']);
+const FILE_TRANSFER_PROTOCOLS: ReadonlySet<string> = new Set(['FTP', 'FTPS', 'HTTP', 'HTTPS']);
 
 /** ChangeConfiguration.req and GetConfiguration.conf both cap a value at this many characters. */
-export const MAX_VALUE_LENGTH = 500;
+const MAX_VALUE_LENGTH = 500;
 
 export type ParseResult = { ok: true; value: string } | { ok: false; reason: string };
 

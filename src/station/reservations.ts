@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import type Database from 'better-sqlite3';
 import type { Clock, OcppTime, Timer } from '../clock.js';
 import type { Logger } from '../log.js';
+import type { ReservationsRepo } from '../store/reservations-repo.js';
 import type { ConnectorStatus, StatusSnapshot } from './types.js';
 
 /** The answer to a reservation request (mirrors OCPP's ReservationStatus). */
@@ -33,7 +33,7 @@ export interface ReservationClaim {
 }
 
 export interface ReservationsOptions {
-  db: Database.Database;
+  repo: ReservationsRepo;
   /** The physical connectors, 1..N. */
   connectorIds: readonly number[];
   /** The station's current status of connector 0 or a connector (Reserved included). */
@@ -53,14 +53,6 @@ export interface ReservationsEvents {
 
 /** The expiry timer never sleeps longer, so a clock adopted from the central system applies soon. */
 const MAX_WAIT_MS = 60_000;
-
-interface Row {
-  reservation_id: number;
-  connector_id: number;
-  id_tag: string;
-  parent_id_tag: string | null;
-  expiry_date: string;
-}
 
 /**
  * Reservations (OCPP 1.6 section 5.13), kept in SQLite so they survive a restart and still expire
@@ -84,30 +76,13 @@ export class Reservations extends EventEmitter<ReservationsEvents> {
   private timer: Timer | undefined;
   private closed = false;
   private readonly log: Logger;
-  private readonly upsert: Database.Statement<[number, number, string, string | null, string]>;
-  private readonly remove: Database.Statement<[number]>;
 
   constructor(private readonly opts: ReservationsOptions) {
     super();
     this.log = opts.log.child({ module: 'reservation' });
-    const { db } = opts;
-    this.upsert = db.prepare(
-      `INSERT INTO reservations (reservation_id, connector_id, id_tag, parent_id_tag, expiry_date)
-       VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (reservation_id) DO UPDATE SET connector_id = excluded.connector_id,
-         id_tag = excluded.id_tag, parent_id_tag = excluded.parent_id_tag, expiry_date = excluded.expiry_date`,
-    );
-    this.remove = db.prepare('DELETE FROM reservations WHERE reservation_id = ?');
-    const rows = db.prepare('SELECT * FROM reservations ORDER BY reservation_id').all() as Row[];
-    for (const row of rows) {
-      this.byId.set(row.reservation_id, {
-        reservationId: row.reservation_id,
-        connectorId: row.connector_id,
-        idTag: row.id_tag,
-        ...(row.parent_id_tag === null ? {} : { parentIdTag: row.parent_id_tag }),
-        // An unreadable date cannot be waited for: it counts as past and the reservation ends now.
-        expiresAt: Date.parse(row.expiry_date) || 0,
-      });
+    for (const { expiryDate, ...row } of opts.repo.all()) {
+      // An unreadable date cannot be waited for: it counts as past and the reservation ends now.
+      this.byId.set(row.reservationId, { ...row, expiresAt: Date.parse(expiryDate) || 0 });
     }
     // Those that expired while the charger was off end now; the rest are timed again.
     this.expire();
@@ -134,18 +109,9 @@ export class Reservations extends EventEmitter<ReservationsEvents> {
       this.log.info({ ...fields, expiryDate: req.expiryDate, status }, 'reservation refused');
       return status;
     }
-    const reservation: Reservation = {
-      ...fields,
-      ...(req.parentIdTag === undefined ? {} : { parentIdTag: req.parentIdTag }),
-      expiresAt,
-    };
-    this.upsert.run(
-      reservation.reservationId,
-      reservation.connectorId,
-      reservation.idTag,
-      req.parentIdTag ?? null,
-      new Date(expiresAt).toISOString(),
-    );
+    const parent = req.parentIdTag === undefined ? {} : { parentIdTag: req.parentIdTag };
+    const reservation: Reservation = { ...fields, ...parent, expiresAt };
+    this.opts.repo.save({ ...fields, ...parent, expiryDate: new Date(expiresAt).toISOString() });
     this.byId.set(reservation.reservationId, reservation);
     this.log.info(
       { ...fields, expiryDate: req.expiryDate, ...(replaced ? { replacedOn: replaced.connectorId } : {}) },
@@ -287,9 +253,7 @@ export class Reservations extends EventEmitter<ReservationsEvents> {
   }
 
   private end(reservationIds: readonly number[], reason: string): void {
-    this.opts.db.transaction(() => {
-      for (const id of reservationIds) this.remove.run(id);
-    })();
+    this.opts.repo.remove(reservationIds);
     for (const id of reservationIds) {
       const r = this.byId.get(id);
       this.byId.delete(id);

@@ -128,6 +128,31 @@ describe('Local Auth List Management', () => {
     ]);
   });
 
+  it('a Full update with an entry lacking idTagInfo is refused with OccurenceConstraintViolation; the list stays', async () => {
+    const h = await start();
+    await h.booted();
+    expect(
+      await h.csms.call(CP_ID, 'SendLocalList', {
+        listVersion: 1,
+        updateType: 'Full',
+        localAuthorizationList: accepted('CARD-1'),
+      }),
+    ).toEqual({ status: 'Accepted' });
+    await expect(
+      h.csms.call(CP_ID, 'SendLocalList', {
+        listVersion: 2,
+        updateType: 'Full',
+        localAuthorizationList: [...accepted('CARD-2'), { idTag: 'CARD-3' }],
+      }),
+    ).rejects.toMatchObject({ code: 'OccurenceConstraintViolation' });
+    expect(await version(h)).toBe(1);
+    expect([
+      h.runtime.localList.size(),
+      h.runtime.localList.get('CARD-1'),
+      h.runtime.localList.get('CARD-2'),
+    ]).toEqual([1, { status: 'Accepted' }, undefined]);
+  });
+
   it('the list and its version survive a restart', async () => {
     const h = await start();
     await h.booted();
@@ -215,5 +240,49 @@ describe('Local Auth List Management', () => {
         p.connectorId === 0 && p.errorCode === 'LocalListConflict',
     });
     expect(conflict.payload).toMatchObject({ info: 'LISTED-2' });
+  });
+
+  it('a conflict is reported once per id, then connector 0 reports NoError again', async () => {
+    const h = await start({ ocpp: { LocalPreAuthorize: false } });
+    await h.booted();
+    await h.csms.call(CP_ID, 'SendLocalList', {
+      listVersion: 1,
+      updateType: 'Full',
+      localAuthorizationList: [{ idTag: 'LISTED-3', idTagInfo: { status: 'Blocked' } }],
+    });
+    const mark = h.csms.mark();
+    // The central system accepts the id: Authorize.conf and then StartTransaction.conf contradict the list.
+    h.board.swipe('LISTED-3');
+    await h.csms.waitForCall(CP_ID, 'Authorize', { since: mark });
+    h.board.plug(1);
+    await h.csms.waitForCall(CP_ID, 'StartTransaction', { since: mark });
+    // Queued after whatever StartTransaction.conf led to: once it is sent, every report is in.
+    expect(await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'Heartbeat' })).toEqual({
+      status: 'Accepted',
+    });
+    await h.csms.waitForCall(CP_ID, 'Heartbeat', { since: mark });
+
+    const connectorZero = h.csms
+      .calls(CP_ID, 'StatusNotification', mark)
+      .map((c) => c.payload as { connectorId: number; errorCode: string; info?: string })
+      .filter((p) => p.connectorId === 0);
+    expect(connectorZero.map((p) => [p.errorCode, p.info])).toEqual([
+      ['LocalListConflict', 'LISTED-3'],
+      ['NoError', undefined],
+    ]);
+
+    // A new list that still contradicts the central system is a new conflict.
+    await h.csms.call(CP_ID, 'SendLocalList', {
+      listVersion: 2,
+      updateType: 'Differential',
+      localAuthorizationList: [{ idTag: 'LISTED-3', idTagInfo: { status: 'Invalid' } }],
+    });
+    const again = h.csms.mark();
+    await h.runtime.authorizer.authorize('LISTED-3');
+    await h.csms.waitForCall(CP_ID, 'StatusNotification', {
+      since: again,
+      where: (p: { connectorId: number; errorCode: string }) =>
+        p.connectorId === 0 && p.errorCode === 'LocalListConflict',
+    });
   });
 });

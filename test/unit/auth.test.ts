@@ -7,9 +7,11 @@ import { silentLogger } from '../../src/log.js';
 import { CallTimeoutError, NotConnectedError } from '../../src/ocpp/errors.js';
 import { Authorizer, type LocalListConflict } from '../../src/station/auth/authorizer.js';
 import { AuthCache } from '../../src/station/auth/cache.js';
-import { LocalAuthList, type LocalListEntry } from '../../src/station/auth/local-list.js';
+import { type ListedId, LocalAuthList } from '../../src/station/auth/local-list.js';
 import type { IdTagInfo } from '../../src/station/auth-types.js';
+import { AuthCacheRepo } from '../../src/store/auth-cache-repo.js';
 import { openStore, type Store } from '../../src/store/index.js';
+import { LocalListRepo } from '../../src/store/local-list-repo.js';
 import { FakeClock } from '../support/fake-clock.js';
 
 const T0 = Date.parse('2024-05-01T12:00:00.000Z');
@@ -36,7 +38,7 @@ function open(dir = tempDir()): Store {
   return store;
 }
 
-function entries(tags: string[], info: IdTagInfo = ACCEPTED): LocalListEntry[] {
+function entries(tags: string[], info: IdTagInfo = ACCEPTED): ListedId[] {
   return tags.map((idTag) => ({ idTag, idTagInfo: info }));
 }
 
@@ -67,20 +69,20 @@ function registry(
 
 describe('LocalAuthList', () => {
   it('is empty at first: version 0, no entries', () => {
-    const list = new LocalAuthList(open().db);
+    const list = new LocalAuthList(new LocalListRepo(open().db));
     expect(list.version()).toBe(0);
     expect(list.size()).toBe(0);
     expect(list.get('ANY')).toBeUndefined();
   });
 
   it('reports version 0 after a Full update without entries (TC_042_2)', () => {
-    const list = new LocalAuthList(open().db);
+    const list = new LocalAuthList(new LocalListRepo(open().db));
     expect(list.apply({ listVersion: 1, updateType: 'Full' }, NO_LIMIT)).toBe('Accepted');
     expect(list.version()).toBe(0);
   });
 
   it('stores a Full list and finds ids whatever their case', () => {
-    const list = new LocalAuthList(open().db);
+    const list = new LocalAuthList(new LocalListRepo(open().db));
     const status = list.apply(
       {
         listVersion: 3,
@@ -100,7 +102,7 @@ describe('LocalAuthList', () => {
   });
 
   it('replaces the whole list on a Full update', () => {
-    const list = new LocalAuthList(open().db);
+    const list = new LocalAuthList(new LocalListRepo(open().db));
     list.apply({ listVersion: 1, updateType: 'Full', entries: entries(['A', 'B']) }, NO_LIMIT);
     expect(list.apply({ listVersion: 2, updateType: 'Full', entries: entries(['C']) }, NO_LIMIT)).toBe(
       'Accepted',
@@ -110,7 +112,7 @@ describe('LocalAuthList', () => {
   });
 
   it('adds, updates and removes (an entry without idTagInfo) on a Differential update', () => {
-    const list = new LocalAuthList(open().db);
+    const list = new LocalAuthList(new LocalListRepo(open().db));
     list.apply({ listVersion: 1, updateType: 'Full', entries: entries(['A', 'B']) }, NO_LIMIT);
     const status = list.apply(
       {
@@ -127,7 +129,7 @@ describe('LocalAuthList', () => {
   });
 
   it('refuses a Differential update not newer than the list with VersionMismatch (TC_043_2)', () => {
-    const list = new LocalAuthList(open().db);
+    const list = new LocalAuthList(new LocalListRepo(open().db));
     expect(list.apply({ listVersion: 2, updateType: 'Full', entries: entries(['A']) }, NO_LIMIT)).toBe(
       'Accepted',
     );
@@ -144,7 +146,7 @@ describe('LocalAuthList', () => {
   });
 
   it('compares a Differential version with the version it reports, 0 for an emptied list', () => {
-    const list = new LocalAuthList(open().db);
+    const list = new LocalAuthList(new LocalListRepo(open().db));
     list.apply({ listVersion: 7, updateType: 'Full' }, NO_LIMIT);
     expect(
       list.apply({ listVersion: 3, updateType: 'Differential', entries: entries(['A']) }, NO_LIMIT),
@@ -153,7 +155,7 @@ describe('LocalAuthList', () => {
   });
 
   it('fails a Full update under a reserved version (0 or -1)', () => {
-    const list = new LocalAuthList(open().db);
+    const list = new LocalAuthList(new LocalListRepo(open().db));
     list.apply({ listVersion: 1, updateType: 'Full', entries: entries(['A']) }, NO_LIMIT);
     expect(list.apply({ listVersion: 0, updateType: 'Full', entries: entries(['B']) }, NO_LIMIT)).toBe(
       'Failed',
@@ -162,7 +164,7 @@ describe('LocalAuthList', () => {
   });
 
   it('fails an update naming an idTag twice, in any case, and changes nothing', () => {
-    const list = new LocalAuthList(open().db);
+    const list = new LocalAuthList(new LocalListRepo(open().db));
     list.apply({ listVersion: 1, updateType: 'Full', entries: entries(['A']) }, NO_LIMIT);
     expect(list.apply({ listVersion: 2, updateType: 'Full', entries: entries(['B', 'b']) }, NO_LIMIT)).toBe(
       'Failed',
@@ -187,7 +189,7 @@ describe('LocalAuthList', () => {
   });
 
   it('fails and rolls back an update that would make the list longer than its maximum', () => {
-    const list = new LocalAuthList(open().db);
+    const list = new LocalAuthList(new LocalListRepo(open().db));
     expect(list.apply({ listVersion: 1, updateType: 'Full', entries: entries(['A', 'B', 'C']) }, 2)).toBe(
       'Failed',
     );
@@ -217,7 +219,7 @@ describe('LocalAuthList', () => {
   });
 
   it('rolls back an update that fails to store part way, and reports the error', () => {
-    const list = new LocalAuthList(open().db);
+    const list = new LocalAuthList(new LocalListRepo(open().db));
     list.apply({ listVersion: 1, updateType: 'Full', entries: entries(['A']) }, NO_LIMIT);
     const broken = { idTag: 'Z', idTagInfo: { status: 'Unknown' } as unknown as IdTagInfo };
     expect(() =>
@@ -229,17 +231,17 @@ describe('LocalAuthList', () => {
   it('survives a restart', () => {
     const dir = tempDir();
     const first = open(dir);
-    new LocalAuthList(first.db).apply(
+    new LocalAuthList(new LocalListRepo(first.db)).apply(
       { listVersion: 4, updateType: 'Full', entries: entries(['A', 'B']) },
       NO_LIMIT,
     );
     first.close();
-    const list = new LocalAuthList(open(dir).db);
+    const list = new LocalAuthList(new LocalListRepo(open(dir).db));
     expect([list.version(), list.size(), list.get('b')]).toEqual([4, 2, ACCEPTED]);
   });
 
   it('holds 100,000 entries applied in chunks and finds any of them', () => {
-    const list = new LocalAuthList(open().db);
+    const list = new LocalAuthList(new LocalListRepo(open().db));
     const total = 100_000;
     const chunk = 10_000;
     for (let start = 0; start < total; start += chunk) {
@@ -271,7 +273,11 @@ describe('AuthCache', () => {
   function cache(maxEntries?: number, store = open()) {
     const clock = new FakeClock(T0);
     return {
-      cache: new AuthCache({ db: store.db, clock, ...(maxEntries ? { maxEntries } : {}) }),
+      cache: new AuthCache({
+        repo: new AuthCacheRepo(store.db),
+        clock,
+        ...(maxEntries ? { maxEntries } : {}),
+      }),
       clock,
       store,
     };
@@ -294,7 +300,7 @@ describe('AuthCache', () => {
     clock.advance(10_000);
     expect(c.get('A')).toEqual({ status: 'Expired', expiryDate: '2024-05-01T12:00:10.000Z' });
     // A cache whose clock is behind still sees Expired: the change was written.
-    const behind = new AuthCache({ db: store.db, clock: new FakeClock(T0) });
+    const behind = new AuthCache({ repo: new AuthCacheRepo(store.db), clock: new FakeClock(T0) });
     expect(behind.get('A')?.status).toBe('Expired');
   });
 
@@ -365,8 +371,8 @@ describe('Authorizer', () => {
   function setup(opts: { ocpp?: Record<string, boolean>; capabilities?: string[]; online?: boolean } = {}) {
     const store = open();
     const clock = new FakeClock(T0);
-    const list = new LocalAuthList(store.db);
-    const cache = new AuthCache({ db: store.db, clock });
+    const list = new LocalAuthList(new LocalListRepo(store.db));
+    const cache = new AuthCache({ repo: new AuthCacheRepo(store.db), clock });
     const config = registry(opts.ocpp, opts.capabilities);
     const remote = new FakeRemote();
     const state = { online: opts.online ?? true };
@@ -379,7 +385,7 @@ describe('Authorizer', () => {
       clock,
       log: silentLogger(),
     });
-    const listed = (...items: LocalListEntry[]) =>
+    const listed = (...items: ListedId[]) =>
       expect(list.apply({ listVersion: 1, updateType: 'Full', entries: items }, NO_LIMIT)).toBe('Accepted');
     return { authorizer, list, cache, config, remote, state, clock, listed };
   }
@@ -573,15 +579,5 @@ describe('Authorizer', () => {
         source: 'offlineUnknown',
       });
     });
-  });
-
-  it('matchesParent: an authorized id of the same group, whatever the case', async () => {
-    const { authorizer, remote } = setup();
-    remote.answers.set('SIBLING', { status: 'Accepted', parentIdTag: 'Family-1' });
-    remote.answers.set('STRANGER', { status: 'Accepted', parentIdTag: 'Other' });
-    remote.answers.set('BLOCKED-SIBLING', { status: 'Blocked', parentIdTag: 'Family-1' });
-    expect(await authorizer.matchesParent('SIBLING', 'FAMILY-1')).toBe(true);
-    expect(await authorizer.matchesParent('STRANGER', 'FAMILY-1')).toBe(false);
-    expect(await authorizer.matchesParent('BLOCKED-SIBLING', 'FAMILY-1')).toBe(false);
   });
 });

@@ -29,7 +29,7 @@ import {
 } from '../../src/cli/commands.js';
 import { type ControlDeps, RuntimeControl } from '../../src/cli/control-api.js';
 import { FAULT_CODES, LineSplitter, MAX_REQUEST_BYTES } from '../../src/cli/protocol.js';
-import { ControlServer } from '../../src/cli/server.js';
+import { ControlServer, DaemonAlreadyRunningError } from '../../src/cli/server.js';
 import { ConfigurationRegistry } from '../../src/config/registry.js';
 import type { ResetType } from '../../src/features/context.js';
 import { createLogger, formatLogLine, type LogLevel, silentLogger } from '../../src/log.js';
@@ -37,7 +37,9 @@ import type { DeadLetter, OutboxEntry } from '../../src/ocpp/outbox.js';
 import { FrameTrace } from '../../src/ocpp/trace.js';
 import { AuthCache } from '../../src/station/auth/cache.js';
 import { LocalAuthList } from '../../src/station/auth/local-list.js';
+import { AuthCacheRepo } from '../../src/store/auth-cache-repo.js';
 import { migrateTo, openStore, SCHEMA_VERSION, type Store } from '../../src/store/index.js';
+import { LocalListRepo } from '../../src/store/local-list-repo.js';
 import { TransactionsRepo } from '../../src/store/transactions-repo.js';
 import { FIRMWARE_VERSION } from '../../src/version.js';
 
@@ -402,7 +404,9 @@ describe('ControlServer lifecycle', () => {
   it('refuses to start when another daemon answers on the path, and the first keeps serving', async () => {
     await startServer();
     const second = new ControlServer({ path: socketPath, api, log: silentLogger(), version: 'x' });
-    await expect(second.start()).rejects.toThrow(`another chargepointd is running on ${socketPath}`);
+    const refused = second.start();
+    await expect(refused).rejects.toBeInstanceOf(DaemonAlreadyRunningError);
+    await expect(refused).rejects.toThrow(`another chargepointd is running on ${socketPath}`);
     expect(await request(socketPath, 'version', {})).toEqual({ version: '9.9.9' });
   });
 
@@ -1031,8 +1035,8 @@ describe('RuntimeControl: transactions, queue and auth from the store', () => {
       config: registry(),
       transactionLog: new TransactionsRepo(store.db),
       outbox: { pending: () => [], deadLetters: () => [] },
-      localList: new LocalAuthList(store.db),
-      authCache: new AuthCache({ db: store.db, clock: { now: () => T0 } }),
+      localList: new LocalAuthList(new LocalListRepo(store.db)),
+      authCache: new AuthCache({ repo: new AuthCacheRepo(store.db), clock: { now: () => T0 } }),
       transactions: unused,
       requestReset: unused,
       trace: unused,
@@ -1118,8 +1122,8 @@ describe('RuntimeControl: transactions, queue and auth from the store', () => {
   });
 
   it('looks an id up in the list and the cache, and reports a source that is switched off', () => {
-    const localList = new LocalAuthList(store.db);
-    const authCache = new AuthCache({ db: store.db, clock: { now: () => T0 } });
+    const localList = new LocalAuthList(new LocalListRepo(store.db));
+    const authCache = new AuthCache({ repo: new AuthCacheRepo(store.db), clock: { now: () => T0 } });
     localList.apply(
       {
         listVersion: 4,

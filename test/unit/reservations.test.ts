@@ -6,6 +6,7 @@ import { silentLogger } from '../../src/log.js';
 import { type ReservationRequest, Reservations } from '../../src/station/reservations.js';
 import type { ConnectorStatus } from '../../src/station/types.js';
 import { openStore, type Store } from '../../src/store/index.js';
+import { ReservationsRepo } from '../../src/store/reservations-repo.js';
 import { FakeClock } from '../support/fake-clock.js';
 
 const T0 = Date.parse('2024-05-01T12:00:00.000Z');
@@ -49,7 +50,7 @@ class Fixture {
   start(): Reservations {
     this.service?.close();
     this.service = new Reservations({
-      db: this.store.db,
+      repo: new ReservationsRepo(this.store.db),
       connectorIds: this.connectors,
       statusOf: (id) => this.statusOf(id),
       connectorZeroSupported: () => this.zeroSupported,
@@ -233,7 +234,7 @@ describe('Reservations: expiry', () => {
     const clock = new FakeClock(T0);
     let offset = 0;
     const service = new Reservations({
-      db: store.db,
+      repo: new ReservationsRepo(store.db),
       connectorIds: [1],
       statusOf: () => 'Available',
       connectorZeroSupported: () => false,

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../../clock.js';
+import type { KeyNameOf } from '../../config/keys.js';
 import type { ConfigurationRegistry } from '../../config/registry.js';
 import type { Logger } from '../../log.js';
 import type {
@@ -108,19 +109,6 @@ export class Authorizer extends EventEmitter<AuthorizerEvents> {
     if (this.enabled('AuthorizationCacheEnabled')) this.cache.put(idTag, info);
   }
 
-  /**
-   * Whether `idTag` is authorized and belongs to the group `parentIdTag` (spec 3.10): lets a
-   * different card of the same account stop a transaction.
-   */
-  async matchesParent(idTag: string, parentIdTag: string): Promise<boolean> {
-    const { info } = await this.authorize(idTag);
-    return (
-      info.status === 'Accepted' &&
-      info.parentIdTag !== undefined &&
-      info.parentIdTag.toLowerCase() === parentIdTag.toLowerCase()
-    );
-  }
-
   private decideOffline(idTag: string, local: LocalEntry | undefined): AuthorizationDecision {
     if (local !== undefined) {
       if (!this.valid(local.info)) return { idTag, info: refusal(local.info), source: local.source };
@@ -147,13 +135,13 @@ export class Authorizer extends EventEmitter<AuthorizerEvents> {
     return info.status === 'Accepted' && !hasExpired(info, this.clock.now());
   }
 
-  private enabled(key: string): boolean {
+  private enabled(key: KeyNameOf<'boolean'>): boolean {
     return isEnabled(this.config, key);
   }
 }
 
 /** A boolean key that is true; a key hidden because its function is not provided counts as false. */
-export function isEnabled(config: ConfigurationRegistry, key: string): boolean {
+export function isEnabled(config: ConfigurationRegistry, key: KeyNameOf<'boolean'>): boolean {
   return config.has(key) && config.getBool(key);
 }
 

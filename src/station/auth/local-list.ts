@@ -1,25 +1,24 @@
-import type Database from 'better-sqlite3';
-import type { AuthorizationStatus, IdTagInfo } from '../auth-types.js';
+import type { LocalListRepo } from '../../store/local-list-repo.js';
+import type { IdTagInfo } from '../auth-types.js';
 
+/** An entry of a Differential update. */
 export interface LocalListEntry {
   idTag: string;
-  /** Absent in a Differential update: the id is removed from the list. */
+  /** Absent: the id is removed from the list. */
   idTagInfo?: IdTagInfo;
 }
 
-export interface LocalListUpdate {
-  listVersion: number;
-  updateType: 'Full' | 'Differential';
-  entries?: readonly LocalListEntry[];
+/** An id the list holds; every entry of a Full update is one (OCPP 1.6 section 7.1). */
+export interface ListedId {
+  idTag: string;
+  idTagInfo: IdTagInfo;
 }
+
+export type LocalListUpdate =
+  | { listVersion: number; updateType: 'Full'; entries?: readonly ListedId[] }
+  | { listVersion: number; updateType: 'Differential'; entries?: readonly LocalListEntry[] };
 
 export type LocalListUpdateStatus = 'Accepted' | 'Failed' | 'VersionMismatch';
-
-interface Row {
-  status: AuthorizationStatus;
-  expiryDate: string | null;
-  parentIdTag: string | null;
-}
 
 /** Thrown inside the update transaction so that SQLite rolls the whole update back. */
 class ListTooLong extends Error {}
@@ -40,68 +39,24 @@ class ListTooLong extends Error {}
  * - An empty list reports 0 whatever version it was stored under.
  */
 export class LocalAuthList {
-  private readonly selectEntry: Database.Statement<[string], Row>;
-  private readonly selectVersion: Database.Statement<[], { version: number }>;
-  private readonly selectAny: Database.Statement<[], { found: number }>;
-  private readonly countEntries: Database.Statement<[], { n: number }>;
-  private readonly deleteAll: Database.Statement<[]>;
-  private readonly insert: Database.Statement<[string, string, string | null, string | null]>;
-  private readonly insertNew: Database.Statement<[string, string, string | null, string | null]>;
-  private readonly update: Database.Statement<[string, string | null, string | null, string]>;
-  private readonly remove: Database.Statement<[string]>;
-  private readonly storeVersion: Database.Statement<[number]>;
-  private readonly applyInTransaction: Database.Transaction<
-    (update: LocalListUpdate, maxLength: number) => number
-  >;
   /** Entry count, read from the table once on first need and then kept in step with each commit. */
   private count: number | undefined;
 
-  constructor(db: Database.Database) {
-    this.selectEntry = db.prepare(
-      'SELECT status, expiry_date AS expiryDate, parent_id_tag AS parentIdTag FROM local_auth_list WHERE id_tag = ?',
-    );
-    this.selectVersion = db.prepare('SELECT version FROM local_auth_list_version WHERE singleton = 1');
-    this.selectAny = db.prepare('SELECT EXISTS (SELECT 1 FROM local_auth_list) AS found');
-    this.countEntries = db.prepare('SELECT COUNT(*) AS n FROM local_auth_list');
-    this.deleteAll = db.prepare('DELETE FROM local_auth_list');
-    this.insert = db.prepare(
-      'INSERT INTO local_auth_list (id_tag, status, expiry_date, parent_id_tag) VALUES (?, ?, ?, ?)',
-    );
-    this.insertNew = db.prepare(
-      'INSERT OR IGNORE INTO local_auth_list (id_tag, status, expiry_date, parent_id_tag) VALUES (?, ?, ?, ?)',
-    );
-    this.update = db.prepare(
-      'UPDATE local_auth_list SET status = ?, expiry_date = ?, parent_id_tag = ? WHERE id_tag = ?',
-    );
-    this.remove = db.prepare('DELETE FROM local_auth_list WHERE id_tag = ?');
-    this.storeVersion = db.prepare(
-      `INSERT INTO local_auth_list_version (singleton, version) VALUES (1, ?)
-       ON CONFLICT (singleton) DO UPDATE SET version = excluded.version`,
-    );
-    this.applyInTransaction = db.transaction((update: LocalListUpdate, maxLength: number) =>
-      update.updateType === 'Full' ? this.replace(update) : this.change(update, maxLength),
-    );
-  }
+  constructor(private readonly repo: LocalListRepo) {}
 
   /** The version GetLocalListVersion reports: 0 while the list holds no entry. */
   version(): number {
-    if (this.selectAny.get()?.found !== 1) return 0;
-    return this.selectVersion.get()?.version ?? 0;
+    if (this.repo.isEmpty()) return 0;
+    return this.repo.storedVersion() ?? 0;
   }
 
   /** The entry for `idTag`, compared case-insensitively (idTags are CiString20). */
   get(idTag: string): IdTagInfo | undefined {
-    const row = this.selectEntry.get(idTag);
-    if (row === undefined) return undefined;
-    return {
-      status: row.status,
-      ...(row.expiryDate === null ? {} : { expiryDate: row.expiryDate }),
-      ...(row.parentIdTag === null ? {} : { parentIdTag: row.parentIdTag }),
-    };
+    return this.repo.get(idTag);
   }
 
   size(): number {
-    this.count ??= this.countEntries.get()?.n ?? 0;
+    this.count ??= this.repo.count();
     return this.count;
   }
 
@@ -120,7 +75,9 @@ export class LocalAuthList {
       return 'VersionMismatch';
     }
     try {
-      this.count = this.applyInTransaction.immediate(update, maxLength);
+      this.count = this.repo.transaction(() =>
+        update.updateType === 'Full' ? this.replace(update) : this.change(update, maxLength),
+      );
     } catch (error) {
       if (error instanceof ListTooLong) return 'Failed';
       throw error;
@@ -129,40 +86,31 @@ export class LocalAuthList {
   }
 
   /** Returns the entry count after the update. */
-  private replace(update: LocalListUpdate): number {
-    this.deleteAll.run();
+  private replace(update: Extract<LocalListUpdate, { updateType: 'Full' }>): number {
+    this.repo.clear();
     const entries = update.entries ?? [];
-    let stored = 0;
-    for (const { idTag, idTagInfo } of entries) {
-      // A Full list describes the ids to hold; one without idTagInfo has nothing to hold.
-      if (idTagInfo === undefined) continue;
-      this.insert.run(idTag, ...columns(idTagInfo));
-      stored++;
-    }
-    this.storeVersion.run(update.listVersion);
-    return stored;
+    for (const { idTag, idTagInfo } of entries) this.repo.add(idTag, idTagInfo);
+    this.repo.setVersion(update.listVersion);
+    return entries.length;
   }
 
   /** Returns the entry count after the update; throws ListTooLong to roll it back. */
-  private change(update: LocalListUpdate, maxLength: number): number {
+  private change(
+    update: Extract<LocalListUpdate, { updateType: 'Differential' }>,
+    maxLength: number,
+  ): number {
     let count = this.size();
     for (const { idTag, idTagInfo } of update.entries ?? []) {
       if (idTagInfo === undefined) {
-        count -= this.remove.run(idTag).changes;
-        continue;
+        if (this.repo.remove(idTag)) count--;
+      } else if (this.repo.put(idTag, idTagInfo)) {
+        count++;
       }
-      const [status, expiry, parent] = columns(idTagInfo);
-      if (this.insertNew.run(idTag, status, expiry, parent).changes === 1) count++;
-      else this.update.run(status, expiry, parent, idTag);
     }
     if (count > maxLength) throw new ListTooLong();
-    this.storeVersion.run(update.listVersion);
+    this.repo.setVersion(update.listVersion);
     return count;
   }
-}
-
-function columns(info: IdTagInfo): [string, string | null, string | null] {
-  return [info.status, info.expiryDate ?? null, info.parentIdTag ?? null];
 }
 
 /** The specification forbids an idTag twice in one update; case is not a difference. */
