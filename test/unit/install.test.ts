@@ -68,7 +68,8 @@ beforeAll(() => {
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-describe('scripts/install.sh into a DESTDIR root', () => {
+// Each case runs the installer (npm and a copy of the runtime): seconds on a quiet machine, far more on a busy one.
+describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
   it('installs the runtime, the unit and its companions, the directories and a configuration', () => {
     expect(firstRun.stderr).toBe('');
     expect(firstRun.status).toBe(0);
