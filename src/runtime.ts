@@ -42,6 +42,7 @@ import { Reservations } from './station/reservations.js';
 import { Station } from './station/station.js';
 import { TransactionEngine, type StopReason as TransactionStopReason } from './station/transactions.js';
 import { openStore, type Store } from './store/index.js';
+import { TransactionSamplesRepo } from './store/transaction-samples-repo.js';
 import { TransactionsRepo } from './store/transactions-repo.js';
 import { FIRMWARE_VERSION } from './version.js';
 
@@ -182,6 +183,7 @@ export class Runtime {
       () => this.outbox,
       this.config,
       (idTag, info) => this.authorizer.fromCentral(idTag, info),
+      new TransactionSamplesRepo(this.store.db),
     );
     this.reservations = new Reservations({
       db: this.store.db,
@@ -216,6 +218,7 @@ export class Runtime {
       onDelivered: (entry, response) => messages.onDelivered(entry, response),
     });
     messages.bind(this.transactions);
+    this.outbox.on('deadLettered', (entry) => messages.onDeadLettered(entry));
     this.alignedMetering = new AlignedMetering({
       station: this.station,
       config: this.config,
