@@ -97,33 +97,35 @@ describe('StopTransaction transactionData on the wire (StopTxnSampledData, StopT
     await whenOutbox(h, () => samples() === 0, 'the StopTransaction delivered and its samples gone');
   });
 
-  it('takes the samples StopTxnSampledData asks for when MeterValuesSampledData is empty, sending no MeterValues', async () => {
+  it('takes the samples StopTxn*Data ask for when MeterValues*Data are empty, sending no MeterValues at all', async () => {
     const h = await start({
       ocpp: {
         StopTxnSampledData: 'Energy.Active.Import.Register',
+        StopTxnAlignedData: 'Energy.Active.Import.Register',
         MeterValuesSampledData: '',
+        MeterValuesAlignedData: '',
         MeterValueSampleInterval: 1,
+        ClockAlignedDataInterval: 1,
       },
     });
     await h.booted();
     const transactionId = await charging(h, 'VALID01');
-    const stored = () =>
+    const stored = (context: string) =>
       (
         h.runtime.store.db
-          .prepare("SELECT COUNT(*) AS n FROM transaction_samples WHERE context = 'Sample.Periodic'")
-          .get() as { n: number }
+          .prepare('SELECT COUNT(*) AS n FROM transaction_samples WHERE context = ?')
+          .get(context) as { n: number }
       ).n;
-    await whenStored(h.runtime.store.db, () => stored() > 0);
+    // Two clock-aligned boundaries: the idle connector 2 was read at the first one.
+    await whenStored(h.runtime.store.db, () => stored('Sample.Periodic') > 0 && stored('Sample.Clock') > 1);
     const mark = h.csms.mark();
     await h.csms.call(CP_ID, 'RemoteStopTransaction', { transactionId });
     const stop = (await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark }))
       .payload as StopWithData;
-    expect((stop.transactionData ?? []).map((mv) => contexts(mv)[0])).toContain('Sample.Periodic');
-    expect(
-      h.csms
-        .calls(CP_ID, 'MeterValues')
-        .filter((c) => (c.payload as MeterValuesReq).transactionId !== undefined),
-    ).toEqual([]);
+    const kept = (stop.transactionData ?? []).map((mv) => contexts(mv)[0]);
+    expect(kept).toContain('Sample.Periodic');
+    expect(kept).toContain('Sample.Clock');
+    expect(h.csms.calls(CP_ID, 'MeterValues')).toEqual([]);
   });
 });
 
