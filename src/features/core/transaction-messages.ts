@@ -65,6 +65,7 @@ export class TransactionMessages implements TransactionSink {
   }
 
   sampled(tx: TransactionRow, reading: MeterReading, context: ReadingContext, timestampMs: number): void {
+    // The engine samples only on its interval and on the clock: no other context has measurand keys.
     if (context !== 'Sample.Periodic' && context !== 'Sample.Clock') return;
     const keys = MEASURAND_KEYS[context];
     const sampledValue = configuredValues(reading, this.config.getList(keys.meterValues), context);
