@@ -46,6 +46,7 @@ import { AuthCacheRepo } from './store/auth-cache-repo.js';
 import { openStore, type Store } from './store/index.js';
 import { LocalListRepo } from './store/local-list-repo.js';
 import { ReservationsRepo } from './store/reservations-repo.js';
+import { TransactionSamplesRepo } from './store/transaction-samples-repo.js';
 import { TransactionsRepo } from './store/transactions-repo.js';
 import { FIRMWARE_VERSION } from './version.js';
 
@@ -186,6 +187,7 @@ export class Runtime {
       () => this.outbox,
       this.config,
       (idTag, info) => this.authorizer.fromCentral(idTag, info),
+      new TransactionSamplesRepo(this.store.db),
     );
     this.reservations = new Reservations({
       repo: new ReservationsRepo(this.store.db),
@@ -220,6 +222,7 @@ export class Runtime {
       onDelivered: (entry, response) => messages.onDelivered(entry, response),
     });
     messages.bind(this.transactions);
+    this.outbox.on('deadLettered', (entry) => messages.onDeadLettered(entry));
     this.alignedMetering = new AlignedMetering({
       station: this.station,
       config: this.config,

@@ -215,7 +215,6 @@ export const KEY_DEFINITIONS = [
     defaultValue: '0',
     min: 0,
     max: WEEK,
-    capability: 'minimumStatusDuration',
   },
   { name: 'NumberOfConnectors', profile: 'Core', type: 'integer', access: 'R', min: 1, max: 100 },
   {

@@ -432,7 +432,8 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
         log.warn({ connectorId }, 'connector lock failed; transaction not started');
         return;
       }
-      const meterStart = await this.readEnergy(hw);
+      const reading = await this.readMeter(hw);
+      const meterStart = reading?.energyImportWh ?? 0;
       const startedMs = time.nowMs();
       const row = repo.db.transaction(() => {
         const { reservationId } = this.opts.reservations.claim(
@@ -450,7 +451,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
         });
         // In the same SQL transaction: the reservation ends if and only if its transaction is recorded.
         if (reservationId !== undefined) this.opts.reservations.consume(reservationId);
-        sink.started(inserted, startedMs);
+        sink.started(inserted, startedMs, reading);
         return inserted;
       })();
       session.active = {

@@ -120,6 +120,23 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT`);
     },
   },
+  {
+    version: 5,
+    name: 'transaction_samples',
+    up(db) {
+      // The meter values a StopTransaction's transactionData will carry (StopTxnSampledData,
+      // StopTxnAlignedData), kept with their transaction so a power cut does not lose them. Each
+      // row is one meterValue: its timestamp (epoch ms) and its sampledValue array as JSON.
+      db.exec(`CREATE TABLE transaction_samples (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        local_tx_id INTEGER NOT NULL REFERENCES transactions (local_id) ON DELETE CASCADE,
+        context TEXT NOT NULL CHECK (context IN ('Transaction.Begin', 'Sample.Periodic', 'Sample.Clock')),
+        taken_at INTEGER NOT NULL,
+        sampled_value TEXT NOT NULL
+      ) STRICT`);
+      db.exec('CREATE INDEX transaction_samples_by_tx ON transaction_samples (local_tx_id, taken_at)');
+    },
+  },
 ];
 
 export const SCHEMA_VERSION: number = MIGRATIONS.length;

@@ -447,7 +447,7 @@ describe('Core: charging sessions', () => {
     const stop = (await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark })).payload as Data;
     expect(stop.transactionData.map((d) => d.sampledValue.map((v) => `${v.context} ${v.measurand}`))).toEqual(
       [
-        ['Transaction.Begin Energy.Active.Import.Register'],
+        ['Transaction.Begin Energy.Active.Import.Register', 'Transaction.Begin Power.Active.Import'],
         ['Transaction.End Energy.Active.Import.Register', 'Transaction.End Power.Active.Import'],
       ],
     );

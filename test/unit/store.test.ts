@@ -15,6 +15,8 @@ import {
   schemaVersion,
 } from '../../src/store/index.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
+import { TransactionSamplesRepo } from '../../src/store/transaction-samples-repo.js';
+import { TransactionsRepo } from '../../src/store/transactions-repo.js';
 
 const NOW = Date.parse('2024-05-01T12:00:00.000Z');
 const STAMP = '2024-05-01T12-00-00-000Z';
@@ -126,6 +128,19 @@ const fixtures: Record<number, { seed(db: Database.Database): void; verify(store
     verify(store) {
       expect(store.db.prepare('SELECT seq, direction, action, message_id FROM ocpp_trace').all()).toEqual([
         { seq: 1, direction: 'out', action: 'Heartbeat', message_id: 'm1' },
+      ]);
+    },
+  },
+  5: {
+    seed(db) {
+      db.prepare(
+        `INSERT INTO transaction_samples (local_tx_id, context, taken_at, sampled_value)
+         VALUES (1, 'Sample.Clock', 1672531500000, '[{"value":"1400","context":"Sample.Clock"}]')`,
+      ).run();
+    },
+    verify(store) {
+      expect(new TransactionSamplesRepo(store.db).forTransaction(1)).toEqual([
+        { timestamp: '2023-01-01T00:05:00.000Z', sampledValue: [{ value: '1400', context: 'Sample.Clock' }] },
       ]);
     },
   },
@@ -281,6 +296,28 @@ describe('repositories', () => {
         [2, 'Operative'],
       ]),
     );
+  });
+});
+
+describe('transaction samples', () => {
+  it('go with their transaction when its row is deleted', () => {
+    const store = open(tempDir());
+    const transactions = new TransactionsRepo(store.db);
+    const samples = new TransactionSamplesRepo(store.db);
+    const row = (idTag: string) =>
+      transactions.insert({ connectorId: 1, idTag, meterStart: 0, startedAt: '2024-05-01T12:00:00.000Z' });
+    const pruned = row('A');
+    const kept = row('B');
+    const value = [{ value: '5' }];
+    samples.add(pruned.localId, 'Transaction.Begin', NOW, value);
+    samples.add(kept.localId, 'Transaction.Begin', NOW, value);
+
+    store.db.prepare('DELETE FROM transactions WHERE local_id = ?').run(pruned.localId);
+
+    expect(samples.forTransaction(pruned.localId)).toEqual([]);
+    expect(samples.forTransaction(kept.localId)).toEqual([
+      { timestamp: new Date(NOW).toISOString(), sampledValue: value },
+    ]);
   });
 });
 

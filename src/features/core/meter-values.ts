@@ -15,9 +15,22 @@ function parseItem(item: string): { measurand: string; phase?: string } {
 }
 
 /**
+ * The sampled values a measurand key (MeterValuesSampledData, StopTxnAlignedData, ...) asks for:
+ * an empty list asks for none, so nothing is reported or kept for it.
+ */
+export function configuredValues(
+  reading: MeterReading,
+  measurands: readonly string[],
+  context: ReadingContext,
+): SampledValue[] {
+  return measurands.length === 0 ? [] : sampledValues(reading, measurands, context);
+}
+
+/**
  * Turns a meter reading into OCPP sampled values for the configured measurands the meter
  * supplies (others are skipped, never reported as zero). Per-phase quantities are reported per
- * phase unless the item names one phase.
+ * phase unless the item names one phase. An empty list means the energy register (what a
+ * triggered MeterValues reports); scheduled readings go through `configuredValues`.
  */
 export function sampledValues(
   reading: MeterReading,
