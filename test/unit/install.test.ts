@@ -64,7 +64,7 @@ beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'cp-install-'));
   root = join(work, 'root');
   firstRun = install();
-});
+}, 120_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
