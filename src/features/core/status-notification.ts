@@ -1,4 +1,5 @@
 import type { StatusNotificationRequest } from '../../ocpp/generated/messages.js';
+import type { CallOptions } from '../../ocpp/rpc.js';
 import type { StatusSnapshot } from '../../station/types.js';
 import { type FeatureContext, sendQuietly } from '../context.js';
 
@@ -22,7 +23,7 @@ export class StatusReporter {
     this.enabled = false;
   }
 
-  async send(snapshot: StatusSnapshot): Promise<void> {
+  async send(snapshot: StatusSnapshot, opts?: CallOptions): Promise<void> {
     const req: StatusNotificationRequest = {
       connectorId: snapshot.connectorId,
       status: snapshot.status,
@@ -30,6 +31,8 @@ export class StatusReporter {
       timestamp: new Date(snapshot.since + this.ctx.time.offset).toISOString(),
       ...(snapshot.info ? { info: snapshot.info.slice(0, 50) } : {}),
     };
-    await sendQuietly(this.ctx.log, 'StatusNotification', () => this.ctx.rpc.call('StatusNotification', req));
+    await sendQuietly(this.ctx.log, 'StatusNotification', () =>
+      this.ctx.rpc.call('StatusNotification', req, opts),
+    );
   }
 }
