@@ -91,9 +91,9 @@ describe('Core: configuration', () => {
     await expect(h.csms.call(CP_ID, 'GetConfiguration', { key: keys })).rejects.toMatchObject({
       code: 'OccurenceConstraintViolation',
     });
-    await expect(
-      h.csms.call(CP_ID, 'GetConfiguration', { key: ['HeartbeatInterval'] }),
-    ).resolves.toBeDefined();
+    await expect(h.csms.call(CP_ID, 'GetConfiguration', { key: ['HeartbeatInterval'] })).resolves.toEqual({
+      configurationKey: [{ key: 'HeartbeatInterval', readonly: false, value: '300' }],
+    });
   });
 
   it('TC_021_CS change configuration, and the value survives a restart', async () => {
