@@ -3,6 +3,10 @@ import type { DataTransferRequest, DataTransferResponse } from '../../ocpp/gener
 import type { RpcEndpoint } from '../../ocpp/rpc.js';
 import type { FeatureContext } from '../context.js';
 
+/**
+ * Answers a central-system DataTransfer. It must not wait for a CALL of ours: those are held until
+ * this CALL is answered (see RpcEndpoint), so it would stall until the call timeout.
+ */
 export type VendorHandler = (
   req: DataTransferRequest,
 ) => DataTransferResponse | Promise<DataTransferResponse>;
@@ -35,7 +39,6 @@ export class VendorExtensions {
   }
 }
 
-/** VendorHandlers must not await a CALL of ours: the answer to this CALL goes first (see RpcEndpoint). */
 export function registerDataTransfer(ctx: FeatureContext, vendors: VendorExtensions): void {
   vendors.connect(ctx.rpc);
   ctx.rpc.handle('DataTransfer', (req) => {
