@@ -260,6 +260,7 @@ export class Runtime {
     new SecurityProfileSwitch({
       config: this.config,
       link: this.link,
+      rpc: this.rpc,
       log,
       urlFor: (profile) => csmsUrlFor(cfg.csms, profile),
       ...(cfg.csms.caFile ? { caFile: cfg.csms.caFile } : {}),

@@ -18,9 +18,12 @@ export interface FeatureContext {
   requestReset(type: ResetType): void;
 }
 
-/** Runs `fn` after the current CALLRESULT has gone out, so a triggered message never overtakes it. */
-export function afterResponse(fn: () => void): void {
-  setImmediate(fn);
+/**
+ * Whether the central system has accepted our BootNotification. Registration opens the RPC gate
+ * exactly then; while Pending it may configure us, but nothing starts or stops on its behalf.
+ */
+export function registrationAccepted(ctx: FeatureContext): boolean {
+  return ctx.rpc.gate === 'open';
 }
 
 /** Sends a charge-point CALL whose failure is not fatal: logs it and resolves undefined. */

@@ -11,8 +11,8 @@ export type FeatureProfile =
 
 export type ProfileOrSecurity = FeatureProfile | 'Security';
 
-/** Who sends the request: the central system (CS) or the charge point (CP). */
-export type Initiator = 'CS' | 'CP';
+/** Who sends the request: the central system (CS), the charge point (CP), or either (DataTransfer, spec 4.3 and 5.6). */
+export type Initiator = 'CS' | 'CP' | 'Both';
 
 interface ActionInfo {
   profile: ProfileOrSecurity;
@@ -26,7 +26,7 @@ export const ACTION_INFO = {
   ChangeAvailability: { profile: 'Core', initiator: 'CS' },
   ChangeConfiguration: { profile: 'Core', initiator: 'CS' },
   ClearCache: { profile: 'Core', initiator: 'CS' },
-  DataTransfer: { profile: 'Core', initiator: 'CS' },
+  DataTransfer: { profile: 'Core', initiator: 'Both' },
   GetConfiguration: { profile: 'Core', initiator: 'CS' },
   Heartbeat: { profile: 'Core', initiator: 'CP' },
   MeterValues: { profile: 'Core', initiator: 'CP' },
@@ -68,8 +68,10 @@ export function isAction(name: string): name is Action {
 
 /** Actions the central system may send us. */
 export type InboundAction = {
-  [A in Action]: (typeof ACTION_INFO)[A]['initiator'] extends 'CS' ? A : never;
+  [A in Action]: (typeof ACTION_INFO)[A]['initiator'] extends 'CS' | 'Both' ? A : never;
 }[Action];
 
 /** Actions we send to the central system. */
-export type OutboundAction = Exclude<Action, InboundAction>;
+export type OutboundAction = {
+  [A in Action]: (typeof ACTION_INFO)[A]['initiator'] extends 'CP' | 'Both' ? A : never;
+}[Action];

@@ -179,6 +179,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       return;
     }
     try {
+      // No await between the answer and this commit: the RPC looks at the next inbound frame only
+      // after this continuation, so a RemoteStopTransaction right behind a StartTransaction.conf
+      // finds the transactionId.
       this.repo.complete(entry.seq, () => this.opts.onDelivered(sent, response));
     } catch (err) {
       // Counted as an attempt, so a hook that always fails ends in the dead letters, not in a resend loop.

@@ -36,6 +36,13 @@ export type Gate = 'closed' | 'boot-only' | 'open';
 
 export interface HandlerContext {
   messageId: string;
+  /**
+   * Runs `fn` once the CALLRESULT to this CALL has been written to the transport, for synchronous
+   * and asynchronous handlers alike: whatever the handler sets off (a reset, a reconnect, a
+   * triggered message) then never overtakes the answer. Not run when the answer is a CALLERROR or
+   * cannot be sent (the connection changed).
+   */
+  afterAnswer(fn: () => void): void;
 }
 
 export type Handler<A extends InboundAction> = (
@@ -52,6 +59,11 @@ export interface RpcOptions {
 
 export interface CallOptions {
   timeoutMs?: number;
+  /**
+   * The central system asked for this message (TriggerMessage): it may leave while the gate is
+   * boot-only, i.e. while our registration is Pending (spec 4.2.1).
+   */
+  triggered?: boolean;
 }
 
 export interface FrameEvent {
@@ -82,8 +94,17 @@ interface PendingCall {
   action: OutboundAction;
   text: string;
   timeoutMs: number;
+  triggered: boolean;
   resolve(response: unknown): void;
   reject(error: Error): void;
+  timer?: Timer;
+}
+
+/** A central-system CALL from the moment its handler is called until its answer is written. */
+interface Dispatch {
+  generation: number;
+  afterAnswer: Array<() => void>;
+  /** Releases the hold on our CALLs if an asynchronous handler takes too long (see `dispatches`). */
   timer?: Timer;
 }
 
@@ -130,6 +151,29 @@ export class RpcEndpoint extends EventEmitter {
   private linkGeneration = 0;
   // Until boot logic says otherwise, the central system may only hear BootNotification (spec 4.2.1).
   private currentGate: Gate = 'boot-only';
+  /** Registration Rejected: central-system CALLs are dropped unanswered (spec 4.2). */
+  private silent = false;
+  /**
+   * Central-system CALLs being handled on this link. While there is one, none of our CALLs is
+   * written: a CALL the handler causes, directly or through an event (a status change inside
+   * ChangeAvailability), must follow the answer on the wire. A handler that awaited one of our
+   * CALLs would wait for itself; none does (only UnlockConnector is asynchronous, and it awaits
+   * the engine and the lock, never a CALL), and should one ever do, the hold of an asynchronous
+   * handler ends after the call timeout, so it costs a delay, never a deadlock.
+   */
+  private readonly dispatches = new Set<Dispatch>();
+  /** The dispatch whose handler is running right now (synchronously), for `afterAnswer`. */
+  private current: Dispatch | undefined;
+  /**
+   * Inbound frames not looked at yet. An answer to our CALL settles the caller's promise; the caller
+   * applies it in its continuation (the outbox stores a transactionId there). The next frame waits
+   * until those continuations have run (one macrotask: every promise continuation runs before it),
+   * so a RemoteStopTransaction right behind a StartTransaction.conf finds the transaction with its
+   * id. Holding frames here rather than giving `call()` a synchronous settle hook keeps the
+   * guarantee for every caller, registration and the outbox alike, without each one opting in.
+   */
+  private readonly inbound: string[] = [];
+  private awaitingCaller = false;
 
   constructor(opts: RpcOptions) {
     super();
@@ -167,6 +211,7 @@ export class RpcEndpoint extends EventEmitter {
         action,
         text: serializeCall(messageId, action, payload),
         timeoutMs: opts.timeoutMs ?? this.callTimeoutMs,
+        triggered: opts.triggered ?? false,
         resolve: resolve as (response: unknown) => void,
         reject,
       });
@@ -185,6 +230,11 @@ export class RpcEndpoint extends EventEmitter {
   detach(): void {
     this.linkGeneration += 1;
     this.transport = undefined;
+    // Frames and handlers of the old link can no longer be answered on it; they hold nothing back.
+    this.inbound.length = 0;
+    this.awaitingCaller = false;
+    for (const dispatch of this.dispatches) dispatch.timer?.cancel();
+    this.dispatches.clear();
     const pending = this.inFlight ? [this.inFlight, ...this.queue] : [...this.queue];
     this.queue.length = 0;
     this.inFlight = undefined;
@@ -198,6 +248,21 @@ export class RpcEndpoint extends EventEmitter {
   setGate(gate: Gate): void {
     this.currentGate = gate;
     this.pump();
+  }
+
+  /** While silent (registration Rejected), central-system CALLs are dropped with a log line, unanswered. */
+  setSilent(silent: boolean): void {
+    this.silent = silent;
+  }
+
+  /**
+   * For code a handler reaches without its context (a configuration listener run by
+   * ChangeConfiguration): runs `fn` after the answer to the central-system CALL whose handler is
+   * running now, as `HandlerContext.afterAnswer`; at once when no handler is running (a local change).
+   */
+  afterAnswer(fn: () => void): void {
+    if (this.current) this.current.afterAnswer.push(fn);
+    else fn();
   }
 
   /**
@@ -219,8 +284,16 @@ export class RpcEndpoint extends EventEmitter {
     });
   }
 
-  /** Every inbound text frame. Never throws: a bad frame is answered or logged, and counted. */
+  /** Every inbound text frame, handled strictly in order. Never throws: a bad frame is answered or logged, and counted. */
   receive(text: string): void {
+    if (this.awaitingCaller) {
+      this.inbound.push(text);
+      return;
+    }
+    this.process(text);
+  }
+
+  private process(text: string): void {
     try {
       this.counters.framesIn += 1;
       this.emitSafely('frame', { direction: 'in', text } satisfies FrameEvent);
@@ -247,6 +320,10 @@ export class RpcEndpoint extends EventEmitter {
 
   private onCall(frame: CallFrame): void {
     const { messageId, action, payload } = frame;
+    if (this.silent) {
+      this.dropWhileSilent(messageId, clip(action));
+      return;
+    }
     if (!isAction(action)) {
       this.refuse(messageId, clip(action), 'NotImplemented', `unknown action ${clip(action)}`);
       return;
@@ -262,32 +339,53 @@ export class RpcEndpoint extends EventEmitter {
       this.refuse(messageId, action, invalid.code, invalid.message);
       return;
     }
-    const generation = this.linkGeneration;
+    const dispatch: Dispatch = { generation: this.linkGeneration, afterAnswer: [] };
+    const ctx: HandlerContext = { messageId, afterAnswer: (fn) => dispatch.afterAnswer.push(fn) };
+    this.dispatches.add(dispatch);
+    const outer = this.current;
+    this.current = dispatch;
     let result: unknown;
     try {
-      result = handler(payload, { messageId });
+      result = handler(payload, ctx);
     } catch (err) {
-      this.onHandlerFailure(generation, messageId, action, err);
+      this.current = outer;
+      this.onHandlerFailure(dispatch, messageId, action, err);
       return;
     }
+    this.current = outer;
     // Synchronous handlers are answered at once; the common case costs no extra tick.
     if (isPromiseLike(result)) {
+      dispatch.timer = this.clock.setTimeout(() => {
+        this.log.warn({ messageId, action }, 'handler still busy after the call timeout; our CALLs go ahead');
+        this.dispatches.delete(dispatch);
+        this.pump();
+      }, this.callTimeoutMs);
       result.then(
-        (response) => this.answer(generation, messageId, action, response),
-        (err: unknown) => this.onHandlerFailure(generation, messageId, action, err),
+        (response) => this.answer(dispatch, messageId, action, response),
+        (err: unknown) => this.onHandlerFailure(dispatch, messageId, action, err),
       );
     } else {
-      this.answer(generation, messageId, action, result);
+      this.answer(dispatch, messageId, action, result);
     }
   }
 
-  private answer(generation: number, messageId: string, action: InboundAction, response: unknown): void {
-    if (this.isStale(generation, messageId, action)) return;
+  private answer(dispatch: Dispatch, messageId: string, action: InboundAction, response: unknown): void {
+    this.finish(dispatch, this.writeResult(dispatch.generation, messageId, action, response));
+  }
+
+  /** Writes the CALLRESULT, or InternalError for a response we must not send; true when the CALLRESULT left. */
+  private writeResult(
+    generation: number,
+    messageId: string,
+    action: InboundAction,
+    response: unknown,
+  ): boolean {
+    if (this.isStale(generation, messageId, action)) return false;
     const invalid = validateResponse(action, response);
     if (invalid) {
       this.log.error({ reason: invalid.message, messageId, action }, 'handler returned an invalid response');
       this.replyError(messageId, 'InternalError', 'internal error');
-      return;
+      return false;
     }
     let text: string;
     try {
@@ -295,23 +393,50 @@ export class RpcEndpoint extends EventEmitter {
     } catch (err) {
       this.log.error({ err, messageId, action }, 'handler response cannot be serialised');
       this.replyError(messageId, 'InternalError', 'internal error');
-      return;
+      return false;
     }
-    this.send(text);
+    return this.send(text);
   }
 
-  private onHandlerFailure(generation: number, messageId: string, action: InboundAction, err: unknown): void {
-    if (this.isStale(generation, messageId, action)) return;
+  private onHandlerFailure(dispatch: Dispatch, messageId: string, action: InboundAction, err: unknown): void {
+    if (this.isStale(dispatch.generation, messageId, action)) {
+      this.finish(dispatch, false);
+      return;
+    }
     if (err instanceof CallError) {
       this.log.info(
         { code: err.code, reason: err.description, messageId, action },
         'handler answered with CALLERROR',
       );
       this.replyError(messageId, err.code, err.description, err.details);
-      return;
+    } else {
+      this.log.error({ err, messageId, action }, 'handler failed');
+      this.replyError(messageId, 'InternalError', 'internal error');
     }
-    this.log.error({ err, messageId, action }, 'handler failed');
-    this.replyError(messageId, 'InternalError', 'internal error');
+    this.finish(dispatch, false);
+  }
+
+  /** The answer is out (or dropped): run what waited for it, then release our held CALLs. */
+  private finish(dispatch: Dispatch, answered: boolean): void {
+    dispatch.timer?.cancel();
+    this.dispatches.delete(dispatch);
+    if (answered) {
+      for (const fn of dispatch.afterAnswer) {
+        try {
+          fn();
+        } catch (err) {
+          this.log.error({ err }, 'afterAnswer callback failed');
+        }
+      }
+    }
+    this.pump();
+  }
+
+  private dropWhileSilent(messageId: string, action?: string): void {
+    this.log.warn(
+      { reason: 'registration Rejected', messageId, action },
+      'central-system CALL dropped unanswered',
+    );
   }
 
   /** The peer that sent this CALL is gone: its answer must not reach whoever is connected now. */
@@ -358,9 +483,7 @@ export class RpcEndpoint extends EventEmitter {
     } else {
       call.resolve(frame.payload);
     }
-    // The caller records the answer in its continuation (the outbox commits its queue row there):
-    // send the next CALL only after that, so a crash between the two cannot re-send this one.
-    setImmediate(() => this.pump());
+    this.awaitCaller();
   }
 
   private onError(frame: CallErrorFrame): void {
@@ -374,7 +497,27 @@ export class RpcEndpoint extends EventEmitter {
       'central system answered with CALLERROR',
     );
     call.reject(error);
-    this.pump();
+    this.awaitCaller();
+  }
+
+  /**
+   * The caller of a settled CALL records the answer in its continuation (the outbox commits its
+   * queue row there). Neither the next inbound frame nor our next CALL goes ahead before that: the
+   * frame must see the answer's effects, and a crash in between must not re-send this CALL.
+   */
+  private awaitCaller(): void {
+    this.awaitingCaller = true;
+    const generation = this.linkGeneration;
+    setImmediate(() => {
+      if (generation !== this.linkGeneration) return;
+      this.awaitingCaller = false;
+      while (!this.awaitingCaller) {
+        const text = this.inbound.shift();
+        if (text === undefined) break;
+        this.process(text);
+      }
+      this.pump();
+    });
   }
 
   private onMalformed(frame: MalformedFrame, text: string): void {
@@ -384,6 +527,10 @@ export class RpcEndpoint extends EventEmitter {
     this.emitSafely('malformed', { reason, text } satisfies MalformedEvent);
     if (messageId === undefined) return;
     if (replyCode) {
+      if (this.silent) {
+        this.dropWhileSilent(messageId);
+        return;
+      }
       this.replyError(messageId, replyCode, reason);
       return;
     }
@@ -399,7 +546,7 @@ export class RpcEndpoint extends EventEmitter {
           reason,
         ),
       );
-      this.pump();
+      this.awaitCaller();
     }
   }
 
@@ -424,7 +571,8 @@ export class RpcEndpoint extends EventEmitter {
 
   /** Send the next call the gate allows, if nothing is in flight. */
   private pump(): void {
-    while (!this.inFlight && this.transport) {
+    if (this.awaitingCaller) return;
+    while (!this.inFlight && this.transport && !this.holdsCalls()) {
       const index = this.nextSendable();
       if (index < 0) break;
       const [call] = this.queue.splice(index, 1) as [PendingCall];
@@ -438,13 +586,19 @@ export class RpcEndpoint extends EventEmitter {
     if (!this.inFlight) this.emit('idle');
   }
 
+  /** A central-system CALL of this link is being handled: its answer goes first. */
+  private holdsCalls(): boolean {
+    return this.dispatches.size > 0;
+  }
+
   private nextSendable(): number {
     switch (this.currentGate) {
       case 'open':
         return this.queue.length > 0 ? 0 : -1;
       case 'boot-only':
-        // BootNotification must not wait behind calls the gate holds back.
-        return this.queue.findIndex((call) => call.action === 'BootNotification');
+        // BootNotification, and what the central system triggered while Pending, must not wait
+        // behind calls the gate holds back.
+        return this.queue.findIndex((call) => call.action === 'BootNotification' || call.triggered);
       default:
         return -1;
     }
@@ -485,7 +639,7 @@ export class RpcEndpoint extends EventEmitter {
 }
 
 function isInbound(action: Action): action is InboundAction {
-  return ACTION_INFO[action].initiator === 'CS';
+  return ACTION_INFO[action].initiator !== 'CP';
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

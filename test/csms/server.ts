@@ -155,6 +155,8 @@ export class DevCsms extends EventEmitter<CsmsEvents> {
   private readonly wss: WebSocketServer;
   private readonly sockets = new Map<string, WebSocket>();
   private readonly rawSockets = new Set<Socket>();
+  /** The TCP (or TLS) socket under each WebSocket, for writes that must leave together. */
+  private readonly rawSocketOf = new WeakMap<WebSocket, Socket>();
   private readonly waiters = new Set<Waiter>();
   private readonly pending = new Map<string, PendingCall>();
   private readonly bootCounts = new Map<string, number>();
@@ -367,6 +369,18 @@ export class DevCsms extends EventEmitter<CsmsEvents> {
     this.send(cpId, this.openSocket(cpId), text);
   }
 
+  /**
+   * Sends texts as back-to-back frames in ONE write on the TCP connection, so the charge point reads
+   * them together (e.g. a CALLRESULT and the next CALL, as a pipelining central system sends them).
+   */
+  sendRawBatch(cpId: string, texts: string[]): void {
+    const ws = this.openSocket(cpId);
+    const socket = this.rawSocketOf.get(ws);
+    socket?.cork();
+    for (const text of texts) this.send(cpId, ws, text);
+    socket?.uncork();
+  }
+
   /** Closes the connection from the server side with a close frame. */
   dropConnection(cpId: string, code = 1000): void {
     const ws = this.openSocket(cpId);
@@ -458,7 +472,10 @@ export class DevCsms extends EventEmitter<CsmsEvents> {
       this.refuse(socket, info, status ?? 404);
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(id, ws, info));
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.rawSocketOf.set(ws, socket);
+      this.onConnection(id, ws, info);
+    });
   }
 
   /** The HTTP status to refuse this upgrade with, or undefined to accept it. */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { charging } from '../support/charging.js';
 import { CP_ID, useHarness } from '../support/harness.js';
 
 type Status = { connectorId: number; status: string; errorCode: string };
@@ -64,6 +65,84 @@ describe('Core: boot and liveness', () => {
     await h.booted(first.record.seq);
     expect(h.runtime.config.get('MeterValueSampleInterval')).toBe('17');
     expect(h.runtime.config.get('HeartbeatInterval')).toBe('60');
+  });
+
+  it('while Rejected, central-system CALLs are dropped unanswered (spec 4.2), and logged', async () => {
+    const h = await start({
+      csms: {
+        rules: {
+          boot: (_req, count) =>
+            count === 1 ? { status: 'Rejected', interval: 1 } : { status: 'Accepted', interval: 3600 },
+        },
+      },
+    });
+    const { csms } = h;
+    const first = await csms.waitForCall(CP_ID, 'BootNotification');
+    csms.sendRaw(CP_ID, '[2,"while-rejected","GetConfiguration",{}]');
+    csms.sendRaw(CP_ID, '[2,"bad-while-rejected","Reset",{"type":"Now"}]');
+    await h.sink.waitFor(
+      (l) => l.msg === 'central-system CALL dropped unanswered' && l.messageId === 'bad-while-rejected',
+    );
+    await csms.waitForCall(CP_ID, 'BootNotification', { since: first.record.seq });
+    expect(
+      csms.frames.filter((f) => f.direction === 'in' && f.message?.type !== 'call').map((f) => f.text),
+    ).toEqual([]);
+    // Accepted: answered again.
+    await h.booted(first.record.seq);
+    expect(await csms.call(CP_ID, 'ClearCache', {})).toEqual({ status: 'Accepted' });
+  });
+
+  it('while Pending, a triggered message is sent and remote start/stop are Rejected', async () => {
+    const h = await start({
+      csms: {
+        rules: {
+          boot: (_req, count) =>
+            count === 2 ? { status: 'Pending', interval: 3600 } : { status: 'Accepted', interval: 3600 },
+        },
+      },
+    });
+    const { csms } = h;
+    await h.booted();
+    const transactionId = await charging(h, 'VALID01', 1);
+    let mark = csms.mark();
+    expect(await csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'BootNotification' })).toEqual({
+      status: 'Accepted',
+    });
+    await h.sink.waitFor((l) => l.msg === 'BootNotification answered' && l.status === 'Pending');
+
+    expect(await csms.call(CP_ID, 'RemoteStopTransaction', { transactionId })).toEqual({
+      status: 'Rejected',
+    });
+    expect(await csms.call(CP_ID, 'RemoteStartTransaction', { connectorId: 2, idTag: 'VALID01' })).toEqual({
+      status: 'Rejected',
+    });
+    expect(h.runtime.transactions.transactionOn(1)?.transactionId).toBe(transactionId);
+
+    mark = csms.mark();
+    expect(
+      await csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'StatusNotification', connectorId: 2 }),
+    ).toEqual({ status: 'Accepted' });
+    const status = await csms.waitForCall(CP_ID, 'StatusNotification', { since: mark });
+    expect(status.payload).toMatchObject({ connectorId: 2, status: 'Available' });
+    expect(await csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'Heartbeat' })).toEqual({
+      status: 'Accepted',
+    });
+    await csms.waitForCall(CP_ID, 'Heartbeat', { since: mark });
+    // Only what was asked for left while Pending.
+    expect(csms.calls(CP_ID, undefined, mark).map((c) => c.action)).toEqual([
+      'StatusNotification',
+      'Heartbeat',
+    ]);
+
+    // Accepted again (third boot): what was held while Pending may leave, and the runtime can stop.
+    const linesBefore = h.sink.lines.length;
+    await csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'BootNotification' });
+    await h.sink.waitFor(
+      (l) =>
+        l.msg === 'BootNotification answered' &&
+        l.status === 'Accepted' &&
+        h.sink.lines.indexOf(l) >= linesBefore,
+    );
   });
 
   it('a BootNotification without an answer is retried, and the charge point stays silent meanwhile', async () => {

@@ -91,8 +91,9 @@ describe('Core: configuration', () => {
     await expect(h.csms.call(CP_ID, 'GetConfiguration', { key: keys })).rejects.toMatchObject({
       code: 'OccurenceConstraintViolation',
     });
-    const after = await h.csms.call<GetConf>(CP_ID, 'GetConfiguration', { key: ['HeartbeatInterval'] });
-    expect(after.configurationKey?.map((k) => k.key)).toEqual(['HeartbeatInterval']);
+    await expect(h.csms.call(CP_ID, 'GetConfiguration', { key: ['HeartbeatInterval'] })).resolves.toEqual({
+      configurationKey: [{ key: 'HeartbeatInterval', readonly: false, value: '300' }],
+    });
   });
 
   it('TC_021_CS change configuration, and the value survives a restart', async () => {

@@ -38,6 +38,27 @@ describe('Core operations without transactions, and Remote Trigger', () => {
     });
   });
 
+  it('DataTransfer from the charge point: sent with the vendor extensions, answered by the central system', async () => {
+    const h = await start({
+      csms: {
+        rules: {
+          onCall: (_cp, action, payload) =>
+            action === 'DataTransfer'
+              ? { status: 'Accepted', data: `got ${(payload as { data?: string }).data}` }
+              : undefined,
+        },
+      },
+    });
+    await h.booted();
+    const mark = h.csms.mark();
+    await expect(
+      h.runtime.vendors.send({ vendorId: 'com.example.meter', messageId: 'calibration', data: '42' }),
+    ).resolves.toEqual({ status: 'Accepted', data: 'got 42' });
+    expect(h.csms.calls(CP_ID, 'DataTransfer', mark).map((c) => c.payload)).toEqual([
+      { vendorId: 'com.example.meter', messageId: 'calibration', data: '42' },
+    ]);
+  });
+
   it('ChangeAvailability of an unknown connector is Rejected; a connector goes Unavailable and back', async () => {
     const h = await start();
     await h.booted();

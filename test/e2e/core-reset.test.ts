@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { answered, charging } from '../support/charging.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
 type Status = { connectorId: number; status: string };
@@ -43,6 +44,29 @@ async function resetKeepsAvailability(h: Harness, type: 'Hard' | 'Soft'): Promis
   });
 }
 
+/** Reset while charging: the answer leaves first, the transaction stops with the reset's own reason. */
+async function resetWhileCharging(h: Harness, type: 'Hard' | 'Soft'): Promise<void> {
+  await h.booted();
+  const transactionId = await charging(h, 'VALID01', 1);
+  const mark = h.csms.mark();
+  expect(await h.csms.call(CP_ID, 'Reset', { type })).toEqual({ status: 'Accepted' });
+  expect(await h.runtime.done).toEqual({ kind: 'reset', type });
+  // The StopTransaction leaves before the restart or, queued in the store, right after it.
+  await h.startRuntime();
+  const stop = await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });
+  expect(stop.payload).toMatchObject({
+    transactionId,
+    reason: type === 'Hard' ? 'HardReset' : 'SoftReset',
+  });
+  const resetAnswer = h.csms.frames.find(
+    (f) => f.seq > mark && f.direction === 'in' && f.message?.type === 'result',
+  );
+  expect(resetAnswer?.message).toMatchObject({ payload: { status: 'Accepted' } });
+  expect(stop.record.seq).toBeGreaterThan(resetAnswer?.seq ?? Number.POSITIVE_INFINITY);
+  await answered(h.csms, stop.id);
+  expect(h.runtime.transactions.transactionOn(1)).toBeUndefined();
+}
+
 describe('Core: reset and availability across restarts', () => {
   const start = useHarness();
 
@@ -54,6 +78,16 @@ describe('Core: reset and availability across restarts', () => {
   it('TC_014_CS soft reset without transaction: an Inoperative connector stays Unavailable', async () => {
     const h = await start();
     await resetKeepsAvailability(h, 'Soft');
+  });
+
+  it('TC_015_CS hard reset with a transaction: StopTransaction with reason HardReset, runtime done with Hard', async () => {
+    const h = await start();
+    await resetWhileCharging(h, 'Hard');
+  });
+
+  it('TC_016_CS soft reset with a transaction: StopTransaction with reason SoftReset, runtime done with Soft', async () => {
+    const h = await start();
+    await resetWhileCharging(h, 'Soft');
   });
 
   it('TC_034_CS charge point Inoperative survives a power cycle', async () => {

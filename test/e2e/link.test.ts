@@ -25,7 +25,10 @@ describe('Link: connection management', () => {
       where: (p: { connectorId: number }) => p.connectorId === 2,
     });
     expect(csms.calls(CP_ID, 'BootNotification')).toEqual([]);
-    expect(await csms.call(CP_ID, 'GetConfiguration', { key: ['HeartbeatInterval'] })).toBeDefined();
+    // Answered on the new connection, with the interval the BootNotification.conf of the first one set.
+    expect(await csms.call(CP_ID, 'GetConfiguration', { key: ['HeartbeatInterval'] })).toEqual({
+      configurationKey: [{ key: 'HeartbeatInterval', readonly: false, value: '300' }],
+    });
   });
 
   it('keeps retrying with backoff when the very first connect fails', async () => {

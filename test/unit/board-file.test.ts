@@ -34,7 +34,9 @@ describe('board files', () => {
   it('the shipped board files are valid, and the published schema matches the loader', async () => {
     for (const name of ['sim.json', 'rpi-ac-1.json', 'dc-2.json']) {
       const parsed = await parseBoardFile(read(name), name);
-      expect(parsed.connectors.length, name).toBe((read(name) as { connectors: unknown[] }).connectors.length);
+      expect(parsed.connectors.length, name).toBe(
+        (read(name) as { connectors: unknown[] }).connectors.length,
+      );
     }
     const published = JSON.parse(readFileSync(new URL('../board.schema.json', boards), 'utf8'));
     expect(published).toEqual(JSON.parse(JSON.stringify(BOARD_FILE_SCHEMA)));

@@ -1,4 +1,5 @@
 import { Schedule } from '../../clock.js';
+import type { CallOptions } from '../../ocpp/rpc.js';
 import { type FeatureContext, sendQuietly } from '../context.js';
 
 /** Heartbeat every HeartbeatInterval seconds once accepted; the answer keeps our clock in step. */
@@ -22,8 +23,8 @@ export class Heartbeat {
   }
 
   /** Sends one now (TriggerMessage) and restarts the interval from it. */
-  async beat(): Promise<void> {
-    const conf = await sendQuietly(this.ctx.log, 'Heartbeat', () => this.ctx.rpc.call('Heartbeat', {}));
+  async beat(opts?: CallOptions): Promise<void> {
+    const conf = await sendQuietly(this.ctx.log, 'Heartbeat', () => this.ctx.rpc.call('Heartbeat', {}, opts));
     if (conf) this.ctx.time.syncTo(conf.currentTime);
     this.schedule.replan();
   }

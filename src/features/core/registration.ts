@@ -20,8 +20,9 @@ export interface RegistrationOptions {
 
 /**
  * The BootNotification handshake. Until the central system accepts us, only BootNotification may
- * leave (Pending: we still answer its calls); after Rejected nothing at all leaves until the
- * interval has passed, even across reconnects.
+ * leave (Pending: we still answer its calls, and send what it triggers); after Rejected nothing at
+ * all leaves until the interval has passed, even across reconnects, and its calls go unanswered
+ * until a BootNotification is answered otherwise (spec 4.2).
  */
 export class Registration extends EventEmitter<RegistrationEvents> {
   private current: RegistrationStatus = 'Unregistered';
@@ -86,12 +87,14 @@ export class Registration extends EventEmitter<RegistrationEvents> {
         if (conf.interval > 0) config.change('HeartbeatInterval', String(conf.interval), 'runtime');
         const wasAccepted = this.current === 'Accepted';
         this.current = 'Accepted';
+        rpc.setSilent(false);
         rpc.setGate('open');
         this.emit('status', 'Accepted');
         if (!wasAccepted) this.emit('accepted');
         return;
       }
       this.current = conf.status;
+      rpc.setSilent(conf.status === 'Rejected');
       this.emit('status', conf.status);
       const waitMs = (conf.interval > 0 ? conf.interval : this.opts.retrySeconds) * 1000;
       this.notBefore = clock.now() + waitMs;

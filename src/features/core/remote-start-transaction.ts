@@ -1,13 +1,18 @@
 import type { TransactionEngine } from '../../station/transactions.js';
-import type { FeatureContext } from '../context.js';
+import { type FeatureContext, registrationAccepted } from '../context.js';
 
 /**
- * RemoteStartTransaction: connector 0, an unknown or busy connector, or a charging profile that
- * is not a TxProfile are Rejected; otherwise the engine takes it from there.
+ * RemoteStartTransaction: Rejected while registration is Pending (no transaction may start before
+ * the central system accepts us), and for connector 0, an unknown or busy connector, or a charging
+ * profile that is not a TxProfile; otherwise the engine takes it from there.
  */
 export function registerRemoteStartTransaction(ctx: FeatureContext, engine: TransactionEngine): void {
   ctx.rpc.handle('RemoteStartTransaction', (req) => {
     const { connectorId, idTag, chargingProfile } = req;
+    if (!registrationAccepted(ctx)) {
+      ctx.log.info({ connectorId, idTag }, 'RemoteStartTransaction while not accepted by the central system');
+      return { status: 'Rejected' };
+    }
     if (connectorId !== undefined && (connectorId === 0 || !ctx.station.hasConnector(connectorId))) {
       ctx.log.info({ connectorId, idTag }, 'RemoteStartTransaction for an invalid connector');
       return { status: 'Rejected' };

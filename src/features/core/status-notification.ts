@@ -1,5 +1,6 @@
 import type { Timer } from '../../clock.js';
 import type { StatusNotificationRequest } from '../../ocpp/generated/messages.js';
+import type { CallOptions } from '../../ocpp/rpc.js';
 import type { StatusSnapshot } from '../../station/types.js';
 import { type FeatureContext, sendQuietly } from '../context.js';
 
@@ -45,7 +46,7 @@ export class StatusReporter {
     this.dropHeld();
   }
 
-  async send(snapshot: StatusSnapshot): Promise<void> {
+  async send(snapshot: StatusSnapshot, opts?: CallOptions): Promise<void> {
     this.reported.set(snapshot.connectorId, snapshot);
     const req: StatusNotificationRequest = {
       connectorId: snapshot.connectorId,
@@ -54,7 +55,9 @@ export class StatusReporter {
       timestamp: new Date(snapshot.since + this.ctx.time.offset).toISOString(),
       ...(snapshot.info ? { info: snapshot.info.slice(0, 50) } : {}),
     };
-    await sendQuietly(this.ctx.log, 'StatusNotification', () => this.ctx.rpc.call('StatusNotification', req));
+    await sendQuietly(this.ctx.log, 'StatusNotification', () =>
+      this.ctx.rpc.call('StatusNotification', req, opts),
+    );
   }
 
   private onStatus(snapshot: StatusSnapshot): void {

@@ -1,7 +1,7 @@
 import type { ConfigurationRegistry } from '../../config/registry.js';
 import type { Logger } from '../../log.js';
 import { checkProfileScheme, type Link, type SecurityProfile } from '../../ocpp/link.js';
-import { afterResponse } from '../context.js';
+import type { RpcEndpoint } from '../../ocpp/rpc.js';
 
 /** Failed connection attempts with a new profile before we fall back to the previous one. */
 export const PROFILE_FALLBACK_ATTEMPTS = 3;
@@ -9,6 +9,8 @@ export const PROFILE_FALLBACK_ATTEMPTS = 3;
 export interface SecurityProfileOptions {
   config: ConfigurationRegistry;
   link: Link;
+  /** A change made by ChangeConfiguration reconnects only after its answer has left. */
+  rpc: Pick<RpcEndpoint, 'afterAnswer'>;
   log: Logger;
   /** Central-system URL for a profile (its scheme must suit it), and the certificate files installed. */
   urlFor: (profile: SecurityProfile) => string;
@@ -28,12 +30,12 @@ export class SecurityProfileSwitch {
   private reverting = false;
 
   constructor(private readonly opts: SecurityProfileOptions) {
-    const { config, link } = opts;
+    const { config, link, rpc } = opts;
     config.guard('SecurityProfile', (value) => this.prerequisiteMissing(Number(value) as SecurityProfile));
     config.onChange('SecurityProfile', (value, previous) => this.onProfileChanged(value, previous));
     config.onChange('AuthorizationKey', () => {
       const profile = config.getInt('SecurityProfile');
-      if (profile === 1 || profile === 2) afterResponse(() => link.reconnect('AuthorizationKey changed'));
+      if (profile === 1 || profile === 2) rpc.afterAnswer(() => link.reconnect('AuthorizationKey changed'));
     });
     link.on('open', () => this.onConnected());
     link.on('connectFailed', () => this.onConnectFailed());
@@ -51,7 +53,7 @@ export class SecurityProfileSwitch {
     if (this.reverting) return;
     this.opts.log.warn({ securityProfile: value, previous }, 'security profile raised; reconnecting with it');
     this.trial = previous === undefined ? undefined : { previous, failures: 0 };
-    afterResponse(() => this.opts.link.reconnect('SecurityProfile changed'));
+    this.opts.rpc.afterAnswer(() => this.opts.link.reconnect('SecurityProfile changed'));
   }
 
   private onConnected(): void {
