@@ -39,7 +39,7 @@ export class TransactionMessages implements TransactionSink {
     this.engine = engine;
   }
 
-  started(tx: TransactionRow, timestampMs: number): void {
+  started(tx: TransactionRow, timestampMs: number, _reading: MeterReading | undefined): void {
     const req: StartTransactionRequest = {
       connectorId: tx.connectorId,
       idTag: tx.idTag,
