@@ -82,6 +82,11 @@ export function statusOf(state: SessionState, facts: ConnectorFacts): ConnectorS
   }
 }
 
+/** The `info` a status carries by itself: OCPP 1.6 recommends naming an EV-side disconnect. */
+export function statusInfo(state: SessionState, facts: Pick<ConnectorFacts, 'plugged'>): string | undefined {
+  return state.kind === 'Transaction' && !facts.plugged ? 'EV side disconnected' : undefined;
+}
+
 /** During a transaction: the EV's choice first (SuspendedEV), then the charger's (SuspendedEVSE). */
 export function transactionStatus(
   suspended: boolean,

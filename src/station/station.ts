@@ -3,7 +3,7 @@ import type { Board, ConnectorHardware } from '../../hal/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { IDLE, type SessionState } from './session-machine.js';
-import { holdsTransaction, statusOf, statusPath } from './session-status.js';
+import { holdsTransaction, statusInfo, statusOf, statusPath } from './session-status.js';
 import type { Availability, ConnectorStatus, ErrorCode, StatusSnapshot } from './types.js';
 
 /** Where availability survives restarts (connector 0 = the whole charge point). */
@@ -172,13 +172,14 @@ export class Station extends EventEmitter<StationEvents> {
     const problem = fault ?? hw?.warning();
     const session = this.sessionOf(id);
     const pilot = hw?.devices.pilot.state();
-    const status = statusOf(session.state, {
+    const facts = {
       faulted: fault !== undefined,
       inoperative: chargePointInoperative || this.availabilityOf(id) === 'Inoperative',
       plugged: hw?.plugged() ?? false,
       evAsksForEnergy: pilot === 'C' || pilot === 'D',
       reserved: session.reserved,
-    });
-    return make(status, problem?.fault, problem?.info);
+    };
+    const status = statusOf(session.state, facts);
+    return make(status, problem?.fault, problem?.info ?? statusInfo(session.state, facts));
   }
 }
