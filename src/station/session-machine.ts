@@ -32,7 +32,7 @@ export interface AuthorizationAttempt {
 /** A transaction recorded and running. Its fields change in place while the state stays the same. */
 export interface RunningTransaction {
   row: TransactionRow;
-  /** Energy withheld by the charger: the central system refused the id, or the EV left (no stop). */
+  /** Energy withheld by the charger: the central system refused the id (SuspendedEVSE). */
   suspended: boolean;
   sampler?: Timer;
   /** MaxEnergyOnInvalidId: the register value at which a refused id's energy ends, and its watch. */

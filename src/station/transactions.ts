@@ -411,15 +411,15 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   }
 
   /**
-   * The EV left. A running transaction is stopped (StopTransactionOnEVSideDisconnect) or kept with
-   * the energy withheld; a finished one frees the connector.
+   * The EV left. A running transaction is stopped (StopTransactionOnEVSideDisconnect), or kept:
+   * the pilot (state A) has the contactor opened, and energy flows again when the EV is back
+   * (OCPP 1.6 section 4.10). A finished one frees the connector.
    */
   private onUnplugged(connectorId: number): void {
     const state = this.stateOf(connectorId);
     if (state.kind === 'Transaction') {
       if (this.opts.config.getBool('StopTransactionOnEVSideDisconnect'))
         void this.stop(connectorId, 'EVDisconnected');
-      else if (!state.tx.suspended) void this.suspend(connectorId);
       return;
     }
     if (!this.apply(connectorId, { type: 'released' })) this.changed(connectorId);
@@ -459,10 +459,18 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     for (const id of this.waitingFor(pending))
       if (id !== connectorId) this.lapse(id, `started on connector ${connectorId}`);
     this.apply(connectorId, { type: 'start', pending });
-    const tx = await this.record(connectorId, pending);
-    if (tx) this.apply(connectorId, { type: 'started', tx });
-    else this.apply(connectorId, { type: 'lapse' });
-    if (!tx) return;
+    const tx = await this.record(connectorId, pending).catch((error: Error) => {
+      this.opts.log.error(
+        { connectorId, err: error.message },
+        'transaction could not be recorded; not started',
+      );
+      return undefined;
+    });
+    if (!tx) {
+      this.apply(connectorId, { type: 'lapse' });
+      return;
+    }
+    this.apply(connectorId, { type: 'started', tx });
     const { row } = tx;
     this.opts.log.info(
       { connectorId, idTag: row.idTag, localId: row.localId, meterStart: row.meterStart },
@@ -591,7 +599,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     if (evGone) this.apply(connectorId, { type: 'released' });
   }
 
-  /** Energy withheld, transaction kept (the EV left with StopTransactionOnEVSideDisconnect off, or the id was refused). */
+  /** Energy withheld, transaction kept: the central system refused the id (StopTransactionOnInvalidId off). */
   private async suspend(connectorId: number): Promise<void> {
     const tx = this.runningOn(connectorId);
     if (!tx) return;

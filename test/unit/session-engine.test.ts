@@ -99,6 +99,22 @@ describe('charging sessions in process (fake clock, simulated board)', () => {
     expect(after).toEqual(['stop EVDisconnected', 'Finishing', 'Available']);
   });
 
+  it('StopTransactionOnEVSideDisconnect false: the EV leaves (SuspendedEV, contactor open) and comes back (Charging)', async () => {
+    const fx = fixture({ ocpp: { StopTransactionOnEVSideDisconnect: false } });
+    await fx.charging(1, TAG);
+    const relay = fx.board.connector(1)?.devices.relay;
+    fx.board.unplug(1);
+    await fx.settle();
+    expect(fx.statusOf(1)).toBe('SuspendedEV');
+    expect(relay?.isClosed()).toBe(false);
+    expect(fx.board.connector(1)?.lock?.isLocked()).toBe(true);
+    fx.board.plug(1);
+    await fx.settle();
+    expect(fx.statusOf(1)).toBe('Charging');
+    expect(relay?.isClosed()).toBe(true);
+    expect(fx.stops()).toEqual([]);
+  });
+
   it('a remote start waiting for the cable ends when its connector is set Inoperative: the cable then starts nothing', async () => {
     const fx = fixture();
     expect(fx.engine.remoteStart(TAG, 1)).toBe('Accepted');
