@@ -103,7 +103,7 @@ export const SESSION_TRANSITIONS = [
   // Within Transaction the EV and the charger move it among C, D and E (C4 C5 D3 D5 E3 E4).
   { from: 'Transaction', on: 'stop', to: 'Stopping', ocpp: '-' },
   { from: 'Stopping', on: 'stopped', to: 'Finishing', ocpp: 'C6 D6 E6' },
-  { from: 'Finishing', on: 'released', to: 'Idle', ocpp: 'F1 F2 F8' },
+  { from: 'Finishing', on: 'released', to: 'Idle', ocpp: 'F1 F8' },
 ] as const satisfies ReadonlyArray<{
   from: SessionKind;
   on: SessionEventType;
