@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type {
   ConnectorDevices,
+  ConnectorFault,
   ConnectorHardware,
   ConnectorHardwareEvents,
   DeviceHealth,
@@ -78,21 +79,24 @@ export class AssembledConnector extends EventEmitter<ConnectorHardwareEvents> im
     return PLUGGED.has(this.devices.pilot.state());
   }
 
-  fault(): Problem | undefined {
+  fault(): ConnectorFault | undefined {
     const input = this.faultInputs.find((i) => i.isActive());
     if (input)
       return {
         fault: 'OtherError',
         info: input.kind === 'emergencyStop' ? 'emergency stop' : 'tamper detected',
+        kind: input.kind,
       };
     for (const { device } of this.sources) {
       const health = device.health();
-      if (!health.ok) return { fault: health.fault, ...(health.info ? { info: health.info } : {}) };
+      if (!health.ok)
+        return { fault: health.fault, ...(health.info ? { info: health.info } : {}), kind: 'device' };
     }
     const pilot = this.devices.pilot.state();
     if (pilot === 'E' || pilot === 'F')
-      return { fault: 'EVCommunicationError', info: `pilot state ${pilot}` };
-    return this.reported.values().next().value;
+      return { fault: 'EVCommunicationError', info: `pilot state ${pilot}`, kind: 'pilot' };
+    const reported = this.reported.values().next().value;
+    return reported && { ...reported, kind: 'reported' };
   }
 
   warning(): Problem | undefined {

@@ -148,6 +148,19 @@ export interface ReaderAssignment {
   readonly connectorIds: readonly number[];
 }
 
+/**
+ * Where a connector's fault comes from, so that consumers decide by it rather than by the text:
+ * a board input (emergency stop, tamper), one of its devices, the pilot (state E/F), or a source
+ * that reported it (`reportFault`).
+ */
+export type FaultKind = BoardFaultKind | 'device' | 'pilot' | 'reported';
+
+export interface ConnectorFault {
+  fault: HardwareFault;
+  info?: string;
+  kind: FaultKind;
+}
+
 export interface ConnectorHardwareEvents {
   /** Cable plugged at the EV side (true) or removed (false). */
   plug: [plugged: boolean];
@@ -169,7 +182,7 @@ export interface ConnectorHardware extends EventEmitter<ConnectorHardwareEvents>
   readonly meter?: Meter;
   plugged(): boolean;
   /** The fault that keeps this connector from delivering energy, if any. */
-  fault(): { fault: HardwareFault; info?: string } | undefined;
+  fault(): ConnectorFault | undefined;
   /** A problem that does not stop energy delivery (e.g. its card reader failed), if any. */
   warning(): { fault: HardwareFault; info?: string } | undefined;
   /** Every current problem with the device it comes from, for diagnostics. */

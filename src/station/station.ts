@@ -2,6 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { Board, ConnectorHardware } from '../../hal/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import { IDLE, type SessionState } from './session-machine.js';
+import { holdsTransaction, statusInfo, statusOf, statusPath } from './session-status.js';
 import type { Availability, ConnectorStatus, ErrorCode, StatusSnapshot } from './types.js';
 
 /** Where availability survives restarts (connector 0 = the whole charge point). */
@@ -14,15 +16,20 @@ export type AvailabilityResult = 'Accepted' | 'Rejected' | 'Scheduled';
 
 /** What the transaction engine says about a connector; the station turns it into an OCPP status. */
 export interface SessionView {
-  phase: 'idle' | 'preparing' | 'transaction' | 'finishing' | 'reserved';
-  /** The charger withholds energy during the transaction (deauthorized, paused by the EVSE). */
-  evseSuspended?: boolean;
+  state: SessionState;
+  /** A reservation holds the connector. */
+  reserved: boolean;
 }
 
-const IDLE_SESSION: SessionView = { phase: 'idle' };
+const IDLE_SESSION: SessionView = { state: IDLE, reserved: false };
 
 export interface StationEvents {
   status: [snapshot: StatusSnapshot];
+  /**
+   * The availability of these connectors changed (connector 0: all of them); emitted before the
+   * statuses are re-derived, so a session that cannot go on there ends first.
+   */
+  availability: [connectorIds: number[]];
 }
 
 export interface StationOptions {
@@ -33,9 +40,9 @@ export interface StationOptions {
 }
 
 /**
- * The charger as a set of connectors whose OCPP status follows the hardware and the operator's
- * availability choice. Transactions and reservations join this state machine later; until then a
- * plugged cable means Preparing.
+ * The charger as a set of connectors whose OCPP status follows from each connector's session state
+ * (session-machine.ts), its hardware and the operator's availability choice (session-status.ts).
+ * A change the OCPP 1.6 status table does not allow is reported through the status joining both.
  */
 export class Station extends EventEmitter<StationEvents> {
   private readonly availability = new Map<number, Availability>();
@@ -106,19 +113,18 @@ export class Station extends EventEmitter<StationEvents> {
     this.opts.availability.setMany(entries);
     for (const [id, value] of entries) this.availability.set(id, value);
     // Stored now; a connector in a transaction keeps charging and takes the change when it ends.
-    const busy = ids.some((id) => this.inTransaction(id));
+    const busy = ids.some((id) => holdsTransaction(this.sessionOf(id).state));
     this.opts.log.info({ connectorId, availability: type, scheduled: busy }, 'availability changed');
+    this.emit(
+      'availability',
+      ids.filter((id) => id !== 0),
+    );
     this.refresh();
     return busy && type === 'Inoperative' ? 'Scheduled' : 'Accepted';
   }
 
   close(): void {
     for (const off of this.detach.splice(0)) off();
-  }
-
-  private inTransaction(connectorId: number): boolean {
-    const phase = this.sessionOf(connectorId).phase;
-    return phase === 'transaction' || phase === 'finishing';
   }
 
   /** Re-derives every status and reports the ones that changed. */
@@ -134,6 +140,12 @@ export class Station extends EventEmitter<StationEvents> {
         previous.info === next.info
       ) {
         continue;
+      }
+      const path = previous && id !== 0 ? statusPath(previous.status, next.status) : [next.status];
+      for (const step of path.slice(0, -1)) {
+        const bridge: StatusSnapshot = { connectorId: id, status: step, errorCode: 'NoError', since: now };
+        this.snapshots.set(id, bridge);
+        this.emit('status', bridge);
       }
       this.snapshots.set(id, next);
       this.emit('status', next);
@@ -156,36 +168,18 @@ export class Station extends EventEmitter<StationEvents> {
     if (id === 0) return make(chargePointInoperative ? 'Unavailable' : 'Available');
     const hw = this.hardware.get(id);
     const fault = hw?.fault();
-    if (fault) return make('Faulted', fault.fault, fault.info);
     // A degraded device (e.g. the card reader) is reported without taking the connector out of service.
-    const warning = hw?.warning();
-    const status = this.sessionStatus(
-      id,
-      chargePointInoperative,
-      hw?.plugged() ?? false,
-      hw?.devices.pilot.state(),
-    );
-    return make(status, warning?.fault, warning?.info);
-  }
-
-  private sessionStatus(
-    id: number,
-    chargePointInoperative: boolean,
-    plugged: boolean,
-    pilot?: string,
-  ): ConnectorStatus {
+    const problem = fault ?? hw?.warning();
     const session = this.sessionOf(id);
-    if (session.phase === 'transaction') {
-      if (!plugged || pilot === 'B') return 'SuspendedEV';
-      if (session.evseSuspended) return 'SuspendedEVSE';
-      return 'Charging';
-    }
-    if (session.phase === 'finishing') return 'Finishing';
-    if (chargePointInoperative || this.availabilityOf(id) === 'Inoperative') return 'Unavailable';
-    if (session.phase === 'preparing') return 'Preparing';
-    // A cable at a reserved connector leaves it Reserved: Preparing comes with the reserved id.
-    if (session.phase === 'reserved') return 'Reserved';
-    if (plugged) return 'Preparing';
-    return 'Available';
+    const pilot = hw?.devices.pilot.state();
+    const facts = {
+      faulted: fault !== undefined,
+      inoperative: chargePointInoperative || this.availabilityOf(id) === 'Inoperative',
+      plugged: hw?.plugged() ?? false,
+      evAsksForEnergy: pilot === 'C' || pilot === 'D',
+      reserved: session.reserved,
+    };
+    const status = statusOf(session.state, facts);
+    return make(status, problem?.fault, problem?.info ?? statusInfo(session.state, facts));
   }
 }

@@ -32,6 +32,7 @@ export type ReadingContext =
  * message about a transaction is queued if and only if the transaction's row says so.
  */
 export interface TransactionSink {
+  /** `reading`: the meter reading the transaction started from (meterStart), for Transaction.Begin values. */
   started(tx: TransactionRow, timestampMs: number, reading: MeterReading | undefined): void;
   stopped(
     tx: TransactionRow,

@@ -1,12 +1,23 @@
 import { EventEmitter } from 'node:events';
 import type { ConnectorHardware, MeterReading } from '../../hal/types.js';
-import type { Clock, OcppTime, Timer } from '../clock.js';
+import type { Clock, OcppTime } from '../clock.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
 import type { Logger } from '../log.js';
 import type { TransactionRow, TransactionsRepo } from '../store/transactions-repo.js';
 import type { AuthorizationDecision, IdTagInfo } from './auth-types.js';
 import type { Reservations } from './reservations.js';
-import type { SessionView, Station } from './station.js';
+import {
+  type AuthorizationAttempt,
+  IDLE,
+  openTransaction,
+  type PendingStart,
+  type RunningTransaction,
+  type SessionEvent,
+  type SessionState,
+  transition,
+} from './session-machine.js';
+import { isTransactionStatus, transactionStatus } from './session-status.js';
+import type { Station } from './station.js';
 import type {
   ReadingContext,
   StopReason,
@@ -32,36 +43,6 @@ export interface TransactionEngineOptions {
   log: Logger;
 }
 
-interface Pending {
-  idTag: string;
-  parentIdTag?: string;
-  /** ConnectionTimeOut: the driver has this long to plug in. */
-  timer?: Timer;
-}
-
-interface Active {
-  row: TransactionRow;
-  /** Energy withheld: the central system refused the id, or the EVSE paused. */
-  suspended: boolean;
-  sampler?: Timer;
-  /** MaxEnergyOnInvalidId: the register value at which a refused id's energy ends, and its watch. */
-  invalidIdLimit?: { untilWh: number; timer?: Timer };
-  /** The TxProfile a RemoteStartTransaction brought, kept for smart charging. */
-  txProfile?: unknown;
-}
-
-interface Session {
-  pending?: Pending;
-  active?: Active;
-  finishing: boolean;
-  /** A start in progress (locking, metering): no second start meanwhile. */
-  starting: boolean;
-  /** An id being authorized for this connector: reserved for it, but not yet Preparing. */
-  authorizing: boolean;
-  /** The charging profile of a remote start, until its transaction starts (or the start lapses). */
-  remoteProfile?: unknown;
-}
-
 export interface TransactionEngineEvents {
   changed: [connectorId: number];
   transaction: [event: TransactionEvent];
@@ -69,20 +50,31 @@ export interface TransactionEngineEvents {
 
 /**
  * Charging sessions: a transaction starts when a cable is plugged and an id is authorized, in
- * either order, and ends for one of the OCPP reasons. Every start, sample and stop is written to
+ * either order, and ends for one of the OCPP reasons. Each connector's session is one state of
+ * the machine in session-machine.ts; this class performs the effects (relay, lock, meter, SQL,
+ * timers) and moves the state by the machine's table. Every start, sample and stop is written to
  * SQLite (with its outgoing message, through the sink) before the charger acts on it, so a power
  * cut at any point is recovered on the next start: a transaction still open then is stopped with
  * PowerLoss at the last persisted meter value.
+ *
+ * Energy is counted in whole Wh (the store's columns and OCPP's meterStart/meterStop are
+ * integers), and no transaction starts without a meter reading: a meter that cannot be read at the
+ * moment of the start ends the session (the connector goes back to its idle status) rather than
+ * start from a guessed register, which would bill the whole register at the stop.
  */
 export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
-  private readonly sessions = new Map<number, Session>();
+  private readonly states = new Map<number, SessionState>();
+  /** Stops in progress, so a second stop (reset, remote) waits for the first. */
+  private readonly stops = new Map<number, Promise<void>>();
   private readonly unsubscribe: Array<() => void> = [];
 
   constructor(private readonly opts: TransactionEngineOptions) {
     super();
-    for (const id of opts.station.connectorIds())
-      this.sessions.set(id, { finishing: false, starting: false, authorizing: false });
-    opts.station.setSessionProvider((id) => this.view(id));
+    for (const id of opts.station.connectorIds()) this.states.set(id, IDLE);
+    opts.station.setSessionProvider((id) => ({
+      state: this.stateOf(id),
+      reserved: opts.reservations.isReserved(id),
+    }));
   }
 
   /** Recovers from the last run, then follows the hardware. */
@@ -90,79 +82,102 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     this.recoverAfterPowerLoss();
     const { station } = this.opts;
     for (const id of station.connectorIds()) {
-      const hw = station.connector(id) as ConnectorHardware;
-      const onPlug = (plugged: boolean) => void (plugged ? this.onPlugged(id) : this.onUnplugged(id));
-      const onFault = () => void this.onFault(id);
-      const onPilot = () => void this.followPilot(id);
-      hw.on('plug', onPlug);
-      hw.on('fault', onFault);
-      hw.on('pilot', onPilot);
+      const hw = station.connector(id);
+      if (!hw) continue;
+      const onPlug = (plugged: boolean) => (plugged ? this.onPlugged(id) : this.onUnplugged(id));
+      const onFault = () => this.onFault(id);
+      // The pilot changes before the plug is reported: an EV that left is handled at once.
+      const onPilot = () => {
+        if (!hw.plugged()) this.onUnplugged(id);
+        void this.followPilot(id);
+      };
+      // Ahead of the station's own listeners: the session moves before the status is derived.
+      hw.prependListener('plug', onPlug);
+      hw.prependListener('fault', onFault);
+      hw.prependListener('pilot', onPilot);
       this.unsubscribe.push(() => {
         hw.off('plug', onPlug);
         hw.off('fault', onFault);
         hw.off('pilot', onPilot);
       });
     }
+    const onAvailability = (ids: number[]) => {
+      for (const id of ids) if (!this.inService(id)) this.lapse(id, 'connector unavailable');
+    };
+    station.on('availability', onAvailability);
+    this.unsubscribe.push(() => station.off('availability', onAvailability));
   }
 
   /** Timers only; a stop for reset is `stopAll` first. */
   close(): void {
     for (const off of this.unsubscribe.splice(0)) off();
-    for (const session of this.sessions.values()) {
-      session.pending?.timer?.cancel();
-      session.active?.sampler?.cancel();
+    for (const state of this.states.values()) {
+      if (state.kind === 'Preparing' || state.kind === 'Starting') state.pending.timer?.cancel();
+      const tx = openTransaction(state);
+      tx?.sampler?.cancel();
+      tx?.invalidIdLimit?.timer?.cancel();
     }
   }
 
   // ---- queries ----
 
+  /** The open transaction on a connector (running, or being stopped). */
   transactionOn(connectorId: number): TransactionRow | undefined {
-    return this.sessions.get(connectorId)?.active?.row;
+    return openTransaction(this.stateOf(connectorId))?.row;
   }
 
   activeTransactions(): TransactionRow[] {
-    return [...this.sessions.values()].flatMap((s) => (s.active ? [s.active.row] : []));
+    return this.openTransactions().map((tx) => tx.row);
   }
 
   /** The OCPP transaction id of a local transaction, once the central system gave one. */
   transactionIdOf(localId: number): number | undefined {
-    for (const s of this.sessions.values())
-      if (s.active?.row.localId === localId) return s.active.row.transactionId;
-    return this.opts.repo.get(localId)?.transactionId;
+    const open = this.openTransactions().find((tx) => tx.row.localId === localId);
+    return open ? open.row.transactionId : this.opts.repo.get(localId)?.transactionId;
   }
 
-  /** Idle and able to start: no transaction, not finishing, not faulted or unavailable. */
+  /** No session, and not faulted or unavailable. */
   isFree(connectorId: number): boolean {
-    const session = this.sessions.get(connectorId);
     const status = this.opts.station.status(connectorId)?.status;
     return (
-      !!session &&
-      !session.active &&
-      !session.finishing &&
-      !session.starting &&
-      !session.authorizing &&
-      !session.pending &&
+      this.states.get(connectorId)?.kind === 'Idle' &&
       (status === 'Available' || status === 'Preparing' || status === 'Reserved')
     );
+  }
+
+  /** The TxProfile of the running transaction's remote start, if it had one. */
+  txProfileOn(connectorId: number): unknown {
+    return openTransaction(this.stateOf(connectorId))?.txProfile;
   }
 
   // ---- driver actions ----
 
   /**
    * A card at a reader serving `connectorIds`. The tag that started a transaction there stops it
-   * without asking anyone; otherwise the card is authorized and starts (or prepares) a session.
+   * without asking anyone; the tag of a session waiting for its cable there cancels it; otherwise
+   * the card is authorized and starts (or prepares) a session. Prepared on every free connector of
+   * the reader (each shows Preparing): the session starts on the first one plugged, and the others
+   * are free again.
    */
   async presentIdTag(idTag: string, connectorIds: readonly number[]): Promise<void> {
     const { log } = this.opts;
-    const running = connectorIds
-      .map((id) => this.sessions.get(id)?.active?.row)
-      .filter((r) => r !== undefined);
+    const running = connectorIds.flatMap((id) => {
+      const state = this.stateOf(id);
+      return state.kind === 'Transaction' ? [state.tx.row] : [];
+    });
     const own = running.find((row) => sameTag(row.idTag, idTag));
     if (own) {
       await this.stop(own.connectorId, 'Local', idTag);
       return;
     }
-    const target = this.pickConnectorForNewSession(connectorIds, idTag);
+    const waiting = connectorIds.filter((id) => {
+      const state = this.stateOf(id);
+      return state.kind === 'Preparing' && sameTag(state.pending.idTag, idTag);
+    });
+    if (waiting.length > 0) {
+      for (const id of waiting) this.lapse(id, 'card presented again');
+      return;
+    }
     // A different card stops a transaction only when both share a parent id (a group card); only
     // then is it worth asking about this card before knowing where it may start a session.
     if (running.some((row) => row.parentIdTag)) {
@@ -172,54 +187,40 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
         ? running.find((row) => row.parentIdTag && sameTag(row.parentIdTag, parent))
         : undefined;
       if (sibling) await this.stop(sibling.connectorId, 'Local', idTag);
-      else if (target !== undefined) await this.authorizedAt(target, idTag, decision);
+      else this.authorizedAt(this.candidatesFor(connectorIds, idTag), idTag, decision);
       return;
     }
-    if (target === undefined) {
+    const candidates = this.candidatesFor(connectorIds, idTag);
+    if (candidates.length === 0) {
       log.info({ idTag, connectorIds }, 'card ignored: no connector free for a new session');
       return;
     }
-    const session = this.sessions.get(target) as Session;
-    session.authorizing = true;
-    try {
-      const decision = await this.opts.authorize(idTag);
-      await this.authorizedAt(target, idTag, decision);
-    } finally {
-      session.authorizing = false;
-      this.changed(target);
-    }
+    await this.authorizeFor(candidates, { idTag });
   }
 
   /**
    * RemoteStartTransaction. Accepted means the charger will try: with AuthorizeRemoteTxRequests
-   * the id is authorized first, and the driver then has ConnectionTimeOut to plug in.
+   * the id is authorized first, and the driver then has ConnectionTimeOut to plug in. Without a
+   * connectorId, a connector where an EV waits plugged in is chosen before an empty one.
    */
   remoteStart(idTag: string, connectorId?: number, txProfile?: unknown): 'Accepted' | 'Rejected' {
     const ids = connectorId === undefined ? this.opts.station.connectorIds() : [connectorId];
-    const { reservations } = this.opts;
-    const target = ids.find((id) => this.isFree(id) && reservations.couldClaim(id, idTag));
+    const [target] = this.candidatesFor(ids, idTag);
     if (target === undefined) return 'Rejected';
-    const session = this.sessions.get(target) as Session;
-    session.remoteProfile = txProfile;
+    const profile = txProfile === undefined ? {} : { txProfile };
     if (!this.opts.config.getBool('AuthorizeRemoteTxRequests')) {
       // Without an authorization there is no parent id to match a reservation by.
-      if (!reservations.claim(target, idTag).allowed) return 'Rejected';
-      this.setPending(target, { idTag });
+      if (!this.opts.reservations.claim(target, idTag).allowed) return 'Rejected';
+      this.prepare([target], { idTag, ...profile });
       return 'Accepted';
     }
-    session.authorizing = true;
-    void this.opts
-      .authorize(idTag)
-      .then((decision) => this.authorizedAt(target, idTag, decision))
-      .catch((error: Error) => this.opts.log.error({ err: error.message, idTag }, 'remote start failed'))
-      .finally(() => {
-        session.authorizing = false;
-        this.changed(target);
-      });
+    void this.authorizeFor([target], { idTag, ...profile }).catch((error: Error) =>
+      this.opts.log.error({ err: error.message, idTag }, 'remote start failed'),
+    );
     return 'Accepted';
   }
 
-  /** RemoteStopTransaction: Rejected when no running transaction has that id. */
+  /** RemoteStopTransaction: Rejected when no open transaction has that id. */
   remoteStop(transactionId: number): 'Accepted' | 'Rejected' {
     const row = this.activeTransactions().find((r) => r.transactionId === transactionId);
     if (!row) return 'Rejected';
@@ -231,11 +232,11 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   async unlock(connectorId: number): Promise<'Unlocked' | 'UnlockFailed' | 'NotSupported'> {
     const hw = this.opts.station.connector(connectorId);
     if (!hw || hw.fixedCable || !hw.lock) return 'NotSupported';
-    if (this.sessions.get(connectorId)?.active) await this.stop(connectorId, 'UnlockCommand');
+    await this.stop(connectorId, 'UnlockCommand');
     return (await hw.lock.unlock()) ? 'Unlocked' : 'UnlockFailed';
   }
 
-  /** Ends every running transaction (reset, shutdown) and waits until each is recorded. */
+  /** Ends every open transaction (reset, shutdown) and waits until each is recorded. */
   async stopAll(reason: StopReason): Promise<void> {
     await Promise.all(this.activeTransactions().map((row) => this.stop(row.connectorId, reason)));
   }
@@ -243,42 +244,393 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   /** StartTransaction.conf: the central system's transaction id and its verdict on the id tag. */
   onStartConfirmed(localId: number, transactionId: number, info: IdTagInfo): void {
     this.opts.repo.setTransactionId(localId, transactionId);
-    const session = [...this.sessions.values()].find((s) => s.active?.row.localId === localId);
-    if (!session?.active) return;
-    session.active.row = { ...session.active.row, transactionId };
-    this.opts.reportIdTagInfo(session.active.row.idTag, info);
+    const tx = this.openTransactions().find((t) => t.row.localId === localId);
+    if (!tx) return;
+    tx.row = { ...tx.row, transactionId };
+    this.opts.reportIdTagInfo(tx.row.idTag, info);
     if (info.status === 'Accepted') return;
-    const connectorId = session.active.row.connectorId;
+    const connectorId = tx.row.connectorId;
     this.opts.log.warn(
       { connectorId, transactionId, status: info.status },
       'central system refused the id of a running transaction',
     );
+    if (this.runningOn(connectorId) !== tx) return;
     if (this.opts.config.getBool('StopTransactionOnInvalidId')) void this.stop(connectorId, 'DeAuthorized');
-    else this.limitEnergyOfInvalidId(connectorId, session.active);
+    else this.limitEnergyOfInvalidId(connectorId, tx);
   }
 
-  /** The TxProfile of the running transaction's remote start, if it had one. */
-  txProfileOn(connectorId: number): unknown {
-    return this.sessions.get(connectorId)?.active?.txProfile;
+  /**
+   * A clock-aligned reading: recorded with the running transaction (and queued with it) when
+   * there is one; false when the connector is idle, so the caller reports it on its own.
+   */
+  recordAligned(connectorId: number, reading: MeterReading, timestampMs: number): boolean {
+    const tx = this.runningOn(connectorId);
+    if (!tx) return false;
+    this.recordSample(tx, wholeWh(reading), 'Sample.Clock', timestampMs);
+    return true;
+  }
+
+  // ---- the state machine ----
+
+  private stateOf(connectorId: number): SessionState {
+    return this.states.get(connectorId) ?? IDLE;
+  }
+
+  /** Moves the session by the table; false (nothing changes) when the table has no such transition. */
+  private apply(connectorId: number, event: SessionEvent): boolean {
+    const next = transition(this.stateOf(connectorId), event);
+    if (!next) return false;
+    this.states.set(connectorId, next);
+    this.changed(connectorId);
+    return true;
+  }
+
+  /** A session that has not started a transaction ends (Authorizing, Preparing): the connector is idle again. */
+  private lapse(connectorId: number, why: string): void {
+    const state = this.stateOf(connectorId);
+    if (state.kind !== 'Authorizing' && state.kind !== 'Preparing') return;
+    const idTag = state.kind === 'Preparing' ? state.pending.idTag : state.attempt.idTag;
+    this.apply(connectorId, { type: 'lapse' });
+    this.opts.log.info({ connectorId, idTag }, `session cancelled: ${why}`);
+  }
+
+  private changed(connectorId: number): void {
+    this.opts.station.refresh();
+    this.emit('changed', connectorId);
+  }
+
+  private openTransactions(): RunningTransaction[] {
+    return [...this.states.values()].flatMap((state) => openTransaction(state) ?? []);
+  }
+
+  /** The transaction running (not being stopped) on a connector. */
+  private runningOn(connectorId: number): RunningTransaction | undefined {
+    const state = this.stateOf(connectorId);
+    return state.kind === 'Transaction' ? state.tx : undefined;
+  }
+
+  private inService(connectorId: number): boolean {
+    const { station } = this.opts;
+    return station.availabilityOf(0) === 'Operative' && station.availabilityOf(connectorId) === 'Operative';
+  }
+
+  /**
+   * Where a new session for `idTag` may go among `connectorIds`: the connector reserved for this
+   * id, or one where an EV waits plugged in, alone; else every free one (a reservation that only
+   * the authorization's parent id may open is decided once authorized).
+   */
+  private candidatesFor(connectorIds: readonly number[], idTag: string): number[] {
+    const { reservations, station } = this.opts;
+    const free = connectorIds.filter((id) => this.isFree(id) && reservations.couldClaim(id, idTag));
+    const sure = free.filter((id) => reservations.claim(id, idTag).allowed);
+    const plugged = (id: number) => station.connector(id)?.plugged() === true;
+    const first = sure.find((id) => reservations.isReserved(id)) ?? sure.find(plugged) ?? free.find(plugged);
+    return first === undefined ? free : [first];
+  }
+
+  /** Asks about an id for these connectors, which wait for the answer (Authorizing). */
+  private async authorizeFor(connectorIds: readonly number[], attempt: AuthorizationAttempt): Promise<void> {
+    for (const id of connectorIds) this.apply(id, { type: 'authorize', attempt });
+    const stillMine = () =>
+      connectorIds.filter((id) => {
+        const state = this.stateOf(id);
+        return state.kind === 'Authorizing' && state.attempt === attempt;
+      });
+    let decision: AuthorizationDecision;
+    try {
+      decision = await this.opts.authorize(attempt.idTag);
+    } catch (error) {
+      for (const id of stillMine()) this.lapse(id, 'authorization failed');
+      throw error;
+    }
+    this.authorizedAt(stillMine(), attempt.idTag, decision, attempt.txProfile);
+  }
+
+  /** The answer about an id: it waits for a cable on the connectors it may use; the rest are idle again. */
+  private authorizedAt(
+    connectorIds: readonly number[],
+    idTag: string,
+    decision: AuthorizationDecision,
+    txProfile?: unknown,
+  ): void {
+    const { log, reservations } = this.opts;
+    const parentIdTag = decision.info.status === 'Accepted' ? decision.info.parentIdTag : undefined;
+    const claims = connectorIds
+      .map((id) => ({ id, claim: reservations.claim(id, idTag, parentIdTag) }))
+      .filter(({ claim }) => claim.allowed);
+    // The connector holding this id's reservation, if one does; else every one it may use.
+    const reserved = claims.find(({ claim }) => claim.reservationId !== undefined);
+    const targets =
+      decision.info.status !== 'Accepted' ? [] : reserved ? [reserved.id] : claims.map(({ id }) => id);
+    if (decision.info.status !== 'Accepted')
+      log.info(
+        { connectorIds, idTag, status: decision.info.status, source: decision.source },
+        'id tag not authorized',
+      );
+    else if (targets.length === 0) log.info({ connectorIds, idTag }, 'connector reserved for another id');
+    for (const id of connectorIds) if (!targets.includes(id)) this.lapse(id, 'not authorized here');
+    if (targets.length === 0) return;
+    this.prepare(targets, {
+      idTag,
+      ...(parentIdTag ? { parentIdTag } : {}),
+      ...(txProfile === undefined ? {} : { txProfile }),
+    });
+  }
+
+  /**
+   * An id may start on these connectors: where a cable is already plugged it starts now; else each
+   * waits (Preparing) until one is plugged or ConnectionTimeOut ends them all.
+   */
+  private prepare(connectorIds: readonly number[], pending: PendingStart): void {
+    const plugged = connectorIds.find((id) => this.opts.station.connector(id)?.plugged());
+    if (plugged !== undefined) {
+      for (const id of connectorIds) if (id !== plugged) this.lapse(id, `started on connector ${plugged}`);
+      this.apply(plugged, { type: 'authorized', pending });
+      void this.startTransaction(plugged);
+      return;
+    }
+    for (const id of connectorIds) this.apply(id, { type: 'authorized', pending });
+    const seconds = this.opts.config.getInt('ConnectionTimeOut');
+    pending.timer = this.opts.clock.setTimeout(() => {
+      for (const id of this.waitingFor(pending)) this.lapse(id, 'no cable within ConnectionTimeOut');
+    }, seconds * 1000);
+  }
+
+  /** The connectors where `pending` waits for a cable. */
+  private waitingFor(pending: PendingStart): number[] {
+    return [...this.states].flatMap(([id, state]) =>
+      state.kind === 'Preparing' && state.pending === pending ? [id] : [],
+    );
+  }
+
+  // ---- hardware ----
+
+  private onPlugged(connectorId: number): void {
+    if (this.stateOf(connectorId).kind === 'Preparing') void this.startTransaction(connectorId);
+    else this.changed(connectorId);
+  }
+
+  /**
+   * The EV left. A running transaction is stopped (StopTransactionOnEVSideDisconnect), or kept:
+   * the pilot (state A) has the contactor opened, and energy flows again when the EV is back
+   * (OCPP 1.6 section 4.10). A finished one frees the connector.
+   */
+  private onUnplugged(connectorId: number): void {
+    const state = this.stateOf(connectorId);
+    if (state.kind === 'Transaction') {
+      if (this.opts.config.getBool('StopTransactionOnEVSideDisconnect'))
+        void this.stop(connectorId, 'EVDisconnected');
+      return;
+    }
+    if (!this.apply(connectorId, { type: 'released' })) this.changed(connectorId);
+  }
+
+  private onFault(connectorId: number): void {
+    const fault = this.opts.station.connector(connectorId)?.fault();
+    if (fault && this.runningOn(connectorId)) {
+      void this.stop(connectorId, fault.kind === 'emergencyStop' ? 'EmergencyStop' : 'Other');
+      return;
+    }
+    if (fault) this.lapse(connectorId, `connector faulted (${fault.fault})`);
+    this.changed(connectorId);
+  }
+
+  /**
+   * IEC 61851: the contactor is closed only while the EV asks for energy (state C, or D with
+   * ventilation) and the charger is not withholding it; an EV that pauses (B) gets it opened.
+   */
+  private async followPilot(connectorId: number): Promise<void> {
+    const tx = this.runningOn(connectorId);
+    const hw = this.opts.station.connector(connectorId);
+    if (tx && hw && !tx.suspended) {
+      const state = hw.devices.pilot.state();
+      await hw.devices.relay.set(state === 'C' || state === 'D');
+    }
+    this.changed(connectorId);
+  }
+
+  // ---- start and stop ----
+
+  private async startTransaction(connectorId: number): Promise<void> {
+    const state = this.stateOf(connectorId);
+    if (state.kind !== 'Preparing') return;
+    const { pending } = state;
+    pending.timer?.cancel();
+    for (const id of this.waitingFor(pending))
+      if (id !== connectorId) this.lapse(id, `started on connector ${connectorId}`);
+    this.apply(connectorId, { type: 'start', pending });
+    const tx = await this.record(connectorId, pending).catch((error: Error) => {
+      this.opts.log.error(
+        { connectorId, err: error.message },
+        'transaction could not be recorded; not started',
+      );
+      return undefined;
+    });
+    if (!tx) {
+      this.apply(connectorId, { type: 'lapse' });
+      return;
+    }
+    this.apply(connectorId, { type: 'started', tx });
+    const { row } = tx;
+    this.opts.log.info(
+      { connectorId, idTag: row.idTag, localId: row.localId, meterStart: row.meterStart },
+      'transaction started',
+    );
+    this.emit('transaction', { kind: 'started', row, timestampMs: Date.parse(row.startedAt) });
+    await this.followPilot(connectorId);
+    this.scheduleSample(connectorId);
+  }
+
+  /**
+   * Locks the cable, reads the meter and records the transaction with its StartTransaction.
+   * Undefined when it must not start: the lock failed (it reports the fault itself), the meter
+   * gave no reading, or the connector faulted or left service meanwhile.
+   */
+  private async record(connectorId: number, pending: PendingStart): Promise<RunningTransaction | undefined> {
+    const { station, repo, sink, log, time, reservations } = this.opts;
+    const hw = station.connector(connectorId);
+    if (!hw) return undefined;
+    // A cable the lock cannot hold must not carry current.
+    if (hw.lock && !(await hw.lock.lock())) {
+      log.warn({ connectorId }, 'connector lock failed; transaction not started');
+      return undefined;
+    }
+    const reading = await this.readMeter(hw);
+    if (!reading || hw.fault() || !this.inService(connectorId)) {
+      log.warn(
+        { connectorId, idTag: pending.idTag },
+        reading
+          ? 'connector faulted or out of service before the start; transaction not started'
+          : 'meter not readable at the start; transaction not started',
+      );
+      await this.releaseCable(connectorId);
+      return undefined;
+    }
+    const startedMs = time.nowMs();
+    const row = repo.db.transaction(() => {
+      const { reservationId } = reservations.claim(connectorId, pending.idTag, pending.parentIdTag);
+      const inserted = repo.insert({
+        connectorId,
+        idTag: pending.idTag,
+        ...(pending.parentIdTag ? { parentIdTag: pending.parentIdTag } : {}),
+        ...(reservationId === undefined ? {} : { reservationId }),
+        meterStart: reading.energyImportWh,
+        startedAt: new Date(startedMs).toISOString(),
+      });
+      // In the same SQL transaction: the reservation ends if and only if its transaction is recorded.
+      if (reservationId !== undefined) reservations.consume(reservationId);
+      sink.started(inserted, startedMs, reading);
+      return inserted;
+    })();
+    return {
+      row,
+      suspended: false,
+      ...(pending.txProfile === undefined ? {} : { txProfile: pending.txProfile }),
+    };
+  }
+
+  /**
+   * Ends the transaction on a connector. It enters Stopping at once (before any await), keeping the
+   * status it had, so nothing shows the connector free while the stop is being recorded.
+   */
+  private stop(connectorId: number, reason: StopReason, idTag?: string): Promise<void> {
+    const inProgress = this.stops.get(connectorId);
+    if (inProgress) return inProgress;
+    const tx = this.runningOn(connectorId);
+    if (!tx) return Promise.resolve();
+    const last = this.opts.station.status(connectorId)?.status;
+    const hw = this.opts.station.connector(connectorId);
+    const pilot = hw?.devices.pilot.state();
+    const shown = isTransactionStatus(last)
+      ? last
+      : transactionStatus(tx.suspended, {
+          plugged: hw?.plugged() ?? false,
+          evAsksForEnergy: pilot === 'C' || pilot === 'D',
+        });
+    this.apply(connectorId, { type: 'stop', tx, shown });
+    const done = this.recordStop(connectorId, tx, reason, idTag).finally(() =>
+      this.stops.delete(connectorId),
+    );
+    this.stops.set(connectorId, done);
+    return done;
+  }
+
+  private async recordStop(
+    connectorId: number,
+    tx: RunningTransaction,
+    reason: StopReason,
+    idTag: string | undefined,
+  ): Promise<void> {
+    const { station, repo, sink, log, time, config } = this.opts;
+    tx.sampler?.cancel();
+    tx.invalidIdLimit?.timer?.cancel();
+    const hw = station.connector(connectorId);
+    if (!hw) return;
+    // Open the contactor before anything else: the transaction is over from this moment.
+    await hw.devices.relay
+      .set(false)
+      .catch((error: Error) => log.error({ connectorId, err: error.message }, 'relay did not open'));
+    const reading = await this.readMeter(hw);
+    // A meter that cannot be read (or went backwards) never makes the energy negative.
+    const meterStop = Math.max(tx.row.meterStart, reading?.energyImportWh ?? tx.row.lastMeter);
+    const stoppedMs = time.nowMs();
+    const record: TransactionStop = {
+      reason,
+      ...(idTag ? { idTag } : {}),
+      meterStop,
+      timestampMs: stoppedMs,
+      ...(reading ? { reading } : {}),
+    };
+    repo.db.transaction(() => {
+      repo.stop(tx.row.localId, {
+        stopReason: reason,
+        ...(idTag ? { stopIdTag: idTag } : {}),
+        meterStop,
+        stoppedAt: new Date(stoppedMs).toISOString(),
+      });
+      sink.stopped(tx.row, record);
+    })();
+    log.info({ connectorId, localId: tx.row.localId, reason, meterStop }, 'transaction stopped');
+    this.emit('transaction', { kind: 'stopped', row: tx.row, stop: record });
+    // Finishing until the cable is gone: at once after an EV-side stop (the driver takes it once released).
+    this.apply(connectorId, { type: 'stopped' });
+    const evGone = !hw.plugged();
+    if (!evGone || config.getBool('UnlockConnectorOnEVSideDisconnect')) await this.releaseCable(connectorId);
+    if (evGone) this.apply(connectorId, { type: 'released' });
+  }
+
+  /** Energy withheld, transaction kept: the central system refused the id (StopTransactionOnInvalidId off). */
+  private async suspend(connectorId: number): Promise<void> {
+    const tx = this.runningOn(connectorId);
+    if (!tx) return;
+    tx.suspended = true;
+    this.changed(connectorId);
+    await this.opts.station.connector(connectorId)?.devices.relay.set(false);
+    this.changed(connectorId);
+  }
+
+  private async releaseCable(connectorId: number): Promise<void> {
+    const lock = this.opts.station.connector(connectorId)?.lock;
+    if (lock && !(await lock.unlock())) this.opts.log.warn({ connectorId }, 'connector did not unlock');
   }
 
   /**
    * A refused id keeps its transaction (StopTransactionOnInvalidId false) but gets at most
    * MaxEnergyOnInvalidId Wh in all; without that key, no more energy at all.
    */
-  private limitEnergyOfInvalidId(connectorId: number, active: Active): void {
+  private limitEnergyOfInvalidId(connectorId: number, tx: RunningTransaction): void {
     const { config, clock } = this.opts;
     const maxWh = config.has('MaxEnergyOnInvalidId') ? config.getInt('MaxEnergyOnInvalidId') : 0;
     if (maxWh <= 0) {
       void this.suspend(connectorId);
       return;
     }
-    const limit: NonNullable<Active['invalidIdLimit']> = { untilWh: active.row.meterStart + maxWh };
-    active.invalidIdLimit = limit;
+    const limit: NonNullable<RunningTransaction['invalidIdLimit']> = { untilWh: tx.row.meterStart + maxWh };
+    tx.invalidIdLimit = limit;
     const check = async (): Promise<void> => {
-      if (this.sessions.get(connectorId)?.active !== active) return;
-      const hw = this.opts.station.connector(connectorId) as ConnectorHardware;
-      const energy = await this.readEnergy(hw, active.row.lastMeter);
+      if (this.runningOn(connectorId) !== tx) return;
+      const hw = this.opts.station.connector(connectorId);
+      const energy = (hw && (await this.readMeter(hw))?.energyImportWh) ?? tx.row.lastMeter;
       if (energy >= limit.untilWh) {
         this.opts.log.info({ connectorId, energyWh: energy, maxWh }, 'MaxEnergyOnInvalidId reached');
         await this.suspend(connectorId);
@@ -289,299 +641,48 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     void check();
   }
 
-  /**
-   * A clock-aligned reading: recorded with the running transaction (and queued with it) when
-   * there is one; false when the connector is idle, so the caller reports it on its own.
-   */
-  recordAligned(connectorId: number, reading: MeterReading, timestampMs: number): boolean {
-    const active = this.sessions.get(connectorId)?.active;
-    if (!active) return false;
-    const { repo, sink } = this.opts;
-    repo.db.transaction(() => {
-      repo.recordMeter(active.row.localId, reading.energyImportWh, new Date(timestampMs).toISOString());
-      sink.sampled(active.row, reading, 'Sample.Clock', timestampMs);
-    })();
-    active.row = { ...active.row, lastMeter: reading.energyImportWh };
-    return true;
-  }
-
-  // ---- internals ----
-
-  private view(connectorId: number): SessionView {
-    const s = this.sessions.get(connectorId);
-    if (!s) return { phase: 'idle' };
-    if (s.active) return { phase: 'transaction', evseSuspended: s.active.suspended };
-    if (s.finishing) return { phase: 'finishing' };
-    if (s.pending || s.starting) return { phase: 'preparing' };
-    if (this.opts.reservations.isReserved(connectorId)) return { phase: 'reserved' };
-    return { phase: 'idle' };
-  }
-
-  private changed(connectorId: number): void {
-    this.opts.station.refresh();
-    this.emit('changed', connectorId);
-  }
-
-  private pickConnectorForNewSession(connectorIds: readonly number[], idTag: string): number | undefined {
-    const { reservations, station } = this.opts;
-    const free = connectorIds.filter((id) => this.isFree(id) && reservations.couldClaim(id, idTag));
-    const sure = free.filter((id) => reservations.claim(id, idTag).allowed);
-    // The connector reserved for this id, then a plugged one waiting for a card, then any free one;
-    // a reservation that only the authorization's parent id may open last.
-    return (
-      sure.find((id) => reservations.isReserved(id)) ??
-      sure.find((id) => station.connector(id)?.plugged()) ??
-      sure[0] ??
-      free[0]
-    );
-  }
-
-  private async authorizedAt(
-    connectorId: number,
-    idTag: string,
-    decision: AuthorizationDecision,
-  ): Promise<void> {
-    const { log } = this.opts;
-    if (decision.info.status !== 'Accepted') {
-      log.info(
-        { connectorId, idTag, status: decision.info.status, source: decision.source },
-        'id tag not authorized',
-      );
-      // A refused remote start must not leave its profile for the next session here.
-      (this.sessions.get(connectorId) as Session).remoteProfile = undefined;
-      return;
-    }
-    if (!this.opts.reservations.claim(connectorId, idTag, decision.info.parentIdTag).allowed) {
-      log.info({ connectorId, idTag }, 'connector reserved for another id');
-      return;
-    }
-    this.setPending(connectorId, {
-      idTag,
-      ...(decision.info.parentIdTag ? { parentIdTag: decision.info.parentIdTag } : {}),
-    });
-  }
-
-  private setPending(connectorId: number, pending: Pending): void {
-    const session = this.sessions.get(connectorId) as Session;
-    session.pending?.timer?.cancel();
-    session.pending = pending;
-    if (this.opts.station.connector(connectorId)?.plugged()) {
-      void this.startTransaction(connectorId);
-      return;
-    }
-    const seconds = this.opts.config.getInt('ConnectionTimeOut');
-    pending.timer = this.opts.clock.setTimeout(() => {
-      if (session.pending !== pending) return;
-      this.opts.log.info(
-        { connectorId, idTag: pending.idTag },
-        'no cable within ConnectionTimeOut; session cancelled',
-      );
-      session.pending = undefined;
-      session.remoteProfile = undefined;
-      this.changed(connectorId);
-    }, seconds * 1000);
-    this.changed(connectorId);
-  }
-
-  private onPlugged(connectorId: number): void {
-    const session = this.sessions.get(connectorId);
-    if (session?.pending && !session.active) void this.startTransaction(connectorId);
-    else this.changed(connectorId);
-  }
-
-  private async onUnplugged(connectorId: number): Promise<void> {
-    const session = this.sessions.get(connectorId) as Session;
-    if (session.active) {
-      const { config } = this.opts;
-      if (config.getBool('StopTransactionOnEVSideDisconnect')) {
-        await this.stop(connectorId, 'EVDisconnected');
-        return;
-      } else {
-        // The transaction stays; energy is withheld until the EV is back or the transaction is stopped.
-        await this.suspend(connectorId);
-      }
-    }
-    session.finishing = false;
-    this.changed(connectorId);
-  }
-
-  private async onFault(connectorId: number): Promise<void> {
-    const hw = this.opts.station.connector(connectorId);
-    const fault = hw?.fault();
-    const session = this.sessions.get(connectorId);
-    if (!fault || !session?.active) {
-      this.changed(connectorId);
-      return;
-    }
-    const reason: StopReason = fault.info === 'emergency stop' ? 'EmergencyStop' : 'Other';
-    await this.stop(connectorId, reason);
-  }
-
-  private async startTransaction(connectorId: number): Promise<void> {
-    const { station, repo, sink, log, time } = this.opts;
-    const session = this.sessions.get(connectorId) as Session;
-    const pending = session.pending;
-    if (!pending || session.active) return;
-    session.pending = undefined;
-    pending.timer?.cancel();
-    const hw = station.connector(connectorId) as ConnectorHardware;
-    session.starting = true;
-    try {
-      // A cable the lock cannot hold must not carry current (the lock reports the fault itself).
-      if (hw.lock && !(await hw.lock.lock())) {
-        log.warn({ connectorId }, 'connector lock failed; transaction not started');
-        return;
-      }
-      const reading = await this.readMeter(hw);
-      const meterStart = reading?.energyImportWh ?? 0;
-      const startedMs = time.nowMs();
-      const row = repo.db.transaction(() => {
-        const { reservationId } = this.opts.reservations.claim(
-          connectorId,
-          pending.idTag,
-          pending.parentIdTag,
-        );
-        const inserted = repo.insert({
-          connectorId,
-          idTag: pending.idTag,
-          ...(pending.parentIdTag ? { parentIdTag: pending.parentIdTag } : {}),
-          ...(reservationId === undefined ? {} : { reservationId }),
-          meterStart,
-          startedAt: new Date(startedMs).toISOString(),
-        });
-        // In the same SQL transaction: the reservation ends if and only if its transaction is recorded.
-        if (reservationId !== undefined) this.opts.reservations.consume(reservationId);
-        sink.started(inserted, startedMs, reading);
-        return inserted;
-      })();
-      session.active = {
-        row,
-        suspended: false,
-        ...(session.remoteProfile ? { txProfile: session.remoteProfile } : {}),
-      };
-      session.remoteProfile = undefined;
-      log.info({ connectorId, idTag: row.idTag, localId: row.localId, meterStart }, 'transaction started');
-      this.emit('transaction', { kind: 'started', row, timestampMs: startedMs });
-      await this.followPilot(connectorId);
-      this.scheduleSample(connectorId);
-    } finally {
-      session.starting = false;
-      this.changed(connectorId);
-    }
-  }
-
-  private async stop(connectorId: number, reason: StopReason, idTag?: string): Promise<void> {
-    const { station, repo, sink, log, time } = this.opts;
-    const session = this.sessions.get(connectorId) as Session;
-    const active = session.active;
-    if (!active) return;
-    session.active = undefined;
-    active.sampler?.cancel();
-    active.invalidIdLimit?.timer?.cancel();
-    const hw = station.connector(connectorId) as ConnectorHardware;
-    // Open the contactor before anything else: the transaction is over from this moment.
-    await hw.devices.relay
-      .set(false)
-      .catch((error: Error) => log.error({ connectorId, err: error.message }, 'relay did not open'));
-    const reading = await this.readMeter(hw);
-    const meterStop = reading?.energyImportWh ?? active.row.lastMeter;
-    const stoppedMs = time.nowMs();
-    const record: TransactionStop = {
-      reason,
-      ...(idTag ? { idTag } : {}),
-      meterStop,
-      timestampMs: stoppedMs,
-      ...(reading ? { reading } : {}),
-    };
-    repo.db.transaction(() => {
-      repo.stop(active.row.localId, {
-        stopReason: reason,
-        ...(idTag ? { stopIdTag: idTag } : {}),
-        meterStop,
-        stoppedAt: new Date(stoppedMs).toISOString(),
-      });
-      sink.stopped(active.row, record);
-    })();
-    log.info({ connectorId, localId: active.row.localId, reason, meterStop }, 'transaction stopped');
-    this.emit('transaction', { kind: 'stopped', row: active.row, stop: record });
-    // Finishing until the cable is gone: at once after an EV-side stop (the driver takes it once released).
-    session.finishing = true;
-    this.changed(connectorId);
-    const evGone = !hw.plugged();
-    if (!evGone || this.opts.config.getBool('UnlockConnectorOnEVSideDisconnect'))
-      await this.releaseCable(connectorId);
-    if (evGone) {
-      session.finishing = false;
-      this.changed(connectorId);
-    }
-  }
-
-  /**
-   * IEC 61851: the contactor is closed only while the EV asks for energy (state C, or D with
-   * ventilation) and the charger is not withholding it; an EV that pauses (B) gets it opened.
-   */
-  private async followPilot(connectorId: number): Promise<void> {
-    const active = this.sessions.get(connectorId)?.active;
-    const hw = this.opts.station.connector(connectorId);
-    if (active && hw && !active.suspended) {
-      const state = hw.devices.pilot.state();
-      await hw.devices.relay.set(state === 'C' || state === 'D');
-    }
-    this.changed(connectorId);
-  }
-
-  /** Energy withheld, transaction kept (the EV left with StopTransactionOnEVSideDisconnect off, or the id was refused). */
-  private async suspend(connectorId: number): Promise<void> {
-    const active = this.sessions.get(connectorId)?.active;
-    if (!active) return;
-    active.suspended = true;
-    await this.opts.station.connector(connectorId)?.devices.relay.set(false);
-    this.changed(connectorId);
-  }
-
-  private async releaseCable(connectorId: number): Promise<void> {
-    const lock = this.opts.station.connector(connectorId)?.lock;
-    if (lock && !(await lock.unlock())) this.opts.log.warn({ connectorId }, 'connector did not unlock');
-  }
+  // ---- metering ----
 
   private scheduleSample(connectorId: number): void {
-    const active = this.sessions.get(connectorId)?.active;
-    if (!active) return;
+    const tx = this.runningOn(connectorId);
+    if (!tx) return;
     const seconds = this.opts.config.getInt('MeterValueSampleInterval');
     if (seconds <= 0) return;
-    active.sampler = this.opts.clock.setTimeout(() => void this.sample(connectorId, active), seconds * 1000);
+    tx.sampler = this.opts.clock.setTimeout(() => void this.sample(connectorId, tx), seconds * 1000);
   }
 
-  private async sample(connectorId: number, active: Active): Promise<void> {
-    const { repo, sink, time, log } = this.opts;
-    const hw = this.opts.station.connector(connectorId) as ConnectorHardware;
-    const reading = await hw.meter?.read().catch((error: Error) => {
-      log.warn({ connectorId, err: error.message }, 'meter not read for a periodic sample');
-      return undefined;
-    });
-    if (this.sessions.get(connectorId)?.active !== active) return;
-    if (reading) {
-      const at = time.nowMs();
-      repo.db.transaction(() => {
-        repo.recordMeter(active.row.localId, reading.energyImportWh, new Date(at).toISOString());
-        sink.sampled(active.row, reading, 'Sample.Periodic', at);
-      })();
-      active.row = { ...active.row, lastMeter: reading.energyImportWh };
-    }
+  private async sample(connectorId: number, tx: RunningTransaction): Promise<void> {
+    const hw = this.opts.station.connector(connectorId);
+    const reading = hw && (await this.readMeter(hw));
+    if (this.runningOn(connectorId) !== tx) return;
+    if (reading) this.recordSample(tx, reading, 'Sample.Periodic', this.opts.time.nowMs());
     this.scheduleSample(connectorId);
   }
 
-  private async readEnergy(hw: ConnectorHardware, fallback = 0): Promise<number> {
-    return (await this.readMeter(hw))?.energyImportWh ?? fallback;
+  /** A reading recorded as the transaction's last meter value and queued with it. */
+  private recordSample(
+    tx: RunningTransaction,
+    reading: MeterReading,
+    context: ReadingContext,
+    timestampMs: number,
+  ): void {
+    const { repo, sink } = this.opts;
+    repo.db.transaction(() => {
+      repo.recordMeter(tx.row.localId, reading.energyImportWh, new Date(timestampMs).toISOString());
+      sink.sampled(tx.row, reading, context, timestampMs);
+    })();
+    tx.row = { ...tx.row, lastMeter: reading.energyImportWh };
   }
 
+  /** The meter now, in whole Wh; undefined (logged) when it cannot be read. */
   private async readMeter(hw: ConnectorHardware): Promise<MeterReading | undefined> {
     try {
-      return await hw.meter?.read();
+      const reading = await hw.meter?.read();
+      return reading && wholeWh(reading);
     } catch (error) {
       this.opts.log.warn(
-        { connectorId: hw.id, err: (error as Error).message },
-        'meter not readable; using the last known value',
+        { connectorId: hw.id, err: error instanceof Error ? error.message : String(error) },
+        'meter not readable',
       );
       return undefined;
     }
@@ -592,26 +693,31 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     const { repo, sink, time, log } = this.opts;
     for (const row of repo.running()) {
       const stoppedMs = time.nowMs();
-      const record: TransactionStop = {
-        reason: 'PowerLoss',
-        meterStop: row.lastMeter,
-        timestampMs: stoppedMs,
-      };
+      const meterStop = Math.max(row.meterStart, row.lastMeter);
+      const record: TransactionStop = { reason: 'PowerLoss', meterStop, timestampMs: stoppedMs };
       repo.db.transaction(() => {
         repo.stop(row.localId, {
           stopReason: 'PowerLoss',
-          meterStop: row.lastMeter,
+          meterStop,
           stoppedAt: new Date(stoppedMs).toISOString(),
         });
         sink.stopped(row, record);
       })();
       this.emit('transaction', { kind: 'stopped', row, stop: record });
       log.warn(
-        { connectorId: row.connectorId, localId: row.localId, meterStop: row.lastMeter },
+        { connectorId: row.connectorId, localId: row.localId, meterStop },
         'transaction ended by power loss',
       );
     }
   }
+}
+
+/**
+ * Energy in whole Wh: meters report fractions (1234567.0117 Wh), OCPP's meterStart/meterStop and
+ * the store's columns are integers.
+ */
+function wholeWh(reading: MeterReading): MeterReading {
+  return { ...reading, energyImportWh: Math.round(reading.energyImportWh) };
 }
 
 /** OCPP id tags compare case-insensitively. */

@@ -246,6 +246,14 @@ describe('Core: charging sessions', () => {
     await h.status(1, 'Finishing', mark);
     await h.status(1, 'Available', mark);
     expect(h.board.connector(1)?.lock?.isLocked()).toBe(false);
+    // Never Available while the transaction is open, and no Available -> Finishing (not in the 1.6 table).
+    // (StatusNotification may overtake the queued StopTransaction on the wire: OCPP 1.6 section 3.7.)
+    const statuses = h.csms
+      .calls(CP_ID, 'StatusNotification', mark)
+      .map((c) => c.payload as { connectorId: number; status: string })
+      .filter((p) => p.connectorId === 1)
+      .map((p) => p.status);
+    expect(statuses).toEqual(['Finishing', 'Available']);
   });
 
   it('TC_005_3_CS with StopTransactionOnEVSideDisconnect false the transaction stays: SuspendedEV, then a remote stop', async () => {
@@ -256,12 +264,16 @@ describe('Core: charging sessions', () => {
     const transactionId = await charging(h);
     let mark = h.csms.mark();
     h.board.unplug(1);
-    await h.status(1, 'SuspendedEV', mark);
+    const suspended = await h.status(1, 'SuspendedEV', mark);
+    expect(suspended.info).toBe('EV side disconnected');
     expect(h.csms.calls(CP_ID, 'StopTransaction', mark)).toEqual([]);
+    // The cable stays locked: StopTransactionOnEVSideDisconnect false has priority over unlocking.
+    expect(h.board.connector(1)?.lock?.isLocked()).toBe(true);
     mark = h.csms.mark();
     await h.csms.call(CP_ID, 'RemoteStopTransaction', { transactionId });
     const stop = await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });
     expect(stop.payload).toMatchObject({ transactionId, reason: 'Remote' });
+    await h.status(1, 'Available', mark);
   });
 
   it('the EV pausing shows SuspendedEV with the contactor open, and resuming Charging with it closed', async () => {

@@ -89,11 +89,6 @@ describe('cpctl against the running daemon on the simulated board', () => {
     const h = await start();
     await h.booted();
     const socket = h.config.cli.socket;
-    expect((await cpctl(socket, 'sim', 'swipe', 'DEADBEEF')).code).toBe(0);
-    const rfid = JSON.parse((await cpctl(socket, 'hal', 'rfid', '--json')).stdout) as Array<{
-      idTag?: string;
-    }>;
-    expect(rfid[0]?.idTag).toBe('DEADBEEF');
     const meter = JSON.parse((await cpctl(socket, 'hal', 'meter', '2', '--json')).stdout) as {
       energyImportWh: number;
     };
@@ -106,6 +101,12 @@ describe('cpctl against the running daemon on the simulated board', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/only while it is idle/);
     expect(h.board.connector(2)?.devices.relay.isClosed()).toBe(false);
+    // Last: a card prepares a session on the reader's free connectors, which are then not idle.
+    expect((await cpctl(socket, 'sim', 'swipe', 'DEADBEEF')).code).toBe(0);
+    const rfid = JSON.parse((await cpctl(socket, 'hal', 'rfid', '--json')).stdout) as Array<{
+      idTag?: string;
+    }>;
+    expect(rfid[0]?.idTag).toBe('DEADBEEF');
     const noConnector = await cpctl(socket, 'sim', 'plug', '9');
     expect(noConnector.code).toBe(1);
     expect(noConnector.stderr).toMatch(/no connector 9/);

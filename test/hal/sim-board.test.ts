@@ -82,7 +82,7 @@ describe('simulated board', () => {
     const faults: unknown[] = [];
     c2.on('fault', (f) => faults.push(f));
     board.fault(2, 'GroundFailure');
-    expect(c2.fault()).toEqual({ fault: 'GroundFailure', info: 'simulated fault' });
+    expect(c2.fault()).toEqual({ fault: 'GroundFailure', info: 'simulated fault', kind: 'reported' });
     board.clear(2);
     expect(c2.fault()).toBeUndefined();
     expect(faults).toEqual(['GroundFailure', undefined]);
@@ -93,7 +93,7 @@ describe('simulated board', () => {
     const c1 = board.connector(1)!;
     board.lockFail(1, true);
     expect(await c1.lock!.unlock()).toBe(false);
-    expect(c1.fault()).toEqual({ fault: 'ConnectorLockFailure', info: 'unlock failed' });
+    expect(c1.fault()).toEqual({ fault: 'ConnectorLockFailure', info: 'unlock failed', kind: 'device' });
     board.lockFail(1, false);
     expect(await c1.lock!.unlock()).toBe(true);
     expect(c1.fault()).toBeUndefined();
@@ -135,7 +135,7 @@ describe('assembled connector', () => {
     const estop = new FakeFaultInput('emergencyStop');
     const { hw } = connector({ faultInputs: [estop] });
     estop.set(true);
-    expect(hw.fault()).toEqual({ fault: 'OtherError', info: 'emergency stop' });
+    expect(hw.fault()).toEqual({ fault: 'OtherError', info: 'emergency stop', kind: 'emergencyStop' });
     expect(hw.problems()).toContainEqual({ device: 'emergencyStop', fault: 'OtherError' });
     estop.set(false);
     expect(hw.fault()).toBeUndefined();
@@ -148,7 +148,7 @@ describe('assembled connector', () => {
     const seen: unknown[] = [];
     hw.on('fault', (f, info) => seen.push([f, info]));
     relay.emit('health', broken);
-    expect(hw.fault()).toEqual({ fault: 'PowerSwitchFailure', info: 'contactor welded' });
+    expect(hw.fault()).toEqual({ fault: 'PowerSwitchFailure', info: 'contactor welded', kind: 'device' });
     expect(seen).toEqual([['PowerSwitchFailure', 'contactor welded']]);
   });
 

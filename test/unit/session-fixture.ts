@@ -1,0 +1,178 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { DEFAULT_SIM_SPEC, SimBoard, type SimBoardSpec } from '../../hal/sim/board.js';
+import type { MeterReading } from '../../hal/types.js';
+import { OcppTime } from '../../src/clock.js';
+import { ConfigurationRegistry } from '../../src/config/registry.js';
+import { silentLogger } from '../../src/log.js';
+import type { IdTagInfo } from '../../src/station/auth-types.js';
+import { Reservations } from '../../src/station/reservations.js';
+import { Station } from '../../src/station/station.js';
+import type {
+  ReadingContext,
+  TransactionSink,
+  TransactionStop,
+} from '../../src/station/transaction-types.js';
+import { TransactionEngine } from '../../src/station/transactions.js';
+import type { ConnectorStatus } from '../../src/station/types.js';
+import { openStore } from '../../src/store/index.js';
+import { ReservationsRepo } from '../../src/store/reservations-repo.js';
+import { type TransactionRow, TransactionsRepo } from '../../src/store/transactions-repo.js';
+import { FakeClock } from '../support/fake-clock.js';
+
+export const T0 = Date.parse('2024-05-01T12:00:00.000Z');
+
+/** What the engine told its sink and what the station reported, in the order it happened. */
+export type Happening =
+  | { kind: 'started'; tx: TransactionRow; reading: MeterReading | undefined }
+  | { kind: 'sampled'; tx: TransactionRow; reading: MeterReading; context: ReadingContext }
+  | { kind: 'stopped'; tx: TransactionRow; stop: TransactionStop }
+  | { kind: 'status'; connectorId: number; status: ConnectorStatus };
+
+class RecordingSink implements TransactionSink {
+  constructor(private readonly timeline: Happening[]) {}
+
+  started(tx: TransactionRow, _timestampMs: number, reading: MeterReading | undefined): void {
+    this.timeline.push({ kind: 'started', tx, reading });
+  }
+
+  stopped(tx: TransactionRow, stop: TransactionStop): void {
+    this.timeline.push({ kind: 'stopped', tx, stop });
+  }
+
+  sampled(tx: TransactionRow, reading: MeterReading, context: ReadingContext): void {
+    this.timeline.push({ kind: 'sampled', tx, reading, context });
+  }
+}
+
+export interface SessionFixtureOptions {
+  board?: SimBoardSpec;
+  ocpp?: Record<string, string | number | boolean>;
+  /** The central system's verdict on an id (default Accepted). */
+  authorize?: (idTag: string) => IdTagInfo;
+}
+
+/**
+ * The transaction engine in process: the station on a simulated board, the real store and
+ * reservations in a temp dir, a fake clock (hours of charging in milliseconds) and a sink that
+ * records instead of sending.
+ */
+export class SessionFixture {
+  readonly clock = new FakeClock(T0);
+  readonly timeline: Happening[] = [];
+  readonly logLines: Array<{ msg: string } & Record<string, unknown>> = [];
+  readonly board: SimBoard;
+  readonly station: Station;
+  readonly reservations: Reservations;
+  readonly engine: TransactionEngine;
+  readonly repo: TransactionsRepo;
+  private readonly cleanups: Array<() => void> = [];
+
+  constructor(opts: SessionFixtureOptions = {}) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cp-session-'));
+    this.cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const log = pino(
+      { level: 'debug' },
+      { write: (line: string) => void this.logLines.push(JSON.parse(line)) },
+    );
+    const store = openStore({ dir, log: silentLogger() });
+    this.cleanups.push(() => store.close());
+    this.board = new SimBoard(opts.board ?? DEFAULT_SIM_SPEC, this.clock);
+    const config = new ConfigurationRegistry({
+      store: store.config,
+      initial: opts.ocpp ?? {},
+      capabilities: new Set(['authCache', 'localAuthList', 'maxEnergyOnInvalidId', 'reservation']),
+      fixed: {
+        NumberOfConnectors: String(this.board.connectors.length),
+        SupportedFeatureProfiles: 'Core,Reservation',
+      },
+      log: silentLogger(),
+    });
+    this.station = new Station({
+      board: this.board,
+      availability: store.availability,
+      clock: this.clock,
+      log,
+    });
+    this.cleanups.push(() => this.station.close());
+    const time = new OcppTime(this.clock, false);
+    this.reservations = new Reservations({
+      repo: new ReservationsRepo(store.db),
+      connectorIds: this.station.connectorIds(),
+      statusOf: (id) => this.station.status(id)?.status,
+      connectorZeroSupported: () => false,
+      clock: this.clock,
+      time,
+      log,
+    });
+    this.cleanups.push(() => this.reservations.close());
+    this.reservations.on('changed', () => this.station.refresh());
+    this.station.on('status', (snapshot) => {
+      this.reservations.onStatus(snapshot);
+      this.timeline.push({ kind: 'status', connectorId: snapshot.connectorId, status: snapshot.status });
+    });
+    this.repo = new TransactionsRepo(store.db);
+    const verdict = opts.authorize ?? (() => ({ status: 'Accepted' }));
+    this.engine = new TransactionEngine({
+      station: this.station,
+      repo: this.repo,
+      reservations: this.reservations,
+      sink: new RecordingSink(this.timeline),
+      authorize: async (idTag) => ({ idTag, info: verdict(idTag), source: 'central' }),
+      reportIdTagInfo: () => undefined,
+      config,
+      clock: this.clock,
+      time,
+      log,
+    });
+    this.engine.start();
+    this.cleanups.push(() => this.engine.close());
+    // As the runtime wires them: a card at a reader is presented for the connectors it serves.
+    for (const { reader, connectorIds } of this.board.readers)
+      reader.on('tag', (idTag) => void this.engine.presentIdTag(idTag, connectorIds));
+  }
+
+  close(): void {
+    for (const cleanup of this.cleanups.splice(0).reverse()) cleanup();
+  }
+
+  /**
+   * Lets every reaction already set off run to its end. The simulated devices and SQLite answer
+   * at once, so the engine's promise chains finish within a few turns of the event loop; no time
+   * passes on the fake clock.
+   */
+  async settle(): Promise<void> {
+    for (let turn = 0; turn < 10; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
+  statusOf(connectorId: number): ConnectorStatus | undefined {
+    return this.station.status(connectorId)?.status;
+  }
+
+  /** Every status the station reported for a connector, in order. */
+  statuses(connectorId: number): ConnectorStatus[] {
+    return this.timeline.flatMap((h) =>
+      h.kind === 'status' && h.connectorId === connectorId ? [h.status] : [],
+    );
+  }
+
+  starts(): Array<Extract<Happening, { kind: 'started' }>> {
+    return this.timeline.filter((h) => h.kind === 'started');
+  }
+
+  stops(): Array<Extract<Happening, { kind: 'stopped' }>> {
+    return this.timeline.filter((h) => h.kind === 'stopped');
+  }
+
+  /** Plug, card, transaction: returns the running transaction's row. */
+  async charging(connectorId: number, idTag: string): Promise<TransactionRow> {
+    this.board.plug(connectorId);
+    await this.engine.presentIdTag(idTag, [connectorId]);
+    await this.settle();
+    const row = this.engine.transactionOn(connectorId);
+    if (!row) throw new Error(`no transaction on connector ${connectorId}`);
+    return row;
+  }
+}
