@@ -1,6 +1,6 @@
 import type { Clock } from '../../src/clock.js';
 import { AssembledConnector } from '../connector.js';
-import type { Board, FaultInput, HardwareFault, ReaderAssignment } from '../types.js';
+import { type Board, type FaultInput, isHardwareFault, type ReaderAssignment } from '../types.js';
 import { SimEv, SimLock, SimMeter, SimPilot, SimReader, SimRelay } from './devices.js';
 
 export interface SimConnectorSpec {
@@ -95,8 +95,10 @@ export class SimBoard implements Board {
     target.present(idTag);
   }
 
-  fault(connectorId: number, fault: HardwareFault): void {
-    this.outlet(connectorId).connector.reportFault('sim', fault, 'simulated fault');
+  /** Raises a device fault; `code` comes from a technician, so anything but a hardware fault is refused. */
+  fault(connectorId: number, code: string): void {
+    if (!isHardwareFault(code)) throw new RangeError(`${code} is not a hardware fault code`);
+    this.outlet(connectorId).connector.reportFault('sim', code, 'simulated fault');
   }
 
   clear(connectorId: number): void {

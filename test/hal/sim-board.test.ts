@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { AssembledConnector } from '../../hal/connector.js';
 import { DEFAULT_SIM_SPEC, SimBoard } from '../../hal/sim/board.js';
 import { SimEv, SimPilot, SimReader, SimRelay } from '../../hal/sim/devices.js';
-import type { BoardFaultKind, DeviceHealth, FaultInput } from '../../hal/types.js';
+import { type BoardFaultKind, type DeviceHealth, type FaultInput, HARDWARE_FAULTS } from '../../hal/types.js';
 import type { Clock } from '../../src/clock.js';
 
 class ManualClock implements Clock {
@@ -86,6 +86,17 @@ describe('simulated board', () => {
     board.clear(2);
     expect(c2.fault()).toBeUndefined();
     expect(faults).toEqual(['GroundFailure', undefined]);
+  });
+
+  it('refuses a fault code no device can raise, such as LocalListConflict', () => {
+    const board = new SimBoard(DEFAULT_SIM_SPEC, new ManualClock());
+    for (const code of ['LocalListConflict', 'ResetFailure', 'NoError', 'Meltdown'])
+      expect(() => board.fault(1, code)).toThrow(new RangeError(`${code} is not a hardware fault code`));
+    expect(board.connector(1)!.fault()).toBeUndefined();
+    for (const code of HARDWARE_FAULTS) {
+      board.fault(1, code);
+      expect(board.connector(1)!.fault()?.fault).toBe(code);
+    }
   });
 
   it('a failing lock refuses to lock and reports ConnectorLockFailure until it works again', async () => {
