@@ -33,6 +33,14 @@ export function isHardwareFault(code: string): code is HardwareFault {
   return (HARDWARE_FAULTS as readonly string[]).includes(code);
 }
 
+/**
+ * The board cannot run as its board file describes it (no GPIO interface, no permission on it, a
+ * line held by another driver): a configuration error that restarting will not cure.
+ */
+export class BoardConfigurationError extends Error {
+  override readonly name = 'BoardConfigurationError';
+}
+
 export type DeviceHealth = { ok: true } | { ok: false; fault: HardwareFault; info?: string };
 
 export const HEALTHY: DeviceHealth = { ok: true };

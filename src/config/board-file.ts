@@ -16,7 +16,7 @@ export class BoardFileError extends Error {}
 export interface BoardDeps {
   log: Logger;
   clock: Clock;
-  /** How GPIO lines are opened; onoff on a real board, a fake in tests. */
+  /** How GPIO lines are opened; by default the sysfs tree under the board's sysfsRoot. */
   gpioLines?: GpioLineFactory;
   /** The runtime's state directory: the simulated meters keep their registers there. */
   stateDir?: string;
