@@ -9,12 +9,12 @@
  */
 import {
   closeSync,
+  constants,
   existsSync,
   type FSWatcher,
   openSync,
   readSync,
   watch,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -106,13 +106,13 @@ class SysfsLine implements GpioLine {
     edge: 'none' | 'both',
   ) {
     this.dir = join(gpioDir, `gpio${sysfsNumber}`);
-    if (!existsSync(this.dir)) writeFileSync(join(gpioDir, 'export'), String(sysfsNumber));
+    if (!existsSync(this.dir)) writeAttribute(join(gpioDir, 'export'), String(sysfsNumber));
     const value = join(this.dir, 'value');
     this.fd = openWhenAccessible(value);
     try {
-      writeFileSync(join(this.dir, 'direction'), direction);
+      writeAttribute(join(this.dir, 'direction'), direction);
       // Only inputs get an edge: some controllers answer EIO for an output's edge file.
-      if (direction === 'in') writeFileSync(join(this.dir, 'edge'), edge);
+      if (direction === 'in') writeAttribute(join(this.dir, 'edge'), edge);
     } catch (err) {
       closeSync(this.fd);
       throw err;
@@ -165,10 +165,20 @@ class SysfsLine implements GpioLine {
     this.unwatchAll();
     closeSync(this.fd);
     try {
-      writeFileSync(join(this.gpioDir, 'unexport'), String(this.sysfsNumber));
+      writeAttribute(join(this.gpioDir, 'unexport'), String(this.sysfsNumber));
     } catch {
       // Some boards (BeagleBone cape_universal) refuse to unexport their lines; the line is closed anyway.
     }
+  }
+}
+
+/** Writes a sysfs attribute, which always exists: a missing one is never created (no O_CREAT). */
+function writeAttribute(path: string, value: string): void {
+  const fd = openSync(path, constants.O_WRONLY | constants.O_TRUNC);
+  try {
+    writeSync(fd, value);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -11,9 +11,10 @@ import type { Logger } from '../../src/log.js';
 
 /**
  * Where a new simulated meter starts, Wh. Deliberately not a whole number: an Eastron's kWh float
- * times 1000 rarely is, and the runtime must round such a register itself.
+ * times 1000 rarely is (1234.567 kWh reads as 1234567.0117 Wh), and the runtime must round such a
+ * register itself. Below half a Wh, so a fresh simulated charger still bills from 0.
  */
-export const SIM_REGISTER_START_WH = 1_234_567.0117;
+export const SIM_REGISTER_START_WH = 0.25;
 
 /** Longest time energy may flow before the register is written again, ms. */
 export const SAVE_INTERVAL_MS = 10 * 60_000;
