@@ -88,8 +88,11 @@ let epollBinding: EpollBinding | undefined;
 
 /** Loaded on the first watched line, so boards without GPIO inputs never load the native binding. */
 function epoll(): EpollBinding {
-  epollBinding ??= createRequire(import.meta.url)('epoll');
-  return epollBinding as EpollBinding;
+  if (!epollBinding) {
+    const binding: EpollBinding = createRequire(import.meta.url)('epoll');
+    epollBinding = binding;
+  }
+  return epollBinding;
 }
 
 class SysfsLine implements GpioLine {

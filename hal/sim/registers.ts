@@ -90,8 +90,9 @@ export class SimRegisters {
 }
 
 function isRegisterFile(value: unknown): value is RegisterFileContent {
-  if (typeof value !== 'object' || value === null) return false;
-  const { version, registersWh } = value as Partial<RegisterFileContent>;
+  if (typeof value !== 'object' || value === null || !('version' in value) || !('registersWh' in value))
+    return false;
+  const { version, registersWh } = value;
   return (
     version === FORMAT_VERSION &&
     typeof registersWh === 'object' &&
