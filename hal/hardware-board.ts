@@ -1,6 +1,13 @@
 import type { Logger } from '../src/log.js';
 import { AssembledConnector } from './connector.js';
-import type { Board, ConnectorDevices, FaultInput, Lifecycle, ReaderAssignment } from './types.js';
+import {
+  type Board,
+  BoardConfigurationError,
+  type ConnectorDevices,
+  type FaultInput,
+  type Lifecycle,
+  type ReaderAssignment,
+} from './types.js';
 
 export interface HardwareBoardParts {
   name: string;
@@ -57,7 +64,10 @@ export class HardwareBoard implements Board {
         await entry.device.start();
       } catch (error) {
         await this.stop();
-        throw new Error(`${entry.name}: ${(error as Error).message}`);
+        const message = `${entry.name}: ${(error as Error).message}`;
+        throw error instanceof BoardConfigurationError
+          ? new BoardConfigurationError(message, { cause: error })
+          : new Error(message, { cause: error });
       }
       this.started.push(entry);
     }

@@ -5,21 +5,41 @@
  */
 import type { EventEmitter } from 'node:events';
 
-/** A device fault; the station maps it to the OCPP error code of the same name. */
-export type HardwareFault =
-  | 'ConnectorLockFailure'
-  | 'EVCommunicationError'
-  | 'GroundFailure'
-  | 'HighTemperature'
-  | 'InternalError'
-  | 'OverCurrentFailure'
-  | 'OverVoltage'
-  | 'PowerMeterFailure'
-  | 'PowerSwitchFailure'
-  | 'ReaderFailure'
-  | 'UnderVoltage'
-  | 'WeakSignal'
-  | 'OtherError';
+/**
+ * The OCPP ChargePointErrorCode values a device can cause: what a driver reports as health and
+ * what a simulated fault may raise. LocalListConflict and ResetFailure are the runtime's own
+ * findings and NoError is no fault, so none of them is here. The station maps each to the OCPP
+ * error code of the same name.
+ */
+export const HARDWARE_FAULTS = [
+  'ConnectorLockFailure',
+  'EVCommunicationError',
+  'GroundFailure',
+  'HighTemperature',
+  'InternalError',
+  'OverCurrentFailure',
+  'OverVoltage',
+  'PowerMeterFailure',
+  'PowerSwitchFailure',
+  'ReaderFailure',
+  'UnderVoltage',
+  'WeakSignal',
+  'OtherError',
+] as const;
+
+export type HardwareFault = (typeof HARDWARE_FAULTS)[number];
+
+export function isHardwareFault(code: string): code is HardwareFault {
+  return (HARDWARE_FAULTS as readonly string[]).includes(code);
+}
+
+/**
+ * The board cannot run as its board file describes it (no GPIO interface, no permission on it, a
+ * line held by another driver): a configuration error that restarting will not cure.
+ */
+export class BoardConfigurationError extends Error {
+  override readonly name = 'BoardConfigurationError';
+}
 
 export type DeviceHealth = { ok: true } | { ok: false; fault: HardwareFault; info?: string };
 

@@ -54,7 +54,7 @@ _cpctl() {
           ev) candidates="charge pause" ;;
           lock-fail) candidates="on off" ;;
           fault)
-            candidates="ConnectorLockFailure EVCommunicationError GroundFailure HighTemperature InternalError LocalListConflict OtherError OverCurrentFailure OverVoltage PowerMeterFailure PowerSwitchFailure ReaderFailure ResetFailure UnderVoltage WeakSignal"
+            candidates="ConnectorLockFailure EVCommunicationError GroundFailure HighTemperature InternalError OverCurrentFailure OverVoltage PowerMeterFailure PowerSwitchFailure ReaderFailure UnderVoltage WeakSignal OtherError"
             ;;
         esac
       fi

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { BoardConfigurationError } from '../hal/types.js';
 import { BoardFileError } from './config/board-file.js';
 import { ConfigFileError, loadConfigFile } from './config/file.js';
 import { createLogger, type Logger } from './log.js';
@@ -94,6 +95,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     const isConfig =
       error instanceof ConfigFileError ||
       error instanceof BoardFileError ||
+      error instanceof BoardConfigurationError ||
       /^config: /.test((error as Error).message);
     log.fatal({ err: (error as Error).message }, 'cannot start');
     log.flush();

@@ -287,7 +287,12 @@ export class Runtime {
 
   static async start(opts: RuntimeOptions): Promise<Runtime> {
     const board =
-      opts.board ?? (await loadBoard(opts.config.board, { log: opts.log, clock: opts.clock ?? systemClock }));
+      opts.board ??
+      (await loadBoard(opts.config.board, {
+        log: opts.log,
+        clock: opts.clock ?? systemClock,
+        stateDir: opts.config.stateDir,
+      }));
     const runtime = new Runtime({ ...opts, board });
     await runtime.board.start();
     // Transactions the last run left open are stopped (PowerLoss) and queued before we connect.

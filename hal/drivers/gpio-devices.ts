@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import type { Clock, Timer } from '../../src/clock.js';
 import type { Logger } from '../../src/log.js';
 import {
+  BoardConfigurationError,
   type BoardFaultKind,
   type ConnectorLock,
   type DeviceHealth,
@@ -51,8 +52,19 @@ export interface GpioPilotOptions<L = ResolvedLine> {
   connected: GpioInputOptions<L>;
   ready: GpioInputOptions<L>;
   fault?: GpioInputOptions<L>;
-  /** Driven active while the current limit is above 0 (a DC cabinet's charge permission). */
+  /**
+   * Charge permission (a DC cabinet's enable input): active while the contactor is closed and
+   * current is offered (limit above 0).
+   */
   enable?: GpioOutputOptions<L>;
+}
+
+/** What a pilot needs from its outlet: the current it offers by default and its contactor. */
+export interface PilotOutlet {
+  /** The outlet's maximum current, A: offered until a lower limit is set. */
+  maxCurrentA: number;
+  /** Permission follows the contactor: a DC cabinet must not deliver before the session closes it. */
+  relay: Pick<Relay, 'isClosed' | 'on'>;
 }
 
 export interface GpioLockOptions<L = ResolvedLine> extends GpioOutputOptions<L> {
@@ -92,7 +104,10 @@ function openLine(
     return factory(line.sysfsNumber, direction, edge);
   } catch (err) {
     const as = direction === 'in' ? 'input' : 'output';
-    throw new Error(`${describe(line)}: cannot open as ${as}: ${messageOf(err)}`, { cause: err });
+    const message = `${describe(line)}: cannot open as ${as}: ${messageOf(err)}`;
+    throw err instanceof BoardConfigurationError
+      ? new BoardConfigurationError(message, { cause: err })
+      : new Error(message, { cause: err });
   }
 }
 
@@ -388,7 +403,11 @@ export class GpioRelay extends EventEmitter<HealthEvents & { change: [closed: bo
 
 /**
  * Pilot from digital signals (a pilot decoder, a DC cabinet): fault -> F, else not connected ->
- * A, connected and ready -> C, connected -> B. `ready` without `connected` means nothing.
+ * A, connected and ready -> C, connected -> B. `ready` without `connected` means nothing. It
+ * offers the outlet's maximum current until told otherwise (as an EVSE does without a charging
+ * limit), and its `enable` output gives permission while the relay is closed and current is
+ * offered: the runtime closes the relay when a session may draw energy, so that is when a DC
+ * cabinet may start, and opening it (or a limit of 0) withdraws the permission.
  */
 export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: PilotState] }> implements Pilot {
   private readonly inputs: { role: string; input: GpioInput }[];
@@ -399,14 +418,16 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
   private readonly healthState = new HealthState((h) => this.emit('health', h));
   private started = false;
   private current: PilotState = 'A';
-  private limit = 0;
+  private limit: number;
   private enableFailed = false;
 
   constructor(
     options: GpioPilotOptions,
     private readonly deps: GpioDeps,
+    private readonly outlet: PilotOutlet,
   ) {
     super();
+    this.limit = outlet.maxCurrentA;
     this.connected = new GpioInput(options.connected, deps);
     this.ready = new GpioInput(options.ready, deps);
     this.faultInput = options.fault && new GpioInput(options.fault, deps);
@@ -420,6 +441,12 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
       input.on('change', () => this.update());
       input.on('readable', () => this.update());
     }
+    outlet.relay.on('change', () => {
+      if (!this.started) return;
+      // A failed write shows in health (and was logged); the relay's own command went through.
+      this.driveEnable();
+      this.update();
+    });
   }
 
   async start(): Promise<void> {
@@ -467,7 +494,7 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
   private driveEnable(): Error | undefined {
     if (!this.enable) return undefined;
     try {
-      this.enable.set(this.limit > 0);
+      this.enable.set(this.limit > 0 && this.outlet.relay.isClosed());
       this.enableFailed = false;
       return undefined;
     } catch (err) {

@@ -204,7 +204,8 @@ export const gpioPilotOptionsSchema = {
     fault: { ...inputSchema, description: 'pilot / EV communication fault (state F)' },
     enable: {
       ...lineSchema,
-      description: 'output active while the current limit is above 0 (e.g. a DC cabinet charge permission)',
+      description:
+        'charge permission output (e.g. a DC cabinet enable): active while the relay is closed and the current limit is above 0',
     },
   },
 } as const;

@@ -32,11 +32,14 @@ export interface MeterMap {
   table: RegisterTable;
   /** Most registers the device accepts in one request. */
   maxRegistersPerRequest: number;
-  /**
-   * Largest run of unwanted registers worth reading through to save a request. Only set above 0
-   * where the device documents every register in such a gap (some devices reject undocumented ones).
-   */
+  /** Largest run of unwanted registers worth reading through to save a request. */
   maxGapRegisters: number;
+  /**
+   * The register ranges the datasheet documents, each [first, end) in wire addresses. A request
+   * reads through a gap only where every register of the gap is documented: Eastron meters answer
+   * a request that touches an undocumented register with exception 2 (illegal data address).
+   */
+  documented: ReadonlyArray<readonly [first: number, end: number]>;
   fields: readonly RegisterField[];
 }
 
@@ -47,8 +50,9 @@ const KWH = 1000;
  * Eastron SDM630 Modbus (V2), input registers, float32 (Eastron "SDM630 Modbus Protocol", parameter
  * table 30001..): 30001/3/5 phase L-N volts (0x00/02/04), 30007/9/11 phase currents (0x06/08/0A),
  * 30053 total system power (0x34), 30071 frequency (0x46), 30073 total import kWh (0x48), 30075
- * total export kWh (0x4A). Eastron limits a request to 30 parameters (60 registers); the registers
- * between 0x0C and 0x33 are all documented (per-phase power, VA, var, PF, angle, averages).
+ * total export kWh (0x4A). Eastron limits a request to 30 parameters (60 registers). The table
+ * skips parameters 23, 26, 28, 30, 33 and 35 (0x2C, 0x32, 0x36, 0x3A, 0x40, 0x44), so the gaps
+ * 0x0C..0x33 and 0x36..0x45 cannot be read through: three requests.
  */
 const SDM630: MeterMap = {
   model: 'SDM630',
@@ -56,6 +60,15 @@ const SDM630: MeterMap = {
   table: 'input',
   maxRegistersPerRequest: 60,
   maxGapRegisters: 40,
+  documented: [
+    [0x00, 0x2c], // phase volts, currents, power, VA, var, PF, angle; average L-N volts
+    [0x2e, 0x32], // average line current, sum of line currents
+    [0x34, 0x36], // total system power
+    [0x38, 0x3a], // total system VA
+    [0x3c, 0x40], // total system var, total system power factor
+    [0x42, 0x44], // total system phase angle
+    [0x46, 0x4c], // frequency, import kWh, export kWh
+  ],
   fields: [
     { quantity: 'voltage', phase: 0, address: 0x0000, type: 'float32', scale: 1 },
     { quantity: 'voltage', phase: 1, address: 0x0002, type: 'float32', scale: 1 },
@@ -73,8 +86,9 @@ const SDM630: MeterMap = {
 /**
  * Eastron SDM120 Modbus, input registers, float32 (Eastron SDM120 protocol): 30001 voltage (0x00),
  * 30007 current (0x06), 30013 active power (0x0C), 30071 frequency (0x46), 30073 import active
- * energy kWh (0x48), 30075 export active energy kWh (0x4A). The gap 0x0E..0x45 is too long to read
- * through, so this is two requests.
+ * energy kWh (0x48), 30075 export active energy kWh (0x4A). Its table has a parameter only every
+ * third register pair (0x02..0x05 and 0x08..0x0B are undocumented), so voltage, current and power
+ * are one request each; frequency and the two energies are contiguous.
  */
 const SDM120: MeterMap = {
   model: 'SDM120',
@@ -82,6 +96,16 @@ const SDM120: MeterMap = {
   table: 'input',
   maxRegistersPerRequest: 60,
   maxGapRegisters: 40,
+  documented: [
+    [0x00, 0x02], // voltage
+    [0x06, 0x08], // current
+    [0x0c, 0x0e], // active power
+    [0x12, 0x14], // apparent power
+    [0x18, 0x1a], // reactive power
+    [0x1e, 0x20], // power factor
+    [0x24, 0x26], // phase angle
+    [0x46, 0x50], // frequency, import/export active energy, import/export reactive energy
+  ],
   fields: [
     { quantity: 'voltage', phase: 0, address: 0x0000, type: 'float32', scale: 1 },
     { quantity: 'current', phase: 0, address: 0x0006, type: 'float32', scale: 1 },
@@ -106,6 +130,10 @@ const ACUDC243: MeterMap = {
   table: 'holding',
   maxRegistersPerRequest: 100,
   maxGapRegisters: 0,
+  documented: [
+    [0x200, 0x206], // voltage, current, power
+    [0x300, 0x304], // import and export energy
+  ],
   fields: [
     { quantity: 'voltage', phase: 0, address: 0x0200, type: 'float32', scale: 1 },
     { quantity: 'current', phase: 0, address: 0x0202, type: 'float32', scale: 1 },
@@ -142,7 +170,18 @@ export interface ReadBlock {
   fields: readonly RegisterField[];
 }
 
-/** Groups the fields into the fewest requests the device allows (fields sorted by address). */
+/** True when every register in [first, end) lies in a documented range of the map. */
+export function isDocumented(map: MeterMap, first: number, end: number): boolean {
+  for (let register = first; register < end; register++) {
+    if (!map.documented.some(([from, to]) => register >= from && register < to)) return false;
+  }
+  return true;
+}
+
+/**
+ * Groups the fields into the fewest requests the device allows (fields sorted by address): a
+ * request reads through a gap only when it is short enough and wholly documented.
+ */
 export function planBlocks(map: MeterMap): ReadBlock[] {
   const sorted = [...map.fields].sort((a, b) => a.address - b.address);
   const blocks: Array<{ address: number; end: number; fields: RegisterField[] }> = [];
@@ -152,7 +191,8 @@ export function planBlocks(map: MeterMap): ReadBlock[] {
     if (
       last &&
       field.address - last.end <= map.maxGapRegisters &&
-      end - last.address <= map.maxRegistersPerRequest
+      end - last.address <= map.maxRegistersPerRequest &&
+      isDocumented(map, last.end, field.address)
     ) {
       last.end = Math.max(last.end, end);
       last.fields.push(field);

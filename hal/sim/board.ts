@@ -1,7 +1,9 @@
 import type { Clock } from '../../src/clock.js';
+import type { Logger } from '../../src/log.js';
 import { AssembledConnector } from '../connector.js';
-import type { Board, FaultInput, HardwareFault, ReaderAssignment } from '../types.js';
+import { type Board, type FaultInput, isHardwareFault, type ReaderAssignment } from '../types.js';
 import { SimEv, SimLock, SimMeter, SimPilot, SimReader, SimRelay } from './devices.js';
+import { SimRegisters } from './registers.js';
 
 export interface SimConnectorSpec {
   id: number;
@@ -15,6 +17,12 @@ export interface SimBoardSpec {
   connectors: readonly SimConnectorSpec[];
   /** Readers and the connectors each serves; default: one reader for every connector. */
   readers?: ReadonlyArray<{ name: string; connectors: readonly number[] }>;
+}
+
+export interface SimBoardOptions {
+  /** Keeps the meters' registers across restarts (a file under the state directory); else in memory. */
+  registerFile?: string;
+  log?: Logger;
 }
 
 /** The default board: two 32 A three-phase connectors with detachable cables, one reader for both. */
@@ -43,9 +51,15 @@ export class SimBoard implements Board {
   readonly faultInputs: readonly FaultInput[] = [];
   private readonly outlets = new Map<number, SimOutlet>();
   private readonly simReaders: SimReader[];
+  private readonly registers: SimRegisters;
 
-  constructor(spec: SimBoardSpec, clock: Clock) {
+  constructor(spec: SimBoardSpec, clock: Clock, options: SimBoardOptions = {}) {
     this.name = spec.name ?? 'sim';
+    this.registers = new SimRegisters({
+      clock,
+      ...(options.registerFile === undefined ? {} : { file: options.registerFile }),
+      ...(options.log === undefined ? {} : { log: options.log }),
+    });
     const readerSpecs = spec.readers ?? [{ name: 'reader-1', connectors: spec.connectors.map((c) => c.id) }];
     this.simReaders = readerSpecs.map((r) => new SimReader(r.name, clock));
     this.readers = readerSpecs.map((r, i) => ({
@@ -59,7 +73,7 @@ export class SimBoard implements Board {
       const ev = new SimEv();
       const relay = new SimRelay();
       const pilot = new SimPilot(ev, maxCurrentA);
-      const meter = new SimMeter(`SIM-${c.id}`, ev, relay, pilot, phases, clock);
+      const meter = new SimMeter(c.id, ev, relay, pilot, phases, clock, this.registers);
       const lock = fixedCable ? undefined : new SimLock();
       const servedBy = this.readers.filter((r) => r.connectorIds.includes(c.id)).map((r) => r.reader);
       const connector = new AssembledConnector(
@@ -74,7 +88,11 @@ export class SimBoard implements Board {
 
   async start(): Promise<void> {}
 
-  async stop(): Promise<void> {}
+  /** Books every meter's energy and writes the registers, as a real meter keeps its count. */
+  async stop(): Promise<void> {
+    for (const { meter } of this.outlets.values()) await meter.stop();
+    this.registers.flush();
+  }
 
   plug(connectorId: number): void {
     this.outlet(connectorId).ev.update({ plugged: true });
@@ -95,8 +113,10 @@ export class SimBoard implements Board {
     target.present(idTag);
   }
 
-  fault(connectorId: number, fault: HardwareFault): void {
-    this.outlet(connectorId).connector.reportFault('sim', fault, 'simulated fault');
+  /** Raises a device fault; `code` comes from a technician, so anything but a hardware fault is refused. */
+  fault(connectorId: number, code: string): void {
+    if (!isHardwareFault(code)) throw new RangeError(`${code} is not a hardware fault code`);
+    this.outlet(connectorId).connector.reportFault('sim', code, 'simulated fault');
   }
 
   clear(connectorId: number): void {

@@ -13,6 +13,7 @@ import {
   type RfidReader,
   type RfidReaderEvents,
 } from '../types.js';
+import type { SimRegisters } from './registers.js';
 
 /** Nominal phase voltage the simulated grid supplies. */
 const NOMINAL_VOLTAGE = 230;
@@ -99,7 +100,11 @@ export class SimPilot extends EventEmitter<HealthEvents & { state: [state: Pilot
 
 /**
  * A meter that integrates the power the EV really draws: only while the relay is closed and the
- * EV asks for energy, and never more than the current limit allows.
+ * EV asks for energy, and never more than the current limit allows. The power in effect since the
+ * last settlement is kept, so a change (pause, unplug, relay opened, new limit) first books the
+ * energy drawn up to that moment at the old power; the devices change their state before they
+ * announce it, so the power cannot be recomputed from them at that point. The register is exact
+ * (fractional Wh, as a real meter's float is): rounding is the reader's business.
  */
 export class SimMeter extends EventEmitter<HealthEvents> implements Meter {
   readonly measurands = [
@@ -110,29 +115,40 @@ export class SimMeter extends EventEmitter<HealthEvents> implements Meter {
     'Frequency',
   ] as const;
   readonly type = 'SIM-METER';
-  private energyWh = 0;
+  readonly serialNumber: string;
+  private registerWh: number;
+  /** Power drawn since `lastAt`, W. */
+  private flowingW: number;
+  /** Monotonic ms of the last settlement. */
   private lastAt: number;
 
   constructor(
-    readonly serialNumber: string,
+    private readonly connectorId: number,
     private readonly ev: SimEv,
     private readonly relay: SimRelay,
     private readonly pilot: SimPilot,
     private readonly phases: 1 | 3,
     private readonly clock: Clock,
+    private readonly registers: SimRegisters,
   ) {
     super();
-    this.lastAt = clock.now();
-    // Settle the energy drawn so far before anything that changes the power takes effect.
-    const settle = (): void => this.integrate();
-    ev.prependListener('change', settle);
-    relay.prependListener('change', settle);
+    this.serialNumber = `SIM-${connectorId}`;
+    this.registerWh = registers.get(connectorId);
+    this.lastAt = clock.monotonic();
+    this.flowingW = this.powerW();
+    const settle = (): void => this.settle();
+    ev.on('change', settle);
+    relay.on('change', settle);
   }
 
   async start(): Promise<void> {}
-  async stop(): Promise<void> {}
 
-  /** Active power now, W. */
+  /** Books the energy drawn so far (the board writes the registers once every meter has). */
+  async stop(): Promise<void> {
+    this.integrate();
+  }
+
+  /** Active power the devices allow now, W. */
   powerW(): number {
     if (!this.relay.isClosed() || this.pilot.state() !== 'C') return 0;
     const allowed = this.pilot.currentLimit() * NOMINAL_VOLTAGE * this.phases;
@@ -141,12 +157,12 @@ export class SimMeter extends EventEmitter<HealthEvents> implements Meter {
 
   async read(): Promise<MeterReading> {
     this.integrate();
-    const power = this.powerW();
+    const power = this.flowingW;
     const perPhaseA = power / NOMINAL_VOLTAGE / this.phases;
     const phases = Array.from({ length: this.phases });
     return {
-      at: this.lastAt,
-      energyImportWh: Math.floor(this.energyWh),
+      at: this.clock.now(),
+      energyImportWh: this.registerWh,
       powerW: power,
       currentA: phases.map(() => Math.round(perPhaseA * 100) / 100),
       voltageV: phases.map(() => NOMINAL_VOLTAGE),
@@ -158,10 +174,21 @@ export class SimMeter extends EventEmitter<HealthEvents> implements Meter {
     return HEALTHY;
   }
 
+  /** Books the energy at the power that was flowing, then takes the power the devices allow now. */
+  private settle(): void {
+    const wasFlowing = this.flowingW > 0;
+    this.integrate();
+    this.flowingW = this.powerW();
+    if (wasFlowing) this.registers.set(this.connectorId, this.registerWh, this.flowingW === 0);
+  }
+
   private integrate(): void {
-    const now = this.clock.now();
-    this.energyWh += (this.powerW() * Math.max(0, now - this.lastAt)) / 3_600_000;
+    const now = this.clock.monotonic();
+    const elapsed = Math.max(0, now - this.lastAt);
     this.lastAt = now;
+    if (this.flowingW === 0 || elapsed === 0) return;
+    this.registerWh += (this.flowingW * elapsed) / 3_600_000;
+    this.registers.set(this.connectorId, this.registerWh, false);
   }
 }
 

@@ -589,7 +589,7 @@ function logLevel(arg: string): (typeof LOG_LEVELS)[number] {
 
 function faultCode(arg: string): string {
   if (FAULT_CODES.includes(arg)) return arg;
-  throw new UsageError(`unknown ChargePointErrorCode "${arg}"; one of: ${FAULT_CODES.join(', ')}`);
+  throw new UsageError(`"${arg}" is not a hardware fault code; one of: ${FAULT_CODES.join(', ')}`);
 }
 
 /** Columns padded to their widest cell, so they line up in a terminal. */

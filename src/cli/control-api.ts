@@ -1,5 +1,5 @@
 import { SimBoard } from '../../hal/sim/board.js';
-import type { Board, HardwareFault, MeterReading } from '../../hal/types.js';
+import type { Board, MeterReading } from '../../hal/types.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
 import type { ResetType } from '../features/context.js';
 import type { Registration } from '../features/core/registration.js';
@@ -49,23 +49,6 @@ export interface ControlDeps {
   requestReset(type: ResetType): void;
   trace: Pick<FrameTrace, 'window' | 'after' | 'on' | 'off'>;
 }
-
-/** Fault codes a simulated fault may carry: every ChargePointErrorCode a device can cause. */
-const SIM_FAULTS: ReadonlySet<string> = new Set<HardwareFault>([
-  'ConnectorLockFailure',
-  'EVCommunicationError',
-  'GroundFailure',
-  'HighTemperature',
-  'InternalError',
-  'OverCurrentFailure',
-  'OverVoltage',
-  'PowerMeterFailure',
-  'PowerSwitchFailure',
-  'ReaderFailure',
-  'UnderVoltage',
-  'WeakSignal',
-  'OtherError',
-]);
 
 /** Statuses in which a technician may toggle a relay: nothing is plugged and nothing charges. */
 const IDLE = new Set(['Available', 'Unavailable', 'Faulted']);
@@ -303,10 +286,7 @@ function simControls(board: SimBoard, log: Logger): SimControls {
     unplug: guard('unplug', (c: number) => board.unplug(c)),
     ev: guard('ev', (c: number, mode: 'charge' | 'pause') => board.ev(c, mode)),
     swipe: guard('swipe', (idTag: string, reader?: number) => board.swipe(idTag, reader)),
-    fault: guard('fault', (c: number, code: string) => {
-      if (!SIM_FAULTS.has(code)) throw new ControlError(`${code} is not a hardware fault code`);
-      board.fault(c, code as HardwareFault);
-    }),
+    fault: guard('fault', (c: number, code: string) => board.fault(c, code)),
     clear: guard('clear', (c: number) => board.clear(c)),
     lockFail: guard('lockFail', (c: number, failing: boolean) => board.lockFail(c, failing)),
     meter: guard('meter', (c: number, powerW: number) => board.meter(c, powerW)),

@@ -10,7 +10,7 @@
  * Both ends validate with the same code: the daemon because anything may write to the socket,
  * cpctl so that a typo gets a usage message before the daemon is bothered.
  */
-import type { MeterReading } from '../../hal/types.js';
+import { HARDWARE_FAULTS, type MeterReading } from '../../hal/types.js';
 import type { ResetType } from '../features/context.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import type { ErrorCode } from '../station/types.js';
@@ -98,28 +98,8 @@ export type ResponseFrame =
 /** A request the protocol refuses; its message goes back to the caller as is. */
 export class ProtocolError extends Error {}
 
-/**
- * Error codes a simulated fault may raise. A record rather than an array so the compiler insists
- * on every OCPP ChargePointErrorCode except NoError, which is not a fault.
- */
-const FAULT_CODE_SET: Record<Exclude<ErrorCode, 'NoError'>, true> = {
-  ConnectorLockFailure: true,
-  EVCommunicationError: true,
-  GroundFailure: true,
-  HighTemperature: true,
-  InternalError: true,
-  LocalListConflict: true,
-  OtherError: true,
-  OverCurrentFailure: true,
-  OverVoltage: true,
-  PowerMeterFailure: true,
-  PowerSwitchFailure: true,
-  ReaderFailure: true,
-  ResetFailure: true,
-  UnderVoltage: true,
-  WeakSignal: true,
-};
-export const FAULT_CODES: readonly string[] = Object.keys(FAULT_CODE_SET);
+/** Error codes a simulated fault may raise: the board's own list, each an OCPP ChargePointErrorCode. */
+export const FAULT_CODES: readonly string[] = HARDWARE_FAULTS satisfies readonly ErrorCode[];
 
 /** A check returns what is wrong with a value, or undefined when it is fine. */
 type Check = (value: unknown) => string | undefined;

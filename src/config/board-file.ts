@@ -16,9 +16,14 @@ export class BoardFileError extends Error {}
 export interface BoardDeps {
   log: Logger;
   clock: Clock;
-  /** How GPIO lines are opened; onoff on a real board, a fake in tests. */
+  /** How GPIO lines are opened; by default the sysfs tree under the board's sysfsRoot. */
   gpioLines?: GpioLineFactory;
+  /** The runtime's state directory: the simulated meters keep their registers there. */
+  stateDir?: string;
 }
+
+/** The file under the state directory that keeps the simulated meters' registers. */
+export const SIM_REGISTER_FILE = 'sim-meters.json';
 
 export interface ConnectorBase {
   id: number;
@@ -83,7 +88,10 @@ export async function buildBoard(file: BoardFile, deps: BoardDeps): Promise<Boar
     connectors: file.connectors,
     ...(file.readers ? { readers: file.readers } : {}),
   };
-  return new SimBoard(spec, deps.clock);
+  return new SimBoard(spec, deps.clock, {
+    log: deps.log,
+    ...(deps.stateDir === undefined ? {} : { registerFile: join(deps.stateDir, SIM_REGISTER_FILE) }),
+  });
 }
 
 /** `board` from the provisioning file: "sim" or the path of a board file. */

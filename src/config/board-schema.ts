@@ -1,7 +1,7 @@
 /**
  * JSON schema of simulated-board files and the parts every board file shares. The hardware
  * board schema lives in hardware-board-schema.ts with the driver schemas it is made of, so a
- * simulated board never loads the drivers (serialport, modbus-serial, onoff).
+ * simulated board never loads the drivers (serialport, modbus-serial, the epoll binding).
  */
 
 export const connectorBase = {

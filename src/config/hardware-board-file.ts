@@ -1,10 +1,10 @@
 /**
  * Hardware board files: validated against the drivers' schemas and built from the drivers.
  * Imported only when a board file says `"kind": "hardware"`, so the simulated board never
- * loads serialport, modbus-serial or onoff.
+ * loads serialport, modbus-serial or the epoll binding.
  */
 import { Ajv } from 'ajv';
-import { onoffLineFactory } from '../../hal/drivers/gpio-adapter.js';
+import { sysfsLineFactory } from '../../hal/drivers/gpio-adapter.js';
 import { GpioFaultInput, GpioLock, GpioPilot, GpioRelay } from '../../hal/drivers/gpio-devices.js';
 import {
   type GpioFaultInputBoardOptions,
@@ -70,7 +70,7 @@ export function validateHardwareBoard(document: unknown, source: string): Hardwa
 
 export function buildHardwareBoard(file: HardwareBoardFile, deps: BoardDeps): Board {
   const { log, clock } = deps;
-  const gpio = { lines: deps.gpioLines ?? onoffLineFactory, clock, logger: log };
+  const gpio = { lines: deps.gpioLines ?? sysfsLineFactory(file.sysfsRoot), clock, logger: log };
   const resolve = <T>(options: T) => {
     try {
       return resolveLines(options, file.sysfsRoot);
@@ -107,13 +107,14 @@ export function buildHardwareBoard(file: HardwareBoardFile, deps: BoardDeps): Bo
           clock,
         })
       : undefined;
+    const relay = new GpioRelay(resolve(c.relay), gpio);
     return {
       id: c.id,
       fixedCable: c.fixedCable ?? false,
       maxCurrentA: c.maxCurrentA,
       phases: c.phases,
-      relay: new GpioRelay(resolve(c.relay), gpio),
-      pilot: new GpioPilot(resolve(c.pilot), gpio),
+      relay,
+      pilot: new GpioPilot(resolve(c.pilot), gpio, { maxCurrentA: c.maxCurrentA, relay }),
       ...(c.lock ? { lock: new GpioLock(resolve(c.lock), gpio) } : {}),
       ...(meter ? { meter } : {}),
     };

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { SIM_REGISTER_START_WH } from '../../hal/sim/registers.js';
 import type { AuthReport, QueueReport, StatusReport, TransactionsReport } from '../../src/cli/api.js';
 import type { OutboxEntry } from '../../src/ocpp/outbox.js';
 import { charging } from '../support/charging.js';
@@ -43,7 +44,7 @@ describe('cpctl against the running daemon on the simulated board', () => {
       relay: { closed: false },
       faults: [{ device: 'sim', fault: 'GroundFailure' }],
     });
-    expect(report.connectors[0]?.meter).toMatchObject({ energyImportWh: 0 });
+    expect(report.connectors[0]?.meter).toMatchObject({ energyImportWh: SIM_REGISTER_START_WH });
 
     mark = h.csms.mark();
     expect((await cpctl(socket, 'sim', 'clear', '1')).code).toBe(0);
@@ -92,7 +93,7 @@ describe('cpctl against the running daemon on the simulated board', () => {
     const meter = JSON.parse((await cpctl(socket, 'hal', 'meter', '2', '--json')).stdout) as {
       energyImportWh: number;
     };
-    expect(meter.energyImportWh).toBe(0);
+    expect(meter.energyImportWh).toBe(SIM_REGISTER_START_WH);
     expect((await cpctl(socket, 'hal', 'relay', '2', 'close')).code).toBe(0);
     expect(h.board.connector(2)?.devices.relay.isClosed()).toBe(true);
     expect((await cpctl(socket, 'hal', 'relay', '2', 'open')).code).toBe(0);

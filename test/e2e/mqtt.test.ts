@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IClientOptions } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SIM_REGISTER_START_WH } from '../../hal/sim/registers.js';
 import { DevCsms } from '../csms/server.js';
 import { charging, type StopReq, whenEngine } from '../support/charging.js';
 import { DaemonProcess } from '../support/daemon-process.js';
@@ -85,7 +86,10 @@ describe('MQTT bridge', () => {
       currentLimitA: 32,
       maxCurrentA: 32,
     });
-    expect(await byTopic(`${P}connector/1/meter`)).toMatchObject({ connectorId: 1, energyImportWh: 0 });
+    expect(await byTopic(`${P}connector/1/meter`)).toMatchObject({
+      connectorId: 1,
+      energyImportWh: SIM_REGISTER_START_WH,
+    });
 
     // A graceful stop says so: the retained values are no longer kept up to date.
     const since = late.mark();

@@ -1,8 +1,9 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type GpioDirection, type GpioLine, sysfsLineFactory } from '../../hal/drivers/gpio-adapter.js';
 import {
   type GpioDeps,
   GpioFaultInput,
@@ -21,10 +22,12 @@ import {
   resolveLine,
   resolveLines,
 } from '../../hal/drivers/gpio-lines.js';
-import type { DeviceHealth, PilotState } from '../../hal/types.js';
+import { SimRelay } from '../../hal/sim/devices.js';
+import { BoardConfigurationError, type DeviceHealth, type PilotState } from '../../hal/types.js';
+import { buildBoard, parseBoardFile } from '../../src/config/board-file.js';
 import { silentLogger } from '../../src/log.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { FakeGpio } from '../support/fake-gpio.js';
+import { FakeGpio, FakeSysfs } from '../support/fake-gpio.js';
 
 const L = (n: number): ResolvedLine => ({ sysfsNumber: n, name: `test-chip:${n}` });
 
@@ -409,6 +412,8 @@ describe('GpioRelay', () => {
 });
 
 describe('GpioPilot', () => {
+  let relay: SimRelay;
+
   function pilot(extra: { fault?: boolean; enable?: boolean } = {}): GpioPilot {
     return new GpioPilot(
       {
@@ -418,10 +423,12 @@ describe('GpioPilot', () => {
         ...(extra.enable ? { enable: { line: L(13) } } : {}),
       },
       deps,
+      { maxCurrentA: 32, relay },
     );
   }
 
   beforeEach(() => {
+    relay = new SimRelay();
     gpio.initial.set(11, 1); // active-low ready: not asserted
   });
 
@@ -498,19 +505,25 @@ describe('GpioPilot', () => {
     });
   });
 
-  it('stores the current limit and drives enable while it is above 0', async () => {
+  it('offers the outlet maximum, and gives permission only while the relay is closed and current is offered', async () => {
     const p = pilot({ enable: true });
-    await p.setCurrentLimit(16);
+    expect(p.currentLimit()).toBe(32);
     await p.start();
     const enable = gpio.line(13);
     expect(enable.direction).toBe('low');
+    expect(enable.level).toBe(0);
+    await relay.set(true);
     expect(enable.level).toBe(1);
     await p.setCurrentLimit(0);
     expect(p.currentLimit()).toBe(0);
     expect(enable.level).toBe(0);
     await p.setCurrentLimit(10);
     expect(enable.level).toBe(1);
+    await relay.set(false);
+    expect(enable.level).toBe(0);
     await expect(p.setCurrentLimit(-1)).rejects.toThrow(RangeError);
+    await relay.set(true);
+    expect(enable.level).toBe(1);
     await p.stop();
     expect(enable.level).toBe(0);
     expect(enable.closed).toBe(true);
@@ -519,6 +532,7 @@ describe('GpioPilot', () => {
   it('reports an enable output it cannot write', async () => {
     const p = pilot({ enable: true });
     await p.start();
+    await relay.set(true);
     gpio.line(13).failWrites = true;
     await expect(p.setCurrentLimit(32)).rejects.toThrow(/test-chip:13/);
     expect(p.health()).toEqual({
@@ -659,5 +673,116 @@ describe('GpioFaultInput', () => {
     gpio.refuse.add(30);
     const estop = new GpioFaultInput({ kind: 'emergencyStop', line: L(30) }, deps);
     await expect(estop.start()).rejects.toThrow(/GPIO line test-chip:30 \(sysfs 30\): cannot open as input/);
+  });
+});
+
+describe("sysfs lines under the board's sysfsRoot", () => {
+  let root: string;
+  let sysfs: FakeSysfs;
+  const opened: GpioLine[] = [];
+
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'gpio-tree-'));
+    sysfs = new FakeSysfs(root).chip('pinctrl-bcm2711', 512, 8);
+  });
+  afterEach(() => {
+    for (const line of opened.splice(0)) line.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  function open(n: number, direction: GpioDirection, edge: 'none' | 'both'): GpioLine {
+    const line = sysfsLineFactory(root)(n, direction, edge);
+    opened.push(line);
+    return line;
+  }
+
+  it('opens an input there, reads its level and reports each edge', async () => {
+    sysfs.drive(513, 1);
+    const input = open(513, 'in', 'both');
+    expect(sysfs.direction(513)).toBe('in');
+    expect(readFileSync(join(root, 'class/gpio/gpio513/edge'), 'utf8')).toBe('both');
+    expect(input.read()).toBe(1);
+    const edges: Array<0 | 1> = [];
+    const fell = new Promise<void>((resolve) =>
+      input.watch(
+        (v) => {
+          edges.push(v);
+          if (v === 0) resolve();
+        },
+        (err) => {
+          throw err;
+        },
+      ),
+    );
+    sysfs.drive(513, 0);
+    await fell;
+    expect(edges.at(-1)).toBe(0);
+  });
+
+  it('opens an output there at the requested level and writes it', () => {
+    const output = open(514, 'low', 'none');
+    expect(sysfs.direction(514)).toBe('low');
+    output.write(1);
+    expect(sysfs.level(514)).toBe(1);
+    output.write(0);
+    expect(sysfs.level(514)).toBe(0);
+    opened.pop()?.close();
+    expect(readFileSync(join(root, 'class/gpio/unexport'), 'utf8')).toBe('514');
+  });
+
+  it('a missing GPIO interface is a configuration error naming the path', () => {
+    const bare = mkdtempSync(join(tmpdir(), 'gpio-none-'));
+    try {
+      expect(() => sysfsLineFactory(bare)(17, 'in', 'both')).toThrow(BoardConfigurationError);
+      expect(() => sysfsLineFactory(bare)(17, 'in', 'both')).toThrow(
+        `no GPIO sysfs interface at ${join(bare, 'class', 'gpio')}`,
+      );
+    } finally {
+      rmSync(bare, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('DC cabinet board (config/boards/dc-2.json) on a fake sysfs tree', () => {
+  let root: string;
+
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'gpio-dc-'));
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it('gives the cabinet charge permission while a session has the contactor closed', async () => {
+    const sysfs = new FakeSysfs(root).chip('pinctrl-bcm2711', 512, 58);
+    const doc = JSON.parse(readFileSync(new URL('../../config/boards/dc-2.json', import.meta.url), 'utf8'));
+    // GPIO only: the meters and the reader have their own tests.
+    for (const connector of doc.connectors) delete connector.meter;
+    delete doc.readers;
+    const file = await parseBoardFile({ ...doc, sysfsRoot: root }, 'dc-2.json');
+    const board = await buildBoard(file, { log: silentLogger(), clock });
+    const [first, second] = board.connectors;
+    const RELAY_1 = 512 + 17;
+    const ENABLE_1 = 512 + 25;
+    const ENABLE_2 = 512 + 19;
+    await board.start();
+    try {
+      expect(first!.devices.pilot.currentLimit()).toBe(200);
+      expect(sysfs.direction(ENABLE_1)).toBe('low');
+      expect(sysfs.level(ENABLE_1)).toBe(0);
+      await first!.devices.relay.set(true);
+      expect(sysfs.level(RELAY_1)).toBe(1);
+      expect(sysfs.level(ENABLE_1)).toBe(1);
+      expect(sysfs.level(ENABLE_2)).toBe(0);
+      await first!.devices.pilot.setCurrentLimit(0);
+      expect(sysfs.level(ENABLE_1)).toBe(0);
+      await first!.devices.pilot.setCurrentLimit(125);
+      expect(sysfs.level(ENABLE_1)).toBe(1);
+      await first!.devices.relay.set(false);
+      expect(sysfs.level(ENABLE_1)).toBe(0);
+      await second!.devices.relay.set(true);
+      expect(sysfs.level(ENABLE_2)).toBe(1);
+    } finally {
+      await board.stop();
+    }
+    expect(sysfs.level(ENABLE_2)).toBe(0);
   });
 });

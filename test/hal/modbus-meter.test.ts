@@ -31,8 +31,45 @@ function healthWhere(meter: ModbusMeter, match: (h: DeviceHealth) => boolean): P
 const failed = (h: DeviceHealth): boolean => !h.ok;
 const healthy = (h: DeviceHealth): boolean => h.ok;
 
-/** SDM630 values as the meter holds them (kWh, V, A, W, Hz). */
-async function loadSdm630(server: ModbusTestServer, unit: number, importKwh = 1234.5): Promise<void> {
+/**
+ * The input registers the Eastron datasheets document, [first, end): a real meter answers a read
+ * touching any other with exception 2, so the test devices do too.
+ */
+const SDM630_DOCUMENTED: Array<[number, number]> = [
+  [0x00, 0x2c],
+  [0x2e, 0x32],
+  [0x34, 0x36],
+  [0x38, 0x3a],
+  [0x3c, 0x40],
+  [0x42, 0x44],
+  [0x46, 0x4c],
+];
+const SDM120_DOCUMENTED: Array<[number, number]> = [
+  [0x00, 0x02],
+  [0x06, 0x08],
+  [0x0c, 0x0e],
+  [0x12, 0x14],
+  [0x18, 0x1a],
+  [0x1e, 0x20],
+  [0x24, 0x26],
+  [0x46, 0x50],
+];
+
+/**
+ * Registers as an Eastron holds them: kWh floats that are not a whole number of Wh once multiplied
+ * by 1000 (1234.567 kWh is 1234567.0166... Wh as a float32), which the reading keeps exactly.
+ */
+const SDM630_IMPORT_KWH = 1234.567;
+const SDM630_IMPORT_WH = Math.fround(SDM630_IMPORT_KWH) * 1000;
+const SDM120_IMPORT_WH = Math.fround(42.1237) * 1000;
+
+/** SDM630 values as the meter holds them (kWh, V, A, W, Hz); only documented registers are readable. */
+async function loadSdm630(
+  server: ModbusTestServer,
+  unit: number,
+  importKwh = SDM630_IMPORT_KWH,
+): Promise<void> {
+  await server.setDocumented(unit, 'input', SDM630_DOCUMENTED);
   const values: Array<[number, number]> = [
     [0x00, 230.1],
     [0x02, 231.2],
@@ -43,35 +80,45 @@ async function loadSdm630(server: ModbusTestServer, unit: number, importKwh = 12
     [0x34, 7400.5],
     [0x46, 50.02],
     [0x48, importKwh],
-    [0x4a, 2.5],
+    [0x4a, 2.3456],
   ];
   for (const [address, value] of values) await server.setFloat(unit, 'input', address, value);
 }
 
 async function loadSdm120(server: ModbusTestServer, unit: number): Promise<void> {
+  await server.setDocumented(unit, 'input', SDM120_DOCUMENTED);
   const values: Array<[number, number]> = [
     [0x00, 229.9],
     [0x06, 15.75],
     [0x0c, 3620],
     [0x46, 49.98],
-    [0x48, 42.125],
+    [0x48, 42.1237],
     [0x4a, 0.25],
   ];
   for (const [address, value] of values) await server.setFloat(unit, 'input', address, value);
 }
 
 describe('meter register maps', () => {
-  it('plans each model in as few requests as the device allows', () => {
+  it('plans each model in as few requests as the device allows, reading only documented registers', () => {
     const sdm630 = planBlocks(METER_MAPS.SDM630);
     expect(sdm630.map((b) => [b.address, b.count])).toEqual([
-      [0x00, 0x36],
+      [0x00, 0x0c],
+      [0x34, 2],
       [0x46, 6],
     ]);
     expect(sdm630.every((b) => b.count <= 60)).toBe(true);
     expect(planBlocks(METER_MAPS.SDM120).map((b) => [b.address, b.count])).toEqual([
-      [0x00, 0x0e],
+      [0x00, 2],
+      [0x06, 2],
+      [0x0c, 2],
       [0x46, 6],
     ]);
+    const within = (ranges: Array<[number, number]>, b: { address: number; count: number }) =>
+      Array.from({ length: b.count }, (_, i) => b.address + i).every((r) =>
+        ranges.some(([first, end]) => r >= first && r < end),
+      );
+    expect(sdm630.every((b) => within(SDM630_DOCUMENTED, b))).toBe(true);
+    expect(planBlocks(METER_MAPS.SDM120).every((b) => within(SDM120_DOCUMENTED, b))).toBe(true);
     expect(planBlocks(METER_MAPS.AcuDC243).map((b) => [b.address, b.count])).toEqual([
       [0x200, 6],
       [0x300, 4],
@@ -154,14 +201,15 @@ describe('ModbusMeter against a pymodbus device over Modbus TCP', () => {
     return m;
   }
 
-  it('decodes an SDM630 (three phases, kWh to Wh)', async () => {
+  it('decodes an SDM630 (three phases, kWh to exact Wh) that refuses undocumented registers', async () => {
     await loadSdm630(server, 1);
     const m = meter('SDM630', 1);
     await m.start();
     const r = await m.read();
     expect(m.health()).toEqual({ ok: true });
-    expect(r.energyImportWh).toBe(1_234_500);
-    expect(r.energyExportWh).toBe(2_500);
+    expect(r.energyImportWh).toBe(SDM630_IMPORT_WH);
+    expect(Number.isInteger(r.energyImportWh)).toBe(false);
+    expect(r.energyExportWh).toBe(Math.fround(2.3456) * 1000);
     expect(r.voltageV).toHaveLength(3);
     expect(r.voltageV![0]).toBeCloseTo(230.1, 3);
     expect(r.voltageV![2]).toBeCloseTo(229.3, 3);
@@ -172,12 +220,13 @@ describe('ModbusMeter against a pymodbus device over Modbus TCP', () => {
     expect(m.serialNumber).toBe('SN-1');
   });
 
-  it('decodes an SDM120 (single phase)', async () => {
+  it('decodes an SDM120 (single phase) that refuses undocumented registers', async () => {
     await loadSdm120(server, 2);
     const m = meter('SDM120', 2);
     await m.start();
     const r = await m.read();
-    expect(r.energyImportWh).toBe(42_125);
+    expect(m.health()).toEqual({ ok: true });
+    expect(r.energyImportWh).toBe(SDM120_IMPORT_WH);
     expect(r.energyExportWh).toBe(250);
     expect(r.voltageV).toHaveLength(1);
     expect(r.voltageV![0]).toBeCloseTo(229.9, 3);
@@ -233,7 +282,7 @@ describe('ModbusMeter against a pymodbus device over Modbus TCP', () => {
     const up = healthWhere(m, healthy);
     await server.setMode(4, { mode: 'normal' });
     await up;
-    expect((await m.read()).energyImportWh).toBe(1_234_500);
+    expect((await m.read()).energyImportWh).toBe(SDM630_IMPORT_WH);
     // Several failed polls, one structured line.
     const failures = sink
       .map((l) => JSON.parse(l) as Record<string, unknown>)
@@ -251,7 +300,7 @@ describe('ModbusMeter against a pymodbus device over Modbus TCP', () => {
     const h = await down;
     expect(h).toMatchObject({ ok: false, fault: 'PowerMeterFailure' });
     expect(!h.ok && h.info).toMatch(
-      /unit 2, input registers 0x0000\+14: Modbus exception 2 \(illegal data address\)/,
+      /unit 2, input registers 0x0000\+2: Modbus exception 2 \(illegal data address\)/,
     );
     await expect(m.read()).rejects.toThrow(/exception 2/);
     const up = healthWhere(m, healthy);
@@ -304,10 +353,10 @@ describe('ModbusMeter against a pymodbus device over Modbus TCP', () => {
     await loadSdm120(server, 2);
     const m = meter('SDM120', 2, { clock });
     await m.start();
-    expect((await m.read()).energyImportWh).toBe(42_125);
+    expect((await m.read()).energyImportWh).toBe(SDM120_IMPORT_WH);
     await server.setFloat(2, 'input', 0x48, 43);
     clock.advanceMonotonic(POLL_MS);
-    expect((await m.read()).energyImportWh).toBe(42_125);
+    expect((await m.read()).energyImportWh).toBe(SDM120_IMPORT_WH);
     clock.advanceMonotonic(POLL_MS);
     expect((await m.read()).energyImportWh).toBe(43_000);
   });
@@ -340,9 +389,9 @@ describe('ModbusMeter over Modbus RTU (socat pty pair)', () => {
     try {
       await Promise.all([three.start(), single.start()]);
       const [a, b] = await Promise.all([three.read(), single.read()]);
-      expect(a.energyImportWh).toBe(1_234_500);
+      expect(a.energyImportWh).toBe(SDM630_IMPORT_WH);
       expect(a.currentA).toEqual([10.5, 11.25, 12]);
-      expect(b.energyImportWh).toBe(42_125);
+      expect(b.energyImportWh).toBe(SDM120_IMPORT_WH);
       expect(b.currentA).toEqual([15.75]);
 
       const down = healthWhere(single, failed);
@@ -380,7 +429,7 @@ describe('ModbusMeter over Modbus RTU (socat pty pair)', () => {
       server = await ModbusTestServer.start({ type: 'rtu', path: pty.b }, [1, 2]);
       await loadSdm120(server, 2);
       await up;
-      expect((await m.read()).energyImportWh).toBe(42_125);
+      expect((await m.read()).energyImportWh).toBe(SDM120_IMPORT_WH);
     } finally {
       await m.stop();
     }

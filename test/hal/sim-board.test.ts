@@ -1,10 +1,15 @@
 import { EventEmitter } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AssembledConnector } from '../../hal/connector.js';
 import { DEFAULT_SIM_SPEC, SimBoard } from '../../hal/sim/board.js';
 import { SimEv, SimPilot, SimReader, SimRelay } from '../../hal/sim/devices.js';
-import type { BoardFaultKind, DeviceHealth, FaultInput } from '../../hal/types.js';
+import { SAVE_INTERVAL_MS, SIM_REGISTER_START_WH } from '../../hal/sim/registers.js';
+import { type BoardFaultKind, type DeviceHealth, type FaultInput, HARDWARE_FAULTS } from '../../hal/types.js';
 import type { Clock } from '../../src/clock.js';
+import { createLogger } from '../../src/log.js';
 
 class ManualClock implements Clock {
   t = 1_000_000;
@@ -57,23 +62,123 @@ describe('simulated board', () => {
     const clock = new ManualClock();
     const board = new SimBoard(DEFAULT_SIM_SPEC, clock);
     const { relay, pilot, meter } = board.connector(1)!.devices;
+    const start = SIM_REGISTER_START_WH;
     board.plug(1);
     clock.t += HOUR;
-    expect((await meter!.read()).energyImportWh).toBe(0);
+    expect((await meter!.read()).energyImportWh).toBe(start);
     await relay.set(true);
     board.meter(1, 7_000);
     clock.t += HOUR;
-    expect(await meter!.read()).toMatchObject({
-      energyImportWh: 7_000,
-      powerW: 7_000,
-      voltageV: [230, 230, 230],
-    });
+    expect(await meter!.read()).toMatchObject({ powerW: 7_000, voltageV: [230, 230, 230] });
+    expect((await meter!.read()).energyImportWh - start).toBeCloseTo(7_000, 6);
     await pilot.setCurrentLimit(6); // 6 A x 230 V x 3 phases = 4140 W, below what the EV wants
     clock.t += HOUR / 2;
-    expect(await meter!.read()).toMatchObject({ energyImportWh: 9_070, powerW: 4_140 });
+    expect(await meter!.read()).toMatchObject({ powerW: 4_140 });
+    expect((await meter!.read()).energyImportWh - start).toBeCloseTo(9_070, 6);
     board.ev(1, 'pause');
     clock.t += HOUR;
-    expect((await meter!.read()).energyImportWh).toBe(9_070);
+    expect((await meter!.read()).energyImportWh - start).toBeCloseTo(9_070, 6);
+  });
+
+  it('starts at a fractional register and reads it exactly, as an Eastron float times 1000 would be', async () => {
+    const board = new SimBoard(DEFAULT_SIM_SPEC, new ManualClock());
+    const reading = await board.connector(2)!.devices.meter!.read();
+    expect(reading.energyImportWh).toBe(SIM_REGISTER_START_WH);
+    expect(Number.isInteger(reading.energyImportWh)).toBe(false);
+  });
+
+  // 11 kW for 3 s = 9.1666... Wh, none of it read before the session ends.
+  it.each([
+    ['the EV pauses', (board: SimBoard) => board.ev(1, 'pause')],
+    ['the cable is unplugged', (board: SimBoard) => board.unplug(1)],
+    ['the relay opens (stop)', (board: SimBoard) => void board.connector(1)!.devices.relay.set(false)],
+  ])('a 3 s session at 11 kW bills its energy up to the moment %s', async (_, end) => {
+    const clock = new ManualClock();
+    const board = new SimBoard(DEFAULT_SIM_SPEC, clock);
+    const { relay, meter } = board.connector(1)!.devices;
+    board.meter(1, 11_000);
+    board.plug(1);
+    await relay.set(true);
+    const meterStart = (await meter!.read()).energyImportWh;
+    clock.t += 3_000;
+    end(board);
+    await relay.set(false);
+    clock.t += HOUR;
+    const meterStop = (await meter!.read()).energyImportWh;
+    expect(meterStop - meterStart).toBeCloseTo((11_000 * 3) / 3_600, 9);
+  });
+
+  describe('register across restarts', () => {
+    let dir: string;
+    beforeEach(() => {
+      dir = mkdtempSync(join(tmpdir(), 'sim-registers-'));
+    });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    async function session(board: SimBoard, clock: ManualClock, ms: number): Promise<number> {
+      const { relay, meter } = board.connector(1)!.devices;
+      board.plug(1);
+      await relay.set(true);
+      clock.t += ms;
+      await relay.set(false);
+      return (await meter!.read()).energyImportWh;
+    }
+
+    it('a restarted board reads the register where the stopped one left it', async () => {
+      const clock = new ManualClock();
+      const registerFile = join(dir, 'sim-meters.json');
+      const first = new SimBoard(DEFAULT_SIM_SPEC, clock, { registerFile });
+      const { relay, meter } = first.connector(1)!.devices;
+      first.plug(1);
+      await relay.set(true);
+      clock.t += HOUR / 4;
+      const last = (await meter!.read()).energyImportWh;
+      clock.t += 1_000;
+      await first.stop(); // relay still closed: the stop books the last second too
+      const expected = last + 11_000 / 3_600;
+      const second = new SimBoard(DEFAULT_SIM_SPEC, clock, { registerFile });
+      expect((await second.connector(1)!.devices.meter!.read()).energyImportWh).toBeCloseTo(expected, 9);
+      expect((await second.connector(2)!.devices.meter!.read()).energyImportWh).toBe(SIM_REGISTER_START_WH);
+    });
+
+    it('the register is on disk once energy stops flowing, without a clean stop', async () => {
+      const clock = new ManualClock();
+      const registerFile = join(dir, 'sim-meters.json');
+      const ended = await session(new SimBoard(DEFAULT_SIM_SPEC, clock, { registerFile }), clock, HOUR);
+      expect(ended - SIM_REGISTER_START_WH).toBeCloseTo(11_000, 6);
+      const after = new SimBoard(DEFAULT_SIM_SPEC, clock, { registerFile });
+      expect((await after.connector(1)!.devices.meter!.read()).energyImportWh).toBe(ended);
+    });
+
+    it('while energy flows the file is written at most every SAVE_INTERVAL_MS', async () => {
+      const clock = new ManualClock();
+      const registerFile = join(dir, 'sim-meters.json');
+      const board = new SimBoard(DEFAULT_SIM_SPEC, clock, { registerFile });
+      const { relay, meter } = board.connector(1)!.devices;
+      board.plug(1);
+      await relay.set(true);
+      const onDisk = (): number | undefined =>
+        existsSync(registerFile)
+          ? (JSON.parse(readFileSync(registerFile, 'utf8')) as { registersWh: Record<string, number> })
+              .registersWh['1']
+          : undefined;
+      clock.t += SAVE_INTERVAL_MS - 1;
+      await meter!.read();
+      expect(onDisk()).toBeUndefined();
+      clock.t += 1;
+      const reading = await meter!.read();
+      expect(onDisk()).toBe(reading.energyImportWh);
+    });
+
+    it('an unreadable register file is logged and the meters start over', async () => {
+      const registerFile = join(dir, 'sim-meters.json');
+      writeFileSync(registerFile, '{"version":1,"registersWh":{"1":-5}}');
+      const lines: string[] = [];
+      const log = createLogger({ level: 'error', destination: { write: (l: string) => lines.push(l) } });
+      const board = new SimBoard(DEFAULT_SIM_SPEC, new ManualClock(), { registerFile, log });
+      expect((await board.connector(1)!.devices.meter!.read()).energyImportWh).toBe(SIM_REGISTER_START_WH);
+      expect(lines.join('')).toContain('simulated meter registers unreadable');
+    });
   });
 
   it('a simulated fault faults the connector with that code until cleared', () => {
@@ -86,6 +191,17 @@ describe('simulated board', () => {
     board.clear(2);
     expect(c2.fault()).toBeUndefined();
     expect(faults).toEqual(['GroundFailure', undefined]);
+  });
+
+  it('refuses a fault code no device can raise, such as LocalListConflict', () => {
+    const board = new SimBoard(DEFAULT_SIM_SPEC, new ManualClock());
+    for (const code of ['LocalListConflict', 'ResetFailure', 'NoError', 'Meltdown'])
+      expect(() => board.fault(1, code)).toThrow(new RangeError(`${code} is not a hardware fault code`));
+    expect(board.connector(1)!.fault()).toBeUndefined();
+    for (const code of HARDWARE_FAULTS) {
+      board.fault(1, code);
+      expect(board.connector(1)!.fault()?.fault).toBe(code);
+    }
   });
 
   it('a failing lock refuses to lock and reports ConnectorLockFailure until it works again', async () => {

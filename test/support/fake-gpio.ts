@@ -1,3 +1,5 @@
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import type { GpioDirection, GpioLine, GpioLineFactory } from '../../hal/drivers/gpio-adapter.js';
 
 /** An in-memory line: the test sets its input level and reads what the device wrote. */
@@ -68,5 +70,60 @@ export class FakeGpio {
     const line = this.lines.get(n);
     if (!line) throw new Error(`line ${n} was never opened`);
     return line;
+  }
+}
+
+/**
+ * A sysfs GPIO tree in a temporary directory, for the real sysfs line driver (gpio-adapter.ts):
+ * `class/gpio/gpiochipN` with label, base and ngpio, `export` / `unexport`, and every line of each
+ * chip already exported (`gpioN/value`, `direction`, `edge`), since no kernel creates them here.
+ * The test plays the hardware: `drive` sets an input's level, `level` reads what an output wrote.
+ */
+export class FakeSysfs {
+  readonly gpioDir: string;
+
+  constructor(readonly root: string) {
+    this.gpioDir = join(root, 'class', 'gpio');
+    mkdirSync(this.gpioDir, { recursive: true });
+    writeFileSync(join(this.gpioDir, 'export'), '');
+    writeFileSync(join(this.gpioDir, 'unexport'), '');
+  }
+
+  chip(label: string, base: number, ngpio: number): this {
+    const chip = join(this.gpioDir, `gpiochip${base}`);
+    mkdirSync(chip, { recursive: true });
+    writeFileSync(join(chip, 'label'), `${label}\n`);
+    writeFileSync(join(chip, 'base'), `${base}\n`);
+    writeFileSync(join(chip, 'ngpio'), `${ngpio}\n`);
+    for (let n = base; n < base + ngpio; n++) {
+      const line = join(this.gpioDir, `gpio${n}`);
+      mkdirSync(line, { recursive: true });
+      writeFileSync(join(line, 'value'), '0\n');
+      writeFileSync(join(line, 'direction'), 'in\n');
+      writeFileSync(join(line, 'edge'), 'none\n');
+    }
+    return this;
+  }
+
+  /**
+   * The signal at an input pin. Written in place (same length, no truncation) so that a reader
+   * woken by the write never sees an empty file, as the kernel's value file never is.
+   */
+  drive(sysfsNumber: number, v: 0 | 1): void {
+    const fd = openSync(join(this.gpioDir, `gpio${sysfsNumber}`, 'value'), 'r+');
+    try {
+      writeSync(fd, String(v), 0);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** The raw level of a line's value file. */
+  level(sysfsNumber: number): 0 | 1 {
+    return readFileSync(join(this.gpioDir, `gpio${sysfsNumber}`, 'value'), 'utf8').startsWith('1') ? 1 : 0;
+  }
+
+  direction(sysfsNumber: number): string {
+    return readFileSync(join(this.gpioDir, `gpio${sysfsNumber}`, 'direction'), 'utf8').trim();
   }
 }

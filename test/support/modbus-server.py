@@ -16,6 +16,9 @@ Commands:
   {"cmd": "mode", "unit": 1, "mode": "normal" | "silent" | "exception", "code": 2}
       silent: the unit stops answering (as a dead RS-485 device); exception: every read is answered with
       that Modbus exception code
+  {"cmd": "documented", "unit": 1, "table": "input", "ranges": [[0, 44], [46, 50]] | null}
+      only these registers exist (each range [first, end)); a read that touches any other is answered
+      with exception 2 (illegal data address), as an Eastron meter does. null: every register exists
   {"cmd": "drop"}   close every open TCP connection (a gateway reboot)
 
 The process exits when stdin closes, so a test runner that dies never leaves a server behind.
@@ -42,14 +45,32 @@ REGISTERS = 0x1000
 TABLE_FC = {"input": 4, "holding": 3}
 
 
+class DocumentedDataBlock(ModbusSequentialDataBlock):
+    """Registers of which only the documented ranges can be read; the server refuses the rest."""
+
+    def __init__(self):
+        super().__init__(0, [0] * REGISTERS)
+        self.documented = None
+
+    def validate(self, address, count=1):
+        if not super().validate(address, count):
+            return False
+        if self.documented is None:
+            return True
+        return all(
+            any(first <= register < end for first, end in self.documented)
+            for register in range(address, address + count)
+        )
+
+
 class ControlledContext(ModbusServerContext):
     """Server context whose units can be silenced or made to answer with an exception."""
 
     def __init__(self, units):
         slaves = {
             unit: ModbusSlaveContext(
-                ir=ModbusSequentialDataBlock(0, [0] * REGISTERS),
-                hr=ModbusSequentialDataBlock(0, [0] * REGISTERS),
+                ir=DocumentedDataBlock(),
+                hr=DocumentedDataBlock(),
                 zero_mode=True,
             )
             for unit in units
@@ -92,6 +113,12 @@ def apply(context, tcp_server, command):
         slave = ModbusServerContext.__getitem__(context, unit)
         words = encode(command["type"], command["value"])
         slave.setValues(TABLE_FC[command["table"]], int(command["address"]), words)
+    elif cmd == "documented":
+        unit = int(command["unit"])
+        slave = ModbusServerContext.__getitem__(context, unit)
+        block = slave.store[slave.decode(TABLE_FC[command["table"]])]
+        ranges = command["ranges"]
+        block.documented = None if ranges is None else [(int(a), int(b)) for a, b in ranges]
     elif cmd == "mode":
         unit = int(command["unit"])
         if unit not in context.modes:

@@ -80,6 +80,14 @@ export class ModbusTestServer {
     return this.command({ cmd: 'set', unit, table, address, type: 'words', value: words });
   }
 
+  /**
+   * Only these registers exist (each range [first, end)); a read touching any other is answered
+   * with exception 2, as an Eastron meter answers an undocumented register. null: all exist.
+   */
+  setDocumented(unit: number, table: RegisterTable, ranges: ReadonlyArray<readonly [number, number]> | null) {
+    return this.command({ cmd: 'documented', unit, table, ranges });
+  }
+
   /** normal, silent (no answer at all, as a dead device), or answer every read with an exception. */
   setMode(unit: number, mode: DeviceMode): Promise<void> {
     return this.command({ cmd: 'mode', unit, ...mode });

@@ -1,0 +1,117 @@
+/**
+ * The energy registers of the simulated meters. A real meter's register never restarts at 0 and
+ * never goes back, so the simulated one is kept in a small file (under the runtime's state
+ * directory) and survives a restart. The file is replaced atomically (write, fsync, rename), and
+ * only when energy stops flowing, at most every SAVE_INTERVAL_MS while it flows, and at stop: an
+ * SD card is not worn by a write per reading. A power cut loses at most that interval's energy.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import type { Clock } from '../../src/clock.js';
+import type { Logger } from '../../src/log.js';
+
+/**
+ * Where a new simulated meter starts, Wh. Deliberately not a whole number: an Eastron's kWh float
+ * times 1000 rarely is (1234.567 kWh reads as 1234567.0117 Wh), and the runtime must round such a
+ * register itself. Below half a Wh, so a fresh simulated charger still bills from 0.
+ */
+export const SIM_REGISTER_START_WH = 0.25;
+
+/** Longest time energy may flow before the register is written again, ms. */
+export const SAVE_INTERVAL_MS = 10 * 60_000;
+
+const FORMAT_VERSION = 1;
+
+interface RegisterFileContent {
+  version: typeof FORMAT_VERSION;
+  /** Connector id -> Energy.Active.Import.Register, Wh. */
+  registersWh: Record<string, number>;
+}
+
+export interface SimRegistersOptions {
+  /** The file that keeps the registers; without one they live in memory only (tests). */
+  file?: string;
+  clock: Clock;
+  log?: Logger;
+}
+
+export class SimRegisters {
+  private readonly values = new Map<number, number>();
+  private dirty = false;
+  private savedAt: number;
+
+  constructor(private readonly options: SimRegistersOptions) {
+    this.savedAt = options.clock.monotonic();
+    if (options.file) this.load(options.file);
+  }
+
+  /** The register of a connector's meter, Wh. */
+  get(connectorId: number): number {
+    return this.values.get(connectorId) ?? SIM_REGISTER_START_WH;
+  }
+
+  /** A meter's register moved; written now when `settled` (energy stopped flowing) or when due. */
+  set(connectorId: number, wh: number, settled: boolean): void {
+    this.values.set(connectorId, wh);
+    this.dirty = true;
+    if (settled || this.options.clock.monotonic() - this.savedAt >= SAVE_INTERVAL_MS) this.flush();
+  }
+
+  /** Writes the registers if they moved since the last write. Never throws: the sim keeps running. */
+  flush(): void {
+    const { file, clock, log } = this.options;
+    if (!this.dirty || !file) return;
+    const content: RegisterFileContent = {
+      version: FORMAT_VERSION,
+      registersWh: Object.fromEntries([...this.values].map(([id, wh]) => [String(id), wh])),
+    };
+    try {
+      writeAtomically(file, `${JSON.stringify(content)}\n`);
+      this.dirty = false;
+      this.savedAt = clock.monotonic();
+    } catch (error) {
+      log?.error({ file, err: (error as Error).message }, 'simulated meter registers not saved');
+    }
+  }
+
+  /** A missing file is a new board; an unreadable one is logged and replaced at the next write. */
+  private load(file: string): void {
+    try {
+      const content: unknown = JSON.parse(readFileSync(file, 'utf8'));
+      if (!isRegisterFile(content)) throw new Error('not a register file');
+      for (const [id, wh] of Object.entries(content.registersWh)) this.values.set(Number(id), wh);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      this.options.log?.error(
+        { file, err: (error as Error).message },
+        'simulated meter registers unreadable; the meters start over',
+      );
+    }
+  }
+}
+
+function isRegisterFile(value: unknown): value is RegisterFileContent {
+  if (typeof value !== 'object' || value === null || !('version' in value) || !('registersWh' in value))
+    return false;
+  const { version, registersWh } = value;
+  return (
+    version === FORMAT_VERSION &&
+    typeof registersWh === 'object' &&
+    registersWh !== null &&
+    Object.entries(registersWh).every(
+      ([id, wh]) => /^\d+$/.test(id) && typeof wh === 'number' && Number.isFinite(wh) && wh >= 0,
+    )
+  );
+}
+
+/** Replaces `file` so that a crash leaves either the old or the new content, never a torn one. */
+function writeAtomically(file: string, text: string): void {
+  const temporary = `${file}.tmp`;
+  const fd = openSync(temporary, 'w', 0o644);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, file);
+}
