@@ -6,36 +6,30 @@ import { type Clock, OcppTime, systemClock } from './clock.js';
 import { loadBoard } from './config/board-file.js';
 import { csmsUrlFor, type RuntimeConfig } from './config/file.js';
 import { ConfigurationRegistry } from './config/registry.js';
-import { registerGetLocalListVersion } from './features/auth-list/get-local-list-version.js';
-import { reportLocalListConflicts } from './features/auth-list/local-list-conflict.js';
-import { registerSendLocalList } from './features/auth-list/send-local-list.js';
+import { localAuthListProfile } from './features/auth-list/profile.js';
 import type { FeatureContext, ResetType } from './features/context.js';
-import { registerChangeAvailability } from './features/core/change-availability.js';
-import { registerChangeConfiguration } from './features/core/change-configuration.js';
-import { registerClearCache } from './features/core/clear-cache.js';
-import { clockAlignedSampleHandler } from './features/core/clock-aligned-meter-values.js';
-import { registerDataTransfer, VendorExtensions } from './features/core/data-transfer.js';
-import { registerGetConfiguration } from './features/core/get-configuration.js';
+import { VendorExtensions } from './features/core/data-transfer.js';
 import { Heartbeat } from './features/core/heartbeat.js';
+import { coreProfile } from './features/core/profile.js';
 import { Registration } from './features/core/registration.js';
-import { registerRemoteStartTransaction } from './features/core/remote-start-transaction.js';
-import { registerRemoteStopTransaction } from './features/core/remote-stop-transaction.js';
-import { registerReset } from './features/core/reset.js';
 import { StatusReporter } from './features/core/status-notification.js';
 import { TransactionMessages } from './features/core/transaction-messages.js';
-import { registerUnlockConnector } from './features/core/unlock-connector.js';
-import { registerTriggerMessage } from './features/remote-trigger/trigger-message.js';
-import { registerCancelReservation } from './features/reservation/cancel-reservation.js';
-import { registerReserveNow } from './features/reservation/reserve-now.js';
+import {
+  type InstalledProfile,
+  MESSAGE_TRIGGERS,
+  type MessageTrigger,
+  type Profile,
+  type TriggerTarget,
+} from './features/profile.js';
+import { remoteTriggerProfile } from './features/remote-trigger/profile.js';
+import { reservationProfile } from './features/reservation/profile.js';
 import { SecurityProfileSwitch } from './features/security/security-profile.js';
 import type { Logger } from './log.js';
 import { MqttBridge } from './mqtt/bridge.js';
-import type { FeatureProfile } from './ocpp/actions.js';
 import { Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js';
 import { Outbox } from './ocpp/outbox.js';
 import { RpcEndpoint } from './ocpp/rpc.js';
 import { FrameTrace } from './ocpp/trace.js';
-import { AlignedMetering } from './station/aligned-metering.js';
 import { Authorizer } from './station/auth/authorizer.js';
 import { AuthCache } from './station/auth/cache.js';
 import { LocalAuthList } from './station/auth/local-list.js';
@@ -68,21 +62,16 @@ type BuiltOptions = RuntimeOptions & { board: Board };
 /** How long a graceful stop waits for the answer to the CALL in flight. */
 const STOP_DRAIN_MS = 2000;
 
-/** Feature profiles whose every message this build handles; SupportedFeatureProfiles reports exactly these. */
-const IMPLEMENTED_PROFILES: readonly FeatureProfile[] = [
-  'Core',
-  'LocalAuthListManagement',
-  'RemoteTrigger',
-  'Reservation',
-];
-
-/** Optional functions this build provides; their configuration keys exist only with them. */
-const CAPABILITIES = [
-  'authCache',
-  'localAuthList',
-  'maxEnergyOnInvalidId',
-  'offlineUnknownId',
-  'reservation',
+/**
+ * The feature profiles this build installs, each whole: SupportedFeatureProfiles reports exactly
+ * these, and the configuration keys of their capabilities exist. A later profile's TriggerMessage
+ * target replaces an earlier one's for the same message.
+ */
+const PROFILES: readonly Profile[] = [
+  coreProfile,
+  localAuthListProfile,
+  remoteTriggerProfile,
+  reservationProfile,
 ];
 
 function readPem(path: string | undefined): string | undefined {
@@ -109,7 +98,7 @@ export class Runtime {
   readonly reservations: Reservations;
   readonly transactions: TransactionEngine;
   readonly trace: FrameTrace;
-  private readonly alignedMetering: AlignedMetering;
+  private readonly profiles: InstalledProfile[] = [];
   private readonly transactionsRepo: TransactionsRepo;
   readonly done: Promise<StopReason>;
   private readonly heartbeat: Heartbeat;
@@ -133,10 +122,10 @@ export class Runtime {
       store: this.store.config,
       initial,
       forced: cfg.ocppForced,
-      capabilities: new Set(CAPABILITIES),
+      capabilities: new Set(PROFILES.flatMap((profile) => profile.capabilities)),
       fixed: {
         NumberOfConnectors: String(this.board.connectors.length),
-        SupportedFeatureProfiles: IMPLEMENTED_PROFILES.join(','),
+        SupportedFeatureProfiles: PROFILES.map((profile) => profile.name).join(','),
       },
       supportedMeasurands: measurands,
       log,
@@ -223,40 +212,29 @@ export class Runtime {
     });
     messages.bind(this.transactions);
     this.outbox.on('deadLettered', (entry) => messages.onDeadLettered(entry));
-    this.alignedMetering = new AlignedMetering({
-      station: this.station,
-      config: this.config,
-      clock,
-      time: ctx.time,
-      log,
-      onSample: clockAlignedSampleHandler(ctx, this.transactions),
-    });
     this.heartbeat = new Heartbeat(ctx);
     this.statusReporter = new StatusReporter(ctx);
-    registerGetConfiguration(ctx);
-    registerChangeConfiguration(ctx);
-    registerDataTransfer(ctx, this.vendors);
-    registerChangeAvailability(ctx);
-    registerReset(ctx);
-    registerClearCache(ctx, this.authCache);
-    registerSendLocalList(ctx, this.localList);
-    registerGetLocalListVersion(ctx, this.localList);
-    reportLocalListConflicts(ctx, {
-      authorizer: this.authorizer,
-      list: this.localList,
-      sendStatus: (snapshot) => this.statusReporter.send(snapshot),
-    });
-    registerRemoteStartTransaction(ctx, this.transactions);
-    registerRemoteStopTransaction(ctx, this.transactions);
-    registerUnlockConnector(ctx, this.transactions);
-    registerReserveNow(ctx, this.reservations);
-    registerCancelReservation(ctx, this.reservations);
-    registerTriggerMessage(ctx, {
+    const triggers = new Map<MessageTrigger, TriggerTarget>();
+    const services = {
       registration: this.registration,
       heartbeat: this.heartbeat,
-      status: this.statusReporter,
-      transactionIdOn: (connectorId) => this.transactions.transactionOn(connectorId)?.transactionId,
-    });
+      statusReporter: this.statusReporter,
+      vendors: this.vendors,
+      engine: this.transactions,
+      reservations: this.reservations,
+      localList: this.localList,
+      authCache: this.authCache,
+      authorizer: this.authorizer,
+      triggers,
+    };
+    for (const profile of PROFILES) {
+      const installed = profile.install(ctx, services);
+      for (const message of MESSAGE_TRIGGERS) {
+        const send = installed.triggers?.[message];
+        if (send) triggers.set(message, send);
+      }
+      this.profiles.push(installed);
+    }
     new SecurityProfileSwitch({
       config: this.config,
       link: this.link,
@@ -297,7 +275,7 @@ export class Runtime {
     await runtime.board.start();
     // Transactions the last run left open are stopped (PowerLoss) and queued before we connect.
     runtime.transactions.start();
-    runtime.alignedMetering.start();
+    for (const profile of runtime.profiles) profile.start?.();
     await runtime.startControlSocket();
     runtime.mqtt?.start();
     runtime.link.start();
@@ -349,7 +327,7 @@ export class Runtime {
       // Give the queued StopTransactions a moment to leave; whatever stays is sent after the restart.
       await this.outboxDrained(STOP_DRAIN_MS);
       await this.outbox.stop();
-      this.alignedMetering.stop();
+      for (const profile of this.profiles) profile.stop?.();
       this.transactions.close();
       this.reservations.close();
       // Send nothing new, but let the message on the wire get its answer (bounded).
