@@ -1,5 +1,5 @@
 import type { MeterReading } from '../../hal/types.js';
-import type { Clock, OcppTime, Timer } from '../clock.js';
+import { type Clock, type OcppTime, Schedule } from '../clock.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
 import type { Logger } from '../log.js';
 import type { Station } from './station.js';
@@ -29,40 +29,28 @@ export interface AlignedMeteringOptions {
  * connector's meter is read and reported with the boundary as its timestamp (0 turns it off).
  */
 export class AlignedMetering {
-  private timer: Timer | undefined;
-  private running = false;
+  private readonly schedule: Schedule;
 
   constructor(private readonly opts: AlignedMeteringOptions) {
-    opts.config.onChange('ClockAlignedDataInterval', () => {
-      if (this.running) this.schedule();
+    this.schedule = new Schedule(opts.clock, () => {
+      const seconds = opts.config.getInt('ClockAlignedDataInterval');
+      if (seconds <= 0) return undefined;
+      const boundary = nextAlignedBoundary(opts.time.nowMs(), seconds * 1000);
+      return { inMs: boundary - opts.time.nowMs(), run: () => void this.sample(boundary) };
     });
+    opts.config.onChange('ClockAlignedDataInterval', () => this.schedule.replan());
   }
 
   start(): void {
-    this.running = true;
-    this.schedule();
+    this.schedule.start();
   }
 
   stop(): void {
-    this.running = false;
-    this.timer?.cancel();
-    this.timer = undefined;
-  }
-
-  private schedule(): void {
-    this.timer?.cancel();
-    this.timer = undefined;
-    const seconds = this.opts.config.getInt('ClockAlignedDataInterval');
-    if (seconds <= 0) return;
-    const boundary = nextAlignedBoundary(this.opts.time.nowMs(), seconds * 1000);
-    this.timer = this.opts.clock.setTimeout(
-      () => void this.sample(boundary),
-      boundary - this.opts.time.nowMs(),
-    );
+    this.schedule.stop();
   }
 
   private async sample(boundary: number): Promise<void> {
-    this.schedule();
+    this.schedule.replan();
     const { station, log } = this.opts;
     for (const id of station.connectorIds()) {
       const meter = station.connector(id)?.meter;
