@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { BoardConfigurationError } from '../hal/types.js';
 import { BoardFileError } from './config/board-file.js';
 import { ConfigFileError, loadConfigFile } from './config/file.js';
+import { ConfigurationError } from './config/registry.js';
 import { createLogger, type Logger } from './log.js';
 import { Runtime, type StopReason } from './runtime.js';
 import { SystemdNotifier } from './systemd/notify.js';
@@ -96,7 +97,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
       error instanceof ConfigFileError ||
       error instanceof BoardFileError ||
       error instanceof BoardConfigurationError ||
-      /^config: /.test((error as Error).message);
+      error instanceof ConfigurationError;
     log.fatal({ err: (error as Error).message }, 'cannot start');
     log.flush();
     return isConfig ? EXIT.config : EXIT.internalError;

@@ -210,7 +210,7 @@ export class ConfigurationRegistry<D extends KeyDefinition = StandardKeyDefiniti
     for (const key of Object.keys(fixed)) {
       const def = this.definitions.get(key);
       if (def === undefined || def.access !== 'R')
-        throw new Error(`config: ${key} cannot be a runtime-computed key`);
+        throw new ConfigurationError(`config: ${key} cannot be a runtime-computed key`);
     }
     const out = new Map<string, string>();
     for (const [key, raw] of Object.entries(initial)) {
@@ -308,16 +308,26 @@ export class ConfigurationRegistry<D extends KeyDefinition = StandardKeyDefiniti
 
   private known(key: string): KeyDefinition {
     const def = this.definitions.get(key);
-    if (def === undefined) throw new Error(`config: ${key} is not a configuration key of this charge point`);
+    if (def === undefined)
+      throw new ConfigurationError(`config: ${key} is not a configuration key of this charge point`);
     return def;
   }
 
   private typed(key: string, type: KeyDefinition['type']): string {
     const def = this.known(key);
     const value = this.values.get(key);
-    if (def.type !== type || value === undefined) throw new Error(`config: ${key} has no ${type} value`);
+    if (def.type !== type || value === undefined)
+      throw new ConfigurationError(`config: ${key} has no ${type} value`);
     return value;
   }
+}
+
+/**
+ * The provisioned OCPP keys cannot make a valid configuration (a bad value, an unknown key, a
+ * key the runtime computes): the daemon exits with the configuration-error code, not a crash.
+ */
+export class ConfigurationError extends Error {
+  override readonly name = 'ConfigurationError';
 }
 
 /** Write-only keys are secrets: never shown in a listing nor in a log line. */
@@ -325,8 +335,8 @@ function isSecret(def: KeyDefinition): boolean {
   return def.access === 'W';
 }
 
-function configError(key: string, reason: string): Error {
-  return new Error(`config: ocpp.${key}: ${reason}`);
+function configError(key: string, reason: string): ConfigurationError {
+  return new ConfigurationError(`config: ocpp.${key}: ${reason}`);
 }
 
 function caseHint(key: string, known: ReadonlySet<string>): string {
