@@ -366,6 +366,77 @@ describe('delivery while registration is no longer Accepted', () => {
   });
 });
 
+describe('security events on the outbox', () => {
+  const start = useHarness();
+
+  it('a SecurityEventNotification queued offline survives a restart and is delivered once, in order with the transaction', async () => {
+    const h = await start();
+    await h.booted();
+    await listed(h);
+    await goOffline(h);
+    const mark = h.csms.mark();
+    await offlineStart(h);
+    const event = {
+      type: 'InvalidCentralSystemCertificate',
+      timestamp: new Date().toISOString(),
+      techInfo: 'queued offline',
+    };
+    h.runtime.outbox.enqueue('SecurityEventNotification', event);
+    h.board.swipe(TAG);
+    await whenEngine(h, () => h.runtime.transactions.transactionOn(1) === undefined, 'the local stop');
+    expect(h.runtime.outbox.pending().map((e) => [e.kind, e.action])).toEqual([
+      ['transaction', 'StartTransaction'],
+      ['security', 'SecurityEventNotification'],
+      ['transaction', 'StopTransaction'],
+    ]);
+    await h.runtime.stop();
+
+    h.csms.refuseConnections(false);
+    await h.startRuntime();
+    const stop = await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });
+    await answered(h.csms, stop.id);
+    const queued = ['StartTransaction', 'SecurityEventNotification', 'StopTransaction'];
+    const sent = h.csms.calls(CP_ID, undefined, mark).filter((c) => queued.includes(c.action));
+    expect(sent.map((c) => c.action)).toEqual(queued);
+    expect(sent[1]?.payload).toEqual(event);
+    expect(stop.payload).toMatchObject({
+      transactionId: transactionIdOf(h.csms, sent[0]!.id),
+      reason: 'Local',
+    });
+    await whenOutbox(h, () => h.runtime.outbox.size() === 0, 'the queue emptied');
+    expect(h.runtime.outbox.deadLetters()).toEqual([]);
+  });
+});
+
+describe('delivery after registration is Accepted again', () => {
+  const start = useHarness();
+
+  it('what was held while Pending is delivered once the central system accepts the charger again', async () => {
+    const h = await start({
+      csms: {
+        rules: {
+          boot: (_req, count) =>
+            count === 2 ? { status: 'Pending', interval: 3600 } : { status: 'Accepted', interval: 3600 },
+        },
+      },
+    });
+    await h.booted();
+    const transactionId = await charging(h, TAG);
+    await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'BootNotification' });
+    await h.sink.waitFor((l) => l.msg === 'BootNotification answered' && l.status === 'Pending');
+    const mark = h.csms.mark();
+    h.board.swipe(TAG);
+    await whenEngine(h, () => h.runtime.transactions.transactionOn(1) === undefined, 'the local stop');
+    expect(h.runtime.outbox.size()).toBe(1);
+
+    await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'BootNotification' });
+    const stop = await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });
+    expect(stop.payload).toMatchObject({ transactionId, idTag: TAG, reason: 'Local' });
+    await whenOutbox(h, () => h.runtime.outbox.size() === 0, 'the StopTransaction delivered');
+    expect(h.runtime.outbox.resumed).toBe(true);
+  });
+});
+
 describe('delivery while registration is no longer Accepted (the call already waiting in the RPC)', () => {
   const start = useHarness();
 
