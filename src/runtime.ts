@@ -30,6 +30,7 @@ import { Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js
 import { Outbox } from './ocpp/outbox.js';
 import { RpcEndpoint } from './ocpp/rpc.js';
 import { FrameTrace } from './ocpp/trace.js';
+import { transactionDelivery } from './ocpp/transaction-delivery.js';
 import { Authorizer } from './station/auth/authorizer.js';
 import { AuthCache } from './station/auth/cache.js';
 import { LocalAuthList } from './station/auth/local-list.js';
@@ -39,6 +40,7 @@ import { TransactionEngine, type StopReason as TransactionStopReason } from './s
 import { AuthCacheRepo } from './store/auth-cache-repo.js';
 import { openStore, type Store } from './store/index.js';
 import { LocalListRepo } from './store/local-list-repo.js';
+import { OutboxRepo } from './store/outbox-repo.js';
 import { ReservationsRepo } from './store/reservations-repo.js';
 import { TransactionSamplesRepo } from './store/transaction-samples-repo.js';
 import { TransactionsRepo } from './store/transactions-repo.js';
@@ -202,16 +204,24 @@ export class Runtime {
       log,
     });
     this.outbox = new Outbox({
-      db: this.store.db,
+      repo: new OutboxRepo(this.store.db),
       rpc: this.rpc,
       config: this.config,
       clock,
       log,
-      resolveTransactionId: (localId) => this.transactions.transactionIdOf(localId),
-      onDelivered: (entry, response) => messages.onDelivered(entry, response),
     });
+    this.outbox.register(
+      'transaction',
+      transactionDelivery({
+        resolveTransactionId: (localId) => this.transactions.transactionIdOf(localId),
+        deadLetteredStart: (localId) => this.outbox.deadLetteredStart(localId),
+        delivered: (entry, response) => messages.onDelivered(entry, response),
+        deadLettered: (entry) => messages.onDeadLettered(entry),
+      }),
+    );
+    // Security events only need to arrive: their answers carry nothing to apply.
+    this.outbox.register('security', {});
     messages.bind(this.transactions);
-    this.outbox.on('deadLettered', (entry) => messages.onDeadLettered(entry));
     this.heartbeat = new Heartbeat(ctx);
     this.statusReporter = new StatusReporter(ctx);
     const triggers = new Map<MessageTrigger, TriggerTarget>();
@@ -326,7 +336,7 @@ export class Runtime {
       await this.transactions.stopAll(transactionStopReason(reason));
       // Give the queued StopTransactions a moment to leave; whatever stays is sent after the restart.
       await this.outboxDrained(STOP_DRAIN_MS);
-      await this.outbox.stop();
+      await this.outbox.stop(STOP_DRAIN_MS);
       for (const profile of this.profiles) profile.stop?.();
       this.transactions.close();
       this.reservations.close();
@@ -399,7 +409,7 @@ export class Runtime {
   }
 
   private outboxDrained(maxWaitMs: number): Promise<void> {
-    if (this.outbox.size() === 0 || !this.link.isOpen) return Promise.resolve();
+    if (this.outbox.size() === 0 || !this.outbox.resumed) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, maxWaitMs);
       const outbox = this.outbox;
@@ -428,6 +438,10 @@ export class Runtime {
       this.statusReporter.enable();
       this.heartbeat.start();
       this.outbox.resume();
+    });
+    // Pending or Rejected after Accepted: the gate holds our CALLs, so the outbox waits too.
+    this.registration.on('status', (status) => {
+      if (status !== 'Accepted') this.outbox.pause();
     });
   }
 }

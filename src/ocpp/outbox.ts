@@ -1,29 +1,40 @@
 import { EventEmitter } from 'node:events';
-import type Database from 'better-sqlite3';
-import type { Clock, Timer } from '../clock.js';
+import { type Clock, Schedule } from '../clock.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
 import type { Logger } from '../log.js';
-import { type DeadLetter, type OutboxEntry, OutboxRepo, type QueuedAction } from '../store/outbox-repo.js';
+import type { DeadLetter, MessageKind, OutboxEntry, OutboxRepo, QueuedAction } from '../store/outbox-repo.js';
 import { NotConnectedError } from './errors.js';
 import type { RequestOf } from './generated/messages.js';
 import type { RpcEndpoint } from './rpc.js';
 
-export type { DeadLetter, OutboxEntry, QueuedAction };
+export type { DeadLetter, MessageKind, OutboxEntry, QueuedAction };
 
 export interface OutboxOptions {
-  db: Database.Database;
+  repo: OutboxRepo;
   rpc: RpcEndpoint;
   config: ConfigurationRegistry;
   clock: Clock;
   log: Logger;
-  /** The central system's id of a local transaction, once its StartTransaction was answered. */
-  resolveTransactionId(localTxId: number): number | undefined;
+}
+
+/** What to send for a queued message, or why it can never be sent (it goes to the dead letters). */
+export type Prepared = { payload: Record<string, unknown> } | { refused: string };
+
+/**
+ * The consumer of one kind of message. Every method is optional: a kind whose answers carry
+ * nothing to apply (security events) registers `{}`.
+ */
+export interface DeliveryHandler {
+  /** The payload as it must leave now (a transaction message gets its transactionId). Default: as stored. */
+  prepare?(entry: OutboxEntry): Prepared;
   /**
-   * Applies a central-system answer (e.g. stores the transactionId of a StartTransaction). Runs
-   * inside the SQL transaction that deletes the row, so it must be synchronous and only write to
-   * the same database; if it throws, its writes and the delete are rolled back together.
+   * Applies a central-system answer. Runs inside the SQL transaction that deletes the row, so it
+   * must be synchronous and only write to the same database; if it throws, its writes and the
+   * delete are rolled back together and the delivery counts as a failed attempt.
    */
-  onDelivered(entry: OutboxEntry, response: unknown): void;
+  delivered?(entry: OutboxEntry, response: unknown): void;
+  /** After the message was moved to the dead letters (committed). */
+  deadLettered?(entry: DeadLetter): void;
 }
 
 export interface OutboxEvents {
@@ -34,21 +45,24 @@ export interface OutboxEvents {
   idle: [];
 }
 
-type Prepared = { payload: Record<string, unknown> } | { refused: string };
+/** How a call the loop was waiting for ended. */
+type Outcome = { answer: unknown } | { error: unknown } | 'abandoned';
 
 /**
- * The durable queue of transaction messages (StartTransaction, StopTransaction and transaction
- * MeterValues), delivered in the order they were enqueued, one at a time, only while resumed.
+ * The durable queue of the messages that must reach the central system: transaction messages
+ * (StartTransaction, StopTransaction, transaction MeterValues) and security events. One queue for
+ * every kind, delivered in the order enqueued, one at a time, only while resumed; each kind's
+ * answers go to the `DeliveryHandler` registered for it.
  *
  * - A message is committed to SQLite before `enqueue` returns, so a power cut cannot lose it.
  * - A CALLERROR, an invalid response or no response is a failed attempt: the next try waits
  *   TransactionMessageRetryInterval x attempts so far; after TransactionMessageAttempts failures the
  *   row moves to `outbox_dead_letter` (never deleted silently) and delivery goes on with the next.
  * - Not being connected is not an attempt: the queue pauses until `resume()`, however long that is.
- * - A good answer is applied (`onDelivered`) and the row deleted in ONE SQL transaction.
+ * - A good answer is applied (the handler's `delivered`) and the row deleted in ONE SQL transaction.
  *
- * Delivery is at-least-once. The remaining window: if the process dies after the central system
- * answered but before that transaction commits (or while the call is in flight), the row is still
+ * Delivery is at-least-once. The remaining window: if the process dies (or `stop` gives up on the
+ * call) after the central system answered but before that transaction commits, the row is still
  * there and the message is sent once more after restart. OCPP 1.6 has no idempotency key, so a
  * charge point cannot do better; the central system sees a duplicate at worst, never a gap.
  * A crash in flight also does not count the interrupted transmission as an attempt.
@@ -57,49 +71,91 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   private readonly opts: OutboxOptions;
   private readonly repo: OutboxRepo;
   private readonly log: Logger;
-  private active = false;
+  private readonly handlers = new Map<MessageKind, DeliveryHandler>();
+  /** Started while resumed: its running state is the queue's, and it holds the one retry timer. */
+  private readonly retry: Schedule;
+  /** The wait before the head may be sent again, while the loop is not running. */
+  private retryInMs: number | undefined;
   private stopped = false;
   /** True from the moment a delivery loop is scheduled until it returns; at most one runs. */
   private draining = false;
   private loop: Promise<void> = Promise.resolve();
-  private retryTimer: Timer | undefined;
   /** Bumped by every resume(), so a NotConnectedError of a call made before it does not undo it. */
   private resumes = 0;
+  /** Settles the call the loop waits for as abandoned: `stop` has waited long enough. */
+  private abandon: () => void = () => {};
+  private readonly abandoned: Promise<'abandoned'>;
 
   constructor(opts: OutboxOptions) {
     super();
     this.opts = opts;
-    this.repo = new OutboxRepo(opts.db);
+    this.repo = opts.repo;
     this.log = opts.log.child({ module: 'outbox' });
+    this.retry = new Schedule(opts.clock, () => {
+      const inMs = this.retryInMs;
+      if (inMs === undefined) return undefined;
+      return {
+        inMs,
+        run: () => {
+          this.retryInMs = undefined;
+          this.kick();
+        },
+      };
+    });
+    this.abandoned = new Promise((resolve) => {
+      this.abandon = () => resolve('abandoned');
+    });
   }
 
-  /** Persists the message (committed when this returns) and delivers it when its turn comes. */
+  /** Routes the answers of one kind of message to `handler`. Once per kind, before anything is delivered. */
+  register(kind: MessageKind, handler: DeliveryHandler): void {
+    if (this.handlers.has(kind))
+      throw new Error(`a delivery handler for ${kind} messages is already registered`);
+    this.handlers.set(kind, handler);
+  }
+
+  /**
+   * Persists the message (committed when this returns) and delivers it when its turn comes.
+   * `localTxId` binds a transaction message to its transaction; no other kind has one.
+   */
   enqueue(action: QueuedAction, payload: Record<string, unknown>, localTxId?: number): OutboxEntry {
     const entry = this.repo.add(action, payload, localTxId, this.isoNow());
     this.kick();
     return entry;
   }
 
-  /** The link is registered (BootNotification accepted): deliver what is queued. Idempotent. */
+  /** Registered (BootNotification accepted) and connected: deliver what is queued. Idempotent. */
   resume(): void {
     if (this.stopped) return;
     this.resumes += 1;
-    this.active = true;
+    this.retry.start();
     this.kick();
   }
 
-  /** The link went down: stop after the call in flight. */
+  /** Not connected, or no longer accepted: stop after the call in flight. */
   pause(): void {
-    this.active = false;
-    this.retryTimer?.cancel();
-    this.retryTimer = undefined;
+    this.retryInMs = undefined;
+    this.retry.stop();
   }
 
-  /** Pauses for good and resolves once the call in flight (if any) has settled and been recorded. */
-  async stop(): Promise<void> {
+  /** Whether delivery may go on (resumed and not paused since). */
+  get resumed(): boolean {
+    return this.retry.running;
+  }
+
+  /**
+   * Pauses for good. Resolves once the call in flight (if any) has settled and been recorded, or
+   * after `graceMs` at most: a call held by the RPC (e.g. behind the gate while registration is
+   * Pending) may never settle before the link is gone. Given up on, the message stays queued and
+   * is sent again after the restart, as after a crash.
+   */
+  async stop(graceMs: number): Promise<void> {
     this.stopped = true;
     this.pause();
+    if (!this.draining) return;
+    const grace = this.opts.clock.setTimeout(() => this.abandon(), graceMs);
     await this.loop;
+    grace.cancel();
   }
 
   pending(): OutboxEntry[] {
@@ -110,12 +166,17 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     return this.repo.deadLetters();
   }
 
+  /** The seq of a dead-lettered StartTransaction of this local transaction, if there is one. */
+  deadLetteredStart(localTxId: number): number | undefined {
+    return this.repo.deadLetteredStart(localTxId);
+  }
+
   size(): number {
     return this.repo.count();
   }
 
   private kick(): void {
-    if (!this.active || this.draining) return;
+    if (!this.resumed || this.draining) return;
     this.draining = true;
     // Deferred so that enqueue() never runs delivery (and its events) inside the caller's stack.
     this.loop = Promise.resolve().then(() => this.drain());
@@ -128,7 +189,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   private async drain(): Promise<void> {
     let next: 'idle' | { retryInMs: number } | undefined;
     try {
-      while (this.active) {
+      while (this.resumed) {
         const head = this.repo.head();
         if (!head) {
           next = 'idle';
@@ -153,21 +214,32 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   }
 
   private async deliver(entry: OutboxEntry): Promise<void> {
-    const prepared = this.prepare(entry);
+    const handler = this.handlers.get(entry.kind);
+    const prepared: Prepared = !handler
+      ? { refused: `no delivery handler for ${entry.kind} messages` }
+      : (handler.prepare?.(entry) ?? { payload: entry.payload });
     if ('refused' in prepared) {
       this.deadLetter(entry, entry.attempts, prepared.refused);
       return;
     }
     const sent: OutboxEntry = { ...entry, payload: prepared.payload };
     const resumes = this.resumes;
-    let response: unknown;
-    try {
-      response = await this.opts.rpc.call(
-        entry.action,
-        prepared.payload as unknown as RequestOf<QueuedAction>,
+    const outcome: Outcome = await Promise.race([
+      this.opts.rpc.call(entry.action, prepared.payload as unknown as RequestOf<QueuedAction>).then(
+        (answer: unknown) => ({ answer }),
+        (error: unknown) => ({ error }),
+      ),
+      this.abandoned,
+    ]);
+    if (outcome === 'abandoned') {
+      this.log.warn(
+        { seq: entry.seq, action: entry.action },
+        'stopping: no answer in time, message kept for the next run',
       );
-    } catch (err) {
-      if (err instanceof NotConnectedError) {
+      return;
+    }
+    if ('error' in outcome) {
+      if (outcome.error instanceof NotConnectedError) {
         this.log.info(
           { seq: entry.seq, action: entry.action },
           'not connected: holding the queue until resumed',
@@ -175,14 +247,15 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         if (resumes === this.resumes) this.pause();
         return;
       }
-      this.failed(entry, describe(err));
+      this.failed(entry, describe(outcome.error));
       return;
     }
+    const response = outcome.answer;
     try {
       // No await between the answer and this commit: the RPC looks at the next inbound frame only
       // after this continuation, so a RemoteStopTransaction right behind a StartTransaction.conf
       // finds the transactionId.
-      this.repo.complete(entry.seq, () => this.opts.onDelivered(sent, response));
+      this.repo.complete(entry.seq, () => handler?.delivered?.(sent, response));
     } catch (err) {
       // Counted as an attempt, so a hook that always fails ends in the dead letters, not in a resend loop.
       this.log.error(
@@ -195,23 +268,6 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.emitSafely('delivered', sent, response);
   }
 
-  /** The payload to send, with the central system's transactionId filled in where it was not known. */
-  private prepare(entry: OutboxEntry): Prepared {
-    const { action, localTxId, payload } = entry;
-    if (localTxId === undefined || action === 'StartTransaction') return { payload };
-    if (action === 'MeterValues' && payload.transactionId !== undefined) return { payload };
-    const transactionId = this.opts.resolveTransactionId(localTxId);
-    if (transactionId !== undefined) return { payload: { ...payload, transactionId } };
-    // Delivery is in order, so this transaction's StartTransaction has already been answered or given up.
-    const deadStart = this.repo.deadLetteredStart(localTxId);
-    return {
-      refused:
-        deadStart === undefined
-          ? `no transactionId known for local transaction ${localTxId}`
-          : `no transactionId for local transaction ${localTxId}: its StartTransaction (seq ${deadStart}) was dead-lettered`,
-    };
-  }
-
   private failed(entry: OutboxEntry, reason: string): void {
     const attempts = entry.attempts + 1;
     if (attempts >= this.opts.config.getInt('TransactionMessageAttempts')) {
@@ -222,7 +278,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.repo.schedule(entry.seq, attempts, this.opts.clock.now() + delay);
     this.log.info(
       { seq: entry.seq, action: entry.action, attempts, retryInMs: delay, reason },
-      'transaction message failed; will retry',
+      'queued message failed; will retry',
     );
   }
 
@@ -232,8 +288,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     const dead: DeadLetter = { ...entry, attempts, nextAttemptAt: 0, lastError: reason, failedAt };
     this.log.warn(
       { seq: entry.seq, action: entry.action, localTxId: entry.localTxId, attempts, reason },
-      'transaction message moved to the dead letters',
+      'queued message moved to the dead letters',
     );
+    const handler = this.handlers.get(entry.kind);
+    if (handler?.deadLettered) this.safely('deadLettered', () => handler.deadLettered?.(dead));
     this.emitSafely('deadLettered', dead);
   }
 
@@ -251,13 +309,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   }
 
   private armRetry(ms: number): void {
-    this.retryTimer?.cancel();
-    this.retryTimer = undefined;
-    if (!this.active) return;
-    this.retryTimer = this.opts.clock.setTimeout(() => {
-      this.retryTimer = undefined;
-      this.kick();
-    }, ms);
+    // Paused meanwhile: resume() starts a new loop, which finds the wait again.
+    if (!this.resumed) return;
+    this.retryInMs = ms;
+    this.retry.replan();
   }
 
   private retryIntervalMs(): number {
@@ -270,10 +325,14 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   /** A listener's exception must not break delivery: the row is already settled. */
   private emitSafely<K extends keyof OutboxEvents>(event: K, ...args: OutboxEvents[K]): void {
+    this.safely(event, () => (this.emit as (event: K, ...args: OutboxEvents[K]) => boolean)(event, ...args));
+  }
+
+  private safely(what: string, fn: () => void): void {
     try {
-      (this.emit as (event: K, ...args: OutboxEvents[K]) => boolean)(event, ...args);
+      fn();
     } catch (err) {
-      this.log.error({ err, event }, 'outbox event listener failed');
+      this.log.error({ err, event: what }, 'outbox listener failed');
     }
   }
 }

@@ -2,7 +2,13 @@ import { EventEmitter } from 'node:events';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/database.js';
-import { openTraceDatabase, type TraceEntry, type TraceQuery, TraceRepo } from '../store/trace-repo.js';
+import {
+  openTraceConnection,
+  type TraceConnection,
+  type TraceEntry,
+  type TraceQuery,
+  type TraceRepo,
+} from '../store/trace-repo.js';
 import { MESSAGE_TYPE } from './frames.js';
 import type { FrameEvent } from './rpc.js';
 
@@ -102,7 +108,7 @@ interface FrameSource {
  * Events: 'entry' (TraceEntry) after each stored frame.
  */
 export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
-  private readonly connection: ReturnType<typeof openTraceDatabase>;
+  private readonly connection: TraceConnection;
   private readonly repo: TraceRepo;
   private readonly openCalls = new Map<string, string>();
   private readonly detachers: Array<() => void> = [];
@@ -113,8 +119,8 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
 
   constructor(private readonly opts: FrameTraceOptions) {
     super();
-    this.connection = openTraceDatabase(opts.store);
-    this.repo = new TraceRepo(this.connection.db, opts.maxFrames);
+    this.connection = openTraceConnection(opts.store);
+    this.repo = this.connection.repo(opts.maxFrames);
   }
 
   /**
@@ -142,18 +148,18 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
-    if (!this.connection.db.open) return;
+    if (!this.connection.isOpen()) return;
     try {
-      this.connection.db.transaction(() => {
+      this.connection.atomically(() => {
         for (const { frame, at } of batch) this.record(frame, at);
-      })();
+      });
     } catch (err) {
       this.opts.log.warn({ err: (err as Error).message }, 'frame trace: batch not recorded');
     }
   }
 
   record(frame: FrameEvent, at: number = this.opts.clock.now()): void {
-    if (this.opts.maxFrames === 0 || !this.connection.db.open) return;
+    if (this.opts.maxFrames === 0 || !this.connection.isOpen()) return;
     try {
       const header = frameHeader(frame.text);
       const action = header.action ?? this.answeredAction(frame.direction, header);

@@ -507,7 +507,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       return undefined;
     }
     const startedMs = time.nowMs();
-    const row = repo.db.transaction(() => {
+    const row = repo.atomically(() => {
       const { reservationId } = reservations.claim(connectorId, pending.idTag, pending.parentIdTag);
       const inserted = repo.insert({
         connectorId,
@@ -521,7 +521,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       if (reservationId !== undefined) reservations.consume(reservationId);
       sink.started(inserted, startedMs, reading);
       return inserted;
-    })();
+    });
     return {
       row,
       suspended: false,
@@ -581,7 +581,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       timestampMs: stoppedMs,
       ...(reading ? { reading } : {}),
     };
-    repo.db.transaction(() => {
+    repo.atomically(() => {
       repo.stop(tx.row.localId, {
         stopReason: reason,
         ...(idTag ? { stopIdTag: idTag } : {}),
@@ -589,7 +589,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
         stoppedAt: new Date(stoppedMs).toISOString(),
       });
       sink.stopped(tx.row, record);
-    })();
+    });
     log.info({ connectorId, localId: tx.row.localId, reason, meterStop }, 'transaction stopped');
     this.emit('transaction', { kind: 'stopped', row: tx.row, stop: record });
     // Finishing until the cable is gone: at once after an EV-side stop (the driver takes it once released).
@@ -667,10 +667,10 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     timestampMs: number,
   ): void {
     const { repo, sink } = this.opts;
-    repo.db.transaction(() => {
+    repo.atomically(() => {
       repo.recordMeter(tx.row.localId, reading.energyImportWh, new Date(timestampMs).toISOString());
       sink.sampled(tx.row, reading, context, timestampMs);
-    })();
+    });
     tx.row = { ...tx.row, lastMeter: reading.energyImportWh };
   }
 
@@ -695,14 +695,14 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       const stoppedMs = time.nowMs();
       const meterStop = Math.max(row.meterStart, row.lastMeter);
       const record: TransactionStop = { reason: 'PowerLoss', meterStop, timestampMs: stoppedMs };
-      repo.db.transaction(() => {
+      repo.atomically(() => {
         repo.stop(row.localId, {
           stopReason: 'PowerLoss',
           meterStop,
           stoppedAt: new Date(stoppedMs).toISOString(),
         });
         sink.stopped(row, record);
-      })();
+      });
       this.emit('transaction', { kind: 'stopped', row, stop: record });
       log.warn(
         { connectorId: row.connectorId, localId: row.localId, meterStop },

@@ -137,6 +137,44 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec('CREATE INDEX transaction_samples_by_tx ON transaction_samples (local_tx_id, taken_at)');
     },
   },
+  {
+    version: 6,
+    name: 'outbox_message_kinds',
+    up(db) {
+      // The outbox carries more than transaction messages: each row says its kind, and only a
+      // transaction message may belong to a transaction. The action is no longer listed in a CHECK,
+      // so a new kind needs no table rebuild. SQLite cannot drop a CHECK: the table is rebuilt.
+      // Its AUTOINCREMENT counter is carried over, or a new row could take the seq of one already
+      // delivered or dead-lettered (the dead letters are keyed by seq).
+      const counter = db
+        .prepare(
+          `SELECT MAX(n) FROM (SELECT seq AS n FROM sqlite_sequence WHERE name = 'outbox'
+                               UNION ALL SELECT MAX(seq) FROM outbox_dead_letter)`,
+        )
+        .pluck()
+        .get();
+      db.exec(`CREATE TABLE outbox_v6 (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        action TEXT NOT NULL,
+        local_tx_id INTEGER REFERENCES transactions (local_id),
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        CHECK (kind = 'transaction' OR local_tx_id IS NULL)
+      ) STRICT`);
+      db.exec(`INSERT INTO outbox_v6 (seq, kind, action, local_tx_id, payload, attempts, next_attempt_at, created_at)
+        SELECT seq, 'transaction', action, local_tx_id, payload, attempts, next_attempt_at, created_at FROM outbox`);
+      db.exec('DROP TABLE outbox');
+      db.exec('ALTER TABLE outbox_v6 RENAME TO outbox');
+      db.prepare("DELETE FROM sqlite_sequence WHERE name = 'outbox'").run();
+      if (typeof counter === 'number') {
+        db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)").run(counter);
+      }
+      db.exec("ALTER TABLE outbox_dead_letter ADD COLUMN kind TEXT NOT NULL DEFAULT 'transaction'");
+    },
+  },
 ];
 
 export const SCHEMA_VERSION: number = MIGRATIONS.length;

@@ -1,11 +1,29 @@
 import type Database from 'better-sqlite3';
 
-export type QueuedAction = 'StartTransaction' | 'StopTransaction' | 'MeterValues';
+/**
+ * Every action the outbox carries, with the kind of message it is: the kind says which consumer
+ * the answer goes to. Transaction messages are bound to a local transaction (their transactionId
+ * is filled in at send time); security events (OCPP 1.6 security extension) must reach the central
+ * system as surely, but their answers carry nothing.
+ */
+export const KIND_OF = {
+  StartTransaction: 'transaction',
+  StopTransaction: 'transaction',
+  MeterValues: 'transaction',
+  SecurityEventNotification: 'security',
+  SignedFirmwareStatusNotification: 'security',
+  LogStatusNotification: 'security',
+} as const;
+
+export type QueuedAction = keyof typeof KIND_OF;
+export type MessageKind = (typeof KIND_OF)[QueuedAction];
 
 export interface OutboxEntry {
   /** Delivery order: AUTOINCREMENT, so a seq is never reused even after the row is gone. */
   seq: number;
+  kind: MessageKind;
   action: QueuedAction;
+  /** Only a transaction message has one: the local transaction it belongs to. */
   localTxId?: number;
   payload: Record<string, unknown>;
   /** Failed transmissions so far (not counting those refused for want of a connection). */
@@ -23,6 +41,7 @@ export interface DeadLetter extends OutboxEntry {
 
 interface OutboxRow {
   seq: number;
+  kind: MessageKind;
   action: QueuedAction;
   local_tx_id: number | null;
   payload: string;
@@ -36,15 +55,18 @@ interface DeadLetterRow extends OutboxRow {
   failed_at: string;
 }
 
-const COLUMNS = 'seq, action, local_tx_id, payload, attempts, next_attempt_at, created_at';
+const COLUMNS = 'seq, kind, action, local_tx_id, payload, attempts, next_attempt_at, created_at';
 
 /**
- * The SQL of the transaction-message outbox. Every statement that runs per delivered message goes
+ * The SQL of the outbox: messages of every kind in one queue, in one order. Every statement that runs per delivered message goes
  * through the primary key (seq), so draining a long queue costs the same per message whatever
  * its length.
  */
 export class OutboxRepo {
-  private readonly insertRow: Database.Statement<[QueuedAction, number | null, string, string], OutboxRow>;
+  private readonly insertRow: Database.Statement<
+    [MessageKind, QueuedAction, number | null, string, string],
+    OutboxRow
+  >;
   private readonly selectHead: Database.Statement<[], OutboxRow>;
   private readonly selectAll: Database.Statement<[], OutboxRow>;
   private readonly countRows: Database.Statement<[], { n: number }>;
@@ -60,7 +82,7 @@ export class OutboxRepo {
 
   constructor(db: Database.Database) {
     this.insertRow = db.prepare(
-      `INSERT INTO outbox (action, local_tx_id, payload, created_at) VALUES (?, ?, ?, ?)
+      `INSERT INTO outbox (kind, action, local_tx_id, payload, created_at) VALUES (?, ?, ?, ?, ?)
        RETURNING ${COLUMNS}`,
     );
     this.selectHead = db.prepare(`SELECT ${COLUMNS} FROM outbox ORDER BY seq LIMIT 1`);
@@ -72,11 +94,11 @@ export class OutboxRepo {
     // that was queued.
     this.copyToDeadLetter = db.prepare(
       `INSERT INTO outbox_dead_letter
-         (seq, action, local_tx_id, payload, attempts, last_error, created_at, failed_at)
-       SELECT seq, action, local_tx_id, payload, ?, ?, created_at, ? FROM outbox WHERE seq = ?`,
+         (seq, kind, action, local_tx_id, payload, attempts, last_error, created_at, failed_at)
+       SELECT seq, kind, action, local_tx_id, payload, ?, ?, created_at, ? FROM outbox WHERE seq = ?`,
     );
     this.selectDeadLetters = db.prepare(
-      `SELECT seq, action, local_tx_id, payload, attempts, 0 AS next_attempt_at, created_at, last_error, failed_at
+      `SELECT seq, kind, action, local_tx_id, payload, attempts, 0 AS next_attempt_at, created_at, last_error, failed_at
        FROM outbox_dead_letter ORDER BY seq`,
     );
     this.selectDeadStart = db.prepare(
@@ -93,14 +115,21 @@ export class OutboxRepo {
     });
   }
 
-  /** Commits before it returns (autocommit, or the caller's enclosing transaction). */
+  /**
+   * Commits before it returns (autocommit, or the caller's enclosing transaction). The kind follows
+   * from the action; only a transaction message may name a local transaction (the table checks it too).
+   */
   add(
     action: QueuedAction,
     payload: Record<string, unknown>,
     localTxId: number | undefined,
     createdAt: string,
   ): OutboxEntry {
-    const row = this.insertRow.get(action, localTxId ?? null, JSON.stringify(payload), createdAt);
+    const kind = KIND_OF[action];
+    if (localTxId !== undefined && kind !== 'transaction') {
+      throw new RangeError(`${action} is not a transaction message: it cannot belong to a transaction`);
+    }
+    const row = this.insertRow.get(kind, action, localTxId ?? null, JSON.stringify(payload), createdAt);
     if (!row) throw new Error('outbox insert returned no row');
     return toEntry(row);
   }
@@ -153,6 +182,7 @@ export class OutboxRepo {
 function toEntry(row: OutboxRow): OutboxEntry {
   const entry: OutboxEntry = {
     seq: row.seq,
+    kind: row.kind,
     action: row.action,
     payload: JSON.parse(row.payload) as Record<string, unknown>,
     attempts: row.attempts,

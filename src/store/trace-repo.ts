@@ -48,11 +48,8 @@ const TRACE_CACHE_PAGES = 64;
  * (the WAL is synced before each checkpoint); a power cut may lose the last frames, nothing more.
  * An in-memory store cannot be shared, so the trace then uses the store's own connection.
  */
-export function openTraceDatabase(store: Pick<Store, 'db' | 'path'>): {
-  db: Database.Database;
-  close(): void;
-} {
-  if (store.path === ':memory:') return { db: store.db, close: () => {} };
+export function openTraceConnection(store: Pick<Store, 'db' | 'path'>): TraceConnection {
+  if (store.path === ':memory:') return traceConnection(store.db, () => {});
   const db = new Database(store.path, { timeout: 2000 });
   db.pragma('synchronous = NORMAL');
   db.pragma(`cache_size = ${TRACE_CACHE_PAGES}`);
@@ -63,12 +60,28 @@ export function openTraceDatabase(store: Pick<Store, 'db' | 'path'>): {
     if (db.open) db.pragma('wal_checkpoint(PASSIVE)');
   }, TRACE_CHECKPOINT_MS);
   checkpoints.unref();
+  return traceConnection(db, () => {
+    clearInterval(checkpoints);
+    if (db.open) db.close();
+  });
+}
+
+/** The trace's connection as its user needs it: the raw database stays in the store layer. */
+export interface TraceConnection {
+  /** False once this connection (or, in memory, the store's) has been closed. */
+  isOpen(): boolean;
+  /** Runs `fn` (synchronous) as one SQL transaction. */
+  atomically(fn: () => void): void;
+  repo(maxFrames: number): TraceRepo;
+  close(): void;
+}
+
+function traceConnection(db: Database.Database, close: () => void): TraceConnection {
   return {
-    db,
-    close: () => {
-      clearInterval(checkpoints);
-      if (db.open) db.close();
-    },
+    isOpen: () => db.open,
+    atomically: (fn) => db.transaction(fn)(),
+    repo: (maxFrames) => new TraceRepo(db, maxFrames),
+    close,
   };
 }
 

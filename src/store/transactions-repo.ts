@@ -64,7 +64,7 @@ export class TransactionsRepo {
   private readonly stopStmt;
   private readonly recentStmt;
 
-  constructor(readonly db: Database.Database) {
+  constructor(private readonly db: Database.Database) {
     this.insertStmt = db.prepare(
       `INSERT INTO transactions (connector_id, id_tag, parent_id_tag, reservation_id, meter_start, started_at, last_meter, last_meter_at)
        VALUES (@connectorId, @idTag, @parentIdTag, @reservationId, @meterStart, @startedAt, @meterStart, @startedAt)`,
@@ -83,6 +83,14 @@ export class TransactionsRepo {
        WHERE local_id = @localId AND stopped_at IS NULL`,
     );
     this.recentStmt = db.prepare('SELECT * FROM transactions ORDER BY local_id DESC LIMIT ?');
+  }
+
+  /**
+   * Runs `fn` as one SQL transaction (a savepoint inside an enclosing one): a transaction row and
+   * what its sink queues with it commit together or not at all. `fn` must be synchronous.
+   */
+  atomically<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
   }
 
   insert(row: {

@@ -330,6 +330,177 @@ describe('offline behaviour and transaction-message delivery', () => {
   });
 });
 
+describe('delivery while registration is no longer Accepted', () => {
+  const start = useHarness();
+
+  it('a triggered BootNotification answered Pending holds the queue, and a stop still finishes', async () => {
+    const h = await start({
+      csms: {
+        rules: {
+          boot: (_req, count) =>
+            count === 2 ? { status: 'Pending', interval: 3600 } : { status: 'Accepted', interval: 3600 },
+        },
+      },
+    });
+    await h.booted();
+    const transactionId = await charging(h, TAG);
+    expect(await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'BootNotification' })).toEqual({
+      status: 'Accepted',
+    });
+    await h.sink.waitFor((l) => l.msg === 'BootNotification answered' && l.status === 'Pending');
+    expect(h.runtime.outbox.resumed).toBe(false);
+    const mark = h.csms.mark();
+    h.board.swipe(TAG);
+    await whenEngine(h, () => h.runtime.transactions.transactionOn(1) === undefined, 'the local stop');
+    expect(h.runtime.outbox.pending().map((e) => e.action)).toEqual(['StopTransaction']);
+
+    // The StopTransaction may not leave while Pending; the stop must not wait for it forever.
+    await finishes(h.runtime.stop(), 10_000, 'Runtime.stop()');
+    expect(h.csms.calls(CP_ID, 'StopTransaction', mark)).toEqual([]);
+
+    // Kept, and sent once the central system accepts the charger again (its third boot).
+    await h.startRuntime();
+    const stop = await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });
+    expect(stop.payload).toMatchObject({ transactionId, idTag: TAG, reason: 'Local' });
+    expect(h.csms.calls(CP_ID, 'StopTransaction', mark)).toHaveLength(1);
+  });
+});
+
+describe('security events on the outbox', () => {
+  const start = useHarness();
+
+  it('a SecurityEventNotification queued offline survives a restart and is delivered once, in order with the transaction', async () => {
+    const h = await start();
+    await h.booted();
+    await listed(h);
+    await goOffline(h);
+    const mark = h.csms.mark();
+    await offlineStart(h);
+    const event = {
+      type: 'InvalidCentralSystemCertificate',
+      timestamp: new Date().toISOString(),
+      techInfo: 'queued offline',
+    };
+    h.runtime.outbox.enqueue('SecurityEventNotification', event);
+    h.board.swipe(TAG);
+    await whenEngine(h, () => h.runtime.transactions.transactionOn(1) === undefined, 'the local stop');
+    expect(h.runtime.outbox.pending().map((e) => [e.kind, e.action])).toEqual([
+      ['transaction', 'StartTransaction'],
+      ['security', 'SecurityEventNotification'],
+      ['transaction', 'StopTransaction'],
+    ]);
+    await h.runtime.stop();
+
+    h.csms.refuseConnections(false);
+    await h.startRuntime();
+    const stop = await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });
+    await answered(h.csms, stop.id);
+    const queued = ['StartTransaction', 'SecurityEventNotification', 'StopTransaction'];
+    const sent = h.csms.calls(CP_ID, undefined, mark).filter((c) => queued.includes(c.action));
+    expect(sent.map((c) => c.action)).toEqual(queued);
+    expect(sent[1]?.payload).toEqual(event);
+    expect(stop.payload).toMatchObject({
+      transactionId: transactionIdOf(h.csms, sent[0]!.id),
+      reason: 'Local',
+    });
+    await whenOutbox(h, () => h.runtime.outbox.size() === 0, 'the queue emptied');
+    expect(h.runtime.outbox.deadLetters()).toEqual([]);
+  });
+});
+
+describe('delivery after registration is Accepted again', () => {
+  const start = useHarness();
+
+  it('what was held while Pending is delivered once the central system accepts the charger again', async () => {
+    const h = await start({
+      csms: {
+        rules: {
+          boot: (_req, count) =>
+            count === 2 ? { status: 'Pending', interval: 3600 } : { status: 'Accepted', interval: 3600 },
+        },
+      },
+    });
+    await h.booted();
+    const transactionId = await charging(h, TAG);
+    await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'BootNotification' });
+    await h.sink.waitFor((l) => l.msg === 'BootNotification answered' && l.status === 'Pending');
+    const mark = h.csms.mark();
+    h.board.swipe(TAG);
+    await whenEngine(h, () => h.runtime.transactions.transactionOn(1) === undefined, 'the local stop');
+    expect(h.runtime.outbox.size()).toBe(1);
+
+    await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'BootNotification' });
+    const stop = await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });
+    expect(stop.payload).toMatchObject({ transactionId, idTag: TAG, reason: 'Local' });
+    await whenOutbox(h, () => h.runtime.outbox.size() === 0, 'the StopTransaction delivered');
+    expect(h.runtime.outbox.resumed).toBe(true);
+  });
+});
+
+describe('delivery while registration is no longer Accepted (the call already waiting in the RPC)', () => {
+  const start = useHarness();
+
+  it('a message queued behind a BootNotification whose answer is Pending does not hold the stop', async () => {
+    let withhold = false;
+    const h = await start({
+      csms: {
+        rules: {
+          onCall: (_cp, action) => (action === 'BootNotification' && withhold ? 'ignore' : undefined),
+        },
+      },
+    });
+    await h.booted();
+    const transactionId = await charging(h, TAG);
+    const watch = new OutboxWatch(h.runtime.outbox);
+    withhold = true;
+    let mark = h.csms.mark();
+    await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'BootNotification' });
+    const boot = await h.csms.waitForCall(CP_ID, 'BootNotification', { since: mark });
+    // The BootNotification is in flight, so the StopTransaction waits in the RPC queue behind it.
+    h.board.swipe(TAG);
+    await watch.waitFor(
+      (entries) => entries.some((e) => e.action === 'StopTransaction'),
+      'the StopTransaction',
+    );
+    mark = h.csms.mark();
+    h.csms.sendRaw(
+      CP_ID,
+      JSON.stringify([
+        3,
+        boot.id,
+        { status: 'Pending', currentTime: new Date().toISOString(), interval: 3600 },
+      ]),
+    );
+    await h.sink.waitFor((l) => l.msg === 'BootNotification answered' && l.status === 'Pending');
+
+    await finishes(h.runtime.stop(), 10_000, 'Runtime.stop()');
+    expect(h.csms.calls(CP_ID, 'StopTransaction', mark)).toEqual([]);
+
+    withhold = false;
+    await h.startRuntime();
+    const stop = await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });
+    expect(stop.payload).toMatchObject({ transactionId, idTag: TAG, reason: 'Local' });
+    expect(h.csms.calls(CP_ID, 'StopTransaction', mark)).toHaveLength(1);
+  });
+});
+
+/** Resolves when `promise` does; rejects if it has not within `ms` (a hang must fail, not stall the run). */
+function finishes(promise: Promise<unknown>, ms: number, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+    promise.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
 function answeredStatus(h: Harness, callId: string): string | undefined {
   const frame = h.csms.frames.find(
     (f) => f.direction === 'out' && f.message?.type === 'result' && f.message.id === callId,

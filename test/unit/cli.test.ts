@@ -1088,6 +1088,7 @@ describe('RuntimeControl: transactions, queue and auth from the store', () => {
   it('lists queued messages without their payloads, the head first and at most 500 of each', () => {
     const entry = (seq: number): OutboxEntry => ({
       seq,
+      kind: 'transaction',
       action: 'MeterValues',
       localTxId: 1,
       payload: { connectorId: 1, meterValue: [] },

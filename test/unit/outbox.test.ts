@@ -10,7 +10,9 @@ import { createLogger, type Logger } from '../../src/log.js';
 import { CallError, CallTimeoutError, NotConnectedError } from '../../src/ocpp/errors.js';
 import { type DeadLetter, Outbox, type OutboxEntry, type OutboxOptions } from '../../src/ocpp/outbox.js';
 import type { RpcEndpoint } from '../../src/ocpp/rpc.js';
+import { transactionDelivery } from '../../src/ocpp/transaction-delivery.js';
 import { openStore, type Store } from '../../src/store/index.js';
+import { OutboxRepo } from '../../src/store/outbox-repo.js';
 import { FakeClock } from '../support/fake-clock.js';
 
 const T0 = Date.parse('2024-05-01T12:00:00.000Z');
@@ -148,8 +150,10 @@ interface Harness {
   clock: WatchedClock;
   config: { TransactionMessageAttempts: number; TransactionMessageRetryInterval: number };
   logs: LogWatch;
-  /** When set, onDelivered throws it (after its own write, which must be rolled back). */
+  /** When set, the transaction handler's `delivered` throws it (after its own write, which must be rolled back). */
   hookFailure: Error | undefined;
+  /** Seqs of the security messages whose answers reached their handler. */
+  securityAnswers: number[];
 }
 
 function insertTransaction(db: Database.Database): number {
@@ -189,22 +193,32 @@ function harness(
   } as unknown as ConfigurationRegistry;
   const h: Harness = { store, rpc, clock, config, logs, hookFailure: undefined } as Harness;
   const options: OutboxOptions = {
-    db: store.db,
+    repo: new OutboxRepo(store.db),
     rpc: rpc as unknown as RpcEndpoint,
     config: registry,
     clock,
     log: logs.log,
-    resolveTransactionId: (localTxId) => transactionIdOf(store.db, localTxId),
-    onDelivered(entry, response) {
-      if (entry.action === 'StartTransaction' && entry.localTxId !== undefined) {
-        store.db
-          .prepare('UPDATE transactions SET transaction_id = ? WHERE local_id = ?')
-          .run((response as { transactionId: number }).transactionId, entry.localTxId);
-      }
-      if (h.hookFailure) throw h.hookFailure;
-    },
   };
-  h.outbox = new Outbox(options);
+  const outbox = new Outbox(options);
+  h.outbox = outbox;
+  h.securityAnswers = [];
+  outbox.register(
+    'transaction',
+    transactionDelivery({
+      resolveTransactionId: (localTxId) => transactionIdOf(store.db, localTxId),
+      deadLetteredStart: (localTxId) => outbox.deadLetteredStart(localTxId),
+      delivered(entry, response) {
+        if (entry.action === 'StartTransaction' && entry.localTxId !== undefined) {
+          store.db
+            .prepare('UPDATE transactions SET transaction_id = ? WHERE local_id = ?')
+            .run((response as { transactionId: number }).transactionId, entry.localTxId);
+        }
+        if (h.hookFailure) throw h.hookFailure;
+      },
+      deadLettered() {},
+    }),
+  );
+  outbox.register('security', { delivered: (entry) => h.securityAnswers.push(entry.seq) });
   return h;
 }
 
@@ -220,6 +234,11 @@ const meterPayload = (value: number, transactionId?: number): Record<string, unk
   meterValue: [{ timestamp: STAMP, sampledValue: [{ value: String(value) }] }],
 });
 const stopPayload = (): Record<string, unknown> => ({ meterStop: 1500, timestamp: STAMP, reason: 'Local' });
+const securityPayload = (techInfo: string): Record<string, unknown> => ({
+  type: 'InvalidCentralSystemCertificate',
+  timestamp: STAMP,
+  techInfo,
+});
 const startAnswer = (transactionId: number) => ({ idTagInfo: { status: 'Accepted' }, transactionId });
 
 function outboxRow(db: Database.Database, seq: number): Record<string, unknown> | undefined {
@@ -325,9 +344,7 @@ describe('Outbox', () => {
     expect(h.outbox.deadLetters()).toEqual([dead]);
     expect(outboxRow(h.store.db, first.seq)).toBeUndefined();
     expect(
-      h.logs.lines.filter(
-        (l) => l.level === 'warn' && l.msg === 'transaction message moved to the dead letters',
-      ),
+      h.logs.lines.filter((l) => l.level === 'warn' && l.msg === 'queued message moved to the dead letters'),
     ).toMatchObject([{ seq: first.seq, attempts: 3 }]);
 
     // Delivery continues with the next message, at once.
@@ -480,7 +497,7 @@ describe('Outbox', () => {
     expect(third.outbox.deadLetters()).toEqual([]);
   });
 
-  it('keeps the row and rolls back the hook when onDelivered throws', async () => {
+  it('keeps the row and rolls back the hook when the delivery handler throws', async () => {
     const h = harness({ attempts: 3, interval: 60 });
     const tx = insertTransaction(h.store.db);
     const entry = h.outbox.enqueue('StartTransaction', startPayload(), tx);
@@ -522,14 +539,14 @@ describe('Outbox', () => {
     const armed = first.clock.nextTimer();
     call.reject(new CallTimeoutError('MeterValues', 30_000));
     expect(await armed).toBe(60_000);
-    await first.outbox.stop();
+    await first.outbox.stop(0);
     first.store.close();
 
     const later = harness({ store: open(dir), clock: new WatchedClock(T0 + 45_000) });
     const laterArmed = later.clock.nextTimer();
     later.outbox.resume();
     expect(await laterArmed).toBe(15_000);
-    await later.outbox.stop();
+    await later.outbox.stop(0);
     later.store.close();
 
     const wentBack = harness({ store: open(dir), clock: new WatchedClock(T0 - 3600_000) });
@@ -539,5 +556,145 @@ describe('Outbox', () => {
     wentBack.clock.advance(60_000);
     const retried = await wentBack.rpc.next();
     expect(retried.payload).toEqual(meterPayload(1, 4));
+  });
+  it('delivers a security event in order with transaction messages, once, across a crash, its answer to its own handler', async () => {
+    const dir = tempDir();
+    const first = harness({ store: open(dir) });
+    const tx = insertTransaction(first.store.db);
+    first.outbox.enqueue('StartTransaction', startPayload(), tx);
+    const event = first.outbox.enqueue('SecurityEventNotification', securityPayload('after start'));
+    first.outbox.enqueue('MeterValues', meterPayload(10), tx);
+    const late = first.outbox.enqueue('SecurityEventNotification', securityPayload('after meter'));
+    first.outbox.enqueue('StopTransaction', stopPayload(), tx);
+    expect(event).toMatchObject({ kind: 'security', action: 'SecurityEventNotification' });
+    expect(event).not.toHaveProperty('localTxId');
+    first.outbox.resume();
+    let call = await first.rpc.next();
+    let delivered = once(first.outbox, 'delivered');
+    call.resolve(startAnswer(31));
+    await delivered;
+    call = await first.rpc.next();
+    expect(call).toMatchObject({
+      action: 'SecurityEventNotification',
+      payload: securityPayload('after start'),
+    });
+    delivered = once(first.outbox, 'delivered');
+    call.resolve({});
+    await delivered;
+    expect(first.securityAnswers).toEqual([event.seq]);
+    call = await first.rpc.next();
+    expect(call.payload).toEqual(meterPayload(10, 31));
+    // The process dies here, the MeterValues unanswered.
+    first.store.close();
+
+    const second = harness({ store: open(dir) });
+    second.rpc.answer = () => ({});
+    expect(second.outbox.pending().map((e) => [e.kind, e.action])).toEqual([
+      ['transaction', 'MeterValues'],
+      ['security', 'SecurityEventNotification'],
+      ['transaction', 'StopTransaction'],
+    ]);
+    const idle = once(second.outbox, 'idle');
+    second.outbox.resume();
+    await idle;
+    expect(second.rpc.calls.map((c) => [c.action, c.payload])).toEqual([
+      ['MeterValues', meterPayload(10, 31)],
+      ['SecurityEventNotification', securityPayload('after meter')],
+      ['StopTransaction', { ...stopPayload(), transactionId: 31 }],
+    ]);
+    expect(second.securityAnswers).toEqual([late.seq]);
+    expect(second.outbox.size()).toBe(0);
+    expect(second.outbox.deadLetters()).toEqual([]);
+  });
+
+  it('retries and dead-letters a security event like any message, and goes on with the next', async () => {
+    const h = harness({ attempts: 2, interval: 10 });
+    const event = h.outbox.enqueue('SecurityEventNotification', securityPayload('refused'));
+    const next = h.outbox.enqueue('MeterValues', meterPayload(1, 5));
+    h.outbox.resume();
+    let call = await h.rpc.next();
+    const armed = h.clock.nextTimer();
+    call.reject(new CallError('InternalError', 'not now'));
+    expect(await armed).toBe(10_000);
+    h.clock.advance(10_000);
+    call = await h.rpc.next();
+    const dead = once(h.outbox, 'deadLettered');
+    call.reject(new CallError('InternalError', 'still not'));
+    expect(((await dead) as [DeadLetter])[0]).toMatchObject({
+      seq: event.seq,
+      kind: 'security',
+      action: 'SecurityEventNotification',
+      attempts: 2,
+      payload: securityPayload('refused'),
+    });
+    expect(h.outbox.deadLetters()).toMatchObject([{ seq: event.seq, kind: 'security' }]);
+    call = await h.rpc.next();
+    expect(call.payload).toEqual(meterPayload(1, 5));
+    expect(next.kind).toBe('transaction');
+  });
+
+  it('refuses to bind a non-transaction message to a transaction, in the API and in the table', () => {
+    const h = harness();
+    const tx = insertTransaction(h.store.db);
+    expect(() => h.outbox.enqueue('SecurityEventNotification', securityPayload('x'), tx)).toThrow(RangeError);
+    expect(() =>
+      h.store.db
+        .prepare(
+          "INSERT INTO outbox (kind, action, local_tx_id, payload, created_at) VALUES ('security', 'SecurityEventNotification', ?, '{}', ?)",
+        )
+        .run(tx, STAMP),
+    ).toThrow(/CHECK constraint failed/);
+    expect(h.outbox.size()).toBe(0);
+  });
+
+  it('dead-letters a message whose kind has no delivery handler instead of sending it unrouted', async () => {
+    const h = harness();
+    const store = h.store;
+    const bare = new Outbox({
+      repo: new OutboxRepo(store.db),
+      rpc: h.rpc as unknown as RpcEndpoint,
+      config: { getInt: () => 3 } as unknown as ConfigurationRegistry,
+      clock: h.clock,
+      log: h.logs.log,
+    });
+    const event = bare.enqueue('SecurityEventNotification', securityPayload('nobody listens'));
+    const dead = once(bare, 'deadLettered');
+    bare.resume();
+    expect(((await dead) as [DeadLetter])[0]).toMatchObject({
+      seq: event.seq,
+      lastError: 'no delivery handler for security messages',
+    });
+    expect(h.rpc.calls).toEqual([]);
+    expect(() => h.outbox.register('security', {})).toThrow(/already registered/);
+  });
+
+  it('stop gives up on a call that is never answered after the grace time, keeping the message', async () => {
+    const dir = tempDir();
+    const first = harness({ store: open(dir) });
+    const entry = first.outbox.enqueue('MeterValues', meterPayload(1, 6));
+    first.outbox.resume();
+    // The RPC holds the call (e.g. behind the boot-only gate) and never settles it.
+    await first.rpc.next();
+    let stopped = false;
+    const stopping = first.outbox.stop(2000).then(() => {
+      stopped = true;
+    });
+    first.clock.advance(1999);
+    await settle();
+    expect(stopped).toBe(false);
+    first.clock.advance(1);
+    await stopping;
+    expect(first.outbox.pending()).toMatchObject([{ seq: entry.seq, attempts: 0 }]);
+    first.outbox.resume();
+    await settle();
+    expect(first.rpc.calls).toHaveLength(1);
+    first.store.close();
+
+    const second = harness({ store: open(dir) });
+    second.rpc.answer = () => ({});
+    const idle = once(second.outbox, 'idle');
+    second.outbox.resume();
+    await idle;
+    expect(second.rpc.calls.map((c) => c.payload)).toEqual([meterPayload(1, 6)]);
   });
 });

@@ -15,6 +15,7 @@ import {
   schemaVersion,
 } from '../../src/store/index.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
+import { OutboxRepo } from '../../src/store/outbox-repo.js';
 import { TransactionSamplesRepo } from '../../src/store/transaction-samples-repo.js';
 import { TransactionsRepo } from '../../src/store/transactions-repo.js';
 
@@ -90,9 +91,19 @@ const fixtures: Record<number, { seed(db: Database.Database): void; verify(store
         `INSERT INTO transactions (connector_id, id_tag, transaction_id, meter_start, started_at, last_meter, last_meter_at)
          VALUES (1, 'AbC1', 42, 1000, '2023-01-01T00:00:00.000Z', 1500, '2023-01-01T00:10:00.000Z')`,
       ).run();
+      const queue = db.prepare(
+        "INSERT INTO outbox (action, local_tx_id, payload, created_at) VALUES (?, 1, '{}', '2023-01-01T00:10:00.000Z')",
+      );
+      queue.run('MeterValues');
+      // Delivered and dead-lettered since: seqs 2 and 3 must never be handed out again.
+      queue.run('MeterValues');
+      queue.run('StopTransaction');
+      db.prepare('DELETE FROM outbox WHERE seq = 2').run();
       db.prepare(
-        "INSERT INTO outbox (action, local_tx_id, payload, created_at) VALUES ('MeterValues', 1, '{}', '2023-01-01T00:10:00.000Z')",
+        `INSERT INTO outbox_dead_letter (seq, action, local_tx_id, payload, attempts, last_error, created_at, failed_at)
+         SELECT seq, action, local_tx_id, payload, 5, 'gave up', created_at, '2023-01-01T01:00:00.000Z' FROM outbox WHERE seq = 3`,
       ).run();
+      db.prepare('DELETE FROM outbox WHERE seq = 3').run();
       db.prepare(
         "INSERT INTO reservations (reservation_id, connector_id, id_tag, expiry_date) VALUES (9, 2, 'R1', '2023-01-02T00:00:00.000Z')",
       ).run();
@@ -109,10 +120,25 @@ const fixtures: Record<number, { seed(db: Database.Database): void; verify(store
         transaction_id: 42,
         last_meter: 1500,
       });
-      expect(one('SELECT action, local_tx_id FROM outbox')).toEqual({
+      const outbox = new OutboxRepo(store.db);
+      expect(outbox.all().find((e) => e.seq === 1)).toEqual({
+        seq: 1,
+        kind: 'transaction',
         action: 'MeterValues',
-        local_tx_id: 1,
+        localTxId: 1,
+        payload: {},
+        attempts: 0,
+        nextAttemptAt: 0,
+        createdAt: '2023-01-01T00:10:00.000Z',
       });
+      expect(outbox.deadLetters().find((e) => e.seq === 3)).toMatchObject({
+        kind: 'transaction',
+        action: 'StopTransaction',
+        localTxId: 1,
+        attempts: 5,
+        lastError: 'gave up',
+      });
+      expect(outbox.add('MeterValues', {}, 1, '2024-05-01T12:00:00.000Z').seq).toBeGreaterThan(3);
       expect(one('SELECT connector_id FROM reservations WHERE reservation_id = 9')).toEqual({
         connector_id: 2,
       });
@@ -144,12 +170,37 @@ const fixtures: Record<number, { seed(db: Database.Database): void; verify(store
       ]);
     },
   },
+  6: {
+    seed(db) {
+      db.prepare(
+        `INSERT INTO outbox (kind, action, payload, attempts, next_attempt_at, created_at)
+         VALUES ('security', 'SecurityEventNotification', '{"type":"StartupOfTheDevice","timestamp":"2023-01-02T00:00:00.000Z"}', 1, 1672617600000, '2023-01-02T00:00:00.000Z')`,
+      ).run();
+    },
+    verify(store) {
+      const security = new OutboxRepo(store.db).all().filter((e) => e.kind === 'security');
+      expect(security).toEqual([
+        {
+          seq: expect.any(Number),
+          kind: 'security',
+          action: 'SecurityEventNotification',
+          payload: { type: 'StartupOfTheDevice', timestamp: '2023-01-02T00:00:00.000Z' },
+          attempts: 1,
+          nextAttemptAt: 1672617600000,
+          createdAt: '2023-01-02T00:00:00.000Z',
+        },
+      ]);
+    },
+  },
 };
 
+/** Each fixture's rows are written by the runtime of its version, then the next version runs. */
 function writeDatabaseAt(file: string, version: number): void {
   const db = new Database(file);
-  migrateTo(db, version);
-  for (let v = 1; v <= version; v++) fixtures[v]!.seed(db);
+  for (let v = 1; v <= version; v++) {
+    migrateTo(db, v);
+    fixtures[v]!.seed(db);
+  }
   db.close();
 }
 
@@ -194,8 +245,8 @@ describe('migrations', () => {
     expect(Object.keys(fixtures).map(Number)).toEqual(MIGRATIONS.map((m) => m.version));
   });
 
-  it.each(Array.from({ length: SCHEMA_VERSION }, (_, v) => v))(
-    'upgrade a database at version %i to the latest, keeping its rows',
+  it.each(Array.from({ length: SCHEMA_VERSION + 1 }, (_, v) => v))(
+    'open a database at version %i, at the latest version, keeping its rows',
     (version) => {
       const dir = tempDir();
       writeDatabaseAt(path.join(dir, 'chargepoint.db'), version);

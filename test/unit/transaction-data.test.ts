@@ -9,6 +9,7 @@ import { silentLogger } from '../../src/log.js';
 import { Outbox, type OutboxEntry } from '../../src/ocpp/outbox.js';
 import { RpcEndpoint } from '../../src/ocpp/rpc.js';
 import { openStore, type Store } from '../../src/store/index.js';
+import { OutboxRepo } from '../../src/store/outbox-repo.js';
 import {
   MAX_SAMPLES_PER_TRANSACTION,
   TransactionSamplesRepo,
@@ -65,13 +66,11 @@ class Fixture {
     this.transactions = new TransactionsRepo(this.store.db);
     this.samples = new TransactionSamplesRepo(this.store.db);
     this.outbox = new Outbox({
-      db: this.store.db,
+      repo: new OutboxRepo(this.store.db),
       rpc: new RpcEndpoint({ log: silentLogger(), clock: this.clock, callTimeoutMs: 1000 }),
       config,
       clock: this.clock,
       log: silentLogger(),
-      resolveTransactionId: () => undefined,
-      onDelivered: () => {},
     });
     this.messages = new TransactionMessages(
       () => this.outbox,
