@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   IDLE,
   type PendingStart,
@@ -16,7 +16,7 @@ import {
   statusTransitionAllowed,
 } from '../../src/station/session-status.js';
 import type { ConnectorStatus } from '../../src/station/types.js';
-import { SessionFixture, type SessionFixtureOptions } from './session-fixture.js';
+import { type SessionFixture, useSessionFixtures } from './session-fixture.js';
 
 const TAG = 'VALID01';
 const STATUSES: readonly ConnectorStatus[] = [
@@ -122,16 +122,7 @@ describe('session state machine (pure)', () => {
 });
 
 describe('the statuses the engine reports follow the OCPP 1.6 table', () => {
-  const fixtures: SessionFixture[] = [];
-  afterEach(() => {
-    for (const fx of fixtures.splice(0)) fx.close();
-  });
-
-  function fixture(opts: SessionFixtureOptions = {}): SessionFixture {
-    const fx = new SessionFixture(opts);
-    fixtures.push(fx);
-    return fx;
-  }
+  const fixture = useSessionFixtures();
 
   function expectLawful(fx: SessionFixture): void {
     for (const id of fx.station.connectorIds()) {
