@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { request } from '../../src/cli/client.js';
 import { DevCsms } from '../csms/server.js';
 import { answered, energyOf, type MeterValuesReq, type StartReq, transactionIdOf } from './charging.js';
@@ -83,11 +83,17 @@ export interface DaemonEnv {
 /**
  * Gives each test of the describe block a fresh DaemonEnv (temp dir `prefix*`, a started DevCsms)
  * and tears it down after the test: every daemon it spawned is SIGKILLed and reaped first.
+ * `scope: 'all'`: one DaemonEnv for all the tests of the block, torn down after the last.
  */
-export function useDaemonEnv(prefix: string, chargePointId: string): () => DaemonEnv {
+export function useDaemonEnv(
+  prefix: string,
+  chargePointId: string,
+  { scope = 'each' }: { scope?: 'each' | 'all' } = {},
+): () => DaemonEnv {
+  const [setUp, tearDown] = scope === 'each' ? [beforeEach, afterEach] : [beforeAll, afterAll];
   let current: DaemonEnv | undefined;
   let daemons: DaemonProcess[] = [];
-  beforeEach(async () => {
+  setUp(async () => {
     const dir = mkdtempSync(join(tmpdir(), prefix));
     const csms = new DevCsms();
     const { url } = await csms.start();
@@ -115,7 +121,7 @@ export function useDaemonEnv(prefix: string, chargePointId: string): () => Daemo
       },
     };
   });
-  afterEach(async () => {
+  tearDown(async () => {
     for (const daemon of daemons) {
       if (!daemon.exited) daemon.child.kill('SIGKILL');
       await daemon.exitCode();
@@ -126,7 +132,7 @@ export function useDaemonEnv(prefix: string, chargePointId: string): () => Daemo
     current = undefined;
   });
   return () => {
-    if (!current) throw new Error('useDaemonEnv: only inside a test');
+    if (!current) throw new Error('useDaemonEnv: only inside a test or a hook after it');
     return current;
   };
 }
