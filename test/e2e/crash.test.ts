@@ -18,15 +18,13 @@
  * the same seed replays the same plan; scheduling can still move a kill by a frame).
  * CRASH_DUMP=<file> writes the kill log, the daemons' link and outbox log lines and every frame.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../../src/cli/client.js';
-import { DevCsms, type FrameRecord } from '../csms/server.js';
+import type { DevCsms, FrameRecord } from '../csms/server.js';
 import { energyOf, type MeterValuesReq, type StartReq, type StopReq } from '../support/charging.js';
-import { DaemonProcess } from '../support/daemon-process.js';
+import { useDaemonEnv } from '../support/daemon-process.js';
 
 const CP = 'CP-CRASH-01';
 /** Kills per seed: three seeds a run make 90 kills in all. */
@@ -88,10 +86,8 @@ for (const seed of SEEDS)
     const chance = (p: number) => rand() < p;
     const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
 
-    let dir: string;
+    const env = useDaemonEnv('cp-crash-', CP, { scope: 'all' });
     let csms: DevCsms;
-    let url: string;
-    let daemon: DaemonProcess | undefined;
     /** The central system's last frame seq before each kill. */
     const kills: number[] = [];
     /** The central system's last frame seq when a connection of this charge point closed (kill or drop). */
@@ -101,9 +97,7 @@ for (const seed of SEEDS)
     beforeAll(async () => {
       // The seed is what makes a failure reproducible.
       console.log(`crash test seed: ${seed} (CRASH_SEED=${seed} to reproduce)`);
-      dir = mkdtempSync(join(tmpdir(), 'cp-crash-'));
-      csms = new DevCsms();
-      ({ url } = await csms.start());
+      csms = env().csms;
       csms.on('close', (cp) => {
         if (cp === CP) breaks.push(csms.mark());
       });
@@ -114,42 +108,31 @@ for (const seed of SEEDS)
         csms.on('connection', () => log.push(`csms connection at seq ${csms.mark()}`));
       }
     });
-    afterAll(async () => {
-      if (daemon && daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
-      await daemon?.exitCode();
-      await csms.stop();
-      rmSync(dir, { recursive: true, force: true });
-    });
-
-    const socket = () => join(dir, 'cpctl.sock');
-    const dbFile = () => join(dir, 'state', 'chargepoint.db');
-    const config = () => ({
-      chargePointId: CP,
-      identity: { vendor: 'V', model: 'M' },
-      csms: {
-        url,
-        callTimeoutSeconds: 5,
-        bootRetrySeconds: 1,
-        reconnect: { initialSeconds: 0.05, maxSeconds: 0.2 },
-      },
-      stateDir: join(dir, 'state'),
-      cli: { socket: socket() },
-      log: { level: 'info' },
-      ocpp: {
-        MeterValueSampleInterval: 1,
-        HeartbeatInterval: 3600,
-        WebSocketPingInterval: 0,
-        TransactionMessageRetryInterval: 1,
-        TransactionMessageAttempts: 100,
-        AllowOfflineTxForUnknownId: true,
-        LocalAuthorizeOffline: true,
-        StopTransactionOnEVSideDisconnect: true,
-      },
-    });
+    const dbFile = () => join(env().stateDir, 'chargepoint.db');
+    const config = () =>
+      env().daemonConfig({
+        csms: {
+          url: env().url,
+          callTimeoutSeconds: 5,
+          bootRetrySeconds: 1,
+          reconnect: { initialSeconds: 0.05, maxSeconds: 0.2 },
+        },
+        log: { level: 'info' },
+        ocpp: {
+          MeterValueSampleInterval: 1,
+          HeartbeatInterval: 3600,
+          WebSocketPingInterval: 0,
+          TransactionMessageRetryInterval: 1,
+          TransactionMessageAttempts: 100,
+          AllowOfflineTxForUnknownId: true,
+          LocalAuthorizeOffline: true,
+          StopTransactionOnEVSideDisconnect: true,
+        },
+      });
 
     /** One life of the daemon: everything it does is raced against its death. */
     class Life {
-      readonly daemon = DaemonProcess.withConfig(dir, config());
+      readonly daemon = env().spawn(config());
       readonly spawnedAt = csms.mark();
       private dead = false;
       private readonly exited: Promise<void>;
@@ -201,8 +184,8 @@ for (const seed of SEEDS)
       async ctl(method: 'sim.plug' | 'sim.unplug', connectorId: number): Promise<void>;
       async ctl(method: 'sim.swipe', idTag: string): Promise<void>;
       async ctl(method: 'sim.plug' | 'sim.unplug' | 'sim.swipe', arg: number | string): Promise<void> {
-        if (method === 'sim.swipe') await this.step(request(socket(), method, { idTag: arg as string }));
-        else await this.step(request(socket(), method, { connectorId: arg as number }));
+        if (method === 'sim.swipe') await this.step(request(env().socket, method, { idTag: arg as string }));
+        else await this.step(request(env().socket, method, { connectorId: arg as number }));
       }
 
       call<P>(action: string, since: number, where: (p: P) => boolean = () => true) {
@@ -283,7 +266,6 @@ for (const seed of SEEDS)
       while (kills.length < KILLS && Date.now() < deadline) {
         n += 1;
         const life = new Life();
-        daemon = life.daemon;
         try {
           if (chance(0.15)) {
             life.killAfterFrames(int(1, 12), 'booting');
@@ -319,7 +301,6 @@ for (const seed of SEEDS)
 
       // The last life: no kill. Everything the store holds must reach the central system.
       const last = new Life();
-      daemon = last.daemon;
       await last.booted();
       const reader = new Database(dbFile(), { readonly: true });
       const rows = reader.prepare('SELECT * FROM transactions ORDER BY local_id').all() as TxRow[];

@@ -1,42 +1,17 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DevCsms } from '../csms/server.js';
-import { DaemonProcess } from '../support/daemon-process.js';
+import { describe, expect, it } from 'vitest';
+import { type DaemonConfig, DaemonProcess, useDaemonEnv } from '../support/daemon-process.js';
 
 const CP = 'CP-PROC-01';
 
 describe('chargepointd as a process', () => {
-  let dir: string;
-  let csms: DevCsms;
-  let url: string;
-  let daemon: DaemonProcess | undefined;
-
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cp-proc-'));
-    csms = new DevCsms();
-    ({ url } = await csms.start());
-  });
-  afterEach(async () => {
-    if (daemon && daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
-    daemon = undefined;
-    await csms.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const config = (extra: Record<string, unknown> = {}) => ({
-    chargePointId: CP,
-    identity: { vendor: 'V', model: 'M' },
-    csms: { url, reconnect: { initialSeconds: 0.05, maxSeconds: 0.5 } },
-    stateDir: join(dir, 'state'),
-    cli: { socket: join(dir, 'cpctl.sock') },
-    ...extra,
-  });
+  const env = useDaemonEnv('cp-proc-', CP);
+  const config = (fields?: DaemonConfig) => env().daemonConfig(fields);
 
   it('exits 64 without --config and 78 on an invalid configuration, naming the field', async () => {
     expect(await DaemonProcess.spawn([]).exitCode()).toBe(64);
-    daemon = DaemonProcess.withConfig(dir, config({ csms: { url, securityProfile: 9 } }));
+    const daemon = env().spawn(config({ csms: { url: env().url, securityProfile: 9 } }));
     expect(await daemon.exitCode()).toBe(78);
     expect(
       daemon.lines.some((l) => l.level === 'fatal' && String(l.msg).includes('csms.securityProfile')),
@@ -44,15 +19,16 @@ describe('chargepointd as a process', () => {
   });
 
   it('exits 78 on a board file that does not validate, naming the field', async () => {
-    const boardFile = join(dir, 'board.json');
+    const boardFile = join(env().dir, 'board.json');
     writeFileSync(boardFile, JSON.stringify({ name: 'b', kind: 'sim', connectors: [{ id: 1, phases: 2 }] }));
-    daemon = DaemonProcess.withConfig(dir, config({ board: boardFile }));
+    const daemon = env().spawn(config({ board: boardFile }));
     expect(await daemon.exitCode()).toBe(78);
     expect(daemon.lines.some((l) => String(l.err).includes('connectors.0.phases'))).toBe(true);
   });
 
   it('runs a board file with more connectors', async () => {
-    const boardFile = join(dir, 'board.json');
+    const { csms } = env();
+    const boardFile = join(env().dir, 'board.json');
     writeFileSync(
       boardFile,
       JSON.stringify({
@@ -61,7 +37,7 @@ describe('chargepointd as a process', () => {
         connectors: [{ id: 1 }, { id: 2 }, { id: 3, fixedCable: true }],
       }),
     );
-    daemon = DaemonProcess.withConfig(dir, config({ board: boardFile }));
+    env().spawn(config({ board: boardFile }));
     await csms.waitForCall(CP, 'StatusNotification', {
       where: (p: { connectorId: number }) => p.connectorId === 3,
     });
@@ -72,13 +48,14 @@ describe('chargepointd as a process', () => {
   });
 
   it('exits 78 on an invalid OCPP key value in the file', async () => {
-    daemon = DaemonProcess.withConfig(dir, config({ ocpp: { HeartbeatInterval: -3 } }));
+    const daemon = env().spawn(config({ ocpp: { HeartbeatInterval: -3 } }));
     expect(await daemon.exitCode()).toBe(78);
     expect(daemon.lines.some((l) => String(l.err ?? l.msg).includes('HeartbeatInterval'))).toBe(true);
   });
 
   it('SIGTERM stops gracefully: the socket is closed cleanly and the exit code is 0', async () => {
-    daemon = DaemonProcess.withConfig(dir, config());
+    const { csms } = env();
+    const daemon = env().spawn(config());
     await csms.waitForCall(CP, 'BootNotification');
     const closed = new Promise((resolve) => csms.once('close', resolve));
     daemon.child.kill('SIGTERM');
@@ -87,16 +64,17 @@ describe('chargepointd as a process', () => {
   });
 
   it('Reset Soft exits 10, Reset Hard runs the hook and exits 11', async () => {
-    daemon = DaemonProcess.withConfig(dir, config());
+    const { csms } = env();
+    let daemon = env().spawn(config());
     await csms.waitForCall(CP, 'StatusNotification', {
       where: (p: { connectorId: number }) => p.connectorId === 2,
     });
     expect(await csms.call(CP, 'Reset', { type: 'Soft' })).toEqual({ status: 'Accepted' });
     expect(await daemon.exitCode()).toBe(10);
 
-    const marker = join(dir, 'rebooted');
+    const marker = join(env().dir, 'rebooted');
     const mark = csms.mark();
-    daemon = DaemonProcess.withConfig(dir, config({ reset: { hardResetCommand: ['touch', marker] } }));
+    daemon = env().spawn(config({ reset: { hardResetCommand: ['touch', marker] } }));
     await csms.waitForCall(CP, 'StatusNotification', {
       since: mark,
       where: (p: { connectorId: number }) => p.connectorId === 2,
@@ -107,10 +85,10 @@ describe('chargepointd as a process', () => {
   });
 
   it('a corrupt database is moved aside and the daemon boots on provisioning defaults', async () => {
-    const stateDir = join(dir, 'state');
+    const { csms, stateDir } = env();
     mkdirSync(stateDir, { recursive: true });
     writeFileSync(join(stateDir, 'chargepoint.db'), 'this is not a database at all'.repeat(100));
-    daemon = DaemonProcess.withConfig(dir, config({ ocpp: { MeterValueSampleInterval: 42 } }));
+    const daemon = env().spawn(config({ ocpp: { MeterValueSampleInterval: 42 } }));
     await csms.waitForCall(CP, 'BootNotification');
     const conf = await csms.call<{ configurationKey: Array<{ value: string }> }>(CP, 'GetConfiguration', {
       key: ['MeterValueSampleInterval'],

@@ -10,12 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ModbusMeter } from '../../hal/drivers/modbus-meter.js';
-import type { MeterReading } from '../../hal/types.js';
 import { Runtime } from '../../src/runtime.js';
 import type { StartReq, StopReq } from '../support/charging.js';
 import { DaemonProcess } from '../support/daemon-process.js';
 import { FakeSysfs } from '../support/fake-gpio.js';
 import { CP_ID, Harness } from '../support/harness.js';
+import { IMPORT_KWH_REGISTER, loadSdm630, readingWhere } from '../support/modbus-meters.js';
 import { ModbusTestServer } from '../support/modbus-server.js';
 import { openPtyPair, type PtyPair } from '../support/pty.js';
 
@@ -26,19 +26,6 @@ const RELAY = 17;
 const CONNECTED = 22;
 const READY = 23;
 const LOCK = 5;
-
-/** SDM630 total import kWh (input registers 0x48/0x49, float32). */
-const IMPORT_KWH = 0x48;
-/** The input registers the SDM630 datasheet documents, [first, end). */
-const SDM630_DOCUMENTED: Array<[number, number]> = [
-  [0x00, 0x2c],
-  [0x2e, 0x32],
-  [0x34, 0x36],
-  [0x38, 0x3a],
-  [0x3c, 0x40],
-  [0x42, 0x44],
-  [0x46, 0x4c],
-];
 
 const CARD = '0A1B2C3D4E';
 
@@ -102,16 +89,8 @@ describe('a hardware board end to end: RFID on ptys, SDM630 over Modbus, GPIO on
     'a card at the RDM6300 reader starts, the line reader stops; the bill is the register rise (Modbus %s)',
     async (transport) => {
       const { server, transport: meterTransport } = await meterOn(transport);
-      await server.setDocumented(1, 'input', SDM630_DOCUMENTED);
-      for (const [address, value] of [
-        [0x00, 230.1],
-        [0x02, 231.2],
-        [0x04, 229.3],
-        [0x46, 50.01],
-      ] as const)
-        await server.setFloat(1, 'input', address, value);
       const startKwh = 1234.567;
-      await server.setFloat(1, 'input', IMPORT_KWH, startKwh);
+      await loadSdm630(server, 1, startKwh);
       const rdm = await pty('rdm6300');
       const panel = await pty('panel');
 
@@ -188,7 +167,7 @@ describe('a hardware board end to end: RFID on ptys, SDM630 over Modbus, GPIO on
       for (const step of [0.4321, 1.2345, 0.0617]) {
         kwh += step;
         const seen = readingWhere(meter, (r) => r.energyImportWh === wh(kwh));
-        await server.setFloat(1, 'input', IMPORT_KWH, kwh);
+        await server.setFloat(1, 'input', IMPORT_KWH_REGISTER, kwh);
         await seen;
       }
 
@@ -260,15 +239,3 @@ describe('chargepointd on a hardware board', () => {
     expect(String(fatal?.err)).toContain(join(dir, 'sys', 'class', 'gpio', 'export'));
   });
 });
-
-/** Resolves on the meter's first polled reading that matches. */
-function readingWhere(meter: ModbusMeter, match: (r: MeterReading) => boolean): Promise<MeterReading> {
-  return new Promise((resolve) => {
-    const onReading = (r: MeterReading): void => {
-      if (!match(r)) return;
-      meter.readings.off('reading', onReading);
-      resolve(r);
-    };
-    meter.readings.on('reading', onReading);
-  });
-}

@@ -1,40 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DevCsms } from '../csms/server.js';
-import { DaemonProcess } from '../support/daemon-process.js';
+import { describe, expect, it } from 'vitest';
+import { useDaemonEnv } from '../support/daemon-process.js';
 
 const CP = 'CP-MSD-01';
 
 describe('MinimumStatusDuration in the provisioning file', () => {
-  let dir: string;
-  let csms: DevCsms;
-  let url: string;
-  let daemon: DaemonProcess | undefined;
-
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cp-msd-'));
-    csms = new DevCsms();
-    ({ url } = await csms.start());
-  });
-  afterEach(async () => {
-    if (daemon && daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
-    await daemon?.exitCode();
-    daemon = undefined;
-    await csms.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const env = useDaemonEnv('cp-msd-', CP);
 
   it('starts the daemon; GetConfiguration reports the value and ChangeConfiguration takes a new one', async () => {
-    daemon = DaemonProcess.withConfig(dir, {
-      chargePointId: CP,
-      identity: { vendor: 'V', model: 'M' },
-      csms: { url, reconnect: { initialSeconds: 0.05, maxSeconds: 0.5 } },
-      stateDir: join(dir, 'state'),
-      cli: { socket: join(dir, 'cpctl.sock') },
-      ocpp: { MinimumStatusDuration: '5' },
-    });
+    const { csms } = env();
+    env().spawn(env().daemonConfig({ ocpp: { MinimumStatusDuration: '5' } }));
     // The boot report gives every connector at once, whatever MinimumStatusDuration says.
     for (const connectorId of [0, 1, 2])
       await csms.waitForCall(CP, 'StatusNotification', {

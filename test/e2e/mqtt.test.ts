@@ -2,15 +2,11 @@
  * The MQTT bridge (contract 5, docs/mqtt.md) against a real mosquitto started by each test: retained
  * state, transaction events, local commands, and a broker that restarts or is down at start.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { IClientOptions } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SIM_REGISTER_START_WH } from '../../hal/sim/registers.js';
-import { DevCsms } from '../csms/server.js';
 import { charging, type StopReq, whenEngine } from '../support/charging.js';
-import { DaemonProcess } from '../support/daemon-process.js';
+import { useDaemonEnv } from '../support/daemon-process.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 import { Mosquitto, MqttWatcher, type Received } from '../support/mosquitto.js';
 
@@ -254,35 +250,23 @@ describe('MQTT bridge', () => {
 });
 
 describe('MQTT bridge of a daemon that dies', () => {
+  const cp = 'CP-MQTT-KILL';
+  const env = useDaemonEnv('cp-mqtt-', cp);
+
   it('leaves state/link "offline" (the Last Will) when the process is killed', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cp-mqtt-'));
-    const csms = new DevCsms();
     const b = await Mosquitto.start();
     let w: MqttWatcher | undefined;
-    let daemon: DaemonProcess | undefined;
     try {
-      const { url } = await csms.start();
-      const cp = 'CP-MQTT-KILL';
       w = await MqttWatcher.connect(b.url, `chargepoint/${cp}/state/link`);
-      daemon = DaemonProcess.withConfig(dir, {
-        chargePointId: cp,
-        identity: { vendor: 'V', model: 'M' },
-        csms: { url },
-        stateDir: join(dir, 'state'),
-        cli: { socket: join(dir, 'cpctl.sock') },
-        mqtt: { url: b.url },
-      });
+      const daemon = env().spawn(env().daemonConfig({ mqtt: { url: b.url } }));
       await w.waitFor((m) => (m.json as Json).state === 'open', 'link open');
       const since = w.mark();
       daemon.child.kill('SIGKILL');
       const will = await w.waitFor((m) => (m.json as Json).state === 'offline', 'the Last Will', since);
       expect(will.json).toEqual({ state: 'offline' });
     } finally {
-      if (daemon && daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
       await w?.close();
       await b.dispose();
-      await csms.stop();
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

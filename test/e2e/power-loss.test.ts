@@ -1,72 +1,24 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { request } from '../../src/cli/client.js';
-import { DevCsms } from '../csms/server.js';
-import {
-  answered,
-  energyOf,
-  type MeterValuesReq,
-  type StartReq,
-  type StopReq,
-  transactionIdOf,
-} from '../support/charging.js';
-import { DaemonProcess } from '../support/daemon-process.js';
+import { describe, expect, it } from 'vitest';
+import { energyOf, type MeterValuesReq, type StopReq } from '../support/charging.js';
+import { chargeOnConnector1, cutPowerAndRestart, useDaemonEnv } from '../support/daemon-process.js';
 
 const CP = 'CP-POWER-01';
 const TAG = 'POWERTAG';
 
 describe('TC_032_2_CS power failure without backup power: the transaction is stopped after the boot', () => {
-  let dir: string;
-  let csms: DevCsms;
-  let url: string;
-  let daemon: DaemonProcess | undefined;
-
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cp-power-'));
-    csms = new DevCsms();
-    ({ url } = await csms.start());
-  });
-  afterEach(async () => {
-    if (daemon && daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
-    await daemon?.exitCode();
-    daemon = undefined;
-    await csms.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const socket = () => join(dir, 'cpctl.sock');
-  const config = () => ({
-    chargePointId: CP,
-    identity: { vendor: 'V', model: 'M' },
-    csms: { url, reconnect: { initialSeconds: 0.05, maxSeconds: 0.5 } },
-    stateDir: join(dir, 'state'),
-    cli: { socket: socket() },
-    ocpp: { MeterValueSampleInterval: 1, HeartbeatInterval: 3600, WebSocketPingInterval: 0 },
-  });
+  const env = useDaemonEnv('cp-power-', CP);
+  const config = () =>
+    env().daemonConfig({
+      ocpp: { MeterValueSampleInterval: 1, HeartbeatInterval: 3600, WebSocketPingInterval: 0 },
+    });
 
   it('SIGKILL while charging; the restart boots, reports every connector and sends StopTransaction PowerLoss at the last persisted meter value', async () => {
-    daemon = DaemonProcess.withConfig(dir, config());
-    await csms.waitForCall(CP, 'StatusNotification', {
-      where: (p: { connectorId: number }) => p.connectorId === 2,
-    });
-    await request(socket(), 'sim.plug', { connectorId: 1 });
-    await request(socket(), 'sim.swipe', { idTag: TAG });
-    const start = await csms.waitForCall(CP, 'StartTransaction');
+    const { csms } = env();
+    const first = env().spawn(config());
+    const { start, transactionId } = await chargeOnConnector1(env(), TAG);
     expect(start.payload).toMatchObject({ connectorId: 1, idTag: TAG });
-    await answered(csms, start.id, CP);
-    const transactionId = transactionIdOf(csms, start.id, CP);
-    await csms.waitForCall(CP, 'MeterValues', {
-      where: (p: MeterValuesReq) => p.transactionId === transactionId && energyOf(p) > 0,
-    });
 
-    daemon.child.kill('SIGKILL');
-    await daemon.exitCode();
-    await csms.waitForDisconnect(CP);
-    const mark = csms.mark();
-    daemon = DaemonProcess.withConfig(dir, config());
-
+    const { daemon, mark } = await cutPowerAndRestart(env(), first, config());
     const boot = await csms.waitForCall(CP, 'BootNotification', { since: mark });
     for (const connectorId of [0, 1, 2]) {
       const status = await csms.waitForCall(CP, 'StatusNotification', {
@@ -90,7 +42,7 @@ describe('TC_032_2_CS power failure without backup power: the transaction is sto
     expect(samples.length).toBeGreaterThan(0);
     const lastSent = energyOf(samples.at(-1)!);
     expect(stopReq.meterStop).toBe(lastSent);
-    expect(stopReq.meterStop).toBeGreaterThanOrEqual((start.payload as StartReq).meterStart);
+    expect(stopReq.meterStop).toBeGreaterThanOrEqual(start.payload.meterStart);
     expect(csms.calls(CP, 'StopTransaction')).toHaveLength(1);
     expect(csms.calls(CP, 'StartTransaction')).toHaveLength(1);
   });

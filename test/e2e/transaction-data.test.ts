@@ -1,20 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { request } from '../../src/cli/client.js';
-import { DevCsms } from '../csms/server.js';
-import {
-  answered,
-  charging,
-  energyOf,
-  type MeterValuesReq,
-  type StartReq,
-  transactionIdOf,
-  whenOutbox,
-} from '../support/charging.js';
-import { DaemonProcess } from '../support/daemon-process.js';
+import { describe, expect, it } from 'vitest';
+import { answered, charging, energyOf, type MeterValuesReq, whenOutbox } from '../support/charging.js';
+import { chargeOnConnector1, cutPowerAndRestart, useDaemonEnv } from '../support/daemon-process.js';
 import { CP_ID, useHarness } from '../support/harness.js';
 
 type MeterValue = MeterValuesReq['meterValue'][number];
@@ -131,60 +119,23 @@ describe('StopTransaction transactionData on the wire (StopTxnSampledData, StopT
 
 describe('transactionData after a power cut', () => {
   const CP = 'CP-TXDATA-01';
-  let dir: string;
-  let csms: DevCsms;
-  let url: string;
-  let daemon: DaemonProcess | undefined;
-
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cp-txdata-'));
-    csms = new DevCsms();
-    ({ url } = await csms.start());
-  });
-  afterEach(async () => {
-    if (daemon && daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
-    await daemon?.exitCode();
-    daemon = undefined;
-    await csms.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const socket = () => join(dir, 'cpctl.sock');
-  const config = () => ({
-    chargePointId: CP,
-    identity: { vendor: 'V', model: 'M' },
-    csms: { url, reconnect: { initialSeconds: 0.05, maxSeconds: 0.5 } },
-    stateDir: join(dir, 'state'),
-    cli: { socket: socket() },
-    ocpp: {
-      MeterValueSampleInterval: 1,
-      StopTxnSampledData: 'Energy.Active.Import.Register',
-      HeartbeatInterval: 3600,
-      WebSocketPingInterval: 0,
-    },
-  });
+  const env = useDaemonEnv('cp-txdata-', CP);
+  const config = () =>
+    env().daemonConfig({
+      ocpp: {
+        MeterValueSampleInterval: 1,
+        StopTxnSampledData: 'Energy.Active.Import.Register',
+        HeartbeatInterval: 3600,
+        WebSocketPingInterval: 0,
+      },
+    });
 
   it('SIGKILL while charging: the PowerLoss StopTransaction after the restart carries the samples recorded before', async () => {
-    daemon = DaemonProcess.withConfig(dir, config());
-    await csms.waitForCall(CP, 'StatusNotification', {
-      where: (p: { connectorId: number }) => p.connectorId === 2,
-    });
-    await request(socket(), 'sim.plug', { connectorId: 1 });
-    await request(socket(), 'sim.swipe', { idTag: 'POWERTAG' });
-    const start = await csms.waitForCall(CP, 'StartTransaction');
-    await answered(csms, start.id, CP);
-    const transactionId = transactionIdOf(csms, start.id, CP);
-    const sample = (
-      await csms.waitForCall(CP, 'MeterValues', {
-        where: (p: MeterValuesReq) => p.transactionId === transactionId && energyOf(p) > 0,
-      })
-    ).payload as MeterValuesReq;
+    const { csms, stateDir } = env();
+    const first = env().spawn(config());
+    const { start, transactionId, sample } = await chargeOnConnector1(env(), 'POWERTAG');
 
-    daemon.child.kill('SIGKILL');
-    await daemon.exitCode();
-    await csms.waitForDisconnect(CP);
-    const mark = csms.mark();
-    daemon = DaemonProcess.withConfig(dir, config());
+    const { daemon, mark } = await cutPowerAndRestart(env(), first, config());
     const stop = await csms.waitForCall(CP, 'StopTransaction', { since: mark });
     const req = stop.payload as StopWithData;
     expect(req).toMatchObject({ transactionId, reason: 'PowerLoss' });
@@ -193,7 +144,7 @@ describe('transactionData after a power cut', () => {
       {
         context: 'Transaction.Begin',
         measurand: 'Energy.Active.Import.Register',
-        value: String((start.payload as StartReq).meterStart),
+        value: String(start.payload.meterStart),
       },
     ]);
     const kept = data.find((mv) => mv.timestamp === sample.meterValue[0]?.timestamp);
@@ -211,7 +162,7 @@ describe('transactionData after a power cut', () => {
     await answered(csms, stop.id, CP);
     daemon.child.kill('SIGTERM');
     expect(await daemon.exitCode()).toBe(0);
-    const db = new Database(join(dir, 'state', 'chargepoint.db'), { readonly: true });
+    const db = new Database(join(stateDir, 'chargepoint.db'), { readonly: true });
     try {
       expect(db.prepare('SELECT COUNT(*) AS n FROM transaction_samples').get()).toEqual({ n: 0 });
     } finally {

@@ -6,9 +6,18 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildReading, METER_MAPS, measurandsOf, planBlocks } from '../../hal/drivers/meter-maps.js';
 import { ModbusBus } from '../../hal/drivers/modbus-bus.js';
 import { ModbusMeter, modbusMeterOptionsSchema } from '../../hal/drivers/modbus-meter.js';
-import type { DeviceHealth, MeterReading } from '../../hal/types.js';
+import type { DeviceHealth } from '../../hal/types.js';
 import type { Clock, Timer } from '../../src/clock.js';
 import { createLogger, silentLogger } from '../../src/log.js';
+import {
+  loadSdm120,
+  loadSdm630,
+  readingWhere,
+  SDM120_DOCUMENTED,
+  SDM120_IMPORT_WH,
+  SDM630_DOCUMENTED,
+  SDM630_IMPORT_WH,
+} from '../support/modbus-meters.js';
 import { ModbusTestServer } from '../support/modbus-server.js';
 import { openPtyPair, type PtyPair } from '../support/pty.js';
 
@@ -30,73 +39,6 @@ function healthWhere(meter: ModbusMeter, match: (h: DeviceHealth) => boolean): P
 }
 const failed = (h: DeviceHealth): boolean => !h.ok;
 const healthy = (h: DeviceHealth): boolean => h.ok;
-
-/**
- * The input registers the Eastron datasheets document, [first, end): a real meter answers a read
- * touching any other with exception 2, so the test devices do too.
- */
-const SDM630_DOCUMENTED: Array<[number, number]> = [
-  [0x00, 0x2c],
-  [0x2e, 0x32],
-  [0x34, 0x36],
-  [0x38, 0x3a],
-  [0x3c, 0x40],
-  [0x42, 0x44],
-  [0x46, 0x4c],
-];
-const SDM120_DOCUMENTED: Array<[number, number]> = [
-  [0x00, 0x02],
-  [0x06, 0x08],
-  [0x0c, 0x0e],
-  [0x12, 0x14],
-  [0x18, 0x1a],
-  [0x1e, 0x20],
-  [0x24, 0x26],
-  [0x46, 0x50],
-];
-
-/**
- * Registers as an Eastron holds them: kWh floats that are not a whole number of Wh once multiplied
- * by 1000 (1234.567 kWh is 1234567.0166... Wh as a float32), which the reading keeps exactly.
- */
-const SDM630_IMPORT_KWH = 1234.567;
-const SDM630_IMPORT_WH = Math.fround(SDM630_IMPORT_KWH) * 1000;
-const SDM120_IMPORT_WH = Math.fround(42.1237) * 1000;
-
-/** SDM630 values as the meter holds them (kWh, V, A, W, Hz); only documented registers are readable. */
-async function loadSdm630(
-  server: ModbusTestServer,
-  unit: number,
-  importKwh = SDM630_IMPORT_KWH,
-): Promise<void> {
-  await server.setDocumented(unit, 'input', SDM630_DOCUMENTED);
-  const values: Array<[number, number]> = [
-    [0x00, 230.1],
-    [0x02, 231.2],
-    [0x04, 229.3],
-    [0x06, 10.5],
-    [0x08, 11.25],
-    [0x0a, 12],
-    [0x34, 7400.5],
-    [0x46, 50.02],
-    [0x48, importKwh],
-    [0x4a, 2.3456],
-  ];
-  for (const [address, value] of values) await server.setFloat(unit, 'input', address, value);
-}
-
-async function loadSdm120(server: ModbusTestServer, unit: number): Promise<void> {
-  await server.setDocumented(unit, 'input', SDM120_DOCUMENTED);
-  const values: Array<[number, number]> = [
-    [0x00, 229.9],
-    [0x06, 15.75],
-    [0x0c, 3620],
-    [0x46, 49.98],
-    [0x48, 42.1237],
-    [0x4a, 0.25],
-  ];
-  for (const [address, value] of values) await server.setFloat(unit, 'input', address, value);
-}
 
 describe('meter register maps', () => {
   it('plans each model in as few requests as the device allows, reading only documented registers', () => {
@@ -435,18 +377,6 @@ describe('ModbusMeter over Modbus RTU (socat pty pair)', () => {
     }
   });
 });
-
-/** Resolves on the first good reading that matches. */
-function readingWhere(meter: ModbusMeter, match: (r: MeterReading) => boolean): Promise<MeterReading> {
-  return new Promise((resolve) => {
-    const onReading = (r: MeterReading): void => {
-      if (!match(r)) return;
-      meter.readings.off('reading', onReading);
-      resolve(r);
-    };
-    meter.readings.on('reading', onReading);
-  });
-}
 
 /** A clock whose monotonic time only moves when the test says so; timers never fire by themselves. */
 class ManualClock implements Clock {

@@ -1,21 +1,12 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { MeterReading } from '../../hal/types.js';
-import { SessionFixture, type SessionFixtureOptions, T0 } from './session-fixture.js';
+import { T0, useSessionFixtures } from './session-fixture.js';
 
 const TAG = 'VALID01';
 const OTHER = 'VALID02';
 const HOUR = 3_600_000;
 
-const fixtures: SessionFixture[] = [];
-afterEach(() => {
-  for (const fx of fixtures.splice(0)) fx.close();
-});
-
-function fixture(opts: SessionFixtureOptions = {}): SessionFixture {
-  const fx = new SessionFixture(opts);
-  fixtures.push(fx);
-  return fx;
-}
+const fixture = useSessionFixtures();
 
 const reading = (energyImportWh: number): MeterReading => ({ at: T0, energyImportWh });
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
+import { afterEach } from 'vitest';
 import { DEFAULT_SIM_SPEC, SimBoard, type SimBoardSpec } from '../../hal/sim/board.js';
 import type { MeterReading } from '../../hal/types.js';
 import { OcppTime } from '../../src/clock.js';
@@ -175,4 +176,17 @@ export class SessionFixture {
     if (!row) throw new Error(`no transaction on connector ${connectorId}`);
     return row;
   }
+}
+
+/** Makes fixtures that are closed after the test that made them. */
+export function useSessionFixtures(): (opts?: SessionFixtureOptions) => SessionFixture {
+  const fixtures: SessionFixture[] = [];
+  afterEach(() => {
+    for (const fx of fixtures.splice(0)) fx.close();
+  });
+  return (opts = {}) => {
+    const fx = new SessionFixture(opts);
+    fixtures.push(fx);
+    return fx;
+  };
 }

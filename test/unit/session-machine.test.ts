@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { loadSchemaCatalogue } from '../../src/ocpp/schema-catalogue.js';
 import {
   IDLE,
   type PendingStart,
@@ -11,25 +12,30 @@ import {
 } from '../../src/station/session-machine.js';
 import {
   type ConnectorFacts,
+  OCPP_STATUS_TRANSITIONS,
   statusOf,
   statusPath,
   statusTransitionAllowed,
 } from '../../src/station/session-status.js';
 import type { ConnectorStatus } from '../../src/station/types.js';
-import { SessionFixture, type SessionFixtureOptions } from './session-fixture.js';
+import { type SessionFixture, useSessionFixtures } from './session-fixture.js';
 
 const TAG = 'VALID01';
-const STATUSES: readonly ConnectorStatus[] = [
-  'Available',
-  'Preparing',
-  'Charging',
-  'SuspendedEV',
-  'SuspendedEVSE',
-  'Finishing',
-  'Reserved',
-  'Unavailable',
-  'Faulted',
-];
+
+/**
+ * ChargePointStatus as the official OCPP 1.6 schema of StatusNotification.req spells it: the
+ * statuses the table is checked over come from the specification, not from the table under test.
+ */
+const SPEC_STATUSES: readonly string[] = (() => {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+  const schema = loadSchemaCatalogue().find((s) => s.$id === 'urn:StatusNotification.req');
+  const status = isObject(schema?.properties) ? schema.properties.status : undefined;
+  if (!isObject(status) || !Array.isArray(status.enum))
+    throw new Error('StatusNotification.req has no status enum');
+  return status.enum.filter((v): v is string => typeof v === 'string');
+})();
+const isConnectorStatus = (s: string): s is ConnectorStatus => s in OCPP_STATUS_TRANSITIONS;
+const STATUSES: readonly ConnectorStatus[] = SPEC_STATUSES.filter(isConnectorStatus);
 
 const pending: PendingStart = { idTag: TAG };
 const tx: RunningTransaction = {
@@ -74,6 +80,14 @@ describe('session state machine (pure)', () => {
         expect(transition(state, event)?.kind, `${state.kind} on ${event.type}`).toBe(row?.to);
       }
     }
+  });
+
+  it('the OCPP 1.6 table has a row for every ChargePointStatus of the schema, leading only to those', () => {
+    expect(SPEC_STATUSES).toHaveLength(9);
+    expect(STATUSES).toEqual(SPEC_STATUSES);
+    expect(Object.keys(OCPP_STATUS_TRANSITIONS).sort()).toEqual([...SPEC_STATUSES].sort());
+    for (const targets of Object.values(OCPP_STATUS_TRANSITIONS))
+      for (const to of targets) expect(SPEC_STATUSES).toContain(to);
   });
 
   it('the OCPP 1.6 table: no Available -> Finishing, no Preparing -> Unavailable, Faulted leads anywhere', () => {
@@ -122,16 +136,7 @@ describe('session state machine (pure)', () => {
 });
 
 describe('the statuses the engine reports follow the OCPP 1.6 table', () => {
-  const fixtures: SessionFixture[] = [];
-  afterEach(() => {
-    for (const fx of fixtures.splice(0)) fx.close();
-  });
-
-  function fixture(opts: SessionFixtureOptions = {}): SessionFixture {
-    const fx = new SessionFixture(opts);
-    fixtures.push(fx);
-    return fx;
-  }
+  const fixture = useSessionFixtures();
 
   function expectLawful(fx: SessionFixture): void {
     for (const id of fx.station.connectorIds()) {

@@ -153,6 +153,15 @@ const described = (data: MeterValue[] | undefined) =>
     values: mv.sampledValue.map((v) => `${v.context} ${v.measurand}=${v.value}`),
   }));
 
+/** A described meterValue of the two StopTxnSampledData measurands, as `described` gives it. */
+const sampled = (atMs: number, context: string, energyWh: number, powerW: number) => ({
+  at: iso(atMs),
+  values: [
+    `${context} Energy.Active.Import.Register=${energyWh}`,
+    `${context} Power.Active.Import=${powerW}`,
+  ],
+});
+
 const STOP_TXN_ONLY = {
   StopTxnSampledData: 'Energy.Active.Import.Register,Power.Active.Import',
   StopTxnAlignedData: 'Energy.Active.Import.Register',
@@ -174,35 +183,11 @@ describe('StopTransaction transactionData (StopTxnSampledData, StopTxnAlignedDat
     const stop = f.stop(row, 'Remote', reading(1140, 7300));
 
     expect(described(stop.transactionData)).toEqual([
-      {
-        at: iso(T0),
-        values: [
-          'Transaction.Begin Energy.Active.Import.Register=1000',
-          'Transaction.Begin Power.Active.Import=7000',
-        ],
-      },
-      {
-        at: iso(T0 + 30_000),
-        values: [
-          'Sample.Periodic Energy.Active.Import.Register=1050',
-          'Sample.Periodic Power.Active.Import=7100',
-        ],
-      },
+      sampled(T0, 'Transaction.Begin', 1000, 7000),
+      sampled(T0 + 30_000, 'Sample.Periodic', 1050, 7100),
       { at: iso(T0 + 60_000), values: ['Sample.Clock Energy.Active.Import.Register=1110'] },
-      {
-        at: iso(T0 + 65_000),
-        values: [
-          'Sample.Periodic Energy.Active.Import.Register=1120',
-          'Sample.Periodic Power.Active.Import=7200',
-        ],
-      },
-      {
-        at: iso(T0 + 75_000),
-        values: [
-          'Transaction.End Energy.Active.Import.Register=1140',
-          'Transaction.End Power.Active.Import=7300',
-        ],
-      },
+      sampled(T0 + 65_000, 'Sample.Periodic', 1120, 7200),
+      sampled(T0 + 75_000, 'Transaction.End', 1140, 7300),
     ]);
     // MeterValuesSampledData and MeterValuesAlignedData are empty: no MeterValues of their own.
     expect(f.payloads('MeterValues')).toEqual([]);
@@ -252,20 +237,8 @@ describe('StopTransaction transactionData (StopTxnSampledData, StopTxnAlignedDat
     expect(stop.reason).toBe('PowerLoss');
     // No Transaction.End: the meter was not read when the power went.
     expect(described(stop.transactionData)).toEqual([
-      {
-        at: iso(T0),
-        values: [
-          'Transaction.Begin Energy.Active.Import.Register=1000',
-          'Transaction.Begin Power.Active.Import=7000',
-        ],
-      },
-      {
-        at: iso(T0 + 30_000),
-        values: [
-          'Sample.Periodic Energy.Active.Import.Register=1050',
-          'Sample.Periodic Power.Active.Import=7100',
-        ],
-      },
+      sampled(T0, 'Transaction.Begin', 1000, 7000),
+      sampled(T0 + 30_000, 'Sample.Periodic', 1050, 7100),
     ]);
   });
 
