@@ -15,8 +15,10 @@ export const CP = 'CP-BENCH-01';
 const FLOOR_CP = 'CP-FLOOR-01';
 const DAEMON = fileURLToPath(new URL('../src/bin/chargepointd.js', import.meta.url));
 const FLOOR = fileURLToPath(new URL('./bench-floor.js', import.meta.url));
-/** The daemon's own flags (its shebang), so both processes run on the same heap settings. */
-const FLOOR_NODE_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1'];
+/** The Node flags of the daemon's shebang line: the floor runs on the same heap settings. */
+const DAEMON_NODE_FLAGS = (readFileSync(DAEMON, 'utf8').split('\n', 1)[0] ?? '')
+  .split(/\s+/)
+  .filter((word) => word.startsWith('--'));
 /** Start-up work (lazy compiles, warm-up, the first GC) settles before the resident size is read. */
 const SETTLE_MS = 1000;
 const SESSION_CONNECTOR = 2;
@@ -79,8 +81,8 @@ export async function timeCalls(
 
 export interface DaemonOptions {
   mqttUrl?: string;
-  /** Extra Node options for the daemon only (e.g. `--cpu-prof --cpu-prof-dir=...`). */
-  nodeOptions?: string;
+  /** Extra Node flags for the daemon (e.g. `--cpu-prof`); it then runs through `node`, with its shebang's flags. */
+  nodeFlags?: string[];
 }
 
 /** A daemon on `stateDir`, spawned as an executable exactly as the service manager runs it. */
@@ -100,8 +102,11 @@ export function spawnDaemon(url: string, stateDir: string, opts: DaemonOptions =
       log: { level: 'warn' },
     }),
   );
-  const env = opts.nodeOptions ? { ...process.env, NODE_OPTIONS: opts.nodeOptions } : process.env;
-  return spawn(DAEMON, ['--config', configFile], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  const stdio: ['ignore', 'ignore', 'inherit'] = ['ignore', 'ignore', 'inherit'];
+  if (!opts.nodeFlags?.length) return spawn(DAEMON, ['--config', configFile], { stdio });
+  return spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...opts.nodeFlags, DAEMON, '--config', configFile], {
+    stdio,
+  });
 }
 
 export async function stopProcess(child: ChildProcess): Promise<void> {
@@ -168,7 +173,7 @@ export function oursTarget(stateDir: string, opts: DaemonOptions = {}): Target {
 export const floorTarget: Target = {
   chargePointId: FLOOR_CP,
   spawn: (url) =>
-    spawn(process.execPath, [...FLOOR_NODE_FLAGS, FLOOR, url, FLOOR_CP], {
+    spawn(process.execPath, [...DAEMON_NODE_FLAGS, FLOOR, url, FLOOR_CP], {
       stdio: ['ignore', 'ignore', 'inherit'],
     }),
   settled: (csms, bootCallId) =>

@@ -252,7 +252,7 @@ async function main(): Promise<void> {
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer`);
   const profileDir = values['cpu-prof'];
   const daemon: DaemonOptions = profileDir
-    ? { nodeOptions: `--cpu-prof --cpu-prof-dir=${resolve(profileDir)}` }
+    ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${resolve(profileDir)}`, '--cpu-prof-interval=100'] }
     : {};
   const dir = mkdtempSync(join(tmpdir(), 'cp-bench-'));
   const csms = new DevCsms({ rules: { boot: { status: 'Accepted', interval: 3600 } } });

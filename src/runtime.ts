@@ -28,7 +28,7 @@ import { registerCancelReservation } from './features/reservation/cancel-reserva
 import { registerReserveNow } from './features/reservation/reserve-now.js';
 import { SecurityProfileSwitch } from './features/security/security-profile.js';
 import type { Logger } from './log.js';
-import { MqttBridge } from './mqtt/bridge.js';
+import type { MqttBridge } from './mqtt/bridge.js';
 import type { FeatureProfile } from './ocpp/actions.js';
 import { Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js';
 import { Outbox } from './ocpp/outbox.js';
@@ -58,7 +58,7 @@ export interface RuntimeOptions {
   onStopping?: (reason: StopReason) => void;
 }
 
-type BuiltOptions = RuntimeOptions & { board: Board };
+type BuiltOptions = RuntimeOptions & { board: Board; mqttBridge?: typeof MqttBridge };
 
 /** How long a graceful stop waits for the answer to the CALL in flight. */
 const STOP_DRAIN_MS = 2000;
@@ -257,25 +257,28 @@ export class Runtime {
     this.config.onChange('WebSocketPingInterval', () => this.link.restartPing());
     this.wireLink();
     this.wireReaders();
-    this.mqtt = cfg.mqtt
-      ? new MqttBridge({
-          url: cfg.mqtt.url,
-          prefix: cfg.mqtt.prefix,
-          chargePointId: cfg.chargePointId,
-          station: this.station,
-          transactions: this.transactions,
-          link: this.link,
-          registration: this.registration,
-          clock,
-          log,
-        })
-      : undefined;
+    this.mqtt =
+      cfg.mqtt && opts.mqttBridge
+        ? new opts.mqttBridge({
+            url: cfg.mqtt.url,
+            prefix: cfg.mqtt.prefix,
+            chargePointId: cfg.chargePointId,
+            station: this.station,
+            transactions: this.transactions,
+            link: this.link,
+            registration: this.registration,
+            clock,
+            log,
+          })
+        : undefined;
   }
 
   static async start(opts: RuntimeOptions): Promise<Runtime> {
     const board =
       opts.board ?? (await loadBoard(opts.config.board, { log: opts.log, clock: opts.clock ?? systemClock }));
-    const runtime = new Runtime({ ...opts, board });
+    // The MQTT client library is a large part of the start-up time and memory: loaded only when used.
+    const mqttBridge = opts.config.mqtt ? (await import('./mqtt/bridge.js')).MqttBridge : undefined;
+    const runtime = new Runtime({ ...opts, board, ...(mqttBridge ? { mqttBridge } : {}) });
     await runtime.board.start();
     // Transactions the last run left open are stopped (PowerLoss) and queued before we connect.
     runtime.transactions.start();
