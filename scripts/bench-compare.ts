@@ -9,6 +9,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from '../src/cli/client.js';
+import { silentLogger } from '../src/log.js';
+import { openStore } from '../src/store/index.js';
 import type { DevCsms } from '../test/csms/server.js';
 
 export const CP = 'CP-BENCH-01';
@@ -307,29 +309,74 @@ export interface Ratio {
   floor: number;
   /** ours / floor */
   ratio: number;
+  /**
+   * For a figure whose path must commit to SQLite (synchronous=FULL) before it answers or sends:
+   * the floor plus one such commit on the same disk, measured in the same rounds, and ours / that.
+   * The bare floor keeps nothing, so no durable charge point can come near its figure on a disk
+   * whose fsync takes longer than the whole exchange.
+   */
+  durableFloor?: number;
+  ratioToDurableFloor?: number;
 }
 
-function ratio(ours: number, floor: number): Ratio {
-  return { ours, floor, ratio: Math.round((ours / floor) * 100) / 100 };
+const round2 = (n: number) => Math.round(n * 100) / 100;
+
+function ratio(ours: number, floor: number, commitMs?: number): Ratio {
+  const plain = { ours, floor, ratio: round2(ours / floor) };
+  if (commitMs === undefined) return plain;
+  const durableFloor = round3(floor + commitMs);
+  return { ...plain, durableFloor, ratioToDurableFloor: round2(ours / durableFloor) };
 }
 
-/** Each comparable figure as the median over the rounds: ours, floor, ours / floor. */
-export function compare(ours: Comparable[], floor: Comparable[]): Record<string, Ratio> {
+/**
+ * Each comparable figure as the median over the rounds: ours, floor, ours / floor. `commitP50Ms`
+ * (one SQLite commit with synchronous=FULL, per round) gives the durable figures their durable floor.
+ */
+export function compare(
+  ours: Comparable[],
+  floor: Comparable[],
+  commitP50Ms: number[],
+): Record<string, Ratio> {
   const num = (rounds: Comparable[], pick: (c: Comparable) => number) => median(rounds.map(pick));
-  const scalar = (pick: (c: Comparable) => number) => ratio(num(ours, pick), num(floor, pick));
-  const quantiles = (name: string, pick: (c: Comparable) => Stats) => ({
-    [`${name}P50Ms`]: scalar((c) => pick(c).p50),
+  const commit = median(commitP50Ms);
+  const scalar = (pick: (c: Comparable) => number, durable = false) =>
+    ratio(num(ours, pick), num(floor, pick), durable ? commit : undefined);
+  const quantiles = (name: string, pick: (c: Comparable) => Stats, durable = false) => ({
+    [`${name}P50Ms`]: scalar((c) => pick(c).p50, durable),
     [`${name}P99Ms`]: scalar((c) => pick(c).p99),
   });
   return {
     coldStartToBootNotificationMs: scalar((c) => c.coldStartToBootNotificationMs),
     rssAfterBootMb: scalar((c) => c.rssAfterBootMb),
     ...quantiles('getConfigurationOneKey', (c) => c.getConfigurationOneKeyMs),
-    ...quantiles('changeConfiguration', (c) => c.changeConfigurationMs),
     ...quantiles('triggerHeartbeatToHeartbeatReq', (c) => c.triggerHeartbeatToHeartbeatReqMs),
-    ...quantiles('remoteStartToStartTransaction', (c) => c.remoteStartToStartTransactionMs),
-    ...quantiles('remoteStopToStopTransaction', (c) => c.remoteStopToStopTransactionMs),
-    firstRemoteStartToStartTransactionMs: scalar((c) => c.firstRemoteStartToStartTransactionMs),
-    firstRemoteStopToStopTransactionMs: scalar((c) => c.firstRemoteStopToStopTransactionMs),
+    ...quantiles('changeConfiguration', (c) => c.changeConfigurationMs, true),
+    ...quantiles('remoteStartToStartTransaction', (c) => c.remoteStartToStartTransactionMs, true),
+    ...quantiles('remoteStopToStopTransaction', (c) => c.remoteStopToStopTransactionMs, true),
+    firstRemoteStartToStartTransactionMs: scalar((c) => c.firstRemoteStartToStartTransactionMs, true),
+    firstRemoteStopToStopTransactionMs: scalar((c) => c.firstRemoteStopToStopTransactionMs, true),
   };
+}
+
+/**
+ * One durable commit on the disk the daemon writes to: a row inserted with the store's own
+ * settings (WAL, synchronous=FULL), as a transaction start or a configuration change commits.
+ */
+export function timeCommits(dir: string, count: number): Stats {
+  const store = openStore({ dir, log: silentLogger(), fileName: 'commit-probe.db' });
+  try {
+    store.db.exec('CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)');
+    const insert = store.db.prepare('INSERT INTO probe (payload) VALUES (?)');
+    const samples: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const start = performance.now();
+      insert.run(
+        `{"connectorId":2,"idTag":"BENCH${i}","meterStart":${i},"timestamp":"${new Date().toISOString()}"}`,
+      );
+      samples.push(performance.now() - start);
+    }
+    return stats(samples);
+  } finally {
+    store.close();
+  }
 }
