@@ -1,181 +1,152 @@
 /**
  * `npm run bench`: the development central system (this process) against the built daemon
- * (a child process, as on the board). Prints one JSON document of figures; targets in the README.
+ * (a child process, as on the board) and, in the same run, against the floor (`bench-floor.ts`, a
+ * bare `ws` charge point). Prints one JSON document of figures; targets in the README.
+ *
+ * Options: `--rounds <n>` (default 3; each round boots both charge points afresh, figures are the
+ * medians over the rounds), `--only-compare` (skip the queue drain, MQTT and local-list figures),
+ * `--cpu-prof <dir>` (write a CPU profile of each daemon run into <dir>).
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { request } from '../src/cli/client.js';
 import { silentLogger } from '../src/log.js';
 import { openStore } from '../src/store/index.js';
 import { DevCsms } from '../test/csms/server.js';
 import { Mosquitto } from '../test/support/mosquitto.js';
 import { benchAuthorization } from './bench-auth.js';
+import {
+  type Comparable,
+  CP,
+  compare,
+  type DaemonOptions,
+  floorTarget,
+  measureRound,
+  median,
+  medianStats,
+  oursTarget,
+  type Ratio,
+  rssMb,
+  type Stats,
+  settle,
+  spawnDaemon,
+  statusesDone,
+  stopProcess,
+  timeCalls,
+  timeCommits,
+} from './bench-compare.js';
 import { benchMqttPublish } from './bench-mqtt.js';
 
-const CP = 'CP-BENCH-01';
-const ROUNDS = 1000;
+const CALLS = 1000;
+const SESSIONS = 200;
+/** Durable commits timed per round, for the durable floor of the figures that commit. */
+const COMMITS = 200;
 const QUEUED = 10_000;
-const DAEMON = fileURLToPath(new URL('../src/bin/chargepointd.js', import.meta.url));
 const CPCTL = fileURLToPath(new URL('../src/bin/cpctl.js', import.meta.url));
 const execFileAsync = promisify(execFile);
 
-interface Stats {
-  p50: number;
-  p99: number;
-  max: number;
+interface OursOnly {
+  getConfigurationAllKeysMs: Stats;
+  controlSocketStatusMs: Stats;
+  cpctlStatusJsonProcessMs: Stats;
+  simPlugToStatusNotificationMs: Stats;
 }
 
-function stats(samples: number[]): Stats {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-  const round = (n: number) => Math.round(n * 1000) / 1000;
-  return { p50: round(at(0.5)), p99: round(at(0.99)), max: round(sorted.at(-1) ?? Number.NaN) };
-}
-
-function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
-  return Math.round((kb / 1024) * 10) / 10;
-}
-
-async function timeCalls(csms: DevCsms, count: number, run: (i: number) => Promise<unknown>): Promise<Stats> {
-  const samples: number[] = [];
-  for (let i = 0; i < count; i++) {
-    // The development central system records every frame; keep its memory (and its GC) out of the figures.
-    if (i % 100 === 0) csms.clearFrames();
-    const start = performance.now();
-    await run(i);
-    samples.push(performance.now() - start);
-  }
-  return stats(samples);
-}
-
-/** A daemon on `stateDir`, spawned as an executable exactly as the service manager runs it. */
-function spawnDaemon(url: string, stateDir: string, mqttUrl?: string): ChildProcess {
-  const configFile = join(stateDir, '..', `${CP}-${Date.now()}.json`);
-  writeFileSync(
-    configFile,
-    JSON.stringify({
-      chargePointId: CP,
-      identity: { vendor: 'Bench', model: 'SimBoard' },
-      csms: { url },
-      stateDir,
-      board: 'sim',
-      cli: { socket: join(stateDir, 'cpctl.sock') },
-      ocpp: { HeartbeatInterval: 3600, WebSocketPingInterval: 0, MeterValueSampleInterval: 0 },
-      ...(mqttUrl ? { mqtt: { url: mqttUrl } } : {}),
-      log: { level: 'warn' },
-    }),
-  );
-  return spawn(DAEMON, ['--config', configFile], { stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
-async function stopDaemon(child: ChildProcess): Promise<void> {
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
-
-async function statusesDone(csms: DevCsms, since = 0): Promise<void> {
-  await csms.waitForCall(CP, 'StatusNotification', {
-    since,
-    where: (p: { connectorId: number }) => p.connectorId === 2,
-  });
-}
-
-/** Boot, idle size, protocol latencies, the technician's commands, charging sessions. */
-async function liveDaemon(csms: DevCsms, url: string, dir: string) {
-  const stateDir = join(dir, 'live');
-  const bootSeen = csms.waitForCall(CP, 'BootNotification', { timeoutMs: 15_000 });
-  const started = performance.now();
-  const child = spawnDaemon(url, stateDir);
-  const boot = await bootSeen;
-  const coldStartMs = Math.round(boot.record.at - (performance.timeOrigin + started));
-  await statusesDone(csms);
-  // Let start-up work (lazy schema compiles, first GC) settle before reading the resident size.
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  const rssAfterBootMb = rssMb(child.pid ?? 0);
-
-  const getConfiguration = await timeCalls(csms, ROUNDS, () => csms.call(CP, 'GetConfiguration', {}));
-  const changeConfiguration = await timeCalls(csms, ROUNDS, (i) =>
-    csms.call(CP, 'ChangeConfiguration', { key: 'MeterValueSampleInterval', value: String(10 + (i % 50)) }),
-  );
-  const triggerHeartbeat = await timeCalls(csms, ROUNDS, async () => {
-    const heartbeat = csms.waitForCall(CP, 'Heartbeat', { since: csms.mark() });
-    await csms.call(CP, 'TriggerMessage', { requestedMessage: 'Heartbeat' });
-    await heartbeat;
-  });
-
-  const socket = join(stateDir, 'cpctl.sock');
-  const statusSocket = await timeCalls(csms, 200, () => request(socket, 'status', {}));
-  const statusCpctl = await timeCalls(csms, 20, () =>
-    execFileAsync(CPCTL, ['--socket', socket, 'status', '--json']),
-  );
-  const simPlug = await timeCalls(csms, 200, async (i) => {
-    const plugged = i % 2 === 0;
-    const seen = csms.waitForCall(CP, 'StatusNotification', {
-      since: csms.mark(),
-      where: (p: { connectorId: number; status: string }) =>
-        p.connectorId === 1 && p.status === (plugged ? 'Preparing' : 'Available'),
-    });
-    await request(socket, plugged ? 'sim.plug' : 'sim.unplug', { connectorId: 1 });
-    await seen;
-  });
-
-  // Sessions: the EV is plugged, the central system starts and stops remotely.
-  await request(socket, 'sim.plug', { connectorId: 2 });
-  const remoteStart: number[] = [];
-  const remoteStop: number[] = [];
-  for (let i = 0; i < 200; i++) {
-    if (i % 50 === 0) csms.clearFrames();
-    let mark = csms.mark();
-    const startSeen = csms.waitForCall(CP, 'StartTransaction', { since: mark });
-    let t = performance.now();
-    await csms.call(CP, 'RemoteStartTransaction', { connectorId: 2, idTag: `BENCH${i}` });
-    const start = await startSeen;
-    remoteStart.push(performance.now() - t);
-    const answer = await csms.waitForFrame(
-      CP,
-      (f) => f.direction === 'out' && f.message?.type === 'result' && f.message.id === start.id,
-      { since: mark },
+/** Figures only our daemon has: the whole configuration, the technician's commands, the sim board. */
+function oursOnly(csms: DevCsms, socket: string) {
+  return async (): Promise<OursOnly> => {
+    const getConfigurationAllKeysMs = await timeCalls(csms, CALLS, () =>
+      csms.call(CP, 'GetConfiguration', {}),
     );
-    const transactionId = (answer.message as { payload: { transactionId: number } }).payload.transactionId;
-    await csms.waitForCall(CP, 'StatusNotification', {
-      since: mark,
-      where: (p: { connectorId: number; status: string }) => p.connectorId === 2 && p.status === 'Charging',
+    const controlSocketStatusMs = await timeCalls(csms, 200, () => request(socket, 'status', {}));
+    const cpctlStatusJsonProcessMs = await timeCalls(csms, 20, () =>
+      execFileAsync(CPCTL, ['--socket', socket, 'status', '--json']),
+    );
+    // Connector 1: the sessions run on connector 2.
+    const simPlugToStatusNotificationMs = await timeCalls(csms, 200, async (i) => {
+      const plugged = i % 2 === 0;
+      const seen = csms.waitForCall(CP, 'StatusNotification', {
+        since: csms.mark(),
+        where: (p: { connectorId: number; status: string }) =>
+          p.connectorId === 1 && p.status === (plugged ? 'Preparing' : 'Available'),
+      });
+      await request(socket, plugged ? 'sim.plug' : 'sim.unplug', { connectorId: 1 });
+      await seen;
     });
-    mark = csms.mark();
-    const stopSeen = csms.waitForCall(CP, 'StopTransaction', { since: mark });
-    t = performance.now();
-    await csms.call(CP, 'RemoteStopTransaction', { transactionId });
-    await stopSeen;
-    remoteStop.push(performance.now() - t);
-    // Back to Preparing (cable still in the EV) before the next remote start.
-    await request(socket, 'sim.unplug', { connectorId: 2 });
-    await csms.waitForCall(CP, 'StatusNotification', {
-      since: mark,
-      where: (p: { connectorId: number; status: string }) => p.connectorId === 2 && p.status === 'Available',
-    });
-    await request(socket, 'sim.plug', { connectorId: 2 });
+    return {
+      getConfigurationAllKeysMs,
+      controlSocketStatusMs,
+      cpctlStatusJsonProcessMs,
+      simPlugToStatusNotificationMs,
+    };
+  };
+}
+
+/** Both charge points, `rounds` times each, alternating which goes first. */
+async function compareWithFloor(
+  csms: DevCsms,
+  url: string,
+  dir: string,
+  rounds: number,
+  daemon: DaemonOptions,
+) {
+  const ours: Comparable[] = [];
+  const floor: Comparable[] = [];
+  const extras: OursOnly[] = [];
+  const rssAfterLoad: number[] = [];
+  const commits: Stats[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const stateDir = join(dir, `live-${r}`);
+    const runOurs = async () => {
+      const round = await measureRound(csms, url, stateDir, oursTarget(stateDir, daemon), {
+        calls: CALLS,
+        sessions: SESSIONS,
+        extras: oursOnly(csms, join(stateDir, 'cpctl.sock')),
+      });
+      ours.push(round.figures);
+      if (round.extras) extras.push(round.extras);
+      rssAfterLoad.push(round.rssAfterLoadMb);
+    };
+    const runFloor = async () => {
+      const round = await measureRound(csms, url, dir, floorTarget, { calls: CALLS, sessions: SESSIONS });
+      floor.push(round.figures);
+    };
+    if (r % 2 === 0) {
+      await runOurs();
+      await runFloor();
+    } else {
+      await runFloor();
+      await runOurs();
+    }
+    commits.push(timeCommits(join(dir, `commits-${r}`), COMMITS));
   }
-  const rssAfterLoadMb = rssMb(child.pid ?? 0);
-  await stopDaemon(child);
+  const oursMedian = (pick: (c: Comparable) => Stats) => medianStats(ours.map(pick));
+  const extra = (pick: (o: OursOnly) => Stats) => medianStats(extras.map(pick));
   return {
-    coldStartToBootNotificationMs: coldStartMs,
-    rssAfterBootMb,
-    rssAfterLoadMb,
-    getConfigurationAllKeysMs: getConfiguration,
-    changeConfigurationMs: changeConfiguration,
-    triggerHeartbeatToHeartbeatReqMs: triggerHeartbeat,
-    controlSocketStatusMs: statusSocket,
-    cpctlStatusJsonProcessMs: statusCpctl,
-    simPlugToStatusNotificationMs: simPlug,
-    remoteStartToStartTransactionMs: stats(remoteStart),
-    remoteStopToStopTransactionMs: stats(remoteStop),
+    // The figures of earlier versions of this report, ours, medians over the rounds.
+    coldStartToBootNotificationMs: median(ours.map((c) => c.coldStartToBootNotificationMs)),
+    rssAfterBootMb: median(ours.map((c) => c.rssAfterBootMb)),
+    rssAfterLoadMb: median(rssAfterLoad),
+    getConfigurationOneKeyMs: oursMedian((c) => c.getConfigurationOneKeyMs),
+    getConfigurationAllKeysMs: extra((o) => o.getConfigurationAllKeysMs),
+    changeConfigurationMs: oursMedian((c) => c.changeConfigurationMs),
+    triggerHeartbeatToHeartbeatReqMs: oursMedian((c) => c.triggerHeartbeatToHeartbeatReqMs),
+    controlSocketStatusMs: extra((o) => o.controlSocketStatusMs),
+    cpctlStatusJsonProcessMs: extra((o) => o.cpctlStatusJsonProcessMs),
+    simPlugToStatusNotificationMs: extra((o) => o.simPlugToStatusNotificationMs),
+    firstRemoteStartToStartTransactionMs: median(ours.map((c) => c.firstRemoteStartToStartTransactionMs)),
+    remoteStartToStartTransactionMs: oursMedian((c) => c.remoteStartToStartTransactionMs),
+    remoteStopToStopTransactionMs: oursMedian((c) => c.remoteStopToStopTransactionMs),
+    sqliteFullCommitMs: medianStats(commits),
+    versusFloor: compare(
+      ours,
+      floor,
+      commits.map((c) => c.p50),
+    ),
   };
 }
 
@@ -230,7 +201,7 @@ async function queueDrain(csms: DevCsms, url: string, dir: string) {
     };
     csms.on('frame', onFrame);
   });
-  await stopDaemon(child);
+  await stopProcess(child);
   return {
     queueDrainMessages: QUEUED,
     queueDrainMessagesPerSecond: Math.round((QUEUED / (last - t0)) * 1000),
@@ -246,16 +217,16 @@ async function withMqtt(csms: DevCsms, url: string, dir: string) {
   const broker = await Mosquitto.start();
   try {
     csms.clearFrames();
-    const child = spawnDaemon(url, stateDir, broker.url);
+    const child = spawnDaemon(url, stateDir, { mqttUrl: broker.url });
     await statusesDone(csms);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await settle();
     const rssWithMqttAndTraceMb = rssMb(child.pid ?? 0);
     const publish = await benchMqttPublish({
       brokerUrl: broker.url,
       socket: join(stateDir, 'cpctl.sock'),
       prefix: `chargepoint/${CP}/`,
     });
-    await stopDaemon(child);
+    await stopProcess(child);
     return {
       rssWithMqttAndTraceMb,
       mqttStatePublishP50Ms: publish.mqttStatePublishP50Ms,
@@ -274,34 +245,64 @@ async function largeList(csms: DevCsms, url: string, dir: string) {
   csms.clearFrames();
   const child = spawnDaemon(url, stateDir);
   await statusesDone(csms);
-  await new Promise((resolve) => setTimeout(resolve, 1000));
+  await settle();
   const daemonRssWith1MListMb = rssMb(child.pid ?? 0);
-  await stopDaemon(child);
+  await stopProcess(child);
   return { ...figures, daemonRssWith1MListMb };
 }
 
 async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '3' },
+      'only-compare': { type: 'boolean', default: false },
+      'cpu-prof': { type: 'string' },
+    },
+  });
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer`);
+  const profileDir = values['cpu-prof'];
+  const daemon: DaemonOptions = profileDir
+    ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${resolve(profileDir)}`, '--cpu-prof-interval=100'] }
+    : {};
   const dir = mkdtempSync(join(tmpdir(), 'cp-bench-'));
   const csms = new DevCsms({ rules: { boot: { status: 'Accepted', interval: 3600 } } });
   const { url } = await csms.start();
   try {
-    const live = await liveDaemon(csms, url, dir);
-    const drain = await queueDrain(csms, url, dir);
-    const mqtt = await withMqtt(csms, url, dir);
-    const list = await largeList(csms, url, dir);
+    const live = await compareWithFloor(csms, url, dir, rounds, daemon);
+    const others = values['only-compare']
+      ? {}
+      : {
+          ...(await queueDrain(csms, url, dir)),
+          ...(await withMqtt(csms, url, dir)),
+          ...(await largeList(csms, url, dir)),
+        };
     const report = {
       machine: { cpus: cpus().length, node: process.version },
-      rounds: ROUNDS,
+      rounds,
+      callsPerRound: CALLS,
+      sessionsPerRound: SESSIONS,
       ...live,
-      ...drain,
-      ...mqtt,
-      ...list,
+      ...others,
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    process.stderr.write(table(live.versusFloor));
   } finally {
     await csms.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The comparison, readable at a terminal (stderr, so stdout stays one JSON document). */
+function table(rows: Record<string, Ratio>): string {
+  const width = Math.max(...Object.keys(rows).map((name) => name.length));
+  const cell = (value: string | number | undefined, size: number) => String(value ?? '').padStart(size);
+  const lines = Object.entries(rows).map(
+    ([name, r]) =>
+      `${name.padEnd(width)}  ${cell(r.ours, 9)}  ${cell(r.floor, 9)}  ${cell(`${r.ratio.toFixed(2)}x`, 7)}  ${cell(r.durableFloor, 12)}  ${cell(r.ratioToDurableFloor === undefined ? undefined : `${r.ratioToDurableFloor.toFixed(2)}x`, 9)}`,
+  );
+  const head = `${'figure'.padEnd(width)}  ${cell('ours', 9)}  ${cell('floor', 9)}  ${cell('ratio', 7)}  ${cell('durable floor', 12)}  ${cell('ratio', 9)}`;
+  return `${head}\n${lines.join('\n')}\n`;
 }
 
 await main();

@@ -25,7 +25,7 @@ import { remoteTriggerProfile } from './features/remote-trigger/profile.js';
 import { reservationProfile } from './features/reservation/profile.js';
 import { SecurityProfileSwitch } from './features/security/security-profile.js';
 import type { Logger } from './log.js';
-import { MqttBridge } from './mqtt/bridge.js';
+import type { MqttBridge } from './mqtt/bridge.js';
 import { Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js';
 import { Outbox } from './ocpp/outbox.js';
 import { RpcEndpoint } from './ocpp/rpc.js';
@@ -59,7 +59,7 @@ export interface RuntimeOptions {
   onStopping?: (reason: StopReason) => void;
 }
 
-type BuiltOptions = RuntimeOptions & { board: Board };
+type BuiltOptions = RuntimeOptions & { board: Board; mqttBridge?: typeof MqttBridge };
 
 /** How long a graceful stop waits for the answer to the CALL in flight. */
 const STOP_DRAIN_MS = 2000;
@@ -258,19 +258,20 @@ export class Runtime {
     this.config.onChange('WebSocketPingInterval', () => this.link.restartPing());
     this.wireLink();
     this.wireReaders();
-    this.mqtt = cfg.mqtt
-      ? new MqttBridge({
-          url: cfg.mqtt.url,
-          prefix: cfg.mqtt.prefix,
-          chargePointId: cfg.chargePointId,
-          station: this.station,
-          transactions: this.transactions,
-          link: this.link,
-          registration: this.registration,
-          clock,
-          log,
-        })
-      : undefined;
+    this.mqtt =
+      cfg.mqtt && opts.mqttBridge
+        ? new opts.mqttBridge({
+            url: cfg.mqtt.url,
+            prefix: cfg.mqtt.prefix,
+            chargePointId: cfg.chargePointId,
+            station: this.station,
+            transactions: this.transactions,
+            link: this.link,
+            registration: this.registration,
+            clock,
+            log,
+          })
+        : undefined;
   }
 
   static async start(opts: RuntimeOptions): Promise<Runtime> {
@@ -281,7 +282,9 @@ export class Runtime {
         clock: opts.clock ?? systemClock,
         stateDir: opts.config.stateDir,
       }));
-    const runtime = new Runtime({ ...opts, board });
+    // The MQTT client library is a large part of the start-up time and memory: loaded only when used.
+    const mqttBridge = opts.config.mqtt ? (await import('./mqtt/bridge.js')).MqttBridge : undefined;
+    const runtime = new Runtime({ ...opts, board, ...(mqttBridge ? { mqttBridge } : {}) });
     await runtime.board.start();
     // Transactions the last run left open are stopped (PowerLoss) and queued before we connect.
     runtime.transactions.start();

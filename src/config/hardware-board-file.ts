@@ -56,9 +56,13 @@ export interface HardwareBoardFile {
   faultInputs?: GpioFaultInputBoardOptions[];
 }
 
-const validate = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true }).compile(
-  HARDWARE_BOARD_SCHEMA,
-);
+// validateSchema off: see config/file.ts (strict mode still checks the schema when it compiles).
+const validate = new Ajv({
+  allErrors: false,
+  strict: true,
+  allowUnionTypes: true,
+  validateSchema: false,
+}).compile(HARDWARE_BOARD_SCHEMA);
 
 export function validateHardwareBoard(document: unknown, source: string): HardwareBoardFile {
   if (!validate(document)) {

@@ -18,6 +18,13 @@ export const REDACTED = '[redacted]';
 /** A longer frame (a big SendLocalList) is cut: the ring is bounded in bytes, not only in frames. */
 export const MAX_TRACED_TEXT = 16 * 1024;
 
+/**
+ * How long a noted frame waits before it is written. Not an immediate: the RPC sends its next
+ * CALL from an immediate queued after the answer that frees it, and a write queued with the same
+ * answer's frame would run first, on that CALL's path. Later frames join the same batch.
+ */
+export const TRACE_WRITE_DELAY_MS = 10;
+
 /** Calls whose answer has not been seen, remembered to name the action of that answer. */
 const OPEN_CALLS_KEPT = 64;
 
@@ -113,9 +120,9 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
   private readonly openCalls = new Map<string, string>();
   private readonly detachers: Array<() => void> = [];
   private failing = false;
-  /** Frames seen but not yet written: the write waits until the current frame has been answered. */
+  /** Frames seen but not yet written: the write waits until the exchange has moved on. */
   private pending: Array<{ frame: FrameEvent; at: number }> = [];
-  private flushScheduled = false;
+  private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: FrameTraceOptions) {
     super();
@@ -125,8 +132,8 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
 
   /**
    * Records every frame `source` (the RpcEndpoint) emits, until close(). The frame is only noted
-   * here; it is written after the event loop turn, so tracing adds nothing to the time a central
-   * system's call waits for its answer.
+   * here and written TRACE_WRITE_DELAY_MS later, so tracing adds nothing to the time a central
+   * system's call waits for its answer, nor to the time our next CALL waits to be sent.
    */
   attach(source: FrameSource): void {
     const listener = (frame: FrameEvent) => this.defer(frame);
@@ -137,14 +144,16 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
   private defer(frame: FrameEvent): void {
     if (this.opts.maxFrames === 0) return;
     this.pending.push({ frame, at: this.opts.clock.now() });
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => this.flush(), TRACE_WRITE_DELAY_MS);
+    // close() writes what is left; a pending write must not keep a stopping daemon alive.
+    this.flushTimer.unref();
   }
 
   /** Writes the frames noted so far, in one SQL transaction. */
   flush(): void {
-    this.flushScheduled = false;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];

@@ -4,8 +4,10 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, silentLogger } from '../../src/log.js';
+import { RpcEndpoint } from '../../src/ocpp/rpc.js';
 import { FrameTrace, MAX_TRACED_TEXT, REDACTED, redactFrame } from '../../src/ocpp/trace.js';
 import { openStore, type Store } from '../../src/store/index.js';
+import { FakeClock } from '../support/fake-clock.js';
 
 const SECRET = 'OCTT-secret-0123456789abcdef';
 const PEM_BODY = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7';
@@ -202,5 +204,46 @@ describe('FrameTrace', () => {
     store.db.exec('DROP TABLE ocpp_trace');
     for (let i = 0; i < 3; i++) t.record({ direction: 'out', text: call(`m${i}`, 'Heartbeat', {}) });
     expect(lines.filter((l) => l.msg === 'frame trace: frame not recorded')).toHaveLength(1);
+  });
+
+  it('writes off the message path: our next CALL leaves before the answer that freed it is written', async () => {
+    const store = tempStore();
+    const rpc = new RpcEndpoint({ log: silentLogger(), clock: new FakeClock(), callTimeoutMs: 30_000 });
+    const t = trace(store);
+    t.attach(rpc);
+    const written: string[] = [];
+    t.on('entry', (e) => written.push(`${e.direction} ${e.action}`));
+    const sent: string[] = [];
+    // What the trace had written at the moment each of our CALLs went out.
+    const writtenWhenSent: string[][] = [];
+    rpc.attach({
+      send: (text) => {
+        sent.push(text);
+        writtenWhenSent.push([...written]);
+        return true;
+      },
+    });
+    rpc.setGate('open');
+    const first = rpc.call('Heartbeat', {});
+    const second = rpc.call('Heartbeat', {});
+    const firstId = (JSON.parse(sent[0]!) as [number, string])[1];
+    rpc.receive(result(firstId, { currentTime: '2025-01-01T00:00:00Z' }));
+    await first;
+    await new Promise<void>((resolve) => {
+      const check = () => (sent.length === 2 ? resolve() : setImmediate(check));
+      check();
+    });
+    expect(writtenWhenSent[1]).toEqual([]);
+    // Then everything is written, in order, as one batch.
+    const secondId = (JSON.parse(sent[1]!) as [number, string])[1];
+    rpc.receive(result(secondId, { currentTime: '2025-01-01T00:00:01Z' }));
+    await second;
+    await new Promise<void>((resolve) => t.once('entry', () => resolve()));
+    expect(t.query({ limit: 10 }).map((e) => `${e.direction} ${e.messageId}`)).toEqual([
+      `out ${firstId}`,
+      `in ${firstId}`,
+      `out ${secondId}`,
+      `in ${secondId}`,
+    ]);
   });
 });

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ACTION_INFO } from '../../src/ocpp/actions.js';
 import type { SchemaErrorCode } from '../../src/ocpp/errors.js';
 import type { Action } from '../../src/ocpp/generated/messages.js';
-import { schemaErrorCode, validateRequest, validateResponse } from '../../src/ocpp/validator.js';
+import { schemaErrorCode, validateRequest, validateResponse, WARM_UP } from '../../src/ocpp/validator.js';
 
 interface Row {
   name: string;
@@ -287,8 +287,15 @@ describe('valid payloads pass', () => {
   });
 });
 
+/** Event-loop turns enough for a validator module's warm-up (one compilation per turn) to finish. */
+async function afterWarmUp(): Promise<void> {
+  for (let i = 0; i <= WARM_UP.length + 1; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
 describe('schema compilation', () => {
-  afterEach(() => {
+  afterEach(async () => {
+    // A module instance of an earlier test still warming up would count in the next test's spy.
+    await afterWarmUp();
     vi.doUnmock('../../src/ocpp/schema-catalogue.js');
     vi.restoreAllMocks();
     vi.resetModules();
@@ -316,5 +323,27 @@ describe('schema compilation', () => {
     fresh.validateResponse('Reset', { status: 'Accepted' });
     expect(compile).toHaveBeenCalledTimes(2);
     expect(load).toHaveBeenCalledTimes(1);
+  });
+
+  it('compiles what a session needs in the turns after the first compilation, so a first session pays none', async () => {
+    vi.resetModules();
+    const fresh = await import('../../src/ocpp/validator.js');
+    const compile = vi.spyOn(Ajv.prototype, 'compile');
+
+    fresh.validateRequest('BootNotification', { chargePointVendor: 'V', chargePointModel: 'M' });
+    // The boot's own message is not held up: nothing more is compiled in its turn.
+    expect(compile).toHaveBeenCalledTimes(1);
+    await afterWarmUp();
+    expect(compile).toHaveBeenCalledTimes(1 + fresh.WARM_UP.length);
+
+    expect(
+      fresh.validateRequest('StartTransaction', { connectorId: 2, idTag: 'T', meterStart: 0 })?.code,
+    ).toBe('OccurenceConstraintViolation');
+    expect(fresh.validateResponse('RemoteStartTransaction', { status: 'Accepted' })).toBeUndefined();
+    expect(
+      fresh.validateRequest('StopTransaction', { meterStop: 1, timestamp: 'x', transactionId: 1 })?.code,
+    ).toBe('PropertyConstraintViolation');
+    expect(fresh.validateResponse('StatusNotification', {})).toBeUndefined();
+    expect(compile).toHaveBeenCalledTimes(1 + fresh.WARM_UP.length);
   });
 });

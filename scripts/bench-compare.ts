@@ -1,0 +1,382 @@
+/**
+ * The figures the bench takes of two charge points on the same central system: ours (the built
+ * daemon) and the floor (`bench-floor.ts`, a bare `ws` charge point). Each is spawned fresh, as
+ * its own process, for every round; the same code times both, so ours / floor is what our runtime
+ * costs beyond Node, the socket and the central system.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request } from '../src/cli/client.js';
+import { silentLogger } from '../src/log.js';
+import { openStore } from '../src/store/index.js';
+import type { DevCsms } from '../test/csms/server.js';
+
+export const CP = 'CP-BENCH-01';
+const FLOOR_CP = 'CP-FLOOR-01';
+const DAEMON = fileURLToPath(new URL('../src/bin/chargepointd.js', import.meta.url));
+const FLOOR = fileURLToPath(new URL('./bench-floor.js', import.meta.url));
+/** The Node flags of the daemon's shebang line: the floor runs on the same heap settings. */
+const DAEMON_NODE_FLAGS = (readFileSync(DAEMON, 'utf8').split('\n', 1)[0] ?? '')
+  .split(/\s+/)
+  .filter((word) => word.startsWith('--'));
+/** Start-up work (lazy compiles, warm-up, the first GC) settles before the resident size is read. */
+const SETTLE_MS = 1000;
+const SESSION_CONNECTOR = 2;
+
+export interface Stats {
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+const round3 = (n: number) => Math.round(n * 1000) / 1000;
+
+export function stats(samples: number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  return { p50: round3(at(0.5)), p99: round3(at(0.99)), max: round3(sorted.at(-1) ?? Number.NaN) };
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const value = sorted.length % 2 === 1 ? sorted[mid] : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+  return round3(value ?? Number.NaN);
+}
+
+/** The median of each quantile over the rounds. */
+export function medianStats(rounds: Stats[]): Stats {
+  return {
+    p50: median(rounds.map((s) => s.p50)),
+    p99: median(rounds.map((s) => s.p99)),
+    max: median(rounds.map((s) => s.max)),
+  };
+}
+
+export function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+  return Math.round((kb / 1024) * 10) / 10;
+}
+
+export function settle(ms = SETTLE_MS): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export async function timeCalls(
+  csms: DevCsms,
+  count: number,
+  run: (i: number) => Promise<unknown>,
+): Promise<Stats> {
+  const samples: number[] = [];
+  for (let i = 0; i < count; i++) {
+    // The development central system records every frame; keep its memory (and its GC) out of the figures.
+    if (i % 100 === 0) csms.clearFrames();
+    const start = performance.now();
+    await run(i);
+    samples.push(performance.now() - start);
+  }
+  return stats(samples);
+}
+
+export interface DaemonOptions {
+  mqttUrl?: string;
+  /** Extra Node flags for the daemon (e.g. `--cpu-prof`); it then runs through `node`, with its shebang's flags. */
+  nodeFlags?: string[];
+}
+
+/** A daemon on `stateDir`, spawned as an executable exactly as the service manager runs it. */
+export function spawnDaemon(url: string, stateDir: string, opts: DaemonOptions = {}): ChildProcess {
+  const configFile = join(stateDir, '..', `${CP}-${Date.now()}.json`);
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      chargePointId: CP,
+      identity: { vendor: 'Bench', model: 'SimBoard' },
+      csms: { url },
+      stateDir,
+      board: 'sim',
+      cli: { socket: join(stateDir, 'cpctl.sock') },
+      ocpp: { HeartbeatInterval: 3600, WebSocketPingInterval: 0, MeterValueSampleInterval: 0 },
+      ...(opts.mqttUrl ? { mqtt: { url: opts.mqttUrl } } : {}),
+      log: { level: 'warn' },
+    }),
+  );
+  const stdio: ['ignore', 'ignore', 'inherit'] = ['ignore', 'ignore', 'inherit'];
+  if (!opts.nodeFlags?.length) return spawn(DAEMON, ['--config', configFile], { stdio });
+  return spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...opts.nodeFlags, DAEMON, '--config', configFile], {
+    stdio,
+  });
+}
+
+export async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** Every connector reported after the boot was accepted. */
+export async function statusesDone(csms: DevCsms, since = 0): Promise<void> {
+  await csms.waitForCall(CP, 'StatusNotification', {
+    since,
+    where: (p: { connectorId: number }) => p.connectorId === SESSION_CONNECTOR,
+  });
+}
+
+/** What differs between the two charge points; the timing code is shared. */
+export interface Target {
+  readonly chargePointId: string;
+  spawn(url: string, dir: string): ChildProcess;
+  /** After its BootNotification: until it has nothing left to say (ours: every connector's status). */
+  settled(csms: DevCsms, bootCallId: string): Promise<void>;
+  /** Makes a session startable by RemoteStartTransaction (ours: the EV's cable in, Preparing). */
+  readyForSession(csms: DevCsms): Promise<void>;
+  /** After StartTransaction was answered: until the session runs (ours: Charging reported). */
+  running(csms: DevCsms, since: number): Promise<void>;
+  /** After StopTransaction was sent: until the next session can start. */
+  afterStop(csms: DevCsms, since: number): Promise<void>;
+}
+
+function statusOf(csms: DevCsms, since: number, status: string): Promise<unknown> {
+  return csms.waitForCall(CP, 'StatusNotification', {
+    since,
+    where: (p: { connectorId: number; status: string }) =>
+      p.connectorId === SESSION_CONNECTOR && p.status === status,
+  });
+}
+
+export function oursTarget(stateDir: string, opts: DaemonOptions = {}): Target {
+  const socket = join(stateDir, 'cpctl.sock');
+  return {
+    chargePointId: CP,
+    spawn: (url) => spawnDaemon(url, stateDir, opts),
+    settled: (csms) => statusesDone(csms),
+    async readyForSession(csms) {
+      const mark = csms.mark();
+      const preparing = statusOf(csms, mark, 'Preparing');
+      await request(socket, 'sim.plug', { connectorId: SESSION_CONNECTOR });
+      await preparing;
+    },
+    running: (csms, since) => statusOf(csms, since, 'Charging').then(() => undefined),
+    async afterStop(csms, since) {
+      // The cable out (Available) and in again (Preparing) before the next remote start.
+      await statusOf(csms, since, 'Finishing');
+      const available = statusOf(csms, csms.mark(), 'Available');
+      await request(socket, 'sim.unplug', { connectorId: SESSION_CONNECTOR });
+      await available;
+      await this.readyForSession(csms);
+    },
+  };
+}
+
+export const floorTarget: Target = {
+  chargePointId: FLOOR_CP,
+  spawn: (url) =>
+    spawn(process.execPath, [...DAEMON_NODE_FLAGS, FLOOR, url, FLOOR_CP], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    }),
+  settled: (csms, bootCallId) =>
+    csms
+      .waitForFrame(FLOOR_CP, (f) => f.direction === 'out' && f.message?.id === bootCallId)
+      .then(() => undefined),
+  readyForSession: async () => {},
+  running: async () => {},
+  afterStop: async () => {},
+};
+
+export interface SessionTimes {
+  startMs: number;
+  stopMs: number;
+}
+
+/** One remote session: RemoteStart -> StartTransaction.req, RemoteStop -> StopTransaction.req. */
+async function session(csms: DevCsms, target: Target, idTag: string): Promise<SessionTimes> {
+  const cp = target.chargePointId;
+  let mark = csms.mark();
+  const startSeen = csms.waitForCall(cp, 'StartTransaction', { since: mark });
+  let t = performance.now();
+  await csms.call(cp, 'RemoteStartTransaction', { connectorId: SESSION_CONNECTOR, idTag });
+  const start = await startSeen;
+  const startMs = performance.now() - t;
+  const answer = await csms.waitForFrame(
+    cp,
+    (f) => f.direction === 'out' && f.message?.type === 'result' && f.message.id === start.id,
+    { since: mark },
+  );
+  const { transactionId } = (answer.message as { payload: { transactionId: number } }).payload;
+  await target.running(csms, mark);
+  mark = csms.mark();
+  const stopSeen = csms.waitForCall(cp, 'StopTransaction', { since: mark });
+  t = performance.now();
+  await csms.call(cp, 'RemoteStopTransaction', { transactionId });
+  await stopSeen;
+  const stopMs = performance.now() - t;
+  await target.afterStop(csms, mark);
+  return { startMs, stopMs };
+}
+
+export interface Comparable {
+  coldStartToBootNotificationMs: number;
+  rssAfterBootMb: number;
+  /** The first session of a freshly booted charge point (after SETTLE_MS of idling). */
+  firstRemoteStartToStartTransactionMs: number;
+  firstRemoteStopToStopTransactionMs: number;
+  getConfigurationOneKeyMs: Stats;
+  changeConfigurationMs: Stats;
+  triggerHeartbeatToHeartbeatReqMs: Stats;
+  remoteStartToStartTransactionMs: Stats;
+  remoteStopToStopTransactionMs: Stats;
+}
+
+export interface RoundOptions<E> {
+  calls: number;
+  sessions: number;
+  /** Ours only: figures taken on the running charge point before the sessions (it is stopped after). */
+  extras?: () => Promise<E>;
+}
+
+/** Boots a fresh `target`, takes every comparable figure, stops it. */
+export async function measureRound<E extends object>(
+  csms: DevCsms,
+  url: string,
+  dir: string,
+  target: Target,
+  opts: RoundOptions<E>,
+): Promise<{ figures: Comparable; extras: E | undefined; rssAfterLoadMb: number }> {
+  const cp = target.chargePointId;
+  csms.clearFrames();
+  const bootSeen = csms.waitForCall(cp, 'BootNotification', { timeoutMs: 15_000 });
+  const started = performance.now();
+  const child = target.spawn(url, dir);
+  try {
+    const boot = await bootSeen;
+    const coldStartToBootNotificationMs = Math.round(boot.record.at - (performance.timeOrigin + started));
+    await target.settled(csms, boot.id);
+    await settle();
+    const rssAfterBootMb = rssMb(child.pid ?? 0);
+
+    await target.readyForSession(csms);
+    const first = await session(csms, target, 'FIRST');
+
+    const getConfigurationOneKeyMs = await timeCalls(csms, opts.calls, () =>
+      csms.call(cp, 'GetConfiguration', { key: ['HeartbeatInterval'] }),
+    );
+    const changeConfigurationMs = await timeCalls(csms, opts.calls, (i) =>
+      csms.call(cp, 'ChangeConfiguration', { key: 'MeterValueSampleInterval', value: String(10 + (i % 50)) }),
+    );
+    // Back to no periodic samples, as the sessions below are measured without them.
+    await csms.call(cp, 'ChangeConfiguration', { key: 'MeterValueSampleInterval', value: '0' });
+    const triggerHeartbeatToHeartbeatReqMs = await timeCalls(csms, opts.calls, async () => {
+      const heartbeat = csms.waitForCall(cp, 'Heartbeat', { since: csms.mark() });
+      await csms.call(cp, 'TriggerMessage', { requestedMessage: 'Heartbeat' });
+      await heartbeat;
+    });
+    const extras = await opts.extras?.();
+
+    const starts: number[] = [];
+    const stops: number[] = [];
+    for (let i = 0; i < opts.sessions; i++) {
+      if (i % 50 === 0) csms.clearFrames();
+      const times = await session(csms, target, `BENCH${i}`);
+      starts.push(times.startMs);
+      stops.push(times.stopMs);
+    }
+    return {
+      figures: {
+        coldStartToBootNotificationMs,
+        rssAfterBootMb,
+        firstRemoteStartToStartTransactionMs: round3(first.startMs),
+        firstRemoteStopToStopTransactionMs: round3(first.stopMs),
+        getConfigurationOneKeyMs,
+        changeConfigurationMs,
+        triggerHeartbeatToHeartbeatReqMs,
+        remoteStartToStartTransactionMs: stats(starts),
+        remoteStopToStopTransactionMs: stats(stops),
+      },
+      extras,
+      rssAfterLoadMb: rssMb(child.pid ?? 0),
+    };
+  } finally {
+    await stopProcess(child);
+  }
+}
+
+export interface Ratio {
+  ours: number;
+  floor: number;
+  /** ours / floor */
+  ratio: number;
+  /**
+   * For a figure whose path must commit to SQLite (synchronous=FULL) before it answers or sends:
+   * the floor plus one such commit on the same disk, measured in the same rounds, and ours / that.
+   * The bare floor keeps nothing, so no durable charge point can come near its figure on a disk
+   * whose fsync takes longer than the whole exchange.
+   */
+  durableFloor?: number;
+  ratioToDurableFloor?: number;
+}
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
+
+function ratio(ours: number, floor: number, commitMs?: number): Ratio {
+  const plain = { ours, floor, ratio: round2(ours / floor) };
+  if (commitMs === undefined) return plain;
+  const durableFloor = round3(floor + commitMs);
+  return { ...plain, durableFloor, ratioToDurableFloor: round2(ours / durableFloor) };
+}
+
+/**
+ * Each comparable figure as the median over the rounds: ours, floor, ours / floor. `commitP50Ms`
+ * (one SQLite commit with synchronous=FULL, per round) gives the durable figures their durable floor.
+ */
+export function compare(
+  ours: Comparable[],
+  floor: Comparable[],
+  commitP50Ms: number[],
+): Record<string, Ratio> {
+  const num = (rounds: Comparable[], pick: (c: Comparable) => number) => median(rounds.map(pick));
+  const commit = median(commitP50Ms);
+  const scalar = (pick: (c: Comparable) => number, durable = false) =>
+    ratio(num(ours, pick), num(floor, pick), durable ? commit : undefined);
+  const quantiles = (name: string, pick: (c: Comparable) => Stats, durable = false) => ({
+    [`${name}P50Ms`]: scalar((c) => pick(c).p50, durable),
+    [`${name}P99Ms`]: scalar((c) => pick(c).p99),
+  });
+  return {
+    coldStartToBootNotificationMs: scalar((c) => c.coldStartToBootNotificationMs),
+    rssAfterBootMb: scalar((c) => c.rssAfterBootMb),
+    ...quantiles('getConfigurationOneKey', (c) => c.getConfigurationOneKeyMs),
+    ...quantiles('triggerHeartbeatToHeartbeatReq', (c) => c.triggerHeartbeatToHeartbeatReqMs),
+    ...quantiles('changeConfiguration', (c) => c.changeConfigurationMs, true),
+    ...quantiles('remoteStartToStartTransaction', (c) => c.remoteStartToStartTransactionMs, true),
+    ...quantiles('remoteStopToStopTransaction', (c) => c.remoteStopToStopTransactionMs, true),
+    firstRemoteStartToStartTransactionMs: scalar((c) => c.firstRemoteStartToStartTransactionMs, true),
+    firstRemoteStopToStopTransactionMs: scalar((c) => c.firstRemoteStopToStopTransactionMs, true),
+  };
+}
+
+/**
+ * One durable commit on the disk the daemon writes to: a row inserted with the store's own
+ * settings (WAL, synchronous=FULL), as a transaction start or a configuration change commits.
+ */
+export function timeCommits(dir: string, count: number): Stats {
+  const store = openStore({ dir, log: silentLogger(), fileName: 'commit-probe.db' });
+  try {
+    store.db.exec('CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)');
+    const insert = store.db.prepare('INSERT INTO probe (payload) VALUES (?)');
+    const samples: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const start = performance.now();
+      insert.run(
+        `{"connectorId":2,"idTag":"BENCH${i}","meterStart":${i},"timestamp":"${new Date().toISOString()}"}`,
+      );
+      samples.push(performance.now() - start);
+    }
+    return stats(samples);
+  } finally {
+    store.close();
+  }
+}
