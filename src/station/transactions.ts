@@ -592,6 +592,10 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     });
     log.info({ connectorId, localId: tx.row.localId, reason, meterStop }, 'transaction stopped');
     this.emit('transaction', { kind: 'stopped', row: tx.row, stop: record });
+    // The outbox hands the StopTransaction just queued to the RPC on its next microtask; yielding
+    // once lets it leave before the status change's StatusNotification (the spec allows either
+    // order), so the billing message does not wait for the status' round trip.
+    await Promise.resolve();
     // Finishing until the cable is gone: at once after an EV-side stop (the driver takes it once released).
     this.apply(connectorId, { type: 'stopped' });
     const evGone = !hw.plugged();

@@ -7,7 +7,14 @@ import { DEFAULT_SIM_SPEC, SimBoard, type SimBoardSpec } from '../../hal/sim/boa
 import type { MeterReading } from '../../hal/types.js';
 import { OcppTime } from '../../src/clock.js';
 import { ConfigurationRegistry } from '../../src/config/registry.js';
+import type { FeatureContext } from '../../src/features/context.js';
+import { registerRemoteStartTransaction } from '../../src/features/core/remote-start-transaction.js';
+import { registerRemoteStopTransaction } from '../../src/features/core/remote-stop-transaction.js';
+import { TransactionMessages } from '../../src/features/core/transaction-messages.js';
 import { silentLogger } from '../../src/log.js';
+import { Outbox } from '../../src/ocpp/outbox.js';
+import { RpcEndpoint } from '../../src/ocpp/rpc.js';
+import { transactionDelivery } from '../../src/ocpp/transaction-delivery.js';
 import type { IdTagInfo } from '../../src/station/auth-types.js';
 import { Reservations } from '../../src/station/reservations.js';
 import { Station } from '../../src/station/station.js';
@@ -18,10 +25,13 @@ import type {
 } from '../../src/station/transaction-types.js';
 import { TransactionEngine } from '../../src/station/transactions.js';
 import type { ConnectorStatus } from '../../src/station/types.js';
-import { openStore } from '../../src/store/index.js';
+import { openStore, type Store } from '../../src/store/index.js';
+import { OutboxRepo } from '../../src/store/outbox-repo.js';
 import { ReservationsRepo } from '../../src/store/reservations-repo.js';
+import { TransactionSamplesRepo } from '../../src/store/transaction-samples-repo.js';
 import { type TransactionRow, TransactionsRepo } from '../../src/store/transactions-repo.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { LoopbackCsms } from '../support/loopback-csms.js';
 
 export const T0 = Date.parse('2024-05-01T12:00:00.000Z');
 
@@ -48,7 +58,29 @@ class RecordingSink implements TransactionSink {
   }
 }
 
+/** Hands every engine event to each of several sinks, in order. */
+class TeeSink implements TransactionSink {
+  constructor(private readonly sinks: readonly TransactionSink[]) {}
+
+  started(tx: TransactionRow, timestampMs: number, reading: MeterReading | undefined): void {
+    for (const sink of this.sinks) sink.started(tx, timestampMs, reading);
+  }
+
+  stopped(tx: TransactionRow, stop: TransactionStop): void {
+    for (const sink of this.sinks) sink.stopped(tx, stop);
+  }
+
+  sampled(tx: TransactionRow, reading: MeterReading, context: ReadingContext, timestampMs: number): void {
+    for (const sink of this.sinks) sink.sampled(tx, reading, context, timestampMs);
+  }
+}
+
 export interface SessionFixtureOptions {
+  /**
+   * Also put the engine's messages on the wire: the real TransactionMessages, durable outbox and
+   * RpcEndpoint, answered by an in-process central system (`fixture.csms`).
+   */
+  centralSystem?: boolean;
   board?: SimBoardSpec;
   ocpp?: Record<string, string | number | boolean>;
   /** The central system's verdict on an id (default Accepted). */
@@ -69,6 +101,8 @@ export class SessionFixture {
   readonly reservations: Reservations;
   readonly engine: TransactionEngine;
   readonly repo: TransactionsRepo;
+  /** The loopback central system, with `centralSystem: true`. */
+  readonly csms: LoopbackCsms | undefined;
   private readonly cleanups: Array<() => void> = [];
 
   constructor(opts: SessionFixtureOptions = {}) {
@@ -116,11 +150,15 @@ export class SessionFixture {
     });
     this.repo = new TransactionsRepo(store.db);
     const verdict = opts.authorize ?? (() => ({ status: 'Accepted' }));
+    const sinks: TransactionSink[] = [new RecordingSink(this.timeline)];
+    const wire = opts.centralSystem ? this.wire(store, config) : undefined;
+    if (wire) sinks.push(wire.messages);
+    this.csms = wire?.csms;
     this.engine = new TransactionEngine({
       station: this.station,
       repo: this.repo,
       reservations: this.reservations,
-      sink: new RecordingSink(this.timeline),
+      sink: new TeeSink(sinks),
       authorize: async (idTag) => ({ idTag, info: verdict(idTag), source: 'central' }),
       reportIdTagInfo: () => undefined,
       config,
@@ -128,11 +166,52 @@ export class SessionFixture {
       time,
       log,
     });
+    if (wire) {
+      wire.messages.bind(this.engine);
+      const ctx: FeatureContext = {
+        rpc: wire.rpc,
+        config,
+        station: this.station,
+        time,
+        clock: this.clock,
+        log,
+        requestReset: () => undefined,
+      };
+      registerRemoteStartTransaction(ctx, this.engine);
+      registerRemoteStopTransaction(ctx, this.engine);
+    }
     this.engine.start();
     this.cleanups.push(() => this.engine.close());
     // As the runtime wires them: a card at a reader is presented for the connectors it serves.
     for (const { reader, connectorIds } of this.board.readers)
       reader.on('tag', (idTag) => void this.engine.presentIdTag(idTag, connectorIds));
+  }
+
+  /** The message path of the runtime, with a loopback central system at its end. */
+  private wire(store: Store, config: ConfigurationRegistry) {
+    const log = silentLogger();
+    const rpc = new RpcEndpoint({ log, clock: this.clock, callTimeoutMs: 30_000 });
+    const outbox = new Outbox({ repo: new OutboxRepo(store.db), rpc, config, clock: this.clock, log });
+    const messages = new TransactionMessages(
+      () => outbox,
+      config,
+      () => undefined,
+      new TransactionSamplesRepo(store.db),
+    );
+    outbox.register(
+      'transaction',
+      transactionDelivery({
+        resolveTransactionId: (localId) => this.engine.transactionIdOf(localId),
+        deadLetteredStart: (localId) => outbox.deadLetteredStart(localId),
+        delivered: (entry, response) => messages.onDelivered(entry, response),
+        deadLettered: (entry) => messages.onDeadLettered(entry),
+      }),
+    );
+    const csms = new LoopbackCsms(rpc);
+    csms.connect();
+    outbox.resume();
+    this.cleanups.push(() => void outbox.stop(0));
+    return { messages, csms, rpc };
   }
 
   close(): void {
