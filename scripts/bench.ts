@@ -16,6 +16,7 @@ import { parseArgs, promisify } from 'node:util';
 import { request } from '../src/cli/client.js';
 import { silentLogger } from '../src/log.js';
 import { openStore } from '../src/store/index.js';
+import { OutboxRepo } from '../src/store/outbox-repo.js';
 import { DevCsms } from '../test/csms/server.js';
 import { Mosquitto } from '../test/support/mosquitto.js';
 import { benchAuthorization } from './bench-auth.js';
@@ -161,9 +162,8 @@ async function queueDrain(csms: DevCsms, url: string, dir: string) {
          VALUES (1, 'QUEUED', 4242, 0, ?, 0, ?, 'Local', 0, ?)`,
       )
       .run(new Date().toISOString(), new Date().toISOString(), new Date().toISOString());
-    const insert = store.db.prepare(
-      "INSERT INTO outbox (action, local_tx_id, payload, created_at) VALUES ('MeterValues', ?, ?, ?)",
-    );
+    // Through the repository, so the queue rows are exactly what the runtime writes.
+    const outbox = new OutboxRepo(store.db);
     for (let i = 0; i < QUEUED; i++) {
       const at = new Date(Date.now() - (QUEUED - i) * 1000).toISOString();
       const payload = {
@@ -175,7 +175,7 @@ async function queueDrain(csms: DevCsms, url: string, dir: string) {
           },
         ],
       };
-      insert.run(tx.lastInsertRowid, JSON.stringify(payload), at);
+      outbox.add('MeterValues', payload, Number(tx.lastInsertRowid), at);
     }
   })();
   store.close();
