@@ -37,6 +37,7 @@ export interface SimRegistersOptions {
 export class SimRegisters {
   private readonly values = new Map<number, number>();
   private dirty = false;
+  private flushPending = false;
   private savedAt: number;
 
   constructor(private readonly options: SimRegistersOptions) {
@@ -49,11 +50,24 @@ export class SimRegisters {
     return this.values.get(connectorId) ?? SIM_REGISTER_START_WH;
   }
 
-  /** A meter's register moved; written now when `settled` (energy stopped flowing) or when due. */
+  /**
+   * A meter's register moved; written when `settled` (energy stopped flowing) or when due, on the
+   * next turn of the event loop: the write's fsync must not delay what the relay change set off
+   * (a stop's StopTransaction), as a real meter's own storage would not.
+   */
   set(connectorId: number, wh: number, settled: boolean): void {
     this.values.set(connectorId, wh);
     this.dirty = true;
-    if (settled || this.options.clock.monotonic() - this.savedAt >= SAVE_INTERVAL_MS) this.flush();
+    if (settled || this.options.clock.monotonic() - this.savedAt >= SAVE_INTERVAL_MS) this.flushSoon();
+  }
+
+  private flushSoon(): void {
+    if (this.flushPending) return;
+    this.flushPending = true;
+    setImmediate(() => {
+      this.flushPending = false;
+      this.flush();
+    });
   }
 
   /** Writes the registers if they moved since the last write. Never throws: the sim keeps running. */

@@ -146,6 +146,7 @@ describe('simulated board', () => {
       const registerFile = join(dir, 'sim-meters.json');
       const ended = await session(new SimBoard(DEFAULT_SIM_SPEC, clock, { registerFile }), clock, HOUR);
       expect(ended - SIM_REGISTER_START_WH).toBeCloseTo(11_000, 6);
+      await nextTurn();
       const after = new SimBoard(DEFAULT_SIM_SPEC, clock, { registerFile });
       expect((await after.connector(1)!.devices.meter!.read()).energyImportWh).toBe(ended);
     });
@@ -164,9 +165,11 @@ describe('simulated board', () => {
           : undefined;
       clock.t += SAVE_INTERVAL_MS - 1;
       await meter!.read();
+      await nextTurn();
       expect(onDisk()).toBeUndefined();
       clock.t += 1;
       const reading = await meter!.read();
+      await nextTurn();
       expect(onDisk()).toBe(reading.energyImportWh);
     });
 
@@ -278,3 +281,8 @@ describe('assembled connector', () => {
     expect(hw.warning()).toEqual({ fault: 'ReaderFailure', info: 'port vanished' });
   });
 });
+
+/** The register file is written on the turn after the change that settled it. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
