@@ -313,6 +313,7 @@ export class Runtime {
       transactions: this.transactions,
       requestReset: (type) => void this.stop({ kind: 'reset', type }),
       trace: this.trace,
+      clock: this.opts.clock ?? systemClock,
     });
     const server = new ControlServer({ path: cfg.cli.socket, api, log, version: FIRMWARE_VERSION });
     try {
