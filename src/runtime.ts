@@ -281,8 +281,17 @@ export class Runtime {
         clock: opts.clock ?? systemClock,
         stateDir: opts.config.stateDir,
       }));
-    const runtime = new Runtime({ ...opts, board });
-    await runtime.board.start();
+    // Outputs safe before anything else, the store included: a killed run may have left a
+    // contactor closed, and a start that fails below must leave it open.
+    let runtime: Runtime;
+    try {
+      board.safe();
+      runtime = new Runtime({ ...opts, board });
+      await runtime.board.start();
+    } catch (error) {
+      await board.stop();
+      throw error;
+    }
     // Transactions the last run left open are stopped (PowerLoss) and queued before we connect.
     runtime.transactions.start();
     for (const profile of runtime.profiles) profile.start?.();
