@@ -1,7 +1,9 @@
 /**
- * Outputs come up safe: a killed run leaves its sysfs GPIO lines exported and driven (a contactor
- * closed, a DC cabinet's charge permission on). The next run drives them to their safe level before
- * anything else, the store included, and leaves them there when its start fails.
+ * Safety under faults. Outputs come up safe: a killed run leaves its sysfs GPIO lines exported and
+ * driven (a contactor closed, a DC cabinet's charge permission on); the next run drives them to
+ * their safe level before anything else, the store included, and leaves them there when its start
+ * fails. A failed connector lock does not keep its connector Faulted once it works again, and a
+ * card never goes past a faulted connector unlogged.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +13,7 @@ import { BoardConfigurationError } from '../../hal/types.js';
 import { Runtime } from '../../src/runtime.js';
 import { DaemonProcess } from '../support/daemon-process.js';
 import { FakeSysfs } from '../support/fake-gpio.js';
-import { Harness } from '../support/harness.js';
+import { CP_ID, Harness, useHarness } from '../support/harness.js';
 
 /** What the runtime's store sees when it is opened; a failure a test injects there. */
 const storeOpen = vi.hoisted(() => ({
@@ -143,5 +145,43 @@ describe('outputs come up safe', () => {
     expect(await daemon.exitCode()).toBe(78);
     expect(String(daemon.lines.find((l) => l.level === 'fatal')?.err)).toContain('NoSuchKey');
     expect([sysfs.level(RELAY), sysfs.level(ENABLE)]).toEqual([0, 0]);
+  });
+});
+
+describe('faulted connectors on the simulated board', () => {
+  const start = useHarness();
+  const TAG = 'VALID01';
+
+  it('a ConnectorLockFailure clears when the cable is taken and the lock works again', async () => {
+    const h = await start();
+    await h.booted();
+    h.board.lockFail(1, true);
+    let mark = h.csms.mark();
+    await h.csms.call(CP_ID, 'RemoteStartTransaction', { connectorId: 1, idTag: TAG });
+    h.board.plug(1);
+    expect((await h.status(1, 'Faulted', mark)).errorCode).toBe('ConnectorLockFailure');
+    h.board.lockFail(1, false);
+    mark = h.csms.mark();
+    h.board.unplug(1);
+    expect((await h.status(1, 'Available', mark)).errorCode).toBe('NoError');
+    expect(h.csms.calls(CP_ID, 'StartTransaction')).toEqual([]);
+    expect(h.sink.find((l) => l.msg === 'connector lock works again' && l.connectorId === 1)).toBeDefined();
+  });
+
+  it('a card at a reader whose other connector is faulted goes to the free one, with a log line', async () => {
+    const h = await start();
+    await h.booted();
+    let mark = h.csms.mark();
+    h.board.fault(1, 'GroundFailure');
+    await h.status(1, 'Faulted', mark);
+    mark = h.csms.mark();
+    h.board.swipe(TAG);
+    await h.status(2, 'Preparing', mark);
+    const line = h.sink.find((l) => l.level === 'warn' && l.idTag === TAG && Array.isArray(l.faulted));
+    expect(line).toMatchObject({
+      faulted: [1],
+      connectorIds: [2],
+      msg: 'card presented while connector 1 is faulted: offered to connector 2',
+    });
   });
 });
