@@ -560,7 +560,9 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
 /**
  * Connector lock driven by one output. With feedback, lock()/unlock() wait up to `timeoutMs` for
  * the feedback to confirm; without, the command is taken as done. A newer command supersedes a
- * pending one, which then resolves false without counting as a failure.
+ * pending one, which then resolves false without counting as a failure. Feedback that leaves the
+ * commanded state on its own is a ConnectorLockFailure too. A failure lasts until the next lock
+ * or unlock succeeds.
  */
 export class GpioLock extends EventEmitter<HealthEvents> implements ConnectorLock {
   private readonly output: GpioOutput;
@@ -579,7 +581,17 @@ export class GpioLock extends EventEmitter<HealthEvents> implements ConnectorLoc
     const fb = options.feedback;
     this.feedbackInput = fb && new GpioInput({ line: fb.line, activeLow: fb.activeLow }, deps);
     this.feedbackInput?.on('change', (locked) => {
-      if (this.waiting?.target === locked) this.finish(true);
+      if (this.waiting) {
+        if (this.waiting.target === locked) this.finish(true);
+        return;
+      }
+      // Not asked for: a cable forced out of its lock must stop the energy (the fault does).
+      if (this.started && locked !== this.commanded)
+        this.healthState.set({
+          ok: false,
+          fault: 'ConnectorLockFailure',
+          info: locked ? 'lock engaged while commanded unlocked' : 'lock released while commanded locked',
+        });
     });
   }
 

@@ -470,13 +470,18 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   /**
    * IEC 61851: the contactor is closed only while the EV asks for energy (state C, or D with
    * ventilation) and the charger is not withholding it; an EV that pauses (B) gets it opened.
+   * This is the one place that closes it, so the whole rule is here: a running (authorized)
+   * transaction, no fault, and the cable held by its lock.
    */
   private async followPilot(connectorId: number): Promise<void> {
     const tx = this.runningOn(connectorId);
     const hw = this.opts.station.connector(connectorId);
     if (tx && hw && !tx.suspended) {
       const state = hw.devices.pilot.state();
-      await hw.devices.relay.set(state === 'C' || state === 'D');
+      const asks = state === 'C' || state === 'D';
+      const held = !hw.lock || hw.lock.isLocked();
+      if (asks && !held) this.opts.log.warn({ connectorId }, 'cable not locked: contactor kept open');
+      await hw.devices.relay.set(asks && held && !hw.fault());
     }
     this.changed(connectorId);
   }

@@ -619,6 +619,25 @@ describe('GpioLock', () => {
     expect(lock.health()).toEqual({ ok: true });
   });
 
+  it('feedback that leaves the commanded state by itself is a failure until the next success', async () => {
+    const lock = new GpioLock({ line: L(20), feedback: { line: L(21) } }, deps);
+    await lock.start();
+    const locking = lock.lock();
+    gpio.line(21).drive(1);
+    clock.advance(20);
+    expect(await locking).toBe(true);
+    // The cable is forced out under a session.
+    gpio.line(21).drive(0);
+    clock.advance(20);
+    expect(lock.health()).toEqual({
+      ok: false,
+      fault: 'ConnectorLockFailure',
+      info: 'lock released while commanded locked',
+    });
+    expect(await lock.unlock()).toBe(true);
+    expect(lock.health()).toEqual({ ok: true });
+  });
+
   it('reports a lock output it cannot write', async () => {
     const lock = new GpioLock({ line: L(20) }, deps);
     await lock.start();

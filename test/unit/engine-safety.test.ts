@@ -42,3 +42,22 @@ describe('a failed connector lock is tried again (fake clock)', () => {
     expect(fx.starts()).toEqual([]);
   });
 });
+
+describe('the contactor closes only for a running transaction with its cable locked', () => {
+  it('a lock released under a session keeps the contactor open when the EV asks again', async () => {
+    const fx = new SessionFixture();
+    fixtures.push(fx);
+    await fx.charging(1, TAG);
+    const relay = fx.board.connector(1)?.devices.relay;
+    expect(relay?.isClosed()).toBe(true);
+    fx.board.ev(1, 'pause');
+    await fx.settle();
+    expect(relay?.isClosed()).toBe(false);
+    // Released without any fault to report (a lock with no feedback contact cannot tell).
+    expect(await fx.board.connector(1)?.lock?.unlock()).toBe(true);
+    fx.board.ev(1, 'charge');
+    await fx.settle();
+    expect(relay?.isClosed()).toBe(false);
+    expect(fx.logLines.some((l) => l.msg === 'cable not locked: contactor kept open')).toBe(true);
+  });
+});
