@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BoardConfigurationError } from '../../hal/types.js';
+import { crashHandler } from '../../src/daemon.js';
 import { Runtime } from '../../src/runtime.js';
 import { DaemonProcess } from '../support/daemon-process.js';
 import { FakeSysfs } from '../support/fake-gpio.js';
@@ -129,6 +130,18 @@ describe('outputs come up safe', () => {
     rmSync(join(sysfs.gpioDir, `gpio${ESTOP}`, 'direction'));
     await expect(startRuntime()).rejects.toThrow(BoardConfigurationError);
     expect([sysfs.level(RELAY), sysfs.level(ENABLE)]).toEqual([0, 0]);
+  });
+
+  it('a crash drives the outputs safe before the daemon exits 70', async () => {
+    const runtime = await startRuntime();
+    harness!.runtime = runtime;
+    await runtime.board.connectors[0]?.devices.relay.set(true);
+    expect([sysfs.level(RELAY), sysfs.level(ENABLE)]).toEqual([1, 1]);
+    const exits: number[] = [];
+    crashHandler(runtime.board, harness!.log, (code) => exits.push(code))(new Error('boom'));
+    expect(exits).toEqual([70]);
+    expect([sysfs.level(RELAY), sysfs.level(ENABLE)]).toEqual([0, 0]);
+    expect(harness!.sink.find((l) => l.level === 'fatal' && l.msg === 'crashed')).toBeDefined();
   });
 
   it('chargepointd with a bad configuration exits 78 and leaves the contactor open', async () => {
