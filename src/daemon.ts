@@ -131,8 +131,8 @@ export async function runDaemon(argv: string[]): Promise<number> {
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
-  // Unhandled rejections end up here too (Node's default --unhandled-rejections=throw).
-  process.once(
+  // Ahead of the entry point's own handler, which exits at once.
+  process.prependOnceListener(
     'uncaughtException',
     crashHandler(runtime.board, log, (code) => process.exit(code)),
   );

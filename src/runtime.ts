@@ -108,6 +108,7 @@ export class Runtime {
   private readonly mqtt: MqttBridge | undefined;
   private resolveDone!: (reason: StopReason) => void;
   private control: ControlServer | undefined;
+  private controlApi: RuntimeControl | undefined;
   private stopping: Promise<void> | undefined;
 
   private constructor(private readonly opts: BuiltOptions) {
@@ -324,6 +325,7 @@ export class Runtime {
       trace: this.trace,
       clock: this.opts.clock ?? systemClock,
     });
+    this.controlApi = api;
     const server = new ControlServer({ path: cfg.cli.socket, api, log, version: FIRMWARE_VERSION });
     try {
       await server.start();
@@ -359,6 +361,8 @@ export class Runtime {
       await this.link.stop();
       await this.mqtt?.stop();
       await this.control?.stop();
+      // A technician's relay test ends with the runtime, timer included.
+      this.controlApi?.close();
       this.rpc.detach();
       this.station.close();
       await this.board.stop();

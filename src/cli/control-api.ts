@@ -149,6 +149,18 @@ export class RuntimeControl implements ControlApi {
     if (this.relayRefusal(hw)) this.relayTests.get(connectorId)?.end();
   }
 
+  /** Ends every relay test (the runtime is stopping): contactors open, no timer left behind. */
+  close(): void {
+    for (const [connectorId, test] of this.relayTests) {
+      test.end();
+      void this.hardware(connectorId)
+        .devices.relay.set(false)
+        .catch((error: Error) =>
+          this.deps.log.error({ connectorId, err: error.message }, 'relay did not open'),
+        );
+    }
+  }
+
   /** Why a relay may not be closed for a test now, or undefined when it may. */
   private relayRefusal(hw: ConnectorHardware): string | undefined {
     const status = this.deps.station.status(hw.id)?.status ?? 'unknown';

@@ -1601,6 +1601,14 @@ describe('RuntimeControl: hal relay, a technician test that never outlives idle'
     expect(relay(1)).toBe(false);
   });
 
+  it('close() (the runtime stops) ends a running test: contactor open, no timer left', async () => {
+    await api.halRelay(1, true);
+    api.close();
+    await new Promise(setImmediate);
+    expect(relay(1)).toBe(false);
+    expect(clock.pending).toBe(0);
+  });
+
   it(`opens the contactor after ${RELAY_TEST_MS} ms, and a new close starts a new period`, async () => {
     await api.halRelay(1, true);
     clock.advance(RELAY_TEST_MS - 1);
