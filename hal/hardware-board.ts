@@ -18,10 +18,13 @@ export interface HardwareBoardParts {
 }
 
 /**
- * A board of real drivers. Start order puts safety first: fault inputs, then the relays (their
- * outputs come up open), then pilots, locks and meters, the readers last. Stop runs backwards,
- * so the contactors are opened before anything else lets go. A device that fails to start is a
- * board-file or wiring error and stops the start; the ones already started are stopped again.
+ * A board of real drivers. `safe()` comes first of all: every relay and pilot output is driven to
+ * its safe level (a killed run leaves a sysfs line where it was, contactor closed included), even
+ * when another output or a fault input cannot be opened. Start order then puts safety first:
+ * fault inputs, relays, pilots, locks and meters, the readers last. Stop runs backwards, so the
+ * contactors are opened before anything else lets go, and releases what only `safe()` opened. A
+ * device that fails to start is a board-file or wiring error and stops the start; the ones
+ * already started are stopped again.
  */
 export class HardwareBoard implements Board {
   readonly name: string;
@@ -30,6 +33,8 @@ export class HardwareBoard implements Board {
   readonly faultInputs: FaultInput[];
   private readonly startOrder: Array<{ name: string; device: Lifecycle }>;
   private started: Array<{ name: string; device: Lifecycle }> = [];
+  /** Outputs `safe()` opened; stopped with the rest even when the board never started. */
+  private safed: Array<{ name: string; device: Lifecycle }> = [];
 
   constructor(private readonly parts: HardwareBoardParts) {
     this.name = parts.name;
@@ -58,27 +63,53 @@ export class HardwareBoard implements Board {
     ];
   }
 
+  safe(): void {
+    let first: Error | undefined;
+    for (const c of this.parts.connectors) {
+      for (const [name, device] of [
+        [`connector ${c.id} relay`, c.relay],
+        [`connector ${c.id} pilot`, c.pilot],
+      ] as const) {
+        try {
+          device.safe();
+          this.safed.push({ name, device });
+        } catch (error) {
+          this.parts.log.error({ device: name, err: (error as Error).message }, 'output not driven safe');
+          first ??= named(name, error);
+        }
+      }
+    }
+    if (first) throw first;
+  }
+
   async start(): Promise<void> {
     for (const entry of this.startOrder) {
       try {
         await entry.device.start();
       } catch (error) {
         await this.stop();
-        const message = `${entry.name}: ${(error as Error).message}`;
-        throw error instanceof BoardConfigurationError
-          ? new BoardConfigurationError(message, { cause: error })
-          : new Error(message, { cause: error });
+        throw named(entry.name, error);
       }
       this.started.push(entry);
     }
   }
 
   async stop(): Promise<void> {
-    for (const entry of this.started.reverse()) {
+    const unstarted = this.safed.filter((s) => !this.started.some((entry) => entry.device === s.device));
+    for (const entry of [...this.started.reverse(), ...unstarted]) {
       await entry.device.stop().catch((error: Error) => {
         this.parts.log.error({ device: entry.name, err: error.message }, 'device did not stop cleanly');
       });
     }
     this.started = [];
+    this.safed = [];
   }
+}
+
+/** A device's failure, naming the device; a configuration error stays one (the daemon exits 78). */
+function named(name: string, error: unknown): Error {
+  const message = `${name}: ${(error as Error).message}`;
+  return error instanceof BoardConfigurationError
+    ? new BoardConfigurationError(message, { cause: error })
+    : new Error(message, { cause: error });
 }

@@ -66,6 +66,11 @@ export interface Relay extends EventEmitter<HealthEvents & { change: [closed: bo
   feedback(): boolean | undefined;
   /** PowerSwitchFailure when feedback disagrees with the command after the settle time (welded/stuck). */
   health(): DeviceHealth;
+  /**
+   * Drives the contactor open now, before start(): a crashed run may have left it closed. Opens
+   * nothing else; throws (naming the output) when the output cannot be driven.
+   */
+  safe(): void;
 }
 
 export interface RfidReaderEvents extends HealthEvents {
@@ -128,6 +133,8 @@ export interface Pilot extends EventEmitter<HealthEvents & { state: [state: Pilo
   currentLimit(): number;
   /** EVCommunicationError in state E/F or when the pilot circuit cannot be read. */
   health(): DeviceHealth;
+  /** Withdraws any charge permission it outputs now, before start() (see Relay.safe). */
+  safe(): void;
 }
 
 /** Connector (socket) lock. */
@@ -211,6 +218,12 @@ export interface ConnectorHardware extends EventEmitter<ConnectorHardwareEvents>
 
 export interface Board extends Lifecycle {
   readonly name: string;
+  /**
+   * Drives every output to its safe level (contactors open, charge permission off) and nothing
+   * else: the first thing a run does, before the store opens or any device starts. Drives every
+   * output it can even when one fails, then throws the first failure. `stop()` releases them.
+   */
+  safe(): void;
   readonly connectors: readonly ConnectorHardware[];
   readonly readers: readonly ReaderAssignment[];
   readonly faultInputs: readonly FaultInput[];

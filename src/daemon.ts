@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { BoardConfigurationError } from '../hal/types.js';
+import { type Board, BoardConfigurationError } from '../hal/types.js';
 import { BoardFileError } from './config/board-file.js';
 import { ConfigFileError, loadConfigFile } from './config/file.js';
 import { ConfigurationError } from './config/registry.js';
@@ -36,6 +36,28 @@ function runHardResetHook(command: readonly string[] | undefined, log: Logger): 
   if (result.error || result.status !== 0) {
     log.error({ err: result.error?.message, status: result.status }, 'hard reset hook failed');
   }
+}
+
+/**
+ * What a crash (an exception nothing caught) does: drive the outputs safe, then exit 70. Without
+ * it the process dies with its sysfs lines still driven, a contactor closed and unwatched until
+ * systemd has restarted the daemon.
+ */
+export function crashHandler(
+  board: Pick<Board, 'safe'>,
+  log: Logger,
+  exit: (code: number) => void,
+): (error: unknown) => void {
+  return (error) => {
+    log.fatal({ err: error instanceof Error ? (error.stack ?? error.message) : String(error) }, 'crashed');
+    try {
+      board.safe();
+    } catch (safeError) {
+      log.fatal({ err: (safeError as Error).message }, 'outputs could not be driven safe');
+    }
+    log.flush();
+    exit(EXIT.internalError);
+  };
 }
 
 /** Entry point of the daemon; resolves with the process exit code. */
@@ -109,6 +131,11 @@ export async function runDaemon(argv: string[]): Promise<number> {
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+  // Ahead of the entry point's own handler, which exits at once.
+  process.prependOnceListener(
+    'uncaughtException',
+    crashHandler(runtime.board, log, (code) => process.exit(code)),
+  );
   runtime.link.on('open', () => void notifier.status('connected to the central system'));
   runtime.link.on('close', () => void notifier.status('central system unreachable, reconnecting'));
   runtime.registration.on('accepted', () => void notifier.status('registered with the central system'));

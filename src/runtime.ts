@@ -108,6 +108,7 @@ export class Runtime {
   private readonly mqtt: MqttBridge | undefined;
   private resolveDone!: (reason: StopReason) => void;
   private control: ControlServer | undefined;
+  private controlApi: RuntimeControl | undefined;
   private stopping: Promise<void> | undefined;
 
   private constructor(private readonly opts: BuiltOptions) {
@@ -282,10 +283,19 @@ export class Runtime {
         clock: opts.clock ?? systemClock,
         stateDir: opts.config.stateDir,
       }));
-    // The MQTT client library is a large part of the start-up time and memory: loaded only when used.
-    const mqttBridge = opts.config.mqtt ? (await import('./mqtt/bridge.js')).MqttBridge : undefined;
-    const runtime = new Runtime({ ...opts, board, ...(mqttBridge ? { mqttBridge } : {}) });
-    await runtime.board.start();
+    // Outputs safe before anything else, the store included: a killed run may have left a
+    // contactor closed, and a start that fails below must leave it open.
+    let runtime: Runtime;
+    try {
+      board.safe();
+      // The MQTT client library is a large part of the start-up time and memory: loaded only when used.
+      const mqttBridge = opts.config.mqtt ? (await import('./mqtt/bridge.js')).MqttBridge : undefined;
+      runtime = new Runtime({ ...opts, board, ...(mqttBridge ? { mqttBridge } : {}) });
+      await runtime.board.start();
+    } catch (error) {
+      await board.stop();
+      throw error;
+    }
     // Transactions the last run left open are stopped (PowerLoss) and queued before we connect.
     runtime.transactions.start();
     for (const profile of runtime.profiles) profile.start?.();
@@ -316,7 +326,9 @@ export class Runtime {
       transactions: this.transactions,
       requestReset: (type) => void this.stop({ kind: 'reset', type }),
       trace: this.trace,
+      clock: this.opts.clock ?? systemClock,
     });
+    this.controlApi = api;
     const server = new ControlServer({ path: cfg.cli.socket, api, log, version: FIRMWARE_VERSION });
     try {
       await server.start();
@@ -352,6 +364,8 @@ export class Runtime {
       await this.link.stop();
       await this.mqtt?.stop();
       await this.control?.stop();
+      // A technician's relay test ends with the runtime, timer included.
+      this.controlApi?.close();
       this.rpc.detach();
       this.station.close();
       await this.board.stop();

@@ -177,6 +177,15 @@ export class GpioOutput implements Part {
     this.line = openLine(this.options.line, this.raw(false) ? 'high' : 'low', 'none', this.lines);
   }
 
+  /**
+   * Inactive now. Opening already sets that level; the write after it does not rely on the
+   * direction write alone for a line a killed run left exported and driven active.
+   */
+  safe(): void {
+    this.open();
+    this.set(false);
+  }
+
   /** Throws, naming the line, when the line is not open or the write fails. */
   set(active: boolean): void {
     if (!this.line) throw new Error(`${describe(this.options.line)}: not open`);
@@ -330,8 +339,17 @@ export class GpioRelay extends EventEmitter<HealthEvents & { change: [closed: bo
     this.settle();
   }
 
+  /** Drives the contactor open; before start() the output line alone is opened (at that level). */
+  safe(): void {
+    this.output.safe();
+    if (!this.commanded) return;
+    this.commanded = false;
+    this.emit('change', false);
+  }
+
   async stop(): Promise<void> {
-    if (!this.started) return;
+    // Only safe() ran: release its line, which stays at the open-contact level.
+    if (!this.started) return closeAll([this.output], this.deps.logger);
     this.started = false;
     this.settling?.cancel();
     this.settling = undefined;
@@ -458,8 +476,14 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
     this.update();
   }
 
+  /** Withdraws the charge permission; before start() the enable line alone is opened (inactive). */
+  safe(): void {
+    this.enable?.safe();
+  }
+
   async stop(): Promise<void> {
-    if (!this.started) return;
+    // Only safe() ran: release its line, which stays inactive.
+    if (!this.started) return closeAll([this.enable], this.deps.logger);
     this.started = false;
     // Withdraw the charge permission rather than leave it latched on an unwatched line.
     try {
@@ -536,7 +560,9 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
 /**
  * Connector lock driven by one output. With feedback, lock()/unlock() wait up to `timeoutMs` for
  * the feedback to confirm; without, the command is taken as done. A newer command supersedes a
- * pending one, which then resolves false without counting as a failure.
+ * pending one, which then resolves false without counting as a failure. Feedback that leaves the
+ * commanded state on its own is a ConnectorLockFailure too. A failure lasts until the next lock
+ * or unlock succeeds.
  */
 export class GpioLock extends EventEmitter<HealthEvents> implements ConnectorLock {
   private readonly output: GpioOutput;
@@ -555,7 +581,17 @@ export class GpioLock extends EventEmitter<HealthEvents> implements ConnectorLoc
     const fb = options.feedback;
     this.feedbackInput = fb && new GpioInput({ line: fb.line, activeLow: fb.activeLow }, deps);
     this.feedbackInput?.on('change', (locked) => {
-      if (this.waiting?.target === locked) this.finish(true);
+      if (this.waiting) {
+        if (this.waiting.target === locked) this.finish(true);
+        return;
+      }
+      // Not asked for: a cable forced out of its lock must stop the energy (the fault does).
+      if (this.started && locked !== this.commanded)
+        this.healthState.set({
+          ok: false,
+          fault: 'ConnectorLockFailure',
+          info: locked ? 'lock engaged while commanded unlocked' : 'lock released while commanded locked',
+        });
     });
   }
 

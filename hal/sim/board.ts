@@ -86,6 +86,10 @@ export class SimBoard implements Board {
     this.connectors = [...this.outlets.values()].map((o) => o.connector);
   }
 
+  safe(): void {
+    for (const { relay } of this.outlets.values()) relay.safe();
+  }
+
   async start(): Promise<void> {}
 
   /** Books every meter's energy and writes the registers, as a real meter keeps its count. */

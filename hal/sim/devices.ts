@@ -39,9 +39,11 @@ export class SimRelay extends EventEmitter<HealthEvents & { change: [closed: boo
   async stop(): Promise<void> {}
 
   async set(closed: boolean): Promise<void> {
-    if (closed === this.closed) return;
-    this.closed = closed;
-    this.emit('change', closed);
+    this.apply(closed);
+  }
+
+  safe(): void {
+    this.apply(false);
   }
 
   isClosed(): boolean {
@@ -54,6 +56,12 @@ export class SimRelay extends EventEmitter<HealthEvents & { change: [closed: boo
 
   health(): DeviceHealth {
     return HEALTHY;
+  }
+
+  private apply(closed: boolean): void {
+    if (closed === this.closed) return;
+    this.closed = closed;
+    this.emit('change', closed);
   }
 }
 
@@ -92,6 +100,9 @@ export class SimPilot extends EventEmitter<HealthEvents & { state: [state: Pilot
   currentLimit(): number {
     return this.limitA;
   }
+
+  /** The simulated pilot outputs no permission of its own: energy follows the relay alone. */
+  safe(): void {}
 
   health(): DeviceHealth {
     return HEALTHY;

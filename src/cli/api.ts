@@ -125,7 +125,10 @@ export interface ControlApi {
   halMeterRead(connectorId: number): Promise<MeterReading>;
   /** Last card read by each reader. */
   halLastRfid(): Array<{ reader: string; idTag?: string; at?: number }>;
-  /** Toggle a relay for a test; refused unless the connector is idle (Available or Unavailable, no transaction). */
+  /**
+   * Toggle a relay for a test. Open is always allowed; close is refused unless the connector is
+   * idle (Available or Unavailable, no cable, no fault) and lasts at most RELAY_TEST_MS.
+   */
   halRelay(connectorId: number, closed: boolean): Promise<void>;
   /** Running transactions and the `recent` latest finished ones. */
   transactions(recent: number): TransactionsReport;

@@ -1,5 +1,6 @@
 import { SimBoard } from '../../hal/sim/board.js';
-import type { Board, MeterReading } from '../../hal/types.js';
+import type { Board, ConnectorHardware, MeterReading } from '../../hal/types.js';
+import type { Clock, Timer } from '../clock.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
 import type { ResetType } from '../features/context.js';
 import type { Registration } from '../features/core/registration.js';
@@ -48,14 +49,29 @@ export interface ControlDeps {
   /** The runtime's reset, the one OCPP Reset takes: stop transactions, then exit 10 (Soft) or 11 (Hard). */
   requestReset(type: ResetType): void;
   trace: Pick<FrameTrace, 'window' | 'after' | 'on' | 'off'>;
+  /** Times the technician's relay test (RELAY_TEST_MS). */
+  clock: Clock;
 }
 
-/** Statuses in which a technician may toggle a relay: nothing is plugged and nothing charges. */
-const IDLE = new Set(['Available', 'Unavailable', 'Faulted']);
+/** Statuses in which a technician may close a relay: nothing is plugged, nothing charges, nothing is wrong. */
+const IDLE: ReadonlySet<string> = new Set(['Available', 'Unavailable']);
+
+/**
+ * How long a contactor closed by `hal relay close` stays closed, ms: long enough to hear it and
+ * measure across it, short enough that a forgotten test does not leave the outlet live.
+ */
+export const RELAY_TEST_MS = 10_000;
+
+/** A contactor a technician closed: opened again by its timer or when the connector leaves idle. */
+interface RelayTest {
+  timer: Timer;
+  end(): void;
+}
 
 /** The daemon's side of the control socket: reads the live runtime, changes only what is safe. */
 export class RuntimeControl implements ControlApi {
   readonly sim: SimControls | undefined;
+  private readonly relayTests = new Map<number, RelayTest>();
 
   constructor(private readonly deps: ControlDeps) {
     this.sim = deps.board instanceof SimBoard ? simControls(deps.board, deps.log) : undefined;
@@ -110,16 +126,85 @@ export class RuntimeControl implements ControlApi {
     }));
   }
 
+  /**
+   * A relay test. `open` is always allowed. `close` only on an idle connector (Available or
+   * Unavailable, no cable, no fault), and only for RELAY_TEST_MS: the contactor opens again at
+   * once when a cable is plugged, a fault appears or the connector leaves idle in any other way.
+   */
   async halRelay(connectorId: number, closed: boolean): Promise<void> {
     const hw = this.hardware(connectorId);
-    const status = this.deps.station.status(connectorId)?.status ?? 'unknown';
-    if (!IDLE.has(status) || hw.plugged()) {
-      throw new ControlError(
-        `connector ${connectorId} is ${status}: relays can be toggled only while it is idle`,
-      );
+    const { log } = this.deps;
+    if (!closed) {
+      this.relayTests.get(connectorId)?.end();
+      log.warn({ connectorId, closed, origin: 'local' }, 'relay toggled by a technician');
+      await hw.devices.relay.set(false);
+      return;
     }
-    this.deps.log.warn({ connectorId, closed, origin: 'local' }, 'relay toggled by a technician');
-    await hw.devices.relay.set(closed);
+    const refusal = this.relayRefusal(hw);
+    if (refusal) throw new ControlError(`connector ${connectorId} is ${refusal}: ${RELAY_REFUSED}`);
+    log.warn({ connectorId, closed, origin: 'local', forMs: RELAY_TEST_MS }, 'relay toggled by a technician');
+    this.watchRelayTest(hw);
+    await hw.devices.relay.set(true);
+    // The connector may have left idle while the relay was being closed.
+    if (this.relayRefusal(hw)) this.relayTests.get(connectorId)?.end();
+  }
+
+  /** Ends every relay test (the runtime is stopping): contactors open, no timer left behind. */
+  close(): void {
+    for (const [connectorId, test] of this.relayTests) {
+      test.end();
+      void this.hardware(connectorId)
+        .devices.relay.set(false)
+        .catch((error: Error) =>
+          this.deps.log.error({ connectorId, err: error.message }, 'relay did not open'),
+        );
+    }
+  }
+
+  /** Why a relay may not be closed for a test now, or undefined when it may. */
+  private relayRefusal(hw: ConnectorHardware): string | undefined {
+    const status = this.deps.station.status(hw.id)?.status ?? 'unknown';
+    const fault = hw.fault();
+    if (fault) return `faulted (${fault.fault})`;
+    if (!IDLE.has(status)) return status;
+    if (hw.plugged()) return 'plugged';
+    return undefined;
+  }
+
+  /** Ends the test on the first sign that the connector is no longer idle, or when its time is up. */
+  private watchRelayTest(hw: ConnectorHardware): void {
+    const { station, clock, log } = this.deps;
+    this.relayTests.get(hw.id)?.end();
+    const check = (): void => {
+      const why = this.relayRefusal(hw);
+      if (why) stop(`connector ${why}`);
+    };
+    const onStatus = (snapshot: { connectorId: number }): void => {
+      if (snapshot.connectorId === hw.id) check();
+    };
+    const stop = (why: string): void => {
+      test.end();
+      log.warn({ connectorId: hw.id, why }, 'relay test ended: contactor opened');
+      void hw.devices.relay
+        .set(false)
+        .catch((error: Error) => log.error({ connectorId: hw.id, err: error.message }, 'relay did not open'));
+    };
+    const test: RelayTest = {
+      timer: clock.setTimeout(() => stop(`${RELAY_TEST_MS} ms passed`), RELAY_TEST_MS),
+      end: () => {
+        if (this.relayTests.get(hw.id) !== test) return;
+        this.relayTests.delete(hw.id);
+        test.timer.cancel();
+        hw.off('plug', check);
+        hw.off('fault', check);
+        station.off('status', onStatus);
+      },
+    };
+    this.relayTests.set(hw.id, test);
+    // Hardware events come before the station derives a status from them: the earliest moment.
+    hw.on('plug', check);
+    hw.on('fault', check);
+    station.on('status', onStatus);
   }
 
   transactions(recent: number): TransactionsReport {
@@ -246,6 +331,8 @@ export class RuntimeControl implements ControlApi {
     };
   }
 }
+
+const RELAY_REFUSED = `a relay can be closed only while it is idle (Available or Unavailable, no cable, no fault), for ${RELAY_TEST_MS / 1000} s`;
 
 function transactionReport(row: TransactionRow): TransactionReport {
   return { ...row, energyWh: (row.meterStop ?? row.lastMeter) - row.meterStart };

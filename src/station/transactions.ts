@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { ConnectorHardware, MeterReading } from '../../hal/types.js';
-import type { Clock, OcppTime } from '../clock.js';
+import type { Clock, OcppTime, Timer } from '../clock.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
 import type { Logger } from '../log.js';
 import type { TransactionRow, TransactionsRepo } from '../store/transactions-repo.js';
@@ -43,6 +43,12 @@ export interface TransactionEngineOptions {
   log: Logger;
 }
 
+/**
+ * How often a connector lock that failed is tried again (an unlock) while nothing needs it
+ * locked, ms. Nothing else would try it: its connector is Faulted, so no session starts there.
+ */
+export const LOCK_RETRY_MS = 30_000;
+
 export interface TransactionEngineEvents {
   changed: [connectorId: number];
   transaction: [event: TransactionEvent];
@@ -67,6 +73,8 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   /** Stops in progress, so a second stop (reset, remote) waits for the first. */
   private readonly stops = new Map<number, Promise<void>>();
   private readonly unsubscribe: Array<() => void> = [];
+  /** Connectors whose failed lock is due for another try. */
+  private readonly lockRetries = new Map<number, Timer>();
 
   constructor(private readonly opts: TransactionEngineOptions) {
     super();
@@ -84,7 +92,12 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     for (const id of station.connectorIds()) {
       const hw = station.connector(id);
       if (!hw) continue;
-      const onPlug = (plugged: boolean) => (plugged ? this.onPlugged(id) : this.onUnplugged(id));
+      const onPlug = (plugged: boolean) => {
+        if (plugged) this.onPlugged(id);
+        else this.onUnplugged(id);
+        // A cable taken or put in is the moment a driver expects the lock to work again.
+        void this.retryLock(id);
+      };
       const onFault = () => this.onFault(id);
       // The pilot changes before the plug is reported: an EV that left is handled at once.
       const onPilot = () => {
@@ -111,6 +124,8 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   /** Timers only; a stop for reset is `stopAll` first. */
   close(): void {
     for (const off of this.unsubscribe.splice(0)) off();
+    for (const timer of this.lockRetries.values()) timer.cancel();
+    this.lockRetries.clear();
     for (const state of this.states.values()) {
       if (state.kind === 'Preparing' || state.kind === 'Starting') state.pending.timer?.cancel();
       const tx = openTransaction(state);
@@ -187,10 +202,10 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
         ? running.find((row) => row.parentIdTag && sameTag(row.parentIdTag, parent))
         : undefined;
       if (sibling) await this.stop(sibling.connectorId, 'Local', idTag);
-      else this.authorizedAt(this.candidatesFor(connectorIds, idTag), idTag, decision);
+      else this.authorizedAt(this.cardTargets(connectorIds, idTag), idTag, decision);
       return;
     }
-    const candidates = this.candidatesFor(connectorIds, idTag);
+    const candidates = this.cardTargets(connectorIds, idTag);
     if (candidates.length === 0) {
       log.info({ idTag, connectorIds }, 'card ignored: no connector free for a new session');
       return;
@@ -328,6 +343,22 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     return first === undefined ? free : [first];
   }
 
+  /**
+   * Where a card at a reader serving `connectorIds` may open a session. The driver at a faulted
+   * connector of that reader may not know it is faulted: a card that goes to another connector
+   * instead says so in the log.
+   */
+  private cardTargets(connectorIds: readonly number[], idTag: string): number[] {
+    const candidates = this.candidatesFor(connectorIds, idTag);
+    const faulted = connectorIds.filter((id) => this.opts.station.status(id)?.status === 'Faulted');
+    if (faulted.length > 0 && candidates.length > 0)
+      this.opts.log.warn(
+        { idTag, faulted, connectorIds: candidates },
+        `card presented while connector ${faulted.join(', ')} is faulted: offered to connector ${candidates.join(', ')}`,
+      );
+    return candidates;
+  }
+
   /** Asks about an id for these connectors, which wait for the answer (Authorizing). */
   private async authorizeFor(connectorIds: readonly number[], attempt: AuthorizationAttempt): Promise<void> {
     for (const id of connectorIds) this.apply(id, { type: 'authorize', attempt });
@@ -426,6 +457,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   }
 
   private onFault(connectorId: number): void {
+    this.scheduleLockRetry(connectorId);
     const fault = this.opts.station.connector(connectorId)?.fault();
     if (fault && this.runningOn(connectorId)) {
       void this.stop(connectorId, fault.kind === 'emergencyStop' ? 'EmergencyStop' : 'Other');
@@ -438,13 +470,18 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   /**
    * IEC 61851: the contactor is closed only while the EV asks for energy (state C, or D with
    * ventilation) and the charger is not withholding it; an EV that pauses (B) gets it opened.
+   * This is the one place that closes it, so the whole rule is here: a running (authorized)
+   * transaction, no fault, and the cable held by its lock.
    */
   private async followPilot(connectorId: number): Promise<void> {
     const tx = this.runningOn(connectorId);
     const hw = this.opts.station.connector(connectorId);
     if (tx && hw && !tx.suspended) {
       const state = hw.devices.pilot.state();
-      await hw.devices.relay.set(state === 'C' || state === 'D');
+      const asks = state === 'C' || state === 'D';
+      const held = !hw.lock || hw.lock.isLocked();
+      if (asks && !held) this.opts.log.warn({ connectorId }, 'cable not locked: contactor kept open');
+      await hw.devices.relay.set(asks && held && !hw.fault());
     }
     this.changed(connectorId);
   }
@@ -611,6 +648,32 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     this.changed(connectorId);
     await this.opts.station.connector(connectorId)?.devices.relay.set(false);
     this.changed(connectorId);
+  }
+
+  /** Tries a failed lock again in LOCK_RETRY_MS, unless a try is already due. */
+  private scheduleLockRetry(connectorId: number): void {
+    const lock = this.opts.station.connector(connectorId)?.lock;
+    if (!lock || lock.health().ok || this.lockRetries.has(connectorId)) return;
+    const timer = this.opts.clock.setTimeout(() => {
+      this.lockRetries.delete(connectorId);
+      void this.retryLock(connectorId);
+    }, LOCK_RETRY_MS);
+    this.lockRetries.set(connectorId, timer);
+  }
+
+  /**
+   * A lock keeps its ConnectorLockFailure until a lock or unlock succeeds again. Where no session
+   * needs the cable held (idle, or finished and waiting for the cable to go), an unlock is that
+   * next try: it releases the cable, and a lock that works clears the fault by itself.
+   */
+  private async retryLock(connectorId: number): Promise<void> {
+    const lock = this.opts.station.connector(connectorId)?.lock;
+    const kind = this.stateOf(connectorId).kind;
+    if (!lock || lock.health().ok || (kind !== 'Idle' && kind !== 'Finishing')) return;
+    this.lockRetries.get(connectorId)?.cancel();
+    this.lockRetries.delete(connectorId);
+    if (await lock.unlock()) this.opts.log.info({ connectorId }, 'connector lock works again');
+    else this.scheduleLockRetry(connectorId);
   }
 
   private async releaseCable(connectorId: number): Promise<void> {

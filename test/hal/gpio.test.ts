@@ -22,6 +22,7 @@ import {
   resolveLine,
   resolveLines,
 } from '../../hal/drivers/gpio-lines.js';
+import { HardwareBoard } from '../../hal/hardware-board.js';
 import { SimRelay } from '../../hal/sim/devices.js';
 import { BoardConfigurationError, type DeviceHealth, type PilotState } from '../../hal/types.js';
 import { buildBoard, parseBoardFile } from '../../src/config/board-file.js';
@@ -618,6 +619,25 @@ describe('GpioLock', () => {
     expect(lock.health()).toEqual({ ok: true });
   });
 
+  it('feedback that leaves the commanded state by itself is a failure until the next success', async () => {
+    const lock = new GpioLock({ line: L(20), feedback: { line: L(21) } }, deps);
+    await lock.start();
+    const locking = lock.lock();
+    gpio.line(21).drive(1);
+    clock.advance(20);
+    expect(await locking).toBe(true);
+    // The cable is forced out under a session.
+    gpio.line(21).drive(0);
+    clock.advance(20);
+    expect(lock.health()).toEqual({
+      ok: false,
+      fault: 'ConnectorLockFailure',
+      info: 'lock released while commanded locked',
+    });
+    expect(await lock.unlock()).toBe(true);
+    expect(lock.health()).toEqual({ ok: true });
+  });
+
   it('reports a lock output it cannot write', async () => {
     const lock = new GpioLock({ line: L(20) }, deps);
     await lock.start();
@@ -673,6 +693,58 @@ describe('GpioFaultInput', () => {
     gpio.refuse.add(30);
     const estop = new GpioFaultInput({ kind: 'emergencyStop', line: L(30) }, deps);
     await expect(estop.start()).rejects.toThrow(/GPIO line test-chip:30 \(sysfs 30\): cannot open as input/);
+  });
+});
+
+describe('HardwareBoard.safe: outputs first, before any device starts', () => {
+  function board(): HardwareBoard {
+    const outlet = (id: number, relayLine: number, enableLine: number, activeLow: boolean) => {
+      const relay = new GpioRelay({ line: L(relayLine), activeLow }, deps);
+      const pilot = new GpioPilot(
+        {
+          connected: { line: L(relayLine + 2) },
+          ready: { line: L(relayLine + 3) },
+          enable: { line: L(enableLine) },
+        },
+        deps,
+        { maxCurrentA: 32, relay },
+      );
+      return { id, fixedCable: true, maxCurrentA: 32, phases: 1 as const, relay, pilot };
+    };
+    return new HardwareBoard({
+      name: 'bench',
+      connectors: [outlet(1, 10, 11, false), outlet(2, 20, 21, true)],
+      readers: [],
+      faultInputs: [new GpioFaultInput({ kind: 'emergencyStop', line: L(30) }, deps)],
+      log: silentLogger(),
+    });
+  }
+
+  it('drives every relay open and every permission off, even past an output that fails, then names it', async () => {
+    gpio.refuse.add(10);
+    const b = board();
+    expect(() => b.safe()).toThrow(/connector 1 relay: GPIO line test-chip:10/);
+    // Opened at the inactive level and written so: raw 1 for the active-low relay.
+    expect([gpio.line(11).direction, gpio.line(11).writes]).toEqual(['low', [0]]);
+    expect([gpio.line(20).direction, gpio.line(20).writes]).toEqual(['high', [1]]);
+    expect([gpio.line(21).direction, gpio.line(21).writes]).toEqual(['low', [0]]);
+    // Nothing else was opened: no input, no fault input.
+    expect([...gpio.lines.keys()].sort()).toEqual([11, 20, 21]);
+    await b.stop();
+    expect([11, 20, 21].map((n) => gpio.line(n).closed)).toEqual([true, true, true]);
+    expect(gpio.line(20).level).toBe(1);
+  });
+
+  it('a start after safe() keeps the outputs it opened, and stop() releases everything once', async () => {
+    const b = board();
+    b.safe();
+    await b.start();
+    expect(b.connectors[0]?.devices.relay.isClosed()).toBe(false);
+    await b.connectors[0]?.devices.relay.set(true);
+    expect(gpio.line(10).level).toBe(1);
+    await b.stop();
+    expect(gpio.line(10).level).toBe(0);
+    expect([10, 11, 20, 21, 30].map((n) => gpio.line(n).closed)).toEqual([true, true, true, true, true]);
   });
 });
 

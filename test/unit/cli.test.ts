@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_SIM_SPEC, SimBoard } from '../../hal/sim/board.js';
 import { HARDWARE_FAULTS, type MeterReading } from '../../hal/types.js';
 import {
   type AuthReport,
@@ -27,7 +28,7 @@ import {
   runCpctl,
   USAGE,
 } from '../../src/cli/commands.js';
-import { type ControlDeps, RuntimeControl } from '../../src/cli/control-api.js';
+import { type ControlDeps, RELAY_TEST_MS, RuntimeControl } from '../../src/cli/control-api.js';
 import { FAULT_CODES, LineSplitter, MAX_REQUEST_BYTES } from '../../src/cli/protocol.js';
 import { ControlServer, DaemonAlreadyRunningError } from '../../src/cli/server.js';
 import { ConfigurationRegistry } from '../../src/config/registry.js';
@@ -37,11 +38,13 @@ import type { DeadLetter, OutboxEntry } from '../../src/ocpp/outbox.js';
 import { FrameTrace } from '../../src/ocpp/trace.js';
 import { AuthCache } from '../../src/station/auth/cache.js';
 import { LocalAuthList } from '../../src/station/auth/local-list.js';
+import { Station } from '../../src/station/station.js';
 import { AuthCacheRepo } from '../../src/store/auth-cache-repo.js';
 import { migrateTo, openStore, SCHEMA_VERSION, type Store } from '../../src/store/index.js';
 import { LocalListRepo } from '../../src/store/local-list-repo.js';
 import { TransactionsRepo } from '../../src/store/transactions-repo.js';
 import { FIRMWARE_VERSION } from '../../src/version.js';
+import { FakeClock } from '../support/fake-clock.js';
 
 const AT = Date.UTC(2025, 0, 2, 3, 4, 5);
 
@@ -1047,6 +1050,7 @@ describe('RuntimeControl: transactions, queue and auth from the store', () => {
       transactions: unused,
       requestReset: unused,
       trace: unused,
+      clock: unused,
       ...deps,
     });
   }
@@ -1491,6 +1495,7 @@ describe('RuntimeControl: operator commands', () => {
       transactions: unused,
       requestReset: unused,
       trace: unused,
+      clock: unused,
       ...deps,
     });
   }
@@ -1534,6 +1539,88 @@ describe('RuntimeControl: operator commands', () => {
     expect(() => api.availability(7, 'Operative')).toThrow('no connector 7 (connectors: 1)');
     expect(await api.unlock(1)).toBe('Unlocked');
     await expect(api.unlock(3)).rejects.toThrow('no connector 3');
+  });
+});
+
+describe('RuntimeControl: hal relay, a technician test that never outlives idle', () => {
+  let store: Store;
+  let clock: FakeClock;
+  let board: SimBoard;
+  let api: RuntimeControl;
+  const relay = (id: number) => board.connector(id)?.devices.relay.isClosed();
+
+  beforeEach(() => {
+    store = openStore({ dir, log: silentLogger() });
+    clock = new FakeClock();
+    board = new SimBoard(DEFAULT_SIM_SPEC, clock);
+    const log = silentLogger();
+    const station = new Station({ board, availability: store.availability, clock, log });
+    const unused = undefined as never;
+    api = new RuntimeControl({
+      chargePointId: 'CP-TEST-1',
+      board,
+      station,
+      link: unused,
+      registration: unused,
+      log,
+      config: unused,
+      transactionLog: unused,
+      outbox: unused,
+      localList: unused,
+      authCache: unused,
+      transactions: unused,
+      requestReset: unused,
+      trace: unused,
+      clock,
+    });
+  });
+  afterEach(() => store.close());
+
+  it('refuses to close the relay of a faulted connector; open is always allowed', async () => {
+    board.fault(1, 'GroundFailure');
+    await expect(api.halRelay(1, true)).rejects.toThrow('connector 1 is faulted (GroundFailure)');
+    expect(relay(1)).toBe(false);
+    board.plug(2);
+    await board.connector(2)?.devices.relay.set(true);
+    await api.halRelay(2, false);
+    await api.halRelay(1, false);
+    expect([relay(1), relay(2)]).toEqual([false, false]);
+  });
+
+  it('opens the contactor as soon as a cable is plugged', async () => {
+    await api.halRelay(1, true);
+    expect(relay(1)).toBe(true);
+    board.plug(1);
+    expect(relay(1)).toBe(false);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('opens the contactor when a fault appears during the test', async () => {
+    await api.halRelay(1, true);
+    board.fault(1, 'OverCurrentFailure');
+    expect(relay(1)).toBe(false);
+  });
+
+  it('close() (the runtime stops) ends a running test: contactor open, no timer left', async () => {
+    await api.halRelay(1, true);
+    api.close();
+    await new Promise(setImmediate);
+    expect(relay(1)).toBe(false);
+    expect(clock.pending).toBe(0);
+  });
+
+  it(`opens the contactor after ${RELAY_TEST_MS} ms, and a new close starts a new period`, async () => {
+    await api.halRelay(1, true);
+    clock.advance(RELAY_TEST_MS - 1);
+    await api.halRelay(1, true);
+    clock.advance(RELAY_TEST_MS - 1);
+    expect(relay(1)).toBe(true);
+    clock.advance(1);
+    expect(relay(1)).toBe(false);
+    // An open ends the test: nothing is left to fire.
+    await api.halRelay(2, true);
+    await api.halRelay(2, false);
+    expect(clock.pending).toBe(0);
   });
 });
 

@@ -1,0 +1,200 @@
+/**
+ * Safety under faults. Outputs come up safe: a killed run leaves its sysfs GPIO lines exported and
+ * driven (a contactor closed, a DC cabinet's charge permission on); the next run drives them to
+ * their safe level before anything else, the store included, and leaves them there when its start
+ * fails. A failed connector lock does not keep its connector Faulted once it works again, and a
+ * card never goes past a faulted connector unlogged.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { BoardConfigurationError } from '../../hal/types.js';
+import { crashHandler } from '../../src/daemon.js';
+import { Runtime } from '../../src/runtime.js';
+import { DaemonProcess } from '../support/daemon-process.js';
+import { FakeSysfs } from '../support/fake-gpio.js';
+import { CP_ID, Harness, useHarness } from '../support/harness.js';
+
+/** What the runtime's store sees when it is opened; a failure a test injects there. */
+const storeOpen = vi.hoisted(() => ({
+  probe: undefined as (() => number[]) | undefined,
+  seen: [] as number[][],
+  fail: undefined as Error | undefined,
+}));
+
+vi.mock('../../src/store/index.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../../src/store/index.js')>();
+  return {
+    ...actual,
+    openStore: (...args: Parameters<typeof actual.openStore>) => {
+      if (storeOpen.probe) storeOpen.seen.push(storeOpen.probe());
+      if (storeOpen.fail) throw storeOpen.fail;
+      return actual.openStore(...args);
+    },
+  };
+});
+
+const CHIP = 'pinctrl-bcm2711';
+const BASE = 512;
+const RELAY = BASE + 17;
+const ENABLE = BASE + 25;
+const ESTOP = BASE + 4;
+const NO_MEASURANDS = {
+  MeterValuesSampledData: '',
+  MeterValuesAlignedData: '',
+  StopTxnSampledData: '',
+  StopTxnAlignedData: '',
+};
+const line = (sysfsNumber: number) => ({ chip: CHIP, offset: sysfsNumber - BASE });
+
+describe('outputs come up safe', () => {
+  let dir: string;
+  let sysfs: FakeSysfs;
+  let boardFile: string;
+  let harness: Harness | undefined;
+
+  /** The lines as a killed run left them: exported as outputs, driven active. */
+  function leftLive(sysfsNumber: number): void {
+    writeFileSync(join(sysfs.gpioDir, `gpio${sysfsNumber}`, 'direction'), 'out\n');
+    sysfs.drive(sysfsNumber, 1);
+  }
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cp-safe-'));
+    sysfs = new FakeSysfs(join(dir, 'sys')).chip(CHIP, BASE, 58);
+    leftLive(RELAY);
+    leftLive(ENABLE);
+    boardFile = join(dir, 'board.json');
+    writeFileSync(
+      boardFile,
+      JSON.stringify({
+        name: 'dc-bench',
+        kind: 'hardware',
+        sysfsRoot: sysfs.root,
+        connectors: [
+          {
+            id: 1,
+            fixedCable: true,
+            maxCurrentA: 125,
+            phases: 1,
+            relay: { driver: 'gpio', line: line(RELAY) },
+            pilot: {
+              driver: 'gpio',
+              connected: { line: line(BASE + 22) },
+              ready: { line: line(BASE + 23) },
+              enable: { line: line(ENABLE) },
+            },
+          },
+        ],
+        faultInputs: [{ driver: 'gpio', kind: 'emergencyStop', line: line(ESTOP) }],
+      }),
+    );
+    storeOpen.probe = () => [sysfs.level(RELAY), sysfs.level(ENABLE)];
+  });
+
+  afterEach(async () => {
+    storeOpen.probe = undefined;
+    storeOpen.seen = [];
+    storeOpen.fail = undefined;
+    await harness?.stop();
+    harness = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function startRuntime(): Promise<Runtime> {
+    harness = await Harness.create({
+      deferStart: true,
+      config: () => ({ board: boardFile }),
+      // The bench has no meter: no measurand may be asked for.
+      ocpp: NO_MEASURANDS,
+    });
+    return Runtime.start({ config: harness.config, log: harness.log });
+  }
+
+  it('contactor open and charge permission off before the store is opened', async () => {
+    const runtime = await startRuntime();
+    harness!.runtime = runtime;
+    expect(storeOpen.seen).toEqual([[0, 0]]);
+    expect(runtime.board.connectors[0]?.devices.relay.isClosed()).toBe(false);
+  });
+
+  it('a store that cannot be opened fails the start with the outputs safe', async () => {
+    storeOpen.fail = new Error('SQLITE_IOERR: disk I/O error');
+    await expect(startRuntime()).rejects.toThrow('SQLITE_IOERR');
+    expect([sysfs.level(RELAY), sysfs.level(ENABLE)]).toEqual([0, 0]);
+  });
+
+  it('a board that cannot start (an unopenable fault input) fails the start with the outputs safe', async () => {
+    // The emergency stop starts first; its line has no direction attribute, as a wrong line would.
+    rmSync(join(sysfs.gpioDir, `gpio${ESTOP}`, 'direction'));
+    await expect(startRuntime()).rejects.toThrow(BoardConfigurationError);
+    expect([sysfs.level(RELAY), sysfs.level(ENABLE)]).toEqual([0, 0]);
+  });
+
+  it('a crash drives the outputs safe before the daemon exits 70', async () => {
+    const runtime = await startRuntime();
+    harness!.runtime = runtime;
+    await runtime.board.connectors[0]?.devices.relay.set(true);
+    expect([sysfs.level(RELAY), sysfs.level(ENABLE)]).toEqual([1, 1]);
+    const exits: number[] = [];
+    crashHandler(runtime.board, harness!.log, (code) => exits.push(code))(new Error('boom'));
+    expect(exits).toEqual([70]);
+    expect([sysfs.level(RELAY), sysfs.level(ENABLE)]).toEqual([0, 0]);
+    expect(harness!.sink.find((l) => l.level === 'fatal' && l.msg === 'crashed')).toBeDefined();
+  });
+
+  it('chargepointd with a bad configuration exits 78 and leaves the contactor open', async () => {
+    mkdirSync(join(dir, 'state'));
+    const daemon = DaemonProcess.withConfig(dir, {
+      chargePointId: 'CP-SAFE-01',
+      identity: { vendor: 'V', model: 'M' },
+      csms: { url: 'ws://127.0.0.1:9/ocpp' },
+      stateDir: join(dir, 'state'),
+      cli: { socket: join(dir, 'cpctl.sock') },
+      board: boardFile,
+      ocpp: { NoSuchKey: 1 },
+    });
+    expect(await daemon.exitCode()).toBe(78);
+    expect(String(daemon.lines.find((l) => l.level === 'fatal')?.err)).toContain('NoSuchKey');
+    expect([sysfs.level(RELAY), sysfs.level(ENABLE)]).toEqual([0, 0]);
+  });
+});
+
+describe('faulted connectors on the simulated board', () => {
+  const start = useHarness();
+  const TAG = 'VALID01';
+
+  it('a ConnectorLockFailure clears when the cable is taken and the lock works again', async () => {
+    const h = await start();
+    await h.booted();
+    h.board.lockFail(1, true);
+    let mark = h.csms.mark();
+    await h.csms.call(CP_ID, 'RemoteStartTransaction', { connectorId: 1, idTag: TAG });
+    h.board.plug(1);
+    expect((await h.status(1, 'Faulted', mark)).errorCode).toBe('ConnectorLockFailure');
+    h.board.lockFail(1, false);
+    mark = h.csms.mark();
+    h.board.unplug(1);
+    expect((await h.status(1, 'Available', mark)).errorCode).toBe('NoError');
+    expect(h.csms.calls(CP_ID, 'StartTransaction')).toEqual([]);
+    expect(h.sink.find((l) => l.msg === 'connector lock works again' && l.connectorId === 1)).toBeDefined();
+  });
+
+  it('a card at a reader whose other connector is faulted goes to the free one, with a log line', async () => {
+    const h = await start();
+    await h.booted();
+    let mark = h.csms.mark();
+    h.board.fault(1, 'GroundFailure');
+    await h.status(1, 'Faulted', mark);
+    mark = h.csms.mark();
+    h.board.swipe(TAG);
+    await h.status(2, 'Preparing', mark);
+    const line = h.sink.find((l) => l.level === 'warn' && l.idTag === TAG && Array.isArray(l.faulted));
+    expect(line).toMatchObject({
+      faulted: [1],
+      connectorIds: [2],
+      msg: 'card presented while connector 1 is faulted: offered to connector 2',
+    });
+  });
+});
