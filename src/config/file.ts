@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import { CONFIG_FILE_SCHEMA } from './file-schema.js';
@@ -78,7 +78,45 @@ export function parseConfig(document: unknown, baseDir: string): RuntimeConfig {
     if (!(key in cfg.ocpp))
       throw new ConfigFileError(`invalid configuration: ocppForced: ${key} has no value in ocpp`);
   }
+  const impossible = securityProblem(cfg);
+  if (impossible) throw new ConfigFileError(`invalid configuration: ${impossible}`);
   return cfg;
+}
+
+/**
+ * What makes the initial security profile impossible to connect with, naming the field. The schema
+ * cannot say it (the rules span several fields and the file system), and a daemon that started
+ * anyway would only retry a connection that can never succeed, looking healthy to systemd.
+ */
+function securityProblem(cfg: RuntimeConfig): string | undefined {
+  const { csms } = cfg;
+  for (const field of ['caFile', 'certFile', 'keyFile'] as const) {
+    const path = csms[field];
+    if (path === undefined) continue;
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (error) {
+      return `csms.${field}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`;
+    }
+  }
+  for (const [profile, url] of Object.entries(csms.urlBySecurityProfile ?? {})) {
+    if (Number(profile) >= 2 && !url.startsWith('wss://'))
+      return `csms.urlBySecurityProfile.${profile}: security profile ${profile} needs a wss:// URL`;
+  }
+  const profile = csms.securityProfile;
+  const key = cfg.ocpp.AuthorizationKey;
+  if ((profile === 1 || profile === 2) && (key === undefined || key === ''))
+    return `ocpp.AuthorizationKey: security profile ${profile} needs a password`;
+  if (profile >= 2) {
+    if (!csmsUrlFor(csms, profile).startsWith('wss://'))
+      return `csms.url: security profile ${profile} needs a wss:// URL`;
+    if (csms.caFile === undefined) return `csms.caFile: security profile ${profile} needs a CA bundle`;
+  }
+  if (profile === 3) {
+    if (csms.certFile === undefined) return 'csms.certFile: security profile 3 needs a client certificate';
+    if (csms.keyFile === undefined) return 'csms.keyFile: security profile 3 needs a client key';
+  }
+  return undefined;
 }
 
 export function loadConfigFile(path: string): RuntimeConfig {
