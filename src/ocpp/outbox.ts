@@ -3,7 +3,7 @@ import { type Clock, Schedule } from '../clock.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
 import type { Logger } from '../log.js';
 import type { DeadLetter, MessageKind, OutboxEntry, OutboxRepo, QueuedAction } from '../store/outbox-repo.js';
-import { NotConnectedError } from './errors.js';
+import { CallTimeoutError, NotConnectedError } from './errors.js';
 import type { RequestOf } from './generated/messages.js';
 import type { RpcEndpoint } from './rpc.js';
 
@@ -55,10 +55,13 @@ type Outcome = { answer: unknown } | { error: unknown } | 'abandoned';
  * answers go to the `DeliveryHandler` registered for it.
  *
  * - A message is committed to SQLite before `enqueue` returns, so a power cut cannot lose it.
- * - A CALLERROR, an invalid response or no response is a failed attempt: the next try waits
+ * - A CALLERROR or an invalid response is a failed attempt: the next try waits
  *   TransactionMessageRetryInterval x attempts so far; after TransactionMessageAttempts failures the
  *   row moves to `outbox_dead_letter` (never deleted silently) and delivery goes on with the next.
  * - Not being connected is not an attempt: the queue pauses until `resume()`, however long that is.
+ * - No answer is not an attempt either: it says the link or the central system is unhealthy, not
+ *   that the message is wrong, and a central system slow for minutes must not cost a session. The
+ *   message is sent again after the retry interval, for as long as it takes.
  * - A good answer is applied (the handler's `delivered`) and the row deleted in ONE SQL transaction.
  *
  * Delivery is at-least-once. The remaining window: if the process dies (or `stop` gives up on the
@@ -247,6 +250,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         if (resumes === this.resumes) this.pause();
         return;
       }
+      if (outcome.error instanceof CallTimeoutError) {
+        this.unanswered(entry);
+        return;
+      }
       this.failed(entry, describe(outcome.error));
       return;
     }
@@ -282,6 +289,16 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     );
   }
 
+  /** No answer in time: try again after the retry interval, without spending an attempt. */
+  private unanswered(entry: OutboxEntry): void {
+    const delay = this.retryWaitMs(entry.attempts);
+    this.repo.schedule(entry.seq, entry.attempts, this.opts.clock.now() + delay);
+    this.log.info(
+      { seq: entry.seq, action: entry.action, attempts: entry.attempts, retryInMs: delay },
+      'queued message got no answer; will retry (not counted as an attempt)',
+    );
+  }
+
   private deadLetter(entry: OutboxEntry, attempts: number, reason: string): void {
     const failedAt = this.isoNow();
     if (!this.repo.moveToDeadLetter(entry.seq, attempts, reason, failedAt)) return;
@@ -300,7 +317,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     const now = this.opts.clock.now();
     const remaining = entry.nextAttemptAt - now;
     if (remaining <= 0) return 0;
-    const fullWait = this.retryIntervalMs() * entry.attempts;
+    const fullWait = this.retryWaitMs(entry.attempts);
     if (remaining <= fullWait) return remaining;
     // Longer than any wait we schedule: the wall clock went back (e.g. a restart without RTC). Wait
     // the full interval from now, and store it, or the queue would stay held for as long as it went back.
@@ -313,6 +330,11 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     if (!this.resumed) return;
     this.retryInMs = ms;
     this.retry.replan();
+  }
+
+  /** The longest wait before a message that failed `attempts` times (at least one interval: an unanswered one). */
+  private retryWaitMs(attempts: number): number {
+    return this.retryIntervalMs() * Math.max(1, attempts);
   }
 
   private retryIntervalMs(): number {

@@ -508,3 +508,38 @@ function answeredStatus(h: Harness, callId: string): string | undefined {
   return (frame?.message as { payload?: { idTagInfo?: { status?: string } } } | undefined)?.payload?.idTagInfo
     ?.status;
 }
+
+describe('a central system slow for minutes loses no session', () => {
+  const start = useHarness();
+
+  it('a StartTransaction that times out is retried without spending attempts; the MeterValues and StopTransaction behind it follow', async () => {
+    const h = await start({
+      ocpp: { TransactionMessageAttempts: 1, TransactionMessageRetryInterval: 1, MeterValueSampleInterval: 1 },
+      config: () => ({ csms: { callTimeoutSeconds: 0.2 } }),
+    });
+    await h.booted();
+    let ignored = 0;
+    h.csms.rules.onCall = (_cp, action) => {
+      if (action !== 'StartTransaction' || ignored >= 3) return undefined;
+      ignored += 1;
+      return 'ignore';
+    };
+    const mark = h.csms.mark();
+    h.board.plug(1);
+    h.board.swipe(TAG);
+    await whenEngine(h, () => h.runtime.transactions.transactionOn(1) !== undefined, 'the start');
+    // The driver leaves while the central system still has not answered.
+    h.board.swipe(TAG);
+    const stop = await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark, timeoutMs: 15_000 });
+    const starts = h.csms.calls(CP_ID, 'StartTransaction', mark);
+    expect(starts).toHaveLength(4);
+    const transactionId = transactionIdOf(h.csms, starts[3]!.id);
+    expect(stop.payload).toMatchObject({ transactionId, reason: 'Local' });
+    for (const meter of h.csms.calls(CP_ID, 'MeterValues', mark)) {
+      expect(meter.payload).toMatchObject({ transactionId });
+    }
+    await answered(h.csms, stop.id);
+    await whenOutbox(h, () => h.runtime.outbox.size() === 0, 'the queue to drain');
+    expect(h.runtime.outbox.deadLetters()).toEqual([]);
+  });
+});
