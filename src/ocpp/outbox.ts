@@ -45,6 +45,14 @@ export interface OutboxEvents {
   idle: [];
 }
 
+/**
+ * Dead letters kept: the newest this many, none older than DEAD_LETTER_MAX_AGE_MS. They are the
+ * record of what never reached the central system (and what `cpctl queue retry` can send again);
+ * a charger that cannot deliver for months must still not fill its disk with them.
+ */
+export const DEAD_LETTERS_KEPT = 1000;
+export const DEAD_LETTER_MAX_AGE_MS = 90 * 24 * 3600 * 1000;
+
 /** How a call the loop was waiting for ended. */
 type Outcome = { answer: unknown } | { error: unknown } | 'abandoned';
 
@@ -165,8 +173,35 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     return this.repo.all();
   }
 
+  /** The first `limit` messages in delivery order, read without loading the rest. */
+  firstPending(limit: number): OutboxEntry[] {
+    return this.repo.first(limit);
+  }
+
   deadLetters(): DeadLetter[] {
     return this.repo.deadLetters();
+  }
+
+  /** The newest `limit` dead letters, oldest first. */
+  newestDeadLetters(limit: number): DeadLetter[] {
+    return this.repo.newestDeadLetters(limit);
+  }
+
+  deadLetterCount(): number {
+    return this.repo.deadLetterCount();
+  }
+
+  /**
+   * Puts every dead letter back into the queue, in its original place and with no attempts spent
+   * (a technician's `cpctl queue retry`, once the cause is fixed); returns how many.
+   */
+  retryDeadLetters(): number {
+    const moved = this.repo.requeueDeadLetters();
+    if (moved > 0) {
+      this.log.warn({ messages: moved, origin: 'local' }, 'dead letters queued again');
+      this.kick();
+    }
+    return moved;
   }
 
   /** The seq of a dead-lettered StartTransaction of this local transaction, if there is one. */
@@ -307,9 +342,16 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       { seq: entry.seq, action: entry.action, localTxId: entry.localTxId, attempts, reason },
       'queued message moved to the dead letters',
     );
+    this.pruneDeadLetters();
     const handler = this.handlers.get(entry.kind);
     if (handler?.deadLettered) this.safely('deadLettered', () => handler.deadLettered?.(dead));
     this.emitSafely('deadLettered', dead);
+  }
+
+  private pruneDeadLetters(): void {
+    const failedBefore = new Date(this.opts.clock.now() - DEAD_LETTER_MAX_AGE_MS).toISOString();
+    const pruned = this.repo.pruneDeadLetters(failedBefore, DEAD_LETTERS_KEPT);
+    if (pruned > 0) this.log.warn({ pruned, kept: DEAD_LETTERS_KEPT }, 'oldest dead letters deleted');
   }
 
   /** Milliseconds until the head may be sent. */

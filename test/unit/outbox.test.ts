@@ -299,6 +299,27 @@ describe('Outbox', () => {
     expect(h.outbox.size()).toBe(0);
   });
 
+  it('a message that gets no answer is retried after the interval without spending an attempt, however often', async () => {
+    const h = harness({ attempts: 1, interval: 60 });
+    const first = h.outbox.enqueue('MeterValues', meterPayload(1, 9));
+    h.outbox.resume();
+    for (let round = 0; round < 5; round++) {
+      const call = await h.rpc.next();
+      expect(call.payload).toEqual(meterPayload(1, 9));
+      const armed = h.clock.nextTimer();
+      call.reject(new CallTimeoutError('MeterValues', 30_000));
+      expect(await armed).toBe(60_000);
+      expect(outboxRow(h.store.db, first.seq)).toMatchObject({ attempts: 0 });
+      h.clock.advance(60_000);
+    }
+    expect(h.outbox.deadLetters()).toEqual([]);
+    const call = await h.rpc.next();
+    const delivered = once(h.outbox, 'delivered');
+    call.resolve({});
+    await delivered;
+    expect(h.outbox.size()).toBe(0);
+  });
+
   it('retries after interval x attempts, then moves the message to the dead letters and goes on', async () => {
     const h = harness({ attempts: 3, interval: 60 });
     const first = h.outbox.enqueue('MeterValues', meterPayload(1, 9));
@@ -318,7 +339,7 @@ describe('Outbox', () => {
     call = await h.rpc.next();
     expect(call.payload).toEqual(meterPayload(1, 9));
     armed = h.clock.nextTimer();
-    call.reject(new CallTimeoutError('MeterValues', 30_000));
+    call.reject(new CallError('GenericError', 'try later'));
     expect(await armed).toBe(120_000);
     expect(outboxRow(h.store.db, first.seq)).toMatchObject({
       attempts: 2,
