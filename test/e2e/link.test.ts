@@ -1,7 +1,9 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import { STOP_BUDGET_MS } from '../../src/runtime.js';
 import { DevCsms } from '../csms/server.js';
-import { CP_ID, useHarness } from '../support/harness.js';
+import { charging, whenEngine } from '../support/charging.js';
+import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
 describe('Link: connection management', () => {
   const start = useHarness();
@@ -79,5 +81,102 @@ describe('Link: connection management', () => {
     expect(await h.csms.call(CP_ID, 'GetConfiguration', { key: ['HeartbeatInterval'] })).toMatchObject({
       configurationKey: [{ key: 'HeartbeatInterval' }],
     });
+  });
+});
+
+describe('Link: a central system that accepts the connection but never answers (black hole)', () => {
+  const start = useHarness();
+  const TAG = 'BLACKHOLE1';
+
+  /** Registered, then every CALL of ours is left unanswered. */
+  async function blackHole(h: Harness): Promise<void> {
+    await h.booted();
+    h.csms.rules.onCall = () => 'ignore';
+  }
+
+  it('a card on the local list with LocalPreAuthorize starts charging within a second', async () => {
+    const h = await start({
+      ocpp: { LocalAuthListEnabled: true, LocalPreAuthorize: true },
+      config: () => ({ csms: { callTimeoutSeconds: 30 } }),
+    });
+    await h.booted();
+    expect(
+      await h.csms.call(CP_ID, 'SendLocalList', {
+        listVersion: 1,
+        updateType: 'Full',
+        localAuthorizationList: [{ idTag: TAG, idTagInfo: { status: 'Accepted' } }],
+      }),
+    ).toEqual({ status: 'Accepted' });
+    h.csms.rules.onCall = () => 'ignore';
+    h.board.plug(1);
+    await h.csms.waitForCall(CP_ID, 'StatusNotification', {
+      where: (p: { status: string }) => p.status === 'Preparing',
+    });
+    const swiped = Date.now();
+    h.board.swipe(TAG);
+    await whenEngine(
+      h,
+      () => h.board.connector(1)?.devices.relay.isClosed() === true,
+      'the relay to close',
+      2000,
+    );
+    expect(Date.now() - swiped).toBeLessThan(1000);
+    expect(h.csms.calls(CP_ID, 'Authorize')).toEqual([]);
+  });
+
+  it('an unknown card is asked about at once despite a hanging StatusNotification, then decided offline after the Authorize timeout', async () => {
+    const h = await start({
+      ocpp: { AllowOfflineTxForUnknownId: true },
+      config: () => ({ csms: { callTimeoutSeconds: 3 } }),
+    });
+    await blackHole(h);
+    h.board.plug(1);
+    await h.csms.waitForCall(CP_ID, 'StatusNotification', {
+      where: (p: { status: string }) => p.status === 'Preparing',
+    });
+    const swiped = Date.now();
+    h.board.swipe(TAG);
+    const authorize = await h.csms.waitForCall(CP_ID, 'Authorize', { timeoutMs: 5000 });
+    expect(authorize.record.at - swiped).toBeLessThan(1500);
+    await whenEngine(
+      h,
+      () => h.board.connector(1)?.devices.relay.isClosed() === true,
+      'the offline start',
+      6000,
+    );
+    const decided = Date.now() - swiped;
+    expect(decided).toBeGreaterThanOrEqual(2900);
+    expect(decided).toBeLessThan(4500);
+    await h.sink.waitFor((l) => l.msg === 'Authorize.req failed; deciding offline');
+  });
+});
+
+describe('Link: graceful stop with a central system that never answers', () => {
+  const start = useHarness();
+
+  /** A session is running and the central system has gone silent: every CALL of ours hangs. */
+  async function silentWithSession(h: Harness): Promise<void> {
+    await h.booted();
+    await charging(h, 'SILENT01');
+    h.csms.rules.onCall = () => 'ignore';
+  }
+
+  it('SIGTERM (Runtime.stop) ends within STOP_BUDGET_MS plus the socket close, the StopTransaction kept for the next run', async () => {
+    const h = await start();
+    await silentWithSession(h);
+    const began = Date.now();
+    await h.runtime.stop();
+    expect(Date.now() - began).toBeLessThan(STOP_BUDGET_MS + 1000);
+    await h.startRuntime();
+    expect(h.runtime.outbox.pending().map((m) => m.action)).toEqual(['StopTransaction']);
+  });
+
+  it('Reset Soft ends within the same bound', async () => {
+    const h = await start();
+    await silentWithSession(h);
+    const began = Date.now();
+    expect(await h.csms.call(CP_ID, 'Reset', { type: 'Soft' })).toEqual({ status: 'Accepted' });
+    expect(await h.runtime.done).toEqual({ kind: 'reset', type: 'Soft' });
+    expect(Date.now() - began).toBeLessThan(STOP_BUDGET_MS + 1000);
   });
 });
