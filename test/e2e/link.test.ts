@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import { MAX_BUFFERED_BYTES } from '../../src/ocpp/link.js';
 import { STOP_BUDGET_MS } from '../../src/runtime.js';
 import { DevCsms } from '../csms/server.js';
 import { charging, whenEngine } from '../support/charging.js';
@@ -178,5 +179,40 @@ describe('Link: graceful stop with a central system that never answers', () => {
     expect(await h.csms.call(CP_ID, 'Reset', { type: 'Soft' })).toEqual({ status: 'Accepted' });
     expect(await h.runtime.done).toEqual({ kind: 'reset', type: 'Soft' });
     expect(Date.now() - began).toBeLessThan(STOP_BUDGET_MS + 1000);
+  });
+});
+
+describe('Link: backpressure', () => {
+  const start = useHarness();
+
+  it('a central system that floods CALLs without reading the answers is dropped once MAX_BUFFERED_BYTES wait, then reconnected', async () => {
+    const h = await start();
+    await h.booted();
+    h.csms.stopReading(CP_ID);
+    const dropped = h.sink.waitFor(
+      (l) => l.msg === 'central system is not reading; dropping the connection',
+      15_000,
+    );
+    const reconnected = once(h.csms, 'connection');
+    let sent = 0;
+    let stop = false;
+    void dropped.then(() => {
+      stop = true;
+    });
+    // Each answer carries every configuration key: a few kB, so the kernel buffers fill quickly.
+    while (!stop && sent < 50_000 && h.csms.isConnected(CP_ID)) {
+      for (let i = 0; i < 50; i++) {
+        h.csms.sendRaw(CP_ID, JSON.stringify([2, `flood-${sent++}`, 'GetConfiguration', {}]));
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const line = await dropped;
+    expect(Number(line.bufferedAmount)).toBeGreaterThan(MAX_BUFFERED_BYTES);
+    // One answer past the limit at most.
+    expect(Number(line.bufferedAmount)).toBeLessThan(MAX_BUFFERED_BYTES + 64 * 1024);
+    await reconnected;
+    expect(await h.csms.call(CP_ID, 'GetConfiguration', { key: ['HeartbeatInterval'] })).toMatchObject({
+      configurationKey: [{ key: 'HeartbeatInterval' }],
+    });
   });
 });
