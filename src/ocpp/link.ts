@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import type { Clock, Timer } from '../clock.js';
 import type { Logger } from '../log.js';
+import { MAX_WEBSOCKET_MESSAGE_BYTES } from './frames.js';
 import { classifyTlsFailure, clientTlsOptions, type TlsMaterial } from './tls.js';
 
 export type SecurityProfile = 0 | 1 | 2 | 3;
@@ -202,7 +203,7 @@ export class Link extends EventEmitter<LinkEvents> {
       headers,
       handshakeTimeout: this.opts.connectTimeoutMs,
       perMessageDeflate: false,
-      maxPayload: 1024 * 1024,
+      maxPayload: MAX_WEBSOCKET_MESSAGE_BYTES,
       ...tls,
     });
     this.ws = ws;

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_MAX_FRAME_BYTES, MAX_SEND_LOCAL_LIST_LENGTH } from '../../src/ocpp/frames.js';
 import { MAX_BUFFERED_BYTES } from '../../src/ocpp/link.js';
 import { STOP_BUDGET_MS } from '../../src/runtime.js';
 import { DevCsms } from '../csms/server.js';
@@ -214,5 +215,53 @@ describe('Link: backpressure', () => {
     expect(await h.csms.call(CP_ID, 'GetConfiguration', { key: ['HeartbeatInterval'] })).toMatchObject({
       configurationKey: [{ key: 'HeartbeatInterval' }],
     });
+  });
+});
+
+describe('Link: SendLocalList at the advertised maximum', () => {
+  const start = useHarness();
+
+  /** 20 characters outside the Basic Multilingual Plane (4 bytes each in UTF-8), unique per n. */
+  const widest = (n: number) =>
+    Array.from({ length: 20 }, (_, i) =>
+      String.fromCodePoint(0x10000 + (((n >> (i % 3)) * 7 + i) % 0xfffff)),
+    ).join('');
+
+  it('a list of SendLocalListMaxLength maximal entries is taken in one frame, without a 1009 disconnect', async () => {
+    const h = await start({
+      ocpp: {
+        LocalAuthListEnabled: true,
+        SendLocalListMaxLength: MAX_SEND_LOCAL_LIST_LENGTH,
+        LocalAuthListMaxLength: MAX_SEND_LOCAL_LIST_LENGTH,
+      },
+    });
+    await h.booted();
+    const advertised = await h.csms.call<{ configurationKey: Array<{ value: string }> }>(
+      CP_ID,
+      'GetConfiguration',
+      { key: ['SendLocalListMaxLength'] },
+    );
+    const max = Number(advertised.configurationKey[0]?.value);
+    expect(max).toBe(MAX_SEND_LOCAL_LIST_LENGTH);
+    const localAuthorizationList = Array.from({ length: max }, (_, n) => ({
+      idTag: `${String(n).padStart(4, '0')}${widest(n).slice(8)}`,
+      idTagInfo: {
+        expiryDate: '2099-12-31T23:59:59.999999999+14:00',
+        parentIdTag: widest(n + 1),
+        status: 'ConcurrentTx',
+      },
+    }));
+    const payload = { listVersion: 7, updateType: 'Full', localAuthorizationList };
+    const frameBytes = Buffer.byteLength(JSON.stringify([2, 'a'.repeat(36), 'SendLocalList', payload]));
+    expect(frameBytes).toBeGreaterThan(DEFAULT_MAX_FRAME_BYTES * 0.95);
+    expect(frameBytes).toBeLessThanOrEqual(DEFAULT_MAX_FRAME_BYTES);
+    let closed = false;
+    h.csms.once('close', () => {
+      closed = true;
+    });
+    expect(await h.csms.call(CP_ID, 'SendLocalList', payload)).toEqual({ status: 'Accepted' });
+    expect(await h.csms.call(CP_ID, 'GetLocalListVersion', {})).toEqual({ listVersion: 7 });
+    expect(closed).toBe(false);
+    expect(h.runtime.localList.size()).toBe(max);
   });
 });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigFileError, parseConfig } from '../../src/config/file.js';
+import { MAX_SEND_LOCAL_LIST_LENGTH } from '../../src/ocpp/frames.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cp-config-'));
 const pem = join(dir, 'present.pem');
@@ -89,5 +90,31 @@ describe('provisioning file: a security profile that cannot connect stops the da
     ['profile 3', doc({ url: wss, securityProfile: 3, caFile: pem, certFile: pem, keyFile: pem })],
   ])('%s is accepted', (_what, document) => {
     expect(() => parseConfig(document, dir)).not.toThrow();
+  });
+});
+
+describe('provisioning file: SendLocalListMaxLength agrees with the frame limit and the list size', () => {
+  it('refuses a per-request maximum whose maximal entries would not fit in one frame', () => {
+    const document = doc({}, { SendLocalListMaxLength: 5000, LocalAuthListMaxLength: 10_000 });
+    expect(() => parseConfig(document, dir)).toThrow(
+      `invalid configuration: ocpp.SendLocalListMaxLength: at most ${MAX_SEND_LOCAL_LIST_LENGTH} entries fit in one frame`,
+    );
+  });
+
+  it('refuses a per-request maximum above LocalAuthListMaxLength (its default too)', () => {
+    expect(() =>
+      parseConfig(doc({}, { SendLocalListMaxLength: 60, LocalAuthListMaxLength: 50 }), dir),
+    ).toThrow(/ocpp\.SendLocalListMaxLength: must not exceed LocalAuthListMaxLength \(50\)/);
+    expect(() => parseConfig(doc({}, { LocalAuthListMaxLength: 99 }), dir)).toThrow(/\(99\)/);
+  });
+
+  it('accepts the largest that fits', () => {
+    const document = doc(
+      {},
+      { SendLocalListMaxLength: MAX_SEND_LOCAL_LIST_LENGTH, LocalAuthListMaxLength: 10_000 },
+    );
+    expect(() => parseConfig(document, dir)).not.toThrow();
+    // The figure the README documents.
+    expect(MAX_SEND_LOCAL_LIST_LENGTH).toBe(938);
   });
 });
