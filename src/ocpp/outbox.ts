@@ -138,6 +138,13 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   /** Registered (BootNotification accepted) and connected: deliver what is queued. Idempotent. */
   resume(): void {
     if (this.stopped) return;
+    // Dead letters age out even on a charger that has not failed a message for months. A store
+    // that cannot be written now is no reason to hold delivery: the next dead letter prunes again.
+    try {
+      this.pruneDeadLetters();
+    } catch (err) {
+      this.log.error({ err }, 'pruning the dead letters failed');
+    }
     this.resumes += 1;
     this.retry.start();
     this.kick();
