@@ -64,6 +64,9 @@ _cpctl() {
       esac
       ;;
     transactions) options+=" --limit" ;;
+    queue)
+      [[ ${#words[@]} -eq 1 ]] && candidates="retry"
+      ;;
     reset)
       [[ ${#words[@]} -eq 1 ]] && candidates="soft hard"
       ;;

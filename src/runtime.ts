@@ -61,8 +61,12 @@ export interface RuntimeOptions {
 
 type BuiltOptions = RuntimeOptions & { board: Board; mqttBridge?: typeof MqttBridge };
 
-/** How long a graceful stop waits for the answer to the CALL in flight. */
-const STOP_DRAIN_MS = 2000;
+/**
+ * How long a graceful stop waits, in all, for the central system: for queued StopTransactions to
+ * leave and for the answer to the CALL in flight. One budget for every wait, so a silent central
+ * system cannot add them up; closing the socket takes at most Link's close timeout on top.
+ */
+export const STOP_BUDGET_MS = 2000;
 
 /**
  * The feature profiles this build installs, each whole: SupportedFeatureProfiles reports exactly
@@ -348,16 +352,18 @@ export class Runtime {
     this.stopping ??= (async () => {
       this.opts.log.info({ reason }, 'stopping');
       this.opts.onStopping?.(reason);
+      const deadline = performance.now() + STOP_BUDGET_MS;
+      const left = () => Math.max(0, deadline - performance.now());
       await this.transactions.stopAll(transactionStopReason(reason));
       // Give the queued StopTransactions a moment to leave; whatever stays is sent after the restart.
-      await this.outboxDrained(STOP_DRAIN_MS);
-      await this.outbox.stop(STOP_DRAIN_MS);
+      await this.outboxDrained(left());
+      await this.outbox.stop(left());
       for (const profile of this.profiles) profile.stop?.();
       this.transactions.close();
       this.reservations.close();
       // Send nothing new, but let the message on the wire get its answer (bounded).
       this.rpc.setGate('closed');
-      await this.rpc.whenIdle(STOP_DRAIN_MS);
+      await this.rpc.whenIdle(left());
       this.heartbeat.stop();
       this.registration.stop();
       this.statusReporter.disable();

@@ -134,6 +134,8 @@ export interface ControlApi {
   transactions(recent: number): TransactionsReport;
   /** The transaction-message outbox: what waits for delivery and what was given up on. */
   queue(): QueueReport;
+  /** Puts every dead letter back into the queue, in its original order; how many went back. */
+  queueRetry(): { requeued: number };
   /** Local list and cache summary, plus what each says about `idTag` when given. */
   auth(idTag?: string): AuthReport;
   /** Drop the connection to the central system and connect again at once. */

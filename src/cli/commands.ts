@@ -271,6 +271,19 @@ const COMMANDS = [
     human: (report, { limit }) => ({ out: renderTransactions(report, limit ?? DEFAULT_RECENT_TRANSACTIONS) }),
   }),
   def({
+    words: ['queue', 'retry'],
+    args: [],
+    summary: 'put the dead letters back into the queue, in their original order',
+    method: 'queue.retry',
+    params: () => ({}),
+    human: ({ requeued }) => ({
+      out:
+        requeued === 0
+          ? 'no dead letters'
+          : `${requeued} dead ${requeued === 1 ? 'letter' : 'letters'} queued again`,
+    }),
+  }),
+  def({
     words: ['queue'],
     args: [],
     summary: 'transaction messages not yet delivered, and the dead letters',

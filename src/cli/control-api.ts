@@ -42,7 +42,10 @@ export interface ControlDeps {
   log: Logger;
   /** The store's record of transactions: running ones and the latest finished. */
   transactionLog: Pick<TransactionsRepo, 'running' | 'recent'>;
-  outbox: Pick<Outbox, 'pending' | 'deadLetters'>;
+  outbox: Pick<
+    Outbox,
+    'firstPending' | 'size' | 'newestDeadLetters' | 'deadLetterCount' | 'retryDeadLetters'
+  >;
   localList: Pick<LocalAuthList, 'get' | 'version' | 'size'>;
   authCache: Pick<AuthCache, 'get' | 'size'>;
   transactions: Pick<TransactionEngine, 'unlock'>;
@@ -220,15 +223,18 @@ export class RuntimeControl implements ControlApi {
 
   queue(): QueueReport {
     const { outbox } = this.deps;
-    const pending = outbox.pending();
-    const dead = outbox.deadLetters();
+    // Paged in SQL: a charger offline for weeks holds far more than anyone reads here.
     return {
       // The head is what blocks delivery; among dead letters the newest are the news.
-      pending: pending.slice(0, QUEUE_LIST_LIMIT).map(queuedMessage),
-      pendingTotal: pending.length,
-      deadLetters: dead.slice(-QUEUE_LIST_LIMIT).map(deadLetterReport),
-      deadLetterTotal: dead.length,
+      pending: outbox.firstPending(QUEUE_LIST_LIMIT).map(queuedMessage),
+      pendingTotal: outbox.size(),
+      deadLetters: outbox.newestDeadLetters(QUEUE_LIST_LIMIT).map(deadLetterReport),
+      deadLetterTotal: outbox.deadLetterCount(),
     };
+  }
+
+  queueRetry(): { requeued: number } {
+    return { requeued: this.deps.outbox.retryDeadLetters() };
   }
 
   auth(idTag?: string): AuthReport {

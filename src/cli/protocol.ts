@@ -52,6 +52,7 @@ export interface MethodMap {
   'hal.relay': { params: { connectorId: number; closed: boolean }; result: null };
   transactions: { params: { limit?: number }; result: TransactionsReport };
   queue: { params: NoParams; result: QueueReport };
+  'queue.retry': { params: NoParams; result: { requeued: number } };
   auth: { params: { idTag?: string }; result: AuthReport };
   'sim.plug': { params: { connectorId: number }; result: null };
   'sim.unplug': { params: { connectorId: number }; result: null };
@@ -153,6 +154,7 @@ const SPECS: { [M in Method]: Spec<M> } = {
     },
   },
   queue: {},
+  'queue.retry': {},
   auth: { idTag: { ...idTag, optional: true } },
   'sim.plug': { connectorId },
   'sim.unplug': { connectorId },

@@ -293,6 +293,7 @@ function createHandlers(api: ControlApi, version: string): Handlers {
     'hal.relay': (p) => done(() => api.halRelay(p.connectorId, p.closed)),
     transactions: (p) => api.transactions(p.limit ?? DEFAULT_RECENT_TRANSACTIONS),
     queue: () => api.queue(),
+    'queue.retry': () => api.queueRetry(),
     auth: (p) => api.auth(p.idTag),
     'sim.plug': (p) => done(() => sim().plug(p.connectorId)),
     'sim.unplug': (p) => done(() => sim().unplug(p.connectorId)),

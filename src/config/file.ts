@@ -1,7 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Ajv } from 'ajv';
+import { MAX_SEND_LOCAL_LIST_LENGTH } from '../ocpp/frames.js';
 import { CONFIG_FILE_SCHEMA } from './file-schema.js';
+import { KEY_DEFINITIONS, type KeyDefinition } from './keys.js';
 import { describeSchemaError } from './schema-errors.js';
 
 export type SecurityProfileNumber = 0 | 1 | 2 | 3;
@@ -86,7 +88,68 @@ export function parseConfig(document: unknown, baseDir: string): RuntimeConfig {
     if (!(key in cfg.ocpp))
       throw new ConfigFileError(`invalid configuration: ocppForced: ${key} has no value in ocpp`);
   }
+  const impossible = securityProblem(cfg) ?? localListProblem(cfg);
+  if (impossible) throw new ConfigFileError(`invalid configuration: ${impossible}`);
   return cfg;
+}
+
+/**
+ * SendLocalListMaxLength is a promise to the central system: a list that long, of the largest
+ * entries the schema admits, must fit in one frame (else the charger would refuse the frame or
+ * drop the connection with 1009), and must fit in the list (LocalAuthListMaxLength). Both keys are
+ * read-only, so the file is the only place they are set.
+ */
+function localListProblem(cfg: RuntimeConfig): string | undefined {
+  const perRequest = intKey(cfg, 'SendLocalListMaxLength');
+  if (perRequest > MAX_SEND_LOCAL_LIST_LENGTH)
+    return `ocpp.SendLocalListMaxLength: at most ${MAX_SEND_LOCAL_LIST_LENGTH} entries fit in one frame`;
+  const listMax = intKey(cfg, 'LocalAuthListMaxLength');
+  if (perRequest > listMax)
+    return `ocpp.SendLocalListMaxLength: must not exceed LocalAuthListMaxLength (${listMax})`;
+  return undefined;
+}
+
+/** An integer key as the file sets it, else its default (the registry validates its syntax later). */
+function intKey(cfg: RuntimeConfig, name: 'SendLocalListMaxLength' | 'LocalAuthListMaxLength'): number {
+  const definition: KeyDefinition | undefined = KEY_DEFINITIONS.find((key) => key.name === name);
+  const value = Number(cfg.ocpp[name] ?? definition?.defaultValue);
+  return Number.isFinite(value) ? value : 0;
+}
+
+/**
+ * What makes the initial security profile impossible to connect with, naming the field. The schema
+ * cannot say it (the rules span several fields and the file system), and a daemon that started
+ * anyway would only retry a connection that can never succeed, looking healthy to systemd.
+ */
+function securityProblem(cfg: RuntimeConfig): string | undefined {
+  const { csms } = cfg;
+  for (const field of ['caFile', 'certFile', 'keyFile'] as const) {
+    const path = csms[field];
+    if (path === undefined) continue;
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (error) {
+      return `csms.${field}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`;
+    }
+  }
+  for (const [profile, url] of Object.entries(csms.urlBySecurityProfile ?? {})) {
+    if (Number(profile) >= 2 && !url.startsWith('wss://'))
+      return `csms.urlBySecurityProfile.${profile}: security profile ${profile} needs a wss:// URL`;
+  }
+  const profile = csms.securityProfile;
+  const key = cfg.ocpp.AuthorizationKey;
+  if ((profile === 1 || profile === 2) && (key === undefined || key === ''))
+    return `ocpp.AuthorizationKey: security profile ${profile} needs a password`;
+  if (profile >= 2) {
+    if (!csmsUrlFor(csms, profile).startsWith('wss://'))
+      return `csms.url: security profile ${profile} needs a wss:// URL`;
+    if (csms.caFile === undefined) return `csms.caFile: security profile ${profile} needs a CA bundle`;
+  }
+  if (profile === 3) {
+    if (csms.certFile === undefined) return 'csms.certFile: security profile 3 needs a client certificate';
+    if (csms.keyFile === undefined) return 'csms.keyFile: security profile 3 needs a client key';
+  }
+  return undefined;
 }
 
 export function loadConfigFile(path: string): RuntimeConfig {

@@ -6,7 +6,43 @@ export const MESSAGE_TYPE = { CALL: 2, CALLRESULT: 3, CALLERROR: 4 } as const;
 /** OCPP-J 1.6 section 4.1.4: a message id is a string of at most 36 characters. */
 export const MAX_MESSAGE_ID_LENGTH = 36;
 
+/** The largest OCPP-J frame we parse; a larger one is answered with FormationViolation. */
 export const DEFAULT_MAX_FRAME_BYTES = 256 * 1024;
+
+/**
+ * The largest WebSocket message the link accepts; a larger one closes the connection with 1009.
+ * Above the frame limit, so that a frame a little too large costs the peer a CALLERROR, not the
+ * connection; bounded, so that one message cannot take the memory of a small board.
+ */
+export const MAX_WEBSOCKET_MESSAGE_BYTES = 4 * DEFAULT_MAX_FRAME_BYTES;
+
+/**
+ * The UTF-8 size of the largest SendLocalList entry the schema admits: idTag and parentIdTag of 20
+ * characters outside the Basic Multilingual Plane (4 bytes each; the schemas count characters),
+ * an expiryDate with nanoseconds and an offset, the longest status, and the separator.
+ */
+export const MAX_LOCAL_LIST_ENTRY_BYTES = Buffer.byteLength(
+  `${JSON.stringify({
+    idTag: '\u{10FFFF}'.repeat(20),
+    idTagInfo: {
+      expiryDate: '2099-12-31T23:59:59.999999999+14:00',
+      parentIdTag: '\u{10FFFF}'.repeat(20),
+      status: 'ConcurrentTx',
+    },
+  })},`,
+  'utf8',
+);
+
+/** The frame around the entries of a SendLocalList CALL: message id, action, listVersion, updateType. */
+const SEND_LOCAL_LIST_ENVELOPE_BYTES = 256;
+
+/**
+ * The most entries one SendLocalList can carry so that a central system honouring
+ * SendLocalListMaxLength never exceeds the frame limit: the key may not be set higher.
+ */
+export const MAX_SEND_LOCAL_LIST_LENGTH = Math.floor(
+  (DEFAULT_MAX_FRAME_BYTES - SEND_LOCAL_LIST_ENVELOPE_BYTES) / MAX_LOCAL_LIST_ENTRY_BYTES,
+);
 
 export type Payload = Record<string, unknown>;
 

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import type { Clock, Timer } from '../clock.js';
 import type { Logger } from '../log.js';
+import { MAX_WEBSOCKET_MESSAGE_BYTES } from './frames.js';
 import { classifyTlsFailure, clientTlsOptions, type TlsMaterial } from './tls.js';
 
 export type SecurityProfile = 0 | 1 | 2 | 3;
@@ -41,6 +42,14 @@ export interface LinkEvents {
 }
 
 const OCPP_SUBPROTOCOL = 'ocpp1.6';
+
+/**
+ * Outgoing bytes the socket may hold unsent. A central system that stops reading (hung, or an
+ * attacker flooding CALLs without reading the answers) would otherwise make every answer wait in
+ * our memory; past this the connection is dropped and made again, which costs nothing the outbox
+ * does not already survive.
+ */
+export const MAX_BUFFERED_BYTES = 1024 * 1024;
 
 export function connectionUrl(base: string, chargePointId: string): string {
   return `${base.replace(/\/+$/, '')}/${encodeURIComponent(chargePointId)}`;
@@ -87,9 +96,20 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   send(text: string): boolean {
-    if (this.linkState !== 'open' || !this.ws) return false;
-    this.ws.send(text);
-    return true;
+    const ws = this.ws;
+    if (this.linkState !== 'open' || !ws) return false;
+    ws.send(text);
+    if (ws.bufferedAmount <= MAX_BUFFERED_BYTES) return true;
+    this.opts.log.warn(
+      { bufferedAmount: ws.bufferedAmount, limit: MAX_BUFFERED_BYTES },
+      'central system is not reading; dropping the connection',
+    );
+    // Frames already received from it are not answered on a connection that is gone.
+    ws.removeAllListeners('message');
+    this.dropSocket(1008, 'not reading', false);
+    ws.terminate();
+    this.scheduleRetry();
+    return false;
   }
 
   /** Closes the connection and connects again at once (new password, new profile, operator request). */
@@ -183,7 +203,7 @@ export class Link extends EventEmitter<LinkEvents> {
       headers,
       handshakeTimeout: this.opts.connectTimeoutMs,
       perMessageDeflate: false,
-      maxPayload: 1024 * 1024,
+      maxPayload: MAX_WEBSOCKET_MESSAGE_BYTES,
       ...tls,
     });
     this.ws = ws;

@@ -3,7 +3,7 @@ import { type Clock, Schedule } from '../clock.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
 import type { Logger } from '../log.js';
 import type { DeadLetter, MessageKind, OutboxEntry, OutboxRepo, QueuedAction } from '../store/outbox-repo.js';
-import { NotConnectedError } from './errors.js';
+import { CallTimeoutError, NotConnectedError } from './errors.js';
 import type { RequestOf } from './generated/messages.js';
 import type { RpcEndpoint } from './rpc.js';
 
@@ -45,6 +45,14 @@ export interface OutboxEvents {
   idle: [];
 }
 
+/**
+ * Dead letters kept: the newest this many, none older than DEAD_LETTER_MAX_AGE_MS. They are the
+ * record of what never reached the central system (and what `cpctl queue retry` can send again);
+ * a charger that cannot deliver for months must still not fill its disk with them.
+ */
+export const DEAD_LETTERS_KEPT = 1000;
+export const DEAD_LETTER_MAX_AGE_MS = 90 * 24 * 3600 * 1000;
+
 /** How a call the loop was waiting for ended. */
 type Outcome = { answer: unknown } | { error: unknown } | 'abandoned';
 
@@ -55,10 +63,13 @@ type Outcome = { answer: unknown } | { error: unknown } | 'abandoned';
  * answers go to the `DeliveryHandler` registered for it.
  *
  * - A message is committed to SQLite before `enqueue` returns, so a power cut cannot lose it.
- * - A CALLERROR, an invalid response or no response is a failed attempt: the next try waits
+ * - A CALLERROR or an invalid response is a failed attempt: the next try waits
  *   TransactionMessageRetryInterval x attempts so far; after TransactionMessageAttempts failures the
  *   row moves to `outbox_dead_letter` (never deleted silently) and delivery goes on with the next.
  * - Not being connected is not an attempt: the queue pauses until `resume()`, however long that is.
+ * - No answer is not an attempt either: it says the link or the central system is unhealthy, not
+ *   that the message is wrong, and a central system slow for minutes must not cost a session. The
+ *   message is sent again after the retry interval, for as long as it takes.
  * - A good answer is applied (the handler's `delivered`) and the row deleted in ONE SQL transaction.
  *
  * Delivery is at-least-once. The remaining window: if the process dies (or `stop` gives up on the
@@ -127,6 +138,13 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   /** Registered (BootNotification accepted) and connected: deliver what is queued. Idempotent. */
   resume(): void {
     if (this.stopped) return;
+    // Dead letters age out even on a charger that has not failed a message for months. A store
+    // that cannot be written now is no reason to hold delivery: the next dead letter prunes again.
+    try {
+      this.pruneDeadLetters();
+    } catch (err) {
+      this.log.error({ err }, 'pruning the dead letters failed');
+    }
     this.resumes += 1;
     this.retry.start();
     this.kick();
@@ -162,8 +180,35 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     return this.repo.all();
   }
 
+  /** The first `limit` messages in delivery order, read without loading the rest. */
+  firstPending(limit: number): OutboxEntry[] {
+    return this.repo.first(limit);
+  }
+
   deadLetters(): DeadLetter[] {
     return this.repo.deadLetters();
+  }
+
+  /** The newest `limit` dead letters, oldest first. */
+  newestDeadLetters(limit: number): DeadLetter[] {
+    return this.repo.newestDeadLetters(limit);
+  }
+
+  deadLetterCount(): number {
+    return this.repo.deadLetterCount();
+  }
+
+  /**
+   * Puts every dead letter back into the queue, in its original place and with no attempts spent
+   * (a technician's `cpctl queue retry`, once the cause is fixed); returns how many.
+   */
+  retryDeadLetters(): number {
+    const moved = this.repo.requeueDeadLetters();
+    if (moved > 0) {
+      this.log.warn({ messages: moved, origin: 'local' }, 'dead letters queued again');
+      this.kick();
+    }
+    return moved;
   }
 
   /** The seq of a dead-lettered StartTransaction of this local transaction, if there is one. */
@@ -247,6 +292,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         if (resumes === this.resumes) this.pause();
         return;
       }
+      if (outcome.error instanceof CallTimeoutError) {
+        this.unanswered(entry);
+        return;
+      }
       this.failed(entry, describe(outcome.error));
       return;
     }
@@ -282,6 +331,16 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     );
   }
 
+  /** No answer in time: try again after the retry interval, without spending an attempt. */
+  private unanswered(entry: OutboxEntry): void {
+    const delay = this.retryWaitMs(entry.attempts);
+    this.repo.schedule(entry.seq, entry.attempts, this.opts.clock.now() + delay);
+    this.log.info(
+      { seq: entry.seq, action: entry.action, attempts: entry.attempts, retryInMs: delay },
+      'queued message got no answer; will retry (not counted as an attempt)',
+    );
+  }
+
   private deadLetter(entry: OutboxEntry, attempts: number, reason: string): void {
     const failedAt = this.isoNow();
     if (!this.repo.moveToDeadLetter(entry.seq, attempts, reason, failedAt)) return;
@@ -290,9 +349,16 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       { seq: entry.seq, action: entry.action, localTxId: entry.localTxId, attempts, reason },
       'queued message moved to the dead letters',
     );
+    this.pruneDeadLetters();
     const handler = this.handlers.get(entry.kind);
     if (handler?.deadLettered) this.safely('deadLettered', () => handler.deadLettered?.(dead));
     this.emitSafely('deadLettered', dead);
+  }
+
+  private pruneDeadLetters(): void {
+    const failedBefore = new Date(this.opts.clock.now() - DEAD_LETTER_MAX_AGE_MS).toISOString();
+    const pruned = this.repo.pruneDeadLetters(failedBefore, DEAD_LETTERS_KEPT);
+    if (pruned > 0) this.log.warn({ pruned, kept: DEAD_LETTERS_KEPT }, 'oldest dead letters deleted');
   }
 
   /** Milliseconds until the head may be sent. */
@@ -300,7 +366,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     const now = this.opts.clock.now();
     const remaining = entry.nextAttemptAt - now;
     if (remaining <= 0) return 0;
-    const fullWait = this.retryIntervalMs() * entry.attempts;
+    const fullWait = this.retryWaitMs(entry.attempts);
     if (remaining <= fullWait) return remaining;
     // Longer than any wait we schedule: the wall clock went back (e.g. a restart without RTC). Wait
     // the full interval from now, and store it, or the queue would stay held for as long as it went back.
@@ -313,6 +379,11 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     if (!this.resumed) return;
     this.retryInMs = ms;
     this.retry.replan();
+  }
+
+  /** The longest wait before a message that failed `attempts` times (at least one interval: an unanswered one). */
+  private retryWaitMs(attempts: number): number {
+    return this.retryIntervalMs() * Math.max(1, attempts);
   }
 
   private retryIntervalMs(): number {

@@ -95,10 +95,45 @@ interface PendingCall {
   text: string;
   timeoutMs: number;
   triggered: boolean;
+  /** Set for a triggered call while queued: a second trigger of the same message joins this one. */
+  triggerKey?: string;
+  /** Someone waits in front of the charger (URGENT_ACTIONS): goes first, and its timeout runs from the call. */
+  urgent: boolean;
+  /** Monotonic ms when it was written. */
+  sentAt?: number;
+  /** Its timeout was shortened because an urgent call waits behind it. */
+  preempted?: boolean;
   resolve(response: unknown): void;
   reject(error: Error): void;
   timer?: Timer;
 }
+
+/**
+ * Calls a driver waits for at the charger. They go ahead of every other queued call, their timeout
+ * counts from the moment they were asked for (not from when they could leave), so the authorizer
+ * falls back to its offline rules after that time whatever stood in the way.
+ */
+const URGENT_ACTIONS: ReadonlySet<OutboundAction> = new Set<OutboundAction>(['Authorize']);
+
+/**
+ * Calls whose answer carries nothing that must be applied: while an urgent call waits behind one,
+ * it is given PREEMPT_AFTER_MS to be answered and then counts as timed out (OCPP-J 4.1.1 allows the
+ * next CALL once the previous one "has timed out"). Transaction messages and BootNotification are
+ * never cut short: their answers matter and the outbox or registration would only send them again.
+ */
+const PREEMPTIBLE_ACTIONS: ReadonlySet<OutboundAction> = new Set<OutboundAction>([
+  'Heartbeat',
+  'StatusNotification',
+  'DiagnosticsStatusNotification',
+  'FirmwareStatusNotification',
+]);
+export const PREEMPT_AFTER_MS = 1000;
+
+/**
+ * Triggered calls waiting at most: a central system that floods TriggerMessage while not answering
+ * must not grow the queue without bound (a repeat of one already waiting joins it anyway).
+ */
+export const MAX_TRIGGERED_QUEUED = 16;
 
 /** A central-system CALL from the moment its handler is called until its answer is written. */
 interface Dispatch {
@@ -205,18 +240,65 @@ export class RpcEndpoint extends EventEmitter {
       return Promise.reject(new Error(`invalid ${action} request: ${invalid.message}`));
     }
     const messageId = nextMessageId();
+    const text = serializeCall(messageId, action, payload);
+    const triggerKey = opts.triggered ? `${action}/${connectorOf(payload)}` : undefined;
+    if (triggerKey !== undefined) {
+      const twin = this.queue.find((call) => call.triggerKey === triggerKey);
+      if (twin) return this.join(twin, serializeCall(twin.messageId, action, payload));
+      if (this.queue.filter((call) => call.triggered).length >= MAX_TRIGGERED_QUEUED) {
+        this.log.warn(
+          { action, waiting: MAX_TRIGGERED_QUEUED },
+          'triggered message dropped: too many waiting',
+        );
+        return Promise.reject(
+          new Error(`${action} not sent: ${MAX_TRIGGERED_QUEUED} triggered messages wait`),
+        );
+      }
+    }
     return new Promise<ResponseOf<A>>((resolve, reject) => {
-      this.queue.push({
+      const call: PendingCall = {
         messageId,
         action,
-        text: serializeCall(messageId, action, payload),
+        text,
         timeoutMs: opts.timeoutMs ?? this.callTimeoutMs,
         triggered: opts.triggered ?? false,
+        urgent: URGENT_ACTIONS.has(action),
         resolve: resolve as (response: unknown) => void,
         reject,
-      });
+      };
+      if (triggerKey !== undefined) call.triggerKey = triggerKey;
+      if (call.urgent) this.enqueueUrgent(call);
+      else this.queue.push(call);
       this.pump();
     });
+  }
+
+  /** A repeat of a triggered call still queued: the newer payload (same message id) goes, and both callers get its answer. */
+  private join<R>(twin: PendingCall, text: string): Promise<R> {
+    twin.text = text;
+    return new Promise<R>((resolve, reject) => {
+      const { resolve: first, reject: firstReject } = twin;
+      twin.resolve = (response) => {
+        first(response);
+        resolve(response as R);
+      };
+      twin.reject = (error) => {
+        firstReject(error);
+        reject(error);
+      };
+    });
+  }
+
+  private enqueueUrgent(call: PendingCall): void {
+    const behindUrgent = this.queue.findIndex((queued) => !queued.urgent);
+    this.queue.splice(behindUrgent < 0 ? this.queue.length : behindUrgent, 0, call);
+    call.timer = this.clock.setTimeout(() => this.onTimeout(call), call.timeoutMs);
+    const current = this.inFlight;
+    if (!current || current.preempted || !PREEMPTIBLE_ACTIONS.has(current.action)) return;
+    current.preempted = true;
+    current.timer?.cancel();
+    const left = Math.max(0, (current.sentAt ?? 0) + PREEMPT_AFTER_MS - this.clock.monotonic());
+    current.timer = this.clock.setTimeout(() => this.onTimeout(current), left);
   }
 
   attach(transport: Transport): void {
@@ -576,12 +658,16 @@ export class RpcEndpoint extends EventEmitter {
       const index = this.nextSendable();
       if (index < 0) break;
       const [call] = this.queue.splice(index, 1) as [PendingCall];
+      delete call.triggerKey;
       if (!this.send(call.text)) {
+        call.timer?.cancel();
         call.reject(new NotConnectedError(`cannot send ${call.action}: socket not open`));
         continue;
       }
       this.inFlight = call;
-      call.timer = this.clock.setTimeout(() => this.onTimeout(call), call.timeoutMs);
+      call.sentAt = this.clock.monotonic();
+      // An urgent call's timer already runs, since it was asked for.
+      call.timer ??= this.clock.setTimeout(() => this.onTimeout(call), call.timeoutMs);
     }
     if (!this.inFlight) this.emit('idle');
   }
@@ -605,13 +691,26 @@ export class RpcEndpoint extends EventEmitter {
   }
 
   private onTimeout(call: PendingCall): void {
-    if (this.inFlight !== call) return;
+    if (this.inFlight !== call) {
+      // An urgent call that never got its turn: its caller decides without the answer.
+      const index = this.queue.indexOf(call);
+      if (index < 0) return;
+      this.queue.splice(index, 1);
+      this.counters.timeouts += 1;
+      this.log.warn({ reason: 'timeout', action: call.action }, 'CALL not sent in time');
+      call.reject(new CallTimeoutError(call.action, call.timeoutMs));
+      return;
+    }
     this.inFlight = undefined;
     this.counters.timeouts += 1;
     this.lateIds.push(call.messageId);
     if (this.lateIds.length > LATE_IDS_KEPT) this.lateIds.shift();
     this.log.warn(
-      { reason: 'timeout', messageId: call.messageId, action: call.action },
+      {
+        reason: call.preempted ? 'an urgent call waits' : 'timeout',
+        messageId: call.messageId,
+        action: call.action,
+      },
       'no response to CALL',
     );
     call.reject(new CallTimeoutError(call.action, call.timeoutMs));
@@ -640,6 +739,11 @@ export class RpcEndpoint extends EventEmitter {
 
 function isInbound(action: Action): action is InboundAction {
   return ACTION_INFO[action].initiator !== 'CP';
+}
+
+/** The connector a payload is about ('' when none): repeats of one trigger are told apart by it. */
+function connectorOf(payload: object): string {
+  return 'connectorId' in payload ? String(payload.connectorId) : '';
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

@@ -69,6 +69,11 @@ export class OutboxRepo {
   >;
   private readonly selectHead: Database.Statement<[], OutboxRow>;
   private readonly selectAll: Database.Statement<[], OutboxRow>;
+  private readonly selectFirst: Database.Statement<[number], OutboxRow>;
+  private readonly selectNewestDead: Database.Statement<[number], DeadLetterRow>;
+  private readonly countDead: Database.Statement<[], { n: number }>;
+  private readonly requeueTx: Database.Transaction<() => number>;
+  private readonly pruneTx: Database.Transaction<(failedBefore: string, keep: number) => number>;
   private readonly countRows: Database.Statement<[], { n: number }>;
   private readonly updateSchedule: Database.Statement<[number, number, number]>;
   private readonly deleteRow: Database.Statement<[number]>;
@@ -88,6 +93,35 @@ export class OutboxRepo {
     this.selectHead = db.prepare(`SELECT ${COLUMNS} FROM outbox ORDER BY seq LIMIT 1`);
     this.selectAll = db.prepare(`SELECT ${COLUMNS} FROM outbox ORDER BY seq`);
     this.countRows = db.prepare('SELECT COUNT(*) AS n FROM outbox');
+    this.selectFirst = db.prepare(`SELECT ${COLUMNS} FROM outbox ORDER BY seq LIMIT ?`);
+    this.selectNewestDead = db.prepare(
+      `SELECT * FROM (SELECT seq, kind, action, local_tx_id, payload, attempts, 0 AS next_attempt_at, created_at,
+                             last_error, failed_at
+                      FROM outbox_dead_letter ORDER BY seq DESC LIMIT ?)
+       ORDER BY seq`,
+    );
+    this.countDead = db.prepare('SELECT COUNT(*) AS n FROM outbox_dead_letter');
+    // Back under their own seq: ahead of everything queued since, in the order they were first queued,
+    // so a StartTransaction again precedes the MeterValues and StopTransaction of its transaction.
+    // A dead letter whose transaction row is gone cannot be bound to it again and stays where it is.
+    const requeue = db.prepare(
+      `INSERT INTO outbox (seq, kind, action, local_tx_id, payload, attempts, next_attempt_at, created_at)
+       SELECT seq, kind, action, local_tx_id, payload, 0, 0, created_at FROM outbox_dead_letter
+       WHERE local_tx_id IS NULL OR local_tx_id IN (SELECT local_id FROM transactions)`,
+    );
+    const dropRequeued = db.prepare('DELETE FROM outbox_dead_letter WHERE seq IN (SELECT seq FROM outbox)');
+    this.requeueTx = db.transaction(() => {
+      const moved = requeue.run().changes;
+      dropRequeued.run();
+      return moved;
+    });
+    const pruneOld = db.prepare('DELETE FROM outbox_dead_letter WHERE failed_at < ?');
+    const pruneBeyond = db.prepare(
+      'DELETE FROM outbox_dead_letter WHERE seq < (SELECT seq FROM outbox_dead_letter ORDER BY seq DESC LIMIT 1 OFFSET ?)',
+    );
+    this.pruneTx = db.transaction((failedBefore: string, keep: number) => {
+      return pruneOld.run(failedBefore).changes + pruneBeyond.run(Math.max(0, keep - 1)).changes;
+    });
     this.updateSchedule = db.prepare('UPDATE outbox SET attempts = ?, next_attempt_at = ? WHERE seq = ?');
     this.deleteRow = db.prepare('DELETE FROM outbox WHERE seq = ?');
     // Copied from the stored row, not from what the caller holds: the dead letter is exactly the message
@@ -148,6 +182,30 @@ export class OutboxRepo {
     return this.countRows.get()?.n ?? 0;
   }
 
+  /** The first `limit` queued messages, in delivery order: a long queue is never read whole. */
+  first(limit: number): OutboxEntry[] {
+    return this.selectFirst.all(limit).map(toEntry);
+  }
+
+  /** The newest `limit` dead letters, oldest first. */
+  newestDeadLetters(limit: number): DeadLetter[] {
+    return this.selectNewestDead.all(limit).map(toDeadLetter);
+  }
+
+  deadLetterCount(): number {
+    return this.countDead.get()?.n ?? 0;
+  }
+
+  /** Moves the dead letters back into the queue with fresh attempts; how many moved. */
+  requeueDeadLetters(): number {
+    return this.requeueTx.immediate();
+  }
+
+  /** Deletes dead letters that failed before `failedBefore` (ISO) and all but the newest `keep`; how many went. */
+  pruneDeadLetters(failedBefore: string, keep: number): number {
+    return this.pruneTx.immediate(failedBefore, keep);
+  }
+
   schedule(seq: number, attempts: number, nextAttemptAt: number): void {
     this.updateSchedule.run(attempts, nextAttemptAt, seq);
   }
@@ -166,17 +224,17 @@ export class OutboxRepo {
   }
 
   deadLetters(): DeadLetter[] {
-    return this.selectDeadLetters.all().map((row) => ({
-      ...toEntry(row),
-      lastError: row.last_error,
-      failedAt: row.failed_at,
-    }));
+    return this.selectDeadLetters.all().map(toDeadLetter);
   }
 
   /** The seq of a dead-lettered StartTransaction of this local transaction, if there is one. */
   deadLetteredStart(localTxId: number): number | undefined {
     return this.selectDeadStart.get(localTxId)?.seq;
   }
+}
+
+function toDeadLetter(row: DeadLetterRow): DeadLetter {
+  return { ...toEntry(row), lastError: row.last_error, failedAt: row.failed_at };
 }
 
 function toEntry(row: OutboxRow): OutboxEntry {

@@ -395,6 +395,17 @@ export class DevCsms extends EventEmitter<CsmsEvents> {
     ws.terminate();
   }
 
+  /**
+   * Stops reading the charge point's connection at the TCP level (the socket is paused): its
+   * frames pile up in the kernel buffers and then in the charge point's own send buffer, as with a
+   * central system that hangs while the network stays up. Writing to it still works.
+   */
+  stopReading(cpId: string): void {
+    const socket = this.rawSocketOf.get(this.openSocket(cpId));
+    if (!socket) throw new Error(`DevCsms: no TCP socket for ${cpId}`);
+    socket.pause();
+  }
+
   /** While `refuse` is true, every new upgrade is answered with `status` (default 503). */
   refuseConnections(refuse: boolean, status = 503): void {
     this.refuseStatus = refuse ? status : undefined;

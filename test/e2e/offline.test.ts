@@ -15,6 +15,7 @@ import {
   whenOutbox,
   whenStation,
 } from '../support/charging.js';
+import { cpctl } from '../support/cpctl-process.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
 const TAG = 'VALID01';
@@ -508,3 +509,80 @@ function answeredStatus(h: Harness, callId: string): string | undefined {
   return (frame?.message as { payload?: { idTagInfo?: { status?: string } } } | undefined)?.payload?.idTagInfo
     ?.status;
 }
+
+describe('a central system slow for minutes loses no session', () => {
+  const start = useHarness();
+
+  it('a StartTransaction that times out is retried without spending attempts; the MeterValues and StopTransaction behind it follow', async () => {
+    const h = await start({
+      ocpp: {
+        TransactionMessageAttempts: 1,
+        TransactionMessageRetryInterval: 1,
+        MeterValueSampleInterval: 1,
+      },
+      config: () => ({ csms: { callTimeoutSeconds: 0.2 } }),
+    });
+    await h.booted();
+    let ignored = 0;
+    h.csms.rules.onCall = (_cp, action) => {
+      if (action !== 'StartTransaction' || ignored >= 3) return undefined;
+      ignored += 1;
+      return 'ignore';
+    };
+    const mark = h.csms.mark();
+    h.board.plug(1);
+    h.board.swipe(TAG);
+    await whenEngine(h, () => h.runtime.transactions.transactionOn(1) !== undefined, 'the start');
+    // The driver leaves while the central system still has not answered.
+    h.board.swipe(TAG);
+    const stop = await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark, timeoutMs: 15_000 });
+    const starts = h.csms.calls(CP_ID, 'StartTransaction', mark);
+    expect(starts).toHaveLength(4);
+    const transactionId = transactionIdOf(h.csms, starts[3]!.id);
+    expect(stop.payload).toMatchObject({ transactionId, reason: 'Local' });
+    for (const meter of h.csms.calls(CP_ID, 'MeterValues', mark)) {
+      expect(meter.payload).toMatchObject({ transactionId });
+    }
+    await answered(h.csms, stop.id);
+    await whenOutbox(h, () => h.runtime.outbox.size() === 0, 'the queue to drain');
+    expect(h.runtime.outbox.deadLetters()).toEqual([]);
+  });
+});
+
+describe('cpctl queue retry', () => {
+  const start = useHarness();
+
+  it('puts the dead letters back in their original order; the session then reaches the central system', async () => {
+    const h = await start({ ocpp: { TransactionMessageAttempts: 1, TransactionMessageRetryInterval: 1 } });
+    await h.booted();
+    h.csms.rules.onCall = (_cp, action) =>
+      action === 'StartTransaction'
+        ? { callError: { code: 'InternalError', description: 'down' } }
+        : undefined;
+    h.board.plug(1);
+    h.board.swipe(TAG);
+    await new Promise<void>((resolve) => h.runtime.outbox.once('deadLettered', () => resolve()));
+    h.board.swipe(TAG);
+    await new Promise<void>((resolve) => h.runtime.outbox.once('deadLettered', () => resolve()));
+    expect(h.runtime.outbox.deadLetters().map((l) => l.action)).toEqual([
+      'StartTransaction',
+      'StopTransaction',
+    ]);
+
+    // The central system is fixed; the technician sends what it refused again.
+    h.csms.rules.onCall = undefined;
+    const mark = h.csms.mark();
+    const retried = await cpctl(h.config.cli.socket, 'queue', 'retry');
+    expect(retried).toMatchObject({ code: 0, stdout: '2 dead letters queued again\n' });
+    const stop = await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });
+    const [startCall] = h.csms.calls(CP_ID, 'StartTransaction', mark);
+    expect(stop.payload).toMatchObject({
+      transactionId: transactionIdOf(h.csms, startCall!.id),
+      reason: 'Local',
+    });
+    await answered(h.csms, stop.id);
+    await whenOutbox(h, () => h.runtime.outbox.size() === 0, 'the queue to drain');
+    expect(h.runtime.outbox.deadLetters()).toEqual([]);
+    expect((await cpctl(h.config.cli.socket, 'queue', 'retry')).stdout).toBe('no dead letters\n');
+  });
+});

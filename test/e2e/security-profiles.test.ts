@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/file.js';
 import { createCa, createClientCert, createServerCert, type Pem, writePemFiles } from '../csms/certs.js';
 import { type CsmsOptions, DevCsms, type HandshakeInfo } from '../csms/server.js';
 import { CP_ID, useHarness } from '../support/harness.js';
@@ -184,14 +185,20 @@ describe('Security profiles: transport and authentication', () => {
     expect(h.csms.handshakes).toEqual([]);
   });
 
-  it('profile 2 never falls back to a plain ws:// URL', async () => {
-    const h = await start({
-      ocpp: { AuthorizationKey: KEY },
-      config: (url) => ({ csms: { url, securityProfile: 2, caFile } }),
-    });
-    await h.sink.waitFor(
-      (l) => typeof l.msg === 'string' && l.msg.includes('security profile 2 needs a wss:// URL'),
-    );
+  it('profile 2 never falls back to a plain ws:// URL: the provisioning file is refused', async () => {
+    const h = await start({ deferStart: true });
+    expect(() =>
+      parseConfig(
+        {
+          chargePointId: CP_ID,
+          identity: { vendor: 'V', model: 'M' },
+          csms: { url: h.url, securityProfile: 2, caFile },
+          stateDir: h.stateDir,
+          ocpp: { AuthorizationKey: KEY },
+        },
+        h.stateDir,
+      ),
+    ).toThrow('csms.url: security profile 2 needs a wss:// URL');
     expect(h.csms.handshakes).toEqual([]);
   });
 

@@ -233,6 +233,10 @@ class FakeApi implements ControlApi {
     this.record('queue');
     return this.queueAnswer;
   }
+  queueRetry(): { requeued: number } {
+    this.record('queueRetry');
+    return { requeued: this.queueAnswer.deadLetterTotal };
+  }
   auth(idTag?: string): AuthReport {
     this.record('auth', idTag);
     if (idTag === undefined) return AUTH;
@@ -938,6 +942,15 @@ describe('cpctl transactions, queue and auth', () => {
     expect(JSON.parse((await cpctl('queue', '--json')).stdout)).toEqual(QUEUE);
   });
 
+  it('queue retry: asks the daemon to put the dead letters back and says how many went', async () => {
+    const { code, stdout } = await cpctl('queue', 'retry');
+    expect(code).toBe(0);
+    expect(api.calls).toEqual([['queueRetry']]);
+    expect(stdout).toBe('1 dead letter queued again\n');
+    expect(JSON.parse((await cpctl('queue', 'retry', '--json')).stdout)).toEqual({ requeued: 1 });
+    expect((await cpctl('queue', 'retry', 'now')).code).toBe(64);
+  });
+
   it('queue: "none" for an empty list, and says when a list is cut short', async () => {
     api.queueAnswer = { pending: [], pendingTotal: 0, deadLetters: [], deadLetterTotal: 0 };
     expect((await cpctl('queue')).stdout).toBe('pending messages: none\n\ndead letters: none\n');
@@ -1027,6 +1040,13 @@ describe('RuntimeControl: transactions, queue and auth from the store', () => {
   const iso = (minutes: number) => new Date(T0 + minutes * 60_000).toISOString();
   /** These methods touch none of the hardware, link or registration. */
   const unused = undefined as never;
+  const noOutbox: ControlDeps['outbox'] = {
+    firstPending: () => [],
+    size: () => 0,
+    newestDeadLetters: () => [],
+    deadLetterCount: () => 0,
+    retryDeadLetters: () => 0,
+  };
   let store: Store;
 
   beforeEach(() => {
@@ -1044,7 +1064,7 @@ describe('RuntimeControl: transactions, queue and auth from the store', () => {
       log: silentLogger(),
       config: registry(),
       transactionLog: new TransactionsRepo(store.db),
-      outbox: { pending: () => [], deadLetters: () => [] },
+      outbox: noOutbox,
       localList: new LocalAuthList(new LocalListRepo(store.db)),
       authCache: new AuthCache({ repo: new AuthCacheRepo(store.db), clock: { now: () => T0 } }),
       transactions: unused,
@@ -1108,7 +1128,13 @@ describe('RuntimeControl: transactions, queue and auth from the store', () => {
     });
     const seqs = (n: number, from = 1) => Array.from({ length: n }, (_, i) => from + i);
     const report = control({
-      outbox: { pending: () => seqs(501).map(entry), deadLetters: () => seqs(502).map(dead) },
+      outbox: {
+        ...noOutbox,
+        firstPending: (limit) => seqs(Math.min(limit, 501)).map(entry),
+        size: () => 501,
+        newestDeadLetters: (limit) => seqs(Math.min(limit, 502), 503 - Math.min(limit, 502)).map(dead),
+        deadLetterCount: () => 502,
+      },
     }).queue();
     expect(report.pendingTotal).toBe(501);
     expect(report.pending.map((m) => m.seq)).toEqual(seqs(500));

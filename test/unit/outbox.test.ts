@@ -8,7 +8,14 @@ import type { Timer } from '../../src/clock.js';
 import type { ConfigurationRegistry } from '../../src/config/registry.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { CallError, CallTimeoutError, NotConnectedError } from '../../src/ocpp/errors.js';
-import { type DeadLetter, Outbox, type OutboxEntry, type OutboxOptions } from '../../src/ocpp/outbox.js';
+import {
+  DEAD_LETTER_MAX_AGE_MS,
+  DEAD_LETTERS_KEPT,
+  type DeadLetter,
+  Outbox,
+  type OutboxEntry,
+  type OutboxOptions,
+} from '../../src/ocpp/outbox.js';
 import type { RpcEndpoint } from '../../src/ocpp/rpc.js';
 import { transactionDelivery } from '../../src/ocpp/transaction-delivery.js';
 import { openStore, type Store } from '../../src/store/index.js';
@@ -299,6 +306,57 @@ describe('Outbox', () => {
     expect(h.outbox.size()).toBe(0);
   });
 
+  it('a message that gets no answer is retried after the interval without spending an attempt, however often', async () => {
+    const h = harness({ attempts: 1, interval: 60 });
+    const first = h.outbox.enqueue('MeterValues', meterPayload(1, 9));
+    h.outbox.resume();
+    for (let round = 0; round < 5; round++) {
+      const call = await h.rpc.next();
+      expect(call.payload).toEqual(meterPayload(1, 9));
+      const armed = h.clock.nextTimer();
+      call.reject(new CallTimeoutError('MeterValues', 30_000));
+      expect(await armed).toBe(60_000);
+      expect(outboxRow(h.store.db, first.seq)).toMatchObject({ attempts: 0 });
+      h.clock.advance(60_000);
+    }
+    expect(h.outbox.deadLetters()).toEqual([]);
+    const call = await h.rpc.next();
+    const delivered = once(h.outbox, 'delivered');
+    call.resolve({});
+    await delivered;
+    expect(h.outbox.size()).toBe(0);
+  });
+
+  it('keeps the newest DEAD_LETTERS_KEPT dead letters, none older than DEAD_LETTER_MAX_AGE_MS', async () => {
+    const h = harness({ attempts: 1 });
+    const repo = new OutboxRepo(h.store.db);
+    const old = new Date(T0 - DEAD_LETTER_MAX_AGE_MS - 1).toISOString();
+    const stale = repo.add('SecurityEventNotification', securityPayload('stale'), undefined, old);
+    repo.moveToDeadLetter(stale.seq, 1, 'down', old);
+    for (let i = 0; i < DEAD_LETTERS_KEPT; i++) {
+      const entry = repo.add('SecurityEventNotification', securityPayload(`old ${i}`), undefined, STAMP);
+      repo.moveToDeadLetter(entry.seq, 1, 'down', new Date(T0).toISOString());
+    }
+    // Resuming prunes by age: the stale one goes, the DEAD_LETTERS_KEPT recent ones stay.
+    h.outbox.resume();
+    expect(h.outbox.deadLetterCount()).toBe(DEAD_LETTERS_KEPT);
+    expect(h.outbox.newestDeadLetters(DEAD_LETTERS_KEPT + 1)[0]?.payload).toMatchObject({
+      techInfo: 'old 0',
+    });
+
+    // A new dead letter pushes the oldest out.
+    h.rpc.answer = () => {
+      throw new CallError('InternalError', 'down');
+    };
+    const deadLettered = once(h.outbox, 'deadLettered');
+    h.outbox.enqueue('SecurityEventNotification', securityPayload('new'));
+    await deadLettered;
+    expect(h.outbox.deadLetterCount()).toBe(DEAD_LETTERS_KEPT);
+    const newest = h.outbox.newestDeadLetters(DEAD_LETTERS_KEPT);
+    expect(newest[0]?.payload).toMatchObject({ techInfo: 'old 1' });
+    expect(newest.at(-1)?.payload).toMatchObject({ techInfo: 'new' });
+  });
+
   it('retries after interval x attempts, then moves the message to the dead letters and goes on', async () => {
     const h = harness({ attempts: 3, interval: 60 });
     const first = h.outbox.enqueue('MeterValues', meterPayload(1, 9));
@@ -318,7 +376,7 @@ describe('Outbox', () => {
     call = await h.rpc.next();
     expect(call.payload).toEqual(meterPayload(1, 9));
     armed = h.clock.nextTimer();
-    call.reject(new CallTimeoutError('MeterValues', 30_000));
+    call.reject(new CallError('GenericError', 'try later'));
     expect(await armed).toBe(120_000);
     expect(outboxRow(h.store.db, first.seq)).toMatchObject({
       attempts: 2,
