@@ -141,7 +141,7 @@ export class OcppTime extends EventEmitter<OcppTimeEvents> {
   /** Detects a step of the system clock since the last check; each is reported once. */
   private checkSystemClock(): void {
     const driftMs = this.clock.now() - this.clock.monotonic();
-    const stepMs = driftMs - this.lastDriftMs;
+    const stepMs = Math.round(driftMs - this.lastDriftMs);
     // Slewing accumulates no step: every check starts from the drift it saw.
     this.lastDriftMs = driftMs;
     if (Math.abs(stepMs) < this.thresholdMs) return;
