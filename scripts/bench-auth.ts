@@ -130,7 +130,7 @@ async function lookups(dir: string): Promise<LookupFigures> {
     const list = new LocalAuthList(new LocalListRepo(store.db));
     const authorizer = new Authorizer({
       list,
-      cache: new AuthCache({ repo: new AuthCacheRepo(store.db), clock: systemClock }),
+      cache: new AuthCache({ repo: new AuthCacheRepo(store.db), time: { nowMs: () => systemClock.now() } }),
       config: new ConfigurationRegistry({
         store: new MemoryConfigStore(),
         initial: { LocalAuthListEnabled: true, LocalAuthorizeOffline: true },
@@ -140,7 +140,7 @@ async function lookups(dir: string): Promise<LookupFigures> {
       }),
       remote: () => Promise.reject(new NotConnectedError()),
       online: () => false,
-      clock: systemClock,
+      time: { nowMs: () => systemClock.now() },
       log: silentLogger(),
     });
     const samples: number[] = [];

@@ -104,6 +104,8 @@ export class Runtime {
   readonly reservations: Reservations;
   readonly transactions: TransactionEngine;
   readonly trace: FrameTrace;
+  /** The one wall-clock time: OCPP timestamps and expiry decisions. */
+  readonly time: OcppTime;
   private readonly profiles: InstalledProfile[] = [];
   private readonly transactionsRepo: TransactionsRepo;
   readonly done: Promise<StopReason>;
@@ -122,6 +124,7 @@ export class Runtime {
       this.resolveDone = resolve;
     });
     this.store = openStore({ dir: cfg.stateDir, log });
+    this.time = new OcppTime(clock, !cfg.clock.ntpSynchronized, { log: log.child({ module: 'clock' }) });
     this.board = opts.board;
     const initial = { SecurityProfile: cfg.csms.securityProfile, ...cfg.ocpp };
     const measurands = new Set(this.board.connectors.flatMap((c) => c.meter?.measurands ?? []));
@@ -158,7 +161,7 @@ export class Runtime {
       rpc: this.rpc,
       config: this.config,
       station: this.station,
-      time: new OcppTime(clock, !cfg.clock.ntpSynchronized),
+      time: this.time,
       clock,
       log,
       requestReset: (type) => void this.stop({ kind: 'reset', type }),
@@ -169,14 +172,14 @@ export class Runtime {
     });
     this.transactionsRepo = new TransactionsRepo(this.store.db);
     this.localList = new LocalAuthList(new LocalListRepo(this.store.db));
-    this.authCache = new AuthCache({ repo: new AuthCacheRepo(this.store.db), clock });
+    this.authCache = new AuthCache({ repo: new AuthCacheRepo(this.store.db), time: this.time });
     this.authorizer = new Authorizer({
       list: this.localList,
       cache: this.authCache,
       config: this.config,
       remote: async (idTag) => (await this.rpc.call('Authorize', { idTag })).idTagInfo,
       online: () => this.link.isOpen && this.registration.status === 'Accepted',
-      clock,
+      time: this.time,
       log,
     });
     const messages = new TransactionMessages(
@@ -305,6 +308,7 @@ export class Runtime {
     for (const profile of runtime.profiles) profile.start?.();
     await runtime.startControlSocket();
     runtime.mqtt?.start();
+    runtime.time.start();
     runtime.link.start();
     return runtime;
   }
@@ -366,6 +370,7 @@ export class Runtime {
       await this.rpc.whenIdle(left());
       this.heartbeat.stop();
       this.registration.stop();
+      this.time.stop();
       this.statusReporter.disable();
       await this.link.stop();
       await this.mqtt?.stop();

@@ -18,7 +18,8 @@ export interface AlignedMeteringOptions {
   station: Station;
   config: ConfigurationRegistry;
   clock: Clock;
-  time: OcppTime;
+  /** Boundaries are of this time; its `adjusted` events re-plan the next one. */
+  time: Pick<OcppTime, 'nowMs' | 'on'>;
   log: Logger;
   /** One reading per connector with a meter, stamped with the boundary it belongs to. */
   onSample(connectorId: number, reading: MeterReading, timestampMs: number): void;
@@ -27,18 +28,28 @@ export interface AlignedMeteringOptions {
 /**
  * Clock-aligned meter values: every ClockAlignedDataInterval seconds from midnight, each
  * connector's meter is read and reported with the boundary as its timestamp (0 turns it off).
+ *
+ * Boundaries are of the OCPP time, and each is reported at most once: a plan never picks one at or
+ * before the last boundary reported, whatever moved meanwhile (the time stepped back, a re-plan, a
+ * new interval, a timer that fired a moment early). A time set back therefore leaves a gap until
+ * it has caught up, never a repeat. When the time is adjusted the pending boundary is planned
+ * afresh, so a reading is taken when its boundary comes, not a stepped distance away from it.
  */
 export class AlignedMetering {
   private readonly schedule: Schedule;
+  /** The last boundary reported (epoch ms, OCPP time). */
+  private lastBoundary = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly opts: AlignedMeteringOptions) {
     this.schedule = new Schedule(opts.clock, () => {
       const seconds = opts.config.getInt('ClockAlignedDataInterval');
       if (seconds <= 0) return undefined;
-      const boundary = nextAlignedBoundary(opts.time.nowMs(), seconds * 1000);
-      return { inMs: boundary - opts.time.nowMs(), run: () => void this.sample(boundary) };
+      const now = opts.time.nowMs();
+      const boundary = nextAlignedBoundary(Math.max(now, this.lastBoundary), seconds * 1000);
+      return { inMs: boundary - now, run: () => void this.sample(boundary) };
     });
     opts.config.onChange('ClockAlignedDataInterval', () => this.schedule.replan());
+    opts.time.on('adjusted', () => this.schedule.replan());
   }
 
   start(): void {
@@ -50,6 +61,7 @@ export class AlignedMetering {
   }
 
   private async sample(boundary: number): Promise<void> {
+    this.lastBoundary = boundary;
     this.schedule.replan();
     const { station, log } = this.opts;
     for (const id of station.connectorIds()) {

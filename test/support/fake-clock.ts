@@ -1,8 +1,14 @@
 import type { Clock, Timer } from '../../src/clock.js';
 
-/** A clock the test moves by hand: timers fire in order as `advance` passes them. */
+/**
+ * A clock the test moves by hand: timers fire in order as `advance` passes them. Wall and monotonic
+ * time start equal and move together, until `stepWall` steps the wall clock alone (an NTP step, a
+ * manual date change).
+ */
 export class FakeClock implements Clock {
   private time: number;
+  /** How far the wall clock has been stepped away from the monotonic one. */
+  private wallStepMs = 0;
   private timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
 
   constructor(start = 0) {
@@ -10,7 +16,7 @@ export class FakeClock implements Clock {
   }
 
   now(): number {
-    return this.time;
+    return this.time + this.wallStepMs;
   }
 
   monotonic(): number {
@@ -21,6 +27,11 @@ export class FakeClock implements Clock {
     const timer = { at: this.time + ms, fn, cancelled: false };
     this.timers.push(timer);
     return { cancel: () => (timer.cancelled = true) };
+  }
+
+  /** Steps the wall clock by `ms` (negative: back); monotonic time and the timers are not moved. */
+  stepWall(ms: number): void {
+    this.wallStepMs += ms;
   }
 
   advance(ms: number): void {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { OcppTime } from '../../src/clock.js';
 import { type ConfigStore, ConfigurationRegistry } from '../../src/config/registry.js';
 import { silentLogger } from '../../src/log.js';
 import { CallTimeoutError, NotConnectedError } from '../../src/ocpp/errors.js';
@@ -275,7 +276,7 @@ describe('AuthCache', () => {
     return {
       cache: new AuthCache({
         repo: new AuthCacheRepo(store.db),
-        clock,
+        time: new OcppTime(clock, false),
         ...(maxEntries ? { maxEntries } : {}),
       }),
       clock,
@@ -300,7 +301,10 @@ describe('AuthCache', () => {
     clock.advance(10_000);
     expect(c.get('A')).toEqual({ status: 'Expired', expiryDate: '2024-05-01T12:00:10.000Z' });
     // A cache whose clock is behind still sees Expired: the change was written.
-    const behind = new AuthCache({ repo: new AuthCacheRepo(store.db), clock: new FakeClock(T0) });
+    const behind = new AuthCache({
+      repo: new AuthCacheRepo(store.db),
+      time: new OcppTime(new FakeClock(T0), false),
+    });
     expect(behind.get('A')?.status).toBe('Expired');
   });
 
@@ -371,8 +375,11 @@ describe('Authorizer', () => {
   function setup(opts: { ocpp?: Record<string, boolean>; capabilities?: string[]; online?: boolean } = {}) {
     const store = open();
     const clock = new FakeClock(T0);
+    // The central system's time, as the runtime gives it: taken at T0, then kept on the monotonic clock.
+    const time = new OcppTime(clock, true);
+    time.syncTo(new Date(T0).toISOString());
     const list = new LocalAuthList(new LocalListRepo(store.db));
-    const cache = new AuthCache({ repo: new AuthCacheRepo(store.db), clock });
+    const cache = new AuthCache({ repo: new AuthCacheRepo(store.db), time });
     const config = registry(opts.ocpp, opts.capabilities);
     const remote = new FakeRemote();
     const state = { online: opts.online ?? true };
@@ -382,7 +389,7 @@ describe('Authorizer', () => {
       config,
       remote: remote.authorize,
       online: () => state.online,
-      clock,
+      time,
       log: silentLogger(),
     });
     const listed = (...items: ListedId[]) =>
@@ -552,6 +559,21 @@ describe('Authorizer', () => {
         info: { status: 'Invalid' },
         source: 'cache',
       });
+    });
+
+    it('an expired list or cache entry stays expired when the wall clock is set back', async () => {
+      const { authorizer, listed, cache, clock } = setup({
+        online: false,
+        ocpp: { LocalAuthorizeOffline: true },
+      });
+      const expiryDate = '2024-05-01T12:00:30.000Z';
+      listed({ idTag: 'LISTED', idTagInfo: { status: 'Accepted', expiryDate } });
+      cache.put('CACHED', { status: 'Accepted', expiryDate });
+      clock.advance(60_000);
+      clock.stepWall(-3_600_000);
+      for (const idTag of ['LISTED', 'CACHED']) {
+        expect((await authorizer.authorize(idTag)).info.status, idTag).toBe('Expired');
+      }
     });
 
     it.each([

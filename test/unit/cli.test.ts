@@ -1066,7 +1066,7 @@ describe('RuntimeControl: transactions, queue and auth from the store', () => {
       transactionLog: new TransactionsRepo(store.db),
       outbox: noOutbox,
       localList: new LocalAuthList(new LocalListRepo(store.db)),
-      authCache: new AuthCache({ repo: new AuthCacheRepo(store.db), clock: { now: () => T0 } }),
+      authCache: new AuthCache({ repo: new AuthCacheRepo(store.db), time: { nowMs: () => T0 } }),
       transactions: unused,
       requestReset: unused,
       trace: unused,
@@ -1161,7 +1161,7 @@ describe('RuntimeControl: transactions, queue and auth from the store', () => {
 
   it('looks an id up in the list and the cache, and reports a source that is switched off', () => {
     const localList = new LocalAuthList(new LocalListRepo(store.db));
-    const authCache = new AuthCache({ repo: new AuthCacheRepo(store.db), clock: { now: () => T0 } });
+    const authCache = new AuthCache({ repo: new AuthCacheRepo(store.db), time: { nowMs: () => T0 } });
     localList.apply(
       {
         listVersion: 4,

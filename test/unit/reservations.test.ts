@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { OcppTime } from '../../src/clock.js';
 import { silentLogger } from '../../src/log.js';
 import { type ReservationRequest, Reservations } from '../../src/station/reservations.js';
 import type { ConnectorStatus } from '../../src/station/types.js';
@@ -247,6 +248,29 @@ describe('Reservations: expiry', () => {
     // The charger learns that its clock was 50 minutes behind the central system's.
     offset = 50 * MINUTE;
     clock.advance(11 * MINUTE);
+    expect(service.isReserved(1)).toBe(false);
+  });
+
+  it('does not expire early when the system clock steps forward once the central-system time is known', () => {
+    const store = open();
+    const clock = new FakeClock(0);
+    const time = new OcppTime(clock, true);
+    time.syncTo(at(T0));
+    const service = new Reservations({
+      repo: new ReservationsRepo(store.db),
+      connectorIds: [1],
+      statusOf: () => 'Available',
+      connectorZeroSupported: () => false,
+      clock,
+      time,
+      log: silentLogger(),
+    });
+    cleanups.push(() => service.close());
+    service.reserve({ connectorId: 1, expiryDate: at(T0 + 30 * MINUTE), idTag: 'TAG-A', reservationId: 1 });
+    clock.stepWall(2 * 60 * MINUTE);
+    clock.advance(30 * MINUTE - 1);
+    expect(service.isReserved(1)).toBe(true);
+    clock.advance(1);
     expect(service.isReserved(1)).toBe(false);
   });
 

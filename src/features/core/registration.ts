@@ -27,6 +27,7 @@ export interface RegistrationOptions {
 export class Registration extends EventEmitter<RegistrationEvents> {
   private current: RegistrationStatus = 'Unregistered';
   private retryTimer: Timer | undefined;
+  /** Monotonic ms before which no BootNotification may leave (the interval of a Rejected answer). */
   private notBefore = 0;
   private sending = false;
 
@@ -48,7 +49,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
       this.emit('accepted');
       return;
     }
-    this.schedule(Math.max(0, this.notBefore - this.ctx.clock.now()));
+    this.schedule(Math.max(0, this.notBefore - this.ctx.clock.monotonic()));
   }
 
   onLinkClose(): void {
@@ -97,7 +98,8 @@ export class Registration extends EventEmitter<RegistrationEvents> {
       rpc.setSilent(conf.status === 'Rejected');
       this.emit('status', conf.status);
       const waitMs = (conf.interval > 0 ? conf.interval : this.opts.retrySeconds) * 1000;
-      this.notBefore = clock.now() + waitMs;
+      // Monotonic: a wall clock set back must not keep us off the central system for as long.
+      this.notBefore = clock.monotonic() + waitMs;
       this.schedule(waitMs);
     } catch (error) {
       // A lost connection is handled by onLinkOpen; retrying now would only fail again.

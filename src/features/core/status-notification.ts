@@ -20,15 +20,27 @@ interface Held {
  * normal life, while section 4.9 has the charge point inform the central system of an error, and
  * a Faulted connector (or a non-NoError code) is what it must act on - stop offering it to
  * drivers, send a technician.
+ *
+ * How long a status has held is measured on the monotonic clock from the moment the station
+ * reported it, and its timestamp is the OCPP time of that moment (`OcppTime.atMonotonic`): a status
+ * that began before the central system gave us its time, or before the system clock stepped, is
+ * still stamped right.
  */
 export class StatusReporter {
   private enabled = false;
   private readonly held = new Map<number, Held>();
   /** What the central system was last told, per connector. */
   private readonly reported = new Map<number, StatusSnapshot>();
+  /** The monotonic ms each status began at. */
+  private readonly began = new WeakMap<StatusSnapshot, number>();
 
   constructor(private readonly ctx: FeatureContext) {
+    // The statuses the station started with were stamped (its `since`) on the clock as it reads now.
+    const [now, monotonic] = [ctx.clock.now(), ctx.clock.monotonic()];
+    for (const snapshot of ctx.station.statuses())
+      this.began.set(snapshot, monotonic - (now - snapshot.since));
     ctx.station.on('status', (snapshot) => {
+      this.began.set(snapshot, ctx.clock.monotonic());
       if (this.enabled) this.onStatus(snapshot);
     });
     ctx.config.onChange('MinimumStatusDuration', () => this.rearm());
@@ -52,7 +64,7 @@ export class StatusReporter {
       connectorId: snapshot.connectorId,
       status: snapshot.status,
       errorCode: snapshot.errorCode,
-      timestamp: new Date(snapshot.since + this.ctx.time.offset).toISOString(),
+      timestamp: new Date(this.ctx.time.atMonotonic(this.beganAt(snapshot))).toISOString(),
       ...(snapshot.info ? { info: snapshot.info.slice(0, 50) } : {}),
     };
     await sendQuietly(this.ctx.log, 'StatusNotification', () =>
@@ -73,7 +85,7 @@ export class StatusReporter {
 
   /** Reports `snapshot` once it has held `minimumMs` since it began (at once if it already has). */
   private hold(snapshot: StatusSnapshot, minimumMs: number): void {
-    const wait = snapshot.since + minimumMs - this.ctx.clock.now();
+    const wait = this.beganAt(snapshot) + minimumMs - this.ctx.clock.monotonic();
     if (wait <= 0) {
       void this.send(snapshot);
       return;
@@ -97,6 +109,11 @@ export class StatusReporter {
   private dropHeld(): void {
     for (const { timer } of this.held.values()) timer.cancel();
     this.held.clear();
+  }
+
+  /** A status the station did not report (one built to report a LocalListConflict) begins now. */
+  private beganAt(snapshot: StatusSnapshot): number {
+    return this.began.get(snapshot) ?? this.ctx.clock.monotonic();
   }
 
   private alreadyReported(snapshot: StatusSnapshot): boolean {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Clock } from '../../clock.js';
+import type { OcppTime } from '../../clock.js';
 import type { KeyNameOf } from '../../config/keys.js';
 import type { ConfigurationRegistry } from '../../config/registry.js';
 import type { Logger } from '../../log.js';
@@ -19,7 +19,8 @@ export interface AuthorizerOptions {
   remote: RemoteAuthorize;
   /** Whether the central system can be asked now (connected and registered). */
   online: () => boolean;
-  clock: Pick<Clock, 'now'>;
+  /** Expiry dates are the central system's time. */
+  time: Pick<OcppTime, 'nowMs'>;
   log: Logger;
 }
 
@@ -62,7 +63,7 @@ export class Authorizer extends EventEmitter<AuthorizerEvents> {
   private readonly config: ConfigurationRegistry;
   private readonly remote: RemoteAuthorize;
   private readonly online: () => boolean;
-  private readonly clock: Pick<Clock, 'now'>;
+  private readonly time: Pick<OcppTime, 'nowMs'>;
   private readonly log: Logger;
 
   constructor(opts: AuthorizerOptions) {
@@ -72,7 +73,7 @@ export class Authorizer extends EventEmitter<AuthorizerEvents> {
     this.config = opts.config;
     this.remote = opts.remote;
     this.online = opts.online;
-    this.clock = opts.clock;
+    this.time = opts.time;
     this.log = opts.log.child({ module: 'auth' });
   }
 
@@ -132,7 +133,7 @@ export class Authorizer extends EventEmitter<AuthorizerEvents> {
   }
 
   private valid(info: IdTagInfo): boolean {
-    return info.status === 'Accepted' && !hasExpired(info, this.clock.now());
+    return info.status === 'Accepted' && !hasExpired(info, this.time.nowMs());
   }
 
   private enabled(key: KeyNameOf<'boolean'>): boolean {

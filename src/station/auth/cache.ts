@@ -1,4 +1,4 @@
-import type { Clock } from '../../clock.js';
+import type { OcppTime } from '../../clock.js';
 import type { AuthCacheRepo } from '../../store/auth-cache-repo.js';
 import type { IdTagInfo } from '../auth-types.js';
 
@@ -6,8 +6,8 @@ const DEFAULT_CACHE_ENTRIES = 10_000;
 
 export interface AuthCacheOptions {
   repo: AuthCacheRepo;
-  /** Decides expiry and stamps each entry's age. */
-  clock: Pick<Clock, 'now'>;
+  /** Decides expiry and stamps each entry's age: the central system's time, which expiry dates are in. */
+  time: Pick<OcppTime, 'nowMs'>;
   /** Default DEFAULT_CACHE_ENTRIES. */
   maxEntries?: number;
 }
@@ -33,12 +33,12 @@ export function hasExpired(info: IdTagInfo, nowMs: number): boolean {
  */
 export class AuthCache {
   private readonly repo: AuthCacheRepo;
-  private readonly clock: Pick<Clock, 'now'>;
+  private readonly time: Pick<OcppTime, 'nowMs'>;
   private readonly maxEntries: number;
 
   constructor(opts: AuthCacheOptions) {
     this.repo = opts.repo;
-    this.clock = opts.clock;
+    this.time = opts.time;
     this.maxEntries = opts.maxEntries ?? DEFAULT_CACHE_ENTRIES;
     if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) {
       throw new RangeError(`authorization cache size must be a positive integer, not ${this.maxEntries}`);
@@ -48,7 +48,7 @@ export class AuthCache {
   /** The cached IdTagInfo; a valid entry past its expiry reads, and from then on stays, Expired. */
   get(idTag: string): IdTagInfo | undefined {
     const info = this.repo.get(idTag);
-    if (info === undefined || info.status !== 'Accepted' || !hasExpired(info, this.clock.now())) return info;
+    if (info === undefined || info.status !== 'Accepted' || !hasExpired(info, this.time.nowMs())) return info;
     // Written back so that eviction and a later reboot see the entry as no longer valid.
     this.repo.expire(idTag);
     return { ...info, status: 'Expired' };
@@ -56,7 +56,7 @@ export class AuthCache {
 
   /** Records what the central system said about `idTag`, making room first if the id is new. */
   put(idTag: string, info: IdTagInfo): void {
-    this.repo.put(idTag, info, this.clock.now(), this.maxEntries);
+    this.repo.put(idTag, info, this.time.nowMs(), this.maxEntries);
   }
 
   clear(): void {
