@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import { AvailabilityRepo } from './availability-repo.js';
 import { ConfigRepo } from './config-repo.js';
 import { migrateTo, NewerSchemaError, SCHEMA_VERSION } from './migrations.js';
+import { WAL_SIZE_LIMIT_BYTES } from './trace-repo.js';
 
 export interface Store {
   /** For repositories added later (transactions, outbox, ...): each multi-row change in one SQL transaction. */
@@ -109,6 +110,8 @@ function openDatabase(file: string, log: Logger, clock: Pick<Clock, 'now'>): Dat
     if (file !== MEMORY && mode !== 'wal') {
       log.warn({ path: file, journalMode: mode }, 'WAL journal unavailable on this filesystem');
     }
+    // A checkpoint leaves the WAL at its peak size unless told to cut it back.
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
     migrateTo(db, SCHEMA_VERSION, { now: () => clock.now() });
     return db;
   } catch (err) {
