@@ -12,6 +12,8 @@ import type { AuthCache } from '../station/auth/cache.js';
 import type { LocalAuthList } from '../station/auth/local-list.js';
 import type { Station } from '../station/station.js';
 import type { TransactionEngine } from '../station/transactions.js';
+import type { Store } from '../store/database.js';
+import type { StoreHealth } from '../store/health.js';
 import type { TraceEntry } from '../store/trace-repo.js';
 import type { TransactionRow, TransactionsRepo } from '../store/transactions-repo.js';
 import { FIRMWARE_VERSION } from '../version.js';
@@ -26,6 +28,7 @@ import {
   type QueueReport,
   type SimControls,
   type StatusReport,
+  type StoreReport,
   type TransactionReport,
   type TransactionsReport,
 } from './api.js';
@@ -48,6 +51,8 @@ export interface ControlDeps {
   /** The runtime's reset, the one OCPP Reset takes: stop transactions, then exit 10 (Soft) or 11 (Hard). */
   requestReset(type: ResetType): void;
   trace: Pick<FrameTrace, 'window' | 'after' | 'on' | 'off'>;
+  /** The state store's health, and what was recovered at start. */
+  store: { health: Pick<StoreHealth, 'snapshot'>; recovered?: Store['recovered'] };
 }
 
 /** Statuses in which a technician may toggle a relay: nothing is plugged and nothing charges. */
@@ -81,6 +86,15 @@ export class RuntimeControl implements ControlApi {
         };
       }),
       faultInputs: board.faultInputs.map((f) => ({ kind: f.kind, active: f.isActive() })),
+      store: this.storeReport(),
+    };
+  }
+
+  private storeReport(): StoreReport {
+    const { health, recovered } = this.deps.store;
+    return {
+      ...health.snapshot(),
+      ...(recovered ? { recovered: { movedTo: recovered.movedTo, lost: recovered.salvage.lost } } : {}),
     };
   }
 

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { ConnectorHardware, MeterReading } from '../../hal/types.js';
-import type { Clock, OcppTime } from '../clock.js';
+import type { Clock, OcppTime, Timer } from '../clock.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
 import type { Logger } from '../log.js';
 import type { TransactionRow, TransactionsRepo } from '../store/transactions-repo.js';
@@ -28,8 +28,27 @@ import type {
 
 export type { ReadingContext, StopReason, TransactionEvent, TransactionSink, TransactionStop };
 
+/**
+ * Told of the engine's writes: a write that fails because the disk is full or failing is reported
+ * (true) and the engine carries on from memory; any other error is thrown as before.
+ */
+export interface WriteHealth {
+  writeFailed(err: unknown, what: string): boolean;
+  writeSucceeded(): void;
+}
+
+/**
+ * How often the meter register of a running transaction is persisted when no periodic sample
+ * does it (MeterValueSampleInterval 0, or longer than this): a power cut then ends the transaction
+ * at most this long before it happened, with the energy of that moment. Every reading between is
+ * kept in memory; all connectors' registers go in one SQL transaction, one sync per period.
+ */
+export const REGISTER_PERSIST_MS = 10_000;
+
 export interface TransactionEngineOptions {
   station: Station;
+  /** Storage failures of the engine's writes; without it they are thrown. */
+  writes?: WriteHealth;
   repo: TransactionsRepo;
   sink: TransactionSink;
   authorize(idTag: string): Promise<AuthorizationDecision>;
@@ -67,6 +86,11 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   /** Stops in progress, so a second stop (reset, remote) waits for the first. */
   private readonly stops = new Map<number, Promise<void>>();
   private readonly unsubscribe: Array<() => void> = [];
+  /** Register readings (by local transaction) newer than what the database holds. */
+  private readonly unsavedRegisters = new Map<number, { wh: number; at: string }>();
+  /** Stops the disk refused: recorded (with their StopTransaction) once it writes again. */
+  private readonly unrecordedStops: Array<{ row: TransactionRow; stop: TransactionStop }> = [];
+  private registerTimer: Timer | undefined;
 
   constructor(private readonly opts: TransactionEngineOptions) {
     super();
@@ -110,6 +134,9 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
 
   /** Timers only; a stop for reset is `stopAll` first. */
   close(): void {
+    this.persistPending();
+    this.registerTimer?.cancel();
+    this.registerTimer = undefined;
     for (const off of this.unsubscribe.splice(0)) off();
     for (const state of this.states.values()) {
       if (state.kind === 'Preparing' || state.kind === 'Starting') state.pending.timer?.cancel();
@@ -479,6 +506,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     this.emit('transaction', { kind: 'started', row, timestampMs: Date.parse(row.startedAt) });
     await this.followPilot(connectorId);
     this.scheduleSample(connectorId);
+    this.scheduleRegister();
   }
 
   /**
@@ -581,15 +609,8 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       timestampMs: stoppedMs,
       ...(reading ? { reading } : {}),
     };
-    repo.atomically(() => {
-      repo.stop(tx.row.localId, {
-        stopReason: reason,
-        ...(idTag ? { stopIdTag: idTag } : {}),
-        meterStop,
-        stoppedAt: new Date(stoppedMs).toISOString(),
-      });
-      sink.stopped(tx.row, record);
-    });
+    this.unsavedRegisters.delete(tx.row.localId);
+    if (!this.recordStopRow(tx.row, record)) this.unrecordedStops.push({ row: tx.row, stop: record });
     log.info({ connectorId, localId: tx.row.localId, reason, meterStop }, 'transaction stopped');
     this.emit('transaction', { kind: 'stopped', row: tx.row, stop: record });
     // Finishing until the cable is gone: at once after an EV-side stop (the driver takes it once released).
@@ -597,6 +618,30 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     const evGone = !hw.plugged();
     if (!evGone || config.getBool('UnlockConnectorOnEVSideDisconnect')) await this.releaseCable(connectorId);
     if (evGone) this.apply(connectorId, { type: 'released' });
+  }
+
+  /**
+   * The stop and its StopTransaction in one SQL transaction; false when the disk refused it (the
+   * stop is then kept in memory and recorded by persistPending once it writes again).
+   */
+  private recordStopRow(row: TransactionRow, stop: TransactionStop): boolean {
+    const { repo, sink } = this.opts;
+    try {
+      repo.atomically(() => {
+        repo.stop(row.localId, {
+          stopReason: stop.reason,
+          ...(stop.idTag ? { stopIdTag: stop.idTag } : {}),
+          meterStop: stop.meterStop,
+          stoppedAt: new Date(stop.timestampMs).toISOString(),
+        });
+        sink.stopped(row, stop);
+      });
+    } catch (err) {
+      if (!this.opts.writes?.writeFailed(err, 'transaction stop')) throw err;
+      return false;
+    }
+    this.opts.writes?.writeSucceeded();
+    return true;
   }
 
   /** Energy withheld, transaction kept: the central system refused the id (StopTransactionOnInvalidId off). */
@@ -630,7 +675,9 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     const check = async (): Promise<void> => {
       if (this.runningOn(connectorId) !== tx) return;
       const hw = this.opts.station.connector(connectorId);
-      const energy = (hw && (await this.readMeter(hw))?.energyImportWh) ?? tx.row.lastMeter;
+      const reading = hw && (await this.readMeter(hw));
+      if (reading && this.runningOn(connectorId) === tx) this.noteReading(tx, reading, this.opts.time.nowMs());
+      const energy = reading?.energyImportWh ?? tx.row.lastMeter;
       if (energy >= limit.untilWh) {
         this.opts.log.info({ connectorId, energyWh: energy, maxWh }, 'MaxEnergyOnInvalidId reached');
         await this.suspend(connectorId);
@@ -659,19 +706,97 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     this.scheduleSample(connectorId);
   }
 
-  /** A reading recorded as the transaction's last meter value and queued with it. */
+  /**
+   * A reading recorded as the transaction's last meter value and queued with it. A disk that
+   * refuses it costs this MeterValues, not the session: the register stays in memory (the stop
+   * uses it) and is persisted when the disk writes again.
+   */
   private recordSample(
     tx: RunningTransaction,
     reading: MeterReading,
     context: ReadingContext,
     timestampMs: number,
   ): void {
-    const { repo, sink } = this.opts;
-    repo.atomically(() => {
-      repo.recordMeter(tx.row.localId, reading.energyImportWh, new Date(timestampMs).toISOString());
-      sink.sampled(tx.row, reading, context, timestampMs);
-    });
-    tx.row = { ...tx.row, lastMeter: reading.energyImportWh };
+    const { repo, sink, writes } = this.opts;
+    this.noteReading(tx, reading, timestampMs);
+    try {
+      repo.atomically(() => {
+        repo.recordMeter(tx.row.localId, reading.energyImportWh, tx.row.lastMeterAt);
+        sink.sampled(tx.row, reading, context, timestampMs);
+      });
+    } catch (err) {
+      if (!writes?.writeFailed(err, 'meter sample')) throw err;
+      return;
+    }
+    this.unsavedRegisters.delete(tx.row.localId);
+    writes?.writeSucceeded();
+  }
+
+  /** Every reading of a running transaction's meter is its last known register, persisted soon. */
+  private noteReading(tx: RunningTransaction, reading: MeterReading, timestampMs: number): void {
+    const at = new Date(timestampMs).toISOString();
+    tx.row = { ...tx.row, lastMeter: reading.energyImportWh, lastMeterAt: at };
+    this.unsavedRegisters.set(tx.row.localId, { wh: reading.energyImportWh, at });
+  }
+
+  /** The register timer runs while a transaction does. */
+  private scheduleRegister(): void {
+    if (this.registerTimer) return;
+    this.registerTimer = this.opts.clock.setTimeout(() => {
+      this.registerTimer = undefined;
+      void this.persistRegisters().finally(() => {
+        if (this.openTransactions().length > 0) this.scheduleRegister();
+      });
+    }, REGISTER_PERSIST_MS);
+  }
+
+  /**
+   * Reads the meter of every running transaction that no periodic sample reads often enough, then
+   * writes every register newer than the database's in one SQL transaction.
+   */
+  private async persistRegisters(): Promise<void> {
+    const sampleSeconds = this.opts.config.getInt('MeterValueSampleInterval');
+    if (sampleSeconds <= 0 || sampleSeconds * 1000 > REGISTER_PERSIST_MS) {
+      for (const [connectorId, state] of this.states) {
+        if (state.kind !== 'Transaction') continue;
+        const hw = this.opts.station.connector(connectorId);
+        const reading = hw && (await this.readMeter(hw));
+        if (reading && this.runningOn(connectorId) === state.tx) {
+          this.noteReading(state.tx, reading, this.opts.time.nowMs());
+        }
+      }
+    }
+    this.persistPending();
+  }
+
+  /**
+   * Writes what the disk refused so far: registers newer than the database's, and stops not yet
+   * recorded (with their StopTransaction). Called by the register timer, and by the runtime when
+   * the store writes again. Never throws for a disk that still refuses.
+   */
+  persistPending(): void {
+    const { repo, writes } = this.opts;
+    if (this.unsavedRegisters.size > 0) {
+      const batch = [...this.unsavedRegisters];
+      try {
+        repo.atomically(() => {
+          for (const [localId, { wh, at }] of batch) repo.recordMeter(localId, wh, at);
+        });
+        for (const [localId, saved] of batch) {
+          if (this.unsavedRegisters.get(localId) === saved) this.unsavedRegisters.delete(localId);
+        }
+        writes?.writeSucceeded();
+      } catch (err) {
+        if (!writes?.writeFailed(err, 'meter register')) throw err;
+        return;
+      }
+    }
+    while (this.unrecordedStops.length > 0) {
+      const { row, stop } = this.unrecordedStops[0]!;
+      if (!this.recordStopRow(row, stop)) return;
+      this.unrecordedStops.shift();
+      this.opts.log.info({ localId: row.localId }, 'transaction stop recorded after the store came back');
+    }
   }
 
   /** The meter now, in whole Wh; undefined (logged) when it cannot be read. */
@@ -692,7 +817,10 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   private recoverAfterPowerLoss(): void {
     const { repo, sink, time, log } = this.opts;
     for (const row of repo.running()) {
-      const stoppedMs = time.nowMs();
+      // The transaction ended when the power went: at the last register persisted, which is at
+      // most REGISTER_PERSIST_MS (or one sample interval) before the cut, not at this boot.
+      const lastKnownMs = Math.max(Date.parse(row.startedAt), Date.parse(row.lastMeterAt));
+      const stoppedMs = Number.isFinite(lastKnownMs) ? lastKnownMs : time.nowMs();
       const meterStop = Math.max(row.meterStart, row.lastMeter);
       const record: TransactionStop = { reason: 'PowerLoss', meterStop, timestampMs: stoppedMs };
       repo.atomically(() => {

@@ -83,6 +83,7 @@ const STATUS: StatusReport = {
     { name: 'back', connectorIds: [2], health: { ok: false, fault: 'ReaderFailure', info: 'no device' } },
   ],
   faultInputs: [{ kind: 'emergencyStop', active: false }],
+  store: { state: 'degraded', reason: 'SQLITE_FULL: database or disk is full', since: AT },
 };
 
 const READING: MeterReading = {
@@ -616,6 +617,9 @@ describe('cpctl commands', () => {
     expectAligned(stdout, 'HEALTH', ['ok ', 'ReaderFailure (no device)']);
     expect(stdout).toContain(`CAFE01 at ${new Date(AT).toISOString()}`);
     expect(stdout).toMatch(/emergencyStop\s+inactive/);
+    expect(stdout).toMatch(
+      new RegExp(`store\\s+degraded since ${new Date(AT).toISOString()}: SQLITE_FULL: database or disk is full`),
+    );
     expect(api.calls).toEqual([['status']]);
   });
 
@@ -1047,6 +1051,7 @@ describe('RuntimeControl: transactions, queue and auth from the store', () => {
       transactions: unused,
       requestReset: unused,
       trace: unused,
+      store: unused,
       ...deps,
     });
   }
@@ -1165,6 +1170,8 @@ function memoryTrace(): FrameTrace {
   return new FrameTrace({
     store: { db, path: ':memory:' },
     maxFrames: 1000,
+    // Above the default byte cap: the follower test leaves 8 MB of frames in the store.
+    maxBytes: 16 * 1024 * 1024,
     clock: { now: () => at++ },
     log: silentLogger(),
   });
@@ -1491,6 +1498,7 @@ describe('RuntimeControl: operator commands', () => {
       transactions: unused,
       requestReset: unused,
       trace: unused,
+      store: unused,
       ...deps,
     });
   }
