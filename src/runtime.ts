@@ -179,7 +179,7 @@ export class Runtime {
     });
     this.transactionsRepo = new TransactionsRepo(this.store.db);
     this.localList = new LocalAuthList(new LocalListRepo(this.store.db));
-    this.authCache = new AuthCache({ repo: new AuthCacheRepo(this.store.db), clock });
+    this.authCache = new AuthCache({ repo: new AuthCacheRepo(this.store.db, this.store.health), clock });
     this.authorizer = new Authorizer({
       list: this.localList,
       cache: this.authCache,

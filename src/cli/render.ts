@@ -71,7 +71,8 @@ function storeHealth(store: StatusReport['store']): string {
     parts.push(`since ${store.since === undefined ? '?' : time(store.since)}: ${store.reason ?? 'unknown'}`);
   }
   if (store.recovered) {
-    const lost = store.recovered.lost.length === 0 ? 'nothing lost' : `lost: ${store.recovered.lost.join('; ')}`;
+    const lost =
+      store.recovered.lost.length === 0 ? 'nothing lost' : `lost: ${store.recovered.lost.join('; ')}`;
     parts.push(`(corrupt database moved to ${store.recovered.movedTo}; ${lost})`);
   }
   return parts.join(' ');

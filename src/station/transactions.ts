@@ -589,7 +589,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     reason: StopReason,
     idTag: string | undefined,
   ): Promise<void> {
-    const { station, repo, sink, log, time, config } = this.opts;
+    const { station, log, time, config } = this.opts;
     tx.sampler?.cancel();
     tx.invalidIdLimit?.timer?.cancel();
     const hw = station.connector(connectorId);
@@ -676,7 +676,8 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       if (this.runningOn(connectorId) !== tx) return;
       const hw = this.opts.station.connector(connectorId);
       const reading = hw && (await this.readMeter(hw));
-      if (reading && this.runningOn(connectorId) === tx) this.noteReading(tx, reading, this.opts.time.nowMs());
+      if (reading && this.runningOn(connectorId) === tx)
+        this.noteReading(tx, reading, this.opts.time.nowMs());
       const energy = reading?.energyImportWh ?? tx.row.lastMeter;
       if (energy >= limit.untilWh) {
         this.opts.log.info({ connectorId, energyWh: energy, maxWh }, 'MaxEnergyOnInvalidId reached');

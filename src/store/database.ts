@@ -100,7 +100,10 @@ export function openStore(opts: StoreOptions): Store {
       try {
         movedTo = moveAside(file, clock.now());
       } catch (moveErr) {
-        throw new StoreAccessError(file, `corrupt (${reason}) and cannot be moved aside: ${describe(moveErr)}`);
+        throw new StoreAccessError(
+          file,
+          `corrupt (${reason}) and cannot be moved aside: ${describe(moveErr)}`,
+        );
       }
       db = openDatabase(file, log, clock);
       const salvage = salvageInto(db, movedTo);
@@ -147,7 +150,10 @@ function prepareFile(file: string, log: Logger): void {
   }
   if (!stat.isFile()) throw new StoreAccessError(file, 'not a regular file');
   if (stat.size === 0) {
-    log.warn({ path: file }, 'state database is zero-length: starting empty (was it lost before it was written?)');
+    log.warn(
+      { path: file },
+      'state database is zero-length: starting empty (was it lost before it was written?)',
+    );
   }
   for (const target of [file, `${file}-wal`, `${file}-shm`]) {
     try {

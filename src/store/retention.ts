@@ -24,7 +24,9 @@ export const DEFAULT_RETENTION: RetentionLimits = {
  * its samples go with it (ON DELETE CASCADE).
  */
 export class RetentionRepo {
-  private readonly pruneTx: Database.Transaction<(cutoff: string, limits: RetentionLimits) => { transactions: number; deadLetters: number }>;
+  private readonly pruneTx: Database.Transaction<
+    (cutoff: string, limits: RetentionLimits) => { transactions: number; deadLetters: number }
+  >;
 
   constructor(db: Database.Database) {
     const deadLetters = db.prepare<[string, number]>(
@@ -48,7 +50,10 @@ export class RetentionRepo {
   }
 
   /** Removes what is past the limits at `nowMs`; returns how many rows of each went. */
-  prune(nowMs: number, limits: RetentionLimits = DEFAULT_RETENTION): { transactions: number; deadLetters: number } {
+  prune(
+    nowMs: number,
+    limits: RetentionLimits = DEFAULT_RETENTION,
+  ): { transactions: number; deadLetters: number } {
     return this.pruneTx.immediate(new Date(nowMs - limits.maxAgeMs).toISOString(), limits);
   }
 }

@@ -74,7 +74,9 @@ function readTable(old: Database.Database, table: string, key: string, salvage: 
   let complete = true;
   for (const order of ['ASC', 'DESC']) {
     try {
-      for (const row of old.prepare(`SELECT * FROM ${table} ORDER BY ${key} ${order}`).iterate() as Iterable<Row>) {
+      for (const row of old
+        .prepare(`SELECT * FROM ${table} ORDER BY ${key} ${order}`)
+        .iterate() as Iterable<Row>) {
         if (rows.has(row[key])) break;
         rows.set(row[key], row);
       }

@@ -56,7 +56,8 @@ export class SettingFloors {
     }
     try {
       const parsed: unknown = JSON.parse(text);
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+        throw new Error('not an object');
       return Object.fromEntries(
         Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
       );

@@ -618,7 +618,9 @@ describe('cpctl commands', () => {
     expect(stdout).toContain(`CAFE01 at ${new Date(AT).toISOString()}`);
     expect(stdout).toMatch(/emergencyStop\s+inactive/);
     expect(stdout).toMatch(
-      new RegExp(`store\\s+degraded since ${new Date(AT).toISOString()}: SQLITE_FULL: database or disk is full`),
+      new RegExp(
+        `store\\s+degraded since ${new Date(AT).toISOString()}: SQLITE_FULL: database or disk is full`,
+      ),
     );
     expect(api.calls).toEqual([['status']]);
   });

@@ -4,6 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, type Logger, silentLogger } from '../../src/log.js';
+import { StoreAccessError } from '../../src/store/database.js';
 import {
   type Availability,
   type Migration,
@@ -14,10 +15,9 @@ import {
   type Store,
   schemaVersion,
 } from '../../src/store/index.js';
-import { StoreAccessError } from '../../src/store/database.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
-import { LOCK_FILE, StateDirectoryLockedError } from '../../src/store/state-lock.js';
 import { OutboxRepo } from '../../src/store/outbox-repo.js';
+import { LOCK_FILE, StateDirectoryLockedError } from '../../src/store/state-lock.js';
 import { TransactionSamplesRepo } from '../../src/store/transaction-samples-repo.js';
 import { TransactionsRepo } from '../../src/store/transactions-repo.js';
 
@@ -201,8 +201,7 @@ const fixtures: Record<number, { seed(db: Database.Database): void; verify(store
     verify(store) {
       expect(store.db.prepare('SELECT at FROM store_probe').pluck().get()).toBe(1672617600000);
       // The lookups made per message go through an index, not a scan of the history.
-      const plan = (sql: string) =>
-        JSON.stringify(store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all());
+      const plan = (sql: string) => JSON.stringify(store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all());
       expect(plan('SELECT * FROM transactions WHERE transaction_id = 1')).toMatch(/USING (COVERING )?INDEX/);
       expect(
         plan("SELECT seq FROM outbox_dead_letter WHERE action = 'StartTransaction' AND local_tx_id = 1"),
@@ -556,7 +555,11 @@ describe('a store the daemon cannot write stops the start with StoreAccessError,
     fs.writeFileSync(path.join(file, 'inside'), 'kept');
 
     expect(() => open(dir)).toThrow(
-      expect.objectContaining({ name: 'StoreAccessError', path: file, message: expect.stringContaining(user) }),
+      expect.objectContaining({
+        name: 'StoreAccessError',
+        path: file,
+        message: expect.stringContaining(user),
+      }),
     );
     expect(corruptSiblings(dir)).toEqual([]);
     expect(fs.readFileSync(path.join(file, 'inside'), 'utf8')).toBe('kept');
@@ -639,7 +642,12 @@ describe('a corrupt database: what can be read is salvaged, and the loss is repo
     const transactions = new TransactionsRepo(db);
     const outbox = new OutboxRepo(db);
     for (const connectorId of [1, 2]) {
-      const row = transactions.insert({ connectorId, idTag: `T${connectorId}`, meterStart: 100, startedAt: 'x' });
+      const row = transactions.insert({
+        connectorId,
+        idTag: `T${connectorId}`,
+        meterStart: 100,
+        startedAt: 'x',
+      });
       outbox.add('StartTransaction', { connectorId, idTag: row.idTag }, row.localId, 'x');
       outbox.add('StopTransaction', { meterStop: 200 }, row.localId, 'x');
     }
