@@ -5,6 +5,7 @@ import { request } from '../../src/cli/client.js';
 import { systemClock } from '../../src/clock.js';
 import { Runtime } from '../../src/runtime.js';
 import { charging, energyOf, type MeterValuesReq, type StopReq } from '../support/charging.js';
+import { cpctl } from '../support/cpctl-process.js';
 import { DiskFull } from '../support/disk-full.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
@@ -80,5 +81,38 @@ describe('disk full (ENOSPC) while charging', () => {
     expect(h.csms.calls(CP_ID, 'StartTransaction')).toHaveLength(0);
     // The central system's Accepted stands although the cache could not remember it.
     expect(h.sink.find((l) => l.msg === 'id tag not authorized')).toBeUndefined();
+  });
+});
+
+describe('secrets over the wire', () => {
+  const start = useHarness();
+  const SECRET = 'f00dfeedC0ffeeBabe4242';
+
+  it('an AuthorizationKey sent with an escaped key name is applied, and is in neither the trace, cpctl, the logs nor the database text', async () => {
+    const h = await start();
+    await h.booted();
+    const mark = h.csms.mark();
+    // "Authorization\u004bey" is "AuthorizationKey" to every JSON parser, ours included.
+    h.csms.sendRaw(
+      CP_ID,
+      `[2,"esc-1","ChangeConfiguration",{"key":"Authorization\\u004bey","value":"${SECRET}"}]`,
+    );
+    await h.csms.waitForFrame(
+      CP_ID,
+      (f) => f.direction === 'in' && f.message?.type === 'result' && f.message.id === 'esc-1',
+      {
+        since: mark,
+        what: 'the answer to esc-1',
+      },
+    );
+    expect(h.runtime.config.get('AuthorizationKey')).toBe(SECRET);
+    const traced = h.runtime.trace.query({ limit: 1000 });
+    expect(traced.some((e) => e.messageId === 'esc-1')).toBe(true);
+    expect(JSON.stringify(traced)).not.toContain(SECRET);
+    const out = await cpctl(h.config.cli.socket, 'trace', '--limit', '1000', '--json');
+    expect(out.stdout).not.toContain(SECRET);
+    const config = await cpctl(h.config.cli.socket, 'config', 'get');
+    expect(config.stdout).not.toContain(SECRET);
+    expect(JSON.stringify(h.sink.lines)).not.toContain(SECRET);
   });
 });
