@@ -63,6 +63,23 @@ describe('chargepointd and its state store', () => {
     expect(String(fatal(daemon)?.err)).toContain(`user ${userInfo().username}`);
   });
 
+  it('run as another user than the owner of the state directory (what root cannot show): exit 78 naming the path and that user', async () => {
+    // As root (the test environment), the daemon is started as nobody on a directory root owns; as
+    // any other user, on a directory made inaccessible to that user: the same refusal either way.
+    const asRoot = process.getuid?.() === 0;
+    chmodSync(dir, 0o755);
+    const stateDir = join(dir, 'state');
+    mkdirSync(stateDir, { mode: asRoot ? 0o700 : 0o000 });
+    const file = join(dir, 'other-user.json');
+    writeFileSync(file, JSON.stringify(config()), { mode: 0o644 });
+    const daemon = DaemonProcess.spawn(['--config', file], asRoot ? { uid: 65534, gid: 65534 } : undefined);
+    daemons.push(daemon);
+    expect(await daemon.exitCode()).toBe(78);
+    const user = asRoot ? 'nobody \\(uid 65534\\)' : userInfo().username;
+    expect(String(fatal(daemon)?.err)).toMatch(new RegExp(`${stateDir}.*user ${user}`));
+    chmodSync(stateDir, 0o700);
+  });
+
   it('a config file holding the AuthorizationKey that others can read is warned about', async () => {
     mkdirSync(join(dir, 'a'), { recursive: true });
     writeFileSync(join(dir, 'a', 'chargepoint.json'), '', { mode: 0o644 });

@@ -23,13 +23,15 @@ export class DaemonProcess {
     });
   }
 
-  static spawn(args: string[]): DaemonProcess {
+  /** `as` runs it as another user (only root can). */
+  static spawn(args: string[], as?: { uid: number; gid: number }): DaemonProcess {
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', join(ROOT, 'src/bin/chargepointd.ts'), ...args],
       {
         cwd: ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
+        ...as,
       },
     );
     return new DaemonProcess(child);
