@@ -91,6 +91,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   /** Stops the disk refused: recorded (with their StopTransaction) once it writes again. */
   private readonly unrecordedStops: Array<{ row: TransactionRow; stop: TransactionStop }> = [];
   private registerTimer: Timer | undefined;
+  private closed = false;
 
   constructor(private readonly opts: TransactionEngineOptions) {
     super();
@@ -135,6 +136,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   /** Timers only; a stop for reset is `stopAll` first. */
   close(): void {
     this.persistPending();
+    this.closed = true;
     this.registerTimer?.cancel();
     this.registerTimer = undefined;
     for (const off of this.unsubscribe.splice(0)) off();
@@ -742,12 +744,14 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
 
   /** The register timer runs while a transaction does. */
   private scheduleRegister(): void {
-    if (this.registerTimer) return;
+    if (this.registerTimer || this.closed) return;
     this.registerTimer = this.opts.clock.setTimeout(() => {
       this.registerTimer = undefined;
-      void this.persistRegisters().finally(() => {
-        if (this.openTransactions().length > 0) this.scheduleRegister();
-      });
+      void this.persistRegisters()
+        .catch((error: Error) => this.opts.log.error({ err: error.message }, 'meter register not persisted'))
+        .finally(() => {
+          if (this.openTransactions().length > 0) this.scheduleRegister();
+        });
     }, REGISTER_PERSIST_MS);
   }
 
@@ -767,7 +771,8 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
         }
       }
     }
-    this.persistPending();
+    // The engine may have been closed (and the store with it) while the meters were read.
+    if (!this.closed) this.persistPending();
   }
 
   /**

@@ -639,6 +639,7 @@ describe('a corrupt database: what can be read is salvaged, and the loss is repo
     migrateTo(db, SCHEMA_VERSION);
     db.prepare("INSERT INTO config_keys VALUES ('AuthorizationKey', 'secret', 'x')").run();
     db.prepare("INSERT INTO config_keys VALUES ('SecurityProfile', '1', 'x')").run();
+    db.pragma('synchronous = OFF');
     const transactions = new TransactionsRepo(db);
     const outbox = new OutboxRepo(db);
     for (const connectorId of [1, 2]) {
