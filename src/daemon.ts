@@ -1,11 +1,15 @@
 import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Board, BoardConfigurationError } from '../hal/types.js';
+import { DaemonAlreadyRunningError } from './cli/server.js';
 import { BoardFileError } from './config/board-file.js';
 import { ConfigFileError, loadConfigFile } from './config/file.js';
 import { ConfigurationError } from './config/registry.js';
 import { createLogger, type Logger } from './log.js';
 import { Runtime, type StopReason } from './runtime.js';
+import { StoreAccessError } from './store/database.js';
+import { StateDirectoryLockedError } from './store/state-lock.js';
 import { SystemdNotifier } from './systemd/notify.js';
 import { FIRMWARE_VERSION } from './version.js';
 
@@ -60,6 +64,22 @@ export function crashHandler(
   };
 }
 
+/**
+ * The provisioning file may hold the AuthorizationKey (the Basic-auth password of profiles 1-2).
+ * Readable by group or others, it is told loudly but not refused: the installer's file mode is
+ * theirs to fix, and a charger that stops charging over it after an update helps nobody.
+ */
+function warnIfSecretReadable(configPath: string, ocpp: Record<string, unknown>, log: Logger): void {
+  if (ocpp.AuthorizationKey === undefined) return;
+  const mode = statSync(configPath).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    log.warn(
+      { configFile: configPath, mode: `0${mode.toString(8)}` },
+      'the config file holds the AuthorizationKey but is readable by group or others: chmod 600 it',
+    );
+  }
+}
+
 /** Entry point of the daemon; resolves with the process exit code. */
 export async function runDaemon(argv: string[]): Promise<number> {
   let configPath: string | undefined;
@@ -105,6 +125,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     'chargepointd starting',
   );
 
+  warnIfSecretReadable(configPath, config.ocpp, log);
   const notifier = new SystemdNotifier({ env: process.env, log });
   let runtime: Runtime;
   try {
@@ -119,7 +140,11 @@ export async function runDaemon(argv: string[]): Promise<number> {
       error instanceof ConfigFileError ||
       error instanceof BoardFileError ||
       error instanceof BoardConfigurationError ||
-      error instanceof ConfigurationError;
+      error instanceof ConfigurationError ||
+      // A store we may not write, or one another daemon holds: a restart changes neither.
+      error instanceof StoreAccessError ||
+      error instanceof StateDirectoryLockedError ||
+      error instanceof DaemonAlreadyRunningError;
     log.fatal({ err: (error as Error).message }, 'cannot start');
     log.flush();
     return isConfig ? EXIT.config : EXIT.internalError;

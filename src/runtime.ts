@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Board } from '../hal/types.js';
 import { RuntimeControl } from './cli/control-api.js';
 import { ControlServer, DaemonAlreadyRunningError } from './cli/server.js';
-import { type Clock, OcppTime, systemClock } from './clock.js';
+import { type Clock, OcppTime, systemClock, type Timer } from './clock.js';
 import { loadBoard } from './config/board-file.js';
 import { csmsUrlFor, type RuntimeConfig } from './config/file.js';
 import { ConfigurationRegistry } from './config/registry.js';
@@ -38,10 +38,12 @@ import { Reservations } from './station/reservations.js';
 import { Station } from './station/station.js';
 import { TransactionEngine, type StopReason as TransactionStopReason } from './station/transactions.js';
 import { AuthCacheRepo } from './store/auth-cache-repo.js';
-import { openStore, type Store } from './store/index.js';
+import type { StoreHealthSnapshot } from './store/health.js';
+import { openStore, type Store, type StoreOptions } from './store/index.js';
 import { LocalListRepo } from './store/local-list-repo.js';
 import { OutboxRepo } from './store/outbox-repo.js';
 import { ReservationsRepo } from './store/reservations-repo.js';
+import { RetentionRepo } from './store/retention.js';
 import { TransactionSamplesRepo } from './store/transaction-samples-repo.js';
 import { TransactionsRepo } from './store/transactions-repo.js';
 import { FIRMWARE_VERSION } from './version.js';
@@ -57,6 +59,8 @@ export interface RuntimeOptions {
   board?: Board;
   /** Told when a graceful stop begins, whatever asked for it (signal or Reset). */
   onStopping?: (reason: StopReason) => void;
+  /** Fault injection for tests only (a disk that fills): the database connection the repositories use. */
+  wrapDatabase?: StoreOptions['wrapDatabase'];
 }
 
 type BuiltOptions = RuntimeOptions & { board: Board; mqttBridge?: typeof MqttBridge };
@@ -67,6 +71,9 @@ type BuiltOptions = RuntimeOptions & { board: Board; mqttBridge?: typeof MqttBri
  * system cannot add them up; closing the socket takes at most Link's close timeout on top.
  */
 export const STOP_BUDGET_MS = 2000;
+
+/** How often history past its retention is pruned (also once at every start). */
+const PRUNE_EVERY_MS = 24 * 3600 * 1000;
 
 /**
  * The feature profiles this build installs, each whole: SupportedFeatureProfiles reports exactly
@@ -116,6 +123,7 @@ export class Runtime {
   private control: ControlServer | undefined;
   private controlApi: RuntimeControl | undefined;
   private stopping: Promise<void> | undefined;
+  private pruneTimer: Timer | undefined;
 
   private constructor(private readonly opts: BuiltOptions) {
     const { config: cfg, log } = opts;
@@ -123,13 +131,20 @@ export class Runtime {
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
-    this.store = openStore({ dir: cfg.stateDir, log });
+    this.store = openStore({
+      dir: cfg.stateDir,
+      log,
+      clock,
+      ...(opts.wrapDatabase ? { wrapDatabase: opts.wrapDatabase } : {}),
+    });
+    this.store.health.useClock(clock);
     this.time = new OcppTime(clock, !cfg.clock.ntpSynchronized, { log: log.child({ module: 'clock' }) });
     this.board = opts.board;
     const initial = { SecurityProfile: cfg.csms.securityProfile, ...cfg.ocpp };
     const measurands = new Set(this.board.connectors.flatMap((c) => c.meter?.measurands ?? []));
     this.config = new ConfigurationRegistry({
       store: this.store.config,
+      floors: this.store.floors,
       initial,
       forced: cfg.ocppForced,
       capabilities: new Set(PROFILES.flatMap((profile) => profile.capabilities)),
@@ -172,7 +187,10 @@ export class Runtime {
     });
     this.transactionsRepo = new TransactionsRepo(this.store.db);
     this.localList = new LocalAuthList(new LocalListRepo(this.store.db));
-    this.authCache = new AuthCache({ repo: new AuthCacheRepo(this.store.db), time: this.time });
+    this.authCache = new AuthCache({
+      repo: new AuthCacheRepo(this.store.db, this.store.health),
+      time: this.time,
+    });
     this.authorizer = new Authorizer({
       list: this.localList,
       cache: this.authCache,
@@ -202,6 +220,7 @@ export class Runtime {
     this.transactions = new TransactionEngine({
       station: this.station,
       repo: this.transactionsRepo,
+      writes: this.store.health,
       reservations: this.reservations,
       sink: messages,
       authorize: (idTag) => this.authorizer.authorize(idTag),
@@ -229,6 +248,7 @@ export class Runtime {
     );
     // Security events only need to arrive: their answers carry nothing to apply.
     this.outbox.register('security', {});
+    this.store.health.on('changed', (now, before) => this.onStoreHealth(now, before));
     messages.bind(this.transactions);
     this.heartbeat = new Heartbeat(ctx);
     this.statusReporter = new StatusReporter(ctx);
@@ -305,6 +325,7 @@ export class Runtime {
     }
     // Transactions the last run left open are stopped (PowerLoss) and queued before we connect.
     runtime.transactions.start();
+    runtime.pruneHistory();
     for (const profile of runtime.profiles) profile.start?.();
     await runtime.startControlSocket();
     runtime.mqtt?.start();
@@ -335,6 +356,7 @@ export class Runtime {
       requestReset: (type) => void this.stop({ kind: 'reset', type }),
       trace: this.trace,
       clock: this.opts.clock ?? systemClock,
+      store: this.store,
     });
     this.controlApi = api;
     const server = new ControlServer({ path: cfg.cli.socket, api, log, version: FIRMWARE_VERSION });
@@ -364,6 +386,7 @@ export class Runtime {
       await this.outbox.stop(left());
       for (const profile of this.profiles) profile.stop?.();
       this.transactions.close();
+      this.pruneTimer?.cancel();
       this.reservations.close();
       // Send nothing new, but let the message on the wire get its answer (bounded).
       this.rpc.setGate('closed');
@@ -385,6 +408,38 @@ export class Runtime {
       this.resolveDone(reason);
     })();
     return this.stopping;
+  }
+
+  /**
+   * The store writes again after a full or failing disk: what was held in memory is written, and
+   * the episode is reported to the central system as a MemoryExhaustion security event (it could
+   * not be queued while the disk refused writes).
+   */
+  private onStoreHealth(now: StoreHealthSnapshot, before: StoreHealthSnapshot): void {
+    if (now.state !== 'ok') return;
+    this.transactions.persistPending();
+    const since = before.since === undefined ? '' : ` since ${new Date(before.since).toISOString()}`;
+    try {
+      this.outbox.enqueue('SecurityEventNotification', {
+        type: 'MemoryExhaustion',
+        timestamp: new Date((this.opts.clock ?? systemClock).now()).toISOString(),
+        techInfo: `state store ${before.state}${since}: ${before.reason ?? 'unknown'}`.slice(0, 255),
+      });
+    } catch (error) {
+      if (!this.store.health.writeFailed(error, 'security event')) throw error;
+    }
+  }
+
+  /** Finished sessions and dead letters past their retention go; then again a day later. */
+  private pruneHistory(): void {
+    const clock = this.opts.clock ?? systemClock;
+    try {
+      const removed = new RetentionRepo(this.store.db).prune(clock.now());
+      if (removed.transactions + removed.deadLetters > 0) this.opts.log.info(removed, 'old history pruned');
+    } catch (error) {
+      if (!this.store.health.writeFailed(error, 'pruning')) throw error;
+    }
+    this.pruneTimer = clock.setTimeout(() => this.pruneHistory(), PRUNE_EVERY_MS);
   }
 
   private identity() {

@@ -43,6 +43,18 @@ export interface StatusReport {
     lastRead?: { idTag: string; at: number };
   }>;
   faultInputs: Array<{ kind: string; active: boolean }>;
+  /** Whether the state store writes: ok, degraded (disk full or failing) or read-only. */
+  store: StoreReport;
+}
+
+export interface StoreReport {
+  state: 'ok' | 'degraded' | 'read-only';
+  /** The failed write's error while not ok. */
+  reason?: string;
+  /** Epoch ms since when it is not ok. */
+  since?: number;
+  /** The database found at start was corrupt: where it was moved, and what could not be saved. */
+  recovered?: { movedTo: string; lost: string[] };
 }
 
 export interface ConfigEntry {

@@ -13,6 +13,8 @@ import type { AuthCache } from '../station/auth/cache.js';
 import type { LocalAuthList } from '../station/auth/local-list.js';
 import type { Station } from '../station/station.js';
 import type { TransactionEngine } from '../station/transactions.js';
+import type { Store } from '../store/database.js';
+import type { StoreHealth } from '../store/health.js';
 import type { TraceEntry } from '../store/trace-repo.js';
 import type { TransactionRow, TransactionsRepo } from '../store/transactions-repo.js';
 import { FIRMWARE_VERSION } from '../version.js';
@@ -27,6 +29,7 @@ import {
   type QueueReport,
   type SimControls,
   type StatusReport,
+  type StoreReport,
   type TransactionReport,
   type TransactionsReport,
 } from './api.js';
@@ -54,6 +57,8 @@ export interface ControlDeps {
   trace: Pick<FrameTrace, 'window' | 'after' | 'on' | 'off'>;
   /** Times the technician's relay test (RELAY_TEST_MS). */
   clock: Clock;
+  /** The state store's health, and what was recovered at start. */
+  store: { health: Pick<StoreHealth, 'snapshot'>; recovered?: Store['recovered'] };
 }
 
 /** Statuses in which a technician may close a relay: nothing is plugged, nothing charges, nothing is wrong. */
@@ -100,6 +105,15 @@ export class RuntimeControl implements ControlApi {
         };
       }),
       faultInputs: board.faultInputs.map((f) => ({ kind: f.kind, active: f.isActive() })),
+      store: this.storeReport(),
+    };
+  }
+
+  private storeReport(): StoreReport {
+    const { health, recovered } = this.deps.store;
+    return {
+      ...health.snapshot(),
+      ...(recovered ? { recovered: { movedTo: recovered.movedTo, lost: recovered.salvage.lost } } : {}),
     };
   }
 

@@ -64,12 +64,27 @@ function health(h: { ok: true } | { ok: false; fault: string; info?: string }): 
   return h.info ? `${h.fault} (${h.info})` : h.fault;
 }
 
+/** ok, or what is wrong with the state store and since when. */
+function storeHealth(store: StatusReport['store']): string {
+  const parts: string[] = [store.state];
+  if (store.state !== 'ok') {
+    parts.push(`since ${store.since === undefined ? '?' : time(store.since)}: ${store.reason ?? 'unknown'}`);
+  }
+  if (store.recovered) {
+    const lost =
+      store.recovered.lost.length === 0 ? 'nothing lost' : `lost: ${store.recovered.lost.join('; ')}`;
+    parts.push(`(corrupt database moved to ${store.recovered.movedTo}; ${lost})`);
+  }
+  return parts.join(' ');
+}
+
 export function renderStatus(report: StatusReport): string {
   const sections = [
     table([
       ['charge point', `${report.chargePointId} (board ${report.board}, firmware ${report.version})`],
       ['link', `${report.link.state}, security profile ${report.link.securityProfile}`],
       ['registration', report.registration],
+      ['store', storeHealth(report.store)],
     ]),
   ];
   if (report.connectors.length > 0) sections.push(renderConnectors(report.connectors));

@@ -20,8 +20,19 @@ export interface ConfigStore {
   save(key: string, value: string): void;
 }
 
+/**
+ * The last persisted value of each only-raise key (SecurityProfile), kept apart from the store so
+ * that a lost or replaced database cannot lower it.
+ */
+export interface SettingFloorStore {
+  get(key: string): string | undefined;
+  set(key: string, value: string): boolean;
+}
+
 export interface RegistryOptions<D extends KeyDefinition = StandardKeyDefinition> {
   store: ConfigStore;
+  /** Floors of the only-raise keys; without it, the store alone remembers them. */
+  floors?: SettingFloorStore;
   /** Values from the provisioning file, as JSON types or OCPP strings. */
   initial?: Record<string, string | number | boolean>;
   /** Keys whose file value wins over the stored value at every start. */
@@ -68,11 +79,13 @@ export class ConfigurationRegistry<D extends KeyDefinition = StandardKeyDefiniti
   private readonly entries = new Map<string, ConfigurationKey>();
   private allKeys: GetConfigurationResponse | undefined;
   private readonly store: ConfigStore;
+  private readonly floors: SettingFloorStore | undefined;
   private readonly log: Logger;
   private readonly context: ValueContext;
 
   constructor(opts: RegistryOptions<D>) {
     this.store = opts.store;
+    this.floors = opts.floors;
     this.log = opts.log.child({ module: 'config' });
     this.context = { valueOf: (key) => this.values.get(key), supportedMeasurands: opts.supportedMeasurands };
     const all: readonly KeyDefinition[] = opts.definitions ?? KEY_DEFINITIONS;
@@ -176,6 +189,7 @@ export class ConfigurationRegistry<D extends KeyDefinition = StandardKeyDefiniti
       this.log.error({ key, origin, err }, 'configuration change not stored');
       return 'Rejected';
     }
+    if (def.onlyRaise) this.floors?.set(key, parsed.value);
     this.set(key, parsed.value);
     const shown = isSecret(def) ? {} : { value: parsed.value, previous };
     this.log.info({ key, ...shown, origin }, 'configuration changed');
@@ -262,8 +276,33 @@ export class ConfigurationRegistry<D extends KeyDefinition = StandardKeyDefiniti
     }
     if (persistFile && fromFile !== undefined && fromFile !== storedValue) this.store.save(key, fromFile);
     value ??= def.defaultValue === undefined ? undefined : parse(def.defaultValue);
+    if (def.onlyRaise && value !== undefined) value = this.notBelowFloor(def, value);
     if (value !== undefined) this.values.set(key, value);
     else if (def.access === 'R') throw configError(key, 'has no value; the runtime must provide it');
+  }
+
+  /**
+   * An only-raise key starts no lower than its floor: the database that held the higher value may
+   * have been lost (moved aside as corrupt) or replaced. The floor follows the value it settles on.
+   */
+  private notBelowFloor(def: KeyDefinition, value: string): string {
+    const key = def.name;
+    const floor = this.floors?.get(key);
+    const parsed = floor === undefined ? undefined : parseValue(def, floor, this.context);
+    if (parsed?.ok && Number(parsed.value) > Number(value)) {
+      this.log.warn(
+        { key, value: parsed.value, wouldBe: value },
+        'only-raise setting restored from its floor: never below the last persisted value',
+      );
+      try {
+        this.store.save(key, parsed.value);
+      } catch (err) {
+        this.log.error({ key, err }, 'restored setting not stored; its floor still holds it');
+      }
+      return parsed.value;
+    }
+    this.floors?.set(key, value);
+    return value;
   }
 
   private set(key: string, value: string): void {

@@ -25,54 +25,79 @@ export const MAX_TRACED_TEXT = 16 * 1024;
  */
 export const TRACE_WRITE_DELAY_MS = 10;
 
+/**
+ * The ring's size in bytes unless told otherwise: 10,000 frames of MAX_TRACED_TEXT would be 160 MB,
+ * which a central system sending big frames could otherwise make us write to an SD card.
+ */
+export const DEFAULT_TRACE_BYTES = 4 * 1024 * 1024;
+
 /** Calls whose answer has not been seen, remembered to name the action of that answer. */
 const OPEN_CALLS_KEPT = 64;
 
 const PEM_PRIVATE_KEY = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END \1PRIVATE KEY-----|$)/g;
 const AUTHORIZATION_KEY = /authorizationkey/i;
+const JSON_UNICODE_ESCAPE = /\\u([0-9a-fA-F]{4})/g;
 
 /**
  * The text of a frame with its secrets removed: the value of the AuthorizationKey configuration
  * key wherever a {key, value} pair carries it (ChangeConfiguration.req, and GetConfiguration.conf
- * should it ever disclose it), and every PEM private-key block. A frame that mentions the key but
- * cannot be read as JSON is replaced whole: its secret cannot be located, so none of it is kept.
+ * should it ever disclose it), and every PEM private-key block. The frame is judged as JSON
+ * decodes it, not as its bytes spell it: `"Authorization\u004bey"` is the same key to the central
+ * system's parser and to ours. A frame that cannot be read as JSON but mentions the key (escaped
+ * or not) is replaced whole: its secret cannot be located, so none of it is kept.
  */
 export function redactFrame(text: string): string {
-  let out = text;
-  if (AUTHORIZATION_KEY.test(out)) out = redactAuthorizationKey(out);
-  if (out.includes('PRIVATE KEY-----')) {
-    out = out.replace(PEM_PRIVATE_KEY, (_block, kind: string) => {
-      return `-----BEGIN ${kind}PRIVATE KEY-----${REDACTED}-----END ${kind}PRIVATE KEY-----`;
-    });
-  }
-  return out;
-}
-
-function redactAuthorizationKey(text: string): string {
   let frame: unknown;
   try {
     frame = JSON.parse(text);
   } catch {
-    return `${REDACTED} (unreadable frame mentioning AuthorizationKey)`;
+    return redactUnreadable(text);
   }
-  return redactPairs(frame) ? JSON.stringify(frame) : text;
+  const redacted = redactValue(frame);
+  return redacted.changed ? JSON.stringify(redacted.value) : text;
 }
 
-/** Blanks `value` beside `key: AuthorizationKey` (any case) anywhere in the tree; true if it did. */
-function redactPairs(node: unknown): boolean {
-  if (typeof node !== 'object' || node === null) return false;
+function redactUnreadable(text: string): string {
+  const decoded = text.replace(JSON_UNICODE_ESCAPE, (_escape, hex: string) =>
+    String.fromCharCode(Number.parseInt(hex, 16)),
+  );
+  if (AUTHORIZATION_KEY.test(decoded)) return `${REDACTED} (unreadable frame mentioning AuthorizationKey)`;
+  return decoded.includes('PRIVATE KEY-----') ? redactPem(decoded) : text;
+}
+
+function redactPem(text: string): string {
+  return text.replace(PEM_PRIVATE_KEY, (_block, kind: string) => {
+    return `-----BEGIN ${kind}PRIVATE KEY-----${REDACTED}-----END ${kind}PRIVATE KEY-----`;
+  });
+}
+
+/**
+ * The decoded frame with `value` blanked beside `key: AuthorizationKey` (any case) and private
+ * keys cut out of every string, anywhere in the tree; `changed` says whether anything was.
+ */
+function redactValue(node: unknown): { value: unknown; changed: boolean } {
+  if (typeof node === 'string') {
+    if (!node.includes('PRIVATE KEY-----')) return { value: node, changed: false };
+    const value = redactPem(node);
+    return { value, changed: value !== node };
+  }
+  if (Array.isArray(node)) {
+    const items = node.map(redactValue);
+    return { value: items.map((item) => item.value), changed: items.some((item) => item.changed) };
+  }
+  if (typeof node !== 'object' || node === null) return { value: node, changed: false };
   let changed = false;
-  const record = node as Record<string, unknown>;
-  if (
-    typeof record.key === 'string' &&
-    record.key.toLowerCase() === 'authorizationkey' &&
-    'value' in record
-  ) {
-    record.value = REDACTED;
+  const out: Record<string, unknown> = {};
+  for (const [name, child] of Object.entries(node)) {
+    const redacted = redactValue(child);
+    out[name] = redacted.value;
+    changed ||= redacted.changed;
+  }
+  if (typeof out.key === 'string' && out.key.toLowerCase() === 'authorizationkey' && 'value' in out) {
+    out.value = REDACTED;
     changed = true;
   }
-  for (const child of Object.values(record)) changed = redactPairs(child) || changed;
-  return changed;
+  return { value: out, changed };
 }
 
 /** The OCPP-J header of a frame: type, id and (for a CALL) action. Empty for anything else. */
@@ -98,6 +123,8 @@ export interface FrameTraceOptions {
   store: Pick<Store, 'db' | 'path'>;
   /** Frames kept; 0 records nothing. */
   maxFrames: number;
+  /** Bytes of frame text kept, whatever the number of frames; default DEFAULT_TRACE_BYTES. */
+  maxBytes?: number;
   clock: Pick<Clock, 'now'>;
   log: Logger;
 }
@@ -127,7 +154,7 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
   constructor(private readonly opts: FrameTraceOptions) {
     super();
     this.connection = openTraceConnection(opts.store);
-    this.repo = this.connection.repo(opts.maxFrames);
+    this.repo = this.connection.repo(opts.maxFrames, opts.maxBytes ?? DEFAULT_TRACE_BYTES);
   }
 
   /**
@@ -163,6 +190,8 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
         for (const { frame, at } of batch) this.record(frame, at);
       });
     } catch (err) {
+      // The batch rolled back: the ring's byte count must come from the table again.
+      this.repo.recount();
       this.opts.log.warn({ err: (err as Error).message }, 'frame trace: batch not recorded');
     }
   }

@@ -28,8 +28,27 @@ import type {
 
 export type { ReadingContext, StopReason, TransactionEvent, TransactionSink, TransactionStop };
 
+/**
+ * Told of the engine's writes: a write that fails because the disk is full or failing is reported
+ * (true) and the engine carries on from memory; any other error is thrown as before.
+ */
+export interface WriteHealth {
+  writeFailed(err: unknown, what: string): boolean;
+  writeSucceeded(): void;
+}
+
+/**
+ * How often the meter register of a running transaction is persisted when no periodic sample
+ * does it (MeterValueSampleInterval 0, or longer than this): a power cut then ends the transaction
+ * at most this long before it happened, with the energy of that moment. Every reading between is
+ * kept in memory; all connectors' registers go in one SQL transaction, one sync per period.
+ */
+export const REGISTER_PERSIST_MS = 10_000;
+
 export interface TransactionEngineOptions {
   station: Station;
+  /** Storage failures of the engine's writes; without it they are thrown. */
+  writes?: WriteHealth;
   repo: TransactionsRepo;
   sink: TransactionSink;
   authorize(idTag: string): Promise<AuthorizationDecision>;
@@ -75,6 +94,12 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   private readonly unsubscribe: Array<() => void> = [];
   /** Connectors whose failed lock is due for another try. */
   private readonly lockRetries = new Map<number, Timer>();
+  /** Register readings (by local transaction) newer than what the database holds. */
+  private readonly unsavedRegisters = new Map<number, { wh: number; at: string }>();
+  /** Stops the disk refused: recorded (with their StopTransaction) once it writes again. */
+  private readonly unrecordedStops: Array<{ row: TransactionRow; stop: TransactionStop }> = [];
+  private registerTimer: Timer | undefined;
+  private closed = false;
 
   constructor(private readonly opts: TransactionEngineOptions) {
     super();
@@ -123,6 +148,10 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
 
   /** Timers only; a stop for reset is `stopAll` first. */
   close(): void {
+    this.persistPending();
+    this.closed = true;
+    this.registerTimer?.cancel();
+    this.registerTimer = undefined;
     for (const off of this.unsubscribe.splice(0)) off();
     for (const timer of this.lockRetries.values()) timer.cancel();
     this.lockRetries.clear();
@@ -516,6 +545,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     this.emit('transaction', { kind: 'started', row, timestampMs: Date.parse(row.startedAt) });
     await this.followPilot(connectorId);
     this.scheduleSample(connectorId);
+    this.scheduleRegister();
   }
 
   /**
@@ -598,7 +628,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     reason: StopReason,
     idTag: string | undefined,
   ): Promise<void> {
-    const { station, repo, sink, log, time, config } = this.opts;
+    const { station, log, time, config } = this.opts;
     tx.sampler?.cancel();
     tx.invalidIdLimit?.timer?.cancel();
     const hw = station.connector(connectorId);
@@ -618,15 +648,8 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       timestampMs: stoppedMs,
       ...(reading ? { reading } : {}),
     };
-    repo.atomically(() => {
-      repo.stop(tx.row.localId, {
-        stopReason: reason,
-        ...(idTag ? { stopIdTag: idTag } : {}),
-        meterStop,
-        stoppedAt: new Date(stoppedMs).toISOString(),
-      });
-      sink.stopped(tx.row, record);
-    });
+    this.unsavedRegisters.delete(tx.row.localId);
+    if (!this.recordStopRow(tx.row, record)) this.unrecordedStops.push({ row: tx.row, stop: record });
     log.info({ connectorId, localId: tx.row.localId, reason, meterStop }, 'transaction stopped');
     this.emit('transaction', { kind: 'stopped', row: tx.row, stop: record });
     // The outbox hands the StopTransaction just queued to the RPC on its next microtask; yielding
@@ -638,6 +661,30 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     const evGone = !hw.plugged();
     if (!evGone || config.getBool('UnlockConnectorOnEVSideDisconnect')) await this.releaseCable(connectorId);
     if (evGone) this.apply(connectorId, { type: 'released' });
+  }
+
+  /**
+   * The stop and its StopTransaction in one SQL transaction; false when the disk refused it (the
+   * stop is then kept in memory and recorded by persistPending once it writes again).
+   */
+  private recordStopRow(row: TransactionRow, stop: TransactionStop): boolean {
+    const { repo, sink } = this.opts;
+    try {
+      repo.atomically(() => {
+        repo.stop(row.localId, {
+          stopReason: stop.reason,
+          ...(stop.idTag ? { stopIdTag: stop.idTag } : {}),
+          meterStop: stop.meterStop,
+          stoppedAt: new Date(stop.timestampMs).toISOString(),
+        });
+        sink.stopped(row, stop);
+      });
+    } catch (err) {
+      if (!this.opts.writes?.writeFailed(err, 'transaction stop')) throw err;
+      return false;
+    }
+    this.opts.writes?.writeSucceeded();
+    return true;
   }
 
   /** Energy withheld, transaction kept: the central system refused the id (StopTransactionOnInvalidId off). */
@@ -697,7 +744,10 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     const check = async (): Promise<void> => {
       if (this.runningOn(connectorId) !== tx) return;
       const hw = this.opts.station.connector(connectorId);
-      const energy = (hw && (await this.readMeter(hw))?.energyImportWh) ?? tx.row.lastMeter;
+      const reading = hw && (await this.readMeter(hw));
+      if (reading && this.runningOn(connectorId) === tx)
+        this.noteReading(tx, reading, this.opts.time.nowMs());
+      const energy = reading?.energyImportWh ?? tx.row.lastMeter;
       if (energy >= limit.untilWh) {
         this.opts.log.info({ connectorId, energyWh: energy, maxWh }, 'MaxEnergyOnInvalidId reached');
         await this.suspend(connectorId);
@@ -726,19 +776,100 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     this.scheduleSample(connectorId);
   }
 
-  /** A reading recorded as the transaction's last meter value and queued with it. */
+  /**
+   * A reading recorded as the transaction's last meter value and queued with it. A disk that
+   * refuses it costs this MeterValues, not the session: the register stays in memory (the stop
+   * uses it) and is persisted when the disk writes again.
+   */
   private recordSample(
     tx: RunningTransaction,
     reading: MeterReading,
     context: ReadingContext,
     timestampMs: number,
   ): void {
-    const { repo, sink } = this.opts;
-    repo.atomically(() => {
-      repo.recordMeter(tx.row.localId, reading.energyImportWh, new Date(timestampMs).toISOString());
-      sink.sampled(tx.row, reading, context, timestampMs);
-    });
-    tx.row = { ...tx.row, lastMeter: reading.energyImportWh };
+    const { repo, sink, writes } = this.opts;
+    this.noteReading(tx, reading, timestampMs);
+    try {
+      repo.atomically(() => {
+        repo.recordMeter(tx.row.localId, reading.energyImportWh, tx.row.lastMeterAt);
+        sink.sampled(tx.row, reading, context, timestampMs);
+      });
+    } catch (err) {
+      if (!writes?.writeFailed(err, 'meter sample')) throw err;
+      return;
+    }
+    this.unsavedRegisters.delete(tx.row.localId);
+    writes?.writeSucceeded();
+  }
+
+  /** Every reading of a running transaction's meter is its last known register, persisted soon. */
+  private noteReading(tx: RunningTransaction, reading: MeterReading, timestampMs: number): void {
+    const at = new Date(timestampMs).toISOString();
+    tx.row = { ...tx.row, lastMeter: reading.energyImportWh, lastMeterAt: at };
+    this.unsavedRegisters.set(tx.row.localId, { wh: reading.energyImportWh, at });
+  }
+
+  /** The register timer runs while a transaction does. */
+  private scheduleRegister(): void {
+    if (this.registerTimer || this.closed) return;
+    this.registerTimer = this.opts.clock.setTimeout(() => {
+      this.registerTimer = undefined;
+      void this.persistRegisters()
+        .catch((error: Error) => this.opts.log.error({ err: error.message }, 'meter register not persisted'))
+        .finally(() => {
+          if (this.openTransactions().length > 0) this.scheduleRegister();
+        });
+    }, REGISTER_PERSIST_MS);
+  }
+
+  /**
+   * Reads the meter of every running transaction that no periodic sample reads often enough, then
+   * writes every register newer than the database's in one SQL transaction.
+   */
+  private async persistRegisters(): Promise<void> {
+    const sampleSeconds = this.opts.config.getInt('MeterValueSampleInterval');
+    if (sampleSeconds <= 0 || sampleSeconds * 1000 > REGISTER_PERSIST_MS) {
+      for (const [connectorId, state] of this.states) {
+        if (state.kind !== 'Transaction') continue;
+        const hw = this.opts.station.connector(connectorId);
+        const reading = hw && (await this.readMeter(hw));
+        if (reading && this.runningOn(connectorId) === state.tx) {
+          this.noteReading(state.tx, reading, this.opts.time.nowMs());
+        }
+      }
+    }
+    // The engine may have been closed (and the store with it) while the meters were read.
+    if (!this.closed) this.persistPending();
+  }
+
+  /**
+   * Writes what the disk refused so far: registers newer than the database's, and stops not yet
+   * recorded (with their StopTransaction). Called by the register timer, and by the runtime when
+   * the store writes again. Never throws for a disk that still refuses.
+   */
+  persistPending(): void {
+    const { repo, writes } = this.opts;
+    if (this.unsavedRegisters.size > 0) {
+      const batch = [...this.unsavedRegisters];
+      try {
+        repo.atomically(() => {
+          for (const [localId, { wh, at }] of batch) repo.recordMeter(localId, wh, at);
+        });
+        for (const [localId, saved] of batch) {
+          if (this.unsavedRegisters.get(localId) === saved) this.unsavedRegisters.delete(localId);
+        }
+        writes?.writeSucceeded();
+      } catch (err) {
+        if (!writes?.writeFailed(err, 'meter register')) throw err;
+        return;
+      }
+    }
+    while (this.unrecordedStops.length > 0) {
+      const { row, stop } = this.unrecordedStops[0]!;
+      if (!this.recordStopRow(row, stop)) return;
+      this.unrecordedStops.shift();
+      this.opts.log.info({ localId: row.localId }, 'transaction stop recorded after the store came back');
+    }
   }
 
   /** The meter now, in whole Wh; undefined (logged) when it cannot be read. */
@@ -759,7 +890,10 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   private recoverAfterPowerLoss(): void {
     const { repo, sink, time, log } = this.opts;
     for (const row of repo.running()) {
-      const stoppedMs = time.nowMs();
+      // The transaction ended when the power went: at the last register persisted, which is at
+      // most REGISTER_PERSIST_MS (or one sample interval) before the cut, not at this boot.
+      const lastKnownMs = Math.max(Date.parse(row.startedAt), Date.parse(row.lastMeterAt));
+      const stoppedMs = Number.isFinite(lastKnownMs) ? lastKnownMs : time.nowMs();
       const meterStop = Math.max(row.meterStart, row.lastMeter);
       const record: TransactionStop = { reason: 'PowerLoss', meterStop, timestampMs: stoppedMs };
       repo.atomically(() => {

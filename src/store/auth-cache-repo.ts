@@ -1,8 +1,14 @@
 import type Database from 'better-sqlite3';
 import type { IdTagInfo } from '../station/auth-types.js';
+import type { StoreHealth } from './health.js';
 import { type IdTagInfoColumns, toIdTagInfo } from './local-list-repo.js';
 
-/** The Authorization Cache's rows, each stamped with the time of its last update. */
+/**
+ * The Authorization Cache's rows, each stamped with the time of its last update. The cache only
+ * spares a later Authorize: a write the disk refuses (full, read-only) is reported to `writes` and
+ * dropped, never thrown into the authorization that caused it, which stands on the central
+ * system's answer.
+ */
 export class AuthCacheRepo {
   private readonly selectEntry: Database.Statement<[string], IdTagInfoColumns>;
   private readonly selectKnown: Database.Statement<[string], { known: number }>;
@@ -15,7 +21,10 @@ export class AuthCacheRepo {
     (idTag: string, info: IdTagInfo, updatedAt: number, maxEntries: number) => void
   >;
 
-  constructor(db: Database.Database) {
+  constructor(
+    db: Database.Database,
+    private readonly writes?: Pick<StoreHealth, 'writeFailed'>,
+  ) {
     this.selectEntry = db.prepare(
       'SELECT status, expiry_date AS expiryDate, parent_id_tag AS parentIdTag FROM auth_cache WHERE id_tag = ?',
     );
@@ -59,7 +68,7 @@ export class AuthCacheRepo {
 
   /** Keeps the entry but records that it no longer authorizes. */
   expire(idTag: string): void {
-    this.markExpired.run(idTag);
+    this.bestEffort('auth cache expiry', () => this.markExpired.run(idTag));
   }
 
   /**
@@ -68,7 +77,17 @@ export class AuthCacheRepo {
    * `updatedAt` (any status but Accepted, or past their expiry), oldest first, then the oldest.
    */
   put(idTag: string, info: IdTagInfo, updatedAt: number, maxEntries: number): void {
-    this.putInTransaction.immediate(idTag, info, updatedAt, maxEntries);
+    this.bestEffort('auth cache entry', () =>
+      this.putInTransaction.immediate(idTag, info, updatedAt, maxEntries),
+    );
+  }
+
+  private bestEffort(what: string, write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      if (!this.writes?.writeFailed(err, what)) throw err;
+    }
   }
 
   clear(): void {

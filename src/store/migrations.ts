@@ -175,6 +175,25 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec("ALTER TABLE outbox_dead_letter ADD COLUMN kind TEXT NOT NULL DEFAULT 'transaction'");
     },
   },
+  {
+    version: 7,
+    name: 'history_retention_and_probe',
+    up(db) {
+      // Per-session tables are pruned by age and count (retention.ts); these indexes serve that
+      // and the lookups made per message, which otherwise scan tables that grow with every session.
+      db.exec('CREATE INDEX transactions_by_transaction_id ON transactions (transaction_id)');
+      db.exec('CREATE INDEX transactions_stopped ON transactions (stopped_at) WHERE stopped_at IS NOT NULL');
+      // The outbox's reference to its transaction: checked on every delete of a transaction row.
+      db.exec('CREATE INDEX outbox_by_tx ON outbox (local_tx_id) WHERE local_tx_id IS NOT NULL');
+      db.exec('CREATE INDEX outbox_dead_letter_by_tx ON outbox_dead_letter (local_tx_id, action)');
+      db.exec('CREATE INDEX outbox_dead_letter_by_age ON outbox_dead_letter (failed_at)');
+      // One row rewritten by StoreHealth to learn whether writes go through again.
+      db.exec(`CREATE TABLE store_probe (
+        singleton INTEGER PRIMARY KEY NOT NULL CHECK (singleton = 1),
+        at INTEGER NOT NULL
+      ) STRICT`);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION: number = MIGRATIONS.length;

@@ -38,6 +38,16 @@ interface TraceRow {
 /** How often the trace connection folds its WAL into the database file. */
 const TRACE_CHECKPOINT_MS = 10_000;
 
+/**
+ * WAL pages after which the trace's own commit checkpoints (PASSIVE): a flood of big frames
+ * otherwise grows the WAL until the timer's next checkpoint, at any rate the link delivers.
+ * One sync per 1 MB of trace is nothing next to the flood that causes it.
+ */
+const TRACE_AUTOCHECKPOINT_PAGES = 256;
+
+/** What the WAL file is cut back to after a checkpoint (SQLite keeps it at its peak otherwise). */
+export const WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024;
+
 /** Pages the trace connection may cache: it only appends and reads recent rows. */
 const TRACE_CACHE_PAGES = 64;
 
@@ -53,9 +63,8 @@ export function openTraceConnection(store: Pick<Store, 'db' | 'path'>): TraceCon
   const db = new Database(store.path, { timeout: 2000 });
   db.pragma('synchronous = NORMAL');
   db.pragma(`cache_size = ${TRACE_CACHE_PAGES}`);
-  // A checkpoint syncs the database file: not from a trace write, which runs between OCPP
-  // messages, but on a timer (and, as before, from the main connection's own commits).
-  db.pragma('wal_autocheckpoint = 0');
+  db.pragma(`wal_autocheckpoint = ${TRACE_AUTOCHECKPOINT_PAGES}`);
+  db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
   const checkpoints = setInterval(() => {
     if (db.open) db.pragma('wal_checkpoint(PASSIVE)');
   }, TRACE_CHECKPOINT_MS);
@@ -72,7 +81,7 @@ export interface TraceConnection {
   isOpen(): boolean;
   /** Runs `fn` (synchronous) as one SQL transaction. */
   atomically(fn: () => void): void;
-  repo(maxFrames: number): TraceRepo;
+  repo(maxFrames: number, maxBytes: number): TraceRepo;
   close(): void;
 }
 
@@ -80,21 +89,26 @@ function traceConnection(db: Database.Database, close: () => void): TraceConnect
   return {
     isOpen: () => db.open,
     atomically: (fn) => db.transaction(fn)(),
-    repo: (maxFrames) => new TraceRepo(db, maxFrames),
+    repo: (maxFrames, maxBytes) => new TraceRepo(db, maxFrames, maxBytes),
     close,
   };
 }
 
 /**
- * The `ocpp_trace` table as a ring of the newest `maxFrames` frames. The insert and the removal of
- * what falls out of the ring are one SQL transaction, through the rowid, so the table never holds
- * more than the ring and each frame costs the same however full it is.
+ * The `ocpp_trace` table as a ring of the newest `maxFrames` frames holding at most `maxBytes` of
+ * text (the newest frame always stays). The insert and the removal of what falls out of the ring
+ * are one SQL transaction, through the rowid, so the table never holds more than the ring and each
+ * frame costs the same however full it is. The byte total is kept in memory, counted from the
+ * table at open and after a failed write.
  */
 export class TraceRepo {
   private readonly insertRow: Database.Statement<
     [number, TraceDirection, number | null, string | null, string | null, string]
   >;
-  private readonly trimRows: Database.Statement<[number]>;
+  private readonly trimRows: Database.Statement<[number], { n: number }>;
+  private readonly trimOldest: Database.Statement<[number], { n: number }>;
+  private readonly sumBytes: Database.Statement<[], { n: number }>;
+  private bytes: number;
   private readonly appendTx: Database.Transaction<(entry: Omit<TraceEntry, 'seq'>) => number>;
   private readonly selectAfter: Database.Statement<[number, number], TraceRow>;
   private readonly selectAfterOfAction: Database.Statement<[number, string, number], TraceRow>;
@@ -106,11 +120,20 @@ export class TraceRepo {
   constructor(
     db: Database.Database,
     private readonly maxFrames: number,
+    private readonly maxBytes: number,
   ) {
     this.insertRow = db.prepare(
       'INSERT INTO ocpp_trace (at, direction, message_type, action, message_id, text) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    this.trimRows = db.prepare('DELETE FROM ocpp_trace WHERE seq <= ?');
+    this.trimRows = db.prepare(
+      'DELETE FROM ocpp_trace WHERE seq <= ? RETURNING length(CAST(text AS BLOB)) AS n',
+    );
+    this.trimOldest = db.prepare(
+      `DELETE FROM ocpp_trace WHERE seq = (SELECT MIN(seq) FROM ocpp_trace) AND seq < ?
+       RETURNING length(CAST(text AS BLOB)) AS n`,
+    );
+    this.sumBytes = db.prepare('SELECT COALESCE(SUM(length(CAST(text AS BLOB))), 0) AS n FROM ocpp_trace');
+    this.bytes = this.sumBytes.get()!.n;
     this.appendTx = db.transaction((entry: Omit<TraceEntry, 'seq'>) => {
       const seq = Number(
         this.insertRow.run(
@@ -122,7 +145,13 @@ export class TraceRepo {
           entry.text,
         ).lastInsertRowid,
       );
-      this.trimRows.run(seq - this.maxFrames);
+      this.bytes += Buffer.byteLength(entry.text);
+      for (const row of this.trimRows.all(seq - this.maxFrames)) this.bytes -= row.n;
+      while (this.bytes > this.maxBytes) {
+        const removed = this.trimOldest.get(seq);
+        if (removed === undefined) break;
+        this.bytes -= removed.n;
+      }
       return seq;
     });
     this.selectAfter = db.prepare('SELECT * FROM ocpp_trace WHERE seq > ? ORDER BY seq LIMIT ?');
@@ -139,7 +168,24 @@ export class TraceRepo {
 
   /** Stores a frame and drops those older than the ring; returns its seq. */
   append(entry: Omit<TraceEntry, 'seq'>): number {
-    return this.appendTx(entry);
+    try {
+      return this.appendTx(entry);
+    } catch (err) {
+      this.recount();
+      throw err;
+    }
+  }
+
+  /**
+   * Counts the ring's bytes from the table: after a write that may have rolled back. Never throws:
+   * a table that cannot be read now fails the next append, which reports it.
+   */
+  recount(): void {
+    try {
+      this.bytes = this.sumBytes.get()!.n;
+    } catch {
+      // Keep the old count until the table answers again.
+    }
   }
 
   /** Up to `max` frames after `afterSeq`, oldest first: a page of a reader that resumes by seq. */

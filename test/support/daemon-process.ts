@@ -33,13 +33,15 @@ export class DaemonProcess {
     return this.child.exitCode !== null || this.child.signalCode !== null;
   }
 
-  static spawn(args: string[]): DaemonProcess {
+  /** `as` runs it as another user (only root can). */
+  static spawn(args: string[], as?: { uid: number; gid: number }): DaemonProcess {
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', join(ROOT, 'src/bin/chargepointd.ts'), ...args],
       {
         cwd: ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
+        ...as,
       },
     );
     return new DaemonProcess(child);

@@ -86,6 +86,7 @@ const STATUS: StatusReport = {
     { name: 'back', connectorIds: [2], health: { ok: false, fault: 'ReaderFailure', info: 'no device' } },
   ],
   faultInputs: [{ kind: 'emergencyStop', active: false }],
+  store: { state: 'degraded', reason: 'SQLITE_FULL: database or disk is full', since: AT },
 };
 
 const READING: MeterReading = {
@@ -623,6 +624,11 @@ describe('cpctl commands', () => {
     expectAligned(stdout, 'HEALTH', ['ok ', 'ReaderFailure (no device)']);
     expect(stdout).toContain(`CAFE01 at ${new Date(AT).toISOString()}`);
     expect(stdout).toMatch(/emergencyStop\s+inactive/);
+    expect(stdout).toMatch(
+      new RegExp(
+        `store\\s+degraded since ${new Date(AT).toISOString()}: SQLITE_FULL: database or disk is full`,
+      ),
+    );
     expect(api.calls).toEqual([['status']]);
   });
 
@@ -1071,6 +1077,7 @@ describe('RuntimeControl: transactions, queue and auth from the store', () => {
       requestReset: unused,
       trace: unused,
       clock: unused,
+      store: unused,
       ...deps,
     });
   }
@@ -1195,6 +1202,8 @@ function memoryTrace(): FrameTrace {
   return new FrameTrace({
     store: { db, path: ':memory:' },
     maxFrames: 1000,
+    // Above the default byte cap: the follower test leaves 8 MB of frames in the store.
+    maxBytes: 16 * 1024 * 1024,
     clock: { now: () => at++ },
     log: silentLogger(),
   });
@@ -1522,6 +1531,7 @@ describe('RuntimeControl: operator commands', () => {
       requestReset: unused,
       trace: unused,
       clock: unused,
+      store: unused,
       ...deps,
     });
   }
@@ -1598,6 +1608,7 @@ describe('RuntimeControl: hal relay, a technician test that never outlives idle'
       requestReset: unused,
       trace: unused,
       clock,
+      store: unused,
     });
   });
   afterEach(() => store.close());

@@ -230,7 +230,8 @@ describe('charging sessions in process (fake clock, simulated board)', () => {
     const row = await fx.charging(1, TAG);
     expect(row.meterStart).toBe(1_234_567);
     expect(fx.starts()[0]?.reading?.energyImportWh).toBe(1_234_567);
-    read.mockResolvedValueOnce(reading(1_234_789.5));
+    // Every read until the stop: the sample and the register persistence in between.
+    read.mockResolvedValue(reading(1_234_789.5));
     fx.clock.advance(60_000);
     await fx.settle();
     read.mockResolvedValueOnce(reading(1_234_999.6));

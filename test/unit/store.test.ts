@@ -4,6 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, type Logger, silentLogger } from '../../src/log.js';
+import { StoreAccessError } from '../../src/store/database.js';
 import {
   type Availability,
   type Migration,
@@ -16,6 +17,7 @@ import {
 } from '../../src/store/index.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { OutboxRepo } from '../../src/store/outbox-repo.js';
+import { LOCK_FILE, StateDirectoryLockedError } from '../../src/store/state-lock.js';
 import { TransactionSamplesRepo } from '../../src/store/transaction-samples-repo.js';
 import { TransactionsRepo } from '../../src/store/transactions-repo.js';
 
@@ -192,6 +194,20 @@ const fixtures: Record<number, { seed(db: Database.Database): void; verify(store
       ]);
     },
   },
+  7: {
+    seed(db) {
+      db.prepare('INSERT INTO store_probe (singleton, at) VALUES (1, 1672617600000)').run();
+    },
+    verify(store) {
+      expect(store.db.prepare('SELECT at FROM store_probe').pluck().get()).toBe(1672617600000);
+      // The lookups made per message go through an index, not a scan of the history.
+      const plan = (sql: string) => JSON.stringify(store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all());
+      expect(plan('SELECT * FROM transactions WHERE transaction_id = 1')).toMatch(/USING (COVERING )?INDEX/);
+      expect(
+        plan("SELECT seq FROM outbox_dead_letter WHERE action = 'StartTransaction' AND local_tx_id = 1"),
+      ).toMatch(/USING (COVERING )?INDEX/);
+    },
+  },
 };
 
 /** Each fixture's rows are written by the runtime of its version, then the next version runs. */
@@ -213,7 +229,9 @@ describe('openStore on a fresh directory', () => {
     const dir = path.join(tempDir(), 'state', 'nested');
     const store = open(dir);
 
-    expect(fs.statSync(dir).mode & 0o777).toBe(0o750);
+    // The database holds the AuthorizationKey: neither the group (cpctl users) nor others may read it.
+    expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(store.path).mode & 0o777).toBe(0o600);
     expect(store.path).toBe(path.join(dir, 'chargepoint.db'));
     expect(fs.existsSync(store.path)).toBe(true);
     expect(store.recovered).toBeUndefined();
@@ -229,6 +247,10 @@ describe('openStore on a fresh directory', () => {
     expect(store.db.pragma('busy_timeout', { simple: true })).toBeGreaterThan(0);
     expect(store.config.loadAll().size).toBe(0);
     expect(store.availability.all().size).toBe(0);
+    store.config.save('AuthorizationKey', 'secret');
+    for (const companion of ['-wal', '-shm']) {
+      expect(fs.statSync(store.path + companion).mode & 0o777).toBe(0o600);
+    }
   });
 
   it('honours fileName', () => {
@@ -413,17 +435,6 @@ describe('an unusable database file', () => {
       },
       [''],
     ],
-    [
-      // chmod 000 does not stop root (tests may run as root); a directory cannot be opened by anyone.
-      'a path that cannot be read as a file, with -wal and -shm companions',
-      (file) => {
-        fs.mkdirSync(file);
-        fs.writeFileSync(path.join(file, 'inside'), 'kept');
-        fs.writeFileSync(`${file}-wal`, 'stale wal');
-        fs.writeFileSync(`${file}-shm`, 'stale shm');
-      },
-      ['', '-shm', '-wal'],
-    ],
   ];
 
   it.each(cases)(
@@ -499,42 +510,212 @@ describe('an unusable database file', () => {
     expect(store.recovered?.reason).toMatch(/newer/);
     expect(lines.filter((line) => line.level === 'error')).toHaveLength(1);
     expect(schemaVersion(store.db)).toBe(SCHEMA_VERSION);
-    expect(store.config.loadAll().size).toBe(0);
+    // What the older schema can still read of it is salvaged; the file itself stays untouched.
+    expect(store.recovered?.salvage.saved.configKeys).toBe(2);
     const kept = new Database(store.recovered!.movedTo, { readonly: true });
     cleanups.push(() => kept.close());
     expect(schemaVersion(kept)).toBe(SCHEMA_VERSION + 1);
     expect(kept.prepare('SELECT COUNT(*) FROM config_keys').pluck().get()).toBe(2);
   });
 
-  it('falls back to memory with a fatal log line when it cannot be moved aside', () => {
+  it('never falls back to memory: a corrupt file that cannot be moved aside stops the start (exit 78)', () => {
     const dir = tempDir();
     // The name fits, but "<name>.corrupt-<timestamp>" exceeds the 255-byte file name limit.
     const fileName = `${'x'.repeat(230)}.db`;
     fs.writeFileSync(path.join(dir, fileName), 'garbage '.repeat(500));
-    const { log, lines } = capturingLogger();
 
-    const store = open(dir, log, fileName);
-
-    expect(store.path).toBe(':memory:');
-    expect(store.recovered?.movedTo).toBe('');
-    expect(store.recovered?.reason).toMatch(/SQLITE_NOTADB.*moving .* aside failed/);
-    expect(lines.filter((line) => line.level === 'fatal')).toHaveLength(1);
+    expect(() => open(dir, silentLogger(), fileName)).toThrow(StoreAccessError);
     expect(fs.readFileSync(path.join(dir, fileName), 'utf8')).toMatch(/^garbage/);
-    expect(schemaVersion(store.db)).toBe(SCHEMA_VERSION);
-    store.config.save('HeartbeatInterval', '30');
-    expect(store.config.loadAll().get('HeartbeatInterval')).toBe('30');
   });
+});
 
-  it('falls back to memory when the state directory cannot be created', () => {
+describe('a store the daemon cannot write stops the start with StoreAccessError, naming the path and the user', () => {
+  // Tests run as root, whom file modes do not stop: these are the cases that stop root too.
+  const user = os.userInfo().username;
+
+  it('a state directory path that is a file', () => {
     const parent = tempDir();
     fs.writeFileSync(path.join(parent, 'file'), '');
+    const dir = path.join(parent, 'file', 'state');
+    expect(() => open(dir)).toThrow(StoreAccessError);
+    expect(() => open(dir)).toThrow(new RegExp(`${path.join(parent, 'file')}.*user ${user}`));
+  });
+
+  it('a state directory that is a file itself', () => {
+    const parent = tempDir();
+    const dir = path.join(parent, 'state');
+    fs.writeFileSync(dir, '');
+    expect(() => open(dir)).toThrow(/state directory/);
+  });
+
+  it('a database path that is a directory: refused, not moved aside as corruption', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'chargepoint.db');
+    fs.mkdirSync(file);
+    fs.writeFileSync(path.join(file, 'inside'), 'kept');
+
+    expect(() => open(dir)).toThrow(
+      expect.objectContaining({
+        name: 'StoreAccessError',
+        path: file,
+        message: expect.stringContaining(user),
+      }),
+    );
+    expect(corruptSiblings(dir)).toEqual([]);
+    expect(fs.readFileSync(path.join(file, 'inside'), 'utf8')).toBe('kept');
+  });
+
+  it('a WAL that cannot be opened (a directory in its place): refused, the database kept', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'chargepoint.db');
+    writeDatabaseAt(file, SCHEMA_VERSION);
+    fs.mkdirSync(`${file}-wal`);
+
+    expect(() => open(dir)).toThrow(StoreAccessError);
+    expect(corruptSiblings(dir)).toEqual([]);
+  });
+
+  it('the lock is released when the start fails, so a fixed store starts', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'chargepoint.db');
+    fs.mkdirSync(file);
+    expect(() => open(dir)).toThrow(StoreAccessError);
+    fs.rmdirSync(file);
+    expect(open(dir).path).toBe(file);
+  });
+});
+
+describe('the state directory lock', () => {
+  it('refuses a second store on the same directory while the first is open, and is free after close', () => {
+    const dir = tempDir();
+    const first = open(dir);
+    expect(() => openStore({ dir, log: silentLogger(), clock })).toThrow(StateDirectoryLockedError);
+    first.close();
+    expect(open(dir).path).toBe(first.path);
+  });
+
+  it('is 0600 and is not the database: cpctl and the trace still open the database', () => {
+    const dir = tempDir();
+    const store = open(dir);
+    expect(fs.statSync(path.join(dir, LOCK_FILE)).mode & 0o777).toBe(0o600);
+    const reader = new Database(store.path, { readonly: true });
+    cleanups.push(() => reader.close());
+    expect(schemaVersion(reader)).toBe(SCHEMA_VERSION);
+  });
+});
+
+describe('modes and odd files found at start', () => {
+  it('tightens a group-readable directory and database to 0700 / 0600', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'chargepoint.db');
+    writeDatabaseAt(file, SCHEMA_VERSION);
+    fs.chmodSync(dir, 0o755);
+    fs.chmodSync(file, 0o644);
+
+    open(dir);
+
+    expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('a zero-length database is logged and starts empty, not moved aside', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'chargepoint.db');
+    fs.writeFileSync(file, '');
     const { log, lines } = capturingLogger();
 
-    const store = open(path.join(parent, 'file', 'state'), log);
+    const store = open(dir, log);
 
-    expect(store.path).toBe(':memory:');
-    expect(store.recovered?.reason).toMatch(/cannot create state directory/);
-    expect(lines.filter((line) => line.level === 'fatal')).toHaveLength(1);
+    expect(lines.filter((l) => l.level === 'warn' && /zero-length/.test(String(l.msg)))).toHaveLength(1);
+    expect(store.recovered).toBeUndefined();
+    expect(schemaVersion(store.db)).toBe(SCHEMA_VERSION);
+  });
+});
+
+describe('a corrupt database: what can be read is salvaged, and the loss is reported', () => {
+  /** A database with settings, two transactions and their queued messages, then a damaged page. */
+  function corruptWithQueue(file: string, damage: 'other' | 'outbox'): void {
+    const db = new Database(file);
+    migrateTo(db, SCHEMA_VERSION);
+    db.prepare("INSERT INTO config_keys VALUES ('AuthorizationKey', 'secret', 'x')").run();
+    db.prepare("INSERT INTO config_keys VALUES ('SecurityProfile', '1', 'x')").run();
+    db.pragma('synchronous = OFF');
+    const transactions = new TransactionsRepo(db);
+    const outbox = new OutboxRepo(db);
+    for (const connectorId of [1, 2]) {
+      const row = transactions.insert({
+        connectorId,
+        idTag: `T${connectorId}`,
+        meterStart: 100,
+        startedAt: 'x',
+      });
+      outbox.add('StartTransaction', { connectorId, idTag: row.idTag }, row.localId, 'x');
+      outbox.add('StopTransaction', { meterStop: 200 }, row.localId, 'x');
+    }
+    outbox.add('SecurityEventNotification', { type: 'StartupOfTheDevice', timestamp: 'x' }, undefined, 'x');
+    // The auth cache fills pages of its own, so damaging it spares the queue.
+    const cache = db.prepare('INSERT INTO auth_cache (id_tag, status, updated_at) VALUES (?, ?, 0)');
+    for (let i = 0; i < 300; i++) cache.run(`TAG${i}`.padEnd(20, 'x'), 'Accepted');
+    const table = damage === 'other' ? 'auth_cache' : 'outbox';
+    const root = db.prepare('SELECT rootpage FROM sqlite_schema WHERE name = ?').pluck().get(table) as number;
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    db.close();
+    const fd = fs.openSync(file, 'r+');
+    fs.writeSync(fd, Buffer.alloc(pageSize, 0xa5), 0, pageSize, (root - 1) * pageSize);
+    fs.closeSync(fd);
+  }
+
+  it('queued messages, their transactions and the settings are carried into the fresh database', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'chargepoint.db');
+    corruptWithQueue(file, 'other');
+    const { log, lines } = capturingLogger();
+
+    const store = open(dir, log);
+
+    expect(store.recovered?.salvage.saved).toEqual({ configKeys: 2, transactions: 2, outbox: 5 });
+    expect(store.recovered?.salvage.lost).toEqual([]);
+    const queued = new OutboxRepo(store.db).all();
+    expect(queued.map((e) => [e.seq, e.action, e.localTxId])).toEqual([
+      [1, 'StartTransaction', 1],
+      [2, 'StopTransaction', 1],
+      [3, 'StartTransaction', 2],
+      [4, 'StopTransaction', 2],
+      [5, 'SecurityEventNotification', undefined],
+    ]);
+    expect(new TransactionsRepo(store.db).running().map((t) => t.idTag)).toEqual(['T1', 'T2']);
+    expect(store.config.loadAll().get('AuthorizationKey')).toBe('secret');
+    // A new message never takes the seq of a salvaged one.
+    expect(new OutboxRepo(store.db).add('MeterValues', {}, 1, 'y').seq).toBe(6);
+    const error = lines.find((l) => l.level === 'error');
+    expect(error).toMatchObject({ salvaged: { outbox: 5 }, lost: [] });
+  });
+
+  it('a damaged queue: the loss is reported in the log and in the store', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'chargepoint.db');
+    corruptWithQueue(file, 'outbox');
+    const { log, lines } = capturingLogger();
+
+    const store = open(dir, log);
+
+    expect(store.recovered?.salvage.lost).toEqual([expect.stringMatching(/^outbox not read whole/)]);
+    expect(store.recovered?.salvage.saved.transactions).toBe(2);
+    expect(lines.find((l) => l.level === 'error')?.lost).toEqual(store.recovered?.salvage.lost);
+  });
+});
+
+describe('setting floors', () => {
+  it('SecurityProfile never starts below its last persisted value, even on a fresh database', () => {
+    const dir = tempDir();
+    const first = open(dir);
+    first.floors.set('SecurityProfile', '2');
+    first.close();
+    fs.rmSync(path.join(dir, 'chargepoint.db'));
+
+    const store = open(dir);
+    expect(store.floors.get('SecurityProfile')).toBe('2');
+    expect(fs.statSync(store.floors.path).mode & 0o777).toBe(0o600);
   });
 });
 

@@ -64,6 +64,22 @@ describe('redactFrame', () => {
     expect(text).toContain(REDACTED);
   });
 
+  it('reads key names as the JSON decodes them: an escaped AuthorizationKey is blanked too', () => {
+    // "Authorization\u004bey" is the same key to any JSON reader, so it must be to the redaction.
+    const escaped = `[2,"e1","ChangeConfiguration",{"key":"Authorization\\u004bey","value":"${SECRET}"}]`;
+    expect(JSON.parse(escaped)[3].key).toBe('AuthorizationKey');
+    const text = redactFrame(escaped);
+    expect(text).not.toContain(SECRET);
+    expect(JSON.parse(text)[3].value).toBe(REDACTED);
+    const listing = `[3,"e2",{"configurationKey":[{"key":"\\u0041uthorizationKey","readonly":false,"value":"${SECRET}"}]}]`;
+    expect(redactFrame(listing)).not.toContain(SECRET);
+    // An escaped private key header is still a private key.
+    const pem = `[2,"e3","DataTransfer",{"vendorId":"v","data":"-----BEGIN PRIVATE KEY\\u002d----\\n${PEM_BODY}"}]`;
+    expect(redactFrame(pem)).not.toContain(PEM_BODY);
+    const unreadable = `[2,"e4","ChangeConfiguration",{"key":"Authorization\\u004Bey","value":"${SECRET}"`;
+    expect(redactFrame(unreadable)).not.toContain(SECRET);
+  });
+
   it('keeps a frame without secrets byte for byte', () => {
     const text = call('4', 'ChangeConfiguration', { key: 'HeartbeatInterval', value: '60' });
     expect(redactFrame(text)).toBe(text);
@@ -178,6 +194,30 @@ describe('FrameTrace', () => {
     const [entry] = t.query({ limit: 1 });
     expect(entry!.text.length).toBeLessThan(MAX_TRACED_TEXT + 100);
     expect(entry!.text).toMatch(/more characters not traced\]$/);
+  });
+
+  it('is bounded in bytes as well as frames, and the WAL stays bounded under a flood of big frames', () => {
+    const store = tempStore();
+    const maxBytes = 256 * 1024;
+    const t = new FrameTrace({
+      store,
+      maxFrames: 10_000,
+      maxBytes,
+      clock: { now: () => now++ },
+      log: silentLogger(),
+    });
+    cleanups.push(() => t.close());
+    const big = 'x'.repeat(MAX_TRACED_TEXT);
+    // 4,000 frames of 16 KB: 64 MB that a central system could send in a minute.
+    for (let i = 0; i < 4000; i++)
+      t.record({ direction: 'in', text: call(`b${i}`, 'DataTransfer', { data: big }) });
+    const bytes = store.db.prepare('SELECT SUM(length(text)) AS n FROM ocpp_trace').get() as { n: number };
+    expect(bytes.n).toBeLessThanOrEqual(maxBytes);
+    expect(t.size()).toBeGreaterThan(0);
+    expect(t.query({ limit: 1 })[0]!.messageId).toBe('b3999');
+    const wal = fs.statSync(`${store.path}-wal`).size;
+    expect(wal).toBeLessThan(8 * 1024 * 1024);
+    expect(fs.statSync(store.path).size).toBeLessThan(8 * 1024 * 1024);
   });
 
   it('writes through its own connection, without a sync per frame, and the store still reads it', () => {

@@ -1,0 +1,98 @@
+import Database from 'better-sqlite3';
+
+/** What was carried over from a corrupt database, and what could not be. */
+export interface Salvage {
+  saved: { configKeys: number; transactions: number; outbox: number };
+  /** Each loss in words: a table not read whole, queued messages dropped, a file not readable. */
+  lost: string[];
+}
+
+type Row = Record<string, unknown>;
+
+/**
+ * Carries what can still be read from a corrupt database (moved aside at `corruptFile`) into the
+ * fresh one: the configuration keys (the central system's settings, the AuthorizationKey), the
+ * transactions and the queued messages, with their keys, so a StopTransaction still finds its
+ * transaction. Each table is read from both ends, so a damaged page in the middle costs only the
+ * rows on it. A queued transaction message whose transaction could not be read is dropped: it
+ * could not be sent correctly. Everything is inserted in one SQL transaction.
+ */
+export function salvageInto(db: Database.Database, corruptFile: string): Salvage {
+  const salvage: Salvage = { saved: { configKeys: 0, transactions: 0, outbox: 0 }, lost: [] };
+  let old: Database.Database;
+  try {
+    old = new Database(corruptFile, { readonly: true, fileMustExist: true });
+  } catch (err) {
+    salvage.lost.push(`whole database unreadable: ${(err as Error).message}`);
+    return salvage;
+  }
+  try {
+    const config = readTable(old, 'config_keys', 'key', salvage);
+    const transactions = readTable(old, 'transactions', 'local_id', salvage);
+    const outbox = readTable(old, 'outbox', 'seq', salvage);
+    db.transaction(() => {
+      const putKey = db.prepare(
+        'INSERT OR IGNORE INTO config_keys (key, value, updated_at) VALUES (@key, @value, @updated_at)',
+      );
+      for (const row of config) salvage.saved.configKeys += putKey.run(row).changes;
+      const putTx = db.prepare(
+        `INSERT INTO transactions (local_id, connector_id, id_tag, parent_id_tag, reservation_id, transaction_id,
+           meter_start, started_at, last_meter, last_meter_at, stop_reason, stop_id_tag, meter_stop, stopped_at)
+         VALUES (@local_id, @connector_id, @id_tag, @parent_id_tag, @reservation_id, @transaction_id,
+           @meter_start, @started_at, @last_meter, @last_meter_at, @stop_reason, @stop_id_tag, @meter_stop, @stopped_at)`,
+      );
+      const savedTx = new Set<unknown>();
+      for (const row of transactions) {
+        if (tryRun(putTx, row)) savedTx.add(row.local_id);
+      }
+      salvage.saved.transactions = savedTx.size;
+      const putMessage = db.prepare(
+        `INSERT INTO outbox (seq, kind, action, local_tx_id, payload, attempts, next_attempt_at, created_at)
+         VALUES (@seq, @kind, @action, @local_tx_id, @payload, @attempts, 0, @created_at)`,
+      );
+      let orphans = 0;
+      for (const row of outbox) {
+        if (row.local_tx_id !== null && !savedTx.has(row.local_tx_id)) {
+          orphans++;
+          continue;
+        }
+        // Before schema 6 every queued message was a transaction message.
+        if (tryRun(putMessage, { kind: 'transaction', ...row })) salvage.saved.outbox++;
+        else orphans++;
+      }
+      if (orphans > 0) salvage.lost.push(`${orphans} queued message(s) whose transaction was unreadable`);
+    })();
+  } finally {
+    old.close();
+  }
+  return salvage;
+}
+
+/** The table's readable rows: forwards until a damaged page, then backwards until one. */
+function readTable(old: Database.Database, table: string, key: string, salvage: Salvage): Row[] {
+  const rows = new Map<unknown, Row>();
+  let complete = true;
+  for (const order of ['ASC', 'DESC']) {
+    try {
+      for (const row of old
+        .prepare(`SELECT * FROM ${table} ORDER BY ${key} ${order}`)
+        .iterate() as Iterable<Row>) {
+        if (rows.has(row[key])) break;
+        rows.set(row[key], row);
+      }
+      if (complete) break;
+    } catch (err) {
+      if (complete) salvage.lost.push(`${table} not read whole: ${(err as Error).message}`);
+      complete = false;
+    }
+  }
+  return [...rows.values()];
+}
+
+function tryRun(statement: Database.Statement, row: Row): boolean {
+  try {
+    return statement.run(row).changes === 1;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,69 @@
+import fs from 'node:fs';
+import type { Logger } from '../log.js';
+
+/**
+ * The last persisted value of each setting that may only be raised (SecurityProfile), in a small
+ * file beside the database. A database lost to corruption, or replaced by hand, must not bring the
+ * charger back up on a weaker profile than the central system last set: the configuration
+ * registry takes the higher of this floor and what it would otherwise start with.
+ *
+ * Written as a whole (temporary file, fsync, rename), so a power cut leaves the old or the new
+ * floor, never half of one. A floor that cannot be read is logged and ignored: the database's
+ * value still applies.
+ */
+export class SettingFloors {
+  private values: Record<string, string>;
+
+  constructor(
+    readonly path: string,
+    private readonly log: Logger,
+  ) {
+    this.values = this.read();
+  }
+
+  get(key: string): string | undefined {
+    return this.values[key];
+  }
+
+  /** Records the value now persisted for `key`; false (logged) when the file could not be written. */
+  set(key: string, value: string): boolean {
+    if (this.values[key] === value) return true;
+    const next = { ...this.values, [key]: value };
+    const temporary = `${this.path}.tmp`;
+    try {
+      const fd = fs.openSync(temporary, 'w', 0o600);
+      try {
+        fs.writeFileSync(fd, `${JSON.stringify(next)}\n`);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(temporary, this.path);
+      this.values = next;
+      return true;
+    } catch (err) {
+      this.log.error({ path: this.path, key, err: (err as Error).message }, 'setting floor not written');
+      return false;
+    }
+  }
+
+  private read(): Record<string, string> {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.path, 'utf8');
+    } catch {
+      return {};
+    }
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+        throw new Error('not an object');
+      return Object.fromEntries(
+        Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+      );
+    } catch (err) {
+      this.log.warn({ path: this.path, err: (err as Error).message }, 'setting floors unreadable, ignored');
+      return {};
+    }
+  }
+}
