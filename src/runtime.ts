@@ -39,11 +39,12 @@ import { Station } from './station/station.js';
 import { TransactionEngine, type StopReason as TransactionStopReason } from './station/transactions.js';
 import { AuthCacheRepo } from './store/auth-cache-repo.js';
 import type { StoreHealthSnapshot } from './store/health.js';
-import { openStore, type Store, type StoreOptions } from './store/index.js';
+import { lockStateDirectory, openStore, type Store, type StoreOptions } from './store/index.js';
 import { LocalListRepo } from './store/local-list-repo.js';
 import { OutboxRepo } from './store/outbox-repo.js';
 import { ReservationsRepo } from './store/reservations-repo.js';
 import { RetentionRepo } from './store/retention.js';
+import type { StateLock } from './store/state-lock.js';
 import { TransactionSamplesRepo } from './store/transaction-samples-repo.js';
 import { TransactionsRepo } from './store/transactions-repo.js';
 import { FIRMWARE_VERSION } from './version.js';
@@ -63,7 +64,7 @@ export interface RuntimeOptions {
   wrapDatabase?: StoreOptions['wrapDatabase'];
 }
 
-type BuiltOptions = RuntimeOptions & { board: Board; mqttBridge?: typeof MqttBridge };
+type BuiltOptions = RuntimeOptions & { board: Board; stateLock: StateLock; mqttBridge?: typeof MqttBridge };
 
 /**
  * How long a graceful stop waits, in all, for the central system: for queued StopTransactions to
@@ -133,6 +134,7 @@ export class Runtime {
     });
     this.store = openStore({
       dir: cfg.stateDir,
+      lock: opts.stateLock,
       log,
       clock,
       ...(opts.wrapDatabase ? { wrapDatabase: opts.wrapDatabase } : {}),
@@ -303,13 +305,22 @@ export class Runtime {
   }
 
   static async start(opts: RuntimeOptions): Promise<Runtime> {
-    const board =
-      opts.board ??
-      (await loadBoard(opts.config.board, {
-        log: opts.log,
-        clock: opts.clock ?? systemClock,
-        stateDir: opts.config.stateDir,
-      }));
+    // The state directory's lock before the board: a second daemon on the same charger must be
+    // turned away before it drives (or releases) the outputs the running one controls.
+    const stateLock = lockStateDirectory(opts.config.stateDir);
+    let board: Board;
+    try {
+      board =
+        opts.board ??
+        (await loadBoard(opts.config.board, {
+          log: opts.log,
+          clock: opts.clock ?? systemClock,
+          stateDir: opts.config.stateDir,
+        }));
+    } catch (error) {
+      stateLock.release();
+      throw error;
+    }
     // Outputs safe before anything else, the store included: a killed run may have left a
     // contactor closed, and a start that fails below must leave it open.
     let runtime: Runtime;
@@ -317,10 +328,11 @@ export class Runtime {
       board.safe();
       // The MQTT client library is a large part of the start-up time and memory: loaded only when used.
       const mqttBridge = opts.config.mqtt ? (await import('./mqtt/bridge.js')).MqttBridge : undefined;
-      runtime = new Runtime({ ...opts, board, ...(mqttBridge ? { mqttBridge } : {}) });
+      runtime = new Runtime({ ...opts, board, stateLock, ...(mqttBridge ? { mqttBridge } : {}) });
       await runtime.board.start();
     } catch (error) {
       await board.stop();
+      stateLock.release();
       throw error;
     }
     // Transactions the last run left open are stopped (PowerLoss) and queued before we connect.

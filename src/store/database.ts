@@ -37,6 +37,18 @@ export interface StoreOptions {
   clock?: Pick<Clock, 'now'>;
   /** Fault injection for tests only: the connection every repository is given. */
   wrapDatabase?: (db: Database.Database) => Database.Database;
+  /** The state directory's lock, when the caller took it earlier (`lockStateDirectory`); the store owns it from here. */
+  lock?: StateLock;
+}
+
+/**
+ * Creates the state directory if needed and takes its lock. The runtime takes it before it touches
+ * the board: a second daemon must be turned away before it drives (or releases) the outputs the
+ * running one controls.
+ */
+export function lockStateDirectory(dir: string): StateLock {
+  prepareDirectory(dir);
+  return acquireStateLock(dir);
 }
 
 // Long enough to ride out a cpctl read or a checkpoint, short enough not to stall the cold start.
@@ -85,7 +97,7 @@ export function openStore(opts: StoreOptions): Store {
   const clock = opts.clock ?? { now: Date.now };
   const file = path.join(opts.dir, opts.fileName ?? 'chargepoint.db');
   prepareDirectory(opts.dir);
-  const lock = acquireStateLock(opts.dir);
+  const lock = opts.lock ?? acquireStateLock(opts.dir);
   try {
     prepareFile(file, log);
     const floors = new SettingFloors(`${file}.floors`, log);
