@@ -363,6 +363,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   /** Milliseconds until the head may be sent. */
   private waitBefore(entry: OutboxEntry): number {
+    // Never tried: due at once, whatever the wall clock reads (a step back can even put it before 1970).
+    if (entry.nextAttemptAt === 0) return 0;
     const now = this.opts.clock.now();
     const remaining = entry.nextAttemptAt - now;
     if (remaining <= 0) return 0;
