@@ -525,11 +525,13 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     for (const id of this.waitingFor(pending))
       if (id !== connectorId) this.lapse(id, `started on connector ${connectorId}`);
     this.apply(connectorId, { type: 'start', pending });
-    const tx = await this.record(connectorId, pending).catch((error: Error) => {
+    const tx = await this.record(connectorId, pending).catch(async (error: Error) => {
       this.opts.log.error(
         { connectorId, err: error.message },
         'transaction could not be recorded; not started',
       );
+      // The cable was locked for a start that did not happen: the driver must be able to take it.
+      await this.releaseCable(connectorId);
       return undefined;
     });
     if (!tx) {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DEFAULT_SIM_SPEC, SimBoard } from '../../hal/sim/board.js';
 import type { StatusReport } from '../../src/cli/api.js';
 import { request } from '../../src/cli/client.js';
@@ -78,6 +78,8 @@ describe('disk full (ENOSPC) while charging', () => {
     h.board.swipe(TAG);
     await h.sink.waitFor((l) => l.msg === 'transaction could not be recorded; not started');
     expect(h.board.connector(1)?.devices.relay.isClosed()).toBe(false);
+    // The cable locked for the start that did not happen is released again.
+    await vi.waitFor(() => expect(h.board.connector(1)?.lock?.isLocked()).toBe(false));
     expect(h.csms.calls(CP_ID, 'StartTransaction')).toHaveLength(0);
     // The central system's Accepted stands although the cache could not remember it.
     expect(h.sink.find((l) => l.msg === 'id tag not authorized')).toBeUndefined();
