@@ -223,13 +223,22 @@ export class CrashRun {
    * empty, the local list is one whole version sent, and the audit holds.
    */
   async finish(): Promise<{ rows: TxRow[]; report: AuditReport }> {
-    const { label } = this.opts;
     const last = this.life();
     await last.booted();
+    return this.settle(last);
+  }
+
+  /**
+   * Waits until the central system has the StopTransaction of every stored transaction (all must be
+   * stopped), stops `life` gracefully, and audits: queue empty, local list whole, transactions
+   * delivered once (but for the allowed copies), in order, metered monotonically.
+   */
+  async settle(life: DaemonLife): Promise<{ rows: TxRow[]; report: AuditReport }> {
+    const { label } = this.opts;
     const rows = readTransactions(this.dbFile);
     expect(
       rows.every((r) => r.stopped_at !== null),
-      `${label}: a transaction left open after the restart`,
+      `${label}: a transaction left open`,
     ).toBe(true);
     for (const row of rows)
       await this.csms.waitForFrame(
@@ -239,10 +248,10 @@ export class CrashRun {
           r.message?.type === 'call' &&
           r.message.action === 'StopTransaction' &&
           stopReceived(this.csms.frames, this.cp, row),
-        { timeoutMs: WAIT_MS, what: `StopTransaction of local transaction ${row.local_id} (${label})` },
+        { timeoutMs: WAIT_MS * 2, what: `StopTransaction of local transaction ${row.local_id} (${label})` },
       );
-    last.daemon.child.kill('SIGTERM');
-    expect(await last.daemon.exitCode()).toBe(0);
+    life.daemon.child.kill('SIGTERM');
+    expect(await life.daemon.exitCode()).toBe(0);
 
     const counts = queueCounts(this.dbFile);
     expect([counts.outbox, counts.deadLetters], `${label}: outbox and dead letters after the run`).toEqual([
