@@ -44,6 +44,10 @@ export interface DaySample {
   dbUsedKiB: number;
   /** The database file and its WAL on disk. */
   dbFileKiB: number;
+  /** Pages of the transactions table and its indexes: it grows with every session until retention prunes it. */
+  transactionsKiB: number;
+  /** Rows in the transactions table. */
+  transactions: number;
   sessions: number;
 }
 
@@ -162,6 +166,14 @@ export class WeekSimulation {
     const db = new Database(file, { readonly: true });
     const pragma = (name: string) => Number(db.pragma(name, { simple: true }));
     const used = (pragma('page_count') - pragma('freelist_count')) * pragma('page_size');
+    // dbstat names tables and indexes; sqlite_schema says which table an index belongs to.
+    const history = db
+      .prepare(
+        `SELECT COALESCE(SUM(d.pgsize), 0) AS bytes FROM dbstat d
+         JOIN sqlite_schema s ON s.name = d.name WHERE s.tbl_name = 'transactions'`,
+      )
+      .get() as { bytes: number };
+    const rows = db.prepare('SELECT COUNT(*) AS n FROM transactions').get() as { n: number };
     db.close();
     const wal = statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0;
     const memory = process.memoryUsage();
@@ -171,6 +183,8 @@ export class WeekSimulation {
       rssMiB: round(memory.rss / 2 ** 20),
       dbUsedKiB: round(used / 1024),
       dbFileKiB: round((statSync(file).size + wal) / 1024),
+      transactionsKiB: round(history.bytes / 1024),
+      transactions: rows.n,
       sessions: this.sessions,
     };
   }
