@@ -85,7 +85,9 @@ for (const seed of seedsFor([77031, 20261130], process.env.CRASH_SEED))
         expect(rows.length, `${label}: too few transactions to prove anything`).toBeGreaterThanOrEqual(
           KILLS / 4,
         );
-        expect(run.lastListAccepted, `${label}: no local list update got through`).toBeGreaterThan(0);
+        // Each update escapes its kill with a chance of 0.4: of ten, one gets through but for 0.6^10.
+        if (run.listVersionsSent.size >= 10)
+          expect(run.lastListAccepted, `${label}: no local list update got through`).toBeGreaterThan(0);
       },
       BUDGET_MS + 120_000,
     );

@@ -1,7 +1,7 @@
 /**
  * A simulated week (test/faults/week-simulation.ts): the runtime in process with the fake clock,
- * MeterValues every second while charging, a session every few minutes, a loopback central
- * system. Memory (heap used after a full garbage collection) and the database (pages in use, and
+ * MeterValues every second while charging, a session every few minutes, a central system
+ * that keeps only counters. Memory (heap used after a full garbage collection) and the database (pages in use, and
  * the file with its WAL) are measured at the end of every simulated day; once the bounded stores
  * (the frame trace ring, the authorization cache) have filled and settled, both must stay on that
  * level: what a charger that runs for years on 512 MB and an SD card needs. The one table allowed

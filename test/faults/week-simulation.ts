@@ -1,7 +1,7 @@
 /**
  * The simulated week's machinery: the runtime in process on the sim board with the fake clock,
  * MeterValues every second while charging, a session every few minutes alternating between the
- * connectors, against a loopback central system that answers at once and keeps nothing; and the
+ * connectors, against a central system on a local WebSocket that answers at once and keeps nothing; and the
  * measurements taken at the end of each simulated day.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -15,9 +15,9 @@ import { parseConfig } from '../../src/config/file.js';
 import { createLogger } from '../../src/log.js';
 import type { FrameEvent } from '../../src/ocpp/rpc.js';
 import { Runtime } from '../../src/runtime.js';
+import { CountingCsms } from '../support/counting-csms.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { fastTempRoot } from '../support/fast-temp.js';
-import { LoopbackCsms } from '../support/loopback-csms.js';
 import { Rng } from '../support/prng.js';
 
 export const DAY_SECONDS = 86_400;
@@ -53,7 +53,7 @@ export interface DaySample {
 
 export class WeekSimulation {
   readonly clock = new FakeClock(Date.UTC(2026, 0, 5));
-  readonly csms = new LoopbackCsms(() => this.clock.now());
+  readonly csms = new CountingCsms(() => this.clock.now());
   readonly board = new SimBoard(DEFAULT_SIM_SPEC, this.clock);
   readonly errors = new ErrorLines();
   sessions = 0;

@@ -201,7 +201,8 @@ export class CrashRun {
   async localListUpdate(life: DaemonLife): Promise<void> {
     const version = this.listVersionsSent.size + 1;
     this.listVersionsSent.add(version);
-    life.killAfterFrames(this.rng.int(1, 3), `local list version ${version}`);
+    // Killed while applying it or before its answer leaves, or not at all (then the next step's kill).
+    if (this.rng.chance(0.6)) life.killAfterFrames(this.rng.int(1, 2), `local list version ${version}`);
     const localAuthorizationList = listEntries(version).map((idTag) => ({
       idTag,
       idTagInfo: { status: 'Accepted' },

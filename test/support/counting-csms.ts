@@ -2,12 +2,14 @@ import type { AddressInfo } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
 
 /**
- * A minimal central system on 127.0.0.1 for long runs: it accepts every charge point, answers every
- * CALL at once with a valid default (Accepted, a new transactionId, its clock's time) and keeps
- * only counters, never the frames, so a simulated week measures the charge point's memory, not its
- * own. `now` is the central system's clock: give it the test's fake clock.
+ * A minimal central system over a real WebSocket on 127.0.0.1, for long runs of the whole runtime:
+ * it accepts every charge point, answers every CALL at once with a valid default (Accepted, a new
+ * transactionId, its clock's time) and keeps only counters, never the frames, so a simulated week
+ * measures the charge point's memory, not its own (the in-process LoopbackCsms records every call
+ * and needs no socket, for engine-level tests). `now` is the central system's clock: give it the
+ * test's fake clock.
  */
-export class LoopbackCsms {
+export class CountingCsms {
   /** CALLs received, per action. */
   readonly calls = new Map<string, number>();
   connections = 0;
