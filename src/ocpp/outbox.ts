@@ -93,9 +93,13 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   private loop: Promise<void> = Promise.resolve();
   /** Bumped by every resume(), so a NotConnectedError of a call made before it does not undo it. */
   private resumes = 0;
-  /** Settles the call the loop waits for as abandoned: `stop` has waited long enough. */
-  private abandon: () => void = () => {};
-  private readonly abandoned: Promise<'abandoned'>;
+  /** `stop` has waited long enough: the call in flight, and any made after, count as abandoned. */
+  private abandoned = false;
+  /**
+   * Settles the call the loop waits for as abandoned. One per call, never a promise raced by every
+   * delivery: each race would leave a reaction on it for as long as the outbox lives.
+   */
+  private settleAbandoned: (() => void) | undefined;
 
   constructor(opts: OutboxOptions) {
     super();
@@ -112,9 +116,6 @@ export class Outbox extends EventEmitter<OutboxEvents> {
           this.kick();
         },
       };
-    });
-    this.abandoned = new Promise((resolve) => {
-      this.abandon = () => resolve('abandoned');
     });
   }
 
@@ -171,7 +172,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.stopped = true;
     this.pause();
     if (!this.draining) return;
-    const grace = this.opts.clock.setTimeout(() => this.abandon(), graceMs);
+    const grace = this.opts.clock.setTimeout(() => {
+      this.abandoned = true;
+      this.settleAbandoned?.();
+    }, graceMs);
     await this.loop;
     grace.cancel();
   }
@@ -269,13 +273,15 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     }
     const sent: OutboxEntry = { ...entry, payload: prepared.payload };
     const resumes = this.resumes;
-    const outcome: Outcome = await Promise.race([
+    const outcome = await new Promise<Outcome>((resolve) => {
       this.opts.rpc.call(entry.action, prepared.payload as unknown as RequestOf<QueuedAction>).then(
-        (answer: unknown) => ({ answer }),
-        (error: unknown) => ({ error }),
-      ),
-      this.abandoned,
-    ]);
+        (answer: unknown) => resolve({ answer }),
+        (error: unknown) => resolve({ error }),
+      );
+      if (this.abandoned) resolve('abandoned');
+      else this.settleAbandoned = () => resolve('abandoned');
+    });
+    this.settleAbandoned = undefined;
     if (outcome === 'abandoned') {
       this.log.warn(
         { seq: entry.seq, action: entry.action },
