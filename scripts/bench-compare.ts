@@ -24,6 +24,8 @@ const DAEMON_NODE_FLAGS = (readFileSync(DAEMON, 'utf8').split('\n', 1)[0] ?? '')
 /** Start-up work (lazy compiles, warm-up, the first GC) settles before the resident size is read. */
 const SETTLE_MS = 1000;
 const SESSION_CONNECTOR = 2;
+/** Between two looks at a daemon that is not answering yet. */
+const POLL_MS = 20;
 
 export interface Stats {
   p50: number;
@@ -83,6 +85,8 @@ export async function timeCalls(
 
 export interface DaemonOptions {
   mqttUrl?: string;
+  /** OCPP configuration keys on top of the bench's own (no heartbeats, no WebSocket pings, no samples). */
+  ocpp?: Record<string, string | number | boolean>;
   /** Extra Node flags for the daemon (e.g. `--cpu-prof`); it then runs through `node`, with its shebang's flags. */
   nodeFlags?: string[];
 }
@@ -99,7 +103,7 @@ export function spawnDaemon(url: string, stateDir: string, opts: DaemonOptions =
       stateDir,
       board: 'sim',
       cli: { socket: join(stateDir, 'cpctl.sock') },
-      ocpp: { HeartbeatInterval: 3600, WebSocketPingInterval: 0, MeterValueSampleInterval: 0 },
+      ocpp: { HeartbeatInterval: 3600, WebSocketPingInterval: 0, MeterValueSampleInterval: 0, ...opts.ocpp },
       ...(opts.mqttUrl ? { mqtt: { url: opts.mqttUrl } } : {}),
       log: { level: 'warn' },
     }),
@@ -111,8 +115,26 @@ export function spawnDaemon(url: string, stateDir: string, opts: DaemonOptions =
   });
 }
 
+/**
+ * Resolves once the daemon answers on its control socket (the store is open and the board up),
+ * whether or not it reaches a central system.
+ */
+export async function untilAnswering(socket: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    try {
+      await request(socket, 'version', {});
+      return;
+    } catch (error) {
+      if (performance.now() > deadline)
+        throw new Error(`no answer on ${socket}: ${(error as Error).message}`);
+      await settle(POLL_MS);
+    }
+  }
+}
+
 export async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+  if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   await exited;

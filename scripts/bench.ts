@@ -4,7 +4,7 @@
  * bare `ws` charge point). Prints one JSON document of figures; targets in the README.
  *
  * Options: `--rounds <n>` (default 3; each round boots both charge points afresh, figures are the
- * medians over the rounds), `--only-compare` (skip the queue drain, MQTT and local-list figures),
+ * medians over the rounds), `--only-compare` (skip the queue, MQTT, local-list and fault figures),
  * `--cpu-prof <dir>` (write a CPU profile of each daemon run into <dir>).
  */
 import { execFile } from 'node:child_process';
@@ -14,9 +14,6 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { request } from '../src/cli/client.js';
-import { silentLogger } from '../src/log.js';
-import { openStore } from '../src/store/index.js';
-import { OutboxRepo } from '../src/store/outbox-repo.js';
 import { DevCsms } from '../test/csms/server.js';
 import { Mosquitto } from '../test/support/mosquitto.js';
 import { benchAuthorization } from './bench-auth.js';
@@ -40,13 +37,14 @@ import {
   timeCalls,
   timeCommits,
 } from './bench-compare.js';
+import { benchUnderFaults, FAULT_FIGURES, FAULT_TARGETS_MS, type FaultFigures } from './bench-faults.js';
 import { benchMqttPublish } from './bench-mqtt.js';
+import { BACKLOG_RSS_TARGET_MB, queueDrain, queuedBacklog } from './bench-queue.js';
 
 const CALLS = 1000;
 const SESSIONS = 200;
 /** Durable commits timed per round, for the durable floor of the figures that commit. */
 const COMMITS = 200;
-const QUEUED = 10_000;
 const CPCTL = fileURLToPath(new URL('../src/bin/cpctl.js', import.meta.url));
 const execFileAsync = promisify(execFile);
 
@@ -151,63 +149,6 @@ async function compareWithFloor(
   };
 }
 
-/** 10,000 transaction messages queued while offline, drained after the daemon (re)connects. */
-async function queueDrain(csms: DevCsms, url: string, dir: string) {
-  const stateDir = join(dir, 'drain');
-  const store = openStore({ dir: stateDir, log: silentLogger() });
-  store.db.transaction(() => {
-    const tx = store.db
-      .prepare(
-        `INSERT INTO transactions (connector_id, id_tag, transaction_id, meter_start, started_at, last_meter, last_meter_at, stop_reason, meter_stop, stopped_at)
-         VALUES (1, 'QUEUED', 4242, 0, ?, 0, ?, 'Local', 0, ?)`,
-      )
-      .run(new Date().toISOString(), new Date().toISOString(), new Date().toISOString());
-    // Through the repository, so the queue rows are exactly what the runtime writes.
-    const outbox = new OutboxRepo(store.db);
-    for (let i = 0; i < QUEUED; i++) {
-      const at = new Date(Date.now() - (QUEUED - i) * 1000).toISOString();
-      const payload = {
-        connectorId: 1,
-        meterValue: [
-          {
-            timestamp: at,
-            sampledValue: [{ value: String(i), measurand: 'Energy.Active.Import.Register', unit: 'Wh' }],
-          },
-        ],
-      };
-      outbox.add('MeterValues', payload, Number(tx.lastInsertRowid), at);
-    }
-  })();
-  store.close();
-  csms.clearFrames();
-  const first = csms.waitForCall(CP, 'MeterValues', { timeoutMs: 30_000 });
-  const child = spawnDaemon(url, stateDir);
-  const t0 = (await first).record.at;
-  let last = 0;
-  await new Promise<void>((resolve) => {
-    let count = 0;
-    const onFrame = (r: {
-      chargePointId: string;
-      direction: string;
-      message?: { type: string; action?: string };
-    }) => {
-      if (r.direction !== 'in' || r.message?.type !== 'call' || r.message.action !== 'MeterValues') return;
-      count++;
-      last = Date.now();
-      if (count === QUEUED - 1) {
-        csms.off('frame', onFrame);
-        resolve();
-      }
-    };
-    csms.on('frame', onFrame);
-  });
-  await stopProcess(child);
-  return {
-    queueDrainMessages: QUEUED,
-    queueDrainMessagesPerSecond: Math.round((QUEUED / (last - t0)) * 1000),
-  };
-}
-
 /**
  * The daemon as shipped with everything on: the OCPP frame trace (on by default) and the MQTT
  * bridge to a real broker. Its size after boot, and a state change's way to an MQTT subscriber.
@@ -270,23 +211,26 @@ async function main(): Promise<void> {
   const { url } = await csms.start();
   try {
     const live = await compareWithFloor(csms, url, dir, rounds, daemon);
-    const others = values['only-compare']
-      ? {}
-      : {
-          ...(await queueDrain(csms, url, dir)),
-          ...(await withMqtt(csms, url, dir)),
-          ...(await largeList(csms, url, dir)),
-        };
+    const drain = values['only-compare'] ? undefined : await queueDrain(csms, url, dir);
+    const backlog = values['only-compare'] ? undefined : await queuedBacklog(csms, url, dir);
+    const mqtt = values['only-compare'] ? undefined : await withMqtt(csms, url, dir);
+    const list = values['only-compare'] ? undefined : await largeList(csms, url, dir);
+    const faults = values['only-compare'] ? undefined : await benchUnderFaults(dir);
     const report = {
       machine: { cpus: cpus().length, node: process.version },
       rounds,
       callsPerRound: CALLS,
       sessionsPerRound: SESSIONS,
       ...live,
-      ...others,
+      ...drain,
+      ...backlog,
+      ...mqtt,
+      ...list,
+      ...faults,
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     process.stderr.write(table(live.versusFloor));
+    if (backlog && faults) process.stderr.write(targetTable(backlog, faults));
   } finally {
     await csms.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -306,3 +250,22 @@ function table(rows: Record<string, Ratio>): string {
 }
 
 await main();
+
+/** The figures with a target of their own (README), as measured, also on stderr. */
+function targetTable(backlog: { daemonRssWith100kQueuedMb: number }, faults: FaultFigures): string {
+  const rows: Array<[string, number, number]> = [
+    ['daemonRssWith100kQueuedMb', backlog.daemonRssWith100kQueuedMb, BACKLOG_RSS_TARGET_MB],
+    ...FAULT_FIGURES.map((name): [string, number, number] => [
+      `${name} (max)`,
+      faults[name].max,
+      FAULT_TARGETS_MS[name],
+    ]),
+  ];
+  const width = Math.max(...rows.map(([name]) => name.length));
+  const cell = (value: string | number, size: number) => String(value).padStart(size);
+  const lines = rows.map(
+    ([name, value, target]) =>
+      `${name.padEnd(width)}  ${cell(value, 9)}  ${cell(`<= ${target}`, 9)}  ${cell(value <= target ? 'met' : 'MISSED', 6)}`,
+  );
+  return `\n${'figure'.padEnd(width)}  ${cell('measured', 9)}  ${cell('target', 9)}  ${cell('', 6)}\n${lines.join('\n')}\n`;
+}

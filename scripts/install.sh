@@ -12,10 +12,12 @@
 # build changes nothing.
 #
 # The user, its groups and the ownership of /etc/chargepoint and /var/lib/chargepoint are declared
-# in sysusers.d and tmpfiles.d files. A real install applies them at once; with DESTDIR they are
-# only installed, and the target applies them at boot (systemd-sysusers and systemd-tmpfiles run
-# before any service), so an image can be built without root and without touching this machine's
-# users.
+# in sysusers.d and tmpfiles.d files: the configuration file 0600 and the state directory 0700,
+# both the daemon user's (they hold the AuthorizationKey; group chargepoint only uses cpctl). A
+# real install applies them at once, which also tightens a file an older install left 0640; with
+# DESTDIR they are only installed, and the target applies them at boot (systemd-sysusers and
+# systemd-tmpfiles run before any service), so an image can be built without root and without
+# touching this machine's users.
 set -euo pipefail
 
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
@@ -159,14 +161,18 @@ put 0644 "$SRC/systemd/chargepoint.tmpfiles" "$LIBDIR/tmpfiles.d/chargepoint.con
 link "$PREFIX/dist/src/bin/cpctl.js" "$BINDIR/cpctl"
 link "$PREFIX/dist/src/bin/chargepointd.js" "$BINDIR/chargepointd"
 
-for dir in "$CONFDIR" "$STATEDIR"; do
-  [[ -d "$root$dir" ]] || { mkdir -p -m 0750 "$root$dir" && say "created $dir"; }
-done
+# The modes of chargepoint.tmpfiles, which also sets the owners: the configuration and the state
+# hold the AuthorizationKey, which the technicians of group chargepoint must not read.
+make_dir() {
+  [[ -d "$root$2" ]] || { mkdir -p -m "$1" "$root$2" && say "created $2"; }
+}
+make_dir 0750 "$CONFDIR"
+make_dir 0700 "$STATEDIR"
 if [[ -e "$root$CONFDIR/chargepoint.json" ]]; then
   say "kept $CONFDIR/chargepoint.json"
 else
   config_skeleton >"$generated"
-  put 0640 "$generated" "$CONFDIR/chargepoint.json"
+  put 0600 "$generated" "$CONFDIR/chargepoint.json"
   say "edit $CONFDIR/chargepoint.json (chargePointId, csms, board) before starting the service"
 fi
 

@@ -54,7 +54,8 @@ beforeAll(() => {
   expect(install.stderr).toBe('');
   expect(install.status).toBe(0);
   unit = readFileSync(join(root, UNIT), 'utf8');
-});
+  // The installer copies the runtime: seconds on a quiet machine, far more on a busy one.
+}, 120_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -104,6 +105,7 @@ describe('chargepoint.service', () => {
       ['ProtectHome', 'yes'],
       ['CapabilityBoundingSet', ''],
       ['StateDirectory', 'chargepoint'],
+      ['StateDirectoryMode', '0700'],
       ['ReadWritePaths', '/var/lib/chargepoint'],
       ['RuntimeDirectory', 'chargepoint'],
     ] as const) {
@@ -153,8 +155,10 @@ describe('chargepoint-stop-post', () => {
 });
 
 describe('sysusers.d and tmpfiles.d declarations', () => {
-  it('create the user without a login and give the configuration to its group', () => {
+  it('create the user without a login and give the configuration and the state to the user alone', () => {
     mkdirSync(join(root, 'etc'), { recursive: true });
+    // As an older install left it: the tmpfiles declaration tightens it on the next boot.
+    chmodSync(join(root, 'etc/chargepoint/chargepoint.json'), 0o640);
     const sysusers = run('systemd-sysusers', [`--root=${root}`]);
     expect(sysusers.status, sysusers.stderr).toBe(0);
     const tmpfiles = run('systemd-tmpfiles', [`--root=${root}`, '--create']);
@@ -178,7 +182,8 @@ describe('sysusers.d and tmpfiles.d declarations', () => {
       return { uid: st.uid, gid: st.gid, mode: (st.mode & 0o7777).toString(8) };
     };
     expect(owner('etc/chargepoint')).toEqual({ uid: 0, gid, mode: '750' });
-    expect(owner('etc/chargepoint/chargepoint.json')).toEqual({ uid: 0, gid, mode: '640' });
-    expect(owner('var/lib/chargepoint')).toEqual({ uid, gid, mode: '750' });
+    // The daemon (User=chargepoint) reads the file; the group's technicians must not (AuthorizationKey).
+    expect(owner('etc/chargepoint/chargepoint.json')).toEqual({ uid, gid, mode: '600' });
+    expect(owner('var/lib/chargepoint')).toEqual({ uid, gid, mode: '700' });
   });
 });
