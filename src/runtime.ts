@@ -265,6 +265,7 @@ export class Runtime {
       localList: this.localList,
       authCache: this.authCache,
       authorizer: this.authorizer,
+      marks: this.store.floors,
       triggers,
     };
     for (const profile of PROFILES) {

@@ -40,6 +40,8 @@ export interface ChargePointServices {
   localList: LocalAuthList;
   authCache: AuthCache;
   authorizer: Authorizer;
+  /** Values that only rise and outlive the database (the store's setting floors). */
+  marks: { get(key: string): string | undefined; set(key: string, value: string): boolean };
   /** The TriggerMessage targets of every installed profile, filled in as they install. */
   triggers: ReadonlyMap<MessageTrigger, TriggerTarget>;
 }

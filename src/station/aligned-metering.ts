@@ -23,7 +23,16 @@ export interface AlignedMeteringOptions {
   log: Logger;
   /** One reading per connector with a meter, stamped with the boundary it belongs to. */
   onSample(connectorId: number, reading: MeterReading, timestampMs: number): void;
+  /**
+   * Where the last reported boundary outlives a restart (a value that only rises: the store's
+   * setting floors). Without it a restart whose clock reads earlier than the last run's could
+   * report a boundary again.
+   */
+  marks?: { get(key: string): string | undefined; set(key: string, value: string): boolean };
 }
+
+/** The key of the last reported boundary among the persisted marks. */
+export const LAST_ALIGNED_BOUNDARY = 'ClockAlignedDataBoundary';
 
 /**
  * Clock-aligned meter values: every ClockAlignedDataInterval seconds from midnight, each
@@ -32,15 +41,17 @@ export interface AlignedMeteringOptions {
  * Boundaries are of the OCPP time, and each is reported at most once: a plan never picks one at or
  * before the last boundary reported, whatever moved meanwhile (the time stepped back, a re-plan, a
  * new interval, a timer that fired a moment early). A time set back therefore leaves a gap until
- * it has caught up, never a repeat. When the time is adjusted the pending boundary is planned
+ * it has caught up, never a repeat, also across a restart (the last boundary is kept in `marks`). When the time is adjusted the pending boundary is planned
  * afresh, so a reading is taken when its boundary comes, not a stepped distance away from it.
  */
 export class AlignedMetering {
   private readonly schedule: Schedule;
-  /** The last boundary reported (epoch ms, OCPP time). */
-  private lastBoundary = Number.NEGATIVE_INFINITY;
+  /** The last boundary reported (epoch ms, OCPP time), this run or an earlier one. */
+  private lastBoundary: number;
 
   constructor(private readonly opts: AlignedMeteringOptions) {
+    const persisted = Number(opts.marks?.get(LAST_ALIGNED_BOUNDARY));
+    this.lastBoundary = Number.isFinite(persisted) ? persisted : Number.NEGATIVE_INFINITY;
     this.schedule = new Schedule(opts.clock, () => {
       const seconds = opts.config.getInt('ClockAlignedDataInterval');
       if (seconds <= 0) return undefined;
@@ -62,6 +73,7 @@ export class AlignedMetering {
 
   private async sample(boundary: number): Promise<void> {
     this.lastBoundary = boundary;
+    this.opts.marks?.set(LAST_ALIGNED_BOUNDARY, String(boundary));
     this.schedule.replan();
     const { station, log } = this.opts;
     for (const id of station.connectorIds()) {

@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import type { Logger } from '../log.js';
 
 /**
- * The last persisted value of each setting that may only be raised (SecurityProfile), in a small
- * file beside the database. A database lost to corruption, or replaced by hand, must not bring the
+ * The last persisted value of each setting that may only be raised (SecurityProfile), and of
+ * marks that only rise (the last clock-aligned boundary reported), in a small file beside the
+ * database. A database lost to corruption, or replaced by hand, must not bring the
  * charger back up on a weaker profile than the central system last set: the configuration
  * registry takes the higher of this floor and what it would otherwise start with.
  *

@@ -48,7 +48,7 @@ describe('clock-aligned boundaries', () => {
 });
 
 /** Every clock-aligned reading the service took, as connector and boundary timestamp. */
-function setupAligned(opts: { followCentralSystem: boolean; start: number }) {
+function setupAligned(opts: { followCentralSystem: boolean; start: number; marks?: Map<string, string> }) {
   const clock = new FakeClock(opts.start);
   const log = silentLogger();
   const board = new SimBoard(DEFAULT_SIM_SPEC, clock);
@@ -71,6 +71,7 @@ function setupAligned(opts: { followCentralSystem: boolean; start: number }) {
     onSample: (connectorId, _reading, timestampMs) => {
       if (connectorId === 1) samples.push(new Date(timestampMs).toISOString().slice(11, 19));
     },
+    ...(opts.marks ? { marks: persistedIn(opts.marks) } : {}),
   });
   cleanups.push(() => {
     aligned.stop();
@@ -87,7 +88,30 @@ function setupAligned(opts: { followCentralSystem: boolean; start: number }) {
   return { clock, config, time, samples, advance };
 }
 
+/** Marks kept in a map that outlives one AlignedMetering, as the setting-floors file outlives a run. */
+function persistedIn(map: Map<string, string>) {
+  return {
+    get: (key: string) => map.get(key),
+    set: (key: string, value: string) => {
+      map.set(key, value);
+      return true;
+    },
+  };
+}
+
 describe('clock-aligned readings: each boundary at most once', () => {
+  it('a restart whose clock reads earlier than the last run reported: no boundary again', async () => {
+    const marks = new Map<string, string>();
+    const first = setupAligned({ followCentralSystem: false, start: midnight + 10 * MINUTE, marks });
+    await first.advance(5 * MINUTE);
+    expect(first.samples).toEqual(['00:15:00']);
+    for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+    // The board restarts without an RTC: its clock reads 00:10 again.
+    const second = setupAligned({ followCentralSystem: false, start: midnight + 10 * MINUTE, marks });
+    await second.advance(50 * MINUTE);
+    expect(second.samples).toEqual(['00:30:00', '00:45:00', '01:00:00']);
+  });
+
   it('the system clock set back after a boundary: no boundary again, the next one on time', async () => {
     const { clock, samples, advance } = setupAligned({
       followCentralSystem: false,

@@ -38,6 +38,7 @@ export const coreProfile: Profile = {
       time: ctx.time,
       log: ctx.log,
       onSample: clockAlignedSampleHandler(ctx, engine),
+      marks: services.marks,
     });
     return {
       // Until the Firmware Management profile installs its own, its status messages report Idle.
