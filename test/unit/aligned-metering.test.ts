@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SIM_SPEC, SimBoard } from '../../hal/sim/board.js';
 import { OcppTime } from '../../src/clock.js';
-import { type ConfigStore, ConfigurationRegistry } from '../../src/config/registry.js';
+import { ConfigurationRegistry } from '../../src/config/registry.js';
 import { silentLogger } from '../../src/log.js';
 import { AlignedMetering, nextAlignedBoundary } from '../../src/station/aligned-metering.js';
-import { type AvailabilityStore, Station } from '../../src/station/station.js';
-import type { Availability } from '../../src/station/types.js';
+import { Station } from '../../src/station/station.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { MemoryAvailability, MemoryConfig } from '../support/memory-stores.js';
 
 const midnight = Date.parse('2026-11-21T00:00:00.000Z');
 const SECOND = 1000;
@@ -16,23 +16,6 @@ const cleanups: Array<() => void> = [];
 afterEach(() => {
   for (const cleanup of cleanups.splice(0).reverse()) cleanup();
 });
-
-class MemoryConfig implements ConfigStore {
-  private readonly data = new Map<string, string>();
-  loadAll(): Map<string, string> {
-    return new Map(this.data);
-  }
-  save(key: string, value: string): void {
-    this.data.set(key, value);
-  }
-}
-
-class MemoryAvailability implements AvailabilityStore {
-  all(): Map<number, Availability> {
-    return new Map();
-  }
-  setMany(): void {}
-}
 
 describe('clock-aligned boundaries', () => {
   it('counts intervals from midnight', () => {

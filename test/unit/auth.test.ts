@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OcppTime } from '../../src/clock.js';
-import { type ConfigStore, ConfigurationRegistry } from '../../src/config/registry.js';
+import { ConfigurationRegistry } from '../../src/config/registry.js';
 import { silentLogger } from '../../src/log.js';
 import { CallTimeoutError, NotConnectedError } from '../../src/ocpp/errors.js';
 import { Authorizer, type LocalListConflict } from '../../src/station/auth/authorizer.js';
@@ -14,6 +14,7 @@ import { AuthCacheRepo } from '../../src/store/auth-cache-repo.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { LocalListRepo } from '../../src/store/local-list-repo.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { MemoryConfig } from '../support/memory-stores.js';
 
 const T0 = Date.parse('2024-05-01T12:00:00.000Z');
 const PAST = '2024-05-01T11:00:00.000Z';
@@ -43,16 +44,6 @@ function entries(tags: string[], info: IdTagInfo = ACCEPTED): ListedId[] {
   return tags.map((idTag) => ({ idTag, idTagInfo: info }));
 }
 
-class MemoryConfigStore implements ConfigStore {
-  private readonly data = new Map<string, string>();
-  loadAll(): Map<string, string> {
-    return new Map(this.data);
-  }
-  save(key: string, value: string): void {
-    this.data.set(key, value);
-  }
-}
-
 const AUTH_CAPABILITIES = ['localAuthList', 'authCache', 'offlineUnknownId'];
 
 function registry(
@@ -60,7 +51,7 @@ function registry(
   capabilities: string[] = AUTH_CAPABILITIES,
 ): ConfigurationRegistry {
   return new ConfigurationRegistry({
-    store: new MemoryConfigStore(),
+    store: new MemoryConfig(),
     initial,
     capabilities: new Set(capabilities),
     fixed: { NumberOfConnectors: '2', SupportedFeatureProfiles: 'Core,LocalAuthListManagement' },

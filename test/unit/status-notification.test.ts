@@ -1,36 +1,19 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SIM_SPEC, SimBoard } from '../../hal/sim/board.js';
 import { OcppTime } from '../../src/clock.js';
-import { type ConfigStore, ConfigurationRegistry } from '../../src/config/registry.js';
+import { ConfigurationRegistry } from '../../src/config/registry.js';
 import type { FeatureContext } from '../../src/features/context.js';
 import { StatusReporter } from '../../src/features/core/status-notification.js';
 import { silentLogger } from '../../src/log.js';
 import { RpcEndpoint, type Transport } from '../../src/ocpp/rpc.js';
-import { type AvailabilityStore, Station } from '../../src/station/station.js';
-import type { Availability } from '../../src/station/types.js';
+import { Station } from '../../src/station/station.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { MemoryAvailability, MemoryConfig } from '../support/memory-stores.js';
 
 const T0 = Date.parse('2026-11-21T10:00:00.000Z');
 const SECOND = 1000;
 
 type Notification = { connectorId: number; status: string; errorCode: string; timestamp: string };
-
-class MemoryConfig implements ConfigStore {
-  private readonly data = new Map<string, string>();
-  loadAll(): Map<string, string> {
-    return new Map(this.data);
-  }
-  save(key: string, value: string): void {
-    this.data.set(key, value);
-  }
-}
-
-class MemoryAvailability implements AvailabilityStore {
-  all(): Map<number, Availability> {
-    return new Map();
-  }
-  setMany(): void {}
-}
 
 /** The central system's side of the socket: records each StatusNotification and answers it at once. */
 class AnsweringTransport implements Transport {
