@@ -12,7 +12,7 @@
  * CRASH_DUMP=<file> writes the kill log, the daemons' link and outbox log lines and every frame.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CrashRun, Killed } from '../support/crash-loop.js';
+import { CrashRun } from '../support/crash-loop.js';
 import { Rng, seedsFor } from '../support/prng.js';
 
 const CP = 'CP-CRASH-01';
@@ -34,35 +34,11 @@ for (const seed of seedsFor([1389109047, 20261129], process.env.CRASH_SEED))
     afterAll(() => run.stop());
 
     it(`${KILLS} kills across charging sessions; every transaction delivered once, in order, metered monotonically`, async () => {
-      const { rng, csms } = run;
-      const deadline = Date.now() + BUDGET_MS;
-      let n = 0;
-      while (run.kills.length < KILLS && Date.now() < deadline) {
-        n += 1;
-        const life = run.life();
-        try {
-          if (rng.chance(0.15)) {
-            life.killAfterFrames(rng.int(1, 12), 'booting');
-            await life.booted();
-          } else {
-            await life.booted();
-            if (rng.chance(0.3)) await run.offlineSession(life, n);
-            else {
-              life.killAfterFrames(rng.int(1, 16), 'online session');
-              await run.onlineSession(life, n);
-            }
-          }
-        } catch (err) {
-          if (!(err instanceof Killed)) {
-            throw new Error(
-              `${label}, iteration ${n}: ${(err as Error).message}\n${run.log.slice(-5).join('\n')}`,
-            );
-          }
-        } finally {
-          csms.refuseConnections(false);
-        }
-        await run.bury(life, n);
-      }
+      await run.killLoop({
+        kills: KILLS,
+        budgetMs: BUDGET_MS,
+        plan: (rng) => (rng.chance(0.15) ? 'boot' : rng.chance(0.3) ? 'offline' : 'online'),
+      });
       expect(
         run.kills.length,
         `${label}: only ${run.kills.length} kills in the time budget`,

@@ -11,7 +11,7 @@
  * a run). CRASH_SEED=<seed> replays one seed; CRASH_DUMP=<file> writes the kill log and every frame.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CrashRun, Killed } from '../support/crash-loop.js';
+import { CrashRun } from '../support/crash-loop.js';
 import { Rng, seedsFor } from '../support/prng.js';
 
 const CP = 'CP-FAULT-KILL';
@@ -33,43 +33,17 @@ for (const seed of seedsFor([77031, 20261130], process.env.CRASH_SEED))
     it(
       'loses nothing, duplicates only within the documented window, keeps order and the local list whole',
       async () => {
-        const { rng, csms } = run;
-        const deadline = Date.now() + BUDGET_MS;
-        const phases: Record<string, number> = {};
-        let n = 0;
-        while (run.kills.length < KILLS && Date.now() < deadline) {
-          n += 1;
-          const life = run.life();
-          const phase = rng.weighted([
-            ['boot', 15],
-            ['list', 20],
-            ['offline', 25],
-            ['online', 40],
-          ] as const);
-          phases[phase] = (phases[phase] ?? 0) + 1;
-          try {
-            if (phase === 'boot') {
-              life.killAfterFrames(rng.int(1, 12), 'booting');
-              await life.booted();
-            } else {
-              await life.booted();
-              if (phase === 'list') await run.localListUpdate(life);
-              if (phase === 'offline') await run.offlineSession(life, n);
-              else {
-                life.killAfterFrames(rng.int(1, 16), 'online session');
-                await run.onlineSession(life, n);
-              }
-            }
-          } catch (err) {
-            if (!(err instanceof Killed))
-              throw new Error(
-                `${label}, iteration ${n}: ${(err as Error).message}\n${run.log.slice(-5).join('\n')}`,
-              );
-          } finally {
-            csms.refuseConnections(false);
-          }
-          await run.bury(life, n);
-        }
+        const phases = await run.killLoop({
+          kills: KILLS,
+          budgetMs: BUDGET_MS,
+          plan: (rng) =>
+            rng.weighted([
+              ['boot', 15],
+              ['list', 20],
+              ['offline', 25],
+              ['online', 40],
+            ] as const),
+        });
         expect(
           run.kills.length,
           `${label}: only ${run.kills.length} kills in the time budget`,

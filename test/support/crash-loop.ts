@@ -44,6 +44,9 @@ export interface CrashRunOptions {
   fast?: boolean;
 }
 
+/** What one life of the daemon does after it boots, unless it is killed first. */
+export type LifePlan = 'boot' | 'list' | 'offline' | 'online';
+
 /** One run: a central system, a state directory, and the daemon's lives on it. */
 export class CrashRun {
   readonly csms = new DevCsms();
@@ -129,6 +132,53 @@ export class CrashRun {
     const life = new DaemonLife(this);
     this.daemon = life.daemon;
     return life;
+  }
+
+  /**
+   * Lives of the daemon until `kills` SIGKILLs happened or the budget ran out, each doing what
+   * `plan` picks: killed while booting, or booted and then a local-list update and an online
+   * session, an offline session, or an online session, each killed at a random frame. Returns how
+   * many lives each plan got.
+   */
+  async killLoop(opts: {
+    kills: number;
+    budgetMs: number;
+    plan: (rng: Rng) => LifePlan;
+  }): Promise<Partial<Record<LifePlan, number>>> {
+    const { rng, csms } = this;
+    const { label } = this.opts;
+    const deadline = Date.now() + opts.budgetMs;
+    const lives: Partial<Record<LifePlan, number>> = {};
+    let n = 0;
+    while (this.kills.length < opts.kills && Date.now() < deadline) {
+      n += 1;
+      const life = this.life();
+      const plan = opts.plan(rng);
+      lives[plan] = (lives[plan] ?? 0) + 1;
+      try {
+        if (plan === 'boot') {
+          life.killAfterFrames(rng.int(1, 12), 'booting');
+          await life.booted();
+        } else {
+          await life.booted();
+          if (plan === 'list') await this.localListUpdate(life);
+          if (plan === 'offline') await this.offlineSession(life, n);
+          else {
+            life.killAfterFrames(rng.int(1, 16), 'online session');
+            await this.onlineSession(life, n);
+          }
+        }
+      } catch (err) {
+        if (!(err instanceof Killed))
+          throw new Error(
+            `${label}, iteration ${n}: ${(err as Error).message}\n${this.log.slice(-5).join('\n')}`,
+          );
+      } finally {
+        csms.refuseConnections(false);
+      }
+      await this.bury(life, n);
+    }
+    return lives;
   }
 
   /** Ends `life` (SIGKILL if still running), keeps its interesting log lines, waits for the disconnect. */
