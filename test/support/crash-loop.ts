@@ -135,7 +135,7 @@ export class CrashRun {
   }
 
   /**
-   * Lives of the daemon until `kills` SIGKILLs happened or the budget ran out, each doing what
+   * Lives of the daemon until `kills` SIGKILLs happened (fails the test if the budget runs out first), each doing what
    * `plan` picks: killed while booting, or booted and then a local-list update and an online
    * session, an offline session, or an online session, each killed at a random frame. Returns how
    * many lives each plan got.
@@ -178,6 +178,10 @@ export class CrashRun {
       }
       await this.bury(life, n);
     }
+    expect(
+      this.kills.length,
+      `${label}: only ${this.kills.length} kills in the time budget`,
+    ).toBeGreaterThanOrEqual(opts.kills);
     return lives;
   }
 
