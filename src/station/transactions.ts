@@ -171,6 +171,8 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
     void (async () => {
       await nextTurn();
+      // The queries a remote start asks before anything is recorded; they change nothing.
+      this.candidatesFor(this.opts.station.connectorIds(), REHEARSAL_ID_TAG);
       const reading = (await this.readMeter(hw)) ?? { at: this.opts.time.nowMs(), energyImportWh: 0 };
       for (const withStop of [false, true]) {
         await nextTurn();
@@ -924,12 +926,13 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
 
   /** A start (and, `withStop`, its stop) recorded and rolled back; see warmUp. */
   private rehearse(connectorId: number, reading: MeterReading, withStop: boolean): void {
-    const { repo, sink, time, log } = this.opts;
+    const { repo, sink, time, log, reservations } = this.opts;
     const nowMs = time.nowMs();
     const at = new Date(nowMs).toISOString();
     const meter = reading.energyImportWh;
     try {
       repo.atomically(() => {
+        reservations.claim(connectorId, REHEARSAL_ID_TAG);
         const row = repo.insert({ connectorId, idTag: REHEARSAL_ID_TAG, meterStart: meter, startedAt: at });
         sink.started(row, nowMs, reading);
         if (withStop) {
