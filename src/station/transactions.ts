@@ -159,8 +159,9 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
    * that is rolled back. The first session then finds the pages, statements and code from the
    * meter to the queued StartTransaction / StopTransaction warm: cold, they made it several times
    * slower than the ones after. Nothing of it stays in the store or reaches the central system
-   * (the outbox looks at its queue only after the rollback). Call it once registered, so it does
-   * not delay the BootNotification; later calls do nothing.
+   * (the outbox looks at its queue only after the rollback). Last, the WAL is started over
+   * (`TransactionsRepo.restartWal`), so the first session's commits do not grow it. Call it once
+   * registered, so it does not delay the BootNotification; later calls do nothing.
    */
   warmUp(): void {
     if (this.warmedUp) return;
@@ -178,6 +179,16 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
         await nextTurn();
         if (this.closed) return;
         this.rehearse(connectorId, reading, withStop);
+      }
+      await nextTurn();
+      if (this.closed) return;
+      try {
+        this.opts.repo.restartWal();
+      } catch (error) {
+        this.opts.log.warn(
+          { err: error instanceof Error ? error.message : String(error) },
+          'WAL not restarted',
+        );
       }
     })();
   }
