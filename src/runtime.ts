@@ -534,6 +534,7 @@ export class Runtime {
       this.statusReporter.enable();
       this.heartbeat.start();
       this.outbox.resume();
+      this.transactions.warmUp();
     });
     // Pending or Rejected after Accepted: the gate holds our CALLs, so the outbox waits too.
     this.registration.on('status', (status) => {

@@ -68,6 +68,12 @@ export interface TransactionEngineOptions {
  */
 export const LOCK_RETRY_MS = 30_000;
 
+/** The id tag of warmUp's rehearsals; never seen outside their rolled-back SQL transactions. */
+export const REHEARSAL_ID_TAG = 'WARM-UP';
+
+/** Thrown to roll a rehearsal back. */
+class RolledBack extends Error {}
+
 export interface TransactionEngineEvents {
   changed: [connectorId: number];
   transaction: [event: TransactionEvent];
@@ -100,6 +106,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   private readonly unrecordedStops: Array<{ row: TransactionRow; stop: TransactionStop }> = [];
   private registerTimer: Timer | undefined;
   private closed = false;
+  private warmedUp = false;
 
   constructor(private readonly opts: TransactionEngineOptions) {
     super();
@@ -144,6 +151,46 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     };
     station.on('availability', onAvailability);
     this.unsubscribe.push(() => station.off('availability', onAvailability));
+  }
+
+  /**
+   * Rehearses a start and a stop on the first connector, one step per event-loop turn: a meter
+   * read, then the start's and the stop's SQL and queued messages, each in an SQL transaction
+   * that is rolled back. The first session then finds the pages, statements and code from the
+   * meter to the queued StartTransaction / StopTransaction warm: cold, they made it several times
+   * slower than the ones after. Nothing of it stays in the store or reaches the central system
+   * (the outbox looks at its queue only after the rollback). Last, the WAL is started over
+   * (`TransactionsRepo.restartWal`), so the first session's commits do not grow it. Call it once
+   * registered, so it does not delay the BootNotification; later calls do nothing.
+   */
+  warmUp(): void {
+    if (this.warmedUp) return;
+    this.warmedUp = true;
+    const connectorId = this.opts.station.connectorIds()[0];
+    const hw = connectorId === undefined ? undefined : this.opts.station.connector(connectorId);
+    if (connectorId === undefined || !hw) return;
+    const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+    void (async () => {
+      await nextTurn();
+      // The queries a remote start asks before anything is recorded; they change nothing.
+      this.candidatesFor(this.opts.station.connectorIds(), REHEARSAL_ID_TAG);
+      const reading = (await this.readMeter(hw)) ?? { at: this.opts.time.nowMs(), energyImportWh: 0 };
+      for (const withStop of [false, true]) {
+        await nextTurn();
+        if (this.closed) return;
+        this.rehearse(connectorId, reading, withStop);
+      }
+      await nextTurn();
+      if (this.closed) return;
+      try {
+        this.opts.repo.restartWal();
+      } catch (error) {
+        this.opts.log.warn(
+          { err: error instanceof Error ? error.message : String(error) },
+          'WAL not restarted',
+        );
+      }
+    })();
   }
 
   /** Timers only; a stop for reset is `stopAll` first. */
@@ -885,6 +932,32 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
         'meter not readable',
       );
       return undefined;
+    }
+  }
+
+  /** A start (and, `withStop`, its stop) recorded and rolled back; see warmUp. */
+  private rehearse(connectorId: number, reading: MeterReading, withStop: boolean): void {
+    const { repo, sink, time, log, reservations } = this.opts;
+    const nowMs = time.nowMs();
+    const at = new Date(nowMs).toISOString();
+    const meter = reading.energyImportWh;
+    try {
+      repo.atomically(() => {
+        reservations.claim(connectorId, REHEARSAL_ID_TAG);
+        const row = repo.insert({ connectorId, idTag: REHEARSAL_ID_TAG, meterStart: meter, startedAt: at });
+        sink.started(row, nowMs, reading);
+        if (withStop) {
+          repo.recordMeter(row.localId, meter, at);
+          repo.stop(row.localId, { stopReason: 'Local', meterStop: meter, stoppedAt: at });
+          const stop: TransactionStop = { reason: 'Local', meterStop: meter, timestampMs: nowMs, reading };
+          sink.stopped(row, stop);
+        }
+        throw new RolledBack();
+      });
+    } catch (error) {
+      // A store that cannot be written now leaves only the first session cold.
+      if (!(error instanceof RolledBack))
+        log.warn({ err: error instanceof Error ? error.message : String(error) }, 'warm-up not rehearsed');
     }
   }
 

@@ -394,6 +394,35 @@ describe('transaction samples', () => {
   });
 });
 
+describe('the WAL restart of the transaction warm-up', () => {
+  const start = (repo: TransactionsRepo, idTag: string) =>
+    repo.atomically(() =>
+      repo.insert({ connectorId: 1, idTag, meterStart: 0, startedAt: '2024-05-01T12:00:00.000Z' }),
+    );
+
+  it('lets the next commits overwrite the log instead of growing it, and loses nothing', () => {
+    const dir = tempDir();
+    const store = open(dir);
+    const repo = new TransactionsRepo(store.db);
+    const walSize = () => fs.statSync(`${store.path}-wal`).size;
+    start(repo, 'BEFORE');
+    const grown = walSize();
+    start(repo, 'GROWS');
+    // Without the restart every commit appends to the log.
+    expect(walSize()).toBeGreaterThan(grown);
+
+    repo.restartWal();
+    const restarted = walSize();
+    start(repo, 'A');
+    start(repo, 'B');
+    expect(walSize()).toBe(restarted);
+
+    store.close();
+    const reopened = new TransactionsRepo(open(dir).db);
+    expect(reopened.recent(10).map((r) => r.idTag)).toEqual(['B', 'A', 'GROWS', 'BEFORE']);
+  });
+});
+
 describe('an unusable database file', () => {
   function realDatabase(file: string): void {
     const db = new Database(file);

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { REHEARSAL_ID_TAG } from '../../src/station/transactions.js';
+import { useSessionFixtures } from './session-fixture.js';
+
+const TAG = 'WARM01';
+const fixture = useSessionFixtures();
+
+/**
+ * TransactionEngine.warmUp: the start and stop of a session rehearsed after the boot, so the first
+ * real session does not pay for cold pages, statements and code; rolled back, so it leaves nothing.
+ */
+describe('the transaction warm-up', () => {
+  it('records a start and a stop through the real messages and outbox, then leaves no trace of them', async () => {
+    const fx = fixture({
+      centralSystem: true,
+      ocpp: { StopTxnSampledData: 'Energy.Active.Import.Register' },
+    });
+    const csms = fx.csms!;
+    fx.engine.warmUp();
+    await fx.settle();
+
+    // The sink saw the rehearsal: the path to the queued StartTransaction and StopTransaction ran.
+    expect(fx.starts().map((h) => h.tx.idTag)).toEqual([REHEARSAL_ID_TAG, REHEARSAL_ID_TAG]);
+    expect(fx.stops().map((h) => h.tx.idTag)).toEqual([REHEARSAL_ID_TAG]);
+    // ...and none of it was kept or sent.
+    expect(fx.repo.recent(10)).toEqual([]);
+    expect(csms.calls).toEqual([]);
+    expect(fx.statusOf(1)).toBe('Available');
+
+    // The first real session gets the rehearsal's local id: its samples must not carry over.
+    const row = await fx.charging(1, TAG);
+    expect(row.localId).toBe(1);
+    await fx.engine.stopAll('Local');
+    await fx.settle();
+    expect(csms.calls.map((c) => c.action).filter((a) => a !== 'StatusNotification')).toEqual([
+      'StartTransaction',
+      'StopTransaction',
+    ]);
+    expect(csms.of('StartTransaction')).toMatchObject([{ idTag: TAG }]);
+    const [stop] = csms.of('StopTransaction');
+    expect(stop?.transactionData).toMatchObject([
+      { sampledValue: [{ context: 'Transaction.Begin' }] },
+      { sampledValue: [{ context: 'Transaction.End' }] },
+    ]);
+  });
+
+  it('runs once, and not at all on an engine closed before its turn', async () => {
+    const fx = fixture();
+    fx.engine.warmUp();
+    fx.engine.warmUp();
+    await fx.settle();
+    fx.engine.warmUp();
+    await fx.settle();
+    expect(fx.stops()).toHaveLength(1);
+
+    const closed = fixture();
+    closed.engine.warmUp();
+    closed.engine.close();
+    await closed.settle();
+    expect(closed.starts()).toEqual([]);
+  });
+});
