@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Ajv } from 'ajv';
 import type { GpioLineFactory } from '../../hal/drivers/gpio-adapter.js';
 import { SimBoard, type SimBoardSpec } from '../../hal/sim/board.js';
 import type { Board } from '../../hal/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { PACKAGE_ROOT } from '../package-root.js';
-import { SIM_BOARD_SCHEMA } from './board-schema.js';
+import { validateSimBoardSchema as validateSim } from './generated/sim-board-validator.js';
 import type { HardwareBoardFile } from './hardware-board-file.js';
 import { describeSchemaError } from './schema-errors.js';
 
@@ -40,11 +39,6 @@ export interface SimBoardFile {
 }
 
 export type BoardFile = SimBoardFile | HardwareBoardFile;
-
-// validateSchema off: see config/file.ts (strict mode still checks the schema when it compiles).
-const validateSim = new Ajv({ allErrors: false, strict: true, validateSchema: false }).compile(
-  SIM_BOARD_SCHEMA,
-);
 
 /** Where `board: "sim"` points: the simulated board shipped with the package. */
 export const BUNDLED_SIM_BOARD = join(PACKAGE_ROOT, 'config', 'boards', 'sim.json');

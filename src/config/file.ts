@@ -1,8 +1,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { Ajv } from 'ajv';
 import { MAX_SEND_LOCAL_LIST_LENGTH } from '../ocpp/frames.js';
-import { CONFIG_FILE_SCHEMA } from './file-schema.js';
+import { validateConfigFileSchema as validate } from './generated/config-file-validator.js';
 import { KEY_DEFINITIONS, type KeyDefinition } from './keys.js';
 import { describeSchemaError } from './schema-errors.js';
 
@@ -54,17 +53,6 @@ export class ConfigFileError extends Error {}
 export function csmsUrlFor(csms: RuntimeConfig['csms'], profile: SecurityProfileNumber): string {
   return csms.urlBySecurityProfile?.[String(profile) as '0' | '1' | '2' | '3'] ?? csms.url;
 }
-
-// validateSchema off: checking our own schema against the meta-schema costs the boot ~40 ms on a
-// 2-core board, and strict mode still refuses an unknown keyword or type at compile time.
-const ajv = new Ajv({
-  allErrors: false,
-  useDefaults: true,
-  strict: true,
-  allowUnionTypes: true,
-  validateSchema: false,
-});
-const validate = ajv.compile(CONFIG_FILE_SCHEMA);
 
 /** Validates a parsed provisioning document; `baseDir` anchors relative paths. */
 export function parseConfig(document: unknown, baseDir: string): RuntimeConfig {

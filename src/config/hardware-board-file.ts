@@ -3,7 +3,6 @@
  * Imported only when a board file says `"kind": "hardware"`, so the simulated board never
  * loads serialport, modbus-serial or the epoll binding.
  */
-import { Ajv } from 'ajv';
 import { sysfsLineFactory } from '../../hal/drivers/gpio-adapter.js';
 import { GpioFaultInput, GpioLock, GpioPilot, GpioRelay } from '../../hal/drivers/gpio-devices.js';
 import {
@@ -20,7 +19,7 @@ import { type SerialRfidOptions, SerialRfidReader } from '../../hal/drivers/rfid
 import { HardwareBoard } from '../../hal/hardware-board.js';
 import type { Board, ConnectorDevices } from '../../hal/types.js';
 import { type BoardDeps, BoardFileError, type ConnectorBase } from './board-file.js';
-import { HARDWARE_BOARD_SCHEMA } from './hardware-board-schema.js';
+import { validateHardwareBoardSchema as validate } from './generated/hardware-board-validator.js';
 import { describeSchemaError } from './schema-errors.js';
 
 export interface ModbusMeterBoardOptions {
@@ -55,14 +54,6 @@ export interface HardwareBoardFile {
   }>;
   faultInputs?: GpioFaultInputBoardOptions[];
 }
-
-// validateSchema off: see config/file.ts (strict mode still checks the schema when it compiles).
-const validate = new Ajv({
-  allErrors: false,
-  strict: true,
-  allowUnionTypes: true,
-  validateSchema: false,
-}).compile(HARDWARE_BOARD_SCHEMA);
 
 export function validateHardwareBoard(document: unknown, source: string): HardwareBoardFile {
   if (!validate(document)) {

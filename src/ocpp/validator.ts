@@ -1,8 +1,7 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import formats from 'ajv-formats';
+import type { ErrorObject } from 'ajv';
 import type { SchemaErrorCode } from './errors.js';
 import type { Action } from './generated/messages.js';
-import { type CatalogueSchema, loadSchemaCatalogue } from './schema-catalogue.js';
+import { OCPP_VALIDATORS } from './generated/validators.js';
 
 export type ValidationFailure = { code: SchemaErrorCode; message: string };
 
@@ -13,9 +12,9 @@ const MAX_MESSAGE_LENGTH = 255;
 
 /**
  * What a charging session and the central system's frequent calls need, in the order a first
- * session after boot needs it. Compiling a schema takes a millisecond or more (ten for the first,
- * which builds Ajv's code generator), so these are compiled in idle turns after the first schema
- * (BootNotification's): the first session then costs what every later one does.
+ * session after boot needs it. The validators are generated at build time (scripts/gen-validators.ts),
+ * but V8 compiles each generated function on its first run: these are run once in idle turns after
+ * the first validation (BootNotification's), so the first session costs what every later one does.
  */
 export const WARM_UP: ReadonlyArray<readonly [Action, Direction]> = [
   ['StatusNotification', 'conf'],
@@ -42,61 +41,30 @@ export const WARM_UP: ReadonlyArray<readonly [Action, Direction]> = [
   ['TriggerMessage', 'conf'],
 ];
 
-let ajv: Ajv | undefined;
-let catalogue: Map<string, CatalogueSchema> | undefined;
-const validators = new Map<string, ValidateFunction>();
+type Validate = (typeof OCPP_VALIDATORS)[string];
 
-function getAjv(): Ajv {
-  if (!ajv) {
-    ajv = new Ajv({
-      // The official schemas carry keywords Ajv's strict mode objects to; they are still honoured.
-      strict: false,
-      // They are also fixed and known good (a test compiles all 78): checking each against the
-      // JSON Schema meta-schema would only cost the boot the compilation of that meta-schema.
-      validateSchema: false,
-      // The schemas say `multipleOf: 0.1`; without a tolerance 0.3 / 0.1 = 2.9999999999999996 fails.
-      multipleOfPrecision: 9,
-      // Payloads must reach handlers exactly as received: never coerce, default or strip.
-      coerceTypes: false,
-      useDefaults: false,
-      removeAdditional: false,
-    });
-    // ajv-formats 3 rejects a date-time without a time zone (version 2 accepted it). The OCPP 1.6
-    // schemas use these two formats and no other.
-    formats.default(ajv, ['date-time', 'uri']);
-    scheduleWarmUp();
-  }
-  return ajv;
-}
+let warmUpScheduled = false;
 
 /**
- * Compiles WARM_UP one schema per event-loop turn, so a frame that arrives meanwhile waits for
- * one compilation at most. (Not unref'd: Node does not run unref'd immediates while it waits.)
+ * Runs WARM_UP one validator per event-loop turn, so a frame that arrives meanwhile waits for one
+ * first run at most. (Not unref'd: Node does not run unref'd immediates while it waits.)
  */
 function scheduleWarmUp(): void {
+  warmUpScheduled = true;
   let next = 0;
   const step = () => {
     const entry = WARM_UP[next++];
     if (!entry) return;
-    // One call too: V8 compiles the generated function on its first run, not when Ajv creates it.
     validatorFor(entry[0], entry[1])({});
     setImmediate(step);
   };
   setImmediate(step);
 }
 
-function validatorFor(action: Action, direction: Direction): ValidateFunction {
-  const id = `urn:${action}.${direction}`;
-  let validate = validators.get(id);
-  if (validate) return validate;
-  catalogue ??= new Map(loadSchemaCatalogue().map((schema) => [schema.$id, schema]));
-  const schema = catalogue.get(id);
-  if (!schema) throw new Error(`no schema ${id} in the catalogue`);
-  // The `urn:Action.req` ids are URNs without a namespace string, which Ajv's URI resolver refuses
-  // to serialise; the schemas only use local `#/definitions` refs, so the id is not needed.
-  const { $id: _id, ...body } = schema;
-  validate = getAjv().compile(body);
-  validators.set(id, validate);
+function validatorFor(action: Action, direction: Direction): Validate {
+  const validate = OCPP_VALIDATORS[`urn:${action}.${direction}`];
+  if (!validate) throw new Error(`no schema urn:${action}.${direction} in the catalogue`);
+  if (!warmUpScheduled) scheduleWarmUp();
   return validate;
 }
 
@@ -110,7 +78,7 @@ export function validateResponse(action: Action, payload: unknown): ValidationFa
   return check(validatorFor(action, 'conf'), payload);
 }
 
-function check(validate: ValidateFunction, payload: unknown): ValidationFailure | undefined {
+function check(validate: Validate, payload: unknown): ValidationFailure | undefined {
   if (validate(payload)) return undefined;
   const error = validate.errors?.[0];
   if (!error) return { code: 'FormationViolation', message: 'payload does not match its schema' };
