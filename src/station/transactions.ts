@@ -11,6 +11,7 @@ import {
   IDLE,
   openTransaction,
   type PendingStart,
+  pendingStart,
   type RunningTransaction,
   type SessionEvent,
   type SessionState,
@@ -203,7 +204,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     for (const timer of this.lockRetries.values()) timer.cancel();
     this.lockRetries.clear();
     for (const state of this.states.values()) {
-      if (state.kind === 'Preparing' || state.kind === 'Starting') state.pending.timer?.cancel();
+      pendingStart(state)?.timer?.cancel();
       const tx = openTransaction(state);
       tx?.sampler?.cancel();
       tx?.invalidIdLimit?.timer?.cancel();
