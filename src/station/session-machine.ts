@@ -132,7 +132,7 @@ function enter(event: SessionEvent): SessionState {
   }
 }
 
-export function allowed(from: SessionKind, on: SessionEventType): boolean {
+function allowed(from: SessionKind, on: SessionEventType): boolean {
   return SESSION_TRANSITIONS.some((t) => t.from === from && t.on === on);
 }
 

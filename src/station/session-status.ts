@@ -1,3 +1,4 @@
+import type { PilotState } from '../../hal/types.js';
 import type { SessionState, TransactionStatus } from './session-machine.js';
 import type { ConnectorStatus } from './types.js';
 
@@ -85,6 +86,11 @@ export function statusOf(state: SessionState, facts: ConnectorFacts): ConnectorS
 /** The `info` a status carries by itself: OCPP 1.6 recommends naming an EV-side disconnect. */
 export function statusInfo(state: SessionState, facts: Pick<ConnectorFacts, 'plugged'>): string | undefined {
   return state.kind === 'Transaction' && !facts.plugged ? 'EV side disconnected' : undefined;
+}
+
+/** Pilot state C, or D (with ventilation), per IEC 61851: the EV asks for energy. */
+export function pilotAsksForEnergy(pilot: PilotState | undefined): boolean {
+  return pilot === 'C' || pilot === 'D';
 }
 
 /** During a transaction: the EV's choice first (SuspendedEV), then the charger's (SuspendedEVSE). */

@@ -3,7 +3,7 @@ import type { Board, ConnectorHardware } from '../../hal/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { IDLE, type SessionState } from './session-machine.js';
-import { holdsTransaction, statusInfo, statusOf, statusPath } from './session-status.js';
+import { holdsTransaction, pilotAsksForEnergy, statusInfo, statusOf, statusPath } from './session-status.js';
 import type { Availability, ConnectorStatus, ErrorCode, StatusSnapshot } from './types.js';
 
 /** Where availability survives restarts (connector 0 = the whole charge point). */
@@ -171,12 +171,11 @@ export class Station extends EventEmitter<StationEvents> {
     // A degraded device (e.g. the card reader) is reported without taking the connector out of service.
     const problem = fault ?? hw?.warning();
     const session = this.sessionOf(id);
-    const pilot = hw?.devices.pilot.state();
     const facts = {
       faulted: fault !== undefined,
       inoperative: chargePointInoperative || this.availabilityOf(id) === 'Inoperative',
       plugged: hw?.plugged() ?? false,
-      evAsksForEnergy: pilot === 'C' || pilot === 'D',
+      evAsksForEnergy: pilotAsksForEnergy(hw?.devices.pilot.state()),
       reserved: session.reserved,
     };
     const status = statusOf(session.state, facts);

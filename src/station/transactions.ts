@@ -11,12 +11,13 @@ import {
   IDLE,
   openTransaction,
   type PendingStart,
+  pendingStart,
   type RunningTransaction,
   type SessionEvent,
   type SessionState,
   transition,
 } from './session-machine.js';
-import { isTransactionStatus, transactionStatus } from './session-status.js';
+import { isTransactionStatus, pilotAsksForEnergy, transactionStatus } from './session-status.js';
 import type { Station } from './station.js';
 import type {
   ReadingContext,
@@ -203,7 +204,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     for (const timer of this.lockRetries.values()) timer.cancel();
     this.lockRetries.clear();
     for (const state of this.states.values()) {
-      if (state.kind === 'Preparing' || state.kind === 'Starting') state.pending.timer?.cancel();
+      pendingStart(state)?.timer?.cancel();
       const tx = openTransaction(state);
       tx?.sampler?.cancel();
       tx?.invalidIdLimit?.timer?.cancel();
@@ -553,8 +554,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     const tx = this.runningOn(connectorId);
     const hw = this.opts.station.connector(connectorId);
     if (tx && hw && !tx.suspended) {
-      const state = hw.devices.pilot.state();
-      const asks = state === 'C' || state === 'D';
+      const asks = pilotAsksForEnergy(hw.devices.pilot.state());
       const held = !hw.lock || hw.lock.isLocked();
       if (asks && !held) this.opts.log.warn({ connectorId }, 'cable not locked: contactor kept open');
       await hw.devices.relay.set(asks && held && !hw.fault());
@@ -656,12 +656,11 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     if (!tx) return Promise.resolve();
     const last = this.opts.station.status(connectorId)?.status;
     const hw = this.opts.station.connector(connectorId);
-    const pilot = hw?.devices.pilot.state();
     const shown = isTransactionStatus(last)
       ? last
       : transactionStatus(tx.suspended, {
           plugged: hw?.plugged() ?? false,
-          evAsksForEnergy: pilot === 'C' || pilot === 'D',
+          evAsksForEnergy: pilotAsksForEnergy(hw?.devices.pilot.state()),
         });
     this.apply(connectorId, { type: 'stop', tx, shown });
     const done = this.recordStop(connectorId, tx, reason, idTag).finally(() =>
