@@ -2,11 +2,11 @@ import type { Logger } from '../src/log.js';
 import { AssembledConnector } from './connector.js';
 import {
   type Board,
-  BoardConfigurationError,
   type ConnectorDevices,
   type FaultInput,
   type Lifecycle,
   type ReaderAssignment,
+  rewrapBoardError,
 } from './types.js';
 
 export interface HardwareBoardParts {
@@ -108,8 +108,5 @@ export class HardwareBoard implements Board {
 
 /** A device's failure, naming the device; a configuration error stays one (the daemon exits 78). */
 function named(name: string, error: unknown): Error {
-  const message = `${name}: ${(error as Error).message}`;
-  return error instanceof BoardConfigurationError
-    ? new BoardConfigurationError(message, { cause: error })
-    : new Error(message, { cause: error });
+  return rewrapBoardError(error, `${name}: ${(error as Error).message}`);
 }

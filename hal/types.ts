@@ -41,6 +41,13 @@ export class BoardConfigurationError extends Error {
   override readonly name = 'BoardConfigurationError';
 }
 
+/** `message` in place of `error`'s, as its cause; a configuration error stays one (the daemon exits 78). */
+export function rewrapBoardError(error: unknown, message: string): Error {
+  return error instanceof BoardConfigurationError
+    ? new BoardConfigurationError(message, { cause: error })
+    : new Error(message, { cause: error });
+}
+
 export type DeviceHealth = { ok: true } | { ok: false; fault: HardwareFault; info?: string };
 
 export const HEALTHY: DeviceHealth = { ok: true };

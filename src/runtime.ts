@@ -125,10 +125,12 @@ export class Runtime {
   private controlApi: RuntimeControl | undefined;
   private stopping: Promise<void> | undefined;
   private pruneTimer: Timer | undefined;
+  private readonly clock: Clock;
 
   private constructor(private readonly opts: BuiltOptions) {
     const { config: cfg, log } = opts;
     const clock = opts.clock ?? systemClock;
+    this.clock = clock;
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
@@ -368,7 +370,7 @@ export class Runtime {
       transactions: this.transactions,
       requestReset: (type) => void this.stop({ kind: 'reset', type }),
       trace: this.trace,
-      clock: this.opts.clock ?? systemClock,
+      clock: this.clock,
       store: this.store,
     });
     this.controlApi = api;
@@ -435,7 +437,7 @@ export class Runtime {
     try {
       this.outbox.enqueue('SecurityEventNotification', {
         type: 'MemoryExhaustion',
-        timestamp: new Date((this.opts.clock ?? systemClock).now()).toISOString(),
+        timestamp: new Date(this.clock.now()).toISOString(),
         techInfo: `state store ${before.state}${since}: ${before.reason ?? 'unknown'}`.slice(0, 255),
       });
     } catch (error) {
@@ -445,7 +447,7 @@ export class Runtime {
 
   /** Finished sessions and dead letters past their retention go; then again a day later. */
   private pruneHistory(): void {
-    const clock = this.opts.clock ?? systemClock;
+    const { clock } = this;
     try {
       const removed = new RetentionRepo(this.store.db).prune(clock.now());
       if (removed.transactions + removed.deadLetters > 0) this.opts.log.info(removed, 'old history pruned');

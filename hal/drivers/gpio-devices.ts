@@ -10,7 +10,6 @@ import { EventEmitter } from 'node:events';
 import type { Clock, Timer } from '../../src/clock.js';
 import type { Logger } from '../../src/log.js';
 import {
-  BoardConfigurationError,
   type BoardFaultKind,
   type ConnectorLock,
   type DeviceHealth,
@@ -20,6 +19,7 @@ import {
   type Pilot,
   type PilotState,
   type Relay,
+  rewrapBoardError,
 } from '../types.js';
 import type { GpioDirection, GpioLine, GpioLineFactory } from './gpio-adapter.js';
 
@@ -104,10 +104,7 @@ function openLine(
     return factory(line.sysfsNumber, direction, edge);
   } catch (err) {
     const as = direction === 'in' ? 'input' : 'output';
-    const message = `${describe(line)}: cannot open as ${as}: ${messageOf(err)}`;
-    throw err instanceof BoardConfigurationError
-      ? new BoardConfigurationError(message, { cause: err })
-      : new Error(message, { cause: err });
+    throw rewrapBoardError(err, `${describe(line)}: cannot open as ${as}: ${messageOf(err)}`);
   }
 }
 

@@ -171,7 +171,7 @@ export interface ReadBlock {
 }
 
 /** True when every register in [first, end) lies in a documented range of the map. */
-export function isDocumented(map: MeterMap, first: number, end: number): boolean {
+function isDocumented(map: MeterMap, first: number, end: number): boolean {
   for (let register = first; register < end; register++) {
     if (!map.documented.some(([from, to]) => register >= from && register < to)) return false;
   }

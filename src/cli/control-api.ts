@@ -170,12 +170,17 @@ export class RuntimeControl implements ControlApi {
   close(): void {
     for (const [connectorId, test] of this.relayTests) {
       test.end();
-      void this.hardware(connectorId)
-        .devices.relay.set(false)
-        .catch((error: Error) =>
-          this.deps.log.error({ connectorId, err: error.message }, 'relay did not open'),
-        );
+      this.openRelay(this.hardware(connectorId));
     }
+  }
+
+  /** Opens the contactor without waiting; a failure is logged, not thrown. */
+  private openRelay(hw: ConnectorHardware): void {
+    void hw.devices.relay
+      .set(false)
+      .catch((error: Error) =>
+        this.deps.log.error({ connectorId: hw.id, err: error.message }, 'relay did not open'),
+      );
   }
 
   /** Why a relay may not be closed for a test now, or undefined when it may. */
@@ -202,9 +207,7 @@ export class RuntimeControl implements ControlApi {
     const stop = (why: string): void => {
       test.end();
       log.warn({ connectorId: hw.id, why }, 'relay test ended: contactor opened');
-      void hw.devices.relay
-        .set(false)
-        .catch((error: Error) => log.error({ connectorId: hw.id, err: error.message }, 'relay did not open'));
+      this.openRelay(hw);
     };
     const test: RelayTest = {
       timer: clock.setTimeout(() => stop(`${RELAY_TEST_MS} ms passed`), RELAY_TEST_MS),

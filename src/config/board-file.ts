@@ -22,7 +22,7 @@ export interface BoardDeps {
 }
 
 /** The file under the state directory that keeps the simulated meters' registers. */
-export const SIM_REGISTER_FILE = 'sim-meters.json';
+const SIM_REGISTER_FILE = 'sim-meters.json';
 
 export interface ConnectorBase {
   id: number;
