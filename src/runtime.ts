@@ -437,7 +437,7 @@ export class Runtime {
     try {
       this.outbox.enqueue('SecurityEventNotification', {
         type: 'MemoryExhaustion',
-        timestamp: new Date(this.clock.now()).toISOString(),
+        timestamp: this.time.iso(),
         techInfo: `state store ${before.state}${since}: ${before.reason ?? 'unknown'}`.slice(0, 255),
       });
     } catch (error) {
