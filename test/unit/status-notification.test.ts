@@ -77,7 +77,7 @@ async function setup(minimumStatusDuration: number) {
     clock.advance(ms);
     await settle();
   };
-  return { clock, board, config, reporter, transport, advance };
+  return { clock, board, config, reporter, station, transport, advance };
 }
 
 /** Lets queued calls go out and their answers come back (one CALL in flight at a time). */
@@ -162,6 +162,20 @@ describe('MinimumStatusDuration', () => {
     board.unplug(2);
     await advance(0);
     expect(transport.take()).toEqual(['2 Available']);
+  });
+
+  it('a waiting status a TriggerMessage already reported is not sent again when a new duration re-holds it', async () => {
+    const { board, config, reporter, station, transport, advance } = await setup(60);
+    board.plug(1);
+    await advance(10 * SECOND);
+    const snapshot = station.status(1);
+    if (!snapshot) throw new Error('no status for connector 1');
+    await reporter.send(snapshot);
+    await advance(0);
+    expect(transport.take()).toEqual(['1 Preparing']);
+    expect(config.change('MinimumStatusDuration', '5', 'csms')).toBe('Accepted');
+    await advance(60 * SECOND);
+    expect(transport.take()).toEqual([]);
   });
 
   it('reports every connector as it is now on (re)registration, dropping what was waiting', async () => {

@@ -86,14 +86,17 @@ export class StatusReporter {
   /** Reports `snapshot` once it has held `minimumMs` since it began (at once if it already has). */
   private hold(snapshot: StatusSnapshot, minimumMs: number): void {
     const wait = this.beganAt(snapshot) + minimumMs - this.ctx.clock.monotonic();
+    // A TriggerMessage may have reported it while it waited (a re-hold after a new duration too).
+    const report = () => {
+      if (!this.alreadyReported(snapshot)) void this.send(snapshot);
+    };
     if (wait <= 0) {
-      void this.send(snapshot);
+      report();
       return;
     }
     const timer = this.ctx.clock.setTimeout(() => {
       this.held.delete(snapshot.connectorId);
-      // A TriggerMessage may have reported it meanwhile.
-      if (!this.alreadyReported(snapshot)) void this.send(snapshot);
+      report();
     }, wait);
     this.held.set(snapshot.connectorId, { snapshot, timer });
   }
