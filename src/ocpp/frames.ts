@@ -21,7 +21,7 @@ export const MAX_WEBSOCKET_MESSAGE_BYTES = 4 * DEFAULT_MAX_FRAME_BYTES;
  * characters outside the Basic Multilingual Plane (4 bytes each; the schemas count characters),
  * an expiryDate with nanoseconds and an offset, the longest status, and the separator.
  */
-export const MAX_LOCAL_LIST_ENTRY_BYTES = Buffer.byteLength(
+const MAX_LOCAL_LIST_ENTRY_BYTES = Buffer.byteLength(
   `${JSON.stringify({
     idTag: '\u{10FFFF}'.repeat(20),
     idTagInfo: {

@@ -329,7 +329,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       this.deadLetter(entry, attempts, reason);
       return;
     }
-    const delay = this.retryIntervalMs() * attempts;
+    const delay = this.retryWaitMs(attempts);
     this.repo.schedule(entry.seq, attempts, this.opts.clock.now() + delay);
     this.log.info(
       { seq: entry.seq, action: entry.action, attempts, retryInMs: delay, reason },

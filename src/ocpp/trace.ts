@@ -37,6 +37,8 @@ const OPEN_CALLS_KEPT = 64;
 const PEM_PRIVATE_KEY = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END \1PRIVATE KEY-----|$)/g;
 const AUTHORIZATION_KEY = /authorizationkey/i;
 const JSON_UNICODE_ESCAPE = /\\u([0-9a-fA-F]{4})/g;
+/** What parseFrame returns for text that is not JSON. */
+const UNREADABLE: unique symbol = Symbol('unreadable');
 
 /**
  * The text of a frame with its secrets removed: the value of the AuthorizationKey configuration
@@ -47,12 +49,20 @@ const JSON_UNICODE_ESCAPE = /\\u([0-9a-fA-F]{4})/g;
  * or not) is replaced whole: its secret cannot be located, so none of it is kept.
  */
 export function redactFrame(text: string): string {
-  let frame: unknown;
+  return redactParsed(text, parseFrame(text));
+}
+
+/** `text` as JSON.parse reads it, or UNREADABLE: parsed once per traced frame, for its header and its redaction. */
+function parseFrame(text: string): unknown {
   try {
-    frame = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
-    return redactUnreadable(text);
+    return UNREADABLE;
   }
+}
+
+function redactParsed(text: string, frame: unknown): string {
+  if (frame === UNREADABLE) return redactUnreadable(text);
   const redacted = redactValue(frame);
   return redacted.changed ? JSON.stringify(redacted.value) : text;
 }
@@ -100,14 +110,10 @@ function redactValue(node: unknown): { value: unknown; changed: boolean } {
   return { value: out, changed };
 }
 
-/** The OCPP-J header of a frame: type, id and (for a CALL) action. Empty for anything else. */
-export function frameHeader(text: string): { messageType?: number; messageId?: string; action?: string } {
-  let frame: unknown;
-  try {
-    frame = JSON.parse(text);
-  } catch {
-    return {};
-  }
+type FrameHeader = { messageType?: number; messageId?: string; action?: string };
+
+/** The OCPP-J header of a parsed frame: type, id and (for a CALL) action. Empty for anything else. */
+function frameHeader(frame: unknown): FrameHeader {
   if (!Array.isArray(frame) || typeof frame[1] !== 'string') return {};
   const [messageType, messageId, action] = frame as [unknown, string, unknown];
   if (messageType === MESSAGE_TYPE.CALL) {
@@ -199,7 +205,8 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
   record(frame: FrameEvent, at: number = this.opts.clock.now()): void {
     if (this.opts.maxFrames === 0 || !this.connection.isOpen()) return;
     try {
-      const header = frameHeader(frame.text);
+      const parsed = parseFrame(frame.text);
+      const header = frameHeader(parsed);
       const action = header.action ?? this.answeredAction(frame.direction, header);
       if (header.messageType === MESSAGE_TYPE.CALL)
         this.rememberCall(frame.direction, header.messageId!, action);
@@ -209,7 +216,7 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
         ...(header.messageType === undefined ? {} : { messageType: header.messageType }),
         ...(action === undefined ? {} : { action }),
         ...(header.messageId === undefined ? {} : { messageId: header.messageId }),
-        text: truncate(redactFrame(frame.text)),
+        text: truncate(redactParsed(frame.text, parsed)),
       };
       const seq = this.repo.append(entry);
       this.failing = false;
@@ -263,10 +270,7 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
   }
 
   /** An answer travels the other way from its CALL. */
-  private answeredAction(
-    direction: FrameEvent['direction'],
-    header: ReturnType<typeof frameHeader>,
-  ): string | undefined {
+  private answeredAction(direction: FrameEvent['direction'], header: FrameHeader): string | undefined {
     if (header.messageId === undefined || header.messageType === MESSAGE_TYPE.CALL) return undefined;
     const key = `${direction === 'in' ? 'out' : 'in'}:${header.messageId}`;
     const action = this.openCalls.get(key);

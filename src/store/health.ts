@@ -128,7 +128,7 @@ export class StoreHealth extends EventEmitter<StoreHealthEvents> {
 }
 
 /** The health state a failed write means, or undefined when the error is not the disk's. */
-export function storageFailure(err: unknown): Exclude<StoreHealthState, 'ok'> | undefined {
+function storageFailure(err: unknown): Exclude<StoreHealthState, 'ok'> | undefined {
   if (!(err instanceof Database.SqliteError)) return undefined;
   if (READ_ONLY_CODES.some((code) => err.code.startsWith(code))) return 'read-only';
   if (FULL_CODES.some((code) => err.code.startsWith(code))) return 'degraded';

@@ -56,6 +56,9 @@ interface DeadLetterRow extends OutboxRow {
 }
 
 const COLUMNS = 'seq, kind, action, local_tx_id, payload, attempts, next_attempt_at, created_at';
+/** A dead letter read as an entry (it has no next attempt) with why and when it failed. */
+const DEAD_LETTER_COLUMNS =
+  'seq, kind, action, local_tx_id, payload, attempts, 0 AS next_attempt_at, created_at, last_error, failed_at';
 
 /**
  * The SQL of the outbox: messages of every kind in one queue, in one order. Every statement that runs per delivered message goes
@@ -95,9 +98,7 @@ export class OutboxRepo {
     this.countRows = db.prepare('SELECT COUNT(*) AS n FROM outbox');
     this.selectFirst = db.prepare(`SELECT ${COLUMNS} FROM outbox ORDER BY seq LIMIT ?`);
     this.selectNewestDead = db.prepare(
-      `SELECT * FROM (SELECT seq, kind, action, local_tx_id, payload, attempts, 0 AS next_attempt_at, created_at,
-                             last_error, failed_at
-                      FROM outbox_dead_letter ORDER BY seq DESC LIMIT ?)
+      `SELECT * FROM (SELECT ${DEAD_LETTER_COLUMNS} FROM outbox_dead_letter ORDER BY seq DESC LIMIT ?)
        ORDER BY seq`,
     );
     this.countDead = db.prepare('SELECT COUNT(*) AS n FROM outbox_dead_letter');
@@ -131,10 +132,7 @@ export class OutboxRepo {
          (seq, kind, action, local_tx_id, payload, attempts, last_error, created_at, failed_at)
        SELECT seq, kind, action, local_tx_id, payload, ?, ?, created_at, ? FROM outbox WHERE seq = ?`,
     );
-    this.selectDeadLetters = db.prepare(
-      `SELECT seq, kind, action, local_tx_id, payload, attempts, 0 AS next_attempt_at, created_at, last_error, failed_at
-       FROM outbox_dead_letter ORDER BY seq`,
-    );
+    this.selectDeadLetters = db.prepare(`SELECT ${DEAD_LETTER_COLUMNS} FROM outbox_dead_letter ORDER BY seq`);
     this.selectDeadStart = db.prepare(
       "SELECT seq FROM outbox_dead_letter WHERE action = 'StartTransaction' AND local_tx_id = ? LIMIT 1",
     );
