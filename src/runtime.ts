@@ -445,12 +445,12 @@ export class Runtime {
     }
   }
 
-  /** Finished sessions and dead letters past their retention go; then again a day later. */
+  /** Finished sessions past their retention go; then again a day later (dead letters: the outbox). */
   private pruneHistory(): void {
     const { clock } = this;
     try {
       const removed = new RetentionRepo(this.store.db).prune(clock.now());
-      if (removed.transactions + removed.deadLetters > 0) this.opts.log.info(removed, 'old history pruned');
+      if (removed.transactions > 0) this.opts.log.info(removed, 'old transactions pruned');
     } catch (error) {
       if (!this.store.health.writeFailed(error, 'pruning')) throw error;
     }
