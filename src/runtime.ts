@@ -434,26 +434,22 @@ export class Runtime {
     if (now.state !== 'ok') return;
     this.transactions.persistPending();
     const since = before.since === undefined ? '' : ` since ${new Date(before.since).toISOString()}`;
-    try {
+    this.store.health.attempt('security event', () =>
       this.outbox.enqueue('SecurityEventNotification', {
         type: 'MemoryExhaustion',
         timestamp: this.time.iso(),
         techInfo: `state store ${before.state}${since}: ${before.reason ?? 'unknown'}`.slice(0, 255),
-      });
-    } catch (error) {
-      if (!this.store.health.writeFailed(error, 'security event')) throw error;
-    }
+      }),
+    );
   }
 
   /** Finished sessions past their retention go; then again a day later (dead letters: the outbox). */
   private pruneHistory(): void {
     const { clock } = this;
-    try {
+    this.store.health.attempt('pruning', () => {
       const removed = new RetentionRepo(this.store.db).prune(clock.now());
       if (removed.transactions > 0) this.opts.log.info(removed, 'old transactions pruned');
-    } catch (error) {
-      if (!this.store.health.writeFailed(error, 'pruning')) throw error;
-    }
+    });
     this.pruneTimer = clock.setTimeout(() => this.pruneHistory(), PRUNE_EVERY_MS);
   }
 

@@ -34,8 +34,8 @@ export type { ReadingContext, StopReason, TransactionEvent, TransactionSink, Tra
  * (true) and the engine carries on from memory; any other error is thrown as before.
  */
 export interface WriteHealth {
-  writeFailed(err: unknown, what: string): boolean;
-  writeSucceeded(): void;
+  /** Runs `write`: true when written, false when the disk refused it (reported); else throws. */
+  attempt(what: string, write: () => void): boolean;
 }
 
 /**
@@ -711,13 +711,20 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     if (evGone) this.apply(connectorId, { type: 'released' });
   }
 
+  /** A write through the store's health when the runtime gave one (tests may not): see WriteHealth. */
+  private attempt(what: string, write: () => void): boolean {
+    if (this.opts.writes) return this.opts.writes.attempt(what, write);
+    write();
+    return true;
+  }
+
   /**
    * The stop and its StopTransaction in one SQL transaction; false when the disk refused it (the
    * stop is then kept in memory and recorded by persistPending once it writes again).
    */
   private recordStopRow(row: TransactionRow, stop: TransactionStop): boolean {
     const { repo, sink } = this.opts;
-    try {
+    return this.attempt('transaction stop', () =>
       repo.atomically(() => {
         repo.stop(row.localId, {
           stopReason: stop.reason,
@@ -726,13 +733,8 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
           stoppedAt: new Date(stop.timestampMs).toISOString(),
         });
         sink.stopped(row, stop);
-      });
-    } catch (err) {
-      if (!this.opts.writes?.writeFailed(err, 'transaction stop')) throw err;
-      return false;
-    }
-    this.opts.writes?.writeSucceeded();
-    return true;
+      }),
+    );
   }
 
   /** Energy withheld, transaction kept: the central system refused the id (StopTransactionOnInvalidId off). */
@@ -835,19 +837,15 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     context: ReadingContext,
     timestampMs: number,
   ): void {
-    const { repo, sink, writes } = this.opts;
+    const { repo, sink } = this.opts;
     this.noteReading(tx, reading, timestampMs);
-    try {
+    const written = this.attempt('meter sample', () =>
       repo.atomically(() => {
         repo.recordMeter(tx.row.localId, reading.energyImportWh, tx.row.lastMeterAt);
         sink.sampled(tx.row, reading, context, timestampMs);
-      });
-    } catch (err) {
-      if (!writes?.writeFailed(err, 'meter sample')) throw err;
-      return;
-    }
-    this.unsavedRegisters.delete(tx.row.localId);
-    writes?.writeSucceeded();
+      }),
+    );
+    if (written) this.unsavedRegisters.delete(tx.row.localId);
   }
 
   /** Every reading of a running transaction's meter is its last known register, persisted soon. */
@@ -896,20 +894,17 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
    * the store writes again. Never throws for a disk that still refuses.
    */
   persistPending(): void {
-    const { repo, writes } = this.opts;
+    const { repo } = this.opts;
     if (this.unsavedRegisters.size > 0) {
       const batch = [...this.unsavedRegisters];
-      try {
+      const written = this.attempt('meter register', () =>
         repo.atomically(() => {
           for (const [localId, { wh, at }] of batch) repo.recordMeter(localId, wh, at);
-        });
-        for (const [localId, saved] of batch) {
-          if (this.unsavedRegisters.get(localId) === saved) this.unsavedRegisters.delete(localId);
-        }
-        writes?.writeSucceeded();
-      } catch (err) {
-        if (!writes?.writeFailed(err, 'meter register')) throw err;
-        return;
+        }),
+      );
+      if (!written) return;
+      for (const [localId, saved] of batch) {
+        if (this.unsavedRegisters.get(localId) === saved) this.unsavedRegisters.delete(localId);
       }
     }
     while (this.unrecordedStops.length > 0) {

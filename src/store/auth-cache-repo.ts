@@ -23,7 +23,7 @@ export class AuthCacheRepo {
 
   constructor(
     db: Database.Database,
-    private readonly writes?: Pick<StoreHealth, 'writeFailed'>,
+    private readonly writes?: Pick<StoreHealth, 'attempt'>,
   ) {
     this.selectEntry = db.prepare(
       'SELECT status, expiry_date AS expiryDate, parent_id_tag AS parentIdTag FROM auth_cache WHERE id_tag = ?',
@@ -83,11 +83,8 @@ export class AuthCacheRepo {
   }
 
   private bestEffort(what: string, write: () => void): void {
-    try {
-      write();
-    } catch (err) {
-      if (!this.writes?.writeFailed(err, what)) throw err;
-    }
+    if (this.writes) this.writes.attempt(what, write);
+    else write();
   }
 
   clear(): void {

@@ -83,6 +83,22 @@ export class StoreHealth extends EventEmitter<StoreHealthEvents> {
   }
 
   /** A write went through: the disk has room again. */
+  /**
+   * Runs a write that may meet a full or failing disk: true when it was written (the store is then
+   * known to write again), false when the disk refused it (reported, the caller goes on from
+   * memory); any other error is thrown.
+   */
+  attempt(what: string, write: () => void): boolean {
+    try {
+      write();
+    } catch (err) {
+      if (!this.writeFailed(err, what)) throw err;
+      return false;
+    }
+    this.writeSucceeded();
+    return true;
+  }
+
   writeSucceeded(): void {
     if (this.ok) return;
     const previous = this.current;
@@ -98,18 +114,13 @@ export class StoreHealth extends EventEmitter<StoreHealthEvents> {
 
   /** Tries a one-row write now; true when it went through. */
   probe(): boolean {
-    try {
+    return this.attempt('probe', () => {
       this.probeStmt ??= this.opts.db.prepare(
         `INSERT INTO store_probe (singleton, at) VALUES (1, ?)
          ON CONFLICT (singleton) DO UPDATE SET at = excluded.at`,
       );
       this.probeStmt.run(this.clock?.now() ?? Date.now());
-    } catch (err) {
-      if (!this.writeFailed(err, 'probe')) throw err;
-      return false;
-    }
-    this.writeSucceeded();
-    return true;
+    });
   }
 
   close(): void {
