@@ -1518,12 +1518,6 @@ describe('cpctl completion bash', () => {
 });
 
 describe('RuntimeControl: operator commands', () => {
-  let store: Store;
-  beforeEach(() => {
-    store = openStore({ dir, log: silentLogger() });
-  });
-  afterEach(() => store.close());
-
   it('log-level changes the root and every child logger made before or after', () => {
     const log = createLogger({ destination: new Writable({ write: (_c, _e, done) => done() }) });
     const child = log.child({ module: 'link' });
