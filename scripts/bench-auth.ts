@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { systemClock } from '../src/clock.js';
-import { type ConfigStore, ConfigurationRegistry } from '../src/config/registry.js';
+import { ConfigurationRegistry } from '../src/config/registry.js';
 import { silentLogger } from '../src/log.js';
 import { NotConnectedError } from '../src/ocpp/errors.js';
 import { Authorizer } from '../src/station/auth/authorizer.js';
@@ -20,6 +20,7 @@ import { type ListedId, LocalAuthList } from '../src/station/auth/local-list.js'
 import { AuthCacheRepo } from '../src/store/auth-cache-repo.js';
 import { openStore } from '../src/store/index.js';
 import { LocalListRepo } from '../src/store/local-list-repo.js';
+import { MemoryConfig } from '../test/support/memory-stores.js';
 
 export interface AuthorizationFigures {
   sendLocalListFull10kMs: number;
@@ -36,16 +37,6 @@ const LOOKUPS = 10_000;
 const STORE_FILE = 'chargepoint.db';
 const LOOKUP_FLAG = '--lookups-in';
 const execFileAsync = promisify(execFile);
-
-class MemoryConfigStore implements ConfigStore {
-  private readonly data = new Map<string, string>();
-  loadAll(): Map<string, string> {
-    return new Map(this.data);
-  }
-  save(key: string, value: string): void {
-    this.data.set(key, value);
-  }
-}
 
 function tag(n: number): string {
   return `BENCH${String(n).padStart(8, '0')}`;
@@ -132,7 +123,7 @@ async function lookups(dir: string): Promise<LookupFigures> {
       list,
       cache: new AuthCache({ repo: new AuthCacheRepo(store.db), time: { nowMs: () => systemClock.now() } }),
       config: new ConfigurationRegistry({
-        store: new MemoryConfigStore(),
+        store: new MemoryConfig(),
         initial: { LocalAuthListEnabled: true, LocalAuthorizeOffline: true },
         capabilities: new Set(['localAuthList', 'authCache', 'offlineUnknownId']),
         fixed: { NumberOfConnectors: '1', SupportedFeatureProfiles: 'Core,LocalAuthListManagement' },

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DaemonProcess } from '../support/daemon-process.js';
+import { DaemonProcess, standaloneConfig } from '../support/daemon-process.js';
 
 describe('chargepointd refuses impossible security settings', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cp-proc-'));
@@ -14,14 +14,13 @@ describe('chargepointd refuses impossible security settings', () => {
   });
 
   it('a missing CA bundle on profile 2 exits 78 naming csms.caFile, before anything runs', async () => {
-    daemon = DaemonProcess.withConfig(dir, {
-      chargePointId: 'CP-PROC-02',
-      identity: { vendor: 'V', model: 'M' },
-      csms: { url: 'wss://127.0.0.1:1/ocpp', securityProfile: 2, caFile: join(dir, 'no-such-ca.pem') },
-      stateDir: join(dir, 'state'),
-      cli: { socket: join(dir, 'cpctl.sock') },
-      ocpp: { AuthorizationKey: 'ABCDEF0123456789abcdef' },
-    });
+    daemon = DaemonProcess.withConfig(
+      dir,
+      standaloneConfig(dir, 'CP-PROC-02', {
+        csms: { url: 'wss://127.0.0.1:1/ocpp', securityProfile: 2, caFile: join(dir, 'no-such-ca.pem') },
+        ocpp: { AuthorizationKey: 'ABCDEF0123456789abcdef' },
+      }),
+    );
     expect(await daemon.exitCode()).toBe(78);
     expect(
       daemon.lines.some(

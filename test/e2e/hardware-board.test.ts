@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ModbusMeter } from '../../hal/drivers/modbus-meter.js';
 import { Runtime } from '../../src/runtime.js';
 import type { StartReq, StopReq } from '../support/charging.js';
-import { DaemonProcess } from '../support/daemon-process.js';
+import { DaemonProcess, standaloneConfig } from '../support/daemon-process.js';
 import { FakeSysfs } from '../support/fake-gpio.js';
 import { CP_ID, Harness } from '../support/harness.js';
 import { IMPORT_KWH_REGISTER, loadSdm630, readingWhere } from '../support/modbus-meters.js';
@@ -225,14 +225,7 @@ describe('chargepointd on a hardware board', () => {
         ],
       }),
     );
-    const daemon = DaemonProcess.withConfig(dir, {
-      chargePointId: 'CP-HW-01',
-      identity: { vendor: 'V', model: 'M' },
-      csms: { url: 'ws://127.0.0.1:9/ocpp' },
-      stateDir: join(dir, 'state'),
-      cli: { socket: join(dir, 'cpctl.sock') },
-      board: boardFile,
-    });
+    const daemon = DaemonProcess.withConfig(dir, standaloneConfig(dir, 'CP-HW-01', { board: boardFile }));
     expect(await daemon.exitCode()).toBe(78);
     const fatal = daemon.lines.find((l) => l.level === 'fatal');
     expect(String(fatal?.err)).toContain(`${CHIP}:${RELAY}`);

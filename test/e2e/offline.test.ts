@@ -16,7 +16,7 @@ import {
   whenStation,
 } from '../support/charging.js';
 import { cpctl } from '../support/cpctl-process.js';
-import { CP_ID, type Harness, useHarness } from '../support/harness.js';
+import { CP_ID, type Harness, type HarnessOptions, useHarness } from '../support/harness.js';
 
 const TAG = 'VALID01';
 
@@ -49,6 +49,23 @@ async function offlineStart(h: Harness, idTag = TAG): Promise<void> {
   await whenEngine(h, () => h.runtime.transactions.transactionOn(1) !== undefined, 'an offline start');
   expect(h.board.connector(1)?.devices.relay.isClosed()).toBe(true);
   expect(h.runtime.transactions.transactionOn(1)?.transactionId).toBeUndefined();
+}
+
+/** The central system answers the charger's second BootNotification Pending, every other one Accepted. */
+const PENDING_ON_SECOND_BOOT: HarnessOptions = {
+  csms: {
+    rules: {
+      boot: (_req, count) =>
+        count === 2 ? { status: 'Pending', interval: 3600 } : { status: 'Accepted', interval: 3600 },
+    },
+  },
+};
+
+/** Triggers a BootNotification and waits for the charger to log its Pending answer; the trigger's own answer. */
+async function triggerPendingBoot(h: Harness): Promise<unknown> {
+  const answer = await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'BootNotification' });
+  await h.sink.waitFor((l) => l.msg === 'BootNotification answered' && l.status === 'Pending');
+  return answer;
 }
 
 describe('offline behaviour and transaction-message delivery', () => {
@@ -335,20 +352,10 @@ describe('delivery while registration is no longer Accepted', () => {
   const start = useHarness();
 
   it('a triggered BootNotification answered Pending holds the queue, and a stop still finishes', async () => {
-    const h = await start({
-      csms: {
-        rules: {
-          boot: (_req, count) =>
-            count === 2 ? { status: 'Pending', interval: 3600 } : { status: 'Accepted', interval: 3600 },
-        },
-      },
-    });
+    const h = await start(PENDING_ON_SECOND_BOOT);
     await h.booted();
     const transactionId = await charging(h, TAG);
-    expect(await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'BootNotification' })).toEqual({
-      status: 'Accepted',
-    });
-    await h.sink.waitFor((l) => l.msg === 'BootNotification answered' && l.status === 'Pending');
+    expect(await triggerPendingBoot(h)).toEqual({ status: 'Accepted' });
     expect(h.runtime.outbox.resumed).toBe(false);
     const mark = h.csms.mark();
     h.board.swipe(TAG);
@@ -413,18 +420,10 @@ describe('delivery after registration is Accepted again', () => {
   const start = useHarness();
 
   it('what was held while Pending is delivered once the central system accepts the charger again', async () => {
-    const h = await start({
-      csms: {
-        rules: {
-          boot: (_req, count) =>
-            count === 2 ? { status: 'Pending', interval: 3600 } : { status: 'Accepted', interval: 3600 },
-        },
-      },
-    });
+    const h = await start(PENDING_ON_SECOND_BOOT);
     await h.booted();
     const transactionId = await charging(h, TAG);
-    await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'BootNotification' });
-    await h.sink.waitFor((l) => l.msg === 'BootNotification answered' && l.status === 'Pending');
+    await triggerPendingBoot(h);
     const mark = h.csms.mark();
     h.board.swipe(TAG);
     await whenEngine(h, () => h.runtime.transactions.transactionOn(1) === undefined, 'the local stop');

@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BoardConfigurationError } from '../../hal/types.js';
 import { crashHandler } from '../../src/daemon.js';
 import { Runtime } from '../../src/runtime.js';
-import { DaemonProcess } from '../support/daemon-process.js';
+import { DaemonProcess, standaloneConfig } from '../support/daemon-process.js';
 import { FakeSysfs } from '../support/fake-gpio.js';
 import { CP_ID, Harness, useHarness } from '../support/harness.js';
 
@@ -146,15 +146,10 @@ describe('outputs come up safe', () => {
 
   it('chargepointd with a bad configuration exits 78 and leaves the contactor open', async () => {
     mkdirSync(join(dir, 'state'));
-    const daemon = DaemonProcess.withConfig(dir, {
-      chargePointId: 'CP-SAFE-01',
-      identity: { vendor: 'V', model: 'M' },
-      csms: { url: 'ws://127.0.0.1:9/ocpp' },
-      stateDir: join(dir, 'state'),
-      cli: { socket: join(dir, 'cpctl.sock') },
-      board: boardFile,
-      ocpp: { NoSuchKey: 1 },
-    });
+    const daemon = DaemonProcess.withConfig(
+      dir,
+      standaloneConfig(dir, 'CP-SAFE-01', { board: boardFile, ocpp: { NoSuchKey: 1 } }),
+    );
     expect(await daemon.exitCode()).toBe(78);
     expect(String(daemon.lines.find((l) => l.level === 'fatal')?.err)).toContain('NoSuchKey');
     expect([sysfs.level(RELAY), sysfs.level(ENABLE)]).toEqual([0, 0]);

@@ -64,6 +64,25 @@ export class DaemonProcess {
 /** A provisioning file as the tests write it: any JSON, valid or not. */
 export type DaemonConfig = Record<string, unknown>;
 
+/**
+ * A provisioning file for a daemon expected to exit before it connects, with no central system of
+ * its own (ws://127.0.0.1:9), state and socket in `dir`; `fields` add or replace whole sections.
+ */
+export function standaloneConfig(
+  dir: string,
+  chargePointId: string,
+  fields: DaemonConfig = {},
+): DaemonConfig {
+  return {
+    chargePointId,
+    identity: { vendor: 'V', model: 'M' },
+    csms: { url: 'ws://127.0.0.1:9/ocpp' },
+    stateDir: join(dir, 'state'),
+    cli: { socket: join(dir, 'cpctl.sock') },
+    ...fields,
+  };
+}
+
 /** One test's world for a daemon process: a temp dir and a development central system. */
 export interface DaemonEnv {
   readonly chargePointId: string;

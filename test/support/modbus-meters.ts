@@ -40,7 +40,8 @@ export const SDM120_DOCUMENTED: Array<[number, number]> = [
  */
 export const SDM630_IMPORT_KWH = 1234.567;
 export const SDM630_IMPORT_WH = Math.fround(SDM630_IMPORT_KWH) * 1000;
-export const SDM120_IMPORT_WH = Math.fround(42.1237) * 1000;
+const SDM120_IMPORT_KWH = 42.1237;
+export const SDM120_IMPORT_WH = Math.fround(SDM120_IMPORT_KWH) * 1000;
 
 /** SDM630 values as the meter holds them (kWh, V, A, W, Hz); only documented registers are readable. */
 export async function loadSdm630(
@@ -72,7 +73,7 @@ export async function loadSdm120(server: ModbusTestServer, unit: number): Promis
     [0x06, 15.75],
     [0x0c, 3620],
     [0x46, 49.98],
-    [IMPORT_KWH_REGISTER, 42.1237],
+    [IMPORT_KWH_REGISTER, SDM120_IMPORT_KWH],
     [0x4a, 0.25],
   ];
   for (const [address, value] of values) await server.setFloat(unit, 'input', address, value);

@@ -1041,11 +1041,33 @@ describe('cpctl transactions, queue and auth', () => {
   });
 });
 
+/** A RuntimeControl with only `deps`: every other dependency is one the test must not reach. */
+function runtimeControl(deps: Partial<ControlDeps>): RuntimeControl {
+  const unused = undefined as never;
+  return new RuntimeControl({
+    chargePointId: 'CP-TEST-1',
+    board: unused,
+    station: unused,
+    link: unused,
+    registration: unused,
+    log: silentLogger(),
+    config: unused,
+    transactionLog: unused,
+    outbox: unused,
+    localList: unused,
+    authCache: unused,
+    transactions: unused,
+    requestReset: unused,
+    trace: unused,
+    clock: unused,
+    store: unused,
+    ...deps,
+  });
+}
+
 describe('RuntimeControl: transactions, queue and auth from the store', () => {
   const T0 = Date.parse('2025-01-02T00:00:00.000Z');
   const iso = (minutes: number) => new Date(T0 + minutes * 60_000).toISOString();
-  /** These methods touch none of the hardware, link or registration. */
-  const unused = undefined as never;
   const noOutbox: ControlDeps['outbox'] = {
     firstPending: () => [],
     size: () => 0,
@@ -1061,23 +1083,12 @@ describe('RuntimeControl: transactions, queue and auth from the store', () => {
   afterEach(() => store.close());
 
   function control(deps: Partial<ControlDeps> = {}): RuntimeControl {
-    return new RuntimeControl({
-      chargePointId: 'CP-TEST-1',
-      board: unused,
-      station: unused,
-      link: unused,
-      registration: unused,
-      log: silentLogger(),
+    return runtimeControl({
       config: registry(),
       transactionLog: new TransactionsRepo(store.db),
       outbox: noOutbox,
       localList: new LocalAuthList(new LocalListRepo(store.db)),
       authCache: new AuthCache({ repo: new AuthCacheRepo(store.db), time: { nowMs: () => T0 } }),
-      transactions: unused,
-      requestReset: unused,
-      trace: unused,
-      clock: unused,
-      store: unused,
       ...deps,
     });
   }
@@ -1507,39 +1518,10 @@ describe('cpctl completion bash', () => {
 });
 
 describe('RuntimeControl: operator commands', () => {
-  const unused = undefined as never;
-  let store: Store;
-  beforeEach(() => {
-    store = openStore({ dir, log: silentLogger() });
-  });
-  afterEach(() => store.close());
-
-  function control(deps: Partial<ControlDeps>): RuntimeControl {
-    return new RuntimeControl({
-      chargePointId: 'CP-TEST-1',
-      board: unused,
-      station: unused,
-      link: unused,
-      registration: unused,
-      log: silentLogger(),
-      config: unused,
-      transactionLog: unused,
-      outbox: unused,
-      localList: unused,
-      authCache: unused,
-      transactions: unused,
-      requestReset: unused,
-      trace: unused,
-      clock: unused,
-      store: unused,
-      ...deps,
-    });
-  }
-
   it('log-level changes the root and every child logger made before or after', () => {
     const log = createLogger({ destination: new Writable({ write: (_c, _e, done) => done() }) });
     const child = log.child({ module: 'link' });
-    const previous = control({ log }).setLogLevel('debug');
+    const previous = runtimeControl({ log }).setLogLevel('debug');
     expect(previous).toBe('info');
     expect([log.level, child.level, log.child({}).level]).toEqual(['debug', 'debug', 'debug']);
     expect(child.isLevelEnabled('debug')).toBe(true);
@@ -1547,7 +1529,7 @@ describe('RuntimeControl: operator commands', () => {
 
   it('reset answers first and resets right after, as OCPP Reset does', async () => {
     const resets: ResetType[] = [];
-    const api = control({ requestReset: (type) => resets.push(type) });
+    const api = runtimeControl({ requestReset: (type) => resets.push(type) });
     expect(api.reset('Hard')).toBe('Accepted');
     expect(resets).toEqual([]);
     await new Promise(setImmediate);
@@ -1562,7 +1544,7 @@ describe('RuntimeControl: operator commands', () => {
       changeAvailability: (id: number, type: string) =>
         id === 0 && type === 'Inoperative' ? 'Scheduled' : 'Accepted',
     } as unknown as ControlDeps['station'];
-    const api = control({
+    const api = runtimeControl({
       link: { state: 'open', reconnect: (reason: string) => reasons.push(reason) },
       station,
       transactions: { unlock: async () => 'Unlocked' },
@@ -1589,27 +1571,8 @@ describe('RuntimeControl: hal relay, a technician test that never outlives idle'
     store = openStore({ dir, log: silentLogger() });
     clock = new FakeClock();
     board = new SimBoard(DEFAULT_SIM_SPEC, clock);
-    const log = silentLogger();
-    const station = new Station({ board, availability: store.availability, clock, log });
-    const unused = undefined as never;
-    api = new RuntimeControl({
-      chargePointId: 'CP-TEST-1',
-      board,
-      station,
-      link: unused,
-      registration: unused,
-      log,
-      config: unused,
-      transactionLog: unused,
-      outbox: unused,
-      localList: unused,
-      authCache: unused,
-      transactions: unused,
-      requestReset: unused,
-      trace: unused,
-      clock,
-      store: unused,
-    });
+    const station = new Station({ board, availability: store.availability, clock, log: silentLogger() });
+    api = runtimeControl({ board, station, clock });
   });
   afterEach(() => store.close());
 

@@ -27,6 +27,21 @@ function open(dir?: string): Store {
   return store;
 }
 
+/** A service for one connector that stays Available, its expiry dates read from `time`. */
+function oneAvailableConnector(clock: FakeClock, time: { nowMs(): number }): Reservations {
+  const service = new Reservations({
+    repo: new ReservationsRepo(open().db),
+    connectorIds: [1],
+    statusOf: () => 'Available',
+    connectorZeroSupported: () => false,
+    clock,
+    time,
+    log: silentLogger(),
+  });
+  cleanups.push(() => service.close());
+  return service;
+}
+
 /**
  * A charger of `connectors` whose statuses the test sets; like the station, an idle connector in
  * service reads Reserved while the service says so.
@@ -231,19 +246,9 @@ describe('Reservations: expiry', () => {
   });
 
   it('follows the central-system time, which may move after the reservation was made', () => {
-    const store = open();
     const clock = new FakeClock(T0);
     let offset = 0;
-    const service = new Reservations({
-      repo: new ReservationsRepo(store.db),
-      connectorIds: [1],
-      statusOf: () => 'Available',
-      connectorZeroSupported: () => false,
-      clock,
-      time: { nowMs: () => clock.now() + offset },
-      log: silentLogger(),
-    });
-    cleanups.push(() => service.close());
+    const service = oneAvailableConnector(clock, { nowMs: () => clock.now() + offset });
     service.reserve({ connectorId: 1, expiryDate: at(T0 + 60 * MINUTE), idTag: 'TAG-A', reservationId: 1 });
     // The charger learns that its clock was 50 minutes behind the central system's.
     offset = 50 * MINUTE;
@@ -252,20 +257,10 @@ describe('Reservations: expiry', () => {
   });
 
   it('does not expire early when the system clock steps forward once the central-system time is known', () => {
-    const store = open();
     const clock = new FakeClock(0);
     const time = new OcppTime(clock, true);
     time.syncTo(at(T0));
-    const service = new Reservations({
-      repo: new ReservationsRepo(store.db),
-      connectorIds: [1],
-      statusOf: () => 'Available',
-      connectorZeroSupported: () => false,
-      clock,
-      time,
-      log: silentLogger(),
-    });
-    cleanups.push(() => service.close());
+    const service = oneAvailableConnector(clock, time);
     service.reserve({ connectorId: 1, expiryDate: at(T0 + 30 * MINUTE), idTag: 'TAG-A', reservationId: 1 });
     clock.stepWall(2 * 60 * MINUTE);
     clock.advance(30 * MINUTE - 1);
