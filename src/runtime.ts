@@ -13,7 +13,7 @@ import { Heartbeat } from './features/core/heartbeat.js';
 import { coreProfile } from './features/core/profile.js';
 import { Registration } from './features/core/registration.js';
 import { StatusReporter } from './features/core/status-notification.js';
-import { TransactionMessages } from './features/core/transaction-messages.js';
+import { deliverTransactionMessages, TransactionMessages } from './features/core/transaction-messages.js';
 import {
   type InstalledProfile,
   MESSAGE_TRIGGERS,
@@ -30,7 +30,6 @@ import { Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js
 import { Outbox } from './ocpp/outbox.js';
 import { RpcEndpoint } from './ocpp/rpc.js';
 import { FrameTrace } from './ocpp/trace.js';
-import { transactionDelivery } from './ocpp/transaction-delivery.js';
 import { Authorizer } from './station/auth/authorizer.js';
 import { AuthCache } from './station/auth/cache.js';
 import { LocalAuthList } from './station/auth/local-list.js';
@@ -241,15 +240,7 @@ export class Runtime {
       clock,
       log,
     });
-    this.outbox.register(
-      'transaction',
-      transactionDelivery({
-        resolveTransactionId: (localId) => this.transactions.transactionIdOf(localId),
-        deadLetteredStart: (localId) => this.outbox.deadLetteredStart(localId),
-        delivered: (entry, response) => messages.onDelivered(entry, response),
-        deadLettered: (entry) => messages.onDeadLettered(entry),
-      }),
-    );
+    deliverTransactionMessages(this.outbox, this.transactions, messages);
     // Security events only need to arrive: their answers carry nothing to apply.
     this.outbox.register('security', {});
     this.store.health.on('changed', (now, before) => this.onStoreHealth(now, before));

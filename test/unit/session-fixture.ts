@@ -10,11 +10,13 @@ import { ConfigurationRegistry } from '../../src/config/registry.js';
 import type { FeatureContext } from '../../src/features/context.js';
 import { registerRemoteStartTransaction } from '../../src/features/core/remote-start-transaction.js';
 import { registerRemoteStopTransaction } from '../../src/features/core/remote-stop-transaction.js';
-import { TransactionMessages } from '../../src/features/core/transaction-messages.js';
+import {
+  deliverTransactionMessages,
+  TransactionMessages,
+} from '../../src/features/core/transaction-messages.js';
 import { silentLogger } from '../../src/log.js';
 import { Outbox } from '../../src/ocpp/outbox.js';
 import { RpcEndpoint } from '../../src/ocpp/rpc.js';
-import { transactionDelivery } from '../../src/ocpp/transaction-delivery.js';
 import type { IdTagInfo } from '../../src/station/auth-types.js';
 import { Reservations } from '../../src/station/reservations.js';
 import { Station } from '../../src/station/station.js';
@@ -198,14 +200,10 @@ export class SessionFixture {
       () => undefined,
       new TransactionSamplesRepo(store.db),
     );
-    outbox.register(
-      'transaction',
-      transactionDelivery({
-        resolveTransactionId: (localId) => this.engine.transactionIdOf(localId),
-        deadLetteredStart: (localId) => outbox.deadLetteredStart(localId),
-        delivered: (entry, response) => messages.onDelivered(entry, response),
-        deadLettered: (entry) => messages.onDeadLettered(entry),
-      }),
+    deliverTransactionMessages(
+      outbox,
+      { transactionIdOf: (localId) => this.engine.transactionIdOf(localId) },
+      messages,
     );
     const csms = new LoopbackCsms(rpc);
     csms.connect();

@@ -8,6 +8,7 @@ import type {
   StopTransactionResponse,
 } from '../../ocpp/generated/messages.js';
 import type { Outbox, OutboxEntry } from '../../ocpp/outbox.js';
+import { transactionDelivery } from '../../ocpp/transaction-delivery.js';
 import type { IdTagInfo } from '../../station/auth-types.js';
 import type {
   ReadingContext,
@@ -131,4 +132,24 @@ export class TransactionMessages implements TransactionSink {
     const sampledValue = configuredValues(reading, this.config.getList(key), context);
     if (sampledValue.length > 0) this.samples.add(tx.localId, context, timestampMs, sampledValue);
   }
+}
+
+/**
+ * Wires the transaction messages to their outbox and engine: the outbox fills in the central
+ * system's transactionId from the engine and applies the answers through `messages`.
+ */
+export function deliverTransactionMessages(
+  outbox: Outbox,
+  engine: Pick<TransactionEngine, 'transactionIdOf'>,
+  messages: TransactionMessages,
+): void {
+  outbox.register(
+    'transaction',
+    transactionDelivery({
+      resolveTransactionId: (localId) => engine.transactionIdOf(localId),
+      deadLetteredStart: (localId) => outbox.deadLetteredStart(localId),
+      delivered: (entry, response) => messages.onDelivered(entry, response),
+      deadLettered: (entry) => messages.onDeadLettered(entry),
+    }),
+  );
 }
