@@ -1,6 +1,7 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DevCsms } from '../csms/server.js';
 import { DaemonProcess } from '../support/daemon-process.js';
@@ -72,9 +73,13 @@ describe('chargepointd and its state store', () => {
     mkdirSync(stateDir, { mode: asRoot ? 0o700 : 0o000 });
     const file = join(dir, 'other-user.json');
     writeFileSync(file, JSON.stringify(config()), { mode: 0o644 });
+    // The other user must reach the daemon's code: a checkout inside a private (0700) directory,
+    // as `mktemp -d` makes, would otherwise stop it before it looks at the store.
+    const restore = asRoot ? traversableByOthers(fileURLToPath(new URL('../..', import.meta.url))) : () => {};
     const daemon = DaemonProcess.spawn(['--config', file], asRoot ? { uid: 65534, gid: 65534 } : undefined);
     daemons.push(daemon);
-    expect(await daemon.exitCode()).toBe(78);
+    const code = await daemon.exitCode().finally(restore);
+    expect(code).toBe(78);
     const user = asRoot ? 'nobody \\(uid 65534\\)' : userInfo().username;
     expect(String(fatal(daemon)?.err)).toMatch(new RegExp(`${stateDir}.*user ${user}`));
     chmodSync(stateDir, 0o700);
@@ -92,3 +97,19 @@ describe('chargepointd and its state store', () => {
     expect(JSON.stringify(daemon.lines)).not.toContain('0123456789abcdef0123');
   });
 });
+
+/** Lets others traverse every directory from `path` up to the root for a while; returns the undo. */
+function traversableByOthers(path: string): () => void {
+  const changed: Array<[string, number]> = [];
+  for (let at = path; ; at = dirname(at)) {
+    const mode = statSync(at).mode & 0o7777;
+    if ((mode & 0o001) === 0) {
+      chmodSync(at, mode | 0o001);
+      changed.push([at, mode]);
+    }
+    if (dirname(at) === at) break;
+  }
+  return () => {
+    for (const [at, mode] of changed) chmodSync(at, mode);
+  };
+}
