@@ -170,10 +170,21 @@ export interface ConnectorDevices {
   /** Most current the outlet may offer, A, and its phases (1 or 3; DC: 1). */
   readonly maxCurrentA: number;
   readonly phases: 1 | 3;
+  /** Nominal phase voltage (V) for converting between A and W; 230 when the board file does not say. */
+  readonly nominalVoltageV?: number;
   readonly relay: Relay;
   readonly pilot: Pilot;
   readonly meter?: Meter;
   readonly lock?: ConnectorLock;
+  /** DC: the power the charger module may deliver, where the board has such an output. */
+  readonly powerSetpoint?: PowerSetpoint;
+}
+
+/** A DC charger module's power limit output (W); 0 delivers nothing. */
+export interface PowerSetpoint extends EventEmitter<HealthEvents>, Lifecycle {
+  setPowerLimit(watts: number): Promise<void>;
+  powerLimit(): number;
+  health(): DeviceHealth;
 }
 
 export interface ReaderAssignment {
@@ -234,4 +245,6 @@ export interface Board extends Lifecycle {
   readonly connectors: readonly ConnectorHardware[];
   readonly readers: readonly ReaderAssignment[];
   readonly faultInputs: readonly FaultInput[];
+  /** What the supply feeding every connector carries (A per phase), when less than their sum. */
+  readonly supplyMaxCurrentA?: number;
 }
