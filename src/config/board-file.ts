@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GpioLineFactory } from '../../hal/drivers/gpio-adapter.js';
+import type { PwmChannelFactory } from '../../hal/drivers/pwm-pilot.js';
 import { SimBoard, type SimBoardSpec } from '../../hal/sim/board.js';
 import type { Board } from '../../hal/types.js';
 import type { Clock } from '../clock.js';
@@ -17,6 +18,8 @@ export interface BoardDeps {
   clock: Clock;
   /** How GPIO lines are opened; by default the sysfs tree under the board's sysfsRoot. */
   gpioLines?: GpioLineFactory;
+  /** How PWM channels are opened; by default the sysfs tree under the board's sysfsRoot. */
+  pwmChannels?: PwmChannelFactory;
   /** The runtime's state directory: the simulated meters keep their registers there. */
   stateDir?: string;
 }

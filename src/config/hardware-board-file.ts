@@ -15,6 +15,7 @@ import {
 import type { MeterModel } from '../../hal/drivers/meter-maps.js';
 import { busKey, ModbusBus, type ModbusTransport } from '../../hal/drivers/modbus-bus.js';
 import { ModbusMeter } from '../../hal/drivers/modbus-meter.js';
+import { sysfsPwmFactory } from '../../hal/drivers/pwm-pilot.js';
 import { type SerialRfidOptions, SerialRfidReader } from '../../hal/drivers/rfid-serial.js';
 import { HardwareBoard } from '../../hal/hardware-board.js';
 import type { Board, ConnectorDevices } from '../../hal/types.js';
@@ -65,7 +66,12 @@ export function validateHardwareBoard(document: unknown, source: string): Hardwa
 
 export function buildHardwareBoard(file: HardwareBoardFile, deps: BoardDeps): Board {
   const { log, clock } = deps;
-  const gpio = { lines: deps.gpioLines ?? sysfsLineFactory(file.sysfsRoot), clock, logger: log };
+  const gpio = {
+    lines: deps.gpioLines ?? sysfsLineFactory(file.sysfsRoot),
+    pwm: deps.pwmChannels ?? sysfsPwmFactory(file.sysfsRoot),
+    clock,
+    logger: log,
+  };
   const resolve = <T>(options: T) => {
     try {
       return resolveLines(options, file.sysfsRoot);

@@ -9,6 +9,7 @@ import { BOARD_FILE_SCHEMA } from '../../src/config/hardware-board-schema.js';
 import { silentLogger } from '../../src/log.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { FakeGpio } from '../support/fake-gpio.js';
+import { FakePwmSysfs } from '../support/fake-pwm.js';
 
 const boards = new URL('../../config/boards/', import.meta.url);
 const read = (name: string): Record<string, unknown> =>
@@ -22,6 +23,11 @@ function fakeSysfs(dir: string): string {
   writeFileSync(join(chip, 'base'), '512\n');
   writeFileSync(join(chip, 'ngpio'), '58\n');
   return dir;
+}
+
+/** The Raspberry Pi's PWM controller (dtoverlay=pwm) with channel 0 already exported. */
+function fakePwm(dir: string): FakePwmSysfs {
+  return new FakePwmSysfs(dir).chip(0, 2).exported(0, 0);
 }
 
 describe('board files', () => {
@@ -76,6 +82,7 @@ describe('board files', () => {
       { ...read('rpi-ac-1.json'), sysfsRoot: fakeSysfs(dir) },
       'rpi-ac-1.json',
     );
+    const pwm = fakePwm(dir);
     const gpio = new FakeGpio();
     const board = await buildBoard(file, {
       log: silentLogger(),
@@ -90,10 +97,13 @@ describe('board files', () => {
     try {
       expect([...gpio.lines.keys()].sort((a, b) => a - b)).toEqual([517, 518, 529, 534, 535, 536, 538, 539]);
       expect(board.readers[0]?.reader.health()).toMatchObject({ ok: false, fault: 'ReaderFailure' });
+      // The pilot offers the outlet's 32 A on its PWM until told otherwise.
+      expect(pwm.channel(0, 0)).toEqual({ period: 1_000_000, duty: 533_333, enable: 1 });
     } finally {
       await board.stop();
     }
     expect([...gpio.lines.values()].every((l) => l.closed)).toBe(true);
+    expect(pwm.written(0, 'unexport')).toBe('0');
   });
 
   it('an unknown gpiochip label is a board-file error naming it', async () => {
