@@ -7,6 +7,7 @@ import {
   type Lifecycle,
   type ReaderAssignment,
   rewrapBoardError,
+  type SmartChargingCapabilities,
 } from './types.js';
 
 export interface HardwareBoardParts {
@@ -15,6 +16,8 @@ export interface HardwareBoardParts {
   readers: ReaderAssignment[];
   faultInputs: FaultInput[];
   log: Logger;
+  supplyMaxCurrentA?: number;
+  smartCharging?: SmartChargingCapabilities;
 }
 
 /**
@@ -31,6 +34,8 @@ export class HardwareBoard implements Board {
   readonly connectors: AssembledConnector[];
   readonly readers: ReaderAssignment[];
   readonly faultInputs: FaultInput[];
+  readonly supplyMaxCurrentA?: number;
+  readonly smartCharging?: SmartChargingCapabilities;
   private readonly startOrder: Array<{ name: string; device: Lifecycle }>;
   private started: Array<{ name: string; device: Lifecycle }> = [];
   /** Outputs `safe()` opened; stopped with the rest even when the board never started. */
@@ -40,6 +45,8 @@ export class HardwareBoard implements Board {
     this.name = parts.name;
     this.readers = parts.readers;
     this.faultInputs = parts.faultInputs;
+    if (parts.supplyMaxCurrentA !== undefined) this.supplyMaxCurrentA = parts.supplyMaxCurrentA;
+    if (parts.smartCharging) this.smartCharging = parts.smartCharging;
     this.connectors = parts.connectors.map(
       (devices) =>
         new AssembledConnector(

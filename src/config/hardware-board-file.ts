@@ -19,7 +19,7 @@ import { sysfsPwmFactory } from '../../hal/drivers/pwm-pilot.js';
 import { type SerialRfidOptions, SerialRfidReader } from '../../hal/drivers/rfid-serial.js';
 import { HardwareBoard } from '../../hal/hardware-board.js';
 import type { Board, ConnectorDevices } from '../../hal/types.js';
-import { type BoardDeps, BoardFileError, type ConnectorBase } from './board-file.js';
+import { type BoardBase, type BoardDeps, BoardFileError, type ConnectorBase } from './board-file.js';
 import { validateHardwareBoardSchema as validate } from './generated/hardware-board-validator.js';
 import { describeSchemaError } from './schema-errors.js';
 
@@ -34,8 +34,7 @@ export interface ModbusMeterBoardOptions {
   serialNumber?: string;
 }
 
-export interface HardwareBoardFile {
-  name: string;
+export interface HardwareBoardFile extends BoardBase {
   kind: 'hardware';
   sysfsRoot?: string;
   connectors: Array<
@@ -114,6 +113,7 @@ export function buildHardwareBoard(file: HardwareBoardFile, deps: BoardDeps): Bo
       fixedCable: c.fixedCable ?? false,
       maxCurrentA: c.maxCurrentA,
       phases: c.phases,
+      ...(c.nominalVoltageV === undefined ? {} : { nominalVoltageV: c.nominalVoltageV }),
       relay,
       pilot: new GpioPilot(resolve(c.pilot), gpio, { maxCurrentA: c.maxCurrentA, relay }),
       ...(c.lock ? { lock: new GpioLock(resolve(c.lock), gpio) } : {}),
@@ -125,5 +125,13 @@ export function buildHardwareBoard(file: HardwareBoardFile, deps: BoardDeps): Bo
     connectorIds: r.connectors,
   }));
   const faultInputs = (file.faultInputs ?? []).map((f) => new GpioFaultInput(resolve(f), gpio));
-  return new HardwareBoard({ name: file.name, connectors, readers, faultInputs, log });
+  return new HardwareBoard({
+    name: file.name,
+    connectors,
+    readers,
+    faultInputs,
+    log,
+    ...(file.supplyMaxCurrentA === undefined ? {} : { supplyMaxCurrentA: file.supplyMaxCurrentA }),
+    ...(file.smartCharging ? { smartCharging: file.smartCharging } : {}),
+  });
 }

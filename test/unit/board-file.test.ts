@@ -4,8 +4,15 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HardwareBoard } from '../../hal/hardware-board.js';
 import { SimBoard } from '../../hal/sim/board.js';
-import { BoardFileError, buildBoard, loadBoard, parseBoardFile } from '../../src/config/board-file.js';
+import {
+  BoardFileError,
+  buildBoard,
+  loadBoard,
+  parseBoardFile,
+  smartChargingKeys,
+} from '../../src/config/board-file.js';
 import { BOARD_FILE_SCHEMA } from '../../src/config/hardware-board-schema.js';
+import { ConfigurationRegistry } from '../../src/config/registry.js';
 import { silentLogger } from '../../src/log.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { FakeGpio } from '../support/fake-gpio.js';
@@ -118,5 +125,87 @@ describe('board files', () => {
     await expect(
       buildBoard(file, { log: silentLogger(), clock: new FakeClock(), gpioLines: new FakeGpio().factory }),
     ).rejects.toThrow(/pinctrl-rp1/);
+  });
+
+  it('carries the smart charging facts: nominal voltage, DC outlets, supply limit, profile capacity', async () => {
+    const file = await parseBoardFile(
+      {
+        name: 'depot',
+        kind: 'sim',
+        supplyMaxCurrentA: 63,
+        smartCharging: { maxStackLevel: 5, maxPeriods: 24, maxProfiles: 10, rateUnits: ['A'] },
+        connectors: [
+          { id: 1, maxCurrentA: 32, phases: 3, nominalVoltageV: 240 },
+          { id: 2, maxCurrentA: 125, nominalVoltageV: 500, dc: true },
+        ],
+      },
+      'depot.json',
+    );
+    const board = await buildBoard(file, { log: silentLogger(), clock: new FakeClock() });
+    expect(board.supplyMaxCurrentA).toBe(63);
+    expect(board.smartCharging).toEqual({
+      maxStackLevel: 5,
+      maxPeriods: 24,
+      maxProfiles: 10,
+      rateUnits: ['A'],
+    });
+    const [ac, dc] = board.connectors.map((c) => c.devices);
+    expect([ac?.nominalVoltageV, ac?.powerSetpoint]).toEqual([240, undefined]);
+    expect([dc?.nominalVoltageV, dc?.phases, dc?.powerSetpoint?.powerLimit()]).toEqual([500, 1, 62_500]);
+  });
+
+  it('a hardware board file carries them too', async () => {
+    const doc = read('rpi-ac-1.json');
+    const file = await parseBoardFile(
+      {
+        ...doc,
+        sysfsRoot: fakeSysfs(dir),
+        supplyMaxCurrentA: 25,
+        smartCharging: { rateUnits: ['A', 'W'] },
+        connectors: (doc.connectors as Array<Record<string, unknown>>).map((c) => ({
+          ...c,
+          nominalVoltageV: 220,
+        })),
+      },
+      'rpi-ac-1.json',
+    );
+    const board = await buildBoard(file, {
+      log: silentLogger(),
+      clock: new FakeClock(),
+      gpioLines: new FakeGpio().factory,
+    });
+    expect([board.supplyMaxCurrentA, board.smartCharging]).toEqual([25, { rateUnits: ['A', 'W'] }]);
+    expect(board.connectors[0]?.devices.nominalVoltageV).toBe(220);
+  });
+
+  it.each([
+    [{ supplyMaxCurrentA: 0 }, /supplyMaxCurrentA/],
+    [{ smartCharging: { maxPeriods: 0 } }, /smartCharging\.maxPeriods/],
+    [{ smartCharging: { rateUnits: ['kW'] } }, /smartCharging\.rateUnits\.0/],
+    [{ smartCharging: { rateUnits: [] } }, /smartCharging\.rateUnits/],
+    [{ connectors: [{ id: 1, nominalVoltageV: -230 }] }, /connectors\.0\.nominalVoltageV/],
+  ])('refuses impossible smart charging facts (%#)', async (extra, message) => {
+    const doc = { name: 'x', kind: 'sim', connectors: [{ id: 1 }], ...extra };
+    await expect(parseBoardFile(doc, 'test.json')).rejects.toThrow(message);
+  });
+
+  it("the board's profile capacity becomes the read-only smart charging keys; the rest keep their defaults", () => {
+    expect(smartChargingKeys(undefined)).toEqual({});
+    const fixed = smartChargingKeys({ maxStackLevel: 3, maxProfiles: 8, rateUnits: ['W', 'A'] });
+    expect(fixed).toEqual({
+      ChargeProfileMaxStackLevel: '3',
+      MaxChargingProfilesInstalled: '8',
+      ChargingScheduleAllowedChargingRateUnit: 'Power,Current',
+    });
+    const registry = new ConfigurationRegistry({
+      store: { loadAll: () => new Map(), save: () => undefined },
+      capabilities: new Set(['smartCharging']),
+      fixed: { NumberOfConnectors: '1', SupportedFeatureProfiles: 'Core,SmartCharging', ...fixed },
+      log: silentLogger(),
+    });
+    expect(registry.getInt('ChargeProfileMaxStackLevel')).toBe(3);
+    expect(registry.getInt('MaxChargingProfilesInstalled')).toBe(8);
+    expect(registry.getInt('ChargingScheduleMaxPeriods')).toBe(100);
+    expect(registry.getList('ChargingScheduleAllowedChargingRateUnit')).toEqual(['Power', 'Current']);
   });
 });
