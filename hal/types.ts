@@ -185,6 +185,8 @@ export interface PowerSetpoint extends EventEmitter<HealthEvents>, Lifecycle {
   setPowerLimit(watts: number): Promise<void>;
   powerLimit(): number;
   health(): DeviceHealth;
+  /** Delivers nothing (0 W) now, before start() (see Relay.safe). */
+  safe(): void;
 }
 
 export interface ReaderAssignment {

@@ -22,6 +22,7 @@ import {
   rewrapBoardError,
 } from '../types.js';
 import type { GpioDirection, GpioLine, GpioLineFactory } from './gpio-adapter.js';
+import { HealthState } from './health-state.js';
 import { PilotPwm, type PwmChannelFactory, type PwmRef } from './pwm-pilot.js';
 
 /** A line as the devices take it: its sysfs number, and a name for messages (chip:offset). */
@@ -140,24 +141,6 @@ function closeAll(parts: readonly (Pick<Part, 'close'> | undefined)[], logger: L
     } catch (err) {
       logger.error({ err }, 'GPIO line close failed');
     }
-  }
-}
-
-/** Holds a device's health and announces only real changes (the 'health' event contract). */
-class HealthState {
-  private current: DeviceHealth = HEALTHY;
-
-  constructor(private readonly onChange: (health: DeviceHealth) => void) {}
-
-  get(): DeviceHealth {
-    return this.current;
-  }
-
-  set(next: DeviceHealth): void {
-    const key = (h: DeviceHealth): string => (h.ok ? 'ok' : `${h.fault}:${h.info ?? ''}`);
-    if (key(next) === key(this.current)) return;
-    this.current = next;
-    this.onChange(next);
   }
 }
 

@@ -138,6 +138,9 @@ export class SimPowerSetpoint extends EventEmitter<HealthEvents> implements Powe
     return this.limitW;
   }
 
+  /** The simulated module delivers only through the relay, which the board opens. */
+  safe(): void {}
+
   health(): DeviceHealth {
     return HEALTHY;
   }
