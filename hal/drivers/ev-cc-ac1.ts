@@ -149,10 +149,16 @@ export class EvCcAc1Controller extends EventEmitter<{ change: [] }> {
     await this.opts.bus.release();
   }
 
-  /** Withdraws the charge permission, before anything starts; a failure is logged, not thrown. */
+  /**
+   * Withdraws the charge permission, before anything starts; a failure is logged, not thrown. The
+   * line is held only for this write, so a board that never starts leaves no connection open.
+   */
   safe(): void {
     this.relayClosed = false;
-    void this.writeEnable().catch(() => undefined);
+    this.opts.bus.retain();
+    void this.writeEnable()
+      .catch(() => undefined)
+      .finally(() => this.opts.bus.release());
   }
 
   state(): PilotState {
