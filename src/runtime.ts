@@ -33,10 +33,12 @@ import { FrameTrace } from './ocpp/trace.js';
 import { Authorizer } from './station/auth/authorizer.js';
 import { AuthCache } from './station/auth/cache.js';
 import { LocalAuthList } from './station/auth/local-list.js';
+import { ChargingLimit, hardwareComposites } from './station/charging-limit.js';
 import { Reservations } from './station/reservations.js';
 import { Station } from './station/station.js';
 import { TransactionEngine, type StopReason as TransactionStopReason } from './station/transactions.js';
 import { AuthCacheRepo } from './store/auth-cache-repo.js';
+import { ConnectorLimitsRepo } from './store/connector-limits-repo.js';
 import type { StoreHealthSnapshot } from './store/health.js';
 import { lockStateDirectory, openStore, type Store, type StoreOptions } from './store/index.js';
 import { LocalListRepo } from './store/local-list-repo.js';
@@ -110,6 +112,8 @@ export class Runtime {
   readonly outbox: Outbox;
   readonly reservations: Reservations;
   readonly transactions: TransactionEngine;
+  /** The owner of each connector's offered current (pilot, contactor, DC setpoint). */
+  readonly chargingLimit: ChargingLimit;
   readonly trace: FrameTrace;
   /** The one wall-clock time: OCPP timestamps and expiry decisions. */
   readonly time: OcppTime;
@@ -220,11 +224,22 @@ export class Runtime {
     });
     this.reservations.on('changed', () => this.station.refresh());
     this.station.on('status', (snapshot) => this.reservations.onStatus(snapshot));
+    const limits = (connectorId: number) => this.chargingLimit.limitsOf(connectorId);
+    this.chargingLimit = new ChargingLimit({
+      board: this.board,
+      station: this.station,
+      composites: hardwareComposites(this.board, limits),
+      localLimits: new ConnectorLimitsRepo(this.store.db, () => clock.now()),
+      clock,
+      time: this.time,
+      log,
+    });
     this.transactions = new TransactionEngine({
       station: this.station,
       repo: this.transactionsRepo,
       writes: this.store.health,
       reservations: this.reservations,
+      limit: this.chargingLimit,
       sink: messages,
       authorize: (idTag) => this.authorizer.authorize(idTag),
       reportIdTagInfo: (idTag, info) => this.authorizer.fromCentral(idTag, info),
@@ -290,6 +305,7 @@ export class Runtime {
             chargePointId: cfg.chargePointId,
             station: this.station,
             transactions: this.transactions,
+            limit: this.chargingLimit,
             link: this.link,
             registration: this.registration,
             clock,
@@ -331,6 +347,7 @@ export class Runtime {
     }
     // Transactions the last run left open are stopped (PowerLoss) and queued before we connect.
     runtime.transactions.start();
+    await runtime.chargingLimit.start();
     runtime.pruneHistory();
     for (const profile of runtime.profiles) profile.start?.();
     await runtime.startControlSocket();
@@ -359,6 +376,7 @@ export class Runtime {
       localList: this.localList,
       authCache: this.authCache,
       transactions: this.transactions,
+      limit: this.chargingLimit,
       requestReset: (type) => void this.stop({ kind: 'reset', type }),
       trace: this.trace,
       clock: this.clock,
@@ -406,6 +424,7 @@ export class Runtime {
       await this.control?.stop();
       // A technician's relay test ends with the runtime, timer included.
       this.controlApi?.close();
+      this.chargingLimit.close();
       this.rpc.detach();
       this.station.close();
       await this.board.stop();

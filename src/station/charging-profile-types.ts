@@ -106,6 +106,8 @@ export interface CompositePeriod {
   limitA: number;
   numberPhases: number;
   source: LimitSource;
+  /** The winning schedule's minChargingRate in amps, where it has one: below it charging pauses. */
+  minChargingRateA?: number;
 }
 
 /** The composite schedule in amps; periods merged where limit, phases and source are equal. */

@@ -5,6 +5,7 @@ import type { ConfigurationRegistry } from '../config/registry.js';
 import type { Logger } from '../log.js';
 import type { TransactionRow, TransactionsRepo } from '../store/transactions-repo.js';
 import type { AuthorizationDecision, IdTagInfo } from './auth-types.js';
+import type { EnergyControl, SessionEnergy } from './charging-limit.js';
 import type { Reservations } from './reservations.js';
 import {
   type AuthorizationAttempt,
@@ -57,6 +58,8 @@ export interface TransactionEngineOptions {
   reportIdTagInfo(idTag: string, info: IdTagInfo): void;
   /** Who may start where, and the reservationId a start ends. */
   reservations: Pick<Reservations, 'isReserved' | 'claim' | 'couldClaim' | 'consume'>;
+  /** The owner of the offered current: the only one that moves the pilot limit and the contactor. */
+  limit: EnergyControl;
   config: ConfigurationRegistry;
   clock: Clock;
   time: OcppTime;
@@ -112,9 +115,11 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   constructor(private readonly opts: TransactionEngineOptions) {
     super();
     for (const id of opts.station.connectorIds()) this.states.set(id, IDLE);
+    opts.limit.attach((id) => this.sessionEnergy(id));
     opts.station.setSessionProvider((id) => ({
       state: this.stateOf(id),
       reserved: opts.reservations.isReserved(id),
+      limitPaused: opts.limit.paused(id),
     }));
   }
 
@@ -545,21 +550,19 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   }
 
   /**
-   * IEC 61851: the contactor is closed only while the EV asks for energy (state C, or D with
-   * ventilation) and the charger is not withholding it; an EV that pauses (B) gets it opened.
-   * This is the one place that closes it, so the whole rule is here: a running (authorized)
-   * transaction, no fault, and the cable held by its lock.
+   * The pilot moved (or the session did): the owner of the offered current decides the contactor
+   * (charging-outputs.ts holds the rule: a running transaction whose energy is not withheld, no
+   * fault, the cable locked, the EV asking).
    */
   private async followPilot(connectorId: number): Promise<void> {
-    const tx = this.runningOn(connectorId);
-    const hw = this.opts.station.connector(connectorId);
-    if (tx && hw && !tx.suspended) {
-      const asks = pilotAsksForEnergy(hw.devices.pilot.state());
-      const held = !hw.lock || hw.lock.isLocked();
-      if (asks && !held) this.opts.log.warn({ connectorId }, 'cable not locked: contactor kept open');
-      await hw.devices.relay.set(asks && held && !hw.fault());
-    }
+    await this.opts.limit.evaluate();
     this.changed(connectorId);
+  }
+
+  /** What the owner of the offered current needs of the session: its running transaction. */
+  private sessionEnergy(connectorId: number): SessionEnergy {
+    const tx = this.runningOn(connectorId);
+    return tx ? { transaction: { startedAt: Date.parse(tx.row.startedAt), withheld: tx.suspended } } : {};
   }
 
   // ---- start and stop ----
@@ -658,7 +661,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     const hw = this.opts.station.connector(connectorId);
     const shown = isTransactionStatus(last)
       ? last
-      : transactionStatus(tx.suspended, {
+      : transactionStatus(tx.suspended || this.opts.limit.paused(connectorId), {
           plugged: hw?.plugged() ?? false,
           evAsksForEnergy: pilotAsksForEnergy(hw?.devices.pilot.state()),
         });
@@ -681,10 +684,8 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     tx.invalidIdLimit?.timer?.cancel();
     const hw = station.connector(connectorId);
     if (!hw) return;
-    // Open the contactor before anything else: the transaction is over from this moment.
-    await hw.devices.relay
-      .set(false)
-      .catch((error: Error) => log.error({ connectorId, err: error.message }, 'relay did not open'));
+    // Open the contactor before anything else: the transaction is over from this moment (Stopping).
+    await this.opts.limit.evaluate();
     const reading = await this.readMeter(hw);
     // A meter that cannot be read (or went backwards) never makes the energy negative.
     const meterStop = Math.max(tx.row.meterStart, reading?.energyImportWh ?? tx.row.lastMeter);
@@ -743,7 +744,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     if (!tx) return;
     tx.suspended = true;
     this.changed(connectorId);
-    await this.opts.station.connector(connectorId)?.devices.relay.set(false);
+    await this.opts.limit.evaluate();
     this.changed(connectorId);
   }
 

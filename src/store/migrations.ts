@@ -221,6 +221,19 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     },
   },
+  {
+    version: 9,
+    name: 'connector_limits',
+    up(db) {
+      // The operator's local limit per connector (MQTT `limit`, cpctl), A: it outlives a restart
+      // like availability does. No row: no local limit.
+      db.exec(`CREATE TABLE connector_limits (
+        connector_id INTEGER PRIMARY KEY NOT NULL CHECK (connector_id >= 1),
+        limit_a REAL NOT NULL CHECK (limit_a >= 0),
+        updated_at TEXT NOT NULL
+      ) STRICT`);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION: number = MIGRATIONS.length;

@@ -38,6 +38,7 @@ import type { DeadLetter, OutboxEntry } from '../../src/ocpp/outbox.js';
 import { FrameTrace } from '../../src/ocpp/trace.js';
 import { AuthCache } from '../../src/station/auth/cache.js';
 import { LocalAuthList } from '../../src/station/auth/local-list.js';
+import { ChargingLimit, hardwareComposites } from '../../src/station/charging-limit.js';
 import { Station } from '../../src/station/station.js';
 import { AuthCacheRepo } from '../../src/store/auth-cache-repo.js';
 import { migrateTo, openStore, SCHEMA_VERSION, type Store } from '../../src/store/index.js';
@@ -1057,6 +1058,7 @@ function runtimeControl(deps: Partial<ControlDeps>): RuntimeControl {
     localList: unused,
     authCache: unused,
     transactions: unused,
+    limit: unused,
     requestReset: unused,
     trace: unused,
     clock: unused,
@@ -1572,7 +1574,17 @@ describe('RuntimeControl: hal relay, a technician test that never outlives idle'
     clock = new FakeClock();
     board = new SimBoard(DEFAULT_SIM_SPEC, clock);
     const station = new Station({ board, availability: store.availability, clock, log: silentLogger() });
-    api = runtimeControl({ board, station, clock });
+    // The owner of the contactors, not started: a relay test is all that moves them here.
+    const limit = new ChargingLimit({
+      board,
+      station,
+      composites: hardwareComposites(board, () => []),
+      localLimits: { all: () => new Map(), set: () => {}, remove: () => {} },
+      clock,
+      time: { nowMs: () => clock.now() },
+      log: silentLogger(),
+    });
+    api = runtimeControl({ board, station, clock, limit });
   });
   afterEach(() => store.close());
 

@@ -18,6 +18,8 @@ import { silentLogger } from '../../src/log.js';
 import { Outbox } from '../../src/ocpp/outbox.js';
 import { RpcEndpoint } from '../../src/ocpp/rpc.js';
 import type { IdTagInfo } from '../../src/station/auth-types.js';
+import { ChargingLimit, type CompositeSource, hardwareComposites } from '../../src/station/charging-limit.js';
+import type { ConstantLimit } from '../../src/station/charging-profile-types.js';
 import { Reservations } from '../../src/station/reservations.js';
 import { Station } from '../../src/station/station.js';
 import type {
@@ -27,6 +29,7 @@ import type {
 } from '../../src/station/transaction-types.js';
 import { TransactionEngine } from '../../src/station/transactions.js';
 import type { ConnectorStatus } from '../../src/station/types.js';
+import { ConnectorLimitsRepo } from '../../src/store/connector-limits-repo.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { OutboxRepo } from '../../src/store/outbox-repo.js';
 import { ReservationsRepo } from '../../src/store/reservations-repo.js';
@@ -84,6 +87,15 @@ export interface SessionFixtureOptions {
    */
   centralSystem?: boolean;
   board?: SimBoardSpec;
+  /** The board's supply limit (A per phase), shared by all its connectors. */
+  supplyMaxCurrentA?: number;
+  /** The composite schedules the charging limit follows; default: hardware and constant limits only. */
+  composites?: (
+    board: SimBoard,
+    limits: (connectorId: number) => readonly ConstantLimit[],
+  ) => CompositeSource;
+  /** The state directory (a restart reuses it); default a fresh temp dir. */
+  dir?: string;
   ocpp?: Record<string, string | number | boolean>;
   /** The central system's verdict on an id (default Accepted). */
   authorize?: (idTag: string) => IdTagInfo;
@@ -102,21 +114,25 @@ export class SessionFixture {
   readonly station: Station;
   readonly reservations: Reservations;
   readonly engine: TransactionEngine;
+  /** The owner of each connector's offered current. */
+  readonly limit: ChargingLimit;
+  readonly dir: string;
   readonly repo: TransactionsRepo;
   /** The loopback central system, with `centralSystem: true`. */
   readonly csms: LoopbackCsms | undefined;
   private readonly cleanups: Array<() => void> = [];
 
   constructor(opts: SessionFixtureOptions = {}) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cp-session-'));
-    this.cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'cp-session-'));
+    this.dir = dir;
+    if (opts.dir === undefined) this.cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     const log = pino(
       { level: 'debug' },
       { write: (line: string) => void this.logLines.push(JSON.parse(line)) },
     );
     const store = openStore({ dir, log: silentLogger() });
     this.cleanups.push(() => store.close());
-    this.board = new SimBoard(opts.board ?? DEFAULT_SIM_SPEC, this.clock);
+    this.board = simBoard(opts.board ?? DEFAULT_SIM_SPEC, this.clock, opts.supplyMaxCurrentA);
     const config = new ConfigurationRegistry({
       store: store.config,
       initial: opts.ocpp ?? {},
@@ -151,6 +167,17 @@ export class SessionFixture {
       this.timeline.push({ kind: 'status', connectorId: snapshot.connectorId, status: snapshot.status });
     });
     this.repo = new TransactionsRepo(store.db);
+    const limits = (connectorId: number) => this.limit.limitsOf(connectorId);
+    this.limit = new ChargingLimit({
+      board: this.board,
+      station: this.station,
+      composites: opts.composites?.(this.board, limits) ?? hardwareComposites(this.board, limits),
+      localLimits: new ConnectorLimitsRepo(store.db, () => this.clock.now()),
+      clock: this.clock,
+      time,
+      log,
+    });
+    this.cleanups.push(() => this.limit.close());
     const verdict = opts.authorize ?? (() => ({ status: 'Accepted' }));
     const sinks: TransactionSink[] = [new RecordingSink(this.timeline)];
     const wire = opts.centralSystem ? this.wire(store, config) : undefined;
@@ -160,6 +187,7 @@ export class SessionFixture {
       station: this.station,
       repo: this.repo,
       reservations: this.reservations,
+      limit: this.limit,
       sink: new TeeSink(sinks),
       authorize: async (idTag) => ({ idTag, info: verdict(idTag), source: 'central' }),
       reportIdTagInfo: () => undefined,
@@ -184,6 +212,7 @@ export class SessionFixture {
     }
     this.engine.start();
     this.cleanups.push(() => this.engine.close());
+    void this.limit.start();
     // As the runtime wires them: a card at a reader is presented for the connectors it serves.
     for (const { reader, connectorIds } of this.board.readers)
       reader.on('tag', (idTag) => void this.engine.presentIdTag(idTag, connectorIds));
@@ -253,6 +282,14 @@ export class SessionFixture {
     if (!row) throw new Error(`no transaction on connector ${connectorId}`);
     return row;
   }
+}
+
+/** A simulated board, with a supply limit shared by its connectors when one is given. */
+function simBoard(spec: SimBoardSpec, clock: FakeClock, supplyMaxCurrentA: number | undefined): SimBoard {
+  if (supplyMaxCurrentA === undefined) return new SimBoard(spec, clock);
+  return new (class extends SimBoard {
+    readonly supplyMaxCurrentA = supplyMaxCurrentA;
+  })(spec, clock);
 }
 
 /** Makes fixtures that are closed after the test that made them. */

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, type Logger, silentLogger } from '../../src/log.js';
 import type { ChargingProfile } from '../../src/station/charging-profile-types.js';
 import { ChargingProfilesRepo } from '../../src/store/charging-profiles-repo.js';
+import { ConnectorLimitsRepo } from '../../src/store/connector-limits-repo.js';
 import { StoreAccessError } from '../../src/store/database.js';
 import {
   type Availability,
@@ -247,6 +248,16 @@ const fixtures: Record<number, { seed(db: Database.Database): void; verify(store
           schedule,
         },
       ]);
+    },
+  },
+  9: {
+    seed(db) {
+      db.prepare(
+        "INSERT INTO connector_limits (connector_id, limit_a, updated_at) VALUES (2, 10.5, 'x')",
+      ).run();
+    },
+    verify(store) {
+      expect(new ConnectorLimitsRepo(store.db, () => 0).all()).toEqual(new Map([[2, 10.5]]));
     },
   },
 };
