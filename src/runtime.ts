@@ -24,6 +24,7 @@ import {
 import { remoteTriggerProfile } from './features/remote-trigger/profile.js';
 import { reservationProfile } from './features/reservation/profile.js';
 import { SecurityProfileSwitch } from './features/security/security-profile.js';
+import { smartChargingProfile } from './features/smart-charging/profile.js';
 import type { Logger } from './log.js';
 import type { MqttBridge } from './mqtt/bridge.js';
 import { Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js';
@@ -33,10 +34,12 @@ import { FrameTrace } from './ocpp/trace.js';
 import { Authorizer } from './station/auth/authorizer.js';
 import { AuthCache } from './station/auth/cache.js';
 import { LocalAuthList } from './station/auth/local-list.js';
+import { ChargingProfiles } from './station/charging-profiles.js';
 import { Reservations } from './station/reservations.js';
 import { Station } from './station/station.js';
 import { TransactionEngine, type StopReason as TransactionStopReason } from './station/transactions.js';
 import { AuthCacheRepo } from './store/auth-cache-repo.js';
+import { ChargingProfilesRepo } from './store/charging-profiles-repo.js';
 import type { StoreHealthSnapshot } from './store/health.js';
 import { lockStateDirectory, openStore, type Store, type StoreOptions } from './store/index.js';
 import { LocalListRepo } from './store/local-list-repo.js';
@@ -85,6 +88,7 @@ const PROFILES: readonly Profile[] = [
   localAuthListProfile,
   remoteTriggerProfile,
   reservationProfile,
+  smartChargingProfile,
 ];
 
 function readPem(path: string | undefined): string | undefined {
@@ -109,6 +113,7 @@ export class Runtime {
   readonly authorizer: Authorizer;
   readonly outbox: Outbox;
   readonly reservations: Reservations;
+  readonly chargingProfiles: ChargingProfiles;
   readonly transactions: TransactionEngine;
   readonly trace: FrameTrace;
   /** The one wall-clock time: OCPP timestamps and expiry decisions. */
@@ -220,11 +225,21 @@ export class Runtime {
     });
     this.reservations.on('changed', () => this.station.refresh());
     this.station.on('status', (snapshot) => this.reservations.onStatus(snapshot));
+    this.chargingProfiles = new ChargingProfiles({
+      repo: new ChargingProfilesRepo(this.store.db),
+      station: this.station,
+      ...(this.board.supplyMaxCurrentA === undefined
+        ? {}
+        : { supplyMaxCurrentA: this.board.supplyMaxCurrentA }),
+      config: this.config,
+      log,
+    });
     this.transactions = new TransactionEngine({
       station: this.station,
       repo: this.transactionsRepo,
       writes: this.store.health,
       reservations: this.reservations,
+      txProfiles: this.chargingProfiles,
       sink: messages,
       authorize: (idTag) => this.authorizer.authorize(idTag),
       reportIdTagInfo: (idTag, info) => this.authorizer.fromCentral(idTag, info),
@@ -245,6 +260,7 @@ export class Runtime {
     this.outbox.register('security', {});
     this.store.health.on('changed', (now, before) => this.onStoreHealth(now, before));
     messages.bind(this.transactions);
+    this.chargingProfiles.bind(this.transactions);
     this.heartbeat = new Heartbeat(ctx);
     this.statusReporter = new StatusReporter(ctx);
     const triggers = new Map<MessageTrigger, TriggerTarget>();
@@ -255,6 +271,7 @@ export class Runtime {
       vendors: this.vendors,
       engine: this.transactions,
       reservations: this.reservations,
+      chargingProfiles: this.chargingProfiles,
       localList: this.localList,
       authCache: this.authCache,
       authorizer: this.authorizer,

@@ -114,3 +114,9 @@ export interface CompositeSchedule {
   durationS: number;
   periods: readonly CompositePeriod[];
 }
+
+/**
+ * A RemoteStartTransaction's TxProfile before its transaction exists: the connector, the
+ * transaction row and its id are those of the transaction it starts.
+ */
+export type PendingTxProfile = Omit<ChargingProfile, 'connectorId' | 'transactionId' | 'transactionLocalId'>;

@@ -18,6 +18,7 @@ import { silentLogger } from '../../src/log.js';
 import { Outbox } from '../../src/ocpp/outbox.js';
 import { RpcEndpoint } from '../../src/ocpp/rpc.js';
 import type { IdTagInfo } from '../../src/station/auth-types.js';
+import { ChargingProfiles } from '../../src/station/charging-profiles.js';
 import { Reservations } from '../../src/station/reservations.js';
 import { Station } from '../../src/station/station.js';
 import type {
@@ -27,6 +28,7 @@ import type {
 } from '../../src/station/transaction-types.js';
 import { TransactionEngine } from '../../src/station/transactions.js';
 import type { ConnectorStatus } from '../../src/station/types.js';
+import { ChargingProfilesRepo } from '../../src/store/charging-profiles-repo.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { OutboxRepo } from '../../src/store/outbox-repo.js';
 import { ReservationsRepo } from '../../src/store/reservations-repo.js';
@@ -102,6 +104,7 @@ export class SessionFixture {
   readonly station: Station;
   readonly reservations: Reservations;
   readonly engine: TransactionEngine;
+  readonly chargingProfiles: ChargingProfiles;
   readonly repo: TransactionsRepo;
   /** The loopback central system, with `centralSystem: true`. */
   readonly csms: LoopbackCsms | undefined;
@@ -120,7 +123,13 @@ export class SessionFixture {
     const config = new ConfigurationRegistry({
       store: store.config,
       initial: opts.ocpp ?? {},
-      capabilities: new Set(['authCache', 'localAuthList', 'maxEnergyOnInvalidId', 'reservation']),
+      capabilities: new Set([
+        'authCache',
+        'localAuthList',
+        'maxEnergyOnInvalidId',
+        'reservation',
+        'smartCharging',
+      ]),
       fixed: {
         NumberOfConnectors: String(this.board.connectors.length),
         SupportedFeatureProfiles: 'Core,Reservation',
@@ -156,10 +165,17 @@ export class SessionFixture {
     const wire = opts.centralSystem ? this.wire(store, config) : undefined;
     if (wire) sinks.push(wire.messages);
     this.csms = wire?.csms;
+    this.chargingProfiles = new ChargingProfiles({
+      repo: new ChargingProfilesRepo(store.db),
+      station: this.station,
+      config,
+      log,
+    });
     this.engine = new TransactionEngine({
       station: this.station,
       repo: this.repo,
       reservations: this.reservations,
+      txProfiles: this.chargingProfiles,
       sink: new TeeSink(sinks),
       authorize: async (idTag) => ({ idTag, info: verdict(idTag), source: 'central' }),
       reportIdTagInfo: () => undefined,
@@ -168,6 +184,7 @@ export class SessionFixture {
       time,
       log,
     });
+    this.chargingProfiles.bind(this.engine);
     if (wire) {
       wire.messages.bind(this.engine);
       const ctx: FeatureContext = {
@@ -179,7 +196,7 @@ export class SessionFixture {
         log,
         requestReset: () => undefined,
       };
-      registerRemoteStartTransaction(ctx, this.engine);
+      registerRemoteStartTransaction(ctx, this.engine, this.chargingProfiles);
       registerRemoteStopTransaction(ctx, this.engine);
     }
     this.engine.start();
