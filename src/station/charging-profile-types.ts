@@ -106,6 +106,16 @@ export interface CompositePeriod {
   limitA: number;
   numberPhases: number;
   source: LimitSource;
+  /**
+   * The limit before rounding to 0.1 A (the lowest of the merged stretch): the conversion to W
+   * starts from it, so a limit set in W is reported as set.
+   */
+  exactLimitA?: number;
+  /**
+   * The winning TxProfile's / TxDefaultProfile's minChargingRate in A (rounded like limitA), when
+   * it has one: below it the owner of the pilot pauses instead of offering `limitA`.
+   */
+  minChargingRateA?: number;
 }
 
 /** The composite schedule in amps; periods merged where limit, phases and source are equal. */
@@ -113,6 +123,23 @@ export interface CompositeSchedule {
   start: number;
   durationS: number;
   periods: readonly CompositePeriod[];
+}
+
+/** A composite period in the unit GetCompositeSchedule was asked for (no source on the wire). */
+export interface CompositeRatePeriod {
+  /** Seconds from the composite's start. */
+  startPeriod: number;
+  /** In the schedule's unit, one decimal. */
+  limit: number;
+  numberPhases: number;
+}
+
+/** The composite schedule in A or W; periods merged where limit and phases are equal. */
+export interface CompositeRateSchedule {
+  start: number;
+  durationS: number;
+  unit: ChargingRateUnit;
+  periods: readonly CompositeRatePeriod[];
 }
 
 /**
