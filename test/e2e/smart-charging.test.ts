@@ -364,3 +364,286 @@ describe('Smart Charging: bad input', () => {
     expect(h.runtime.chargingProfiles.all()).toEqual([]);
   });
 });
+
+type Composite = {
+  status: string;
+  connectorId?: number;
+  scheduleStart?: string;
+  chargingSchedule?: {
+    duration?: number;
+    startSchedule?: string;
+    chargingRateUnit: 'A' | 'W';
+    chargingSchedulePeriod: Period[];
+  };
+};
+
+async function composite(h: Harness, connectorId: number, duration: number, chargingRateUnit?: 'A' | 'W') {
+  return h.csms.call<Composite>(CP_ID, 'GetCompositeSchedule', {
+    connectorId,
+    duration,
+    ...(chargingRateUnit ? { chargingRateUnit } : {}),
+  });
+}
+
+/** The composite's periods as [startPeriod, limit], and x: the whole seconds from `anchor` to its start. */
+async function periodsSince(h: Harness, anchor: number, duration: number, connectorId = 1) {
+  const answer = await composite(h, connectorId, duration);
+  expect(answer).toMatchObject({
+    status: 'Accepted',
+    connectorId,
+    chargingSchedule: { duration, chargingRateUnit: 'A' },
+  });
+  // A boundary between two whole seconds from the start shows from the next one.
+  const x = Math.floor((Date.parse(answer.scheduleStart ?? '') - anchor) / 1000);
+  const periods = answer.chargingSchedule?.chargingSchedulePeriod.map((p) => [p.startPeriod, p.limit]);
+  return { x, periods };
+}
+
+/** Now in whole seconds, where the OCTT's profiles are anchored. */
+const wholeSecondNow = () => Math.floor(Date.now() / 1000) * 1000;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+describe('Smart Charging: GetCompositeSchedule (OCTT numbers)', () => {
+  const start = useHarness();
+
+  it('TC_056_CS a TxDefaultProfile of 6 A / 6000 W on an idle connector is the composite, in the unit asked', async () => {
+    const h = await start();
+    await h.booted();
+    const p = profile(
+      { chargingProfileId: 56 },
+      { duration: 300, chargingSchedulePeriod: [{ startPeriod: 0, limit: 6, numberPhases: 3 }] },
+    );
+    expect(await setProfile(h, 1, p)).toBe('Accepted');
+    const before = Date.now();
+    const answer = await composite(h, 1, 300, 'A');
+    expect(answer).toMatchObject({
+      status: 'Accepted',
+      connectorId: 1,
+      chargingSchedule: {
+        duration: 300,
+        chargingRateUnit: 'A',
+        chargingSchedulePeriod: [{ startPeriod: 0, limit: 6, numberPhases: 3 }],
+      },
+    });
+    // scheduleStart and startSchedule are now (whole seconds).
+    expect(answer.chargingSchedule?.startSchedule).toBe(answer.scheduleStart);
+    expect(Math.abs(Date.parse(answer.scheduleStart ?? '') - before)).toBeLessThan(2000);
+
+    const watts = profile(
+      { chargingProfileId: 56 },
+      {
+        chargingRateUnit: 'W',
+        duration: 300,
+        chargingSchedulePeriod: [{ startPeriod: 0, limit: 6000, numberPhases: 3 }],
+      },
+    );
+    expect(await setProfile(h, 1, watts)).toBe('Accepted');
+    expect((await composite(h, 1, 300, 'W')).chargingSchedule).toMatchObject({
+      chargingRateUnit: 'W',
+      chargingSchedulePeriod: [{ startPeriod: 0, limit: 6000, numberPhases: 3 }],
+    });
+    // Without a unit: amps, one decimal, never above the profile (6000 W / 690 V = 8.69 A).
+    expect((await composite(h, 1, 300)).chargingSchedule).toMatchObject({
+      chargingRateUnit: 'A',
+      chargingSchedulePeriod: [{ startPeriod: 0, limit: 8.6 }],
+    });
+  });
+
+  it('TC_057_CS a TxProfile with the running transactionId is the composite; TC_082_CS a TxDefaultProfile during a transaction', async () => {
+    const h = await start();
+    await h.booted();
+    const transactionId = await charging(h, TAG, 1);
+    expect(
+      await setProfile(
+        h,
+        1,
+        profile(
+          { chargingProfileId: 82 },
+          { duration: 300, chargingSchedulePeriod: [{ startPeriod: 0, limit: 8 }] },
+        ),
+      ),
+    ).toBe('Accepted');
+    expect((await composite(h, 1, 300)).chargingSchedule?.chargingSchedulePeriod).toEqual([
+      { startPeriod: 0, limit: 8, numberPhases: 3 },
+    ]);
+    const tx = profile(
+      { chargingProfileId: 57, chargingProfilePurpose: 'TxProfile', transactionId },
+      { duration: 300, chargingSchedulePeriod: SIX_AMPS },
+    );
+    expect(await setProfile(h, 1, tx)).toBe('Accepted');
+    expect((await composite(h, 1, 300)).chargingSchedule?.chargingSchedulePeriod).toEqual([
+      { startPeriod: 0, limit: 6, numberPhases: 3 },
+    ]);
+  });
+
+  it('TC_066_CS three profiles: 0->8, (50-x)->10, (200-x)->6, (240-x)->10', async () => {
+    const h = await start({ ocpp: { MaxChargingProfilesInstalled: 3, ChargingScheduleMaxPeriods: 5 } });
+    await h.booted();
+    const transactionId = await charging(h, TAG, 1);
+    const anchor = wholeSecondNow();
+    const startSchedule = iso(anchor);
+    const validTo = iso(anchor + 401_000);
+    const periods = (...pairs: Array<[number, number]>) =>
+      pairs.map(([startPeriod, limit]) => ({ startPeriod, limit }));
+    const p1 = profile(
+      { chargingProfileId: 1, chargingProfilePurpose: 'ChargePointMaxProfile' },
+      { startSchedule, duration: 86_400, chargingSchedulePeriod: periods([0, 10]) },
+    );
+    const p2 = profile(
+      { chargingProfileId: 2, validTo },
+      {
+        startSchedule,
+        duration: 300,
+        chargingSchedulePeriod: periods([0, 6], [60, 10], [120, 8], [180, 15], [260, 8]),
+      },
+    );
+    const p3 = profile(
+      { chargingProfileId: 3, chargingProfilePurpose: 'TxProfile', transactionId, validTo },
+      {
+        startSchedule,
+        duration: 260,
+        chargingSchedulePeriod: periods([0, 8], [50, 11], [140, 16], [200, 6], [240, 12]),
+      },
+    );
+    expect(await setProfile(h, 0, p1)).toBe('Accepted');
+    expect(await setProfile(h, 1, p2)).toBe('Accepted');
+    expect(await setProfile(h, 1, p3)).toBe('Accepted');
+    const { x, periods: got } = await periodsSince(h, anchor, 400);
+    expect(got).toEqual([
+      [0, 8],
+      [50 - x, 10],
+      [200 - x, 6],
+      [240 - x, 10],
+    ]);
+  });
+
+  it('TC_067_CS ClearChargingProfile by id, by purpose and stack level, all: the composite follows', async () => {
+    const h = await start();
+    await h.booted();
+    await charging(h, TAG, 1);
+    const anchor = wholeSecondNow();
+    const startSchedule = iso(anchor);
+    const periods = (...pairs: Array<[number, number]>) =>
+      pairs.map(([startPeriod, limit]) => ({ startPeriod, limit }));
+    expect(
+      await setProfile(
+        h,
+        1,
+        profile(
+          { chargingProfileId: 1, stackLevel: 1 },
+          { startSchedule, duration: 400, chargingSchedulePeriod: periods([0, 6], [60, 8], [200, 10]) },
+        ),
+      ),
+    ).toBe('Accepted');
+    expect(
+      await setProfile(
+        h,
+        1,
+        profile(
+          { chargingProfileId: 2, validTo: iso(anchor + 401_000) },
+          { startSchedule, duration: 400, chargingSchedulePeriod: periods([0, 7], [100, 9]) },
+        ),
+      ),
+    ).toBe('Accepted');
+    expect(
+      await setProfile(
+        h,
+        0,
+        profile(
+          { chargingProfileId: 3, chargingProfilePurpose: 'ChargePointMaxProfile' },
+          { startSchedule, duration: 86_400, chargingSchedulePeriod: periods([0, 11], [200, 12]) },
+        ),
+      ),
+    ).toBe('Accepted');
+
+    expect(await clearProfile(h, { id: 1 })).toBe('Accepted');
+    const afterId = await periodsSince(h, anchor, 350);
+    expect(afterId.periods).toEqual([
+      [0, 7],
+      [100 - afterId.x, 9],
+    ]);
+    expect(await clearProfile(h, { chargingProfilePurpose: 'TxDefaultProfile', stackLevel: 0 })).toBe(
+      'Accepted',
+    );
+    const afterPurpose = await periodsSince(h, anchor, 350);
+    expect(afterPurpose.periods).toEqual([
+      [0, 11],
+      [200 - afterPurpose.x, 12],
+    ]);
+    expect(await clearProfile(h, {})).toBe('Accepted');
+    // Nothing installed: the outlet's own maximum (the sim board's 32 A).
+    expect((await periodsSince(h, anchor, 350)).periods).toEqual([[0, 32]]);
+  });
+
+  it('TC_072_CS stacking: the higher stack level wins while valid, then the lower one', async () => {
+    const h = await start();
+    await h.booted();
+    const anchor = wholeSecondNow();
+    const startSchedule = iso(anchor);
+    const periods = (...pairs: Array<[number, number]>) =>
+      pairs.map(([startPeriod, limit]) => ({ startPeriod, limit }));
+    expect(
+      await setProfile(
+        h,
+        1,
+        profile(
+          { chargingProfileId: 1, validTo: iso(anchor + 401_000) },
+          { startSchedule, duration: 400, chargingSchedulePeriod: periods([0, 6], [100, 8], [200, 10]) },
+        ),
+      ),
+    ).toBe('Accepted');
+    expect(
+      await setProfile(
+        h,
+        1,
+        profile(
+          { chargingProfileId: 2, stackLevel: 1 },
+          { startSchedule, duration: 150, chargingSchedulePeriod: periods([0, 7], [100, 9]) },
+        ),
+      ),
+    ).toBe('Accepted');
+    const { x, periods: got } = await periodsSince(h, anchor, 350);
+    expect(got).toEqual([
+      [0, 7],
+      [100 - x, 9],
+      [150 - x, 8],
+      [200 - x, 10],
+    ]);
+  });
+
+  it('TC_059_CS a remote start with a TxProfile: Accepted, the transaction starts, the composite shows the profile', async () => {
+    const h = await start();
+    await h.booted();
+    const mark = h.csms.mark();
+    h.board.plug(1);
+    const chargingProfile = profile(
+      { chargingProfileId: 59, chargingProfilePurpose: 'TxProfile', chargingProfileKind: 'Relative' },
+      { duration: 600, chargingSchedulePeriod: [{ startPeriod: 0, limit: 10 }] },
+    );
+    expect(
+      await h.csms.call(CP_ID, 'RemoteStartTransaction', { connectorId: 1, idTag: TAG, chargingProfile }),
+    ).toEqual({ status: 'Accepted' });
+    await h.csms.waitForCall(CP_ID, 'StartTransaction', { since: mark });
+    await h.status(1, 'Charging', mark);
+    expect(h.runtime.chargingProfiles.all()).toMatchObject([
+      {
+        id: 59,
+        connectorId: 1,
+        purpose: 'TxProfile',
+        transactionLocalId: h.runtime.transactions.transactionOn(1)?.localId,
+      },
+    ]);
+    expect((await composite(h, 1, 300)).chargingSchedule?.chargingSchedulePeriod).toEqual([
+      { startPeriod: 0, limit: 10, numberPhases: 3 },
+    ]);
+  });
+
+  it('an unknown connector is Rejected; connector 0 is the charge point', async () => {
+    const h = await start();
+    await h.booted();
+    expect(await composite(h, 3, 60)).toEqual({ status: 'Rejected' });
+    expect((await composite(h, 0, 60)).chargingSchedule?.chargingSchedulePeriod).toEqual([
+      { startPeriod: 0, limit: 64, numberPhases: 3 },
+    ]);
+  });
+});

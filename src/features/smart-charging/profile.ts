@@ -1,5 +1,6 @@
 import type { Profile } from '../profile.js';
 import { registerClearChargingProfile } from './clear-charging-profile.js';
+import { registerGetCompositeSchedule } from './get-composite-schedule.js';
 import { registerSetChargingProfile } from './set-charging-profile.js';
 
 /**
@@ -13,6 +14,7 @@ export const smartChargingProfile: Profile = {
   install(ctx, { chargingProfiles }) {
     registerSetChargingProfile(ctx, chargingProfiles);
     registerClearChargingProfile(ctx, chargingProfiles);
+    registerGetCompositeSchedule(ctx, chargingProfiles);
     return {};
   },
 };
