@@ -24,6 +24,7 @@ import {
 import { remoteTriggerProfile } from './features/remote-trigger/profile.js';
 import { reservationProfile } from './features/reservation/profile.js';
 import { SecurityProfileSwitch } from './features/security/security-profile.js';
+import { smartChargingProfile } from './features/smart-charging/profile.js';
 import type { Logger } from './log.js';
 import type { MqttBridge } from './mqtt/bridge.js';
 import { Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js';
@@ -33,11 +34,14 @@ import { FrameTrace } from './ocpp/trace.js';
 import { Authorizer } from './station/auth/authorizer.js';
 import { AuthCache } from './station/auth/cache.js';
 import { LocalAuthList } from './station/auth/local-list.js';
-import { ChargingLimit, hardwareComposites } from './station/charging-limit.js';
+import { ChargingLimit } from './station/charging-limit.js';
+import { ChargingProfiles } from './station/charging-profiles.js';
+import { profileComposites } from './station/profile-composites.js';
 import { Reservations } from './station/reservations.js';
 import { Station } from './station/station.js';
 import { TransactionEngine, type StopReason as TransactionStopReason } from './station/transactions.js';
 import { AuthCacheRepo } from './store/auth-cache-repo.js';
+import { ChargingProfilesRepo } from './store/charging-profiles-repo.js';
 import { ConnectorLimitsRepo } from './store/connector-limits-repo.js';
 import type { StoreHealthSnapshot } from './store/health.js';
 import { lockStateDirectory, openStore, type Store, type StoreOptions } from './store/index.js';
@@ -87,6 +91,7 @@ const PROFILES: readonly Profile[] = [
   localAuthListProfile,
   remoteTriggerProfile,
   reservationProfile,
+  smartChargingProfile,
 ];
 
 function readPem(path: string | undefined): string | undefined {
@@ -111,6 +116,7 @@ export class Runtime {
   readonly authorizer: Authorizer;
   readonly outbox: Outbox;
   readonly reservations: Reservations;
+  readonly chargingProfiles: ChargingProfiles;
   readonly transactions: TransactionEngine;
   /** The owner of each connector's offered current (pilot, contactor, DC setpoint). */
   readonly chargingLimit: ChargingLimit;
@@ -224,22 +230,33 @@ export class Runtime {
     });
     this.reservations.on('changed', () => this.station.refresh());
     this.station.on('status', (snapshot) => this.reservations.onStatus(snapshot));
-    const limits = (connectorId: number) => this.chargingLimit.limitsOf(connectorId);
+    this.chargingProfiles = new ChargingProfiles({
+      repo: new ChargingProfilesRepo(this.store.db),
+      station: this.station,
+      ...(this.board.supplyMaxCurrentA === undefined
+        ? {}
+        : { supplyMaxCurrentA: this.board.supplyMaxCurrentA }),
+      config: this.config,
+      log,
+    });
     this.chargingLimit = new ChargingLimit({
       board: this.board,
       station: this.station,
-      composites: hardwareComposites(this.board, limits),
+      composites: profileComposites(this.chargingProfiles),
       localLimits: new ConnectorLimitsRepo(this.store.db, () => clock.now()),
       clock,
       time: this.time,
       log,
     });
+    this.chargingProfiles.setLimits((connectorId) => this.chargingLimit.limitsOf(connectorId));
+    this.chargingProfiles.on('changed', () => void this.chargingLimit.evaluate());
     this.transactions = new TransactionEngine({
       station: this.station,
       repo: this.transactionsRepo,
       writes: this.store.health,
       reservations: this.reservations,
       limit: this.chargingLimit,
+      txProfiles: this.chargingProfiles,
       sink: messages,
       authorize: (idTag) => this.authorizer.authorize(idTag),
       reportIdTagInfo: (idTag, info) => this.authorizer.fromCentral(idTag, info),
@@ -260,6 +277,7 @@ export class Runtime {
     this.outbox.register('security', {});
     this.store.health.on('changed', (now, before) => this.onStoreHealth(now, before));
     messages.bind(this.transactions);
+    this.chargingProfiles.bind(this.transactions);
     this.heartbeat = new Heartbeat(ctx);
     this.statusReporter = new StatusReporter(ctx);
     const triggers = new Map<MessageTrigger, TriggerTarget>();
@@ -270,6 +288,7 @@ export class Runtime {
       vendors: this.vendors,
       engine: this.transactions,
       reservations: this.reservations,
+      chargingProfiles: this.chargingProfiles,
       localList: this.localList,
       authCache: this.authCache,
       authorizer: this.authorizer,

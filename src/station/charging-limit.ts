@@ -4,18 +4,22 @@ import type { Clock, OcppTime } from '../clock.js';
 import type { Logger } from '../log.js';
 import { type ConnectorOutputs, decideOutputs } from './charging-outputs.js';
 import type { CompositeSchedule, ConstantLimit, LimitSource } from './charging-profile-types.js';
+import { NEXT_CHANGE_HORIZON_S } from './composite-schedule.js';
 import { electricalOf } from './electrical.js';
 import { MIN_CHARGING_CURRENT_A, type ShareDemand, shareSupply } from './load-sharing.js';
 import { pilotAsksForEnergy } from './session-status.js';
 import type { Station } from './station.js';
 
 /**
- * The composite schedule of a connector (0: the charge point) from `now`, in amps, with each
- * period's source. The stored charging profiles give it; their `limits(connectorId)` callback is
- * `ChargingLimit.limitsOf`, so the local limit and the load-sharing share are in it.
+ * The composite schedules (profile-composites.ts: the installed profiles), in amps with each
+ * period's source. The profiles' `limits(connectorId)` callback is `ChargingLimit.limitsOf`, so
+ * the local limit and the load-sharing share are in them.
  */
 export interface CompositeSource {
+  /** The composite of a connector (0: the charge point) from `now`. */
   compositeFor(connectorId: number, now: number, durationS: number): CompositeSchedule;
+  /** The epoch ms at which that composite next changes, if it does. */
+  nextChange(connectorId: number, now: number): number | undefined;
 }
 
 /** Where the local limits survive restarts (connector-limits-repo.ts). */
@@ -73,10 +77,10 @@ export interface ChargingLimitOptions {
 }
 
 /**
- * How far ahead a re-evaluation looks for the next change of a composite, s. Nothing changing
- * within it: the owner looks again at its end (a weekly profile's next period may be further).
+ * How far ahead a re-evaluation looks for the next change of a composite, s: while a session
+ * runs and nothing changes within it, the owner looks again at its end.
  */
-export const LOOKAHEAD_S = 86_400;
+export const LOOKAHEAD_S = NEXT_CHANGE_HORIZON_S;
 
 /** A local limit that is refused (not a number the connector can offer). */
 export class LocalLimitRefused extends Error {
@@ -231,18 +235,18 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
     const { station, time } = this.opts;
     const now = time.nowMs();
     this.reshare(now);
-    // Nothing changing within the lookahead: look again at its end while a session may be
-    // affected; an idle charger is evaluated afresh when a session starts.
-    let nextMs = Number.POSITIVE_INFINITY;
+    const horizon = now + LOOKAHEAD_S * 1000;
+    // The charge point's composite changes the supply that is shared, also where a share hides it.
+    let nextMs = this.changeBefore(0, now, horizon) ?? Number.POSITIVE_INFINITY;
+    let sessions = false;
     const decisions: Array<{ hw: ConnectorHardware; outputs: ConnectorOutputs; limit: LimitInEffect }> = [];
     for (const id of station.connectorIds()) {
       const hw = station.connector(id);
       if (!hw) continue;
-      const composite = this.opts.composites.compositeFor(id, now, LOOKAHEAD_S);
+      const first = this.opts.composites.compositeFor(id, now, 0).periods[0];
       const session = this.sessions(id).transaction;
-      const horizon = session ? now + LOOKAHEAD_S * 1000 : Number.POSITIVE_INFINITY;
-      nextMs = Math.min(nextMs, nextChange(composite) ?? horizon);
-      const first = composite.periods[0];
+      if (session) sessions = true;
+      nextMs = Math.min(nextMs, this.changeBefore(id, now, horizon) ?? nextMs);
       const plugged = hw.plugged();
       const evAsks = pilotAsksForEnergy(hw.devices.pilot.state());
       const cableHeld = !hw.lock || hw.lock.isLocked();
@@ -276,6 +280,9 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
       if (outputs.contactorClosed && !hw.devices.relay.isClosed())
         await this.attempt(hw, 'contactor close', () => hw.devices.relay.set(true));
     for (const { hw, limit } of decisions) this.note(hw.id, limit);
+    // Nothing changing within the lookahead: look again at its end while a session may be
+    // affected; an idle charger is evaluated afresh when a session starts.
+    if (sessions) nextMs = Math.min(nextMs, horizon);
     if (this.started)
       this.scheduleBoundary(nextMs === Number.POSITIVE_INFINITY ? undefined : Math.max(nextMs, now + 1));
   }
@@ -289,7 +296,7 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
     const { station, board } = this.opts;
     this.sharing = false;
     try {
-      const chargePoint = this.opts.composites.compositeFor(0, now, 1).periods[0];
+      const chargePoint = this.opts.composites.compositeFor(0, now, 0).periods[0];
       const supplyA = Math.min(
         board.supplyMaxCurrentA ?? Number.POSITIVE_INFINITY,
         chargePoint?.source.kind === 'profile' ? chargePoint.limitA : Number.POSITIVE_INFINITY,
@@ -300,7 +307,7 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
         const tx = this.sessions(id).transaction;
         if (!hw || !tx || tx.withheld || !hw.plugged()) continue;
         if (!pilotAsksForEnergy(hw.devices.pilot.state()) && this.shares.get(id) !== 0) continue;
-        const own = this.opts.composites.compositeFor(id, now, 1).periods[0];
+        const own = this.opts.composites.compositeFor(id, now, 0).periods[0];
         const capA = own?.limitA ?? hw.devices.maxCurrentA;
         const minA = Math.max(MIN_CHARGING_CURRENT_A, own?.minChargingRateA ?? 0);
         // A connector its own limit pauses takes nothing from the others.
@@ -358,6 +365,12 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
     this.emit('changed', connectorId, limit);
   }
 
+  /** When a composite changes before `horizon`, if it does. */
+  private changeBefore(connectorId: number, now: number, horizon: number): number | undefined {
+    const change = this.opts.composites.nextChange(connectorId, now);
+    return change !== undefined && change < horizon ? change : undefined;
+  }
+
   private noteUnheld(connectorId: number, unheld: boolean): void {
     if (unheld && !this.unheld.has(connectorId))
       this.opts.log.warn({ connectorId }, 'cable not locked: contactor kept open');
@@ -376,39 +389,8 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
   }
 }
 
-/** Epoch ms where the composite's limit first changes, if it does within its span. */
-function nextChange(composite: CompositeSchedule): number | undefined {
-  const second = composite.periods[1];
-  return second === undefined ? undefined : composite.start + second.startPeriod * 1000;
-}
-
 function sameSource(a: LimitSource, b: LimitSource): boolean {
   if (a.kind === 'profile' && b.kind === 'profile')
     return a.profileId === b.profileId && a.purpose === b.purpose;
   return a.kind === b.kind;
-}
-
-/**
- * The composite without stored profiles: the outlet's maximum and the owner's constant limits
- * (connector 0: the board's supply limit, where it has one).
- */
-export function hardwareComposites(
-  board: Board,
-  limits: (connectorId: number) => readonly ConstantLimit[],
-): CompositeSource {
-  return {
-    compositeFor(connectorId, now, durationS) {
-      const hw = board.connectors.find((c) => c.id === connectorId);
-      const ceiling = hw?.devices.maxCurrentA ?? board.supplyMaxCurrentA ?? 0;
-      let best: ConstantLimit = { limitA: ceiling, source: HARDWARE };
-      for (const limit of limits(connectorId)) if (limit.limitA < best.limitA) best = limit;
-      return {
-        start: now,
-        durationS,
-        periods: [
-          { startPeriod: 0, limitA: best.limitA, numberPhases: hw?.devices.phases ?? 3, source: best.source },
-        ],
-      };
-    },
-  };
 }

@@ -106,7 +106,15 @@ export interface CompositePeriod {
   limitA: number;
   numberPhases: number;
   source: LimitSource;
-  /** The winning schedule's minChargingRate in amps, where it has one: below it charging pauses. */
+  /**
+   * The limit before rounding to 0.1 A (the lowest of the merged stretch): the conversion to W
+   * starts from it, so a limit set in W is reported as set.
+   */
+  exactLimitA?: number;
+  /**
+   * The winning TxProfile's / TxDefaultProfile's minChargingRate in A (rounded like limitA), when
+   * it has one: below it the owner of the pilot pauses instead of offering `limitA`.
+   */
   minChargingRateA?: number;
 }
 
@@ -116,3 +124,26 @@ export interface CompositeSchedule {
   durationS: number;
   periods: readonly CompositePeriod[];
 }
+
+/** A composite period in the unit GetCompositeSchedule was asked for (no source on the wire). */
+export interface CompositeRatePeriod {
+  /** Seconds from the composite's start. */
+  startPeriod: number;
+  /** In the schedule's unit, one decimal. */
+  limit: number;
+  numberPhases: number;
+}
+
+/** The composite schedule in A or W; periods merged where limit and phases are equal. */
+export interface CompositeRateSchedule {
+  start: number;
+  durationS: number;
+  unit: ChargingRateUnit;
+  periods: readonly CompositeRatePeriod[];
+}
+
+/**
+ * A RemoteStartTransaction's TxProfile before its transaction exists: the connector, the
+ * transaction row and its id are those of the transaction it starts.
+ */
+export type PendingTxProfile = Omit<ChargingProfile, 'connectorId' | 'transactionId' | 'transactionLocalId'>;

@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import type { TransactionRow, TransactionsRepo } from '../store/transactions-repo.js';
 import type { AuthorizationDecision, IdTagInfo } from './auth-types.js';
 import type { EnergyControl, SessionEnergy } from './charging-limit.js';
+import type { PendingTxProfile } from './charging-profile-types.js';
 import type { Reservations } from './reservations.js';
 import {
   type AuthorizationAttempt,
@@ -60,6 +61,8 @@ export interface TransactionEngineOptions {
   reservations: Pick<Reservations, 'isReserved' | 'claim' | 'couldClaim' | 'consume'>;
   /** The owner of the offered current: the only one that moves the pilot limit and the contactor. */
   limit: EnergyControl;
+  /** Installs a remote start's TxProfile, bound to its transaction row, in the SQL transaction recording it. */
+  txProfiles?: { bindToTransaction(profile: PendingTxProfile, row: TransactionRow): void };
   config: ConfigurationRegistry;
   clock: Clock;
   time: OcppTime;
@@ -243,7 +246,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   }
 
   /** The TxProfile of the running transaction's remote start, if it had one. */
-  txProfileOn(connectorId: number): unknown {
+  txProfileOn(connectorId: number): PendingTxProfile | undefined {
     return openTransaction(this.stateOf(connectorId))?.txProfile;
   }
 
@@ -300,7 +303,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
    * the id is authorized first, and the driver then has ConnectionTimeOut to plug in. Without a
    * connectorId, a connector where an EV waits plugged in is chosen before an empty one.
    */
-  remoteStart(idTag: string, connectorId?: number, txProfile?: unknown): 'Accepted' | 'Rejected' {
+  remoteStart(idTag: string, connectorId?: number, txProfile?: PendingTxProfile): 'Accepted' | 'Rejected' {
     const ids = connectorId === undefined ? this.opts.station.connectorIds() : [connectorId];
     const [target] = this.candidatesFor(ids, idTag);
     if (target === undefined) return 'Rejected';
@@ -464,7 +467,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     connectorIds: readonly number[],
     idTag: string,
     decision: AuthorizationDecision,
-    txProfile?: unknown,
+    txProfile?: PendingTxProfile,
   ): void {
     const { log, reservations } = this.opts;
     const parentIdTag = decision.info.status === 'Accepted' ? decision.info.parentIdTag : undefined;
@@ -639,6 +642,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       // In the same SQL transaction: the reservation ends if and only if its transaction is recorded.
       if (reservationId !== undefined) reservations.consume(reservationId);
       sink.started(inserted, startedMs, reading);
+      if (pending.txProfile) this.opts.txProfiles?.bindToTransaction(pending.txProfile, inserted);
       return inserted;
     });
     return {

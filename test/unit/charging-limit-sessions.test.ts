@@ -2,11 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import type { SimBoard } from '../../hal/sim/board.js';
-import type { CompositeSource } from '../../src/station/charging-limit.js';
 import type {
-  CompositePeriod,
-  ConstantLimit,
+  ChargingProfile,
+  ChargingProfilePurpose,
   LimitSource,
 } from '../../src/station/charging-profile-types.js';
 import { type SessionFixture, T0, useSessionFixtures } from './session-fixture.js';
@@ -19,28 +17,25 @@ const fixture = useSessionFixtures();
 
 const TX_DEFAULT: LimitSource = { kind: 'profile', profileId: 7, purpose: 'TxDefaultProfile' };
 
-/**
- * A schedule for every connector as stored profiles would give it: `steps` from their epoch ms on
- * (the first from the beginning), combined with the board maximum and the owner's constant limits.
- */
-function scripted(steps: ReadonlyArray<{ fromMs: number; limitA: number }>) {
-  return (board: SimBoard, limits: (connectorId: number) => readonly ConstantLimit[]): CompositeSource => ({
-    compositeFor(connectorId, now, durationS) {
-      const maxA = board.connector(connectorId)?.devices.maxCurrentA ?? 64;
-      const end = now + durationS * 1000;
-      const periods: CompositePeriod[] = [];
-      steps.forEach((step, i) => {
-        const until = steps[i + 1]?.fromMs ?? Number.POSITIVE_INFINITY;
-        if (until <= now || step.fromMs >= end) return;
-        let best: ConstantLimit = { limitA: step.limitA, source: TX_DEFAULT };
-        if (maxA < best.limitA) best = { limitA: maxA, source: { kind: 'hardware' } };
-        for (const limit of limits(connectorId)) if (limit.limitA < best.limitA) best = limit;
-        const startPeriod = Math.max(0, (step.fromMs - now) / 1000);
-        periods.push({ startPeriod, limitA: best.limitA, numberPhases: 3, source: best.source });
-      });
-      return { start: now, durationS, periods };
+/** An Absolute profile from T0 whose periods start at the given minutes with the given amps. */
+function profile(
+  purpose: ChargingProfilePurpose,
+  connectorId: number,
+  periods: ReadonlyArray<[minute: number, amps: number]>,
+  id = 7,
+): ChargingProfile {
+  return {
+    id,
+    connectorId,
+    stackLevel: 0,
+    purpose,
+    kind: 'Absolute',
+    schedule: {
+      startSchedule: T0,
+      unit: 'A',
+      periods: periods.map(([minute, limit]) => ({ startPeriod: minute * 60, limit })),
     },
-  });
+  };
 }
 
 /** Every limit the pilot of a connector was set to, with the fake clock's time of the command. */
@@ -60,13 +55,16 @@ const closed = (fx: SessionFixture, id: number) => fx.board.connector(id)?.devic
 
 describe('the charging limit in process: one owner of the pilot and the contactor', () => {
   it('a new period reaches the pilot exactly at its boundary, on the fake clock, without polling', async () => {
-    const fx = fixture({
-      composites: scripted([
-        { fromMs: 0, limitA: 16 },
-        { fromMs: T0 + 15 * MINUTE, limitA: 10 },
-        { fromMs: T0 + 45 * MINUTE, limitA: 24 },
-      ]),
-    });
+    const fx = fixture();
+    expect(
+      fx.chargingProfiles.install(
+        profile('TxDefaultProfile', 0, [
+          [0, 16],
+          [15, 10],
+          [45, 24],
+        ]),
+      ),
+    ).toBe('Accepted');
     await fx.charging(1, TAG);
     const commands = pilotCommands(fx, 1);
     expect(offered(fx, 1)).toBe(16);
@@ -88,14 +86,15 @@ describe('the charging limit in process: one owner of the pilot and the contacto
   });
 
   it('below 6 A charging pauses (SuspendedEVSE, nothing offered, contactor open) and resumes when the limit rises', async () => {
-    const fx = fixture({
-      composites: scripted([
-        { fromMs: 0, limitA: 16 },
-        { fromMs: T0 + 10 * MINUTE, limitA: 5 },
-        { fromMs: T0 + 20 * MINUTE, limitA: 5.5 },
-        { fromMs: T0 + 30 * MINUTE, limitA: 8 },
+    const fx = fixture();
+    fx.chargingProfiles.install(
+      profile('TxDefaultProfile', 1, [
+        [0, 16],
+        [10, 5],
+        [20, 5.5],
+        [30, 8],
       ]),
-    });
+    );
     await fx.charging(1, TAG);
     const from = fx.statuses(1).length;
     fx.clock.advance(10 * MINUTE);
@@ -175,7 +174,7 @@ describe('load sharing: the board supply split among the charging connectors', (
     expect([offered(fx, 1), offered(fx, 2)]).toEqual([20, 20]);
     expect([closed(fx, 1), closed(fx, 2)]).toEqual([true, true]);
     expect(fx.limit.limitInEffect(2)).toEqual({ amps: 20, source: { kind: 'loadSharing' }, paused: false });
-    expect(fx.limit.compositeFor(1, 3600).periods).toEqual([
+    expect(fx.limit.compositeFor(1, 3600).periods).toMatchObject([
       { startPeriod: 0, limitA: 20, numberPhases: 3, source: { kind: 'loadSharing' } },
     ]);
     // The EV on connector 1 pauses by itself (SuspendedEV): its share goes to connector 2.
@@ -207,5 +206,22 @@ describe('load sharing: the board supply split among the charging connectors', (
     await fx.settle();
     expect([fx.statusOf(2), offered(fx, 2), closed(fx, 2)]).toEqual(['Charging', 10, true]);
     expect(fx.statuses(2).filter((s) => s === 'SuspendedEVSE')).toHaveLength(1);
+  });
+
+  it('a ChargePointMaxProfile is shared too, and re-split exactly at its boundary', async () => {
+    const fx = fixture();
+    const cpMax = profile('ChargePointMaxProfile', 0, [
+      [0, 24],
+      [30, 64],
+    ]);
+    expect(fx.chargingProfiles.install(cpMax)).toBe('Accepted');
+    await fx.charging(1, TAG);
+    await fx.charging(2, OTHER);
+    expect([offered(fx, 1), offered(fx, 2)]).toEqual([12, 12]);
+    const commands = pilotCommands(fx, 2);
+    fx.clock.advance(30 * MINUTE);
+    await fx.settle();
+    expect([offered(fx, 1), offered(fx, 2)]).toEqual([32, 32]);
+    expect(commands).toEqual([[30 * MINUTE, 32]]);
   });
 });

@@ -38,7 +38,7 @@ import type { DeadLetter, OutboxEntry } from '../../src/ocpp/outbox.js';
 import { FrameTrace } from '../../src/ocpp/trace.js';
 import { AuthCache } from '../../src/station/auth/cache.js';
 import { LocalAuthList } from '../../src/station/auth/local-list.js';
-import { ChargingLimit, hardwareComposites } from '../../src/station/charging-limit.js';
+import { ChargingLimit } from '../../src/station/charging-limit.js';
 import { Station } from '../../src/station/station.js';
 import { AuthCacheRepo } from '../../src/store/auth-cache-repo.js';
 import { migrateTo, openStore, SCHEMA_VERSION, type Store } from '../../src/store/index.js';
@@ -1578,7 +1578,14 @@ describe('RuntimeControl: hal relay, a technician test that never outlives idle'
     const limit = new ChargingLimit({
       board,
       station,
-      composites: hardwareComposites(board, () => []),
+      composites: {
+        compositeFor: (_id, now, durationS) => ({
+          start: now,
+          durationS,
+          periods: [{ startPeriod: 0, limitA: 32, numberPhases: 3, source: { kind: 'hardware' } }],
+        }),
+        nextChange: () => undefined,
+      },
       localLimits: { all: () => new Map(), set: () => {}, remove: () => {} },
       clock,
       time: { nowMs: () => clock.now() },

@@ -18,8 +18,9 @@ import { silentLogger } from '../../src/log.js';
 import { Outbox } from '../../src/ocpp/outbox.js';
 import { RpcEndpoint } from '../../src/ocpp/rpc.js';
 import type { IdTagInfo } from '../../src/station/auth-types.js';
-import { ChargingLimit, type CompositeSource, hardwareComposites } from '../../src/station/charging-limit.js';
-import type { ConstantLimit } from '../../src/station/charging-profile-types.js';
+import { ChargingLimit } from '../../src/station/charging-limit.js';
+import { ChargingProfiles } from '../../src/station/charging-profiles.js';
+import { profileComposites } from '../../src/station/profile-composites.js';
 import { Reservations } from '../../src/station/reservations.js';
 import { Station } from '../../src/station/station.js';
 import type {
@@ -29,6 +30,7 @@ import type {
 } from '../../src/station/transaction-types.js';
 import { TransactionEngine } from '../../src/station/transactions.js';
 import type { ConnectorStatus } from '../../src/station/types.js';
+import { ChargingProfilesRepo } from '../../src/store/charging-profiles-repo.js';
 import { ConnectorLimitsRepo } from '../../src/store/connector-limits-repo.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { OutboxRepo } from '../../src/store/outbox-repo.js';
@@ -89,11 +91,6 @@ export interface SessionFixtureOptions {
   board?: SimBoardSpec;
   /** The board's supply limit (A per phase), shared by all its connectors. */
   supplyMaxCurrentA?: number;
-  /** The composite schedules the charging limit follows; default: hardware and constant limits only. */
-  composites?: (
-    board: SimBoard,
-    limits: (connectorId: number) => readonly ConstantLimit[],
-  ) => CompositeSource;
   /** The state directory (a restart reuses it); default a fresh temp dir. */
   dir?: string;
   ocpp?: Record<string, string | number | boolean>;
@@ -117,6 +114,7 @@ export class SessionFixture {
   /** The owner of each connector's offered current. */
   readonly limit: ChargingLimit;
   readonly dir: string;
+  readonly chargingProfiles: ChargingProfiles;
   readonly repo: TransactionsRepo;
   /** The loopback central system, with `centralSystem: true`. */
   readonly csms: LoopbackCsms | undefined;
@@ -136,7 +134,13 @@ export class SessionFixture {
     const config = new ConfigurationRegistry({
       store: store.config,
       initial: opts.ocpp ?? {},
-      capabilities: new Set(['authCache', 'localAuthList', 'maxEnergyOnInvalidId', 'reservation']),
+      capabilities: new Set([
+        'authCache',
+        'localAuthList',
+        'maxEnergyOnInvalidId',
+        'reservation',
+        'smartCharging',
+      ]),
       fixed: {
         NumberOfConnectors: String(this.board.connectors.length),
         SupportedFeatureProfiles: 'Core,Reservation',
@@ -167,16 +171,24 @@ export class SessionFixture {
       this.timeline.push({ kind: 'status', connectorId: snapshot.connectorId, status: snapshot.status });
     });
     this.repo = new TransactionsRepo(store.db);
-    const limits = (connectorId: number) => this.limit.limitsOf(connectorId);
+    this.chargingProfiles = new ChargingProfiles({
+      repo: new ChargingProfilesRepo(store.db),
+      station: this.station,
+      ...(opts.supplyMaxCurrentA === undefined ? {} : { supplyMaxCurrentA: opts.supplyMaxCurrentA }),
+      config,
+      log,
+    });
     this.limit = new ChargingLimit({
       board: this.board,
       station: this.station,
-      composites: opts.composites?.(this.board, limits) ?? hardwareComposites(this.board, limits),
+      composites: profileComposites(this.chargingProfiles),
       localLimits: new ConnectorLimitsRepo(store.db, () => this.clock.now()),
       clock: this.clock,
       time,
       log,
     });
+    this.chargingProfiles.setLimits((connectorId) => this.limit.limitsOf(connectorId));
+    this.chargingProfiles.on('changed', () => void this.limit.evaluate());
     this.cleanups.push(() => this.limit.close());
     const verdict = opts.authorize ?? (() => ({ status: 'Accepted' }));
     const sinks: TransactionSink[] = [new RecordingSink(this.timeline)];
@@ -188,6 +200,7 @@ export class SessionFixture {
       repo: this.repo,
       reservations: this.reservations,
       limit: this.limit,
+      txProfiles: this.chargingProfiles,
       sink: new TeeSink(sinks),
       authorize: async (idTag) => ({ idTag, info: verdict(idTag), source: 'central' }),
       reportIdTagInfo: () => undefined,
@@ -196,6 +209,7 @@ export class SessionFixture {
       time,
       log,
     });
+    this.chargingProfiles.bind(this.engine);
     if (wire) {
       wire.messages.bind(this.engine);
       const ctx: FeatureContext = {
@@ -207,7 +221,7 @@ export class SessionFixture {
         log,
         requestReset: () => undefined,
       };
-      registerRemoteStartTransaction(ctx, this.engine);
+      registerRemoteStartTransaction(ctx, this.engine, this.chargingProfiles);
       registerRemoteStopTransaction(ctx, this.engine);
     }
     this.engine.start();

@@ -1,0 +1,306 @@
+/**
+ * The composite schedule of a connector (OCPP 1.6 section 3.13): per purpose the highest stack
+ * level valid at each instant, a TxProfile replacing the TxDefaultProfile for its transaction, the
+ * minimum of that, the ChargePointMaxProfile, the outlet's maximum and the caller's constant
+ * limits. Pure: the caller passes `now`. Evaluated only where something can change (the profiles'
+ * boundaries), never second by second.
+ */
+import type {
+  ChargingProfile,
+  ChargingRateUnit,
+  CompositePeriod,
+  CompositeRatePeriod,
+  CompositeRateSchedule,
+  CompositeRequest,
+  CompositeSchedule,
+  ConnectorElectrical,
+  ConstantLimit,
+  LimitSource,
+  SchedulePeriod,
+  ScheduleTransaction,
+} from './charging-profile-types.js';
+import { forEachBoundary, type PlacedProfile, periodAt, placeProfile } from './schedule-periods.js';
+
+/** How far `nextChange` looks when nothing changes sooner. */
+export const NEXT_CHANGE_HORIZON_S = 7 * 86_400;
+
+/**
+ * Limits are reported rounded DOWN to 0.1 (OCPP accepts one decimal): rounding never offers more
+ * than a limit allows. The tolerance absorbs binary noise (6000 W / 690 V * 690 V is 6000).
+ */
+export function roundDownToTenth(value: number): number {
+  return Math.floor(value * 10 + 1e-6) / 10;
+}
+
+/**
+ * Ties between equal limits name, in this order: the TxProfile / TxDefaultProfile (the most
+ * specific), the ChargePointMaxProfile, the local limit, a load-sharing share, the hardware.
+ */
+const SOURCE_RANK: Readonly<Record<LimitSource['kind'], number>> = {
+  profile: 0,
+  local: 1,
+  loadSharing: 2,
+  hardware: 3,
+};
+
+const HARDWARE: LimitSource = { kind: 'hardware' };
+
+/** The composite's value at one instant. */
+interface Limit {
+  exactA: number;
+  limitA: number;
+  numberPhases: number;
+  source: LimitSource;
+  minChargingRateA: number | undefined;
+}
+
+/** A request prepared once: the profiles that apply, in the order that decides between them. */
+interface Plan {
+  /** TxProfiles of the transaction, or else the TxDefaultProfiles; highest priority first. */
+  charging: readonly PlacedProfile[];
+  /** ChargePointMaxProfiles; highest stack level first. */
+  chargePointMax: readonly PlacedProfile[];
+  /** The caller's constant limits and the hardware, in tie order. */
+  constants: readonly ConstantLimit[];
+  electrical: ConnectorElectrical;
+}
+
+/**
+ * A TxProfile belongs to the transaction by its local id, or by the central system's
+ * transactionId when it has no local id; one bound to neither belongs to none.
+ */
+function boundTo(profile: ChargingProfile, transaction: ScheduleTransaction): boolean {
+  if (profile.transactionLocalId !== undefined) return profile.transactionLocalId === transaction.localId;
+  return profile.transactionId !== undefined && profile.transactionId === transaction.transactionId;
+}
+
+/**
+ * Higher stack level first; on a tie the connector's own profile before connector 0's, then the
+ * higher chargingProfileId (a tie the replacement rule normally prevents; this keeps it decided).
+ */
+function byPriority(a: ChargingProfile, b: ChargingProfile): number {
+  if (a.stackLevel !== b.stackLevel) return b.stackLevel - a.stackLevel;
+  if (a.connectorId !== b.connectorId) return a.connectorId === 0 ? 1 : -1;
+  return b.id - a.id;
+}
+
+function plan(req: CompositeRequest): Plan {
+  const ctx = { now: req.now, transaction: req.transaction };
+  const place = (profiles: ChargingProfile[]): PlacedProfile[] =>
+    profiles.sort(byPriority).map((p) => placeProfile(p, ctx));
+  const chargePointMax = place(
+    req.profiles.filter((p) => p.purpose === 'ChargePointMaxProfile' && p.connectorId === 0),
+  );
+  let charging: PlacedProfile[] = [];
+  // Connector 0's composite is the charge point's: no transaction profile limits it.
+  if (req.connectorId !== 0) {
+    const { transaction } = req;
+    const txProfiles =
+      transaction === undefined
+        ? []
+        : req.profiles.filter(
+            (p) => p.purpose === 'TxProfile' && p.connectorId === req.connectorId && boundTo(p, transaction),
+          );
+    // A TxProfile overrides the TxDefaultProfile for the whole transaction, also where its own
+    // schedule has not started or has ended (OCTT TC_066).
+    charging =
+      txProfiles.length > 0
+        ? place(txProfiles)
+        : place(
+            req.profiles.filter(
+              (p) =>
+                p.purpose === 'TxDefaultProfile' &&
+                (p.connectorId === req.connectorId || p.connectorId === 0),
+            ),
+          );
+  }
+  const constants = [...(req.limits ?? [])];
+  constants.push({ limitA: req.electrical.maxCurrentA, source: HARDWARE });
+  constants.sort((a, b) => SOURCE_RANK[a.source.kind] - SOURCE_RANK[b.source.kind]);
+  return { charging, chargePointMax, constants, electrical: req.electrical };
+}
+
+interface Effective {
+  placed: PlacedProfile;
+  period: SchedulePeriod;
+}
+
+function winnerAt(candidates: readonly PlacedProfile[], t: number): Effective | undefined {
+  for (const placed of candidates) {
+    const period = periodAt(placed, t);
+    if (period !== undefined) return { placed, period };
+  }
+  return undefined;
+}
+
+/** Phases the period may use on this outlet (OCPP's default is 3). */
+function phasesInUse(period: SchedulePeriod, electrical: ConnectorElectrical): number {
+  return Math.min(period.numberPhases ?? 3, electrical.phases);
+}
+
+/** A per phase: W is spread over the phases the period uses at the nominal voltage. */
+function toAmps(
+  rate: number,
+  unit: ChargingRateUnit,
+  phases: number,
+  electrical: ConnectorElectrical,
+): number {
+  return unit === 'A' ? rate : rate / (electrical.voltageV * phases);
+}
+
+function profileSource(placed: PlacedProfile): LimitSource {
+  return { kind: 'profile', profileId: placed.profile.id, purpose: placed.profile.purpose };
+}
+
+function limitAt(plan: Plan, t: number): Limit {
+  const { electrical } = plan;
+  const charging = winnerAt(plan.charging, t);
+  const max = winnerAt(plan.chargePointMax, t);
+  let exactA = Number.POSITIVE_INFINITY;
+  let source: LimitSource = HARDWARE;
+  // Strictly lower replaces, so the earlier candidate keeps a tie.
+  for (const effective of [charging, max]) {
+    if (effective === undefined) continue;
+    const { schedule } = effective.placed.profile;
+    const amps = toAmps(
+      effective.period.limit,
+      schedule.unit,
+      phasesInUse(effective.period, electrical),
+      electrical,
+    );
+    if (amps < exactA) {
+      exactA = amps;
+      source = profileSource(effective.placed);
+    }
+  }
+  for (const constant of plan.constants) {
+    if (constant.limitA < exactA) {
+      exactA = constant.limitA;
+      source = constant.source;
+    }
+  }
+  // The phases the EV is told to use come from the profile that shapes its charging.
+  const shaping = charging ?? max;
+  const numberPhases = shaping === undefined ? electrical.phases : phasesInUse(shaping.period, electrical);
+  let minChargingRateA: number | undefined;
+  const minRate = charging?.placed.profile.schedule.minChargingRate;
+  if (charging !== undefined && minRate !== undefined) {
+    const { unit } = charging.placed.profile.schedule;
+    minChargingRateA = roundDownToTenth(
+      toAmps(minRate, unit, phasesInUse(charging.period, electrical), electrical),
+    );
+  }
+  return { exactA, limitA: roundDownToTenth(exactA), numberPhases, source, minChargingRateA };
+}
+
+function sameSource(a: LimitSource, b: LimitSource): boolean {
+  if (a.kind === 'profile' && b.kind === 'profile')
+    return a.profileId === b.profileId && a.purpose === b.purpose;
+  return a.kind === b.kind;
+}
+
+function sameLimit(a: Limit, b: Limit): boolean {
+  return (
+    a.limitA === b.limitA &&
+    a.numberPhases === b.numberPhases &&
+    a.minChargingRateA === b.minChargingRateA &&
+    sameSource(a.source, b.source)
+  );
+}
+
+/** Every instant in (from, to) where a profile of the plan may change, ascending, once each. */
+function boundaries(plan: Plan, from: number, to: number): number[] {
+  const instants: number[] = [];
+  const emit = (t: number): void => {
+    instants.push(t);
+  };
+  for (const placed of plan.charging) forEachBoundary(placed, from, to, emit);
+  for (const placed of plan.chargePointMax) forEachBoundary(placed, from, to, emit);
+  return instants;
+}
+
+function ascendingUnique(values: number[]): number[] {
+  const sorted = Float64Array.from(values).sort();
+  const out: number[] = [];
+  for (const v of sorted) if (out.length === 0 || out[out.length - 1] !== v) out.push(v);
+  return out;
+}
+
+function periodOf(startPeriod: number, limit: Limit): CompositePeriod {
+  const period: CompositePeriod = {
+    startPeriod,
+    limitA: limit.limitA,
+    numberPhases: limit.numberPhases,
+    source: limit.source,
+    exactLimitA: limit.exactA,
+  };
+  if (limit.minChargingRateA !== undefined) period.minChargingRateA = limit.minChargingRateA;
+  return period;
+}
+
+/**
+ * The composite from `now` for `durationS` seconds. Period k holds the limit in effect at
+ * now + startPeriod seconds: a change between two whole seconds from now shows from the next one
+ * (`nextChange` gives the exact instant). Neighbouring periods with the same limit, phases,
+ * minimum charging rate and source are one; `exactLimitA` is then the lowest of them. At least one
+ * period (the limit now), also for a zero duration.
+ */
+export function compositeSchedule(req: CompositeRequest): CompositeSchedule {
+  const p = plan(req);
+  const end = req.now + req.durationS * 1000;
+  const offsets = boundaries(p, req.now, end).map((t) => Math.ceil((t - req.now) / 1000));
+  const starts = ascendingUnique(offsets.filter((s) => s < req.durationS));
+  let current = limitAt(p, req.now);
+  const periods: CompositePeriod[] = [periodOf(0, current)];
+  for (const s of starts) {
+    const next = limitAt(p, req.now + s * 1000);
+    const last = periods[periods.length - 1]!;
+    if (sameLimit(next, current)) {
+      if (next.exactA < (last.exactLimitA ?? next.exactA)) last.exactLimitA = next.exactA;
+    } else {
+      periods.push(periodOf(s, next));
+    }
+    current = next;
+  }
+  return { start: req.now, durationS: req.durationS, periods };
+}
+
+/**
+ * The first instant after `now` at which the composite's limit, phases, minimum charging rate or
+ * source changes: where the owner of the pilot evaluates again. `now + horizonS` when nothing
+ * changes before. `req.durationS` plays no part.
+ */
+export function nextChange(req: CompositeRequest, horizonS: number = NEXT_CHANGE_HORIZON_S): number {
+  const p = plan(req);
+  const horizon = req.now + horizonS * 1000;
+  const first = limitAt(p, req.now);
+  for (const t of ascendingUnique(boundaries(p, req.now, horizon))) {
+    if (!sameLimit(limitAt(p, t), first)) return t;
+  }
+  return horizon;
+}
+
+function rateOf(period: CompositePeriod, unit: ChargingRateUnit, electrical: ConnectorElectrical): number {
+  if (unit === 'A') return period.limitA;
+  // From the unrounded amps, so a limit set in W comes back as set (6000 W stays 6000 W).
+  return roundDownToTenth((period.exactLimitA ?? period.limitA) * electrical.voltageV * period.numberPhases);
+}
+
+/**
+ * The composite in the unit GetCompositeSchedule asks for: W is A * voltageV * phases. Periods
+ * that become equal (limit and phases; sources are not reported) are merged.
+ */
+export function toUnit(
+  schedule: CompositeSchedule,
+  unit: ChargingRateUnit,
+  electrical: ConnectorElectrical,
+): CompositeRateSchedule {
+  const periods: CompositeRatePeriod[] = [];
+  for (const period of schedule.periods) {
+    const limit = rateOf(period, unit, electrical);
+    const last = periods[periods.length - 1];
+    if (last !== undefined && last.limit === limit && last.numberPhases === period.numberPhases) continue;
+    periods.push({ startPeriod: period.startPeriod, limit, numberPhases: period.numberPhases });
+  }
+  return { start: schedule.start, durationS: schedule.durationS, unit, periods };
+}
