@@ -11,7 +11,7 @@ import type { FrameTrace } from '../ocpp/trace.js';
 import { isEnabled } from '../station/auth/authorizer.js';
 import type { AuthCache } from '../station/auth/cache.js';
 import type { LocalAuthList } from '../station/auth/local-list.js';
-import type { ChargingLimit } from '../station/charging-limit.js';
+import { type ChargingLimit, LocalLimitRefused } from '../station/charging-limit.js';
 import type { Station } from '../station/station.js';
 import type { TransactionEngine } from '../station/transactions.js';
 import type { Store } from '../store/database.js';
@@ -54,7 +54,7 @@ export interface ControlDeps {
   authCache: Pick<AuthCache, 'get' | 'size'>;
   transactions: Pick<TransactionEngine, 'unlock'>;
   /** The owner of the offered current: a relay test closes the contactor through it. */
-  limit: Pick<ChargingLimit, 'testRelay'>;
+  limit: Pick<ChargingLimit, 'testRelay' | 'setLocalLimit' | 'localLimit' | 'limitInEffect'>;
   /** The runtime's reset, the one OCPP Reset takes: stop transactions, then exit 10 (Soft) or 11 (Hard). */
   requestReset(type: ResetType): void;
   trace: Pick<FrameTrace, 'window' | 'after' | 'on' | 'off'>;
@@ -167,6 +167,18 @@ export class RuntimeControl implements ControlApi {
     await this.deps.limit.testRelay(connectorId, true);
     // The connector may have left idle while the relay was being closed.
     if (this.relayRefusal(hw)) this.relayTests.get(connectorId)?.end();
+  }
+
+  async setLocalLimit(connectorId: number, amps: number | undefined) {
+    const { maxCurrentA } = this.hardware(connectorId).devices;
+    try {
+      await this.deps.limit.setLocalLimit(connectorId, amps ?? maxCurrentA);
+    } catch (error) {
+      if (error instanceof LocalLimitRefused) throw new ControlError(error.message);
+      throw error;
+    }
+    const localLimitA = this.deps.limit.localLimit(connectorId);
+    return { connectorId, ...(localLimitA === undefined ? {} : { localLimitA }) };
   }
 
   /** Ends every relay test (the runtime is stopping): contactors open, no timer left behind. */
@@ -347,6 +359,7 @@ export class RuntimeControl implements ControlApi {
       plugged: hw.plugged(),
       pilot: pilot.state(),
       currentLimitA: pilot.currentLimit(),
+      ...limitReport(this.deps.limit, id),
       relay: { closed: relay.isClosed(), ...(feedback === undefined ? {} : { feedback }) },
       ...(reading ? { meter: reading } : {}),
       faults: hw.problems(),
@@ -355,6 +368,21 @@ export class RuntimeControl implements ControlApi {
 }
 
 const RELAY_REFUSED = `a relay can be closed only while it is idle (Available or Unavailable, no cable, no fault), for ${RELAY_TEST_MS / 1000} s`;
+
+/** Where a connector's limit comes from, and its local limit, for `cpctl status`. */
+function limitReport(
+  limit: Pick<ChargingLimit, 'localLimit' | 'limitInEffect'>,
+  connectorId: number,
+): Pick<ConnectorReport, 'limitSource' | 'localLimitA'> {
+  const inEffect = limit.limitInEffect(connectorId);
+  const localLimitA = limit.localLimit(connectorId);
+  const { source } = inEffect ?? {};
+  const named = source?.kind === 'profile' ? `${source.purpose} #${source.profileId}` : source?.kind;
+  return {
+    ...(named === undefined ? {} : { limitSource: inEffect?.paused ? `${named}, paused` : named }),
+    ...(localLimitA === undefined ? {} : { localLimitA }),
+  };
+}
 
 function transactionReport(row: TransactionRow): TransactionReport {
   return { ...row, energyWh: (row.meterStop ?? row.lastMeter) - row.meterStart };

@@ -225,6 +225,10 @@ class FakeApi implements ControlApi {
   async halRelay(connectorId: number, closed: boolean): Promise<void> {
     this.record('halRelay', connectorId, closed);
   }
+  async setLocalLimit(connectorId: number, amps: number | undefined) {
+    this.record('setLocalLimit', connectorId, amps);
+    return { connectorId, ...(amps === undefined ? {} : { localLimitA: amps }) };
+  }
   transactionsAnswer = TRANSACTIONS;
   transactions(recent: number): TransactionsReport {
     this.record('transactions', recent);
@@ -712,6 +716,18 @@ describe('cpctl commands', () => {
   });
 
   it.each([
+    [['10'], 10, 'connector 1: local limit 10 A'],
+    [['7.5'], 7.5, 'connector 1: local limit 7.5 A'],
+    [['0'], 0, 'connector 1: local limit 0 A'],
+    [['none'], undefined, 'connector 1: no local limit'],
+  ])('limit 1 %j sets the local limit', async (args, amps, out) => {
+    const { code, stdout } = await cpctl('limit', '1', ...args);
+    expect(code).toBe(0);
+    expect(api.calls).toEqual([['setLocalLimit', 1, amps]]);
+    expect(stdout).toBe(`${out}\n`);
+  });
+
+  it.each([
     [['sim', 'plug', '1'], ['sim.plug', 1], 'connector 1: cable plugged in'],
     [['sim', 'unplug', '2'], ['sim.unplug', 2], 'connector 2: cable unplugged'],
     [['sim', 'ev', '1', 'charge'], ['sim.ev', 1, 'charge'], 'EV asks for energy'],
@@ -783,6 +799,8 @@ describe('cpctl commands', () => {
     [['sim', 'plug', '1', '--power', '3'], '--power does not apply to sim plug'],
     [['status', '--verbose'], "Unknown option '--verbose'"],
     [['version', 'now'], 'usage: cpctl version'],
+    [['limit', '1', 'lots'], 'amps must be a number or none, got "lots"'],
+    [['limit', '1', '1e3'], 'amps must be a number or none, got "1e3"'],
   ])('usage error %j exits 64 with one line', async (argv, message) => {
     const { code, stdout, stderr } = await cpctl(...argv);
     expect(code).toBe(64);
