@@ -3,7 +3,7 @@ import type { Board } from '../hal/types.js';
 import { RuntimeControl } from './cli/control-api.js';
 import { ControlServer, DaemonAlreadyRunningError } from './cli/server.js';
 import { type Clock, OcppTime, systemClock, type Timer } from './clock.js';
-import { loadBoard } from './config/board-file.js';
+import { loadBoard, smartChargingKeys } from './config/board-file.js';
 import { csmsUrlFor, type RuntimeConfig } from './config/file.js';
 import { ConfigurationRegistry } from './config/registry.js';
 import { localAuthListProfile } from './features/auth-list/profile.js';
@@ -155,15 +155,18 @@ export class Runtime {
     this.board = opts.board;
     const initial = { SecurityProfile: cfg.csms.securityProfile, ...cfg.ocpp };
     const measurands = new Set(this.board.connectors.flatMap((c) => c.meter?.measurands ?? []));
+    const capabilities = new Set(PROFILES.flatMap((profile) => profile.capabilities));
     this.config = new ConfigurationRegistry({
       store: this.store.config,
       floors: this.store.floors,
       initial,
       forced: cfg.ocppForced,
-      capabilities: new Set(PROFILES.flatMap((profile) => profile.capabilities)),
+      capabilities,
       fixed: {
         NumberOfConnectors: String(this.board.connectors.length),
         SupportedFeatureProfiles: PROFILES.map((profile) => profile.name).join(','),
+        // The controller's charging-profile capacity is the board's, not the operator's to set.
+        ...(capabilities.has('smartCharging') ? smartChargingKeys(this.board.smartCharging) : {}),
       },
       supportedMeasurands: measurands,
       log,
