@@ -130,7 +130,11 @@ export class SessionFixture {
     );
     const store = openStore({ dir, log: silentLogger() });
     this.cleanups.push(() => store.close());
-    this.board = simBoard(opts.board ?? DEFAULT_SIM_SPEC, this.clock, opts.supplyMaxCurrentA);
+    const spec = opts.board ?? DEFAULT_SIM_SPEC;
+    this.board = new SimBoard(
+      opts.supplyMaxCurrentA === undefined ? spec : { ...spec, supplyMaxCurrentA: opts.supplyMaxCurrentA },
+      this.clock,
+    );
     const config = new ConfigurationRegistry({
       store: store.config,
       initial: opts.ocpp ?? {},
@@ -174,7 +178,9 @@ export class SessionFixture {
     this.chargingProfiles = new ChargingProfiles({
       repo: new ChargingProfilesRepo(store.db),
       station: this.station,
-      ...(opts.supplyMaxCurrentA === undefined ? {} : { supplyMaxCurrentA: opts.supplyMaxCurrentA }),
+      ...(this.board.supplyMaxCurrentA === undefined
+        ? {}
+        : { supplyMaxCurrentA: this.board.supplyMaxCurrentA }),
       config,
       log,
     });
@@ -296,14 +302,6 @@ export class SessionFixture {
     if (!row) throw new Error(`no transaction on connector ${connectorId}`);
     return row;
   }
-}
-
-/** A simulated board, with a supply limit shared by its connectors when one is given. */
-function simBoard(spec: SimBoardSpec, clock: FakeClock, supplyMaxCurrentA: number | undefined): SimBoard {
-  if (supplyMaxCurrentA === undefined) return new SimBoard(spec, clock);
-  return new (class extends SimBoard {
-    readonly supplyMaxCurrentA = supplyMaxCurrentA;
-  })(spec, clock);
 }
 
 /** Makes fixtures that are closed after the test that made them. */
