@@ -153,7 +153,10 @@ export interface ControlApi {
    * The connector's local limit (persisted): at most `amps` from 0 (pause) to its maximum;
    * undefined lifts it.
    */
-  setLocalLimit(connectorId: number, amps: number | undefined): Promise<{ connectorId: number; localLimitA?: number }>;
+  setLocalLimit(
+    connectorId: number,
+    amps: number | undefined,
+  ): Promise<{ connectorId: number; localLimitA?: number }>;
   /** Running transactions and the `recent` latest finished ones. */
   transactions(recent: number): TransactionsReport;
   /** The transaction-message outbox: what waits for delivery and what was given up on. */
