@@ -11,7 +11,7 @@ import type { FrameTrace } from '../ocpp/trace.js';
 import { isEnabled } from '../station/auth/authorizer.js';
 import type { AuthCache } from '../station/auth/cache.js';
 import type { LocalAuthList } from '../station/auth/local-list.js';
-import { type ChargingLimit, LocalLimitRefused } from '../station/charging-limit.js';
+import { type ChargingLimit, describeLimit, LocalLimitRefused } from '../station/charging-limit.js';
 import type { Station } from '../station/station.js';
 import type { TransactionEngine } from '../station/transactions.js';
 import type { Store } from '../store/database.js';
@@ -376,10 +376,8 @@ function limitReport(
 ): Pick<ConnectorReport, 'limitSource' | 'localLimitA'> {
   const inEffect = limit.limitInEffect(connectorId);
   const localLimitA = limit.localLimit(connectorId);
-  const { source } = inEffect ?? {};
-  const named = source?.kind === 'profile' ? `${source.purpose} #${source.profileId}` : source?.kind;
   return {
-    ...(named === undefined ? {} : { limitSource: inEffect?.paused ? `${named}, paused` : named }),
+    ...(inEffect === undefined ? {} : { limitSource: describeLimit(inEffect) }),
     ...(localLimitA === undefined ? {} : { localLimitA }),
   };
 }

@@ -80,6 +80,7 @@ describe('MQTT bridge', () => {
       availability: 'Operative',
       plugged: false,
       currentLimitA: 32,
+      limitSource: 'hardware',
       maxCurrentA: 32,
     });
     expect(await byTopic(`${P}connector/1/meter`)).toMatchObject({
@@ -170,7 +171,11 @@ describe('MQTT bridge', () => {
       result: { connectorId: 1, amps: 16 },
     });
     expect(pilot.currentLimit()).toBe(16);
-    await w.waitFor(on(`${P}connector/1/state`, { currentLimitA: 16 }), 'state with the limit', since);
+    await w.waitFor(
+      on(`${P}connector/1/state`, { currentLimitA: 16, limitSource: 'local' }),
+      'state with the limit',
+      since,
+    );
 
     const above = await command(w, 'limit', { id: 'l2', connectorId: 1, amps: 40 });
     expect(above).toMatchObject({ ok: false, error: expect.stringContaining('maximum of 32 A') });

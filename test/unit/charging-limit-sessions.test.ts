@@ -152,6 +152,19 @@ describe('the charging limit in process: one owner of the pilot and the contacto
     expect(offered(again, 1)).toBe(32);
   });
 
+  it("a DC outlet's power setpoint follows the limit (A x nominal voltage), 0 while paused", async () => {
+    const fx = fixture({
+      board: { connectors: [{ id: 1, dc: true, maxCurrentA: 100, nominalVoltageV: 400 }] },
+    });
+    const setpoint = fx.board.connector(1)!.devices.powerSetpoint!;
+    await fx.charging(1, TAG);
+    expect(setpoint.powerLimit()).toBe(40_000);
+    await fx.limit.setLocalLimit(1, 25);
+    expect(setpoint.powerLimit()).toBe(10_000);
+    await fx.limit.setLocalLimit(1, 5);
+    expect([setpoint.powerLimit(), fx.statusOf(1)]).toEqual([0, 'SuspendedEVSE']);
+  });
+
   it('an Inoperative connector offers nothing; Operative again, it offers its limit', async () => {
     const fx = fixture();
     await fx.settle();
