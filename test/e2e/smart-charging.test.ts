@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import type {
   ClearChargingProfileRequest,
@@ -645,5 +647,43 @@ describe('Smart Charging: GetCompositeSchedule (OCTT numbers)', () => {
     expect((await composite(h, 0, 60)).chargingSchedule?.chargingSchedulePeriod).toEqual([
       { startPeriod: 0, limit: 64, numberPhases: 3 },
     ]);
+  });
+});
+
+describe('Smart Charging: a TxProfile across a restart', () => {
+  const start = useHarness();
+
+  it('ends with its transaction at a stop; one a power cut left behind its stopped transaction is dropped at start', async () => {
+    const h = await start();
+    await h.booted();
+    await charging(h, TAG, 1);
+    const tx = profile(
+      { chargingProfileId: 90, chargingProfilePurpose: 'TxProfile' },
+      { chargingSchedulePeriod: SIX_AMPS },
+    );
+    expect(await setProfile(h, 1, tx)).toBe('Accepted');
+    expect(
+      await setProfile(h, 1, profile({ chargingProfileId: 91 }, { chargingSchedulePeriod: SIX_AMPS })),
+    ).toBe('Accepted');
+    const localId = h.runtime.transactions.transactionOn(1)?.localId;
+    await h.runtime.stop();
+    // The graceful stop ended the transaction, and its TxProfile with it.
+    const db = new Database(join(h.stateDir, 'chargepoint.db'));
+    const stored = () => db.prepare('SELECT charging_profile_id FROM charging_profiles').pluck().all();
+    expect(stored()).toEqual([91]);
+    // As if the power went after the stop was committed and before its TxProfile was deleted.
+    db.prepare(
+      `INSERT INTO charging_profiles (charging_profile_id, connector_id, stack_level, purpose, kind, local_tx_id, schedule)
+       VALUES (90, 1, 0, 'TxProfile', 'Absolute', ?, '{"unit":"A","periods":[{"startPeriod":0,"limit":6}]}')`,
+    ).run(localId);
+    db.close();
+
+    const mark = h.csms.mark();
+    await h.startRuntime();
+    await h.booted(mark);
+    expect(h.runtime.chargingProfiles.all().map((p) => p.id)).toEqual([91]);
+    expect(h.sink.find((l) => l.msg === 'TxProfiles of transactions that ended removed')).toMatchObject({
+      dropped: 1,
+    });
   });
 });
