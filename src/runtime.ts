@@ -232,6 +232,7 @@ export class Runtime {
         ? {}
         : { supplyMaxCurrentA: this.board.supplyMaxCurrentA }),
       config: this.config,
+      writes: this.store.health,
       log,
     });
     this.transactions = new TransactionEngine({
