@@ -59,6 +59,8 @@ type Transactions = Pick<TransactionEngine, 'on' | 'transactionOn'>;
  */
 export class ChargingProfiles extends EventEmitter<ChargingProfilesEvents> {
   private readonly installed = new Map<number, ChargingProfile>();
+  /** A remote start's TxProfile was written in an SQL transaction not yet known to have committed. */
+  private boundUnconfirmed = false;
   private transactions: Transactions | undefined;
   private limits: (connectorId: number) => readonly ConstantLimit[] = () => [];
 
@@ -78,6 +80,7 @@ export class ChargingProfiles extends EventEmitter<ChargingProfilesEvents> {
     this.transactions = transactions;
     transactions.on('transaction', (event) => {
       if (event.kind === 'stopped') this.endTransaction(event.row.localId);
+      else if (this.boundUnconfirmed) this.reload(event.row.localId);
     });
   }
 
@@ -131,11 +134,10 @@ export class ChargingProfiles extends EventEmitter<ChargingProfilesEvents> {
    * called inside that SQL transaction, so the profile is stored if and only if the row is.
    */
   bindToTransaction(profile: PendingTxProfile, row: TransactionRow): void {
-    this.store({
-      ...profile,
-      connectorId: row.connectorId,
-      transactionLocalId: row.localId,
-    });
+    this.persist({ ...profile, connectorId: row.connectorId, transactionLocalId: row.localId });
+    // That SQL transaction may still roll back (and the row id be handed out again): memory
+    // follows when the engine reports the start recorded.
+    this.boundUnconfirmed = true;
     this.opts.log.info(
       { chargingProfileId: profile.id, connectorId: row.connectorId, localId: row.localId },
       'remote start TxProfile installed',
@@ -274,15 +276,32 @@ export class ChargingProfiles extends EventEmitter<ChargingProfilesEvents> {
 
   /** Saves the profile and removes what it replaces, in one SQL transaction, then in memory. */
   private store(profile: ChargingProfile): void {
+    const replaced = this.persist(profile);
+    for (const p of replaced) this.installed.delete(p.id);
+    this.installed.set(profile.id, profile);
+    this.changed([...replaced, profile]);
+  }
+
+  /** The SQL of `store`: what the profile replaces goes in the same transaction. Returns that. */
+  private persist(profile: ChargingProfile): ChargingProfile[] {
     const replaced = this.all().filter((p) => this.replaces(profile, profile.connectorId, p));
     const { repo } = this.opts;
     repo.atomically(() => {
       repo.remove(replaced.filter((p) => p.id !== profile.id).map((p) => p.id));
       repo.save(profile);
     });
-    for (const p of replaced) this.installed.delete(p.id);
-    this.installed.set(profile.id, profile);
-    this.changed([...replaced, profile]);
+    return replaced;
+  }
+
+  /** Memory from the store once a start that bound a TxProfile is recorded (see bindToTransaction). */
+  private reload(localId: number): void {
+    this.boundUnconfirmed = false;
+    const before = this.all();
+    this.installed.clear();
+    for (const profile of this.opts.repo.all()) this.installed.set(profile.id, profile);
+    // Replaced, or moved to another connector under the same id.
+    const gone = before.filter((p) => this.installed.get(p.id)?.connectorId !== p.connectorId);
+    this.changed([...gone, ...this.all().filter((p) => p.transactionLocalId === localId)]);
   }
 
   private endTransaction(localId: number): void {

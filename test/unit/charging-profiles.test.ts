@@ -95,4 +95,28 @@ describe('ChargingProfiles (the station side of smart charging)', () => {
     expect(fx.chargingProfiles.forRemoteStart({ ...tx, purpose: 'TxDefaultProfile' }, 1)).toBeUndefined();
     expect(fx.chargingProfiles.all()).toEqual([]);
   });
+
+  it('a TxProfile bound in a start that rolls back is not installed, not even for the row id handed out again', async () => {
+    const fx = fixture();
+    const tx = txDefault(5, 1, { purpose: 'TxProfile', kind: 'Relative' });
+    const { connectorId: _c, ...pending } = tx;
+    let rolledBack = 0;
+    expect(() =>
+      fx.repo.atomically(() => {
+        const row = fx.repo.insert({
+          connectorId: 1,
+          idTag: TAG,
+          meterStart: 0,
+          startedAt: new Date(T0).toISOString(),
+        });
+        rolledBack = row.localId;
+        fx.chargingProfiles.bindToTransaction(pending, row);
+        throw new Error('the commit failed');
+      }),
+    ).toThrow('the commit failed');
+    expect(fx.chargingProfiles.all()).toEqual([]);
+    const row = await fx.charging(1, TAG);
+    expect(row.localId).toBe(rolledBack);
+    expect(fx.chargingProfiles.all()).toEqual([]);
+  });
 });
