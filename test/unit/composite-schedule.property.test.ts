@@ -2,7 +2,7 @@
  * The composite schedule against a brute force written independently here: every second of the
  * span is evaluated on its own (which profiles apply and are valid then, the highest stack level
  * per purpose, the TxProfile override, the conversion to A, the minimum), then equal neighbours are
- * merged. fast-check's failure message carries the seed and path (`FC_SEED=<seed>` replays one).
+ * merged. fast-check's failure message carries the seed and path; `FC_SEED=<seed>` replays the run.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -117,7 +117,8 @@ function referenceAt(req: CompositeRequest, t: number): Value {
       source: { kind: 'profile', profileId: w.profile.id, purpose: w.profile.purpose },
     });
   }
-  for (const kind of ['local', 'loadSharing'] as const) {
+  const tieOrder: ReadonlyArray<LimitSource['kind']> = ['local', 'loadSharing'];
+  for (const kind of tieOrder) {
     for (const l of req.limits ?? []) if (l.source.kind === kind) candidates.push(l);
   }
   candidates.push({ limitA: electrical.maxCurrentA, source: { kind: 'hardware' } });
@@ -330,7 +331,8 @@ function checkAgainstReference(req: CompositeRequest): void {
   const expected = referenceSchedule(req);
   const actual = compositeSchedule(req);
   expect(actual).toEqual({ start: req.now, durationS: req.durationS, periods: expected });
-  for (const unit of ['A', 'W'] as const) {
+  const units: readonly ChargingRateUnit[] = ['A', 'W'];
+  for (const unit of units) {
     expect(toUnit(actual, unit, req.electrical).periods).toEqual(
       referenceInUnit(expected, unit, req.electrical),
     );
