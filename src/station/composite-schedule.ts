@@ -138,14 +138,10 @@ function phasesInUse(period: SchedulePeriod, electrical: ConnectorElectrical): n
   return Math.min(period.numberPhases ?? 3, electrical.phases);
 }
 
-/** A per phase: W is spread over the phases the period uses at the nominal voltage. */
-function toAmps(
-  rate: number,
-  unit: ChargingRateUnit,
-  phases: number,
-  electrical: ConnectorElectrical,
-): number {
-  return unit === 'A' ? rate : rate / (electrical.voltageV * phases);
+/** A rate of the effective profile in A per phase: W is spread over the phases its period uses. */
+function amps(effective: Effective, rate: number, electrical: ConnectorElectrical): number {
+  if (effective.placed.profile.schedule.unit === 'A') return rate;
+  return rate / (electrical.voltageV * phasesInUse(effective.period, electrical));
 }
 
 function profileSource(placed: PlacedProfile): LimitSource {
@@ -161,15 +157,9 @@ function limitAt(plan: Plan, t: number): Limit {
   // Strictly lower replaces, so the earlier candidate keeps a tie.
   for (const effective of [charging, max]) {
     if (effective === undefined) continue;
-    const { schedule } = effective.placed.profile;
-    const amps = toAmps(
-      effective.period.limit,
-      schedule.unit,
-      phasesInUse(effective.period, electrical),
-      electrical,
-    );
-    if (amps < exactA) {
-      exactA = amps;
+    const limit = amps(effective, effective.period.limit, electrical);
+    if (limit < exactA) {
+      exactA = limit;
       source = profileSource(effective.placed);
     }
   }
@@ -185,10 +175,7 @@ function limitAt(plan: Plan, t: number): Limit {
   let minChargingRateA: number | undefined;
   const minRate = charging?.placed.profile.schedule.minChargingRate;
   if (charging !== undefined && minRate !== undefined) {
-    const { unit } = charging.placed.profile.schedule;
-    minChargingRateA = roundDownToTenth(
-      toAmps(minRate, unit, phasesInUse(charging.period, electrical), electrical),
-    );
+    minChargingRateA = roundDownToTenth(amps(charging, minRate, electrical));
   }
   return { exactA, limitA: roundDownToTenth(exactA), numberPhases, source, minChargingRateA };
 }

@@ -744,6 +744,24 @@ describe('periods', () => {
     ]);
   });
 
+  it('a merged stretch keeps the lowest unrounded limit, so its W never exceeds any part of it', () => {
+    const tx = profile({
+      id: 1,
+      purpose: 'TxDefaultProfile',
+      startSchedule: T0,
+      unit: 'W',
+      periods: [
+        [0, 6960],
+        [100, 6900],
+      ],
+    });
+    const schedule = compositeSchedule(request({ profiles: [tx], durationS: 200 }));
+    expect(limits(schedule)).toEqual([[0, 10]]);
+    expect(toUnit(schedule, 'W', THREE_PHASE).periods).toEqual([
+      { startPeriod: 0, limit: 6900, numberPhases: 3 },
+    ]);
+  });
+
   it('in a unit, periods equal after conversion are merged and sources are not reported', () => {
     const tx = profile({
       id: 1,
