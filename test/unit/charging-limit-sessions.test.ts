@@ -115,6 +115,20 @@ describe('the charging limit in process: one owner of the pilot and the contacto
     expect(fx.stops()).toEqual([]);
   });
 
+  it("pauses below the schedule's minChargingRate although the limit is above 6 A", async () => {
+    const fx = fixture();
+    const slow = profile('TxDefaultProfile', 1, [
+      [0, 12],
+      [10, 8],
+    ]);
+    fx.chargingProfiles.install({ ...slow, schedule: { ...slow.schedule, minChargingRate: 10 } });
+    await fx.charging(1, TAG);
+    expect([fx.statusOf(1), offered(fx, 1)]).toEqual(['Charging', 12]);
+    fx.clock.advance(10 * MINUTE);
+    await fx.settle();
+    expect([fx.statusOf(1), offered(fx, 1), closed(fx, 1)]).toEqual(['SuspendedEVSE', 0, false]);
+  });
+
   it('an EV that pauses while charging is paused by the limit shows SuspendedEV, and Charging once both allow it', async () => {
     const fx = fixture();
     await fx.charging(1, TAG);
