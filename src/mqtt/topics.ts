@@ -4,6 +4,7 @@
  * docs/mqtt.md describes the same with examples; change both together.
  */
 import type { ConnectorHardware, MeterReading } from '../../hal/types.js';
+import { describeLimit, type LimitInEffect } from '../station/charging-limit.js';
 import type { TransactionEvent } from '../station/transactions.js';
 import type { Availability, StatusSnapshot } from '../station/types.js';
 
@@ -73,6 +74,8 @@ export interface ConnectorStatePayload {
   /** Physical connectors only (not connector 0). */
   plugged?: boolean;
   currentLimitA?: number;
+  /** Where `currentLimitA` comes from (hardware, local, loadSharing, `TxDefaultProfile #7`; `, paused`). */
+  limitSource?: string;
   maxCurrentA?: number;
 }
 
@@ -112,6 +115,7 @@ export function connectorStatePayload(
   snapshot: StatusSnapshot,
   availability: Availability,
   hw: ConnectorHardware | undefined,
+  limit?: LimitInEffect,
 ): ConnectorStatePayload {
   return {
     connectorId: snapshot.connectorId,
@@ -124,6 +128,7 @@ export function connectorStatePayload(
       ? {
           plugged: hw.plugged(),
           currentLimitA: hw.devices.pilot.currentLimit(),
+          ...(limit ? { limitSource: describeLimit(limit) } : {}),
           maxCurrentA: hw.devices.maxCurrentA,
         }
       : {}),
