@@ -176,13 +176,14 @@ describe('Smart Charging: SetChargingProfile and ClearChargingProfile', () => {
           { chargingSchedulePeriod: SIX_AMPS },
         ),
       );
-    for (const [id, connectorId, stackLevel, purpose] of [
+    const installed: Array<[number, number, number, Profile['chargingProfilePurpose']]> = [
       [1, 1, 0, 'TxDefaultProfile'],
       [2, 1, 1, 'TxDefaultProfile'],
       [3, 2, 1, 'TxDefaultProfile'],
       [4, 0, 1, 'ChargePointMaxProfile'],
       [5, 2, 3, 'TxDefaultProfile'],
-    ] as const)
+    ];
+    for (const [id, connectorId, stackLevel, purpose] of installed)
       expect(await set(id, connectorId, stackLevel, purpose)).toBe('Accepted');
     const ids = () => h.runtime.chargingProfiles.all().map((p) => p.id);
     expect(await clearProfile(h, { id: 99 })).toBe('Unknown');
