@@ -13,6 +13,7 @@ import {
   transactionIdOf,
   whenEngine,
   whenOutbox,
+  whenRelay,
   whenStation,
 } from '../support/charging.js';
 import { cpctl } from '../support/cpctl-process.js';
@@ -47,7 +48,7 @@ async function offlineStart(h: Harness, idTag = TAG): Promise<void> {
   h.board.plug(1);
   h.board.swipe(idTag);
   await whenEngine(h, () => h.runtime.transactions.transactionOn(1) !== undefined, 'an offline start');
-  expect(h.board.connector(1)?.devices.relay.isClosed()).toBe(true);
+  await whenRelay(h, 1, true);
   expect(h.runtime.transactions.transactionOn(1)?.transactionId).toBeUndefined();
 }
 

@@ -98,6 +98,24 @@ export function whenEngine(h: Harness, pred: () => boolean, what: string, timeou
   return whenEmitted(h.runtime.transactions, 'changed', pred, what, timeoutMs);
 }
 
+/** Resolves once connector `connectorId`'s contactor is commanded `closed` (the owner of the outputs acts after the engine's change). */
+export function whenRelay(
+  h: Harness,
+  connectorId: number,
+  closed: boolean,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const relay = h.board.connector(connectorId)?.devices.relay;
+  if (!relay) throw new Error(`no connector ${connectorId}`);
+  return whenEmitted(
+    relay,
+    'change',
+    () => relay.isClosed() === closed,
+    `contactor ${closed ? 'closed' : 'open'}`,
+    timeoutMs,
+  );
+}
+
 /** Resolves when `pred` holds, checked now and after every station status change. */
 export function whenStation(
   h: Harness,
