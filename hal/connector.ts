@@ -54,6 +54,7 @@ export class AssembledConnector extends EventEmitter<ConnectorHardwareEvents> im
       { name: 'pilot', device: devices.pilot },
       ...(devices.meter ? [{ name: 'meter', device: devices.meter }] : []),
       ...(devices.lock ? [{ name: 'lock', device: devices.lock }] : []),
+      ...(devices.powerSetpoint ? [{ name: 'power setpoint', device: devices.powerSetpoint }] : []),
     ];
     this.wasPlugged = this.plugged();
     this.lastProblem = this.problemKey();

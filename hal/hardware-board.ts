@@ -7,6 +7,7 @@ import {
   type Lifecycle,
   type ReaderAssignment,
   rewrapBoardError,
+  type SmartChargingCapabilities,
 } from './types.js';
 
 export interface HardwareBoardParts {
@@ -15,10 +16,12 @@ export interface HardwareBoardParts {
   readers: ReaderAssignment[];
   faultInputs: FaultInput[];
   log: Logger;
+  supplyMaxCurrentA?: number;
+  smartCharging?: SmartChargingCapabilities;
 }
 
 /**
- * A board of real drivers. `safe()` comes first of all: every relay and pilot output is driven to
+ * A board of real drivers. `safe()` comes first of all: every relay, pilot and power setpoint output is driven to
  * its safe level (a killed run leaves a sysfs line where it was, contactor closed included), even
  * when another output or a fault input cannot be opened. Start order then puts safety first:
  * fault inputs, relays, pilots, locks and meters, the readers last. Stop runs backwards, so the
@@ -31,6 +34,8 @@ export class HardwareBoard implements Board {
   readonly connectors: AssembledConnector[];
   readonly readers: ReaderAssignment[];
   readonly faultInputs: FaultInput[];
+  readonly supplyMaxCurrentA?: number;
+  readonly smartCharging?: SmartChargingCapabilities;
   private readonly startOrder: Array<{ name: string; device: Lifecycle }>;
   private started: Array<{ name: string; device: Lifecycle }> = [];
   /** Outputs `safe()` opened; stopped with the rest even when the board never started. */
@@ -40,6 +45,8 @@ export class HardwareBoard implements Board {
     this.name = parts.name;
     this.readers = parts.readers;
     this.faultInputs = parts.faultInputs;
+    if (parts.supplyMaxCurrentA !== undefined) this.supplyMaxCurrentA = parts.supplyMaxCurrentA;
+    if (parts.smartCharging) this.smartCharging = parts.smartCharging;
     this.connectors = parts.connectors.map(
       (devices) =>
         new AssembledConnector(
@@ -48,7 +55,7 @@ export class HardwareBoard implements Board {
           parts.readers.filter((r) => r.connectorIds.includes(devices.id)).map((r) => r.reader),
         ),
     );
-    const each = <K extends 'relay' | 'pilot' | 'lock' | 'meter'>(kind: K) =>
+    const each = <K extends 'relay' | 'pilot' | 'lock' | 'meter' | 'powerSetpoint'>(kind: K) =>
       parts.connectors.flatMap((c) => {
         const device = c[kind];
         return device ? [{ name: `connector ${c.id} ${kind}`, device }] : [];
@@ -57,6 +64,7 @@ export class HardwareBoard implements Board {
       ...parts.faultInputs.map((f) => ({ name: f.kind, device: f })),
       ...each('relay'),
       ...each('pilot'),
+      ...each('powerSetpoint'),
       ...each('lock'),
       ...each('meter'),
       ...parts.readers.map((r) => ({ name: `reader ${r.reader.name}`, device: r.reader })),
@@ -66,10 +74,12 @@ export class HardwareBoard implements Board {
   safe(): void {
     let first: Error | undefined;
     for (const c of this.parts.connectors) {
-      for (const [name, device] of [
-        [`connector ${c.id} relay`, c.relay],
-        [`connector ${c.id} pilot`, c.pilot],
-      ] as const) {
+      const outputs = [
+        { name: `connector ${c.id} relay`, device: c.relay },
+        { name: `connector ${c.id} pilot`, device: c.pilot },
+        ...(c.powerSetpoint ? [{ name: `connector ${c.id} power setpoint`, device: c.powerSetpoint }] : []),
+      ];
+      for (const { name, device } of outputs) {
         try {
           device.safe();
           this.safed.push({ name, device });

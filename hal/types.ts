@@ -185,6 +185,8 @@ export interface PowerSetpoint extends EventEmitter<HealthEvents>, Lifecycle {
   setPowerLimit(watts: number): Promise<void>;
   powerLimit(): number;
   health(): DeviceHealth;
+  /** Delivers nothing (0 W) now, before start() (see Relay.safe). */
+  safe(): void;
 }
 
 export interface ReaderAssignment {
@@ -247,4 +249,21 @@ export interface Board extends Lifecycle {
   readonly faultInputs: readonly FaultInput[];
   /** What the supply feeding every connector carries (A per phase), when less than their sum. */
   readonly supplyMaxCurrentA?: number;
+  /** How many charging profiles the controller handles, where the board file says (else the defaults). */
+  readonly smartCharging?: SmartChargingCapabilities;
+}
+
+/**
+ * The charging-profile capacity of a controller, from its board file: the read-only smart
+ * charging configuration keys report these.
+ */
+export interface SmartChargingCapabilities {
+  /** Highest stack level a profile may have. */
+  readonly maxStackLevel?: number;
+  /** Most periods one charging schedule may have. */
+  readonly maxPeriods?: number;
+  /** Most charging profiles installed at once. */
+  readonly maxProfiles?: number;
+  /** Units a charging schedule may use: A (current) and / or W (power). */
+  readonly rateUnits?: readonly ('A' | 'W')[];
 }

@@ -34,10 +34,13 @@ _cpctl() {
   local candidates=""
   case "${words[0]}" in
     "")
-      candidates="status config hal sim transactions queue auth reconnect reset availability unlock log-level trace completion version help"
+      candidates="status config hal limit sim transactions queue auth reconnect reset availability unlock log-level trace completion version help"
       ;;
     config)
       [[ ${#words[@]} -eq 1 ]] && candidates="get set"
+      ;;
+    limit)
+      [[ ${#words[@]} -eq 2 ]] && candidates="none"
       ;;
     hal)
       if [[ ${#words[@]} -eq 1 ]]; then

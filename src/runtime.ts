@@ -3,7 +3,7 @@ import type { Board } from '../hal/types.js';
 import { RuntimeControl } from './cli/control-api.js';
 import { ControlServer, DaemonAlreadyRunningError } from './cli/server.js';
 import { type Clock, OcppTime, systemClock, type Timer } from './clock.js';
-import { loadBoard } from './config/board-file.js';
+import { loadBoard, smartChargingKeys } from './config/board-file.js';
 import { csmsUrlFor, type RuntimeConfig } from './config/file.js';
 import { ConfigurationRegistry } from './config/registry.js';
 import { localAuthListProfile } from './features/auth-list/profile.js';
@@ -24,6 +24,7 @@ import {
 import { remoteTriggerProfile } from './features/remote-trigger/profile.js';
 import { reservationProfile } from './features/reservation/profile.js';
 import { SecurityProfileSwitch } from './features/security/security-profile.js';
+import { smartChargingProfile } from './features/smart-charging/profile.js';
 import type { Logger } from './log.js';
 import type { MqttBridge } from './mqtt/bridge.js';
 import { Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js';
@@ -33,10 +34,15 @@ import { FrameTrace } from './ocpp/trace.js';
 import { Authorizer } from './station/auth/authorizer.js';
 import { AuthCache } from './station/auth/cache.js';
 import { LocalAuthList } from './station/auth/local-list.js';
+import { ChargingLimit } from './station/charging-limit.js';
+import { ChargingProfiles } from './station/charging-profiles.js';
+import { profileComposites } from './station/profile-composites.js';
 import { Reservations } from './station/reservations.js';
 import { Station } from './station/station.js';
 import { TransactionEngine, type StopReason as TransactionStopReason } from './station/transactions.js';
 import { AuthCacheRepo } from './store/auth-cache-repo.js';
+import { ChargingProfilesRepo } from './store/charging-profiles-repo.js';
+import { ConnectorLimitsRepo } from './store/connector-limits-repo.js';
 import type { StoreHealthSnapshot } from './store/health.js';
 import { lockStateDirectory, openStore, type Store, type StoreOptions } from './store/index.js';
 import { LocalListRepo } from './store/local-list-repo.js';
@@ -85,6 +91,7 @@ const PROFILES: readonly Profile[] = [
   localAuthListProfile,
   remoteTriggerProfile,
   reservationProfile,
+  smartChargingProfile,
 ];
 
 function readPem(path: string | undefined): string | undefined {
@@ -109,7 +116,10 @@ export class Runtime {
   readonly authorizer: Authorizer;
   readonly outbox: Outbox;
   readonly reservations: Reservations;
+  readonly chargingProfiles: ChargingProfiles;
   readonly transactions: TransactionEngine;
+  /** The owner of each connector's offered current (pilot, contactor, DC setpoint). */
+  readonly chargingLimit: ChargingLimit;
   readonly trace: FrameTrace;
   /** The one wall-clock time: OCPP timestamps and expiry decisions. */
   readonly time: OcppTime;
@@ -145,15 +155,18 @@ export class Runtime {
     this.board = opts.board;
     const initial = { SecurityProfile: cfg.csms.securityProfile, ...cfg.ocpp };
     const measurands = new Set(this.board.connectors.flatMap((c) => c.meter?.measurands ?? []));
+    const capabilities = new Set(PROFILES.flatMap((profile) => profile.capabilities));
     this.config = new ConfigurationRegistry({
       store: this.store.config,
       floors: this.store.floors,
       initial,
       forced: cfg.ocppForced,
-      capabilities: new Set(PROFILES.flatMap((profile) => profile.capabilities)),
+      capabilities,
       fixed: {
         NumberOfConnectors: String(this.board.connectors.length),
         SupportedFeatureProfiles: PROFILES.map((profile) => profile.name).join(','),
+        // The controller's charging-profile capacity is the board's, not the operator's to set.
+        ...(capabilities.has('smartCharging') ? smartChargingKeys(this.board.smartCharging) : {}),
       },
       supportedMeasurands: measurands,
       log,
@@ -220,11 +233,33 @@ export class Runtime {
     });
     this.reservations.on('changed', () => this.station.refresh());
     this.station.on('status', (snapshot) => this.reservations.onStatus(snapshot));
+    this.chargingProfiles = new ChargingProfiles({
+      repo: new ChargingProfilesRepo(this.store.db),
+      station: this.station,
+      ...(this.board.supplyMaxCurrentA === undefined
+        ? {}
+        : { supplyMaxCurrentA: this.board.supplyMaxCurrentA }),
+      config: this.config,
+      log,
+    });
+    this.chargingLimit = new ChargingLimit({
+      board: this.board,
+      station: this.station,
+      composites: profileComposites(this.chargingProfiles),
+      localLimits: new ConnectorLimitsRepo(this.store.db, () => clock.now()),
+      clock,
+      time: this.time,
+      log,
+    });
+    this.chargingProfiles.setLimits((connectorId) => this.chargingLimit.limitsOf(connectorId));
+    this.chargingProfiles.on('changed', () => void this.chargingLimit.evaluate());
     this.transactions = new TransactionEngine({
       station: this.station,
       repo: this.transactionsRepo,
       writes: this.store.health,
       reservations: this.reservations,
+      limit: this.chargingLimit,
+      txProfiles: this.chargingProfiles,
       sink: messages,
       authorize: (idTag) => this.authorizer.authorize(idTag),
       reportIdTagInfo: (idTag, info) => this.authorizer.fromCentral(idTag, info),
@@ -245,6 +280,7 @@ export class Runtime {
     this.outbox.register('security', {});
     this.store.health.on('changed', (now, before) => this.onStoreHealth(now, before));
     messages.bind(this.transactions);
+    this.chargingProfiles.bind(this.transactions);
     this.heartbeat = new Heartbeat(ctx);
     this.statusReporter = new StatusReporter(ctx);
     const triggers = new Map<MessageTrigger, TriggerTarget>();
@@ -255,6 +291,7 @@ export class Runtime {
       vendors: this.vendors,
       engine: this.transactions,
       reservations: this.reservations,
+      chargingProfiles: this.chargingProfiles,
       localList: this.localList,
       authCache: this.authCache,
       authorizer: this.authorizer,
@@ -290,6 +327,7 @@ export class Runtime {
             chargePointId: cfg.chargePointId,
             station: this.station,
             transactions: this.transactions,
+            limit: this.chargingLimit,
             link: this.link,
             registration: this.registration,
             clock,
@@ -331,6 +369,7 @@ export class Runtime {
     }
     // Transactions the last run left open are stopped (PowerLoss) and queued before we connect.
     runtime.transactions.start();
+    await runtime.chargingLimit.start();
     runtime.pruneHistory();
     for (const profile of runtime.profiles) profile.start?.();
     await runtime.startControlSocket();
@@ -359,6 +398,7 @@ export class Runtime {
       localList: this.localList,
       authCache: this.authCache,
       transactions: this.transactions,
+      limit: this.chargingLimit,
       requestReset: (type) => void this.stop({ kind: 'reset', type }),
       trace: this.trace,
       clock: this.clock,
@@ -406,6 +446,7 @@ export class Runtime {
       await this.control?.stop();
       // A technician's relay test ends with the runtime, timer included.
       this.controlApi?.close();
+      this.chargingLimit.close();
       this.rpc.detach();
       this.station.close();
       await this.board.stop();

@@ -22,6 +22,8 @@ import {
   rewrapBoardError,
 } from '../types.js';
 import type { GpioDirection, GpioLine, GpioLineFactory } from './gpio-adapter.js';
+import { HealthState } from './health-state.js';
+import { PilotPwm, type PwmChannelFactory, type PwmRef } from './pwm-pilot.js';
 
 /** A line as the devices take it: its sysfs number, and a name for messages (chip:offset). */
 export interface ResolvedLine {
@@ -57,6 +59,8 @@ export interface GpioPilotOptions<L = ResolvedLine> {
    * current is offered (limit above 0).
    */
   enable?: GpioOutputOptions<L>;
+  /** The pilot's PWM output (pwm-pilot.ts): the current offer as IEC 61851-1 duty cycles. */
+  pwm?: PwmRef;
 }
 
 /** What a pilot needs from its outlet: the current it offers by default and its contactor. */
@@ -80,6 +84,8 @@ export interface GpioFaultInputOptions<L = ResolvedLine> extends GpioInputOption
 
 export interface GpioDeps {
   lines: GpioLineFactory;
+  /** How PWM channels are opened; needed only by a pilot with a `pwm` output. */
+  pwm?: PwmChannelFactory;
   clock: Clock;
   logger: Logger;
 }
@@ -135,24 +141,6 @@ function closeAll(parts: readonly (Pick<Part, 'close'> | undefined)[], logger: L
     } catch (err) {
       logger.error({ err }, 'GPIO line close failed');
     }
-  }
-}
-
-/** Holds a device's health and announces only real changes (the 'health' event contract). */
-class HealthState {
-  private current: DeviceHealth = HEALTHY;
-
-  constructor(private readonly onChange: (health: DeviceHealth) => void) {}
-
-  get(): DeviceHealth {
-    return this.current;
-  }
-
-  set(next: DeviceHealth): void {
-    const key = (h: DeviceHealth): string => (h.ok ? 'ok' : `${h.fault}:${h.info ?? ''}`);
-    if (key(next) === key(this.current)) return;
-    this.current = next;
-    this.onChange(next);
   }
 }
 
@@ -422,7 +410,9 @@ export class GpioRelay extends EventEmitter<HealthEvents & { change: [closed: bo
  * offers the outlet's maximum current until told otherwise (as an EVSE does without a charging
  * limit), and its `enable` output gives permission while the relay is closed and current is
  * offered: the runtime closes the relay when a session may draw energy, so that is when a DC
- * cabinet may start, and opening it (or a limit of 0) withdraws the permission.
+ * cabinet may start, and opening it (or a limit of 0) withdraws the permission. With a `pwm`
+ * output the limit is also offered as the pilot's duty cycle (pwm-pilot.ts), whatever the relay:
+ * an EV moves from B to C only once it sees the PWM, and the contactor closes after that.
  */
 export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: PilotState] }> implements Pilot {
   private readonly inputs: { role: string; input: GpioInput }[];
@@ -430,11 +420,13 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
   private readonly ready: GpioInput;
   private readonly faultInput: GpioInput | undefined;
   private readonly enable: GpioOutput | undefined;
+  private readonly pwm: PilotPwm | undefined;
   private readonly healthState = new HealthState((h) => this.emit('health', h));
   private started = false;
   private current: PilotState = 'A';
   private limit: number;
   private enableFailed = false;
+  private pwmFailed = false;
 
   constructor(
     options: GpioPilotOptions,
@@ -447,6 +439,11 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
     this.ready = new GpioInput(options.ready, deps);
     this.faultInput = options.fault && new GpioInput(options.fault, deps);
     this.enable = options.enable && new GpioOutput(options.enable, deps.lines);
+    if (options.pwm) {
+      if (!deps.pwm)
+        throw new Error(`pilot PWM ${options.pwm.chip}/${options.pwm.channel}: no PWM factory given`);
+      this.pwm = new PilotPwm(options.pwm, deps.pwm, outlet.maxCurrentA);
+    }
     this.inputs = [
       { role: 'connected', input: this.connected },
       { role: 'ready', input: this.ready },
@@ -466,21 +463,33 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
 
   async start(): Promise<void> {
     if (this.started) return;
-    openAll([...this.inputs.map((i) => i.input), this.enable], this.deps.logger);
+    openAll([...this.inputs.map((i) => i.input), this.enable, this.pwm], this.deps.logger);
     this.started = true;
     // A limit set before start takes effect now; a failure shows in health, not as a failed start.
     this.driveEnable();
+    this.drivePwm();
     this.update();
   }
 
-  /** Withdraws the charge permission; before start() the enable line alone is opened (inactive). */
+  /**
+   * Withdraws the charge permission and offers no current (the PWM's pause level); before
+   * start() only these outputs are opened. Drives both even when one fails, then throws.
+   */
   safe(): void {
-    this.enable?.safe();
+    let first: unknown;
+    for (const output of [this.enable, this.pwm]) {
+      try {
+        output?.safe();
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    if (first !== undefined) throw first;
   }
 
   async stop(): Promise<void> {
     // Only safe() ran: release its line, which stays inactive.
-    if (!this.started) return closeAll([this.enable], this.deps.logger);
+    if (!this.started) return closeAll([this.enable, this.pwm], this.deps.logger);
     this.started = false;
     // Withdraw the charge permission rather than leave it latched on an unwatched line.
     try {
@@ -488,7 +497,8 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
     } catch (err) {
       this.deps.logger.error({ err, line: this.enable?.name }, 'pilot enable could not be cleared at stop');
     }
-    closeAll([...this.inputs.map((i) => i.input), this.enable], this.deps.logger);
+    // The PWM is paused by its close.
+    closeAll([...this.inputs.map((i) => i.input), this.enable, this.pwm], this.deps.logger);
   }
 
   state(): PilotState {
@@ -499,7 +509,8 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
     if (!Number.isFinite(amps) || amps < 0) throw new RangeError(`pilot current limit ${amps} A is not >= 0`);
     this.limit = amps;
     if (!this.started) return;
-    const error = this.driveEnable();
+    const enableError = this.driveEnable();
+    const error = this.drivePwm() ?? enableError;
     this.update();
     if (error) throw error;
   }
@@ -521,6 +532,19 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
     } catch (err) {
       this.deps.logger.error({ err, line: this.enable.name, amps: this.limit }, 'pilot enable write failed');
       this.enableFailed = true;
+      return err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
+  private drivePwm(): Error | undefined {
+    if (!this.pwm) return undefined;
+    try {
+      this.pwm.offer(this.limit);
+      this.pwmFailed = false;
+      return undefined;
+    } catch (err) {
+      this.deps.logger.error({ err, pwm: this.pwm.name, amps: this.limit }, 'pilot PWM write failed');
+      this.pwmFailed = true;
       return err instanceof Error ? err : new Error(String(err));
     }
   }
@@ -548,6 +572,8 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
       this.healthState.set({ ok: false, fault: 'EVCommunicationError', info: 'pilot fault input active' });
     } else if (this.enableFailed) {
       this.healthState.set({ ok: false, fault: 'InternalError', info: 'pilot enable output write failed' });
+    } else if (this.pwmFailed) {
+      this.healthState.set({ ok: false, fault: 'InternalError', info: 'pilot PWM output write failed' });
     } else {
       this.healthState.set(HEALTHY);
     }

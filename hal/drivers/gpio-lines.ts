@@ -15,6 +15,7 @@ import type {
   GpioRelayOptions,
   ResolvedLine,
 } from './gpio-devices.js';
+import { pwmRefSchema } from './pwm-pilot.js';
 
 export interface LineRef {
   chip: string;
@@ -207,6 +208,7 @@ export const gpioPilotOptionsSchema = {
       description:
         'charge permission output (e.g. a DC cabinet enable): active while the relay is closed and the current limit is above 0',
     },
+    pwm: pwmRefSchema,
   },
 } as const;
 

@@ -1,6 +1,7 @@
 /**
  * One Modbus line shared by every device on it: an RS-485 port (RTU) or a TCP connection (a meter
- * or an RTU gateway). Modbus allows one request on a line at a time, so requests are queued here;
+ * or an RTU gateway), for every kind of device on it (meters, charge controllers, DC modules).
+ * Modbus allows one request on a line at a time, so requests (reads and writes) are queued here;
  * each gets a timeout and retries, and the port or connection is reopened after it fails.
  */
 import modbusSerial from 'modbus-serial';
@@ -25,6 +26,43 @@ export interface ModbusBusOptions {
 // modbus-serial is CommonJS: under NodeNext its default export is reached through `.default`.
 const ModbusClient = modbusSerial.default;
 type ModbusClient = InstanceType<typeof ModbusClient>;
+
+/** The board-file part naming a Modbus line (JSON schema draft-07 fragment). */
+export const modbusTransportSchema = {
+  oneOf: [
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['type', 'path'],
+      properties: {
+        type: { const: 'rtu' },
+        path: { type: 'string', minLength: 1 },
+        baudRate: { type: 'integer', enum: [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] },
+        parity: { enum: ['none', 'even', 'odd'] },
+        stopBits: { enum: [1, 2] },
+      },
+    },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['type', 'host'],
+      properties: {
+        type: { const: 'tcp' },
+        host: { type: 'string', minLength: 1 },
+        port: { type: 'integer', minimum: 1, maximum: 65535 },
+      },
+    },
+  ],
+} as const;
+
+/**
+ * Board-file timing settings of a device's line (JSON schema fragments, spread into the device's
+ * properties); the first device on a line sets them for all.
+ */
+export const modbusLineTimingSchema = {
+  timeoutMs: { type: 'integer', minimum: 20, maximum: 10000 },
+  retries: { type: 'integer', minimum: 0, maximum: 10 },
+} as const;
 
 const DEFAULT_TIMEOUT_MS = 500;
 const DEFAULT_RETRIES = 2;
@@ -111,7 +149,34 @@ export class ModbusBus {
    * Resolves with the register bytes as received (2 per register, big-endian).
    */
   readRegisters(unitId: number, table: RegisterTable, address: number, count: number): Promise<Buffer> {
-    return this.enqueue(() => this.readWithRetries(unitId, table, address, count));
+    return this.enqueue(() =>
+      this.withRetries(unitId, async (client) =>
+        table === 'input'
+          ? (await client.readInputRegisters(address, count)).buffer
+          : (await client.readHoldingRegisters(address, count)).buffer,
+      ),
+    );
+  }
+
+  /**
+   * Writes one holding register (function 06), queued like a read. Retried like a read: writing
+   * the same value again does no harm, and a command that never arrived must not be lost.
+   */
+  writeRegister(unitId: number, address: number, value: number): Promise<void> {
+    return this.enqueue(() =>
+      this.withRetries(unitId, async (client) => {
+        await client.writeRegister(address, value);
+      }),
+    );
+  }
+
+  /** Writes one coil (function 05), queued and retried like writeRegister. */
+  writeCoil(unitId: number, address: number, on: boolean): Promise<void> {
+    return this.enqueue(() =>
+      this.withRetries(unitId, async (client) => {
+        await client.writeCoil(address, on);
+      }),
+    );
   }
 
   private enqueue<T>(job: () => Promise<T>): Promise<T> {
@@ -120,18 +185,14 @@ export class ModbusBus {
     return run;
   }
 
-  private async readWithRetries(
-    unitId: number,
-    table: RegisterTable,
-    address: number,
-    count: number,
-  ): Promise<Buffer> {
+  private async withRetries<T>(unitId: number, request: (client: ModbusClient) => Promise<T>): Promise<T> {
     let failure: ModbusError | undefined;
     for (let attempt = 0; attempt <= this.retries; attempt++) {
       if (this.closed) throw new ModbusError('closed', 'bus closed');
       try {
         const client = await this.connection();
-        const data = await this.withTimeout(read(client, unitId, table, address, count), 'no answer');
+        client.setID(unitId);
+        const data = await this.withTimeout(request(client), 'no answer');
         this.lineIsUp();
         return data;
       } catch (err) {
@@ -232,21 +293,6 @@ export class ModbusBus {
     this.lineUp = false;
     this.log.warn({ err: err.message }, 'modbus line failed; reopening on the next request');
   }
-}
-
-async function read(
-  client: ModbusClient,
-  unitId: number,
-  table: RegisterTable,
-  address: number,
-  count: number,
-): Promise<Buffer> {
-  client.setID(unitId);
-  const result =
-    table === 'input'
-      ? await client.readInputRegisters(address, count)
-      : await client.readHoldingRegisters(address, count);
-  return result.buffer;
 }
 
 function classify(err: unknown): ModbusError {

@@ -21,7 +21,7 @@ import {
   planBlocks,
   type ReadBlock,
 } from './meter-maps.js';
-import { type ModbusBus, ModbusError } from './modbus-bus.js';
+import { type ModbusBus, ModbusError, modbusLineTimingSchema, modbusTransportSchema } from './modbus-bus.js';
 
 export interface ModbusMeterOptions {
   model: MeterModel;
@@ -46,37 +46,11 @@ export const modbusMeterOptionsSchema = {
   required: ['driver', 'transport', 'model', 'unitId'],
   properties: {
     driver: { const: 'modbus' },
-    transport: {
-      oneOf: [
-        {
-          type: 'object',
-          additionalProperties: false,
-          required: ['type', 'path'],
-          properties: {
-            type: { const: 'rtu' },
-            path: { type: 'string', minLength: 1 },
-            baudRate: { type: 'integer', enum: [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] },
-            parity: { enum: ['none', 'even', 'odd'] },
-            stopBits: { enum: [1, 2] },
-          },
-        },
-        {
-          type: 'object',
-          additionalProperties: false,
-          required: ['type', 'host'],
-          properties: {
-            type: { const: 'tcp' },
-            host: { type: 'string', minLength: 1 },
-            port: { type: 'integer', minimum: 1, maximum: 65535 },
-          },
-        },
-      ],
-    },
+    transport: modbusTransportSchema,
     model: { enum: [...METER_MODELS] },
     unitId: { type: 'integer', minimum: 1, maximum: 247 },
     pollIntervalMs: { type: 'integer', minimum: 100, maximum: 600000 },
-    timeoutMs: { type: 'integer', minimum: 20, maximum: 10000 },
-    retries: { type: 'integer', minimum: 0, maximum: 10 },
+    ...modbusLineTimingSchema,
     serialNumber: { type: 'string', maxLength: 25 },
   },
 } as const;

@@ -1,8 +1,23 @@
 import type { Clock } from '../../src/clock.js';
 import type { Logger } from '../../src/log.js';
 import { AssembledConnector } from '../connector.js';
-import { type Board, type FaultInput, isHardwareFault, type ReaderAssignment } from '../types.js';
-import { SimEv, SimLock, SimMeter, SimPilot, SimReader, SimRelay } from './devices.js';
+import {
+  type Board,
+  type FaultInput,
+  isHardwareFault,
+  type ReaderAssignment,
+  type SmartChargingCapabilities,
+} from '../types.js';
+import {
+  SIM_GRID_VOLTAGE_V,
+  SimEv,
+  SimLock,
+  SimMeter,
+  SimPilot,
+  SimPowerSetpoint,
+  SimReader,
+  SimRelay,
+} from './devices.js';
 import { SimRegisters } from './registers.js';
 
 export interface SimConnectorSpec {
@@ -10,6 +25,10 @@ export interface SimConnectorSpec {
   fixedCable?: boolean;
   maxCurrentA?: number;
   phases?: 1 | 3;
+  /** Default: the simulated grid's 230 V. */
+  nominalVoltageV?: number;
+  /** A DC outlet: it gets a power setpoint output, which caps the power the EV draws. */
+  dc?: boolean;
 }
 
 export interface SimBoardSpec {
@@ -17,6 +36,8 @@ export interface SimBoardSpec {
   connectors: readonly SimConnectorSpec[];
   /** Readers and the connectors each serves; default: one reader for every connector. */
   readers?: ReadonlyArray<{ name: string; connectors: readonly number[] }>;
+  supplyMaxCurrentA?: number;
+  smartCharging?: SmartChargingCapabilities;
 }
 
 export interface SimBoardOptions {
@@ -37,6 +58,7 @@ interface SimOutlet {
   pilot: SimPilot;
   meter: SimMeter;
   lock: SimLock | undefined;
+  powerSetpoint: SimPowerSetpoint | undefined;
   connector: AssembledConnector;
 }
 
@@ -49,12 +71,16 @@ export class SimBoard implements Board {
   readonly connectors: AssembledConnector[];
   readonly readers: ReaderAssignment[];
   readonly faultInputs: readonly FaultInput[] = [];
+  readonly supplyMaxCurrentA?: number;
+  readonly smartCharging?: SmartChargingCapabilities;
   private readonly outlets = new Map<number, SimOutlet>();
   private readonly simReaders: SimReader[];
   private readonly registers: SimRegisters;
 
   constructor(spec: SimBoardSpec, clock: Clock, options: SimBoardOptions = {}) {
     this.name = spec.name ?? 'sim';
+    if (spec.supplyMaxCurrentA !== undefined) this.supplyMaxCurrentA = spec.supplyMaxCurrentA;
+    if (spec.smartCharging) this.smartCharging = spec.smartCharging;
     this.registers = new SimRegisters({
       clock,
       ...(options.registerFile === undefined ? {} : { file: options.registerFile }),
@@ -69,19 +95,41 @@ export class SimBoard implements Board {
     for (const c of spec.connectors) {
       const fixedCable = c.fixedCable ?? false;
       const maxCurrentA = c.maxCurrentA ?? 32;
-      const phases = c.phases ?? 3;
+      // A DC outlet delivers on one pair of conductors.
+      const phases = c.dc ? 1 : (c.phases ?? 3);
+      const nominalVoltageV = c.nominalVoltageV ?? SIM_GRID_VOLTAGE_V;
       const ev = new SimEv();
       const relay = new SimRelay();
       const pilot = new SimPilot(ev, maxCurrentA);
-      const meter = new SimMeter(c.id, ev, relay, pilot, phases, clock, this.registers);
+      const powerSetpoint = c.dc ? new SimPowerSetpoint(ev, maxCurrentA * nominalVoltageV) : undefined;
+      const meter = new SimMeter(
+        c.id,
+        ev,
+        relay,
+        pilot,
+        { phases, voltageV: nominalVoltageV, ...(powerSetpoint ? { powerSetpoint } : {}) },
+        clock,
+        this.registers,
+      );
       const lock = fixedCable ? undefined : new SimLock();
       const servedBy = this.readers.filter((r) => r.connectorIds.includes(c.id)).map((r) => r.reader);
       const connector = new AssembledConnector(
-        { id: c.id, fixedCable, maxCurrentA, phases, relay, pilot, meter, ...(lock ? { lock } : {}) },
+        {
+          id: c.id,
+          fixedCable,
+          maxCurrentA,
+          phases,
+          nominalVoltageV,
+          relay,
+          pilot,
+          meter,
+          ...(lock ? { lock } : {}),
+          ...(powerSetpoint ? { powerSetpoint } : {}),
+        },
         this.faultInputs,
         servedBy,
       );
-      this.outlets.set(c.id, { ev, relay, pilot, meter, lock, connector });
+      this.outlets.set(c.id, { ev, relay, pilot, meter, lock, powerSetpoint, connector });
     }
     this.connectors = [...this.outlets.values()].map((o) => o.connector);
   }

@@ -9,14 +9,15 @@ import {
   type MeterReading,
   type Pilot,
   type PilotState,
+  type PowerSetpoint,
   type Relay,
   type RfidReader,
   type RfidReaderEvents,
 } from '../types.js';
 import type { SimRegisters } from './registers.js';
 
-/** Nominal phase voltage the simulated grid supplies. */
-const NOMINAL_VOLTAGE = 230;
+/** Phase voltage the simulated grid supplies where the board file gives none. */
+export const SIM_GRID_VOLTAGE_V = 230;
 
 /** The simulated vehicle at one connector: whether it is plugged, whether it wants energy, how much. */
 export class SimEv extends EventEmitter<{ change: [] }> {
@@ -110,8 +111,54 @@ export class SimPilot extends EventEmitter<HealthEvents & { state: [state: Pilot
 }
 
 /**
+ * A DC charger module's power limit. It starts at what the outlet can deliver; a new limit takes
+ * effect on the energy at once (the meter settles on the EV's `change`, as for a pilot limit).
+ */
+export class SimPowerSetpoint extends EventEmitter<HealthEvents> implements PowerSetpoint {
+  private limitW: number;
+
+  constructor(
+    private readonly ev: SimEv,
+    maxPowerW: number,
+  ) {
+    super();
+    this.limitW = maxPowerW;
+  }
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+
+  async setPowerLimit(watts: number): Promise<void> {
+    if (!Number.isFinite(watts) || watts < 0) throw new RangeError(`power limit ${watts} W is not >= 0`);
+    this.limitW = watts;
+    this.ev.emit('change');
+  }
+
+  powerLimit(): number {
+    return this.limitW;
+  }
+
+  /** The simulated module delivers only through the relay, which the board opens. */
+  safe(): void {}
+
+  health(): DeviceHealth {
+    return HEALTHY;
+  }
+}
+
+/** The electrical side of a simulated outlet: what converts a current limit into power. */
+export interface SimOutletElectrical {
+  phases: 1 | 3;
+  /** Phase voltage (DC: output voltage), V. */
+  voltageV: number;
+  /** A DC outlet's power setpoint, which caps the power too. */
+  powerSetpoint?: SimPowerSetpoint;
+}
+
+/**
  * A meter that integrates the power the EV really draws: only while the relay is closed and the
- * EV asks for energy, and never more than the current limit allows. The power in effect since the
+ * EV asks for energy, and never more than the current limit allows at the outlet's voltage (nor,
+ * on a DC outlet, more than its power setpoint). The power in effect since the
  * last settlement is kept, so a change (pause, unplug, relay opened, new limit) first books the
  * energy drawn up to that moment at the old power; the devices change their state before they
  * announce it, so the power cannot be recomputed from them at that point. The register is exact
@@ -138,7 +185,7 @@ export class SimMeter extends EventEmitter<HealthEvents> implements Meter {
     private readonly ev: SimEv,
     private readonly relay: SimRelay,
     private readonly pilot: SimPilot,
-    private readonly phases: 1 | 3,
+    private readonly electrical: SimOutletElectrical,
     private readonly clock: Clock,
     private readonly registers: SimRegisters,
   ) {
@@ -162,21 +209,26 @@ export class SimMeter extends EventEmitter<HealthEvents> implements Meter {
   /** Active power the devices allow now, W. */
   powerW(): number {
     if (!this.relay.isClosed() || this.pilot.state() !== 'C') return 0;
-    const allowed = this.pilot.currentLimit() * NOMINAL_VOLTAGE * this.phases;
+    const { phases, voltageV, powerSetpoint } = this.electrical;
+    const allowed = Math.min(
+      this.pilot.currentLimit() * voltageV * phases,
+      powerSetpoint?.powerLimit() ?? Number.POSITIVE_INFINITY,
+    );
     return Math.max(0, Math.min(this.ev.wantedPowerW, allowed));
   }
 
   async read(): Promise<MeterReading> {
     this.integrate();
     const power = this.flowingW;
-    const perPhaseA = power / NOMINAL_VOLTAGE / this.phases;
-    const phases = Array.from({ length: this.phases });
+    const { phases, voltageV } = this.electrical;
+    const perPhaseA = power / voltageV / phases;
+    const each = Array.from({ length: phases });
     return {
       at: this.clock.now(),
       energyImportWh: this.registerWh,
       powerW: power,
-      currentA: phases.map(() => Math.round(perPhaseA * 100) / 100),
-      voltageV: phases.map(() => NOMINAL_VOLTAGE),
+      currentA: each.map(() => Math.round(perPhaseA * 100) / 100),
+      voltageV: each.map(() => voltageV),
       frequencyHz: 50,
     };
   }

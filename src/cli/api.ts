@@ -21,6 +21,13 @@ export interface ConnectorReport {
   pilot: PilotState;
   /** Current offered to the EV, A. */
   currentLimitA: number;
+  /**
+   * Where the limit in effect comes from: hardware, local, loadSharing, or the profile
+   * (`TxDefaultProfile #7`); `paused` when it is below what the EV can charge with.
+   */
+  limitSource?: string;
+  /** The operator's local limit (cpctl limit, MQTT `limit`), when one is set, A. */
+  localLimitA?: number;
   relay: { closed: boolean; feedback?: boolean };
   /** Latest meter reading, or why there is none. */
   meter?: MeterReading | { error: string };
@@ -142,6 +149,14 @@ export interface ControlApi {
    * idle (Available or Unavailable, no cable, no fault) and lasts at most RELAY_TEST_MS.
    */
   halRelay(connectorId: number, closed: boolean): Promise<void>;
+  /**
+   * The connector's local limit (persisted): at most `amps` from 0 (pause) to its maximum;
+   * undefined lifts it.
+   */
+  setLocalLimit(
+    connectorId: number,
+    amps: number | undefined,
+  ): Promise<{ connectorId: number; localLimitA?: number }>;
   /** Running transactions and the `recent` latest finished ones. */
   transactions(recent: number): TransactionsReport;
   /** The transaction-message outbox: what waits for delivery and what was given up on. */

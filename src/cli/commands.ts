@@ -177,6 +177,19 @@ const COMMANDS = [
     }),
   }),
   def({
+    words: ['limit'],
+    args: ['<connector>', '<amps>|none'],
+    summary: "cap a connector's current (kept across restarts; 0 pauses, none lifts it)",
+    method: 'limit',
+    params: ({ args }) => ({
+      connectorId: connector(args[0]!),
+      ...(args[1] === 'none' ? {} : { amps: amps(args[1]!) }),
+    }),
+    human: ({ connectorId, localLimitA }) => ({
+      out: `connector ${connectorId}: ${localLimitA === undefined ? 'no local limit' : `local limit ${localLimitA} A`}`,
+    }),
+  }),
+  def({
     words: ['sim', 'plug'],
     args: ['<connector>'],
     summary: 'plug the cable in at the EV side',
@@ -580,6 +593,11 @@ export function classifyFailure(err: unknown, socket: string): { code: number; m
 
 function integer(arg: string, what: string): number {
   if (!/^\d+$/.test(arg)) throw new UsageError(`${what} must be a number, got "${arg}"`);
+  return Number(arg);
+}
+
+function amps(arg: string): number {
+  if (!/^\d+(\.\d+)?$/.test(arg)) throw new UsageError(`amps must be a number or none, got "${arg}"`);
   return Number(arg);
 }
 

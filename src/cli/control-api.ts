@@ -11,6 +11,7 @@ import type { FrameTrace } from '../ocpp/trace.js';
 import { isEnabled } from '../station/auth/authorizer.js';
 import type { AuthCache } from '../station/auth/cache.js';
 import type { LocalAuthList } from '../station/auth/local-list.js';
+import { type ChargingLimit, LocalLimitRefused } from '../station/charging-limit.js';
 import type { Station } from '../station/station.js';
 import type { TransactionEngine } from '../station/transactions.js';
 import type { Store } from '../store/database.js';
@@ -52,6 +53,8 @@ export interface ControlDeps {
   localList: Pick<LocalAuthList, 'get' | 'version' | 'size'>;
   authCache: Pick<AuthCache, 'get' | 'size'>;
   transactions: Pick<TransactionEngine, 'unlock'>;
+  /** The owner of the offered current: a relay test closes the contactor through it. */
+  limit: Pick<ChargingLimit, 'testRelay' | 'setLocalLimit' | 'localLimit' | 'limitInEffect'>;
   /** The runtime's reset, the one OCPP Reset takes: stop transactions, then exit 10 (Soft) or 11 (Hard). */
   requestReset(type: ResetType): void;
   trace: Pick<FrameTrace, 'window' | 'after' | 'on' | 'off'>;
@@ -154,16 +157,28 @@ export class RuntimeControl implements ControlApi {
     if (!closed) {
       this.relayTests.get(connectorId)?.end();
       log.warn({ connectorId, closed, origin: 'local' }, 'relay toggled by a technician');
-      await hw.devices.relay.set(false);
+      await this.deps.limit.testRelay(connectorId, false);
       return;
     }
     const refusal = this.relayRefusal(hw);
     if (refusal) throw new ControlError(`connector ${connectorId} is ${refusal}: ${RELAY_REFUSED}`);
     log.warn({ connectorId, closed, origin: 'local', forMs: RELAY_TEST_MS }, 'relay toggled by a technician');
     this.watchRelayTest(hw);
-    await hw.devices.relay.set(true);
+    await this.deps.limit.testRelay(connectorId, true);
     // The connector may have left idle while the relay was being closed.
     if (this.relayRefusal(hw)) this.relayTests.get(connectorId)?.end();
+  }
+
+  async setLocalLimit(connectorId: number, amps: number | undefined) {
+    const { maxCurrentA } = this.hardware(connectorId).devices;
+    try {
+      await this.deps.limit.setLocalLimit(connectorId, amps ?? maxCurrentA);
+    } catch (error) {
+      if (error instanceof LocalLimitRefused) throw new ControlError(error.message);
+      throw error;
+    }
+    const localLimitA = this.deps.limit.localLimit(connectorId);
+    return { connectorId, ...(localLimitA === undefined ? {} : { localLimitA }) };
   }
 
   /** Ends every relay test (the runtime is stopping): contactors open, no timer left behind. */
@@ -174,13 +189,9 @@ export class RuntimeControl implements ControlApi {
     }
   }
 
-  /** Opens the contactor without waiting; a failure is logged, not thrown. */
+  /** Ends the test at the owner of the contactor, without waiting (it logs what fails). */
   private openRelay(hw: ConnectorHardware): void {
-    void hw.devices.relay
-      .set(false)
-      .catch((error: Error) =>
-        this.deps.log.error({ connectorId: hw.id, err: error.message }, 'relay did not open'),
-      );
+    void this.deps.limit.testRelay(hw.id, false);
   }
 
   /** Why a relay may not be closed for a test now, or undefined when it may. */
@@ -348,6 +359,7 @@ export class RuntimeControl implements ControlApi {
       plugged: hw.plugged(),
       pilot: pilot.state(),
       currentLimitA: pilot.currentLimit(),
+      ...limitReport(this.deps.limit, id),
       relay: { closed: relay.isClosed(), ...(feedback === undefined ? {} : { feedback }) },
       ...(reading ? { meter: reading } : {}),
       faults: hw.problems(),
@@ -356,6 +368,21 @@ export class RuntimeControl implements ControlApi {
 }
 
 const RELAY_REFUSED = `a relay can be closed only while it is idle (Available or Unavailable, no cable, no fault), for ${RELAY_TEST_MS / 1000} s`;
+
+/** Where a connector's limit comes from, and its local limit, for `cpctl status`. */
+function limitReport(
+  limit: Pick<ChargingLimit, 'localLimit' | 'limitInEffect'>,
+  connectorId: number,
+): Pick<ConnectorReport, 'limitSource' | 'localLimitA'> {
+  const inEffect = limit.limitInEffect(connectorId);
+  const localLimitA = limit.localLimit(connectorId);
+  const { source } = inEffect ?? {};
+  const named = source?.kind === 'profile' ? `${source.purpose} #${source.profileId}` : source?.kind;
+  return {
+    ...(named === undefined ? {} : { limitSource: inEffect?.paused ? `${named}, paused` : named }),
+    ...(localLimitA === undefined ? {} : { localLimitA }),
+  };
+}
 
 function transactionReport(row: TransactionRow): TransactionReport {
   return { ...row, energyWh: (row.meterStop ?? row.lastMeter) - row.meterStart };

@@ -50,6 +50,10 @@ export interface MethodMap {
   'hal.meter': { params: { connectorId: number }; result: MeterReading };
   'hal.rfid': { params: NoParams; result: ReturnType<ControlApi['halLastRfid']> };
   'hal.relay': { params: { connectorId: number; closed: boolean }; result: null };
+  limit: {
+    params: { connectorId: number; amps?: number };
+    result: Awaited<ReturnType<ControlApi['setLocalLimit']>>;
+  };
   transactions: { params: { limit?: number }; result: TransactionsReport };
   queue: { params: NoParams; result: QueueReport };
   'queue.retry': { params: NoParams; result: { requeued: number } };
@@ -144,6 +148,13 @@ const SPECS: { [M in Method]: Spec<M> } = {
   'hal.meter': { connectorId },
   'hal.rfid': {},
   'hal.relay': { connectorId, closed: flag },
+  limit: {
+    connectorId,
+    amps: {
+      check: (v) => (Number.isFinite(v) && (v as number) >= 0 ? undefined : 'must be a number >= 0'),
+      optional: true,
+    },
+  },
   transactions: {
     limit: {
       check: (v) =>

@@ -140,7 +140,7 @@ function renderConnectors(connectors: ConnectorReport[]): string {
       c.plugged ? 'plugged' : 'unplugged',
       c.pilot,
       relay,
-      `${c.currentLimitA} A`,
+      c.limitSource === undefined ? `${c.currentLimitA} A` : `${c.currentLimitA} A (${c.limitSource})`,
       meter ? kWh(meter.energyImportWh) : '-',
       meter?.powerW === undefined ? '-' : `${Math.round(meter.powerW)} W`,
     ];

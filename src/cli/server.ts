@@ -291,6 +291,7 @@ function createHandlers(api: ControlApi, version: string): Handlers {
     'hal.meter': (p) => api.halMeterRead(p.connectorId),
     'hal.rfid': () => api.halLastRfid(),
     'hal.relay': (p) => done(() => api.halRelay(p.connectorId, p.closed)),
+    limit: (p) => api.setLocalLimit(p.connectorId, p.amps),
     transactions: (p) => api.transactions(p.limit ?? DEFAULT_RECENT_TRANSACTIONS),
     queue: () => api.queue(),
     'queue.retry': () => api.queueRetry(),

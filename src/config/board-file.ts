@@ -1,13 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GpioLineFactory } from '../../hal/drivers/gpio-adapter.js';
+import type { PwmChannelFactory } from '../../hal/drivers/pwm-pilot.js';
 import { SimBoard, type SimBoardSpec } from '../../hal/sim/board.js';
-import type { Board } from '../../hal/types.js';
+import type { Board, SmartChargingCapabilities } from '../../hal/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 import { validateSimBoardSchema as validateSim } from './generated/sim-board-validator.js';
 import type { HardwareBoardFile } from './hardware-board-file.js';
+import type { KeyName } from './keys.js';
 import { describeSchemaError } from './schema-errors.js';
 
 export class BoardFileError extends Error {}
@@ -17,6 +19,8 @@ export interface BoardDeps {
   clock: Clock;
   /** How GPIO lines are opened; by default the sysfs tree under the board's sysfsRoot. */
   gpioLines?: GpioLineFactory;
+  /** How PWM channels are opened; by default the sysfs tree under the board's sysfsRoot. */
+  pwmChannels?: PwmChannelFactory;
   /** The runtime's state directory: the simulated meters keep their registers there. */
   stateDir?: string;
 }
@@ -29,12 +33,19 @@ export interface ConnectorBase {
   fixedCable?: boolean;
   maxCurrentA?: number;
   phases?: 1 | 3;
+  nominalVoltageV?: number;
 }
 
-export interface SimBoardFile {
+/** What every board file may say about the board as a whole. */
+export interface BoardBase {
   name: string;
+  supplyMaxCurrentA?: number;
+  smartCharging?: SmartChargingCapabilities;
+}
+
+export interface SimBoardFile extends BoardBase {
   kind: 'sim';
-  connectors: ConnectorBase[];
+  connectors: Array<ConnectorBase & { dc?: boolean }>;
   readers?: Array<{ name: string; connectors: number[] }>;
 }
 
@@ -84,6 +95,8 @@ export async function buildBoard(file: BoardFile, deps: BoardDeps): Promise<Boar
     name: file.name,
     connectors: file.connectors,
     ...(file.readers ? { readers: file.readers } : {}),
+    ...(file.supplyMaxCurrentA === undefined ? {} : { supplyMaxCurrentA: file.supplyMaxCurrentA }),
+    ...(file.smartCharging ? { smartCharging: file.smartCharging } : {}),
   };
   return new SimBoard(spec, deps.clock, {
     log: deps.log,
@@ -103,4 +116,23 @@ export async function loadBoard(board: string, deps: BoardDeps): Promise<Board> 
   const file = await parseBoardFile(document, path);
   deps.log.info({ board: file.name, kind: file.kind, connectors: file.connectors.length }, 'board loaded');
   return buildBoard(file, deps);
+}
+
+/**
+ * The read-only smart charging keys a board's capabilities fix (for the registry's `fixed`); a
+ * capability the board file leaves out keeps the key's default.
+ */
+export function smartChargingKeys(
+  caps: SmartChargingCapabilities | undefined,
+): Partial<Record<KeyName, string>> {
+  if (!caps) return {};
+  const keys: Partial<Record<KeyName, string>> = {};
+  if (caps.maxStackLevel !== undefined) keys.ChargeProfileMaxStackLevel = String(caps.maxStackLevel);
+  if (caps.maxPeriods !== undefined) keys.ChargingScheduleMaxPeriods = String(caps.maxPeriods);
+  if (caps.maxProfiles !== undefined) keys.MaxChargingProfilesInstalled = String(caps.maxProfiles);
+  if (caps.rateUnits !== undefined)
+    keys.ChargingScheduleAllowedChargingRateUnit = caps.rateUnits
+      .map((unit) => (unit === 'A' ? 'Current' : 'Power'))
+      .join(',');
+  return keys;
 }

@@ -9,11 +9,36 @@ export const connectorBase = {
   fixedCable: { type: 'boolean', description: 'A tethered cable: it cannot be unlocked.' },
   maxCurrentA: { type: 'number', exclusiveMinimum: 0, maximum: 1000 },
   phases: { enum: [1, 3] },
+  nominalVoltageV: {
+    type: 'number',
+    exclusiveMinimum: 0,
+    maximum: 1500,
+    description: 'Nominal phase voltage (DC: the output voltage) that A and W convert with; default 230.',
+  },
 } as const;
 
 export const boardBase = {
   $schema: { type: 'string' },
   name: { type: 'string', minLength: 1, maxLength: 64 },
+  supplyMaxCurrentA: {
+    type: 'number',
+    exclusiveMinimum: 0,
+    maximum: 10_000,
+    description:
+      'What the supply feeding all connectors carries, A per phase, when less than their sum: the connectors share it.',
+  },
+  smartCharging: {
+    type: 'object',
+    additionalProperties: false,
+    description:
+      'Charging-profile capacity (ChargeProfileMaxStackLevel, ChargingScheduleMaxPeriods, MaxChargingProfilesInstalled, ChargingScheduleAllowedChargingRateUnit); the defaults apply to what is left out.',
+    properties: {
+      maxStackLevel: { type: 'integer', minimum: 0, maximum: 1000 },
+      maxPeriods: { type: 'integer', minimum: 1, maximum: 10_000 },
+      maxProfiles: { type: 'integer', minimum: 1, maximum: 10_000 },
+      rateUnits: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ['A', 'W'] } },
+    },
+  },
 } as const;
 
 export const readerConnectors = {
@@ -35,7 +60,18 @@ export const SIM_BOARD_SCHEMA = {
       type: 'array',
       minItems: 1,
       maxItems: 100,
-      items: { type: 'object', additionalProperties: false, required: ['id'], properties: connectorBase },
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id'],
+        properties: {
+          ...connectorBase,
+          dc: {
+            type: 'boolean',
+            description: 'A DC outlet: it has a power setpoint output that caps what the EV draws.',
+          },
+        },
+      },
     },
     readers: {
       type: 'array',

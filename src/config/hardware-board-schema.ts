@@ -3,6 +3,8 @@
  * from the drivers' own option schemas. Published, with the simulated-board schema, as
  * config/board.schema.json (npm run gen:schema); a test keeps it identical.
  */
+
+import { evCcAc1ControllerSchema, evCcAc1PartSchema } from '../../hal/drivers/ev-cc-ac1.js';
 import {
   gpioFaultInputOptionsSchema,
   gpioLockOptionsSchema,
@@ -10,6 +12,7 @@ import {
   gpioRelayOptionsSchema,
 } from '../../hal/drivers/gpio-lines.js';
 import { modbusMeterOptionsSchema } from '../../hal/drivers/modbus-meter.js';
+import { modbusSetpointOptionsSchema } from '../../hal/drivers/modbus-setpoint.js';
 import { serialRfidOptionsSchema } from '../../hal/drivers/rfid-serial.js';
 import { boardBase, connectorBase, readerConnectors, SIM_BOARD_SCHEMA } from './board-schema.js';
 
@@ -31,10 +34,12 @@ export const HARDWARE_BOARD_SCHEMA = {
         required: ['id', 'maxCurrentA', 'phases', 'relay', 'pilot'],
         properties: {
           ...connectorBase,
-          relay: gpioRelayOptionsSchema,
-          pilot: gpioPilotOptionsSchema,
-          lock: gpioLockOptionsSchema,
+          relay: { oneOf: [gpioRelayOptionsSchema, evCcAc1PartSchema] },
+          pilot: { oneOf: [gpioPilotOptionsSchema, evCcAc1PartSchema] },
+          lock: { oneOf: [gpioLockOptionsSchema, evCcAc1PartSchema] },
           meter: modbusMeterOptionsSchema,
+          controller: evCcAc1ControllerSchema,
+          powerSetpoint: modbusSetpointOptionsSchema,
         },
       },
     },

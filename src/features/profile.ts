@@ -3,6 +3,7 @@ import type { TriggerMessageRequest } from '../ocpp/generated/messages.js';
 import type { Authorizer } from '../station/auth/authorizer.js';
 import type { AuthCache } from '../station/auth/cache.js';
 import type { LocalAuthList } from '../station/auth/local-list.js';
+import type { ChargingProfiles } from '../station/charging-profiles.js';
 import type { Reservations } from '../station/reservations.js';
 import type { TransactionEngine } from '../station/transactions.js';
 import type { FeatureContext } from './context.js';
@@ -37,6 +38,7 @@ export interface ChargePointServices {
   vendors: VendorExtensions;
   engine: TransactionEngine;
   reservations: Reservations;
+  chargingProfiles: ChargingProfiles;
   localList: LocalAuthList;
   authCache: AuthCache;
   authorizer: Authorizer;

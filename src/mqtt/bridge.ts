@@ -3,6 +3,7 @@ import type { Clock, Timer } from '../clock.js';
 import type { Registration } from '../features/core/registration.js';
 import type { Logger } from '../log.js';
 import type { Link } from '../ocpp/link.js';
+import type { ChargingLimit, LimitInEffect } from '../station/charging-limit.js';
 import type { Station } from '../station/station.js';
 import { sameTag, type TransactionEngine, type TransactionEvent } from '../station/transactions.js';
 import type { StatusSnapshot } from '../station/types.js';
@@ -35,6 +36,8 @@ export interface MqttBridgeDeps {
     TransactionEngine,
     'on' | 'off' | 'transactionOn' | 'activeTransactions' | 'isFree' | 'presentIdTag'
   >;
+  /** The owner of the offered current: `limit` sets its local limit; its changes are published. */
+  limit: Pick<ChargingLimit, 'on' | 'off' | 'setLocalLimit'>;
   link: Pick<Link, 'on' | 'off' | 'isOpen'>;
   registration: Pick<Registration, 'on' | 'off' | 'status'>;
   clock: Clock;
@@ -159,9 +162,11 @@ export class MqttBridge {
   // ---- following the charger ----
 
   private follow(): void {
-    const { station, transactions, link, registration } = this.deps;
+    const { station, transactions, link, registration, limit } = this.deps;
     const onStatus = (snapshot: StatusSnapshot) =>
       this.guard('status', () => this.publishConnector(snapshot.connectorId));
+    const onLimit = (connectorId: number, _limit: LimitInEffect) =>
+      this.guard('limit', () => this.publishConnector(connectorId));
     const onTransaction = (event: TransactionEvent) =>
       this.guard('transaction', () =>
         this.publishEvent(this.topics.transactionEvent, transactionEventPayload(event)),
@@ -177,12 +182,14 @@ export class MqttBridge {
         this.publishBoot();
       });
     station.on('status', onStatus);
+    limit.on('changed', onLimit);
     transactions.on('transaction', onTransaction);
     link.on('open', onLink);
     link.on('close', onLink);
     registration.on('status', onBoot);
     this.detach.push(
       () => station.off('status', onStatus),
+      () => limit.off('changed', onLimit),
       () => transactions.off('transaction', onTransaction),
       () => link.off('open', onLink),
       () => link.off('close', onLink),
@@ -420,14 +427,17 @@ export class MqttBridge {
     };
   }
 
-  /** The current offered to the EV through the pilot; never above what the outlet is built for. */
+  /**
+   * The connector's local limit (persisted; the owner of the offered current applies it with the
+   * rest); never above what the outlet is built for, and its maximum lifts it.
+   */
   private async setLimit(connectorId: number, amps: number): Promise<Record<string, unknown>> {
     const { devices } = this.hardware(connectorId);
     if (amps > devices.maxCurrentA)
       throw new CommandRefused(
         `${amps} A is above connector ${connectorId}'s maximum of ${devices.maxCurrentA} A`,
       );
-    await devices.pilot.setCurrentLimit(amps);
+    await this.deps.limit.setLocalLimit(connectorId, amps);
     this.publishConnector(connectorId);
     return { connectorId, amps };
   }

@@ -141,3 +141,9 @@ export interface CompositeRateSchedule {
   unit: ChargingRateUnit;
   periods: readonly CompositeRatePeriod[];
 }
+
+/**
+ * A RemoteStartTransaction's TxProfile before its transaction exists: the connector, the
+ * transaction row and its id are those of the transaction it starts.
+ */
+export type PendingTxProfile = Omit<ChargingProfile, 'connectorId' | 'transactionId' | 'transactionLocalId'>;

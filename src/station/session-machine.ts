@@ -1,5 +1,6 @@
 import type { Timer } from '../clock.js';
 import type { TransactionRow } from '../store/transactions-repo.js';
+import type { PendingTxProfile } from './charging-profile-types.js';
 import type { ConnectorStatus } from './types.js';
 
 /**
@@ -18,7 +19,7 @@ export interface PendingStart {
   readonly idTag: string;
   readonly parentIdTag?: string;
   /** The TxProfile of a RemoteStartTransaction: it lives and dies with this session. */
-  readonly txProfile?: unknown;
+  readonly txProfile?: PendingTxProfile;
   /** ConnectionTimeOut; set by the engine once the start waits for a cable. */
   timer?: Timer;
 }
@@ -26,7 +27,7 @@ export interface PendingStart {
 /** An id being authorized for a set of connectors (reserved for it meanwhile, not yet Preparing). */
 export interface AuthorizationAttempt {
   readonly idTag: string;
-  readonly txProfile?: unknown;
+  readonly txProfile?: PendingTxProfile;
 }
 
 /** A transaction recorded and running. Its fields change in place while the state stays the same. */
@@ -37,7 +38,7 @@ export interface RunningTransaction {
   sampler?: Timer;
   /** MaxEnergyOnInvalidId: the register value at which a refused id's energy ends, and its watch. */
   invalidIdLimit?: { untilWh: number; timer?: Timer };
-  txProfile?: unknown;
+  txProfile?: PendingTxProfile;
 }
 
 /** The statuses a connector shows while a transaction runs. */

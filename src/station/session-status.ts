@@ -59,6 +59,8 @@ export interface ConnectorFacts {
   evAsksForEnergy: boolean;
   /** A reservation holds the connector. */
   reserved: boolean;
+  /** The charging limit is below what the EV can charge with: the charger pauses (SuspendedEVSE). */
+  limitPaused: boolean;
 }
 
 /** The OCPP status of a connector: a fault shows over anything, else the session state decides. */
@@ -66,7 +68,7 @@ export function statusOf(state: SessionState, facts: ConnectorFacts): ConnectorS
   if (facts.faulted) return 'Faulted';
   switch (state.kind) {
     case 'Transaction':
-      return transactionStatus(state.tx.suspended, facts);
+      return transactionStatus(state.tx.suspended || facts.limitPaused, facts);
     case 'Stopping':
       return state.shown;
     case 'Finishing':

@@ -19,9 +19,11 @@ export interface SessionView {
   state: SessionState;
   /** A reservation holds the connector. */
   reserved: boolean;
+  /** The charging limit pauses it (below the minimum current): SuspendedEVSE. */
+  limitPaused: boolean;
 }
 
-const IDLE_SESSION: SessionView = { state: IDLE, reserved: false };
+const IDLE_SESSION: SessionView = { state: IDLE, reserved: false, limitPaused: false };
 
 export interface StationEvents {
   status: [snapshot: StatusSnapshot];
@@ -177,6 +179,7 @@ export class Station extends EventEmitter<StationEvents> {
       plugged: hw?.plugged() ?? false,
       evAsksForEnergy: pilotAsksForEnergy(hw?.devices.pilot.state()),
       reserved: session.reserved,
+      limitPaused: session.limitPaused,
     };
     const status = statusOf(session.state, facts);
     return make(status, problem?.fault, problem?.info ?? statusInfo(session.state, facts));

@@ -5,6 +5,8 @@ import type { ConfigurationRegistry } from '../config/registry.js';
 import type { Logger } from '../log.js';
 import type { TransactionRow, TransactionsRepo } from '../store/transactions-repo.js';
 import type { AuthorizationDecision, IdTagInfo } from './auth-types.js';
+import type { EnergyControl, SessionEnergy } from './charging-limit.js';
+import type { PendingTxProfile } from './charging-profile-types.js';
 import type { Reservations } from './reservations.js';
 import {
   type AuthorizationAttempt,
@@ -57,6 +59,10 @@ export interface TransactionEngineOptions {
   reportIdTagInfo(idTag: string, info: IdTagInfo): void;
   /** Who may start where, and the reservationId a start ends. */
   reservations: Pick<Reservations, 'isReserved' | 'claim' | 'couldClaim' | 'consume'>;
+  /** The owner of the offered current: the only one that moves the pilot limit and the contactor. */
+  limit: EnergyControl;
+  /** Installs a remote start's TxProfile, bound to its transaction row, in the SQL transaction recording it. */
+  txProfiles?: { bindToTransaction(profile: PendingTxProfile, row: TransactionRow): void };
   config: ConfigurationRegistry;
   clock: Clock;
   time: OcppTime;
@@ -112,9 +118,11 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   constructor(private readonly opts: TransactionEngineOptions) {
     super();
     for (const id of opts.station.connectorIds()) this.states.set(id, IDLE);
+    opts.limit.attach((id) => this.sessionEnergy(id));
     opts.station.setSessionProvider((id) => ({
       state: this.stateOf(id),
       reserved: opts.reservations.isReserved(id),
+      limitPaused: opts.limit.paused(id),
     }));
   }
 
@@ -238,7 +246,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   }
 
   /** The TxProfile of the running transaction's remote start, if it had one. */
-  txProfileOn(connectorId: number): unknown {
+  txProfileOn(connectorId: number): PendingTxProfile | undefined {
     return openTransaction(this.stateOf(connectorId))?.txProfile;
   }
 
@@ -295,7 +303,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
    * the id is authorized first, and the driver then has ConnectionTimeOut to plug in. Without a
    * connectorId, a connector where an EV waits plugged in is chosen before an empty one.
    */
-  remoteStart(idTag: string, connectorId?: number, txProfile?: unknown): 'Accepted' | 'Rejected' {
+  remoteStart(idTag: string, connectorId?: number, txProfile?: PendingTxProfile): 'Accepted' | 'Rejected' {
     const ids = connectorId === undefined ? this.opts.station.connectorIds() : [connectorId];
     const [target] = this.candidatesFor(ids, idTag);
     if (target === undefined) return 'Rejected';
@@ -459,7 +467,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     connectorIds: readonly number[],
     idTag: string,
     decision: AuthorizationDecision,
-    txProfile?: unknown,
+    txProfile?: PendingTxProfile,
   ): void {
     const { log, reservations } = this.opts;
     const parentIdTag = decision.info.status === 'Accepted' ? decision.info.parentIdTag : undefined;
@@ -545,21 +553,19 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   }
 
   /**
-   * IEC 61851: the contactor is closed only while the EV asks for energy (state C, or D with
-   * ventilation) and the charger is not withholding it; an EV that pauses (B) gets it opened.
-   * This is the one place that closes it, so the whole rule is here: a running (authorized)
-   * transaction, no fault, and the cable held by its lock.
+   * The pilot moved (or the session did): the owner of the offered current decides the contactor
+   * (charging-outputs.ts holds the rule: a running transaction whose energy is not withheld, no
+   * fault, the cable locked, the EV asking).
    */
   private async followPilot(connectorId: number): Promise<void> {
-    const tx = this.runningOn(connectorId);
-    const hw = this.opts.station.connector(connectorId);
-    if (tx && hw && !tx.suspended) {
-      const asks = pilotAsksForEnergy(hw.devices.pilot.state());
-      const held = !hw.lock || hw.lock.isLocked();
-      if (asks && !held) this.opts.log.warn({ connectorId }, 'cable not locked: contactor kept open');
-      await hw.devices.relay.set(asks && held && !hw.fault());
-    }
+    await this.opts.limit.evaluate();
     this.changed(connectorId);
+  }
+
+  /** What the owner of the offered current needs of the session: its running transaction. */
+  private sessionEnergy(connectorId: number): SessionEnergy {
+    const tx = this.runningOn(connectorId);
+    return tx ? { transaction: { startedAt: Date.parse(tx.row.startedAt), withheld: tx.suspended } } : {};
   }
 
   // ---- start and stop ----
@@ -636,6 +642,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       // In the same SQL transaction: the reservation ends if and only if its transaction is recorded.
       if (reservationId !== undefined) reservations.consume(reservationId);
       sink.started(inserted, startedMs, reading);
+      if (pending.txProfile) this.opts.txProfiles?.bindToTransaction(pending.txProfile, inserted);
       return inserted;
     });
     return {
@@ -658,7 +665,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     const hw = this.opts.station.connector(connectorId);
     const shown = isTransactionStatus(last)
       ? last
-      : transactionStatus(tx.suspended, {
+      : transactionStatus(tx.suspended || this.opts.limit.paused(connectorId), {
           plugged: hw?.plugged() ?? false,
           evAsksForEnergy: pilotAsksForEnergy(hw?.devices.pilot.state()),
         });
@@ -681,10 +688,8 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     tx.invalidIdLimit?.timer?.cancel();
     const hw = station.connector(connectorId);
     if (!hw) return;
-    // Open the contactor before anything else: the transaction is over from this moment.
-    await hw.devices.relay
-      .set(false)
-      .catch((error: Error) => log.error({ connectorId, err: error.message }, 'relay did not open'));
+    // Open the contactor before anything else: the transaction is over from this moment (Stopping).
+    await this.opts.limit.evaluate();
     const reading = await this.readMeter(hw);
     // A meter that cannot be read (or went backwards) never makes the energy negative.
     const meterStop = Math.max(tx.row.meterStart, reading?.energyImportWh ?? tx.row.lastMeter);
@@ -743,7 +748,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     if (!tx) return;
     tx.suspended = true;
     this.changed(connectorId);
-    await this.opts.station.connector(connectorId)?.devices.relay.set(false);
+    await this.opts.limit.evaluate();
     this.changed(connectorId);
   }
 

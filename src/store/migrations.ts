@@ -194,6 +194,46 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT`);
     },
   },
+  {
+    version: 8,
+    name: 'charging_profiles',
+    up(db) {
+      // The installed charging profiles (SetChargingProfile, a remote start's TxProfile). Times are
+      // epoch ms; the schedule (startSchedule, duration, unit, minChargingRate, periods) is JSON, read
+      // and written whole. A TxProfile is bound to its transaction row and goes with it; no other
+      // purpose is bound to one.
+      db.exec(`CREATE TABLE charging_profiles (
+        charging_profile_id INTEGER PRIMARY KEY NOT NULL,
+        connector_id INTEGER NOT NULL CHECK (connector_id >= 0),
+        stack_level INTEGER NOT NULL CHECK (stack_level >= 0),
+        purpose TEXT NOT NULL CHECK (purpose IN ('ChargePointMaxProfile', 'TxDefaultProfile', 'TxProfile')),
+        kind TEXT NOT NULL CHECK (kind IN ('Absolute', 'Recurring', 'Relative')),
+        recurrency TEXT CHECK (recurrency IN ('Daily', 'Weekly')),
+        valid_from INTEGER,
+        valid_to INTEGER,
+        transaction_id INTEGER,
+        local_tx_id INTEGER REFERENCES transactions (local_id) ON DELETE CASCADE,
+        schedule TEXT NOT NULL,
+        CHECK ((purpose = 'TxProfile') = (local_tx_id IS NOT NULL))
+      ) STRICT`);
+      db.exec(
+        'CREATE INDEX charging_profiles_by_tx ON charging_profiles (local_tx_id) WHERE local_tx_id IS NOT NULL',
+      );
+    },
+  },
+  {
+    version: 9,
+    name: 'connector_limits',
+    up(db) {
+      // The operator's local limit per connector (MQTT `limit`, cpctl), A: it outlives a restart
+      // like availability does. No row: no local limit.
+      db.exec(`CREATE TABLE connector_limits (
+        connector_id INTEGER PRIMARY KEY NOT NULL CHECK (connector_id >= 1),
+        limit_a REAL NOT NULL CHECK (limit_a >= 0),
+        updated_at TEXT NOT NULL
+      ) STRICT`);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION: number = MIGRATIONS.length;

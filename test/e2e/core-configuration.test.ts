@@ -44,7 +44,7 @@ describe('Core: configuration', () => {
       {
         key: 'SupportedFeatureProfiles',
         readonly: true,
-        value: 'Core,LocalAuthListManagement,RemoteTrigger,Reservation',
+        value: 'Core,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging',
       },
     ]);
 
@@ -65,7 +65,8 @@ describe('Core: configuration', () => {
     expect(byName.get('LocalAuthListMaxLength')?.readonly).toBe(true);
     expect(byName.get('SendLocalListMaxLength')?.readonly).toBe(true);
     expect(byName.has('AuthorizationCacheEnabled')).toBe(true);
-    expect(byName.has('ChargeProfileMaxStackLevel')).toBe(false);
+    expect(byName.get('ChargeProfileMaxStackLevel')?.readonly).toBe(true);
+    expect(byName.has('SupportedFileTransferProtocols')).toBe(false);
     expect(byName.get('ReserveConnectorZeroSupported')?.readonly).toBe(true);
 
     const maxKeys = await csms.call<GetConf>(CP_ID, 'GetConfiguration', { key: ['GetConfigurationMaxKeys'] });

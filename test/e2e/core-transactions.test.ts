@@ -519,6 +519,12 @@ describe('Core: charging sessions', () => {
       }),
     ).toEqual({ status: 'Accepted' });
     await h.status(1, 'Charging', mark);
-    expect(h.runtime.transactions.txProfileOn(1)).toEqual(profile);
+    expect(h.runtime.transactions.txProfileOn(1)).toEqual({
+      id: 9,
+      stackLevel: 0,
+      purpose: 'TxProfile',
+      kind: 'Relative',
+      schedule: { unit: 'A', periods: [{ startPeriod: 0, limit: 16 }] },
+    });
   });
 });

@@ -826,8 +826,11 @@ describe('DC cabinet board (config/boards/dc-2.json) on a fake sysfs tree', () =
   it('gives the cabinet charge permission while a session has the contactor closed', async () => {
     const sysfs = new FakeSysfs(root).chip('pinctrl-bcm2711', 512, 58);
     const doc = JSON.parse(readFileSync(new URL('../../config/boards/dc-2.json', import.meta.url), 'utf8'));
-    // GPIO only: the meters and the reader have their own tests.
-    for (const connector of doc.connectors) delete connector.meter;
+    // GPIO only: the meters, the power setpoints and the reader have their own tests.
+    for (const connector of doc.connectors) {
+      delete connector.meter;
+      delete connector.powerSetpoint;
+    }
     delete doc.readers;
     const file = await parseBoardFile({ ...doc, sysfsRoot: root }, 'dc-2.json');
     const board = await buildBoard(file, { log: silentLogger(), clock });

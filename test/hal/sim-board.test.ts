@@ -236,6 +236,69 @@ describe('simulated board', () => {
   });
 });
 
+describe('simulated EV within the offered current and power', () => {
+  it("draws no more than the limit allows at the connector's nominal voltage, following each change at once", async () => {
+    const clock = new ManualClock();
+    const board = new SimBoard(
+      { connectors: [{ id: 1, maxCurrentA: 16, phases: 1, nominalVoltageV: 120 }] },
+      clock,
+    );
+    const { relay, pilot, meter, nominalVoltageV } = board.connector(1)!.devices;
+    expect(nominalVoltageV).toBe(120);
+    board.meter(1, 7_000);
+    board.plug(1);
+    await relay.set(true);
+    const start = (await meter!.read()).energyImportWh;
+    // 16 A x 120 V x 1 phase.
+    expect(await meter!.read()).toMatchObject({ powerW: 1_920, voltageV: [120], currentA: [16] });
+    clock.t += HOUR;
+    await pilot.setCurrentLimit(10);
+    expect(await meter!.read()).toMatchObject({ powerW: 1_200, currentA: [10] });
+    clock.t += HOUR;
+    await pilot.setCurrentLimit(0);
+    expect((await meter!.read()).powerW).toBe(0);
+    clock.t += HOUR;
+    expect((await meter!.read()).energyImportWh - start).toBeCloseTo(1_920 + 1_200, 6);
+    await pilot.setCurrentLimit(16);
+    clock.t += HOUR / 2;
+    expect((await meter!.read()).energyImportWh - start).toBeCloseTo(1_920 + 1_200 + 960, 6);
+  });
+
+  it('the default connectors convert at the simulated grid voltage (230 V)', () => {
+    const board = new SimBoard(DEFAULT_SIM_SPEC, new ManualClock());
+    expect(board.connector(1)!.devices.nominalVoltageV).toBe(230);
+    expect(board.connector(1)!.devices.powerSetpoint).toBeUndefined();
+  });
+
+  it("a DC outlet's power setpoint caps the power, as does its current limit", async () => {
+    const clock = new ManualClock();
+    const board = new SimBoard(
+      { connectors: [{ id: 1, fixedCable: true, maxCurrentA: 200, nominalVoltageV: 400, dc: true }] },
+      clock,
+    );
+    const { relay, pilot, meter, powerSetpoint, phases } = board.connector(1)!.devices;
+    expect(phases).toBe(1);
+    // Until told otherwise it offers what the outlet can deliver: 200 A x 400 V.
+    expect(powerSetpoint!.powerLimit()).toBe(80_000);
+    board.meter(1, 50_000);
+    board.plug(1);
+    await relay.set(true);
+    const start = (await meter!.read()).energyImportWh;
+    expect(await meter!.read()).toMatchObject({ powerW: 50_000, voltageV: [400] });
+    clock.t += HOUR;
+    await powerSetpoint!.setPowerLimit(20_000);
+    expect((await meter!.read()).powerW).toBe(20_000);
+    clock.t += HOUR;
+    await pilot.setCurrentLimit(25);
+    expect((await meter!.read()).powerW).toBe(10_000);
+    await powerSetpoint!.setPowerLimit(0);
+    expect((await meter!.read()).powerW).toBe(0);
+    clock.t += HOUR;
+    expect((await meter!.read()).energyImportWh - start).toBeCloseTo(70_000, 6);
+    await expect(powerSetpoint!.setPowerLimit(-1)).rejects.toThrow(RangeError);
+  });
+});
+
 describe('assembled connector', () => {
   function connector(extra: { faultInputs?: FaultInput[]; readers?: SimReader[] } = {}) {
     const clock = new ManualClock();

@@ -12,7 +12,10 @@ after the change is in effect, so a test that awaits it knows the device behaves
 
 Commands:
   {"cmd": "set", "unit": 1, "table": "input"|"holding", "address": 72, "type": "float32", "value": 1234.5}
-      type is float32 | uint32 | int32 | words (value: list of 16-bit words); big-endian, high word first
+      type is float32 | uint32 | int32 | words (value: list of 16-bit words); big-endian, high word first;
+      table "coil" takes words of 0 / 1
+  {"cmd": "get", "unit": 1, "table": "input"|"holding"|"coil", "address": 22000, "count": 1}
+      answers {"id": 7, "ok": true, "value": [16]}: what the device holds now (what a client wrote)
   {"cmd": "mode", "unit": 1, "mode": "normal" | "silent" | "exception", "code": 2}
       silent: the unit stops answering (as a dead RS-485 device); exception: every read is answered with
       that Modbus exception code
@@ -41,8 +44,9 @@ from pymodbus.framer.rtu_framer import ModbusRtuFramer
 from pymodbus.pdu import ExceptionResponse
 from pymodbus.server.async_io import ModbusSerialServer, ModbusTcpServer
 
-REGISTERS = 0x1000
-TABLE_FC = {"input": 4, "holding": 3}
+# The whole 16-bit address space: charge controllers keep their registers at 20000 and above.
+REGISTERS = 0x10000
+TABLE_FC = {"input": 4, "holding": 3, "coil": 1}
 
 
 class DocumentedDataBlock(ModbusSequentialDataBlock):
@@ -71,6 +75,7 @@ class ControlledContext(ModbusServerContext):
             unit: ModbusSlaveContext(
                 ir=DocumentedDataBlock(),
                 hr=DocumentedDataBlock(),
+                co=DocumentedDataBlock(),
                 zero_mode=True,
             )
             for unit in units
@@ -113,6 +118,11 @@ def apply(context, tcp_server, command):
         slave = ModbusServerContext.__getitem__(context, unit)
         words = encode(command["type"], command["value"])
         slave.setValues(TABLE_FC[command["table"]], int(command["address"]), words)
+    elif cmd == "get":
+        unit = int(command["unit"])
+        slave = ModbusServerContext.__getitem__(context, unit)
+        values = slave.getValues(TABLE_FC[command["table"]], int(command["address"]), int(command.get("count", 1)))
+        return [int(v) for v in values]
     elif cmd == "documented":
         unit = int(command["unit"])
         slave = ModbusServerContext.__getitem__(context, unit)
@@ -151,8 +161,8 @@ async def control_loop(context, tcp_server):
         try:
             command = json.loads(line)
             command_id = command.get("id")
-            apply(context, tcp_server, command)
-            answer({"id": command_id, "ok": True})
+            value = apply(context, tcp_server, command)
+            answer({"id": command_id, "ok": True, **({} if value is None else {"value": value})})
         except Exception as exc:  # pylint: disable=broad-except
             answer({"id": command_id, "ok": False, "error": str(exc)})
 

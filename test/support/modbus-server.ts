@@ -7,11 +7,20 @@ const READY_TIMEOUT_MS = 10_000;
 const COMMAND_TIMEOUT_MS = 5_000;
 
 export type RegisterTable = 'input' | 'holding';
+/** Every table the test device serves: the registers and the coils. */
+export type DeviceTable = RegisterTable | 'coil';
 export type DeviceMode = { mode: 'normal' } | { mode: 'silent' } | { mode: 'exception'; code: number };
 
 export type ModbusServerTransport = { type: 'tcp' } | { type: 'rtu'; path: string; baudRate?: number };
 
-type Answer = { id?: number; ok?: boolean; error?: string; ready?: boolean; port?: number | null };
+type Answer = {
+  id?: number;
+  ok?: boolean;
+  error?: string;
+  ready?: boolean;
+  port?: number | null;
+  value?: number[];
+};
 
 /**
  * An independent Modbus device for tests: test/support/modbus-server.py (pymodbus 3.0) in its own
@@ -21,7 +30,10 @@ type Answer = { id?: number; ok?: boolean; error?: string; ready?: boolean; port
  */
 export class ModbusTestServer {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (value: number[] | undefined) => void; reject: (err: Error) => void }
+  >();
   private stderr = '';
   private readonly exited: Promise<void>;
 
@@ -76,8 +88,13 @@ export class ModbusTestServer {
     return this.command({ cmd: 'set', unit, table, address, type: 'uint32', value });
   }
 
-  setWords(unit: number, table: RegisterTable, address: number, words: number[]): Promise<void> {
+  setWords(unit: number, table: DeviceTable, address: number, words: number[]): Promise<void> {
     return this.command({ cmd: 'set', unit, table, address, type: 'words', value: words });
+  }
+
+  /** What the device holds now: words, or 0 / 1 per coil (what a client wrote, or the test set). */
+  async get(unit: number, table: DeviceTable, address: number, count = 1): Promise<number[]> {
+    return (await this.query({ cmd: 'get', unit, table, address, count })) ?? [];
   }
 
   /**
@@ -107,17 +124,21 @@ export class ModbusTestServer {
     }
   }
 
-  private command(body: Record<string, unknown>): Promise<void> {
+  private async command(body: Record<string, unknown>): Promise<void> {
+    await this.query(body);
+  }
+
+  private query(body: Record<string, unknown>): Promise<number[] | undefined> {
     const id = this.nextId++;
-    return new Promise<void>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new Error(`modbus-server.py did not answer ${JSON.stringify(body)}: ${this.stderr}`));
       }, COMMAND_TIMEOUT_MS);
       this.pending.set(id, {
-        resolve: () => {
+        resolve: (value) => {
           clearTimeout(timer);
-          resolve();
+          resolve(value);
         },
         reject: (err) => {
           clearTimeout(timer);
@@ -132,11 +153,11 @@ export class ModbusTestServer {
     for (;;) {
       const next = await this.lines.next();
       if (next.done) break;
-      const { id, ok, error } = next.value;
+      const { id, ok, error, value } = next.value;
       if (id === undefined) continue;
       const waiter = this.pending.get(id);
       this.pending.delete(id);
-      if (ok) waiter?.resolve();
+      if (ok) waiter?.resolve(value);
       else waiter?.reject(new Error(`modbus-server.py: ${error}`));
     }
     for (const waiter of this.pending.values())

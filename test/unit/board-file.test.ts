@@ -4,11 +4,19 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HardwareBoard } from '../../hal/hardware-board.js';
 import { SimBoard } from '../../hal/sim/board.js';
-import { BoardFileError, buildBoard, loadBoard, parseBoardFile } from '../../src/config/board-file.js';
+import {
+  BoardFileError,
+  buildBoard,
+  loadBoard,
+  parseBoardFile,
+  smartChargingKeys,
+} from '../../src/config/board-file.js';
 import { BOARD_FILE_SCHEMA } from '../../src/config/hardware-board-schema.js';
+import { ConfigurationRegistry } from '../../src/config/registry.js';
 import { silentLogger } from '../../src/log.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { FakeGpio } from '../support/fake-gpio.js';
+import { FakePwmSysfs } from '../support/fake-pwm.js';
 
 const boards = new URL('../../config/boards/', import.meta.url);
 const read = (name: string): Record<string, unknown> =>
@@ -24,6 +32,11 @@ function fakeSysfs(dir: string): string {
   return dir;
 }
 
+/** The Raspberry Pi's PWM controller (dtoverlay=pwm) with channel 0 already exported. */
+function fakePwm(dir: string): FakePwmSysfs {
+  return new FakePwmSysfs(dir).chip(0, 2).exported(0, 0);
+}
+
 describe('board files', () => {
   let dir: string;
   beforeEach(() => {
@@ -32,7 +45,7 @@ describe('board files', () => {
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('the shipped board files are valid, and the published schema matches the loader', async () => {
-    for (const name of ['sim.json', 'rpi-ac-1.json', 'dc-2.json']) {
+    for (const name of ['sim.json', 'rpi-ac-1.json', 'dc-2.json', 'phoenix-ac-2.json']) {
       const parsed = await parseBoardFile(read(name), name);
       expect(parsed.connectors.length, name).toBe(
         (read(name) as { connectors: unknown[] }).connectors.length,
@@ -76,6 +89,7 @@ describe('board files', () => {
       { ...read('rpi-ac-1.json'), sysfsRoot: fakeSysfs(dir) },
       'rpi-ac-1.json',
     );
+    const pwm = fakePwm(dir);
     const gpio = new FakeGpio();
     const board = await buildBoard(file, {
       log: silentLogger(),
@@ -90,10 +104,13 @@ describe('board files', () => {
     try {
       expect([...gpio.lines.keys()].sort((a, b) => a - b)).toEqual([517, 518, 529, 534, 535, 536, 538, 539]);
       expect(board.readers[0]?.reader.health()).toMatchObject({ ok: false, fault: 'ReaderFailure' });
+      // The pilot offers the outlet's 32 A on its PWM until told otherwise.
+      expect(pwm.channel(0, 0)).toEqual({ period: 1_000_000, duty: 533_333, enable: 1 });
     } finally {
       await board.stop();
     }
     expect([...gpio.lines.values()].every((l) => l.closed)).toBe(true);
+    expect(pwm.written(0, 'unexport')).toBe('0');
   });
 
   it('an unknown gpiochip label is a board-file error naming it', async () => {
@@ -108,5 +125,87 @@ describe('board files', () => {
     await expect(
       buildBoard(file, { log: silentLogger(), clock: new FakeClock(), gpioLines: new FakeGpio().factory }),
     ).rejects.toThrow(/pinctrl-rp1/);
+  });
+
+  it('carries the smart charging facts: nominal voltage, DC outlets, supply limit, profile capacity', async () => {
+    const file = await parseBoardFile(
+      {
+        name: 'depot',
+        kind: 'sim',
+        supplyMaxCurrentA: 63,
+        smartCharging: { maxStackLevel: 5, maxPeriods: 24, maxProfiles: 10, rateUnits: ['A'] },
+        connectors: [
+          { id: 1, maxCurrentA: 32, phases: 3, nominalVoltageV: 240 },
+          { id: 2, maxCurrentA: 125, nominalVoltageV: 500, dc: true },
+        ],
+      },
+      'depot.json',
+    );
+    const board = await buildBoard(file, { log: silentLogger(), clock: new FakeClock() });
+    expect(board.supplyMaxCurrentA).toBe(63);
+    expect(board.smartCharging).toEqual({
+      maxStackLevel: 5,
+      maxPeriods: 24,
+      maxProfiles: 10,
+      rateUnits: ['A'],
+    });
+    const [ac, dc] = board.connectors.map((c) => c.devices);
+    expect([ac?.nominalVoltageV, ac?.powerSetpoint]).toEqual([240, undefined]);
+    expect([dc?.nominalVoltageV, dc?.phases, dc?.powerSetpoint?.powerLimit()]).toEqual([500, 1, 62_500]);
+  });
+
+  it('a hardware board file carries them too', async () => {
+    const doc = read('rpi-ac-1.json');
+    const file = await parseBoardFile(
+      {
+        ...doc,
+        sysfsRoot: fakeSysfs(dir),
+        supplyMaxCurrentA: 25,
+        smartCharging: { rateUnits: ['A', 'W'] },
+        connectors: (doc.connectors as Array<Record<string, unknown>>).map((c) => ({
+          ...c,
+          nominalVoltageV: 220,
+        })),
+      },
+      'rpi-ac-1.json',
+    );
+    const board = await buildBoard(file, {
+      log: silentLogger(),
+      clock: new FakeClock(),
+      gpioLines: new FakeGpio().factory,
+    });
+    expect([board.supplyMaxCurrentA, board.smartCharging]).toEqual([25, { rateUnits: ['A', 'W'] }]);
+    expect(board.connectors[0]?.devices.nominalVoltageV).toBe(220);
+  });
+
+  it.each([
+    [{ supplyMaxCurrentA: 0 }, /supplyMaxCurrentA/],
+    [{ smartCharging: { maxPeriods: 0 } }, /smartCharging\.maxPeriods/],
+    [{ smartCharging: { rateUnits: ['kW'] } }, /smartCharging\.rateUnits\.0/],
+    [{ smartCharging: { rateUnits: [] } }, /smartCharging\.rateUnits/],
+    [{ connectors: [{ id: 1, nominalVoltageV: -230 }] }, /connectors\.0\.nominalVoltageV/],
+  ])('refuses impossible smart charging facts (%#)', async (extra, message) => {
+    const doc = { name: 'x', kind: 'sim', connectors: [{ id: 1 }], ...extra };
+    await expect(parseBoardFile(doc, 'test.json')).rejects.toThrow(message);
+  });
+
+  it("the board's profile capacity becomes the read-only smart charging keys; the rest keep their defaults", () => {
+    expect(smartChargingKeys(undefined)).toEqual({});
+    const fixed = smartChargingKeys({ maxStackLevel: 3, maxProfiles: 8, rateUnits: ['W', 'A'] });
+    expect(fixed).toEqual({
+      ChargeProfileMaxStackLevel: '3',
+      MaxChargingProfilesInstalled: '8',
+      ChargingScheduleAllowedChargingRateUnit: 'Power,Current',
+    });
+    const registry = new ConfigurationRegistry({
+      store: { loadAll: () => new Map(), save: () => undefined },
+      capabilities: new Set(['smartCharging']),
+      fixed: { NumberOfConnectors: '1', SupportedFeatureProfiles: 'Core,SmartCharging', ...fixed },
+      log: silentLogger(),
+    });
+    expect(registry.getInt('ChargeProfileMaxStackLevel')).toBe(3);
+    expect(registry.getInt('MaxChargingProfilesInstalled')).toBe(8);
+    expect(registry.getInt('ChargingScheduleMaxPeriods')).toBe(100);
+    expect(registry.getList('ChargingScheduleAllowedChargingRateUnit')).toEqual(['Power', 'Current']);
   });
 });

@@ -38,6 +38,7 @@ import type { DeadLetter, OutboxEntry } from '../../src/ocpp/outbox.js';
 import { FrameTrace } from '../../src/ocpp/trace.js';
 import { AuthCache } from '../../src/station/auth/cache.js';
 import { LocalAuthList } from '../../src/station/auth/local-list.js';
+import { ChargingLimit } from '../../src/station/charging-limit.js';
 import { Station } from '../../src/station/station.js';
 import { AuthCacheRepo } from '../../src/store/auth-cache-repo.js';
 import { migrateTo, openStore, SCHEMA_VERSION, type Store } from '../../src/store/index.js';
@@ -223,6 +224,10 @@ class FakeApi implements ControlApi {
   }
   async halRelay(connectorId: number, closed: boolean): Promise<void> {
     this.record('halRelay', connectorId, closed);
+  }
+  async setLocalLimit(connectorId: number, amps: number | undefined) {
+    this.record('setLocalLimit', connectorId, amps);
+    return { connectorId, ...(amps === undefined ? {} : { localLimitA: amps }) };
   }
   transactionsAnswer = TRANSACTIONS;
   transactions(recent: number): TransactionsReport {
@@ -711,6 +716,18 @@ describe('cpctl commands', () => {
   });
 
   it.each([
+    [['10'], 10, 'connector 1: local limit 10 A'],
+    [['7.5'], 7.5, 'connector 1: local limit 7.5 A'],
+    [['0'], 0, 'connector 1: local limit 0 A'],
+    [['none'], undefined, 'connector 1: no local limit'],
+  ])('limit 1 %j sets the local limit', async (args, amps, out) => {
+    const { code, stdout } = await cpctl('limit', '1', ...args);
+    expect(code).toBe(0);
+    expect(api.calls).toEqual([['setLocalLimit', 1, amps]]);
+    expect(stdout).toBe(`${out}\n`);
+  });
+
+  it.each([
     [['sim', 'plug', '1'], ['sim.plug', 1], 'connector 1: cable plugged in'],
     [['sim', 'unplug', '2'], ['sim.unplug', 2], 'connector 2: cable unplugged'],
     [['sim', 'ev', '1', 'charge'], ['sim.ev', 1, 'charge'], 'EV asks for energy'],
@@ -782,6 +799,8 @@ describe('cpctl commands', () => {
     [['sim', 'plug', '1', '--power', '3'], '--power does not apply to sim plug'],
     [['status', '--verbose'], "Unknown option '--verbose'"],
     [['version', 'now'], 'usage: cpctl version'],
+    [['limit', '1', 'lots'], 'amps must be a number or none, got "lots"'],
+    [['limit', '1', '1e3'], 'amps must be a number or none, got "1e3"'],
   ])('usage error %j exits 64 with one line', async (argv, message) => {
     const { code, stdout, stderr } = await cpctl(...argv);
     expect(code).toBe(64);
@@ -1057,6 +1076,7 @@ function runtimeControl(deps: Partial<ControlDeps>): RuntimeControl {
     localList: unused,
     authCache: unused,
     transactions: unused,
+    limit: unused,
     requestReset: unused,
     trace: unused,
     clock: unused,
@@ -1572,7 +1592,24 @@ describe('RuntimeControl: hal relay, a technician test that never outlives idle'
     clock = new FakeClock();
     board = new SimBoard(DEFAULT_SIM_SPEC, clock);
     const station = new Station({ board, availability: store.availability, clock, log: silentLogger() });
-    api = runtimeControl({ board, station, clock });
+    // The owner of the contactors, not started: a relay test is all that moves them here.
+    const limit = new ChargingLimit({
+      board,
+      station,
+      composites: {
+        compositeFor: (_id, now, durationS) => ({
+          start: now,
+          durationS,
+          periods: [{ startPeriod: 0, limitA: 32, numberPhases: 3, source: { kind: 'hardware' } }],
+        }),
+        nextChange: () => undefined,
+      },
+      localLimits: { all: () => new Map(), set: () => {}, remove: () => {} },
+      clock,
+      time: { nowMs: () => clock.now() },
+      log: silentLogger(),
+    });
+    api = runtimeControl({ board, station, clock, limit });
   });
   afterEach(() => store.close());
 

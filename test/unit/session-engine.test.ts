@@ -1,10 +1,18 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { MeterReading } from '../../hal/types.js';
+import type { PendingTxProfile } from '../../src/station/charging-profile-types.js';
 import { T0, useSessionFixtures } from './session-fixture.js';
 
 const TAG = 'VALID01';
 const OTHER = 'VALID02';
 const HOUR = 3_600_000;
+const TX_PROFILE: PendingTxProfile = {
+  id: 9,
+  stackLevel: 0,
+  purpose: 'TxProfile',
+  kind: 'Relative',
+  schedule: { unit: 'A', periods: [{ startPeriod: 0, limit: 10 }] },
+};
 
 const fixture = useSessionFixtures();
 
@@ -167,8 +175,7 @@ describe('charging sessions in process (fake clock, simulated board)', () => {
         reservationId: 5,
       }),
     ).toBe('Accepted');
-    const profile = { chargingProfileId: 9, chargingProfilePurpose: 'TxProfile' };
-    expect(fx.engine.remoteStart(TAG, 1, profile)).toBe('Rejected');
+    expect(fx.engine.remoteStart(TAG, 1, TX_PROFILE)).toBe('Rejected');
     await fx.charging(1, OTHER);
     expect(fx.starts().map((s) => [s.tx.idTag, s.tx.reservationId])).toEqual([[OTHER, 5]]);
     expect(fx.engine.txProfileOn(1)).toBeUndefined();
@@ -176,13 +183,19 @@ describe('charging sessions in process (fake clock, simulated board)', () => {
 
   it('a TxProfile of an accepted remote start stays with its transaction, and goes with it', async () => {
     const fx = fixture();
-    const profile = { chargingProfileId: 9, chargingProfilePurpose: 'TxProfile' };
-    fx.engine.remoteStart(TAG, 1, profile);
+    fx.engine.remoteStart(TAG, 1, TX_PROFILE);
     fx.board.plug(1);
     await fx.settle();
-    expect(fx.engine.txProfileOn(1)).toEqual(profile);
+    expect(fx.engine.txProfileOn(1)).toEqual(TX_PROFILE);
+    // Installed with the transaction row it belongs to, in the SQL transaction that recorded it.
+    const localId = fx.engine.transactionOn(1)?.localId;
+    expect(localId).toBeDefined();
+    expect(fx.chargingProfiles.all()).toEqual([
+      { ...TX_PROFILE, connectorId: 1, transactionLocalId: localId },
+    ]);
     await fx.engine.stopAll('Local');
     expect(fx.engine.txProfileOn(1)).toBeUndefined();
+    expect(fx.chargingProfiles.all()).toEqual([]);
   });
 
   it('a meter that fails at the moment of the start: no transaction, a log line, the connector idle again', async () => {

@@ -18,6 +18,9 @@ import { silentLogger } from '../../src/log.js';
 import { Outbox } from '../../src/ocpp/outbox.js';
 import { RpcEndpoint } from '../../src/ocpp/rpc.js';
 import type { IdTagInfo } from '../../src/station/auth-types.js';
+import { ChargingLimit } from '../../src/station/charging-limit.js';
+import { ChargingProfiles } from '../../src/station/charging-profiles.js';
+import { profileComposites } from '../../src/station/profile-composites.js';
 import { Reservations } from '../../src/station/reservations.js';
 import { Station } from '../../src/station/station.js';
 import type {
@@ -27,6 +30,8 @@ import type {
 } from '../../src/station/transaction-types.js';
 import { TransactionEngine } from '../../src/station/transactions.js';
 import type { ConnectorStatus } from '../../src/station/types.js';
+import { ChargingProfilesRepo } from '../../src/store/charging-profiles-repo.js';
+import { ConnectorLimitsRepo } from '../../src/store/connector-limits-repo.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { OutboxRepo } from '../../src/store/outbox-repo.js';
 import { ReservationsRepo } from '../../src/store/reservations-repo.js';
@@ -84,6 +89,10 @@ export interface SessionFixtureOptions {
    */
   centralSystem?: boolean;
   board?: SimBoardSpec;
+  /** The board's supply limit (A per phase), shared by all its connectors. */
+  supplyMaxCurrentA?: number;
+  /** The state directory (a restart reuses it); default a fresh temp dir. */
+  dir?: string;
   ocpp?: Record<string, string | number | boolean>;
   /** The central system's verdict on an id (default Accepted). */
   authorize?: (idTag: string) => IdTagInfo;
@@ -102,25 +111,40 @@ export class SessionFixture {
   readonly station: Station;
   readonly reservations: Reservations;
   readonly engine: TransactionEngine;
+  /** The owner of each connector's offered current. */
+  readonly limit: ChargingLimit;
+  readonly dir: string;
+  readonly chargingProfiles: ChargingProfiles;
   readonly repo: TransactionsRepo;
   /** The loopback central system, with `centralSystem: true`. */
   readonly csms: LoopbackCsms | undefined;
   private readonly cleanups: Array<() => void> = [];
 
   constructor(opts: SessionFixtureOptions = {}) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cp-session-'));
-    this.cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'cp-session-'));
+    this.dir = dir;
+    if (opts.dir === undefined) this.cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     const log = pino(
       { level: 'debug' },
       { write: (line: string) => void this.logLines.push(JSON.parse(line)) },
     );
     const store = openStore({ dir, log: silentLogger() });
     this.cleanups.push(() => store.close());
-    this.board = new SimBoard(opts.board ?? DEFAULT_SIM_SPEC, this.clock);
+    const spec = opts.board ?? DEFAULT_SIM_SPEC;
+    this.board = new SimBoard(
+      opts.supplyMaxCurrentA === undefined ? spec : { ...spec, supplyMaxCurrentA: opts.supplyMaxCurrentA },
+      this.clock,
+    );
     const config = new ConfigurationRegistry({
       store: store.config,
       initial: opts.ocpp ?? {},
-      capabilities: new Set(['authCache', 'localAuthList', 'maxEnergyOnInvalidId', 'reservation']),
+      capabilities: new Set([
+        'authCache',
+        'localAuthList',
+        'maxEnergyOnInvalidId',
+        'reservation',
+        'smartCharging',
+      ]),
       fixed: {
         NumberOfConnectors: String(this.board.connectors.length),
         SupportedFeatureProfiles: 'Core,Reservation',
@@ -151,6 +175,27 @@ export class SessionFixture {
       this.timeline.push({ kind: 'status', connectorId: snapshot.connectorId, status: snapshot.status });
     });
     this.repo = new TransactionsRepo(store.db);
+    this.chargingProfiles = new ChargingProfiles({
+      repo: new ChargingProfilesRepo(store.db),
+      station: this.station,
+      ...(this.board.supplyMaxCurrentA === undefined
+        ? {}
+        : { supplyMaxCurrentA: this.board.supplyMaxCurrentA }),
+      config,
+      log,
+    });
+    this.limit = new ChargingLimit({
+      board: this.board,
+      station: this.station,
+      composites: profileComposites(this.chargingProfiles),
+      localLimits: new ConnectorLimitsRepo(store.db, () => this.clock.now()),
+      clock: this.clock,
+      time,
+      log,
+    });
+    this.chargingProfiles.setLimits((connectorId) => this.limit.limitsOf(connectorId));
+    this.chargingProfiles.on('changed', () => void this.limit.evaluate());
+    this.cleanups.push(() => this.limit.close());
     const verdict = opts.authorize ?? (() => ({ status: 'Accepted' }));
     const sinks: TransactionSink[] = [new RecordingSink(this.timeline)];
     const wire = opts.centralSystem ? this.wire(store, config) : undefined;
@@ -160,6 +205,8 @@ export class SessionFixture {
       station: this.station,
       repo: this.repo,
       reservations: this.reservations,
+      limit: this.limit,
+      txProfiles: this.chargingProfiles,
       sink: new TeeSink(sinks),
       authorize: async (idTag) => ({ idTag, info: verdict(idTag), source: 'central' }),
       reportIdTagInfo: () => undefined,
@@ -168,6 +215,7 @@ export class SessionFixture {
       time,
       log,
     });
+    this.chargingProfiles.bind(this.engine);
     if (wire) {
       wire.messages.bind(this.engine);
       const ctx: FeatureContext = {
@@ -179,11 +227,12 @@ export class SessionFixture {
         log,
         requestReset: () => undefined,
       };
-      registerRemoteStartTransaction(ctx, this.engine);
+      registerRemoteStartTransaction(ctx, this.engine, this.chargingProfiles);
       registerRemoteStopTransaction(ctx, this.engine);
     }
     this.engine.start();
     this.cleanups.push(() => this.engine.close());
+    void this.limit.start();
     // As the runtime wires them: a card at a reader is presented for the connectors it serves.
     for (const { reader, connectorIds } of this.board.readers)
       reader.on('tag', (idTag) => void this.engine.presentIdTag(idTag, connectorIds));

@@ -119,8 +119,14 @@ describe('session state machine (pure)', () => {
       plugged: true,
       evAsksForEnergy: true,
       reserved: false,
+      limitPaused: false,
     };
     expect(statusOf(STATES.Transaction, facts)).toBe('Charging');
+    // The charging limit below the minimum current pauses it: the charger's choice.
+    expect(statusOf(STATES.Transaction, { ...facts, limitPaused: true })).toBe('SuspendedEVSE');
+    expect(statusOf(STATES.Transaction, { ...facts, limitPaused: true, evAsksForEnergy: false })).toBe(
+      'SuspendedEV',
+    );
     expect(statusOf(STATES.Transaction, { ...facts, evAsksForEnergy: false })).toBe('SuspendedEV');
     expect(statusOf({ kind: 'Transaction', tx: { ...tx, suspended: true } }, facts)).toBe('SuspendedEVSE');
     // A transaction being stopped keeps its status even when the EV has already gone.

@@ -59,6 +59,7 @@ describe('the meter register with MeterValueSampleInterval 0', () => {
       station: fx.station,
       repo: fx.repo,
       reservations: fx.reservations,
+      limit: fx.limit,
       sink: { started: () => {}, sampled: () => {}, stopped: (_tx, stop) => void stops.push(stop) },
       authorize: async (idTag) => ({ idTag, info: { status: 'Accepted' }, source: 'central' }),
       reportIdTagInfo: () => undefined,

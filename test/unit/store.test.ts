@@ -4,6 +4,9 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, type Logger, silentLogger } from '../../src/log.js';
+import type { ChargingProfile } from '../../src/station/charging-profile-types.js';
+import { ChargingProfilesRepo } from '../../src/store/charging-profiles-repo.js';
+import { ConnectorLimitsRepo } from '../../src/store/connector-limits-repo.js';
 import { StoreAccessError } from '../../src/store/database.js';
 import {
   type Availability,
@@ -208,6 +211,55 @@ const fixtures: Record<number, { seed(db: Database.Database): void; verify(store
       ).toMatch(/USING (COVERING )?INDEX/);
     },
   },
+  8: {
+    seed(db) {
+      const schedule = JSON.stringify({ unit: 'A', periods: [{ startPeriod: 0, limit: 16 }] });
+      db.prepare(
+        `INSERT INTO charging_profiles (charging_profile_id, connector_id, stack_level, purpose, kind, recurrency, valid_to, schedule)
+         VALUES (81, 0, 2, 'ChargePointMaxProfile', 'Recurring', 'Daily', 1672617600000, ?)`,
+      ).run(schedule);
+      // Bound to the transaction of fixture 3 (local id 1, still open).
+      db.prepare(
+        `INSERT INTO charging_profiles (charging_profile_id, connector_id, stack_level, purpose, kind, transaction_id, local_tx_id, schedule)
+         VALUES (82, 1, 0, 'TxProfile', 'Relative', 42, 1, ?)`,
+      ).run(schedule);
+    },
+    verify(store) {
+      const schedule = { unit: 'A', periods: [{ startPeriod: 0, limit: 16 }] };
+      expect(new ChargingProfilesRepo(store.db).all()).toEqual([
+        {
+          id: 81,
+          connectorId: 0,
+          stackLevel: 2,
+          purpose: 'ChargePointMaxProfile',
+          kind: 'Recurring',
+          recurrency: 'Daily',
+          validTo: 1672617600000,
+          schedule,
+        },
+        {
+          id: 82,
+          connectorId: 1,
+          stackLevel: 0,
+          purpose: 'TxProfile',
+          kind: 'Relative',
+          transactionId: 42,
+          transactionLocalId: 1,
+          schedule,
+        },
+      ]);
+    },
+  },
+  9: {
+    seed(db) {
+      db.prepare(
+        "INSERT INTO connector_limits (connector_id, limit_a, updated_at) VALUES (2, 10.5, 'x')",
+      ).run();
+    },
+    verify(store) {
+      expect(new ConnectorLimitsRepo(store.db, () => 0).all()).toEqual(new Map([[2, 10.5]]));
+    },
+  },
 };
 
 /** Each fixture's rows are written by the runtime of its version, then the next version runs. */
@@ -391,6 +443,52 @@ describe('transaction samples', () => {
     expect(samples.forTransaction(kept.localId)).toEqual([
       { timestamp: new Date(NOW).toISOString(), sampledValue: value },
     ]);
+  });
+});
+
+describe('charging profiles', () => {
+  const profile = (id: number, localTxId?: number): ChargingProfile => ({
+    id,
+    connectorId: 1,
+    stackLevel: id,
+    purpose: localTxId === undefined ? 'TxDefaultProfile' : 'TxProfile',
+    kind: 'Absolute',
+    ...(localTxId === undefined ? {} : { transactionLocalId: localTxId }),
+    schedule: { startSchedule: NOW, unit: 'W', periods: [{ startPeriod: 0, limit: 11000, numberPhases: 3 }] },
+  });
+
+  it('a TxProfile goes with its transaction row; one of an ended transaction is removed at start', () => {
+    const store = open(tempDir());
+    const transactions = new TransactionsRepo(store.db);
+    const profiles = new ChargingProfilesRepo(store.db);
+    const row = (idTag: string) =>
+      transactions.insert({ connectorId: 1, idTag, meterStart: 0, startedAt: '2024-05-01T12:00:00.000Z' });
+    const pruned = row('A');
+    const ended = row('B');
+    const running = row('C');
+    profiles.save(profile(1, pruned.localId));
+    profiles.save(profile(2, ended.localId));
+    profiles.save(profile(3, running.localId));
+    profiles.save(profile(4));
+    transactions.stop(ended.localId, {
+      stopReason: 'Local',
+      meterStop: 0,
+      stoppedAt: '2024-05-01T12:01:00.000Z',
+    });
+
+    store.db.prepare('DELETE FROM transactions WHERE local_id = ?').run(pruned.localId);
+    expect(profiles.removeOfEndedTransactions()).toBe(1);
+
+    expect(profiles.all()).toEqual([profile(3, running.localId), profile(4)]);
+  });
+
+  it('refuses a TxProfile without a transaction and another purpose bound to one', () => {
+    const store = open(tempDir());
+    const profiles = new ChargingProfilesRepo(store.db);
+    expect(() => profiles.save({ ...profile(1), purpose: 'TxProfile' })).toThrow(/CHECK constraint/);
+    expect(() =>
+      profiles.save({ ...profile(2), purpose: 'TxDefaultProfile', transactionLocalId: 1 }),
+    ).toThrow(/CHECK constraint|FOREIGN KEY/);
   });
 });
 

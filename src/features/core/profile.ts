@@ -21,14 +21,14 @@ export const coreProfile: Profile = {
   name: 'Core',
   capabilities: ['authCache', 'maxEnergyOnInvalidId', 'offlineUnknownId'],
   install(ctx, services) {
-    const { engine, authCache, vendors } = services;
+    const { engine, authCache, vendors, chargingProfiles } = services;
     registerGetConfiguration(ctx);
     registerChangeConfiguration(ctx);
     registerDataTransfer(ctx, vendors);
     registerChangeAvailability(ctx);
     registerReset(ctx);
     registerClearCache(ctx, authCache);
-    registerRemoteStartTransaction(ctx, engine);
+    registerRemoteStartTransaction(ctx, engine, chargingProfiles);
     registerRemoteStopTransaction(ctx, engine);
     registerUnlockConnector(ctx, engine);
     const aligned = new AlignedMetering({

@@ -1,0 +1,396 @@
+import { EventEmitter } from 'node:events';
+import type { Board, ConnectorHardware } from '../../hal/types.js';
+import type { Clock, OcppTime } from '../clock.js';
+import type { Logger } from '../log.js';
+import { type ConnectorOutputs, decideOutputs } from './charging-outputs.js';
+import type { CompositeSchedule, ConstantLimit, LimitSource } from './charging-profile-types.js';
+import { NEXT_CHANGE_HORIZON_S } from './composite-schedule.js';
+import { electricalOf } from './electrical.js';
+import { MIN_CHARGING_CURRENT_A, type ShareDemand, shareSupply } from './load-sharing.js';
+import { pilotAsksForEnergy } from './session-status.js';
+import type { Station } from './station.js';
+
+/**
+ * The composite schedules (profile-composites.ts: the installed profiles), in amps with each
+ * period's source. The profiles' `limits(connectorId)` callback is `ChargingLimit.limitsOf`, so
+ * the local limit and the load-sharing share are in them.
+ */
+export interface CompositeSource {
+  /** The composite of a connector (0: the charge point) from `now`. */
+  compositeFor(connectorId: number, now: number, durationS: number): CompositeSchedule;
+  /** The epoch ms at which that composite next changes, if it does. */
+  nextChange(connectorId: number, now: number): number | undefined;
+}
+
+/** Where the local limits survive restarts (connector-limits-repo.ts). */
+export interface LocalLimitStore {
+  all(): Map<number, number>;
+  set(connectorId: number, amps: number): void;
+  remove(connectorId: number): void;
+}
+
+/** What the owner needs of a connector's session; the transaction engine answers. */
+export interface SessionEnergy {
+  /** The running transaction (not one being stopped). */
+  transaction?: {
+    /** Epoch ms it started: the newest session is the first to pause when the supply is short. */
+    startedAt: number;
+    /** The charger withholds its energy (refused id, MaxEnergyOnInvalidId reached). */
+    withheld: boolean;
+  };
+}
+
+/** The limit a connector offers now and where it comes from. */
+export interface LimitInEffect {
+  /** What the pilot offers now, A (0: nothing, charging paused or not allowed). */
+  amps: number;
+  /** The composite's source of the limit now. */
+  source: LimitSource;
+  /** The limit is below the minimum the EV can charge with: a session here is SuspendedEVSE. */
+  paused: boolean;
+}
+
+/** The part of the owner the transaction engine uses. */
+export interface EnergyControl {
+  /** The engine tells the owner how to read its sessions (it is built after the owner). */
+  attach(sessions: (connectorId: number) => SessionEnergy): void;
+  /** Re-evaluates every connector; resolves once the outputs are commanded. Never rejects. */
+  evaluate(): Promise<void>;
+  /** The connector's limit is below the minimum (a session there is SuspendedEVSE). */
+  paused(connectorId: number): boolean;
+}
+
+export interface ChargingLimitEvents {
+  /** A connector's offered current, its source or its pause changed. */
+  changed: [connectorId: number, limit: LimitInEffect];
+}
+
+export interface ChargingLimitOptions {
+  board: Board;
+  station: Station;
+  /** The composite schedules; without stored profiles, `hardwareComposites`. */
+  composites: CompositeSource;
+  localLimits: LocalLimitStore;
+  clock: Clock;
+  time: Pick<OcppTime, 'nowMs'>;
+  log: Logger;
+}
+
+/**
+ * How far ahead a re-evaluation looks for the next change of a composite, s: while a session
+ * runs and nothing changes within it, the owner looks again at its end.
+ */
+export const LOOKAHEAD_S = NEXT_CHANGE_HORIZON_S;
+
+/** A local limit that is refused (not a number the connector can offer). */
+export class LocalLimitRefused extends Error {
+  override readonly name = 'LocalLimitRefused';
+}
+
+const HARDWARE: LimitSource = { kind: 'hardware' };
+
+/**
+ * THE owner of each connector's offered current: the only code that commands the pilot limit,
+ * the contactor and a DC power setpoint. It combines the composite schedule (smart charging, the
+ * board maximum, the local limit, the load-sharing share), availability, faults and what the
+ * session allows (charging-outputs.ts), and shares the supply among the sessions that want energy
+ * (load-sharing.ts). It re-evaluates at the next period boundary of any composite (one timer on
+ * the injected clock), on profile changes (`evaluate`), on session changes (the engine calls
+ * `evaluate`), on local-limit, availability and fault changes.
+ */
+export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements EnergyControl {
+  private sessions: (connectorId: number) => SessionEnergy = () => ({});
+  private readonly local = new Map<number, number>();
+  /** Each connector's load-sharing share now (0: paused by sharing); absent: not limited by it. */
+  private readonly shares = new Map<number, number>();
+  /** Shares are left out while the connectors' own caps are computed. */
+  private sharing = true;
+  private readonly inEffect = new Map<number, LimitInEffect>();
+  private readonly relayTests = new Set<number>();
+  /** Connectors whose EV asks for energy that the cable's lock keeps from it (logged once). */
+  private readonly unheld = new Set<number>();
+  private readonly detach: Array<() => void> = [];
+  private running: Promise<void> | undefined;
+  private again: Promise<void> | undefined;
+  /** Boundaries are planned once started (a control API test may evaluate an owner never started). */
+  private started = false;
+  private boundary: { cancel(): void } | undefined;
+  private closed = false;
+
+  constructor(private readonly opts: ChargingLimitOptions) {
+    super();
+    for (const [id, amps] of opts.localLimits.all())
+      if (opts.station.hasConnector(id)) this.local.set(id, amps);
+  }
+
+  attach(sessions: (connectorId: number) => SessionEnergy): void {
+    this.sessions = sessions;
+  }
+
+  /** Follows faults and availability, then evaluates once. */
+  start(): Promise<void> {
+    this.started = true;
+    const { station } = this.opts;
+    const onChange = () => void this.evaluate();
+    station.on('availability', onChange);
+    this.detach.push(() => station.off('availability', onChange));
+    for (const id of station.connectorIds()) {
+      const hw = station.connector(id);
+      hw?.on('fault', onChange);
+      this.detach.push(() => hw?.off('fault', onChange));
+    }
+    return this.evaluate();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.boundary?.cancel();
+    this.boundary = undefined;
+    for (const off of this.detach.splice(0)) off();
+  }
+
+  /**
+   * Starts at once when no evaluation runs, so a contactor that must open (a cable plugged in
+   * during a relay test, a fault) is commanded before this returns; else one more evaluation
+   * follows the running one, however many were asked for meanwhile.
+   */
+  evaluate(): Promise<void> {
+    if (this.running) {
+      this.again ??= this.running.then(() => {
+        this.again = undefined;
+        return this.evaluate();
+      });
+      return this.again;
+    }
+    const run = this.run()
+      .catch((error: Error) => this.opts.log.error({ err: error.message }, 'charging limit not re-evaluated'))
+      .finally(() => {
+        if (this.running === run) this.running = undefined;
+      });
+    this.running = run;
+    return run;
+  }
+
+  paused(connectorId: number): boolean {
+    return this.inEffect.get(connectorId)?.paused ?? false;
+  }
+
+  /** The limit in effect on a connector now (for status, MQTT and cpctl). */
+  limitInEffect(connectorId: number): LimitInEffect | undefined {
+    return this.inEffect.get(connectorId);
+  }
+
+  /** The constant limits of a connector's composite: its local limit and its load-sharing share. */
+  limitsOf(connectorId: number): ConstantLimit[] {
+    const limits: ConstantLimit[] = [];
+    const local = this.local.get(connectorId);
+    if (local !== undefined) limits.push({ limitA: local, source: { kind: 'local' } });
+    const share = this.sharing ? this.shares.get(connectorId) : undefined;
+    if (share !== undefined) limits.push({ limitA: share, source: { kind: 'loadSharing' } });
+    return limits;
+  }
+
+  /** The composite schedule of a connector with the source of each period (`cpctl limits`). */
+  compositeFor(connectorId: number, durationS: number): CompositeSchedule {
+    return this.opts.composites.compositeFor(connectorId, this.opts.time.nowMs(), durationS);
+  }
+
+  localLimit(connectorId: number): number | undefined {
+    return this.local.get(connectorId);
+  }
+
+  /**
+   * The operator's limit on a connector (MQTT `limit`, cpctl), from 0 (pause) to the outlet's
+   * maximum, which lifts it. Persisted before it takes effect; resolves once the outputs follow.
+   */
+  async setLocalLimit(connectorId: number, amps: number): Promise<void> {
+    const hw = this.opts.station.connector(connectorId);
+    if (!hw) throw new LocalLimitRefused(`no connector ${connectorId}`);
+    const { maxCurrentA } = hw.devices;
+    if (!Number.isFinite(amps) || amps < 0 || amps > maxCurrentA)
+      throw new LocalLimitRefused(`${amps} A is outside connector ${connectorId}'s 0..${maxCurrentA} A`);
+    if (amps === maxCurrentA) {
+      this.opts.localLimits.remove(connectorId);
+      this.local.delete(connectorId);
+    } else {
+      this.opts.localLimits.set(connectorId, amps);
+      this.local.set(connectorId, amps);
+    }
+    this.opts.log.info({ connectorId, amps }, 'local limit set');
+    await this.evaluate();
+  }
+
+  /**
+   * A technician's relay test on an idle connector (the control API decides when one may run and
+   * ends it): the contactor closes while it runs and follows the usual rule once it ends.
+   */
+  async testRelay(connectorId: number, closed: boolean): Promise<void> {
+    if (closed) this.relayTests.add(connectorId);
+    else this.relayTests.delete(connectorId);
+    await this.evaluate();
+  }
+
+  private async run(): Promise<void> {
+    if (this.closed) return;
+    const { station, time } = this.opts;
+    const now = time.nowMs();
+    this.reshare(now);
+    const horizon = now + LOOKAHEAD_S * 1000;
+    // The charge point's composite changes the supply that is shared, also where a share hides it.
+    let nextMs = this.changeBefore(0, now, horizon) ?? Number.POSITIVE_INFINITY;
+    let sessions = false;
+    const decisions: Array<{ hw: ConnectorHardware; outputs: ConnectorOutputs; limit: LimitInEffect }> = [];
+    for (const id of station.connectorIds()) {
+      const hw = station.connector(id);
+      if (!hw) continue;
+      const first = this.opts.composites.compositeFor(id, now, 0).periods[0];
+      const session = this.sessions(id).transaction;
+      if (session) sessions = true;
+      nextMs = Math.min(nextMs, this.changeBefore(id, now, horizon) ?? nextMs);
+      const plugged = hw.plugged();
+      const evAsks = pilotAsksForEnergy(hw.devices.pilot.state());
+      const cableHeld = !hw.lock || hw.lock.isLocked();
+      const faulted = hw.fault() !== undefined;
+      const outputs = decideOutputs({
+        ...(session ? { transaction: { withheld: session.withheld } } : {}),
+        evAsks,
+        cableHeld,
+        faulted,
+        inoperative:
+          station.availabilityOf(0) === 'Inoperative' || station.availabilityOf(id) === 'Inoperative',
+        // A test only ever runs on an idle connector: a cable, a fault or a session ends it here first.
+        relayTest: this.relayTests.has(id) && !plugged && !session,
+        limitA: first?.limitA ?? hw.devices.maxCurrentA,
+        minA: Math.max(MIN_CHARGING_CURRENT_A, first?.minChargingRateA ?? 0),
+      });
+      this.noteUnheld(id, session !== undefined && !session.withheld && evAsks && !cableHeld);
+      const limit = { amps: outputs.offeredA, source: first?.source ?? HARDWARE, paused: outputs.paused };
+      decisions.push({ hw, outputs, limit });
+    }
+    // Contactors that must open are commanded first, before any await: a fault or a plugged cable
+    // opens them within the event that caused it. Then the pilots, then the contactors that close.
+    const opening = decisions.filter(
+      ({ hw, outputs }) => !outputs.contactorClosed && hw.devices.relay.isClosed(),
+    );
+    await Promise.all(
+      opening.map(({ hw }) => this.attempt(hw, 'contactor open', () => hw.devices.relay.set(false))),
+    );
+    for (const { hw, outputs } of decisions) await this.offer(hw, outputs.offeredA);
+    for (const { hw, outputs } of decisions)
+      if (outputs.contactorClosed && !hw.devices.relay.isClosed())
+        await this.attempt(hw, 'contactor close', () => hw.devices.relay.set(true));
+    for (const { hw, limit } of decisions) this.note(hw.id, limit);
+    // Nothing changing within the lookahead: look again at its end while a session may be
+    // affected; an idle charger is evaluated afresh when a session starts.
+    if (sessions) nextMs = Math.min(nextMs, horizon);
+    if (this.started)
+      this.scheduleBoundary(nextMs === Number.POSITIVE_INFINITY ? undefined : Math.max(nextMs, now + 1));
+  }
+
+  /**
+   * Splits the supply (the board's, and the ChargePointMaxProfile's now) among the sessions that
+   * want energy: a running transaction whose energy is not withheld, with the EV plugged and
+   * asking for it, or waiting for a share (paused here). An EV that pauses by itself frees its share.
+   */
+  private reshare(now: number): void {
+    const { station, board } = this.opts;
+    this.sharing = false;
+    try {
+      const chargePoint = this.opts.composites.compositeFor(0, now, 0).periods[0];
+      const supplyA = Math.min(
+        board.supplyMaxCurrentA ?? Number.POSITIVE_INFINITY,
+        chargePoint?.source.kind === 'profile' ? chargePoint.limitA : Number.POSITIVE_INFINITY,
+      );
+      const demands: ShareDemand[] = [];
+      for (const id of station.connectorIds()) {
+        const hw = station.connector(id);
+        const tx = this.sessions(id).transaction;
+        if (!hw || !tx || tx.withheld || !hw.plugged()) continue;
+        if (!pilotAsksForEnergy(hw.devices.pilot.state()) && this.shares.get(id) !== 0) continue;
+        const own = this.opts.composites.compositeFor(id, now, 0).periods[0];
+        const capA = own?.limitA ?? hw.devices.maxCurrentA;
+        const minA = Math.max(MIN_CHARGING_CURRENT_A, own?.minChargingRateA ?? 0);
+        // A connector its own limit pauses takes nothing from the others.
+        if (capA >= minA) demands.push({ connectorId: id, capA, minA, startedAt: tx.startedAt });
+      }
+      this.shares.clear();
+      if (!Number.isFinite(supplyA)) return;
+      for (const share of shareSupply(supplyA, demands)) {
+        const demand = demands.find((d) => d.connectorId === share.connectorId);
+        if (share.paused) this.shares.set(share.connectorId, 0);
+        else if (demand && share.limitA < demand.capA) this.shares.set(share.connectorId, share.limitA);
+      }
+    } finally {
+      this.sharing = true;
+    }
+  }
+
+  /** The pilot's offer, and a DC module's power setpoint to match. */
+  private async offer(hw: ConnectorHardware, amps: number): Promise<void> {
+    const { devices } = hw;
+    if (devices.pilot.currentLimit() !== amps)
+      await this.attempt(hw, 'pilot limit', () => devices.pilot.setCurrentLimit(amps));
+    const setpoint = devices.powerSetpoint;
+    if (!setpoint) return;
+    const { voltageV, phases } = electricalOf(devices);
+    const watts = Math.round(amps * voltageV * phases);
+    if (setpoint.powerLimit() !== watts)
+      await this.attempt(hw, 'power setpoint', () => setpoint.setPowerLimit(watts));
+  }
+
+  /** An output that cannot be commanded is logged; the others are still commanded. */
+  private async attempt(hw: ConnectorHardware, what: string, act: () => Promise<void>): Promise<void> {
+    try {
+      await act();
+    } catch (error) {
+      this.opts.log.error(
+        { connectorId: hw.id, err: error instanceof Error ? error.message : String(error) },
+        `${what} not commanded`,
+      );
+    }
+  }
+
+  /** Keeps the limit in effect; a change is announced, and a pause that begins or ends re-derives the status. */
+  private note(connectorId: number, limit: LimitInEffect): void {
+    const before = this.inEffect.get(connectorId);
+    if (
+      before &&
+      before.amps === limit.amps &&
+      before.paused === limit.paused &&
+      sameSource(before.source, limit.source)
+    )
+      return;
+    this.inEffect.set(connectorId, limit);
+    if (before?.paused !== limit.paused) this.opts.station.refresh();
+    this.emit('changed', connectorId, limit);
+  }
+
+  /** When a composite changes before `horizon`, if it does. */
+  private changeBefore(connectorId: number, now: number, horizon: number): number | undefined {
+    const change = this.opts.composites.nextChange(connectorId, now);
+    return change !== undefined && change < horizon ? change : undefined;
+  }
+
+  private noteUnheld(connectorId: number, unheld: boolean): void {
+    if (unheld && !this.unheld.has(connectorId))
+      this.opts.log.warn({ connectorId }, 'cable not locked: contactor kept open');
+    if (unheld) this.unheld.add(connectorId);
+    else this.unheld.delete(connectorId);
+  }
+
+  private scheduleBoundary(atMs: number | undefined): void {
+    this.boundary?.cancel();
+    this.boundary = undefined;
+    if (this.closed || atMs === undefined) return;
+    this.boundary = this.opts.clock.setTimeout(() => {
+      this.boundary = undefined;
+      void this.evaluate();
+    }, atMs - this.opts.time.nowMs());
+  }
+}
+
+function sameSource(a: LimitSource, b: LimitSource): boolean {
+  if (a.kind === 'profile' && b.kind === 'profile')
+    return a.profileId === b.profileId && a.purpose === b.purpose;
+  return a.kind === b.kind;
+}

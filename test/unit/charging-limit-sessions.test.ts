@@ -1,0 +1,227 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import type {
+  ChargingProfile,
+  ChargingProfilePurpose,
+  LimitSource,
+} from '../../src/station/charging-profile-types.js';
+import { type SessionFixture, T0, useSessionFixtures } from './session-fixture.js';
+
+const TAG = 'VALID01';
+const OTHER = 'VALID02';
+const MINUTE = 60_000;
+
+const fixture = useSessionFixtures();
+
+const TX_DEFAULT: LimitSource = { kind: 'profile', profileId: 7, purpose: 'TxDefaultProfile' };
+
+/** An Absolute profile from T0 whose periods start at the given minutes with the given amps. */
+function profile(
+  purpose: ChargingProfilePurpose,
+  connectorId: number,
+  periods: ReadonlyArray<[minute: number, amps: number]>,
+  id = 7,
+): ChargingProfile {
+  return {
+    id,
+    connectorId,
+    stackLevel: 0,
+    purpose,
+    kind: 'Absolute',
+    schedule: {
+      startSchedule: T0,
+      unit: 'A',
+      periods: periods.map(([minute, limit]) => ({ startPeriod: minute * 60, limit })),
+    },
+  };
+}
+
+/** Every limit the pilot of a connector was set to, with the fake clock's time of the command. */
+function pilotCommands(fx: SessionFixture, connectorId: number): Array<[number, number]> {
+  const pilot = fx.board.connector(connectorId)!.devices.pilot;
+  const commands: Array<[number, number]> = [];
+  const original = pilot.setCurrentLimit.bind(pilot);
+  vi.spyOn(pilot, 'setCurrentLimit').mockImplementation((amps) => {
+    commands.push([fx.clock.now() - T0, amps]);
+    return original(amps);
+  });
+  return commands;
+}
+
+const offered = (fx: SessionFixture, id: number) => fx.board.connector(id)?.devices.pilot.currentLimit();
+const closed = (fx: SessionFixture, id: number) => fx.board.connector(id)?.devices.relay.isClosed();
+
+describe('the charging limit in process: one owner of the pilot and the contactor', () => {
+  it('a new period reaches the pilot exactly at its boundary, on the fake clock, without polling', async () => {
+    const fx = fixture();
+    expect(
+      fx.chargingProfiles.install(
+        profile('TxDefaultProfile', 0, [
+          [0, 16],
+          [15, 10],
+          [45, 24],
+        ]),
+      ),
+    ).toBe('Accepted');
+    await fx.charging(1, TAG);
+    const commands = pilotCommands(fx, 1);
+    expect(offered(fx, 1)).toBe(16);
+    expect(fx.limit.limitInEffect(1)).toEqual({ amps: 16, source: TX_DEFAULT, paused: false });
+    fx.clock.advance(15 * MINUTE - 1);
+    await fx.settle();
+    expect(offered(fx, 1)).toBe(16);
+    fx.clock.advance(1);
+    await fx.settle();
+    fx.clock.advance(30 * MINUTE);
+    await fx.settle();
+    expect(commands).toEqual([
+      [15 * MINUTE, 10],
+      [45 * MINUTE, 24],
+    ]);
+    expect(closed(fx, 1)).toBe(true);
+    // One timer for the next boundary (and the engine's own), not one per second.
+    expect(fx.clock.pending).toBeLessThanOrEqual(3);
+  });
+
+  it('below 6 A charging pauses (SuspendedEVSE, nothing offered, contactor open) and resumes when the limit rises', async () => {
+    const fx = fixture();
+    fx.chargingProfiles.install(
+      profile('TxDefaultProfile', 1, [
+        [0, 16],
+        [10, 5],
+        [20, 5.5],
+        [30, 8],
+      ]),
+    );
+    await fx.charging(1, TAG);
+    const from = fx.statuses(1).length;
+    fx.clock.advance(10 * MINUTE);
+    await fx.settle();
+    expect(fx.statusOf(1)).toBe('SuspendedEVSE');
+    expect([offered(fx, 1), closed(fx, 1)]).toEqual([0, false]);
+    expect(fx.limit.limitInEffect(1)).toEqual({ amps: 0, source: TX_DEFAULT, paused: true });
+    const register = (await fx.board.connector(1)!.meter!.read()).energyImportWh;
+    // Another limit below the minimum is no new status.
+    fx.clock.advance(10 * MINUTE);
+    await fx.settle();
+    expect((await fx.board.connector(1)!.meter!.read()).energyImportWh).toBe(register);
+    fx.clock.advance(10 * MINUTE);
+    await fx.settle();
+    expect(fx.statusOf(1)).toBe('Charging');
+    expect([offered(fx, 1), closed(fx, 1)]).toEqual([8, true]);
+    expect(fx.statuses(1).slice(from)).toEqual(['SuspendedEVSE', 'Charging']);
+    expect(fx.stops()).toEqual([]);
+  });
+
+  it('an EV that pauses while charging is paused by the limit shows SuspendedEV, and Charging once both allow it', async () => {
+    const fx = fixture();
+    await fx.charging(1, TAG);
+    await fx.limit.setLocalLimit(1, 0);
+    await fx.settle();
+    expect(fx.statusOf(1)).toBe('SuspendedEVSE');
+    fx.board.ev(1, 'pause');
+    await fx.settle();
+    expect(fx.statusOf(1)).toBe('SuspendedEV');
+    await fx.limit.setLocalLimit(1, 32);
+    fx.board.ev(1, 'charge');
+    await fx.settle();
+    expect(fx.statusOf(1)).toBe('Charging');
+    expect(closed(fx, 1)).toBe(true);
+  });
+
+  it('the local limit caps the offer at once and is kept across a restart; the maximum lifts it', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cp-limit-'));
+    onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const first = fixture({ dir });
+    await first.charging(1, TAG);
+    await first.limit.setLocalLimit(1, 10);
+    expect([offered(first, 1), closed(first, 1)]).toEqual([10, true]);
+    await expect(first.limit.setLocalLimit(1, 33)).rejects.toThrow("outside connector 1's 0..32 A");
+    first.close();
+
+    const again = fixture({ dir });
+    await again.settle();
+    expect(again.limit.localLimit(1)).toBe(10);
+    expect(again.limit.limitInEffect(1)).toEqual({ amps: 10, source: { kind: 'local' }, paused: false });
+    expect(offered(again, 1)).toBe(10);
+    expect(offered(again, 2)).toBe(32);
+    await again.limit.setLocalLimit(1, 32);
+    expect(again.limit.localLimit(1)).toBeUndefined();
+    expect(offered(again, 1)).toBe(32);
+  });
+
+  it('an Inoperative connector offers nothing; Operative again, it offers its limit', async () => {
+    const fx = fixture();
+    await fx.settle();
+    fx.station.changeAvailability(2, 'Inoperative');
+    await fx.settle();
+    expect(offered(fx, 2)).toBe(0);
+    expect(offered(fx, 1)).toBe(32);
+    fx.station.changeAvailability(2, 'Operative');
+    await fx.settle();
+    expect(offered(fx, 2)).toBe(32);
+  });
+});
+
+describe('load sharing: the board supply split among the charging connectors', () => {
+  it('two sessions share 40 A equally; each share is in its composite; a stop gives the other its full limit', async () => {
+    const fx = fixture({ supplyMaxCurrentA: 40 });
+    await fx.charging(1, TAG);
+    expect(offered(fx, 1)).toBe(32);
+    await fx.charging(2, OTHER);
+    expect([offered(fx, 1), offered(fx, 2)]).toEqual([20, 20]);
+    expect([closed(fx, 1), closed(fx, 2)]).toEqual([true, true]);
+    expect(fx.limit.limitInEffect(2)).toEqual({ amps: 20, source: { kind: 'loadSharing' }, paused: false });
+    expect(fx.limit.compositeFor(1, 3600).periods).toMatchObject([
+      { startPeriod: 0, limitA: 20, numberPhases: 3, source: { kind: 'loadSharing' } },
+    ]);
+    // The EV on connector 1 pauses by itself (SuspendedEV): its share goes to connector 2.
+    fx.board.ev(1, 'pause');
+    await fx.settle();
+    expect(fx.statusOf(1)).toBe('SuspendedEV');
+    expect(offered(fx, 2)).toBe(32);
+    fx.board.ev(1, 'charge');
+    await fx.settle();
+    expect([offered(fx, 1), offered(fx, 2)]).toEqual([20, 20]);
+    await fx.engine.presentIdTag(TAG, [1]);
+    await fx.settle();
+    expect(fx.stops().map((s) => s.tx.connectorId)).toEqual([1]);
+    expect(offered(fx, 2)).toBe(32);
+    expect(fx.limit.limitInEffect(2)?.source).toEqual({ kind: 'hardware' });
+  });
+
+  it('when even 6 A each does not fit, the newest session pauses (SuspendedEVSE) and resumes when the first stops', async () => {
+    const fx = fixture({ supplyMaxCurrentA: 10 });
+    await fx.charging(1, TAG);
+    expect(offered(fx, 1)).toBe(10);
+    fx.clock.advance(MINUTE);
+    await fx.charging(2, OTHER);
+    expect(fx.statusOf(2)).toBe('SuspendedEVSE');
+    expect([offered(fx, 2), closed(fx, 2)]).toEqual([0, false]);
+    expect([fx.statusOf(1), offered(fx, 1), closed(fx, 1)]).toEqual(['Charging', 10, true]);
+    expect(fx.limit.limitInEffect(2)).toEqual({ amps: 0, source: { kind: 'loadSharing' }, paused: true });
+    await fx.engine.presentIdTag(TAG, [1]);
+    await fx.settle();
+    expect([fx.statusOf(2), offered(fx, 2), closed(fx, 2)]).toEqual(['Charging', 10, true]);
+    expect(fx.statuses(2).filter((s) => s === 'SuspendedEVSE')).toHaveLength(1);
+  });
+
+  it('a ChargePointMaxProfile is shared too, and re-split exactly at its boundary', async () => {
+    const fx = fixture();
+    const cpMax = profile('ChargePointMaxProfile', 0, [
+      [0, 24],
+      [30, 64],
+    ]);
+    expect(fx.chargingProfiles.install(cpMax)).toBe('Accepted');
+    await fx.charging(1, TAG);
+    await fx.charging(2, OTHER);
+    expect([offered(fx, 1), offered(fx, 2)]).toEqual([12, 12]);
+    const commands = pilotCommands(fx, 2);
+    fx.clock.advance(30 * MINUTE);
+    await fx.settle();
+    expect([offered(fx, 1), offered(fx, 2)]).toEqual([32, 32]);
+    expect(commands).toEqual([[30 * MINUTE, 32]]);
+  });
+});

@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { type ConnectorSituation, decideOutputs } from '../../src/station/charging-outputs.js';
+import { MIN_CHARGING_CURRENT_A, type ShareDemand, shareSupply } from '../../src/station/load-sharing.js';
+
+/** A charging session on a healthy, operative connector, the EV asking, the cable locked. */
+const charging: ConnectorSituation = {
+  transaction: { withheld: false },
+  evAsks: true,
+  cableHeld: true,
+  faulted: false,
+  inoperative: false,
+  relayTest: false,
+  limitA: 16,
+  minA: MIN_CHARGING_CURRENT_A,
+};
+
+describe('the outputs of one connector (pilot offer, contactor)', () => {
+  it('offers the limit and closes the contactor for a running transaction whose EV asks', () => {
+    expect(decideOutputs(charging)).toEqual({ offeredA: 16, contactorClosed: true, paused: false });
+  });
+
+  it('pauses below 6 A: nothing offered (PWM off), contactor open; 6 A itself charges', () => {
+    expect(decideOutputs({ ...charging, limitA: 5.9 })).toEqual({
+      offeredA: 0,
+      contactorClosed: false,
+      paused: true,
+    });
+    expect(decideOutputs({ ...charging, limitA: 6 })).toEqual({
+      offeredA: 6,
+      contactorClosed: true,
+      paused: false,
+    });
+  });
+
+  it("pauses below the period's minChargingRate when it is above 6 A", () => {
+    expect(decideOutputs({ ...charging, limitA: 9, minA: 10 })).toMatchObject({ offeredA: 0, paused: true });
+    expect(decideOutputs({ ...charging, limitA: 10, minA: 10 })).toMatchObject({
+      offeredA: 10,
+      paused: false,
+    });
+  });
+
+  it('keeps the contactor open while the EV pauses (B) or the cable is not locked, still offering the limit', () => {
+    expect(decideOutputs({ ...charging, evAsks: false })).toEqual({
+      offeredA: 16,
+      contactorClosed: false,
+      paused: false,
+    });
+    expect(decideOutputs({ ...charging, cableHeld: false })).toMatchObject({
+      offeredA: 16,
+      contactorClosed: false,
+    });
+  });
+
+  it('withholds everything for a refused id (MaxEnergyOnInvalidId) and for a fault', () => {
+    expect(decideOutputs({ ...charging, transaction: { withheld: true } })).toEqual({
+      offeredA: 0,
+      contactorClosed: false,
+      paused: false,
+    });
+    expect(decideOutputs({ ...charging, faulted: true })).toMatchObject({
+      offeredA: 0,
+      contactorClosed: false,
+    });
+  });
+
+  it('without a transaction: the contactor stays open, nothing is offered while Inoperative', () => {
+    const { transaction: _, ...idle } = charging;
+    expect(decideOutputs(idle)).toEqual({ offeredA: 16, contactorClosed: false, paused: false });
+    expect(decideOutputs({ ...idle, inoperative: true })).toMatchObject({
+      offeredA: 0,
+      contactorClosed: false,
+    });
+    // An Inoperative that was Scheduled: the running transaction keeps charging until it ends.
+    expect(decideOutputs({ ...charging, inoperative: true })).toMatchObject({
+      offeredA: 16,
+      contactorClosed: true,
+    });
+  });
+
+  it("closes the contactor for a technician's relay test only on an idle, unfaulted connector", () => {
+    const { transaction: _, ...idle } = charging;
+    expect(decideOutputs({ ...idle, relayTest: true }).contactorClosed).toBe(true);
+    expect(decideOutputs({ ...idle, relayTest: true, faulted: true }).contactorClosed).toBe(false);
+  });
+});
+
+const demand = (connectorId: number, startedAt: number, capA = 32, minA = 6): ShareDemand => ({
+  connectorId,
+  capA,
+  minA,
+  startedAt,
+});
+
+describe('load sharing: one supply split among the sessions that want energy', () => {
+  it('gives each its own cap when the supply carries them all', () => {
+    expect(shareSupply(80, [demand(1, 1), demand(2, 2)])).toEqual([
+      { connectorId: 1, paused: false, limitA: 32 },
+      { connectorId: 2, paused: false, limitA: 32 },
+    ]);
+  });
+
+  it('splits a short supply in equal shares, rounded down to 0.1 A', () => {
+    expect(shareSupply(40, [demand(1, 1), demand(2, 2)])).toEqual([
+      { connectorId: 1, paused: false, limitA: 20 },
+      { connectorId: 2, paused: false, limitA: 20 },
+    ]);
+    expect(
+      shareSupply(40, [demand(1, 1), demand(2, 2), demand(3, 3)]).map((s) => s.paused || s.limitA),
+    ).toEqual([13.3, 13.3, 13.3]);
+  });
+
+  it('leaves what a connector with a lower cap cannot take to the others (max-min fair)', () => {
+    expect(
+      shareSupply(40, [demand(1, 1, 10), demand(2, 2), demand(3, 3)]).map((s) => s.paused || s.limitA),
+    ).toEqual([10, 15, 15]);
+  });
+
+  it('pauses the newest session when even 6 A each does not fit, whatever the order it is given in', () => {
+    expect(shareSupply(16, [demand(2, 300), demand(1, 100), demand(3, 200)])).toEqual([
+      { connectorId: 1, paused: false, limitA: 8 },
+      { connectorId: 3, paused: false, limitA: 8 },
+      { connectorId: 2, paused: true },
+    ]);
+    expect(shareSupply(11.9, [demand(1, 100), demand(2, 200)])).toEqual([
+      { connectorId: 1, paused: false, limitA: 11.9 },
+      { connectorId: 2, paused: true },
+    ]);
+    expect(shareSupply(12, [demand(1, 100), demand(2, 200)]).map((s) => s.paused || s.limitA)).toEqual([
+      6, 6,
+    ]);
+  });
+
+  it("respects a session's higher minimum (minChargingRate): the newest pauses rather than go below it", () => {
+    expect(shareSupply(20, [demand(1, 100, 32, 6), demand(2, 200, 32, 12)])).toEqual([
+      { connectorId: 1, paused: false, limitA: 20 },
+      { connectorId: 2, paused: true },
+    ]);
+  });
+
+  it('pauses everyone when not even one minimum fits', () => {
+    expect(shareSupply(5, [demand(1, 1)])).toEqual([{ connectorId: 1, paused: true }]);
+    expect(shareSupply(5, [])).toEqual([]);
+  });
+});
