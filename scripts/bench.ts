@@ -40,6 +40,7 @@ import {
 import { benchUnderFaults, FAULT_FIGURES, FAULT_TARGETS_MS, type FaultFigures } from './bench-faults.js';
 import { benchMqttPublish } from './bench-mqtt.js';
 import { BACKLOG_RSS_TARGET_MB, queueDrain, queuedBacklog } from './bench-queue.js';
+import { benchSmartCharging } from './bench-smart-charging.js';
 
 const CALLS = 1000;
 const SESSIONS = 200;
@@ -216,6 +217,7 @@ async function main(): Promise<void> {
     const mqtt = values['only-compare'] ? undefined : await withMqtt(csms, url, dir);
     const list = values['only-compare'] ? undefined : await largeList(csms, url, dir);
     const faults = values['only-compare'] ? undefined : await benchUnderFaults(dir);
+    const smartCharging = values['only-compare'] ? undefined : await benchSmartCharging(csms, url, dir);
     const report = {
       machine: { cpus: cpus().length, node: process.version },
       rounds,
@@ -227,6 +229,7 @@ async function main(): Promise<void> {
       ...mqtt,
       ...list,
       ...faults,
+      ...smartCharging,
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     process.stderr.write(table(live.versusFloor));

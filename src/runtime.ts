@@ -240,6 +240,7 @@ export class Runtime {
         ? {}
         : { supplyMaxCurrentA: this.board.supplyMaxCurrentA }),
       config: this.config,
+      writes: this.store.health,
       log,
     });
     this.chargingLimit = new ChargingLimit({

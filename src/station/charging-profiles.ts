@@ -16,7 +16,7 @@ import type {
 } from './charging-profile-types.js';
 import { electricalOf } from './electrical.js';
 import type { Station } from './station.js';
-import type { TransactionEngine } from './transactions.js';
+import type { TransactionEngine, WriteHealth } from './transactions.js';
 
 export type InstallStatus = 'Accepted' | 'Rejected';
 
@@ -39,6 +39,8 @@ export interface ChargingProfilesOptions {
   /** The board's supply limit (A per phase), which the charge point as a whole (connector 0) carries. */
   supplyMaxCurrentA?: number;
   config: ConfigurationRegistry;
+  /** Storage failures of installations: a disk that refuses the write makes it Rejected. */
+  writes?: WriteHealth;
   log: Logger;
 }
 
@@ -57,6 +59,8 @@ type Transactions = Pick<TransactionEngine, 'on' | 'transactionOn'>;
  */
 export class ChargingProfiles extends EventEmitter<ChargingProfilesEvents> {
   private readonly installed = new Map<number, ChargingProfile>();
+  /** A remote start's TxProfile was written in an SQL transaction not yet known to have committed. */
+  private boundUnconfirmed = false;
   private transactions: Transactions | undefined;
   private limits: (connectorId: number) => readonly ConstantLimit[] = () => [];
 
@@ -76,6 +80,7 @@ export class ChargingProfiles extends EventEmitter<ChargingProfilesEvents> {
     this.transactions = transactions;
     transactions.on('transaction', (event) => {
       if (event.kind === 'stopped') this.endTransaction(event.row.localId);
+      else if (this.boundUnconfirmed) this.reload(event.row.localId);
     });
   }
 
@@ -94,19 +99,9 @@ export class ChargingProfiles extends EventEmitter<ChargingProfilesEvents> {
    * same SQL transaction.
    */
   install(profile: ChargingProfile): InstallStatus {
-    const reason = this.problem(profile, profile.connectorId) ?? this.transactionProblem(profile);
-    if (reason) return this.rejected(profile, reason);
-    const bound = profile.purpose === 'TxProfile' ? this.boundTo(profile, profile.connectorId) : profile;
-    if (!bound) return this.rejected(profile, 'no transaction on the connector');
-    try {
-      this.store(bound);
-    } catch (error) {
-      this.opts.log.error(
-        { chargingProfileId: profile.id, err: error instanceof Error ? error.message : String(error) },
-        'charging profile not stored',
-      );
-      return 'Rejected';
-    }
+    const checked = this.problem(profile, profile.connectorId) ?? this.withTransaction(profile);
+    if (typeof checked === 'string') return this.rejected(profile, checked);
+    if (!this.attempt('charging profile', () => this.store(checked))) return 'Rejected';
     this.opts.log.info(
       { chargingProfileId: profile.id, connectorId: profile.connectorId, purpose: profile.purpose },
       'charging profile installed',
@@ -139,11 +134,10 @@ export class ChargingProfiles extends EventEmitter<ChargingProfilesEvents> {
    * called inside that SQL transaction, so the profile is stored if and only if the row is.
    */
   bindToTransaction(profile: PendingTxProfile, row: TransactionRow): void {
-    this.store({
-      ...profile,
-      connectorId: row.connectorId,
-      transactionLocalId: row.localId,
-    });
+    this.persist({ ...profile, connectorId: row.connectorId, transactionLocalId: row.localId });
+    // That SQL transaction may still roll back (and the row id be handed out again): memory
+    // follows when the engine reports the start recorded.
+    this.boundUnconfirmed = true;
     this.opts.log.info(
       { chargingProfileId: profile.id, connectorId: row.connectorId, localId: row.localId },
       'remote start TxProfile installed',
@@ -233,14 +227,17 @@ export class ChargingProfiles extends EventEmitter<ChargingProfilesEvents> {
     return undefined;
   }
 
-  /** A TxProfile needs a running transaction on its connector, and the one it names. */
-  private transactionProblem(profile: ChargingProfile): string | undefined {
-    if (profile.purpose !== 'TxProfile') return undefined;
+  /**
+   * A TxProfile needs a transaction open on its connector, and the one it names: it is bound to
+   * that transaction's row. Other purposes as they are; the reason when refused.
+   */
+  private withTransaction(profile: ChargingProfile): ChargingProfile | string {
+    if (profile.purpose !== 'TxProfile') return profile;
     const row = this.transactions?.transactionOn(profile.connectorId);
     if (!row) return 'no transaction on the connector';
     if (profile.transactionId !== undefined && profile.transactionId !== row.transactionId)
       return `transactionId ${profile.transactionId} is not the connector's transaction`;
-    return undefined;
+    return { ...profile, transactionLocalId: row.localId };
   }
 
   /**
@@ -270,22 +267,41 @@ export class ChargingProfiles extends EventEmitter<ChargingProfilesEvents> {
 
   // ---- state ----
 
-  private boundTo(profile: ChargingProfile, connectorId: number): ChargingProfile | undefined {
-    const row = this.transactions?.transactionOn(connectorId);
-    return row ? { ...profile, transactionLocalId: row.localId } : undefined;
+  /** A write through the store's health when given (the runtime's): false when the disk refused it. */
+  private attempt(what: string, write: () => void): boolean {
+    if (this.opts.writes) return this.opts.writes.attempt(what, write);
+    write();
+    return true;
   }
 
   /** Saves the profile and removes what it replaces, in one SQL transaction, then in memory. */
   private store(profile: ChargingProfile): void {
+    const replaced = this.persist(profile);
+    for (const p of replaced) this.installed.delete(p.id);
+    this.installed.set(profile.id, profile);
+    this.changed([...replaced, profile]);
+  }
+
+  /** The SQL of `store`: what the profile replaces goes in the same transaction. Returns that. */
+  private persist(profile: ChargingProfile): ChargingProfile[] {
     const replaced = this.all().filter((p) => this.replaces(profile, profile.connectorId, p));
     const { repo } = this.opts;
     repo.atomically(() => {
       repo.remove(replaced.filter((p) => p.id !== profile.id).map((p) => p.id));
       repo.save(profile);
     });
-    for (const p of replaced) this.installed.delete(p.id);
-    this.installed.set(profile.id, profile);
-    this.changed([...replaced, profile]);
+    return replaced;
+  }
+
+  /** Memory from the store once a start that bound a TxProfile is recorded (see bindToTransaction). */
+  private reload(localId: number): void {
+    this.boundUnconfirmed = false;
+    const before = this.all();
+    this.installed.clear();
+    for (const profile of this.opts.repo.all()) this.installed.set(profile.id, profile);
+    // Replaced, or moved to another connector under the same id.
+    const gone = before.filter((p) => this.installed.get(p.id)?.connectorId !== p.connectorId);
+    this.changed([...gone, ...this.all().filter((p) => p.transactionLocalId === localId)]);
   }
 
   private endTransaction(localId: number): void {

@@ -1,10 +1,16 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_SIM_SPEC, SimBoard } from '../../hal/sim/board.js';
+import { systemClock } from '../../src/clock.js';
 import type {
   ClearChargingProfileRequest,
   SetChargingProfileRequest,
 } from '../../src/ocpp/generated/messages.js';
+import { Runtime } from '../../src/runtime.js';
 import { CallError } from '../csms/server.js';
 import { charging } from '../support/charging.js';
+import { DiskFull } from '../support/disk-full.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
 const TAG = 'VALID01';
@@ -415,17 +421,18 @@ describe('Smart Charging: GetCompositeSchedule (OCTT numbers)', () => {
     );
     expect(await setProfile(h, 1, p)).toBe('Accepted');
     const before = Date.now();
-    const answer = await composite(h, 1, 300, 'A');
+    const answer = await composite(h, 1, 240, 'A');
     expect(answer).toMatchObject({
       status: 'Accepted',
       connectorId: 1,
       chargingSchedule: {
-        duration: 300,
+        duration: 240,
         chargingRateUnit: 'A',
         chargingSchedulePeriod: [{ startPeriod: 0, limit: 6, numberPhases: 3 }],
       },
     });
-    // scheduleStart and startSchedule are now (whole seconds).
+    // scheduleStart and startSchedule are now. (The profile lasts 300 s from its start, so a
+    // composite of 240 s stays inside it however long the exchange took.)
     expect(answer.chargingSchedule?.startSchedule).toBe(answer.scheduleStart);
     expect(Math.abs(Date.parse(answer.scheduleStart ?? '') - before)).toBeLessThan(2000);
 
@@ -438,12 +445,12 @@ describe('Smart Charging: GetCompositeSchedule (OCTT numbers)', () => {
       },
     );
     expect(await setProfile(h, 1, watts)).toBe('Accepted');
-    expect((await composite(h, 1, 300, 'W')).chargingSchedule).toMatchObject({
+    expect((await composite(h, 1, 240, 'W')).chargingSchedule).toMatchObject({
       chargingRateUnit: 'W',
       chargingSchedulePeriod: [{ startPeriod: 0, limit: 6000, numberPhases: 3 }],
     });
     // Without a unit: amps, one decimal, never above the profile (6000 W / 690 V = 8.69 A).
-    expect((await composite(h, 1, 300)).chargingSchedule).toMatchObject({
+    expect((await composite(h, 1, 240)).chargingSchedule).toMatchObject({
       chargingRateUnit: 'A',
       chargingSchedulePeriod: [{ startPeriod: 0, limit: 8.6 }],
     });
@@ -463,7 +470,7 @@ describe('Smart Charging: GetCompositeSchedule (OCTT numbers)', () => {
         ),
       ),
     ).toBe('Accepted');
-    expect((await composite(h, 1, 300)).chargingSchedule?.chargingSchedulePeriod).toEqual([
+    expect((await composite(h, 1, 240)).chargingSchedule?.chargingSchedulePeriod).toEqual([
       { startPeriod: 0, limit: 8, numberPhases: 3 },
     ]);
     const tx = profile(
@@ -471,7 +478,7 @@ describe('Smart Charging: GetCompositeSchedule (OCTT numbers)', () => {
       { duration: 300, chargingSchedulePeriod: SIX_AMPS },
     );
     expect(await setProfile(h, 1, tx)).toBe('Accepted');
-    expect((await composite(h, 1, 300)).chargingSchedule?.chargingSchedulePeriod).toEqual([
+    expect((await composite(h, 1, 240)).chargingSchedule?.chargingSchedulePeriod).toEqual([
       { startPeriod: 0, limit: 6, numberPhases: 3 },
     ]);
   });
@@ -645,5 +652,69 @@ describe('Smart Charging: GetCompositeSchedule (OCTT numbers)', () => {
     expect((await composite(h, 0, 60)).chargingSchedule?.chargingSchedulePeriod).toEqual([
       { startPeriod: 0, limit: 64, numberPhases: 3 },
     ]);
+  });
+});
+
+describe('Smart Charging: a TxProfile across a restart', () => {
+  const start = useHarness();
+
+  it('ends with its transaction at a stop; one a power cut left behind its stopped transaction is dropped at start', async () => {
+    const h = await start();
+    await h.booted();
+    await charging(h, TAG, 1);
+    const tx = profile(
+      { chargingProfileId: 90, chargingProfilePurpose: 'TxProfile' },
+      { chargingSchedulePeriod: SIX_AMPS },
+    );
+    expect(await setProfile(h, 1, tx)).toBe('Accepted');
+    expect(
+      await setProfile(h, 1, profile({ chargingProfileId: 91 }, { chargingSchedulePeriod: SIX_AMPS })),
+    ).toBe('Accepted');
+    const localId = h.runtime.transactions.transactionOn(1)?.localId;
+    await h.runtime.stop();
+    // The graceful stop ended the transaction, and its TxProfile with it.
+    const db = new Database(join(h.stateDir, 'chargepoint.db'));
+    const stored = () => db.prepare('SELECT charging_profile_id FROM charging_profiles').pluck().all();
+    expect(stored()).toEqual([91]);
+    // As if the power went after the stop was committed and before its TxProfile was deleted.
+    db.prepare(
+      `INSERT INTO charging_profiles (charging_profile_id, connector_id, stack_level, purpose, kind, local_tx_id, schedule)
+       VALUES (90, 1, 0, 'TxProfile', 'Absolute', ?, '{"unit":"A","periods":[{"startPeriod":0,"limit":6}]}')`,
+    ).run(localId);
+    db.close();
+
+    const mark = h.csms.mark();
+    await h.startRuntime();
+    await h.booted(mark);
+    expect(h.runtime.chargingProfiles.all().map((p) => p.id)).toEqual([91]);
+    expect(h.sink.find((l) => l.msg === 'TxProfiles of transactions that ended removed')).toMatchObject({
+      dropped: 1,
+    });
+  });
+});
+
+describe('Smart Charging: a disk that refuses the write', () => {
+  const start = useHarness();
+
+  it('SetChargingProfile is Rejected (the store reports it), nothing is installed; Accepted once it writes again', async () => {
+    const h = await start({ deferStart: true });
+    const disk = new DiskFull();
+    h.board = new SimBoard(DEFAULT_SIM_SPEC, systemClock);
+    h.runtime = await Runtime.start({
+      config: h.config,
+      log: h.log,
+      board: h.board,
+      wrapDatabase: disk.wrap,
+    });
+    await h.booted();
+    disk.fill();
+    const p = profile({ chargingProfileId: 40 }, { chargingSchedulePeriod: SIX_AMPS });
+    expect(await setProfile(h, 1, p)).toBe('Rejected');
+    expect(h.runtime.store.health.snapshot()).toMatchObject({ state: 'degraded' });
+    expect(h.runtime.chargingProfiles.all()).toEqual([]);
+    disk.free();
+    expect(h.runtime.store.health.probe()).toBe(true);
+    expect(await setProfile(h, 1, p)).toBe('Accepted');
+    expect(h.runtime.chargingProfiles.all().map((installed) => installed.id)).toEqual([40]);
   });
 });
