@@ -37,7 +37,7 @@ export interface MqttBridgeDeps {
     'on' | 'off' | 'transactionOn' | 'activeTransactions' | 'isFree' | 'presentIdTag'
   >;
   /** The owner of the offered current: `limit` sets its local limit; its changes are published. */
-  limit: Pick<ChargingLimit, 'on' | 'off' | 'setLocalLimit'>;
+  limit: Pick<ChargingLimit, 'on' | 'off' | 'setLocalLimit' | 'limitInEffect'>;
   link: Pick<Link, 'on' | 'off' | 'isOpen'>;
   registration: Pick<Registration, 'on' | 'off' | 'status'>;
   clock: Clock;
@@ -267,6 +267,7 @@ export class MqttBridge {
       snapshot,
       station.availabilityOf(connectorId),
       station.connector(connectorId),
+      this.deps.limit.limitInEffect(connectorId),
     );
     this.publishRetained(this.topics.connectorState(connectorId), payload);
   }
