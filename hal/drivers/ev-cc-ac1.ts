@@ -114,9 +114,10 @@ export class EvCcAc1Controller extends EventEmitter<{ change: [] }> {
   /** Why the status cannot be read now, if it cannot. */
   private unreadable: string | undefined = 'not read yet';
   private readonly failed = new Map<Output, string>();
-  limitA: number;
-  relayClosed = false;
-  locked = false;
+  /** What the runtime commanded, written again whenever the controller may have lost it. */
+  private limitA: number;
+  private permitted = false;
+  private lockCommanded = false;
 
   constructor(private readonly opts: EvCcAc1Options) {
     super();
@@ -144,15 +145,21 @@ export class EvCcAc1Controller extends EventEmitter<{ change: [] }> {
     this.timer = undefined;
     await this.polling;
     // Nothing may charge with no one watching: withdraw the permission (the lock stays as it is).
-    this.relayClosed = false;
+    this.permitted = false;
     await this.writeEnable().catch(() => undefined);
     await this.opts.bus.release();
   }
 
-  /** Withdraws the charge permission, before anything starts; a failure is logged, not thrown. */
+  /**
+   * Withdraws the charge permission, before anything starts; a failure is logged, not thrown. The
+   * line is held only for this write, so a board that never starts leaves no connection open.
+   */
   safe(): void {
-    this.relayClosed = false;
-    void this.writeEnable().catch(() => undefined);
+    this.permitted = false;
+    this.opts.bus.retain();
+    void this.writeEnable()
+      .catch(() => undefined)
+      .finally(() => this.opts.bus.release());
   }
 
   state(): PilotState {
@@ -174,18 +181,47 @@ export class EvCcAc1Controller extends EventEmitter<{ change: [] }> {
     return this.failed.get(output);
   }
 
+  currentLimit(): number {
+    return this.limitA;
+  }
+
+  /** Offers `amps` (below 6 A: none, the permission withdrawn). */
+  offer(amps: number): Promise<void> {
+    this.limitA = amps;
+    return this.writeCurrentAndEnable();
+  }
+
+  /** The relay's command: charging may go on (with current offered) or not. */
+  isPermitted(): boolean {
+    return this.permitted;
+  }
+
+  permit(closed: boolean): Promise<void> {
+    this.permitted = closed;
+    return this.writeEnable();
+  }
+
+  locked(): boolean {
+    return this.lockCommanded;
+  }
+
+  setLocked(locked: boolean): Promise<void> {
+    this.lockCommanded = locked;
+    return this.writeLock();
+  }
+
   /** The current register, then the permission: a permission never comes before its current. */
-  async writeCurrentAndEnable(): Promise<void> {
+  private async writeCurrentAndEnable(): Promise<void> {
     if (this.offers()) await this.write('current', EV_CC_AC1.maxCurrent, this.registerCurrent());
     await this.writeEnable();
   }
 
-  writeEnable(): Promise<void> {
-    return this.write('enable', EV_CC_AC1.enable, this.relayClosed && this.offers());
+  private writeEnable(): Promise<void> {
+    return this.write('enable', EV_CC_AC1.enable, this.permitted && this.offers());
   }
 
-  writeLock(): Promise<void> {
-    return this.write('lock', EV_CC_AC1.lock, this.locked);
+  private writeLock(): Promise<void> {
+    return this.write('lock', EV_CC_AC1.lock, this.lockCommanded);
   }
 
   private offers(): boolean {
@@ -294,12 +330,11 @@ export class EvCcAc1Pilot
 
   async setCurrentLimit(amps: number): Promise<void> {
     if (!Number.isFinite(amps) || amps < 0) throw new RangeError(`pilot current limit ${amps} A is not >= 0`);
-    this.controller.limitA = amps;
-    await this.controller.writeCurrentAndEnable();
+    await this.controller.offer(amps);
   }
 
   currentLimit(): number {
-    return this.controller.limitA;
+    return this.controller.currentLimit();
   }
 
   /** The current the controller says it applies (register 24003), A. */
@@ -340,14 +375,14 @@ export class EvCcAc1Relay
   }
 
   async set(closed: boolean): Promise<void> {
-    const changed = closed !== this.controller.relayClosed;
-    this.controller.relayClosed = closed;
+    const changed = closed !== this.controller.isPermitted();
+    const writing = this.controller.permit(closed);
     if (changed) this.emit('change', closed);
-    await this.controller.writeEnable();
+    await writing;
   }
 
   isClosed(): boolean {
-    return this.controller.relayClosed;
+    return this.controller.isPermitted();
   }
 
   feedback(): undefined {
@@ -364,7 +399,7 @@ export class EvCcAc1Relay
    * line now and confirmed (or reported in health) when the controller starts.
    */
   safe(): void {
-    const wasClosed = this.controller.relayClosed;
+    const wasClosed = this.controller.isPermitted();
     this.controller.safe();
     if (wasClosed) this.emit('change', false);
   }
@@ -397,7 +432,7 @@ export class EvCcAc1Lock extends EventEmitter<HealthEvents> implements Connector
 
   /** The commanded state once the controller took it (the actuator has no feedback here). */
   isLocked(): boolean {
-    return this.controller.locked && this.controller.writeProblem('lock') === undefined;
+    return this.controller.locked() && this.controller.writeProblem('lock') === undefined;
   }
 
   health(): DeviceHealth {
@@ -406,8 +441,7 @@ export class EvCcAc1Lock extends EventEmitter<HealthEvents> implements Connector
   }
 
   private async command(locked: boolean): Promise<boolean> {
-    this.controller.locked = locked;
-    return this.controller.writeLock().then(
+    return this.controller.setLocked(locked).then(
       () => true,
       () => false,
     );

@@ -23,7 +23,7 @@ import {
 } from '../types.js';
 import type { GpioDirection, GpioLine, GpioLineFactory } from './gpio-adapter.js';
 import { HealthState } from './health-state.js';
-import { PilotPwm, type PwmChannelFactory, type PwmRef } from './pwm-pilot.js';
+import { PilotPwm, type PwmChannelFactory, type PwmRef, pwmName } from './pwm-pilot.js';
 
 /** A line as the devices take it: its sysfs number, and a name for messages (chip:offset). */
 export interface ResolvedLine {
@@ -440,8 +440,7 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
     this.faultInput = options.fault && new GpioInput(options.fault, deps);
     this.enable = options.enable && new GpioOutput(options.enable, deps.lines);
     if (options.pwm) {
-      if (!deps.pwm)
-        throw new Error(`pilot PWM ${options.pwm.chip}/${options.pwm.channel}: no PWM factory given`);
+      if (!deps.pwm) throw new Error(`pilot PWM ${pwmName(options.pwm)}: no PWM factory given`);
       this.pwm = new PilotPwm(options.pwm, deps.pwm, outlet.maxCurrentA);
     }
     this.inputs = [

@@ -72,9 +72,15 @@ export class ModbusPowerSetpoint extends EventEmitter<HealthEvents> implements P
     await this.opts.bus.release();
   }
 
-  /** 0 W now: queued on the line (Modbus is not written synchronously), logged if it fails. */
+  /**
+   * 0 W now: queued on the line (Modbus is not written synchronously), logged if it fails. The
+   * line is held only for this write, so a board that never starts leaves no connection open.
+   */
   safe(): void {
-    void this.write(0).catch(() => undefined);
+    this.opts.bus.retain();
+    void this.write(0)
+      .catch(() => undefined)
+      .finally(() => this.opts.bus.release());
   }
 
   async setPowerLimit(watts: number): Promise<void> {

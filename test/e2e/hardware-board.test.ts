@@ -14,6 +14,7 @@ import { Runtime } from '../../src/runtime.js';
 import type { StartReq, StopReq } from '../support/charging.js';
 import { DaemonProcess, standaloneConfig } from '../support/daemon-process.js';
 import { FakeSysfs } from '../support/fake-gpio.js';
+import { FakePwmSysfs } from '../support/fake-pwm.js';
 import { CP_ID, Harness } from '../support/harness.js';
 import { IMPORT_KWH_REGISTER, loadSdm630, readingWhere } from '../support/modbus-meters.js';
 import { ModbusTestServer } from '../support/modbus-server.js';
@@ -230,5 +231,42 @@ describe('chargepointd on a hardware board', () => {
     const fatal = daemon.lines.find((l) => l.level === 'fatal');
     expect(String(fatal?.err)).toContain(`${CHIP}:${RELAY}`);
     expect(String(fatal?.err)).toContain(join(dir, 'sys', 'class', 'gpio', 'export'));
+  });
+
+  it('exits 78 (configuration) when the pilot PWM chip is missing, naming it, with the relay driven open', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cp-hw-pwm-'));
+    const sysfs = new FakeSysfs(join(dir, 'sys')).chip(CHIP, BASE, 58);
+    // The PWM interface is there, but not the chip the board file names (no dtoverlay=pwm).
+    new FakePwmSysfs(join(dir, 'sys')).chip(1, 2);
+    sysfs.drive(BASE + RELAY, 1);
+    const boardFile = join(dir, 'board.json');
+    writeFileSync(
+      boardFile,
+      JSON.stringify({
+        name: 'no-pwm',
+        kind: 'hardware',
+        sysfsRoot: join(dir, 'sys'),
+        connectors: [
+          {
+            id: 1,
+            maxCurrentA: 16,
+            phases: 1,
+            relay: { driver: 'gpio', line: line(RELAY) },
+            pilot: {
+              driver: 'gpio',
+              connected: { line: line(CONNECTED) },
+              ready: { line: line(READY) },
+              pwm: { chip: 0, channel: 0 },
+            },
+          },
+        ],
+      }),
+    );
+    const daemon = DaemonProcess.withConfig(dir, standaloneConfig(dir, 'CP-HW-02', { board: boardFile }));
+    expect(await daemon.exitCode()).toBe(78);
+    const fatal = daemon.lines.find((l) => l.level === 'fatal');
+    expect(String(fatal?.err)).toContain('PWM pwmchip0/pwm0: no PWM chip 0');
+    // The other outputs were driven safe all the same: a killed run's closed contactor is open.
+    expect(sysfs.level(BASE + RELAY)).toBe(0);
   });
 });

@@ -80,6 +80,8 @@ describe('MQTT bridge', () => {
       availability: 'Operative',
       plugged: false,
       currentLimitA: 32,
+      limitSource: { kind: 'hardware' },
+      limitPaused: false,
       maxCurrentA: 32,
     });
     expect(await byTopic(`${P}connector/1/meter`)).toMatchObject({
@@ -155,7 +157,7 @@ describe('MQTT bridge', () => {
     expect(again).toMatchObject({ ok: false, error: 'no session running for LOCAL01' });
   });
 
-  it('sets the pilot current limit on command, never above the connector maximum', async () => {
+  it('sets the local current limit on command, never above the connector maximum, kept across a restart', async () => {
     const b = await broker();
     const h = await start(withMqtt(b));
     await h.booted();
@@ -170,13 +172,32 @@ describe('MQTT bridge', () => {
       result: { connectorId: 1, amps: 16 },
     });
     expect(pilot.currentLimit()).toBe(16);
-    await w.waitFor(on(`${P}connector/1/state`, { currentLimitA: 16 }), 'state with the limit', since);
+    const limited = await w.waitFor(
+      on(`${P}connector/1/state`, { currentLimitA: 16 }),
+      'state with the limit',
+      since,
+    );
+    expect(json(limited).limitSource).toEqual({ kind: 'local' });
 
     const above = await command(w, 'limit', { id: 'l2', connectorId: 1, amps: 40 });
     expect(above).toMatchObject({ ok: false, error: expect.stringContaining('maximum of 32 A') });
     const nowhere = await command(w, 'limit', { id: 'l3', connectorId: 9, amps: 10 });
     expect(nowhere).toMatchObject({ ok: false, error: expect.stringContaining('no connector 9') });
     expect(pilot.currentLimit()).toBe(16);
+
+    // Persisted: the daemon comes back with it, and publishes it with the connector's state.
+    await h.runtime.stop();
+    const restarted = w.mark();
+    await h.startRuntime();
+    await w.waitFor(
+      on(`${P}connector/1/state`, { currentLimitA: 16 }),
+      'the limit after the restart',
+      restarted,
+    );
+    expect(h.board.connector(1)!.devices.pilot.currentLimit()).toBe(16);
+    // The outlet's maximum lifts it.
+    await command(w, 'limit', { id: 'l4', connectorId: 1, amps: 32 });
+    expect(h.runtime.chargingLimit.localLimit(1)).toBeUndefined();
   });
 
   it('publishes the limit in effect with its source, again at each period boundary of a profile', async () => {

@@ -141,6 +141,18 @@ describe('Phoenix Contact EV Charge Control Basic over Modbus TCP (pymodbus)', (
     expect((await coils())[0]).toBe(0);
   });
 
+  it('safe() withdraws a permission a killed run left on, before anything starts', async () => {
+    await server.setWords(UNIT, 'coil', EV_CC_AC1.enable, [1, 1, 1]);
+    // Another device on the line holds it open, so the read below, queued behind the write, tells
+    // when the write is done.
+    bus.retain();
+    controller.relay.safe();
+    await bus.readRegisters(UNIT, 'input', EV_CC_AC1.status, 1);
+    await bus.release();
+    expect(await coils()).toEqual([0, 1, 1]);
+    expect(controller.relay.isClosed()).toBe(false);
+  });
+
   it('locks and unlocks with coil 20002', async () => {
     await start();
     const { lock } = controller;
@@ -198,7 +210,13 @@ describe('Phoenix Contact EV Charge Control Basic over Modbus TCP (pymodbus)', (
         maxPowerW: 50_000,
         log,
       });
+      // A killed run left the module at full power.
+      await server.setWords(SETPOINT_UNIT, 'holding', 100, [5_000]);
+      bus.retain();
       setpoint.safe();
+      await bus.readRegisters(SETPOINT_UNIT, 'holding', 100, 1);
+      await bus.release();
+      expect(await server.get(SETPOINT_UNIT, 'holding', 100)).toEqual([0]);
       await setpoint.start();
       expect(await server.get(SETPOINT_UNIT, 'holding', 100)).toEqual([5_000]);
       await setpoint.setPowerLimit(11_045);

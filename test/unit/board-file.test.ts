@@ -45,7 +45,7 @@ describe('board files', () => {
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('the shipped board files are valid, and the published schema matches the loader', async () => {
-    for (const name of ['sim.json', 'rpi-ac-1.json', 'dc-2.json', 'phoenix-ac-2.json']) {
+    for (const name of ['sim.json', 'sim-dc.json', 'rpi-ac-1.json', 'dc-2.json', 'phoenix-ac-2.json']) {
       const parsed = await parseBoardFile(read(name), name);
       expect(parsed.connectors.length, name).toBe(
         (read(name) as { connectors: unknown[] }).connectors.length,

@@ -115,6 +115,20 @@ describe('the charging limit in process: one owner of the pilot and the contacto
     expect(fx.stops()).toEqual([]);
   });
 
+  it("pauses below the schedule's minChargingRate although the limit is above 6 A", async () => {
+    const fx = fixture();
+    const slow = profile('TxDefaultProfile', 1, [
+      [0, 12],
+      [10, 8],
+    ]);
+    fx.chargingProfiles.install({ ...slow, schedule: { ...slow.schedule, minChargingRate: 10 } });
+    await fx.charging(1, TAG);
+    expect([fx.statusOf(1), offered(fx, 1)]).toEqual(['Charging', 12]);
+    fx.clock.advance(10 * MINUTE);
+    await fx.settle();
+    expect([fx.statusOf(1), offered(fx, 1), closed(fx, 1)]).toEqual(['SuspendedEVSE', 0, false]);
+  });
+
   it('an EV that pauses while charging is paused by the limit shows SuspendedEV, and Charging once both allow it', async () => {
     const fx = fixture();
     await fx.charging(1, TAG);
@@ -150,6 +164,19 @@ describe('the charging limit in process: one owner of the pilot and the contacto
     await again.limit.setLocalLimit(1, 32);
     expect(again.limit.localLimit(1)).toBeUndefined();
     expect(offered(again, 1)).toBe(32);
+  });
+
+  it("a DC outlet's power setpoint follows the limit (A x nominal voltage), 0 while paused", async () => {
+    const fx = fixture({
+      board: { connectors: [{ id: 1, dc: true, maxCurrentA: 100, nominalVoltageV: 400 }] },
+    });
+    const setpoint = fx.board.connector(1)!.devices.powerSetpoint!;
+    await fx.charging(1, TAG);
+    expect(setpoint.powerLimit()).toBe(40_000);
+    await fx.limit.setLocalLimit(1, 25);
+    expect(setpoint.powerLimit()).toBe(10_000);
+    await fx.limit.setLocalLimit(1, 5);
+    expect([setpoint.powerLimit(), fx.statusOf(1)]).toEqual([0, 'SuspendedEVSE']);
   });
 
   it('an Inoperative connector offers nothing; Operative again, it offers its limit', async () => {
