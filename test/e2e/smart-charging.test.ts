@@ -18,7 +18,7 @@ const TAG = 'VALID01';
 type Profile = SetChargingProfileRequest['csChargingProfiles'];
 type Period = Profile['chargingSchedule']['chargingSchedulePeriod'][number];
 
-/** A charging profile as the OCTT sends it: Absolute from now unless told otherwise, in amps. */
+/** A charging profile as the OCTT sends it: Absolute from a second ago unless told otherwise, in amps. */
 function profile(
   fields: Partial<Omit<Profile, 'chargingSchedule'>> & { chargingProfileId: number },
   schedule: Partial<Profile['chargingSchedule']> & { chargingSchedulePeriod: Period[] },
@@ -30,7 +30,10 @@ function profile(
     ...fields,
     chargingSchedule: {
       chargingRateUnit: 'A',
-      ...(fields.chargingProfileKind === 'Relative' ? {} : { startSchedule: new Date().toISOString() }),
+      // A second ago: the charge point keeps the central system's time only to a few ms.
+      ...(fields.chargingProfileKind === 'Relative'
+        ? {}
+        : { startSchedule: new Date(Date.now() - 1000).toISOString() }),
       ...schedule,
     },
   };
@@ -173,13 +176,14 @@ describe('Smart Charging: SetChargingProfile and ClearChargingProfile', () => {
           { chargingSchedulePeriod: SIX_AMPS },
         ),
       );
-    for (const [id, connectorId, stackLevel, purpose] of [
+    const installed: Array<[number, number, number, Profile['chargingProfilePurpose']]> = [
       [1, 1, 0, 'TxDefaultProfile'],
       [2, 1, 1, 'TxDefaultProfile'],
       [3, 2, 1, 'TxDefaultProfile'],
       [4, 0, 1, 'ChargePointMaxProfile'],
       [5, 2, 3, 'TxDefaultProfile'],
-    ] as const)
+    ];
+    for (const [id, connectorId, stackLevel, purpose] of installed)
       expect(await set(id, connectorId, stackLevel, purpose)).toBe('Accepted');
     const ids = () => h.runtime.chargingProfiles.all().map((p) => p.id);
     expect(await clearProfile(h, { id: 99 })).toBe('Unknown');
@@ -399,14 +403,14 @@ async function periodsSince(h: Harness, anchor: number, duration: number, connec
     connectorId,
     chargingSchedule: { duration, chargingRateUnit: 'A' },
   });
-  // A boundary between two whole seconds from the start shows from the next one.
+  // Both whole seconds: x is too.
   const x = Math.floor((Date.parse(answer.scheduleStart ?? '') - anchor) / 1000);
   const periods = answer.chargingSchedule?.chargingSchedulePeriod.map((p) => [p.startPeriod, p.limit]);
   return { x, periods };
 }
 
-/** Now in whole seconds, where the OCTT's profiles are anchored. */
-const wholeSecondNow = () => Math.floor(Date.now() / 1000) * 1000;
+/** The charge point's now (the central system's time) in whole seconds, where the OCTT's profiles are anchored. */
+const wholeSecondNow = (h: Harness) => Math.floor(h.runtime.time.nowMs() / 1000) * 1000;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 describe('Smart Charging: GetCompositeSchedule (OCTT numbers)', () => {
@@ -431,8 +435,8 @@ describe('Smart Charging: GetCompositeSchedule (OCTT numbers)', () => {
         chargingSchedulePeriod: [{ startPeriod: 0, limit: 6, numberPhases: 3 }],
       },
     });
-    // scheduleStart and startSchedule are now. (The profile lasts 300 s from its start, so a
-    // composite of 240 s stays inside it however long the exchange took.)
+    // scheduleStart and startSchedule are now (the next whole second). The profile lasts 300 s
+    // from its start, so a composite of 240 s stays inside it however long the exchange took.
     expect(answer.chargingSchedule?.startSchedule).toBe(answer.scheduleStart);
     expect(Math.abs(Date.parse(answer.scheduleStart ?? '') - before)).toBeLessThan(2000);
 
@@ -487,7 +491,7 @@ describe('Smart Charging: GetCompositeSchedule (OCTT numbers)', () => {
     const h = await start({ ocpp: { MaxChargingProfilesInstalled: 3, ChargingScheduleMaxPeriods: 5 } });
     await h.booted();
     const transactionId = await charging(h, TAG, 1);
-    const anchor = wholeSecondNow();
+    const anchor = wholeSecondNow(h);
     const startSchedule = iso(anchor);
     const validTo = iso(anchor + 401_000);
     const periods = (...pairs: Array<[number, number]>) =>
@@ -528,7 +532,7 @@ describe('Smart Charging: GetCompositeSchedule (OCTT numbers)', () => {
     const h = await start();
     await h.booted();
     await charging(h, TAG, 1);
-    const anchor = wholeSecondNow();
+    const anchor = wholeSecondNow(h);
     const startSchedule = iso(anchor);
     const periods = (...pairs: Array<[number, number]>) =>
       pairs.map(([startPeriod, limit]) => ({ startPeriod, limit }));
@@ -585,7 +589,7 @@ describe('Smart Charging: GetCompositeSchedule (OCTT numbers)', () => {
   it('TC_072_CS stacking: the higher stack level wins while valid, then the lower one', async () => {
     const h = await start();
     await h.booted();
-    const anchor = wholeSecondNow();
+    const anchor = wholeSecondNow(h);
     const startSchedule = iso(anchor);
     const periods = (...pairs: Array<[number, number]>) =>
       pairs.map(([startPeriod, limit]) => ({ startPeriod, limit }));
