@@ -367,7 +367,9 @@ describe('cpctl limits and the limit in status, with profiles the central system
     const h = await start();
     await h.booted();
     const socket = h.config.cli.socket;
-    const anchor = Date.now();
+    // On the charge point's clock: a profile starting a moment after its now would show a leading
+    // second of the limit before it.
+    const anchor = h.runtime.time.nowMs();
     const startSchedule = new Date(anchor).toISOString();
     // Connector 1: 16 A, after 600 s 10 A, for 1200 s; the charge point: at most 20 A.
     await setProfile(h, 1, {

@@ -216,7 +216,7 @@ describe('MQTT bridge', () => {
           chargingProfilePurpose: 'TxDefaultProfile',
           chargingProfileKind: 'Absolute',
           chargingSchedule: {
-            startSchedule: new Date().toISOString(),
+            startSchedule: new Date(h.runtime.time.nowMs()).toISOString(),
             duration: 2,
             chargingRateUnit: 'A',
             chargingSchedulePeriod: [
