@@ -27,7 +27,7 @@ const COMPOSITES = 1000;
 const SETS = 500;
 const DAY_S = 86_400;
 /** Connector 0 and connector 1 each get half of the 20, one per stack level 0..9. */
-const STACK_LEVELS = 10;
+export const STACK_LEVELS = 10;
 
 type Profile = SetChargingProfileRequest['csChargingProfiles'];
 
@@ -36,7 +36,7 @@ type Profile = SetChargingProfileRequest['csChargingProfiles'];
  * every third is Recurring (Daily, or Weekly), the others Absolute, each with 24 periods of
  * 10 minutes to an hour and limits that cross each other, so the composite has many boundaries.
  */
-function benchProfile(n: number, startSchedule: string): { connectorId: number; profile: Profile } {
+export function benchProfile(n: number, startSchedule: string): { connectorId: number; profile: Profile } {
   const connectorId = n < STACK_LEVELS ? 0 : 1;
   const stackLevel = n % STACK_LEVELS;
   const recurring = n % 3 === 0;

@@ -4,7 +4,7 @@
  * bare `ws` charge point). Prints one JSON document of figures; targets in the README.
  *
  * Options: `--rounds <n>` (default 3; each round boots both charge points afresh, figures are the
- * medians over the rounds), `--only-compare` (skip the queue, MQTT, local-list and fault figures),
+ * medians over the rounds), `--only-compare` (skip every figure after the comparison with the floor),
  * `--cpu-prof <dir>` (write a CPU profile of each daemon run into <dir>).
  */
 import { execFile } from 'node:child_process';
@@ -17,6 +17,7 @@ import { request } from '../src/cli/client.js';
 import { DevCsms } from '../test/csms/server.js';
 import { Mosquitto } from '../test/support/mosquitto.js';
 import { benchAuthorization } from './bench-auth.js';
+import { benchLimitEvaluation } from './bench-charging-limit.js';
 import {
   type Comparable,
   CP,
@@ -40,12 +41,16 @@ import {
 import { benchUnderFaults, FAULT_FIGURES, FAULT_TARGETS_MS, type FaultFigures } from './bench-faults.js';
 import { benchMqttPublish } from './bench-mqtt.js';
 import { BACKLOG_RSS_TARGET_MB, queueDrain, queuedBacklog } from './bench-queue.js';
-import { benchSmartCharging } from './bench-smart-charging.js';
+import { benchSmartCharging, type SmartChargingFigures } from './bench-smart-charging.js';
 
 const CALLS = 1000;
 const SESSIONS = 200;
 /** Durable commits timed per round, for the durable floor of the figures that commit. */
 const COMMITS = 200;
+/** Issue 10's targets: the daemon's size after boot, and the smart-charging calls' p99. */
+const RSS_AFTER_BOOT_TARGET_MB = 70;
+const GET_COMPOSITE_SCHEDULE_P99_TARGET_MS = 2;
+const SET_CHARGING_PROFILE_P99_TARGET_MS = 3;
 const CPCTL = fileURLToPath(new URL('../src/bin/cpctl.js', import.meta.url));
 const execFileAsync = promisify(execFile);
 
@@ -218,6 +223,7 @@ async function main(): Promise<void> {
     const list = values['only-compare'] ? undefined : await largeList(csms, url, dir);
     const faults = values['only-compare'] ? undefined : await benchUnderFaults(dir);
     const smartCharging = values['only-compare'] ? undefined : await benchSmartCharging(csms, url, dir);
+    const limitEvaluation = values['only-compare'] ? undefined : await benchLimitEvaluation(csms, url, dir);
     const report = {
       machine: { cpus: cpus().length, node: process.version },
       rounds,
@@ -230,10 +236,11 @@ async function main(): Promise<void> {
       ...list,
       ...faults,
       ...smartCharging,
+      ...limitEvaluation,
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     process.stderr.write(table(live.versusFloor));
-    if (backlog && faults) process.stderr.write(targetTable(backlog, faults));
+    process.stderr.write(targetTable(live.rssAfterBootMb, backlog, faults, smartCharging));
   } finally {
     await csms.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -255,15 +262,38 @@ function table(rows: Record<string, Ratio>): string {
 await main();
 
 /** The figures with a target of their own (README), as measured, also on stderr. */
-function targetTable(backlog: { daemonRssWith100kQueuedMb: number }, faults: FaultFigures): string {
+function targetTable(
+  rssAfterBootMb: number,
+  backlog: { daemonRssWith100kQueuedMb: number } | undefined,
+  faults: FaultFigures | undefined,
+  smartCharging: SmartChargingFigures | undefined,
+): string {
   const rows: Array<[string, number, number]> = [
-    ['daemonRssWith100kQueuedMb', backlog.daemonRssWith100kQueuedMb, BACKLOG_RSS_TARGET_MB],
-    ...FAULT_FIGURES.map((name): [string, number, number] => [
-      `${name} (max)`,
-      faults[name].max,
-      FAULT_TARGETS_MS[name],
-    ]),
+    ['rssAfterBootMb', rssAfterBootMb, RSS_AFTER_BOOT_TARGET_MB],
   ];
+  if (backlog)
+    rows.push(['daemonRssWith100kQueuedMb', backlog.daemonRssWith100kQueuedMb, BACKLOG_RSS_TARGET_MB]);
+  if (faults)
+    rows.push(
+      ...FAULT_FIGURES.map((name): [string, number, number] => [
+        `${name} (max)`,
+        faults[name].max,
+        FAULT_TARGETS_MS[name],
+      ]),
+    );
+  if (smartCharging)
+    rows.push(
+      [
+        'getCompositeScheduleDay20ProfilesMs (p99)',
+        smartCharging.getCompositeScheduleDay20ProfilesMs.p99,
+        GET_COMPOSITE_SCHEDULE_P99_TARGET_MS,
+      ],
+      [
+        'setChargingProfileMs (p99)',
+        smartCharging.setChargingProfileMs.p99,
+        SET_CHARGING_PROFILE_P99_TARGET_MS,
+      ],
+    );
   const width = Math.max(...rows.map(([name]) => name.length));
   const cell = (value: string | number, size: number) => String(value).padStart(size);
   const lines = rows.map(

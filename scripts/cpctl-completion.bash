@@ -13,7 +13,7 @@ _cpctl() {
       mapfile -t COMPREPLY < <(compgen -f -- "$cur")
       return
       ;;
-    --reader | --power | --limit | --action)
+    --reader | --power | --limit | --duration | --action)
       return
       ;;
   esac
@@ -24,7 +24,7 @@ _cpctl() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     word="${COMP_WORDS[i]}"
     case "$word" in
-      --socket | --reader | --power | --limit | --action) ((i++)) ;;
+      --socket | --reader | --power | --limit | --duration | --action) ((i++)) ;;
       -*) ;;
       *) words+=("$word") ;;
     esac
@@ -34,7 +34,7 @@ _cpctl() {
   local candidates=""
   case "${words[0]}" in
     "")
-      candidates="status config hal limit sim transactions queue auth reconnect reset availability unlock log-level trace completion version help"
+      candidates="status config hal limit limits sim transactions queue auth reconnect reset availability unlock log-level trace completion version help"
       ;;
     config)
       [[ ${#words[@]} -eq 1 ]] && candidates="get set"
@@ -42,6 +42,7 @@ _cpctl() {
     limit)
       [[ ${#words[@]} -eq 2 ]] && candidates="none"
       ;;
+    limits) options+=" --duration" ;;
     hal)
       if [[ ${#words[@]} -eq 1 ]]; then
         candidates="meter rfid relay"

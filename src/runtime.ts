@@ -400,6 +400,8 @@ export class Runtime {
       authCache: this.authCache,
       transactions: this.transactions,
       limit: this.chargingLimit,
+      chargingProfiles: this.chargingProfiles,
+      time: this.time,
       requestReset: (type) => void this.stop({ kind: 'reset', type }),
       trace: this.trace,
       clock: this.clock,

@@ -7,6 +7,7 @@ import type { ResetType } from '../features/context.js';
 import type { LogLevel } from '../log.js';
 import type { QueuedAction } from '../ocpp/outbox.js';
 import type { IdTagInfo } from '../station/auth-types.js';
+import type { LimitSource } from '../station/charging-profile-types.js';
 import type { TraceEntry } from '../store/trace-repo.js';
 import type { TransactionRow } from '../store/transactions-repo.js';
 
@@ -19,13 +20,12 @@ export interface ConnectorReport {
   availability: 'Operative' | 'Inoperative';
   plugged: boolean;
   pilot: PilotState;
-  /** Current offered to the EV, A. */
+  /** Current offered to the EV now, A, as the owner of the offered current commands it. */
   currentLimitA: number;
-  /**
-   * Where the limit in effect comes from: hardware, local, loadSharing, or the profile
-   * (`TxDefaultProfile #7`); `paused` when it is below what the EV can charge with.
-   */
-  limitSource?: string;
+  /** Where the limit in effect comes from (a charging profile, local, loadSharing, hardware). */
+  limitSource?: LimitSource;
+  /** The limit is below what the EV can charge with: charging pauses (SuspendedEVSE). */
+  limitPaused?: boolean;
   /** The operator's local limit (cpctl limit, MQTT `limit`), when one is set, A. */
   localLimitA?: number;
   relay: { closed: boolean; feedback?: boolean };
@@ -62,6 +62,34 @@ export interface StoreReport {
   since?: number;
   /** The database found at start was corrupt: where it was moved, and what could not be saved. */
   recovered?: { movedTo: string; lost: string[] };
+}
+
+/** One period of a composite schedule, for `cpctl limits`. */
+export interface LimitPeriodReport {
+  /** Seconds from the schedule's start. */
+  startPeriod: number;
+  /** A per phase, rounded down to 0.1 A. */
+  limitA: number;
+  /** The same limit in W at the connector's nominal voltage and the period's phases. */
+  limitW: number;
+  numberPhases: number;
+  /** The charging profile's minChargingRate in A: below it charging pauses rather than go on. */
+  minChargingRateA?: number;
+  source: LimitSource;
+}
+
+/** A connector's composite schedule (0: the charge point's) from now, with the source of each limit. */
+export interface LimitsReport {
+  connectorId: number;
+  /** Epoch ms (OCPP time) the schedule starts at: the moment it was asked for. */
+  start: number;
+  durationS: number;
+  /** The nominal phase voltage and the phases wired, which A and W convert with. */
+  voltageV: number;
+  phases: number;
+  periods: LimitPeriodReport[];
+  /** What a connector offers now (not for connector 0): the first period, or 0 A when paused. */
+  inEffect?: { amps: number; source: LimitSource; paused: boolean };
 }
 
 export interface ConfigEntry {
@@ -157,6 +185,11 @@ export interface ControlApi {
     connectorId: number,
     amps: number | undefined,
   ): Promise<{ connectorId: number; localLimitA?: number }>;
+  /**
+   * The composite schedule of a connector (0: the charge point) from now for `durationS`, each
+   * period with where its limit comes from. An unknown connector is a ControlError.
+   */
+  limits(connectorId: number, durationS: number): LimitsReport;
   /** Running transactions and the `recent` latest finished ones. */
   transactions(recent: number): TransactionsReport;
   /** The transaction-message outbox: what waits for delivery and what was given up on. */

@@ -12,6 +12,7 @@ import { FIRMWARE_VERSION } from '../version.js';
 import { RemoteError, request, stream } from './client.js';
 import {
   DEFAULT_FOLLOW_BACKLOG,
+  DEFAULT_LIMITS_DURATION_S,
   DEFAULT_RECENT_TRANSACTIONS,
   DEFAULT_TRACE_FRAMES,
   FAULT_CODES,
@@ -23,6 +24,7 @@ import {
 } from './protocol.js';
 import {
   renderAuth,
+  renderLimits,
   renderMeter,
   renderQueue,
   renderStatus,
@@ -65,7 +67,7 @@ export function resolveSocketPath(flag: string | undefined, env: NodeJS.ProcessE
 class UsageError extends Error {}
 
 /** Options that belong to one command or another (not --socket, --json, --help). */
-const COMMAND_OPTIONS = ['reader', 'power', 'limit'] as const;
+const COMMAND_OPTIONS = ['reader', 'power', 'limit', 'duration'] as const;
 type CommandOption = (typeof COMMAND_OPTIONS)[number];
 
 interface Invocation extends Partial<Record<CommandOption, string>> {
@@ -188,6 +190,18 @@ const COMMANDS = [
     human: ({ connectorId, localLimitA }) => ({
       out: `connector ${connectorId}: ${localLimitA === undefined ? 'no local limit' : `local limit ${localLimitA} A`}`,
     }),
+  }),
+  def({
+    words: ['limits'],
+    args: ['<connector>'],
+    summary: `the composite schedule from now (${DEFAULT_LIMITS_DURATION_S} s unless --duration) and where each limit comes from; 0: the charge point`,
+    method: 'limits',
+    options: { duration: '[--duration <s>]' },
+    params: ({ args, duration }) => ({
+      connectorId: connector(args[0]!),
+      ...(duration === undefined ? {} : { durationS: integer(duration, '--duration') }),
+    }),
+    human: (report) => ({ out: renderLimits(report) }),
   }),
   def({
     words: ['sim', 'plug'],
@@ -399,6 +413,7 @@ const PARSE_OPTIONS = {
   reader: { type: 'string' },
   power: { type: 'string' },
   limit: { type: 'string' },
+  duration: { type: 'string' },
   action: { type: 'string' },
   follow: { type: 'boolean' },
 } as const;

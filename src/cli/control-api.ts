@@ -1,6 +1,6 @@
 import { SimBoard } from '../../hal/sim/board.js';
 import type { Board, ConnectorHardware, MeterReading } from '../../hal/types.js';
-import type { Clock, Timer } from '../clock.js';
+import type { Clock, OcppTime, Timer } from '../clock.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
 import type { ResetType } from '../features/context.js';
 import type { Registration } from '../features/core/registration.js';
@@ -11,7 +11,9 @@ import type { FrameTrace } from '../ocpp/trace.js';
 import { isEnabled } from '../station/auth/authorizer.js';
 import type { AuthCache } from '../station/auth/cache.js';
 import type { LocalAuthList } from '../station/auth/local-list.js';
-import { type ChargingLimit, describeLimit, LocalLimitRefused } from '../station/charging-limit.js';
+import { type ChargingLimit, type LimitInEffect, LocalLimitRefused } from '../station/charging-limit.js';
+import type { ChargingProfiles } from '../station/charging-profiles.js';
+import { compositeSchedule, rateOf } from '../station/composite-schedule.js';
 import type { Station } from '../station/station.js';
 import type { TransactionEngine } from '../station/transactions.js';
 import type { Store } from '../store/database.js';
@@ -25,6 +27,7 @@ import {
   type ControlApi,
   ControlError,
   type DeadLetterReport,
+  type LimitsReport,
   QUEUE_LIST_LIMIT,
   type QueuedMessage,
   type QueueReport,
@@ -55,6 +58,10 @@ export interface ControlDeps {
   transactions: Pick<TransactionEngine, 'unlock'>;
   /** The owner of the offered current: a relay test closes the contactor through it. */
   limit: Pick<ChargingLimit, 'testRelay' | 'setLocalLimit' | 'localLimit' | 'limitInEffect'>;
+  /** What a connector's composite schedule is computed from (`cpctl limits`). */
+  chargingProfiles: Pick<ChargingProfiles, 'compositeFor'>;
+  /** OCPP time: the composite starts now on the clock the profiles are scheduled on. */
+  time: Pick<OcppTime, 'nowMs'>;
   /** The runtime's reset, the one OCPP Reset takes: stop transactions, then exit 10 (Soft) or 11 (Hard). */
   requestReset(type: ResetType): void;
   trace: Pick<FrameTrace, 'window' | 'after' | 'on' | 'off'>;
@@ -179,6 +186,31 @@ export class RuntimeControl implements ControlApi {
     }
     const localLimitA = this.deps.limit.localLimit(connectorId);
     return { connectorId, ...(localLimitA === undefined ? {} : { localLimitA }) };
+  }
+
+  limits(connectorId: number, durationS: number): LimitsReport {
+    if (connectorId !== 0) this.hardware(connectorId);
+    const request = this.deps.chargingProfiles.compositeFor(connectorId, this.deps.time.nowMs(), durationS);
+    if (!request) throw new ControlError('the charge point has no connectors');
+    const { electrical } = request;
+    const schedule = compositeSchedule(request);
+    const inEffect = connectorId === 0 ? undefined : this.deps.limit.limitInEffect(connectorId);
+    return {
+      connectorId,
+      start: schedule.start,
+      durationS,
+      voltageV: electrical.voltageV,
+      phases: electrical.phases,
+      periods: schedule.periods.map((period) => ({
+        startPeriod: period.startPeriod,
+        limitA: period.limitA,
+        limitW: rateOf(period, 'W', electrical),
+        numberPhases: period.numberPhases,
+        ...(period.minChargingRateA === undefined ? {} : { minChargingRateA: period.minChargingRateA }),
+        source: period.source,
+      })),
+      ...(inEffect ? { inEffect } : {}),
+    };
   }
 
   /** Ends every relay test (the runtime is stopping): contactors open, no timer left behind. */
@@ -348,6 +380,7 @@ export class RuntimeControl implements ControlApi {
     const snapshot = station.status(id);
     const { relay, pilot, meter } = hw.devices;
     const feedback = relay.feedback();
+    const localLimitA = this.deps.limit.localLimit(id);
     let reading: ConnectorReport['meter'];
     if (meter) reading = await meter.read().catch((error: Error) => ({ error: error.message }));
     return {
@@ -358,8 +391,8 @@ export class RuntimeControl implements ControlApi {
       availability: station.availabilityOf(id),
       plugged: hw.plugged(),
       pilot: pilot.state(),
-      currentLimitA: pilot.currentLimit(),
-      ...limitReport(this.deps.limit, id),
+      ...limitReport(this.deps.limit.limitInEffect(id), pilot.currentLimit()),
+      ...(localLimitA === undefined ? {} : { localLimitA }),
       relay: { closed: relay.isClosed(), ...(feedback === undefined ? {} : { feedback }) },
       ...(reading ? { meter: reading } : {}),
       faults: hw.problems(),
@@ -369,17 +402,16 @@ export class RuntimeControl implements ControlApi {
 
 const RELAY_REFUSED = `a relay can be closed only while it is idle (Available or Unavailable, no cable, no fault), for ${RELAY_TEST_MS / 1000} s`;
 
-/** Where a connector's limit comes from, and its local limit, for `cpctl status`. */
+/**
+ * The limit in effect as its owner commands it and where it comes from; the pilot's own offer only
+ * before the owner's first evaluation.
+ */
 function limitReport(
-  limit: Pick<ChargingLimit, 'localLimit' | 'limitInEffect'>,
-  connectorId: number,
-): Pick<ConnectorReport, 'limitSource' | 'localLimitA'> {
-  const inEffect = limit.limitInEffect(connectorId);
-  const localLimitA = limit.localLimit(connectorId);
-  return {
-    ...(inEffect === undefined ? {} : { limitSource: describeLimit(inEffect) }),
-    ...(localLimitA === undefined ? {} : { localLimitA }),
-  };
+  inEffect: LimitInEffect | undefined,
+  pilotA: number,
+): Pick<ConnectorReport, 'currentLimitA' | 'limitSource' | 'limitPaused'> {
+  if (!inEffect) return { currentLimitA: pilotA };
+  return { currentLimitA: inEffect.amps, limitSource: inEffect.source, limitPaused: inEffect.paused };
 }
 
 function transactionReport(row: TransactionRow): TransactionReport {

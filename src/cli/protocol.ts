@@ -19,6 +19,7 @@ import type {
   AuthReport,
   ConfigEntry,
   ControlApi,
+  LimitsReport,
   QueueReport,
   StatusReport,
   TransactionsReport,
@@ -30,6 +31,13 @@ export const MAX_REQUEST_BYTES = 64 * 1024;
 /** Finished transactions `transactions` lists when no limit is given, and the most it lists. */
 export const DEFAULT_RECENT_TRANSACTIONS = 10;
 export const MAX_RECENT_TRANSACTIONS = 1000;
+
+/**
+ * The span `limits` shows when none is given (a day, as a daily profile repeats), and the longest
+ * (a week: a weekly profile shows once whole).
+ */
+export const DEFAULT_LIMITS_DURATION_S = 86_400;
+export const MAX_LIMITS_DURATION_S = 7 * 86_400;
 
 /** Frames `trace` shows when no limit is given (with --follow: before the new ones), and the most. */
 export const DEFAULT_TRACE_FRAMES = 50;
@@ -54,6 +62,7 @@ export interface MethodMap {
     params: { connectorId: number; amps?: number };
     result: Awaited<ReturnType<ControlApi['setLocalLimit']>>;
   };
+  limits: { params: { connectorId: number; durationS?: number }; result: LimitsReport };
   transactions: { params: { limit?: number }; result: TransactionsReport };
   queue: { params: NoParams; result: QueueReport };
   'queue.retry': { params: NoParams; result: { requeued: number } };
@@ -152,6 +161,16 @@ const SPECS: { [M in Method]: Spec<M> } = {
     connectorId,
     amps: {
       check: (v) => (Number.isFinite(v) && (v as number) >= 0 ? undefined : 'must be a number >= 0'),
+      optional: true,
+    },
+  },
+  limits: {
+    connectorId,
+    durationS: {
+      check: (v) =>
+        Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= MAX_LIMITS_DURATION_S
+          ? undefined
+          : `must be an integer from 1 to ${MAX_LIMITS_DURATION_S}`,
       optional: true,
     },
   },

@@ -3,10 +3,12 @@
  * answers, so commands.ts only parses, asks and picks JSON or these.
  */
 import type { MeterReading } from '../../hal/types.js';
+import type { LimitSource } from '../station/charging-profile-types.js';
 import type { TraceEntry } from '../store/trace-repo.js';
 import type {
   AuthReport,
   ConnectorReport,
+  LimitsReport,
   QueueReport,
   StatusReport,
   TransactionReport,
@@ -140,7 +142,9 @@ function renderConnectors(connectors: ConnectorReport[]): string {
       c.plugged ? 'plugged' : 'unplugged',
       c.pilot,
       relay,
-      c.limitSource === undefined ? `${c.currentLimitA} A` : `${c.currentLimitA} A (${c.limitSource})`,
+      c.limitSource === undefined
+        ? `${c.currentLimitA} A`
+        : `${c.currentLimitA} A (${sourceText(c.limitSource)}${c.limitPaused ? ', paused' : ''})`,
       meter ? kWh(meter.energyImportWh) : '-',
       meter?.powerW === undefined ? '-' : `${Math.round(meter.powerW)} W`,
     ];
@@ -150,6 +154,7 @@ function renderConnectors(connectors: ConnectorReport[]): string {
   connectors.forEach((c, i) => {
     out.push(lines[i + 1]!);
     if (c.info) out.push(`  info: ${c.info}`);
+    if (c.localLimitA !== undefined) out.push(`  local limit: ${c.localLimitA} A`);
     if (c.meter && 'error' in c.meter) out.push(`  meter: ${c.meter.error}`);
     for (const f of c.faults) out.push(`  fault: ${f.device} ${f.fault}${f.info ? ` (${f.info})` : ''}`);
   });
@@ -276,4 +281,63 @@ export function renderAuth(report: AuthReport): string {
     row('local list', lookup.localList),
     row('cache', lookup.cache),
   ])}`;
+}
+
+/** Where a limit comes from, in the words `cpctl status` and `cpctl limits` use. */
+export function sourceText(source: LimitSource): string {
+  switch (source.kind) {
+    case 'profile':
+      return `${source.purpose} #${source.profileId}`;
+    case 'local':
+      return 'local limit';
+    case 'loadSharing':
+      return 'load sharing';
+    case 'hardware':
+      return 'hardware';
+  }
+}
+
+const pad2 = (n: number) => String(n).padStart(2, '0');
+
+/** Seconds as h:mm:ss; hours go past 24 (a schedule spans up to a week). */
+function hms(seconds: number): string {
+  return `${Math.floor(seconds / 3600)}:${pad2(Math.floor(seconds / 60) % 60)}:${pad2(seconds % 60)}`;
+}
+
+/** The technician's wall-clock time (cpctl's time zone) with its UTC offset, to the second. */
+export function localTime(at: number): string {
+  const d = new Date(at);
+  const offset = -d.getTimezoneOffset();
+  const zone = `${offset < 0 ? '-' : '+'}${pad2(Math.floor(Math.abs(offset) / 60))}:${pad2(Math.abs(offset) % 60)}`;
+  const date = `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}`;
+  return `${date} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())} ${zone}`;
+}
+
+/**
+ * A composite schedule: what it is for, the limit in effect now, then one row per period: its
+ * start (from now, and on the wall clock), the limit in A and in W, the phases and its source.
+ */
+export function renderLimits(report: LimitsReport): string {
+  const what = report.connectorId === 0 ? 'charge point' : `connector ${report.connectorId}`;
+  const phases = `${report.phases} ${report.phases === 1 ? 'phase' : 'phases'}`;
+  const lines = [
+    `${what}: composite schedule for ${hms(report.durationS)} from ${localTime(report.start)} (${report.voltageV} V, ${phases})`,
+  ];
+  const now = report.inEffect;
+  if (now) {
+    const paused = now.paused ? ', paused: below the least the EV can charge with' : '';
+    lines.push(`in effect now: ${now.amps} A (${sourceText(now.source)})${paused}`);
+  }
+  const rows = report.periods.map((p) => [
+    `+${hms(p.startPeriod)}`,
+    localTime(report.start + p.startPeriod * 1000),
+    `${p.limitA.toFixed(1)} A`,
+    `${p.limitW} W`,
+    String(p.numberPhases),
+    p.minChargingRateA === undefined
+      ? sourceText(p.source)
+      : `${sourceText(p.source)} (minChargingRate ${p.minChargingRateA} A)`,
+  ]);
+  lines.push('', table([['START', 'AT', 'LIMIT', 'POWER', 'PHASES', 'FROM'], ...rows]));
+  return lines.join('\n');
 }

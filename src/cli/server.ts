@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import { type ControlApi, ControlError, type SimControls } from './api.js';
 import {
   DEFAULT_FOLLOW_BACKLOG,
+  DEFAULT_LIMITS_DURATION_S,
   DEFAULT_RECENT_TRANSACTIONS,
   DEFAULT_TRACE_FRAMES,
   encodeFrame,
@@ -292,6 +293,7 @@ function createHandlers(api: ControlApi, version: string): Handlers {
     'hal.rfid': () => api.halLastRfid(),
     'hal.relay': (p) => done(() => api.halRelay(p.connectorId, p.closed)),
     limit: (p) => api.setLocalLimit(p.connectorId, p.amps),
+    limits: (p) => api.limits(p.connectorId, p.durationS ?? DEFAULT_LIMITS_DURATION_S),
     transactions: (p) => api.transactions(p.limit ?? DEFAULT_RECENT_TRANSACTIONS),
     queue: () => api.queue(),
     'queue.retry': () => api.queueRetry(),

@@ -4,7 +4,8 @@
  * docs/mqtt.md describes the same with examples; change both together.
  */
 import type { ConnectorHardware, MeterReading } from '../../hal/types.js';
-import { describeLimit, type LimitInEffect } from '../station/charging-limit.js';
+import type { LimitInEffect } from '../station/charging-limit.js';
+import type { LimitSource } from '../station/charging-profile-types.js';
 import type { TransactionEvent } from '../station/transactions.js';
 import type { Availability, StatusSnapshot } from '../station/types.js';
 
@@ -73,9 +74,12 @@ export interface ConnectorStatePayload {
   since: string;
   /** Physical connectors only (not connector 0). */
   plugged?: boolean;
+  /** What the EV is offered now, as the owner of the offered current commands it. */
   currentLimitA?: number;
-  /** Where `currentLimitA` comes from (hardware, local, loadSharing, `TxDefaultProfile #7`; `, paused`). */
-  limitSource?: string;
+  /** Where that limit comes from (a charging profile, local, loadSharing, hardware). */
+  limitSource?: LimitSource;
+  /** The limit is below what the EV can charge with: charging pauses. */
+  limitPaused?: boolean;
   maxCurrentA?: number;
 }
 
@@ -115,7 +119,7 @@ export function connectorStatePayload(
   snapshot: StatusSnapshot,
   availability: Availability,
   hw: ConnectorHardware | undefined,
-  limit?: LimitInEffect,
+  limit: LimitInEffect | undefined,
 ): ConnectorStatePayload {
   return {
     connectorId: snapshot.connectorId,
@@ -124,14 +128,11 @@ export function connectorStatePayload(
     ...(snapshot.info ? { info: snapshot.info } : {}),
     availability,
     since: iso(snapshot.since),
-    ...(hw
-      ? {
-          plugged: hw.plugged(),
-          currentLimitA: hw.devices.pilot.currentLimit(),
-          ...(limit ? { limitSource: describeLimit(limit) } : {}),
-          maxCurrentA: hw.devices.maxCurrentA,
-        }
+    ...(hw ? { plugged: hw.plugged() } : {}),
+    ...(hw && limit
+      ? { currentLimitA: limit.amps, limitSource: limit.source, limitPaused: limit.paused }
       : {}),
+    ...(hw ? { maxCurrentA: hw.devices.maxCurrentA } : {}),
   };
 }
 

@@ -50,16 +50,6 @@ export interface LimitInEffect {
   paused: boolean;
 }
 
-/**
- * Where a limit comes from, for people: `hardware`, `local`, `loadSharing` or the profile
- * (`TxDefaultProfile #7`), with `, paused` when it is below what the EV can charge with.
- */
-export function describeLimit(limit: LimitInEffect): string {
-  const { source } = limit;
-  const named = source.kind === 'profile' ? `${source.purpose} #${source.profileId}` : source.kind;
-  return limit.paused ? `${named}, paused` : named;
-}
-
 /** The part of the owner the transaction engine uses. */
 export interface EnergyControl {
   /** The engine tells the owner how to read its sessions (it is built after the owner). */

@@ -267,7 +267,12 @@ export function nextChange(req: CompositeRequest, horizonS: number = NEXT_CHANGE
   return horizon;
 }
 
-function rateOf(period: CompositePeriod, unit: ChargingRateUnit, electrical: ConnectorElectrical): number {
+/** A composite period's limit in `unit`, one decimal, rounded down (GetCompositeSchedule, cpctl limits). */
+export function rateOf(
+  period: CompositePeriod,
+  unit: ChargingRateUnit,
+  electrical: ConnectorElectrical,
+): number {
   if (unit === 'A') return period.limitA;
   // From the unrounded amps, so a limit set in W comes back as set (6000 W stays 6000 W).
   return roundDownToTenth((period.exactLimitA ?? period.limitA) * electrical.voltageV * period.numberPhases);

@@ -96,8 +96,8 @@ describe('the charging limit end to end (real WebSocket, simulated board)', () =
     await h.booted(mark);
     const status = JSON.parse((await cpctl(socket, 'status', '--json')).stdout) as StatusReport;
     expect(status.connectors.map((c) => [c.id, c.currentLimitA, c.limitSource, c.localLimitA])).toEqual([
-      [1, 10, 'local', 10],
-      [2, 32, 'hardware', undefined],
+      [1, 10, { kind: 'local' }, 10],
+      [2, 32, { kind: 'hardware' }, undefined],
     ]);
     expect(await cpctl(socket, 'limit', '1', 'none')).toMatchObject({
       code: 0,

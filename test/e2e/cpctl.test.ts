@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { SIM_REGISTER_START_WH } from '../../hal/sim/registers.js';
-import type { AuthReport, QueueReport, StatusReport, TransactionsReport } from '../../src/cli/api.js';
+import type {
+  AuthReport,
+  LimitsReport,
+  QueueReport,
+  StatusReport,
+  TransactionsReport,
+} from '../../src/cli/api.js';
+import type { SetChargingProfileRequest } from '../../src/ocpp/generated/messages.js';
 import type { OutboxEntry } from '../../src/ocpp/outbox.js';
 import { charging } from '../support/charging.js';
 import { cpctl } from '../support/cpctl-process.js';
@@ -336,5 +343,154 @@ describe('cpctl operator commands against the running daemon', () => {
     expect(await h.runtime.done).toEqual({ kind: 'reset', type: 'Soft' });
     const stop = h.csms.calls(CP_ID, 'StopTransaction', mark);
     expect(stop.map((c) => (c.payload as { reason?: string }).reason)).toEqual(['SoftReset']);
+  });
+});
+
+type Profile = SetChargingProfileRequest['csChargingProfiles'];
+
+describe('cpctl limits and the limit in status, with profiles the central system installed', () => {
+  const start = useHarness();
+
+  async function setProfile(h: Harness, connectorId: number, csChargingProfiles: Profile): Promise<void> {
+    expect(await h.csms.call(CP_ID, 'SetChargingProfile', { connectorId, csChargingProfiles })).toEqual({
+      status: 'Accepted',
+    });
+  }
+
+  async function limits(socket: string, ...args: string[]): Promise<LimitsReport> {
+    const result = await cpctl(socket, 'limits', ...args, '--json');
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    return JSON.parse(result.stdout) as LimitsReport;
+  }
+
+  it('each period with its source: the TxDefaultProfile, the ChargePointMaxProfile, the local limit, load sharing; status shows the limit in effect', async () => {
+    const h = await start();
+    await h.booted();
+    const socket = h.config.cli.socket;
+    // On the charge point's clock: a profile starting a moment after its now would show a leading
+    // second of the limit before it.
+    const anchor = h.runtime.time.nowMs();
+    const startSchedule = new Date(anchor).toISOString();
+    // Connector 1: 16 A, after 600 s 10 A, for 1200 s; the charge point: at most 20 A.
+    await setProfile(h, 1, {
+      chargingProfileId: 7,
+      stackLevel: 0,
+      chargingProfilePurpose: 'TxDefaultProfile',
+      chargingProfileKind: 'Absolute',
+      chargingSchedule: {
+        startSchedule,
+        duration: 1200,
+        chargingRateUnit: 'A',
+        chargingSchedulePeriod: [
+          { startPeriod: 0, limit: 16 },
+          { startPeriod: 600, limit: 10 },
+        ],
+      },
+    });
+    await setProfile(h, 0, {
+      chargingProfileId: 1,
+      stackLevel: 0,
+      chargingProfilePurpose: 'ChargePointMaxProfile',
+      chargingProfileKind: 'Absolute',
+      chargingSchedule: {
+        startSchedule,
+        chargingRateUnit: 'W',
+        chargingSchedulePeriod: [{ startPeriod: 0, limit: 13_800 }],
+      },
+    });
+    const txDefault = { kind: 'profile', profileId: 7, purpose: 'TxDefaultProfile' } as const;
+    const chargePointMax = { kind: 'profile', profileId: 1, purpose: 'ChargePointMaxProfile' } as const;
+
+    const idle = await limits(socket, '1');
+    // The whole seconds from the report's start to the profile's boundaries.
+    const at = (s: number) => Math.ceil((anchor + s * 1000 - idle.start) / 1000);
+    expect(idle).toEqual({
+      connectorId: 1,
+      start: expect.any(Number),
+      durationS: 86_400,
+      voltageV: 230,
+      phases: 3,
+      periods: [
+        { startPeriod: 0, limitA: 16, limitW: 11_040, numberPhases: 3, source: txDefault },
+        { startPeriod: at(600), limitA: 10, limitW: 6900, numberPhases: 3, source: txDefault },
+        { startPeriod: at(1200), limitA: 20, limitW: 13_800, numberPhases: 3, source: chargePointMax },
+      ],
+      inEffect: { amps: 16, source: txDefault, paused: false },
+    } satisfies LimitsReport);
+    expect(Math.abs(idle.start - Date.now())).toBeLessThan(60_000);
+    expect(await limits(socket, '0', '--duration', '3600')).toMatchObject({
+      connectorId: 0,
+      durationS: 3600,
+      periods: [{ startPeriod: 0, limitA: 20, limitW: 13_800, numberPhases: 3, source: chargePointMax }],
+    });
+    expect(await limits(socket, '0')).not.toHaveProperty('inEffect');
+
+    // Connector 2 under the technician's local limit.
+    expect(await cpctl(socket, 'limit', '2', '8')).toMatchObject({ code: 0 });
+    expect((await limits(socket, '2')).periods).toEqual([
+      { startPeriod: 0, limitA: 8, limitW: 5520, numberPhases: 3, source: { kind: 'local' } },
+    ]);
+
+    // Two sessions share the charge point's 20 A: connector 2 takes its 8 A, connector 1 the 12 A left.
+    await charging(h, 'VALID01', 1);
+    await charging(h, 'VALID02', 2);
+    const shared = await limits(socket, '1');
+    const sharedAt = (s: number) => Math.ceil((anchor + s * 1000 - shared.start) / 1000);
+    expect(shared.periods).toEqual([
+      { startPeriod: 0, limitA: 12, limitW: 8280, numberPhases: 3, source: { kind: 'loadSharing' } },
+      { startPeriod: sharedAt(600), limitA: 10, limitW: 6900, numberPhases: 3, source: txDefault },
+      {
+        startPeriod: sharedAt(1200),
+        limitA: 12,
+        limitW: 8280,
+        numberPhases: 3,
+        source: { kind: 'loadSharing' },
+      },
+    ]);
+    expect(shared.inEffect).toEqual({ amps: 12, source: { kind: 'loadSharing' }, paused: false });
+
+    const human = await cpctl(socket, 'limits', '1');
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(
+      /^connector 1: composite schedule for 24:00:00 from .* \(230 V, 3 phases\)$/m,
+    );
+    expect(human.stdout).toMatch(/^in effect now: 12 A \(load sharing\)$/m);
+    expect(human.stdout).toMatch(/^\+0:00:00 +\S+ \S+ \S+ +12\.0 A +8280 W +3 +load sharing$/m);
+    expect(human.stdout).toMatch(/^\+0:(09|10):\d\d +\S+ \S+ \S+ +10\.0 A +6900 W +3 +TxDefaultProfile #7$/m);
+
+    const status = JSON.parse((await cpctl(socket, 'status', '--json')).stdout) as StatusReport;
+    expect(
+      status.connectors.map(({ id, currentLimitA, limitSource, limitPaused, localLimitA }) => ({
+        id,
+        currentLimitA,
+        limitSource,
+        limitPaused,
+        localLimitA,
+      })),
+    ).toEqual([
+      {
+        id: 1,
+        currentLimitA: 12,
+        limitSource: { kind: 'loadSharing' },
+        limitPaused: false,
+        localLimitA: undefined,
+      },
+      { id: 2, currentLimitA: 8, limitSource: { kind: 'local' }, limitPaused: false, localLimitA: 8 },
+    ]);
+    expect(h.board.connector(1)?.devices.pilot.currentLimit()).toBe(12);
+    const text = (await cpctl(socket, 'status')).stdout;
+    expect(text).toContain('12 A (load sharing)');
+    expect(text).toContain('8 A (local limit)');
+    expect(text).toContain('local limit: 8 A');
+  });
+
+  it('an unknown connector: one line and exit 1, as the other commands', async () => {
+    const h = await start();
+    await h.booted();
+    expect(await cpctl(h.config.cli.socket, 'limits', '9')).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'cpctl: no connector 9 (connectors: 1, 2)\n',
+    });
   });
 });

@@ -80,7 +80,8 @@ describe('MQTT bridge', () => {
       availability: 'Operative',
       plugged: false,
       currentLimitA: 32,
-      limitSource: 'hardware',
+      limitSource: { kind: 'hardware' },
+      limitPaused: false,
       maxCurrentA: 32,
     });
     expect(await byTopic(`${P}connector/1/meter`)).toMatchObject({
@@ -171,11 +172,12 @@ describe('MQTT bridge', () => {
       result: { connectorId: 1, amps: 16 },
     });
     expect(pilot.currentLimit()).toBe(16);
-    await w.waitFor(
-      on(`${P}connector/1/state`, { currentLimitA: 16, limitSource: 'local' }),
+    const limited = await w.waitFor(
+      on(`${P}connector/1/state`, { currentLimitA: 16 }),
       'state with the limit',
       since,
     );
+    expect(json(limited).limitSource).toEqual({ kind: 'local' });
 
     const above = await command(w, 'limit', { id: 'l2', connectorId: 1, amps: 40 });
     expect(above).toMatchObject({ ok: false, error: expect.stringContaining('maximum of 32 A') });
@@ -196,6 +198,52 @@ describe('MQTT bridge', () => {
     // The outlet's maximum lifts it.
     await command(w, 'limit', { id: 'l4', connectorId: 1, amps: 32 });
     expect(h.runtime.chargingLimit.localLimit(1)).toBeUndefined();
+  });
+
+  it('publishes the limit in effect with its source, again at each period boundary of a profile', async () => {
+    const b = await broker();
+    const h = await start(withMqtt(b));
+    await h.booted();
+    const w = await watch(b);
+    const since = w.mark();
+    // 16 A, after 1 s 10 A, after 2 s the profile ends and the outlet's 32 A apply.
+    expect(
+      await h.csms.call(CP_ID, 'SetChargingProfile', {
+        connectorId: 1,
+        csChargingProfiles: {
+          chargingProfileId: 5,
+          stackLevel: 0,
+          chargingProfilePurpose: 'TxDefaultProfile',
+          chargingProfileKind: 'Absolute',
+          chargingSchedule: {
+            startSchedule: new Date(h.runtime.time.nowMs()).toISOString(),
+            duration: 2,
+            chargingRateUnit: 'A',
+            chargingSchedulePeriod: [
+              { startPeriod: 0, limit: 16 },
+              { startPeriod: 1, limit: 10 },
+            ],
+          },
+        },
+      }),
+    ).toEqual({ status: 'Accepted' });
+    // Each state after the one before: the subscription's retained 32 A must not count as the last.
+    let after = since;
+    const state = async (amps: number) => {
+      const m = await w.waitFor(on(`${P}connector/1/state`, { currentLimitA: amps }), `${amps} A`, after);
+      after = w.mark();
+      return json(m);
+    };
+    const profile = { kind: 'profile', profileId: 5, purpose: 'TxDefaultProfile' };
+    expect(await state(16)).toMatchObject({ limitSource: profile, limitPaused: false, maxCurrentA: 32 });
+    expect(await state(10)).toMatchObject({ limitSource: profile, limitPaused: false });
+    expect(await state(32)).toMatchObject({ limitSource: { kind: 'hardware' }, limitPaused: false });
+    expect(h.board.connector(1)?.devices.pilot.currentLimit()).toBe(32);
+
+    const late = await watch(b);
+    const retained = await late.waitFor(on(`${P}connector/1/state`), 'retained state');
+    expect(retained.retained).toBe(true);
+    expect(json(retained)).toMatchObject({ currentLimitA: 32, limitSource: { kind: 'hardware' } });
   });
 
   it('answers bad commands with an error, logs them and carries on', async () => {

@@ -14,6 +14,7 @@ import {
   type AuthReport,
   type ControlApi,
   ControlError,
+  type LimitsReport,
   type QueueReport,
   type SimControls,
   type StatusReport,
@@ -64,6 +65,9 @@ const STATUS: StatusReport = {
       plugged: false,
       pilot: 'A',
       currentLimitA: 32,
+      limitSource: { kind: 'profile', profileId: 7, purpose: 'TxDefaultProfile' },
+      limitPaused: false,
+      localLimitA: 40,
       relay: { closed: false },
       meter: { at: AT, energyImportWh: 12345, powerW: 0 },
       faults: [],
@@ -76,7 +80,9 @@ const STATUS: StatusReport = {
       availability: 'Inoperative',
       plugged: true,
       pilot: 'B',
-      currentLimitA: 6,
+      currentLimitA: 0,
+      limitSource: { kind: 'local' },
+      limitPaused: true,
       relay: { closed: false, feedback: true },
       meter: { error: 'meter does not answer' },
       faults: [{ device: 'relay', fault: 'PowerSwitchFailure', info: 'feedback stuck closed' }],
@@ -88,6 +94,29 @@ const STATUS: StatusReport = {
   ],
   faultInputs: [{ kind: 'emergencyStop', active: false }],
   store: { state: 'degraded', reason: 'SQLITE_FULL: database or disk is full', since: AT },
+};
+
+/** A day on connector 1 (230 V, three phases): a TxProfile, then the local limit, a share, the outlet. */
+const LIMITS: LimitsReport = {
+  connectorId: 1,
+  start: AT,
+  durationS: 86_400,
+  voltageV: 230,
+  phases: 3,
+  periods: [
+    {
+      startPeriod: 0,
+      limitA: 16,
+      limitW: 11040,
+      numberPhases: 3,
+      minChargingRateA: 8,
+      source: { kind: 'profile', profileId: 3, purpose: 'TxProfile' },
+    },
+    { startPeriod: 3600, limitA: 10, limitW: 6900, numberPhases: 3, source: { kind: 'local' } },
+    { startPeriod: 5430, limitA: 12.5, limitW: 2875, numberPhases: 1, source: { kind: 'loadSharing' } },
+    { startPeriod: 90_000, limitA: 32, limitW: 22080, numberPhases: 3, source: { kind: 'hardware' } },
+  ],
+  inEffect: { amps: 16, source: { kind: 'profile', profileId: 3, purpose: 'TxProfile' }, paused: false },
 };
 
 const READING: MeterReading = {
@@ -228,6 +257,11 @@ class FakeApi implements ControlApi {
   async setLocalLimit(connectorId: number, amps: number | undefined) {
     this.record('setLocalLimit', connectorId, amps);
     return { connectorId, ...(amps === undefined ? {} : { localLimitA: amps }) };
+  }
+  limitsAnswer = LIMITS;
+  limits(connectorId: number, durationS: number): LimitsReport {
+    this.record('limits', connectorId, durationS);
+    return this.limitsAnswer;
   }
   transactionsAnswer = TRANSACTIONS;
   transactions(recent: number): TransactionsReport {
@@ -623,6 +657,8 @@ describe('cpctl commands', () => {
     expectAligned(stdout, 'AVAILABILITY', ['Operative ', 'Inoperative']);
     expectAligned(stdout, 'RELAY', ['open (feedback closed)']);
     expectAligned(stdout, 'ENERGY', ['12.345 kWh']);
+    expectAligned(stdout, 'LIMIT', ['32 A (TxDefaultProfile #7)', '0 A (local limit, paused)']);
+    expect(stdout).toContain('local limit: 40 A');
     expect(stdout).toContain('info: contact welded');
     expect(stdout).toContain('meter: meter does not answer');
     expect(stdout).toContain('fault: relay PowerSwitchFailure (feedback stuck closed)');
@@ -750,6 +786,67 @@ describe('cpctl commands', () => {
     expect(JSON.parse(json.stdout)).toBeNull();
   });
 
+  it('limits: the schedule from now, each period from now and on the local clock, in A and W, and its source', async () => {
+    const zone = process.env.TZ;
+    process.env.TZ = 'Europe/Berlin';
+    try {
+      const { code, stdout, stderr } = await cpctl('limits', '1');
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+      expect(api.calls).toEqual([['limits', 1, 86_400]]);
+      const [title, now, blank, header, ...rows] = stdout.trimEnd().split('\n');
+      expect(title).toBe(
+        'connector 1: composite schedule for 24:00:00 from 2025-01-02 04:04:05 +01:00 (230 V, 3 phases)',
+      );
+      expect(now).toBe('in effect now: 16 A (TxProfile #3)');
+      expect(blank).toBe('');
+      expect(header?.split(/ {2,}/)).toEqual(['START', 'AT', 'LIMIT', 'POWER', 'PHASES', 'FROM']);
+      expect(rows.map((row) => row.split(/ {2,}/))).toEqual([
+        [
+          '+0:00:00',
+          '2025-01-02 04:04:05 +01:00',
+          '16.0 A',
+          '11040 W',
+          '3',
+          'TxProfile #3 (minChargingRate 8 A)',
+        ],
+        ['+1:00:00', '2025-01-02 05:04:05 +01:00', '10.0 A', '6900 W', '3', 'local limit'],
+        ['+1:30:30', '2025-01-02 05:34:35 +01:00', '12.5 A', '2875 W', '1', 'load sharing'],
+        ['+25:00:00', '2025-01-03 05:04:05 +01:00', '32.0 A', '22080 W', '3', 'hardware'],
+      ]);
+      expectAligned(stdout, 'FROM', ['TxProfile #3 (', 'local limit', 'load sharing', 'hardware']);
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
+
+  it('limits 0 --duration: the charge point for that span; a paused connector says so; --json prints the raw report', async () => {
+    api.limitsAnswer = {
+      ...LIMITS,
+      connectorId: 0,
+      durationS: 3600,
+      phases: 1,
+      periods: [{ startPeriod: 0, limitA: 64, limitW: 14720, numberPhases: 1, source: { kind: 'hardware' } }],
+    };
+    const { inEffect: _none, ...chargePoint } = api.limitsAnswer;
+    api.limitsAnswer = chargePoint;
+    const whole = await cpctl('limits', '0', '--duration', '3600');
+    expect(whole.code).toBe(0);
+    expect(api.calls).toEqual([['limits', 0, 3600]]);
+    expect(whole.stdout).toMatch(
+      /^charge point: composite schedule for 1:00:00 from .* \(230 V, 1 phase\)\n\nSTART /,
+    );
+    expect(JSON.parse((await cpctl('limits', '0', '--duration', '3600', '--json')).stdout)).toEqual(
+      chargePoint,
+    );
+
+    api.limitsAnswer = { ...LIMITS, inEffect: { amps: 0, source: { kind: 'local' }, paused: true } };
+    expect((await cpctl('limits', '2')).stdout).toContain(
+      'in effect now: 0 A (local limit), paused: below the least the EV can charge with\n',
+    );
+  });
+
   it('version prints both versions, and only cpctl when the daemon is down', async () => {
     expect((await cpctl('version')).stdout).toBe(`cpctl ${FIRMWARE_VERSION}\nchargepointd 9.9.9\n`);
     expect(JSON.parse((await cpctl('version', '--json')).stdout)).toEqual({
@@ -801,6 +898,11 @@ describe('cpctl commands', () => {
     [['version', 'now'], 'usage: cpctl version'],
     [['limit', '1', 'lots'], 'amps must be a number or none, got "lots"'],
     [['limit', '1', '1e3'], 'amps must be a number or none, got "1e3"'],
+    [['limits'], 'usage: cpctl limits <connector> [--duration <s>]'],
+    [['limits', '1', '--duration', 'day'], '--duration must be a number, got "day"'],
+    [['limits', '1', '--duration', '0'], '"durationS" must be an integer from 1 to 604800'],
+    [['limits', '1', '--duration', '604801'], '"durationS" must be an integer from 1 to 604800'],
+    [['status', '--duration', '60'], '--duration does not apply to status'],
   ])('usage error %j exits 64 with one line', async (argv, message) => {
     const { code, stdout, stderr } = await cpctl(...argv);
     expect(code).toBe(64);
@@ -1077,6 +1179,8 @@ function runtimeControl(deps: Partial<ControlDeps>): RuntimeControl {
     authCache: unused,
     transactions: unused,
     limit: unused,
+    chargingProfiles: unused,
+    time: unused,
     requestReset: unused,
     trace: unused,
     clock: unused,
@@ -1534,6 +1638,8 @@ describe('cpctl completion bash', () => {
     expect(await complete(['availability', '1'], 'in')).toEqual(['inoperative']);
     expect(await complete(['log-level'], 'd')).toEqual(['debug']);
     expect(await complete(['--socket', '/tmp/x.sock', 'trace'], '--f')).toEqual(['--follow']);
+    expect(await complete(['limits', '1'], '--d')).toEqual(['--duration']);
+    expect(await complete(['limits', '1', '--duration'])).toEqual([]);
   });
 });
 
