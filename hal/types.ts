@@ -65,6 +65,13 @@ export interface Lifecycle {
 
 /** Contactor relay. With a feedback input, a contact that does not follow the command is a fault. */
 export interface Relay extends EventEmitter<HealthEvents & { change: [closed: boolean] }>, Lifecycle {
+  /**
+   * The device closes the contactor itself once the EV asks (pilot C/D), and offers the pilot's
+   * PWM only while permitted (an IEC 61851 charge controller): closing this relay grants that
+   * permission. Its owner closes it while a session may draw energy, whatever the pilot state,
+   * since an EV waiting in B sees no PWM until then and would never ask.
+   */
+  readonly switchesOnPilot?: true;
   /** Close (true) or open (false) the contactor. Resolves once commanded (not once confirmed). */
   set(closed: boolean): Promise<void>;
   /** The commanded state. */

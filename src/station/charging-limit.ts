@@ -266,8 +266,7 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
         evAsks,
         cableHeld,
         faulted,
-        inoperative:
-          station.availabilityOf(0) === 'Inoperative' || station.availabilityOf(id) === 'Inoperative',
+        switchesOnPilot: hw.devices.relay.switchesOnPilot === true,
         // A test only ever runs on an idle connector: a cable, a fault or a session ends it here first.
         relayTest: this.relayTests.has(id) && !plugged && !session,
         limitA: first?.limitA ?? hw.devices.maxCurrentA,

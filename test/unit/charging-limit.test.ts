@@ -8,7 +8,7 @@ const charging: ConnectorSituation = {
   evAsks: true,
   cableHeld: true,
   faulted: false,
-  inoperative: false,
+  switchesOnPilot: false,
   relayTest: false,
   limitA: 16,
   minA: MIN_CHARGING_CURRENT_A,
@@ -64,18 +64,32 @@ describe('the outputs of one connector (pilot offer, contactor)', () => {
     });
   });
 
-  it('without a transaction: the contactor stays open, nothing is offered while Inoperative', () => {
+  it('without a transaction nothing is offered (IEC 61851-1 B1: +12 V, no PWM) and the contactor stays open', () => {
     const { transaction: _, ...idle } = charging;
-    expect(decideOutputs(idle)).toEqual({ offeredA: 16, contactorClosed: false, paused: false });
-    expect(decideOutputs({ ...idle, inoperative: true })).toMatchObject({
+    expect(decideOutputs(idle)).toEqual({ offeredA: 0, contactorClosed: false, paused: false });
+    expect(decideOutputs({ ...idle, evAsks: false })).toEqual({
+      offeredA: 0,
+      contactorClosed: false,
+      paused: false,
+    });
+    expect(decideOutputs({ ...idle, switchesOnPilot: true })).toMatchObject({
       offeredA: 0,
       contactorClosed: false,
     });
-    // An Inoperative that was Scheduled: the running transaction keeps charging until it ends.
-    expect(decideOutputs({ ...charging, inoperative: true })).toMatchObject({
-      offeredA: 16,
-      contactorClosed: true,
+  });
+
+  it('a charge controller that switches on the pilot is permitted while the EV waits in B, never without a session', () => {
+    const controller: ConnectorSituation = { ...charging, switchesOnPilot: true, evAsks: false };
+    expect(decideOutputs(controller)).toEqual({ offeredA: 16, contactorClosed: true, paused: false });
+    expect(decideOutputs({ ...controller, limitA: 5 })).toMatchObject({
+      offeredA: 0,
+      contactorClosed: false,
     });
+    expect(decideOutputs({ ...controller, faulted: true })).toMatchObject({ contactorClosed: false });
+    expect(decideOutputs({ ...controller, transaction: { withheld: true } })).toMatchObject({
+      contactorClosed: false,
+    });
+    expect(decideOutputs({ ...controller, cableHeld: false })).toMatchObject({ contactorClosed: false });
   });
 
   it("closes the contactor for a technician's relay test only on an idle, unfaulted connector", () => {
