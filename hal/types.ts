@@ -177,6 +177,11 @@ export interface ConnectorDevices {
   /** Most current the outlet may offer, A, and its phases (1 or 3; DC: 1). */
   readonly maxCurrentA: number;
   readonly phases: 1 | 3;
+  /**
+   * The supply line (L1, L2, L3) a 1-phase outlet is wired to, where the board file says: load
+   * sharing counts its current on that line only (on every line when not said). Ignored for 3 phases.
+   */
+  readonly phase?: 1 | 2 | 3;
   /** Nominal phase voltage (V) for converting between A and W; 230 when the board file does not say. */
   readonly nominalVoltageV?: number;
   readonly relay: Relay;

@@ -280,6 +280,26 @@ describe('load sharing: the board supply split among the charging connectors', (
     expect(fx.statuses(2).filter((s) => s === 'SuspendedEVSE')).toHaveLength(1);
   });
 
+  it('1-phase outlets on different supply lines do not share; one whose line is unknown shares with all', async () => {
+    const fx = fixture({
+      supplyMaxCurrentA: 32,
+      board: {
+        connectors: [
+          { id: 1, phases: 1, phase: 1 },
+          { id: 2, phases: 1, phase: 2 },
+          { id: 3, phases: 1 },
+        ],
+      },
+    });
+    await fx.charging(1, TAG);
+    await fx.charging(2, OTHER);
+    expect([offered(fx, 1), offered(fx, 2)]).toEqual([32, 32]);
+    expect(fx.limit.limitInEffect(2)?.source).toEqual({ kind: 'hardware' });
+    // Connector 3's line is not known: its share counts on every line, L1 and L2 included.
+    await fx.charging(3, 'VALID03');
+    expect([offered(fx, 1), offered(fx, 2), offered(fx, 3)]).toEqual([16, 16, 16]);
+  });
+
   it('a ChargePointMaxProfile is shared too, and re-split exactly at its boundary', async () => {
     const fx = fixture();
     const cpMax = profile('ChargePointMaxProfile', 0, [
