@@ -11,6 +11,7 @@ import {
   type StartReq,
   type StopReq,
   transactionIdOf,
+  whenContactor,
   whenEngine,
   whenOutbox,
   whenStation,
@@ -47,7 +48,8 @@ async function offlineStart(h: Harness, idTag = TAG): Promise<void> {
   h.board.plug(1);
   h.board.swipe(idTag);
   await whenEngine(h, () => h.runtime.transactions.transactionOn(1) !== undefined, 'an offline start');
-  expect(h.board.connector(1)?.devices.relay.isClosed()).toBe(true);
+  // The charging limit offers the current (PWM) first, then closes the contactor.
+  await whenContactor(h, 1, true);
   expect(h.runtime.transactions.transactionOn(1)?.transactionId).toBeUndefined();
 }
 

@@ -98,6 +98,22 @@ export function whenEngine(h: Harness, pred: () => boolean, what: string, timeou
   return whenEmitted(h.runtime.transactions, 'changed', pred, what, timeoutMs);
 }
 
+/**
+ * Resolves once a connector's contactor is `closed` (or open), checked now and on each of its
+ * changes: the charging limit commands it after the engine's state has changed.
+ */
+export function whenContactor(
+  h: Harness,
+  connectorId: number,
+  closed: boolean,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const relay = h.board.connector(connectorId)?.devices.relay;
+  if (!relay) throw new Error(`no connector ${connectorId}`);
+  const what = `the contactor of connector ${connectorId} ${closed ? 'closed' : 'open'}`;
+  return whenEmitted(relay, 'change', () => relay.isClosed() === closed, what, timeoutMs);
+}
+
 /** Resolves when `pred` holds, checked now and after every station status change. */
 export function whenStation(
   h: Harness,
