@@ -65,6 +65,13 @@ export interface Lifecycle {
 
 /** Contactor relay. With a feedback input, a contact that does not follow the command is a fault. */
 export interface Relay extends EventEmitter<HealthEvents & { change: [closed: boolean] }>, Lifecycle {
+  /**
+   * The device closes the contactor itself once the EV asks (pilot C/D), and offers the pilot's
+   * PWM only while permitted (an IEC 61851 charge controller): closing this relay grants that
+   * permission. Its owner closes it while a session may draw energy, whatever the pilot state,
+   * since an EV waiting in B sees no PWM until then and would never ask.
+   */
+  readonly switchesOnPilot?: true;
   /** Close (true) or open (false) the contactor. Resolves once commanded (not once confirmed). */
   set(closed: boolean): Promise<void>;
   /** The commanded state. */
@@ -170,6 +177,11 @@ export interface ConnectorDevices {
   /** Most current the outlet may offer, A, and its phases (1 or 3; DC: 1). */
   readonly maxCurrentA: number;
   readonly phases: 1 | 3;
+  /**
+   * The supply line (L1, L2, L3) a 1-phase outlet is wired to, where the board file says: load
+   * sharing counts its current on that line only (on every line when not said). Ignored for 3 phases.
+   */
+  readonly phase?: 1 | 2 | 3;
   /** Nominal phase voltage (V) for converting between A and W; 230 when the board file does not say. */
   readonly nominalVoltageV?: number;
   readonly relay: Relay;

@@ -18,7 +18,9 @@
  *
  * Energy flows only while the relay is closed and at least 6 A are offered: the enable coil is
  * exactly that, so opening the relay or a limit below 6 A withdraws the permission (the
- * controller then stops the PWM and opens its contactor).
+ * controller then stops the PWM and opens its contactor). The controller closes its contactor
+ * once the EV goes to C, and offers the PWM the EV waits for only once enabled: its relay
+ * `switchesOnPilot`, so the runtime permits a session before the EV asks.
  */
 import { EventEmitter } from 'node:events';
 import { type Clock, systemClock, type Timer } from '../../src/clock.js';
@@ -359,6 +361,8 @@ export class EvCcAc1Relay
   extends EventEmitter<HealthEvents & { change: [closed: boolean] }>
   implements Relay
 {
+  /** The enable coil is a permission: the controller switches its contactor when the EV asks. */
+  readonly switchesOnPilot = true;
   private readonly healthState = new HealthState((h) => this.emit('health', h));
 
   constructor(private readonly controller: EvCcAc1Controller) {

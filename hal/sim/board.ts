@@ -25,6 +25,8 @@ export interface SimConnectorSpec {
   fixedCable?: boolean;
   maxCurrentA?: number;
   phases?: 1 | 3;
+  /** The supply line a 1-phase outlet is wired to (load sharing); unknown when absent. */
+  phase?: 1 | 2 | 3;
   /** Default: the simulated grid's 230 V. */
   nominalVoltageV?: number;
   /** A DC outlet: it gets a power setpoint output, which caps the power the EV draws. */
@@ -119,6 +121,7 @@ export class SimBoard implements Board {
           fixedCable,
           maxCurrentA,
           phases,
+          ...(c.phase === undefined ? {} : { phase: c.phase }),
           nominalVoltageV,
           relay,
           pilot,

@@ -33,6 +33,8 @@ export interface ConnectorBase {
   fixedCable?: boolean;
   maxCurrentA?: number;
   phases?: 1 | 3;
+  /** The supply line a 1-phase outlet is wired to (load sharing). */
+  phase?: 1 | 2 | 3;
   nominalVoltageV?: number;
 }
 

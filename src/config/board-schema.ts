@@ -9,6 +9,11 @@ export const connectorBase = {
   fixedCable: { type: 'boolean', description: 'A tethered cable: it cannot be unlocked.' },
   maxCurrentA: { type: 'number', exclusiveMinimum: 0, maximum: 1000 },
   phases: { enum: [1, 3] },
+  phase: {
+    enum: [1, 2, 3],
+    description:
+      'The supply line (1 = L1, 2 = L2, 3 = L3) a 1-phase outlet is wired to, for load sharing; unknown when absent: its share then counts on every line.',
+  },
   nominalVoltageV: {
     type: 'number',
     exclusiveMinimum: 0,

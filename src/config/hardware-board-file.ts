@@ -169,6 +169,7 @@ export function buildHardwareBoard(file: HardwareBoardFile, deps: BoardDeps): Bo
       fixedCable: c.fixedCable ?? false,
       maxCurrentA: c.maxCurrentA,
       phases: c.phases,
+      ...(c.phase === undefined ? {} : { phase: c.phase }),
       ...(c.nominalVoltageV === undefined ? {} : { nominalVoltageV: c.nominalVoltageV }),
       relay,
       pilot,

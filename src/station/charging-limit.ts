@@ -6,7 +6,7 @@ import { type ConnectorOutputs, decideOutputs } from './charging-outputs.js';
 import type { CompositeSchedule, ConstantLimit, LimitSource } from './charging-profile-types.js';
 import { NEXT_CHANGE_HORIZON_S } from './composite-schedule.js';
 import { electricalOf } from './electrical.js';
-import { MIN_CHARGING_CURRENT_A, type ShareDemand, shareSupply } from './load-sharing.js';
+import { linesOf, MIN_CHARGING_CURRENT_A, type ShareDemand, shareSupply } from './load-sharing.js';
 import { pilotAsksForEnergy } from './session-status.js';
 import type { Station } from './station.js';
 
@@ -256,8 +256,7 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
         evAsks,
         cableHeld,
         faulted,
-        inoperative:
-          station.availabilityOf(0) === 'Inoperative' || station.availabilityOf(id) === 'Inoperative',
+        switchesOnPilot: hw.devices.relay.switchesOnPilot === true,
         // A test only ever runs on an idle connector: a cable, a fault or a session ends it here first.
         relayTest: this.relayTests.has(id) && !plugged && !session,
         limitA: first?.limitA ?? hw.devices.maxCurrentA,
@@ -311,7 +310,8 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
         const capA = own?.limitA ?? hw.devices.maxCurrentA;
         const minA = Math.max(MIN_CHARGING_CURRENT_A, own?.minChargingRateA ?? 0);
         // A connector its own limit pauses takes nothing from the others.
-        if (capA >= minA) demands.push({ connectorId: id, capA, minA, startedAt: tx.startedAt });
+        if (capA >= minA)
+          demands.push({ connectorId: id, capA, minA, startedAt: tx.startedAt, lines: linesOf(hw.devices) });
       }
       this.shares.clear();
       if (!Number.isFinite(supplyA)) return;

@@ -6,7 +6,10 @@
 
 /** What decides a connector's outputs at one moment. */
 export interface ConnectorSituation {
-  /** A transaction runs on it (not being stopped). */
+  /**
+   * A transaction runs on it (not being stopped). An Inoperative connector keeps one until it
+   * ends (a Scheduled change of availability), so availability matters only without one.
+   */
   transaction?: {
     /** The charger withholds energy: the central system refused the id (or MaxEnergyOnInvalidId). */
     withheld: boolean;
@@ -16,8 +19,11 @@ export interface ConnectorSituation {
   /** No lock, or the cable is locked. */
   cableHeld: boolean;
   faulted: boolean;
-  /** The connector or the whole charge point is Inoperative. */
-  inoperative: boolean;
+  /**
+   * The relay is a charge controller's permission: the device closes its contactor itself once
+   * the EV asks (Relay.switchesOnPilot), and generates the PWM only while permitted.
+   */
+  switchesOnPilot: boolean;
   /** A technician's relay test (cpctl hal relay close) on this idle connector. */
   relayTest: boolean;
   /** The composite limit now (profiles, hardware, local limit, load-sharing share), A. */
@@ -35,20 +41,23 @@ export interface ConnectorOutputs {
 }
 
 /**
- * IEC 61851-1 and OCPP 1.6 section 3.13: a limit below what the EV can charge with pauses
- * charging (nothing offered, contactor open) instead of offering a current the EV may not follow.
- * The contactor closes only for a running transaction whose energy the charger does not withhold,
- * with no fault, the cable held by its lock and the EV asking (state C or D); an EV that pauses
- * (B) gets it opened. Nothing is offered while faulted, while out of service without a
- * transaction (an Inoperative connector with one keeps it until it ends), or while withheld.
+ * IEC 61851-1 (states B1 / B2) and OCPP 1.6 section 3.13. The pilot's PWM says "ready to supply
+ * energy", so it is on only while a session may draw energy: a running transaction whose energy
+ * the charger does not withhold, no fault, and a limit the EV can charge with (below it charging
+ * pauses instead of offering a current the EV may not follow). Otherwise the pilot is a constant
+ * +12 V (nothing offered): an idle EV waits in B1 rather than being invited to charge before
+ * anyone is authorized.
+ * The contactor closes only while the session may draw energy, with the cable held by its lock
+ * and the EV asking (state C or D); an EV that pauses (B) gets it opened. A charge controller
+ * that switches its contactor on the pilot itself gets the permission whatever the pilot state:
+ * it generates the PWM only once permitted, so an EV waiting in B would otherwise never see it.
  */
 export function decideOutputs(s: ConnectorSituation): ConnectorOutputs {
   const paused = s.limitA < s.minA;
-  const offerable = paused ? 0 : s.limitA;
-  if (s.faulted) return { offeredA: 0, contactorClosed: false, paused };
-  if (!s.transaction) {
-    return { offeredA: s.inoperative ? 0 : offerable, contactorClosed: s.relayTest, paused };
+  const mayDraw = s.transaction !== undefined && !s.transaction.withheld && !s.faulted && !paused;
+  if (!mayDraw) {
+    const relayTest = s.relayTest && s.transaction === undefined && !s.faulted;
+    return { offeredA: 0, contactorClosed: relayTest, paused };
   }
-  if (s.transaction.withheld) return { offeredA: 0, contactorClosed: false, paused };
-  return { offeredA: offerable, contactorClosed: !paused && s.evAsks && s.cableHeld, paused };
+  return { offeredA: s.limitA, contactorClosed: s.cableHeld && (s.evAsks || s.switchesOnPilot), paused };
 }

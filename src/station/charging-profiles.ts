@@ -47,8 +47,14 @@ export interface ChargingProfilesOptions {
 /** The configuration key's names for the two units (spec 9.4 ChargingScheduleAllowedChargingRateUnit). */
 const UNIT_KEY_VALUE: Record<ChargingRateUnit, string> = { A: 'Current', W: 'Power' };
 
-/** What the engine tells the profiles about: its open transactions and when they end. */
-type Transactions = Pick<TransactionEngine, 'on' | 'transactionOn'>;
+/**
+ * What the engine tells the profiles about: its transactions (open, and running, i.e. not being
+ * stopped), when they end, and the TxProfiles of the remote starts not yet recorded.
+ */
+type Transactions = Pick<
+  TransactionEngine,
+  'on' | 'transactionOn' | 'runningTransactionOn' | 'pendingTxProfiles'
+>;
 
 /**
  * The installed charging profiles (spec 3.13): validated on installation (SetChargingProfile, a
@@ -112,7 +118,9 @@ export class ChargingProfiles extends EventEmitter<ChargingProfilesEvents> {
   /**
    * A RemoteStartTransaction's TxProfile, checked like SetChargingProfile's except for the
    * transaction, which does not exist yet (so it may not name one): what the session keeps until
-   * its transaction is recorded, or undefined when Rejected. `connectorId` is the request's.
+   * its transaction is recorded, or undefined when Rejected. `connectorId` is the request's. Until
+   * its session lapses or binds it, it counts against MaxChargingProfilesInstalled like an
+   * installed profile (the engine's `pendingTxProfiles`), so it still fits when it is bound.
    */
   forRemoteStart(profile: ChargingProfile, connectorId: number | undefined): PendingTxProfile | undefined {
     const reason =
@@ -202,7 +210,10 @@ export class ChargingProfiles extends EventEmitter<ChargingProfilesEvents> {
     if (scheduleReason) return scheduleReason;
     const max = config.getInt('MaxChargingProfilesInstalled');
     const kept = this.all().filter((p) => !this.replaces(profile, connectorId, p));
-    if (kept.length + 1 > max) return `MaxChargingProfilesInstalled (${max}) reached`;
+    // A remote start's TxProfile has its place from the RemoteStartTransaction on: it is installed
+    // when its transaction is recorded, without asking again.
+    const reserved = this.transactions?.pendingTxProfiles().length ?? 0;
+    if (kept.length + reserved + 1 > max) return `MaxChargingProfilesInstalled (${max}) reached`;
     return undefined;
   }
 
@@ -228,13 +239,17 @@ export class ChargingProfiles extends EventEmitter<ChargingProfilesEvents> {
   }
 
   /**
-   * A TxProfile needs a transaction open on its connector, and the one it names: it is bound to
-   * that transaction's row. Other purposes as they are; the reason when refused.
+   * A TxProfile needs a transaction running on its connector, and the one it names: it is bound to
+   * that transaction's row. One being stopped takes none: its end may already have removed its
+   * profiles. Other purposes as they are; the reason when refused.
    */
   private withTransaction(profile: ChargingProfile): ChargingProfile | string {
     if (profile.purpose !== 'TxProfile') return profile;
-    const row = this.transactions?.transactionOn(profile.connectorId);
-    if (!row) return 'no transaction on the connector';
+    const row = this.transactions?.runningTransactionOn(profile.connectorId);
+    if (!row)
+      return this.transactions?.transactionOn(profile.connectorId)
+        ? 'the transaction on the connector is being stopped'
+        : 'no transaction on the connector';
     if (profile.transactionId !== undefined && profile.transactionId !== row.transactionId)
       return `transactionId ${profile.transactionId} is not the connector's transaction`;
     return { ...profile, transactionLocalId: row.localId };

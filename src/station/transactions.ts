@@ -245,6 +245,22 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     );
   }
 
+  /** The running transaction on a connector, not one being stopped. */
+  runningTransactionOn(connectorId: number): TransactionRow | undefined {
+    return this.runningOn(connectorId)?.row;
+  }
+
+  /** The TxProfiles of remote starts whose transaction is not recorded yet (authorizing, waiting, starting). */
+  pendingTxProfiles(): PendingTxProfile[] {
+    const profiles = new Set<PendingTxProfile>();
+    for (const state of this.states.values()) {
+      const txProfile =
+        state.kind === 'Authorizing' ? state.attempt.txProfile : pendingStart(state)?.txProfile;
+      if (txProfile) profiles.add(txProfile);
+    }
+    return [...profiles];
+  }
+
   /** The TxProfile of the running transaction's remote start, if it had one. */
   txProfileOn(connectorId: number): PendingTxProfile | undefined {
     return openTransaction(this.stateOf(connectorId))?.txProfile;

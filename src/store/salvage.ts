@@ -2,7 +2,13 @@ import Database from 'better-sqlite3';
 
 /** What was carried over from a corrupt database, and what could not be. */
 export interface Salvage {
-  saved: { configKeys: number; transactions: number; outbox: number };
+  saved: {
+    configKeys: number;
+    transactions: number;
+    outbox: number;
+    chargingProfiles: number;
+    connectorLimits: number;
+  };
   /** Each loss in words: a table not read whole, queued messages dropped, a file not readable. */
   lost: string[];
 }
@@ -13,12 +19,18 @@ type Row = Record<string, unknown>;
  * Carries what can still be read from a corrupt database (moved aside at `corruptFile`) into the
  * fresh one: the configuration keys (the central system's settings, the AuthorizationKey), the
  * transactions and the queued messages, with their keys, so a StopTransaction still finds its
- * transaction. Each table is read from both ends, so a damaged page in the middle costs only the
- * rows on it. A queued transaction message whose transaction could not be read is dropped: it
- * could not be sent correctly. Everything is inserted in one SQL transaction.
+ * transaction, the installed charging profiles (the central system sends them once) and the
+ * operator's local limits. Each table is read from both ends, so a damaged page in the middle
+ * costs only the rows on it. A queued transaction message, or a TxProfile, whose transaction
+ * could not be read is dropped: the message could not be sent correctly, and the profile exists
+ * only with its transaction. A table the old schema did not have yet is no loss. Everything is
+ * inserted in one SQL transaction.
  */
 export function salvageInto(db: Database.Database, corruptFile: string): Salvage {
-  const salvage: Salvage = { saved: { configKeys: 0, transactions: 0, outbox: 0 }, lost: [] };
+  const salvage: Salvage = {
+    saved: { configKeys: 0, transactions: 0, outbox: 0, chargingProfiles: 0, connectorLimits: 0 },
+    lost: [],
+  };
   let old: Database.Database;
   try {
     old = new Database(corruptFile, { readonly: true, fileMustExist: true });
@@ -30,6 +42,8 @@ export function salvageInto(db: Database.Database, corruptFile: string): Salvage
     const config = readTable(old, 'config_keys', 'key', salvage);
     const transactions = readTable(old, 'transactions', 'local_id', salvage);
     const outbox = readTable(old, 'outbox', 'seq', salvage);
+    const profiles = readTableIfAny(old, 'charging_profiles', 'charging_profile_id', salvage);
+    const limits = readTableIfAny(old, 'connector_limits', 'connector_id', salvage);
     db.transaction(() => {
       const putKey = db.prepare(
         'INSERT OR IGNORE INTO config_keys (key, value, updated_at) VALUES (@key, @value, @updated_at)',
@@ -61,11 +75,42 @@ export function salvageInto(db: Database.Database, corruptFile: string): Salvage
         else orphans++;
       }
       if (orphans > 0) salvage.lost.push(`${orphans} queued message(s) whose transaction was unreadable`);
+      const putProfile = db.prepare(
+        `INSERT INTO charging_profiles (charging_profile_id, connector_id, stack_level, purpose, kind, recurrency,
+           valid_from, valid_to, transaction_id, local_tx_id, schedule)
+         VALUES (@charging_profile_id, @connector_id, @stack_level, @purpose, @kind, @recurrency,
+           @valid_from, @valid_to, @transaction_id, @local_tx_id, @schedule)`,
+      );
+      let unbound = 0;
+      let refused = 0;
+      for (const row of profiles) {
+        if (row.local_tx_id !== null && !savedTx.has(row.local_tx_id)) unbound++;
+        else if (tryRun(putProfile, row)) salvage.saved.chargingProfiles++;
+        else refused++;
+      }
+      if (unbound > 0) salvage.lost.push(`${unbound} TxProfile(s) whose transaction was unreadable`);
+      if (refused > 0) salvage.lost.push(`${refused} charging profile(s) this schema cannot hold`);
+      const putLimit = db.prepare(
+        'INSERT INTO connector_limits (connector_id, limit_a, updated_at) VALUES (@connector_id, @limit_a, @updated_at)',
+      );
+      for (const row of limits) if (tryRun(putLimit, row)) salvage.saved.connectorLimits++;
     })();
   } finally {
     old.close();
   }
   return salvage;
+}
+
+/** `readTable` of a table a schema older than the corrupt file's may not have had yet. */
+function readTableIfAny(old: Database.Database, table: string, key: string, salvage: Salvage): Row[] {
+  let exists = true;
+  try {
+    exists =
+      old.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?").get(table) !== undefined;
+  } catch {
+    // The schema itself is damaged: try the table, which says what was lost.
+  }
+  return exists ? readTable(old, table, key, salvage) : [];
 }
 
 /** The table's readable rows: forwards until a damaged page, then backwards until one. */

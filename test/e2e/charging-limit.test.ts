@@ -85,7 +85,10 @@ describe('the charging limit end to end (real WebSocket, simulated board)', () =
       code: 0,
       stdout: 'connector 1: local limit 10 A\n',
     });
-    expect(offered(h, 1)).toBe(10);
+    // Idle, the pilot offers nothing (IEC 61851-1 B1); the next session gets at most 10 A.
+    expect(offered(h, 1)).toBe(0);
+    await charging(h, 'CARD01', 1);
+    await whenLimit(h, () => offered(h, 1) === 10, 'the local limit offered');
     const above = await cpctl(socket, 'limit', '1', '40');
     expect(above.code).toBe(1);
     expect(above.stderr).toContain("outside connector 1's 0..32 A");
@@ -95,14 +98,17 @@ describe('the charging limit end to end (real WebSocket, simulated board)', () =
     await h.startRuntime();
     await h.booted(mark);
     const status = JSON.parse((await cpctl(socket, 'status', '--json')).stdout) as StatusReport;
+    // The stop ended the session: nothing is offered, the local limit is kept.
     expect(status.connectors.map((c) => [c.id, c.currentLimitA, c.limitSource, c.localLimitA])).toEqual([
-      [1, 10, { kind: 'local' }, 10],
-      [2, 32, { kind: 'hardware' }, undefined],
+      [1, 0, { kind: 'local' }, 10],
+      [2, 0, { kind: 'hardware' }, undefined],
     ]);
     expect(await cpctl(socket, 'limit', '1', 'none')).toMatchObject({
       code: 0,
       stdout: 'connector 1: no local limit\n',
     });
-    expect(offered(h, 1)).toBe(32);
+    const lifted = JSON.parse((await cpctl(socket, 'status', '--json')).stdout) as StatusReport;
+    expect(lifted.connectors[0]).toMatchObject({ id: 1, currentLimitA: 0, limitSource: 'hardware' });
+    expect(lifted.connectors[0]?.localLimitA).toBeUndefined();
   });
 });

@@ -79,7 +79,8 @@ describe('MQTT bridge', () => {
       errorCode: 'NoError',
       availability: 'Operative',
       plugged: false,
-      currentLimitA: 32,
+      // No session: the pilot offers nothing (IEC 61851-1 B1).
+      currentLimitA: 0,
       limitSource: { kind: 'hardware' },
       limitPaused: false,
       maxCurrentA: 32,
@@ -163,6 +164,8 @@ describe('MQTT bridge', () => {
     await h.booted();
     const w = await watch(b);
     const pilot = h.board.connector(1)!.devices.pilot;
+    // A session, so that the pilot offers its limit.
+    await charging(h, TAG);
 
     const since = w.mark();
     expect(await command(w, 'limit', { id: 'l1', connectorId: 1, amps: 16 })).toEqual({
@@ -190,11 +193,11 @@ describe('MQTT bridge', () => {
     const restarted = w.mark();
     await h.startRuntime();
     await w.waitFor(
-      on(`${P}connector/1/state`, { currentLimitA: 16 }),
+      on(`${P}connector/1/state`, { limitSource: 'local' }),
       'the limit after the restart',
       restarted,
     );
-    expect(h.board.connector(1)!.devices.pilot.currentLimit()).toBe(16);
+    expect(h.runtime.chargingLimit.localLimit(1)).toBe(16);
     // The outlet's maximum lifts it.
     await command(w, 'limit', { id: 'l4', connectorId: 1, amps: 32 });
     expect(h.runtime.chargingLimit.localLimit(1)).toBeUndefined();

@@ -11,9 +11,9 @@ import {
   type StartReq,
   type StopReq,
   transactionIdOf,
+  whenContactor,
   whenEngine,
   whenOutbox,
-  whenRelay,
   whenStation,
 } from '../support/charging.js';
 import { cpctl } from '../support/cpctl-process.js';
@@ -48,7 +48,8 @@ async function offlineStart(h: Harness, idTag = TAG): Promise<void> {
   h.board.plug(1);
   h.board.swipe(idTag);
   await whenEngine(h, () => h.runtime.transactions.transactionOn(1) !== undefined, 'an offline start');
-  await whenRelay(h, 1, true);
+  // The charging limit offers the current (PWM) first, then closes the contactor.
+  await whenContactor(h, 1, true);
   expect(h.runtime.transactions.transactionOn(1)?.transactionId).toBeUndefined();
 }
 

@@ -135,6 +135,8 @@ describe('outputs come up safe', () => {
   it('a crash drives the outputs safe before the daemon exits 70', async () => {
     const runtime = await startRuntime();
     harness!.runtime = runtime;
+    // Live outputs as in a session: the contactor closed and a current offered (an idle pilot offers none).
+    await runtime.board.connectors[0]?.devices.pilot.setCurrentLimit(32);
     await runtime.board.connectors[0]?.devices.relay.set(true);
     expect([sysfs.level(RELAY), sysfs.level(ENABLE)]).toEqual([1, 1]);
     const exits: number[] = [];

@@ -6,6 +6,9 @@ import type { DeviceHealth, PilotState } from '../../hal/types.js';
 import { systemClock } from '../../src/clock.js';
 import { BoardFileError, buildBoard, parseBoardFile } from '../../src/config/board-file.js';
 import { silentLogger } from '../../src/log.js';
+import { ChargingLimit, type SessionEnergy } from '../../src/station/charging-limit.js';
+import { Station } from '../../src/station/station.js';
+import { MemoryAvailability } from '../support/memory-stores.js';
 import { ModbusTestServer } from '../support/modbus-server.js';
 
 const log = silentLogger();
@@ -300,6 +303,66 @@ describe('Phoenix Contact EV Charge Control Basic over Modbus TCP (pymodbus)', (
         await built.stop();
       }
       expect((await coils())[0]).toBe(0);
+    });
+
+    it('the owner of the offered current permits a session while the EV waits in B: the controller offers the PWM, the EV goes to C', async () => {
+      await server.setWords(UNIT, 'input', EV_CC_AC1.status, [letter('B')]);
+      const built = await buildBoard(await parseBoardFile(board(), 'phoenix.json'), {
+        log,
+        clock: systemClock,
+      });
+      built.safe();
+      await built.start();
+      const station = new Station({
+        board: built,
+        availability: new MemoryAvailability(),
+        clock: systemClock,
+        log,
+      });
+      const limit = new ChargingLimit({
+        board: built,
+        station,
+        composites: {
+          compositeFor: (_id, now, durationS) => ({
+            start: now,
+            durationS,
+            periods: [{ startPeriod: 0, limitA: 16, numberPhases: 3, source: { kind: 'hardware' } }],
+          }),
+          nextChange: () => undefined,
+        },
+        localLimits: { all: () => new Map(), set: () => {}, remove: () => {} },
+        clock: systemClock,
+        time: { nowMs: () => Date.now() },
+        log,
+      });
+      let session: SessionEnergy = {};
+      limit.attach(() => session);
+      try {
+        const { relay, lock, pilot } = built.connectors[0]!.devices;
+        expect(relay.switchesOnPilot).toBe(true);
+        await limit.start();
+        // Plugged, nobody authorized: no permission, so the controller offers no PWM (B1).
+        expect((await coils())[0]).toBe(0);
+        expect(await lock!.lock()).toBe(true);
+        session = { transaction: { startedAt: Date.now(), withheld: false } };
+        await limit.evaluate();
+        expect([(await coils())[0], ...(await server.get(UNIT, 'holding', EV_CC_AC1.maxCurrent))]).toEqual([
+          1, 16,
+        ]);
+        // Seeing the PWM the EV asks (C); the controller closes its contactor, the permission stays.
+        const asks = new Promise<void>((resolve) => pilot.on('state', (state) => state === 'C' && resolve()));
+        await server.setWords(UNIT, 'input', EV_CC_AC1.status, [letter('C')]);
+        await asks;
+        await limit.evaluate();
+        expect((await coils())[0]).toBe(1);
+        session = {};
+        await limit.evaluate();
+        expect((await coils())[0]).toBe(0);
+      } finally {
+        limit.close();
+        station.close();
+        await built.stop();
+      }
     });
 
     it.each([

@@ -98,8 +98,11 @@ export function whenEngine(h: Harness, pred: () => boolean, what: string, timeou
   return whenEmitted(h.runtime.transactions, 'changed', pred, what, timeoutMs);
 }
 
-/** Resolves once connector `connectorId`'s contactor is commanded `closed` (the owner of the outputs acts after the engine's change). */
-export function whenRelay(
+/**
+ * Resolves once a connector's contactor is `closed` (or open), checked now and on each of its
+ * changes: the charging limit commands it after the engine's state has changed.
+ */
+export function whenContactor(
   h: Harness,
   connectorId: number,
   closed: boolean,
@@ -107,13 +110,8 @@ export function whenRelay(
 ): Promise<void> {
   const relay = h.board.connector(connectorId)?.devices.relay;
   if (!relay) throw new Error(`no connector ${connectorId}`);
-  return whenEmitted(
-    relay,
-    'change',
-    () => relay.isClosed() === closed,
-    `contactor ${closed ? 'closed' : 'open'}`,
-    timeoutMs,
-  );
+  const what = `the contactor of connector ${connectorId} ${closed ? 'closed' : 'open'}`;
+  return whenEmitted(relay, 'change', () => relay.isClosed() === closed, what, timeoutMs);
 }
 
 /** Resolves when `pred` holds, checked now and after every station status change. */

@@ -137,6 +137,7 @@ describe('board files', () => {
         connectors: [
           { id: 1, maxCurrentA: 32, phases: 3, nominalVoltageV: 240 },
           { id: 2, maxCurrentA: 125, nominalVoltageV: 500, dc: true },
+          { id: 3, maxCurrentA: 16, phases: 1, phase: 2 },
         ],
       },
       'depot.json',
@@ -149,8 +150,9 @@ describe('board files', () => {
       maxProfiles: 10,
       rateUnits: ['A'],
     });
-    const [ac, dc] = board.connectors.map((c) => c.devices);
-    expect([ac?.nominalVoltageV, ac?.powerSetpoint]).toEqual([240, undefined]);
+    const [ac, dc, onL2] = board.connectors.map((c) => c.devices);
+    expect([ac?.nominalVoltageV, ac?.powerSetpoint, ac?.phase]).toEqual([240, undefined, undefined]);
+    expect([onL2?.phases, onL2?.phase]).toEqual([1, 2]);
     expect([dc?.nominalVoltageV, dc?.phases, dc?.powerSetpoint?.powerLimit()]).toEqual([500, 1, 62_500]);
   });
 
@@ -165,6 +167,7 @@ describe('board files', () => {
         connectors: (doc.connectors as Array<Record<string, unknown>>).map((c) => ({
           ...c,
           nominalVoltageV: 220,
+          phase: 3,
         })),
       },
       'rpi-ac-1.json',
@@ -176,6 +179,7 @@ describe('board files', () => {
     });
     expect([board.supplyMaxCurrentA, board.smartCharging]).toEqual([25, { rateUnits: ['A', 'W'] }]);
     expect(board.connectors[0]?.devices.nominalVoltageV).toBe(220);
+    expect(board.connectors[0]?.devices.phase).toBe(3);
   });
 
   it.each([
@@ -184,6 +188,7 @@ describe('board files', () => {
     [{ smartCharging: { rateUnits: ['kW'] } }, /smartCharging\.rateUnits\.0/],
     [{ smartCharging: { rateUnits: [] } }, /smartCharging\.rateUnits/],
     [{ connectors: [{ id: 1, nominalVoltageV: -230 }] }, /connectors\.0\.nominalVoltageV/],
+    [{ connectors: [{ id: 1, phases: 1, phase: 4 }] }, /connectors\.0\.phase/],
   ])('refuses impossible smart charging facts (%#)', async (extra, message) => {
     const doc = { name: 'x', kind: 'sim', connectors: [{ id: 1 }], ...extra };
     await expect(parseBoardFile(doc, 'test.json')).rejects.toThrow(message);

@@ -158,9 +158,11 @@ describe('the charging limit in process: one owner of the pilot and the contacto
     const again = fixture({ dir });
     await again.settle();
     expect(again.limit.localLimit(1)).toBe(10);
+    // The power cut ended the session: nothing is offered until the next one, which gets 10 A.
+    expect(again.limit.limitInEffect(1)).toEqual({ amps: 0, source: { kind: 'local' }, paused: false });
+    await again.charging(1, TAG);
     expect(again.limit.limitInEffect(1)).toEqual({ amps: 10, source: { kind: 'local' }, paused: false });
     expect(offered(again, 1)).toBe(10);
-    expect(offered(again, 2)).toBe(32);
     await again.limit.setLocalLimit(1, 32);
     expect(again.limit.localLimit(1)).toBeUndefined();
     expect(offered(again, 1)).toBe(32);
@@ -179,16 +181,59 @@ describe('the charging limit in process: one owner of the pilot and the contacto
     expect([setpoint.powerLimit(), fx.statusOf(1)]).toEqual([0, 'SuspendedEVSE']);
   });
 
-  it('an Inoperative connector offers nothing; Operative again, it offers its limit', async () => {
+  it('IEC 61851-1 B1/B2: the pilot offers its limit only while a session may draw energy', async () => {
     const fx = fixture();
     await fx.settle();
-    fx.station.changeAvailability(2, 'Inoperative');
+    expect([offered(fx, 1), offered(fx, 2)]).toEqual([0, 0]);
+    // The EV is plugged in and would charge: no PWM before anyone is authorized.
+    fx.board.plug(1);
     await fx.settle();
-    expect(offered(fx, 2)).toBe(0);
-    expect(offered(fx, 1)).toBe(32);
-    fx.station.changeAvailability(2, 'Operative');
+    expect([fx.statusOf(1), offered(fx, 1), closed(fx, 1)]).toEqual(['Preparing', 0, false]);
+    await fx.engine.presentIdTag(TAG, [1]);
     await fx.settle();
-    expect(offered(fx, 2)).toBe(32);
+    expect([fx.statusOf(1), offered(fx, 1), closed(fx, 1), offered(fx, 2)]).toEqual([
+      'Charging',
+      32,
+      true,
+      0,
+    ]);
+    // Made Inoperative while charging (Scheduled): the session keeps its energy until it ends.
+    expect(fx.station.changeAvailability(1, 'Inoperative')).toBe('Scheduled');
+    await fx.settle();
+    expect([offered(fx, 1), closed(fx, 1)]).toEqual([32, true]);
+    await fx.engine.presentIdTag(TAG, [1]);
+    await fx.settle();
+    expect(fx.stops()).toHaveLength(1);
+    expect([offered(fx, 1), closed(fx, 1)]).toEqual([0, false]);
+  });
+});
+
+describe('a charge controller that switches its contactor on the pilot (Relay.switchesOnPilot)', () => {
+  it('is permitted from the start of the transaction while the EV waits in B, and not before or after', async () => {
+    const fx = fixture();
+    const relay = fx.board.connector(1)!.devices.relay;
+    // As the EV-CC-AC1's relay: its contactor is the device's to close once the EV asks.
+    Object.assign(relay, { switchesOnPilot: true });
+    fx.board.ev(1, 'pause');
+    fx.board.plug(1);
+    await fx.settle();
+    expect([offered(fx, 1), closed(fx, 1)]).toEqual([0, false]);
+    await fx.engine.presentIdTag(TAG, [1]);
+    await fx.settle();
+    expect(fx.engine.transactionOn(1)).toBeDefined();
+    expect([offered(fx, 1), closed(fx, 1)]).toEqual([32, true]);
+    // Paused by the limit: the permission is withdrawn, whatever the pilot.
+    await fx.limit.setLocalLimit(1, 5);
+    expect([offered(fx, 1), closed(fx, 1)]).toEqual([0, false]);
+    await fx.limit.setLocalLimit(1, 16);
+    expect([offered(fx, 1), closed(fx, 1)]).toEqual([16, true]);
+    await fx.engine.presentIdTag(TAG, [1]);
+    await fx.settle();
+    expect([offered(fx, 1), closed(fx, 1)]).toEqual([0, false]);
+    // A relay that waits for the EV to ask still does: connector 2's stays open in B.
+    fx.board.ev(2, 'pause');
+    await fx.charging(2, OTHER);
+    expect([offered(fx, 2), closed(fx, 2)]).toEqual([32, false]);
   });
 });
 
@@ -233,6 +278,26 @@ describe('load sharing: the board supply split among the charging connectors', (
     await fx.settle();
     expect([fx.statusOf(2), offered(fx, 2), closed(fx, 2)]).toEqual(['Charging', 10, true]);
     expect(fx.statuses(2).filter((s) => s === 'SuspendedEVSE')).toHaveLength(1);
+  });
+
+  it('1-phase outlets on different supply lines do not share; one whose line is unknown shares with all', async () => {
+    const fx = fixture({
+      supplyMaxCurrentA: 32,
+      board: {
+        connectors: [
+          { id: 1, phases: 1, phase: 1 },
+          { id: 2, phases: 1, phase: 2 },
+          { id: 3, phases: 1 },
+        ],
+      },
+    });
+    await fx.charging(1, TAG);
+    await fx.charging(2, OTHER);
+    expect([offered(fx, 1), offered(fx, 2)]).toEqual([32, 32]);
+    expect(fx.limit.limitInEffect(2)?.source).toEqual({ kind: 'hardware' });
+    // Connector 3's line is not known: its share counts on every line, L1 and L2 included.
+    await fx.charging(3, 'VALID03');
+    expect([offered(fx, 1), offered(fx, 2), offered(fx, 3)]).toEqual([16, 16, 16]);
   });
 
   it('a ChargePointMaxProfile is shared too, and re-split exactly at its boundary', async () => {

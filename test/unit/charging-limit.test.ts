@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { type ConnectorSituation, decideOutputs } from '../../src/station/charging-outputs.js';
-import { MIN_CHARGING_CURRENT_A, type ShareDemand, shareSupply } from '../../src/station/load-sharing.js';
+import {
+  linesOf,
+  MIN_CHARGING_CURRENT_A,
+  type ShareDemand,
+  type SupplyLine,
+  shareSupply,
+} from '../../src/station/load-sharing.js';
 
 /** A charging session on a healthy, operative connector, the EV asking, the cable locked. */
 const charging: ConnectorSituation = {
@@ -8,7 +14,7 @@ const charging: ConnectorSituation = {
   evAsks: true,
   cableHeld: true,
   faulted: false,
-  inoperative: false,
+  switchesOnPilot: false,
   relayTest: false,
   limitA: 16,
   minA: MIN_CHARGING_CURRENT_A,
@@ -64,18 +70,32 @@ describe('the outputs of one connector (pilot offer, contactor)', () => {
     });
   });
 
-  it('without a transaction: the contactor stays open, nothing is offered while Inoperative', () => {
+  it('without a transaction nothing is offered (IEC 61851-1 B1: +12 V, no PWM) and the contactor stays open', () => {
     const { transaction: _, ...idle } = charging;
-    expect(decideOutputs(idle)).toEqual({ offeredA: 16, contactorClosed: false, paused: false });
-    expect(decideOutputs({ ...idle, inoperative: true })).toMatchObject({
+    expect(decideOutputs(idle)).toEqual({ offeredA: 0, contactorClosed: false, paused: false });
+    expect(decideOutputs({ ...idle, evAsks: false })).toEqual({
+      offeredA: 0,
+      contactorClosed: false,
+      paused: false,
+    });
+    expect(decideOutputs({ ...idle, switchesOnPilot: true })).toMatchObject({
       offeredA: 0,
       contactorClosed: false,
     });
-    // An Inoperative that was Scheduled: the running transaction keeps charging until it ends.
-    expect(decideOutputs({ ...charging, inoperative: true })).toMatchObject({
-      offeredA: 16,
-      contactorClosed: true,
+  });
+
+  it('a charge controller that switches on the pilot is permitted while the EV waits in B, never without a session', () => {
+    const controller: ConnectorSituation = { ...charging, switchesOnPilot: true, evAsks: false };
+    expect(decideOutputs(controller)).toEqual({ offeredA: 16, contactorClosed: true, paused: false });
+    expect(decideOutputs({ ...controller, limitA: 5 })).toMatchObject({
+      offeredA: 0,
+      contactorClosed: false,
     });
+    expect(decideOutputs({ ...controller, faulted: true })).toMatchObject({ contactorClosed: false });
+    expect(decideOutputs({ ...controller, transaction: { withheld: true } })).toMatchObject({
+      contactorClosed: false,
+    });
+    expect(decideOutputs({ ...controller, cableHeld: false })).toMatchObject({ contactorClosed: false });
   });
 
   it("closes the contactor for a technician's relay test only on an idle, unfaulted connector", () => {
@@ -85,12 +105,13 @@ describe('the outputs of one connector (pilot offer, contactor)', () => {
   });
 });
 
-const demand = (connectorId: number, startedAt: number, capA = 32, minA = 6): ShareDemand => ({
-  connectorId,
-  capA,
-  minA,
-  startedAt,
-});
+const demand = (
+  connectorId: number,
+  startedAt: number,
+  capA = 32,
+  minA = 6,
+  lines: readonly SupplyLine[] = [1, 2, 3],
+): ShareDemand => ({ connectorId, capA, minA, startedAt, lines });
 
 describe('load sharing: one supply split among the sessions that want energy', () => {
   it('gives each its own cap when the supply carries them all', () => {
@@ -136,6 +157,33 @@ describe('load sharing: one supply split among the sessions that want energy', (
       { connectorId: 1, paused: false, limitA: 20 },
       { connectorId: 2, paused: true },
     ]);
+  });
+
+  it('counts a 1-phase outlet on its own line only: outlets on different lines do not share', () => {
+    const onLine = (id: number, line: SupplyLine) => demand(id, id, 32, 6, [line]);
+    // Three 1-phase outlets, one per line, on a 32 A supply: each line carries one of them.
+    expect(
+      shareSupply(32, [onLine(1, 1), onLine(2, 2), onLine(3, 3)]).map((s) => s.paused || s.limitA),
+    ).toEqual([32, 32, 32]);
+    // Two on L1 share it; the one on L2 has its line to itself.
+    expect(
+      shareSupply(32, [onLine(1, 1), onLine(2, 1), onLine(3, 2)]).map((s) => s.paused || s.limitA),
+    ).toEqual([16, 16, 32]);
+    // A 3-phase outlet shares L1 with one and L2 with another: 16 A each; L3 carries only 16.
+    expect(
+      shareSupply(32, [onLine(1, 1), onLine(2, 2), demand(3, 3)]).map((s) => s.paused || s.limitA),
+    ).toEqual([16, 16, 16]);
+    // When the 1-phase outlet on L1 takes only its cap, the 3-phase one gets the rest of L1.
+    expect(
+      shareSupply(32, [demand(1, 1, 10, 6, [1]), demand(2, 2)]).map((s) => s.paused || s.limitA),
+    ).toEqual([10, 22]);
+  });
+
+  it('counts a 1-phase outlet on the line the board file names, on every line when it does not say', () => {
+    expect(linesOf({ phases: 3 })).toEqual([1, 2, 3]);
+    expect(linesOf({ phases: 3, phase: 2 })).toEqual([1, 2, 3]);
+    expect(linesOf({ phases: 1 })).toEqual([1, 2, 3]);
+    expect(linesOf({ phases: 1, phase: 3 })).toEqual([3]);
   });
 
   it('pauses everyone when not even one minimum fits', () => {

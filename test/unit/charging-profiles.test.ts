@@ -1,6 +1,8 @@
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import type { ChargingProfile } from '../../src/station/charging-profile-types.js';
-import { T0, useSessionFixtures } from './session-fixture.js';
+import { type SessionFixture, T0, useSessionFixtures } from './session-fixture.js';
 
 const TAG = 'VALID01';
 
@@ -16,6 +18,19 @@ function txDefault(id: number, connectorId: number, fields: Partial<ChargingProf
     schedule: { startSchedule: T0, unit: 'A', periods: [{ startPeriod: 0, limit: 10 }] },
     ...fields,
   };
+}
+
+/** The ids of the charging profiles in the fixture's database, read through a connection of its own. */
+function storedProfiles(fx: SessionFixture): number[] {
+  const db = new Database(path.join(fx.dir, 'chargepoint.db'), { readonly: true });
+  try {
+    return db
+      .prepare<[], { id: number }>('SELECT charging_profile_id AS id FROM charging_profiles ORDER BY id')
+      .all()
+      .map((r) => r.id);
+  } finally {
+    db.close();
+  }
 }
 
 describe('ChargingProfiles (the station side of smart charging)', () => {
@@ -118,5 +133,52 @@ describe('ChargingProfiles (the station side of smart charging)', () => {
     const row = await fx.charging(1, TAG);
     expect(row.localId).toBe(rolledBack);
     expect(fx.chargingProfiles.all()).toEqual([]);
+  });
+});
+
+describe('TxProfiles and the life of their transaction', () => {
+  it('a remote start TxProfile has its place under MaxChargingProfilesInstalled from the RemoteStartTransaction until its session lapses', async () => {
+    const fx = fixture({ ocpp: { MaxChargingProfilesInstalled: 2, ConnectionTimeOut: 30 } });
+    const remoteStart = (id: number, connectorId: number, idTag: string) => {
+      const tx = txDefault(id, connectorId, { purpose: 'TxProfile', kind: 'Relative' });
+      const pending = fx.chargingProfiles.forRemoteStart(tx, connectorId);
+      return pending ? fx.engine.remoteStart(idTag, connectorId, pending) : 'Rejected';
+    };
+    expect(fx.chargingProfiles.install(txDefault(1, 0))).toBe('Accepted');
+    expect(remoteStart(60, 1, TAG)).toBe('Accepted');
+    await fx.settle();
+    // One installed and one waiting for its transaction: the limit of two is reached.
+    expect(remoteStart(61, 2, 'VALID02')).toBe('Rejected');
+    expect(fx.chargingProfiles.install(txDefault(2, 2))).toBe('Rejected');
+    expect(fx.logLines.at(-1)).toMatchObject({
+      reason: expect.stringMatching(/MaxChargingProfilesInstalled/),
+    });
+    // No cable within ConnectionTimeOut: the session lapses and its place is free again.
+    fx.clock.advance(31_000);
+    await fx.settle();
+    expect(fx.engine.pendingTxProfiles()).toEqual([]);
+    expect(fx.chargingProfiles.install(txDefault(2, 2))).toBe('Accepted');
+    expect(remoteStart(62, 1, TAG)).toBe('Rejected');
+    expect(fx.chargingProfiles.clear({ id: 2 })).toBe('Accepted');
+    expect(remoteStart(62, 1, TAG)).toBe('Accepted');
+    await fx.settle();
+    fx.board.plug(1);
+    await fx.settle();
+    expect(fx.engine.transactionOn(1)).toBeDefined();
+    expect(fx.chargingProfiles.all().map((p) => p.id)).toEqual([1, 62]);
+    expect(storedProfiles(fx)).toEqual([1, 62]);
+  });
+
+  it('a SetChargingProfile(TxProfile) for a transaction being stopped is Rejected; nothing survives the stop', async () => {
+    const fx = fixture();
+    const row = await fx.charging(1, TAG);
+    const stopping = fx.engine.stopAll('Local');
+    expect(fx.chargingProfiles.install(txDefault(9, 1, { purpose: 'TxProfile' }))).toBe('Rejected');
+    expect(fx.logLines.at(-1)).toMatchObject({ reason: expect.stringMatching(/being stopped/) });
+    await stopping;
+    await fx.settle();
+    expect(fx.chargingProfiles.all()).toEqual([]);
+    expect(storedProfiles(fx)).toEqual([]);
+    expect(fx.stops().map((s) => s.tx.localId)).toEqual([row.localId]);
   });
 });

@@ -760,8 +760,31 @@ describe('modes and odd files found at start', () => {
 });
 
 describe('a corrupt database: what can be read is salvaged, and the loss is reported', () => {
-  /** A database with settings, two transactions and their queued messages, then a damaged page. */
-  function corruptWithQueue(file: string, damage: 'other' | 'outbox'): void {
+  const SCHEDULE: ChargingProfile['schedule'] = { unit: 'A', periods: [{ startPeriod: 0, limit: 16 }] };
+  const CP_MAX: ChargingProfile = {
+    id: 7,
+    connectorId: 0,
+    stackLevel: 0,
+    purpose: 'ChargePointMaxProfile',
+    kind: 'Absolute',
+    schedule: SCHEDULE,
+  };
+  /** The TxProfile of the first transaction (local id 1). */
+  const TX_PROFILE: ChargingProfile = {
+    id: 8,
+    connectorId: 1,
+    stackLevel: 0,
+    purpose: 'TxProfile',
+    kind: 'Relative',
+    transactionLocalId: 1,
+    schedule: SCHEDULE,
+  };
+
+  /**
+   * A database with settings, two transactions and their queued messages, charging profiles (one
+   * bound to the first transaction) and a local limit, then a damaged page.
+   */
+  function corruptWithQueue(file: string, damage: 'other' | 'outbox' | 'transactions'): void {
     const db = new Database(file);
     migrateTo(db, SCHEMA_VERSION);
     db.prepare("INSERT INTO config_keys VALUES ('AuthorizationKey', 'secret', 'x')").run();
@@ -780,10 +803,18 @@ describe('a corrupt database: what can be read is salvaged, and the loss is repo
       outbox.add('StopTransaction', { meterStop: 200 }, row.localId, 'x');
     }
     outbox.add('SecurityEventNotification', { type: 'StartupOfTheDevice', timestamp: 'x' }, undefined, 'x');
-    // The auth cache fills pages of its own, so damaging it spares the queue.
+    const profiles = new ChargingProfilesRepo(db);
+    profiles.save(CP_MAX);
+    profiles.save(TX_PROFILE);
+    new ConnectorLimitsRepo(db, () => 0).set(2, 10.5);
+    damagePage(db, file, damage === 'other' ? 'auth_cache' : damage);
+  }
+
+  /** Overwrites the root page of `table` with garbage and closes the database. */
+  function damagePage(db: Database.Database, file: string, table: string): void {
+    // The auth cache fills pages of its own, so damaging it spares the other tables.
     const cache = db.prepare('INSERT INTO auth_cache (id_tag, status, updated_at) VALUES (?, ?, 0)');
     for (let i = 0; i < 300; i++) cache.run(`TAG${i}`.padEnd(20, 'x'), 'Accepted');
-    const table = damage === 'other' ? 'auth_cache' : 'outbox';
     const root = db.prepare('SELECT rootpage FROM sqlite_schema WHERE name = ?').pluck().get(table) as number;
     const pageSize = db.pragma('page_size', { simple: true }) as number;
     db.close();
@@ -800,8 +831,16 @@ describe('a corrupt database: what can be read is salvaged, and the loss is repo
 
     const store = open(dir, log);
 
-    expect(store.recovered?.salvage.saved).toEqual({ configKeys: 2, transactions: 2, outbox: 5 });
+    expect(store.recovered?.salvage.saved).toEqual({
+      configKeys: 2,
+      transactions: 2,
+      outbox: 5,
+      chargingProfiles: 2,
+      connectorLimits: 1,
+    });
     expect(store.recovered?.salvage.lost).toEqual([]);
+    expect(new ChargingProfilesRepo(store.db).all()).toEqual([CP_MAX, TX_PROFILE]);
+    expect(new ConnectorLimitsRepo(store.db, () => 0).all()).toEqual(new Map([[2, 10.5]]));
     const queued = new OutboxRepo(store.db).all();
     expect(queued.map((e) => [e.seq, e.action, e.localTxId])).toEqual([
       [1, 'StartTransaction', 1],
@@ -829,6 +868,36 @@ describe('a corrupt database: what can be read is salvaged, and the loss is repo
     expect(store.recovered?.salvage.lost).toEqual([expect.stringMatching(/^outbox not read whole/)]);
     expect(store.recovered?.salvage.saved.transactions).toBe(2);
     expect(lines.find((l) => l.level === 'error')?.lost).toEqual(store.recovered?.salvage.lost);
+  });
+
+  it('damaged transactions: a TxProfile goes with its transaction, the other profiles and the limits are carried', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'chargepoint.db');
+    corruptWithQueue(file, 'transactions');
+
+    const store = open(dir);
+
+    expect(store.recovered?.salvage.lost).toEqual([
+      expect.stringMatching(/^transactions not read whole/),
+      '4 queued message(s) whose transaction was unreadable',
+      '1 TxProfile(s) whose transaction was unreadable',
+    ]);
+    expect(store.recovered?.salvage.saved).toMatchObject({ chargingProfiles: 1, connectorLimits: 1 });
+    expect(new ChargingProfilesRepo(store.db).all()).toEqual([CP_MAX]);
+    expect(new ConnectorLimitsRepo(store.db, () => 0).all()).toEqual(new Map([[2, 10.5]]));
+  });
+
+  it('a corrupt file of a schema before charging profiles and local limits: no loss is reported for them', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'chargepoint.db');
+    writeDatabaseAt(file, 7);
+    damagePage(new Database(file), file, 'auth_cache');
+
+    const store = open(dir);
+
+    expect(store.recovered?.reason).toBeDefined();
+    expect(store.recovered?.salvage.lost).toEqual([]);
+    expect(store.recovered?.salvage.saved).toMatchObject({ chargingProfiles: 0, connectorLimits: 0 });
   });
 });
 
