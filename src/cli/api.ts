@@ -7,6 +7,8 @@ import type { ResetType } from '../features/context.js';
 import type { LogLevel } from '../log.js';
 import type { QueuedAction } from '../ocpp/outbox.js';
 import type { IdTagInfo } from '../station/auth-types.js';
+import type { LimitInEffect } from '../station/charging-limit.js';
+import type { OfferState } from '../station/charging-outputs.js';
 import type { LimitSource } from '../station/charging-profile-types.js';
 import type { TraceEntry } from '../store/trace-repo.js';
 import type { TransactionRow } from '../store/transactions-repo.js';
@@ -22,9 +24,16 @@ export interface ConnectorReport {
   pilot: PilotState;
   /** Current offered to the EV now, A, as the owner of the offered current commands it. */
   currentLimitA: number;
-  /** Where the limit in effect comes from (a charging profile, local, loadSharing, hardware). */
+  /**
+   * `offered` while a session may draw `compositeLimitA`, else why nothing is offered: noSession,
+   * faulted, energyWithheld (the id was refused) or belowMinimum (paused).
+   */
+  offerState?: OfferState;
+  /** The composite schedule's limit now, A: what a session here may draw at most. */
+  compositeLimitA?: number;
+  /** Where `compositeLimitA` comes from (a charging profile, local, loadSharing, hardware). */
   limitSource?: LimitSource;
-  /** The limit is below what the EV can charge with: charging pauses (SuspendedEVSE). */
+  /** `compositeLimitA` is below what the EV can charge with: a session pauses (SuspendedEVSE). */
   limitPaused?: boolean;
   /** The operator's local limit (cpctl limit, MQTT `limit`), when one is set, A. */
   localLimitA?: number;
@@ -88,8 +97,11 @@ export interface LimitsReport {
   voltageV: number;
   phases: number;
   periods: LimitPeriodReport[];
-  /** What a connector offers now (not for connector 0): the first period, or 0 A when paused. */
-  inEffect?: { amps: number; source: LimitSource; paused: boolean };
+  /**
+   * A connector's limit in effect (not connector 0's): what it offers now (0 A with the reason
+   * while no session may draw) and the composite's limit now with its source.
+   */
+  inEffect?: LimitInEffect;
 }
 
 export interface ConfigEntry {

@@ -11,7 +11,12 @@ import type { FrameTrace } from '../ocpp/trace.js';
 import { isEnabled } from '../station/auth/authorizer.js';
 import type { AuthCache } from '../station/auth/cache.js';
 import type { LocalAuthList } from '../station/auth/local-list.js';
-import { type ChargingLimit, type LimitInEffect, LocalLimitRefused } from '../station/charging-limit.js';
+import {
+  type ChargingLimit,
+  type LimitInEffect,
+  LocalLimitRefused,
+  limitFields,
+} from '../station/charging-limit.js';
 import type { ChargingProfiles } from '../station/charging-profiles.js';
 import { compositeSchedule, rateOf } from '../station/composite-schedule.js';
 import type { Station } from '../station/station.js';
@@ -409,9 +414,8 @@ const RELAY_REFUSED = `a relay can be closed only while it is idle (Available or
 function limitReport(
   inEffect: LimitInEffect | undefined,
   pilotA: number,
-): Pick<ConnectorReport, 'currentLimitA' | 'limitSource' | 'limitPaused'> {
-  if (!inEffect) return { currentLimitA: pilotA };
-  return { currentLimitA: inEffect.amps, limitSource: inEffect.source, limitPaused: inEffect.paused };
+): Pick<ConnectorReport, 'currentLimitA' | 'offerState' | 'compositeLimitA' | 'limitSource' | 'limitPaused'> {
+  return inEffect ? limitFields(inEffect) : { currentLimitA: pilotA };
 }
 
 function transactionReport(row: TransactionRow): TransactionReport {

@@ -3,6 +3,8 @@
  * answers, so commands.ts only parses, asks and picks JSON or these.
  */
 import type { MeterReading } from '../../hal/types.js';
+import type { LimitInEffect } from '../station/charging-limit.js';
+import type { OfferState } from '../station/charging-outputs.js';
 import type { LimitSource } from '../station/charging-profile-types.js';
 import type { TraceEntry } from '../store/trace-repo.js';
 import type {
@@ -142,9 +144,7 @@ function renderConnectors(connectors: ConnectorReport[]): string {
       c.plugged ? 'plugged' : 'unplugged',
       c.pilot,
       relay,
-      c.limitSource === undefined
-        ? `${c.currentLimitA} A`
-        : `${c.currentLimitA} A (${sourceText(c.limitSource)}${c.limitPaused ? ', paused' : ''})`,
+      limitCell(c),
       meter ? kWh(meter.energyImportWh) : '-',
       meter?.powerW === undefined ? '-' : `${Math.round(meter.powerW)} W`,
     ];
@@ -159,6 +159,20 @@ function renderConnectors(connectors: ConnectorReport[]): string {
     for (const f of c.faults) out.push(`  fault: ${f.device} ${f.fault}${f.info ? ` (${f.info})` : ''}`);
   });
   return out.join('\n');
+}
+
+/** The limit in effect as `limitText` words it; the pilot's offer alone before the owner's first evaluation. */
+function limitCell(c: ConnectorReport): string {
+  const { currentLimitA, offerState, compositeLimitA, limitSource, limitPaused } = c;
+  if (offerState === undefined || compositeLimitA === undefined || limitSource === undefined)
+    return `${currentLimitA} A`;
+  return limitText({
+    amps: currentLimitA,
+    state: offerState,
+    limitA: compositeLimitA,
+    source: limitSource,
+    paused: limitPaused === true,
+  });
 }
 
 function relayWord(closed: boolean): string {
@@ -297,6 +311,26 @@ export function sourceText(source: LimitSource): string {
   }
 }
 
+/** Why a connector offers nothing, in the words `limitText` uses. */
+const NOT_OFFERED: Record<Exclude<OfferState, 'offered'>, string> = {
+  noSession: 'no session',
+  faulted: 'faulted',
+  energyWithheld: 'energy withheld (id refused)',
+  belowMinimum: 'paused',
+};
+
+/**
+ * A limit in effect: `16 A (TxDefaultProfile #7)` while offered; else 0 A with why, then the
+ * composite's limit a session would draw (`0 A: no session; limit 16 A (TxDefaultProfile #7)`), so
+ * an idle 0 A does not read as a limit of 0.
+ */
+export function limitText(limit: LimitInEffect): string {
+  const source = sourceText(limit.source);
+  if (limit.state === 'offered') return `${limit.amps} A (${source})`;
+  const below = limit.paused ? ', below the minimum' : '';
+  return `${limit.amps} A: ${NOT_OFFERED[limit.state]}; limit ${limit.limitA} A (${source})${below}`;
+}
+
 const pad2 = (n: number) => String(n).padStart(2, '0');
 
 /** Seconds as h:mm:ss; hours go past 24 (a schedule spans up to a week). */
@@ -323,11 +357,7 @@ export function renderLimits(report: LimitsReport): string {
   const lines = [
     `${what}: composite schedule for ${hms(report.durationS)} from ${localTime(report.start)} (${report.voltageV} V, ${phases})`,
   ];
-  const now = report.inEffect;
-  if (now) {
-    const paused = now.paused ? ', paused: below the least the EV can charge with' : '';
-    lines.push(`in effect now: ${now.amps} A (${sourceText(now.source)})${paused}`);
-  }
+  if (report.inEffect) lines.push(`in effect now: ${limitText(report.inEffect)}`);
   const rows = report.periods.map((p) => [
     `+${hms(p.startPeriod)}`,
     localTime(report.start + p.startPeriod * 1000),

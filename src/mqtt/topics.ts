@@ -4,7 +4,8 @@
  * docs/mqtt.md describes the same with examples; change both together.
  */
 import type { ConnectorHardware, MeterReading } from '../../hal/types.js';
-import type { LimitInEffect } from '../station/charging-limit.js';
+import { type LimitInEffect, limitFields } from '../station/charging-limit.js';
+import type { OfferState } from '../station/charging-outputs.js';
 import type { LimitSource } from '../station/charging-profile-types.js';
 import type { TransactionEvent } from '../station/transactions.js';
 import type { Availability, StatusSnapshot } from '../station/types.js';
@@ -74,11 +75,15 @@ export interface ConnectorStatePayload {
   since: string;
   /** Physical connectors only (not connector 0). */
   plugged?: boolean;
-  /** What the EV is offered now, as the owner of the offered current commands it. */
+  /** What the EV is offered now, A, as the owner of the offered current commands it. */
   currentLimitA?: number;
-  /** Where that limit comes from (a charging profile, local, loadSharing, hardware). */
+  /** `offered` while a session may draw `compositeLimitA`, else why nothing is offered. */
+  offerState?: OfferState;
+  /** The composite schedule's limit now, A: what a session here may draw at most. */
+  compositeLimitA?: number;
+  /** Where `compositeLimitA` comes from (a charging profile, local, loadSharing, hardware). */
   limitSource?: LimitSource;
-  /** The limit is below what the EV can charge with: charging pauses. */
+  /** `compositeLimitA` is below what the EV can charge with: a session pauses. */
   limitPaused?: boolean;
   maxCurrentA?: number;
 }
@@ -129,9 +134,7 @@ export function connectorStatePayload(
     availability,
     since: iso(snapshot.since),
     ...(hw ? { plugged: hw.plugged() } : {}),
-    ...(hw && limit
-      ? { currentLimitA: limit.amps, limitSource: limit.source, limitPaused: limit.paused }
-      : {}),
+    ...(hw && limit ? limitFields(limit) : {}),
     ...(hw ? { maxCurrentA: hw.devices.maxCurrentA } : {}),
   };
 }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Board, ConnectorHardware } from '../../hal/types.js';
 import type { Clock, OcppTime } from '../clock.js';
 import type { Logger } from '../log.js';
-import { type ConnectorOutputs, decideOutputs } from './charging-outputs.js';
+import { type ConnectorOutputs, decideOutputs, type OfferState } from './charging-outputs.js';
 import type { CompositeSchedule, ConstantLimit, LimitSource } from './charging-profile-types.js';
 import { NEXT_CHANGE_HORIZON_S } from './composite-schedule.js';
 import { electricalOf } from './electrical.js';
@@ -40,14 +40,47 @@ export interface SessionEnergy {
   };
 }
 
-/** The limit a connector offers now and where it comes from. */
+/**
+ * What a connector offers now, and the limit a session there may draw now: an idle connector
+ * offers nothing (IEC 61851-1 B1) whatever its limit, so the operator reads both.
+ */
 export interface LimitInEffect {
-  /** What the pilot offers now, A (0: nothing, charging paused or not allowed). */
+  /** What the pilot offers now, A (0: nothing, see `state`). */
   amps: number;
-  /** The composite's source of the limit now. */
+  /** `offered` (amps is `limitA`), or why nothing is offered. */
+  state: OfferState;
+  /**
+   * The composite's limit now (profiles, hardware, local limit, load-sharing share), A: what a
+   * session draws at most. An idle connector has no share yet: a session that starts may get less.
+   */
+  limitA: number;
+  /** The composite's source of `limitA`. */
   source: LimitSource;
-  /** The limit is below the minimum the EV can charge with: a session here is SuspendedEVSE. */
+  /** `limitA` is below the minimum the EV can charge with: a session here is SuspendedEVSE. */
   paused: boolean;
+}
+
+/**
+ * The limit in effect as `cpctl status` and the MQTT connector state name it, flat beside a
+ * connector's other fields: `currentLimitA`, `limitSource` and `limitPaused` are published names
+ * that scripts already read, so they stay.
+ */
+export interface LimitFields {
+  currentLimitA: number;
+  offerState: OfferState;
+  compositeLimitA: number;
+  limitSource: LimitSource;
+  limitPaused: boolean;
+}
+
+export function limitFields(limit: LimitInEffect): LimitFields {
+  return {
+    currentLimitA: limit.amps,
+    offerState: limit.state,
+    compositeLimitA: limit.limitA,
+    limitSource: limit.source,
+    limitPaused: limit.paused,
+  };
 }
 
 /** The part of the owner the transaction engine uses. */
@@ -61,14 +94,14 @@ export interface EnergyControl {
 }
 
 export interface ChargingLimitEvents {
-  /** A connector's offered current, its source or its pause changed. */
+  /** A connector's offered current, its state, its composite limit, their source or the pause changed. */
   changed: [connectorId: number, limit: LimitInEffect];
 }
 
 export interface ChargingLimitOptions {
   board: Board;
   station: Station;
-  /** The composite schedules; without stored profiles, `hardwareComposites`. */
+  /** The composite schedules of the installed profiles (profile-composites.ts). */
   composites: CompositeSource;
   localLimits: LocalLimitStore;
   clock: Clock;
@@ -190,11 +223,6 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
     return limits;
   }
 
-  /** The composite schedule of a connector with the source of each period (`cpctl limits`). */
-  compositeFor(connectorId: number, durationS: number): CompositeSchedule {
-    return this.opts.composites.compositeFor(connectorId, this.opts.time.nowMs(), durationS);
-  }
-
   localLimit(connectorId: number): number | undefined {
     return this.local.get(connectorId);
   }
@@ -244,6 +272,7 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
       const hw = station.connector(id);
       if (!hw) continue;
       const first = this.opts.composites.compositeFor(id, now, 0).periods[0];
+      const limitA = first?.limitA ?? hw.devices.maxCurrentA;
       const session = this.sessions(id).transaction;
       if (session) sessions = true;
       nextMs = Math.min(nextMs, this.changeBefore(id, now, horizon) ?? nextMs);
@@ -259,11 +288,17 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
         switchesOnPilot: hw.devices.relay.switchesOnPilot === true,
         // A test only ever runs on an idle connector: a cable, a fault or a session ends it here first.
         relayTest: this.relayTests.has(id) && !plugged && !session,
-        limitA: first?.limitA ?? hw.devices.maxCurrentA,
+        limitA,
         minA: Math.max(MIN_CHARGING_CURRENT_A, first?.minChargingRateA ?? 0),
       });
       this.noteUnheld(id, session !== undefined && !session.withheld && evAsks && !cableHeld);
-      const limit = { amps: outputs.offeredA, source: first?.source ?? HARDWARE, paused: outputs.paused };
+      const limit: LimitInEffect = {
+        amps: outputs.offeredA,
+        state: outputs.offer,
+        limitA,
+        source: first?.source ?? HARDWARE,
+        paused: outputs.paused,
+      };
       decisions.push({ hw, outputs, limit });
     }
     // Contactors that must open are commanded first, before any await: a fault or a plugged cable
@@ -356,6 +391,8 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
     if (
       before &&
       before.amps === limit.amps &&
+      before.state === limit.state &&
+      before.limitA === limit.limitA &&
       before.paused === limit.paused &&
       sameSource(before.source, limit.source)
     )

@@ -32,12 +32,20 @@ export interface ConnectorSituation {
   minA: number;
 }
 
+/**
+ * Whether the pilot offers the limit, and if not why: without it an idle 0 A would read as if the
+ * limit itself were 0.
+ */
+export type OfferState = 'offered' | 'noSession' | 'faulted' | 'energyWithheld' | 'belowMinimum';
+
 export interface ConnectorOutputs {
   /** What the pilot offers, A; 0: PWM off (+12 V), nothing offered. */
   offeredA: number;
   contactorClosed: boolean;
   /** The limit is below the minimum: a session here waits for it to rise (SuspendedEVSE). */
   paused: boolean;
+  /** `offered` exactly when `offeredA` is the limit; otherwise what keeps the session from it. */
+  offer: OfferState;
 }
 
 /**
@@ -54,10 +62,21 @@ export interface ConnectorOutputs {
  */
 export function decideOutputs(s: ConnectorSituation): ConnectorOutputs {
   const paused = s.limitA < s.minA;
-  const mayDraw = s.transaction !== undefined && !s.transaction.withheld && !s.faulted && !paused;
-  if (!mayDraw) {
-    const relayTest = s.relayTest && s.transaction === undefined && !s.faulted;
-    return { offeredA: 0, contactorClosed: relayTest, paused };
-  }
-  return { offeredA: s.limitA, contactorClosed: s.cableHeld && (s.evAsks || s.switchesOnPilot), paused };
+  const offer = offerState(s, paused);
+  if (offer !== 'offered')
+    return { offeredA: 0, contactorClosed: s.relayTest && offer === 'noSession', paused, offer };
+  return {
+    offeredA: s.limitA,
+    contactorClosed: s.cableHeld && (s.evAsks || s.switchesOnPilot),
+    paused,
+    offer,
+  };
+}
+
+/** A session may draw energy (`offered`), or the first thing that keeps it from doing so. */
+function offerState(s: ConnectorSituation, paused: boolean): OfferState {
+  if (s.faulted) return 'faulted';
+  if (!s.transaction) return 'noSession';
+  if (s.transaction.withheld) return 'energyWithheld';
+  return paused ? 'belowMinimum' : 'offered';
 }

@@ -89,6 +89,14 @@ describe('the charging limit end to end (real WebSocket, simulated board)', () =
     expect(offered(h, 1)).toBe(0);
     await charging(h, 'CARD01', 1);
     await whenLimit(h, () => offered(h, 1) === 10, 'the local limit offered');
+    const charged = JSON.parse((await cpctl(socket, 'status', '--json')).stdout) as StatusReport;
+    expect(charged.connectors[0]).toMatchObject({
+      id: 1,
+      currentLimitA: 10,
+      offerState: 'offered',
+      compositeLimitA: 10,
+      limitSource: { kind: 'local' },
+    });
     const above = await cpctl(socket, 'limit', '1', '40');
     expect(above.code).toBe(1);
     expect(above.stderr).toContain("outside connector 1's 0..32 A");
@@ -98,17 +106,36 @@ describe('the charging limit end to end (real WebSocket, simulated board)', () =
     await h.startRuntime();
     await h.booted(mark);
     const status = JSON.parse((await cpctl(socket, 'status', '--json')).stdout) as StatusReport;
-    // The stop ended the session: nothing is offered, the local limit is kept.
-    expect(status.connectors.map((c) => [c.id, c.currentLimitA, c.limitSource, c.localLimitA])).toEqual([
-      [1, 0, { kind: 'local' }, 10],
-      [2, 0, { kind: 'hardware' }, undefined],
+    // The stop ended the session: nothing is offered, and the status says so rather than a limit of
+    // 0; the local limit is kept, and is what the next session on connector 1 gets.
+    expect(
+      status.connectors.map((c) => [
+        c.id,
+        c.currentLimitA,
+        c.offerState,
+        c.compositeLimitA,
+        c.limitSource,
+        c.localLimitA,
+      ]),
+    ).toEqual([
+      [1, 0, 'noSession', 10, { kind: 'local' }, 10],
+      [2, 0, 'noSession', 32, { kind: 'hardware' }, undefined],
     ]);
+    const text = (await cpctl(socket, 'status')).stdout;
+    expect(text).toContain('0 A: no session; limit 10 A (local limit)');
+    expect(text).toContain('0 A: no session; limit 32 A (hardware)');
     expect(await cpctl(socket, 'limit', '1', 'none')).toMatchObject({
       code: 0,
       stdout: 'connector 1: no local limit\n',
     });
     const lifted = JSON.parse((await cpctl(socket, 'status', '--json')).stdout) as StatusReport;
-    expect(lifted.connectors[0]).toMatchObject({ id: 1, currentLimitA: 0, limitSource: 'hardware' });
+    expect(lifted.connectors[0]).toMatchObject({
+      id: 1,
+      currentLimitA: 0,
+      offerState: 'noSession',
+      compositeLimitA: 32,
+      limitSource: { kind: 'hardware' },
+    });
     expect(lifted.connectors[0]?.localLimitA).toBeUndefined();
   });
 });

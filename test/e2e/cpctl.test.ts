@@ -415,8 +415,12 @@ describe('cpctl limits and the limit in status, with profiles the central system
         { startPeriod: at(600), limitA: 10, limitW: 6900, numberPhases: 3, source: txDefault },
         { startPeriod: at(1200), limitA: 20, limitW: 13_800, numberPhases: 3, source: chargePointMax },
       ],
-      inEffect: { amps: 16, source: txDefault, paused: false },
+      // No session: nothing is offered (IEC 61851-1 B1), and a session would get the profile's 16 A.
+      inEffect: { amps: 0, state: 'noSession', limitA: 16, source: txDefault, paused: false },
     } satisfies LimitsReport);
+    expect((await cpctl(socket, 'limits', '1')).stdout).toMatch(
+      /^in effect now: 0 A: no session; limit 16 A \(TxDefaultProfile #7\)$/m,
+    );
     expect(Math.abs(idle.start - Date.now())).toBeLessThan(60_000);
     expect(await limits(socket, '0', '--duration', '3600')).toMatchObject({
       connectorId: 0,
@@ -447,7 +451,13 @@ describe('cpctl limits and the limit in status, with profiles the central system
         source: { kind: 'loadSharing' },
       },
     ]);
-    expect(shared.inEffect).toEqual({ amps: 12, source: { kind: 'loadSharing' }, paused: false });
+    expect(shared.inEffect).toEqual({
+      amps: 12,
+      state: 'offered',
+      limitA: 12,
+      source: { kind: 'loadSharing' },
+      paused: false,
+    });
 
     const human = await cpctl(socket, 'limits', '1');
     expect(human.code).toBe(0);
@@ -460,22 +470,36 @@ describe('cpctl limits and the limit in status, with profiles the central system
 
     const status = JSON.parse((await cpctl(socket, 'status', '--json')).stdout) as StatusReport;
     expect(
-      status.connectors.map(({ id, currentLimitA, limitSource, limitPaused, localLimitA }) => ({
-        id,
-        currentLimitA,
-        limitSource,
-        limitPaused,
-        localLimitA,
-      })),
+      status.connectors.map(
+        ({ id, currentLimitA, offerState, compositeLimitA, limitSource, limitPaused, localLimitA }) => ({
+          id,
+          currentLimitA,
+          offerState,
+          compositeLimitA,
+          limitSource,
+          limitPaused,
+          localLimitA,
+        }),
+      ),
     ).toEqual([
       {
         id: 1,
         currentLimitA: 12,
+        offerState: 'offered',
+        compositeLimitA: 12,
         limitSource: { kind: 'loadSharing' },
         limitPaused: false,
         localLimitA: undefined,
       },
-      { id: 2, currentLimitA: 8, limitSource: { kind: 'local' }, limitPaused: false, localLimitA: 8 },
+      {
+        id: 2,
+        currentLimitA: 8,
+        offerState: 'offered',
+        compositeLimitA: 8,
+        limitSource: { kind: 'local' },
+        limitPaused: false,
+        localLimitA: 8,
+      },
     ]);
     expect(h.board.connector(1)?.devices.pilot.currentLimit()).toBe(12);
     const text = (await cpctl(socket, 'status')).stdout;

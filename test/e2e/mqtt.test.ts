@@ -2,6 +2,7 @@
  * The MQTT bridge (contract 5, docs/mqtt.md) against a real mosquitto started by each test: retained
  * state, transaction events, local commands, and a broker that restarts or is down at start.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { IClientOptions } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SIM_REGISTER_START_WH } from '../../hal/sim/registers.js';
@@ -18,7 +19,7 @@ const json = (m: Received): Json => (m.json ?? {}) as Json;
 const on =
   (topic: string, fields: Json = {}) =>
   (m: Received) =>
-    m.topic === topic && Object.entries(fields).every(([k, v]) => json(m)[k] === v);
+    m.topic === topic && Object.entries(fields).every(([k, v]) => isDeepStrictEqual(json(m)[k], v));
 
 describe('MQTT bridge', () => {
   const start = useHarness();
@@ -79,8 +80,10 @@ describe('MQTT bridge', () => {
       errorCode: 'NoError',
       availability: 'Operative',
       plugged: false,
-      // No session: the pilot offers nothing (IEC 61851-1 B1).
+      // No session: the pilot offers nothing (IEC 61851-1 B1); a session would get the outlet's 32 A.
       currentLimitA: 0,
+      offerState: 'noSession',
+      compositeLimitA: 32,
       limitSource: { kind: 'hardware' },
       limitPaused: false,
       maxCurrentA: 32,
@@ -180,7 +183,11 @@ describe('MQTT bridge', () => {
       'state with the limit',
       since,
     );
-    expect(json(limited).limitSource).toEqual({ kind: 'local' });
+    expect(json(limited)).toMatchObject({
+      offerState: 'offered',
+      compositeLimitA: 16,
+      limitSource: { kind: 'local' },
+    });
 
     const above = await command(w, 'limit', { id: 'l2', connectorId: 1, amps: 40 });
     expect(above).toMatchObject({ ok: false, error: expect.stringContaining('maximum of 32 A') });
@@ -188,19 +195,31 @@ describe('MQTT bridge', () => {
     expect(nowhere).toMatchObject({ ok: false, error: expect.stringContaining('no connector 9') });
     expect(pilot.currentLimit()).toBe(16);
 
-    // Persisted: the daemon comes back with it, and publishes it with the connector's state.
+    // Persisted: the daemon comes back with it, and publishes it with the connector's state. The
+    // stop ended the session, so nothing is offered: the limit is what the next session would get.
     await h.runtime.stop();
     const restarted = w.mark();
     await h.startRuntime();
     await w.waitFor(
-      on(`${P}connector/1/state`, { limitSource: 'local' }),
+      on(`${P}connector/1/state`, {
+        currentLimitA: 0,
+        offerState: 'noSession',
+        compositeLimitA: 16,
+        limitSource: { kind: 'local' },
+      }),
       'the limit after the restart',
       restarted,
     );
     expect(h.runtime.chargingLimit.localLimit(1)).toBe(16);
     // The outlet's maximum lifts it.
+    const lifted = w.mark();
     await command(w, 'limit', { id: 'l4', connectorId: 1, amps: 32 });
     expect(h.runtime.chargingLimit.localLimit(1)).toBeUndefined();
+    await w.waitFor(
+      on(`${P}connector/1/state`, { compositeLimitA: 32, limitSource: { kind: 'hardware' } }),
+      'the limit lifted',
+      lifted,
+    );
   });
 
   it('publishes the limit in effect with its source, again at each period boundary of a profile', async () => {
@@ -231,22 +250,25 @@ describe('MQTT bridge', () => {
       }),
     ).toEqual({ status: 'Accepted' });
     // Each state after the one before: the subscription's retained 32 A must not count as the last.
+    // No session runs, so nothing is offered (IEC 61851-1 B1): the boundaries show in what a session
+    // would get.
     let after = since;
     const state = async (amps: number) => {
-      const m = await w.waitFor(on(`${P}connector/1/state`, { currentLimitA: amps }), `${amps} A`, after);
+      const m = await w.waitFor(on(`${P}connector/1/state`, { compositeLimitA: amps }), `${amps} A`, after);
       after = w.mark();
       return json(m);
     };
+    const idle = { currentLimitA: 0, offerState: 'noSession', limitPaused: false };
     const profile = { kind: 'profile', profileId: 5, purpose: 'TxDefaultProfile' };
-    expect(await state(16)).toMatchObject({ limitSource: profile, limitPaused: false, maxCurrentA: 32 });
-    expect(await state(10)).toMatchObject({ limitSource: profile, limitPaused: false });
-    expect(await state(32)).toMatchObject({ limitSource: { kind: 'hardware' }, limitPaused: false });
-    expect(h.board.connector(1)?.devices.pilot.currentLimit()).toBe(32);
+    expect(await state(16)).toMatchObject({ ...idle, limitSource: profile, maxCurrentA: 32 });
+    expect(await state(10)).toMatchObject({ ...idle, limitSource: profile });
+    expect(await state(32)).toMatchObject({ ...idle, limitSource: { kind: 'hardware' } });
+    expect(h.board.connector(1)?.devices.pilot.currentLimit()).toBe(0);
 
     const late = await watch(b);
     const retained = await late.waitFor(on(`${P}connector/1/state`), 'retained state');
     expect(retained.retained).toBe(true);
-    expect(json(retained)).toMatchObject({ currentLimitA: 32, limitSource: { kind: 'hardware' } });
+    expect(json(retained)).toMatchObject({ ...idle, compositeLimitA: 32, limitSource: { kind: 'hardware' } });
   });
 
   it('answers bad commands with an error, logs them and carries on', async () => {

@@ -2,11 +2,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import type { LimitInEffect } from '../../src/station/charging-limit.js';
 import type {
   ChargingProfile,
   ChargingProfilePurpose,
   LimitSource,
 } from '../../src/station/charging-profile-types.js';
+import { compositeSchedule } from '../../src/station/composite-schedule.js';
 import { type SessionFixture, T0, useSessionFixtures } from './session-fixture.js';
 
 const TAG = 'VALID01';
@@ -68,7 +70,13 @@ describe('the charging limit in process: one owner of the pilot and the contacto
     await fx.charging(1, TAG);
     const commands = pilotCommands(fx, 1);
     expect(offered(fx, 1)).toBe(16);
-    expect(fx.limit.limitInEffect(1)).toEqual({ amps: 16, source: TX_DEFAULT, paused: false });
+    expect(fx.limit.limitInEffect(1)).toEqual({
+      amps: 16,
+      state: 'offered',
+      limitA: 16,
+      source: TX_DEFAULT,
+      paused: false,
+    });
     fx.clock.advance(15 * MINUTE - 1);
     await fx.settle();
     expect(offered(fx, 1)).toBe(16);
@@ -83,6 +91,39 @@ describe('the charging limit in process: one owner of the pilot and the contacto
     expect(closed(fx, 1)).toBe(true);
     // One timer for the next boundary (and the engine's own), not one per second.
     expect(fx.clock.pending).toBeLessThanOrEqual(3);
+  });
+
+  it('an idle connector offers nothing and says why, with the limit a session would get, announced at each boundary', async () => {
+    const fx = fixture();
+    await fx.settle();
+    const changes: LimitInEffect[] = [];
+    fx.limit.on('changed', (connectorId, limit) => {
+      if (connectorId === 1) changes.push(limit);
+    });
+    fx.chargingProfiles.install(
+      profile('TxDefaultProfile', 1, [
+        [0, 16],
+        [15, 10],
+      ]),
+    );
+    await fx.settle();
+    fx.clock.advance(15 * MINUTE);
+    await fx.settle();
+    // The offer stays 0 A (IEC 61851-1 B1); only what a session would get changes, and is announced.
+    expect(offered(fx, 1)).toBe(0);
+    expect(changes).toEqual([
+      { amps: 0, state: 'noSession', limitA: 16, source: TX_DEFAULT, paused: false },
+      { amps: 0, state: 'noSession', limitA: 10, source: TX_DEFAULT, paused: false },
+    ]);
+    fx.board.fault(1, 'GroundFailure');
+    await fx.settle();
+    expect(fx.limit.limitInEffect(1)).toEqual({
+      amps: 0,
+      state: 'faulted',
+      limitA: 10,
+      source: TX_DEFAULT,
+      paused: false,
+    });
   });
 
   it('below 6 A charging pauses (SuspendedEVSE, nothing offered, contactor open) and resumes when the limit rises', async () => {
@@ -101,7 +142,13 @@ describe('the charging limit in process: one owner of the pilot and the contacto
     await fx.settle();
     expect(fx.statusOf(1)).toBe('SuspendedEVSE');
     expect([offered(fx, 1), closed(fx, 1)]).toEqual([0, false]);
-    expect(fx.limit.limitInEffect(1)).toEqual({ amps: 0, source: TX_DEFAULT, paused: true });
+    expect(fx.limit.limitInEffect(1)).toEqual({
+      amps: 0,
+      state: 'belowMinimum',
+      limitA: 5,
+      source: TX_DEFAULT,
+      paused: true,
+    });
     const register = (await fx.board.connector(1)!.meter!.read()).energyImportWh;
     // Another limit below the minimum is no new status.
     fx.clock.advance(10 * MINUTE);
@@ -159,9 +206,21 @@ describe('the charging limit in process: one owner of the pilot and the contacto
     await again.settle();
     expect(again.limit.localLimit(1)).toBe(10);
     // The power cut ended the session: nothing is offered until the next one, which gets 10 A.
-    expect(again.limit.limitInEffect(1)).toEqual({ amps: 0, source: { kind: 'local' }, paused: false });
+    expect(again.limit.limitInEffect(1)).toEqual({
+      amps: 0,
+      state: 'noSession',
+      limitA: 10,
+      source: { kind: 'local' },
+      paused: false,
+    });
     await again.charging(1, TAG);
-    expect(again.limit.limitInEffect(1)).toEqual({ amps: 10, source: { kind: 'local' }, paused: false });
+    expect(again.limit.limitInEffect(1)).toEqual({
+      amps: 10,
+      state: 'offered',
+      limitA: 10,
+      source: { kind: 'local' },
+      paused: false,
+    });
     expect(offered(again, 1)).toBe(10);
     await again.limit.setLocalLimit(1, 32);
     expect(again.limit.localLimit(1)).toBeUndefined();
@@ -245,10 +304,16 @@ describe('load sharing: the board supply split among the charging connectors', (
     await fx.charging(2, OTHER);
     expect([offered(fx, 1), offered(fx, 2)]).toEqual([20, 20]);
     expect([closed(fx, 1), closed(fx, 2)]).toEqual([true, true]);
-    expect(fx.limit.limitInEffect(2)).toEqual({ amps: 20, source: { kind: 'loadSharing' }, paused: false });
-    expect(fx.limit.compositeFor(1, 3600).periods).toMatchObject([
-      { startPeriod: 0, limitA: 20, numberPhases: 3, source: { kind: 'loadSharing' } },
-    ]);
+    expect(fx.limit.limitInEffect(2)).toEqual({
+      amps: 20,
+      state: 'offered',
+      limitA: 20,
+      source: { kind: 'loadSharing' },
+      paused: false,
+    });
+    expect(
+      compositeSchedule(fx.chargingProfiles.compositeFor(1, fx.clock.now(), 3600)!).periods,
+    ).toMatchObject([{ startPeriod: 0, limitA: 20, numberPhases: 3, source: { kind: 'loadSharing' } }]);
     // The EV on connector 1 pauses by itself (SuspendedEV): its share goes to connector 2.
     fx.board.ev(1, 'pause');
     await fx.settle();
@@ -273,7 +338,13 @@ describe('load sharing: the board supply split among the charging connectors', (
     expect(fx.statusOf(2)).toBe('SuspendedEVSE');
     expect([offered(fx, 2), closed(fx, 2)]).toEqual([0, false]);
     expect([fx.statusOf(1), offered(fx, 1), closed(fx, 1)]).toEqual(['Charging', 10, true]);
-    expect(fx.limit.limitInEffect(2)).toEqual({ amps: 0, source: { kind: 'loadSharing' }, paused: true });
+    expect(fx.limit.limitInEffect(2)).toEqual({
+      amps: 0,
+      state: 'belowMinimum',
+      limitA: 0,
+      source: { kind: 'loadSharing' },
+      paused: true,
+    });
     await fx.engine.presentIdTag(TAG, [1]);
     await fx.settle();
     expect([fx.statusOf(2), offered(fx, 2), closed(fx, 2)]).toEqual(['Charging', 10, true]);

@@ -22,7 +22,12 @@ const charging: ConnectorSituation = {
 
 describe('the outputs of one connector (pilot offer, contactor)', () => {
   it('offers the limit and closes the contactor for a running transaction whose EV asks', () => {
-    expect(decideOutputs(charging)).toEqual({ offeredA: 16, contactorClosed: true, paused: false });
+    expect(decideOutputs(charging)).toEqual({
+      offeredA: 16,
+      contactorClosed: true,
+      paused: false,
+      offer: 'offered',
+    });
   });
 
   it('pauses below 6 A: nothing offered (PWM off), contactor open; 6 A itself charges', () => {
@@ -30,16 +35,22 @@ describe('the outputs of one connector (pilot offer, contactor)', () => {
       offeredA: 0,
       contactorClosed: false,
       paused: true,
+      offer: 'belowMinimum',
     });
     expect(decideOutputs({ ...charging, limitA: 6 })).toEqual({
       offeredA: 6,
       contactorClosed: true,
       paused: false,
+      offer: 'offered',
     });
   });
 
   it("pauses below the period's minChargingRate when it is above 6 A", () => {
-    expect(decideOutputs({ ...charging, limitA: 9, minA: 10 })).toMatchObject({ offeredA: 0, paused: true });
+    expect(decideOutputs({ ...charging, limitA: 9, minA: 10 })).toMatchObject({
+      offeredA: 0,
+      paused: true,
+      offer: 'belowMinimum',
+    });
     expect(decideOutputs({ ...charging, limitA: 10, minA: 10 })).toMatchObject({
       offeredA: 10,
       paused: false,
@@ -51,6 +62,7 @@ describe('the outputs of one connector (pilot offer, contactor)', () => {
       offeredA: 16,
       contactorClosed: false,
       paused: false,
+      offer: 'offered',
     });
     expect(decideOutputs({ ...charging, cableHeld: false })).toMatchObject({
       offeredA: 16,
@@ -58,26 +70,40 @@ describe('the outputs of one connector (pilot offer, contactor)', () => {
     });
   });
 
-  it('withholds everything for a refused id (MaxEnergyOnInvalidId) and for a fault', () => {
+  it('withholds everything for a refused id (MaxEnergyOnInvalidId) and for a fault, and says which', () => {
     expect(decideOutputs({ ...charging, transaction: { withheld: true } })).toEqual({
       offeredA: 0,
       contactorClosed: false,
       paused: false,
+      offer: 'energyWithheld',
     });
     expect(decideOutputs({ ...charging, faulted: true })).toMatchObject({
       offeredA: 0,
       contactorClosed: false,
+      offer: 'faulted',
     });
+    // A fault is named first: it keeps any session from energy, whatever else holds.
+    expect(decideOutputs({ ...charging, transaction: { withheld: true }, faulted: true }).offer).toBe(
+      'faulted',
+    );
   });
 
   it('without a transaction nothing is offered (IEC 61851-1 B1: +12 V, no PWM) and the contactor stays open', () => {
     const { transaction: _, ...idle } = charging;
-    expect(decideOutputs(idle)).toEqual({ offeredA: 0, contactorClosed: false, paused: false });
+    expect(decideOutputs(idle)).toEqual({
+      offeredA: 0,
+      contactorClosed: false,
+      paused: false,
+      offer: 'noSession',
+    });
     expect(decideOutputs({ ...idle, evAsks: false })).toEqual({
       offeredA: 0,
       contactorClosed: false,
       paused: false,
+      offer: 'noSession',
     });
+    // A limit below the minimum is reported (a session would pause), but no session is the reason.
+    expect(decideOutputs({ ...idle, limitA: 0 })).toMatchObject({ paused: true, offer: 'noSession' });
     expect(decideOutputs({ ...idle, switchesOnPilot: true })).toMatchObject({
       offeredA: 0,
       contactorClosed: false,
@@ -86,7 +112,12 @@ describe('the outputs of one connector (pilot offer, contactor)', () => {
 
   it('a charge controller that switches on the pilot is permitted while the EV waits in B, never without a session', () => {
     const controller: ConnectorSituation = { ...charging, switchesOnPilot: true, evAsks: false };
-    expect(decideOutputs(controller)).toEqual({ offeredA: 16, contactorClosed: true, paused: false });
+    expect(decideOutputs(controller)).toEqual({
+      offeredA: 16,
+      contactorClosed: true,
+      paused: false,
+      offer: 'offered',
+    });
     expect(decideOutputs({ ...controller, limitA: 5 })).toMatchObject({
       offeredA: 0,
       contactorClosed: false,

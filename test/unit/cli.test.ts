@@ -64,7 +64,10 @@ const STATUS: StatusReport = {
       availability: 'Operative',
       plugged: false,
       pilot: 'A',
-      currentLimitA: 32,
+      // Idle: nothing offered (IEC 61851-1 B1), though a session would get 32 A.
+      currentLimitA: 0,
+      offerState: 'noSession',
+      compositeLimitA: 32,
       limitSource: { kind: 'profile', profileId: 7, purpose: 'TxDefaultProfile' },
       limitPaused: false,
       localLimitA: 40,
@@ -81,6 +84,8 @@ const STATUS: StatusReport = {
       plugged: true,
       pilot: 'B',
       currentLimitA: 0,
+      offerState: 'faulted',
+      compositeLimitA: 0,
       limitSource: { kind: 'local' },
       limitPaused: true,
       relay: { closed: false, feedback: true },
@@ -116,7 +121,13 @@ const LIMITS: LimitsReport = {
     { startPeriod: 5430, limitA: 12.5, limitW: 2875, numberPhases: 1, source: { kind: 'loadSharing' } },
     { startPeriod: 90_000, limitA: 32, limitW: 22080, numberPhases: 3, source: { kind: 'hardware' } },
   ],
-  inEffect: { amps: 16, source: { kind: 'profile', profileId: 3, purpose: 'TxProfile' }, paused: false },
+  inEffect: {
+    amps: 16,
+    state: 'offered',
+    limitA: 16,
+    source: { kind: 'profile', profileId: 3, purpose: 'TxProfile' },
+    paused: false,
+  },
 };
 
 const READING: MeterReading = {
@@ -657,7 +668,10 @@ describe('cpctl commands', () => {
     expectAligned(stdout, 'AVAILABILITY', ['Operative ', 'Inoperative']);
     expectAligned(stdout, 'RELAY', ['open (feedback closed)']);
     expectAligned(stdout, 'ENERGY', ['12.345 kWh']);
-    expectAligned(stdout, 'LIMIT', ['32 A (TxDefaultProfile #7)', '0 A (local limit, paused)']);
+    expectAligned(stdout, 'LIMIT', [
+      '0 A: no session; limit 32 A (TxDefaultProfile #7)',
+      '0 A: faulted; limit 0 A (local limit), below the minimum',
+    ]);
     expect(stdout).toContain('local limit: 40 A');
     expect(stdout).toContain('info: contact welded');
     expect(stdout).toContain('meter: meter does not answer');
@@ -821,7 +835,7 @@ describe('cpctl commands', () => {
     }
   });
 
-  it('limits 0 --duration: the charge point for that span; a paused connector says so; --json prints the raw report', async () => {
+  it('limits 0 --duration: the charge point for that span; a connector offering nothing says why; --json prints the raw report', async () => {
     api.limitsAnswer = {
       ...LIMITS,
       connectorId: 0,
@@ -841,9 +855,19 @@ describe('cpctl commands', () => {
       chargePoint,
     );
 
-    api.limitsAnswer = { ...LIMITS, inEffect: { amps: 0, source: { kind: 'local' }, paused: true } };
+    api.limitsAnswer = {
+      ...LIMITS,
+      inEffect: { amps: 0, state: 'belowMinimum', limitA: 5, source: { kind: 'local' }, paused: true },
+    };
     expect((await cpctl('limits', '2')).stdout).toContain(
-      'in effect now: 0 A (local limit), paused: below the least the EV can charge with\n',
+      'in effect now: 0 A: paused; limit 5 A (local limit), below the minimum\n',
+    );
+    api.limitsAnswer = {
+      ...LIMITS,
+      inEffect: { ...LIMITS.inEffect!, amps: 0, state: 'energyWithheld' },
+    };
+    expect((await cpctl('limits', '1')).stdout).toContain(
+      'in effect now: 0 A: energy withheld (id refused); limit 16 A (TxProfile #3)\n',
     );
   });
 
