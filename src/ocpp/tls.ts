@@ -36,6 +36,10 @@ export function clientTlsOptions(host: string, material: TlsMaterial): ClientTls
     minVersion: 'TLSv1.2',
     ciphers: TLS12_CIPHERS,
     ca: material.ca,
+    // Whitepaper 7.1: a partial chain check during the handshake. A root installed under
+    // AdditionalRootCertificateCheck is signed by its predecessor, and must anchor the chain alone
+    // once that fallback is removed.
+    allowPartialTrustChain: true,
     rejectUnauthorized: true,
     // SNI must be a DNS name; for an IP address Node checks the certificate's IP entries instead.
     ...(isIP(host) ? {} : { servername: host }),
