@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createCa, createServerCert, type Pem } from '../csms/certs.js';
-import type { CsmsOptions } from '../csms/server.js';
+import { type CsmsOptions, DevCsms } from '../csms/server.js';
 import { CP_ID, type Harness, type HarnessOptions, useHarness } from '../support/harness.js';
 import { type CertId, ecCa, ecServerCert, opensslCertId, rsaCa } from '../support/pki.js';
 
@@ -302,19 +302,24 @@ describe('Security extension: root certificates over OCPP and TLS trust', () => 
     await h.csms.waitForCall(CP_ID, 'StatusNotification', { since: again });
   });
 
-  it('SecurityProfile 2 needs a central-system root: deleting the last installed one makes the upgrade Rejected', async () => {
-    const h = await start({ ocpp: { AuthorizationKey: KEY } });
-    await h.booted();
-    expect(await h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'SecurityProfile', value: '2' })).toEqual({
-      status: 'Rejected',
-    });
-    const installedRoot = rsaCa({ commonName: 'Installed over ws' });
-    expect(await install(h, 'CentralSystemRootCertificate', installedRoot.cert)).toEqual({
-      status: 'Accepted',
-    });
-    expect(await remove(h, selfId(installedRoot))).toEqual({ status: 'Accepted' });
-    expect(await h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'SecurityProfile', value: '2' })).toEqual({
-      status: 'Rejected',
-    });
+  it('SecurityProfile 2 needs a central-system root: Rejected without one, Accepted once one is installed over OCPP, which then verifies the TLS endpoint', async () => {
+    const tlsCsms = new DevCsms({ tls: tlsOf(server), basicAuth: { [CP_ID]: KEY } });
+    const { url: tlsUrl } = await tlsCsms.start();
+    try {
+      const h = await start({
+        ocpp: { AuthorizationKey: KEY },
+        config: () => ({ csms: { securityProfile: 1, urlBySecurityProfile: { '2': tlsUrl } } }),
+      });
+      await h.booted();
+      const raise = () => h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'SecurityProfile', value: '2' });
+      expect(await raise()).toEqual({ status: 'Rejected' });
+      expect(await install(h, 'CentralSystemRootCertificate', root.cert)).toEqual({ status: 'Accepted' });
+      expect(await raise()).toEqual({ status: 'Accepted' });
+      const info = await tlsCsms.waitForConnection(CP_ID);
+      expect(['TLSv1.2', 'TLSv1.3']).toContain(info.tls?.protocol);
+      await tlsCsms.waitForCall(CP_ID, 'StatusNotification');
+    } finally {
+      await tlsCsms.stop();
+    }
   });
 });
