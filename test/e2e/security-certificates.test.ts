@@ -59,6 +59,23 @@ describe('Security extension: root certificates over OCPP and TLS trust', () => 
     h.csms.call<{ status: string }>(CP_ID, 'DeleteCertificate', { certificateHashData });
   const selfId = (pem: Pem) => opensslCertId(pem.cert, pem.cert, 'SHA256');
 
+  it('the certificate store keys exist, read-only (SupportedFeatureProfiles does not list the extension)', async () => {
+    const h = await connected();
+    type Conf = { configurationKey: Array<{ key: string; readonly: boolean; value?: string }> };
+    const conf = await h.csms.call<Conf>(CP_ID, 'GetConfiguration', {
+      key: ['CertificateStoreMaxLength', 'AdditionalRootCertificateCheck', 'SupportedFeatureProfiles'],
+    });
+    expect(conf.configurationKey).toEqual([
+      { key: 'CertificateStoreMaxLength', readonly: true, value: '10' },
+      { key: 'AdditionalRootCertificateCheck', readonly: true, value: 'false' },
+      {
+        key: 'SupportedFeatureProfiles',
+        readonly: true,
+        value: 'Core,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging',
+      },
+    ]);
+  });
+
   it('TC_075_1_CS InstallCertificate(ManufacturerRootCertificate) -> Accepted; listed with the hash data openssl computes', async () => {
     const h = await connected();
     expect(await installed(h, 'ManufacturerRootCertificate')).toEqual({ status: 'NotFound' });
