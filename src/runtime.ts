@@ -340,7 +340,7 @@ export class Runtime {
       rpc: this.rpc,
       log,
       urlFor: (profile) => csmsUrlFor(cfg.csms, profile),
-      centralSystemRootInstalled: () => this.certificates.rootsPem('CentralSystemRootCertificate').length > 0,
+      centralSystemRootInstalled: () => this.certificates.hasValidRoot('CentralSystemRootCertificate'),
       ...(cfg.csms.certFile ? { certFile: cfg.csms.certFile } : {}),
       ...(cfg.csms.keyFile ? { keyFile: cfg.csms.keyFile } : {}),
     });

@@ -15,6 +15,7 @@ import {
 } from '../store/certificates-repo.js';
 import { removeFileDurably, writeFileDurably } from './durable-file.js';
 import {
+  certificateFromDer,
   fingerprintOf,
   hashDataOf,
   type IssuerHashes,
@@ -73,18 +74,24 @@ const PEM_SUFFIX = '.pem';
  */
 export class CertificateStore {
   private readonly dir: string;
-  private provisioned: RootEntry[] = [];
+  private readonly provisioned: RootEntry[];
   private installed: RootEntry[] = [];
 
   constructor(private readonly opts: CertificateStoreOptions) {
     this.dir = join(opts.stateDir, 'certs');
     this.provisioned = this.loadProvisioned();
-    this.installed = this.loadInstalled();
+    this.loadInstalled();
   }
 
   /** PEM of every trusted root of the kind (fallbacks included), for TLS and chain checks. */
   rootsPem(kind: RootCertificateType): string[] {
     return this.visible(kind).map((entry) => entry.pem);
+  }
+
+  /** Whether a root of the kind is trusted and valid now (SecurityProfile 2/3, whitepaper A05.FR.03). */
+  hasValidRoot(kind: RootCertificateType): boolean {
+    const now = this.opts.now();
+    return this.visible(kind).some((entry) => rootProblem(entry.cert, now) === undefined);
   }
 
   /** GetInstalledCertificateIds: one SHA256 CertificateHashData per listed root of the kind. */
@@ -101,14 +108,15 @@ export class CertificateStore {
     const problem = rootProblem(cert, this.opts.now());
     if (problem) return this.reject(kind, problem, cert);
     const fingerprint = fingerprintOf(cert);
-    if (this.visible(kind).some((entry) => entry.fingerprint === fingerprint)) return 'Accepted';
-    const current = this.visible(kind).filter((entry) => this.markOf(entry) !== 'fallback');
-    const replacing = kind === 'CentralSystemRootCertificate' && this.opts.additionalRootCertificateCheck();
-    const issuer = isSelfSigned(cert)
-      ? cert
-      : this.visible(kind).find((entry) => isIssuedBy(cert, entry.cert))?.cert;
-    if (replacing && current.length > 0 && !current.some((entry) => isIssuedBy(cert, entry.cert)))
+    const held = this.visible(kind);
+    if (held.some((entry) => entry.fingerprint === fingerprint)) return 'Accepted';
+    const replaced =
+      kind === 'CentralSystemRootCertificate' && this.opts.additionalRootCertificateCheck()
+        ? held.filter((entry) => this.markOf(entry) !== 'fallback')
+        : [];
+    if (replaced.length > 0 && !replaced.some((entry) => isIssuedBy(cert, entry.cert)))
       return this.reject(kind, 'AdditionalRootCertificateCheck: not signed by the installed root', cert);
+    const issuer = isSelfSigned(cert) ? cert : held.find((entry) => isIssuedBy(cert, entry.cert))?.cert;
     if (!issuer) return this.reject(kind, 'neither self-signed nor issued by an installed root', cert);
     if (this.count() >= this.opts.maxLength()) {
       log.warn({ certificateType: kind, subject: cert.subject }, 'certificate store full; install refused');
@@ -124,15 +132,17 @@ export class CertificateStore {
       file: `${kind}-${fingerprint}${PEM_SUFFIX}`,
     };
     try {
-      this.persist(entry);
-      if (replacing) for (const old of current) this.opts.repo.setMark(kind, old.fingerprint, 'fallback');
+      this.persist(
+        entry,
+        replaced.map((old) => old.fingerprint),
+      );
     } catch (error) {
       log.error({ certificateType: kind, err: (error as Error).message }, 'certificate could not be stored');
       return 'Failed';
     }
     this.installed.push(entry);
     log.info(
-      { certificateType: kind, subject: cert.subject, replaced: replacing ? current.length : 0 },
+      { certificateType: kind, subject: cert.subject, replaced: replaced.length },
       'root certificate installed',
     );
     return 'Accepted';
@@ -189,9 +199,7 @@ export class CertificateStore {
     const roots = this.visible('CentralSystemRootCertificate');
     const found: RootEntry[] = [];
     for (const der of chain) {
-      const cert = parseCertificate(
-        `-----BEGIN CERTIFICATE-----\n${der.toString('base64')}\n-----END CERTIFICATE-----`,
-      );
+      const cert = certificateFromDer(der);
       if (!cert) continue;
       const fingerprint = fingerprintOf(cert);
       for (const root of roots) {
@@ -239,11 +247,12 @@ export class CertificateStore {
     );
   }
 
-  private persist(entry: RootEntry): void {
+  /** The file durably first, then its row (with the fallback marks of the roots it replaces). */
+  private persist(entry: RootEntry, fallbacks: readonly string[]): void {
     const row = this.rowOf(entry);
     writeFileDurably(this.dir, row.file, entry.pem, 0o644);
     try {
-      this.opts.repo.add(row);
+      this.opts.repo.add(row, fallbacks);
     } catch (error) {
       removeFileDurably(this.dir, row.file);
       throw error;
@@ -314,7 +323,7 @@ export class CertificateStore {
    * Rows with their files; a row whose file is gone is dropped, a file without row (a crash after
    * the rename) is adopted when it is still a root we can list, else removed, as is a `.tmp`.
    */
-  private loadInstalled(): RootEntry[] {
+  private loadInstalled(): void {
     const { repo, log } = this.opts;
     const files = new Set(listDirectory(this.dir));
     const entries: RootEntry[] = [];
@@ -331,9 +340,9 @@ export class CertificateStore {
       }
       entries.push({ ...row, cert, pem: cert.toString(), file: row.file });
     }
+    // Adopting a file looks for its issuer among the roots already loaded.
     this.installed = entries;
     for (const file of files) this.adopt(file);
-    return this.installed;
   }
 
   private adopt(file: string): void {

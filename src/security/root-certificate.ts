@@ -44,6 +44,15 @@ export function parseCertificate(pem: string): X509Certificate | undefined {
   }
 }
 
+/** A DER certificate as the link saw it in a server chain, or undefined when unreadable. */
+export function certificateFromDer(der: Buffer): X509Certificate | undefined {
+  try {
+    return new X509Certificate(der);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The whitepaper's serialNumber: hex without leading zeroes (4095 -> "FFF"). */
 export function serialNumberHex(cert: X509Certificate): string {
   return cert.serialNumber.toUpperCase().replace(/^0+(?=.)/, '');

@@ -54,7 +54,7 @@ const BIT_STRING = 0x03;
 /** [0] EXPLICIT, the optional version of a TBSCertificate. */
 const VERSION_TAG = 0xa0;
 
-function expect(tlv: Tlv | undefined, tag: number, what: string): Tlv {
+function expectTag(tlv: Tlv | undefined, tag: number, what: string): Tlv {
   if (!tlv || tlv.tag !== tag) throw new DerError(`${what} missing`);
   return tlv;
 }
@@ -67,15 +67,15 @@ export interface CertificateFields {
 }
 
 export function certificateFields(der: Buffer): CertificateFields {
-  const certificate = expect(readTlv(der, 0, der.length), SEQUENCE, 'Certificate');
-  const tbs = expect(childrenOf(der, certificate)[0], SEQUENCE, 'TBSCertificate');
+  const certificate = expectTag(readTlv(der, 0, der.length), SEQUENCE, 'Certificate');
+  const tbs = expectTag(childrenOf(der, certificate)[0], SEQUENCE, 'TBSCertificate');
   const fields = childrenOf(der, tbs);
   const offset = fields[0]?.tag === VERSION_TAG ? 1 : 0;
-  expect(fields[offset], INTEGER, 'serialNumber');
-  expect(fields[offset + 1], SEQUENCE, 'signature');
-  const issuer = expect(fields[offset + 2], SEQUENCE, 'issuer');
-  const spki = expect(fields[offset + 5], SEQUENCE, 'subjectPublicKeyInfo');
-  const key = expect(childrenOf(der, spki)[1], BIT_STRING, 'subjectPublicKey');
+  expectTag(fields[offset], INTEGER, 'serialNumber');
+  expectTag(fields[offset + 1], SEQUENCE, 'signature');
+  const issuer = expectTag(fields[offset + 2], SEQUENCE, 'issuer');
+  const spki = expectTag(fields[offset + 5], SEQUENCE, 'subjectPublicKeyInfo');
+  const key = expectTag(childrenOf(der, spki)[1], BIT_STRING, 'subjectPublicKey');
   if (key.end <= key.contentStart) throw new DerError('empty subjectPublicKey');
   return {
     issuerName: der.subarray(issuer.start, issuer.end),

@@ -70,7 +70,15 @@ export class CertificatesRepo {
     }));
   }
 
-  add(cert: InstalledCertificateRow): void {
+  /** Adds a root and, in the same SQL transaction, marks the roots it replaces as its fallbacks. */
+  add(cert: InstalledCertificateRow, fallbacks: readonly string[] = []): void {
+    this.db.transaction(() => {
+      this.insertRow(cert);
+      for (const fingerprint of fallbacks) this.upsertMark.run(cert.certificateType, fingerprint, 'fallback');
+    })();
+  }
+
+  private insertRow(cert: InstalledCertificateRow): void {
     this.insert.run({
       certificate_type: cert.certificateType,
       fingerprint: cert.fingerprint,

@@ -76,6 +76,24 @@ describe('CertificateStore: files and rows', () => {
     expect(readdirSync(certsDir())).toHaveLength(1);
   });
 
+  it('a valid central-system root is one trusted and within its validity (an expired provisioned one is not)', () => {
+    const expired = rsaCa({
+      commonName: 'Expired Provisioned',
+      notBefore: new Date(Date.now() - 20 * 86_400_000),
+      notAfter: new Date(Date.now() - 86_400_000),
+    });
+    const caFile = join(dir, 'ca.pem');
+    writeFileSync(caFile, expired.cert);
+    const certs = certificates({ caFile });
+    expect(certs.rootsPem('CentralSystemRootCertificate')).toHaveLength(1);
+    expect(certs.hasValidRoot('CentralSystemRootCertificate')).toBe(false);
+    expect(certs.install('CentralSystemRootCertificate', rsaCa({ commonName: 'Fresh' }).cert)).toBe(
+      'Accepted',
+    );
+    expect(certs.hasValidRoot('CentralSystemRootCertificate')).toBe(true);
+    expect(certs.hasValidRoot('ManufacturerRootCertificate')).toBe(false);
+  });
+
   it('a storage failure answers Failed and leaves nothing behind', () => {
     const certs = certificates();
     writeFileSync(certsDir(), 'a file where the directory should be');

@@ -14,7 +14,7 @@ export interface SecurityProfileOptions {
   log: Logger;
   /** Central-system URL for a profile (its scheme must suit it), and the certificate files installed. */
   urlFor: (profile: SecurityProfile) => string;
-  /** Whether a central-system root is installed (the certificate store, provisioned roots included). */
+  /** Whether a valid central-system root is installed (the certificate store, provisioned roots included). */
   centralSystemRootInstalled: () => boolean;
   certFile?: string;
   keyFile?: string;
