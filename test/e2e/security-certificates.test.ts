@@ -237,18 +237,42 @@ describe('Security extension: root certificates over OCPP and TLS trust', () => 
     ).rejects.toMatchObject({ code: 'PropertyConstraintViolation' });
   });
 
-  it('installed roots survive a restart', async () => {
+  it('installed roots survive a restart, and an installed central-system root verifies the first connection after it', async () => {
     const h = await connected();
     const manufacturer = rsaCa({ commonName: 'Kept Manufacturer Root' });
-    await install(h, 'ManufacturerRootCertificate', manufacturer.cert);
-    const mark = h.csms.mark();
+    const ecRoot = ecCa('Kept EC CSMS Root');
+    expect(await install(h, 'ManufacturerRootCertificate', manufacturer.cert)).toEqual({
+      status: 'Accepted',
+    });
+    expect(await install(h, 'CentralSystemRootCertificate', ecRoot.cert)).toEqual({ status: 'Accepted' });
     await h.runtime.stop();
+    await h.restartCsms({ tls: tlsOf(ecServerCert(ecRoot)), basicAuth: { [CP_ID]: KEY } });
     await h.startRuntime();
-    await h.booted(mark);
+    await h.booted();
     expect(await installed(h, 'ManufacturerRootCertificate')).toEqual({
       status: 'Accepted',
       certificateHashData: [selfId(manufacturer)],
     });
+    expect((await installed(h, 'CentralSystemRootCertificate')).certificateHashData).toEqual([
+      selfId(root),
+      selfId(ecRoot),
+    ]);
+  });
+
+  it('TC_084_CS on profile 2, lowering SecurityProfile is Rejected and the connection stays', async () => {
+    const h = await connected();
+    const handshakes = h.csms.handshakes.length;
+    expect(await h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'SecurityProfile', value: '1' })).toEqual({
+      status: 'Rejected',
+    });
+    expect(await h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'SecurityProfile', value: '0' })).toEqual({
+      status: 'Rejected',
+    });
+    // A call answered on the same connection: no reconnect happened meanwhile.
+    await h.csms.call(CP_ID, 'GetInstalledCertificateIds', {
+      certificateType: 'CentralSystemRootCertificate',
+    });
+    expect(h.csms.handshakes).toHaveLength(handshakes);
   });
 
   it('a root installed over OCPP is trusted on the next TLS connect (a central system moving to an ECDSA certificate)', async () => {
