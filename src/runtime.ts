@@ -23,6 +23,7 @@ import {
 } from './features/profile.js';
 import { remoteTriggerProfile } from './features/remote-trigger/profile.js';
 import { reservationProfile } from './features/reservation/profile.js';
+import { installSecurityExtension, SECURITY_EXTENSION_CAPABILITIES } from './features/security/extension.js';
 import { SecurityProfileSwitch } from './features/security/security-profile.js';
 import { smartChargingProfile } from './features/smart-charging/profile.js';
 import type { Logger } from './log.js';
@@ -31,6 +32,7 @@ import { Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js
 import { Outbox } from './ocpp/outbox.js';
 import { RpcEndpoint } from './ocpp/rpc.js';
 import { FrameTrace } from './ocpp/trace.js';
+import { CertificateStore } from './security/certificate-store.js';
 import { Authorizer } from './station/auth/authorizer.js';
 import { AuthCache } from './station/auth/cache.js';
 import { LocalAuthList } from './station/auth/local-list.js';
@@ -41,6 +43,7 @@ import { Reservations } from './station/reservations.js';
 import { Station } from './station/station.js';
 import { TransactionEngine, type StopReason as TransactionStopReason } from './station/transactions.js';
 import { AuthCacheRepo } from './store/auth-cache-repo.js';
+import { CertificatesRepo } from './store/certificates-repo.js';
 import { ChargingProfilesRepo } from './store/charging-profiles-repo.js';
 import { ConnectorLimitsRepo } from './store/connector-limits-repo.js';
 import type { StoreHealthSnapshot } from './store/health.js';
@@ -121,6 +124,8 @@ export class Runtime {
   /** The owner of each connector's offered current (pilot, contactor, DC setpoint). */
   readonly chargingLimit: ChargingLimit;
   readonly trace: FrameTrace;
+  /** The root certificates: TLS trust and InstallCertificate / DeleteCertificate. */
+  readonly certificates: CertificateStore;
   /** The one wall-clock time: OCPP timestamps and expiry decisions. */
   readonly time: OcppTime;
   private readonly profiles: InstalledProfile[] = [];
@@ -155,7 +160,10 @@ export class Runtime {
     this.board = opts.board;
     const initial = { SecurityProfile: cfg.csms.securityProfile, ...cfg.ocpp };
     const measurands = new Set(this.board.connectors.flatMap((c) => c.meter?.measurands ?? []));
-    const capabilities = new Set(PROFILES.flatMap((profile) => profile.capabilities));
+    const capabilities = new Set([
+      ...PROFILES.flatMap((profile) => profile.capabilities),
+      ...SECURITY_EXTENSION_CAPABILITIES,
+    ]);
     this.config = new ConfigurationRegistry({
       store: this.store.config,
       floors: this.store.floors,
@@ -170,6 +178,24 @@ export class Runtime {
       },
       supportedMeasurands: measurands,
       log,
+    });
+    this.certificates = new CertificateStore({
+      stateDir: cfg.stateDir,
+      repo: new CertificatesRepo(this.store.db),
+      ...(cfg.csms.caFile ? { caFile: cfg.csms.caFile } : {}),
+      maxLength: () => this.config.getInt('CertificateStoreMaxLength'),
+      additionalRootCertificateCheck: () => this.config.getBool('AdditionalRootCertificateCheck'),
+      now: () => this.time.nowMs(),
+      connectionChain: () => this.link.peerCertificates,
+      raise: (type, techInfo) =>
+        this.store.health.attempt('security event', () =>
+          this.outbox.enqueue('SecurityEventNotification', {
+            type,
+            timestamp: this.time.iso(),
+            ...(techInfo ? { techInfo: techInfo.slice(0, 255) } : {}),
+          }),
+        ),
+      log: log.child({ module: 'certificates' }),
     });
     this.station = new Station({ board: this.board, availability: this.store.availability, clock, log });
     this.rpc = new RpcEndpoint({ log, clock, callTimeoutMs: cfg.csms.callTimeoutSeconds * 1000 });
@@ -307,13 +333,14 @@ export class Runtime {
       }
       this.profiles.push(installed);
     }
+    this.profiles.push(installSecurityExtension(ctx, { certificates: this.certificates }));
     new SecurityProfileSwitch({
       config: this.config,
       link: this.link,
       rpc: this.rpc,
       log,
       urlFor: (profile) => csmsUrlFor(cfg.csms, profile),
-      ...(cfg.csms.caFile ? { caFile: cfg.csms.caFile } : {}),
+      centralSystemRootInstalled: () => this.certificates.hasValidRoot('CentralSystemRootCertificate'),
       ...(cfg.csms.certFile ? { certFile: cfg.csms.certFile } : {}),
       ...(cfg.csms.keyFile ? { keyFile: cfg.csms.keyFile } : {}),
     });
@@ -510,7 +537,8 @@ export class Runtime {
     const { csms } = this.opts.config;
     const profile = this.config.getInt('SecurityProfile') as SecurityProfile;
     const key = this.config.get('AuthorizationKey');
-    const ca = profile >= 2 ? readPem(csms.caFile) : undefined;
+    const roots = profile >= 2 ? this.certificates.rootsPem('CentralSystemRootCertificate') : [];
+    const ca = roots.length > 0 ? roots.join('\n') : undefined;
     return {
       url: csmsUrlFor(csms, profile),
       securityProfile: profile,
@@ -555,6 +583,7 @@ export class Runtime {
     this.link.on('open', () => {
       this.rpc.attach({ send: (text) => this.link.send(text) });
       this.registration.onLinkOpen();
+      this.certificates.connected(this.link.peerCertificates);
     });
     this.link.on('message', (text) => this.rpc.receive(text));
     this.link.on('close', () => {

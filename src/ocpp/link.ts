@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
+import { TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
 import type { Clock, Timer } from '../clock.js';
 import type { Logger } from '../log.js';
 import { MAX_WEBSOCKET_MESSAGE_BYTES } from './frames.js';
-import { classifyTlsFailure, clientTlsOptions, type TlsMaterial } from './tls.js';
+import { classifyTlsFailure, clientTlsOptions, peerChain, type TlsMaterial } from './tls.js';
 
 export type SecurityProfile = 0 | 1 | 2 | 3;
 
@@ -77,6 +78,7 @@ export class Link extends EventEmitter<LinkEvents> {
   private retryTimer: Timer | undefined;
   private pingTimer: Timer | undefined;
   private awaitingPong = false;
+  private serverChain: Buffer[] = [];
 
   constructor(private readonly opts: LinkOptions) {
     super();
@@ -88,6 +90,11 @@ export class Link extends EventEmitter<LinkEvents> {
 
   get isOpen(): boolean {
     return this.linkState === 'open';
+  }
+
+  /** The verified server chain of the open TLS connection (DER, leaf first); empty otherwise. */
+  get peerCertificates(): readonly Buffer[] {
+    return this.serverChain;
   }
 
   start(): void {
@@ -208,6 +215,9 @@ export class Link extends EventEmitter<LinkEvents> {
     });
     this.ws = ws;
 
+    ws.on('upgrade', (res) => {
+      this.serverChain = res.socket instanceof TLSSocket ? peerChain(res.socket) : [];
+    });
     ws.on('open', () => {
       if (ws.protocol !== OCPP_SUBPROTOCOL) {
         log.error({ protocol: ws.protocol }, 'central system did not agree to subprotocol ocpp1.6; closing');
@@ -271,6 +281,7 @@ export class Link extends EventEmitter<LinkEvents> {
     this.awaitingPong = false;
     const ws = this.ws;
     this.ws = undefined;
+    this.serverChain = [];
     if (ws) ws.removeAllListeners('close');
     if (ws) ws.on('error', () => {});
     if (this.linkState === 'open' || this.linkState === 'connecting') this.linkState = 'idle';

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { SecureContextOptions } from 'node:tls';
+import type { DetailedPeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls';
 
 /**
  * TLS 1.2 suites the security white paper asks a charge point to support: both ECDSA GCM suites
@@ -36,6 +36,10 @@ export function clientTlsOptions(host: string, material: TlsMaterial): ClientTls
     minVersion: 'TLSv1.2',
     ciphers: TLS12_CIPHERS,
     ca: material.ca,
+    // Whitepaper 7.1: a partial chain check during the handshake. A root installed under
+    // AdditionalRootCertificateCheck is signed by its predecessor, and must anchor the chain alone
+    // once that fallback is removed.
+    allowPartialTrustChain: true,
     rejectUnauthorized: true,
     // SNI must be a DNS name; for an IP address Node checks the certificate's IP entries instead.
     ...(isIP(host) ? {} : { servername: host }),
@@ -59,4 +63,19 @@ export function classifyTlsFailure(
   if (/certificate|altname|self[- ]signed/i.test(message)) return 'InvalidCentralSystemCertificate';
   if (/cipher|handshake failure/i.test(message)) return 'InvalidTLSCipherSuite';
   return undefined;
+}
+
+/**
+ * The server's certificate chain as this connection verified it, DER, leaf first. Node completes
+ * the chain the server sent with the issuers it found among our trusted roots, so the root that
+ * verified the connection is in it or issued its last certificate.
+ */
+export function peerChain(socket: TLSSocket): Buffer[] {
+  const chain: Buffer[] = [];
+  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  while (cert?.raw && !chain.some((der) => der.equals(cert?.raw ?? Buffer.alloc(0)))) {
+    chain.push(cert.raw);
+    cert = cert.issuerCertificate;
+  }
+  return chain;
 }

@@ -234,6 +234,44 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT`);
     },
   },
+  {
+    // Migration 10 is the security log's (branch sec-events); this stand-in keeps the versions
+    // contiguous on this branch and is replaced by it at merge.
+    version: 10,
+    name: 'security_log',
+    up() {},
+  },
+  {
+    version: 11,
+    name: 'certificates',
+    up(db) {
+      // Root certificates installed over OCPP: the PEM lives in stateDir/certs/<file>, the row holds
+      // what GetInstalledCertificateIds and DeleteCertificate need (hash data of all three
+      // algorithms, JSON, computed at install while the issuer is known). A row is written only
+      // after its file is durable; the store repairs a file without row or row without file at start.
+      db.exec(`CREATE TABLE certificates (
+        certificate_type TEXT NOT NULL
+          CHECK (certificate_type IN ('CentralSystemRootCertificate', 'ManufacturerRootCertificate')),
+        fingerprint TEXT NOT NULL,
+        file TEXT NOT NULL UNIQUE,
+        subject TEXT NOT NULL,
+        serial_number TEXT NOT NULL,
+        hash_data TEXT NOT NULL,
+        not_after INTEGER NOT NULL,
+        installed_at TEXT NOT NULL,
+        PRIMARY KEY (certificate_type, fingerprint)
+      ) STRICT`);
+      // Marks on a root, installed or provisioned (csms.caFile, which the runtime never edits):
+      // 'hidden' = a provisioned root deleted over OCPP; 'fallback' = a root replaced under
+      // AdditionalRootCertificateCheck, trusted until a connection succeeds without it.
+      db.exec(`CREATE TABLE certificate_marks (
+        certificate_type TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        mark TEXT NOT NULL CHECK (mark IN ('hidden', 'fallback')),
+        PRIMARY KEY (certificate_type, fingerprint)
+      ) STRICT`);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION: number = MIGRATIONS.length;

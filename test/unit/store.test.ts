@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, type Logger, silentLogger } from '../../src/log.js';
 import type { ChargingProfile } from '../../src/station/charging-profile-types.js';
+import { CertificatesRepo } from '../../src/store/certificates-repo.js';
 import { ChargingProfilesRepo } from '../../src/store/charging-profiles-repo.js';
 import { ConnectorLimitsRepo } from '../../src/store/connector-limits-repo.js';
 import { StoreAccessError } from '../../src/store/database.js';
@@ -258,6 +259,35 @@ const fixtures: Record<number, { seed(db: Database.Database): void; verify(store
     },
     verify(store) {
       expect(new ConnectorLimitsRepo(store.db, () => 0).all()).toEqual(new Map([[2, 10.5]]));
+    },
+  },
+  // The security log's migration (branch sec-events) brings its own fixture at merge.
+  10: { seed() {}, verify() {} },
+  11: {
+    seed(db) {
+      db.prepare(
+        `INSERT INTO certificates (certificate_type, fingerprint, file, subject, serial_number, hash_data,
+           not_after, installed_at) VALUES ('ManufacturerRootCertificate', 'ab', 'f.pem', 'CN=M', '1F', '{}', 5, 'x')`,
+      ).run();
+      db.prepare(
+        "INSERT INTO certificate_marks (certificate_type, fingerprint, mark) VALUES ('CentralSystemRootCertificate', 'cd', 'hidden')",
+      ).run();
+    },
+    verify(store) {
+      const repo = new CertificatesRepo(store.db);
+      expect(repo.all()).toEqual([
+        {
+          certificateType: 'ManufacturerRootCertificate',
+          fingerprint: 'ab',
+          file: 'f.pem',
+          subject: 'CN=M',
+          serialNumber: '1F',
+          hashes: {},
+          notAfter: 5,
+          installedAt: 'x',
+        },
+      ]);
+      expect(repo.marks()).toEqual(new Map([['CentralSystemRootCertificate:cd', 'hidden']]));
     },
   },
 };

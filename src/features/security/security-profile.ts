@@ -14,7 +14,8 @@ export interface SecurityProfileOptions {
   log: Logger;
   /** Central-system URL for a profile (its scheme must suit it), and the certificate files installed. */
   urlFor: (profile: SecurityProfile) => string;
-  caFile?: string;
+  /** Whether a valid central-system root is installed (the certificate store, provisioned roots included). */
+  centralSystemRootInstalled: () => boolean;
   certFile?: string;
   keyFile?: string;
 }
@@ -42,9 +43,9 @@ export class SecurityProfileSwitch {
   }
 
   private prerequisiteMissing(next: SecurityProfile): string | undefined {
-    const { config, caFile, certFile, keyFile, urlFor } = this.opts;
+    const { config, centralSystemRootInstalled, certFile, keyFile, urlFor } = this.opts;
     if ((next === 1 || next === 2) && !config.get('AuthorizationKey')) return 'AuthorizationKey is not set';
-    if (next >= 2 && !caFile) return 'no central-system root certificate installed';
+    if (next >= 2 && !centralSystemRootInstalled()) return 'no central-system root certificate installed';
     if (next === 3 && !(certFile && keyFile)) return 'no charge point certificate installed';
     return checkProfileScheme(urlFor(next), next);
   }
