@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Board } from '../hal/types.js';
 import { RuntimeControl } from './cli/control-api.js';
 import { ControlServer, DaemonAlreadyRunningError } from './cli/server.js';
@@ -23,7 +24,10 @@ import {
 } from './features/profile.js';
 import { remoteTriggerProfile } from './features/remote-trigger/profile.js';
 import { reservationProfile } from './features/reservation/profile.js';
+import { registerCertificateSigned, watchCertificateTrial } from './features/security/certificate-signed.js';
+import { registerExtendedTriggerMessage } from './features/security/extended-trigger-message.js';
 import { SecurityProfileSwitch } from './features/security/security-profile.js';
+import { CertificateRenewal } from './features/security/sign-certificate.js';
 import { smartChargingProfile } from './features/smart-charging/profile.js';
 import type { Logger } from './log.js';
 import type { MqttBridge } from './mqtt/bridge.js';
@@ -31,6 +35,7 @@ import { Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js
 import { Outbox } from './ocpp/outbox.js';
 import { RpcEndpoint } from './ocpp/rpc.js';
 import { FrameTrace } from './ocpp/trace.js';
+import { ChargePointCertificate } from './security/charge-point-certificate.js';
 import { Authorizer } from './station/auth/authorizer.js';
 import { AuthCache } from './station/auth/cache.js';
 import { LocalAuthList } from './station/auth/local-list.js';
@@ -98,6 +103,10 @@ function readPem(path: string | undefined): string | undefined {
   return path ? readFileSync(path, 'utf8') : undefined;
 }
 
+function pemBundles(...bundles: Array<string | undefined>): string[] {
+  return bundles.filter((bundle) => bundle !== undefined);
+}
+
 /**
  * The running charge point: store, configuration, board, station and the OCPP link, wired once.
  * `done` resolves when it has stopped, with the reason.
@@ -121,6 +130,9 @@ export class Runtime {
   /** The owner of each connector's offered current (pilot, contactor, DC setpoint). */
   readonly chargingLimit: ChargingLimit;
   readonly trace: FrameTrace;
+  /** The charge point's TLS client certificate and key (security profile 3), renewed over OCPP. */
+  readonly chargePointCertificate: ChargePointCertificate;
+  private readonly certificateRenewal: CertificateRenewal;
   /** The one wall-clock time: OCPP timestamps and expiry decisions. */
   readonly time: OcppTime;
   private readonly profiles: InstalledProfile[] = [];
@@ -155,7 +167,8 @@ export class Runtime {
     this.board = opts.board;
     const initial = { SecurityProfile: cfg.csms.securityProfile, ...cfg.ocpp };
     const measurands = new Set(this.board.connectors.flatMap((c) => c.meter?.measurands ?? []));
-    const capabilities = new Set(PROFILES.flatMap((profile) => profile.capabilities));
+    // The security extension is no feature profile (SupportedFeatureProfiles omits it), but its keys exist.
+    const capabilities = new Set([...PROFILES.flatMap((profile) => profile.capabilities), 'certificates']);
     this.config = new ConfigurationRegistry({
       store: this.store.config,
       floors: this.store.floors,
@@ -307,6 +320,28 @@ export class Runtime {
       }
       this.profiles.push(installed);
     }
+    this.chargePointCertificate = new ChargePointCertificate({
+      dir: join(cfg.stateDir, 'certs'),
+      ...(cfg.csms.certFile && cfg.csms.keyFile
+        ? { provisioned: { certFile: cfg.csms.certFile, keyFile: cfg.csms.keyFile } }
+        : {}),
+      keyType: cfg.security.keyType,
+      time: this.time,
+      log,
+    });
+    this.certificateRenewal = new CertificateRenewal(ctx, {
+      certificate: this.chargePointCertificate,
+      serialNumber: cfg.identity.chargeBoxSerialNumber ?? cfg.identity.chargePointSerialNumber,
+      online: () => this.link.isOpen && this.registration.status === 'Accepted',
+    });
+    registerCertificateSigned(ctx, {
+      certificate: this.chargePointCertificate,
+      centralSystemRoots: () => pemBundles(readPem(cfg.csms.caFile)),
+      link: this.link,
+      raise: (type, techInfo) => this.raiseSecurityEvent(type, techInfo),
+    });
+    registerExtendedTriggerMessage(ctx, { triggers, renewal: this.certificateRenewal });
+    watchCertificateTrial(this.chargePointCertificate, this.link, log);
     new SecurityProfileSwitch({
       config: this.config,
       link: this.link,
@@ -314,8 +349,7 @@ export class Runtime {
       log,
       urlFor: (profile) => csmsUrlFor(cfg.csms, profile),
       ...(cfg.csms.caFile ? { caFile: cfg.csms.caFile } : {}),
-      ...(cfg.csms.certFile ? { certFile: cfg.csms.certFile } : {}),
-      ...(cfg.csms.keyFile ? { keyFile: cfg.csms.keyFile } : {}),
+      chargePointCertificateInstalled: () => this.chargePointCertificate.installed(),
     });
     this.config.onChange('WebSocketPingInterval', () => this.link.restartPing());
     this.wireLink();
@@ -373,6 +407,7 @@ export class Runtime {
     await runtime.chargingLimit.start();
     runtime.pruneHistory();
     for (const profile of runtime.profiles) profile.start?.();
+    runtime.certificateRenewal.start();
     await runtime.startControlSocket();
     runtime.mqtt?.start();
     runtime.time.start();
@@ -434,6 +469,7 @@ export class Runtime {
       await this.outboxDrained(left());
       await this.outbox.stop(left());
       for (const profile of this.profiles) profile.stop?.();
+      this.certificateRenewal.stop();
       this.transactions.close();
       this.pruneTimer?.cancel();
       this.reservations.close();
@@ -474,6 +510,17 @@ export class Runtime {
         type: 'MemoryExhaustion',
         timestamp: this.time.iso(),
         techInfo: `state store ${before.state}${since}: ${before.reason ?? 'unknown'}`.slice(0, 255),
+      }),
+    );
+  }
+
+  /** A security event for the central system, queued durably like the transaction messages. */
+  private raiseSecurityEvent(type: string, techInfo?: string): void {
+    this.store.health.attempt('security event', () =>
+      this.outbox.enqueue('SecurityEventNotification', {
+        type,
+        timestamp: this.time.iso(),
+        ...(techInfo === undefined ? {} : { techInfo: techInfo.slice(0, 255) }),
       }),
     );
   }
@@ -519,7 +566,7 @@ export class Runtime {
         ? {
             tls: {
               ca,
-              ...(profile === 3 ? { cert: readPem(csms.certFile), key: readPem(csms.keyFile) } : {}),
+              ...(profile === 3 ? this.chargePointCertificate.credentials() : {}),
             },
           }
         : {}),
@@ -568,6 +615,7 @@ export class Runtime {
       this.heartbeat.start();
       this.outbox.resume();
       this.transactions.warmUp();
+      this.certificateRenewal.onAccepted();
     });
     // Pending or Rejected after Accepted: the gate holds our CALLs, so the outbox waits too.
     this.registration.on('status', (status) => {

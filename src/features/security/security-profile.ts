@@ -15,8 +15,8 @@ export interface SecurityProfileOptions {
   /** Central-system URL for a profile (its scheme must suit it), and the certificate files installed. */
   urlFor: (profile: SecurityProfile) => string;
   caFile?: string;
-  certFile?: string;
-  keyFile?: string;
+  /** Whether the charge point has a certificate and key to authenticate with (profile 3). */
+  chargePointCertificateInstalled: () => boolean;
 }
 
 /**
@@ -42,10 +42,10 @@ export class SecurityProfileSwitch {
   }
 
   private prerequisiteMissing(next: SecurityProfile): string | undefined {
-    const { config, caFile, certFile, keyFile, urlFor } = this.opts;
+    const { config, caFile, chargePointCertificateInstalled, urlFor } = this.opts;
     if ((next === 1 || next === 2) && !config.get('AuthorizationKey')) return 'AuthorizationKey is not set';
     if (next >= 2 && !caFile) return 'no central-system root certificate installed';
-    if (next === 3 && !(certFile && keyFile)) return 'no charge point certificate installed';
+    if (next === 3 && !chargePointCertificateInstalled()) return 'no charge point certificate installed';
     return checkProfileScheme(urlFor(next), next);
   }
 
