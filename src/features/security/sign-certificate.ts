@@ -1,7 +1,8 @@
 import { type Clock, type OcppTime, Schedule } from '../../clock.js';
 import type { ConfigurationRegistry } from '../../config/registry.js';
 import type { Logger } from '../../log.js';
-import type { RpcEndpoint } from '../../ocpp/rpc.js';
+import type { SignCertificateRequest, SignCertificateResponse } from '../../ocpp/generated/messages.js';
+import type { CallOptions } from '../../ocpp/rpc.js';
 import type { ChargePointCertificate } from '../../security/charge-point-certificate.js';
 import type { CertificateSubject } from '../../security/csr.js';
 import { sendQuietly } from '../context.js';
@@ -13,7 +14,9 @@ export const EXPIRY_CHECK_INTERVAL_MS = 24 * 3600 * 1000;
 
 /** What renewal needs of the feature context. */
 export interface RenewalContext {
-  rpc: Pick<RpcEndpoint, 'call'>;
+  rpc: {
+    call(action: 'SignCertificate', payload: SignCertificateRequest, opts: CallOptions): Promise<SignCertificateResponse>;
+  };
   config: Pick<ConfigurationRegistry, 'get'>;
   clock: Clock;
   time: Pick<OcppTime, 'nowMs'>;
