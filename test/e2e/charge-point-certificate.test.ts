@@ -23,28 +23,32 @@ function signCsr(ca: Pem, csrPem: string, days = 365): string {
     return join(dir, name);
   };
   const out = join(dir, 'cert.pem');
-  execFileSync('openssl', [
-    'x509',
-    '-req',
-    '-in',
-    file('req.csr', csrPem),
-    '-CA',
-    file('ca.pem', ca.cert),
-    '-CAkey',
-    file('ca.key', ca.key),
-    '-set_serial',
-    `0x${randomBytes(8).toString('hex')}`,
-    '-days',
-    String(days),
-    '-sha256',
-    '-extfile',
-    file(
-      'ext.cnf',
-      'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n',
-    ),
-    '-out',
-    out,
-  ]);
+  execFileSync(
+    'openssl',
+    [
+      'x509',
+      '-req',
+      '-in',
+      file('req.csr', csrPem),
+      '-CA',
+      file('ca.pem', ca.cert),
+      '-CAkey',
+      file('ca.key', ca.key),
+      '-set_serial',
+      `0x${randomBytes(8).toString('hex')}`,
+      '-days',
+      String(days),
+      '-sha256',
+      '-extfile',
+      file(
+        'ext.cnf',
+        'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n',
+      ),
+      '-out',
+      out,
+    ],
+    { stdio: 'pipe' },
+  );
   return readFileSync(out, 'utf8');
 }
 
