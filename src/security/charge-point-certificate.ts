@@ -1,5 +1,4 @@
 import { createPublicKey, X509Certificate } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import {
   chmodSync,
   closeSync,
@@ -35,55 +34,45 @@ export interface ChargePointCertificateOptions {
   log: Logger;
 }
 
-export interface ChargePointCertificateEvents {
-  /** A certificate was installed (or a trial ended): the credentials changed. */
-  changed: [];
-}
-
 export type InstallResult =
   | { status: 'Accepted'; trial: boolean }
   | { status: 'Rejected'; reason: string; invalid: boolean };
 
-/** The files of one certificate and its key under the directory. */
-interface Slot {
-  cert: string;
-  key: string;
-}
+const PRIVATE_KEY = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----\n?/;
 
 /**
  * The charge point certificate and its key (white paper A02/A03) in the state directory:
  *
- * - `charge-point.pem/.key` the certificate in use (none: the provisioned files serve);
+ * - `charge-point.pem` the certificate in use (none: the provisioned files serve);
  * - `request.key` the key of the signing request last sent, waiting for CertificateSigned;
- * - `charge-point-new.pem/.key` a certificate just signed, on trial: used for the next
- *   connections; it replaces the one in use once a connection with it opens, and is dropped if
- *   `abandonTrial` is called (the central system will not take it);
- * - `charge-point-previous.pem/.key` the one replaced last (A02.FR.10: keep the old one a while).
+ * - `charge-point-new.pem` a certificate just signed, on trial: used for the next connections; it
+ *   replaces the one in use once a connection with it opens, and is dropped if `abandonTrial` is
+ *   called (the central system will not take it);
+ * - `charge-point-previous.pem` the one replaced last (A02.FR.10: keep the old one a while).
  *
- * Every state is a set of files, written whole (temporary file, then rename), so a power cut leaves
- * either the old or the new state; a trial found at start goes on.
+ * Each certificate file holds the chain and its private key (mode 0600), so a certificate never
+ * parts from its key: every change is one file written whole (temporary file, fsync, rename) or one
+ * rename, and a power cut leaves either the old or the new state; a trial found at start goes on.
  */
-export class ChargePointCertificate extends EventEmitter<ChargePointCertificateEvents> {
-  private readonly current: Slot;
-  private readonly trialSlot: Slot;
-  private readonly previous: Slot;
+export class ChargePointCertificate {
+  private readonly current: string;
+  private readonly trialFile: string;
+  private readonly previous: string;
   private readonly requestKey: string;
 
   constructor(private readonly opts: ChargePointCertificateOptions) {
-    super();
     const { dir } = opts;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     chmodSync(dir, 0o700);
-    const slot = (name: string): Slot => ({ cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) });
-    this.current = slot('charge-point');
-    this.trialSlot = slot('charge-point-new');
-    this.previous = slot('charge-point-previous');
+    this.current = join(dir, 'charge-point.pem');
+    this.trialFile = join(dir, 'charge-point-new.pem');
+    this.previous = join(dir, 'charge-point-previous.pem');
     this.requestKey = join(dir, 'request.key');
   }
 
   /** Whether a certificate signed for us is on trial (used for the next connections). */
   get onTrial(): boolean {
-    return hasBoth(this.trialSlot);
+    return existsSync(this.trialFile);
   }
 
   /** Whether a signing request waits for its certificate. */
@@ -98,17 +87,18 @@ export class ChargePointCertificate extends EventEmitter<ChargePointCertificateE
 
   /** What the next TLS connection presents: the certificate on trial, else the one in use, else the provisioned one. */
   credentials(): ClientCredentials | undefined {
-    for (const slot of [this.trialSlot, this.current]) {
-      if (hasBoth(slot)) return read(slot);
+    for (const file of [this.trialFile, this.current]) {
+      if (existsSync(file)) return split(readFileSync(file, 'utf8'));
     }
     const provisioned = this.opts.provisioned;
-    return provisioned ? read({ cert: provisioned.certFile, key: provisioned.keyFile }) : undefined;
+    return provisioned
+      ? { cert: readFileSync(provisioned.certFile, 'utf8'), key: readFileSync(provisioned.keyFile, 'utf8') }
+      : undefined;
   }
 
   /** The end of validity of the certificate in use (not one on trial), or undefined without one. */
   notAfterMs(): number | undefined {
-    const slot = hasBoth(this.current) ? this.current : this.opts.provisioned;
-    const file = slot && ('cert' in slot ? slot.cert : slot.certFile);
+    const file = existsSync(this.current) ? this.current : this.opts.provisioned?.certFile;
     if (!file) return undefined;
     try {
       return Date.parse(new X509Certificate(readFileSync(file)).validTo);
@@ -152,17 +142,15 @@ export class ChargePointCertificate extends EventEmitter<ChargePointCertificateE
       maxChainSize: check.maxChainSize,
     });
     if (!verdict.ok) return { status: 'Rejected', reason: verdict.reason, invalid: true };
-    const target = check.trial ? this.trialSlot : this.current;
     if (!check.trial) this.keepAsPrevious();
-    writeAtomically(target.cert, verdict.chainPem, 0o644);
-    renameSync(this.requestKey, target.key);
+    writeAtomically(check.trial ? this.trialFile : this.current, `${verdict.chainPem}${keyPem}`, 0o600);
+    rmSync(this.requestKey, { force: true });
     this.opts.log.info(
       { notAfter: new Date(verdict.notAfterMs).toISOString(), trial: check.trial },
       check.trial
         ? 'new charge point certificate installed; the next connection tries it'
         : 'new charge point certificate installed',
     );
-    this.emit('changed');
     return { status: 'Accepted', trial: check.trial };
   }
 
@@ -170,33 +158,24 @@ export class ChargePointCertificate extends EventEmitter<ChargePointCertificateE
   confirmTrial(): void {
     if (!this.onTrial) return;
     this.keepAsPrevious();
-    renameSync(this.trialSlot.key, this.current.key);
-    renameSync(this.trialSlot.cert, this.current.cert);
+    renameSync(this.trialFile, this.current);
     this.opts.log.info('connected with the new charge point certificate; it replaces the old one');
-    this.emit('changed');
   }
 
   /** The certificate on trial could not connect: it is dropped and the one in use comes back. */
   abandonTrial(): void {
     if (!this.onTrial) return;
-    rmSync(this.trialSlot.cert, { force: true });
-    rmSync(this.trialSlot.key, { force: true });
-    this.emit('changed');
+    rmSync(this.trialFile, { force: true });
   }
 
   private keepAsPrevious(): void {
-    if (!hasBoth(this.current)) return;
-    renameSync(this.current.key, this.previous.key);
-    renameSync(this.current.cert, this.previous.cert);
+    if (existsSync(this.current)) renameSync(this.current, this.previous);
   }
 }
 
-function hasBoth(slot: Slot): boolean {
-  return existsSync(slot.cert) && existsSync(slot.key);
-}
-
-function read(slot: Slot): ClientCredentials {
-  return { cert: readFileSync(slot.cert, 'utf8'), key: readFileSync(slot.key, 'utf8') };
+/** A certificate file of ours: the chain, then the private key. */
+function split(text: string): ClientCredentials {
+  return { cert: text.replace(PRIVATE_KEY, ''), key: PRIVATE_KEY.exec(text)?.[0] ?? '' };
 }
 
 /** The public half of a private key as SubjectPublicKeyInfo DER: how a certificate's key is compared. */

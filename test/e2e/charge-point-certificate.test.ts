@@ -146,10 +146,12 @@ describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => 
     await h.sink.waitFor(
       (l) => l.msg === 'connected with the new charge point certificate; it replaces the old one',
     );
-    // The key is the charger's alone: 0600 in a 0700 directory under the state directory.
+    // The key is the charger's alone: 0600 (with its certificate) in a 0700 directory under the state directory.
     const certs = join(h.stateDir, 'certs');
+    const inUse = join(certs, 'charge-point.pem');
     expect(statSync(certs).mode & 0o777).toBe(0o700);
-    expect(statSync(join(certs, 'charge-point.key')).mode & 0o777).toBe(0o600);
+    expect(statSync(inUse).mode & 0o777).toBe(0o600);
+    expect(readFileSync(inUse, 'utf8')).toContain(chain.trim());
 
     // A restart keeps presenting the new certificate.
     await h.runtime.stop();
@@ -160,7 +162,7 @@ describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => 
 
     // No private key material in the log, the trace or cpctl's output.
     // The secret is the private scalar (the PEM also carries the public point, which is public).
-    const jwk = createPrivateKey(readFileSync(join(certs, 'charge-point.key'))).export({ format: 'jwk' });
+    const jwk = createPrivateKey(readFileSync(inUse)).export({ format: 'jwk' });
     const scalar = Buffer.from(jwk.d ?? '', 'base64url');
     expect(scalar.length).toBe(32);
     const secrets = [jwk.d ?? '', scalar.toString('hex'), scalar.toString('base64'), 'PRIVATE KEY'];
