@@ -87,11 +87,12 @@ describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => 
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  const tls = (): CsmsOptions['tls'] => ({
+  const tls = (extra: Partial<NonNullable<CsmsOptions['tls']>> = {}): CsmsOptions['tls'] => ({
     key: server.key,
     cert: server.cert,
     ca: ca.cert,
     requestCert: true,
+    ...extra,
   });
 
   /** A charge point on security profile 3 with the provisioned certificate, booted. */
@@ -271,6 +272,35 @@ describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => 
     expect(describeCsr((sign.payload as { csr: string }).csr).subject).toBe(`O = ${CPO}, CN = ${SERIAL}`);
     const boot = h.csms.calls(CP_ID, 'BootNotification')[0];
     expect(boot?.at).toBeLessThanOrEqual(h.csms.calls(CP_ID, 'SignCertificate')[0]?.at ?? 0);
+  });
+
+  it('TC_083_CS 2 -> 3: Rejected without a charge point certificate; with one renewed over OCPP, Accepted and presented', async () => {
+    const password = 'sixteen-chars-pw';
+    const h = await start({
+      csms: {
+        tls: tls({ rejectUnauthorized: false }),
+        rules: {
+          acceptConnection: (info) => info.tls?.authorized === true || info.basicAuth?.password === password,
+        },
+      },
+      ocpp: { CpoName: CPO, AuthorizationKey: password },
+      config: () => ({ csms: { securityProfile: 2, caFile } }),
+    });
+    await h.booted();
+    const raise = () => h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'SecurityProfile', value: '3' });
+    expect(await raise()).toEqual({ status: 'Rejected' });
+    const chain = signCsr(ca, await requestCsr(h));
+    // On profile 2 no connection presents it: installed at once, no reconnect.
+    expect(await h.csms.call(CP_ID, 'CertificateSigned', { certificateChain: chain })).toEqual({
+      status: 'Accepted',
+    });
+    expect(h.csms.handshakes.filter((hs) => hs.chargePointId === CP_ID)).toHaveLength(1);
+    const reconnected = once(h.csms, 'connection');
+    expect(await raise()).toEqual({ status: 'Accepted' });
+    const [info] = (await reconnected) as [HandshakeInfo];
+    expect(info.headers.authorization).toBeUndefined();
+    expect(info.tls?.authorized).toBe(true);
+    expect(info.tls?.peerCertificate?.fingerprint256).toBe(fingerprint(chain));
   });
 
   it('ExtendedTriggerMessage: every requestedMessage is answered and sent, connectors checked where the message has one', async () => {

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import forge from 'node-forge';
@@ -173,5 +173,42 @@ describe('A03: the daily look at the certificate in use (fake clock)', () => {
     expect(certificate.requestPending).toBe(true);
     renewal.stop();
     expect(clock.pending).toBe(0);
+  });
+});
+
+describe('the certificate files', () => {
+  it('a certificate on trial survives a restart, is presented until dropped, and the provisioned one comes back', async () => {
+    const ca = createCa();
+    const dir = join(work, 'trial');
+    const provisioned = writePemFiles(dir, 'provisioned', createClientCert(ca, { commonName: 'SN-1' }));
+    const open = () =>
+      new ChargePointCertificate({
+        dir: join(dir, 'certs'),
+        provisioned,
+        keyType: 'rsa-2048',
+        time: { nowMs: () => Date.now() },
+        log: silentLogger(),
+      });
+    const first = open();
+    const csr = await first.newRequest({ organization: 'CPO', commonName: 'SN-1' });
+    const publicKeyPem = openssl(['req', '-noout', '-pubkey'], csr);
+    const signed = issue(ca, publicKeyPem);
+    expect(first.install(signed, { roots: [ca.cert], maxChainSize: 10_000, trial: true })).toEqual({
+      status: 'Accepted',
+      trial: true,
+    });
+    expect(first.requestPending).toBe(false);
+
+    const again = open();
+    expect(again.onTrial).toBe(true);
+    expect(again.credentials()?.cert.trim()).toBe(signed.trim());
+    expect(again.credentials()?.key).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    again.abandonTrial();
+    expect(again.credentials()?.cert).toBe(readFileSync(provisioned.certFile, 'utf8'));
+    // Nothing pending any more: a second copy of the certificate is not taken.
+    expect(again.install(signed, { roots: [ca.cert], maxChainSize: 10_000, trial: true })).toMatchObject({
+      status: 'Rejected',
+      invalid: false,
+    });
   });
 });
