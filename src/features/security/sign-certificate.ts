@@ -15,7 +15,11 @@ export const EXPIRY_CHECK_INTERVAL_MS = 24 * 3600 * 1000;
 /** What renewal needs of the feature context. */
 export interface RenewalContext {
   rpc: {
-    call(action: 'SignCertificate', payload: SignCertificateRequest, opts: CallOptions): Promise<SignCertificateResponse>;
+    call(
+      action: 'SignCertificate',
+      payload: SignCertificateRequest,
+      opts: CallOptions,
+    ): Promise<SignCertificateResponse>;
   };
   config: Pick<ConfigurationRegistry, 'get'>;
   clock: Clock;
