@@ -103,10 +103,6 @@ function readPem(path: string | undefined): string | undefined {
   return path ? readFileSync(path, 'utf8') : undefined;
 }
 
-function pemBundles(...bundles: Array<string | undefined>): string[] {
-  return bundles.filter((bundle) => bundle !== undefined);
-}
-
 /**
  * The running charge point: store, configuration, board, station and the OCPP link, wired once.
  * `done` resolves when it has stopped, with the reason.
@@ -336,7 +332,7 @@ export class Runtime {
     });
     registerCertificateSigned(ctx, {
       certificate: this.chargePointCertificate,
-      centralSystemRoots: () => pemBundles(readPem(cfg.csms.caFile)),
+      centralSystemRoots: () => [readPem(cfg.csms.caFile)].filter((pem) => pem !== undefined),
       link: this.link,
       raise: (type, techInfo) => this.raiseSecurityEvent(type, techInfo),
     });
