@@ -17,6 +17,7 @@ import { request } from '../src/cli/client.js';
 import { DevCsms } from '../test/csms/server.js';
 import { Mosquitto } from '../test/support/mosquitto.js';
 import { benchAuthorization } from './bench-auth.js';
+import { benchCertificates } from './bench-certificates.js';
 import { benchLimitEvaluation } from './bench-charging-limit.js';
 import {
   type Comparable,
@@ -224,6 +225,7 @@ async function main(): Promise<void> {
     const faults = values['only-compare'] ? undefined : await benchUnderFaults(dir);
     const smartCharging = values['only-compare'] ? undefined : await benchSmartCharging(csms, url, dir);
     const limitEvaluation = values['only-compare'] ? undefined : await benchLimitEvaluation(csms, url, dir);
+    const certificates = values['only-compare'] ? undefined : await benchCertificates();
     const report = {
       machine: { cpus: cpus().length, node: process.version },
       rounds,
@@ -237,6 +239,7 @@ async function main(): Promise<void> {
       ...faults,
       ...smartCharging,
       ...limitEvaluation,
+      ...certificates,
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     process.stderr.write(table(live.versusFloor));

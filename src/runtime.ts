@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Board } from '../hal/types.js';
 import { RuntimeControl } from './cli/control-api.js';
 import { ControlServer, DaemonAlreadyRunningError } from './cli/server.js';
@@ -23,7 +23,11 @@ import {
 } from './features/profile.js';
 import { remoteTriggerProfile } from './features/remote-trigger/profile.js';
 import { reservationProfile } from './features/reservation/profile.js';
-import { installSecurityExtension, SECURITY_EXTENSION_CAPABILITIES } from './features/security/extension.js';
+import {
+  type InstalledSecurityExtension,
+  installSecurityExtension,
+  SECURITY_EXTENSION_CAPABILITIES,
+} from './features/security/extension.js';
 import { SecurityProfileSwitch } from './features/security/security-profile.js';
 import { smartChargingProfile } from './features/smart-charging/profile.js';
 import type { Logger } from './log.js';
@@ -33,6 +37,7 @@ import { Outbox } from './ocpp/outbox.js';
 import { RpcEndpoint } from './ocpp/rpc.js';
 import { FrameTrace } from './ocpp/trace.js';
 import { CertificateStore } from './security/certificate-store.js';
+import { ChargePointCertificate } from './security/charge-point-certificate.js';
 import { Authorizer } from './station/auth/authorizer.js';
 import { AuthCache } from './station/auth/cache.js';
 import { LocalAuthList } from './station/auth/local-list.js';
@@ -97,10 +102,6 @@ const PROFILES: readonly Profile[] = [
   smartChargingProfile,
 ];
 
-function readPem(path: string | undefined): string | undefined {
-  return path ? readFileSync(path, 'utf8') : undefined;
-}
-
 /**
  * The running charge point: store, configuration, board, station and the OCPP link, wired once.
  * `done` resolves when it has stopped, with the reason.
@@ -126,6 +127,9 @@ export class Runtime {
   readonly trace: FrameTrace;
   /** The root certificates: TLS trust and InstallCertificate / DeleteCertificate. */
   readonly certificates: CertificateStore;
+  /** The charge point's TLS client certificate and key (security profile 3), renewed over OCPP. */
+  readonly chargePointCertificate: ChargePointCertificate;
+  private readonly securityExtension: InstalledSecurityExtension;
   /** The one wall-clock time: OCPP timestamps and expiry decisions. */
   readonly time: OcppTime;
   private readonly profiles: InstalledProfile[] = [];
@@ -187,14 +191,7 @@ export class Runtime {
       additionalRootCertificateCheck: () => this.config.getBool('AdditionalRootCertificateCheck'),
       now: () => this.time.nowMs(),
       connectionChain: () => this.link.peerCertificates,
-      raise: (type, techInfo) =>
-        this.store.health.attempt('security event', () =>
-          this.outbox.enqueue('SecurityEventNotification', {
-            type,
-            timestamp: this.time.iso(),
-            ...(techInfo ? { techInfo: techInfo.slice(0, 255) } : {}),
-          }),
-        ),
+      raise: (type, techInfo) => this.raiseSecurityEvent(type, techInfo),
       log: log.child({ module: 'certificates' }),
     });
     this.station = new Station({ board: this.board, availability: this.store.availability, clock, log });
@@ -333,7 +330,25 @@ export class Runtime {
       }
       this.profiles.push(installed);
     }
-    this.profiles.push(installSecurityExtension(ctx, { certificates: this.certificates }));
+    this.chargePointCertificate = new ChargePointCertificate({
+      dir: join(cfg.stateDir, 'certs'),
+      ...(cfg.csms.certFile && cfg.csms.keyFile
+        ? { provisioned: { certFile: cfg.csms.certFile, keyFile: cfg.csms.keyFile } }
+        : {}),
+      keyType: cfg.security.keyType,
+      time: this.time,
+      log,
+    });
+    this.securityExtension = installSecurityExtension(ctx, {
+      certificates: this.certificates,
+      chargePointCertificate: this.chargePointCertificate,
+      serialNumber: cfg.identity.chargeBoxSerialNumber ?? cfg.identity.chargePointSerialNumber,
+      online: () => this.link.isOpen && this.registration.status === 'Accepted',
+      link: this.link,
+      triggers,
+      raise: (type, techInfo) => this.raiseSecurityEvent(type, techInfo),
+    });
+    this.profiles.push(this.securityExtension);
     new SecurityProfileSwitch({
       config: this.config,
       link: this.link,
@@ -341,8 +356,7 @@ export class Runtime {
       log,
       urlFor: (profile) => csmsUrlFor(cfg.csms, profile),
       centralSystemRootInstalled: () => this.certificates.hasValidRoot('CentralSystemRootCertificate'),
-      ...(cfg.csms.certFile ? { certFile: cfg.csms.certFile } : {}),
-      ...(cfg.csms.keyFile ? { keyFile: cfg.csms.keyFile } : {}),
+      chargePointCertificateInstalled: () => this.chargePointCertificate.installed(),
     });
     this.config.onChange('WebSocketPingInterval', () => this.link.restartPing());
     this.wireLink();
@@ -505,6 +519,17 @@ export class Runtime {
     );
   }
 
+  /** A security event for the central system, queued durably like the transaction messages. */
+  private raiseSecurityEvent(type: string, techInfo?: string): void {
+    this.store.health.attempt('security event', () =>
+      this.outbox.enqueue('SecurityEventNotification', {
+        type,
+        timestamp: this.time.iso(),
+        ...(techInfo === undefined ? {} : { techInfo: techInfo.slice(0, 255) }),
+      }),
+    );
+  }
+
   /** Finished sessions past their retention go; then again a day later (dead letters: the outbox). */
   private pruneHistory(): void {
     const { clock } = this;
@@ -547,7 +572,7 @@ export class Runtime {
         ? {
             tls: {
               ca,
-              ...(profile === 3 ? { cert: readPem(csms.certFile), key: readPem(csms.keyFile) } : {}),
+              ...(profile === 3 ? this.chargePointCertificate.credentials() : {}),
             },
           }
         : {}),
@@ -597,6 +622,7 @@ export class Runtime {
       this.heartbeat.start();
       this.outbox.resume();
       this.transactions.warmUp();
+      this.securityExtension.onAccepted();
     });
     // Pending or Rejected after Accepted: the gate holds our CALLs, so the outbox waits too.
     this.registration.on('status', (status) => {

@@ -102,6 +102,18 @@ export const CONFIG_FILE_SCHEMA = {
       description: 'The OCPP frame trace (cpctl trace): a ring of the newest frames in the state database.',
       properties: { maxFrames: { type: 'integer', minimum: 0, maximum: 1000000, default: 10000 } },
     },
+    security: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        keyType: {
+          enum: ['ec-p256', 'rsa-2048', 'rsa-3072'],
+          default: 'ec-p256',
+          description: 'Key pair of a new charge point certificate (SignCertificate): EC P-256 or RSA.',
+        },
+      },
+    },
     log: {
       type: 'object',
       additionalProperties: false,

@@ -1,6 +1,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { MAX_SEND_LOCAL_LIST_LENGTH } from '../ocpp/frames.js';
+import type { KeyType } from '../security/csr.js';
 import { validateConfigFileSchema as validate } from './generated/config-file-validator.js';
 import { KEY_DEFINITIONS, type KeyDefinition } from './keys.js';
 import { describeSchemaError } from './schema-errors.js';
@@ -44,6 +45,8 @@ export interface RuntimeConfig {
   reset: { hardResetCommand?: string[] };
   /** Newest OCPP frames kept for `cpctl trace`; 0 records nothing. */
   trace: { maxFrames: number };
+  /** The charge point certificate's key pair (security extension A02/A03). */
+  security: { keyType: KeyType };
   log: { level: string };
 }
 

@@ -27,6 +27,8 @@ export interface KeyDefinition {
   maxLength?: number;
   /** String restricted to printable ASCII (0x20-0x7E). */
   printableAscii?: boolean;
+  /** A Basic-auth password: 16 to 20 bytes, as text or as hex digits (src/ocpp/basic-auth.ts). */
+  basicAuthPassword?: boolean;
   /** A change is stored but only takes effect after a restart: answered RebootRequired. */
   rebootRequired?: boolean;
   /** Syntax of each item of a comma-separated list. */
@@ -443,7 +445,8 @@ export const KEY_DEFINITIONS = [
     max: 3,
     onlyRaise: true,
   },
-  // Write-only so a CSMS reading every key never gets the password back; the CSMS sends it as hex text.
+  // Write-only so a CSMS reading every key never gets the password back; the CSMS sends it as hex text
+  // (src/ocpp/basic-auth.ts: what the value means and its length rules).
   {
     name: 'AuthorizationKey',
     profile: 'Security',
@@ -452,6 +455,7 @@ export const KEY_DEFINITIONS = [
     minLength: 16,
     maxLength: 40,
     printableAscii: true,
+    basicAuthPassword: true,
   },
   {
     name: 'CpoName',

@@ -1,4 +1,5 @@
 import type { FeatureProfile } from '../ocpp/actions.js';
+import { authorizationKeyProblem } from '../ocpp/basic-auth.js';
 import type { MeterValuesRequest } from '../ocpp/generated/messages.js';
 import type { ItemRule, KeyDefinition } from './keys.js';
 
@@ -127,7 +128,8 @@ function parseString(def: KeyDefinition, raw: string): ParseResult {
   if (raw.length < min || raw.length > max)
     return fail(`length must be between ${min} and ${max} characters`);
   if (def.printableAscii && !PRINTABLE_ASCII.test(raw)) return fail('must be printable ASCII');
-  return ok(raw);
+  const passwordProblem = def.basicAuthPassword ? authorizationKeyProblem(raw) : undefined;
+  return passwordProblem ? fail(passwordProblem) : ok(raw);
 }
 
 function parseList(def: KeyDefinition, raw: string, ctx: ValueContext): ParseResult {

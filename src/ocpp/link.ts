@@ -3,6 +3,7 @@ import { TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
 import type { Clock, Timer } from '../clock.js';
 import type { Logger } from '../log.js';
+import { basicAuthorization } from './basic-auth.js';
 import { MAX_WEBSOCKET_MESSAGE_BYTES } from './frames.js';
 import { classifyTlsFailure, clientTlsOptions, peerChain, type TlsMaterial } from './tls.js';
 
@@ -188,8 +189,7 @@ export class Link extends EventEmitter<LinkEvents> {
         this.failBeforeTrying();
         return;
       }
-      const token = Buffer.from(`${this.opts.chargePointId}:${creds.authorizationKey}`).toString('base64');
-      headers.Authorization = `Basic ${token}`;
+      headers.Authorization = basicAuthorization(this.opts.chargePointId, creds.authorizationKey);
     }
     let tls = {};
     if (creds.securityProfile >= 2) {

@@ -32,7 +32,7 @@ describe('Core: configuration', () => {
   const start = useHarness();
 
   it('TC_019_CS retrieve configuration', async () => {
-    const h = await start({ ocpp: { AuthorizationKey: '0123456789ABCDEF0123' } });
+    const h = await start({ ocpp: { AuthorizationKey: '0123456789ABCDEF0123456789ABCDEF' } });
     await h.booted();
     const csms = h.csms;
 

@@ -8,11 +8,13 @@ import { createCa, createClientCert, createServerCert, type Pem, writePemFiles }
 import { type CsmsOptions, DevCsms, type HandshakeInfo } from '../csms/server.js';
 import { CP_ID, useHarness } from '../support/harness.js';
 
+/** OCTT TC_073's AuthorizationKey: the hex of the password "OCA_OCTT_admin_test". */
 const KEY = '4F43415F4F4354545F61646D696E5F74657374';
+const PASSWORD = 'OCA_OCTT_admin_test';
 const SERIAL = 'SN-TEST-01';
 
-function basic(user: string, password: string): string {
-  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+function basic(user: string, password: string | Buffer): string {
+  return `Basic ${Buffer.concat([Buffer.from(`${user}:`), Buffer.from(password)]).toString('base64')}`;
 }
 
 describe('Security profiles: transport and authentication', () => {
@@ -48,7 +50,7 @@ describe('Security profiles: transport and authentication', () => {
   /** Starts a charge point on profile 2 against a TLS server that must be refused; returns the log line. */
   async function expectRefused(tls: CsmsOptions['tls'], event: string): Promise<void> {
     const h = await start({
-      csms: { tls, basicAuth: { [CP_ID]: KEY } },
+      csms: { tls, basicAuth: { [CP_ID]: PASSWORD } },
       ocpp: { AuthorizationKey: KEY },
       config: () => ({ csms: { securityProfile: 2, caFile } }),
     });
@@ -60,12 +62,12 @@ describe('Security profiles: transport and authentication', () => {
 
   it('TC_085_CS Basic authentication on profile 1: <chargePointId>:<AuthorizationKey>', async () => {
     const h = await start({
-      csms: { basicAuth: { [CP_ID]: KEY } },
+      csms: { basicAuth: { [CP_ID]: PASSWORD } },
       ocpp: { AuthorizationKey: KEY },
       config: () => ({ csms: { securityProfile: 1 } }),
     });
     const info = await h.csms.waitForConnection(CP_ID);
-    expect(info.headers.authorization).toBe(basic(CP_ID, KEY));
+    expect(info.headers.authorization).toBe(basic(CP_ID, PASSWORD));
     expect(info.tls).toBeUndefined();
     await h.booted();
   });
@@ -85,11 +87,19 @@ describe('Security profiles: transport and authentication', () => {
 
   it('TC_073_CS a new AuthorizationKey is accepted, then used on an immediate reconnect', async () => {
     const h = await start({
-      ocpp: { AuthorizationKey: KEY },
+      ocpp: { AuthorizationKey: 'a text password!' },
       config: () => ({ csms: { securityProfile: 1 } }),
     });
     await h.booted();
-    expect(h.csms.handshakes.at(-1)?.headers.authorization).toBe(basic(CP_ID, KEY));
+    expect(h.csms.handshakes.at(-1)?.headers.authorization).toBe(basic(CP_ID, 'a text password!'));
+    const octt = once(h.csms, 'connection');
+    expect(await h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'AuthorizationKey', value: KEY })).toEqual({
+      status: 'Accepted',
+    });
+    // The OCTT's hex stands for the password bytes: TC_085's checks (>= 16 characters, hex 20-40) hold for them.
+    const [afterOctt] = (await octt) as [HandshakeInfo];
+    expect(afterOctt.basicAuth?.password).toBe(PASSWORD);
+    expect(afterOctt.headers.authorization).toBe(basic(CP_ID, PASSWORD));
     const next = '00112233445566778899AABBCCDDEEFF';
     const reconnected = once(h.csms, 'connection');
     expect(await h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'AuthorizationKey', value: next })).toEqual(
@@ -98,20 +108,48 @@ describe('Security profiles: transport and authentication', () => {
       },
     );
     const [info] = (await reconnected) as [HandshakeInfo];
-    expect(info.headers.authorization).toBe(basic(CP_ID, next));
+    expect(info.basicAuth?.passwordHex).toBe(next.toLowerCase());
+    expect(info.headers.authorization).toBe(basic(CP_ID, Buffer.from(next, 'hex')));
     // The secret never appears in the log.
     expect(JSON.stringify(h.sink.lines)).not.toContain(next);
   });
 
+  it('TC_085_CS length rules: 16 to 20 bytes, as text or as 32 to 40 hex digits; a refused key leaves the old one in use', async () => {
+    const h = await start({
+      ocpp: { AuthorizationKey: KEY },
+      config: () => ({ csms: { securityProfile: 1 } }),
+    });
+    await h.booted();
+    const change = (value: string) =>
+      h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'AuthorizationKey', value });
+    for (const value of [
+      '0123456789ABCDEF0123', // hex of 10 bytes
+      'ab'.repeat(15), // hex of 15 bytes
+      'ab'.repeat(21), // hex of 21 bytes
+      'fifteen chars!!',
+      'twenty-one characters',
+    ]) {
+      expect(await change(value), value).toEqual({ status: 'Rejected' });
+    }
+    expect(h.csms.handshakes.filter((hs) => hs.chargePointId === CP_ID)).toHaveLength(1);
+    const reconnected = once(h.csms, 'connection');
+    expect(await change('ab'.repeat(20))).toEqual({ status: 'Accepted' });
+    const [info] = (await reconnected) as [HandshakeInfo];
+    expect(info.basicAuth?.passwordHex).toBe('ab'.repeat(20));
+  });
+
   it('TC_086_CS TLS with server certificate: TLS >= 1.2, Basic auth on profile 2, no client certificate', async () => {
     const h = await start({
-      csms: { tls: tlsServer({ requestCert: true, rejectUnauthorized: false }), basicAuth: { [CP_ID]: KEY } },
+      csms: {
+        tls: tlsServer({ requestCert: true, rejectUnauthorized: false }),
+        basicAuth: { [CP_ID]: PASSWORD },
+      },
       ocpp: { AuthorizationKey: KEY },
       config: () => ({ csms: { securityProfile: 2, caFile } }),
     });
     const info = await h.csms.waitForConnection(CP_ID);
     expect(['TLSv1.2', 'TLSv1.3']).toContain(info.tls?.protocol);
-    expect(info.headers.authorization).toBe(basic(CP_ID, KEY));
+    expect(info.headers.authorization).toBe(basic(CP_ID, PASSWORD));
     expect(info.tls?.peerCertificate).toBeUndefined();
     await h.booted();
   });
@@ -119,7 +157,7 @@ describe('Security profiles: transport and authentication', () => {
   for (const suite of ['AES128-GCM-SHA256', 'AES256-GCM-SHA384', 'ECDHE-RSA-AES128-GCM-SHA256']) {
     it(`TC_086_CS cipher suite ${suite} over TLS 1.2 is offered by the charge point`, async () => {
       const h = await start({
-        csms: { tls: tlsServer({ maxVersion: 'TLSv1.2', ciphers: suite }), basicAuth: { [CP_ID]: KEY } },
+        csms: { tls: tlsServer({ maxVersion: 'TLSv1.2', ciphers: suite }), basicAuth: { [CP_ID]: PASSWORD } },
         ocpp: { AuthorizationKey: KEY },
         config: () => ({ csms: { securityProfile: 2, caFile } }),
       });
@@ -175,7 +213,7 @@ describe('Security profiles: transport and authentication', () => {
     const h = await start({
       csms: {
         tls: tlsServer({ maxVersion: 'TLSv1.2', ciphers: 'AES128-SHA:AES256-SHA' }),
-        basicAuth: { [CP_ID]: KEY },
+        basicAuth: { [CP_ID]: PASSWORD },
       },
       ocpp: { AuthorizationKey: KEY },
       config: () => ({ csms: { securityProfile: 2, caFile } }),
@@ -211,7 +249,7 @@ describe('Security profiles: transport and authentication', () => {
       status: 'Accepted',
     });
     const [info] = (await reconnected) as [HandshakeInfo];
-    expect(info.headers.authorization).toBe(basic(CP_ID, KEY));
+    expect(info.headers.authorization).toBe(basic(CP_ID, PASSWORD));
     expect(await h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'SecurityProfile', value: '0' })).toEqual({
       status: 'Rejected',
     });
@@ -220,11 +258,11 @@ describe('Security profiles: transport and authentication', () => {
     const again = once(h.csms, 'connection');
     await h.startRuntime();
     const [afterRestart] = (await again) as [HandshakeInfo];
-    expect(afterRestart.headers.authorization).toBe(basic(CP_ID, KEY));
+    expect(afterRestart.headers.authorization).toBe(basic(CP_ID, PASSWORD));
   });
 
   it('TC_083_CS upgrade 1 -> 2 moves to the central system TLS endpoint', async () => {
-    const tlsCsms = new DevCsms({ tls: tlsServer(), basicAuth: { [CP_ID]: KEY } });
+    const tlsCsms = new DevCsms({ tls: tlsServer(), basicAuth: { [CP_ID]: PASSWORD } });
     const { url: tlsUrl } = await tlsCsms.start();
     try {
       const h = await start({
@@ -238,7 +276,7 @@ describe('Security profiles: transport and authentication', () => {
         },
       );
       const info = await tlsCsms.waitForConnection(CP_ID);
-      expect(info.headers.authorization).toBe(basic(CP_ID, KEY));
+      expect(info.headers.authorization).toBe(basic(CP_ID, PASSWORD));
       expect(['TLSv1.2', 'TLSv1.3']).toContain(info.tls?.protocol);
       await tlsCsms.waitForCall(CP_ID, 'StatusNotification', {
         where: (p: { connectorId: number }) => p.connectorId === 2,

@@ -90,11 +90,11 @@ describe('chargepointd and its state store', () => {
     writeFileSync(join(dir, 'a', 'chargepoint.json'), '', { mode: 0o644 });
     chmodSync(join(dir, 'a', 'chargepoint.json'), 0o644);
     // withConfig rewrites the file in place: the mode stays 0644.
-    const daemon = run('a', { ocpp: { AuthorizationKey: '0123456789abcdef0123' } });
+    const daemon = run('a', { ocpp: { AuthorizationKey: '0123456789abcdef0123456789abcdef' } });
     await csms.waitForCall(CP, 'BootNotification');
     const warning = daemon.lines.find((l) => /readable by group or others/.test(String(l.msg)));
     expect(warning).toMatchObject({ configFile: join(dir, 'a', 'chargepoint.json') });
-    expect(JSON.stringify(daemon.lines)).not.toContain('0123456789abcdef0123');
+    expect(JSON.stringify(daemon.lines)).not.toContain('0123456789abcdef0123456789abcdef');
   });
 });
 

@@ -88,7 +88,7 @@ describe('disk full (ENOSPC) while charging', () => {
 
 describe('secrets over the wire', () => {
   const start = useHarness();
-  const SECRET = 'f00dfeedC0ffeeBabe4242';
+  const SECRET = 'f00dfeedC0ffeeBabe4242C0ffeeBabe';
 
   it('an AuthorizationKey sent with an escaped key name is applied, and is in neither the trace, cpctl, the logs nor the database text', async () => {
     const h = await start();

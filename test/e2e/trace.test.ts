@@ -6,8 +6,8 @@ import { answered, charging } from '../support/charging.js';
 import { cpctl } from '../support/cpctl-process.js';
 import { CP_ID, useHarness } from '../support/harness.js';
 
-/** A password the OCTT could send: printable, 16 to 40 characters. */
-const SECRET = 'f00dfeedC0ffeeBabe4242';
+/** A password the OCTT could send: 16 bytes in hex. */
+const SECRET = 'f00dfeedC0ffeeBabe4242C0ffeeBabe';
 
 const parse = (stdout: string): TraceEntry[] =>
   stdout

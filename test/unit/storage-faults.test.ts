@@ -186,14 +186,20 @@ describe('SecurityProfile floor', () => {
   it('a database lost after SecurityProfile was raised does not bring the charger back on a weaker profile', () => {
     const dir = tempDir();
     const first = openStore({ dir, log: silentLogger() });
-    const config = registry(first, { SecurityProfile: 0, AuthorizationKey: '0123456789abcdef' });
+    const config = registry(first, {
+      SecurityProfile: 0,
+      AuthorizationKey: '0123456789abcdef0123456789abcdef',
+    });
     expect(config.change('SecurityProfile', '1', 'csms')).toBe('Accepted');
     first.close();
     // The database is gone (moved aside as corrupt, or replaced); the provisioning file still says 0.
     for (const name of fs.readdirSync(dir))
       if (name.startsWith('chargepoint.db') && !name.endsWith('.floors')) fs.rmSync(path.join(dir, name));
 
-    const again = registry(store(dir), { SecurityProfile: 0, AuthorizationKey: '0123456789abcdef' });
+    const again = registry(store(dir), {
+      SecurityProfile: 0,
+      AuthorizationKey: '0123456789abcdef0123456789abcdef',
+    });
     expect(again.getInt('SecurityProfile')).toBe(1);
   });
 });

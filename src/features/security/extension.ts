@@ -1,9 +1,14 @@
+import type { Link } from '../../ocpp/link.js';
 import type { CertificateStore } from '../../security/certificate-store.js';
+import type { ChargePointCertificate } from '../../security/charge-point-certificate.js';
 import type { FeatureContext } from '../context.js';
-import type { InstalledProfile } from '../profile.js';
+import type { InstalledProfile, MessageTrigger, TriggerTarget } from '../profile.js';
+import { registerCertificateSigned, watchCertificateTrial } from './certificate-signed.js';
 import { registerDeleteCertificate } from './delete-certificate.js';
+import { registerExtendedTriggerMessage } from './extended-trigger-message.js';
 import { registerGetInstalledCertificateIds } from './get-installed-certificate-ids.js';
 import { registerInstallCertificate } from './install-certificate.js';
+import { CertificateRenewal } from './sign-certificate.js';
 
 /**
  * The configuration-key capabilities of the Security extension. It is not a 1.6 feature profile
@@ -14,12 +19,47 @@ export const SECURITY_EXTENSION_CAPABILITIES: readonly string[] = ['certificates
 /** The station-level services the Security extension's handlers work on. */
 export interface SecurityServices {
   certificates: CertificateStore;
+  chargePointCertificate: ChargePointCertificate;
+  /** The CN of a new charge point certificate: DESIGN.md item 7. */
+  serialNumber: string | undefined;
+  /** Whether the central system has accepted us on an open connection. */
+  online: () => boolean;
+  link: Link;
+  /** The TriggerMessage targets of the installed profiles (ExtendedTriggerMessage reuses them). */
+  triggers: ReadonlyMap<MessageTrigger, TriggerTarget>;
+  raise: (type: string, techInfo?: string) => void;
+}
+
+/** What the runtime drives: renewal runs from start to stop and asks again once registration is Accepted. */
+export interface InstalledSecurityExtension extends InstalledProfile {
+  onAccepted(): void;
 }
 
 /** Installs the Security extension's handlers (whitepaper edition 3), as a profile installs its own. */
-export function installSecurityExtension(ctx: FeatureContext, services: SecurityServices): InstalledProfile {
-  registerInstallCertificate(ctx, services.certificates);
-  registerDeleteCertificate(ctx, services.certificates);
-  registerGetInstalledCertificateIds(ctx, services.certificates);
-  return {};
+export function installSecurityExtension(
+  ctx: FeatureContext,
+  services: SecurityServices,
+): InstalledSecurityExtension {
+  const { certificates, chargePointCertificate, link } = services;
+  registerInstallCertificate(ctx, certificates);
+  registerDeleteCertificate(ctx, certificates);
+  registerGetInstalledCertificateIds(ctx, certificates);
+  const renewal = new CertificateRenewal(ctx, {
+    certificate: chargePointCertificate,
+    serialNumber: services.serialNumber,
+    online: services.online,
+  });
+  registerCertificateSigned(ctx, {
+    certificate: chargePointCertificate,
+    centralSystemRoots: () => certificates.rootsPem('CentralSystemRootCertificate'),
+    link,
+    raise: services.raise,
+  });
+  registerExtendedTriggerMessage(ctx, { triggers: services.triggers, renewal });
+  watchCertificateTrial(chargePointCertificate, link, ctx.log);
+  return {
+    start: () => renewal.start(),
+    stop: () => renewal.stop(),
+    onAccepted: () => renewal.onAccepted(),
+  };
 }

@@ -16,8 +16,8 @@ export interface SecurityProfileOptions {
   urlFor: (profile: SecurityProfile) => string;
   /** Whether a valid central-system root is installed (the certificate store, provisioned roots included). */
   centralSystemRootInstalled: () => boolean;
-  certFile?: string;
-  keyFile?: string;
+  /** Whether the charge point has a certificate and key to authenticate with (profile 3). */
+  chargePointCertificateInstalled: () => boolean;
 }
 
 /**
@@ -43,10 +43,10 @@ export class SecurityProfileSwitch {
   }
 
   private prerequisiteMissing(next: SecurityProfile): string | undefined {
-    const { config, centralSystemRootInstalled, certFile, keyFile, urlFor } = this.opts;
+    const { config, centralSystemRootInstalled, chargePointCertificateInstalled, urlFor } = this.opts;
     if ((next === 1 || next === 2) && !config.get('AuthorizationKey')) return 'AuthorizationKey is not set';
     if (next >= 2 && !centralSystemRootInstalled()) return 'no central-system root certificate installed';
-    if (next === 3 && !(certFile && keyFile)) return 'no charge point certificate installed';
+    if (next === 3 && !chargePointCertificateInstalled()) return 'no charge point certificate installed';
     return checkProfileScheme(urlFor(next), next);
   }
 

@@ -1,0 +1,73 @@
+import type { Logger } from '../../log.js';
+import type { Link } from '../../ocpp/link.js';
+import type { ChargePointCertificate } from '../../security/charge-point-certificate.js';
+import type { FeatureContext } from '../context.js';
+import { PROFILE_FALLBACK_ATTEMPTS } from './security-profile.js';
+
+/** Narrowed from SecurityEventType: the event a refused certificate raises. */
+export type ChargePointCertificateEvent = 'InvalidChargePointCertificate';
+
+export interface CertificateSignedOptions {
+  certificate: ChargePointCertificate;
+  /** The installed central-system roots (PEM), the provisioned caFile's included. */
+  centralSystemRoots: () => string[];
+  link: Pick<Link, 'reconnect'>;
+  raise: (type: ChargePointCertificateEvent, techInfo?: string) => void;
+}
+
+/**
+ * CertificateSigned (white paper A02/A03): the chain for our pending request is verified and
+ * installed, else Rejected with an InvalidChargePointCertificate security event (A02.FR.07,
+ * TC_077); without a pending request it is Rejected. On security profile 3 the connection presents
+ * the client certificate, so the new one is tried at once on a new connection, after the answer;
+ * the old one stays until that connection opens (see `watchCertificateTrial`).
+ */
+export function registerCertificateSigned(
+  ctx: Pick<FeatureContext, 'rpc' | 'config' | 'log'>,
+  opts: CertificateSignedOptions,
+): void {
+  ctx.rpc.handle('CertificateSigned', (req, call) => {
+    const trial = ctx.config.getInt('SecurityProfile') === 3;
+    const result = opts.certificate.install(req.certificateChain, {
+      roots: opts.centralSystemRoots(),
+      maxChainSize: ctx.config.getInt('CertificateSignedMaxChainSize'),
+      trial,
+    });
+    if (result.status === 'Rejected') {
+      ctx.log.warn({ reason: result.reason }, 'CertificateSigned rejected');
+      if (result.invalid) opts.raise('InvalidChargePointCertificate', result.reason);
+      return { status: 'Rejected' };
+    }
+    if (result.trial) call.afterAnswer(() => opts.link.reconnect('new charge point certificate'));
+    return { status: 'Accepted' };
+  });
+}
+
+/**
+ * The certificate on trial proves itself by a connection that opens with it, and then replaces the
+ * old one; after as many failed attempts as a new security profile gets, it is dropped and the old
+ * certificate and key come back (A02.FR.08-10: keep the old one until the new one works).
+ */
+export function watchCertificateTrial(
+  certificate: ChargePointCertificate,
+  link: Pick<Link, 'on' | 'reconnect'>,
+  log: Logger,
+): void {
+  let failures = 0;
+  link.on('open', () => {
+    failures = 0;
+    certificate.confirmTrial();
+  });
+  link.on('connectFailed', () => {
+    if (!certificate.onTrial) return;
+    failures += 1;
+    if (failures < PROFILE_FALLBACK_ATTEMPTS) return;
+    failures = 0;
+    log.error(
+      { attempts: PROFILE_FALLBACK_ATTEMPTS },
+      'cannot connect with the new charge point certificate; back to the previous one',
+    );
+    certificate.abandonTrial();
+    link.reconnect('charge point certificate fallback');
+  });
+}

@@ -1,0 +1,198 @@
+import { createPublicKey, X509Certificate } from 'node:crypto';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fchmodSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import type { OcppTime } from '../clock.js';
+import type { Logger } from '../log.js';
+import { verifyChargePointChain } from './certificate-chain.js';
+import { type CertificateSubject, createCertificateRequest, type KeyType } from './csr.js';
+
+/** A client certificate (chain, PEM) and its private key (PEM), for TLS. */
+export interface ClientCredentials {
+  cert: string;
+  key: string;
+}
+
+export interface ChargePointCertificateOptions {
+  /** Where the certificates and keys live: `<stateDir>/certs`, kept 0700, keys 0600. */
+  dir: string;
+  /** The provisioned certificate (csms.certFile / keyFile): used until one is installed over OCPP. */
+  provisioned?: { certFile: string; keyFile: string };
+  keyType: KeyType;
+  time: Pick<OcppTime, 'nowMs'>;
+  log: Logger;
+}
+
+export type InstallResult =
+  | { status: 'Accepted'; trial: boolean }
+  | { status: 'Rejected'; reason: string; invalid: boolean };
+
+const PRIVATE_KEY = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----\n?/;
+
+/**
+ * The charge point certificate and its key (white paper A02/A03) in the state directory:
+ *
+ * - `charge-point.pem` the certificate in use (none: the provisioned files serve);
+ * - `request.key` the key of the signing request last sent, waiting for CertificateSigned;
+ * - `charge-point-new.pem` a certificate just signed, on trial: used for the next connections; it
+ *   replaces the one in use once a connection with it opens, and is dropped if `abandonTrial` is
+ *   called (the central system will not take it);
+ * - `charge-point-previous.pem` the one replaced last (A02.FR.10: keep the old one a while).
+ *
+ * Each certificate file holds the chain and its private key (mode 0600), so a certificate never
+ * parts from its key: every change is one file written whole (temporary file, fsync, rename) or one
+ * rename, and a power cut leaves either the old or the new state; a trial found at start goes on.
+ */
+export class ChargePointCertificate {
+  private readonly current: string;
+  private readonly trialFile: string;
+  private readonly previous: string;
+  private readonly requestKey: string;
+
+  constructor(private readonly opts: ChargePointCertificateOptions) {
+    const { dir } = opts;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+    this.current = join(dir, 'charge-point.pem');
+    this.trialFile = join(dir, 'charge-point-new.pem');
+    this.previous = join(dir, 'charge-point-previous.pem');
+    this.requestKey = join(dir, 'request.key');
+  }
+
+  /** Whether a certificate signed for us is on trial (used for the next connections). */
+  get onTrial(): boolean {
+    return existsSync(this.trialFile);
+  }
+
+  /** Whether a signing request waits for its certificate. */
+  get requestPending(): boolean {
+    return existsSync(this.requestKey);
+  }
+
+  /** Whether the charge point has a certificate to authenticate with (security profile 3's prerequisite). */
+  installed(): boolean {
+    return this.credentials() !== undefined;
+  }
+
+  /** What the next TLS connection presents: the certificate on trial, else the one in use, else the provisioned one. */
+  credentials(): ClientCredentials | undefined {
+    for (const file of [this.trialFile, this.current]) {
+      if (existsSync(file)) return split(readFileSync(file, 'utf8'));
+    }
+    const provisioned = this.opts.provisioned;
+    return provisioned
+      ? { cert: readFileSync(provisioned.certFile, 'utf8'), key: readFileSync(provisioned.keyFile, 'utf8') }
+      : undefined;
+  }
+
+  /** The end of validity of the certificate in use (not one on trial), or undefined without one. */
+  notAfterMs(): number | undefined {
+    const file = existsSync(this.current) ? this.current : this.opts.provisioned?.certFile;
+    if (!file) return undefined;
+    try {
+      return Date.parse(new X509Certificate(readFileSync(file)).validTo);
+    } catch {
+      this.opts.log.warn({ file }, 'charge point certificate unreadable');
+      return undefined;
+    }
+  }
+
+  /**
+   * A new key pair and its signing request; the key waits (0600) for the certificate. A request
+   * made earlier is forgotten: only the newest one's certificate is accepted.
+   */
+  async newRequest(subject: CertificateSubject): Promise<string> {
+    const started = performance.now();
+    const request = await createCertificateRequest(this.opts.keyType, subject);
+    writeAtomically(this.requestKey, request.privateKeyPem, 0o600);
+    this.opts.log.info(
+      { keyType: this.opts.keyType, ...subject, ms: Math.round(performance.now() - started) },
+      'new key pair and certificate signing request',
+    );
+    return request.csrPem;
+  }
+
+  /**
+   * Checks a CertificateSigned chain against the pending request and the roots, and installs it:
+   * on trial when `trial` (the connection will present it: it must prove itself), otherwise at once.
+   */
+  install(
+    chain: string,
+    check: { roots: readonly string[]; maxChainSize: number; trial: boolean },
+  ): InstallResult {
+    if (!this.requestPending)
+      return { status: 'Rejected', reason: 'no certificate signing request pending', invalid: false };
+    const keyPem = readFileSync(this.requestKey, 'utf8');
+    const publicKeyDer = publicKeyOf(keyPem);
+    const verdict = verifyChargePointChain(chain, {
+      roots: check.roots,
+      publicKeyDer,
+      nowMs: this.opts.time.nowMs(),
+      maxChainSize: check.maxChainSize,
+    });
+    if (!verdict.ok) return { status: 'Rejected', reason: verdict.reason, invalid: true };
+    if (!check.trial) this.keepAsPrevious();
+    writeAtomically(check.trial ? this.trialFile : this.current, `${verdict.chainPem}${keyPem}`, 0o600);
+    rmSync(this.requestKey, { force: true });
+    this.opts.log.info(
+      { notAfter: new Date(verdict.notAfterMs).toISOString(), trial: check.trial },
+      check.trial
+        ? 'new charge point certificate installed; the next connection tries it'
+        : 'new charge point certificate installed',
+    );
+    return { status: 'Accepted', trial: check.trial };
+  }
+
+  /** A connection presenting the certificate on trial opened: it becomes the one in use. */
+  confirmTrial(): void {
+    if (!this.onTrial) return;
+    this.keepAsPrevious();
+    renameSync(this.trialFile, this.current);
+    this.opts.log.info('connected with the new charge point certificate; it replaces the old one');
+  }
+
+  /** The certificate on trial could not connect: it is dropped and the one in use comes back. */
+  abandonTrial(): void {
+    if (!this.onTrial) return;
+    rmSync(this.trialFile, { force: true });
+  }
+
+  private keepAsPrevious(): void {
+    if (existsSync(this.current)) renameSync(this.current, this.previous);
+  }
+}
+
+/** A certificate file of ours: the chain, then the private key. */
+function split(text: string): ClientCredentials {
+  return { cert: text.replace(PRIVATE_KEY, ''), key: PRIVATE_KEY.exec(text)?.[0] ?? '' };
+}
+
+/** The public half of a private key as SubjectPublicKeyInfo DER: how a certificate's key is compared. */
+function publicKeyOf(privateKeyPem: string): Buffer {
+  return createPublicKey(privateKeyPem).export({ type: 'spki', format: 'der' });
+}
+
+/** Writes a whole file or nothing: a temporary file with its mode, synced, then renamed over the target. */
+function writeAtomically(path: string, text: string, mode: number): void {
+  const temporary = `${path}.tmp`;
+  const fd = openSync(temporary, 'w', mode);
+  try {
+    fchmodSync(fd, mode);
+    writeFileSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, path);
+}
