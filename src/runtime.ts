@@ -524,6 +524,8 @@ export class Runtime {
       this.heartbeat.start();
       this.outbox.resume();
       this.transactions.warmUp();
+      void this.rpc.warmUp();
+      void this.outbox.warmUp();
     });
     // Pending or Rejected after Accepted: the gate holds our CALLs, so the outbox waits too.
     this.registration.on('status', (status) => {

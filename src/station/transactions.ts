@@ -175,6 +175,9 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       await nextTurn();
       // The queries a remote start asks before anything is recorded; they change nothing.
       this.candidatesFor(this.opts.station.connectorIds(), REHEARSAL_ID_TAG);
+      await nextTurn();
+      if (this.closed) return;
+      this.compileSessionMoves(connectorId);
       const reading = (await this.readMeter(hw)) ?? { at: this.opts.time.nowMs(), energyImportWh: 0 };
       for (const withStop of [false, true]) {
         await nextTurn();
@@ -927,6 +930,38 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       );
       return undefined;
     }
+  }
+
+  /**
+   * The engine's code on the way of a remote start and stop that the rehearsal does not run,
+   * called once so V8 compiles it now (it compiles a function on its first call) by calls that
+   * change nothing: connector 0 holds no session and no hardware, so each returns at its first
+   * check, no transaction has id NaN or local id 0, and Idle has no `released` move.
+   */
+  private compileSessionMoves(connectorId: number): void {
+    const nobody = 0;
+    const pending: PendingStart = { idTag: REHEARSAL_ID_TAG };
+    const row: TransactionRow = {
+      localId: nobody,
+      connectorId: nobody,
+      idTag: REHEARSAL_ID_TAG,
+      meterStart: 0,
+      startedAt: '',
+      lastMeter: 0,
+      lastMeterAt: '',
+    };
+    this.opts.config.getBool('AuthorizeRemoteTxRequests');
+    this.remoteStart(REHEARSAL_ID_TAG, nobody);
+    this.remoteStop(Number.NaN);
+    this.transactionIdOf(nobody);
+    this.apply(nobody, { type: 'released' });
+    transition(IDLE, { type: 'authorized', pending });
+    this.waitingFor(pending);
+    this.inService(connectorId);
+    void this.startTransaction(nobody);
+    void this.record(nobody, pending);
+    void this.stop(nobody, 'Local');
+    void this.recordStop(nobody, { row, suspended: false }, 'Local', undefined);
   }
 
   /** A start (and, `withStop`, its stop) recorded and rolled back; see warmUp. */

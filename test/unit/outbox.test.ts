@@ -527,6 +527,27 @@ describe('Outbox', () => {
     expect(h.outbox.size()).toBe(0);
   });
 
+  it('warms up by preparing a message of each action that is not queued: nothing is sent, kept or dead-lettered', async () => {
+    const h = harness();
+    const tx = insertTransaction(h.store.db);
+    const queued = h.outbox.enqueue('StartTransaction', startPayload(), tx);
+    const dead: DeadLetter[] = [];
+    h.outbox.on('deadLettered', (entry) => dead.push(entry));
+
+    // Prepared as a first delivery prepares them, so that code is compiled before one is due...
+    expect(await h.outbox.warmUp()).toEqual([
+      ['StartTransaction', { payload: {} }],
+      ['StopTransaction', { refused: 'no transactionId known for local transaction 0' }],
+      ['MeterValues', { refused: 'no transactionId known for local transaction 0' }],
+    ]);
+    expect(await h.outbox.warmUp()).toEqual([]);
+    // ...and only prepared: the queue, the dead letters and the wire are as they were.
+    expect(h.rpc.calls).toEqual([]);
+    expect(dead).toEqual([]);
+    expect(h.outbox.deadLetters()).toEqual([]);
+    expect(h.outbox.pending()).toEqual([queued]);
+  });
+
   it('after a crash mid-flight, a new Outbox delivers the rest exactly once (the in-flight one once more)', async () => {
     const dir = tempDir();
     const first = harness({ store: open(dir) });
