@@ -43,7 +43,7 @@ import { BACKLOG_RSS_TARGET_MB, queueDrain, queuedBacklog } from './bench-queue.
 
 const CALLS = 1000;
 const SESSIONS = 200;
-/** Durable commits timed per round, for the durable floor of the figures that commit. */
+/** Durable commits timed per round: what one sync costs on this disk, beside the durable floor. */
 const COMMITS = 200;
 const CPCTL = fileURLToPath(new URL('../src/bin/cpctl.js', import.meta.url));
 const execFileAsync = promisify(execFile);
@@ -85,7 +85,7 @@ function oursOnly(csms: DevCsms, socket: string) {
   };
 }
 
-/** Both charge points, `rounds` times each, alternating which goes first. */
+/** The three charge points (ours, the floor, the durable floor), `rounds` times each, each going first in turn. */
 async function compareWithFloor(
   csms: DevCsms,
   url: string,
@@ -95,6 +95,7 @@ async function compareWithFloor(
 ) {
   const ours: Comparable[] = [];
   const floor: Comparable[] = [];
+  const durableFloor: Comparable[] = [];
   const extras: OursOnly[] = [];
   const rssAfterLoad: number[] = [];
   const commits: Stats[] = [];
@@ -110,17 +111,19 @@ async function compareWithFloor(
       if (round.extras) extras.push(round.extras);
       rssAfterLoad.push(round.rssAfterLoadMb);
     };
-    const runFloor = async () => {
-      const round = await measureRound(csms, url, dir, floorTarget, { calls: CALLS, sessions: SESSIONS });
-      floor.push(round.figures);
+    const runFloor = (database: string | undefined, into: Comparable[]) => async () => {
+      const round = await measureRound(csms, url, dir, floorTarget(database), {
+        calls: CALLS,
+        sessions: SESSIONS,
+      });
+      into.push(round.figures);
     };
-    if (r % 2 === 0) {
-      await runOurs();
-      await runFloor();
-    } else {
-      await runFloor();
-      await runOurs();
-    }
+    const runs = [
+      runOurs,
+      runFloor(undefined, floor),
+      runFloor(join(dir, `durable-floor-${r}.db`), durableFloor),
+    ];
+    for (let i = 0; i < runs.length; i++) await runs[(r + i) % runs.length]?.();
     commits.push(timeCommits(join(dir, `commits-${r}`), COMMITS));
   }
   const oursMedian = (pick: (c: Comparable) => Stats) => medianStats(ours.map(pick));
@@ -141,11 +144,7 @@ async function compareWithFloor(
     remoteStartToStartTransactionMs: oursMedian((c) => c.remoteStartToStartTransactionMs),
     remoteStopToStopTransactionMs: oursMedian((c) => c.remoteStopToStopTransactionMs),
     sqliteFullCommitMs: medianStats(commits),
-    versusFloor: compare(
-      ours,
-      floor,
-      commits.map((c) => c.p50),
-    ),
+    versusFloor: compare(ours, floor, durableFloor),
   };
 }
 
