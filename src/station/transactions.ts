@@ -69,8 +69,11 @@ export interface TransactionEngineOptions {
  */
 export const LOCK_RETRY_MS = 30_000;
 
-/** The id tag of warmUp's rehearsals; never seen outside their rolled-back SQL transactions. */
-export const REHEARSAL_ID_TAG = 'WARM-UP';
+/**
+ * The id tag of warmUp's rehearsals; never seen outside their rolled-back SQL transactions. Longer
+ * than any real id tag (CiString20Type), so no reservation or list entry can be for it.
+ */
+export const REHEARSAL_ID_TAG = 'WARM-UP-REHEARSAL-ONLY';
 
 /** Thrown to roll a rehearsal back. */
 class RolledBack extends Error {}
@@ -606,7 +609,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
    * gave no reading, or the connector faulted or left service meanwhile.
    */
   private async record(connectorId: number, pending: PendingStart): Promise<RunningTransaction | undefined> {
-    const { station, repo, sink, log, time, reservations } = this.opts;
+    const { station, log, time } = this.opts;
     const hw = station.connector(connectorId);
     if (!hw) return undefined;
     // A cable the lock cannot hold must not carry current.
@@ -625,8 +628,23 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       await this.releaseCable(connectorId);
       return undefined;
     }
-    const startedMs = time.nowMs();
-    const row = repo.atomically(() => {
+    const row = this.writeStart(connectorId, pending, reading, time.nowMs());
+    return {
+      row,
+      suspended: false,
+      ...(pending.txProfile === undefined ? {} : { txProfile: pending.txProfile }),
+    };
+  }
+
+  /** The transaction row, its StartTransaction (the sink's) and the reservation it ends, in one SQL transaction. */
+  private writeStart(
+    connectorId: number,
+    pending: PendingStart,
+    reading: MeterReading,
+    startedMs: number,
+  ): TransactionRow {
+    const { repo, sink, reservations } = this.opts;
+    return repo.atomically(() => {
       const { reservationId } = reservations.claim(connectorId, pending.idTag, pending.parentIdTag);
       const inserted = repo.insert({
         connectorId,
@@ -641,11 +659,6 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       sink.started(inserted, startedMs, reading);
       return inserted;
     });
-    return {
-      row,
-      suspended: false,
-      ...(pending.txProfile === undefined ? {} : { txProfile: pending.txProfile }),
-    };
   }
 
   /**
@@ -726,18 +739,21 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
    * stop is then kept in memory and recorded by persistPending once it writes again).
    */
   private recordStopRow(row: TransactionRow, stop: TransactionStop): boolean {
+    return this.attempt('transaction stop', () => this.writeStop(row, stop));
+  }
+
+  /** The stop and its StopTransaction (the sink's) in one SQL transaction. */
+  private writeStop(row: TransactionRow, stop: TransactionStop): void {
     const { repo, sink } = this.opts;
-    return this.attempt('transaction stop', () =>
-      repo.atomically(() => {
-        repo.stop(row.localId, {
-          stopReason: stop.reason,
-          ...(stop.idTag ? { stopIdTag: stop.idTag } : {}),
-          meterStop: stop.meterStop,
-          stoppedAt: new Date(stop.timestampMs).toISOString(),
-        });
-        sink.stopped(row, stop);
-      }),
-    );
+    repo.atomically(() => {
+      repo.stop(row.localId, {
+        stopReason: stop.reason,
+        ...(stop.idTag ? { stopIdTag: stop.idTag } : {}),
+        meterStop: stop.meterStop,
+        stoppedAt: new Date(stop.timestampMs).toISOString(),
+      });
+      sink.stopped(row, stop);
+    });
   }
 
   /** Energy withheld, transaction kept: the central system refused the id (StopTransactionOnInvalidId off). */
@@ -964,22 +980,20 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     void this.recordStop(nobody, { row, suspended: false }, 'Local', undefined);
   }
 
-  /** A start (and, `withStop`, its stop) recorded and rolled back; see warmUp. */
+  /**
+   * A start (and, `withStop`, its stop) recorded by the code that records a real one, inside an
+   * SQL transaction that is rolled back; see warmUp.
+   */
   private rehearse(connectorId: number, reading: MeterReading, withStop: boolean): void {
-    const { repo, sink, time, log, reservations } = this.opts;
+    const { repo, time, log } = this.opts;
     const nowMs = time.nowMs();
-    const at = new Date(nowMs).toISOString();
     const meter = reading.energyImportWh;
     try {
       repo.atomically(() => {
-        reservations.claim(connectorId, REHEARSAL_ID_TAG);
-        const row = repo.insert({ connectorId, idTag: REHEARSAL_ID_TAG, meterStart: meter, startedAt: at });
-        sink.started(row, nowMs, reading);
+        const row = this.writeStart(connectorId, { idTag: REHEARSAL_ID_TAG }, reading, nowMs);
         if (withStop) {
-          repo.recordMeter(row.localId, meter, at);
-          repo.stop(row.localId, { stopReason: 'Local', meterStop: meter, stoppedAt: at });
-          const stop: TransactionStop = { reason: 'Local', meterStop: meter, timestampMs: nowMs, reading };
-          sink.stopped(row, stop);
+          repo.recordMeter(row.localId, meter, new Date(nowMs).toISOString());
+          this.writeStop(row, { reason: 'Local', meterStop: meter, timestampMs: nowMs, reading });
         }
         throw new RolledBack();
       });
