@@ -157,14 +157,14 @@ export interface Target {
   settled(csms: DevCsms, bootCallId: string): Promise<void>;
   /** Makes a session startable by RemoteStartTransaction (ours: the EV's cable in, Preparing). */
   readyForSession(csms: DevCsms): Promise<void>;
-  /** After StartTransaction was answered: until the session runs (ours: Charging reported). */
+  /** After StartTransaction was answered: until the session runs (Charging reported). */
   running(csms: DevCsms, since: number): Promise<void>;
   /** After StopTransaction was sent: until the next session can start. */
   afterStop(csms: DevCsms, since: number): Promise<void>;
 }
 
-function statusOf(csms: DevCsms, since: number, status: string): Promise<unknown> {
-  return csms.waitForCall(CP, 'StatusNotification', {
+function statusOf(csms: DevCsms, since: number, status: string, chargePointId = CP): Promise<unknown> {
+  return csms.waitForCall(chargePointId, 'StatusNotification', {
     since,
     where: (p: { connectorId: number; status: string }) =>
       p.connectorId === SESSION_CONNECTOR && p.status === status,
@@ -213,7 +213,9 @@ export function floorTarget(databaseFile?: string): Target {
         .waitForFrame(chargePointId, (f) => f.direction === 'out' && f.message?.id === bootCallId)
         .then(() => undefined),
     readyForSession: async () => {},
-    running: async () => {},
+    // Charging reported, as ours reports it: the answer to StartTransaction has been applied (and,
+    // durable, committed) before the RemoteStopTransaction comes, for both alike.
+    running: (csms, since) => statusOf(csms, since, 'Charging', chargePointId).then(() => undefined),
     afterStop: async () => {},
   };
 }

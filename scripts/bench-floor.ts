@@ -72,6 +72,8 @@ let meterWh = 0;
 let transactionId: number | undefined;
 /** The durable floor's row of the session running or last run. */
 let session = 0;
+/** The connector of the session running or last run. */
+let sessionConnector = 1;
 
 const ws = new WebSocket(`${url.replace(/\/+$/, '')}/${encodeURIComponent(chargePointId)}`, ['ocpp1.6'], {
   perMessageDeflate: false,
@@ -114,8 +116,9 @@ function onCall(id: string, action: string, payload: Record<string, unknown>): v
       return;
     case 'RemoteStartTransaction': {
       answer(id, { status: 'Accepted' });
+      sessionConnector = Number(payload.connectorId ?? 1);
       const start = JSON.stringify({
-        connectorId: payload.connectorId ?? 1,
+        connectorId: sessionConnector,
         idTag: payload.idTag,
         meterStart: meterWh,
         timestamp: new Date().toISOString(),
@@ -159,6 +162,8 @@ ws.on('message', (data) => {
   if (type === 3 && action === 'StartTransaction') {
     transactionId = (rest[0] as { transactionId: number }).transactionId;
     record?.confirmed(session, transactionId);
+    // As a charge point reports it once the answer is applied; the bench stops the session after it.
+    call('StatusNotification', { connectorId: sessionConnector, errorCode: 'NoError', status: 'Charging' });
   }
   if (type === 3 && action === 'StopTransaction') record?.delivered(session);
 });

@@ -141,6 +141,13 @@ async function compareWithFloor(
     cpctlStatusJsonProcessMs: extra((o) => o.cpctlStatusJsonProcessMs),
     simPlugToStatusNotificationMs: extra((o) => o.simPlugToStatusNotificationMs),
     firstRemoteStartToStartTransactionMs: median(ours.map((c) => c.firstRemoteStartToStartTransactionMs)),
+    // One sample per round each, so a median of three moves with one slow disk sync: every round's.
+    firstSessionByRound: Object.fromEntries(
+      Object.entries({ ours, floor, durableFloor }).map(([name, rounds]) => [
+        name,
+        rounds.map((c) => [c.firstRemoteStartToStartTransactionMs, c.firstRemoteStopToStopTransactionMs]),
+      ]),
+    ),
     remoteStartToStartTransactionMs: oursMedian((c) => c.remoteStartToStartTransactionMs),
     remoteStopToStopTransactionMs: oursMedian((c) => c.remoteStopToStopTransactionMs),
     sqliteFullCommitMs: medianStats(commits),

@@ -55,7 +55,7 @@ function committed(file: string) {
 }
 
 describe('the durable floor', () => {
-  it('commits a configuration change before answering it, a start and a stop before sending them', async () => {
+  it('commits a configuration change before answering it, a start, its transactionId and a stop before what follows from them', async () => {
     const { csms, file } = await durableFloor();
 
     await csms.call(CP, 'ChangeConfiguration', { key: 'MeterValueSampleInterval', value: '10' });
@@ -73,6 +73,12 @@ describe('the durable floor', () => {
       (f) => f.direction === 'out' && f.message?.type === 'result' && f.message.id === start.id,
     );
     const { transactionId } = (answer.message as { payload: { transactionId: number } }).payload;
+    // Charging is reported once the answer is applied and its transactionId committed: the bench
+    // sends the RemoteStopTransaction after it, as it does to ours.
+    await csms.waitForCall(CP, 'StatusNotification', {
+      where: (p: { connectorId: number; status: string }) => p.connectorId === 2 && p.status === 'Charging',
+    });
+    expect(committed(file).sessions).toMatchObject([{ transaction_id: transactionId }]);
     const stopped = csms.waitForCall(CP, 'StopTransaction');
     await csms.call(CP, 'RemoteStopTransaction', { transactionId });
     const stop = await stopped;
