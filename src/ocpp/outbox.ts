@@ -163,10 +163,12 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   }
 
   /**
-   * Computes, once and in a later event-loop turn, what the first delivery of each action works
-   * out before it sends (the wait, its handler's `prepare`), for messages that are not queued:
-   * V8 compiles a function on its first call, and the first StartTransaction and StopTransaction
-   * after boot would pay for it. Nothing changes (`prepare` only reads). Resolves with what was
+   * Runs, once and in a later event-loop turn, what the first delivery of each action works out
+   * before it sends, for messages that are not queued (seq 0, which AUTOINCREMENT never gives): the
+   * wait and its handler's `prepare` for each, and the whole delivery of the first one `prepare`
+   * refuses, which dead-letters a message that is not there, so nothing moves. V8 compiles a
+   * function on its first call, and the first StartTransaction and StopTransaction after boot
+   * would pay for it. Nothing is sent or changed (`prepare` only reads). Resolves with what was
    * prepared, by action.
    */
   async warmUp(): Promise<Array<[QueuedAction, Prepared]>> {
@@ -174,6 +176,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.warmedUp = true;
     await new Promise<void>((resolve) => setImmediate(resolve));
     const prepared: Array<[QueuedAction, Prepared]> = [];
+    let delivered = false;
     for (const [action, kind] of Object.entries(KIND_OF)) {
       if (!isQueuedAction(action)) continue;
       const entry: OutboxEntry = {
@@ -188,7 +191,12 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       };
       this.waitBefore(entry);
       const handler = this.handlers.get(kind);
-      if (handler?.prepare) prepared.push([action, handler.prepare(entry)]);
+      if (!handler?.prepare) continue;
+      const outcome = handler.prepare(entry);
+      prepared.push([action, outcome]);
+      if (delivered || !('refused' in outcome)) continue;
+      delivered = true;
+      await this.deliver(entry);
     }
     return prepared;
   }

@@ -161,6 +161,8 @@ interface Harness {
   hookFailure: Error | undefined;
   /** Seqs of the security messages whose answers reached their handler. */
   securityAnswers: number[];
+  /** The local transactions whose transactionId the transaction handler looked up, in order. */
+  lookedUp: number[];
 }
 
 function insertTransaction(db: Database.Database): number {
@@ -209,10 +211,14 @@ function harness(
   const outbox = new Outbox(options);
   h.outbox = outbox;
   h.securityAnswers = [];
+  h.lookedUp = [];
   outbox.register(
     'transaction',
     transactionDelivery({
-      resolveTransactionId: (localTxId) => transactionIdOf(store.db, localTxId),
+      resolveTransactionId: (localTxId) => {
+        h.lookedUp.push(localTxId);
+        return transactionIdOf(store.db, localTxId);
+      },
       deadLetteredStart: (localTxId) => outbox.deadLetteredStart(localTxId),
       delivered(entry, response) {
         if (entry.action === 'StartTransaction' && entry.localTxId !== undefined) {
@@ -527,12 +533,14 @@ describe('Outbox', () => {
     expect(h.outbox.size()).toBe(0);
   });
 
-  it('warms up by preparing a message of each action that is not queued: nothing is sent, kept or dead-lettered', async () => {
+  it('warms up on messages that are not queued, delivering the first one refused: nothing is sent, kept, dead-lettered or written', async () => {
     const h = harness();
     const tx = insertTransaction(h.store.db);
     const queued = h.outbox.enqueue('StartTransaction', startPayload(), tx);
     const dead: DeadLetter[] = [];
     h.outbox.on('deadLettered', (entry) => dead.push(entry));
+    const wal = `${h.store.path}-wal`;
+    const walBytes = fs.statSync(wal).size;
 
     // Prepared as a first delivery prepares them, so that code is compiled before one is due...
     expect(await h.outbox.warmUp()).toEqual([
@@ -540,12 +548,16 @@ describe('Outbox', () => {
       ['StopTransaction', { refused: 'no transactionId known for local transaction 0' }],
       ['MeterValues', { refused: 'no transactionId known for local transaction 0' }],
     ]);
+    // ...and the StopTransaction delivered, which prepared it once more and found nothing to dead-letter.
+    expect(h.lookedUp).toEqual([0, 0, 0]);
     expect(await h.outbox.warmUp()).toEqual([]);
-    // ...and only prepared: the queue, the dead letters and the wire are as they were.
+    // The queue, the dead letters, the log, the file and the wire are as they were.
     expect(h.rpc.calls).toEqual([]);
     expect(dead).toEqual([]);
     expect(h.outbox.deadLetters()).toEqual([]);
     expect(h.outbox.pending()).toEqual([queued]);
+    expect(h.logs.lines).toEqual([]);
+    expect(fs.statSync(wal).size).toBe(walBytes);
   });
 
   it('after a crash mid-flight, a new Outbox delivers the rest exactly once (the in-flight one once more)', async () => {
