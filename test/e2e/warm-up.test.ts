@@ -35,6 +35,7 @@ describe('warm-up after registration', () => {
     expect(h.runtime.outbox.size()).toBe(0);
     expect(h.runtime.transactions.activeTransactions()).toEqual([]);
     // The rehearsed CALL and its answer were not counted as frames of this link.
+    await h.runtime.rpc.whenIdle(5_000);
     expect(h.runtime.rpc.counters.framesIn).toBe(ours.filter((f) => f.direction === 'out').length);
     expect(h.runtime.rpc.counters.framesOut).toBe(ours.filter((f) => f.direction === 'in').length);
   });
