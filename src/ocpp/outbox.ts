@@ -196,7 +196,12 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       prepared.push([action, outcome]);
       if (delivered || !('refused' in outcome)) continue;
       delivered = true;
-      await this.deliver(entry);
+      try {
+        await this.deliver(entry);
+      } catch (err) {
+        // A store that refuses even this leaves only the first delivery cold.
+        this.log.warn({ err }, 'outbox warm-up not completed');
+      }
     }
     return prepared;
   }

@@ -20,6 +20,7 @@ import type { RpcEndpoint } from '../../src/ocpp/rpc.js';
 import { transactionDelivery } from '../../src/ocpp/transaction-delivery.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { OutboxRepo } from '../../src/store/outbox-repo.js';
+import { DiskFull } from '../support/disk-full.js';
 import { FakeClock } from '../support/fake-clock.js';
 
 const T0 = Date.parse('2024-05-01T12:00:00.000Z');
@@ -558,6 +559,23 @@ describe('Outbox', () => {
     expect(h.outbox.pending()).toEqual([queued]);
     expect(h.logs.lines).toEqual([]);
     expect(fs.statSync(wal).size).toBe(walBytes);
+  });
+
+  it('warms up on a full disk too: the delivery it rehearses is refused, logged, and nothing else happens', async () => {
+    const disk = new DiskFull();
+    const store = openStore({
+      dir: tempDir(),
+      log: createLogger({ level: 'silent' }),
+      wrapDatabase: disk.wrap,
+    });
+    cleanups.push(() => store.close());
+    const h = harness({ store });
+    disk.fill();
+
+    expect(await h.outbox.warmUp()).toHaveLength(3);
+    expect(disk.refused).toBe(1);
+    expect(h.logs.lines.map((line) => line.msg)).toEqual(['outbox warm-up not completed']);
+    expect(h.rpc.calls).toEqual([]);
   });
 
   it('after a crash mid-flight, a new Outbox delivers the rest exactly once (the in-flight one once more)', async () => {
