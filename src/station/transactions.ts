@@ -158,11 +158,12 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   }
 
   /**
-   * Rehearses a start and a stop on the first connector, one step per event-loop turn: a meter
-   * read, then the start's and the stop's SQL and queued messages, each in an SQL transaction
-   * that is rolled back. The first session then finds the pages, statements and code from the
-   * meter to the queued StartTransaction / StopTransaction warm: cold, they made it several times
-   * slower than the ones after. Nothing of it stays in the store or reaches the central system
+   * Rehearses a start and a stop on the first connector, one step per event-loop turn: the moves
+   * of a remote start and stop (compileSessionMoves), a meter read, then the start's and the
+   * stop's SQL and queued messages, each in an SQL transaction that is rolled back. The first
+   * session then finds the pages, statements and code from the meter to the queued
+   * StartTransaction / StopTransaction warm: cold, they made it several times slower than the
+   * ones after. Nothing of it stays in the store or reaches the central system
    * (the outbox looks at its queue only after the rollback). Last, the WAL is started over
    * (`TransactionsRepo.restartWal`), so the first session's commits do not grow it. Call it once
    * registered, so it does not delay the BootNotification; later calls do nothing.
