@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import { validateRequest } from '../../src/ocpp/validator.js';
 import { REHEARSAL_ID_TAG } from '../../src/station/transactions.js';
 import { useSessionFixtures } from './session-fixture.js';
 
@@ -71,6 +72,23 @@ describe('the transaction warm-up', () => {
     // The connectors serve the next remote start as if nothing had happened.
     const row = await fx.charging(1, TAG);
     expect(row.localId).toBe(1);
+  });
+
+  it('rehearses with an id tag no central system can reserve for or list, so no reservation is used up', () => {
+    const reserve = {
+      connectorId: 1,
+      expiryDate: '2024-05-01T13:00:00.000Z',
+      idTag: REHEARSAL_ID_TAG,
+      reservationId: 1,
+    };
+    expect(validateRequest('ReserveNow', reserve)?.code).toBe('PropertyConstraintViolation');
+    expect(
+      validateRequest('SendLocalList', {
+        listVersion: 1,
+        updateType: 'Full',
+        localAuthorizationList: [{ idTag: REHEARSAL_ID_TAG, idTagInfo: { status: 'Accepted' } }],
+      })?.code,
+    ).toBe('PropertyConstraintViolation');
   });
 
   it('runs once, and not at all on an engine closed before its turn', async () => {
