@@ -15,6 +15,7 @@ import type { DevCsms } from '../test/csms/server.js';
 
 export const CP = 'CP-BENCH-01';
 const FLOOR_CP = 'CP-FLOOR-01';
+const DURABLE_FLOOR_CP = 'CP-DURABLE-FLOOR-01';
 const DAEMON = fileURLToPath(new URL('../src/bin/chargepointd.js', import.meta.url));
 const FLOOR = fileURLToPath(new URL('./bench-floor.js', import.meta.url));
 /** The Node flags of the daemon's shebang line: the floor runs on the same heap settings. */
@@ -156,14 +157,14 @@ export interface Target {
   settled(csms: DevCsms, bootCallId: string): Promise<void>;
   /** Makes a session startable by RemoteStartTransaction (ours: the EV's cable in, Preparing). */
   readyForSession(csms: DevCsms): Promise<void>;
-  /** After StartTransaction was answered: until the session runs (ours: Charging reported). */
+  /** After StartTransaction was answered: until the session runs (Charging reported). */
   running(csms: DevCsms, since: number): Promise<void>;
   /** After StopTransaction was sent: until the next session can start. */
   afterStop(csms: DevCsms, since: number): Promise<void>;
 }
 
-function statusOf(csms: DevCsms, since: number, status: string): Promise<unknown> {
-  return csms.waitForCall(CP, 'StatusNotification', {
+function statusOf(csms: DevCsms, since: number, status: string, chargePointId = CP): Promise<unknown> {
+  return csms.waitForCall(chargePointId, 'StatusNotification', {
     since,
     where: (p: { connectorId: number; status: string }) =>
       p.connectorId === SESSION_CONNECTOR && p.status === status,
@@ -194,20 +195,30 @@ export function oursTarget(stateDir: string, opts: DaemonOptions = {}): Target {
   };
 }
 
-export const floorTarget: Target = {
-  chargePointId: FLOOR_CP,
-  spawn: (url) =>
-    spawn(process.execPath, [...DAEMON_NODE_FLAGS, FLOOR, url, FLOOR_CP], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    }),
-  settled: (csms, bootCallId) =>
-    csms
-      .waitForFrame(FLOOR_CP, (f) => f.direction === 'out' && f.message?.id === bootCallId)
-      .then(() => undefined),
-  readyForSession: async () => {},
-  running: async () => {},
-  afterStop: async () => {},
-};
+/**
+ * The floor (`bench-floor.ts`); with `databaseFile`, the durable floor: the same charge point
+ * committing what it must keep to that file before it acts, one synced commit each, as ours does.
+ */
+export function floorTarget(databaseFile?: string): Target {
+  const chargePointId = databaseFile === undefined ? FLOOR_CP : DURABLE_FLOOR_CP;
+  const durable = databaseFile === undefined ? [] : [databaseFile];
+  return {
+    chargePointId,
+    spawn: (url) =>
+      spawn(process.execPath, [...DAEMON_NODE_FLAGS, FLOOR, url, chargePointId, ...durable], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      }),
+    settled: (csms, bootCallId) =>
+      csms
+        .waitForFrame(chargePointId, (f) => f.direction === 'out' && f.message?.id === bootCallId)
+        .then(() => undefined),
+    readyForSession: async () => {},
+    // Charging reported, as ours reports it: the answer to StartTransaction has been applied (and,
+    // durable, committed) before the RemoteStopTransaction comes, for both alike.
+    running: (csms, since) => statusOf(csms, since, 'Charging', chargePointId).then(() => undefined),
+    afterStop: async () => {},
+  };
+}
 
 export interface SessionTimes {
   startMs: number;
@@ -333,9 +344,9 @@ export interface Ratio {
   ratio: number;
   /**
    * For a figure whose path must commit to SQLite (synchronous=FULL) before it answers or sends:
-   * the floor plus one such commit on the same disk, measured in the same rounds, and ours / that.
-   * The bare floor keeps nothing, so no durable charge point can come near its figure on a disk
-   * whose fsync takes longer than the whole exchange.
+   * the durable floor's figure (the floor committing what it must keep, as ours does), measured in
+   * the same rounds by the same code, and ours / that. The bare floor keeps nothing, so no durable
+   * charge point can come near its figure on a disk whose fsync takes longer than the whole exchange.
    */
   durableFloor?: number;
   ratioToDurableFloor?: number;
@@ -343,26 +354,24 @@ export interface Ratio {
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
 
-function ratio(ours: number, floor: number, commitMs?: number): Ratio {
+function ratio(ours: number, floor: number, durableFloor?: number): Ratio {
   const plain = { ours, floor, ratio: round2(ours / floor) };
-  if (commitMs === undefined) return plain;
-  const durableFloor = round3(floor + commitMs);
+  if (durableFloor === undefined) return plain;
   return { ...plain, durableFloor, ratioToDurableFloor: round2(ours / durableFloor) };
 }
 
 /**
- * Each comparable figure as the median over the rounds: ours, floor, ours / floor. `commitP50Ms`
- * (one SQLite commit with synchronous=FULL, per round) gives the durable figures their durable floor.
+ * Each comparable figure as the median over the rounds: ours, floor, ours / floor; for the figures
+ * that must commit, also the durable floor's and ours / that.
  */
 export function compare(
   ours: Comparable[],
   floor: Comparable[],
-  commitP50Ms: number[],
+  durableFloor: Comparable[],
 ): Record<string, Ratio> {
   const num = (rounds: Comparable[], pick: (c: Comparable) => number) => median(rounds.map(pick));
-  const commit = median(commitP50Ms);
   const scalar = (pick: (c: Comparable) => number, durable = false) =>
-    ratio(num(ours, pick), num(floor, pick), durable ? commit : undefined);
+    ratio(num(ours, pick), num(floor, pick), durable ? num(durableFloor, pick) : undefined);
   const quantiles = (name: string, pick: (c: Comparable) => Stats, durable = false) => ({
     [`${name}P50Ms`]: scalar((c) => pick(c).p50, durable),
     [`${name}P99Ms`]: scalar((c) => pick(c).p99),

@@ -46,7 +46,7 @@ import { benchSmartCharging, type SmartChargingFigures } from './bench-smart-cha
 
 const CALLS = 1000;
 const SESSIONS = 200;
-/** Durable commits timed per round, for the durable floor of the figures that commit. */
+/** Durable commits timed per round: what one sync costs on this disk, beside the durable floor. */
 const COMMITS = 200;
 /** Issue 10's targets: the daemon's size after boot, and the smart-charging calls' p99. */
 const RSS_AFTER_BOOT_TARGET_MB = 70;
@@ -92,7 +92,7 @@ function oursOnly(csms: DevCsms, socket: string) {
   };
 }
 
-/** Both charge points, `rounds` times each, alternating which goes first. */
+/** The three charge points (ours, the floor, the durable floor), `rounds` times each, each going first in turn. */
 async function compareWithFloor(
   csms: DevCsms,
   url: string,
@@ -102,6 +102,7 @@ async function compareWithFloor(
 ) {
   const ours: Comparable[] = [];
   const floor: Comparable[] = [];
+  const durableFloor: Comparable[] = [];
   const extras: OursOnly[] = [];
   const rssAfterLoad: number[] = [];
   const commits: Stats[] = [];
@@ -117,17 +118,19 @@ async function compareWithFloor(
       if (round.extras) extras.push(round.extras);
       rssAfterLoad.push(round.rssAfterLoadMb);
     };
-    const runFloor = async () => {
-      const round = await measureRound(csms, url, dir, floorTarget, { calls: CALLS, sessions: SESSIONS });
-      floor.push(round.figures);
+    const runFloor = (database: string | undefined, into: Comparable[]) => async () => {
+      const round = await measureRound(csms, url, dir, floorTarget(database), {
+        calls: CALLS,
+        sessions: SESSIONS,
+      });
+      into.push(round.figures);
     };
-    if (r % 2 === 0) {
-      await runOurs();
-      await runFloor();
-    } else {
-      await runFloor();
-      await runOurs();
-    }
+    const runs = [
+      runOurs,
+      runFloor(undefined, floor),
+      runFloor(join(dir, `durable-floor-${r}.db`), durableFloor),
+    ];
+    for (let i = 0; i < runs.length; i++) await runs[(r + i) % runs.length]?.();
     commits.push(timeCommits(join(dir, `commits-${r}`), COMMITS));
   }
   const oursMedian = (pick: (c: Comparable) => Stats) => medianStats(ours.map(pick));
@@ -145,14 +148,17 @@ async function compareWithFloor(
     cpctlStatusJsonProcessMs: extra((o) => o.cpctlStatusJsonProcessMs),
     simPlugToStatusNotificationMs: extra((o) => o.simPlugToStatusNotificationMs),
     firstRemoteStartToStartTransactionMs: median(ours.map((c) => c.firstRemoteStartToStartTransactionMs)),
+    // One sample per round each, so a median of three moves with one slow disk sync: every round's.
+    firstSessionByRound: Object.fromEntries(
+      Object.entries({ ours, floor, durableFloor }).map(([name, rounds]) => [
+        name,
+        rounds.map((c) => [c.firstRemoteStartToStartTransactionMs, c.firstRemoteStopToStopTransactionMs]),
+      ]),
+    ),
     remoteStartToStartTransactionMs: oursMedian((c) => c.remoteStartToStartTransactionMs),
     remoteStopToStopTransactionMs: oursMedian((c) => c.remoteStopToStopTransactionMs),
     sqliteFullCommitMs: medianStats(commits),
-    versusFloor: compare(
-      ours,
-      floor,
-      commits.map((c) => c.p50),
-    ),
+    versusFloor: compare(ours, floor, durableFloor),
   };
 }
 

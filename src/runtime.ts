@@ -622,6 +622,8 @@ export class Runtime {
       this.heartbeat.start();
       this.outbox.resume();
       this.transactions.warmUp();
+      // One after the other, each in a later turn: a frame arriving meanwhile is not held up long.
+      void this.rpc.warmUp().then(() => this.outbox.warmUp());
       this.securityExtension.onAccepted();
     });
     // Pending or Rejected after Accepted: the gate holds our CALLs, so the outbox waits too.

@@ -2,7 +2,14 @@ import { EventEmitter } from 'node:events';
 import { type Clock, Schedule } from '../clock.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
 import type { Logger } from '../log.js';
-import type { DeadLetter, MessageKind, OutboxEntry, OutboxRepo, QueuedAction } from '../store/outbox-repo.js';
+import {
+  type DeadLetter,
+  KIND_OF,
+  type MessageKind,
+  type OutboxEntry,
+  type OutboxRepo,
+  type QueuedAction,
+} from '../store/outbox-repo.js';
 import { CallTimeoutError, NotConnectedError } from './errors.js';
 import type { RequestOf } from './generated/messages.js';
 import type { RpcEndpoint } from './rpc.js';
@@ -25,7 +32,10 @@ export type Prepared = { payload: Record<string, unknown> } | { refused: string 
  * nothing to apply (security events) registers `{}`.
  */
 export interface DeliveryHandler {
-  /** The payload as it must leave now (a transaction message gets its transactionId). Default: as stored. */
+  /**
+   * The payload as it must leave now (a transaction message gets its transactionId). Default: as
+   * stored. Only reads: `warmUp` calls it on messages that are not queued.
+   */
   prepare?(entry: OutboxEntry): Prepared;
   /**
    * Applies a central-system answer. Runs inside the SQL transaction that deletes the row, so it
@@ -100,6 +110,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
    * delivery: each race would leave a reaction on it for as long as the outbox lives.
    */
   private settleAbandoned: (() => void) | undefined;
+  private warmedUp = false;
 
   constructor(opts: OutboxOptions) {
     super();
@@ -149,6 +160,50 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.resumes += 1;
     this.retry.start();
     this.kick();
+  }
+
+  /**
+   * Runs, once and in a later event-loop turn, what the first delivery of each action works out
+   * before it sends, for messages that are not queued (seq 0, which AUTOINCREMENT never gives): the
+   * wait and its handler's `prepare` for each, and the whole delivery of the first one `prepare`
+   * refuses, which dead-letters a message that is not there, so nothing moves. V8 compiles a
+   * function on its first call, and the first StartTransaction and StopTransaction after boot
+   * would pay for it. Nothing is sent or changed (`prepare` only reads). Resolves with what was
+   * prepared, by action.
+   */
+  async warmUp(): Promise<Array<[QueuedAction, Prepared]>> {
+    if (this.warmedUp) return [];
+    this.warmedUp = true;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const prepared: Array<[QueuedAction, Prepared]> = [];
+    let delivered = false;
+    for (const [action, kind] of Object.entries(KIND_OF)) {
+      if (!isQueuedAction(action)) continue;
+      const entry: OutboxEntry = {
+        seq: 0,
+        kind,
+        action,
+        ...(kind === 'transaction' ? { localTxId: 0 } : {}),
+        payload: {},
+        attempts: 0,
+        nextAttemptAt: 0,
+        createdAt: this.isoNow(),
+      };
+      this.waitBefore(entry);
+      const handler = this.handlers.get(kind);
+      if (!handler?.prepare) continue;
+      const outcome = handler.prepare(entry);
+      prepared.push([action, outcome]);
+      if (delivered || !('refused' in outcome)) continue;
+      delivered = true;
+      try {
+        await this.deliver(entry);
+      } catch (err) {
+        // A store that refuses even this leaves only the first delivery cold.
+        this.log.warn({ err }, 'outbox warm-up not completed');
+      }
+    }
+    return prepared;
   }
 
   /** Not connected, or no longer accepted: stop after the call in flight. */
@@ -414,6 +469,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       this.log.error({ err, event: what }, 'outbox listener failed');
     }
   }
+}
+
+function isQueuedAction(action: string): action is QueuedAction {
+  return action in KIND_OF;
 }
 
 function describe(err: unknown): string {

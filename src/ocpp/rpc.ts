@@ -154,6 +154,14 @@ function nextMessageId(): string {
 /** How many timed-out ids we remember, to tell a late answer from a stray one in the log. */
 const LATE_IDS_KEPT = 16;
 
+/** The CALL the central system sends first in a session after boot, as warmUp rehearses it. */
+const REHEARSED_CALL = JSON.stringify([
+  MESSAGE_TYPE.CALL,
+  'warm-up',
+  'RemoteStartTransaction',
+  { connectorId: 1, idTag: 'WARM-UP' },
+]);
+
 /**
  * The OCPP-J RPC endpoint of the charge point: frames, message ids, schema validation, one
  * charge-point CALL in flight at a time, response timeouts, and dispatch of central-system CALLs
@@ -209,6 +217,7 @@ export class RpcEndpoint extends EventEmitter {
    */
   private readonly inbound: string[] = [];
   private awaitingCaller = false;
+  private warmedUp = false;
 
   constructor(opts: RpcOptions) {
     super();
@@ -364,6 +373,33 @@ export class RpcEndpoint extends EventEmitter {
       }
       this.on('idle', done);
     });
+  }
+
+  /**
+   * Rehearses, once and in a later event-loop turn, a central-system CALL: parsed, validated,
+   * dispatched to its handler and answered. V8 compiles a function on its first call, and the
+   * boot's exchanges are all CALLs of ours: without this, the first CALL from the central system
+   * (typically the RemoteStartTransaction of the first session after boot) pays for compiling the
+   * dispatch. The rehearsal runs on a throwaway endpoint that shares only this class's code:
+   * nothing reaches this endpoint's transport, handlers, counters or `frame` listeners (the
+   * trace). Resolves with the frames the rehearsal wrote (none when already warmed up). Call it
+   * once registered, so it does not delay the BootNotification.
+   */
+  async warmUp(): Promise<string[]> {
+    if (this.warmedUp) return [];
+    this.warmedUp = true;
+    const written: string[] = [];
+    const rehearsal = new RpcEndpoint({
+      log: this.log,
+      clock: this.clock,
+      callTimeoutMs: this.callTimeoutMs,
+    });
+    rehearsal.attach({ send: (text) => written.push(text) > 0 });
+    rehearsal.handle('RemoteStartTransaction', () => ({ status: 'Rejected' }));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    rehearsal.receive(REHEARSED_CALL);
+    rehearsal.detach();
+    return written;
   }
 
   /** Every inbound text frame, handled strictly in order. Never throws: a bad frame is answered or logged, and counted. */

@@ -75,8 +75,11 @@ export interface TransactionEngineOptions {
  */
 export const LOCK_RETRY_MS = 30_000;
 
-/** The id tag of warmUp's rehearsals; never seen outside their rolled-back SQL transactions. */
-export const REHEARSAL_ID_TAG = 'WARM-UP';
+/**
+ * The id tag of warmUp's rehearsals; never seen outside their rolled-back SQL transactions. Longer
+ * than any real id tag (CiString20Type), so no reservation or list entry can be for it.
+ */
+export const REHEARSAL_ID_TAG = 'WARM-UP-REHEARSAL-ONLY';
 
 /** Thrown to roll a rehearsal back. */
 class RolledBack extends Error {}
@@ -163,11 +166,12 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   }
 
   /**
-   * Rehearses a start and a stop on the first connector, one step per event-loop turn: a meter
-   * read, then the start's and the stop's SQL and queued messages, each in an SQL transaction
-   * that is rolled back. The first session then finds the pages, statements and code from the
-   * meter to the queued StartTransaction / StopTransaction warm: cold, they made it several times
-   * slower than the ones after. Nothing of it stays in the store or reaches the central system
+   * Rehearses a start and a stop on the first connector, one step per event-loop turn: the moves
+   * of a remote start and stop (compileSessionMoves), a meter read, then the start's and the
+   * stop's SQL and queued messages, each in an SQL transaction that is rolled back. The first
+   * session then finds the pages, statements and code from the meter to the queued
+   * StartTransaction / StopTransaction warm: cold, they made it several times slower than the
+   * ones after. Nothing of it stays in the store or reaches the central system
    * (the outbox looks at its queue only after the rollback). Last, the WAL is started over
    * (`TransactionsRepo.restartWal`), so the first session's commits do not grow it. Call it once
    * registered, so it does not delay the BootNotification; later calls do nothing.
@@ -183,6 +187,9 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       await nextTurn();
       // The queries a remote start asks before anything is recorded; they change nothing.
       this.candidatesFor(this.opts.station.connectorIds(), REHEARSAL_ID_TAG);
+      await nextTurn();
+      if (this.closed) return;
+      this.compileSessionMoves(connectorId);
       const reading = (await this.readMeter(hw)) ?? { at: this.opts.time.nowMs(), energyImportWh: 0 };
       for (const withStop of [false, true]) {
         await nextTurn();
@@ -625,7 +632,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
    * gave no reading, or the connector faulted or left service meanwhile.
    */
   private async record(connectorId: number, pending: PendingStart): Promise<RunningTransaction | undefined> {
-    const { station, repo, sink, log, time, reservations } = this.opts;
+    const { station, log, time } = this.opts;
     const hw = station.connector(connectorId);
     if (!hw) return undefined;
     // A cable the lock cannot hold must not carry current.
@@ -644,8 +651,23 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       await this.releaseCable(connectorId);
       return undefined;
     }
-    const startedMs = time.nowMs();
-    const row = repo.atomically(() => {
+    const row = this.writeStart(connectorId, pending, reading, time.nowMs());
+    return {
+      row,
+      suspended: false,
+      ...(pending.txProfile === undefined ? {} : { txProfile: pending.txProfile }),
+    };
+  }
+
+  /** The transaction row, its StartTransaction (the sink's) and the reservation it ends, in one SQL transaction. */
+  private writeStart(
+    connectorId: number,
+    pending: PendingStart,
+    reading: MeterReading,
+    startedMs: number,
+  ): TransactionRow {
+    const { repo, sink, reservations } = this.opts;
+    return repo.atomically(() => {
       const { reservationId } = reservations.claim(connectorId, pending.idTag, pending.parentIdTag);
       const inserted = repo.insert({
         connectorId,
@@ -661,11 +683,6 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       if (pending.txProfile) this.opts.txProfiles?.bindToTransaction(pending.txProfile, inserted);
       return inserted;
     });
-    return {
-      row,
-      suspended: false,
-      ...(pending.txProfile === undefined ? {} : { txProfile: pending.txProfile }),
-    };
   }
 
   /**
@@ -744,18 +761,21 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
    * stop is then kept in memory and recorded by persistPending once it writes again).
    */
   private recordStopRow(row: TransactionRow, stop: TransactionStop): boolean {
+    return this.attempt('transaction stop', () => this.writeStop(row, stop));
+  }
+
+  /** The stop and its StopTransaction (the sink's) in one SQL transaction. */
+  private writeStop(row: TransactionRow, stop: TransactionStop): void {
     const { repo, sink } = this.opts;
-    return this.attempt('transaction stop', () =>
-      repo.atomically(() => {
-        repo.stop(row.localId, {
-          stopReason: stop.reason,
-          ...(stop.idTag ? { stopIdTag: stop.idTag } : {}),
-          meterStop: stop.meterStop,
-          stoppedAt: new Date(stop.timestampMs).toISOString(),
-        });
-        sink.stopped(row, stop);
-      }),
-    );
+    repo.atomically(() => {
+      repo.stop(row.localId, {
+        stopReason: stop.reason,
+        ...(stop.idTag ? { stopIdTag: stop.idTag } : {}),
+        meterStop: stop.meterStop,
+        stoppedAt: new Date(stop.timestampMs).toISOString(),
+      });
+      sink.stopped(row, stop);
+    });
   }
 
   /** Energy withheld, transaction kept: the central system refused the id (StopTransactionOnInvalidId off). */
@@ -950,22 +970,52 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     }
   }
 
-  /** A start (and, `withStop`, its stop) recorded and rolled back; see warmUp. */
+  /**
+   * The engine's code on the way of a remote start and stop that the rehearsal does not run,
+   * called once so V8 compiles it now (it compiles a function on its first call) by calls that
+   * change nothing: connector 0 holds no session and no hardware, so each returns at its first
+   * check, no transaction has id NaN or local id 0, and Idle has no `released` move.
+   */
+  private compileSessionMoves(connectorId: number): void {
+    const nobody = 0;
+    const pending: PendingStart = { idTag: REHEARSAL_ID_TAG };
+    const row: TransactionRow = {
+      localId: nobody,
+      connectorId: nobody,
+      idTag: REHEARSAL_ID_TAG,
+      meterStart: 0,
+      startedAt: '',
+      lastMeter: 0,
+      lastMeterAt: '',
+    };
+    this.opts.config.getBool('AuthorizeRemoteTxRequests');
+    this.remoteStart(REHEARSAL_ID_TAG, nobody);
+    this.remoteStop(Number.NaN);
+    this.transactionIdOf(nobody);
+    this.apply(nobody, { type: 'released' });
+    transition(IDLE, { type: 'authorized', pending });
+    this.waitingFor(pending);
+    this.inService(connectorId);
+    void this.startTransaction(nobody);
+    void this.record(nobody, pending);
+    void this.stop(nobody, 'Local');
+    void this.recordStop(nobody, { row, suspended: false }, 'Local', undefined);
+  }
+
+  /**
+   * A start (and, `withStop`, its stop) recorded by the code that records a real one, inside an
+   * SQL transaction that is rolled back; see warmUp.
+   */
   private rehearse(connectorId: number, reading: MeterReading, withStop: boolean): void {
-    const { repo, sink, time, log, reservations } = this.opts;
+    const { repo, time, log } = this.opts;
     const nowMs = time.nowMs();
-    const at = new Date(nowMs).toISOString();
     const meter = reading.energyImportWh;
     try {
       repo.atomically(() => {
-        reservations.claim(connectorId, REHEARSAL_ID_TAG);
-        const row = repo.insert({ connectorId, idTag: REHEARSAL_ID_TAG, meterStart: meter, startedAt: at });
-        sink.started(row, nowMs, reading);
+        const row = this.writeStart(connectorId, { idTag: REHEARSAL_ID_TAG }, reading, nowMs);
         if (withStop) {
-          repo.recordMeter(row.localId, meter, at);
-          repo.stop(row.localId, { stopReason: 'Local', meterStop: meter, stoppedAt: at });
-          const stop: TransactionStop = { reason: 'Local', meterStop: meter, timestampMs: nowMs, reading };
-          sink.stopped(row, stop);
+          repo.recordMeter(row.localId, meter, new Date(nowMs).toISOString());
+          this.writeStop(row, { reason: 'Local', meterStop: meter, timestampMs: nowMs, reading });
         }
         throw new RolledBack();
       });

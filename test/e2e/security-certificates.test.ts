@@ -7,7 +7,9 @@ import { type CsmsOptions, DevCsms } from '../csms/server.js';
 import { CP_ID, type Harness, type HarnessOptions, useHarness } from '../support/harness.js';
 import { type CertId, ecCa, ecServerCert, opensslCertId, rsaCa } from '../support/pki.js';
 
+/** OCTT TC_073's AuthorizationKey: the hex of the Basic-auth password "OCA_OCTT_admin_test" (docs/security.md). */
 const KEY = '4F43415F4F4354545F61646D696E5F74657374';
+const PASSWORD = 'OCA_OCTT_admin_test';
 const DAY_MS = 86_400_000;
 
 type Installed = { status: string; certificateHashData?: CertId[] };
@@ -43,7 +45,7 @@ describe('Security extension: root certificates over OCPP and TLS trust', () => 
   ): Promise<Harness> {
     const caFile = opts.caFile ?? writeBundle('provisioned', root.cert);
     const h = await start({
-      csms: { tls: opts.tls ?? tlsOf(server), basicAuth: { [CP_ID]: KEY } },
+      csms: { tls: opts.tls ?? tlsOf(server), basicAuth: { [CP_ID]: PASSWORD } },
       ocpp: { AuthorizationKey: KEY, ...opts.ocpp },
       config: () => ({ csms: { securityProfile: 2, caFile } }),
     });
@@ -246,7 +248,7 @@ describe('Security extension: root certificates over OCPP and TLS trust', () => 
     });
     expect(await install(h, 'CentralSystemRootCertificate', ecRoot.cert)).toEqual({ status: 'Accepted' });
     await h.runtime.stop();
-    await h.restartCsms({ tls: tlsOf(ecServerCert(ecRoot)), basicAuth: { [CP_ID]: KEY } });
+    await h.restartCsms({ tls: tlsOf(ecServerCert(ecRoot)), basicAuth: { [CP_ID]: PASSWORD } });
     await h.startRuntime();
     await h.booted();
     expect(await installed(h, 'ManufacturerRootCertificate')).toEqual({
@@ -284,7 +286,7 @@ describe('Security extension: root certificates over OCPP and TLS trust', () => 
     });
     expect(await install(h, 'CentralSystemRootCertificate', ecRoot.cert)).toEqual({ status: 'Accepted' });
     // The central system comes back with a server certificate only the installed root vouches for.
-    await h.restartCsms({ tls, basicAuth: { [CP_ID]: KEY } });
+    await h.restartCsms({ tls, basicAuth: { [CP_ID]: PASSWORD } });
     const info = await h.csms.waitForConnection(CP_ID);
     expect(info.tls?.cipher.name).toBe('ECDHE-ECDSA-AES256-GCM-SHA384');
     await h.csms.waitForCall(CP_ID, 'StatusNotification');
@@ -330,7 +332,7 @@ describe('Security extension: root certificates over OCPP and TLS trust', () => 
       selfId(root),
       successorId,
     ]);
-    await h.restartCsms({ tls: tlsOf(createServerCert(successor)), basicAuth: { [CP_ID]: KEY } });
+    await h.restartCsms({ tls: tlsOf(createServerCert(successor)), basicAuth: { [CP_ID]: PASSWORD } });
     // Statuses are reported after every reconnect: the connection is up and past the open handler.
     await h.csms.waitForCall(CP_ID, 'StatusNotification');
     expect(await installed(h, 'CentralSystemRootCertificate')).toEqual({
@@ -344,7 +346,7 @@ describe('Security extension: root certificates over OCPP and TLS trust', () => 
   });
 
   it('SecurityProfile 2 needs a central-system root: Rejected without one, Accepted once one is installed over OCPP, which then verifies the TLS endpoint', async () => {
-    const tlsCsms = new DevCsms({ tls: tlsOf(server), basicAuth: { [CP_ID]: KEY } });
+    const tlsCsms = new DevCsms({ tls: tlsOf(server), basicAuth: { [CP_ID]: PASSWORD } });
     const { url: tlsUrl } = await tlsCsms.start();
     try {
       const h = await start({

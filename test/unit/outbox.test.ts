@@ -20,6 +20,7 @@ import type { RpcEndpoint } from '../../src/ocpp/rpc.js';
 import { transactionDelivery } from '../../src/ocpp/transaction-delivery.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { OutboxRepo } from '../../src/store/outbox-repo.js';
+import { DiskFull } from '../support/disk-full.js';
 import { FakeClock } from '../support/fake-clock.js';
 
 const T0 = Date.parse('2024-05-01T12:00:00.000Z');
@@ -161,6 +162,8 @@ interface Harness {
   hookFailure: Error | undefined;
   /** Seqs of the security messages whose answers reached their handler. */
   securityAnswers: number[];
+  /** The local transactions whose transactionId the transaction handler looked up, in order. */
+  lookedUp: number[];
 }
 
 function insertTransaction(db: Database.Database): number {
@@ -209,10 +212,14 @@ function harness(
   const outbox = new Outbox(options);
   h.outbox = outbox;
   h.securityAnswers = [];
+  h.lookedUp = [];
   outbox.register(
     'transaction',
     transactionDelivery({
-      resolveTransactionId: (localTxId) => transactionIdOf(store.db, localTxId),
+      resolveTransactionId: (localTxId) => {
+        h.lookedUp.push(localTxId);
+        return transactionIdOf(store.db, localTxId);
+      },
       deadLetteredStart: (localTxId) => outbox.deadLetteredStart(localTxId),
       delivered(entry, response) {
         if (entry.action === 'StartTransaction' && entry.localTxId !== undefined) {
@@ -525,6 +532,50 @@ describe('Outbox', () => {
       { lastError: reason, payload: stopPayload(), localTxId: tx, attempts: 0 },
     ]);
     expect(h.outbox.size()).toBe(0);
+  });
+
+  it('warms up on messages that are not queued, delivering the first one refused: nothing is sent, kept, dead-lettered or written', async () => {
+    const h = harness();
+    const tx = insertTransaction(h.store.db);
+    const queued = h.outbox.enqueue('StartTransaction', startPayload(), tx);
+    const dead: DeadLetter[] = [];
+    h.outbox.on('deadLettered', (entry) => dead.push(entry));
+    const wal = `${h.store.path}-wal`;
+    const walBytes = fs.statSync(wal).size;
+
+    // Prepared as a first delivery prepares them, so that code is compiled before one is due...
+    expect(await h.outbox.warmUp()).toEqual([
+      ['StartTransaction', { payload: {} }],
+      ['StopTransaction', { refused: 'no transactionId known for local transaction 0' }],
+      ['MeterValues', { refused: 'no transactionId known for local transaction 0' }],
+    ]);
+    // ...and the StopTransaction delivered, which prepared it once more and found nothing to dead-letter.
+    expect(h.lookedUp).toEqual([0, 0, 0]);
+    expect(await h.outbox.warmUp()).toEqual([]);
+    // The queue, the dead letters, the log, the file and the wire are as they were.
+    expect(h.rpc.calls).toEqual([]);
+    expect(dead).toEqual([]);
+    expect(h.outbox.deadLetters()).toEqual([]);
+    expect(h.outbox.pending()).toEqual([queued]);
+    expect(h.logs.lines).toEqual([]);
+    expect(fs.statSync(wal).size).toBe(walBytes);
+  });
+
+  it('warms up on a full disk too: the delivery it rehearses is refused, logged, and nothing else happens', async () => {
+    const disk = new DiskFull();
+    const store = openStore({
+      dir: tempDir(),
+      log: createLogger({ level: 'silent' }),
+      wrapDatabase: disk.wrap,
+    });
+    cleanups.push(() => store.close());
+    const h = harness({ store });
+    disk.fill();
+
+    expect(await h.outbox.warmUp()).toHaveLength(3);
+    expect(disk.refused).toBe(1);
+    expect(h.logs.lines.map((line) => line.msg)).toEqual(['outbox warm-up not completed']);
+    expect(h.rpc.calls).toEqual([]);
   });
 
   it('after a crash mid-flight, a new Outbox delivers the rest exactly once (the in-flight one once more)', async () => {

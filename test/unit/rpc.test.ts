@@ -767,6 +767,35 @@ describe('whenIdle (graceful stop)', () => {
   });
 });
 
+describe('warm-up', () => {
+  it('rehearses a central-system CALL to its answer on a throwaway endpoint, once, leaving this one untouched', async () => {
+    const { rpc, transport } = setup();
+    const handled: unknown[] = [];
+    rpc.handle('RemoteStartTransaction', (req) => {
+      handled.push(req);
+      return { status: 'Accepted' };
+    });
+    const frames: FrameEvent[] = [];
+    rpc.on('frame', (frame: FrameEvent) => frames.push(frame));
+    const counters = { ...rpc.counters };
+
+    const written = await rpc.warmUp();
+
+    // The dispatch ran from the frame to the written CALLRESULT, so V8 has compiled it...
+    expect(written.map((text) => JSON.parse(text))).toEqual([[3, 'warm-up', { status: 'Rejected' }]]);
+    // ...with nothing of it on this endpoint: no frame, no handler, no count, no trace.
+    expect(transport.sent).toEqual([]);
+    expect(handled).toEqual([]);
+    expect(frames).toEqual([]);
+    expect(rpc.counters).toEqual(counters);
+    expect(await rpc.warmUp()).toEqual([]);
+
+    rpc.receive(JSON.stringify([2, 'cs-1', 'RemoteStartTransaction', { idTag: 'TAG' }]));
+    expect(handled).toEqual([{ idTag: 'TAG' }]);
+    expect(transport.take()).toEqual([[3, 'cs-1', { status: 'Accepted' }]]);
+  });
+});
+
 describe('frames and resilience', () => {
   it("emits 'frame' for every frame in and out, and 'malformed' for bad ones", () => {
     const { transport, rpc } = setup();

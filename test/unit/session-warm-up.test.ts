@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { validateRequest } from '../../src/ocpp/validator.js';
 import { REHEARSAL_ID_TAG } from '../../src/station/transactions.js';
 import { useSessionFixtures } from './session-fixture.js';
 
@@ -42,6 +43,52 @@ describe('the transaction warm-up', () => {
       { sampledValue: [{ context: 'Transaction.Begin' }] },
       { sampledValue: [{ context: 'Transaction.End' }] },
     ]);
+  });
+
+  it('also runs the remote start and stop moves the rehearsal skips, by calls that change nothing', async () => {
+    const fx = fixture({ centralSystem: true });
+    await fx.settle();
+    const remoteStart = vi.spyOn(fx.engine, 'remoteStart');
+    const remoteStop = vi.spyOn(fx.engine, 'remoteStop');
+    const events: unknown[] = [];
+    fx.engine.on('changed', (id) => events.push(['changed', id]));
+    fx.engine.on('transaction', (event) => events.push(event));
+    const timers = fx.clock.pending;
+    const timeline = fx.timeline.length;
+
+    fx.engine.warmUp();
+    await fx.settle();
+
+    // They ran (V8 compiled them) and were refused: no connector, no transaction of theirs...
+    expect(remoteStart).toHaveReturnedWith('Rejected');
+    expect(remoteStop).toHaveReturnedWith('Rejected');
+    // ...so no session moved, no status changed, no ConnectionTimeOut waits, nothing was sent.
+    expect(events).toEqual([]);
+    expect(fx.timeline.slice(timeline).filter((h) => h.kind === 'status')).toEqual([]);
+    expect(fx.clock.pending).toBe(timers);
+    expect(fx.csms!.calls).toEqual([]);
+    expect(fx.statusOf(1)).toBe('Available');
+
+    // The connectors serve the next remote start as if nothing had happened.
+    const row = await fx.charging(1, TAG);
+    expect(row.localId).toBe(1);
+  });
+
+  it('rehearses with an id tag no central system can reserve for or list, so no reservation is used up', () => {
+    const reserve = {
+      connectorId: 1,
+      expiryDate: '2024-05-01T13:00:00.000Z',
+      idTag: REHEARSAL_ID_TAG,
+      reservationId: 1,
+    };
+    expect(validateRequest('ReserveNow', reserve)?.code).toBe('PropertyConstraintViolation');
+    expect(
+      validateRequest('SendLocalList', {
+        listVersion: 1,
+        updateType: 'Full',
+        localAuthorizationList: [{ idTag: REHEARSAL_ID_TAG, idTagInfo: { status: 'Accepted' } }],
+      })?.code,
+    ).toBe('PropertyConstraintViolation');
   });
 
   it('runs once, and not at all on an engine closed before its turn', async () => {

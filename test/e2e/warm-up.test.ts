@@ -1,0 +1,42 @@
+/**
+ * The warm-ups after registration (issue 8, first session after boot): the runtime has the RPC,
+ * the outbox and the transaction engine rehearse what the first session will ask of them, and
+ * none of it reaches the central system, the trace or the store.
+ */
+import { describe, expect, it } from 'vitest';
+import { CP_ID, useHarness } from '../support/harness.js';
+
+/** Event-loop turns enough for every warm-up step (each takes its own turn) to have run. */
+async function turns(count = 20): Promise<void> {
+  for (let i = 0; i < count; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+describe('warm-up after registration', () => {
+  const start = useHarness();
+
+  it('warms the RPC, the outbox and the engine once accepted, and the central system sees only the boot', async () => {
+    const h = await start();
+    await h.booted();
+    await turns();
+
+    // Each already ran: a second call finds nothing left to do.
+    expect(await h.runtime.rpc.warmUp()).toEqual([]);
+    expect(await h.runtime.outbox.warmUp()).toEqual([]);
+    // Nothing of them on the wire, in the trace, in the queue or among the transactions.
+    const ours = h.csms.frames.filter((f) => f.chargePointId === CP_ID);
+    const sent = ours.flatMap((f) =>
+      f.direction === 'in' && f.message?.type === 'call' ? [f.message.action] : [],
+    );
+    expect(sent.filter((action) => action !== 'BootNotification' && action !== 'StatusNotification')).toEqual(
+      [],
+    );
+    const traced = h.runtime.trace.query({ limit: 100 }).map((entry) => entry.text);
+    expect(traced.filter((text) => text.includes('WARM-UP') || text.includes('warm-up'))).toEqual([]);
+    expect(h.runtime.outbox.size()).toBe(0);
+    expect(h.runtime.transactions.activeTransactions()).toEqual([]);
+    // The rehearsed CALL and its answer were not counted as frames of this link.
+    await h.runtime.rpc.whenIdle(5_000);
+    expect(h.runtime.rpc.counters.framesIn).toBe(ours.filter((f) => f.direction === 'out').length);
+    expect(h.runtime.rpc.counters.framesOut).toBe(ours.filter((f) => f.direction === 'in').length);
+  });
+});
