@@ -234,6 +234,22 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT`);
     },
   },
+  {
+    version: 10,
+    name: 'security_log',
+    up(db) {
+      // Every security event the charge point detected (white paper A04 / N01: a rolling log kept
+      // across restarts), bounded in rows by the repository. `timestamp` is the OCPP time of the
+      // event; `critical` marks the white paper's critical types.
+      db.exec(`CREATE TABLE security_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        timestamp TEXT NOT NULL,
+        type TEXT NOT NULL,
+        tech_info TEXT,
+        critical INTEGER NOT NULL CHECK (critical IN (0, 1))
+      ) STRICT`);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION: number = MIGRATIONS.length;
