@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Board } from '../hal/types.js';
+import type { Board, FaultInput } from '../hal/types.js';
 import { RuntimeControl } from './cli/control-api.js';
 import { ControlServer, DaemonAlreadyRunningError } from './cli/server.js';
 import { type Clock, OcppTime, systemClock, type Timer } from './clock.js';
@@ -23,6 +23,8 @@ import {
 } from './features/profile.js';
 import { remoteTriggerProfile } from './features/remote-trigger/profile.js';
 import { reservationProfile } from './features/reservation/profile.js';
+import { installSecurityExtension } from './features/security/extension.js';
+import { isSecurityEventType, SecurityEvents } from './features/security/security-events.js';
 import { SecurityProfileSwitch } from './features/security/security-profile.js';
 import { smartChargingProfile } from './features/smart-charging/profile.js';
 import type { Logger } from './log.js';
@@ -49,6 +51,7 @@ import { LocalListRepo } from './store/local-list-repo.js';
 import { OutboxRepo } from './store/outbox-repo.js';
 import { ReservationsRepo } from './store/reservations-repo.js';
 import { RetentionRepo } from './store/retention.js';
+import { SecurityLogRepo } from './store/security-log-repo.js';
 import type { StateLock } from './store/state-lock.js';
 import { TransactionSamplesRepo } from './store/transaction-samples-repo.js';
 import { TransactionsRepo } from './store/transactions-repo.js';
@@ -121,6 +124,8 @@ export class Runtime {
   /** The owner of each connector's offered current (pilot, contactor, DC setpoint). */
   readonly chargingLimit: ChargingLimit;
   readonly trace: FrameTrace;
+  /** Security events (white paper A04): the security log and SecurityEventNotification. */
+  readonly securityEvents: SecurityEvents;
   /** The one wall-clock time: OCPP timestamps and expiry decisions. */
   readonly time: OcppTime;
   private readonly profiles: InstalledProfile[] = [];
@@ -279,6 +284,15 @@ export class Runtime {
     deliverTransactionMessages(this.outbox, this.transactions, messages);
     // Security events only need to arrive: their answers carry nothing to apply.
     this.outbox.register('security', {});
+    this.securityEvents = new SecurityEvents({
+      repo: new SecurityLogRepo(this.store.db),
+      outbox: this.outbox,
+      time: this.time,
+      clock,
+      writes: this.store.health,
+      log,
+      secrets: () => [this.config.get('AuthorizationKey')],
+    });
     this.store.health.on('changed', (now, before) => this.onStoreHealth(now, before));
     messages.bind(this.transactions);
     this.chargingProfiles.bind(this.transactions);
@@ -307,6 +321,7 @@ export class Runtime {
       }
       this.profiles.push(installed);
     }
+    this.profiles.push(installSecurityExtension(ctx, { ...services, securityEvents: this.securityEvents }));
     new SecurityProfileSwitch({
       config: this.config,
       link: this.link,
@@ -320,6 +335,7 @@ export class Runtime {
     this.config.onChange('WebSocketPingInterval', () => this.link.restartPing());
     this.wireLink();
     this.wireReaders();
+    this.wireSecurityEvents();
     this.mqtt =
       cfg.mqtt && opts.mqttBridge
         ? new opts.mqttBridge({
@@ -376,6 +392,9 @@ export class Runtime {
     await runtime.startControlSocket();
     runtime.mqtt?.start();
     runtime.time.start();
+    runtime.securityEvents.raise('StartupOfTheDevice', `firmware ${FIRMWARE_VERSION}`);
+    // An enclosure opened while the charger was off is found at start.
+    if (runtime.tamperInputs().some((input) => input.isActive())) runtime.tamperDetected();
     runtime.link.start();
     return runtime;
   }
@@ -397,6 +416,7 @@ export class Runtime {
       transactionLog: this.transactionsRepo,
       outbox: this.outbox,
       localList: this.localList,
+      securityEvents: this.securityEvents,
       authCache: this.authCache,
       transactions: this.transactions,
       limit: this.chargingLimit,
@@ -427,6 +447,8 @@ export class Runtime {
     this.stopping ??= (async () => {
       this.opts.log.info({ reason }, 'stopping');
       this.opts.onStopping?.(reason);
+      // Queued before the stop begins, so it may still leave with the StopTransactions.
+      if (reason.kind === 'reset') this.securityEvents.raise('ResetOrReboot', `${reason.type} reset`);
       const deadline = performance.now() + STOP_BUDGET_MS;
       const left = () => Math.max(0, deadline - performance.now());
       await this.transactions.stopAll(transactionStopReason(reason));
@@ -453,6 +475,7 @@ export class Runtime {
       this.rpc.detach();
       this.station.close();
       await this.board.stop();
+      this.securityEvents.close();
       this.trace.close();
       this.store.close();
       this.resolveDone(reason);
@@ -469,12 +492,9 @@ export class Runtime {
     if (now.state !== 'ok') return;
     this.transactions.persistPending();
     const since = before.since === undefined ? '' : ` since ${new Date(before.since).toISOString()}`;
-    this.store.health.attempt('security event', () =>
-      this.outbox.enqueue('SecurityEventNotification', {
-        type: 'MemoryExhaustion',
-        timestamp: this.time.iso(),
-        techInfo: `state store ${before.state}${since}: ${before.reason ?? 'unknown'}`.slice(0, 255),
-      }),
+    this.securityEvents.raise(
+      'MemoryExhaustion',
+      `state store ${before.state}${since}: ${before.reason ?? 'unknown'}`,
     );
   }
 
@@ -535,6 +555,39 @@ export class Runtime {
         });
       });
     }
+  }
+
+  /**
+   * The security events detected elsewhere, raised where they are detected: the transport (TLS,
+   * authentication), the RPC (invalid and replayed frames), the time, and the board's tamper inputs.
+   */
+  private wireSecurityEvents(): void {
+    const events = this.securityEvents;
+    const fromDetector = ({ type, techInfo }: { type: string; techInfo: string }) => {
+      if (isSecurityEventType(type)) events.raise(type, techInfo);
+      else this.opts.log.error({ securityEvent: type }, 'unknown security event type');
+    };
+    this.link.on('securityEvent', fromDetector);
+    this.rpc.on('securityEvent', fromDetector);
+    this.time.on('securityEvent', fromDetector);
+    // A step of the system clock is the time's own event; the central system setting our time is this one.
+    this.time.on('adjusted', ({ byMs, source }) => {
+      if (source === 'centralSystem')
+        events.raise('SettingSystemTime', `time set by the central system, ${byMs} ms`);
+    });
+    for (const input of this.tamperInputs()) {
+      input.on('change', (active) => {
+        if (active) this.tamperDetected();
+      });
+    }
+  }
+
+  private tamperInputs(): FaultInput[] {
+    return this.board.faultInputs.filter((input) => input.kind === 'tamper');
+  }
+
+  private tamperDetected(): void {
+    this.securityEvents.raise('TamperDetectionActivated', 'tamper input active');
   }
 
   private outboxDrained(maxWaitMs: number): Promise<void> {
