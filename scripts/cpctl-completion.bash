@@ -34,7 +34,7 @@ _cpctl() {
   local candidates=""
   case "${words[0]}" in
     "")
-      candidates="status config hal limit limits sim transactions queue auth reconnect reset availability unlock log-level trace completion version help"
+      candidates="status config hal limit limits sim transactions queue security-log auth reconnect reset availability unlock log-level trace completion version help"
       ;;
     config)
       [[ ${#words[@]} -eq 1 ]] && candidates="get set"
@@ -52,7 +52,9 @@ _cpctl() {
       ;;
     sim)
       if [[ ${#words[@]} -eq 1 ]]; then
-        candidates="plug unplug ev swipe fault clear lock-fail meter"
+        candidates="plug unplug ev swipe fault clear lock-fail tamper meter"
+      elif [[ ${words[1]} == tamper && ${#words[@]} -eq 2 ]]; then
+        candidates="on off"
       elif [[ ${#words[@]} -eq 3 ]]; then
         case "${words[1]}" in
           ev) candidates="charge pause" ;;
@@ -68,6 +70,7 @@ _cpctl() {
       esac
       ;;
     transactions) options+=" --limit" ;;
+    security-log) options+=" --limit --clear" ;;
     queue)
       [[ ${#words[@]} -eq 1 ]] && candidates="retry"
       ;;

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Board } from '../hal/types.js';
+import type { Board, FaultInput } from '../hal/types.js';
 import { RuntimeControl } from './cli/control-api.js';
 import { ControlServer, DaemonAlreadyRunningError } from './cli/server.js';
 import { type Clock, OcppTime, systemClock, type Timer } from './clock.js';
@@ -28,6 +28,7 @@ import {
   installSecurityExtension,
   SECURITY_EXTENSION_CAPABILITIES,
 } from './features/security/extension.js';
+import { isSecurityEventType, SecurityEvents } from './features/security/security-events.js';
 import { SecurityProfileSwitch } from './features/security/security-profile.js';
 import { smartChargingProfile } from './features/smart-charging/profile.js';
 import type { Logger } from './log.js';
@@ -57,6 +58,7 @@ import { LocalListRepo } from './store/local-list-repo.js';
 import { OutboxRepo } from './store/outbox-repo.js';
 import { ReservationsRepo } from './store/reservations-repo.js';
 import { RetentionRepo } from './store/retention.js';
+import { SecurityLogRepo } from './store/security-log-repo.js';
 import type { StateLock } from './store/state-lock.js';
 import { TransactionSamplesRepo } from './store/transaction-samples-repo.js';
 import { TransactionsRepo } from './store/transactions-repo.js';
@@ -130,6 +132,8 @@ export class Runtime {
   /** The charge point's TLS client certificate and key (security profile 3), renewed over OCPP. */
   readonly chargePointCertificate: ChargePointCertificate;
   private readonly securityExtension: InstalledSecurityExtension;
+  /** Security events (white paper A04): the security log and SecurityEventNotification. */
+  readonly securityEvents: SecurityEvents;
   /** The one wall-clock time: OCPP timestamps and expiry decisions. */
   readonly time: OcppTime;
   private readonly profiles: InstalledProfile[] = [];
@@ -191,7 +195,7 @@ export class Runtime {
       additionalRootCertificateCheck: () => this.config.getBool('AdditionalRootCertificateCheck'),
       now: () => this.time.nowMs(),
       connectionChain: () => this.link.peerCertificates,
-      raise: (type, techInfo) => this.raiseSecurityEvent(type, techInfo),
+      raise: (type, techInfo) => this.securityEvents.raise(type, techInfo),
       log: log.child({ module: 'certificates' }),
     });
     this.station = new Station({ board: this.board, availability: this.store.availability, clock, log });
@@ -302,6 +306,15 @@ export class Runtime {
     deliverTransactionMessages(this.outbox, this.transactions, messages);
     // Security events only need to arrive: their answers carry nothing to apply.
     this.outbox.register('security', {});
+    this.securityEvents = new SecurityEvents({
+      repo: new SecurityLogRepo(this.store.db),
+      outbox: this.outbox,
+      time: this.time,
+      clock,
+      writes: this.store.health,
+      log,
+      secrets: () => [this.config.get('AuthorizationKey')],
+    });
     this.store.health.on('changed', (now, before) => this.onStoreHealth(now, before));
     messages.bind(this.transactions);
     this.chargingProfiles.bind(this.transactions);
@@ -346,7 +359,7 @@ export class Runtime {
       online: () => this.link.isOpen && this.registration.status === 'Accepted',
       link: this.link,
       triggers,
-      raise: (type, techInfo) => this.raiseSecurityEvent(type, techInfo),
+      securityEvents: this.securityEvents,
     });
     this.profiles.push(this.securityExtension);
     new SecurityProfileSwitch({
@@ -361,6 +374,7 @@ export class Runtime {
     this.config.onChange('WebSocketPingInterval', () => this.link.restartPing());
     this.wireLink();
     this.wireReaders();
+    this.wireSecurityEvents();
     this.mqtt =
       cfg.mqtt && opts.mqttBridge
         ? new opts.mqttBridge({
@@ -417,6 +431,9 @@ export class Runtime {
     await runtime.startControlSocket();
     runtime.mqtt?.start();
     runtime.time.start();
+    runtime.securityEvents.raise('StartupOfTheDevice', `firmware ${FIRMWARE_VERSION}`);
+    // An enclosure opened while the charger was off is found at start.
+    if (runtime.tamperInputs().some((input) => input.isActive())) runtime.tamperDetected();
     runtime.link.start();
     return runtime;
   }
@@ -438,6 +455,7 @@ export class Runtime {
       transactionLog: this.transactionsRepo,
       outbox: this.outbox,
       localList: this.localList,
+      securityEvents: this.securityEvents,
       authCache: this.authCache,
       transactions: this.transactions,
       limit: this.chargingLimit,
@@ -468,6 +486,8 @@ export class Runtime {
     this.stopping ??= (async () => {
       this.opts.log.info({ reason }, 'stopping');
       this.opts.onStopping?.(reason);
+      // Queued before the stop begins, so it may still leave with the StopTransactions.
+      if (reason.kind === 'reset') this.securityEvents.raise('ResetOrReboot', `${reason.type} reset`);
       const deadline = performance.now() + STOP_BUDGET_MS;
       const left = () => Math.max(0, deadline - performance.now());
       await this.transactions.stopAll(transactionStopReason(reason));
@@ -494,6 +514,7 @@ export class Runtime {
       this.rpc.detach();
       this.station.close();
       await this.board.stop();
+      this.securityEvents.close();
       this.trace.close();
       this.store.close();
       this.resolveDone(reason);
@@ -510,23 +531,9 @@ export class Runtime {
     if (now.state !== 'ok') return;
     this.transactions.persistPending();
     const since = before.since === undefined ? '' : ` since ${new Date(before.since).toISOString()}`;
-    this.store.health.attempt('security event', () =>
-      this.outbox.enqueue('SecurityEventNotification', {
-        type: 'MemoryExhaustion',
-        timestamp: this.time.iso(),
-        techInfo: `state store ${before.state}${since}: ${before.reason ?? 'unknown'}`.slice(0, 255),
-      }),
-    );
-  }
-
-  /** A security event for the central system, queued durably like the transaction messages. */
-  private raiseSecurityEvent(type: string, techInfo?: string): void {
-    this.store.health.attempt('security event', () =>
-      this.outbox.enqueue('SecurityEventNotification', {
-        type,
-        timestamp: this.time.iso(),
-        ...(techInfo === undefined ? {} : { techInfo: techInfo.slice(0, 255) }),
-      }),
+    this.securityEvents.raise(
+      'MemoryExhaustion',
+      `state store ${before.state}${since}: ${before.reason ?? 'unknown'}`,
     );
   }
 
@@ -588,6 +595,39 @@ export class Runtime {
         });
       });
     }
+  }
+
+  /**
+   * The security events detected elsewhere, raised where they are detected: the transport (TLS,
+   * authentication), the RPC (invalid and replayed frames), the time, and the board's tamper inputs.
+   */
+  private wireSecurityEvents(): void {
+    const events = this.securityEvents;
+    const fromDetector = ({ type, techInfo }: { type: string; techInfo: string }) => {
+      if (isSecurityEventType(type)) events.raise(type, techInfo);
+      else this.opts.log.error({ securityEvent: type }, 'unknown security event type');
+    };
+    this.link.on('securityEvent', fromDetector);
+    this.rpc.on('securityEvent', fromDetector);
+    this.time.on('securityEvent', fromDetector);
+    // A step of the system clock is the time's own event; the central system setting our time is this one.
+    this.time.on('adjusted', ({ byMs, source }) => {
+      if (source === 'centralSystem')
+        events.raise('SettingSystemTime', `time set by the central system, ${byMs} ms`);
+    });
+    for (const input of this.tamperInputs()) {
+      input.on('change', (active) => {
+        if (active) this.tamperDetected();
+      });
+    }
+  }
+
+  private tamperInputs(): FaultInput[] {
+    return this.board.faultInputs.filter((input) => input.kind === 'tamper');
+  }
+
+  private tamperDetected(): void {
+    this.securityEvents.raise('TamperDetectionActivated', 'tamper input active');
   }
 
   private outboxDrained(maxWaitMs: number): Promise<void> {

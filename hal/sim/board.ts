@@ -17,6 +17,7 @@ import {
   SimPowerSetpoint,
   SimReader,
   SimRelay,
+  SimTamperSwitch,
 } from './devices.js';
 import { SimRegisters } from './registers.js';
 
@@ -72,7 +73,8 @@ export class SimBoard implements Board {
   readonly name: string;
   readonly connectors: AssembledConnector[];
   readonly readers: ReaderAssignment[];
-  readonly faultInputs: readonly FaultInput[] = [];
+  private readonly tamperSwitch = new SimTamperSwitch();
+  readonly faultInputs: readonly FaultInput[] = [this.tamperSwitch];
   readonly supplyMaxCurrentA?: number;
   readonly smartCharging?: SmartChargingCapabilities;
   private readonly outlets = new Map<number, SimOutlet>();
@@ -182,6 +184,11 @@ export class SimBoard implements Board {
     const { lock } = this.outlet(connectorId);
     if (!lock) throw new RangeError(`connector ${connectorId} has a fixed cable and no lock`);
     lock.failing = failing;
+  }
+
+  /** Opens (true) or closes the enclosure: the tamper input every connector treats as a fault. */
+  tamper(active: boolean): void {
+    this.tamperSwitch.set(active);
   }
 
   /** What the EV draws while charging, W. */

@@ -3,6 +3,7 @@ import type { Clock } from '../../src/clock.js';
 import {
   type ConnectorLock,
   type DeviceHealth,
+  type FaultInput,
   HEALTHY,
   type HealthEvents,
   type Meter,
@@ -290,6 +291,25 @@ export class SimLock extends EventEmitter<HealthEvents> implements ConnectorLock
       this.emit('health', next);
     }
     return !this.failing;
+  }
+}
+
+/** The enclosure's tamper switch, opened and closed by `cpctl sim tamper on|off`. */
+export class SimTamperSwitch extends EventEmitter<{ change: [active: boolean] }> implements FaultInput {
+  readonly kind = 'tamper';
+  private active = false;
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+
+  isActive(): boolean {
+    return this.active;
+  }
+
+  set(active: boolean): void {
+    if (active === this.active) return;
+    this.active = active;
+    this.emit('change', active);
   }
 }
 

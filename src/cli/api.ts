@@ -10,6 +10,7 @@ import type { IdTagInfo } from '../station/auth-types.js';
 import type { LimitInEffect } from '../station/charging-limit.js';
 import type { OfferState } from '../station/charging-outputs.js';
 import type { LimitSource } from '../station/charging-profile-types.js';
+import type { SecurityLogEntry } from '../store/security-log-repo.js';
 import type { TraceEntry } from '../store/trace-repo.js';
 import type { TransactionRow } from '../store/transactions-repo.js';
 
@@ -119,6 +120,8 @@ export interface SimControls {
   fault(connectorId: number, errorCode: string): void;
   clear(connectorId: number): void;
   lockFail(connectorId: number, failing: boolean): void;
+  /** The enclosure's tamper switch: active faults every connector and raises TamperDetectionActivated. */
+  tamper(active: boolean): void;
   meter(connectorId: number, powerW: number): void;
 }
 
@@ -132,6 +135,15 @@ export interface TransactionsReport {
   running: TransactionReport[];
   /** The latest finished transactions, newest first. */
   recent: TransactionReport[];
+}
+
+export interface SecurityLogReport {
+  /** Entries in the security log now. */
+  total: number;
+  /** The newest entries asked for, oldest first. */
+  entries: SecurityLogEntry[];
+  /** With `clear`: how many entries were removed (the log then holds only SecurityLogWasCleared). */
+  cleared?: number;
 }
 
 /** Most messages `queue` lists of each kind; the totals still count them all. */
@@ -206,6 +218,8 @@ export interface ControlApi {
   transactions(recent: number): TransactionsReport;
   /** The transaction-message outbox: what waits for delivery and what was given up on. */
   queue(): QueueReport;
+  /** The newest `limit` entries of the security log; with `clear`, the log is emptied first (logged, an event). */
+  securityLog(limit: number, clear: boolean): SecurityLogReport;
   /** Puts every dead letter back into the queue, in its original order; how many went back. */
   queueRetry(): { requeued: number };
   /** Local list and cache summary, plus what each says about `idTag` when given. */

@@ -14,6 +14,7 @@ import {
   DEFAULT_FOLLOW_BACKLOG,
   DEFAULT_LIMITS_DURATION_S,
   DEFAULT_RECENT_TRANSACTIONS,
+  DEFAULT_SECURITY_LOG_ENTRIES,
   DEFAULT_TRACE_FRAMES,
   FAULT_CODES,
   type Method,
@@ -27,6 +28,7 @@ import {
   renderLimits,
   renderMeter,
   renderQueue,
+  renderSecurityLog,
   renderStatus,
   renderTransactions,
   table,
@@ -72,6 +74,8 @@ type CommandOption = (typeof COMMAND_OPTIONS)[number];
 
 interface Invocation extends Partial<Record<CommandOption, string>> {
   args: string[];
+  /** --clear (security-log only). */
+  clear?: true;
 }
 
 /** What a command prints: `out` on stdout; `error` makes one stderr line and exit 1. */
@@ -273,6 +277,16 @@ const COMMANDS = [
     }),
   }),
   def({
+    words: ['sim', 'tamper'],
+    args: ['on|off'],
+    summary: "open or close the enclosure (the board's tamper input)",
+    method: 'sim.tamper',
+    params: ({ args }) => ({ active: choice(args[0]!, 'on', 'off') }),
+    human: (_, { active }) => ({
+      out: active ? 'tamper input active: every connector faulted' : 'tamper input cleared',
+    }),
+  }),
+  def({
     words: ['sim', 'meter'],
     args: ['<connector>'],
     summary: 'what the EV draws while charging',
@@ -296,6 +310,18 @@ const COMMANDS = [
     options: { limit: '[--limit <n>]' },
     params: ({ limit }) => (limit === undefined ? {} : { limit: integer(limit, '--limit') }),
     human: (report, { limit }) => ({ out: renderTransactions(report, limit ?? DEFAULT_RECENT_TRANSACTIONS) }),
+  }),
+  def({
+    words: ['security-log'],
+    args: [],
+    summary: `the security log, newest last (${DEFAULT_SECURITY_LOG_ENTRIES} unless --limit); --clear empties it`,
+    method: 'securityLog',
+    options: { limit: '[--limit <n>]' },
+    params: ({ limit, clear }) => ({
+      ...(limit === undefined ? {} : { limit: integer(limit, '--limit') }),
+      ...(clear ? { clear } : {}),
+    }),
+    human: (report) => ({ out: renderSecurityLog(report) }),
   }),
   def({
     words: ['queue', 'retry'],
@@ -416,6 +442,7 @@ const PARSE_OPTIONS = {
   duration: { type: 'string' },
   action: { type: 'string' },
   follow: { type: 'boolean' },
+  clear: { type: 'boolean' },
 } as const;
 
 function parseArgv(argv: string[]) {
@@ -450,6 +477,9 @@ export async function runCpctl(argv: string[], io: CpctlIo): Promise<number> {
     if (positionals[0] !== 'trace' && (values.follow || values.action !== undefined)) {
       throw new UsageError(`--${values.follow ? 'follow' : 'action'} applies to trace only`);
     }
+    if (values.clear && positionals[0] !== 'security-log') {
+      throw new UsageError('--clear applies to security-log only');
+    }
     if (positionals[0] === 'version') {
       if (positionals.length > 1) throw new UsageError('usage: cpctl version');
       return await runVersion(socket, json, io);
@@ -466,6 +496,7 @@ export async function runCpctl(argv: string[], io: CpctlIo): Promise<number> {
     }
     const command = findCommand(positionals);
     const inv = invocation(command, positionals.slice(command.words.length), values);
+    if (values.clear) inv.clear = true;
     return await runCommand(command, inv, socket, json, io);
   } catch (err) {
     const failure = classifyFailure(err, socket);

@@ -4,6 +4,7 @@ import type { Clock, OcppTime, Timer } from '../clock.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
 import type { ResetType } from '../features/context.js';
 import type { Registration } from '../features/core/registration.js';
+import type { SecurityEvents } from '../features/security/security-events.js';
 import { type Logger, type LogLevel, setLogLevel } from '../log.js';
 import type { Link } from '../ocpp/link.js';
 import type { DeadLetter, Outbox, OutboxEntry } from '../ocpp/outbox.js';
@@ -36,6 +37,7 @@ import {
   QUEUE_LIST_LIMIT,
   type QueuedMessage,
   type QueueReport,
+  type SecurityLogReport,
   type SimControls,
   type StatusReport,
   type StoreReport,
@@ -59,6 +61,7 @@ export interface ControlDeps {
     'firstPending' | 'size' | 'newestDeadLetters' | 'deadLetterCount' | 'retryDeadLetters'
   >;
   localList: Pick<LocalAuthList, 'get' | 'version' | 'size'>;
+  securityEvents: Pick<SecurityEvents, 'newest' | 'count' | 'clear'>;
   authCache: Pick<AuthCache, 'get' | 'size'>;
   transactions: Pick<TransactionEngine, 'unlock'>;
   /** The owner of the offered current: a relay test closes the contactor through it. */
@@ -286,6 +289,16 @@ export class RuntimeControl implements ControlApi {
     return { running: running.map(transactionReport), recent: finished.map(transactionReport) };
   }
 
+  securityLog(limit: number, clear: boolean): SecurityLogReport {
+    const events = this.deps.securityEvents;
+    const cleared = clear ? events.clear('cpctl') : undefined;
+    return {
+      total: events.count(),
+      entries: events.newest(limit),
+      ...(cleared === undefined ? {} : { cleared }),
+    };
+  }
+
   queue(): QueueReport {
     const { outbox } = this.deps;
     // Paged in SQL: a charger offline for weeks holds far more than anyone reads here.
@@ -460,6 +473,7 @@ function simControls(board: SimBoard, log: Logger): SimControls {
     fault: guard('fault', (c: number, code: string) => board.fault(c, code)),
     clear: guard('clear', (c: number) => board.clear(c)),
     lockFail: guard('lockFail', (c: number, failing: boolean) => board.lockFail(c, failing)),
+    tamper: guard('tamper', (active: boolean) => board.tamper(active)),
     meter: guard('meter', (c: number, powerW: number) => board.meter(c, powerW)),
   };
 }

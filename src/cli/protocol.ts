@@ -14,6 +14,7 @@ import { HARDWARE_FAULTS, type MeterReading } from '../../hal/types.js';
 import type { ResetType } from '../features/context.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import type { ErrorCode } from '../station/types.js';
+import { SECURITY_LOG_MAX_ROWS } from '../store/security-log-repo.js';
 import type { TraceEntry } from '../store/trace-repo.js';
 import type {
   AuthReport,
@@ -21,6 +22,7 @@ import type {
   ControlApi,
   LimitsReport,
   QueueReport,
+  SecurityLogReport,
   StatusReport,
   TransactionsReport,
 } from './api.js';
@@ -31,6 +33,10 @@ export const MAX_REQUEST_BYTES = 64 * 1024;
 /** Finished transactions `transactions` lists when no limit is given, and the most it lists. */
 export const DEFAULT_RECENT_TRANSACTIONS = 10;
 export const MAX_RECENT_TRANSACTIONS = 1000;
+
+/** Security log entries `security-log` lists when no limit is given, and the most (the whole log). */
+export const DEFAULT_SECURITY_LOG_ENTRIES = 20;
+export const MAX_SECURITY_LOG_ENTRIES = SECURITY_LOG_MAX_ROWS;
 
 /**
  * The span `limits` shows when none is given (a day, as a daily profile repeats), and the longest
@@ -65,6 +71,7 @@ export interface MethodMap {
   limits: { params: { connectorId: number; durationS?: number }; result: LimitsReport };
   transactions: { params: { limit?: number }; result: TransactionsReport };
   queue: { params: NoParams; result: QueueReport };
+  securityLog: { params: { limit?: number; clear?: boolean }; result: SecurityLogReport };
   'queue.retry': { params: NoParams; result: { requeued: number } };
   auth: { params: { idTag?: string }; result: AuthReport };
   'sim.plug': { params: { connectorId: number }; result: null };
@@ -74,6 +81,7 @@ export interface MethodMap {
   'sim.fault': { params: { connectorId: number; errorCode: string }; result: null };
   'sim.clear': { params: { connectorId: number }; result: null };
   'sim.lockFail': { params: { connectorId: number; failing: boolean }; result: null };
+  'sim.tamper': { params: { active: boolean }; result: null };
   'sim.meter': { params: { connectorId: number; powerW: number }; result: null };
   reconnect: { params: NoParams; result: null };
   reset: { params: { type: ResetType }; result: ReturnType<ControlApi['reset']> };
@@ -184,6 +192,16 @@ const SPECS: { [M in Method]: Spec<M> } = {
     },
   },
   queue: {},
+  securityLog: {
+    limit: {
+      check: (v) =>
+        Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_SECURITY_LOG_ENTRIES
+          ? undefined
+          : `must be an integer from 0 to ${MAX_SECURITY_LOG_ENTRIES}`,
+      optional: true,
+    },
+    clear: { ...flag, optional: true },
+  },
   'queue.retry': {},
   auth: { idTag: { ...idTag, optional: true } },
   'sim.plug': { connectorId },
@@ -193,6 +211,7 @@ const SPECS: { [M in Method]: Spec<M> } = {
   'sim.fault': { connectorId, errorCode: oneOf(FAULT_CODES) },
   'sim.clear': { connectorId },
   'sim.lockFail': { connectorId, failing: flag },
+  'sim.tamper': { active: flag },
   'sim.meter': {
     connectorId,
     powerW: {

@@ -12,6 +12,7 @@ import type {
   ConnectorReport,
   LimitsReport,
   QueueReport,
+  SecurityLogReport,
   StatusReport,
   TransactionReport,
   TransactionsReport,
@@ -235,6 +236,27 @@ export function renderTransactions(report: TransactionsReport, limit: number): s
     'no finished transaction',
   );
   return `${running}\n\n${finished}`;
+}
+
+/** The newest entries, oldest first, as a log reads. */
+export function renderSecurityLog(report: SecurityLogReport): string {
+  const cleared =
+    report.cleared === undefined
+      ? []
+      : [`security log cleared: ${report.cleared} ${report.cleared === 1 ? 'entry' : 'entries'} removed`];
+  const shown = report.entries.length;
+  const caption = `security log: ${report.total} ${report.total === 1 ? 'entry' : 'entries'}${shown < report.total ? ` (the newest ${shown} shown)` : ''}`;
+  const rows = report.entries.map((e) => [
+    String(e.id),
+    e.timestamp,
+    e.type,
+    e.critical ? 'yes' : 'no',
+    e.techInfo ?? '-',
+  ]);
+  return [
+    ...cleared,
+    captioned(caption, ['ID', 'TIME', 'TYPE', 'CRITICAL', 'TECH INFO'], rows, 'security log: empty'),
+  ].join('\n');
 }
 
 export function renderQueue(report: QueueReport): string {

@@ -71,6 +71,17 @@ export interface FrameEvent {
   text: string;
 }
 
+/**
+ * A white-paper security event the RPC detects: a frame that fails framing or schema validation
+ * (InvalidMessages), or one that repeats what was already seen (AttemptedReplayAttacks): an
+ * answer to a call already answered or never sent, a central-system CALL reusing a message id on
+ * the same connection (OCPP-J 4.1.1: unique per sender and connection). Late answers are not.
+ */
+export interface RpcSecurityEvent {
+  type: 'InvalidMessages' | 'AttemptedReplayAttacks';
+  techInfo: string;
+}
+
 export interface MalformedEvent {
   reason: string;
   text: string;
@@ -153,6 +164,8 @@ function nextMessageId(): string {
 
 /** How many timed-out ids we remember, to tell a late answer from a stray one in the log. */
 const LATE_IDS_KEPT = 16;
+/** Message ids remembered to recognise a replay: ours sent and answered, the central system's CALLs. */
+const REPLAY_IDS_KEPT = 256;
 
 /** The CALL the central system sends first in a session after boot, as warmUp rehearses it. */
 const REHEARSED_CALL = JSON.stringify([
@@ -167,7 +180,8 @@ const REHEARSED_CALL = JSON.stringify([
  * charge-point CALL in flight at a time, response timeouts, and dispatch of central-system CALLs
  * to handlers. It knows nothing of sockets: the link attaches a Transport and feeds it text.
  *
- * Events: 'frame' (FrameEvent) for every frame in and out, 'malformed' (MalformedEvent).
+ * Events: 'frame' (FrameEvent) for every frame in and out, 'malformed' (MalformedEvent),
+ * 'securityEvent' (RpcSecurityEvent).
  */
 export class RpcEndpoint extends EventEmitter {
   readonly counters: RpcCounters = {
@@ -188,6 +202,10 @@ export class RpcEndpoint extends EventEmitter {
   private readonly handlers = new Map<string, AnyHandler>();
   private readonly queue: PendingCall[] = [];
   private readonly lateIds: string[] = [];
+  private readonly sentIds = new RecentIds(REPLAY_IDS_KEPT);
+  private readonly answeredIds = new RecentIds(REPLAY_IDS_KEPT);
+  /** The central system's CALL ids on this connection. */
+  private readonly inboundCallIds = new RecentIds(REPLAY_IDS_KEPT);
   private inFlight: PendingCall | undefined;
   private transport: Transport | undefined;
   /** Bumped on every attach and detach, so an answer computed for an old link is not sent on a new one. */
@@ -315,6 +333,7 @@ export class RpcEndpoint extends EventEmitter {
     if (this.transport) this.detach();
     this.linkGeneration += 1;
     this.transport = transport;
+    this.inboundCallIds.clear();
     this.pump();
   }
 
@@ -442,6 +461,13 @@ export class RpcEndpoint extends EventEmitter {
       this.dropWhileSilent(messageId, clip(action));
       return;
     }
+    if (this.inboundCallIds.has(messageId)) {
+      this.securityEvent(
+        'AttemptedReplayAttacks',
+        `${clip(action)} CALL reuses message id ${clip(messageId)}`,
+      );
+    }
+    this.inboundCallIds.add(messageId);
     if (!isAction(action)) {
       this.refuse(messageId, clip(action), 'NotImplemented', `unknown action ${clip(action)}`);
       return;
@@ -454,6 +480,7 @@ export class RpcEndpoint extends EventEmitter {
     const invalid = validateRequest(action, payload);
     if (invalid) {
       this.counters.invalidPayloads += 1;
+      this.securityEvent('InvalidMessages', `${action} request: ${invalid.message}`);
       this.refuse(messageId, action, invalid.code, invalid.message);
       return;
     }
@@ -593,6 +620,7 @@ export class RpcEndpoint extends EventEmitter {
     const invalid = validateResponse(call.action, frame.payload);
     if (invalid) {
       this.counters.invalidPayloads += 1;
+      this.securityEvent('InvalidMessages', `${call.action} response: ${invalid.message}`);
       this.log.warn(
         { reason: invalid.message, code: invalid.code, messageId: call.messageId, action: call.action },
         'invalid response payload',
@@ -643,6 +671,7 @@ export class RpcEndpoint extends EventEmitter {
     const { reason, messageId, messageTypeId, replyCode } = frame;
     this.log.warn({ reason, messageId, messageTypeId, length: text.length }, 'malformed frame');
     this.emitSafely('malformed', { reason, text } satisfies MalformedEvent);
+    this.securityEvent('InvalidMessages', `malformed frame: ${reason}`);
     if (messageId === undefined) return;
     if (replyCode) {
       if (this.silent) {
@@ -674,10 +703,16 @@ export class RpcEndpoint extends EventEmitter {
     if (call?.messageId === messageId) {
       call.timer?.cancel();
       this.inFlight = undefined;
+      this.answeredIds.add(messageId);
       return call;
     }
     this.counters.unknownResults += 1;
     const late = this.lateIds.includes(messageId);
+    if (this.answeredIds.has(messageId)) {
+      this.securityEvent('AttemptedReplayAttacks', `${kind} again for answered call ${clip(messageId)}`);
+    } else if (!late && !this.sentIds.has(messageId)) {
+      this.securityEvent('AttemptedReplayAttacks', `${kind} for a call never sent: ${clip(messageId)}`);
+    }
     this.log.warn(
       { reason: late ? 'answer after timeout' : 'no such call', messageId },
       `ignored ${kind} for a call not in flight`,
@@ -701,6 +736,7 @@ export class RpcEndpoint extends EventEmitter {
         continue;
       }
       this.inFlight = call;
+      this.sentIds.add(call.messageId);
       call.sentAt = this.clock.monotonic();
       // An urgent call's timer already runs, since it was asked for.
       call.timer ??= this.clock.setTimeout(() => this.onTimeout(call), call.timeoutMs);
@@ -763,8 +799,12 @@ export class RpcEndpoint extends EventEmitter {
     return true;
   }
 
+  private securityEvent(type: RpcSecurityEvent['type'], techInfo: string): void {
+    this.emitSafely('securityEvent', { type, techInfo } satisfies RpcSecurityEvent);
+  }
+
   /** A listener's exception must not escape into the protocol path. */
-  private emitSafely(event: string, arg: FrameEvent | MalformedEvent): void {
+  private emitSafely(event: string, arg: FrameEvent | MalformedEvent | RpcSecurityEvent): void {
     try {
       this.emit(event, arg);
     } catch (err) {
@@ -788,4 +828,28 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
 
 function clip(text: string): string {
   return text.length <= 64 ? text : `${text.slice(0, 61)}...`;
+}
+
+/** The last `size` ids seen, oldest forgotten first. */
+class RecentIds {
+  private readonly ids = new Set<string>();
+
+  constructor(private readonly size: number) {}
+
+  add(id: string): void {
+    this.ids.delete(id);
+    this.ids.add(id);
+    if (this.ids.size > this.size) {
+      const oldest = this.ids.values().next().value;
+      if (oldest !== undefined) this.ids.delete(oldest);
+    }
+  }
+
+  has(id: string): boolean {
+    return this.ids.has(id);
+  }
+
+  clear(): void {
+    this.ids.clear();
+  }
 }

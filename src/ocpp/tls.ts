@@ -50,10 +50,18 @@ export function clientTlsOptions(host: string, material: TlsMaterial): ClientTls
 /** The security event (white paper A04) a failed TLS handshake corresponds to, if any. */
 export function classifyTlsFailure(
   error: unknown,
-): 'InvalidCentralSystemCertificate' | 'InvalidTLSVersion' | 'InvalidTLSCipherSuite' | undefined {
+):
+  | 'InvalidCentralSystemCertificate'
+  | 'FailedToAuthenticateAtCentralSystem'
+  | 'InvalidTLSVersion'
+  | 'InvalidTLSCipherSuite'
+  | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
   if (typeof code === 'string') {
+    // An alert the central system sent about a certificate is about ours: it refused our credentials.
+    if (/_ALERT_/.test(code) && /CERT|UNKNOWN_CA|ACCESS_DENIED/.test(code))
+      return 'FailedToAuthenticateAtCentralSystem';
     if (/CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_(GET|VERIFY)|HOSTNAME/.test(code))
       return 'InvalidCentralSystemCertificate';
     if (/PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|WRONG_VERSION/.test(code)) return 'InvalidTLSVersion';

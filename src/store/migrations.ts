@@ -235,11 +235,20 @@ export const MIGRATIONS: readonly Migration[] = [
     },
   },
   {
-    // Migration 10 is the security log's (branch sec-events); this stand-in keeps the versions
-    // contiguous on this branch and is replaced by it at merge.
     version: 10,
     name: 'security_log',
-    up() {},
+    up(db) {
+      // Every security event the charge point detected (white paper A04 / N01: a rolling log kept
+      // across restarts), bounded in rows by the repository. `timestamp` is the OCPP time of the
+      // event; `critical` marks the white paper's critical types.
+      db.exec(`CREATE TABLE security_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        timestamp TEXT NOT NULL,
+        type TEXT NOT NULL,
+        tech_info TEXT,
+        critical INTEGER NOT NULL CHECK (critical IN (0, 1))
+        ) STRICT`);
+    },
   },
   {
     version: 11,

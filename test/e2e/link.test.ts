@@ -172,7 +172,11 @@ describe('Link: graceful stop with a central system that never answers', () => {
     await h.runtime.stop();
     expect(Date.now() - began).toBeLessThan(STOP_BUDGET_MS + 1000);
     await h.startRuntime();
-    expect(h.runtime.outbox.pending().map((m) => m.action)).toEqual(['StopTransaction']);
+    // Behind it, the new run's StartupOfTheDevice.
+    expect(h.runtime.outbox.pending().map((m) => m.action)).toEqual([
+      'StopTransaction',
+      'SecurityEventNotification',
+    ]);
   });
 
   it('Reset Soft ends within the same bound', async () => {

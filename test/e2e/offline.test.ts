@@ -382,6 +382,8 @@ describe('security events on the outbox', () => {
   it('a SecurityEventNotification queued offline survives a restart and is delivered once, in order with the transaction', async () => {
     const h = await start();
     await h.booted();
+    // This run's StartupOfTheDevice has left before the outage.
+    await h.csms.waitForCall(CP_ID, 'SecurityEventNotification');
     await listed(h);
     await goOffline(h);
     const mark = h.csms.mark();
@@ -405,15 +407,17 @@ describe('security events on the outbox', () => {
     await h.startRuntime();
     const stop = await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });
     await answered(h.csms, stop.id);
+    await whenOutbox(h, () => h.runtime.outbox.size() === 0, 'the queue emptied');
     const queued = ['StartTransaction', 'SecurityEventNotification', 'StopTransaction'];
     const sent = h.csms.calls(CP_ID, undefined, mark).filter((c) => queued.includes(c.action));
-    expect(sent.map((c) => c.action)).toEqual(queued);
+    // The restart's own StartupOfTheDevice was queued after them.
+    expect(sent.map((c) => c.action)).toEqual([...queued, 'SecurityEventNotification']);
     expect(sent[1]?.payload).toEqual(event);
+    expect(sent[3]?.payload).toMatchObject({ type: 'StartupOfTheDevice' });
     expect(stop.payload).toMatchObject({
       transactionId: transactionIdOf(h.csms, sent[0]!.id),
       reason: 'Local',
     });
-    await whenOutbox(h, () => h.runtime.outbox.size() === 0, 'the queue emptied');
     expect(h.runtime.outbox.deadLetters()).toEqual([]);
   });
 });

@@ -16,6 +16,7 @@ import {
   ControlError,
   type LimitsReport,
   type QueueReport,
+  type SecurityLogReport,
   type SimControls,
   type StatusReport,
   type TransactionsReport,
@@ -194,6 +195,20 @@ const TRANSACTIONS: TransactionsReport = {
   ],
 };
 
+const SECURITY_LOG: SecurityLogReport = {
+  total: 40,
+  entries: [
+    {
+      id: 39,
+      timestamp: '2025-01-02T00:00:00.000Z',
+      type: 'StartupOfTheDevice',
+      techInfo: 'firmware 1.0',
+      critical: true,
+    },
+    { id: 40, timestamp: '2025-01-02T00:01:00.000Z', type: 'InvalidMessages', critical: false },
+  ],
+};
+
 const QUEUE: QueueReport = {
   pending: [
     { seq: 41, action: 'StopTransaction', localTxId: 6, attempts: 2, nextAttemptAt: AT, createdAt: 'x' },
@@ -284,6 +299,11 @@ class FakeApi implements ControlApi {
     this.record('queue');
     return this.queueAnswer;
   }
+  securityLogAnswer = SECURITY_LOG;
+  securityLog(limit: number, clear: boolean): SecurityLogReport {
+    this.record('securityLog', limit, clear);
+    return clear ? { total: 1, entries: [SECURITY_LOG.entries.at(-1)!], cleared: 2 } : this.securityLogAnswer;
+  }
   queueRetry(): { requeued: number } {
     this.record('queueRetry');
     return { requeued: this.queueAnswer.deadLetterTotal };
@@ -346,6 +366,7 @@ class FakeApi implements ControlApi {
     fault: (c, code) => this.record('sim.fault', c, code),
     clear: (c) => this.record('sim.clear', c),
     lockFail: (c, failing) => this.record('sim.lockFail', c, failing),
+    tamper: (active) => this.record('sim.tamper', active),
     meter: (c, powerW) => this.record('sim.meter', c, powerW),
   };
   get sim(): SimControls | undefined {
@@ -788,6 +809,8 @@ describe('cpctl commands', () => {
     [['sim', 'clear', '1'], ['sim.clear', 1], 'faults cleared'],
     [['sim', 'lock-fail', '1', 'on'], ['sim.lockFail', 1, true], 'lock fails'],
     [['sim', 'lock-fail', '1', 'off'], ['sim.lockFail', 1, false], 'lock works again'],
+    [['sim', 'tamper', 'on'], ['sim.tamper', true], 'tamper input active'],
+    [['sim', 'tamper', 'off'], ['sim.tamper', false], 'tamper input cleared'],
     [['sim', 'meter', '1', '--power', '7400'], ['sim.meter', 1, 7400], 'EV draws 7400 W'],
   ])('%j', async (argv, call, text) => {
     const { code, stdout, stderr } = await cpctl(...argv);
@@ -1027,6 +1050,49 @@ it('offers exactly the hardware fault codes the simulated board accepts', () => 
     expect(FAULT_CODES).not.toContain(runtimeOnly);
 });
 
+describe('cpctl security-log', () => {
+  beforeEach(async () => {
+    await startServer();
+  });
+
+  it('lists the newest entries, oldest first, aligned; --limit asks for that many', async () => {
+    const { code, stdout } = await cpctl('security-log');
+    expect(code).toBe(0);
+    expect(api.calls).toEqual([['securityLog', 20, false]]);
+    expect(stdout.split('\n')).toEqual([
+      'security log: 40 entries (the newest 2 shown)',
+      'ID  TIME                      TYPE                CRITICAL  TECH INFO',
+      '39  2025-01-02T00:00:00.000Z  StartupOfTheDevice  yes       firmware 1.0',
+      '40  2025-01-02T00:01:00.000Z  InvalidMessages     no        -',
+      '',
+    ]);
+    await cpctl('security-log', '--limit', '5');
+    expect(api.calls.at(-1)).toEqual(['securityLog', 5, false]);
+  });
+
+  it('--json prints the report; --clear clears and says how many went', async () => {
+    const json = await cpctl('security-log', '--json');
+    expect(JSON.parse(json.stdout)).toEqual(SECURITY_LOG);
+    const cleared = await cpctl('security-log', '--clear');
+    expect(cleared.code).toBe(0);
+    expect(api.calls.at(-1)).toEqual(['securityLog', 20, true]);
+    expect(cleared.stdout.split('\n')[0]).toBe('security log cleared: 2 entries removed');
+    api.securityLogAnswer = { total: 0, entries: [] };
+    expect((await cpctl('security-log')).stdout).toBe('security log: empty\n');
+  });
+
+  it.each([
+    [['security-log', 'now'], 'usage: cpctl security-log [--limit <n>]'],
+    [['security-log', '--limit', '10001'], '"limit" must be an integer from 0 to 10000'],
+    [['status', '--clear'], '--clear applies to security-log only'],
+  ])('usage error %j exits 64 and asks nothing', async (argv, message) => {
+    const { code, stderr } = await cpctl(...argv);
+    expect(code).toBe(64);
+    expect(stderr).toContain(message);
+    expect(api.calls).toEqual([]);
+  });
+});
+
 /** The table under the line `caption` (up to the next blank line). */
 function section(text: string, caption: string): string {
   const block = text.split('\n\n').find((b) => b.startsWith(caption));
@@ -1200,6 +1266,7 @@ function runtimeControl(deps: Partial<ControlDeps>): RuntimeControl {
     transactionLog: unused,
     outbox: unused,
     localList: unused,
+    securityEvents: unused,
     authCache: unused,
     transactions: unused,
     limit: unused,
@@ -1655,8 +1722,12 @@ describe('cpctl completion bash', () => {
       'fault',
       'clear',
       'lock-fail',
+      'tamper',
       'meter',
     ]);
+    expect(await complete(['sim', 'tamper'])).toEqual(['on', 'off']);
+    expect(await complete([], 'secu')).toEqual(['security-log']);
+    expect(await complete(['security-log'], '--')).toEqual(expect.arrayContaining(['--limit', '--clear']));
     expect(await complete(['sim', 'fault', '1'])).toEqual(FAULT_CODES);
     expect(await complete(['reset'])).toEqual(['soft', 'hard']);
     expect(await complete(['availability', '1'], 'in')).toEqual(['inoperative']);

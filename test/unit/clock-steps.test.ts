@@ -180,4 +180,23 @@ describe('one time source: the central system clock, kept on the monotonic clock
     const line = await h.sink.waitFor((l) => l.msg.startsWith('system clock stepped'));
     expect(line.stepMs).toBe(-HOUR);
   });
+
+  it('a step of the system clock reaches the central system as SettingSystemTime, stamped on the time kept', async () => {
+    const { h, clock, csNow } = await boot();
+    const stepped = () =>
+      h.csms
+        .calls(CP_ID, 'SecurityEventNotification')
+        .map((c) => c.payload as { type: string; timestamp: string; techInfo?: string })
+        .filter((p) => p.type === 'SettingSystemTime' && p.techInfo?.startsWith('system clock stepped'));
+    clock.stepWall(-HOUR);
+    await advance(clock, MINUTE);
+    await until(clock, () => stepped().length === 1, 'the SettingSystemTime notification');
+    const [event] = stepped();
+    expect(event?.techInfo).toMatch(/^system clock stepped by -3600000 ms to /);
+    // Detected within the minute that ran since the step, on the central system's timeline (not 1970).
+    const at = Date.parse(event!.timestamp);
+    expect(at).toBeGreaterThanOrEqual(csNow() - MINUTE - SECOND);
+    expect(at).toBeLessThanOrEqual(csNow());
+    expect(h.runtime.securityEvents.newest(10).map((e) => e.type)).toContain('SettingSystemTime');
+  });
 });

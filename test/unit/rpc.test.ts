@@ -10,7 +10,7 @@ import {
   normalizeCallErrorCode,
 } from '../../src/ocpp/errors.js';
 import { parseFrame, serializeError } from '../../src/ocpp/frames.js';
-import { type FrameEvent, RpcEndpoint, type Transport } from '../../src/ocpp/rpc.js';
+import { type FrameEvent, RpcEndpoint, type RpcSecurityEvent, type Transport } from '../../src/ocpp/rpc.js';
 import { BAD_FRAMES } from '../support/bad-frames.js';
 import { FakeClock } from '../support/fake-clock.js';
 
@@ -871,5 +871,67 @@ describe('normalizeCallErrorCode', () => {
     expect(normalizeCallErrorCode(42)).toBe('GenericError');
     expect(normalizeCallErrorCode(undefined)).toBe('GenericError');
     expect(normalizeCallErrorCode('constructor')).toBe('GenericError');
+  });
+});
+
+describe('security events', () => {
+  function watch(rpc: RpcEndpoint): RpcSecurityEvent[] {
+    const events: RpcSecurityEvent[] = [];
+    rpc.on('securityEvent', (event: RpcSecurityEvent) => events.push(event));
+    return events;
+  }
+
+  it('reports InvalidMessages for a malformed frame, an invalid request and an invalid answer', async () => {
+    const { transport, rpc } = setup();
+    const events = watch(rpc);
+    rpc.receive('[2,"m1","Reset"');
+    rpc.receive(JSON.stringify([2, 'm2', 'Reset', { type: 'Sideways' }]));
+    const call = rpc.call('Heartbeat', {});
+    rpc.receive(JSON.stringify([3, transport.lastId(), { currentTime: 'yesterday' }]));
+    await call.catch(() => undefined);
+    expect(events.map((e) => e.type)).toEqual(['InvalidMessages', 'InvalidMessages', 'InvalidMessages']);
+    expect(events[1]?.techInfo).toMatch(/^Reset request: /);
+    expect(events[2]?.techInfo).toMatch(/^Heartbeat response: /);
+  });
+
+  it('reports AttemptedReplayAttacks for an answer repeated or to a call never sent, not for a late one', async () => {
+    const { clock, transport, rpc } = setup();
+    const events = watch(rpc);
+    const answered = rpc.call('Heartbeat', {});
+    const answeredId = transport.lastId();
+    rpc.receive(JSON.stringify([3, answeredId, { currentTime: '2024-05-01T10:00:00Z' }]));
+    await answered;
+    await settle();
+    const late = rpc.call('Heartbeat', {});
+    const lateId = transport.lastId();
+    clock.advance(TIMEOUT);
+    await late.catch(() => undefined);
+    rpc.receive(JSON.stringify([3, lateId, { currentTime: '2024-05-01T10:00:00Z' }]));
+    expect(events).toEqual([]);
+
+    rpc.receive(JSON.stringify([3, answeredId, { currentTime: '2024-05-01T10:00:00Z' }]));
+    rpc.receive(JSON.stringify([4, 'forged-id', 'GenericError', '', {}]));
+    expect(events).toEqual([
+      { type: 'AttemptedReplayAttacks', techInfo: `CALLRESULT again for answered call ${answeredId}` },
+      { type: 'AttemptedReplayAttacks', techInfo: 'CALLERROR for a call never sent: forged-id' },
+    ]);
+  });
+
+  it('reports a central-system CALL that reuses a message id on the same connection, and answers it', () => {
+    const { transport, rpc } = setup();
+    const events = watch(rpc);
+    rpc.receive(JSON.stringify([2, 'cs-1', 'ClearCache', {}]));
+    rpc.receive(JSON.stringify([2, 'cs-1', 'ClearCache', {}]));
+    expect(transport.take()).toEqual([
+      [3, 'cs-1', { status: 'Accepted' }],
+      [3, 'cs-1', { status: 'Accepted' }],
+    ]);
+    expect(events).toEqual([
+      { type: 'AttemptedReplayAttacks', techInfo: 'ClearCache CALL reuses message id cs-1' },
+    ]);
+    // A new connection starts a new id space.
+    rpc.attach(transport);
+    rpc.receive(JSON.stringify([2, 'cs-1', 'ClearCache', {}]));
+    expect(events).toHaveLength(1);
   });
 });

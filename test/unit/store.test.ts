@@ -21,6 +21,7 @@ import {
 } from '../../src/store/index.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { OutboxRepo } from '../../src/store/outbox-repo.js';
+import { SecurityLogRepo } from '../../src/store/security-log-repo.js';
 import { LOCK_FILE, StateDirectoryLockedError } from '../../src/store/state-lock.js';
 import { TransactionSamplesRepo } from '../../src/store/transaction-samples-repo.js';
 import { TransactionsRepo } from '../../src/store/transactions-repo.js';
@@ -261,8 +262,27 @@ const fixtures: Record<number, { seed(db: Database.Database): void; verify(store
       expect(new ConnectorLimitsRepo(store.db, () => 0).all()).toEqual(new Map([[2, 10.5]]));
     },
   },
-  // The security log's migration (branch sec-events) brings its own fixture at merge.
-  10: { seed() {}, verify() {} },
+  10: {
+    seed(db) {
+      db.prepare(
+        `INSERT INTO security_log (timestamp, type, tech_info, critical)
+         VALUES ('2023-01-02T00:00:00.000Z', 'StartupOfTheDevice', NULL, 1),
+                ('2023-01-02T00:00:01.000Z', 'InvalidTLSVersion', 'TLSv1.1', 0)`,
+      ).run();
+    },
+    verify(store) {
+      expect(new SecurityLogRepo(store.db).newest(10)).toEqual([
+        { id: 1, timestamp: '2023-01-02T00:00:00.000Z', type: 'StartupOfTheDevice', critical: true },
+        {
+          id: 2,
+          timestamp: '2023-01-02T00:00:01.000Z',
+          type: 'InvalidTLSVersion',
+          techInfo: 'TLSv1.1',
+          critical: false,
+        },
+      ]);
+    },
+  },
   11: {
     seed(db) {
       db.prepare(

@@ -8,6 +8,7 @@ import { registerDeleteCertificate } from './delete-certificate.js';
 import { registerExtendedTriggerMessage } from './extended-trigger-message.js';
 import { registerGetInstalledCertificateIds } from './get-installed-certificate-ids.js';
 import { registerInstallCertificate } from './install-certificate.js';
+import type { SecurityEvents } from './security-events.js';
 import { CertificateRenewal } from './sign-certificate.js';
 
 /**
@@ -27,7 +28,7 @@ export interface SecurityServices {
   link: Link;
   /** The TriggerMessage targets of the installed profiles (ExtendedTriggerMessage reuses them). */
   triggers: ReadonlyMap<MessageTrigger, TriggerTarget>;
-  raise: (type: string, techInfo?: string) => void;
+  securityEvents: SecurityEvents;
 }
 
 /** What the runtime drives: renewal runs from start to stop and asks again once registration is Accepted. */
@@ -35,12 +36,25 @@ export interface InstalledSecurityExtension extends InstalledProfile {
   onAccepted(): void;
 }
 
-/** Installs the Security extension's handlers (whitepaper edition 3), as a profile installs its own. */
+/**
+ * Installs the Security extension's handlers and event sources (whitepaper edition 3), as a profile
+ * installs its own.
+ */
 export function installSecurityExtension(
   ctx: FeatureContext,
   services: SecurityServices,
 ): InstalledSecurityExtension {
-  const { certificates, chargePointCertificate, link } = services;
+  const { certificates, chargePointCertificate, link, securityEvents } = services;
+  ctx.config.onChange('SecurityProfile', (value, previous) =>
+    securityEvents.raise(
+      'ReconfigurationOfSecurityParameters',
+      `SecurityProfile ${previous ?? '?'} -> ${value}`,
+    ),
+  );
+  // Never the value: the AuthorizationKey is a secret.
+  ctx.config.onChange('AuthorizationKey', () =>
+    securityEvents.raise('ReconfigurationOfSecurityParameters', 'AuthorizationKey changed'),
+  );
   registerInstallCertificate(ctx, certificates);
   registerDeleteCertificate(ctx, certificates);
   registerGetInstalledCertificateIds(ctx, certificates);
@@ -53,7 +67,7 @@ export function installSecurityExtension(
     certificate: chargePointCertificate,
     centralSystemRoots: () => certificates.rootsPem('CentralSystemRootCertificate'),
     link,
-    raise: services.raise,
+    raise: (type, techInfo) => securityEvents.raise(type, techInfo),
   });
   registerExtendedTriggerMessage(ctx, { triggers: services.triggers, renewal });
   watchCertificateTrial(chargePointCertificate, link, ctx.log);

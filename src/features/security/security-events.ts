@@ -1,0 +1,216 @@
+import type { Clock, Timer } from '../../clock.js';
+import type { Logger } from '../../log.js';
+import type { Outbox, OutboxEntry } from '../../ocpp/outbox.js';
+import type { SecurityLogEntry, SecurityLogRepo } from '../../store/security-log-repo.js';
+
+/**
+ * The security events of the white paper "Improved security for OCPP 1.6-J" (section 8), with the
+ * spelling of Edition 2 and of most implementations for the two authentication events.
+ */
+export type SecurityEventType =
+  | 'FirmwareUpdated'
+  | 'FailedToAuthenticateAtCentralSystem'
+  | 'CentralSystemFailedToAuthenticate'
+  | 'SettingSystemTime'
+  | 'StartupOfTheDevice'
+  | 'ResetOrReboot'
+  | 'SecurityLogWasCleared'
+  | 'ReconfigurationOfSecurityParameters'
+  | 'MemoryExhaustion'
+  | 'InvalidMessages'
+  | 'AttemptedReplayAttacks'
+  | 'TamperDetectionActivated'
+  | 'InvalidFirmwareSignature'
+  | 'InvalidFirmwareSigningCertificate'
+  | 'InvalidCentralSystemCertificate'
+  | 'InvalidChargePointCertificate'
+  | 'InvalidTLSVersion'
+  | 'InvalidTLSCipherSuite';
+
+/** The white paper's "critical" column: these must reach the central system whatever happens. */
+export const CRITICAL: Readonly<Record<SecurityEventType, boolean>> = {
+  FirmwareUpdated: true,
+  FailedToAuthenticateAtCentralSystem: false,
+  CentralSystemFailedToAuthenticate: false,
+  SettingSystemTime: true,
+  StartupOfTheDevice: true,
+  ResetOrReboot: true,
+  SecurityLogWasCleared: true,
+  ReconfigurationOfSecurityParameters: false,
+  MemoryExhaustion: true,
+  InvalidMessages: false,
+  AttemptedReplayAttacks: false,
+  TamperDetectionActivated: true,
+  InvalidFirmwareSignature: false,
+  InvalidFirmwareSigningCertificate: false,
+  InvalidCentralSystemCertificate: false,
+  InvalidChargePointCertificate: false,
+  InvalidTLSVersion: false,
+  InvalidTLSCipherSuite: false,
+};
+
+export function isSecurityEventType(type: string): type is SecurityEventType {
+  return Object.hasOwn(CRITICAL, type);
+}
+
+/** SecurityEventNotification.req techInfo is CiString255. */
+export const TECH_INFO_MAX = 255;
+
+/**
+ * Events the central system itself can cause at will (a frame it sends): at most one of each type
+ * per window is recorded, the rest counted and recorded together when the window ends, so a
+ * hostile central system can neither roll the log over nor fill the queue.
+ */
+export const RATE_LIMITED: ReadonlySet<SecurityEventType> = new Set([
+  'InvalidMessages',
+  'AttemptedReplayAttacks',
+]);
+export const RATE_WINDOW_MS = 60_000;
+
+export interface SecurityEventsOptions {
+  repo: SecurityLogRepo;
+  outbox: Pick<Outbox, 'enqueue' | 'on'>;
+  /** OCPP time: the event's timestamp. */
+  time: { iso(): string };
+  clock: Clock;
+  /** The store's health: a write the disk refuses is reported there, never thrown at the detector. */
+  writes: { attempt(what: string, write: () => void): boolean };
+  log: Logger;
+  /** Values that must never appear in a techInfo (the AuthorizationKey), read at each event. */
+  secrets?: () => readonly (string | undefined)[];
+}
+
+interface Window {
+  timer: Timer;
+  suppressed: number;
+  lastTechInfo?: string;
+}
+
+/**
+ * Security events (white paper A04): every event goes to the security log (bounded, kept across
+ * restarts); each is also queued as SecurityEventNotification on the outbox, the same durable
+ * queue as the transaction messages, so it arrives in order after any outage or power cut. A
+ * critical event is always queued; a non-critical one (the OCTT expects e.g.
+ * InvalidCentralSystemCertificate to be sent) only when no notification of its type still waits,
+ * so a central system that refuses every reconnect for days does not queue one per attempt.
+ */
+export class SecurityEvents {
+  private readonly windows = new Map<SecurityEventType, Window>();
+  /** Non-critical notifications queued and not yet delivered or given up, per type. */
+  private readonly waiting = new Map<string, number>();
+  private closed = false;
+
+  constructor(private readonly opts: SecurityEventsOptions) {
+    const settled = (entry: OutboxEntry) => {
+      if (entry.action !== 'SecurityEventNotification') return;
+      const type = String(entry.payload.type);
+      const left = (this.waiting.get(type) ?? 0) - 1;
+      if (left > 0) this.waiting.set(type, left);
+      else this.waiting.delete(type);
+    };
+    opts.outbox.on('delivered', settled);
+    opts.outbox.on('deadLettered', settled);
+  }
+
+  /** Records (and, as the class says, queues) a security event. Never throws. */
+  raise(type: SecurityEventType, techInfo?: string): void {
+    if (this.closed) return;
+    const info = techInfo === undefined ? undefined : this.clean(techInfo);
+    if (RATE_LIMITED.has(type)) {
+      const window = this.windows.get(type);
+      if (window) {
+        window.suppressed += 1;
+        if (info !== undefined) window.lastTechInfo = info;
+        return;
+      }
+      this.openWindow(type);
+    }
+    this.record(type, info);
+  }
+
+  /** The newest `limit` entries of the log, oldest first. */
+  newest(limit: number): SecurityLogEntry[] {
+    return this.opts.repo.newest(limit);
+  }
+
+  count(): number {
+    return this.opts.repo.count();
+  }
+
+  /**
+   * Empties the log (a technician's explicit request); the clearing itself is the first entry of
+   * the new log and a critical event. Returns the entries removed.
+   */
+  clear(origin: string): number {
+    let removed = 0;
+    this.opts.writes.attempt('security log clear', () => {
+      removed = this.opts.repo.clear(() => this.write('SecurityLogWasCleared', `cleared by ${origin}`));
+    });
+    this.opts.log.warn({ removed, origin }, 'security log cleared');
+    return removed;
+  }
+
+  /** Stops the rate-limit timers; what they held is recorded now. */
+  close(): void {
+    for (const [type, window] of this.windows) {
+      window.timer.cancel();
+      if (window.suppressed > 0) this.record(type, summary(window));
+    }
+    this.windows.clear();
+    this.closed = true;
+  }
+
+  private openWindow(type: SecurityEventType): void {
+    const window: Window = {
+      suppressed: 0,
+      timer: this.opts.clock.setTimeout(() => {
+        this.windows.delete(type);
+        if (window.suppressed === 0) return;
+        // What the window held is one event, and opens the next window.
+        this.openWindow(type);
+        this.record(type, summary(window));
+      }, RATE_WINDOW_MS),
+    };
+    this.windows.set(type, window);
+  }
+
+  private record(type: SecurityEventType, techInfo: string | undefined): void {
+    const critical = CRITICAL[type];
+    this.opts.log.warn({ securityEvent: type, techInfo, critical }, 'security event recorded');
+    try {
+      this.opts.writes.attempt('security event', () => this.write(type, techInfo));
+    } catch (err) {
+      this.opts.log.error({ err, securityEvent: type }, 'security event could not be recorded');
+    }
+  }
+
+  /** Log row and notification in one SQL transaction. */
+  private write(type: SecurityEventType, techInfo: string | undefined): void {
+    const timestamp = this.opts.time.iso();
+    const critical = CRITICAL[type];
+    const send = critical || !this.waiting.has(type);
+    this.opts.repo.add({ timestamp, type, critical, ...(techInfo === undefined ? {} : { techInfo }) }, () => {
+      if (!send) return;
+      this.opts.outbox.enqueue('SecurityEventNotification', {
+        type,
+        timestamp,
+        ...(techInfo === undefined ? {} : { techInfo }),
+      });
+    });
+    if (send && !critical) this.waiting.set(type, (this.waiting.get(type) ?? 0) + 1);
+  }
+
+  /** techInfo goes to the central system and into the log: no secret, at most 255 characters. */
+  private clean(techInfo: string): string {
+    let text = techInfo.includes('PRIVATE KEY') ? '[private key material removed]' : techInfo;
+    for (const secret of this.opts.secrets?.() ?? []) {
+      if (secret) text = text.split(secret).join('[redacted]');
+    }
+    return text.slice(0, TECH_INFO_MAX);
+  }
+}
+
+function summary(window: Window): string {
+  const last = window.lastTechInfo === undefined ? '' : `; last: ${window.lastTechInfo}`;
+  return `${window.suppressed} more in ${RATE_WINDOW_MS / 1000} s${last}`.slice(0, TECH_INFO_MAX);
+}
