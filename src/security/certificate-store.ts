@@ -322,10 +322,12 @@ export class CertificateStore {
   /**
    * Rows with their files; a row whose file is gone is dropped, a file without row (a crash after
    * the rename) is adopted when it is still a root we can list, else removed, as is a `.tmp`.
+   * Only files named for a root kind are the store's: the charge point certificate and its keys
+   * live in the same directory.
    */
   private loadInstalled(): void {
     const { repo, log } = this.opts;
-    const files = new Set(listDirectory(this.dir));
+    const files = new Set(listDirectory(this.dir).filter((file) => fileKind(file) !== undefined));
     const entries: RootEntry[] = [];
     for (const row of repo.all()) {
       const cert = files.has(row.file)
