@@ -12,7 +12,9 @@ import { chargeOnConnector1, cutPowerAndRestart, useDaemonEnv } from '../support
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
 const TAG = 'VALID01';
+/** The AuthorizationKey is the hex of the Basic-auth password (docs/security.md). */
 const KEY = '4F43415F4F4354545F61646D696E5F74657374';
+const PASSWORD = 'OCA_OCTT_admin_test';
 
 type EventReq = { type: string; timestamp: string; techInfo?: string };
 
@@ -76,12 +78,14 @@ describe('security events raised where they are detected', () => {
     expect(refusals.length).toBeGreaterThanOrEqual(2);
     expect(refusals[0]).toMatchObject({ techInfo: 'HTTP 401 on upgrade', critical: false });
 
-    await h.restartCsms({ basicAuth: { [CP_ID]: KEY } });
+    await h.restartCsms({ basicAuth: { [CP_ID]: PASSWORD } });
     const event = await waitForEvent(h, 'FailedToAuthenticateAtCentralSystem');
     expect(event.techInfo).toBe('HTTP 401 on upgrade');
     await whenOutbox(h, () => h.runtime.outbox.size() === 0, 'the queue emptied');
     expect(events(h).filter((e) => e.type === 'FailedToAuthenticateAtCentralSystem')).toHaveLength(1);
-    expect(JSON.stringify(h.runtime.securityEvents.newest(100))).not.toContain(KEY);
+    const log = JSON.stringify(h.runtime.securityEvents.newest(100));
+    expect(log).not.toContain(KEY);
+    expect(log).not.toContain(PASSWORD);
   });
 
   it('SettingSystemTime when the central system sets a clock that is off', async () => {

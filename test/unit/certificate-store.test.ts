@@ -81,7 +81,11 @@ describe('CertificateStore: files and rows', () => {
     const own = ['charge-point.pem', 'charge-point-new.pem', 'charge-point-previous.pem', 'request.key'];
     for (const name of own) writeFileSync(join(certsDir(), name), 'a chain and its key');
     certificates();
-    expect(readdirSync(certsDir()).filter((name) => own.includes(name)).sort()).toEqual([...own].sort());
+    expect(
+      readdirSync(certsDir())
+        .filter((name) => own.includes(name))
+        .sort(),
+    ).toEqual([...own].sort());
   });
 
   it('a valid central-system root is one trusted and within its validity (an expired provisioned one is not)', () => {
