@@ -15,7 +15,7 @@ import {
 } from '../store/certificates-repo.js';
 import { removeFileDurably, writeFileDurably } from './durable-file.js';
 import {
-  certificateFromDer,
+  certificateOf,
   fingerprintOf,
   hashDataOf,
   type IssuerHashes,
@@ -199,7 +199,7 @@ export class CertificateStore {
     const roots = this.visible('CentralSystemRootCertificate');
     const found: RootEntry[] = [];
     for (const der of chain) {
-      const cert = certificateFromDer(der);
+      const cert = certificateOf(der);
       if (!cert) continue;
       const fingerprint = fingerprintOf(cert);
       for (const root of roots) {
