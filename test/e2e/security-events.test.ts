@@ -157,6 +157,19 @@ describe('security events raised where they are detected', () => {
     expect(JSON.stringify(h.csms.calls(CP_ID, 'SecurityEventNotification'))).not.toContain(next);
   });
 
+  it('a techInfo never carries the AuthorizationKey, as configured or as the password it stands for', async () => {
+    const h = await start({
+      csms: { basicAuth: { [CP_ID]: PASSWORD } },
+      ocpp: { AuthorizationKey: KEY },
+      config: () => ({ csms: { securityProfile: 1 } }),
+    });
+    await h.booted();
+    const mark = h.csms.mark();
+    h.runtime.securityEvents.raise('MemoryExhaustion', `write of ${KEY} and ${PASSWORD} refused`);
+    const event = await waitForEvent(h, 'MemoryExhaustion', mark);
+    expect(event.techInfo).toBe('write of [redacted] and [redacted] refused');
+  });
+
   it('InvalidMessages for a malformed frame, at most one a minute however many come', async () => {
     const h = await start();
     await h.booted();
