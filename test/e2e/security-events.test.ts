@@ -6,7 +6,15 @@
 import { describe, expect, it } from 'vitest';
 import type { SecurityLogReport } from '../../src/cli/api.js';
 import { request } from '../../src/cli/client.js';
-import { answered, charging, goOffline, goOnline, whenEngine, whenOutbox } from '../support/charging.js';
+import {
+  answered,
+  charging,
+  goOffline,
+  goOnline,
+  listed,
+  whenEngine,
+  whenOutbox,
+} from '../support/charging.js';
 import { cpctl } from '../support/cpctl-process.js';
 import { chargeOnConnector1, cutPowerAndRestart, useDaemonEnv } from '../support/daemon-process.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
@@ -27,17 +35,6 @@ function waitForEvent(h: Harness, type: string, since = 0): Promise<EventReq> {
   return h.csms
     .waitForCall(CP_ID, 'SecurityEventNotification', { since, where: (p: EventReq) => p.type === type })
     .then((call) => call.payload as EventReq);
-}
-
-/** The id is on the local list, so a session starts while the central system is unreachable. */
-async function listed(h: Harness): Promise<void> {
-  expect(
-    await h.csms.call(CP_ID, 'SendLocalList', {
-      listVersion: 1,
-      updateType: 'Full',
-      localAuthorizationList: [{ idTag: TAG, idTagInfo: { status: 'Accepted' } }],
-    }),
-  ).toEqual({ status: 'Accepted' });
 }
 
 describe('security events raised where they are detected', () => {
@@ -190,7 +187,7 @@ describe('security events on the outbox across outages', () => {
     const h = await start();
     await h.booted();
     await waitForEvent(h, 'StartupOfTheDevice');
-    await listed(h);
+    await listed(h, TAG);
     await goOffline(h);
     const mark = h.csms.mark();
     h.board.plug(1);
