@@ -33,6 +33,7 @@ import { SecurityProfileSwitch } from './features/security/security-profile.js';
 import { smartChargingProfile } from './features/smart-charging/profile.js';
 import type { Logger } from './log.js';
 import type { MqttBridge } from './mqtt/bridge.js';
+import { authorizationKeySecrets } from './ocpp/basic-auth.js';
 import { Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js';
 import { Outbox } from './ocpp/outbox.js';
 import { RpcEndpoint } from './ocpp/rpc.js';
@@ -313,7 +314,7 @@ export class Runtime {
       clock,
       writes: this.store.health,
       log,
-      secrets: () => [this.config.get('AuthorizationKey')],
+      secrets: () => authorizationKeySecrets(this.config.get('AuthorizationKey')),
     });
     this.store.health.on('changed', (now, before) => this.onStoreHealth(now, before));
     messages.bind(this.transactions);

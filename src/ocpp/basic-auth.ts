@@ -20,6 +20,16 @@ export function basicAuthPassword(authorizationKey: string): Buffer {
     : Buffer.from(authorizationKey, 'latin1');
 }
 
+/**
+ * Every form of the secret an AuthorizationKey value is, to be kept out of logs and techInfo: the
+ * value as configured and, when that is hex, the password it stands for.
+ */
+export function authorizationKeySecrets(authorizationKey: string | undefined): string[] {
+  if (!authorizationKey) return [];
+  const password = basicAuthPassword(authorizationKey).toString('latin1');
+  return password === authorizationKey ? [authorizationKey] : [authorizationKey, password];
+}
+
 /** Why a value cannot be the AuthorizationKey, or undefined. Never quotes the value: it is a secret. */
 export function authorizationKeyProblem(value: string): string | undefined {
   if (HEX.test(value)) {

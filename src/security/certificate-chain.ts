@@ -1,17 +1,11 @@
-import { X509Certificate } from 'node:crypto';
-
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+import type { X509Certificate } from 'node:crypto';
+import { certificateOf, isIssuedBy, pemBlocks } from './root-certificate.js';
 
 /**
  * A certificate authority's clock and ours may differ a little: a certificate issued "now" must not
  * be refused because its notBefore is a few seconds ahead of the charger's time.
  */
 export const CLOCK_SKEW_MS = 5 * 60 * 1000;
-
-/** The PEM certificates of a bundle, in order; anything between them is ignored. */
-export function pemCertificates(bundle: string): string[] {
-  return bundle.match(PEM_CERTIFICATE) ?? [];
-}
 
 export interface ChainCheck {
   /** The central-system roots installed (PEM), the provisioned caFile's included. */
@@ -25,23 +19,11 @@ export interface ChainCheck {
 
 export type ChainVerdict = { ok: true; chainPem: string; notAfterMs: number } | { ok: false; reason: string };
 
-function parse(pem: string): X509Certificate | undefined {
-  try {
-    return new X509Certificate(pem);
-  } catch {
-    return undefined;
-  }
-}
-
 function validityProblem(cert: X509Certificate, nowMs: number, what: string): string | undefined {
   if (Date.parse(cert.validFrom) - CLOCK_SKEW_MS > nowMs)
     return `${what} is not valid before ${cert.validFrom}`;
   if (Date.parse(cert.validTo) < nowMs) return `${what} expired ${cert.validTo}`;
   return undefined;
-}
-
-function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
-  return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
 }
 
 /**
@@ -53,11 +35,11 @@ function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
 export function verifyChargePointChain(chain: string, check: ChainCheck): ChainVerdict {
   if (chain.length > check.maxChainSize)
     return { ok: false, reason: `chain of ${chain.length} characters exceeds CertificateSignedMaxChainSize` };
-  const pems = pemCertificates(chain);
+  const pems = pemBlocks(chain);
   if (pems.length === 0) return { ok: false, reason: 'no PEM certificate in the chain' };
   const certs: X509Certificate[] = [];
   for (const pem of pems) {
-    const cert = parse(pem);
+    const cert = certificateOf(pem);
     if (!cert) return { ok: false, reason: `certificate ${certs.length + 1} of the chain cannot be parsed` };
     certs.push(cert);
   }
@@ -75,18 +57,18 @@ export function verifyChargePointChain(chain: string, check: ChainCheck): ChainV
     if (problem) return { ok: false, reason: problem };
     const issuer = certs[i + 1];
     if (!issuer) break;
-    if (!issuer.ca || !signedBy(cert, issuer))
+    if (!issuer.ca || !isIssuedBy(cert, issuer))
       return { ok: false, reason: `chain certificate ${i + 1} is not issued by the next one` };
   }
   const top = certs[certs.length - 1] ?? leaf;
   const anchored = check.roots
-    .flatMap(pemCertificates)
-    .map(parse)
+    .flatMap(pemBlocks)
+    .map(certificateOf)
     .some(
       (root) =>
         root?.ca === true &&
         validityProblem(root, check.nowMs, 'root') === undefined &&
-        (root.raw.equals(top.raw) || signedBy(top, root)),
+        (root.raw.equals(top.raw) || isIssuedBy(top, root)),
     );
   if (!anchored) return { ok: false, reason: 'the chain does not lead to an installed central-system root' };
   return { ok: true, chainPem: `${pems.join('\n')}\n`, notAfterMs: Date.parse(leaf.validTo) };

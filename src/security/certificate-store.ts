@@ -15,7 +15,7 @@ import {
 } from '../store/certificates-repo.js';
 import { removeFileDurably, writeFileDurably } from './durable-file.js';
 import {
-  certificateFromDer,
+  certificateOf,
   fingerprintOf,
   hashDataOf,
   type IssuerHashes,
@@ -199,7 +199,7 @@ export class CertificateStore {
     const roots = this.visible('CentralSystemRootCertificate');
     const found: RootEntry[] = [];
     for (const der of chain) {
-      const cert = certificateFromDer(der);
+      const cert = certificateOf(der);
       if (!cert) continue;
       const fingerprint = fingerprintOf(cert);
       for (const root of roots) {
@@ -322,10 +322,12 @@ export class CertificateStore {
   /**
    * Rows with their files; a row whose file is gone is dropped, a file without row (a crash after
    * the rename) is adopted when it is still a root we can list, else removed, as is a `.tmp`.
+   * Only files named for a root kind are the store's: the charge point certificate and its keys
+   * live in the same directory.
    */
   private loadInstalled(): void {
     const { repo, log } = this.opts;
-    const files = new Set(listDirectory(this.dir));
+    const files = new Set(listDirectory(this.dir).filter((file) => fileKind(file) !== undefined));
     const entries: RootEntry[] = [];
     for (const row of repo.all()) {
       const cert = files.has(row.file)

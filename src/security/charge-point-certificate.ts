@@ -1,22 +1,11 @@
 import { createPublicKey, X509Certificate } from 'node:crypto';
-import {
-  chmodSync,
-  closeSync,
-  existsSync,
-  fchmodSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OcppTime } from '../clock.js';
 import type { Logger } from '../log.js';
 import { verifyChargePointChain } from './certificate-chain.js';
 import { type CertificateSubject, createCertificateRequest, type KeyType } from './csr.js';
+import { removeFileDurably, renameFileDurably, writeFileDurably } from './durable-file.js';
 
 /** A client certificate (chain, PEM) and its private key (PEM), for TLS. */
 export interface ClientCredentials {
@@ -40,6 +29,12 @@ export type InstallResult =
 
 const PRIVATE_KEY = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----\n?/;
 
+/** The file names under `dir` (see the class). */
+const IN_USE = 'charge-point.pem';
+const ON_TRIAL = 'charge-point-new.pem';
+const PREVIOUS = 'charge-point-previous.pem';
+const REQUEST_KEY = 'request.key';
+
 /**
  * The charge point certificate and its key (white paper A02/A03) in the state directory:
  *
@@ -57,17 +52,15 @@ const PRIVATE_KEY = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY----
 export class ChargePointCertificate {
   private readonly current: string;
   private readonly trialFile: string;
-  private readonly previous: string;
   private readonly requestKey: string;
 
   constructor(private readonly opts: ChargePointCertificateOptions) {
     const { dir } = opts;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     chmodSync(dir, 0o700);
-    this.current = join(dir, 'charge-point.pem');
-    this.trialFile = join(dir, 'charge-point-new.pem');
-    this.previous = join(dir, 'charge-point-previous.pem');
-    this.requestKey = join(dir, 'request.key');
+    this.current = join(dir, IN_USE);
+    this.trialFile = join(dir, ON_TRIAL);
+    this.requestKey = join(dir, REQUEST_KEY);
   }
 
   /** Whether a certificate signed for us is on trial (used for the next connections). */
@@ -115,7 +108,7 @@ export class ChargePointCertificate {
   async newRequest(subject: CertificateSubject): Promise<string> {
     const started = performance.now();
     const request = await createCertificateRequest(this.opts.keyType, subject);
-    writeAtomically(this.requestKey, request.privateKeyPem, 0o600);
+    writeFileDurably(this.opts.dir, REQUEST_KEY, request.privateKeyPem, 0o600);
     this.opts.log.info(
       { keyType: this.opts.keyType, ...subject, ms: Math.round(performance.now() - started) },
       'new key pair and certificate signing request',
@@ -143,8 +136,8 @@ export class ChargePointCertificate {
     });
     if (!verdict.ok) return { status: 'Rejected', reason: verdict.reason, invalid: true };
     if (!check.trial) this.keepAsPrevious();
-    writeAtomically(check.trial ? this.trialFile : this.current, `${verdict.chainPem}${keyPem}`, 0o600);
-    rmSync(this.requestKey, { force: true });
+    writeFileDurably(this.opts.dir, check.trial ? ON_TRIAL : IN_USE, `${verdict.chainPem}${keyPem}`, 0o600);
+    removeFileDurably(this.opts.dir, REQUEST_KEY);
     this.opts.log.info(
       { notAfter: new Date(verdict.notAfterMs).toISOString(), trial: check.trial },
       check.trial
@@ -158,18 +151,18 @@ export class ChargePointCertificate {
   confirmTrial(): void {
     if (!this.onTrial) return;
     this.keepAsPrevious();
-    renameSync(this.trialFile, this.current);
+    renameFileDurably(this.opts.dir, ON_TRIAL, IN_USE);
     this.opts.log.info('connected with the new charge point certificate; it replaces the old one');
   }
 
   /** The certificate on trial could not connect: it is dropped and the one in use comes back. */
   abandonTrial(): void {
     if (!this.onTrial) return;
-    rmSync(this.trialFile, { force: true });
+    removeFileDurably(this.opts.dir, ON_TRIAL);
   }
 
   private keepAsPrevious(): void {
-    if (existsSync(this.current)) renameSync(this.current, this.previous);
+    if (existsSync(this.current)) renameFileDurably(this.opts.dir, IN_USE, PREVIOUS);
   }
 }
 
@@ -181,18 +174,4 @@ function split(text: string): ClientCredentials {
 /** The public half of a private key as SubjectPublicKeyInfo DER: how a certificate's key is compared. */
 function publicKeyOf(privateKeyPem: string): Buffer {
   return createPublicKey(privateKeyPem).export({ type: 'spki', format: 'der' });
-}
-
-/** Writes a whole file or nothing: a temporary file with its mode, synced, then renamed over the target. */
-function writeAtomically(path: string, text: string, mode: number): void {
-  const temporary = `${path}.tmp`;
-  const fd = openSync(temporary, 'w', mode);
-  try {
-    fchmodSync(fd, mode);
-    writeFileSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temporary, path);
 }

@@ -44,10 +44,10 @@ export function parseCertificate(pem: string): X509Certificate | undefined {
   }
 }
 
-/** A DER certificate as the link saw it in a server chain, or undefined when unreadable. */
-export function certificateFromDer(der: Buffer): X509Certificate | undefined {
+/** A certificate as PEM (one block) or DER (as the link saw it in a server chain), or undefined when unreadable. */
+export function certificateOf(encoded: string | Buffer): X509Certificate | undefined {
   try {
-    return new X509Certificate(der);
+    return new X509Certificate(encoded);
   } catch {
     return undefined;
   }

@@ -4,7 +4,7 @@ import type { Clock, OcppTime } from '../clock.js';
 import type { Logger } from '../log.js';
 import { type ConnectorOutputs, decideOutputs, type OfferState } from './charging-outputs.js';
 import type { CompositeSchedule, ConstantLimit, LimitSource } from './charging-profile-types.js';
-import { NEXT_CHANGE_HORIZON_S } from './composite-schedule.js';
+import { NEXT_CHANGE_HORIZON_S, sameSource } from './composite-schedule.js';
 import { electricalOf } from './electrical.js';
 import { linesOf, MIN_CHARGING_CURRENT_A, type ShareDemand, shareSupply } from './load-sharing.js';
 import { pilotAsksForEnergy } from './session-status.js';
@@ -424,10 +424,4 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
       void this.evaluate();
     }, atMs - this.opts.time.nowMs());
   }
-}
-
-function sameSource(a: LimitSource, b: LimitSource): boolean {
-  if (a.kind === 'profile' && b.kind === 'profile')
-    return a.profileId === b.profileId && a.purpose === b.purpose;
-  return a.kind === b.kind;
 }

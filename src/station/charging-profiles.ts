@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { ConfigurationRegistry } from '../config/registry.js';
 import type { Logger } from '../log.js';
 import type { ChargingProfilesRepo } from '../store/charging-profiles-repo.js';
+import { attemptWrite } from '../store/health.js';
 import type { TransactionRow } from '../store/transactions-repo.js';
 import type {
   ChargingProfile,
@@ -284,9 +285,7 @@ export class ChargingProfiles extends EventEmitter<ChargingProfilesEvents> {
 
   /** A write through the store's health when given (the runtime's): false when the disk refused it. */
   private attempt(what: string, write: () => void): boolean {
-    if (this.opts.writes) return this.opts.writes.attempt(what, write);
-    write();
-    return true;
+    return attemptWrite(this.opts.writes, what, write);
   }
 
   /** Saves the profile and removes what it replaces, in one SQL transaction, then in memory. */

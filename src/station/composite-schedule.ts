@@ -180,7 +180,8 @@ function limitAt(plan: Plan, t: number): Limit {
   return { exactA, limitA: roundDownToTenth(exactA), numberPhases, source, minChargingRateA };
 }
 
-function sameSource(a: LimitSource, b: LimitSource): boolean {
+/** Whether two limits come from the same place (the same charging profile, or the same kind of limit). */
+export function sameSource(a: LimitSource, b: LimitSource): boolean {
   if (a.kind === 'profile' && b.kind === 'profile')
     return a.profileId === b.profileId && a.purpose === b.purpose;
   return a.kind === b.kind;

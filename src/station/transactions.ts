@@ -3,6 +3,7 @@ import type { ConnectorHardware, MeterReading } from '../../hal/types.js';
 import type { Clock, OcppTime, Timer } from '../clock.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
 import type { Logger } from '../log.js';
+import { attemptWrite } from '../store/health.js';
 import type { TransactionRow, TransactionsRepo } from '../store/transactions-repo.js';
 import type { AuthorizationDecision, IdTagInfo } from './auth-types.js';
 import type { EnergyControl, SessionEnergy } from './charging-limit.js';
@@ -751,9 +752,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
 
   /** A write through the store's health when the runtime gave one (tests may not): see WriteHealth. */
   private attempt(what: string, write: () => void): boolean {
-    if (this.opts.writes) return this.opts.writes.attempt(what, write);
-    write();
-    return true;
+    return attemptWrite(this.opts.writes, what, write);
   }
 
   /**

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { IdTagInfo } from '../station/auth-types.js';
-import type { StoreHealth } from './health.js';
+import { attemptWrite, type StoreHealth } from './health.js';
 import { type IdTagInfoColumns, toIdTagInfo } from './local-list-repo.js';
 
 /**
@@ -83,8 +83,7 @@ export class AuthCacheRepo {
   }
 
   private bestEffort(what: string, write: () => void): void {
-    if (this.writes) this.writes.attempt(what, write);
-    else write();
+    attemptWrite(this.writes, what, write);
   }
 
   clear(): void {

@@ -145,3 +145,17 @@ function storageFailure(err: unknown): Exclude<StoreHealthState, 'ok'> | undefin
   if (FULL_CODES.some((code) => err.code.startsWith(code))) return 'degraded';
   return undefined;
 }
+
+/**
+ * A write through the store's health where the owner was given one (the runtime always gives it,
+ * unit tests may not): true when written, false when the disk refused it (reported).
+ */
+export function attemptWrite(
+  writes: Pick<StoreHealth, 'attempt'> | undefined,
+  what: string,
+  write: () => void,
+): boolean {
+  if (writes) return writes.attempt(what, write);
+  write();
+  return true;
+}

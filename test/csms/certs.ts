@@ -12,7 +12,7 @@ export interface Pem {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-interface KeyPair {
+export interface KeyPair {
   keyPem: string;
   publicKey: forge.pki.PublicKey;
   privateKey: forge.pki.rsa.PrivateKey;
@@ -20,7 +20,7 @@ interface KeyPair {
 
 // forge's own RSA generator is pure JS and takes about a second per 2048-bit key; Node's native one
 // takes milliseconds, so forge is only used to build and sign the certificates.
-function newKeyPair(): KeyPair {
+export function newKeyPair(): KeyPair {
   const { publicKey, privateKey } = generateKeyPairSync('rsa', {
     modulusLength: 2048,
     publicKeyEncoding: { type: 'spki', format: 'pem' },

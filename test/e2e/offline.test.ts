@@ -6,6 +6,7 @@ import {
   energyOf,
   goOffline,
   goOnline,
+  listed,
   type MeterValuesReq,
   OutboxWatch,
   type StartReq,
@@ -20,17 +21,6 @@ import { cpctl } from '../support/cpctl-process.js';
 import { CP_ID, type Harness, type HarnessOptions, useHarness } from '../support/harness.js';
 
 const TAG = 'VALID01';
-
-/** IdTagLocalAuthList memory state: the id is on the local list, Accepted. */
-async function listed(h: Harness, idTag = TAG): Promise<void> {
-  expect(
-    await h.csms.call(CP_ID, 'SendLocalList', {
-      listVersion: 1,
-      updateType: 'Full',
-      localAuthorizationList: [{ idTag, idTagInfo: { status: 'Accepted' } }],
-    }),
-  ).toEqual({ status: 'Accepted' });
-}
 
 /** IdTagCached memory state: a whole session with the id leaves it in the authorization cache. */
 async function cached(h: Harness, idTag = TAG): Promise<void> {
@@ -143,7 +133,7 @@ describe('offline behaviour and transaction-message delivery', () => {
   it('TC_037_2_CS offline start, the central system answers Invalid, StopTransactionOnInvalidId false: SuspendedEVSE, transaction kept', async () => {
     const h = await start({ ocpp: { StopTransactionOnInvalidId: false } });
     await h.booted();
-    await listed(h);
+    await listed(h, TAG);
     h.csms.rules.onCall = (_cp, action) =>
       action === 'StartTransaction' ? { transactionId: 4242, idTagInfo: { status: 'Invalid' } } : undefined;
     await goOffline(h);
@@ -167,7 +157,7 @@ describe('offline behaviour and transaction-message delivery', () => {
   it('TC_037_3_CS offline start, the central system answers Invalid, StopTransactionOnInvalidId true: StopTransaction DeAuthorized', async () => {
     const h = await start({ ocpp: { StopTransactionOnInvalidId: true } });
     await h.booted();
-    await listed(h);
+    await listed(h, TAG);
     h.csms.rules.onCall = (_cp, action) =>
       action === 'StartTransaction' ? { transactionId: 4343, idTagInfo: { status: 'Invalid' } } : undefined;
     await goOffline(h);
@@ -202,7 +192,7 @@ describe('offline behaviour and transaction-message delivery', () => {
   it('TC_039_CS start, stop and unplug offline: StartTransaction, then StopTransaction with the id the central system gave', async () => {
     const h = await start();
     await h.booted();
-    await listed(h);
+    await listed(h, TAG);
     await goOffline(h);
     const mark = h.csms.mark();
     await offlineStart(h);
@@ -384,7 +374,7 @@ describe('security events on the outbox', () => {
     await h.booted();
     // This run's StartupOfTheDevice has left before the outage.
     await h.csms.waitForCall(CP_ID, 'SecurityEventNotification');
-    await listed(h);
+    await listed(h, TAG);
     await goOffline(h);
     const mark = h.csms.mark();
     await offlineStart(h);

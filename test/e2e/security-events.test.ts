@@ -6,13 +6,23 @@
 import { describe, expect, it } from 'vitest';
 import type { SecurityLogReport } from '../../src/cli/api.js';
 import { request } from '../../src/cli/client.js';
-import { answered, charging, goOffline, goOnline, whenEngine, whenOutbox } from '../support/charging.js';
+import {
+  answered,
+  charging,
+  goOffline,
+  goOnline,
+  listed,
+  whenEngine,
+  whenOutbox,
+} from '../support/charging.js';
 import { cpctl } from '../support/cpctl-process.js';
 import { chargeOnConnector1, cutPowerAndRestart, useDaemonEnv } from '../support/daemon-process.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
 const TAG = 'VALID01';
+/** The AuthorizationKey is the hex of the Basic-auth password (docs/security.md). */
 const KEY = '4F43415F4F4354545F61646D696E5F74657374';
+const PASSWORD = 'OCA_OCTT_admin_test';
 
 type EventReq = { type: string; timestamp: string; techInfo?: string };
 
@@ -25,17 +35,6 @@ function waitForEvent(h: Harness, type: string, since = 0): Promise<EventReq> {
   return h.csms
     .waitForCall(CP_ID, 'SecurityEventNotification', { since, where: (p: EventReq) => p.type === type })
     .then((call) => call.payload as EventReq);
-}
-
-/** The id is on the local list, so a session starts while the central system is unreachable. */
-async function listed(h: Harness): Promise<void> {
-  expect(
-    await h.csms.call(CP_ID, 'SendLocalList', {
-      listVersion: 1,
-      updateType: 'Full',
-      localAuthorizationList: [{ idTag: TAG, idTagInfo: { status: 'Accepted' } }],
-    }),
-  ).toEqual({ status: 'Accepted' });
 }
 
 describe('security events raised where they are detected', () => {
@@ -76,12 +75,14 @@ describe('security events raised where they are detected', () => {
     expect(refusals.length).toBeGreaterThanOrEqual(2);
     expect(refusals[0]).toMatchObject({ techInfo: 'HTTP 401 on upgrade', critical: false });
 
-    await h.restartCsms({ basicAuth: { [CP_ID]: KEY } });
+    await h.restartCsms({ basicAuth: { [CP_ID]: PASSWORD } });
     const event = await waitForEvent(h, 'FailedToAuthenticateAtCentralSystem');
     expect(event.techInfo).toBe('HTTP 401 on upgrade');
     await whenOutbox(h, () => h.runtime.outbox.size() === 0, 'the queue emptied');
     expect(events(h).filter((e) => e.type === 'FailedToAuthenticateAtCentralSystem')).toHaveLength(1);
-    expect(JSON.stringify(h.runtime.securityEvents.newest(100))).not.toContain(KEY);
+    const log = JSON.stringify(h.runtime.securityEvents.newest(100));
+    expect(log).not.toContain(KEY);
+    expect(log).not.toContain(PASSWORD);
   });
 
   it('SettingSystemTime when the central system sets a clock that is off', async () => {
@@ -153,6 +154,19 @@ describe('security events raised where they are detected', () => {
     expect(JSON.stringify(h.csms.calls(CP_ID, 'SecurityEventNotification'))).not.toContain(next);
   });
 
+  it('a techInfo never carries the AuthorizationKey, as configured or as the password it stands for', async () => {
+    const h = await start({
+      csms: { basicAuth: { [CP_ID]: PASSWORD } },
+      ocpp: { AuthorizationKey: KEY },
+      config: () => ({ csms: { securityProfile: 1 } }),
+    });
+    await h.booted();
+    const mark = h.csms.mark();
+    h.runtime.securityEvents.raise('MemoryExhaustion', `write of ${KEY} and ${PASSWORD} refused`);
+    const event = await waitForEvent(h, 'MemoryExhaustion', mark);
+    expect(event.techInfo).toBe('write of [redacted] and [redacted] refused');
+  });
+
   it('InvalidMessages for a malformed frame, at most one a minute however many come', async () => {
     const h = await start();
     await h.booted();
@@ -173,7 +187,7 @@ describe('security events on the outbox across outages', () => {
     const h = await start();
     await h.booted();
     await waitForEvent(h, 'StartupOfTheDevice');
-    await listed(h);
+    await listed(h, TAG);
     await goOffline(h);
     const mark = h.csms.mark();
     h.board.plug(1);

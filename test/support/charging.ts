@@ -61,6 +61,16 @@ export async function answered(csms: DevCsms, callId: string, cpId = CP_ID): Pro
   );
 }
 
+/** The id is on the local list, Accepted (IdTagLocalAuthList): a session starts without the central system. */
+export async function listed(h: Harness, idTag: string): Promise<void> {
+  const answer = await h.csms.call<{ status: string }>(CP_ID, 'SendLocalList', {
+    listVersion: 1,
+    updateType: 'Full',
+    localAuthorizationList: [{ idTag, idTagInfo: { status: 'Accepted' } }],
+  });
+  if (answer.status !== 'Accepted') throw new Error(`SendLocalList answered ${answer.status}`);
+}
+
 /** Starts a transaction on `connectorId` the OCTT way (plug, then card) and returns its id. */
 export async function charging(h: Harness, idTag: string, connectorId = 1): Promise<number> {
   const mark = h.csms.mark();

@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import forge from 'node-forge';
-import type { Pem } from '../csms/certs.js';
+import { newKeyPair, type Pem } from '../csms/certs.js';
 
 /**
  * Certificates the root-certificate tests need beyond test/csms/certs.ts: CAs with any validity,
@@ -14,19 +14,6 @@ import type { Pem } from '../csms/certs.js';
  */
 
 const DAY_MS = 86_400_000;
-
-function rsaKeys(): { keyPem: string; publicKey: forge.pki.PublicKey; privateKey: forge.pki.rsa.PrivateKey } {
-  const { publicKey, privateKey } = generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
-  });
-  return {
-    keyPem: privateKey,
-    publicKey: forge.pki.publicKeyFromPem(publicKey),
-    privateKey: forge.pki.privateKeyFromPem(privateKey),
-  };
-}
 
 export interface RsaCaOptions {
   commonName: string;
@@ -42,7 +29,7 @@ export interface RsaCaOptions {
 
 /** An RSA 2048 certificate meant as a root: self-signed unless `issuer` is given. */
 export function rsaCa(opts: RsaCaOptions): Pem {
-  const keys = rsaKeys();
+  const keys = newKeyPair();
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = opts.serialNumber ?? `0${randomBytes(16).toString('hex').slice(1)}`;

@@ -54,7 +54,7 @@ describe('CertificateStore: files and rows', () => {
     certificates().install('CentralSystemRootCertificate', root.cert);
     const [file] = readdirSync(certsDir());
     store.db.prepare('DELETE FROM certificates').run();
-    writeFileSync(join(certsDir(), 'x.pem.tmp'), 'half written');
+    writeFileSync(join(certsDir(), `${file}.tmp`), 'half written');
     const reopened = certificates();
     expect(reopened.installedIds('CentralSystemRootCertificate')).toHaveLength(1);
     expect(new CertificatesRepo(store.db).all().map((row) => row.file)).toEqual([file]);
@@ -74,6 +74,18 @@ describe('CertificateStore: files and rows', () => {
     certificates();
     expect(existsSync(join(certsDir(), 'ManufacturerRootCertificate-00.pem'))).toBe(false);
     expect(readdirSync(certsDir())).toHaveLength(1);
+  });
+
+  it("the charge point certificate's files beside the roots are not the store's to remove", () => {
+    certificates().install('ManufacturerRootCertificate', rsaCa({ commonName: 'Kept' }).cert);
+    const own = ['charge-point.pem', 'charge-point-new.pem', 'charge-point-previous.pem', 'request.key'];
+    for (const name of own) writeFileSync(join(certsDir(), name), 'a chain and its key');
+    certificates();
+    expect(
+      readdirSync(certsDir())
+        .filter((name) => own.includes(name))
+        .sort(),
+    ).toEqual([...own].sort());
   });
 
   it('a valid central-system root is one trusted and within its validity (an expired provisioned one is not)', () => {

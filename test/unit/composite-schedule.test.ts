@@ -8,6 +8,7 @@ import type {
   CompositeSchedule,
   ConnectorElectrical,
   ConstantLimit,
+  LimitSource,
   RecurrencyKind,
   ScheduleTransaction,
 } from '../../src/station/charging-profile-types.js';
@@ -16,6 +17,7 @@ import {
   NEXT_CHANGE_HORIZON_S,
   nextChange,
   roundDownToTenth,
+  sameSource,
   toUnit,
 } from '../../src/station/composite-schedule.js';
 
@@ -871,5 +873,21 @@ describe('nextChange', () => {
       ],
     });
     expect(nextChange(request({ profiles: [weekly] }))).toBe(T0 + 5 * DAY_S * S);
+  });
+});
+
+describe('sameSource (periods merge by it; the charging limit announces a change of it)', () => {
+  it('the same charging profile, or the same kind of constant limit', () => {
+    const profile: Extract<LimitSource, { kind: 'profile' }> = {
+      kind: 'profile',
+      profileId: 7,
+      purpose: 'TxDefaultProfile',
+    };
+    expect(sameSource(profile, { ...profile })).toBe(true);
+    expect(sameSource(profile, { ...profile, profileId: 8 })).toBe(false);
+    expect(sameSource(profile, { ...profile, purpose: 'TxProfile' })).toBe(false);
+    expect(sameSource(profile, { kind: 'hardware' })).toBe(false);
+    expect(sameSource({ kind: 'local' }, { kind: 'local' })).toBe(true);
+    expect(sameSource({ kind: 'local' }, { kind: 'loadSharing' })).toBe(false);
   });
 });

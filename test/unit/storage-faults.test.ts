@@ -8,7 +8,7 @@ import { ConfigurationRegistry } from '../../src/config/registry.js';
 import { silentLogger } from '../../src/log.js';
 import type { TransactionStop } from '../../src/station/transaction-types.js';
 import { REGISTER_PERSIST_MS, TransactionEngine } from '../../src/station/transactions.js';
-import { STORE_PROBE_MS } from '../../src/store/health.js';
+import { attemptWrite, STORE_PROBE_MS } from '../../src/store/health.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { OutboxRepo } from '../../src/store/outbox-repo.js';
 import { DEFAULT_RETENTION, RetentionRepo } from '../../src/store/retention.js';
@@ -109,6 +109,20 @@ describe('StoreHealth', () => {
     clock.advance(STORE_PROBE_MS);
     expect(s.health.snapshot()).toEqual({ state: 'ok' });
     expect(changes).toEqual(['degraded', 'ok']);
+  });
+
+  it('attemptWrite: through the health when given (a refused write reported, false), else the write itself', () => {
+    const disk = new DiskFull();
+    const s = store(tempDir(), disk.wrap);
+    disk.fill();
+    expect(attemptWrite(s.health, 'availability', () => s.availability.set(1, 'Inoperative'))).toBe(false);
+    expect(s.health.snapshot().state).toBe('degraded');
+    expect(() => attemptWrite(undefined, 'availability', () => s.availability.set(1, 'Inoperative'))).toThrow(
+      /full/,
+    );
+    disk.free();
+    expect(attemptWrite(undefined, 'availability', () => s.availability.set(1, 'Inoperative'))).toBe(true);
+    expect(s.availability.all().get(1)).toBe('Inoperative');
   });
 
   it('an error that is not the disk is not taken for one', () => {

@@ -2,7 +2,7 @@ import type { Logger } from '../../log.js';
 import type { Link } from '../../ocpp/link.js';
 import type { ChargePointCertificate } from '../../security/charge-point-certificate.js';
 import type { FeatureContext } from '../context.js';
-import { PROFILE_FALLBACK_ATTEMPTS } from './security-profile.js';
+import { TRIAL_ATTEMPTS, watchConnectionTrial } from './connection-trial.js';
 
 /** Narrowed from SecurityEventType: the event a refused certificate raises. */
 export type ChargePointCertificateEvent = 'InvalidChargePointCertificate';
@@ -53,21 +53,16 @@ export function watchCertificateTrial(
   link: Pick<Link, 'on' | 'reconnect'>,
   log: Logger,
 ): void {
-  let failures = 0;
-  link.on('open', () => {
-    failures = 0;
-    certificate.confirmTrial();
-  });
-  link.on('connectFailed', () => {
-    if (!certificate.onTrial) return;
-    failures += 1;
-    if (failures < PROFILE_FALLBACK_ATTEMPTS) return;
-    failures = 0;
-    log.error(
-      { attempts: PROFILE_FALLBACK_ATTEMPTS },
-      'cannot connect with the new charge point certificate; back to the previous one',
-    );
-    certificate.abandonTrial();
-    link.reconnect('charge point certificate fallback');
+  watchConnectionTrial(link, {
+    onTrial: () => certificate.onTrial,
+    confirm: () => certificate.confirmTrial(),
+    giveUp: () => {
+      log.error(
+        { attempts: TRIAL_ATTEMPTS },
+        'cannot connect with the new charge point certificate; back to the previous one',
+      );
+      certificate.abandonTrial();
+      link.reconnect('charge point certificate fallback');
+    },
   });
 }

@@ -1,6 +1,7 @@
 import type { Clock, Timer } from '../../clock.js';
 import type { Logger } from '../../log.js';
 import type { Outbox, OutboxEntry } from '../../ocpp/outbox.js';
+import type { StoreHealth } from '../../store/health.js';
 import type { SecurityLogEntry, SecurityLogRepo } from '../../store/security-log-repo.js';
 
 /**
@@ -74,7 +75,7 @@ export interface SecurityEventsOptions {
   time: { iso(): string };
   clock: Clock;
   /** The store's health: a write the disk refuses is reported there, never thrown at the detector. */
-  writes: { attempt(what: string, write: () => void): boolean };
+  writes: Pick<StoreHealth, 'attempt'>;
   log: Logger;
   /** Values that must never appear in a techInfo (the AuthorizationKey), read at each event. */
   secrets?: () => readonly (string | undefined)[];

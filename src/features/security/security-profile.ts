@@ -2,9 +2,7 @@ import type { ConfigurationRegistry } from '../../config/registry.js';
 import type { Logger } from '../../log.js';
 import { checkProfileScheme, type Link, type SecurityProfile } from '../../ocpp/link.js';
 import type { RpcEndpoint } from '../../ocpp/rpc.js';
-
-/** Failed connection attempts with a new profile before we fall back to the previous one. */
-export const PROFILE_FALLBACK_ATTEMPTS = 3;
+import { TRIAL_ATTEMPTS, watchConnectionTrial } from './connection-trial.js';
 
 export interface SecurityProfileOptions {
   config: ConfigurationRegistry;
@@ -27,7 +25,8 @@ export interface SecurityProfileOptions {
  * A new AuthorizationKey on profiles 1-2 also means reconnecting with it (A01).
  */
 export class SecurityProfileSwitch {
-  private trial: { previous: string; failures: number } | undefined;
+  /** The profile to go back to while the raised one has not connected yet. */
+  private previous: string | undefined;
   private reverting = false;
 
   constructor(private readonly opts: SecurityProfileOptions) {
@@ -38,8 +37,11 @@ export class SecurityProfileSwitch {
       const profile = config.getInt('SecurityProfile');
       if (profile === 1 || profile === 2) rpc.afterAnswer(() => link.reconnect('AuthorizationKey changed'));
     });
-    link.on('open', () => this.onConnected());
-    link.on('connectFailed', () => this.onConnectFailed());
+    watchConnectionTrial(link, {
+      onTrial: () => this.previous !== undefined,
+      confirm: () => this.onConnected(),
+      giveUp: () => this.fallBack(),
+    });
   }
 
   private prerequisiteMissing(next: SecurityProfile): string | undefined {
@@ -53,30 +55,27 @@ export class SecurityProfileSwitch {
   private onProfileChanged(value: string, previous: string | undefined): void {
     if (this.reverting) return;
     this.opts.log.warn({ securityProfile: value, previous }, 'security profile raised; reconnecting with it');
-    this.trial = previous === undefined ? undefined : { previous, failures: 0 };
+    this.previous = previous;
     this.opts.rpc.afterAnswer(() => this.opts.link.reconnect('SecurityProfile changed'));
   }
 
   private onConnected(): void {
-    if (!this.trial) return;
     this.opts.log.info(
       { securityProfile: this.opts.config.get('SecurityProfile') },
       'connected with the new security profile',
     );
-    this.trial = undefined;
+    this.previous = undefined;
   }
 
-  private onConnectFailed(): void {
-    if (!this.trial) return;
-    this.trial.failures += 1;
-    if (this.trial.failures < PROFILE_FALLBACK_ATTEMPTS) return;
-    const { previous } = this.trial;
-    this.trial = undefined;
+  private fallBack(): void {
+    const { previous } = this;
+    if (previous === undefined) return;
+    this.previous = undefined;
     this.opts.log.error(
       {
         securityProfile: this.opts.config.get('SecurityProfile'),
         fallback: previous,
-        attempts: PROFILE_FALLBACK_ATTEMPTS,
+        attempts: TRIAL_ATTEMPTS,
       },
       'cannot connect with the new security profile; falling back to the previous one',
     );
