@@ -82,7 +82,6 @@ export class StoreHealth extends EventEmitter<StoreHealthEvents> {
     return true;
   }
 
-  /** A write went through: the disk has room again. */
   /**
    * Runs a write that may meet a full or failing disk: true when it was written (the store is then
    * known to write again), false when the disk refused it (reported, the caller goes on from
