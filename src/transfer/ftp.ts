@@ -95,10 +95,9 @@ export function ftpUploader(
       });
       try {
         await opened;
-      } catch (error) {
+        await client.uploadFrom(source, fileName);
+      } finally {
         source.destroy();
-        throw error;
       }
-      await client.uploadFrom(source, fileName);
     });
 }
