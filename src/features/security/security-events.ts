@@ -62,8 +62,8 @@ export const RATE_WINDOW_MS = 60_000;
 /**
  * The window of the connection failures. They come once per reconnect attempt, and the backoff
  * spaces attempts by up to `csms.reconnect.maxSeconds` (default 120 s): a minute would let every
- * attempt of a days-long outage through. An hour keeps such an outage to two rows per hour and
- * type, so it cannot roll the 10,000-row log over in a year.
+ * attempt of a days-long outage through. An hour keeps such an outage to about one row an hour
+ * per type, so it cannot roll the 10,000-row log over in a year.
  */
 export const CONNECTION_FAILURE_WINDOW_MS = 3_600_000;
 
