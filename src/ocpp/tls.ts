@@ -47,27 +47,44 @@ export function clientTlsOptions(host: string, material: TlsMaterial): ClientTls
   };
 }
 
-/** The security event (white paper A04) a failed TLS handshake corresponds to, if any. */
-export function classifyTlsFailure(
-  error: unknown,
-):
+/** The white-paper security events a failed TLS connection can be. */
+export type TlsFailureEvent =
   | 'InvalidCentralSystemCertificate'
+  | 'CentralSystemFailedToAuthenticate'
   | 'FailedToAuthenticateAtCentralSystem'
   | 'InvalidTLSVersion'
-  | 'InvalidTLSCipherSuite'
-  | undefined {
+  | 'InvalidTLSCipherSuite';
+
+/**
+ * The security event (white paper A04) a failed TLS handshake corresponds to, if any:
+ *
+ * - FailedToAuthenticateAtCentralSystem: the central system sent a certificate alert, about our
+ *   client certificate: it refused our credentials.
+ * - CentralSystemFailedToAuthenticate: the server's certificate is sound and chains to a root we
+ *   trust, but names another host (OpenSSL checks the chain first, Node the name only after it),
+ *   so the server did not prove it is the central system we called: we refused its credentials.
+ * - InvalidCentralSystemCertificate: the certificate itself fails: a chain to no trusted root, a
+ *   self-signed one, expired, not yet valid, a bad signature, unparsable.
+ *
+ * A server without a certificate never gets that far: only anonymous suites could carry it, and
+ * we offer none, so it fails as a suite mismatch (InvalidTLSCipherSuite).
+ */
+export function classifyTlsFailure(error: unknown): TlsFailureEvent | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
   if (typeof code === 'string') {
-    // An alert the central system sent about a certificate is about ours: it refused our credentials.
     if (/_ALERT_/.test(code) && /CERT|UNKNOWN_CA|ACCESS_DENIED/.test(code))
       return 'FailedToAuthenticateAtCentralSystem';
-    if (/CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_(GET|VERIFY)|HOSTNAME/.test(code))
+    if (/ALTNAME_INVALID|HOSTNAME_MISMATCH|IP_ADDRESS_MISMATCH/.test(code))
+      return 'CentralSystemFailedToAuthenticate';
+    if (/CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_(GET|VERIFY|DECODE)|INVALID_CA/.test(code))
       return 'InvalidCentralSystemCertificate';
     if (/PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|WRONG_VERSION/.test(code)) return 'InvalidTLSVersion';
     if (/NO_CIPHER|NO_SHARED_CIPHER|HANDSHAKE_FAILURE/.test(code)) return 'InvalidTLSCipherSuite';
   }
   if (/protocol version|unsupported protocol/i.test(message)) return 'InvalidTLSVersion';
+  if (/does not match certificate|hostname mismatch/i.test(message))
+    return 'CentralSystemFailedToAuthenticate';
   if (/certificate|altname|self[- ]signed/i.test(message)) return 'InvalidCentralSystemCertificate';
   if (/cipher|handshake failure/i.test(message)) return 'InvalidTLSCipherSuite';
   return undefined;

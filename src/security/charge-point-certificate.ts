@@ -34,6 +34,8 @@ const IN_USE = 'charge-point.pem';
 const ON_TRIAL = 'charge-point-new.pem';
 const PREVIOUS = 'charge-point-previous.pem';
 const REQUEST_KEY = 'request.key';
+/** The files written whole through a temporary `<name>.tmp` (PREVIOUS only ever comes by rename). */
+const WRITTEN = [IN_USE, ON_TRIAL, REQUEST_KEY];
 
 /**
  * The charge point certificate and its key (white paper A02/A03) in the state directory:
@@ -48,6 +50,9 @@ const REQUEST_KEY = 'request.key';
  * Each certificate file holds the chain and its private key (mode 0600), so a certificate never
  * parts from its key: every change is one file written whole (temporary file, fsync, rename) or one
  * rename, and a power cut leaves either the old or the new state; a trial found at start goes on.
+ * A power cut mid-write leaves a `<name>.tmp` instead, possibly holding a private key: those of
+ * our own names are removed at start (the root certificates' files in the same directory are the
+ * certificate store's).
  */
 export class ChargePointCertificate {
   private readonly current: string;
@@ -61,6 +66,7 @@ export class ChargePointCertificate {
     this.current = join(dir, IN_USE);
     this.trialFile = join(dir, ON_TRIAL);
     this.requestKey = join(dir, REQUEST_KEY);
+    this.sweepTemporaryFiles();
   }
 
   /** Whether a certificate signed for us is on trial (used for the next connections). */
@@ -159,6 +165,16 @@ export class ChargePointCertificate {
   abandonTrial(): void {
     if (!this.onTrial) return;
     removeFileDurably(this.opts.dir, ON_TRIAL);
+  }
+
+  /** What an interrupted write left: never renamed, so never in use, and maybe a private key. */
+  private sweepTemporaryFiles(): void {
+    for (const name of WRITTEN) {
+      const temporary = `${name}.tmp`;
+      if (!existsSync(join(this.opts.dir, temporary))) continue;
+      removeFileDurably(this.opts.dir, temporary);
+      this.opts.log.warn({ file: temporary }, 'removed a charge point certificate file left half-written');
+    }
   }
 
   private keepAsPrevious(): void {

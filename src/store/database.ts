@@ -83,7 +83,7 @@ export class StoreAccessError extends Error {
  * Only a CORRUPT file (SQLite says so, quick_check fails) or one written by a NEWER runtime is moved
  * aside to `<name>.corrupt-<timestamp>` (with its -wal/-shm); a fresh database takes its place with
  * what could be read from the old one (salvage.ts: configuration, transactions, queued messages,
- * charging profiles, local limits) and the loss is reported. A newer schema is treated like corruption on purpose: after a firmware
+ * charging profiles, local limits, security log, certificate rows and marks) and the loss is reported. A newer schema is treated like corruption on purpose: after a firmware
  * rollback this code cannot know what the newer tables mean, and migrating down would destroy
  * data; kept aside, the file is intact for the newer runtime or a technician.
  *

@@ -8,6 +8,9 @@ export interface Salvage {
     outbox: number;
     chargingProfiles: number;
     connectorLimits: number;
+    securityLog: number;
+    certificates: number;
+    certificateMarks: number;
   };
   /** Each loss in words: a table not read whole, queued messages dropped, a file not readable. */
   lost: string[];
@@ -20,7 +23,10 @@ type Row = Record<string, unknown>;
  * fresh one: the configuration keys (the central system's settings, the AuthorizationKey), the
  * transactions and the queued messages, with their keys, so a StopTransaction still finds its
  * transaction, the installed charging profiles (the central system sends them once) and the
- * operator's local limits. Each table is read from both ends, so a damaged page in the middle
+ * operator's local limits, the security log (the record the central system reads with GetLog
+ * and the white paper wants kept), and the certificate store's rows and marks: a root's file would
+ * be adopted without its row, but a mark (a provisioned root hidden by DeleteCertificate, a
+ * fallback root) lives only in the database and would otherwise come back. Each table is read from both ends, so a damaged page in the middle
  * costs only the rows on it. A queued transaction message, or a TxProfile, whose transaction
  * could not be read is dropped: the message could not be sent correctly, and the profile exists
  * only with its transaction. A table the old schema did not have yet is no loss. Everything is
@@ -28,7 +34,16 @@ type Row = Record<string, unknown>;
  */
 export function salvageInto(db: Database.Database, corruptFile: string): Salvage {
   const salvage: Salvage = {
-    saved: { configKeys: 0, transactions: 0, outbox: 0, chargingProfiles: 0, connectorLimits: 0 },
+    saved: {
+      configKeys: 0,
+      transactions: 0,
+      outbox: 0,
+      chargingProfiles: 0,
+      connectorLimits: 0,
+      securityLog: 0,
+      certificates: 0,
+      certificateMarks: 0,
+    },
     lost: [],
   };
   let old: Database.Database;
@@ -44,6 +59,9 @@ export function salvageInto(db: Database.Database, corruptFile: string): Salvage
     const outbox = readTable(old, 'outbox', 'seq', salvage);
     const profiles = readTableIfAny(old, 'charging_profiles', 'charging_profile_id', salvage);
     const limits = readTableIfAny(old, 'connector_limits', 'connector_id', salvage);
+    const securityLog = readTableIfAny(old, 'security_log', 'id', salvage);
+    const certificates = readTableIfAny(old, 'certificates', 'file', salvage);
+    const marks = readTableIfAny(old, 'certificate_marks', ['certificate_type', 'fingerprint'], salvage);
     db.transaction(() => {
       const putKey = db.prepare(
         'INSERT OR IGNORE INTO config_keys (key, value, updated_at) VALUES (@key, @value, @updated_at)',
@@ -94,6 +112,22 @@ export function salvageInto(db: Database.Database, corruptFile: string): Salvage
         'INSERT INTO connector_limits (connector_id, limit_a, updated_at) VALUES (@connector_id, @limit_a, @updated_at)',
       );
       for (const row of limits) if (tryRun(putLimit, row)) salvage.saved.connectorLimits++;
+      // The ids are kept: they order the log, and new events continue after the highest.
+      const putLogEntry = db.prepare(
+        `INSERT INTO security_log (id, timestamp, type, tech_info, critical)
+         VALUES (@id, @timestamp, @type, @tech_info, @critical)`,
+      );
+      for (const row of securityLog) if (tryRun(putLogEntry, row)) salvage.saved.securityLog++;
+      const putCertificate = db.prepare(
+        `INSERT INTO certificates
+           (certificate_type, fingerprint, file, subject, serial_number, hash_data, not_after, installed_at)
+         VALUES (@certificate_type, @fingerprint, @file, @subject, @serial_number, @hash_data, @not_after, @installed_at)`,
+      );
+      for (const row of certificates) if (tryRun(putCertificate, row)) salvage.saved.certificates++;
+      const putMark = db.prepare(
+        'INSERT INTO certificate_marks (certificate_type, fingerprint, mark) VALUES (@certificate_type, @fingerprint, @mark)',
+      );
+      for (const row of marks) if (tryRun(putMark, row)) salvage.saved.certificateMarks++;
     })();
   } finally {
     old.close();
@@ -102,7 +136,12 @@ export function salvageInto(db: Database.Database, corruptFile: string): Salvage
 }
 
 /** `readTable` of a table a schema older than the corrupt file's may not have had yet. */
-function readTableIfAny(old: Database.Database, table: string, key: string, salvage: Salvage): Row[] {
+function readTableIfAny(
+  old: Database.Database,
+  table: string,
+  key: string | readonly string[],
+  salvage: Salvage,
+): Row[] {
   let exists = true;
   try {
     exists =
@@ -113,17 +152,29 @@ function readTableIfAny(old: Database.Database, table: string, key: string, salv
   return exists ? readTable(old, table, key, salvage) : [];
 }
 
-/** The table's readable rows: forwards until a damaged page, then backwards until one. */
-function readTable(old: Database.Database, table: string, key: string, salvage: Salvage): Row[] {
-  const rows = new Map<unknown, Row>();
+/**
+ * The table's readable rows, by its key (one column, or the columns of a composite primary key):
+ * forwards until a damaged page, then backwards until one.
+ */
+function readTable(
+  old: Database.Database,
+  table: string,
+  key: string | readonly string[],
+  salvage: Salvage,
+): Row[] {
+  const columns = typeof key === 'string' ? [key] : key;
+  const identity = (row: Row) => JSON.stringify(columns.map((column) => row[column]));
+  const rows = new Map<string, Row>();
   let complete = true;
   for (const order of ['ASC', 'DESC']) {
+    const orderBy = columns.map((column) => `${column} ${order}`).join(', ');
     try {
       for (const row of old
-        .prepare(`SELECT * FROM ${table} ORDER BY ${key} ${order}`)
+        .prepare(`SELECT * FROM ${table} ORDER BY ${orderBy}`)
         .iterate() as Iterable<Row>) {
-        if (rows.has(row[key])) break;
-        rows.set(row[key], row);
+        const id = identity(row);
+        if (rows.has(id)) break;
+        rows.set(id, row);
       }
       if (complete) break;
     } catch (err) {

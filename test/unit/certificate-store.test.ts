@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -45,6 +45,9 @@ describe('CertificateStore: files and rows', () => {
     expect(certificates().install('ManufacturerRootCertificate', root.cert)).toBe('Accepted');
     const files = readdirSync(certsDir());
     expect(files).toEqual([expect.stringMatching(/^ManufacturerRootCertificate-[0-9a-f]{64}\.pem$/)]);
+    // docs/security.md: a root is public (0644) in a directory that also holds private keys (0700).
+    expect(statSync(join(certsDir(), files[0] ?? '')).mode & 0o777).toBe(0o644);
+    expect(statSync(certsDir()).mode & 0o777).toBe(0o700);
     expect(new CertificatesRepo(store.db).all()).toHaveLength(1);
     expect(certificates().rootsPem('ManufacturerRootCertificate')).toEqual([root.cert.replace(/\r/g, '')]);
   });

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import forge from 'node-forge';
@@ -210,5 +210,30 @@ describe('the certificate files', () => {
       status: 'Rejected',
       invalid: false,
     });
+  });
+
+  it('a power cut mid-write: its own leftover .tmp files are removed at start, nothing else in certs/', () => {
+    const dir = join(work, 'leftovers', 'certs');
+    mkdirSync(dir, { recursive: true });
+    const leftovers = ['charge-point.pem.tmp', 'charge-point-new.pem.tmp', 'request.key.tmp'];
+    // The certificate store's files share the directory and are its own to repair.
+    const others = [
+      'charge-point.pem',
+      'CentralSystemRootCertificate-ab.pem',
+      'CentralSystemRootCertificate-cd.pem.tmp',
+      'notes.tmp',
+    ];
+    for (const name of [...leftovers, ...others]) {
+      writeFileSync(join(dir, name), '-----BEGIN PRIVATE KEY-----\nhalf\n', { mode: 0o600 });
+    }
+
+    new ChargePointCertificate({
+      dir,
+      keyType: 'ec-p256',
+      time: { nowMs: () => Date.now() },
+      log: silentLogger(),
+    });
+
+    expect(readdirSync(dir).sort()).toEqual([...others].sort());
   });
 });

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigurationRegistry } from '../../src/config/registry.js';
 import {
+  CONNECTION_FAILURE_WINDOW_MS,
   CRITICAL,
   RATE_WINDOW_MS,
   SecurityEvents,
@@ -134,14 +135,14 @@ describe('SecurityEvents', () => {
 
   it('queues a non-critical event once while one of its type still waits', () => {
     const { events, outbox, repo } = setup();
-    for (let i = 0; i < 5; i++) events.raise('FailedToAuthenticateAtCentralSystem', `HTTP 401 attempt ${i}`);
-    events.raise('InvalidCentralSystemCertificate', 'self-signed');
+    for (let i = 0; i < 5; i++) events.raise('ReconfigurationOfSecurityParameters', `change ${i}`);
+    events.raise('InvalidChargePointCertificate', 'not for our key');
     events.raise('StartupOfTheDevice');
     events.raise('StartupOfTheDevice');
     expect(repo.count()).toBe(8);
     expect(queuedTypes(outbox)).toEqual([
-      'FailedToAuthenticateAtCentralSystem',
-      'InvalidCentralSystemCertificate',
+      'ReconfigurationOfSecurityParameters',
+      'InvalidChargePointCertificate',
       'StartupOfTheDevice',
       'StartupOfTheDevice',
     ]);
@@ -149,10 +150,10 @@ describe('SecurityEvents', () => {
 
   it('queues the non-critical type again once the waiting one is delivered', async () => {
     const { events, outbox } = setup();
-    events.raise('FailedToAuthenticateAtCentralSystem', 'first');
+    events.raise('InvalidChargePointCertificate', 'first');
     const [entry] = outbox.pending();
     outbox.emit('delivered', entry!, {});
-    events.raise('FailedToAuthenticateAtCentralSystem', 'second');
+    events.raise('InvalidChargePointCertificate', 'second');
     expect(
       outbox
         .pending()
@@ -193,6 +194,47 @@ describe('SecurityEvents', () => {
     clock.advance(RATE_WINDOW_MS);
     events.raise('InvalidMessages', 'much later');
     expect(repo.newest(1)[0]?.techInfo).toBe('much later');
+  });
+
+  it('a days-long outage: one connection failure at once, then one summary per hour, one queued notification per type', () => {
+    const { events, clock, repo, outbox } = setup();
+    const attemptEveryMs = 97_000;
+    events.raise('FailedToAuthenticateAtCentralSystem', 'HTTP 401 on upgrade (attempt 0)');
+    // The first one is recorded (and queued) at once.
+    expect(repo.newest(10).map((e) => e.techInfo)).toEqual(['HTTP 401 on upgrade (attempt 0)']);
+    expect(queuedTypes(outbox)).toEqual(['FailedToAuthenticateAtCentralSystem']);
+    const hours = 3 * 24;
+    let attempts = 1;
+    for (let elapsed = attemptEveryMs; elapsed < hours * 3_600_000; elapsed += attemptEveryMs) {
+      clock.advance(attemptEveryMs);
+      events.raise('FailedToAuthenticateAtCentralSystem', `HTTP 401 on upgrade (attempt ${attempts})`);
+      events.raise('InvalidCentralSystemCertificate', `certificate has expired (attempt ${attempts})`);
+      attempts++;
+    }
+
+    // The first, then a summary at the end of each hour but the last, still open.
+    const refusals = repo.newest(1000).filter((e) => e.type === 'FailedToAuthenticateAtCentralSystem');
+    expect(refusals.length).toBe(hours);
+    expect(repo.newest(1000).filter((e) => e.type === 'InvalidCentralSystemCertificate')).toHaveLength(hours);
+    // Nothing is lost from the count: the summaries add up to every attempt after the first.
+    const counted = refusals
+      .slice(1)
+      .map((e) => Number(/^(\d+) more in 3600 s; last: /.exec(e.techInfo ?? '')?.[1]));
+    expect(counted.every((n) => n > 0)).toBe(true);
+    const recorded = counted.reduce((sum, n) => sum + n, 1);
+    // The attempts of the window still open are counted when it ends.
+    clock.advance(CONNECTION_FAILURE_WINDOW_MS);
+    const last = repo
+      .newest(1000)
+      .filter((e) => e.type === 'FailedToAuthenticateAtCentralSystem')
+      .at(-1);
+    expect(recorded + Number(/^(\d+) more/.exec(last?.techInfo ?? '')?.[1])).toBe(attempts);
+    expect(last?.techInfo).toMatch(new RegExp(`last: HTTP 401 on upgrade \\(attempt ${attempts - 1}\\)$`));
+    // One notification per type waits for the central system, not one per attempt or hour.
+    expect(queuedTypes(outbox)).toEqual([
+      'FailedToAuthenticateAtCentralSystem',
+      'InvalidCentralSystemCertificate',
+    ]);
   });
 
   it('limits each noisy type on its own and leaves other types alone', () => {

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, type Logger, silentLogger } from '../../src/log.js';
 import type { ChargingProfile } from '../../src/station/charging-profile-types.js';
-import { CertificatesRepo } from '../../src/store/certificates-repo.js';
+import { CertificatesRepo, type InstalledCertificateRow } from '../../src/store/certificates-repo.js';
 import { ChargingProfilesRepo } from '../../src/store/charging-profiles-repo.js';
 import { ConnectorLimitsRepo } from '../../src/store/connector-limits-repo.js';
 import { StoreAccessError } from '../../src/store/database.js';
@@ -830,11 +830,39 @@ describe('a corrupt database: what can be read is salvaged, and the loss is repo
     schedule: SCHEDULE,
   };
 
+  const SECURITY_LOG = [
+    {
+      timestamp: '2024-05-01T12:00:00.000Z',
+      type: 'StartupOfTheDevice',
+      techInfo: 'firmware 1.0',
+      critical: true,
+    },
+    { timestamp: '2024-05-01T12:00:05.000Z', type: 'InvalidMessages', critical: false },
+  ];
+  const INSTALLED_ROOT: InstalledCertificateRow = {
+    certificateType: 'CentralSystemRootCertificate',
+    fingerprint: 'installed',
+    file: 'CentralSystemRootCertificate-installed.pem',
+    subject: 'CN=New Root',
+    serialNumber: '1F',
+    hashes: {
+      SHA256: { issuerNameHash: 'A1', issuerKeyHash: 'B1' },
+      SHA384: { issuerNameHash: 'A2', issuerKeyHash: 'B2' },
+      SHA512: { issuerNameHash: 'A3', issuerKeyHash: 'B3' },
+    },
+    notAfter: 1_900_000_000_000,
+    installedAt: '2024-05-01T12:00:00.000Z',
+  };
+
   /**
    * A database with settings, two transactions and their queued messages, charging profiles (one
-   * bound to the first transaction) and a local limit, then a damaged page.
+   * bound to the first transaction), a local limit, security log entries, and an installed root
+   * that replaced a fallback and a hidden provisioned root, then a damaged page.
    */
-  function corruptWithQueue(file: string, damage: 'other' | 'outbox' | 'transactions'): void {
+  function corruptWithQueue(
+    file: string,
+    damage: 'other' | 'outbox' | 'transactions' | 'security_log',
+  ): void {
     const db = new Database(file);
     migrateTo(db, SCHEMA_VERSION);
     db.prepare("INSERT INTO config_keys VALUES ('AuthorizationKey', 'secret', 'x')").run();
@@ -857,6 +885,11 @@ describe('a corrupt database: what can be read is salvaged, and the loss is repo
     profiles.save(CP_MAX);
     profiles.save(TX_PROFILE);
     new ConnectorLimitsRepo(db, () => 0).set(2, 10.5);
+    const log = new SecurityLogRepo(db);
+    for (const entry of SECURITY_LOG) log.add(entry);
+    const certificates = new CertificatesRepo(db);
+    certificates.add(INSTALLED_ROOT, ['replaced']);
+    certificates.setMark('CentralSystemRootCertificate', 'provisioned', 'hidden');
     damagePage(db, file, damage === 'other' ? 'auth_cache' : damage);
   }
 
@@ -887,8 +920,23 @@ describe('a corrupt database: what can be read is salvaged, and the loss is repo
       outbox: 5,
       chargingProfiles: 2,
       connectorLimits: 1,
+      securityLog: 2,
+      certificates: 1,
+      certificateMarks: 2,
     });
     expect(store.recovered?.salvage.lost).toEqual([]);
+    const securityLog = new SecurityLogRepo(store.db);
+    expect(securityLog.newest(10)).toEqual(SECURITY_LOG.map((entry, i) => ({ id: i + 1, ...entry })));
+    // A new event continues the log after the carried ones.
+    expect(securityLog.add({ timestamp: 'y', type: 'ResetOrReboot', critical: true })).toBe(3);
+    const certificates = new CertificatesRepo(store.db);
+    expect(certificates.all()).toEqual([INSTALLED_ROOT]);
+    expect(certificates.marks()).toEqual(
+      new Map([
+        ['CentralSystemRootCertificate:provisioned', 'hidden'],
+        ['CentralSystemRootCertificate:replaced', 'fallback'],
+      ]),
+    );
     expect(new ChargingProfilesRepo(store.db).all()).toEqual([CP_MAX, TX_PROFILE]);
     expect(new ConnectorLimitsRepo(store.db, () => 0).all()).toEqual(new Map([[2, 10.5]]));
     const queued = new OutboxRepo(store.db).all();
@@ -937,6 +985,24 @@ describe('a corrupt database: what can be read is salvaged, and the loss is repo
     expect(new ConnectorLimitsRepo(store.db, () => 0).all()).toEqual(new Map([[2, 10.5]]));
   });
 
+  it('a damaged security log: the loss is reported, the certificate rows and marks are still carried', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'chargepoint.db');
+    corruptWithQueue(file, 'security_log');
+
+    const store = open(dir);
+
+    expect(store.recovered?.salvage.lost).toEqual([expect.stringMatching(/^security_log not read whole/)]);
+    expect(store.recovered?.salvage.saved).toMatchObject({
+      securityLog: 0,
+      certificates: 1,
+      certificateMarks: 2,
+    });
+    expect(new CertificatesRepo(store.db).marks().get('CentralSystemRootCertificate:provisioned')).toBe(
+      'hidden',
+    );
+  });
+
   it('a corrupt file of a schema before charging profiles and local limits: no loss is reported for them', () => {
     const dir = tempDir();
     const file = path.join(dir, 'chargepoint.db');
@@ -947,7 +1013,13 @@ describe('a corrupt database: what can be read is salvaged, and the loss is repo
 
     expect(store.recovered?.reason).toBeDefined();
     expect(store.recovered?.salvage.lost).toEqual([]);
-    expect(store.recovered?.salvage.saved).toMatchObject({ chargingProfiles: 0, connectorLimits: 0 });
+    expect(store.recovered?.salvage.saved).toMatchObject({
+      chargingProfiles: 0,
+      connectorLimits: 0,
+      securityLog: 0,
+      certificates: 0,
+      certificateMarks: 0,
+    });
   });
 });
 

@@ -57,16 +57,31 @@ export function isSecurityEventType(type: string): type is SecurityEventType {
 /** SecurityEventNotification.req techInfo is CiString255. */
 export const TECH_INFO_MAX = 255;
 
-/**
- * Events the central system itself can cause at will (a frame it sends): at most one of each type
- * per window is recorded, the rest counted and recorded together when the window ends, so a
- * hostile central system can neither roll the log over nor fill the queue.
- */
-export const RATE_LIMITED: ReadonlySet<SecurityEventType> = new Set([
-  'InvalidMessages',
-  'AttemptedReplayAttacks',
-]);
+/** The window of the events a central system can cause with its frames. */
 export const RATE_WINDOW_MS = 60_000;
+/**
+ * The window of the connection failures. They come once per reconnect attempt, and the backoff
+ * spaces attempts by up to `csms.reconnect.maxSeconds` (default 120 s): a minute would let every
+ * attempt of a days-long outage through. An hour keeps such an outage to about one row an hour
+ * per type, so it cannot roll the 10,000-row log over in a year.
+ */
+export const CONNECTION_FAILURE_WINDOW_MS = 3_600_000;
+
+/**
+ * Events that can come in floods, and their window: at most one of each type per window is
+ * recorded, the first at once; the rest are counted and recorded together when the window ends,
+ * so neither a hostile central system (its frames, its refused certificates) nor an unreachable
+ * one (each reconnect attempt) can roll the log over or fill the queue.
+ */
+export const RATE_LIMITS: Readonly<Partial<Record<SecurityEventType, number>>> = {
+  InvalidMessages: RATE_WINDOW_MS,
+  AttemptedReplayAttacks: RATE_WINDOW_MS,
+  FailedToAuthenticateAtCentralSystem: CONNECTION_FAILURE_WINDOW_MS,
+  CentralSystemFailedToAuthenticate: CONNECTION_FAILURE_WINDOW_MS,
+  InvalidCentralSystemCertificate: CONNECTION_FAILURE_WINDOW_MS,
+  InvalidTLSVersion: CONNECTION_FAILURE_WINDOW_MS,
+  InvalidTLSCipherSuite: CONNECTION_FAILURE_WINDOW_MS,
+};
 
 export interface SecurityEventsOptions {
   repo: SecurityLogRepo;
@@ -83,6 +98,7 @@ export interface SecurityEventsOptions {
 
 interface Window {
   timer: Timer;
+  lengthMs: number;
   suppressed: number;
   lastTechInfo?: string;
 }
@@ -117,14 +133,15 @@ export class SecurityEvents {
   raise(type: SecurityEventType, techInfo?: string): void {
     if (this.closed) return;
     const info = techInfo === undefined ? undefined : this.clean(techInfo);
-    if (RATE_LIMITED.has(type)) {
+    const windowMs = RATE_LIMITS[type];
+    if (windowMs !== undefined) {
       const window = this.windows.get(type);
       if (window) {
         window.suppressed += 1;
         if (info !== undefined) window.lastTechInfo = info;
         return;
       }
-      this.openWindow(type);
+      this.openWindow(type, windowMs);
     }
     this.record(type, info);
   }
@@ -161,16 +178,17 @@ export class SecurityEvents {
     this.closed = true;
   }
 
-  private openWindow(type: SecurityEventType): void {
+  private openWindow(type: SecurityEventType, lengthMs: number): void {
     const window: Window = {
+      lengthMs,
       suppressed: 0,
       timer: this.opts.clock.setTimeout(() => {
         this.windows.delete(type);
         if (window.suppressed === 0) return;
         // What the window held is one event, and opens the next window.
-        this.openWindow(type);
+        this.openWindow(type, lengthMs);
         this.record(type, summary(window));
-      }, RATE_WINDOW_MS),
+      }, lengthMs),
     };
     this.windows.set(type, window);
   }
@@ -213,5 +231,5 @@ export class SecurityEvents {
 
 function summary(window: Window): string {
   const last = window.lastTechInfo === undefined ? '' : `; last: ${window.lastTechInfo}`;
-  return `${window.suppressed} more in ${RATE_WINDOW_MS / 1000} s${last}`.slice(0, TECH_INFO_MAX);
+  return `${window.suppressed} more in ${window.lengthMs / 1000} s${last}`.slice(0, TECH_INFO_MAX);
 }
