@@ -14,6 +14,8 @@ import { coreProfile } from './features/core/profile.js';
 import { Registration } from './features/core/registration.js';
 import { StatusReporter } from './features/core/status-notification.js';
 import { deliverTransactionMessages, TransactionMessages } from './features/core/transaction-messages.js';
+import { firmwareStatusSender } from './features/firmware/firmware-status-notification.js';
+import { firmwareManagementProfile } from './features/firmware/profile.js';
 import {
   type InstalledProfile,
   MESSAGE_TRIGGERS,
@@ -31,6 +33,7 @@ import {
 import { isSecurityEventType, SecurityEvents } from './features/security/security-events.js';
 import { SecurityProfileSwitch } from './features/security/security-profile.js';
 import { smartChargingProfile } from './features/smart-charging/profile.js';
+import { FirmwareUpdates } from './firmware/firmware-updates.js';
 import type { Logger } from './log.js';
 import type { MqttBridge } from './mqtt/bridge.js';
 import { Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js';
@@ -52,6 +55,7 @@ import { AuthCacheRepo } from './store/auth-cache-repo.js';
 import { CertificatesRepo } from './store/certificates-repo.js';
 import { ChargingProfilesRepo } from './store/charging-profiles-repo.js';
 import { ConnectorLimitsRepo } from './store/connector-limits-repo.js';
+import { FirmwareRepo } from './store/firmware-repo.js';
 import type { StoreHealthSnapshot } from './store/health.js';
 import { lockStateDirectory, openStore, type Store, type StoreOptions } from './store/index.js';
 import { LocalListRepo } from './store/local-list-repo.js';
@@ -62,6 +66,7 @@ import { SecurityLogRepo } from './store/security-log-repo.js';
 import type { StateLock } from './store/state-lock.js';
 import { TransactionSamplesRepo } from './store/transaction-samples-repo.js';
 import { TransactionsRepo } from './store/transactions-repo.js';
+import { download } from './transfer/index.js';
 import { FIRMWARE_VERSION } from './version.js';
 
 /** Why the runtime ended; the daemon maps it to an exit code. */
@@ -98,6 +103,7 @@ const PRUNE_EVERY_MS = 24 * 3600 * 1000;
  */
 const PROFILES: readonly Profile[] = [
   coreProfile,
+  firmwareManagementProfile,
   localAuthListProfile,
   remoteTriggerProfile,
   reservationProfile,
@@ -134,6 +140,8 @@ export class Runtime {
   private readonly securityExtension: InstalledSecurityExtension;
   /** Security events (white paper A04): the security log and SecurityEventNotification. */
   readonly securityEvents: SecurityEvents;
+  /** The firmware pipeline (UpdateFirmware, SignedUpdateFirmware, cpctl firmware). */
+  readonly firmware: FirmwareUpdates;
   /** The one wall-clock time: OCPP timestamps and expiry decisions. */
   readonly time: OcppTime;
   private readonly profiles: InstalledProfile[] = [];
@@ -318,6 +326,22 @@ export class Runtime {
     this.store.health.on('changed', (now, before) => this.onStoreHealth(now, before));
     messages.bind(this.transactions);
     this.chargingProfiles.bind(this.transactions);
+    this.firmware = new FirmwareUpdates({
+      repo: new FirmwareRepo(this.store.db),
+      dir: join(cfg.stateDir, 'firmware'),
+      resultFile: join(cfg.stateDir, 'firmware-result.json'),
+      config: cfg.firmware,
+      download: (options) => download({ ...options, clock, log: log.child({ module: 'transfer' }) }),
+      manufacturerRoots: () => this.certificates.rootsPem('ManufacturerRootCertificate'),
+      charger: this.station,
+      sessions: this.transactions,
+      notify: firmwareStatusSender(ctx, this.outbox),
+      raise: (type, techInfo) => this.securityEvents.raise(type, techInfo),
+      restart: (type) => void this.stop({ kind: 'reset', type }),
+      time: this.time,
+      clock,
+      log: log.child({ module: 'firmware' }),
+    });
     this.heartbeat = new Heartbeat(ctx);
     this.statusReporter = new StatusReporter(ctx);
     const triggers = new Map<MessageTrigger, TriggerTarget>();
@@ -332,6 +356,7 @@ export class Runtime {
       localList: this.localList,
       authCache: this.authCache,
       authorizer: this.authorizer,
+      firmware: this.firmware,
       marks: this.store.floors,
       triggers,
     };
@@ -360,6 +385,7 @@ export class Runtime {
       link: this.link,
       triggers,
       securityEvents: this.securityEvents,
+      firmware: this.firmware,
     });
     this.profiles.push(this.securityExtension);
     new SecurityProfileSwitch({
