@@ -491,6 +491,8 @@ export class Runtime {
       trace: this.trace,
       clock: this.clock,
       store: this.store,
+      firmware: this.firmware,
+      installHook: cfg.firmware.install !== undefined,
     });
     this.controlApi = api;
     const server = new ControlServer({ path: cfg.cli.socket, api, log, version: FIRMWARE_VERSION });

@@ -209,9 +209,15 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
 
   /**
    * A technician's image (cpctl firmware install): copied under the state directory first (the
-   * USB stick may go), then verified if signed and installed like a downloaded one.
+   * USB stick may go), then verified if signed and installed like a downloaded one. A file comes
+   * without a signature unless the technician brings one; with `requireSigned` it must.
    */
   async installFile(request: FirmwareRequest): Promise<FirmwareRequestAnswer> {
+    if (this.opts.config.requireSigned && request.signature === undefined)
+      return {
+        status: 'Rejected',
+        reason: 'firmware.requireSigned: the image needs a signature and its certificate',
+      };
     const answer = this.begin({ ...request, source: 'local' });
     const record = this.record;
     if (!record || (answer.status !== 'Accepted' && answer.status !== 'AcceptedCanceled')) return answer;

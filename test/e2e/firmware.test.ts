@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pem } from '../csms/certs.js';
 import { charging } from '../support/charging.js';
+import { cpctl } from '../support/cpctl-process.js';
 import { HttpFileServer, writeTestFile } from '../support/file-servers.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 import { ecCa, ecServerCert, rsaCa } from '../support/pki.js';
@@ -493,5 +494,113 @@ describe('Security extension: SignedUpdateFirmware (L01)', () => {
     await firmwareStatus(h, 'InstallScheduled', mark, 'SignedFirmwareStatusNotification');
     const installing = await firmwareStatus(h, 'Installing', mark, 'SignedFirmwareStatusNotification');
     expect(installing.record.at).toBeGreaterThanOrEqual(installAt - 50);
+  });
+});
+
+describe('cpctl firmware', () => {
+  const start = useHarness();
+
+  it('firmware install <file>: copied under the state directory, installed by the hook, reported; firmware shows the result', async () => {
+    const hook = installHook('usb', 0);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    await h.booted();
+    const socket = h.config.cli.socket;
+    const idle = await cpctl(socket, 'firmware');
+    expect(idle.code).toBe(0);
+    expect(idle.stdout).toMatch(/^status +Idle$/m);
+    expect(idle.stdout).toMatch(/^install hook +configured$/m);
+
+    const usb = join(scratch, 'usb-stick.img');
+    writeTestFile(usb, 4096);
+    const mark = h.csms.mark();
+    const installed = await cpctl(socket, 'firmware', 'install', usb);
+    expect(installed).toMatchObject({ code: 0 });
+    expect(installed.stdout).toContain(`installing ${usb}`);
+    expect(await h.runtime.done).toEqual({ kind: 'reset', type: 'Hard' });
+    expect(readFileSync(hook.installed)).toEqual(readFileSync(usb));
+    expect(readFileSync(`${hook.installed}.path`, 'utf8').trim()).toBe(
+      join(h.stateDir, 'firmware', 'usb-stick.img'),
+    );
+    expect(statuses(h, 'FirmwareStatusNotification', mark).map((s) => s.status)).toEqual([
+      'Downloaded',
+      'Installing',
+    ]);
+
+    const restarted = h.csms.mark();
+    await h.startRuntime();
+    const reported = once(h.runtime.firmware, 'reported');
+    await h.booted(restarted);
+    await reported;
+    expect(statuses(h, 'FirmwareStatusNotification', restarted)).toEqual([{ status: 'Installed' }]);
+    const after = await cpctl(socket, 'firmware', '--json');
+    expect(JSON.parse(after.stdout)).toMatchObject({
+      status: 'Installed',
+      busy: false,
+      source: 'local',
+      location: usb,
+      reported: true,
+      installHook: true,
+      requireSigned: false,
+    });
+  });
+
+  it('with firmware.requireSigned an unsigned file is refused; signed with a trusted certificate it is verified', async () => {
+    const h = await start({ config: () => ({ firmware: { requireSigned: true } }) });
+    await h.booted();
+    const manufacturer = rsaCa({ commonName: 'Manufacturer Root' });
+    const signer = rsaCa({ commonName: 'Firmware Signer', issuer: manufacturer, ca: false });
+    await h.csms.call(CP_ID, 'InstallCertificate', {
+      certificateType: 'ManufacturerRootCertificate',
+      certificate: manufacturer.cert,
+    });
+    const socket = h.config.cli.socket;
+    const usb = join(scratch, 'signed-usb.img');
+    writeTestFile(usb, 4096);
+
+    const unsigned = await cpctl(socket, 'firmware', 'install', usb);
+    expect(unsigned.code).toBe(1);
+    expect(unsigned.stderr).toContain('firmware install refused (Rejected): firmware.requireSigned');
+    expect(h.runtime.firmware.current()).toBeUndefined();
+
+    const signature = join(scratch, 'signed-usb.sig');
+    writeFileSync(signature, Buffer.from(sign(usb, signer.key, 'pss'), 'base64'));
+    const certificate = join(scratch, 'signer.pem');
+    writeFileSync(certificate, signer.cert);
+    const mark = h.csms.mark();
+    const signed = await cpctl(
+      socket,
+      'firmware',
+      'install',
+      usb,
+      '--signature',
+      signature,
+      '--certificate',
+      certificate,
+    );
+    expect(signed.code).toBe(0);
+    await firmwareStatus(h, 'InstallationFailed', mark);
+    // No hook here: verified, then the install fails cleanly.
+    expect(h.runtime.firmware.current()).toMatchObject({ source: 'local', status: 'InstallationFailed' });
+    expect(h.runtime.securityEvents.newest(50).map((e) => e.type)).not.toContain('InvalidFirmwareSignature');
+
+    const tampered = join(scratch, 'tampered-usb.img');
+    writeTestFile(tampered, 4000);
+    const next = h.csms.mark();
+    expect(
+      (
+        await cpctl(
+          socket,
+          'firmware',
+          'install',
+          tampered,
+          '--signature',
+          signature,
+          '--certificate',
+          certificate,
+        )
+      ).code,
+    ).toBe(0);
+    await firmwareStatus(h, 'InstallationFailed', next);
+    expect(h.runtime.firmware.current()).toMatchObject({ status: 'InvalidSignature' });
   });
 });
