@@ -411,7 +411,7 @@ export class Vsftpd {
     return `${this.tls ? 'ftps' : 'ftp'}://${FTP_USER}:${encodeURIComponent(password)}@127.0.0.1:${this.port}/${path.replace(/^\//, '')}`;
   }
 
-  /** vsftpd's log (commands and transfers; it never logs passwords in full? see the tests). */
+  /** vsftpd's log: every FTP command (log_ftp_protocol) and transfer, for tests to check what was asked. */
   log(): string {
     try {
       return readFileSync(join(this.dir, 'vsftpd.log'), 'utf8');
