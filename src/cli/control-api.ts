@@ -5,7 +5,7 @@ import type { ConfigurationRegistry } from '../config/registry.js';
 import type { ResetType } from '../features/context.js';
 import type { Registration } from '../features/core/registration.js';
 import type { SecurityEvents } from '../features/security/security-events.js';
-import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
+import { type FirmwareUpdates, shownLocation } from '../firmware/firmware-updates.js';
 import { type Logger, type LogLevel, setLogLevel } from '../log.js';
 import type { Link } from '../ocpp/link.js';
 import type { DeadLetter, Outbox, OutboxEntry } from '../ocpp/outbox.js';
@@ -303,7 +303,7 @@ export class RuntimeControl implements ControlApi {
     const base = { busy: firmware.busy(), installHook, requireSigned: firmware.requireSigned };
     if (!record) return { status: 'Idle', ...base };
     const { signature: _signature, signingCertificate: _certificate, image: _image, ...shown } = record;
-    return { ...shown, ...base, ...(progress ? { progress } : {}) };
+    return { ...shown, location: shownLocation(record), ...base, ...(progress ? { progress } : {}) };
   }
 
   async firmwareInstall(

@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import type { FirmwareStatusEnumType } from '../ocpp/generated/messages.js';
 import type { TransactionEngine } from '../station/transactions.js';
 import type { FirmwareRepo, FirmwareSource, FirmwareUpdateRecord } from '../store/firmware-repo.js';
+import { redactUrl } from '../transfer/index.js';
 import type { DownloadOptions, DownloadResult, Progress } from '../transfer/types.js';
 import { runInstallHook } from './install-hook.js';
 import { imageSignatureValid, signingCertificateProblem } from './signature.js';
@@ -21,6 +22,14 @@ export type FirmwareSecurityEvent =
   | 'InvalidFirmwareSigningCertificate'
   | 'InvalidFirmwareSignature'
   | 'FirmwareUpdated';
+
+/**
+ * Where an update's image comes from, fit for a log, a security event or cpctl: a URL's
+ * user:password (FTP credentials, often) never leaves the store.
+ */
+export function shownLocation(record: Pick<FirmwareUpdateRecord, 'source' | 'location'>): string {
+  return record.source === 'local' ? record.location : redactUrl(record.location);
+}
 
 /** A new update, from UpdateFirmware, SignedUpdateFirmware or a technician's file. */
 export interface FirmwareRequest {
@@ -142,7 +151,7 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
       });
     } else if (record?.status === 'InstallRebooting') {
       this.save({ ...record, status: 'Installed', reported: false });
-      this.opts.raise('FirmwareUpdated', `firmware from ${record.location}`);
+      this.opts.raise('FirmwareUpdated', `firmware from ${shownLocation(record)}`);
       await this.removeImage();
     } else if (record?.status === 'Installing') {
       // The hook never told us: a power cut or a crash while it ran. The old firmware still runs.
@@ -199,7 +208,10 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
     }
     const cancelled = this.busy();
     if (cancelled) {
-      log.warn({ location: this.record?.location }, 'firmware update cancelled by a new one');
+      log.warn(
+        { location: this.record && shownLocation(this.record) },
+        'firmware update cancelled by a new one',
+      );
       this.abort?.abort();
       this.opts.charger.setOutOfService(undefined);
     }
@@ -272,7 +284,7 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
     if (record.signature !== undefined && record.signingCertificate !== undefined) {
       if (!(await imageSignatureValid(image, record.signature, record.signingCertificate))) {
         this.throwIfCancelled(signal);
-        this.opts.raise('InvalidFirmwareSignature', `image from ${record.location}`);
+        this.opts.raise('InvalidFirmwareSignature', `image from ${shownLocation(record)}`);
         await this.removeImage();
         this.fail('InvalidSignature', 'the signature does not match the image');
         return;
@@ -408,7 +420,7 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
   private fail(status: FirmwareStatusEnumType, info: string): void {
     const record = this.record;
     if (!record) return;
-    this.opts.log.warn({ status, info, location: record.location }, 'firmware update failed');
+    this.opts.log.warn({ status, info, location: shownLocation(record) }, 'firmware update failed');
     const next: FirmwareUpdateRecord = { ...record, status, info, reported: false };
     delete next.image;
     this.save(next);

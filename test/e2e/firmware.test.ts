@@ -259,6 +259,57 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     expect(existsSync(resultFile)).toBe(false);
   });
 
+  it('a download scheduled before a stop is carried out after the next start', async () => {
+    const hook = installHook('resume', 1);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    await h.booted();
+    const fw = image('fw-resume.bin');
+    await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now(1000) });
+    expect(h.runtime.firmware.current()).toMatchObject({ status: 'DownloadScheduled' });
+    await h.runtime.stop();
+    const restarted = h.csms.mark();
+    await h.startRuntime();
+    await firmwareStatus(h, 'InstallationFailed', restarted);
+    expect(statuses(h, 'FirmwareStatusNotification', restarted).map((s) => s.status)).toEqual([
+      'Downloading',
+      'Downloaded',
+      'Installing',
+      'InstallationFailed',
+    ]);
+    expect(readFileSync(hook.installed)).toEqual(fw.bytes);
+  });
+
+  it("the location's user:password reaches the server, and no log, security event or cpctl output", async () => {
+    const hook = installHook('secret', 0);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    await h.booted();
+    const password = 'fw-s3cret-pw';
+    files.knobs.credentials = { user: 'firmware', password };
+    try {
+      writeTestFile(files.file('fw-secret.bin'), 2048);
+      await h.csms.call(CP_ID, 'UpdateFirmware', {
+        location: files.url('fw-secret.bin', { user: 'firmware', password }),
+        retrieveDate: now(),
+      });
+      await h.runtime.done;
+    } finally {
+      files.knobs.credentials = undefined;
+    }
+    await h.startRuntime();
+    const reported = once(h.runtime.firmware, 'reported');
+    await h.booted();
+    await reported;
+    const shown = await cpctl(h.config.cli.socket, 'firmware', '--json');
+    expect(JSON.parse(shown.stdout)).toMatchObject({
+      status: 'Installed',
+      location: files.url('fw-secret.bin'),
+    });
+    const events = h.runtime.securityEvents.newest(50);
+    expect(events.map((e) => e.type)).toContain('FirmwareUpdated');
+    expect(JSON.stringify(events)).not.toContain(password);
+    expect(JSON.stringify(h.sink.lines)).not.toContain(password);
+  });
+
   it('firmware.requireSigned: UpdateFirmware is a CALLERROR NotSupported and starts nothing (L01.FR.20)', async () => {
     const h = await start({ config: () => ({ firmware: { requireSigned: true } }) });
     await h.booted();
