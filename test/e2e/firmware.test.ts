@@ -310,6 +310,33 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     expect(JSON.stringify(h.sink.lines)).not.toContain(password);
   });
 
+  it('HTTPS: a file server is trusted through the central-system roots (as well as the system CAs)', async () => {
+    const hook = installHook('https', 1);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    await h.booted();
+    const secure = await HttpFileServer.start({ tls: true });
+    try {
+      writeTestFile(secure.file('fw-tls.bin'), 4096);
+      let mark = h.csms.mark();
+      await h.csms.call(CP_ID, 'UpdateFirmware', { location: secure.url('fw-tls.bin'), retrieveDate: now() });
+      await firmwareStatus(h, 'DownloadFailed', mark);
+      expect(h.runtime.firmware.current()?.info).toMatch(/certificate/i);
+
+      expect(
+        await h.csms.call(CP_ID, 'InstallCertificate', {
+          certificateType: 'CentralSystemRootCertificate',
+          certificate: secure.tls?.ca.cert,
+        }),
+      ).toEqual({ status: 'Accepted' });
+      mark = h.csms.mark();
+      await h.csms.call(CP_ID, 'UpdateFirmware', { location: secure.url('fw-tls.bin'), retrieveDate: now() });
+      await firmwareStatus(h, 'InstallationFailed', mark);
+      expect(readFileSync(hook.installed)).toEqual(readFileSync(secure.file('fw-tls.bin')));
+    } finally {
+      await secure.close();
+    }
+  });
+
   it('firmware.requireSigned: UpdateFirmware is a CALLERROR NotSupported and starts nothing (L01.FR.20)', async () => {
     const h = await start({ config: () => ({ firmware: { requireSigned: true } }) });
     await h.booted();
