@@ -111,6 +111,15 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     await h.booted(restarted);
     await reported;
     expect(statuses(h, 'FirmwareStatusNotification', restarted)).toEqual([{ status: 'Installed' }]);
+    // In the order TC_044_1 recommends: BootNotification, StatusNotification (Available), Installed.
+    const order = h.csms.calls(CP_ID, undefined, restarted).map((c) => c.action);
+    expect(order.filter((action) => action !== 'SecurityEventNotification')).toEqual([
+      'BootNotification',
+      'StatusNotification',
+      'StatusNotification',
+      'StatusNotification',
+      'FirmwareStatusNotification',
+    ]);
     // After the restart the charger is in service again and the image is gone.
     expect(h.runtime.station.status(1)?.status).toBe('Available');
     expect(readdirSync(join(h.stateDir, 'firmware'))).toEqual([]);
