@@ -258,7 +258,7 @@ export interface ControlApi {
    * Installs an image from a local file (a USB stick) through the OCPP pipeline: verified when a
    * signature and its certificate are given (required with firmware.requireSigned), then the hook.
    */
-  firmwareInstall(file: string, signature?: string, certificate?: string): Promise<FirmwareInstallReport>;
+  firmwareInstall(file: string, signature?: string, certificate?: string): FirmwareInstallReport;
   /** Puts every dead letter back into the queue, in its original order; how many went back. */
   queueRetry(): { requeued: number };
   /** Local list and cache summary, plus what each says about `idTag` when given. */

@@ -306,11 +306,7 @@ export class RuntimeControl implements ControlApi {
     return { ...shown, location: shownLocation(record), ...base, ...(progress ? { progress } : {}) };
   }
 
-  async firmwareInstall(
-    file: string,
-    signature?: string,
-    certificate?: string,
-  ): Promise<FirmwareInstallReport> {
+  firmwareInstall(file: string, signature?: string, certificate?: string): FirmwareInstallReport {
     if ((signature === undefined) !== (certificate === undefined))
       throw new ControlError('a signature needs its signing certificate, and the other way round');
     this.deps.log.info(

@@ -106,6 +106,8 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
   private record: FirmwareUpdateRecord | undefined;
   /** Cancels the running update's waits and download. */
   private abort: AbortController | undefined;
+  /** The running update's steps: a new run begins once a cancelled one has let go of its files. */
+  private running: Promise<void> = Promise.resolve();
   private downloaded: Progress | undefined;
   private stopped = false;
 
@@ -224,25 +226,13 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
    * USB stick may go), then verified if signed and installed like a downloaded one. A file comes
    * without a signature unless the technician brings one; with `requireSigned` it must.
    */
-  async installFile(request: FirmwareRequest): Promise<FirmwareRequestAnswer> {
+  installFile(request: FirmwareRequest): FirmwareRequestAnswer {
     if (this.opts.config.requireSigned && request.signature === undefined)
       return {
         status: 'Rejected',
         reason: 'firmware.requireSigned: the image needs a signature and its certificate',
       };
-    const answer = this.begin({ ...request, source: 'local' });
-    const record = this.record;
-    if (!record || (answer.status !== 'Accepted' && answer.status !== 'AcceptedCanceled')) return answer;
-    try {
-      await this.removeImage();
-      await mkdir(this.opts.dir, { recursive: true, mode: 0o700 });
-      const image = this.imagePath(record.location);
-      await copyFile(record.location, image);
-      this.run(this.advance(record, { status: 'Downloaded', image }));
-    } catch (error) {
-      this.fail('DownloadFailed', `cannot copy ${record.location}: ${(error as Error).message}`);
-    }
-    return answer;
+    return this.request({ ...request, source: 'local' });
   }
 
   private newRecord(request: FirmwareRequest): FirmwareUpdateRecord {
@@ -258,21 +248,21 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
   private run(record: FirmwareUpdateRecord): void {
     const abort = new AbortController();
     this.abort = abort;
-    this.steps(record, abort.signal).catch((error: Error) => {
-      if (error instanceof Cancelled || abort.signal.aborted) return;
-      this.fail('InstallationFailed', error.message);
-    });
+    const previous = this.running;
+    this.running = previous
+      .then(() => this.steps(record, abort.signal))
+      .catch((error: Error) => {
+        if (error instanceof Cancelled || abort.signal.aborted) return;
+        this.fail('InstallationFailed', error.message);
+      });
   }
 
   private async steps(start: FirmwareUpdateRecord, signal: AbortSignal): Promise<void> {
     const { time, log } = this.opts;
+    this.throwIfCancelled(signal);
     let record = start;
-    if (!record.image) {
-      if (record.source === 'local') {
-        // A stop came between the request and the copy: the technician has to start again.
-        this.fail('DownloadFailed', 'the image was not copied');
-        return;
-      }
+    if (!record.image && record.source === 'local') record = await this.copy(record, signal);
+    else if (!record.image) {
       if (record.retrieveAt > time.nowMs()) {
         record = this.advance(record, { status: 'DownloadScheduled' });
         await this.until(record.retrieveAt, signal);
@@ -313,6 +303,23 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
     this.advance(record, { status: 'InstallRebooting' });
     log.info({ image }, 'firmware installed: restarting into it');
     this.opts.restart(this.opts.config.afterInstall === 'restart' ? 'Soft' : 'Hard');
+  }
+
+  /** A technician's file, copied into the firmware folder: the USB stick may go once it is Downloaded. */
+  private async copy(record: FirmwareUpdateRecord, signal: AbortSignal): Promise<FirmwareUpdateRecord> {
+    const image = this.imagePath(record.location);
+    try {
+      await this.removeImage();
+      await mkdir(this.opts.dir, { recursive: true, mode: 0o700 });
+      await copyFile(record.location, image);
+      this.throwIfCancelled(signal);
+    } catch (error) {
+      this.throwIfCancelled(signal);
+      await this.removeImage();
+      this.fail('DownloadFailed', `cannot copy ${record.location}: ${(error as Error).message}`);
+      return this.record ?? record;
+    }
+    return this.advance(record, { status: 'Downloaded', image });
   }
 
   /** Downloads the image into the firmware folder (one image at a time: the folder is emptied). */

@@ -268,6 +268,31 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     expect(existsSync(resultFile)).toBe(false);
   });
 
+  it('the same image asked for again during its download: the cancelled download does not get in the way of the new one', async () => {
+    const hook = installHook('again', 1);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    await h.booted();
+    const fw = image('fw-again.bin', 256 * 1024);
+    files.knobs.bytesPerSecond = 64 * 1024;
+    const mark = h.csms.mark();
+    try {
+      await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now() });
+      await firmwareStatus(h, 'Downloading', mark);
+    } finally {
+      files.knobs.bytesPerSecond = undefined;
+    }
+    await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now() });
+    await firmwareStatus(h, 'InstallationFailed', mark);
+    expect(statuses(h, 'FirmwareStatusNotification', mark).map((s) => s.status)).toEqual([
+      'Downloading',
+      'Downloading',
+      'Downloaded',
+      'Installing',
+      'InstallationFailed',
+    ]);
+    expect(readFileSync(hook.installed)).toEqual(fw.bytes);
+  });
+
   it('a download scheduled before a stop is carried out after the next start', async () => {
     const hook = installHook('resume', 1);
     const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });

@@ -310,11 +310,7 @@ class FakeApi implements ControlApi {
     this.record('firmware');
     return { status: 'Idle', busy: false, installHook: false, requireSigned: false };
   }
-  async firmwareInstall(
-    file: string,
-    signature?: string,
-    certificate?: string,
-  ): Promise<FirmwareInstallReport> {
+  firmwareInstall(file: string, signature?: string, certificate?: string): FirmwareInstallReport {
     this.record('firmwareInstall', file, signature, certificate);
     return { status: 'Accepted' };
   }
