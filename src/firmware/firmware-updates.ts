@@ -9,7 +9,7 @@ import type { TransactionEngine } from '../station/transactions.js';
 import type { FirmwareRepo, FirmwareSource, FirmwareUpdateRecord } from '../store/firmware-repo.js';
 import { redactUrl } from '../transfer/index.js';
 import type { DownloadOptions, DownloadResult, Progress } from '../transfer/types.js';
-import { runInstallHook } from './install-hook.js';
+import { type HookOutcome, runInstallHook } from './install-hook.js';
 import { imageSignatureValid, signingCertificateProblem } from './signature.js';
 
 export type { FirmwareSource, FirmwareUpdateRecord };
@@ -291,16 +291,18 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
     await this.sessionsEnded(signal);
     record = this.advance(record, { status: 'Installing' });
     const hook = this.opts.config.install;
-    const outcome = hook
+    const outcome: HookOutcome = hook
       ? await runInstallHook(hook, image)
-      : { installed: false as const, reason: 'no install hook configured (firmware.install)' };
+      : { installed: false, reason: 'no install hook configured (firmware.install)' };
     if (!outcome.installed) {
       this.opts.charger.setOutOfService(undefined);
       await this.removeImage();
       this.fail('InstallationFailed', outcome.reason);
       return;
     }
-    this.advance(record, { status: 'InstallRebooting' });
+    // Kept, not reported: InstallRebooting announces a reboot before installing (L01.FR.15), and
+    // ours comes after the install; the next start turns it into Installed.
+    this.save({ ...record, status: 'InstallRebooting' });
     log.info({ image }, 'firmware installed: restarting into it');
     this.opts.restart(this.opts.config.afterInstall === 'restart' ? 'Soft' : 'Hard');
   }

@@ -2,7 +2,8 @@ import type { FirmwareUpdates } from '../../firmware/firmware-updates.js';
 import { CallError } from '../../ocpp/errors.js';
 import type { FeatureContext } from '../context.js';
 
-/** retryInterval when the central system leaves it to us, s. */
+/** retries and retryInterval (s) when the central system leaves them to us (1.6: the charger decides). */
+export const DEFAULT_RETRIES = 3;
 export const DEFAULT_RETRY_INTERVAL_S = 60;
 
 /**
@@ -21,7 +22,7 @@ export function registerUpdateFirmware(
       source: 'UpdateFirmware',
       location: req.location,
       retrieveAt: Date.parse(req.retrieveDate),
-      retries: req.retries ?? 0,
+      retries: req.retries ?? DEFAULT_RETRIES,
       retryIntervalS: req.retryInterval ?? DEFAULT_RETRY_INTERVAL_S,
     });
     // UpdateFirmware.conf has no status: a refusal can only be logged.

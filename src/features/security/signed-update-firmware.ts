@@ -1,6 +1,6 @@
 import type { FirmwareUpdates } from '../../firmware/firmware-updates.js';
 import type { FeatureContext } from '../context.js';
-import { DEFAULT_RETRY_INTERVAL_S } from '../firmware/update-firmware.js';
+import { DEFAULT_RETRIES, DEFAULT_RETRY_INTERVAL_S } from '../firmware/update-firmware.js';
 
 /**
  * SignedUpdateFirmware (white paper L01): the signing certificate is checked before the answer
@@ -20,7 +20,7 @@ export function registerSignedUpdateFirmware(
       location: image.location,
       retrieveAt: Date.parse(image.retrieveDateTime),
       ...(image.installDateTime === undefined ? {} : { installAt: Date.parse(image.installDateTime) }),
-      retries: req.retries ?? 0,
+      retries: req.retries ?? DEFAULT_RETRIES,
       retryIntervalS: req.retryInterval ?? DEFAULT_RETRY_INTERVAL_S,
       signingCertificate: image.signingCertificate,
       signature: image.signature,
