@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pem } from '../csms/certs.js';
 import { charging } from '../support/charging.js';
 import { cpctl } from '../support/cpctl-process.js';
+import { useDaemonEnv } from '../support/daemon-process.js';
 import { HttpFileServer, writeTestFile } from '../support/file-servers.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 import { ecCa, ecServerCert, rsaCa } from '../support/pki.js';
@@ -715,5 +716,34 @@ describe('cpctl firmware', () => {
     ).toBe(0);
     await firmwareStatus(h, 'InstallationFailed', next);
     expect(h.runtime.firmware.current()).toMatchObject({ status: 'InvalidSignature' });
+  });
+});
+
+describe('chargepointd as a process', () => {
+  const env = useDaemonEnv('cp-fw-daemon-', 'CP-FW-DAEMON');
+
+  it('the install hook exits 0: the daemon exits 11 (reboot), and reports Installed from its next start', async () => {
+    const { csms, chargePointId: cp } = env();
+    const hook = installHook('daemon', 0);
+    const config = env().daemonConfig({ firmware: { install: hook.argv } });
+    let daemon = env().spawn(config);
+    await csms.waitForCall(cp, 'BootNotification');
+    const fw = image('fw-daemon.bin');
+    const mark = csms.mark();
+    await csms.call(cp, 'UpdateFirmware', { location: fw.url, retrieveDate: now() });
+    expect(await daemon.exitCode()).toBe(11);
+    expect(readFileSync(hook.installed)).toEqual(fw.bytes);
+
+    const restarted = csms.mark();
+    daemon = env().spawn(config);
+    await csms.waitForCall(cp, 'FirmwareStatusNotification', {
+      since: restarted,
+      where: (p: Status) => p.status === 'Installed',
+    });
+    expect(
+      csms.calls(cp, 'FirmwareStatusNotification', mark).map((c) => (c.payload as Status).status),
+    ).toEqual(['Downloading', 'Downloaded', 'Installing', 'Installed']);
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exitCode()).toBe(0);
   });
 });
