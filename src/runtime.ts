@@ -31,6 +31,7 @@ import {
 import { isSecurityEventType, SecurityEvents } from './features/security/security-events.js';
 import { SecurityProfileSwitch } from './features/security/security-profile.js';
 import { smartChargingProfile } from './features/smart-charging/profile.js';
+import { firmwareConfirmation } from './firmware/confirm.js';
 import type { Logger } from './log.js';
 import type { MqttBridge } from './mqtt/bridge.js';
 import { Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js';
@@ -657,6 +658,7 @@ export class Runtime {
       this.registration.onLinkClose();
       this.rpc.detach();
     });
+    this.registration.on('accepted', firmwareConfirmation(this.opts.config.firmware.confirm, this.opts.log));
     this.registration.on('accepted', () => {
       this.statusReporter.enable();
       this.heartbeat.start();

@@ -95,6 +95,20 @@ export const CONFIG_FILE_SCHEMA = {
         hardResetCommand: { type: 'array', items: { type: 'string' }, minItems: 1 },
       },
     },
+    firmware: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        confirm: {
+          type: 'array',
+          items: { type: 'string' },
+          minItems: 1,
+          description:
+            'Run once the registration is Accepted after a start: confirms a firmware release on trial (docs/firmware.md).',
+        },
+      },
+    },
     trace: {
       type: 'object',
       additionalProperties: false,

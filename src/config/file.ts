@@ -43,6 +43,8 @@ export interface RuntimeConfig {
   ocppForced: string[];
   clock: { ntpSynchronized: boolean };
   reset: { hardResetCommand?: string[] };
+  /** `confirm`: the argv run at the first accepted registration, to keep a release on trial. */
+  firmware: { confirm?: string[] };
   /** Newest OCPP frames kept for `cpctl trace`; 0 records nothing. */
   trace: { maxFrames: number };
   /** The charge point certificate's key pair (security extension A02/A03). */
