@@ -658,7 +658,10 @@ export class Runtime {
       this.registration.onLinkClose();
       this.rpc.detach();
     });
-    this.registration.on('accepted', firmwareConfirmation(this.opts.config.firmware.confirm, this.opts.log));
+    this.registration.on(
+      'accepted',
+      firmwareConfirmation(this.opts.config.firmware.confirm, FIRMWARE_VERSION, this.opts.log),
+    );
     this.registration.on('accepted', () => {
       this.statusReporter.enable();
       this.heartbeat.start();

@@ -1,10 +1,12 @@
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FIRMWARE_VERSION } from '../../src/version.js';
 import { CP_ID, useHarness } from '../support/harness.js';
 
 /**
- * A confirmation hook that records when it ran (ms since the epoch, one line per run) and exits
+ * A confirmation hook that records when it ran (ms since the epoch, one line per run) and its
+ * arguments (`<dir>/confirm.args`), and exits
  * with the status named in `<dir>/confirm-status` (0 when that file is absent).
  */
 function recordingHook(dir: string): { argv: string[]; runs: () => number[] } {
@@ -12,7 +14,7 @@ function recordingHook(dir: string): { argv: string[]; runs: () => number[] } {
   const log = join(dir, 'confirm.log');
   writeFileSync(
     script,
-    `#!/bin/sh\ndate +%s%3N >> '${log}'\nexit "$(cat '${dir}/confirm-status' 2>/dev/null || echo 0)"\n`,
+    `#!/bin/sh\ndate +%s%3N >> '${log}'\necho "$*" > '${dir}/confirm.args'\nexit "$(cat '${dir}/confirm-status' 2>/dev/null || echo 0)"\n`,
   );
   chmodSync(script, 0o755);
   const runs = () => {
@@ -44,6 +46,8 @@ describe('firmware.confirm: a release on trial confirms itself once registered',
 
     const confirmed = await h.sink.waitFor((line) => line.msg === 'firmware confirmed');
     expect(confirmed.hook).toEqual(hook.argv);
+    // The version this run reports is the one to confirm.
+    expect(readFileSync(join(h.stateDir, 'confirm.args'), 'utf8')).toBe(`release ${FIRMWARE_VERSION}\n`);
     const accepted = await h.csms.waitForCall(CP_ID, 'BootNotification', {
       since: (await h.csms.waitForCall(CP_ID, 'BootNotification')).record.seq,
     });
