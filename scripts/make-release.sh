@@ -48,7 +48,7 @@ production_modules() {
 }
 
 stage_release() {
-  local stage="$1" path
+  local stage="$1" path sums
   # Without --preserve=ownership: the files belong to whoever installs them, never to whoever built them.
   local copy=(cp -R -P --preserve=mode,timestamps)
   mkdir -p "$stage/dist" "$stage/node_modules" "$stage/config"
@@ -70,7 +70,8 @@ stage_release() {
     "${copy[@]}" "$SRC/$path" "$stage/$path"
   done < <(production_modules)
   chmod -R u+w,go-w,a+rX "$stage"
-  (cd "$stage" && find . -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0r sha256sum) >"$stage/SHA256SUMS"
+  sums="$(cd "$stage" && find . -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0r sha256sum)"
+  echo "$sums" >"$stage/SHA256SUMS"
   local node_major
   node_major="$(node -p '/^>=\s*(\d+)/.exec(require(process.argv[1]).engines.node)[1]' "$SRC/package.json")"
   {
