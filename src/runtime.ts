@@ -34,6 +34,7 @@ import {
 import { isSecurityEventType, SecurityEvents } from './features/security/security-events.js';
 import { SecurityProfileSwitch } from './features/security/security-profile.js';
 import { smartChargingProfile } from './features/smart-charging/profile.js';
+import { firmwareConfirmation } from './firmware/confirm.js';
 import { FirmwareUpdates } from './firmware/firmware-updates.js';
 import type { Logger } from './log.js';
 import type { MqttBridge } from './mqtt/bridge.js';
@@ -696,6 +697,10 @@ export class Runtime {
       this.registration.onLinkClose();
       this.rpc.detach();
     });
+    this.registration.on(
+      'accepted',
+      firmwareConfirmation(this.opts.config.firmware.confirm, FIRMWARE_VERSION, this.opts.log),
+    );
     this.registration.on('accepted', () => {
       this.statusReporter.enable();
       this.heartbeat.start();

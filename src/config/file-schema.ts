@@ -145,6 +145,13 @@ export const CONFIG_FILE_SCHEMA = {
           description:
             'How long a new release has to be accepted by the central system before it is rolled back.',
         },
+        confirm: {
+          type: 'array',
+          items: { type: 'string' },
+          minItems: 1,
+          description:
+            'Run once the registration is Accepted after a start: confirms a firmware release on trial (docs/firmware.md).',
+        },
       },
     },
     log: {

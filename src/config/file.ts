@@ -61,6 +61,8 @@ export interface FirmwareConfig {
   requireSigned: boolean;
   /** How long a new release has to be accepted before it is rolled back (the release hooks). */
   confirmTimeoutSeconds: number;
+  /** The argv run at the first accepted registration, to keep a release on trial. */
+  confirm?: string[];
 }
 
 export class ConfigFileError extends Error {}
