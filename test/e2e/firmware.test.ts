@@ -234,6 +234,16 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     });
     expect(statuses(h, 'FirmwareStatusNotification', mark).map((s) => s.status)).not.toContain('Installing');
     expect(existsSync(hook.installed)).toBe(false);
+    // TriggerMessage gives the real status of the update waiting to install.
+    const triggered = h.csms.mark();
+    expect(
+      await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'FirmwareStatusNotification' }),
+    ).toEqual({ status: 'Accepted' });
+    expect(
+      (await h.csms.waitForCall(CP_ID, 'FirmwareStatusNotification', { since: triggered })).payload,
+    ).toEqual({
+      status: 'Downloaded',
+    });
 
     const stopped = h.csms.mark();
     expect(await h.csms.call(CP_ID, 'RemoteStopTransaction', { transactionId })).toEqual({
@@ -606,6 +616,14 @@ describe('Security extension: SignedUpdateFirmware (L01)', () => {
       }),
     );
     await firmwareStatus(h, 'InstallScheduled', mark, 'SignedFirmwareStatusNotification');
+    const triggered = h.csms.mark();
+    await h.csms.call(CP_ID, 'ExtendedTriggerMessage', { requestedMessage: 'FirmwareStatusNotification' });
+    expect(
+      (await h.csms.waitForCall(CP_ID, 'SignedFirmwareStatusNotification', { since: triggered })).payload,
+    ).toEqual({
+      status: 'InstallScheduled',
+      requestId: 3,
+    });
     const installing = await firmwareStatus(h, 'Installing', mark, 'SignedFirmwareStatusNotification');
     expect(installing.record.at).toBeGreaterThanOrEqual(installAt - 50);
   });
