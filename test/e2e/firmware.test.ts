@@ -7,10 +7,11 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  watch,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pem } from '../csms/certs.js';
 import { charging } from '../support/charging.js';
@@ -63,6 +64,17 @@ function sign(file: string, keyPem: string, padding: 'pss' | 'pkcs1' | 'ecdsa'):
   writeFileSync(key, keyPem, { mode: 0o600 });
   const opts = padding === 'pss' ? ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:32'] : [];
   return execFileSync('openssl', ['dgst', '-sha256', ...opts, '-sign', key, file]).toString('base64');
+}
+
+/** Resolves once `path` holds a whole line (the hook writes it; watched, not polled). */
+async function fileWritten(path: string): Promise<void> {
+  const watcher = watch(dirname(path));
+  try {
+    const written = () => existsSync(path) && readFileSync(path, 'utf8').endsWith('\n');
+    while (!written()) await once(watcher, 'change');
+  } finally {
+    watcher.close();
+  }
 }
 
 function statuses(h: Harness, action: string, since: number): Status[] {
@@ -302,6 +314,30 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
       'InstallationFailed',
     ]);
     expect(readFileSync(hook.installed)).toEqual(fw.bytes);
+  });
+
+  it('a stop while the hook runs (a power cut, a crash): InstallationFailed at the next start, the old firmware runs', async () => {
+    const pidFile = join(scratch, 'hanging.pid');
+    const script = join(scratch, 'hanging.sh');
+    writeFileSync(script, `#!/bin/sh\necho $$ > "${pidFile}"\nexec sleep 30\n`);
+    chmodSync(script, 0o755);
+    const h = await start({ config: () => ({ firmware: { install: [script] } }) });
+    await h.booted();
+    const fw = image('fw-hanging.bin');
+    const mark = h.csms.mark();
+    await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now() });
+    await firmwareStatus(h, 'Installing', mark);
+    await fileWritten(pidFile);
+    await h.runtime.stop();
+    process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+    const restarted = h.csms.mark();
+    await h.startRuntime();
+    const reported = once(h.runtime.firmware, 'reported');
+    await h.booted(restarted);
+    await reported;
+    expect(statuses(h, 'FirmwareStatusNotification', restarted)).toEqual([{ status: 'InstallationFailed' }]);
+    expect(h.runtime.firmware.current()).toMatchObject({ info: 'interrupted while installing' });
+    expect(h.runtime.station.status(1)?.status).toBe('Available');
   });
 
   it('a download scheduled before a stop is carried out after the next start', async () => {
