@@ -4,20 +4,27 @@
 #   sudo scripts/install.sh                      install on this machine
 #   DESTDIR=/mnt/rootfs scripts/install.sh       install into another root (an image, a package, CI)
 #
-# PREFIX (default /opt/chargepoint) receives the runtime: dist/, the production node_modules,
-# package.json, config/ (schemas, boards), README.md and libexec/chargepoint-stop-post. The prefix
-# belongs to the installer and is replaced as a whole when its content differs. The operator's
-# files are never touched once they exist: /etc/chargepoint/chargepoint.json (a skeleton is written
-# only when it is missing) and the state in /var/lib/chargepoint. Running it again with the same
-# build changes nothing.
+# PREFIX (default /opt/chargepoint) holds releases (docs/firmware.md, "Releases and rollback"):
+# PREFIX/releases/<version>/ is one release as scripts/make-release.sh builds it (dist/, the
+# production node_modules, package.json, config/ schemas and boards, README.md, MANIFEST,
+# SHA256SUMS), and PREFIX/current, a relative link to releases/<version>, is the one the unit and
+# the command links run. This build's release is replaced as a whole when its content differs and
+# becomes current (an installed release is not on trial); the other releases stay, for the
+# firmware hooks. A prefix of the older flat layout (dist/ directly in PREFIX) is migrated. The
+# helpers that run outside the daemon (chargepoint-stop-post, the firmware hooks and the trial
+# check) go to /usr/local/libexec/chargepoint, where no release can change them. The operator's
+# files are never touched once they exist: /etc/chargepoint/chargepoint.json (a skeleton is
+# written only when it is missing) and the state in /var/lib/chargepoint. Running it again with
+# the same build changes nothing.
 #
-# The user, its groups and the ownership of /etc/chargepoint and /var/lib/chargepoint are declared
-# in sysusers.d and tmpfiles.d files: the configuration file 0600 and the state directory 0700,
-# both the daemon user's (they hold the AuthorizationKey; group chargepoint only uses cpctl). A
-# real install applies them at once, which also tightens a file an older install left 0640; with
-# DESTDIR they are only installed, and the target applies them at boot (systemd-sysusers and
-# systemd-tmpfiles run before any service), so an image can be built without root and without
-# touching this machine's users.
+# The user, its groups and the ownership of /etc/chargepoint, /var/lib/chargepoint, PREFIX and
+# PREFIX/releases are declared in sysusers.d and tmpfiles.d files: the configuration file 0600 and
+# the state directory 0700, both the daemon user's (they hold the AuthorizationKey; group
+# chargepoint only uses cpctl); PREFIX and its releases the daemon user's too, since its
+# firmware.install hook adds releases and switches the link. A real install applies them at once,
+# which also tightens a file an older install left 0640; with DESTDIR they are only installed, and
+# the target applies them at boot (systemd-sysusers and systemd-tmpfiles run before any service),
+# so an image can be built without root and without touching this machine's users.
 set -euo pipefail
 
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
@@ -26,6 +33,7 @@ PREFIX="${PREFIX:-/opt/chargepoint}"
 # The local vendor layer of systemd's search paths: operators override the unit in /etc with
 # drop-ins (systemctl edit), which a reinstall never overwrites.
 LIBDIR=/usr/local/lib
+LIBEXECDIR=/usr/local/libexec/chargepoint
 BINDIR=/usr/local/bin
 CONFDIR=/etc/chargepoint
 STATEDIR=/var/lib/chargepoint
@@ -46,6 +54,8 @@ command -v node >/dev/null 2>&1 || die "node is needed to select the production 
 
 root="${DESTDIR%/}"
 target="$root$PREFIX"
+version="$(node -p 'require(process.argv[1]).version' "$SRC/package.json")"
+release="$target/releases/$version"
 
 # Content, modes and symlinks of a tree, one line each, independent of timestamps and owners.
 tree_manifest() {
@@ -56,61 +66,61 @@ tree_manifest() {
   )
 }
 
-# The production dependencies: lock file entries not marked dev, top level only (nested ones come
-# with their parent), and only those present (optional ones for other platforms are not).
-production_modules() {
-  node -e '
-    const lock = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
-    for (const [path, entry] of Object.entries(lock.packages ?? {})) {
-      if (path && !entry.dev && !entry.link && path.split("node_modules/").length === 2) console.log(path);
-    }' "$SRC/package-lock.json"
-}
-
-stage_runtime() {
-  local stage="$1" path
-  # Without --preserve=ownership: the files belong to the installer (root), never to whoever
-  # built them, since libexec/ runs as root.
-  local copy=(cp -R -P --preserve=mode,timestamps)
-  mkdir -p "$stage/dist" "$stage/node_modules" "$stage/libexec" "$stage/config"
-  "${copy[@]}" "$SRC/dist/src" "$SRC/dist/hal" "$stage/dist/"
-  "${copy[@]}" "$SRC/package.json" "$SRC/README.md" "$stage/"
-  # config/dev.json is the development setup (its paths point into the checkout).
-  "${copy[@]}" "$SRC/config/boards" "$SRC"/config/*.schema.json "$stage/config/"
-  "${copy[@]}" "$SRC/systemd/chargepoint-stop-post" "$stage/libexec/"
-  while IFS= read -r path; do
-    [[ -e "$SRC/$path" ]] || continue
-    mkdir -p "$(dirname "$stage/$path")"
-    "${copy[@]}" "$SRC/$path" "$stage/$path"
-  done < <(production_modules)
-  chmod -R u+w,go-w,a+rX "$stage"
-}
-
-install_runtime() {
-  # Staged outside the root, so a run that finds the prefix up to date leaves no trace in it.
+install_release() {
+  # Staged outside the root, so a run that finds the release up to date leaves no trace in it.
   local stage
   stage="$(mktemp -d)"
   # shellcheck disable=SC2064 # the path is fixed now; $stage is gone when the trap runs
   trap "rm -rf '$stage'" EXIT
-  stage_runtime "$stage"
-  if [[ -d "$target" ]] && [[ "$(tree_manifest "$stage")" == "$(tree_manifest "$target")" ]]; then
-    say "unchanged $PREFIX"
+  bash "$SRC/scripts/make-release.sh" --tree "$stage/release"
+  if [[ -d "$release" ]] && [[ "$(tree_manifest "$stage/release")" == "$(tree_manifest "$release")" ]]; then
+    say "unchanged $PREFIX/releases/$version"
   else
     # Swap whole trees on one filesystem: a running daemon keeps its open files, and no mix of two
     # builds ever exists.
-    rm -rf "$target.new"
-    mkdir -p "$(dirname "$target")"
-    cp -R -P --preserve=mode,timestamps "$stage" "$target.new"
-    if [[ -e "$target" ]]; then
-      mv "$target" "$target.old"
-      mv "$target.new" "$target"
-      rm -rf "$target.old"
+    rm -rf "$release.new"
+    mkdir -p "$target/releases"
+    cp -R -P --preserve=mode,timestamps "$stage/release" "$release.new"
+    if [[ -e "$release" ]]; then
+      mv "$release" "$release.old"
+      mv "$release.new" "$release"
+      rm -rf "$release.old"
     else
-      mv "$target.new" "$target"
+      mv "$release.new" "$release"
     fi
-    say "installed $PREFIX"
+    say "installed $PREFIX/releases/$version"
   fi
   rm -rf "$stage"
   trap - EXIT
+}
+
+# current -> releases/<version>, replaced in one rename. The installer's release is the confirmed
+# one: a trial mark left by a firmware hook goes.
+make_current() {
+  if [[ "$(readlink "$target/current" 2>/dev/null)" != "releases/$version" ]]; then
+    ln -sfn "releases/$version" "$target/.current.new"
+    mv -T "$target/.current.new" "$target/current"
+    say "linked $PREFIX/current -> releases/$version"
+  fi
+  if [[ -e "$target/trial" ]]; then
+    rm -f "$target/trial"
+    say "removed the trial mark of $PREFIX"
+  fi
+}
+
+# The flat layout of older installs (dist/, node_modules/, libexec/ ... directly in PREFIX): once
+# the release is current, everything in PREFIX but the releases layout goes.
+migrate_flat_layout() {
+  local entry removed=false
+  for entry in "$target"/* "$target"/.[!.]*; do
+    [[ -e "$entry" || -L "$entry" ]] || continue
+    case "${entry##*/}" in
+    releases | current | trial | .lock) continue ;;
+    esac
+    rm -rf "$entry"
+    removed=true
+  done
+  if "$removed"; then say "migrated $PREFIX to the releases layout"; fi
 }
 
 # Installs a file unless the destination already has its content and mode; put_changed tells which.
@@ -149,17 +159,31 @@ config_skeleton() {
   ' "$SRC/config/dev.json" "$PREFIX" "$STATEDIR"
 }
 
-install_runtime
+install_release
+make_current
+migrate_flat_layout
 
 generated="$(mktemp)"
 trap 'rm -f "$generated"' EXIT
-sed "s|/opt/chargepoint|$PREFIX|g" "$SRC/systemd/chargepoint.service" >"$generated"
-put 0644 "$generated" "$LIBDIR/systemd/system/chargepoint.service"
-unit_changed="$put_changed"
+# Installs a file of the checkout with PREFIX in place of the default one.
+put_for_prefix() {
+  sed "s|/opt/chargepoint|$PREFIX|g" "$SRC/$2" >"$generated"
+  put "$1" "$generated" "$3"
+}
+unit_changed=false
+for unit in chargepoint.service chargepoint-firmware-trial.service chargepoint-firmware-trial.timer; do
+  put_for_prefix 0644 "systemd/$unit" "$LIBDIR/systemd/system/$unit"
+  if "$put_changed"; then unit_changed=true; fi
+done
 put 0644 "$SRC/systemd/chargepoint.sysusers" "$LIBDIR/sysusers.d/chargepoint.conf"
-put 0644 "$SRC/systemd/chargepoint.tmpfiles" "$LIBDIR/tmpfiles.d/chargepoint.conf"
-link "$PREFIX/dist/src/bin/cpctl.js" "$BINDIR/cpctl"
-link "$PREFIX/dist/src/bin/chargepointd.js" "$BINDIR/chargepointd"
+put_for_prefix 0644 systemd/chargepoint.tmpfiles "$LIBDIR/tmpfiles.d/chargepoint.conf"
+put 0755 "$SRC/systemd/chargepoint-stop-post" "$LIBEXECDIR/chargepoint-stop-post"
+put_for_prefix 0644 scripts/firmware-release-lib.sh "$LIBEXECDIR/firmware-release-lib.sh"
+for hook in firmware-install-release.sh firmware-confirm-release.sh firmware-trial-check.sh firmware-install-rauc.sh; do
+  put 0755 "$SRC/scripts/$hook" "$LIBEXECDIR/$hook"
+done
+link "$PREFIX/current/dist/src/bin/cpctl.js" "$BINDIR/cpctl"
+link "$PREFIX/current/dist/src/bin/chargepointd.js" "$BINDIR/chargepointd"
 
 # The modes of chargepoint.tmpfiles, which also sets the owners: the configuration and the state
 # hold the AuthorizationKey, which the technicians of group chargepoint must not read.

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
 import type { Board, FaultInput } from '../hal/types.js';
 import { RuntimeControl } from './cli/control-api.js';
 import { ControlServer, DaemonAlreadyRunningError } from './cli/server.js';
@@ -14,6 +15,8 @@ import { coreProfile } from './features/core/profile.js';
 import { Registration } from './features/core/registration.js';
 import { StatusReporter } from './features/core/status-notification.js';
 import { deliverTransactionMessages, TransactionMessages } from './features/core/transaction-messages.js';
+import { firmwareStatusSender } from './features/firmware/firmware-status-notification.js';
+import { firmwareManagementProfile } from './features/firmware/profile.js';
 import {
   type InstalledProfile,
   MESSAGE_TRIGGERS,
@@ -31,6 +34,8 @@ import {
 import { isSecurityEventType, SecurityEvents } from './features/security/security-events.js';
 import { SecurityProfileSwitch } from './features/security/security-profile.js';
 import { smartChargingProfile } from './features/smart-charging/profile.js';
+import { firmwareConfirmation } from './firmware/confirm.js';
+import { FirmwareUpdates } from './firmware/firmware-updates.js';
 import type { Logger } from './log.js';
 import type { MqttBridge } from './mqtt/bridge.js';
 import { authorizationKeySecrets } from './ocpp/basic-auth.js';
@@ -53,6 +58,7 @@ import { AuthCacheRepo } from './store/auth-cache-repo.js';
 import { CertificatesRepo } from './store/certificates-repo.js';
 import { ChargingProfilesRepo } from './store/charging-profiles-repo.js';
 import { ConnectorLimitsRepo } from './store/connector-limits-repo.js';
+import { FirmwareRepo } from './store/firmware-repo.js';
 import type { StoreHealthSnapshot } from './store/health.js';
 import { lockStateDirectory, openStore, type Store, type StoreOptions } from './store/index.js';
 import { LocalListRepo } from './store/local-list-repo.js';
@@ -63,6 +69,7 @@ import { SecurityLogRepo } from './store/security-log-repo.js';
 import type { StateLock } from './store/state-lock.js';
 import { TransactionSamplesRepo } from './store/transaction-samples-repo.js';
 import { TransactionsRepo } from './store/transactions-repo.js';
+import { download } from './transfer/index.js';
 import { FIRMWARE_VERSION } from './version.js';
 
 /** Why the runtime ended; the daemon maps it to an exit code. */
@@ -99,6 +106,7 @@ const PRUNE_EVERY_MS = 24 * 3600 * 1000;
  */
 const PROFILES: readonly Profile[] = [
   coreProfile,
+  firmwareManagementProfile,
   localAuthListProfile,
   remoteTriggerProfile,
   reservationProfile,
@@ -135,6 +143,8 @@ export class Runtime {
   private readonly securityExtension: InstalledSecurityExtension;
   /** Security events (white paper A04): the security log and SecurityEventNotification. */
   readonly securityEvents: SecurityEvents;
+  /** The firmware pipeline (UpdateFirmware, SignedUpdateFirmware, cpctl firmware). */
+  readonly firmware: FirmwareUpdates;
   /** The one wall-clock time: OCPP timestamps and expiry decisions. */
   readonly time: OcppTime;
   private readonly profiles: InstalledProfile[] = [];
@@ -319,6 +329,23 @@ export class Runtime {
     this.store.health.on('changed', (now, before) => this.onStoreHealth(now, before));
     messages.bind(this.transactions);
     this.chargingProfiles.bind(this.transactions);
+    this.firmware = new FirmwareUpdates({
+      repo: new FirmwareRepo(this.store.db),
+      dir: join(cfg.stateDir, 'firmware'),
+      resultFile: join(cfg.stateDir, 'firmware-result.json'),
+      config: cfg.firmware,
+      download: (options) =>
+        download({ ...options, ...this.transferTrust(), clock, log: log.child({ module: 'transfer' }) }),
+      manufacturerRoots: () => this.certificates.rootsPem('ManufacturerRootCertificate'),
+      charger: this.station,
+      sessions: this.transactions,
+      notify: firmwareStatusSender(ctx, this.outbox),
+      raise: (type, techInfo) => this.securityEvents.raise(type, techInfo),
+      restart: (type) => void this.stop({ kind: 'reset', type }),
+      time: this.time,
+      clock,
+      log: log.child({ module: 'firmware' }),
+    });
     this.heartbeat = new Heartbeat(ctx);
     this.statusReporter = new StatusReporter(ctx);
     const triggers = new Map<MessageTrigger, TriggerTarget>();
@@ -333,6 +360,7 @@ export class Runtime {
       localList: this.localList,
       authCache: this.authCache,
       authorizer: this.authorizer,
+      firmware: this.firmware,
       marks: this.store.floors,
       triggers,
     };
@@ -361,6 +389,7 @@ export class Runtime {
       link: this.link,
       triggers,
       securityEvents: this.securityEvents,
+      firmware: this.firmware,
     });
     this.profiles.push(this.securityExtension);
     new SecurityProfileSwitch({
@@ -466,6 +495,8 @@ export class Runtime {
       trace: this.trace,
       clock: this.clock,
       store: this.store,
+      firmware: this.firmware,
+      installHook: cfg.firmware.install !== undefined,
     });
     this.controlApi = api;
     const server = new ControlServer({ path: cfg.cli.socket, api, log, version: FIRMWARE_VERSION });
@@ -566,6 +597,15 @@ export class Runtime {
     };
   }
 
+  /**
+   * What an HTTPS / FTPS file server must chain to: the system's CAs, and the central-system roots
+   * too (an operator's file server often has the operator's own CA, as its central system does).
+   */
+  private transferTrust(): { ca?: string[] } {
+    const roots = this.certificates.rootsPem('CentralSystemRootCertificate');
+    return roots.length > 0 ? { ca: [...rootCertificates, ...roots] } : {};
+  }
+
   private credentials(): LinkCredentials {
     const { csms } = this.opts.config;
     const profile = this.config.getInt('SecurityProfile') as SecurityProfile;
@@ -658,6 +698,10 @@ export class Runtime {
       this.registration.onLinkClose();
       this.rpc.detach();
     });
+    this.registration.on(
+      'accepted',
+      firmwareConfirmation(this.opts.config.firmware.confirm, FIRMWARE_VERSION, this.opts.log),
+    );
     this.registration.on('accepted', () => {
       this.statusReporter.enable();
       this.heartbeat.start();

@@ -3,12 +3,15 @@ import { createHash } from 'node:crypto';
 import {
   existsSync,
   lstatSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   readlinkSync,
+  renameSync,
   rmSync,
   statSync,
+  symlinkSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -58,6 +61,9 @@ function snapshot(dir: string): string[] {
 }
 
 const at = (path: string) => join(root, path);
+/** This build's release in the default PREFIX. */
+const RELEASE = `opt/chargepoint/releases/${PACKAGE.version}`;
+const LIBEXEC = 'usr/local/libexec/chargepoint';
 const modeOf = (path: string) => (statSync(at(path)).mode & 0o7777).toString(8);
 
 beforeAll(() => {
@@ -70,34 +76,59 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 // Each case runs the installer (npm and a copy of the runtime): seconds on a quiet machine, far more on a busy one.
 describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
-  it('installs the runtime, the unit and its companions, the directories and a configuration', () => {
+  it('installs the runtime as a release, the unit and its companions, the directories and a configuration', () => {
     expect(firstRun.stderr).toBe('');
     expect(firstRun.status).toBe(0);
-    expect(modeOf('opt/chargepoint/dist/src/bin/chargepointd.js')).toBe('755');
-    expect(modeOf('opt/chargepoint/dist/src/bin/cpctl.js')).toBe('755');
-    expect(modeOf('opt/chargepoint/libexec/chargepoint-stop-post')).toBe('755');
+    expect(readdirSync(at('opt/chargepoint')).sort()).toEqual(['current', 'releases']);
+    expect(readdirSync(at('opt/chargepoint/releases'))).toEqual([PACKAGE.version]);
+    // Relative: the link is right inside a DESTDIR root as on the target.
+    expect(readlinkSync(at('opt/chargepoint/current'))).toBe(`releases/${PACKAGE.version}`);
+    expect(modeOf(`${RELEASE}/dist/src/bin/chargepointd.js`)).toBe('755');
+    expect(modeOf(`${RELEASE}/dist/src/bin/cpctl.js`)).toBe('755');
     for (const file of [
-      'opt/chargepoint/package.json',
-      'opt/chargepoint/README.md',
-      'opt/chargepoint/config/chargepoint.schema.json',
-      'opt/chargepoint/config/board.schema.json',
-      'opt/chargepoint/config/boards/sim.json',
-      'opt/chargepoint/dist/hal/types.js',
+      'package.json',
+      'README.md',
+      'MANIFEST',
+      'SHA256SUMS',
+      'config/chargepoint.schema.json',
+      'config/board.schema.json',
+      'config/boards/sim.json',
+      'dist/hal/types.js',
     ]) {
-      expect(statSync(at(file)).isFile(), file).toBe(true);
+      expect(statSync(at(`${RELEASE}/${file}`)).isFile(), file).toBe(true);
     }
-    expect(readFileSync(at('usr/local/lib/systemd/system/chargepoint.service'), 'utf8')).toBe(
-      readFileSync(join(ROOT, 'systemd/chargepoint.service'), 'utf8'),
+    expect(readFileSync(at(`${RELEASE}/MANIFEST`), 'utf8')).toMatch(
+      new RegExp(`^format=1\nversion=${PACKAGE.version}\nnode=20\nsha256sums=[0-9a-f]{64}\n$`),
     );
+    // Root runs these: outside the releases, where no firmware update reaches.
+    expect(modeOf(`${LIBEXEC}/chargepoint-stop-post`)).toBe('755');
+    for (const hook of [
+      'firmware-install-release.sh',
+      'firmware-confirm-release.sh',
+      'firmware-trial-check.sh',
+      'firmware-install-rauc.sh',
+    ]) {
+      expect(modeOf(`${LIBEXEC}/${hook}`), hook).toBe('755');
+    }
+    expect(modeOf(`${LIBEXEC}/firmware-release-lib.sh`)).toBe('644');
+    for (const unit of [
+      'chargepoint.service',
+      'chargepoint-firmware-trial.service',
+      'chargepoint-firmware-trial.timer',
+    ]) {
+      expect(readFileSync(at(`usr/local/lib/systemd/system/${unit}`), 'utf8'), unit).toBe(
+        readFileSync(join(ROOT, 'systemd', unit), 'utf8'),
+      );
+    }
     expect(readFileSync(at('usr/local/lib/sysusers.d/chargepoint.conf'), 'utf8')).toBe(
       readFileSync(join(ROOT, 'systemd/chargepoint.sysusers'), 'utf8'),
     );
     expect(readFileSync(at('usr/local/lib/tmpfiles.d/chargepoint.conf'), 'utf8')).toBe(
       readFileSync(join(ROOT, 'systemd/chargepoint.tmpfiles'), 'utf8'),
     );
-    expect(readlinkSync(at('usr/local/bin/cpctl'))).toBe('/opt/chargepoint/dist/src/bin/cpctl.js');
+    expect(readlinkSync(at('usr/local/bin/cpctl'))).toBe('/opt/chargepoint/current/dist/src/bin/cpctl.js');
     expect(readlinkSync(at('usr/local/bin/chargepointd'))).toBe(
-      '/opt/chargepoint/dist/src/bin/chargepointd.js',
+      '/opt/chargepoint/current/dist/src/bin/chargepointd.js',
     );
     expect(modeOf('etc/chargepoint')).toBe('750');
     // The state holds the AuthorizationKey, and so may the configuration: neither is for the
@@ -108,20 +139,20 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
   });
 
   it('ships the production dependencies only, and no development files', () => {
-    const modules = readdirSync(at('opt/chargepoint/node_modules'));
+    const modules = readdirSync(at(`${RELEASE}/node_modules`));
     for (const name of Object.keys(PACKAGE.dependencies)) expect(modules, name).toContain(name);
     // The build and test tools; a devDependency some production package also needs (@types/node,
     // through mqtt) is rightly installed.
     for (const name of ['typescript', 'vitest', 'tsx', '@biomejs/biome', 'pino-pretty']) {
-      expect(existsSync(at(`opt/chargepoint/node_modules/${name}`)), name).toBe(false);
+      expect(existsSync(at(`${RELEASE}/node_modules/${name}`)), name).toBe(false);
     }
     expect(modules).not.toContain('.bin');
-    expect(readdirSync(at('opt/chargepoint/dist')).sort()).toEqual(['hal', 'src']);
-    expect(readdirSync(at('opt/chargepoint/config'))).not.toContain('dev.json');
+    expect(readdirSync(at(`${RELEASE}/dist`)).sort()).toEqual(['hal', 'src']);
+    expect(readdirSync(at(`${RELEASE}/config`))).not.toContain('dev.json');
   });
 
-  it('installs a daemon that runs from the prefix with what was installed', () => {
-    const result = spawnSync(at('opt/chargepoint/dist/src/bin/chargepointd.js'), ['--version'], {
+  it('installs a daemon that runs through the current link with what was installed', () => {
+    const result = spawnSync(at('opt/chargepoint/current/dist/src/bin/chargepointd.js'), ['--version'], {
       encoding: 'utf8',
       cwd: work,
     });
@@ -140,7 +171,7 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
     const before = snapshot(root);
     const again = install();
     expect(again.status).toBe(0);
-    expect(again.stdout).toMatch(/unchanged \/opt\/chargepoint/);
+    expect(again.stdout).toContain(`unchanged /opt/chargepoint/releases/${PACKAGE.version}`);
     expect(again.stdout).toMatch(/kept \/etc\/chargepoint\/chargepoint\.json/);
     expect(snapshot(root)).toEqual(before);
   });
@@ -150,24 +181,80 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
     const edited = readFileSync(configFile, 'utf8').replace('CP-CHANGE-ME', 'CP-SITE-7');
     writeFileSync(configFile, edited);
     writeFileSync(at('var/lib/chargepoint/chargepoint.db'), 'state');
-    unlinkSync(at('opt/chargepoint/dist/src/daemon.js'));
-    writeFileSync(at('opt/chargepoint/stray.txt'), 'left by hand');
+    unlinkSync(at(`${RELEASE}/dist/src/daemon.js`));
+    writeFileSync(at(`${RELEASE}/stray.txt`), 'left by hand');
 
     const result = install();
     expect(result.status).toBe(0);
     expect(readFileSync(configFile, 'utf8')).toBe(edited);
     expect(readFileSync(at('var/lib/chargepoint/chargepoint.db'), 'utf8')).toBe('state');
-    expect(statSync(at('opt/chargepoint/dist/src/daemon.js')).isFile()).toBe(true);
-    expect(readdirSync(at('opt/chargepoint'))).not.toContain('stray.txt');
+    expect(statSync(at(`${RELEASE}/dist/src/daemon.js`)).isFile()).toBe(true);
+    expect(readdirSync(at(RELEASE))).not.toContain('stray.txt');
     expect(readdirSync(at('opt'))).toEqual(['chargepoint']);
+    expect(readdirSync(at('opt/chargepoint/releases'))).toEqual([PACKAGE.version]);
+  });
+
+  it('keeps the other releases, makes its own current and clears a trial mark', () => {
+    mkdirSync(at('opt/chargepoint/releases/0.0.9'));
+    writeFileSync(at('opt/chargepoint/releases/0.0.9/MANIFEST'), 'version=0.0.9\n');
+    symlinkSync('releases/0.0.9', at('opt/chargepoint/next'));
+    renameSync(at('opt/chargepoint/next'), at('opt/chargepoint/current'));
+    writeFileSync(at('opt/chargepoint/trial'), 'version=0.0.9\n');
+
+    const result = install();
+    expect(result.status).toBe(0);
+    expect(readlinkSync(at('opt/chargepoint/current'))).toBe(`releases/${PACKAGE.version}`);
+    expect(readdirSync(at('opt/chargepoint/releases')).sort()).toEqual(['0.0.9', PACKAGE.version].sort());
+    expect(readdirSync(at('opt/chargepoint')).sort()).toEqual(['current', 'releases']);
+    rmSync(at('opt/chargepoint/releases/0.0.9'), { recursive: true });
+  });
+
+  it('migrates a prefix of the flat layout, keeping configuration and state', () => {
+    const old = join(work, 'flat');
+    const at = (path: string) => join(old, path);
+    for (const dir of [
+      'opt/chargepoint/dist/src/bin',
+      'opt/chargepoint/node_modules/ws',
+      'opt/chargepoint/libexec',
+    ])
+      mkdirSync(at(dir), { recursive: true });
+    writeFileSync(at('opt/chargepoint/dist/src/bin/chargepointd.js'), 'old build');
+    writeFileSync(at('opt/chargepoint/libexec/chargepoint-stop-post'), 'old helper');
+    writeFileSync(at('opt/chargepoint/package.json'), '{}');
+    mkdirSync(at('etc/chargepoint'), { recursive: true });
+    writeFileSync(at('etc/chargepoint/chargepoint.json'), '{"kept":true}');
+    mkdirSync(at('var/lib/chargepoint'), { recursive: true });
+    writeFileSync(at('var/lib/chargepoint/chargepoint.db'), 'state');
+
+    const result = install({ DESTDIR: old });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/migrated \/opt\/chargepoint to the releases layout/);
+    expect(readdirSync(at('opt/chargepoint')).sort()).toEqual(['current', 'releases']);
+    expect(readlinkSync(at('opt/chargepoint/current'))).toBe(`releases/${PACKAGE.version}`);
+    expect(readFileSync(at('etc/chargepoint/chargepoint.json'), 'utf8')).toBe('{"kept":true}');
+    expect(readFileSync(at('var/lib/chargepoint/chargepoint.db'), 'utf8')).toBe('state');
+    const daemon = spawnSync(at('opt/chargepoint/current/dist/src/bin/chargepointd.js'), ['--version'], {
+      encoding: 'utf8',
+    });
+    expect(daemon.stdout.trim()).toBe(PACKAGE.version);
   });
 
   it('installs into another PREFIX and points the unit at it', () => {
     const result = install({ DESTDIR: join(work, 'other'), PREFIX: '/usr/lib/chargepoint' });
     expect(result.status).toBe(0);
     const unit = readFileSync(join(work, 'other/usr/local/lib/systemd/system/chargepoint.service'), 'utf8');
-    expect(unit).toMatch(/^ExecStart=\/usr\/lib\/chargepoint\/dist\/src\/bin\/chargepointd\.js /m);
+    expect(unit).toMatch(/^ExecStart=\/usr\/lib\/chargepoint\/current\/dist\/src\/bin\/chargepointd\.js /m);
     expect(unit).not.toMatch(/\/opt\/chargepoint/);
+    // The hooks and the ownership of the releases follow the prefix too.
+    const lib = readFileSync(
+      join(work, 'other/usr/local/libexec/chargepoint/firmware-release-lib.sh'),
+      'utf8',
+    );
+    expect(lib).toMatch(/^PREFIX="\$\{CHARGEPOINT_PREFIX:-\/usr\/lib\/chargepoint\}"$/m);
+    const tmpfiles = readFileSync(join(work, 'other/usr/local/lib/tmpfiles.d/chargepoint.conf'), 'utf8');
+    expect(tmpfiles).toMatch(/^d \/usr\/lib\/chargepoint\/releases 0755 chargepoint chargepoint -$/m);
+    expect(tmpfiles).not.toMatch(/\/opt\/chargepoint/);
   });
 
   it('refuses a relative DESTDIR or PREFIX', () => {

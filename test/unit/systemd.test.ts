@@ -9,7 +9,9 @@ import { EXIT } from '../../src/daemon.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const PREFIX = '/opt/chargepoint';
-const UNIT = 'usr/local/lib/systemd/system/chargepoint.service';
+const LIBEXEC = '/usr/local/libexec/chargepoint';
+const UNITS = 'usr/local/lib/systemd/system';
+const UNIT = `${UNITS}/chargepoint.service`;
 
 let work: string;
 let root: string;
@@ -25,10 +27,13 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}) {
  * What `systemd-analyze verify` says about a unit. The unit is verified with its paths moved into
  * the install root, so the executables it names are the installed ones (verify checks they exist).
  */
-function verifyFindings(text: string): { status: number | null; findings: string[] } {
+function verifyFindings(
+  text: string,
+  name = 'chargepoint.service',
+): { status: number | null; findings: string[] } {
   const dir = mkdtempSync(join(work, 'verify-'));
-  const file = join(dir, 'chargepoint.service');
-  writeFileSync(file, text.replaceAll(PREFIX, join(root, PREFIX)));
+  const file = join(dir, name);
+  writeFileSync(file, text.replaceAll(PREFIX, join(root, PREFIX)).replaceAll(LIBEXEC, join(root, LIBEXEC)));
   const result = run('systemd-analyze', ['verify', file]);
   const findings = result.stderr.split('\n').filter((line) => line.includes('chargepoint'));
   return { status: result.status, findings };
@@ -64,11 +69,24 @@ describe('chargepoint.service', () => {
     expect(verifyFindings(unit)).toEqual({ status: 0, findings: [] });
   });
 
+  it('has a trial timer whose units pass systemd-analyze verify as installed', () => {
+    const service = readFileSync(join(root, UNITS, 'chargepoint-firmware-trial.service'), 'utf8');
+    expect(verifyFindings(service, 'chargepoint-firmware-trial.service')).toEqual({
+      status: 0,
+      findings: [],
+    });
+    expect(directives(service).get('ExecStart')).toEqual([
+      `${LIBEXEC}/firmware-trial-check.sh --deadline --restart`,
+    ]);
+    const timer = readFileSync(join(root, UNITS, 'chargepoint-firmware-trial.timer'), 'utf8');
+    expect(directives(timer).get('OnUnitActiveSec')).toEqual(['1min']);
+  });
+
   it('would be caught by the verification with a misspelt directive or a missing executable', () => {
     const typo = verifyFindings(unit.replace('WatchdogSec=', 'WatchdogSecs='));
     expect(typo.findings.join('\n')).toMatch(/WatchdogSecs/);
-    const missing = verifyFindings(unit.replace('libexec/chargepoint-stop-post', 'libexec/nothing'));
-    expect(missing.findings.join('\n')).toMatch(/libexec\/nothing/);
+    const missing = verifyFindings(unit.replace('chargepoint/chargepoint-stop-post', 'chargepoint/nothing'));
+    expect(missing.findings.join('\n')).toMatch(/chargepoint\/nothing/);
   });
 
   it('keeps the exposure score of systemd-analyze security at 2.0 or below', () => {
@@ -88,10 +106,13 @@ describe('chargepoint.service', () => {
     expect(d.get('Restart')).toEqual(['on-failure']);
     const noRestart = d.get('RestartPreventExitStatus')?.[0]?.split(/\s+/);
     expect(noRestart?.sort()).toEqual([String(EXIT.usage), String(EXIT.config)].sort());
+    // The release the current link points at, after the trial check (which may move the link back).
     expect(d.get('ExecStart')).toEqual([
-      `${PREFIX}/dist/src/bin/chargepointd.js --config /etc/chargepoint/chargepoint.json`,
+      `${PREFIX}/current/dist/src/bin/chargepointd.js --config /etc/chargepoint/chargepoint.json`,
     ]);
-    expect(d.get('ExecStopPost')).toEqual([`+${PREFIX}/libexec/chargepoint-stop-post`]);
+    expect(d.get('ExecStartPre')).toEqual([`-${LIBEXEC}/firmware-trial-check.sh`]);
+    expect(d.get('ExecStopPost')).toEqual([`+${LIBEXEC}/chargepoint-stop-post`]);
+    expect(d.get('Wants')).toContain('chargepoint-firmware-trial.timer');
   });
 
   it('runs as its own user in a sandbox that leaves it the state directory and the control socket', () => {
@@ -106,7 +127,7 @@ describe('chargepoint.service', () => {
       ['CapabilityBoundingSet', ''],
       ['StateDirectory', 'chargepoint'],
       ['StateDirectoryMode', '0700'],
-      ['ReadWritePaths', '/var/lib/chargepoint'],
+      ['ReadWritePaths', `/var/lib/chargepoint ${PREFIX}`],
       ['RuntimeDirectory', 'chargepoint'],
     ] as const) {
       expect(d.get(key), key).toEqual([value]);
@@ -123,7 +144,7 @@ describe('chargepoint-stop-post', () => {
     const log = join(bin, 'systemctl.log');
     writeFileSync(join(bin, 'systemctl'), `#!/bin/sh\necho "$*" >> '${log}'\n`);
     chmodSync(join(bin, 'systemctl'), 0o755);
-    const result = run(join(root, PREFIX, 'libexec/chargepoint-stop-post'), [], {
+    const result = run(join(root, LIBEXEC, 'chargepoint-stop-post'), [], {
       PATH: `${bin}:/usr/bin:/bin`,
       ...env,
     });
@@ -185,5 +206,8 @@ describe('sysusers.d and tmpfiles.d declarations', () => {
     // The daemon (User=chargepoint) reads the file; the group's technicians must not (AuthorizationKey).
     expect(owner('etc/chargepoint/chargepoint.json')).toEqual({ uid, gid, mode: '600' });
     expect(owner('var/lib/chargepoint')).toEqual({ uid, gid, mode: '700' });
+    // The firmware hook, run by the daemon, adds releases and switches the current link.
+    expect(owner('opt/chargepoint')).toEqual({ uid, gid, mode: '755' });
+    expect(owner('opt/chargepoint/releases')).toEqual({ uid, gid, mode: '755' });
   });
 });

@@ -23,12 +23,14 @@ export interface ExtendedTriggerSources {
   /** The TriggerMessage targets of the installed profiles (the messages both requests share). */
   triggers: ReadonlyMap<MessageTrigger, TriggerTarget>;
   renewal: Pick<CertificateRenewal, 'refusal' | 'request'>;
+  /** Sends SignedFirmwareStatusNotification with the signed update's status (L01.FR.28/.29). */
+  signedFirmwareStatus: TriggerTarget;
 }
 
 /**
  * ExtendedTriggerMessage (white paper F06): every requestedMessage of the enum has a target, so it is
  * never NotImplemented. The Core messages go through the TriggerMessage targets; the firmware
- * status is the signed-firmware one (Idle while no signed update runs: L01.FR.28), the log status
+ * status is the signed update's (`signedFirmwareStatus`: L01.FR.28/.29), the log status
  * Idle (no upload runs: N01.FR.12); SignChargePointCertificate makes a new key pair and request,
  * and is Rejected (reason logged) while CpoName is unset.
  */
@@ -40,11 +42,7 @@ export function registerExtendedTriggerMessage(ctx: TriggerContext, sources: Ext
         rpc.call('LogStatusNotification', { status: 'Idle' }, TRIGGERED),
       );
     },
-    FirmwareStatusNotification: async () => {
-      await sendQuietly(log, 'SignedFirmwareStatusNotification', () =>
-        rpc.call('SignedFirmwareStatusNotification', { status: 'Idle' }, TRIGGERED),
-      );
-    },
+    FirmwareStatusNotification: sources.signedFirmwareStatus,
     SignChargePointCertificate: () => sources.renewal.request(true),
   };
   const targetOf = (message: ExtendedMessageTrigger): TriggerTarget | undefined =>

@@ -1,7 +1,9 @@
+import type { FirmwareUpdates } from '../../firmware/firmware-updates.js';
 import type { Link } from '../../ocpp/link.js';
 import type { CertificateStore } from '../../security/certificate-store.js';
 import type { ChargePointCertificate } from '../../security/charge-point-certificate.js';
 import type { FeatureContext } from '../context.js';
+import { sendSignedFirmwareStatusNow } from '../firmware/firmware-status-notification.js';
 import type { InstalledProfile, MessageTrigger, TriggerTarget } from '../profile.js';
 import { registerCertificateSigned, watchCertificateTrial } from './certificate-signed.js';
 import { registerDeleteCertificate } from './delete-certificate.js';
@@ -10,6 +12,7 @@ import { registerGetInstalledCertificateIds } from './get-installed-certificate-
 import { registerInstallCertificate } from './install-certificate.js';
 import type { SecurityEvents } from './security-events.js';
 import { CertificateRenewal } from './sign-certificate.js';
+import { registerSignedUpdateFirmware } from './signed-update-firmware.js';
 
 /**
  * The configuration-key capabilities of the Security extension. It is not a 1.6 feature profile
@@ -29,6 +32,8 @@ export interface SecurityServices {
   /** The TriggerMessage targets of the installed profiles (ExtendedTriggerMessage reuses them). */
   triggers: ReadonlyMap<MessageTrigger, TriggerTarget>;
   securityEvents: SecurityEvents;
+  /** The firmware pipeline (signed updates; ManufacturerRootCertificate checks). */
+  firmware: FirmwareUpdates;
 }
 
 /** What the runtime drives: renewal runs from start to stop and asks again once registration is Accepted. */
@@ -69,7 +74,12 @@ export function installSecurityExtension(
     link,
     raise: (type, techInfo) => securityEvents.raise(type, techInfo),
   });
-  registerExtendedTriggerMessage(ctx, { triggers: services.triggers, renewal });
+  registerSignedUpdateFirmware(ctx, services.firmware);
+  registerExtendedTriggerMessage(ctx, {
+    triggers: services.triggers,
+    renewal,
+    signedFirmwareStatus: () => sendSignedFirmwareStatusNow(ctx, services.firmware.current()),
+  });
   watchCertificateTrial(chargePointCertificate, link, ctx.log);
   return {
     start: () => renewal.start(),

@@ -1,0 +1,293 @@
+import { spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const A = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+const B = '0.2.0-trial';
+
+let work: string;
+let root: string;
+let prefix: string;
+let stateDir: string;
+let configFile: string;
+let imageB: string;
+let fakeBin: string;
+
+type Run = { status: number | null; stdout: string; stderr: string };
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Run {
+  const result = spawnSync(command, args, { encoding: 'utf8', env: { ...process.env, ...env } });
+  if (result.error) throw result.error;
+  return result;
+}
+
+/** One of the installed hooks, run against the temporary PREFIX (as root would run it, or the daemon). */
+function hook(name: string, args: string[] = []): Run {
+  return run(join(root, 'usr/local/libexec/chargepoint', name), args, {
+    CHARGEPOINT_PREFIX: prefix,
+    CHARGEPOINT_STATE_DIR: stateDir,
+    CHARGEPOINT_CONFIG: configFile,
+    PATH: `${fakeBin}:${process.env.PATH}`,
+  });
+}
+
+const installRelease = (image: string) => hook('firmware-install-release.sh', [image]);
+const startCheck = () => hook('firmware-trial-check.sh');
+const current = () => readlinkSync(join(prefix, 'current'));
+const releases = () => readdirSync(join(prefix, 'releases')).sort();
+const resultFile = () => join(stateDir, 'firmware-result.json');
+const systemctlLog = () => join(fakeBin, 'systemctl.log');
+
+function trial(): Record<string, string> | undefined {
+  const file = join(prefix, 'trial');
+  if (!existsSync(file)) return undefined;
+  return Object.fromEntries(
+    readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => line.split('=') as [string, string]),
+  );
+}
+
+/** The version the daemon of the current release reports. */
+function runningVersion(): string {
+  return run(join(prefix, 'current/dist/src/bin/chargepointd.js'), ['--version']).stdout.trim();
+}
+
+/** A copy of image B changed by `edit` (given the unpacked release directory), packed again. */
+function alteredImage(name: string, edit: (dir: string) => void): string {
+  const dir = mkdtempSync(join(work, 'alter-'));
+  expect(run('tar', ['-xzf', imageB, '-C', dir]).status).toBe(0);
+  edit(join(dir, `chargepoint-${B}`));
+  const image = join(work, name);
+  expect(run('tar', ['-czf', image, '-C', dir, '.']).status).toBe(0);
+  return image;
+}
+
+function setConfirmTimeout(seconds: number): void {
+  writeFileSync(configFile, JSON.stringify({ firmware: { confirmTimeoutSeconds: seconds } }));
+}
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'cp-release-'));
+  root = join(work, 'root');
+  prefix = join(root, 'opt/chargepoint');
+  stateDir = join(root, 'var/lib/chargepoint');
+  configFile = join(work, 'chargepoint.json');
+  fakeBin = join(work, 'bin');
+  // Release A, installed the way a charger is set up.
+  const install = run('bash', [join(ROOT, 'scripts/install.sh')], { DESTDIR: root });
+  expect(install.stderr).toBe('');
+  expect(install.status).toBe(0);
+  // Release B, as a build server makes it.
+  const made = run('bash', [
+    join(ROOT, 'scripts/make-release.sh'),
+    '--version',
+    B,
+    '--out',
+    join(work, 'images'),
+  ]);
+  expect(made.stderr).toBe('');
+  expect(made.status).toBe(0);
+  imageB = made.stdout.trim();
+  expect(imageB).toBe(join(work, 'images', `chargepoint-${B}.tar.gz`));
+  // The timer's restart goes to systemctl: this one only records.
+  mkdirSync(fakeBin);
+  writeFileSync(join(fakeBin, 'systemctl'), `#!/bin/sh\necho "$*" >> '${systemctlLog()}'\n`);
+  chmodSync(join(fakeBin, 'systemctl'), 0o755);
+  // Installing copies and unpacks the runtime twice: seconds on a quiet machine, far more on a busy one.
+}, 240_000);
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+// Every case starts from release A current and confirmed, as the installer left it.
+beforeEach(() => {
+  symlinkSync(`releases/${A}`, join(prefix, 'current.next'));
+  renameSync(join(prefix, 'current.next'), join(prefix, 'current'));
+  rmSync(join(prefix, `releases/${B}`), { recursive: true, force: true });
+  rmSync(join(prefix, 'trial'), { force: true });
+  rmSync(resultFile(), { force: true });
+  rmSync(systemctlLog(), { force: true });
+  setConfirmTimeout(600);
+});
+
+describe('firmware-install-release.sh and the trial of the new release', { timeout: 120_000 }, () => {
+  it('installs B beside A, switches the link to it and puts it on trial', () => {
+    const result = installRelease(imageB);
+    expect(result.stderr).toMatch(/release 0\.2\.0-trial installed beside/);
+    expect(result.status).toBe(0);
+    expect(current()).toBe(`releases/${B}`);
+    expect(releases()).toEqual([A, B].sort());
+    expect(runningVersion()).toBe(B);
+    expect(trial()).toMatchObject({ version: B, previous: A, starts: '0' });
+    expect(Number(trial()?.since)).toBeCloseTo(Date.now() / 1000, -1);
+  });
+
+  it('restores A when B starts three times without confirming, and tells the central system', () => {
+    expect(installRelease(imageB).status).toBe(0);
+    for (const start of [1, 2, 3]) {
+      const check = startCheck();
+      expect(check.status).toBe(0);
+      expect(current(), `start ${start}`).toBe(`releases/${B}`);
+      expect(trial()?.starts).toBe(String(start));
+    }
+    expect(existsSync(resultFile())).toBe(false);
+
+    const fourth = startCheck();
+    expect(fourth.status).toBe(0);
+    expect(fourth.stderr).toMatch(/restored release/);
+    expect(current()).toBe(`releases/${A}`);
+    expect(runningVersion()).toBe(A);
+    expect(trial()).toBeUndefined();
+    expect(JSON.parse(readFileSync(resultFile(), 'utf8'))).toEqual({
+      status: 'InstallationFailed',
+      info: `release ${B} did not confirm in 3 starts; restored ${A}`,
+    });
+    // B stays for inspection; A's later starts are plain starts.
+    expect(releases()).toEqual([A, B].sort());
+    expect(startCheck().status).toBe(0);
+    expect(current()).toBe(`releases/${A}`);
+  });
+
+  it('keeps B once B confirms: the trial is cleared and later starts change nothing', () => {
+    expect(installRelease(imageB).status).toBe(0);
+    expect(startCheck().status).toBe(0);
+    // A confirmation from another version (the old daemon still up) does not count for B.
+    expect(hook('firmware-confirm-release.sh', [A]).status).toBe(0);
+    expect(trial()?.version).toBe(B);
+
+    const confirmed = hook('firmware-confirm-release.sh', [B]);
+    expect(confirmed.status).toBe(0);
+    expect(confirmed.stderr).toMatch(/release 0\.2\.0-trial confirmed/);
+    expect(trial()).toBeUndefined();
+    for (let start = 0; start < 4; start++) expect(startCheck().status).toBe(0);
+    expect(current()).toBe(`releases/${B}`);
+    expect(existsSync(resultFile())).toBe(false);
+  });
+
+  it('restores A from the timer when B runs but never confirms within confirmTimeoutSeconds', () => {
+    setConfirmTimeout(60);
+    expect(installRelease(imageB).status).toBe(0);
+    expect(startCheck().status).toBe(0);
+    // Within the time: the timer neither restores nor counts a start.
+    expect(hook('firmware-trial-check.sh', ['--deadline', '--restart']).status).toBe(0);
+    expect(trial()).toMatchObject({ version: B, starts: '1' });
+    expect(existsSync(systemctlLog())).toBe(false);
+
+    // The switch was 61 s ago.
+    const mark = readFileSync(join(prefix, 'trial'), 'utf8');
+    const since = Math.floor(Date.now() / 1000) - 61;
+    writeFileSync(join(prefix, 'trial'), mark.replace(/^since=\d+$/m, `since=${since}`));
+    const late = hook('firmware-trial-check.sh', ['--deadline', '--restart']);
+    expect(late.status).toBe(0);
+    expect(current()).toBe(`releases/${A}`);
+    expect(trial()).toBeUndefined();
+    expect(JSON.parse(readFileSync(resultFile(), 'utf8'))).toEqual({
+      status: 'InstallationFailed',
+      info: `release ${B} did not confirm within 60s; restored ${A}`,
+    });
+    expect(readFileSync(systemctlLog(), 'utf8')).toBe('--no-block restart chargepoint.service\n');
+  });
+
+  it.each([
+    ['a truncated tarball', /is not a readable \.tar\.gz/, () => truncated()],
+    [
+      'a file changed after the release was made',
+      /a file of release 0\.2\.0-trial does not match SHA256SUMS/,
+      () => alteredImage('changed.tar.gz', (dir) => writeFileSync(join(dir, 'dist/src/daemon.js'), 'evil')),
+    ],
+    [
+      'a file SHA256SUMS does not list',
+      /holds files SHA256SUMS does not list/,
+      () => alteredImage('extra.tar.gz', (dir) => writeFileSync(join(dir, 'dist/src/extra.js'), '')),
+    ],
+    [
+      'a link in the release',
+      /holds something other than files and directories: passwd/,
+      () => alteredImage('link.tar.gz', (dir) => symlinkSync('/etc/passwd', join(dir, 'passwd'))),
+    ],
+    [
+      'no MANIFEST',
+      /has no MANIFEST/,
+      () => alteredImage('nomanifest.tar.gz', (dir) => rmSync(join(dir, 'MANIFEST'))),
+    ],
+    [
+      'a release that needs a newer Node.js',
+      /needs Node\.js 99/,
+      () =>
+        alteredImage('node.tar.gz', (dir) => {
+          const manifest = readFileSync(join(dir, 'MANIFEST'), 'utf8');
+          writeFileSync(join(dir, 'MANIFEST'), manifest.replace(/^node=\d+$/m, 'node=99'));
+        }),
+    ],
+    [
+      'a release whose daemon does not load, consistent sums and all',
+      /release 0\.2\.0-trial does not start/,
+      () =>
+        alteredImage('broken.tar.gz', (dir) => {
+          writeFileSync(join(dir, 'dist/src/daemon.js'), 'throw new Error("broken build");\n');
+          resum(dir);
+        }),
+    ],
+    [
+      'a release that is not the version its MANIFEST says',
+      /release 0\.2\.0-trial reports version '9\.9\.9'/,
+      () =>
+        alteredImage('version.tar.gz', (dir) => {
+          const pkg = readFileSync(join(dir, 'package.json'), 'utf8');
+          writeFileSync(join(dir, 'package.json'), pkg.replace(`"version": "${B}"`, '"version": "9.9.9"'));
+          resum(dir);
+        }),
+    ],
+    ['a file that is not an image', /is not a readable \.tar\.gz/, () => join(ROOT, 'package.json')],
+  ])('refuses %s: exit non-zero, nothing switched, nothing left behind', (_name, reason, image) => {
+    const result = installRelease(image());
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(reason);
+    expect(current()).toBe(`releases/${A}`);
+    expect(releases()).toEqual([A]);
+    expect(trial()).toBeUndefined();
+  });
+
+  it('refuses the release that is already running', () => {
+    expect(installRelease(imageB).status).toBe(0);
+    expect(hook('firmware-confirm-release.sh', [B]).status).toBe(0);
+    const again = installRelease(imageB);
+    expect(again.status).not.toBe(0);
+    expect(again.stderr).toMatch(/release 0\.2\.0-trial is already running/);
+    expect(current()).toBe(`releases/${B}`);
+    expect(trial()).toBeUndefined();
+  });
+});
+
+/** Writes SHA256SUMS and the MANIFEST's hash of it again, as a build of the changed tree would. */
+function resum(dir: string): void {
+  const script = `
+    find . -type f ! -path ./SHA256SUMS ! -path ./MANIFEST -printf '%P\\0' | LC_ALL=C sort -z | xargs -0r sha256sum > SHA256SUMS
+    sed -i "s/^sha256sums=.*/sha256sums=$(sha256sum < SHA256SUMS | cut -d' ' -f1)/" MANIFEST`;
+  expect(run('bash', ['-c', `cd '${dir}' && ${script}`]).status).toBe(0);
+}
+
+/** Image B cut in the middle: gzip and tar both fail. */
+function truncated(): string {
+  const bytes = readFileSync(imageB);
+  const image = join(work, 'truncated.tar.gz');
+  writeFileSync(image, bytes.subarray(0, Math.floor(bytes.length / 2)));
+  return image;
+}
