@@ -6,12 +6,14 @@ cd "$(dirname "$0")/.."
 
 # Real peers for the tests: socat makes pseudo-terminal pairs (a serial line with an emulated
 # device on the other end), pymodbus is an independent Modbus implementation, mosquitto a real
-# MQTT broker; systemd provides systemd-analyze (unit verification) and systemd-notify.
+# MQTT broker; systemd provides systemd-analyze (unit verification) and systemd-notify; vsftpd is
+# the FTP / FTPS server the file-transfer tests start (test/support/file-servers.ts).
 need=()
 command -v socat >/dev/null 2>&1 || need+=(socat)
 /usr/bin/python3 -c 'import pymodbus' >/dev/null 2>&1 || need+=(python3-pymodbus)
 [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+[ -x /usr/sbin/vsftpd ] || need+=(vsftpd)
 if ((${#need[@]} > 0)); then
   echo "setup: installing ${need[*]}"
   if [ "$(id -u)" -eq 0 ]; then
