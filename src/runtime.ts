@@ -6,6 +6,8 @@ import { type Clock, OcppTime, systemClock, type Timer } from './clock.js';
 import { loadBoard, smartChargingKeys } from './config/board-file.js';
 import { csmsUrlFor, type RuntimeConfig } from './config/file.js';
 import { ConfigurationRegistry } from './config/registry.js';
+import { Redactor } from './diagnostics/redact.js';
+import { DiagnosticsFiles } from './diagnostics/uploads.js';
 import { localAuthListProfile } from './features/auth-list/profile.js';
 import type { FeatureContext, ResetType } from './features/context.js';
 import { VendorExtensions } from './features/core/data-transfer.js';
@@ -14,6 +16,7 @@ import { coreProfile } from './features/core/profile.js';
 import { Registration } from './features/core/registration.js';
 import { StatusReporter } from './features/core/status-notification.js';
 import { deliverTransactionMessages, TransactionMessages } from './features/core/transaction-messages.js';
+import { installDiagnostics } from './features/firmware/diagnostics-install.js';
 import {
   type InstalledProfile,
   MESSAGE_TRIGGERS,
@@ -62,6 +65,7 @@ import { SecurityLogRepo } from './store/security-log-repo.js';
 import type { StateLock } from './store/state-lock.js';
 import { TransactionSamplesRepo } from './store/transaction-samples-repo.js';
 import { TransactionsRepo } from './store/transactions-repo.js';
+import { upload } from './transfer/index.js';
 import { FIRMWARE_VERSION } from './version.js';
 
 /** Why the runtime ended; the daemon maps it to an exit code. */
@@ -136,6 +140,8 @@ export class Runtime {
   readonly securityEvents: SecurityEvents;
   /** The one wall-clock time: OCPP timestamps and expiry decisions. */
   readonly time: OcppTime;
+  /** Diagnostics and log bundles: GetDiagnostics, GetLog and cpctl diagnostics. */
+  readonly diagnostics: DiagnosticsFiles;
   private readonly profiles: InstalledProfile[] = [];
   private readonly transactionsRepo: TransactionsRepo;
   readonly done: Promise<StopReason>;
@@ -320,6 +326,26 @@ export class Runtime {
     this.chargingProfiles.bind(this.transactions);
     this.heartbeat = new Heartbeat(ctx);
     this.statusReporter = new StatusReporter(ctx);
+    this.diagnostics = new DiagnosticsFiles({
+      sources: {
+        chargePointId: cfg.chargePointId,
+        stateDir: cfg.stateDir,
+        provisioning: cfg,
+        control: {
+          status: () => this.reports().status(),
+          queue: () => this.reports().queue(),
+          transactions: (recent) => this.reports().transactions(recent),
+          configGet: (keys) => this.reports().configGet(keys),
+        },
+        trace: this.trace,
+        securityLog: this.securityEvents,
+        redactor: () => new Redactor(cfg.chargePointId, [this.config.get('AuthorizationKey')]),
+        now: () => this.time.nowMs(),
+      },
+      upload,
+      ca: () => this.certificates.rootsPem('CentralSystemRootCertificate'),
+      log,
+    });
     const triggers = new Map<MessageTrigger, TriggerTarget>();
     const services = {
       registration: this.registration,
@@ -334,9 +360,15 @@ export class Runtime {
       authorizer: this.authorizer,
       marks: this.store.floors,
       triggers,
+      diagnostics: this.diagnostics,
     };
-    for (const profile of PROFILES) {
-      const installed = profile.install(ctx, services);
+    const installs = [
+      ...PROFILES.map((profile) => () => profile.install(ctx, services)),
+      // Until the Firmware Management profile installs it: its diagnostics half.
+      () => installDiagnostics(ctx, services),
+    ];
+    for (const install of installs) {
+      const installed = install();
       for (const message of MESSAGE_TRIGGERS) {
         const send = installed.triggers?.[message];
         if (send) triggers.set(message, send);
@@ -360,6 +392,7 @@ export class Runtime {
       link: this.link,
       triggers,
       securityEvents: this.securityEvents,
+      diagnostics: this.diagnostics,
     });
     this.profiles.push(this.securityExtension);
     new SecurityProfileSwitch({
@@ -465,6 +498,7 @@ export class Runtime {
       trace: this.trace,
       clock: this.clock,
       store: this.store,
+      diagnosticsBundle: () => this.diagnostics.build('diagnostics', {}),
     });
     this.controlApi = api;
     const server = new ControlServer({ path: cfg.cli.socket, api, log, version: FIRMWARE_VERSION });
@@ -479,6 +513,12 @@ export class Runtime {
         'control socket unavailable; cpctl will not work',
       );
     }
+  }
+
+  /** The control API's reports (built at start, with the control socket): what a bundle shows. */
+  private reports(): RuntimeControl {
+    if (!this.controlApi) throw new Error('the runtime has not started');
+    return this.controlApi;
   }
 
   /** Graceful stop: close the socket cleanly, then the store. Idempotent. */

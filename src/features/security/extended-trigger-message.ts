@@ -23,23 +23,21 @@ export interface ExtendedTriggerSources {
   /** The TriggerMessage targets of the installed profiles (the messages both requests share). */
   triggers: ReadonlyMap<MessageTrigger, TriggerTarget>;
   renewal: Pick<CertificateRenewal, 'refusal' | 'request'>;
+  /** The log upload's status (GetLog): Uploading with its requestId, or Idle. */
+  logStatus: TriggerTarget;
 }
 
 /**
  * ExtendedTriggerMessage (white paper F06): every requestedMessage of the enum has a target, so it is
  * never NotImplemented. The Core messages go through the TriggerMessage targets; the firmware
  * status is the signed-firmware one (Idle while no signed update runs: L01.FR.28), the log status
- * Idle (no upload runs: N01.FR.12); SignChargePointCertificate makes a new key pair and request,
+ * GetLog's (Idle when no upload runs: N01.FR.12); SignChargePointCertificate makes a new key pair and request,
  * and is Rejected (reason logged) while CpoName is unset.
  */
 export function registerExtendedTriggerMessage(ctx: TriggerContext, sources: ExtendedTriggerSources): void {
   const { rpc, log } = ctx;
   const own: Partial<Record<ExtendedMessageTrigger, TriggerTarget>> = {
-    LogStatusNotification: async () => {
-      await sendQuietly(log, 'LogStatusNotification', () =>
-        rpc.call('LogStatusNotification', { status: 'Idle' }, TRIGGERED),
-      );
-    },
+    LogStatusNotification: sources.logStatus,
     FirmwareStatusNotification: async () => {
       await sendQuietly(log, 'SignedFirmwareStatusNotification', () =>
         rpc.call('SignedFirmwareStatusNotification', { status: 'Idle' }, TRIGGERED),

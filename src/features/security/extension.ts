@@ -1,3 +1,4 @@
+import type { DiagnosticsFiles } from '../../diagnostics/uploads.js';
 import type { Link } from '../../ocpp/link.js';
 import type { CertificateStore } from '../../security/certificate-store.js';
 import type { ChargePointCertificate } from '../../security/charge-point-certificate.js';
@@ -7,6 +8,7 @@ import { registerCertificateSigned, watchCertificateTrial } from './certificate-
 import { registerDeleteCertificate } from './delete-certificate.js';
 import { registerExtendedTriggerMessage } from './extended-trigger-message.js';
 import { registerGetInstalledCertificateIds } from './get-installed-certificate-ids.js';
+import { registerGetLog } from './get-log.js';
 import { registerInstallCertificate } from './install-certificate.js';
 import type { SecurityEvents } from './security-events.js';
 import { CertificateRenewal } from './sign-certificate.js';
@@ -29,6 +31,8 @@ export interface SecurityServices {
   /** The TriggerMessage targets of the installed profiles (ExtendedTriggerMessage reuses them). */
   triggers: ReadonlyMap<MessageTrigger, TriggerTarget>;
   securityEvents: SecurityEvents;
+  /** Builds and uploads the logs GetLog asks for. */
+  diagnostics: DiagnosticsFiles;
 }
 
 /** What the runtime drives: renewal runs from start to stop and asks again once registration is Accepted. */
@@ -69,11 +73,15 @@ export function installSecurityExtension(
     link,
     raise: (type, techInfo) => securityEvents.raise(type, techInfo),
   });
-  registerExtendedTriggerMessage(ctx, { triggers: services.triggers, renewal });
+  const getLog = registerGetLog(ctx, services.diagnostics);
+  registerExtendedTriggerMessage(ctx, { triggers: services.triggers, renewal, logStatus: getLog.trigger });
   watchCertificateTrial(chargePointCertificate, link, ctx.log);
   return {
     start: () => renewal.start(),
-    stop: () => renewal.stop(),
+    stop: () => {
+      renewal.stop();
+      getLog.stop();
+    },
     onAccepted: () => renewal.onAccepted(),
   };
 }
