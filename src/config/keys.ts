@@ -428,7 +428,8 @@ export const KEY_DEFINITIONS = [
     profile: 'FirmwareManagement',
     type: 'csl',
     access: 'R',
-    defaultValue: 'HTTP,HTTPS',
+    // Exactly what src/transfer speaks (supportedFileTransferProtocols()).
+    defaultValue: 'FTP,FTPS,HTTP,HTTPS',
     itemRule: 'fileTransferProtocol',
     nonEmpty: true,
     capability: 'firmware',

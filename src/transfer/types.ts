@@ -12,9 +12,11 @@ import type { Logger } from '../log.js';
 export type FileTransferProtocol = 'FTP' | 'FTPS' | 'HTTP' | 'HTTPS';
 
 /**
- * Why a transfer failed. Only `Network` and `Server` are transient and spend the `retries`; the
- * others would fail the same way again (a missing file, refused credentials, an untrusted
- * certificate, a full disk), so they end the transfer at once.
+ * Why a transfer failed. `Network`, `Server` and `NotFound` spend the `retries` (OCPP: how many
+ * times to try before giving up; a file not yet published where the central system said is a
+ * common cause of a 404 that goes away). The others would fail the same way again (refused
+ * credentials, an untrusted certificate, a full disk, a request the server will not serve), so
+ * they end the transfer at once.
  */
 export type TransferErrorKind =
   /** Not a URL, or a scheme other than ftp:, ftps:, http:, https:. */
@@ -39,9 +41,10 @@ export type TransferErrorKind =
   | 'LocalIo';
 
 /** The kinds worth another attempt after `retryIntervalS`. */
-export const TRANSIENT_KINDS: ReadonlySet<TransferErrorKind> = new Set<TransferErrorKind>([
+export const RETRIED_KINDS: ReadonlySet<TransferErrorKind> = new Set<TransferErrorKind>([
   'Network',
   'Server',
+  'NotFound',
 ]);
 
 export class TransferError extends Error {
@@ -55,8 +58,9 @@ export class TransferError extends Error {
     super(message, options);
   }
 
-  get transient(): boolean {
-    return TRANSIENT_KINDS.has(this.kind);
+  /** Another attempt may succeed. */
+  get retried(): boolean {
+    return RETRIED_KINDS.has(this.kind);
   }
 }
 

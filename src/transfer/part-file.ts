@@ -1,0 +1,98 @@
+import { createHash, type Hash } from 'node:crypto';
+import { type FileHandle, open, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Writable } from 'node:stream';
+import { localIoError } from './errors.js';
+import type { DownloadResult, Progress } from './types.js';
+
+/**
+ * `<dest>.part`: a download in progress. Bytes are written at their offset and hashed after the
+ * write succeeded, in order, so the hash always covers exactly the bytes in the file and a resumed
+ * attempt continues both where the last one stopped. Nothing larger than one chunk is held.
+ */
+export class PartFile {
+  private hash: Hash = createHash('sha256');
+  private written = 0;
+  /** The size the server announced, for progress. */
+  total: number | undefined;
+
+  private constructor(
+    private readonly handle: FileHandle,
+    readonly path: string,
+    private readonly dest: string,
+    private readonly onProgress: ((progress: Progress) => void) | undefined,
+  ) {}
+
+  /**
+   * Opens `<dest>.part` empty: a part left by an earlier run comes with no validator to check it
+   * against, so it is not trusted.
+   */
+  static async open(dest: string, onProgress?: (progress: Progress) => void): Promise<PartFile> {
+    const path = `${dest}.part`;
+    try {
+      return new PartFile(await open(path, 'w', 0o600), path, dest, onProgress);
+    } catch (error) {
+      throw localIoError(error, `cannot create ${path}`);
+    }
+  }
+
+  /** Bytes in the file so far. */
+  get bytes(): number {
+    return this.written;
+  }
+
+  /** Starts over (the server cannot resume, or its file changed). */
+  async restart(): Promise<void> {
+    try {
+      await this.handle.truncate(0);
+    } catch (error) {
+      throw localIoError(error, `cannot truncate ${this.path}`);
+    }
+    this.hash = createHash('sha256');
+    this.written = 0;
+  }
+
+  /** A stream appending to the file at the current offset (one per attempt). */
+  sink(): Writable {
+    return new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        this.handle.write(chunk, 0, chunk.length, this.written).then(
+          () => {
+            this.hash.update(chunk);
+            this.written += chunk.length;
+            this.onProgress?.({
+              bytes: this.written,
+              ...(this.total !== undefined ? { total: this.total } : {}),
+            });
+            done();
+          },
+          (error: unknown) => done(localIoError(error, `cannot write ${this.path}`)),
+        );
+      },
+    });
+  }
+
+  /** Makes the download durable as `dest`: fsync, rename, fsync of the directory. */
+  async commit(): Promise<DownloadResult> {
+    try {
+      await this.handle.sync();
+      await this.handle.close();
+      await rename(this.path, this.dest);
+      const dir = await open(dirname(this.dest), 'r');
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+    } catch (error) {
+      throw localIoError(error, `cannot complete ${this.dest}`);
+    }
+    return { bytes: this.written, sha256: this.hash.digest('hex') };
+  }
+
+  /** Closes and removes the part (a failed or cancelled download). */
+  async discard(): Promise<void> {
+    await this.handle.close().catch(() => undefined);
+    await rm(this.path, { force: true });
+  }
+}

@@ -1,0 +1,23 @@
+import { statfs } from 'node:fs/promises';
+import { type StatfsFunction, TransferError } from './types.js';
+
+export const systemStatfs: StatfsFunction = (path) => statfs(path);
+
+/**
+ * Refuses (NoSpace) a download of `bytes` more into `dir` unless `reserveBytes` stay free
+ * afterwards: the store and the logs must go on writing while an image lands.
+ */
+export async function ensureSpace(
+  dir: string,
+  bytes: number,
+  reserveBytes: number,
+  statfsOf: StatfsFunction,
+): Promise<void> {
+  const { bavail, bsize } = await statfsOf(dir);
+  const free = bavail * bsize;
+  if (bytes + reserveBytes > free)
+    throw new TransferError(
+      'NoSpace',
+      `${bytes} bytes to download, ${free} free and ${reserveBytes} to keep free in ${dir}`,
+    );
+}
