@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -71,19 +71,19 @@ export async function buildBundle(
   const dir = diagnosticsDirectory(sources.stateDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const stem = fileName.replace(/\.tar\.gz$/, '');
-  const staging = join(dir, `.${stem}.staging`);
-  await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { mode: 0o700 });
+  // Its own staging folder: a bundle replacing one still being built (GetLog) never shares files.
+  const staging = await mkdtemp(join(dir, `.${stem}.staging-`));
   try {
     const parts = await stage(kind, window, sources, staging);
     const path = join(dir, fileName);
-    const partial = `${path}.part`;
+    const partial = `${staging}.part`;
     await writeTarGz(partial, stem, staging, parts);
     await rename(partial, path);
     await pruneBundles(dir);
     return { path, fileName, bytes: (await stat(path)).size };
   } finally {
     await rm(staging, { recursive: true, force: true });
+    await rm(`${staging}.part`, { force: true });
   }
 }
 
@@ -237,7 +237,7 @@ async function writeTarGz(
 
 /** Only the newest BUNDLES_KEPT bundles stay (their names sort by time within a kind). */
 async function pruneBundles(dir: string): Promise<void> {
-  const bundles = (await readdir(dir)).filter((name) => name.endsWith('.tar.gz'));
+  const bundles = (await readdir(dir)).filter((name) => name.endsWith('.tar.gz') && !name.startsWith('.'));
   const byAge = await Promise.all(
     bundles.map(async (name) => ({ name, mtime: (await stat(join(dir, name))).mtimeMs })),
   );
@@ -247,18 +247,16 @@ async function pruneBundles(dir: string): Promise<void> {
 
 /**
  * The bundle's name, known before it is built (GetDiagnostics and GetLog answer with it):
- * `diagnostics-<chargePointId>-20261129T190000Z.tar.gz` or `securitylog-...`.
+ * `diagnostics-<chargePointId>-20261129T190000.123Z.tar.gz` or `securitylog-...`; to the
+ * millisecond, so a request that replaces one a moment old gets a name of its own.
  */
 export function bundleFileName(kind: BundleKind, chargePointId: string, at: number): string {
   return `${kind === 'diagnostics' ? 'diagnostics' : 'securitylog'}-${fileSafe(chargePointId)}-${stamp(at)}.tar.gz`;
 }
 
-/** `2026-11-29T19:00:00.123Z` -> `20261129T190000Z`. */
+/** `2026-11-29T19:00:00.123Z` -> `20261129T190000.123Z`. */
 function stamp(ms: number): string {
-  return new Date(ms)
-    .toISOString()
-    .replace(/\.\d+Z$/, 'Z')
-    .replace(/[-:]/g, '');
+  return new Date(ms).toISOString().replace(/[-:]/g, '');
 }
 
 function fileSafe(text: string): string {

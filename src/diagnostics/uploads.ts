@@ -73,6 +73,7 @@ export class DiagnosticsFiles {
     try {
       bundle = await this.build(kind, window, fileName);
     } catch (error) {
+      if (signal.aborted) return { status: 'Cancelled' };
       this.log.error({ fileName, err: (error as Error).message }, 'diagnostics bundle could not be built');
       return { status: 'Failed', failure: 'UploadFailure', reason: (error as Error).message };
     }

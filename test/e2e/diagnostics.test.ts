@@ -74,7 +74,7 @@ describe('GetDiagnostics (TC_045)', () => {
     })) as {
       fileName: string;
     };
-    expect(fileName).toMatch(/^diagnostics-CP-TEST-01-\d{8}T\d{6}Z\.tar\.gz$/);
+    expect(fileName).toMatch(/^diagnostics-CP-TEST-01-\d{8}T\d{6}\.\d{3}Z\.tar\.gz$/);
     await waitForStatus(h, 'DiagnosticsStatusNotification', 'Uploaded', mark);
     expect(statuses(h, 'DiagnosticsStatusNotification', mark)).toEqual([
       { status: 'Uploading' },
@@ -182,7 +182,7 @@ describe('GetLog (N01, TC_079)', () => {
       },
     })) as { status: string; filename: string };
     expect(answer.status).toBe('Accepted');
-    expect(answer.filename).toMatch(/^securitylog-CP-TEST-01-\d{8}T\d{6}Z\.tar\.gz$/);
+    expect(answer.filename).toMatch(/^securitylog-CP-TEST-01-\d{8}T\d{6}\.\d{3}Z\.tar\.gz$/);
     await waitForStatus(h, 'LogStatusNotification', 'Uploaded', mark);
     expect(statuses(h, 'LogStatusNotification', mark)).toEqual([
       { status: 'Uploading', requestId: 7 },
