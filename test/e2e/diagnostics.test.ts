@@ -4,14 +4,17 @@
  * frame trace, the security log, the configuration without secrets and the store's state; uploaded
  * by HTTP PUT or FTP STOR; the status notifications and triggers; cpctl diagnostics.
  */
-import { createReadStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { BUNDLES_KEPT, diagnosticsDirectory } from '../../src/diagnostics/bundle.js';
+import { LOG_RING_FILE, logRingDirectory } from '../../src/log.js';
 import { cpctl } from '../support/cpctl-process.js';
+import { useDaemonEnv } from '../support/daemon-process.js';
 import { FTP_PASSWORD, HttpFileServer, REFUSED_FTP_PASSWORD, Vsftpd } from '../support/file-servers.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
@@ -343,6 +346,12 @@ describe('bundle contents and cpctl diagnostics', () => {
     expect(JSON.parse(bundle.get('transactions.json')!)).toMatchObject({ running: [], recent: [] });
     expect(JSON.parse(bundle.get('versions.json')!)).toMatchObject({ node: process.versions.node });
 
+    // Bounded on the state disk: only the newest bundles stay.
+    for (let i = 0; i < BUNDLES_KEPT + 1; i++) await h.runtime.diagnostics.build('securityLog', {});
+    const kept = readdirSync(diagnosticsDirectory(h.stateDir));
+    expect(kept.filter((name) => name.endsWith('.tar.gz'))).toHaveLength(BUNDLES_KEPT);
+    expect(kept.some((name) => name.startsWith('.'))).toBe(false);
+
     const everything = [...bundle.values()].join('\n');
     const basic = Buffer.from(`${CP_ID}:${PASSWORD}`).toString('base64');
     for (const secret of [
@@ -354,5 +363,25 @@ describe('bundle contents and cpctl diagnostics', () => {
       'PRIVATE KEY',
     ])
       expect(everything.includes(secret), `the bundle contains ${secret}`).toBe(false);
+  });
+});
+
+describe('the daemon as a process keeps its own log ring', () => {
+  const env = useDaemonEnv('cp-diag-proc-', 'CP-DIAG-01');
+
+  it('every line also lands in <stateDir>/logs, and the bundle of cpctl diagnostics carries it', async () => {
+    const { csms, stateDir, socket } = env();
+    const daemon = env().spawn(env().daemonConfig());
+    await csms.waitForCall('CP-DIAG-01', 'BootNotification');
+    const file = join(env().dir, 'support.tar.gz');
+    expect((await cpctl(socket, 'diagnostics', file)).code).toBe(0);
+    const log = (await readBundle(file)).get('daemon.log')!;
+    expect(log).toContain('"msg":"chargepointd starting"');
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exitCode()).toBe(0);
+    const ring = readFileSync(join(logRingDirectory(stateDir), LOG_RING_FILE), 'utf8');
+    // Flushed at the exit: the last line of stdout is the last line of the ring.
+    expect(ring.trim().split('\n').at(-1)).toContain('"msg":"chargepointd stopped"');
+    expect(daemon.lines.at(-1)?.msg).toBe('chargepointd stopped');
   });
 });
