@@ -43,6 +43,7 @@ import { benchUnderFaults, FAULT_FIGURES, FAULT_TARGETS_MS, type FaultFigures } 
 import { benchMqttPublish } from './bench-mqtt.js';
 import { BACKLOG_RSS_TARGET_MB, queueDrain, queuedBacklog } from './bench-queue.js';
 import { benchSmartCharging, type SmartChargingFigures } from './bench-smart-charging.js';
+import { benchTransfer } from './bench-transfer.js';
 
 const CALLS = 1000;
 const SESSIONS = 200;
@@ -232,6 +233,7 @@ async function main(): Promise<void> {
     const smartCharging = values['only-compare'] ? undefined : await benchSmartCharging(csms, url, dir);
     const limitEvaluation = values['only-compare'] ? undefined : await benchLimitEvaluation(csms, url, dir);
     const certificates = values['only-compare'] ? undefined : await benchCertificates();
+    const transfer = values['only-compare'] ? undefined : await benchTransfer();
     const report = {
       machine: { cpus: cpus().length, node: process.version },
       rounds,
@@ -246,6 +248,7 @@ async function main(): Promise<void> {
       ...smartCharging,
       ...limitEvaluation,
       ...certificates,
+      ...transfer,
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     process.stderr.write(table(live.versusFloor));

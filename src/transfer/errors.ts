@@ -17,9 +17,14 @@ export function ftpReplyKind(code: number): TransferErrorKind {
   return 'Refused';
 }
 
+/** The `code` of an error (Node's string codes, basic-ftp's numeric reply codes), if it has one. */
+export function errorCode(error: unknown): unknown {
+  return typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined;
+}
+
 /** A local write error as a transfer error: a full disk is NoSpace, anything else LocalIo. */
 export function localIoError(error: unknown, what: string): TransferError {
-  const code = (error as { code?: unknown } | null)?.code;
+  const code = errorCode(error);
   const kind = code === 'ENOSPC' || code === 'EDQUOT' ? 'NoSpace' : 'LocalIo';
   return new TransferError(kind, `${what}: ${error instanceof Error ? error.message : String(error)}`, {
     cause: error,
@@ -34,7 +39,7 @@ export function toTransferError(error: unknown, signal?: AbortSignal): TransferE
   if (signal?.aborted) return new TransferError('Cancelled', 'cancelled', { cause: error });
   if (error instanceof TransferError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  const code = (error as { code?: unknown } | null)?.code;
+  const code = errorCode(error);
   // basic-ftp's FTPError carries the reply code as a number.
   if (typeof code === 'number') return new TransferError(ftpReplyKind(code), message, { cause: error });
   const tls = classifyTlsFailure(error);

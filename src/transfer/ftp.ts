@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { Client } from 'basic-ftp';
 import type { AttemptContext } from './context.js';
-import { localIoError } from './errors.js';
+import { errorCode, localIoError } from './errors.js';
 import type { PartFile } from './part-file.js';
 import { TransferError } from './types.js';
 import { ftpPath, type TransferTarget } from './url.js';
@@ -39,7 +39,7 @@ async function describe(client: Client, path: string): Promise<{ size?: number; 
     size = await client.size(path);
   } catch (error) {
     // 550 is a missing file; other codes mean the server lacks SIZE (or for this transfer type).
-    if ((error as { code?: unknown }).code === 550) throw error;
+    if (errorCode(error) === 550) throw error;
   }
   const modified = await client.lastMod(path).then(
     (date) => date.getTime(),
@@ -95,10 +95,9 @@ export function ftpUploader(
       });
       try {
         await opened;
-      } catch (error) {
+        await client.uploadFrom(source, fileName);
+      } finally {
         source.destroy();
-        throw error;
       }
-      await client.uploadFrom(source, fileName);
     });
 }

@@ -164,7 +164,11 @@ function send(
     request.on('timeout', () =>
       request.destroy(new TransferError('Network', `${redacted(url)}: no data for ${ctx.idleTimeoutMs} ms`)),
     );
-    request.on('error', reject);
+    request.on('error', (error) => {
+      // The file being sent is closed with the request, whatever ended it.
+      body?.destroy();
+      reject(error);
+    });
     if (body) {
       body.on('error', (error) => request.destroy(localIoError(error, 'cannot read the file to upload')));
       body.pipe(request);

@@ -1,5 +1,6 @@
 import { statfs } from 'node:fs/promises';
-import { type StatfsFunction, TransferError } from './types.js';
+import { localIoError } from './errors.js';
+import { type FsSpace, type StatfsFunction, TransferError } from './types.js';
 
 export const systemStatfs: StatfsFunction = (path) => statfs(path);
 
@@ -13,7 +14,13 @@ export async function ensureSpace(
   reserveBytes: number,
   statfsOf: StatfsFunction,
 ): Promise<void> {
-  const { bavail, bsize } = await statfsOf(dir);
+  let space: FsSpace;
+  try {
+    space = await statfsOf(dir);
+  } catch (error) {
+    throw localIoError(error, `cannot read the free space of ${dir}`);
+  }
+  const { bavail, bsize } = space;
   const free = bavail * bsize;
   if (bytes + reserveBytes > free)
     throw new TransferError(

@@ -81,6 +81,8 @@ export interface HttpKnobs {
   validators?: 'etag' | 'lastModified' | 'both' | 'none';
   /** Ignore Range (always 200 with the whole file), as some servers do. */
   ignoreRange?: boolean;
+  /** Answer a GET of these paths (no leading slash) with 302 to the given URL. */
+  redirects?: Record<string, string>;
 }
 
 /** A request as the server saw it. */
@@ -161,6 +163,12 @@ export class HttpFileServer {
       req.resume();
     };
     if (this.knobs.status !== undefined) return fail(this.knobs.status);
+    const location = this.knobs.redirects?.[path.replace(/^\//, '')];
+    if (location !== undefined) {
+      record(302);
+      res.writeHead(302, { location, 'content-length': 0 }).end();
+      return;
+    }
     const credentials = this.knobs.credentials;
     if (credentials) {
       const expected = `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}`;
@@ -411,7 +419,7 @@ export class Vsftpd {
     return `${this.tls ? 'ftps' : 'ftp'}://${FTP_USER}:${encodeURIComponent(password)}@127.0.0.1:${this.port}/${path.replace(/^\//, '')}`;
   }
 
-  /** vsftpd's log (commands and transfers; it never logs passwords in full? see the tests). */
+  /** vsftpd's log: every FTP command (log_ftp_protocol) and transfer, for tests to check what was asked. */
   log(): string {
     try {
       return readFileSync(join(this.dir, 'vsftpd.log'), 'utf8');

@@ -170,6 +170,39 @@ describe('HTTP download', () => {
   });
 });
 
+describe('HTTP redirects', () => {
+  it('follows them, and sends credentials only to the origin they were given for', async () => {
+    const sha256 = https.put('mirror/image.bin', 10_000);
+    http.put('local.bin', 10);
+    http.knobs.redirects = { 'image.bin': https.url('mirror/image.bin'), 'here.bin': '/local.bin' };
+    const credentials = { user: 'fw', password: 'secret' };
+
+    const moved = await download({
+      url: http.url('image.bin', credentials),
+      dest: join(dir, 'a.bin'),
+      retries: 0,
+      retryIntervalS: 0,
+      ca: https.tls?.ca.cert,
+    });
+    await download({
+      url: http.url('here.bin', credentials),
+      dest: join(dir, 'b.bin'),
+      retries: 0,
+      retryIntervalS: 0,
+    });
+
+    expect(moved.sha256).toBe(sha256);
+    expect(http.requests.map((r) => [r.path, r.status, r.headers.authorization !== undefined])).toEqual([
+      ['/image.bin', 302, true],
+      ['/here.bin', 302, true],
+      ['/local.bin', 200, true],
+    ]);
+    expect(https.requests.map((r) => [r.path, r.headers.authorization])).toEqual([
+      ['/mirror/image.bin', undefined],
+    ]);
+  });
+});
+
 describe('HTTPS download', () => {
   it('verifies the server against the given roots', async () => {
     const sha256 = https.put('image.bin', 300_000);

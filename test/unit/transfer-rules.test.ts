@@ -126,6 +126,24 @@ describe('free space', () => {
   });
 });
 
+describe('local files', () => {
+  it('a destination directory that does not exist is LocalIo, asking nothing of the server', async () => {
+    http.put('image.bin', 10);
+
+    const error = await failure(
+      download({
+        url: http.url('image.bin'),
+        dest: join(dir, 'no', 'such', 'image.bin'),
+        retries: 2,
+        retryIntervalS: 0,
+      }),
+    );
+
+    expect(error.kind).toBe('LocalIo');
+    expect(http.requests).toEqual([]);
+  });
+});
+
 describe('cancellation', () => {
   it('cancels a download in progress and removes the part', async () => {
     http.put('image.bin', 2 * MB);
