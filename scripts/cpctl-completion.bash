@@ -9,7 +9,7 @@ _cpctl() {
   prev="${COMP_WORDS[COMP_CWORD-1]}"
 
   case "$prev" in
-    --socket)
+    --socket | --signature | --certificate)
       mapfile -t COMPREPLY < <(compgen -f -- "$cur")
       return
       ;;
@@ -24,7 +24,7 @@ _cpctl() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     word="${COMP_WORDS[i]}"
     case "$word" in
-      --socket | --reader | --power | --limit | --duration | --action) ((i++)) ;;
+      --socket | --reader | --power | --limit | --duration | --action | --signature | --certificate) ((i++)) ;;
       -*) ;;
       *) words+=("$word") ;;
     esac
@@ -32,9 +32,10 @@ _cpctl() {
 
   local options="--socket --json --help"
   local candidates=""
+  local files=""
   case "${words[0]}" in
     "")
-      candidates="status config hal limit limits sim transactions queue security-log auth reconnect reset availability unlock log-level trace diagnostics completion version help"
+      candidates="status config hal limit limits sim transactions queue firmware security-log auth reconnect reset availability unlock log-level trace diagnostics completion version help"
       ;;
     config)
       [[ ${#words[@]} -eq 1 ]] && candidates="get set"
@@ -74,6 +75,14 @@ _cpctl() {
     queue)
       [[ ${#words[@]} -eq 1 ]] && candidates="retry"
       ;;
+    firmware)
+      if [[ ${#words[@]} -eq 1 ]]; then
+        candidates="install"
+      elif [[ ${words[1]} == install ]]; then
+        options+=" --signature --certificate"
+        files=yes
+      fi
+      ;;
     reset)
       [[ ${#words[@]} -eq 1 ]] && candidates="soft hard"
       ;;
@@ -94,6 +103,8 @@ _cpctl() {
 
   if [[ "$cur" == -* ]]; then
     mapfile -t COMPREPLY < <(compgen -W "$options" -- "$cur")
+  elif [[ -n $files ]]; then
+    mapfile -t COMPREPLY < <(compgen -f -- "$cur")
   else
     mapfile -t COMPREPLY < <(compgen -W "$candidates" -- "$cur")
   fi

@@ -16,7 +16,8 @@ import { coreProfile } from './features/core/profile.js';
 import { Registration } from './features/core/registration.js';
 import { StatusReporter } from './features/core/status-notification.js';
 import { deliverTransactionMessages, TransactionMessages } from './features/core/transaction-messages.js';
-import { installDiagnostics } from './features/firmware/diagnostics-install.js';
+import { firmwareStatusSender } from './features/firmware/firmware-status-notification.js';
+import { firmwareManagementProfile } from './features/firmware/profile.js';
 import {
   type InstalledProfile,
   MESSAGE_TRIGGERS,
@@ -34,6 +35,7 @@ import {
 import { isSecurityEventType, SecurityEvents } from './features/security/security-events.js';
 import { SecurityProfileSwitch } from './features/security/security-profile.js';
 import { smartChargingProfile } from './features/smart-charging/profile.js';
+import { FirmwareUpdates } from './firmware/firmware-updates.js';
 import type { Logger } from './log.js';
 import type { MqttBridge } from './mqtt/bridge.js';
 import { Link, type LinkCredentials, type SecurityProfile } from './ocpp/link.js';
@@ -55,6 +57,7 @@ import { AuthCacheRepo } from './store/auth-cache-repo.js';
 import { CertificatesRepo } from './store/certificates-repo.js';
 import { ChargingProfilesRepo } from './store/charging-profiles-repo.js';
 import { ConnectorLimitsRepo } from './store/connector-limits-repo.js';
+import { FirmwareRepo } from './store/firmware-repo.js';
 import type { StoreHealthSnapshot } from './store/health.js';
 import { lockStateDirectory, openStore, type Store, type StoreOptions } from './store/index.js';
 import { LocalListRepo } from './store/local-list-repo.js';
@@ -65,7 +68,7 @@ import { SecurityLogRepo } from './store/security-log-repo.js';
 import type { StateLock } from './store/state-lock.js';
 import { TransactionSamplesRepo } from './store/transaction-samples-repo.js';
 import { TransactionsRepo } from './store/transactions-repo.js';
-import { upload } from './transfer/index.js';
+import { download, upload } from './transfer/index.js';
 import { FIRMWARE_VERSION } from './version.js';
 
 /** Why the runtime ended; the daemon maps it to an exit code. */
@@ -102,6 +105,7 @@ const PRUNE_EVERY_MS = 24 * 3600 * 1000;
  */
 const PROFILES: readonly Profile[] = [
   coreProfile,
+  firmwareManagementProfile,
   localAuthListProfile,
   remoteTriggerProfile,
   reservationProfile,
@@ -138,6 +142,8 @@ export class Runtime {
   private readonly securityExtension: InstalledSecurityExtension;
   /** Security events (white paper A04): the security log and SecurityEventNotification. */
   readonly securityEvents: SecurityEvents;
+  /** The firmware pipeline (UpdateFirmware, SignedUpdateFirmware, cpctl firmware). */
+  readonly firmware: FirmwareUpdates;
   /** The one wall-clock time: OCPP timestamps and expiry decisions. */
   readonly time: OcppTime;
   /** Diagnostics and log bundles: GetDiagnostics, GetLog and cpctl diagnostics. */
@@ -324,6 +330,22 @@ export class Runtime {
     this.store.health.on('changed', (now, before) => this.onStoreHealth(now, before));
     messages.bind(this.transactions);
     this.chargingProfiles.bind(this.transactions);
+    this.firmware = new FirmwareUpdates({
+      repo: new FirmwareRepo(this.store.db),
+      dir: join(cfg.stateDir, 'firmware'),
+      resultFile: join(cfg.stateDir, 'firmware-result.json'),
+      config: cfg.firmware,
+      download: (options) => download({ ...options, clock, log: log.child({ module: 'transfer' }) }),
+      manufacturerRoots: () => this.certificates.rootsPem('ManufacturerRootCertificate'),
+      charger: this.station,
+      sessions: this.transactions,
+      notify: firmwareStatusSender(ctx, this.outbox),
+      raise: (type, techInfo) => this.securityEvents.raise(type, techInfo),
+      restart: (type) => void this.stop({ kind: 'reset', type }),
+      time: this.time,
+      clock,
+      log: log.child({ module: 'firmware' }),
+    });
     this.heartbeat = new Heartbeat(ctx);
     this.statusReporter = new StatusReporter(ctx);
     this.diagnostics = new DiagnosticsFiles({
@@ -358,17 +380,13 @@ export class Runtime {
       localList: this.localList,
       authCache: this.authCache,
       authorizer: this.authorizer,
+      firmware: this.firmware,
       marks: this.store.floors,
       triggers,
       diagnostics: this.diagnostics,
     };
-    const installs = [
-      ...PROFILES.map((profile) => () => profile.install(ctx, services)),
-      // Until the Firmware Management profile installs it: its diagnostics half.
-      () => installDiagnostics(ctx, services),
-    ];
-    for (const install of installs) {
-      const installed = install();
+    for (const profile of PROFILES) {
+      const installed = profile.install(ctx, services);
       for (const message of MESSAGE_TRIGGERS) {
         const send = installed.triggers?.[message];
         if (send) triggers.set(message, send);
@@ -393,6 +411,7 @@ export class Runtime {
       triggers,
       securityEvents: this.securityEvents,
       diagnostics: this.diagnostics,
+      firmware: this.firmware,
     });
     this.profiles.push(this.securityExtension);
     new SecurityProfileSwitch({
@@ -499,6 +518,8 @@ export class Runtime {
       clock: this.clock,
       store: this.store,
       diagnosticsBundle: () => this.diagnostics.build('diagnostics', {}),
+      firmware: this.firmware,
+      installHook: cfg.firmware.install !== undefined,
     });
     this.controlApi = api;
     const server = new ControlServer({ path: cfg.cli.socket, api, log, version: FIRMWARE_VERSION });

@@ -5,11 +5,13 @@
 import type { DeviceHealth, MeterReading, PilotState } from '../../hal/types.js';
 import type { ResetType } from '../features/context.js';
 import type { LogLevel } from '../log.js';
+import type { FirmwareStatusEnumType } from '../ocpp/generated/messages.js';
 import type { QueuedAction } from '../ocpp/outbox.js';
 import type { IdTagInfo } from '../station/auth-types.js';
 import type { LimitInEffect } from '../station/charging-limit.js';
 import type { OfferState } from '../station/charging-outputs.js';
 import type { LimitSource } from '../station/charging-profile-types.js';
+import type { FirmwareSource } from '../store/firmware-repo.js';
 import type { SecurityLogEntry } from '../store/security-log-repo.js';
 import type { TraceEntry } from '../store/trace-repo.js';
 import type { TransactionRow } from '../store/transactions-repo.js';
@@ -137,6 +139,36 @@ export interface TransactionsReport {
   recent: TransactionReport[];
 }
 
+/** `cpctl firmware`: the update running, else the last one. */
+export interface FirmwareReport {
+  /** Idle when no update is known. */
+  status: FirmwareStatusEnumType;
+  /** An update is running (not in a final status). */
+  busy: boolean;
+  source?: FirmwareSource;
+  requestId?: number;
+  location?: string;
+  /** Epoch ms (OCPP time): when the download starts, when the install may start. */
+  retrieveAt?: number;
+  installAt?: number;
+  /** Bytes downloaded so far (and the size, when the server said it). */
+  progress?: { bytes: number; total?: number };
+  /** Why it failed. */
+  info?: string;
+  /** Its final status reached the central system. */
+  reported?: boolean;
+  updatedAt?: string;
+  /** `firmware.install` is configured; without it every install fails. */
+  installHook: boolean;
+  requireSigned: boolean;
+}
+
+/** `cpctl firmware install`: the pipeline's answer, with the reason of a refusal. */
+export interface FirmwareInstallReport {
+  status: 'Accepted' | 'AcceptedCanceled' | 'Rejected' | 'InvalidCertificate';
+  reason?: string;
+}
+
 export interface SecurityLogReport {
   /** Entries in the security log now. */
   total: number;
@@ -220,6 +252,13 @@ export interface ControlApi {
   queue(): QueueReport;
   /** The newest `limit` entries of the security log; with `clear`, the log is emptied first (logged, an event). */
   securityLog(limit: number, clear: boolean): SecurityLogReport;
+  /** The firmware update running or the last one. */
+  firmware(): FirmwareReport;
+  /**
+   * Installs an image from a local file (a USB stick) through the OCPP pipeline: verified when a
+   * signature and its certificate are given (required with firmware.requireSigned), then the hook.
+   */
+  firmwareInstall(file: string, signature?: string, certificate?: string): Promise<FirmwareInstallReport>;
   /** Puts every dead letter back into the queue, in its original order; how many went back. */
   queueRetry(): { requeued: number };
   /** Local list and cache summary, plus what each says about `idTag` when given. */

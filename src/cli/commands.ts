@@ -3,7 +3,7 @@
  * (sysexits: 64 usage, 69 daemon unavailable, 77 permission, 1 refused by the daemon).
  */
 import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LOG_LEVELS } from '../log.js';
 import { PACKAGE_ROOT } from '../package-root.js';
@@ -25,6 +25,7 @@ import {
 } from './protocol.js';
 import {
   renderAuth,
+  renderFirmware,
   renderLimits,
   renderMeter,
   renderQueue,
@@ -69,7 +70,7 @@ export function resolveSocketPath(flag: string | undefined, env: NodeJS.ProcessE
 class UsageError extends Error {}
 
 /** Options that belong to one command or another (not --socket, --json, --help). */
-const COMMAND_OPTIONS = ['reader', 'power', 'limit', 'duration'] as const;
+const COMMAND_OPTIONS = ['reader', 'power', 'limit', 'duration', 'signature', 'certificate'] as const;
 type CommandOption = (typeof COMMAND_OPTIONS)[number];
 
 interface Invocation extends Partial<Record<CommandOption, string>> {
@@ -325,6 +326,38 @@ const COMMANDS = [
     human: (report) => ({ out: renderSecurityLog(report) }),
   }),
   def({
+    words: ['firmware', 'install'],
+    args: ['<file>'],
+    summary:
+      'install an image from a local file (verified with --signature and --certificate; then the install hook)',
+    method: 'firmware.install',
+    options: { signature: '[--signature <file>', certificate: '--certificate <pem file>]' },
+    params: ({ args, signature, certificate }) => ({
+      file: resolve(args[0]!),
+      // openssl dgst -sign writes the signature as bytes; OCPP carries it as Base64.
+      ...(signature === undefined
+        ? {}
+        : { signature: readLocal(signature, '--signature').toString('base64') }),
+      ...(certificate === undefined
+        ? {}
+        : { certificate: readLocal(certificate, '--certificate').toString('utf8') }),
+    }),
+    human: (report, { file }) =>
+      report.status === 'Accepted' || report.status === 'AcceptedCanceled'
+        ? {
+            out: `installing ${file}${report.status === 'AcceptedCanceled' ? ' (the running update was cancelled)' : ''}: follow it with "cpctl firmware"`,
+          }
+        : { error: `firmware install refused (${report.status}): ${report.reason ?? 'no reason given'}` },
+  }),
+  def({
+    words: ['firmware'],
+    args: [],
+    summary: 'the firmware update running or the last one: status, progress, result',
+    method: 'firmware',
+    params: () => ({}),
+    human: (report) => ({ out: renderFirmware(report) }),
+  }),
+  def({
     words: ['queue', 'retry'],
     args: [],
     summary: 'put the dead letters back into the queue, in their original order',
@@ -448,6 +481,8 @@ const PARSE_OPTIONS = {
   action: { type: 'string' },
   follow: { type: 'boolean' },
   clear: { type: 'boolean' },
+  signature: { type: 'string' },
+  certificate: { type: 'string' },
 } as const;
 
 function parseArgv(argv: string[]) {
@@ -668,6 +703,15 @@ export function classifyFailure(err: unknown, socket: string): { code: number; m
         code: typeof code === 'string' ? EXIT.unavailable : EXIT.refused,
         message: `cannot talk to chargepointd on ${socket}: ${(err as Error).message ?? String(err)}`,
       };
+  }
+}
+
+/** A file the technician names on cpctl's side (a signature, a certificate). */
+function readLocal(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new UsageError(`${what}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
 }
 

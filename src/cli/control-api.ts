@@ -5,6 +5,7 @@ import type { ConfigurationRegistry } from '../config/registry.js';
 import type { ResetType } from '../features/context.js';
 import type { Registration } from '../features/core/registration.js';
 import type { SecurityEvents } from '../features/security/security-events.js';
+import { type FirmwareUpdates, shownLocation } from '../firmware/firmware-updates.js';
 import { type Logger, type LogLevel, setLogLevel } from '../log.js';
 import type { Link } from '../ocpp/link.js';
 import type { DeadLetter, Outbox, OutboxEntry } from '../ocpp/outbox.js';
@@ -33,6 +34,8 @@ import {
   type ControlApi,
   ControlError,
   type DeadLetterReport,
+  type FirmwareInstallReport,
+  type FirmwareReport,
   type LimitsReport,
   QUEUE_LIST_LIMIT,
   type QueuedMessage,
@@ -73,6 +76,10 @@ export interface ControlDeps {
   /** The runtime's reset, the one OCPP Reset takes: stop transactions, then exit 10 (Soft) or 11 (Hard). */
   requestReset(type: ResetType): void;
   trace: Pick<FrameTrace, 'window' | 'after' | 'on' | 'off'>;
+  /** The firmware pipeline (`cpctl firmware`, `cpctl firmware install`). */
+  firmware: Pick<FirmwareUpdates, 'current' | 'busy' | 'progress' | 'installFile' | 'requireSigned'>;
+  /** `firmware.install` is configured. */
+  installHook: boolean;
   /** Times the technician's relay test (RELAY_TEST_MS). */
   clock: Clock;
   /** The state store's health, and what was recovered at start. */
@@ -289,6 +296,38 @@ export class RuntimeControl implements ControlApi {
       .filter((row) => row.stoppedAt !== undefined)
       .slice(0, recent);
     return { running: running.map(transactionReport), recent: finished.map(transactionReport) };
+  }
+
+  firmware(): FirmwareReport {
+    const { firmware, installHook } = this.deps;
+    const record = firmware.current();
+    const progress = firmware.progress();
+    const base = { busy: firmware.busy(), installHook, requireSigned: firmware.requireSigned };
+    if (!record) return { status: 'Idle', ...base };
+    const { signature: _signature, signingCertificate: _certificate, image: _image, ...shown } = record;
+    return { ...shown, location: shownLocation(record), ...base, ...(progress ? { progress } : {}) };
+  }
+
+  async firmwareInstall(
+    file: string,
+    signature?: string,
+    certificate?: string,
+  ): Promise<FirmwareInstallReport> {
+    if ((signature === undefined) !== (certificate === undefined))
+      throw new ControlError('a signature needs its signing certificate, and the other way round');
+    this.deps.log.info(
+      { file, signed: signature !== undefined },
+      'firmware install from a local file (cpctl)',
+    );
+    return this.deps.firmware.installFile({
+      source: 'local',
+      location: file,
+      retrieveAt: this.deps.time.nowMs(),
+      retries: 0,
+      retryIntervalS: 0,
+      ...(signature === undefined ? {} : { signature }),
+      ...(certificate === undefined ? {} : { signingCertificate: certificate }),
+    });
   }
 
   securityLog(limit: number, clear: boolean): SecurityLogReport {

@@ -20,6 +20,8 @@ import type {
   AuthReport,
   ConfigEntry,
   ControlApi,
+  FirmwareInstallReport,
+  FirmwareReport,
   LimitsReport,
   QueueReport,
   SecurityLogReport,
@@ -73,6 +75,11 @@ export interface MethodMap {
   queue: { params: NoParams; result: QueueReport };
   securityLog: { params: { limit?: number; clear?: boolean }; result: SecurityLogReport };
   'queue.retry': { params: NoParams; result: { requeued: number } };
+  firmware: { params: NoParams; result: FirmwareReport };
+  'firmware.install': {
+    params: { file: string; signature?: string; certificate?: string };
+    result: FirmwareInstallReport;
+  };
   auth: { params: { idTag?: string }; result: AuthReport };
   'sim.plug': { params: { connectorId: number }; result: null };
   'sim.unplug': { params: { connectorId: number }; result: null };
@@ -212,6 +219,30 @@ const SPECS: { [M in Method]: Spec<M> } = {
     clear: { ...flag, optional: true },
   },
   'queue.retry': {},
+  firmware: {},
+  'firmware.install': {
+    // The daemon runs elsewhere: only an absolute path names the technician's file.
+    file: {
+      check: (v) =>
+        typeof v === 'string' && v.startsWith('/') && v.length <= 4096
+          ? undefined
+          : 'must be an absolute path',
+    },
+    signature: {
+      check: (v) =>
+        typeof v === 'string' && v.length > 0 && v.length <= 800 && /^[A-Za-z0-9+/]+={0,2}$/.test(v)
+          ? undefined
+          : 'must be Base64, at most 800 characters',
+      optional: true,
+    },
+    certificate: {
+      check: (v) =>
+        typeof v === 'string' && v.length <= 5500 && v.includes('-----BEGIN CERTIFICATE-----')
+          ? undefined
+          : 'must be a PEM certificate, at most 5500 characters',
+      optional: true,
+    },
+  },
   auth: { idTag: { ...idTag, optional: true } },
   'sim.plug': { connectorId },
   'sim.unplug': { connectorId },

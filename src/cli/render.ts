@@ -10,6 +10,7 @@ import type { TraceEntry } from '../store/trace-repo.js';
 import type {
   AuthReport,
   ConnectorReport,
+  FirmwareReport,
   LimitsReport,
   QueueReport,
   SecurityLogReport,
@@ -236,6 +237,33 @@ export function renderTransactions(report: TransactionsReport, limit: number): s
     'no finished transaction',
   );
   return `${running}\n\n${finished}`;
+}
+
+/** The firmware update: what it is doing, how far, and how the last one ended. */
+export function renderFirmware(report: FirmwareReport): string {
+  const rows: string[][] = [['status', report.busy ? `${report.status} (running)` : report.status]];
+  if (report.source)
+    rows.push([
+      'source',
+      report.requestId === undefined ? report.source : `${report.source} #${report.requestId}`,
+    ]);
+  if (report.location) rows.push(['image', report.location]);
+  if (report.retrieveAt !== undefined && report.busy) rows.push(['download at', time(report.retrieveAt)]);
+  if (report.installAt !== undefined && report.busy) rows.push(['install at', time(report.installAt)]);
+  if (report.progress) {
+    const { bytes, total } = report.progress;
+    rows.push([
+      'progress',
+      total ? `${bytes} of ${total} bytes (${Math.floor((bytes / total) * 100)} %)` : `${bytes} bytes`,
+    ]);
+  }
+  if (report.info) rows.push(['reason', report.info]);
+  if (report.reported !== undefined && !report.busy)
+    rows.push(['central system', report.reported ? 'told' : 'not told yet']);
+  if (report.updatedAt) rows.push(['since', report.updatedAt]);
+  rows.push(['install hook', report.installHook ? 'configured' : 'none (firmware.install): installs fail']);
+  if (report.requireSigned) rows.push(['signed only', 'yes (firmware.requireSigned)']);
+  return table(rows);
 }
 
 /** The newest entries, oldest first, as a log reads. */

@@ -318,6 +318,8 @@ function createHandlers(api: ControlApi, version: string): Handlers {
     queue: () => api.queue(),
     securityLog: (p) => api.securityLog(p.limit ?? DEFAULT_SECURITY_LOG_ENTRIES, p.clear ?? false),
     'queue.retry': () => api.queueRetry(),
+    firmware: () => api.firmware(),
+    'firmware.install': (p) => api.firmwareInstall(p.file, p.signature, p.certificate),
     auth: (p) => api.auth(p.idTag),
     'sim.plug': (p) => done(() => sim().plug(p.connectorId)),
     'sim.unplug': (p) => done(() => sim().unplug(p.connectorId)),

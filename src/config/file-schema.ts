@@ -114,6 +114,39 @@ export const CONFIG_FILE_SCHEMA = {
         },
       },
     },
+    firmware: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Firmware updates (UpdateFirmware, SignedUpdateFirmware, cpctl firmware install).',
+      properties: {
+        install: {
+          type: 'array',
+          items: { type: 'string' },
+          minItems: 1,
+          description: 'Install hook: argv; the image path is appended. Exit 0 = installed.',
+        },
+        afterInstall: {
+          enum: ['reboot', 'restart'],
+          default: 'reboot',
+          description: 'After an installed image: stop like a hard reset (exit 11) or a restart (exit 10).',
+        },
+        requireSigned: {
+          type: 'boolean',
+          default: false,
+          description:
+            'Only signed updates (SignedUpdateFirmware); UpdateFirmware is NotSupported (L01.FR.20).',
+        },
+        confirmTimeoutSeconds: {
+          type: 'number',
+          exclusiveMinimum: 0,
+          maximum: 86400,
+          default: 600,
+          description:
+            'How long a new release has to be accepted by the central system before it is rolled back.',
+        },
+      },
+    },
     log: {
       type: 'object',
       additionalProperties: false,

@@ -48,6 +48,19 @@ export interface RuntimeConfig {
   /** The charge point certificate's key pair (security extension A02/A03). */
   security: { keyType: KeyType };
   log: { level: string };
+  /** Firmware updates: the install hook (DESIGN.md item 9) and what follows it. */
+  firmware: FirmwareConfig;
+}
+
+export interface FirmwareConfig {
+  /** argv of the install hook; the image path is appended. Without it an install fails cleanly. */
+  install?: string[];
+  /** After exit 0 of the hook: stop like a hard reset (exit 11) or a soft one (exit 10). */
+  afterInstall: 'reboot' | 'restart';
+  /** Refuse unsigned images: UpdateFirmware is answered NotSupported (white paper L01.FR.20). */
+  requireSigned: boolean;
+  /** How long a new release has to be accepted before it is rolled back (the release hooks). */
+  confirmTimeoutSeconds: number;
 }
 
 export class ConfigFileError extends Error {}

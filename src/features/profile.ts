@@ -1,4 +1,5 @@
 import type { DiagnosticsFiles } from '../diagnostics/uploads.js';
+import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
 import type { FeatureProfile } from '../ocpp/actions.js';
 import type { TriggerMessageRequest } from '../ocpp/generated/messages.js';
 import type { Authorizer } from '../station/auth/authorizer.js';
@@ -43,6 +44,8 @@ export interface ChargePointServices {
   localList: LocalAuthList;
   authCache: AuthCache;
   authorizer: Authorizer;
+  /** The firmware pipeline: UpdateFirmware, SignedUpdateFirmware and cpctl share it. */
+  firmware: FirmwareUpdates;
   /** Values that only rise and outlive the database (the store's setting floors). */
   marks: { get(key: string): string | undefined; set(key: string, value: string): boolean };
   /** The TriggerMessage targets of every installed profile, filled in as they install. */

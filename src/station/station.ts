@@ -52,6 +52,8 @@ export class Station extends EventEmitter<StationEvents> {
   private readonly hardware: ReadonlyMap<number, ConnectorHardware>;
   private readonly detach: Array<() => void> = [];
   private sessionOf: (connectorId: number) => SessionView = () => IDLE_SESSION;
+  /** Why the whole charger is out of service for a while (a firmware install), not persisted. */
+  private outOfService: string | undefined;
 
   constructor(private readonly opts: StationOptions) {
     super();
@@ -102,6 +104,31 @@ export class Station extends EventEmitter<StationEvents> {
 
   availabilityOf(connectorId: number): Availability {
     return this.availability.get(connectorId) ?? 'Operative';
+  }
+
+  /**
+   * Whether a connector may hold a session now: operative, and the charger not taken out of
+   * service. The transaction engine starts nothing elsewhere.
+   */
+  inService(connectorId: number): boolean {
+    return (
+      this.outOfService === undefined &&
+      this.availabilityOf(0) === 'Operative' &&
+      this.availabilityOf(connectorId) === 'Operative'
+    );
+  }
+
+  /**
+   * Takes the whole charger out of service (`reason`) or back (undefined) without touching the
+   * operator's persisted availability: every connector shows Unavailable, one in a transaction
+   * once the transaction ends (nothing cuts it), and no new session starts. A restart ends it.
+   */
+  setOutOfService(reason: string | undefined): void {
+    if (this.outOfService === reason) return;
+    this.outOfService = reason;
+    this.opts.log.info({ reason }, reason ? 'charger out of service' : 'charger back in service');
+    this.emit('availability', this.connectorIds());
+    this.refresh();
   }
 
   /**
@@ -166,7 +193,8 @@ export class Station extends EventEmitter<StationEvents> {
       since: now,
       ...(info ? { info } : {}),
     });
-    const chargePointInoperative = this.availabilityOf(0) === 'Inoperative';
+    const chargePointInoperative =
+      this.availabilityOf(0) === 'Inoperative' || this.outOfService !== undefined;
     if (id === 0) return make(chargePointInoperative ? 'Unavailable' : 'Available');
     const hw = this.hardware.get(id);
     const fault = hw?.fault();

@@ -252,6 +252,14 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     );
   }
 
+  /**
+   * No session pending, running or being stopped on any connector (a cable left in after its
+   * transaction counts as ended): nothing an outage of the charger would cut.
+   */
+  sessionsEnded(): boolean {
+    return [...this.states.values()].every((state) => state.kind === 'Idle' || state.kind === 'Finishing');
+  }
+
   /** The running transaction on a connector, not one being stopped. */
   runningTransactionOn(connectorId: number): TransactionRow | undefined {
     return this.runningOn(connectorId)?.row;
@@ -433,8 +441,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   }
 
   private inService(connectorId: number): boolean {
-    const { station } = this.opts;
-    return station.availabilityOf(0) === 'Operative' && station.availabilityOf(connectorId) === 'Operative';
+    return this.opts.station.inService(connectorId);
   }
 
   /**

@@ -281,6 +281,32 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT`);
     },
   },
+  {
+    version: 12,
+    name: 'firmware update',
+    up(db) {
+      // The one firmware update the charger knows of: the one running, else the last one, so a
+      // restart resumes it (a download, a scheduled install) or reports its outcome (Installed
+      // after the install hook's restart). `reported` = its final status reached the central system.
+      db.exec(`CREATE TABLE firmware_update (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        source TEXT NOT NULL CHECK (source IN ('UpdateFirmware', 'SignedUpdateFirmware', 'local')),
+        request_id INTEGER,
+        location TEXT NOT NULL,
+        retrieve_at INTEGER NOT NULL,
+        install_at INTEGER,
+        retries INTEGER NOT NULL,
+        retry_interval_s INTEGER NOT NULL,
+        signing_certificate TEXT,
+        signature TEXT,
+        image TEXT,
+        status TEXT NOT NULL,
+        info TEXT,
+        reported INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL
+      ) STRICT`);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION: number = MIGRATIONS.length;

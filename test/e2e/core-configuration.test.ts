@@ -44,7 +44,7 @@ describe('Core: configuration', () => {
       {
         key: 'SupportedFeatureProfiles',
         readonly: true,
-        value: 'Core,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging',
+        value: 'Core,FirmwareManagement,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging',
       },
     ]);
 
@@ -66,7 +66,11 @@ describe('Core: configuration', () => {
     expect(byName.get('SendLocalListMaxLength')?.readonly).toBe(true);
     expect(byName.has('AuthorizationCacheEnabled')).toBe(true);
     expect(byName.get('ChargeProfileMaxStackLevel')?.readonly).toBe(true);
-    expect(byName.has('SupportedFileTransferProtocols')).toBe(false);
+    expect(byName.get('SupportedFileTransferProtocols')).toEqual({
+      key: 'SupportedFileTransferProtocols',
+      readonly: true,
+      value: 'FTP,FTPS,HTTP,HTTPS',
+    });
     expect(byName.get('ReserveConnectorZeroSupported')?.readonly).toBe(true);
 
     const maxKeys = await csms.call<GetConf>(CP_ID, 'GetConfiguration', { key: ['GetConfigurationMaxKeys'] });

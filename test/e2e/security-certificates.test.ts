@@ -73,7 +73,7 @@ describe('Security extension: root certificates over OCPP and TLS trust', () => 
       {
         key: 'SupportedFeatureProfiles',
         readonly: true,
-        value: 'Core,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging',
+        value: 'Core,FirmwareManagement,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging',
       },
     ]);
   });

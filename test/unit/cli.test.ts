@@ -14,6 +14,8 @@ import {
   type AuthReport,
   type ControlApi,
   ControlError,
+  type FirmwareInstallReport,
+  type FirmwareReport,
   type LimitsReport,
   type QueueReport,
   type SecurityLogReport,
@@ -303,6 +305,18 @@ class FakeApi implements ControlApi {
   securityLog(limit: number, clear: boolean): SecurityLogReport {
     this.record('securityLog', limit, clear);
     return clear ? { total: 1, entries: [SECURITY_LOG.entries.at(-1)!], cleared: 2 } : this.securityLogAnswer;
+  }
+  firmware(): FirmwareReport {
+    this.record('firmware');
+    return { status: 'Idle', busy: false, installHook: false, requireSigned: false };
+  }
+  async firmwareInstall(
+    file: string,
+    signature?: string,
+    certificate?: string,
+  ): Promise<FirmwareInstallReport> {
+    this.record('firmwareInstall', file, signature, certificate);
+    return { status: 'Accepted' };
   }
   queueRetry(): { requeued: number } {
     this.record('queueRetry');
@@ -1282,6 +1296,8 @@ function runtimeControl(deps: Partial<ControlDeps>): RuntimeControl {
     clock: unused,
     store: unused,
     diagnosticsBundle: unused,
+    firmware: unused,
+    installHook: false,
     ...deps,
   });
 }
@@ -1741,6 +1757,11 @@ describe('cpctl completion bash', () => {
     expect(await complete(['--socket', '/tmp/x.sock', 'trace'], '--f')).toEqual(['--follow']);
     expect(await complete(['limits', '1'], '--d')).toEqual(['--duration']);
     expect(await complete(['limits', '1', '--duration'])).toEqual([]);
+    expect(await complete(['firmware'])).toEqual(['install']);
+    expect(await complete(['firmware', 'install'], '--si')).toEqual(['--signature']);
+    expect(await complete(['firmware', 'install'], COMPLETION_SCRIPT.slice(0, -3))).toEqual([
+      COMPLETION_SCRIPT,
+    ]);
   });
 });
 

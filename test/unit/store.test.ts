@@ -9,6 +9,7 @@ import { CertificatesRepo } from '../../src/store/certificates-repo.js';
 import { ChargingProfilesRepo } from '../../src/store/charging-profiles-repo.js';
 import { ConnectorLimitsRepo } from '../../src/store/connector-limits-repo.js';
 import { StoreAccessError } from '../../src/store/database.js';
+import { FirmwareRepo } from '../../src/store/firmware-repo.js';
 import {
   type Availability,
   type Migration,
@@ -308,6 +309,27 @@ const fixtures: Record<number, { seed(db: Database.Database): void; verify(store
         },
       ]);
       expect(repo.marks()).toEqual(new Map([['CentralSystemRootCertificate:cd', 'hidden']]));
+    },
+  },
+  12: {
+    seed(db) {
+      db.prepare(
+        `INSERT INTO firmware_update (id, source, request_id, location, retrieve_at, retries, retry_interval_s,
+           status, reported, updated_at) VALUES (1, 'SignedUpdateFirmware', 7, 'http://x/fw', 5, 1, 30, 'InstallRebooting', 0, 'y')`,
+      ).run();
+    },
+    verify(store) {
+      expect(new FirmwareRepo(store.db).get()).toEqual({
+        source: 'SignedUpdateFirmware',
+        requestId: 7,
+        location: 'http://x/fw',
+        retrieveAt: 5,
+        retries: 1,
+        retryIntervalS: 30,
+        status: 'InstallRebooting',
+        reported: false,
+        updatedAt: 'y',
+      });
     },
   },
 };

@@ -71,8 +71,8 @@ async function sendMeterValuesNow(
 }
 
 /**
- * Firmware and diagnostics status of a build without the Firmware Management profile: no update or
- * upload can be running, so Idle is the truth (TC_054 expects it for DiagnosticsStatusNotification).
+ * Diagnostics status while no upload can be running: Idle is the truth (TC_054 expects it). The
+ * firmware status is the Firmware Management profile's (src/features/firmware/).
  */
 export function idleFirmwareTriggers(ctx: FeatureContext): Partial<Record<MessageTrigger, TriggerTarget>> {
   const { rpc, log } = ctx;
@@ -80,11 +80,6 @@ export function idleFirmwareTriggers(ctx: FeatureContext): Partial<Record<Messag
     DiagnosticsStatusNotification: async () => {
       await sendQuietly(log, 'DiagnosticsStatusNotification', () =>
         rpc.call('DiagnosticsStatusNotification', { status: 'Idle' }, TRIGGERED),
-      );
-    },
-    FirmwareStatusNotification: async () => {
-      await sendQuietly(log, 'FirmwareStatusNotification', () =>
-        rpc.call('FirmwareStatusNotification', { status: 'Idle' }, TRIGGERED),
       );
     },
   };

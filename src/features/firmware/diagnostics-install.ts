@@ -6,12 +6,12 @@ import { registerGetDiagnostics } from './get-diagnostics.js';
 /**
  * The diagnostics half of the Firmware Management profile: GetDiagnostics and the real
  * DiagnosticsStatusNotification for TriggerMessage (replacing Core's Idle one). The profile's
- * install calls it and merges what it returns.
+ * install (profile.ts) calls it and merges what it returns.
  */
 export function installDiagnostics(
   ctx: FeatureContext,
   services: { diagnostics: DiagnosticsFiles },
-): InstalledProfile {
+): Required<Pick<InstalledProfile, 'triggers' | 'stop'>> {
   const getDiagnostics = registerGetDiagnostics(ctx, services.diagnostics);
   return {
     triggers: { DiagnosticsStatusNotification: getDiagnostics.trigger },

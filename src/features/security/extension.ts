@@ -1,8 +1,10 @@
 import type { DiagnosticsFiles } from '../../diagnostics/uploads.js';
+import type { FirmwareUpdates } from '../../firmware/firmware-updates.js';
 import type { Link } from '../../ocpp/link.js';
 import type { CertificateStore } from '../../security/certificate-store.js';
 import type { ChargePointCertificate } from '../../security/charge-point-certificate.js';
 import type { FeatureContext } from '../context.js';
+import { sendSignedFirmwareStatusNow } from '../firmware/firmware-status-notification.js';
 import type { InstalledProfile, MessageTrigger, TriggerTarget } from '../profile.js';
 import { registerCertificateSigned, watchCertificateTrial } from './certificate-signed.js';
 import { registerDeleteCertificate } from './delete-certificate.js';
@@ -12,6 +14,7 @@ import { registerGetLog } from './get-log.js';
 import { registerInstallCertificate } from './install-certificate.js';
 import type { SecurityEvents } from './security-events.js';
 import { CertificateRenewal } from './sign-certificate.js';
+import { registerSignedUpdateFirmware } from './signed-update-firmware.js';
 
 /**
  * The configuration-key capabilities of the Security extension. It is not a 1.6 feature profile
@@ -33,6 +36,8 @@ export interface SecurityServices {
   securityEvents: SecurityEvents;
   /** Builds and uploads the logs GetLog asks for. */
   diagnostics: DiagnosticsFiles;
+  /** The firmware pipeline (signed updates; ManufacturerRootCertificate checks). */
+  firmware: FirmwareUpdates;
 }
 
 /** What the runtime drives: renewal runs from start to stop and asks again once registration is Accepted. */
@@ -73,8 +78,14 @@ export function installSecurityExtension(
     link,
     raise: (type, techInfo) => securityEvents.raise(type, techInfo),
   });
+  registerSignedUpdateFirmware(ctx, services.firmware);
   const getLog = registerGetLog(ctx, services.diagnostics);
-  registerExtendedTriggerMessage(ctx, { triggers: services.triggers, renewal, logStatus: getLog.trigger });
+  registerExtendedTriggerMessage(ctx, {
+    triggers: services.triggers,
+    renewal,
+    signedFirmwareStatus: () => sendSignedFirmwareStatusNow(ctx, services.firmware.current()),
+    logStatus: getLog.trigger,
+  });
   watchCertificateTrial(chargePointCertificate, link, ctx.log);
   return {
     start: () => renewal.start(),

@@ -1,0 +1,657 @@
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Pem } from '../csms/certs.js';
+import { charging } from '../support/charging.js';
+import { cpctl } from '../support/cpctl-process.js';
+import { HttpFileServer, writeTestFile } from '../support/file-servers.js';
+import { CP_ID, type Harness, useHarness } from '../support/harness.js';
+import { ecCa, ecServerCert, rsaCa } from '../support/pki.js';
+
+type Status = { status: string; requestId?: number };
+
+/** Firmware hooks and signing keys live here for the whole file. */
+let scratch: string;
+let files: HttpFileServer;
+
+beforeAll(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'cp-fw-'));
+  files = await HttpFileServer.start();
+});
+
+afterAll(async () => {
+  await files.close();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+/**
+ * An install hook that records the image it was given (path and bytes, beside itself) and exits
+ * with `exitCode`.
+ */
+function installHook(name: string, exitCode: number): { argv: string[]; installed: string } {
+  const installed = join(scratch, `${name}.installed`);
+  const script = join(scratch, `${name}.sh`);
+  writeFileSync(
+    script,
+    `#!/bin/sh\ncp "$1" "${installed}"\necho "$1" > "${installed}.path"\necho "hook says no" >&2\nexit ${exitCode}\n`,
+  );
+  chmodSync(script, 0o755);
+  return { argv: [script], installed };
+}
+
+/** An image on the file server: its URL and bytes. */
+function image(name: string, bytes = 64 * 1024): { url: string; bytes: Buffer } {
+  writeTestFile(files.file(name), bytes);
+  return { url: files.url(name), bytes: readFileSync(files.file(name)) };
+}
+
+/** Signs a file with openssl (SHA-256): RSA-PSS, RSA PKCS#1 v1.5 or ECDSA as the key says. */
+function sign(file: string, keyPem: string, padding: 'pss' | 'pkcs1' | 'ecdsa'): string {
+  const key = join(scratch, `key-${padding}.pem`);
+  writeFileSync(key, keyPem, { mode: 0o600 });
+  const opts = padding === 'pss' ? ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:32'] : [];
+  return execFileSync('openssl', ['dgst', '-sha256', ...opts, '-sign', key, file]).toString('base64');
+}
+
+function statuses(h: Harness, action: string, since: number): Status[] {
+  return h.csms.calls(CP_ID, action, since).map((c) => c.payload as Status);
+}
+
+async function firmwareStatus(
+  h: Harness,
+  status: string,
+  since: number,
+  action = 'FirmwareStatusNotification',
+) {
+  return h.csms.waitForCall(CP_ID, action, { since, where: (p: Status) => p.status === status });
+}
+
+function now(offsetMs = 0): string {
+  return new Date(Date.now() + offsetMs).toISOString();
+}
+
+describe('Firmware Management: UpdateFirmware (1.6)', () => {
+  const start = useHarness();
+
+  it('TC_044_1_CS download and install: Downloading, Downloaded, Installing, the hook, a reboot, then Installed', async () => {
+    const hook = installHook('tc044-1', 0);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    await h.booted();
+    const fw = image('fw-1.0.bin');
+    const mark = h.csms.mark();
+    expect(await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now() })).toEqual({});
+    expect(await h.runtime.done).toEqual({ kind: 'reset', type: 'Hard' });
+    expect(statuses(h, 'FirmwareStatusNotification', mark).map((s) => s.status)).toEqual([
+      'Downloading',
+      'Downloaded',
+      'Installing',
+    ]);
+    // The hook got the downloaded image, under the state directory.
+    expect(readFileSync(hook.installed)).toEqual(fw.bytes);
+    expect(readFileSync(`${hook.installed}.path`, 'utf8').trim()).toBe(
+      join(h.stateDir, 'firmware', 'fw-1.0.bin'),
+    );
+    // While installing the connectors were Unavailable.
+    await h.status(1, 'Unavailable', mark);
+
+    const restarted = h.csms.mark();
+    await h.startRuntime();
+    const reported = once(h.runtime.firmware, 'reported');
+    await h.booted(restarted);
+    await reported;
+    expect(statuses(h, 'FirmwareStatusNotification', restarted)).toEqual([{ status: 'Installed' }]);
+    // After the restart the charger is in service again and the image is gone.
+    expect(h.runtime.station.status(1)?.status).toBe('Available');
+    expect(readdirSync(join(h.stateDir, 'firmware'))).toEqual([]);
+    expect(h.runtime.firmware.current()).toMatchObject({ status: 'Installed', reported: true });
+  });
+
+  it('afterInstall "restart" stops like a soft reset (exit 10)', async () => {
+    const hook = installHook('restart', 0);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv, afterInstall: 'restart' } }) });
+    await h.booted();
+    const fw = image('fw-restart.bin');
+    await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now() });
+    expect(await h.runtime.done).toEqual({ kind: 'reset', type: 'Soft' });
+  });
+
+  it('TC_044_2_CS download failed: a 404 after the retries is DownloadFailed, nothing installed, still Available', async () => {
+    const hook = installHook('tc044-2', 0);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    await h.booted();
+    const mark = h.csms.mark();
+    await h.csms.call(CP_ID, 'UpdateFirmware', {
+      location: files.url('download_fail.fwi'),
+      retrieveDate: now(),
+      retries: 0,
+    });
+    await firmwareStatus(h, 'DownloadFailed', mark);
+    expect(statuses(h, 'FirmwareStatusNotification', mark).map((s) => s.status)).toEqual([
+      'Downloading',
+      'DownloadFailed',
+    ]);
+    expect(existsSync(hook.installed)).toBe(false);
+    expect(h.runtime.station.status(1)?.status).toBe('Available');
+    expect(h.csms.calls(CP_ID, 'StatusNotification', mark)).toEqual([]);
+  });
+
+  it('TC_044_3_CS installation failed: the hook exits non-zero, the old firmware keeps running, connectors Available again', async () => {
+    const hook = installHook('tc044-3', 1);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    await h.booted();
+    const fw = image('fw-bad.bin');
+    const mark = h.csms.mark();
+    await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now() });
+    await firmwareStatus(h, 'InstallationFailed', mark);
+    expect(statuses(h, 'FirmwareStatusNotification', mark).map((s) => s.status)).toEqual([
+      'Downloading',
+      'Downloaded',
+      'Installing',
+      'InstallationFailed',
+    ]);
+    await h.status(1, 'Unavailable', mark);
+    await h.status(1, 'Available', mark);
+    await h.status(2, 'Available', mark);
+    expect(h.runtime.firmware.current()).toMatchObject({
+      status: 'InstallationFailed',
+      info: 'install hook exit 1: hook says no',
+    });
+    expect(readdirSync(join(h.stateDir, 'firmware'))).toEqual([]);
+    // Still running: no reset was asked for.
+    expect(h.runtime.link.isOpen).toBe(true);
+  });
+
+  it('without an install hook installing fails cleanly (InstallationFailed)', async () => {
+    const h = await start();
+    await h.booted();
+    const fw = image('fw-nohook.bin');
+    const mark = h.csms.mark();
+    await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now() });
+    await firmwareStatus(h, 'InstallationFailed', mark);
+    expect(h.runtime.firmware.current()?.info).toMatch(/no install hook/);
+  });
+
+  it('a retrieveDate in the future waits for it; TriggerMessage reports the real status, Idle when nothing runs', async () => {
+    const hook = installHook('later', 1);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    await h.booted();
+    const trigger = async (since: number) => {
+      expect(
+        await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'FirmwareStatusNotification' }),
+      ).toEqual({ status: 'Accepted' });
+      return (await h.csms.waitForCall(CP_ID, 'FirmwareStatusNotification', { since })).payload;
+    };
+    let mark = h.csms.mark();
+    expect(await trigger(mark)).toEqual({ status: 'Idle' });
+
+    const fw = image('fw-later.bin');
+    mark = h.csms.mark();
+    await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now(1500) });
+    expect(h.runtime.firmware.current()).toMatchObject({ status: 'DownloadScheduled' });
+    expect(files.requests.filter((r) => r.path === '/fw-later.bin')).toEqual([]);
+    await firmwareStatus(h, 'Downloading', mark);
+    await firmwareStatus(h, 'InstallationFailed', mark);
+    // The last update failed: nothing runs now, so Idle (1.6: Idle only when not busy).
+    mark = h.csms.mark();
+    expect(await trigger(mark)).toEqual({ status: 'Idle' });
+  });
+
+  it('a running transaction is never cut: the install waits for it, new sessions are refused, idle connectors Unavailable', async () => {
+    const hook = installHook('wait', 0);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    await h.booted();
+    const transactionId = await charging(h, 'VALID01', 1);
+    const fw = image('fw-wait.bin');
+    const mark = h.csms.mark();
+    await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now() });
+    await firmwareStatus(h, 'Downloaded', mark);
+    await h.status(2, 'Unavailable', mark);
+    // Connector 1 goes on charging; a session elsewhere is refused.
+    expect(h.runtime.station.status(1)?.status).toBe('Charging');
+    expect(await h.csms.call(CP_ID, 'RemoteStartTransaction', { idTag: 'VALID02', connectorId: 2 })).toEqual({
+      status: 'Rejected',
+    });
+    expect(statuses(h, 'FirmwareStatusNotification', mark).map((s) => s.status)).not.toContain('Installing');
+    expect(existsSync(hook.installed)).toBe(false);
+
+    const stopped = h.csms.mark();
+    expect(await h.csms.call(CP_ID, 'RemoteStopTransaction', { transactionId })).toEqual({
+      status: 'Accepted',
+    });
+    expect(await h.runtime.done).toEqual({ kind: 'reset', type: 'Hard' });
+    const installing = await firmwareStatus(h, 'Installing', mark);
+    const stop = await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: stopped });
+    expect(installing.record.seq).toBeGreaterThan(stop.record.seq);
+  });
+
+  it('a rollback outside the daemon (firmware-result.json) turns the pending Installed into InstallationFailed', async () => {
+    const hook = installHook('rollback', 0);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    await h.booted();
+    const fw = image('fw-rollback.bin');
+    await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now() });
+    await h.runtime.done;
+    const resultFile = join(h.stateDir, 'firmware-result.json');
+    writeFileSync(
+      resultFile,
+      JSON.stringify({ status: 'InstallationFailed', info: 'did not confirm in time' }),
+    );
+    const restarted = h.csms.mark();
+    await h.startRuntime();
+    await once(h.runtime.firmware, 'reported');
+    expect(statuses(h, 'FirmwareStatusNotification', restarted)).toEqual([{ status: 'InstallationFailed' }]);
+    expect(h.runtime.firmware.current()).toMatchObject({
+      status: 'InstallationFailed',
+      info: 'did not confirm in time',
+      reported: true,
+    });
+    expect(existsSync(resultFile)).toBe(false);
+  });
+
+  it('a download scheduled before a stop is carried out after the next start', async () => {
+    const hook = installHook('resume', 1);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    await h.booted();
+    const fw = image('fw-resume.bin');
+    await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now(1000) });
+    expect(h.runtime.firmware.current()).toMatchObject({ status: 'DownloadScheduled' });
+    await h.runtime.stop();
+    const restarted = h.csms.mark();
+    await h.startRuntime();
+    await firmwareStatus(h, 'InstallationFailed', restarted);
+    expect(statuses(h, 'FirmwareStatusNotification', restarted).map((s) => s.status)).toEqual([
+      'Downloading',
+      'Downloaded',
+      'Installing',
+      'InstallationFailed',
+    ]);
+    expect(readFileSync(hook.installed)).toEqual(fw.bytes);
+  });
+
+  it("the location's user:password reaches the server, and no log, security event or cpctl output", async () => {
+    const hook = installHook('secret', 0);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    await h.booted();
+    const password = 'fw-s3cret-pw';
+    files.knobs.credentials = { user: 'firmware', password };
+    try {
+      writeTestFile(files.file('fw-secret.bin'), 2048);
+      await h.csms.call(CP_ID, 'UpdateFirmware', {
+        location: files.url('fw-secret.bin', { user: 'firmware', password }),
+        retrieveDate: now(),
+      });
+      await h.runtime.done;
+    } finally {
+      files.knobs.credentials = undefined;
+    }
+    await h.startRuntime();
+    const reported = once(h.runtime.firmware, 'reported');
+    await h.booted();
+    await reported;
+    const shown = await cpctl(h.config.cli.socket, 'firmware', '--json');
+    expect(JSON.parse(shown.stdout)).toMatchObject({
+      status: 'Installed',
+      location: files.url('fw-secret.bin'),
+    });
+    const events = h.runtime.securityEvents.newest(50);
+    expect(events.map((e) => e.type)).toContain('FirmwareUpdated');
+    expect(JSON.stringify(events)).not.toContain(password);
+    expect(JSON.stringify(h.sink.lines)).not.toContain(password);
+  });
+
+  it('firmware.requireSigned: UpdateFirmware is a CALLERROR NotSupported and starts nothing (L01.FR.20)', async () => {
+    const h = await start({ config: () => ({ firmware: { requireSigned: true } }) });
+    await h.booted();
+    const fw = image('fw-unsigned.bin');
+    const mark = h.csms.mark();
+    await expect(
+      h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now() }),
+    ).rejects.toMatchObject({ code: 'NotSupported' });
+    expect(h.runtime.firmware.current()).toBeUndefined();
+    expect(statuses(h, 'FirmwareStatusNotification', mark)).toEqual([]);
+  });
+});
+
+describe('Security extension: SignedUpdateFirmware (L01)', () => {
+  const start = useHarness();
+  let manufacturer: Pem;
+  let signer: Pem;
+
+  beforeAll(() => {
+    manufacturer = rsaCa({ commonName: 'Manufacturer Root' });
+    signer = rsaCa({ commonName: 'Firmware Signer', issuer: manufacturer, ca: false });
+  });
+
+  async function withManufacturerRoot(h: Harness, root: Pem = manufacturer): Promise<void> {
+    await h.booted();
+    expect(
+      await h.csms.call(CP_ID, 'InstallCertificate', {
+        certificateType: 'ManufacturerRootCertificate',
+        certificate: root.cert,
+      }),
+    ).toEqual({ status: 'Accepted' });
+  }
+
+  function signedRequest(
+    requestId: number,
+    fw: { url: string },
+    signature: string,
+    signingCertificate = signer.cert,
+    extra: Record<string, unknown> = {},
+  ) {
+    return {
+      requestId,
+      retries: 0,
+      firmware: { location: fw.url, retrieveDateTime: now(), signingCertificate, signature, ...extra },
+    };
+  }
+
+  it('TC_080_CS secure firmware update: every status with its requestId, SignatureVerified, Installed and FirmwareUpdated after the reboot', async () => {
+    const hook = installHook('tc080', 0);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    await withManufacturerRoot(h);
+    const fw = image('signed-1.bin');
+    const mark = h.csms.mark();
+    expect(
+      await h.csms.call(
+        CP_ID,
+        'SignedUpdateFirmware',
+        signedRequest(41, fw, sign(files.file('signed-1.bin'), signer.key, 'pss')),
+      ),
+    ).toEqual({ status: 'Accepted' });
+    expect(await h.runtime.done).toEqual({ kind: 'reset', type: 'Hard' });
+    const restarted = h.csms.mark();
+    await h.startRuntime();
+    await firmwareStatus(h, 'Installed', restarted, 'SignedFirmwareStatusNotification');
+    expect(statuses(h, 'SignedFirmwareStatusNotification', mark)).toEqual(
+      ['Downloading', 'Downloaded', 'SignatureVerified', 'Installing', 'InstallRebooting', 'Installed'].map(
+        (status) => ({ status, requestId: 41 }),
+      ),
+    );
+    expect(readFileSync(hook.installed)).toEqual(fw.bytes);
+    const event = await h.csms.waitForCall(CP_ID, 'SecurityEventNotification', {
+      since: restarted,
+      where: (p: { type: string }) => p.type === 'FirmwareUpdated',
+    });
+    expect(event.payload).toMatchObject({ type: 'FirmwareUpdated' });
+    expect(h.csms.calls(CP_ID, 'FirmwareStatusNotification', mark)).toEqual([]);
+
+    // Installed is the last status: an ExtendedTriggerMessage now answers Idle (L01.FR.28).
+    const triggered = h.csms.mark();
+    expect(
+      await h.csms.call(CP_ID, 'ExtendedTriggerMessage', { requestedMessage: 'FirmwareStatusNotification' }),
+    ).toEqual({ status: 'Accepted' });
+    expect(
+      (await h.csms.waitForCall(CP_ID, 'SignedFirmwareStatusNotification', { since: triggered })).payload,
+    ).toEqual({
+      status: 'Idle',
+    });
+  });
+
+  it('RSA PKCS#1 v1.5 and ECDSA signatures verify too', async () => {
+    const h = await start();
+    const ecRoot = ecCa('Manufacturer EC Root');
+    const ecSigner = ecServerCert(ecRoot);
+    await withManufacturerRoot(h);
+    expect(
+      await h.csms.call(CP_ID, 'InstallCertificate', {
+        certificateType: 'ManufacturerRootCertificate',
+        certificate: ecRoot.cert,
+      }),
+    ).toEqual({ status: 'Accepted' });
+    for (const [requestId, name, key, cert, padding] of [
+      [1, 'pkcs1.bin', signer.key, signer.cert, 'pkcs1'],
+      [2, 'ecdsa.bin', ecSigner.key, ecSigner.cert, 'ecdsa'],
+    ] as const) {
+      const fw = image(name);
+      const mark = h.csms.mark();
+      await h.csms.call(
+        CP_ID,
+        'SignedUpdateFirmware',
+        signedRequest(requestId, fw, sign(files.file(name), key, padding), cert),
+      );
+      // No hook: it fails at the install, after the verification.
+      await firmwareStatus(h, 'InstallationFailed', mark, 'SignedFirmwareStatusNotification');
+      expect(statuses(h, 'SignedFirmwareStatusNotification', mark).map((s) => s.status)).toContain(
+        'SignatureVerified',
+      );
+    }
+  });
+
+  it('TC_081_CS invalid signature: InvalidSignature with the InvalidFirmwareSignature event, nothing installed', async () => {
+    const hook = installHook('tc081', 0);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    await withManufacturerRoot(h);
+    const fw = image('signed-bad.bin');
+    const other = image('signed-other.bin', 1000);
+    const wrong = sign(files.file('signed-other.bin'), signer.key, 'pss');
+    expect(other.bytes.length).toBe(1000);
+    const mark = h.csms.mark();
+    expect(await h.csms.call(CP_ID, 'SignedUpdateFirmware', signedRequest(7, fw, wrong))).toEqual({
+      status: 'Accepted',
+    });
+    await firmwareStatus(h, 'InvalidSignature', mark, 'SignedFirmwareStatusNotification');
+    expect(statuses(h, 'SignedFirmwareStatusNotification', mark)).toEqual(
+      ['Downloading', 'Downloaded', 'InvalidSignature'].map((status) => ({ status, requestId: 7 })),
+    );
+    const event = await h.csms.waitForCall(CP_ID, 'SecurityEventNotification', {
+      since: mark,
+      where: (p: { type: string }) => p.type === 'InvalidFirmwareSignature',
+    });
+    expect(event.payload).toMatchObject({ type: 'InvalidFirmwareSignature' });
+    expect(existsSync(hook.installed)).toBe(false);
+    expect(readdirSync(join(h.stateDir, 'firmware'))).toEqual([]);
+
+    // The last status is not Installed: ExtendedTriggerMessage repeats it, with the requestId (L01.FR.29).
+    const triggered = h.csms.mark();
+    await h.csms.call(CP_ID, 'ExtendedTriggerMessage', { requestedMessage: 'FirmwareStatusNotification' });
+    expect(
+      (await h.csms.waitForCall(CP_ID, 'SignedFirmwareStatusNotification', { since: triggered })).payload,
+    ).toEqual({
+      status: 'InvalidSignature',
+      requestId: 7,
+    });
+  });
+
+  it('an untrusted signing certificate: InvalidCertificate and the InvalidFirmwareSigningCertificate event, no download', async () => {
+    const h = await start();
+    await withManufacturerRoot(h);
+    const stranger = rsaCa({ commonName: 'Someone Else' });
+    const strangerSigner = rsaCa({ commonName: 'Not Our Signer', issuer: stranger, ca: false });
+    const fw = image('signed-untrusted.bin');
+    const mark = h.csms.mark();
+    expect(
+      await h.csms.call(
+        CP_ID,
+        'SignedUpdateFirmware',
+        signedRequest(
+          9,
+          fw,
+          sign(files.file('signed-untrusted.bin'), strangerSigner.key, 'pss'),
+          strangerSigner.cert,
+        ),
+      ),
+    ).toEqual({ status: 'InvalidCertificate' });
+    const event = await h.csms.waitForCall(CP_ID, 'SecurityEventNotification', {
+      since: mark,
+      where: (p: { type: string }) => p.type === 'InvalidFirmwareSigningCertificate',
+    });
+    expect(event.payload).toMatchObject({ type: 'InvalidFirmwareSigningCertificate' });
+    expect(files.requests.filter((r) => r.path === '/signed-untrusted.bin')).toEqual([]);
+    expect(h.runtime.firmware.current()).toBeUndefined();
+  });
+
+  it('a new request during a download: AcceptedCanceled, the old download aborted and its file removed', async () => {
+    const hook = installHook('cancel', 1);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    await withManufacturerRoot(h);
+    const slow = image('slow.bin', 256 * 1024);
+    files.knobs.bytesPerSecond = 32 * 1024;
+    const mark = h.csms.mark();
+    await h.csms.call(
+      CP_ID,
+      'SignedUpdateFirmware',
+      signedRequest(1, slow, sign(files.file('slow.bin'), signer.key, 'pss')),
+    );
+    await firmwareStatus(h, 'Downloading', mark, 'SignedFirmwareStatusNotification');
+    files.knobs.bytesPerSecond = undefined;
+    const fw = image('replacement.bin');
+    expect(
+      await h.csms.call(
+        CP_ID,
+        'SignedUpdateFirmware',
+        signedRequest(2, fw, sign(files.file('replacement.bin'), signer.key, 'pss')),
+      ),
+    ).toEqual({ status: 'AcceptedCanceled' });
+    await firmwareStatus(h, 'InstallationFailed', mark, 'SignedFirmwareStatusNotification');
+    const sent = statuses(h, 'SignedFirmwareStatusNotification', mark);
+    expect(sent.filter((s) => s.requestId === 1)).toEqual([{ status: 'Downloading', requestId: 1 }]);
+    expect(sent.filter((s) => s.requestId === 2).map((s) => s.status)).toEqual([
+      'Downloading',
+      'Downloaded',
+      'SignatureVerified',
+      'Installing',
+      'InstallationFailed',
+    ]);
+    expect(readFileSync(hook.installed)).toEqual(fw.bytes);
+    expect(readdirSync(join(h.stateDir, 'firmware'))).toEqual([]);
+  });
+
+  it('installDateTime in the future: InstallScheduled, the install waits for it', async () => {
+    const hook = installHook('scheduled', 1);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    await withManufacturerRoot(h);
+    const fw = image('scheduled.bin');
+    const mark = h.csms.mark();
+    const installAt = Date.now() + 1500;
+    await h.csms.call(
+      CP_ID,
+      'SignedUpdateFirmware',
+      signedRequest(3, fw, sign(files.file('scheduled.bin'), signer.key, 'pss'), signer.cert, {
+        installDateTime: new Date(installAt).toISOString(),
+      }),
+    );
+    await firmwareStatus(h, 'InstallScheduled', mark, 'SignedFirmwareStatusNotification');
+    const installing = await firmwareStatus(h, 'Installing', mark, 'SignedFirmwareStatusNotification');
+    expect(installing.record.at).toBeGreaterThanOrEqual(installAt - 50);
+  });
+});
+
+describe('cpctl firmware', () => {
+  const start = useHarness();
+
+  it('firmware install <file>: copied under the state directory, installed by the hook, reported; firmware shows the result', async () => {
+    const hook = installHook('usb', 0);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    await h.booted();
+    const socket = h.config.cli.socket;
+    const idle = await cpctl(socket, 'firmware');
+    expect(idle.code).toBe(0);
+    expect(idle.stdout).toMatch(/^status +Idle$/m);
+    expect(idle.stdout).toMatch(/^install hook +configured$/m);
+
+    const usb = join(scratch, 'usb-stick.img');
+    writeTestFile(usb, 4096);
+    const mark = h.csms.mark();
+    const installed = await cpctl(socket, 'firmware', 'install', usb);
+    expect(installed).toMatchObject({ code: 0 });
+    expect(installed.stdout).toContain(`installing ${usb}`);
+    expect(await h.runtime.done).toEqual({ kind: 'reset', type: 'Hard' });
+    expect(readFileSync(hook.installed)).toEqual(readFileSync(usb));
+    expect(readFileSync(`${hook.installed}.path`, 'utf8').trim()).toBe(
+      join(h.stateDir, 'firmware', 'usb-stick.img'),
+    );
+    expect(statuses(h, 'FirmwareStatusNotification', mark).map((s) => s.status)).toEqual([
+      'Downloaded',
+      'Installing',
+    ]);
+
+    const restarted = h.csms.mark();
+    await h.startRuntime();
+    const reported = once(h.runtime.firmware, 'reported');
+    await h.booted(restarted);
+    await reported;
+    expect(statuses(h, 'FirmwareStatusNotification', restarted)).toEqual([{ status: 'Installed' }]);
+    const after = await cpctl(socket, 'firmware', '--json');
+    expect(JSON.parse(after.stdout)).toMatchObject({
+      status: 'Installed',
+      busy: false,
+      source: 'local',
+      location: usb,
+      reported: true,
+      installHook: true,
+      requireSigned: false,
+    });
+  });
+
+  it('with firmware.requireSigned an unsigned file is refused; signed with a trusted certificate it is verified', async () => {
+    const h = await start({ config: () => ({ firmware: { requireSigned: true } }) });
+    await h.booted();
+    const manufacturer = rsaCa({ commonName: 'Manufacturer Root' });
+    const signer = rsaCa({ commonName: 'Firmware Signer', issuer: manufacturer, ca: false });
+    await h.csms.call(CP_ID, 'InstallCertificate', {
+      certificateType: 'ManufacturerRootCertificate',
+      certificate: manufacturer.cert,
+    });
+    const socket = h.config.cli.socket;
+    const usb = join(scratch, 'signed-usb.img');
+    writeTestFile(usb, 4096);
+
+    const unsigned = await cpctl(socket, 'firmware', 'install', usb);
+    expect(unsigned.code).toBe(1);
+    expect(unsigned.stderr).toContain('firmware install refused (Rejected): firmware.requireSigned');
+    expect(h.runtime.firmware.current()).toBeUndefined();
+
+    const signature = join(scratch, 'signed-usb.sig');
+    writeFileSync(signature, Buffer.from(sign(usb, signer.key, 'pss'), 'base64'));
+    const certificate = join(scratch, 'signer.pem');
+    writeFileSync(certificate, signer.cert);
+    const mark = h.csms.mark();
+    const signed = await cpctl(
+      socket,
+      'firmware',
+      'install',
+      usb,
+      '--signature',
+      signature,
+      '--certificate',
+      certificate,
+    );
+    expect(signed.code).toBe(0);
+    await firmwareStatus(h, 'InstallationFailed', mark);
+    // No hook here: verified, then the install fails cleanly.
+    expect(h.runtime.firmware.current()).toMatchObject({ source: 'local', status: 'InstallationFailed' });
+    expect(h.runtime.securityEvents.newest(50).map((e) => e.type)).not.toContain('InvalidFirmwareSignature');
+
+    const tampered = join(scratch, 'tampered-usb.img');
+    writeTestFile(tampered, 4000);
+    const next = h.csms.mark();
+    expect(
+      (
+        await cpctl(
+          socket,
+          'firmware',
+          'install',
+          tampered,
+          '--signature',
+          signature,
+          '--certificate',
+          certificate,
+        )
+      ).code,
+    ).toBe(0);
+    await firmwareStatus(h, 'InstallationFailed', next);
+    expect(h.runtime.firmware.current()).toMatchObject({ status: 'InvalidSignature' });
+  });
+});
