@@ -1,3 +1,4 @@
+import { rootCertificates } from 'node:tls';
 import type { Logger } from '../log.js';
 import { TransferError, type UploadOptions } from '../transfer/index.js';
 import {
@@ -37,7 +38,7 @@ export interface DiagnosticsFilesOptions {
   sources: BundleSources;
   /** fw-transfer's upload (FTP STOR / HTTP PUT, with its retries). */
   upload: (options: UploadOptions) => Promise<void>;
-  /** Roots an FTPS / HTTPS server must chain to (the central-system roots); the system CAs when empty. */
+  /** The central-system roots: an FTPS / HTTPS server may chain to one of them or to a public CA. */
   ca: () => readonly string[];
   log: Logger;
 }
@@ -86,7 +87,8 @@ export class DiagnosticsFiles {
         file: bundle.path,
         retries: target.retries,
         retryIntervalS: target.retryIntervalS,
-        ...(ca.length > 0 ? { ca: [...ca] } : {}),
+        // A `ca` replaces Node's CA list, so the public CAs are given with the central system's roots.
+        ...(ca.length > 0 ? { ca: [...rootCertificates, ...ca] } : {}),
         signal,
         log: this.log,
       });

@@ -116,6 +116,29 @@ describe('GetDiagnostics (TC_045)', () => {
     });
   });
 
+  it('HTTPS: a server whose CA is an installed central-system root is trusted, an unknown one is not', async () => {
+    const server = await HttpFileServer.start({ tls: true });
+    servers.push(server);
+    const h = await start();
+    await h.booted();
+    const untrusted = h.csms.mark();
+    await h.csms.call(CP_ID, 'GetDiagnostics', { location: server.url('uploads'), retries: 0 });
+    await waitForStatus(h, 'DiagnosticsStatusNotification', 'UploadFailed', untrusted);
+    expect(
+      await h.csms.call(CP_ID, 'InstallCertificate', {
+        certificateType: 'CentralSystemRootCertificate',
+        certificate: server.tls!.ca.cert,
+      }),
+    ).toEqual({ status: 'Accepted' });
+    const trusted = h.csms.mark();
+    const { fileName } = (await h.csms.call(CP_ID, 'GetDiagnostics', {
+      location: server.url('uploads'),
+      retries: 0,
+    })) as { fileName: string };
+    await waitForStatus(h, 'DiagnosticsStatusNotification', 'Uploaded', trusted);
+    expect(existsSync(server.file(`uploads/${fileName}`))).toBe(true);
+  });
+
   it('TC_045_2: a location that refuses the upload, retries 0: Uploading -> UploadFailed, the charger carries on', async () => {
     const ftp = await ftpServer();
     const h = await start();
