@@ -255,8 +255,11 @@ export class ControlServer {
   private async streamDiagnostics(socket: Socket, id: ResponseFrame['id']): Promise<void> {
     const bundle = await this.opts.api.diagnosticsBundle();
     this.log.info({ fileName: bundle.fileName, bytes: bundle.bytes }, 'diagnostics bundle sent to cpctl');
-    for await (const chunk of createReadStream(bundle.path, { highWaterMark: BUNDLE_CHUNK_BYTES })) {
-      const data = (chunk as Buffer).toString('base64');
+    const chunks: AsyncIterable<Buffer> = createReadStream(bundle.path, {
+      highWaterMark: BUNDLE_CHUNK_BYTES,
+    });
+    for await (const chunk of chunks) {
+      const data = chunk.toString('base64');
       if (!write(socket, { id, event: { data } }) && !(await drained(socket))) return;
     }
     write(socket, { id, result: { fileName: bundle.fileName, bytes: bundle.bytes } });

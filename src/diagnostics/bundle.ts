@@ -153,14 +153,18 @@ async function* logLines(dir: string, window: TimeWindow): AsyncGenerator<string
   }
 }
 
+/** A log line's `time` (pino writes ISO 8601), epoch ms; undefined when it has none. */
 function lineTime(line: string): number | undefined {
+  let parsed: unknown;
   try {
-    const { time } = JSON.parse(line) as { time?: unknown };
-    const at = typeof time === 'string' ? Date.parse(time) : typeof time === 'number' ? time : Number.NaN;
-    return Number.isNaN(at) ? undefined : at;
+    parsed = JSON.parse(line);
   } catch {
     return undefined;
   }
+  if (typeof parsed !== 'object' || parsed === null || !('time' in parsed)) return undefined;
+  const { time } = parsed;
+  const at = typeof time === 'string' ? Date.parse(time) : typeof time === 'number' ? time : Number.NaN;
+  return Number.isNaN(at) ? undefined : at;
 }
 
 /** The frame trace, page by page, oldest first, with its time also as ISO 8601. */
