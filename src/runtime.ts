@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
 import type { Board, FaultInput } from '../hal/types.js';
 import { RuntimeControl } from './cli/control-api.js';
 import { ControlServer, DaemonAlreadyRunningError } from './cli/server.js';
@@ -335,7 +336,8 @@ export class Runtime {
       dir: join(cfg.stateDir, 'firmware'),
       resultFile: join(cfg.stateDir, 'firmware-result.json'),
       config: cfg.firmware,
-      download: (options) => download({ ...options, clock, log: log.child({ module: 'transfer' }) }),
+      download: (options) =>
+        download({ ...options, ...this.transferTrust(), clock, log: log.child({ module: 'transfer' }) }),
       manufacturerRoots: () => this.certificates.rootsPem('ManufacturerRootCertificate'),
       charger: this.station,
       sessions: this.transactions,
@@ -364,8 +366,8 @@ export class Runtime {
         redactor: () => new Redactor(cfg.chargePointId, [this.config.get('AuthorizationKey')]),
         now: () => this.time.nowMs(),
       },
-      upload,
-      ca: () => this.certificates.rootsPem('CentralSystemRootCertificate'),
+      upload: (options) =>
+        upload({ ...options, ...this.transferTrust(), clock, log: log.child({ module: 'transfer' }) }),
       log,
     });
     const triggers = new Map<MessageTrigger, TriggerTarget>();
@@ -624,6 +626,15 @@ export class Runtime {
       ...(meter?.type ? { meterType: meter.type.slice(0, 25) } : {}),
       ...(meter?.serialNumber ? { meterSerialNumber: meter.serialNumber.slice(0, 25) } : {}),
     };
+  }
+
+  /**
+   * What an HTTPS / FTPS file server must chain to: the system's CAs, and the central-system roots
+   * too (an operator's file server often has the operator's own CA, as its central system does).
+   */
+  private transferTrust(): { ca?: string[] } {
+    const roots = this.certificates.rootsPem('CentralSystemRootCertificate');
+    return roots.length > 0 ? { ca: [...rootCertificates, ...roots] } : {};
   }
 
   private credentials(): LinkCredentials {

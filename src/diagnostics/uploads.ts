@@ -1,4 +1,3 @@
-import { rootCertificates } from 'node:tls';
 import type { Logger } from '../log.js';
 import { TransferError, type UploadOptions } from '../transfer/index.js';
 import {
@@ -36,10 +35,8 @@ export const DEFAULT_UPLOAD_RETRY_INTERVAL_S = 60;
 
 export interface DiagnosticsFilesOptions {
   sources: BundleSources;
-  /** fw-transfer's upload (FTP STOR / HTTP PUT, with its retries). */
+  /** src/transfer's upload (FTP STOR / HTTP PUT, with its retries), with the trust and clock the runtime gives every transfer. */
   upload: (options: UploadOptions) => Promise<void>;
-  /** The central-system roots: an FTPS / HTTPS server may chain to one of them or to a public CA. */
-  ca: () => readonly string[];
   log: Logger;
 }
 
@@ -79,7 +76,6 @@ export class DiagnosticsFiles {
       return { status: 'Failed', failure: 'UploadFailure', reason: (error as Error).message };
     }
     if (signal.aborted) return { status: 'Cancelled' };
-    const ca = this.opts.ca();
     try {
       await this.opts.upload({
         location: target.location,
@@ -87,10 +83,7 @@ export class DiagnosticsFiles {
         file: bundle.path,
         retries: target.retries,
         retryIntervalS: target.retryIntervalS,
-        // A `ca` replaces Node's CA list, so the public CAs are given with the central system's roots.
-        ...(ca.length > 0 ? { ca: [...rootCertificates, ...ca] } : {}),
         signal,
-        log: this.log,
       });
     } catch (error) {
       if (signal.aborted) return { status: 'Cancelled' };

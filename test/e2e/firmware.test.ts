@@ -111,6 +111,15 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     await h.booted(restarted);
     await reported;
     expect(statuses(h, 'FirmwareStatusNotification', restarted)).toEqual([{ status: 'Installed' }]);
+    // In the order TC_044_1 recommends: BootNotification, StatusNotification (Available), Installed.
+    const order = h.csms.calls(CP_ID, undefined, restarted).map((c) => c.action);
+    expect(order.filter((action) => action !== 'SecurityEventNotification')).toEqual([
+      'BootNotification',
+      'StatusNotification',
+      'StatusNotification',
+      'StatusNotification',
+      'FirmwareStatusNotification',
+    ]);
     // After the restart the charger is in service again and the image is gone.
     expect(h.runtime.station.status(1)?.status).toBe('Available');
     expect(readdirSync(join(h.stateDir, 'firmware'))).toEqual([]);
@@ -308,6 +317,33 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     expect(events.map((e) => e.type)).toContain('FirmwareUpdated');
     expect(JSON.stringify(events)).not.toContain(password);
     expect(JSON.stringify(h.sink.lines)).not.toContain(password);
+  });
+
+  it('HTTPS: a file server is trusted through the central-system roots (as well as the system CAs)', async () => {
+    const hook = installHook('https', 1);
+    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    await h.booted();
+    const secure = await HttpFileServer.start({ tls: true });
+    try {
+      writeTestFile(secure.file('fw-tls.bin'), 4096);
+      let mark = h.csms.mark();
+      await h.csms.call(CP_ID, 'UpdateFirmware', { location: secure.url('fw-tls.bin'), retrieveDate: now() });
+      await firmwareStatus(h, 'DownloadFailed', mark);
+      expect(h.runtime.firmware.current()?.info).toMatch(/certificate/i);
+
+      expect(
+        await h.csms.call(CP_ID, 'InstallCertificate', {
+          certificateType: 'CentralSystemRootCertificate',
+          certificate: secure.tls?.ca.cert,
+        }),
+      ).toEqual({ status: 'Accepted' });
+      mark = h.csms.mark();
+      await h.csms.call(CP_ID, 'UpdateFirmware', { location: secure.url('fw-tls.bin'), retrieveDate: now() });
+      await firmwareStatus(h, 'InstallationFailed', mark);
+      expect(readFileSync(hook.installed)).toEqual(readFileSync(secure.file('fw-tls.bin')));
+    } finally {
+      await secure.close();
+    }
   });
 
   it('firmware.requireSigned: UpdateFirmware is a CALLERROR NotSupported and starts nothing (L01.FR.20)', async () => {

@@ -15,7 +15,8 @@ export const firmwareManagementProfile: Profile = {
     const { firmware } = services;
     registerUpdateFirmware(ctx, firmware);
     const diagnostics = installDiagnostics(ctx, services);
-    const report = () => firmware.reportOutcome();
+    // After the other `accepted` listeners: the connectors' statuses go first, as TC_044_1 recommends.
+    const report = () => queueMicrotask(() => firmware.reportOutcome());
     services.registration.on('accepted', report);
     return {
       triggers: {
