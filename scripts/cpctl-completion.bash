@@ -35,7 +35,7 @@ _cpctl() {
   local files=""
   case "${words[0]}" in
     "")
-      candidates="status config hal limit limits sim transactions queue firmware security-log auth reconnect reset availability unlock log-level trace completion version help"
+      candidates="status config hal limit limits sim transactions queue firmware security-log auth reconnect reset availability unlock log-level trace diagnostics completion version help"
       ;;
     config)
       [[ ${#words[@]} -eq 1 ]] && candidates="get set"
@@ -93,6 +93,9 @@ _cpctl() {
       [[ ${#words[@]} -eq 1 ]] && candidates="fatal error warn info debug trace"
       ;;
     trace) options+=" --action --limit --follow" ;;
+    diagnostics)
+      [[ ${#words[@]} -eq 1 ]] && mapfile -t COMPREPLY < <(compgen -f -- "$cur") && return
+      ;;
     completion)
       [[ ${#words[@]} -eq 1 ]] && candidates="bash"
       ;;

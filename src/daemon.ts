@@ -6,7 +6,7 @@ import { DaemonAlreadyRunningError } from './cli/server.js';
 import { BoardFileError } from './config/board-file.js';
 import { ConfigFileError, loadConfigFile } from './config/file.js';
 import { ConfigurationError } from './config/registry.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, type Logger, logRingDirectory } from './log.js';
 import { Runtime, type StopReason } from './runtime.js';
 import { StoreAccessError } from './store/database.js';
 import { StateDirectoryLockedError } from './store/state-lock.js';
@@ -119,7 +119,11 @@ export async function runDaemon(argv: string[]): Promise<number> {
     log.flush();
     return EXIT.config;
   }
-  log = createLogger({ level: config.log.level, base: { chargePointId: config.chargePointId } });
+  log = createLogger({
+    level: config.log.level,
+    base: { chargePointId: config.chargePointId },
+    ringDir: logRingDirectory(config.stateDir),
+  });
   log.info(
     { version: FIRMWARE_VERSION, configFile: configPath, board: config.board },
     'chargepointd starting',

@@ -1,3 +1,5 @@
+import { mkdirSync, renameSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { pino } from 'pino';
 
 /** Structured logger: one JSON object per line on stdout, for journald. */
@@ -15,11 +17,17 @@ export interface LogOptions {
   destination?: pino.DestinationStream;
   /** Human-readable lines instead of JSON; defaults to whether stdout is a terminal. */
   pretty?: boolean;
+  /**
+   * A directory (the daemon's `<stateDir>/logs`) that also receives every line, as JSON, in a
+   * bounded ring of files (LogRing): journald is not on every board, and diagnostics bundles read it.
+   */
+  ringDir?: string;
 }
 
 export function createLogger(options: LogOptions = {}): Logger {
   const pretty = options.pretty ?? (options.destination === undefined && process.stdout.isTTY === true);
   const destination = options.destination ?? pino.destination({ dest: 1, sync: false });
+  const primary = pretty ? humanReadable(destination, process.stdout.isTTY === true) : destination;
   return pino(
     {
       level: options.level ?? 'info',
@@ -31,8 +39,152 @@ export function createLogger(options: LogOptions = {}): Logger {
         censor: '[redacted]',
       },
     },
-    pretty ? humanReadable(destination, process.stdout.isTTY === true) : destination,
+    withRing(primary, options.ringDir),
   );
+}
+
+/** `primary` teed into the ring in `dir`; `primary` alone when there is no ring or it cannot be made. */
+function withRing(primary: FlushableStream, dir: string | undefined): FlushableStream {
+  if (dir === undefined) return primary;
+  try {
+    return tee(primary, new LogRing({ dir }));
+  } catch {
+    // A state directory we cannot write is the store's to report (exit 78), with the path and the user.
+    return primary;
+  }
+}
+
+/** Where the daemon keeps its log ring: beside its store, the one place it may write (DESIGN item 6). */
+export function logRingDirectory(stateDir: string): string {
+  return join(stateDir, 'logs');
+}
+
+/** The ring's current file; older ones carry `.1` (newest) up to `.{files - 1}`. */
+export const LOG_RING_FILE = 'daemon.log';
+/** A ring file is rotated once the next line would take it past this size. */
+export const LOG_RING_MAX_BYTES = 1024 * 1024;
+/** Files in the ring, the current one included: at most about 5 MB of log on the state disk. */
+export const LOG_RING_FILES = 5;
+/**
+ * Log bytes the ring may hold in memory while the disk is slow; past it lines are dropped rather
+ * than the daemon's memory grown (the stdout copy still has them).
+ */
+const LOG_RING_BUFFER_BYTES = 1024 * 1024;
+
+export interface LogRingOptions {
+  dir: string;
+  maxBytes?: number;
+  files?: number;
+}
+
+/** The ring's files in `dir`, oldest first, as they are named (some may not exist yet). */
+export function logRingFiles(dir: string, files = LOG_RING_FILES): string[] {
+  const names = [LOG_RING_FILE];
+  for (let n = 1; n < files; n++) names.unshift(`${LOG_RING_FILE}.${n}`);
+  return names.map((name) => join(dir, name));
+}
+
+/**
+ * The daemon's own bounded log: lines appended to `daemon.log` through a pino (SonicBoom)
+ * destination, which writes asynchronously, so the event loop never waits on the disk; once the next
+ * line would pass `maxBytes` the files shift by one (renames, the oldest falls out) and the current
+ * one starts empty. A disk that refuses the file costs the ring, never the daemon: the error is
+ * swallowed and the lines are dropped until the next rotation tries a fresh file.
+ */
+export class LogRing implements pino.DestinationStream {
+  private readonly paths: string[];
+  private readonly maxBytes: number;
+  private readonly file: ReturnType<typeof pino.destination>;
+  private size: number;
+  private failed = false;
+  /** Bytes handed to the file and not yet written (or dropped). */
+  private waiting = 0;
+  private readonly flushed: Array<(err?: Error) => void> = [];
+
+  constructor(options: LogRingOptions) {
+    this.maxBytes = options.maxBytes ?? LOG_RING_MAX_BYTES;
+    mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+    this.paths = logRingFiles(options.dir, options.files ?? LOG_RING_FILES);
+    const current = this.paths[this.paths.length - 1]!;
+    this.size = sizeOf(current);
+    this.file = pino.destination({
+      dest: current,
+      sync: false,
+      append: true,
+      mkdir: true,
+      maxLength: LOG_RING_BUFFER_BYTES,
+    });
+    this.file.on('error', () => {
+      this.failed = true;
+      this.settled(this.waiting);
+    });
+    // What the disk has taken, or the buffer dropped, is no longer waiting: flush knows when all is out.
+    this.file.on('write', (bytes: number) => this.settled(bytes));
+    this.file.on('drop', (data: string) => this.settled(Buffer.byteLength(data)));
+  }
+
+  write(line: string): void {
+    const bytes = Buffer.byteLength(line);
+    if (this.size > 0 && this.size + bytes > this.maxBytes) this.rotate();
+    if (this.failed) return;
+    this.waiting += bytes;
+    this.file.write(line);
+    this.size += bytes;
+  }
+
+  /** Calls back once every line written so far is on disk (or dropped); at once after a failure. */
+  flush(cb: (err?: Error) => void): void {
+    if (this.failed || this.waiting <= 0) process.nextTick(cb);
+    else this.flushed.push(cb);
+  }
+
+  private settled(bytes: number): void {
+    this.waiting -= bytes;
+    if (this.waiting > 0) return;
+    this.waiting = 0;
+    for (const cb of this.flushed.splice(0)) cb();
+  }
+
+  private rotate(): void {
+    try {
+      for (let n = 1; n < this.paths.length; n++) renameIfPresent(this.paths[n]!, this.paths[n - 1]!);
+      // SonicBoom finishes the write in flight on the renamed file, then opens a fresh one.
+      this.file.reopen();
+      this.failed = false;
+    } catch {
+      this.failed = true;
+    }
+    this.size = 0;
+  }
+}
+
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+function renameIfPresent(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+type FlushableStream = pino.DestinationStream & { flush?: (cb: (err?: Error) => void) => void };
+
+/** Every line to both streams; flushed when both are. */
+function tee(first: FlushableStream, second: LogRing): FlushableStream {
+  return {
+    write: (chunk: string) => {
+      first.write(chunk);
+      second.write(chunk);
+    },
+    flush: (cb) => second.flush(() => (first.flush ? first.flush(cb) : cb())),
+  };
 }
 
 /**

@@ -7,6 +7,8 @@ import { type Clock, OcppTime, systemClock, type Timer } from './clock.js';
 import { loadBoard, smartChargingKeys } from './config/board-file.js';
 import { csmsUrlFor, type RuntimeConfig } from './config/file.js';
 import { ConfigurationRegistry } from './config/registry.js';
+import { Redactor } from './diagnostics/redact.js';
+import { DiagnosticsFiles } from './diagnostics/uploads.js';
 import { localAuthListProfile } from './features/auth-list/profile.js';
 import type { FeatureContext, ResetType } from './features/context.js';
 import { VendorExtensions } from './features/core/data-transfer.js';
@@ -69,7 +71,7 @@ import { SecurityLogRepo } from './store/security-log-repo.js';
 import type { StateLock } from './store/state-lock.js';
 import { TransactionSamplesRepo } from './store/transaction-samples-repo.js';
 import { TransactionsRepo } from './store/transactions-repo.js';
-import { download } from './transfer/index.js';
+import { download, upload } from './transfer/index.js';
 import { FIRMWARE_VERSION } from './version.js';
 
 /** Why the runtime ended; the daemon maps it to an exit code. */
@@ -147,6 +149,8 @@ export class Runtime {
   readonly firmware: FirmwareUpdates;
   /** The one wall-clock time: OCPP timestamps and expiry decisions. */
   readonly time: OcppTime;
+  /** Diagnostics and log bundles: GetDiagnostics, GetLog and cpctl diagnostics. */
+  readonly diagnostics: DiagnosticsFiles;
   private readonly profiles: InstalledProfile[] = [];
   private readonly transactionsRepo: TransactionsRepo;
   readonly done: Promise<StopReason>;
@@ -348,6 +352,26 @@ export class Runtime {
     });
     this.heartbeat = new Heartbeat(ctx);
     this.statusReporter = new StatusReporter(ctx);
+    this.diagnostics = new DiagnosticsFiles({
+      sources: {
+        chargePointId: cfg.chargePointId,
+        stateDir: cfg.stateDir,
+        provisioning: cfg,
+        control: {
+          status: () => this.reports().status(),
+          queue: () => this.reports().queue(),
+          transactions: (recent) => this.reports().transactions(recent),
+          configGet: (keys) => this.reports().configGet(keys),
+        },
+        trace: this.trace,
+        securityLog: this.securityEvents,
+        redactor: () => new Redactor(cfg.chargePointId, [this.config.get('AuthorizationKey')]),
+        now: () => this.time.nowMs(),
+      },
+      upload: (options) =>
+        upload({ ...options, ...this.transferTrust(), clock, log: log.child({ module: 'transfer' }) }),
+      log,
+    });
     const triggers = new Map<MessageTrigger, TriggerTarget>();
     const services = {
       registration: this.registration,
@@ -363,6 +387,7 @@ export class Runtime {
       firmware: this.firmware,
       marks: this.store.floors,
       triggers,
+      diagnostics: this.diagnostics,
     };
     for (const profile of PROFILES) {
       const installed = profile.install(ctx, services);
@@ -389,6 +414,7 @@ export class Runtime {
       link: this.link,
       triggers,
       securityEvents: this.securityEvents,
+      diagnostics: this.diagnostics,
       firmware: this.firmware,
     });
     this.profiles.push(this.securityExtension);
@@ -495,6 +521,7 @@ export class Runtime {
       trace: this.trace,
       clock: this.clock,
       store: this.store,
+      diagnosticsBundle: () => this.diagnostics.build('diagnostics', {}),
       firmware: this.firmware,
       installHook: cfg.firmware.install !== undefined,
     });
@@ -511,6 +538,12 @@ export class Runtime {
         'control socket unavailable; cpctl will not work',
       );
     }
+  }
+
+  /** The control API's reports (built at start, with the control socket): what a bundle shows. */
+  private reports(): RuntimeControl {
+    if (!this.controlApi) throw new Error('the runtime has not started');
+    return this.controlApi;
   }
 
   /** Graceful stop: close the socket cleanly, then the store. Idempotent. */

@@ -282,6 +282,8 @@ export interface ControlApi {
   traceAfter(afterSeq: number, max: number, action?: string): TraceEntry[];
   /** Calls `listener` after each recorded frame, until the returned function is called. */
   onTraceEntry(listener: () => void): () => void;
+  /** Builds a diagnostics bundle of everything kept (under `<stateDir>/diagnostics`): `cpctl diagnostics`. */
+  diagnosticsBundle(): Promise<{ path: string; fileName: string; bytes: number }>;
   /** Undefined unless the board is the simulated one. */
   readonly sim: SimControls | undefined;
 }

@@ -2,7 +2,7 @@
  * cpctl's commands: argv -> one control-socket request -> human or JSON output and an exit code
  * (sysexits: 64 usage, 69 daemon unavailable, 77 permission, 1 refused by the daemon).
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LOG_LEVELS } from '../log.js';
@@ -104,6 +104,7 @@ function def<M extends Method>(command: CommandDef<M>): CommandDef<M> {
 }
 
 const TRACE_USAGE = 'trace [--action <name>] [--limit <n>] [--follow]';
+const DIAGNOSTICS_USAGE = 'diagnostics <file>';
 
 const COMMANDS = [
   def({
@@ -453,6 +454,10 @@ export const USAGE = [
         `  ${TRACE_USAGE}`,
         `OCPP frames in and out, secrets redacted (the last ${DEFAULT_TRACE_FRAMES}; --follow: ${DEFAULT_FOLLOW_BACKLOG}, then new ones)`,
       ],
+      [
+        `  ${DIAGNOSTICS_USAGE}`,
+        'write a support bundle (log, trace, security log, configuration without secrets, state) to <file>',
+      ],
       ['  completion bash', 'bash completion script (source it, or install it in bash-completion)'],
       ['  version', 'versions of cpctl and the running daemon'],
       ['  help', 'this text'],
@@ -528,6 +533,11 @@ export async function runCpctl(argv: string[], io: CpctlIo): Promise<number> {
     if (positionals[0] === 'trace') {
       if (positionals.length > 1) throw new UsageError(`usage: cpctl ${TRACE_USAGE}`);
       return await runTrace(values, socket, json, io);
+    }
+    if (positionals[0] === 'diagnostics') {
+      if (positionals.length !== 2 || values.limit !== undefined)
+        throw new UsageError(`usage: cpctl ${DIAGNOSTICS_USAGE}`);
+      return await runDiagnostics(positionals[1]!, socket, json, io);
     }
     const command = findCommand(positionals);
     const inv = invocation(command, positionals.slice(command.words.length), values);
@@ -626,6 +636,30 @@ async function runTrace(
   if (!params.follow && result?.frames === 0 && !json) {
     io.stdout(`no frames${params.action === undefined ? '' : ` of ${params.action}`} in the trace\n`);
   }
+  return EXIT.ok;
+}
+
+/**
+ * The daemon builds the bundle (it alone reads the state directory) and streams it; it lands in
+ * `<file>.part` (mode 0600: it names cards and sessions), renamed to `<file>` once whole.
+ */
+async function runDiagnostics(file: string, socket: string, json: boolean, io: CpctlIo): Promise<number> {
+  const partial = `${file}.part`;
+  const fd = openSync(partial, 'w', 0o600);
+  let result: Awaited<ReturnType<typeof stream<'diagnostics'>>>;
+  try {
+    result = await stream(socket, 'diagnostics', {}, ({ data }) => {
+      writeSync(fd, Buffer.from(data, 'base64'));
+    });
+    closeSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    rmSync(partial, { force: true });
+    throw err;
+  }
+  renameSync(partial, file);
+  if (json) io.stdout(`${JSON.stringify({ ...result, file })}\n`);
+  else io.stdout(`wrote ${file} (${result?.bytes ?? 0} bytes, ${result?.fileName ?? ''})\n`);
   return EXIT.ok;
 }
 

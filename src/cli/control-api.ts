@@ -84,6 +84,8 @@ export interface ControlDeps {
   clock: Clock;
   /** The state store's health, and what was recovered at start. */
   store: { health: Pick<StoreHealth, 'snapshot'>; recovered?: Store['recovered'] };
+  /** Builds the diagnostics bundle `cpctl diagnostics` sends (DiagnosticsFiles.build, everything kept). */
+  diagnosticsBundle(): Promise<{ path: string; fileName: string; bytes: number }>;
 }
 
 /** Statuses in which a technician may close a relay: nothing is plugged, nothing charges, nothing is wrong. */
@@ -416,6 +418,10 @@ export class RuntimeControl implements ControlApi {
   onTraceEntry(listener: () => void): () => void {
     this.deps.trace.on('entry', listener);
     return () => this.deps.trace.off('entry', listener);
+  }
+
+  diagnosticsBundle(): Promise<{ path: string; fileName: string; bytes: number }> {
+    return this.deps.diagnosticsBundle();
   }
 
   private hardware(connectorId: number) {

@@ -98,6 +98,15 @@ export interface MethodMap {
   };
   unlock: { params: { connectorId: number }; result: Awaited<ReturnType<ControlApi['unlock']>> };
   'log.level': { params: { level: LogLevel }; result: { level: LogLevel; previous: string } };
+  /**
+   * Streamed: a diagnostics bundle built now (the whole log, trace and security log), sent as
+   * base64 chunks in order; then its name and size. cpctl writes it to the technician's file.
+   */
+  diagnostics: {
+    params: NoParams;
+    result: { fileName: string; bytes: number };
+    event: { data: string };
+  };
   /** Streamed: one event per frame (TraceEntry), oldest first; then the result, unless following. */
   trace: {
     params: { action?: string; limit?: number; follow?: boolean };
@@ -109,7 +118,7 @@ export interface MethodMap {
 /** Methods that send events before (or instead of) their result. */
 export type StreamMethod = { [M in Method]: MethodMap[M] extends { event: unknown } ? M : never }[Method];
 export type EventOf<M extends StreamMethod> = MethodMap[M]['event'];
-export const STREAM_METHODS: ReadonlySet<Method> = new Set<StreamMethod>(['trace']);
+export const STREAM_METHODS: ReadonlySet<Method> = new Set<StreamMethod>(['trace', 'diagnostics']);
 
 export type Method = keyof MethodMap;
 export type Params<M extends Method> = MethodMap[M]['params'];
@@ -254,6 +263,7 @@ const SPECS: { [M in Method]: Spec<M> } = {
   availability: { connectorId, type: oneOf(['Operative', 'Inoperative']) },
   unlock: { connectorId },
   'log.level': { level: oneOf(LOG_LEVELS) },
+  diagnostics: {},
   trace: {
     // An OCPP action name: letters only, so nothing odd reaches a log line or a query.
     action: {

@@ -3,6 +3,7 @@
  * Whatever arrives on the socket, the daemon keeps running: a bad line gets an error answer and
  * one log line, and only an oversized line costs the client its connection.
  */
+import { createReadStream } from 'node:fs';
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
@@ -39,6 +40,9 @@ const MAX_WAITING_REQUESTS = 32;
 
 /** Frames read from the store at a time while streaming the trace. */
 const TRACE_PAGE = 100;
+
+/** Bundle bytes per event: a multiple of 3, so each chunk is whole base64 (64 KiB of it). */
+const BUNDLE_CHUNK_BYTES = 48 * 1024;
 
 type PlainMethod = Exclude<Method, StreamMethod>;
 type Handlers = { [M in PlainMethod]: (params: Params<M>) => Result<M> | Promise<Result<M>> };
@@ -171,6 +175,7 @@ export class ControlServer {
       const parsed = parseRequestLine(line);
       id = parsed.id;
       if (parsed.request.method === 'trace') await this.streamTrace(socket, id, parsed.request.params);
+      else if (parsed.request.method === 'diagnostics') await this.streamDiagnostics(socket, id);
       else write(socket, { id, result: (await this.dispatch(parsed.request)) ?? null });
     } catch (err) {
       if (err instanceof RequestLineError) id = err.id;
@@ -241,6 +246,23 @@ export class ControlServer {
     const stop = api.onTraceEntry(catchUp);
     socket.once('close', stop);
     catchUp();
+  }
+
+  /**
+   * Builds a diagnostics bundle and sends it as base64 events, read from its file only as fast as the
+   * client takes them, then its name and size. The file stays under `<stateDir>/diagnostics`.
+   */
+  private async streamDiagnostics(socket: Socket, id: ResponseFrame['id']): Promise<void> {
+    const bundle = await this.opts.api.diagnosticsBundle();
+    this.log.info({ fileName: bundle.fileName, bytes: bundle.bytes }, 'diagnostics bundle sent to cpctl');
+    const chunks: AsyncIterable<Buffer> = createReadStream(bundle.path, {
+      highWaterMark: BUNDLE_CHUNK_BYTES,
+    });
+    for await (const chunk of chunks) {
+      const data = chunk.toString('base64');
+      if (!write(socket, { id, event: { data } }) && !(await drained(socket))) return;
+    }
+    write(socket, { id, result: { fileName: bundle.fileName, bytes: bundle.bytes } });
   }
 
   /** The message the client gets; refusals are expected, anything else is our bug and is logged. */

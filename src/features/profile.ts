@@ -1,3 +1,4 @@
+import type { DiagnosticsFiles } from '../diagnostics/uploads.js';
 import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
 import type { FeatureProfile } from '../ocpp/actions.js';
 import type { TriggerMessageRequest } from '../ocpp/generated/messages.js';
@@ -49,6 +50,8 @@ export interface ChargePointServices {
   marks: { get(key: string): string | undefined; set(key: string, value: string): boolean };
   /** The TriggerMessage targets of every installed profile, filled in as they install. */
   triggers: ReadonlyMap<MessageTrigger, TriggerTarget>;
+  /** Diagnostics and log bundles, built and uploaded (GetDiagnostics, GetLog, cpctl diagnostics). */
+  diagnostics: DiagnosticsFiles;
 }
 
 /** What an installed profile hands back to the runtime. */

@@ -6,7 +6,7 @@ import { afterEach } from 'vitest';
 import { DEFAULT_SIM_SPEC, SimBoard, type SimBoardSpec } from '../../hal/sim/board.js';
 import { systemClock } from '../../src/clock.js';
 import { parseConfig, type RuntimeConfig } from '../../src/config/file.js';
-import { createLogger, type Logger } from '../../src/log.js';
+import { createLogger, type Logger, logRingDirectory } from '../../src/log.js';
 import { Runtime } from '../../src/runtime.js';
 import { type CsmsOptions, DevCsms } from '../csms/server.js';
 
@@ -71,12 +71,14 @@ export interface HarnessOptions {
   deferStart?: boolean;
   /** A simulated board other than the default two detachable-cable connectors. */
   board?: SimBoardSpec;
+  /** Also write the log to the state directory's log ring, as the daemon does. */
+  logRing?: boolean;
 }
 
 export class Harness {
   csms: DevCsms;
   readonly sink = new LogSink();
-  readonly log: Logger = createLogger({ level: 'debug', destination: this.sink });
+  readonly log: Logger;
   runtime!: Runtime;
   board!: SimBoard;
   config!: RuntimeConfig;
@@ -88,6 +90,11 @@ export class Harness {
     private readonly opts: HarnessOptions,
   ) {
     this.csms = csms;
+    this.log = createLogger({
+      level: 'debug',
+      destination: this.sink,
+      ...(opts.logRing ? { ringDir: logRingDirectory(stateDir) } : {}),
+    });
   }
 
   /** Replaces the central system with a fresh one on the same port (a central-system restart). */

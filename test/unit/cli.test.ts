@@ -367,6 +367,11 @@ class FakeApi implements ControlApi {
     this.traceLog.on('entry', listener);
     return () => this.traceLog.off('entry', listener);
   }
+  /** `cpctl diagnostics` is tested against the real daemon (test/e2e/diagnostics.test.ts). */
+  async diagnosticsBundle(): Promise<{ path: string; fileName: string; bytes: number }> {
+    this.record('diagnosticsBundle');
+    throw new ControlError('no bundle in this test');
+  }
 
   private readonly simControls: SimControls = {
     plug: (c) => this.record('sim.plug', c),
@@ -1286,6 +1291,7 @@ function runtimeControl(deps: Partial<ControlDeps>): RuntimeControl {
     trace: unused,
     clock: unused,
     store: unused,
+    diagnosticsBundle: unused,
     firmware: unused,
     installHook: false,
     ...deps,

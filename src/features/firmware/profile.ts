@@ -1,10 +1,12 @@
 import type { Profile } from '../profile.js';
+import { installDiagnostics } from './diagnostics-install.js';
 import { sendFirmwareStatusNow } from './firmware-status-notification.js';
 import { registerUpdateFirmware } from './update-firmware.js';
 
 /**
  * Firmware Management (spec 3.3): UpdateFirmware over the firmware pipeline (src/firmware/), and
- * FirmwareStatusNotification on TriggerMessage with the real status.
+ * FirmwareStatusNotification on TriggerMessage with the real status; GetDiagnostics and its
+ * DiagnosticsStatusNotification (installDiagnostics).
  */
 export const firmwareManagementProfile: Profile = {
   name: 'FirmwareManagement',
@@ -12,11 +14,13 @@ export const firmwareManagementProfile: Profile = {
   install(ctx, services) {
     const { firmware } = services;
     registerUpdateFirmware(ctx, firmware);
+    const diagnostics = installDiagnostics(ctx, services);
     // After the other `accepted` listeners: the connectors' statuses go first, as TC_044_1 recommends.
     const report = () => queueMicrotask(() => firmware.reportOutcome());
     services.registration.on('accepted', report);
     return {
       triggers: {
+        ...diagnostics.triggers,
         FirmwareStatusNotification: () => sendFirmwareStatusNow(ctx, firmware.current(), firmware.busy()),
       },
       start: () => {
@@ -27,6 +31,7 @@ export const firmwareManagementProfile: Profile = {
       stop: () => {
         services.registration.off('accepted', report);
         firmware.stop();
+        diagnostics.stop();
       },
     };
   },

@@ -1,14 +1,9 @@
 import type { ExtendedTriggerMessageRequest } from '../../ocpp/generated/messages.js';
-import type { CallOptions } from '../../ocpp/rpc.js';
-import { sendQuietly } from '../context.js';
 import type { MessageTrigger, TriggerTarget } from '../profile.js';
 import { answerTrigger, type TriggerContext } from '../remote-trigger/trigger-message.js';
 import type { CertificateRenewal } from './sign-certificate.js';
 
 export type ExtendedMessageTrigger = ExtendedTriggerMessageRequest['requestedMessage'];
-
-/** The central system asked for it: it may leave while registration is Pending. */
-const TRIGGERED: CallOptions = { triggered: true };
 
 /** Messages that concern no connector: a connectorId given with them is ignored (neither checked nor passed on). */
 const CHARGE_POINT_WIDE: ReadonlySet<ExtendedMessageTrigger> = new Set([
@@ -23,6 +18,8 @@ export interface ExtendedTriggerSources {
   /** The TriggerMessage targets of the installed profiles (the messages both requests share). */
   triggers: ReadonlyMap<MessageTrigger, TriggerTarget>;
   renewal: Pick<CertificateRenewal, 'refusal' | 'request'>;
+  /** The log upload's status (GetLog): Uploading with its requestId, or Idle. */
+  logStatus: TriggerTarget;
   /** Sends SignedFirmwareStatusNotification with the signed update's status (L01.FR.28/.29). */
   signedFirmwareStatus: TriggerTarget;
 }
@@ -31,17 +28,13 @@ export interface ExtendedTriggerSources {
  * ExtendedTriggerMessage (white paper F06): every requestedMessage of the enum has a target, so it is
  * never NotImplemented. The Core messages go through the TriggerMessage targets; the firmware
  * status is the signed update's (`signedFirmwareStatus`: L01.FR.28/.29), the log status
- * Idle (no upload runs: N01.FR.12); SignChargePointCertificate makes a new key pair and request,
+ * GetLog's (Idle when no upload runs: N01.FR.12); SignChargePointCertificate makes a new key pair and request,
  * and is Rejected (reason logged) while CpoName is unset.
  */
 export function registerExtendedTriggerMessage(ctx: TriggerContext, sources: ExtendedTriggerSources): void {
   const { rpc, log } = ctx;
   const own: Partial<Record<ExtendedMessageTrigger, TriggerTarget>> = {
-    LogStatusNotification: async () => {
-      await sendQuietly(log, 'LogStatusNotification', () =>
-        rpc.call('LogStatusNotification', { status: 'Idle' }, TRIGGERED),
-      );
-    },
+    LogStatusNotification: sources.logStatus,
     FirmwareStatusNotification: sources.signedFirmwareStatus,
     SignChargePointCertificate: () => sources.renewal.request(true),
   };

@@ -1,3 +1,4 @@
+import type { DiagnosticsFiles } from '../../diagnostics/uploads.js';
 import type { FirmwareUpdates } from '../../firmware/firmware-updates.js';
 import type { Link } from '../../ocpp/link.js';
 import type { CertificateStore } from '../../security/certificate-store.js';
@@ -9,6 +10,7 @@ import { registerCertificateSigned, watchCertificateTrial } from './certificate-
 import { registerDeleteCertificate } from './delete-certificate.js';
 import { registerExtendedTriggerMessage } from './extended-trigger-message.js';
 import { registerGetInstalledCertificateIds } from './get-installed-certificate-ids.js';
+import { registerGetLog } from './get-log.js';
 import { registerInstallCertificate } from './install-certificate.js';
 import type { SecurityEvents } from './security-events.js';
 import { CertificateRenewal } from './sign-certificate.js';
@@ -32,6 +34,8 @@ export interface SecurityServices {
   /** The TriggerMessage targets of the installed profiles (ExtendedTriggerMessage reuses them). */
   triggers: ReadonlyMap<MessageTrigger, TriggerTarget>;
   securityEvents: SecurityEvents;
+  /** Builds and uploads the logs GetLog asks for. */
+  diagnostics: DiagnosticsFiles;
   /** The firmware pipeline (signed updates; ManufacturerRootCertificate checks). */
   firmware: FirmwareUpdates;
 }
@@ -75,15 +79,20 @@ export function installSecurityExtension(
     raise: (type, techInfo) => securityEvents.raise(type, techInfo),
   });
   registerSignedUpdateFirmware(ctx, services.firmware);
+  const getLog = registerGetLog(ctx, services.diagnostics);
   registerExtendedTriggerMessage(ctx, {
     triggers: services.triggers,
     renewal,
     signedFirmwareStatus: () => sendSignedFirmwareStatusNow(ctx, services.firmware.current()),
+    logStatus: getLog.trigger,
   });
   watchCertificateTrial(chargePointCertificate, link, ctx.log);
   return {
     start: () => renewal.start(),
-    stop: () => renewal.stop(),
+    stop: () => {
+      renewal.stop();
+      getLog.stop();
+    },
     onAccepted: () => renewal.onAccepted(),
   };
 }

@@ -1,0 +1,20 @@
+import type { DiagnosticsFiles } from '../../diagnostics/uploads.js';
+import type { FeatureContext } from '../context.js';
+import type { InstalledProfile } from '../profile.js';
+import { registerGetDiagnostics } from './get-diagnostics.js';
+
+/**
+ * The diagnostics half of the Firmware Management profile: GetDiagnostics and the real
+ * DiagnosticsStatusNotification for TriggerMessage (replacing Core's Idle one). The profile's
+ * install (profile.ts) calls it and merges what it returns.
+ */
+export function installDiagnostics(
+  ctx: FeatureContext,
+  services: { diagnostics: DiagnosticsFiles },
+): Required<Pick<InstalledProfile, 'triggers' | 'stop'>> {
+  const getDiagnostics = registerGetDiagnostics(ctx, services.diagnostics);
+  return {
+    triggers: { DiagnosticsStatusNotification: getDiagnostics.trigger },
+    stop: () => getDiagnostics.stop(),
+  };
+}

@@ -1,0 +1,67 @@
+import {
+  DEFAULT_UPLOAD_RETRIES,
+  DEFAULT_UPLOAD_RETRY_INTERVAL_S,
+  type DiagnosticsFiles,
+  UploadSlot,
+} from '../../diagnostics/uploads.js';
+import type { DiagnosticsStatusNotificationRequest } from '../../ocpp/generated/messages.js';
+import type { CallOptions } from '../../ocpp/rpc.js';
+import { type FeatureContext, sendQuietly } from '../context.js';
+import type { TriggerTarget } from '../profile.js';
+
+type DiagnosticsStatus = DiagnosticsStatusNotificationRequest['status'];
+
+const TRIGGERED: CallOptions = { triggered: true };
+
+export interface GetDiagnostics {
+  /** TriggerMessage(DiagnosticsStatusNotification): Uploading while an upload runs, else Idle. */
+  trigger: TriggerTarget;
+  /** At a graceful stop: the upload running is cancelled. */
+  stop(): void;
+}
+
+/**
+ * GetDiagnostics (OCPP 1.6 section 6.23, TC_045): answers the bundle's file name at once, then, once
+ * the answer has left, DiagnosticsStatusNotification Uploading, the bundle for [startTime, stopTime]
+ * built and uploaded to `location` (retries and retryInterval as asked), and Uploaded or
+ * UploadFailed. A new request while one uploads replaces it; the replaced one reports nothing more.
+ */
+export function registerGetDiagnostics(ctx: FeatureContext, files: DiagnosticsFiles): GetDiagnostics {
+  const { rpc, log } = ctx;
+  const slot = new UploadSlot();
+  const notify = (status: DiagnosticsStatus, options?: CallOptions) =>
+    sendQuietly(log, 'DiagnosticsStatusNotification', () =>
+      rpc.call('DiagnosticsStatusNotification', { status }, options),
+    );
+  rpc.handle('GetDiagnostics', (req, call) => {
+    const fileName = files.fileName('diagnostics');
+    const claim = slot.claim();
+    const window = {
+      ...(req.startTime === undefined ? {} : { start: Date.parse(req.startTime) }),
+      ...(req.stopTime === undefined ? {} : { stop: Date.parse(req.stopTime) }),
+    };
+    const target = {
+      location: req.location,
+      retries: req.retries ?? DEFAULT_UPLOAD_RETRIES,
+      retryIntervalS: req.retryInterval ?? DEFAULT_UPLOAD_RETRY_INTERVAL_S,
+    };
+    log.info({ fileName, retries: target.retries }, 'GetDiagnostics: uploading a diagnostics bundle');
+    call.afterAnswer(() => {
+      void (async () => {
+        await notify('Uploading');
+        const outcome = await files.send('diagnostics', window, fileName, target, claim.signal);
+        // Freed before the last status: a trigger after it finds nothing running (Idle).
+        claim.release();
+        if (outcome.status === 'Cancelled') return;
+        await notify(outcome.status === 'Uploaded' ? 'Uploaded' : 'UploadFailed');
+      })();
+    });
+    return { fileName };
+  });
+  return {
+    trigger: async () => {
+      await notify(slot.busy ? 'Uploading' : 'Idle', TRIGGERED);
+    },
+    stop: () => slot.cancel(),
+  };
+}

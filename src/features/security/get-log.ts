@@ -1,0 +1,72 @@
+import {
+  DEFAULT_UPLOAD_RETRIES,
+  DEFAULT_UPLOAD_RETRY_INTERVAL_S,
+  type DiagnosticsFiles,
+  UploadSlot,
+} from '../../diagnostics/uploads.js';
+import type { LogStatusNotificationRequest } from '../../ocpp/generated/messages.js';
+import type { CallOptions } from '../../ocpp/rpc.js';
+import { type FeatureContext, sendQuietly } from '../context.js';
+import type { TriggerTarget } from '../profile.js';
+
+const TRIGGERED: CallOptions = { triggered: true };
+
+export interface GetLog {
+  /** ExtendedTriggerMessage(LogStatusNotification): Uploading with its requestId, or Idle (N01.FR.12). */
+  trigger: TriggerTarget;
+  stop(): void;
+}
+
+/**
+ * GetLog (white paper N01, TC_079): Accepted with the file name, then LogStatusNotification
+ * Uploading, the log for [oldestTimestamp, latestTimestamp] (SecurityLog: the security log alone;
+ * DiagnosticsLog: the whole diagnostics bundle) uploaded to remoteLocation, and Uploaded or why not
+ * (UploadFailure, PermissionDenied, NotSupportedOperation, BadMessage), each with the requestId
+ * (N01.FR.07). A GetLog while one uploads cancels it and is answered AcceptedCanceled (N01.FR.11);
+ * the cancelled request reports nothing more.
+ */
+export function registerGetLog(ctx: FeatureContext, files: DiagnosticsFiles): GetLog {
+  const { rpc, log } = ctx;
+  const slot = new UploadSlot();
+  let uploading: number | undefined;
+  const notify = (status: LogStatusNotificationRequest, options?: CallOptions) =>
+    sendQuietly(log, 'LogStatusNotification', () => rpc.call('LogStatusNotification', status, options));
+  rpc.handle('GetLog', (req, call) => {
+    const { requestId } = req;
+    const kind = req.logType === 'SecurityLog' ? 'securityLog' : 'diagnostics';
+    const filename = files.fileName(kind);
+    const claim = slot.claim();
+    uploading = requestId;
+    const window = {
+      ...(req.log.oldestTimestamp === undefined ? {} : { start: Date.parse(req.log.oldestTimestamp) }),
+      ...(req.log.latestTimestamp === undefined ? {} : { stop: Date.parse(req.log.latestTimestamp) }),
+    };
+    const target = {
+      location: req.log.remoteLocation,
+      retries: req.retries ?? DEFAULT_UPLOAD_RETRIES,
+      retryIntervalS: req.retryInterval ?? DEFAULT_UPLOAD_RETRY_INTERVAL_S,
+    };
+    log.info({ logType: req.logType, requestId, filename, cancelled: claim.cancelled }, 'GetLog: uploading');
+    call.afterAnswer(() => {
+      void (async () => {
+        await notify({ status: 'Uploading', requestId });
+        const outcome = await files.send(kind, window, filename, target, claim.signal);
+        claim.release();
+        if (outcome.status === 'Cancelled') return;
+        if (uploading === requestId) uploading = undefined;
+        await notify({ status: outcome.status === 'Uploaded' ? 'Uploaded' : outcome.failure, requestId });
+      })();
+    });
+    return { status: claim.cancelled ? 'AcceptedCanceled' : 'Accepted', filename };
+  });
+  return {
+    trigger: async () => {
+      const requestId = slot.busy ? uploading : undefined;
+      await notify(
+        requestId === undefined ? { status: 'Idle' } : { status: 'Uploading', requestId },
+        TRIGGERED,
+      );
+    },
+    stop: () => slot.cancel(),
+  };
+}
