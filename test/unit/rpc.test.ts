@@ -11,7 +11,7 @@ import {
 } from '../../src/ocpp/errors.js';
 import { parseFrame, serializeError } from '../../src/ocpp/frames.js';
 import { type FrameEvent, RpcEndpoint, type RpcSecurityEvent, type Transport } from '../../src/ocpp/rpc.js';
-import { BAD_FRAMES } from '../support/bad-frames.js';
+import { BAD_FRAMES, UNHANDLED_ACTION_FRAMES } from '../support/bad-frames.js';
 import { FakeClock } from '../support/fake-clock.js';
 
 class FakeTransport implements Transport {
@@ -87,12 +87,15 @@ describe('bad inbound frames', () => {
     transport.sent = [];
   });
 
+  // An endpoint without handlers also meets known actions nobody handles.
+  const frames = [...BAD_FRAMES, ...UNHANDLED_ACTION_FRAMES];
+
   it('has at least 35 cases with distinct names', () => {
-    expect(BAD_FRAMES.length).toBeGreaterThanOrEqual(35);
-    expect(new Set(BAD_FRAMES.map((c) => c.name)).size).toBe(BAD_FRAMES.length);
+    expect(frames.length).toBeGreaterThanOrEqual(35);
+    expect(new Set(frames.map((c) => c.name)).size).toBe(frames.length);
   });
 
-  it.each(BAD_FRAMES)('$name', async ({ text, expect: expected }) => {
+  it.each(frames)('$name', async ({ text, expect: expected }) => {
     rpc.receive(text);
     await settle();
     const frames = transport.take();
@@ -112,7 +115,7 @@ describe('bad inbound frames', () => {
       [3, 'after-matrix', { configurationKey: [], unknownKey: ['HeartbeatInterval'] }],
     ]);
     expect(rpc.counters.malformed).toBeGreaterThan(0);
-    expect(rpc.counters.callErrorsSent).toBe(BAD_FRAMES.filter((c) => c.expect.kind === 'callerror').length);
+    expect(rpc.counters.callErrorsSent).toBe(frames.filter((c) => c.expect.kind === 'callerror').length);
   });
 });
 
