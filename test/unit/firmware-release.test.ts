@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
+  chownSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -37,9 +38,17 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Run 
   return result;
 }
 
-/** One of the installed hooks, run against the temporary PREFIX (as root would run it, or the daemon). */
-function hook(name: string, args: string[] = []): Run {
-  return run(join(root, 'usr/local/libexec/chargepoint', name), args, {
+/**
+ * One of the installed hooks, run against the temporary PREFIX: as this test's user (root, as the
+ * timer runs it), or as `uid` (the daemon's user, as ExecStartPre and the daemon run them).
+ */
+function hook(name: string, args: string[] = [], uid?: number): Run {
+  const path = join(root, 'usr/local/libexec/chargepoint', name);
+  const [command, argv] =
+    uid === undefined
+      ? [path, args]
+      : ['setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', path, ...args]];
+  return run(command, argv, {
     CHARGEPOINT_PREFIX: prefix,
     CHARGEPOINT_STATE_DIR: stateDir,
     CHARGEPOINT_CONFIG: configFile,
@@ -263,6 +272,25 @@ describe('firmware-install-release.sh and the trial of the new release', { timeo
     expect(current()).toBe(`releases/${A}`);
     expect(releases()).toEqual([A]);
     expect(trial()).toBeUndefined();
+  });
+
+  it("lets the daemon's user take the lock and confirm after root's timer ran first", () => {
+    const daemonUser = 65534;
+    expect(installRelease(imageB).status).toBe(0);
+    rmSync(join(prefix, '.lock'), { force: true });
+    // As on a charger: PREFIX is the daemon user's (chargepoint.tmpfiles), reachable by it.
+    chmodSync(work, 0o711);
+    chownSync(prefix, daemonUser, daemonUser);
+    try {
+      expect(hook('firmware-trial-check.sh', ['--deadline']).status).toBe(0);
+      const confirmed = hook('firmware-confirm-release.sh', [B], daemonUser);
+      expect(confirmed.stderr).toMatch(/release 0\.2\.0-trial confirmed/);
+      expect(confirmed.status).toBe(0);
+      expect(trial()).toBeUndefined();
+    } finally {
+      chownSync(prefix, 0, 0);
+      chmodSync(work, 0o700);
+    }
   });
 
   it('refuses the release that is already running', () => {
