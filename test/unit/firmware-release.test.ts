@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import {
   chmodSync,
   chownSync,
@@ -15,8 +16,10 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DevCsms } from '../csms/server.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const A = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -188,6 +191,50 @@ describe('firmware-install-release.sh and the trial of the new release', { timeo
     for (let start = 0; start < 4; start++) expect(startCheck().status).toBe(0);
     expect(current()).toBe(`releases/${B}`);
     expect(existsSync(resultFile())).toBe(false);
+  });
+
+  it("B's own daemon confirms itself through the shipped hook once its BootNotification is Accepted", async () => {
+    expect(installRelease(imageB).status).toBe(0);
+    // As systemd starts it: the check (ExecStartPre), then the daemon through the current link.
+    expect(startCheck().status).toBe(0);
+    const csms = new DevCsms();
+    const { url } = await csms.start();
+    const daemonConfig = join(work, 'daemon.json');
+    writeFileSync(
+      daemonConfig,
+      JSON.stringify({
+        chargePointId: 'CP-RELEASE',
+        identity: { vendor: 'V', model: 'M' },
+        csms: { url },
+        stateDir: join(work, 'daemon-state'),
+        cli: { socket: join(work, 'daemon.sock') },
+        ocpp: { WebSocketPingInterval: 0 },
+        firmware: { confirm: [join(root, 'usr/local/libexec/chargepoint/firmware-confirm-release.sh')] },
+      }),
+    );
+    const daemon = spawn(join(prefix, 'current/dist/src/bin/chargepointd.js'), ['--config', daemonConfig], {
+      env: { ...process.env, CHARGEPOINT_PREFIX: prefix, CHARGEPOINT_STATE_DIR: stateDir },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = once(daemon, 'exit');
+    try {
+      const boot = await csms.waitForCall('CP-RELEASE', 'BootNotification', { timeoutMs: 30_000 });
+      expect((boot.payload as { firmwareVersion: string }).firmwareVersion).toBe(B);
+      const lines = createInterface({ input: daemon.stdout });
+      for await (const line of lines) {
+        const entry = JSON.parse(line) as { msg: string };
+        if (entry.msg === 'firmware confirmed' || entry.msg === 'firmware confirmation hook failed') {
+          expect(entry.msg).toBe('firmware confirmed');
+          break;
+        }
+      }
+      expect(trial()).toBeUndefined();
+      expect(current()).toBe(`releases/${B}`);
+    } finally {
+      daemon.kill('SIGTERM');
+      await exited;
+      await csms.stop();
+    }
   });
 
   it('restores A from the timer when B runs but never confirms within confirmTimeoutSeconds', () => {
