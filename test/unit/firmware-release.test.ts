@@ -121,7 +121,11 @@ beforeAll(() => {
   expect(imageB).toBe(join(work, 'images', `chargepoint-${B}.tar.gz`));
   // The timer's restart goes to systemctl: this one only records.
   mkdirSync(fakeBin);
-  writeFileSync(join(fakeBin, 'systemctl'), `#!/bin/sh\necho "$*" >> '${systemctlLog()}'\n`);
+  // `is-failed` answers with the status in bin/is-failed (0: the service failed).
+  writeFileSync(
+    join(fakeBin, 'systemctl'),
+    `#!/bin/sh\necho "$*" >> '${systemctlLog()}'\n[ "$1" != is-failed ] || exit "$(cat '${fakeBin}/is-failed')"\n`,
+  );
   chmodSync(join(fakeBin, 'systemctl'), 0o755);
   // Installing copies and unpacks the runtime twice: seconds on a quiet machine, far more on a busy one.
 }, 240_000);
@@ -237,29 +241,38 @@ describe('firmware-install-release.sh and the trial of the new release', { timeo
     }
   });
 
-  it('restores A from the timer when B runs but never confirms within confirmTimeoutSeconds', () => {
-    setConfirmTimeout(60);
-    expect(installRelease(imageB).status).toBe(0);
-    expect(startCheck().status).toBe(0);
-    // Within the time: the timer neither restores nor counts a start.
-    expect(hook('firmware-trial-check.sh', ['--deadline', '--restart']).status).toBe(0);
-    expect(trial()).toMatchObject({ version: B, starts: '1' });
-    expect(existsSync(systemctlLog())).toBe(false);
+  it.each([
+    ['running', '1', 'try-restart'],
+    ['failed (an exit systemd does not restart)', '0', 'restart'],
+  ])(
+    'restores A from the timer when B, %s, never confirms within confirmTimeoutSeconds',
+    (_state, isFailed, restart) => {
+      writeFileSync(join(fakeBin, 'is-failed'), isFailed);
+      setConfirmTimeout(60);
+      expect(installRelease(imageB).status).toBe(0);
+      expect(startCheck().status).toBe(0);
+      // Within the time: the timer neither restores nor counts a start.
+      expect(hook('firmware-trial-check.sh', ['--deadline', '--restart']).status).toBe(0);
+      expect(trial()).toMatchObject({ version: B, starts: '1' });
+      expect(existsSync(systemctlLog())).toBe(false);
 
-    // The switch was 61 s ago.
-    const mark = readFileSync(join(prefix, 'trial'), 'utf8');
-    const since = Math.floor(Date.now() / 1000) - 61;
-    writeFileSync(join(prefix, 'trial'), mark.replace(/^since=\d+$/m, `since=${since}`));
-    const late = hook('firmware-trial-check.sh', ['--deadline', '--restart']);
-    expect(late.status).toBe(0);
-    expect(current()).toBe(`releases/${A}`);
-    expect(trial()).toBeUndefined();
-    expect(JSON.parse(readFileSync(resultFile(), 'utf8'))).toEqual({
-      status: 'InstallationFailed',
-      info: `release ${B} did not confirm within 60s; restored ${A}`,
-    });
-    expect(readFileSync(systemctlLog(), 'utf8')).toBe('--no-block restart chargepoint.service\n');
-  });
+      // The switch was 61 s ago.
+      const mark = readFileSync(join(prefix, 'trial'), 'utf8');
+      const since = Math.floor(Date.now() / 1000) - 61;
+      writeFileSync(join(prefix, 'trial'), mark.replace(/^since=\d+$/m, `since=${since}`));
+      const late = hook('firmware-trial-check.sh', ['--deadline', '--restart']);
+      expect(late.status).toBe(0);
+      expect(current()).toBe(`releases/${A}`);
+      expect(trial()).toBeUndefined();
+      expect(JSON.parse(readFileSync(resultFile(), 'utf8'))).toEqual({
+        status: 'InstallationFailed',
+        info: `release ${B} did not confirm within 60s; restored ${A}`,
+      });
+      expect(readFileSync(systemctlLog(), 'utf8')).toBe(
+        `is-failed --quiet chargepoint.service\n--no-block ${restart} chargepoint.service\n`,
+      );
+    },
+  );
 
   it.each([
     ['a truncated tarball', /is not a readable \.tar\.gz/, () => truncated()],
