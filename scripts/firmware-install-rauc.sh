@@ -65,7 +65,11 @@ case "${1:-}" in
   (($# == 1)) || die "usage: $0 <bundle.raucb> | --confirm <running version> | --check"
   [[ -f "$1" ]] || die "no bundle at $1"
   rauc install "$1" || die "rauc install $1 failed"
-  primary="$(rauc_status primary)" || die "rauc status failed after the install"
-  echo "$primary" >"$STATE_DIR/rauc-pending"
+  # The slot is written and will boot: a status that cannot be read only loses the fallback report.
+  if primary="$(rauc_status primary)" && [[ -n "$primary" ]]; then
+    echo "$primary" >"$PENDING"
+  else
+    echo "firmware: installed, but rauc status did not name the new slot: a fallback will not be reported" >&2
+  fi
   ;;
 esac
