@@ -82,6 +82,14 @@ describe('firmware-install-rauc.sh (A/B slots through RAUC)', () => {
     expect(readFileSync(pendingFile(), 'utf8')).toBe('B\n');
   });
 
+  it('still counts a bundle installed when rauc status does not name the new slot', () => {
+    writeFileSync(join(work, 'status.json'), '{}');
+    const result = rauc([bundle]);
+    expect(result.status).toBe(0);
+    expect(result.stderr).toMatch(/a fallback will not be reported/);
+    expect(existsSync(pendingFile())).toBe(false);
+  });
+
   it('reports nothing when the new slot booted', () => {
     expect(rauc([bundle]).status).toBe(0);
     slots('B');
