@@ -28,9 +28,15 @@ die() {
 }
 
 # One of the hooks at a time: an install, a start check, the timer and a confirmation touch the
-# same link and mark.
+# same link and mark. Opened for reading (flock needs no more), so a lock file the root timer
+# created first still serves the daemon's user.
 take_lock() {
-  exec 9>>"$PREFIX/.lock"
+  local lock="$PREFIX/.lock"
+  if [[ ! -e "$lock" ]]; then
+    : >>"$lock"
+    own_like_dir "$lock"
+  fi
+  exec 9<"$lock"
   flock 9
 }
 

@@ -8,6 +8,7 @@
 #                                        the timer (chargepoint-firmware-trial.timer): only the
 #                                        time limit, for a release that runs but never registers;
 #                                        --restart restarts the service into the restored release
+#                                        (a running or failed one; not one an operator stopped)
 #
 # A restore points PREFIX/current back at the previous release, writes
 # STATE_DIR/firmware-result.json {"status":"InstallationFailed","info":...} for the restored
@@ -59,7 +60,18 @@ restore() {
   switch_to "$previous"
   clear_trial
   log "release $version $why: restored release $previous"
-  if "$restart"; then systemctl --no-block restart chargepoint.service; fi
+  "$restart" && restart_service
+  return 0
+}
+
+# Into the restored release: a service that failed (an exit 78 systemd does not restart) is
+# started again, a running one restarted; one an operator stopped stays stopped.
+restart_service() {
+  if systemctl is-failed --quiet chargepoint.service; then
+    systemctl --no-block restart chargepoint.service
+  else
+    systemctl --no-block try-restart chargepoint.service
+  fi
 }
 
 timeout_s="$(confirm_timeout)"

@@ -1,6 +1,8 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import {
   chmodSync,
+  chownSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -14,8 +16,10 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DevCsms } from '../csms/server.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const A = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -37,9 +41,17 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Run 
   return result;
 }
 
-/** One of the installed hooks, run against the temporary PREFIX (as root would run it, or the daemon). */
-function hook(name: string, args: string[] = []): Run {
-  return run(join(root, 'usr/local/libexec/chargepoint', name), args, {
+/**
+ * One of the installed hooks, run against the temporary PREFIX: as this test's user (root, as the
+ * timer runs it), or as `uid` (the daemon's user, as ExecStartPre and the daemon run them).
+ */
+function hook(name: string, args: string[] = [], uid?: number): Run {
+  const path = join(root, 'usr/local/libexec/chargepoint', name);
+  const [command, argv] =
+    uid === undefined
+      ? [path, args]
+      : ['setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', path, ...args]];
+  return run(command, argv, {
     CHARGEPOINT_PREFIX: prefix,
     CHARGEPOINT_STATE_DIR: stateDir,
     CHARGEPOINT_CONFIG: configFile,
@@ -109,7 +121,11 @@ beforeAll(() => {
   expect(imageB).toBe(join(work, 'images', `chargepoint-${B}.tar.gz`));
   // The timer's restart goes to systemctl: this one only records.
   mkdirSync(fakeBin);
-  writeFileSync(join(fakeBin, 'systemctl'), `#!/bin/sh\necho "$*" >> '${systemctlLog()}'\n`);
+  // `is-failed` answers with the status in bin/is-failed (0: the service failed).
+  writeFileSync(
+    join(fakeBin, 'systemctl'),
+    `#!/bin/sh\necho "$*" >> '${systemctlLog()}'\n[ "$1" != is-failed ] || exit "$(cat '${fakeBin}/is-failed')"\n`,
+  );
   chmodSync(join(fakeBin, 'systemctl'), 0o755);
   // Installing copies and unpacks the runtime twice: seconds on a quiet machine, far more on a busy one.
 }, 240_000);
@@ -181,29 +197,82 @@ describe('firmware-install-release.sh and the trial of the new release', { timeo
     expect(existsSync(resultFile())).toBe(false);
   });
 
-  it('restores A from the timer when B runs but never confirms within confirmTimeoutSeconds', () => {
-    setConfirmTimeout(60);
+  it("B's own daemon confirms itself through the shipped hook once its BootNotification is Accepted", async () => {
     expect(installRelease(imageB).status).toBe(0);
+    // As systemd starts it: the check (ExecStartPre), then the daemon through the current link.
     expect(startCheck().status).toBe(0);
-    // Within the time: the timer neither restores nor counts a start.
-    expect(hook('firmware-trial-check.sh', ['--deadline', '--restart']).status).toBe(0);
-    expect(trial()).toMatchObject({ version: B, starts: '1' });
-    expect(existsSync(systemctlLog())).toBe(false);
-
-    // The switch was 61 s ago.
-    const mark = readFileSync(join(prefix, 'trial'), 'utf8');
-    const since = Math.floor(Date.now() / 1000) - 61;
-    writeFileSync(join(prefix, 'trial'), mark.replace(/^since=\d+$/m, `since=${since}`));
-    const late = hook('firmware-trial-check.sh', ['--deadline', '--restart']);
-    expect(late.status).toBe(0);
-    expect(current()).toBe(`releases/${A}`);
-    expect(trial()).toBeUndefined();
-    expect(JSON.parse(readFileSync(resultFile(), 'utf8'))).toEqual({
-      status: 'InstallationFailed',
-      info: `release ${B} did not confirm within 60s; restored ${A}`,
+    const csms = new DevCsms();
+    const { url } = await csms.start();
+    const daemonConfig = join(work, 'daemon.json');
+    writeFileSync(
+      daemonConfig,
+      JSON.stringify({
+        chargePointId: 'CP-RELEASE',
+        identity: { vendor: 'V', model: 'M' },
+        csms: { url },
+        stateDir: join(work, 'daemon-state'),
+        cli: { socket: join(work, 'daemon.sock') },
+        ocpp: { WebSocketPingInterval: 0 },
+        firmware: { confirm: [join(root, 'usr/local/libexec/chargepoint/firmware-confirm-release.sh')] },
+      }),
+    );
+    const daemon = spawn(join(prefix, 'current/dist/src/bin/chargepointd.js'), ['--config', daemonConfig], {
+      env: { ...process.env, CHARGEPOINT_PREFIX: prefix, CHARGEPOINT_STATE_DIR: stateDir },
+      stdio: ['ignore', 'pipe', 'inherit'],
     });
-    expect(readFileSync(systemctlLog(), 'utf8')).toBe('--no-block restart chargepoint.service\n');
+    const exited = once(daemon, 'exit');
+    try {
+      const boot = await csms.waitForCall('CP-RELEASE', 'BootNotification', { timeoutMs: 30_000 });
+      expect((boot.payload as { firmwareVersion: string }).firmwareVersion).toBe(B);
+      const lines = createInterface({ input: daemon.stdout });
+      for await (const line of lines) {
+        const entry = JSON.parse(line) as { msg: string };
+        if (entry.msg === 'firmware confirmed' || entry.msg === 'firmware confirmation hook failed') {
+          expect(entry.msg).toBe('firmware confirmed');
+          break;
+        }
+      }
+      expect(trial()).toBeUndefined();
+      expect(current()).toBe(`releases/${B}`);
+    } finally {
+      daemon.kill('SIGTERM');
+      await exited;
+      await csms.stop();
+    }
   });
+
+  it.each([
+    ['running', '1', 'try-restart'],
+    ['failed (an exit systemd does not restart)', '0', 'restart'],
+  ])(
+    'restores A from the timer when B, %s, never confirms within confirmTimeoutSeconds',
+    (_state, isFailed, restart) => {
+      writeFileSync(join(fakeBin, 'is-failed'), isFailed);
+      setConfirmTimeout(60);
+      expect(installRelease(imageB).status).toBe(0);
+      expect(startCheck().status).toBe(0);
+      // Within the time: the timer neither restores nor counts a start.
+      expect(hook('firmware-trial-check.sh', ['--deadline', '--restart']).status).toBe(0);
+      expect(trial()).toMatchObject({ version: B, starts: '1' });
+      expect(existsSync(systemctlLog())).toBe(false);
+
+      // The switch was 61 s ago.
+      const mark = readFileSync(join(prefix, 'trial'), 'utf8');
+      const since = Math.floor(Date.now() / 1000) - 61;
+      writeFileSync(join(prefix, 'trial'), mark.replace(/^since=\d+$/m, `since=${since}`));
+      const late = hook('firmware-trial-check.sh', ['--deadline', '--restart']);
+      expect(late.status).toBe(0);
+      expect(current()).toBe(`releases/${A}`);
+      expect(trial()).toBeUndefined();
+      expect(JSON.parse(readFileSync(resultFile(), 'utf8'))).toEqual({
+        status: 'InstallationFailed',
+        info: `release ${B} did not confirm within 60s; restored ${A}`,
+      });
+      expect(readFileSync(systemctlLog(), 'utf8')).toBe(
+        `is-failed --quiet chargepoint.service\n--no-block ${restart} chargepoint.service\n`,
+      );
+    },
+  );
 
   it.each([
     ['a truncated tarball', /is not a readable \.tar\.gz/, () => truncated()],
@@ -263,6 +332,25 @@ describe('firmware-install-release.sh and the trial of the new release', { timeo
     expect(current()).toBe(`releases/${A}`);
     expect(releases()).toEqual([A]);
     expect(trial()).toBeUndefined();
+  });
+
+  it("lets the daemon's user take the lock and confirm after root's timer ran first", () => {
+    const daemonUser = 65534;
+    expect(installRelease(imageB).status).toBe(0);
+    rmSync(join(prefix, '.lock'), { force: true });
+    // As on a charger: PREFIX is the daemon user's (chargepoint.tmpfiles), reachable by it.
+    chmodSync(work, 0o711);
+    chownSync(prefix, daemonUser, daemonUser);
+    try {
+      expect(hook('firmware-trial-check.sh', ['--deadline']).status).toBe(0);
+      const confirmed = hook('firmware-confirm-release.sh', [B], daemonUser);
+      expect(confirmed.stderr).toMatch(/release 0\.2\.0-trial confirmed/);
+      expect(confirmed.status).toBe(0);
+      expect(trial()).toBeUndefined();
+    } finally {
+      chownSync(prefix, 0, 0);
+      chmodSync(work, 0o700);
+    }
   });
 
   it('refuses the release that is already running', () => {
