@@ -9,6 +9,7 @@ import type { SetChargingProfileRequest } from '../src/ocpp/generated/messages.j
 import type { DevCsms } from '../test/csms/server.js';
 import {
   CP,
+  type DaemonOptions,
   type Stats,
   settle,
   spawnDaemon,
@@ -66,10 +67,11 @@ export async function benchSmartCharging(
   csms: DevCsms,
   url: string,
   dir: string,
+  daemon: DaemonOptions = {},
 ): Promise<SmartChargingFigures> {
   const stateDir = join(dir, 'smart-charging');
   csms.clearFrames();
-  const child = spawnDaemon(url, stateDir);
+  const child = spawnDaemon(url, stateDir, daemon);
   try {
     await statusesDone(csms);
     await settle();

@@ -24,6 +24,10 @@ import { forEachBoundary, type PlacedProfile, periodAt, placeProfile } from './s
 /** How far `nextChange` looks when nothing changes sooner. */
 export const NEXT_CHANGE_HORIZON_S = 7 * 86_400;
 
+/** nextChange's first window, and how much longer each following one is. */
+const NEXT_CHANGE_FIRST_WINDOW_MS = 3_600_000;
+const NEXT_CHANGE_WINDOW_GROWTH = 4;
+
 /**
  * Limits are reported rounded DOWN to 0.1 (OCPP accepts one decimal): rounding never offers more
  * than a limit allows. The tolerance absorbs binary noise (6000 W / 690 V * 690 V is 6000).
@@ -261,8 +265,16 @@ export function nextChange(req: CompositeRequest, horizonS: number = NEXT_CHANGE
   const p = plan(req);
   const horizon = req.now + horizonS * 1000;
   const first = limitAt(p, req.now);
-  for (const t of ascendingUnique(boundaries(p, req.now, horizon))) {
-    if (!sameLimit(limitAt(p, t), first)) return t;
+  // The change is nearly always close (the charging limit asks after every SetChargingProfile and
+  // every session), so the horizon is searched in growing windows: a week of a Daily profile's
+  // boundaries is not listed and sorted to find one in the next hour. `boundaries` excludes both
+  // ends, so each window reaches 1 ms past its end and the next starts at that end.
+  let spanMs = NEXT_CHANGE_FIRST_WINDOW_MS;
+  for (let from = req.now; from < horizon; from += spanMs, spanMs *= NEXT_CHANGE_WINDOW_GROWTH) {
+    const to = Math.min(from + spanMs + 1, horizon);
+    for (const t of ascendingUnique(boundaries(p, from, to))) {
+      if (!sameLimit(limitAt(p, t), first)) return t;
+    }
   }
   return horizon;
 }
