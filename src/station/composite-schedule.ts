@@ -240,7 +240,8 @@ export function compositeSchedule(req: CompositeRequest): CompositeSchedule {
   const p = plan(req);
   const end = req.now + req.durationS * 1000;
   const offsets = boundaries(p, req.now, end).map((t) => Math.ceil((t - req.now) / 1000));
-  const starts = ascendingUnique(offsets.filter((s) => s < req.durationS));
+  // The limit now alone (durationS 0) is what the charging limit asks for every connector.
+  const starts = offsets.length === 0 ? offsets : ascendingUnique(offsets.filter((s) => s < req.durationS));
   let current = limitAt(p, req.now);
   const periods: CompositePeriod[] = [periodOf(0, current)];
   for (const s of starts) {
@@ -264,6 +265,8 @@ export function compositeSchedule(req: CompositeRequest): CompositeSchedule {
 export function nextChange(req: CompositeRequest, horizonS: number = NEXT_CHANGE_HORIZON_S): number {
   const p = plan(req);
   const horizon = req.now + horizonS * 1000;
+  // Constant limits alone never change: no window to search (a charger without profiles).
+  if (p.charging.length === 0 && p.chargePointMax.length === 0) return horizon;
   const first = limitAt(p, req.now);
   // The change is nearly always close (the charging limit asks after every SetChargingProfile and
   // every session), so the horizon is searched in growing windows: a week of a Daily profile's
@@ -272,7 +275,9 @@ export function nextChange(req: CompositeRequest, horizonS: number = NEXT_CHANGE
   let spanMs = NEXT_CHANGE_FIRST_WINDOW_MS;
   for (let from = req.now; from < horizon; from += spanMs, spanMs *= NEXT_CHANGE_WINDOW_GROWTH) {
     const to = Math.min(from + spanMs + 1, horizon);
-    for (const t of ascendingUnique(boundaries(p, from, to))) {
+    const instants = boundaries(p, from, to);
+    if (instants.length === 0) continue;
+    for (const t of ascendingUnique(instants)) {
       if (!sameLimit(limitAt(p, t), first)) return t;
     }
   }
