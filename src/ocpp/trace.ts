@@ -34,6 +34,12 @@ export const TRACE_WRITE_DELAY_MS = 10;
 export const TRACE_SLICE_BYTES = 8 * 1024;
 
 /**
+ * Frame text left waiting after a slice, at most: a link delivering more than a slice per timer
+ * turn (a flood of big frames) gets bigger slices, so what waits in memory stays bounded.
+ */
+export const TRACE_BACKLOG_BYTES = 256 * 1024;
+
+/**
  * The ring's size in bytes unless told otherwise: 10,000 frames of MAX_TRACED_TEXT would be 160 MB,
  * which a central system sending big frames could otherwise make us write to an SD card.
  */
@@ -173,6 +179,8 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
   private failing = false;
   /** Frames seen but not yet written, oldest first: the write waits until the exchange has moved on. */
   private pending: Array<{ frame: FrameEvent; at: number }> = [];
+  /** The frame text in `pending`. */
+  private pendingBytes = 0;
   /** The next slice's write. */
   private writeTimer: NodeJS.Timeout | undefined;
 
@@ -197,6 +205,7 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
   private defer(frame: FrameEvent): void {
     if (this.opts.maxFrames === 0) return;
     this.pending.push({ frame, at: this.opts.clock.now() });
+    this.pendingBytes += frame.text.length;
     if (!this.writeTimer) this.writeLater(TRACE_WRITE_DELAY_MS);
   }
 
@@ -206,12 +215,18 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
     this.writeTimer.unref();
   }
 
-  /** Writes the oldest TRACE_SLICE_BYTES of the noted frames; the rest in a later timer turn. */
+  /**
+   * Writes the oldest TRACE_SLICE_BYTES of the noted frames (more when over TRACE_BACKLOG_BYTES
+   * wait); the rest in a later timer turn.
+   */
   private writeSlice(): void {
     this.writeTimer = undefined;
+    const sliceBytes = Math.max(TRACE_SLICE_BYTES, this.pendingBytes - TRACE_BACKLOG_BYTES);
     let count = 0;
-    for (let bytes = 0; count < this.pending.length && bytes < TRACE_SLICE_BYTES; count++)
-      bytes += this.pending[count]!.frame.text.length;
+    let bytes = 0;
+    while (count < this.pending.length && bytes < sliceBytes)
+      bytes += this.pending[count++]!.frame.text.length;
+    this.pendingBytes -= bytes;
     this.write(this.pending.splice(0, count));
     // A timer, not an immediate, for the reason TRACE_WRITE_DELAY_MS gives.
     if (this.pending.length > 0) this.writeLater(0);
@@ -223,6 +238,7 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
     this.writeTimer = undefined;
     const batch = this.pending;
     this.pending = [];
+    this.pendingBytes = 0;
     this.write(batch);
   }
 

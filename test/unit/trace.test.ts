@@ -11,6 +11,7 @@ import {
   MAX_TRACED_TEXT,
   REDACTED,
   redactFrame,
+  TRACE_BACKLOG_BYTES,
   TRACE_SLICE_BYTES,
 } from '../../src/ocpp/trace.js';
 import { openStore, type Store } from '../../src/store/index.js';
@@ -329,5 +330,29 @@ describe('FrameTrace', () => {
     expect(t.query({ limit: frames }).map((e) => e.messageId)).toEqual(
       Array.from({ length: frames }, (_, i) => `g${i}`),
     );
+  });
+  it('keeps what waits to be written bounded: a flood of big frames gets bigger slices', async () => {
+    const store = tempStore();
+    const t = new FrameTrace({
+      store,
+      maxFrames: 10_000,
+      clock: { now: () => now++ },
+      log: silentLogger(),
+    });
+    cleanups.push(() => t.close());
+    const link = new EventEmitter<{ frame: [FrameEvent] }>();
+    t.attach(link);
+    const big = 'x'.repeat(MAX_TRACED_TEXT - 100);
+    const frames = 100;
+    for (let i = 0; i < frames; i++)
+      link.emit('frame', { direction: 'in', text: call(`f${i}`, 'DataTransfer', { data: big }) });
+    let bytes = 0;
+    t.on('entry', (e) => {
+      bytes += e.text.length;
+    });
+    await new Promise<void>((resolve) => t.once('entry', () => setImmediate(resolve)));
+    // After the first slice no more than the backlog waits, however much arrived.
+    expect(bytes).toBeGreaterThanOrEqual(frames * big.length - TRACE_BACKLOG_BYTES);
+    expect(t.size()).toBe(frames);
   });
 });
