@@ -231,7 +231,7 @@ async function main(): Promise<void> {
     const faults = values['only-compare'] ? undefined : await benchUnderFaults(dir);
     const smartCharging = values['only-compare']
       ? undefined
-      : await benchSmartCharging(csms, url, dir, daemon);
+      : await benchSmartCharging(csms, url, dir, rounds, daemon);
     const limitEvaluation = values['only-compare'] ? undefined : await benchLimitEvaluation(csms, url, dir);
     const certificates = values['only-compare'] ? undefined : await benchCertificates();
     const report = {
