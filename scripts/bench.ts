@@ -230,7 +230,9 @@ async function main(): Promise<void> {
     const mqtt = values['only-compare'] ? undefined : await withMqtt(csms, url, dir);
     const list = values['only-compare'] ? undefined : await largeList(csms, url, dir);
     const faults = values['only-compare'] ? undefined : await benchUnderFaults(dir);
-    const smartCharging = values['only-compare'] ? undefined : await benchSmartCharging(csms, url, dir);
+    const smartCharging = values['only-compare']
+      ? undefined
+      : await benchSmartCharging(csms, url, dir, rounds, daemon);
     const limitEvaluation = values['only-compare'] ? undefined : await benchLimitEvaluation(csms, url, dir);
     const certificates = values['only-compare'] ? undefined : await benchCertificates();
     const transfer = values['only-compare'] ? undefined : await benchTransfer();

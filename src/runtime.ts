@@ -295,7 +295,7 @@ export class Runtime {
       log,
     });
     this.chargingProfiles.setLimits((connectorId) => this.chargingLimit.limitsOf(connectorId));
-    this.chargingProfiles.on('changed', () => void this.chargingLimit.evaluate());
+    this.chargingProfiles.on('changed', () => this.chargingLimit.evaluateSoon());
     this.transactions = new TransactionEngine({
       station: this.station,
       repo: this.transactionsRepo,

@@ -26,6 +26,20 @@ export const MAX_TRACED_TEXT = 16 * 1024;
 export const TRACE_WRITE_DELAY_MS = 10;
 
 /**
+ * Frame text written in one turn of the event loop (at least one frame): a batch is written in
+ * slices of this size, one timer turn apart, so a central-system CALL that arrives meanwhile waits
+ * for one slice (some 0.2 ms), never for the whole batch (a busy link's 10 ms of big
+ * GetCompositeSchedule answers take milliseconds to write).
+ */
+export const TRACE_SLICE_BYTES = 8 * 1024;
+
+/**
+ * Frame text left waiting after a slice, at most: a link delivering more than a slice per timer
+ * turn (a flood of big frames) gets bigger slices, so what waits in memory stays bounded.
+ */
+export const TRACE_BACKLOG_BYTES = 256 * 1024;
+
+/**
  * The ring's size in bytes unless told otherwise: 10,000 frames of MAX_TRACED_TEXT would be 160 MB,
  * which a central system sending big frames could otherwise make us write to an SD card.
  */
@@ -63,8 +77,18 @@ function parseFrame(text: string): unknown {
 
 function redactParsed(text: string, frame: unknown): string {
   if (frame === UNREADABLE) return redactUnreadable(text);
+  if (!maySpellSecret(text)) return text;
   const redacted = redactValue(frame);
   return redacted.changed ? JSON.stringify(redacted.value) : text;
+}
+
+/**
+ * Whether the decoded frame can hold what redactValue removes. Only a \\u escape can spell a
+ * letter, a space or a hyphen other than as itself, so without one the key name and the PEM
+ * marker appear literally: most frames are then kept without walking their decoded tree.
+ */
+function maySpellSecret(text: string): boolean {
+  return text.includes('\\u') || text.includes('PRIVATE KEY-----') || AUTHORIZATION_KEY.test(text);
 }
 
 function redactUnreadable(text: string): string {
@@ -153,9 +177,12 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
   private readonly openCalls = new Map<string, string>();
   private readonly detachers: Array<() => void> = [];
   private failing = false;
-  /** Frames seen but not yet written: the write waits until the exchange has moved on. */
+  /** Frames seen but not yet written, oldest first: the write waits until the exchange has moved on. */
   private pending: Array<{ frame: FrameEvent; at: number }> = [];
-  private flushTimer: NodeJS.Timeout | undefined;
+  /** The frame text in `pending`. */
+  private pendingBytes = 0;
+  /** The next slice's write. */
+  private writeTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: FrameTraceOptions) {
     super();
@@ -165,8 +192,9 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
 
   /**
    * Records every frame `source` (the RpcEndpoint) emits, until close(). The frame is only noted
-   * here and written TRACE_WRITE_DELAY_MS later, so tracing adds nothing to the time a central
-   * system's call waits for its answer, nor to the time our next CALL waits to be sent.
+   * here and written TRACE_WRITE_DELAY_MS later, in slices of TRACE_SLICE_BYTES, so tracing adds
+   * nothing to the time a central system's call waits for its answer, nor to the time our next
+   * CALL waits to be sent, and a call arriving during the write waits for one slice at most.
    */
   attach(source: FrameSource): void {
     const listener = (frame: FrameEvent) => this.defer(frame);
@@ -177,20 +205,45 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
   private defer(frame: FrameEvent): void {
     if (this.opts.maxFrames === 0) return;
     this.pending.push({ frame, at: this.opts.clock.now() });
-    if (this.flushTimer) return;
-    this.flushTimer = setTimeout(() => this.flush(), TRACE_WRITE_DELAY_MS);
-    // close() writes what is left; a pending write must not keep a stopping daemon alive.
-    this.flushTimer.unref();
+    this.pendingBytes += frame.text.length;
+    if (!this.writeTimer) this.writeLater(TRACE_WRITE_DELAY_MS);
   }
 
-  /** Writes the frames noted so far, in one SQL transaction. */
+  private writeLater(delayMs: number): void {
+    this.writeTimer = setTimeout(() => this.writeSlice(), delayMs);
+    // close() writes what is left; a pending write must not keep a stopping daemon alive.
+    this.writeTimer.unref();
+  }
+
+  /**
+   * Writes the oldest TRACE_SLICE_BYTES of the noted frames (more when over TRACE_BACKLOG_BYTES
+   * wait); the rest in a later timer turn.
+   */
+  private writeSlice(): void {
+    this.writeTimer = undefined;
+    const sliceBytes = Math.max(TRACE_SLICE_BYTES, this.pendingBytes - TRACE_BACKLOG_BYTES);
+    let count = 0;
+    let bytes = 0;
+    while (count < this.pending.length && bytes < sliceBytes)
+      bytes += this.pending[count++]!.frame.text.length;
+    this.pendingBytes -= bytes;
+    this.write(this.pending.splice(0, count));
+    // A timer, not an immediate, for the reason TRACE_WRITE_DELAY_MS gives.
+    if (this.pending.length > 0) this.writeLater(0);
+  }
+
+  /** Writes every frame noted so far, in one SQL transaction: before a read, and at close. */
   flush(): void {
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
+    clearTimeout(this.writeTimer);
+    this.writeTimer = undefined;
     const batch = this.pending;
-    if (batch.length === 0) return;
     this.pending = [];
-    if (!this.connection.isOpen()) return;
+    this.pendingBytes = 0;
+    this.write(batch);
+  }
+
+  private write(batch: ReadonlyArray<{ frame: FrameEvent; at: number }>): void {
+    if (batch.length === 0 || !this.connection.isOpen()) return;
     try {
       this.connection.atomically(() => {
         for (const { frame, at } of batch) this.record(frame, at);

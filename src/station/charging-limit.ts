@@ -148,6 +148,8 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
   /** Boundaries are planned once started (a control API test may evaluate an owner never started). */
   private started = false;
   private boundary: { cancel(): void } | undefined;
+  /** An evaluation asked for by evaluateSoon, not started yet. */
+  private soon: NodeJS.Immediate | undefined;
   private closed = false;
 
   constructor(private readonly opts: ChargingLimitOptions) {
@@ -177,6 +179,8 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
 
   close(): void {
     this.closed = true;
+    clearImmediate(this.soon);
+    this.soon = undefined;
     this.boundary?.cancel();
     this.boundary = undefined;
     for (const off of this.detach.splice(0)) off();
@@ -202,6 +206,19 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
       });
     this.running = run;
     return run;
+  }
+
+  /**
+   * Evaluates once the current event is handled: the installed profiles changed while a
+   * SetChargingProfile or ClearChargingProfile is answered, and that answer (persisted already)
+   * must not wait for every connector's composite and next boundary. Asked again meanwhile, once.
+   */
+  evaluateSoon(): void {
+    if (this.soon || this.closed) return;
+    this.soon = setImmediate(() => {
+      this.soon = undefined;
+      void this.evaluate();
+    });
   }
 
   paused(connectorId: number): boolean {

@@ -24,6 +24,10 @@ import { forEachBoundary, type PlacedProfile, periodAt, placeProfile } from './s
 /** How far `nextChange` looks when nothing changes sooner. */
 export const NEXT_CHANGE_HORIZON_S = 7 * 86_400;
 
+/** nextChange's first window, and how much longer each following one is. */
+const NEXT_CHANGE_FIRST_WINDOW_MS = 3_600_000;
+const NEXT_CHANGE_WINDOW_GROWTH = 4;
+
 /**
  * Limits are reported rounded DOWN to 0.1 (OCPP accepts one decimal): rounding never offers more
  * than a limit allows. The tolerance absorbs binary noise (6000 W / 690 V * 690 V is 6000).
@@ -237,7 +241,8 @@ export function compositeSchedule(req: CompositeRequest): CompositeSchedule {
   const p = plan(req);
   const end = req.now + req.durationS * 1000;
   const offsets = boundaries(p, req.now, end).map((t) => Math.ceil((t - req.now) / 1000));
-  const starts = ascendingUnique(offsets.filter((s) => s < req.durationS));
+  // The limit now alone (durationS 0) is what the charging limit asks for every connector.
+  const starts = offsets.length === 0 ? offsets : ascendingUnique(offsets.filter((s) => s < req.durationS));
   let current = limitAt(p, req.now);
   const periods: CompositePeriod[] = [periodOf(0, current)];
   for (const s of starts) {
@@ -261,9 +266,21 @@ export function compositeSchedule(req: CompositeRequest): CompositeSchedule {
 export function nextChange(req: CompositeRequest, horizonS: number = NEXT_CHANGE_HORIZON_S): number {
   const p = plan(req);
   const horizon = req.now + horizonS * 1000;
+  // Constant limits alone never change: no window to search (a charger without profiles).
+  if (p.charging.length === 0 && p.chargePointMax.length === 0) return horizon;
   const first = limitAt(p, req.now);
-  for (const t of ascendingUnique(boundaries(p, req.now, horizon))) {
-    if (!sameLimit(limitAt(p, t), first)) return t;
+  // The change is nearly always close (the charging limit asks after every SetChargingProfile and
+  // every session), so the horizon is searched in growing windows: a week of a Daily profile's
+  // boundaries is not listed and sorted to find one in the next hour. `boundaries` excludes both
+  // ends, so each window reaches 1 ms past its end and the next starts at that end.
+  let spanMs = NEXT_CHANGE_FIRST_WINDOW_MS;
+  for (let from = req.now; from < horizon; from += spanMs, spanMs *= NEXT_CHANGE_WINDOW_GROWTH) {
+    const to = Math.min(from + spanMs + 1, horizon);
+    const instants = boundaries(p, from, to);
+    if (instants.length === 0) continue;
+    for (const t of ascendingUnique(instants)) {
+      if (!sameLimit(limitAt(p, t), first)) return t;
+    }
   }
   return horizon;
 }

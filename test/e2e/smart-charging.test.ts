@@ -51,6 +51,9 @@ async function clearProfile(h: Harness, req: ClearChargingProfileRequest): Promi
   return (await h.csms.call<{ status: string }>(CP_ID, 'ClearChargingProfile', req)).status;
 }
 
+const offered = (h: Harness, connectorId: number) =>
+  h.board.connector(connectorId)?.devices.pilot.currentLimit();
+
 const SIX_AMPS = [{ startPeriod: 0, limit: 6 }];
 
 describe('Smart Charging: SetChargingProfile and ClearChargingProfile', () => {
@@ -656,6 +659,40 @@ describe('Smart Charging: GetCompositeSchedule (OCTT numbers)', () => {
     expect((await composite(h, 0, 60)).chargingSchedule?.chargingSchedulePeriod).toEqual([
       { startPeriod: 0, limit: 64, numberPhases: 3 },
     ]);
+  });
+});
+
+describe('Smart Charging: the answer does not wait for the charging limit', () => {
+  const start = useHarness();
+
+  it('SetChargingProfile is answered before any composite is computed; the pilot follows after', async () => {
+    const h = await start();
+    await h.booted();
+    const session = await charging(h, TAG, 1);
+    expect(session).toBeGreaterThan(0);
+    const profiles = h.runtime.chargingProfiles;
+    const compositeFor = profiles.compositeFor.bind(profiles);
+    let answered = false;
+    const beforeAnswer: number[] = [];
+    const afterAnswer: number[] = [];
+    profiles.compositeFor = (connectorId, now, durationS) => {
+      (answered ? afterAnswer : beforeAnswer).push(connectorId);
+      return compositeFor(connectorId, now, durationS);
+    };
+    h.runtime.rpc.on('frame', (frame) => {
+      if (frame.direction === 'out' && frame.text.startsWith('[3,')) answered = true;
+    });
+    const tenAmps = profile(
+      { chargingProfileId: 90 },
+      { chargingSchedulePeriod: [{ startPeriod: 0, limit: 10 }] },
+    );
+    expect(await setProfile(h, 1, tenAmps)).toBe('Accepted');
+    await new Promise<void>((resolve) => {
+      const check = () => (offered(h, 1) === 10 ? resolve() : h.runtime.chargingLimit.once('changed', check));
+      check();
+    });
+    expect(beforeAnswer).toEqual([]);
+    expect(afterAnswer).toContain(1);
   });
 });
 

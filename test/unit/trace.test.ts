@@ -1,11 +1,19 @@
+import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, silentLogger } from '../../src/log.js';
-import { RpcEndpoint } from '../../src/ocpp/rpc.js';
-import { FrameTrace, MAX_TRACED_TEXT, REDACTED, redactFrame } from '../../src/ocpp/trace.js';
+import { type FrameEvent, RpcEndpoint } from '../../src/ocpp/rpc.js';
+import {
+  FrameTrace,
+  MAX_TRACED_TEXT,
+  REDACTED,
+  redactFrame,
+  TRACE_BACKLOG_BYTES,
+  TRACE_SLICE_BYTES,
+} from '../../src/ocpp/trace.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { FakeClock } from '../support/fake-clock.js';
 
@@ -285,5 +293,66 @@ describe('FrameTrace', () => {
       `out ${secondId}`,
       `in ${secondId}`,
     ]);
+  });
+  it('writes a busy link in slices, one turn of the event loop each: an arriving call waits for one slice', async () => {
+    const store = tempStore();
+    const t = trace(store);
+    const link = new EventEmitter<{ frame: [FrameEvent] }>();
+    t.attach(link);
+    // Turns of the event loop, counted where I/O would be handled between two of them.
+    let turn = 0;
+    let counting = true;
+    const tick = () => {
+      turn += 1;
+      if (counting) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const writtenIn: Array<{ turn: number; bytes: number }> = [];
+    t.on('entry', (e) => writtenIn.push({ turn, bytes: e.text.length }));
+    const frames = 40;
+    const periods = Array.from({ length: 100 }, (_, i) => ({ startPeriod: i * 60, limit: 16 }));
+    for (let i = 0; i < frames; i++)
+      link.emit('frame', { direction: 'out', text: result(`g${i}`, { chargingSchedulePeriod: periods }) });
+    await new Promise<void>((resolve) => {
+      const done = () => (writtenIn.length === frames ? resolve() : setImmediate(done));
+      done();
+    });
+    counting = false;
+    const slices = new Map<number, number>();
+    for (const { turn: at, bytes } of writtenIn) slices.set(at, (slices.get(at) ?? 0) + bytes);
+    const frameBytes = writtenIn[0]!.bytes;
+    expect(frames * frameBytes).toBeGreaterThan(4 * TRACE_SLICE_BYTES);
+    expect(slices.size).toBeGreaterThanOrEqual(
+      Math.floor((frames * frameBytes) / (TRACE_SLICE_BYTES + frameBytes)),
+    );
+    for (const bytes of slices.values()) expect(bytes).toBeLessThan(TRACE_SLICE_BYTES + frameBytes);
+    // In the order they went, whatever the slicing.
+    expect(t.query({ limit: frames }).map((e) => e.messageId)).toEqual(
+      Array.from({ length: frames }, (_, i) => `g${i}`),
+    );
+  });
+  it('keeps what waits to be written bounded: a flood of big frames gets bigger slices', async () => {
+    const store = tempStore();
+    const t = new FrameTrace({
+      store,
+      maxFrames: 10_000,
+      clock: { now: () => now++ },
+      log: silentLogger(),
+    });
+    cleanups.push(() => t.close());
+    const link = new EventEmitter<{ frame: [FrameEvent] }>();
+    t.attach(link);
+    const big = 'x'.repeat(MAX_TRACED_TEXT - 100);
+    const frames = 100;
+    for (let i = 0; i < frames; i++)
+      link.emit('frame', { direction: 'in', text: call(`f${i}`, 'DataTransfer', { data: big }) });
+    let bytes = 0;
+    t.on('entry', (e) => {
+      bytes += e.text.length;
+    });
+    await new Promise<void>((resolve) => t.once('entry', () => setImmediate(resolve)));
+    // After the first slice no more than the backlog waits, however much arrived.
+    expect(bytes).toBeGreaterThanOrEqual(frames * big.length - TRACE_BACKLOG_BYTES);
+    expect(t.size()).toBe(frames);
   });
 });
