@@ -9,6 +9,7 @@ import {
   type TraceQuery,
   type TraceRepo,
 } from '../store/trace-repo.js';
+import { redactUrlsIn } from '../transfer/url.js';
 import { MESSAGE_TYPE } from './frames.js';
 import type { FrameEvent } from './rpc.js';
 
@@ -57,10 +58,13 @@ const UNREADABLE: unique symbol = Symbol('unreadable');
 /**
  * The text of a frame with its secrets removed: the value of the AuthorizationKey configuration
  * key wherever a {key, value} pair carries it (ChangeConfiguration.req, and GetConfiguration.conf
- * should it ever disclose it), and every PEM private-key block. The frame is judged as JSON
- * decodes it, not as its bytes spell it: `"Authorization\u004bey"` is the same key to the central
- * system's parser and to ours. A frame that cannot be read as JSON but mentions the key (escaped
- * or not) is replaced whole: its secret cannot be located, so none of it is kept.
+ * should it ever disclose it), every PEM private-key block, and the password of every URL in any
+ * string of the frame (a file server's, in UpdateFirmware's and GetDiagnostics' location,
+ * SignedUpdateFirmware's firmware.location, GetLog's log.remoteLocation, or any other field, in
+ * whichever action: redactUrlsIn, so `ftp://user:[redacted]@host/path` keeps the rest). The frame
+ * is judged as JSON decodes it, not as its bytes spell it: `"Authorization\u004bey"` is the same
+ * key to the central system's parser and to ours. A frame that cannot be read as JSON but mentions
+ * the key (escaped or not) is replaced whole: its secret cannot be located, so none of it is kept.
  */
 export function redactFrame(text: string): string {
   return redactParsed(text, parseFrame(text));
@@ -84,11 +88,17 @@ function redactParsed(text: string, frame: unknown): string {
 
 /**
  * Whether the decoded frame can hold what redactValue removes. Only a \\u escape can spell a
- * letter, a space or a hyphen other than as itself, so without one the key name and the PEM
- * marker appear literally: most frames are then kept without walking their decoded tree.
+ * letter, a space, a hyphen or an '@' other than as itself, so without one the key name, the PEM
+ * marker and the '@' ending a URL's user:password appear literally: most frames are then kept
+ * without walking their decoded tree.
  */
 function maySpellSecret(text: string): boolean {
-  return text.includes('\\u') || text.includes('PRIVATE KEY-----') || AUTHORIZATION_KEY.test(text);
+  return (
+    text.includes('\\u') ||
+    text.includes('@') ||
+    text.includes('PRIVATE KEY-----') ||
+    AUTHORIZATION_KEY.test(text)
+  );
 }
 
 function redactUnreadable(text: string): string {
@@ -96,7 +106,14 @@ function redactUnreadable(text: string): string {
     String.fromCharCode(Number.parseInt(hex, 16)),
   );
   if (AUTHORIZATION_KEY.test(decoded)) return `${REDACTED} (unreadable frame mentioning AuthorizationKey)`;
-  return decoded.includes('PRIVATE KEY-----') ? redactPem(decoded) : text;
+  const redacted = redactString(decoded);
+  return redacted === decoded ? text : redacted;
+}
+
+/** A string with its private keys and URL passwords out. */
+function redactString(text: string): string {
+  const withoutKeys = text.includes('PRIVATE KEY-----') ? redactPem(text) : text;
+  return redactUrlsIn(withoutKeys, REDACTED);
 }
 
 function redactPem(text: string): string {
@@ -106,13 +123,13 @@ function redactPem(text: string): string {
 }
 
 /**
- * The decoded frame with `value` blanked beside `key: AuthorizationKey` (any case) and private
- * keys cut out of every string, anywhere in the tree; `changed` says whether anything was.
+ * The decoded frame with `value` blanked beside `key: AuthorizationKey` (any case), and private
+ * keys and URL passwords cut out of every string, anywhere in the tree; `changed` says whether
+ * anything was.
  */
 function redactValue(node: unknown): { value: unknown; changed: boolean } {
   if (typeof node === 'string') {
-    if (!node.includes('PRIVATE KEY-----')) return { value: node, changed: false };
-    const value = redactPem(node);
+    const value = redactString(node);
     return { value, changed: value !== node };
   }
   if (Array.isArray(node)) {

@@ -47,15 +47,59 @@ export function parseTransferUrl(text: string): TransferTarget {
   };
 }
 
-/** `text` with any user:password removed, for logs (an unparsable text is not shown at all). */
-export function redactUrl(text: string): string {
+/**
+ * `text` with its credentials out of sight, for logs and outputs; an unparsable text is not
+ * shown at all. Without `passwordMark` the whole user:password goes; with it the user stays and
+ * the password becomes the mark (`ftp://user:[redacted]@host/path`): the frame trace shows which
+ * account a central system asked for, never its password. The URL comes back as the URL parser
+ * writes it (a default port dropped, for one).
+ */
+export function redactUrl(text: string, passwordMark?: string): string {
+  let url: URL;
   try {
-    const url = new URL(text);
-    url.username = '';
-    url.password = '';
-    return url.href;
+    url = new URL(text);
   } catch {
     return '(not a URL)';
+  }
+  const { username, password } = url;
+  url.username = '';
+  url.password = '';
+  if (passwordMark === undefined) return url.href;
+  if (!password) {
+    url.username = username;
+    return url.href;
+  }
+  // The password setter would percent-encode the mark's brackets: spliced in after the scheme.
+  return url.href.replace('//', `//${username}:${passwordMark}@`);
+}
+
+/**
+ * A token of free text that could be a URL with a password: a scheme, then an '@', up to
+ * whitespace, a quote or an angle bracket (the ends of a URL in JSON, logs or markup).
+ */
+const URL_TOKEN = /[a-z][a-z0-9+.-]*:[^\s"'<>]*@[^\s"'<>]*/gi;
+
+/**
+ * `text` with the password of every URL in it replaced by `passwordMark` (see redactUrl): the
+ * whole text when the URL parser reads it as a URL with a password, whatever the parser forgives
+ * (surrounding spaces, a tab or newline inside, missing or back slashes), which is how a transfer
+ * would read it; else each URL-like token of it that has a password or cannot be parsed (the
+ * parser could not say where a password ends, so none of it is kept).
+ */
+export function redactUrlsIn(text: string, passwordMark: string): string {
+  if (!text.includes('@')) return text;
+  if (passwordIn(text)) return redactUrl(text, passwordMark);
+  return text.replace(URL_TOKEN, (token) =>
+    passwordIn(token) === '' ? token : redactUrl(token, passwordMark),
+  );
+}
+
+/** The password `text` carries as a URL, '' when none, undefined when it is no URL. */
+function passwordIn(text: string): string | undefined {
+  try {
+    return new URL(text).password;
+  } catch {
+    return undefined;
   }
 }
 

@@ -105,6 +105,76 @@ describe('redactFrame', () => {
   });
 });
 
+describe('redactFrame: URL passwords', () => {
+  const PASSWORD = 's3cr3t-pw';
+  const url = (path: string) => `ftp://user:${PASSWORD}@127.0.0.1:2121/${path}`;
+  const shown = (path: string) => `ftp://user:${REDACTED}@127.0.0.1:2121/${path}`;
+
+  it('masks the password of each transfer location, keeping scheme, user, host and path', () => {
+    const frames: Array<[string, unknown, unknown]> = [
+      ['UpdateFirmware', { location: url('fw.bin'), retrieveDate: '2025-01-01T00:00:00Z' }, 'location'],
+      ['GetDiagnostics', { location: url('diag/'), retries: 0 }, 'location'],
+      [
+        'SignedUpdateFirmware',
+        {
+          requestId: 1,
+          firmware: {
+            location: url('fw.bin'),
+            retrieveDateTime: '2025-01-01T00:00:00Z',
+            signingCertificate: 'MIIB',
+            signature: 'c2ln',
+          },
+        },
+        'firmware',
+      ],
+      ['GetLog', { logType: 'SecurityLog', requestId: 2, log: { remoteLocation: url('logs/') } }, 'log'],
+    ];
+    for (const [action, payload] of frames) {
+      const text = redactFrame(call('u1', action, payload));
+      expect(text, action).not.toContain(PASSWORD);
+      const expected = JSON.parse(JSON.stringify(payload).replace(url(''), shown('')));
+      expect(JSON.parse(text), action).toEqual([2, 'u1', action, expected]);
+    }
+    expect(redactFrame(call('u2', 'GetDiagnostics', { location: url('diag/') }))).toContain(shown('diag/'));
+  });
+
+  it('masks a URL password in any string, however the URL parser would still read it', () => {
+    const cases = [
+      // Free text naming a URL, in any action.
+      { vendorId: 'v', data: `upload to ${url('x')} failed` },
+      // What the URL parser forgives is what a transfer would log in with.
+      { vendorId: 'v', data: `  ${url('x')}\n` },
+      { vendorId: 'v', data: `ftp:user:${PASSWORD}@127.0.0.1/x` },
+      { vendorId: 'v', data: `ftp://user:${PASSWORD.slice(0, 4)}\n${PASSWORD.slice(4)}@127.0.0.1/x` },
+      // No port the parser accepts: where the password ends is unknown, so the URL goes whole.
+      { vendorId: 'v', data: `see ftp://user:${PASSWORD}@127.0.0.1:99999/x` },
+    ];
+    for (const payload of cases) {
+      const text = redactFrame(call('u3', 'DataTransfer', payload));
+      expect(text, payload.data).not.toContain(PASSWORD);
+      expect(text, payload.data).not.toContain(PASSWORD.slice(4));
+    }
+    expect(JSON.parse(redactFrame(call('u4', 'DataTransfer', cases[0]!)))[3].data).toBe(
+      `upload to ${shown('x')} failed`,
+    );
+    // An escaped '@' is an '@' to the parser.
+    const escaped = `[2,"u5","GetDiagnostics",{"location":"ftp://user:${PASSWORD}\\u0040127.0.0.1/x"}]`;
+    expect(JSON.parse(escaped)[3].location).toBe(`ftp://user:${PASSWORD}@127.0.0.1/x`);
+    expect(redactFrame(escaped)).not.toContain(PASSWORD);
+    // So is one in a frame that is not JSON.
+    const unreadable = `[2,"u6","UpdateFirmware",{"location":"${url('fw.bin')}"`;
+    expect(redactFrame(unreadable)).toBe(`[2,"u6","UpdateFirmware",{"location":"${shown('fw.bin')}"`);
+  });
+
+  it("keeps a frame with an '@' but no URL password byte for byte", () => {
+    for (const text of [
+      call('u7', 'Authorize', { idTag: 'tag@site' }),
+      call('u8', 'DataTransfer', { vendorId: 'v', data: 'mailto:ops@example.com ftp://anonymous@host/x' }),
+    ])
+      expect(redactFrame(text)).toBe(text);
+  });
+});
+
 describe('FrameTrace', () => {
   it('records every frame with direction, time, id, and the action of the CALL an answer belongs to', () => {
     const store = tempStore();
