@@ -261,7 +261,10 @@ export function compositeSchedule(req: CompositeRequest): CompositeSchedule {
 /**
  * The first instant after `now` at which the composite's limit, phases, minimum charging rate or
  * source changes: where the owner of the pilot evaluates again. `now + horizonS` when nothing
- * changes before. `req.durationS` plays no part.
+ * changes before. `req.durationS` plays no part. Also a change gone again before the next whole
+ * second, which `compositeSchedule` never shows: the profiles set that limit there all the same,
+ * and a schedule anchored at now starts afresh when evaluated there, so skipping it could miss a
+ * limit for the whole horizon.
  */
 export function nextChange(req: CompositeRequest, horizonS: number = NEXT_CHANGE_HORIZON_S): number {
   const p = plan(req);

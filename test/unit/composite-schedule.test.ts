@@ -874,6 +874,53 @@ describe('nextChange', () => {
     });
     expect(nextChange(request({ profiles: [weekly] }))).toBe(T0 + 5 * DAY_S * S);
   });
+
+  it('reports a change that is gone before the next whole second: the pilot follows it there', () => {
+    // 0 A from T0 + 100 s to T0 + 100.5 s; the composite from T0 + 0.6 s samples neither.
+    const window = profile({
+      id: 1,
+      purpose: 'TxDefaultProfile',
+      stackLevel: 1,
+      validFrom: T0 + 100 * S,
+      validTo: T0 + 100_500,
+      startSchedule: T0,
+      periods: [[0, 0]],
+    });
+    const now = T0 + 600;
+    expect(limits(compositeSchedule(request({ profiles: [window], now, durationS: 200 })))).toEqual([
+      [0, 32],
+    ]);
+    expect(nextChange(request({ profiles: [window], now }))).toBe(T0 + 100 * S);
+    expect(
+      limits(compositeSchedule(request({ profiles: [window], now: T0 + 100 * S, durationS: 0 }))),
+    ).toEqual([[0, 0]]);
+    expect(nextChange(request({ profiles: [window], now: T0 + 100 * S }))).toBe(T0 + 100_500);
+  });
+
+  it('a schedule anchored at now that becomes valid in its last millisecond is a change (fast-check seed -276641694)', () => {
+    // Idle connector, no startSchedule: the schedule starts at each evaluation's now. Seen from
+    // T0 + 1 ms it is valid only from T0 + 2 s to its end at T0 + 2.001 s, but evaluated at T0 + 2 s
+    // it starts again there and limits to 0 A: skipping the instant would leave 6 A offered until
+    // the horizon, a week later, as nothing else changes.
+    const fromTwo = profile({
+      id: 1,
+      purpose: 'TxDefaultProfile',
+      connectorId: 0,
+      validFrom: T0 + 2 * S,
+      duration: 2,
+      minChargingRate: 0,
+      periods: [[0, 0]],
+    });
+    const electrical: ConnectorElectrical = { maxCurrentA: 6, phases: 1, voltageV: 230 };
+    const at = (now: number, durationS = 3): CompositeRequest =>
+      request({ profiles: [fromTwo], now, durationS, electrical });
+    expect(limits(compositeSchedule(at(T0 + 1)))).toEqual([[0, 6]]);
+    expect(nextChange(at(T0 + 1), 3)).toBe(T0 + 2 * S);
+    expect(limits(compositeSchedule(at(T0 + 2 * S)))).toEqual([
+      [0, 0],
+      [2, 6],
+    ]);
+  });
 });
 
 describe('sameSource (periods merge by it; the charging limit announces a change of it)', () => {
