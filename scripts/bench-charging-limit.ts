@@ -13,7 +13,7 @@ import { parseConfig } from '../src/config/file.js';
 import { silentLogger } from '../src/log.js';
 import { Runtime } from '../src/runtime.js';
 import type { DevCsms } from '../test/csms/server.js';
-import { type Stats, stats } from './bench-compare.js';
+import { benchConfig, type Stats, stats } from './bench-compare.js';
 import { benchProfile, STACK_LEVELS } from './bench-smart-charging.js';
 
 export interface LimitEvaluationFigures {
@@ -43,18 +43,7 @@ export async function benchLimitEvaluation(
   dir: string,
 ): Promise<LimitEvaluationFigures> {
   const stateDir = join(dir, 'charging-limit');
-  const config = parseConfig(
-    {
-      chargePointId: CP,
-      identity: { vendor: 'Bench', model: 'SimBoard' },
-      csms: { url },
-      stateDir,
-      board: 'sim',
-      cli: { socket: join(stateDir, 'cpctl.sock') },
-      ocpp: { HeartbeatInterval: 3600, WebSocketPingInterval: 0, MeterValueSampleInterval: 0 },
-    },
-    dir,
-  );
+  const config = parseConfig(benchConfig(CP, url, stateDir), dir);
   csms.clearFrames();
   const board = new SimBoard({ name: 'sim', connectors: [{ id: 1 }, { id: 2 }] }, systemClock);
   const booted = csms.waitForCall(CP, 'StatusNotification', {

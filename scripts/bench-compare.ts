@@ -92,19 +92,31 @@ export interface DaemonOptions {
   nodeFlags?: string[];
 }
 
+/** The provisioning of a bench charger on the simulated board, before the daemon's or the bench's own. */
+export function benchConfig(
+  chargePointId: string,
+  url: string,
+  stateDir: string,
+  ocpp: DaemonOptions['ocpp'] = {},
+) {
+  return {
+    chargePointId,
+    identity: { vendor: 'Bench', model: 'SimBoard' },
+    csms: { url },
+    stateDir,
+    board: 'sim',
+    cli: { socket: join(stateDir, 'cpctl.sock') },
+    ocpp: { HeartbeatInterval: 3600, WebSocketPingInterval: 0, MeterValueSampleInterval: 0, ...ocpp },
+  };
+}
+
 /** A daemon on `stateDir`, spawned as an executable exactly as the service manager runs it. */
 export function spawnDaemon(url: string, stateDir: string, opts: DaemonOptions = {}): ChildProcess {
   const configFile = join(stateDir, '..', `${CP}-${Date.now()}.json`);
   writeFileSync(
     configFile,
     JSON.stringify({
-      chargePointId: CP,
-      identity: { vendor: 'Bench', model: 'SimBoard' },
-      csms: { url },
-      stateDir,
-      board: 'sim',
-      cli: { socket: join(stateDir, 'cpctl.sock') },
-      ocpp: { HeartbeatInterval: 3600, WebSocketPingInterval: 0, MeterValueSampleInterval: 0, ...opts.ocpp },
+      ...benchConfig(CP, url, stateDir, opts.ocpp),
       ...(opts.mqttUrl ? { mqtt: { url: opts.mqttUrl } } : {}),
       log: { level: 'warn' },
     }),

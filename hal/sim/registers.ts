@@ -1,13 +1,15 @@
 /**
  * The energy registers of the simulated meters. A real meter's register never restarts at 0 and
  * never goes back, so the simulated one is kept in a small file (under the runtime's state
- * directory) and survives a restart. The file is replaced atomically (write, fsync, rename), and
+ * directory) and survives a restart. The file is replaced atomically (writeFileDurably), and
  * only when energy stops flowing, at most every SAVE_INTERVAL_MS while it flows, and at stop: an
  * SD card is not worn by a write per reading. A power cut loses at most that interval's energy.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import type { Clock } from '../../src/clock.js';
 import type { Logger } from '../../src/log.js';
+import { writeFileDurably } from '../../src/security/durable-file.js';
 
 /**
  * Where a new simulated meter starts, Wh. Deliberately not a whole number: an Eastron's kWh float
@@ -79,7 +81,7 @@ export class SimRegisters {
       registersWh: Object.fromEntries([...this.values].map(([id, wh]) => [String(id), wh])),
     };
     try {
-      writeAtomically(file, `${JSON.stringify(content)}\n`);
+      writeFileDurably(dirname(file), basename(file), `${JSON.stringify(content)}\n`, 0o644);
       this.dirty = false;
       this.savedAt = clock.monotonic();
     } catch (error) {
@@ -115,17 +117,4 @@ function isRegisterFile(value: unknown): value is RegisterFileContent {
       ([id, wh]) => /^\d+$/.test(id) && typeof wh === 'number' && Number.isFinite(wh) && wh >= 0,
     )
   );
-}
-
-/** Replaces `file` so that a crash leaves either the old or the new content, never a torn one. */
-function writeAtomically(file: string, text: string): void {
-  const temporary = `${file}.tmp`;
-  const fd = openSync(temporary, 'w', 0o644);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temporary, file);
 }

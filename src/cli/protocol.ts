@@ -151,6 +151,14 @@ const connectorId: Field = {
 };
 const text: Field = { check: (v) => (typeof v === 'string' ? undefined : 'must be a string') };
 const flag: Field = { check: (v) => (typeof v === 'boolean' ? undefined : 'must be true or false') };
+/** An optional whole number from `min` to `max` (a listing's length, a duration). */
+const optionalInteger = (min: number, max: number): Field => ({
+  check: (v) =>
+    typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max
+      ? undefined
+      : `must be an integer from ${min} to ${max}`,
+  optional: true,
+});
 const oneOf = (allowed: readonly string[]): Field => ({
   check: (v) =>
     typeof v === 'string' && allowed.includes(v)
@@ -190,32 +198,14 @@ const SPECS: { [M in Method]: Spec<M> } = {
   },
   limits: {
     connectorId,
-    durationS: {
-      check: (v) =>
-        Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= MAX_LIMITS_DURATION_S
-          ? undefined
-          : `must be an integer from 1 to ${MAX_LIMITS_DURATION_S}`,
-      optional: true,
-    },
+    durationS: optionalInteger(1, MAX_LIMITS_DURATION_S),
   },
   transactions: {
-    limit: {
-      check: (v) =>
-        Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_RECENT_TRANSACTIONS
-          ? undefined
-          : `must be an integer from 0 to ${MAX_RECENT_TRANSACTIONS}`,
-      optional: true,
-    },
+    limit: optionalInteger(0, MAX_RECENT_TRANSACTIONS),
   },
   queue: {},
   securityLog: {
-    limit: {
-      check: (v) =>
-        Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_SECURITY_LOG_ENTRIES
-          ? undefined
-          : `must be an integer from 0 to ${MAX_SECURITY_LOG_ENTRIES}`,
-      optional: true,
-    },
+    limit: optionalInteger(0, MAX_SECURITY_LOG_ENTRIES),
     clear: { ...flag, optional: true },
   },
   'queue.retry': {},
@@ -271,13 +261,7 @@ const SPECS: { [M in Method]: Spec<M> } = {
         typeof v === 'string' && /^[A-Za-z]{1,64}$/.test(v) ? undefined : 'must be an action name',
       optional: true,
     },
-    limit: {
-      check: (v) =>
-        Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_TRACE_FRAMES
-          ? undefined
-          : `must be an integer from 0 to ${MAX_TRACE_FRAMES}`,
-      optional: true,
-    },
+    limit: optionalInteger(0, MAX_TRACE_FRAMES),
     follow: { ...flag, optional: true },
   },
 };

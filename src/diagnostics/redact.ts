@@ -1,17 +1,17 @@
 import { basicAuthPassword } from '../ocpp/basic-auth.js';
 import { REDACTED } from '../ocpp/trace.js';
+import { redactUrlsIn } from '../transfer/url.js';
 
 const PEM_PRIVATE_KEY = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END \1PRIVATE KEY-----|$)/g;
 /** Field names whose value is a secret whatever it looks like. */
 const SECRET_FIELD = /authorizationkey|password|passphrase|secret|token|privatekey/i;
-/** A URL with user information: `scheme://user:password@host`. */
-const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@"']*):[^\s/@"']*@/gi;
 
 /**
  * Removes every secret a diagnostics file could carry from text: each spelling of the
  * AuthorizationKey (as configured, the password bytes it stands for, their hex in either case,
- * the Basic header's base64), passwords in URLs and PEM private-key blocks. The trace and the log are
- * redacted where they are written; this is the last pass before anything leaves the charger.
+ * the Basic header's base64), passwords in URLs (transfer/url.ts's redactUrlsIn, as the trace) and
+ * PEM private-key blocks. The trace and the log are redacted where they are written; this is the
+ * last pass before anything leaves the charger.
  */
 export class Redactor {
   private readonly spellings: string[];
@@ -37,7 +37,7 @@ export class Redactor {
 
   text(text: string): string {
     let out = text.includes('PRIVATE KEY-----') ? text.replace(PEM_PRIVATE_KEY, REDACTED) : text;
-    out = out.replace(URL_PASSWORD, `$1:${REDACTED}@`);
+    out = redactUrlsIn(out, REDACTED);
     for (const secret of this.spellings) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
     return out;
   }

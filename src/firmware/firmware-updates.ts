@@ -31,18 +31,14 @@ export function shownLocation(record: Pick<FirmwareUpdateRecord, 'source' | 'loc
   return record.source === 'local' ? record.location : redactUrl(record.location);
 }
 
-/** A new update, from UpdateFirmware, SignedUpdateFirmware or a technician's file. */
-export interface FirmwareRequest {
-  source: FirmwareSource;
-  requestId?: number;
-  location: string;
-  retrieveAt: number;
-  installAt?: number;
-  retries: number;
-  retryIntervalS: number;
-  signingCertificate?: string;
-  signature?: string;
-}
+/**
+ * A new update, from UpdateFirmware, SignedUpdateFirmware or a technician's file: the record's
+ * fields that say what to fetch and when, before it has an image, a status or a report.
+ */
+export type FirmwareRequest = Omit<
+  FirmwareUpdateRecord,
+  'image' | 'status' | 'info' | 'reported' | 'updatedAt'
+>;
 
 export type FirmwareRequestAnswer =
   | { status: 'Accepted' | 'AcceptedCanceled' }

@@ -8,6 +8,7 @@ import type { Station } from '../station/station.js';
 import { sameTag, type TransactionEngine, type TransactionEvent } from '../station/transactions.js';
 import type { StatusSnapshot } from '../station/types.js';
 import type { TransactionRow } from '../store/transactions-repo.js';
+import { redactUrl } from '../transfer/url.js';
 import {
   type Command,
   type CommandResult,
@@ -121,7 +122,7 @@ export class MqttBridge {
         },
       });
     } catch (error) {
-      log.error({ url: redacted(url), err: (error as Error).message }, 'MQTT bridge disabled');
+      log.error({ url: redactUrl(url, '***'), err: (error as Error).message }, 'MQTT bridge disabled');
       return;
     }
     const client = this.client;
@@ -212,7 +213,7 @@ export class MqttBridge {
     const { log, url } = this.deps;
     this.reachable = true;
     this.outageError = undefined;
-    log.info({ url: redacted(url), prefix: this.prefix }, 'connected to MQTT broker');
+    log.info({ url: redactUrl(url, '***'), prefix: this.prefix }, 'connected to MQTT broker');
     client.subscribe(this.topics.commands, { qos: 1 }, (error) => {
       if (error) log.warn({ err: error.message }, 'MQTT commands not subscribed; reconnecting');
       if (error) client.reconnect();
@@ -451,16 +452,5 @@ export class MqttBridge {
         `no connector ${connectorId} (connectors: ${station.connectorIds().join(', ')})`,
       );
     return hw;
-  }
-}
-
-/** The broker URL as it may be logged: without a password. */
-function redacted(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(invalid URL)';
   }
 }

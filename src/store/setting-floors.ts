@@ -1,5 +1,7 @@
 import fs from 'node:fs';
+import { basename, dirname } from 'node:path';
 import type { Logger } from '../log.js';
+import { writeFileDurably } from '../security/durable-file.js';
 
 /**
  * The last persisted value of each setting that may only be raised (SecurityProfile), and of
@@ -8,9 +10,9 @@ import type { Logger } from '../log.js';
  * charger back up on a weaker profile than the central system last set: the configuration
  * registry takes the higher of this floor and what it would otherwise start with.
  *
- * Written as a whole (temporary file, fsync, rename), so a power cut leaves the old or the new
- * floor, never half of one. A floor that cannot be read is logged and ignored: the database's
- * value still applies.
+ * Written as a whole (writeFileDurably: temporary file, fsync, rename, fsync of the folder), so
+ * a power cut leaves the old or the new floor, never half of one, and a rename it made is not
+ * lost. A floor that cannot be read is logged and ignored: the database's value still applies.
  */
 export class SettingFloors {
   private values: Record<string, string>;
@@ -30,16 +32,8 @@ export class SettingFloors {
   set(key: string, value: string): boolean {
     if (this.values[key] === value) return true;
     const next = { ...this.values, [key]: value };
-    const temporary = `${this.path}.tmp`;
     try {
-      const fd = fs.openSync(temporary, 'w', 0o600);
-      try {
-        fs.writeFileSync(fd, `${JSON.stringify(next)}\n`);
-        fs.fsyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
-      fs.renameSync(temporary, this.path);
+      writeFileDurably(dirname(this.path), basename(this.path), `${JSON.stringify(next)}\n`, 0o600);
       this.values = next;
       return true;
     } catch (err) {

@@ -13,7 +13,7 @@ import type { AttemptContext } from './context.js';
 import { httpStatusKind, localIoError } from './errors.js';
 import type { PartFile } from './part-file.js';
 import { TransferError } from './types.js';
-import type { TransferTarget } from './url.js';
+import { redactUrl, type TransferTarget } from './url.js';
 
 const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -92,7 +92,7 @@ export function httpUploader(
     response.resume();
     const status = response.statusCode ?? 0;
     if (status < 200 || status > 299)
-      throw new TransferError(httpStatusKind(status), `PUT ${redacted(url)}: HTTP ${status}`);
+      throw new TransferError(httpStatusKind(status), `PUT ${redactUrl(url.href)}: HTTP ${status}`);
   };
 }
 
@@ -112,13 +112,6 @@ function validatorOf(response: IncomingMessage): string | undefined {
   const etag = response.headers.etag;
   if (etag !== undefined && !etag.startsWith('W/')) return etag;
   return response.headers['last-modified'];
-}
-
-function redacted(url: URL): string {
-  const copy = new URL(url.href);
-  copy.username = '';
-  copy.password = '';
-  return copy.href;
 }
 
 /** GET following redirects; credentials go only to the origin they were given for. */
@@ -162,7 +155,9 @@ function send(
         ? httpsRequest(url, { ...options, minVersion: 'TLSv1.2', ...(ctx.ca ? { ca: ctx.ca } : {}) }, resolve)
         : httpRequest(url, options, resolve);
     request.on('timeout', () =>
-      request.destroy(new TransferError('Network', `${redacted(url)}: no data for ${ctx.idleTimeoutMs} ms`)),
+      request.destroy(
+        new TransferError('Network', `${redactUrl(url.href)}: no data for ${ctx.idleTimeoutMs} ms`),
+      ),
     );
     request.on('error', (error) => {
       // The file being sent is closed with the request, whatever ended it.

@@ -75,23 +75,38 @@ export function redactUrl(text: string, passwordMark?: string): string {
 
 /**
  * A token of free text that could be a URL with a password: a scheme, then an '@', up to
- * whitespace, a quote or an angle bracket (the ends of a URL in JSON, logs or markup).
+ * whitespace, a quote or an angle bracket (the ends of a URL in JSON, logs or markup), or a
+ * backslash: in JSON text it escapes what follows, and the parser would write it as a '/'.
  */
-const URL_TOKEN = /[a-z][a-z0-9+.-]*:[^\s"'<>]*@[^\s"'<>]*/gi;
+const URL_TOKEN = /[a-z][a-z0-9+.-]*:[^\s"'<>\\]*@[^\s"'<>\\]*/gi;
+
+/**
+ * A `scheme://user:password@` the parser-driven passes do not reach: a URL in another's path or
+ * query (the parser reads only the outer one), or a password holding a character that ends a token.
+ */
+const USERINFO_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@"']*):[^\s/@"']*@/gi;
 
 /**
  * `text` with the password of every URL in it replaced by `passwordMark` (see redactUrl): the
  * whole text when the URL parser reads it as a URL with a password, whatever the parser forgives
- * (surrounding spaces, a tab or newline inside, missing or back slashes), which is how a transfer
- * would read it; else each URL-like token of it that has a password or cannot be parsed (the
- * parser could not say where a password ends, so none of it is kept).
+ * (a tab or newline inside, missing or back slashes), which is how a transfer would read it, its
+ * surrounding white space kept (a line keeps its line end); else each URL-like token of it that
+ * has a password or cannot be parsed (the parser could not say where a password ends, so none of
+ * it is kept). Then, as text, every `scheme://user:password@` still in it.
  */
 export function redactUrlsIn(text: string, passwordMark: string): string {
   if (!text.includes('@')) return text;
-  if (passwordIn(text)) return redactUrl(text, passwordMark);
-  return text.replace(URL_TOKEN, (token) =>
-    passwordIn(token) === '' ? token : redactUrl(token, passwordMark),
-  );
+  let parsed: string;
+  if (passwordIn(text)) {
+    const start = text.length - text.trimStart().length;
+    const end = text.trimEnd().length;
+    parsed = `${text.slice(0, start)}${redactUrl(text.slice(start, end), passwordMark)}${text.slice(end)}`;
+  } else {
+    parsed = text.replace(URL_TOKEN, (token) =>
+      passwordIn(token) === '' ? token : redactUrl(token, passwordMark),
+    );
+  }
+  return parsed.replace(USERINFO_PASSWORD, (_, head: string) => `${head}:${passwordMark}@`);
 }
 
 /** The password `text` carries as a URL, '' when none, undefined when it is no URL. */

@@ -271,6 +271,17 @@ describe('MQTT bridge', () => {
     expect(json(retained)).toMatchObject({ ...idle, compositeLimitA: 32, limitSource: { kind: 'hardware' } });
   });
 
+  it('logs the broker it connected to with the password of its URL masked, the user kept', async () => {
+    const b = await broker();
+    const url = b.url.replace('mqtt://', 'mqtt://bridge:br0ker-pw@');
+    const h = await start({ config: () => ({ mqtt: { url } }) });
+
+    const connected = await h.sink.waitFor((l) => l.msg === 'connected to MQTT broker');
+
+    expect(connected.url).toBe(b.url.replace('mqtt://', 'mqtt://bridge:***@'));
+    expect(JSON.stringify(h.sink.lines)).not.toContain('br0ker-pw');
+  });
+
   it('answers bad commands with an error, logs them and carries on', async () => {
     const b = await broker();
     const h = await start(withMqtt(b));

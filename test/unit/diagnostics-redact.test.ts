@@ -23,10 +23,22 @@ describe('Redactor', () => {
   });
 
   it('a password in a URL, the user kept', () => {
+    // The URL as the parser writes it, as in the trace: ftp's default port 21 goes.
     expect(redactor.text('"location":"ftp://anonymous:p%40ss@127.0.0.1:21/files/"')).toBe(
-      `"location":"ftp://anonymous:${REDACTED}@127.0.0.1:21/files/"`,
+      `"location":"ftp://anonymous:${REDACTED}@127.0.0.1/files/"`,
     );
     expect(redactor.text('https://host/path?q=a:b@c')).toBe('https://host/path?q=a:b@c');
+  });
+
+  it('a password in a URL inside another, or holding an angle bracket; a line keeps its end', () => {
+    expect(redactor.text('{"url":"https://host/r?to=ftp://u:pw-in-query@h/x"}\n')).toBe(
+      `{"url":"https://host/r?to=ftp://u:${REDACTED}@h/x"}\n`,
+    );
+    expect(redactor.text('{"location":"ftp://u:p<w>d@h/x"}')).toBe(`{"location":"ftp://u:${REDACTED}@h/x"}`);
+    expect(redactor.text('ftp://u:pw@h/x\n')).toBe(`ftp://u:${REDACTED}@h/x\n`);
+    // A frame in a trace line is JSON inside JSON: its escapes stay.
+    const frame = JSON.stringify({ text: JSON.stringify({ location: 'ftp://u:pw@h/x/' }) });
+    expect(JSON.parse(redactor.text(frame))).toEqual({ text: `{"location":"ftp://u:${REDACTED}@h/x/"}` });
   });
 
   it('PEM private keys, also unterminated', () => {

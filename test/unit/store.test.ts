@@ -1057,6 +1057,17 @@ describe('setting floors', () => {
     expect(store.floors.get('SecurityProfile')).toBe('2');
     expect(fs.statSync(store.floors.path).mode & 0o777).toBe(0o600);
   });
+
+  it('a temporary file a power cut left, readable by all, does not lend its mode to the floors', () => {
+    const dir = tempDir();
+    const store = open(dir);
+    fs.writeFileSync(`${store.floors.path}.tmp`, 'half written', { mode: 0o644 });
+
+    expect(store.floors.set('SecurityProfile', '1')).toBe(true);
+
+    expect(fs.statSync(store.floors.path).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(fs.readFileSync(store.floors.path, 'utf8'))).toMatchObject({ SecurityProfile: '1' });
+  });
 });
 
 describe('a database held by another process', () => {

@@ -148,6 +148,11 @@ describe('redactFrame: URL passwords', () => {
       { vendorId: 'v', data: `ftp://user:${PASSWORD.slice(0, 4)}\n${PASSWORD.slice(4)}@127.0.0.1/x` },
       // No port the parser accepts: where the password ends is unknown, so the URL goes whole.
       { vendorId: 'v', data: `see ftp://user:${PASSWORD}@127.0.0.1:99999/x` },
+      // A URL in another's query: the parser reads only the outer one.
+      { vendorId: 'v', data: `https://host/r?to=${url('x')}` },
+      { vendorId: 'v', data: `see https://host/r?to=${url('x')} now` },
+      // A character that ends a URL-like token, inside the password.
+      { vendorId: 'v', data: `see ftp://user:<${PASSWORD}@127.0.0.1/x now` },
     ];
     for (const payload of cases) {
       const text = redactFrame(call('u3', 'DataTransfer', payload));

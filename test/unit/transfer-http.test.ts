@@ -1,4 +1,5 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -200,6 +201,28 @@ describe('HTTP redirects', () => {
     expect(https.requests.map((r) => [r.path, r.headers.authorization])).toEqual([
       ['/mirror/image.bin', undefined],
     ]);
+  });
+  it('names a silent redirect target in its error without the password it carries', async () => {
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    http.knobs.redirects = { 'image.bin': `http://mirror:m1rr0r-pw@127.0.0.1:${port}/image.bin` };
+    try {
+      const error = await failure(
+        download({
+          url: http.url('image.bin'),
+          dest: join(dir, 'image.bin'),
+          retries: 0,
+          retryIntervalS: 0,
+          idleTimeoutMs: 100,
+        }),
+      );
+
+      expect(error.kind).toBe('Network');
+      expect(error.message).toBe(`http://127.0.0.1:${port}/image.bin: no data for 100 ms`);
+    } finally {
+      silent.close();
+    }
   });
 });
 
