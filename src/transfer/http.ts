@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { AttemptContext } from './context.js';
 import { httpStatusKind, localIoError } from './errors.js';
 import type { PartFile } from './part-file.js';
+import { releasingReadBuffers } from './read-buffers.js';
 import { TransferError } from './types.js';
 import { redactUrl, type TransferTarget } from './url.js';
 
@@ -57,7 +58,7 @@ export function httpDownloader(
       }
       part.total = total;
       await ctx.ensureSpace(total === undefined ? 0 : total - part.bytes);
-      await pipeline(response, part.sink());
+      await pipeline(response, releasingReadBuffers(), part.sink());
     } catch (error) {
       response.destroy();
       throw error;
