@@ -2,12 +2,14 @@
  * File transfer figures: a 50 MB firmware image downloaded over HTTP on loopback by the transfer
  * module (`src/transfer`), its throughput and the downloading process's peak RSS above its idle
  * RSS (target `TRANSFER_RSS_TARGET_MB`: the image must stream to disk, never sit in memory), and
- * the time to SHA-256 the image once it is on disk. The download runs in a child process of its
+ * the time to SHA-256 the image once it is on disk and to verify its signature (the firmware
+ * module's `imageSignatureValid`, RSA-PSS 2048 and ECDSA P-256 over SHA-256). The download runs in a child process of its
  * own, so the server's buffers in this one do not count. The main bench (`scripts/bench.ts`)
- * calls benchTransfer; `node dist/scripts/bench-transfer.js` runs it alone.
+ * calls benchTransfer (`--only-transfer` runs nothing else); `node dist/scripts/bench-transfer.js`
+ * runs it alone.
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { constants, createHash, createSign, type SignKeyObjectInput } from 'node:crypto';
 import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { get, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -15,8 +17,10 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { imageSignatureValid } from '../src/firmware/signature.js';
 import { download } from '../src/transfer/index.js';
 import { HttpFileServer } from '../test/support/file-servers.js';
+import { ecCa, rsaCa } from '../test/support/pki.js';
 
 export interface TransferFigures {
   download50MbHttpMBps: number;
@@ -24,6 +28,8 @@ export interface TransferFigures {
   /** The floor: node:http reading the same response and dropping it, in the same kind of process. */
   nodeHttpRead50MbPeakRssAboveIdleMb: number;
   sha256Of50MbMs: number;
+  rsaPss2048SignatureOf50MbMs: number;
+  ecdsaP256SignatureOf50MbMs: number;
 }
 
 /** The issue's bound on the memory a download may take above idle. */
@@ -91,6 +97,25 @@ async function sha256Ms(file: string): Promise<{ ms: number; sha256: string }> {
   return { ms: performance.now() - started, sha256: hash.digest('hex') };
 }
 
+/**
+ * Signs `file` with the certificate's key as a firmware signer would (`padding` for RSA-PSS), then
+ * times the firmware module's verification of it.
+ */
+async function signatureMs(
+  file: string,
+  signer: { cert: string; key: string },
+  padding: Omit<SignKeyObjectInput, 'key'>,
+): Promise<number> {
+  const sign = createSign('sha256');
+  await pipeline(createReadStream(file), sign);
+  const signature = sign.sign({ key: signer.key, ...padding }).toString('base64');
+  const started = performance.now();
+  const valid = await imageSignatureValid(file, signature, signer.cert);
+  const ms = performance.now() - started;
+  if (!valid) throw new Error('bench-transfer: the image signature does not verify');
+  return ms;
+}
+
 export async function benchTransfer(): Promise<TransferFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'cp-bench-transfer-'));
   const server = await HttpFileServer.start();
@@ -102,11 +127,18 @@ export async function benchTransfer(): Promise<TransferFigures> {
     if (report.sha256 !== sha256) throw new Error('bench-transfer: the downloaded image has another SHA-256');
     const hashed = await sha256Ms(dest);
     if (hashed.sha256 !== sha256) throw new Error('bench-transfer: the image on disk has another SHA-256');
+    const rsaPssMs = await signatureMs(dest, rsaCa({ commonName: 'Bench Firmware Signer', ca: false }), {
+      padding: constants.RSA_PKCS1_PSS_PADDING,
+      saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
+    });
+    const ecdsaMs = await signatureMs(dest, ecCa('Bench Firmware Signer'), {});
     return {
       download50MbHttpMBps: round(IMAGE_BYTES / MB / (report.ms / 1000)),
       download50MbPeakRssAboveIdleMb: aboveIdleMb(report),
       nodeHttpRead50MbPeakRssAboveIdleMb: aboveIdleMb(floor),
       sha256Of50MbMs: round(hashed.ms),
+      rsaPss2048SignatureOf50MbMs: round(rsaPssMs),
+      ecdsaP256SignatureOf50MbMs: round(ecdsaMs),
     };
   } finally {
     await server.close();

@@ -5,6 +5,7 @@
  *
  * Options: `--rounds <n>` (default 3; each round boots both charge points afresh, figures are the
  * medians over the rounds), `--only-compare` (skip every figure after the comparison with the floor),
+ * `--only-transfer` (only the file transfer figures, scripts/bench-transfer.ts),
  * `--cpu-prof <dir>` (write a CPU profile of each daemon run into <dir>).
  */
 import { execFile } from 'node:child_process';
@@ -211,9 +212,15 @@ async function main(): Promise<void> {
     options: {
       rounds: { type: 'string', default: '3' },
       'only-compare': { type: 'boolean', default: false },
+      'only-transfer': { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
     },
   });
+  if (values['only-transfer']) {
+    const report = { machine: { cpus: cpus().length, node: process.version }, ...(await benchTransfer()) };
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return;
+  }
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer`);
   const profileDir = values['cpu-prof'];
