@@ -57,7 +57,7 @@ export function httpDownloader(
       }
       part.total = total;
       await ctx.ensureSpace(total === undefined ? 0 : total - part.bytes);
-      await pipeline(response, part.sink());
+      await part.receive((sink) => pipeline(response, sink));
     } catch (error) {
       response.destroy();
       throw error;
