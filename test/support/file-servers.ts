@@ -558,8 +558,9 @@ export class FtpDropProxy {
 
   /**
    * A one-shot listener relaying to the server's data port. Armed, it ends the data connection
-   * after the limit and then cuts the session's control connection, as a lost link would: the
-   * client holds exactly the bytes before the cut and sees the session fail.
+   * after the limit and, once the client has closed it, cuts the session's control connection,
+   * as a lost link would: the client has read exactly the bytes before the cut and sees the
+   * session fail.
    */
   private async dataRelay(serverPort: number, control: Socket): Promise<number> {
     const listener = createTcpServer((client) => {
@@ -576,7 +577,11 @@ export class FtpDropProxy {
         if (limit !== undefined && relayed + data.length >= limit) {
           this.dropAfterBytesOnce = undefined;
           upstream.destroy();
-          client.end(data.subarray(0, limit - relayed), () => control.destroy());
+          // The session goes only once the client has read the data to its end and closed it:
+          // cut at once, the client can see the control connection fail before it reads any of
+          // the data, and how much it resumes from would be up to the scheduler.
+          client.once('close', () => control.destroy());
+          client.end(data.subarray(0, limit - relayed));
           return;
         }
         relayed += data.length;
