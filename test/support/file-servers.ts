@@ -79,6 +79,8 @@ export interface HttpKnobs {
   credentials?: { user: string; password: string };
   /** Which validator GETs carry (default both): resumption needs one of them. */
   validators?: 'etag' | 'lastModified' | 'both' | 'none';
+  /** Mark the ETag weak (W/), as servers do for content they may re-encode. */
+  weakEtag?: boolean;
   /** Ignore Range (always 200 with the whole file), as some servers do. */
   ignoreRange?: boolean;
   /** Answer a GET of these paths (no leading slash) with 302 to the given URL. */
@@ -198,7 +200,7 @@ export class HttpFileServer {
     } catch {
       return fail(404);
     }
-    const etag = `"${size.toString(16)}-${mtime.getTime().toString(16)}"`;
+    const etag = `${this.knobs.weakEtag ? 'W/' : ''}"${size.toString(16)}-${mtime.getTime().toString(16)}"`;
     const lastModified = mtime.toUTCString();
     const validators = this.knobs.validators ?? 'both';
     const headers: Record<string, string | number> = { 'accept-ranges': 'bytes' };
