@@ -285,26 +285,35 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** `count` consecutive free ports (vsftpd's passive range), from a random base. */
-async function freePortRange(count: number): Promise<number> {
-  for (;;) {
-    const base = 30_000 + Math.floor(Math.random() * 25_000);
+function* randomBases(): Generator<number> {
+  for (;;) yield 30_000 + Math.floor(Math.random() * 25_000);
+}
+
+/** Whether `port` on 127.0.0.1 can be listened on; the probe listener is left open for the caller. */
+function probe(server: ReturnType<typeof createTcpServer>, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    // Not events.once(server, 'listening'): it rejects on 'error', and a busy port must be a false.
+    server.once('listening', () => resolve(true));
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1');
+  });
+}
+
+/** `count` consecutive free ports (vsftpd's passive range), from the first of `bases` that has them. */
+export async function freePortRange(count: number, bases: Iterable<number> = randomBases()): Promise<number> {
+  for (const base of bases) {
     const servers = [];
     let ok = true;
     for (let port = base; port < base + count && ok; port++) {
       const server = createTcpServer();
-      server.listen(port, '127.0.0.1');
-      const outcome = await Promise.race([
-        once(server, 'listening').then(() => true),
-        once(server, 'error').then(() => false),
-      ]);
-      if (outcome) servers.push(server);
+      if (await probe(server, port)) servers.push(server);
       else ok = false;
     }
     for (const server of servers) server.close();
     await Promise.all(servers.map((server) => once(server, 'close')));
     if (ok) return base;
   }
+  throw new Error(`no ${count} consecutive free ports`);
 }
 
 /** Resolves once something on 127.0.0.1:`port` greets with an FTP 220 line. */
