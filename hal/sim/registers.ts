@@ -8,8 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Clock } from '../../src/clock.js';
+import { writeFileDurably } from '../../src/fs/durable-file.js';
 import type { Logger } from '../../src/log.js';
-import { writeFileDurably } from '../../src/security/durable-file.js';
 
 /**
  * Where a new simulated meter starts, Wh. Deliberately not a whole number: an Eastron's kWh float

@@ -1,6 +1,7 @@
 import type { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { removeFileDurably, writeFileDurably } from '../fs/durable-file.js';
 import type { Logger } from '../log.js';
 import type {
   CertificateHashDataType,
@@ -13,7 +14,6 @@ import {
   type InstalledCertificateRow,
   markKey,
 } from '../store/certificates-repo.js';
-import { removeFileDurably, writeFileDurably } from './durable-file.js';
 import {
   certificateOf,
   fingerprintOf,

@@ -2,10 +2,10 @@ import { createPublicKey, X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OcppTime } from '../clock.js';
+import { removeFileDurably, renameFileDurably, writeFileDurably } from '../fs/durable-file.js';
 import type { Logger } from '../log.js';
 import { verifyChargePointChain } from './certificate-chain.js';
 import { type CertificateSubject, createCertificateRequest, type KeyType } from './csr.js';
-import { removeFileDurably, renameFileDurably, writeFileDurably } from './durable-file.js';
 
 /** A client certificate (chain, PEM) and its private key (PEM), for TLS. */
 export interface ClientCredentials {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { basename, dirname } from 'node:path';
+import { writeFileDurably } from '../fs/durable-file.js';
 import type { Logger } from '../log.js';
-import { writeFileDurably } from '../security/durable-file.js';
 
 /**
  * The last persisted value of each setting that may only be raised (SecurityProfile), and of

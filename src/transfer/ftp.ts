@@ -71,7 +71,9 @@ export function ftpDownloader(
       }
       part.total = now.size;
       await ctx.ensureSpace(now.size === undefined ? 0 : now.size - part.bytes);
-      await client.downloadTo(part.sink(), path, part.bytes);
+      await part.receive(async (sink) => {
+        await client.downloadTo(sink, path, part.bytes);
+      });
       if (now.size !== undefined && part.bytes !== now.size)
         throw new TransferError('Server', `${target.display}: ${part.bytes} of ${now.size} bytes received`);
     });

@@ -22,8 +22,9 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /**
  * One download attempt per call, over HTTP or HTTPS. A later attempt resumes with Range from the
  * bytes already in the part, guarded by If-Range with the validator of the first answer (a strong
- * ETag, else Last-Modified): if the file changed meanwhile the server sends it whole (200) and the
- * part starts over. Without a validator there is nothing to guard a resume with, so it restarts.
+ * ETag, else a Last-Modified a second older than its Date): if the file changed meanwhile the
+ * server sends it whole (200) and the part starts over. Without a strong validator there is
+ * nothing to guard a resume with, so it restarts.
  */
 export function httpDownloader(
   target: TransferTarget,
@@ -58,7 +59,7 @@ export function httpDownloader(
       }
       part.total = total;
       await ctx.ensureSpace(total === undefined ? 0 : total - part.bytes);
-      await pipeline(response, releasingReadBuffers(), part.sink());
+      await part.receive((sink) => pipeline(response, releasingReadBuffers(), sink));
     } catch (error) {
       response.destroy();
       throw error;
@@ -108,11 +109,21 @@ function contentLength(response: IncomingMessage): number | undefined {
   return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
 }
 
-/** If-Range takes only a strong ETag; a weak one cannot promise the same bytes. */
+/** Dates have one-second granularity: a file changed again within its second keeps its date. */
+const STRONG_DATE_AGE_MS = 1000;
+
+/**
+ * If-Range takes only a strong validator (RFC 7233 section 3.2): an ETag not marked weak; a date
+ * only when the answer has no ETag at all, and only a Last-Modified at least a second older than
+ * the answer's Date (RFC 7232 section 2.2.2), so the file cannot have changed under the same date.
+ */
 function validatorOf(response: IncomingMessage): string | undefined {
-  const etag = response.headers.etag;
-  if (etag !== undefined && !etag.startsWith('W/')) return etag;
-  return response.headers['last-modified'];
+  const { etag, date } = response.headers;
+  if (etag !== undefined) return etag.startsWith('W/') ? undefined : etag;
+  const lastModified = response.headers['last-modified'];
+  if (lastModified === undefined || date === undefined) return undefined;
+  // An unparsable date is NaN, and NaN is never old enough.
+  return Date.parse(date) - Date.parse(lastModified) >= STRONG_DATE_AGE_MS ? lastModified : undefined;
 }
 
 /** GET following redirects; credentials go only to the origin they were given for. */

@@ -13,6 +13,8 @@ import type { DownloadResult, Progress } from './types.js';
 export class PartFile {
   private hash: Hash = createHash('sha256');
   private written = 0;
+  /** The write in flight, if any: `written` moves when it lands. */
+  private writing: Promise<void> = Promise.resolve();
   /** The size the server announced, for progress. */
   total: number | undefined;
 
@@ -52,11 +54,25 @@ export class PartFile {
     this.written = 0;
   }
 
-  /** A stream appending to the file at the current offset (one per attempt). */
-  sink(): Writable {
+  /**
+   * Runs one attempt's `transfer` into a fresh sink appending at the current offset. A failed
+   * transfer can reject while the sink's last write is still in flight; the next attempt resumes
+   * from `bytes`, so this returns (or throws) only once that write has landed and `bytes` is final.
+   */
+  async receive(transfer: (sink: Writable) => Promise<void>): Promise<void> {
+    const sink = this.sink();
+    try {
+      await transfer(sink);
+    } finally {
+      sink.destroy();
+      await this.writing;
+    }
+  }
+
+  private sink(): Writable {
     return new Writable({
       write: (chunk: Buffer, _encoding, done) => {
-        this.handle.write(chunk, 0, chunk.length, this.written).then(
+        this.writing = this.handle.write(chunk, 0, chunk.length, this.written).then(
           () => {
             this.hash.update(chunk);
             this.written += chunk.length;

@@ -79,6 +79,8 @@ export interface HttpKnobs {
   credentials?: { user: string; password: string };
   /** Which validator GETs carry (default both): resumption needs one of them. */
   validators?: 'etag' | 'lastModified' | 'both' | 'none';
+  /** Mark the ETag weak (W/), as servers do for content they may re-encode. */
+  weakEtag?: boolean;
   /** Ignore Range (always 200 with the whole file), as some servers do. */
   ignoreRange?: boolean;
   /** Answer a GET of these paths (no leading slash) with 302 to the given URL. */
@@ -198,7 +200,7 @@ export class HttpFileServer {
     } catch {
       return fail(404);
     }
-    const etag = `"${size.toString(16)}-${mtime.getTime().toString(16)}"`;
+    const etag = `${this.knobs.weakEtag ? 'W/' : ''}"${size.toString(16)}-${mtime.getTime().toString(16)}"`;
     const lastModified = mtime.toUTCString();
     const validators = this.knobs.validators ?? 'both';
     const headers: Record<string, string | number> = { 'accept-ranges': 'bytes' };
@@ -283,26 +285,35 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** `count` consecutive free ports (vsftpd's passive range), from a random base. */
-async function freePortRange(count: number): Promise<number> {
-  for (;;) {
-    const base = 30_000 + Math.floor(Math.random() * 25_000);
+function* randomBases(): Generator<number> {
+  for (;;) yield 30_000 + Math.floor(Math.random() * 25_000);
+}
+
+/** Whether `port` on 127.0.0.1 can be listened on; the probe listener is left open for the caller. */
+function probe(server: ReturnType<typeof createTcpServer>, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    // Not events.once(server, 'listening'): it rejects on 'error', and a busy port must be a false.
+    server.once('listening', () => resolve(true));
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1');
+  });
+}
+
+/** `count` consecutive free ports (vsftpd's passive range), from the first of `bases` that has them. */
+export async function freePortRange(count: number, bases: Iterable<number> = randomBases()): Promise<number> {
+  for (const base of bases) {
     const servers = [];
     let ok = true;
     for (let port = base; port < base + count && ok; port++) {
       const server = createTcpServer();
-      server.listen(port, '127.0.0.1');
-      const outcome = await Promise.race([
-        once(server, 'listening').then(() => true),
-        once(server, 'error').then(() => false),
-      ]);
-      if (outcome) servers.push(server);
+      if (await probe(server, port)) servers.push(server);
       else ok = false;
     }
     for (const server of servers) server.close();
     await Promise.all(servers.map((server) => once(server, 'close')));
     if (ok) return base;
   }
+  throw new Error(`no ${count} consecutive free ports`);
 }
 
 /** Resolves once something on 127.0.0.1:`port` greets with an FTP 220 line. */
@@ -558,8 +569,9 @@ export class FtpDropProxy {
 
   /**
    * A one-shot listener relaying to the server's data port. Armed, it ends the data connection
-   * after the limit and then cuts the session's control connection, as a lost link would: the
-   * client holds exactly the bytes before the cut and sees the session fail.
+   * after the limit and, once the client has closed it, cuts the session's control connection,
+   * as a lost link would: the client has read exactly the bytes before the cut and sees the
+   * session fail.
    */
   private async dataRelay(serverPort: number, control: Socket): Promise<number> {
     const listener = createTcpServer((client) => {
@@ -576,7 +588,11 @@ export class FtpDropProxy {
         if (limit !== undefined && relayed + data.length >= limit) {
           this.dropAfterBytesOnce = undefined;
           upstream.destroy();
-          client.end(data.subarray(0, limit - relayed), () => control.destroy());
+          // The session goes only once the client has read the data to its end and closed it:
+          // cut at once, the client can see the control connection fail before it reads any of
+          // the data, and how much it resumes from would be up to the scheduler.
+          client.once('close', () => control.destroy());
+          client.end(data.subarray(0, limit - relayed));
           return;
         }
         relayed += data.length;

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { removeFileDurably, writeFileDurably } from '../../src/security/durable-file.js';
+import { removeFileDurably, writeFileDurably } from '../../src/fs/durable-file.js';
 
 describe('durable files', () => {
   let dir: string;

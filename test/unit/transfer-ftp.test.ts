@@ -1,10 +1,12 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { download, TransferError, upload } from '../../src/transfer/index.js';
 import {
   FtpDropProxy,
+  freePortRange,
   REFUSED_FTP_PASSWORD,
   sha256OfFile,
   Vsftpd,
@@ -206,5 +208,19 @@ describe('FTP(S) upload', () => {
     );
 
     expect(error.kind).toBe('LocalIo');
+  });
+});
+
+describe('vsftpd passive range', () => {
+  it('skips a base whose ports are taken instead of failing the start', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const { port } = busy.address() as AddressInfo;
+    const free = await freePortRange(1);
+    try {
+      expect(await freePortRange(1, [port, free])).toBe(free);
+    } finally {
+      busy.close();
+    }
   });
 });

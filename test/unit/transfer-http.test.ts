@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,8 @@ import { HttpFileServer, sha256OfFile, writeTestFile } from '../support/file-ser
 /** Downloads and uploads over HTTP and HTTPS against real loopback servers. */
 
 const MB = 1024 * 1024;
+const LONG_AGO = new Date('2020-01-01T00:00:00Z');
+const FAR_FUTURE = new Date('2100-01-01T00:00:00Z');
 let http: HttpFileServer;
 let https: HttpFileServer;
 let dir: string;
@@ -86,6 +88,8 @@ describe('HTTP download', () => {
 
   it('resumes against Last-Modified when the server sends no ETag', async () => {
     const sha256 = http.put('image.bin', 1 * MB);
+    // Older than the answer's Date by more than a second: a strong validator.
+    utimesSync(http.file('image.bin'), LONG_AGO, LONG_AGO);
     http.knobs.validators = 'lastModified';
     http.knobs.dropAfterBytesOnce = 500_000;
 
@@ -99,6 +103,43 @@ describe('HTTP download', () => {
     expect(result.sha256).toBe(sha256);
     expect(http.requests[1]?.headers['if-range']).toMatch(/GMT$/);
     expect(http.requests[1]?.status).toBe(206);
+  });
+
+  it('starts over when Last-Modified is not a second older than the answer (a weak validator)', async () => {
+    const sha256 = http.put('image.bin', 1 * MB);
+    // Modified within the second of the answer, the file could change again under the same date.
+    utimesSync(http.file('image.bin'), FAR_FUTURE, FAR_FUTURE);
+    http.knobs.validators = 'lastModified';
+    http.knobs.dropAfterBytesOnce = 500_000;
+
+    const result = await download({
+      url: http.url('image.bin'),
+      dest: join(dir, 'image.bin'),
+      retries: 1,
+      retryIntervalS: 0,
+    });
+
+    expect(result).toEqual({ bytes: 1 * MB, sha256 });
+    expect(http.requests[1]?.headers.range).toBeUndefined();
+    expect(http.requests[1]?.headers['if-range']).toBeUndefined();
+  });
+
+  it('starts over when the ETag is weak, even with an old Last-Modified beside it', async () => {
+    const sha256 = http.put('image.bin', 1 * MB);
+    utimesSync(http.file('image.bin'), LONG_AGO, LONG_AGO);
+    http.knobs.weakEtag = true;
+    http.knobs.dropAfterBytesOnce = 500_000;
+
+    const result = await download({
+      url: http.url('image.bin'),
+      dest: join(dir, 'image.bin'),
+      retries: 1,
+      retryIntervalS: 0,
+    });
+
+    expect(result).toEqual({ bytes: 1 * MB, sha256 });
+    expect(http.requests[1]?.headers.range).toBeUndefined();
+    expect(http.requests[1]?.headers['if-range']).toBeUndefined();
   });
 
   it('starts over when the server gives no validator to resume against', async () => {
