@@ -6,7 +6,6 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { pack as tarPack } from 'tar-stream';
 import type { ControlApi } from '../cli/api.js';
 import { logRingDirectory, logRingFiles } from '../log.js';
 import { SECURITY_LOG_MAX_ROWS, type SecurityLogEntry } from '../store/security-log-repo.js';
@@ -221,6 +220,8 @@ async function writeTarGz(
   staging: string,
   parts: readonly string[],
 ): Promise<void> {
+  // tar-stream loads with the first bundle: most charge points never build one.
+  const { pack: tarPack } = await import('tar-stream');
   const pack = tarPack();
   const written = pipeline(pack, createGzip(), createWriteStream(path, { mode: 0o600 }));
   try {

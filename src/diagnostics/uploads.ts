@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import { TransferError, type UploadOptions } from '../transfer/index.js';
+import { TransferError, type UploadOptions } from '../transfer/types.js';
 import {
   type Bundle,
   type BundleKind,
