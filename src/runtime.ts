@@ -71,7 +71,6 @@ import { SecurityLogRepo } from './store/security-log-repo.js';
 import type { StateLock } from './store/state-lock.js';
 import { TransactionSamplesRepo } from './store/transaction-samples-repo.js';
 import { TransactionsRepo } from './store/transactions-repo.js';
-import { download, upload } from './transfer/index.js';
 import { FIRMWARE_VERSION } from './version.js';
 
 /** Why the runtime ended; the daemon maps it to an exit code. */
@@ -338,8 +337,14 @@ export class Runtime {
       dir: join(cfg.stateDir, 'firmware'),
       resultFile: join(cfg.stateDir, 'firmware-result.json'),
       config: cfg.firmware,
-      download: (options) =>
-        download({ ...options, ...this.transferTrust(), clock, log: log.child({ module: 'transfer' }) }),
+      // src/transfer (basic-ftp and friends) loads on the first transfer: boot does not pay for it.
+      download: async (options) =>
+        (await import('./transfer/index.js')).download({
+          ...options,
+          ...this.transferTrust(),
+          clock,
+          log: log.child({ module: 'transfer' }),
+        }),
       manufacturerRoots: () => this.certificates.rootsPem('ManufacturerRootCertificate'),
       charger: this.station,
       sessions: this.transactions,
@@ -368,8 +373,13 @@ export class Runtime {
         redactor: () => new Redactor(cfg.chargePointId, [this.config.get('AuthorizationKey')]),
         now: () => this.time.nowMs(),
       },
-      upload: (options) =>
-        upload({ ...options, ...this.transferTrust(), clock, log: log.child({ module: 'transfer' }) }),
+      upload: async (options) =>
+        (await import('./transfer/index.js')).upload({
+          ...options,
+          ...this.transferTrust(),
+          clock,
+          log: log.child({ module: 'transfer' }),
+        }),
       log,
     });
     const triggers = new Map<MessageTrigger, TriggerTarget>();

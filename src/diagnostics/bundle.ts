@@ -12,6 +12,7 @@ import { logRingDirectory, logRingFiles } from '../log.js';
 import { SECURITY_LOG_MAX_ROWS, type SecurityLogEntry } from '../store/security-log-repo.js';
 import type { TraceEntry } from '../store/trace-repo.js';
 import { FIRMWARE_VERSION } from '../version.js';
+import { bundleFileName } from './bundle-name.js';
 import type { Redactor } from './redact.js';
 
 /** What a bundle holds: everything (GetDiagnostics, GetLog DiagnosticsLog, cpctl) or the security log. */
@@ -247,22 +248,4 @@ async function pruneBundles(dir: string): Promise<void> {
   );
   byAge.sort((a, b) => b.mtime - a.mtime);
   for (const { name } of byAge.slice(BUNDLES_KEPT)) await rm(join(dir, name), { force: true });
-}
-
-/**
- * The bundle's name, known before it is built (GetDiagnostics and GetLog answer with it):
- * `diagnostics-<chargePointId>-20261129T190000.123Z.tar.gz` or `securitylog-...`; to the
- * millisecond, so a request that replaces one a moment old gets a name of its own.
- */
-export function bundleFileName(kind: BundleKind, chargePointId: string, at: number): string {
-  return `${kind === 'diagnostics' ? 'diagnostics' : 'securitylog'}-${fileSafe(chargePointId)}-${stamp(at)}.tar.gz`;
-}
-
-/** `2026-11-29T19:00:00.123Z` -> `20261129T190000.123Z`. */
-function stamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '');
-}
-
-function fileSafe(text: string): string {
-  return text.replace(/[^A-Za-z0-9._-]/g, '_');
 }

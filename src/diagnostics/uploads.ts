@@ -1,13 +1,7 @@
 import type { Logger } from '../log.js';
-import { TransferError, type UploadOptions } from '../transfer/index.js';
-import {
-  type Bundle,
-  type BundleKind,
-  type BundleSources,
-  buildBundle,
-  bundleFileName,
-  type TimeWindow,
-} from './bundle.js';
+import { TransferError, type UploadOptions } from '../transfer/types.js';
+import type { Bundle, BundleKind, BundleSources, TimeWindow } from './bundle.js';
+import { bundleFileName } from './bundle-name.js';
 
 /** How a log upload failed, in LogStatusNotification's words (UploadFailure as the enum spells it). */
 export type UploadFailure = 'UploadFailure' | 'BadMessage' | 'PermissionDenied' | 'NotSupportedOperation';
@@ -55,7 +49,9 @@ export class DiagnosticsFiles {
   }
 
   /** A bundle written under `<stateDir>/diagnostics` (cpctl diagnostics). */
-  build(kind: BundleKind, window: TimeWindow, fileName?: string): Promise<Bundle> {
+  async build(kind: BundleKind, window: TimeWindow, fileName?: string): Promise<Bundle> {
+    // The bundle builder (tar-stream, gzip, the log readers) loads with the first bundle.
+    const { buildBundle } = await import('./bundle.js');
     return buildBundle(kind, window, this.opts.sources, fileName);
   }
 

@@ -7,8 +7,8 @@ import type { Logger } from '../log.js';
 import type { FirmwareStatusEnumType } from '../ocpp/generated/messages.js';
 import type { TransactionEngine } from '../station/transactions.js';
 import type { FirmwareRepo, FirmwareSource, FirmwareUpdateRecord } from '../store/firmware-repo.js';
-import { redactUrl } from '../transfer/index.js';
 import type { DownloadOptions, DownloadResult, Progress } from '../transfer/types.js';
+import { redactUrl } from '../transfer/url.js';
 import { type HookOutcome, runInstallHook } from './install-hook.js';
 import { imageSignatureValid, signingCertificateProblem } from './signature.js';
 

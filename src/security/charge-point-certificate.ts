@@ -5,7 +5,7 @@ import type { OcppTime } from '../clock.js';
 import { removeFileDurably, renameFileDurably, writeFileDurably } from '../fs/durable-file.js';
 import type { Logger } from '../log.js';
 import { verifyChargePointChain } from './certificate-chain.js';
-import { type CertificateSubject, createCertificateRequest, type KeyType } from './csr.js';
+import type { CertificateSubject, KeyType } from './csr.js';
 
 /** A client certificate (chain, PEM) and its private key (PEM), for TLS. */
 export interface ClientCredentials {
@@ -113,6 +113,8 @@ export class ChargePointCertificate {
    */
   async newRequest(subject: CertificateSubject): Promise<string> {
     const started = performance.now();
+    // csr.ts and its DER writer load with the first request: a key renewal is rare.
+    const { createCertificateRequest } = await import('./csr.js');
     const request = await createCertificateRequest(this.opts.keyType, subject);
     writeFileDurably(this.opts.dir, REQUEST_KEY, request.privateKeyPem, 0o600);
     this.opts.log.info(
