@@ -201,7 +201,7 @@ export class RpcEndpoint extends EventEmitter {
   private readonly maxFrameBytes: number;
   private readonly handlers = new Map<string, AnyHandler>();
   private readonly queue: PendingCall[] = [];
-  private readonly lateIds: string[] = [];
+  private readonly lateIds = new RecentIds(LATE_IDS_KEPT);
   private readonly sentIds = new RecentIds(REPLAY_IDS_KEPT);
   private readonly answeredIds = new RecentIds(REPLAY_IDS_KEPT);
   /** The central system's CALL ids on this connection. */
@@ -707,7 +707,7 @@ export class RpcEndpoint extends EventEmitter {
       return call;
     }
     this.counters.unknownResults += 1;
-    const late = this.lateIds.includes(messageId);
+    const late = this.lateIds.has(messageId);
     if (this.answeredIds.has(messageId)) {
       this.securityEvent('AttemptedReplayAttacks', `${kind} again for answered call ${clip(messageId)}`);
     } else if (!late && !this.sentIds.has(messageId)) {
@@ -775,8 +775,7 @@ export class RpcEndpoint extends EventEmitter {
     }
     this.inFlight = undefined;
     this.counters.timeouts += 1;
-    this.lateIds.push(call.messageId);
-    if (this.lateIds.length > LATE_IDS_KEPT) this.lateIds.shift();
+    this.lateIds.add(call.messageId);
     this.log.warn(
       {
         reason: call.preempted ? 'an urgent call waits' : 'timeout',
