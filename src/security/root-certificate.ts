@@ -53,9 +53,14 @@ export function certificateOf(encoded: string | Buffer): X509Certificate | undef
   }
 }
 
-/** The whitepaper's serialNumber: hex without leading zeroes (4095 -> "FFF"). */
+/** A serial number's hex as the whitepaper writes it: upper case, no leading zeroes (4095 -> "FFF"). */
+function canonicalSerial(hex: string): string {
+  return hex.toUpperCase().replace(/^0+(?=.)/, '');
+}
+
+/** The whitepaper's serialNumber of `cert`. */
 export function serialNumberHex(cert: X509Certificate): string {
-  return cert.serialNumber.toUpperCase().replace(/^0+(?=.)/, '');
+  return canonicalSerial(cert.serialNumber);
 }
 
 const NODE_HASH: Record<HashAlgorithmEnumType, string> = {
@@ -91,12 +96,11 @@ export function hashDataOf(
 
 /** The fields are case-insensitive (CiString); a serial number may come with leading zeroes. */
 export function sameHashData(a: CertificateHashDataType, b: CertificateHashDataType): boolean {
-  const serial = (s: string) => s.toUpperCase().replace(/^0+(?=.)/, '');
   return (
     a.hashAlgorithm === b.hashAlgorithm &&
     a.issuerNameHash.toUpperCase() === b.issuerNameHash.toUpperCase() &&
     a.issuerKeyHash.toUpperCase() === b.issuerKeyHash.toUpperCase() &&
-    serial(a.serialNumber) === serial(b.serialNumber)
+    canonicalSerial(a.serialNumber) === canonicalSerial(b.serialNumber)
   );
 }
 
