@@ -122,15 +122,7 @@ export class CertificateStore {
       log.warn({ certificateType: kind, subject: cert.subject }, 'certificate store full; install refused');
       return 'Rejected';
     }
-    const entry: RootEntry = {
-      certificateType: kind,
-      cert,
-      pem: cert.toString(),
-      fingerprint,
-      serialNumber: serialNumberHex(cert),
-      hashes: issuerHashes(cert, issuer),
-      file: `${kind}-${fingerprint}${PEM_SUFFIX}`,
-    };
+    const entry = rootEntry(kind, cert, issuer, fileName(kind, fingerprint));
     try {
       this.persist(
         entry,
@@ -307,15 +299,7 @@ export class CertificateStore {
           { caFile, subject: cert.subject },
           'provisioned root not listed: its issuer is not in csms.caFile',
         );
-      return {
-        certificateType: 'CentralSystemRootCertificate',
-        cert,
-        pem: cert.toString(),
-        fingerprint: fingerprintOf(cert),
-        serialNumber: serialNumberHex(cert),
-        hashes: issuer ? issuerHashes(cert, issuer) : undefined,
-        file: undefined,
-      };
+      return rootEntry('CentralSystemRootCertificate', cert, issuer, undefined);
     });
   }
 
@@ -357,24 +341,39 @@ export class CertificateStore {
           ? cert
           : this.visible(kind).find((entry) => isIssuedBy(cert, entry.cert))?.cert
         : undefined;
-    if (!kind || !cert || !issuer || file !== `${kind}-${fingerprintOf(cert)}${PEM_SUFFIX}`) {
+    if (!kind || !cert || !issuer || file !== fileName(kind, fingerprintOf(cert))) {
       log.warn({ file }, 'stray file in the certificate directory removed');
       removeFileDurably(this.dir, file);
       return;
     }
-    const entry: RootEntry = {
-      certificateType: kind,
-      cert,
-      pem: cert.toString(),
-      fingerprint: fingerprintOf(cert),
-      serialNumber: serialNumberHex(cert),
-      hashes: issuerHashes(cert, issuer),
-      file,
-    };
+    const entry = rootEntry(kind, cert, issuer, file);
     this.opts.repo.add(this.rowOf(entry));
     this.installed.push(entry);
     log.info({ file }, 'certificate file without entry adopted (install interrupted after the write)');
   }
+}
+
+/** A root's entry; without its issuer at hand it has no hash data (provisioned, trusted, not listed). */
+function rootEntry(
+  certificateType: RootCertificateType,
+  cert: X509Certificate,
+  issuer: X509Certificate | undefined,
+  file: string | undefined,
+): RootEntry {
+  return {
+    certificateType,
+    cert,
+    pem: cert.toString(),
+    fingerprint: fingerprintOf(cert),
+    serialNumber: serialNumberHex(cert),
+    hashes: issuer ? issuerHashes(cert, issuer) : undefined,
+    file,
+  };
+}
+
+/** The file under certs/ of an installed root. */
+function fileName(kind: RootCertificateType, fingerprint: string): string {
+  return `${kind}-${fingerprint}${PEM_SUFFIX}`;
 }
 
 function fileKind(file: string): RootCertificateType | undefined {
