@@ -49,7 +49,7 @@ export interface Bundle {
 /** Bundles kept under `<stateDir>/diagnostics`: the newest, for a technician to fetch again. */
 export const BUNDLES_KEPT = 3;
 /** Finished transactions a bundle lists. */
-export const BUNDLE_RECENT_TRANSACTIONS = 50;
+const BUNDLE_RECENT_TRANSACTIONS = 50;
 const TRACE_PAGE = 500;
 
 /** Where bundles are built and kept. */

@@ -94,7 +94,7 @@ export class DiagnosticsFiles {
 }
 
 /** A transfer error in LogStatusNotification's terms (white paper N01). */
-export function failureOf(error: unknown): UploadFailure {
+function failureOf(error: unknown): UploadFailure {
   if (!(error instanceof TransferError)) return 'UploadFailure';
   switch (error.kind) {
     case 'UnsupportedProtocol':

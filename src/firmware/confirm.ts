@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
  * How long the confirmation hook may run. It only clears a mark (or asks RAUC to), so a hook still
  * running after this is stuck; it is killed and tried again at the next accepted registration.
  */
-export const CONFIRM_HOOK_TIMEOUT_MS = 60_000;
+const CONFIRM_HOOK_TIMEOUT_MS = 60_000;
 
 /**
  * The `firmware.confirm` hook: a release that has just been installed is on trial until it proves

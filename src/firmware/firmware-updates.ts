@@ -307,8 +307,7 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
   private async copy(record: FirmwareUpdateRecord, signal: AbortSignal): Promise<FirmwareUpdateRecord> {
     const image = this.imagePath(record.location);
     try {
-      await this.removeImage();
-      await mkdir(this.opts.dir, { recursive: true, mode: 0o700 });
+      await this.emptyImageDir();
       await copyFile(record.location, image);
       this.throwIfCancelled(signal);
     } catch (error) {
@@ -322,9 +321,8 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
 
   /** Downloads the image into the firmware folder (one image at a time: the folder is emptied). */
   private async fetch(start: FirmwareUpdateRecord, signal: AbortSignal): Promise<FirmwareUpdateRecord> {
-    let record = this.advance(start, { status: 'Downloading' });
-    await this.removeImage();
-    await mkdir(this.opts.dir, { recursive: true, mode: 0o700 });
+    const record = this.advance(start, { status: 'Downloading' });
+    await this.emptyImageDir();
     const image = this.imagePath(record.location);
     this.downloaded = { bytes: 0 };
     try {
@@ -347,8 +345,7 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
       this.downloaded = undefined;
     }
     this.throwIfCancelled(signal);
-    record = this.advance(record, { status: 'Downloaded', image });
-    return record;
+    return this.advance(record, { status: 'Downloaded', image });
   }
 
   private imagePath(location: string): string {
@@ -361,6 +358,12 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
     // The name is the server's: nothing but a plain file name is kept.
     const safe = name.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '');
     return join(this.opts.dir, safe || 'image');
+  }
+
+  /** The firmware folder, made if missing and emptied: it holds one image at a time. */
+  private async emptyImageDir(): Promise<void> {
+    await this.removeImage();
+    await mkdir(this.opts.dir, { recursive: true, mode: 0o700 });
   }
 
   private async removeImage(): Promise<void> {

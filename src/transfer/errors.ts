@@ -10,7 +10,7 @@ export function httpStatusKind(status: number): TransferErrorKind {
 }
 
 /** The kind of an FTP reply code that is not a success (RFC 959: 4yz transient, 5yz permanent). */
-export function ftpReplyKind(code: number): TransferErrorKind {
+function ftpReplyKind(code: number): TransferErrorKind {
   if (code === 550) return 'NotFound';
   if (code === 530 || code === 532 || code === 553) return 'AccessDenied';
   if (code >= 400 && code < 500) return 'Server';

@@ -2,8 +2,7 @@ import { createReadStream } from 'node:fs';
 import { Client } from 'basic-ftp';
 import type { AttemptContext } from './context.js';
 import { errorCode, localIoError } from './errors.js';
-import type { PartFile } from './part-file.js';
-import { TransferError } from './types.js';
+import { type PartFile, receiveInto } from './part-file.js';
 import { ftpPath, type TransferTarget } from './url.js';
 
 /** Logs in (FTPS: AUTH TLS first, data connections protected too); the signal closes the session. */
@@ -69,13 +68,9 @@ export function ftpDownloader(
         first = now;
         await part.restart();
       }
-      part.total = now.size;
-      await ctx.ensureSpace(now.size === undefined ? 0 : now.size - part.bytes);
-      await part.receive(async (sink) => {
+      await receiveInto(part, now.size, ctx, target.display, async (sink) => {
         await client.downloadTo(sink, path, part.bytes);
       });
-      if (now.size !== undefined && part.bytes !== now.size)
-        throw new TransferError('Server', `${target.display}: ${part.bytes} of ${now.size} bytes received`);
     });
 }
 

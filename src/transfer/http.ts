@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { AttemptContext } from './context.js';
 import { httpStatusKind, localIoError } from './errors.js';
-import type { PartFile } from './part-file.js';
+import { type PartFile, receiveInto } from './part-file.js';
 import { releasingReadBuffers } from './read-buffers.js';
 import { TransferError } from './types.js';
 import { redactUrl, type TransferTarget } from './url.js';
@@ -57,15 +57,13 @@ export function httpDownloader(
         const status = response.statusCode ?? 0;
         throw new TransferError(httpStatusKind(status), `${target.display}: HTTP ${status}`);
       }
-      part.total = total;
-      await ctx.ensureSpace(total === undefined ? 0 : total - part.bytes);
-      await part.receive((sink) => pipeline(response, releasingReadBuffers(), sink));
+      await receiveInto(part, total, ctx, target.display, (sink) =>
+        pipeline(response, releasingReadBuffers(), sink),
+      );
     } catch (error) {
       response.destroy();
       throw error;
     }
-    if (total !== undefined && part.bytes !== total)
-      throw new TransferError('Server', `${target.display}: ${part.bytes} of ${total} bytes received`);
   };
 }
 

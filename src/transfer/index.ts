@@ -45,12 +45,7 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
   if (signal?.aborted) throw new TransferError('Cancelled', 'cancelled');
   await ensureSpace(dir, 0, reserve, statfs);
   const part = await PartFile.open(options.dest, options.onProgress);
-  const ctx: AttemptContext = {
-    ...(options.ca ? { ca: options.ca } : {}),
-    ...(signal ? { signal } : {}),
-    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
-    ensureSpace: (bytes) => ensureSpace(dir, bytes, reserve, statfs),
-  };
+  const ctx = attemptContext(options, (bytes) => ensureSpace(dir, bytes, reserve, statfs));
   log?.info({ url: target.display, dest: options.dest }, 'download started');
   try {
     const attempt = isHttp(target) ? httpDownloader(target, part, ctx) : ftpDownloader(target, part, ctx);
@@ -74,12 +69,7 @@ export async function upload(options: UploadOptions): Promise<void> {
   const target = parseTransferUrl(options.location);
   const { signal, log } = options;
   if (signal?.aborted) throw new TransferError('Cancelled', 'cancelled');
-  const ctx: AttemptContext = {
-    ...(options.ca ? { ca: options.ca } : {}),
-    ...(signal ? { signal } : {}),
-    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
-    ensureSpace: async () => undefined,
-  };
+  const ctx = attemptContext(options, async () => undefined);
   log?.info({ location: target.display, fileName: options.fileName }, 'upload started');
   try {
     const attempt = isHttp(target)
@@ -92,6 +82,19 @@ export async function upload(options: UploadOptions): Promise<void> {
     log?.warn({ location: target.display, kind: error.kind, err: error.message }, 'upload failed');
     throw error;
   }
+}
+
+/** What every attempt of a download or an upload gets; only a download checks the free space. */
+function attemptContext(
+  options: DownloadOptions | UploadOptions,
+  ensureSpace: AttemptContext['ensureSpace'],
+): AttemptContext {
+  return {
+    ...(options.ca ? { ca: options.ca } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    ensureSpace,
+  };
 }
 
 function policyOf(options: DownloadOptions | UploadOptions): Omit<RetryPolicy, 'display'> {

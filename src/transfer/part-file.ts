@@ -2,8 +2,9 @@ import { createHash, type Hash } from 'node:crypto';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Writable } from 'node:stream';
+import type { AttemptContext } from './context.js';
 import { localIoError } from './errors.js';
-import type { DownloadResult, Progress } from './types.js';
+import { type DownloadResult, type Progress, TransferError } from './types.js';
 
 /**
  * `<dest>.part`: a download in progress. Bytes are written at their offset and hashed after the
@@ -111,4 +112,23 @@ export class PartFile {
     await this.handle.close().catch(() => undefined);
     await rm(this.path, { force: true });
   }
+}
+
+/**
+ * One download attempt's body into `part`, over HTTP or FTP alike: the size the server announced
+ * (`total`) is checked against the free space first, and against the bytes in the part after, so
+ * a connection that ended early is a Server failure the next attempt resumes.
+ */
+export async function receiveInto(
+  part: PartFile,
+  total: number | undefined,
+  ctx: AttemptContext,
+  display: string,
+  transfer: (sink: Writable) => Promise<void>,
+): Promise<void> {
+  part.total = total;
+  await ctx.ensureSpace(total === undefined ? 0 : total - part.bytes);
+  await part.receive(transfer);
+  if (total !== undefined && part.bytes !== total)
+    throw new TransferError('Server', `${display}: ${part.bytes} of ${total} bytes received`);
 }

@@ -10,7 +10,7 @@ import { runInNewContext } from 'node:vm';
  * nothing, the memory is live as far as malloc knows). A scavenge every 256 KB (four reads) frees them at well under a
  * millisecond each; only the young generation is collected, the daemon's old objects are not walked.
  */
-export const RELEASE_EVERY_BYTES = 256 * 1024;
+const RELEASE_EVERY_BYTES = 256 * 1024;
 
 let scavenge: (() => void) | undefined;
 
