@@ -109,12 +109,6 @@ export interface ChargingLimitOptions {
   log: Logger;
 }
 
-/**
- * How far ahead a re-evaluation looks for the next change of a composite, s: while a session
- * runs and nothing changes within it, the owner looks again at its end.
- */
-export const LOOKAHEAD_S = NEXT_CHANGE_HORIZON_S;
-
 /** A local limit that is refused (not a number the connector can offer). */
 export class LocalLimitRefused extends Error {
   override readonly name = 'LocalLimitRefused';
@@ -280,7 +274,9 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
     const { station, time } = this.opts;
     const now = time.nowMs();
     this.reshare(now);
-    const horizon = now + LOOKAHEAD_S * 1000;
+    // How far a re-evaluation looks for the next change: while a session runs and nothing changes
+    // within it, the owner looks again at its end.
+    const horizon = now + NEXT_CHANGE_HORIZON_S * 1000;
     // The charge point's composite changes the supply that is shared, also where a share hides it.
     let nextMs = this.changeBefore(0, now, horizon) ?? Number.POSITIVE_INFINITY;
     let sessions = false;

@@ -9,6 +9,7 @@
  * line: no guess (L1, say) can overload the line it is really on, at worst it gets less.
  */
 import type { ConnectorDevices } from '../../hal/types.js';
+import { roundDownToTenth } from './composite-schedule.js';
 
 /** IEC 61851-1: the least current a PWM pilot can offer; below it the EV cannot charge. */
 export const MIN_CHARGING_CURRENT_A = 6;
@@ -42,11 +43,6 @@ export type Share =
 
 /** Below this, amps are rounding noise of the filling's sums. */
 const EPSILON_A = 1e-6;
-
-/** Limits are offered to a tenth of an ampere (as OCPP's chargingRateUnit A allows); shares round down. */
-function tenthsDown(amps: number): number {
-  return Math.floor((amps + EPSILON_A) * 10) / 10;
-}
 
 /**
  * Max-min fair shares of `supplyA` (A per line): every line carries at most `supplyA` of the
@@ -100,7 +96,8 @@ function fill(supplyA: number, served: readonly ShareDemand[]): Map<number, numb
   }
   const limits = new Map<number, number>();
   for (const d of served) {
-    const limitA = share(d) === d.capA ? d.capA : tenthsDown(share(d));
+    // Offered to a tenth of an ampere, as the composite's limits are: shares round down.
+    const limitA = share(d) === d.capA ? d.capA : roundDownToTenth(share(d));
     if (limitA < d.minA) return undefined;
     limits.set(d.connectorId, limitA);
   }

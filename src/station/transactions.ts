@@ -840,10 +840,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     tx.invalidIdLimit = limit;
     const check = async (): Promise<void> => {
       if (this.runningOn(connectorId) !== tx) return;
-      const hw = this.opts.station.connector(connectorId);
-      const reading = hw && (await this.readMeter(hw));
-      if (reading && this.runningOn(connectorId) === tx)
-        this.noteReading(tx, reading, this.opts.time.nowMs());
+      const reading = await this.readRegister(connectorId, tx);
       const energy = reading?.energyImportWh ?? tx.row.lastMeter;
       if (energy >= limit.untilWh) {
         this.opts.log.info({ connectorId, energyWh: energy, maxWh }, 'MaxEnergyOnInvalidId reached');
@@ -895,6 +892,14 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     if (written) this.unsavedRegisters.delete(tx.row.localId);
   }
 
+  /** Reads a transaction's meter; the reading is its register while the transaction still runs. */
+  private async readRegister(connectorId: number, tx: RunningTransaction): Promise<MeterReading | undefined> {
+    const hw = this.opts.station.connector(connectorId);
+    const reading = hw && (await this.readMeter(hw));
+    if (reading && this.runningOn(connectorId) === tx) this.noteReading(tx, reading, this.opts.time.nowMs());
+    return reading;
+  }
+
   /** Every reading of a running transaction's meter is its last known register, persisted soon. */
   private noteReading(tx: RunningTransaction, reading: MeterReading, timestampMs: number): void {
     const at = new Date(timestampMs).toISOString();
@@ -924,11 +929,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     if (sampleSeconds <= 0 || sampleSeconds * 1000 > REGISTER_PERSIST_MS) {
       for (const [connectorId, state] of this.states) {
         if (state.kind !== 'Transaction') continue;
-        const hw = this.opts.station.connector(connectorId);
-        const reading = hw && (await this.readMeter(hw));
-        if (reading && this.runningOn(connectorId) === state.tx) {
-          this.noteReading(state.tx, reading, this.opts.time.nowMs());
-        }
+        await this.readRegister(connectorId, state.tx);
       }
     }
     // The engine may have been closed (and the store with it) while the meters were read.

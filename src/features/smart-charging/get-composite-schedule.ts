@@ -34,11 +34,8 @@ export function registerGetCompositeSchedule(
         duration: req.duration,
         startSchedule: start,
         chargingRateUnit: schedule.unit,
-        chargingSchedulePeriod: schedule.periods.map((period) => ({
-          startPeriod: period.startPeriod,
-          limit: period.limit,
-          numberPhases: period.numberPhases,
-        })),
+        // toUnit's periods are already the frame's (startPeriod, limit, numberPhases).
+        chargingSchedulePeriod: [...schedule.periods],
       },
     };
   });
