@@ -1,8 +1,7 @@
 import { basicAuthPassword } from '../ocpp/basic-auth.js';
-import { REDACTED } from '../ocpp/trace.js';
+import { PEM_PRIVATE_KEY, REDACTED } from '../ocpp/trace.js';
 import { redactUrlsIn } from '../transfer/url.js';
 
-const PEM_PRIVATE_KEY = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END \1PRIVATE KEY-----|$)/g;
 /** Field names whose value is a secret whatever it looks like. */
 const SECRET_FIELD = /authorizationkey|password|passphrase|secret|token|privatekey/i;
 

@@ -66,6 +66,9 @@ export interface CallOptions {
   triggered?: boolean;
 }
 
+/** The options of a message the central system asked for (TriggerMessage, ExtendedTriggerMessage). */
+export const TRIGGERED: CallOptions = { triggered: true };
+
 export interface FrameEvent {
   direction: 'in' | 'out';
   text: string;

@@ -49,7 +49,9 @@ export const DEFAULT_TRACE_BYTES = 4 * 1024 * 1024;
 /** Calls whose answer has not been seen, remembered to name the action of that answer. */
 const OPEN_CALLS_KEPT = 64;
 
-const PEM_PRIVATE_KEY = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END \1PRIVATE KEY-----|$)/g;
+/** A PEM private key block (or its unterminated start): what no output may carry. */
+export const PEM_PRIVATE_KEY =
+  /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END \1PRIVATE KEY-----|$)/g;
 const AUTHORIZATION_KEY = /authorizationkey/i;
 const JSON_UNICODE_ESCAPE = /\\u([0-9a-fA-F]{4})/g;
 /** What parseFrame returns for text that is not JSON. */

@@ -1,4 +1,4 @@
-import type { CallOptions } from '../../ocpp/rpc.js';
+import { TRIGGERED } from '../../ocpp/rpc.js';
 import type { TransactionEngine } from '../../station/transactions.js';
 import { type FeatureContext, sendQuietly } from '../context.js';
 import type { MessageTrigger, TriggerTarget } from '../profile.js';
@@ -8,7 +8,6 @@ import type { Registration } from './registration.js';
 import type { StatusReporter } from './status-notification.js';
 
 /** The central system asked for it: it may leave while registration is Pending (spec 4.2.1). */
-const TRIGGERED: CallOptions = { triggered: true };
 
 export interface CoreTriggerSources {
   registration: Registration;

@@ -4,13 +4,12 @@ import type {
   FirmwareStatusNotificationRequest,
 } from '../../ocpp/generated/messages.js';
 import type { Outbox } from '../../ocpp/outbox.js';
-import type { CallOptions } from '../../ocpp/rpc.js';
+import { TRIGGERED } from '../../ocpp/rpc.js';
 import { type FeatureContext, sendQuietly } from '../context.js';
 
 type PlainStatus = FirmwareStatusNotificationRequest['status'];
 
 /** The central system asked for it: it may leave while registration is Pending (spec 4.2.1). */
-const TRIGGERED: CallOptions = { triggered: true };
 
 /**
  * Each pipeline status as 1.6's FirmwareStatusNotification says it; undefined = not told (the

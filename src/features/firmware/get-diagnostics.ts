@@ -5,13 +5,11 @@ import {
   UploadSlot,
 } from '../../diagnostics/uploads.js';
 import type { DiagnosticsStatusNotificationRequest } from '../../ocpp/generated/messages.js';
-import type { CallOptions } from '../../ocpp/rpc.js';
+import { type CallOptions, TRIGGERED } from '../../ocpp/rpc.js';
 import { type FeatureContext, sendQuietly } from '../context.js';
 import type { TriggerTarget } from '../profile.js';
 
 type DiagnosticsStatus = DiagnosticsStatusNotificationRequest['status'];
-
-const TRIGGERED: CallOptions = { triggered: true };
 
 export interface GetDiagnostics {
   /** TriggerMessage(DiagnosticsStatusNotification): Uploading while an upload runs, else Idle. */

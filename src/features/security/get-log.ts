@@ -5,11 +5,9 @@ import {
   UploadSlot,
 } from '../../diagnostics/uploads.js';
 import type { LogStatusNotificationRequest } from '../../ocpp/generated/messages.js';
-import type { CallOptions } from '../../ocpp/rpc.js';
+import { type CallOptions, TRIGGERED } from '../../ocpp/rpc.js';
 import { type FeatureContext, sendQuietly } from '../context.js';
 import type { TriggerTarget } from '../profile.js';
-
-const TRIGGERED: CallOptions = { triggered: true };
 
 export interface GetLog {
   /** ExtendedTriggerMessage(LogStatusNotification): Uploading with its requestId, or Idle (N01.FR.12). */
