@@ -48,6 +48,11 @@ export function rewrapBoardError(error: unknown, message: string): Error {
     : new Error(message, { cause: error });
 }
 
+/** Refuses a limit an output cannot take: not a number, or below 0 (`what` and `unit` name it). */
+export function checkLimit(value: number, what: string, unit: string): void {
+  if (!Number.isFinite(value) || value < 0) throw new RangeError(`${what} ${value} ${unit} is not >= 0`);
+}
+
 export type DeviceHealth = { ok: true } | { ok: false; fault: HardwareFault; info?: string };
 
 export const HEALTHY: DeviceHealth = { ok: true };

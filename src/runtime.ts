@@ -339,12 +339,7 @@ export class Runtime {
       config: cfg.firmware,
       // src/transfer (basic-ftp and friends) loads on the first transfer: boot does not pay for it.
       download: async (options) =>
-        (await import('./transfer/index.js')).download({
-          ...options,
-          ...this.transferTrust(),
-          clock,
-          log: log.child({ module: 'transfer' }),
-        }),
+        (await import('./transfer/index.js')).download({ ...options, ...this.transferOptions() }),
       manufacturerRoots: () => this.certificates.rootsPem('ManufacturerRootCertificate'),
       charger: this.station,
       sessions: this.transactions,
@@ -374,12 +369,7 @@ export class Runtime {
         now: () => this.time.nowMs(),
       },
       upload: async (options) =>
-        (await import('./transfer/index.js')).upload({
-          ...options,
-          ...this.transferTrust(),
-          clock,
-          log: log.child({ module: 'transfer' }),
-        }),
+        (await import('./transfer/index.js')).upload({ ...options, ...this.transferOptions() }),
       log,
     });
     const triggers = new Map<MessageTrigger, TriggerTarget>();
@@ -641,12 +631,17 @@ export class Runtime {
   }
 
   /**
-   * What an HTTPS / FTPS file server must chain to: the system's CAs, and the central-system roots
-   * too (an operator's file server often has the operator's own CA, as its central system does).
+   * What every download and upload shares: the clock, the log, and what an HTTPS / FTPS file server
+   * must chain to: the system's CAs, and the central-system roots too (an operator's file server
+   * often has the operator's own CA, as its central system does).
    */
-  private transferTrust(): { ca?: string[] } {
+  private transferOptions(): { ca?: string[]; clock: Clock; log: Logger } {
     const roots = this.certificates.rootsPem('CentralSystemRootCertificate');
-    return roots.length > 0 ? { ca: [...rootCertificates, ...roots] } : {};
+    return {
+      ...(roots.length > 0 ? { ca: [...rootCertificates, ...roots] } : {}),
+      clock: this.clock,
+      log: this.opts.log.child({ module: 'transfer' }),
+    };
   }
 
   private credentials(): LinkCredentials {

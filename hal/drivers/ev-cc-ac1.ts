@@ -27,6 +27,7 @@ import { type Clock, systemClock, type Timer } from '../../src/clock.js';
 import type { Logger } from '../../src/log.js';
 import {
   type ConnectorLock,
+  checkLimit,
   type DeviceHealth,
   HEALTHY,
   type HealthEvents,
@@ -331,7 +332,7 @@ export class EvCcAc1Pilot
   }
 
   async setCurrentLimit(amps: number): Promise<void> {
-    if (!Number.isFinite(amps) || amps < 0) throw new RangeError(`pilot current limit ${amps} A is not >= 0`);
+    checkLimit(amps, 'pilot current limit', 'A');
     await this.controller.offer(amps);
   }
 

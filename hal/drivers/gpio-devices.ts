@@ -12,6 +12,7 @@ import type { Logger } from '../../src/log.js';
 import {
   type BoardFaultKind,
   type ConnectorLock,
+  checkLimit,
   type DeviceHealth,
   type FaultInput,
   HEALTHY,
@@ -505,7 +506,7 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
   }
 
   async setCurrentLimit(amps: number): Promise<void> {
-    if (!Number.isFinite(amps) || amps < 0) throw new RangeError(`pilot current limit ${amps} A is not >= 0`);
+    checkLimit(amps, 'pilot current limit', 'A');
     this.limit = amps;
     if (!this.started) return;
     const enableError = this.driveEnable();

@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../src/log.js';
-import { type DeviceHealth, HEALTHY, type HealthEvents, type PowerSetpoint } from '../types.js';
+import { checkLimit, type DeviceHealth, HEALTHY, type HealthEvents, type PowerSetpoint } from '../types.js';
 import { HealthState } from './health-state.js';
 import { type ModbusBus, modbusLineTimingSchema, modbusTransportSchema } from './modbus-bus.js';
 
@@ -84,7 +84,7 @@ export class ModbusPowerSetpoint extends EventEmitter<HealthEvents> implements P
   }
 
   async setPowerLimit(watts: number): Promise<void> {
-    if (!Number.isFinite(watts) || watts < 0) throw new RangeError(`power limit ${watts} W is not >= 0`);
+    checkLimit(watts, 'power limit', 'W');
     this.limitW = watts;
     if (this.started) await this.write(watts);
   }

@@ -8,6 +8,7 @@ import { SerialPort } from 'serialport';
 import { type Clock, systemClock, type Timer } from '../../src/clock.js';
 import type { Logger } from '../../src/log.js';
 import { type DeviceHealth, HEALTHY, type RfidReader, type RfidReaderEvents } from '../types.js';
+import { HealthState } from './health-state.js';
 import { createFrameDecoder, type FrameDecoder, RFID_PROTOCOLS, type RfidProtocol } from './rfid-frames.js';
 
 export interface SerialRfidOptions {
@@ -77,7 +78,7 @@ export class SerialRfidReader extends EventEmitter<RfidReaderEvents> implements 
   private portProblem: string | undefined;
   private garbageProblem: string | undefined;
   private badInRow = 0;
-  private current: DeviceHealth = HEALTHY;
+  private readonly healthState = new HealthState((h) => this.emit('health', h));
   private last: { idTag: string; at: number } | undefined;
   /** The card last seen and when (monotonic), for repeat suppression. */
   private seen: { idTag: string; at: number } | undefined;
@@ -113,7 +114,7 @@ export class SerialRfidReader extends EventEmitter<RfidReaderEvents> implements 
   }
 
   health(): DeviceHealth {
-    return this.current;
+    return this.healthState.get();
   }
 
   lastRead(): { idTag: string; at: number } | undefined {
@@ -232,15 +233,8 @@ export class SerialRfidReader extends EventEmitter<RfidReaderEvents> implements 
     const problem = this.portProblem ?? this.garbageProblem;
     const next: DeviceHealth =
       problem === undefined ? HEALTHY : { ok: false, fault: 'ReaderFailure', info: problem };
-    if (sameHealth(this.current, next)) return;
-    this.current = next;
-    this.emit('health', next);
+    this.healthState.set(next);
   }
-}
-
-function sameHealth(a: DeviceHealth, b: DeviceHealth): boolean {
-  if (a.ok || b.ok) return a.ok === b.ok;
-  return a.fault === b.fault && a.info === b.info;
 }
 
 function errorText(err: unknown): string {

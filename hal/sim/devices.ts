@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Clock } from '../../src/clock.js';
 import {
   type ConnectorLock,
+  checkLimit,
   type DeviceHealth,
   type FaultInput,
   HEALTHY,
@@ -130,7 +131,7 @@ export class SimPowerSetpoint extends EventEmitter<HealthEvents> implements Powe
   async stop(): Promise<void> {}
 
   async setPowerLimit(watts: number): Promise<void> {
-    if (!Number.isFinite(watts) || watts < 0) throw new RangeError(`power limit ${watts} W is not >= 0`);
+    checkLimit(watts, 'power limit', 'W');
     this.limitW = watts;
     this.ev.emit('change');
   }

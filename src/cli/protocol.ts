@@ -118,7 +118,6 @@ export interface MethodMap {
 /** Methods that send events before (or instead of) their result. */
 export type StreamMethod = { [M in Method]: MethodMap[M] extends { event: unknown } ? M : never }[Method];
 export type EventOf<M extends StreamMethod> = MethodMap[M]['event'];
-export const STREAM_METHODS: ReadonlySet<Method> = new Set<StreamMethod>(['trace', 'diagnostics']);
 
 export type Method = keyof MethodMap;
 export type Params<M extends Method> = MethodMap[M]['params'];

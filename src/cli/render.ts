@@ -348,7 +348,7 @@ export function renderAuth(report: AuthReport): string {
 }
 
 /** Where a limit comes from, in the words `cpctl status` and `cpctl limits` use. */
-export function sourceText(source: LimitSource): string {
+function sourceText(source: LimitSource): string {
   switch (source.kind) {
     case 'profile':
       return `${source.purpose} #${source.profileId}`;
@@ -374,7 +374,7 @@ const NOT_OFFERED: Record<Exclude<OfferState, 'offered'>, string> = {
  * composite's limit a session would draw (`0 A: no session; limit 16 A (TxDefaultProfile #7)`), so
  * an idle 0 A does not read as a limit of 0.
  */
-export function limitText(limit: LimitInEffect): string {
+function limitText(limit: LimitInEffect): string {
   const source = sourceText(limit.source);
   if (limit.state === 'offered') return `${limit.amps} A (${source})`;
   const below = limit.paused ? ', below the minimum' : '';
@@ -389,7 +389,7 @@ function hms(seconds: number): string {
 }
 
 /** The technician's wall-clock time (cpctl's time zone) with its UTC offset, to the second. */
-export function localTime(at: number): string {
+function localTime(at: number): string {
   const d = new Date(at);
   const offset = -d.getTimezoneOffset();
   const zone = `${offset < 0 ? '-' : '+'}${pad2(Math.floor(Math.abs(offset) / 60))}:${pad2(Math.abs(offset) % 60)}`;

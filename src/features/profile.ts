@@ -1,3 +1,4 @@
+import type { SettingFloorStore } from '../config/registry.js';
 import type { DiagnosticsFiles } from '../diagnostics/uploads.js';
 import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
 import type { FeatureProfile } from '../ocpp/actions.js';
@@ -47,7 +48,7 @@ export interface ChargePointServices {
   /** The firmware pipeline: UpdateFirmware, SignedUpdateFirmware and cpctl share it. */
   firmware: FirmwareUpdates;
   /** Values that only rise and outlive the database (the store's setting floors). */
-  marks: { get(key: string): string | undefined; set(key: string, value: string): boolean };
+  marks: SettingFloorStore;
   /** The TriggerMessage targets of every installed profile, filled in as they install. */
   triggers: ReadonlyMap<MessageTrigger, TriggerTarget>;
   /** Diagnostics and log bundles, built and uploaded (GetDiagnostics, GetLog, cpctl diagnostics). */

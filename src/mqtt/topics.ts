@@ -133,9 +133,13 @@ export function connectorStatePayload(
     ...(snapshot.info ? { info: snapshot.info } : {}),
     availability,
     since: iso(snapshot.since),
-    ...(hw ? { plugged: hw.plugged() } : {}),
-    ...(hw && limit ? limitFields(limit) : {}),
-    ...(hw ? { maxCurrentA: hw.devices.maxCurrentA } : {}),
+    ...(hw
+      ? {
+          plugged: hw.plugged(),
+          ...(limit ? limitFields(limit) : {}),
+          maxCurrentA: hw.devices.maxCurrentA,
+        }
+      : {}),
   };
 }
 

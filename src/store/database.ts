@@ -11,7 +11,6 @@ import { migrateTo, NewerSchemaError, SCHEMA_VERSION } from './migrations.js';
 import { type Salvage, salvageInto } from './salvage.js';
 import { SettingFloors } from './setting-floors.js';
 import { acquireStateLock, type StateLock } from './state-lock.js';
-import { WAL_SIZE_LIMIT_BYTES } from './trace-repo.js';
 
 export interface Store {
   /** For repositories added later (transactions, outbox, ...): each multi-row change in one SQL transaction. */
@@ -53,6 +52,12 @@ export function lockStateDirectory(dir: string): StateLock {
 
 // Long enough to ride out a cpctl read or a checkpoint, short enough not to stall the cold start.
 const BUSY_TIMEOUT_MS = 2000;
+
+/**
+ * What the WAL file is cut back to after a checkpoint (SQLite keeps it at its peak otherwise), on
+ * every connection to the database (the trace's too).
+ */
+export const WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024;
 
 /** The file is there but cannot serve as our database; recovery moves it aside. */
 class UnusableDatabaseError extends Error {}

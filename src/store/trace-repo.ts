@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import type { Store } from './database.js';
+import { type Store, WAL_SIZE_LIMIT_BYTES } from './database.js';
 
 export type TraceDirection = 'in' | 'out';
 
@@ -44,9 +44,6 @@ const TRACE_CHECKPOINT_MS = 10_000;
  * One sync per 1 MB of trace is nothing next to the flood that causes it.
  */
 const TRACE_AUTOCHECKPOINT_PAGES = 256;
-
-/** What the WAL file is cut back to after a checkpoint (SQLite keeps it at its peak otherwise). */
-export const WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024;
 
 /** Pages the trace connection may cache: it only appends and reads recent rows. */
 const TRACE_CACHE_PAGES = 64;
