@@ -42,8 +42,10 @@ export interface DaySample {
   rssMiB: number;
   /** Bytes in pages that hold data (page_count - freelist_count). */
   dbUsedKiB: number;
-  /** The database file and its WAL on disk. */
+  /** The database file on disk (its WAL apart: see walKiB). */
   dbFileKiB: number;
+  /** The WAL file on disk: its high-water mark since the last checkpoint that cut it back. */
+  walKiB: number;
   /** Pages of the transactions table and its indexes: it grows with every session until retention prunes it. */
   transactionsKiB: number;
   /** Rows in the transactions table. */
@@ -184,7 +186,8 @@ export class WeekSimulation {
       heapMiB: round(memory.heapUsed / 2 ** 20),
       rssMiB: round(memory.rss / 2 ** 20),
       dbUsedKiB: round(used / 1024),
-      dbFileKiB: round((statSync(file).size + wal) / 1024),
+      dbFileKiB: round(statSync(file).size / 1024),
+      walKiB: round(wal / 1024),
       transactionsKiB: round(history.bytes / 1024),
       transactions: rows.n,
       sessions: this.sessions,
