@@ -19,12 +19,9 @@
 # release hooks' contract); either way the record goes.
 set -euo pipefail
 
-STATE_DIR="${CHARGEPOINT_STATE_DIR:-/var/lib/chargepoint}"
+# shellcheck source=firmware-release-lib.sh
+. "$(dirname "$(readlink -f "$0")")/firmware-release-lib.sh"
 PENDING="$STATE_DIR/rauc-pending"
-die() {
-  echo "firmware: $*" >&2
-  exit 1
-}
 command -v rauc >/dev/null 2>&1 || die "rauc is not installed"
 
 # A field of `rauc status --output-format=json`: booted (the booted slot's bootname) or the
@@ -56,8 +53,7 @@ case "${1:-}" in
   [[ "$booted" =~ ^[A-Za-z0-9._-]*$ ]] || booted=unknown
   if [[ "$expected" =~ ^[A-Za-z0-9._-]+$ && "$booted" != "$expected" ]]; then
     printf '{"status":"InstallationFailed","info":"slot %s did not boot; the bootloader fell back to %s"}\n' \
-      "$expected" "$booted" >"$STATE_DIR/firmware-result.json.new"
-    mv -f "$STATE_DIR/firmware-result.json.new" "$STATE_DIR/firmware-result.json"
+      "$expected" "$booted" | write_durably "$STATE_DIR/firmware-result.json"
     echo "firmware: slot $expected did not boot; running from $booted" >&2
   fi
   ;;
@@ -67,7 +63,7 @@ case "${1:-}" in
   rauc install "$1" || die "rauc install $1 failed"
   # The slot is written and will boot: a status that cannot be read only loses the fallback report.
   if primary="$(rauc_status primary)" && [[ -n "$primary" ]]; then
-    echo "$primary" >"$PENDING"
+    echo "$primary" | write_durably "$PENDING"
   else
     echo "firmware: installed, but rauc status did not name the new slot: a fallback will not be reported" >&2
   fi
