@@ -524,6 +524,8 @@ export class Runtime {
         changesOf(this.registration, ['status']),
         changesOf(this.store.health, ['changed']),
         changesOf(this.chargingLimit, ['changed']),
+        // A delivered StartTransaction brings the transactionId, a MeterValues the session's energy.
+        changesOf(this.outbox, ['delivered', 'deadLettered']),
         changesOf(this.time, ['adjusted']),
       ]),
       log,

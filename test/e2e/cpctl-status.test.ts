@@ -269,7 +269,7 @@ describe('cpctl status --watch and transactions --watch', () => {
     expect(watch.stderr()).toMatch(/chargepointd went away/);
   });
 
-  it('transactions --watch shows a transaction starting without being asked', async () => {
+  it('transactions --watch shows a transaction starting, then its transactionId once answered', async () => {
     const h = await start();
     await h.booted();
     const socket = h.config.cli.socket;
@@ -286,6 +286,17 @@ describe('cpctl status --watch and transactions --watch', () => {
           .some((l) => (JSON.parse(l) as TransactionsReport).running[0]?.idTag === 'VALID01'),
       'the running transaction',
     );
+    // The central system's answer changes no session state, only the row: still shown.
+    const answeredStart = await watch.output(
+      (out) =>
+        out
+          .trim()
+          .split('\n')
+          .some((l) => (JSON.parse(l) as TransactionsReport).running[0]?.transactionId !== undefined),
+      'the transactionId',
+    );
+    const last = JSON.parse(answeredStart.trim().split('\n').at(-1)!) as TransactionsReport;
+    expect(last.running[0]).toMatchObject({ idTag: 'VALID01', transactionId: expect.any(Number) });
     watch.child.kill('SIGINT');
     expect(await watch.exited()).toBe(0);
   });
