@@ -3,6 +3,7 @@ import { TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
 import type { Clock, Timer } from '../clock.js';
 import type { Logger } from '../log.js';
+import { redactUrl } from '../transfer/url.js';
 import { basicAuthorization } from './basic-auth.js';
 import { MAX_WEBSOCKET_MESSAGE_BYTES } from './frames.js';
 import {
@@ -43,7 +44,7 @@ export type LinkState = 'idle' | 'connecting' | 'open' | 'stopped';
 /** Why the link is where it is: what `cpctl status` tells a technician about the connection. */
 export interface LinkCondition {
   state: LinkState;
-  /** The URL of the connection, or of the last attempt (no credentials: those travel in headers). */
+  /** The URL of the connection, or of the last attempt, without any user:password it holds. */
   url?: string;
   /** Epoch ms since when the link is open, or since when it is not (the start, or the lost connection). */
   since: number;
@@ -117,7 +118,7 @@ export class Link extends EventEmitter<LinkEvents> {
     const open = this.linkState === 'open';
     return {
       state: this.linkState,
-      ...(this.url === undefined ? {} : { url: this.url }),
+      ...(this.url === undefined ? {} : { url: redactUrl(this.url, '[redacted]') }),
       since: this.since,
       ...(this.lastFailure && !open ? { lastFailure: this.lastFailure } : {}),
       ...(this.nextAttemptAt === undefined ? {} : { nextAttemptAt: this.nextAttemptAt }),

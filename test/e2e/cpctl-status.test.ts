@@ -60,7 +60,8 @@ describe('cpctl status says why the charger is offline', () => {
   it('a refused port: the URL, the error, since when, the next attempt; a card decided by the offline rule', async () => {
     const port = await closedPort();
     const h = await start({
-      config: () => ({ csms: { url: `ws://127.0.0.1:${port}/ocpp` } }),
+      // A password in the URL is no business of cpctl's group.
+      config: () => ({ csms: { url: `ws://tech:url-secret@127.0.0.1:${port}/ocpp` } }),
       ocpp: { AllowOfflineTxForUnknownId: true },
     });
     await retryScheduled(h);
@@ -70,7 +71,7 @@ describe('cpctl status says why the charger is offline', () => {
 
     const { report, human } = await status(h);
     expect(report.link.state).not.toBe('open');
-    expect(report.link.url).toBe(`ws://127.0.0.1:${port}/ocpp/${CP_ID}`);
+    expect(report.link.url).toBe(`ws://tech:[redacted]@127.0.0.1:${port}/ocpp/${CP_ID}`);
     expect(report.link.lastFailure).toMatchObject({ kind: 'refused' });
     expect(report.link.lastFailure?.message).toMatch(/ECONNREFUSED/);
     const failure = report.link.lastFailure!;
@@ -84,7 +85,8 @@ describe('cpctl status says why the charger is offline', () => {
       source: 'offlineUnknown',
     });
 
-    expect(line(human, 'central system')).toBe(`ws://127.0.0.1:${port}/ocpp/${CP_ID}`);
+    expect(line(human, 'central system')).toBe(`ws://tech:[redacted]@127.0.0.1:${port}/ocpp/${CP_ID}`);
+    expect(human).not.toContain('url-secret');
     expect(line(human, 'offline since')).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(line(human, 'last error')).toMatch(/^connection refused .*ECONNREFUSED/);
     expect(line(human, 'next attempt')).toMatch(/^\d{4}-\d\d-\d\dT/);
