@@ -1759,6 +1759,8 @@ describe('cpctl completion bash', () => {
     expect(await complete(['availability', '1'], 'in')).toEqual(['inoperative']);
     expect(await complete(['log-level'], 'd')).toEqual(['debug']);
     expect(await complete(['--socket', '/tmp/x.sock', 'trace'], '--f')).toEqual(['--follow']);
+    expect(await complete(['status'], '--w')).toEqual(['--watch']);
+    expect(await complete(['transactions'], '--w')).toEqual(['--watch']);
     expect(await complete(['limits', '1'], '--d')).toEqual(['--duration']);
     expect(await complete(['limits', '1', '--duration'])).toEqual([]);
     expect(await complete(['firmware'])).toEqual(['install']);
