@@ -180,6 +180,7 @@ export class Link extends EventEmitter<LinkEvents> {
     if (this.linkState === 'stopped') return;
     const ws = this.ws;
     this.retryTimer?.cancel();
+    this.nextAttemptAt = undefined;
     this.dropSocket(1000, 'charge point stopping', false);
     this.linkState = 'stopped';
     if (!ws) return;

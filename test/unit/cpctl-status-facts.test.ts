@@ -1,5 +1,9 @@
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { OcppTime } from '../../src/clock.js';
+import { silentLogger } from '../../src/log.js';
+import { Link } from '../../src/ocpp/link.js';
 import { connectErrorCause, httpCause, nextFailure } from '../../src/ocpp/link-failure.js';
 import { FakeClock } from '../support/fake-clock.js';
 
@@ -62,5 +66,41 @@ describe('OcppTime.sync: where the time comes from and its offset from the syste
     const time = new OcppTime(clock, false);
     time.syncTo(new Date(T0 + 5000).toISOString());
     expect(time.sync()).toEqual({ source: 'systemClock', followsCentralSystem: false, offsetMs: 0 });
+  });
+});
+
+describe('Link.condition', () => {
+  it('while the port refuses: the URL, the failure and the next attempt; stopped, no attempt is due', async () => {
+    const server = createServer().listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as { port: number };
+    server.close();
+    await once(server, 'close');
+    const clock = new FakeClock(T0);
+    const link = new Link({
+      chargePointId: 'CP-1',
+      credentials: () => ({ url: `ws://127.0.0.1:${port}/ocpp`, securityProfile: 0 }),
+      pingIntervalSec: () => 0,
+      backoff: { initialMs: 1000, maxMs: 8000 },
+      connectTimeoutMs: 5000,
+      log: silentLogger(),
+      clock,
+    });
+    expect(link.condition()).toEqual({ state: 'idle', since: T0 });
+    link.start();
+    await once(link, 'connectFailed');
+    const condition = link.condition();
+    expect(condition).toMatchObject({
+      state: 'idle',
+      url: `ws://127.0.0.1:${port}/ocpp/CP-1`,
+      since: T0,
+      lastFailure: { kind: 'refused', at: T0, since: T0, attempts: 1 },
+    });
+    // Backoff with jitter: between half the first step and the step.
+    expect(condition.nextAttemptAt).toBeGreaterThanOrEqual(T0 + 500);
+    expect(condition.nextAttemptAt).toBeLessThanOrEqual(T0 + 1000);
+    await link.stop();
+    expect(link.condition().state).toBe('stopped');
+    expect(link.condition().nextAttemptAt).toBeUndefined();
   });
 });
