@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { StatusReport, TransactionsReport } from '../../src/cli/api.js';
 import { createCa, createServerCert, type Pem, writePemFiles } from '../csms/certs.js';
-import { answered, energyOf, type MeterValuesReq, transactionIdOf } from '../support/charging.js';
+import { answered, energyOf, listed, type MeterValuesReq, transactionIdOf } from '../support/charging.js';
 import { cpctl, spawnCpctl } from '../support/cpctl-process.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
@@ -224,6 +224,27 @@ describe('cpctl status: the session, the last authorization, the clock and the u
       });
     }
     expect(human).toMatch(/^ {2}last authorization: BLOCKED1 Blocked by the central system at /m);
+  });
+});
+
+describe('cpctl status: an id accepted from the local list', () => {
+  const start = useHarness();
+
+  it('LocalPreAuthorize: the local list decides, and status says so', async () => {
+    const h = await start({ ocpp: { LocalAuthListEnabled: true, LocalPreAuthorize: true } });
+    await h.booted();
+    await listed(h, 'LISTED01');
+    const authorized = once(h.runtime.transactions, 'authorized');
+    expect((await cpctl(h.config.cli.socket, 'sim', 'swipe', 'LISTED01')).code).toBe(0);
+    await authorized;
+    const { report, human } = await status(h);
+    expect(report.connectors[0]?.lastAuthorization).toMatchObject({
+      idTag: 'LISTED01',
+      status: 'Accepted',
+      source: 'localList',
+    });
+    expect(human).toMatch(/^ {2}last authorization: LISTED01 Accepted by the local list at /m);
+    expect(h.csms.calls(CP_ID, 'Authorize')).toEqual([]);
   });
 });
 
