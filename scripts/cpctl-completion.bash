@@ -70,7 +70,8 @@ _cpctl() {
         meter) options+=" --power" ;;
       esac
       ;;
-    transactions) options+=" --limit" ;;
+    status) options+=" --watch" ;;
+    transactions) options+=" --limit --watch" ;;
     security-log) options+=" --limit --clear" ;;
     queue)
       [[ ${#words[@]} -eq 1 ]] && candidates="retry"

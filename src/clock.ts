@@ -29,6 +29,17 @@ export const systemClock: Clock = {
 /** Where the OCPP time comes from at the moment. */
 export type TimeSource = 'systemClock' | 'centralSystem';
 
+/** How the OCPP time stands (`cpctl status`). */
+export interface TimeSync {
+  source: TimeSource;
+  /** False when the system clock is trusted (`clock.ntpSynchronized`): it is then the time. */
+  followsCentralSystem: boolean;
+  /** The OCPP time minus the system clock, ms. */
+  offsetMs: number;
+  /** Epoch ms (OCPP time) of the central system's last currentTime. */
+  lastCentralTimeAt?: number;
+}
+
 export interface OcppTimeEvents {
   /**
    * The OCPP time moved other than by its own passage (taken from the central system, or a step of
@@ -72,6 +83,7 @@ export class OcppTime extends EventEmitter<OcppTimeEvents> {
   /** The central system's time at a monotonic instant; undefined while the system clock is the source. */
   private anchor: { timeMs: number; monotonicMs: number } | undefined;
   private lastDriftMs: number;
+  private lastCentralTimeAt: number | undefined;
   private readonly thresholdMs: number;
   private readonly watch: Schedule;
 
@@ -110,6 +122,7 @@ export class OcppTime extends EventEmitter<OcppTimeEvents> {
     if (!this.followCentralSystem) return;
     const remote = Date.parse(currentTime);
     if (!Number.isFinite(remote)) return;
+    this.lastCentralTimeAt = remote;
     const byMs = remote - this.nowMs();
     const first = this.anchor === undefined;
     if (!first && Math.abs(byMs) < this.thresholdMs) return;
@@ -126,6 +139,16 @@ export class OcppTime extends EventEmitter<OcppTimeEvents> {
     return anchor
       ? Math.floor(anchor.timeMs + (this.clock.monotonic() - anchor.monotonicMs))
       : this.clock.now();
+  }
+
+  sync(): TimeSync {
+    const now = this.nowMs();
+    return {
+      source: this.source,
+      followsCentralSystem: this.followCentralSystem,
+      offsetMs: now - this.clock.now(),
+      ...(this.lastCentralTimeAt === undefined ? {} : { lastCentralTimeAt: this.lastCentralTimeAt }),
+    };
   }
 
   /** ISO 8601 UTC timestamp as OCPP expects it. */

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import type { Board, FaultInput } from '../hal/types.js';
+import { changesOf, mergeFeeds } from './cli/changes.js';
 import { RuntimeControl } from './cli/control-api.js';
 import { ControlServer, DaemonAlreadyRunningError } from './cli/server.js';
 import { type Clock, OcppTime, systemClock, type Timer } from './clock.js';
@@ -49,6 +50,7 @@ import { CertificateStore } from './security/certificate-store.js';
 import { ChargePointCertificate } from './security/charge-point-certificate.js';
 import { Authorizer } from './station/auth/authorizer.js';
 import { AuthCache } from './station/auth/cache.js';
+import { LastAuthorizations } from './station/auth/last-authorizations.js';
 import { LocalAuthList } from './station/auth/local-list.js';
 import { ChargingLimit } from './station/charging-limit.js';
 import { ChargingProfiles } from './station/charging-profiles.js';
@@ -152,6 +154,10 @@ export class Runtime {
   readonly diagnostics: DiagnosticsFiles;
   private readonly profiles: InstalledProfile[] = [];
   private readonly transactionsRepo: TransactionsRepo;
+  /** The last id decided on at each connector (`cpctl status`). */
+  private readonly authorizations: LastAuthorizations;
+  /** Monotonic ms the runtime was built at: its uptime counts from here. */
+  private readonly startedAtMonotonic: number;
   readonly done: Promise<StopReason>;
   private readonly heartbeat: Heartbeat;
   private readonly statusReporter: StatusReporter;
@@ -167,6 +173,7 @@ export class Runtime {
     const { config: cfg, log } = opts;
     const clock = opts.clock ?? systemClock;
     this.clock = clock;
+    this.startedAtMonotonic = clock.monotonic();
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
@@ -310,6 +317,7 @@ export class Runtime {
       time: ctx.time,
       log,
     });
+    this.authorizations = new LastAuthorizations(this.transactions, this.time);
     this.outbox = new Outbox({
       repo: new OutboxRepo(this.store.db),
       rpc: this.rpc,
@@ -507,6 +515,19 @@ export class Runtime {
       config: this.config,
       link: this.link,
       registration: this.registration,
+      authorizations: this.authorizations,
+      startedAtMonotonic: this.startedAtMonotonic,
+      changes: mergeFeeds([
+        changesOf(this.station, ['status', 'availability']),
+        changesOf(this.transactions, ['changed', 'transaction', 'authorized']),
+        changesOf(this.link, ['open', 'close', 'connectFailed']),
+        changesOf(this.registration, ['status']),
+        changesOf(this.store.health, ['changed']),
+        changesOf(this.chargingLimit, ['changed']),
+        // A delivered StartTransaction brings the transactionId, a MeterValues the session's energy.
+        changesOf(this.outbox, ['delivered', 'deadLettered']),
+        changesOf(this.time, ['adjusted']),
+      ]),
       log,
       transactionLog: this.transactionsRepo,
       outbox: this.outbox,

@@ -1,8 +1,19 @@
 #!/usr/bin/env node
+import { getEventListeners } from 'node:events';
 import { runCpctl } from '../cli/commands.js';
+
+// Ctrl-C ends what follows the daemon (trace --follow, --watch) with exit 0; anything else it
+// interrupts as usual.
+const interrupt = new AbortController();
+process.on('SIGINT', () => {
+  if (getEventListeners(interrupt.signal, 'abort').length === 0) process.exit(130);
+  interrupt.abort();
+});
 
 /** Technician CLI: talks to the running daemon over its control socket (see `cpctl help`). */
 process.exitCode = await runCpctl(process.argv.slice(2), {
   stdout: (s) => process.stdout.write(s),
   stderr: (s) => process.stderr.write(s),
+  signal: interrupt.signal,
+  tty: process.stdout.isTTY === true,
 });

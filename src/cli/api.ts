@@ -3,10 +3,13 @@
  * and cpctl calls it. Plain data only, so it travels as JSON.
  */
 import type { DeviceHealth, MeterReading, PilotState } from '../../hal/types.js';
+import type { TimeSync } from '../clock.js';
 import type { ResetType } from '../features/context.js';
 import type { LogLevel } from '../log.js';
 import type { FirmwareStatusEnumType } from '../ocpp/generated/messages.js';
+import type { ConnectFailure } from '../ocpp/link-failure.js';
 import type { QueuedAction } from '../ocpp/outbox.js';
+import type { AuthorizationRecord } from '../station/auth/last-authorizations.js';
 import type { IdTagInfo } from '../station/auth-types.js';
 import type { LimitInEffect } from '../station/charging-limit.js';
 import type { OfferState } from '../station/charging-outputs.js';
@@ -45,15 +48,55 @@ export interface ConnectorReport {
   meter?: MeterReading | { error: string };
   /** Every unhealthy device of this connector. */
   faults: Array<{ device: string; fault: string; info?: string }>;
+  /** The transaction running here. */
+  session?: SessionReport;
+  /** The last id decided on here (a card at its reader, a remote start), and by whom. */
+  lastAuthorization?: AuthorizationRecord;
+}
+
+/** A connector's running transaction; its energy is apart from the meter's register (`meter`). */
+export interface SessionReport {
+  localId: number;
+  /** Absent until the central system has answered its StartTransaction. */
+  transactionId?: number;
+  idTag: string;
+  /** ISO 8601 (OCPP time). */
+  startedAt: string;
+  durationS: number;
+  /** The register the transaction started from, Wh. */
+  meterStartWh: number;
+  /** Delivered in this transaction so far (the meter now, else its last recorded value), Wh. */
+  energyWh: number;
+}
+
+/** The connection to the central system and why it is (not) up. */
+export interface LinkReport {
+  state: string;
+  securityProfile: number;
+  /** The URL of the connection or of the last attempt. */
+  url?: string;
+  /** Epoch ms since when the link is open, or since when it is not. */
+  since?: number;
+  /** Why the last attempt to connect failed (refused, dns, tls, http, timeout...), while not open. */
+  lastFailure?: ConnectFailure;
+  /** Epoch ms of the next attempt to connect, while one waits. */
+  nextAttemptAt?: number;
 }
 
 export interface StatusReport {
   version: string;
   chargePointId: string;
   board: string;
-  link: { state: string; securityProfile: number };
+  link: LinkReport;
   /** BootNotification state: Unregistered, Pending, Rejected or Accepted. */
   registration: string;
+  /** Epoch ms the next BootNotification leaves (Pending, Rejected, or no answer yet). */
+  registrationRetryAt?: number;
+  /** Where the OCPP time comes from and how far it is from the system clock. */
+  time?: TimeSync;
+  /** Seconds since the runtime started, and when (epoch ms, OCPP time). */
+  uptimeS?: number;
+  startedAt?: number;
   connectors: ConnectorReport[];
   readers: Array<{
     name: string;
@@ -282,6 +325,12 @@ export interface ControlApi {
   traceAfter(afterSeq: number, max: number, action?: string): TraceEntry[];
   /** Calls `listener` after each recorded frame, until the returned function is called. */
   onTraceEntry(listener: () => void): () => void;
+  /**
+   * Calls `listener` whenever `status` or `transactions` may read differently (a connector's status,
+   * a session, the link, the registration, the store's health, a limit), until the returned
+   * function is called: the live views.
+   */
+  onChange(listener: () => void): () => void;
   /** Builds a diagnostics bundle of everything kept (under `<stateDir>/diagnostics`): `cpctl diagnostics`. */
   diagnosticsBundle(): Promise<{ path: string; fileName: string; bytes: number }>;
   /** Undefined unless the board is the simulated one. */

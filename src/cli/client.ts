@@ -18,6 +18,9 @@ import {
 /** The daemon refused the request; the message is the daemon's. */
 export class RemoteError extends Error {}
 
+/** The daemon closed the connection before its answer (it stopped, or restarts). */
+export class ConnectionClosedError extends ProtocolError {}
+
 /** Answers are bigger than requests (a full configuration listing), but still bounded. */
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 
@@ -122,7 +125,7 @@ function exchange<M extends Method>(
     });
     socket.once('error', (err) => settle(() => reject(err)));
     socket.once('close', () =>
-      settle(() => reject(new ProtocolError('chargepointd closed the connection without answering'))),
+      settle(() => reject(new ConnectionClosedError('chargepointd closed the connection without answering'))),
     );
   });
 }

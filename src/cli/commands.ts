@@ -36,6 +36,7 @@ import {
   time,
   traceLine,
 } from './render.js';
+import { watchRequest, watchView } from './watch.js';
 
 export const DEFAULT_SOCKET = '/run/chargepoint/cpctl.sock';
 
@@ -53,8 +54,10 @@ export interface CpctlIo {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
   env?: NodeJS.ProcessEnv;
-  /** Ends a `trace --follow` (exit 0); without it, following lasts until the process is killed. */
+  /** Ends a `trace --follow` or a `--watch` (exit 0); without it, they last until the process is killed. */
   signal?: AbortSignal;
+  /** stdout is a terminal: `--watch` redraws in place rather than printing a block per change. */
+  tty?: boolean;
 }
 
 /** The bash completion script `cpctl completion bash` prints, shipped with the package. */
@@ -467,6 +470,7 @@ export const USAGE = [
   '',
   `--socket defaults to $CPCTL_SOCKET, else ${DEFAULT_SOCKET}. --json prints the daemon's answer as JSON`,
   '(trace: one JSON object per frame and line).',
+  'status and transactions take --watch: shown again on every change until Ctrl-C (--json: one object a line).',
   'Put -- before an argument that starts with a dash.',
 ].join('\n');
 
@@ -480,6 +484,7 @@ const PARSE_OPTIONS = {
   duration: { type: 'string' },
   action: { type: 'string' },
   follow: { type: 'boolean' },
+  watch: { type: 'boolean' },
   clear: { type: 'boolean' },
   signature: { type: 'string' },
   certificate: { type: 'string' },
@@ -520,6 +525,9 @@ export async function runCpctl(argv: string[], io: CpctlIo): Promise<number> {
     if (values.clear && positionals[0] !== 'security-log') {
       throw new UsageError('--clear applies to security-log only');
     }
+    if (values.watch && positionals[0] !== 'status' && positionals[0] !== 'transactions') {
+      throw new UsageError('--watch applies to status and transactions only');
+    }
     if (positionals[0] === 'version') {
       if (positionals.length > 1) throw new UsageError('usage: cpctl version');
       return await runVersion(socket, json, io);
@@ -542,6 +550,8 @@ export async function runCpctl(argv: string[], io: CpctlIo): Promise<number> {
     const command = findCommand(positionals);
     const inv = invocation(command, positionals.slice(command.words.length), values);
     if (values.clear) inv.clear = true;
+    if (values.watch)
+      return await runWatch(command.method === 'status' ? 'status' : 'transactions', inv, socket, json, io);
     return await runCommand(command, inv, socket, json, io);
   } catch (err) {
     const failure = classifyFailure(err, socket);
@@ -608,6 +618,28 @@ async function runCommand<M extends Method>(
   if (output.error === undefined) return EXIT.ok;
   io.stderr(`cpctl: ${output.error}\n`);
   return EXIT.refused;
+}
+
+/** `status --watch`, `transactions --watch`: a live view until Ctrl-C (0) or the daemon goes away (69). */
+async function runWatch(
+  view: 'status' | 'transactions',
+  inv: Invocation,
+  socket: string,
+  json: boolean,
+  io: CpctlIo,
+): Promise<number> {
+  const limit = inv.limit === undefined ? undefined : integer(inv.limit, '--limit');
+  const { method, params } = watchRequest(view, limit);
+  try {
+    validateRequest(method, params);
+  } catch (err) {
+    if (err instanceof ProtocolError) throw new UsageError(err.message);
+    throw err;
+  }
+  const out = { stdout: io.stdout, tty: io.tty === true, json, ...(io.signal ? { signal: io.signal } : {}) };
+  if ((await watchView(socket, view, limit, out)) === 'stopped') return EXIT.ok;
+  io.stderr(`cpctl: chargepointd went away (${socket}); the watch ends\n`);
+  return EXIT.unavailable;
 }
 
 async function runTrace(

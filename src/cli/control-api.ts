@@ -12,6 +12,7 @@ import type { DeadLetter, Outbox, OutboxEntry } from '../ocpp/outbox.js';
 import type { FrameTrace } from '../ocpp/trace.js';
 import { isEnabled } from '../station/auth/authorizer.js';
 import type { AuthCache } from '../station/auth/cache.js';
+import type { LastAuthorizations } from '../station/auth/last-authorizations.js';
 import type { LocalAuthList } from '../station/auth/local-list.js';
 import {
   type ChargingLimit,
@@ -41,20 +42,28 @@ import {
   type QueuedMessage,
   type QueueReport,
   type SecurityLogReport,
+  type SessionReport,
   type SimControls,
   type StatusReport,
   type StoreReport,
   type TransactionReport,
   type TransactionsReport,
 } from './api.js';
+import type { ChangeFeed } from './changes.js';
 
 export interface ControlDeps {
   chargePointId: string;
   board: Board;
   station: Station;
   config: ConfigurationRegistry;
-  link: Pick<Link, 'state' | 'reconnect'>;
-  registration: Registration;
+  link: Pick<Link, 'state' | 'reconnect' | 'condition'>;
+  registration: Pick<Registration, 'status' | 'nextAttemptAt'>;
+  /** The last id decided on at each connector, and by whom. */
+  authorizations: Pick<LastAuthorizations, 'of'>;
+  /** Monotonic ms (`clock`) the runtime started at: the uptime counts from it. */
+  startedAtMonotonic: number;
+  /** What may change what `status` and `transactions` report: the live views redraw on it. */
+  changes: ChangeFeed;
   /** The root logger: `log-level` changes it, and with it every module's child logger. */
   log: Logger;
   /** The store's record of transactions: running ones and the latest finished. */
@@ -71,8 +80,8 @@ export interface ControlDeps {
   limit: Pick<ChargingLimit, 'testRelay' | 'setLocalLimit' | 'localLimit' | 'limitInEffect'>;
   /** What a connector's composite schedule is computed from (`cpctl limits`). */
   chargingProfiles: Pick<ChargingProfiles, 'compositeFor'>;
-  /** OCPP time: the composite starts now on the clock the profiles are scheduled on. */
-  time: Pick<OcppTime, 'nowMs'>;
+  /** OCPP time: the composite starts now on the clock the profiles are scheduled on; its sync state. */
+  time: Pick<OcppTime, 'nowMs' | 'atMonotonic' | 'sync'>;
   /** The runtime's reset, the one OCPP Reset takes: stop transactions, then exit 10 (Soft) or 11 (Hard). */
   requestReset(type: ResetType): void;
   trace: Pick<FrameTrace, 'window' | 'after' | 'on' | 'off'>;
@@ -113,14 +122,23 @@ export class RuntimeControl implements ControlApi {
   }
 
   async status(): Promise<StatusReport> {
-    const { board, config, link, registration, chargePointId } = this.deps;
-    const connectors = await Promise.all(board.connectors.map((c) => this.connectorReport(c.id)));
+    const { board, config, link, registration, chargePointId, clock, time, startedAtMonotonic } = this.deps;
+    const sessions = new Map(this.deps.transactionLog.running().map((row) => [row.connectorId, row]));
+    const connectors = await Promise.all(
+      board.connectors.map((c) => this.connectorReport(c.id, sessions.get(c.id))),
+    );
+    const { state: _state, ...condition } = link.condition();
+    const retryAt = registration.nextAttemptAt;
     return {
       version: FIRMWARE_VERSION,
       chargePointId,
       board: board.name,
-      link: { state: link.state, securityProfile: config.getInt('SecurityProfile') },
+      link: { state: link.state, securityProfile: config.getInt('SecurityProfile'), ...condition },
       registration: registration.status,
+      ...(retryAt === undefined ? {} : { registrationRetryAt: retryAt }),
+      time: time.sync(),
+      uptimeS: Math.floor((clock.monotonic() - startedAtMonotonic) / 1000),
+      startedAt: time.atMonotonic(startedAtMonotonic),
       connectors,
       readers: board.readers.map(({ reader, connectorIds }) => {
         const lastRead = reader.lastRead();
@@ -420,6 +438,10 @@ export class RuntimeControl implements ControlApi {
     return () => this.deps.trace.off('entry', listener);
   }
 
+  onChange(listener: () => void): () => void {
+    return this.deps.changes(listener);
+  }
+
   diagnosticsBundle(): Promise<{ path: string; fileName: string; bytes: number }> {
     return this.deps.diagnosticsBundle();
   }
@@ -433,7 +455,7 @@ export class RuntimeControl implements ControlApi {
     return hw;
   }
 
-  private async connectorReport(id: number): Promise<ConnectorReport> {
+  private async connectorReport(id: number, running: TransactionRow | undefined): Promise<ConnectorReport> {
     const { station } = this.deps;
     const hw = this.hardware(id);
     const snapshot = station.status(id);
@@ -442,6 +464,8 @@ export class RuntimeControl implements ControlApi {
     const localLimitA = this.deps.limit.localLimit(id);
     let reading: ConnectorReport['meter'];
     if (meter) reading = await meter.read().catch((error: Error) => ({ error: error.message }));
+    const lastAuthorization = this.deps.authorizations.of(id);
+    const register = reading && 'energyImportWh' in reading ? reading.energyImportWh : undefined;
     return {
       id,
       status: snapshot?.status ?? 'unknown',
@@ -455,6 +479,24 @@ export class RuntimeControl implements ControlApi {
       relay: { closed: relay.isClosed(), ...(feedback === undefined ? {} : { feedback }) },
       ...(reading ? { meter: reading } : {}),
       faults: hw.problems(),
+      ...(running ? { session: this.sessionReport(running, register) } : {}),
+      ...(lastAuthorization ? { lastAuthorization } : {}),
+    };
+  }
+
+  /** A running transaction as the meter reads now (`registerWh`), else as last recorded. */
+  private sessionReport(row: TransactionRow, registerWh: number | undefined): SessionReport {
+    // Whole Wh, as the engine records the register; never below the start.
+    const register =
+      registerWh === undefined ? row.lastMeter : Math.max(Math.round(registerWh), row.meterStart);
+    return {
+      localId: row.localId,
+      ...(row.transactionId === undefined ? {} : { transactionId: row.transactionId }),
+      idTag: row.idTag,
+      startedAt: row.startedAt,
+      durationS: Math.max(0, Math.floor((this.deps.time.nowMs() - Date.parse(row.startedAt)) / 1000)),
+      meterStartWh: row.meterStart,
+      energyWh: register - row.meterStart,
     };
   }
 }

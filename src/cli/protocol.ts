@@ -5,7 +5,9 @@
  *   answer   {"id":1,"result":...}  or  {"id":1,"error":{"message":"..."}}
  *
  * A streamed method (`trace`) first sends any number of {"id":1,"event":...} lines, then its
- * result; while following it sends events until the client closes the connection.
+ * result; while following it sends events until the client closes the connection. A live view
+ * (`status.watch`, `transactions.watch`) sends its report as an event at once and again after
+ * every change, until the client closes.
  *
  * Both ends validate with the same code: the daemon because anything may write to the socket,
  * cpctl so that a typo gets a usage message before the daemon is bothered.
@@ -107,6 +109,10 @@ export interface MethodMap {
     result: { fileName: string; bytes: number };
     event: { data: string };
   };
+  /** Streamed, never ending: the status now, then again whenever it may read differently. */
+  'status.watch': { params: NoParams; result: null; event: StatusReport };
+  /** Streamed, never ending: `transactions` now, then again whenever it changes. */
+  'transactions.watch': { params: { limit?: number }; result: null; event: TransactionsReport };
   /** Streamed: one event per frame (TraceEntry), oldest first; then the result, unless following. */
   trace: {
     params: { action?: string; limit?: number; follow?: boolean };
@@ -200,6 +206,10 @@ const SPECS: { [M in Method]: Spec<M> } = {
     durationS: optionalInteger(1, MAX_LIMITS_DURATION_S),
   },
   transactions: {
+    limit: optionalInteger(0, MAX_RECENT_TRANSACTIONS),
+  },
+  'status.watch': {},
+  'transactions.watch': {
     limit: optionalInteger(0, MAX_RECENT_TRANSACTIONS),
   },
   queue: {},

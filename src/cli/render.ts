@@ -3,6 +3,10 @@
  * answers, so commands.ts only parses, asks and picks JSON or these.
  */
 import type { MeterReading } from '../../hal/types.js';
+import type { TimeSync } from '../clock.js';
+import type { ConnectFailure, ConnectFailureKind } from '../ocpp/link-failure.js';
+import type { AuthorizationRecord } from '../station/auth/last-authorizations.js';
+import type { AuthorizationSource } from '../station/auth-types.js';
 import type { LimitInEffect } from '../station/charging-limit.js';
 import type { OfferState } from '../station/charging-outputs.js';
 import type { LimitSource } from '../station/charging-profile-types.js';
@@ -12,6 +16,7 @@ import type {
   ConnectorReport,
   FirmwareReport,
   LimitsReport,
+  LinkReport,
   QueueReport,
   SecurityLogReport,
   StatusReport,
@@ -75,6 +80,7 @@ function storeHealth(store: StatusReport['store']): string {
   const parts: string[] = [store.state];
   if (store.state !== 'ok') {
     parts.push(`since ${store.since === undefined ? '?' : time(store.since)}: ${store.reason ?? 'unknown'}`);
+    parts.push('(running from memory: what the disk refused is written once it writes again)');
   }
   if (store.recovered) {
     const lost =
@@ -85,14 +91,19 @@ function storeHealth(store: StatusReport['store']): string {
 }
 
 export function renderStatus(report: StatusReport): string {
-  const sections = [
-    table([
-      ['charge point', `${report.chargePointId} (board ${report.board}, firmware ${report.version})`],
-      ['link', `${report.link.state}, security profile ${report.link.securityProfile}`],
-      ['registration', report.registration],
-      ['store', storeHealth(report.store)],
-    ]),
+  const rows: string[][] = [
+    ['charge point', `${report.chargePointId} (board ${report.board}, firmware ${report.version})`],
   ];
+  if (report.uptimeS !== undefined)
+    rows.push([
+      'uptime',
+      `${hms(report.uptimeS)}${report.startedAt === undefined ? '' : ` (since ${time(report.startedAt)})`}`,
+    ]);
+  rows.push(...linkRows(report.link));
+  rows.push(['registration', registrationText(report)]);
+  if (report.time) rows.push(['time', timeText(report.time)]);
+  rows.push(['store', storeHealth(report.store)]);
+  const sections = [table(rows)];
   if (report.connectors.length > 0) sections.push(renderConnectors(report.connectors));
   if (report.readers.length > 0) {
     sections.push(
@@ -118,6 +129,79 @@ export function renderStatus(report: StatusReport): string {
   return sections.join('\n\n');
 }
 
+/** What a failed attempt to connect was, in the technician's words. */
+const FAILURE_WORDS: Record<ConnectFailureKind, string> = {
+  refused: 'connection refused (nothing listens at that address and port)',
+  dns: 'host name not found (DNS)',
+  tls: 'TLS failure',
+  http: 'the central system refused the WebSocket upgrade',
+  timeout: 'no answer in time',
+  network: 'network error',
+  subprotocol: 'the central system does not speak ocpp1.6',
+  configuration: 'not attempted',
+};
+
+/** What to check after an HTTP refusal, where the status says it. */
+const HTTP_HINTS: Record<number, string> = {
+  401: 'the charge point id or the AuthorizationKey was not accepted',
+  403: 'the central system does not admit this charge point',
+  404: 'no such path on the central system: check csms.url and the charge point id',
+};
+
+function failureText(failure: ConnectFailure): string {
+  const hint = failure.httpStatus === undefined ? undefined : HTTP_HINTS[failure.httpStatus];
+  const what = `${FAILURE_WORDS[failure.kind]}: ${failure.message}${hint ? ` (${hint})` : ''}`;
+  const run =
+    failure.attempts === 1
+      ? `at ${time(failure.at)}`
+      : `${failure.attempts} attempts since ${time(failure.since)}, last at ${time(failure.at)}`;
+  return `${what}; ${run}`;
+}
+
+/** The link's state and profile, since when, where to, and while it is down why and when it tries again. */
+function linkRows(link: LinkReport): string[][] {
+  const rows = [['link', `${link.state}, security profile ${link.securityProfile}`]];
+  if (link.since !== undefined)
+    rows.push([link.state === 'open' ? 'connected since' : 'offline since', time(link.since)]);
+  if (link.url !== undefined) rows.push(['central system', link.url]);
+  if (link.lastFailure) rows.push(['last error', failureText(link.lastFailure)]);
+  if (link.nextAttemptAt !== undefined) rows.push(['next attempt', time(link.nextAttemptAt)]);
+  return rows;
+}
+
+function registrationText(report: StatusReport): string {
+  const { registration, registrationRetryAt, link } = report;
+  if (registrationRetryAt !== undefined && registration !== 'Accepted')
+    return `${registration}, next BootNotification at ${time(registrationRetryAt)}`;
+  if (registration === 'Unregistered' && link.state !== 'open')
+    return `${registration} (BootNotification once connected)`;
+  return registration;
+}
+
+/** Seconds with their sign, to the millisecond. */
+function signedSeconds(ms: number): string {
+  return `${ms < 0 ? '-' : '+'}${(Math.abs(ms) / 1000).toFixed(3)} s`;
+}
+
+function timeText(sync: TimeSync): string {
+  if (!sync.followsCentralSystem) return 'system clock (clock.ntpSynchronized: trusted as it is)';
+  if (sync.source === 'systemClock') return "system clock (the central system's time not received yet)";
+  const received =
+    sync.lastCentralTimeAt === undefined ? '' : `, last currentTime ${time(sync.lastCentralTimeAt)}`;
+  return `the central system's${received}; ${signedSeconds(sync.offsetMs)} from the system clock`;
+}
+
+const AUTHORIZED_BY: Record<AuthorizationSource, string> = {
+  localList: 'the local list',
+  cache: 'the authorization cache',
+  central: 'the central system',
+  offlineUnknown: 'the offline rule for unknown ids (AllowOfflineTxForUnknownId)',
+};
+
+function authorizationText(record: AuthorizationRecord): string {
+  return `${record.idTag} ${record.status} by ${AUTHORIZED_BY[record.source]} at ${time(record.at)}`;
+}
+
 /** One aligned row per connector; details that do not fit a column follow it, indented. */
 function renderConnectors(connectors: ConnectorReport[]): string {
   const header = [
@@ -129,7 +213,7 @@ function renderConnectors(connectors: ConnectorReport[]): string {
     'PILOT',
     'RELAY',
     'LIMIT',
-    'ENERGY',
+    'METER',
     'POWER',
   ];
   const rows = connectors.map((c) => {
@@ -156,6 +240,17 @@ function renderConnectors(connectors: ConnectorReport[]): string {
   connectors.forEach((c, i) => {
     out.push(lines[i + 1]!);
     if (c.info) out.push(`  info: ${c.info}`);
+    if (c.session) {
+      const { transactionId, localId, idTag, energyWh, durationS, startedAt } = c.session;
+      const id =
+        transactionId === undefined
+          ? `local ${localId}, no transactionId yet`
+          : `transaction ${transactionId}`;
+      out.push(
+        `  session: ${idTag}, ${id}, ${kWh(energyWh)} this session, ${hms(durationS)} since ${startedAt}`,
+      );
+    }
+    if (c.lastAuthorization) out.push(`  last authorization: ${authorizationText(c.lastAuthorization)}`);
     if (c.localLimitA !== undefined) out.push(`  local limit: ${c.localLimitA} A`);
     if (c.meter && 'error' in c.meter) out.push(`  meter: ${c.meter.error}`);
     for (const f of c.faults) out.push(`  fault: ${f.device} ${f.fault}${f.info ? ` (${f.info})` : ''}`);

@@ -174,9 +174,14 @@ export class ControlServer {
     try {
       const parsed = parseRequestLine(line);
       id = parsed.id;
-      if (parsed.request.method === 'trace') await this.streamTrace(socket, id, parsed.request.params);
-      else if (parsed.request.method === 'diagnostics') await this.streamDiagnostics(socket, id);
-      else write(socket, { id, result: (await this.dispatch(parsed.request)) ?? null });
+      const { request } = parsed;
+      if (request.method === 'trace') await this.streamTrace(socket, id, request.params);
+      else if (request.method === 'diagnostics') await this.streamDiagnostics(socket, id);
+      else if (request.method === 'status.watch') this.streamView(socket, id, () => this.opts.api.status());
+      else if (request.method === 'transactions.watch') {
+        const limit = request.params.limit ?? DEFAULT_RECENT_TRANSACTIONS;
+        this.streamView(socket, id, () => this.opts.api.transactions(limit));
+      } else write(socket, { id, result: (await this.dispatch(request)) ?? null });
     } catch (err) {
       if (err instanceof RequestLineError) id = err.id;
       write(socket, { id, error: { message: this.describe(err, line) } });
@@ -221,31 +226,41 @@ export class ControlServer {
       if (await pump(window.lastSeq, limit)) write(socket, { id, result: { frames: sent } });
       return;
     }
-    let pumping: Promise<unknown> | undefined;
-    let again = false;
-    const catchUp = (): void => {
-      // Coalesced and off the frame's path: the trace notifies while the frame is being recorded.
-      if (pumping) {
-        again = true;
-        return;
-      }
-      pumping = new Promise(setImmediate)
-        .then(() => pump(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY))
-        .catch((err: unknown) => {
-          this.log.error({ err }, 'control socket: trace stream failed');
-          socket.destroy();
-        })
-        .finally(() => {
-          pumping = undefined;
-          if (again && !socket.destroyed) {
-            again = false;
-            catchUp();
-          }
-        });
-    };
+    const catchUp = coalesced(
+      socket,
+      () => pump(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY),
+      (err) => {
+        this.log.error({ err }, 'control socket: trace stream failed');
+        socket.destroy();
+      },
+    );
     const stop = api.onTraceEntry(catchUp);
     socket.once('close', stop);
     catchUp();
+  }
+
+  /**
+   * A live view: the report now, then again after every change the API announces, as events until
+   * the client closes. Changes that come while one is being built or sent make one more report,
+   * so a burst (a plug: status, session, limit) costs a report or two and a slow reader is sent
+   * only the latest. A report equal to the last one sent is not sent again.
+   */
+  private streamView(socket: Socket, id: ResponseFrame['id'], build: () => unknown): void {
+    let last: string | undefined;
+    const send = async (): Promise<void> => {
+      const report = await build();
+      const text = JSON.stringify(report);
+      if (text === last) return;
+      last = text;
+      if (!write(socket, { id, event: report })) await drained(socket);
+    };
+    const refresh = coalesced(socket, send, (err) => {
+      write(socket, { id, error: { message: this.describe(err, 'watch') } });
+      socket.end();
+    });
+    const stop = this.opts.api.onChange(refresh);
+    socket.once('close', stop);
+    refresh();
   }
 
   /**
@@ -275,6 +290,32 @@ export class ControlServer {
     this.log.error({ err, request: line.slice(0, 200) }, 'control request failed');
     return 'internal error';
   }
+}
+
+/**
+ * `run` on the next turn, once however often it is asked meanwhile, and once more when asked while
+ * it runs: the notifier (a frame being recorded, a status being derived) is never held up by it.
+ */
+function coalesced(socket: Socket, run: () => Promise<unknown>, fail: (err: unknown) => void): () => void {
+  let running: Promise<unknown> | undefined;
+  let again = false;
+  const trigger = (): void => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = new Promise(setImmediate)
+      .then(() => (socket.destroyed ? undefined : run()))
+      .catch(fail)
+      .finally(() => {
+        running = undefined;
+        if (again && !socket.destroyed) {
+          again = false;
+          trigger();
+        }
+      });
+  };
+  return trigger;
 }
 
 /** False when the socket's buffer is full (wait for drain) or the client is gone. */

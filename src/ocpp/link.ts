@@ -3,8 +3,16 @@ import { TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
 import type { Clock, Timer } from '../clock.js';
 import type { Logger } from '../log.js';
+import { redactUrl } from '../transfer/url.js';
 import { basicAuthorization } from './basic-auth.js';
 import { MAX_WEBSOCKET_MESSAGE_BYTES } from './frames.js';
+import {
+  type ConnectFailure,
+  connectErrorCause,
+  type FailureCause,
+  httpCause,
+  nextFailure,
+} from './link-failure.js';
 import { classifyTlsFailure, clientTlsOptions, peerChain, type TlsMaterial } from './tls.js';
 
 export type SecurityProfile = 0 | 1 | 2 | 3;
@@ -32,6 +40,19 @@ export interface LinkOptions {
 }
 
 export type LinkState = 'idle' | 'connecting' | 'open' | 'stopped';
+
+/** Why the link is where it is: what `cpctl status` tells a technician about the connection. */
+export interface LinkCondition {
+  state: LinkState;
+  /** The URL of the connection, or of the last attempt, without any user:password it holds. */
+  url?: string;
+  /** Epoch ms since when the link is open, or since when it is not (the start, or the lost connection). */
+  since: number;
+  /** Why the last attempt failed; only while not open. */
+  lastFailure?: ConnectFailure;
+  /** Epoch ms of the next attempt, while one waits. */
+  nextAttemptAt?: number;
+}
 
 export interface LinkEvents {
   open: [];
@@ -80,9 +101,28 @@ export class Link extends EventEmitter<LinkEvents> {
   private pingTimer: Timer | undefined;
   private awaitingPong = false;
   private serverChain: Buffer[] = [];
+  private url: string | undefined;
+  private since: number;
+  private lastFailure: ConnectFailure | undefined;
+  /** The current attempt's failure is known: later errors of the same attempt are its echoes. */
+  private attemptFailed = false;
+  private nextAttemptAt: number | undefined;
 
   constructor(private readonly opts: LinkOptions) {
     super();
+    this.since = opts.clock.now();
+  }
+
+  /** The state with its why: the URL, since when, the last failure and the next attempt. */
+  condition(): LinkCondition {
+    const open = this.linkState === 'open';
+    return {
+      state: this.linkState,
+      ...(this.url === undefined ? {} : { url: redactUrl(this.url, '[redacted]') }),
+      since: this.since,
+      ...(this.lastFailure && !open ? { lastFailure: this.lastFailure } : {}),
+      ...(this.nextAttemptAt === undefined ? {} : { nextAttemptAt: this.nextAttemptAt }),
+    };
   }
 
   get state(): LinkState {
@@ -140,6 +180,7 @@ export class Link extends EventEmitter<LinkEvents> {
     if (this.linkState === 'stopped') return;
     const ws = this.ws;
     this.retryTimer?.cancel();
+    this.nextAttemptAt = undefined;
     this.dropSocket(1000, 'charge point stopping', false);
     this.linkState = 'stopped';
     if (!ws) return;
@@ -163,20 +204,23 @@ export class Link extends EventEmitter<LinkEvents> {
     const wasOpen = this.linkState === 'open';
     this.detachSocket();
     if (ws && close) closeQuietly(ws, code, reason);
-    if (wasOpen) this.emit('close', { code, reason });
+    if (wasOpen) this.lost({ code, reason });
   }
 
   private connect(): void {
     if (this.linkState === 'stopped') return;
     this.retryTimer = undefined;
+    this.nextAttemptAt = undefined;
+    this.attemptFailed = false;
     this.linkState = 'connecting';
     const { log } = this.opts;
     const creds = this.opts.credentials();
     const url = connectionUrl(creds.url, this.opts.chargePointId);
+    this.url = url;
     const schemeProblem = checkProfileScheme(url, creds.securityProfile);
     if (schemeProblem) {
       log.error({ url, securityProfile: creds.securityProfile }, `refusing to connect: ${schemeProblem}`);
-      this.failBeforeTrying();
+      this.failBeforeTrying(schemeProblem);
       return;
     }
     const headers: Record<string, string> = {};
@@ -186,7 +230,7 @@ export class Link extends EventEmitter<LinkEvents> {
           { securityProfile: creds.securityProfile },
           'refusing to connect: AuthorizationKey is not set',
         );
-        this.failBeforeTrying();
+        this.failBeforeTrying('AuthorizationKey is not set');
         return;
       }
       headers.Authorization = basicAuthorization(this.opts.chargePointId, creds.authorizationKey);
@@ -195,7 +239,7 @@ export class Link extends EventEmitter<LinkEvents> {
     if (creds.securityProfile >= 2) {
       if (!creds.tls?.ca || (creds.securityProfile === 3 && !(creds.tls.cert && creds.tls.key))) {
         log.error({ securityProfile: creds.securityProfile }, 'refusing to connect: certificates missing');
-        this.failBeforeTrying();
+        this.failBeforeTrying('certificates missing');
         return;
       }
       const material: TlsMaterial = creds.securityProfile === 3 ? creds.tls : { ca: creds.tls.ca };
@@ -221,11 +265,17 @@ export class Link extends EventEmitter<LinkEvents> {
     ws.on('open', () => {
       if (ws.protocol !== OCPP_SUBPROTOCOL) {
         log.error({ protocol: ws.protocol }, 'central system did not agree to subprotocol ocpp1.6; closing');
+        this.noteFailure({
+          kind: 'subprotocol',
+          message: `subprotocol ${ws.protocol || 'none'} instead of ocpp1.6`,
+        });
         ws.close(1002, 'ocpp1.6 required');
         return;
       }
       this.attempt = 0;
       this.linkState = 'open';
+      this.since = this.opts.clock.now();
+      this.lastFailure = undefined;
       log.info({ url }, 'connected to central system');
       this.schedulePing();
       this.emit('open');
@@ -246,6 +296,7 @@ export class Link extends EventEmitter<LinkEvents> {
       if (status === 401 || status === 403) {
         this.reportSecurityEvent('FailedToAuthenticateAtCentralSystem', `HTTP ${status} on upgrade`);
       }
+      this.noteFailure(httpCause(status));
       log.warn({ status }, 'central system refused the WebSocket upgrade');
       res.resume();
       ws.terminate();
@@ -253,6 +304,7 @@ export class Link extends EventEmitter<LinkEvents> {
     ws.on('error', (error) => {
       const event = classifyTlsFailure(error);
       if (event && creds.securityProfile >= 2) this.reportSecurityEvent(event, error.message);
+      if (this.linkState !== 'open') this.noteFailure(connectErrorCause(error));
       log.warn({ err: error.message, code: (error as { code?: string }).code }, 'connection error');
     });
     ws.on('close', (code, reasonBuf) => {
@@ -262,10 +314,13 @@ export class Link extends EventEmitter<LinkEvents> {
       const reason = reasonBuf.toString();
       if (wasOpen) {
         log.warn({ code, reason }, 'connection to central system closed');
-        this.emit('close', { code, reason });
+        this.lost({ code, reason });
       }
       if (this.linkState === 'stopped') return;
-      if (!wasOpen) this.emit('connectFailed');
+      if (!wasOpen) {
+        this.noteFailure({ kind: 'network', message: `closed before opening (${code})` });
+        this.emit('connectFailed');
+      }
       this.scheduleRetry();
     });
   }
@@ -287,7 +342,21 @@ export class Link extends EventEmitter<LinkEvents> {
     if (this.linkState === 'open' || this.linkState === 'connecting') this.linkState = 'idle';
   }
 
-  private failBeforeTrying(): void {
+  /** An open connection is gone: offline from now. */
+  private lost(info: { code: number; reason: string }): void {
+    this.since = this.opts.clock.now();
+    this.emit('close', info);
+  }
+
+  /** The first cause an attempt fails with is its failure; the errors that follow it are its echoes. */
+  private noteFailure(cause: FailureCause): void {
+    if (this.attemptFailed) return;
+    this.attemptFailed = true;
+    this.lastFailure = nextFailure(this.lastFailure, cause, this.opts.clock.now());
+  }
+
+  private failBeforeTrying(problem: string): void {
+    this.noteFailure({ kind: 'configuration', message: problem });
     this.scheduleRetry();
     this.emit('connectFailed');
   }
@@ -301,6 +370,7 @@ export class Link extends EventEmitter<LinkEvents> {
     const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
     this.attempt++;
     this.opts.log.info({ delayMs: delay, attempt: this.attempt }, 'will retry connecting');
+    this.nextAttemptAt = this.opts.clock.now() + delay;
     this.retryTimer = this.opts.clock.setTimeout(() => this.connect(), delay);
   }
 

@@ -87,6 +87,8 @@ class RolledBack extends Error {}
 
 export interface TransactionEngineEvents {
   changed: [connectorId: number];
+  /** An id was decided on for these connectors (a card at their reader, a remote start). */
+  authorized: [connectorIds: readonly number[], decision: AuthorizationDecision];
   transaction: [event: TransactionEvent];
 }
 
@@ -501,6 +503,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     txProfile?: PendingTxProfile,
   ): void {
     const { log, reservations } = this.opts;
+    this.emit('authorized', connectorIds, decision);
     const parentIdTag = decision.info.status === 'Accepted' ? decision.info.parentIdTag : undefined;
     const claims = connectorIds
       .map((id) => ({ id, claim: reservations.claim(id, idTag, parentIdTag) }))

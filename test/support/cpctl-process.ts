@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,4 +23,70 @@ export function cpctl(socket: string, ...args: string[]): Promise<CpctlResult> {
       },
     );
   });
+}
+
+/** A cpctl that keeps running (`--watch`), its output as it comes. */
+export interface RunningCpctl {
+  readonly child: ChildProcess;
+  /** Everything written to stdout so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with stdout once `pred` holds for it: checked now and at every chunk. */
+  output(pred: (stdout: string) => boolean, what: string, timeoutMs?: number): Promise<string>;
+  /** The exit code (null after a signal). */
+  exited(): Promise<number | null>;
+}
+
+/** Starts the real cpctl without waiting for it (through `wrap`, e.g. `script` for a terminal). */
+export function spawnCpctl(
+  socket: string,
+  args: string[],
+  wrap?: (argv: string[]) => string[],
+): RunningCpctl {
+  const argv = [
+    process.execPath,
+    '--import',
+    'tsx',
+    join(ROOT, 'src/bin/cpctl.ts'),
+    '--socket',
+    socket,
+    ...args,
+  ];
+  const [command, ...rest] = wrap ? wrap(argv) : argv;
+  const child = spawn(command!, rest, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    err += chunk.toString();
+  });
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    output: (pred, what, timeoutMs = 15_000) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          if (!pred(out)) return false;
+          done();
+          resolve(out);
+          return true;
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`cpctl ${args.join(' ')}: ${what} not seen; stdout:\n${out}\nstderr:\n${err}`));
+        }, timeoutMs);
+        const onData = () => void check();
+        const done = () => {
+          clearTimeout(timer);
+          child.stdout?.off('data', onData);
+        };
+        child.stdout?.on('data', onData);
+        check();
+      }),
+    exited: () => exit,
+  };
 }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { link, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -367,6 +367,11 @@ class FakeApi implements ControlApi {
     this.traceLog.on('entry', listener);
     return () => this.traceLog.off('entry', listener);
   }
+  readonly changes = new EventEmitter<{ change: [] }>();
+  onChange(listener: () => void) {
+    this.changes.on('change', listener);
+    return () => this.changes.off('change', listener);
+  }
   /** `cpctl diagnostics` is tested against the real daemon (test/e2e/diagnostics.test.ts). */
   async diagnosticsBundle(): Promise<{ path: string; fileName: string; bytes: number }> {
     this.record('diagnosticsBundle');
@@ -703,7 +708,7 @@ describe('cpctl commands', () => {
     expectAligned(stdout, 'ERROR', ['NoError ', 'PowerSwitchFailure ']);
     expectAligned(stdout, 'AVAILABILITY', ['Operative ', 'Inoperative']);
     expectAligned(stdout, 'RELAY', ['open (feedback closed)']);
-    expectAligned(stdout, 'ENERGY', ['12.345 kWh']);
+    expectAligned(stdout, 'METER', ['12.345 kWh']);
     expectAligned(stdout, 'LIMIT', [
       '0 A: no session; limit 32 A (TxDefaultProfile #7)',
       '0 A: faulted; limit 0 A (local limit), below the minimum',
@@ -1276,6 +1281,9 @@ function runtimeControl(deps: Partial<ControlDeps>): RuntimeControl {
     station: unused,
     link: unused,
     registration: unused,
+    authorizations: unused,
+    startedAtMonotonic: 0,
+    changes: unused,
     log: silentLogger(),
     config: unused,
     transactionLog: unused,
@@ -1751,6 +1759,8 @@ describe('cpctl completion bash', () => {
     expect(await complete(['availability', '1'], 'in')).toEqual(['inoperative']);
     expect(await complete(['log-level'], 'd')).toEqual(['debug']);
     expect(await complete(['--socket', '/tmp/x.sock', 'trace'], '--f')).toEqual(['--follow']);
+    expect(await complete(['status'], '--w')).toEqual(['--watch']);
+    expect(await complete(['transactions'], '--w')).toEqual(['--watch']);
     expect(await complete(['limits', '1'], '--d')).toEqual(['--duration']);
     expect(await complete(['limits', '1', '--duration'])).toEqual([]);
     expect(await complete(['firmware'])).toEqual(['install']);
@@ -1789,7 +1799,11 @@ describe('RuntimeControl: operator commands', () => {
         id === 0 && type === 'Inoperative' ? 'Scheduled' : 'Accepted',
     } as unknown as ControlDeps['station'];
     const api = runtimeControl({
-      link: { state: 'open', reconnect: (reason: string) => reasons.push(reason) },
+      link: {
+        state: 'open',
+        reconnect: (reason: string) => reasons.push(reason),
+        condition: () => ({ state: 'open', since: 0 }),
+      },
       station,
       transactions: { unlock: async () => 'Unlocked' },
     });

@@ -30,6 +30,8 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   /** Monotonic ms before which no BootNotification may leave (the interval of a Rejected answer). */
   private notBefore = 0;
   private sending = false;
+  /** Epoch ms (the clock's) the next BootNotification is due, while one waits. */
+  private retryAt: number | undefined;
 
   constructor(
     private readonly ctx: FeatureContext,
@@ -40,6 +42,11 @@ export class Registration extends EventEmitter<RegistrationEvents> {
 
   get status(): RegistrationStatus {
     return this.current;
+  }
+
+  /** When the next BootNotification leaves (Pending, Rejected, or a boot that got no answer), epoch ms. */
+  get nextAttemptAt(): number | undefined {
+    return this.retryAt;
   }
 
   /** The link is up: register if we have not been accepted in this run. */
@@ -55,6 +62,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   onLinkClose(): void {
     this.retryTimer?.cancel();
     this.retryTimer = undefined;
+    this.retryAt = undefined;
   }
 
   /** TriggerMessage(BootNotification): send one now, whatever our state. */
@@ -69,8 +77,10 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   private schedule(delayMs: number): void {
     this.retryTimer?.cancel();
     this.ctx.rpc.setGate(delayMs > 0 && this.current === 'Rejected' ? 'closed' : 'boot-only');
+    this.retryAt = this.ctx.clock.now() + delayMs;
     this.retryTimer = this.ctx.clock.setTimeout(() => {
       this.retryTimer = undefined;
+      this.retryAt = undefined;
       this.ctx.rpc.setGate('boot-only');
       void this.send();
     }, delayMs);

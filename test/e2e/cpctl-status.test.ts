@@ -1,0 +1,356 @@
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { StatusReport, TransactionsReport } from '../../src/cli/api.js';
+import { createCa, createServerCert, type Pem, writePemFiles } from '../csms/certs.js';
+import { answered, energyOf, listed, type MeterValuesReq, transactionIdOf } from '../support/charging.js';
+import { cpctl, spawnCpctl } from '../support/cpctl-process.js';
+import { CP_ID, type Harness, useHarness } from '../support/harness.js';
+
+const PASSWORD = 'OCA_OCTT_admin_test';
+
+/** A TCP port on 127.0.0.1 that nothing listens on (it was just given up). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  server.close();
+  await once(server, 'close');
+  return address.port;
+}
+
+async function status(h: Harness): Promise<{ report: StatusReport; human: string }> {
+  const socket = h.config.cli.socket;
+  const json = await cpctl(socket, 'status', '--json');
+  expect(json.code).toBe(0);
+  const human = await cpctl(socket, 'status');
+  expect(human.code).toBe(0);
+  return { report: JSON.parse(json.stdout) as StatusReport, human: human.stdout };
+}
+
+/** The value on a `label  value` line of the human status. */
+function line(human: string, label: string): string {
+  const found = human.split('\n').find((l) => l.startsWith(`${label}  `));
+  if (found === undefined) throw new Error(`no "${label}" line in:\n${human}`);
+  return found.slice(label.length).trim();
+}
+
+/** Waits until the link has failed an attempt and scheduled the next one. */
+function retryScheduled(h: Harness): Promise<unknown> {
+  return h.sink.waitFor((l) => l.msg === 'will retry connecting');
+}
+
+describe('cpctl status says why the charger is offline', () => {
+  const start = useHarness();
+  let caFile: string;
+  let otherServer: Pem;
+
+  beforeAll(() => {
+    const dir = mkdtempSync(join(tmpdir(), 'cp-status-certs-'));
+    caFile = writePemFiles(dir, 'ca', createCa({ commonName: 'Trusted Root' })).certFile;
+    // A server certificate from a root the charge point does not trust.
+    otherServer = createServerCert(createCa({ commonName: 'Unknown Root' }));
+  });
+
+  it('a refused port: the URL, the error, since when, the next attempt; a card decided by the offline rule', async () => {
+    const port = await closedPort();
+    const h = await start({
+      // A password in the URL is no business of cpctl's group.
+      config: () => ({ csms: { url: `ws://tech:url-secret@127.0.0.1:${port}/ocpp` } }),
+      ocpp: { AllowOfflineTxForUnknownId: true },
+    });
+    await retryScheduled(h);
+    const authorized = once(h.runtime.transactions, 'authorized');
+    expect((await cpctl(h.config.cli.socket, 'sim', 'swipe', 'OFFLINE1')).code).toBe(0);
+    await authorized;
+
+    const { report, human } = await status(h);
+    expect(report.link.state).not.toBe('open');
+    expect(report.link.url).toBe(`ws://tech:[redacted]@127.0.0.1:${port}/ocpp/${CP_ID}`);
+    expect(report.link.lastFailure).toMatchObject({ kind: 'refused' });
+    expect(report.link.lastFailure?.message).toMatch(/ECONNREFUSED/);
+    const failure = report.link.lastFailure!;
+    expect(failure.since).toBeLessThanOrEqual(failure.at);
+    expect(report.link.since).toBeLessThanOrEqual(failure.since);
+    expect(report.link.nextAttemptAt).toBeGreaterThanOrEqual(failure.at);
+    expect(report.registration).toBe('Unregistered');
+    expect(report.connectors[0]?.lastAuthorization).toMatchObject({
+      idTag: 'OFFLINE1',
+      status: 'Accepted',
+      source: 'offlineUnknown',
+    });
+
+    expect(line(human, 'central system')).toBe(`ws://tech:[redacted]@127.0.0.1:${port}/ocpp/${CP_ID}`);
+    expect(human).not.toContain('url-secret');
+    expect(line(human, 'offline since')).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(line(human, 'last error')).toMatch(/^connection refused .*ECONNREFUSED/);
+    expect(line(human, 'next attempt')).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(line(human, 'registration')).toBe('Unregistered (BootNotification once connected)');
+    expect(human).toContain(
+      '  last authorization: OFFLINE1 Accepted by the offline rule for unknown ids (AllowOfflineTxForUnknownId)',
+    );
+  });
+
+  it('a central system refusing the Basic auth: HTTP 401 and what to check', async () => {
+    const h = await start({
+      csms: { basicAuth: { [CP_ID]: PASSWORD } },
+      ocpp: { AuthorizationKey: 'wrong-password-1234' },
+      config: () => ({ csms: { securityProfile: 1 } }),
+    });
+    await h.sink.waitFor((l) => l.msg === 'central system refused the WebSocket upgrade');
+    await retryScheduled(h);
+    const { report, human } = await status(h);
+    expect(report.link.lastFailure).toMatchObject({ kind: 'http', httpStatus: 401 });
+    expect(line(human, 'last error')).toMatch(
+      /^the central system refused the WebSocket upgrade: HTTP 401 Unauthorized \(the charge point id or the AuthorizationKey was not accepted\)/,
+    );
+    // Not a secret in sight.
+    expect(human).not.toContain('wrong-password');
+  });
+
+  it('a TLS failure: a server certificate from a root not trusted', async () => {
+    const h = await start({
+      csms: { tls: { key: otherServer.key, cert: otherServer.cert }, basicAuth: { [CP_ID]: PASSWORD } },
+      ocpp: { AuthorizationKey: PASSWORD },
+      config: () => ({ csms: { securityProfile: 2, caFile } }),
+    });
+    await retryScheduled(h);
+    const { report, human } = await status(h);
+    expect(report.link.url).toMatch(/^wss:\/\//);
+    expect(report.link.lastFailure?.kind).toBe('tls');
+    expect(line(human, 'last error')).toMatch(/^TLS failure: .*certificate/);
+  });
+
+  it('a host name that does not resolve (.invalid)', async () => {
+    const h = await start({ config: () => ({ csms: { url: 'ws://csms.invalid/ocpp' } }) });
+    await retryScheduled(h);
+    const { report, human } = await status(h);
+    expect(report.link.lastFailure?.kind).toBe('dns');
+    expect(line(human, 'last error')).toMatch(/^host name not found \(DNS\): .*csms\.invalid/);
+  });
+
+  it('Rejected: when the next BootNotification leaves', async () => {
+    const h = await start({ csms: { rules: { boot: { status: 'Rejected', interval: 300 } } } });
+    await h.sink.waitFor((l) => l.msg === 'BootNotification answered' && l.status === 'Rejected');
+    const before = Date.now();
+    const { report, human } = await status(h);
+    expect(report.link.state).toBe('open');
+    expect(report.link.lastFailure).toBeUndefined();
+    expect(report.registration).toBe('Rejected');
+    // Set when the answer came, 300 s on.
+    expect(report.registrationRetryAt).toBeGreaterThan(before + 290_000);
+    expect(report.registrationRetryAt).toBeLessThanOrEqual(Date.now() + 300_000);
+    expect(line(human, 'registration')).toBe(
+      `Rejected, next BootNotification at ${new Date(report.registrationRetryAt!).toISOString()}`,
+    );
+    expect(line(human, 'connected since')).toMatch(/^\d{4}-/);
+  });
+});
+
+describe('cpctl status: the session, the last authorization, the clock and the uptime', () => {
+  const start = useHarness();
+
+  it('a session: idTag, transactionId, its energy apart from the meter register, its duration', async () => {
+    const h = await start({ ocpp: { MeterValueSampleInterval: 1 } });
+    await h.booted();
+    const mark = h.csms.mark();
+    expect((await cpctl(h.config.cli.socket, 'sim', 'plug', '1')).code).toBe(0);
+    expect((await cpctl(h.config.cli.socket, 'sim', 'swipe', 'VALID01')).code).toBe(0);
+    const startTx = await h.csms.waitForCall(CP_ID, 'StartTransaction', { since: mark });
+    await answered(h.csms, startTx.id);
+    const transactionId = transactionIdOf(h.csms, startTx.id);
+    const meterStart = (startTx.payload as { meterStart: number }).meterStart;
+    await h.csms.waitForCall(CP_ID, 'MeterValues', {
+      since: mark,
+      where: (p: MeterValuesReq) => p.transactionId === transactionId && energyOf(p) > meterStart,
+    });
+
+    const { report, human } = await status(h);
+    const connector = report.connectors[0]!;
+    const session = connector.session!;
+    expect(session).toMatchObject({ idTag: 'VALID01', transactionId, meterStartWh: meterStart });
+    const register =
+      connector.meter && 'energyImportWh' in connector.meter ? connector.meter.energyImportWh : 0;
+    expect(session.energyWh).toBe(Math.round(register) - meterStart);
+    expect(session.energyWh).toBeGreaterThan(0);
+    expect(session.durationS).toBeGreaterThanOrEqual(0);
+    expect(session.durationS).toBeLessThanOrEqual((Date.now() - Date.parse(session.startedAt)) / 1000);
+    expect(report.connectors[1]?.session).toBeUndefined();
+    expect(connector.lastAuthorization).toMatchObject({
+      idTag: 'VALID01',
+      status: 'Accepted',
+      source: 'central',
+    });
+    expect(report.time).toMatchObject({ source: 'centralSystem', followsCentralSystem: true });
+    expect(report.uptimeS).toBeGreaterThanOrEqual(0);
+
+    // The register is the meter's column, the session's energy its own line (this read's own numbers).
+    const row = /^1 +Charging .* (\d+\.\d{3}) kWh +\d+ W$/m.exec(human);
+    const own = new RegExp(
+      `^  session: VALID01, transaction ${transactionId}, (\\d+\\.\\d{3}) kWh this session, \\d+:\\d\\d:\\d\\d since ${session.startedAt}$`,
+      'm',
+    ).exec(human);
+    expect(row, human).not.toBeNull();
+    expect(own, human).not.toBeNull();
+    expect(human).toMatch(/^CONNECTOR .* METER +POWER$/m);
+    expect(Number(own![1])).toBeCloseTo(Number(row![1]) - meterStart / 1000, 2);
+    expect(human).toMatch(/^ {2}last authorization: VALID01 Accepted by the central system at /m);
+    expect(line(human, 'time')).toMatch(
+      /^the central system's, last currentTime .*; [+-]\d+\.\d{3} s from the system clock$/,
+    );
+    expect(line(human, 'uptime')).toMatch(/^\d+:\d\d:\d\d \(since \d{4}-/);
+  });
+
+  it('an id the central system refuses: the last authorization says so and who said it', async () => {
+    const h = await start({
+      csms: { rules: { authorize: (idTag) => ({ status: idTag === 'BLOCKED1' ? 'Blocked' : 'Accepted' }) } },
+    });
+    await h.booted();
+    const authorized = once(h.runtime.transactions, 'authorized');
+    expect((await cpctl(h.config.cli.socket, 'sim', 'swipe', 'BLOCKED1')).code).toBe(0);
+    await authorized;
+    const { report, human } = await status(h);
+    for (const connector of report.connectors) {
+      expect(connector.session).toBeUndefined();
+      expect(connector.lastAuthorization).toMatchObject({
+        idTag: 'BLOCKED1',
+        status: 'Blocked',
+        source: 'central',
+      });
+    }
+    expect(human).toMatch(/^ {2}last authorization: BLOCKED1 Blocked by the central system at /m);
+  });
+});
+
+describe('cpctl status: an id accepted from the local list', () => {
+  const start = useHarness();
+
+  it('LocalPreAuthorize: the local list decides, and status says so', async () => {
+    const h = await start({ ocpp: { LocalAuthListEnabled: true, LocalPreAuthorize: true } });
+    await h.booted();
+    await listed(h, 'LISTED01');
+    const authorized = once(h.runtime.transactions, 'authorized');
+    expect((await cpctl(h.config.cli.socket, 'sim', 'swipe', 'LISTED01')).code).toBe(0);
+    await authorized;
+    const { report, human } = await status(h);
+    expect(report.connectors[0]?.lastAuthorization).toMatchObject({
+      idTag: 'LISTED01',
+      status: 'Accepted',
+      source: 'localList',
+    });
+    expect(human).toMatch(/^ {2}last authorization: LISTED01 Accepted by the local list at /m);
+    expect(h.csms.calls(CP_ID, 'Authorize')).toEqual([]);
+  });
+});
+
+describe('cpctl status --watch and transactions --watch', () => {
+  const start = useHarness();
+
+  it('status --watch prints a block per change: a plug shows without asking; Ctrl-C ends it with 0', async () => {
+    const h = await start();
+    await h.booted();
+    const socket = h.config.cli.socket;
+    const watch = spawnCpctl(socket, ['status', '--watch']);
+    const first = await watch.output((out) => /^1 +Available/m.test(out), 'the first block');
+    expect(first).toMatch(/^--- \d{4}-/);
+    expect((await cpctl(socket, 'sim', 'plug', '1')).code).toBe(0);
+    const after = await watch.output(
+      (out) => /^1 +Preparing +NoError +Operative +plugged/m.test(out),
+      'the plug',
+    );
+    // Each change is a block of its own: the first still reads Available.
+    expect(after.split(/^--- /m).length).toBeGreaterThan(2);
+    watch.child.kill('SIGINT');
+    expect(await watch.exited()).toBe(0);
+    expect(watch.stderr()).toBe('');
+  });
+
+  it('status --watch --json: one report a line; the daemon going away ends it with 69', async () => {
+    const h = await start();
+    await h.booted();
+    const socket = h.config.cli.socket;
+    const watch = spawnCpctl(socket, ['status', '--watch', '--json']);
+    await watch.output((out) => out.includes('\n'), 'the first report');
+    const firstReport = JSON.parse(watch.stdout().split('\n')[0]!) as StatusReport;
+    expect(firstReport.connectors[1]?.status).toBe('Available');
+    expect((await cpctl(socket, 'sim', 'plug', '2')).code).toBe(0);
+    await watch.output(
+      (out) =>
+        out
+          .trim()
+          .split('\n')
+          .some((l) => (JSON.parse(l) as StatusReport).connectors[1]?.status === 'Preparing'),
+      'connector 2 Preparing',
+    );
+    await h.runtime.stop();
+    expect(await watch.exited()).toBe(69);
+    expect(watch.stderr()).toMatch(/chargepointd went away/);
+  });
+
+  it('transactions --watch shows a transaction starting, then its transactionId once answered', async () => {
+    const h = await start();
+    await h.booted();
+    const socket = h.config.cli.socket;
+    const watch = spawnCpctl(socket, ['transactions', '--watch', '--json', '--limit', '0']);
+    await watch.output((out) => out.includes('\n'), 'the first report');
+    expect(JSON.parse(watch.stdout().split('\n')[0]!)).toEqual({ running: [], recent: [] });
+    h.board.plug(1);
+    h.board.swipe('VALID01');
+    await watch.output(
+      (out) =>
+        out
+          .trim()
+          .split('\n')
+          .some((l) => (JSON.parse(l) as TransactionsReport).running[0]?.idTag === 'VALID01'),
+      'the running transaction',
+    );
+    // The central system's answer changes no session state, only the row: still shown.
+    const answeredStart = await watch.output(
+      (out) =>
+        out
+          .trim()
+          .split('\n')
+          .some((l) => (JSON.parse(l) as TransactionsReport).running[0]?.transactionId !== undefined),
+      'the transactionId',
+    );
+    const last = JSON.parse(answeredStart.trim().split('\n').at(-1)!) as TransactionsReport;
+    expect(last.running[0]).toMatchObject({ idTag: 'VALID01', transactionId: expect.any(Number) });
+    watch.child.kill('SIGINT');
+    expect(await watch.exited()).toBe(0);
+  });
+
+  it('at a terminal the view is redrawn in place, and Ctrl-C at the keyboard ends it with 0', async () => {
+    const h = await start();
+    await h.booted();
+    const socket = h.config.cli.socket;
+    // script(1) gives cpctl a terminal; ^C typed there is the terminal's SIGINT.
+    const watch = spawnCpctl(socket, ['status', '--watch'], (argv) => [
+      'script',
+      '--quiet',
+      '--return',
+      '--command',
+      argv.map((a) => `'${a}'`).join(' '),
+      '/dev/null',
+    ]);
+    await watch.output((out) => /^1 +Available/m.test(out), 'the first screen');
+    expect(watch.stdout()).toContain('\x1b[H\x1b[2J');
+    expect(watch.stdout()).toContain('(Ctrl-C ends)');
+    expect((await cpctl(socket, 'sim', 'plug', '1')).code).toBe(0);
+    await watch.output((out) => /Preparing/.test(out), 'the redrawn screen');
+    expect(watch.stdout().split('\x1b[H\x1b[2J').length).toBeGreaterThan(2);
+    watch.child.stdin?.write('\x03');
+    expect(await watch.exited()).toBe(0);
+  });
+
+  it('--watch applies to status and transactions only', async () => {
+    const h = await start();
+    const result = await cpctl(h.config.cli.socket, 'queue', '--watch');
+    expect(result.code).toBe(64);
+    expect(result.stderr).toMatch(/--watch applies to status and transactions only/);
+  });
+});
