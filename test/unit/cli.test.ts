@@ -1,15 +1,18 @@
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { link, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SIM_SPEC, SimBoard } from '../../hal/sim/board.js';
 import { HARDWARE_FAULTS, type MeterReading } from '../../hal/types.js';
+import { withStandardKeys } from '../../scripts/gen-cpctl-completion.js';
 import {
   type AuthReport,
   type ConfigSetReport,
@@ -1789,16 +1792,64 @@ describe('cpctl completion bash', () => {
     expect(COMPLETION_SCRIPT.endsWith('scripts/cpctl-completion.bash')).toBe(true);
   });
 
-  /** What bash offers after `cpctl <words> <cur>`, with the real script. */
-  function complete(words: string[], cur = ''): Promise<string[]> {
+  /** What bash offers after `cpctl <words> <cur>`, with the real script; `path` is searched first for cpctl. */
+  function complete(words: string[], cur = '', path?: string): Promise<string[]> {
     const line = ['cpctl', ...words, cur].map((w) => `'${w}'`).join(' ');
     const script = `source '${COMPLETION_SCRIPT}'; COMP_WORDS=(${line}); COMP_CWORD=${words.length + 1}; _cpctl; printf '%s\\n' "\${COMPREPLY[@]}"`;
+    const env = path === undefined ? process.env : { ...process.env, PATH: `${path}:${process.env.PATH}` };
     return new Promise((resolve, reject) => {
-      execFile('bash', ['-c', script], (error, stdout) =>
+      execFile('bash', ['-c', script], { env }, (error, stdout) =>
         error ? reject(error) : resolve(stdout.split('\n').filter(Boolean)),
       );
     });
   }
+
+  it('its standard keys are in step with the key definitions (npx tsx scripts/gen-cpctl-completion.ts)', () => {
+    const script = readFileSync(COMPLETION_SCRIPT, 'utf8');
+    expect(withStandardKeys(script)).toBe(script);
+  });
+
+  it('offers the standard keys for config get / set when no daemon answers (set: only writable ones)', async () => {
+    const noDaemon = ['--socket', join(dir, 'absent.sock'), 'config'];
+    expect(await complete([...noDaemon, 'get'], 'Heart')).toEqual(['HeartbeatInterval']);
+    expect(await complete([...noDaemon, 'get', 'HeartbeatInterval'], 'NumberOf')).toEqual([
+      'NumberOfConnectors',
+    ]);
+    expect(await complete([...noDaemon, 'set'], 'NumberOf')).toEqual([]);
+    expect(await complete([...noDaemon, 'set'], 'Auth')).toEqual([
+      'AuthorizationCacheEnabled',
+      'AuthorizationKey',
+      'AuthorizeRemoteTxRequests',
+    ]);
+    expect(await complete([...noDaemon, 'set', 'HeartbeatInterval'], 'Heart')).toEqual([]);
+    expect(await complete([...noDaemon, 'set'], '--y')).toEqual(['--yes']);
+  });
+
+  it("offers the running daemon's keys for config get / set (set: not the read-only ones)", async () => {
+    await startServer();
+    const bin = join(dir, 'bin');
+    await mkdir(bin);
+    const cli = join(fileURLToPath(new URL('../..', import.meta.url)), 'src/bin/cpctl.ts');
+    await writeFile(
+      join(bin, 'cpctl'),
+      `#!/bin/sh\nexec '${process.execPath}' --import tsx '${cli}' "$@"\n`,
+      {
+        mode: 0o755,
+      },
+    );
+    const daemon = ['--socket', socketPath, 'config'];
+    expect(await complete([...daemon, 'get'], '', bin)).toEqual([
+      'HeartbeatInterval',
+      'NumberOfConnectors',
+      'AuthorizationKey',
+      'CpoName',
+    ]);
+    expect(await complete([...daemon, 'set'], '', bin)).toEqual([
+      'HeartbeatInterval',
+      'AuthorizationKey',
+      'CpoName',
+    ]);
+  });
 
   it('offers every command of the usage, and the words each one takes', async () => {
     const top = await complete([]);
