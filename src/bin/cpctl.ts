@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { getEventListeners } from 'node:events';
-import { runCpctl } from '../cli/commands.js';
+import { askOnTerminal, runCpctl } from '../cli/commands.js';
 
 // Ctrl-C ends what follows the daemon (trace --follow, --watch) with exit 0; anything else it
 // interrupts as usual.
@@ -16,4 +16,5 @@ process.exitCode = await runCpctl(process.argv.slice(2), {
   stderr: (s) => process.stderr.write(s),
   signal: interrupt.signal,
   tty: process.stdout.isTTY === true,
+  ...(process.stdin.isTTY ? { confirm: askOnTerminal } : {}),
 });

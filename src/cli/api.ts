@@ -4,6 +4,7 @@
  */
 import type { DeviceHealth, MeterReading, PilotState } from '../../hal/types.js';
 import type { TimeSync } from '../clock.js';
+import type { ChangeStatus } from '../config/registry.js';
 import type { ResetType } from '../features/context.js';
 import type { LogLevel } from '../log.js';
 import type { FirmwareStatusEnumType } from '../ocpp/generated/messages.js';
@@ -154,6 +155,18 @@ export interface ConfigEntry {
   key: string;
   readonly: boolean;
   value?: string;
+  /** A write-only key (AuthorizationKey): its value is never shown, `set` says whether it has one. */
+  writeOnly?: true;
+  set?: boolean;
+}
+
+/** `cpctl config set`: ChangeConfiguration's status, and why a change was not made. */
+export interface ConfigSetReport {
+  status: ChangeStatus;
+  /** Why it was Rejected or NotSupported; never quotes the value. */
+  reason?: string;
+  /** The value now in effect (or after the restart), canonical; absent for a write-only key. */
+  value?: string;
 }
 
 /** The simulated board's controls (contract 4 in DESIGN.md); absent on a real board. */
@@ -263,10 +276,10 @@ export interface AuthReport {
 
 export interface ControlApi {
   status(): Promise<StatusReport>;
-  /** All keys when `keys` is empty. Unknown keys are listed in `unknownKey`. */
+  /** All keys, sorted by name, when `keys` is empty. Unknown keys are listed in `unknownKey`. */
   configGet(keys: string[]): { configurationKey: ConfigEntry[]; unknownKey: string[] };
   /** A local change, validated exactly as ChangeConfiguration and logged as a technician change. */
-  configSet(key: string, value: string): 'Accepted' | 'Rejected' | 'RebootRequired' | 'NotSupported';
+  configSet(key: string, value: string): ConfigSetReport;
   /** Read a connector's meter now. */
   halMeterRead(connectorId: number): Promise<MeterReading>;
   /** Last card read by each reader. */

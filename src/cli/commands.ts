@@ -1,14 +1,18 @@
 /**
- * cpctl's commands: argv -> one control-socket request -> human or JSON output and an exit code
- * (sysexits: 64 usage, 69 daemon unavailable, 77 permission, 1 refused by the daemon).
+ * cpctl's commands: argv -> one control-socket request -> human or JSON output and an exit code.
+ * One declarative table (COMMANDS) gives each command its words, arguments, options, help and what
+ * it does; every exit code cpctl can make is in EXIT, with its meaning in EXIT_MEANINGS.
  */
 import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { KEY_DEFINITIONS } from '../config/keys.js';
 import { LOG_LEVELS } from '../log.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 import type { TraceEntry } from '../store/trace-repo.js';
 import { FIRMWARE_VERSION } from '../version.js';
+import type { ConfigEntry } from './api.js';
 import { RemoteError, request, stream } from './client.js';
 import {
   DEFAULT_FOLLOW_BACKLOG,
@@ -40,15 +44,33 @@ import { watchRequest, watchView } from './watch.js';
 
 export const DEFAULT_SOCKET = '/run/chargepoint/cpctl.sock';
 
+/** Every exit code cpctl makes (sysexits where one fits); README's table lists them all. */
 export const EXIT = {
   ok: 0,
   refused: 1,
   usage: 64,
   unavailable: 69,
-  protocol: 76,
+  software: 70,
+  cannotCreate: 73,
   timeout: 75,
+  protocol: 76,
   permission: 77,
 } as const;
+
+/** What each exit code means, as `cpctl help` prints it. */
+export const EXIT_MEANINGS: Record<keyof typeof EXIT, string> = {
+  ok: 'done',
+  refused:
+    'refused by the daemon (the reason follows), an unknown configuration key, or a change not confirmed at the prompt',
+  usage:
+    'bad command, argument or option; or a change that cannot be undone, without --yes and not on a terminal',
+  unavailable: 'chargepointd is not running, or the control socket failed',
+  software: 'a bug in cpctl',
+  cannotCreate: 'cannot write the output file (diagnostics)',
+  timeout: 'chargepointd did not answer in time',
+  protocol: 'the answer on the socket makes no sense (is it chargepointd?)',
+  permission: "permission denied on the control socket (root or the daemon's group)",
+};
 
 export interface CpctlIo {
   stdout: (s: string) => void;
@@ -58,28 +80,84 @@ export interface CpctlIo {
   signal?: AbortSignal;
   /** stdout is a terminal: `--watch` redraws in place rather than printing a block per change. */
   tty?: boolean;
+  /**
+   * Asks the technician a yes/no question (a change that cannot be undone); absent when nobody
+   * can answer (stdin is not a terminal): such a change then needs --yes.
+   */
+  confirm?: (question: string) => Promise<boolean>;
 }
 
 /** The bash completion script `cpctl completion bash` prints, shipped with the package. */
 export const COMPLETION_SCRIPT = join(PACKAGE_ROOT, 'scripts', 'cpctl-completion.bash');
-
-/** Characters of a frame `trace` shows on a line; --json has them all. */
 
 /** The socket: --socket, else $CPCTL_SOCKET, else the daemon's default. */
 export function resolveSocketPath(flag: string | undefined, env: NodeJS.ProcessEnv): string {
   return flag ?? (env.CPCTL_SOCKET || DEFAULT_SOCKET);
 }
 
+/** A yes/no question on the terminal (stderr, so stdout stays the answer's); end of input is no. */
+export function askOnTerminal(question: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const terminal = createInterface({ input: process.stdin, output: process.stderr });
+    terminal.once('close', () => resolve(false));
+    terminal.question(question, (answer) => {
+      resolve(/^y(es)?$/i.test(answer.trim()));
+      terminal.close();
+    });
+  });
+}
+
 class UsageError extends Error {}
 
-/** Options that belong to one command or another (not --socket, --json, --help). */
-const COMMAND_OPTIONS = ['reader', 'power', 'limit', 'duration', 'signature', 'certificate'] as const;
-type CommandOption = (typeof COMMAND_OPTIONS)[number];
+/** The technician's output file cannot be written (not the daemon's fault). */
+class OutputFileError extends Error {}
 
-interface Invocation extends Partial<Record<CommandOption, string>> {
+/** Options every command takes. */
+const GLOBAL_OPTIONS = {
+  socket: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const GLOBAL_OPTION_HELP: string[][] = [
+  ['--socket PATH', `the control socket ($CPCTL_SOCKET, else ${DEFAULT_SOCKET})`],
+  ['--json', "print the daemon's answer as JSON"],
+  ['--help, -h', 'this help'],
+];
+
+/** Options that belong to one command or another; `value` names an option's argument in the usage. */
+const COMMAND_OPTIONS = {
+  reader: { type: 'string', value: '<n>' },
+  power: { type: 'string', value: '<W>' },
+  limit: { type: 'string', value: '<n>' },
+  duration: { type: 'string', value: '<s>' },
+  signature: { type: 'string', value: '<file>' },
+  certificate: { type: 'string', value: '<pem file>' },
+  action: { type: 'string', value: '<name>' },
+  follow: { type: 'boolean' },
+  watch: { type: 'boolean' },
+  clear: { type: 'boolean' },
+  yes: { type: 'boolean' },
+} as const;
+type CommandOption = keyof typeof COMMAND_OPTIONS;
+
+const PARSE_OPTIONS = { ...GLOBAL_OPTIONS, ...COMMAND_OPTIONS };
+
+function parseArgv(argv: string[]) {
+  return parseArgs({ args: argv, options: PARSE_OPTIONS, allowPositionals: true });
+}
+
+type ParsedValues = ReturnType<typeof parseArgv>['values'];
+
+/** A command's arguments and the options it was given. */
+interface Invocation extends Pick<ParsedValues, CommandOption> {
   args: string[];
-  /** --clear (security-log only). */
-  clear?: true;
+}
+
+/** How a command uses one of its options, for its usage and its help. */
+interface OptionUse {
+  help: string;
+  required?: true;
 }
 
 /** What a command prints: `out` on stdout; `error` makes one stderr line and exit 1. */
@@ -88,26 +166,57 @@ interface Output {
   error?: string;
 }
 
-interface CommandDef<M extends Method> {
+interface CommandBase {
   words: string[];
   /** Positional arguments, as shown in the usage; one in [brackets] may be left out. */
   args: string[];
   /** Takes any number of arguments rather than exactly `args`. */
   variadic?: true;
+  /** One line: what the command does. */
   summary: string;
-  method: M;
-  /** Options the command accepts, with their usage text. */
-  options?: Partial<Record<CommandOption, string>>;
-  params(inv: Invocation): Params<M>;
-  human(result: Result<M>, params: Params<M>): Output;
+  /** Options the command accepts. */
+  options?: Partial<Record<CommandOption, OptionUse>>;
 }
 
-function def<M extends Method>(command: CommandDef<M>): CommandDef<M> {
+/** A command that is one request to the daemon. */
+interface RequestCommand<M extends Method> extends CommandBase {
+  method: M;
+  params(inv: Invocation): Params<M>;
+  human(result: Result<M>, params: Params<M>): Output;
+  /** What --json prints, when not the daemon's answer as it is. */
+  json?(result: Result<M>): unknown;
+  /**
+   * Why the change asked for cannot be undone (asked of the daemon if need be), to be confirmed
+   * before it is sent; undefined when it can.
+   */
+  irreversible?(params: Params<M>, socket: string): Promise<string | undefined>;
+}
+
+interface RunContext {
+  socket: string;
+  json: boolean;
+  io: CpctlIo;
+}
+
+/** A command that is more than one request and answer (a stream, a local file, no daemon at all). */
+interface LocalCommand extends CommandBase {
+  run(inv: Invocation, ctx: RunContext): Promise<number>;
+}
+
+function def<M extends Method>(command: RequestCommand<M>): RequestCommand<M> {
   return command;
 }
 
-const TRACE_USAGE = 'trace [--action <name>] [--limit <n>] [--follow]';
-const DIAGNOSTICS_USAGE = 'diagnostics <file>';
+function local(command: LocalCommand): LocalCommand {
+  return command;
+}
+
+/** Integer keys that may only be raised (SecurityProfile): raising one cannot be undone. */
+const ONLY_RAISE_KEYS: ReadonlyMap<string, { max: number }> = new Map(
+  KEY_DEFINITIONS.flatMap((d) => ('onlyRaise' in d && d.onlyRaise ? [[d.name, { max: d.max }]] : [])),
+);
+
+const WATCH_HELP = 'show it again on every change until Ctrl-C (--json: one object a line)';
 
 const COMMANDS = [
   def({
@@ -115,6 +224,7 @@ const COMMANDS = [
     args: [],
     summary: 'link, registration, connectors and readers',
     method: 'status',
+    options: { watch: { help: WATCH_HELP } },
     params: () => ({}),
     human: (report) => ({ out: renderStatus(report) }),
   }),
@@ -122,7 +232,7 @@ const COMMANDS = [
     words: ['config', 'get'],
     args: ['[key...]'],
     variadic: true,
-    summary: 'OCPP configuration keys (all when none given)',
+    summary: 'OCPP configuration keys (all, sorted, when none given); a secret only says whether it is set',
     method: 'config.get',
     params: ({ args }) => ({ keys: args }),
     human: ({ configurationKey, unknownKey }) => ({
@@ -130,11 +240,7 @@ const COMMANDS = [
         configurationKey.length > 0
           ? table([
               ['KEY', 'VALUE', 'ACCESS'],
-              ...configurationKey.map((e) => [
-                e.key,
-                e.value ?? '(no value)',
-                e.readonly ? 'read-only' : 'read-write',
-              ]),
+              ...configurationKey.map((e) => [e.key, shownValue(e), access(e)]),
             ])
           : undefined,
       error: unknownKey.length > 0 ? `unknown configuration key: ${unknownKey.join(', ')}` : undefined,
@@ -143,15 +249,22 @@ const COMMANDS = [
   def({
     words: ['config', 'set'],
     args: ['<key>', '<value>'],
-    summary: 'change a key as ChangeConfiguration would',
+    summary: 'change a key as ChangeConfiguration would; a refusal says why, a secret is never shown',
     method: 'config.set',
-    params: ({ args }) => ({ key: args[0]!, value: args[1]! }),
-    human: (status, { key, value }) => {
-      if (status === 'Accepted') return { out: `${key} = ${value}: Accepted` };
-      if (status === 'RebootRequired')
-        return { out: `${key} = ${value}: RebootRequired (applies after a restart)` };
-      return { error: `${key}: ${status}` };
+    options: {
+      yes: { help: 'make a change that cannot be undone (raising SecurityProfile) without asking' },
     },
+    params: ({ args }) => ({ key: args[0]!, value: args[1]! }),
+    irreversible: raisesForGood,
+    human: ({ status, reason, value }, { key }) => {
+      // The daemon gives the value back only when it is no secret (never the AuthorizationKey).
+      const shown = value === undefined ? key : `${key} = ${value}`;
+      if (status === 'Accepted') return { out: `${shown}: Accepted` };
+      if (status === 'RebootRequired') return { out: `${shown}: RebootRequired (applies after a restart)` };
+      return { error: `${key}: ${status}${reason === undefined ? '' : ` (${reason})`}` };
+    },
+    // The bare status --json has always printed: a string cannot grow fields (the reason is on stderr).
+    json: ({ status }) => status,
   }),
   def({
     words: ['hal', 'meter'],
@@ -205,7 +318,7 @@ const COMMANDS = [
     args: ['<connector>'],
     summary: `the composite schedule from now (${DEFAULT_LIMITS_DURATION_S} s unless --duration) and where each limit comes from; 0: the charge point`,
     method: 'limits',
-    options: { duration: '[--duration <s>]' },
+    options: { duration: { help: `seconds from now to show (default ${DEFAULT_LIMITS_DURATION_S})` } },
     params: ({ args, duration }) => ({
       connectorId: connector(args[0]!),
       ...(duration === undefined ? {} : { durationS: integer(duration, '--duration') }),
@@ -246,7 +359,7 @@ const COMMANDS = [
     args: ['<idTag>'],
     summary: 'present a card',
     method: 'sim.swipe',
-    options: { reader: '[--reader <n>]' },
+    options: { reader: { help: 'the reader, from 1 (default: the first)' } },
     params: ({ args, reader }) => ({
       idTag: args[0]!,
       ...(reader === undefined ? {} : { reader: integer(reader, '--reader') }),
@@ -296,7 +409,7 @@ const COMMANDS = [
     args: ['<connector>'],
     summary: 'what the EV draws while charging',
     method: 'sim.meter',
-    options: { power: '--power <W>' },
+    options: { power: { help: 'watts the EV draws', required: true } },
     params: ({ args, power }) => {
       if (power === undefined) throw new UsageError('sim meter needs --power <W>');
       const powerW = Number(power);
@@ -312,7 +425,10 @@ const COMMANDS = [
     args: [],
     summary: `running and latest finished transactions (${DEFAULT_RECENT_TRANSACTIONS} unless --limit)`,
     method: 'transactions',
-    options: { limit: '[--limit <n>]' },
+    options: {
+      limit: { help: `finished transactions to list (default ${DEFAULT_RECENT_TRANSACTIONS})` },
+      watch: { help: WATCH_HELP },
+    },
     params: ({ limit }) => (limit === undefined ? {} : { limit: integer(limit, '--limit') }),
     human: (report, { limit }) => ({ out: renderTransactions(report, limit ?? DEFAULT_RECENT_TRANSACTIONS) }),
   }),
@@ -321,7 +437,10 @@ const COMMANDS = [
     args: [],
     summary: `the security log, newest last (${DEFAULT_SECURITY_LOG_ENTRIES} unless --limit); --clear empties it`,
     method: 'securityLog',
-    options: { limit: '[--limit <n>]' },
+    options: {
+      limit: { help: `entries to list (default ${DEFAULT_SECURITY_LOG_ENTRIES})` },
+      clear: { help: 'empty the log first (itself a logged security event)' },
+    },
     params: ({ limit, clear }) => ({
       ...(limit === undefined ? {} : { limit: integer(limit, '--limit') }),
       ...(clear ? { clear } : {}),
@@ -334,7 +453,10 @@ const COMMANDS = [
     summary:
       'install an image from a local file (verified with --signature and --certificate; then the install hook)',
     method: 'firmware.install',
-    options: { signature: '[--signature <file>', certificate: '--certificate <pem file>]' },
+    options: {
+      signature: { help: 'the image signature as bytes (openssl dgst -sign); needs --certificate' },
+      certificate: { help: 'the PEM certificate that signed it' },
+    },
     params: ({ args, signature, certificate }) => ({
       file: resolve(args[0]!),
       // openssl dgst -sign writes the signature as bytes; OCPP carries it as Base64.
@@ -442,63 +564,87 @@ const COMMANDS = [
     params: ({ args }) => (args[0] === undefined ? {} : { idTag: args[0] }),
     human: (report) => ({ out: renderAuth(report) }),
   }),
+  local({
+    words: ['trace'],
+    args: [],
+    summary: `OCPP frames in and out, secrets redacted (the last ${DEFAULT_TRACE_FRAMES}; --follow: ${DEFAULT_FOLLOW_BACKLOG}, then new ones)`,
+    options: {
+      action: { help: 'only the frames of this action (any case)' },
+      limit: { help: `frames to show (default ${DEFAULT_TRACE_FRAMES})` },
+      follow: { help: 'then show new frames as they come, until interrupted' },
+    },
+    run: runTrace,
+  }),
+  local({
+    words: ['diagnostics'],
+    args: ['<file>'],
+    summary:
+      'write a support bundle (log, trace, security log, configuration without secrets, state) to <file>',
+    run: ({ args }, ctx) => runDiagnostics(args[0]!, ctx),
+  }),
+  local({
+    words: ['completion'],
+    args: ['bash'],
+    summary: 'bash completion script (source it, or install it in bash-completion)',
+    run: async ({ args }, { io }) => {
+      if (args[0] !== 'bash') throw new UsageError('usage: cpctl completion bash');
+      io.stdout(readFileSync(COMPLETION_SCRIPT, 'utf8'));
+      return EXIT.ok;
+    },
+  }),
+  local({
+    words: ['version'],
+    args: [],
+    summary: 'versions of cpctl and the running daemon',
+    run: (_, ctx) => runVersion(ctx),
+  }),
+  local({
+    words: ['help'],
+    args: ['[command...]'],
+    variadic: true,
+    summary: 'this text; with a command, its own help',
+    run: async ({ args }, { io }) => {
+      io.stdout(`${helpFor(args)}\n`);
+      return EXIT.ok;
+    },
+  }),
 ];
 
 type AnyCommand = (typeof COMMANDS)[number];
+
+/** Every command, for tests that check each one (its --help, its completion). */
+export const COMMAND_WORDS: readonly string[] = COMMANDS.map((c) => c.words.join(' '));
 
 export const USAGE = [
   'usage: cpctl [--socket PATH] <command> [--json]',
   '',
   'commands:',
-  table(
-    [
-      ...COMMANDS.map((c) => [`  ${usageOf(c)}`, c.summary]),
-      [
-        `  ${TRACE_USAGE}`,
-        `OCPP frames in and out, secrets redacted (the last ${DEFAULT_TRACE_FRAMES}; --follow: ${DEFAULT_FOLLOW_BACKLOG}, then new ones)`,
-      ],
-      [
-        `  ${DIAGNOSTICS_USAGE}`,
-        'write a support bundle (log, trace, security log, configuration without secrets, state) to <file>',
-      ],
-      ['  completion bash', 'bash completion script (source it, or install it in bash-completion)'],
-      ['  version', 'versions of cpctl and the running daemon'],
-      ['  help', 'this text'],
-    ],
-    3,
-  ),
+  commandList(COMMANDS),
   '',
   `--socket defaults to $CPCTL_SOCKET, else ${DEFAULT_SOCKET}. --json prints the daemon's answer as JSON`,
-  '(trace: one JSON object per frame and line).',
-  'status and transactions take --watch: shown again on every change until Ctrl-C (--json: one object a line).',
+  '(trace: one JSON object per frame and line). "cpctl <command> --help" tells more of each command.',
   'Put -- before an argument that starts with a dash.',
+  '',
+  'exit codes:',
+  table(
+    Object.entries(EXIT).map(([name, code]) => [`  ${code}`, EXIT_MEANINGS[name as keyof typeof EXIT]]),
+    3,
+  ),
 ].join('\n');
 
-const PARSE_OPTIONS = {
-  socket: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-  reader: { type: 'string' },
-  power: { type: 'string' },
-  limit: { type: 'string' },
-  duration: { type: 'string' },
-  action: { type: 'string' },
-  follow: { type: 'boolean' },
-  watch: { type: 'boolean' },
-  clear: { type: 'boolean' },
-  signature: { type: 'string' },
-  certificate: { type: 'string' },
-} as const;
-
-function parseArgv(argv: string[]) {
-  return parseArgs({ args: argv, options: PARSE_OPTIONS, allowPositionals: true });
+function commandList(commands: readonly AnyCommand[]): string {
+  return table(
+    commands.map((c) => [`  ${usageOf(c)}`, c.summary]),
+    3,
+  );
 }
 
 /** Runs one cpctl invocation; resolves with the exit code and never throws. */
 export async function runCpctl(argv: string[], io: CpctlIo): Promise<number> {
   const env = io.env ?? process.env;
   const fail = (code: number, message: string) => {
-    io.stderr(`cpctl: ${message}\n`);
+    // One line, whatever the message: a script reads the first line of stderr.
+    io.stderr(`cpctl: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
     return code;
   };
 
@@ -510,49 +656,18 @@ export async function runCpctl(argv: string[], io: CpctlIo): Promise<number> {
   }
   const { values, positionals } = parsed;
   const socket = resolveSocketPath(values.socket, env);
-  const json = values.json === true;
-
-  if (values.help || positionals[0] === 'help') {
-    io.stdout(`${USAGE}\n`);
-    return EXIT.ok;
-  }
-  if (positionals.length === 0) return fail(EXIT.usage, 'no command given (see "cpctl help")');
+  const ctx: RunContext = { socket, json: values.json === true, io };
 
   try {
-    if (positionals[0] !== 'trace' && (values.follow || values.action !== undefined)) {
-      throw new UsageError(`--${values.follow ? 'follow' : 'action'} applies to trace only`);
-    }
-    if (values.clear && positionals[0] !== 'security-log') {
-      throw new UsageError('--clear applies to security-log only');
-    }
-    if (values.watch && positionals[0] !== 'status' && positionals[0] !== 'transactions') {
-      throw new UsageError('--watch applies to status and transactions only');
-    }
-    if (positionals[0] === 'version') {
-      if (positionals.length > 1) throw new UsageError('usage: cpctl version');
-      return await runVersion(socket, json, io);
-    }
-    if (positionals[0] === 'completion') {
-      if (positionals.length !== 2 || positionals[1] !== 'bash')
-        throw new UsageError('usage: cpctl completion bash');
-      io.stdout(readFileSync(COMPLETION_SCRIPT, 'utf8'));
+    if (values.help) {
+      io.stdout(`${helpFor(positionals)}\n`);
       return EXIT.ok;
     }
-    if (positionals[0] === 'trace') {
-      if (positionals.length > 1) throw new UsageError(`usage: cpctl ${TRACE_USAGE}`);
-      return await runTrace(values, socket, json, io);
-    }
-    if (positionals[0] === 'diagnostics') {
-      if (positionals.length !== 2 || values.limit !== undefined)
-        throw new UsageError(`usage: cpctl ${DIAGNOSTICS_USAGE}`);
-      return await runDiagnostics(positionals[1]!, socket, json, io);
-    }
+    if (positionals.length === 0) throw new UsageError('no command given (see "cpctl help")');
     const command = findCommand(positionals);
     const inv = invocation(command, positionals.slice(command.words.length), values);
-    if (values.clear) inv.clear = true;
-    if (values.watch)
-      return await runWatch(command.method === 'status' ? 'status' : 'transactions', inv, socket, json, io);
-    return await runCommand(command, inv, socket, json, io);
+    if (inv.watch) return await runWatch(command.words[0] === 'status' ? 'status' : 'transactions', inv, ctx);
+    return 'run' in command ? await command.run(inv, ctx) : await runRequest(command, inv, ctx);
   } catch (err) {
     const failure = classifyFailure(err, socket);
     return fail(failure.code, failure.message);
@@ -562,7 +677,7 @@ export async function runCpctl(argv: string[], io: CpctlIo): Promise<number> {
 function findCommand(positionals: string[]): AnyCommand {
   const found = COMMANDS.find((c) => c.words.every((w, i) => positionals[i] === w));
   if (found) return found;
-  const group = COMMANDS.filter((c) => c.words.length > 1 && c.words[0] === positionals[0]);
+  const group = groupOf(positionals[0]);
   if (group.length > 0 && positionals.length === 1) {
     throw new UsageError(`${positionals[0]} needs one of: ${group.map((c) => c.words[1]).join(', ')}`);
   }
@@ -570,19 +685,54 @@ function findCommand(positionals: string[]): AnyCommand {
   throw new UsageError(`unknown command "${name}" (see "cpctl help")`);
 }
 
-function invocation(
-  command: AnyCommand,
-  args: string[],
-  values: Partial<Record<CommandOption, string | undefined>>,
-): Invocation {
+/** The commands under a first word that is no command by itself (sim, hal, config). */
+function groupOf(word: string | undefined): AnyCommand[] {
+  return COMMANDS.filter((c) => c.words.length > 1 && c.words[0] === word);
+}
+
+/** `cpctl help [command]`, `cpctl [command] --help`: the usage, a group's commands, or one command's help. */
+function helpFor(positionals: string[]): string {
+  if (positionals.length === 0) return USAGE;
+  const group = groupOf(positionals[0]);
+  const alone = COMMANDS.some((c) => c.words.length === 1 && c.words[0] === positionals[0]);
+  if (positionals.length === 1 && group.length > 0 && !alone) {
+    return [`usage: cpctl ${positionals[0]} <command> ...`, '', 'commands:', commandList(group)].join('\n');
+  }
+  return commandHelp(findCommand(positionals));
+}
+
+function commandHelp(command: AnyCommand): string {
+  const optionRows = Object.entries(command.options ?? {}).map(([name, use]) => [
+    `  ${optionText(name as CommandOption)}`,
+    use.help,
+  ]);
+  const name = command.words.join(' ');
+  const below = COMMANDS.filter(
+    (c) => c.words.length > command.words.length && c.words.join(' ').startsWith(`${name} `),
+  );
+  return [
+    `usage: cpctl ${usageOf(command)}`,
+    command.summary,
+    '',
+    'options:',
+    table([...optionRows, ...GLOBAL_OPTION_HELP.map(([option, help]) => [`  ${option}`, help!])], 3),
+    ...(below.length > 0 ? ['', 'commands:', commandList(below)] : []),
+  ].join('\n');
+}
+
+function optionText(name: CommandOption): string {
+  const option = COMMAND_OPTIONS[name];
+  return 'value' in option ? `--${name} ${option.value}` : `--${name}`;
+}
+
+function invocation(command: AnyCommand, args: string[], values: ParsedValues): Invocation {
   const inv: Invocation = { args };
-  for (const option of COMMAND_OPTIONS) {
-    const value = values[option];
-    if (value === undefined) continue;
+  for (const option of Object.keys(COMMAND_OPTIONS) as CommandOption[]) {
+    if (values[option] === undefined) continue;
     if (command.options?.[option] === undefined) {
       throw new UsageError(`--${option} does not apply to ${command.words.join(' ')}`);
     }
-    inv[option] = value;
+    Object.assign(inv, { [option]: values[option] });
   }
   const required = command.args.filter((a) => !a.startsWith('[')).length;
   const most = command.variadic ? Number.POSITIVE_INFINITY : command.args.length;
@@ -593,72 +743,101 @@ function invocation(
 }
 
 function usageOf(command: AnyCommand): string {
-  return [...command.words, ...command.args, ...Object.values(command.options ?? {})].join(' ');
+  const options = Object.entries(command.options ?? {}).map(([name, use]) => {
+    const text = optionText(name as CommandOption);
+    return use.required ? text : `[${text}]`;
+  });
+  return [...command.words, ...command.args, ...options].join(' ');
 }
 
-async function runCommand<M extends Method>(
-  command: CommandDef<M>,
+async function runRequest<M extends Method>(
+  command: RequestCommand<M>,
   inv: Invocation,
-  socket: string,
-  json: boolean,
-  io: CpctlIo,
+  { socket, json, io }: RunContext,
 ): Promise<number> {
   const params = command.params(inv);
-  try {
-    // The daemon's own checks, run here first so a typo gets a usage error without a round trip.
-    validateRequest(command.method, params);
-  } catch (err) {
-    if (err instanceof ProtocolError) throw new UsageError(err.message);
-    throw err;
+  validated(command.method, params);
+  if (command.irreversible && !inv.yes) {
+    const warning = await command.irreversible(params, socket);
+    if (warning !== undefined) {
+      if (!io.confirm) {
+        throw new UsageError(`${warning}; not on a terminal, so add --yes to make the change`);
+      }
+      if (!(await io.confirm(`${warning}. Make the change? [y/N] `))) {
+        io.stderr('cpctl: not confirmed, nothing changed\n');
+        return EXIT.refused;
+      }
+    }
   }
   const result = await request(socket, command.method, params);
   const output = command.human(result, params);
-  const out = json ? JSON.stringify(result ?? null, null, 2) : output.out;
+  const out = json
+    ? JSON.stringify((command.json ? command.json(result) : result) ?? null, null, 2)
+    : output.out;
   if (out !== undefined) io.stdout(`${out}\n`);
   if (output.error === undefined) return EXIT.ok;
   io.stderr(`cpctl: ${output.error}\n`);
   return EXIT.refused;
 }
 
-/** `status --watch`, `transactions --watch`: a live view until Ctrl-C (0) or the daemon goes away (69). */
-async function runWatch(
-  view: 'status' | 'transactions',
-  inv: Invocation,
-  socket: string,
-  json: boolean,
-  io: CpctlIo,
-): Promise<number> {
-  const limit = inv.limit === undefined ? undefined : integer(inv.limit, '--limit');
-  const { method, params } = watchRequest(view, limit);
+/** The daemon's own checks, run here first so a typo gets a usage error without a round trip. */
+function validated<M extends Method>(method: M, params: Params<M>): void {
   try {
     validateRequest(method, params);
   } catch (err) {
     if (err instanceof ProtocolError) throw new UsageError(err.message);
     throw err;
   }
+}
+
+/**
+ * Raising an only-raise key (SecurityProfile) is for good: neither the central system nor cpctl
+ * can lower it again. A value the daemon refuses anyway (no raise, out of range) is left to its answer.
+ */
+async function raisesForGood(
+  { key, value }: Params<'config.set'>,
+  socket: string,
+): Promise<string | undefined> {
+  const rule = ONLY_RAISE_KEYS.get(key);
+  if (rule === undefined || !/^\d+$/.test(value) || Number(value) > rule.max) return undefined;
+  const { configurationKey } = await request(socket, 'config.get', { keys: [key] });
+  const now = configurationKey[0]?.value;
+  if (now === undefined || Number(value) <= Number(now)) return undefined;
+  return `${key} ${now} -> ${Number(value)} cannot be undone: it can never be lowered again, by the central system or by cpctl`;
+}
+
+function shownValue(entry: ConfigEntry): string {
+  if (entry.writeOnly) return entry.set ? '(set, not shown)' : '(not set)';
+  return entry.value ?? '(no value)';
+}
+
+function access(entry: ConfigEntry): string {
+  if (entry.writeOnly) return 'write-only';
+  return entry.readonly ? 'read-only' : 'read-write';
+}
+
+/** `status --watch`, `transactions --watch`: a live view until Ctrl-C (0) or the daemon goes away (69). */
+async function runWatch(
+  view: 'status' | 'transactions',
+  inv: Invocation,
+  { socket, json, io }: RunContext,
+): Promise<number> {
+  const limit = inv.limit === undefined ? undefined : integer(inv.limit, '--limit');
+  const { method, params } = watchRequest(view, limit);
+  validated(method, params);
   const out = { stdout: io.stdout, tty: io.tty === true, json, ...(io.signal ? { signal: io.signal } : {}) };
   if ((await watchView(socket, view, limit, out)) === 'stopped') return EXIT.ok;
   io.stderr(`cpctl: chargepointd went away (${socket}); the watch ends\n`);
   return EXIT.unavailable;
 }
 
-async function runTrace(
-  values: { action?: string; limit?: string; follow?: boolean },
-  socket: string,
-  json: boolean,
-  io: CpctlIo,
-): Promise<number> {
+async function runTrace(inv: Invocation, { socket, json, io }: RunContext): Promise<number> {
   const params = {
-    ...(values.action === undefined ? {} : { action: values.action }),
-    ...(values.limit === undefined ? {} : { limit: integer(values.limit, '--limit') }),
-    ...(values.follow ? { follow: true } : {}),
+    ...(inv.action === undefined ? {} : { action: inv.action }),
+    ...(inv.limit === undefined ? {} : { limit: integer(inv.limit, '--limit') }),
+    ...(inv.follow ? { follow: true } : {}),
   };
-  try {
-    validateRequest('trace', params);
-  } catch (err) {
-    if (err instanceof ProtocolError) throw new UsageError(err.message);
-    throw err;
-  }
+  validated('trace', params);
   const print = (entry: TraceEntry) => io.stdout(`${json ? JSON.stringify(entry) : traceLine(entry)}\n`);
   const result = await stream(socket, 'trace', params, print, {
     // A quiet charger sends nothing for minutes; following waits as long as it takes.
@@ -675,27 +854,36 @@ async function runTrace(
  * The daemon builds the bundle (it alone reads the state directory) and streams it; it lands in
  * `<file>.part` (mode 0600: it names cards and sessions), renamed to `<file>` once whole.
  */
-async function runDiagnostics(file: string, socket: string, json: boolean, io: CpctlIo): Promise<number> {
+async function runDiagnostics(file: string, { socket, json, io }: RunContext): Promise<number> {
   const partial = `${file}.part`;
-  const fd = openSync(partial, 'w', 0o600);
+  const fd = onOutputFile(file, () => openSync(partial, 'w', 0o600));
   let result: Awaited<ReturnType<typeof stream<'diagnostics'>>>;
   try {
     result = await stream(socket, 'diagnostics', {}, ({ data }) => {
-      writeSync(fd, Buffer.from(data, 'base64'));
+      onOutputFile(file, () => writeSync(fd, Buffer.from(data, 'base64')));
     });
-    closeSync(fd);
+    onOutputFile(file, () => closeSync(fd));
   } catch (err) {
     closeSync(fd);
     rmSync(partial, { force: true });
     throw err;
   }
-  renameSync(partial, file);
+  onOutputFile(file, () => renameSync(partial, file));
   if (json) io.stdout(`${JSON.stringify({ ...result, file })}\n`);
   else io.stdout(`wrote ${file} (${result?.bytes ?? 0} bytes, ${result?.fileName ?? ''})\n`);
   return EXIT.ok;
 }
 
-async function runVersion(socket: string, json: boolean, io: CpctlIo): Promise<number> {
+/** Runs a step on the technician's output file; its failure is an OutputFileError naming the file. */
+function onOutputFile<T>(file: string, step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    throw new OutputFileError(`cannot write ${file}: ${(err as Error).message}`);
+  }
+}
+
+async function runVersion({ socket, json, io }: RunContext): Promise<number> {
   let daemon: string | null;
   try {
     daemon = (await request(socket, 'version', {})).version;
@@ -712,9 +900,10 @@ async function runVersion(socket: string, json: boolean, io: CpctlIo): Promise<n
 /** Exit code and the one line a technician reads, for anything a command can fail with. */
 export function classifyFailure(err: unknown, socket: string): { code: number; message: string } {
   if (err instanceof UsageError) return { code: EXIT.usage, message: err.message };
+  if (err instanceof OutputFileError) return { code: EXIT.cannotCreate, message: err.message };
   if (err instanceof RemoteError) return { code: EXIT.refused, message: err.message };
   if (err instanceof ProtocolError) return { code: EXIT.protocol, message: err.message };
-  const code = (err as NodeJS.ErrnoException).code;
+  const code = err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
   switch (code) {
     case 'ENOENT':
     case 'ECONNREFUSED':
@@ -730,10 +919,13 @@ export function classifyFailure(err: unknown, socket: string): { code: number; m
       };
     case 'ETIMEDOUT':
       return { code: EXIT.timeout, message: (err as Error).message };
+    case undefined:
+      // Every failure of the socket carries an errno code: anything else is cpctl's own bug.
+      return { code: EXIT.software, message: `internal error: ${String(err)}` };
     default:
       return {
-        code: typeof code === 'string' ? EXIT.unavailable : EXIT.refused,
-        message: `cannot talk to chargepointd on ${socket}: ${(err as Error).message ?? String(err)}`,
+        code: EXIT.unavailable,
+        message: `cannot talk to chargepointd on ${socket}: ${(err as Error).message}`,
       };
   }
 }

@@ -31,6 +31,8 @@ import type { TransactionRow, TransactionsRepo } from '../store/transactions-rep
 import { FIRMWARE_VERSION } from '../version.js';
 import {
   type AuthReport,
+  type ConfigEntry,
+  type ConfigSetReport,
   type ConnectorReport,
   type ControlApi,
   ControlError,
@@ -163,12 +165,23 @@ export class RuntimeControl implements ControlApi {
   }
 
   configGet(keys: string[]) {
-    const { configurationKey = [], unknownKey = [] } = this.deps.config.list(keys);
-    return { configurationKey: [...configurationKey], unknownKey: [...unknownKey] };
+    const { config } = this.deps;
+    const { configurationKey = [], unknownKey = [] } = config.list(keys);
+    const entries: ConfigEntry[] = configurationKey.map((entry) =>
+      config.isWriteOnly(entry.key) ? { ...entry, writeOnly: true, set: config.hasValue(entry.key) } : entry,
+    );
+    // Named keys come back in the order asked; the whole listing by name, to be read and diffed.
+    if (keys.length === 0) entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return { configurationKey: entries, unknownKey: [...unknownKey] };
   }
 
-  configSet(key: string, value: string) {
-    return this.deps.config.changeByName(key, value, 'local');
+  configSet(key: string, value: string): ConfigSetReport {
+    const { config } = this.deps;
+    const outcome = config.changeWithReason(key, value, 'local');
+    const made = outcome.status === 'Accepted' || outcome.status === 'RebootRequired';
+    const now =
+      made && !config.isWriteOnly(key) ? config.list([key]).configurationKey?.[0]?.value : undefined;
+    return now === undefined ? outcome : { ...outcome, value: now };
   }
 
   async halMeterRead(connectorId: number): Promise<MeterReading> {

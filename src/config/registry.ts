@@ -11,6 +11,15 @@ import { parseValue, splitList, type ValueContext } from './values.js';
 
 export type ChangeStatus = 'Accepted' | 'Rejected' | 'RebootRequired' | 'NotSupported';
 
+/**
+ * A change's status and, when it is not made, why: ChangeConfiguration.conf carries the status
+ * alone, cpctl shows the reason. A reason never quotes the value (it may be the AuthorizationKey).
+ */
+export interface ChangeOutcome {
+  status: ChangeStatus;
+  reason?: string;
+}
+
 /** Who asks for a change: the CSMS, a technician at the charger, or the daemon itself. */
 export type ChangeOrigin = 'csms' | 'local' | 'runtime';
 
@@ -73,6 +82,8 @@ type ConfigurationKey = NonNullable<GetConfigurationResponse['configurationKey']
  */
 export class ConfigurationRegistry<D extends KeyDefinition = StandardKeyDefinition> {
   private readonly definitions = new Map<string, KeyDefinition>();
+  /** Every key name of the definitions, provided or hidden with its capability. */
+  private readonly names: ReadonlySet<string>;
   private readonly values = new Map<string, string>();
   private readonly listeners = new Map<string, ChangeListener[]>();
   private readonly guards = new Map<string, ChangeGuard[]>();
@@ -93,8 +104,8 @@ export class ConfigurationRegistry<D extends KeyDefinition = StandardKeyDefiniti
       if (def.capability === undefined || opts.capabilities.has(def.capability))
         this.definitions.set(def.name, def);
     }
-    const known = new Set(all.map((def) => def.name));
-    const file = this.fileValues(opts.initial ?? {}, opts.fixed, known);
+    this.names = new Set(all.map((def) => def.name));
+    const file = this.fileValues(opts.initial ?? {}, opts.fixed, this.names);
     const forced = new Set(opts.forced ?? []);
     for (const key of forced) {
       if (!file.has(key)) throw configError(key, 'forced but not given a value');
@@ -160,15 +171,25 @@ export class ConfigurationRegistry<D extends KeyDefinition = StandardKeyDefiniti
    * no key at all: NotSupported then, as for a key hidden with its function.
    */
   changeByName(key: string, value: string, origin: ChangeOrigin): ChangeStatus {
+    return this.changeWithReason(key, value, origin).status;
+  }
+
+  /** `changeByName`, with the reason of a change not made (what cpctl tells the technician). */
+  changeWithReason(key: string, value: string, origin: ChangeOrigin): ChangeOutcome {
     const def = this.definitions.get(key);
     if (def === undefined) {
       this.log.info({ key, origin }, 'configuration change of an unsupported key');
-      return 'NotSupported';
+      return {
+        status: 'NotSupported',
+        reason: this.names.has(key)
+          ? 'not provided by this charge point'
+          : `not a configuration key${caseHint(key, this.names)}`,
+      };
     }
-    const reject = (reason: string): ChangeStatus => {
+    const reject = (reason: string): ChangeOutcome => {
       const shown = isSecret(def) ? {} : { value };
       this.log.warn({ key, ...shown, origin, reason }, 'configuration change rejected');
-      return 'Rejected';
+      return { status: 'Rejected', reason };
     };
     if (def.access === 'R') return reject('read-only');
     const parsed = parseValue(def, value, this.context);
@@ -176,9 +197,9 @@ export class ConfigurationRegistry<D extends KeyDefinition = StandardKeyDefiniti
     const previous = this.values.get(key);
     // Lowering is kept for the runtime alone: it falls back when the new security profile fails to connect.
     if (def.onlyRaise && origin !== 'runtime' && Number(parsed.value) <= Number(previous ?? def.min ?? 0)) {
-      return reject('may only be raised');
+      return reject(`may only be raised: it is ${previous ?? def.min ?? 0} now`);
     }
-    if (parsed.value === previous) return 'Accepted';
+    if (parsed.value === previous) return { status: 'Accepted' };
     for (const guard of this.guards.get(key) ?? []) {
       const reason = this.runGuard(key, guard, parsed.value);
       if (reason !== undefined) return reject(reason);
@@ -187,15 +208,26 @@ export class ConfigurationRegistry<D extends KeyDefinition = StandardKeyDefiniti
       this.store.save(key, parsed.value);
     } catch (err) {
       this.log.error({ key, origin, err }, 'configuration change not stored');
-      return 'Rejected';
+      return { status: 'Rejected', reason: 'the state store refused the write' };
     }
     if (def.onlyRaise) this.floors?.set(key, parsed.value);
     this.set(key, parsed.value);
     const shown = isSecret(def) ? {} : { value: parsed.value, previous };
     this.log.info({ key, ...shown, origin }, 'configuration changed');
-    if (def.rebootRequired) return 'RebootRequired';
+    if (def.rebootRequired) return { status: 'RebootRequired' };
     this.notify(key, parsed.value, previous);
-    return 'Accepted';
+    return { status: 'Accepted' };
+  }
+
+  /** True for a write-only key: a secret, never listed with its value nor logged. */
+  isWriteOnly(key: string): boolean {
+    const def = this.definitions.get(key);
+    return def !== undefined && isSecret(def);
+  }
+
+  /** Whether a key has a value, without giving it: what cpctl says of a write-only key. */
+  hasValue(key: string): boolean {
+    return this.definitions.has(key) && this.values.get(key) !== undefined;
   }
 
   /** Adds a rule a new value of `key` must pass; every guard of a key must agree. */

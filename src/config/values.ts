@@ -104,14 +104,14 @@ export function splitList(value: string): string[] {
   return value === '' ? [] : value.split(',');
 }
 
+// Each reason names what is allowed, so the technician (cpctl) can put it right at once.
 function parseInteger(def: KeyDefinition, raw: string): ParseResult {
-  if (!INTEGER.test(raw)) return fail('not an integer');
+  const range = `between ${def.min ?? Number.MIN_SAFE_INTEGER} and ${def.max ?? Number.MAX_SAFE_INTEGER}`;
+  if (!INTEGER.test(raw)) return fail(`not an integer: must be ${range}`);
   const n = Number(raw);
-  if (!Number.isSafeInteger(n)) return fail('integer out of range');
+  if (!Number.isSafeInteger(n)) return fail(`integer out of range: must be ${range}`);
   if ((def.min !== undefined && n < def.min) || (def.max !== undefined && n > def.max)) {
-    return fail(
-      `must be between ${def.min ?? Number.MIN_SAFE_INTEGER} and ${def.max ?? Number.MAX_SAFE_INTEGER}`,
-    );
+    return fail(`must be ${range}`);
   }
   return ok(String(n));
 }
@@ -173,7 +173,7 @@ const ITEM_CHECKS: Record<ItemRule, ItemCheck> = {
 };
 
 function oneOf(item: string, allowed: ReadonlySet<string>, what: string): string | undefined {
-  return allowed.has(item) ? undefined : `'${item}' is not a ${what}`;
+  return allowed.has(item) ? undefined : `'${item}' is not a ${what} (one of: ${[...allowed].join(', ')})`;
 }
 
 function checkMeasurand(item: string, ctx: ValueContext): string | undefined {
@@ -188,7 +188,7 @@ function checkMeasurand(item: string, ctx: ValueContext): string | undefined {
   }
   const supported = ctx.supportedMeasurands;
   if (supported !== undefined && !supported.has(item) && !supported.has(base)) {
-    return `'${item}' is not measured by this charge point`;
+    return `'${item}' is not measured by this charge point (it measures: ${[...supported].join(', ')})`;
   }
   return undefined;
 }
@@ -197,7 +197,7 @@ function checkPhaseRotation(item: string, ctx: ValueContext): string | undefined
   const dot = item.indexOf('.');
   const connector = item.slice(0, dot);
   if (dot < 0 || !/^\d+$/.test(connector) || !PHASE_ROTATIONS.has(item.slice(dot + 1))) {
-    return `'${item}' is not <connectorId>.<rotation>`;
+    return `'${item}' is not <connectorId>.<rotation> (rotations: ${[...PHASE_ROTATIONS].join(', ')})`;
   }
   const count = ctx.valueOf('NumberOfConnectors');
   if (count !== undefined && Number(connector) > Number(count)) {

@@ -347,10 +347,10 @@ describe('cpctl status --watch and transactions --watch', () => {
     expect(await watch.exited()).toBe(0);
   });
 
-  it('--watch applies to status and transactions only', async () => {
+  it('--watch is refused on other commands', async () => {
     const h = await start();
     const result = await cpctl(h.config.cli.socket, 'queue', '--watch');
     expect(result.code).toBe(64);
-    expect(result.stderr).toMatch(/--watch applies to status and transactions only/);
+    expect(result.stderr).toMatch(/--watch does not apply to queue/);
   });
 });

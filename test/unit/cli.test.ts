@@ -1,17 +1,21 @@
 import { execFile } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { link, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SIM_SPEC, SimBoard } from '../../hal/sim/board.js';
 import { HARDWARE_FAULTS, type MeterReading } from '../../hal/types.js';
+import { withStandardKeys } from '../../scripts/gen-cpctl-completion.js';
 import {
   type AuthReport,
+  type ConfigSetReport,
   type ControlApi,
   ControlError,
   type FirmwareInstallReport,
@@ -241,7 +245,7 @@ class FakeApi implements ControlApi {
   calls: Array<[string, ...unknown[]]> = [];
   failWith: Error | undefined;
   simulated = true;
-  configSetAnswer: ReturnType<ControlApi['configSet']> = 'Accepted';
+  configSetAnswer: ConfigSetReport = { status: 'Accepted', value: '60' };
   /** When set, status() waits for it: lets a test hold one request open. */
   statusGate: Promise<void> | undefined;
 
@@ -260,7 +264,8 @@ class FakeApi implements ControlApi {
     const all = [
       { key: 'HeartbeatInterval', readonly: false, value: '300' },
       { key: 'NumberOfConnectors', readonly: true, value: '2' },
-      { key: 'AuthorizationKey', readonly: false },
+      { key: 'AuthorizationKey', readonly: false, writeOnly: true as const, set: true },
+      { key: 'CpoName', readonly: false },
     ];
     return {
       configurationKey: keys.length === 0 ? all : all.filter((e) => keys.includes(e.key)),
@@ -738,8 +743,8 @@ describe('cpctl commands', () => {
     const { code, stdout } = await cpctl('config', 'get');
     expect(code).toBe(0);
     expect(api.calls).toEqual([['configGet', []]]);
-    expectAligned(stdout, 'VALUE', ['300', '2 ', '(no value)']);
-    expectAligned(stdout, 'ACCESS', ['read-write', 'read-only']);
+    expectAligned(stdout, 'VALUE', ['300', '2 ', '(set, not shown)', '(no value)']);
+    expectAligned(stdout, 'ACCESS', ['read-write', 'read-only', 'write-only']);
   });
 
   it('config get with keys passes them and fails on an unknown one', async () => {
@@ -759,20 +764,37 @@ describe('cpctl commands', () => {
   });
 
   it.each([
-    ['Accepted', 0],
-    ['RebootRequired', 0],
-    ['Rejected', 1],
-    ['NotSupported', 1],
-  ] as const)('config set answered %s exits %i', async (answer, exitCode) => {
+    [{ status: 'Accepted', value: '60' }, 0, 'HeartbeatInterval = 60: Accepted\n', ''],
+    [
+      { status: 'RebootRequired', value: '60' },
+      0,
+      'HeartbeatInterval = 60: RebootRequired (applies after a restart)\n',
+      '',
+    ],
+    // A write-only key's value does not come back, and is not shown.
+    [{ status: 'Accepted' }, 0, 'HeartbeatInterval: Accepted\n', ''],
+    [
+      { status: 'Rejected', reason: 'must be between 1 and 604800' },
+      1,
+      '',
+      'cpctl: HeartbeatInterval: Rejected (must be between 1 and 604800)\n',
+    ],
+    [
+      { status: 'NotSupported', reason: 'not a configuration key' },
+      1,
+      '',
+      'cpctl: HeartbeatInterval: NotSupported (not a configuration key)\n',
+    ],
+    [{ status: 'Rejected' }, 1, '', 'cpctl: HeartbeatInterval: Rejected\n'],
+  ] as const)('config set answered %j exits %i', async (answer, exitCode, out, err) => {
     api.configSetAnswer = answer;
     const { code, stdout, stderr } = await cpctl('config', 'set', 'HeartbeatInterval', '60');
     expect(api.calls).toEqual([['configSet', 'HeartbeatInterval', '60']]);
-    expect(code).toBe(exitCode);
-    expect(stdout + stderr).toContain(answer);
-    if (exitCode !== 0) expect(stderr).toBe(`cpctl: HeartbeatInterval: ${answer}\n`);
+    expect({ code, stdout, stderr }).toEqual({ code: exitCode, stdout: out, stderr: err });
+    // --json prints the bare status, as it always has; the reason is on stderr.
     const json = await cpctl('config', 'set', 'HeartbeatInterval', '60', '--json');
-    expect(JSON.parse(json.stdout)).toBe(answer);
-    expect(json.code).toBe(exitCode);
+    expect(JSON.parse(json.stdout)).toBe(answer.status);
+    expect({ code: json.code, stderr: json.stderr }).toEqual({ code: exitCode, stderr: err });
   });
 
   it('hal meter: reading as aligned key/value lines', async () => {
@@ -939,6 +961,25 @@ describe('cpctl commands', () => {
     }
   });
 
+  it('each command has its own help: --help, -h and help <command> print the same', async () => {
+    const help = await cpctl('sim', 'meter', '--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout.split('\n').slice(0, 5)).toEqual([
+      'usage: cpctl sim meter <connector> --power <W>',
+      'what the EV draws while charging',
+      '',
+      'options:',
+      expect.stringMatching(/^ {2}--power <W> +watts the EV draws$/),
+    ]);
+    expect((await cpctl('sim', 'meter', '1', '-h')).stdout).toBe(help.stdout);
+    expect((await cpctl('help', 'sim', 'meter')).stdout).toBe(help.stdout);
+    // A command that is also the head of others names them.
+    expect((await cpctl('queue', '--help')).stdout).toMatch(
+      /commands:\n {2}queue retry +put the dead letters back/,
+    );
+    expect(api.calls).toEqual([]);
+  });
+
   it.each([
     [[], 'no command given'],
     [['reboot'], 'unknown command "reboot"'],
@@ -1055,6 +1096,15 @@ describe('cpctl without a daemon', () => {
     });
   });
 
+  it('a failure without an errno code is a bug of cpctl: exit 70, one line', () => {
+    expect(
+      classifyFailure(new TypeError("Cannot read properties of null (reading 'x')"), socketPath),
+    ).toEqual({
+      code: 70,
+      message: "internal error: TypeError: Cannot read properties of null (reading 'x')",
+    });
+  });
+
   it('says so on a permission problem, exit 77', () => {
     // Tests run as root, where a socket's mode cannot refuse us: check the mapping itself.
     const err = Object.assign(new Error('connect EACCES'), { code: 'EACCES' });
@@ -1104,7 +1154,7 @@ describe('cpctl security-log', () => {
   it.each([
     [['security-log', 'now'], 'usage: cpctl security-log [--limit <n>]'],
     [['security-log', '--limit', '10001'], '"limit" must be an integer from 0 to 10000'],
-    [['status', '--clear'], '--clear applies to security-log only'],
+    [['status', '--clear'], '--clear does not apply to status'],
   ])('usage error %j exits 64 and asks nothing', async (argv, message) => {
     const { code, stderr } = await cpctl(...argv);
     expect(code).toBe(64);
@@ -1344,6 +1394,34 @@ describe('RuntimeControl: transactions, queue and auth from the store', () => {
     });
   }
 
+  it('config: a refusal comes with its reason, a write-only key never with its value; the listing is sorted', () => {
+    const api = control();
+    expect(api.configSet('HeartbeatInterval', '0')).toEqual({
+      status: 'Rejected',
+      reason: 'must be between 1 and 604800',
+    });
+    expect(api.configSet('NumberOfConnectors', '3')).toEqual({ status: 'Rejected', reason: 'read-only' });
+    expect(api.configSet('LocalPreAuthorize', 'TRUE')).toEqual({ status: 'Accepted', value: 'true' });
+    expect(api.configSet('Nope', '1')).toEqual({ status: 'NotSupported', reason: 'not a configuration key' });
+    // Hidden with its capability (no reservation here): a key, but not of this charge point.
+    expect(api.configSet('ReserveConnectorZeroSupported', 'true')).toEqual({
+      status: 'NotSupported',
+      reason: 'not provided by this charge point',
+    });
+    expect(api.configGet(['AuthorizationKey']).configurationKey).toEqual([
+      { key: 'AuthorizationKey', readonly: false, writeOnly: true, set: false },
+    ]);
+    expect(api.configSet('AuthorizationKey', 'Swordfish-Lantern-9')).toEqual({ status: 'Accepted' });
+    expect(api.configGet(['AuthorizationKey']).configurationKey).toEqual([
+      { key: 'AuthorizationKey', readonly: false, writeOnly: true, set: true },
+    ]);
+    const keys = api.configGet([]).configurationKey.map((e) => e.key);
+    expect(keys).toEqual([...keys].sort());
+    expect(
+      api.configGet(['LocalPreAuthorize', 'AuthorizationKey']).configurationKey.map((e) => e.key),
+    ).toEqual(['LocalPreAuthorize', 'AuthorizationKey']);
+  });
+
   it('lists the running transactions and the newest finished ones, however they interleave', () => {
     const repo = new TransactionsRepo(store.db);
     const start = (connectorId: number, idTag: string, minutes: number, meterStart: number) =>
@@ -1528,8 +1606,8 @@ describe('cpctl operator commands', () => {
     [['trace', 'all'], 'usage: cpctl trace [--action <name>] [--limit <n>] [--follow]'],
     [['trace', '--limit', 'many'], '--limit must be a number, got "many"'],
     [['trace', '--action', 'Heart beat'], 'parameter "action" must be an action name'],
-    [['status', '--follow'], '--follow applies to trace only'],
-    [['queue', '--action', 'Heartbeat'], '--action applies to trace only'],
+    [['status', '--follow'], '--follow does not apply to status'],
+    [['queue', '--action', 'Heartbeat'], '--action does not apply to queue'],
     [['completion', 'zsh'], 'usage: cpctl completion bash'],
   ])('usage error for %j: %s, exit 64, nothing sent', async (argv, message) => {
     const { code, stderr } = await cpctl(...argv);
@@ -1722,16 +1800,64 @@ describe('cpctl completion bash', () => {
     expect(COMPLETION_SCRIPT.endsWith('scripts/cpctl-completion.bash')).toBe(true);
   });
 
-  /** What bash offers after `cpctl <words> <cur>`, with the real script. */
-  function complete(words: string[], cur = ''): Promise<string[]> {
+  /** What bash offers after `cpctl <words> <cur>`, with the real script; `path` is searched first for cpctl. */
+  function complete(words: string[], cur = '', path?: string): Promise<string[]> {
     const line = ['cpctl', ...words, cur].map((w) => `'${w}'`).join(' ');
     const script = `source '${COMPLETION_SCRIPT}'; COMP_WORDS=(${line}); COMP_CWORD=${words.length + 1}; _cpctl; printf '%s\\n' "\${COMPREPLY[@]}"`;
+    const env = path === undefined ? process.env : { ...process.env, PATH: `${path}:${process.env.PATH}` };
     return new Promise((resolve, reject) => {
-      execFile('bash', ['-c', script], (error, stdout) =>
+      execFile('bash', ['-c', script], { env }, (error, stdout) =>
         error ? reject(error) : resolve(stdout.split('\n').filter(Boolean)),
       );
     });
   }
+
+  it('its standard keys are in step with the key definitions (npx tsx scripts/gen-cpctl-completion.ts)', () => {
+    const script = readFileSync(COMPLETION_SCRIPT, 'utf8');
+    expect(withStandardKeys(script)).toBe(script);
+  });
+
+  it('offers the standard keys for config get / set when no daemon answers (set: only writable ones)', async () => {
+    const noDaemon = ['--socket', join(dir, 'absent.sock'), 'config'];
+    expect(await complete([...noDaemon, 'get'], 'Heart')).toEqual(['HeartbeatInterval']);
+    expect(await complete([...noDaemon, 'get', 'HeartbeatInterval'], 'NumberOf')).toEqual([
+      'NumberOfConnectors',
+    ]);
+    expect(await complete([...noDaemon, 'set'], 'NumberOf')).toEqual([]);
+    expect(await complete([...noDaemon, 'set'], 'Auth')).toEqual([
+      'AuthorizationCacheEnabled',
+      'AuthorizationKey',
+      'AuthorizeRemoteTxRequests',
+    ]);
+    expect(await complete([...noDaemon, 'set', 'HeartbeatInterval'], 'Heart')).toEqual([]);
+    expect(await complete([...noDaemon, 'set'], '--y')).toEqual(['--yes']);
+  });
+
+  it("offers the running daemon's keys for config get / set (set: not the read-only ones)", async () => {
+    await startServer();
+    const bin = join(dir, 'bin');
+    await mkdir(bin);
+    const cli = join(fileURLToPath(new URL('../..', import.meta.url)), 'src/bin/cpctl.ts');
+    await writeFile(
+      join(bin, 'cpctl'),
+      `#!/bin/sh\nexec '${process.execPath}' --import tsx '${cli}' "$@"\n`,
+      {
+        mode: 0o755,
+      },
+    );
+    const daemon = ['--socket', socketPath, 'config'];
+    expect(await complete([...daemon, 'get'], '', bin)).toEqual([
+      'HeartbeatInterval',
+      'NumberOfConnectors',
+      'AuthorizationKey',
+      'CpoName',
+    ]);
+    expect(await complete([...daemon, 'set'], '', bin)).toEqual([
+      'HeartbeatInterval',
+      'AuthorizationKey',
+      'CpoName',
+    ]);
+  });
 
   it('offers every command of the usage, and the words each one takes', async () => {
     const top = await complete([]);
