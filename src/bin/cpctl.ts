@@ -10,6 +10,12 @@ process.on('SIGINT', () => {
   interrupt.abort();
 });
 
+// `cpctl trace | head`: the reader has all it wants; the rest of the output has nowhere to go.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 /** Technician CLI: talks to the running daemon over its control socket (see `cpctl help`). */
 process.exitCode = await runCpctl(process.argv.slice(2), {
   stdout: (s) => process.stdout.write(s),

@@ -10,7 +10,7 @@ import type {
 import type { SetChargingProfileRequest } from '../../src/ocpp/generated/messages.js';
 import type { OutboxEntry } from '../../src/ocpp/outbox.js';
 import { charging } from '../support/charging.js';
-import { cpctl } from '../support/cpctl-process.js';
+import { cpctl, spawnCpctl } from '../support/cpctl-process.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
 type Status = { connectorId: number; status: string; errorCode: string };
@@ -516,5 +516,17 @@ describe('cpctl limits and the limit in status, with profiles the central system
       stdout: '',
       stderr: 'cpctl: no connector 9 (connectors: 1, 2)\n',
     });
+  });
+
+  it('trace --follow into a reader that closes early (cpctl trace | head) ends quietly with 0', async () => {
+    const h = await start();
+    await h.booted();
+    const follow = spawnCpctl(h.config.cli.socket, ['trace', '--follow']);
+    await follow.output((out) => out.includes('BootNotification'), 'the first frames');
+    follow.child.stdout?.destroy();
+    // The next frame written finds the pipe closed.
+    await cpctl(h.config.cli.socket, 'sim', 'plug', '1');
+    expect(await follow.exited()).toBe(0);
+    expect(follow.stderr()).toBe('');
   });
 });
