@@ -283,11 +283,11 @@ export class ControlServer {
   /** The message the client gets; refusals are expected, anything else is our bug and is logged. */
   private describe(err: unknown, line: string): string {
     if (err instanceof RequestLineError) {
-      this.log.warn({ request: line.slice(0, 200), error: err.message }, 'control socket: bad request');
+      this.log.warn({ request: requestSummary(line), error: err.message }, 'control socket: bad request');
       return err.message;
     }
     if (err instanceof ControlError) return err.message;
-    this.log.error({ err, request: line.slice(0, 200) }, 'control request failed');
+    this.log.error({ err, request: requestSummary(line) }, 'control request failed');
     return 'internal error';
   }
 }
@@ -319,6 +319,24 @@ function coalesced(socket: Socket, run: () => Promise<unknown>, fail: (err: unkn
 }
 
 /** False when the socket's buffer is full (wait for drain) or the client is gone. */
+/**
+ * What the log may say of a request line: its method and parameter names, never their values (a
+ * `config.set` of the AuthorizationKey sent to the socket by hand carries the secret).
+ */
+function requestSummary(line: string): string {
+  try {
+    const frame: unknown = JSON.parse(line);
+    if (typeof frame === 'object' && frame !== null && !Array.isArray(frame)) {
+      const { method, params } = frame as { method?: unknown; params?: unknown };
+      const names = typeof params === 'object' && params !== null ? Object.keys(params).join(',') : '';
+      return `${typeof method === 'string' ? method.slice(0, 40) : '?'}(${names.slice(0, 100)})`;
+    }
+  } catch {
+    // Not JSON: its length is all the log needs.
+  }
+  return `${line.length} bytes, not a JSON object`;
+}
+
 function write(socket: Socket, frame: ResponseFrame): boolean {
   // The client may have gone while its request was being served.
   return socket.writable && socket.write(encodeFrame(frame));

@@ -462,6 +462,20 @@ async function rawSession(path = socketPath) {
 }
 
 /** Sends every line at once, then expects one error answer per line, in order, with its id and message. */
+/** A logger whose lines land in `sink`. */
+function capturingLogger() {
+  const sink: string[] = [];
+  const log = createLogger({
+    destination: new Writable({
+      write(chunk, _enc, done) {
+        sink.push(String(chunk));
+        done();
+      },
+    }),
+  });
+  return { sink, log };
+}
+
 async function expectRefusals(
   s: Awaited<ReturnType<typeof rawSession>>,
   cases: ReadonlyArray<readonly [line: string, id: unknown, message: string]>,
@@ -533,15 +547,7 @@ describe('ControlServer lifecycle', () => {
 
 describe('wire protocol', () => {
   it('answers garbage and bad params with an error naming the problem, and keeps serving', async () => {
-    const sink: string[] = [];
-    const log = createLogger({
-      destination: new Writable({
-        write(chunk, _enc, done) {
-          sink.push(String(chunk));
-          done();
-        },
-      }),
-    });
+    const { sink, log } = capturingLogger();
     await startServer({ log });
     const s = await rawSession();
     const cases: Array<[string, unknown, string]> = [
@@ -597,6 +603,23 @@ describe('wire protocol', () => {
     s.send('{"id":"last","method":"version"}\n');
     expect(await s.next()).toEqual({ id: 'last', result: { version: '9.9.9' } });
     expect(sink.filter((l) => l.includes('bad request'))).toHaveLength(cases.length);
+  });
+
+  it('logs a bad request by its method and parameter names, never their values (a secret sent by hand)', async () => {
+    const { sink, log } = capturingLogger();
+    await startServer({ log });
+    const s = await rawSession();
+    await expectRefusals(s, [
+      [
+        '{"id":1,"method":"config.set","params":{"key":"AuthorizationKey","value":"s3cr3t-by-hand","x":1}}',
+        1,
+        '',
+      ],
+    ]);
+    const logged = sink.filter((l) => l.includes('bad request'));
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toContain('config.set(key,value,x)');
+    expect(logged[0]).not.toContain('s3cr3t');
   });
 
   it('answers an oversized line with an error and closes only that connection', async () => {
@@ -673,15 +696,7 @@ describe('wire protocol', () => {
   });
 
   it('reports an unexpected exception as "internal error" and logs it', async () => {
-    const sink: string[] = [];
-    const log = createLogger({
-      destination: new Writable({
-        write(chunk, _enc, done) {
-          sink.push(String(chunk));
-          done();
-        },
-      }),
-    });
+    const { sink, log } = capturingLogger();
     await startServer({ log });
     api.failWith = new TypeError('boom');
     await expect(request(socketPath, 'hal.rfid', {})).rejects.toThrow(/^internal error$/);
