@@ -110,7 +110,7 @@ export function checkConfig(
   const boardName = boardNameOf(doc);
   const board = boardName === undefined ? [] : boardProblems(boardName, resolveBoard(boardName, baseDir));
   if (!validate(doc)) {
-    return { problems: [...describeSchemaErrors(validate.errors ?? []), ...board, ...template] };
+    return { problems: [...describeSchemaErrors(validate.errors ?? []), ...template, ...board] };
   }
   const cfg = doc as unknown as RuntimeConfig;
   const abs = (p: string | undefined): string | undefined =>
@@ -123,10 +123,10 @@ export function checkConfig(
   cfg.csms.keyFile = abs(cfg.csms.keyFile);
   const problems = [
     ...template,
+    ...board,
     ...cfg.ocppForced
       .filter((key) => !(key in cfg.ocpp))
       .map((key) => `ocppForced: ${key} has no value in ocpp`),
-    ...board,
     ...securityProblems(cfg),
     ...localListProblems(cfg),
   ];

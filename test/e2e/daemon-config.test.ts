@@ -211,12 +211,16 @@ describe('chargepointd --check', () => {
 
   it("lists the board file's problems with the configuration's", async () => {
     const board = JSON.parse(readFileSync(join(ROOT, 'config/boards/rpi-ac-1.json'), 'utf8')) as {
-      connectors: Array<Record<string, unknown> & { relay: Record<string, unknown> }>;
+      connectors: Array<
+        Record<string, unknown> & { relay: Record<string, unknown>; lock: Record<string, unknown> }
+      >;
     };
     const connector = board.connectors[0];
     if (!connector) throw new Error('rpi-ac-1.json has a connector');
     connector.phases = 2;
     connector.relay.driver = 'gpoi';
+    // A gpio lock without its line: that mistake only, not why it is no EV-CC-AC1 lock either.
+    delete connector.lock.line;
     const boardFile = write('board.json', board);
     const file = write(
       'chargepoint.json',
@@ -228,9 +232,20 @@ describe('chargepointd --check', () => {
       `${file}: log.level: must be one of "fatal", "error", "warn", "info", "debug", "trace"`,
       `board file ${boardFile}: connectors.0.phases: must be one of 1, 3`,
       `board file ${boardFile}: connectors.0.relay.driver: must be one of "gpio", "ev-cc-ac1"`,
-      '3 problem(s)',
+      `board file ${boardFile}: connectors.0.lock.line: is required`,
+      '4 problem(s)',
       '',
     ]);
+  });
+
+  it('gives the line and column of a syntax error in the board file', async () => {
+    const boardFile = write('board.json', '{\n  "kind": "sim",\n  "connectors": [{ "id": 1 }]]\n}\n');
+    const file = write('chargepoint.json', standaloneConfig(dir, 'CP-CHECK-04', { board: boardFile }));
+    const result = await check(file);
+    expect(result.code).toBe(78);
+    expect(result.stderr).toBe(
+      `board file ${boardFile}: line 3 column 30: Expected ',' or '}' after property value\n1 problem(s)\n`,
+    );
   });
 
   it('lists every placeholder of the installer template', async () => {
