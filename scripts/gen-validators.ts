@@ -20,16 +20,16 @@ export type GeneratedModule = { path: string; source: string };
 // validateSchema off throughout: the schemas are our own or the official ones, fixed and compiled
 // here with strict mode (where used), which still refuses an unknown keyword or type.
 const CONFIG_OPTIONS: Options = {
-  allErrors: false,
+  allErrors: true,
   // The provisioning file's defaults are filled in by the validator.
   useDefaults: true,
   strict: true,
   allowUnionTypes: true,
   validateSchema: false,
 };
-const SIM_BOARD_OPTIONS: Options = { allErrors: false, strict: true, validateSchema: false };
+const SIM_BOARD_OPTIONS: Options = { allErrors: true, strict: true, validateSchema: false };
 const HARDWARE_BOARD_OPTIONS: Options = {
-  allErrors: false,
+  allErrors: true,
   strict: true,
   allowUnionTypes: true,
   validateSchema: false,

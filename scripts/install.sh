@@ -3,6 +3,7 @@
 #
 #   sudo scripts/install.sh                      install on this machine
 #   DESTDIR=/mnt/rootfs scripts/install.sh       install into another root (an image, a package, CI)
+#   DESTDIR=/mnt/rootfs scripts/install.sh --arch arm64    ... for another architecture (or TARGET_ARCH=arm64)
 #
 # PREFIX (default /opt/chargepoint) holds releases (docs/firmware.md, "Releases and rollback"):
 # PREFIX/releases/<version>/ is one release as scripts/make-release.sh builds it (dist/, the
@@ -13,9 +14,17 @@
 # firmware hooks. A prefix of the older flat layout (dist/ directly in PREFIX) is migrated. The
 # helpers that run outside the daemon (chargepoint-stop-post, the firmware hooks and the trial
 # check) go to /usr/local/libexec/chargepoint, where no release can change them. The operator's
-# files are never touched once they exist: /etc/chargepoint/chargepoint.json (a skeleton is
-# written only when it is missing) and the state in /var/lib/chargepoint. Running it again with
-# the same build changes nothing.
+# files are never touched once they exist: /etc/chargepoint/chargepoint.json (the template
+# config/chargepoint.example.json, written only when it is missing: the daemon refuses it until its
+# placeholders are filled in and its "template" mark deleted) and the state in /var/lib/chargepoint.
+# Running it again with the same build changes nothing. Every link it makes is relative, so it
+# resolves inside a DESTDIR root as on the target. The bash completion of cpctl goes to
+# /usr/share/bash-completion/completions/cpctl, where bash-completion loads it on the first TAB.
+#
+# The release carries native modules built on this machine (better-sqlite3, the epoll binding,
+# serialport's bindings where it has no prebuilt one): installing into an image for another
+# architecture (--arch or TARGET_ARCH, as `uname -m` or Node's process.arch spells it) warns that
+# they must be rebuilt there (npm rebuild in the release, on the target or in an emulated chroot).
 #
 # The user, its groups and the ownership of /etc/chargepoint, /var/lib/chargepoint, PREFIX and
 # PREFIX/releases are declared in sysusers.d and tmpfiles.d files: the configuration file 0600 and
@@ -29,12 +38,14 @@ set -euo pipefail
 
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
 DESTDIR="${DESTDIR:-}"
+TARGET_ARCH="${TARGET_ARCH:-}"
 PREFIX="${PREFIX:-/opt/chargepoint}"
 # The local vendor layer of systemd's search paths: operators override the unit in /etc with
 # drop-ins (systemctl edit), which a reinstall never overwrites.
 LIBDIR=/usr/local/lib
 LIBEXECDIR=/usr/local/libexec/chargepoint
 BINDIR=/usr/local/bin
+COMPLETIONSDIR=/usr/share/bash-completion/completions
 CONFDIR=/etc/chargepoint
 STATEDIR=/var/lib/chargepoint
 
@@ -43,6 +54,14 @@ die() {
   exit 1
 }
 say() { echo "install: $*"; }
+
+while (($# > 0)); do
+  case "$1" in
+  --arch) TARGET_ARCH="${2:?--arch needs an architecture}" && shift 2 ;;
+  --arch=*) TARGET_ARCH="${1#--arch=}" && shift ;;
+  *) die "unknown argument: $1" ;;
+  esac
+done
 
 [[ "$PREFIX" == /* ]] || die "PREFIX must be an absolute path: $PREFIX"
 [[ -z "$DESTDIR" || "$DESTDIR" == /* ]] || die "DESTDIR must be an absolute path: $DESTDIR"
@@ -136,27 +155,45 @@ put() {
   say "installed $3"
 }
 
+# A relative link from $2 to the absolute path $1 (both on the target): right inside DESTDIR too.
 link() {
-  local dest="$root$2"
-  [[ -L "$dest" && "$(readlink "$dest")" == "$1" ]] && return
+  local dest="$root$2" target
+  target="$(realpath -m --relative-to="$(dirname "$2")" "$1")"
+  [[ -L "$dest" && "$(readlink "$dest")" == "$target" ]] && return
   mkdir -p "$(dirname "$dest")"
-  ln -sfn "$1" "$dest"
-  say "linked $2 -> $1"
+  ln -sfn "$target" "$dest"
+  say "linked $2 -> $target"
 }
 
-# The operator's configuration is written once, from the development file with the paths of an
-# installed system and an identity that says it must be changed.
-config_skeleton() {
-  node -e '
-    const [file, prefix, stateDir] = process.argv.slice(1);
-    const config = JSON.parse(require("node:fs").readFileSync(file, "utf8"));
-    config.$schema = `${prefix}/config/chargepoint.schema.json`;
-    config.chargePointId = "CP-CHANGE-ME";
-    config.csms = { ...config.csms, url: "ws://csms.invalid:9000/ocpp" };
-    config.stateDir = stateDir;
-    config.cli = { socket: "/run/chargepoint/cpctl.sock" };
-    process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
-  ' "$SRC/config/dev.json" "$PREFIX" "$STATEDIR"
+# Node's name of an architecture (process.arch) from its name in uname -m, Debian or Node.
+node_arch() {
+  case "$1" in
+  x86_64 | amd64 | x64) echo x64 ;;
+  aarch64 | arm64 | armv8*) echo arm64 ;;
+  arm | armhf | armel | armv6* | armv7*) echo arm ;;
+  i386 | i486 | i586 | i686 | ia32) echo ia32 ;;
+  *) echo "$1" ;;
+  esac
+}
+
+# The packages of the release with a native addon, except those shipping a prebuilt one for $1.
+native_modules_to_rebuild() {
+  local gyp dir
+  while IFS= read -r gyp; do
+    dir="$(dirname "$gyp")"
+    compgen -G "$dir/prebuilds/linux-$1*/*.node" >/dev/null && continue
+    echo "${dir#"$release/node_modules/"}"
+  done < <(find "$release/node_modules" -name binding.gyp -not -path '*/node_modules/*/node_modules/*' | LC_ALL=C sort)
+}
+
+warn_foreign_arch() {
+  [[ -n "$TARGET_ARCH" ]] || return 0
+  local target host modules
+  target="$(node_arch "$TARGET_ARCH")"
+  host="$(node -p process.arch)"
+  [[ "$target" != "$host" ]] || return 0
+  modules="$(native_modules_to_rebuild "$target" | paste -sd ' ' -)"
+  echo "install: warning: the target is $target, this machine $host: the native modules ($modules) were built for $host and must be rebuilt for $target (on the target: cd $PREFIX/releases/$version && npm rebuild)" >&2
 }
 
 install_release
@@ -184,6 +221,7 @@ for hook in firmware-install-release.sh firmware-confirm-release.sh firmware-tri
 done
 link "$PREFIX/current/dist/src/bin/cpctl.js" "$BINDIR/cpctl"
 link "$PREFIX/current/dist/src/bin/chargepointd.js" "$BINDIR/chargepointd"
+put 0644 "$SRC/scripts/cpctl-completion.bash" "$COMPLETIONSDIR/cpctl"
 
 # The modes of chargepoint.tmpfiles, which also sets the owners: the configuration and the state
 # hold the AuthorizationKey, which the technicians of group chargepoint must not read.
@@ -195,10 +233,10 @@ make_dir 0700 "$STATEDIR"
 if [[ -e "$root$CONFDIR/chargepoint.json" ]]; then
   say "kept $CONFDIR/chargepoint.json"
 else
-  config_skeleton >"$generated"
-  put 0600 "$generated" "$CONFDIR/chargepoint.json"
-  say "edit $CONFDIR/chargepoint.json (chargePointId, csms, board) before starting the service"
+  put_for_prefix 0600 config/chargepoint.example.json "$CONFDIR/chargepoint.json"
+  say "fill in $CONFDIR/chargepoint.json (every CHANGE-ME, board), then delete its \"template\" line; chargepointd --check --config $CONFDIR/chargepoint.json lists what is left"
 fi
+warn_foreign_arch
 
 if [[ -n "$DESTDIR" ]]; then
   say "done; the target creates the user and sets ownership at boot (sysusers.d, tmpfiles.d)"

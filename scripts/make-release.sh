@@ -47,6 +47,27 @@ production_modules() {
     }' "$SRC/package-lock.json"
 }
 
+# What the runtime never loads goes: source maps (the daemon runs without --enable-source-maps),
+# TypeScript build info and declarations, type packages (@types, which some production packages
+# list as dependencies), the packages' test folders, prebuilt addons for other systems than Linux,
+# and a native addon's build intermediates (objects, static libraries, makefiles; only
+# build/Release/*.node is loaded, and its sources stay for a rebuild on another architecture).
+prune_release() {
+  local modules="$1/node_modules" gyp build dir
+  find "$1" -type f \( -name '*.map' -o -name '*.tsbuildinfo' -o -name '*.d.ts' -o -name '*.d.[cm]ts' \) -delete
+  find "$modules" -depth -type d -name '@types' -exec rm -rf {} +
+  while IFS= read -r dir; do
+    [[ -f "$dir/../package.json" ]] && rm -rf "$dir"
+  done < <(find "$modules" -depth -type d \( -name test -o -name tests \))
+  find "$modules" -type d -path '*/prebuilds/*' -not -path '*/prebuilds/*/*' -not -name 'linux-*' -exec rm -rf {} +
+  while IFS= read -r gyp; do
+    build="$(dirname "$gyp")/build"
+    [[ -d "$build" ]] || continue
+    find "$build" -mindepth 1 -depth -not -path "$build/Release" \
+      -not \( -path "$build/Release/*.node" -not -path "$build/Release/*/*" \) -exec rm -rf {} +
+  done < <(find "$modules" -name binding.gyp)
+}
+
 stage_release() {
   local stage="$1" path sums
   # Without --preserve=ownership: the files belong to whoever installs them, never to whoever built them.
@@ -69,6 +90,7 @@ stage_release() {
     mkdir -p "$(dirname "$stage/$path")"
     "${copy[@]}" "$SRC/$path" "$stage/$path"
   done < <(production_modules)
+  prune_release "$stage"
   chmod -R u+w,go-w,a+rX "$stage"
   sums="$(cd "$stage" && find . -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0r sha256sum)"
   echo "$sums" >"$stage/SHA256SUMS"

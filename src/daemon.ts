@@ -26,7 +26,7 @@ export const EXIT = {
   config: 78,
 } as const;
 
-const USAGE = 'usage: chargepointd --config <file>';
+const USAGE = 'usage: chargepointd --config <file> [--check]';
 
 export function exitCodeFor(reason: StopReason): number {
   if (reason.kind === 'reset') return reason.type === 'Hard' ? EXIT.hardReset : EXIT.softReset;
@@ -80,14 +80,31 @@ function warnIfSecretReadable(configPath: string, ocpp: Record<string, unknown>,
   }
 }
 
+/**
+ * `--check`: every problem of the configuration and its board file, one line each on stderr, and
+ * exit 78 if there is one; nothing is opened (store, socket, network), nothing is started.
+ */
+async function checkOnly(configPath: string): Promise<number> {
+  const { checkConfigFiles } = await import('./config/check.js');
+  const { problems, boardFile } = await checkConfigFiles(configPath);
+  if (problems.length > 0) {
+    process.stderr.write(`${problems.join('\n')}\n${problems.length} problem(s)\n`);
+    return EXIT.config;
+  }
+  process.stdout.write(`${configPath}: valid${boardFile ? `, board file ${boardFile}: valid` : ''}\n`);
+  return EXIT.stopped;
+}
+
 /** Entry point of the daemon; resolves with the process exit code. */
 export async function runDaemon(argv: string[]): Promise<number> {
   let configPath: string | undefined;
+  let check = false;
   try {
     const { values } = parseArgs({
       args: argv,
       options: {
         config: { type: 'string', short: 'c' },
+        check: { type: 'boolean' },
         version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -101,6 +118,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
       return EXIT.stopped;
     }
     configPath = values.config;
+    check = values.check ?? false;
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
     return EXIT.usage;
@@ -110,12 +128,15 @@ export async function runDaemon(argv: string[]): Promise<number> {
     return EXIT.usage;
   }
 
+  if (check) return checkOnly(configPath);
+
   let log = createLogger();
   let config: ReturnType<typeof loadConfigFile>;
   try {
     config = loadConfigFile(configPath);
   } catch (error) {
-    log.fatal({ configFile: configPath }, (error as Error).message);
+    const problems = error instanceof ConfigFileError ? error.problems : undefined;
+    log.fatal({ configFile: configPath, problems }, (error as Error).message);
     log.flush();
     return EXIT.config;
   }

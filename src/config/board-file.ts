@@ -6,11 +6,12 @@ import { SimBoard, type SimBoardSpec } from '../../hal/sim/board.js';
 import type { Board, SmartChargingCapabilities } from '../../hal/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
-import { PACKAGE_ROOT } from '../package-root.js';
+import { SHIPPED_BOARDS_DIR, SIM_BOARD } from './board-location.js';
 import { validateSimBoardSchema as validateSim } from './generated/sim-board-validator.js';
 import type { HardwareBoardFile } from './hardware-board-file.js';
+import { parseJson } from './json-text.js';
 import type { KeyName } from './keys.js';
-import { describeSchemaError } from './schema-errors.js';
+import { describeSchemaErrors } from './schema-errors.js';
 
 export class BoardFileError extends Error {}
 
@@ -54,39 +55,39 @@ export interface SimBoardFile extends BoardBase {
 export type BoardFile = SimBoardFile | HardwareBoardFile;
 
 /** Where `board: "sim"` points: the simulated board shipped with the package. */
-export const BUNDLED_SIM_BOARD = join(PACKAGE_ROOT, 'config', 'boards', 'sim.json');
+export const BUNDLED_SIM_BOARD = join(SHIPPED_BOARDS_DIR, 'sim.json');
 
 /** Schema validation plus the rules a schema cannot say (connector ids 1..N, readers' connectors exist). */
 export async function parseBoardFile(document: unknown, source: string): Promise<BoardFile> {
+  const problems = await boardFileProblems(document);
+  if (problems.length > 0) throw new BoardFileError(`board file ${source}: ${problems.join('; ')}`);
+  return document as BoardFile;
+}
+
+/** Every problem of a board document, not only the first; none means it is a BoardFile. */
+export async function boardFileProblems(document: unknown): Promise<string[]> {
   const kind = (document as { kind?: unknown } | null)?.kind;
-  let board: BoardFile;
-  if (kind === 'hardware') {
-    board = (await import('./hardware-board-file.js')).validateHardwareBoard(document, source);
-  } else if (kind === 'sim') {
-    if (!validateSim(document)) {
-      const first = validateSim.errors?.[0];
-      throw new BoardFileError(`board file ${source}: ${first ? describeSchemaError(first) : 'invalid'}`);
-    }
-    board = document as unknown as SimBoardFile;
-  } else {
-    throw new BoardFileError(`board file ${source}: kind: must be "sim" or "hardware"`);
-  }
+  // The hardware validator is large: a simulated board never loads it.
+  const validate =
+    kind === 'hardware'
+      ? (await import('./generated/hardware-board-validator.js')).validateHardwareBoardSchema
+      : kind === 'sim'
+        ? validateSim
+        : undefined;
+  if (!validate) return ['kind: must be "sim" or "hardware"'];
+  if (!validate(document)) return describeSchemaErrors(validate.errors ?? []);
+  const board = document as BoardFile;
+  const problems: string[] = [];
   const ids = board.connectors.map((c) => c.id);
   const expected = ids.map((_, i) => i + 1);
   if ([...ids].sort((a, b) => a - b).join() !== expected.join()) {
-    throw new BoardFileError(
-      `board file ${source}: connectors: ids must be 1..${ids.length}, each once (got ${ids.join(', ')})`,
-    );
+    problems.push(`connectors: ids must be 1..${ids.length}, each once (got ${ids.join(', ')})`);
   }
   for (const [i, reader] of (board.readers ?? []).entries()) {
     const unknown = reader.connectors.filter((id) => !ids.includes(id));
-    if (unknown.length > 0) {
-      throw new BoardFileError(
-        `board file ${source}: readers.${i}.connectors: no connector ${unknown.join(', ')}`,
-      );
-    }
+    if (unknown.length > 0) problems.push(`readers.${i}.connectors: no connector ${unknown.join(', ')}`);
   }
-  return board;
+  return problems;
 }
 
 /** Builds the board a board file describes. */
@@ -108,16 +109,24 @@ export async function buildBoard(file: BoardFile, deps: BoardDeps): Promise<Boar
 
 /** `board` from the provisioning file: "sim" or the path of a board file. */
 export async function loadBoard(board: string, deps: BoardDeps): Promise<Board> {
-  const path = board === 'sim' ? BUNDLED_SIM_BOARD : board;
-  let document: unknown;
+  const path = boardPath(board);
+  const file = await parseBoardFile(readBoardDocument(path), path);
+  deps.log.info({ board: file.name, kind: file.kind, connectors: file.connectors.length }, 'board loaded');
+  return buildBoard(file, deps);
+}
+
+/** The board file `board` names. */
+export function boardPath(board: string): string {
+  return board === SIM_BOARD ? BUNDLED_SIM_BOARD : board;
+}
+
+/** The JSON document of a board file; a syntax error names its line and column. */
+export function readBoardDocument(path: string): unknown {
   try {
-    document = JSON.parse(readFileSync(path, 'utf8'));
+    return parseJson(readFileSync(path, 'utf8'));
   } catch (error) {
     throw new BoardFileError(`board file ${path}: ${(error as Error).message}`);
   }
-  const file = await parseBoardFile(document, path);
-  deps.log.info({ board: file.name, kind: file.kind, connectors: file.connectors.length }, 'board loaded');
-  return buildBoard(file, deps);
 }
 
 /**

@@ -9,6 +9,11 @@ export const CONFIG_FILE_SCHEMA = {
   required: ['chargePointId', 'identity', 'csms', 'stateDir'],
   properties: {
     $schema: { type: 'string' },
+    template: {
+      type: 'string',
+      description:
+        "Marks the installer's template: the daemon does not start while it is here, nor on the simulated board.",
+    },
     chargePointId: {
       type: 'string',
       minLength: 1,

@@ -1,10 +1,13 @@
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { MAX_SEND_LOCAL_LIST_LENGTH } from '../ocpp/frames.js';
 import type { KeyType } from '../security/csr.js';
+import { SIM_BOARD, whereBoardsLive } from './board-location.js';
 import { validateConfigFileSchema as validate } from './generated/config-file-validator.js';
+import { JsonSyntaxError, parseJson } from './json-text.js';
 import { KEY_DEFINITIONS, type KeyDefinition } from './keys.js';
-import { describeSchemaError } from './schema-errors.js';
+import { describeSchemaErrors } from './schema-errors.js';
+import { templateProblems, templateSummary } from './template.js';
 
 export type SecurityProfileNumber = 0 | 1 | 2 | 3;
 
@@ -65,7 +68,15 @@ export interface FirmwareConfig {
   confirm?: string[];
 }
 
-export class ConfigFileError extends Error {}
+/** A provisioning file the daemon cannot run on; `problems` has one line per mistake, each naming its field. */
+export class ConfigFileError extends Error {
+  constructor(
+    readonly problems: readonly string[],
+    message = `invalid configuration: ${problems.join('; ')}`,
+  ) {
+    super(message);
+  }
+}
 
 /** The central-system URL to use with a security profile. */
 export function csmsUrlFor(csms: RuntimeConfig['csms'], profile: SecurityProfileNumber): string {
@@ -74,29 +85,75 @@ export function csmsUrlFor(csms: RuntimeConfig['csms'], profile: SecurityProfile
 
 /** Validates a parsed provisioning document; `baseDir` anchors relative paths. */
 export function parseConfig(document: unknown, baseDir: string): RuntimeConfig {
+  const checked = checkConfig(document, baseDir);
+  if (!('problems' in checked)) return checked.config;
+  const template = templateSummary(document);
+  if (template === undefined) throw new ConfigFileError(checked.problems);
+  const others = checked.problems.length - templateProblems(document).length;
+  throw new ConfigFileError(
+    checked.problems,
+    `invalid configuration: ${template}${others > 0 ? ` (and ${others} other problem(s))` : ''}; chargepointd --check --config <file> explains each`,
+  );
+}
+
+/**
+ * Every problem of a provisioning document, not only the first: the schema's, the placeholders
+ * of the installer's template, and the rules a schema cannot say (these only once the shape is
+ * right, since they read the fields).
+ */
+export function checkConfig(
+  document: unknown,
+  baseDir: string,
+): { config: RuntimeConfig } | { problems: string[] } {
   const doc = structuredClone(document);
+  const template = templateProblems(doc);
+  const boardName = boardNameOf(doc);
+  const board = boardName === undefined ? [] : boardProblems(boardName, resolveBoard(boardName, baseDir));
   if (!validate(doc)) {
-    const first = validate.errors?.[0];
-    throw new ConfigFileError(
-      `invalid configuration: ${first ? describeSchemaError(first) : 'unknown error'}`,
-    );
+    return { problems: [...describeSchemaErrors(validate.errors ?? []), ...template, ...board] };
   }
   const cfg = doc as unknown as RuntimeConfig;
   const abs = (p: string | undefined): string | undefined =>
     p === undefined || isAbsolute(p) ? p : resolve(baseDir, p);
   cfg.stateDir = abs(cfg.stateDir) ?? cfg.stateDir;
   cfg.cli.socket = abs(cfg.cli.socket) ?? cfg.cli.socket;
-  if (cfg.board !== 'sim') cfg.board = abs(cfg.board) ?? cfg.board;
+  cfg.board = resolveBoard(cfg.board, baseDir);
   cfg.csms.caFile = abs(cfg.csms.caFile);
   cfg.csms.certFile = abs(cfg.csms.certFile);
   cfg.csms.keyFile = abs(cfg.csms.keyFile);
-  for (const key of cfg.ocppForced) {
-    if (!(key in cfg.ocpp))
-      throw new ConfigFileError(`invalid configuration: ocppForced: ${key} has no value in ocpp`);
-  }
-  const impossible = securityProblem(cfg) ?? localListProblem(cfg);
-  if (impossible) throw new ConfigFileError(`invalid configuration: ${impossible}`);
-  return cfg;
+  const problems = [
+    ...template,
+    ...board,
+    ...cfg.ocppForced
+      .filter((key) => !(key in cfg.ocpp))
+      .map((key) => `ocppForced: ${key} has no value in ocpp`),
+    ...securityProblems(cfg),
+    ...localListProblems(cfg),
+  ];
+  return problems.length > 0 ? { problems } : { config: cfg };
+}
+
+/** `board` as the file gives it ("sim" when it leaves it out), if it is a name at all. */
+export function boardNameOf(document: unknown): string | undefined {
+  const board: unknown =
+    typeof document === 'object' && document !== null ? Reflect.get(document, 'board') : undefined;
+  if (board === undefined) return SIM_BOARD;
+  return typeof board === 'string' && board !== '' ? board : undefined;
+}
+
+/** `board` with a relative path resolved against the configuration's folder. */
+export function resolveBoard(board: string, baseDir: string): string {
+  return board === SIM_BOARD || isAbsolute(board) ? board : resolve(baseDir, board);
+}
+
+/**
+ * A board that is neither "sim" nor a file: a bare name (`phoenix-ac-2`) was most likely meant as
+ * one of the shipped boards, which are not looked up by name, so the line says where they are.
+ */
+function boardProblems(name: string, path: string): string[] {
+  if (name === SIM_BOARD || existsSync(path)) return [];
+  const hint = name.includes('/') ? '' : `; ${whereBoardsLive(name)}`;
+  return [`board: no board file ${path} (board is "sim" or the path of a board file)${hint}`];
 }
 
 /**
@@ -105,14 +162,14 @@ export function parseConfig(document: unknown, baseDir: string): RuntimeConfig {
  * drop the connection with 1009), and must fit in the list (LocalAuthListMaxLength). Both keys are
  * read-only, so the file is the only place they are set.
  */
-function localListProblem(cfg: RuntimeConfig): string | undefined {
+function localListProblems(cfg: RuntimeConfig): string[] {
   const perRequest = intKey(cfg, 'SendLocalListMaxLength');
   if (perRequest > MAX_SEND_LOCAL_LIST_LENGTH)
-    return `ocpp.SendLocalListMaxLength: at most ${MAX_SEND_LOCAL_LIST_LENGTH} entries fit in one frame`;
+    return [`ocpp.SendLocalListMaxLength: at most ${MAX_SEND_LOCAL_LIST_LENGTH} entries fit in one frame`];
   const listMax = intKey(cfg, 'LocalAuthListMaxLength');
   if (perRequest > listMax)
-    return `ocpp.SendLocalListMaxLength: must not exceed LocalAuthListMaxLength (${listMax})`;
-  return undefined;
+    return [`ocpp.SendLocalListMaxLength: must not exceed LocalAuthListMaxLength (${listMax})`];
+  return [];
 }
 
 /** An integer key as the file sets it, else its default (the registry validates its syntax later). */
@@ -127,49 +184,62 @@ function intKey(cfg: RuntimeConfig, name: 'SendLocalListMaxLength' | 'LocalAuthL
  * cannot say it (the rules span several fields and the file system), and a daemon that started
  * anyway would only retry a connection that can never succeed, looking healthy to systemd.
  */
-function securityProblem(cfg: RuntimeConfig): string | undefined {
+function securityProblems(cfg: RuntimeConfig): string[] {
   const { csms } = cfg;
+  const problems: string[] = [];
   for (const field of ['caFile', 'certFile', 'keyFile'] as const) {
     const path = csms[field];
     if (path === undefined) continue;
     try {
       accessSync(path, constants.R_OK);
     } catch (error) {
-      return `csms.${field}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`;
+      problems.push(
+        `csms.${field}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
     }
   }
   for (const [profile, url] of Object.entries(csms.urlBySecurityProfile ?? {})) {
     if (Number(profile) >= 2 && !url.startsWith('wss://'))
-      return `csms.urlBySecurityProfile.${profile}: security profile ${profile} needs a wss:// URL`;
+      problems.push(`csms.urlBySecurityProfile.${profile}: security profile ${profile} needs a wss:// URL`);
   }
   const profile = csms.securityProfile;
   const key = cfg.ocpp.AuthorizationKey;
   if ((profile === 1 || profile === 2) && (key === undefined || key === ''))
-    return `ocpp.AuthorizationKey: security profile ${profile} needs a password`;
+    problems.push(`ocpp.AuthorizationKey: security profile ${profile} needs a password`);
   if (profile >= 2) {
     if (!csmsUrlFor(csms, profile).startsWith('wss://'))
-      return `csms.url: security profile ${profile} needs a wss:// URL`;
-    if (csms.caFile === undefined) return `csms.caFile: security profile ${profile} needs a CA bundle`;
+      problems.push(`csms.url: security profile ${profile} needs a wss:// URL`);
+    if (csms.caFile === undefined)
+      problems.push(`csms.caFile: security profile ${profile} needs a CA bundle`);
   }
   if (profile === 3) {
-    if (csms.certFile === undefined) return 'csms.certFile: security profile 3 needs a client certificate';
-    if (csms.keyFile === undefined) return 'csms.keyFile: security profile 3 needs a client key';
+    if (csms.certFile === undefined)
+      problems.push('csms.certFile: security profile 3 needs a client certificate');
+    if (csms.keyFile === undefined) problems.push('csms.keyFile: security profile 3 needs a client key');
   }
-  return undefined;
+  return problems;
 }
 
 export function loadConfigFile(path: string): RuntimeConfig {
+  return parseConfig(readConfigDocument(path), dirname(resolve(path)));
+}
+
+/** The provisioning file's JSON document. */
+export function readConfigDocument(path: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigFileError(`cannot read configuration file ${path}: ${(error as Error).message}`);
+    const reason = (error as Error).message;
+    throw new ConfigFileError([reason], `cannot read configuration file ${path}: ${reason}`);
   }
-  let document: unknown;
   try {
-    document = JSON.parse(text);
+    return parseJson(text);
   } catch (error) {
-    throw new ConfigFileError(`configuration file ${path} is not valid JSON: ${(error as Error).message}`);
+    if (!(error instanceof JsonSyntaxError)) throw error;
+    throw new ConfigFileError(
+      [error.message],
+      `configuration file ${path} is not valid JSON: ${error.message}`,
+    );
   }
-  return parseConfig(document, dirname(resolve(path)));
 }

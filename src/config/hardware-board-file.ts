@@ -1,7 +1,7 @@
 /**
- * Hardware board files: validated against the drivers' schemas and built from the drivers.
- * Imported only when a board file says `"kind": "hardware"`, so the simulated board never
- * loads serialport, modbus-serial or the epoll binding.
+ * Hardware board files, built from the drivers (board-file.ts validates them against the drivers'
+ * schemas). Imported only to build a `"kind": "hardware"` board, so the simulated board and
+ * `chargepointd --check` never load serialport, modbus-serial or the epoll binding.
  */
 
 import { EvCcAc1Controller } from '../../hal/drivers/ev-cc-ac1.js';
@@ -23,8 +23,6 @@ import { type SerialRfidOptions, SerialRfidReader } from '../../hal/drivers/rfid
 import { HardwareBoard } from '../../hal/hardware-board.js';
 import type { Board, ConnectorDevices, Pilot, Relay } from '../../hal/types.js';
 import { type BoardBase, type BoardDeps, BoardFileError, type ConnectorBase } from './board-file.js';
-import { validateHardwareBoardSchema as validate } from './generated/hardware-board-validator.js';
-import { describeSchemaError } from './schema-errors.js';
 
 export interface ModbusMeterBoardOptions {
   driver: 'modbus';
@@ -85,14 +83,6 @@ export interface HardwareBoardFile extends BoardBase {
     device: { driver: 'serial' } & Omit<SerialRfidOptions, 'name' | 'log' | 'clock'>;
   }>;
   faultInputs?: GpioFaultInputBoardOptions[];
-}
-
-export function validateHardwareBoard(document: unknown, source: string): HardwareBoardFile {
-  if (!validate(document)) {
-    const first = validate.errors?.[0];
-    throw new BoardFileError(`board file ${source}: ${first ? describeSchemaError(first) : 'invalid'}`);
-  }
-  return document as unknown as HardwareBoardFile;
 }
 
 export function buildHardwareBoard(file: HardwareBoardFile, deps: BoardDeps): Board {

@@ -1,7 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
-import { ConfigFileError, loadConfigFile, parseConfig } from '../../src/config/file.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigFileError, checkConfig, loadConfigFile, parseConfig } from '../../src/config/file.js';
 import { CONFIG_FILE_SCHEMA } from '../../src/config/file-schema.js';
+import { parseJson } from '../../src/config/json-text.js';
+
+const TEMPLATE = new URL('../../config/chargepoint.example.json', import.meta.url).pathname;
 
 const minimal = {
   chargePointId: 'CP1',
@@ -44,5 +49,131 @@ describe('provisioning file', () => {
     );
     expect(published).toEqual(JSON.parse(JSON.stringify(CONFIG_FILE_SCHEMA)));
     expect(() => loadConfigFile(new URL('../../config/dev.json', import.meta.url).pathname)).not.toThrow();
+  });
+});
+
+/** The problems of a document, none if it is valid. */
+function problemsOf(document: unknown, baseDir = '/tmp'): string[] {
+  const checked = checkConfig(document, baseDir);
+  return 'problems' in checked ? checked.problems : [];
+}
+
+describe('provisioning file: every problem at once', () => {
+  it('lists every schema error, each naming its field', () => {
+    expect(
+      problemsOf({
+        ...minimal,
+        chargePointId: '',
+        csms: { url: 'http://x', securityProfile: 4 },
+        log: { level: 'loud' },
+      }),
+    ).toEqual([
+      'chargePointId: must NOT have fewer than 1 characters',
+      `chargePointId: must match pattern "^[A-Za-z0-9._~:@!$&'()*+,;=-]+$"`,
+      'csms.url: must match pattern "^wss?://[^\\s]+$"',
+      'csms.securityProfile: must be <= 3',
+      'log.level: must be one of "fatal", "error", "warn", "info", "debug", "trace"',
+    ]);
+  });
+
+  it('lists every rule the schema cannot say, not only the first', () => {
+    expect(
+      problemsOf({
+        ...minimal,
+        csms: { url: 'ws://x/ocpp', securityProfile: 3 },
+        ocppForced: ['HeartbeatInterval'],
+      }),
+    ).toEqual([
+      'ocppForced: HeartbeatInterval has no value in ocpp',
+      'csms.url: security profile 3 needs a wss:// URL',
+      'csms.caFile: security profile 3 needs a CA bundle',
+      'csms.certFile: security profile 3 needs a client certificate',
+      'csms.keyFile: security profile 3 needs a client key',
+    ]);
+  });
+
+  it('names an enum setting with its allowed values', () => {
+    expect(() => parseConfig({ ...minimal, firmware: { afterInstall: 'halt' } }, '/tmp')).toThrow(
+      'invalid configuration: firmware.afterInstall: must be one of "reboot", "restart"',
+    );
+  });
+
+  it('says where the boards are when the board is a bare name', () => {
+    const [problem] = problemsOf({ ...minimal, board: 'rpi-ac-1' }, '/etc/chargepoint');
+    expect(problem).toMatch(
+      /^board: no board file \/etc\/chargepoint\/rpi-ac-1 \(board is "sim" or the path of a board file\); board files live in .*\/config\/boards\/ here, and PREFIX\/current\/config\/boards\/ once installed/,
+    );
+    expect(problem).toMatch(/e\.g\. ".*\/config\/boards\/rpi-ac-1\.json"$/);
+  });
+});
+
+describe('provisioning file: JSON syntax', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cp-config-json-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.each([
+    ['{\n  "a": 1,\n}', 'line 3 column 1: Expected double-quoted property name'],
+    ['{\n  "a": }', 'line 2 column 8: unexpected "}"'],
+    ['{\n  "a": tru\n}', 'line 2 column 11: unexpected "\\n"'],
+    ['{\n  "a": [1, 2\n', "line 3 column 1: Expected ',' or ']' after array element"],
+    ['{"a": 1} x', 'line 1 column 10: unexpected "x"'],
+    ['{\n  "a": "x', 'line 2 column 10: Unterminated string'],
+    ['{\n  "a":', 'line 2 column 7: unexpected end of the text'],
+  ])('%j fails at %s', (text, message) => {
+    expect(() => parseJson(text)).toThrow(message);
+  });
+
+  it('a file names the line and column, and never quotes its text (it may hold a password)', () => {
+    const file = join(dir, 'cp.json');
+    writeFileSync(file, '{\n  "ocpp": { "AuthorizationKey": "s3cret-password" \n  "x": 1 }\n}\n');
+    expect(() => loadConfigFile(file)).toThrow(
+      `configuration file ${file} is not valid JSON: line 3 column 3: Expected ',' or '}' after property value`,
+    );
+    expect(() => loadConfigFile(file)).not.toThrow(/s3cret/);
+  });
+});
+
+describe('provisioning file: the installer template', () => {
+  const template = JSON.parse(readFileSync(TEMPLATE, 'utf8')) as Record<string, unknown>;
+  const filled = JSON.parse(readFileSync(TEMPLATE, 'utf8').replaceAll('CHANGE-ME', 'CP-SITE-7')) as Record<
+    string,
+    unknown
+  >;
+
+  it('is refused as shipped, naming every placeholder, the simulated board and the mark', () => {
+    expect(problemsOf(template).map((problem) => problem.split(':')[0])).toEqual([
+      'chargePointId',
+      'identity.vendor',
+      'identity.model',
+      'identity.chargePointSerialNumber',
+      'identity.chargeBoxSerialNumber',
+      'csms.url',
+      'board',
+      'template',
+    ]);
+  });
+
+  it('is refused on the simulated board while it is marked as the template', () => {
+    expect(problemsOf(filled).map((problem) => problem.split(':')[0])).toEqual(['board', 'template']);
+    expect(problemsOf({ ...filled, board: '/etc/chargepoint/CHANGE-ME.json' })).toContainEqual(
+      expect.stringMatching(/^board: still the template's placeholder CHANGE-ME/),
+    );
+  });
+
+  it('runs once filled in and unmarked; the simulated board stays for development files', () => {
+    const { template: _mark, ...provisioned } = filled;
+    expect(problemsOf(provisioned)).toEqual([]);
+    expect(problemsOf({ ...minimal, board: 'sim' })).toEqual([]);
+  });
+
+  it('a placeholder is refused anywhere, mark or not', () => {
+    expect(() =>
+      parseConfig(
+        { ...minimal, identity: { vendor: 'V', model: 'M', chargeBoxSerialNumber: 'CHANGE-ME' } },
+        '/tmp',
+      ),
+    ).toThrow(
+      'invalid configuration: the configuration is not filled in: fill in identity.chargeBoxSerialNumber; chargepointd --check --config <file> explains each',
+    );
   });
 });

@@ -8,6 +8,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  realpathSync,
   renameSync,
   rmSync,
   statSync,
@@ -31,8 +32,8 @@ let work: string;
 let root: string;
 let firstRun: { status: number | null; stdout: string; stderr: string };
 
-function install(env: NodeJS.ProcessEnv = {}) {
-  const result = spawnSync('bash', [join(ROOT, 'scripts/install.sh')], {
+function install(env: NodeJS.ProcessEnv = {}, args: string[] = []) {
+  const result = spawnSync('bash', [join(ROOT, 'scripts/install.sh'), ...args], {
     encoding: 'utf8',
     env: { ...process.env, DESTDIR: root, ...env },
   });
@@ -126,10 +127,17 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
     expect(readFileSync(at('usr/local/lib/tmpfiles.d/chargepoint.conf'), 'utf8')).toBe(
       readFileSync(join(ROOT, 'systemd/chargepoint.tmpfiles'), 'utf8'),
     );
-    expect(readlinkSync(at('usr/local/bin/cpctl'))).toBe('/opt/chargepoint/current/dist/src/bin/cpctl.js');
-    expect(readlinkSync(at('usr/local/bin/chargepointd'))).toBe(
-      '/opt/chargepoint/current/dist/src/bin/chargepointd.js',
+    // Relative, so that they resolve inside the DESTDIR root too.
+    expect(readlinkSync(at('usr/local/bin/cpctl'))).toBe(
+      '../../../opt/chargepoint/current/dist/src/bin/cpctl.js',
     );
+    expect(readlinkSync(at('usr/local/bin/chargepointd'))).toBe(
+      '../../../opt/chargepoint/current/dist/src/bin/chargepointd.js',
+    );
+    expect(readFileSync(at('usr/share/bash-completion/completions/cpctl'), 'utf8')).toBe(
+      readFileSync(join(ROOT, 'scripts/cpctl-completion.bash'), 'utf8'),
+    );
+    expect(modeOf('usr/share/bash-completion/completions/cpctl')).toBe('644');
     expect(modeOf('etc/chargepoint')).toBe('750');
     // The state holds the AuthorizationKey, and so may the configuration: neither is for the
     // technicians of group chargepoint, who only need the control socket.
@@ -141,14 +149,55 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
   it('ships the production dependencies only, and no development files', () => {
     const modules = readdirSync(at(`${RELEASE}/node_modules`));
     for (const name of Object.keys(PACKAGE.dependencies)) expect(modules, name).toContain(name);
-    // The build and test tools; a devDependency some production package also needs (@types/node,
-    // through mqtt) is rightly installed.
-    for (const name of ['typescript', 'vitest', 'tsx', '@biomejs/biome', 'pino-pretty']) {
+    // The build and test tools, and the type packages (mqtt lists @types/ws and @types/node as
+    // dependencies, but nothing loads them).
+    for (const name of ['typescript', 'vitest', 'tsx', '@biomejs/biome', 'pino-pretty', '@types']) {
       expect(existsSync(at(`${RELEASE}/node_modules/${name}`)), name).toBe(false);
     }
     expect(modules).not.toContain('.bin');
     expect(readdirSync(at(`${RELEASE}/dist`)).sort()).toEqual(['hal', 'src']);
     expect(readdirSync(at(`${RELEASE}/config`))).not.toContain('dev.json');
+  });
+
+  it('ships no build intermediates, type declarations, source maps or test folders', () => {
+    const release = at(RELEASE);
+    const files = readdirSync(release, { recursive: true, encoding: 'utf8' });
+    const found = (pattern: RegExp) => files.filter((file) => pattern.test(file));
+    expect(found(/\.(map|tsbuildinfo)$|\.d\.[cm]?ts$/)).toEqual([]);
+    expect(found(/(^|\/)@types$/)).toEqual([]);
+    expect(found(/^node_modules\/(@[^/]+\/)?[^/@]+\/tests?$/)).toEqual([]);
+    // A native addon keeps its .node file, and its sources for a rebuild, not what built it.
+    expect(found(/^node_modules\/(better-sqlite3|epoll)\/build\/(?!Release$|Release\/[^/]+\.node$)/)).toEqual(
+      [],
+    );
+    expect(found(/\/prebuilds\/(?!linux-)/)).toEqual([]);
+    for (const addon of [
+      'node_modules/better-sqlite3/build/Release/better_sqlite3.node',
+      'node_modules/better-sqlite3/binding.gyp',
+      'node_modules/epoll/build/Release/epoll.node',
+    ]) {
+      expect(files, addon).toContain(addon);
+    }
+    // The checksums describe the pruned tree.
+    const sums = readFileSync(at(`${RELEASE}/SHA256SUMS`), 'utf8');
+    expect(sums).not.toMatch(/\.map\n|obj\.target|@types/);
+  });
+
+  it('makes only relative links, each resolving inside the root', () => {
+    const links: string[] = [];
+    const walk = (path: string) => {
+      const st = lstatSync(path);
+      if (st.isSymbolicLink()) links.push(path);
+      else if (st.isDirectory()) for (const entry of readdirSync(path)) walk(join(path, entry));
+    };
+    walk(root);
+    expect(links.length).toBeGreaterThanOrEqual(3);
+    for (const link of links) {
+      const target = readlinkSync(link);
+      expect(target, link).not.toMatch(/^\//);
+      expect(existsSync(link), `${link} -> ${target}`).toBe(true);
+      expect(relative(root, realpathSync(link)), link).not.toMatch(/^\.\./);
+    }
   });
 
   it('installs a daemon that runs through the current link with what was installed', () => {
@@ -160,11 +209,60 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
     expect(result.stdout.trim()).toBe(PACKAGE.version);
   });
 
-  it('writes a configuration skeleton that validates, with the paths of an installed system', () => {
-    const config = loadConfigFile(at('etc/chargepoint/chargepoint.json'));
-    expect(config.chargePointId).toBe('CP-CHANGE-ME');
+  it('writes the configuration template, which the installed daemon refuses until it is filled in', () => {
+    const file = at('etc/chargepoint/chargepoint.json');
+    expect(readFileSync(file, 'utf8')).toBe(
+      readFileSync(join(ROOT, 'config/chargepoint.example.json'), 'utf8'),
+    );
+    expect(firstRun.stdout).toContain(
+      'install: fill in /etc/chargepoint/chargepoint.json (every CHANGE-ME, board), then delete its "template" line',
+    );
+    const refused = spawnSync(
+      at('opt/chargepoint/current/dist/src/bin/chargepointd.js'),
+      ['--check', '--config', file],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(refused.status).toBe(78);
+    expect(refused.stderr).toContain(`${file}: chargePointId: still the template's placeholder CHANGE-ME`);
+    // The boards of an installation are reached through the current link, which updates move.
+    expect(refused.stderr).toContain(
+      `${file}: board: "sim" is the simulated board, not this charger's hardware: board files live in ${at('opt/chargepoint/current/config/boards')}/:`,
+    );
+
+    const filled = JSON.parse(readFileSync(file, 'utf8').replaceAll('CHANGE-ME', 'CP-SITE-7')) as Record<
+      string,
+      unknown
+    >;
+    delete filled.template;
+    const provisioned = join(work, 'provisioned.json');
+    writeFileSync(
+      provisioned,
+      JSON.stringify({ ...filled, board: at(`${RELEASE}/config/boards/rpi-ac-1.json`) }),
+    );
+    const config = loadConfigFile(provisioned);
     expect(config.stateDir).toBe('/var/lib/chargepoint');
     expect(config.cli.socket).toBe('/run/chargepoint/cpctl.sock');
+  });
+
+  it('warns that the native modules must be rebuilt when the target is another architecture', {
+    timeout: 180_000,
+  }, () => {
+    const other = process.arch === 'arm64' ? 'x86_64' : 'aarch64';
+    const otherNode = process.arch === 'arm64' ? 'x64' : 'arm64';
+    const foreign = install({ TARGET_ARCH: other });
+    expect(foreign.status).toBe(0);
+    // serialport ships prebuilt addons for every Linux architecture; these two are built here.
+    expect(foreign.stderr).toMatch(
+      new RegExp(
+        `^install: warning: the target is ${otherNode}, this machine ${process.arch}: the native modules \\(better-sqlite3 epoll\\) were built for ${process.arch} and must be rebuilt for ${otherNode} `,
+      ),
+    );
+    // The same architecture under uname's name is no reason to warn.
+    const same = install({}, ['--arch', process.arch === 'x64' ? 'x86_64' : process.arch]);
+    expect(same.status).toBe(0);
+    expect(same.stderr).toBe('');
   });
 
   it('changes nothing when run a second time', () => {
@@ -178,7 +276,7 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
 
   it("keeps the operator's configuration and state, and repairs the runtime", () => {
     const configFile = at('etc/chargepoint/chargepoint.json');
-    const edited = readFileSync(configFile, 'utf8').replace('CP-CHANGE-ME', 'CP-SITE-7');
+    const edited = readFileSync(configFile, 'utf8').replaceAll('CHANGE-ME', 'CP-SITE-7');
     writeFileSync(configFile, edited);
     writeFileSync(at('var/lib/chargepoint/chargepoint.db'), 'state');
     unlinkSync(at(`${RELEASE}/dist/src/daemon.js`));
