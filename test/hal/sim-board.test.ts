@@ -30,6 +30,9 @@ class FakeFaultInput extends EventEmitter<{ change: [active: boolean] }> impleme
   isActive(): boolean {
     return this.active;
   }
+  readable(): boolean {
+    return true;
+  }
   set(active: boolean): void {
     this.active = active;
     this.emit('change', active);

@@ -19,6 +19,7 @@ import {
   type LimitsReport,
   type QueueReport,
   type SecurityLogReport,
+  type SelfTestSummary,
   type SimControls,
   type StatusReport,
   type TransactionsReport,
@@ -281,6 +282,11 @@ class FakeApi implements ControlApi {
   }
   async halRelay(connectorId: number, closed: boolean): Promise<void> {
     this.record('halRelay', connectorId, closed);
+  }
+  /** `cpctl selftest` is tested against the real daemon (test/e2e/selftest.test.ts). */
+  async selfTest(connectorId?: number): Promise<SelfTestSummary> {
+    this.record('selfTest', connectorId);
+    return { passed: true, connectors: [] };
   }
   async setLocalLimit(connectorId: number, amps: number | undefined) {
     this.record('setLocalLimit', connectorId, amps);
@@ -1791,7 +1797,7 @@ describe('RuntimeControl: operator commands', () => {
     const api = runtimeControl({
       link: { state: 'open', reconnect: (reason: string) => reasons.push(reason) },
       station,
-      transactions: { unlock: async () => 'Unlocked' },
+      transactions: { unlock: async () => 'Unlocked', hold: () => undefined },
     });
     api.reconnect();
     expect(reasons).toEqual(['technician request']);
