@@ -68,7 +68,7 @@ const COMMAND_WAIT_MS = 1_000;
 
 export interface SelfTestDeps {
   board: Pick<Board, 'readers' | 'faultInputs'>;
-  station: Pick<Station, 'connector' | 'status'>;
+  station: Pick<Station, 'status'>;
   /** Holds the connector: no session starts there during the test. */
   sessions: Pick<TransactionEngine, 'hold'>;
   /** The owner of the contactor: the test closes it as a relay test. */

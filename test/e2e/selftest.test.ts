@@ -204,6 +204,13 @@ describe('cpctl selftest on the simulated board', () => {
     const socket = h.config.cli.socket;
     const commands = contactorCommands(h, 2);
 
+    const typo = await cpctl(socket, 'selftest', 'two');
+    expect(typo.code).toBe(64);
+    expect(typo.stderr).toBe('cpctl: connector must be a number, got "two"\n');
+    const unknown = await cpctl(socket, 'selftest', '9');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe('cpctl: no connector 9 (connectors: 1, 2)\n');
+
     h.board.plug(2);
     const plugged = await cpctl(socket, 'selftest', '2');
     expect(plugged.code).toBe(1);
@@ -246,9 +253,11 @@ describe('cpctl selftest on the simulated board', () => {
     const relay = h.board.connector(1)?.devices.relay;
     const commands = contactorCommands(h, 1);
     let remoteStart: string | undefined;
-    // The moment the test closes the contactor: the central system asks for a start, a driver arrives.
+    // The moment the test closes the contactor: the central system asks for a start, a card is
+    // presented at the reader of both connectors, a driver arrives.
     relay?.once('change', () => {
       remoteStart = h.runtime.transactions.remoteStart('REMOTE', 1);
+      h.board.swipe('CARD');
       h.board.plug(1);
     });
     const mark = h.csms.mark();
@@ -258,8 +267,9 @@ describe('cpctl selftest on the simulated board', () => {
     expect(report.aborted).toBe('a cable was plugged in');
     expect(stepOf(report, 'contactorClose')?.result).toBe('skipped');
     expect(stepOf(report, 'contactorOpen')?.result).toBe('pass');
-    // Held: no session could start on it while it was under test.
+    // Held: no session could start on it while it was under test; the card went to connector 2.
     expect(remoteStart).toBe('Rejected');
+    await h.status(2, 'Preparing', mark);
     expect(commands).toEqual([true, false]);
     expect(relay?.isClosed()).toBe(false);
 
