@@ -127,15 +127,16 @@ export class SelfTests {
    */
   async run(hw: ConnectorHardware): Promise<SelfTestReport> {
     const refusal = this.refusal(hw);
-    const release = refusal === undefined ? this.deps.sessions.hold(hw.id) : undefined;
-    if (!release) throw new SelfTestRefused(`connector ${hw.id} is ${refusal ?? 'holding a session'}`);
+    if (refusal) throw new SelfTestRefused(`connector ${hw.id} is ${refusal}`);
+    const release = this.deps.sessions.hold(hw.id);
+    if (!release) throw new SelfTestRefused(`connector ${hw.id} has a session (pending or finishing)`);
     const { clock, log } = this.deps;
     const run = new Run();
     this.running.set(hw.id, run);
     const startedAt = clock.now();
     const began = clock.monotonic();
     const steps: SelfTestStep[] = [];
-    // A driver arriving ends the test at once: the contactor opens within the plug event.
+    // A driver arriving ends the test at once, and the contactor is commanded open then.
     const onPlug = (plugged: boolean): void => {
       if (!plugged) return;
       run.abort('a cable was plugged in');

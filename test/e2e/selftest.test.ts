@@ -198,7 +198,7 @@ describe('cpctl selftest on the simulated board', () => {
     expect(stderr).toBe('cpctl: self-test failed: connector 1: contactor close failed\n');
   });
 
-  it('is refused while a cable is plugged in, a session waits, or a transaction runs; nothing is switched', async () => {
+  it('is refused while a cable is plugged in, a session waits, a transaction runs or a reservation holds it; nothing is switched', async () => {
     const h = await start();
     await h.booted();
     const socket = h.config.cli.socket;
@@ -245,6 +245,19 @@ describe('cpctl selftest on the simulated board', () => {
     // The session's contactor was not touched.
     expect(commands).toEqual([true]);
     expect(h.board.connector(2)?.devices.relay.isClosed()).toBe(true);
+
+    const reserved = h.csms.mark();
+    const reservation = await h.csms.call<{ status: string }>(CP_ID, 'ReserveNow', {
+      connectorId: 1,
+      idTag: 'RESERVED',
+      reservationId: 7,
+      expiryDate: new Date(Date.now() + 3_600_000).toISOString(),
+    });
+    expect(reservation.status).toBe('Accepted');
+    await h.status(1, 'Reserved', reserved);
+    const held = await cpctl(socket, 'selftest', '1');
+    expect(held.code).toBe(1);
+    expect(held.stderr).toMatch(/^cpctl: connector 1 is Reserved \(a session or reservation holds it\)/);
   });
 
   it('a cable plugged in during the test ends it at once, and the plug is reported and charges afterwards', async () => {
