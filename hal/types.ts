@@ -68,8 +68,15 @@ export interface Lifecycle {
   stop(): Promise<void>;
 }
 
+export interface RelayEvents extends HealthEvents {
+  /** The commanded state changed. */
+  change: [closed: boolean];
+  /** The feedback contact changed (a relay without a feedback input never emits it). */
+  feedback: [closed: boolean];
+}
+
 /** Contactor relay. With a feedback input, a contact that does not follow the command is a fault. */
-export interface Relay extends EventEmitter<HealthEvents & { change: [closed: boolean] }>, Lifecycle {
+export interface Relay extends EventEmitter<RelayEvents>, Lifecycle {
   /**
    * The device closes the contactor itself once the EV asks (pilot C/D), and offers the pilot's
    * PWM only while permitted (an IEC 61851 charge controller): closing this relay grants that
@@ -83,6 +90,11 @@ export interface Relay extends EventEmitter<HealthEvents & { change: [closed: bo
   isClosed(): boolean;
   /** The measured contact state, where a feedback input exists. */
   feedback(): boolean | undefined;
+  /**
+   * How long the contact may take to follow a command, ms, where a feedback input exists: a
+   * contact that disagrees after it is welded or stuck open.
+   */
+  readonly feedbackSettleMs?: number;
   /** PowerSwitchFailure when feedback disagrees with the command after the settle time (welded/stuck). */
   health(): DeviceHealth;
   /**
@@ -131,6 +143,8 @@ export interface MeterReading {
 export interface Meter extends EventEmitter<HealthEvents>, Lifecycle {
   /** The latest reading; rejects (and reports health) when the device cannot be read. */
   read(): Promise<MeterReading>;
+  /** Asks the device now, never a cached reading (the self-test); rejects as `read` does. */
+  readNow(): Promise<MeterReading>;
   /** Measurand names (OCPP spelling, e.g. 'Energy.Active.Import.Register', 'Voltage') it supplies. */
   readonly measurands: readonly string[];
   readonly type?: string;
@@ -162,6 +176,8 @@ export interface ConnectorLock extends EventEmitter<HealthEvents>, Lifecycle {
   lock(): Promise<boolean>;
   unlock(): Promise<boolean>;
   isLocked(): boolean;
+  /** The measured lock state, where a feedback input exists. */
+  feedback(): boolean | undefined;
   /** ConnectorLockFailure after a failed lock or unlock, until the next success. */
   health(): DeviceHealth;
 }
@@ -172,6 +188,8 @@ export type BoardFaultKind = 'emergencyStop' | 'tamper';
 export interface FaultInput extends EventEmitter<{ change: [active: boolean] }>, Lifecycle {
   readonly kind: BoardFaultKind;
   isActive(): boolean;
+  /** The input delivers a level (an unreadable one counts as active). */
+  readable(): boolean;
 }
 
 /** The devices of one outlet. */

@@ -60,7 +60,7 @@ _cpctl() {
   local files=""
   case "${words[0]}" in
     "")
-      candidates="status config hal limit limits sim transactions queue firmware security-log auth reconnect reset availability unlock log-level trace diagnostics completion version help"
+      candidates="status config hal selftest limit limits sim transactions queue firmware security-log auth reconnect reset availability unlock log-level trace diagnostics completion version help"
       ;;
     config)
       if [[ ${#words[@]} -eq 1 ]]; then

@@ -34,6 +34,7 @@ import {
   type Pilot,
   type PilotState,
   type Relay,
+  type RelayEvents,
 } from '../types.js';
 import { HealthState } from './health-state.js';
 import { type ModbusBus, ModbusError, modbusLineTimingSchema, modbusTransportSchema } from './modbus-bus.js';
@@ -358,10 +359,7 @@ export class EvCcAc1Pilot
 }
 
 /** The controller's charge permission (enable coil 20000): the contactor is the controller's to switch. */
-export class EvCcAc1Relay
-  extends EventEmitter<HealthEvents & { change: [closed: boolean] }>
-  implements Relay
-{
+export class EvCcAc1Relay extends EventEmitter<RelayEvents> implements Relay {
   /** The enable coil is a permission: the controller switches its contactor when the EV asks. */
   readonly switchesOnPilot = true;
   private readonly healthState = new HealthState((h) => this.emit('health', h));
@@ -438,6 +436,10 @@ export class EvCcAc1Lock extends EventEmitter<HealthEvents> implements Connector
   /** The commanded state once the controller took it (the actuator has no feedback here). */
   isLocked(): boolean {
     return this.controller.locked() && this.controller.writeProblem('lock') === undefined;
+  }
+
+  feedback(): undefined {
+    return undefined;
   }
 
   health(): DeviceHealth {

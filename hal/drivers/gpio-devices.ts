@@ -20,6 +20,7 @@ import {
   type Pilot,
   type PilotState,
   type Relay,
+  type RelayEvents,
   rewrapBoardError,
 } from '../types.js';
 import type { GpioDirection, GpioLine, GpioLineFactory } from './gpio-adapter.js';
@@ -290,7 +291,8 @@ export class GpioInput extends EventEmitter<GpioInputEvents> implements Part {
  * any feedback change while no command is settling, a contact that disagrees with the command is
  * a PowerSwitchFailure; health returns to ok when they agree again.
  */
-export class GpioRelay extends EventEmitter<HealthEvents & { change: [closed: boolean] }> implements Relay {
+export class GpioRelay extends EventEmitter<RelayEvents> implements Relay {
+  readonly feedbackSettleMs?: number;
   private readonly output: GpioOutput;
   private readonly feedbackInput: GpioInput | undefined;
   private readonly state = new HealthState((h) => this.emit('health', h));
@@ -301,16 +303,18 @@ export class GpioRelay extends EventEmitter<HealthEvents & { change: [closed: bo
   private writeFailed = false;
 
   constructor(
-    private readonly options: GpioRelayOptions,
+    options: GpioRelayOptions,
     private readonly deps: GpioDeps,
   ) {
     super();
     this.output = new GpioOutput(options, deps.lines);
     const fb = options.feedback;
     if (fb) {
+      this.feedbackSettleMs = fb.settleMs ?? DEFAULT_SETTLE_MS;
       this.feedbackInput = new GpioInput({ line: fb.line, activeLow: fb.activeLow }, deps);
-      this.feedbackInput.on('change', () => {
+      this.feedbackInput.on('change', (closed) => {
         if (!this.settling) this.compare(false);
+        this.emit('feedback', closed);
       });
       this.feedbackInput.on('readable', () => this.updateHealth());
     }
@@ -384,7 +388,7 @@ export class GpioRelay extends EventEmitter<HealthEvents & { change: [closed: bo
     this.settling = this.deps.clock.setTimeout(() => {
       this.settling = undefined;
       this.compare(true);
-    }, this.options.feedback?.settleMs ?? DEFAULT_SETTLE_MS);
+    }, this.feedbackSettleMs ?? DEFAULT_SETTLE_MS);
   }
 
   private compare(afterCommand: boolean): void {
@@ -642,7 +646,11 @@ export class GpioLock extends EventEmitter<HealthEvents> implements ConnectorLoc
 
   /** Confirmed state where feedback exists, else the commanded one. */
   isLocked(): boolean {
-    return this.feedbackInput ? this.feedbackInput.isActive() : this.commanded;
+    return this.feedback() ?? this.commanded;
+  }
+
+  feedback(): boolean | undefined {
+    return this.feedbackInput?.isActive();
   }
 
   health(): DeviceHealth {
@@ -715,6 +723,10 @@ export class GpioFaultInput extends EventEmitter<{ change: [active: boolean] }> 
 
   isActive(): boolean {
     return this.active;
+  }
+
+  readable(): boolean {
+    return this.input.readable();
   }
 
   private update(): void {

@@ -138,7 +138,7 @@ export class ModbusMeter extends EventEmitter<HealthEvents> implements Meter {
   }
 
   /** Reads the meter, sharing a read already under way. */
-  private readNow(): Promise<MeterReading> {
+  readNow(): Promise<MeterReading> {
     this.inFlight ??= this.readDevice().finally(() => {
       this.inFlight = undefined;
     });

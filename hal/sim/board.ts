@@ -10,6 +10,7 @@ import {
 } from '../types.js';
 import {
   SIM_GRID_VOLTAGE_V,
+  type SimContact,
   SimEv,
   SimLock,
   SimMeter,
@@ -184,6 +185,23 @@ export class SimBoard implements Board {
     const { lock } = this.outlet(connectorId);
     if (!lock) throw new RangeError(`connector ${connectorId} has a fixed cable and no lock`);
     lock.failing = failing;
+  }
+
+  /** The contactor's contact: welded closed, stuck open, or following the command again. */
+  relayContact(connectorId: number, contact: SimContact): void {
+    this.outlet(connectorId).relay.contact(contact);
+  }
+
+  /** The connector's meter stops answering (true) or answers again. */
+  meterSilent(connectorId: number, silent: boolean): void {
+    this.outlet(connectorId).meter.silent(silent);
+  }
+
+  /** Reader `reader` (1-based) is unplugged from the board (true) or back. */
+  readerAbsent(reader: number, absent: boolean): void {
+    const target = this.simReaders[reader - 1];
+    if (!target) throw new RangeError(`no reader ${reader} (the board has ${this.simReaders.length})`);
+    target.absent(absent);
   }
 
   /** Opens (true) or closes the enclosure: the tamper input every connector treats as a fault. */

@@ -13,6 +13,7 @@ import {
   type PilotState,
   type PowerSetpoint,
   type Relay,
+  type RelayEvents,
   type RfidReader,
   type RfidReaderEvents,
 } from '../types.js';
@@ -35,8 +36,19 @@ export class SimEv extends EventEmitter<{ change: [] }> {
   }
 }
 
-export class SimRelay extends EventEmitter<HealthEvents & { change: [closed: boolean] }> implements Relay {
+/** How a simulated contactor's auxiliary contact behaves: it follows the command, or it is stuck. */
+export type SimContact = 'follows' | 'welded' | 'stuck-open';
+
+/**
+ * A contactor with a feedback contact. `welded` keeps the contact closed and `stuck-open` keeps it
+ * open whatever the command; a contact that disagrees with the command is a PowerSwitchFailure, as
+ * a GPIO relay reports it once its settle time has passed (here the contact answers at once).
+ */
+export class SimRelay extends EventEmitter<RelayEvents> implements Relay {
+  readonly feedbackSettleMs = 0;
   private closed = false;
+  private contactState: SimContact = 'follows';
+  private currentHealth: DeviceHealth = HEALTHY;
 
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
@@ -54,17 +66,44 @@ export class SimRelay extends EventEmitter<HealthEvents & { change: [closed: boo
   }
 
   feedback(): boolean {
-    return this.closed;
+    return this.contactState === 'follows' ? this.closed : this.contactState === 'welded';
   }
 
   health(): DeviceHealth {
-    return HEALTHY;
+    return this.currentHealth;
+  }
+
+  contact(contact: SimContact): void {
+    this.change(() => {
+      this.contactState = contact;
+    });
   }
 
   private apply(closed: boolean): void {
     if (closed === this.closed) return;
-    this.closed = closed;
-    this.emit('change', closed);
+    this.change(() => {
+      this.closed = closed;
+      this.emit('change', closed);
+    });
+  }
+
+  /** Applies a change of command or contact, then announces the contact and health it leaves. */
+  private change(apply: () => void): void {
+    const before = this.feedback();
+    apply();
+    const contact = this.feedback();
+    if (contact !== before) this.emit('feedback', contact);
+    const next: DeviceHealth =
+      contact === this.closed
+        ? HEALTHY
+        : {
+            ok: false,
+            fault: 'PowerSwitchFailure',
+            info: contact ? 'contactor welded' : 'contactor did not close',
+          };
+    if (JSON.stringify(next) === JSON.stringify(this.currentHealth)) return;
+    this.currentHealth = next;
+    this.emit('health', next);
   }
 }
 
@@ -176,6 +215,7 @@ export class SimMeter extends EventEmitter<HealthEvents> implements Meter {
   ] as const;
   readonly type = 'SIM-METER';
   readonly serialNumber: string;
+  private currentHealth: DeviceHealth = HEALTHY;
   private registerWh: number;
   /** Power drawn since `lastAt`, W. */
   private flowingW: number;
@@ -219,7 +259,19 @@ export class SimMeter extends EventEmitter<HealthEvents> implements Meter {
     return Math.max(0, Math.min(this.ev.wantedPowerW, allowed));
   }
 
+  /** While true the meter does not answer, as a meter whose bus is cut: reads fail (PowerMeterFailure). */
+  silent(silent: boolean): void {
+    this.setHealth(
+      silent ? { ok: false, fault: 'PowerMeterFailure', info: 'meter does not answer' } : HEALTHY,
+    );
+  }
+
+  async readNow(): Promise<MeterReading> {
+    return this.read();
+  }
+
   async read(): Promise<MeterReading> {
+    if (!this.currentHealth.ok) throw new Error('meter does not answer');
     this.integrate();
     const power = this.flowingW;
     const { phases, voltageV } = this.electrical;
@@ -236,7 +288,13 @@ export class SimMeter extends EventEmitter<HealthEvents> implements Meter {
   }
 
   health(): DeviceHealth {
-    return HEALTHY;
+    return this.currentHealth;
+  }
+
+  private setHealth(next: DeviceHealth): void {
+    if (next.ok === this.currentHealth.ok) return;
+    this.currentHealth = next;
+    this.emit('health', next);
   }
 
   /** Books the energy at the power that was flowing, then takes the power the devices allow now. */
@@ -278,6 +336,11 @@ export class SimLock extends EventEmitter<HealthEvents> implements ConnectorLock
     return this.locked;
   }
 
+  /** The simulated actuator reports its position. */
+  feedback(): boolean {
+    return this.locked;
+  }
+
   health(): DeviceHealth {
     return this.currentHealth;
   }
@@ -307,6 +370,10 @@ export class SimTamperSwitch extends EventEmitter<{ change: [active: boolean] }>
     return this.active;
   }
 
+  readable(): boolean {
+    return true;
+  }
+
   set(active: boolean): void {
     if (active === this.active) return;
     this.active = active;
@@ -316,6 +383,7 @@ export class SimTamperSwitch extends EventEmitter<{ change: [active: boolean] }>
 
 export class SimReader extends EventEmitter<RfidReaderEvents> implements RfidReader {
   private last: { idTag: string; at: number } | undefined;
+  private currentHealth: DeviceHealth = HEALTHY;
 
   constructor(
     readonly name: string,
@@ -327,14 +395,24 @@ export class SimReader extends EventEmitter<RfidReaderEvents> implements RfidRea
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
 
-  /** A card held to the reader. */
+  /** A card held to the reader; an absent reader sees none. */
   present(idTag: string): void {
+    if (!this.currentHealth.ok) return;
     this.last = { idTag, at: this.clock.now() };
     this.emit('tag', idTag);
   }
 
+  /** Unplugged from the board (true) or back: a reader that cannot be opened is a ReaderFailure. */
+  absent(absent: boolean): void {
+    if (absent === !this.currentHealth.ok) return;
+    this.currentHealth = absent
+      ? { ok: false, fault: 'ReaderFailure', info: `reader ${this.name} absent` }
+      : HEALTHY;
+    this.emit('health', this.currentHealth);
+  }
+
   health(): DeviceHealth {
-    return HEALTHY;
+    return this.currentHealth;
   }
 
   lastRead(): { idTag: string; at: number } | undefined {

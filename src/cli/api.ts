@@ -15,6 +15,7 @@ import type { IdTagInfo } from '../station/auth-types.js';
 import type { LimitInEffect } from '../station/charging-limit.js';
 import type { OfferState } from '../station/charging-outputs.js';
 import type { LimitSource } from '../station/charging-profile-types.js';
+import type { SelfTestReport } from '../station/self-test.js';
 import type { FirmwareSource } from '../store/firmware-repo.js';
 import type { SecurityLogEntry } from '../store/security-log-repo.js';
 import type { TraceEntry } from '../store/trace-repo.js';
@@ -274,6 +275,19 @@ export interface AuthReport {
   lookup?: { idTag: string; localList?: IdTagInfo; cache?: IdTagInfo };
 }
 
+/** A connector `cpctl selftest` (of every connector) could not test now, and why. */
+export interface SelfTestRefusal {
+  connectorId: number;
+  passed: false;
+  refused: string;
+}
+
+/** `cpctl selftest`: one report per connector, in order; `passed` when every one passed. */
+export interface SelfTestSummary {
+  passed: boolean;
+  connectors: Array<SelfTestReport | SelfTestRefusal>;
+}
+
 export interface ControlApi {
   status(): Promise<StatusReport>;
   /** All keys, sorted by name, when `keys` is empty. Unknown keys are listed in `unknownKey`. */
@@ -289,6 +303,12 @@ export interface ControlApi {
    * idle (Available or Unavailable, no cable, no fault) and lasts at most RELAY_TEST_MS.
    */
   halRelay(connectorId: number, closed: boolean): Promise<void>;
+  /**
+   * The hardware self-test of an idle, unplugged connector (every connector in turn when none is
+   * given): pilot, fault inputs, readers, meter, lock, contactor. A named connector that may not be
+   * tested now is a ControlError; of every connector, it is listed as refused.
+   */
+  selfTest(connectorId?: number): Promise<SelfTestSummary>;
   /**
    * The connector's local limit (persisted): at most `amps` from 0 (pause) to its maximum;
    * undefined lifts it.

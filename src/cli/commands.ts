@@ -40,6 +40,7 @@ import {
   time,
   traceLine,
 } from './render.js';
+import { renderSelfTest } from './render-selftest.js';
 import { watchRequest, watchView } from './watch.js';
 
 export const DEFAULT_SOCKET = '/run/chargepoint/cpctl.sock';
@@ -299,6 +300,15 @@ const COMMANDS = [
     human: (_, { connectorId, closed }) => ({
       out: `connector ${connectorId}: relay ${closed ? 'closed' : 'open'}`,
     }),
+  }),
+  def({
+    words: ['selftest'],
+    args: ['[connector]'],
+    summary:
+      'test an idle, unplugged connector (all when none given): pilot, fault inputs, readers, meter, lock, contactor; exit 1 unless every step passes',
+    method: 'selfTest',
+    params: ({ args }) => (args[0] === undefined ? {} : { connectorId: connector(args[0]) }),
+    human: (summary) => renderSelfTest(summary),
   }),
   def({
     words: ['limit'],

@@ -22,6 +22,7 @@ import {
 } from '../station/charging-limit.js';
 import type { ChargingProfiles } from '../station/charging-profiles.js';
 import { compositeSchedule, rateOf } from '../station/composite-schedule.js';
+import { SelfTestRefused, SelfTests } from '../station/self-test.js';
 import type { Station } from '../station/station.js';
 import type { TransactionEngine } from '../station/transactions.js';
 import type { Store } from '../store/database.js';
@@ -44,6 +45,7 @@ import {
   type QueuedMessage,
   type QueueReport,
   type SecurityLogReport,
+  type SelfTestSummary,
   type SessionReport,
   type SimControls,
   type StatusReport,
@@ -77,8 +79,9 @@ export interface ControlDeps {
   localList: Pick<LocalAuthList, 'get' | 'version' | 'size'>;
   securityEvents: Pick<SecurityEvents, 'newest' | 'count' | 'clear'>;
   authCache: Pick<AuthCache, 'get' | 'size'>;
-  transactions: Pick<TransactionEngine, 'unlock'>;
-  /** The owner of the offered current: a relay test closes the contactor through it. */
+  /** UnlockConnector; `hold` keeps sessions off a connector under a self-test. */
+  transactions: Pick<TransactionEngine, 'unlock' | 'hold'>;
+  /** The owner of the offered current: a relay test (and a self-test) closes the contactor through it. */
   limit: Pick<ChargingLimit, 'testRelay' | 'setLocalLimit' | 'localLimit' | 'limitInEffect'>;
   /** What a connector's composite schedule is computed from (`cpctl limits`). */
   chargingProfiles: Pick<ChargingProfiles, 'compositeFor'>;
@@ -91,7 +94,7 @@ export interface ControlDeps {
   firmware: Pick<FirmwareUpdates, 'current' | 'busy' | 'progress' | 'installFile' | 'requireSigned'>;
   /** `firmware.install` is configured. */
   installHook: boolean;
-  /** Times the technician's relay test (RELAY_TEST_MS). */
+  /** Times the technician's relay test (RELAY_TEST_MS) and the self-test's steps. */
   clock: Clock;
   /** The state store's health, and what was recovered at start. */
   store: { health: Pick<StoreHealth, 'snapshot'>; recovered?: Store['recovered'] };
@@ -118,9 +121,18 @@ interface RelayTest {
 export class RuntimeControl implements ControlApi {
   readonly sim: SimControls | undefined;
   private readonly relayTests = new Map<number, RelayTest>();
+  private readonly selfTests: SelfTests;
 
   constructor(private readonly deps: ControlDeps) {
     this.sim = deps.board instanceof SimBoard ? simControls(deps.board, deps.log) : undefined;
+    this.selfTests = new SelfTests({
+      board: deps.board,
+      station: deps.station,
+      sessions: deps.transactions,
+      limit: deps.limit,
+      clock: deps.clock,
+      log: deps.log,
+    });
   }
 
   async status(): Promise<StatusReport> {
@@ -224,6 +236,27 @@ export class RuntimeControl implements ControlApi {
     if (this.relayRefusal(hw)) this.relayTests.get(connectorId)?.end();
   }
 
+  /**
+   * One connector, or each in turn (never two contactors closed at once). A relay test on it is
+   * ended first (its contactor opened); a connector that may not be tested is refused.
+   */
+  async selfTest(connectorId?: number): Promise<SelfTestSummary> {
+    const ids = connectorId === undefined ? this.deps.station.connectorIds() : [connectorId];
+    const connectors: SelfTestSummary['connectors'] = [];
+    for (const id of ids) {
+      const hw = this.hardware(id);
+      if (this.relayTests.has(id)) await this.halRelay(id, false);
+      try {
+        connectors.push(await this.selfTests.run(hw));
+      } catch (error) {
+        if (!(error instanceof SelfTestRefused)) throw error;
+        if (connectorId !== undefined) throw new ControlError(`${error.message}: ${SELF_TEST_REFUSED}`);
+        connectors.push({ connectorId: id, passed: false, refused: error.message });
+      }
+    }
+    return { passed: connectors.every((c) => c.passed), connectors };
+  }
+
   async setLocalLimit(connectorId: number, amps: number | undefined) {
     const { maxCurrentA } = this.hardware(connectorId).devices;
     try {
@@ -261,8 +294,9 @@ export class RuntimeControl implements ControlApi {
     };
   }
 
-  /** Ends every relay test (the runtime is stopping): contactors open, no timer left behind. */
+  /** Ends every relay test and self-test (the runtime is stopping): contactors open, no timer left behind. */
   close(): void {
+    this.selfTests.abortAll('the daemon is stopping');
     for (const [connectorId, test] of this.relayTests) {
       test.end();
       this.openRelay(this.hardware(connectorId));
@@ -280,6 +314,7 @@ export class RuntimeControl implements ControlApi {
     const fault = hw.fault();
     if (fault) return `faulted (${fault.fault})`;
     if (!IDLE.has(status)) return status;
+    if (this.selfTests.isRunning(hw.id)) return 'under a self-test';
     if (hw.plugged()) return 'plugged';
     return undefined;
   }
@@ -513,6 +548,9 @@ export class RuntimeControl implements ControlApi {
     };
   }
 }
+
+const SELF_TEST_REFUSED =
+  'a self-test runs only on a connector with no cable, no session and no reservation (Available, Unavailable or Faulted)';
 
 const RELAY_REFUSED = `a relay can be closed only while it is idle (Available or Unavailable, no cable, no fault), for ${RELAY_TEST_MS / 1000} s`;
 

@@ -27,6 +27,7 @@ import type {
   LimitsReport,
   QueueReport,
   SecurityLogReport,
+  SelfTestSummary,
   StatusReport,
   TransactionsReport,
 } from './api.js';
@@ -68,6 +69,7 @@ export interface MethodMap {
   'hal.meter': { params: { connectorId: number }; result: MeterReading };
   'hal.rfid': { params: NoParams; result: ReturnType<ControlApi['halLastRfid']> };
   'hal.relay': { params: { connectorId: number; closed: boolean }; result: null };
+  selfTest: { params: { connectorId?: number }; result: SelfTestSummary };
   limit: {
     params: { connectorId: number; amps?: number };
     result: Awaited<ReturnType<ControlApi['setLocalLimit']>>;
@@ -194,6 +196,7 @@ const SPECS: { [M in Method]: Spec<M> } = {
   'hal.meter': { connectorId },
   'hal.rfid': {},
   'hal.relay': { connectorId, closed: flag },
+  selfTest: { connectorId: { ...connectorId, optional: true } },
   limit: {
     connectorId,
     amps: {

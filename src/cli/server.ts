@@ -374,6 +374,7 @@ function createHandlers(api: ControlApi, version: string): Handlers {
     'hal.meter': (p) => api.halMeterRead(p.connectorId),
     'hal.rfid': () => api.halLastRfid(),
     'hal.relay': (p) => done(() => api.halRelay(p.connectorId, p.closed)),
+    selfTest: (p) => api.selfTest(p.connectorId),
     limit: (p) => api.setLocalLimit(p.connectorId, p.amps),
     limits: (p) => api.limits(p.connectorId, p.durationS ?? DEFAULT_LIMITS_DURATION_S),
     transactions: (p) => api.transactions(p.limit ?? DEFAULT_RECENT_TRANSACTIONS),

@@ -120,6 +120,8 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   private registerTimer: Timer | undefined;
   private closed = false;
   private warmedUp = false;
+  /** Connectors a self-test holds: no session starts there (`hold`). */
+  private readonly held = new Set<number>();
 
   constructor(private readonly opts: TransactionEngineOptions) {
     super();
@@ -246,13 +248,28 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     return open ? open.row.transactionId : this.opts.repo.get(localId)?.transactionId;
   }
 
-  /** No session, and not faulted or unavailable. */
+  /** No session, not held, and not faulted or unavailable. */
   isFree(connectorId: number): boolean {
     const status = this.opts.station.status(connectorId)?.status;
     return (
       this.states.get(connectorId)?.kind === 'Idle' &&
+      !this.held.has(connectorId) &&
       (status === 'Available' || status === 'Preparing' || status === 'Reserved')
     );
+  }
+
+  /**
+   * Holds an idle connector for a hardware self-test: no card or remote start opens a session
+   * there until the returned function releases it (a cable plugged in meanwhile is followed as
+   * usual; the driver's card then starts the session). Undefined when a session is pending,
+   * running or finishing there, or another hold has it.
+   */
+  hold(connectorId: number): (() => void) | undefined {
+    if (this.stateOf(connectorId).kind !== 'Idle' || this.held.has(connectorId)) return undefined;
+    this.held.add(connectorId);
+    return () => {
+      this.held.delete(connectorId);
+    };
   }
 
   /**
@@ -819,6 +836,8 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     if (!lock || lock.health().ok || (kind !== 'Idle' && kind !== 'Finishing')) return;
     this.lockRetries.get(connectorId)?.cancel();
     this.lockRetries.delete(connectorId);
+    // A self-test drives the lock now, and ends with an unlock of its own: try again after it.
+    if (this.held.has(connectorId)) return this.scheduleLockRetry(connectorId);
     if (await lock.unlock()) this.opts.log.info({ connectorId }, 'connector lock works again');
     else this.scheduleLockRetry(connectorId);
   }

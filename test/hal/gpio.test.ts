@@ -290,6 +290,20 @@ describe('GpioRelay', () => {
     expect(health).toEqual([]);
   });
 
+  it("emits 'feedback' for each debounced change of the contact, and tells its settle time", async () => {
+    const r = relay();
+    const contacts = record<boolean>(r, 'feedback');
+    await r.start();
+    expect(r.feedbackSettleMs).toBe(300);
+    expect(relay(false).feedbackSettleMs).toBeUndefined();
+    await r.set(true);
+    gpio.line(6).drive(1);
+    clock.advance(20);
+    gpio.line(6).drive(0);
+    clock.advance(20);
+    expect(contacts).toEqual([true, false]);
+  });
+
   it('judges a contact that bounces while settling only once settled', async () => {
     const r = relay();
     const health = record<DeviceHealth>(r, 'health');
@@ -563,10 +577,12 @@ describe('GpioLock', () => {
     const lock = new GpioLock({ line: L(20), feedback: { line: L(21) } }, deps);
     await lock.start();
     const locking = lock.lock();
+    expect(lock.feedback()).toBe(false);
     clock.advance(400);
     gpio.line(21).drive(1);
     clock.advance(20);
     expect(await locking).toBe(true);
+    expect(lock.feedback()).toBe(true);
     expect(lock.isLocked()).toBe(true);
     expect(lock.health()).toEqual({ ok: true });
   });
@@ -683,10 +699,13 @@ describe('GpioFaultInput', () => {
   it('counts as active while it cannot be read', async () => {
     const estop = new GpioFaultInput({ kind: 'emergencyStop', line: L(30) }, deps);
     await estop.start();
+    expect(estop.readable()).toBe(true);
     gpio.line(30).fail();
     expect(estop.isActive()).toBe(true);
+    expect(estop.readable()).toBe(false);
     gpio.line(30).drive(0);
     expect(estop.isActive()).toBe(false);
+    expect(estop.readable()).toBe(true);
   });
 
   it('fails to start naming the line', async () => {

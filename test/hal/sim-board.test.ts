@@ -30,6 +30,9 @@ class FakeFaultInput extends EventEmitter<{ change: [active: boolean] }> impleme
   isActive(): boolean {
     return this.active;
   }
+  readable(): boolean {
+    return true;
+  }
   set(active: boolean): void {
     this.active = active;
     this.emit('change', active);
@@ -216,6 +219,51 @@ describe('simulated board', () => {
     board.lockFail(1, false);
     expect(await c1.lock!.unlock()).toBe(true);
     expect(c1.fault()).toBeUndefined();
+  });
+
+  it('a welded or stuck-open contactor: the contact leaves the command, a PowerSwitchFailure until it follows again', async () => {
+    const board = new SimBoard(DEFAULT_SIM_SPEC, new ManualClock());
+    const c1 = board.connector(1)!;
+    const { relay } = c1.devices;
+    const contacts: boolean[] = [];
+    relay.on('feedback', (closed) => contacts.push(closed));
+    expect(relay.feedbackSettleMs).toBe(0);
+    board.relayContact(1, 'welded');
+    expect(relay.feedback()).toBe(true);
+    expect(c1.fault()).toEqual({ fault: 'PowerSwitchFailure', info: 'contactor welded', kind: 'device' });
+    await relay.set(true);
+    expect(relay.health()).toEqual({ ok: true });
+    board.relayContact(1, 'stuck-open');
+    expect(relay.health()).toEqual({
+      ok: false,
+      fault: 'PowerSwitchFailure',
+      info: 'contactor did not close',
+    });
+    await relay.set(false);
+    board.relayContact(1, 'follows');
+    expect(c1.fault()).toBeUndefined();
+    await relay.set(true);
+    expect(contacts).toEqual([true, false, true]);
+  });
+
+  it('a silent meter fails every read with PowerMeterFailure; an absent reader reads no card', async () => {
+    const board = new SimBoard(DEFAULT_SIM_SPEC, new ManualClock());
+    const c1 = board.connector(1)!;
+    board.meterSilent(1, true);
+    await expect(c1.meter!.readNow()).rejects.toThrow('meter does not answer');
+    expect(c1.fault()).toEqual({ fault: 'PowerMeterFailure', info: 'meter does not answer', kind: 'device' });
+    board.meterSilent(1, false);
+    expect((await c1.meter!.readNow()).energyImportWh).toBe(SIM_REGISTER_START_WH);
+
+    const tags: string[] = [];
+    board.readers[0]!.reader.on('tag', (t) => tags.push(t));
+    board.readerAbsent(1, true);
+    expect(c1.warning()).toEqual({ fault: 'ReaderFailure', info: 'reader reader-1 absent' });
+    board.swipe('04A32B1C');
+    board.readerAbsent(1, false);
+    board.swipe('04A32B1D');
+    expect(tags).toEqual(['04A32B1D']);
+    expect(() => board.readerAbsent(2, true)).toThrow(/no reader 2/);
   });
 
   it('swipes reach the reader serving the connectors; unknown connectors and readers are refused', () => {

@@ -23,6 +23,7 @@ import {
   type LimitsReport,
   type QueueReport,
   type SecurityLogReport,
+  type SelfTestSummary,
   type SimControls,
   type StatusReport,
   type TransactionsReport,
@@ -286,6 +287,11 @@ class FakeApi implements ControlApi {
   }
   async halRelay(connectorId: number, closed: boolean): Promise<void> {
     this.record('halRelay', connectorId, closed);
+  }
+  /** `cpctl selftest` is tested against the real daemon (test/e2e/selftest.test.ts). */
+  async selfTest(connectorId?: number): Promise<SelfTestSummary> {
+    this.record('selfTest', connectorId);
+    return { passed: true, connectors: [] };
   }
   async setLocalLimit(connectorId: number, amps: number | undefined) {
     this.record('setLocalLimit', connectorId, amps);
@@ -1946,7 +1952,7 @@ describe('RuntimeControl: operator commands', () => {
         condition: () => ({ state: 'open', since: 0 }),
       },
       station,
-      transactions: { unlock: async () => 'Unlocked' },
+      transactions: { unlock: async () => 'Unlocked', hold: () => undefined },
     });
     api.reconnect();
     expect(reasons).toEqual(['technician request']);

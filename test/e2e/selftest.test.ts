@@ -1,0 +1,500 @@
+/**
+ * `cpctl selftest` (issue 13) as a technician runs it: cpctl as a process against the running
+ * runtime on the simulated board, whose devices are made to fail one by one, then on a hardware
+ * board (GPIO on a sysfs tree) with feedback contacts, and a daemon killed in the middle of a test.
+ */
+import { mkdtempSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SimBoard } from '../../hal/sim/board.js';
+import { SIM_REGISTER_START_WH } from '../../hal/sim/registers.js';
+import type { SelfTestSummary } from '../../src/cli/api.js';
+import { request } from '../../src/cli/client.js';
+import { Runtime } from '../../src/runtime.js';
+import type { SelfTestReport, SelfTestStep } from '../../src/station/self-test.js';
+import { charging } from '../support/charging.js';
+import { cpctl } from '../support/cpctl-process.js';
+import { useDaemonEnv } from '../support/daemon-process.js';
+import { FakeSysfs } from '../support/fake-gpio.js';
+import { CP_ID, type Harness, useHarness } from '../support/harness.js';
+import { loadSdm630, SDM630_IMPORT_WH } from '../support/modbus-meters.js';
+import { ModbusTestServer } from '../support/modbus-server.js';
+
+type Status = { connectorId: number; status: string; errorCode: string };
+
+/** The one connector report of `cpctl selftest <n> --json`. */
+function reportOf(stdout: string): SelfTestReport {
+  const summary = JSON.parse(stdout) as SelfTestSummary;
+  const [report] = summary.connectors;
+  if (!report || 'refused' in report) throw new Error(`no report in ${stdout}`);
+  return report;
+}
+
+function stepOf(report: SelfTestReport, step: SelfTestStep['step']): SelfTestStep | undefined {
+  return report.steps.find((s) => s.step === step);
+}
+
+/** Every command the contactor of `connectorId` gets, in order (true: close). */
+function contactorCommands(h: Harness, connectorId: number): boolean[] {
+  const commands: boolean[] = [];
+  h.board.connector(connectorId)?.devices.relay.on('change', (closed) => commands.push(closed));
+  return commands;
+}
+
+/** StatusNotifications of `connectorId` the central system got after `mark`. */
+function statusesSince(h: Harness, connectorId: number, mark: number): string[] {
+  return h.csms
+    .calls(CP_ID, 'StatusNotification', mark)
+    .map((c) => c.payload as Status)
+    .filter((p) => p.connectorId === connectorId)
+    .map((p) => p.status);
+}
+
+describe('cpctl selftest on the simulated board', () => {
+  const start = useHarness();
+
+  it('an idle connector passes every step, with times, and OCPP hears nothing of it', async () => {
+    const h = await start();
+    await h.booted();
+    const socket = h.config.cli.socket;
+    const commands = contactorCommands(h, 1);
+    const mark = h.csms.mark();
+
+    const json = await cpctl(socket, 'selftest', '1', '--json');
+    expect(json.stderr).toBe('');
+    expect(json.code).toBe(0);
+    const report = reportOf(json.stdout);
+    expect(report).toMatchObject({ connectorId: 1, passed: true });
+    expect(report.aborted).toBeUndefined();
+    expect(report.steps.map((s) => [s.step, s.device, s.result])).toEqual([
+      ['pilot', undefined, 'pass'],
+      ['faultInput', 'tamper', 'pass'],
+      ['reader', 'reader-1', 'pass'],
+      ['meter', undefined, 'pass'],
+      ['lock', undefined, 'pass'],
+      ['unlock', undefined, 'pass'],
+      ['contactorClose', undefined, 'pass'],
+      ['contactorOpen', undefined, 'pass'],
+    ]);
+    for (const step of report.steps) expect(step.ms).toBeGreaterThanOrEqual(0);
+    expect(stepOf(report, 'meter')?.meter).toMatchObject({
+      type: 'SIM-METER',
+      serialNumber: 'SIM-1',
+      reading: { energyImportWh: SIM_REGISTER_START_WH },
+    });
+    expect(stepOf(report, 'meter')?.meter?.reading?.at).toBeGreaterThanOrEqual(report.startedAt);
+    expect(stepOf(report, 'contactorClose')).toMatchObject({ feedback: true });
+    expect(stepOf(report, 'lock')).toMatchObject({ feedback: true });
+    // Closed once for the test, then opened: never left closed, the cable never left locked.
+    expect(commands).toEqual([true, false]);
+    expect(h.board.connector(1)?.devices.lock?.isLocked()).toBe(false);
+
+    const human = await cpctl(socket, 'selftest', '1');
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^connector 1: PASS \(\d+ ms\)/);
+    expect(human.stdout).toMatch(/contactor close\s+pass\s+\d+ ms\s+closed, confirmed by feedback/);
+    expect(human.stdout).toMatch(/meter\s+pass\s+\d+ ms\s+SIM-METER serial SIM-1: /);
+
+    // Something the central system does hear, after the tests: connector 1 said nothing before it.
+    const plugged = h.csms.mark();
+    h.board.plug(2);
+    await h.status(2, 'Preparing', plugged);
+    expect(statusesSince(h, 1, mark)).toEqual([]);
+  });
+
+  it('every connector in turn when none is named', async () => {
+    const h = await start();
+    await h.booted();
+    const { code, stdout } = await cpctl(h.config.cli.socket, 'selftest', '--json');
+    expect(code).toBe(0);
+    const summary = JSON.parse(stdout) as SelfTestSummary;
+    expect(summary.passed).toBe(true);
+    expect(summary.connectors.map((c) => [c.connectorId, c.passed])).toEqual([
+      [1, true],
+      [2, true],
+    ]);
+  });
+
+  /** A device of connector 1 made to fail, and the step that must say so. */
+  const failures: Array<{
+    what: string;
+    fail: (board: SimBoard) => void;
+    steps: Array<[SelfTestStep['step'], SelfTestStep['result'], RegExp]>;
+    /** The contactor is closed for the test (false: the test must not close it). */
+    closes: boolean;
+  }> = [
+    {
+      what: 'a welded contactor',
+      fail: (b) => b.relayContact(1, 'welded'),
+      steps: [['contactorClose', 'fail', /^welded: the contact is closed while commanded open/]],
+      closes: false,
+    },
+    {
+      what: 'a contactor stuck open',
+      fail: (b) => b.relayContact(1, 'stuck-open'),
+      steps: [
+        ['contactorClose', 'fail', /^stuck open: the contact did not close within 0 ms/],
+        ['contactorOpen', 'pass', /^opened, confirmed by feedback/],
+      ],
+      closes: true,
+    },
+    {
+      what: 'a lock that fails',
+      fail: (b) => b.lockFail(1, true),
+      steps: [
+        ['lock', 'fail', /^ConnectorLockFailure: lock failed/],
+        ['unlock', 'fail', /^ConnectorLockFailure: unlock failed/],
+        ['contactorClose', 'skipped', /^connector faulted \(ConnectorLockFailure: unlock failed\)/],
+      ],
+      closes: false,
+    },
+    {
+      what: 'a silent meter',
+      fail: (b) => b.meterSilent(1, true),
+      steps: [
+        ['meter', 'fail', /^SIM-METER serial SIM-1: no reading \(meter does not answer\)/],
+        ['contactorClose', 'skipped', /^connector faulted \(PowerMeterFailure/],
+      ],
+      closes: false,
+    },
+    {
+      what: 'an absent card reader',
+      fail: (b) => b.readerAbsent(1, true),
+      steps: [
+        ['reader', 'fail', /^ReaderFailure: reader reader-1 absent/],
+        ['contactorClose', 'pass', /^closed/],
+      ],
+      closes: true,
+    },
+  ];
+
+  it.each(failures)('$what fails its step, exits 1 and leaves the contactor open', async (failure) => {
+    const h = await start();
+    await h.booted();
+    failure.fail(h.board);
+    const commands = contactorCommands(h, 1);
+    const { code, stdout, stderr } = await cpctl(h.config.cli.socket, 'selftest', '1', '--json');
+    expect(code).toBe(1);
+    const report = reportOf(stdout);
+    expect(report.passed).toBe(false);
+    for (const [step, result, detail] of failure.steps) {
+      expect(stepOf(report, step)).toMatchObject({ result, detail: expect.stringMatching(detail) });
+    }
+    expect(stderr).toMatch(/^cpctl: self-test failed: connector 1: /);
+    expect(h.board.connector(1)?.devices.relay.isClosed()).toBe(false);
+    expect(commands.includes(true)).toBe(failure.closes);
+    expect(commands.at(-1) ?? false).toBe(false);
+  });
+
+  it('the human table names the failed step and exits 1', async () => {
+    const h = await start();
+    await h.booted();
+    h.board.relayContact(1, 'stuck-open');
+    const { code, stdout, stderr } = await cpctl(h.config.cli.socket, 'selftest', '1');
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^connector 1: FAIL/);
+    expect(stdout).toMatch(/contactor close\s+fail\s+\d+ ms\s+stuck open/);
+    expect(stderr).toBe('cpctl: self-test failed: connector 1: contactor close failed\n');
+  });
+
+  it('is refused while a cable is plugged in, a session waits, a transaction runs or a reservation holds it; nothing is switched', async () => {
+    const h = await start();
+    await h.booted();
+    const socket = h.config.cli.socket;
+    const commands = contactorCommands(h, 2);
+
+    const typo = await cpctl(socket, 'selftest', 'two');
+    expect(typo.code).toBe(64);
+    expect(typo.stderr).toBe('cpctl: connector must be a number, got "two"\n');
+    const unknown = await cpctl(socket, 'selftest', '9');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe('cpctl: no connector 9 (connectors: 1, 2)\n');
+
+    h.board.plug(2);
+    const plugged = await cpctl(socket, 'selftest', '2');
+    expect(plugged.code).toBe(1);
+    expect(plugged.stderr).toMatch(
+      /^cpctl: connector 2 is plugged in \(unplug the cable first\): a self-test runs only/,
+    );
+    h.board.unplug(2);
+
+    // A card with no cable: a session waits on both connectors of the reader.
+    const mark = h.csms.mark();
+    h.board.swipe('WAITING');
+    await h.status(2, 'Preparing', mark);
+    const waiting = await cpctl(socket, 'selftest', '2');
+    expect(waiting.code).toBe(1);
+    expect(waiting.stderr).toMatch(/^cpctl: connector 2 is Preparing \(a session or reservation holds it\)/);
+    h.board.swipe('WAITING');
+    await h.status(2, 'Available', mark);
+    expect(commands).toEqual([]);
+
+    await charging(h, 'CHARGING', 2);
+    expect(h.board.connector(2)?.devices.relay.isClosed()).toBe(true);
+    const all = await cpctl(socket, 'selftest', '--json');
+    expect(all.code).toBe(1);
+    const summary = JSON.parse(all.stdout) as SelfTestSummary;
+    expect(summary.connectors[1]).toEqual({
+      connectorId: 2,
+      passed: false,
+      refused: 'connector 2 is plugged in (unplug the cable first)',
+    });
+    expect(summary.connectors[0]?.passed).toBe(true);
+    expect(all.stderr).toBe('cpctl: self-test failed: connector 2 not tested\n');
+    // The session's contactor was not touched.
+    expect(commands).toEqual([true]);
+    expect(h.board.connector(2)?.devices.relay.isClosed()).toBe(true);
+
+    const reserved = h.csms.mark();
+    const reservation = await h.csms.call<{ status: string }>(CP_ID, 'ReserveNow', {
+      connectorId: 1,
+      idTag: 'RESERVED',
+      reservationId: 7,
+      expiryDate: new Date(Date.now() + 3_600_000).toISOString(),
+    });
+    expect(reservation.status).toBe('Accepted');
+    await h.status(1, 'Reserved', reserved);
+    const held = await cpctl(socket, 'selftest', '1');
+    expect(held.code).toBe(1);
+    expect(held.stderr).toMatch(/^cpctl: connector 1 is Reserved \(a session or reservation holds it\)/);
+  });
+
+  it('a cable plugged in during the test ends it at once, and the plug is reported and charges afterwards', async () => {
+    const h = await start();
+    await h.booted();
+    const relay = h.board.connector(1)?.devices.relay;
+    const commands = contactorCommands(h, 1);
+    let remoteStart: string | undefined;
+    // The moment the test closes the contactor: the central system asks for a start, a card is
+    // presented at the reader of both connectors, a driver arrives.
+    relay?.once('change', () => {
+      remoteStart = h.runtime.transactions.remoteStart('REMOTE', 1);
+      h.board.swipe('CARD');
+      h.board.plug(1);
+    });
+    const mark = h.csms.mark();
+    const { code, stdout } = await cpctl(h.config.cli.socket, 'selftest', '1', '--json');
+    expect(code).toBe(1);
+    const report = reportOf(stdout);
+    expect(report.aborted).toBe('a cable was plugged in');
+    expect(stepOf(report, 'contactorClose')?.result).toBe('skipped');
+    expect(stepOf(report, 'contactorOpen')?.result).toBe('pass');
+    // Held: no session could start on it while it was under test; the card went to connector 2.
+    expect(remoteStart).toBe('Rejected');
+    await h.status(2, 'Preparing', mark);
+    expect(commands).toEqual([true, false]);
+    expect(relay?.isClosed()).toBe(false);
+
+    // The plug was not lost: reported, and the driver's card starts the session now.
+    await h.status(1, 'Preparing', mark);
+    h.board.swipe('DRIVER');
+    await h.csms.waitForCall(CP_ID, 'StartTransaction', {
+      since: mark,
+      where: (p: { connectorId: number }) => p.connectorId === 1,
+    });
+  });
+});
+
+const CHIP = 'pinctrl-bcm2711';
+const BASE = 512;
+const RELAY = 17;
+const RELAY_FEEDBACK = 27;
+const CONNECTED = 22;
+const READY = 23;
+const LOCK = 5;
+const LOCK_FEEDBACK = 6;
+const line = (offset: number) => ({ chip: CHIP, offset });
+
+/** A one-connector board file on `sysfs`: relay and lock with feedback contacts, an SDM630 on Modbus TCP. */
+function hardwareBoard(
+  dir: string,
+  sysfs: FakeSysfs,
+  settleMs: number,
+  meterPort: number | undefined,
+): string {
+  const file = join(dir, 'board.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      name: 'bench-selftest',
+      kind: 'hardware',
+      sysfsRoot: sysfs.root,
+      connectors: [
+        {
+          id: 1,
+          maxCurrentA: 16,
+          phases: 3,
+          relay: { driver: 'gpio', line: line(RELAY), feedback: { line: line(RELAY_FEEDBACK), settleMs } },
+          pilot: { driver: 'gpio', connected: { line: line(CONNECTED) }, ready: { line: line(READY) } },
+          lock: { driver: 'gpio', line: line(LOCK), feedback: { line: line(LOCK_FEEDBACK) }, timeoutMs: 500 },
+          meter: {
+            driver: 'modbus',
+            transport: { type: 'tcp', host: '127.0.0.1', port: meterPort },
+            timeoutMs: 100,
+            retries: 0,
+            model: 'SDM630',
+            unitId: 1,
+            serialNumber: 'SDM-0042',
+            pollIntervalMs: 60_000,
+          },
+        },
+      ],
+    }),
+  );
+  return file;
+}
+
+/** The SDM630 the board's meter talks to, holding its usual values. */
+async function sdm630(cleanups: Array<() => Promise<void> | void>): Promise<ModbusTestServer> {
+  const server = await ModbusTestServer.start({ type: 'tcp' }, [1]);
+  cleanups.push(() => server.stop());
+  await loadSdm630(server, 1);
+  return server;
+}
+
+/**
+ * The wiring of a sound outlet: each output's feedback contact follows it (an inotify watch on the
+ * output's value file). Returns a function that unplugs that wiring.
+ */
+function wireFeedback(sysfs: FakeSysfs, pairs: Array<[output: number, feedback: number]>): () => void {
+  const watchers = pairs.map(([output, feedback]) =>
+    watch(join(sysfs.gpioDir, `gpio${BASE + output}`, 'value'), () => {
+      const level = sysfs.level(BASE + output);
+      if (sysfs.level(BASE + feedback) !== level) sysfs.drive(BASE + feedback, level);
+    }),
+  );
+  return () => {
+    for (const w of watchers) w.close();
+  };
+}
+
+/** Resolves once the output's value file reads `level` (checked now and at each write to it). */
+function whenLevel(sysfs: FakeSysfs, output: number, level: 0 | 1): Promise<void> {
+  return new Promise((resolve) => {
+    if (sysfs.level(BASE + output) === level) return resolve();
+    const watcher = watch(join(sysfs.gpioDir, `gpio${BASE + output}`, 'value'), () => {
+      if (sysfs.level(BASE + output) !== level) return;
+      watcher.close();
+      resolve();
+    });
+  });
+}
+
+describe('cpctl selftest on a hardware board (GPIO with feedback contacts)', () => {
+  const start = useHarness();
+  let dir: string;
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('passes with contacts that follow, and finds the contactor that does not close', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cp-selftest-hw-'));
+    const sysfs = new FakeSysfs(join(dir, 'sys')).chip(CHIP, BASE, 58);
+    const meter = await sdm630(cleanups);
+    const boardFile = hardwareBoard(dir, sysfs, 200, meter.port);
+    const unwire = wireFeedback(sysfs, [
+      [RELAY, RELAY_FEEDBACK],
+      [LOCK, LOCK_FEEDBACK],
+    ]);
+    cleanups.push(unwire);
+    const h = await start({ deferStart: true, config: () => ({ board: boardFile }) });
+    h.runtime = await Runtime.start({ config: h.config, log: h.log });
+    await h.status(1, 'Available', 0);
+    const socket = h.config.cli.socket;
+
+    const good = await cpctl(socket, 'selftest', '1', '--json');
+    expect(good.code).toBe(0);
+    const report = reportOf(good.stdout);
+    expect(report.steps.map((s) => [s.step, s.result, s.feedback])).toEqual([
+      ['pilot', 'pass', undefined],
+      ['faultInput', 'n/a', undefined],
+      ['reader', 'n/a', undefined],
+      ['meter', 'pass', undefined],
+      ['lock', 'pass', true],
+      ['unlock', 'pass', true],
+      ['contactorClose', 'pass', true],
+      ['contactorOpen', 'pass', true],
+    ]);
+    expect(stepOf(report, 'meter')?.meter).toMatchObject({
+      type: 'Eastron SDM630',
+      serialNumber: 'SDM-0042',
+      reading: { energyImportWh: SDM630_IMPORT_WH },
+    });
+    // The contact follows through its debounce: the time measured is the contact's, not zero.
+    expect(stepOf(report, 'contactorClose')?.ms).toBeGreaterThan(0);
+    expect(sysfs.level(BASE + RELAY)).toBe(0);
+    expect(sysfs.level(BASE + LOCK)).toBe(0);
+
+    // The feedback contacts no longer follow, and the meter falls silent (its last poll is still
+    // fresh: the self-test asks the meter itself).
+    unwire();
+    await meter.setMode(1, { mode: 'silent' });
+    const stuck = await cpctl(socket, 'selftest', '1', '--json');
+    expect(stuck.code).toBe(1);
+    const failed = reportOf(stuck.stdout);
+    expect(failed.steps.map((s) => [s.step, s.result, s.detail])).toEqual([
+      ['pilot', 'pass', 'state A (no EV)'],
+      ['faultInput', 'n/a', 'the board has no fault inputs'],
+      ['reader', 'n/a', 'no card reader serves this connector'],
+      ['meter', 'fail', expect.stringMatching(/^Eastron SDM630 serial SDM-0042: no reading \(/)],
+      ['lock', 'fail', 'ConnectorLockFailure: lock not confirmed by feedback within 500 ms'],
+      // The contact reads unlocked, as commanded: the unlock is confirmed, and clears the lock's fault.
+      ['unlock', 'pass', 'unlocked, confirmed by feedback'],
+      ['contactorClose', 'skipped', expect.stringMatching(/^connector faulted \(PowerMeterFailure: /)],
+    ]);
+    expect(stepOf(failed, 'lock')?.ms).toBeGreaterThanOrEqual(490);
+    expect(sysfs.level(BASE + RELAY)).toBe(0);
+
+    // The meter answers again; the contactor's auxiliary contact still does not follow.
+    await meter.setMode(1, { mode: 'normal' });
+    const stuckOpen = await cpctl(socket, 'selftest', '1', '--json');
+    expect(stuckOpen.code).toBe(1);
+    const contactor = reportOf(stuckOpen.stdout);
+    expect(stepOf(contactor, 'meter')?.result).toBe('pass');
+    expect(stepOf(contactor, 'contactorClose')).toMatchObject({
+      result: 'fail',
+      detail: 'stuck open: the contact did not close within 200 ms',
+    });
+    expect(stepOf(contactor, 'contactorClose')?.ms).toBeGreaterThanOrEqual(190);
+    expect(stepOf(contactor, 'contactorOpen')?.result).toBe('pass');
+    expect(sysfs.level(BASE + RELAY)).toBe(0);
+  });
+});
+
+describe('chargepointd killed in the middle of a self-test', () => {
+  const env = useDaemonEnv('cp-selftest-kill-', 'CP-SELFTEST-KILL');
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+  });
+
+  it('leaves the contactor closed until the next start drives it open, before anything else', async () => {
+    const { dir, csms, chargePointId, socket } = env();
+    const sysfs = new FakeSysfs(join(dir, 'sys')).chip(CHIP, BASE, 58);
+    // The contact never answers and the test waits a minute for it: the contactor stays closed meanwhile.
+    const meter = await sdm630(cleanups);
+    const config = env().daemonConfig({ board: hardwareBoard(dir, sysfs, 60_000, meter.port) });
+    const first = env().spawn(config);
+    await csms.waitForCall(chargePointId, 'BootNotification');
+    const unwire = wireFeedback(sysfs, [[LOCK, LOCK_FEEDBACK]]);
+    const test = cpctl(socket, 'selftest', '1');
+    await whenLevel(sysfs, RELAY, 1);
+    first.child.kill('SIGKILL');
+    expect(await first.exitCode()).toBeNull();
+    unwire();
+    const interrupted = await test;
+    expect(interrupted.code).not.toBe(0);
+    expect(sysfs.level(BASE + RELAY)).toBe(1);
+
+    await csms.waitForDisconnect(chargePointId);
+    const mark = csms.mark();
+    env().spawn(config);
+    await csms.waitForCall(chargePointId, 'BootNotification', { since: mark });
+    expect(sysfs.level(BASE + RELAY)).toBe(0);
+    const status = await request(socket, 'status', {});
+    expect(status.connectors[0]?.relay).toEqual({ closed: false, feedback: false });
+  });
+});
