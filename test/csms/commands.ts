@@ -21,11 +21,11 @@ export const COMMANDS_HELP = `Commands (at the csms> prompt, or npm run csms -- 
                                     against the OCPP 1.6 schema; prints the CALLRESULT or
                                     CALLERROR. At the prompt "<Action> <json>" alone does the same.
   authorize [<Status> [<idTag>]]    answer Authorize, and the idTagInfo of StartTransaction and
-                                    StopTransaction, with <Status> (${AUTHORIZATION_STATUSES.join(', ')}),
-                                    for <idTag> only when given; alone: show the answers
+                                    StopTransaction, with <Status>, for <idTag> only when given;
+                                    alone: show the answers. <Status>: ${AUTHORIZATION_STATUSES.join(', ')}
   authorize reset                   Accepted for every idTag again
   charge-points                     the charge points connected now
-  help                              this text`;
+  help                              this text (at the prompt)`;
 
 const ok = (output: string): CommandOutcome => ({ output, exitCode: COMMAND_EXIT.ok });
 const usage = (output: string): CommandOutcome => ({ output, exitCode: COMMAND_EXIT.usage });

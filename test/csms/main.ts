@@ -216,6 +216,8 @@ function startRepl(commands: CsmsCommands) {
       rl.prompt();
     });
   });
+  // On a terminal readline reads Ctrl-C as a key, not as the signal: pass it on as the signal.
+  rl.on('SIGINT', () => process.kill(process.pid, 'SIGINT'));
   rl.prompt();
   return rl;
 }
