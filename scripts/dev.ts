@@ -6,7 +6,8 @@
  *
  * - The daemon is restarted by the unit's own rule (systemd/chargepoint.service: Restart=,
  *   RestartSec=, RestartPreventExitStatus=): after a Reset or a firmware install (exit 10 / 11),
- *   and after a crash, RestartSec later; never after a usage or configuration error.
+ *   and after a crash, RestartSec later; never after a usage or configuration error. A stop that
+ *   takes longer than TimeoutStopSec= ends with SIGKILL, as there.
  * - Ctrl-C stops the daemon first and the central system once the daemon is gone, so what the
  *   daemon sends while it stops (StopTransaction of a running session) still reaches it. Both
  *   children run in process groups of their own: the terminal's SIGINT reaches only this process.
@@ -78,7 +79,11 @@ const csms = start(
 say(`central system started (pid ${csms.pid})`);
 // The central system reads commands from a pipe, not from the terminal: a process outside the
 // terminal's foreground group that reads it would be stopped (SIGTTIN).
-if (interactive && csms.stdin) process.stdin.pipe(csms.stdin);
+if (interactive && csms.stdin) {
+  // Typed after the central system has gone: nothing reads it, and that is no reason to fail.
+  csms.stdin.on('error', () => {});
+  process.stdin.pipe(csms.stdin);
+}
 const csmsLines = prefixLines(csms.stdout, '[csms]');
 prefixLines(csms.stderr, '[csms]');
 
@@ -135,7 +140,10 @@ async function stop(code: number): Promise<void> {
   const running = daemon;
   if (running) {
     running.kill('SIGTERM');
+    // As systemd does with a stop that takes longer than TimeoutStopSec.
+    const killer = setTimeout(() => running.kill('SIGKILL'), policy.stopTimeoutMs);
     await exited(running);
+    clearTimeout(killer);
   }
   if (csms.exitCode === null && csms.signalCode === null) {
     csms.kill('SIGTERM');

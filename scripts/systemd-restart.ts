@@ -1,7 +1,7 @@
 /**
  * The restart rule of a systemd service, read from its unit file, so that `npm run dev` restarts
- * the daemon exactly when and as soon as systemd would run it again (systemd.service(5):
- * Restart=, RestartSec=, RestartPreventExitStatus=).
+ * the daemon exactly when and as soon as systemd would run it again, and stops it as patiently
+ * (systemd.service(5): Restart=, RestartSec=, RestartPreventExitStatus=, TimeoutStopSec=).
  */
 
 export interface RestartPolicy {
@@ -11,6 +11,8 @@ export interface RestartPolicy {
   delayMs: number;
   /** RestartPreventExitStatus=: exit codes that are never restarted. */
   preventExitStatus: ReadonlySet<number>;
+  /** TimeoutStopSec=, in milliseconds: how long a stop may take before the service is killed. */
+  stopTimeoutMs: number;
 }
 
 /** Signals systemd counts as a clean end (systemd.service(5), "SuccessExitStatus="). */
@@ -33,7 +35,12 @@ export function parseTimeSpanMs(text: string): number {
 
 /** The [Service] section's restart settings; systemd's defaults for those not given. */
 export function readRestartPolicy(unit: string): RestartPolicy {
-  const policy: RestartPolicy = { restart: 'no', delayMs: 100, preventExitStatus: new Set() };
+  const policy: RestartPolicy = {
+    restart: 'no',
+    delayMs: 100,
+    preventExitStatus: new Set(),
+    stopTimeoutMs: 90_000,
+  };
   let section = '';
   for (const raw of unit.split('\n')) {
     const line = raw.trim();
@@ -51,6 +58,7 @@ export function readRestartPolicy(unit: string): RestartPolicy {
       }
       policy.restart = value;
     } else if (key === 'RestartSec') policy.delayMs = parseTimeSpanMs(value);
+    else if (key === 'TimeoutStopSec') policy.stopTimeoutMs = parseTimeSpanMs(value);
     else if (key === 'RestartPreventExitStatus') {
       policy.preventExitStatus = new Set(value.split(/\s+/).filter(Boolean).map(Number));
     }

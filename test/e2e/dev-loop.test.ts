@@ -211,6 +211,22 @@ describe('npm run dev: the daemon supervised as systemd would, the central syste
     expect(misconfigured.lines.at(-1)).toBe('[dev] stopped');
   });
 
+  it('kills a daemon that has not stopped TimeoutStopSec (20 s) after Ctrl-C, as systemd does, then stops the central system', {
+    timeout: 180_000,
+  }, async () => {
+    const loop = await startLoop();
+    await loop.booted();
+    // A daemon that hangs: it cannot act on the SIGTERM.
+    process.kill(loop.pid('chargepointd'), 'SIGSTOP');
+    const interrupted = Date.now();
+    process.kill(-(loop.child.pid ?? 0), 'SIGINT');
+    expect(await loop.exitCode()).toBe(0);
+    expect(Date.now() - interrupted).toBeGreaterThanOrEqual(19_900);
+    const killed = loop.lines.indexOf('[dev] chargepointd killed by SIGKILL');
+    expect(killed).toBeGreaterThan(0);
+    expect(loop.lines.indexOf('[csms] SIGTERM: stopping')).toBeGreaterThan(killed);
+  });
+
   it('answers Authorize as set with csms authorize; Ctrl-C stops the daemon, whose StopTransaction still gets its answer, then the central system', {
     timeout: 180_000,
   }, async () => {

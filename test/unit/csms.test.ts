@@ -8,6 +8,7 @@ import { AuthorizeAnswers } from '../csms/authorize.js';
 import { createCa, createClientCert, createServerCert, type Pem } from '../csms/certs.js';
 import { CsmsCommands } from '../csms/commands.js';
 import { listenForCommands, sendCommand } from '../csms/control.js';
+import { RequestSchemas } from '../csms/schemas.js';
 import { CallError, type CsmsOptions, DevCsms, parseMessage } from '../csms/server.js';
 
 // A bare `ws` client stands in for the charge point, so these tests exercise only the central system.
@@ -613,6 +614,50 @@ describe('DevCsms commands (the console prompt, and npm run csms -- <command> th
     });
     expect(server.frames.filter((f) => f.direction === 'out')).toEqual([]);
     ws.close();
+  });
+
+  it('passes the CALLs a central system sends most, valid, and knows every request of the catalogue', () => {
+    const schemas = new RequestSchemas();
+    const valid: Array<[string, unknown]> = [
+      ['RemoteStartTransaction', { connectorId: 1, idTag: '04A32B1C' }],
+      ['RemoteStopTransaction', { transactionId: 7 }],
+      ['Reset', { type: 'Hard' }],
+      ['ChangeConfiguration', { key: 'HeartbeatInterval', value: '30' }],
+      [
+        'SendLocalList',
+        {
+          listVersion: 2,
+          updateType: 'Differential',
+          localAuthorizationList: [
+            { idTag: 'A', idTagInfo: { status: 'Accepted', expiryDate: '2030-01-01T00:00:00Z' } },
+          ],
+        },
+      ],
+      [
+        'SetChargingProfile',
+        {
+          connectorId: 1,
+          csChargingProfiles: {
+            chargingProfileId: 1,
+            stackLevel: 0,
+            chargingProfilePurpose: 'TxDefaultProfile',
+            chargingProfileKind: 'Absolute',
+            chargingSchedule: {
+              startSchedule: '2030-01-01T00:00:00Z',
+              chargingRateUnit: 'A',
+              chargingSchedulePeriod: [{ startPeriod: 0, limit: 16.3 }],
+            },
+          },
+        },
+      ],
+      ['TriggerMessage', { requestedMessage: 'MeterValues', connectorId: 1 }],
+    ];
+    for (const [action, payload] of valid)
+      expect([action, schemas.problems(action, payload)]).toEqual([action, []]);
+    expect(schemas.problems('SetChargingProfile', { connectorId: 1, csChargingProfiles: {} })).toContain(
+      "/csChargingProfiles must have required property 'chargingProfileId'",
+    );
+    expect(schemas.actions()).toHaveLength(39);
   });
 
   it('sends to the one charge point connected or the one named with --cp, and says why it cannot', async () => {

@@ -14,8 +14,13 @@ const UNIT = readFileSync(
 describe('the restart rule of systemd/chargepoint.service, as npm run dev plays it', () => {
   const policy = readRestartPolicy(UNIT);
 
-  it('reads Restart=on-failure, RestartSec=2s and the exit codes never restarted', () => {
-    expect(policy).toEqual({ restart: 'on-failure', delayMs: 2000, preventExitStatus: new Set([64, 78]) });
+  it('reads Restart=on-failure, RestartSec=2s, the exit codes never restarted and TimeoutStopSec=20s', () => {
+    expect(policy).toEqual({
+      restart: 'on-failure',
+      delayMs: 2000,
+      preventExitStatus: new Set([64, 78]),
+      stopTimeoutMs: 20_000,
+    });
   });
 
   it('restarts after a reset, a firmware install and a crash; not after a stop, a usage or a configuration error', () => {
@@ -37,6 +42,7 @@ describe('the restart rule of systemd/chargepoint.service, as npm run dev plays 
       restart: 'no',
       delayMs: 100,
       preventExitStatus: new Set(),
+      stopTimeoutMs: 90_000,
     });
     const always = readRestartPolicy('[Unit]\nRestart=no\n[Service]\nRestart=always\nRestartSec=1min 30s\n');
     expect(always).toMatchObject({ restart: 'always', delayMs: 90_000 });
