@@ -253,6 +253,11 @@ export class DevCsms extends EventEmitter<CsmsEvents> {
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
 
+  /** The charge points connected now, in the order they connected. */
+  connectedChargePoints(): string[] {
+    return [...this.sockets.keys()].filter((cpId) => this.isConnected(cpId));
+  }
+
   isConnected(cpId: string): boolean {
     return this.sockets.get(cpId)?.readyState === WebSocket.OPEN;
   }

@@ -1,7 +1,14 @@
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ClientOptions, WebSocket } from 'ws';
+import { AuthorizeAnswers } from '../csms/authorize.js';
 import { createCa, createClientCert, createServerCert, type Pem } from '../csms/certs.js';
+import { CsmsCommands } from '../csms/commands.js';
+import { listenForCommands, sendCommand } from '../csms/control.js';
+import { RequestSchemas } from '../csms/schemas.js';
 import { CallError, type CsmsOptions, DevCsms, parseMessage } from '../csms/server.js';
 
 // A bare `ws` client stands in for the charge point, so these tests exercise only the central system.
@@ -525,5 +532,229 @@ describe('DevCsms over TLS', () => {
     await expect(connect(`${url}/CP1`, { ca: ca.cert })).rejects.toThrow();
     await tlsError;
     expect(server.isConnected('CP1')).toBe(false);
+  });
+});
+
+describe('DevCsms commands (the console prompt, and npm run csms -- <command> through the control socket)', () => {
+  async function startWithCommands() {
+    const answers = new AuthorizeAnswers();
+    const started = await startCsms({ rules: { authorize: (idTag) => answers.answer(idTag) } });
+    return { ...started, commands: new CsmsCommands(started.server, answers) };
+  }
+
+  /** Answers the next CALL the client gets with `answer(frame)` and returns that CALL. */
+  function answerNextCall(ws: WebSocket, answer: (id: string) => unknown[]): Promise<unknown[]> {
+    return nextMessage(ws).then((frame) => {
+      ws.send(JSON.stringify(answer(String(frame[1]))));
+      return frame;
+    });
+  }
+
+  it('sends a CALL to the charge point connected and prints its CALLRESULT or CALLERROR', async () => {
+    const { url, commands } = await startWithCommands();
+    const ws = await connect(`${url}/CP1`);
+
+    const change = answerNextCall(ws, (id) => [3, id, { status: 'Accepted' }]);
+    await expect(
+      commands.run('send ChangeConfiguration {"key": "HeartbeatInterval", "value": "30"}'),
+    ).resolves.toEqual({
+      output: 'CALLRESULT {"status":"Accepted"}',
+      exitCode: 0,
+    });
+    expect(await change).toEqual([
+      2,
+      expect.any(String),
+      'ChangeConfiguration',
+      { key: 'HeartbeatInterval', value: '30' },
+    ]);
+
+    // The action alone is a send too; no payload is {}.
+    const trigger = answerNextCall(ws, (id) => [4, id, 'NotSupported', 'not here', { why: 1 }]);
+    await expect(commands.run('TriggerMessage {"requestedMessage":"Heartbeat"}')).resolves.toEqual({
+      output: 'CALLERROR NotSupported "not here" {"why":1}',
+      exitCode: 1,
+    });
+    expect((await trigger)[2]).toBe('TriggerMessage');
+    const clear = answerNextCall(ws, (id) => [3, id, { status: 'Accepted' }]);
+    await commands.run('send ClearCache');
+    expect((await clear).slice(2)).toEqual(['ClearCache', {}]);
+    ws.close();
+  });
+
+  it('checks the payload against the OCPP 1.6 request schema and sends nothing it refuses', async () => {
+    const { server, url, commands } = await startWithCommands();
+    const ws = await connect(`${url}/CP1`);
+    await server.waitForConnection('CP1');
+
+    const missing = await commands.run('send SetChargingProfile {"connectorId": 1}');
+    expect(missing.exitCode).toBe(64);
+    expect(missing.output).toBe(
+      "not sent: SetChargingProfile does not match its schema:\n  the payload must have required property 'csChargingProfiles'",
+    );
+    const badEnum = await commands.run(
+      'send RemoteStartTransaction {"idTag": "T", "extra": 1, "connectorId": "1"}',
+    );
+    expect(badEnum).toEqual({
+      output:
+        'not sent: RemoteStartTransaction does not match its schema:\n  the payload must NOT have additional properties: extra\n  /connectorId must be integer',
+      exitCode: 64,
+    });
+    expect(await commands.run('send Reset {type: Soft}')).toMatchObject({
+      output: expect.stringMatching(/^not sent: the Reset payload is not JSON \(/),
+      exitCode: 64,
+    });
+    expect(await commands.run('send Frobnicate {}')).toEqual({
+      output:
+        'not sent: Frobnicate does not match its schema:\n  Frobnicate is not an OCPP 1.6 action (no Frobnicate.req schema)',
+      exitCode: 64,
+    });
+    expect(await commands.run('frobnicate')).toEqual({
+      output: 'unknown command: frobnicate (help lists them)',
+      exitCode: 64,
+    });
+    expect(server.frames.filter((f) => f.direction === 'out')).toEqual([]);
+    ws.close();
+  });
+
+  it('passes the CALLs a central system sends most, valid, and knows every request of the catalogue', () => {
+    const schemas = new RequestSchemas();
+    const valid: Array<[string, unknown]> = [
+      ['RemoteStartTransaction', { connectorId: 1, idTag: '04A32B1C' }],
+      ['RemoteStopTransaction', { transactionId: 7 }],
+      ['Reset', { type: 'Hard' }],
+      ['ChangeConfiguration', { key: 'HeartbeatInterval', value: '30' }],
+      [
+        'SendLocalList',
+        {
+          listVersion: 2,
+          updateType: 'Differential',
+          localAuthorizationList: [
+            { idTag: 'A', idTagInfo: { status: 'Accepted', expiryDate: '2030-01-01T00:00:00Z' } },
+          ],
+        },
+      ],
+      [
+        'SetChargingProfile',
+        {
+          connectorId: 1,
+          csChargingProfiles: {
+            chargingProfileId: 1,
+            stackLevel: 0,
+            chargingProfilePurpose: 'TxDefaultProfile',
+            chargingProfileKind: 'Absolute',
+            chargingSchedule: {
+              startSchedule: '2030-01-01T00:00:00Z',
+              chargingRateUnit: 'A',
+              chargingSchedulePeriod: [{ startPeriod: 0, limit: 16.3 }],
+            },
+          },
+        },
+      ],
+      ['TriggerMessage', { requestedMessage: 'MeterValues', connectorId: 1 }],
+    ];
+    for (const [action, payload] of valid)
+      expect([action, schemas.problems(action, payload)]).toEqual([action, []]);
+    expect(schemas.problems('SetChargingProfile', { connectorId: 1, csChargingProfiles: {} })).toContain(
+      "/csChargingProfiles must have required property 'chargingProfileId'",
+    );
+    expect(schemas.actions()).toHaveLength(39);
+  });
+
+  it('sends to the one charge point connected or the one named with --cp, and says why it cannot', async () => {
+    const { server, url, commands } = await startWithCommands();
+    await expect(commands.run('send ClearCache')).resolves.toEqual({
+      output: 'not sent: no charge point is connected',
+      exitCode: 69,
+    });
+    const one = await connect(`${url}/CP1`);
+    const two = await connect(`${url}/CP2`);
+    await server.waitForConnection('CP2');
+    await expect(commands.run('charge-points')).resolves.toEqual({ output: 'CP1\nCP2', exitCode: 0 });
+    await expect(commands.run('send ClearCache')).resolves.toEqual({
+      output: 'not sent: 2 charge points are connected (CP1, CP2): name one with --cp',
+      exitCode: 64,
+    });
+    await expect(commands.run('send --cp CP9 ClearCache')).resolves.toEqual({
+      output: 'not sent: CP9 is not connected',
+      exitCode: 69,
+    });
+    const cleared = answerNextCall(two, (id) => [3, id, { status: 'Rejected' }]);
+    await expect(commands.run('send --cp CP2 ClearCache {}')).resolves.toEqual({
+      output: 'CALLRESULT {"status":"Rejected"}',
+      exitCode: 0,
+    });
+    expect((await cleared)[2]).toBe('ClearCache');
+    one.close();
+    two.close();
+  });
+
+  it('sets how Authorize (and the idTagInfo of Start/StopTransaction) is answered: for every idTag, per idTag, and back', async () => {
+    const { url, commands } = await startWithCommands();
+    const ws = await connect(`${url}/CP1`);
+    const statusOf = async (action: string, payload: object) =>
+      ((await cpCall(ws, action, payload))[2] as { idTagInfo: { status: string } }).idTagInfo.status;
+    const start = { connectorId: 1, meterStart: 0, timestamp: new Date().toISOString() };
+
+    await expect(commands.run('authorize Blocked 04BLOCKED')).resolves.toEqual({
+      output: 'Authorize: Accepted for every idTag\n  04BLOCKED: Blocked',
+      exitCode: 0,
+    });
+    expect(await statusOf('Authorize', { idTag: '04BLOCKED' })).toBe('Blocked');
+    expect(await statusOf('Authorize', { idTag: '04OTHER' })).toBe('Accepted');
+
+    await expect(commands.run('authorize Invalid')).resolves.toEqual({
+      output: 'Authorize: Invalid for every idTag\n  04BLOCKED: Blocked',
+      exitCode: 0,
+    });
+    expect(await statusOf('Authorize', { idTag: '04OTHER' })).toBe('Invalid');
+    expect(await statusOf('StartTransaction', { ...start, idTag: '04BLOCKED' })).toBe('Blocked');
+    expect(
+      await statusOf('StopTransaction', {
+        transactionId: 1,
+        meterStop: 1,
+        timestamp: start.timestamp,
+        idTag: 'X',
+      }),
+    ).toBe('Invalid');
+
+    await expect(commands.run('authorize')).resolves.toMatchObject({
+      output: expect.stringMatching(/^Authorize: Invalid/),
+    });
+    await expect(commands.run('authorize reset')).resolves.toEqual({
+      output: 'Authorize: Accepted for every idTag',
+      exitCode: 0,
+    });
+    expect(await statusOf('Authorize', { idTag: '04BLOCKED' })).toBe('Accepted');
+    await expect(commands.run('authorize Maybe')).resolves.toEqual({
+      output:
+        'usage: authorize [<Status> [<idTag>]] | authorize reset; Status: Accepted, Blocked, Expired, Invalid, ConcurrentTx',
+      exitCode: 64,
+    });
+    ws.close();
+  });
+
+  it('takes the same commands over a control socket only its user can open; 69 where none listens', async () => {
+    const { commands } = await startWithCommands();
+    const dir = mkdtempSync(join(tmpdir(), 'cp-csms-control-'));
+    const path = join(dir, 'control.sock');
+    try {
+      const control = await listenForCommands(path, commands);
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      await expect(sendCommand(path, 'authorize Expired')).resolves.toEqual({
+        output: 'Authorize: Expired for every idTag',
+        exitCode: 0,
+      });
+      await expect(sendCommand(path, 'send Reset {"type":"Hard"}')).resolves.toEqual({
+        output: 'not sent: no charge point is connected',
+        exitCode: 69,
+      });
+      await new Promise<void>((resolve) => control.close(() => resolve()));
+      await expect(sendCommand(path, 'authorize')).resolves.toEqual({
+        output: `no development central system takes commands on ${path} (start it: npm run csms, or npm run dev)`,
+        exitCode: 69,
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
