@@ -69,7 +69,9 @@ const UNREADABLE: unique symbol = Symbol('unreadable');
  * the key (escaped or not) is replaced whole: its secret cannot be located, so none of it is kept.
  */
 export function redactFrame(text: string): string {
-  return redactParsed(text, parseFrame(text));
+  // Text that cannot spell a secret is kept as it is, readable or not, without parsing it: an
+  // unreadable frame's decoding is its text when it has no \\u escape.
+  return maySpellSecret(text) ? redactParsed(text, parseFrame(text)) : text;
 }
 
 /** `text` as JSON.parse reads it, or UNREADABLE: parsed once per traced frame, for its header and its redaction. */
@@ -261,43 +263,43 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
     this.write(batch);
   }
 
-  private write(batch: ReadonlyArray<{ frame: FrameEvent; at: number }>): void {
-    if (batch.length === 0 || !this.connection.isOpen()) return;
-    try {
-      this.connection.atomically(() => {
-        for (const { frame, at } of batch) this.record(frame, at);
-      });
-    } catch (err) {
-      // The batch rolled back: the ring's byte count must come from the table again.
-      this.repo.recount();
-      this.opts.log.warn({ err: (err as Error).message }, 'frame trace: batch not recorded');
-    }
+  record(frame: FrameEvent, at: number = this.opts.clock.now()): void {
+    this.write([{ frame, at }]);
   }
 
-  record(frame: FrameEvent, at: number = this.opts.clock.now()): void {
-    if (this.opts.maxFrames === 0 || !this.connection.isOpen()) return;
+  /**
+   * Writes `batch` in one SQL transaction (one insert per frame, the ring trimmed once). Never
+   * throws: a failed write costs the batch's trace lines and one log line per run of failures.
+   */
+  private write(batch: ReadonlyArray<{ frame: FrameEvent; at: number }>): void {
+    if (batch.length === 0 || this.opts.maxFrames === 0 || !this.connection.isOpen()) return;
     try {
-      const parsed = parseFrame(frame.text);
-      const header = frameHeader(parsed);
-      const action = header.action ?? this.answeredAction(frame.direction, header);
-      if (header.messageType === MESSAGE_TYPE.CALL)
-        this.rememberCall(frame.direction, header.messageId!, action);
-      const entry: Omit<TraceEntry, 'seq'> = {
-        at,
-        direction: frame.direction,
-        ...(header.messageType === undefined ? {} : { messageType: header.messageType }),
-        ...(action === undefined ? {} : { action }),
-        ...(header.messageId === undefined ? {} : { messageId: header.messageId }),
-        text: truncate(redactParsed(frame.text, parsed)),
-      };
-      const seq = this.repo.append(entry);
+      const entries = batch.map(({ frame, at }) => this.entryOf(frame, at));
+      const seqs = this.repo.appendAll(entries);
       this.failing = false;
-      this.emit('entry', { seq, ...entry });
+      if (this.listenerCount('entry') === 0) return;
+      for (const [i, entry] of entries.entries()) this.emit('entry', { seq: seqs[i]!, ...entry });
     } catch (err) {
       if (!this.failing)
         this.opts.log.warn({ err: (err as Error).message }, 'frame trace: frame not recorded');
       this.failing = true;
     }
+  }
+
+  /** The frame as the trace keeps it: its header (the RPC's, else read from the text), redacted, cut. */
+  private entryOf(frame: FrameEvent, at: number): Omit<TraceEntry, 'seq'> {
+    const header: FrameHeader = frame.header ?? frameHeader(parseFrame(frame.text));
+    const action = header.action ?? this.answeredAction(frame.direction, header);
+    if (header.messageType === MESSAGE_TYPE.CALL)
+      this.rememberCall(frame.direction, header.messageId!, action);
+    return {
+      at,
+      direction: frame.direction,
+      ...(header.messageType === undefined ? {} : { messageType: header.messageType }),
+      ...(action === undefined ? {} : { action }),
+      ...(header.messageId === undefined ? {} : { messageId: header.messageId }),
+      text: truncate(redactFrame(frame.text)),
+    };
   }
 
   /** The newest matching frames, oldest first. */

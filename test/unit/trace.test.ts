@@ -225,6 +225,45 @@ describe('FrameTrace', () => {
     expect(t.query({ limit: 2 }).map((e) => e.messageId)).toEqual(['m11', 'm12']);
   });
 
+  it('keeps the newest maxFrames when a batch written at once is longer than the ring', async () => {
+    const store = tempStore();
+    const t = trace(store, 5);
+    const link = new EventEmitter<{ frame: [FrameEvent] }>();
+    t.attach(link);
+    const seen: string[] = [];
+    t.on('entry', (e) => seen.push(e.messageId!));
+    for (let i = 1; i <= 12; i++)
+      link.emit('frame', { direction: 'out', text: call(`m${i}`, 'Heartbeat', {}) });
+    await new Promise<void>((resolve) => t.once('entry', () => resolve()));
+    expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => `m${i + 1}`));
+    expect(store.db.prepare('SELECT COUNT(*) AS n FROM ocpp_trace').get()).toEqual({ n: 5 });
+    expect(t.query({ limit: 100 }).map((e) => e.messageId)).toEqual(['m8', 'm9', 'm10', 'm11', 'm12']);
+  });
+
+  it("takes a frame's header from the RPC when given, and still redacts its text", () => {
+    const store = tempStore();
+    const t = trace(store);
+    const text = call('k1', 'ChangeConfiguration', { key: 'AuthorizationKey', value: SECRET });
+    t.record({
+      direction: 'in',
+      text,
+      header: { messageType: 2, messageId: 'k1', action: 'ChangeConfiguration' },
+    });
+    t.record({
+      direction: 'out',
+      text: result('k1', { status: 'Accepted' }),
+      header: { messageType: 3, messageId: 'k1' },
+    });
+    const entries = t.query({ limit: 10 });
+    expect(entries.map(({ messageType, action, messageId }) => ({ messageType, action, messageId }))).toEqual(
+      [
+        { messageType: 2, action: 'ChangeConfiguration', messageId: 'k1' },
+        { messageType: 3, action: 'ChangeConfiguration', messageId: 'k1' },
+      ],
+    );
+    expect(entries[0]!.text).not.toContain(SECRET);
+  });
+
   it('records nothing when maxFrames is 0', () => {
     const store = tempStore();
     const t = trace(store, 0);
