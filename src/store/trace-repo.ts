@@ -35,15 +35,13 @@ interface TraceRow {
   text: string;
 }
 
-/** How often the trace connection folds its WAL into the database file. */
-const TRACE_CHECKPOINT_MS = 10_000;
-
 /**
- * WAL pages after which the trace's own commit checkpoints (PASSIVE): a flood of big frames
- * otherwise grows the WAL until the timer's next checkpoint, at any rate the link delivers.
- * One sync per 1 MB of trace is nothing next to the flood that causes it.
+ * WAL pages after which the trace's own commit checkpoints (PASSIVE), SQLite's default: the
+ * trace checkpoints in the link's quiet moments (`TraceConnection.checkpoint`, ocpp/trace.ts), so
+ * this only bounds the WAL of a flood that leaves none, at a checkpoint (two syncs) per 4 MB of
+ * WAL; a lower mark would stall a busy link more often for the same bound.
  */
-const TRACE_AUTOCHECKPOINT_PAGES = 256;
+const TRACE_AUTOCHECKPOINT_PAGES = 1000;
 
 /** Pages the trace connection may cache: it only appends and reads recent rows. */
 const TRACE_CACHE_PAGES = 64;
@@ -56,33 +54,37 @@ const TRACE_CACHE_PAGES = 64;
  * An in-memory store cannot be shared, so the trace then uses the store's own connection.
  */
 export function openTraceConnection(store: Pick<Store, 'db' | 'path'>): TraceConnection {
-  if (store.path === ':memory:') return traceConnection(store.db, () => {});
+  if (store.path === ':memory:') return traceConnection(store.db, () => {}, false);
   const db = new Database(store.path, { timeout: 2000 });
   db.pragma('synchronous = NORMAL');
   db.pragma(`cache_size = ${TRACE_CACHE_PAGES}`);
   db.pragma(`wal_autocheckpoint = ${TRACE_AUTOCHECKPOINT_PAGES}`);
   db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
-  const checkpoints = setInterval(() => {
-    if (db.open) db.pragma('wal_checkpoint(PASSIVE)');
-  }, TRACE_CHECKPOINT_MS);
-  checkpoints.unref();
-  return traceConnection(db, () => {
-    clearInterval(checkpoints);
-    if (db.open) db.close();
-  });
+  return traceConnection(
+    db,
+    () => {
+      if (db.open) db.close();
+    },
+    true,
+  );
 }
 
 /** The trace's connection as its user needs it: the raw database stays in the store layer. */
 export interface TraceConnection {
   /** False once this connection (or, in memory, the store's) has been closed. */
   isOpen(): boolean;
+  /** Folds the WAL into the database file as far as no reader needs it (PASSIVE), syncing both. */
+  checkpoint(): void;
   repo(maxFrames: number, maxBytes: number): TraceRepo;
   close(): void;
 }
 
-function traceConnection(db: Database.Database, close: () => void): TraceConnection {
+function traceConnection(db: Database.Database, close: () => void, onFile: boolean): TraceConnection {
   return {
     isOpen: () => db.open,
+    checkpoint: () => {
+      if (onFile && db.open) db.pragma('wal_checkpoint(PASSIVE)');
+    },
     repo: (maxFrames, maxBytes) => new TraceRepo(db, maxFrames, maxBytes),
     close,
   };
