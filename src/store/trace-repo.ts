@@ -36,12 +36,13 @@ interface TraceRow {
 }
 
 /**
- * WAL pages after which the trace's own commit checkpoints (PASSIVE), SQLite's default: the
- * trace checkpoints in the link's quiet moments (`TraceConnection.checkpoint`, ocpp/trace.ts), so
- * this only bounds the WAL of a flood that leaves none, at a checkpoint (two syncs) per 4 MB of
- * WAL; a lower mark would stall a busy link more often for the same bound.
+ * WAL pages after which the trace's own commit checkpoints (PASSIVE). The trace checkpoints in
+ * the link's quiet moments (`TraceConnection.checkpoint`, ocpp/trace.ts), so this only bounds the
+ * WAL of a flood that leaves none: a checkpoint (two syncs) per 2 MB of WAL. Below the store
+ * connection's mark (SQLite's default, 1000 pages), so that it is the trace's write, off the
+ * message path, that folds a WAL the trace filled, not a commit a call's answer waits for.
  */
-const TRACE_AUTOCHECKPOINT_PAGES = 1000;
+const TRACE_AUTOCHECKPOINT_PAGES = 512;
 
 /** Pages the trace connection may cache: it only appends and reads recent rows. */
 const TRACE_CACHE_PAGES = 64;
