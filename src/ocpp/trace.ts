@@ -282,7 +282,9 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
       this.opts.clock.now() - oldest.at >= TRACE_MAX_DELAY_MS ||
       this.pendingBytes > TRACE_BACKLOG_BYTES;
     if (due) this.writeSlice();
-    else this.writeLater(TRACE_WRITE_DELAY_MS);
+    // Near the backlog bound every turn is looked at: a slice then carries one turn's frames, not
+    // the many milliseconds' worth a flood of big frames brings between two looks.
+    else this.writeLater(this.pendingBytes > TRACE_BACKLOG_BYTES / 2 ? 0 : TRACE_WRITE_DELAY_MS);
   }
 
   /**

@@ -528,6 +528,35 @@ describe('FrameTrace', () => {
       expect(written[0]! - start).toBeLessThanOrEqual(TRACE_MAX_DELAY_MS + 2 * TRACE_WRITE_DELAY_MS);
     });
 
+    it('under a flood of big frames writes one turn of frames at a time, not what came between two looks', () => {
+      const store = tempStore();
+      vi.useFakeTimers();
+      const t = new FrameTrace({
+        store,
+        maxFrames: 10_000,
+        clock: { now: () => Date.now() },
+        log: silentLogger(),
+      });
+      cleanups.push(() => t.close());
+      const link = new EventEmitter<{ frame: [FrameEvent] }>();
+      t.attach(link);
+      const slices: number[] = [];
+      let slice = 0;
+      t.on('entry', (e) => {
+        slice += e.text.length;
+      });
+      const big = 'x'.repeat(4096);
+      // A big answer every millisecond for a second: some 4 MB, far past the backlog bound.
+      for (let i = 0; i < TRACE_MAX_DELAY_MS; i++) {
+        link.emit('frame', { direction: 'out', text: result(`g${i}`, { data: big }) });
+        vi.advanceTimersByTime(1);
+        if (slice > 0) slices.push(slice);
+        slice = 0;
+      }
+      expect(slices.length).toBeGreaterThan(0);
+      expect(Math.max(...slices)).toBeLessThanOrEqual(TRACE_SLICE_BYTES + 2 * (big.length + 64));
+    });
+
     it('checkpoints the WAL in a quiet moment, not while calls keep coming', () => {
       const store = tempStore();
       const { burst } = busyLink(store);
