@@ -11,7 +11,7 @@ import {
 } from '../store/trace-repo.js';
 import { redactUrlsIn } from '../transfer/url.js';
 import { MESSAGE_TYPE } from './frames.js';
-import type { FrameEvent } from './rpc.js';
+import type { FrameEvent, FrameHeader } from './rpc.js';
 
 /** Stands where a secret was; also what tests look for. */
 export const REDACTED = '[redacted]';
@@ -169,10 +169,11 @@ function redactValue(node: unknown): { value: unknown; changed: boolean } {
   return { value: out, changed };
 }
 
-type FrameHeader = { messageType?: number; messageId?: string; action?: string };
+/** What the trace can tell of a frame's header: the RPC's, or as much as the text shows. */
+type TracedHeader = Partial<FrameHeader>;
 
 /** The OCPP-J header of a parsed frame: type, id and (for a CALL) action. Empty for anything else. */
-function frameHeader(frame: unknown): FrameHeader {
+function frameHeader(frame: unknown): TracedHeader {
   if (!Array.isArray(frame) || typeof frame[1] !== 'string') return {};
   const [messageType, messageId, action] = frame as [unknown, string, unknown];
   if (messageType === MESSAGE_TYPE.CALL) {
@@ -363,7 +364,7 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
 
   /** The frame as the trace keeps it: its header (the RPC's, else read from the text), redacted, cut. */
   private entryOf(frame: FrameEvent, at: number): Omit<TraceEntry, 'seq'> {
-    const header: FrameHeader = frame.header ?? frameHeader(parseFrame(frame.text));
+    const header: TracedHeader = frame.header ?? frameHeader(parseFrame(frame.text));
     const action = header.action ?? this.answeredAction(frame.direction, header);
     if (header.messageType === MESSAGE_TYPE.CALL)
       this.rememberCall(frame.direction, header.messageId!, action);
@@ -421,7 +422,7 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
   }
 
   /** An answer travels the other way from its CALL. */
-  private answeredAction(direction: FrameEvent['direction'], header: FrameHeader): string | undefined {
+  private answeredAction(direction: FrameEvent['direction'], header: TracedHeader): string | undefined {
     if (header.messageId === undefined || header.messageType === MESSAGE_TYPE.CALL) return undefined;
     const key = `${direction === 'in' ? 'out' : 'in'}:${header.messageId}`;
     const action = this.openCalls.get(key);
