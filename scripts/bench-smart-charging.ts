@@ -109,7 +109,9 @@ async function smartChargingRound(
       if (answer.status !== 'Accepted')
         throw new Error(`SetChargingProfile ${profile.chargingProfileId}: ${answer.status}`);
     };
-    for (let n = 0; n < 2 * STACK_LEVELS; n++) await set(benchProfile(n, startSchedule));
+    // Built before the clock runs: the figures are the daemon's, not the bench client's allocations.
+    const profiles = Array.from({ length: 2 * STACK_LEVELS }, (_, n) => benchProfile(n, startSchedule));
+    for (const profile of profiles) await set(profile);
     const getCompositeScheduleDay20ProfilesMs = await timeCalls(csms, COMPOSITES, async () => {
       const answer = await csms.call<{ status: string }>(CP, 'GetCompositeSchedule', {
         connectorId: 1,
@@ -118,9 +120,7 @@ async function smartChargingRound(
       if (answer.status !== 'Accepted') throw new Error(`GetCompositeSchedule: ${answer.status}`);
     });
     // Each replaces one of the 20 (same id), so the count stays and every call does the whole work.
-    const setChargingProfileMs = await timeCalls(csms, SETS, (i) =>
-      set(benchProfile(i % (2 * STACK_LEVELS), startSchedule)),
-    );
+    const setChargingProfileMs = await timeCalls(csms, SETS, (i) => set(profiles[i % profiles.length]!));
     return { getCompositeScheduleDay20ProfilesMs, setChargingProfileMs };
   } finally {
     await stopProcess(child);

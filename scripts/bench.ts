@@ -6,6 +6,7 @@
  * Options: `--rounds <n>` (default 3; each round boots both charge points afresh, figures are the
  * medians over the rounds), `--only-compare` (skip every figure after the comparison with the floor),
  * `--only-transfer` (only the file transfer figures, scripts/bench-transfer.ts),
+ * `--only-smart-charging` (only the smart-charging figures, scripts/bench-smart-charging.ts),
  * `--cpu-prof <dir>` (write a CPU profile of each daemon run into <dir>).
  */
 import { execFile } from 'node:child_process';
@@ -213,6 +214,7 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '3' },
       'only-compare': { type: 'boolean', default: false },
       'only-transfer': { type: 'boolean', default: false },
+      'only-smart-charging': { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
     },
   });
@@ -231,6 +233,13 @@ async function main(): Promise<void> {
   const csms = new DevCsms({ rules: { boot: { status: 'Accepted', interval: 3600 } } });
   const { url } = await csms.start();
   try {
+    if (values['only-smart-charging']) {
+      const smartCharging = await benchSmartCharging(csms, url, dir, rounds, daemon);
+      const report = { machine: { cpus: cpus().length, node: process.version }, rounds, ...smartCharging };
+      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      process.stderr.write(targetTable(undefined, undefined, undefined, smartCharging));
+      return;
+    }
     const live = await compareWithFloor(csms, url, dir, rounds, daemon);
     const drain = values['only-compare'] ? undefined : await queueDrain(csms, url, dir);
     const backlog = values['only-compare'] ? undefined : await queuedBacklog(csms, url, dir);
@@ -284,14 +293,13 @@ await main();
 
 /** The figures with a target of their own (README), as measured, also on stderr. */
 function targetTable(
-  rssAfterBootMb: number,
+  rssAfterBootMb: number | undefined,
   backlog: { daemonRssWith100kQueuedMb: number } | undefined,
   faults: FaultFigures | undefined,
   smartCharging: SmartChargingFigures | undefined,
 ): string {
-  const rows: Array<[string, number, number]> = [
-    ['rssAfterBootMb', rssAfterBootMb, RSS_AFTER_BOOT_TARGET_MB],
-  ];
+  const rows: Array<[string, number, number]> = [];
+  if (rssAfterBootMb !== undefined) rows.push(['rssAfterBootMb', rssAfterBootMb, RSS_AFTER_BOOT_TARGET_MB]);
   if (backlog)
     rows.push(['daemonRssWith100kQueuedMb', backlog.daemonRssWith100kQueuedMb, BACKLOG_RSS_TARGET_MB]);
   if (faults)

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
 import type { Clock, Timer } from '../clock.js';
@@ -107,6 +108,8 @@ export class Link extends EventEmitter<LinkEvents> {
   /** The current attempt's failure is known: later errors of the same attempt are its echoes. */
   private attemptFailed = false;
   private nextAttemptAt: number | undefined;
+  /** The open connection's socket (from the upgrade), which `corked` holds back. */
+  private socket: Socket | undefined;
 
   constructor(private readonly opts: LinkOptions) {
     super();
@@ -158,6 +161,24 @@ export class Link extends EventEmitter<LinkEvents> {
     ws.terminate();
     this.scheduleRetry();
     return false;
+  }
+
+  /**
+   * Runs `write` with the socket corked: the frames it sends leave in one write to the kernel when
+   * it returns (the RPC's answer and the CALL it sets off), not one system call each.
+   */
+  corked(write: () => void): void {
+    const socket = this.socket;
+    if (!socket) {
+      write();
+      return;
+    }
+    socket.cork();
+    try {
+      write();
+    } finally {
+      socket.uncork();
+    }
   }
 
   /** Closes the connection and connects again at once (new password, new profile, operator request). */
@@ -261,6 +282,7 @@ export class Link extends EventEmitter<LinkEvents> {
 
     ws.on('upgrade', (res) => {
       this.serverChain = res.socket instanceof TLSSocket ? peerChain(res.socket) : [];
+      this.socket = res.socket;
     });
     ws.on('open', () => {
       if (ws.protocol !== OCPP_SUBPROTOCOL) {
@@ -337,6 +359,7 @@ export class Link extends EventEmitter<LinkEvents> {
     const ws = this.ws;
     this.ws = undefined;
     this.serverChain = [];
+    this.socket = undefined;
     if (ws) ws.removeAllListeners('close');
     if (ws) ws.on('error', () => {});
     if (this.linkState === 'open' || this.linkState === 'connecting') this.linkState = 'idle';

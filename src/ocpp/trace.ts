@@ -11,7 +11,7 @@ import {
 } from '../store/trace-repo.js';
 import { redactUrlsIn } from '../transfer/url.js';
 import { MESSAGE_TYPE } from './frames.js';
-import type { FrameEvent } from './rpc.js';
+import type { FrameEvent, FrameHeader } from './rpc.js';
 
 /** Stands where a secret was; also what tests look for. */
 export const REDACTED = '[redacted]';
@@ -20,11 +20,25 @@ export const REDACTED = '[redacted]';
 export const MAX_TRACED_TEXT = 16 * 1024;
 
 /**
- * How long a noted frame waits before it is written. Not an immediate: the RPC sends its next
- * CALL from an immediate queued after the answer that frees it, and a write queued with the same
- * answer's frame would run first, on that CALL's path. Later frames join the same batch.
+ * How long the link must have been quiet (no frame noted) before noted frames are written, and so
+ * how long a frame waits at least. Not an immediate: the RPC sends its next CALL from an immediate
+ * queued after the answer that frees it, and a write queued with the same answer's frame would run
+ * first, on that CALL's path. While frames keep coming the write waits (TRACE_MAX_DELAY_MS and
+ * TRACE_BACKLOG_BYTES bound how long and how much): a burst of calls is not slowed by writing its
+ * own trace, which catches up in the next quiet moment.
  */
 export const TRACE_WRITE_DELAY_MS = 10;
+
+/** The longest a noted frame waits for a quiet moment: then it is written however busy the link is. */
+export const TRACE_MAX_DELAY_MS = 1000;
+
+/**
+ * How often, at most, the trace's connection folds the WAL into the database file (a PASSIVE
+ * checkpoint: two syncs, milliseconds on an SD card), and only in a quiet moment after frames were
+ * written, so that no call waits for it. A flood without quiet moments is bounded by the
+ * connection's own automatic checkpoint (trace-repo.ts).
+ */
+export const TRACE_CHECKPOINT_MS = 10_000;
 
 /**
  * Frame text written in one turn of the event loop (at least one frame): a batch is written in
@@ -69,7 +83,9 @@ const UNREADABLE: unique symbol = Symbol('unreadable');
  * the key (escaped or not) is replaced whole: its secret cannot be located, so none of it is kept.
  */
 export function redactFrame(text: string): string {
-  return redactParsed(text, parseFrame(text));
+  // Text that cannot spell a secret is kept as it is, readable or not, without parsing it: an
+  // unreadable frame's decoding is its text when it has no \\u escape.
+  return maySpellSecret(text) ? redactParsed(text, parseFrame(text)) : text;
 }
 
 /** `text` as JSON.parse reads it, or UNREADABLE: parsed once per traced frame, for its header and its redaction. */
@@ -153,10 +169,11 @@ function redactValue(node: unknown): { value: unknown; changed: boolean } {
   return { value: out, changed };
 }
 
-type FrameHeader = { messageType?: number; messageId?: string; action?: string };
+/** What the trace can tell of a frame's header: the RPC's, or as much as the text shows. */
+type TracedHeader = Partial<FrameHeader>;
 
 /** The OCPP-J header of a parsed frame: type, id and (for a CALL) action. Empty for anything else. */
-function frameHeader(frame: unknown): FrameHeader {
+function frameHeader(frame: unknown): TracedHeader {
   if (!Array.isArray(frame) || typeof frame[1] !== 'string') return {};
   const [messageType, messageId, action] = frame as [unknown, string, unknown];
   if (messageType === MESSAGE_TYPE.CALL) {
@@ -202,6 +219,13 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
   private pendingBytes = 0;
   /** The next slice's write. */
   private writeTimer: NodeJS.Timeout | undefined;
+  /** Frames noted since the trace began, and that count when the link was last looked at. */
+  private noted = 0;
+  private notedWhenLooked = 0;
+  /** Frames were written since the last checkpoint. */
+  private unfolded = false;
+  /** The next checkpoint, once frames were written. */
+  private checkpointTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: FrameTraceOptions) {
     super();
@@ -211,9 +235,10 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
 
   /**
    * Records every frame `source` (the RpcEndpoint) emits, until close(). The frame is only noted
-   * here and written TRACE_WRITE_DELAY_MS later, in slices of TRACE_SLICE_BYTES, so tracing adds
-   * nothing to the time a central system's call waits for its answer, nor to the time our next
-   * CALL waits to be sent, and a call arriving during the write waits for one slice at most.
+   * here and written once the link has been quiet for TRACE_WRITE_DELAY_MS, in slices of
+   * TRACE_SLICE_BYTES, so tracing adds nothing to the time a central system's call waits for its
+   * answer, nor to the time our next CALL waits to be sent, and a call arriving during the write
+   * waits for one slice at most.
    */
   attach(source: FrameSource): void {
     const listener = (frame: FrameEvent) => this.defer(frame);
@@ -223,23 +248,51 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
 
   private defer(frame: FrameEvent): void {
     if (this.opts.maxFrames === 0) return;
+    this.noted += 1;
     this.pending.push({ frame, at: this.opts.clock.now() });
     this.pendingBytes += frame.text.length;
-    if (!this.writeTimer) this.writeLater(TRACE_WRITE_DELAY_MS);
+    if (!this.writeTimer) {
+      this.notedWhenLooked = this.noted;
+      this.writeLater(TRACE_WRITE_DELAY_MS);
+    }
   }
 
   private writeLater(delayMs: number): void {
-    this.writeTimer = setTimeout(() => this.writeSlice(), delayMs);
+    this.writeTimer = setTimeout(() => this.writeWhenQuiet(), delayMs);
     // close() writes what is left; a pending write must not keep a stopping daemon alive.
     this.writeTimer.unref();
   }
 
+  /** No frame was noted since the link was last looked at. */
+  private quiet(): boolean {
+    const quiet = this.noted === this.notedWhenLooked;
+    this.notedWhenLooked = this.noted;
+    return quiet;
+  }
+
+  /**
+   * Writes a slice if the link has been quiet for a turn of this timer, the oldest frame has
+   * waited TRACE_MAX_DELAY_MS, or more than TRACE_BACKLOG_BYTES wait; else looks again later.
+   */
+  private writeWhenQuiet(): void {
+    this.writeTimer = undefined;
+    const oldest = this.pending[0];
+    if (oldest === undefined) return;
+    const due =
+      this.quiet() ||
+      this.opts.clock.now() - oldest.at >= TRACE_MAX_DELAY_MS ||
+      this.pendingBytes > TRACE_BACKLOG_BYTES;
+    if (due) this.writeSlice();
+    // Near the backlog bound every turn is looked at: a slice then carries one turn's frames, not
+    // the many milliseconds' worth a flood of big frames brings between two looks.
+    else this.writeLater(this.pendingBytes > TRACE_BACKLOG_BYTES / 2 ? 0 : TRACE_WRITE_DELAY_MS);
+  }
+
   /**
    * Writes the oldest TRACE_SLICE_BYTES of the noted frames (more when over TRACE_BACKLOG_BYTES
-   * wait); the rest in a later timer turn.
+   * wait); the rest in a later timer turn, if the link stays quiet.
    */
   private writeSlice(): void {
-    this.writeTimer = undefined;
     const sliceBytes = Math.max(TRACE_SLICE_BYTES, this.pendingBytes - TRACE_BACKLOG_BYTES);
     let count = 0;
     let bytes = 0;
@@ -247,8 +300,31 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
       bytes += this.pending[count++]!.frame.text.length;
     this.pendingBytes -= bytes;
     this.write(this.pending.splice(0, count));
-    // A timer, not an immediate, for the reason TRACE_WRITE_DELAY_MS gives.
+    // A timer, not an immediate, for the reason TRACE_WRITE_DELAY_MS gives; a frame noted
+    // meanwhile makes the next turn wait for a quiet moment again.
     if (this.pending.length > 0) this.writeLater(0);
+  }
+
+  /**
+   * Once frames were written, folds the WAL into the database within TRACE_CHECKPOINT_MS, at a
+   * moment the link is quiet (looked at every TRACE_WRITE_DELAY_MS after that).
+   */
+  private checkpointLater(delayMs: number): void {
+    this.checkpointTimer = setTimeout(() => {
+      this.checkpointTimer = undefined;
+      if (!this.unfolded) return;
+      if (this.pending.length > 0 || !this.quiet()) {
+        this.checkpointLater(TRACE_WRITE_DELAY_MS);
+        return;
+      }
+      this.unfolded = false;
+      try {
+        this.connection.checkpoint();
+      } catch (err) {
+        this.opts.log.warn({ err: (err as Error).message }, 'frame trace: checkpoint failed');
+      }
+    }, delayMs);
+    this.checkpointTimer.unref();
   }
 
   /** Writes every frame noted so far, in one SQL transaction: before a read, and at close. */
@@ -261,43 +337,45 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
     this.write(batch);
   }
 
-  private write(batch: ReadonlyArray<{ frame: FrameEvent; at: number }>): void {
-    if (batch.length === 0 || !this.connection.isOpen()) return;
-    try {
-      this.connection.atomically(() => {
-        for (const { frame, at } of batch) this.record(frame, at);
-      });
-    } catch (err) {
-      // The batch rolled back: the ring's byte count must come from the table again.
-      this.repo.recount();
-      this.opts.log.warn({ err: (err as Error).message }, 'frame trace: batch not recorded');
-    }
+  record(frame: FrameEvent, at: number = this.opts.clock.now()): void {
+    this.write([{ frame, at }]);
   }
 
-  record(frame: FrameEvent, at: number = this.opts.clock.now()): void {
-    if (this.opts.maxFrames === 0 || !this.connection.isOpen()) return;
+  /**
+   * Writes `batch` in one SQL transaction (one insert per frame, the ring trimmed once). Never
+   * throws: a failed write costs the batch's trace lines and one log line per run of failures.
+   */
+  private write(batch: ReadonlyArray<{ frame: FrameEvent; at: number }>): void {
+    if (batch.length === 0 || this.opts.maxFrames === 0 || !this.connection.isOpen()) return;
     try {
-      const parsed = parseFrame(frame.text);
-      const header = frameHeader(parsed);
-      const action = header.action ?? this.answeredAction(frame.direction, header);
-      if (header.messageType === MESSAGE_TYPE.CALL)
-        this.rememberCall(frame.direction, header.messageId!, action);
-      const entry: Omit<TraceEntry, 'seq'> = {
-        at,
-        direction: frame.direction,
-        ...(header.messageType === undefined ? {} : { messageType: header.messageType }),
-        ...(action === undefined ? {} : { action }),
-        ...(header.messageId === undefined ? {} : { messageId: header.messageId }),
-        text: truncate(redactParsed(frame.text, parsed)),
-      };
-      const seq = this.repo.append(entry);
+      const entries = batch.map(({ frame, at }) => this.entryOf(frame, at));
+      const seqs = this.repo.appendAll(entries);
       this.failing = false;
-      this.emit('entry', { seq, ...entry });
+      this.unfolded = true;
+      if (!this.checkpointTimer) this.checkpointLater(TRACE_CHECKPOINT_MS);
+      if (this.listenerCount('entry') === 0) return;
+      for (const [i, entry] of entries.entries()) this.emit('entry', { seq: seqs[i]!, ...entry });
     } catch (err) {
       if (!this.failing)
         this.opts.log.warn({ err: (err as Error).message }, 'frame trace: frame not recorded');
       this.failing = true;
     }
+  }
+
+  /** The frame as the trace keeps it: its header (the RPC's, else read from the text), redacted, cut. */
+  private entryOf(frame: FrameEvent, at: number): Omit<TraceEntry, 'seq'> {
+    const header: TracedHeader = frame.header ?? frameHeader(parseFrame(frame.text));
+    const action = header.action ?? this.answeredAction(frame.direction, header);
+    if (header.messageType === MESSAGE_TYPE.CALL)
+      this.rememberCall(frame.direction, header.messageId!, action);
+    return {
+      at,
+      direction: frame.direction,
+      ...(header.messageType === undefined ? {} : { messageType: header.messageType }),
+      ...(action === undefined ? {} : { action }),
+      ...(header.messageId === undefined ? {} : { messageId: header.messageId }),
+      text: truncate(redactFrame(frame.text)),
+    };
   }
 
   /** The newest matching frames, oldest first. */
@@ -326,6 +404,8 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
   /** Stops recording and closes the trace's connection; call before the store closes. */
   close(): void {
     for (const detach of this.detachers.splice(0)) detach();
+    clearTimeout(this.checkpointTimer);
+    this.checkpointTimer = undefined;
     this.flush();
     this.connection.close();
   }
@@ -342,7 +422,7 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
   }
 
   /** An answer travels the other way from its CALL. */
-  private answeredAction(direction: FrameEvent['direction'], header: FrameHeader): string | undefined {
+  private answeredAction(direction: FrameEvent['direction'], header: TracedHeader): string | undefined {
     if (header.messageId === undefined || header.messageType === MESSAGE_TYPE.CALL) return undefined;
     const key = `${direction === 'in' ? 'out' : 'in'}:${header.messageId}`;
     const action = this.openCalls.get(key);

@@ -61,9 +61,18 @@ function scheduleWarmUp(): void {
   setImmediate(step);
 }
 
+/**
+ * The validators by direction and action, filled on first use: a lookup by the action name alone
+ * costs less than composing the catalogue's `urn:<action>.<direction>` key for every frame.
+ */
+const byDirection: Record<Direction, Map<Action, Validate>> = { req: new Map(), conf: new Map() };
+
 function validatorFor(action: Action, direction: Direction): Validate {
+  const known = byDirection[direction].get(action);
+  if (known) return known;
   const validate = OCPP_VALIDATORS[`urn:${action}.${direction}`];
   if (!validate) throw new Error(`no schema urn:${action}.${direction} in the catalogue`);
+  byDirection[direction].set(action, validate);
   if (!warmUpScheduled) scheduleWarmUp();
   return validate;
 }

@@ -3,7 +3,7 @@ import type { Board, ConnectorHardware } from '../../hal/types.js';
 import type { Clock, OcppTime } from '../clock.js';
 import type { Logger } from '../log.js';
 import { type ConnectorOutputs, decideOutputs, type OfferState } from './charging-outputs.js';
-import type { CompositeSchedule, ConstantLimit, LimitSource } from './charging-profile-types.js';
+import type { CompositePeriod, ConstantLimit, LimitSource } from './charging-profile-types.js';
 import { NEXT_CHANGE_HORIZON_S, sameSource } from './composite-schedule.js';
 import { electricalOf } from './electrical.js';
 import { linesOf, MIN_CHARGING_CURRENT_A, type ShareDemand, shareSupply } from './load-sharing.js';
@@ -16,10 +16,16 @@ import type { Station } from './station.js';
  * the local limit and the load-sharing share are in them.
  */
 export interface CompositeSource {
-  /** The composite of a connector (0: the charge point) from `now`. */
-  compositeFor(connectorId: number, now: number, durationS: number): CompositeSchedule;
-  /** The epoch ms at which that composite next changes, if it does. */
-  nextChange(connectorId: number, now: number): number | undefined;
+  /** The composite of a connector (0: the charge point) at `now`: its first period, if it has one. */
+  limitNow(connectorId: number, now: number): CompositePeriod | undefined;
+  /**
+   * That, and the epoch ms at which the composite next changes, if it does: one evaluation of the
+   * profiles for both, as every evaluation needs both of every connector.
+   */
+  limitNowAndNextChange(
+    connectorId: number,
+    now: number,
+  ): { period: CompositePeriod | undefined; nextChangeMs: number | undefined };
 }
 
 /** Where the local limits survive restarts (connector-limits-repo.ts). */
@@ -273,22 +279,25 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
     if (this.closed) return;
     const { station, time } = this.opts;
     const now = time.nowMs();
-    this.reshare(now);
+    // Connector 0's composite holds no share: the same before and after the split.
+    const chargePoint = this.opts.composites.limitNowAndNextChange(0, now);
+    this.reshare(now, chargePoint.period);
     // How far a re-evaluation looks for the next change: while a session runs and nothing changes
     // within it, the owner looks again at its end.
     const horizon = now + NEXT_CHANGE_HORIZON_S * 1000;
     // The charge point's composite changes the supply that is shared, also where a share hides it.
-    let nextMs = this.changeBefore(0, now, horizon) ?? Number.POSITIVE_INFINITY;
+    let nextMs = before(chargePoint.nextChangeMs, horizon) ?? Number.POSITIVE_INFINITY;
     let sessions = false;
     const decisions: Array<{ hw: ConnectorHardware; outputs: ConnectorOutputs; limit: LimitInEffect }> = [];
     for (const id of station.connectorIds()) {
       const hw = station.connector(id);
       if (!hw) continue;
-      const first = this.opts.composites.compositeFor(id, now, 0).periods[0];
+      const composite = this.opts.composites.limitNowAndNextChange(id, now);
+      const first = composite.period;
       const limitA = first?.limitA ?? hw.devices.maxCurrentA;
       const session = this.sessions(id).transaction;
       if (session) sessions = true;
-      nextMs = Math.min(nextMs, this.changeBefore(id, now, horizon) ?? nextMs);
+      nextMs = Math.min(nextMs, before(composite.nextChangeMs, horizon) ?? nextMs);
       const plugged = hw.plugged();
       const evAsks = pilotAsksForEnergy(hw.devices.pilot.state());
       const cableHeld = !hw.lock || hw.lock.isLocked();
@@ -339,11 +348,10 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
    * want energy: a running transaction whose energy is not withheld, with the EV plugged and
    * asking for it, or waiting for a share (paused here). An EV that pauses by itself frees its share.
    */
-  private reshare(now: number): void {
+  private reshare(now: number, chargePoint: CompositePeriod | undefined): void {
     const { station, board } = this.opts;
     this.sharing = false;
     try {
-      const chargePoint = this.opts.composites.compositeFor(0, now, 0).periods[0];
       const supplyA = Math.min(
         board.supplyMaxCurrentA ?? Number.POSITIVE_INFINITY,
         chargePoint?.source.kind === 'profile' ? chargePoint.limitA : Number.POSITIVE_INFINITY,
@@ -354,7 +362,7 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
         const tx = this.sessions(id).transaction;
         if (!hw || !tx || tx.withheld || !hw.plugged()) continue;
         if (!pilotAsksForEnergy(hw.devices.pilot.state()) && this.shares.get(id) !== 0) continue;
-        const own = this.opts.composites.compositeFor(id, now, 0).periods[0];
+        const own = this.opts.composites.limitNow(id, now);
         const capA = own?.limitA ?? hw.devices.maxCurrentA;
         const minA = Math.max(MIN_CHARGING_CURRENT_A, own?.minChargingRateA ?? 0);
         // A connector its own limit pauses takes nothing from the others.
@@ -415,12 +423,6 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
     this.emit('changed', connectorId, limit);
   }
 
-  /** When a composite changes before `horizon`, if it does. */
-  private changeBefore(connectorId: number, now: number, horizon: number): number | undefined {
-    const change = this.opts.composites.nextChange(connectorId, now);
-    return change !== undefined && change < horizon ? change : undefined;
-  }
-
   private noteUnheld(connectorId: number, unheld: boolean): void {
     if (unheld && !this.unheld.has(connectorId))
       this.opts.log.warn({ connectorId }, 'cable not locked: contactor kept open');
@@ -437,4 +439,9 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
       void this.evaluate();
     }, atMs - this.opts.time.nowMs());
   }
+}
+
+/** A composite's next change if it comes before `horizon`. */
+function before(change: number | undefined, horizon: number): number | undefined {
+  return change !== undefined && change < horizon ? change : undefined;
 }

@@ -268,16 +268,34 @@ export function compositeSchedule(req: CompositeRequest): CompositeSchedule {
  */
 export function nextChange(req: CompositeRequest, horizonS: number = NEXT_CHANGE_HORIZON_S): number {
   const p = plan(req);
-  const horizon = req.now + horizonS * 1000;
+  return changeAfter(p, req.now, limitAt(p, req.now), horizonS);
+}
+
+/**
+ * The composite's limit now (its first period, as `compositeSchedule` gives it for a zero
+ * duration) and `nextChange`, from one plan of the request: what the owner of the pilot asks of
+ * every connector at every evaluation.
+ */
+export function limitNowAndNextChange(
+  req: CompositeRequest,
+  horizonS: number = NEXT_CHANGE_HORIZON_S,
+): { period: CompositePeriod; nextChangeMs: number } {
+  const p = plan(req);
+  const first = limitAt(p, req.now);
+  return { period: periodOf(0, first), nextChangeMs: changeAfter(p, req.now, first, horizonS) };
+}
+
+/** nextChange of a planned request whose limit at `now` is `first`. */
+function changeAfter(p: Plan, now: number, first: Limit, horizonS: number): number {
+  const horizon = now + horizonS * 1000;
   // Constant limits alone never change: no window to search (a charger without profiles).
   if (p.charging.length === 0 && p.chargePointMax.length === 0) return horizon;
-  const first = limitAt(p, req.now);
   // The change is nearly always close (the charging limit asks after every SetChargingProfile and
   // every session), so the horizon is searched in growing windows: a week of a Daily profile's
   // boundaries is not listed and sorted to find one in the next hour. `boundaries` excludes both
   // ends, so each window reaches 1 ms past its end and the next starts at that end.
   let spanMs = NEXT_CHANGE_FIRST_WINDOW_MS;
-  for (let from = req.now; from < horizon; from += spanMs, spanMs *= NEXT_CHANGE_WINDOW_GROWTH) {
+  for (let from = now; from < horizon; from += spanMs, spanMs *= NEXT_CHANGE_WINDOW_GROWTH) {
     const to = Math.min(from + spanMs + 1, horizon);
     const instants = boundaries(p, from, to);
     if (instants.length === 0) continue;

@@ -35,15 +35,14 @@ interface TraceRow {
   text: string;
 }
 
-/** How often the trace connection folds its WAL into the database file. */
-const TRACE_CHECKPOINT_MS = 10_000;
-
 /**
- * WAL pages after which the trace's own commit checkpoints (PASSIVE): a flood of big frames
- * otherwise grows the WAL until the timer's next checkpoint, at any rate the link delivers.
- * One sync per 1 MB of trace is nothing next to the flood that causes it.
+ * WAL pages after which the trace's own commit checkpoints (PASSIVE). The trace checkpoints in
+ * the link's quiet moments (`TraceConnection.checkpoint`, ocpp/trace.ts), so this only bounds the
+ * WAL of a flood that leaves none: a checkpoint (two syncs) per 2 MB of WAL. Below the store
+ * connection's mark (SQLite's default, 1000 pages), so that it is the trace's write, off the
+ * message path, that folds a WAL the trace filled, not a commit a call's answer waits for.
  */
-const TRACE_AUTOCHECKPOINT_PAGES = 256;
+const TRACE_AUTOCHECKPOINT_PAGES = 512;
 
 /** Pages the trace connection may cache: it only appends and reads recent rows. */
 const TRACE_CACHE_PAGES = 64;
@@ -56,36 +55,37 @@ const TRACE_CACHE_PAGES = 64;
  * An in-memory store cannot be shared, so the trace then uses the store's own connection.
  */
 export function openTraceConnection(store: Pick<Store, 'db' | 'path'>): TraceConnection {
-  if (store.path === ':memory:') return traceConnection(store.db, () => {});
+  if (store.path === ':memory:') return traceConnection(store.db, () => {}, false);
   const db = new Database(store.path, { timeout: 2000 });
   db.pragma('synchronous = NORMAL');
   db.pragma(`cache_size = ${TRACE_CACHE_PAGES}`);
   db.pragma(`wal_autocheckpoint = ${TRACE_AUTOCHECKPOINT_PAGES}`);
   db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
-  const checkpoints = setInterval(() => {
-    if (db.open) db.pragma('wal_checkpoint(PASSIVE)');
-  }, TRACE_CHECKPOINT_MS);
-  checkpoints.unref();
-  return traceConnection(db, () => {
-    clearInterval(checkpoints);
-    if (db.open) db.close();
-  });
+  return traceConnection(
+    db,
+    () => {
+      if (db.open) db.close();
+    },
+    true,
+  );
 }
 
 /** The trace's connection as its user needs it: the raw database stays in the store layer. */
 export interface TraceConnection {
   /** False once this connection (or, in memory, the store's) has been closed. */
   isOpen(): boolean;
-  /** Runs `fn` (synchronous) as one SQL transaction. */
-  atomically(fn: () => void): void;
+  /** Folds the WAL into the database file as far as no reader needs it (PASSIVE), syncing both. */
+  checkpoint(): void;
   repo(maxFrames: number, maxBytes: number): TraceRepo;
   close(): void;
 }
 
-function traceConnection(db: Database.Database, close: () => void): TraceConnection {
+function traceConnection(db: Database.Database, close: () => void, onFile: boolean): TraceConnection {
   return {
     isOpen: () => db.open,
-    atomically: (fn) => db.transaction(fn)(),
+    checkpoint: () => {
+      if (onFile && db.open) db.pragma('wal_checkpoint(PASSIVE)');
+    },
     repo: (maxFrames, maxBytes) => new TraceRepo(db, maxFrames, maxBytes),
     close,
   };
@@ -93,10 +93,11 @@ function traceConnection(db: Database.Database, close: () => void): TraceConnect
 
 /**
  * The `ocpp_trace` table as a ring of the newest `maxFrames` frames holding at most `maxBytes` of
- * text (the newest frame always stays). The insert and the removal of what falls out of the ring
- * are one SQL transaction, through the rowid, so the table never holds more than the ring and each
- * frame costs the same however full it is. The byte total is kept in memory, counted from the
- * table at open and after a failed write.
+ * text (the newest frame always stays). A batch's inserts and the removal of what falls out of the
+ * ring are one SQL transaction, through the rowid, so the table never holds more than the ring and
+ * each frame costs the same however full it is; the ring is trimmed once per batch, not per frame
+ * (the same rows go: always the oldest). The byte total is kept in memory, counted from the table
+ * at open and after a failed write.
  */
 export class TraceRepo {
   private readonly insertRow: Database.Statement<
@@ -106,7 +107,9 @@ export class TraceRepo {
   private readonly trimOldest: Database.Statement<[number], { n: number }>;
   private readonly sumBytes: Database.Statement<[], { n: number }>;
   private bytes: number;
-  private readonly appendTx: Database.Transaction<(entry: Omit<TraceEntry, 'seq'>) => number>;
+  private readonly appendTx: Database.Transaction<
+    (entries: ReadonlyArray<Omit<TraceEntry, 'seq'>>) => number[]
+  >;
   private readonly selectAfter: Database.Statement<[number, number], TraceRow>;
   private readonly selectAfterOfAction: Database.Statement<[number, string, number], TraceRow>;
   private readonly selectNth: Database.Statement<[number], { seq: number }>;
@@ -131,25 +134,29 @@ export class TraceRepo {
     );
     this.sumBytes = db.prepare('SELECT COALESCE(SUM(length(CAST(text AS BLOB))), 0) AS n FROM ocpp_trace');
     this.bytes = this.sumBytes.get()!.n;
-    this.appendTx = db.transaction((entry: Omit<TraceEntry, 'seq'>) => {
-      const seq = Number(
-        this.insertRow.run(
-          entry.at,
-          entry.direction,
-          entry.messageType ?? null,
-          entry.action ?? null,
-          entry.messageId ?? null,
-          entry.text,
-        ).lastInsertRowid,
-      );
-      this.bytes += Buffer.byteLength(entry.text);
-      for (const row of this.trimRows.all(seq - this.maxFrames)) this.bytes -= row.n;
+    this.appendTx = db.transaction((entries: ReadonlyArray<Omit<TraceEntry, 'seq'>>) => {
+      const seqs = entries.map((entry) => {
+        this.bytes += Buffer.byteLength(entry.text);
+        return Number(
+          this.insertRow.run(
+            entry.at,
+            entry.direction,
+            entry.messageType ?? null,
+            entry.action ?? null,
+            entry.messageId ?? null,
+            entry.text,
+          ).lastInsertRowid,
+        );
+      });
+      const newest = seqs.at(-1);
+      if (newest === undefined) return seqs;
+      for (const row of this.trimRows.all(newest - this.maxFrames)) this.bytes -= row.n;
       while (this.bytes > this.maxBytes) {
-        const removed = this.trimOldest.get(seq);
+        const removed = this.trimOldest.get(newest);
         if (removed === undefined) break;
         this.bytes -= removed.n;
       }
-      return seq;
+      return seqs;
     });
     this.selectAfter = db.prepare('SELECT * FROM ocpp_trace WHERE seq > ? ORDER BY seq LIMIT ?');
     this.selectAfterOfAction = db.prepare(
@@ -163,11 +170,12 @@ export class TraceRepo {
     this.countRows = db.prepare('SELECT COUNT(*) AS n FROM ocpp_trace');
   }
 
-  /** Stores a frame and drops those older than the ring; returns its seq. */
-  append(entry: Omit<TraceEntry, 'seq'>): number {
+  /** Stores the frames, oldest first, and drops those older than the ring; returns their seqs. */
+  appendAll(entries: ReadonlyArray<Omit<TraceEntry, 'seq'>>): number[] {
     try {
-      return this.appendTx(entry);
+      return this.appendTx(entries);
     } catch (err) {
+      // The batch rolled back: the ring's byte count must come from the table again.
       this.recount();
       throw err;
     }

@@ -323,12 +323,11 @@ describe('Phoenix Contact EV Charge Control Basic over Modbus TCP (pymodbus)', (
         board: built,
         station,
         composites: {
-          compositeFor: (_id, now, durationS) => ({
-            start: now,
-            durationS,
-            periods: [{ startPeriod: 0, limitA: 16, numberPhases: 3, source: { kind: 'hardware' } }],
+          limitNow: () => ({ startPeriod: 0, limitA: 16, numberPhases: 3, source: { kind: 'hardware' } }),
+          limitNowAndNextChange: () => ({
+            period: { startPeriod: 0, limitA: 16, numberPhases: 3, source: { kind: 'hardware' } },
+            nextChangeMs: undefined,
           }),
-          nextChange: () => undefined,
         },
         localLimits: { all: () => new Map(), set: () => {}, remove: () => {} },
         clock: systemClock,

@@ -1982,12 +1982,11 @@ describe('RuntimeControl: hal relay, a technician test that never outlives idle'
       board,
       station,
       composites: {
-        compositeFor: (_id, now, durationS) => ({
-          start: now,
-          durationS,
-          periods: [{ startPeriod: 0, limitA: 32, numberPhases: 3, source: { kind: 'hardware' } }],
+        limitNow: () => ({ startPeriod: 0, limitA: 32, numberPhases: 3, source: { kind: 'hardware' } }),
+        limitNowAndNextChange: () => ({
+          period: { startPeriod: 0, limitA: 32, numberPhases: 3, source: { kind: 'hardware' } },
+          nextChangeMs: undefined,
         }),
-        nextChange: () => undefined,
       },
       localLimits: { all: () => new Map(), set: () => {}, remove: () => {} },
       clock,

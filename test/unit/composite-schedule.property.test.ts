@@ -20,7 +20,12 @@ import type {
   LimitSource,
   SchedulePeriod,
 } from '../../src/station/charging-profile-types.js';
-import { compositeSchedule, nextChange, toUnit } from '../../src/station/composite-schedule.js';
+import {
+  compositeSchedule,
+  limitNowAndNextChange,
+  nextChange,
+  toUnit,
+} from '../../src/station/composite-schedule.js';
 
 const DAY_S = 86_400;
 const WEEK_S = 7 * DAY_S;
@@ -376,6 +381,11 @@ function checkAgainstReference(req: CompositeRequest): void {
   // when that value is gone again before the composite's next whole second (the owner of the
   // pilot evaluates there and must see it).
   expect(nextChange(req, req.durationS)).toBe(referenceNextChange(req, seconds));
+  // What the owner of the pilot asks at every evaluation, from one plan: the same two answers.
+  expect(limitNowAndNextChange(req, req.durationS)).toEqual({
+    period: compositeSchedule({ ...req, durationS: 0 }).periods[0],
+    nextChangeMs: referenceNextChange(req, seconds),
+  });
 }
 
 describe('composite schedule against a per-second brute force', () => {

@@ -662,6 +662,33 @@ describe('answers before the CALLs they cause', () => {
     await expect(heartbeat).resolves.toEqual(HB_CONF);
   });
 
+  it('lets an answer and the CALL it sets off leave in one corked write, and a frame held for a caller too', async () => {
+    const { transport, rpc } = setup({ handlers: false });
+    // Each corked section is the frames it let out together (one socket write on the link).
+    const writes: string[][] = [];
+    const corked = (write: () => void) => {
+      const before = transport.sent.length;
+      write();
+      writes.push(transport.sent.slice(before).map((t) => (JSON.parse(t) as unknown[])[2] as string));
+    };
+    rpc.attach({ send: (text) => transport.send(text), corked });
+    rpc.handle('TriggerMessage', (_req, ctx) => {
+      ctx.afterAnswer(() => void rpc.call('Heartbeat', {}, { triggered: true }));
+      return { status: 'Accepted' };
+    });
+    rpc.receive('[2,"t1","TriggerMessage",{"requestedMessage":"Heartbeat"}]');
+    const heartbeatId = transport.lastId();
+    expect(writes).toEqual([[{ status: 'Accepted' }, 'Heartbeat']]);
+    // The next trigger arrives behind the Heartbeat's answer and waits for its caller: it is
+    // handled in a later turn, still corked with the CALL it sets off.
+    rpc.receive(JSON.stringify([3, heartbeatId, HB_CONF]));
+    rpc.receive('[2,"t2","TriggerMessage",{"requestedMessage":"Heartbeat"}]');
+    await settle();
+    expect(writes.slice(1).filter((frames) => frames.length > 0)).toEqual([
+      [{ status: 'Accepted' }, 'Heartbeat'],
+    ]);
+  });
+
   it('defers endpoint-level afterAnswer to the answer of the handler running now, else runs it at once', () => {
     const { transport, rpc } = setup({ handlers: false });
     const order: string[] = [];
@@ -808,9 +835,14 @@ describe('frames and resilience', () => {
     rpc.on('malformed', (m: unknown) => malformed.push(m));
     rpc.receive('[2,"f1","ClearCache",{}]');
     rpc.receive('[]');
+    // Each well-formed frame with the header the RPC read or wrote, so the trace need not parse it.
     expect(frames).toEqual([
-      { direction: 'in', text: '[2,"f1","ClearCache",{}]' },
-      { direction: 'out', text: transport.sent[0] },
+      {
+        direction: 'in',
+        text: '[2,"f1","ClearCache",{}]',
+        header: { messageType: 2, messageId: 'f1', action: 'ClearCache' },
+      },
+      { direction: 'out', text: transport.sent[0], header: { messageType: 3, messageId: 'f1' } },
       { direction: 'in', text: '[]' },
     ]);
     expect(malformed).toEqual([{ reason: 'frame is an empty array', text: '[]' }]);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { type FrameEvent, RpcEndpoint } from '../../src/ocpp/rpc.js';
 import {
@@ -12,7 +12,10 @@ import {
   REDACTED,
   redactFrame,
   TRACE_BACKLOG_BYTES,
+  TRACE_CHECKPOINT_MS,
+  TRACE_MAX_DELAY_MS,
   TRACE_SLICE_BYTES,
+  TRACE_WRITE_DELAY_MS,
 } from '../../src/ocpp/trace.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -225,6 +228,45 @@ describe('FrameTrace', () => {
     expect(t.query({ limit: 2 }).map((e) => e.messageId)).toEqual(['m11', 'm12']);
   });
 
+  it('keeps the newest maxFrames when a batch written at once is longer than the ring', async () => {
+    const store = tempStore();
+    const t = trace(store, 5);
+    const link = new EventEmitter<{ frame: [FrameEvent] }>();
+    t.attach(link);
+    const seen: string[] = [];
+    t.on('entry', (e) => seen.push(e.messageId!));
+    for (let i = 1; i <= 12; i++)
+      link.emit('frame', { direction: 'out', text: call(`m${i}`, 'Heartbeat', {}) });
+    await new Promise<void>((resolve) => t.once('entry', () => resolve()));
+    expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => `m${i + 1}`));
+    expect(store.db.prepare('SELECT COUNT(*) AS n FROM ocpp_trace').get()).toEqual({ n: 5 });
+    expect(t.query({ limit: 100 }).map((e) => e.messageId)).toEqual(['m8', 'm9', 'm10', 'm11', 'm12']);
+  });
+
+  it("takes a frame's header from the RPC when given, and still redacts its text", () => {
+    const store = tempStore();
+    const t = trace(store);
+    const text = call('k1', 'ChangeConfiguration', { key: 'AuthorizationKey', value: SECRET });
+    t.record({
+      direction: 'in',
+      text,
+      header: { messageType: 2, messageId: 'k1', action: 'ChangeConfiguration' },
+    });
+    t.record({
+      direction: 'out',
+      text: result('k1', { status: 'Accepted' }),
+      header: { messageType: 3, messageId: 'k1' },
+    });
+    const entries = t.query({ limit: 10 });
+    expect(entries.map(({ messageType, action, messageId }) => ({ messageType, action, messageId }))).toEqual(
+      [
+        { messageType: 2, action: 'ChangeConfiguration', messageId: 'k1' },
+        { messageType: 3, action: 'ChangeConfiguration', messageId: 'k1' },
+      ],
+    );
+    expect(entries[0]!.text).not.toContain(SECRET);
+  });
+
   it('records nothing when maxFrames is 0', () => {
     const store = tempStore();
     const t = trace(store, 0);
@@ -429,5 +471,103 @@ describe('FrameTrace', () => {
     // After the first slice no more than the backlog waits, however much arrived.
     expect(bytes).toBeGreaterThanOrEqual(frames * big.length - TRACE_BACKLOG_BYTES);
     expect(t.size()).toBe(frames);
+  });
+
+  describe('on a busy link', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    /** A trace whose frames are stamped on the faked clock, fed through an emitter like the RPC. */
+    function busyLink(store: Store) {
+      vi.useFakeTimers();
+      const t = new FrameTrace({
+        store,
+        maxFrames: 10_000,
+        clock: { now: () => Date.now() },
+        log: silentLogger(),
+      });
+      cleanups.push(() => t.close());
+      const link = new EventEmitter<{ frame: [FrameEvent] }>();
+      t.attach(link);
+      let n = 0;
+      const written: number[] = [];
+      t.on('entry', () => written.push(Date.now()));
+      /** One exchange every `everyMs` for `forMs`, as a central system's burst of calls. */
+      const burst = (forMs: number, everyMs = TRACE_WRITE_DELAY_MS / 2) => {
+        for (let at = 0; at < forMs; at += everyMs) {
+          n += 1;
+          link.emit('frame', {
+            direction: 'in',
+            text: call(`b${n}`, 'TriggerMessage', { requestedMessage: 'Heartbeat' }),
+          });
+          link.emit('frame', { direction: 'out', text: result(`b${n}`, { status: 'Accepted' }) });
+          vi.advanceTimersByTime(everyMs);
+        }
+      };
+      return { t, burst, written };
+    }
+
+    it('writes nothing while calls keep coming, and all of it once the link is quiet', () => {
+      const store = tempStore();
+      const { t, burst, written } = busyLink(store);
+      burst(TRACE_MAX_DELAY_MS / 2);
+      expect(written).toEqual([]);
+      vi.advanceTimersByTime(2 * TRACE_WRITE_DELAY_MS);
+      expect(written).toHaveLength(2 * (TRACE_MAX_DELAY_MS / 2 / (TRACE_WRITE_DELAY_MS / 2)));
+      expect(t.size()).toBe(written.length);
+    });
+
+    it('writes a frame that has waited TRACE_MAX_DELAY_MS however busy the link stays', () => {
+      const store = tempStore();
+      const { burst, written } = busyLink(store);
+      const start = Date.now();
+      burst(TRACE_MAX_DELAY_MS + 5 * TRACE_WRITE_DELAY_MS);
+      expect(written.length).toBeGreaterThan(0);
+      expect(written[0]! - start).toBeGreaterThanOrEqual(TRACE_MAX_DELAY_MS);
+      expect(written[0]! - start).toBeLessThanOrEqual(TRACE_MAX_DELAY_MS + 2 * TRACE_WRITE_DELAY_MS);
+    });
+
+    it('under a flood of big frames writes one turn of frames at a time, not what came between two looks', () => {
+      const store = tempStore();
+      vi.useFakeTimers();
+      const t = new FrameTrace({
+        store,
+        maxFrames: 10_000,
+        clock: { now: () => Date.now() },
+        log: silentLogger(),
+      });
+      cleanups.push(() => t.close());
+      const link = new EventEmitter<{ frame: [FrameEvent] }>();
+      t.attach(link);
+      const slices: number[] = [];
+      let slice = 0;
+      t.on('entry', (e) => {
+        slice += e.text.length;
+      });
+      const big = 'x'.repeat(4096);
+      // A big answer every millisecond for a second: some 4 MB, far past the backlog bound.
+      for (let i = 0; i < TRACE_MAX_DELAY_MS; i++) {
+        link.emit('frame', { direction: 'out', text: result(`g${i}`, { data: big }) });
+        vi.advanceTimersByTime(1);
+        if (slice > 0) slices.push(slice);
+        slice = 0;
+      }
+      expect(slices.length).toBeGreaterThan(0);
+      expect(Math.max(...slices)).toBeLessThanOrEqual(TRACE_SLICE_BYTES + 2 * (big.length + 64));
+    });
+
+    it('checkpoints the WAL in a quiet moment, not while calls keep coming', () => {
+      const store = tempStore();
+      const { burst } = busyLink(store);
+      const fileSize = () => fs.statSync(store.path).size;
+      const before = fileSize();
+      // Frames written (at the latest TRACE_MAX_DELAY_MS after they came) well before the
+      // checkpoint is due, which comes while the link is still busy: the database file waits.
+      burst(TRACE_CHECKPOINT_MS + TRACE_MAX_DELAY_MS);
+      expect(fileSize()).toBe(before);
+      vi.advanceTimersByTime(TRACE_MAX_DELAY_MS);
+      expect(fileSize()).toBeGreaterThan(before);
+    });
   });
 });
