@@ -29,13 +29,17 @@ export async function resolve(specifier, context, next) {
 }
 `;
 
-/** Imported after tsx, so its hook sees every import first; on exit, the CommonJS files loaded. */
+/**
+ * Imported after tsx, so its hook sees every import first; at the stop signal (before the stop
+ * runs) Node's own modules loaded, and on exit the CommonJS files loaded.
+ */
 const PROBE = `
 import { createRequire, register } from 'node:module';
 import { writeFileSync } from 'node:fs';
 register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(HOOKS)}));
 const require = createRequire(import.meta.url);
 process.on('exit', () => writeFileSync(process.env.LOADED_FILES_FILE, JSON.stringify(Object.keys(require.cache))));
+process.on('SIGTERM', () => writeFileSync(process.env.LOADED_BUILTINS_FILE, JSON.stringify(process.moduleLoadList)));
 `;
 
 /** The package a file of node_modules belongs to. */
@@ -103,13 +107,19 @@ describe('modules loaded at boot', () => {
     );
     const modulesFile = join(dir, 'modules.txt');
     const filesFile = join(dir, 'files.json');
+    const builtinsFile = join(dir, 'builtins.json');
     daemon = spawn(
       process.execPath,
       ['--import', 'tsx', '--import', probe, join(ROOT, 'src/bin/chargepointd.ts'), '--config', config],
       {
         cwd: ROOT,
         stdio: 'ignore',
-        env: { ...process.env, LOADED_MODULES_FILE: modulesFile, LOADED_FILES_FILE: filesFile },
+        env: {
+          ...process.env,
+          LOADED_MODULES_FILE: modulesFile,
+          LOADED_FILES_FILE: filesFile,
+          LOADED_BUILTINS_FILE: builtinsFile,
+        },
       },
     );
     await csms.waitForCall(CP, 'BootNotification');
@@ -133,6 +143,10 @@ describe('modules loaded at boot', () => {
       modules.filter((module) => LAZY_MODULES.includes(module) || module.startsWith('hal/drivers/')),
     ).toEqual([]);
     expect(LAZY_PACKAGES.filter((name) => packages.has(name))).toEqual([]);
+    // The global `performance` loads perf_hooks at its first touch; the clock uses process.hrtime.
+    const builtins: string[] = JSON.parse(readFileSync(builtinsFile, 'utf8'));
+    expect(builtins).toContain('NativeModule net');
+    expect(builtins).not.toContain('NativeModule perf_hooks');
     // The validators are compiled at build time: Ajv's runtime helpers load, its compiler does not.
     expect(files.filter((file) => /node_modules\/ajv\/dist\/(ajv|core)\.js$/.test(file))).toEqual([]);
   });
