@@ -19,7 +19,8 @@ export interface Clock {
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  monotonic: () => performance.now(),
+  // process.hrtime, not performance.now(): the global `performance` loads perf_hooks at first touch (issue 8).
+  monotonic: () => Number(process.hrtime.bigint()) / 1e6,
   setTimeout(fn, ms) {
     const handle = setTimeout(fn, Math.max(0, ms));
     return { cancel: () => clearTimeout(handle) };

@@ -1,14 +1,17 @@
 /**
  * Boot pays only for what boot needs (issue 8, boot time and RSS after boot): the code of rare
- * operations (FTP transfers, diagnostics bundles) loads on first use. The daemon runs as its own
- * process with a preloaded probe that writes the packages in its CommonJS module cache when it
- * exits; a graceful stop right after the boot report leaves the cache as boot made it.
+ * operations (transfers, diagnostics bundles, the MQTT bridge when not configured, certificate
+ * requests, hardware drivers on a simulated board) loads on first use, and the daemon loads no
+ * package it does not use (pino). The daemon runs as its own process with a probe imported after
+ * tsx: an ESM resolve hook lists every module imported, and at exit the probe lists the files in
+ * the CommonJS module cache (what the packages require); a graceful stop right after the boot
+ * report leaves both as boot made them.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DevCsms } from '../csms/server.js';
@@ -16,18 +19,58 @@ import { DevCsms } from '../csms/server.js';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CP = 'CP-LAZY';
 
-/** On exit, the names of the packages whose files are in the module cache, one JSON array. */
-const PROBE = `
-const { writeFileSync } = require('node:fs');
-process.on('exit', () => {
-  const packages = new Set();
-  for (const file of Object.keys(require.cache)) {
-    const match = /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(file);
-    if (match) packages.add(match[1]);
-  }
-  writeFileSync(process.env.LOADED_PACKAGES_FILE, JSON.stringify([...packages]));
-});
+/** Appends each module the daemon imports (its file URL) to LOADED_MODULES_FILE. */
+const HOOKS = `
+import { appendFileSync } from 'node:fs';
+export async function resolve(specifier, context, next) {
+  const resolved = await next(specifier, context);
+  if (resolved.url.startsWith('file:')) appendFileSync(process.env.LOADED_MODULES_FILE, resolved.url + '\\n');
+  return resolved;
+}
 `;
+
+/**
+ * Imported after tsx, so its hook sees every import first; at the stop signal (before the stop
+ * runs) Node's own modules loaded, and on exit the CommonJS files loaded.
+ */
+const PROBE = `
+import { createRequire, register } from 'node:module';
+import { writeFileSync } from 'node:fs';
+register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(HOOKS)}));
+const require = createRequire(import.meta.url);
+process.on('exit', () => writeFileSync(process.env.LOADED_FILES_FILE, JSON.stringify(Object.keys(require.cache))));
+process.on('SIGTERM', () => writeFileSync(process.env.LOADED_BUILTINS_FILE, JSON.stringify(process.moduleLoadList)));
+`;
+
+/** The package a file of node_modules belongs to. */
+function packageOf(file: string): string | undefined {
+  return /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(file)?.[1];
+}
+
+/** What boot must not load: each loads with the first operation that needs it. */
+const LAZY_MODULES = [
+  'src/transfer/index.ts',
+  'src/transfer/http.ts',
+  'src/transfer/ftp.ts',
+  'src/mqtt/bridge.ts',
+  'src/diagnostics/bundle.ts',
+  'src/security/csr.ts',
+  'src/security/der.ts',
+  'src/config/hardware-board-file.ts',
+  'hal/hardware-board.ts',
+];
+/** Packages boot must not load: the rare operations' (above) and pino, which the daemon does without. */
+const LAZY_PACKAGES = [
+  'basic-ftp',
+  'tar-stream',
+  'mqtt',
+  'modbus-serial',
+  'serialport',
+  'node-forge',
+  'pino',
+  'thread-stream',
+  'sonic-boom',
+];
 
 let dir: string | undefined;
 let csms: DevCsms | undefined;
@@ -45,11 +88,11 @@ afterEach(async () => {
 });
 
 describe('modules loaded at boot', () => {
-  it('leaves basic-ftp and tar-stream unloaded until a transfer or a bundle needs them', async () => {
+  it('leaves the code of rare operations and unused packages unloaded', async () => {
     dir = mkdtempSync(join(tmpdir(), 'cp-lazy-'));
     csms = new DevCsms();
     const { url } = await csms.start();
-    const probe = join(dir, 'probe.cjs');
+    const probe = join(dir, 'probe.mjs');
     writeFileSync(probe, PROBE);
     const config = join(dir, 'chargepoint.json');
     writeFileSync(
@@ -62,11 +105,22 @@ describe('modules loaded at boot', () => {
         cli: { socket: join(dir, 'cpctl.sock') },
       }),
     );
-    const loadedFile = join(dir, 'loaded.json');
+    const modulesFile = join(dir, 'modules.txt');
+    const filesFile = join(dir, 'files.json');
+    const builtinsFile = join(dir, 'builtins.json');
     daemon = spawn(
       process.execPath,
-      ['--require', probe, '--import', 'tsx', join(ROOT, 'src/bin/chargepointd.ts'), '--config', config],
-      { cwd: ROOT, stdio: 'ignore', env: { ...process.env, LOADED_PACKAGES_FILE: loadedFile } },
+      ['--import', 'tsx', '--import', probe, join(ROOT, 'src/bin/chargepointd.ts'), '--config', config],
+      {
+        cwd: ROOT,
+        stdio: 'ignore',
+        env: {
+          ...process.env,
+          LOADED_MODULES_FILE: modulesFile,
+          LOADED_FILES_FILE: filesFile,
+          LOADED_BUILTINS_FILE: builtinsFile,
+        },
+      },
     );
     await csms.waitForCall(CP, 'BootNotification');
     await csms.waitForCall(CP, 'StatusNotification', {
@@ -76,10 +130,24 @@ describe('modules loaded at boot', () => {
     daemon.kill('SIGTERM');
     expect(await exited).toEqual([0, null]);
 
-    const loaded: string[] = JSON.parse(readFileSync(loadedFile, 'utf8'));
-    // The probe sees what boot loads: the store's driver is a CommonJS package like the two below.
-    expect(loaded).toContain('better-sqlite3');
-    expect(loaded).not.toContain('basic-ftp');
-    expect(loaded).not.toContain('tar-stream');
+    const modules = readFileSync(modulesFile, 'utf8')
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((url) => relative(ROOT, fileURLToPath(url)));
+    const files: string[] = JSON.parse(readFileSync(filesFile, 'utf8'));
+    const packages = new Set([...modules, ...files].map(packageOf));
+    // The probe sees what boot loads: the runtime (ESM) and the store's driver (CommonJS).
+    expect(modules).toContain('src/runtime.ts');
+    expect(packages).toContain('better-sqlite3');
+    expect(
+      modules.filter((module) => LAZY_MODULES.includes(module) || module.startsWith('hal/drivers/')),
+    ).toEqual([]);
+    expect(LAZY_PACKAGES.filter((name) => packages.has(name))).toEqual([]);
+    // The global `performance` loads perf_hooks at its first touch; the clock uses process.hrtime.
+    const builtins: string[] = JSON.parse(readFileSync(builtinsFile, 'utf8'));
+    expect(builtins).toContain('NativeModule net');
+    expect(builtins).not.toContain('NativeModule perf_hooks');
+    // The validators are compiled at build time: Ajv's runtime helpers load, its compiler does not.
+    expect(files.filter((file) => /node_modules\/ajv\/dist\/(ajv|core)\.js$/.test(file))).toEqual([]);
   });
 });

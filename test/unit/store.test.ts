@@ -406,6 +406,25 @@ describe('migrations', () => {
     },
   );
 
+  it('commit without a sync each (a fresh database runs them all at first boot), FULL again after', () => {
+    const db = new Database(path.join(tempDir(), 'x.db'));
+    cleanups.push(() => db.close());
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    const seen: unknown[] = [];
+    const probe: Migration = {
+      version: SCHEMA_VERSION + 1,
+      name: 'probe',
+      up: (target) => void seen.push(target.pragma('synchronous', { simple: true })),
+    };
+
+    migrateTo(db, SCHEMA_VERSION + 1, { migrations: [...MIGRATIONS, probe] });
+
+    // 1 = NORMAL: in WAL mode a power cut may undo the latest commits, never corrupt the file.
+    expect(seen).toEqual([1]);
+    expect(db.pragma('synchronous', { simple: true })).toBe(2);
+  });
+
   it('leave the previous version intact when a migration fails midway', () => {
     const db = new Database(path.join(tempDir(), 'x.db'));
     cleanups.push(() => db.close());

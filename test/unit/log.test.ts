@@ -1,0 +1,109 @@
+/**
+ * The daemon's log lines: pino's JSON shape (journald, the log ring and the diagnostics bundles
+ * read them), written without loading pino.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/log.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+function capture(level = 'info') {
+  const lines: string[] = [];
+  const log = createLogger({
+    level,
+    base: { chargePointId: 'CP-1' },
+    destination: { write: (l) => lines.push(l) },
+  });
+  const parsed = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { log, lines, parsed };
+}
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('log lines', () => {
+  it('are one JSON object per line: level label, ISO time, bindings, fields, message, in that order', () => {
+    const { log, lines } = capture();
+    log.child({ module: 'link' }).info({ connectorId: 2 }, 'connected');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^\{"level":"info","time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","chargePointId":"CP-1","module":"link","connectorId":2,"msg":"connected"\}\n$/,
+    );
+  });
+
+  it('drop what is below the level; a message alone or fields alone make a line too', () => {
+    const { log, parsed } = capture('warn');
+    log.info('not shown');
+    log.warn('shown');
+    log.error({ code: 7 });
+    expect(parsed().map(({ level, msg, code }) => ({ level, msg, code }))).toEqual([
+      { level: 'warn', msg: 'shown', code: undefined },
+      { level: 'error', msg: undefined, code: 7 },
+    ]);
+    expect(log.isLevelEnabled('error')).toBe(true);
+    expect(log.isLevelEnabled('info')).toBe(false);
+  });
+
+  it('never carry a password or an AuthorizationKey, at the top or one level down', () => {
+    const { log, lines } = capture();
+    const url = { host: 'csms', password: 'hunter2' };
+    log.warn({ password: 'p1', authorizationKey: 'k1', url, list: [1] }, 'secrets');
+    expect(lines[0]).not.toMatch(/p1|k1|hunter2/);
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      password: '[redacted]',
+      authorizationKey: '[redacted]',
+      url: { host: 'csms', password: '[redacted]' },
+      list: [1],
+    });
+    // The caller's object is left as it was.
+    expect(url.password).toBe('hunter2');
+  });
+
+  it('show an Error under err as its type, message and stack; a cycle does not lose the line', () => {
+    const { log, parsed } = capture();
+    log.error(new RangeError('out of range'));
+    const cyclic: Record<string, unknown> = { n: 1n };
+    cyclic.self = cyclic;
+    log.info({ cyclic }, 'odd fields');
+    const [error, odd] = parsed();
+    expect(error).toMatchObject({
+      msg: 'out of range',
+      err: {
+        type: 'RangeError',
+        message: 'out of range',
+        stack: expect.stringContaining('RangeError: out of range'),
+      },
+    });
+    expect(odd).toMatchObject({ msg: 'odd fields', cyclic: { n: '1', self: '[Circular]' } });
+  });
+
+  it('still land when the process exits at once after logging (a crash exits 70 right away)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cp-log-'));
+    dirs.push(dir);
+    const script = path.join(dir, 'exit.ts');
+    fs.writeFileSync(
+      script,
+      `import { createLogger } from ${JSON.stringify(path.join(ROOT, 'src/log.ts'))};
+const log = createLogger({ ringDir: ${JSON.stringify(path.join(dir, 'logs'))} });
+for (let n = 0; n < 200; n++) log.info({ n }, 'line');
+log.fatal('crashed');
+log.flush();
+process.exit(70);
+`,
+    );
+    const run = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, encoding: 'utf8' });
+    expect(run.status).toBe(70);
+    for (const text of [run.stdout, fs.readFileSync(path.join(dir, 'logs', 'daemon.log'), 'utf8')]) {
+      const lines = text.split('\n').filter((line) => line !== '');
+      expect(lines).toHaveLength(201);
+      expect(JSON.parse(lines.at(-1)!)).toMatchObject({ level: 'fatal', msg: 'crashed' });
+    }
+  });
+});
