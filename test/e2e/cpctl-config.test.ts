@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigEntry } from '../../src/cli/api.js';
 import { COMMAND_WORDS, EXIT } from '../../src/cli/commands.js';
-import { type CpctlResult, cpctl } from '../support/cpctl-process.js';
+import { type CpctlResult, cpctl, onTerminal, spawnCpctl } from '../support/cpctl-process.js';
 import { type Harness, useHarness } from '../support/harness.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -51,40 +51,17 @@ function logText(h: Harness): string {
  * cpctl on a terminal (a pty from `script`), answering `answer` once it asks; the transcript is
  * what the terminal showed.
  */
-function cpctlOnTerminal(
+async function cpctlOnTerminal(
   socket: string,
   args: string[],
   answer: string,
 ): Promise<{ code: number | null; transcript: string }> {
-  const argv = [
-    process.execPath,
-    '--import',
-    'tsx',
-    join(ROOT, 'src/bin/cpctl.ts'),
-    '--socket',
-    socket,
-    ...args,
-  ];
-  const command = argv.map((a) => `'${a}'`).join(' ');
-  const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], {
-    cwd: ROOT,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let transcript = '';
-  let answered = false;
-  child.stdout.on('data', (chunk: Buffer) => {
-    transcript += chunk.toString();
-    if (!answered && transcript.includes('[y/N]')) {
-      answered = true;
-      child.stdin.write(`${answer}\n`);
-    }
-  });
-  return new Promise((resolve) => {
-    child.once('exit', (code) => {
-      child.stdin.end();
-      resolve({ code, transcript });
-    });
-  });
+  const run = spawnCpctl(socket, args, onTerminal);
+  await run.output((out) => out.includes('[y/N]'), 'the question');
+  run.child.stdin?.write(`${answer}\n`);
+  const code = await run.exited();
+  run.child.stdin?.end();
+  return { code, transcript: run.stdout() };
 }
 
 describe('cpctl config against the running daemon', () => {

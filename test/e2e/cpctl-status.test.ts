@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { StatusReport, TransactionsReport } from '../../src/cli/api.js';
 import { createCa, createServerCert, type Pem, writePemFiles } from '../csms/certs.js';
 import { answered, energyOf, listed, type MeterValuesReq, transactionIdOf } from '../support/charging.js';
-import { cpctl, spawnCpctl } from '../support/cpctl-process.js';
+import { cpctl, onTerminal, spawnCpctl } from '../support/cpctl-process.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
 const PASSWORD = 'OCA_OCTT_admin_test';
@@ -328,15 +328,7 @@ describe('cpctl status --watch and transactions --watch', () => {
     const h = await start();
     await h.booted();
     const socket = h.config.cli.socket;
-    // script(1) gives cpctl a terminal; ^C typed there is the terminal's SIGINT.
-    const watch = spawnCpctl(socket, ['status', '--watch'], (argv) => [
-      'script',
-      '--quiet',
-      '--return',
-      '--command',
-      argv.map((a) => `'${a}'`).join(' '),
-      '/dev/null',
-    ]);
+    const watch = spawnCpctl(socket, ['status', '--watch'], onTerminal);
     await watch.output((out) => /^1 +Available/m.test(out), 'the first screen');
     expect(watch.stdout()).toContain('\x1b[H\x1b[2J');
     expect(watch.stdout()).toContain('(Ctrl-C ends)');

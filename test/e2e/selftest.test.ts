@@ -3,7 +3,7 @@
  * runtime on the simulated board, whose devices are made to fail one by one, then on a hardware
  * board (GPIO on a sysfs tree) with feedback contacts, and a daemon killed in the middle of a test.
  */
-import { mkdtempSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import type { SelfTestSummary } from '../../src/cli/api.js';
 import { request } from '../../src/cli/client.js';
 import { Runtime } from '../../src/runtime.js';
 import type { SelfTestReport, SelfTestStep } from '../../src/station/self-test.js';
+import { BASE, CHIP, GPIO_PILOT, LOCK, line, RELAY, writeBenchBoard } from '../support/bench-board.js';
 import { charging } from '../support/charging.js';
 import { cpctl } from '../support/cpctl-process.js';
 import { useDaemonEnv } from '../support/daemon-process.js';
@@ -296,15 +297,8 @@ describe('cpctl selftest on the simulated board', () => {
   });
 });
 
-const CHIP = 'pinctrl-bcm2711';
-const BASE = 512;
-const RELAY = 17;
 const RELAY_FEEDBACK = 27;
-const CONNECTED = 22;
-const READY = 23;
-const LOCK = 5;
 const LOCK_FEEDBACK = 6;
-const line = (offset: number) => ({ chip: CHIP, offset });
 
 /** A one-connector board file on `sysfs`: relay and lock with feedback contacts, an SDM630 on Modbus TCP. */
 function hardwareBoard(
@@ -313,36 +307,25 @@ function hardwareBoard(
   settleMs: number,
   meterPort: number | undefined,
 ): string {
-  const file = join(dir, 'board.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      name: 'bench-selftest',
-      kind: 'hardware',
-      sysfsRoot: sysfs.root,
-      connectors: [
-        {
-          id: 1,
-          maxCurrentA: 16,
-          phases: 3,
-          relay: { driver: 'gpio', line: line(RELAY), feedback: { line: line(RELAY_FEEDBACK), settleMs } },
-          pilot: { driver: 'gpio', connected: { line: line(CONNECTED) }, ready: { line: line(READY) } },
-          lock: { driver: 'gpio', line: line(LOCK), feedback: { line: line(LOCK_FEEDBACK) }, timeoutMs: 500 },
-          meter: {
-            driver: 'modbus',
-            transport: { type: 'tcp', host: '127.0.0.1', port: meterPort },
-            timeoutMs: 100,
-            retries: 0,
-            model: 'SDM630',
-            unitId: 1,
-            serialNumber: 'SDM-0042',
-            pollIntervalMs: 60_000,
-          },
-        },
-      ],
-    }),
-  );
-  return file;
+  return writeBenchBoard(dir, {
+    name: 'bench-selftest',
+    sysfsRoot: sysfs.root,
+    devices: {
+      relay: { driver: 'gpio', line: line(RELAY), feedback: { line: line(RELAY_FEEDBACK), settleMs } },
+      pilot: GPIO_PILOT,
+      lock: { driver: 'gpio', line: line(LOCK), feedback: { line: line(LOCK_FEEDBACK) }, timeoutMs: 500 },
+      meter: {
+        driver: 'modbus',
+        transport: { type: 'tcp', host: '127.0.0.1', port: meterPort },
+        timeoutMs: 100,
+        retries: 0,
+        model: 'SDM630',
+        unitId: 1,
+        serialNumber: 'SDM-0042',
+        pollIntervalMs: 60_000,
+      },
+    },
+  });
 }
 
 /** The SDM630 the board's meter talks to, holding its usual values. */
