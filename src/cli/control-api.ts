@@ -122,6 +122,8 @@ export class RuntimeControl implements ControlApi {
   readonly sim: SimControls | undefined;
   private readonly relayTests = new Map<number, RelayTest>();
   private readonly selfTests: SelfTests;
+  /** The runtime is stopping: nothing is switched for a test any more. */
+  private closed = false;
 
   constructor(private readonly deps: ControlDeps) {
     this.sim = deps.board instanceof SimBoard ? simControls(deps.board, deps.log) : undefined;
@@ -227,6 +229,7 @@ export class RuntimeControl implements ControlApi {
       await this.deps.limit.testRelay(connectorId, false);
       return;
     }
+    if (this.closed) throw new ControlError(STOPPING);
     const refusal = this.relayRefusal(hw);
     if (refusal) throw new ControlError(`connector ${connectorId} is ${refusal}: ${RELAY_REFUSED}`);
     log.warn({ connectorId, closed, origin: 'local', forMs: RELAY_TEST_MS }, 'relay toggled by a technician');
@@ -245,6 +248,12 @@ export class RuntimeControl implements ControlApi {
     const connectors: SelfTestSummary['connectors'] = [];
     for (const id of ids) {
       const hw = this.hardware(id);
+      if (this.closed) {
+        // A test of every connector stops at the one the stop interrupted.
+        if (connectorId !== undefined) throw new ControlError(STOPPING);
+        connectors.push({ connectorId: id, passed: false, refused: 'the daemon is stopping' });
+        continue;
+      }
       if (this.relayTests.has(id)) await this.halRelay(id, false);
       try {
         connectors.push(await this.selfTests.run(hw));
@@ -294,13 +303,17 @@ export class RuntimeControl implements ControlApi {
     };
   }
 
-  /** Ends every relay test and self-test (the runtime is stopping): contactors open, no timer left behind. */
-  close(): void {
-    this.selfTests.abortAll('the daemon is stopping');
+  /**
+   * The runtime is stopping: every relay test and self-test ends now (contactors commanded open, no
+   * timer left behind) and none starts any more. Resolves once the self-tests have ended.
+   */
+  close(): Promise<void> {
+    this.closed = true;
     for (const [connectorId, test] of this.relayTests) {
       test.end();
       this.openRelay(this.hardware(connectorId));
     }
+    return this.selfTests.close();
   }
 
   /** Ends the test at the owner of the contactor, without waiting (it logs what fails). */
@@ -548,6 +561,8 @@ export class RuntimeControl implements ControlApi {
     };
   }
 }
+
+const STOPPING = 'the daemon is stopping: nothing is switched for a test now';
 
 const SELF_TEST_REFUSED =
   'a self-test runs only on a connector with no cable, no session and no reservation (Available, Unavailable or Faulted)';

@@ -295,6 +295,31 @@ describe('cpctl selftest on the simulated board', () => {
       where: (p: { connectorId: number }) => p.connectorId === 1,
     });
   });
+
+  it('while the daemon stops (a Reset) no self-test starts: the request is refused and nothing is switched', async () => {
+    // The StopTransaction gets no answer: the stop waits for it, and the socket still answers meanwhile.
+    const h = await start({
+      csms: { rules: { onCall: (_cp, action) => (action === 'StopTransaction' ? 'ignore' : undefined) } },
+    });
+    await h.booted();
+    await charging(h, 'CHARGING', 2);
+    const commands = contactorCommands(h, 1);
+    const mark = h.csms.mark();
+    const stopped = h.runtime.stop({ kind: 'reset', type: 'Soft' });
+    await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });
+    await expect(request(h.config.cli.socket, 'selfTest', { connectorId: 1 })).rejects.toThrow(
+      /^the daemon is stopping/,
+    );
+    await expect(request(h.config.cli.socket, 'selfTest', {})).resolves.toMatchObject({
+      passed: false,
+      connectors: [
+        { connectorId: 1, refused: 'the daemon is stopping' },
+        { connectorId: 2, refused: 'the daemon is stopping' },
+      ],
+    });
+    await stopped;
+    expect(commands).toEqual([]);
+  });
 });
 
 const RELAY_FEEDBACK = 27;
@@ -444,6 +469,34 @@ describe('cpctl selftest on a hardware board (GPIO with feedback contacts)', () 
     expect(stepOf(contactor, 'contactorClose')?.ms).toBeGreaterThanOrEqual(190);
     expect(stepOf(contactor, 'contactorOpen')?.result).toBe('pass');
     expect(sysfs.level(BASE + RELAY)).toBe(0);
+  });
+
+  it('a stop in the middle of the test opens the contactor at once, before the link closes', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cp-selftest-hw-'));
+    const sysfs = new FakeSysfs(join(dir, 'sys')).chip(CHIP, BASE, 58);
+    const meter = await sdm630(cleanups);
+    // The contact never closes and the test would wait a minute for it, the contactor closed.
+    const boardFile = hardwareBoard(dir, sysfs, 60_000, meter.port);
+    cleanups.push(wireFeedback(sysfs, [[LOCK, LOCK_FEEDBACK]]));
+    const h = await start({ deferStart: true, config: () => ({ board: boardFile }) });
+    h.runtime = await Runtime.start({ config: h.config, log: h.log });
+    await h.status(1, 'Available', 0);
+    const relay = h.runtime.board.connectors[0]!.devices.relay;
+    const test = request(h.config.cli.socket, 'selfTest', { connectorId: 1 }).catch(() => undefined);
+    await whenLevel(sysfs, RELAY, 1);
+    let linkWhenOpened: string | undefined;
+    relay.once('change', () => {
+      linkWhenOpened = h.runtime.link.state;
+    });
+    await h.runtime.stop();
+    expect(linkWhenOpened).toBe('open');
+    expect(sysfs.level(BASE + RELAY)).toBe(0);
+    expect(h.sink.find((l) => l.msg === 'self-test ended')).toMatchObject({
+      connectorId: 1,
+      passed: false,
+      aborted: 'the daemon is stopping',
+    });
+    await test;
   });
 });
 
