@@ -53,7 +53,7 @@ import {
   type TransactionReport,
   type TransactionsReport,
 } from './api.js';
-import type { ChangeFeed } from './changes.js';
+import { type ChangeFeed, sharedFeed } from './changes.js';
 
 export interface ControlDeps {
   chargePointId: string;
@@ -122,11 +122,14 @@ export class RuntimeControl implements ControlApi {
   readonly sim: SimControls | undefined;
   private readonly relayTests = new Map<number, RelayTest>();
   private readonly selfTests: SelfTests;
+  /** What the live views listen to: one subscription to the runtime for them all. */
+  private readonly changes: ChangeFeed;
   /** The runtime is stopping: nothing is switched for a test any more. */
   private closed = false;
 
   constructor(private readonly deps: ControlDeps) {
     this.sim = deps.board instanceof SimBoard ? simControls(deps.board, deps.log) : undefined;
+    this.changes = sharedFeed(deps.changes);
     this.selfTests = new SelfTests({
       board: deps.board,
       station: deps.station,
@@ -500,7 +503,7 @@ export class RuntimeControl implements ControlApi {
   }
 
   onChange(listener: () => void): () => void {
-    return this.deps.changes(listener);
+    return this.changes(listener);
   }
 
   diagnosticsBundle(): Promise<{ path: string; fileName: string; bytes: number }> {

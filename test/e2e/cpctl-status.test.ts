@@ -1,8 +1,9 @@
-import { once } from 'node:events';
+import { type EventEmitter, once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { StatusReport, TransactionsReport } from '../../src/cli/api.js';
 import { createCa, createServerCert, type Pem, writePemFiles } from '../csms/certs.js';
@@ -43,6 +44,49 @@ function line(human: string, label: string): string {
 /** Waits until the link has failed an attempt and scheduled the next one. */
 function retryScheduled(h: Harness): Promise<unknown> {
   return h.sink.waitFor((l) => l.msg === 'will retry connecting');
+}
+
+/** A `status.watch` on its own connection, as a cpctl --watch holds one. */
+function watcher(socket: string): {
+  sees(pred: (report: StatusReport) => boolean): Promise<void>;
+  close(): void;
+} {
+  const reports: StatusReport[] = [];
+  const waiters = new Set<() => void>();
+  const connection = connect(socket);
+  const lines = createInterface({ input: connection });
+  lines.on('line', (text) => {
+    const frame = JSON.parse(text) as { event?: StatusReport };
+    if (!frame.event) return;
+    reports.push(frame.event);
+    for (const wake of waiters) wake();
+  });
+  connection.write(`${JSON.stringify({ id: 1, method: 'status.watch', params: {} })}\n`);
+  return {
+    sees: (pred) =>
+      new Promise((resolve) => {
+        const check = () => {
+          if (!reports.some(pred)) return;
+          waiters.delete(check);
+          resolve();
+        };
+        waiters.add(check);
+        check();
+      }),
+    close: () => connection.destroy(),
+  };
+}
+
+/** Resolves once `event` of `emitter` is down to `count` listeners. */
+function listenerRemoved(emitter: EventEmitter, event: string, count: number): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (emitter.listenerCount(event) > count) return;
+      emitter.off('removeListener', check);
+      resolve();
+    };
+    emitter.on('removeListener', check);
+  });
 }
 
 describe('cpctl status says why the charger is offline', () => {
@@ -337,6 +381,36 @@ describe('cpctl status --watch and transactions --watch', () => {
     expect(watch.stdout().split('\x1b[H\x1b[2J').length).toBeGreaterThan(2);
     watch.child.stdin?.write('\x03');
     expect(await watch.exited()).toBe(0);
+  });
+
+  it('a hundred watchers cost the runtime one listener per event, and none is left once they go', async () => {
+    const h = await start();
+    await h.booted();
+    const { station, transactions, link, outbox } = h.runtime;
+    const counts = () => [
+      station.listenerCount('status'),
+      transactions.listenerCount('changed'),
+      link.listenerCount('close'),
+      outbox.listenerCount('delivered'),
+    ];
+    const before = counts();
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const watchers = Array.from({ length: 100 }, () => watcher(h.config.cli.socket));
+      await Promise.all(watchers.map((w) => w.sees((r) => r.connectors[0]?.status === 'Available')));
+      expect(counts()).toEqual(before.map((n) => n + 1));
+      h.board.plug(1);
+      await Promise.all(watchers.map((w) => w.sees((r) => r.connectors[0]?.status === 'Preparing')));
+      const gone = listenerRemoved(station, 'status', before[0]!);
+      for (const w of watchers) w.close();
+      await gone;
+      expect(counts()).toEqual(before);
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   it('--watch is refused on other commands', async () => {
