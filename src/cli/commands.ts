@@ -56,6 +56,8 @@ export const EXIT = {
   timeout: 75,
   protocol: 76,
   permission: 77,
+  /** 128 + SIGINT, as a shell reports a command Ctrl-C ended. */
+  interrupted: 130,
 } as const;
 
 /** What each exit code means, as `cpctl help` prints it. */
@@ -71,6 +73,7 @@ export const EXIT_MEANINGS: Record<keyof typeof EXIT, string> = {
   timeout: 'chargepointd did not answer in time',
   protocol: 'the answer on the socket makes no sense (is it chargepointd?)',
   permission: "permission denied on the control socket (root or the daemon's group)",
+  interrupted: 'interrupted (Ctrl-C) before the answer: the daemon may still do what was asked',
 };
 
 export interface CpctlIo {

@@ -279,14 +279,26 @@ describe('cpctl exit codes, as a process', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  /** A socket where something that is not chargepointd answers every request with `answer`. */
-  async function impostor(answer: string): Promise<string> {
+  /**
+   * A socket where something that is not chargepointd answers every request with `answer`, or
+   * never answers; `asked` resolves once a request came.
+   */
+  async function impostor(answer?: string): Promise<{ path: string; asked: Promise<void> }> {
     dir = mkdtempSync(join(tmpdir(), 'cpctl-exit-'));
     const path = join(dir, 'impostor.sock');
-    const server = createServer((socket) => socket.once('data', () => socket.end(answer)));
+    let heard: () => void = () => {};
+    const asked = new Promise<void>((resolve) => {
+      heard = resolve;
+    });
+    const server = createServer((socket) =>
+      socket.once('data', () => {
+        heard();
+        if (answer !== undefined) socket.end(answer);
+      }),
+    );
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(path, resolve));
-    return path;
+    return { path, asked };
   }
 
   /** How each exit code comes about (the daemon's socket is `socket`), and its line on stderr. */
@@ -303,7 +315,7 @@ describe('cpctl exit codes, as a process', () => {
     ],
     // An answer cpctl cannot render is its own failure, not the daemon's refusal.
     [EXIT.software]: [
-      async () => cpctl(await impostor('{"id":1,"result":null}\n'), 'status'),
+      async () => cpctl((await impostor('{"id":1,"result":null}\n')).path, 'status'),
       /^cpctl: internal error: TypeError/,
     ],
     // The technician's own file, not the daemon, is the problem.
@@ -312,13 +324,24 @@ describe('cpctl exit codes, as a process', () => {
       /^cpctl: cannot write \/nonexistent\/dir\/bundle\.tar\.gz: ENOENT/,
     ],
     [EXIT.protocol]: [
-      async () => cpctl(await impostor('hello\n'), 'status'),
+      async () => cpctl((await impostor('hello\n')).path, 'status'),
       /^cpctl: the daemon sent an answer that is not JSON\n$/,
     ],
     // The socket is the daemon's group's (0660): anyone else is refused.
     [EXIT.permission]: [
       (socket) => cpctlAs({ uid: 65534, gid: 65534 }, socket, 'status'),
       /^cpctl: permission denied on the control socket/,
+    ],
+    // Ctrl-C while waiting for an answer: the shell's code for SIGINT, and no line of cpctl's.
+    [EXIT.interrupted]: [
+      async () => {
+        const { path, asked } = await impostor();
+        const run = spawnCpctl(path, ['status']);
+        await asked;
+        run.child.kill('SIGINT');
+        return { code: (await run.exited()) ?? -1, stdout: run.stdout(), stderr: run.stderr() };
+      },
+      /^$/,
     ],
   };
   /** A silent daemon takes cpctl's whole 30 s timeout: test/unit/cli.test.ts checks that exit. */
