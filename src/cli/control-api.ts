@@ -146,16 +146,35 @@ export class RuntimeControl implements ControlApi {
     const connectors = await Promise.all(
       board.connectors.map((c) => this.connectorReport(c.id, sessions.get(c.id))),
     );
-    const { state: _state, ...condition } = link.condition();
+    const sync = time.sync();
+    // The link and the registration stamp their times on the system clock; the report's others
+    // (the start, sessions, authorizations) are OCPP time, which is what the technician compares.
+    const ocppTime = (at: number): number => at + sync.offsetMs;
+    const { state: _state, since, nextAttemptAt, lastFailure, ...condition } = link.condition();
     const retryAt = registration.nextAttemptAt;
     return {
       version: FIRMWARE_VERSION,
       chargePointId,
       board: board.name,
-      link: { state: link.state, securityProfile: config.getInt('SecurityProfile'), ...condition },
+      link: {
+        state: link.state,
+        securityProfile: config.getInt('SecurityProfile'),
+        ...condition,
+        since: ocppTime(since),
+        ...(lastFailure
+          ? {
+              lastFailure: {
+                ...lastFailure,
+                at: ocppTime(lastFailure.at),
+                since: ocppTime(lastFailure.since),
+              },
+            }
+          : {}),
+        ...(nextAttemptAt === undefined ? {} : { nextAttemptAt: ocppTime(nextAttemptAt) }),
+      },
       registration: registration.status,
-      ...(retryAt === undefined ? {} : { registrationRetryAt: retryAt }),
-      time: time.sync(),
+      ...(retryAt === undefined ? {} : { registrationRetryAt: ocppTime(retryAt) }),
+      time: sync,
       uptimeS: Math.floor((clock.monotonic() - startedAtMonotonic) / 1000),
       startedAt: time.atMonotonic(startedAtMonotonic),
       connectors,

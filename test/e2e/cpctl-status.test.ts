@@ -250,6 +250,22 @@ describe('cpctl status: the session, the last authorization, the clock and the u
     expect(line(human, 'uptime')).toMatch(/^\d+:\d\d:\d\d \(since \d{4}-/);
   });
 
+  it("every time is on the OCPP time: with a central system an hour ahead, the link's times move with the uptime's", async () => {
+    const aheadMs = 3_600_000;
+    const h = await start({
+      csms: { rules: { heartbeatCurrentTime: () => new Date(Date.now() + aheadMs).toISOString() } },
+    });
+    await h.booted();
+    const { report, human } = await status(h);
+    expect(report.time).toMatchObject({ source: 'centralSystem' });
+    expect(report.time?.offsetMs).toBeGreaterThan(aheadMs - 60_000);
+    // Connected after the start and before now, both as the OCPP time reads them.
+    expect(report.link.since).toBeGreaterThanOrEqual(report.startedAt!);
+    expect(report.link.since).toBeLessThanOrEqual(Date.now() + aheadMs);
+    // The human report is another read: the same moment, give or take the clocks' drift.
+    expect(Math.abs(Date.parse(line(human, 'connected since')) - report.link.since!)).toBeLessThan(1000);
+  });
+
   it('an id the central system refuses: the last authorization says so and who said it', async () => {
     const h = await start({
       csms: { rules: { authorize: (idTag) => ({ status: idTag === 'BLOCKED1' ? 'Blocked' : 'Accepted' }) } },
