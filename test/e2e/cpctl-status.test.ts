@@ -46,6 +46,14 @@ function retryScheduled(h: Harness): Promise<unknown> {
   return h.sink.waitFor((l) => l.msg === 'will retry connecting');
 }
 
+/** Some report of a `--watch --json` output (one a line) satisfies `pred`. */
+function someReport<R>(out: string, pred: (report: R) => boolean): boolean {
+  return out
+    .trim()
+    .split('\n')
+    .some((l) => pred(JSON.parse(l) as R));
+}
+
 /** A `status.watch` on its own connection, as a cpctl --watch holds one. */
 function watcher(socket: string): {
   sees(pred: (report: StatusReport) => boolean): Promise<void>;
@@ -340,11 +348,7 @@ describe('cpctl status --watch and transactions --watch', () => {
     expect(firstReport.connectors[1]?.status).toBe('Available');
     expect((await cpctl(socket, 'sim', 'plug', '2')).code).toBe(0);
     await watch.output(
-      (out) =>
-        out
-          .trim()
-          .split('\n')
-          .some((l) => (JSON.parse(l) as StatusReport).connectors[1]?.status === 'Preparing'),
+      (out) => someReport<StatusReport>(out, (r) => r.connectors[1]?.status === 'Preparing'),
       'connector 2 Preparing',
     );
     await h.runtime.stop();
@@ -362,20 +366,12 @@ describe('cpctl status --watch and transactions --watch', () => {
     h.board.plug(1);
     h.board.swipe('VALID01');
     await watch.output(
-      (out) =>
-        out
-          .trim()
-          .split('\n')
-          .some((l) => (JSON.parse(l) as TransactionsReport).running[0]?.idTag === 'VALID01'),
+      (out) => someReport<TransactionsReport>(out, (r) => r.running[0]?.idTag === 'VALID01'),
       'the running transaction',
     );
     // The central system's answer changes no session state, only the row: still shown.
     const answeredStart = await watch.output(
-      (out) =>
-        out
-          .trim()
-          .split('\n')
-          .some((l) => (JSON.parse(l) as TransactionsReport).running[0]?.transactionId !== undefined),
+      (out) => someReport<TransactionsReport>(out, (r) => r.running[0]?.transactionId !== undefined),
       'the transactionId',
     );
     const last = JSON.parse(answeredStart.trim().split('\n').at(-1)!) as TransactionsReport;
