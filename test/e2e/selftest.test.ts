@@ -296,7 +296,7 @@ describe('cpctl selftest on the simulated board', () => {
     });
   });
 
-  it('while the daemon stops (a Reset) no self-test starts: the request is refused and nothing is switched', async () => {
+  it('while the daemon stops (a Reset) no self-test or relay test starts: refused, and nothing is switched', async () => {
     // The StopTransaction gets no answer: the stop waits for it, and the socket still answers meanwhile.
     const h = await start({
       csms: { rules: { onCall: (_cp, action) => (action === 'StopTransaction' ? 'ignore' : undefined) } },
@@ -317,6 +317,10 @@ describe('cpctl selftest on the simulated board', () => {
         { connectorId: 2, refused: 'the daemon is stopping' },
       ],
     });
+    // Nor a technician's relay test.
+    await expect(request(h.config.cli.socket, 'hal.relay', { connectorId: 1, closed: true })).rejects.toThrow(
+      /^the daemon is stopping/,
+    );
     await stopped;
     expect(commands).toEqual([]);
   });
