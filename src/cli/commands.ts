@@ -253,12 +253,14 @@ const COMMANDS = [
   def({
     words: ['config', 'set'],
     args: ['<key>', '<value>'],
-    summary: 'change a key as ChangeConfiguration would; a refusal says why, a secret is never shown',
+    summary:
+      'change a key as ChangeConfiguration would; a refusal says why, a secret is never shown; - reads the value from stdin',
     method: 'config.set',
     options: {
       yes: { help: 'make a change that cannot be undone (raising SecurityProfile) without asking' },
     },
-    params: ({ args }) => ({ key: args[0]!, value: args[1]! }),
+    // A secret on the command line is in every user's `ps` and in the shell's history: `-` keeps it out.
+    params: ({ args }) => ({ key: args[0]!, value: args[1] === '-' ? valueFromStdin() : args[1]! }),
     irreversible: raisesForGood,
     human: ({ status, reason, value }, { key }) => {
       // The daemon gives the value back only when it is no secret (never the AuthorizationKey).
@@ -940,6 +942,17 @@ export function classifyFailure(err: unknown, socket: string): { code: number; m
         code: EXIT.unavailable,
         message: `cannot talk to chargepointd on ${socket}: ${(err as Error).message}`,
       };
+  }
+}
+
+/** A value piped in (`config set AuthorizationKey - < file`): its one line, without the line's end. */
+function valueFromStdin(): string {
+  try {
+    return readFileSync(0, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new UsageError(
+      `cannot read the value from stdin (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
 }
 

@@ -158,6 +158,16 @@ describe('cpctl config against the running daemon', () => {
     expect(h.sink.find((l) => l.key === 'AuthorizationKey' && l.origin === 'local')).toBeDefined();
   });
 
+  it('config set <key> - takes the value from stdin, so a secret is not on the command line', async () => {
+    const h = await start();
+    await h.booted();
+    const run = spawnCpctl(h.config.cli.socket, ['config', 'set', 'AuthorizationKey', '-']);
+    run.child.stdin?.end(`${SECRET}\n`);
+    expect(await run.exited()).toBe(EXIT.ok);
+    expect(run.stdout()).toBe('AuthorizationKey: Accepted\n');
+    expect(h.runtime.config.get('AuthorizationKey')).toBe(SECRET);
+  });
+
   it('config get lists every key sorted by name; named keys in the order asked', async () => {
     const h = await start();
     await h.booted();
