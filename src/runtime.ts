@@ -576,6 +576,8 @@ export class Runtime {
       if (reason.kind === 'reset') this.securityEvents.raise('ResetOrReboot', `${reason.type} reset`);
       const deadline = performance.now() + STOP_BUDGET_MS;
       const left = () => Math.max(0, deadline - performance.now());
+      // A contactor closed for a test opens now, and no test starts while the charger stops.
+      const testsEnded = this.controlApi?.close();
       await this.transactions.stopAll(transactionStopReason(reason));
       // Give the queued StopTransactions a moment to leave; whatever stays is sent after the restart.
       await this.outboxDrained(left());
@@ -593,9 +595,9 @@ export class Runtime {
       this.statusReporter.disable();
       await this.link.stop();
       await this.mqtt?.stop();
+      // Through the contactors' owner while it still acts, and so that cpctl gets its report.
+      await settledWithin(testsEnded, left());
       await this.control?.stop();
-      // A technician's relay test ends with the runtime, timer included.
-      this.controlApi?.close();
       this.chargingLimit.close();
       this.rpc.detach();
       this.station.close();
@@ -781,4 +783,17 @@ export class Runtime {
 function transactionStopReason(reason: StopReason): TransactionStopReason {
   if (reason.kind === 'reset') return reason.type === 'Hard' ? 'HardReset' : 'SoftReset';
   return 'Reboot';
+}
+
+/** Resolves once `work` has settled, or after `maxWaitMs` whatever it does. */
+function settledWithin(work: Promise<unknown> | undefined, maxWaitMs: number): Promise<void> {
+  if (!work) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, maxWaitMs);
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    work.then(done, done);
+  });
 }

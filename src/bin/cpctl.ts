@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 import { getEventListeners } from 'node:events';
-import { askOnTerminal, runCpctl } from '../cli/commands.js';
+import { askOnTerminal, EXIT, runCpctl } from '../cli/commands.js';
 
 // Ctrl-C ends what follows the daemon (trace --follow, --watch) with exit 0; anything else it
 // interrupts as usual.
 const interrupt = new AbortController();
 process.on('SIGINT', () => {
-  if (getEventListeners(interrupt.signal, 'abort').length === 0) process.exit(130);
+  if (getEventListeners(interrupt.signal, 'abort').length === 0) process.exit(EXIT.interrupted);
   interrupt.abort();
 });
 

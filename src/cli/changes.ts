@@ -31,3 +31,27 @@ export function mergeFeeds(feeds: readonly ChangeFeed[]): ChangeFeed {
     };
   };
 }
+
+/**
+ * `feed` shared by every listener: it is subscribed to once while anyone listens and left when the
+ * last one goes, so a hundred live views cost each emitter one listener, not a hundred (and Node's
+ * leak warning, past ten, stays quiet).
+ */
+export function sharedFeed(feed: ChangeFeed): ChangeFeed {
+  const listeners = new Set<() => void>();
+  let leave: (() => void) | undefined;
+  const notify = (): void => {
+    for (const listener of [...listeners]) listener();
+  };
+  return (listener) => {
+    // Its own entry: the same function subscribed twice is two subscriptions.
+    const entry = (): void => listener();
+    listeners.add(entry);
+    leave ??= feed(notify);
+    return () => {
+      if (!listeners.delete(entry) || listeners.size > 0) return;
+      leave?.();
+      leave = undefined;
+    };
+  };
+}

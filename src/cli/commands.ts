@@ -56,6 +56,8 @@ export const EXIT = {
   timeout: 75,
   protocol: 76,
   permission: 77,
+  /** 128 + SIGINT, as a shell reports a command Ctrl-C ended. */
+  interrupted: 130,
 } as const;
 
 /** What each exit code means, as `cpctl help` prints it. */
@@ -71,6 +73,7 @@ export const EXIT_MEANINGS: Record<keyof typeof EXIT, string> = {
   timeout: 'chargepointd did not answer in time',
   protocol: 'the answer on the socket makes no sense (is it chargepointd?)',
   permission: "permission denied on the control socket (root or the daemon's group)",
+  interrupted: 'interrupted (Ctrl-C) before the answer: the daemon may still do what was asked',
 };
 
 export interface CpctlIo {
@@ -250,12 +253,14 @@ const COMMANDS = [
   def({
     words: ['config', 'set'],
     args: ['<key>', '<value>'],
-    summary: 'change a key as ChangeConfiguration would; a refusal says why, a secret is never shown',
+    summary:
+      'change a key as ChangeConfiguration would; a refusal says why, a secret is never shown; - reads the value from stdin',
     method: 'config.set',
     options: {
       yes: { help: 'make a change that cannot be undone (raising SecurityProfile) without asking' },
     },
-    params: ({ args }) => ({ key: args[0]!, value: args[1]! }),
+    // A secret on the command line is in every user's `ps` and in the shell's history: `-` keeps it out.
+    params: ({ args }) => ({ key: args[0]!, value: args[1] === '-' ? valueFromStdin() : args[1]! }),
     irreversible: raisesForGood,
     human: ({ status, reason, value }, { key }) => {
       // The daemon gives the value back only when it is no secret (never the AuthorizationKey).
@@ -937,6 +942,17 @@ export function classifyFailure(err: unknown, socket: string): { code: number; m
         code: EXIT.unavailable,
         message: `cannot talk to chargepointd on ${socket}: ${(err as Error).message}`,
       };
+  }
+}
+
+/** A value piped in (`config set AuthorizationKey - < file`): its one line, without the line's end. */
+function valueFromStdin(): string {
+  try {
+    return readFileSync(0, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new UsageError(
+      `cannot read the value from stdin (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
 }
 

@@ -53,7 +53,7 @@ import {
   type TransactionReport,
   type TransactionsReport,
 } from './api.js';
-import type { ChangeFeed } from './changes.js';
+import { type ChangeFeed, sharedFeed } from './changes.js';
 
 export interface ControlDeps {
   chargePointId: string;
@@ -122,9 +122,14 @@ export class RuntimeControl implements ControlApi {
   readonly sim: SimControls | undefined;
   private readonly relayTests = new Map<number, RelayTest>();
   private readonly selfTests: SelfTests;
+  /** What the live views listen to: one subscription to the runtime for them all. */
+  private readonly changes: ChangeFeed;
+  /** The runtime is stopping: nothing is switched for a test any more. */
+  private closed = false;
 
   constructor(private readonly deps: ControlDeps) {
     this.sim = deps.board instanceof SimBoard ? simControls(deps.board, deps.log) : undefined;
+    this.changes = sharedFeed(deps.changes);
     this.selfTests = new SelfTests({
       board: deps.board,
       station: deps.station,
@@ -141,16 +146,35 @@ export class RuntimeControl implements ControlApi {
     const connectors = await Promise.all(
       board.connectors.map((c) => this.connectorReport(c.id, sessions.get(c.id))),
     );
-    const { state: _state, ...condition } = link.condition();
+    const sync = time.sync();
+    // The link and the registration stamp their times on the system clock; the report's others
+    // (the start, sessions, authorizations) are OCPP time, which is what the technician compares.
+    const ocppTime = (at: number): number => at + sync.offsetMs;
+    const { state: _state, since, nextAttemptAt, lastFailure, ...condition } = link.condition();
     const retryAt = registration.nextAttemptAt;
     return {
       version: FIRMWARE_VERSION,
       chargePointId,
       board: board.name,
-      link: { state: link.state, securityProfile: config.getInt('SecurityProfile'), ...condition },
+      link: {
+        state: link.state,
+        securityProfile: config.getInt('SecurityProfile'),
+        ...condition,
+        since: ocppTime(since),
+        ...(lastFailure
+          ? {
+              lastFailure: {
+                ...lastFailure,
+                at: ocppTime(lastFailure.at),
+                since: ocppTime(lastFailure.since),
+              },
+            }
+          : {}),
+        ...(nextAttemptAt === undefined ? {} : { nextAttemptAt: ocppTime(nextAttemptAt) }),
+      },
       registration: registration.status,
-      ...(retryAt === undefined ? {} : { registrationRetryAt: retryAt }),
-      time: time.sync(),
+      ...(retryAt === undefined ? {} : { registrationRetryAt: ocppTime(retryAt) }),
+      time: sync,
       uptimeS: Math.floor((clock.monotonic() - startedAtMonotonic) / 1000),
       startedAt: time.atMonotonic(startedAtMonotonic),
       connectors,
@@ -227,6 +251,7 @@ export class RuntimeControl implements ControlApi {
       await this.deps.limit.testRelay(connectorId, false);
       return;
     }
+    if (this.closed) throw new ControlError(STOPPING);
     const refusal = this.relayRefusal(hw);
     if (refusal) throw new ControlError(`connector ${connectorId} is ${refusal}: ${RELAY_REFUSED}`);
     log.warn({ connectorId, closed, origin: 'local', forMs: RELAY_TEST_MS }, 'relay toggled by a technician');
@@ -245,6 +270,12 @@ export class RuntimeControl implements ControlApi {
     const connectors: SelfTestSummary['connectors'] = [];
     for (const id of ids) {
       const hw = this.hardware(id);
+      if (this.closed) {
+        // A test of every connector stops at the one the stop interrupted.
+        if (connectorId !== undefined) throw new ControlError(STOPPING);
+        connectors.push({ connectorId: id, passed: false, refused: 'the daemon is stopping' });
+        continue;
+      }
       if (this.relayTests.has(id)) await this.halRelay(id, false);
       try {
         connectors.push(await this.selfTests.run(hw));
@@ -294,13 +325,17 @@ export class RuntimeControl implements ControlApi {
     };
   }
 
-  /** Ends every relay test and self-test (the runtime is stopping): contactors open, no timer left behind. */
-  close(): void {
-    this.selfTests.abortAll('the daemon is stopping');
+  /**
+   * The runtime is stopping: every relay test and self-test ends now (contactors commanded open, no
+   * timer left behind) and none starts any more. Resolves once the self-tests have ended.
+   */
+  close(): Promise<void> {
+    this.closed = true;
     for (const [connectorId, test] of this.relayTests) {
       test.end();
       this.openRelay(this.hardware(connectorId));
     }
+    return this.selfTests.close();
   }
 
   /** Ends the test at the owner of the contactor, without waiting (it logs what fails). */
@@ -487,7 +522,7 @@ export class RuntimeControl implements ControlApi {
   }
 
   onChange(listener: () => void): () => void {
-    return this.deps.changes(listener);
+    return this.changes(listener);
   }
 
   diagnosticsBundle(): Promise<{ path: string; fileName: string; bytes: number }> {
@@ -548,6 +583,8 @@ export class RuntimeControl implements ControlApi {
     };
   }
 }
+
+const STOPPING = 'the daemon is stopping: nothing is switched for a test now';
 
 const SELF_TEST_REFUSED =
   'a self-test runs only on a connector with no cable, no session and no reservation (Available, Unavailable or Faulted)';

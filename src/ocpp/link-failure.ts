@@ -54,6 +54,19 @@ export function httpCause(status: number): FailureCause {
   return { kind: 'http', httpStatus: status, message: `HTTP ${status}${phrase ? ` ${phrase}` : ''}` };
 }
 
+/**
+ * The subprotocol the central system agreed to at the upgrade, when it is not the one asked for
+ * (ws then fails the handshake with an error in its own words, which would read as the network's).
+ */
+export function subprotocolCause(agreed: string | undefined, asked: string): FailureCause | undefined {
+  if (agreed === asked) return undefined;
+  const message =
+    agreed === undefined
+      ? `no subprotocol agreed (${asked} asked)`
+      : `subprotocol ${agreed} instead of ${asked}`;
+  return { kind: 'subprotocol', message };
+}
+
 /** The failure after `previous`: the same cause continues its run, another starts a new one. */
 export function nextFailure(
   previous: ConnectFailure | undefined,

@@ -13,6 +13,7 @@ import {
   type FailureCause,
   httpCause,
   nextFailure,
+  subprotocolCause,
 } from './link-failure.js';
 import { classifyTlsFailure, clientTlsOptions, peerChain, type TlsMaterial } from './tls.js';
 
@@ -283,14 +284,13 @@ export class Link extends EventEmitter<LinkEvents> {
     ws.on('upgrade', (res) => {
       this.serverChain = res.socket instanceof TLSSocket ? peerChain(res.socket) : [];
       this.socket = res.socket;
+      const refused = subprotocolCause(res.headers['sec-websocket-protocol'], OCPP_SUBPROTOCOL);
+      if (refused) this.noteFailure(refused);
     });
     ws.on('open', () => {
       if (ws.protocol !== OCPP_SUBPROTOCOL) {
+        // Noted as the attempt's failure at the upgrade already.
         log.error({ protocol: ws.protocol }, 'central system did not agree to subprotocol ocpp1.6; closing');
-        this.noteFailure({
-          kind: 'subprotocol',
-          message: `subprotocol ${ws.protocol || 'none'} instead of ocpp1.6`,
-        });
         ws.close(1002, 'ocpp1.6 required');
         return;
       }

@@ -81,6 +81,17 @@ export interface SelfTestDeps {
 class Run {
   reason: string | undefined;
   private readonly waiters = new Set<() => void>();
+  private finish: () => void = () => {};
+  /** Resolves once the test has ended: contactor open, lock released, connector no longer held. */
+  readonly ended = new Promise<void>((resolve) => {
+    this.finish = resolve;
+  });
+
+  constructor(readonly hw: ConnectorHardware) {}
+
+  end(): void {
+    this.finish();
+  }
 
   abort(reason: string): void {
     if (this.reason !== undefined) return;
@@ -103,6 +114,8 @@ class Run {
 /** Runs self-tests, at most one per connector at a time. */
 export class SelfTests {
   private readonly running = new Map<number, Run>();
+  /** The runtime is stopping: no test starts any more. */
+  private closed = false;
 
   constructor(private readonly deps: SelfTestDeps) {}
 
@@ -126,21 +139,20 @@ export class SelfTests {
    * the end.
    */
   async run(hw: ConnectorHardware): Promise<SelfTestReport> {
+    if (this.closed) throw new SelfTestRefused(`connector ${hw.id} not tested: the daemon is stopping`);
     const refusal = this.refusal(hw);
     if (refusal) throw new SelfTestRefused(`connector ${hw.id} is ${refusal}`);
     const release = this.deps.sessions.hold(hw.id);
     if (!release) throw new SelfTestRefused(`connector ${hw.id} has a session (pending or finishing)`);
     const { clock, log } = this.deps;
-    const run = new Run();
+    const run = new Run(hw);
     this.running.set(hw.id, run);
     const startedAt = clock.now();
     const began = clock.monotonic();
     const steps: SelfTestStep[] = [];
-    // A driver arriving ends the test at once, and the contactor is commanded open then.
+    // A driver arriving ends the test at once.
     const onPlug = (plugged: boolean): void => {
-      if (!plugged) return;
-      run.abort('a cable was plugged in');
-      void this.openContactor(hw);
+      if (plugged) this.abort(run, 'a cable was plugged in');
     };
     hw.on('plug', onPlug);
     log.warn({ connectorId: hw.id, origin: 'local' }, 'self-test started');
@@ -159,9 +171,14 @@ export class SelfTests {
       }
     } finally {
       hw.off('plug', onPlug);
-      await this.restore(hw);
-      release();
-      this.running.delete(hw.id);
+      try {
+        await this.restore(hw);
+      } finally {
+        // Even should restoring throw: a connector left held would never start a session again.
+        release();
+        this.running.delete(hw.id);
+        run.end();
+      }
     }
     const report: SelfTestReport = {
       connectorId: hw.id,
@@ -183,9 +200,22 @@ export class SelfTests {
     return report;
   }
 
-  /** Ends every test under way (the runtime is stopping); each opens its contactor as it ends. */
-  abortAll(reason: string): void {
-    for (const run of this.running.values()) run.abort(reason);
+  /**
+   * The runtime is stopping: no test starts any more, and those under way end now, their
+   * contactors commanded open at once. Resolves once each has ended (contactor open, lock
+   * released).
+   */
+  close(): Promise<void> {
+    this.closed = true;
+    const runs = [...this.running.values()];
+    for (const run of runs) this.abort(run, 'the daemon is stopping');
+    return Promise.all(runs.map((run) => run.ended)).then(() => undefined);
+  }
+
+  /** Ends a test early; its contactor is commanded open then, not when its step notices. */
+  private abort(run: Run, reason: string): void {
+    run.abort(reason);
+    void this.openContactor(run.hw);
   }
 
   private pilot(hw: ConnectorHardware): SelfTestStep {
@@ -422,10 +452,14 @@ export class SelfTests {
   private async restore(hw: ConnectorHardware): Promise<void> {
     await this.openContactor(hw);
     const { lock } = hw.devices;
-    if (lock?.isLocked())
-      await lock.unlock().catch((error: Error) => {
-        this.deps.log.error({ connectorId: hw.id, err: error.message }, 'self-test: lock not released');
-      });
+    try {
+      if (lock?.isLocked()) await lock.unlock();
+    } catch (error) {
+      this.deps.log.error(
+        { connectorId: hw.id, err: (error as Error).message },
+        'self-test: lock not released',
+      );
+    }
   }
 
   /**
@@ -442,9 +476,14 @@ export class SelfTests {
     }
     if (!relay.isClosed()) return;
     log.error({ connectorId: hw.id }, 'self-test: contactor still closed, opening it directly');
-    await relay.set(false).catch((error: Error) => {
-      log.error({ connectorId: hw.id, err: error.message }, 'self-test: contactor could not be opened');
-    });
+    try {
+      await relay.set(false);
+    } catch (error) {
+      log.error(
+        { connectorId: hw.id, err: (error as Error).message },
+        'self-test: contactor could not be opened',
+      );
+    }
   }
 
   /** Starts timing; the function returns the ms elapsed, rounded. */

@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigEntry } from '../../src/cli/api.js';
 import { COMMAND_WORDS, EXIT } from '../../src/cli/commands.js';
-import { type CpctlResult, cpctl } from '../support/cpctl-process.js';
+import { type CpctlResult, cpctl, onTerminal, spawnCpctl } from '../support/cpctl-process.js';
 import { type Harness, useHarness } from '../support/harness.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -51,40 +51,17 @@ function logText(h: Harness): string {
  * cpctl on a terminal (a pty from `script`), answering `answer` once it asks; the transcript is
  * what the terminal showed.
  */
-function cpctlOnTerminal(
+async function cpctlOnTerminal(
   socket: string,
   args: string[],
   answer: string,
 ): Promise<{ code: number | null; transcript: string }> {
-  const argv = [
-    process.execPath,
-    '--import',
-    'tsx',
-    join(ROOT, 'src/bin/cpctl.ts'),
-    '--socket',
-    socket,
-    ...args,
-  ];
-  const command = argv.map((a) => `'${a}'`).join(' ');
-  const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], {
-    cwd: ROOT,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let transcript = '';
-  let answered = false;
-  child.stdout.on('data', (chunk: Buffer) => {
-    transcript += chunk.toString();
-    if (!answered && transcript.includes('[y/N]')) {
-      answered = true;
-      child.stdin.write(`${answer}\n`);
-    }
-  });
-  return new Promise((resolve) => {
-    child.once('exit', (code) => {
-      child.stdin.end();
-      resolve({ code, transcript });
-    });
-  });
+  const run = spawnCpctl(socket, args, onTerminal);
+  await run.output((out) => out.includes('[y/N]'), 'the question');
+  run.child.stdin?.write(`${answer}\n`);
+  const code = await run.exited();
+  run.child.stdin?.end();
+  return { code, transcript: run.stdout() };
 }
 
 describe('cpctl config against the running daemon', () => {
@@ -179,6 +156,16 @@ describe('cpctl config against the running daemon', () => {
       expect(logText(h)).not.toContain(secret);
     }
     expect(h.sink.find((l) => l.key === 'AuthorizationKey' && l.origin === 'local')).toBeDefined();
+  });
+
+  it('config set <key> - takes the value from stdin, so a secret is not on the command line', async () => {
+    const h = await start();
+    await h.booted();
+    const run = spawnCpctl(h.config.cli.socket, ['config', 'set', 'AuthorizationKey', '-']);
+    run.child.stdin?.end(`${SECRET}\n`);
+    expect(await run.exited()).toBe(EXIT.ok);
+    expect(run.stdout()).toBe('AuthorizationKey: Accepted\n');
+    expect(h.runtime.config.get('AuthorizationKey')).toBe(SECRET);
   });
 
   it('config get lists every key sorted by name; named keys in the order asked', async () => {
@@ -302,14 +289,26 @@ describe('cpctl exit codes, as a process', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  /** A socket where something that is not chargepointd answers every request with `answer`. */
-  async function impostor(answer: string): Promise<string> {
+  /**
+   * A socket where something that is not chargepointd answers every request with `answer`, or
+   * never answers; `asked` resolves once a request came.
+   */
+  async function impostor(answer?: string): Promise<{ path: string; asked: Promise<void> }> {
     dir = mkdtempSync(join(tmpdir(), 'cpctl-exit-'));
     const path = join(dir, 'impostor.sock');
-    const server = createServer((socket) => socket.once('data', () => socket.end(answer)));
+    let heard: () => void = () => {};
+    const asked = new Promise<void>((resolve) => {
+      heard = resolve;
+    });
+    const server = createServer((socket) =>
+      socket.once('data', () => {
+        heard();
+        if (answer !== undefined) socket.end(answer);
+      }),
+    );
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(path, resolve));
-    return path;
+    return { path, asked };
   }
 
   /** How each exit code comes about (the daemon's socket is `socket`), and its line on stderr. */
@@ -326,7 +325,7 @@ describe('cpctl exit codes, as a process', () => {
     ],
     // An answer cpctl cannot render is its own failure, not the daemon's refusal.
     [EXIT.software]: [
-      async () => cpctl(await impostor('{"id":1,"result":null}\n'), 'status'),
+      async () => cpctl((await impostor('{"id":1,"result":null}\n')).path, 'status'),
       /^cpctl: internal error: TypeError/,
     ],
     // The technician's own file, not the daemon, is the problem.
@@ -335,13 +334,24 @@ describe('cpctl exit codes, as a process', () => {
       /^cpctl: cannot write \/nonexistent\/dir\/bundle\.tar\.gz: ENOENT/,
     ],
     [EXIT.protocol]: [
-      async () => cpctl(await impostor('hello\n'), 'status'),
+      async () => cpctl((await impostor('hello\n')).path, 'status'),
       /^cpctl: the daemon sent an answer that is not JSON\n$/,
     ],
     // The socket is the daemon's group's (0660): anyone else is refused.
     [EXIT.permission]: [
       (socket) => cpctlAs({ uid: 65534, gid: 65534 }, socket, 'status'),
       /^cpctl: permission denied on the control socket/,
+    ],
+    // Ctrl-C while waiting for an answer: the shell's code for SIGINT, and no line of cpctl's.
+    [EXIT.interrupted]: [
+      async () => {
+        const { path, asked } = await impostor();
+        const run = spawnCpctl(path, ['status']);
+        await asked;
+        run.child.kill('SIGINT');
+        return { code: (await run.exited()) ?? -1, stdout: run.stdout(), stderr: run.stderr() };
+      },
+      /^$/,
     ],
   };
   /** A silent daemon takes cpctl's whole 30 s timeout: test/unit/cli.test.ts checks that exit. */

@@ -1,13 +1,14 @@
-import { once } from 'node:events';
+import { type EventEmitter, once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { StatusReport, TransactionsReport } from '../../src/cli/api.js';
 import { createCa, createServerCert, type Pem, writePemFiles } from '../csms/certs.js';
 import { answered, energyOf, listed, type MeterValuesReq, transactionIdOf } from '../support/charging.js';
-import { cpctl, spawnCpctl } from '../support/cpctl-process.js';
+import { cpctl, onTerminal, spawnCpctl } from '../support/cpctl-process.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
 const PASSWORD = 'OCA_OCTT_admin_test';
@@ -43,6 +44,57 @@ function line(human: string, label: string): string {
 /** Waits until the link has failed an attempt and scheduled the next one. */
 function retryScheduled(h: Harness): Promise<unknown> {
   return h.sink.waitFor((l) => l.msg === 'will retry connecting');
+}
+
+/** Some report of a `--watch --json` output (one a line) satisfies `pred`. */
+function someReport<R>(out: string, pred: (report: R) => boolean): boolean {
+  return out
+    .trim()
+    .split('\n')
+    .some((l) => pred(JSON.parse(l) as R));
+}
+
+/** A `status.watch` on its own connection, as a cpctl --watch holds one. */
+function watcher(socket: string): {
+  sees(pred: (report: StatusReport) => boolean): Promise<void>;
+  close(): void;
+} {
+  const reports: StatusReport[] = [];
+  const waiters = new Set<() => void>();
+  const connection = connect(socket);
+  const lines = createInterface({ input: connection });
+  lines.on('line', (text) => {
+    const frame = JSON.parse(text) as { event?: StatusReport };
+    if (!frame.event) return;
+    reports.push(frame.event);
+    for (const wake of waiters) wake();
+  });
+  connection.write(`${JSON.stringify({ id: 1, method: 'status.watch', params: {} })}\n`);
+  return {
+    sees: (pred) =>
+      new Promise((resolve) => {
+        const check = () => {
+          if (!reports.some(pred)) return;
+          waiters.delete(check);
+          resolve();
+        };
+        waiters.add(check);
+        check();
+      }),
+    close: () => connection.destroy(),
+  };
+}
+
+/** Resolves once `event` of `emitter` is down to `count` listeners. */
+function listenerRemoved(emitter: EventEmitter, event: string, count: number): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (emitter.listenerCount(event) > count) return;
+      emitter.off('removeListener', check);
+      resolve();
+    };
+    emitter.on('removeListener', check);
+  });
 }
 
 describe('cpctl status says why the charger is offline', () => {
@@ -206,6 +258,22 @@ describe('cpctl status: the session, the last authorization, the clock and the u
     expect(line(human, 'uptime')).toMatch(/^\d+:\d\d:\d\d \(since \d{4}-/);
   });
 
+  it("every time is on the OCPP time: with a central system an hour ahead, the link's times move with the uptime's", async () => {
+    const aheadMs = 3_600_000;
+    const h = await start({
+      csms: { rules: { heartbeatCurrentTime: () => new Date(Date.now() + aheadMs).toISOString() } },
+    });
+    await h.booted();
+    const { report, human } = await status(h);
+    expect(report.time).toMatchObject({ source: 'centralSystem' });
+    expect(report.time?.offsetMs).toBeGreaterThan(aheadMs - 60_000);
+    // Connected after the start and before now, both as the OCPP time reads them.
+    expect(report.link.since).toBeGreaterThanOrEqual(report.startedAt!);
+    expect(report.link.since).toBeLessThanOrEqual(Date.now() + aheadMs);
+    // The human report is another read: the same moment, give or take the clocks' drift.
+    expect(Math.abs(Date.parse(line(human, 'connected since')) - report.link.since!)).toBeLessThan(1000);
+  });
+
   it('an id the central system refuses: the last authorization says so and who said it', async () => {
     const h = await start({
       csms: { rules: { authorize: (idTag) => ({ status: idTag === 'BLOCKED1' ? 'Blocked' : 'Accepted' }) } },
@@ -280,11 +348,7 @@ describe('cpctl status --watch and transactions --watch', () => {
     expect(firstReport.connectors[1]?.status).toBe('Available');
     expect((await cpctl(socket, 'sim', 'plug', '2')).code).toBe(0);
     await watch.output(
-      (out) =>
-        out
-          .trim()
-          .split('\n')
-          .some((l) => (JSON.parse(l) as StatusReport).connectors[1]?.status === 'Preparing'),
+      (out) => someReport<StatusReport>(out, (r) => r.connectors[1]?.status === 'Preparing'),
       'connector 2 Preparing',
     );
     await h.runtime.stop();
@@ -302,20 +366,12 @@ describe('cpctl status --watch and transactions --watch', () => {
     h.board.plug(1);
     h.board.swipe('VALID01');
     await watch.output(
-      (out) =>
-        out
-          .trim()
-          .split('\n')
-          .some((l) => (JSON.parse(l) as TransactionsReport).running[0]?.idTag === 'VALID01'),
+      (out) => someReport<TransactionsReport>(out, (r) => r.running[0]?.idTag === 'VALID01'),
       'the running transaction',
     );
     // The central system's answer changes no session state, only the row: still shown.
     const answeredStart = await watch.output(
-      (out) =>
-        out
-          .trim()
-          .split('\n')
-          .some((l) => (JSON.parse(l) as TransactionsReport).running[0]?.transactionId !== undefined),
+      (out) => someReport<TransactionsReport>(out, (r) => r.running[0]?.transactionId !== undefined),
       'the transactionId',
     );
     const last = JSON.parse(answeredStart.trim().split('\n').at(-1)!) as TransactionsReport;
@@ -328,15 +384,7 @@ describe('cpctl status --watch and transactions --watch', () => {
     const h = await start();
     await h.booted();
     const socket = h.config.cli.socket;
-    // script(1) gives cpctl a terminal; ^C typed there is the terminal's SIGINT.
-    const watch = spawnCpctl(socket, ['status', '--watch'], (argv) => [
-      'script',
-      '--quiet',
-      '--return',
-      '--command',
-      argv.map((a) => `'${a}'`).join(' '),
-      '/dev/null',
-    ]);
+    const watch = spawnCpctl(socket, ['status', '--watch'], onTerminal);
     await watch.output((out) => /^1 +Available/m.test(out), 'the first screen');
     expect(watch.stdout()).toContain('\x1b[H\x1b[2J');
     expect(watch.stdout()).toContain('(Ctrl-C ends)');
@@ -345,6 +393,36 @@ describe('cpctl status --watch and transactions --watch', () => {
     expect(watch.stdout().split('\x1b[H\x1b[2J').length).toBeGreaterThan(2);
     watch.child.stdin?.write('\x03');
     expect(await watch.exited()).toBe(0);
+  });
+
+  it('a hundred watchers cost the runtime one listener per event, and none is left once they go', async () => {
+    const h = await start();
+    await h.booted();
+    const { station, transactions, link, outbox } = h.runtime;
+    const counts = () => [
+      station.listenerCount('status'),
+      transactions.listenerCount('changed'),
+      link.listenerCount('close'),
+      outbox.listenerCount('delivered'),
+    ];
+    const before = counts();
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const watchers = Array.from({ length: 100 }, () => watcher(h.config.cli.socket));
+      await Promise.all(watchers.map((w) => w.sees((r) => r.connectors[0]?.status === 'Available')));
+      expect(counts()).toEqual(before.map((n) => n + 1));
+      h.board.plug(1);
+      await Promise.all(watchers.map((w) => w.sees((r) => r.connectors[0]?.status === 'Preparing')));
+      const gone = listenerRemoved(station, 'status', before[0]!);
+      for (const w of watchers) w.close();
+      await gone;
+      expect(counts()).toEqual(before);
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   it('--watch is refused on other commands', async () => {

@@ -11,6 +11,17 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ModbusMeter } from '../../hal/drivers/modbus-meter.js';
 import { Runtime } from '../../src/runtime.js';
+import {
+  BASE,
+  CHIP,
+  CONNECTED,
+  GPIO_PILOT,
+  LOCK,
+  line,
+  READY,
+  RELAY,
+  writeBenchBoard,
+} from '../support/bench-board.js';
 import type { StartReq, StopReq } from '../support/charging.js';
 import { DaemonProcess, standaloneConfig } from '../support/daemon-process.js';
 import { FakeSysfs } from '../support/fake-gpio.js';
@@ -19,14 +30,6 @@ import { CP_ID, Harness } from '../support/harness.js';
 import { IMPORT_KWH_REGISTER, loadSdm630, readingWhere } from '../support/modbus-meters.js';
 import { ModbusTestServer } from '../support/modbus-server.js';
 import { openPtyPair, type PtyPair } from '../support/pty.js';
-
-const CHIP = 'pinctrl-bcm2711';
-/** Kernels >= 6.6 number the Raspberry Pi 4 controller from 512. */
-const BASE = 512;
-const RELAY = 17;
-const CONNECTED = 22;
-const READY = 23;
-const LOCK = 5;
 
 const CARD = '0A1B2C3D4E';
 
@@ -45,8 +48,6 @@ async function readerDevice(path: string): Promise<FileHandle> {
   // O_NOCTTY: the test process must never adopt the pty as its controlling terminal.
   return open(path, constants.O_WRONLY | constants.O_NOCTTY);
 }
-
-const line = (offset: number) => ({ chip: CHIP, offset });
 
 describe('a hardware board end to end: RFID on ptys, SDM630 over Modbus, GPIO on a sysfs tree', () => {
   let dir: string;
@@ -95,48 +96,34 @@ describe('a hardware board end to end: RFID on ptys, SDM630 over Modbus, GPIO on
       const rdm = await pty('rdm6300');
       const panel = await pty('panel');
 
-      const boardFile = join(dir, 'board.json');
-      writeFileSync(
-        boardFile,
-        JSON.stringify({
-          name: 'bench-ac',
-          kind: 'hardware',
-          sysfsRoot: sysfs.root,
-          connectors: [
-            {
-              id: 1,
-              maxCurrentA: 16,
-              phases: 3,
-              relay: { driver: 'gpio', line: line(RELAY) },
-              pilot: {
-                driver: 'gpio',
-                connected: { line: line(CONNECTED) },
-                ready: { line: line(READY) },
-              },
-              lock: { driver: 'gpio', line: line(LOCK) },
-              meter: {
-                driver: 'modbus',
-                transport: meterTransport,
-                model: 'SDM630',
-                unitId: 1,
-                pollIntervalMs: 100,
-              },
-            },
-          ],
-          readers: [
-            {
-              name: 'front',
-              connectors: [1],
-              device: { driver: 'serial', path: rdm.a, protocol: 'rdm6300' },
-            },
-            {
-              name: 'panel',
-              connectors: [1],
-              device: { driver: 'serial', path: panel.a, protocol: 'line-hex' },
-            },
-          ],
-        }),
-      );
+      const boardFile = writeBenchBoard(dir, {
+        name: 'bench-ac',
+        sysfsRoot: sysfs.root,
+        devices: {
+          relay: { driver: 'gpio', line: line(RELAY) },
+          pilot: GPIO_PILOT,
+          lock: { driver: 'gpio', line: line(LOCK) },
+          meter: {
+            driver: 'modbus',
+            transport: meterTransport,
+            model: 'SDM630',
+            unitId: 1,
+            pollIntervalMs: 100,
+          },
+        },
+        readers: [
+          {
+            name: 'front',
+            connectors: [1],
+            device: { driver: 'serial', path: rdm.a, protocol: 'rdm6300' },
+          },
+          {
+            name: 'panel',
+            connectors: [1],
+            device: { driver: 'serial', path: panel.a, protocol: 'line-hex' },
+          },
+        ],
+      });
 
       const h = await Harness.create({ deferStart: true, config: () => ({ board: boardFile }) });
       closers.push(() => h.stop());

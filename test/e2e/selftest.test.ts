@@ -3,7 +3,7 @@
  * runtime on the simulated board, whose devices are made to fail one by one, then on a hardware
  * board (GPIO on a sysfs tree) with feedback contacts, and a daemon killed in the middle of a test.
  */
-import { mkdtempSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import type { SelfTestSummary } from '../../src/cli/api.js';
 import { request } from '../../src/cli/client.js';
 import { Runtime } from '../../src/runtime.js';
 import type { SelfTestReport, SelfTestStep } from '../../src/station/self-test.js';
+import { BASE, CHIP, GPIO_PILOT, LOCK, line, RELAY, writeBenchBoard } from '../support/bench-board.js';
 import { charging } from '../support/charging.js';
 import { cpctl } from '../support/cpctl-process.js';
 import { useDaemonEnv } from '../support/daemon-process.js';
@@ -294,17 +295,39 @@ describe('cpctl selftest on the simulated board', () => {
       where: (p: { connectorId: number }) => p.connectorId === 1,
     });
   });
+
+  it('while the daemon stops (a Reset) no self-test or relay test starts: refused, and nothing is switched', async () => {
+    // The StopTransaction gets no answer: the stop waits for it, and the socket still answers meanwhile.
+    const h = await start({
+      csms: { rules: { onCall: (_cp, action) => (action === 'StopTransaction' ? 'ignore' : undefined) } },
+    });
+    await h.booted();
+    await charging(h, 'CHARGING', 2);
+    const commands = contactorCommands(h, 1);
+    const mark = h.csms.mark();
+    const stopped = h.runtime.stop({ kind: 'reset', type: 'Soft' });
+    await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });
+    await expect(request(h.config.cli.socket, 'selfTest', { connectorId: 1 })).rejects.toThrow(
+      /^the daemon is stopping/,
+    );
+    await expect(request(h.config.cli.socket, 'selfTest', {})).resolves.toMatchObject({
+      passed: false,
+      connectors: [
+        { connectorId: 1, refused: 'the daemon is stopping' },
+        { connectorId: 2, refused: 'the daemon is stopping' },
+      ],
+    });
+    // Nor a technician's relay test.
+    await expect(request(h.config.cli.socket, 'hal.relay', { connectorId: 1, closed: true })).rejects.toThrow(
+      /^the daemon is stopping/,
+    );
+    await stopped;
+    expect(commands).toEqual([]);
+  });
 });
 
-const CHIP = 'pinctrl-bcm2711';
-const BASE = 512;
-const RELAY = 17;
 const RELAY_FEEDBACK = 27;
-const CONNECTED = 22;
-const READY = 23;
-const LOCK = 5;
 const LOCK_FEEDBACK = 6;
-const line = (offset: number) => ({ chip: CHIP, offset });
 
 /** A one-connector board file on `sysfs`: relay and lock with feedback contacts, an SDM630 on Modbus TCP. */
 function hardwareBoard(
@@ -313,36 +336,25 @@ function hardwareBoard(
   settleMs: number,
   meterPort: number | undefined,
 ): string {
-  const file = join(dir, 'board.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      name: 'bench-selftest',
-      kind: 'hardware',
-      sysfsRoot: sysfs.root,
-      connectors: [
-        {
-          id: 1,
-          maxCurrentA: 16,
-          phases: 3,
-          relay: { driver: 'gpio', line: line(RELAY), feedback: { line: line(RELAY_FEEDBACK), settleMs } },
-          pilot: { driver: 'gpio', connected: { line: line(CONNECTED) }, ready: { line: line(READY) } },
-          lock: { driver: 'gpio', line: line(LOCK), feedback: { line: line(LOCK_FEEDBACK) }, timeoutMs: 500 },
-          meter: {
-            driver: 'modbus',
-            transport: { type: 'tcp', host: '127.0.0.1', port: meterPort },
-            timeoutMs: 100,
-            retries: 0,
-            model: 'SDM630',
-            unitId: 1,
-            serialNumber: 'SDM-0042',
-            pollIntervalMs: 60_000,
-          },
-        },
-      ],
-    }),
-  );
-  return file;
+  return writeBenchBoard(dir, {
+    name: 'bench-selftest',
+    sysfsRoot: sysfs.root,
+    devices: {
+      relay: { driver: 'gpio', line: line(RELAY), feedback: { line: line(RELAY_FEEDBACK), settleMs } },
+      pilot: GPIO_PILOT,
+      lock: { driver: 'gpio', line: line(LOCK), feedback: { line: line(LOCK_FEEDBACK) }, timeoutMs: 500 },
+      meter: {
+        driver: 'modbus',
+        transport: { type: 'tcp', host: '127.0.0.1', port: meterPort },
+        timeoutMs: 100,
+        retries: 0,
+        model: 'SDM630',
+        unitId: 1,
+        serialNumber: 'SDM-0042',
+        pollIntervalMs: 60_000,
+      },
+    },
+  });
 }
 
 /** The SDM630 the board's meter talks to, holding its usual values. */
@@ -461,6 +473,34 @@ describe('cpctl selftest on a hardware board (GPIO with feedback contacts)', () 
     expect(stepOf(contactor, 'contactorClose')?.ms).toBeGreaterThanOrEqual(190);
     expect(stepOf(contactor, 'contactorOpen')?.result).toBe('pass');
     expect(sysfs.level(BASE + RELAY)).toBe(0);
+  });
+
+  it('a stop in the middle of the test opens the contactor at once, before the link closes', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cp-selftest-hw-'));
+    const sysfs = new FakeSysfs(join(dir, 'sys')).chip(CHIP, BASE, 58);
+    const meter = await sdm630(cleanups);
+    // The contact never closes and the test would wait a minute for it, the contactor closed.
+    const boardFile = hardwareBoard(dir, sysfs, 60_000, meter.port);
+    cleanups.push(wireFeedback(sysfs, [[LOCK, LOCK_FEEDBACK]]));
+    const h = await start({ deferStart: true, config: () => ({ board: boardFile }) });
+    h.runtime = await Runtime.start({ config: h.config, log: h.log });
+    await h.status(1, 'Available', 0);
+    const relay = h.runtime.board.connectors[0]!.devices.relay;
+    const test = request(h.config.cli.socket, 'selfTest', { connectorId: 1 }).catch(() => undefined);
+    await whenLevel(sysfs, RELAY, 1);
+    let linkWhenOpened: string | undefined;
+    relay.once('change', () => {
+      linkWhenOpened = h.runtime.link.state;
+    });
+    await h.runtime.stop();
+    expect(linkWhenOpened).toBe('open');
+    expect(sysfs.level(BASE + RELAY)).toBe(0);
+    expect(h.sink.find((l) => l.msg === 'self-test ended')).toMatchObject({
+      connectorId: 1,
+      passed: false,
+      aborted: 'the daemon is stopping',
+    });
+    await test;
   });
 });
 

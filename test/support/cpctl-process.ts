@@ -37,7 +37,15 @@ export interface RunningCpctl {
   exited(): Promise<number | null>;
 }
 
-/** Starts the real cpctl without waiting for it (through `wrap`, e.g. `script` for a terminal). */
+/**
+ * Wraps cpctl's argv in script(1), which gives it a terminal (a pty): what is written to its stdin
+ * is typed at that terminal (^C: the terminal's SIGINT), and its stdout is what the terminal shows.
+ */
+export function onTerminal(argv: string[]): string[] {
+  return ['script', '--quiet', '--return', '--command', argv.map((a) => `'${a}'`).join(' '), '/dev/null'];
+}
+
+/** Starts the real cpctl without waiting for it (through `wrap`, e.g. `onTerminal`). */
 export function spawnCpctl(
   socket: string,
   args: string[],

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { OcppTime } from '../../src/clock.js';
 import { silentLogger } from '../../src/log.js';
 import { Link } from '../../src/ocpp/link.js';
@@ -69,6 +70,19 @@ describe('OcppTime.sync: where the time comes from and its offset from the syste
   });
 });
 
+/** A link to `url` on `clock`, with a backoff of 1 to 8 s. */
+function linkTo(url: string, clock: FakeClock): Link {
+  return new Link({
+    chargePointId: 'CP-1',
+    credentials: () => ({ url, securityProfile: 0 }),
+    pingIntervalSec: () => 0,
+    backoff: { initialMs: 1000, maxMs: 8000 },
+    connectTimeoutMs: 5000,
+    log: silentLogger(),
+    clock,
+  });
+}
+
 describe('Link.condition', () => {
   it('while the port refuses: the URL, the failure and the next attempt; stopped, no attempt is due', async () => {
     const server = createServer().listen(0, '127.0.0.1');
@@ -77,15 +91,7 @@ describe('Link.condition', () => {
     server.close();
     await once(server, 'close');
     const clock = new FakeClock(T0);
-    const link = new Link({
-      chargePointId: 'CP-1',
-      credentials: () => ({ url: `ws://127.0.0.1:${port}/ocpp`, securityProfile: 0 }),
-      pingIntervalSec: () => 0,
-      backoff: { initialMs: 1000, maxMs: 8000 },
-      connectTimeoutMs: 5000,
-      log: silentLogger(),
-      clock,
-    });
+    const link = linkTo(`ws://127.0.0.1:${port}/ocpp`, clock);
     expect(link.condition()).toEqual({ state: 'idle', since: T0 });
     link.start();
     await once(link, 'connectFailed');
@@ -103,4 +109,22 @@ describe('Link.condition', () => {
     expect(link.condition().state).toBe('stopped');
     expect(link.condition().nextAttemptAt).toBeUndefined();
   });
+
+  it.each([
+    ['agrees to none', false, 'no subprotocol agreed (ocpp1.6 asked)'],
+    ['agrees to another', 'ocpp2.0.1', 'subprotocol ocpp2.0.1 instead of ocpp1.6'],
+  ] as const)(
+    'a central system that %s: a subprotocol failure, not the network',
+    async (_what, agreed, message) => {
+      const server = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: () => agreed });
+      await once(server, 'listening');
+      const { port } = server.address() as { port: number };
+      const link = linkTo(`ws://127.0.0.1:${port}/ocpp`, new FakeClock(T0));
+      link.start();
+      await once(link, 'connectFailed');
+      expect(link.condition().lastFailure).toMatchObject({ kind: 'subprotocol', message, attempts: 1 });
+      await link.stop();
+      server.close();
+    },
+  );
 });

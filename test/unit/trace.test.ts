@@ -479,7 +479,7 @@ describe('FrameTrace', () => {
     });
 
     /** A trace whose frames are stamped on the faked clock, fed through an emitter like the RPC. */
-    function busyLink(store: Store) {
+    function traceOnFakeTime(store: Store) {
       vi.useFakeTimers();
       const t = new FrameTrace({
         store,
@@ -490,6 +490,12 @@ describe('FrameTrace', () => {
       cleanups.push(() => t.close());
       const link = new EventEmitter<{ frame: [FrameEvent] }>();
       t.attach(link);
+      return { t, link };
+    }
+
+    /** That trace, and bursts of exchanges on its link. */
+    function busyLink(store: Store) {
+      const { t, link } = traceOnFakeTime(store);
       let n = 0;
       const written: number[] = [];
       t.on('entry', () => written.push(Date.now()));
@@ -529,17 +535,7 @@ describe('FrameTrace', () => {
     });
 
     it('under a flood of big frames writes one turn of frames at a time, not what came between two looks', () => {
-      const store = tempStore();
-      vi.useFakeTimers();
-      const t = new FrameTrace({
-        store,
-        maxFrames: 10_000,
-        clock: { now: () => Date.now() },
-        log: silentLogger(),
-      });
-      cleanups.push(() => t.close());
-      const link = new EventEmitter<{ frame: [FrameEvent] }>();
-      t.attach(link);
+      const { t, link } = traceOnFakeTime(tempStore());
       const slices: number[] = [];
       let slice = 0;
       t.on('entry', (e) => {
