@@ -239,9 +239,14 @@ export class Link extends EventEmitter<LinkEvents> {
     const creds = this.opts.credentials();
     const url = connectionUrl(creds.url, this.opts.chargePointId);
     this.url = url;
+    // A user:password in the URL is the central system's secret: the journal never sees it.
+    const shownUrl = redactUrl(url, '[redacted]');
     const schemeProblem = checkProfileScheme(url, creds.securityProfile);
     if (schemeProblem) {
-      log.error({ url, securityProfile: creds.securityProfile }, `refusing to connect: ${schemeProblem}`);
+      log.error(
+        { url: shownUrl, securityProfile: creds.securityProfile },
+        `refusing to connect: ${schemeProblem}`,
+      );
       this.failBeforeTrying(schemeProblem);
       return;
     }
@@ -269,7 +274,7 @@ export class Link extends EventEmitter<LinkEvents> {
     }
 
     log.info(
-      { url, securityProfile: creds.securityProfile, attempt: this.attempt },
+      { url: shownUrl, securityProfile: creds.securityProfile, attempt: this.attempt },
       'connecting to central system',
     );
     const ws = new WebSocket(url, [OCPP_SUBPROTOCOL], {
@@ -298,7 +303,7 @@ export class Link extends EventEmitter<LinkEvents> {
       this.linkState = 'open';
       this.since = this.opts.clock.now();
       this.lastFailure = undefined;
-      log.info({ url }, 'connected to central system');
+      log.info({ url: shownUrl }, 'connected to central system');
       this.schedulePing();
       this.emit('open');
     });
