@@ -384,6 +384,23 @@ describe('DevCsms scripting', () => {
     ws.close();
   });
 
+  it('keeps only the newest maxFrames frames, a ring for a central system that runs for days', async () => {
+    const { server, url } = await startCsms({ maxFrames: 3 });
+    const ws = await connect(`${url}/CP1`);
+    for (let i = 0; i < 3; i++) await cpCall(ws, 'Heartbeat', {});
+    expect(server.frames.map((f) => [f.seq, f.direction])).toEqual([
+      [4, 'out'],
+      [5, 'in'],
+      [6, 'out'],
+    ]);
+    // Waiters still find what came after a mark once older frames are gone.
+    const next = server.waitForCall('CP1', 'Heartbeat', { since: server.mark() });
+    await cpCall(ws, 'Heartbeat', {});
+    expect((await next).record.seq).toBe(7);
+    expect(server.frames.map((f) => f.seq)).toEqual([6, 7, 8]);
+    ws.close();
+  });
+
   it('dropConnection closes with the given code; the CP can reconnect', async () => {
     const { server, url } = await startCsms();
     const ws = await connect(`${url}/CP1`);
