@@ -66,6 +66,11 @@ export function readRestartPolicy(unit: string): RestartPolicy {
   return policy;
 }
 
+/** `policy` with TimeoutStopSec= replaced by `timeSpan` (a systemd time span), when one is given. */
+export function withStopTimeout(policy: RestartPolicy, timeSpan: string | undefined): RestartPolicy {
+  return timeSpan === undefined ? policy : { ...policy, stopTimeoutMs: parseTimeSpanMs(timeSpan) };
+}
+
 /** Whether systemd starts the service again after it ended with `code`, or by `signal`. */
 export function restartsAfter(
   policy: RestartPolicy,

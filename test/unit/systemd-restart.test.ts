@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseTimeSpanMs, readRestartPolicy, restartsAfter } from '../../scripts/systemd-restart.js';
+import {
+  parseTimeSpanMs,
+  readRestartPolicy,
+  restartsAfter,
+  withStopTimeout,
+} from '../../scripts/systemd-restart.js';
 import { EXIT } from '../../src/daemon.js';
 
 // The rule `npm run dev` restarts the daemon by, read from the unit systemd runs it with.
@@ -48,6 +53,12 @@ describe('the restart rule of systemd/chargepoint.service, as npm run dev plays 
     expect(always).toMatchObject({ restart: 'always', delayMs: 90_000 });
     expect(restartsAfter(always, 0, null)).toBe(true);
     expect(() => readRestartPolicy('[Service]\nRestart=on-watchdog\n')).toThrow(/Restart=on-watchdog/);
+  });
+
+  it('takes a TimeoutStopSec= override (DEV_TIMEOUT_STOP_SEC) as a time span, keeping the rest of the rule', () => {
+    expect(withStopTimeout(policy, '1500ms')).toEqual({ ...policy, stopTimeoutMs: 1500 });
+    expect(withStopTimeout(policy, undefined)).toBe(policy);
+    expect(() => withStopTimeout(policy, 'soon')).toThrow(/soon/);
   });
 
   it('parses systemd time spans', () => {
