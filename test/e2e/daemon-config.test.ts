@@ -196,7 +196,7 @@ describe('chargepointd --check', () => {
     const file = write('chargepoint.json', '{\n  "chargePointId": "CP-1",\n  "board": sim\n}\n');
     const result = await check(file);
     expect(result.stderr).toBe(
-      `configuration file ${file} is not valid JSON: line 3 column 12: unexpected "s"\n1 problem(s)\n`,
+      `configuration file ${file} is not valid JSON: line 3 column 12: unexpected character\n1 problem(s)\n`,
     );
   });
 
