@@ -166,6 +166,10 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
     expect(found(/\.(map|tsbuildinfo)$|\.d\.[cm]?ts$/)).toEqual([]);
     expect(found(/(^|\/)@types$/)).toEqual([]);
     expect(found(/^node_modules\/(@[^/]+\/)?[^/@]+\/tests?$/)).toEqual([]);
+    // Nor deeper down (sonic-boom/types/tests), nor TypeScript sources and type tests, which no
+    // Node 20 runs (rfdc/index.test-d.ts, worker-timers-broker/src/module.ts).
+    expect(found(/(^|\/)(tests?|__tests__)$/)).toEqual([]);
+    expect(found(/\.[cm]?ts$/)).toEqual([]);
     // A native addon keeps its .node file, and its sources for a rebuild, not what built it.
     expect(found(/^node_modules\/(better-sqlite3|epoll)\/build\/(?!Release$|Release\/[^/]+\.node$)/)).toEqual(
       [],
@@ -253,11 +257,15 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
     const otherNode = process.arch === 'arm64' ? 'x64' : 'arm64';
     const foreign = install({ TARGET_ARCH: other });
     expect(foreign.status).toBe(0);
-    // serialport ships prebuilt addons for every Linux architecture; these two are built here.
+    // serialport ships prebuilt addons for x64, arm64 and 32-bit arm; these two are built here.
     expect(foreign.stderr).toMatch(
       new RegExp(
         `^install: warning: the target is ${otherNode}, this machine ${process.arch}: the native modules \\(better-sqlite3 epoll\\) were built for ${process.arch} and must be rebuilt for ${otherNode} `,
       ),
+    );
+    // An architecture serialport has no prebuilt addon for: its addon is to be rebuilt as well.
+    expect(install({}, ['--arch', 'riscv64']).stderr).toMatch(
+      /^install: warning: the target is riscv64, .*: the native modules \(@serialport\/bindings-cpp better-sqlite3 epoll\) /,
     );
     // The same architecture under uname's name is no reason to warn.
     const same = install({}, ['--arch', process.arch === 'x64' ? 'x86_64' : process.arch]);
