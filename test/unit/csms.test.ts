@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -770,6 +771,33 @@ describe('DevCsms commands (the console prompt, and npm run csms -- <command> th
         output: `no development central system takes commands on ${path} (start it: npm run csms, or npm run dev)`,
         exitCode: 69,
       });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('answers a control-socket line that is not {"line": "<command>"} with a usage error', async () => {
+    const { commands } = await startWithCommands();
+    const dir = mkdtempSync(join(tmpdir(), 'cp-csms-control-'));
+    const path = join(dir, 'control.sock');
+    const exchange = async (text: string): Promise<string> => {
+      const socket = createConnection(path);
+      socket.setEncoding('utf8');
+      socket.end(text);
+      let answer = '';
+      for await (const chunk of socket) answer += String(chunk);
+      return answer;
+    };
+    try {
+      const control = await listenForCommands(path, commands);
+      const usage = `${JSON.stringify({ output: 'bad request: want {"line": "<command>"}', exitCode: 64 })}\n`;
+      for (const request of ['authorize\n', '["authorize"]\n', '{"line": 7}\n', 'null\n']) {
+        expect(await exchange(request), request).toBe(usage);
+      }
+      expect(await exchange('{"line": "authorize Blocked"}\n')).toBe(
+        `${JSON.stringify({ output: 'Authorize: Blocked for every idTag', exitCode: 0 })}\n`,
+      );
+      await new Promise<void>((resolve) => control.close(() => resolve()));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
