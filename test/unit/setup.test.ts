@@ -107,6 +107,28 @@ describe('npm run setup: the locked dependencies', () => {
     expect(existsSync(join(shared, 'some-package/package.json'))).toBe(true);
   });
 
+  it('never lets npm look for a newer npm, whose weekly notice on stderr is no failure but reads like one', () => {
+    // An npm that does what the real one does outside CI once a week, unless told not to.
+    const bin = mkdtempSync(join(tmpdir(), 'cp-setup-bin-'));
+    dirs.push(bin);
+    for (const tool of ['dirname', 'readlink']) symlinkSync(`/usr/bin/${tool}`, join(bin, tool));
+    writeFileSync(
+      join(bin, 'npm'),
+      [
+        '#!/bin/bash',
+        'for arg in "$@"; do [ "$arg" = --no-update-notifier ] && exit 0; done',
+        '[ "$npm_config_update_notifier" = false ] && exit 0',
+        'echo "npm notice New minor version of npm available! 11.0.0 -> 11.9.0" >&2',
+      ].join('\n'),
+    );
+    chmodSync(join(bin, 'npm'), 0o755);
+
+    const result = setup(project(), ['deps'], { PATH: bin });
+
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  });
+
   it('refuses an unknown step with a usage exit', () => {
     const result = setup(project(), ['deploy']);
     expect(result.status).toBe(64);
