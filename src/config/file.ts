@@ -7,7 +7,7 @@ import { validateConfigFileSchema as validate } from './generated/config-file-va
 import { JsonSyntaxError, parseJson } from './json-text.js';
 import { KEY_DEFINITIONS, type KeyDefinition } from './keys.js';
 import { describeSchemaErrors } from './schema-errors.js';
-import { templateProblems, templateSummary } from './template.js';
+import { holdsPlaceholder, templateProblems, templateSummary } from './template.js';
 
 export type SecurityProfileNumber = 0 | 1 | 2 | 3;
 
@@ -151,7 +151,8 @@ export function resolveBoard(board: string, baseDir: string): string {
  * one of the shipped boards, which are not looked up by name, so the line says where they are.
  */
 function boardProblems(name: string, path: string): string[] {
-  if (name === SIM_BOARD || existsSync(path)) return [];
+  // The template's placeholder path is told as such by templateProblems, not as a missing file.
+  if (name === SIM_BOARD || holdsPlaceholder(name) || existsSync(path)) return [];
   const hint = name.includes('/') ? '' : `; ${whereBoardsLive(name)}`;
   return [`board: no board file ${path} (board is "sim" or the path of a board file)${hint}`];
 }

@@ -107,7 +107,7 @@ describe('chargepointd refuses the installer template until it is filled in', ()
   });
 
   it('exits 78 on a filled-in template that still says board "sim", naming where boards live', async () => {
-    daemon = DaemonProcess.withConfig(dir, filledTemplate(dir));
+    daemon = DaemonProcess.withConfig(dir, filledTemplate(dir, { board: 'sim' }));
     expect(await daemon.exitCode()).toBe(78);
     const fatal = daemon.lines.find((l) => l.level === 'fatal');
     expect(fatal?.msg).toMatch(
@@ -120,7 +120,7 @@ describe('chargepointd refuses the installer template until it is filled in', ()
   });
 
   it('exits 78 on a placeholder left in a file without the template mark', async () => {
-    const { template: _mark, ...config } = filledTemplate(dir, { chargePointId: 'CHANGE-ME' });
+    const { template: _mark, ...config } = filledTemplate(dir, { chargePointId: 'CHANGE-ME', board: 'sim' });
     daemon = DaemonProcess.withConfig(dir, config);
     expect(await daemon.exitCode()).toBe(78);
     expect(daemon.lines.find((l) => l.level === 'fatal')?.msg).toBe(

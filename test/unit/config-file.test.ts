@@ -7,6 +7,7 @@ import { CONFIG_FILE_SCHEMA } from '../../src/config/file-schema.js';
 import { parseJson } from '../../src/config/json-text.js';
 
 const TEMPLATE = new URL('../../config/chargepoint.example.json', import.meta.url).pathname;
+const BOARD = new URL('../../config/boards/rpi-ac-1.json', import.meta.url).pathname;
 
 const minimal = {
   chargePointId: 'CP1',
@@ -163,15 +164,31 @@ describe('provisioning file: the installer template', () => {
   });
 
   it('is refused on the simulated board while it is marked as the template', () => {
-    expect(problemsOf(filled).map((problem) => problem.split(':')[0])).toEqual(['board', 'template']);
-    expect(problemsOf({ ...filled, board: '/etc/chargepoint/CHANGE-ME.json' })).toContainEqual(
-      expect.stringMatching(/^board: still the template's placeholder CHANGE-ME/),
+    expect(problemsOf({ ...filled, board: 'sim' }).map((problem) => problem.split(':')[0])).toEqual([
+      'board',
+      'template',
+    ]);
+  });
+
+  it('is refused with its mark deleted but its board left as shipped: a charger never runs the simulation unasked', () => {
+    // Filled in field by field, as a technician does, and the mark deleted: only the board is left.
+    const { template: _mark, ...unmarked } = template;
+    const provisioned = {
+      ...unmarked,
+      chargePointId: 'CP-SITE-7',
+      identity: { vendor: 'ACME', model: 'AC22', chargePointSerialNumber: 'S7', chargeBoxSerialNumber: 'S7' },
+      csms: { url: 'wss://csms.example.com/ocpp', securityProfile: 0 },
+    };
+    const problems = problemsOf(provisioned);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(
+      /^board: still the template's placeholder CHANGE-ME: fill in the path of this charger's board file; board files live in .*\/config\/boards\/.*rpi-ac-1\.json/,
     );
   });
 
   it('runs once filled in and unmarked; the simulated board stays for development files', () => {
     const { template: _mark, ...provisioned } = filled;
-    expect(problemsOf(provisioned)).toEqual([]);
+    expect(problemsOf({ ...provisioned, board: BOARD })).toEqual([]);
     expect(problemsOf({ ...minimal, board: 'sim' })).toEqual([]);
   });
 

@@ -232,7 +232,7 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
     expect(refused.stderr).toContain(`${file}: chargePointId: still the template's placeholder CHANGE-ME`);
     // The boards of an installation are reached through the current link, which updates move.
     expect(refused.stderr).toContain(
-      `${file}: board: "sim" is the simulated board, not this charger's hardware: board files live in ${at('opt/chargepoint/current/config/boards')}/:`,
+      `${file}: board: still the template's placeholder CHANGE-ME: fill in the path of this charger's board file; board files live in ${at('opt/chargepoint/current/config/boards')}/:`,
     );
 
     const filled = JSON.parse(readFileSync(file, 'utf8').replaceAll('CHANGE-ME', 'CP-SITE-7')) as Record<
