@@ -6,6 +6,7 @@ import { SIM_BOARD, whereBoardsLive } from './board-location.js';
 import { validateConfigFileSchema as validate } from './generated/config-file-validator.js';
 import { JsonSyntaxError, parseJson } from './json-text.js';
 import { KEY_DEFINITIONS, type KeyDefinition } from './keys.js';
+import { fileValueProblems } from './registry.js';
 import { describeSchemaErrors } from './schema-errors.js';
 import { holdsPlaceholder, templateProblems, templateSummary } from './template.js';
 
@@ -129,6 +130,7 @@ export function checkConfig(
       .map((key) => `ocppForced: ${key} has no value in ocpp`),
     ...securityProblems(cfg),
     ...localListProblems(cfg),
+    ...fileValueProblems(cfg.ocpp),
   ];
   return problems.length > 0 ? { problems } : { config: cfg };
 }

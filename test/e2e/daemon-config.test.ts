@@ -28,7 +28,7 @@ describe('chargepointd refuses impossible security settings', () => {
       dir,
       standaloneConfig(dir, 'CP-PROC-02', {
         csms: { url: 'wss://127.0.0.1:1/ocpp', securityProfile: 2, caFile: join(dir, 'no-such-ca.pem') },
-        ocpp: { AuthorizationKey: 'ABCDEF0123456789abcdef' },
+        ocpp: { AuthorizationKey: 'ABCDEF0123456789abcdef0123456789' },
       }),
     );
     expect(await daemon.exitCode()).toBe(78);
@@ -178,6 +178,40 @@ describe('chargepointd --check', () => {
       '',
     ]);
     expect(existsSync(join(dir, 'state'))).toBe(false);
+  });
+
+  it('lists every OCPP key the start would refuse, never showing the AuthorizationKey', async () => {
+    const file = write(
+      'chargepoint.json',
+      standaloneConfig(dir, 'CP-CHECK-01', {
+        ocpp: {
+          heartbeatInterval: 60,
+          HeartbeatInterval: 'hourly',
+          MeterValuesSampledData: 'Energy.Active.Import.Register,Bogus',
+          AuthorizationKey: 's3cret',
+        },
+      }),
+    );
+    const result = await check(file);
+    expect(result.code).toBe(78);
+    expect(result.stderr.split('\n')).toEqual([
+      `${file}: ocpp.heartbeatInterval: not a standard configuration key (names are case-sensitive: did you mean HeartbeatInterval?)`,
+      `${file}: ocpp.HeartbeatInterval: not an integer: must be between 1 and 604800`,
+      `${file}: ocpp.MeterValuesSampledData: 'Bogus' is not a measurand (optionally with a phase)`,
+      `${file}: ocpp.AuthorizationKey: length must be between 16 and 40 characters`,
+      '4 problem(s)',
+      '',
+    ]);
+    expect(result.stderr).not.toContain('s3cret');
+    // A start refuses the file with the same lines, all at once.
+    const daemon = DaemonProcess.spawn(['--config', file]);
+    expect(await daemon.exitCode()).toBe(78);
+    expect(daemon.lines.find((line) => line.level === 'fatal')?.problems).toEqual(
+      result.stderr
+        .split('\n')
+        .slice(0, 4)
+        .map((line) => line.slice(`${file}: `.length)),
+    );
   });
 
   it('gives the line and column of a JSON syntax error', async () => {
