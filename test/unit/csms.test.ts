@@ -718,6 +718,8 @@ describe('DevCsms commands (the console prompt, and npm run csms -- <command> th
       exitCode: 0,
     });
     expect(await statusOf('Authorize', { idTag: '04BLOCKED' })).toBe('Blocked');
+    // An idTag is a CiString20Type: the card the charger reads in another case is the same card.
+    expect(await statusOf('Authorize', { idTag: '04blocked' })).toBe('Blocked');
     expect(await statusOf('Authorize', { idTag: '04OTHER' })).toBe('Accepted');
 
     await expect(commands.run('authorize Invalid')).resolves.toEqual({
