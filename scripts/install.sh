@@ -157,10 +157,12 @@ put() {
 }
 
 # A relative link from $2 to the absolute path $1 (both on the target): right inside DESTDIR too.
+# The paths are the target's, taken as text (-s): this machine's links on them, PREFIX/current
+# above all when the target is this machine, must not pin the link to what they point at now.
 # realpath --relative-to is GNU coreutils', which Debian has (busybox's realpath lacks it).
 link() {
   local dest="$root$2" target
-  target="$(realpath -m --relative-to="$(dirname "$2")" "$1")"
+  target="$(realpath -m -s --relative-to="$(dirname "$2")" "$1")"
   [[ -L "$dest" && "$(readlink "$dest")" == "$target" ]] && return
   mkdir -p "$(dirname "$dest")"
   ln -sfn "$target" "$dest"

@@ -346,6 +346,20 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
     expect(daemon.stdout.trim()).toBe(PACKAGE.version);
   });
 
+  it('links the commands through PREFIX/current even where this machine has that link (a real install)', () => {
+    // Without DESTDIR the target is this machine, whose PREFIX/current install.sh has just made:
+    // here a PREFIX that this machine holds, its current link pointing at an older release.
+    const prefix = join(work, 'host-prefix');
+    mkdirSync(join(prefix, 'releases/0.0.1'), { recursive: true });
+    symlinkSync('releases/0.0.1', join(prefix, 'current'));
+    const result = install({ DESTDIR: join(work, 'linked'), PREFIX: prefix });
+    expect(result.status).toBe(0);
+    // Pinned to a release, the commands would stay on it after a firmware update moves current.
+    expect(readlinkSync(join(work, 'linked/usr/local/bin/cpctl'))).toBe(
+      relative('/usr/local/bin', join(prefix, 'current/dist/src/bin/cpctl.js')),
+    );
+  });
+
   it('installs into another PREFIX and points the unit at it', () => {
     const result = install({ DESTDIR: join(work, 'other'), PREFIX: '/usr/lib/chargepoint' });
     expect(result.status).toBe(0);
