@@ -87,6 +87,10 @@ const policy = withStopTimeout(
 );
 const interactive = process.stdin.isTTY === true;
 
+let daemon: ChildProcess | undefined;
+let restartTimer: NodeJS.Timeout | undefined;
+let stopping = false;
+
 // A 10 s heartbeat interval, so a newcomer sees heartbeats without waiting minutes.
 const csms = start(
   CSMS,
@@ -94,6 +98,12 @@ const csms = start(
   [interactive ? 'pipe' : 'ignore', 'pipe', 'pipe'],
 );
 say(`central system started (pid ${csms.pid})`);
+// From the start: a central system that cannot listen (its port taken) ends the loop before any daemon.
+csms.on('exit', (code, signal) => {
+  if (stopping) return;
+  say(`central system ${signal ? `killed by ${signal}` : `exited with code ${code}`}: stopping`);
+  void stop(1);
+});
 // The central system reads commands from a pipe, not from the terminal: a process outside the
 // terminal's foreground group that reads it would be stopped (SIGTTIN).
 if (interactive && csms.stdin) {
@@ -122,10 +132,6 @@ const readable = pretty({
   ignore: 'pid,hostname,chargePointId',
   singleLine: true,
 });
-
-let daemon: ChildProcess | undefined;
-let restartTimer: NodeJS.Timeout | undefined;
-let stopping = false;
 
 function startDaemon(): void {
   restartTimer = undefined;
@@ -178,11 +184,6 @@ async function stop(code: number): Promise<void> {
   process.exit(code);
 }
 
-csms.on('exit', (code, signal) => {
-  if (stopping) return;
-  say(`central system ${signal ? `killed by ${signal}` : `exited with code ${code}`}: stopping`);
-  void stop(1);
-});
 // npm forwards the terminal's SIGINT, so it may come twice: stop() runs once.
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop(0));
 // However this process ends, it leaves no child behind.

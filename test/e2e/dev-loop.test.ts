@@ -154,11 +154,18 @@ describe('npm run dev: the daemon supervised as systemd would, the central syste
     dirs = [];
   });
 
-  /** A dev loop on a provisioning file in a temp dir (`fields` replace whole sections) and `env`. */
-  async function startLoop(fields: DaemonConfig = {}, env: NodeJS.ProcessEnv = {}): Promise<DevLoop> {
+  /**
+   * A dev loop on a provisioning file in a temp dir (`fields` replace whole sections), `env`, and
+   * its central system on `port` (a free one by default).
+   */
+  async function startLoop(
+    fields: DaemonConfig = {},
+    env: NodeJS.ProcessEnv = {},
+    port?: number,
+  ): Promise<DevLoop> {
     const dir = mkdtempSync(join(tmpdir(), 'cp-dev-loop-'));
     dirs.push(dir);
-    const port = await freePort();
+    port ??= await freePort();
     const config = join(dir, 'chargepoint.json');
     const provisioned = standaloneConfig(dir, CP, {
       csms: { url: `ws://127.0.0.1:${port}/ocpp`, reconnect: { initialSeconds: 0.05, maxSeconds: 0.5 } },
@@ -220,6 +227,24 @@ describe('npm run dev: the daemon supervised as systemd would, the central syste
     expect(misconfigured.lines[exited]).toMatch(/not restarted \(systemd would not\)$/);
     expect(misconfigured.count(/^\[dev\] chargepointd started/)).toBe(1);
     expect(misconfigured.lines.at(-1)).toBe('[dev] stopped');
+  });
+
+  it('ends, starting no daemon, when the central system cannot start (its port taken)', {
+    timeout: 60_000,
+  }, async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = taken.address();
+      if (address === null || typeof address === 'string') throw new Error('no port');
+      const loop = await startLoop({}, {}, address.port);
+      expect(await loop.exitCode()).toBe(1);
+      expect(loop.lines).toContain('[dev] central system exited with code 1: stopping');
+      expect(loop.count(/^\[dev\] chargepointd started/)).toBe(0);
+      expect(loop.lines.at(-1)).toBe('[dev] stopped');
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
   });
 
   it('kills a daemon that has not stopped TimeoutStopSec after Ctrl-C, as systemd does, then stops the central system', {
