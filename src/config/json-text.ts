@@ -5,8 +5,12 @@
  */
 export class JsonSyntaxError extends Error {}
 
-/** Parses `text`, or throws a JsonSyntaxError "line L column C: what". */
-export function parseJson(text: string): unknown {
+/**
+ * Parses `text`, or throws a JsonSyntaxError "line L column C: what". A byte order mark before it
+ * is ignored, as RFC 8259 allows: editors on a technician's laptop write one.
+ */
+export function parseJson(file: string): unknown {
+  const text = file.startsWith('\uFEFF') ? file.slice(1) : file;
   try {
     return JSON.parse(text);
   } catch (error) {

@@ -124,6 +124,11 @@ describe('provisioning file: JSON syntax', () => {
     expect(() => parseJson(text)).toThrow(message);
   });
 
+  it('reads a file an editor saved with a byte order mark (RFC 8259 lets a reader ignore it)', () => {
+    expect(parseJson('\uFEFF{"a": 1}')).toEqual({ a: 1 });
+    expect(() => parseJson('\uFEFF{"a": }')).toThrow('line 1 column 7: unexpected "}"');
+  });
+
   it('a file names the line and column, and never quotes its text (it may hold a password)', () => {
     const file = join(dir, 'cp.json');
     writeFileSync(file, '{\n  "ocpp": { "AuthorizationKey": "s3cret-password" \n  "x": 1 }\n}\n');
