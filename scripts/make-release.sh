@@ -57,7 +57,7 @@ production_modules() {
 prune_release() {
   local modules="$1/node_modules" gyp build dir
   find "$1" -type f \( -name '*.map' -o -name '*.tsbuildinfo' -o -name '*.d.ts' -o -name '*.d.[cm]ts' \) -delete
-  find "$modules" -type f -name '*.[cm]ts' -delete -o -type f -name '*.ts' -delete
+  find "$modules" -type f \( -name '*.ts' -o -name '*.[cm]ts' \) -delete
   find "$modules" -depth -type d -name '@types' -exec rm -rf {} +
   while IFS= read -r dir; do
     [[ -f "$dir/../package.json" ]] && rm -rf "$dir"
