@@ -8,7 +8,7 @@ import { JsonSyntaxError, parseJson } from './json-text.js';
 import { KEY_DEFINITIONS, type KeyDefinition } from './keys.js';
 import { fileValueProblems } from './registry.js';
 import { describeSchemaErrors } from './schema-errors.js';
-import { holdsPlaceholder, templateProblems, templateSummary } from './template.js';
+import { holdsPlaceholder, isObject, templateProblems, templateSummary } from './template.js';
 
 export type SecurityProfileNumber = 0 | 1 | 2 | 3;
 
@@ -111,7 +111,10 @@ export function checkConfig(
   const boardName = boardNameOf(doc);
   const board = boardName === undefined ? [] : boardProblems(boardName, resolveBoard(boardName, baseDir));
   if (!validate(doc)) {
-    return { problems: [...describeSchemaErrors(validate.errors ?? []), ...template, ...board] };
+    // The ocpp values are read one by one, whatever the rest of the file's shape.
+    const ocpp: unknown = isObject(doc) ? doc.ocpp : undefined;
+    const values = isObject(ocpp) ? fileValueProblems(ocpp) : [];
+    return { problems: [...describeSchemaErrors(validate.errors ?? []), ...template, ...board, ...values] };
   }
   const cfg = doc as unknown as RuntimeConfig;
   const abs = (p: string | undefined): string | undefined =>

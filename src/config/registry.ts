@@ -265,7 +265,7 @@ export class ConfigurationRegistry<D extends KeyDefinition = StandardKeyDefiniti
       if (Object.hasOwn(fixed, key))
         throw configError(key, 'computed by the runtime, cannot be set in the file');
       const text = fileValueText(raw);
-      if (text === undefined) throw configError(key, NOT_A_FILE_VALUE);
+      if (text === undefined) throw configError(key, 'must be a string, number or boolean');
       out.set(key, text);
     }
     return out;
@@ -407,9 +407,10 @@ function isSecret(def: KeyDefinition): boolean {
 
 /**
  * Every problem of the provisioning file's `ocpp` values that can be told without the board, one
- * line each (`ocpp.<key>: <reason>`): an unknown key, a value of the wrong JSON type, a value its
- * key's rules refuse. `chargepointd --check` and a start list them all; the registry, built on the
- * board, then checks what depends on it (the keys it computes, the measurands its meters deliver).
+ * line each (`ocpp.<key>: <reason>`): an unknown key, a value its key's rules refuse. A value of a
+ * JSON type no key takes is the file schema's to tell, and skipped here. `chargepointd --check` and
+ * a start list them all; the registry, built on the board, then checks what depends on it (the
+ * keys it computes, the measurands its meters deliver).
  */
 export function fileValueProblems(initial: Readonly<Record<string, unknown>>): string[] {
   const definitions = new Map<string, KeyDefinition>(KEY_DEFINITIONS.map((def) => [def.name, def]));
@@ -419,8 +420,7 @@ export function fileValueProblems(initial: Readonly<Record<string, unknown>>): s
   for (const [key, raw] of Object.entries(initial)) {
     const text = fileValueText(raw);
     if (!known.has(key)) problems.push(`ocpp.${key}: ${unknownKeyReason(key, known)}`);
-    else if (text === undefined) problems.push(`ocpp.${key}: ${NOT_A_FILE_VALUE}`);
-    else texts.set(key, text);
+    else if (text !== undefined) texts.set(key, text);
   }
   // A list's bound is the file's value of its *MaxLength key, else that key's default.
   const context: ValueContext = {
@@ -433,8 +433,6 @@ export function fileValueProblems(initial: Readonly<Record<string, unknown>>): s
   }
   return problems;
 }
-
-const NOT_A_FILE_VALUE = 'must be a string, number or boolean';
 
 /** A file value as the OCPP string it stands for; undefined for a JSON type no key takes. */
 function fileValueText(raw: unknown): string | undefined {

@@ -67,7 +67,8 @@ function boardOfTemplate(document: Record<string, unknown>): unknown {
   return document.board ?? SIM_BOARD;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
+/** A JSON object (not an array, not null). */
+export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 

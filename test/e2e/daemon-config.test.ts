@@ -203,6 +203,14 @@ describe('chargepointd --check', () => {
       '',
     ]);
     expect(result.stderr).not.toContain('s3cret');
+    // Listed also when the file's shape is wrong elsewhere.
+    const misshapen = write('misshapen.json', { ...JSON.parse(readFileSync(file, 'utf8')), bogus: true });
+    const both = await check(misshapen);
+    expect(both.stderr.split('\n').slice(0, 2)).toEqual([
+      `${misshapen}: bogus: is not a known setting`,
+      `${misshapen}: ocpp.heartbeatInterval: not a standard configuration key (names are case-sensitive: did you mean HeartbeatInterval?)`,
+    ]);
+    expect(both.stderr).toContain('5 problem(s)');
     // A start refuses the file with the same lines, all at once.
     const daemon = DaemonProcess.spawn(['--config', file]);
     expect(await daemon.exitCode()).toBe(78);
