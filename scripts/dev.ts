@@ -22,7 +22,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import pretty from 'pino-pretty';
 import { EXIT } from '../src/daemon.js';
-import { readRestartPolicy, restartsAfter } from './systemd-restart.js';
+import { readRestartPolicy, restartsAfter, withStopTimeout } from './systemd-restart.js';
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const ROOT = fileURLToPath(new URL(FROM_SOURCE ? '..' : '../..', import.meta.url));
@@ -62,13 +62,34 @@ function prefixLines(stream: Readable | null, prefix: string): Interface | undef
   return lines;
 }
 
+/** SIGKILL to the process group `child` leads (each child here leads its own); gone already is fine. */
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // ESRCH: nothing of the group is left.
+  }
+}
+
 function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-const policy = readRestartPolicy(readFileSync(UNIT, 'utf8'));
+/**
+ * The unit's rule; DEV_TIMEOUT_STOP_SEC (a systemd time span) stands in for its TimeoutStopSec=,
+ * so the dev loop's own test of that kill waits a second or two, not the unit's 20.
+ */
+const policy = withStopTimeout(
+  readRestartPolicy(readFileSync(UNIT, 'utf8')),
+  process.env.DEV_TIMEOUT_STOP_SEC,
+);
 const interactive = process.stdin.isTTY === true;
+
+let daemon: ChildProcess | undefined;
+let restartTimer: NodeJS.Timeout | undefined;
+let stopping = false;
 
 // A 10 s heartbeat interval, so a newcomer sees heartbeats without waiting minutes.
 const csms = start(
@@ -77,6 +98,12 @@ const csms = start(
   [interactive ? 'pipe' : 'ignore', 'pipe', 'pipe'],
 );
 say(`central system started (pid ${csms.pid})`);
+// From the start: a central system that cannot listen (its port taken) ends the loop before any daemon.
+csms.on('exit', (code, signal) => {
+  if (stopping) return;
+  say(`central system ${signal ? `killed by ${signal}` : `exited with code ${code}`}: stopping`);
+  void stop(1);
+});
 // The central system reads commands from a pipe, not from the terminal: a process outside the
 // terminal's foreground group that reads it would be stopped (SIGTTIN).
 if (interactive && csms.stdin) {
@@ -106,10 +133,6 @@ const readable = pretty({
   singleLine: true,
 });
 
-let daemon: ChildProcess | undefined;
-let restartTimer: NodeJS.Timeout | undefined;
-let stopping = false;
-
 function startDaemon(): void {
   restartTimer = undefined;
   const child = start(DAEMON, ['--config', CONFIG], ['ignore', 'pipe', 'inherit']);
@@ -118,6 +141,8 @@ function startDaemon(): void {
   child.stdout?.pipe(readable, { end: false });
   child.on('exit', (code, signal) => {
     daemon = undefined;
+    // As systemd ends what is left of a service's control group once its main process is gone.
+    killGroup(child);
     const how = signal
       ? `killed by ${signal}`
       : `exited with code ${code} (${EXIT_MEANING[code ?? -1] ?? 'crash'})`;
@@ -139,9 +164,15 @@ async function stop(code: number): Promise<void> {
   clearTimeout(restartTimer);
   const running = daemon;
   if (running) {
+    // KillMode=mixed: SIGTERM to the daemon alone, and if it has not gone TimeoutStopSec later,
+    // SIGKILL to it and every process it started.
     running.kill('SIGTERM');
-    // As systemd does with a stop that takes longer than TimeoutStopSec.
-    const killer = setTimeout(() => running.kill('SIGKILL'), policy.stopTimeoutMs);
+    const killer = setTimeout(() => {
+      say(
+        `chargepointd still running ${policy.stopTimeoutMs / 1000} s after SIGTERM (TimeoutStopSec): killing it, as systemd would`,
+      );
+      killGroup(running);
+    }, policy.stopTimeoutMs);
     await exited(running);
     clearTimeout(killer);
   }
@@ -153,17 +184,12 @@ async function stop(code: number): Promise<void> {
   process.exit(code);
 }
 
-csms.on('exit', (code, signal) => {
-  if (stopping) return;
-  say(`central system ${signal ? `killed by ${signal}` : `exited with code ${code}`}: stopping`);
-  void stop(1);
-});
 // npm forwards the terminal's SIGINT, so it may come twice: stop() runs once.
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop(0));
 // However this process ends, it leaves no child behind.
 process.on('exit', () => {
-  daemon?.kill('SIGKILL');
-  if (csms.exitCode === null && csms.signalCode === null) csms.kill('SIGKILL');
+  if (daemon) killGroup(daemon);
+  killGroup(csms);
 });
 
 if (!stopping) startDaemon();

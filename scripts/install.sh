@@ -22,7 +22,8 @@
 # /usr/share/bash-completion/completions/cpctl, where bash-completion loads it on the first TAB.
 #
 # The release carries native modules built on this machine (better-sqlite3, the epoll binding,
-# serialport's bindings where it has no prebuilt one): installing into an image for another
+# serialport's bindings where it has no prebuilt one: it ships them for x64, arm64 and 32-bit arm,
+# glibc and musl): installing into an image for another
 # architecture (--arch or TARGET_ARCH, as `uname -m` or Node's process.arch spells it) warns that
 # they must be rebuilt there (npm rebuild in the release, on the target or in an emulated chroot).
 #
@@ -156,9 +157,12 @@ put() {
 }
 
 # A relative link from $2 to the absolute path $1 (both on the target): right inside DESTDIR too.
+# The paths are the target's, taken as text (-s): this machine's links on them, PREFIX/current
+# above all when the target is this machine, must not pin the link to what they point at now.
+# realpath --relative-to is GNU coreutils', which Debian has (busybox's realpath lacks it).
 link() {
   local dest="$root$2" target
-  target="$(realpath -m --relative-to="$(dirname "$2")" "$1")"
+  target="$(realpath -m -s --relative-to="$(dirname "$2")" "$1")"
   [[ -L "$dest" && "$(readlink "$dest")" == "$target" ]] && return
   mkdir -p "$(dirname "$dest")"
   ln -sfn "$target" "$dest"
@@ -181,7 +185,8 @@ native_modules_to_rebuild() {
   local gyp dir
   while IFS= read -r gyp; do
     dir="$(dirname "$gyp")"
-    compgen -G "$dir/prebuilds/linux-$1*/*.node" >/dev/null && continue
+    # prebuilds/<platform>-<arch>/ exactly: linux-arm* would take arm64's for 32-bit arm.
+    compgen -G "$dir/prebuilds/linux-$1/*.node" >/dev/null && continue
     echo "${dir#"$release/node_modules/"}"
   done < <(find "$release/node_modules" -name binding.gyp -not -path '*/node_modules/*/node_modules/*' | LC_ALL=C sort)
 }

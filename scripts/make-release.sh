@@ -48,13 +48,16 @@ production_modules() {
 }
 
 # What the runtime never loads goes: source maps (the daemon runs without --enable-source-maps),
-# TypeScript build info and declarations, type packages (@types, which some production packages
-# list as dependencies), the packages' test folders, prebuilt addons for other systems than Linux,
-# and a native addon's build intermediates (objects, static libraries, makefiles; only
-# build/Release/*.node is loaded, and its sources stay for a rebuild on another architecture).
+# TypeScript build info, declarations and sources (Node 20 runs no .ts: some packages ship their
+# sources and type tests beside the JavaScript), type packages (@types, which some production
+# packages list as dependencies), the packages' test folders, prebuilt addons for other systems
+# than Linux, a native addon's build intermediates (objects, static libraries, makefiles; only
+# build/Release/*.node is loaded, and its sources stay for a rebuild on another architecture),
+# and the folders all this leaves empty (sonic-boom/types/tests held type tests only).
 prune_release() {
   local modules="$1/node_modules" gyp build dir
   find "$1" -type f \( -name '*.map' -o -name '*.tsbuildinfo' -o -name '*.d.ts' -o -name '*.d.[cm]ts' \) -delete
+  find "$modules" -type f \( -name '*.ts' -o -name '*.[cm]ts' \) -delete
   find "$modules" -depth -type d -name '@types' -exec rm -rf {} +
   while IFS= read -r dir; do
     [[ -f "$dir/../package.json" ]] && rm -rf "$dir"
@@ -66,6 +69,7 @@ prune_release() {
     find "$build" -mindepth 1 -depth -not -path "$build/Release" \
       -not \( -path "$build/Release/*.node" -not -path "$build/Release/*/*" \) -exec rm -rf {} +
   done < <(find "$modules" -name binding.gyp)
+  find "$modules" -mindepth 1 -depth -type d -empty -delete
 }
 
 stage_release() {

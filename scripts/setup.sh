@@ -52,8 +52,9 @@ deps() {
     return 0
   fi
   # The packages whose install scripts must run (native addons, esbuild's binary check) are
-  # listed in package.json's allowScripts, so npm 11 runs them without a warning.
-  npm ci --no-audit --no-fund
+  # listed in package.json's allowScripts, so npm 11 runs them without a warning. Outside CI, npm
+  # would also look for a newer npm once a week and print an "npm notice" on stderr about it.
+  npm ci --no-audit --no-fund --no-update-notifier
 }
 
 build() {

@@ -6,8 +6,9 @@ import { SIM_BOARD, whereBoardsLive } from './board-location.js';
 import { validateConfigFileSchema as validate } from './generated/config-file-validator.js';
 import { JsonSyntaxError, parseJson } from './json-text.js';
 import { KEY_DEFINITIONS, type KeyDefinition } from './keys.js';
+import { fileValueProblems } from './registry.js';
 import { describeSchemaErrors } from './schema-errors.js';
-import { templateProblems, templateSummary } from './template.js';
+import { holdsPlaceholder, isObject, templateProblems, templateSummary } from './template.js';
 
 export type SecurityProfileNumber = 0 | 1 | 2 | 3;
 
@@ -110,7 +111,10 @@ export function checkConfig(
   const boardName = boardNameOf(doc);
   const board = boardName === undefined ? [] : boardProblems(boardName, resolveBoard(boardName, baseDir));
   if (!validate(doc)) {
-    return { problems: [...describeSchemaErrors(validate.errors ?? []), ...template, ...board] };
+    // The ocpp values are read one by one, whatever the rest of the file's shape.
+    const ocpp: unknown = isObject(doc) ? doc.ocpp : undefined;
+    const values = isObject(ocpp) ? fileValueProblems(ocpp) : [];
+    return { problems: [...describeSchemaErrors(validate.errors ?? []), ...template, ...board, ...values] };
   }
   const cfg = doc as unknown as RuntimeConfig;
   const abs = (p: string | undefined): string | undefined =>
@@ -129,6 +133,7 @@ export function checkConfig(
       .map((key) => `ocppForced: ${key} has no value in ocpp`),
     ...securityProblems(cfg),
     ...localListProblems(cfg),
+    ...fileValueProblems(cfg.ocpp),
   ];
   return problems.length > 0 ? { problems } : { config: cfg };
 }
@@ -151,7 +156,8 @@ export function resolveBoard(board: string, baseDir: string): string {
  * one of the shipped boards, which are not looked up by name, so the line says where they are.
  */
 function boardProblems(name: string, path: string): string[] {
-  if (name === SIM_BOARD || existsSync(path)) return [];
+  // The template's placeholder path is told as such by templateProblems, not as a missing file.
+  if (name === SIM_BOARD || holdsPlaceholder(name) || existsSync(path)) return [];
   const hint = name.includes('/') ? '' : `; ${whereBoardsLive(name)}`;
   return [`board: no board file ${path} (board is "sim" or the path of a board file)${hint}`];
 }

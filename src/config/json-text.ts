@@ -5,8 +5,12 @@
  */
 export class JsonSyntaxError extends Error {}
 
-/** Parses `text`, or throws a JsonSyntaxError "line L column C: what". */
-export function parseJson(text: string): unknown {
+/**
+ * Parses `text`, or throws a JsonSyntaxError "line L column C: what". A byte order mark before it
+ * is ignored, as RFC 8259 allows: editors on a technician's laptop write one.
+ */
+export function parseJson(file: string): unknown {
+  const text = file.startsWith('\uFEFF') ? file.slice(1) : file;
   try {
     return JSON.parse(text);
   } catch (error) {
@@ -14,10 +18,17 @@ export function parseJson(text: string): unknown {
     const before = text.slice(0, offset).split('\n');
     const column = (before.at(-1)?.length ?? 0) + 1;
     const reason = /^(.*) in JSON at position \d+/.exec((error as Error).message)?.[1];
-    const found =
-      offset < text.length ? `unexpected ${JSON.stringify(text[offset])}` : 'unexpected end of the text';
+    const found = offset < text.length ? unexpected(text.charAt(offset)) : 'unexpected end of the text';
     throw new JsonSyntaxError(`line ${before.length} column ${column}: ${reason ?? found}`);
   }
+}
+
+/**
+ * JSON's punctuation and white space are shown; any other character is not, since it may be the
+ * first of an unquoted secret (`"AuthorizationKey": s3cret`).
+ */
+function unexpected(char: string): string {
+  return '{}[],:" \t\n\r'.includes(char) ? `unexpected ${JSON.stringify(char)}` : 'unexpected character';
 }
 
 /** The offset of the first character that cannot continue the JSON text (its length if it ends early). */

@@ -260,14 +260,13 @@ export class ConfigurationRegistry<D extends KeyDefinition = StandardKeyDefiniti
     }
     const out = new Map<string, string>();
     for (const [key, raw] of Object.entries(initial)) {
-      if (!known.has(key)) throw configError(key, `not a standard configuration key${caseHint(key, known)}`);
+      if (!known.has(key)) throw configError(key, unknownKeyReason(key, known));
       if (!this.definitions.has(key)) throw configError(key, 'not provided by this charge point');
       if (Object.hasOwn(fixed, key))
         throw configError(key, 'computed by the runtime, cannot be set in the file');
-      if (typeof raw === 'string') out.set(key, raw);
-      else if ((typeof raw === 'number' && Number.isFinite(raw)) || typeof raw === 'boolean')
-        out.set(key, String(raw));
-      else throw configError(key, 'must be a string, number or boolean');
+      const text = fileValueText(raw);
+      if (text === undefined) throw configError(key, 'must be a string, number or boolean');
+      out.set(key, text);
     }
     return out;
   }
@@ -404,6 +403,46 @@ export class ConfigurationError extends Error {
 /** Write-only keys are secrets: never shown in a listing nor in a log line. */
 function isSecret(def: KeyDefinition): boolean {
   return def.access === 'W';
+}
+
+/**
+ * Every problem of the provisioning file's `ocpp` values that can be told without the board, one
+ * line each (`ocpp.<key>: <reason>`): an unknown key, a value its key's rules refuse. A value of a
+ * JSON type no key takes is the file schema's to tell, and skipped here. `chargepointd --check` and
+ * a start list them all; the registry, built on the board, then checks what depends on it (the
+ * keys it computes, the measurands its meters deliver).
+ */
+export function fileValueProblems(initial: Readonly<Record<string, unknown>>): string[] {
+  const definitions = new Map<string, KeyDefinition>(KEY_DEFINITIONS.map((def) => [def.name, def]));
+  const known: ReadonlySet<string> = new Set(definitions.keys());
+  const texts = new Map<string, string>();
+  const problems: string[] = [];
+  for (const [key, raw] of Object.entries(initial)) {
+    const text = fileValueText(raw);
+    if (!known.has(key)) problems.push(`ocpp.${key}: ${unknownKeyReason(key, known)}`);
+    else if (text !== undefined) texts.set(key, text);
+  }
+  // A list's bound is the file's value of its *MaxLength key, else that key's default.
+  const context: ValueContext = {
+    valueOf: (key) => texts.get(key) ?? definitions.get(key)?.defaultValue,
+  };
+  for (const [key, text] of texts) {
+    const def = definitions.get(key);
+    const parsed = def === undefined ? undefined : parseValue(def, text, context);
+    if (parsed?.ok === false) problems.push(`ocpp.${key}: ${parsed.reason}`);
+  }
+  return problems;
+}
+
+/** A file value as the OCPP string it stands for; undefined for a JSON type no key takes. */
+function fileValueText(raw: unknown): string | undefined {
+  if (typeof raw === 'string') return raw;
+  if ((typeof raw === 'number' && Number.isFinite(raw)) || typeof raw === 'boolean') return String(raw);
+  return undefined;
+}
+
+function unknownKeyReason(key: string, known: ReadonlySet<string>): string {
+  return `not a standard configuration key${caseHint(key, known)}`;
 }
 
 function configError(key: string, reason: string): ConfigurationError {

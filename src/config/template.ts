@@ -4,10 +4,11 @@ import { SIM_BOARD, whereBoardsLive } from './board-location.js';
  * The installer's configuration template (config/chargepoint.example.json, installed as
  * /etc/chargepoint/chargepoint.json when there is none) must not run as it is: a charger that
  * registers as "CHANGE-ME" or drives a simulated board instead of its contactor fails quietly.
- * The template marks every value to fill in with PLACEHOLDER, which no configuration may hold, and
- * carries the field `template`, whose text says what to do; a file with that field may not use the
- * simulated board, and does not start until the field is deleted. The development configuration
- * and the tests have no `template` field and keep the simulated board.
+ * The template marks every value to fill in with PLACEHOLDER, which no configuration may hold, the
+ * board included (a mark deleted before the board was set would otherwise leave a charger on the
+ * simulation), and carries the field `template`, whose text says what to do; a file with that
+ * field may not use the simulated board either, and does not start until the field is deleted.
+ * The development configuration and the tests have no `template` field and keep the simulated board.
  */
 export const PLACEHOLDER = 'CHANGE-ME';
 
@@ -19,6 +20,7 @@ const WHAT_TO_FILL_IN: Readonly<Record<string, string>> = {
   'identity.chargePointSerialNumber': "this charger's serial number",
   'identity.chargeBoxSerialNumber': "this charger's serial number",
   'csms.url': "the central system's URL",
+  board: "the path of this charger's board file",
 };
 
 /** What a document still holds of the template, one line per field to fill in. */
@@ -26,7 +28,7 @@ export function templateProblems(document: unknown): string[] {
   if (!isObject(document)) return [];
   const problems = placeholderFields(document, '').map(
     (field) =>
-      `${field}: still the template's placeholder ${PLACEHOLDER}: fill in ${WHAT_TO_FILL_IN[field] ?? 'its value'}`,
+      `${field}: still the template's placeholder ${PLACEHOLDER}: fill in ${WHAT_TO_FILL_IN[field] ?? 'its value'}${field === 'board' ? `; ${whereBoardsLive('<your board>')}` : ''}`,
   );
   if (!isTemplate(document)) return problems;
   if (boardOfTemplate(document) === SIM_BOARD) {
@@ -65,13 +67,19 @@ function boardOfTemplate(document: Record<string, unknown>): unknown {
   return document.board ?? SIM_BOARD;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
+/** A JSON object (not an array, not null). */
+export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Whether `value` is, or holds, the placeholder. */
+export function holdsPlaceholder(value: string): boolean {
+  return value.includes(PLACEHOLDER);
 }
 
 /** The dotted names of the string values holding the placeholder (the marker's own text aside). */
 function placeholderFields(value: unknown, field: string): string[] {
-  if (typeof value === 'string') return value.includes(PLACEHOLDER) ? [field] : [];
+  if (typeof value === 'string') return holdsPlaceholder(value) ? [field] : [];
   if (typeof value !== 'object' || value === null) return [];
   return Object.entries(value).flatMap(([key, child]) =>
     field === '' && key === 'template' ? [] : placeholderFields(child, field ? `${field}.${key}` : key),

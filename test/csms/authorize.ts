@@ -28,12 +28,13 @@ export interface AuthorizeSettings {
  */
 export class AuthorizeAnswers {
   private status: AuthorizationStatus = 'Accepted';
-  private readonly byIdTag = new Map<string, AuthorizationStatus>();
+  /** By the idTag's case-folded form (OCPP's IdToken is a case-insensitive CiString20Type), as set. */
+  private readonly byIdTag = new Map<string, { idTag: string; status: AuthorizationStatus }>();
 
   /** Without an idTag: the answer for every idTag not named on its own. */
   set(status: AuthorizationStatus, idTag?: string): void {
     if (idTag === undefined) this.status = status;
-    else this.byIdTag.set(idTag, status);
+    else this.byIdTag.set(idTag.toUpperCase(), { idTag, status });
   }
 
   /** Back to Accepted for every idTag, with no exceptions. */
@@ -43,10 +44,14 @@ export class AuthorizeAnswers {
   }
 
   answer(idTag: string): IdTagInfo {
-    return { status: this.byIdTag.get(idTag) ?? this.status };
+    return { status: this.byIdTag.get(idTag.toUpperCase())?.status ?? this.status };
   }
 
   settings(): AuthorizeSettings {
-    return { status: this.status, idTags: Object.fromEntries(this.byIdTag) };
+    const idTags = [...this.byIdTag.values()].map(({ idTag, status }): [string, AuthorizationStatus] => [
+      idTag,
+      status,
+    ]);
+    return { status: this.status, idTags: Object.fromEntries(idTags) };
   }
 }

@@ -44,7 +44,7 @@ export async function listenForCommands(path: string, commands: CsmsCommands): P
 }
 
 async function answer(request: string, commands: CsmsCommands): Promise<CommandOutcome> {
-  const line = field(parseJson(request), 'line');
+  const { line } = jsonObject(request);
   if (typeof line !== 'string')
     return { output: 'bad request: want {"line": "<command>"}', exitCode: COMMAND_EXIT.usage };
   return commands.run(line);
@@ -70,9 +70,7 @@ export function sendCommand(path: string, line: string): Promise<CommandOutcome>
       });
     });
     socket.on('end', () => {
-      const outcome = parseJson(text);
-      const output = field(outcome, 'output');
-      const exitCode = field(outcome, 'exitCode');
+      const { output, exitCode } = jsonObject(text);
       resolve(
         typeof output === 'string' && typeof exitCode === 'number'
           ? { output, exitCode }
@@ -82,14 +80,12 @@ export function sendCommand(path: string, line: string): Promise<CommandOutcome>
   });
 }
 
-function parseJson(text: string): unknown {
+/** The members of the JSON object `text` holds; none when it holds anything else, which each side refuses. */
+function jsonObject(text: string): Record<string, unknown> {
   try {
-    return JSON.parse(text);
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null ? Object.fromEntries(Object.entries(value)) : {};
   } catch {
-    return undefined;
+    return {};
   }
-}
-
-function field(value: unknown, name: string): unknown {
-  return typeof value === 'object' && value !== null ? Reflect.get(value, name) : undefined;
 }

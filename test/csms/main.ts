@@ -32,6 +32,12 @@ ${COMMANDS_HELP}`;
 /** The words `npm run csms -- <word> ...` takes as a command for a running central system. */
 const COMMAND_WORDS = new Set(['send', 'authorize', 'charge-points']);
 
+/**
+ * The frames the console keeps: it prints each as it passes and its commands wait for answers,
+ * not for frames, so a few for the waiters suffice and a week of heartbeats is not kept.
+ */
+const CONSOLE_MAX_FRAMES = 1_000;
+
 const BOOT_STATUSES = ['Accepted', 'Pending', 'Rejected'] as const;
 type BootStatus = (typeof BOOT_STATUSES)[number];
 
@@ -103,6 +109,7 @@ function parseOptions(): ConsoleOptions {
     port,
     host: values.host,
     rules: { boot: { status, interval } },
+    maxFrames: CONSOLE_MAX_FRAMES,
   };
   if (values.auth) {
     opts.basicAuth = {};

@@ -98,6 +98,12 @@ export interface CsmsOptions {
   basicAuth?: Record<string, string>;
   rules?: CsmsRules;
   log?: Logger;
+  /**
+   * Keep only the newest `maxFrames` frames in `frames`, a ring: a central system that runs for
+   * days (`npm run csms`, `npm run dev`) would otherwise hold every frame of its life. Default: all
+   * of them, since tests and audits read a run's whole history.
+   */
+  maxFrames?: number;
 }
 
 /** The error `call()` rejects with when the charge point answers with a CALLERROR. */
@@ -549,6 +555,8 @@ export class DevCsms extends EventEmitter<CsmsEvents> {
       message: parseMessage(text),
     };
     this.frames.push(record);
+    // One frame in, at most one out: the oldest goes, and `seq` still tells what was dropped.
+    if (this.frames.length > (this.opts.maxFrames ?? Number.POSITIVE_INFINITY)) this.frames.shift();
     this.log.debug({ cpId, direction, text }, 'frame');
     this.emit('frame', record);
     this.wakeWaiters();

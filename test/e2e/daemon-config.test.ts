@@ -28,7 +28,7 @@ describe('chargepointd refuses impossible security settings', () => {
       dir,
       standaloneConfig(dir, 'CP-PROC-02', {
         csms: { url: 'wss://127.0.0.1:1/ocpp', securityProfile: 2, caFile: join(dir, 'no-such-ca.pem') },
-        ocpp: { AuthorizationKey: 'ABCDEF0123456789abcdef' },
+        ocpp: { AuthorizationKey: 'ABCDEF0123456789abcdef0123456789' },
       }),
     );
     expect(await daemon.exitCode()).toBe(78);
@@ -107,7 +107,7 @@ describe('chargepointd refuses the installer template until it is filled in', ()
   });
 
   it('exits 78 on a filled-in template that still says board "sim", naming where boards live', async () => {
-    daemon = DaemonProcess.withConfig(dir, filledTemplate(dir));
+    daemon = DaemonProcess.withConfig(dir, filledTemplate(dir, { board: 'sim' }));
     expect(await daemon.exitCode()).toBe(78);
     const fatal = daemon.lines.find((l) => l.level === 'fatal');
     expect(fatal?.msg).toMatch(
@@ -120,7 +120,7 @@ describe('chargepointd refuses the installer template until it is filled in', ()
   });
 
   it('exits 78 on a placeholder left in a file without the template mark', async () => {
-    const { template: _mark, ...config } = filledTemplate(dir, { chargePointId: 'CHANGE-ME' });
+    const { template: _mark, ...config } = filledTemplate(dir, { chargePointId: 'CHANGE-ME', board: 'sim' });
     daemon = DaemonProcess.withConfig(dir, config);
     expect(await daemon.exitCode()).toBe(78);
     expect(daemon.lines.find((l) => l.level === 'fatal')?.msg).toBe(
@@ -180,6 +180,48 @@ describe('chargepointd --check', () => {
     expect(existsSync(join(dir, 'state'))).toBe(false);
   });
 
+  it('lists every OCPP key the start would refuse, never showing the AuthorizationKey', async () => {
+    const file = write(
+      'chargepoint.json',
+      standaloneConfig(dir, 'CP-CHECK-01', {
+        ocpp: {
+          heartbeatInterval: 60,
+          HeartbeatInterval: 'hourly',
+          MeterValuesSampledData: 'Energy.Active.Import.Register,Bogus',
+          AuthorizationKey: 's3cret',
+        },
+      }),
+    );
+    const result = await check(file);
+    expect(result.code).toBe(78);
+    expect(result.stderr.split('\n')).toEqual([
+      `${file}: ocpp.heartbeatInterval: not a standard configuration key (names are case-sensitive: did you mean HeartbeatInterval?)`,
+      `${file}: ocpp.HeartbeatInterval: not an integer: must be between 1 and 604800`,
+      `${file}: ocpp.MeterValuesSampledData: 'Bogus' is not a measurand (optionally with a phase)`,
+      `${file}: ocpp.AuthorizationKey: length must be between 16 and 40 characters`,
+      '4 problem(s)',
+      '',
+    ]);
+    expect(result.stderr).not.toContain('s3cret');
+    // Listed also when the file's shape is wrong elsewhere.
+    const misshapen = write('misshapen.json', { ...JSON.parse(readFileSync(file, 'utf8')), bogus: true });
+    const both = await check(misshapen);
+    expect(both.stderr.split('\n').slice(0, 2)).toEqual([
+      `${misshapen}: bogus: is not a known setting`,
+      `${misshapen}: ocpp.heartbeatInterval: not a standard configuration key (names are case-sensitive: did you mean HeartbeatInterval?)`,
+    ]);
+    expect(both.stderr).toContain('5 problem(s)');
+    // A start refuses the file with the same lines, all at once.
+    const daemon = DaemonProcess.spawn(['--config', file]);
+    expect(await daemon.exitCode()).toBe(78);
+    expect(daemon.lines.find((line) => line.level === 'fatal')?.problems).toEqual(
+      result.stderr
+        .split('\n')
+        .slice(0, 4)
+        .map((line) => line.slice(`${file}: `.length)),
+    );
+  });
+
   it('gives the line and column of a JSON syntax error', async () => {
     const file = write(
       'chargepoint.json',
@@ -196,7 +238,7 @@ describe('chargepointd --check', () => {
     const file = write('chargepoint.json', '{\n  "chargePointId": "CP-1",\n  "board": sim\n}\n');
     const result = await check(file);
     expect(result.stderr).toBe(
-      `configuration file ${file} is not valid JSON: line 3 column 12: unexpected "s"\n1 problem(s)\n`,
+      `configuration file ${file} is not valid JSON: line 3 column 12: unexpected character\n1 problem(s)\n`,
     );
   });
 

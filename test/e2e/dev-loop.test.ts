@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cpctl } from '../support/cpctl-process.js';
+import { type DaemonConfig, standaloneConfig } from '../support/daemon-process.js';
 
 // `npm run dev` as a developer runs it: scripts/dev.ts (from source through tsx) in a process
 // group of its own, with the real central system and daemon it starts, on a free port and a
@@ -26,6 +27,16 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
+/** Whether any process of the group `pgid` leads still runs. */
+function processGroupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 class DevLoop {
   readonly lines: string[] = [];
   readonly child: ChildProcess;
@@ -35,10 +46,11 @@ class DevLoop {
     readonly port: number,
     readonly socket: string,
     config: string,
+    env: NodeJS.ProcessEnv,
   ) {
     this.child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/dev.ts')], {
       cwd: ROOT,
-      env: { ...process.env, CSMS_PORT: String(port), CHARGEPOINT_CONFIG: config },
+      env: { ...process.env, ...env, CSMS_PORT: String(port), CHARGEPOINT_CONFIG: config },
       stdio: ['ignore', 'pipe', 'pipe'],
       // Its own process group, as a terminal gives the command it runs: Ctrl-C is a SIGINT to it.
       detached: true,
@@ -142,34 +154,41 @@ describe('npm run dev: the daemon supervised as systemd would, the central syste
     dirs = [];
   });
 
-  async function startLoop(fields: Record<string, unknown> = {}): Promise<DevLoop> {
+  /**
+   * A dev loop on a provisioning file in a temp dir (`fields` replace whole sections), `env`, and
+   * its central system on `port` (a free one by default).
+   */
+  async function startLoop(
+    fields: DaemonConfig = {},
+    env: NodeJS.ProcessEnv = {},
+    port?: number,
+  ): Promise<DevLoop> {
     const dir = mkdtempSync(join(tmpdir(), 'cp-dev-loop-'));
     dirs.push(dir);
-    const port = await freePort();
-    const socket = join(dir, 'cpctl.sock');
+    port ??= await freePort();
     const config = join(dir, 'chargepoint.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        chargePointId: CP,
-        identity: { vendor: 'V', model: 'M' },
-        csms: { url: `ws://127.0.0.1:${port}/ocpp`, reconnect: { initialSeconds: 0.05, maxSeconds: 0.5 } },
-        stateDir: join(dir, 'state'),
-        board: 'sim',
-        cli: { socket },
-        ...fields,
-      }),
-    );
-    const loop = new DevLoop(port, socket, config);
+    const provisioned = standaloneConfig(dir, CP, {
+      csms: { url: `ws://127.0.0.1:${port}/ocpp`, reconnect: { initialSeconds: 0.05, maxSeconds: 0.5 } },
+      board: 'sim',
+      ...fields,
+    });
+    writeFileSync(config, JSON.stringify(provisioned));
+    const loop = new DevLoop(port, join(dir, 'cpctl.sock'), config, env);
     loops.push(loop);
+    return loop;
+  }
+
+  /** A dev loop whose daemon has booted and reported its connectors. */
+  async function bootedLoop(env: NodeJS.ProcessEnv = {}): Promise<DevLoop> {
+    const loop = await startLoop({}, env);
+    await loop.booted();
     return loop;
   }
 
   it('restarts the daemon after a Reset Soft and a Reset Hard sent with csms send, RestartSec later', {
     timeout: 180_000,
   }, async () => {
-    const loop = await startLoop();
-    await loop.booted();
+    const loop = await bootedLoop();
 
     const refused = await loop.csms('send', 'Reset', '{"type":"Sof"}');
     expect(refused).toMatchObject({ code: 64, stdout: '' });
@@ -196,8 +215,7 @@ describe('npm run dev: the daemon supervised as systemd would, the central syste
   it('restarts a crashed daemon, and stops the loop on a configuration error, which systemd does not restart', {
     timeout: 180_000,
   }, async () => {
-    const loop = await startLoop();
-    await loop.booted();
+    const loop = await bootedLoop();
     process.kill(loop.pid('chargepointd'), 'SIGKILL');
     const killed = await loop.waitForLine(/^\[dev\] chargepointd killed by SIGKILL: restarting in 2 s/);
     await loop.waitForLine(/^\[dev\] chargepointd started/, killed);
@@ -211,27 +229,52 @@ describe('npm run dev: the daemon supervised as systemd would, the central syste
     expect(misconfigured.lines.at(-1)).toBe('[dev] stopped');
   });
 
-  it('kills a daemon that has not stopped TimeoutStopSec (20 s) after Ctrl-C, as systemd does, then stops the central system', {
+  it('ends, starting no daemon, when the central system cannot start (its port taken)', {
+    timeout: 60_000,
+  }, async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = taken.address();
+      if (address === null || typeof address === 'string') throw new Error('no port');
+      const loop = await startLoop({}, {}, address.port);
+      expect(await loop.exitCode()).toBe(1);
+      expect(loop.lines).toContain('[dev] central system exited with code 1: stopping');
+      expect(loop.count(/^\[dev\] chargepointd started/)).toBe(0);
+      expect(loop.lines.at(-1)).toBe('[dev] stopped');
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
+  });
+
+  it('kills a daemon that has not stopped TimeoutStopSec after Ctrl-C, as systemd does, then stops the central system', {
     timeout: 180_000,
   }, async () => {
-    const loop = await startLoop();
-    await loop.booted();
+    // The unit's 20 s (test/unit/systemd-restart.test.ts reads it), shortened for this test only.
+    const loop = await bootedLoop({ DEV_TIMEOUT_STOP_SEC: '1500ms' });
+    const daemonPid = loop.pid('chargepointd');
     // A daemon that hangs: it cannot act on the SIGTERM.
-    process.kill(loop.pid('chargepointd'), 'SIGSTOP');
+    process.kill(daemonPid, 'SIGSTOP');
     const interrupted = Date.now();
     process.kill(-(loop.child.pid ?? 0), 'SIGINT');
     expect(await loop.exitCode()).toBe(0);
-    expect(Date.now() - interrupted).toBeGreaterThanOrEqual(19_900);
+    expect(Date.now() - interrupted).toBeGreaterThanOrEqual(1_400);
+    const timedOut = loop.lines.indexOf(
+      '[dev] chargepointd still running 1.5 s after SIGTERM (TimeoutStopSec): killing it, as systemd would',
+    );
+    expect(timedOut).toBeGreaterThan(0);
     const killed = loop.lines.indexOf('[dev] chargepointd killed by SIGKILL');
-    expect(killed).toBeGreaterThan(0);
+    expect(killed).toBeGreaterThan(timedOut);
     expect(loop.lines.indexOf('[csms] SIGTERM: stopping')).toBeGreaterThan(killed);
+    // Nothing of the daemon's or the central system's process group is left behind.
+    expect(processGroupAlive(daemonPid)).toBe(false);
+    expect(processGroupAlive(loop.pid('central system'))).toBe(false);
   });
 
   it('answers Authorize as set with csms authorize; Ctrl-C stops the daemon, whose StopTransaction still gets its answer, then the central system', {
     timeout: 180_000,
   }, async () => {
-    const loop = await startLoop();
-    await loop.booted();
+    const loop = await bootedLoop();
 
     const set = await loop.csms('authorize', 'Blocked', '04BLOCKED');
     expect(set).toEqual({

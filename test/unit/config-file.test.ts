@@ -7,6 +7,7 @@ import { CONFIG_FILE_SCHEMA } from '../../src/config/file-schema.js';
 import { parseJson } from '../../src/config/json-text.js';
 
 const TEMPLATE = new URL('../../config/chargepoint.example.json', import.meta.url).pathname;
+const BOARD = new URL('../../config/boards/rpi-ac-1.json', import.meta.url).pathname;
 
 const minimal = {
   chargePointId: 'CP1',
@@ -116,11 +117,16 @@ describe('provisioning file: JSON syntax', () => {
     ['{\n  "a": }', 'line 2 column 8: unexpected "}"'],
     ['{\n  "a": tru\n}', 'line 2 column 11: unexpected "\\n"'],
     ['{\n  "a": [1, 2\n', "line 3 column 1: Expected ',' or ']' after array element"],
-    ['{"a": 1} x', 'line 1 column 10: unexpected "x"'],
+    ['{"a": 1} x', 'line 1 column 10: unexpected character'],
     ['{\n  "a": "x', 'line 2 column 10: Unterminated string'],
     ['{\n  "a":', 'line 2 column 7: unexpected end of the text'],
   ])('%j fails at %s', (text, message) => {
     expect(() => parseJson(text)).toThrow(message);
+  });
+
+  it('reads a file an editor saved with a byte order mark (RFC 8259 lets a reader ignore it)', () => {
+    expect(parseJson('\uFEFF{"a": 1}')).toEqual({ a: 1 });
+    expect(() => parseJson('\uFEFF{"a": }')).toThrow('line 1 column 7: unexpected "}"');
   });
 
   it('a file names the line and column, and never quotes its text (it may hold a password)', () => {
@@ -130,6 +136,15 @@ describe('provisioning file: JSON syntax', () => {
       `configuration file ${file} is not valid JSON: line 3 column 3: Expected ',' or '}' after property value`,
     );
     expect(() => loadConfigFile(file)).not.toThrow(/s3cret/);
+  });
+
+  it('never shows a character of a password written without its quotes', () => {
+    const file = join(dir, 'cp-unquoted.json');
+    writeFileSync(file, '{\n  "ocpp": { "AuthorizationKey": s3cret }\n}\n');
+    expect(() => loadConfigFile(file)).toThrow(
+      `configuration file ${file} is not valid JSON: line 2 column 33: unexpected character`,
+    );
+    expect(() => loadConfigFile(file)).not.toThrow(/"s"|s3/);
   });
 });
 
@@ -154,15 +169,31 @@ describe('provisioning file: the installer template', () => {
   });
 
   it('is refused on the simulated board while it is marked as the template', () => {
-    expect(problemsOf(filled).map((problem) => problem.split(':')[0])).toEqual(['board', 'template']);
-    expect(problemsOf({ ...filled, board: '/etc/chargepoint/CHANGE-ME.json' })).toContainEqual(
-      expect.stringMatching(/^board: still the template's placeholder CHANGE-ME/),
+    expect(problemsOf({ ...filled, board: 'sim' }).map((problem) => problem.split(':')[0])).toEqual([
+      'board',
+      'template',
+    ]);
+  });
+
+  it('is refused with its mark deleted but its board left as shipped: a charger never runs the simulation unasked', () => {
+    // Filled in field by field, as a technician does, and the mark deleted: only the board is left.
+    const { template: _mark, ...unmarked } = template;
+    const provisioned = {
+      ...unmarked,
+      chargePointId: 'CP-SITE-7',
+      identity: { vendor: 'ACME', model: 'AC22', chargePointSerialNumber: 'S7', chargeBoxSerialNumber: 'S7' },
+      csms: { url: 'wss://csms.example.com/ocpp', securityProfile: 0 },
+    };
+    const problems = problemsOf(provisioned);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(
+      /^board: still the template's placeholder CHANGE-ME: fill in the path of this charger's board file; board files live in .*\/config\/boards\/.*rpi-ac-1\.json/,
     );
   });
 
   it('runs once filled in and unmarked; the simulated board stays for development files', () => {
     const { template: _mark, ...provisioned } = filled;
-    expect(problemsOf(provisioned)).toEqual([]);
+    expect(problemsOf({ ...provisioned, board: BOARD })).toEqual([]);
     expect(problemsOf({ ...minimal, board: 'sim' })).toEqual([]);
   });
 

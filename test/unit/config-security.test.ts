@@ -10,7 +10,7 @@ const pem = join(dir, 'present.pem');
 writeFileSync(pem, '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const KEY = 'ABCDEF0123456789abcdef';
+const KEY = 'ABCDEF0123456789abcdef0123456789';
 const doc = (csms: Record<string, unknown>, ocpp: Record<string, unknown> = {}) => ({
   chargePointId: 'CP1',
   identity: { vendor: 'V', model: 'M' },

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -384,6 +385,23 @@ describe('DevCsms scripting', () => {
     ws.close();
   });
 
+  it('keeps only the newest maxFrames frames, a ring for a central system that runs for days', async () => {
+    const { server, url } = await startCsms({ maxFrames: 3 });
+    const ws = await connect(`${url}/CP1`);
+    for (let i = 0; i < 3; i++) await cpCall(ws, 'Heartbeat', {});
+    expect(server.frames.map((f) => [f.seq, f.direction])).toEqual([
+      [4, 'out'],
+      [5, 'in'],
+      [6, 'out'],
+    ]);
+    // Waiters still find what came after a mark once older frames are gone.
+    const next = server.waitForCall('CP1', 'Heartbeat', { since: server.mark() });
+    await cpCall(ws, 'Heartbeat', {});
+    expect((await next).record.seq).toBe(7);
+    expect(server.frames.map((f) => f.seq)).toEqual([6, 7, 8]);
+    ws.close();
+  });
+
   it('dropConnection closes with the given code; the CP can reconnect', async () => {
     const { server, url } = await startCsms();
     const ws = await connect(`${url}/CP1`);
@@ -700,6 +718,8 @@ describe('DevCsms commands (the console prompt, and npm run csms -- <command> th
       exitCode: 0,
     });
     expect(await statusOf('Authorize', { idTag: '04BLOCKED' })).toBe('Blocked');
+    // An idTag is a CiString20Type: the card the charger reads in another case is the same card.
+    expect(await statusOf('Authorize', { idTag: '04blocked' })).toBe('Blocked');
     expect(await statusOf('Authorize', { idTag: '04OTHER' })).toBe('Accepted');
 
     await expect(commands.run('authorize Invalid')).resolves.toEqual({
@@ -753,6 +773,33 @@ describe('DevCsms commands (the console prompt, and npm run csms -- <command> th
         output: `no development central system takes commands on ${path} (start it: npm run csms, or npm run dev)`,
         exitCode: 69,
       });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('answers a control-socket line that is not {"line": "<command>"} with a usage error', async () => {
+    const { commands } = await startWithCommands();
+    const dir = mkdtempSync(join(tmpdir(), 'cp-csms-control-'));
+    const path = join(dir, 'control.sock');
+    const exchange = async (text: string): Promise<string> => {
+      const socket = createConnection(path);
+      socket.setEncoding('utf8');
+      socket.end(text);
+      let answer = '';
+      for await (const chunk of socket) answer += String(chunk);
+      return answer;
+    };
+    try {
+      const control = await listenForCommands(path, commands);
+      const usage = `${JSON.stringify({ output: 'bad request: want {"line": "<command>"}', exitCode: 64 })}\n`;
+      for (const request of ['authorize\n', '["authorize"]\n', '{"line": 7}\n', 'null\n']) {
+        expect(await exchange(request), request).toBe(usage);
+      }
+      expect(await exchange('{"line": "authorize Blocked"}\n')).toBe(
+        `${JSON.stringify({ output: 'Authorize: Blocked for every idTag', exitCode: 0 })}\n`,
+      );
+      await new Promise<void>((resolve) => control.close(() => resolve()));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -166,6 +166,10 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
     expect(found(/\.(map|tsbuildinfo)$|\.d\.[cm]?ts$/)).toEqual([]);
     expect(found(/(^|\/)@types$/)).toEqual([]);
     expect(found(/^node_modules\/(@[^/]+\/)?[^/@]+\/tests?$/)).toEqual([]);
+    // Nor deeper down (sonic-boom/types/tests), nor TypeScript sources and type tests, which no
+    // Node 20 runs (rfdc/index.test-d.ts, worker-timers-broker/src/module.ts).
+    expect(found(/(^|\/)(tests?|__tests__)$/)).toEqual([]);
+    expect(found(/\.[cm]?ts$/)).toEqual([]);
     // A native addon keeps its .node file, and its sources for a rebuild, not what built it.
     expect(found(/^node_modules\/(better-sqlite3|epoll)\/build\/(?!Release$|Release\/[^/]+\.node$)/)).toEqual(
       [],
@@ -228,7 +232,7 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
     expect(refused.stderr).toContain(`${file}: chargePointId: still the template's placeholder CHANGE-ME`);
     // The boards of an installation are reached through the current link, which updates move.
     expect(refused.stderr).toContain(
-      `${file}: board: "sim" is the simulated board, not this charger's hardware: board files live in ${at('opt/chargepoint/current/config/boards')}/:`,
+      `${file}: board: still the template's placeholder CHANGE-ME: fill in the path of this charger's board file; board files live in ${at('opt/chargepoint/current/config/boards')}/:`,
     );
 
     const filled = JSON.parse(readFileSync(file, 'utf8').replaceAll('CHANGE-ME', 'CP-SITE-7')) as Record<
@@ -253,11 +257,15 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
     const otherNode = process.arch === 'arm64' ? 'x64' : 'arm64';
     const foreign = install({ TARGET_ARCH: other });
     expect(foreign.status).toBe(0);
-    // serialport ships prebuilt addons for every Linux architecture; these two are built here.
+    // serialport ships prebuilt addons for x64, arm64 and 32-bit arm; these two are built here.
     expect(foreign.stderr).toMatch(
       new RegExp(
         `^install: warning: the target is ${otherNode}, this machine ${process.arch}: the native modules \\(better-sqlite3 epoll\\) were built for ${process.arch} and must be rebuilt for ${otherNode} `,
       ),
+    );
+    // An architecture serialport has no prebuilt addon for: its addon is to be rebuilt as well.
+    expect(install({}, ['--arch', 'riscv64']).stderr).toMatch(
+      /^install: warning: the target is riscv64, .*: the native modules \(@serialport\/bindings-cpp better-sqlite3 epoll\) /,
     );
     // The same architecture under uname's name is no reason to warn.
     const same = install({}, ['--arch', process.arch === 'x64' ? 'x86_64' : process.arch]);
@@ -336,6 +344,20 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
       encoding: 'utf8',
     });
     expect(daemon.stdout.trim()).toBe(PACKAGE.version);
+  });
+
+  it('links the commands through PREFIX/current even where this machine has that link (a real install)', () => {
+    // Without DESTDIR the target is this machine, whose PREFIX/current install.sh has just made:
+    // here a PREFIX that this machine holds, its current link pointing at an older release.
+    const prefix = join(work, 'host-prefix');
+    mkdirSync(join(prefix, 'releases/0.0.1'), { recursive: true });
+    symlinkSync('releases/0.0.1', join(prefix, 'current'));
+    const result = install({ DESTDIR: join(work, 'linked'), PREFIX: prefix });
+    expect(result.status).toBe(0);
+    // Pinned to a release, the commands would stay on it after a firmware update moves current.
+    expect(readlinkSync(join(work, 'linked/usr/local/bin/cpctl'))).toBe(
+      relative('/usr/local/bin', join(prefix, 'current/dist/src/bin/cpctl.js')),
+    );
   });
 
   it('installs into another PREFIX and points the unit at it', () => {

@@ -107,6 +107,28 @@ describe('npm run setup: the locked dependencies', () => {
     expect(existsSync(join(shared, 'some-package/package.json'))).toBe(true);
   });
 
+  it('never lets npm look for a newer npm, whose weekly notice on stderr is no failure but reads like one', () => {
+    // An npm that does what the real one does outside CI once a week, unless told not to.
+    const bin = mkdtempSync(join(tmpdir(), 'cp-setup-bin-'));
+    dirs.push(bin);
+    for (const tool of ['dirname', 'readlink']) symlinkSync(`/usr/bin/${tool}`, join(bin, tool));
+    writeFileSync(
+      join(bin, 'npm'),
+      [
+        '#!/bin/bash',
+        'for arg in "$@"; do [ "$arg" = --no-update-notifier ] && exit 0; done',
+        '[ "$npm_config_update_notifier" = false ] && exit 0',
+        'echo "npm notice New minor version of npm available! 11.0.0 -> 11.9.0" >&2',
+      ].join('\n'),
+    );
+    chmodSync(join(bin, 'npm'), 0o755);
+
+    const result = setup(project(), ['deps'], { PATH: bin });
+
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  });
+
   it('refuses an unknown step with a usage exit', () => {
     const result = setup(project(), ['deploy']);
     expect(result.status).toBe(64);
@@ -145,15 +167,33 @@ describe('npm run setup: the Debian packages', () => {
     return { env: { PATH: bin, TMPDIR: bin }, calls };
   }
 
+  /**
+   * What setup.sh finds missing under fakeApt: socat and systemd, which its PATH hides, and those
+   * of the others this machine lacks (setup.sh looks for them by their absolute paths).
+   */
+  function missingUnderFakeApt(): string {
+    const pymodbus = spawnSync('/usr/bin/python3', ['-c', 'import pymodbus']).status === 0;
+    return [
+      'socat',
+      ...(pymodbus ? [] : ['python3-pymodbus']),
+      ...(existsSync('/usr/sbin/mosquitto') ? [] : ['mosquitto']),
+      'systemd',
+      ...(existsSync('/usr/sbin/vsftpd') ? [] : ['vsftpd']),
+    ].join(' ');
+  }
+
   it('installs the missing ones with one line of output, apt and debconf chatter kept in a log', () => {
     const { env, calls } = fakeApt(0);
+    const missing = missingUnderFakeApt();
     const result = setup(project(), ['packages'], env);
 
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
-    expect(result.stdout).toMatch(/^setup: installing socat systemd \(apt-get; its output: \S+\)\n$/);
+    expect(result.stdout).toMatch(
+      new RegExp(`^setup: installing ${missing} \\(apt-get; its output: \\S+\\)\\n$`),
+    );
     expect(readFileSync(calls, 'utf8')).toBe(
-      ' apt-get update -qq\nnoninteractive apt-get install -y -qq socat systemd\n',
+      ` apt-get update -qq\nnoninteractive apt-get install -y -qq ${missing}\n`,
     );
   });
 
@@ -163,6 +203,6 @@ describe('npm run setup: the Debian packages', () => {
 
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('E: Unable to locate package socat');
-    expect(result.stderr).toContain('setup: apt-get failed installing socat systemd\n');
+    expect(result.stderr).toContain(`setup: apt-get failed installing ${missingUnderFakeApt()}\n`);
   });
 });
