@@ -137,7 +137,7 @@ interface Effective {
  */
 class Follower {
   /** The period at the instant last looked at. */
-  period: SchedulePeriod | undefined;
+  private period: SchedulePeriod | undefined;
   private looked = false;
   /** The profile's boundaries in the window, ascending. */
   private boundaries: number[] | undefined;
@@ -171,6 +171,7 @@ class Follower {
     return this.period;
   }
 
+  /** The profile with its period at the instant last looked at, if one is in effect. */
   get effective(): Effective | undefined {
     return this.period === undefined ? undefined : { placed: this.placed, period: this.period };
   }
@@ -189,7 +190,7 @@ function winnerIndex(candidates: readonly Follower[], t: number): number {
   return index;
 }
 
-/** The earliest upcoming boundary of the first `count` candidates, if before `before`. */
+/** The earliest upcoming boundary of the first `count` candidates, or `before` when none is earlier. */
 function earliestUpcoming(candidates: readonly Follower[], count: number, before: number): number {
   let earliest = before;
   let index = 0;
