@@ -137,7 +137,10 @@ interface PendingCall {
   preempted?: boolean;
   resolve(response: unknown): void;
   reject(error: Error): void;
+  /** Its own timeout: an urgent call's (from the call), or a preempted one's. */
   timer?: Timer;
+  /** Monotonic ms it times out at in flight, when the endpoint's watchdog times it (not `timer`). */
+  deadline?: number;
 }
 
 /**
@@ -228,6 +231,15 @@ export class RpcEndpoint extends EventEmitter {
   /** The central system's CALL ids on this connection. */
   private readonly inboundCallIds = new RecentIds(REPLAY_IDS_KEPT);
   private inFlight: PendingCall | undefined;
+  /**
+   * Times out the call in flight at its `deadline`. One exchange after another would otherwise
+   * set and clear a timer each (and Node its timer list for the duration): this one stays armed
+   * from call to call and, firing before the deadline of the call then in flight (or with none in
+   * flight), arms itself again for that call's deadline (or ends).
+   */
+  private watchdog: Timer | undefined;
+  /** Monotonic ms `watchdog` fires at. */
+  private watchdogAt = 0;
   private transport: Transport | undefined;
   /** Bumped on every attach and detach, so an answer computed for an old link is not sent on a new one. */
   private linkGeneration = 0;
@@ -350,6 +362,7 @@ export class RpcEndpoint extends EventEmitter {
     const current = this.inFlight;
     if (!current || current.preempted || !PREEMPTIBLE_ACTIONS.has(current.action)) return;
     current.preempted = true;
+    current.deadline = undefined;
     current.timer?.cancel();
     const left = Math.max(0, (current.sentAt ?? 0) + PREEMPT_AFTER_MS - this.clock.monotonic());
     current.timer = this.clock.setTimeout(() => this.onTimeout(current), left);
@@ -372,6 +385,8 @@ export class RpcEndpoint extends EventEmitter {
     this.awaitingCaller = false;
     for (const dispatch of this.dispatches) dispatch.timer?.cancel();
     this.dispatches.clear();
+    this.watchdog?.cancel();
+    this.watchdog = undefined;
     const pending = this.inFlight ? [this.inFlight, ...this.queue] : [...this.queue];
     this.queue.length = 0;
     this.inFlight = undefined;
@@ -778,9 +793,30 @@ export class RpcEndpoint extends EventEmitter {
       this.sentIds.add(call.messageId);
       call.sentAt = this.clock.monotonic();
       // An urgent call's timer already runs, since it was asked for.
-      call.timer ??= this.clock.setTimeout(() => this.onTimeout(call), call.timeoutMs);
+      if (!call.timer) this.watch(call, call.sentAt + call.timeoutMs);
     }
     if (!this.inFlight) this.emit('idle');
+  }
+
+  /** Lets the watchdog time out `call` at `deadline`: armed anew only if it would fire later. */
+  private watch(call: PendingCall, deadline: number): void {
+    call.deadline = deadline;
+    if (this.watchdog && this.watchdogAt <= deadline) return;
+    this.watchdog?.cancel();
+    this.armWatchdog(deadline);
+  }
+
+  private armWatchdog(at: number): void {
+    this.watchdogAt = at;
+    this.watchdog = this.clock.setTimeout(() => this.onWatchdog(), at - this.clock.monotonic());
+  }
+
+  private onWatchdog(): void {
+    this.watchdog = undefined;
+    const call = this.inFlight;
+    if (call?.deadline === undefined) return;
+    if (call.deadline > this.clock.monotonic()) this.armWatchdog(call.deadline);
+    else this.onTimeout(call);
   }
 
   /** A central-system CALL of this link is being handled: its answer goes first. */

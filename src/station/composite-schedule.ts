@@ -3,7 +3,8 @@
  * level valid at each instant, a TxProfile replacing the TxDefaultProfile for its transaction, the
  * minimum of that, the ChargePointMaxProfile, the outlet's maximum and the caller's constant
  * limits. Pure: the caller passes `now`. Evaluated only where something can change (the profiles'
- * boundaries), never second by second.
+ * boundaries), never second by second, in one sweep forward in time: a profile's period is looked
+ * up again only where one of its own boundaries has passed.
  */
 import type {
   ChargingProfile,
@@ -129,12 +130,119 @@ interface Effective {
   period: SchedulePeriod;
 }
 
-function winnerAt(candidates: readonly PlacedProfile[], t: number): Effective | undefined {
-  for (const placed of candidates) {
-    const period = periodAt(placed, t);
-    if (period !== undefined) return { placed, period };
+/**
+ * A profile followed forward in time through the window (from, to): its period is looked up again
+ * only at its own boundaries, which are listed only once asked for (a profile below the winner
+ * all along never is).
+ */
+class Follower {
+  /** The period at the instant last looked at. */
+  private period: SchedulePeriod | undefined;
+  private looked = false;
+  /** The profile's boundaries in the window, ascending. */
+  private boundaries: number[] | undefined;
+  /** Index in `boundaries` of the first one after the instant last looked at. */
+  private next = 0;
+
+  constructor(
+    readonly placed: PlacedProfile,
+    private readonly from: number,
+    private readonly to: number,
+  ) {}
+
+  /** The first boundary after the instant last looked at; infinity when none is left in the window. */
+  get upcoming(): number {
+    if (this.boundaries === undefined) {
+      const listed: number[] = [];
+      forEachBoundary(this.placed, this.from, this.to, (t) => {
+        listed.push(t);
+      });
+      this.boundaries = listed;
+    }
+    return this.boundaries[this.next] ?? Number.POSITIVE_INFINITY;
   }
-  return undefined;
+
+  /** The period in effect at `t`; `t` never goes back from one call to the next. */
+  periodAt(t: number): SchedulePeriod | undefined {
+    if (this.looked && this.upcoming > t) return this.period;
+    this.looked = true;
+    this.period = periodAt(this.placed, t);
+    while (this.upcoming <= t) this.next += 1;
+    return this.period;
+  }
+
+  /** The profile with its period at the instant last looked at, if one is in effect. */
+  get effective(): Effective | undefined {
+    return this.period === undefined ? undefined : { placed: this.placed, period: this.period };
+  }
+}
+
+/**
+ * The first candidate in effect at `t`, in priority order, looking at none below it: its index, or
+ * the number of candidates when none is.
+ */
+function winnerIndex(candidates: readonly Follower[], t: number): number {
+  let index = 0;
+  for (const candidate of candidates) {
+    if (candidate.periodAt(t) !== undefined) return index;
+    index += 1;
+  }
+  return index;
+}
+
+/** The earliest upcoming boundary of the first `count` candidates, or `before` when none is earlier. */
+function earliestUpcoming(candidates: readonly Follower[], count: number, before: number): number {
+  let earliest = before;
+  let index = 0;
+  for (const candidate of candidates) {
+    if (index === count) break;
+    earliest = Math.min(earliest, candidate.upcoming);
+    index += 1;
+  }
+  return earliest;
+}
+
+/**
+ * A plan's profiles followed forward in time over the window (from, to). The limit depends only
+ * on each purpose's winner (the first of its candidates in effect, in priority order) and the
+ * candidates above it: a boundary of a profile below the winner changes nothing. So the sweep
+ * steps from one boundary of those to the next, and looks a profile's period up again only at its
+ * own boundaries: for a day of 20 profiles a few dozen lookups, where evaluating every boundary of
+ * every profile took hundreds of limits and a sort of all the boundaries.
+ */
+class Sweep {
+  private readonly charging: readonly Follower[];
+  private readonly chargePointMax: readonly Follower[];
+  /** Candidates of each purpose the last limit looked at: the winner and those above it, or all. */
+  private chargingLooked: number;
+  private chargePointMaxLooked: number;
+
+  constructor(
+    private readonly plan: Plan,
+    from: number,
+    to: number,
+  ) {
+    const follow = (placed: PlacedProfile): Follower => new Follower(placed, from, to);
+    this.charging = plan.charging.map(follow);
+    this.chargePointMax = plan.chargePointMax.map(follow);
+    this.chargingLooked = this.charging.length;
+    this.chargePointMaxLooked = this.chargePointMax.length;
+  }
+
+  /** The limit at `t`: never before the instant of the last limit. */
+  limitAt(t: number): Limit {
+    const charging = winnerIndex(this.charging, t);
+    const max = winnerIndex(this.chargePointMax, t);
+    this.chargingLooked = Math.min(charging + 1, this.charging.length);
+    this.chargePointMaxLooked = Math.min(max + 1, this.chargePointMax.length);
+    return limitOf(this.plan, this.charging[charging]?.effective, this.chargePointMax[max]?.effective);
+  }
+
+  /** The first instant after the last limit's where the limit may change; infinity when none in the window. */
+  nextInstant(): number {
+    const charging = earliestUpcoming(this.charging, this.chargingLooked, Number.POSITIVE_INFINITY);
+    return earliestUpcoming(this.chargePointMax, this.chargePointMaxLooked, charging);
+  }
 }
 
 /** Phases the period may use on this outlet (OCPP's default is 3). */
@@ -152,10 +260,9 @@ function profileSource(placed: PlacedProfile): LimitSource {
   return { kind: 'profile', profileId: placed.profile.id, purpose: placed.profile.purpose };
 }
 
-function limitAt(plan: Plan, t: number): Limit {
+/** The limit of the winning period of each purpose (undefined: none in effect) with the constant limits. */
+function limitOf(plan: Plan, charging: Effective | undefined, max: Effective | undefined): Limit {
   const { electrical } = plan;
-  const charging = winnerAt(plan.charging, t);
-  const max = winnerAt(plan.chargePointMax, t);
   let exactA = Number.POSITIVE_INFINITY;
   let source: LimitSource = HARDWARE;
   // Strictly lower replaces, so the earlier candidate keeps a tie.
@@ -200,24 +307,6 @@ function sameLimit(a: Limit, b: Limit): boolean {
   );
 }
 
-/** Every instant in (from, to) where a profile of the plan may change, ascending, once each. */
-function boundaries(plan: Plan, from: number, to: number): number[] {
-  const instants: number[] = [];
-  const emit = (t: number): void => {
-    instants.push(t);
-  };
-  for (const placed of plan.charging) forEachBoundary(placed, from, to, emit);
-  for (const placed of plan.chargePointMax) forEachBoundary(placed, from, to, emit);
-  return instants;
-}
-
-function ascendingUnique(values: number[]): number[] {
-  const sorted = Float64Array.from(values).sort();
-  const out: number[] = [];
-  for (const v of sorted) if (out.length === 0 || out[out.length - 1] !== v) out.push(v);
-  return out;
-}
-
 function periodOf(startPeriod: number, limit: Limit): CompositePeriod {
   const period: CompositePeriod = {
     startPeriod,
@@ -238,15 +327,15 @@ function periodOf(startPeriod: number, limit: Limit): CompositePeriod {
  * period (the limit now), also for a zero duration.
  */
 export function compositeSchedule(req: CompositeRequest): CompositeSchedule {
-  const p = plan(req);
-  const end = req.now + req.durationS * 1000;
-  const offsets = boundaries(p, req.now, end).map((t) => Math.ceil((t - req.now) / 1000));
+  const { now, durationS } = req;
   // The limit now alone (durationS 0) is what the charging limit asks for every connector.
-  const starts = offsets.length === 0 ? offsets : ascendingUnique(offsets.filter((s) => s < req.durationS));
-  let current = limitAt(p, req.now);
+  const span = new Sweep(plan(req), now, now + durationS * 1000);
+  let current = span.limitAt(now);
   const periods: CompositePeriod[] = [periodOf(0, current)];
-  for (const s of starts) {
-    const next = limitAt(p, req.now + s * 1000);
+  for (let t = span.nextInstant(); t !== Number.POSITIVE_INFINITY; t = span.nextInstant()) {
+    const s = wholeSecondsUntil(now, t);
+    if (s >= durationS) break;
+    const next = span.limitAt(now + s * 1000);
     const last = periods[periods.length - 1]!;
     if (sameLimit(next, current)) {
       if (next.exactA < (last.exactLimitA ?? next.exactA)) last.exactLimitA = next.exactA;
@@ -255,7 +344,14 @@ export function compositeSchedule(req: CompositeRequest): CompositeSchedule {
     }
     current = next;
   }
-  return { start: req.now, durationS: req.durationS, periods };
+  return { start: now, durationS, periods };
+}
+
+/** Whole seconds from `now` to the first whole second (from `now`) at or after `t`. */
+function wholeSecondsUntil(now: number, t: number): number {
+  const s = Math.ceil((t - now) / 1000);
+  // Binary rounding may land that second a hair before `t`; the sweep goes on only once past `t`.
+  return now + s * 1000 < t ? s + 1 : s;
 }
 
 /**
@@ -267,8 +363,7 @@ export function compositeSchedule(req: CompositeRequest): CompositeSchedule {
  * limit for the whole horizon.
  */
 export function nextChange(req: CompositeRequest, horizonS: number = NEXT_CHANGE_HORIZON_S): number {
-  const p = plan(req);
-  return changeAfter(p, req.now, limitAt(p, req.now), horizonS);
+  return firstAndNextChange(plan(req), req.now, horizonS).nextChangeMs;
 }
 
 /**
@@ -280,30 +375,32 @@ export function limitNowAndNextChange(
   req: CompositeRequest,
   horizonS: number = NEXT_CHANGE_HORIZON_S,
 ): { period: CompositePeriod; nextChangeMs: number } {
-  const p = plan(req);
-  const first = limitAt(p, req.now);
-  return { period: periodOf(0, first), nextChangeMs: changeAfter(p, req.now, first, horizonS) };
+  const { first, nextChangeMs } = firstAndNextChange(plan(req), req.now, horizonS);
+  return { period: periodOf(0, first), nextChangeMs };
 }
 
-/** nextChange of a planned request whose limit at `now` is `first`. */
-function changeAfter(p: Plan, now: number, first: Limit, horizonS: number): number {
+/** The limit at `now` and nextChange of a planned request. */
+function firstAndNextChange(p: Plan, now: number, horizonS: number): { first: Limit; nextChangeMs: number } {
   const horizon = now + horizonS * 1000;
+  let spanMs = NEXT_CHANGE_FIRST_WINDOW_MS;
+  let window = new Sweep(p, now, Math.min(now + spanMs + 1, horizon));
+  const first = window.limitAt(now);
   // Constant limits alone never change: no window to search (a charger without profiles).
-  if (p.charging.length === 0 && p.chargePointMax.length === 0) return horizon;
+  if (p.charging.length === 0 && p.chargePointMax.length === 0) return { first, nextChangeMs: horizon };
   // The change is nearly always close (the charging limit asks after every SetChargingProfile and
   // every session), so the horizon is searched in growing windows: a week of a Daily profile's
-  // boundaries is not listed and sorted to find one in the next hour. `boundaries` excludes both
-  // ends, so each window reaches 1 ms past its end and the next starts at that end.
-  let spanMs = NEXT_CHANGE_FIRST_WINDOW_MS;
+  // boundaries is not listed to find one in the next hour. A window excludes both ends, so each
+  // reaches 1 ms past its end and the next starts at that end, where the limit is still `first`.
   for (let from = now; from < horizon; from += spanMs, spanMs *= NEXT_CHANGE_WINDOW_GROWTH) {
-    const to = Math.min(from + spanMs + 1, horizon);
-    const instants = boundaries(p, from, to);
-    if (instants.length === 0) continue;
-    for (const t of ascendingUnique(instants)) {
-      if (!sameLimit(limitAt(p, t), first)) return t;
+    if (from > now) {
+      window = new Sweep(p, from, Math.min(from + spanMs + 1, horizon));
+      window.limitAt(from);
+    }
+    for (let t = window.nextInstant(); t !== Number.POSITIVE_INFINITY; t = window.nextInstant()) {
+      if (!sameLimit(window.limitAt(t), first)) return { first, nextChangeMs: t };
     }
   }
-  return horizon;
+  return { first, nextChangeMs: horizon };
 }
 
 /** A composite period's limit in `unit`, one decimal, rounded down (GetCompositeSchedule, cpctl limits). */

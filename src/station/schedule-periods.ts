@@ -89,9 +89,10 @@ export function periodAt(placed: PlacedProfile, t: number): SchedulePeriod | und
 }
 
 /**
- * Calls `emit` with every instant in (from, to) at which `periodAt` may change: the validity
- * window's ends, each period's start in each occurrence, and each occurrence's end. Instants may
- * repeat; the caller sorts.
+ * Calls `emit` with every instant in (from, to) at which `periodAt` may change, ascending: the
+ * validity window's ends, each period's start in each occurrence, and each occurrence's end. An
+ * instant may repeat (an occurrence's end is the next one's start). A profile whose validity window
+ * is empty never applies, so nothing changes: none.
  */
 export function forEachBoundary(
   placed: PlacedProfile,
@@ -100,13 +101,24 @@ export function forEachBoundary(
   emit: (t: number) => void,
 ): void {
   const { profile } = placed;
+  const { validFrom, validTo } = profile;
+  if (validFrom !== undefined && validTo !== undefined && validFrom >= validTo) return;
   const inside = (t: number): boolean => t > from && t < to;
-  if (profile.validFrom !== undefined && inside(profile.validFrom)) emit(profile.validFrom);
-  if (profile.validTo !== undefined && inside(profile.validTo)) emit(profile.validTo);
+  if (validFrom !== undefined && inside(validFrom)) emit(validFrom);
   // Only the part of the time line where the profile is valid can change its period.
-  const lower = Math.max(from, profile.validFrom ?? from);
-  const upper = Math.min(to, profile.validTo ?? to);
-  if (lower >= upper) return;
+  const lower = Math.max(from, validFrom ?? from);
+  const upper = Math.min(to, validTo ?? to);
+  if (lower < upper) forEachOccurrenceBoundary(placed, lower, upper, emit);
+  if (validTo !== undefined && inside(validTo)) emit(validTo);
+}
+
+/** The periods' starts and the occurrences' ends in (lower, upper), ascending. */
+function forEachOccurrenceBoundary(
+  placed: PlacedProfile,
+  lower: number,
+  upper: number,
+  emit: (t: number) => void,
+): void {
   const step = placed.recurrenceMs;
   let occurrence = placed.anchor;
   if (step > 0 && lower > placed.anchor) occurrence += Math.floor((lower - placed.anchor) / step) * step;

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import {
   CALL_ERROR_CODES,
@@ -359,7 +359,41 @@ describe('our CALLs', () => {
     clock.advance(4_999);
     rpc.receive(JSON.stringify([3, secondId, { currentTime: '2024-05-01T10:00:05Z' }]));
     await expect(second).resolves.toEqual({ currentTime: '2024-05-01T10:00:05Z' });
+    // Answered, it times out never: the timeout's timer, once past, finds nothing to do and ends.
+    clock.advance(TIMEOUT);
+    expect(rpc.counters.timeouts).toBe(1);
     expect(clock.pending).toBe(0);
+  });
+
+  it('times each call from its own send, with one timer for calls answered back to back', async () => {
+    const { clock, transport, rpc } = setup();
+    const setTimeout = vi.spyOn(clock, 'setTimeout');
+    for (let i = 0; i < 100; i++) {
+      const call = rpc.call('Heartbeat', {});
+      clock.advance(100);
+      rpc.receive(JSON.stringify([3, transport.lastId(), { currentTime: '2024-05-01T10:00:00Z' }]));
+      await call;
+      await settle();
+    }
+    expect(setTimeout).toHaveBeenCalledTimes(1);
+    // Sent at 10 s, after that timer was armed for the first call: it times out at 40 s, not 30 s.
+    const late = rpc.call('Heartbeat', {});
+    clock.advance(TIMEOUT - 1);
+    expect(await outcome(late)).toBe('pending');
+    clock.advance(1);
+    expect(await outcome(late)).toBeInstanceOf(CallTimeoutError);
+    // A shorter timeout than the timer armed for the call before it still holds.
+    await settle();
+    const short = rpc.call('Heartbeat', {});
+    rpc.receive(JSON.stringify([3, transport.lastId(), { currentTime: '2024-05-01T10:00:00Z' }]));
+    await short;
+    await settle();
+    const quick = rpc.call('Heartbeat', {}, { timeoutMs: 5_000 });
+    clock.advance(4_999);
+    expect(await outcome(quick)).toBe('pending');
+    clock.advance(1);
+    expect(await outcome(quick)).toBeInstanceOf(CallTimeoutError);
+    expect(rpc.counters.timeouts).toBe(2);
   });
 
   it.each([
@@ -415,6 +449,7 @@ describe('our CALLs', () => {
     const viaError = rpc.call('Heartbeat', {});
     rpc.receive(`[4,"${transport.lastId()}","NotSupported"]`);
     expect(await outcome(viaError)).toBeInstanceOf(CallError);
+    clock.advance(TIMEOUT);
     expect(rpc.counters.timeouts).toBe(0);
     expect(clock.pending).toBe(0);
     expect(transport.sent.every((text) => (JSON.parse(text) as unknown[])[0] === 2)).toBe(true);
