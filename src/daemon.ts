@@ -1,14 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Board, BoardConfigurationError } from '../hal/types.js';
 import { DaemonAlreadyRunningError } from './cli/server.js';
-import { BoardFileError } from './config/board-file.js';
-import { ConfigFileError, loadConfigFile } from './config/file.js';
+import { systemClock } from './clock.js';
+import { BoardFileError, loadBoard } from './config/board-file.js';
+import { ConfigFileError, loadConfigFile, type RuntimeConfig } from './config/file.js';
 import { ConfigurationError } from './config/registry.js';
 import { createLogger, type Logger, logRingDirectory } from './log.js';
 import { Runtime, type StopReason } from './runtime.js';
-import { StoreAccessError } from './store/database.js';
+import { lockStateDirectory, StoreAccessError } from './store/database.js';
 import { StateDirectoryLockedError } from './store/state-lock.js';
 import { SystemdNotifier } from './systemd/notify.js';
 import { FIRMWARE_VERSION } from './version.js';
@@ -137,6 +138,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
   } catch (error) {
     const problems = error instanceof ConfigFileError ? error.problems : undefined;
     log.fatal({ configFile: configPath, problems }, (error as Error).message);
+    if (error instanceof ConfigFileError && error.config) await driveOutputsSafe(error.config, log);
     log.flush();
     return EXIT.config;
   }
@@ -200,4 +202,31 @@ export async function runDaemon(argv: string[]): Promise<number> {
   log.info({ reason, exitCode: code }, 'chargepointd stopped');
   await new Promise<void>((resolve) => log.flush(() => resolve()));
   return code;
+}
+
+/**
+ * A refused configuration whose board is known, on a charger that has run before: a killed run
+ * may have left a contactor closed,
+ * and a daemon that exits 78 is not restarted to open it. Under the state directory's lock, so a
+ * daemon still running on this charger keeps its outputs; anything in the way is logged, the exit
+ * stays 78.
+ */
+async function driveOutputsSafe(config: RuntimeConfig, log: Logger): Promise<void> {
+  // No state directory, no earlier run: nothing can have been left live, and nothing is created.
+  if (!existsSync(config.stateDir)) return;
+  let lock: ReturnType<typeof lockStateDirectory> | undefined;
+  try {
+    lock = lockStateDirectory(config.stateDir);
+    const board = await loadBoard(config.board, { log, clock: systemClock, stateDir: config.stateDir });
+    try {
+      board.safe();
+    } finally {
+      await board.stop();
+    }
+    log.info({ board: board.name }, 'outputs driven safe before exiting');
+  } catch (error) {
+    log.warn({ err: (error as Error).message }, 'outputs not driven safe: the board could not be opened');
+  } finally {
+    lock?.release();
+  }
 }

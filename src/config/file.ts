@@ -69,11 +69,16 @@ export interface FirmwareConfig {
   confirm?: string[];
 }
 
-/** A provisioning file the daemon cannot run on; `problems` has one line per mistake, each naming its field. */
+/**
+ * A provisioning file the daemon cannot run on; `problems` has one line per mistake, each naming
+ * its field. `config` is the file as read when its shape was right (the problems are in values):
+ * enough to find the board and drive its outputs safe before the daemon exits.
+ */
 export class ConfigFileError extends Error {
   constructor(
     readonly problems: readonly string[],
     message = `invalid configuration: ${problems.join('; ')}`,
+    readonly config?: RuntimeConfig,
   ) {
     super(message);
   }
@@ -89,11 +94,12 @@ export function parseConfig(document: unknown, baseDir: string): RuntimeConfig {
   const checked = checkConfig(document, baseDir);
   if (!('problems' in checked)) return checked.config;
   const template = templateSummary(document);
-  if (template === undefined) throw new ConfigFileError(checked.problems);
+  if (template === undefined) throw new ConfigFileError(checked.problems, undefined, checked.config);
   const others = checked.problems.length - templateProblems(document).length;
   throw new ConfigFileError(
     checked.problems,
     `invalid configuration: ${template}${others > 0 ? ` (and ${others} other problem(s))` : ''}; chargepointd --check --config <file> explains each`,
+    checked.config,
   );
 }
 
@@ -105,7 +111,7 @@ export function parseConfig(document: unknown, baseDir: string): RuntimeConfig {
 export function checkConfig(
   document: unknown,
   baseDir: string,
-): { config: RuntimeConfig } | { problems: string[] } {
+): { config: RuntimeConfig } | { problems: string[]; config?: RuntimeConfig } {
   const doc = structuredClone(document);
   const template = templateProblems(doc);
   const boardName = boardNameOf(doc);
@@ -135,7 +141,7 @@ export function checkConfig(
     ...localListProblems(cfg),
     ...fileValueProblems(cfg.ocpp),
   ];
-  return problems.length > 0 ? { problems } : { config: cfg };
+  return problems.length > 0 ? { problems, config: cfg } : { config: cfg };
 }
 
 /** `board` as the file gives it ("sim" when it leaves it out), if it is a name at all. */

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,22 +16,39 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SECRET = 'Swordfish-Lantern-9';
 const SECRET_HEX = Buffer.from(SECRET, 'latin1').toString('hex');
 
-/** cpctl run by another user (only root can), as a technician outside the daemon's group would. */
-function cpctlAs(
-  user: { uid: number; gid: number },
-  socket: string,
-  ...args: string[]
-): Promise<CpctlResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', join(ROOT, 'src/bin/cpctl.ts'), '--socket', socket, ...args],
-      { cwd: ROOT, ...user },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-      },
-    );
-  });
+/**
+ * cpctl as a process that file permissions bind (root without CAP_DAC_OVERRIDE, through setpriv)
+ * on a socket whose mode admits no one: refused as a technician outside the daemon's group is.
+ * Another uid would do as well, were the checkout readable to it; a CI clone in a private temp
+ * directory is not.
+ */
+async function cpctlRefusedBySocketMode(socket: string, ...args: string[]): Promise<CpctlResult> {
+  const mode = statSync(socket).mode & 0o777;
+  chmodSync(socket, 0);
+  try {
+    return await new Promise((resolve) => {
+      execFile(
+        'setpriv',
+        [
+          '--inh-caps=-dac_override,-dac_read_search',
+          '--bounding-set=-dac_override,-dac_read_search',
+          process.execPath,
+          '--import',
+          'tsx',
+          join(ROOT, 'src/bin/cpctl.ts'),
+          '--socket',
+          socket,
+          ...args,
+        ],
+        { cwd: ROOT },
+        (error, stdout, stderr) => {
+          resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+        },
+      );
+    });
+  } finally {
+    chmodSync(socket, mode);
+  }
 }
 
 /** The one line a refusal or an argument error makes: no stack, no usage dump. */
@@ -339,7 +356,7 @@ describe('cpctl exit codes, as a process', () => {
     ],
     // The socket is the daemon's group's (0660): anyone else is refused.
     [EXIT.permission]: [
-      (socket) => cpctlAs({ uid: 65534, gid: 65534 }, socket, 'status'),
+      (socket) => cpctlRefusedBySocketMode(socket, 'status'),
       /^cpctl: permission denied on the control socket/,
     ],
     // Ctrl-C while waiting for an answer: the shell's code for SIGINT, and no line of cpctl's.
