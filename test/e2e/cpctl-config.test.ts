@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigEntry } from '../../src/cli/api.js';
 import { COMMAND_WORDS, EXIT } from '../../src/cli/commands.js';
-import { type CpctlResult, cpctl, onTerminal, spawnCpctl } from '../support/cpctl-process.js';
+import { type CpctlResult, cpctl, cpctlThrough, onTerminal, spawnCpctl } from '../support/cpctl-process.js';
 import { type Harness, useHarness } from '../support/harness.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -26,26 +25,16 @@ async function cpctlRefusedBySocketMode(socket: string, ...args: string[]): Prom
   const mode = statSync(socket).mode & 0o777;
   chmodSync(socket, 0);
   try {
-    return await new Promise((resolve) => {
-      execFile(
+    return await cpctlThrough(
+      (argv) => [
         'setpriv',
-        [
-          '--inh-caps=-dac_override,-dac_read_search',
-          '--bounding-set=-dac_override,-dac_read_search',
-          process.execPath,
-          '--import',
-          'tsx',
-          join(ROOT, 'src/bin/cpctl.ts'),
-          '--socket',
-          socket,
-          ...args,
-        ],
-        { cwd: ROOT },
-        (error, stdout, stderr) => {
-          resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-        },
-      );
-    });
+        '--inh-caps=-dac_override,-dac_read_search',
+        '--bounding-set=-dac_override,-dac_read_search',
+        ...argv,
+      ],
+      socket,
+      ...args,
+    );
   } finally {
     chmodSync(socket, mode);
   }

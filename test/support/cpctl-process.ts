@@ -12,17 +12,27 @@ export interface CpctlResult {
 
 /** Runs the real cpctl (from source through tsx), as a technician would on the board. */
 export function cpctl(socket: string, ...args: string[]): Promise<CpctlResult> {
+  return cpctlThrough(undefined, socket, ...args);
+}
+
+/** cpctl run through `wrap` (e.g. setpriv for other credentials); its exit code and output. */
+export function cpctlThrough(
+  wrap: ((argv: string[]) => string[]) | undefined,
+  socket: string,
+  ...args: string[]
+): Promise<CpctlResult> {
+  const [command, ...rest] = (wrap ?? ((argv) => argv))(cpctlArgv(socket, args));
   return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', join(ROOT, 'src/bin/cpctl.ts'), '--socket', socket, ...args],
-      { cwd: ROOT },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
+    execFile(command!, rest, { cwd: ROOT }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
   });
+}
+
+/** The command line of cpctl from source. */
+function cpctlArgv(socket: string, args: string[]): string[] {
+  return [process.execPath, '--import', 'tsx', join(ROOT, 'src/bin/cpctl.ts'), '--socket', socket, ...args];
 }
 
 /** A cpctl that keeps running (`--watch`), its output as it comes. */
@@ -51,15 +61,7 @@ export function spawnCpctl(
   args: string[],
   wrap?: (argv: string[]) => string[],
 ): RunningCpctl {
-  const argv = [
-    process.execPath,
-    '--import',
-    'tsx',
-    join(ROOT, 'src/bin/cpctl.ts'),
-    '--socket',
-    socket,
-    ...args,
-  ];
+  const argv = cpctlArgv(socket, args);
   const [command, ...rest] = wrap ? wrap(argv) : argv;
   const child = spawn(command!, rest, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
