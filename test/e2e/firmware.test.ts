@@ -94,12 +94,58 @@ function now(offsetMs = 0): string {
   return new Date(Date.now() + offsetMs).toISOString();
 }
 
+type Start = ReturnType<typeof useHarness>;
+
+/** A runtime whose install hook is `installHook(name, exitCode)`. */
+async function startWithHook(
+  start: Start,
+  name: string,
+  exitCode: number,
+): Promise<{ hook: ReturnType<typeof installHook>; h: Harness }> {
+  const hook = installHook(name, exitCode);
+  const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+  return { hook, h };
+}
+
+/** Starts the runtime again and waits for it to report the outcome of the last update; its mark. */
+async function restartUntilReported(h: Harness): Promise<number> {
+  const restarted = h.csms.mark();
+  await h.startRuntime();
+  const reported = once(h.runtime.firmware, 'reported');
+  await h.booted(restarted);
+  await reported;
+  return restarted;
+}
+
+/** The payload of the first SecurityEventNotification of `type` since `since`. */
+async function securityEvent(h: Harness, type: string, since: number): Promise<unknown> {
+  const event = await h.csms.waitForCall(CP_ID, 'SecurityEventNotification', {
+    since,
+    where: (p: { type: string }) => p.type === type,
+  });
+  return event.payload;
+}
+
+/**
+ * Asks for the firmware status (TriggerMessage: FirmwareStatusNotification; ExtendedTriggerMessage:
+ * SignedFirmwareStatusNotification): the answer to the trigger and the status it brought.
+ */
+async function triggerFirmwareStatus(
+  h: Harness,
+  trigger: 'TriggerMessage' | 'ExtendedTriggerMessage',
+): Promise<{ answer: unknown; sent: unknown }> {
+  const since = h.csms.mark();
+  const answer = await h.csms.call(CP_ID, trigger, { requestedMessage: 'FirmwareStatusNotification' });
+  const action =
+    trigger === 'TriggerMessage' ? 'FirmwareStatusNotification' : 'SignedFirmwareStatusNotification';
+  return { answer, sent: (await h.csms.waitForCall(CP_ID, action, { since })).payload };
+}
+
 describe('Firmware Management: UpdateFirmware (1.6)', () => {
   const start = useHarness();
 
   it('TC_044_1_CS download and install: Downloading, Downloaded, Installing, the hook, a reboot, then Installed', async () => {
-    const hook = installHook('tc044-1', 0);
-    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    const { hook, h } = await startWithHook(start, 'tc044-1', 0);
     await h.booted();
     const fw = image('fw-1.0.bin');
     const mark = h.csms.mark();
@@ -118,11 +164,7 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     // While installing the connectors were Unavailable.
     await h.status(1, 'Unavailable', mark);
 
-    const restarted = h.csms.mark();
-    await h.startRuntime();
-    const reported = once(h.runtime.firmware, 'reported');
-    await h.booted(restarted);
-    await reported;
+    const restarted = await restartUntilReported(h);
     expect(statuses(h, 'FirmwareStatusNotification', restarted)).toEqual([{ status: 'Installed' }]);
     // In the order TC_044_1 recommends: BootNotification, StatusNotification (Available), Installed.
     const order = h.csms.calls(CP_ID, undefined, restarted).map((c) => c.action);
@@ -149,8 +191,7 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
   });
 
   it('TC_044_2_CS download failed: a 404 after the retries is DownloadFailed, nothing installed, still Available', async () => {
-    const hook = installHook('tc044-2', 0);
-    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    const { hook, h } = await startWithHook(start, 'tc044-2', 0);
     await h.booted();
     const mark = h.csms.mark();
     await h.csms.call(CP_ID, 'UpdateFirmware', {
@@ -169,8 +210,7 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
   });
 
   it('TC_044_3_CS installation failed: the hook exits non-zero, the old firmware keeps running, connectors Available again', async () => {
-    const hook = installHook('tc044-3', 1);
-    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    const { h } = await startWithHook(start, 'tc044-3', 1);
     await h.booted();
     const fw = image('fw-bad.bin');
     const mark = h.csms.mark();
@@ -205,33 +245,28 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
   });
 
   it('a retrieveDate in the future waits for it; TriggerMessage reports the real status, Idle when nothing runs', async () => {
-    const hook = installHook('later', 1);
-    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    const { h } = await startWithHook(start, 'later', 1);
     await h.booted();
-    const trigger = async (since: number) => {
-      expect(
-        await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'FirmwareStatusNotification' }),
-      ).toEqual({ status: 'Accepted' });
-      return (await h.csms.waitForCall(CP_ID, 'FirmwareStatusNotification', { since })).payload;
+    const trigger = async () => {
+      const { answer, sent } = await triggerFirmwareStatus(h, 'TriggerMessage');
+      expect(answer).toEqual({ status: 'Accepted' });
+      return sent;
     };
-    let mark = h.csms.mark();
-    expect(await trigger(mark)).toEqual({ status: 'Idle' });
+    expect(await trigger()).toEqual({ status: 'Idle' });
 
     const fw = image('fw-later.bin');
-    mark = h.csms.mark();
+    const mark = h.csms.mark();
     await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now(1500) });
     expect(h.runtime.firmware.current()).toMatchObject({ status: 'DownloadScheduled' });
     expect(files.requests.filter((r) => r.path === '/fw-later.bin')).toEqual([]);
     await firmwareStatus(h, 'Downloading', mark);
     await firmwareStatus(h, 'InstallationFailed', mark);
     // The last update failed: nothing runs now, so Idle (1.6: Idle only when not busy).
-    mark = h.csms.mark();
-    expect(await trigger(mark)).toEqual({ status: 'Idle' });
+    expect(await trigger()).toEqual({ status: 'Idle' });
   });
 
   it('a running transaction is never cut: the install waits for it, new sessions are refused, idle connectors Unavailable', async () => {
-    const hook = installHook('wait', 0);
-    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    const { hook, h } = await startWithHook(start, 'wait', 0);
     await h.booted();
     const transactionId = await charging(h, 'VALID01', 1);
     const fw = image('fw-wait.bin');
@@ -247,15 +282,9 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     expect(statuses(h, 'FirmwareStatusNotification', mark).map((s) => s.status)).not.toContain('Installing');
     expect(existsSync(hook.installed)).toBe(false);
     // TriggerMessage gives the real status of the update waiting to install.
-    const triggered = h.csms.mark();
-    expect(
-      await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'FirmwareStatusNotification' }),
-    ).toEqual({ status: 'Accepted' });
-    expect(
-      (await h.csms.waitForCall(CP_ID, 'FirmwareStatusNotification', { since: triggered })).payload,
-    ).toEqual({
-      status: 'Downloaded',
-    });
+    const triggered = await triggerFirmwareStatus(h, 'TriggerMessage');
+    expect(triggered.answer).toEqual({ status: 'Accepted' });
+    expect(triggered.sent).toEqual({ status: 'Downloaded' });
 
     const stopped = h.csms.mark();
     expect(await h.csms.call(CP_ID, 'RemoteStopTransaction', { transactionId })).toEqual({
@@ -268,8 +297,7 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
   });
 
   it('a rollback outside the daemon (firmware-result.json) turns the pending Installed into InstallationFailed', async () => {
-    const hook = installHook('rollback', 0);
-    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    const { h } = await startWithHook(start, 'rollback', 0);
     await h.booted();
     const fw = image('fw-rollback.bin');
     await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now() });
@@ -292,8 +320,7 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
   });
 
   it('the same image asked for again during its download: the cancelled download does not get in the way of the new one', async () => {
-    const hook = installHook('again', 1);
-    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    const { hook, h } = await startWithHook(start, 'again', 1);
     await h.booted();
     const fw = image('fw-again.bin', 256 * 1024);
     files.knobs.bytesPerSecond = 64 * 1024;
@@ -330,19 +357,14 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     await fileWritten(pidFile);
     await h.runtime.stop();
     process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
-    const restarted = h.csms.mark();
-    await h.startRuntime();
-    const reported = once(h.runtime.firmware, 'reported');
-    await h.booted(restarted);
-    await reported;
+    const restarted = await restartUntilReported(h);
     expect(statuses(h, 'FirmwareStatusNotification', restarted)).toEqual([{ status: 'InstallationFailed' }]);
     expect(h.runtime.firmware.current()).toMatchObject({ info: 'interrupted while installing' });
     expect(h.runtime.station.status(1)?.status).toBe('Available');
   });
 
   it('a download scheduled before a stop is carried out after the next start', async () => {
-    const hook = installHook('resume', 1);
-    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    const { hook, h } = await startWithHook(start, 'resume', 1);
     await h.booted();
     const fw = image('fw-resume.bin');
     await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now(1000) });
@@ -361,8 +383,7 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
   });
 
   it("the location's user:password reaches the server, and no log, security event or cpctl output", async () => {
-    const hook = installHook('secret', 0);
-    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    const { h } = await startWithHook(start, 'secret', 0);
     await h.booted();
     const password = 'fw-s3cret-pw';
     files.knobs.credentials = { user: 'firmware', password };
@@ -392,8 +413,7 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
   });
 
   it('HTTPS: a file server is trusted through the central-system roots (as well as the system CAs)', async () => {
-    const hook = installHook('https', 1);
-    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    const { hook, h } = await startWithHook(start, 'https', 1);
     await h.booted();
     const secure = await HttpFileServer.start({ tls: true });
     try {
@@ -466,8 +486,7 @@ describe('Security extension: SignedUpdateFirmware (L01)', () => {
   }
 
   it('TC_080_CS secure firmware update: every status with its requestId, SignatureVerified, Installed and FirmwareUpdated after the reboot', async () => {
-    const hook = installHook('tc080', 0);
-    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    const { hook, h } = await startWithHook(start, 'tc080', 0);
     await withManufacturerRoot(h);
     const fw = image('signed-1.bin');
     const mark = h.csms.mark();
@@ -489,23 +508,13 @@ describe('Security extension: SignedUpdateFirmware (L01)', () => {
       })),
     );
     expect(readFileSync(hook.installed)).toEqual(fw.bytes);
-    const event = await h.csms.waitForCall(CP_ID, 'SecurityEventNotification', {
-      since: restarted,
-      where: (p: { type: string }) => p.type === 'FirmwareUpdated',
-    });
-    expect(event.payload).toMatchObject({ type: 'FirmwareUpdated' });
+    expect(await securityEvent(h, 'FirmwareUpdated', restarted)).toMatchObject({ type: 'FirmwareUpdated' });
     expect(h.csms.calls(CP_ID, 'FirmwareStatusNotification', mark)).toEqual([]);
 
     // Installed is the last status: an ExtendedTriggerMessage now answers Idle (L01.FR.28).
-    const triggered = h.csms.mark();
-    expect(
-      await h.csms.call(CP_ID, 'ExtendedTriggerMessage', { requestedMessage: 'FirmwareStatusNotification' }),
-    ).toEqual({ status: 'Accepted' });
-    expect(
-      (await h.csms.waitForCall(CP_ID, 'SignedFirmwareStatusNotification', { since: triggered })).payload,
-    ).toEqual({
-      status: 'Idle',
-    });
+    const triggered = await triggerFirmwareStatus(h, 'ExtendedTriggerMessage');
+    expect(triggered.answer).toEqual({ status: 'Accepted' });
+    expect(triggered.sent).toEqual({ status: 'Idle' });
   });
 
   it('RSA PKCS#1 v1.5 and ECDSA signatures verify too', async () => {
@@ -539,8 +548,7 @@ describe('Security extension: SignedUpdateFirmware (L01)', () => {
   });
 
   it('TC_081_CS invalid signature: InvalidSignature with the InvalidFirmwareSignature event, nothing installed', async () => {
-    const hook = installHook('tc081', 0);
-    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    const { hook, h } = await startWithHook(start, 'tc081', 0);
     await withManufacturerRoot(h);
     const fw = image('signed-bad.bin');
     const other = image('signed-other.bin', 1000);
@@ -554,20 +562,14 @@ describe('Security extension: SignedUpdateFirmware (L01)', () => {
     expect(statuses(h, 'SignedFirmwareStatusNotification', mark)).toEqual(
       ['Downloading', 'Downloaded', 'InvalidSignature'].map((status) => ({ status, requestId: 7 })),
     );
-    const event = await h.csms.waitForCall(CP_ID, 'SecurityEventNotification', {
-      since: mark,
-      where: (p: { type: string }) => p.type === 'InvalidFirmwareSignature',
+    expect(await securityEvent(h, 'InvalidFirmwareSignature', mark)).toMatchObject({
+      type: 'InvalidFirmwareSignature',
     });
-    expect(event.payload).toMatchObject({ type: 'InvalidFirmwareSignature' });
     expect(existsSync(hook.installed)).toBe(false);
     expect(readdirSync(join(h.stateDir, 'firmware'))).toEqual([]);
 
     // The last status is not Installed: ExtendedTriggerMessage repeats it, with the requestId (L01.FR.29).
-    const triggered = h.csms.mark();
-    await h.csms.call(CP_ID, 'ExtendedTriggerMessage', { requestedMessage: 'FirmwareStatusNotification' });
-    expect(
-      (await h.csms.waitForCall(CP_ID, 'SignedFirmwareStatusNotification', { since: triggered })).payload,
-    ).toEqual({
+    expect((await triggerFirmwareStatus(h, 'ExtendedTriggerMessage')).sent).toEqual({
       status: 'InvalidSignature',
       requestId: 7,
     });
@@ -592,18 +594,15 @@ describe('Security extension: SignedUpdateFirmware (L01)', () => {
         ),
       ),
     ).toEqual({ status: 'InvalidCertificate' });
-    const event = await h.csms.waitForCall(CP_ID, 'SecurityEventNotification', {
-      since: mark,
-      where: (p: { type: string }) => p.type === 'InvalidFirmwareSigningCertificate',
+    expect(await securityEvent(h, 'InvalidFirmwareSigningCertificate', mark)).toMatchObject({
+      type: 'InvalidFirmwareSigningCertificate',
     });
-    expect(event.payload).toMatchObject({ type: 'InvalidFirmwareSigningCertificate' });
     expect(files.requests.filter((r) => r.path === '/signed-untrusted.bin')).toEqual([]);
     expect(h.runtime.firmware.current()).toBeUndefined();
   });
 
   it('a new request during a download: AcceptedCanceled, the old download aborted and its file removed', async () => {
-    const hook = installHook('cancel', 1);
-    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    const { hook, h } = await startWithHook(start, 'cancel', 1);
     await withManufacturerRoot(h);
     const slow = image('slow.bin', 256 * 1024);
     files.knobs.bytesPerSecond = 32 * 1024;
@@ -638,8 +637,7 @@ describe('Security extension: SignedUpdateFirmware (L01)', () => {
   });
 
   it('installDateTime in the future: InstallScheduled, the install waits for it', async () => {
-    const hook = installHook('scheduled', 1);
-    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    const { h } = await startWithHook(start, 'scheduled', 1);
     await withManufacturerRoot(h);
     const fw = image('scheduled.bin');
     const mark = h.csms.mark();
@@ -652,11 +650,7 @@ describe('Security extension: SignedUpdateFirmware (L01)', () => {
       }),
     );
     await firmwareStatus(h, 'InstallScheduled', mark, 'SignedFirmwareStatusNotification');
-    const triggered = h.csms.mark();
-    await h.csms.call(CP_ID, 'ExtendedTriggerMessage', { requestedMessage: 'FirmwareStatusNotification' });
-    expect(
-      (await h.csms.waitForCall(CP_ID, 'SignedFirmwareStatusNotification', { since: triggered })).payload,
-    ).toEqual({
+    expect((await triggerFirmwareStatus(h, 'ExtendedTriggerMessage')).sent).toEqual({
       status: 'InstallScheduled',
       requestId: 3,
     });
@@ -669,8 +663,7 @@ describe('cpctl firmware', () => {
   const start = useHarness();
 
   it('firmware install <file>: copied under the state directory, installed by the hook, reported; firmware shows the result', async () => {
-    const hook = installHook('usb', 0);
-    const h = await start({ config: () => ({ firmware: { install: hook.argv } }) });
+    const { hook, h } = await startWithHook(start, 'usb', 0);
     await h.booted();
     const socket = h.config.cli.socket;
     const idle = await cpctl(socket, 'firmware');
@@ -694,11 +687,7 @@ describe('cpctl firmware', () => {
       'Installing',
     ]);
 
-    const restarted = h.csms.mark();
-    await h.startRuntime();
-    const reported = once(h.runtime.firmware, 'reported');
-    await h.booted(restarted);
-    await reported;
+    const restarted = await restartUntilReported(h);
     expect(statuses(h, 'FirmwareStatusNotification', restarted)).toEqual([{ status: 'Installed' }]);
     const after = await cpctl(socket, 'firmware', '--json');
     expect(JSON.parse(after.stdout)).toMatchObject({
@@ -734,17 +723,10 @@ describe('cpctl firmware', () => {
     writeFileSync(signature, Buffer.from(sign(usb, signer.key, 'pss'), 'base64'));
     const certificate = join(scratch, 'signer.pem');
     writeFileSync(certificate, signer.cert);
+    const installSigned = (file: string) =>
+      cpctl(socket, 'firmware', 'install', file, '--signature', signature, '--certificate', certificate);
     const mark = h.csms.mark();
-    const signed = await cpctl(
-      socket,
-      'firmware',
-      'install',
-      usb,
-      '--signature',
-      signature,
-      '--certificate',
-      certificate,
-    );
+    const signed = await installSigned(usb);
     expect(signed.code).toBe(0);
     await firmwareStatus(h, 'InstallationFailed', mark);
     // No hook here: verified, then the install fails cleanly.
@@ -754,20 +736,7 @@ describe('cpctl firmware', () => {
     const tampered = join(scratch, 'tampered-usb.img');
     writeTestFile(tampered, 4000);
     const next = h.csms.mark();
-    expect(
-      (
-        await cpctl(
-          socket,
-          'firmware',
-          'install',
-          tampered,
-          '--signature',
-          signature,
-          '--certificate',
-          certificate,
-        )
-      ).code,
-    ).toBe(0);
+    expect((await installSigned(tampered)).code).toBe(0);
     await firmwareStatus(h, 'InstallationFailed', next);
     expect(h.runtime.firmware.current()).toMatchObject({ status: 'InvalidSignature' });
   });
