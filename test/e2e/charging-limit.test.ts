@@ -41,6 +41,11 @@ async function compositeLimits(h: Harness, connectorId: number): Promise<number[
   return answer.chargingSchedule?.chargingSchedulePeriod.map((p) => p.limit) ?? [];
 }
 
+/** What `cpctl status --json` reports. */
+async function statusReport(socket: string): Promise<StatusReport> {
+  return JSON.parse((await cpctl(socket, 'status', '--json')).stdout) as StatusReport;
+}
+
 describe('the charging limit end to end (real WebSocket, simulated board)', () => {
   const start = useHarness();
 
@@ -89,7 +94,7 @@ describe('the charging limit end to end (real WebSocket, simulated board)', () =
     expect(offered(h, 1)).toBe(0);
     await charging(h, 'CARD01', 1);
     await whenLimit(h, () => offered(h, 1) === 10, 'the local limit offered');
-    const charged = JSON.parse((await cpctl(socket, 'status', '--json')).stdout) as StatusReport;
+    const charged = await statusReport(socket);
     expect(charged.connectors[0]).toMatchObject({
       id: 1,
       currentLimitA: 10,
@@ -105,7 +110,7 @@ describe('the charging limit end to end (real WebSocket, simulated board)', () =
     const mark = h.csms.mark();
     await h.startRuntime();
     await h.booted(mark);
-    const status = JSON.parse((await cpctl(socket, 'status', '--json')).stdout) as StatusReport;
+    const status = await statusReport(socket);
     // The stop ended the session: nothing is offered, and the status says so rather than a limit of
     // 0; the local limit is kept, and is what the next session on connector 1 gets.
     expect(
@@ -128,7 +133,7 @@ describe('the charging limit end to end (real WebSocket, simulated board)', () =
       code: 0,
       stdout: 'connector 1: no local limit\n',
     });
-    const lifted = JSON.parse((await cpctl(socket, 'status', '--json')).stdout) as StatusReport;
+    const lifted = await statusReport(socket);
     expect(lifted.connectors[0]).toMatchObject({
       id: 1,
       currentLimitA: 0,
