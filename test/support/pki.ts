@@ -66,19 +66,26 @@ function inScratch<T>(fn: (dir: string) => T): T {
   }
 }
 
+/** openssl `req` arguments for a new unencrypted P-256 key written to `keyFile`. */
+function newP256Key(keyFile: string): string[] {
+  return ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile];
+}
+
+/** The certificate `<name>.pem` and its key `<name>.key` that openssl wrote to `dir`. */
+function readPem(dir: string, name: string): Pem {
+  return {
+    cert: readFileSync(join(dir, `${name}.pem`), 'utf8'),
+    key: readFileSync(join(dir, `${name}.key`), 'utf8'),
+  };
+}
+
 /** A self-signed ECDSA P-256 root CA, valid from now for a year. */
 export function ecCa(commonName: string): Pem {
   return inScratch((dir) => {
     openssl([
       'req',
       '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      join(dir, 'ca.key'),
+      ...newP256Key(join(dir, 'ca.key')),
       '-out',
       join(dir, 'ca.pem'),
       '-days',
@@ -91,10 +98,7 @@ export function ecCa(commonName: string): Pem {
       '-addext',
       'keyUsage=critical,keyCertSign,cRLSign',
     ]);
-    return {
-      cert: readFileSync(join(dir, 'ca.pem'), 'utf8'),
-      key: readFileSync(join(dir, 'ca.key'), 'utf8'),
-    };
+    return readPem(dir, 'ca');
   });
 }
 
@@ -110,13 +114,7 @@ export function ecServerCert(ca: Pem): Pem {
     openssl([
       'req',
       '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      join(dir, 'server.key'),
+      ...newP256Key(join(dir, 'server.key')),
       '-out',
       join(dir, 'server.csr'),
       '-subj',
@@ -140,10 +138,7 @@ export function ecServerCert(ca: Pem): Pem {
       '-out',
       join(dir, 'server.pem'),
     ]);
-    return {
-      cert: readFileSync(join(dir, 'server.pem'), 'utf8'),
-      key: readFileSync(join(dir, 'server.key'), 'utf8'),
-    };
+    return readPem(dir, 'server');
   });
 }
 
