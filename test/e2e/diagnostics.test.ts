@@ -45,6 +45,23 @@ function waitForStatus(h: Harness, action: string, status: string, since: number
     .then((call) => call.payload as Status);
 }
 
+/** The status notification each trigger asks for: the 1.6 one and the security extension's. */
+const UPLOAD_STATUS = {
+  TriggerMessage: 'DiagnosticsStatusNotification',
+  ExtendedTriggerMessage: 'LogStatusNotification',
+} as const;
+
+/** Triggers the upload status and waits for it to come as `status`: the trigger's answer and what came. */
+async function triggerUploadStatus(
+  h: Harness,
+  trigger: keyof typeof UPLOAD_STATUS,
+  status: string,
+): Promise<{ answer: unknown; sent: Status }> {
+  const since = h.csms.mark();
+  const answer = await h.csms.call(CP_ID, trigger, { requestedMessage: UPLOAD_STATUS[trigger] });
+  return { answer, sent: await waitForStatus(h, UPLOAD_STATUS[trigger], status, since) };
+}
+
 const servers: Array<{ close(): Promise<void> } | { dispose(): Promise<void> }> = [];
 const dirs: string[] = [];
 afterEach(async () => {
@@ -171,20 +188,12 @@ describe('GetDiagnostics (TC_045)', () => {
       retryInterval: 1,
     });
     await waitForStatus(h, 'DiagnosticsStatusNotification', 'Uploading', mark);
-    const during = h.csms.mark();
-    expect(
-      await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'DiagnosticsStatusNotification' }),
-    ).toEqual({ status: 'Accepted' });
-    expect(await waitForStatus(h, 'DiagnosticsStatusNotification', 'Uploading', during)).toEqual({
-      status: 'Uploading',
-    });
+    const during = await triggerUploadStatus(h, 'TriggerMessage', 'Uploading');
+    expect(during.answer).toEqual({ status: 'Accepted' });
+    expect(during.sent).toEqual({ status: 'Uploading' });
     await waitForStatus(h, 'DiagnosticsStatusNotification', 'UploadFailed', mark);
     expect(server.requests.filter((r) => r.method === 'PUT')).toHaveLength(3);
-    const after = h.csms.mark();
-    await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'DiagnosticsStatusNotification' });
-    expect(await waitForStatus(h, 'DiagnosticsStatusNotification', 'Idle', after)).toEqual({
-      status: 'Idle',
-    });
+    expect((await triggerUploadStatus(h, 'TriggerMessage', 'Idle')).sent).toEqual({ status: 'Idle' });
   });
 });
 
@@ -250,14 +259,9 @@ describe('GetLog (N01, TC_079)', () => {
     });
     expect(first).toMatchObject({ status: 'Accepted' });
     await waitForStatus(h, 'LogStatusNotification', 'Uploading', mark);
-    const trigger = h.csms.mark();
-    expect(
-      await h.csms.call(CP_ID, 'ExtendedTriggerMessage', { requestedMessage: 'LogStatusNotification' }),
-    ).toEqual({ status: 'Accepted' });
-    expect(await waitForStatus(h, 'LogStatusNotification', 'Uploading', trigger)).toEqual({
-      status: 'Uploading',
-      requestId: 1,
-    });
+    const during = await triggerUploadStatus(h, 'ExtendedTriggerMessage', 'Uploading');
+    expect(during.answer).toEqual({ status: 'Accepted' });
+    expect(during.sent).toEqual({ status: 'Uploading', requestId: 1 });
 
     const second = (await h.csms.call(CP_ID, 'GetLog', {
       logType: 'DiagnosticsLog',
@@ -274,9 +278,7 @@ describe('GetLog (N01, TC_079)', () => {
     ]);
     expect(existsSync(good.file(`logs/${second.filename}`))).toBe(true);
 
-    const idle = h.csms.mark();
-    await h.csms.call(CP_ID, 'ExtendedTriggerMessage', { requestedMessage: 'LogStatusNotification' });
-    expect(await waitForStatus(h, 'LogStatusNotification', 'Idle', idle)).toEqual({ status: 'Idle' });
+    expect((await triggerUploadStatus(h, 'ExtendedTriggerMessage', 'Idle')).sent).toEqual({ status: 'Idle' });
   });
 
   it('why an upload failed, in the enum of LogStatusNotification', async () => {
