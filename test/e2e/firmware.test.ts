@@ -81,6 +81,11 @@ function statuses(h: Harness, action: string, since: number): Status[] {
   return h.csms.calls(CP_ID, action, since).map((c) => c.payload as Status);
 }
 
+/** The statuses alone, in the order they were sent. */
+function statusNames(h: Harness, since: number, action = 'FirmwareStatusNotification'): string[] {
+  return statuses(h, action, since).map((s) => s.status);
+}
+
 async function firmwareStatus(
   h: Harness,
   status: string,
@@ -151,11 +156,7 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     const mark = h.csms.mark();
     expect(await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now() })).toEqual({});
     expect(await h.runtime.done).toEqual({ kind: 'reset', type: 'Hard' });
-    expect(statuses(h, 'FirmwareStatusNotification', mark).map((s) => s.status)).toEqual([
-      'Downloading',
-      'Downloaded',
-      'Installing',
-    ]);
+    expect(statusNames(h, mark)).toEqual(['Downloading', 'Downloaded', 'Installing']);
     // The hook got the downloaded image, under the state directory.
     expect(readFileSync(hook.installed)).toEqual(fw.bytes);
     expect(readFileSync(`${hook.installed}.path`, 'utf8').trim()).toBe(
@@ -200,10 +201,7 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
       retries: 0,
     });
     await firmwareStatus(h, 'DownloadFailed', mark);
-    expect(statuses(h, 'FirmwareStatusNotification', mark).map((s) => s.status)).toEqual([
-      'Downloading',
-      'DownloadFailed',
-    ]);
+    expect(statusNames(h, mark)).toEqual(['Downloading', 'DownloadFailed']);
     expect(existsSync(hook.installed)).toBe(false);
     expect(h.runtime.station.status(1)?.status).toBe('Available');
     expect(h.csms.calls(CP_ID, 'StatusNotification', mark)).toEqual([]);
@@ -216,12 +214,7 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     const mark = h.csms.mark();
     await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now() });
     await firmwareStatus(h, 'InstallationFailed', mark);
-    expect(statuses(h, 'FirmwareStatusNotification', mark).map((s) => s.status)).toEqual([
-      'Downloading',
-      'Downloaded',
-      'Installing',
-      'InstallationFailed',
-    ]);
+    expect(statusNames(h, mark)).toEqual(['Downloading', 'Downloaded', 'Installing', 'InstallationFailed']);
     await h.status(1, 'Unavailable', mark);
     await h.status(1, 'Available', mark);
     await h.status(2, 'Available', mark);
@@ -279,7 +272,7 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     expect(await h.csms.call(CP_ID, 'RemoteStartTransaction', { idTag: 'VALID02', connectorId: 2 })).toEqual({
       status: 'Rejected',
     });
-    expect(statuses(h, 'FirmwareStatusNotification', mark).map((s) => s.status)).not.toContain('Installing');
+    expect(statusNames(h, mark)).not.toContain('Installing');
     expect(existsSync(hook.installed)).toBe(false);
     // TriggerMessage gives the real status of the update waiting to install.
     const triggered = await triggerFirmwareStatus(h, 'TriggerMessage');
@@ -333,7 +326,7 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     }
     await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now() });
     await firmwareStatus(h, 'InstallationFailed', mark);
-    expect(statuses(h, 'FirmwareStatusNotification', mark).map((s) => s.status)).toEqual([
+    expect(statusNames(h, mark)).toEqual([
       'Downloading',
       'Downloading',
       'Downloaded',
@@ -373,7 +366,7 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     const restarted = h.csms.mark();
     await h.startRuntime();
     await firmwareStatus(h, 'InstallationFailed', restarted);
-    expect(statuses(h, 'FirmwareStatusNotification', restarted).map((s) => s.status)).toEqual([
+    expect(statusNames(h, restarted)).toEqual([
       'Downloading',
       'Downloaded',
       'Installing',
@@ -541,9 +534,7 @@ describe('Security extension: SignedUpdateFirmware (L01)', () => {
       );
       // No hook: it fails at the install, after the verification.
       await firmwareStatus(h, 'InstallationFailed', mark, 'SignedFirmwareStatusNotification');
-      expect(statuses(h, 'SignedFirmwareStatusNotification', mark).map((s) => s.status)).toContain(
-        'SignatureVerified',
-      );
+      expect(statusNames(h, mark, 'SignedFirmwareStatusNotification')).toContain('SignatureVerified');
     }
   });
 
@@ -682,10 +673,7 @@ describe('cpctl firmware', () => {
     expect(readFileSync(`${hook.installed}.path`, 'utf8').trim()).toBe(
       join(h.stateDir, 'firmware', 'usb-stick.img'),
     );
-    expect(statuses(h, 'FirmwareStatusNotification', mark).map((s) => s.status)).toEqual([
-      'Downloaded',
-      'Installing',
-    ]);
+    expect(statusNames(h, mark)).toEqual(['Downloaded', 'Installing']);
 
     const restarted = await restartUntilReported(h);
     expect(statuses(h, 'FirmwareStatusNotification', restarted)).toEqual([{ status: 'Installed' }]);
