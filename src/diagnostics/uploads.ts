@@ -27,6 +27,23 @@ export interface UploadTarget {
 export const DEFAULT_UPLOAD_RETRIES = 2;
 export const DEFAULT_UPLOAD_RETRY_INTERVAL_S = 60;
 
+/** The target a GetDiagnostics or GetLog asks for, with the charge point's defaults where it is silent. */
+export function requestedTarget(location: string, retries?: number, retryInterval?: number): UploadTarget {
+  return {
+    location,
+    retries: retries ?? DEFAULT_UPLOAD_RETRIES,
+    retryIntervalS: retryInterval ?? DEFAULT_UPLOAD_RETRY_INTERVAL_S,
+  };
+}
+
+/** The window a request's two optional ISO 8601 bounds describe (an end left out stays open). */
+export function requestedWindow(start?: string, stop?: string): TimeWindow {
+  return {
+    ...(start === undefined ? {} : { start: Date.parse(start) }),
+    ...(stop === undefined ? {} : { stop: Date.parse(stop) }),
+  };
+}
+
 export interface DiagnosticsFilesOptions {
   sources: BundleSources;
   /** src/transfer's upload (FTP STOR / HTTP PUT, with its retries), with the trust and clock the runtime gives every transfer. */

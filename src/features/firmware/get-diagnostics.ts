@@ -1,7 +1,7 @@
 import {
-  DEFAULT_UPLOAD_RETRIES,
-  DEFAULT_UPLOAD_RETRY_INTERVAL_S,
   type DiagnosticsFiles,
+  requestedTarget,
+  requestedWindow,
   UploadSlot,
 } from '../../diagnostics/uploads.js';
 import type { DiagnosticsStatusNotificationRequest } from '../../ocpp/generated/messages.js';
@@ -34,15 +34,8 @@ export function registerGetDiagnostics(ctx: FeatureContext, files: DiagnosticsFi
   rpc.handle('GetDiagnostics', (req, call) => {
     const fileName = files.fileName('diagnostics');
     const claim = slot.claim();
-    const window = {
-      ...(req.startTime === undefined ? {} : { start: Date.parse(req.startTime) }),
-      ...(req.stopTime === undefined ? {} : { stop: Date.parse(req.stopTime) }),
-    };
-    const target = {
-      location: req.location,
-      retries: req.retries ?? DEFAULT_UPLOAD_RETRIES,
-      retryIntervalS: req.retryInterval ?? DEFAULT_UPLOAD_RETRY_INTERVAL_S,
-    };
+    const window = requestedWindow(req.startTime, req.stopTime);
+    const target = requestedTarget(req.location, req.retries, req.retryInterval);
     log.info({ fileName, retries: target.retries }, 'GetDiagnostics: uploading a diagnostics bundle');
     call.afterAnswer(() => {
       void (async () => {

@@ -1,7 +1,7 @@
 import {
-  DEFAULT_UPLOAD_RETRIES,
-  DEFAULT_UPLOAD_RETRY_INTERVAL_S,
   type DiagnosticsFiles,
+  requestedTarget,
+  requestedWindow,
   UploadSlot,
 } from '../../diagnostics/uploads.js';
 import type { LogStatusNotificationRequest } from '../../ocpp/generated/messages.js';
@@ -35,15 +35,8 @@ export function registerGetLog(ctx: FeatureContext, files: DiagnosticsFiles): Ge
     const filename = files.fileName(kind);
     const claim = slot.claim();
     uploading = requestId;
-    const window = {
-      ...(req.log.oldestTimestamp === undefined ? {} : { start: Date.parse(req.log.oldestTimestamp) }),
-      ...(req.log.latestTimestamp === undefined ? {} : { stop: Date.parse(req.log.latestTimestamp) }),
-    };
-    const target = {
-      location: req.log.remoteLocation,
-      retries: req.retries ?? DEFAULT_UPLOAD_RETRIES,
-      retryIntervalS: req.retryInterval ?? DEFAULT_UPLOAD_RETRY_INTERVAL_S,
-    };
+    const window = requestedWindow(req.log.oldestTimestamp, req.log.latestTimestamp);
+    const target = requestedTarget(req.log.remoteLocation, req.retries, req.retryInterval);
     log.info({ logType: req.logType, requestId, filename, cancelled: claim.cancelled }, 'GetLog: uploading');
     call.afterAnswer(() => {
       void (async () => {
