@@ -1,9 +1,6 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { download, TransferError, upload } from '../../src/transfer/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   FtpDropProxy,
   freePortRange,
@@ -12,13 +9,21 @@ import {
   Vsftpd,
   writeTestFile,
 } from '../support/file-servers.js';
+import {
+  expectDownloaded,
+  failureOf,
+  quickDownload,
+  quickUpload,
+  tempDirs,
+  trusting,
+} from '../support/transfer.js';
 
 /** Downloads and uploads over FTP and explicit FTPS against a real vsftpd on loopback. */
 
 const MB = 1024 * 1024;
 let ftp: Vsftpd;
 let ftps: Vsftpd;
-let dir: string;
+const inTemp = tempDirs('cp-transfer-ftp-');
 
 beforeAll(async () => {
   [ftp, ftps] = await Promise.all([Vsftpd.start(), Vsftpd.start({ tls: true })]);
@@ -27,21 +32,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([ftp.dispose(), ftps.dispose()]);
 });
-
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'cp-transfer-ftp-'));
-});
-
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-async function failure(promise: Promise<unknown>): Promise<TransferError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!(error instanceof TransferError)) throw new Error(`expected a TransferError, got ${String(error)}`);
-  return error;
-}
 
 /** The FTP commands vsftpd logged with this verb (its log_ftp_protocol lines). */
 function commands(server: Vsftpd, verb: string): string[] {
@@ -53,29 +43,19 @@ function commands(server: Vsftpd, verb: string): string[] {
 describe('FTP download', () => {
   it('RETRs the file to dest with its SHA-256', async () => {
     const sha256 = ftp.put('files/fw/image.bin', 2 * MB + 3);
-    const dest = join(dir, 'image.bin');
+    const dest = inTemp('image.bin');
 
-    const result = await download({
-      url: ftp.url('files/fw/image.bin'),
-      dest,
-      retries: 0,
-      retryIntervalS: 0,
-    });
+    const result = await quickDownload(ftp.url('files/fw/image.bin'), dest);
 
-    expect(result).toEqual({ bytes: 2 * MB + 3, sha256 });
-    expect(await sha256OfFile(dest)).toBe(sha256);
-    expect(existsSync(`${dest}.part`)).toBe(false);
+    await expectDownloaded(result, dest, { bytes: 2 * MB + 3, sha256 });
   });
 
   it('resumes a dropped data connection with REST and gets the right SHA-256', async () => {
     const sha256 = ftp.put('files/resume.bin', 1 * MB);
     const proxy = await FtpDropProxy.start(ftp, { dropAfterBytesOnce: 300_000 });
     try {
-      const result = await download({
-        url: proxy.url(ftp, 'files/resume.bin'),
-        dest: join(dir, 'resume.bin'),
+      const result = await quickDownload(proxy.url(ftp, 'files/resume.bin'), inTemp('resume.bin'), {
         retries: 1,
-        retryIntervalS: 0,
       });
 
       expect(result).toEqual({ bytes: 1 * MB, sha256 });
@@ -91,12 +71,10 @@ describe('FTP download', () => {
   });
 
   it('a missing file (550) is NotFound after the retries', async () => {
-    const dest = join(dir, 'x.bin');
+    const dest = inTemp('x.bin');
     const before = commands(ftp, 'SIZE files/download_fail.fwi').length;
 
-    const error = await failure(
-      download({ url: ftp.url('files/download_fail.fwi'), dest, retries: 1, retryIntervalS: 0 }),
-    );
+    const error = await failureOf(quickDownload(ftp.url('files/download_fail.fwi'), dest, { retries: 1 }));
 
     expect(error.kind).toBe('NotFound');
     expect(commands(ftp, 'SIZE files/download_fail.fwi').length - before).toBe(2);
@@ -106,13 +84,8 @@ describe('FTP download', () => {
   it('a refused login is AccessDenied, not retried', async () => {
     ftp.put('files/a.bin', 10);
 
-    const error = await failure(
-      download({
-        url: ftp.url('files/a.bin', REFUSED_FTP_PASSWORD),
-        dest: join(dir, 'a.bin'),
-        retries: 3,
-        retryIntervalS: 0,
-      }),
+    const error = await failureOf(
+      quickDownload(ftp.url('files/a.bin', REFUSED_FTP_PASSWORD), inTemp('a.bin'), { retries: 3 }),
     );
 
     expect(error.kind).toBe('AccessDenied');
@@ -123,13 +96,7 @@ describe('FTPS (explicit TLS) download', () => {
   it('logs in and transfers over TLS, verified against the given roots', async () => {
     const sha256 = ftps.put('files/image.bin', 500_000);
 
-    const result = await download({
-      url: ftps.url('files/image.bin'),
-      dest: join(dir, 'image.bin'),
-      retries: 0,
-      retryIntervalS: 0,
-      ca: ftps.tls?.ca.cert,
-    });
+    const result = await quickDownload(ftps.url('files/image.bin'), inTemp('image.bin'), trusting(ftps));
 
     expect(result.sha256).toBe(sha256);
     // The server forces TLS for login and data: a plain session could not have done it.
@@ -139,13 +106,8 @@ describe('FTPS (explicit TLS) download', () => {
   it('refuses a server the system CAs do not vouch for (Certificate)', async () => {
     ftps.put('files/image.bin', 1000);
 
-    const error = await failure(
-      download({
-        url: ftps.url('files/image.bin'),
-        dest: join(dir, 'image.bin'),
-        retries: 2,
-        retryIntervalS: 0,
-      }),
+    const error = await failureOf(
+      quickDownload(ftps.url('files/image.bin'), inTemp('image.bin'), { retries: 2 }),
     );
 
     expect(error.kind).toBe('Certificate');
@@ -154,41 +116,27 @@ describe('FTPS (explicit TLS) download', () => {
 
 describe('FTP(S) upload', () => {
   it('STORs the file into the location directory', async () => {
-    const file = join(dir, 'diagnostics.tar.gz');
+    const file = inTemp('diagnostics.tar.gz');
     const sha256 = writeTestFile(file, 200_000);
 
-    await upload({
-      location: ftp.url('files'),
-      fileName: 'diagnostics.tar.gz',
-      file,
-      retries: 0,
-      retryIntervalS: 0,
-    });
-    await upload({
-      location: ftps.url('files/'),
-      fileName: 'log.tar.gz',
-      file,
-      retries: 0,
-      retryIntervalS: 0,
-      ca: ftps.tls?.ca.cert,
-    });
+    await quickUpload({ location: ftp.url('files'), fileName: 'diagnostics.tar.gz', file });
+    await quickUpload({ location: ftps.url('files/'), fileName: 'log.tar.gz', file, ca: ftps.tls?.ca.cert });
 
     expect(await sha256OfFile(ftp.file('files/diagnostics.tar.gz'))).toBe(sha256);
     expect(await sha256OfFile(ftps.file('files/log.tar.gz'))).toBe(sha256);
   });
 
   it('a location that does not exist fails (TC_045_2) after the retries', async () => {
-    const file = join(dir, 'diagnostics.tar.gz');
+    const file = inTemp('diagnostics.tar.gz');
     writeTestFile(file, 100);
     const before = commands(ftp, 'CWD files/failedLocation').length;
 
-    const error = await failure(
-      upload({
+    const error = await failureOf(
+      quickUpload({
         location: ftp.url('files/failedLocation'),
         fileName: 'diagnostics.tar.gz',
         file,
         retries: 1,
-        retryIntervalS: 0,
       }),
     );
 
@@ -197,13 +145,12 @@ describe('FTP(S) upload', () => {
   });
 
   it('a missing local file is LocalIo, not retried', async () => {
-    const error = await failure(
-      upload({
+    const error = await failureOf(
+      quickUpload({
         location: ftp.url('files'),
         fileName: 'x.tar.gz',
-        file: join(dir, 'nothing-here'),
+        file: inTemp('nothing-here'),
         retries: 3,
-        retryIntervalS: 0,
       }),
     );
 

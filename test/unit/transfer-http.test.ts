@@ -1,10 +1,18 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { download, TransferError, upload } from '../../src/transfer/index.js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { DownloadResult } from '../../src/transfer/index.js';
 import { HttpFileServer, sha256OfFile, writeTestFile } from '../support/file-servers.js';
+import {
+  expectDownloaded,
+  failureOf,
+  type QuickDownloadOptions,
+  quickDownload,
+  quickUpload,
+  resetHttpServer,
+  tempDirs,
+  trusting,
+} from '../support/transfer.js';
 
 /** Downloads and uploads over HTTP and HTTPS against real loopback servers. */
 
@@ -13,7 +21,7 @@ const LONG_AGO = new Date('2020-01-01T00:00:00Z');
 const FAR_FUTURE = new Date('2100-01-01T00:00:00Z');
 let http: HttpFileServer;
 let https: HttpFileServer;
-let dir: string;
+const inTemp = tempDirs('cp-transfer-http-');
 
 beforeAll(async () => {
   http = await HttpFileServer.start();
@@ -26,57 +34,55 @@ afterAll(async () => {
 });
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'cp-transfer-http-'));
-  for (const server of [http, https]) {
-    server.requests.length = 0;
-    for (const knob of Object.keys(server.knobs)) delete server.knobs[knob as keyof typeof server.knobs];
-  }
+  resetHttpServer(http);
+  resetHttpServer(https);
 });
 
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+/** Puts a 1 MiB image.bin on `server`, last modified at `modified` when given; returns its SHA-256. */
+function putImage(server: HttpFileServer, modified?: Date): string {
+  const sha256 = server.put('image.bin', 1 * MB);
+  if (modified) utimesSync(server.file('image.bin'), modified, modified);
+  return sha256;
+}
 
-async function failure(promise: Promise<unknown>): Promise<TransferError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!(error instanceof TransferError)) throw new Error(`expected a TransferError, got ${String(error)}`);
-  return error;
+/** Downloads image.bin from `server` with one retry, the first answer cut after `bytes`. */
+function downloadCutAfter(
+  server: HttpFileServer,
+  bytes: number,
+  options: QuickDownloadOptions = {},
+): Promise<DownloadResult> {
+  server.knobs.dropAfterBytesOnce = bytes;
+  return quickDownload(server.url('image.bin'), inTemp('image.bin'), { retries: 1, ...options });
+}
+
+/** The whole image came down, and the attempt after the cut asked for all of it again. */
+function expectStartedOver(result: DownloadResult, sha256: string): void {
+  expect(result).toEqual({ bytes: 1 * MB, sha256 });
+  expect(http.requests[1]?.headers.range).toBeUndefined();
+  expect(http.requests[1]?.headers['if-range']).toBeUndefined();
 }
 
 describe('HTTP download', () => {
   it('streams the file to dest with its SHA-256 and leaves no part behind', async () => {
     const sha256 = http.put('fw/image.bin', 2 * MB + 17);
-    const dest = join(dir, 'image.bin');
+    const dest = inTemp('image.bin');
     const progress: number[] = [];
 
-    const result = await download({
-      url: http.url('fw/image.bin'),
-      dest,
-      retries: 0,
-      retryIntervalS: 0,
+    const result = await quickDownload(http.url('fw/image.bin'), dest, {
       onProgress: ({ bytes, total }) => {
         progress.push(bytes);
         expect(total).toBe(2 * MB + 17);
       },
     });
 
-    expect(result).toEqual({ bytes: 2 * MB + 17, sha256 });
-    expect(await sha256OfFile(dest)).toBe(sha256);
-    expect(existsSync(`${dest}.part`)).toBe(false);
+    await expectDownloaded(result, dest, { bytes: 2 * MB + 17, sha256 });
     expect(progress.at(-1)).toBe(2 * MB + 17);
   });
 
   it('resumes a dropped connection with Range and If-Range and gets the right SHA-256', async () => {
-    const sha256 = http.put('image.bin', 1 * MB);
-    http.knobs.dropAfterBytesOnce = 300_000;
+    const sha256 = putImage(http);
 
-    const result = await download({
-      url: http.url('image.bin'),
-      dest: join(dir, 'image.bin'),
-      retries: 1,
-      retryIntervalS: 0,
-    });
+    const result = await downloadCutAfter(http, 300_000);
 
     expect(result).toEqual({ bytes: 1 * MB, sha256 });
     expect(http.requests.map((r) => r.status)).toEqual([200, 206]);
@@ -87,18 +93,11 @@ describe('HTTP download', () => {
   });
 
   it('resumes against Last-Modified when the server sends no ETag', async () => {
-    const sha256 = http.put('image.bin', 1 * MB);
     // Older than the answer's Date by more than a second: a strong validator.
-    utimesSync(http.file('image.bin'), LONG_AGO, LONG_AGO);
+    const sha256 = putImage(http, LONG_AGO);
     http.knobs.validators = 'lastModified';
-    http.knobs.dropAfterBytesOnce = 500_000;
 
-    const result = await download({
-      url: http.url('image.bin'),
-      dest: join(dir, 'image.bin'),
-      retries: 1,
-      retryIntervalS: 0,
-    });
+    const result = await downloadCutAfter(http, 500_000);
 
     expect(result.sha256).toBe(sha256);
     expect(http.requests[1]?.headers['if-range']).toMatch(/GMT$/);
@@ -106,80 +105,44 @@ describe('HTTP download', () => {
   });
 
   it('starts over when Last-Modified is not a second older than the answer (a weak validator)', async () => {
-    const sha256 = http.put('image.bin', 1 * MB);
     // Modified within the second of the answer, the file could change again under the same date.
-    utimesSync(http.file('image.bin'), FAR_FUTURE, FAR_FUTURE);
+    const sha256 = putImage(http, FAR_FUTURE);
     http.knobs.validators = 'lastModified';
-    http.knobs.dropAfterBytesOnce = 500_000;
 
-    const result = await download({
-      url: http.url('image.bin'),
-      dest: join(dir, 'image.bin'),
-      retries: 1,
-      retryIntervalS: 0,
-    });
-
-    expect(result).toEqual({ bytes: 1 * MB, sha256 });
-    expect(http.requests[1]?.headers.range).toBeUndefined();
-    expect(http.requests[1]?.headers['if-range']).toBeUndefined();
+    expectStartedOver(await downloadCutAfter(http, 500_000), sha256);
   });
 
   it('starts over when the ETag is weak, even with an old Last-Modified beside it', async () => {
-    const sha256 = http.put('image.bin', 1 * MB);
-    utimesSync(http.file('image.bin'), LONG_AGO, LONG_AGO);
+    const sha256 = putImage(http, LONG_AGO);
     http.knobs.weakEtag = true;
-    http.knobs.dropAfterBytesOnce = 500_000;
 
-    const result = await download({
-      url: http.url('image.bin'),
-      dest: join(dir, 'image.bin'),
-      retries: 1,
-      retryIntervalS: 0,
-    });
-
-    expect(result).toEqual({ bytes: 1 * MB, sha256 });
-    expect(http.requests[1]?.headers.range).toBeUndefined();
-    expect(http.requests[1]?.headers['if-range']).toBeUndefined();
+    expectStartedOver(await downloadCutAfter(http, 500_000), sha256);
   });
 
   it('starts over when the server gives no validator to resume against', async () => {
-    const sha256 = http.put('image.bin', 1 * MB);
+    const sha256 = putImage(http);
     http.knobs.validators = 'none';
-    http.knobs.dropAfterBytesOnce = 400_000;
 
-    const result = await download({
-      url: http.url('image.bin'),
-      dest: join(dir, 'image.bin'),
-      retries: 1,
-      retryIntervalS: 0,
-    });
+    const result = await downloadCutAfter(http, 400_000);
 
     expect(result).toEqual({ bytes: 1 * MB, sha256 });
     expect(http.requests[1]?.headers.range).toBeUndefined();
   });
 
   it('starts over when the server ignores Range', async () => {
-    const sha256 = http.put('image.bin', 1 * MB);
+    const sha256 = putImage(http);
     http.knobs.ignoreRange = true;
-    http.knobs.dropAfterBytesOnce = 400_000;
 
-    const result = await download({
-      url: http.url('image.bin'),
-      dest: join(dir, 'image.bin'),
-      retries: 1,
-      retryIntervalS: 0,
-    });
+    const result = await downloadCutAfter(http, 400_000);
 
     expect(result).toEqual({ bytes: 1 * MB, sha256 });
     expect(http.requests.map((r) => r.status)).toEqual([200, 200]);
   });
 
   it('a 404 is NotFound after the retries, and nothing is left at dest', async () => {
-    const dest = join(dir, 'image.bin');
+    const dest = inTemp('image.bin');
 
-    const error = await failure(
-      download({ url: http.url('missing.bin'), dest, retries: 2, retryIntervalS: 0 }),
-    );
+    const error = await failureOf(quickDownload(http.url('missing.bin'), dest, { retries: 2 }));
 
     expect(error.kind).toBe('NotFound');
     expect(http.requests.map((r) => r.status)).toEqual([404, 404, 404]);
@@ -191,18 +154,13 @@ describe('HTTP download', () => {
     const sha256 = http.put('image.bin', 1000);
     http.knobs.credentials = { user: 'fw', password: 'p@ss:word' };
 
-    const ok = await download({
-      url: http.url('image.bin', { user: 'fw', password: 'p@ss:word' }),
-      dest: join(dir, 'a.bin'),
-      retries: 0,
-      retryIntervalS: 0,
-    });
-    const refused = await failure(
-      download({
-        url: http.url('image.bin', { user: 'fw', password: 'wrong' }),
-        dest: join(dir, 'b.bin'),
+    const ok = await quickDownload(
+      http.url('image.bin', { user: 'fw', password: 'p@ss:word' }),
+      inTemp('a.bin'),
+    );
+    const refused = await failureOf(
+      quickDownload(http.url('image.bin', { user: 'fw', password: 'wrong' }), inTemp('b.bin'), {
         retries: 3,
-        retryIntervalS: 0,
       }),
     );
 
@@ -219,19 +177,8 @@ describe('HTTP redirects', () => {
     http.knobs.redirects = { 'image.bin': https.url('mirror/image.bin'), 'here.bin': '/local.bin' };
     const credentials = { user: 'fw', password: 'secret' };
 
-    const moved = await download({
-      url: http.url('image.bin', credentials),
-      dest: join(dir, 'a.bin'),
-      retries: 0,
-      retryIntervalS: 0,
-      ca: https.tls?.ca.cert,
-    });
-    await download({
-      url: http.url('here.bin', credentials),
-      dest: join(dir, 'b.bin'),
-      retries: 0,
-      retryIntervalS: 0,
-    });
+    const moved = await quickDownload(http.url('image.bin', credentials), inTemp('a.bin'), trusting(https));
+    await quickDownload(http.url('here.bin', credentials), inTemp('b.bin'));
 
     expect(moved.sha256).toBe(sha256);
     expect(http.requests.map((r) => [r.path, r.status, r.headers.authorization !== undefined])).toEqual([
@@ -249,14 +196,8 @@ describe('HTTP redirects', () => {
     const { port } = silent.address() as AddressInfo;
     http.knobs.redirects = { 'image.bin': `http://mirror:m1rr0r-pw@127.0.0.1:${port}/image.bin` };
     try {
-      const error = await failure(
-        download({
-          url: http.url('image.bin'),
-          dest: join(dir, 'image.bin'),
-          retries: 0,
-          retryIntervalS: 0,
-          idleTimeoutMs: 100,
-        }),
+      const error = await failureOf(
+        quickDownload(http.url('image.bin'), inTemp('image.bin'), { idleTimeoutMs: 100 }),
       );
 
       expect(error.kind).toBe('Network');
@@ -271,13 +212,7 @@ describe('HTTPS download', () => {
   it('verifies the server against the given roots', async () => {
     const sha256 = https.put('image.bin', 300_000);
 
-    const result = await download({
-      url: https.url('image.bin'),
-      dest: join(dir, 'image.bin'),
-      retries: 0,
-      retryIntervalS: 0,
-      ca: https.tls?.ca.cert,
-    });
+    const result = await quickDownload(https.url('image.bin'), inTemp('image.bin'), trusting(https));
 
     expect(result.sha256).toBe(sha256);
   });
@@ -285,25 +220,16 @@ describe('HTTPS download', () => {
   it('refuses a server the system CAs do not vouch for (Certificate, not retried)', async () => {
     https.put('image.bin', 1000);
 
-    const error = await failure(
-      download({ url: https.url('image.bin'), dest: join(dir, 'image.bin'), retries: 2, retryIntervalS: 0 }),
-    );
+    const error = await failureOf(quickDownload(https.url('image.bin'), inTemp('image.bin'), { retries: 2 }));
 
     expect(error.kind).toBe('Certificate');
     expect(https.requests).toEqual([]);
   });
 
   it('resumes a dropped connection', async () => {
-    const sha256 = https.put('image.bin', 1 * MB);
-    https.knobs.dropAfterBytesOnce = 200_000;
+    const sha256 = putImage(https);
 
-    const result = await download({
-      url: https.url('image.bin'),
-      dest: join(dir, 'image.bin'),
-      retries: 1,
-      retryIntervalS: 0,
-      ca: https.tls?.ca.cert,
-    });
+    const result = await downloadCutAfter(https, 200_000, trusting(https));
 
     expect(result.sha256).toBe(sha256);
     expect(https.requests.map((r) => r.status)).toEqual([200, 206]);
@@ -312,22 +238,14 @@ describe('HTTPS download', () => {
 
 describe('HTTP(S) upload', () => {
   it('PUTs the file to <location>/<fileName>', async () => {
-    const file = join(dir, 'diagnostics.tar.gz');
+    const file = inTemp('diagnostics.tar.gz');
     const sha256 = writeTestFile(file, 123_456);
 
-    await upload({
-      location: http.url('uploads/cp1/'),
-      fileName: 'diagnostics.tar.gz',
-      file,
-      retries: 0,
-      retryIntervalS: 0,
-    });
-    await upload({
+    await quickUpload({ location: http.url('uploads/cp1/'), fileName: 'diagnostics.tar.gz', file });
+    await quickUpload({
       location: https.url('logs'),
       fileName: 'security log.tar.gz',
       file,
-      retries: 0,
-      retryIntervalS: 0,
       ca: https.tls?.ca.cert,
     });
 
@@ -339,12 +257,12 @@ describe('HTTP(S) upload', () => {
   });
 
   it('retries a failing server and reports its kind', async () => {
-    const file = join(dir, 'log.tar.gz');
+    const file = inTemp('log.tar.gz');
     writeFileSync(file, 'x');
     http.knobs.status = 503;
 
-    const error = await failure(
-      upload({ location: http.url('up'), fileName: 'log.tar.gz', file, retries: 2, retryIntervalS: 0 }),
+    const error = await failureOf(
+      quickUpload({ location: http.url('up'), fileName: 'log.tar.gz', file, retries: 2 }),
     );
 
     expect(error.kind).toBe('Server');
@@ -352,16 +270,14 @@ describe('HTTP(S) upload', () => {
   });
 
   it('sends credentials from the location', async () => {
-    const file = join(dir, 'log.tar.gz');
+    const file = inTemp('log.tar.gz');
     writeFileSync(file, 'log');
     http.knobs.credentials = { user: 'up', password: 's3cret' };
 
-    await upload({
+    await quickUpload({
       location: http.url('in', { user: 'up', password: 's3cret' }),
       fileName: 'log.tar.gz',
       file,
-      retries: 0,
-      retryIntervalS: 0,
     });
 
     expect(readFileSync(http.file('in/log.tar.gz'), 'utf8')).toBe('log');

@@ -1,20 +1,17 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Timer } from '../../src/clock.js';
 import { KEY_DEFINITIONS } from '../../src/config/keys.js';
 import { createLogger } from '../../src/log.js';
 import {
   DEFAULT_RESERVE_BYTES,
-  download,
   supportedFileTransferProtocols,
-  TransferError,
-  upload,
+  type TransferError,
 } from '../../src/transfer/index.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { HttpFileServer, Vsftpd } from '../support/file-servers.js';
+import { failureOf, quickDownload, quickUpload, resetHttpServer, tempDirs } from '../support/transfer.js';
 
 /**
  * The rules every transfer follows whatever the protocol: free space first, cancellation, the
@@ -23,7 +20,7 @@ import { HttpFileServer, Vsftpd } from '../support/file-servers.js';
 
 const MB = 1024 * 1024;
 let http: HttpFileServer;
-let dir: string;
+const inTemp = tempDirs('cp-transfer-rules-');
 
 beforeAll(async () => {
   http = await HttpFileServer.start();
@@ -31,22 +28,7 @@ beforeAll(async () => {
 
 afterAll(() => http.close());
 
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'cp-transfer-rules-'));
-  http.requests.length = 0;
-  for (const knob of Object.keys(http.knobs)) delete http.knobs[knob as keyof typeof http.knobs];
-});
-
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-async function failure(promise: Promise<unknown>): Promise<TransferError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!(error instanceof TransferError)) throw new Error(`expected a TransferError, got ${String(error)}`);
-  return error;
-}
+beforeEach(() => resetHttpServer(http));
 
 /** A fake clock that tells when something starts waiting on it. */
 class WaitWatchingClock extends FakeClock {
@@ -69,18 +51,23 @@ function freeSpace(freeBytes: number) {
   return async () => ({ bavail: Math.floor(freeBytes / 4096), bsize: 4096 });
 }
 
+/** Downloads `url` to `dest` with three retries, cancelled as soon as the first bytes arrive. */
+function cancelledAtFirstProgress(url: string, dest: string): Promise<TransferError> {
+  const controller = new AbortController();
+  return failureOf(
+    quickDownload(url, dest, { retries: 3, signal: controller.signal, onProgress: () => controller.abort() }),
+  );
+}
+
 describe('free space', () => {
   it('refuses a download larger than the free space minus the reserve before writing any of it', async () => {
     http.put('image.bin', 2 * MB);
-    const dest = join(dir, 'image.bin');
+    const dest = inTemp('image.bin');
     let written = 0;
 
-    const error = await failure(
-      download({
-        url: http.url('image.bin'),
-        dest,
+    const error = await failureOf(
+      quickDownload(http.url('image.bin'), dest, {
         retries: 3,
-        retryIntervalS: 0,
         // Room for the reserve and 1 MiB: not for a 2 MiB image.
         statfs: freeSpace(DEFAULT_RESERVE_BYTES + MB),
         onProgress: ({ bytes }) => (written = bytes),
@@ -96,11 +83,7 @@ describe('free space', () => {
   it('fits a download that leaves the reserve free', async () => {
     const sha256 = http.put('image.bin', 2 * MB);
 
-    const result = await download({
-      url: http.url('image.bin'),
-      dest: join(dir, 'image.bin'),
-      retries: 0,
-      retryIntervalS: 0,
+    const result = await quickDownload(http.url('image.bin'), inTemp('image.bin'), {
       statfs: freeSpace(DEFAULT_RESERVE_BYTES + 2 * MB),
     });
 
@@ -110,12 +93,8 @@ describe('free space', () => {
   it('asks nothing of the server when not even the reserve is free', async () => {
     http.put('image.bin', 10);
 
-    const error = await failure(
-      download({
-        url: http.url('image.bin'),
-        dest: join(dir, 'image.bin'),
-        retries: 0,
-        retryIntervalS: 0,
+    const error = await failureOf(
+      quickDownload(http.url('image.bin'), inTemp('image.bin'), {
         reserveBytes: 100 * MB,
         statfs: freeSpace(10 * MB),
       }),
@@ -130,13 +109,8 @@ describe('local files', () => {
   it('a destination directory that does not exist is LocalIo, asking nothing of the server', async () => {
     http.put('image.bin', 10);
 
-    const error = await failure(
-      download({
-        url: http.url('image.bin'),
-        dest: join(dir, 'no', 'such', 'image.bin'),
-        retries: 2,
-        retryIntervalS: 0,
-      }),
+    const error = await failureOf(
+      quickDownload(http.url('image.bin'), inTemp('no', 'such', 'image.bin'), { retries: 2 }),
     );
 
     expect(error.kind).toBe('LocalIo');
@@ -148,19 +122,9 @@ describe('cancellation', () => {
   it('cancels a download in progress and removes the part', async () => {
     http.put('image.bin', 2 * MB);
     http.knobs.bytesPerSecond = 256 * 1024;
-    const dest = join(dir, 'image.bin');
-    const controller = new AbortController();
+    const dest = inTemp('image.bin');
 
-    const error = await failure(
-      download({
-        url: http.url('image.bin'),
-        dest,
-        retries: 3,
-        retryIntervalS: 0,
-        signal: controller.signal,
-        onProgress: () => controller.abort(),
-      }),
-    );
+    const error = await cancelledAtFirstProgress(http.url('image.bin'), dest);
 
     expect(error.kind).toBe('Cancelled');
     expect(existsSync(`${dest}.part`)).toBe(false);
@@ -174,10 +138,8 @@ describe('cancellation', () => {
     const controller = new AbortController();
     const waiting = clock.nextWait();
 
-    const result = failure(
-      download({
-        url: http.url('image.bin'),
-        dest: join(dir, 'image.bin'),
+    const result = failureOf(
+      quickDownload(http.url('image.bin'), inTemp('image.bin'), {
         retries: 5,
         retryIntervalS: 60,
         clock,
@@ -195,19 +157,9 @@ describe('cancellation', () => {
     const ftp = await Vsftpd.start({ bytesPerSecond: 256 * 1024 });
     try {
       ftp.put('files/image.bin', 2 * MB);
-      const dest = join(dir, 'image.bin');
-      const controller = new AbortController();
+      const dest = inTemp('image.bin');
 
-      const error = await failure(
-        download({
-          url: ftp.url('files/image.bin'),
-          dest,
-          retries: 3,
-          retryIntervalS: 0,
-          signal: controller.signal,
-          onProgress: () => controller.abort(),
-        }),
-      );
+      const error = await cancelledAtFirstProgress(ftp.url('files/image.bin'), dest);
 
       expect(error.kind).toBe('Cancelled');
       expect(existsSync(`${dest}.part`)).toBe(false);
@@ -224,9 +176,7 @@ describe('retries', () => {
     const clock = new WaitWatchingClock();
     const waiting = clock.nextWait();
 
-    const result = download({
-      url: http.url('image.bin'),
-      dest: join(dir, 'image.bin'),
+    const result = quickDownload(http.url('image.bin'), inTemp('image.bin'), {
       retries: 1,
       retryIntervalS: 30,
       clock,
@@ -243,9 +193,7 @@ describe('retries', () => {
   });
 
   it('an unsupported scheme fails at once', async () => {
-    const error = await failure(
-      download({ url: 'sftp://host/image.bin', dest: join(dir, 'x'), retries: 3, retryIntervalS: 0 }),
-    );
+    const error = await failureOf(quickDownload('sftp://host/image.bin', inTemp('x'), { retries: 3 }));
 
     expect(error.kind).toBe('UnsupportedProtocol');
   });
@@ -270,49 +218,22 @@ describe('credentials', () => {
     const ftp = await Vsftpd.start();
     const errors: string[] = [];
     try {
-      await download({
-        url: http.url('image.bin', { user: 'operator', password }),
-        dest: join(dir, 'a.bin'),
+      await quickDownload(http.url('image.bin', { user: 'operator', password }), inTemp('a.bin'), {
         retries: 1,
-        retryIntervalS: 0,
         log,
       });
       for (const attempt of [
         () =>
-          download({
-            url: http.url('missing.bin', { user: 'operator', password }),
-            dest: join(dir, 'b.bin'),
+          quickDownload(http.url('missing.bin', { user: 'operator', password }), inTemp('b.bin'), {
             retries: 1,
-            retryIntervalS: 0,
             log,
           }),
+        () => quickDownload(ftp.url('files/missing.bin', password), inTemp('c.bin'), { retries: 1, log }),
         () =>
-          download({
-            url: ftp.url('files/missing.bin', password),
-            dest: join(dir, 'c.bin'),
-            retries: 1,
-            retryIntervalS: 0,
-            log,
-          }),
-        () =>
-          upload({
-            location: ftp.url('nowhere', password),
-            fileName: 'x',
-            file: join(dir, 'a.bin'),
-            retries: 0,
-            retryIntervalS: 0,
-            log,
-          }),
-        () =>
-          download({
-            url: `ftp://u:${password}@127.0.0.1:1/x`,
-            dest: join(dir, 'd.bin'),
-            retries: 0,
-            retryIntervalS: 0,
-            log,
-          }),
+          quickUpload({ location: ftp.url('nowhere', password), fileName: 'x', file: inTemp('a.bin'), log }),
+        () => quickDownload(`ftp://u:${password}@127.0.0.1:1/x`, inTemp('d.bin'), { log }),
       ]) {
-        const error = await failure(attempt());
+        const error = await failureOf(attempt());
         errors.push(`${error.message} ${String(error.cause)}`);
       }
     } finally {
