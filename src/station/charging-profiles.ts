@@ -196,6 +196,8 @@ export class ChargingProfiles extends EventEmitter<ChargingProfilesEvents> {
     if (profile.purpose === 'ChargePointMaxProfile' && connectorId !== 0)
       return 'a ChargePointMaxProfile is for connector 0 only';
     if (profile.purpose === 'TxProfile' && connectorId === 0) return 'a TxProfile is for a connector > 0';
+    // The 1.6 schema lets any integer through; the spec counts stack levels from 0.
+    if (profile.stackLevel < 0) return 'stackLevel below 0';
     const maxStackLevel = config.getInt('ChargeProfileMaxStackLevel');
     if (profile.stackLevel > maxStackLevel)
       return `stackLevel above ChargeProfileMaxStackLevel (${maxStackLevel})`;

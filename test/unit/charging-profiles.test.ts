@@ -34,6 +34,12 @@ function storedProfiles(fx: SessionFixture): number[] {
 }
 
 describe('ChargingProfiles (the station side of smart charging)', () => {
+  it('rejects a negative stackLevel (the 1.6 schema lets it through), nothing stored', () => {
+    const fx = fixture();
+    expect(fx.chargingProfiles.install(txDefault(1, 1, { stackLevel: -1 }))).toBe('Rejected');
+    expect(fx.chargingProfiles.all()).toEqual([]);
+  });
+
   it('tells which connectors a change concerns: a connector-0 profile concerns all', async () => {
     const fx = fixture();
     const events: number[][] = [];
