@@ -1,4 +1,4 @@
-import { closeSync, openSync, write, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, write, writeSync } from 'node:fs';
 
 /** Where a logger's lines go: one JSON line per call of `write`. */
 export interface LogDestination {
@@ -8,42 +8,51 @@ export interface LogDestination {
 }
 
 export interface LogFileOptions {
-  /** A file to append to (opened here, made again by `reopen`), or an open descriptor (stdout: 1). */
-  dest: string | number;
+  /** The file to append to (opened here, and again by `reopen`). */
+  path: string;
   /** Bytes that may wait while the file is slow; past it lines are dropped rather than memory grown. */
   maxWaitingBytes?: number;
   /** Told when a write fails: the line and those waiting are dropped, later lines are tried again. */
   onError?: (error: Error) => void;
 }
 
-/** A write refused because the descriptor is non-blocking and full is tried again this much later. */
+/** Opened for positioned writes: with O_APPEND the kernel would ignore the position. */
+const OPEN_FOR_WRITING = constants.O_WRONLY | constants.O_CREAT;
+/** A descriptor that is non-blocking and full is tried again this much later. */
 const RETRY_BUSY_MS = 10;
+/** At exit, how long a full descriptor is waited for before its last lines are given up. */
+const EXIT_BUSY_LIMIT_MS = 1000;
+/** Lines a full descriptor may hold back before new ones are dropped (the ring still has them). */
+const DESCRIPTOR_BACKLOG_BYTES = 1024 * 1024;
 
-/** Writers holding lines not yet written: written synchronously when the process exits. */
-const unwritten = new Set<LogFile>();
+/** Destinations holding lines not yet written: written synchronously when the process exits. */
+const unwritten = new Set<{ writeAtExit(): void }>();
 let exitHookInstalled = false;
 
 /**
- * Lines appended to a file descriptor without making the event loop wait on the disk or on
- * journald: they are collected while one write is in flight and go out together in the next (as
- * pino's SonicBoom did). What has not left when the process exits is written synchronously then,
- * so a crash's last lines are not lost.
+ * Lines appended to a file without making the event loop wait on the disk (an SD card can stall
+ * for seconds): they are collected while one write is in flight on libuv's threads and go out
+ * together in the next. Each write goes to a position we keep (the end the file had when opened,
+ * then past each write), so at exit, when no callback will come, the write in flight is written
+ * again at its own place (harmless if it landed meanwhile) and what waits follows it in order.
  */
 export class LogFile implements LogDestination {
   private fd: number;
-  private readonly path: string | undefined;
+  private position: number;
+  private readonly path: string;
   private readonly maxWaitingBytes: number;
   private readonly onError: ((error: Error) => void) | undefined;
   private waiting: string[] = [];
   private waitingBytes = 0;
-  /** A write is in flight (its bytes are no longer waiting). */
-  private writing = false;
+  /** The write on its way (its bytes are no longer waiting) and where it goes. */
+  private inFlight: { data: Buffer; position: number } | undefined;
   private reopenWanted = false;
   private readonly flushed: Array<(err?: Error) => void> = [];
 
   constructor(options: LogFileOptions) {
-    this.path = typeof options.dest === 'string' ? options.dest : undefined;
-    this.fd = typeof options.dest === 'string' ? openSync(options.dest, 'a', 0o600) : options.dest;
+    this.path = options.path;
+    this.fd = openSync(this.path, OPEN_FOR_WRITING, 0o600);
+    this.position = fstatSync(this.fd).size;
     this.maxWaitingBytes = options.maxWaitingBytes ?? Number.POSITIVE_INFINITY;
     this.onError = options.onError;
   }
@@ -56,31 +65,27 @@ export class LogFile implements LogDestination {
     this.waitingBytes += bytes;
     unwritten.add(this);
     installExitHook();
-    if (!this.writing) this.writeWaiting();
+    if (!this.inFlight) this.writeWaiting();
     return true;
   }
 
   flush(cb: (err?: Error) => void): void {
-    if (!this.writing && this.waitingBytes === 0) process.nextTick(cb);
+    if (!this.inFlight && this.waitingBytes === 0) process.nextTick(cb);
     else this.flushed.push(cb);
   }
 
   /** The file at `path` again, once the write in flight has landed (after a rotation's rename). */
   reopen(): void {
-    if (this.path === undefined) return;
-    if (this.writing) this.reopenWanted = true;
+    if (this.inFlight) this.reopenWanted = true;
     else this.openAgain();
   }
 
-  /**
-   * Writes what waits, blocking: at exit, when no later turn will come. A write in flight is left
-   * to land on its own rather than be written twice.
-   */
-  writeWaitingSync(): void {
+  writeAtExit(): void {
     const data = this.takeWaiting();
-    let offset = 0;
     try {
-      while (offset < data.length) offset += writeSync(this.fd, data, offset);
+      if (this.inFlight) writeAllSync(this.fd, this.inFlight.data, this.inFlight.position);
+      writeAllSync(this.fd, data, this.position);
+      this.position += data.length;
     } catch {
       // Exiting: there is nowhere left to report a log that cannot be written.
     }
@@ -90,54 +95,147 @@ export class LogFile implements LogDestination {
     const data = Buffer.from(this.waiting.join(''));
     this.waiting = [];
     this.waitingBytes = 0;
-    unwritten.delete(this);
     return data;
   }
 
   private writeWaiting(): void {
     if (this.reopenWanted) this.openAgain();
     if (this.waitingBytes === 0) {
-      this.writing = false;
+      unwritten.delete(this);
       for (const cb of this.flushed.splice(0)) cb();
       return;
     }
-    this.writing = true;
-    this.writeOut(this.takeWaiting(), 0);
+    const data = this.takeWaiting();
+    this.inFlight = { data, position: this.position };
+    this.position += data.length;
+    this.writeOut(data, 0);
   }
 
   private writeOut(data: Buffer, offset: number): void {
-    write(this.fd, data, offset, data.length - offset, null, (error, written) => {
-      if ((error as NodeJS.ErrnoException | null)?.code === 'EAGAIN') {
-        // A non-blocking stdout that is full: the reader catches up, the bytes go a little later.
-        setTimeout(() => this.writeOut(data, offset), RETRY_BUSY_MS);
-        return;
-      }
+    const at = this.inFlight!.position + offset;
+    write(this.fd, data, offset, data.length - offset, at, (error, written) => {
       if (error) this.onError?.(error);
       else if (offset + written < data.length) return this.writeOut(data, offset + written);
+      this.inFlight = undefined;
       this.writeWaiting();
     });
   }
 
   private openAgain(): void {
     this.reopenWanted = false;
-    if (this.path === undefined) return;
     try {
       closeSync(this.fd);
     } catch {
       // Already gone: the open below is what matters.
     }
     try {
-      this.fd = openSync(this.path, 'a', 0o600);
+      this.fd = openSync(this.path, OPEN_FOR_WRITING, 0o600);
+      this.position = fstatSync(this.fd).size;
     } catch (error) {
       this.onError?.(error as Error);
     }
   }
 }
 
+/**
+ * Lines written to an inherited descriptor (stdout, for journald) synchronously, as Node writes
+ * its own stdout to pipes and files on Linux: a write handed to libuv's threads cannot be followed
+ * at exit (how much of it landed is only told to a callback that never runs), so a crash's last
+ * lines could land torn or before the ones logged ahead of them. A non-blocking descriptor that is
+ * full holds the rest back and is tried again on a timer, never blocking the event loop.
+ */
+export class LogDescriptor implements LogDestination {
+  private backlog: Buffer[] = [];
+  private backlogBytes = 0;
+  private retry: NodeJS.Timeout | undefined;
+  private readonly flushed: Array<(err?: Error) => void> = [];
+
+  constructor(private readonly fd: number) {}
+
+  /** False when the line was dropped: the descriptor is closed, or full with too much held back. */
+  write(line: string): boolean {
+    const data = Buffer.from(line);
+    if (this.backlogBytes > 0) {
+      if (this.backlogBytes + data.length > DESCRIPTOR_BACKLOG_BYTES) return false;
+      this.hold(data);
+      return true;
+    }
+    return this.writeNow(data);
+  }
+
+  flush(cb: (err?: Error) => void): void {
+    if (this.backlogBytes === 0) process.nextTick(cb);
+    else this.flushed.push(cb);
+  }
+
+  writeAtExit(): void {
+    const started = Date.now();
+    while (this.backlogBytes > 0 && Date.now() - started < EXIT_BUSY_LIMIT_MS) {
+      if (!this.drain()) pause(1);
+    }
+  }
+
+  private writeNow(data: Buffer): boolean {
+    let offset = 0;
+    try {
+      while (offset < data.length) offset += writeSync(this.fd, data, offset);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') return false;
+      this.hold(data.subarray(offset));
+    }
+    return true;
+  }
+
+  private hold(data: Buffer): void {
+    this.backlog.push(data);
+    this.backlogBytes += data.length;
+    unwritten.add(this);
+    installExitHook();
+    this.retry ??= setTimeout(() => this.retryLater(), RETRY_BUSY_MS).unref();
+  }
+
+  private retryLater(): void {
+    this.retry = undefined;
+    this.drain();
+    if (this.backlogBytes > 0) this.retry = setTimeout(() => this.retryLater(), RETRY_BUSY_MS).unref();
+  }
+
+  /** Writes held-back bytes until the descriptor is full again; false when it still is. */
+  private drain(): boolean {
+    while (this.backlog.length > 0) {
+      const data = this.backlog[0]!;
+      let written: number;
+      try {
+        written = writeSync(this.fd, data);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return false;
+        written = data.length; // closed: what is held back has nowhere to go
+      }
+      this.backlogBytes -= written;
+      if (written < data.length) this.backlog[0] = data.subarray(written);
+      else this.backlog.shift();
+    }
+    unwritten.delete(this);
+    for (const cb of this.flushed.splice(0)) cb();
+    return true;
+  }
+}
+
+/** All of `data` at `position`, blocking. */
+function writeAllSync(fd: number, data: Buffer, position: number): void {
+  let offset = 0;
+  while (offset < data.length) offset += writeSync(fd, data, offset, data.length - offset, position + offset);
+}
+
+/** Blocks the thread for `ms`: at exit, where no timer will fire. */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    for (const file of [...unwritten]) file.writeWaitingSync();
+    for (const destination of [...unwritten]) destination.writeAtExit();
   });
 }

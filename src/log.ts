@@ -1,6 +1,6 @@
 import { mkdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { type LogDestination, LogFile } from './log-file.js';
+import { LogDescriptor, type LogDestination, LogFile } from './log-file.js';
 
 export type { LogDestination };
 
@@ -51,7 +51,7 @@ export interface LogOptions {
 
 export function createLogger(options: LogOptions = {}): Logger {
   const pretty = options.pretty ?? (options.destination === undefined && process.stdout.isTTY === true);
-  const destination = options.destination ?? new LogFile({ dest: 1 });
+  const destination = options.destination ?? new LogDescriptor(1);
   const primary = pretty ? humanReadable(destination, process.stdout.isTTY === true) : destination;
   const core = new LogCore(options.level ?? 'info', withRing(primary, options.ringDir));
   return new JsonLogger(core, fieldsText(options.base ?? {}));
@@ -302,7 +302,7 @@ export class LogRing implements LogDestination {
   private open(): void {
     try {
       this.file = new LogFile({
-        dest: this.current(),
+        path: this.current(),
         maxWaitingBytes: LOG_RING_BUFFER_BYTES,
         onError: () => {
           this.failed = true;

@@ -52,7 +52,11 @@ export interface RunningCpctl {
  * is typed at that terminal (^C: the terminal's SIGINT), and its stdout is what the terminal shows.
  */
 export function onTerminal(argv: string[]): string[] {
-  return ['script', '--quiet', '--return', '--command', argv.map((a) => `'${a}'`).join(' '), '/dev/null'];
+  // `exec`: script(1) runs the command through $SHELL, and a shell left waiting in between (dash
+  // does not exec a quoted command) dies of the terminal's SIGINT itself, so script reports 130
+  // whatever cpctl exited with.
+  const command = `exec ${argv.map((a) => `'${a}'`).join(' ')}`;
+  return ['script', '--quiet', '--return', '--command', command, '/dev/null'];
 }
 
 /** Starts the real cpctl without waiting for it (through `wrap`, e.g. `onTerminal`). */

@@ -92,6 +92,8 @@ describe('log lines', () => {
       script,
       `import { createLogger } from ${JSON.stringify(path.join(ROOT, 'src/log.ts'))};
 const log = createLogger({ ringDir: ${JSON.stringify(path.join(dir, 'logs'))} });
+// A first line big enough that its write is often still in flight at the exit below.
+log.info({ big: 'x'.repeat(300_000) }, 'first');
 for (let n = 0; n < 200; n++) log.info({ n }, 'line');
 log.fatal('crashed');
 log.flush();
@@ -102,8 +104,12 @@ process.exit(70);
     expect(run.status).toBe(70);
     for (const text of [run.stdout, fs.readFileSync(path.join(dir, 'logs', 'daemon.log'), 'utf8')]) {
       const lines = text.split('\n').filter((line) => line !== '');
-      expect(lines).toHaveLength(201);
-      expect(JSON.parse(lines.at(-1)!)).toMatchObject({ level: 'fatal', msg: 'crashed' });
+      expect(lines).toHaveLength(202);
+      expect(lines.map((line) => JSON.parse(line).msg)).toEqual([
+        'first',
+        ...Array.from({ length: 200 }, () => 'line'),
+        'crashed',
+      ]);
     }
   });
 });
