@@ -54,6 +54,11 @@ export async function openPtyPair(dir?: string): Promise<PtyPair> {
         // SIGTERM lets socat remove its links, so the path is gone like an unplugged device's.
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
         await exited;
+        // socat only tries to remove its links as it exits; one left behind would point at a pty
+        // number the system soon hands to another test's terminal, and the "unplugged" device
+        // would open that instead of failing.
+        rmSync(a, { force: true });
+        rmSync(b, { force: true });
         if (ownDir) rmSync(base, { recursive: true, force: true });
       })();
       return closing;
