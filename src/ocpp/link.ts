@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import type { Clock, Timer } from '../clock.js';
+import { WebSocketClient } from '../commonjs.js';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../transfer/url.js';
 import { basicAuthorization } from './basic-auth.js';
@@ -207,7 +208,7 @@ export class Link extends EventEmitter<LinkEvents> {
     this.linkState = 'stopped';
     if (!ws) return;
     await new Promise<void>((resolve) => {
-      if (ws.readyState === WebSocket.CLOSED) return resolve();
+      if (ws.readyState === WebSocketClient.CLOSED) return resolve();
       const timer = this.opts.clock.setTimeout(() => {
         ws.terminate();
         resolve();
@@ -277,7 +278,7 @@ export class Link extends EventEmitter<LinkEvents> {
       { url: shownUrl, securityProfile: creds.securityProfile, attempt: this.attempt },
       'connecting to central system',
     );
-    const ws = new WebSocket(url, [OCPP_SUBPROTOCOL], {
+    const ws = new WebSocketClient(url, [OCPP_SUBPROTOCOL], {
       headers,
       handshakeTimeout: this.opts.connectTimeoutMs,
       perMessageDeflate: false,
@@ -427,7 +428,7 @@ export class Link extends EventEmitter<LinkEvents> {
 
 function closeQuietly(ws: WebSocket, code: number, reason: string): void {
   try {
-    if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+    if (ws.readyState === WebSocketClient.CONNECTING) ws.terminate();
     else ws.close(code, reason.slice(0, 120));
   } catch {
     ws.terminate();

@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Clock } from '../clock.js';
+import { Sqlite } from '../commonjs.js';
 import type { Logger } from '../log.js';
 import { AvailabilityRepo } from './availability-repo.js';
 import { ConfigRepo } from './config-repo.js';
@@ -185,7 +186,7 @@ function prepareFile(file: string, log: Logger): void {
 }
 
 function openDatabase(file: string, log: Logger, clock: Pick<Clock, 'now'>): Database.Database {
-  const db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+  const db = new Sqlite(file, { timeout: BUSY_TIMEOUT_MS });
   try {
     if (db.readonly) throw new StoreAccessError(file, 'opened read-only');
     db.pragma('foreign_keys = ON');
@@ -245,19 +246,19 @@ const ACCESS_CODES = ['SQLITE_READONLY', 'SQLITE_CANTOPEN', 'SQLITE_PERM', 'SQLI
 function isCorrupt(err: unknown): boolean {
   if (err instanceof UnusableDatabaseError || err instanceof NewerSchemaError) return true;
   // Prefix match: extended codes such as SQLITE_CORRUPT_INDEX mean the same here.
-  return err instanceof Database.SqliteError && CORRUPT_CODES.some((code) => err.code.startsWith(code));
+  return err instanceof Sqlite.SqliteError && CORRUPT_CODES.some((code) => err.code.startsWith(code));
 }
 
 /** A store we may not write is the installer's to fix (exit 78); anything else is thrown as it is. */
 function classify(err: unknown, file: string): unknown {
-  if (err instanceof Database.SqliteError && ACCESS_CODES.some((code) => err.code.startsWith(code))) {
+  if (err instanceof Sqlite.SqliteError && ACCESS_CODES.some((code) => err.code.startsWith(code))) {
     return new StoreAccessError(file, describe(err));
   }
   return err;
 }
 
 function describe(err: unknown): string {
-  if (err instanceof Database.SqliteError) return `${err.code}: ${err.message}`;
+  if (err instanceof Sqlite.SqliteError) return `${err.code}: ${err.message}`;
   return err instanceof Error ? err.message : String(err);
 }
 

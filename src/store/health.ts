@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Clock, Timer } from '../clock.js';
+import { Sqlite } from '../commonjs.js';
 import type { Logger } from '../log.js';
 
 /** ok: writes succeed; degraded: the disk is full or failing; read-only: the filesystem refuses writes. */
@@ -64,7 +65,7 @@ export class StoreHealth extends EventEmitter<StoreHealthEvents> {
   writeFailed(err: unknown, what: string): boolean {
     const state = storageFailure(err);
     if (state === undefined) return false;
-    const reason = err instanceof Database.SqliteError ? `${err.code}: ${err.message}` : String(err);
+    const reason = err instanceof Sqlite.SqliteError ? `${err.code}: ${err.message}` : String(err);
     if (this.current.state !== state) {
       const previous = this.current;
       this.current = { state, reason, since: this.clock?.now() ?? Date.now() };
@@ -139,7 +140,7 @@ export class StoreHealth extends EventEmitter<StoreHealthEvents> {
 
 /** The health state a failed write means, or undefined when the error is not the disk's. */
 function storageFailure(err: unknown): Exclude<StoreHealthState, 'ok'> | undefined {
-  if (!(err instanceof Database.SqliteError)) return undefined;
+  if (!(err instanceof Sqlite.SqliteError)) return undefined;
   if (READ_ONLY_CODES.some((code) => err.code.startsWith(code))) return 'read-only';
   if (FULL_CODES.some((code) => err.code.startsWith(code))) return 'degraded';
   return undefined;

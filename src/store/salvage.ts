@@ -1,4 +1,5 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { Sqlite } from '../commonjs.js';
 
 /** What was carried over from a corrupt database, and what could not be. */
 export interface Salvage {
@@ -48,7 +49,7 @@ export function salvageInto(db: Database.Database, corruptFile: string): Salvage
   };
   let old: Database.Database;
   try {
-    old = new Database(corruptFile, { readonly: true, fileMustExist: true });
+    old = new Sqlite(corruptFile, { readonly: true, fileMustExist: true });
   } catch (err) {
     salvage.lost.push(`whole database unreadable: ${(err as Error).message}`);
     return salvage;

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import { Sqlite } from '../commonjs.js';
 
 /** The lock file's name in the state directory. */
 export const LOCK_FILE = 'chargepoint.lock';
@@ -27,7 +27,7 @@ export interface StateLock {
 export function acquireStateLock(dir: string): StateLock {
   const file = path.join(dir, LOCK_FILE);
   fs.closeSync(fs.openSync(file, 'a', 0o600));
-  const db = new Database(file, { timeout: 0 });
+  const db = new Sqlite(file, { timeout: 0 });
   try {
     db.pragma('locking_mode = EXCLUSIVE');
     // The file holds no data, only the lock: its one write (at the first start) need not wait for
@@ -39,7 +39,7 @@ export function acquireStateLock(dir: string): StateLock {
     db.exec('COMMIT');
   } catch (err) {
     db.close();
-    if (err instanceof Database.SqliteError && err.code.startsWith('SQLITE_BUSY')) {
+    if (err instanceof Sqlite.SqliteError && err.code.startsWith('SQLITE_BUSY')) {
       throw new StateDirectoryLockedError(file);
     }
     throw err;

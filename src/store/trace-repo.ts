@@ -1,4 +1,5 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { Sqlite } from '../commonjs.js';
 import { type Store, WAL_SIZE_LIMIT_BYTES } from './database.js';
 
 export type TraceDirection = 'in' | 'out';
@@ -56,7 +57,7 @@ const TRACE_CACHE_PAGES = 64;
  */
 export function openTraceConnection(store: Pick<Store, 'db' | 'path'>): TraceConnection {
   if (store.path === ':memory:') return traceConnection(store.db, () => {}, false);
-  const db = new Database(store.path, { timeout: 2000 });
+  const db = new Sqlite(store.path, { timeout: 2000 });
   db.pragma('synchronous = NORMAL');
   db.pragma(`cache_size = ${TRACE_CACHE_PAGES}`);
   db.pragma(`wal_autocheckpoint = ${TRACE_AUTOCHECKPOINT_PAGES}`);
