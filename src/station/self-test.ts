@@ -150,27 +150,33 @@ export class SelfTests {
     const startedAt = clock.now();
     const began = clock.monotonic();
     const steps: SelfTestStep[] = [];
-    // A driver arriving ends the test at once.
+    // A driver arriving, or the emergency stop pressed, ends the test at once.
     const onPlug = (plugged: boolean): void => {
       if (plugged) this.abort(run, 'a cable was plugged in');
     };
+    const onEmergencyStop = (active: boolean): void => {
+      if (active) this.abort(run, 'the emergency stop was pressed');
+    };
+    const emergencyStops = this.deps.board.faultInputs.filter((input) => input.kind === 'emergencyStop');
     hw.on('plug', onPlug);
+    for (const input of emergencyStops) input.on('change', onEmergencyStop);
     log.warn({ connectorId: hw.id, origin: 'local' }, 'self-test started');
     try {
-      const stages: Array<() => Promise<SelfTestStep[]>> = [
-        async () => [this.pilot(hw)],
-        async () => this.faultInputs(),
-        async () => this.readers(hw),
-        async () => [await this.meter(hw, run)],
-        async () => this.lock(hw, run),
-        async () => this.contactor(hw, run),
+      const stages: Array<[SelfTestStepName, () => Promise<SelfTestStep[]>]> = [
+        ['pilot', async () => [this.pilot(hw)]],
+        ['faultInput', async () => this.faultInputs()],
+        ['reader', async () => this.readers(hw)],
+        ['meter', async () => [await this.meter(hw, run)]],
+        ['lock', async () => this.actuated('lock', () => this.lock(hw, run))],
+        ['contactorClose', async () => this.actuated('contactorClose', () => this.contactor(hw, run))],
       ];
-      for (const stage of stages) {
+      for (const [name, stage] of stages) {
         if (run.reason !== undefined) break;
-        steps.push(...(await stage()));
+        steps.push(...(await failedIfThrown(name, stage)));
       }
     } finally {
       hw.off('plug', onPlug);
+      for (const input of emergencyStops) input.off('change', onEmergencyStop);
       try {
         await this.restore(hw);
       } finally {
@@ -226,6 +232,28 @@ export class SelfTests {
     if (!health.ok) return { ...step, result: 'fail', detail: described(health.fault, health.info) };
     if (state !== 'A') return { ...step, result: 'fail', detail: `state ${state}, expected A (no EV)` };
     return { ...step, result: 'pass', detail: 'state A (no EV)' };
+  }
+
+  /**
+   * `drive`'s steps, unless an emergency stop is active (or unreadable, which counts as active):
+   * nothing moves while it is pressed, a lock motor no more than the contactor.
+   */
+  private async actuated(
+    step: SelfTestStepName,
+    drive: () => Promise<SelfTestStep[]>,
+  ): Promise<SelfTestStep[]> {
+    const pressed = this.deps.board.faultInputs.some(
+      (input) => input.kind === 'emergencyStop' && (!input.readable() || input.isActive()),
+    );
+    if (!pressed) return drive();
+    return [
+      {
+        step,
+        result: 'skipped',
+        ms: 0,
+        detail: 'not driven: the emergency stop is active (release it first)',
+      },
+    ];
   }
 
   private faultInputs(): SelfTestStep[] {
@@ -500,4 +528,19 @@ function described(fault: string, info: string | undefined): string {
 
 function meterName(identity: { type?: string; serialNumber?: string }): string {
   return `${identity.type ?? 'meter'}${identity.serialNumber === undefined ? '' : ` serial ${identity.serialNumber}`}`;
+}
+
+/**
+ * A stage's steps, or one failed step with the error when the stage throws (a driver's bug, a
+ * device gone mid-command): the report still comes, and the stages after it still run.
+ */
+async function failedIfThrown(
+  step: SelfTestStepName,
+  stage: () => Promise<SelfTestStep[]>,
+): Promise<SelfTestStep[]> {
+  try {
+    return await stage();
+  } catch (err) {
+    return [{ step, result: 'fail', ms: 0, detail: `error: ${(err as Error).message ?? String(err)}` }];
+  }
 }

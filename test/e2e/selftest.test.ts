@@ -199,6 +199,23 @@ describe('cpctl selftest on the simulated board', () => {
     expect(stderr).toBe('cpctl: self-test failed: connector 1: contactor close failed\n');
   });
 
+  it('a device that throws fails its step with the error; the other steps still run and the report comes', async () => {
+    const h = await start();
+    await h.booted();
+    const lock = h.board.connector(1)?.devices.lock;
+    if (!lock) throw new Error('the simulated connector has a lock');
+    lock.lock = async () => {
+      throw new Error('driver bug');
+    };
+    const { code, stdout } = await cpctl(h.config.cli.socket, 'selftest', '1', '--json');
+    expect(code).toBe(1);
+    const report = reportOf(stdout);
+    expect(stepOf(report, 'lock')).toMatchObject({ result: 'fail', detail: 'error: driver bug' });
+    expect(stepOf(report, 'meter')?.result).toBe('pass');
+    expect(stepOf(report, 'contactorOpen')?.result).toBe('pass');
+    expect(h.board.connector(1)?.devices.relay.isClosed()).toBe(false);
+  });
+
   it('is refused while a cable is plugged in, a session waits, a transaction runs or a reservation holds it; nothing is switched', async () => {
     const h = await start();
     await h.booted();
@@ -328,6 +345,8 @@ describe('cpctl selftest on the simulated board', () => {
 
 const RELAY_FEEDBACK = 27;
 const LOCK_FEEDBACK = 6;
+/** The emergency stop button's input (high: pressed). */
+const EMERGENCY_STOP = 13;
 
 /** A one-connector board file on `sysfs`: relay and lock with feedback contacts, an SDM630 on Modbus TCP. */
 function hardwareBoard(
@@ -335,10 +354,14 @@ function hardwareBoard(
   sysfs: FakeSysfs,
   settleMs: number,
   meterPort: number | undefined,
+  withEmergencyStop = false,
 ): string {
   return writeBenchBoard(dir, {
     name: 'bench-selftest',
     sysfsRoot: sysfs.root,
+    ...(withEmergencyStop
+      ? { faultInputs: [{ driver: 'gpio', kind: 'emergencyStop', line: line(EMERGENCY_STOP) }] }
+      : {}),
     devices: {
       relay: { driver: 'gpio', line: line(RELAY), feedback: { line: line(RELAY_FEEDBACK), settleMs } },
       pilot: GPIO_PILOT,
@@ -501,6 +524,65 @@ describe('cpctl selftest on a hardware board (GPIO with feedback contacts)', () 
       aborted: 'the daemon is stopping',
     });
     await test;
+  });
+  it('drives neither the lock nor the contactor while the emergency stop is pressed, and a press mid-test ends it', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cp-selftest-hw-'));
+    const sysfs = new FakeSysfs(join(dir, 'sys')).chip(CHIP, BASE, 58);
+    const meter = await sdm630(cleanups);
+    const boardFile = hardwareBoard(dir, sysfs, 200, meter.port, true);
+    cleanups.push(
+      wireFeedback(sysfs, [
+        [RELAY, RELAY_FEEDBACK],
+        [LOCK, LOCK_FEEDBACK],
+      ]),
+    );
+    const h = await start({ deferStart: true, config: () => ({ board: boardFile }) });
+    h.runtime = await Runtime.start({ config: h.config, log: h.log });
+    await h.status(1, 'Available', 0);
+    const socket = h.config.cli.socket;
+    const lockLevels: number[] = [];
+    const lockWatch = watch(join(sysfs.gpioDir, `gpio${BASE + LOCK}`, 'value'), () =>
+      lockLevels.push(sysfs.level(BASE + LOCK)),
+    );
+    cleanups.push(() => lockWatch.close());
+    const commands: boolean[] = [];
+    h.runtime.board.connectors[0]!.devices.relay.on('change', (closed) => commands.push(closed));
+
+    const pressed = h.csms.mark();
+    sysfs.drive(BASE + EMERGENCY_STOP, 1);
+    await h.status(1, 'Faulted', pressed);
+    const held = await cpctl(socket, 'selftest', '1', '--json');
+    expect(held.code).toBe(1);
+    const report = reportOf(held.stdout);
+    expect(report.steps.map((s) => [s.step, s.device, s.result])).toEqual([
+      ['pilot', undefined, 'pass'],
+      ['faultInput', 'emergencyStop', 'pass'],
+      ['reader', undefined, 'n/a'],
+      ['meter', undefined, 'pass'],
+      ['lock', undefined, 'skipped'],
+      ['contactorClose', undefined, 'skipped'],
+    ]);
+    expect(stepOf(report, 'lock')?.detail).toBe(
+      'not driven: the emergency stop is active (release it first)',
+    );
+    expect(stepOf(report, 'faultInput')?.detail).toBe('readable, active');
+    expect(lockLevels.filter((level) => level === 1)).toEqual([]);
+    expect(commands).toEqual([]);
+
+    // Released, the test runs; pressed again as the lock is driven, it ends there.
+    const released = h.csms.mark();
+    sysfs.drive(BASE + EMERGENCY_STOP, 0);
+    await h.status(1, 'Available', released);
+    const test = cpctl(socket, 'selftest', '1', '--json');
+    await whenLevel(sysfs, LOCK, 1);
+    sysfs.drive(BASE + EMERGENCY_STOP, 1);
+    const stopped = await test;
+    expect(stopped.code).toBe(1);
+    const aborted = reportOf(stopped.stdout);
+    expect(aborted).toMatchObject({ passed: false, aborted: 'the emergency stop was pressed' });
+    expect(stepOf(aborted, 'contactorClose')).toBeUndefined();
+    expect(commands.includes(true)).toBe(false);
+    expect(sysfs.level(BASE + RELAY)).toBe(0);
   });
 });
 

@@ -28,12 +28,14 @@ export interface BenchBoard {
   /** Connector 1's devices besides its id, 16 A and 3 phases. */
   devices: Record<string, unknown>;
   readers?: unknown[];
+  /** Board-level fault inputs (emergency stop, tamper). */
+  faultInputs?: unknown[];
 }
 
 /** Writes `<dir>/board.json`, a hardware board of one connector; returns its path. */
 export function writeBenchBoard(dir: string, board: BenchBoard): string {
   const file = join(dir, 'board.json');
-  const { name, sysfsRoot, devices, readers } = board;
+  const { name, sysfsRoot, devices, readers, faultInputs } = board;
   const connector = { id: 1, maxCurrentA: 16, phases: 3, ...devices };
   writeFileSync(
     file,
@@ -43,6 +45,7 @@ export function writeBenchBoard(dir: string, board: BenchBoard): string {
       sysfsRoot,
       connectors: [connector],
       ...(readers ? { readers } : {}),
+      ...(faultInputs ? { faultInputs } : {}),
     }),
   );
   return file;
