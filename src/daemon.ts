@@ -8,6 +8,7 @@ import { BoardFileError, loadBoard } from './config/board-file.js';
 import { ConfigFileError, loadConfigFile, type RuntimeConfig } from './config/file.js';
 import { ConfigurationError } from './config/registry.js';
 import { createLogger, type Logger, logRingDirectory } from './log.js';
+import type { FrameTrace } from './ocpp/trace.js';
 import { Runtime, type StopReason } from './runtime.js';
 import { lockStateDirectory, StoreAccessError } from './store/database.js';
 import { StateDirectoryLockedError } from './store/state-lock.js';
@@ -52,6 +53,7 @@ export function crashHandler(
   board: Pick<Board, 'safe'>,
   log: Logger,
   exit: (code: number) => void,
+  trace?: Pick<FrameTrace, 'flush'>,
 ): (error: unknown) => void {
   return (error) => {
     log.fatal({ err: error instanceof Error ? (error.stack ?? error.message) : String(error) }, 'crashed');
@@ -59,6 +61,13 @@ export function crashHandler(
       board.safe();
     } catch (safeError) {
       log.fatal({ err: (safeError as Error).message }, 'outputs could not be driven safe');
+    }
+    // The frames just before a crash are the ones that explain it; they may still be waiting for
+    // a quiet moment to be written.
+    try {
+      trace?.flush();
+    } catch (traceError) {
+      log.error({ err: (traceError as Error).message }, 'frame trace could not be written');
     }
     log.flush();
     exit(EXIT.internalError);
@@ -186,7 +195,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
   // Ahead of the entry point's own handler, which exits at once.
   process.prependOnceListener(
     'uncaughtException',
-    crashHandler(runtime.board, log, (code) => process.exit(code)),
+    crashHandler(runtime.board, log, (code) => process.exit(code), runtime.trace),
   );
   runtime.link.on('open', () => void notifier.status('connected to the central system'));
   runtime.link.on('close', () => void notifier.status('central system unreachable, reconnecting'));

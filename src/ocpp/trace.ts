@@ -29,8 +29,15 @@ export const MAX_TRACED_TEXT = 16 * 1024;
  */
 export const TRACE_WRITE_DELAY_MS = 10;
 
-/** The longest a noted frame waits for a quiet moment: then it is written however busy the link is. */
-export const TRACE_MAX_DELAY_MS = 1000;
+/**
+ * The longest a noted frame waits for a quiet moment: then it is written however busy the link is.
+ * A link with a central system is quiet within milliseconds; only a flood of back-to-back calls
+ * waits this long, and writing its trace meanwhile (some 50 us of SQLite per GetCompositeSchedule
+ * exchange) is what made the calls' slowest answers slow: with 1 s and 256 KB of backlog the bench's
+ * GetCompositeSchedule p99 was 2.1-3.5 ms, with 5 s and 4 MB 1.2-2.2 ms. A crash still writes
+ * what waits (the daemon's crash handler flushes the trace); a power cut loses at most this much.
+ */
+export const TRACE_MAX_DELAY_MS = 5000;
 
 /**
  * How often, at most, the trace's connection folds the WAL into the database file (a PASSIVE
@@ -50,9 +57,11 @@ export const TRACE_SLICE_BYTES = 8 * 1024;
 
 /**
  * Frame text left waiting after a slice, at most: a link delivering more than a slice per timer
- * turn (a flood of big frames) gets bigger slices, so what waits in memory stays bounded.
+ * turn (a flood of big frames) gets bigger slices, so what waits in memory stays bounded. Room for
+ * a few seconds of a flood of big answers (a thousand day-long composite schedules), held only
+ * while the flood lasts.
  */
-export const TRACE_BACKLOG_BYTES = 256 * 1024;
+export const TRACE_BACKLOG_BYTES = 4 * 1024 * 1024;
 
 /**
  * The ring's size in bytes unless told otherwise: 10,000 frames of MAX_TRACED_TEXT would be 160 MB,

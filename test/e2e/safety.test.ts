@@ -8,6 +8,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BoardConfigurationError } from '../../hal/types.js';
 import { crashHandler } from '../../src/daemon.js';
@@ -144,6 +145,28 @@ describe('outputs come up safe', () => {
     expect(exits).toEqual([70]);
     expect([sysfs.level(RELAY), sysfs.level(ENABLE)]).toEqual([0, 0]);
     expect(harness!.sink.find((l) => l.level === 'fatal' && l.msg === 'crashed')).toBeDefined();
+  });
+
+  it('a crash writes the frames still waiting for a quiet moment into the trace', async () => {
+    const runtime = await startRuntime();
+    harness!.runtime = runtime;
+    await harness!.csms.waitForCall(CP_ID, 'StatusNotification', {
+      where: (p: { connectorId: number }) => p.connectorId === 1,
+    });
+    // Answered, then the crash at once: the exchange's frames still wait to be written.
+    await harness!.csms.call(CP_ID, 'GetConfiguration', { key: ['HeartbeatInterval'] });
+    const exits: number[] = [];
+    crashHandler(runtime.board, harness!.log, (code) => exits.push(code), runtime.trace)(new Error('boom'));
+    expect(exits).toEqual([70]);
+    const db = new Database(runtime.store.path, { readonly: true });
+    try {
+      const rows = db
+        .prepare("SELECT direction FROM ocpp_trace WHERE action = 'GetConfiguration' ORDER BY seq")
+        .all() as Array<{ direction: string }>;
+      expect(rows.map((r) => r.direction)).toEqual(['in', 'out']);
+    } finally {
+      db.close();
+    }
   });
 
   it('chargepointd with a bad configuration exits 78 and leaves the contactor open', async () => {
