@@ -306,9 +306,10 @@ export interface ControlApi {
   /**
    * The hardware self-test of an idle, unplugged connector (every connector in turn when none is
    * given): pilot, fault inputs, readers, meter, lock, contactor. A named connector that may not be
-   * tested now is a ControlError; of every connector, it is listed as refused.
+   * tested now is a ControlError; of every connector, it is listed as refused. `signal` aborts when
+   * the client that asked goes away: the test ends at once and no other starts.
    */
-  selfTest(connectorId?: number): Promise<SelfTestSummary>;
+  selfTest(connectorId?: number, signal?: AbortSignal): Promise<SelfTestSummary>;
   /**
    * The connector's local limit (persisted): at most `amps` from 0 (pause) to its maximum;
    * undefined lifts it.

@@ -22,7 +22,7 @@ import {
 } from '../station/charging-limit.js';
 import type { ChargingProfiles } from '../station/charging-profiles.js';
 import { compositeSchedule, rateOf } from '../station/composite-schedule.js';
-import { SelfTestRefused, SelfTests } from '../station/self-test.js';
+import { SelfTestRefused, type SelfTestReport, SelfTests } from '../station/self-test.js';
 import type { Station } from '../station/station.js';
 import type { TransactionEngine } from '../station/transactions.js';
 import type { Store } from '../store/database.js';
@@ -263,22 +263,29 @@ export class RuntimeControl implements ControlApi {
 
   /**
    * One connector, or each in turn (never two contactors closed at once). A relay test on it is
-   * ended first (its contactor opened); a connector that may not be tested is refused.
+   * ended first (its contactor opened); a connector that may not be tested is refused. `signal`
+   * aborts when the client that asked goes away: the test under way ends at once (its contactor
+   * commanded open) and no other starts.
    */
-  async selfTest(connectorId?: number): Promise<SelfTestSummary> {
+  async selfTest(connectorId?: number, signal?: AbortSignal): Promise<SelfTestSummary> {
     const ids = connectorId === undefined ? this.deps.station.connectorIds() : [connectorId];
     const connectors: SelfTestSummary['connectors'] = [];
     for (const id of ids) {
       const hw = this.hardware(id);
+      if (!this.closed && this.relayTests.has(id)) await this.halRelay(id, false);
+      // A test of every connector stops at the one the stop, or the client leaving, interrupted.
       if (this.closed) {
-        // A test of every connector stops at the one the stop interrupted.
         if (connectorId !== undefined) throw new ControlError(STOPPING);
         connectors.push({ connectorId: id, passed: false, refused: 'the daemon is stopping' });
         continue;
       }
-      if (this.relayTests.has(id)) await this.halRelay(id, false);
+      if (signal?.aborted) {
+        if (connectorId !== undefined) throw new ControlError(`connector ${id} not tested: ${CLIENT_LEFT}`);
+        connectors.push({ connectorId: id, passed: false, refused: CLIENT_LEFT });
+        continue;
+      }
       try {
-        connectors.push(await this.selfTests.run(hw));
+        connectors.push(await this.selfTestWatched(hw, signal));
       } catch (error) {
         if (!(error instanceof SelfTestRefused)) throw error;
         if (connectorId !== undefined) throw new ControlError(`${error.message}: ${SELF_TEST_REFUSED}`);
@@ -286,6 +293,22 @@ export class RuntimeControl implements ControlApi {
       }
     }
     return { passed: connectors.every((c) => c.passed), connectors };
+  }
+
+  /** The self-test of `hw`, aborted at once should `signal` abort (the client went away). */
+  private async selfTestWatched(
+    hw: ConnectorHardware,
+    signal: AbortSignal | undefined,
+  ): Promise<SelfTestReport> {
+    const interrupt = (): void => void this.selfTests.abort(hw.id, CLIENT_LEFT);
+    signal?.addEventListener('abort', interrupt, { once: true });
+    try {
+      // A refusal rejects before the run's first await, so the listener is gone again before any
+      // socket event: it never aborts another client's test of this connector.
+      return await this.selfTests.run(hw);
+    } finally {
+      signal?.removeEventListener('abort', interrupt);
+    }
   }
 
   async setLocalLimit(connectorId: number, amps: number | undefined) {
@@ -585,6 +608,8 @@ export class RuntimeControl implements ControlApi {
 }
 
 const STOPPING = 'the daemon is stopping: nothing is switched for a test now';
+/** Why a self-test ended when the client that asked for it went away (cpctl ended by Ctrl-C). */
+const CLIENT_LEFT = 'the technician interrupted it (cpctl ended)';
 
 const SELF_TEST_REFUSED =
   'a self-test runs only on a connector with no cable, no session and no reservation (Available, Unavailable or Faulted)';

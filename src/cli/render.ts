@@ -199,7 +199,8 @@ const AUTHORIZED_BY: Record<AuthorizationSource, string> = {
 };
 
 function authorizationText(record: AuthorizationRecord): string {
-  return `${record.idTag} ${record.status} by ${AUTHORIZED_BY[record.source]} at ${time(record.at)}`;
+  const via = record.via === undefined ? '' : ` (${record.via})`;
+  return `${record.idTag} ${record.status} by ${AUTHORIZED_BY[record.source]}${via} at ${time(record.at)}`;
 }
 
 /** One aligned row per connector; details that do not fit a column follow it, indented. */

@@ -45,7 +45,10 @@ const TRACE_PAGE = 100;
 const BUNDLE_CHUNK_BYTES = 48 * 1024;
 
 type PlainMethod = Exclude<Method, StreamMethod>;
-type Handlers = { [M in PlainMethod]: (params: Params<M>) => Result<M> | Promise<Result<M>> };
+/** `gone` aborts once the client that sent the request has gone away (see `serve`). */
+type Handlers = {
+  [M in PlainMethod]: (params: Params<M>, gone: AbortSignal) => Result<M> | Promise<Result<M>>;
+};
 
 /** A live daemon already answers on the control socket: a second one must not start. */
 export class DaemonAlreadyRunningError extends Error {
@@ -129,8 +132,15 @@ export class ControlServer {
     });
   }
 
+  /**
+   * A client gone is one whose end of the connection has ended: EOF is all the kernel shows of a
+   * cpctl ended by Ctrl-C, as of one that only half-closed. A client that half-closes after its
+   * requests still gets every answer, but what it asked for that drives hardware while it waits (a
+   * self-test) is aborted then: a contactor closed for a test must not outlive whoever watches it.
+   */
   private serve(socket: Socket): void {
     this.clients.add(socket);
+    const gone = new AbortController();
     const lines = new LineSplitter(MAX_REQUEST_BYTES);
     // One chain per connection keeps answers in request order, even when a slow one comes first.
     let chain = Promise.resolve();
@@ -143,7 +153,7 @@ export class ControlServer {
     const request = (line: string) => {
       if (++waiting === MAX_WAITING_REQUESTS) socket.pause();
       enqueue(async () => {
-        await this.answer(socket, line);
+        await this.answer(socket, line, gone.signal);
         if (--waiting === MAX_WAITING_REQUESTS - 1 && !overflowed) socket.resume();
       });
     };
@@ -164,12 +174,18 @@ export class ControlServer {
         });
       }
     });
-    socket.on('end', () => enqueue(() => void socket.end()));
-    socket.on('close', () => this.clients.delete(socket));
+    socket.on('end', () => {
+      gone.abort();
+      enqueue(() => void socket.end());
+    });
+    socket.on('close', () => {
+      gone.abort();
+      this.clients.delete(socket);
+    });
     socket.on('error', (err) => this.log.debug({ err }, 'control socket client error'));
   }
 
-  private async answer(socket: Socket, line: string): Promise<void> {
+  private async answer(socket: Socket, line: string, gone: AbortSignal): Promise<void> {
     let id: ResponseFrame['id'] = null;
     try {
       const parsed = parseRequestLine(line);
@@ -181,15 +197,18 @@ export class ControlServer {
       else if (request.method === 'transactions.watch') {
         const limit = request.params.limit ?? DEFAULT_RECENT_TRANSACTIONS;
         this.streamView(socket, id, () => this.opts.api.transactions(limit));
-      } else write(socket, { id, result: (await this.dispatch(request)) ?? null });
+      } else write(socket, { id, result: (await this.dispatch(request, gone)) ?? null });
     } catch (err) {
       if (err instanceof RequestLineError) id = err.id;
       write(socket, { id, error: { message: this.describe(err, line) } });
     }
   }
 
-  private dispatch<M extends PlainMethod>(request: { method: M; params: Params<M> }): Promise<Result<M>> {
-    return Promise.resolve(this.handlers[request.method](request.params));
+  private dispatch<M extends PlainMethod>(
+    request: { method: M; params: Params<M> },
+    gone: AbortSignal,
+  ): Promise<Result<M>> {
+    return Promise.resolve(this.handlers[request.method](request.params, gone));
   }
 
   /**
@@ -374,7 +393,7 @@ function createHandlers(api: ControlApi, version: string): Handlers {
     'hal.meter': (p) => api.halMeterRead(p.connectorId),
     'hal.rfid': () => api.halLastRfid(),
     'hal.relay': (p) => done(() => api.halRelay(p.connectorId, p.closed)),
-    selfTest: (p) => api.selfTest(p.connectorId),
+    selfTest: (p, gone) => api.selfTest(p.connectorId, gone),
     limit: (p) => api.setLocalLimit(p.connectorId, p.amps),
     limits: (p) => api.limits(p.connectorId, p.durationS ?? DEFAULT_LIMITS_DURATION_S),
     transactions: (p) => api.transactions(p.limit ?? DEFAULT_RECENT_TRANSACTIONS),

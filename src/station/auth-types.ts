@@ -15,6 +15,11 @@ export interface AuthorizationDecision {
   idTag: string;
   info: IdTagInfo;
   source: AuthorizationSource;
+  /**
+   * The central system's verdict came in the StartTransaction.conf of the transaction the id
+   * started (source `central`), not in an Authorize.conf; absent for every other decision.
+   */
+  via?: 'StartTransaction';
 }
 
 /** Sends Authorize.req and returns the central system's IdTagInfo; rejects when it cannot. */

@@ -152,10 +152,10 @@ export class SelfTests {
     const steps: SelfTestStep[] = [];
     // A driver arriving, or the emergency stop pressed, ends the test at once.
     const onPlug = (plugged: boolean): void => {
-      if (plugged) this.abort(run, 'a cable was plugged in');
+      if (plugged) this.abortRun(run, 'a cable was plugged in');
     };
     const onEmergencyStop = (active: boolean): void => {
-      if (active) this.abort(run, 'the emergency stop was pressed');
+      if (active) this.abortRun(run, 'the emergency stop was pressed');
     };
     const emergencyStops = this.deps.board.faultInputs.filter((input) => input.kind === 'emergencyStop');
     hw.on('plug', onPlug);
@@ -214,12 +214,23 @@ export class SelfTests {
   close(): Promise<void> {
     this.closed = true;
     const runs = [...this.running.values()];
-    for (const run of runs) this.abort(run, 'the daemon is stopping');
+    for (const run of runs) this.abortRun(run, 'the daemon is stopping');
     return Promise.all(runs.map((run) => run.ended)).then(() => undefined);
   }
 
+  /**
+   * Ends the test under way on this connector early, as a cable plugged in does: its contactor is
+   * commanded open at once and the report says `reason`. False when no test runs there.
+   */
+  abort(connectorId: number, reason: string): boolean {
+    const run = this.running.get(connectorId);
+    if (!run) return false;
+    this.abortRun(run, reason);
+    return true;
+  }
+
   /** Ends a test early; its contactor is commanded open then, not when its step notices. */
-  private abort(run: Run, reason: string): void {
+  private abortRun(run: Run, reason: string): void {
     run.abort(reason);
     void this.openContactor(run.hw);
   }

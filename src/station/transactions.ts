@@ -87,7 +87,10 @@ class RolledBack extends Error {}
 
 export interface TransactionEngineEvents {
   changed: [connectorId: number];
-  /** An id was decided on for these connectors (a card at their reader, a remote start). */
+  /**
+   * An id was decided on for these connectors (a card at their reader, a remote start), or the
+   * central system refused the id of a transaction it was told of (`via` StartTransaction).
+   */
   authorized: [connectorIds: readonly number[], decision: AuthorizationDecision];
   transaction: [event: TransactionEvent];
 }
@@ -406,6 +409,14 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       'central system refused the id of a running transaction',
     );
     if (this.runningOn(connectorId) !== tx) return;
+    // The verdict the engine acts on is the connector's last authorization now, whatever let the
+    // transaction start (the local list, the cache, an offline rule).
+    this.emit('authorized', [connectorId], {
+      idTag: tx.row.idTag,
+      info,
+      source: 'central',
+      via: 'StartTransaction',
+    });
     if (this.opts.config.getBool('StopTransactionOnInvalidId')) void this.stop(connectorId, 'DeAuthorized');
     else this.limitEnergyOfInvalidId(connectorId, tx);
   }

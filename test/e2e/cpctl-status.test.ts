@@ -330,6 +330,51 @@ describe('cpctl status: an id accepted from the local list', () => {
   });
 });
 
+describe('cpctl status: an id the central system refuses in its StartTransaction.conf', () => {
+  const start = useHarness();
+
+  it.each([
+    { verdict: 'Blocked', StopTransactionOnInvalidId: true },
+    { verdict: 'Invalid', StopTransactionOnInvalidId: false },
+  ])(
+    "$verdict (StopTransactionOnInvalidId $StopTransactionOnInvalidId): the last authorization is that verdict, not the local list's Accepted",
+    async ({ verdict, StopTransactionOnInvalidId }) => {
+      const h = await start({
+        ocpp: { LocalAuthListEnabled: true, LocalPreAuthorize: true, StopTransactionOnInvalidId },
+        csms: {
+          rules: {
+            onCall: (_cp, action) =>
+              action === 'StartTransaction'
+                ? { transactionId: 5151, idTagInfo: { status: verdict } }
+                : undefined,
+          },
+        },
+      });
+      await h.booted();
+      await listed(h, 'LISTED02');
+      const socket = h.config.cli.socket;
+      expect((await cpctl(socket, 'sim', 'plug', '1')).code).toBe(0);
+      expect((await cpctl(socket, 'sim', 'swipe', 'LISTED02')).code).toBe(0);
+      await h.sink.waitFor((l) => l.msg === 'central system refused the id of a running transaction');
+      const { report, human } = await status(h);
+      expect(report.connectors[0]?.lastAuthorization).toMatchObject({
+        idTag: 'LISTED02',
+        status: verdict,
+        source: 'central',
+        via: 'StartTransaction',
+      });
+      expect(human).toMatch(
+        new RegExp(
+          `^ {2}last authorization: LISTED02 ${verdict} by the central system \\(StartTransaction\\) at `,
+          'm',
+        ),
+      );
+      // The local list decided the start: no Authorize was sent.
+      expect(h.csms.calls(CP_ID, 'Authorize')).toEqual([]);
+    },
+  );
+});
+
 describe('cpctl status --watch and transactions --watch', () => {
   const start = useHarness();
 

@@ -9,13 +9,14 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimBoard } from '../../hal/sim/board.js';
 import { SIM_REGISTER_START_WH } from '../../hal/sim/registers.js';
+import type { Relay } from '../../hal/types.js';
 import type { SelfTestSummary } from '../../src/cli/api.js';
 import { request } from '../../src/cli/client.js';
 import { Runtime } from '../../src/runtime.js';
 import type { SelfTestReport, SelfTestStep } from '../../src/station/self-test.js';
 import { BASE, CHIP, GPIO_PILOT, LOCK, line, RELAY, writeBenchBoard } from '../support/bench-board.js';
 import { charging } from '../support/charging.js';
-import { cpctl } from '../support/cpctl-process.js';
+import { cpctl, spawnCpctl } from '../support/cpctl-process.js';
 import { useDaemonEnv } from '../support/daemon-process.js';
 import { FakeSysfs } from '../support/fake-gpio.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
@@ -313,6 +314,36 @@ describe('cpctl selftest on the simulated board', () => {
     });
   });
 
+  it('Ctrl-C on cpctl during a test of every connector ends the one under way; the next is not tested', async () => {
+    const h = await start();
+    await h.booted();
+    const lock = h.board.connector(1)?.devices.lock;
+    if (!lock) throw new Error('the simulated connector has a lock');
+    // A lock motor that never confirms: the test of connector 1 waits there.
+    let locking!: () => void;
+    const driven = new Promise<void>((resolve) => {
+      locking = resolve;
+    });
+    lock.lock = () => {
+      locking();
+      return new Promise<boolean>(() => {});
+    };
+    const second = contactorCommands(h, 2);
+    const test = spawnCpctl(h.config.cli.socket, ['selftest']);
+    await driven;
+    test.child.kill('SIGINT');
+    expect(await test.exited()).toBe(130);
+    expect(await h.sink.waitFor((l) => l.msg === 'self-test ended')).toMatchObject({
+      connectorId: 1,
+      passed: false,
+      aborted: 'the technician interrupted it (cpctl ended)',
+    });
+    // Connector 2 would have started in the turn connector 1 ended in.
+    await new Promise(setImmediate);
+    expect(h.sink.lines.filter((l) => l.msg === 'self-test started').map((l) => l.connectorId)).toEqual([1]);
+    expect(second).toEqual([]);
+  });
+
   it('while the daemon stops (a Reset) no self-test or relay test starts: refused, and nothing is switched', async () => {
     // The StopTransaction gets no answer: the stop waits for it, and the socket still answers meanwhile.
     const h = await start({
@@ -413,6 +444,25 @@ function whenLevel(sysfs: FakeSysfs, output: number, level: 0 | 1): Promise<void
       watcher.close();
       resolve();
     });
+  });
+}
+
+/** Resolves once the relay is commanded `closed` (its 'change' event); fails after `withinMs`. */
+function relayCommanded(relay: Relay, closed: boolean, withinMs = 5_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onChange = (now: boolean): void => {
+      if (now !== closed) return;
+      clearTimeout(timer);
+      relay.off('change', onChange);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      relay.off('change', onChange);
+      reject(
+        new Error(`the contactor was not commanded ${closed ? 'closed' : 'open'} within ${withinMs} ms`),
+      );
+    }, withinMs);
+    relay.on('change', onChange);
   });
 }
 
@@ -525,6 +575,34 @@ describe('cpctl selftest on a hardware board (GPIO with feedback contacts)', () 
     });
     await test;
   });
+  it('Ctrl-C on cpctl in the middle of the test opens the contactor at once: the test ends with cpctl', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cp-selftest-hw-'));
+    const sysfs = new FakeSysfs(join(dir, 'sys')).chip(CHIP, BASE, 58);
+    const meter = await sdm630(cleanups);
+    // The contact never closes and the test would wait a minute for it, the contactor closed.
+    const boardFile = hardwareBoard(dir, sysfs, 60_000, meter.port);
+    cleanups.push(wireFeedback(sysfs, [[LOCK, LOCK_FEEDBACK]]));
+    const h = await start({ deferStart: true, config: () => ({ board: boardFile }) });
+    h.runtime = await Runtime.start({ config: h.config, log: h.log });
+    await h.status(1, 'Available', 0);
+    const relay = h.runtime.board.connectors[0]!.devices.relay;
+    const closed = relayCommanded(relay, true);
+    const test = spawnCpctl(h.config.cli.socket, ['selftest', '1']);
+    cleanups.push(() => void test.child.kill('SIGKILL'));
+    await closed;
+    const opened = relayCommanded(relay, false);
+    test.child.kill('SIGINT');
+    await opened;
+    expect(sysfs.level(BASE + RELAY)).toBe(0);
+    expect(await test.exited()).toBe(130);
+    expect(await h.sink.waitFor((l) => l.msg === 'self-test ended')).toMatchObject({
+      connectorId: 1,
+      passed: false,
+      aborted: 'the technician interrupted it (cpctl ended)',
+    });
+    expect(h.runtime.station.status(1)?.status).toBe('Available');
+  });
+
   it('drives neither the lock nor the contactor while the emergency stop is pressed, and a press mid-test ends it', async () => {
     dir = mkdtempSync(join(tmpdir(), 'cp-selftest-hw-'));
     const sysfs = new FakeSysfs(join(dir, 'sys')).chip(CHIP, BASE, 58);

@@ -7,6 +7,8 @@ export interface AuthorizationRecord {
   idTag: string;
   status: AuthorizationStatus;
   source: AuthorizationSource;
+  /** The verdict came in a StartTransaction.conf (source `central`), not an Authorize.conf. */
+  via?: 'StartTransaction';
   /** Epoch ms (OCPP time). */
   at: number;
 }
@@ -16,7 +18,9 @@ type AuthorizedListener = (...args: TransactionEngineEvents['authorized']) => vo
 /**
  * Remembers, per connector, the last authorization the engine acted on: a technician asking why a
  * card did not start a session wants the answer and whether the list, the cache, the central system
- * or an offline rule gave it. Kept in memory: a restart begins without one.
+ * or an offline rule gave it. A StartTransaction.conf that refuses the id of the transaction running
+ * there replaces the decision that started it: the transaction then stops (or is held) for that
+ * verdict. Kept in memory: a restart begins without one.
  */
 export class LastAuthorizations {
   private readonly last = new Map<number, AuthorizationRecord>();
@@ -30,6 +34,7 @@ export class LastAuthorizations {
         idTag: decision.idTag,
         status: decision.info.status,
         source: decision.source,
+        ...(decision.via === undefined ? {} : { via: decision.via }),
         at: this.time.nowMs(),
       };
       for (const id of connectorIds) this.last.set(id, record);
