@@ -326,8 +326,9 @@ export class Runtime {
       log,
     });
     deliverTransactionMessages(this.outbox, this.transactions, messages);
-    // Security events only need to arrive: their answers carry nothing to apply.
+    // Security events and the update and upload statuses only need to arrive: their answers carry nothing.
     this.outbox.register('security', {});
+    this.outbox.register('firmware', {});
     this.securityEvents = new SecurityEvents({
       repo: new SecurityLogRepo(this.store.db),
       outbox: this.outbox,
@@ -396,6 +397,7 @@ export class Runtime {
       marks: this.store.floors,
       triggers,
       diagnostics: this.diagnostics,
+      outbox: this.outbox,
     };
     for (const profile of PROFILES) {
       const installed = profile.install(ctx, services);
@@ -423,6 +425,7 @@ export class Runtime {
       triggers,
       securityEvents: this.securityEvents,
       diagnostics: this.diagnostics,
+      outbox: this.outbox,
       firmware: this.firmware,
     });
     this.profiles.push(this.securityExtension);

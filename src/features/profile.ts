@@ -3,6 +3,7 @@ import type { DiagnosticsFiles } from '../diagnostics/uploads.js';
 import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
 import type { FeatureProfile } from '../ocpp/actions.js';
 import type { TriggerMessageRequest } from '../ocpp/generated/messages.js';
+import type { Outbox } from '../ocpp/outbox.js';
 import type { Authorizer } from '../station/auth/authorizer.js';
 import type { AuthCache } from '../station/auth/cache.js';
 import type { LocalAuthList } from '../station/auth/local-list.js';
@@ -53,6 +54,8 @@ export interface ChargePointServices {
   triggers: ReadonlyMap<MessageTrigger, TriggerTarget>;
   /** Diagnostics and log bundles, built and uploaded (GetDiagnostics, GetLog, cpctl diagnostics). */
   diagnostics: DiagnosticsFiles;
+  /** The durable queue, for what must reach the central system across outages and restarts. */
+  outbox: Pick<Outbox, 'enqueue'>;
 }
 
 /** What an installed profile hands back to the runtime. */

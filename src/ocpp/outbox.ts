@@ -68,9 +68,10 @@ type Outcome = { answer: unknown } | { error: unknown } | 'abandoned';
 
 /**
  * The durable queue of the messages that must reach the central system: transaction messages
- * (StartTransaction, StopTransaction, transaction MeterValues) and security events. One queue for
- * every kind, delivered in the order enqueued, one at a time, only while resumed; each kind's
- * answers go to the `DeliveryHandler` registered for it.
+ * (StartTransaction, StopTransaction, transaction MeterValues), security events, a signed update's
+ * statuses and how a GetDiagnostics or GetLog upload ended (`KIND_OF`). One queue for every kind,
+ * delivered in the order enqueued, one at a time, only while resumed; each kind's answers go to
+ * the `DeliveryHandler` registered for it.
  *
  * - A message is committed to SQLite before `enqueue` returns, so a power cut cannot lose it.
  * - A CALLERROR or an invalid response is a failed attempt: the next try waits

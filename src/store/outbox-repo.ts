@@ -3,8 +3,9 @@ import type Database from 'better-sqlite3';
 /**
  * Every action the outbox carries, with the kind of message it is: the kind says which consumer
  * the answer goes to. Transaction messages are bound to a local transaction (their transactionId
- * is filled in at send time); security events (OCPP 1.6 security extension) must reach the central
- * system as surely, but their answers carry nothing.
+ * is filled in at send time); the security extension's messages (security events, a signed
+ * update's statuses, a GetLog's outcome) and the Firmware Management profile's (a GetDiagnostics'
+ * outcome) must reach the central system as surely, but their answers carry nothing.
  */
 export const KIND_OF = {
   StartTransaction: 'transaction',
@@ -13,6 +14,7 @@ export const KIND_OF = {
   SecurityEventNotification: 'security',
   SignedFirmwareStatusNotification: 'security',
   LogStatusNotification: 'security',
+  DiagnosticsStatusNotification: 'firmware',
 } as const;
 
 export type QueuedAction = keyof typeof KIND_OF;

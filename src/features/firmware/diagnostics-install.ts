@@ -1,6 +1,5 @@
-import type { DiagnosticsFiles } from '../../diagnostics/uploads.js';
 import type { FeatureContext } from '../context.js';
-import type { InstalledProfile } from '../profile.js';
+import type { ChargePointServices, InstalledProfile } from '../profile.js';
 import { registerGetDiagnostics } from './get-diagnostics.js';
 
 /**
@@ -10,9 +9,9 @@ import { registerGetDiagnostics } from './get-diagnostics.js';
  */
 export function installDiagnostics(
   ctx: FeatureContext,
-  services: { diagnostics: DiagnosticsFiles },
+  services: Pick<ChargePointServices, 'diagnostics' | 'outbox'>,
 ): Required<Pick<InstalledProfile, 'triggers' | 'stop'>> {
-  const getDiagnostics = registerGetDiagnostics(ctx, services.diagnostics);
+  const getDiagnostics = registerGetDiagnostics(ctx, services.diagnostics, services.outbox);
   return {
     triggers: { DiagnosticsStatusNotification: getDiagnostics.trigger },
     stop: () => getDiagnostics.stop(),

@@ -5,6 +5,7 @@ import {
   UploadSlot,
 } from '../../diagnostics/uploads.js';
 import type { DiagnosticsStatusNotificationRequest } from '../../ocpp/generated/messages.js';
+import type { Outbox } from '../../ocpp/outbox.js';
 import { type CallOptions, TRIGGERED } from '../../ocpp/rpc.js';
 import { type FeatureContext, sendQuietly } from '../context.js';
 import type { TriggerTarget } from '../profile.js';
@@ -23,14 +24,33 @@ export interface GetDiagnostics {
  * the answer has left, DiagnosticsStatusNotification Uploading, the bundle for [startTime, stopTime]
  * built and uploaded to `location` (retries and retryInterval as asked), and Uploaded or
  * UploadFailed. A new request while one uploads replaces it; the replaced one reports nothing more.
+ *
+ * The outcome goes through the outbox: an upload outlasts the connection it was asked on, and the
+ * central system must learn how it ended after an outage or a restart. Uploading is sent now or
+ * not at all: delivered late, it would say an upload runs that has long ended.
  */
-export function registerGetDiagnostics(ctx: FeatureContext, files: DiagnosticsFiles): GetDiagnostics {
+export function registerGetDiagnostics(
+  ctx: FeatureContext,
+  files: DiagnosticsFiles,
+  outbox: Pick<Outbox, 'enqueue'>,
+): GetDiagnostics {
   const { rpc, log } = ctx;
   const slot = new UploadSlot();
   const notify = (status: DiagnosticsStatus, options?: CallOptions) =>
     sendQuietly(log, 'DiagnosticsStatusNotification', () =>
       rpc.call('DiagnosticsStatusNotification', { status }, options),
     );
+  const report = async (status: 'Uploaded' | 'UploadFailed') => {
+    try {
+      outbox.enqueue('DiagnosticsStatusNotification', {
+        status,
+      } satisfies DiagnosticsStatusNotificationRequest);
+    } catch (err) {
+      // A store that cannot write (disk full) must not swallow the outcome: it goes now, unqueued.
+      log.error({ err, status }, 'DiagnosticsStatusNotification not queued; sent without a retry');
+      await notify(status);
+    }
+  };
   rpc.handle('GetDiagnostics', (req, call) => {
     const fileName = files.fileName('diagnostics');
     const claim = slot.claim();
@@ -44,7 +64,7 @@ export function registerGetDiagnostics(ctx: FeatureContext, files: DiagnosticsFi
         // Freed before the last status: a trigger after it finds nothing running (Idle).
         claim.release();
         if (outcome.status === 'Cancelled') return;
-        await notify(outcome.status === 'Uploaded' ? 'Uploaded' : 'UploadFailed');
+        await report(outcome.status === 'Uploaded' ? 'Uploaded' : 'UploadFailed');
       })();
     });
     return { fileName };

@@ -1,6 +1,7 @@
 import type { DiagnosticsFiles } from '../../diagnostics/uploads.js';
 import type { FirmwareUpdates } from '../../firmware/firmware-updates.js';
 import type { Link } from '../../ocpp/link.js';
+import type { Outbox } from '../../ocpp/outbox.js';
 import type { CertificateStore } from '../../security/certificate-store.js';
 import type { ChargePointCertificate } from '../../security/charge-point-certificate.js';
 import type { FeatureContext } from '../context.js';
@@ -36,6 +37,8 @@ export interface SecurityServices {
   securityEvents: SecurityEvents;
   /** Builds and uploads the logs GetLog asks for. */
   diagnostics: DiagnosticsFiles;
+  /** The durable queue: how a GetLog upload ended reaches the central system across outages. */
+  outbox: Pick<Outbox, 'enqueue'>;
   /** The firmware pipeline (signed updates; ManufacturerRootCertificate checks). */
   firmware: FirmwareUpdates;
 }
@@ -79,7 +82,7 @@ export function installSecurityExtension(
     raise: (type, techInfo) => securityEvents.raise(type, techInfo),
   });
   registerSignedUpdateFirmware(ctx, services.firmware);
-  const getLog = registerGetLog(ctx, services.diagnostics);
+  const getLog = registerGetLog(ctx, services.diagnostics, services.outbox);
   registerExtendedTriggerMessage(ctx, {
     triggers: services.triggers,
     renewal,

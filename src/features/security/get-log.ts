@@ -5,6 +5,7 @@ import {
   UploadSlot,
 } from '../../diagnostics/uploads.js';
 import type { LogStatusNotificationRequest } from '../../ocpp/generated/messages.js';
+import type { Outbox } from '../../ocpp/outbox.js';
 import { type CallOptions, TRIGGERED } from '../../ocpp/rpc.js';
 import { type FeatureContext, sendQuietly } from '../context.js';
 import type { TriggerTarget } from '../profile.js';
@@ -22,13 +23,29 @@ export interface GetLog {
  * (UploadFailure, PermissionDenied, NotSupportedOperation, BadMessage), each with the requestId
  * (N01.FR.07). A GetLog while one uploads cancels it and is answered AcceptedCanceled (N01.FR.11);
  * the cancelled request reports nothing more.
+ *
+ * The outcome goes through the outbox, as a signed update's statuses do: the central system learns
+ * how the upload ended after an outage or a restart. Uploading is sent now or not at all.
  */
-export function registerGetLog(ctx: FeatureContext, files: DiagnosticsFiles): GetLog {
+export function registerGetLog(
+  ctx: FeatureContext,
+  files: DiagnosticsFiles,
+  outbox: Pick<Outbox, 'enqueue'>,
+): GetLog {
   const { rpc, log } = ctx;
   const slot = new UploadSlot();
   let uploading: number | undefined;
   const notify = (status: LogStatusNotificationRequest, options?: CallOptions) =>
     sendQuietly(log, 'LogStatusNotification', () => rpc.call('LogStatusNotification', status, options));
+  const report = async (status: LogStatusNotificationRequest) => {
+    try {
+      outbox.enqueue('LogStatusNotification', { ...status });
+    } catch (err) {
+      // A store that cannot write (disk full) must not swallow the outcome: it goes now, unqueued.
+      log.error({ err, ...status }, 'LogStatusNotification not queued; sent without a retry');
+      await notify(status);
+    }
+  };
   rpc.handle('GetLog', (req, call) => {
     const { requestId } = req;
     const kind = req.logType === 'SecurityLog' ? 'securityLog' : 'diagnostics';
@@ -45,7 +62,7 @@ export function registerGetLog(ctx: FeatureContext, files: DiagnosticsFiles): Ge
         claim.release();
         if (outcome.status === 'Cancelled') return;
         if (uploading === requestId) uploading = undefined;
-        await notify({ status: outcome.status === 'Uploaded' ? 'Uploaded' : outcome.failure, requestId });
+        await report({ status: outcome.status === 'Uploaded' ? 'Uploaded' : outcome.failure, requestId });
       })();
     });
     return { status: claim.cancelled ? 'AcceptedCanceled' : 'Accepted', filename };
