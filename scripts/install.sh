@@ -248,10 +248,12 @@ migrate_flat_layout
 generated="$(mktemp)"
 trap 'rm -f "$generated"' EXIT
 # Installs a file of the checkout with PREFIX in place of the default one. Replaced by bash as
-# quoted text, not by sed, whose replacement would read PREFIX's |, & or \ as its syntax.
+# quoted text, not by sed, whose replacement would read PREFIX's | and & as its syntax. The "."
+# keeps the file's last newlines from the command substitution.
 put_for_prefix() {
   local text
-  IFS= read -r -d '' text <"$SRC/$2" || true
+  text="$(cat "$SRC/$2" && echo .)"
+  text="${text%.}"
   printf '%s' "${text//"/opt/chargepoint"/"$PREFIX"}" >"$generated"
   put "$1" "$generated" "$3"
 }
