@@ -65,6 +65,12 @@ while (($# > 0)); do
 done
 
 [[ "$PREFIX" == /* ]] || die "PREFIX must be an absolute path: $PREFIX"
+# PREFIX goes as text into the units, tmpfiles.d, the hooks' shell library and the configuration
+# template, each with its own quoting: what one of them reads as syntax (a space splits the unit's
+# ExecStart= and tmpfiles' fields, % is their specifier, $ a variable of ExecStart=, } ends the
+# library's "${...:-PREFIX}") is refused rather than escaped four ways. | & [ ] and the rest pass.
+[[ "$PREFIX" != *[[:space:][:cntrl:]\"\'\\\$\`%\}]* ]] ||
+  die "PREFIX cannot hold white space, control characters, quotes, \\, \$, \`, % or }: the unit, tmpfiles.d, the firmware hooks and the configuration would read them as syntax: $PREFIX"
 [[ -z "$DESTDIR" || "$DESTDIR" == /* ]] || die "DESTDIR must be an absolute path: $DESTDIR"
 if [[ -z "$DESTDIR" && "$(id -u)" -ne 0 ]]; then
   die "installing on this machine needs root (or set DESTDIR to install into another root)"
@@ -91,7 +97,7 @@ install_release() {
   local stage
   stage="$(mktemp -d)"
   # shellcheck disable=SC2064 # the path is fixed now; $stage is gone when the trap runs
-  trap "rm -rf '$stage'" EXIT
+  trap "rm -rf $(printf '%q' "$stage")" EXIT
   bash "$SRC/scripts/make-release.sh" --tree "$stage/release"
   if [[ -d "$release" ]] && [[ "$(tree_manifest "$stage/release")" == "$(tree_manifest "$release")" ]]; then
     say "unchanged $PREFIX/releases/$version"
@@ -156,13 +162,45 @@ put() {
   say "installed $3"
 }
 
+# The components of the absolute path $2 into the array named $1, with ., .. and repeated slashes
+# resolved as text (as GNU's realpath -m -s does).
+path_components() {
+  local -n into="$1"
+  local rest="$2/" part
+  into=()
+  while [[ -n "$rest" ]]; do
+    part="${rest%%/*}"
+    rest="${rest#*/}"
+    case "$part" in
+    "" | .) ;;
+    ..) if ((${#into[@]} > 0)); then unset 'into[-1]'; fi ;;
+    *) into+=("$part") ;;
+    esac
+  done
+}
+
+# The path from the directory $1 to $2, both absolute, as GNU's realpath -m -s --relative-to gives
+# it: BusyBox's realpath, all a plain board image has, takes no options.
+relative_path() {
+  local -a from to
+  local common=0 i path=""
+  path_components from "$1"
+  path_components to "$2"
+  while ((common < ${#from[@]} && common < ${#to[@]})) && [[ "${from[common]}" == "${to[common]}" ]]; do
+    ((common += 1))
+  done
+  for ((i = common; i < ${#from[@]}; i++)); do path+="../"; done
+  for ((i = common; i < ${#to[@]}; i++)); do path+="${to[i]}/"; done
+  path="${path%/}"
+  echo "${path:-.}"
+}
+
 # A relative link from $2 to the absolute path $1 (both on the target): right inside DESTDIR too.
-# The paths are the target's, taken as text (-s): this machine's links on them, PREFIX/current
-# above all when the target is this machine, must not pin the link to what they point at now.
-# realpath --relative-to is GNU coreutils', which Debian has (busybox's realpath lacks it).
+# The paths are the target's, taken as text: this machine's links on them, PREFIX/current above
+# all when the target is this machine, must not pin the link to what they point at now.
 link() {
   local dest="$root$2" target
-  target="$(realpath -m -s --relative-to="$(dirname "$2")" "$1")"
+  target="$(relative_path "$(dirname "$2")" "$1")"
   [[ -L "$dest" && "$(readlink "$dest")" == "$target" ]] && return
   mkdir -p "$(dirname "$dest")"
   ln -sfn "$target" "$dest"
@@ -182,11 +220,13 @@ node_arch() {
 
 # The packages of the release with a native addon, except those shipping a prebuilt one for $1.
 native_modules_to_rebuild() {
-  local gyp dir
+  local gyp dir prebuilt
   while IFS= read -r gyp; do
     dir="$(dirname "$gyp")"
-    # prebuilds/<platform>-<arch>/ exactly: linux-arm* would take arm64's for 32-bit arm.
-    compgen -G "$dir/prebuilds/linux-$1/*.node" >/dev/null && continue
+    # prebuilds/<platform>-<arch>/ exactly: linux-arm* would take arm64's for 32-bit arm. Only the
+    # file name is a pattern: PREFIX and DESTDIR may hold [ ] * ?.
+    prebuilt=("$dir/prebuilds/linux-$1"/*.node)
+    [[ -e "${prebuilt[0]}" ]] && continue
     echo "${dir#"$release/node_modules/"}"
   done < <(find "$release/node_modules" -name binding.gyp -not -path '*/node_modules/*/node_modules/*' | LC_ALL=C sort)
 }
@@ -207,9 +247,14 @@ migrate_flat_layout
 
 generated="$(mktemp)"
 trap 'rm -f "$generated"' EXIT
-# Installs a file of the checkout with PREFIX in place of the default one.
+# Installs a file of the checkout with PREFIX in place of the default one. Replaced by bash as
+# quoted text, not by sed, whose replacement would read PREFIX's | and & as its syntax. The "."
+# keeps the file's last newlines from the command substitution.
 put_for_prefix() {
-  sed "s|/opt/chargepoint|$PREFIX|g" "$SRC/$2" >"$generated"
+  local text
+  text="$(cat "$SRC/$2" && echo .)"
+  text="${text%.}"
+  printf '%s' "${text//"/opt/chargepoint"/"$PREFIX"}" >"$generated"
   put "$1" "$generated" "$3"
 }
 unit_changed=false

@@ -63,11 +63,12 @@ prune_release() {
     [[ -f "$dir/../package.json" ]] && rm -rf "$dir"
   done < <(find "$modules" -depth -type d \( -name test -o -name tests \))
   find "$modules" -type d -path '*/prebuilds/*' -not -path '*/prebuilds/*/*' -not -name 'linux-*' -exec rm -rf {} +
+  # From inside build/: -path patterns are globs, and the stage's own path may hold [ ] * ?.
   while IFS= read -r gyp; do
     build="$(dirname "$gyp")/build"
     [[ -d "$build" ]] || continue
-    find "$build" -mindepth 1 -depth -not -path "$build/Release" \
-      -not \( -path "$build/Release/*.node" -not -path "$build/Release/*/*" \) -exec rm -rf {} +
+    (cd "$build" && find . -mindepth 1 -depth -not -path ./Release \
+      -not \( -path './Release/*.node' -not -path './Release/*/*' \) -exec rm -rf {} +)
   done < <(find "$modules" -name binding.gyp)
   find "$modules" -mindepth 1 -depth -type d -empty -delete
 }

@@ -61,10 +61,36 @@ function snapshot(dir: string): string[] {
   return lines;
 }
 
+/** Every symbolic link under dir, as "path -> target". */
+function linksIn(dir: string): string[] {
+  const links: string[] = [];
+  const walk = (path: string) => {
+    const st = lstatSync(path);
+    if (st.isSymbolicLink()) links.push(`${relative(dir, path)} -> ${readlinkSync(path)}`);
+    else if (st.isDirectory()) for (const entry of readdirSync(path)) walk(join(path, entry));
+  };
+  walk(dir);
+  return links.sort();
+}
+
+/** A file of the checkout as install.sh writes it for prefix (split and join: no replacement syntax). */
+const forPrefix = (file: string, prefix: string) =>
+  readFileSync(join(ROOT, file), 'utf8').split('/opt/chargepoint').join(prefix);
+
 const at = (path: string) => join(root, path);
 /** This build's release in the default PREFIX. */
 const RELEASE = `opt/chargepoint/releases/${PACKAGE.version}`;
 const LIBEXEC = 'usr/local/libexec/chargepoint';
+/** The files install.sh writes with its PREFIX in place of /opt/chargepoint, and where. */
+const PREFIXED_FILES: Record<string, string> = {
+  'systemd/chargepoint.service': 'usr/local/lib/systemd/system/chargepoint.service',
+  'systemd/chargepoint-firmware-trial.service':
+    'usr/local/lib/systemd/system/chargepoint-firmware-trial.service',
+  'systemd/chargepoint-firmware-trial.timer': 'usr/local/lib/systemd/system/chargepoint-firmware-trial.timer',
+  'systemd/chargepoint.tmpfiles': 'usr/local/lib/tmpfiles.d/chargepoint.conf',
+  'scripts/firmware-release-lib.sh': `${LIBEXEC}/firmware-release-lib.sh`,
+  'config/chargepoint.example.json': 'etc/chargepoint/chargepoint.json',
+};
 const modeOf = (path: string) => (statSync(at(path)).mode & 0o7777).toString(8);
 
 beforeAll(() => {
@@ -202,6 +228,36 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
       expect(existsSync(link), `${link} -> ${target}`).toBe(true);
       expect(relative(root, realpathSync(link)), link).not.toMatch(/^\.\./);
     }
+  });
+
+  it('makes the same links where realpath takes no options (BusyBox)', () => {
+    // BusyBox's realpath, the one of a plain board image: paths only, no --relative-to.
+    const bin = join(work, 'busybox-bin');
+    mkdirSync(bin);
+    const gnu = spawnSync('sh', ['-c', 'command -v realpath'], { encoding: 'utf8' }).stdout.trim();
+    writeFileSync(
+      join(bin, 'realpath'),
+      `#!/bin/sh\nfor arg; do\n  case "$arg" in -*) echo "realpath: unrecognized option: $arg" >&2 && exit 1 ;; esac\ndone\nexec ${gnu} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const path = `${bin}:${process.env.PATH}`;
+    const plain = join(work, 'busybox-root');
+    const result = install({ DESTDIR: plain, PATH: path });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(linksIn(plain)).toEqual(linksIn(root));
+
+    // A deeper PREFIX spelt with doubled slashes, . and .., read as text like GNU's realpath -m -s.
+    const deep = join(work, 'busybox-deep');
+    const prefix = `${work}//spelt/../busybox-prefix/./`;
+    const spelt = install({ DESTDIR: deep, PREFIX: prefix, PATH: path });
+    expect(spelt.stderr).toBe('');
+    expect(spelt.status).toBe(0);
+    expect(readlinkSync(join(deep, 'usr/local/bin/cpctl'))).toBe(
+      relative('/usr/local/bin', join(work, 'busybox-prefix/current/dist/src/bin/cpctl.js')),
+    );
+    const daemon = spawnSync(join(deep, 'usr/local/bin/chargepointd'), ['--version'], { encoding: 'utf8' });
+    expect(daemon.stdout.trim()).toBe(PACKAGE.version);
   });
 
   it('installs a daemon that runs through the current link with what was installed', () => {
@@ -375,6 +431,96 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
     const tmpfiles = readFileSync(join(work, 'other/usr/local/lib/tmpfiles.d/chargepoint.conf'), 'utf8');
     expect(tmpfiles).toMatch(/^d \/usr\/lib\/chargepoint\/releases 0755 chargepoint chargepoint -$/m);
     expect(tmpfiles).not.toMatch(/\/opt\/chargepoint/);
+  });
+
+  it("installs into a PREFIX holding sed's | and & and glob's [ ], from a DESTDIR and TMPDIR with spaces and quotes too", {
+    timeout: 240_000,
+  }, () => {
+    const tmp = join(work, "tmp 'R&D' [1]");
+    mkdirSync(tmp);
+    const other = process.arch === 'arm64' ? 'x86_64' : 'aarch64';
+    for (const [i, prefix] of ['/opt/R&D', '/opt/lab|2[1]'].entries()) {
+      const dest = join(work, `dest ${i} R&D|x [1]`);
+      const result = install({ DESTDIR: dest, PREFIX: prefix, TMPDIR: tmp }, ['--arch', other]);
+      expect(result.status, prefix).toBe(0);
+      // The prebuilt serialport addons are found under a PREFIX with glob syntax too.
+      expect(result.stderr, prefix).toContain('the native modules (better-sqlite3 epoll) were built');
+      expect(result.stderr, prefix).toContain(
+        `(on the target: cd ${prefix}/releases/${PACKAGE.version} && npm rebuild)`,
+      );
+      for (const [file, installed] of Object.entries(PREFIXED_FILES)) {
+        expect(readFileSync(join(dest, installed), 'utf8'), `${prefix} ${installed}`).toBe(
+          forPrefix(file, prefix),
+        );
+      }
+      const sourced = spawnSync(
+        'bash',
+        ['-c', '. "$1" && printf %s "$PREFIX"', 'bash', join(dest, LIBEXEC, 'firmware-release-lib.sh')],
+        {
+          encoding: 'utf8',
+          env: { PATH: process.env.PATH },
+        },
+      );
+      expect(sourced.stdout, prefix).toBe(prefix);
+      const config = JSON.parse(readFileSync(join(dest, 'etc/chargepoint/chargepoint.json'), 'utf8')) as {
+        board: string;
+      };
+      expect(config.board).toBe(`${prefix}/current/config/boards/CHANGE-ME.json`);
+      expect(readlinkSync(join(dest, 'usr/local/bin/cpctl'))).toBe(
+        relative('/usr/local/bin', `${prefix}/current/dist/src/bin/cpctl.js`),
+      );
+      const daemon = spawnSync(join(dest, 'usr/local/bin/chargepointd'), ['--version'], { encoding: 'utf8' });
+      expect(daemon.stdout.trim(), prefix).toBe(PACKAGE.version);
+      // The addons survive the pruning of a release staged under such a TMPDIR.
+      expect(
+        existsSync(
+          join(
+            dest,
+            prefix,
+            `releases/${PACKAGE.version}/node_modules/better-sqlite3/build/Release/better_sqlite3.node`,
+          ),
+        ),
+        prefix,
+      ).toBe(true);
+    }
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  it('cleans up its staged release when it fails, whatever TMPDIR holds', () => {
+    const tmp = join(work, "tmp 'failing'");
+    mkdirSync(tmp);
+    const dest = join(work, 'failing');
+    // A file where the releases directory goes: the release cannot be installed.
+    mkdirSync(join(dest, 'opt/chargepoint'), { recursive: true });
+    writeFileSync(join(dest, 'opt/chargepoint/releases'), '');
+    const result = install({ DESTDIR: dest, TMPDIR: tmp });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/releases/);
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  it('refuses a PREFIX that the unit, tmpfiles.d, the hooks or the configuration would read as syntax', () => {
+    // Spaces would need quoting in the unit and tmpfiles.d and %20 in its Documentation= URL; %
+    // is a specifier there, $ a variable in ExecStart=, and the hooks read PREFIX in "${...:-...}".
+    for (const prefix of [
+      '/opt/charge point',
+      '/opt/cp\tsite',
+      '/opt/100%',
+      '/opt/$HOME',
+      '/opt/a"b',
+      "/opt/a'b",
+      '/opt/a\\b',
+      '/opt/a`b`',
+      '/opt/a}b',
+    ]) {
+      const dest = join(work, 'refused');
+      const result = install({ DESTDIR: dest, PREFIX: prefix });
+      expect(result.status, prefix).toBe(1);
+      expect(result.stderr, prefix).toBe(
+        `install: PREFIX cannot hold white space, control characters, quotes, \\, $, \`, % or }: the unit, tmpfiles.d, the firmware hooks and the configuration would read them as syntax: ${prefix}\n`,
+      );
+      expect(existsSync(dest), prefix).toBe(false);
+    }
   });
 
   it('refuses a relative DESTDIR or PREFIX', () => {
