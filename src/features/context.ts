@@ -1,6 +1,7 @@
 import type { Clock, OcppTime } from '../clock.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
 import type { Logger } from '../log.js';
+import type { Outbox } from '../ocpp/outbox.js';
 import type { RpcEndpoint } from '../ocpp/rpc.js';
 import type { Station } from '../station/station.js';
 
@@ -37,5 +38,27 @@ export async function sendQuietly<T>(
   } catch (error) {
     log.debug({ action, err: (error as Error).message }, 'message not delivered');
     return undefined;
+  }
+}
+
+/**
+ * A status the central system must learn even across an outage or a restart (an upload's or an
+ * update's outcome): queued in the outbox. A store that cannot write it (a full disk) must not
+ * swallow it: then it goes now, unqueued, through `sendNow`. Resolves true once queued or
+ * answered.
+ */
+export async function queueOrSendNow(
+  log: Logger,
+  outbox: Pick<Outbox, 'enqueue'>,
+  action: Parameters<Outbox['enqueue']>[0],
+  payload: Record<string, unknown>,
+  sendNow: () => Promise<unknown>,
+): Promise<boolean> {
+  try {
+    outbox.enqueue(action, payload);
+    return true;
+  } catch (err) {
+    log.error({ err, action, ...payload }, 'status not queued; sent without a retry');
+    return (await sendQuietly(log, action, sendNow)) !== undefined;
   }
 }

@@ -5,7 +5,7 @@ import type {
 } from '../../ocpp/generated/messages.js';
 import type { Outbox } from '../../ocpp/outbox.js';
 import { TRIGGERED } from '../../ocpp/rpc.js';
-import { type FeatureContext, sendQuietly } from '../context.js';
+import { type FeatureContext, queueOrSendNow, sendQuietly } from '../context.js';
 
 type PlainStatus = FirmwareStatusNotificationRequest['status'];
 
@@ -54,11 +54,13 @@ export function firmwareStatusSender(
   const { rpc, log } = ctx;
   return async (record) => {
     if (record.source === 'SignedUpdateFirmware') {
-      outbox.enqueue('SignedFirmwareStatusNotification', {
+      const payload = {
         status: record.status,
         ...(record.requestId === undefined ? {} : { requestId: record.requestId }),
-      });
-      return true;
+      };
+      return queueOrSendNow(log, outbox, 'SignedFirmwareStatusNotification', payload, () =>
+        rpc.call('SignedFirmwareStatusNotification', payload),
+      );
     }
     const status = PLAIN[record.status];
     if (status === undefined) return true;

@@ -7,7 +7,7 @@ import {
 import type { DiagnosticsStatusNotificationRequest } from '../../ocpp/generated/messages.js';
 import type { Outbox } from '../../ocpp/outbox.js';
 import { type CallOptions, TRIGGERED } from '../../ocpp/rpc.js';
-import { type FeatureContext, sendQuietly } from '../context.js';
+import { type FeatureContext, queueOrSendNow, sendQuietly } from '../context.js';
 import type { TriggerTarget } from '../profile.js';
 
 type DiagnosticsStatus = DiagnosticsStatusNotificationRequest['status'];
@@ -40,16 +40,11 @@ export function registerGetDiagnostics(
     sendQuietly(log, 'DiagnosticsStatusNotification', () =>
       rpc.call('DiagnosticsStatusNotification', { status }, options),
     );
-  const report = async (status: 'Uploaded' | 'UploadFailed') => {
-    try {
-      outbox.enqueue('DiagnosticsStatusNotification', {
-        status,
-      } satisfies DiagnosticsStatusNotificationRequest);
-    } catch (err) {
-      // A store that cannot write (disk full) must not swallow the outcome: it goes now, unqueued.
-      log.error({ err, status }, 'DiagnosticsStatusNotification not queued; sent without a retry');
-      await notify(status);
-    }
+  const report = (status: 'Uploaded' | 'UploadFailed') => {
+    const payload = { status } satisfies DiagnosticsStatusNotificationRequest;
+    return queueOrSendNow(log, outbox, 'DiagnosticsStatusNotification', payload, () =>
+      rpc.call('DiagnosticsStatusNotification', payload),
+    );
   };
   rpc.handle('GetDiagnostics', (req, call) => {
     const fileName = files.fileName('diagnostics');

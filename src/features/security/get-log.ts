@@ -7,7 +7,7 @@ import {
 import type { LogStatusNotificationRequest } from '../../ocpp/generated/messages.js';
 import type { Outbox } from '../../ocpp/outbox.js';
 import { type CallOptions, TRIGGERED } from '../../ocpp/rpc.js';
-import { type FeatureContext, sendQuietly } from '../context.js';
+import { type FeatureContext, queueOrSendNow, sendQuietly } from '../context.js';
 import type { TriggerTarget } from '../profile.js';
 
 export interface GetLog {
@@ -37,15 +37,10 @@ export function registerGetLog(
   let uploading: number | undefined;
   const notify = (status: LogStatusNotificationRequest, options?: CallOptions) =>
     sendQuietly(log, 'LogStatusNotification', () => rpc.call('LogStatusNotification', status, options));
-  const report = async (status: LogStatusNotificationRequest) => {
-    try {
-      outbox.enqueue('LogStatusNotification', { ...status });
-    } catch (err) {
-      // A store that cannot write (disk full) must not swallow the outcome: it goes now, unqueued.
-      log.error({ err, ...status }, 'LogStatusNotification not queued; sent without a retry');
-      await notify(status);
-    }
-  };
+  const report = (status: LogStatusNotificationRequest) =>
+    queueOrSendNow(log, outbox, 'LogStatusNotification', { ...status }, () =>
+      rpc.call('LogStatusNotification', status),
+    );
   rpc.handle('GetLog', (req, call) => {
     const { requestId } = req;
     const kind = req.logType === 'SecurityLog' ? 'securityLog' : 'diagnostics';
