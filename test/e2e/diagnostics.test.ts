@@ -17,8 +17,7 @@ import { cpctl } from '../support/cpctl-process.js';
 import { useDaemonEnv } from '../support/daemon-process.js';
 import { FTP_PASSWORD, HttpFileServer, REFUSED_FTP_PASSWORD, Vsftpd } from '../support/file-servers.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
-
-type Status = { status: string; requestId?: number };
+import { type Status, statuses, waitForStatus } from '../support/status-calls.js';
 
 /** The bundle's files by their name inside its folder, as text. */
 async function readBundle(path: string): Promise<Map<string, string>> {
@@ -33,16 +32,6 @@ async function readBundle(path: string): Promise<Map<string, string>> {
   })();
   await Promise.all([pipeline(createReadStream(path), createGunzip(), tar), read]);
   return files;
-}
-
-function statuses(h: Harness, action: string, since: number): Status[] {
-  return h.csms.calls(CP_ID, action, since).map((c) => c.payload as Status);
-}
-
-function waitForStatus(h: Harness, action: string, status: string, since: number): Promise<Status> {
-  return h.csms
-    .waitForCall(CP_ID, action, { since, where: (p: Status) => p.status === status })
-    .then((call) => call.payload as Status);
 }
 
 /** The status notification each trigger asks for: the 1.6 one and the security extension's. */

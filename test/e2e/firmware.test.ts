@@ -20,8 +20,7 @@ import { useDaemonEnv } from '../support/daemon-process.js';
 import { HttpFileServer, writeTestFile } from '../support/file-servers.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 import { ecCa, ecServerCert, rsaCa } from '../support/pki.js';
-
-type Status = { status: string; requestId?: number };
+import { type Status, statuses } from '../support/status-calls.js';
 
 /** Firmware hooks and signing keys live here for the whole file. */
 let scratch: string;
@@ -75,10 +74,6 @@ async function fileWritten(path: string): Promise<void> {
   } finally {
     watcher.close();
   }
-}
-
-function statuses(h: Harness, action: string, since: number): Status[] {
-  return h.csms.calls(CP_ID, action, since).map((c) => c.payload as Status);
 }
 
 /** The statuses alone, in the order they were sent. */

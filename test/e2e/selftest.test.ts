@@ -548,17 +548,24 @@ describe('cpctl selftest on a hardware board (GPIO with feedback contacts)', () 
     expect(sysfs.level(BASE + RELAY)).toBe(0);
   });
 
-  it('a stop in the middle of the test opens the contactor at once, before the link closes', async () => {
+  /**
+   * The bench board started with a contactor whose contact never confirms: a self-test would wait
+   * a minute for it, the contactor closed.
+   */
+  async function startNeverConfirming(): Promise<{ h: Harness; sysfs: FakeSysfs; relay: Relay }> {
     dir = mkdtempSync(join(tmpdir(), 'cp-selftest-hw-'));
     const sysfs = new FakeSysfs(join(dir, 'sys')).chip(CHIP, BASE, 58);
     const meter = await sdm630(cleanups);
-    // The contact never closes and the test would wait a minute for it, the contactor closed.
     const boardFile = hardwareBoard(dir, sysfs, 60_000, meter.port);
     cleanups.push(wireFeedback(sysfs, [[LOCK, LOCK_FEEDBACK]]));
     const h = await start({ deferStart: true, config: () => ({ board: boardFile }) });
     h.runtime = await Runtime.start({ config: h.config, log: h.log });
     await h.status(1, 'Available', 0);
-    const relay = h.runtime.board.connectors[0]!.devices.relay;
+    return { h, sysfs, relay: h.runtime.board.connectors[0]!.devices.relay };
+  }
+
+  it('a stop in the middle of the test opens the contactor at once, before the link closes', async () => {
+    const { h, sysfs, relay } = await startNeverConfirming();
     const test = request(h.config.cli.socket, 'selfTest', { connectorId: 1 }).catch(() => undefined);
     await whenLevel(sysfs, RELAY, 1);
     let linkWhenOpened: string | undefined;
@@ -576,16 +583,7 @@ describe('cpctl selftest on a hardware board (GPIO with feedback contacts)', () 
     await test;
   });
   it('Ctrl-C on cpctl in the middle of the test opens the contactor at once: the test ends with cpctl', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cp-selftest-hw-'));
-    const sysfs = new FakeSysfs(join(dir, 'sys')).chip(CHIP, BASE, 58);
-    const meter = await sdm630(cleanups);
-    // The contact never closes and the test would wait a minute for it, the contactor closed.
-    const boardFile = hardwareBoard(dir, sysfs, 60_000, meter.port);
-    cleanups.push(wireFeedback(sysfs, [[LOCK, LOCK_FEEDBACK]]));
-    const h = await start({ deferStart: true, config: () => ({ board: boardFile }) });
-    h.runtime = await Runtime.start({ config: h.config, log: h.log });
-    await h.status(1, 'Available', 0);
-    const relay = h.runtime.board.connectors[0]!.devices.relay;
+    const { h, sysfs, relay } = await startNeverConfirming();
     const closed = relayCommanded(relay, true);
     const test = spawnCpctl(h.config.cli.socket, ['selftest', '1']);
     cleanups.push(() => void test.child.kill('SIGKILL'));

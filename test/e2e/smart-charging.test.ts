@@ -1,16 +1,13 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SIM_SPEC, SimBoard } from '../../hal/sim/board.js';
-import { systemClock } from '../../src/clock.js';
 import type {
   ClearChargingProfileRequest,
   SetChargingProfileRequest,
 } from '../../src/ocpp/generated/messages.js';
-import { Runtime } from '../../src/runtime.js';
 import { CallError } from '../csms/server.js';
 import { charging } from '../support/charging.js';
-import { DiskFull } from '../support/disk-full.js';
+import { DiskFull, startOnFillingDisk } from '../support/disk-full.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
 const TAG = 'VALID01';
@@ -740,13 +737,7 @@ describe('Smart Charging: a disk that refuses the write', () => {
   it('SetChargingProfile is Rejected (the store reports it), nothing is installed; Accepted once it writes again', async () => {
     const h = await start({ deferStart: true });
     const disk = new DiskFull();
-    h.board = new SimBoard(DEFAULT_SIM_SPEC, systemClock);
-    h.runtime = await Runtime.start({
-      config: h.config,
-      log: h.log,
-      board: h.board,
-      wrapDatabase: disk.wrap,
-    });
+    await startOnFillingDisk(h, disk);
     await h.booted();
     disk.fill();
     const p = profile({ chargingProfileId: 40 }, { chargingSchedulePeriod: SIX_AMPS });

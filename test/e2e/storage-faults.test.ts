@@ -1,22 +1,12 @@
 import { describe, expect, it, vi } from 'vitest';
-import { DEFAULT_SIM_SPEC, SimBoard } from '../../hal/sim/board.js';
 import type { StatusReport } from '../../src/cli/api.js';
 import { request } from '../../src/cli/client.js';
-import { systemClock } from '../../src/clock.js';
-import { Runtime } from '../../src/runtime.js';
 import { charging, energyOf, type MeterValuesReq, type StopReq } from '../support/charging.js';
 import { cpctl } from '../support/cpctl-process.js';
-import { DiskFull } from '../support/disk-full.js';
-import { CP_ID, type Harness, useHarness } from '../support/harness.js';
+import { DiskFull, startOnFillingDisk } from '../support/disk-full.js';
+import { CP_ID, useHarness } from '../support/harness.js';
 
 const TAG = 'VALID01';
-
-/** The harness's runtime, on a store whose disk fills on command. */
-async function startOnFillingDisk(h: Harness, disk: DiskFull): Promise<Runtime> {
-  h.board = new SimBoard(DEFAULT_SIM_SPEC, systemClock);
-  h.runtime = await Runtime.start({ config: h.config, log: h.log, board: h.board, wrapDatabase: disk.wrap });
-  return h.runtime;
-}
 
 describe('disk full (ENOSPC) while charging', () => {
   const start = useHarness();

@@ -6,26 +6,12 @@
  */
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_SIM_SPEC, SimBoard } from '../../hal/sim/board.js';
-import { systemClock } from '../../src/clock.js';
 import type { DeadLetter } from '../../src/ocpp/outbox.js';
-import { Runtime } from '../../src/runtime.js';
 import { goOffline, goOnline, OutboxWatch, whenOutbox } from '../support/charging.js';
-import { DiskFull } from '../support/disk-full.js';
+import { DiskFull, startOnFillingDisk } from '../support/disk-full.js';
 import { HttpFileServer } from '../support/file-servers.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
-
-type Status = { status: string; requestId?: number };
-
-function statuses(h: Harness, action: string, since: number): Status[] {
-  return h.csms.calls(CP_ID, action, since).map((c) => c.payload as Status);
-}
-
-function waitForStatus(h: Harness, action: string, status: string, since: number): Promise<Status> {
-  return h.csms
-    .waitForCall(CP_ID, action, { since, where: (p: Status) => p.status === status })
-    .then((call) => call.payload as Status);
-}
+import { type Status, statuses, waitForStatus } from '../support/status-calls.js';
 
 /** Resolves with the payload of the first `action` the runtime queued since `watch` was made. */
 async function queuedPayload(watch: OutboxWatch, action: string): Promise<Record<string, unknown>> {
@@ -55,6 +41,29 @@ async function unavailableServer(): Promise<HttpFileServer> {
 
 /** Retried every second until the file server lets it through (or refuses it for good). */
 const HELD = { retries: 30, retryInterval: 1 };
+
+/** Both uploads, asked for with HELD retries, and how their statuses read. */
+const UPLOADS = [
+  {
+    request: 'GetLog',
+    payload: (server: HttpFileServer) => ({
+      logType: 'SecurityLog',
+      requestId: 42,
+      ...HELD,
+      log: { remoteLocation: server.url('logs') },
+    }),
+    action: 'LogStatusNotification',
+    status: (status: string): Status => ({ status, requestId: 42 }),
+    refused: 'PermissionDenied',
+  },
+  {
+    request: 'GetDiagnostics',
+    payload: (server: HttpFileServer) => ({ location: server.url('uploads'), ...HELD }),
+    action: 'DiagnosticsStatusNotification',
+    status: (status: string): Status => ({ status }),
+    refused: 'UploadFailed',
+  },
+];
 
 describe('final upload statuses survive an outage', () => {
   const start = useHarness();
@@ -93,65 +102,34 @@ describe('final upload statuses survive an outage', () => {
     ]);
   });
 
-  it('GetLog failing offline, then a restart: PermissionDenied with its requestId arrives once after the boot', async () => {
-    const server = await unavailableServer();
-    const h = await start();
-    await h.booted();
-    const mark = h.csms.mark();
-    await h.csms.call(CP_ID, 'GetLog', {
-      logType: 'SecurityLog',
-      requestId: 42,
-      ...HELD,
-      log: { remoteLocation: server.url('logs') },
-    });
-    await waitForStatus(h, 'LogStatusNotification', 'Uploading', mark);
-    await goOffline(h);
-    const watch = new OutboxWatch(h.runtime.outbox);
-    // A refusal ends the upload at once: no more retries.
-    server.knobs.status = 403;
-    expect(await queuedPayload(watch, 'LogStatusNotification')).toEqual({
-      status: 'PermissionDenied',
-      requestId: 42,
-    });
-    await h.runtime.stop();
+  it.each(UPLOADS)(
+    '$request refused offline, then a restart: $refused arrives once after the boot',
+    async (upload) => {
+      const server = await unavailableServer();
+      const h = await start();
+      await h.booted();
+      const mark = h.csms.mark();
+      await h.csms.call(CP_ID, upload.request, upload.payload(server));
+      await waitForStatus(h, upload.action, 'Uploading', mark);
+      await goOffline(h);
+      const watch = new OutboxWatch(h.runtime.outbox);
+      // A refusal ends the upload at once: no more retries.
+      server.knobs.status = 403;
+      expect(await queuedPayload(watch, upload.action)).toEqual(upload.status(upload.refused));
+      await h.runtime.stop();
 
-    const restarted = h.csms.mark();
-    h.csms.refuseConnections(false);
-    await h.startRuntime();
-    const sent = await waitForStatus(h, 'LogStatusNotification', 'PermissionDenied', restarted);
-    expect(sent).toEqual({ status: 'PermissionDenied', requestId: 42 });
-    await whenOutbox(h, () => h.runtime.outbox.size() === 0, 'the queue emptied');
-    expect(statuses(h, 'LogStatusNotification', mark)).toEqual([
-      { status: 'Uploading', requestId: 42 },
-      { status: 'PermissionDenied', requestId: 42 },
-    ]);
-    expect(afterTheBoot(h, 'LogStatusNotification', restarted)).toBe(true);
-  });
-
-  it('GetDiagnostics failing offline, then a restart: UploadFailed arrives once after the boot', async () => {
-    const server = await unavailableServer();
-    const h = await start();
-    await h.booted();
-    const mark = h.csms.mark();
-    await h.csms.call(CP_ID, 'GetDiagnostics', { location: server.url('uploads'), ...HELD });
-    await waitForStatus(h, 'DiagnosticsStatusNotification', 'Uploading', mark);
-    await goOffline(h);
-    const watch = new OutboxWatch(h.runtime.outbox);
-    server.knobs.status = 403;
-    expect(await queuedPayload(watch, 'DiagnosticsStatusNotification')).toEqual({ status: 'UploadFailed' });
-    await h.runtime.stop();
-
-    const restarted = h.csms.mark();
-    h.csms.refuseConnections(false);
-    await h.startRuntime();
-    await waitForStatus(h, 'DiagnosticsStatusNotification', 'UploadFailed', restarted);
-    await whenOutbox(h, () => h.runtime.outbox.size() === 0, 'the queue emptied');
-    expect(statuses(h, 'DiagnosticsStatusNotification', mark)).toEqual([
-      { status: 'Uploading' },
-      { status: 'UploadFailed' },
-    ]);
-    expect(afterTheBoot(h, 'DiagnosticsStatusNotification', restarted)).toBe(true);
-  });
+      const restarted = h.csms.mark();
+      h.csms.refuseConnections(false);
+      await h.startRuntime();
+      await waitForStatus(h, upload.action, upload.refused, restarted);
+      await whenOutbox(h, () => h.runtime.outbox.size() === 0, 'the queue emptied');
+      expect(statuses(h, upload.action, mark)).toEqual([
+        upload.status('Uploading'),
+        upload.status(upload.refused),
+      ]);
+      expect(afterTheBoot(h, upload.action, restarted)).toBe(true);
+    },
+  );
 
   it('GetLog ending offline: Uploaded with its requestId arrives once after the reconnect', async () => {
     const server = await unavailableServer();
@@ -265,13 +243,7 @@ describe('a store that cannot write the final status', () => {
     servers.push(server);
     const h = await start({ deferStart: true });
     const disk = new DiskFull();
-    h.board = new SimBoard(DEFAULT_SIM_SPEC, systemClock);
-    h.runtime = await Runtime.start({
-      config: h.config,
-      log: h.log,
-      board: h.board,
-      wrapDatabase: disk.wrap,
-    });
+    await startOnFillingDisk(h, disk);
     await h.booted();
     const mark = h.csms.mark();
     disk.fill();

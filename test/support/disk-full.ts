@@ -1,4 +1,8 @@
 import Database from 'better-sqlite3';
+import { DEFAULT_SIM_SPEC, SimBoard } from '../../hal/sim/board.js';
+import { systemClock } from '../../src/clock.js';
+import { Runtime } from '../../src/runtime.js';
+import type { Harness } from './harness.js';
 
 /**
  * A disk that fills on command, for the store's fault-injection tests: wraps a database
@@ -50,4 +54,11 @@ export class DiskFull {
       },
     });
   }
+}
+
+/** The harness's runtime (started with `deferStart`), on a sim board and a store whose disk fills on command. */
+export async function startOnFillingDisk(h: Harness, disk: DiskFull): Promise<Runtime> {
+  h.board = new SimBoard(DEFAULT_SIM_SPEC, systemClock);
+  h.runtime = await Runtime.start({ config: h.config, log: h.log, board: h.board, wrapDatabase: disk.wrap });
+  return h.runtime;
 }
