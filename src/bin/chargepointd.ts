@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=1 --optimize-for-size
+#!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=1 --optimize-for-size --no-lazy-feedback-allocation
 // The flags above are part of the product: a small young generation, one V8 helper thread and a
 // heap tuned for size (V8 grows it less and compacts it more) keep the resident size of a
 // long-running daemon low on a 512 MB board (some 3 MB less after boot than without the last), at
