@@ -12,7 +12,7 @@ import {
 } from '../store/outbox-repo.js';
 import { CallTimeoutError, NotConnectedError } from './errors.js';
 import type { RequestOf } from './generated/messages.js';
-import type { RpcEndpoint } from './rpc.js';
+import type { CallOptions, RpcEndpoint } from './rpc.js';
 
 export type { DeadLetter, MessageKind, OutboxEntry, QueuedAction };
 
@@ -23,6 +23,9 @@ export interface OutboxOptions {
   clock: Clock;
   log: Logger;
 }
+
+/** How the outbox's messages are called: never cut short for an urgent call (see CallOptions). */
+const QUEUED: CallOptions = { queued: true };
 
 /** What to send for a queued message, or why it can never be sent (it goes to the dead letters). */
 export type Prepared = { payload: Record<string, unknown> } | { refused: string };
@@ -330,7 +333,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     const sent: OutboxEntry = { ...entry, payload: prepared.payload };
     const resumes = this.resumes;
     const outcome = await new Promise<Outcome>((resolve) => {
-      this.opts.rpc.call(entry.action, prepared.payload as unknown as RequestOf<QueuedAction>).then(
+      this.opts.rpc.call(entry.action, prepared.payload as unknown as RequestOf<QueuedAction>, QUEUED).then(
         (answer: unknown) => resolve({ answer }),
         (error: unknown) => resolve({ error }),
       );

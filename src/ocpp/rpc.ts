@@ -70,6 +70,11 @@ export interface CallOptions {
    * boot-only, i.e. while our registration is Pending (spec 4.2.1).
    */
   triggered?: boolean;
+  /**
+   * A message of the durable queue (the outbox): never cut short for an urgent call, whatever its
+   * action, since the outbox would only send it again, and the central system would get it twice.
+   */
+  queued?: boolean;
 }
 
 /** The options of a message the central system asked for (TriggerMessage, ExtendedTriggerMessage). */
@@ -135,6 +140,8 @@ interface PendingCall {
   sentAt?: number;
   /** Its timeout was shortened because an urgent call waits behind it. */
   preempted?: boolean;
+  /** From the outbox (CallOptions.queued): never preempted. */
+  queued: boolean;
   resolve(response: unknown): void;
   reject(error: Error): void;
   /** Its own timeout: an urgent call's (from the call), or a preempted one's. */
@@ -154,7 +161,8 @@ const URGENT_ACTIONS: ReadonlySet<OutboundAction> = new Set<OutboundAction>(['Au
  * Calls whose answer carries nothing that must be applied: while an urgent call waits behind one,
  * it is given PREEMPT_AFTER_MS to be answered and then counts as timed out (OCPP-J 4.1.1 allows the
  * next CALL once the previous one "has timed out"). Transaction messages and BootNotification are
- * never cut short: their answers matter and the outbox or registration would only send them again.
+ * never cut short: their answers matter and the outbox or registration would only send them again;
+ * nor is anything the outbox delivers (a final DiagnosticsStatusNotification: CallOptions.queued).
  */
 const PREEMPTIBLE_ACTIONS: ReadonlySet<OutboundAction> = new Set<OutboundAction>([
   'Heartbeat',
@@ -322,6 +330,7 @@ export class RpcEndpoint extends EventEmitter {
         text,
         timeoutMs: opts.timeoutMs ?? this.callTimeoutMs,
         triggered: opts.triggered ?? false,
+        queued: opts.queued ?? false,
         triggerKey,
         urgent: URGENT_ACTIONS.has(action),
         resolve: resolve as (response: unknown) => void,
@@ -360,7 +369,7 @@ export class RpcEndpoint extends EventEmitter {
     this.queue.splice(behindUrgent < 0 ? this.queue.length : behindUrgent, 0, call);
     call.timer = this.clock.setTimeout(() => this.onTimeout(call), call.timeoutMs);
     const current = this.inFlight;
-    if (!current || current.preempted || !PREEMPTIBLE_ACTIONS.has(current.action)) return;
+    if (!current || current.preempted || current.queued || !PREEMPTIBLE_ACTIONS.has(current.action)) return;
     current.preempted = true;
     current.deadline = undefined;
     current.timer?.cancel();

@@ -16,7 +16,7 @@ import {
   type OutboxEntry,
   type OutboxOptions,
 } from '../../src/ocpp/outbox.js';
-import type { RpcEndpoint } from '../../src/ocpp/rpc.js';
+import type { CallOptions, RpcEndpoint } from '../../src/ocpp/rpc.js';
 import { transactionDelivery } from '../../src/ocpp/transaction-delivery.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { OutboxRepo } from '../../src/store/outbox-repo.js';
@@ -46,6 +46,7 @@ function open(dir: string): Store {
 interface RecordedCall {
   action: string;
   payload: Record<string, unknown>;
+  options: CallOptions | undefined;
   resolve(response: unknown): void;
   reject(error: Error): void;
 }
@@ -62,13 +63,14 @@ class FakeRpc {
   private readonly unclaimed: RecordedCall[] = [];
   private readonly waiting: Array<(call: RecordedCall) => void> = [];
 
-  call(action: string, payload: Record<string, unknown>): Promise<unknown> {
+  call(action: string, payload: Record<string, unknown>, options?: CallOptions): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.inFlight += 1;
       this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
       const call: RecordedCall = {
         action,
         payload: structuredClone(payload),
+        options,
         resolve: (response) => {
           this.inFlight -= 1;
           resolve(response);
@@ -277,6 +279,8 @@ describe('Outbox', () => {
 
     const call = await h.rpc.next();
     expect(call).toMatchObject({ action: 'MeterValues', payload: meterPayload(1, 7) });
+    // Never cut short for an Authorize: cut short, this queue would send it again.
+    expect(call.options).toEqual({ queued: true });
     expect(seen()).toHaveLength(1);
 
     const delivered = once(h.outbox, 'delivered');

@@ -83,6 +83,27 @@ describe('RPC priorities: a driver never waits behind unrelated calls', () => {
     expect(rpc.counters.timeouts).toBe(1);
   });
 
+  it('a queued message in flight is not cut short, whatever its action: cut short, the outbox would send it twice', async () => {
+    const { clock, peer, rpc } = setup();
+    const uploaded = rpc.call('DiagnosticsStatusNotification', { status: 'Uploaded' }, { queued: true });
+    clock.advance(10_000);
+    const authorize = rpc.call('Authorize', { idTag: 'CARD' }, { timeoutMs: 5000 });
+    clock.advance(PREEMPT_AFTER_MS);
+    expect(await outcome(uploaded)).toBe('pending');
+    expect(peer.actions()).toEqual(['DiagnosticsStatusNotification']);
+    clock.advance(5000 - PREEMPT_AFTER_MS);
+    expect(await outcome(authorize)).toBeInstanceOf(CallTimeoutError);
+    // The same action sent directly (Uploading, best effort) is cut short as before.
+    const direct = setup();
+    const uploading = direct.rpc
+      .call('DiagnosticsStatusNotification', { status: 'Uploading' })
+      .catch((e: unknown) => e);
+    direct.clock.advance(10_000);
+    void direct.rpc.call('Authorize', { idTag: 'CARD' }).catch(() => {});
+    direct.clock.advance(0);
+    expect(await uploading).toBeInstanceOf(CallTimeoutError);
+  });
+
   it('repeated triggers of one message while the central system does not answer are joined: the newest payload leaves once, every caller gets its answer', async () => {
     const { peer, rpc } = setup();
     void rpc.call('Heartbeat', {}).catch(() => {});
