@@ -2,7 +2,8 @@
  * The daemon's log lines: pino's JSON shape (journald, the log ring and the diagnostics bundles
  * read them), written without loading pino.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -111,5 +112,37 @@ process.exit(70);
         'crashed',
       ]);
     }
+  });
+
+  it('wait, in order, while a non-blocking stdout is full, and all reach the reader once it reads', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cp-log-'));
+    dirs.push(dir);
+    const script = path.join(dir, 'full.ts');
+    fs.writeFileSync(
+      script,
+      `import { createLogger } from ${JSON.stringify(path.join(ROOT, 'src/log.ts'))};
+// A reader that stops reading meets a full pipe; non-blocking, a write to it fails with EAGAIN.
+(process.stdout as unknown as { _handle: { setBlocking(on: boolean): void } })._handle.setBlocking(false);
+const log = createLogger({ pretty: false });
+for (let n = 0; n < 3000; n++) log.info({ n, pad: 'x'.repeat(150) }, 'line');
+log.flush(() => process.exit(0));
+`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT });
+    // Nothing is read until the child has filled the pipe and waits (its backlog timer keeps it alive).
+    child.stdout.pause();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    child.stdout.resume();
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code).toBe(0);
+    const numbers = text
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => (JSON.parse(line) as { n: number }).n);
+    expect(numbers).toEqual(Array.from({ length: 3000 }, (_, n) => n));
   });
 });
