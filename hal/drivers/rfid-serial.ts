@@ -4,6 +4,7 @@
  * trying to reopen the same path until the device is back.
  */
 import { EventEmitter } from 'node:events';
+import { statSync } from 'node:fs';
 import { SerialPort } from 'serialport';
 import { type Clock, systemClock, type Timer } from '../../src/clock.js';
 import type { Logger } from '../../src/log.js';
@@ -74,6 +75,8 @@ export class SerialRfidReader extends EventEmitter<RfidReaderEvents> implements 
   private decoder: FrameDecoder | undefined;
   private opening: Promise<void> | undefined;
   private reopenTimer: Timer | undefined;
+  /** While open: the next look at whether the device node is still the one opened. */
+  private presenceTimer: Timer | undefined;
   /** Why the port is not usable (absent, lost); undefined while it is open. */
   private portProblem: string | undefined;
   private garbageProblem: string | undefined;
@@ -106,6 +109,8 @@ export class SerialRfidReader extends EventEmitter<RfidReaderEvents> implements 
     this.running = false;
     this.reopenTimer?.cancel();
     this.reopenTimer = undefined;
+    this.presenceTimer?.cancel();
+    this.presenceTimer = undefined;
     await this.opening;
     const port = this.port;
     this.port = undefined;
@@ -154,10 +159,27 @@ export class SerialRfidReader extends EventEmitter<RfidReaderEvents> implements 
     this.garbageProblem = undefined;
     port.on('data', (chunk: Buffer) => this.onData(port, chunk));
     port.on('close', (err?: Error | null) => this.onPortClose(port, err));
+    this.watchPresence(port, deviceNumber(this.path));
     if (this.portProblem !== undefined)
       this.log.info({ event: 'reader-reopened' }, 'card reader port reopened');
     this.portProblem = undefined;
     this.updateHealth();
+  }
+
+  /**
+   * Every reopen interval while open, whether the path still names the device that was opened: an
+   * unplugged adapter's node goes away, and a read that should fail then (EIO) was seen to stay
+   * silent under load, leaving a dead reader healthy. Gone or another device: the port is lost.
+   */
+  private watchPresence(port: SerialPort, opened: number | undefined): void {
+    this.presenceTimer = this.clock.setTimeout(() => {
+      this.presenceTimer = undefined;
+      if (port !== this.port || !this.running) return;
+      const now = deviceNumber(this.path);
+      if (now !== undefined && now === opened) return this.watchPresence(port, opened);
+      port.close(() => {});
+      this.onPortClose(port, new Error(now === undefined ? 'the device is gone' : 'another device is there'));
+    }, this.reopenIntervalMs);
   }
 
   private onPortError(port: SerialPort, err: Error): void {
@@ -234,6 +256,15 @@ export class SerialRfidReader extends EventEmitter<RfidReaderEvents> implements 
     const next: DeviceHealth =
       problem === undefined ? HEALTHY : { ok: false, fault: 'ReaderFailure', info: problem };
     this.healthState.set(next);
+  }
+}
+
+/** The device number `path` names now (following links), or undefined when there is none. */
+function deviceNumber(path: string): number | undefined {
+  try {
+    return statSync(path).rdev;
+  } catch {
+    return undefined;
   }
 }
 
