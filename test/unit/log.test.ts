@@ -29,6 +29,16 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
 
+/** A script in a fresh temporary directory, run as its own process, with createLogger imported. */
+function childScript(body: (dir: string) => string): { dir: string; script: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cp-log-'));
+  dirs.push(dir);
+  const script = path.join(dir, 'child.ts');
+  const prelude = `import { createLogger } from ${JSON.stringify(path.join(ROOT, 'src/log.ts'))};\n`;
+  fs.writeFileSync(script, prelude + body(dir));
+  return { dir, script };
+}
+
 describe('log lines', () => {
   it('are one JSON object per line: level label, ISO time, bindings, fields, message, in that order', () => {
     const { log, lines } = capture();
@@ -86,13 +96,8 @@ describe('log lines', () => {
   });
 
   it('still land when the process exits at once after logging (a crash exits 70 right away)', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cp-log-'));
-    dirs.push(dir);
-    const script = path.join(dir, 'exit.ts');
-    fs.writeFileSync(
-      script,
-      `import { createLogger } from ${JSON.stringify(path.join(ROOT, 'src/log.ts'))};
-const log = createLogger({ ringDir: ${JSON.stringify(path.join(dir, 'logs'))} });
+    const { dir, script } = childScript(
+      (dir) => `const log = createLogger({ ringDir: ${JSON.stringify(path.join(dir, 'logs'))} });
 // A first line big enough that its write is often still in flight at the exit below.
 log.info({ big: 'x'.repeat(300_000) }, 'first');
 for (let n = 0; n < 200; n++) log.info({ n }, 'line');
@@ -115,13 +120,8 @@ process.exit(70);
   });
 
   it('wait, in order, while a non-blocking stdout is full, and all reach the reader once it reads', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cp-log-'));
-    dirs.push(dir);
-    const script = path.join(dir, 'full.ts');
-    fs.writeFileSync(
-      script,
-      `import { createLogger } from ${JSON.stringify(path.join(ROOT, 'src/log.ts'))};
-// A reader that stops reading meets a full pipe; non-blocking, a write to it fails with EAGAIN.
+    const { script } = childScript(
+      () => `// A reader that stops reading meets a full pipe; non-blocking, a write to it fails with EAGAIN.
 (process.stdout as unknown as { _handle: { setBlocking(on: boolean): void } })._handle.setBlocking(false);
 const log = createLogger({ pretty: false });
 for (let n = 0; n < 3000; n++) log.info({ n, pad: 'x'.repeat(150) }, 'line');
