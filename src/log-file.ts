@@ -152,15 +152,16 @@ export class LogDescriptor implements LogDestination {
 
   constructor(private readonly fd: number) {}
 
-  /** False when the line was dropped: the descriptor is closed, or full with too much held back. */
+  /** False when the line was dropped: the descriptor is full with too much held back already. */
   write(line: string): boolean {
     const data = Buffer.from(line);
-    if (this.backlogBytes > 0) {
-      if (this.backlogBytes + data.length > DESCRIPTOR_BACKLOG_BYTES) return false;
-      this.hold(data);
-      return true;
-    }
-    return this.writeNow(data);
+    const waiting = this.backlogBytes > 0;
+    if (waiting && this.backlogBytes + data.length > DESCRIPTOR_BACKLOG_BYTES) return false;
+    this.backlog.push(data);
+    this.backlogBytes += data.length;
+    // Behind lines held back it waits its turn; alone it goes now, or waits for room.
+    if (!waiting && !this.drain()) this.waitForRoom();
+    return true;
   }
 
   flush(cb: (err?: Error) => void): void {
@@ -175,20 +176,7 @@ export class LogDescriptor implements LogDestination {
     }
   }
 
-  private writeNow(data: Buffer): boolean {
-    let offset = 0;
-    try {
-      while (offset < data.length) offset += writeSync(this.fd, data, offset);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') return false;
-      this.hold(data.subarray(offset));
-    }
-    return true;
-  }
-
-  private hold(data: Buffer): void {
-    this.backlog.push(data);
-    this.backlogBytes += data.length;
+  private waitForRoom(): void {
     unwritten.add(this);
     installExitHook();
     this.retry ??= setTimeout(() => this.retryLater(), RETRY_BUSY_MS).unref();
@@ -216,7 +204,7 @@ export class LogDescriptor implements LogDestination {
       else this.backlog.shift();
     }
     unwritten.delete(this);
-    for (const cb of this.flushed.splice(0)) cb();
+    if (this.flushed.length > 0) for (const cb of this.flushed.splice(0)) cb();
     return true;
   }
 }

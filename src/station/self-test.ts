@@ -4,7 +4,14 @@
  * limit (its one owner), last, and opened whatever happens; the connector is held meanwhile, so no
  * session starts there, and its OCPP status does not change for the test itself.
  */
-import type { Board, ConnectorHardware, MeterReading, PilotState, Relay } from '../../hal/types.js';
+import type {
+  Board,
+  ConnectorHardware,
+  FaultInput,
+  MeterReading,
+  PilotState,
+  Relay,
+} from '../../hal/types.js';
 import type { Clock, Timer } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { ChargingLimit } from './charging-limit.js';
@@ -157,7 +164,7 @@ export class SelfTests {
     const onEmergencyStop = (active: boolean): void => {
       if (active) this.abortRun(run, 'the emergency stop was pressed');
     };
-    const emergencyStops = this.deps.board.faultInputs.filter((input) => input.kind === 'emergencyStop');
+    const emergencyStops = this.emergencyStops();
     hw.on('plug', onPlug);
     for (const input of emergencyStops) input.on('change', onEmergencyStop);
     log.warn({ connectorId: hw.id, origin: 'local' }, 'self-test started');
@@ -253,9 +260,7 @@ export class SelfTests {
     step: SelfTestStepName,
     drive: () => Promise<SelfTestStep[]>,
   ): Promise<SelfTestStep[]> {
-    const pressed = this.deps.board.faultInputs.some(
-      (input) => input.kind === 'emergencyStop' && (!input.readable() || input.isActive()),
-    );
+    const pressed = this.emergencyStops().some((input) => !input.readable() || input.isActive());
     if (!pressed) return drive();
     return [
       {
@@ -265,6 +270,10 @@ export class SelfTests {
         detail: 'not driven: the emergency stop is active (release it first)',
       },
     ];
+  }
+
+  private emergencyStops(): FaultInput[] {
+    return this.deps.board.faultInputs.filter((input) => input.kind === 'emergencyStop');
   }
 
   private faultInputs(): SelfTestStep[] {

@@ -7,7 +7,7 @@ import { Sqlite } from '../commonjs.js';
 import type { Logger } from '../log.js';
 import { AvailabilityRepo } from './availability-repo.js';
 import { ConfigRepo } from './config-repo.js';
-import { StoreHealth } from './health.js';
+import { describeStoreError, StoreHealth } from './health.js';
 import { migrateTo, NewerSchemaError, SCHEMA_VERSION } from './migrations.js';
 import { type Salvage, salvageInto } from './salvage.js';
 import { SettingFloors } from './setting-floors.js';
@@ -113,14 +113,14 @@ export function openStore(opts: StoreOptions): Store {
       db = openDatabase(file, log, clock);
     } catch (err) {
       if (!isCorrupt(err)) throw classify(err, file);
-      const reason = describe(err);
+      const reason = describeStoreError(err);
       let movedTo: string;
       try {
         movedTo = moveAside(file, clock.now());
       } catch (moveErr) {
         throw new StoreAccessError(
           file,
-          `corrupt (${reason}) and cannot be moved aside: ${describe(moveErr)}`,
+          `corrupt (${reason}) and cannot be moved aside: ${describeStoreError(moveErr)}`,
         );
       }
       db = openDatabase(file, log, clock);
@@ -143,7 +143,7 @@ function prepareDirectory(dir: string): void {
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
-    throw new StoreAccessError(dir, `cannot create the state directory: ${describe(err)}`);
+    throw new StoreAccessError(dir, `cannot create the state directory: ${describeStoreError(err)}`);
   }
   const stat = fs.statSync(dir);
   if (!stat.isDirectory()) throw new StoreAccessError(dir, 'not a directory');
@@ -151,7 +151,7 @@ function prepareDirectory(dir: string): void {
     if ((stat.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
     fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
   } catch (err) {
-    throw new StoreAccessError(dir, `state directory not writable: ${describe(err)}`);
+    throw new StoreAccessError(dir, `state directory not writable: ${describeStoreError(err)}`);
   }
 }
 
@@ -180,7 +180,7 @@ function prepareFile(file: string, log: Logger): void {
       fs.accessSync(target, fs.constants.R_OK | fs.constants.W_OK);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw new StoreAccessError(target, describe(err));
+      throw new StoreAccessError(target, describeStoreError(err));
     }
   }
 }
@@ -252,14 +252,9 @@ function isCorrupt(err: unknown): boolean {
 /** A store we may not write is the installer's to fix (exit 78); anything else is thrown as it is. */
 function classify(err: unknown, file: string): unknown {
   if (err instanceof Sqlite.SqliteError && ACCESS_CODES.some((code) => err.code.startsWith(code))) {
-    return new StoreAccessError(file, describe(err));
+    return new StoreAccessError(file, describeStoreError(err));
   }
   return err;
-}
-
-function describe(err: unknown): string {
-  if (err instanceof Sqlite.SqliteError) return `${err.code}: ${err.message}`;
-  return err instanceof Error ? err.message : String(err);
 }
 
 /**

@@ -65,7 +65,7 @@ export class StoreHealth extends EventEmitter<StoreHealthEvents> {
   writeFailed(err: unknown, what: string): boolean {
     const state = storageFailure(err);
     if (state === undefined) return false;
-    const reason = err instanceof Sqlite.SqliteError ? `${err.code}: ${err.message}` : String(err);
+    const reason = describeStoreError(err);
     if (this.current.state !== state) {
       const previous = this.current;
       this.current = { state, reason, since: this.clock?.now() ?? Date.now() };
@@ -158,4 +158,10 @@ export function attemptWrite(
   if (writes) return writes.attempt(what, write);
   write();
   return true;
+}
+
+/** An error of the store in a line: SQLite's code and message, or the message. */
+export function describeStoreError(err: unknown): string {
+  if (err instanceof Sqlite.SqliteError) return `${err.code}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
 }
