@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readMemory } from '../../src/station/memory-watch.js';
+import { goOffline, goOnline } from '../support/charging.js';
 import { DiskFull, startOnFillingDisk } from '../support/disk-full.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
@@ -83,5 +84,28 @@ describe('MemoryExhaustion', () => {
     });
     expect(runtime.securityEvents.newest(10).filter((e) => e.type === 'MemoryExhaustion')).toHaveLength(1);
     expect(memoryEvents(h, mark)).toHaveLength(2);
+  });
+
+  it('a disk that fills while offline is logged, and only its recovery reaches the central system', async () => {
+    const h = await start({ deferStart: true });
+    const disk = new DiskFull();
+    const runtime = await startOnFillingDisk(h, disk);
+    await h.booted();
+    await goOffline(h);
+    const mark = h.csms.mark();
+    disk.fill();
+    expect(runtime.store.health.probe()).toBe(false);
+    await h.sink.waitFor((l) => l.msg === 'security event neither recorded nor sent: offline');
+    disk.free();
+    expect(runtime.store.health.probe()).toBe(true);
+    await goOnline(h);
+    const recovered = await h.csms.waitForCall(CP_ID, 'SecurityEventNotification', {
+      since: mark,
+      where: (p: EventReq) => p.type === 'MemoryExhaustion',
+    });
+    expect(recovered.payload).toMatchObject({
+      techInfo: expect.stringMatching(/^state store degraded since /),
+    });
+    expect(memoryEvents(h, mark)).toHaveLength(1);
   });
 });
