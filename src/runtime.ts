@@ -11,7 +11,7 @@ import { ConfigurationRegistry } from './config/registry.js';
 import { Redactor } from './diagnostics/redact.js';
 import { DiagnosticsFiles } from './diagnostics/uploads.js';
 import { localAuthListProfile } from './features/auth-list/profile.js';
-import type { FeatureContext, ResetType } from './features/context.js';
+import { type FeatureContext, type ResetType, sendQuietly } from './features/context.js';
 import { VendorExtensions } from './features/core/data-transfer.js';
 import { Heartbeat } from './features/core/heartbeat.js';
 import { coreProfile } from './features/core/profile.js';
@@ -54,6 +54,7 @@ import { LastAuthorizations } from './station/auth/last-authorizations.js';
 import { LocalAuthList } from './station/auth/local-list.js';
 import { ChargingLimit } from './station/charging-limit.js';
 import { ChargingProfiles } from './station/charging-profiles.js';
+import { type MemoryReader, MemoryWatch } from './station/memory-watch.js';
 import { profileComposites } from './station/profile-composites.js';
 import { Reservations } from './station/reservations.js';
 import { Station } from './station/station.js';
@@ -88,6 +89,8 @@ export interface RuntimeOptions {
   onStopping?: (reason: StopReason) => void;
   /** Fault injection for tests only (a disk that fills): the database connection the repositories use. */
   wrapDatabase?: StoreOptions['wrapDatabase'];
+  /** Fault injection for tests only (memory running short): what the memory watch reads. */
+  memory?: MemoryReader;
 }
 
 type BuiltOptions = RuntimeOptions & { board: Board; stateLock: StateLock; mqttBridge?: typeof MqttBridge };
@@ -146,6 +149,8 @@ export class Runtime {
   private readonly securityExtension: InstalledSecurityExtension;
   /** Security events (white paper A04): the security log and SecurityEventNotification. */
   readonly securityEvents: SecurityEvents;
+  /** The daemon's heap and the system's RAM, reported as MemoryExhaustion when they run short. */
+  private readonly memoryWatch: MemoryWatch;
   /** The firmware pipeline (UpdateFirmware, SignedUpdateFirmware, cpctl firmware). */
   readonly firmware: FirmwareUpdates;
   /** The one wall-clock time: OCPP timestamps and expiry decisions. */
@@ -260,7 +265,7 @@ export class Runtime {
       cache: this.authCache,
       config: this.config,
       remote: async (idTag) => (await this.rpc.call('Authorize', { idTag })).idTagInfo,
-      online: () => this.link.isOpen && this.registration.status === 'Accepted',
+      online: () => this.online(),
       time: this.time,
       log,
     });
@@ -337,8 +342,23 @@ export class Runtime {
       writes: this.store.health,
       log,
       secrets: () => authorizationKeySecrets(this.config.get('AuthorizationKey')),
+      sendUnrecorded: (notification) => {
+        if (!this.online()) {
+          log.warn({ securityEvent: notification.type }, 'security event neither recorded nor sent: offline');
+          return;
+        }
+        void sendQuietly(log, 'SecurityEventNotification', () =>
+          this.rpc.call('SecurityEventNotification', notification),
+        );
+      },
     });
     this.store.health.on('changed', (now, before) => this.onStoreHealth(now, before));
+    this.memoryWatch = new MemoryWatch({
+      clock,
+      ...(opts.memory ? { read: opts.memory } : {}),
+      exhausted: (techInfo) => this.securityEvents.raise('MemoryExhaustion', techInfo),
+      log: log.child({ module: 'memory' }),
+    });
     messages.bind(this.transactions);
     this.chargingProfiles.bind(this.transactions);
     this.firmware = new FirmwareUpdates({
@@ -420,7 +440,7 @@ export class Runtime {
       certificates: this.certificates,
       chargePointCertificate: this.chargePointCertificate,
       serialNumber: cfg.identity.chargeBoxSerialNumber ?? cfg.identity.chargePointSerialNumber,
-      online: () => this.link.isOpen && this.registration.status === 'Accepted',
+      online: () => this.online(),
       link: this.link,
       triggers,
       securityEvents: this.securityEvents,
@@ -499,6 +519,7 @@ export class Runtime {
     runtime.mqtt?.start();
     runtime.time.start();
     runtime.securityEvents.raise('StartupOfTheDevice', `firmware ${FIRMWARE_VERSION}`);
+    runtime.memoryWatch.start();
     // An enclosure opened while the charger was off is found at start.
     if (runtime.tamperInputs().some((input) => input.isActive())) runtime.tamperDetected();
     runtime.link.start();
@@ -595,6 +616,7 @@ export class Runtime {
       this.heartbeat.stop();
       this.registration.stop();
       this.time.stop();
+      this.memoryWatch.stop();
       this.statusReporter.disable();
       await this.link.stop();
       await this.mqtt?.stop();
@@ -614,12 +636,19 @@ export class Runtime {
   }
 
   /**
-   * The store writes again after a full or failing disk: what was held in memory is written, and
-   * the episode is reported to the central system as a MemoryExhaustion security event (it could
-   * not be queued while the disk refused writes).
+   * A full or failing disk is a MemoryExhaustion when it is detected: the event cannot be recorded
+   * then, so it is sent at once if online (`sendUnrecorded`). A microtask later, so that its write
+   * is outside the write that failed. When the store writes again, what was held in memory is
+   * written and the episode is reported again, recorded and queued this time.
    */
   private onStoreHealth(now: StoreHealthSnapshot, before: StoreHealthSnapshot): void {
-    if (now.state !== 'ok') return;
+    if (now.state !== 'ok') {
+      if (before.state === 'ok') {
+        const techInfo = `state store ${now.state}: ${now.reason ?? 'unknown'}`;
+        queueMicrotask(() => this.securityEvents.raise('MemoryExhaustion', techInfo));
+      }
+      return;
+    }
     this.transactions.persistPending();
     const since = before.since === undefined ? '' : ` since ${new Date(before.since).toISOString()}`;
     this.securityEvents.raise(
@@ -636,6 +665,11 @@ export class Runtime {
       if (removed.transactions > 0) this.opts.log.info(removed, 'old transactions pruned');
     });
     this.pruneTimer = clock.setTimeout(() => this.pruneHistory(), PRUNE_EVERY_MS);
+  }
+
+  /** Registered and connected: a CALL can leave now. */
+  private online(): boolean {
+    return this.link.isOpen && this.registration.status === 'Accepted';
   }
 
   private identity() {

@@ -47,10 +47,14 @@ describe('disk full (ENOSPC) while charging', () => {
     const samples = h.csms.calls(CP_ID, 'MeterValues').map((c) => c.payload as MeterValuesReq);
     const lastSent = samples.length > 0 ? energyOf(samples.at(-1)!) : 0;
     expect((stop.payload as StopReq).meterStop).toBeGreaterThanOrEqual(lastSent);
-    const event = await h.csms.waitForCall(CP_ID, 'SecurityEventNotification', { since: mark });
+    // The episode's recovery (its detection was sent when the disk filled, test/e2e/memory-exhaustion.test.ts).
+    const event = await h.csms.waitForCall(CP_ID, 'SecurityEventNotification', {
+      since: mark,
+      where: (p: { techInfo?: string }) => p.techInfo?.startsWith('state store degraded since') === true,
+    });
     expect(event.payload).toMatchObject({
       type: 'MemoryExhaustion',
-      techInfo: expect.stringMatching(/degraded.*SQLITE_FULL/),
+      techInfo: expect.stringMatching(/degraded since .*SQLITE_FULL/),
     });
     expect(runtime.store.health.snapshot().state).toBe('ok');
     expect(((await request(h.config.cli.socket, 'status', {})) as StatusReport).store.state).toBe('ok');

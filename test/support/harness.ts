@@ -8,6 +8,7 @@ import { systemClock } from '../../src/clock.js';
 import { parseConfig, type RuntimeConfig } from '../../src/config/file.js';
 import { createLogger, type Logger, logRingDirectory } from '../../src/log.js';
 import { Runtime } from '../../src/runtime.js';
+import type { MemoryReader } from '../../src/station/memory-watch.js';
 import { type CsmsOptions, DevCsms } from '../csms/server.js';
 
 export const CP_ID = 'CP-TEST-01';
@@ -73,6 +74,8 @@ export interface HarnessOptions {
   board?: SimBoardSpec;
   /** Also write the log to the state directory's log ring, as the daemon does. */
   logRing?: boolean;
+  /** What the runtime's memory watch reads (a memory running short on demand); default the real one. */
+  memory?: MemoryReader;
 }
 
 export class Harness {
@@ -142,7 +145,12 @@ export class Harness {
   /** Starts (or restarts, after a stop or reset) the charge point on the same state directory. */
   async startRuntime(): Promise<Runtime> {
     this.board = new SimBoard(this.opts.board ?? DEFAULT_SIM_SPEC, systemClock);
-    this.runtime = await Runtime.start({ config: this.config, log: this.log, board: this.board });
+    this.runtime = await Runtime.start({
+      config: this.config,
+      log: this.log,
+      board: this.board,
+      ...(this.opts.memory ? { memory: this.opts.memory } : {}),
+    });
     return this.runtime;
   }
 

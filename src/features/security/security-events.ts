@@ -1,5 +1,6 @@
 import type { Clock, Timer } from '../../clock.js';
 import type { Logger } from '../../log.js';
+import type { SecurityEventNotificationRequest } from '../../ocpp/generated/messages.js';
 import type { Outbox, OutboxEntry } from '../../ocpp/outbox.js';
 import type { StoreHealth } from '../../store/health.js';
 import type { SecurityLogEntry, SecurityLogRepo } from '../../store/security-log-repo.js';
@@ -94,6 +95,11 @@ export interface SecurityEventsOptions {
   log: Logger;
   /** Values that must never appear in a techInfo (the AuthorizationKey), read at each event. */
   secrets?: () => readonly (string | undefined)[];
+  /**
+   * A critical event the disk refused to record (a full disk is itself MemoryExhaustion): it cannot
+   * wait in the queue, so it goes now, unqueued, when the charge point is online.
+   */
+  sendUnrecorded?: (notification: SecurityEventNotificationRequest) => void;
 }
 
 interface Window {
@@ -197,7 +203,11 @@ export class SecurityEvents {
     const critical = CRITICAL[type];
     this.opts.log.warn({ securityEvent: type, techInfo, critical }, 'security event recorded');
     try {
-      this.opts.writes.attempt('security event', () => this.write(type, techInfo));
+      const written = this.opts.writes.attempt('security event', () => this.write(type, techInfo));
+      if (!written && critical) {
+        const timestamp = this.opts.time.iso();
+        this.opts.sendUnrecorded?.({ type, timestamp, ...(techInfo === undefined ? {} : { techInfo }) });
+      }
     } catch (err) {
       this.opts.log.error({ err, securityEvent: type }, 'security event could not be recorded');
     }
