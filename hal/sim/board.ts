@@ -187,7 +187,7 @@ export class SimBoard implements Board {
     lock.failing = failing;
   }
 
-  /** The contactor's contact: welded closed, stuck open, or following the command again. */
+  /** The contactor's contact: welded closed, stuck open, welding at its next close, or following the command again. */
   relayContact(connectorId: number, contact: SimContact): void {
     this.outlet(connectorId).relay.contact(contact);
   }
@@ -207,6 +207,16 @@ export class SimBoard implements Board {
   /** Opens (true) or closes the enclosure: the tamper input every connector treats as a fault. */
   tamper(active: boolean): void {
     this.tamperSwitch.set(active);
+  }
+
+  /** The tamper input cannot be read (true) or reads again; unreadable, it counts as active. */
+  tamperUnreadable(unreadable: boolean): void {
+    this.tamperSwitch.unreadable(unreadable);
+  }
+
+  /** The connector's pilot input cannot be read (true) or reads again. */
+  pilotUnreadable(connectorId: number, unreadable: boolean): void {
+    this.outlet(connectorId).pilot.unreadable(unreadable);
   }
 
   /** What the EV draws while charging, W. */
