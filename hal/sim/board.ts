@@ -140,8 +140,17 @@ export class SimBoard implements Board {
     this.connectors = [...this.outlets.values()].map((o) => o.connector);
   }
 
+  /** Every contactor is driven open, one that cannot be no obstacle to the next; then the first failure is thrown. */
   safe(): void {
-    for (const { relay } of this.outlets.values()) relay.safe();
+    let first: unknown;
+    for (const { relay } of this.outlets.values()) {
+      try {
+        relay.safe();
+      } catch (error) {
+        first ??= error;
+      }
+    }
+    if (first !== undefined) throw first;
   }
 
   async start(): Promise<void> {}
@@ -190,6 +199,11 @@ export class SimBoard implements Board {
   /** The contactor's contact: welded closed, stuck open, welding at its next close, or following the command again. */
   relayContact(connectorId: number, contact: SimContact): void {
     this.outlet(connectorId).relay.contact(contact);
+  }
+
+  /** The contactor's output cannot be driven (true): every command fails; or it can again. */
+  relayOutputFails(connectorId: number, failing: boolean): void {
+    this.outlet(connectorId).relay.outputFails(failing);
   }
 
   /** The connector's meter stops answering (true) or answers again. */

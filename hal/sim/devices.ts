@@ -47,23 +47,27 @@ export type SimContact = 'follows' | 'welded' | 'stuck-open' | 'welds-on-close';
  * open whatever the command; `welds-on-close` is a contact that closes with the command and then
  * no longer opens, as contacts welded by the arc of a close under load. A contact that disagrees
  * with the command is a PowerSwitchFailure, as a GPIO relay reports it once its settle time has
- * passed (here the contact answers at once).
+ * passed (here the contact answers at once). An output that cannot be driven (`outputFails`)
+ * fails every command, the contactor staying as it was, and is a PowerSwitchFailure until a
+ * command succeeds, as the GPIO and Modbus relays report a failed write.
  */
 export class SimRelay extends EventEmitter<RelayEvents> implements Relay {
   readonly feedbackSettleMs = 0;
   private closed = false;
   private contactState: SimContact = 'follows';
+  private outputFailing = false;
+  private writeFailed = false;
   private currentHealth: DeviceHealth = HEALTHY;
 
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
 
   async set(closed: boolean): Promise<void> {
-    this.apply(closed);
+    this.command(closed);
   }
 
   safe(): void {
-    this.apply(false);
+    this.command(false);
   }
 
   isClosed(): boolean {
@@ -92,29 +96,41 @@ export class SimRelay extends EventEmitter<RelayEvents> implements Relay {
     });
   }
 
-  private apply(closed: boolean): void {
-    if (closed === this.closed) return;
+  /** The output cannot be driven (true) or can again; the next command that succeeds clears the fault. */
+  outputFails(failing: boolean): void {
+    this.outputFailing = failing;
+  }
+
+  private command(closed: boolean): void {
+    if (this.outputFailing) {
+      this.change(() => {
+        this.writeFailed = true;
+      });
+      throw new Error('relay output write failed');
+    }
     this.change(() => {
+      this.writeFailed = false;
+      if (closed === this.closed) return;
       this.closed = closed;
       if (closed && this.contactState === 'welds-on-close') this.contactState = 'welded';
       this.emit('change', closed);
     });
   }
 
-  /** Applies a change of command or contact, then announces the contact and health it leaves. */
+  /** Applies a change of command, output or contact, then announces the contact and health it leaves. */
   private change(apply: () => void): void {
     const before = this.feedback();
     apply();
     const contact = this.feedback();
     if (contact !== before) this.emit('feedback', contact);
-    const next: DeviceHealth =
-      contact === this.closed
-        ? HEALTHY
-        : {
-            ok: false,
-            fault: 'PowerSwitchFailure',
-            info: contact ? 'contactor welded' : 'contactor did not close',
-          };
+    const info = this.writeFailed
+      ? 'relay output write failed'
+      : contact === this.closed
+        ? undefined
+        : contact
+          ? 'contactor welded'
+          : 'contactor did not close';
+    const next: DeviceHealth = info ? { ok: false, fault: 'PowerSwitchFailure', info } : HEALTHY;
     if (JSON.stringify(next) === JSON.stringify(this.currentHealth)) return;
     this.currentHealth = next;
     this.emit('health', next);

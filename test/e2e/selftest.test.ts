@@ -257,6 +257,51 @@ describe('cpctl selftest on the simulated board', () => {
     expect(statusesSince(h, 1, mark)).toEqual(['Faulted', 'Available']);
   });
 
+  it('a contactor whose output fails as the test opens it: still commanded closed, exit 1, Faulted until a test opens it', async () => {
+    const h = await start();
+    await h.booted();
+    const socket = h.config.cli.socket;
+    const relay = h.board.connector(1)?.devices.relay;
+    // The output breaks once the test has closed the contactor: the open that follows cannot be driven.
+    relay?.once('change', () => h.board.relayOutputFails(1, true));
+    const mark = h.csms.mark();
+
+    const { code, stdout, stderr } = await cpctl(socket, 'selftest', '1', '--json');
+    expect(code).toBe(1);
+    const report = reportOf(stdout);
+    expect(stepOf(report, 'contactorClose')).toMatchObject({ result: 'pass', feedback: true });
+    expect(stepOf(report, 'contactorOpen')).toMatchObject({
+      result: 'fail',
+      detail: 'still commanded closed',
+    });
+    expect(stepOf(report, 'contactorOpen')?.ms).toBeGreaterThanOrEqual(990);
+    expect(stderr).toBe('cpctl: self-test failed: connector 1: contactor open failed\n');
+    expect(h.sink.find((l) => l.msg === 'self-test: contactor could not be opened')).toMatchObject({
+      connectorId: 1,
+      err: 'relay output write failed',
+    });
+    // Closed, and said so: Faulted, not Available, the contactor shown closed.
+    expect(relay?.isClosed()).toBe(true);
+    expect(await h.status(1, 'Faulted', mark)).toMatchObject({
+      errorCode: 'PowerSwitchFailure',
+      info: 'relay output write failed',
+    });
+    const status = await request(socket, 'status', {});
+    expect(status.connectors[0]).toMatchObject({ status: 'Faulted', errorCode: 'PowerSwitchFailure' });
+    expect(status.connectors[0]?.relay).toEqual({ closed: true, feedback: true });
+
+    // The output repaired, the next test does not close it again (faulted) and ends with it open.
+    h.board.relayOutputFails(1, false);
+    const again = await cpctl(socket, 'selftest', '1', '--json');
+    expect(stepOf(reportOf(again.stdout), 'contactorClose')).toMatchObject({
+      result: 'skipped',
+      detail: 'connector faulted (PowerSwitchFailure: relay output write failed): the contactor stays open',
+    });
+    expect(relay?.isClosed()).toBe(false);
+    await h.status(1, 'Available', mark);
+    expect(statusesSince(h, 1, mark)).toEqual(['Faulted', 'Available']);
+  });
+
   it('a contactor that welds as a session ends is Faulted, not Available once the cable leaves', async () => {
     const h = await start();
     await h.booted();

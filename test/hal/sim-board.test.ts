@@ -270,6 +270,29 @@ describe('simulated board', () => {
     expect(contacts).toEqual([true, false]);
   });
 
+  it('a contactor output that cannot be driven fails every command, a PowerSwitchFailure until one succeeds', async () => {
+    const board = new SimBoard(DEFAULT_SIM_SPEC, new ManualClock());
+    const [c1, c2] = [board.connector(1)!, board.connector(2)!];
+    await c1.devices.relay.set(true);
+    await c2.devices.relay.set(true);
+    board.relayOutputFails(1, true);
+    await expect(c1.devices.relay.set(false)).rejects.toThrow('relay output write failed');
+    expect(c1.devices.relay.isClosed()).toBe(true);
+    expect(c1.fault()).toEqual({
+      fault: 'PowerSwitchFailure',
+      info: 'relay output write failed',
+      kind: 'device',
+    });
+    // The board's safe state: the other contactor is still opened, then the failure is thrown.
+    expect(() => board.safe()).toThrow('relay output write failed');
+    expect(c2.devices.relay.isClosed()).toBe(false);
+    board.relayOutputFails(1, false);
+    expect(c1.fault()).toBeDefined();
+    await c1.devices.relay.set(false);
+    expect(c1.devices.relay.isClosed()).toBe(false);
+    expect(c1.fault()).toBeUndefined();
+  });
+
   it('an unreadable pilot faults its connector (EVCommunicationError); an unreadable tamper input counts as active', () => {
     const board = new SimBoard(DEFAULT_SIM_SPEC, new ManualClock());
     const [c1, c2] = [board.connector(1)!, board.connector(2)!];
