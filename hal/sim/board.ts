@@ -140,8 +140,17 @@ export class SimBoard implements Board {
     this.connectors = [...this.outlets.values()].map((o) => o.connector);
   }
 
+  /** Every contactor is driven open, one that cannot be no obstacle to the next; then the first failure is thrown. */
   safe(): void {
-    for (const { relay } of this.outlets.values()) relay.safe();
+    let first: unknown;
+    for (const { relay } of this.outlets.values()) {
+      try {
+        relay.safe();
+      } catch (error) {
+        first ??= error;
+      }
+    }
+    if (first !== undefined) throw first;
   }
 
   async start(): Promise<void> {}
@@ -187,9 +196,14 @@ export class SimBoard implements Board {
     lock.failing = failing;
   }
 
-  /** The contactor's contact: welded closed, stuck open, or following the command again. */
+  /** The contactor's contact: welded closed, stuck open, welding at its next close, or following the command again. */
   relayContact(connectorId: number, contact: SimContact): void {
     this.outlet(connectorId).relay.contact(contact);
+  }
+
+  /** The contactor's output cannot be driven (true): every command fails; or it can again. */
+  relayOutputFails(connectorId: number, failing: boolean): void {
+    this.outlet(connectorId).relay.outputFails(failing);
   }
 
   /** The connector's meter stops answering (true) or answers again. */
@@ -207,6 +221,16 @@ export class SimBoard implements Board {
   /** Opens (true) or closes the enclosure: the tamper input every connector treats as a fault. */
   tamper(active: boolean): void {
     this.tamperSwitch.set(active);
+  }
+
+  /** The tamper input cannot be read (true) or reads again; unreadable, it counts as active. */
+  tamperUnreadable(unreadable: boolean): void {
+    this.tamperSwitch.unreadable(unreadable);
+  }
+
+  /** The connector's pilot input cannot be read (true) or reads again. */
+  pilotUnreadable(connectorId: number, unreadable: boolean): void {
+    this.outlet(connectorId).pilot.unreadable(unreadable);
   }
 
   /** What the EV draws while charging, W. */

@@ -36,29 +36,38 @@ export class SimEv extends EventEmitter<{ change: [] }> {
   }
 }
 
-/** How a simulated contactor's auxiliary contact behaves: it follows the command, or it is stuck. */
-export type SimContact = 'follows' | 'welded' | 'stuck-open';
+/**
+ * How a simulated contactor's auxiliary contact behaves: it follows the command, it is stuck, or
+ * it welds the next time it closes (`welds-on-close`: it follows until then, then stays `welded`).
+ */
+export type SimContact = 'follows' | 'welded' | 'stuck-open' | 'welds-on-close';
 
 /**
  * A contactor with a feedback contact. `welded` keeps the contact closed and `stuck-open` keeps it
- * open whatever the command; a contact that disagrees with the command is a PowerSwitchFailure, as
- * a GPIO relay reports it once its settle time has passed (here the contact answers at once).
+ * open whatever the command; `welds-on-close` is a contact that closes with the command and then
+ * no longer opens, as contacts welded by the arc of a close under load. A contact that disagrees
+ * with the command is a PowerSwitchFailure, as a GPIO relay reports it once its settle time has
+ * passed (here the contact answers at once). An output that cannot be driven (`outputFails`)
+ * fails every command, the contactor staying as it was, and is a PowerSwitchFailure until a
+ * command succeeds, as the GPIO and Modbus relays report a failed write.
  */
 export class SimRelay extends EventEmitter<RelayEvents> implements Relay {
   readonly feedbackSettleMs = 0;
   private closed = false;
   private contactState: SimContact = 'follows';
+  private outputFailing = false;
+  private writeFailed = false;
   private currentHealth: DeviceHealth = HEALTHY;
 
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
 
   async set(closed: boolean): Promise<void> {
-    this.apply(closed);
+    this.command(closed);
   }
 
   safe(): void {
-    this.apply(false);
+    this.command(false);
   }
 
   isClosed(): boolean {
@@ -66,7 +75,15 @@ export class SimRelay extends EventEmitter<RelayEvents> implements Relay {
   }
 
   feedback(): boolean {
-    return this.contactState === 'follows' ? this.closed : this.contactState === 'welded';
+    switch (this.contactState) {
+      case 'follows':
+      case 'welds-on-close':
+        return this.closed;
+      case 'welded':
+        return true;
+      case 'stuck-open':
+        return false;
+    }
   }
 
   health(): DeviceHealth {
@@ -79,28 +96,41 @@ export class SimRelay extends EventEmitter<RelayEvents> implements Relay {
     });
   }
 
-  private apply(closed: boolean): void {
-    if (closed === this.closed) return;
+  /** The output cannot be driven (true) or can again; the next command that succeeds clears the fault. */
+  outputFails(failing: boolean): void {
+    this.outputFailing = failing;
+  }
+
+  private command(closed: boolean): void {
+    if (this.outputFailing) {
+      this.change(() => {
+        this.writeFailed = true;
+      });
+      throw new Error('relay output write failed');
+    }
     this.change(() => {
+      this.writeFailed = false;
+      if (closed === this.closed) return;
       this.closed = closed;
+      if (closed && this.contactState === 'welds-on-close') this.contactState = 'welded';
       this.emit('change', closed);
     });
   }
 
-  /** Applies a change of command or contact, then announces the contact and health it leaves. */
+  /** Applies a change of command, output or contact, then announces the contact and health it leaves. */
   private change(apply: () => void): void {
     const before = this.feedback();
     apply();
     const contact = this.feedback();
     if (contact !== before) this.emit('feedback', contact);
-    const next: DeviceHealth =
-      contact === this.closed
-        ? HEALTHY
-        : {
-            ok: false,
-            fault: 'PowerSwitchFailure',
-            info: contact ? 'contactor welded' : 'contactor did not close',
-          };
+    const info = this.writeFailed
+      ? 'relay output write failed'
+      : contact === this.closed
+        ? undefined
+        : contact
+          ? 'contactor welded'
+          : 'contactor did not close';
+    const next: DeviceHealth = info ? { ok: false, fault: 'PowerSwitchFailure', info } : HEALTHY;
     if (JSON.stringify(next) === JSON.stringify(this.currentHealth)) return;
     this.currentHealth = next;
     this.emit('health', next);
@@ -110,6 +140,7 @@ export class SimRelay extends EventEmitter<RelayEvents> implements Relay {
 export class SimPilot extends EventEmitter<HealthEvents & { state: [state: PilotState] }> implements Pilot {
   private limitA: number;
   private last: PilotState;
+  private currentHealth: DeviceHealth = HEALTHY;
 
   constructor(
     private readonly ev: SimEv,
@@ -147,7 +178,19 @@ export class SimPilot extends EventEmitter<HealthEvents & { state: [state: Pilot
   safe(): void {}
 
   health(): DeviceHealth {
-    return HEALTHY;
+    return this.currentHealth;
+  }
+
+  /**
+   * The pilot's sense input cannot be read (true) or reads again: an EVCommunicationError, as a
+   * GPIO pilot reports an unreadable input. The state keeps following the EV.
+   */
+  unreadable(unreadable: boolean): void {
+    if (unreadable === !this.currentHealth.ok) return;
+    this.currentHealth = unreadable
+      ? { ok: false, fault: 'EVCommunicationError', info: 'pilot input unreadable' }
+      : HEALTHY;
+    this.emit('health', this.currentHealth);
   }
 }
 
@@ -358,26 +401,44 @@ export class SimLock extends EventEmitter<HealthEvents> implements ConnectorLock
   }
 }
 
-/** The enclosure's tamper switch, opened and closed by `cpctl sim tamper on|off`. */
+/**
+ * The enclosure's tamper switch, opened and closed by `cpctl sim tamper on|off`. An unreadable
+ * switch counts as active, as a GPIO fault input does: a safety input nobody can see stops charging.
+ */
 export class SimTamperSwitch extends EventEmitter<{ change: [active: boolean] }> implements FaultInput {
   readonly kind = 'tamper';
-  private active = false;
+  private opened = false;
+  private lost = false;
 
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
 
   isActive(): boolean {
-    return this.active;
+    return this.opened || this.lost;
   }
 
   readable(): boolean {
-    return true;
+    return !this.lost;
   }
 
   set(active: boolean): void {
-    if (active === this.active) return;
-    this.active = active;
-    this.emit('change', active);
+    this.update(() => {
+      this.opened = active;
+    });
+  }
+
+  /** The input cannot be read (true) or reads again. */
+  unreadable(unreadable: boolean): void {
+    this.update(() => {
+      this.lost = unreadable;
+    });
+  }
+
+  private update(apply: () => void): void {
+    const before = this.isActive();
+    apply();
+    const active = this.isActive();
+    if (active !== before) this.emit('change', active);
   }
 }
 

@@ -197,22 +197,22 @@ describe('cpctl status says why the charger is offline', () => {
     expect(line(human, 'last error')).toMatch(/^host name not found \(DNS\): .*csms\.invalid/);
   });
 
-  it('Rejected: when the next BootNotification leaves', async () => {
-    const h = await start({ csms: { rules: { boot: { status: 'Rejected', interval: 300 } } } });
-    await h.sink.waitFor((l) => l.msg === 'BootNotification answered' && l.status === 'Rejected');
+  it.each(['Rejected', 'Pending'] as const)('%s: when the next BootNotification leaves', async (answer) => {
+    const h = await start({ csms: { rules: { boot: { status: answer, interval: 300 } } } });
+    await h.sink.waitFor((l) => l.msg === 'BootNotification answered' && l.status === answer);
     const before = Date.now();
     const { report, human } = await status(h);
     expect(report.link.state).toBe('open');
     expect(report.link.lastFailure).toBeUndefined();
-    expect(report.registration).toBe('Rejected');
+    expect(report.registration).toBe(answer);
     // Set when the answer came, 300 s on.
     expect(report.registrationRetryAt).toBeGreaterThan(before + 290_000);
     expect(report.registrationRetryAt).toBeLessThanOrEqual(Date.now() + 300_000);
     // The human report is another read, shifted to OCPP time by the offset read then: the same
     // instant to the millisecond the two clocks' sampling allows.
     const retryLine = line(human, 'registration');
-    expect(retryLine).toMatch(/^Rejected, next BootNotification at \d{4}-/);
-    const shownAt = Date.parse(retryLine.replace('Rejected, next BootNotification at ', ''));
+    expect(retryLine).toMatch(new RegExp(`^${answer}, next BootNotification at \\d{4}-`));
+    const shownAt = Date.parse(retryLine.replace(`${answer}, next BootNotification at `, ''));
     expect(Math.abs(shownAt - report.registrationRetryAt!)).toBeLessThanOrEqual(1);
     expect(line(human, 'connected since')).toMatch(/^\d{4}-/);
   });

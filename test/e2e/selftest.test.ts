@@ -161,6 +161,24 @@ describe('cpctl selftest on the simulated board', () => {
       closes: false,
     },
     {
+      what: 'an unreadable pilot',
+      fail: (b) => b.pilotUnreadable(1, true),
+      steps: [
+        ['pilot', 'fail', /^EVCommunicationError: pilot input unreadable$/],
+        ['contactorClose', 'skipped', /^connector faulted \(EVCommunicationError: pilot input unreadable\)/],
+      ],
+      closes: false,
+    },
+    {
+      what: 'an unreadable fault input',
+      fail: (b) => b.tamperUnreadable(true),
+      steps: [
+        ['faultInput', 'fail', /^unreadable \(counts as active\)$/],
+        ['contactorClose', 'skipped', /^connector faulted \(OtherError: tamper detected\)/],
+      ],
+      closes: false,
+    },
+    {
       what: 'an absent card reader',
       fail: (b) => b.readerAbsent(1, true),
       steps: [
@@ -187,6 +205,122 @@ describe('cpctl selftest on the simulated board', () => {
     expect(h.board.connector(1)?.devices.relay.isClosed()).toBe(false);
     expect(commands.includes(true)).toBe(failure.closes);
     expect(commands.at(-1) ?? false).toBe(false);
+  });
+
+  it('a contactor that welds when the test closes it fails contactorOpen, exits 1, and its connector stays Faulted', async () => {
+    const h = await start();
+    await h.booted();
+    const socket = h.config.cli.socket;
+    h.board.relayContact(1, 'welds-on-close');
+    const commands = contactorCommands(h, 1);
+    const mark = h.csms.mark();
+
+    const { code, stdout, stderr } = await cpctl(socket, 'selftest', '1', '--json');
+    expect(code).toBe(1);
+    const report = reportOf(stdout);
+    expect(report.passed).toBe(false);
+    expect(stepOf(report, 'contactorClose')).toMatchObject({ result: 'pass', feedback: true });
+    expect(stepOf(report, 'contactorOpen')).toMatchObject({
+      result: 'fail',
+      feedback: true,
+      detail: 'welded: the contact did not open within 0 ms',
+    });
+    expect(stderr).toBe('cpctl: self-test failed: connector 1: contactor open failed\n');
+    // Commanded open, and never again closed: the weld keeps it out of service.
+    expect(commands).toEqual([true, false]);
+    expect(h.board.connector(1)?.devices.relay.isClosed()).toBe(false);
+    expect(await h.status(1, 'Faulted', mark)).toMatchObject({
+      errorCode: 'PowerSwitchFailure',
+      info: 'contactor welded',
+    });
+    const status = await request(socket, 'status', {});
+    expect(status.connectors[0]).toMatchObject({ status: 'Faulted', errorCode: 'PowerSwitchFailure' });
+    expect(status.connectors[0]?.relay).toEqual({ closed: false, feedback: true });
+
+    // No session starts there, and a second test does not close it.
+    const remote = await h.csms.call<{ status: string }>(CP_ID, 'RemoteStartTransaction', {
+      connectorId: 1,
+      idTag: 'DRIVER',
+    });
+    expect(remote.status).toBe('Rejected');
+    const again = await cpctl(socket, 'selftest', '1', '--json');
+    expect(again.code).toBe(1);
+    expect(stepOf(reportOf(again.stdout), 'contactorClose')).toMatchObject({
+      result: 'fail',
+      detail: expect.stringMatching(/^welded: the contact is closed while commanded open/),
+    });
+    expect(commands).toEqual([true, false]);
+
+    // Available again only once the contact opens (the contactor replaced).
+    h.board.relayContact(1, 'follows');
+    await h.status(1, 'Available', mark);
+    expect(statusesSince(h, 1, mark)).toEqual(['Faulted', 'Available']);
+  });
+
+  it('a contactor whose output fails as the test opens it: still commanded closed, exit 1, Faulted until a test opens it', async () => {
+    const h = await start();
+    await h.booted();
+    const socket = h.config.cli.socket;
+    const relay = h.board.connector(1)?.devices.relay;
+    // The output breaks once the test has closed the contactor: the open that follows cannot be driven.
+    relay?.once('change', () => h.board.relayOutputFails(1, true));
+    const mark = h.csms.mark();
+
+    const { code, stdout, stderr } = await cpctl(socket, 'selftest', '1', '--json');
+    expect(code).toBe(1);
+    const report = reportOf(stdout);
+    expect(stepOf(report, 'contactorClose')).toMatchObject({ result: 'pass', feedback: true });
+    expect(stepOf(report, 'contactorOpen')).toMatchObject({
+      result: 'fail',
+      detail: 'still commanded closed',
+    });
+    expect(stepOf(report, 'contactorOpen')?.ms).toBeGreaterThanOrEqual(990);
+    expect(stderr).toBe('cpctl: self-test failed: connector 1: contactor open failed\n');
+    expect(h.sink.find((l) => l.msg === 'self-test: contactor could not be opened')).toMatchObject({
+      connectorId: 1,
+      err: 'relay output write failed',
+    });
+    // Closed, and said so: Faulted, not Available, the contactor shown closed.
+    expect(relay?.isClosed()).toBe(true);
+    expect(await h.status(1, 'Faulted', mark)).toMatchObject({
+      errorCode: 'PowerSwitchFailure',
+      info: 'relay output write failed',
+    });
+    const status = await request(socket, 'status', {});
+    expect(status.connectors[0]).toMatchObject({ status: 'Faulted', errorCode: 'PowerSwitchFailure' });
+    expect(status.connectors[0]?.relay).toEqual({ closed: true, feedback: true });
+
+    // The output repaired, the next test does not close it again (faulted) and ends with it open.
+    h.board.relayOutputFails(1, false);
+    const again = await cpctl(socket, 'selftest', '1', '--json');
+    expect(stepOf(reportOf(again.stdout), 'contactorClose')).toMatchObject({
+      result: 'skipped',
+      detail: 'connector faulted (PowerSwitchFailure: relay output write failed): the contactor stays open',
+    });
+    expect(relay?.isClosed()).toBe(false);
+    await h.status(1, 'Available', mark);
+    expect(statusesSince(h, 1, mark)).toEqual(['Faulted', 'Available']);
+  });
+
+  it('a contactor that welds as a session ends is Faulted, not Available once the cable leaves', async () => {
+    const h = await start();
+    await h.booted();
+    h.board.relayContact(1, 'welds-on-close');
+    await charging(h, 'CHARGING', 1);
+    const mark = h.csms.mark();
+    h.board.swipe('CHARGING');
+    await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });
+    expect(await h.status(1, 'Faulted', mark)).toMatchObject({
+      errorCode: 'PowerSwitchFailure',
+      info: 'contactor welded',
+    });
+    h.board.unplug(1);
+    const unplugged = await request(h.config.cli.socket, 'status', {});
+    expect(unplugged.connectors[0]).toMatchObject({ status: 'Faulted', plugged: false });
+    h.board.relayContact(1, 'follows');
+    await h.status(1, 'Available', mark);
+    // Between the weld and the repair, nothing said Available.
+    expect(statusesSince(h, 1, mark)).toEqual(['Faulted', 'Available']);
   });
 
   it('the human table names the failed step and exits 1', async () => {

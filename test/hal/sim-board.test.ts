@@ -246,6 +246,87 @@ describe('simulated board', () => {
     expect(contacts).toEqual([true, false, true]);
   });
 
+  it('a contactor that welds on close: the contact follows the close, then stays closed when opened, until it follows again', async () => {
+    const board = new SimBoard(DEFAULT_SIM_SPEC, new ManualClock());
+    const c1 = board.connector(1)!;
+    const { relay } = c1.devices;
+    const contacts: boolean[] = [];
+    relay.on('feedback', (closed) => contacts.push(closed));
+    board.relayContact(1, 'welds-on-close');
+    expect(relay.feedback()).toBe(false);
+    expect(c1.fault()).toBeUndefined();
+    await relay.set(true);
+    expect(relay.feedback()).toBe(true);
+    expect(relay.health()).toEqual({ ok: true });
+    await relay.set(false);
+    expect(relay.feedback()).toBe(true);
+    expect(c1.fault()).toEqual({ fault: 'PowerSwitchFailure', info: 'contactor welded', kind: 'device' });
+    // Welded now: closing and opening again change nothing of the contact.
+    await relay.set(true);
+    await relay.set(false);
+    expect(relay.feedback()).toBe(true);
+    board.relayContact(1, 'follows');
+    expect(c1.fault()).toBeUndefined();
+    expect(contacts).toEqual([true, false]);
+  });
+
+  it('a contactor output that cannot be driven fails every command, a PowerSwitchFailure until one succeeds', async () => {
+    const board = new SimBoard(DEFAULT_SIM_SPEC, new ManualClock());
+    const [c1, c2] = [board.connector(1)!, board.connector(2)!];
+    await c1.devices.relay.set(true);
+    await c2.devices.relay.set(true);
+    board.relayOutputFails(1, true);
+    await expect(c1.devices.relay.set(false)).rejects.toThrow('relay output write failed');
+    expect(c1.devices.relay.isClosed()).toBe(true);
+    expect(c1.fault()).toEqual({
+      fault: 'PowerSwitchFailure',
+      info: 'relay output write failed',
+      kind: 'device',
+    });
+    // The board's safe state: the other contactor is still opened, then the failure is thrown.
+    expect(() => board.safe()).toThrow('relay output write failed');
+    expect(c2.devices.relay.isClosed()).toBe(false);
+    board.relayOutputFails(1, false);
+    expect(c1.fault()).toBeDefined();
+    await c1.devices.relay.set(false);
+    expect(c1.devices.relay.isClosed()).toBe(false);
+    expect(c1.fault()).toBeUndefined();
+  });
+
+  it('an unreadable pilot faults its connector (EVCommunicationError); an unreadable tamper input counts as active', () => {
+    const board = new SimBoard(DEFAULT_SIM_SPEC, new ManualClock());
+    const [c1, c2] = [board.connector(1)!, board.connector(2)!];
+    board.pilotUnreadable(1, true);
+    expect(c1.devices.pilot.health()).toEqual({
+      ok: false,
+      fault: 'EVCommunicationError',
+      info: 'pilot input unreadable',
+    });
+    expect(c1.fault()).toEqual({
+      fault: 'EVCommunicationError',
+      info: 'pilot input unreadable',
+      kind: 'device',
+    });
+    expect(c2.fault()).toBeUndefined();
+    board.pilotUnreadable(1, false);
+    expect(c1.fault()).toBeUndefined();
+
+    const [tamper] = board.faultInputs;
+    const changes: boolean[] = [];
+    tamper!.on('change', (active) => changes.push(active));
+    board.tamperUnreadable(true);
+    expect(tamper!.readable()).toBe(false);
+    expect(tamper!.isActive()).toBe(true);
+    expect(c2.fault()).toEqual({ fault: 'OtherError', info: 'tamper detected', kind: 'tamper' });
+    // Opened meanwhile: still active once readable again, and closing it releases it.
+    board.tamper(true);
+    board.tamperUnreadable(false);
+    expect(tamper!.isActive()).toBe(true);
+    board.tamper(false);
+    expect(c2.fault()).toBeUndefined();
+    expect(changes).toEqual([true, false]);
+  });
+
   it('a silent meter fails every read with PowerMeterFailure; an absent reader reads no card', async () => {
     const board = new SimBoard(DEFAULT_SIM_SPEC, new ManualClock());
     const c1 = board.connector(1)!;
