@@ -74,9 +74,16 @@ export interface HarnessOptions {
   board?: SimBoardSpec;
   /** Also write the log to the state directory's log ring, as the daemon does. */
   logRing?: boolean;
-  /** What the runtime's memory watch reads (a memory running short on demand); default the real one. */
+  /**
+   * What the runtime's memory watch reads (a memory running short on demand). Default: plenty left,
+   * so that a test host short of RAM does not add a MemoryExhaustion to tests that count events
+   * (the real reader has its own unit test; daemon-process tests use it).
+   */
   memory?: MemoryReader;
 }
+
+const PLENTY = { availableBytes: 1, totalBytes: 1 };
+const plentyOfMemory: MemoryReader = () => ({ heap: PLENTY, system: PLENTY });
 
 export class Harness {
   csms: DevCsms;
@@ -149,7 +156,7 @@ export class Harness {
       config: this.config,
       log: this.log,
       board: this.board,
-      ...(this.opts.memory ? { memory: this.opts.memory } : {}),
+      memory: this.opts.memory ?? plentyOfMemory,
     });
     return this.runtime;
   }
