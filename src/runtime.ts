@@ -216,7 +216,7 @@ export class Runtime {
       additionalRootCertificateCheck: () => this.config.getBool('AdditionalRootCertificateCheck'),
       now: () => this.time.nowMs(),
       connectionChain: () => this.link.peerCertificates,
-      raise: (type, techInfo) => this.securityEvents.raise(type, techInfo),
+      raise: (type, techInfo) => this.securityEvents.raiseForCall(type, techInfo),
       log: log.child({ module: 'certificates' }),
     });
     this.station = new Station({ board: this.board, availability: this.store.availability, clock, log });
