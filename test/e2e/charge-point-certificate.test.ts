@@ -1,7 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -219,12 +228,18 @@ describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => 
     });
   });
 
-  it('CertificateSigned without a pending request is Rejected; ExtendedTriggerMessage without CpoName is Rejected and logged', async () => {
+  it('TC_077_CS CertificateSigned without a pending request is Rejected with InvalidChargePointCertificate; ExtendedTriggerMessage without CpoName is Rejected and logged', async () => {
     const h = await profile3({ ocpp: {} });
     const chain = createClientCert(ca, { commonName: SERIAL, organization: CPO }).cert;
+    const mark = h.csms.mark();
     expect(await h.csms.call(CP_ID, 'CertificateSigned', { certificateChain: chain })).toEqual({
       status: 'Rejected',
     });
+    const event = await h.csms.waitForCall(CP_ID, 'SecurityEventNotification', {
+      since: mark,
+      where: (p: { type: string }) => p.type === 'InvalidChargePointCertificate',
+    });
+    expect(event.payload).toMatchObject({ techInfo: 'no certificate signing request pending' });
     expect(
       await h.csms.call(CP_ID, 'ExtendedTriggerMessage', { requestedMessage: 'SignChargePointCertificate' }),
     ).toEqual({ status: 'Rejected' });
@@ -232,6 +247,35 @@ describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => 
       (l) => l.msg.includes('SignChargePointCertificate rejected') && l.reason === 'CpoName is not set',
     );
     expect(h.csms.calls(CP_ID, 'SignCertificate')).toEqual([]);
+  });
+
+  it('a valid certificate that cannot be stored is Rejected and logged, not a CALLERROR; the request still takes it later', async () => {
+    const h = await profile3();
+    const chain = signCsr(ca, await requestCsr(h));
+    // The file the certificate on trial is written through cannot be made: a storage failure.
+    const blocker = join(h.stateDir, 'certs', 'charge-point-new.pem.tmp');
+    mkdirSync(blocker);
+    const mark = h.csms.mark();
+    expect(await h.csms.call(CP_ID, 'CertificateSigned', { certificateChain: chain })).toEqual({
+      status: 'Rejected',
+    });
+    await h.sink.waitFor(
+      (l) => l.msg === 'new charge point certificate could not be stored; the old one stays',
+    );
+    // Valid, so no InvalidChargePointCertificate; and no reconnect: the provisioned certificate stays.
+    await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'Heartbeat' });
+    await h.csms.waitForCall(CP_ID, 'Heartbeat', { since: mark });
+    expect(h.csms.calls(CP_ID, 'SecurityEventNotification', mark)).toEqual([]);
+    expect(existsSync(join(h.stateDir, 'certs', 'charge-point-new.pem'))).toBe(false);
+    expect(h.csms.handshakes).toHaveLength(1);
+
+    rmdirSync(blocker);
+    const reconnected = once(h.csms, 'connection');
+    expect(await h.csms.call(CP_ID, 'CertificateSigned', { certificateChain: chain })).toEqual({
+      status: 'Accepted',
+    });
+    const [info] = (await reconnected) as [HandshakeInfo];
+    expect(info.tls?.peerCertificate?.fingerprint256).toBe(fingerprint(chain));
   });
 
   it('falls back to the old certificate and key when the central system refuses the new one', async () => {
