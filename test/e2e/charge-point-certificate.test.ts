@@ -13,11 +13,15 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCa, createClientCert, createServerCert, type Pem, writePemFiles } from '../csms/certs.js';
 import type { CsmsOptions, CsmsRules, HandshakeInfo } from '../csms/server.js';
 import { cpctl } from '../support/cpctl-process.js';
+import { HttpFileServer } from '../support/file-servers.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
+import { Mosquitto, MqttWatcher } from '../support/mosquitto.js';
+import { waitForStatus } from '../support/status-calls.js';
 
 const SERIAL = 'SN-TEST-01';
 const CPO = 'TestCPO';
@@ -80,6 +84,10 @@ const fingerprint = (pem: string) => new X509Certificate(pem).fingerprint256;
 
 describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => {
   const start = useHarness();
+  const cleanup: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const step of cleanup.splice(0).reverse()) await step();
+  });
   let ca: Pem;
   let caFile: string;
   let server: Pem;
@@ -106,12 +114,22 @@ describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => 
 
   /** A charge point on security profile 3 with the provisioned certificate, booted. */
   async function profile3(
-    opts: { ocpp?: Record<string, string | number>; rules?: CsmsRules } = {},
+    opts: {
+      ocpp?: Record<string, string | number>;
+      rules?: CsmsRules;
+      /** Its MQTT bridge's broker; its own log ring (for a diagnostics bundle). */
+      mqttUrl?: string;
+      logRing?: boolean;
+    } = {},
   ): Promise<Harness> {
     const h = await start({
       csms: { tls: tls(), ...(opts.rules ? { rules: opts.rules } : {}) },
       ocpp: opts.ocpp ?? { CpoName: CPO },
-      config: () => ({ csms: { securityProfile: 3, caFile, ...client } }),
+      config: () => ({
+        csms: { securityProfile: 3, caFile, ...client },
+        ...(opts.mqttUrl ? { mqtt: { url: opts.mqttUrl } } : {}),
+      }),
+      ...(opts.logRing ? { logRing: true } : {}),
     });
     await h.booted();
     return h;
@@ -128,11 +146,19 @@ describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => 
   }
 
   it('TC_074_CS / TC_087_CS: a new EC key and CSR, the signed certificate accepted and presented on the reconnect, kept across a restart', async () => {
-    const h = await profile3();
+    const broker = await Mosquitto.start({ persistent: false });
+    cleanup.push(() => broker.dispose());
+    const watcher = await MqttWatcher.connect(broker.url, `chargepoint/${CP_ID}/#`);
+    cleanup.push(() => watcher.close());
+    const uploads = await HttpFileServer.start();
+    cleanup.push(() => uploads.close());
+    const h = await profile3({ mqttUrl: broker.url, logRing: true });
     expect(h.csms.handshakes.at(-1)?.tls?.peerCertificate?.fingerprint256).toBe(
       fingerprint(provisioned.cert),
     );
     const csr = await requestCsr(h);
+    // The key waits for its certificate in a file of its own, the charger's alone.
+    expect(statSync(join(h.stateDir, 'certs', 'request.key')).mode & 0o777).toBe(0o600);
     const { subject, text } = describeCsr(csr);
     expect(subject).toBe(`O = ${CPO}, CN = ${SERIAL}`);
     expect(text).toContain('id-ecPublicKey');
@@ -170,20 +196,48 @@ describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => 
     const [afterRestart] = (await again) as [HandshakeInfo];
     expect(afterRestart.tls?.peerCertificate?.fingerprint256).toBe(fingerprint(chain));
 
-    // No private key material in the log, the trace or cpctl's output.
-    // The secret is the private scalar (the PEM also carries the public point, which is public).
+    // No private key material in the log, the trace, cpctl's output, MQTT or an uploaded bundle
+    // built while the key exists: the key's PEM body (as written, and on one line) and the private
+    // scalar in any spelling. Not a line of the body on its own: the last one holds only the public
+    // point, which the certificate, and so the trace, carries too.
+    const keyBody = /-----BEGIN PRIVATE KEY-----\n([\s\S]+?)\n-----END PRIVATE KEY-----/.exec(
+      readFileSync(inUse, 'utf8'),
+    )?.[1];
+    expect(keyBody).toBeDefined();
     const jwk = createPrivateKey(readFileSync(inUse)).export({ format: 'jwk' });
     const scalar = Buffer.from(jwk.d ?? '', 'base64url');
     expect(scalar.length).toBe(32);
-    const secrets = [jwk.d ?? '', scalar.toString('hex'), scalar.toString('base64'), 'PRIVATE KEY'];
-    const socket = h.config.cli.socket;
-    const outputs = [
-      JSON.stringify(h.sink.lines),
-      (await cpctl(socket, 'trace', '--limit', '1000', '--json')).stdout,
-      (await cpctl(socket, 'status', '--json')).stdout,
+    const secrets = [
+      jwk.d ?? '',
+      scalar.toString('hex'),
+      scalar.toString('base64'),
+      keyBody ?? '',
+      JSON.stringify(keyBody ?? '').slice(1, -1),
+      (keyBody ?? '').replaceAll('\n', ''),
+      'PRIVATE KEY',
     ];
-    expect(outputs[1]).toContain('CertificateSigned');
-    for (const output of outputs) for (const secret of secrets) expect(output).not.toContain(secret);
+    const socket = h.config.cli.socket;
+    const since = h.csms.mark();
+    const { fileName } = await h.csms.call<{ fileName: string }>(CP_ID, 'GetDiagnostics', {
+      location: uploads.url('uploads'),
+    });
+    await waitForStatus(h, 'DiagnosticsStatusNotification', 'Uploaded', since);
+    const outputs: Record<string, string> = {
+      log: JSON.stringify(h.sink.lines),
+      trace: (await cpctl(socket, 'trace', '--limit', '1000', '--json')).stdout,
+      status: (await cpctl(socket, 'status', '--json')).stdout,
+      mqtt: JSON.stringify(watcher.messages.map((m) => [m.topic, m.text])),
+      // The bundle's tar stream as it was uploaded, every file and header in it.
+      upload: gunzipSync(readFileSync(uploads.file(`uploads/${fileName}`))).toString('latin1'),
+    };
+    // The outputs are real: the exchange is in the trace and the bundle, the link state in MQTT.
+    expect(outputs.trace).toContain('CertificateSigned');
+    expect(outputs.upload).toContain('CertificateSigned');
+    expect(outputs.upload).toContain('daemon.log');
+    expect(outputs.mqtt).toContain('state/link');
+    for (const [where, text] of Object.entries(outputs))
+      for (const secret of secrets)
+        expect(text.includes(secret), `${where} contains private key material`).toBe(false);
   });
 
   it('RSA keys when configured (security.keyType rsa-3072)', async () => {
