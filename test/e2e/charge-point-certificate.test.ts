@@ -240,6 +240,25 @@ describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => 
         expect(text.includes(secret), `${where} contains private key material`).toBe(false);
   });
 
+  const serialCases: Array<[string, Record<string, string>, string]> = [
+    [
+      'both serial numbers set: chargeBoxSerialNumber',
+      { chargeBoxSerialNumber: 'BOX-SN-7', chargePointSerialNumber: SERIAL },
+      'BOX-SN-7',
+    ],
+    ['only chargePointSerialNumber set: it', { chargePointSerialNumber: SERIAL }, SERIAL],
+  ];
+  for (const [what, serials, commonName] of serialCases) {
+    it(`the CSR's CN (DESIGN item 7), ${what}`, async () => {
+      const h = await start({
+        ocpp: { CpoName: CPO },
+        config: () => ({ identity: { vendor: 'TestVendor', model: 'TestModel', ...serials } }),
+      });
+      await h.booted();
+      expect(describeCsr(await requestCsr(h)).subject).toBe(`O = ${CPO}, CN = ${commonName}`);
+    });
+  }
+
   it('RSA keys when configured (security.keyType rsa-3072)', async () => {
     const h = await start({
       csms: { tls: tls() },
