@@ -436,7 +436,7 @@ export class Runtime {
       log,
       urlFor: (profile) => csmsUrlFor(cfg.csms, profile),
       centralSystemRootInstalled: () => this.certificates.hasValidRoot('CentralSystemRootCertificate'),
-      chargePointCertificateInstalled: () => this.chargePointCertificate.installed(),
+      chargePointCertificateProblem: () => this.chargePointCertificate.certificateProblem(),
     });
     this.config.onChange('WebSocketPingInterval', () => this.link.restartPing());
     this.wireLink();

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import type { OcppTime } from '../clock.js';
 import { removeFileDurably, renameFileDurably, writeFileDurably } from '../fs/durable-file.js';
 import type { Logger } from '../log.js';
-import { verifyChargePointChain } from './certificate-chain.js';
+import { validityProblem, verifyChargePointChain } from './certificate-chain.js';
 import type { CertificateSubject, KeyType } from './csr.js';
+import { certificateOf, pemBlocks } from './root-certificate.js';
 
 /** A client certificate (chain, PEM) and its private key (PEM), for TLS. */
 export interface ClientCredentials {
@@ -84,9 +85,22 @@ export class ChargePointCertificate {
     return existsSync(this.requestKey);
   }
 
-  /** Whether the charge point has a certificate to authenticate with (security profile 3's prerequisite). */
-  installed(): boolean {
-    return this.credentials() !== undefined;
+  /**
+   * Why the charge point has no valid certificate to authenticate with, or undefined when it has
+   * (security profile 3's prerequisite, A05.FR.04): the one the next connection presents must be
+   * there, readable and valid now.
+   */
+  certificateProblem(): string | undefined {
+    let credentials: ClientCredentials | undefined;
+    try {
+      credentials = this.credentials();
+    } catch (error) {
+      return `charge point certificate unreadable: ${(error as Error).message}`;
+    }
+    if (!credentials) return 'no charge point certificate installed';
+    const cert = certificateOf(pemBlocks(credentials.cert)[0] ?? '');
+    if (!cert) return 'charge point certificate unreadable';
+    return validityProblem(cert, this.opts.time.nowMs(), 'the charge point certificate');
   }
 
   /** What the next TLS connection presents: the certificate on trial, else the one in use, else the provisioned one. */

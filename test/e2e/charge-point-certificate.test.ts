@@ -25,6 +25,7 @@ import { waitForStatus } from '../support/status-calls.js';
 
 const SERIAL = 'SN-TEST-01';
 const CPO = 'TestCPO';
+const DAY_MS = 86_400_000;
 
 let work: string;
 
@@ -376,8 +377,8 @@ describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => 
     const ending = createClientCert(ca, {
       commonName: SERIAL,
       organization: CPO,
-      notBefore: new Date(Date.now() - 300 * 86_400_000),
-      notAfter: new Date(Date.now() + 10 * 86_400_000),
+      notBefore: new Date(Date.now() - 300 * DAY_MS),
+      notAfter: new Date(Date.now() + 10 * DAY_MS),
     });
     const files = writePemFiles(work, 'ending', ending);
     const h = await start({
@@ -419,6 +420,40 @@ describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => 
     expect(info.tls?.authorized).toBe(true);
     expect(info.tls?.peerCertificate?.fingerprint256).toBe(fingerprint(chain));
   });
+
+  const invalidCertificates: Array<[string, { notBefore: Date; notAfter: Date }]> = [
+    ['expired', { notBefore: new Date(Date.now() - 400 * DAY_MS), notAfter: new Date(Date.now() - DAY_MS) }],
+    [
+      'not yet valid',
+      { notBefore: new Date(Date.now() + DAY_MS), notAfter: new Date(Date.now() + 400 * DAY_MS) },
+    ],
+  ];
+  for (const [what, validity] of invalidCertificates) {
+    it(`TC_083_CS 2 -> 3: Rejected while the charge point certificate is ${what} (A05.FR.04: a valid one)`, async () => {
+      const password = 'sixteen-chars-pw';
+      const files = writePemFiles(
+        mkdtempSync(join(work, 'invalid-')),
+        'client',
+        createClientCert(ca, { commonName: SERIAL, organization: CPO, ...validity }),
+      );
+      const h = await start({
+        csms: { tls: tls({ rejectUnauthorized: false }), basicAuth: { [CP_ID]: password } },
+        ocpp: { CpoName: CPO, AuthorizationKey: password },
+        config: () => ({ csms: { securityProfile: 2, caFile, ...files } }),
+      });
+      await h.booted();
+      expect(await h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'SecurityProfile', value: '3' })).toEqual(
+        {
+          status: 'Rejected',
+        },
+      );
+      expect(h.runtime.config.changeWithReason('SecurityProfile', '3', 'csms')).toEqual({
+        status: 'Rejected',
+        reason: expect.stringMatching(/^the charge point certificate (expired|is not valid before) /),
+      });
+      expect(h.runtime.config.get('SecurityProfile')).toBe('2');
+    });
+  }
 
   it('ExtendedTriggerMessage: every requestedMessage is answered and sent, connectors checked where the message has one', async () => {
     const h = await start({ ocpp: { CpoName: CPO } });
