@@ -221,7 +221,7 @@ export class Runtime {
       additionalRootCertificateCheck: () => this.config.getBool('AdditionalRootCertificateCheck'),
       now: () => this.time.nowMs(),
       connectionChain: () => this.link.peerCertificates,
-      raise: (type, techInfo) => this.securityEvents.raise(type, techInfo),
+      raise: (type, techInfo) => this.securityEvents.raiseForCall(type, techInfo),
       log: log.child({ module: 'certificates' }),
     });
     this.station = new Station({ board: this.board, availability: this.store.availability, clock, log });
@@ -456,7 +456,7 @@ export class Runtime {
       log,
       urlFor: (profile) => csmsUrlFor(cfg.csms, profile),
       centralSystemRootInstalled: () => this.certificates.hasValidRoot('CentralSystemRootCertificate'),
-      chargePointCertificateInstalled: () => this.chargePointCertificate.installed(),
+      chargePointCertificateProblem: () => this.chargePointCertificate.certificateProblem(),
     });
     this.config.onChange('WebSocketPingInterval', () => this.link.restartPing());
     this.wireLink();

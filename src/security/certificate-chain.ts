@@ -19,7 +19,8 @@ export interface ChainCheck {
 
 export type ChainVerdict = { ok: true; chainPem: string; notAfterMs: number } | { ok: false; reason: string };
 
-function validityProblem(cert: X509Certificate, nowMs: number, what: string): string | undefined {
+/** Why `cert` (named `what` in the reason) is not valid at `nowMs`, notBefore allowing for clock skew. */
+export function validityProblem(cert: X509Certificate, nowMs: number, what: string): string | undefined {
   if (Date.parse(cert.validFrom) - CLOCK_SKEW_MS > nowMs)
     return `${what} is not valid before ${cert.validFrom}`;
   if (Date.parse(cert.validTo) < nowMs) return `${what} expired ${cert.validTo}`;

@@ -47,6 +47,10 @@ export interface CertificateStoreOptions {
   now: () => number;
   /** The server chain (DER, leaf first) the current connection was verified with; empty when none. */
   connectionChain: () => readonly Buffer[];
+  /**
+   * An install refused: one event per InstallCertificate CALL, each of which must reach the
+   * central system (TC_078), so it is no flood to rate limit.
+   */
   raise: (type: CertificateStoreEvent, techInfo?: string) => void;
   log: Logger;
 }

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import type { OcppTime } from '../clock.js';
 import { removeFileDurably, renameFileDurably, writeFileDurably } from '../fs/durable-file.js';
 import type { Logger } from '../log.js';
-import { verifyChargePointChain } from './certificate-chain.js';
+import { validityProblem, verifyChargePointChain } from './certificate-chain.js';
 import type { CertificateSubject, KeyType } from './csr.js';
+import { certificateOf, pemBlocks } from './root-certificate.js';
 
 /** A client certificate (chain, PEM) and its private key (PEM), for TLS. */
 export interface ClientCredentials {
@@ -23,6 +24,11 @@ export interface ChargePointCertificateOptions {
   log: Logger;
 }
 
+/**
+ * A Rejected install is `invalid` when the certificate itself is refused (InvalidChargePointCertificate,
+ * TC_077: anything but a valid chain for the pending request), and not when a valid one could
+ * not be stored.
+ */
 export type InstallResult =
   | { status: 'Accepted'; trial: boolean }
   | { status: 'Rejected'; reason: string; invalid: boolean };
@@ -34,8 +40,8 @@ const IN_USE = 'charge-point.pem';
 const ON_TRIAL = 'charge-point-new.pem';
 const PREVIOUS = 'charge-point-previous.pem';
 const REQUEST_KEY = 'request.key';
-/** The files written whole through a temporary `<name>.tmp` (PREVIOUS only ever comes by rename). */
-const WRITTEN = [IN_USE, ON_TRIAL, REQUEST_KEY];
+/** The files written whole through a temporary `<name>.tmp`. */
+const WRITTEN = [IN_USE, ON_TRIAL, PREVIOUS, REQUEST_KEY];
 
 /**
  * The charge point certificate and its key (white paper A02/A03) in the state directory:
@@ -79,9 +85,22 @@ export class ChargePointCertificate {
     return existsSync(this.requestKey);
   }
 
-  /** Whether the charge point has a certificate to authenticate with (security profile 3's prerequisite). */
-  installed(): boolean {
-    return this.credentials() !== undefined;
+  /**
+   * Why the charge point has no valid certificate to authenticate with, or undefined when it has
+   * (security profile 3's prerequisite, A05.FR.04): the one the next connection presents must be
+   * there, readable and valid now.
+   */
+  certificateProblem(): string | undefined {
+    let credentials: ClientCredentials | undefined;
+    try {
+      credentials = this.credentials();
+    } catch (error) {
+      return `charge point certificate unreadable: ${(error as Error).message}`;
+    }
+    if (!credentials) return 'no charge point certificate installed';
+    const cert = certificateOf(pemBlocks(credentials.cert)[0] ?? '');
+    if (!cert) return 'charge point certificate unreadable';
+    return validityProblem(cert, this.opts.time.nowMs(), 'the charge point certificate');
   }
 
   /** What the next TLS connection presents: the certificate on trial, else the one in use, else the provisioned one. */
@@ -132,10 +151,19 @@ export class ChargePointCertificate {
     chain: string,
     check: { roots: readonly string[]; maxChainSize: number; trial: boolean },
   ): InstallResult {
+    // A certificate nobody asked for is as invalid as a wrong one (A02, TC_077: anything else).
     if (!this.requestPending)
-      return { status: 'Rejected', reason: 'no certificate signing request pending', invalid: false };
-    const keyPem = readFileSync(this.requestKey, 'utf8');
-    const publicKeyDer = publicKeyOf(keyPem);
+      return { status: 'Rejected', reason: 'no certificate signing request pending', invalid: true };
+    let keyPem: string;
+    let publicKeyDer: Buffer;
+    try {
+      keyPem = readFileSync(this.requestKey, 'utf8');
+      publicKeyDer = publicKeyOf(keyPem);
+    } catch (error) {
+      const reason = `signing request key unreadable: ${(error as Error).message}`;
+      this.opts.log.error({ reason }, 'CertificateSigned cannot be checked');
+      return { status: 'Rejected', reason, invalid: false };
+    }
     const verdict = verifyChargePointChain(chain, {
       roots: check.roots,
       publicKeyDer,
@@ -143,9 +171,19 @@ export class ChargePointCertificate {
       maxChainSize: check.maxChainSize,
     });
     if (!verdict.ok) return { status: 'Rejected', reason: verdict.reason, invalid: true };
-    if (!check.trial) this.keepAsPrevious();
-    writeFileDurably(this.opts.dir, check.trial ? ON_TRIAL : IN_USE, `${verdict.chainPem}${keyPem}`, 0o600);
-    removeFileDurably(this.opts.dir, REQUEST_KEY);
+    try {
+      this.store(`${verdict.chainPem}${keyPem}`, check.trial);
+    } catch (error) {
+      const reason = `not stored: ${(error as Error).message}`;
+      this.opts.log.error({ reason }, 'new charge point certificate could not be stored; the old one stays');
+      return { status: 'Rejected', reason, invalid: false };
+    }
+    try {
+      removeFileDurably(this.opts.dir, REQUEST_KEY);
+    } catch (error) {
+      // The certificate is in place; a key left behind only lets the same certificate in again.
+      this.opts.log.warn({ err: (error as Error).message }, 'signing request key not removed');
+    }
     this.opts.log.info(
       { notAfter: new Date(verdict.notAfterMs).toISOString(), trial: check.trial },
       check.trial
@@ -153,6 +191,27 @@ export class ChargePointCertificate {
         : 'new charge point certificate installed',
     );
     return { status: 'Accepted', trial: check.trial };
+  }
+
+  /**
+   * Writes a new certificate file: on trial beside the one in use, or over the one in use. Each
+   * write replaces its file whole or not at all, so a write that fails (it throws) leaves the
+   * certificate in use as it was. The replaced one is kept as the previous one after the new one
+   * is in place, so a failure then costs only that copy, and is logged.
+   */
+  private store(text: string, trial: boolean): void {
+    if (trial) {
+      writeFileDurably(this.opts.dir, ON_TRIAL, text, 0o600);
+      return;
+    }
+    const replaced = existsSync(this.current) ? readFileSync(this.current, 'utf8') : undefined;
+    writeFileDurably(this.opts.dir, IN_USE, text, 0o600);
+    if (replaced === undefined) return;
+    try {
+      writeFileDurably(this.opts.dir, PREVIOUS, replaced, 0o600);
+    } catch (error) {
+      this.opts.log.warn({ err: (error as Error).message }, 'replaced charge point certificate not kept');
+    }
   }
 
   /** A connection presenting the certificate on trial opened: it becomes the one in use. */

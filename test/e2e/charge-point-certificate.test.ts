@@ -1,17 +1,31 @@
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCa, createClientCert, createServerCert, type Pem, writePemFiles } from '../csms/certs.js';
 import type { CsmsOptions, CsmsRules, HandshakeInfo } from '../csms/server.js';
 import { cpctl } from '../support/cpctl-process.js';
+import { HttpFileServer } from '../support/file-servers.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
+import { Mosquitto, MqttWatcher } from '../support/mosquitto.js';
+import { waitForStatus } from '../support/status-calls.js';
 
 const SERIAL = 'SN-TEST-01';
 const CPO = 'TestCPO';
+const DAY_MS = 86_400_000;
 
 let work: string;
 
@@ -71,6 +85,10 @@ const fingerprint = (pem: string) => new X509Certificate(pem).fingerprint256;
 
 describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => {
   const start = useHarness();
+  const cleanup: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const step of cleanup.splice(0).reverse()) await step();
+  });
   let ca: Pem;
   let caFile: string;
   let server: Pem;
@@ -97,12 +115,22 @@ describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => 
 
   /** A charge point on security profile 3 with the provisioned certificate, booted. */
   async function profile3(
-    opts: { ocpp?: Record<string, string | number>; rules?: CsmsRules } = {},
+    opts: {
+      ocpp?: Record<string, string | number>;
+      rules?: CsmsRules;
+      /** Its MQTT bridge's broker; its own log ring (for a diagnostics bundle). */
+      mqttUrl?: string;
+      logRing?: boolean;
+    } = {},
   ): Promise<Harness> {
     const h = await start({
       csms: { tls: tls(), ...(opts.rules ? { rules: opts.rules } : {}) },
       ocpp: opts.ocpp ?? { CpoName: CPO },
-      config: () => ({ csms: { securityProfile: 3, caFile, ...client } }),
+      config: () => ({
+        csms: { securityProfile: 3, caFile, ...client },
+        ...(opts.mqttUrl ? { mqtt: { url: opts.mqttUrl } } : {}),
+      }),
+      ...(opts.logRing ? { logRing: true } : {}),
     });
     await h.booted();
     return h;
@@ -119,11 +147,19 @@ describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => 
   }
 
   it('TC_074_CS / TC_087_CS: a new EC key and CSR, the signed certificate accepted and presented on the reconnect, kept across a restart', async () => {
-    const h = await profile3();
+    const broker = await Mosquitto.start({ persistent: false });
+    cleanup.push(() => broker.dispose());
+    const watcher = await MqttWatcher.connect(broker.url, `chargepoint/${CP_ID}/#`);
+    cleanup.push(() => watcher.close());
+    const uploads = await HttpFileServer.start();
+    cleanup.push(() => uploads.close());
+    const h = await profile3({ mqttUrl: broker.url, logRing: true });
     expect(h.csms.handshakes.at(-1)?.tls?.peerCertificate?.fingerprint256).toBe(
       fingerprint(provisioned.cert),
     );
     const csr = await requestCsr(h);
+    // The key waits for its certificate in a file of its own, the charger's alone.
+    expect(statSync(join(h.stateDir, 'certs', 'request.key')).mode & 0o777).toBe(0o600);
     const { subject, text } = describeCsr(csr);
     expect(subject).toBe(`O = ${CPO}, CN = ${SERIAL}`);
     expect(text).toContain('id-ecPublicKey');
@@ -161,21 +197,68 @@ describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => 
     const [afterRestart] = (await again) as [HandshakeInfo];
     expect(afterRestart.tls?.peerCertificate?.fingerprint256).toBe(fingerprint(chain));
 
-    // No private key material in the log, the trace or cpctl's output.
-    // The secret is the private scalar (the PEM also carries the public point, which is public).
+    // No private key material in the log, the trace, cpctl's output, MQTT or an uploaded bundle
+    // built while the key exists: the key's PEM body (as written, and on one line) and the private
+    // scalar in any spelling. Not a line of the body on its own: the last one holds only the public
+    // point, which the certificate, and so the trace, carries too.
+    const keyBody = /-----BEGIN PRIVATE KEY-----\n([\s\S]+?)\n-----END PRIVATE KEY-----/.exec(
+      readFileSync(inUse, 'utf8'),
+    )?.[1];
+    expect(keyBody).toBeDefined();
     const jwk = createPrivateKey(readFileSync(inUse)).export({ format: 'jwk' });
     const scalar = Buffer.from(jwk.d ?? '', 'base64url');
     expect(scalar.length).toBe(32);
-    const secrets = [jwk.d ?? '', scalar.toString('hex'), scalar.toString('base64'), 'PRIVATE KEY'];
-    const socket = h.config.cli.socket;
-    const outputs = [
-      JSON.stringify(h.sink.lines),
-      (await cpctl(socket, 'trace', '--limit', '1000', '--json')).stdout,
-      (await cpctl(socket, 'status', '--json')).stdout,
+    const secrets = [
+      jwk.d ?? '',
+      scalar.toString('hex'),
+      scalar.toString('base64'),
+      keyBody ?? '',
+      JSON.stringify(keyBody ?? '').slice(1, -1),
+      (keyBody ?? '').replaceAll('\n', ''),
+      'PRIVATE KEY',
     ];
-    expect(outputs[1]).toContain('CertificateSigned');
-    for (const output of outputs) for (const secret of secrets) expect(output).not.toContain(secret);
+    const socket = h.config.cli.socket;
+    const since = h.csms.mark();
+    const { fileName } = await h.csms.call<{ fileName: string }>(CP_ID, 'GetDiagnostics', {
+      location: uploads.url('uploads'),
+    });
+    await waitForStatus(h, 'DiagnosticsStatusNotification', 'Uploaded', since);
+    const outputs: Record<string, string> = {
+      log: JSON.stringify(h.sink.lines),
+      trace: (await cpctl(socket, 'trace', '--limit', '1000', '--json')).stdout,
+      status: (await cpctl(socket, 'status', '--json')).stdout,
+      mqtt: JSON.stringify(watcher.messages.map((m) => [m.topic, m.text])),
+      // The bundle's tar stream as it was uploaded, every file and header in it.
+      upload: gunzipSync(readFileSync(uploads.file(`uploads/${fileName}`))).toString('latin1'),
+    };
+    // The outputs are real: the exchange is in the trace and the bundle, the link state in MQTT.
+    expect(outputs.trace).toContain('CertificateSigned');
+    expect(outputs.upload).toContain('CertificateSigned');
+    expect(outputs.upload).toContain('daemon.log');
+    expect(outputs.mqtt).toContain('state/link');
+    for (const [where, text] of Object.entries(outputs))
+      for (const secret of secrets)
+        expect(text.includes(secret), `${where} contains private key material`).toBe(false);
   });
+
+  const serialCases: Array<[string, Record<string, string>, string]> = [
+    [
+      'both serial numbers set: chargeBoxSerialNumber',
+      { chargeBoxSerialNumber: 'BOX-SN-7', chargePointSerialNumber: SERIAL },
+      'BOX-SN-7',
+    ],
+    ['only chargePointSerialNumber set: it', { chargePointSerialNumber: SERIAL }, SERIAL],
+  ];
+  for (const [what, serials, commonName] of serialCases) {
+    it(`the CSR's CN (DESIGN item 7), ${what}`, async () => {
+      const h = await start({
+        ocpp: { CpoName: CPO },
+        config: () => ({ identity: { vendor: 'TestVendor', model: 'TestModel', ...serials } }),
+      });
+      await h.booted();
+      expect(describeCsr(await requestCsr(h)).subject).toBe(`O = ${CPO}, CN = ${commonName}`);
+    });
+  }
 
   it('RSA keys when configured (security.keyType rsa-3072)', async () => {
     const h = await start({
@@ -219,12 +302,18 @@ describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => 
     });
   });
 
-  it('CertificateSigned without a pending request is Rejected; ExtendedTriggerMessage without CpoName is Rejected and logged', async () => {
+  it('TC_077_CS CertificateSigned without a pending request is Rejected with InvalidChargePointCertificate; ExtendedTriggerMessage without CpoName is Rejected and logged', async () => {
     const h = await profile3({ ocpp: {} });
     const chain = createClientCert(ca, { commonName: SERIAL, organization: CPO }).cert;
+    const mark = h.csms.mark();
     expect(await h.csms.call(CP_ID, 'CertificateSigned', { certificateChain: chain })).toEqual({
       status: 'Rejected',
     });
+    const event = await h.csms.waitForCall(CP_ID, 'SecurityEventNotification', {
+      since: mark,
+      where: (p: { type: string }) => p.type === 'InvalidChargePointCertificate',
+    });
+    expect(event.payload).toMatchObject({ techInfo: 'no certificate signing request pending' });
     expect(
       await h.csms.call(CP_ID, 'ExtendedTriggerMessage', { requestedMessage: 'SignChargePointCertificate' }),
     ).toEqual({ status: 'Rejected' });
@@ -232,6 +321,35 @@ describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => 
       (l) => l.msg.includes('SignChargePointCertificate rejected') && l.reason === 'CpoName is not set',
     );
     expect(h.csms.calls(CP_ID, 'SignCertificate')).toEqual([]);
+  });
+
+  it('a valid certificate that cannot be stored is Rejected and logged, not a CALLERROR; the request still takes it later', async () => {
+    const h = await profile3();
+    const chain = signCsr(ca, await requestCsr(h));
+    // The file the certificate on trial is written through cannot be made: a storage failure.
+    const blocker = join(h.stateDir, 'certs', 'charge-point-new.pem.tmp');
+    mkdirSync(blocker);
+    const mark = h.csms.mark();
+    expect(await h.csms.call(CP_ID, 'CertificateSigned', { certificateChain: chain })).toEqual({
+      status: 'Rejected',
+    });
+    await h.sink.waitFor(
+      (l) => l.msg === 'new charge point certificate could not be stored; the old one stays',
+    );
+    // Valid, so no InvalidChargePointCertificate; and no reconnect: the provisioned certificate stays.
+    await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'Heartbeat' });
+    await h.csms.waitForCall(CP_ID, 'Heartbeat', { since: mark });
+    expect(h.csms.calls(CP_ID, 'SecurityEventNotification', mark)).toEqual([]);
+    expect(existsSync(join(h.stateDir, 'certs', 'charge-point-new.pem'))).toBe(false);
+    expect(h.csms.handshakes).toHaveLength(1);
+
+    rmdirSync(blocker);
+    const reconnected = once(h.csms, 'connection');
+    expect(await h.csms.call(CP_ID, 'CertificateSigned', { certificateChain: chain })).toEqual({
+      status: 'Accepted',
+    });
+    const [info] = (await reconnected) as [HandshakeInfo];
+    expect(info.tls?.peerCertificate?.fingerprint256).toBe(fingerprint(chain));
   });
 
   it('falls back to the old certificate and key when the central system refuses the new one', async () => {
@@ -259,8 +377,8 @@ describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => 
     const ending = createClientCert(ca, {
       commonName: SERIAL,
       organization: CPO,
-      notBefore: new Date(Date.now() - 300 * 86_400_000),
-      notAfter: new Date(Date.now() + 10 * 86_400_000),
+      notBefore: new Date(Date.now() - 300 * DAY_MS),
+      notAfter: new Date(Date.now() + 10 * DAY_MS),
     });
     const files = writePemFiles(work, 'ending', ending);
     const h = await start({
@@ -302,6 +420,40 @@ describe('Charge point certificate (A02/A03) and ExtendedTriggerMessage', () => 
     expect(info.tls?.authorized).toBe(true);
     expect(info.tls?.peerCertificate?.fingerprint256).toBe(fingerprint(chain));
   });
+
+  const invalidCertificates: Array<[string, { notBefore: Date; notAfter: Date }]> = [
+    ['expired', { notBefore: new Date(Date.now() - 400 * DAY_MS), notAfter: new Date(Date.now() - DAY_MS) }],
+    [
+      'not yet valid',
+      { notBefore: new Date(Date.now() + DAY_MS), notAfter: new Date(Date.now() + 400 * DAY_MS) },
+    ],
+  ];
+  for (const [what, validity] of invalidCertificates) {
+    it(`TC_083_CS 2 -> 3: Rejected while the charge point certificate is ${what} (A05.FR.04: a valid one)`, async () => {
+      const password = 'sixteen-chars-pw';
+      const files = writePemFiles(
+        mkdtempSync(join(work, 'invalid-')),
+        'client',
+        createClientCert(ca, { commonName: SERIAL, organization: CPO, ...validity }),
+      );
+      const h = await start({
+        csms: { tls: tls({ rejectUnauthorized: false }), basicAuth: { [CP_ID]: password } },
+        ocpp: { CpoName: CPO, AuthorizationKey: password },
+        config: () => ({ csms: { securityProfile: 2, caFile, ...files } }),
+      });
+      await h.booted();
+      expect(await h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'SecurityProfile', value: '3' })).toEqual(
+        {
+          status: 'Rejected',
+        },
+      );
+      expect(h.runtime.config.changeWithReason('SecurityProfile', '3', 'csms')).toEqual({
+        status: 'Rejected',
+        reason: expect.stringMatching(/^the charge point certificate (expired|is not valid before) /),
+      });
+      expect(h.runtime.config.get('SecurityProfile')).toBe('2');
+    });
+  }
 
   it('ExtendedTriggerMessage: every requestedMessage is answered and sent, connectors checked where the message has one', async () => {
     const h = await start({ ocpp: { CpoName: CPO } });

@@ -210,6 +210,49 @@ describe('Security extension: root certificates over OCPP and TLS trust', () => 
     });
   }
 
+  /** An expired root, one the install refuses (as TC_078 sends). */
+  const expiredRoot = () =>
+    rsaCa({
+      commonName: 'Expired Root',
+      notBefore: new Date(Date.now() - 20 * DAY_MS),
+      notAfter: new Date(Date.now() - DAY_MS),
+    }).cert;
+
+  /** A refused central-system root and its InvalidCentralSystemCertificate notification. */
+  async function refusedWithEvent(h: Harness): Promise<void> {
+    const mark = h.csms.mark();
+    expect(await install(h, 'CentralSystemRootCertificate', expiredRoot())).toEqual({ status: 'Rejected' });
+    await h.csms.waitForCall(CP_ID, 'SecurityEventNotification', {
+      since: mark,
+      where: isEvent('InvalidCentralSystemCertificate'),
+    });
+  }
+
+  it('TC_078_CS run twice on one charger: each refused install has its InvalidCentralSystemCertificate', async () => {
+    const h = await connected();
+    await refusedWithEvent(h);
+    await refusedWithEvent(h);
+  });
+
+  it('TC_078_CS after a TLS failure (InvalidCentralSystemCertificate from the reconnect loop): the refused install still has its event', async () => {
+    const rogue = createServerCert(createCa({ commonName: 'Rogue Root' }));
+    const h = await start({
+      csms: { tls: tlsOf(rogue), basicAuth: { [CP_ID]: PASSWORD } },
+      ocpp: { AuthorizationKey: KEY },
+      config: () => ({ csms: { securityProfile: 2, caFile: writeBundle('provisioned', root.cert) } }),
+    });
+    await h.sink.waitFor(
+      (l) => l.msg === 'security event recorded' && l.securityEvent === 'InvalidCentralSystemCertificate',
+    );
+    await h.restartCsms({ tls: tlsOf(server), basicAuth: { [CP_ID]: PASSWORD } });
+    await h.booted();
+    // The TLS failure's own notification, queued while the charger could not connect.
+    await h.csms.waitForCall(CP_ID, 'SecurityEventNotification', {
+      where: isEvent('InvalidCentralSystemCertificate'),
+    });
+    await refusedWithEvent(h);
+  });
+
   it('an invalid ManufacturerRootCertificate -> Rejected, without a central-system event', async () => {
     const h = await connected();
     const mark = h.csms.mark();

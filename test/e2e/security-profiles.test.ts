@@ -244,12 +244,18 @@ describe('Security profiles: transport and authentication', () => {
     const h = await start({ ocpp: { AuthorizationKey: KEY } });
     await h.booted();
     expect(h.csms.handshakes.at(-1)?.headers.authorization).toBeUndefined();
+    const mark = h.csms.mark();
     const reconnected = once(h.csms, 'connection');
     expect(await h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'SecurityProfile', value: '1' })).toEqual({
       status: 'Accepted',
     });
     const [info] = (await reconnected) as [HandshakeInfo];
     expect(info.headers.authorization).toBe(basic(CP_ID, PASSWORD));
+    const event = await h.csms.waitForCall(CP_ID, 'SecurityEventNotification', {
+      since: mark,
+      where: (p: { type: string }) => p.type === 'ReconfigurationOfSecurityParameters',
+    });
+    expect(event.payload).toMatchObject({ techInfo: 'SecurityProfile 0 -> 1' });
     expect(await h.csms.call(CP_ID, 'ChangeConfiguration', { key: 'SecurityProfile', value: '0' })).toEqual({
       status: 'Rejected',
     });

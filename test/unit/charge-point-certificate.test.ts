@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import forge from 'node-forge';
@@ -205,17 +205,71 @@ describe('the certificate files', () => {
     expect(again.credentials()?.key).toMatch(/^-----BEGIN PRIVATE KEY-----/);
     again.abandonTrial();
     expect(again.credentials()?.cert).toBe(readFileSync(provisioned.certFile, 'utf8'));
-    // Nothing pending any more: a second copy of the certificate is not taken.
+    // Nothing pending any more: a second copy of the certificate is refused as invalid (TC_077).
     expect(again.install(signed, { roots: [ca.cert], maxChainSize: 10_000, trial: true })).toMatchObject({
       status: 'Rejected',
+      invalid: true,
+    });
+  });
+
+  it('a storage failure: Rejected, not invalid, and the certificate in use, its previous one and the pending request stay', async () => {
+    const ca = createCa();
+    const dir = join(work, 'storage-failure', 'certs');
+    const certificate = new ChargePointCertificate({
+      dir,
+      keyType: 'rsa-2048',
+      time: { nowMs: () => Date.now() },
+      log: silentLogger(),
+    });
+    const signFor = async () => {
+      const csr = await certificate.newRequest({ organization: 'CPO', commonName: 'SN-1' });
+      return issue(ca, openssl(['req', '-noout', '-pubkey'], csr));
+    };
+    const check = { roots: [ca.cert], maxChainSize: 10_000, trial: false };
+    const first = await signFor();
+    expect(certificate.install(first, check)).toEqual({ status: 'Accepted', trial: false });
+    const second = await signFor();
+    expect(certificate.install(second, check)).toEqual({ status: 'Accepted', trial: false });
+    const files = () =>
+      Object.fromEntries(
+        readdirSync(dir)
+          .filter((name) => name.endsWith('.pem') || name.endsWith('.key'))
+          .map((name) => [name, readFileSync(join(dir, name), 'utf8')]),
+      );
+
+    const third = await signFor();
+    const before = files();
+    // The new certificate file cannot be made over the one in use.
+    mkdirSync(join(dir, 'charge-point.pem.tmp'));
+    expect(certificate.install(third, check)).toEqual({
+      status: 'Rejected',
+      reason: expect.stringMatching(/^not stored: /),
       invalid: false,
     });
+    expect(files()).toEqual(before);
+    expect(certificate.credentials()?.cert.trim()).toBe(second.trim());
+    rmdirSync(join(dir, 'charge-point.pem.tmp'));
+
+    // A request key that cannot be read is a storage failure too.
+    rmSync(join(dir, 'request.key'));
+    mkdirSync(join(dir, 'request.key'));
+    expect(certificate.install(third, check)).toEqual({
+      status: 'Rejected',
+      reason: expect.stringMatching(/^signing request key unreadable: /),
+      invalid: false,
+    });
+    expect(certificate.credentials()?.cert.trim()).toBe(second.trim());
   });
 
   it('a power cut mid-write: its own leftover .tmp files are removed at start, nothing else in certs/', () => {
     const dir = join(work, 'leftovers', 'certs');
     mkdirSync(dir, { recursive: true });
-    const leftovers = ['charge-point.pem.tmp', 'charge-point-new.pem.tmp', 'request.key.tmp'];
+    const leftovers = [
+      'charge-point.pem.tmp',
+      'charge-point-new.pem.tmp',
+      'charge-point-previous.pem.tmp',
+      'request.key.tmp',
+    ];
     // The certificate store's files share the directory and are its own to repair.
     const others = [
       'charge-point.pem',

@@ -237,6 +237,27 @@ describe('SecurityEvents', () => {
     ]);
   });
 
+  it('the refusal of a central-system CALL is recorded and queued every time: no window, even while a TLS failure of its type waits', () => {
+    const { events, clock, repo, outbox } = setup();
+    events.raise('InvalidCentralSystemCertificate', 'certificate has expired (attempt 0)');
+    events.raiseForCall('InvalidCentralSystemCertificate', 'install refused 1');
+    events.raiseForCall('InvalidCentralSystemCertificate', 'install refused 2');
+    // The reconnect loop's window is still its own: the next attempt is held and counted.
+    events.raise('InvalidCentralSystemCertificate', 'certificate has expired (attempt 1)');
+    expect(repo.newest(10).map((e) => e.techInfo)).toEqual([
+      'certificate has expired (attempt 0)',
+      'install refused 1',
+      'install refused 2',
+    ]);
+    expect(queuedTypes(outbox)).toEqual([
+      'InvalidCentralSystemCertificate',
+      'InvalidCentralSystemCertificate',
+      'InvalidCentralSystemCertificate',
+    ]);
+    clock.advance(CONNECTION_FAILURE_WINDOW_MS);
+    expect(repo.newest(1)[0]?.techInfo).toBe('1 more in 3600 s; last: certificate has expired (attempt 1)');
+  });
+
   it('limits each noisy type on its own and leaves other types alone', () => {
     const { events, repo } = setup();
     const types: SecurityEventType[] = ['InvalidMessages', 'AttemptedReplayAttacks', 'SettingSystemTime'];

@@ -18,7 +18,8 @@ export interface CertificateSignedOptions {
 /**
  * CertificateSigned (white paper A02/A03): the chain for our pending request is verified and
  * installed, else Rejected with an InvalidChargePointCertificate security event (A02.FR.07,
- * TC_077); without a pending request it is Rejected. On security profile 3 the connection presents
+ * TC_077), also without a pending request; a valid one that cannot be stored is Rejected (and
+ * logged) without the event, never answered with a CALLERROR. On security profile 3 the connection presents
  * the client certificate, so the new one is tried at once on a new connection, after the answer;
  * the old one stays until that connection opens (see `watchCertificateTrial`).
  */

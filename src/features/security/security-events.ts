@@ -71,8 +71,9 @@ export const CONNECTION_FAILURE_WINDOW_MS = 3_600_000;
 /**
  * Events that can come in floods, and their window: at most one of each type per window is
  * recorded, the first at once; the rest are counted and recorded together when the window ends,
- * so neither a hostile central system (its frames, its refused certificates) nor an unreachable
- * one (each reconnect attempt) can roll the log over or fill the queue.
+ * so neither a hostile central system (its frames) nor an unreachable one (each reconnect attempt,
+ * its certificate refused again) can roll the log over or fill the queue. A refused InstallCertificate
+ * is not counted here (`raiseForCall`).
  */
 export const RATE_LIMITS: Readonly<Partial<Record<SecurityEventType, number>>> = {
   InvalidMessages: RATE_WINDOW_MS,
@@ -102,6 +103,12 @@ export interface SecurityEventsOptions {
   sendUnrecorded?: (notification: SecurityEventNotificationRequest) => void;
 }
 
+/**
+ * Whether a non-critical event's notification is queued: `always`, or only when none of its type
+ * still waits (`unless-waiting`; a critical one is always queued).
+ */
+type Queueing = 'always' | 'unless-waiting';
+
 interface Window {
   timer: Timer;
   lengthMs: number;
@@ -115,7 +122,8 @@ interface Window {
  * queue as the transaction messages, so it arrives in order after any outage or power cut. A
  * critical event is always queued; a non-critical one (the OCTT expects e.g.
  * InvalidCentralSystemCertificate to be sent) only when no notification of its type still waits,
- * so a central system that refuses every reconnect for days does not queue one per attempt.
+ * so a central system that refuses every reconnect for days does not queue one per attempt; the
+ * refusal of a central-system CALL (`raiseForCall`) is always queued.
  */
 export class SecurityEvents {
   private readonly windows = new Map<SecurityEventType, Window>();
@@ -149,7 +157,19 @@ export class SecurityEvents {
       }
       this.openWindow(type, windowMs);
     }
-    this.record(type, info);
+    this.record(type, info, 'unless-waiting');
+  }
+
+  /**
+   * Records and queues an event that is the refusal of one central-system CALL (an
+   * InstallCertificate refused: TC_078 expects its InvalidCentralSystemCertificate every time).
+   * The central system's own CALLs bound these (one in flight, each answered), so neither the
+   * type's rate window, which is there for a reconnect loop's TLS failures, nor the one waiting
+   * notification per type holds it back; nor does it open or fill that window. Never throws.
+   */
+  raiseForCall(type: SecurityEventType, techInfo?: string): void {
+    if (this.closed) return;
+    this.record(type, techInfo === undefined ? undefined : this.clean(techInfo), 'always');
   }
 
   /** The newest `limit` entries of the log, oldest first. */
@@ -168,7 +188,9 @@ export class SecurityEvents {
   clear(origin: string): number {
     let removed = 0;
     this.opts.writes.attempt('security log clear', () => {
-      removed = this.opts.repo.clear(() => this.write('SecurityLogWasCleared', `cleared by ${origin}`));
+      removed = this.opts.repo.clear(() =>
+        this.write('SecurityLogWasCleared', `cleared by ${origin}`, 'always'),
+      );
     });
     this.opts.log.warn({ removed, origin }, 'security log cleared');
     return removed;
@@ -178,7 +200,7 @@ export class SecurityEvents {
   close(): void {
     for (const [type, window] of this.windows) {
       window.timer.cancel();
-      if (window.suppressed > 0) this.record(type, summary(window));
+      if (window.suppressed > 0) this.record(type, summary(window), 'unless-waiting');
     }
     this.windows.clear();
     this.closed = true;
@@ -193,17 +215,17 @@ export class SecurityEvents {
         if (window.suppressed === 0) return;
         // What the window held is one event, and opens the next window.
         this.openWindow(type, lengthMs);
-        this.record(type, summary(window));
+        this.record(type, summary(window), 'unless-waiting');
       }, lengthMs),
     };
     this.windows.set(type, window);
   }
 
-  private record(type: SecurityEventType, techInfo: string | undefined): void {
+  private record(type: SecurityEventType, techInfo: string | undefined, queue: Queueing): void {
     const critical = CRITICAL[type];
     this.opts.log.warn({ securityEvent: type, techInfo, critical }, 'security event recorded');
     try {
-      const written = this.opts.writes.attempt('security event', () => this.write(type, techInfo));
+      const written = this.opts.writes.attempt('security event', () => this.write(type, techInfo, queue));
       if (!written && critical) {
         const timestamp = this.opts.time.iso();
         this.opts.sendUnrecorded?.({ type, timestamp, ...(techInfo === undefined ? {} : { techInfo }) });
@@ -214,10 +236,10 @@ export class SecurityEvents {
   }
 
   /** Log row and notification in one SQL transaction. */
-  private write(type: SecurityEventType, techInfo: string | undefined): void {
+  private write(type: SecurityEventType, techInfo: string | undefined, queue: Queueing): void {
     const timestamp = this.opts.time.iso();
     const critical = CRITICAL[type];
-    const send = critical || !this.waiting.has(type);
+    const send = critical || queue === 'always' || !this.waiting.has(type);
     this.opts.repo.add({ timestamp, type, critical, ...(techInfo === undefined ? {} : { techInfo }) }, () => {
       if (!send) return;
       this.opts.outbox.enqueue('SecurityEventNotification', {

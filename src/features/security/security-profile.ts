@@ -14,12 +14,13 @@ export interface SecurityProfileOptions {
   urlFor: (profile: SecurityProfile) => string;
   /** Whether a valid central-system root is installed (the certificate store, provisioned roots included). */
   centralSystemRootInstalled: () => boolean;
-  /** Whether the charge point has a certificate and key to authenticate with (profile 3). */
-  chargePointCertificateInstalled: () => boolean;
+  /** Why the charge point has no valid certificate and key to authenticate with (profile 3), if it has none. */
+  chargePointCertificateProblem: () => string | undefined;
 }
 
 /**
- * Raising SecurityProfile (white paper A05): only to a profile whose prerequisites are installed,
+ * Raising SecurityProfile (white paper A05): only to a profile whose prerequisites are installed
+ * (for 3 a charge point certificate valid now, A05.FR.04),
  * then reconnect with it. If the central system will not take the new profile, go back to the
  * previous one rather than stay unreachable; once connected with the new one, it stays.
  * A new AuthorizationKey on profiles 1-2 also means reconnecting with it (A01).
@@ -45,10 +46,11 @@ export class SecurityProfileSwitch {
   }
 
   private prerequisiteMissing(next: SecurityProfile): string | undefined {
-    const { config, centralSystemRootInstalled, chargePointCertificateInstalled, urlFor } = this.opts;
+    const { config, centralSystemRootInstalled, chargePointCertificateProblem, urlFor } = this.opts;
     if ((next === 1 || next === 2) && !config.get('AuthorizationKey')) return 'AuthorizationKey is not set';
     if (next >= 2 && !centralSystemRootInstalled()) return 'no central-system root certificate installed';
-    if (next === 3 && !chargePointCertificateInstalled()) return 'no charge point certificate installed';
+    const certificateProblem = next === 3 ? chargePointCertificateProblem() : undefined;
+    if (certificateProblem) return certificateProblem;
     return checkProfileScheme(urlFor(next), next);
   }
 
