@@ -58,9 +58,10 @@ export function medianStats(rounds: Stats[]): Stats {
   };
 }
 
-export function rssMb(pid: number): number {
+/** The process's resident size now (VmRSS), or its peak since the start or the last reset (VmHWM). */
+export function rssMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+  const kb = Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1]);
   return Math.round((kb / 1024) * 10) / 10;
 }
 
@@ -99,6 +100,8 @@ export interface DaemonOptions {
   ocpp?: Record<string, string | number | boolean>;
   /** Extra Node flags for the daemon (e.g. `--cpu-prof`); it then runs through `node`, with its shebang's flags. */
   nodeFlags?: string[];
+  /** Provisioning sections on top of the bench's own (e.g. `firmware`). */
+  config?: Record<string, unknown>;
 }
 
 /** The provisioning of a bench charger on the simulated board, before the daemon's or the bench's own. */
@@ -128,6 +131,7 @@ export function spawnDaemon(url: string, stateDir: string, opts: DaemonOptions =
       ...benchConfig(CP, url, stateDir, opts.ocpp),
       ...(opts.mqttUrl ? { mqtt: { url: opts.mqttUrl } } : {}),
       log: { level: 'warn' },
+      ...opts.config,
     }),
   );
   const stdio: ['ignore', 'ignore', 'inherit'] = ['ignore', 'ignore', 'inherit'];

@@ -45,7 +45,7 @@ import { benchUnderFaults, FAULT_FIGURES, FAULT_TARGETS_MS, type FaultFigures } 
 import { benchMqttPublish } from './bench-mqtt.js';
 import { BACKLOG_RSS_TARGET_MB, queueDrain, queuedBacklog } from './bench-queue.js';
 import { benchSmartCharging, type SmartChargingFigures } from './bench-smart-charging.js';
-import { benchTransfer } from './bench-transfer.js';
+import { benchTransfer, TRANSFER_RSS_TARGET_MB, type TransferFigures } from './bench-transfer.js';
 
 const CALLS = 1000;
 const SESSIONS = 200;
@@ -222,8 +222,10 @@ async function main(): Promise<void> {
     },
   });
   if (values['only-transfer']) {
-    const report = { machine: { cpus: cpus().length, node: process.version }, ...(await benchTransfer()) };
+    const transfer = await benchTransfer();
+    const report = { machine: { cpus: cpus().length, node: process.version }, ...transfer };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    process.stderr.write(targetTable(undefined, {}, undefined, undefined, undefined, transfer));
     return;
   }
   const rounds = Number(values.rounds);
@@ -273,7 +275,9 @@ async function main(): Promise<void> {
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     process.stderr.write(table(live.versusFloor));
-    process.stderr.write(targetTable(live.rssAfterBootMb, live.versusFloor, backlog, faults, smartCharging));
+    process.stderr.write(
+      targetTable(live.rssAfterBootMb, live.versusFloor, backlog, faults, smartCharging, transfer),
+    );
   } finally {
     await csms.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -301,6 +305,7 @@ function targetTable(
   backlog: { daemonRssWith100kQueuedMb: number } | undefined,
   faults: FaultFigures | undefined,
   smartCharging: SmartChargingFigures | undefined,
+  transfer?: TransferFigures,
 ): string {
   const rows: Array<[string, number, number]> = [];
   if (rssAfterBootMb !== undefined) rows.push(['rssAfterBootMb', rssAfterBootMb, RSS_AFTER_BOOT_TARGET_MB]);
@@ -336,6 +341,12 @@ function targetTable(
         SET_CHARGING_PROFILE_P99_TARGET_MS,
       ],
     );
+  if (transfer)
+    rows.push([
+      'download50MbPeakRssAboveIdleMb (daemon)',
+      transfer.download50MbPeakRssAboveIdleMb,
+      TRANSFER_RSS_TARGET_MB,
+    ]);
   const width = Math.max(...rows.map(([name]) => name.length));
   const cell = (value: string | number, size: number) => String(value).padStart(size);
   const lines = rows.map(

@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { rootCertificates } from 'node:tls';
 import type { Board, FaultInput } from '../hal/types.js';
 import { changesOf, mergeFeeds } from './cli/changes.js';
 import { RuntimeControl } from './cli/control-api.js';
@@ -691,14 +690,14 @@ export class Runtime {
   }
 
   /**
-   * What every download and upload shares: the clock, the log, and what an HTTPS / FTPS file server
-   * must chain to: the system's CAs, and the central-system roots too (an operator's file server
+   * What every download and upload shares: the clock, the log, and the central-system roots an
+   * HTTPS / FTPS file server may chain to besides the system's CAs (an operator's file server
    * often has the operator's own CA, as its central system does).
    */
   private transferOptions(): { ca?: string[]; clock: Clock; log: Logger } {
     const roots = this.certificates.rootsPem('CentralSystemRootCertificate');
     return {
-      ...(roots.length > 0 ? { ca: [...rootCertificates, ...roots] } : {}),
+      ...(roots.length > 0 ? { ca: roots } : {}),
       clock: this.clock,
       log: this.opts.log.child({ module: 'transfer' }),
     };

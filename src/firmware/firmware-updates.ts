@@ -53,6 +53,11 @@ const FINAL: ReadonlySet<FirmwareStatusEnumType> = new Set([
   'Installed',
 ]);
 
+/** Whether an update is still under way (not in a final status). */
+export function updateRunning(record: Pick<FirmwareUpdateRecord, 'status'>): boolean {
+  return !FINAL.has(record.status);
+}
+
 /** While the install hook runs or the daemon is about to restart into the image: not cancellable. */
 const COMMITTED: ReadonlySet<FirmwareStatusEnumType> = new Set(['Installing', 'InstallRebooting']);
 
@@ -123,7 +128,7 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
 
   /** An update is running (not in a final status). */
   busy(): boolean {
-    return this.record !== undefined && !FINAL.has(this.record.status);
+    return this.record !== undefined && updateRunning(this.record);
   }
 
   /** Bytes downloaded so far of the running download. */

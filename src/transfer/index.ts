@@ -7,6 +7,7 @@ import { httpDownloader, httpUploader } from './http.js';
 import { PartFile } from './part-file.js';
 import { type RetryPolicy, withRetries } from './retry.js';
 import { ensureSpace, systemStatfs } from './space.js';
+import { systemCas } from './trust.js';
 import {
   DEFAULT_RESERVE_BYTES,
   type DownloadOptions,
@@ -89,8 +90,9 @@ function attemptContext(
   options: DownloadOptions | UploadOptions,
   ensureSpace: AttemptContext['ensureSpace'],
 ): AttemptContext {
+  const ca = (options.systemCas ?? systemCas).anchors(options.ca);
   return {
-    ...(options.ca ? { ca: options.ca } : {}),
+    ...(ca ? { ca } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     ensureSpace,

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import type { SystemCas } from './trust.js';
 
 /**
  * The file transfers of Firmware Management and of the security extension's logs (OCPP 1.6
@@ -79,6 +80,8 @@ export interface TransferEnvironment {
   log?: Logger;
   /** Idle time after which a connection counts as lost (default 30 s). */
   idleTimeoutMs?: number;
+  /** Test seam: where the system's CAs come from (default the operating system's bundle, `trust.ts`). */
+  systemCas?: SystemCas;
 }
 
 export interface Progress {
@@ -95,7 +98,7 @@ export interface DownloadOptions extends TransferEnvironment {
   /** Further attempts after the first (OCPP `retries`; absent there means 0 here). */
   retries: number;
   retryIntervalS: number;
-  /** PEM root certificates HTTPS / FTPS servers must chain to; the system CAs when absent. */
+  /** PEM root certificates HTTPS / FTPS servers may chain to besides the system's CAs (the central-system roots). */
   ca?: string | string[];
   /** Cancels the transfer; `<dest>.part` is removed. */
   signal?: AbortSignal;

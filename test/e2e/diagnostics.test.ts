@@ -51,6 +51,45 @@ async function triggerUploadStatus(
   return { answer, sent: await waitForStatus(h, UPLOAD_STATUS[trigger], status, since) };
 }
 
+/** A frame of the bundle's trace, a line of its daemon log. */
+type TraceLine = { at: number; action?: string };
+type LogLine = { time: string; msg?: string };
+
+function traceOf(bundle: Map<string, string>): TraceLine[] {
+  const text = bundle.get('ocpp-trace.ndjson')!.trim();
+  return text === '' ? [] : text.split('\n').map((line) => JSON.parse(line) as TraceLine);
+}
+
+function logOf(bundle: Map<string, string>): LogLine[] {
+  const text = bundle.get('daemon.log')!.trim();
+  return text === '' ? [] : text.split('\n').map((line) => JSON.parse(line) as LogLine);
+}
+
+/**
+ * A moment in the past from which on everything is later: resolves once the wall clock (the log's
+ * and the trace's) has moved past it, so no frame or line can share its millisecond.
+ */
+async function afterNow(): Promise<number> {
+  const at = Date.now();
+  while (Date.now() <= at) await new Promise((resolve) => setImmediate(resolve));
+  return at;
+}
+
+/** GetDiagnostics for a window, uploaded to `server`: the bundle it sent. */
+async function diagnostics(
+  h: Harness,
+  server: HttpFileServer,
+  window: { startTime?: string; stopTime?: string },
+): Promise<Map<string, string>> {
+  const mark = h.csms.mark();
+  const { fileName } = (await h.csms.call(CP_ID, 'GetDiagnostics', {
+    location: server.url('uploads'),
+    ...window,
+  })) as { fileName: string };
+  await waitForStatus(h, 'DiagnosticsStatusNotification', 'Uploaded', mark);
+  return readBundle(server.file(`uploads/${fileName}`));
+}
+
 const servers: Array<{ close(): Promise<void> } | { dispose(): Promise<void> }> = [];
 const dirs: string[] = [];
 afterEach(async () => {
@@ -143,6 +182,46 @@ describe('GetDiagnostics (TC_045)', () => {
     })) as { fileName: string };
     await waitForStatus(h, 'DiagnosticsStatusNotification', 'Uploaded', trusted);
     expect(existsSync(server.file(`uploads/${fileName}`))).toBe(true);
+  });
+
+  it('startTime / stopTime: the daemon log and the frame trace of the bundle hold only the window', async () => {
+    const server = await httpServer();
+    const h = await start({ logRing: true });
+    await h.booted();
+    const boundary = await afterNow();
+    const mark = h.csms.mark();
+    await h.csms.call(CP_ID, 'TriggerMessage', { requestedMessage: 'Heartbeat' });
+    await h.csms.waitForCall(CP_ID, 'Heartbeat', { since: mark });
+
+    // A stopTime in the past: nothing after it, what came before it is there.
+    const before = await diagnostics(h, server, { stopTime: new Date(boundary).toISOString() });
+    const beforeTrace = traceOf(before);
+    expect(beforeTrace.map((frame) => frame.action)).toContain('BootNotification');
+    expect(beforeTrace.every((frame) => frame.at <= boundary)).toBe(true);
+    for (const action of ['TriggerMessage', 'Heartbeat', 'GetDiagnostics'])
+      expect(beforeTrace.map((frame) => frame.action)).not.toContain(action);
+    const beforeLog = logOf(before);
+    expect(beforeLog.map((line) => line.msg)).toContain('BootNotification answered');
+    expect(beforeLog.every((line) => Date.parse(line.time) <= boundary)).toBe(true);
+    // The ring itself has lines after the stopTime: they were left out, not missing.
+    const ring = readFileSync(join(logRingDirectory(h.stateDir), LOG_RING_FILE), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as LogLine);
+    expect(ring.some((line) => Date.parse(line.time) > boundary)).toBe(true);
+
+    // From a startTime on: what came after it is there, the boot before it is not.
+    const after = await diagnostics(h, server, { startTime: new Date(boundary).toISOString() });
+    const afterTrace = traceOf(after);
+    expect(afterTrace.map((frame) => frame.action)).toEqual(
+      expect.arrayContaining(['TriggerMessage', 'Heartbeat', 'GetDiagnostics']),
+    );
+    expect(afterTrace.map((frame) => frame.action)).not.toContain('BootNotification');
+    expect(afterTrace.every((frame) => frame.at >= boundary)).toBe(true);
+    const afterLog = logOf(after);
+    expect(afterLog.length).toBeGreaterThan(0);
+    expect(afterLog.map((line) => line.msg)).not.toContain('BootNotification answered');
+    expect(afterLog.every((line) => Date.parse(line.time) >= boundary)).toBe(true);
   });
 
   it('TC_045_2: a location that refuses the upload, retries 0: Uploading -> UploadFailed, the charger carries on', async () => {
@@ -274,12 +353,19 @@ describe('GetLog (N01, TC_079)', () => {
     const ftp = await ftpServer();
     const server = await httpServer();
     server.knobs.status = 503;
+    // Servers that refuse the request itself: the upload is a bad message to them.
+    const badRequest = await httpServer();
+    badRequest.knobs.status = 400;
+    const noPut = await httpServer();
+    noPut.knobs.status = 405;
     const h = await start();
     await h.booted();
     const cases: Array<[string, string]> = [
       ['gopher://127.0.0.1/logs', 'NotSupportedOperation'],
       [ftp.url('files/', REFUSED_FTP_PASSWORD), 'PermissionDenied'],
       [server.url('logs'), 'UploadFailure'],
+      [badRequest.url('logs'), 'BadMessage'],
+      [noPut.url('logs'), 'BadMessage'],
     ];
     for (const [i, [remoteLocation, failure]] of cases.entries()) {
       const mark = h.csms.mark();

@@ -10,9 +10,11 @@ import {
   watch,
   writeFileSync,
 } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Pem } from '../csms/certs.js';
 import { charging } from '../support/charging.js';
 import { cpctl } from '../support/cpctl-process.js';
@@ -88,6 +90,49 @@ async function firmwareStatus(
   action = 'FirmwareStatusNotification',
 ) {
   return h.csms.waitForCall(CP_ID, action, { since, where: (p: Status) => p.status === status });
+}
+
+/** An image whose download stops in the middle until released. */
+interface HeldImage {
+  url: string;
+  size: number;
+  /** Bytes sent before the server holds the rest back. */
+  held: number;
+  /** Sends the rest of the body. */
+  release(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * One image of `size` bytes on a server of its own that sends the first `held` bytes of the body at
+ * once and the rest only after `release()`: a download caught while it runs, as long as a test needs.
+ */
+async function heldImage(size: number, held: number): Promise<HeldImage> {
+  const body = Buffer.alloc(size, 0x5a);
+  let release = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': size });
+    res.write(body.subarray(0, held));
+    void released.then(() => res.end(body.subarray(held)));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/held.bin`,
+    size,
+    held,
+    release,
+    async close() {
+      release();
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close');
+    },
+  };
 }
 
 function now(offsetMs = 0): string {
@@ -250,6 +295,35 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     await firmwareStatus(h, 'Downloading', mark);
     await firmwareStatus(h, 'InstallationFailed', mark);
     // The last update failed: nothing runs now, so Idle (1.6: Idle only when not busy).
+    expect(await trigger()).toEqual({ status: 'Idle' });
+  });
+
+  it("ExtendedTriggerMessage tells a running UpdateFirmware's real status (no requestId), Idle only when nothing runs", async () => {
+    const { h } = await startWithHook(start, 'extended', 1);
+    await h.booted();
+    const trigger = async () => {
+      const { answer, sent } = await triggerFirmwareStatus(h, 'ExtendedTriggerMessage');
+      expect(answer).toEqual({ status: 'Accepted' });
+      return sent;
+    };
+    expect(await trigger()).toEqual({ status: 'Idle' });
+
+    const later = image('fw-extended-later.bin');
+    await h.csms.call(CP_ID, 'UpdateFirmware', { location: later.url, retrieveDate: now(3_600_000) });
+    expect(await trigger()).toEqual({ status: 'DownloadScheduled' });
+
+    const held = await heldImage(256 * 1024, 64 * 1024);
+    try {
+      const mark = h.csms.mark();
+      await h.csms.call(CP_ID, 'UpdateFirmware', { location: held.url, retrieveDate: now() });
+      await firmwareStatus(h, 'Downloading', mark);
+      expect(await trigger()).toEqual({ status: 'Downloading' });
+      held.release();
+      await firmwareStatus(h, 'InstallationFailed', mark);
+    } finally {
+      await held.close();
+    }
+    // The update ended (failed): nothing runs, so Idle.
     expect(await trigger()).toEqual({ status: 'Idle' });
   });
 
@@ -682,6 +756,39 @@ describe('cpctl firmware', () => {
       installHook: true,
       requireSigned: false,
     });
+  });
+
+  it('firmware --json shows the bytes downloaded so far of a running download, and their total', async () => {
+    const { h } = await startWithHook(start, 'progress', 1);
+    await h.booted();
+    const socket = h.config.cli.socket;
+    const held = await heldImage(512 * 1024, 128 * 1024);
+    try {
+      const mark = h.csms.mark();
+      await h.csms.call(CP_ID, 'UpdateFirmware', { location: held.url, retrieveDate: now() });
+      await firmwareStatus(h, 'Downloading', mark);
+      // The held bytes have reached the image's part file.
+      await vi.waitFor(() => expect(h.runtime.firmware.progress()?.bytes).toBe(held.held), {
+        timeout: 10_000,
+      });
+      const during = await cpctl(socket, 'firmware', '--json');
+      expect(during.code).toBe(0);
+      expect(JSON.parse(during.stdout)).toMatchObject({
+        status: 'Downloading',
+        busy: true,
+        location: held.url,
+        progress: { bytes: held.held, total: held.size },
+      });
+      const shown = await cpctl(socket, 'firmware');
+      expect(shown.stdout).toMatch(/^progress +131072 of 524288 bytes \(25 %\)$/m);
+      held.release();
+      await firmwareStatus(h, 'InstallationFailed', mark);
+    } finally {
+      await held.close();
+    }
+    const after = JSON.parse((await cpctl(socket, 'firmware', '--json')).stdout) as Record<string, unknown>;
+    expect(after).toMatchObject({ status: 'InstallationFailed', busy: false });
+    expect(after).not.toHaveProperty('progress');
   });
 
   it('with firmware.requireSigned an unsigned file is refused; signed with a trusted certificate it is verified', async () => {

@@ -1,7 +1,8 @@
-import type { FirmwareUpdateRecord } from '../../firmware/firmware-updates.js';
+import { type FirmwareUpdateRecord, updateRunning } from '../../firmware/firmware-updates.js';
 import type {
   FirmwareStatusEnumType,
   FirmwareStatusNotificationRequest,
+  SignedFirmwareStatusNotificationRequest,
 } from '../../ocpp/generated/messages.js';
 import type { Outbox } from '../../ocpp/outbox.js';
 import { TRIGGERED } from '../../ocpp/rpc.js';
@@ -89,18 +90,26 @@ export function sendFirmwareStatusNow(
 
 /**
  * ExtendedTriggerMessage(FirmwareStatusNotification): the last signed update's status with its
- * requestId, Idle once it was Installed or when there was none (white paper L01.FR.28/.29).
+ * requestId, Idle once it was Installed (white paper L01.FR.28/.29); an UpdateFirmware or a
+ * technician's file while it runs, in the signed enum, which names every step, without a
+ * requestId (it has none); Idle when nothing runs.
  */
 export function sendSignedFirmwareStatusNow(
   ctx: FeatureContext,
   record: FirmwareUpdateRecord | undefined,
 ): Promise<void> {
-  const last =
-    record?.source === 'SignedUpdateFirmware' && record.status !== 'Installed' ? record : undefined;
-  const payload = last
-    ? { status: last.status, ...(last.requestId === undefined ? {} : { requestId: last.requestId }) }
-    : { status: 'Idle' as const };
+  const payload = signedStatusNow(record);
   return sendQuietly(ctx.log, 'SignedFirmwareStatusNotification', () =>
     ctx.rpc.call('SignedFirmwareStatusNotification', payload, TRIGGERED),
   ).then(() => undefined);
+}
+
+function signedStatusNow(record: FirmwareUpdateRecord | undefined): SignedFirmwareStatusNotificationRequest {
+  if (record?.source === 'SignedUpdateFirmware' && record.status !== 'Installed')
+    return {
+      status: record.status,
+      ...(record.requestId === undefined ? {} : { requestId: record.requestId }),
+    };
+  if (record && updateRunning(record)) return { status: record.status };
+  return { status: 'Idle' };
 }
