@@ -2,7 +2,6 @@ import { dirname } from 'node:path';
 import { systemClock } from '../clock.js';
 import type { AttemptContext } from './context.js';
 import { toTransferError } from './errors.js';
-import { ftpDownloader, ftpUploader } from './ftp.js';
 import { httpDownloader, httpUploader } from './http.js';
 import { PartFile } from './part-file.js';
 import { type RetryPolicy, withRetries } from './retry.js';
@@ -49,7 +48,9 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
   const ctx = attemptContext(options, (bytes) => ensureSpace(dir, bytes, reserve, statfs));
   log?.info({ url: target.display, dest: options.dest }, 'download started');
   try {
-    const attempt = isHttp(target) ? httpDownloader(target, part, ctx) : ftpDownloader(target, part, ctx);
+    const attempt = isHttp(target)
+      ? httpDownloader(target, part, ctx)
+      : (await import('./ftp.js')).ftpDownloader(target, part, ctx);
     await withRetries({ ...policyOf(options), display: target.display }, attempt);
     const result = await part.commit();
     log?.info({ url: target.display, bytes: result.bytes, sha256: result.sha256 }, 'download complete');
@@ -75,7 +76,7 @@ export async function upload(options: UploadOptions): Promise<void> {
   try {
     const attempt = isHttp(target)
       ? httpUploader(target, options.fileName, options.file, ctx)
-      : ftpUploader(target, options.fileName, options.file, ctx);
+      : (await import('./ftp.js')).ftpUploader(target, options.fileName, options.file, ctx);
     await withRetries({ ...policyOf(options), display: target.display }, attempt);
     log?.info({ location: target.display, fileName: options.fileName }, 'upload complete');
   } catch (caught) {
@@ -90,9 +91,13 @@ function attemptContext(
   options: DownloadOptions | UploadOptions,
   ensureSpace: AttemptContext['ensureSpace'],
 ): AttemptContext {
-  const ca = (options.systemCas ?? systemCas).anchors(options.ca);
+  let anchors: { ca: string[] | undefined } | undefined;
   return {
-    ...(ca ? { ca } : {}),
+    // Read at the first TLS connection only: a plain HTTP or FTP transfer never loads the system's bundle.
+    get ca() {
+      anchors ??= { ca: (options.systemCas ?? systemCas).anchors(options.ca) };
+      return anchors.ca;
+    },
     ...(options.signal ? { signal: options.signal } : {}),
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     ensureSpace,

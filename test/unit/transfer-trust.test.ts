@@ -58,6 +58,32 @@ describe('SystemCas', () => {
   });
 });
 
+describe('HTTP download', () => {
+  it("never reads the system's bundle (only a TLS connection needs it)", async () => {
+    const http = await HttpFileServer.start();
+    try {
+      const sha256 = http.put('image.bin', 10_000);
+      const path = inTemp('ca-certificates.crt');
+      const systemCas = new SystemCas([path]);
+      let read = 0;
+      systemCas.certificates = () => {
+        read += 1;
+        return rootCertificates;
+      };
+
+      const result = await quickDownload(http.url('image.bin'), inTemp('image.bin'), {
+        systemCas,
+        ca: 'ROOT',
+      });
+
+      expect(result.sha256).toBe(sha256);
+      expect(read).toBe(0);
+    } finally {
+      await http.close();
+    }
+  });
+});
+
 describe('HTTPS download with the system CAs', () => {
   it("trusts a server whose CA is in the operating system's bundle", async () => {
     const sha256 = https.put('image.bin', 10_000);
