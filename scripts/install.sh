@@ -23,9 +23,11 @@
 #
 # The release carries native modules built on this machine (better-sqlite3, the epoll binding,
 # serialport's bindings where it has no prebuilt one: it ships them for x64, arm64 and 32-bit arm,
-# glibc and musl): installing into an image for another
-# architecture (--arch or TARGET_ARCH, as `uname -m` or Node's process.arch spells it) warns that
-# they must be rebuilt there (npm rebuild in the release, on the target or in an emulated chroot).
+# glibc and musl): installing into an image for another architecture warns that they must be
+# rebuilt there (npm rebuild in the release, on the target or in an emulated chroot). The
+# architecture is --arch or TARGET_ARCH (as `uname -m` or Node's process.arch spells it); without
+# them, a DESTDIR's is read from the ELF header of its bin/sh (else usr/bin/node, bin/busybox), and
+# when that cannot tell, the warning says to give --arch.
 #
 # The user, its groups and the ownership of /etc/chargepoint, /var/lib/chargepoint, PREFIX and
 # PREFIX/releases are declared in sysusers.d and tmpfiles.d files: the configuration file 0600 and
@@ -231,14 +233,83 @@ native_modules_to_rebuild() {
   done < <(find "$release/node_modules" -name binding.gyp -not -path '*/node_modules/*/node_modules/*' | LC_ALL=C sort)
 }
 
+# The file that the target's absolute path $1 names, inside the root. Each link on the way is
+# followed as the target would follow it, an absolute one from the root (a BusyBox image's
+# /bin/sh -> /bin/busybox, a merged /usr's bin -> usr/bin): never into this machine's own tree.
+# Fails on a loop of links.
+path_in_root() {
+  local -a rest more
+  local resolved="" part hops=0 link
+  IFS=/ read -r -a rest <<<"$1"
+  while ((${#rest[@]} > 0)); do
+    part="${rest[0]}"
+    rest=("${rest[@]:1}")
+    case "$part" in
+    "" | .) continue ;;
+    ..) resolved="${resolved%/*}" && continue ;;
+    esac
+    if [[ ! -L "$root$resolved/$part" ]]; then
+      resolved+="/$part"
+      continue
+    fi
+    ((++hops <= 40)) || return 1
+    link="$(readlink "$root$resolved/$part")"
+    if [[ "$link" == /* ]]; then resolved=""; fi
+    IFS=/ read -r -a more <<<"$link"
+    rest=("${more[@]}" "${rest[@]}")
+  done
+  echo "$root$resolved"
+}
+
+# Node's name of the architecture the ELF file $1 was built for (e_machine, read in the byte order
+# its header gives), or nothing for a file that is no ELF file or for a machine Node has no name for.
+elf_arch() {
+  local -a byte
+  # od: POSIX, in every BusyBox; the first 20 bytes hold e_ident and e_machine.
+  read -r -a byte <<<"$(od -An -tu1 -N20 "$1" 2>/dev/null | tr '\n' ' ')"
+  ((${#byte[@]} == 20)) && [[ "${byte[*]:0:4}" == "127 69 76 70" ]] || return 0
+  local machine
+  case "${byte[5]}" in
+  1) machine=$((byte[18] + 256 * byte[19])) ;;
+  2) machine=$((256 * byte[18] + byte[19])) ;;
+  *) return 0 ;;
+  esac
+  case "$machine" in
+  3) echo ia32 ;;
+  40) echo arm ;;
+  62) echo x64 ;;
+  183) echo arm64 ;;
+  243) echo riscv64 ;;
+  21) echo ppc64 ;;
+  22) echo s390x ;;
+  258) echo loong64 ;;
+  esac
+}
+
 warn_foreign_arch() {
-  [[ -n "$TARGET_ARCH" ]] || return 0
-  local target host modules
-  target="$(node_arch "$TARGET_ARCH")"
+  local target="" from="" host modules candidate file
   host="$(node -p process.arch)"
-  [[ "$target" != "$host" ]] || return 0
+  if [[ -n "$TARGET_ARCH" ]]; then
+    target="$(node_arch "$TARGET_ARCH")"
+  elif [[ -n "$DESTDIR" ]]; then
+    for candidate in bin/sh usr/bin/node bin/busybox; do
+      file="$(path_in_root "/$candidate")" || continue
+      [[ -f "$file" ]] || continue
+      from="$candidate"
+      target="$(elf_arch "$file")"
+      break
+    done
+    if [[ -z "$target" ]]; then
+      local why="none of bin/sh, usr/bin/node, bin/busybox is there"
+      [[ -z "$from" ]] || why="its $from is no ELF executable of an architecture Node runs on"
+      echo "install: warning: cannot tell the architecture of $DESTDIR ($why): if it is not $host, its native modules must be rebuilt there; give --arch to be told which" >&2
+      return 0
+    fi
+    from=" (the ELF header of its $from)"
+  fi
+  [[ -n "$target" && "$target" != "$host" ]] || return 0
   modules="$(native_modules_to_rebuild "$target" | paste -sd ' ' -)"
-  echo "install: warning: the target is $target, this machine $host: the native modules ($modules) were built for $host and must be rebuilt for $target (on the target: cd $PREFIX/releases/$version && npm rebuild)" >&2
+  echo "install: warning: the target is $target$from, this machine $host: the native modules ($modules) were built for $host and must be rebuilt for $target (on the target: cd $PREFIX/releases/$version && npm rebuild)" >&2
 }
 
 install_release

@@ -11,10 +11,16 @@ process.on('SIGINT', () => {
 });
 
 // `cpctl trace | head`: the reader has all it wants; the rest of the output has nowhere to go.
+// Any other failure (a full disk, a terminal gone) loses output the technician asked for: said
+// once, with its own exit code, not as a stack trace.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(0);
-  throw err;
+  if (err.code === 'EPIPE') process.exit(EXIT.ok);
+  process.stderr.write(`cpctl: cannot write the output: ${err.message}\n`);
+  process.exit(EXIT.ioError);
 });
+// stderr is where cpctl would report this: once it fails there is nowhere left to say anything,
+// and the command's own exit code is the one message that still gets through.
+process.stderr.on('error', () => {});
 
 /** Technician CLI: talks to the running daemon over its control socket (see `cpctl help`). */
 process.exitCode = await runCpctl(process.argv.slice(2), {

@@ -339,6 +339,12 @@ describe('cpctl exit codes, as a process', () => {
       (socket) => cpctl(socket, 'diagnostics', '/nonexistent/dir/bundle.tar.gz'),
       /^cpctl: cannot write \/nonexistent\/dir\/bundle\.tar\.gz: ENOENT/,
     ],
+    // The technician's output, not the daemon, is the problem: a file on a full disk.
+    [EXIT.ioError]: [
+      (socket) =>
+        cpctlThrough((argv) => ['sh', '-c', 'exec "$@" >/dev/full', 'sh', ...argv], socket, 'status'),
+      /^cpctl: cannot write the output: ENOSPC: no space left on device, write\n$/,
+    ],
     [EXIT.protocol]: [
       async () => cpctl((await impostor('hello\n')).path, 'status'),
       /^cpctl: the daemon sent an answer that is not JSON\n$/,
@@ -372,6 +378,19 @@ describe('cpctl exit codes, as a process', () => {
     expect([...Object.keys(SCENARIOS).map(Number), ...IN_UNIT_TESTS].sort((a, b) => a - b)).toEqual(
       Object.values(EXIT),
     );
+  });
+
+  it('a reader that stops reading ends cpctl quietly: 0 on stdout (`cpctl trace | head`), its own code on stderr', async () => {
+    // Our ends of the pipes closed before cpctl has started: each write it makes there fails with EPIPE.
+    const stdoutGone = spawnCpctl('/nonexistent/cpctl.sock', ['help']);
+    stdoutGone.child.stdout?.destroy();
+    expect(await stdoutGone.exited()).toBe(EXIT.ok);
+    expect(stdoutGone.stderr()).toBe('');
+
+    const stderrGone = spawnCpctl('/nonexistent/cpctl.sock', ['status']);
+    stderrGone.child.stderr?.destroy();
+    expect(await stderrGone.exited()).toBe(EXIT.unavailable);
+    expect(stderrGone.stdout()).toBe('');
   });
 
   it.each(Object.entries(SCENARIOS))(

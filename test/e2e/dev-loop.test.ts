@@ -1,13 +1,14 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cpctl } from '../support/cpctl-process.js';
 import { type DaemonConfig, standaloneConfig } from '../support/daemon-process.js';
+import { HttpFileServer } from '../support/file-servers.js';
 
 // `npm run dev` as a developer runs it: scripts/dev.ts (from source through tsx) in a process
 // group of its own, with the real central system and daemon it starts, on a free port and a
@@ -210,6 +211,63 @@ describe('npm run dev: the daemon supervised as systemd would, the central syste
       await loop.booted(boot);
     }
     expect(loop.count(/-> CALL BootNotification /)).toBe(3);
+  });
+
+  it("installs an UpdateFirmware sent with csms send through config/dev.json's hook: the daemon restarts as systemd would and reports Installed", {
+    timeout: 180_000,
+  }, async () => {
+    const files = await HttpFileServer.start();
+    try {
+      files.put('fw-dev.bin', 16 * 1024);
+      // The development setup's own firmware section, its hook path relative to the checkout as there.
+      const dev: DaemonConfig = JSON.parse(readFileSync(join(ROOT, 'config/dev.json'), 'utf8'));
+      const loop = await startLoop({ firmware: dev.firmware });
+      await loop.booted();
+      const firmwareStatus = /-> CALL FirmwareStatusNotification \{"status":"(\w+)"\}/;
+
+      const location = files.url('fw-dev.bin');
+      const sent = await loop.csms(
+        'send',
+        'UpdateFirmware',
+        JSON.stringify({ location, retrieveDate: new Date().toISOString() }),
+      );
+      expect(sent).toEqual({ code: 0, stdout: 'CALLRESULT {}\n', stderr: '' });
+      const installing = await loop.waitForLine(
+        /-> CALL FirmwareStatusNotification \{"status":"Installing"\}/,
+      );
+      // What follows the hook: the daemon's exit for the restart, not InstallationFailed.
+      const next = await loop.waitForLine(
+        /^\[dev\] chargepointd exited|-> CALL FirmwareStatusNotification /,
+        installing + 1,
+      );
+      expect(loop.lines[next]).toBe(
+        '[dev] chargepointd exited with code 10 (Reset Soft, or a firmware install that restarts the runtime): restarting in 2 s, as systemd would',
+      );
+      await loop.waitForLine(/^\[dev\] chargepointd started \(pid \d+\)$/, next);
+      const rebooted = await loop.booted(2);
+      await loop.waitForLine(/-> CALL FirmwareStatusNotification \{"status":"Installed"\}/, rebooted);
+      expect(loop.lines.flatMap((line) => firmwareStatus.exec(line)?.[1] ?? [])).toEqual([
+        'Downloading',
+        'Downloaded',
+        'Installing',
+        'Installed',
+      ]);
+
+      // A technician's empty image (cpctl firmware install) is refused by the hook, which says
+      // why; the old firmware keeps running.
+      const empty = join(dirname(loop.socket), 'empty.bin');
+      writeFileSync(empty, '');
+      expect((await cpctl(loop.socket, 'firmware', 'install', empty)).code).toBe(0);
+      await loop.waitForLine(
+        /-> CALL FirmwareStatusNotification \{"status":"InstallationFailed"\}/,
+        rebooted,
+      );
+      await loop.waitForLine(/firmware update failed.*firmware-install-dev: the image .*empty\.bin is empty/);
+      expect(loop.count(/^\[dev\] chargepointd (exited|killed)/)).toBe(1);
+      expect(loop.count(/-> CALL BootNotification /)).toBe(2);
+    } finally {
+      await files.close();
+    }
   });
 
   it('restarts a crashed daemon, and stops the loop on a configuration error, which systemd does not restart', {

@@ -93,9 +93,30 @@ const PREFIXED_FILES: Record<string, string> = {
 };
 const modeOf = (path: string) => (statSync(at(path)).mode & 0o7777).toString(8);
 
+/** ELF e_machine of the architectures these tests run on and stand for (Node's names). */
+const E_MACHINE: Record<string, number> = { x64: 0x3e, arm64: 0xb7 };
+
+/** The start of a little-endian 64-bit ELF executable for `arch`: all the installer reads of one. */
+function elfHeader(arch: string): Buffer {
+  const machine = E_MACHINE[arch];
+  if (machine === undefined) throw new Error(`no e_machine known for ${arch}`);
+  const header = Buffer.alloc(64);
+  header.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
+  header.writeUInt16LE(2, 16);
+  header.writeUInt16LE(machine, 18);
+  return header;
+}
+
+/** A DESTDIR root that is an image of this machine's architecture, as far as the installer reads one. */
+function imageRoot(dir: string): string {
+  mkdirSync(join(dir, 'bin'), { recursive: true });
+  writeFileSync(join(dir, 'bin/sh'), elfHeader(process.arch), { mode: 0o755 });
+  return dir;
+}
+
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'cp-install-'));
-  root = join(work, 'root');
+  root = imageRoot(join(work, 'root'));
   firstRun = install();
 }, 120_000);
 
@@ -241,14 +262,14 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
       { mode: 0o755 },
     );
     const path = `${bin}:${process.env.PATH}`;
-    const plain = join(work, 'busybox-root');
+    const plain = imageRoot(join(work, 'busybox-root'));
     const result = install({ DESTDIR: plain, PATH: path });
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(linksIn(plain)).toEqual(linksIn(root));
 
     // A deeper PREFIX spelt with doubled slashes, . and .., read as text like GNU's realpath -m -s.
-    const deep = join(work, 'busybox-deep');
+    const deep = imageRoot(join(work, 'busybox-deep'));
     const prefix = `${work}//spelt/../busybox-prefix/./`;
     const spelt = install({ DESTDIR: deep, PREFIX: prefix, PATH: path });
     expect(spelt.stderr).toBe('');
@@ -329,6 +350,42 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
     expect(same.stderr).toBe('');
   });
 
+  it('reads the architecture of a DESTDIR image from its ELF header when no --arch is given', {
+    timeout: 240_000,
+  }, () => {
+    const foreign = process.arch === 'arm64' ? 'x64' : 'arm64';
+    // A merged /usr (bin -> usr/bin) and BusyBox's absolute /bin/sh -> /bin/busybox: both are
+    // followed inside the image, not on this machine.
+    const image = join(work, 'image-foreign');
+    mkdirSync(join(image, 'usr/bin'), { recursive: true });
+    symlinkSync('usr/bin', join(image, 'bin'));
+    symlinkSync('/bin/busybox', join(image, 'usr/bin/sh'));
+    writeFileSync(join(image, 'usr/bin/busybox'), elfHeader(foreign), { mode: 0o755 });
+    const read = install({ DESTDIR: image });
+    expect(read.status).toBe(0);
+    expect(read.stderr).toMatch(
+      new RegExp(
+        `^install: warning: the target is ${foreign} \\(the ELF header of its bin/sh\\), this machine ${process.arch}: the native modules \\(better-sqlite3 epoll\\) were built for ${process.arch} and must be rebuilt for ${foreign} \\(on the target: cd /opt/chargepoint/releases/${PACKAGE.version} && npm rebuild\\)\n$`,
+      ),
+    );
+
+    // What it cannot read, it says, and what would tell it.
+    const script = join(work, 'image-script');
+    mkdirSync(join(script, 'bin'), { recursive: true });
+    writeFileSync(join(script, 'bin/sh'), '#!/bin/busybox sh\n', { mode: 0o755 });
+    const empty = join(work, 'image-empty');
+    for (const [dest, why] of [
+      [script, 'its bin/sh is no ELF executable of an architecture Node runs on'],
+      [empty, 'none of bin/sh, usr/bin/node, bin/busybox is there'],
+    ] as const) {
+      const unknown = install({ DESTDIR: dest });
+      expect(unknown.status, dest).toBe(0);
+      expect(unknown.stderr, dest).toBe(
+        `install: warning: cannot tell the architecture of ${dest} (${why}): if it is not ${process.arch}, its native modules must be rebuilt there; give --arch to be told which\n`,
+      );
+    }
+  });
+
   it('changes nothing when run a second time', () => {
     const before = snapshot(root);
     const again = install();
@@ -372,7 +429,7 @@ describe('scripts/install.sh into a DESTDIR root', { timeout: 90_000 }, () => {
   });
 
   it('migrates a prefix of the flat layout, keeping configuration and state', () => {
-    const old = join(work, 'flat');
+    const old = imageRoot(join(work, 'flat'));
     const at = (path: string) => join(old, path);
     for (const dir of [
       'opt/chargepoint/dist/src/bin',
