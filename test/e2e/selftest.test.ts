@@ -174,7 +174,7 @@ describe('cpctl selftest on the simulated board', () => {
       fail: (b) => b.tamperUnreadable(true),
       steps: [
         ['faultInput', 'fail', /^unreadable \(counts as active\)$/],
-        ['contactorClose', 'skipped', /^connector faulted \(OtherError: tamper detected\)/],
+        ['contactorClose', 'skipped', /^connector faulted \(OtherError: tamper input unreadable\)/],
       ],
       closes: false,
     },
