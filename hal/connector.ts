@@ -24,6 +24,16 @@ interface HealthSource {
   device: HealthReporting;
 }
 
+/**
+ * Why an active board fault input faults the connector. An unreadable input counts as active (the
+ * safe reading) but is said to be unreadable: a technician looks for a broken wire, not a press.
+ */
+function faultInputInfo(input: FaultInput): string {
+  const name = input.kind === 'emergencyStop' ? 'emergency stop' : 'tamper';
+  if (!input.readable()) return `${name} input unreadable`;
+  return input.kind === 'emergencyStop' ? 'emergency stop' : 'tamper detected';
+}
+
 /** Pilot states in which a cable is plugged into an EV. */
 const PLUGGED: ReadonlySet<PilotState> = new Set(['B', 'C', 'D']);
 
@@ -82,12 +92,7 @@ export class AssembledConnector extends EventEmitter<ConnectorHardwareEvents> im
 
   fault(): ConnectorFault | undefined {
     const input = this.faultInputs.find((i) => i.isActive());
-    if (input)
-      return {
-        fault: 'OtherError',
-        info: input.kind === 'emergencyStop' ? 'emergency stop' : 'tamper detected',
-        kind: input.kind,
-      };
+    if (input) return { fault: 'OtherError', info: faultInputInfo(input), kind: input.kind };
     for (const { device } of this.sources) {
       const health = device.health();
       if (!health.ok)

@@ -287,9 +287,10 @@ export class GpioInput extends EventEmitter<GpioInputEvents> implements Part {
 }
 
 /**
- * Contactor relay. With a feedback contact: once `settleMs` has passed after a command, and at
- * any feedback change while no command is settling, a contact that disagrees with the command is
- * a PowerSwitchFailure; health returns to ok when they agree again.
+ * Contactor relay. With a feedback contact: at start, once `settleMs` has passed after a command,
+ * and at any feedback change while no command is settling, a contact that disagrees with the
+ * command is a PowerSwitchFailure; health returns to ok when they agree again (after a command,
+ * once settled).
  */
 export class GpioRelay extends EventEmitter<RelayEvents> implements Relay {
   readonly feedbackSettleMs?: number;
@@ -325,7 +326,11 @@ export class GpioRelay extends EventEmitter<RelayEvents> implements Relay {
     openAll([this.output, this.feedbackInput], this.deps.logger);
     this.started = true;
     this.commanded = false;
-    // Opening drove the output open: check the contact follows, as after any command.
+    // A contact found closed while nothing commands it closed is welded, or still opening after a
+    // previous run closed it: a fault from the first reading, so the connector is never offered
+    // before the state is known. Opening drove the output open: the settled reading decides, as
+    // after any command.
+    this.compare(false);
     this.settle();
   }
 
@@ -357,7 +362,8 @@ export class GpioRelay extends EventEmitter<RelayEvents> implements Relay {
     try {
       this.output.set(closed);
     } catch (err) {
-      this.deps.logger.error({ err, line: this.output.name, closed }, 'relay command failed');
+      // Not logged here: the error names the line, and its caller logs it (once per episode where
+      // it retries, as the charging limit does a failed open).
       this.writeFailed = true;
       this.updateHealth();
       throw err;

@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import { type ConnectorOutputs, decideOutputs, type OfferState } from './charging-outputs.js';
 import type { CompositePeriod, ConstantLimit, LimitSource } from './charging-profile-types.js';
 import { NEXT_CHANGE_HORIZON_S, sameSource } from './composite-schedule.js';
+import { ContactorOpenRetries } from './contactor-retry.js';
 import { electricalOf } from './electrical.js';
 import { linesOf, MIN_CHARGING_CURRENT_A, type ShareDemand, shareSupply } from './load-sharing.js';
 import { pilotAsksForEnergy } from './session-status.js';
@@ -140,6 +141,7 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
   private sharing = true;
   private readonly inEffect = new Map<number, LimitInEffect>();
   private readonly relayTests = new Set<number>();
+  private readonly openRetries: ContactorOpenRetries;
   /** Connectors whose EV asks for energy that the cable's lock keeps from it (logged once). */
   private readonly unheld = new Set<number>();
   private readonly detach: Array<() => void> = [];
@@ -154,6 +156,7 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
 
   constructor(private readonly opts: ChargingLimitOptions) {
     super();
+    this.openRetries = new ContactorOpenRetries(opts.clock, opts.log);
     for (const [id, amps] of opts.localLimits.all())
       if (opts.station.hasConnector(id)) this.local.set(id, amps);
   }
@@ -183,6 +186,7 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
     this.soon = undefined;
     this.boundary?.cancel();
     this.boundary = undefined;
+    this.openRetries.close();
     for (const off of this.detach.splice(0)) off();
   }
 
@@ -199,12 +203,19 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
       });
       return this.again;
     }
-    const run = this.run()
+    // Running before run() starts: a device event it causes synchronously (a relay whose command
+    // fails reports its health at once) asks for one more evaluation, not a second one in parallel.
+    let finish!: () => void;
+    const run = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    this.running = run;
+    void this.run()
       .catch((error: Error) => this.opts.log.error({ err: error.message }, 'charging limit not re-evaluated'))
       .finally(() => {
         if (this.running === run) this.running = undefined;
+        finish();
       });
-    this.running = run;
     return run;
   }
 
@@ -325,12 +336,13 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
     }
     // Contactors that must open are commanded first, before any await: a fault or a plugged cable
     // opens them within the event that caused it. Then the pilots, then the contactors that close.
+    // A failed open is retried on the clock (contactor-retry.ts) until it opens or may close again.
+    for (const { hw, outputs } of decisions) if (outputs.contactorClosed) this.openRetries.forget(hw.id);
     const opening = decisions.filter(
-      ({ hw, outputs }) => !outputs.contactorClosed && hw.devices.relay.isClosed(),
+      ({ hw, outputs }) =>
+        !outputs.contactorClosed && hw.devices.relay.isClosed() && !this.openRetries.retrying(hw.id),
     );
-    await Promise.all(
-      opening.map(({ hw }) => this.attempt(hw, 'contactor open', () => hw.devices.relay.set(false))),
-    );
+    await Promise.all(opening.map(({ hw }) => this.openRetries.open(hw)));
     for (const { hw, outputs } of decisions) await this.offer(hw, outputs.offeredA);
     for (const { hw, outputs } of decisions)
       if (outputs.contactorClosed && !hw.devices.relay.isClosed())

@@ -176,6 +176,64 @@ describe('a hardware board end to end: RFID on ptys, SDM630 over Modbus, GPIO on
   );
 });
 
+describe('a contactor found closed at boot on a GPIO board (feedback contact)', () => {
+  const FEEDBACK = 24;
+  let dir: string;
+  let harness: Harness | undefined;
+
+  afterEach(async () => {
+    await harness?.stop();
+    harness = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is Faulted from the first StatusNotification, never Available, until a settled reading finds it open', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cp-hw-weld-'));
+    const sysfs = new FakeSysfs(join(dir, 'sys')).chip(CHIP, BASE, 58);
+    // The contact is closed before anything commands it: welded, or still opening after the last run.
+    sysfs.drive(BASE + FEEDBACK, 1);
+    const boardFile = writeBenchBoard(dir, {
+      name: 'bench-weld',
+      sysfsRoot: sysfs.root,
+      devices: {
+        relay: { driver: 'gpio', line: line(RELAY), feedback: { line: line(FEEDBACK), settleMs: 2000 } },
+        pilot: GPIO_PILOT,
+      },
+    });
+    const h = await Harness.create({
+      deferStart: true,
+      config: () => ({ board: boardFile }),
+      // The bench has no meter: no measurand may be asked for.
+      ocpp: {
+        MeterValuesSampledData: '',
+        MeterValuesAlignedData: '',
+        StopTxnSampledData: '',
+        StopTxnAlignedData: '',
+      },
+    });
+    harness = h;
+    h.runtime = await Runtime.start({ config: h.config, log: h.log });
+    const first = await h.csms.waitForCall(CP_ID, 'StatusNotification', {
+      where: (p: { connectorId: number }) => p.connectorId === 1,
+    });
+    expect(first.payload).toMatchObject({
+      status: 'Faulted',
+      errorCode: 'PowerSwitchFailure',
+      info: 'contactor welded',
+    });
+    // It was only slow to open: once open for the settle time, the connector is offered.
+    sysfs.drive(BASE + FEEDBACK, 0);
+    await h.status(1, 'Available', 0);
+    const statuses = h.csms
+      .calls(CP_ID, 'StatusNotification')
+      .map((c) => c.payload as { connectorId: number; status: string })
+      .filter((p) => p.connectorId === 1)
+      .map((p) => p.status);
+    expect(statuses).toEqual(['Faulted', 'Available']);
+    expect(sysfs.level(BASE + RELAY)).toBe(0);
+  });
+});
+
 describe('chargepointd on a hardware board', () => {
   let dir: string;
   afterEach(() => rmSync(dir, { recursive: true, force: true }));

@@ -13,6 +13,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BoardConfigurationError } from '../../hal/types.js';
 import { crashHandler } from '../../src/daemon.js';
 import { Runtime } from '../../src/runtime.js';
+import { charging } from '../support/charging.js';
 import { DaemonProcess, standaloneConfig } from '../support/daemon-process.js';
 import { FakeSysfs } from '../support/fake-gpio.js';
 import { CP_ID, Harness, useHarness } from '../support/harness.js';
@@ -200,6 +201,27 @@ describe('faulted connectors on the simulated board', () => {
     expect((await h.status(1, 'Available', mark)).errorCode).toBe('NoError');
     expect(h.csms.calls(CP_ID, 'StartTransaction')).toEqual([]);
     expect(h.sink.find((l) => l.msg === 'connector lock works again' && l.connectorId === 1)).toBeDefined();
+  });
+
+  it('a contactor whose open failed as the session ended opens once its output works, with no other event', async () => {
+    const h = await start();
+    await h.booted();
+    const transactionId = await charging(h, TAG, 1);
+    const relay = h.board.connector(1)?.devices.relay;
+    h.board.relayOutputFails(1, true);
+    const mark = h.csms.mark();
+    await h.csms.call(CP_ID, 'RemoteStopTransaction', { transactionId });
+    await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });
+    expect(await h.status(1, 'Faulted', mark)).toMatchObject({
+      errorCode: 'PowerSwitchFailure',
+      info: 'relay output write failed',
+    });
+    expect(relay?.isClosed()).toBe(true);
+    // The output works again; nothing else happens (no cable, card or central-system call).
+    h.board.relayOutputFails(1, false);
+    await h.status(1, 'Finishing', mark);
+    expect(relay?.isClosed()).toBe(false);
+    expect(h.sink.count((l) => l.msg === 'contactor open failed: retrying until it opens')).toBe(1);
   });
 
   it('a card at a reader whose other connector is faulted goes to the free one, with a log line', async () => {

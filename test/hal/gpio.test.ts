@@ -357,6 +357,35 @@ describe('GpioRelay', () => {
     expect(r.health()).toEqual({ ok: false, fault: 'PowerSwitchFailure', info: 'contactor welded' });
   });
 
+  it('faults a contact found closed at start at once, until a settled reading agrees', async () => {
+    gpio.initial.set(6, 1);
+    const r = relay();
+    const health = record<DeviceHealth>(r, 'health');
+    await r.start();
+    // Commanded open, found closed: welded, or still opening after a previous run closed it.
+    const welded: DeviceHealth = { ok: false, fault: 'PowerSwitchFailure', info: 'contactor welded' };
+    expect(r.health()).toEqual(welded);
+    // It was still opening: it opens within the settle time, and only the settled reading clears it.
+    clock.advance(100);
+    gpio.line(6).drive(0);
+    clock.advance(20);
+    expect(r.health()).toEqual(welded);
+    clock.advance(179);
+    expect(r.health()).toEqual(welded);
+    clock.advance(1);
+    expect(r.health()).toEqual({ ok: true });
+    expect(health).toEqual([welded, { ok: true }]);
+  });
+
+  it('is healthy at once when the contact is found open at start', async () => {
+    const r = relay();
+    const health = record<DeviceHealth>(r, 'health');
+    await r.start();
+    expect(r.health()).toEqual({ ok: true });
+    clock.advance(300);
+    expect(health).toEqual([]);
+  });
+
   it('reports a contact that closes during operation while commanded open', async () => {
     const r = relay();
     await r.start();

@@ -22,20 +22,25 @@ class ManualClock implements Clock {
 
 class FakeFaultInput extends EventEmitter<{ change: [active: boolean] }> implements FaultInput {
   active = false;
+  private lost = false;
   constructor(readonly kind: BoardFaultKind) {
     super();
   }
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
   isActive(): boolean {
-    return this.active;
+    return this.active || this.lost;
   }
   readable(): boolean {
-    return true;
+    return !this.lost;
   }
   set(active: boolean): void {
     this.active = active;
-    this.emit('change', active);
+    this.emit('change', this.isActive());
+  }
+  unreadable(lost: boolean): void {
+    this.lost = lost;
+    this.emit('change', this.isActive());
   }
 }
 
@@ -317,11 +322,13 @@ describe('simulated board', () => {
     board.tamperUnreadable(true);
     expect(tamper!.readable()).toBe(false);
     expect(tamper!.isActive()).toBe(true);
-    expect(c2.fault()).toEqual({ fault: 'OtherError', info: 'tamper detected', kind: 'tamper' });
+    // Active, as a safety input nobody can see must be, and said to be unreadable, not opened.
+    expect(c2.fault()).toEqual({ fault: 'OtherError', info: 'tamper input unreadable', kind: 'tamper' });
     // Opened meanwhile: still active once readable again, and closing it releases it.
     board.tamper(true);
     board.tamperUnreadable(false);
     expect(tamper!.isActive()).toBe(true);
+    expect(c2.fault()).toEqual({ fault: 'OtherError', info: 'tamper detected', kind: 'tamper' });
     board.tamper(false);
     expect(c2.fault()).toBeUndefined();
     expect(changes).toEqual([true, false]);
@@ -450,6 +457,25 @@ describe('assembled connector', () => {
     expect(hw.problems()).toContainEqual({ device: 'emergencyStop', fault: 'OtherError' });
     estop.set(false);
     expect(hw.fault()).toBeUndefined();
+  });
+
+  it('an emergency stop input that cannot be read counts as pressed, and says it is unreadable', () => {
+    const estop = new FakeFaultInput('emergencyStop');
+    const { hw } = connector({ faultInputs: [estop] });
+    const seen: unknown[] = [];
+    hw.on('fault', (f, info) => seen.push([f, info]));
+    estop.unreadable(true);
+    expect(hw.fault()).toEqual({
+      fault: 'OtherError',
+      info: 'emergency stop input unreadable',
+      kind: 'emergencyStop',
+    });
+    estop.unreadable(false);
+    expect(hw.fault()).toBeUndefined();
+    expect(seen).toEqual([
+      ['OtherError', 'emergency stop input unreadable'],
+      [undefined, undefined],
+    ]);
   });
 
   it('an unhealthy relay faults the connector with its code', () => {

@@ -388,3 +388,94 @@ describe('load sharing: the board supply split among the charging connectors', (
     expect(commands).toEqual([[30 * MINUTE, 32]]);
   });
 });
+
+describe('a contactor whose open command fails is tried again on the clock', () => {
+  /** The times (ms since `from`) of every open command the relay of `connectorId` gets. */
+  function openCommands(fx: SessionFixture, connectorId: number, from: number): number[] {
+    const relay = fx.board.connector(connectorId)!.devices.relay;
+    const times: number[] = [];
+    const original = relay.set.bind(relay);
+    vi.spyOn(relay, 'set').mockImplementation((closed) => {
+      if (!closed) times.push(fx.clock.now() - from);
+      return original(closed);
+    });
+    return times;
+  }
+
+  /** Moves the fake clock second by second, letting each retry's outcome settle. */
+  async function seconds(fx: SessionFixture, n: number): Promise<void> {
+    for (let s = 0; s < n; s++) {
+      fx.clock.advance(1000);
+      await fx.settle();
+    }
+  }
+
+  it('after 1 s, backing off to every 10 s, logged once, until it opens: with no other event', async () => {
+    const fx = fixture();
+    await fx.charging(1, TAG);
+    const relay = fx.board.connector(1)!.devices.relay;
+    fx.board.relayOutputFails(1, true);
+    const from = fx.clock.now();
+    const opens = openCommands(fx, 1, from);
+    // The driver ends the session with its card: the StopTransaction is recorded, the open fails.
+    await fx.engine.presentIdTag(TAG, [1]);
+    await fx.settle();
+    expect(fx.stops()).toHaveLength(1);
+    expect(relay.isClosed()).toBe(true);
+    expect(fx.station.status(1)).toMatchObject({ status: 'Faulted', errorCode: 'PowerSwitchFailure' });
+
+    await seconds(fx, 30);
+    expect(opens).toEqual([0, 1000, 3000, 7000, 15_000, 25_000]);
+    expect(relay.isClosed()).toBe(true);
+    // The output works again: nothing else happens, the next retry opens the contactor.
+    fx.board.relayOutputFails(1, false);
+    await seconds(fx, 4);
+    expect(relay.isClosed()).toBe(true);
+    await seconds(fx, 1);
+    expect(relay.isClosed()).toBe(false);
+    expect(opens.at(-1)).toBe(35_000);
+    expect(fx.station.status(1)).toMatchObject({ status: 'Finishing', errorCode: 'NoError' });
+    // Opened: no more retries.
+    await seconds(fx, 60);
+    expect(opens).toHaveLength(7);
+
+    const failures = fx.logLines.filter((l) => l.msg === 'contactor open failed: retrying until it opens');
+    expect(failures).toEqual([
+      expect.objectContaining({ connectorId: 1, err: 'relay output write failed', level: 50 }),
+    ]);
+    expect(fx.logLines.find((l) => l.msg === 'contactor opened after failed attempts')).toMatchObject({
+      connectorId: 1,
+      failures: 6,
+    });
+  });
+
+  it('stops retrying once the contactor may close again (a new session on the cable)', async () => {
+    const fx = fixture();
+    await fx.charging(1, TAG);
+    const relay = fx.board.connector(1)!.devices.relay;
+    const from = fx.clock.now();
+    const opens: number[] = [];
+    // An output that fails to open without the relay noticing it (no fault): the session logic goes on.
+    const set = relay.set.bind(relay);
+    let failing = true;
+    vi.spyOn(relay, 'set').mockImplementation(async (closed) => {
+      if (closed) return set(closed);
+      opens.push(fx.clock.now() - from);
+      if (failing) throw new Error('relay output write failed');
+      return set(closed);
+    });
+    await fx.engine.presentIdTag(TAG, [1]);
+    await fx.settle();
+    await seconds(fx, 3);
+    expect(opens).toEqual([0, 1000, 3000]);
+    // The driver takes the cable and starts again: the contactor may stay closed now.
+    fx.board.unplug(1);
+    await fx.charging(1, TAG);
+    expect(fx.statusOf(1)).toBe('Charging');
+    expect(relay.isClosed()).toBe(true);
+    failing = false;
+    await seconds(fx, 60);
+    expect(opens).toEqual([0, 1000, 3000]);
+    expect(relay.isClosed()).toBe(true);
+  });
+});
