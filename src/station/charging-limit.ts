@@ -98,6 +98,16 @@ export interface EnergyControl {
   evaluate(): Promise<void>;
   /** The connector's limit is below the minimum (a session there is SuspendedEVSE). */
   paused(connectorId: number): boolean;
+  /**
+   * The connector's contactor is known open: commanded open, and no failed command of it is being
+   * retried. Only then may its cable be unlocked (IEC 61851-1: never pulled under load).
+   */
+  contactorOpen(connectorId: number): boolean;
+  /**
+   * Resolves true once the contactor is known open (at once if it is), false when it may close
+   * again before that (a new session) or the owner closes.
+   */
+  untilContactorOpen(connectorId: number): Promise<boolean>;
 }
 
 export interface ChargingLimitEvents {
@@ -186,7 +196,7 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
     this.soon = undefined;
     this.boundary?.cancel();
     this.boundary = undefined;
-    this.openRetries.close();
+    this.openRetries.stop();
     for (const off of this.detach.splice(0)) off();
   }
 
@@ -234,6 +244,18 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
 
   paused(connectorId: number): boolean {
     return this.inEffect.get(connectorId)?.paused ?? false;
+  }
+
+  contactorOpen(connectorId: number): boolean {
+    const relay = this.opts.station.connector(connectorId)?.devices.relay;
+    return !this.openRetries.retrying(connectorId) && !(relay?.isClosed() ?? false);
+  }
+
+  async untilContactorOpen(connectorId: number): Promise<boolean> {
+    // A new episode may begin as one ends (an evaluation commanding it meanwhile): wait for that too.
+    while (this.openRetries.retrying(connectorId))
+      if (!(await this.openRetries.settled(connectorId))) return false;
+    return this.contactorOpen(connectorId);
   }
 
   /** The limit in effect on a connector now (for status, MQTT and cpctl). */
@@ -336,7 +358,8 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
     }
     // Contactors that must open are commanded first, before any await: a fault or a plugged cable
     // opens them within the event that caused it. Then the pilots, then the contactors that close.
-    // A failed open is retried on the clock (contactor-retry.ts) until it opens or may close again.
+    // A failed open or close is followed by opens on the clock (contactor-retry.ts) until one
+    // succeeds or the contactor may close again.
     for (const { hw, outputs } of decisions) if (outputs.contactorClosed) this.openRetries.forget(hw.id);
     const opening = decisions.filter(
       ({ hw, outputs }) =>
@@ -345,8 +368,7 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
     await Promise.all(opening.map(({ hw }) => this.openRetries.open(hw)));
     for (const { hw, outputs } of decisions) await this.offer(hw, outputs.offeredA);
     for (const { hw, outputs } of decisions)
-      if (outputs.contactorClosed && !hw.devices.relay.isClosed())
-        await this.attempt(hw, 'contactor close', () => hw.devices.relay.set(true));
+      if (outputs.contactorClosed && !hw.devices.relay.isClosed()) await this.openRetries.close(hw);
     for (const { hw, limit } of decisions) this.note(hw.id, limit);
     // Nothing changing within the lookahead: look again at its end while a session may be
     // affected; an idle charger is evaluated afresh when a session starts.

@@ -382,11 +382,19 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     return 'Accepted';
   }
 
-  /** UnlockConnector: ends a running transaction (UnlockCommand), then releases the cable. */
+  /**
+   * UnlockConnector: ends a running transaction (UnlockCommand), then releases the cable;
+   * UnlockFailed while its contactor is not known open (a failed command followed by retried
+   * opens): the cable stays locked, and the stop's own release follows once the contactor opens.
+   */
   async unlock(connectorId: number): Promise<'Unlocked' | 'UnlockFailed' | 'NotSupported'> {
     const hw = this.opts.station.connector(connectorId);
     if (!hw || hw.fixedCable || !hw.lock) return 'NotSupported';
     await this.stop(connectorId, 'UnlockCommand');
+    if (!this.opts.limit.contactorOpen(connectorId)) {
+      this.opts.log.warn({ connectorId }, 'unlock refused: the contactor is not known open');
+      return 'UnlockFailed';
+    }
     return (await hw.lock.unlock()) ? 'Unlocked' : 'UnlockFailed';
   }
 
@@ -847,13 +855,35 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     if (!lock || lock.health().ok || (kind !== 'Idle' && kind !== 'Finishing')) return;
     this.lockRetries.get(connectorId)?.cancel();
     this.lockRetries.delete(connectorId);
-    // A self-test drives the lock now, and ends with an unlock of its own: try again after it.
-    if (this.held.has(connectorId)) return this.scheduleLockRetry(connectorId);
+    // A self-test drives the lock now, and ends with an unlock of its own: try again after it. A
+    // contactor not known open keeps the cable locked: try again after it opens.
+    if (this.held.has(connectorId) || !this.opts.limit.contactorOpen(connectorId))
+      return this.scheduleLockRetry(connectorId);
     if (await lock.unlock()) this.opts.log.info({ connectorId }, 'connector lock works again');
     else this.scheduleLockRetry(connectorId);
   }
 
+  /**
+   * Releases the cable once its contactor is known open (IEC 61851-1: a cable is never pulled under
+   * load): at once, or when a failed command of it is followed by an open that succeeds
+   * (contactor-retry.ts), unless a session or a self-test has taken the connector by then.
+   */
   private async releaseCable(connectorId: number): Promise<void> {
+    const lock = this.opts.station.connector(connectorId)?.lock;
+    if (!lock) return;
+    if (!this.opts.limit.contactorOpen(connectorId)) {
+      this.opts.log.warn({ connectorId }, 'cable kept locked until the contactor is known open');
+      void this.opts.limit.untilContactorOpen(connectorId).then(async (opened) => {
+        // A self-test driving the lock ends with an unlock of its own.
+        const taken = holdsCable(this.stateOf(connectorId)) || this.held.has(connectorId);
+        if (opened && !this.closed && !taken) await this.unlockCable(connectorId);
+      });
+      return;
+    }
+    await this.unlockCable(connectorId);
+  }
+
+  private async unlockCable(connectorId: number): Promise<void> {
     const lock = this.opts.station.connector(connectorId)?.lock;
     if (lock && !(await lock.unlock())) this.opts.log.warn({ connectorId }, 'connector did not unlock');
   }
@@ -1104,4 +1134,9 @@ function wholeWh(reading: MeterReading): MeterReading {
 /** OCPP id tags compare case-insensitively. */
 export function sameTag(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
+}
+
+/** A session that has locked the cable for its transaction, or is about to (from Starting to its stop). */
+function holdsCable(state: SessionState): boolean {
+  return state.kind === 'Starting' || state.kind === 'Transaction' || state.kind === 'Stopping';
 }

@@ -224,6 +224,72 @@ describe('faulted connectors on the simulated board', () => {
     expect(h.sink.count((l) => l.msg === 'contactor open failed: retrying until it opens')).toBe(1);
   });
 
+  it('a stop whose contactor open fails keeps the cable locked (UnlockConnector: UnlockFailed); once the output works the contactor opens, then the lock releases', async () => {
+    const h = await start();
+    await h.booted();
+    const transactionId = await charging(h, TAG, 1);
+    const { devices, lock } = h.board.connector(1)!;
+    h.board.relayOutputFails(1, true);
+    const order: string[] = [];
+    devices.relay.on('change', (closed) => order.push(closed ? 'contactor closed' : 'contactor opened'));
+    const unlock = lock!.unlock.bind(lock);
+    const released = new Promise<void>((resolve) => {
+      vi.spyOn(lock!, 'unlock').mockImplementation(async () => {
+        const unlocked = await unlock();
+        if (unlocked) order.push('cable unlocked');
+        if (unlocked) resolve();
+        return unlocked;
+      });
+    });
+    const mark = h.csms.mark();
+    await h.csms.call(CP_ID, 'RemoteStopTransaction', { transactionId });
+    await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });
+    await h.status(1, 'Faulted', mark);
+    expect([devices.relay.isClosed(), lock!.isLocked()]).toEqual([true, true]);
+    // The cable may be live: the central system cannot have it released either.
+    expect(await h.csms.call(CP_ID, 'UnlockConnector', { connectorId: 1 })).toEqual({
+      status: 'UnlockFailed',
+    });
+    expect(lock!.isLocked()).toBe(true);
+    h.board.relayOutputFails(1, false);
+    await released;
+    expect(order).toEqual(['contactor opened', 'cable unlocked']);
+    expect([devices.relay.isClosed(), lock!.isLocked()]).toEqual([false, false]);
+  });
+
+  it('a contactor whose close failed is commanded open until its output works: the fault clears, no session starts again', async () => {
+    const h = await start();
+    await h.booted();
+    const { devices, lock } = h.board.connector(1)!;
+    h.board.relayOutputFails(1, true);
+    let mark = h.csms.mark();
+    h.board.plug(1);
+    await h.status(1, 'Preparing', mark);
+    h.board.swipe(TAG);
+    await h.csms.waitForCall(CP_ID, 'StartTransaction', { since: mark });
+    // The close fails: the relay reports PowerSwitchFailure, which ends the transaction.
+    const stop = await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });
+    expect(stop.payload).toMatchObject({ reason: 'Other' });
+    expect(await h.status(1, 'Faulted', mark)).toMatchObject({
+      errorCode: 'PowerSwitchFailure',
+      info: 'relay output write failed',
+    });
+    // Its state unknown, the contactor is not known open: the cable stays locked.
+    expect(lock!.isLocked()).toBe(true);
+    // The output is repaired; nothing else happens (no cable, card or central-system call).
+    mark = h.csms.mark();
+    h.board.relayOutputFails(1, false);
+    expect((await h.status(1, 'Finishing', mark)).errorCode).toBe('NoError');
+    mark = h.csms.mark();
+    h.board.unplug(1);
+    await h.status(1, 'Available', mark);
+    expect(h.csms.calls(CP_ID, 'StartTransaction')).toHaveLength(1);
+    expect([devices.relay.isClosed(), lock!.isLocked()]).toEqual([false, false]);
+    expect(
+      h.sink.count((l) => l.msg === 'contactor close failed: commanding it open until its output answers'),
+    ).toBe(1);
+  });
+
   it('a card at a reader whose other connector is faulted goes to the free one, with a log line', async () => {
     const h = await start();
     await h.booted();

@@ -478,4 +478,159 @@ describe('a contactor whose open command fails is tried again on the clock', () 
     expect(opens).toEqual([0, 1000, 3000]);
     expect(relay.isClosed()).toBe(true);
   });
+
+  /** What happens to the contactor and the cable's lock of a connector, in order, from now on. */
+  function contactorAndLock(fx: SessionFixture, connectorId: number): string[] {
+    const { devices, lock } = fx.board.connector(connectorId)!;
+    const order: string[] = [];
+    devices.relay.on('change', (closed) => order.push(closed ? 'contactor closed' : 'contactor opened'));
+    const unlock = lock!.unlock.bind(lock);
+    vi.spyOn(lock!, 'unlock').mockImplementation(async () => {
+      const unlocked = await unlock();
+      if (unlocked) order.push('cable unlocked');
+      return unlocked;
+    });
+    return order;
+  }
+
+  it('keeps the cable locked while the open is retried, and releases it once the contactor opens', async () => {
+    const fx = fixture();
+    await fx.charging(1, TAG);
+    const { devices, lock } = fx.board.connector(1)!;
+    fx.board.relayOutputFails(1, true);
+    const order = contactorAndLock(fx, 1);
+    await fx.engine.presentIdTag(TAG, [1]);
+    await fx.settle();
+    expect(fx.stops()).toHaveLength(1);
+    expect([devices.relay.isClosed(), lock!.isLocked()]).toEqual([true, true]);
+    await seconds(fx, 30);
+    expect(lock!.isLocked()).toBe(true);
+    fx.board.relayOutputFails(1, false);
+    await seconds(fx, 5);
+    expect([devices.relay.isClosed(), lock!.isLocked()]).toEqual([false, false]);
+    expect(order).toEqual(['contactor opened', 'cable unlocked']);
+    expect(fx.statusOf(1)).toBe('Finishing');
+  });
+
+  it('UnlockConnector answers UnlockFailed while the contactor is not known open, Unlocked once it is', async () => {
+    const fx = fixture();
+    await fx.charging(1, TAG);
+    const { lock } = fx.board.connector(1)!;
+    fx.board.relayOutputFails(1, true);
+    // The central system's unlock stops the transaction (UnlockCommand); its open fails.
+    expect(await fx.engine.unlock(1)).toBe('UnlockFailed');
+    expect(fx.stops()).toEqual([
+      expect.objectContaining({ stop: expect.objectContaining({ reason: 'UnlockCommand' }) }),
+    ]);
+    await seconds(fx, 3);
+    expect(await fx.engine.unlock(1)).toBe('UnlockFailed');
+    expect(lock!.isLocked()).toBe(true);
+    fx.board.relayOutputFails(1, false);
+    await seconds(fx, 4);
+    expect(lock!.isLocked()).toBe(false);
+    expect(await fx.engine.unlock(1)).toBe('Unlocked');
+  });
+
+  it('a failed lock is not tried again (an unlock) while the contactor is not known open', async () => {
+    const fx = fixture();
+    await fx.charging(1, TAG);
+    const { lock } = fx.board.connector(1)!;
+    fx.board.relayOutputFails(1, true);
+    await fx.engine.presentIdTag(TAG, [1]);
+    await fx.settle();
+    // The lock jams (ConnectorLockFailure) and works again; the EV side is unplugged, the moment
+    // its retry (an unlock) comes, and again every 30 s: all while the open is retried.
+    fx.board.lockFail(1, true);
+    expect(await lock!.lock()).toBe(false);
+    fx.board.lockFail(1, false);
+    fx.board.unplug(1);
+    await seconds(fx, 40);
+    expect(lock!.isLocked()).toBe(true);
+    fx.board.relayOutputFails(1, false);
+    await seconds(fx, 10);
+    expect(lock!.isLocked()).toBe(false);
+  });
+
+  it('a driver that records the open before its write fails (EV-CC-AC1: isClosed() false) is retried too, the cable kept locked', async () => {
+    const fx = fixture();
+    await fx.charging(1, TAG);
+    const { devices, lock } = fx.board.connector(1)!;
+    const relay = devices.relay;
+    const from = fx.clock.now();
+    const opens: number[] = [];
+    // As the EV-CC-AC1's enable coil: the command is the state, whatever the write did.
+    let permitted = relay.isClosed();
+    let failing = true;
+    const set = relay.set.bind(relay);
+    vi.spyOn(relay, 'isClosed').mockImplementation(() => permitted);
+    vi.spyOn(relay, 'set').mockImplementation(async (closed) => {
+      permitted = closed;
+      if (!closed) opens.push(fx.clock.now() - from);
+      if (failing) throw new Error('coil 20000 not written: timed out');
+      return set(closed);
+    });
+    await fx.engine.presentIdTag(TAG, [1]);
+    await fx.settle();
+    expect(relay.isClosed()).toBe(false);
+    await seconds(fx, 8);
+    expect(opens).toEqual([0, 1000, 3000, 7000]);
+    expect(lock!.isLocked()).toBe(true);
+    failing = false;
+    await seconds(fx, 8);
+    expect(opens).toEqual([0, 1000, 3000, 7000, 15_000]);
+    expect(lock!.isLocked()).toBe(false);
+  });
+});
+
+describe('a contactor whose close command fails is commanded open on the clock until its output answers', () => {
+  async function seconds(fx: SessionFixture, n: number): Promise<void> {
+    for (let s = 0; s < n; s++) {
+      fx.clock.advance(1000);
+      await fx.settle();
+    }
+  }
+
+  it('Faulted, the session stopped; once the output is repaired the fault clears within the back-off, no close again', async () => {
+    const fx = fixture();
+    const relay = fx.board.connector(1)!.devices.relay;
+    const commands: Array<[number, boolean]> = [];
+    const set = relay.set.bind(relay);
+    let from = fx.clock.now();
+    vi.spyOn(relay, 'set').mockImplementation((closed) => {
+      commands.push([fx.clock.now() - from, closed]);
+      return set(closed);
+    });
+    fx.board.relayOutputFails(1, true);
+    fx.board.plug(1);
+    await fx.engine.presentIdTag(TAG, [1]);
+    await fx.settle();
+    from = fx.clock.now();
+    expect(fx.station.status(1)).toMatchObject({ status: 'Faulted', errorCode: 'PowerSwitchFailure' });
+    expect(fx.stops()).toEqual([
+      expect.objectContaining({ stop: expect.objectContaining({ reason: 'Other' }) }),
+    ]);
+    expect(fx.board.connector(1)!.lock!.isLocked()).toBe(true);
+    await seconds(fx, 30);
+    expect(fx.statusOf(1)).toBe('Faulted');
+    fx.board.relayOutputFails(1, false);
+    await seconds(fx, 10);
+    expect(fx.station.status(1)).toMatchObject({ status: 'Finishing', errorCode: 'NoError' });
+    expect(fx.board.connector(1)!.lock!.isLocked()).toBe(false);
+    fx.board.unplug(1);
+    await fx.settle();
+    expect(fx.statusOf(1)).toBe('Available');
+    // One close (the failed one), then only opens: at 1, 3, 7, 15, 25 s and the one that worked at 35 s.
+    expect(commands.filter(([, closed]) => closed)).toHaveLength(1);
+    expect(commands.filter(([at, closed]) => !closed && at > 0).map(([at]) => at)).toEqual([
+      1000, 3000, 7000, 15_000, 25_000, 35_000,
+    ]);
+    expect(fx.starts()).toHaveLength(1);
+    await seconds(fx, 60);
+    expect(commands.filter(([at]) => at > 35_000)).toEqual([]);
+    expect(
+      fx.logLines.filter(
+        (l) => l.msg === 'contactor close failed: commanding it open until its output answers',
+      ),
+    ).toHaveLength(1);
+  });
 });
