@@ -20,6 +20,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DevCsms } from '../csms/server.js';
+import { imageRoot } from '../support/install-image.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const A = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -98,7 +99,7 @@ function setConfirmTimeout(seconds: number): void {
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'cp-release-'));
-  root = join(work, 'root');
+  root = imageRoot(join(work, 'root'));
   prefix = join(root, 'opt/chargepoint');
   stateDir = join(root, 'var/lib/chargepoint');
   configFile = join(work, 'chargepoint.json');

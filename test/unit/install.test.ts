@@ -21,6 +21,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../src/config/file.js';
+import { elfHeader, imageRoot } from '../support/install-image.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
@@ -92,27 +93,6 @@ const PREFIXED_FILES: Record<string, string> = {
   'config/chargepoint.example.json': 'etc/chargepoint/chargepoint.json',
 };
 const modeOf = (path: string) => (statSync(at(path)).mode & 0o7777).toString(8);
-
-/** ELF e_machine of the architectures these tests run on and stand for (Node's names). */
-const E_MACHINE: Record<string, number> = { x64: 0x3e, arm64: 0xb7 };
-
-/** The start of a little-endian 64-bit ELF executable for `arch`: all the installer reads of one. */
-function elfHeader(arch: string): Buffer {
-  const machine = E_MACHINE[arch];
-  if (machine === undefined) throw new Error(`no e_machine known for ${arch}`);
-  const header = Buffer.alloc(64);
-  header.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
-  header.writeUInt16LE(2, 16);
-  header.writeUInt16LE(machine, 18);
-  return header;
-}
-
-/** A DESTDIR root that is an image of this machine's architecture, as far as the installer reads one. */
-function imageRoot(dir: string): string {
-  mkdirSync(join(dir, 'bin'), { recursive: true });
-  writeFileSync(join(dir, 'bin/sh'), elfHeader(process.arch), { mode: 0o755 });
-  return dir;
-}
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'cp-install-'));

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_FILE_SCHEMA } from '../../src/config/file-schema.js';
 import { EXIT } from '../../src/daemon.js';
+import { imageRoot } from '../support/install-image.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const PREFIX = '/opt/chargepoint';
@@ -54,7 +55,7 @@ function directives(text: string): Map<string, string[]> {
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'cp-systemd-'));
-  root = join(work, 'root');
+  root = imageRoot(join(work, 'root'));
   const install = run('bash', [join(ROOT, 'scripts/install.sh')], { DESTDIR: root });
   expect(install.stderr).toBe('');
   expect(install.status).toBe(0);
