@@ -1,9 +1,11 @@
+import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCa, createServerCert, type Pem } from '../csms/certs.js';
 import { type CsmsOptions, DevCsms } from '../csms/server.js';
+import { useDaemonEnv } from '../support/daemon-process.js';
 import { CP_ID, type Harness, type HarnessOptions, useHarness } from '../support/harness.js';
 import { type CertId, ecCa, ecServerCert, opensslCertId, rsaCa } from '../support/pki.js';
 
@@ -405,6 +407,51 @@ describe('Security extension: root certificates over OCPP and TLS trust', () => 
     await h.csms.waitForCall(CP_ID, 'StatusNotification', { since: again });
   });
 
+  it('AdditionalRootCertificateCheck: the replaced root is the fallback a server not yet switched connects through; once the new root has verified a connection it is gone and a server on it is refused', async () => {
+    const h = await connected({ ocpp: { AdditionalRootCertificateCheck: true } });
+    const successor = rsaCa({ commonName: 'Successor Root', issuer: root });
+    const successorId = opensslCertId(successor.cert, root.cert, 'SHA256');
+    expect(await install(h, 'CentralSystemRootCertificate', successor.cert)).toEqual({ status: 'Accepted' });
+
+    // The central system still presents a chain to the old root, which only the fallback verifies.
+    for (let i = 0; i < 2; i++) {
+      const mark = h.csms.mark();
+      const handshakes = h.csms.handshakes.length;
+      h.runtime.link.reconnect('test');
+      await h.csms.waitForCall(CP_ID, 'StatusNotification', { since: mark });
+      expect(h.csms.handshakes.length).toBeGreaterThan(handshakes);
+      expect(await installed(h, 'CentralSystemRootCertificate')).toEqual({
+        status: 'Accepted',
+        certificateHashData: [selfId(root), successorId],
+      });
+    }
+    expect(h.sink.count((l) => l.msg === 'fallback root certificate removed')).toBe(0);
+
+    // The central system switches to a chain to the new root: the fallback goes.
+    await h.restartCsms({ tls: tlsOf(createServerCert(successor)), basicAuth: { [CP_ID]: PASSWORD } });
+    await h.csms.waitForCall(CP_ID, 'StatusNotification');
+    expect(await installed(h, 'CentralSystemRootCertificate')).toEqual({
+      status: 'Accepted',
+      certificateHashData: [successorId],
+    });
+
+    // A server on the old chain is no longer trusted: refused during the TLS handshake, with the event.
+    const logged = h.sink.lines.length;
+    const rogue = await h.restartCsms({ tls: tlsOf(server), basicAuth: { [CP_ID]: PASSWORD } });
+    await h.sink.waitFor(
+      (l) =>
+        h.sink.lines.indexOf(l) >= logged &&
+        l.msg === 'security event recorded' &&
+        l.securityEvent === 'InvalidCentralSystemCertificate',
+    );
+    expect(rogue.handshakes).toEqual([]);
+    await h.restartCsms({ tls: tlsOf(createServerCert(successor)), basicAuth: { [CP_ID]: PASSWORD } });
+    await h.csms.waitForCall(CP_ID, 'SecurityEventNotification', {
+      where: isEvent('InvalidCentralSystemCertificate'),
+    });
+    expect((await installed(h, 'CentralSystemRootCertificate')).certificateHashData).toEqual([successorId]);
+  });
+
   it('SecurityProfile 2 needs a central-system root: Rejected without one, Accepted once one is installed over OCPP, which then verifies the TLS endpoint', async () => {
     const tlsCsms = new DevCsms({ tls: tlsOf(server), basicAuth: { [CP_ID]: PASSWORD } });
     const { url: tlsUrl } = await tlsCsms.start();
@@ -424,5 +471,109 @@ describe('Security extension: root certificates over OCPP and TLS trust', () => 
     } finally {
       await tlsCsms.stop();
     }
+  });
+});
+
+describe('AdditionalRootCertificateCheck across a power cut (the daemon as a process)', () => {
+  const CP = 'CP-FALLBACK-01';
+  const env = useDaemonEnv('cp-fallback-', CP);
+  const root = createCa({ commonName: 'Provisioned CSMS Root' });
+  const successor = rsaCa({ commonName: 'Successor Root', issuer: root });
+  const onRoot = createServerCert(root);
+  const onSuccessor = createServerCert(successor);
+  const selfId = opensslCertId(root.cert, root.cert, 'SHA256');
+  const successorId = opensslCertId(successor.cert, root.cert, 'SHA256');
+  let csms: DevCsms | undefined;
+
+  afterEach(async () => {
+    await csms?.stop();
+    csms = undefined;
+  });
+
+  /** The central system (re)started on `port` (0: a new one) with a server certificate `pem`. */
+  async function serve(pem: Pem, port = 0): Promise<{ csms: DevCsms; url: string }> {
+    await csms?.stop();
+    const next = new DevCsms({
+      port,
+      tls: { key: pem.key, cert: pem.cert },
+      basicAuth: { [CP]: PASSWORD },
+    });
+    csms = next;
+    return { csms: next, url: (await next.start()).url };
+  }
+
+  it('the fallback survives SIGKILL and is used after it, until the new root has verified a connection; its removal survives SIGKILL too', async () => {
+    const e = env();
+    const caFile = join(e.dir, 'provisioned.pem');
+    writeFileSync(caFile, root.cert);
+    const first = await serve(onRoot);
+    const port = Number(new URL(first.url).port);
+    const config = e.daemonConfig({
+      csms: {
+        url: first.url,
+        securityProfile: 2,
+        caFile,
+        reconnect: { initialSeconds: 0.05, maxSeconds: 0.5 },
+      },
+      ocpp: {
+        AuthorizationKey: KEY,
+        AdditionalRootCertificateCheck: true,
+        HeartbeatInterval: 3600,
+        WebSocketPingInterval: 0,
+      },
+    });
+    const daemon = e.spawn(config);
+    await first.csms.waitForCall(CP, 'BootNotification');
+    const installed = (on: DevCsms) =>
+      on.call<Installed>(CP, 'GetInstalledCertificateIds', {
+        certificateType: 'CentralSystemRootCertificate',
+      });
+    expect(
+      await first.csms.call(CP, 'InstallCertificate', {
+        certificateType: 'CentralSystemRootCertificate',
+        certificate: successor.cert,
+      }),
+    ).toEqual({ status: 'Accepted' });
+
+    // Power cut: the central system has not switched yet, so only the fallback verifies it.
+    daemon.child.kill('SIGKILL');
+    await daemon.exitCode();
+    await first.csms.waitForDisconnect(CP);
+    const mark = first.csms.mark();
+    const second = e.spawn(config);
+    await first.csms.waitForCall(CP, 'BootNotification', { since: mark });
+    expect(await installed(first.csms)).toEqual({
+      status: 'Accepted',
+      certificateHashData: [selfId, successorId],
+    });
+
+    // The central system switches: the connection verified by the new root removes the fallback.
+    const switched = await serve(onSuccessor, port);
+    await switched.csms.waitForCall(CP, 'StatusNotification');
+    expect(await installed(switched.csms)).toEqual({
+      status: 'Accepted',
+      certificateHashData: [successorId],
+    });
+
+    // Another power cut, and a server back on the old chain: refused, the old root stays gone.
+    second.child.kill('SIGKILL');
+    await second.exitCode();
+    await switched.csms.waitForDisconnect(CP);
+    const old = await serve(onRoot, port);
+    const outcome = Promise.race([
+      once(old.csms, 'tlsError').then(() => 'refused'),
+      old.csms.waitForConnection(CP).then(
+        () => 'connected',
+        () => 'no attempt',
+      ),
+    ]);
+    e.spawn(config);
+    expect(await outcome).toBe('refused');
+    expect(old.csms.handshakes).toEqual([]);
+    const back = await serve(onSuccessor, port);
+    await back.csms.waitForCall(CP, 'SecurityEventNotification', {
+      where: isEvent('InvalidCentralSystemCertificate'),
+    });
+    expect(await installed(back.csms)).toEqual({ status: 'Accepted', certificateHashData: [successorId] });
   });
 });
