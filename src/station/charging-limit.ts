@@ -396,7 +396,7 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
         !outputs.contactorClosed && hw.devices.relay.isClosed() && !this.openRetries.retrying(hw.id),
     );
     await Promise.all(opening.map(({ hw }) => this.openRetries.open(hw)));
-    for (const { hw, outputs } of decisions) await this.offer(hw, outputs.offeredA);
+    for (const { hw, outputs } of decisions) await this.offer(hw, outputs);
     for (const { hw, outputs } of decisions)
       if (outputs.contactorClosed && !hw.devices.relay.isClosed()) await this.openRetries.close(hw);
     for (const { hw, limit } of decisions) this.note(hw.id, limit);
@@ -445,11 +445,19 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
     }
   }
 
-  /** The pilot's offer, and a DC module's power setpoint to match. */
-  private async offer(hw: ConnectorHardware, amps: number): Promise<void> {
+  /**
+   * The pilot's offer, and a DC module's power setpoint to match. A pilot command that fails and
+   * faults the relay (a charge controller's enable coil) of a contactor that is to stay open is
+   * followed by opens on the clock, as a failed open is: nothing else would command it again.
+   */
+  private async offer(hw: ConnectorHardware, outputs: ConnectorOutputs): Promise<void> {
     const { devices } = hw;
-    if (devices.pilot.currentLimit() !== amps)
-      await this.attempt(hw, 'pilot limit', () => devices.pilot.setCurrentLimit(amps));
+    const amps = outputs.offeredA;
+    if (devices.pilot.currentLimit() !== amps) {
+      const failure = await this.attempt(hw, 'pilot limit', () => devices.pilot.setCurrentLimit(amps));
+      if (failure && !outputs.contactorClosed)
+        this.openRetries.otherOutputFailed(hw, 'pilot limit', failure.error);
+    }
     const setpoint = devices.powerSetpoint;
     if (!setpoint) return;
     const { voltageV, phases } = electricalOf(devices);
@@ -458,15 +466,21 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
       await this.attempt(hw, 'power setpoint', () => setpoint.setPowerLimit(watts));
   }
 
-  /** An output that cannot be commanded is logged; the others are still commanded. */
-  private async attempt(hw: ConnectorHardware, what: string, act: () => Promise<void>): Promise<void> {
+  /** An output that cannot be commanded is logged (and its failure returned); the others are still commanded. */
+  private async attempt(
+    hw: ConnectorHardware,
+    what: string,
+    act: () => Promise<void>,
+  ): Promise<{ error: unknown } | undefined> {
     try {
       await act();
+      return undefined;
     } catch (error) {
       this.opts.log.error(
         { connectorId: hw.id, err: error instanceof Error ? error.message : String(error) },
         `${what} not commanded`,
       );
+      return { error };
     }
   }
 
