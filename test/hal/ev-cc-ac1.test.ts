@@ -397,7 +397,7 @@ describe('Phoenix Contact EV Charge Control Basic over Modbus TCP (pymodbus)', (
       let enableWrites = 0;
       let refusing = false;
       const writeCoil = ModbusBus.prototype.writeCoil;
-      vi.spyOn(ModbusBus.prototype, 'writeCoil').mockImplementation(function (
+      const refusals = vi.spyOn(ModbusBus.prototype, 'writeCoil').mockImplementation(function (
         this: ModbusBus,
         unitId,
         address,
@@ -449,6 +449,8 @@ describe('Phoenix Contact EV Charge Control Basic over Modbus TCP (pymodbus)', (
         limit.close();
         station.close();
         await built.stop();
+        // The bus of every later test is a ModbusBus too.
+        refusals.mockRestore();
       }
     });
 
