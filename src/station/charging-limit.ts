@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Board, ConnectorHardware } from '../../hal/types.js';
+import type { Board, ConnectorHardware, Relay } from '../../hal/types.js';
 import type { Clock, OcppTime } from '../clock.js';
 import type { Logger } from '../log.js';
 import { type ConnectorOutputs, decideOutputs, type OfferState } from './charging-outputs.js';
@@ -99,13 +99,14 @@ export interface EnergyControl {
   /** The connector's limit is below the minimum (a session there is SuspendedEVSE). */
   paused(connectorId: number): boolean;
   /**
-   * The connector's contactor is known open: commanded open, and no failed command of it is being
-   * retried. Only then may its cable be unlocked (IEC 61851-1: never pulled under load).
+   * The connector's contactor is known open: commanded open, no failed command of it being
+   * retried, and its feedback contact (where it has one) open: a contact welded closed keeps the
+   * conductors live. Only then may its cable be unlocked (IEC 61851-1: never pulled under load).
    */
   contactorOpen(connectorId: number): boolean;
   /**
-   * Resolves true once the contactor is known open (at once if it is), false when it may close
-   * again before that (a new session) or the owner closes.
+   * Resolves true once the contactor is known open (at once if it is; a weld clearing is such a
+   * moment), false when it may close again before that (a new session) or the owner closes.
    */
   untilContactorOpen(connectorId: number): Promise<boolean>;
 }
@@ -163,6 +164,8 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
   /** An evaluation asked for by evaluateSoon, not started yet. */
   private soon: NodeJS.Immediate | undefined;
   private closed = false;
+  /** Waits for a relay's next change (`nextRelayChange`), ended when the owner closes. */
+  private readonly closing = new Set<() => void>();
 
   constructor(private readonly opts: ChargingLimitOptions) {
     super();
@@ -197,6 +200,7 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
     this.boundary?.cancel();
     this.boundary = undefined;
     this.openRetries.stop();
+    for (const wake of [...this.closing]) wake();
     for (const off of this.detach.splice(0)) off();
   }
 
@@ -248,14 +252,40 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
 
   contactorOpen(connectorId: number): boolean {
     const relay = this.opts.station.connector(connectorId)?.devices.relay;
-    return !this.openRetries.retrying(connectorId) && !(relay?.isClosed() ?? false);
+    if (!relay) return true;
+    return !this.openRetries.retrying(connectorId) && !relay.isClosed() && relay.feedback() !== true;
   }
 
   async untilContactorOpen(connectorId: number): Promise<boolean> {
-    // A new episode may begin as one ends (an evaluation commanding it meanwhile): wait for that too.
-    while (this.openRetries.retrying(connectorId))
-      if (!(await this.openRetries.settled(connectorId))) return false;
-    return this.contactorOpen(connectorId);
+    const relay = this.opts.station.connector(connectorId)?.devices.relay;
+    if (!relay) return true;
+    for (;;) {
+      if (this.contactorOpen(connectorId)) return true;
+      if (this.closed) return false;
+      // A new episode may begin as one ends (an evaluation commanding it meanwhile): wait for that too.
+      if (this.openRetries.retrying(connectorId)) {
+        if (!(await this.openRetries.settled(connectorId))) return false;
+        continue;
+      }
+      if (relay.isClosed()) return false;
+      // Welded: commanded open, the contact closed. Only the contact opening ends that.
+      await this.nextRelayChange(relay);
+    }
+  }
+
+  /** Resolves at the relay's next change of command or contact, or when the owner closes. */
+  private nextRelayChange(relay: Relay): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        relay.off('change', done);
+        relay.off('feedback', done);
+        this.closing.delete(done);
+        resolve();
+      };
+      relay.on('change', done);
+      relay.on('feedback', done);
+      this.closing.add(done);
+    });
   }
 
   /** The limit in effect on a connector now (for status, MQTT and cpctl). */
@@ -366,7 +396,7 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
         !outputs.contactorClosed && hw.devices.relay.isClosed() && !this.openRetries.retrying(hw.id),
     );
     await Promise.all(opening.map(({ hw }) => this.openRetries.open(hw)));
-    for (const { hw, outputs } of decisions) await this.offer(hw, outputs.offeredA);
+    for (const { hw, outputs } of decisions) await this.offer(hw, outputs);
     for (const { hw, outputs } of decisions)
       if (outputs.contactorClosed && !hw.devices.relay.isClosed()) await this.openRetries.close(hw);
     for (const { hw, limit } of decisions) this.note(hw.id, limit);
@@ -415,11 +445,19 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
     }
   }
 
-  /** The pilot's offer, and a DC module's power setpoint to match. */
-  private async offer(hw: ConnectorHardware, amps: number): Promise<void> {
+  /**
+   * The pilot's offer, and a DC module's power setpoint to match. A pilot command that fails and
+   * faults the relay (a charge controller's enable coil) of a contactor that is to stay open is
+   * followed by opens on the clock, as a failed open is: nothing else would command it again.
+   */
+  private async offer(hw: ConnectorHardware, outputs: ConnectorOutputs): Promise<void> {
     const { devices } = hw;
-    if (devices.pilot.currentLimit() !== amps)
-      await this.attempt(hw, 'pilot limit', () => devices.pilot.setCurrentLimit(amps));
+    const amps = outputs.offeredA;
+    if (devices.pilot.currentLimit() !== amps) {
+      const failure = await this.attempt(hw, 'pilot limit', () => devices.pilot.setCurrentLimit(amps));
+      if (failure && !outputs.contactorClosed)
+        this.openRetries.otherOutputFailed(hw, 'pilot limit', failure.error);
+    }
     const setpoint = devices.powerSetpoint;
     if (!setpoint) return;
     const { voltageV, phases } = electricalOf(devices);
@@ -428,15 +466,21 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
       await this.attempt(hw, 'power setpoint', () => setpoint.setPowerLimit(watts));
   }
 
-  /** An output that cannot be commanded is logged; the others are still commanded. */
-  private async attempt(hw: ConnectorHardware, what: string, act: () => Promise<void>): Promise<void> {
+  /** An output that cannot be commanded is logged (and its failure returned); the others are still commanded. */
+  private async attempt(
+    hw: ConnectorHardware,
+    what: string,
+    act: () => Promise<void>,
+  ): Promise<{ error: unknown } | undefined> {
     try {
       await act();
+      return undefined;
     } catch (error) {
       this.opts.log.error(
         { connectorId: hw.id, err: error instanceof Error ? error.message : String(error) },
         `${what} not commanded`,
       );
+      return { error };
     }
   }
 

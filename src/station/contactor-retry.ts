@@ -28,7 +28,8 @@ interface Episode {
  * a contactor whose command failed (a GPIO or Modbus write error): a failed open may have left it
  * closed while energy must not flow, a failed close (a Modbus write may have been applied with its
  * answer lost) leaves its state unknown and its relay faulted (PowerSwitchFailure) until some
- * command of it succeeds, and no other event need come to command it again. The retries come 1 s
+ * command of it succeeds, and no other event need come to command it again; so does another
+ * output's failed command that faults the relay (`otherOutputFailed`). The retries come 1 s
  * after the failure and twice as long after each one up to 10 s, until an open succeeds (which also
  * clears the relay's fault) or the owner `forget`s it (the contactor may close again). Only opens
  * are retried: opening is always safe, a close is the session's to decide. While an episode runs
@@ -74,6 +75,21 @@ export class ContactorOpenRetries {
     } catch (error) {
       this.failed(hw, 'contactor close failed: commanding it open until its output answers', error);
     }
+  }
+
+  /**
+   * A command of another output failed and left the relay unhealthy: the EV-CC-AC1's pilot writes
+   * the enable coil that is its relay, and a write that fails there faults the relay as a failed
+   * open would, with nothing to command it again. For a contactor that is to stay open: an episode,
+   * whose open succeeding clears the fault.
+   */
+  otherOutputFailed(hw: ConnectorHardware, what: string, error: unknown): void {
+    if (hw.devices.relay.health().ok) return;
+    this.failed(
+      hw,
+      `${what} not commanded, the relay faulted: commanding the contactor open until its output answers`,
+      error,
+    );
   }
 
   /** The contactor may close again: its open is not retried any more. */

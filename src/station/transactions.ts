@@ -385,7 +385,8 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   /**
    * UnlockConnector: ends a running transaction (UnlockCommand), then releases the cable;
    * UnlockFailed while its contactor is not known open (a failed command followed by retried
-   * opens): the cable stays locked, and the stop's own release follows once the contactor opens.
+   * opens, a welded contact): the cable stays locked, and the stop's own release follows once the
+   * contactor opens.
    */
   async unlock(connectorId: number): Promise<'Unlocked' | 'UnlockFailed' | 'NotSupported'> {
     const hw = this.opts.station.connector(connectorId);
@@ -866,7 +867,8 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   /**
    * Releases the cable once its contactor is known open (IEC 61851-1: a cable is never pulled under
    * load): at once, or when a failed command of it is followed by an open that succeeds
-   * (contactor-retry.ts), unless a session or a self-test has taken the connector by then.
+   * (contactor-retry.ts) or a welded contact opens, unless a session or a self-test has taken the
+   * connector by then.
    */
   private async releaseCable(connectorId: number): Promise<void> {
     const lock = this.opts.station.connector(connectorId)?.lock;

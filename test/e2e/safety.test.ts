@@ -290,6 +290,47 @@ describe('faulted connectors on the simulated board', () => {
     ).toBe(1);
   });
 
+  it('a session that ends with the contact welded is Faulted and keeps the cable locked (UnlockConnector: UnlockFailed); the contact opens, the cable is released', async () => {
+    const h = await start();
+    await h.booted();
+    // The contact closes with the session's contactor and stays closed when it is commanded open.
+    h.board.relayContact(1, 'welds-on-close');
+    const transactionId = await charging(h, TAG, 1);
+    const { devices, lock } = h.board.connector(1)!;
+    const unlock = lock!.unlock.bind(lock);
+    const released = new Promise<void>((resolve) => {
+      vi.spyOn(lock!, 'unlock').mockImplementation(async () => {
+        const unlocked = await unlock();
+        if (unlocked) resolve();
+        return unlocked;
+      });
+    });
+    let mark = h.csms.mark();
+    await h.csms.call(CP_ID, 'RemoteStopTransaction', { transactionId });
+    await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });
+    expect(await h.status(1, 'Faulted', mark)).toMatchObject({
+      errorCode: 'PowerSwitchFailure',
+      info: 'contactor welded',
+    });
+    // Commanded open, the contact closed: the conductors are live, the cable stays in.
+    expect([devices.relay.isClosed(), devices.relay.feedback(), lock!.isLocked()]).toEqual([
+      false,
+      true,
+      true,
+    ]);
+    expect(await h.csms.call(CP_ID, 'UnlockConnector', { connectorId: 1 })).toEqual({
+      status: 'UnlockFailed',
+    });
+    expect(lock!.isLocked()).toBe(true);
+    // The weld clears; nothing else happens (no cable, card or central-system call).
+    mark = h.csms.mark();
+    h.board.relayContact(1, 'follows');
+    await released;
+    expect((await h.status(1, 'Finishing', mark)).errorCode).toBe('NoError');
+    expect([devices.relay.feedback(), lock!.isLocked()]).toEqual([false, false]);
+    expect(h.csms.calls(CP_ID, 'StartTransaction')).toHaveLength(1);
+  });
+
   it('a card at a reader whose other connector is faulted goes to the free one, with a log line', async () => {
     const h = await start();
     await h.booted();

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decodeStatus, EV_CC_AC1, EvCcAc1Controller, EvCcAc1Pilot } from '../../hal/drivers/ev-cc-ac1.js';
 import { ModbusBus } from '../../hal/drivers/modbus-bus.js';
 import { ModbusPowerSetpoint } from '../../hal/drivers/modbus-setpoint.js';
@@ -8,6 +8,7 @@ import { BoardFileError, buildBoard, parseBoardFile } from '../../src/config/boa
 import { silentLogger } from '../../src/log.js';
 import { ChargingLimit, type SessionEnergy } from '../../src/station/charging-limit.js';
 import { Station } from '../../src/station/station.js';
+import { FakeClock } from '../support/fake-clock.js';
 import { MemoryAvailability } from '../support/memory-stores.js';
 import { ModbusTestServer } from '../support/modbus-server.js';
 
@@ -361,6 +362,95 @@ describe('Phoenix Contact EV Charge Control Basic over Modbus TCP (pymodbus)', (
         limit.close();
         station.close();
         await built.stop();
+      }
+    });
+
+    it('a charge permission the pilot cannot withdraw (coil 20000 refused) is commanded open on the clock until it is written: the fault clears', async () => {
+      await server.setWords(UNIT, 'input', EV_CC_AC1.status, [letter('C')]);
+      const built = await buildBoard(await parseBoardFile(board(), 'phoenix.json'), {
+        log,
+        clock: systemClock,
+      });
+      built.safe();
+      await built.start();
+      // The retries run on this clock; the controller polls on the real one.
+      const clock = new FakeClock(Date.parse('2024-05-01T12:00:00.000Z'));
+      const station = new Station({ board: built, availability: new MemoryAvailability(), clock, log });
+      const limit = new ChargingLimit({
+        board: built,
+        station,
+        composites: {
+          limitNow: () => ({ startPeriod: 0, limitA: 16, numberPhases: 3, source: { kind: 'hardware' } }),
+          limitNowAndNextChange: () => ({
+            period: { startPeriod: 0, limitA: 16, numberPhases: 3, source: { kind: 'hardware' } },
+            nextChangeMs: undefined,
+          }),
+        },
+        localLimits: { all: () => new Map(), set: () => {}, remove: () => {} },
+        clock,
+        time: { nowMs: () => clock.now() },
+        log,
+      });
+      let session: SessionEnergy = {};
+      limit.attach(() => session);
+      // The controller takes the relay's write of coil 20000 and refuses the ones after it.
+      let enableWrites = 0;
+      let refusing = false;
+      const writeCoil = ModbusBus.prototype.writeCoil;
+      const refusals = vi.spyOn(ModbusBus.prototype, 'writeCoil').mockImplementation(function (
+        this: ModbusBus,
+        unitId,
+        address,
+        on,
+      ) {
+        if (address === EV_CC_AC1.enable && refusing && ++enableWrites > 1)
+          return Promise.reject(new Error('Modbus exception 4: server device failure'));
+        return writeCoil.call(this, unitId, address, on);
+      });
+      const { relay, lock } = built.connectors[0]!.devices;
+      const opens: Array<Promise<void>> = [];
+      const set = relay.set.bind(relay);
+      vi.spyOn(relay, 'set').mockImplementation((closed) => {
+        const command = set(closed);
+        if (!closed) opens.push(command.catch(() => undefined));
+        return command;
+      });
+      try {
+        await limit.start();
+        expect(await lock!.lock()).toBe(true);
+        session = { transaction: { startedAt: clock.now(), withheld: false } };
+        await limit.evaluate();
+        expect((await coils())[0]).toBe(1);
+        // The session ends: the relay's open is written, the pilot's (offering 0 A) is refused.
+        refusing = true;
+        session = {};
+        await limit.evaluate();
+        expect([relay.isClosed(), enableWrites]).toEqual([false, 2]);
+        expect(relay.health()).toMatchObject({ ok: false, fault: 'PowerSwitchFailure' });
+        expect(station.status(1)).toMatchObject({ status: 'Faulted', errorCode: 'PowerSwitchFailure' });
+        expect(limit.contactorOpen(1)).toBe(false);
+        // Nothing else happens: the retries command the permission off, 1 s after the failure...
+        const before = opens.length;
+        clock.advance(1000);
+        expect(opens).toHaveLength(before + 1);
+        await opens.at(-1);
+        expect(relay.health().ok).toBe(false);
+        // ...and 2 s after that one; the controller takes it now.
+        refusing = false;
+        clock.advance(2000);
+        expect(opens).toHaveLength(before + 2);
+        await opens.at(-1);
+        expect(relay.health()).toEqual({ ok: true });
+        // The EV is still plugged in (no session engine here to say Finishing).
+        expect(station.status(1)).toMatchObject({ status: 'Preparing', errorCode: 'NoError' });
+        expect(limit.contactorOpen(1)).toBe(true);
+        expect((await coils())[0]).toBe(0);
+      } finally {
+        limit.close();
+        station.close();
+        await built.stop();
+        // The bus of every later test is a ModbusBus too.
+        refusals.mockRestore();
       }
     });
 

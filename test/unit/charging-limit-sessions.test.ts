@@ -582,6 +582,51 @@ describe('a contactor whose open command fails is tried again on the clock', () 
   });
 });
 
+describe('a welded contact (feedback closed while commanded open) keeps the cable locked', () => {
+  async function seconds(fx: SessionFixture, n: number): Promise<void> {
+    for (let s = 0; s < n; s++) {
+      fx.clock.advance(1000);
+      await fx.settle();
+    }
+  }
+
+  it('a session that ends welded: Faulted, the cable locked, UnlockConnector UnlockFailed; the contact opens, the cable is released', async () => {
+    const fx = fixture();
+    // The contact follows the close, and stays closed when the contactor is commanded open.
+    fx.board.relayContact(1, 'welds-on-close');
+    await fx.charging(1, TAG);
+    const { devices, lock } = fx.board.connector(1)!;
+    const unlocks = vi.spyOn(lock!, 'unlock');
+    await fx.engine.presentIdTag(TAG, [1]);
+    await fx.settle();
+    expect(fx.stops()).toHaveLength(1);
+    expect(fx.station.status(1)).toMatchObject({
+      status: 'Faulted',
+      errorCode: 'PowerSwitchFailure',
+      info: 'contactor welded',
+    });
+    // Commanded open, yet the conductors are live.
+    expect([devices.relay.isClosed(), devices.relay.feedback(), lock!.isLocked()]).toEqual([
+      false,
+      true,
+      true,
+    ]);
+    expect(fx.limit.contactorOpen(1)).toBe(false);
+    await seconds(fx, 60);
+    expect(lock!.isLocked()).toBe(true);
+    expect(await fx.engine.unlock(1)).toBe('UnlockFailed');
+    expect(lock!.isLocked()).toBe(true);
+    expect(unlocks).not.toHaveBeenCalled();
+    // The weld clears: nothing else happens, the cable kept locked for it is released.
+    fx.board.relayContact(1, 'follows');
+    await fx.settle();
+    expect(lock!.isLocked()).toBe(false);
+    expect(unlocks).toHaveBeenCalledTimes(1);
+    expect(fx.station.status(1)).toMatchObject({ status: 'Finishing', errorCode: 'NoError' });
+    expect(await fx.engine.unlock(1)).toBe('Unlocked');
+  });
+});
+
 describe('a contactor whose close command fails is commanded open on the clock until its output answers', () => {
   async function seconds(fx: SessionFixture, n: number): Promise<void> {
     for (let s = 0; s < n; s++) {
