@@ -293,7 +293,7 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
     record = this.advance(record, { status: 'Installing' });
     const hook = this.opts.config.install;
     const outcome: HookOutcome = hook
-      ? await runInstallHook(hook, image)
+      ? await runInstallHook(hook, image, log)
       : { installed: false, reason: 'no install hook configured (firmware.install)' };
     if (!outcome.installed) {
       this.opts.charger.setOutOfService(undefined);

@@ -202,6 +202,14 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     expect(readFileSync(`${hook.installed}.path`, 'utf8').trim()).toBe(
       join(h.stateDir, 'firmware', 'fw-1.0.bin'),
     );
+    // What the hook said reached the log, though it succeeded.
+    expect(h.sink.lines).toContainEqual(
+      expect.objectContaining({
+        level: 'info',
+        msg: 'firmware install hook succeeded',
+        stderr: 'hook says no',
+      }),
+    );
     // While installing the connectors were Unavailable.
     await h.status(1, 'Unavailable', mark);
 
