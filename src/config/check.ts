@@ -1,10 +1,11 @@
 /**
  * `chargepointd --check --config FILE`: the provisioning file and its board file as the daemon
- * would read them, every problem of both, without opening the store, the control socket or a
- * connection. Loaded only for --check, so the daemon's boot does not pay for it.
+ * would read them, every problem of both (and an install hook program that cannot run), without
+ * opening the store, the control socket or a connection. Loaded only for --check, so the daemon's
+ * boot does not pay for it.
  */
-import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { BoardFileError, boardFileProblems, boardPath, readBoardDocument } from './board-file.js';
 import { boardNameOf, ConfigFileError, checkConfig, readConfigDocument, resolveBoard } from './file.js';
 
@@ -25,8 +26,10 @@ export async function checkConfigFiles(configPath: string): Promise<CheckResult>
   }
   const baseDir = dirname(resolve(configPath));
   const checked = checkConfig(document, baseDir);
-  const problems =
-    'problems' in checked ? checked.problems.map((problem) => `${configPath}: ${problem}`) : [];
+  const problems = [
+    ...('problems' in checked ? checked.problems : []),
+    ...installHookProblems(checked.config?.firmware.install?.[0]),
+  ].map((problem) => `${configPath}: ${problem}`);
   // Even a configuration with mistakes names its board: its problems are listed too, in one go.
   const name = boardNameOf(document);
   const board = name === undefined ? undefined : resolveBoard(name, baseDir);
@@ -40,4 +43,26 @@ export async function checkConfigFiles(configPath: string): Promise<CheckResult>
     problems.push(error.message);
   }
   return { problems, boardFile };
+}
+
+/**
+ * The install hook's program, when the file names it by path (already resolved against the
+ * configuration's folder): a file that is missing or cannot be run would fail every firmware
+ * install, which only a central system's InstallationFailed would tell. Told here, not at start: a
+ * charger without a working hook still charges. A bare name is looked up on the daemon's PATH when
+ * the hook runs, which need not be this shell's.
+ */
+function installHookProblems(program: string | undefined): string[] {
+  if (program === undefined || !isAbsolute(program)) return [];
+  try {
+    if (!statSync(program).isFile()) return [`firmware.install: ${program} is not a file`];
+  } catch {
+    return [`firmware.install: no file ${program}`];
+  }
+  try {
+    accessSync(program, constants.X_OK);
+    return [];
+  } catch {
+    return [`firmware.install: ${program} is not executable`];
+  }
 }

@@ -131,6 +131,7 @@ export function checkConfig(
   cfg.csms.caFile = abs(cfg.csms.caFile);
   cfg.csms.certFile = abs(cfg.csms.certFile);
   cfg.csms.keyFile = abs(cfg.csms.keyFile);
+  if (cfg.firmware.install) cfg.firmware.install = resolveProgram(cfg.firmware.install, baseDir);
   const problems = [
     ...template,
     ...board,
@@ -155,6 +156,17 @@ export function boardNameOf(document: unknown): string | undefined {
 /** `board` with a relative path resolved against the configuration's folder. */
 export function resolveBoard(board: string, baseDir: string): string {
   return board === SIM_BOARD || isAbsolute(board) ? board : resolve(baseDir, board);
+}
+
+/**
+ * An argv whose program is given as a relative path (it holds a `/`) with that path resolved
+ * against the configuration's folder, as the other paths of the file are; a bare name is left for
+ * PATH to find when it runs, as execvp does. The arguments are the program's to read.
+ */
+export function resolveProgram(argv: readonly string[], baseDir: string): string[] {
+  const [program, ...args] = argv;
+  if (program === undefined || !program.includes('/') || isAbsolute(program)) return [...argv];
+  return [resolve(baseDir, program), ...args];
 }
 
 /**

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { copyFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Clock, OcppTime, Timer } from '../clock.js';
 import type { FirmwareConfig } from '../config/file.js';
@@ -293,7 +293,7 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
     record = this.advance(record, { status: 'Installing' });
     const hook = this.opts.config.install;
     const outcome: HookOutcome = hook
-      ? await runInstallHook(hook, image)
+      ? await runInstallHook(hook, image, log)
       : { installed: false, reason: 'no install hook configured (firmware.install)' };
     if (!outcome.installed) {
       this.opts.charger.setOutOfService(undefined);
@@ -321,7 +321,7 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
       this.fail('DownloadFailed', `cannot copy ${record.location}: ${(error as Error).message}`);
       return this.record ?? record;
     }
-    return this.advance(record, { status: 'Downloaded', image });
+    return this.arrived(record, image);
   }
 
   /** Downloads the image into the firmware folder (one image at a time: the folder is emptied). */
@@ -350,7 +350,20 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
       this.downloaded = undefined;
     }
     this.throwIfCancelled(signal);
-    return this.advance(record, { status: 'Downloaded', image });
+    return this.arrived(record, image);
+  }
+
+  /**
+   * The image is here: Downloaded, unless it is empty. Zero bytes are no firmware, whatever the
+   * transfer made of them (a file not yet published, a wrong path on the server): 1.6's
+   * DownloadFailed ("failed to download firmware"), so the charger is never taken out of service
+   * for it and the hook never sees it.
+   */
+  private async arrived(record: FirmwareUpdateRecord, image: string): Promise<FirmwareUpdateRecord> {
+    if ((await stat(image)).size > 0) return this.advance(record, { status: 'Downloaded', image });
+    await this.removeImage();
+    this.fail('DownloadFailed', `the image from ${shownLocation(record)} is empty (0 bytes)`);
+    return this.record ?? record;
   }
 
   private imagePath(location: string): string {

@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
 import {
+  chmodSync,
   copyFileSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -219,6 +221,34 @@ describe('chargepointd --check', () => {
         .split('\n')
         .slice(0, 4)
         .map((line) => line.slice(`${file}: `.length)),
+    );
+  });
+
+  it('reports a firmware.install hook that does not exist or cannot be run, relative paths from the file folder', async () => {
+    mkdirSync(join(dir, 'hooks'));
+    const runnable = write('hooks/install.sh', '#!/bin/sh\nexit 0\n');
+    chmodSync(runnable, 0o755);
+    write('hooks/not-executable.sh', '#!/bin/sh\nexit 0\n');
+    const withHook = (name: string, install: string[]) =>
+      write(name, standaloneConfig(dir, 'CP-CHECK-05', { firmware: { install } }));
+
+    // Run from another folder: the hook is the configuration's, not the working directory's.
+    for (const install of [['hooks/install.sh', '--slot'], [runnable], ['true']])
+      expect(await check(withHook('valid.json', install))).toMatchObject({ code: 0, stderr: '' });
+
+    const missing = withHook('missing.json', ['hooks/missing.sh']);
+    expect(await check(missing)).toEqual({
+      code: 78,
+      stdout: '',
+      stderr: `${missing}: firmware.install: no file ${join(dir, 'hooks/missing.sh')}\n1 problem(s)\n`,
+    });
+    const notExecutable = withHook('not-executable.json', ['hooks/not-executable.sh']);
+    expect((await check(notExecutable)).stderr).toBe(
+      `${notExecutable}: firmware.install: ${join(dir, 'hooks/not-executable.sh')} is not executable\n1 problem(s)\n`,
+    );
+    const folder = withHook('folder.json', ['./hooks']);
+    expect((await check(folder)).stderr).toBe(
+      `${folder}: firmware.install: ${join(dir, 'hooks')} is not a file\n1 problem(s)\n`,
     );
   });
 

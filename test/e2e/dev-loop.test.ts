@@ -1,11 +1,12 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfigFile } from '../../src/config/file.js';
 import { cpctl } from '../support/cpctl-process.js';
 import { type DaemonConfig, standaloneConfig } from '../support/daemon-process.js';
 import { HttpFileServer } from '../support/file-servers.js';
@@ -219,9 +220,9 @@ describe('npm run dev: the daemon supervised as systemd would, the central syste
     const files = await HttpFileServer.start();
     try {
       files.put('fw-dev.bin', 16 * 1024);
-      // The development setup's own firmware section, its hook path relative to the checkout as there.
-      const dev: DaemonConfig = JSON.parse(readFileSync(join(ROOT, 'config/dev.json'), 'utf8'));
-      const loop = await startLoop({ firmware: dev.firmware });
+      // The development setup's own firmware section, its hook path resolved from config/ as there.
+      const { firmware } = loadConfigFile(join(ROOT, 'config/dev.json'));
+      const loop = await startLoop({ firmware });
       await loop.booted();
       const firmwareStatus = /-> CALL FirmwareStatusNotification \{"status":"(\w+)"\}/;
 
@@ -253,16 +254,13 @@ describe('npm run dev: the daemon supervised as systemd would, the central syste
         'Installed',
       ]);
 
-      // A technician's empty image (cpctl firmware install) is refused by the hook, which says
-      // why; the old firmware keeps running.
+      // A technician's empty image (cpctl firmware install) never reaches the hook: DownloadFailed,
+      // saying why; the old firmware keeps running.
       const empty = join(dirname(loop.socket), 'empty.bin');
       writeFileSync(empty, '');
       expect((await cpctl(loop.socket, 'firmware', 'install', empty)).code).toBe(0);
-      await loop.waitForLine(
-        /-> CALL FirmwareStatusNotification \{"status":"InstallationFailed"\}/,
-        rebooted,
-      );
-      await loop.waitForLine(/firmware update failed.*firmware-install-dev: the image .*empty\.bin is empty/);
+      await loop.waitForLine(/-> CALL FirmwareStatusNotification \{"status":"DownloadFailed"\}/, rebooted);
+      await loop.waitForLine(/firmware update failed.*the image from .*empty\.bin is empty \(0 bytes\)/);
       expect(loop.count(/^\[dev\] chargepointd (exited|killed)/)).toBe(1);
       expect(loop.count(/-> CALL BootNotification /)).toBe(2);
     } finally {

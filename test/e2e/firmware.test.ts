@@ -202,6 +202,14 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     expect(readFileSync(`${hook.installed}.path`, 'utf8').trim()).toBe(
       join(h.stateDir, 'firmware', 'fw-1.0.bin'),
     );
+    // What the hook said reached the log, though it succeeded.
+    expect(h.sink.lines).toContainEqual(
+      expect.objectContaining({
+        level: 'info',
+        msg: 'firmware install hook succeeded',
+        stderr: 'hook says no',
+      }),
+    );
     // While installing the connectors were Unavailable.
     await h.status(1, 'Unavailable', mark);
 
@@ -245,6 +253,26 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     expect(existsSync(hook.installed)).toBe(false);
     expect(h.runtime.station.status(1)?.status).toBe('Available');
     expect(h.csms.calls(CP_ID, 'StatusNotification', mark)).toEqual([]);
+  });
+
+  it('an empty image (0 bytes) is DownloadFailed: no firmware was downloaded, the hook never gets it, still Available', async () => {
+    const { hook, h } = await startWithHook(start, 'empty', 0);
+    await h.booted();
+    const fw = image('fw-empty.bin', 0);
+    const mark = h.csms.mark();
+    await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now(), retries: 0 });
+    await firmwareStatus(h, 'DownloadFailed', mark);
+    expect(statusNames(h, mark)).toEqual(['Downloading', 'DownloadFailed']);
+    expect(h.runtime.firmware.current()).toMatchObject({
+      status: 'DownloadFailed',
+      info: `the image from ${fw.url} is empty (0 bytes)`,
+    });
+    expect(files.requests.filter((r) => r.path === '/fw-empty.bin').map((r) => r.status)).toEqual([200]);
+    expect(existsSync(hook.installed)).toBe(false);
+    expect(readdirSync(join(h.stateDir, 'firmware'))).toEqual([]);
+    expect(h.runtime.station.status(1)?.status).toBe('Available');
+    expect(h.csms.calls(CP_ID, 'StatusNotification', mark)).toEqual([]);
+    expect(h.runtime.link.isOpen).toBe(true);
   });
 
   it('TC_044_3_CS installation failed: the hook exits non-zero, the old firmware keeps running, connectors Available again', async () => {
@@ -756,6 +784,22 @@ describe('cpctl firmware', () => {
       installHook: true,
       requireSigned: false,
     });
+  });
+
+  it('firmware install of an empty file: DownloadFailed, the hook never runs', async () => {
+    const { hook, h } = await startWithHook(start, 'usb-empty', 0);
+    await h.booted();
+    const usb = join(scratch, 'empty-usb.img');
+    writeFileSync(usb, '');
+    const mark = h.csms.mark();
+    expect(await cpctl(h.config.cli.socket, 'firmware', 'install', usb)).toMatchObject({ code: 0 });
+    await firmwareStatus(h, 'DownloadFailed', mark);
+    expect(h.runtime.firmware.current()).toMatchObject({
+      status: 'DownloadFailed',
+      info: `the image from ${usb} is empty (0 bytes)`,
+    });
+    expect(existsSync(hook.installed)).toBe(false);
+    expect(readdirSync(join(h.stateDir, 'firmware'))).toEqual([]);
   });
 
   it('firmware --json shows the bytes downloaded so far of a running download, and their total', async () => {

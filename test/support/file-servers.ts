@@ -228,7 +228,8 @@ export class HttpFileServer {
     headers['content-length'] = end - start + 1;
     record(status);
     res.writeHead(status, headers);
-    if (req.method === 'HEAD') {
+    // An empty file has no byte range to read (end would be -1, which a read stream refuses).
+    if (req.method === 'HEAD' || size === 0) {
       res.end();
       return;
     }

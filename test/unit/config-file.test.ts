@@ -26,6 +26,23 @@ describe('provisioning file', () => {
     expect(cfg.log.level).toBe('info');
   });
 
+  it('resolves a firmware.install program given as a relative path against the file folder; a bare name is left to PATH', () => {
+    const install = (argv: string[]) =>
+      parseConfig({ ...minimal, firmware: { install: argv } }, '/etc/chargepoint').firmware.install;
+    expect(install(['hooks/install.sh', 'args/stay', '--slot'])).toEqual([
+      '/etc/chargepoint/hooks/install.sh',
+      'args/stay',
+      '--slot',
+    ]);
+    expect(install(['../libexec/install.sh'])).toEqual(['/etc/libexec/install.sh']);
+    expect(install(['./install.sh'])).toEqual(['/etc/chargepoint/install.sh']);
+    expect(install(['/usr/local/libexec/chargepoint/firmware-install-release.sh'])).toEqual([
+      '/usr/local/libexec/chargepoint/firmware-install-release.sh',
+    ]);
+    expect(install(['rauc', 'install'])).toEqual(['rauc', 'install']);
+    expect(parseConfig(minimal, '/etc/chargepoint').firmware.install).toBeUndefined();
+  });
+
   it.each([
     [{ ...minimal, chargePointId: '' }, 'chargePointId'],
     [{ ...minimal, csms: { url: 'http://x' } }, 'csms.url'],
@@ -49,7 +66,11 @@ describe('provisioning file', () => {
       readFileSync(new URL('../../config/chargepoint.schema.json', import.meta.url), 'utf8'),
     );
     expect(published).toEqual(JSON.parse(JSON.stringify(CONFIG_FILE_SCHEMA)));
-    expect(() => loadConfigFile(new URL('../../config/dev.json', import.meta.url).pathname)).not.toThrow();
+    const dev = loadConfigFile(new URL('../../config/dev.json', import.meta.url).pathname);
+    // Its hook is the checkout's, wherever the daemon runs from.
+    expect(dev.firmware.install).toEqual([
+      new URL('../../scripts/firmware-install-dev.sh', import.meta.url).pathname,
+    ]);
   });
 });
 
