@@ -8,7 +8,7 @@
 # install, the daemon's restart, Installed after the next BootNotification). It checks only what a
 # real hook checks first, that there is an image to install. Exit 0 = installed: with
 # `afterInstall: "restart"` the daemon exits 10 and the dev loop restarts it, as systemd would.
-# The daemon keeps the end of stderr as the reason of an InstallationFailed (`cpctl firmware`).
+# The daemon logs the end of stderr (the reason of an InstallationFailed, and on success what was done).
 set -eu
 
 say() { echo "firmware-install-dev: $*" >&2; }

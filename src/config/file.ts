@@ -131,7 +131,11 @@ export function checkConfig(
   cfg.csms.caFile = abs(cfg.csms.caFile);
   cfg.csms.certFile = abs(cfg.csms.certFile);
   cfg.csms.keyFile = abs(cfg.csms.keyFile);
+  // Every program the file names (hooks and commands), as its other paths.
   if (cfg.firmware.install) cfg.firmware.install = resolveProgram(cfg.firmware.install, baseDir);
+  if (cfg.firmware.confirm) cfg.firmware.confirm = resolveProgram(cfg.firmware.confirm, baseDir);
+  if (cfg.reset.hardResetCommand)
+    cfg.reset.hardResetCommand = resolveProgram(cfg.reset.hardResetCommand, baseDir);
   const problems = [
     ...template,
     ...board,

@@ -43,6 +43,21 @@ describe('provisioning file', () => {
     expect(parseConfig(minimal, '/etc/chargepoint').firmware.install).toBeUndefined();
   });
 
+  it("resolves the file's other programs the same way: firmware.confirm and reset.hardResetCommand", () => {
+    const cfg = parseConfig(
+      {
+        ...minimal,
+        firmware: { confirm: ['hooks/confirm.sh', 'good'] },
+        reset: { hardResetCommand: ['./reboot-board', 'now'] },
+      },
+      '/etc/chargepoint',
+    );
+    expect(cfg.firmware.confirm).toEqual(['/etc/chargepoint/hooks/confirm.sh', 'good']);
+    expect(cfg.reset.hardResetCommand).toEqual(['/etc/chargepoint/reboot-board', 'now']);
+    const bare = parseConfig({ ...minimal, reset: { hardResetCommand: ['systemctl', 'reboot'] } }, '/etc');
+    expect(bare.reset.hardResetCommand).toEqual(['systemctl', 'reboot']);
+  });
+
   it.each([
     [{ ...minimal, chargePointId: '' }, 'chargePointId'],
     [{ ...minimal, csms: { url: 'http://x' } }, 'csms.url'],
