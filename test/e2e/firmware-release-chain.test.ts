@@ -26,8 +26,9 @@ import type { Status } from '../support/status-calls.js';
 // systemd (chargepoint.service's ExecStartPre= trial check, ExecStart= and restart rule), an
 // UpdateFirmware with a release tarball B from a loopback HTTP server, the shipped
 // firmware-install-release.sh switching the link, the restart into B, and B confirming itself
-// (firmware-confirm-release.sh) or, when B cannot run, the trial check restoring A, which tells
-// the central system InstallationFailed.
+// (firmware-confirm-release.sh) or, when B crashes at every start or is never accepted, the trial
+// check (before a start, or from its timer) restoring A, which tells the central system
+// InstallationFailed.
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const A = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -61,6 +62,13 @@ beforeAll(async () => {
     expect(code).toContain(start);
     writeFileSync(runtime, code.replace(start, `${start} throw new Error('this release crashes at start');`));
   });
+  // The timer's systemctl: records what it is asked; the service is running, not failed.
+  mkdirSync(join(work, 'bin'));
+  writeFileSync(
+    join(work, 'bin/systemctl'),
+    '#!/bin/sh\necho "$*" >> "$SYSTEMCTL_LOG"\n[ "$1" != is-failed ] || exit 1\n',
+    { mode: 0o755 },
+  );
   // Two releases made and packed: seconds on a quiet machine, far more on a busy one.
 }, 240_000);
 
@@ -76,6 +84,8 @@ let stateDir: string;
 let socket: string;
 let csms: DevCsms;
 let service: SupervisedService;
+/** The environment of the hooks and the daemon: where this root's PREFIX, state and configuration are. */
+let hookEnv: NodeJS.ProcessEnv;
 
 const libexec = (name: string) => join(root, 'usr/local/libexec/chargepoint', name);
 const current = () => readlinkSync(join(prefix, 'current'));
@@ -119,15 +129,16 @@ beforeEach(async () => {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   // The hooks' PREFIX, state directory and configuration are the target's paths, rewritten by the
   // installer; inside this root the environment says where they are.
+  hookEnv = {
+    ...process.env,
+    CHARGEPOINT_PREFIX: prefix,
+    CHARGEPOINT_STATE_DIR: stateDir,
+    CHARGEPOINT_CONFIG: configFile,
+  };
   service = new SupervisedService({
     execStartPre: libexec('firmware-trial-check.sh'),
     execStart: [join(prefix, 'current/dist/src/bin/chargepointd.js'), '--config', configFile],
-    env: {
-      ...process.env,
-      CHARGEPOINT_PREFIX: prefix,
-      CHARGEPOINT_STATE_DIR: stateDir,
-      CHARGEPOINT_CONFIG: configFile,
-    },
+    env: hookEnv,
   });
 }, 120_000);
 
@@ -168,6 +179,26 @@ async function updateFrom(version: string): Promise<number> {
     retrieveDate: new Date().toISOString(),
   });
   return mark;
+}
+
+/**
+ * One round of chargepoint-firmware-trial.timer (`firmware-trial-check.sh --deadline --restart`,
+ * as root): what it asked systemctl, one call a line.
+ */
+async function trialTimer(): Promise<string[]> {
+  const log = join(root, 'systemctl.log');
+  await new Promise<void>((resolve, reject) => {
+    execFile(
+      libexec('firmware-trial-check.sh'),
+      ['--deadline', '--restart'],
+      { env: { ...hookEnv, PATH: `${join(work, 'bin')}:${process.env.PATH}`, SYSTEMCTL_LOG: log } },
+      (error) => (error ? reject(error) : resolve()),
+    );
+  });
+  if (!existsSync(log)) return [];
+  const calls = readFileSync(log, 'utf8').trim().split('\n');
+  rmSync(log);
+  return calls;
 }
 
 /** Resolves once `path` is gone (watched, not polled). */
@@ -257,5 +288,53 @@ describe('the firmware release chain, from UpdateFirmware to the confirmed or re
       reported: true,
     });
     expect(restored.child.exitCode).toBeNull();
+  });
+
+  it('B never registers: past confirmTimeoutSeconds the timer restores A and restarts the service, and A reports InstallationFailed', {
+    timeout: 60_000,
+  }, async () => {
+    // The central system turns B away: it runs on, never accepted, never confirming.
+    csms.rules.boot = (req) => ({
+      status: req.firmwareVersion === B ? 'Rejected' : 'Accepted',
+      interval: 300,
+    });
+    const mark = await updateFrom(B);
+
+    expect(await (await service.run(1)).ended).toEqual({ code: 10, signal: null });
+    const b = await service.run(2);
+    const turnedAway = await csms.waitForCall(CP, 'BootNotification', { since: mark, ...WAIT });
+    expect((turnedAway.payload as Boot).firmwareVersion).toBe(B);
+    // Within the time, the timer leaves B on trial.
+    expect(await trialTimer()).toEqual([]);
+    expect(current()).toBe(`releases/${B}`);
+
+    // Only the clock is faked: the switch was confirmTimeoutSeconds (600 s by default) and more ago.
+    const backdated = readFileSync(trialMark(), 'utf8').replace(
+      /^since=\d+$/m,
+      `since=${Math.floor(Date.now() / 1000) - 601}`,
+    );
+    writeFileSync(trialMark(), backdated);
+    expect(await trialTimer()).toEqual([
+      'is-failed --quiet chargepoint.service',
+      '--no-block try-restart chargepoint.service',
+    ]);
+    expect(current()).toBe(`releases/${A}`);
+    expect(existsSync(trialMark())).toBe(false);
+    // systemd does what the timer asked.
+    await service.restart();
+    expect(await b.ended).toEqual({ code: 0, signal: null });
+    const restored = await service.run(3);
+    expect(restored.preStderr).toBe('');
+    expect((await bootSince(turnedAway.record.seq)).firmwareVersion).toBe(A);
+    await finalStatusSince(mark);
+    await fileRemoved(resultFile());
+
+    expect(statusesSince(mark)).toEqual(['Downloading', 'Downloaded', 'Installing', 'InstallationFailed']);
+    expect(b.log.some((e) => e.msg === 'firmware confirmed')).toBe(false);
+    expect(await cpctlFirmware()).toMatchObject({
+      status: 'InstallationFailed',
+      info: `release ${B} did not confirm within 600s; restored ${A}`,
+      reported: true,
+    });
   });
 });

@@ -178,11 +178,23 @@ export class SupervisedService {
 
   /** systemctl stop: SIGTERM to the daemon, SIGKILL after TimeoutStopSec=; no restart. */
   async stop(): Promise<RunEnd | undefined> {
+    const end = await this.halt();
+    this.inactive = true;
+    this.wake();
+    return end;
+  }
+
+  /** systemctl restart (or try-restart of a running service): stopped, then started again. */
+  async restart(): Promise<void> {
+    await this.halt();
+    this.stopping = false;
+    this.start();
+  }
+
+  private async halt(): Promise<RunEnd | undefined> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
     await this.starting;
-    this.inactive = true;
-    this.wake();
     const run = this.runs.at(-1);
     if (!run) return undefined;
     if (run.child.exitCode === null && run.child.signalCode === null) {
