@@ -28,6 +28,14 @@ export function makeRelease(version: string, out: string): string {
   ]).trim();
 }
 
+/** Writes a release tree's SHA256SUMS and the MANIFEST's hash of it again, as a build of the tree would. */
+export function resumRelease(release: string): void {
+  const script = `
+    find . -type f ! -path ./SHA256SUMS ! -path ./MANIFEST -printf '%P\\0' | LC_ALL=C sort -z | xargs -0r sha256sum > SHA256SUMS
+    sed -i "s/^sha256sums=.*/sha256sums=$(sha256sum < SHA256SUMS | cut -d' ' -f1)/" MANIFEST`;
+  runOrThrow('bash', ['-c', script], release);
+}
+
 /**
  * The release image `image` of `version` with its release tree changed by `edit` (given the
  * release directory) and its SHA256SUMS and MANIFEST made again, as a build of the changed tree
@@ -39,10 +47,7 @@ export function alterRelease(image: string, version: string, edit: (dir: string)
     runOrThrow('tar', ['-xzf', image, '-C', dir]);
     const release = join(dir, `chargepoint-${version}`);
     edit(release);
-    const resum = `
-      find . -type f ! -path ./SHA256SUMS ! -path ./MANIFEST -printf '%P\\0' | LC_ALL=C sort -z | xargs -0r sha256sum > SHA256SUMS
-      sed -i "s/^sha256sums=.*/sha256sums=$(sha256sum < SHA256SUMS | cut -d' ' -f1)/" MANIFEST`;
-    runOrThrow('bash', ['-c', resum], release);
+    resumRelease(release);
     runOrThrow('tar', ['-czf', image, '-C', dir, `chargepoint-${version}`]);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DevCsms } from '../csms/server.js';
 import { imageRoot } from '../support/install-image.js';
+import { resumRelease } from '../support/release-chain.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const A = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -312,7 +313,7 @@ describe('firmware-install-release.sh and the trial of the new release', { timeo
       () =>
         alteredImage('broken.tar.gz', (dir) => {
           writeFileSync(join(dir, 'dist/src/daemon.js'), 'throw new Error("broken build");\n');
-          resum(dir);
+          resumRelease(dir);
         }),
     ],
     [
@@ -322,7 +323,7 @@ describe('firmware-install-release.sh and the trial of the new release', { timeo
         alteredImage('version.tar.gz', (dir) => {
           const pkg = readFileSync(join(dir, 'package.json'), 'utf8');
           writeFileSync(join(dir, 'package.json'), pkg.replace(`"version": "${B}"`, '"version": "9.9.9"'));
-          resum(dir);
+          resumRelease(dir);
         }),
     ],
     ['a file that is not an image', /is not a readable \.tar\.gz/, () => join(ROOT, 'package.json')],
@@ -364,14 +365,6 @@ describe('firmware-install-release.sh and the trial of the new release', { timeo
     expect(trial()).toBeUndefined();
   });
 });
-
-/** Writes SHA256SUMS and the MANIFEST's hash of it again, as a build of the changed tree would. */
-function resum(dir: string): void {
-  const script = `
-    find . -type f ! -path ./SHA256SUMS ! -path ./MANIFEST -printf '%P\\0' | LC_ALL=C sort -z | xargs -0r sha256sum > SHA256SUMS
-    sed -i "s/^sha256sums=.*/sha256sums=$(sha256sum < SHA256SUMS | cut -d' ' -f1)/" MANIFEST`;
-  expect(run('bash', ['-c', `cd '${dir}' && ${script}`]).status).toBe(0);
-}
 
 /** Image B cut in the middle: gzip and tar both fail. */
 function truncated(): string {
