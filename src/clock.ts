@@ -17,12 +17,26 @@ export interface Clock {
   setTimeout(fn: () => void, ms: number): Timer;
 }
 
+/**
+ * The longest delay a Node timer keeps (2^31 - 1 ms, some 24.8 days): a longer one fires after
+ * 1 ms. A central system may ask for longer (an UpdateFirmware retryInterval of decades), so a
+ * longer wait is made of timers of at most this.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   // process.hrtime, not performance.now(): the global `performance` loads perf_hooks at first touch (issue 8).
   monotonic: () => Number(process.hrtime.bigint()) / 1e6,
   setTimeout(fn, ms) {
-    const handle = setTimeout(fn, Math.max(0, ms));
+    let handle: NodeJS.Timeout;
+    const arm = (left: number): void => {
+      handle =
+        left > MAX_TIMER_MS
+          ? setTimeout(() => arm(left - MAX_TIMER_MS), MAX_TIMER_MS)
+          : setTimeout(fn, Math.max(0, left));
+    };
+    arm(ms);
     return { cancel: () => clearTimeout(handle) };
   },
 };
