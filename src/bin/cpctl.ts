@@ -1,12 +1,18 @@
 #!/usr/bin/env node
 import { getEventListeners } from 'node:events';
-import { askOnTerminal, EXIT, runCpctl } from '../cli/commands.js';
+import { askOnTerminal, EXIT, interruptionNote, runCpctl } from '../cli/commands.js';
+
+const argv = process.argv.slice(2);
 
 // Ctrl-C ends what follows the daemon (trace --follow, --watch) with exit 0; anything else it
-// interrupts as usual.
+// interrupts as usual, saying what became of a request the daemon ends as cpctl goes (selftest).
 const interrupt = new AbortController();
 process.on('SIGINT', () => {
-  if (getEventListeners(interrupt.signal, 'abort').length === 0) process.exit(EXIT.interrupted);
+  if (getEventListeners(interrupt.signal, 'abort').length === 0) {
+    const note = interruptionNote(argv);
+    if (note !== undefined) process.stderr.write(`cpctl: ${note}\n`);
+    process.exit(EXIT.interrupted);
+  }
   interrupt.abort();
 });
 
@@ -23,7 +29,7 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 process.stderr.on('error', () => {});
 
 /** Technician CLI: talks to the running daemon over its control socket (see `cpctl help`). */
-process.exitCode = await runCpctl(process.argv.slice(2), {
+process.exitCode = await runCpctl(argv, {
   stdout: (s) => process.stdout.write(s),
   stderr: (s) => process.stderr.write(s),
   signal: interrupt.signal,

@@ -75,7 +75,8 @@ export const EXIT_MEANINGS: Record<keyof typeof EXIT, string> = {
   timeout: 'chargepointd did not answer in time',
   protocol: 'the answer on the socket makes no sense (is it chargepointd?)',
   permission: "permission denied on the control socket (root or the daemon's group)",
-  interrupted: 'interrupted (Ctrl-C) before the answer: the daemon may still do what was asked',
+  interrupted:
+    'interrupted (Ctrl-C) before the answer: the daemon may still do what was asked (a selftest it ends, the contactor opened)',
 };
 
 export interface CpctlIo {
@@ -196,6 +197,11 @@ interface RequestCommand<M extends Method> extends CommandBase {
    * before it is sent; undefined when it can.
    */
   irreversible?(params: Params<M>, socket: string): Promise<string | undefined>;
+  /**
+   * What Ctrl-C before the answer leaves, said on stderr as cpctl ends (130), for a request the
+   * daemon ends when its client goes; without it the daemon may still do what was asked.
+   */
+  interrupted?: string;
 }
 
 interface RunContext {
@@ -316,6 +322,8 @@ const COMMANDS = [
     method: 'selfTest',
     params: ({ args }) => (args[0] === undefined ? {} : { connectorId: connector(args[0]) }),
     human: (summary) => renderSelfTest(summary),
+    // The daemon aborts the test under way once cpctl's connection ends (SelfTests.abort).
+    interrupted: 'the daemon ended the self-test and opened the contactor; no other connector is tested',
   }),
   def({
     words: ['limit'],
@@ -688,6 +696,22 @@ export async function runCpctl(argv: string[], io: CpctlIo): Promise<number> {
   } catch (err) {
     const failure = classifyFailure(err, socket);
     return fail(failure.code, failure.message);
+  }
+}
+
+/**
+ * The line cpctl says when Ctrl-C ends `argv`'s request before its answer, if its command has one
+ * (see RequestCommand.interrupted); never throws, as it runs in the SIGINT handler.
+ */
+export function interruptionNote(argv: string[]): string | undefined {
+  try {
+    const { positionals } = parseArgv(argv);
+    const command = findCommand(positionals);
+    return 'interrupted' in command && command.interrupted !== undefined
+      ? `interrupted (Ctrl-C): ${command.interrupted}`
+      : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,7 +1,7 @@
 import { constants, createVerify, type KeyObject, type VerifyKeyObjectInput } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { CLOCK_SKEW_MS } from '../security/certificate-chain.js';
+import { validityProblem } from '../security/certificate-chain.js';
 import { certificateOf, isIssuedBy, pemBlocks, rootProblem } from '../security/root-certificate.js';
 
 /**
@@ -19,8 +19,8 @@ export function signingCertificateProblem(
   if (more.length > 0) return 'more than one certificate';
   const cert = certificateOf(first);
   if (!cert) return 'the certificate cannot be parsed';
-  if (Date.parse(cert.validFrom) - CLOCK_SKEW_MS > nowMs) return `not valid before ${cert.validFrom}`;
-  if (Date.parse(cert.validTo) < nowMs) return `expired ${cert.validTo}`;
+  const validity = validityProblem(cert, nowMs, 'the signing certificate');
+  if (validity) return validity;
   const anchored = manufacturerRoots.flatMap(pemBlocks).some((rootPem) => {
     const root = certificateOf(rootPem);
     return (

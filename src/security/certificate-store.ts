@@ -141,7 +141,42 @@ export class CertificateStore {
       { certificateType: kind, subject: cert.subject, replaced: replaced.length },
       'root certificate installed',
     );
+    if (replaced.length > 0) this.keepOneFallback(entry);
     return 'Accepted';
+  }
+
+  /**
+   * AdditionalRootCertificateCheck allows one root plus one temporary fallback (M05.FR.08): the
+   * root a new one replaces, which signed it. Every other central-system root, an older fallback
+   * included, is deleted as DeleteCertificate deletes. The new root and the fallback marks of all
+   * it replaced were stored first, in one transaction, so a power cut before the deletion leaves
+   * fallbacks, which the new root's first connection removes. A root the current connection was
+   * verified with may go too: that connection stays up (trust is read before each attempt), the
+   * next one trusts the new root and its fallback only.
+   */
+  private keepOneFallback(current: RootEntry): void {
+    const { log } = this.opts;
+    const inUse = this.chainRoots(this.opts.connectionChain());
+    const surplus = this.visible(current.certificateType).filter(
+      (entry) => entry !== current && !isIssuedBy(current.cert, entry.cert),
+    );
+    for (const entry of surplus) {
+      try {
+        this.drop(entry);
+      } catch (error) {
+        log.error({ err: (error as Error).message }, 'surplus root certificate not removed');
+        continue;
+      }
+      log.info(
+        { subject: entry.cert.subject },
+        'surplus root certificate removed (one root and one fallback)',
+      );
+      if (inUse.includes(entry))
+        log.warn(
+          { subject: entry.cert.subject },
+          'the current connection was verified with a root no longer trusted: the next one needs the new root or its fallback',
+        );
+    }
   }
 
   remove(hashData: CertificateHashDataType): DeleteCertificateStatusEnumType {

@@ -452,6 +452,47 @@ describe('Security extension: root certificates over OCPP and TLS trust', () => 
     expect((await installed(h, 'CentralSystemRootCertificate')).certificateHashData).toEqual([successorId]);
   });
 
+  it('AdditionalRootCertificateCheck: one root and one fallback; a third root before any connection through the second drops the first, the current connection stays and the next one refuses its chain', async () => {
+    const h = await connected({ ocpp: { AdditionalRootCertificateCheck: true } });
+    const second = rsaCa({ commonName: 'Second Root', issuer: root });
+    const third = rsaCa({ commonName: 'Third Root', issuer: second });
+    const secondId = opensslCertId(second.cert, root.cert, 'SHA256');
+    const thirdId = opensslCertId(third.cert, second.cert, 'SHA256');
+    expect(await install(h, 'CentralSystemRootCertificate', second.cert)).toEqual({ status: 'Accepted' });
+    const handshakes = h.csms.handshakes.length;
+    expect(await install(h, 'CentralSystemRootCertificate', third.cert)).toEqual({ status: 'Accepted' });
+
+    // The replaced root is the one fallback; the first, verifying this very connection, is gone
+    // from the store, and the connection it verified stays up.
+    expect(await installed(h, 'CentralSystemRootCertificate')).toEqual({
+      status: 'Accepted',
+      certificateHashData: [secondId, thirdId],
+    });
+    expect(h.csms.handshakes).toHaveLength(handshakes);
+
+    // The next connection trusts the new set only: a server on the first root's chain is refused.
+    const logged = h.sink.lines.length;
+    const rogue = await h.restartCsms({ tls: tlsOf(server), basicAuth: { [CP_ID]: PASSWORD } });
+    await h.sink.waitFor(
+      (l) =>
+        h.sink.lines.indexOf(l) >= logged &&
+        l.msg === 'security event recorded' &&
+        l.securityEvent === 'InvalidCentralSystemCertificate',
+    );
+    expect(rogue.handshakes).toEqual([]);
+
+    // The fallback still verifies a server not yet switched; the new root then removes it.
+    await h.restartCsms({ tls: tlsOf(createServerCert(second)), basicAuth: { [CP_ID]: PASSWORD } });
+    await h.csms.waitForCall(CP_ID, 'StatusNotification');
+    expect((await installed(h, 'CentralSystemRootCertificate')).certificateHashData).toEqual([
+      secondId,
+      thirdId,
+    ]);
+    await h.restartCsms({ tls: tlsOf(createServerCert(third)), basicAuth: { [CP_ID]: PASSWORD } });
+    await h.csms.waitForCall(CP_ID, 'StatusNotification');
+    expect((await installed(h, 'CentralSystemRootCertificate')).certificateHashData).toEqual([thirdId]);
+  });
+
   it('SecurityProfile 2 needs a central-system root: Rejected without one, Accepted once one is installed over OCPP, which then verifies the TLS endpoint', async () => {
     const tlsCsms = new DevCsms({ tls: tlsOf(server), basicAuth: { [CP_ID]: PASSWORD } });
     const { url: tlsUrl } = await tlsCsms.start();

@@ -16,7 +16,7 @@ import { Runtime } from '../../src/runtime.js';
 import type { SelfTestReport, SelfTestStep } from '../../src/station/self-test.js';
 import { BASE, CHIP, GPIO_PILOT, LOCK, line, RELAY, writeBenchBoard } from '../support/bench-board.js';
 import { charging } from '../support/charging.js';
-import { cpctl, spawnCpctl } from '../support/cpctl-process.js';
+import { cpctl, onTerminal, spawnCpctl } from '../support/cpctl-process.js';
 import { useDaemonEnv } from '../support/daemon-process.js';
 import { FakeSysfs } from '../support/fake-gpio.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
@@ -443,6 +443,35 @@ describe('cpctl selftest on the simulated board', () => {
     });
   });
 
+  it('Ctrl-C typed at the terminal during cpctl selftest: exit 130, and cpctl says the daemon ended the test and opened the contactor', async () => {
+    const h = await start();
+    await h.booted();
+    const lock = h.board.connector(1)?.devices.lock;
+    if (!lock) throw new Error('the simulated connector has a lock');
+    // A lock motor that never confirms: the test waits there until cpctl goes.
+    let locking!: () => void;
+    const driven = new Promise<void>((resolve) => {
+      locking = resolve;
+    });
+    lock.lock = () => {
+      locking();
+      return new Promise<boolean>(() => {});
+    };
+    const test = spawnCpctl(h.config.cli.socket, ['selftest', '1'], onTerminal);
+    await driven;
+    test.child.stdin?.write('\x03');
+    expect(await test.exited()).toBe(130);
+    expect(test.stdout()).toContain(
+      'cpctl: interrupted (Ctrl-C): the daemon ended the self-test and opened the contactor',
+    );
+    expect(test.stdout()).not.toContain('may still do what was asked');
+    expect(await h.sink.waitFor((l) => l.msg === 'self-test ended')).toMatchObject({
+      connectorId: 1,
+      passed: false,
+      aborted: 'the technician interrupted it (cpctl ended)',
+    });
+  });
+
   it('Ctrl-C on cpctl during a test of every connector ends the one under way; the next is not tested', async () => {
     const h = await start();
     await h.booted();
@@ -462,6 +491,9 @@ describe('cpctl selftest on the simulated board', () => {
     await driven;
     test.child.kill('SIGINT');
     expect(await test.exited()).toBe(130);
+    expect(test.stderr()).toBe(
+      'cpctl: interrupted (Ctrl-C): the daemon ended the self-test and opened the contactor; no other connector is tested\n',
+    );
     expect(await h.sink.waitFor((l) => l.msg === 'self-test ended')).toMatchObject({
       connectorId: 1,
       passed: false,
