@@ -21,6 +21,19 @@ const isEvent =
   (payload: { type: string }): boolean =>
     payload.type === type;
 
+/** A central system on a chain the charger no longer trusts: refused in the TLS handshake, with the event logged. */
+async function refusedOnTls(h: Harness, tls: CsmsOptions['tls']): Promise<void> {
+  const logged = h.sink.lines.length;
+  const rogue = await h.restartCsms({ tls, basicAuth: { [CP_ID]: PASSWORD } });
+  await h.sink.waitFor(
+    (l) =>
+      h.sink.lines.indexOf(l) >= logged &&
+      l.msg === 'security event recorded' &&
+      l.securityEvent === 'InvalidCentralSystemCertificate',
+  );
+  expect(rogue.handshakes).toEqual([]);
+}
+
 describe('Security extension: root certificates over OCPP and TLS trust', () => {
   const start = useHarness();
   let dir: string;
@@ -436,15 +449,7 @@ describe('Security extension: root certificates over OCPP and TLS trust', () => 
     });
 
     // A server on the old chain is no longer trusted: refused during the TLS handshake, with the event.
-    const logged = h.sink.lines.length;
-    const rogue = await h.restartCsms({ tls: tlsOf(server), basicAuth: { [CP_ID]: PASSWORD } });
-    await h.sink.waitFor(
-      (l) =>
-        h.sink.lines.indexOf(l) >= logged &&
-        l.msg === 'security event recorded' &&
-        l.securityEvent === 'InvalidCentralSystemCertificate',
-    );
-    expect(rogue.handshakes).toEqual([]);
+    await refusedOnTls(h, tlsOf(server));
     await h.restartCsms({ tls: tlsOf(createServerCert(successor)), basicAuth: { [CP_ID]: PASSWORD } });
     await h.csms.waitForCall(CP_ID, 'SecurityEventNotification', {
       where: isEvent('InvalidCentralSystemCertificate'),
@@ -471,15 +476,7 @@ describe('Security extension: root certificates over OCPP and TLS trust', () => 
     expect(h.csms.handshakes).toHaveLength(handshakes);
 
     // The next connection trusts the new set only: a server on the first root's chain is refused.
-    const logged = h.sink.lines.length;
-    const rogue = await h.restartCsms({ tls: tlsOf(server), basicAuth: { [CP_ID]: PASSWORD } });
-    await h.sink.waitFor(
-      (l) =>
-        h.sink.lines.indexOf(l) >= logged &&
-        l.msg === 'security event recorded' &&
-        l.securityEvent === 'InvalidCentralSystemCertificate',
-    );
-    expect(rogue.handshakes).toEqual([]);
+    await refusedOnTls(h, tlsOf(server));
 
     // The fallback still verifies a server not yet switched; the new root then removes it.
     await h.restartCsms({ tls: tlsOf(createServerCert(second)), basicAuth: { [CP_ID]: PASSWORD } });

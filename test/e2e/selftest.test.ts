@@ -45,6 +45,18 @@ function contactorCommands(h: Harness, connectorId: number): boolean[] {
 }
 
 /** StatusNotifications of `connectorId` the central system got after `mark`. */
+/** The connector's lock motor never confirms: resolves once it is driven (a self-test then waits there). */
+function lockNeverConfirms(h: Harness, connectorId: number): Promise<void> {
+  const lock = h.board.connector(connectorId)?.devices.lock;
+  if (!lock) throw new Error('the simulated connector has a lock');
+  return new Promise<void>((driven) => {
+    lock.lock = () => {
+      driven();
+      return new Promise<boolean>(() => {});
+    };
+  });
+}
+
 function statusesSince(h: Harness, connectorId: number, mark: number): string[] {
   return h.csms
     .calls(CP_ID, 'StatusNotification', mark)
@@ -446,17 +458,8 @@ describe('cpctl selftest on the simulated board', () => {
   it('Ctrl-C typed at the terminal during cpctl selftest: exit 130, and cpctl says the daemon ended the test and opened the contactor', async () => {
     const h = await start();
     await h.booted();
-    const lock = h.board.connector(1)?.devices.lock;
-    if (!lock) throw new Error('the simulated connector has a lock');
     // A lock motor that never confirms: the test waits there until cpctl goes.
-    let locking!: () => void;
-    const driven = new Promise<void>((resolve) => {
-      locking = resolve;
-    });
-    lock.lock = () => {
-      locking();
-      return new Promise<boolean>(() => {});
-    };
+    const driven = lockNeverConfirms(h, 1);
     const test = spawnCpctl(h.config.cli.socket, ['selftest', '1'], onTerminal);
     await driven;
     test.child.stdin?.write('\x03');
@@ -475,17 +478,8 @@ describe('cpctl selftest on the simulated board', () => {
   it('Ctrl-C on cpctl during a test of every connector ends the one under way; the next is not tested', async () => {
     const h = await start();
     await h.booted();
-    const lock = h.board.connector(1)?.devices.lock;
-    if (!lock) throw new Error('the simulated connector has a lock');
     // A lock motor that never confirms: the test of connector 1 waits there.
-    let locking!: () => void;
-    const driven = new Promise<void>((resolve) => {
-      locking = resolve;
-    });
-    lock.lock = () => {
-      locking();
-      return new Promise<boolean>(() => {});
-    };
+    const driven = lockNeverConfirms(h, 1);
     const second = contactorCommands(h, 2);
     const test = spawnCpctl(h.config.cli.socket, ['selftest']);
     await driven;

@@ -3,7 +3,7 @@ import { decodeStatus, EV_CC_AC1, EvCcAc1Controller, EvCcAc1Pilot } from '../../
 import { ModbusBus } from '../../hal/drivers/modbus-bus.js';
 import { ModbusPowerSetpoint } from '../../hal/drivers/modbus-setpoint.js';
 import type { DeviceHealth, PilotState } from '../../hal/types.js';
-import { systemClock } from '../../src/clock.js';
+import { type Clock, systemClock } from '../../src/clock.js';
 import { BoardFileError, buildBoard, parseBoardFile } from '../../src/config/board-file.js';
 import { silentLogger } from '../../src/log.js';
 import { ChargingLimit, type SessionEnergy } from '../../src/station/charging-limit.js';
@@ -21,6 +21,27 @@ const SETPOINT_UNIT = 2;
 const letter = (state: PilotState): number => state.charCodeAt(0);
 
 /** Resolves once `done()` holds, checked now and on every change the controller announces. */
+/** The owner of the outputs with a constant 16 A composite, on `clock`. */
+function sixteenAmps(
+  board: ConstructorParameters<typeof ChargingLimit>[0]['board'],
+  station: Station,
+  clock: Clock,
+): ChargingLimit {
+  const period = { startPeriod: 0, limitA: 16, numberPhases: 3, source: { kind: 'hardware' as const } };
+  return new ChargingLimit({
+    board,
+    station,
+    composites: {
+      limitNow: () => ({ ...period }),
+      limitNowAndNextChange: () => ({ period: { ...period }, nextChangeMs: undefined }),
+    },
+    localLimits: { all: () => new Map(), set: () => {}, remove: () => {} },
+    clock,
+    time: { nowMs: () => clock.now() },
+    log,
+  });
+}
+
 function until(controller: EvCcAc1Controller, done: () => boolean): Promise<void> {
   return new Promise((resolve) => {
     const check = (): void => {
@@ -320,21 +341,7 @@ describe('Phoenix Contact EV Charge Control Basic over Modbus TCP (pymodbus)', (
         clock: systemClock,
         log,
       });
-      const limit = new ChargingLimit({
-        board: built,
-        station,
-        composites: {
-          limitNow: () => ({ startPeriod: 0, limitA: 16, numberPhases: 3, source: { kind: 'hardware' } }),
-          limitNowAndNextChange: () => ({
-            period: { startPeriod: 0, limitA: 16, numberPhases: 3, source: { kind: 'hardware' } },
-            nextChangeMs: undefined,
-          }),
-        },
-        localLimits: { all: () => new Map(), set: () => {}, remove: () => {} },
-        clock: systemClock,
-        time: { nowMs: () => Date.now() },
-        log,
-      });
+      const limit = sixteenAmps(built, station, systemClock);
       let session: SessionEnergy = {};
       limit.attach(() => session);
       try {
@@ -376,21 +383,7 @@ describe('Phoenix Contact EV Charge Control Basic over Modbus TCP (pymodbus)', (
       // The retries run on this clock; the controller polls on the real one.
       const clock = new FakeClock(Date.parse('2024-05-01T12:00:00.000Z'));
       const station = new Station({ board: built, availability: new MemoryAvailability(), clock, log });
-      const limit = new ChargingLimit({
-        board: built,
-        station,
-        composites: {
-          limitNow: () => ({ startPeriod: 0, limitA: 16, numberPhases: 3, source: { kind: 'hardware' } }),
-          limitNowAndNextChange: () => ({
-            period: { startPeriod: 0, limitA: 16, numberPhases: 3, source: { kind: 'hardware' } },
-            nextChangeMs: undefined,
-          }),
-        },
-        localLimits: { all: () => new Map(), set: () => {}, remove: () => {} },
-        clock,
-        time: { nowMs: () => clock.now() },
-        log,
-      });
+      const limit = sixteenAmps(built, station, clock);
       let session: SessionEnergy = {};
       limit.attach(() => session);
       // The controller takes the relay's write of coil 20000 and refuses the ones after it.
