@@ -13,8 +13,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PACKAGE_ROOT } from '../../src/package-root.js';
+import { FIRMWARE_VERSION } from '../../src/version.js';
 import { DevCsms } from '../csms/server.js';
 import { HttpFileServer } from '../support/file-servers.js';
 import { imageRoot } from '../support/install-image.js';
@@ -30,8 +31,8 @@ import type { Status } from '../support/status-calls.js';
 // check (before a start, or from its timer) restoring A, which tells the central system
 // InstallationFailed.
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const A = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+const ROOT = PACKAGE_ROOT;
+const A = FIRMWARE_VERSION;
 const B = '0.2.0-chain';
 const BROKEN = '0.2.0-crashes';
 const CP = 'CP-RELEASE-CHAIN';

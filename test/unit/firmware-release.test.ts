@@ -17,14 +17,15 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PACKAGE_ROOT } from '../../src/package-root.js';
+import { FIRMWARE_VERSION } from '../../src/version.js';
 import { DevCsms } from '../csms/server.js';
 import { imageRoot } from '../support/install-image.js';
 import { resumRelease } from '../support/release-chain.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const A = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+const ROOT = PACKAGE_ROOT;
+const A = FIRMWARE_VERSION;
 const B = '0.2.0-trial';
 
 let work: string;
