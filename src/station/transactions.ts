@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { ConnectorHardware, MeterReading } from '../../hal/types.js';
+import type { ConnectorHardware, ConnectorLock, MeterReading } from '../../hal/types.js';
 import type { Clock, OcppTime, Timer } from '../clock.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
 import type { Logger } from '../log.js';
@@ -878,16 +878,15 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       void this.opts.limit.untilContactorOpen(connectorId).then(async (opened) => {
         // A self-test driving the lock ends with an unlock of its own.
         const taken = holdsCable(this.stateOf(connectorId)) || this.held.has(connectorId);
-        if (opened && !this.closed && !taken) await this.unlockCable(connectorId);
+        if (opened && !this.closed && !taken) await this.unlockCable(connectorId, lock);
       });
       return;
     }
-    await this.unlockCable(connectorId);
+    await this.unlockCable(connectorId, lock);
   }
 
-  private async unlockCable(connectorId: number): Promise<void> {
-    const lock = this.opts.station.connector(connectorId)?.lock;
-    if (lock && !(await lock.unlock())) this.opts.log.warn({ connectorId }, 'connector did not unlock');
+  private async unlockCable(connectorId: number, lock: ConnectorLock): Promise<void> {
+    if (!(await lock.unlock())) this.opts.log.warn({ connectorId }, 'connector did not unlock');
   }
 
   /**
