@@ -197,7 +197,10 @@ export class GpioOutput implements Part {
 export interface GpioInputEvents {
   /** The debounced level changed. */
   change: [active: boolean];
-  /** The line became unreadable (false) or delivered a level again (true). */
+  /**
+   * The line became unreadable (false), or its debounced level is a current reading again (true):
+   * at once when the first level read agrees with the last one, else once the new one has held.
+   */
   readable: [readable: boolean];
 }
 
@@ -263,16 +266,17 @@ export class GpioInput extends EventEmitter<GpioInputEvents> implements Part {
 
   private onValue(raw: 0 | 1): void {
     if (!this.line) return;
-    this.setReadable(true);
     const level = this.level(raw);
     this.pending?.cancel();
     this.pending = undefined;
     // Back at the stable level before the debounce time ran out: it was a glitch.
-    if (level === this.stable) return;
+    if (level === this.stable) return this.setReadable(true);
+    // After a read error the stable level is stale until the new one has held: still unreadable.
     this.pending = this.deps.clock.setTimeout(() => {
       this.pending = undefined;
       this.stable = level;
       this.emit('change', level);
+      this.setReadable(true);
     }, this.options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
   }
 
@@ -313,11 +317,17 @@ export class GpioRelay extends EventEmitter<RelayEvents> implements Relay {
     if (fb) {
       this.feedbackSettleMs = fb.settleMs ?? DEFAULT_SETTLE_MS;
       this.feedbackInput = new GpioInput({ line: fb.line, activeLow: fb.activeLow }, deps);
-      this.feedbackInput.on('change', (closed) => {
+      const input = this.feedbackInput;
+      input.on('change', (closed) => {
         if (!this.settling) this.compare(false);
-        this.emit('feedback', closed);
+        // A level that settles after a read error is announced once readable (below).
+        if (input.readable()) this.emit('feedback', closed);
       });
-      this.feedbackInput.on('readable', () => this.updateHealth());
+      input.on('readable', (readable) => {
+        this.updateHealth();
+        // The contact is known again: whoever waits for it to read open reads it now.
+        if (readable) this.emit('feedback', input.isActive());
+      });
     }
   }
 
@@ -382,6 +392,10 @@ export class GpioRelay extends EventEmitter<RelayEvents> implements Relay {
 
   feedback(): boolean | undefined {
     return this.feedbackInput?.isActive();
+  }
+
+  feedbackReadable(): boolean {
+    return this.feedbackInput?.readable() ?? true;
   }
 
   health(): DeviceHealth {

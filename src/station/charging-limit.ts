@@ -100,8 +100,9 @@ export interface EnergyControl {
   paused(connectorId: number): boolean;
   /**
    * The connector's contactor is known open: commanded open, no failed command of it being
-   * retried, and its feedback contact (where it has one) open: a contact welded closed keeps the
-   * conductors live. Only then may its cable be unlocked (IEC 61851-1: never pulled under load).
+   * retried, and its feedback contact (where it has one) read open: a contact welded closed keeps
+   * the conductors live, and an unreadable one may be welded. Only then may its cable be
+   * unlocked (IEC 61851-1: never pulled under load).
    */
   contactorOpen(connectorId: number): boolean;
   /**
@@ -253,7 +254,13 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
   contactorOpen(connectorId: number): boolean {
     const relay = this.opts.station.connector(connectorId)?.devices.relay;
     if (!relay) return true;
-    return !this.openRetries.retrying(connectorId) && !relay.isClosed() && relay.feedback() !== true;
+    return (
+      !this.openRetries.retrying(connectorId) &&
+      !relay.isClosed() &&
+      // A feedback input that cannot be read says nothing: its last reading may hide a weld.
+      relay.feedbackReadable() &&
+      relay.feedback() !== true
+    );
   }
 
   async untilContactorOpen(connectorId: number): Promise<boolean> {
@@ -268,7 +275,7 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
         continue;
       }
       if (relay.isClosed()) return false;
-      // Welded: commanded open, the contact closed. Only the contact opening ends that.
+      // Welded, or its contact unreadable: only the contact reading open ends that.
       await this.nextRelayChange(relay);
     }
   }

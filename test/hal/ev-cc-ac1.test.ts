@@ -3,14 +3,15 @@ import { decodeStatus, EV_CC_AC1, EvCcAc1Controller, EvCcAc1Pilot } from '../../
 import { ModbusBus } from '../../hal/drivers/modbus-bus.js';
 import { ModbusPowerSetpoint } from '../../hal/drivers/modbus-setpoint.js';
 import type { DeviceHealth, PilotState } from '../../hal/types.js';
-import { type Clock, systemClock } from '../../src/clock.js';
+import { systemClock } from '../../src/clock.js';
 import { BoardFileError, buildBoard, parseBoardFile } from '../../src/config/board-file.js';
 import { silentLogger } from '../../src/log.js';
-import { ChargingLimit, type SessionEnergy } from '../../src/station/charging-limit.js';
+import type { SessionEnergy } from '../../src/station/charging-limit.js';
 import { Station } from '../../src/station/station.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { MemoryAvailability } from '../support/memory-stores.js';
 import { ModbusTestServer } from '../support/modbus-server.js';
+import { sixteenAmps } from '../support/sixteen-amps.js';
 
 const log = silentLogger();
 /** Short enough that a silent controller is noticed quickly, long enough for a loaded CI machine. */
@@ -21,27 +22,6 @@ const SETPOINT_UNIT = 2;
 const letter = (state: PilotState): number => state.charCodeAt(0);
 
 /** Resolves once `done()` holds, checked now and on every change the controller announces. */
-/** The owner of the outputs with a constant 16 A composite, on `clock`. */
-function sixteenAmps(
-  board: ConstructorParameters<typeof ChargingLimit>[0]['board'],
-  station: Station,
-  clock: Clock,
-): ChargingLimit {
-  const period = { startPeriod: 0, limitA: 16, numberPhases: 3, source: { kind: 'hardware' as const } };
-  return new ChargingLimit({
-    board,
-    station,
-    composites: {
-      limitNow: () => ({ ...period }),
-      limitNowAndNextChange: () => ({ period: { ...period }, nextChangeMs: undefined }),
-    },
-    localLimits: { all: () => new Map(), set: () => {}, remove: () => {} },
-    clock,
-    time: { nowMs: () => clock.now() },
-    log,
-  });
-}
-
 function until(controller: EvCcAc1Controller, done: () => boolean): Promise<void> {
   return new Promise((resolve) => {
     const check = (): void => {
