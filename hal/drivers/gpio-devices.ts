@@ -270,7 +270,10 @@ export class GpioInput extends EventEmitter<GpioInputEvents> implements Part {
     this.pending?.cancel();
     this.pending = undefined;
     // Back at the stable level before the debounce time ran out: it was a glitch.
-    if (level === this.stable) return this.setReadable(true);
+    if (level === this.stable) {
+      this.setReadable(true);
+      return;
+    }
     // After a read error the stable level is stale until the new one has held: still unreadable.
     this.pending = this.deps.clock.setTimeout(() => {
       this.pending = undefined;
