@@ -482,8 +482,9 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
     }
     outlet.relay.on('change', () => {
       if (!this.started) return;
-      // A failed write shows in health (and was logged); the relay's own command went through.
-      this.driveEnable();
+      // A failed write shows in health; the relay's own command went through, so no caller hears
+      // of it: logged here.
+      this.logFailure(this.driveEnable(), 'pilot enable write failed');
       this.update();
     });
   }
@@ -492,9 +493,10 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
     if (this.started) return;
     openAll([...this.inputs.map((i) => i.input), this.enable, this.pwm], this.deps.logger);
     this.started = true;
-    // A limit set before start takes effect now; a failure shows in health, not as a failed start.
-    this.driveEnable();
-    this.drivePwm();
+    // A limit set before start takes effect now; a failure shows in health (and is logged), not
+    // as a failed start.
+    this.logFailure(this.driveEnable(), 'pilot enable write failed');
+    this.logFailure(this.drivePwm(), 'pilot PWM write failed');
     this.update();
   }
 
@@ -536,10 +538,13 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
     checkLimit(amps, 'pilot current limit', 'A');
     this.limit = amps;
     if (!this.started) return;
-    const enableError = this.driveEnable();
-    const error = this.drivePwm() ?? enableError;
+    const failures = [this.driveEnable(), this.drivePwm()].filter((e) => e !== undefined);
     this.update();
-    if (error) throw error;
+    // Not logged here: the caller (the charging limit) logs it, with the connector. Both outputs
+    // failing are one error naming both.
+    const [first, second] = failures;
+    if (second) throw new Error(`${first?.message}; ${second.message}`, { cause: first });
+    if (first) throw first;
   }
 
   currentLimit(): number {
@@ -557,7 +562,6 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
       this.enableFailed = false;
       return undefined;
     } catch (err) {
-      this.deps.logger.error({ err, line: this.enable.name, amps: this.limit }, 'pilot enable write failed');
       this.enableFailed = true;
       return err instanceof Error ? err : new Error(String(err));
     }
@@ -570,10 +574,14 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
       this.pwmFailed = false;
       return undefined;
     } catch (err) {
-      this.deps.logger.error({ err, pwm: this.pwm.name, amps: this.limit }, 'pilot PWM write failed');
       this.pwmFailed = true;
       return err instanceof Error ? err : new Error(String(err));
     }
+  }
+
+  /** A write failure no caller hears of (the error names the output). */
+  private logFailure(err: Error | undefined, msg: string): void {
+    if (err) this.deps.logger.error({ err, amps: this.limit }, msg);
   }
 
   private update(): void {
