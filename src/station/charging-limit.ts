@@ -455,16 +455,20 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
   /**
    * The pilot's offer, and a DC module's power setpoint to match. A pilot command that fails and
    * faults the relay (a charge controller's enable coil) of a contactor that is to stay open is
-   * followed by opens on the clock, as a failed open is: nothing else would command it again.
+   * followed by opens on the clock, as a failed open is: nothing else would command it again. The
+   * episode of opens logs that failure, once: it is not logged here as well.
    */
   private async offer(hw: ConnectorHardware, outputs: ConnectorOutputs): Promise<void> {
     const { devices } = hw;
     const amps = outputs.offeredA;
-    if (devices.pilot.currentLimit() !== amps) {
-      const failure = await this.attempt(hw, 'pilot limit', () => devices.pilot.setCurrentLimit(amps));
-      if (failure && !outputs.contactorClosed)
-        this.openRetries.otherOutputFailed(hw, 'pilot limit', failure.error);
-    }
+    if (devices.pilot.currentLimit() !== amps)
+      await this.attempt(
+        hw,
+        'pilot limit',
+        () => devices.pilot.setCurrentLimit(amps),
+        (error) =>
+          outputs.contactorClosed ? false : this.openRetries.otherOutputFailed(hw, 'pilot limit', error),
+      );
     const setpoint = devices.powerSetpoint;
     if (!setpoint) return;
     const { voltageV, phases } = electricalOf(devices);
@@ -473,21 +477,24 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
       await this.attempt(hw, 'power setpoint', () => setpoint.setPowerLimit(watts));
   }
 
-  /** An output that cannot be commanded is logged (and its failure returned); the others are still commanded. */
+  /**
+   * An output that cannot be commanded is logged, unless `handled` took its failure (and logs it
+   * itself); the others are still commanded.
+   */
   private async attempt(
     hw: ConnectorHardware,
     what: string,
     act: () => Promise<void>,
-  ): Promise<{ error: unknown } | undefined> {
+    handled: (error: unknown) => boolean = () => false,
+  ): Promise<void> {
     try {
       await act();
-      return undefined;
     } catch (error) {
+      if (handled(error)) return;
       this.opts.log.error(
         { connectorId: hw.id, err: error instanceof Error ? error.message : String(error) },
         `${what} not commanded`,
       );
-      return { error };
     }
   }
 

@@ -5,10 +5,11 @@ import { ModbusPowerSetpoint } from '../../hal/drivers/modbus-setpoint.js';
 import type { DeviceHealth, PilotState } from '../../hal/types.js';
 import { systemClock } from '../../src/clock.js';
 import { BoardFileError, buildBoard, parseBoardFile } from '../../src/config/board-file.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import type { SessionEnergy } from '../../src/station/charging-limit.js';
 import { Station } from '../../src/station/station.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { LogSink } from '../support/harness.js';
 import { MemoryAvailability } from '../support/memory-stores.js';
 import { ModbusTestServer } from '../support/modbus-server.js';
 import { sixteenAmps } from '../support/sixteen-amps.js';
@@ -363,7 +364,8 @@ describe('Phoenix Contact EV Charge Control Basic over Modbus TCP (pymodbus)', (
       // The retries run on this clock; the controller polls on the real one.
       const clock = new FakeClock(Date.parse('2024-05-01T12:00:00.000Z'));
       const station = new Station({ board: built, availability: new MemoryAvailability(), clock, log });
-      const limit = sixteenAmps(built, station, clock);
+      const sink = new LogSink();
+      const limit = sixteenAmps(built, station, clock, createLogger({ destination: sink }));
       let session: SessionEnergy = {};
       limit.attach(() => session);
       // The controller takes the relay's write of coil 20000 and refuses the ones after it.
@@ -402,6 +404,13 @@ describe('Phoenix Contact EV Charge Control Basic over Modbus TCP (pymodbus)', (
         expect(relay.health()).toMatchObject({ ok: false, fault: 'PowerSwitchFailure' });
         expect(station.status(1)).toMatchObject({ status: 'Faulted', errorCode: 'PowerSwitchFailure' });
         expect(limit.contactorOpen(1)).toBe(false);
+        // The refused pilot write is logged once, by the episode of opens it begins.
+        expect(sink.lines.filter((l) => l.level === 'error')).toEqual([
+          expect.objectContaining({
+            msg: 'pilot limit not commanded, the relay faulted: commanding the contactor open until its output answers',
+            connectorId: 1,
+          }),
+        ]);
         // Nothing else happens: the retries command the permission off, 1 s after the failure...
         const before = opens.length;
         clock.advance(1000);
