@@ -542,9 +542,10 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
     this.update();
     // Not logged here: the caller (the charging limit) logs it, with the connector. Both outputs
     // failing are one error naming both.
-    const [first, second] = failures;
-    if (second) throw new Error(`${first?.message}; ${second.message}`, { cause: first });
-    if (first) throw first;
+    const [first] = failures;
+    if (!first) return;
+    if (failures.length === 1) throw first;
+    throw new Error(failures.map((e) => e.message).join('; '), { cause: first });
   }
 
   currentLimit(): number {
