@@ -71,7 +71,10 @@ export interface Lifecycle {
 export interface RelayEvents extends HealthEvents {
   /** The commanded state changed. */
   change: [closed: boolean];
-  /** The feedback contact changed (a relay without a feedback input never emits it). */
+  /**
+   * The feedback contact changed, or reads again after it was unreadable (a relay without a
+   * feedback input never emits it).
+   */
   feedback: [closed: boolean];
 }
 
@@ -88,8 +91,16 @@ export interface Relay extends EventEmitter<RelayEvents>, Lifecycle {
   set(closed: boolean): Promise<void>;
   /** The commanded state. */
   isClosed(): boolean;
-  /** The measured contact state, where a feedback input exists. */
+  /**
+   * The measured contact state, where a feedback input exists (its last reading: see
+   * `feedbackReadable`).
+   */
   feedback(): boolean | undefined;
+  /**
+   * False while the feedback input exists but cannot be read (`feedback()` is then a stale
+   * reading, and the contact is not known open); true where it reads, or where there is none.
+   */
+  feedbackReadable(): boolean;
   /**
    * How long the contact may take to follow a command, ms, where a feedback input exists: a
    * contact that disagrees after it is welded or stuck open.

@@ -392,6 +392,11 @@ export class EvCcAc1Relay extends EventEmitter<RelayEvents> implements Relay {
     return undefined;
   }
 
+  /** There is no feedback input to fail. */
+  feedbackReadable(): true {
+    return true;
+  }
+
   health(): DeviceHealth {
     const info = this.controller.writeProblem('enable');
     return info ? { ok: false, fault: 'PowerSwitchFailure', info } : HEALTHY;

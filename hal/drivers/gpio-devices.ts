@@ -197,7 +197,10 @@ export class GpioOutput implements Part {
 export interface GpioInputEvents {
   /** The debounced level changed. */
   change: [active: boolean];
-  /** The line became unreadable (false) or delivered a level again (true). */
+  /**
+   * The line became unreadable (false), or its debounced level is a current reading again (true):
+   * at once when the first level read agrees with the last one, else once the new one has held.
+   */
   readable: [readable: boolean];
 }
 
@@ -263,16 +266,20 @@ export class GpioInput extends EventEmitter<GpioInputEvents> implements Part {
 
   private onValue(raw: 0 | 1): void {
     if (!this.line) return;
-    this.setReadable(true);
     const level = this.level(raw);
     this.pending?.cancel();
     this.pending = undefined;
     // Back at the stable level before the debounce time ran out: it was a glitch.
-    if (level === this.stable) return;
+    if (level === this.stable) {
+      this.setReadable(true);
+      return;
+    }
+    // After a read error the stable level is stale until the new one has held: still unreadable.
     this.pending = this.deps.clock.setTimeout(() => {
       this.pending = undefined;
       this.stable = level;
       this.emit('change', level);
+      this.setReadable(true);
     }, this.options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
   }
 
@@ -313,11 +320,17 @@ export class GpioRelay extends EventEmitter<RelayEvents> implements Relay {
     if (fb) {
       this.feedbackSettleMs = fb.settleMs ?? DEFAULT_SETTLE_MS;
       this.feedbackInput = new GpioInput({ line: fb.line, activeLow: fb.activeLow }, deps);
-      this.feedbackInput.on('change', (closed) => {
+      const input = this.feedbackInput;
+      input.on('change', (closed) => {
         if (!this.settling) this.compare(false);
-        this.emit('feedback', closed);
+        // A level that settles after a read error is announced once readable (below).
+        if (input.readable()) this.emit('feedback', closed);
       });
-      this.feedbackInput.on('readable', () => this.updateHealth());
+      input.on('readable', (readable) => {
+        this.updateHealth();
+        // The contact is known again: whoever waits for it to read open reads it now.
+        if (readable) this.emit('feedback', input.isActive());
+      });
     }
   }
 
@@ -382,6 +395,10 @@ export class GpioRelay extends EventEmitter<RelayEvents> implements Relay {
 
   feedback(): boolean | undefined {
     return this.feedbackInput?.isActive();
+  }
+
+  feedbackReadable(): boolean {
+    return this.feedbackInput?.readable() ?? true;
   }
 
   health(): DeviceHealth {
@@ -465,8 +482,9 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
     }
     outlet.relay.on('change', () => {
       if (!this.started) return;
-      // A failed write shows in health (and was logged); the relay's own command went through.
-      this.driveEnable();
+      // A failed write shows in health; the relay's own command went through, so no caller hears
+      // of it: logged here.
+      this.logFailure(this.driveEnable(), 'pilot enable write failed');
       this.update();
     });
   }
@@ -475,9 +493,10 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
     if (this.started) return;
     openAll([...this.inputs.map((i) => i.input), this.enable, this.pwm], this.deps.logger);
     this.started = true;
-    // A limit set before start takes effect now; a failure shows in health, not as a failed start.
-    this.driveEnable();
-    this.drivePwm();
+    // A limit set before start takes effect now; a failure shows in health (and is logged), not
+    // as a failed start.
+    this.logFailure(this.driveEnable(), 'pilot enable write failed');
+    this.logFailure(this.drivePwm(), 'pilot PWM write failed');
     this.update();
   }
 
@@ -519,10 +538,14 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
     checkLimit(amps, 'pilot current limit', 'A');
     this.limit = amps;
     if (!this.started) return;
-    const enableError = this.driveEnable();
-    const error = this.drivePwm() ?? enableError;
+    const failures = [this.driveEnable(), this.drivePwm()].filter((e) => e !== undefined);
     this.update();
-    if (error) throw error;
+    // Not logged here: the caller (the charging limit) logs it, with the connector. Both outputs
+    // failing are one error naming both.
+    const [first] = failures;
+    if (!first) return;
+    if (failures.length === 1) throw first;
+    throw new Error(failures.map((e) => e.message).join('; '), { cause: first });
   }
 
   currentLimit(): number {
@@ -540,7 +563,6 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
       this.enableFailed = false;
       return undefined;
     } catch (err) {
-      this.deps.logger.error({ err, line: this.enable.name, amps: this.limit }, 'pilot enable write failed');
       this.enableFailed = true;
       return err instanceof Error ? err : new Error(String(err));
     }
@@ -553,10 +575,14 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
       this.pwmFailed = false;
       return undefined;
     } catch (err) {
-      this.deps.logger.error({ err, pwm: this.pwm.name, amps: this.limit }, 'pilot PWM write failed');
       this.pwmFailed = true;
       return err instanceof Error ? err : new Error(String(err));
     }
+  }
+
+  /** A write failure no caller hears of (the error names the output). */
+  private logFailure(err: Error | undefined, msg: string): void {
+    if (err) this.deps.logger.error({ err, amps: this.limit }, msg);
   }
 
   private update(): void {

@@ -86,6 +86,11 @@ export class SimRelay extends EventEmitter<RelayEvents> implements Relay {
     }
   }
 
+  /** The simulated contact is always read. */
+  feedbackReadable(): true {
+    return true;
+  }
+
   health(): DeviceHealth {
     return this.currentHealth;
   }

@@ -82,7 +82,10 @@ export interface ControlDeps {
   /** UnlockConnector; `hold` keeps sessions off a connector under a self-test. */
   transactions: Pick<TransactionEngine, 'unlock' | 'hold'>;
   /** The owner of the offered current: a relay test (and a self-test) closes the contactor through it. */
-  limit: Pick<ChargingLimit, 'testRelay' | 'setLocalLimit' | 'localLimit' | 'limitInEffect'>;
+  limit: Pick<
+    ChargingLimit,
+    'testRelay' | 'setLocalLimit' | 'localLimit' | 'limitInEffect' | 'contactorOpen' | 'untilContactorOpen'
+  >;
   /** What a connector's composite schedule is computed from (`cpctl limits`). */
   chargingProfiles: Pick<ChargingProfiles, 'compositeFor'>;
   /** OCPP time: the composite starts now on the clock the profiles are scheduled on; its sync state. */

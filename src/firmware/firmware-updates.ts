@@ -354,10 +354,11 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
   }
 
   /**
-   * The image is here: Downloaded, unless it is empty. Zero bytes are no firmware, whatever the
-   * transfer made of them (a file not yet published, a wrong path on the server): 1.6's
+   * The image is here: Downloaded, unless it is empty. Zero bytes are no firmware: 1.6's
    * DownloadFailed ("failed to download firmware"), so the charger is never taken out of service
-   * for it and the hook never sees it.
+   * for it and the hook never sees it. A download never arrives empty (the transfer counts an
+   * empty file as a failed attempt, retried as UpdateFirmware asked: a file not yet published);
+   * this is for a technician's local file, copied once.
    */
   private async arrived(record: FirmwareUpdateRecord, image: string): Promise<FirmwareUpdateRecord> {
     if ((await stat(image)).size > 0) return this.advance(record, { status: 'Downloaded', image });

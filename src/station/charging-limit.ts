@@ -100,8 +100,9 @@ export interface EnergyControl {
   paused(connectorId: number): boolean;
   /**
    * The connector's contactor is known open: commanded open, no failed command of it being
-   * retried, and its feedback contact (where it has one) open: a contact welded closed keeps the
-   * conductors live. Only then may its cable be unlocked (IEC 61851-1: never pulled under load).
+   * retried, and its feedback contact (where it has one) read open: a contact welded closed keeps
+   * the conductors live, and an unreadable one may be welded. Only then may its cable be
+   * unlocked (IEC 61851-1: never pulled under load).
    */
   contactorOpen(connectorId: number): boolean;
   /**
@@ -253,7 +254,13 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
   contactorOpen(connectorId: number): boolean {
     const relay = this.opts.station.connector(connectorId)?.devices.relay;
     if (!relay) return true;
-    return !this.openRetries.retrying(connectorId) && !relay.isClosed() && relay.feedback() !== true;
+    return (
+      !this.openRetries.retrying(connectorId) &&
+      !relay.isClosed() &&
+      // A feedback input that cannot be read says nothing: its last reading may hide a weld.
+      relay.feedbackReadable() &&
+      relay.feedback() !== true
+    );
   }
 
   async untilContactorOpen(connectorId: number): Promise<boolean> {
@@ -268,7 +275,7 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
         continue;
       }
       if (relay.isClosed()) return false;
-      // Welded: commanded open, the contact closed. Only the contact opening ends that.
+      // Welded, or its contact unreadable: only the contact reading open ends that.
       await this.nextRelayChange(relay);
     }
   }
@@ -448,16 +455,20 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
   /**
    * The pilot's offer, and a DC module's power setpoint to match. A pilot command that fails and
    * faults the relay (a charge controller's enable coil) of a contactor that is to stay open is
-   * followed by opens on the clock, as a failed open is: nothing else would command it again.
+   * followed by opens on the clock, as a failed open is: nothing else would command it again. The
+   * episode of opens logs that failure, once: it is not logged here as well.
    */
   private async offer(hw: ConnectorHardware, outputs: ConnectorOutputs): Promise<void> {
     const { devices } = hw;
     const amps = outputs.offeredA;
-    if (devices.pilot.currentLimit() !== amps) {
-      const failure = await this.attempt(hw, 'pilot limit', () => devices.pilot.setCurrentLimit(amps));
-      if (failure && !outputs.contactorClosed)
-        this.openRetries.otherOutputFailed(hw, 'pilot limit', failure.error);
-    }
+    if (devices.pilot.currentLimit() !== amps)
+      await this.attempt(
+        hw,
+        'pilot limit',
+        () => devices.pilot.setCurrentLimit(amps),
+        (error) =>
+          outputs.contactorClosed ? false : this.openRetries.otherOutputFailed(hw, 'pilot limit', error),
+      );
     const setpoint = devices.powerSetpoint;
     if (!setpoint) return;
     const { voltageV, phases } = electricalOf(devices);
@@ -466,21 +477,24 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
       await this.attempt(hw, 'power setpoint', () => setpoint.setPowerLimit(watts));
   }
 
-  /** An output that cannot be commanded is logged (and its failure returned); the others are still commanded. */
+  /**
+   * An output that cannot be commanded is logged, unless `handled` took its failure (and logs it
+   * itself); the others are still commanded.
+   */
   private async attempt(
     hw: ConnectorHardware,
     what: string,
     act: () => Promise<void>,
-  ): Promise<{ error: unknown } | undefined> {
+    handled: (error: unknown) => boolean = () => false,
+  ): Promise<void> {
     try {
       await act();
-      return undefined;
     } catch (error) {
+      if (handled(error)) return;
       this.opts.log.error(
         { connectorId: hw.id, err: error instanceof Error ? error.message : String(error) },
         `${what} not commanded`,
       );
-      return { error };
     }
   }
 

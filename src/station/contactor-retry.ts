@@ -81,15 +81,17 @@ export class ContactorOpenRetries {
    * A command of another output failed and left the relay unhealthy: the EV-CC-AC1's pilot writes
    * the enable coil that is its relay, and a write that fails there faults the relay as a failed
    * open would, with nothing to command it again. For a contactor that is to stay open: an episode,
-   * whose open succeeding clears the fault.
+   * whose open succeeding clears the fault. True when the failure is the episode's (logged by it,
+   * once per episode); false when the relay is healthy and the caller is to log it.
    */
-  otherOutputFailed(hw: ConnectorHardware, what: string, error: unknown): void {
-    if (hw.devices.relay.health().ok) return;
+  otherOutputFailed(hw: ConnectorHardware, what: string, error: unknown): boolean {
+    if (hw.devices.relay.health().ok) return false;
     this.failed(
       hw,
       `${what} not commanded, the relay faulted: commanding the contactor open until its output answers`,
       error,
     );
+    return true;
   }
 
   /** The contactor may close again: its open is not retried any more. */

@@ -78,8 +78,11 @@ export interface SelfTestDeps {
   station: Pick<Station, 'status'>;
   /** Holds the connector: no session starts there during the test. */
   sessions: Pick<TransactionEngine, 'hold'>;
-  /** The owner of the contactor: the test closes it as a relay test. */
-  limit: Pick<ChargingLimit, 'testRelay'>;
+  /**
+   * The owner of the contactor: the test closes it as a relay test, and releases the cable only
+   * once the contactor is known open.
+   */
+  limit: Pick<ChargingLimit, 'testRelay' | 'contactorOpen' | 'untilContactorOpen'>;
   clock: Clock;
   log: Logger;
 }
@@ -185,7 +188,8 @@ export class SelfTests {
       hw.off('plug', onPlug);
       for (const input of emergencyStops) input.off('change', onEmergencyStop);
       try {
-        await this.restore(hw);
+        const kept = await this.restore(hw);
+        if (kept) steps.push(kept);
       } finally {
         // Even should restoring throw: a connector left held would never start a session again.
         release();
@@ -496,12 +500,46 @@ export class SelfTests {
     });
   }
 
-  /** The contactor open and the cable released, as an idle connector has them. */
-  private async restore(hw: ConnectorHardware): Promise<void> {
+  /**
+   * The contactor open and the cable released, as an idle connector has them. A cable locked over
+   * a contactor not known open (a failed open, a weld) stays locked (IEC 61851-1: never pulled
+   * under load) until the contactor opens, as after a session: the failed unlock step says so.
+   */
+  private async restore(hw: ConnectorHardware): Promise<SelfTestStep | undefined> {
     await this.openContactor(hw);
     const { lock } = hw.devices;
+    if (!lock?.isLocked()) return undefined;
+    if (this.deps.limit.contactorOpen(hw.id)) {
+      await this.releaseLock(hw);
+      return undefined;
+    }
+    this.deps.log.warn(
+      { connectorId: hw.id },
+      'self-test: cable kept locked until the contactor is known open',
+    );
+    void this.deps.limit.untilContactorOpen(hw.id).then(async (opened) => {
+      // A session or another test that has the connector by then has the lock too.
+      const release = opened && !this.closed ? this.deps.sessions.hold(hw.id) : undefined;
+      if (!release) return;
+      try {
+        await this.releaseLock(hw);
+      } finally {
+        release();
+      }
+    });
+    const health = hw.devices.relay.health();
+    const why = health.ok ? 'commanded closed' : described(health.fault, health.info);
+    return {
+      step: 'unlock',
+      result: 'fail',
+      ms: 0,
+      detail: `cable kept locked: the contactor is not known open (${why}); released once it opens`,
+    };
+  }
+
+  private async releaseLock(hw: ConnectorHardware): Promise<void> {
     try {
-      if (lock?.isLocked()) await lock.unlock();
+      await hw.devices.lock?.unlock();
     } catch (error) {
       this.deps.log.error(
         { connectorId: hw.id, err: (error as Error).message },

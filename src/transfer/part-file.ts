@@ -117,7 +117,8 @@ export class PartFile {
 /**
  * One download attempt's body into `part`, over HTTP or FTP alike: the size the server announced
  * (`total`) is checked against the free space first, and against the bytes in the part after, so
- * a connection that ended early is a Server failure the next attempt resumes.
+ * a connection that ended early is a Server failure the next attempt resumes. An attempt that
+ * leaves the part empty downloaded nothing: an Empty failure, retried like a 404.
  */
 export async function receiveInto(
   part: PartFile,
@@ -131,4 +132,5 @@ export async function receiveInto(
   await part.receive(transfer);
   if (total !== undefined && part.bytes !== total)
     throw new TransferError('Server', `${display}: ${part.bytes} of ${total} bytes received`);
+  if (part.bytes === 0) throw new TransferError('Empty', `${display} is empty (0 bytes)`);
 }

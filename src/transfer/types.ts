@@ -13,9 +13,9 @@ import type { SystemCas } from './trust.js';
 export type FileTransferProtocol = 'FTP' | 'FTPS' | 'HTTP' | 'HTTPS';
 
 /**
- * Why a transfer failed. `Network`, `Server` and `NotFound` spend the `retries` (OCPP: how many
- * times to try before giving up; a file not yet published where the central system said is a
- * common cause of a 404 that goes away). The others would fail the same way again (refused
+ * Why a transfer failed. `Network`, `Server`, `NotFound` and `Empty` spend the `retries` (OCPP:
+ * how many times to try before giving up; a file not yet published where the central system said
+ * is a common cause of a 404, or of an empty file, that goes away). The others would fail the same way again (refused
  * credentials, an untrusted certificate, a full disk, a request the server will not serve), so
  * they end the transfer at once.
  */
@@ -24,6 +24,8 @@ export type TransferErrorKind =
   | 'UnsupportedProtocol'
   /** HTTP 404 / 410, FTP 550 (no such file or directory). */
   | 'NotFound'
+  /** A download that gave 0 bytes: nothing was downloaded (a file not yet written out). */
+  | 'Empty'
   /** HTTP 401 / 403, FTP 530 (login refused) or 553 (no permission to store). */
   | 'AccessDenied'
   /** The server's TLS certificate did not verify against `ca` (or the system CAs). */
@@ -46,6 +48,7 @@ export const RETRIED_KINDS: ReadonlySet<TransferErrorKind> = new Set<TransferErr
   'Network',
   'Server',
   'NotFound',
+  'Empty',
 ]);
 
 export class TransferError extends Error {

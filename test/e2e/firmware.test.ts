@@ -255,19 +255,51 @@ describe('Firmware Management: UpdateFirmware (1.6)', () => {
     expect(h.csms.calls(CP_ID, 'StatusNotification', mark)).toEqual([]);
   });
 
-  it('an empty image (0 bytes) is DownloadFailed: no firmware was downloaded, the hook never gets it, still Available', async () => {
+  it('an image still empty (0 bytes) at the first attempt is retried after retryInterval: the second gets it, Downloaded and installed', async () => {
+    const { hook, h } = await startWithHook(start, 'empty-then-published', 0);
+    await h.booted();
+    const fw = image('fw-late.bin', 0);
+    const mark = h.csms.mark();
+    await h.csms.call(CP_ID, 'UpdateFirmware', {
+      location: fw.url,
+      retrieveDate: now(),
+      retries: 2,
+      retryInterval: 1,
+    });
+    // The first attempt found the file empty; the server publishes it while the retry waits.
+    const retrying = await h.sink.waitFor(
+      (l) => l.msg === 'transfer failed, retrying in 1 s' && l.url === fw.url,
+    );
+    expect(retrying).toMatchObject({ attempt: 1, of: 3, kind: 'Empty' });
+    const published = image('fw-late.bin');
+    expect(await h.runtime.done).toEqual({ kind: 'reset', type: 'Hard' });
+    expect(statusNames(h, mark)).toEqual(['Downloading', 'Downloaded', 'Installing']);
+    expect(readFileSync(hook.installed)).toEqual(published.bytes);
+    expect(files.requests.filter((r) => r.path === '/fw-late.bin').map((r) => r.status)).toEqual([200, 200]);
+  });
+
+  it('an image that stays empty (0 bytes) is DownloadFailed once every attempt gave nothing: the hook never gets it, still Available', async () => {
     const { hook, h } = await startWithHook(start, 'empty', 0);
     await h.booted();
     const fw = image('fw-empty.bin', 0);
     const mark = h.csms.mark();
-    await h.csms.call(CP_ID, 'UpdateFirmware', { location: fw.url, retrieveDate: now(), retries: 0 });
+    await h.csms.call(CP_ID, 'UpdateFirmware', {
+      location: fw.url,
+      retrieveDate: now(),
+      retries: 1,
+      retryInterval: 1,
+    });
     await firmwareStatus(h, 'DownloadFailed', mark);
     expect(statusNames(h, mark)).toEqual(['Downloading', 'DownloadFailed']);
     expect(h.runtime.firmware.current()).toMatchObject({
       status: 'DownloadFailed',
-      info: `the image from ${fw.url} is empty (0 bytes)`,
+      info: `${fw.url} is empty (0 bytes)`,
     });
-    expect(files.requests.filter((r) => r.path === '/fw-empty.bin').map((r) => r.status)).toEqual([200]);
+    // The retry OCPP's retries asked for: two attempts, a second apart.
+    expect(files.requests.filter((r) => r.path === '/fw-empty.bin').map((r) => r.status)).toEqual([200, 200]);
+    expect(
+      h.sink.find((l) => l.msg === 'transfer failed, retrying in 1 s' && l.url === fw.url),
+    ).toMatchObject({ attempt: 1, of: 2, kind: 'Empty' });
     expect(existsSync(hook.installed)).toBe(false);
     expect(readdirSync(join(h.stateDir, 'firmware'))).toEqual([]);
     expect(h.runtime.station.status(1)?.status).toBe('Available');

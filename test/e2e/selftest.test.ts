@@ -269,6 +269,59 @@ describe('cpctl selftest on the simulated board', () => {
     expect(statusesSince(h, 1, mark)).toEqual(['Faulted', 'Available']);
   });
 
+  it('a cable plugged in over a welded contactor stays locked when the test ends: the unlock step fails and says why; released once the contact opens', async () => {
+    const h = await start();
+    await h.booted();
+    const socket = h.config.cli.socket;
+    const mark = h.csms.mark();
+    h.board.relayContact(1, 'welded');
+    await h.status(1, 'Faulted', mark);
+    const lock = h.board.connector(1)?.devices.lock;
+    if (!lock) throw new Error('the simulated connector has a lock');
+    // A driver plugs in the moment the test has locked the connector: the test ends there, locked.
+    const lockIt = lock.lock.bind(lock);
+    lock.lock = async () => {
+      const locked = await lockIt();
+      h.board.plug(1);
+      return locked;
+    };
+    const unlockIt = lock.unlock.bind(lock);
+    const unlocks: boolean[] = [];
+    const released = new Promise<void>((resolve) => {
+      lock.unlock = async () => {
+        const unlocked = await unlockIt();
+        unlocks.push(unlocked);
+        if (unlocked) resolve();
+        return unlocked;
+      };
+    });
+
+    const { code, stdout } = await cpctl(socket, 'selftest', '1', '--json');
+    expect(code).toBe(1);
+    const report = reportOf(stdout);
+    expect(report.aborted).toBe('a cable was plugged in');
+    expect(report.steps.map((s) => [s.step, s.result, s.detail])).toEqual([
+      ['pilot', 'pass', 'state A (no EV)'],
+      ['faultInput', 'pass', 'readable, inactive'],
+      ['reader', 'pass', 'open and answering'],
+      ['meter', 'pass', expect.any(String)],
+      // Locked, but the plug ended the step as the lock confirmed.
+      ['lock', 'skipped', 'a cable was plugged in'],
+      [
+        'unlock',
+        'fail',
+        'cable kept locked: the contactor is not known open (PowerSwitchFailure: contactor welded); released once it opens',
+      ],
+    ]);
+    // The conductors are live: the cable stays in.
+    expect([lock.isLocked(), unlocks]).toEqual([true, []]);
+
+    // The weld clears; nothing else happens: the cable kept locked for it is released.
+    h.board.relayContact(1, 'follows');
+    await released;
+    expect([lock.isLocked(), unlocks]).toEqual([false, [true]]);
+  });
+
   it('a contactor whose output fails as the test opens it: still commanded closed, exit 1, Faulted until the retried open succeeds', async () => {
     const h = await start();
     await h.booted();

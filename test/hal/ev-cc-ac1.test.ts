@@ -3,14 +3,16 @@ import { decodeStatus, EV_CC_AC1, EvCcAc1Controller, EvCcAc1Pilot } from '../../
 import { ModbusBus } from '../../hal/drivers/modbus-bus.js';
 import { ModbusPowerSetpoint } from '../../hal/drivers/modbus-setpoint.js';
 import type { DeviceHealth, PilotState } from '../../hal/types.js';
-import { type Clock, systemClock } from '../../src/clock.js';
+import { systemClock } from '../../src/clock.js';
 import { BoardFileError, buildBoard, parseBoardFile } from '../../src/config/board-file.js';
-import { silentLogger } from '../../src/log.js';
-import { ChargingLimit, type SessionEnergy } from '../../src/station/charging-limit.js';
+import { createLogger, silentLogger } from '../../src/log.js';
+import type { SessionEnergy } from '../../src/station/charging-limit.js';
 import { Station } from '../../src/station/station.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { LogSink } from '../support/harness.js';
 import { MemoryAvailability } from '../support/memory-stores.js';
 import { ModbusTestServer } from '../support/modbus-server.js';
+import { sixteenAmps } from '../support/sixteen-amps.js';
 
 const log = silentLogger();
 /** Short enough that a silent controller is noticed quickly, long enough for a loaded CI machine. */
@@ -21,27 +23,6 @@ const SETPOINT_UNIT = 2;
 const letter = (state: PilotState): number => state.charCodeAt(0);
 
 /** Resolves once `done()` holds, checked now and on every change the controller announces. */
-/** The owner of the outputs with a constant 16 A composite, on `clock`. */
-function sixteenAmps(
-  board: ConstructorParameters<typeof ChargingLimit>[0]['board'],
-  station: Station,
-  clock: Clock,
-): ChargingLimit {
-  const period = { startPeriod: 0, limitA: 16, numberPhases: 3, source: { kind: 'hardware' as const } };
-  return new ChargingLimit({
-    board,
-    station,
-    composites: {
-      limitNow: () => ({ ...period }),
-      limitNowAndNextChange: () => ({ period: { ...period }, nextChangeMs: undefined }),
-    },
-    localLimits: { all: () => new Map(), set: () => {}, remove: () => {} },
-    clock,
-    time: { nowMs: () => clock.now() },
-    log,
-  });
-}
-
 function until(controller: EvCcAc1Controller, done: () => boolean): Promise<void> {
   return new Promise((resolve) => {
     const check = (): void => {
@@ -383,7 +364,8 @@ describe('Phoenix Contact EV Charge Control Basic over Modbus TCP (pymodbus)', (
       // The retries run on this clock; the controller polls on the real one.
       const clock = new FakeClock(Date.parse('2024-05-01T12:00:00.000Z'));
       const station = new Station({ board: built, availability: new MemoryAvailability(), clock, log });
-      const limit = sixteenAmps(built, station, clock);
+      const sink = new LogSink();
+      const limit = sixteenAmps(built, station, clock, createLogger({ destination: sink }));
       let session: SessionEnergy = {};
       limit.attach(() => session);
       // The controller takes the relay's write of coil 20000 and refuses the ones after it.
@@ -422,6 +404,13 @@ describe('Phoenix Contact EV Charge Control Basic over Modbus TCP (pymodbus)', (
         expect(relay.health()).toMatchObject({ ok: false, fault: 'PowerSwitchFailure' });
         expect(station.status(1)).toMatchObject({ status: 'Faulted', errorCode: 'PowerSwitchFailure' });
         expect(limit.contactorOpen(1)).toBe(false);
+        // The refused pilot write is logged once, by the episode of opens it begins.
+        expect(sink.lines.filter((l) => l.level === 'error')).toEqual([
+          expect.objectContaining({
+            msg: 'pilot limit not commanded, the relay faulted: commanding the contactor open until its output answers',
+            connectorId: 1,
+          }),
+        ]);
         // Nothing else happens: the retries command the permission off, 1 s after the failure...
         const before = opens.length;
         clock.advance(1000);

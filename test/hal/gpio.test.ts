@@ -423,6 +423,31 @@ describe('GpioRelay', () => {
     expect(r.health()).toEqual({ ok: true });
   });
 
+  it('says its contact is unknown while the feedback line cannot be read, until a level read again has held', async () => {
+    const r = relay();
+    const contacts = record<boolean>(r, 'feedback');
+    await r.start();
+    clock.advance(300);
+    expect([r.feedback(), r.feedbackReadable()]).toEqual([false, true]);
+    // The last reading, open, is stale now: the contact may have welded meanwhile.
+    gpio.line(6).fail();
+    expect([r.feedback(), r.feedbackReadable()]).toEqual([false, false]);
+    // It reads again, closed: until that has held, the stale open reading is no reading.
+    gpio.line(6).drive(1);
+    clock.advance(19);
+    expect(r.feedbackReadable()).toBe(false);
+    clock.advance(1);
+    expect([r.feedback(), r.feedbackReadable()]).toEqual([true, true]);
+    expect(contacts).toEqual([true]);
+    // Unreadable again, then the same level: known at once, and announced to whoever waits for it.
+    gpio.line(6).fail();
+    expect(r.feedbackReadable()).toBe(false);
+    gpio.line(6).drive(1);
+    expect(r.feedbackReadable()).toBe(true);
+    expect(contacts).toEqual([true, true]);
+    expect(relay(false).feedbackReadable()).toBe(true);
+  });
+
   it('rejects a command the output cannot take and reports it', async () => {
     const r = relay(false);
     await r.start();

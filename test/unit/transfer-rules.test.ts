@@ -192,6 +192,36 @@ describe('retries', () => {
     expect(http.requests.map((r) => r.status)).toEqual([503, 200]);
   });
 
+  it('an empty file is a failed attempt (Empty): retried after retryInterval on the injected clock, over HTTP and FTP', async () => {
+    const ftp = await Vsftpd.start();
+    try {
+      for (const server of [http, ftp]) {
+        server.put('image.bin', 0);
+        const clock = new WaitWatchingClock();
+        const waiting = clock.nextWait();
+        const result = quickDownload(server.url('image.bin'), inTemp('image.bin'), {
+          retries: 1,
+          retryIntervalS: 30,
+          clock,
+        });
+        expect(await waiting).toBe(30_000);
+        // Published while the retry waits.
+        const sha256 = server.put('image.bin', 1000);
+        clock.advance(30_000);
+        expect(await result).toEqual({ bytes: 1000, sha256 });
+      }
+      // Empty at every attempt: Empty after the retries, nothing left behind.
+      http.put('image.bin', 0);
+      const dest = inTemp('empty.bin');
+      const error = await failureOf(quickDownload(http.url('image.bin'), dest, { retries: 2 }));
+      expect([error.kind, error.message]).toEqual(['Empty', `${http.url('image.bin')} is empty (0 bytes)`]);
+      expect(http.requests.filter((r) => r.method === 'GET')).toHaveLength(2 + 3);
+      expect([existsSync(dest), existsSync(`${dest}.part`)]).toEqual([false, false]);
+    } finally {
+      await ftp.dispose();
+    }
+  });
+
   it('an unsupported scheme fails at once', async () => {
     const error = await failureOf(quickDownload('sftp://host/image.bin', inTemp('x'), { retries: 3 }));
 
