@@ -1,4 +1,4 @@
-import { fullFormats } from 'ajv-formats/dist/formats.js';
+import { ajvFormats } from '../commonjs.js';
 
 /**
  * The JSON-schema `date-time` format of the OCPP 1.6 schemas (RFC 3339 `date-time`, a time zone
@@ -95,5 +95,5 @@ export function isDateTime(text: string): boolean {
  */
 export const OCPP_FORMATS = {
   'date-time': { validate: isDateTime },
-  uri: fullFormats.uri,
+  uri: ajvFormats.fullFormats.uri,
 };
