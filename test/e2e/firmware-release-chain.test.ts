@@ -57,7 +57,8 @@ beforeAll(async () => {
   // A release every check of the install hook passes (its daemon prints its version) but whose
   // daemon fails at every start: exit 70, which systemd restarts.
   alterRelease(files.file(`chargepoint-${BROKEN}.tar.gz`), BROKEN, (dir) => {
-    const runtime = join(dir, 'dist/src/runtime.js');
+    // The daemon's bundle (scripts/bundle.ts) holds the Runtime.
+    const runtime = join(dir, 'dist/src/bin/chargepointd.js');
     const code = readFileSync(runtime, 'utf8');
     const start = 'static async start(opts) {';
     expect(code).toContain(start);

@@ -87,55 +87,68 @@ afterEach(async () => {
   dir = undefined;
 });
 
+/** What a daemon loaded by the end of its boot: modules (ESM), CommonJS files and Node's own modules. */
+interface BootLoads {
+  modules: string[];
+  files: string[];
+  builtins: string[];
+  packages: Set<string | undefined>;
+}
+
+/** Boots the daemon `program` (run by node with `nodeArgs` first) with the probe; stops it at once. */
+async function bootLoads(nodeArgs: string[], program: string): Promise<BootLoads> {
+  dir = mkdtempSync(join(tmpdir(), 'cp-lazy-'));
+  csms = new DevCsms();
+  const { url } = await csms.start();
+  const probe = join(dir, 'probe.mjs');
+  writeFileSync(probe, PROBE);
+  const config = join(dir, 'chargepoint.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      chargePointId: CP,
+      identity: { vendor: 'V', model: 'M' },
+      csms: { url },
+      stateDir: join(dir, 'state'),
+      cli: { socket: join(dir, 'cpctl.sock') },
+    }),
+  );
+  const modulesFile = join(dir, 'modules.txt');
+  const filesFile = join(dir, 'files.json');
+  const builtinsFile = join(dir, 'builtins.json');
+  daemon = spawn(process.execPath, [...nodeArgs, '--import', probe, program, '--config', config], {
+    cwd: ROOT,
+    stdio: 'ignore',
+    env: {
+      ...process.env,
+      LOADED_MODULES_FILE: modulesFile,
+      LOADED_FILES_FILE: filesFile,
+      LOADED_BUILTINS_FILE: builtinsFile,
+    },
+  });
+  await csms.waitForCall(CP, 'BootNotification');
+  await csms.waitForCall(CP, 'StatusNotification', {
+    where: (p: { connectorId: number }) => p.connectorId === 2,
+  });
+  const exited = once(daemon, 'exit');
+  daemon.kill('SIGTERM');
+  expect(await exited).toEqual([0, null]);
+
+  const modules = readFileSync(modulesFile, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((url) => relative(ROOT, fileURLToPath(url)));
+  const files: string[] = JSON.parse(readFileSync(filesFile, 'utf8'));
+  const builtins: string[] = JSON.parse(readFileSync(builtinsFile, 'utf8'));
+  return { modules, files, builtins, packages: new Set([...modules, ...files].map(packageOf)) };
+}
+
 describe('modules loaded at boot', () => {
   it('leaves the code of rare operations and unused packages unloaded', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cp-lazy-'));
-    csms = new DevCsms();
-    const { url } = await csms.start();
-    const probe = join(dir, 'probe.mjs');
-    writeFileSync(probe, PROBE);
-    const config = join(dir, 'chargepoint.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        chargePointId: CP,
-        identity: { vendor: 'V', model: 'M' },
-        csms: { url },
-        stateDir: join(dir, 'state'),
-        cli: { socket: join(dir, 'cpctl.sock') },
-      }),
+    const { modules, files, builtins, packages } = await bootLoads(
+      ['--import', 'tsx'],
+      join(ROOT, 'src/bin/chargepointd.ts'),
     );
-    const modulesFile = join(dir, 'modules.txt');
-    const filesFile = join(dir, 'files.json');
-    const builtinsFile = join(dir, 'builtins.json');
-    daemon = spawn(
-      process.execPath,
-      ['--import', 'tsx', '--import', probe, join(ROOT, 'src/bin/chargepointd.ts'), '--config', config],
-      {
-        cwd: ROOT,
-        stdio: 'ignore',
-        env: {
-          ...process.env,
-          LOADED_MODULES_FILE: modulesFile,
-          LOADED_FILES_FILE: filesFile,
-          LOADED_BUILTINS_FILE: builtinsFile,
-        },
-      },
-    );
-    await csms.waitForCall(CP, 'BootNotification');
-    await csms.waitForCall(CP, 'StatusNotification', {
-      where: (p: { connectorId: number }) => p.connectorId === 2,
-    });
-    const exited = once(daemon, 'exit');
-    daemon.kill('SIGTERM');
-    expect(await exited).toEqual([0, null]);
-
-    const modules = readFileSync(modulesFile, 'utf8')
-      .split('\n')
-      .filter((line) => line !== '')
-      .map((url) => relative(ROOT, fileURLToPath(url)));
-    const files: string[] = JSON.parse(readFileSync(filesFile, 'utf8'));
-    const packages = new Set([...modules, ...files].map(packageOf));
     // The probe sees what boot loads: the runtime (ESM) and the store's driver (CommonJS).
     expect(modules).toContain('src/runtime.ts');
     expect(packages).toContain('better-sqlite3');
@@ -144,10 +157,26 @@ describe('modules loaded at boot', () => {
     ).toEqual([]);
     expect(LAZY_PACKAGES.filter((name) => packages.has(name))).toEqual([]);
     // The global `performance` loads perf_hooks at its first touch; the clock uses process.hrtime.
-    const builtins: string[] = JSON.parse(readFileSync(builtinsFile, 'utf8'));
     expect(builtins).toContain('NativeModule net');
     expect(builtins).not.toContain('NativeModule perf_hooks');
     // The validators are compiled at build time: Ajv's runtime helpers load, its compiler does not.
     expect(files.filter((file) => /node_modules\/ajv\/dist\/(ajv|core)\.js$/.test(file))).toEqual([]);
+  });
+
+  it('runs the built daemon from its bundle, whose first-use chunks stay unloaded (npm run build)', async () => {
+    const { modules, packages } = await bootLoads([], join(ROOT, 'dist/src/bin/chargepointd.js'));
+    const ours = modules.filter((module) => packageOf(module) === undefined);
+    // Only the bundle and its chunks (scripts/bundle.ts): no module of dist/src loads on its own.
+    expect(ours).toContain('dist/src/bin/chargepointd.js');
+    expect(
+      ours.filter((module) => !/^dist\/src\/bin\/(chargepointd\.js|chunks\/[\w-]+\.js)$/.test(module)),
+    ).toEqual([]);
+    // esbuild names a chunk of code only imported on first use after its module (ftp-<hash>.js,
+    // bridge-<hash>.js ...), and the code boot imports `chunk-<hash>.js`: only those load.
+    expect(
+      ours.filter((module) => module.startsWith('dist/src/bin/chunks/') && !/\/chunk-\w+\.js$/.test(module)),
+    ).toEqual([]);
+    expect(packages).toContain('better-sqlite3');
+    expect(LAZY_PACKAGES.filter((name) => packages.has(name))).toEqual([]);
   });
 });

@@ -313,7 +313,11 @@ describe('firmware-install-release.sh and the trial of the new release', { timeo
       /release 0\.2\.0-trial does not start/,
       () =>
         alteredImage('broken.tar.gz', (dir) => {
-          writeFileSync(join(dir, 'dist/src/daemon.js'), 'throw new Error("broken build");\n');
+          // The daemon's bundle (scripts/bundle.ts): what the service starts.
+          writeFileSync(
+            join(dir, 'dist/src/bin/chargepointd.js'),
+            '#!/usr/bin/env node\nthrow new Error("broken build");\n',
+          );
           resumRelease(dir);
         }),
     ],
