@@ -447,6 +447,11 @@ export class EvCcAc1Lock extends EventEmitter<HealthEvents> implements Connector
     return undefined;
   }
 
+  /** There is no feedback input to fail. */
+  feedbackReadable(): true {
+    return true;
+  }
+
   health(): DeviceHealth {
     const info = this.controller.writeProblem('lock');
     return info ? { ok: false, fault: 'ConnectorLockFailure', info } : HEALTHY;
