@@ -247,7 +247,7 @@ describe('cpctl selftest on the simulated board', () => {
     });
     const status = await request(socket, 'status', {});
     expect(status.connectors[0]).toMatchObject({ status: 'Faulted', errorCode: 'PowerSwitchFailure' });
-    expect(status.connectors[0]?.relay).toEqual({ closed: false, feedback: true });
+    expect(status.connectors[0]?.relay).toEqual({ closed: false, feedback: true, feedbackReadable: true });
 
     // No session starts there, and a second test does not close it.
     const remote = await h.csms.call<{ status: string }>(CP_ID, 'RemoteStartTransaction', {
@@ -353,7 +353,7 @@ describe('cpctl selftest on the simulated board', () => {
     });
     const status = await request(socket, 'status', {});
     expect(status.connectors[0]).toMatchObject({ status: 'Faulted', errorCode: 'PowerSwitchFailure' });
-    expect(status.connectors[0]?.relay).toEqual({ closed: true, feedback: true });
+    expect(status.connectors[0]?.relay).toEqual({ closed: true, feedback: true, feedbackReadable: true });
 
     // The output repaired: the contactor's owner, retrying the open on its clock, opens it unasked.
     h.board.relayOutputFails(1, false);
@@ -901,6 +901,6 @@ describe('chargepointd killed in the middle of a self-test', () => {
     await csms.waitForCall(chargePointId, 'BootNotification', { since: mark });
     expect(sysfs.level(BASE + RELAY)).toBe(0);
     const status = await request(socket, 'status', {});
-    expect(status.connectors[0]?.relay).toEqual({ closed: false, feedback: false });
+    expect(status.connectors[0]?.relay).toEqual({ closed: false, feedback: false, feedbackReadable: true });
   });
 });
