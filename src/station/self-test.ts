@@ -349,6 +349,17 @@ export class SelfTests {
       ['unlock', () => lock.unlock()],
     ] as const) {
       if (run.reason !== undefined) break;
+      // IEC 61851-1: a cable (one plugged in mid-test) is never released over conductors that may
+      // be live; the test's end keeps it locked too, and says until when.
+      if (step === 'unlock' && !this.deps.limit.contactorOpen(hw.id)) {
+        steps.push({
+          step,
+          result: 'fail',
+          ms: 0,
+          detail: `not unlocked: the contactor is not known open (${this.notKnownOpen(hw)})`,
+        });
+        break;
+      }
       const timer = this.timer();
       const done = await run.race(command(), undefined);
       const ms = timer();
@@ -527,14 +538,18 @@ export class SelfTests {
         release();
       }
     });
-    const health = hw.devices.relay.health();
-    const why = health.ok ? 'commanded closed' : described(health.fault, health.info);
     return {
       step: 'unlock',
       result: 'fail',
       ms: 0,
-      detail: `cable kept locked: the contactor is not known open (${why}); released once it opens`,
+      detail: `cable kept locked: the contactor is not known open (${this.notKnownOpen(hw)}); released once it opens`,
     };
+  }
+
+  /** Why the charging limit does not know the contactor open: the relay's fault, else its command. */
+  private notKnownOpen(hw: ConnectorHardware): string {
+    const health = hw.devices.relay.health();
+    return health.ok ? 'commanded closed' : described(health.fault, health.info);
   }
 
   private async releaseLock(hw: ConnectorHardware): Promise<void> {
