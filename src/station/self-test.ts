@@ -394,7 +394,8 @@ export class SelfTests {
    */
   private async contactor(hw: ConnectorHardware, run: Run): Promise<SelfTestStep[]> {
     const { relay } = hw.devices;
-    if (relay.feedback() === true && !relay.isClosed())
+    // A contact that cannot be read is no weld: its connector is faulted, and the step says so below.
+    if (relay.feedbackReadable() && relay.feedback() === true && !relay.isClosed())
       return [
         {
           step: 'contactorClose',
@@ -474,6 +475,15 @@ export class SelfTests {
           ? `not closed: ${hw.fault()?.fault ?? 'the charging limit kept it open'}`
           : 'still commanded closed',
       };
+    // Its last reading is stale: neither confirmed nor known welded or stuck.
+    if (!relay.feedbackReadable())
+      return {
+        step,
+        result: 'fail',
+        ms,
+        feedback: true,
+        detail: `${closed ? 'closed' : 'opened'}, not confirmed: the feedback contact cannot be read`,
+      };
     return {
       step,
       result: 'fail',
@@ -495,7 +505,10 @@ export class SelfTests {
     closed: boolean,
     withinMs: number,
   ): Promise<boolean> {
-    const now = (): boolean => (event === 'change' ? relay.isClosed() : relay.feedback()) === closed;
+    const now = (): boolean =>
+      event === 'change'
+        ? relay.isClosed() === closed
+        : relay.feedbackReadable() && relay.feedback() === closed;
     if (now()) return Promise.resolve(true);
     return new Promise((resolve) => {
       const onEvent = (value: boolean): void => {
