@@ -186,9 +186,21 @@ export interface ConnectorLock extends EventEmitter<HealthEvents>, Lifecycle {
   /** Resolves true once locked (confirmed by feedback where present), false on failure. */
   lock(): Promise<boolean>;
   unlock(): Promise<boolean>;
+  /**
+   * Known locked: confirmed by feedback where it exists (false while it cannot be read: a cable
+   * the lock cannot be shown to hold must not carry current), else commanded and taken.
+   */
   isLocked(): boolean;
-  /** The measured lock state, where a feedback input exists. */
+  /**
+   * The measured lock state, where a feedback input exists (its last reading: see
+   * `feedbackReadable`).
+   */
   feedback(): boolean | undefined;
+  /**
+   * False while the feedback input exists but cannot be read (`feedback()` is then a stale
+   * reading); true where it reads, or where there is none.
+   */
+  feedbackReadable(): boolean;
   /** ConnectorLockFailure after a failed lock or unlock, until the next success. */
   health(): DeviceHealth;
 }

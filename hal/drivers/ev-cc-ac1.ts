@@ -150,7 +150,7 @@ export class EvCcAc1Controller extends EventEmitter<{ change: [] }> {
     await this.polling;
     // Nothing may charge with no one watching: withdraw the permission (the lock stays as it is).
     this.permitted = false;
-    await this.writeEnable().catch(() => undefined);
+    await this.unheard(this.writeEnable(), 'charge permission not withdrawn at stop');
     await this.opts.bus.release();
   }
 
@@ -161,9 +161,9 @@ export class EvCcAc1Controller extends EventEmitter<{ change: [] }> {
   safe(): void {
     this.permitted = false;
     this.opts.bus.retain();
-    void this.writeEnable()
-      .catch(() => undefined)
-      .finally(() => this.opts.bus.release());
+    void this.unheard(this.writeEnable(), 'charge permission not withdrawn before start').finally(() =>
+      this.opts.bus.release(),
+    );
   }
 
   state(): PilotState {
@@ -209,9 +209,19 @@ export class EvCcAc1Controller extends EventEmitter<{ change: [] }> {
     return this.lockCommanded;
   }
 
-  setLocked(locked: boolean): Promise<void> {
+  /**
+   * Commands the lock: false when the controller did not take it. The failure is logged here, as
+   * the lock's caller hears no more than false of it.
+   */
+  setLocked(locked: boolean): Promise<boolean> {
     this.lockCommanded = locked;
-    return this.writeLock();
+    return this.writeLock().then(
+      () => true,
+      (err: Error) => {
+        this.log.error({ err: err.message }, `connector ${locked ? 'lock' : 'unlock'} failed`);
+        return false;
+      },
+    );
   }
 
   /** The current register, then the permission: a permission never comes before its current. */
@@ -237,6 +247,11 @@ export class EvCcAc1Controller extends EventEmitter<{ change: [] }> {
     return Math.floor(Math.min(this.limitA, this.opts.maxCurrentA, EV_CC_AC1.maxCurrentA));
   }
 
+  /**
+   * Writes an output; a failure is in its part's health and thrown, not logged: the caller that
+   * hears of it logs it (the charging limit, once per episode of retries), and the driver's own
+   * writes that no caller hears of are logged by `unheard`.
+   */
   private async write(output: Output, address: number, value: number | boolean): Promise<void> {
     const { bus, unitId } = this.opts;
     try {
@@ -244,7 +259,6 @@ export class EvCcAc1Controller extends EventEmitter<{ change: [] }> {
       else await bus.writeRegister(unitId, address, value);
     } catch (err) {
       const info = `${typeof value === 'boolean' ? 'coil' : 'holding register'} ${address} not written: ${describe(err)}`;
-      if (this.failed.get(output) !== info) this.log.warn({ output, value }, info);
       this.failed.set(output, info);
       this.emit('change');
       throw new Error(`EV-CC-AC1 unit ${unitId}: ${info}`, { cause: err });
@@ -295,9 +309,17 @@ export class EvCcAc1Controller extends EventEmitter<{ change: [] }> {
 
   /** The volatile outputs as commanded, after a (re)start of either side. */
   private async restoreOutputs(): Promise<void> {
-    await this.write('available', EV_CC_AC1.available, true).catch(() => undefined);
-    await this.writeCurrentAndEnable().catch(() => undefined);
-    await this.writeLock().catch(() => undefined);
+    await this.unheard(
+      this.write('available', EV_CC_AC1.available, true),
+      'station availability not restored',
+    );
+    await this.unheard(this.writeCurrentAndEnable(), 'current and charge permission not restored');
+    await this.unheard(this.writeLock(), 'lock not restored');
+  }
+
+  /** A write of the driver's own, which no caller hears of: its failure is logged here. */
+  private unheard(writing: Promise<void>, what: string): Promise<void> {
+    return writing.catch((err: Error) => this.log.error({ err: err.message }, what));
   }
 
   private setUnreadable(info: string): void {
@@ -447,16 +469,18 @@ export class EvCcAc1Lock extends EventEmitter<HealthEvents> implements Connector
     return undefined;
   }
 
+  /** There is no feedback input to fail. */
+  feedbackReadable(): true {
+    return true;
+  }
+
   health(): DeviceHealth {
     const info = this.controller.writeProblem('lock');
     return info ? { ok: false, fault: 'ConnectorLockFailure', info } : HEALTHY;
   }
 
-  private async command(locked: boolean): Promise<boolean> {
-    return this.controller.setLocked(locked).then(
-      () => true,
-      () => false,
-    );
+  private command(locked: boolean): Promise<boolean> {
+    return this.controller.setLocked(locked);
   }
 }
 

@@ -621,7 +621,9 @@ export class GpioPilot extends EventEmitter<HealthEvents & { state: [state: Pilo
  * the feedback to confirm; without, the command is taken as done. A newer command supersedes a
  * pending one, which then resolves false without counting as a failure. Feedback that leaves the
  * commanded state on its own is a ConnectorLockFailure too. A failure lasts until the next lock
- * or unlock succeeds.
+ * or unlock succeeds. A feedback line that cannot be read is a ConnectorLockFailure while it lasts,
+ * as the relay's is: its last reading is stale, so the lock is not known locked and confirms no
+ * command until the line reads again.
  */
 export class GpioLock extends EventEmitter<HealthEvents> implements ConnectorLock {
   private readonly output: GpioOutput;
@@ -629,6 +631,8 @@ export class GpioLock extends EventEmitter<HealthEvents> implements ConnectorLoc
   private readonly healthState = new HealthState((h) => this.emit('health', h));
   private started = false;
   private commanded = false;
+  /** Why the last command failed, or the lock moved by itself; cleared by the next success. */
+  private failure: string | undefined;
   private waiting: { target: boolean; timer: Timer; resolve: (ok: boolean) => void } | undefined;
 
   constructor(
@@ -639,18 +643,14 @@ export class GpioLock extends EventEmitter<HealthEvents> implements ConnectorLoc
     this.output = new GpioOutput(options, deps.lines);
     const fb = options.feedback;
     this.feedbackInput = fb && new GpioInput({ line: fb.line, activeLow: fb.activeLow }, deps);
-    this.feedbackInput?.on('change', (locked) => {
-      if (this.waiting) {
-        if (this.waiting.target === locked) this.finish(true);
-        return;
-      }
-      // Not asked for: a cable forced out of its lock must stop the energy (the fault does).
-      if (this.started && locked !== this.commanded)
-        this.healthState.set({
-          ok: false,
-          fault: 'ConnectorLockFailure',
-          info: locked ? 'lock engaged while commanded unlocked' : 'lock released while commanded locked',
-        });
+    const input = this.feedbackInput;
+    // A level that settles after a read error is judged once readable (below).
+    input?.on('change', () => {
+      if (input.readable()) this.onFeedback(input.isActive());
+    });
+    input?.on('readable', (readable) => {
+      this.updateHealth();
+      if (readable) this.onFeedback(input.isActive());
     });
   }
 
@@ -676,17 +676,46 @@ export class GpioLock extends EventEmitter<HealthEvents> implements ConnectorLoc
     return this.command(false);
   }
 
-  /** Confirmed state where feedback exists, else the commanded one. */
+  /** Confirmed state where feedback exists (false while it cannot be read), else the commanded one. */
   isLocked(): boolean {
-    return this.feedback() ?? this.commanded;
+    if (!this.feedbackInput) return this.commanded;
+    return this.feedbackInput.readable() && this.feedbackInput.isActive();
   }
 
   feedback(): boolean | undefined {
     return this.feedbackInput?.isActive();
   }
 
+  feedbackReadable(): boolean {
+    return this.feedbackInput?.readable() ?? true;
+  }
+
   health(): DeviceHealth {
     return this.healthState.get();
+  }
+
+  /** A current reading of the feedback: the pending command's confirmation, or a lock that moved by itself. */
+  private onFeedback(locked: boolean): void {
+    if (this.waiting) {
+      if (this.waiting.target === locked) this.finish(true);
+      return;
+    }
+    // Not asked for: a cable forced out of its lock must stop the energy (the fault does).
+    if (this.started && locked !== this.commanded)
+      this.fail(locked ? 'lock engaged while commanded unlocked' : 'lock released while commanded locked');
+  }
+
+  /** A failed command or a lock that moved by itself: a fault until the next command succeeds. */
+  private fail(failure: string | undefined): void {
+    this.failure = failure;
+    this.updateHealth();
+  }
+
+  /** An unreadable feedback is a fault while it lasts, as the relay's is: the lock is not known locked. */
+  private updateHealth(): void {
+    const info =
+      this.feedbackInput && !this.feedbackInput.readable() ? 'lock feedback unreadable' : this.failure;
+    this.healthState.set(info ? { ok: false, fault: 'ConnectorLockFailure', info } : HEALTHY);
   }
 
   private command(locked: boolean): Promise<boolean> {
@@ -697,12 +726,13 @@ export class GpioLock extends EventEmitter<HealthEvents> implements ConnectorLoc
       this.output.set(locked);
     } catch (err) {
       this.deps.logger.error({ err, line: this.output.name }, `connector ${verb} failed`);
-      this.healthState.set({ ok: false, fault: 'ConnectorLockFailure', info: `${verb} output write failed` });
+      this.fail(`${verb} output write failed`);
       return Promise.resolve(false);
     }
     this.commanded = locked;
-    if (!this.feedbackInput || this.feedbackInput.isActive() === locked) {
-      this.healthState.set(HEALTHY);
+    // A stale reading confirms nothing: an unreadable feedback waits for the line to read again.
+    if (!this.feedbackInput || (this.feedbackInput.readable() && this.feedbackInput.isActive() === locked)) {
+      this.fail(undefined);
       return Promise.resolve(true);
     }
     const timeoutMs = this.options.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
@@ -721,8 +751,7 @@ export class GpioLock extends EventEmitter<HealthEvents> implements ConnectorLoc
     if (!waiting) return;
     this.waiting = undefined;
     waiting.timer.cancel();
-    if (ok) this.healthState.set(HEALTHY);
-    else if (failure) this.healthState.set({ ok: false, fault: 'ConnectorLockFailure', info: failure });
+    if (ok || failure) this.fail(failure);
     waiting.resolve(ok);
   }
 }

@@ -389,6 +389,11 @@ export class SimLock extends EventEmitter<HealthEvents> implements ConnectorLock
     return this.locked;
   }
 
+  /** The simulated position is always read. */
+  feedbackReadable(): true {
+    return true;
+  }
+
   health(): DeviceHealth {
     return this.currentHealth;
   }

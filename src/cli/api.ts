@@ -45,7 +45,17 @@ export interface ConnectorReport {
   limitPaused?: boolean;
   /** The operator's local limit (cpctl limit, MQTT `limit`), when one is set, A. */
   localLimitA?: number;
-  relay: { closed: boolean; feedback?: boolean };
+  /**
+   * The contactor: commanded `closed`; where it has a feedback contact, its last reading
+   * (`feedback`) and whether it reads now (`feedbackReadable`: false, the reading is stale and the
+   * contact unknown).
+   */
+  relay: { closed: boolean; feedback?: boolean; feedbackReadable?: boolean };
+  /**
+   * The cable's lock, where one is fitted: `locked` is known locked (confirmed by feedback where it
+   * has one, false while that cannot be read); `feedback` and `feedbackReadable` as the relay's.
+   */
+  lock?: { locked: boolean; feedback?: boolean; feedbackReadable?: boolean };
   /** Latest meter reading, or why there is none. */
   meter?: MeterReading | { error: string };
   /** Every unhealthy device of this connector. */

@@ -568,8 +568,7 @@ export class RuntimeControl implements ControlApi {
     const { station } = this.deps;
     const hw = this.hardware(id);
     const snapshot = station.status(id);
-    const { relay, pilot, meter } = hw.devices;
-    const feedback = relay.feedback();
+    const { relay, pilot, meter, lock } = hw.devices;
     const localLimitA = this.deps.limit.localLimit(id);
     let reading: ConnectorReport['meter'];
     if (meter) reading = await meter.read().catch((error: Error) => ({ error: error.message }));
@@ -585,7 +584,8 @@ export class RuntimeControl implements ControlApi {
       pilot: pilot.state(),
       ...limitReport(this.deps.limit.limitInEffect(id), pilot.currentLimit()),
       ...(localLimitA === undefined ? {} : { localLimitA }),
-      relay: { closed: relay.isClosed(), ...(feedback === undefined ? {} : { feedback }) },
+      relay: { closed: relay.isClosed(), ...feedbackReport(relay) },
+      ...(lock ? { lock: { locked: lock.isLocked(), ...feedbackReport(lock) } } : {}),
       ...(reading ? { meter: reading } : {}),
       faults: hw.problems(),
       ...(running ? { session: this.sessionReport(running, register) } : {}),
@@ -675,4 +675,13 @@ function simControls(board: SimBoard, log: Logger): SimControls {
     tamper: guard('tamper', (active: boolean) => board.tamper(active)),
     meter: guard('meter', (c: number, powerW: number) => board.meter(c, powerW)),
   };
+}
+
+/** A device's feedback input, where it has one: its last reading, and whether that is current. */
+function feedbackReport(device: {
+  feedback(): boolean | undefined;
+  feedbackReadable(): boolean;
+}): Pick<ConnectorReport['relay'], 'feedback' | 'feedbackReadable'> {
+  const feedback = device.feedback();
+  return feedback === undefined ? {} : { feedback, feedbackReadable: device.feedbackReadable() };
 }

@@ -213,16 +213,13 @@ function renderConnectors(connectors: ConnectorReport[]): string {
     'PLUG',
     'PILOT',
     'RELAY',
+    'LOCK',
     'LIMIT',
     'METER',
     'POWER',
   ];
   const rows = connectors.map((c) => {
     const meter = c.meter && 'energyImportWh' in c.meter ? c.meter : undefined;
-    const relay =
-      c.relay.feedback === undefined || c.relay.feedback === c.relay.closed
-        ? relayWord(c.relay.closed)
-        : `${relayWord(c.relay.closed)} (feedback ${relayWord(c.relay.feedback)})`;
     return [
       String(c.id),
       c.status,
@@ -230,7 +227,8 @@ function renderConnectors(connectors: ConnectorReport[]): string {
       c.availability,
       c.plugged ? 'plugged' : 'unplugged',
       c.pilot,
-      relay,
+      relayCell(c.relay),
+      c.lock ? lockCell(c.lock) : '-',
       limitCell(c),
       meter ? kWh(meter.energyImportWh) : '-',
       meter?.powerW === undefined ? '-' : `${Math.round(meter.powerW)} W`,
@@ -275,6 +273,20 @@ function limitCell(c: ConnectorReport): string {
 
 function relayWord(closed: boolean): string {
   return closed ? 'closed' : 'open';
+}
+
+/** The commanded state, and the contact where it reads otherwise or cannot be read (a stale reading is no reading). */
+function relayCell(relay: ConnectorReport['relay']): string {
+  const { closed, feedback, feedbackReadable } = relay;
+  if (feedbackReadable === false) return `${relayWord(closed)} (feedback unreadable)`;
+  if (feedback === undefined || feedback === closed) return relayWord(closed);
+  return `${relayWord(closed)} (feedback ${relayWord(feedback)})`;
+}
+
+/** Known locked or not; unknown while its feedback cannot be read. */
+function lockCell(lock: NonNullable<ConnectorReport['lock']>): string {
+  if (lock.feedbackReadable === false) return 'unknown (feedback unreadable)';
+  return lock.locked ? 'locked' : 'unlocked';
 }
 
 export function renderMeter(connectorId: number, r: MeterReading): string {

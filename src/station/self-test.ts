@@ -349,6 +349,17 @@ export class SelfTests {
       ['unlock', () => lock.unlock()],
     ] as const) {
       if (run.reason !== undefined) break;
+      // IEC 61851-1: a cable (one plugged in mid-test) is never released over conductors that may
+      // be live; the test's end keeps it locked too, and says until when.
+      if (step === 'unlock' && !this.deps.limit.contactorOpen(hw.id)) {
+        steps.push({
+          step,
+          result: 'fail',
+          ms: 0,
+          detail: `not unlocked: the contactor is not known open (${this.notKnownOpen(hw)})`,
+        });
+        break;
+      }
       const timer = this.timer();
       const done = await run.race(command(), undefined);
       const ms = timer();
@@ -383,7 +394,8 @@ export class SelfTests {
    */
   private async contactor(hw: ConnectorHardware, run: Run): Promise<SelfTestStep[]> {
     const { relay } = hw.devices;
-    if (relay.feedback() === true && !relay.isClosed())
+    // A contact that cannot be read is no weld: its connector is faulted, and the step says so below.
+    if (relay.feedbackReadable() && relay.feedback() === true && !relay.isClosed())
       return [
         {
           step: 'contactorClose',
@@ -463,6 +475,15 @@ export class SelfTests {
           ? `not closed: ${hw.fault()?.fault ?? 'the charging limit kept it open'}`
           : 'still commanded closed',
       };
+    // Its last reading is stale: neither confirmed nor known welded or stuck.
+    if (!relay.feedbackReadable())
+      return {
+        step,
+        result: 'fail',
+        ms,
+        feedback: true,
+        detail: `${closed ? 'closed' : 'opened'}, not confirmed: the feedback contact cannot be read`,
+      };
     return {
       step,
       result: 'fail',
@@ -484,7 +505,10 @@ export class SelfTests {
     closed: boolean,
     withinMs: number,
   ): Promise<boolean> {
-    const now = (): boolean => (event === 'change' ? relay.isClosed() : relay.feedback()) === closed;
+    const now = (): boolean =>
+      event === 'change'
+        ? relay.isClosed() === closed
+        : relay.feedbackReadable() && relay.feedback() === closed;
     if (now()) return Promise.resolve(true);
     return new Promise((resolve) => {
       const onEvent = (value: boolean): void => {
@@ -527,14 +551,18 @@ export class SelfTests {
         release();
       }
     });
-    const health = hw.devices.relay.health();
-    const why = health.ok ? 'commanded closed' : described(health.fault, health.info);
     return {
       step: 'unlock',
       result: 'fail',
       ms: 0,
-      detail: `cable kept locked: the contactor is not known open (${why}); released once it opens`,
+      detail: `cable kept locked: the contactor is not known open (${this.notKnownOpen(hw)}); released once it opens`,
     };
+  }
+
+  /** Why the charging limit does not know the contactor open: the relay's fault, else its command. */
+  private notKnownOpen(hw: ConnectorHardware): string {
+    const health = hw.devices.relay.health();
+    return health.ok ? 'commanded closed' : described(health.fault, health.info);
   }
 
   private async releaseLock(hw: ConnectorHardware): Promise<void> {

@@ -5,10 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { GpioLock, GpioPilot, GpioRelay, type ResolvedLine } from '../../hal/drivers/gpio-devices.js';
+import { HardwareBoard } from '../../hal/hardware-board.js';
 import type { StatusReport, TransactionsReport } from '../../src/cli/api.js';
+import { systemClock } from '../../src/clock.js';
+import { Runtime } from '../../src/runtime.js';
 import { createCa, createServerCert, type Pem, writePemFiles } from '../csms/certs.js';
 import { answered, energyOf, listed, type MeterValuesReq, transactionIdOf } from '../support/charging.js';
 import { cpctl, onTerminal, spawnCpctl } from '../support/cpctl-process.js';
+import { FakeGpio } from '../support/fake-gpio.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
 const PASSWORD = 'OCA_OCTT_admin_test';
@@ -95,6 +100,17 @@ function listenerRemoved(emitter: EventEmitter, event: string, count: number): P
     };
     emitter.on('removeListener', check);
   });
+}
+
+/** Connector `id`'s cell in the column `header` of the human status's connector table. */
+function cell(human: string, header: string, id: number): string {
+  const lines = human.split('\n');
+  const head = lines.find((l) => l.startsWith('CONNECTOR '));
+  const row = lines.find((l) => l.startsWith(`${id} `));
+  if (head === undefined || row === undefined) throw new Error(`no connector ${id} row in:\n${human}`);
+  const at = head.indexOf(header);
+  const next = head.slice(at + header.length).search(/\S/);
+  return row.slice(at, next < 0 ? undefined : at + header.length + next).trim();
 }
 
 describe('cpctl status says why the charger is offline', () => {
@@ -489,5 +505,64 @@ describe('cpctl status --watch and transactions --watch', () => {
     const result = await cpctl(h.config.cli.socket, 'queue', '--watch');
     expect(result.code).toBe(64);
     expect(result.stderr).toMatch(/--watch does not apply to queue/);
+  });
+});
+
+describe('cpctl status on a GPIO board: a feedback line that cannot be read is no reading', () => {
+  const start = useHarness();
+  const L = (n: number): ResolvedLine => ({ sysfsNumber: n, name: `test-chip:${n}` });
+  const RELAY_FEEDBACK = 6;
+  const LOCK_FEEDBACK = 11;
+
+  it('the relay and the lock say their feedback is unreadable; the lock is not known locked', async () => {
+    // The bench has no meter: no measurand may be asked for.
+    const h = await start({
+      deferStart: true,
+      ocpp: {
+        MeterValuesSampledData: '',
+        MeterValuesAlignedData: '',
+        StopTxnSampledData: '',
+        StopTxnAlignedData: '',
+      },
+    });
+    // The runtime's own GPIO drivers, on lines the test can make unreadable.
+    const gpio = new FakeGpio();
+    const deps = { lines: gpio.factory, clock: systemClock, logger: h.log };
+    const relay = new GpioRelay({ line: L(5), feedback: { line: L(RELAY_FEEDBACK) } }, deps);
+    const pilot = new GpioPilot({ connected: { line: L(7) }, ready: { line: L(8) } }, deps, {
+      maxCurrentA: 32,
+      relay,
+    });
+    const lock = new GpioLock({ line: L(10), feedback: { line: L(LOCK_FEEDBACK) } }, deps);
+    const board = new HardwareBoard({
+      name: 'bench-gpio',
+      connectors: [{ id: 1, fixedCable: false, maxCurrentA: 32, phases: 1, relay, pilot, lock }],
+      readers: [],
+      faultInputs: [],
+      log: h.log,
+    });
+    h.runtime = await Runtime.start({ config: h.config, log: h.log, board });
+    await h.status(1, 'Available', 0);
+
+    const read = await status(h);
+    expect(read.report.connectors[0]).toMatchObject({
+      relay: { closed: false, feedback: false, feedbackReadable: true },
+      lock: { locked: false, feedback: false, feedbackReadable: true },
+    });
+    expect([cell(read.human, 'RELAY', 1), cell(read.human, 'LOCK', 1)]).toEqual(['open', 'unlocked']);
+
+    const mark = h.csms.mark();
+    gpio.line(RELAY_FEEDBACK).fail();
+    gpio.line(LOCK_FEEDBACK).fail();
+    await h.status(1, 'Faulted', mark);
+    const unread = await status(h);
+    expect(unread.report.connectors[0]).toMatchObject({
+      relay: { closed: false, feedback: false, feedbackReadable: false },
+      lock: { locked: false, feedback: false, feedbackReadable: false },
+    });
+    expect([cell(unread.human, 'RELAY', 1), cell(unread.human, 'LOCK', 1)]).toEqual([
+      'open (feedback unreadable)',
+      'unknown (feedback unreadable)',
+    ]);
   });
 });

@@ -247,7 +247,7 @@ describe('cpctl selftest on the simulated board', () => {
     });
     const status = await request(socket, 'status', {});
     expect(status.connectors[0]).toMatchObject({ status: 'Faulted', errorCode: 'PowerSwitchFailure' });
-    expect(status.connectors[0]?.relay).toEqual({ closed: false, feedback: true });
+    expect(status.connectors[0]?.relay).toEqual({ closed: false, feedback: true, feedbackReadable: true });
 
     // No session starts there, and a second test does not close it.
     const remote = await h.csms.call<{ status: string }>(CP_ID, 'RemoteStartTransaction', {
@@ -322,6 +322,59 @@ describe('cpctl selftest on the simulated board', () => {
     expect([lock.isLocked(), unlocks]).toEqual([false, [true]]);
   });
 
+  it('its own unlock step refuses over a contactor not known open: the cable stays locked to the end, released once the contact opens', async () => {
+    const h = await start();
+    await h.booted();
+    const socket = h.config.cli.socket;
+    const mark = h.csms.mark();
+    h.board.relayContact(1, 'welded');
+    await h.status(1, 'Faulted', mark);
+    const lock = h.board.connector(1)?.devices.lock;
+    if (!lock) throw new Error('the simulated connector has a lock');
+    const unlockIt = lock.unlock.bind(lock);
+    const unlocks: boolean[] = [];
+    const released = new Promise<void>((resolve) => {
+      lock.unlock = async () => {
+        const unlocked = await unlockIt();
+        unlocks.push(unlocked);
+        if (unlocked) resolve();
+        return unlocked;
+      };
+    });
+
+    const { code, stdout } = await cpctl(socket, 'selftest', '1', '--json');
+    expect(code).toBe(1);
+    const report = reportOf(stdout);
+    expect(report.steps.map((s) => [s.step, s.result, s.detail])).toEqual([
+      ['pilot', 'pass', 'state A (no EV)'],
+      ['faultInput', 'pass', 'readable, inactive'],
+      ['reader', 'pass', 'open and answering'],
+      ['meter', 'pass', expect.any(String)],
+      ['lock', 'pass', 'locked, confirmed by feedback'],
+      // A cable plugged in mid-test would be pulled over conductors the weld keeps live.
+      [
+        'unlock',
+        'fail',
+        'not unlocked: the contactor is not known open (PowerSwitchFailure: contactor welded)',
+      ],
+      [
+        'contactorClose',
+        'fail',
+        'welded: the contact is closed while commanded open (not closed for the test)',
+      ],
+      [
+        'unlock',
+        'fail',
+        'cable kept locked: the contactor is not known open (PowerSwitchFailure: contactor welded); released once it opens',
+      ],
+    ]);
+    expect([lock.isLocked(), unlocks]).toEqual([true, []]);
+
+    h.board.relayContact(1, 'follows');
+    await released;
+    expect([lock.isLocked(), unlocks]).toEqual([false, [true]]);
+  });
+
   it('a contactor whose output fails as the test opens it: still commanded closed, exit 1, Faulted until the retried open succeeds', async () => {
     const h = await start();
     await h.booted();
@@ -353,7 +406,7 @@ describe('cpctl selftest on the simulated board', () => {
     });
     const status = await request(socket, 'status', {});
     expect(status.connectors[0]).toMatchObject({ status: 'Faulted', errorCode: 'PowerSwitchFailure' });
-    expect(status.connectors[0]?.relay).toEqual({ closed: true, feedback: true });
+    expect(status.connectors[0]?.relay).toEqual({ closed: true, feedback: true, feedbackReadable: true });
 
     // The output repaired: the contactor's owner, retrying the open on its clock, opens it unasked.
     h.board.relayOutputFails(1, false);
@@ -901,6 +954,6 @@ describe('chargepointd killed in the middle of a self-test', () => {
     await csms.waitForCall(chargePointId, 'BootNotification', { since: mark });
     expect(sysfs.level(BASE + RELAY)).toBe(0);
     const status = await request(socket, 'status', {});
-    expect(status.connectors[0]?.relay).toEqual({ closed: false, feedback: false });
+    expect(status.connectors[0]?.relay).toEqual({ closed: false, feedback: false, feedbackReadable: true });
   });
 });

@@ -194,6 +194,38 @@ describe('Phoenix Contact EV Charge Control Basic over Modbus TCP (pymodbus)', (
     expect(await server.get(UNIT, 'holding', EV_CC_AC1.maxCurrent)).toEqual([20]);
   });
 
+  it('a failed write is logged once: by the caller it is thrown to, by the driver where it answers no more than false', async () => {
+    const sink = new LogSink();
+    controller = new EvCcAc1Controller({
+      bus,
+      unitId: UNIT,
+      maxCurrentA: 32,
+      pollIntervalMs: POLL_MS,
+      log: createLogger({ destination: sink }),
+    });
+    await start();
+    const { pilot, relay, lock } = controller;
+    const failed = healthWhere(pilot, (h) => !h.ok);
+    await server.setMode(UNIT, { mode: 'silent' });
+    await failed;
+    // Thrown: the caller (the charging limit) logs it, with what it means for the connector.
+    await expect(relay.set(true)).rejects.toThrow(/coil 20000 not written/);
+    await expect(pilot.setCurrentLimit(20)).rejects.toThrow(/holding register 22000 not written/);
+    // The lock's caller hears only false: the driver says why.
+    expect(await lock.lock()).toBe(false);
+    expect(sink.lines.filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        msg: expect.stringMatching(/^charge controller unit 1 not answering/),
+      }),
+      expect.objectContaining({
+        level: 'error',
+        msg: 'connector lock failed',
+        err: expect.stringMatching(/^EV-CC-AC1 unit 1: coil 20002 not written: /),
+      }),
+    ]);
+  });
+
   it('a status that is no IEC 61851 state is EVCommunicationError, the state kept', async () => {
     await server.setWords(UNIT, 'input', EV_CC_AC1.status, [letter('B')]);
     await start();
@@ -355,8 +387,11 @@ describe('Phoenix Contact EV Charge Control Basic over Modbus TCP (pymodbus)', (
 
     it('a charge permission the pilot cannot withdraw (coil 20000 refused) is commanded open on the clock until it is written: the fault clears', async () => {
       await server.setWords(UNIT, 'input', EV_CC_AC1.status, [letter('C')]);
+      // The driver and the owner of the outputs log to one place, as in the daemon.
+      const sink = new LogSink();
+      const logged = createLogger({ destination: sink });
       const built = await buildBoard(await parseBoardFile(board(), 'phoenix.json'), {
-        log,
+        log: logged,
         clock: systemClock,
       });
       built.safe();
@@ -364,8 +399,7 @@ describe('Phoenix Contact EV Charge Control Basic over Modbus TCP (pymodbus)', (
       // The retries run on this clock; the controller polls on the real one.
       const clock = new FakeClock(Date.parse('2024-05-01T12:00:00.000Z'));
       const station = new Station({ board: built, availability: new MemoryAvailability(), clock, log });
-      const sink = new LogSink();
-      const limit = sixteenAmps(built, station, clock, createLogger({ destination: sink }));
+      const limit = sixteenAmps(built, station, clock, logged);
       let session: SessionEnergy = {};
       limit.attach(() => session);
       // The controller takes the relay's write of coil 20000 and refuses the ones after it.
@@ -404,8 +438,8 @@ describe('Phoenix Contact EV Charge Control Basic over Modbus TCP (pymodbus)', (
         expect(relay.health()).toMatchObject({ ok: false, fault: 'PowerSwitchFailure' });
         expect(station.status(1)).toMatchObject({ status: 'Faulted', errorCode: 'PowerSwitchFailure' });
         expect(limit.contactorOpen(1)).toBe(false);
-        // The refused pilot write is logged once, by the episode of opens it begins.
-        expect(sink.lines.filter((l) => l.level === 'error')).toEqual([
+        // The refused pilot write is logged once, by the episode of opens it begins (not by the driver).
+        expect(sink.lines.filter((l) => l.level === 'error' || l.level === 'warn')).toEqual([
           expect.objectContaining({
             msg: 'pilot limit not commanded, the relay faulted: commanding the contactor open until its output answers',
             connectorId: 1,

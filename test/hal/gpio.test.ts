@@ -708,6 +708,62 @@ describe('GpioLock', () => {
     expect(lock.health()).toEqual({ ok: true });
   });
 
+  it('is not known locked while its feedback line cannot be read: a fault until the line reads again', async () => {
+    const lock = new GpioLock({ line: L(20), feedback: { line: L(21) } }, deps);
+    const health = record<DeviceHealth>(lock, 'health');
+    await lock.start();
+    const locking = lock.lock();
+    gpio.line(21).drive(1);
+    clock.advance(20);
+    expect(await locking).toBe(true);
+    // The last reading, locked, is stale now: the cable may have been forced out meanwhile.
+    gpio.line(21).fail();
+    expect([lock.isLocked(), lock.feedback(), lock.feedbackReadable()]).toEqual([false, true, false]);
+    expect(lock.health()).toEqual({
+      ok: false,
+      fault: 'ConnectorLockFailure',
+      info: 'lock feedback unreadable',
+    });
+    // It reads again, locked: known at once, and the fault clears.
+    gpio.line(21).drive(1);
+    expect([lock.isLocked(), lock.feedbackReadable()]).toEqual([true, true]);
+    expect(health).toEqual([
+      { ok: false, fault: 'ConnectorLockFailure', info: 'lock feedback unreadable' },
+      { ok: true },
+    ]);
+    expect(new GpioLock({ line: L(22) }, deps).feedbackReadable()).toBe(true);
+  });
+
+  it('a stale reading confirms no command: it waits for the line to read again', async () => {
+    gpio.initial.set(21, 1);
+    const lock = new GpioLock({ line: L(20), feedback: { line: L(21) }, timeoutMs: 500 }, deps);
+    await lock.start();
+    gpio.line(21).fail();
+    let locked: boolean | undefined;
+    const locking = lock.lock().then((ok) => {
+      locked = ok;
+    });
+    await nextTurn();
+    expect([locked, lock.isLocked()]).toEqual([undefined, false]);
+    // A level that differs from the stale one counts once it has held; it still is not locked.
+    gpio.line(21).drive(0);
+    clock.advance(20);
+    await nextTurn();
+    expect([locked, lock.isLocked()]).toEqual([undefined, false]);
+    gpio.line(21).drive(1);
+    clock.advance(20);
+    await locking;
+    expect([locked, lock.isLocked()]).toEqual([true, true]);
+    expect(lock.health()).toEqual({ ok: true });
+
+    // Unreadable through the whole timeout: the lock failed.
+    gpio.line(21).fail();
+    const relocking = lock.lock();
+    clock.advance(500);
+    expect(await relocking).toBe(false);
+    expect(lock.isLocked()).toBe(false);
+  });
+
   it('reports a lock output it cannot write', async () => {
     const lock = new GpioLock({ line: L(20) }, deps);
     await lock.start();
@@ -934,3 +990,8 @@ describe('DC cabinet board (config/boards/dc-2.json) on a fake sysfs tree', () =
     expect(sysfs.level(ENABLE_2)).toBe(0);
   });
 });
+
+/** Every promise settled by now has run its callbacks. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
