@@ -1,3 +1,4 @@
+import { errorMessage } from '../src/error-message.js';
 import type { Logger } from '../src/log.js';
 import { AssembledConnector } from './connector.js';
 import {
@@ -84,7 +85,7 @@ export class HardwareBoard implements Board {
           device.safe();
           this.safed.push({ name, device });
         } catch (error) {
-          this.parts.log.error({ device: name, err: (error as Error).message }, 'output not driven safe');
+          this.parts.log.error({ device: name, err: errorMessage(error) }, 'output not driven safe');
           first ??= named(name, error);
         }
       }
@@ -118,5 +119,5 @@ export class HardwareBoard implements Board {
 
 /** A device's failure, naming the device; a configuration error stays one (the daemon exits 78). */
 function named(name: string, error: unknown): Error {
-  return rewrapBoardError(error, `${name}: ${(error as Error).message}`);
+  return rewrapBoardError(error, `${name}: ${errorMessage(error)}`);
 }

@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from '../src/cli/client.js';
+import { errorMessage } from '../src/error-message.js';
 import { silentLogger } from '../src/log.js';
 import { openStore } from '../src/store/index.js';
 import type { DevCsms } from '../test/csms/server.js';
@@ -152,8 +153,7 @@ export async function untilAnswering(socket: string, timeoutMs = 30_000): Promis
       await request(socket, 'version', {});
       return;
     } catch (error) {
-      if (performance.now() > deadline)
-        throw new Error(`no answer on ${socket}: ${(error as Error).message}`);
+      if (performance.now() > deadline) throw new Error(`no answer on ${socket}: ${errorMessage(error)}`);
       await settle(POLL_MS);
     }
   }

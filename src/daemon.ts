@@ -7,6 +7,7 @@ import { systemClock } from './clock.js';
 import { BoardFileError, loadBoard } from './config/board-file.js';
 import { ConfigFileError, loadConfigFile, type RuntimeConfig } from './config/file.js';
 import { ConfigurationError } from './config/registry.js';
+import { errorMessage } from './error-message.js';
 import { createLogger, type Logger, logRingDirectory } from './log.js';
 import type { FrameTrace } from './ocpp/trace.js';
 import { Runtime, type StopReason } from './runtime.js';
@@ -60,14 +61,14 @@ export function crashHandler(
     try {
       board.safe();
     } catch (safeError) {
-      log.fatal({ err: (safeError as Error).message }, 'outputs could not be driven safe');
+      log.fatal({ err: errorMessage(safeError) }, 'outputs could not be driven safe');
     }
     // The frames just before a crash are the ones that explain it; they may still be waiting for
     // a quiet moment to be written.
     try {
       trace?.flush();
     } catch (traceError) {
-      log.error({ err: (traceError as Error).message }, 'frame trace could not be written');
+      log.error({ err: errorMessage(traceError) }, 'frame trace could not be written');
     }
     log.flush();
     exit(EXIT.internalError);
@@ -130,7 +131,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     configPath = values.config;
     check = values.check ?? false;
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+    process.stderr.write(`${errorMessage(error)}\n${USAGE}\n`);
     return EXIT.usage;
   }
   if (!configPath) {
@@ -146,7 +147,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     config = loadConfigFile(configPath);
   } catch (error) {
     const problems = error instanceof ConfigFileError ? error.problems : undefined;
-    log.fatal({ configFile: configPath, problems }, (error as Error).message);
+    log.fatal({ configFile: configPath, problems }, errorMessage(error));
     if (error instanceof ConfigFileError && error.config) await driveOutputsSafe(error.config, log);
     log.flush();
     return EXIT.config;
@@ -181,7 +182,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
       error instanceof StoreAccessError ||
       error instanceof StateDirectoryLockedError ||
       error instanceof DaemonAlreadyRunningError;
-    log.fatal({ err: (error as Error).message }, 'cannot start');
+    log.fatal({ err: errorMessage(error) }, 'cannot start');
     log.flush();
     return isConfig ? EXIT.config : EXIT.internalError;
   }
@@ -234,7 +235,7 @@ async function driveOutputsSafe(config: RuntimeConfig, log: Logger): Promise<voi
     }
     log.info({ board: board.name }, 'outputs driven safe before exiting');
   } catch (error) {
-    log.warn({ err: (error as Error).message }, 'outputs not driven safe: the board could not be opened');
+    log.warn({ err: errorMessage(error) }, 'outputs not driven safe: the board could not be opened');
   } finally {
     lock?.release();
   }

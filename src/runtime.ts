@@ -9,6 +9,7 @@ import { csmsUrlFor, type RuntimeConfig } from './config/file.js';
 import { ConfigurationRegistry } from './config/registry.js';
 import { Redactor } from './diagnostics/redact.js';
 import { DiagnosticsFiles } from './diagnostics/uploads.js';
+import { errorMessage } from './error-message.js';
 import { localAuthListProfile } from './features/auth-list/profile.js';
 import { type FeatureContext, type ResetType, sendQuietly } from './features/context.js';
 import { VendorExtensions } from './features/core/data-transfer.js';
@@ -578,7 +579,7 @@ export class Runtime {
       // Two daemons on one charger would fight over its relays and its store.
       if (error instanceof DaemonAlreadyRunningError) throw error;
       log.error(
-        { socket: cfg.cli.socket, err: (error as Error).message },
+        { socket: cfg.cli.socket, err: errorMessage(error) },
         'control socket unavailable; cpctl will not work',
       );
     }

@@ -19,6 +19,7 @@ import {
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { errorMessage } from '../../src/error-message.js';
 import { BoardConfigurationError } from '../types.js';
 
 /** One exported sysfs GPIO line, at its raw electrical level. */
@@ -64,7 +65,7 @@ export function sysfsLineFactory(sysfsRoot = '/sys'): GpioLineFactory {
       if (code !== undefined && CONFIGURATION_ERRORS.has(code)) {
         const hint =
           code === 'ENOENT' && !existsSync(gpioDir) ? ` (no GPIO sysfs interface at ${gpioDir})` : '';
-        throw new BoardConfigurationError(`${(err as Error).message}${hint}`, { cause: err });
+        throw new BoardConfigurationError(`${errorMessage(err)}${hint}`, { cause: err });
       }
       throw err;
     }
@@ -150,7 +151,7 @@ class SysfsLine implements GpioLine {
       poller.close();
       // A plain file (a sysfs tree that is not the kernel's, as in a bench or test rig) cannot be
       // polled for POLLPRI (EPERM); its writes are seen through inotify instead.
-      if ((err as NodeJS.ErrnoException).code !== 'EPERM' && !/not permitted/i.test((err as Error).message))
+      if ((err as NodeJS.ErrnoException).code !== 'EPERM' && !/not permitted/i.test(errorMessage(err)))
         throw err;
       this.watcher = watch(join(this.dir, 'value'), { persistent: true }, notify);
       this.watcher.on('error', onError);

@@ -6,6 +6,7 @@
  */
 import modbusSerial from 'modbus-serial';
 import { type Clock, systemClock } from '../../src/clock.js';
+import { errorMessage } from '../../src/error-message.js';
 import type { Logger } from '../../src/log.js';
 import type { RegisterTable } from './meter-maps.js';
 
@@ -310,5 +311,5 @@ function classify(err: unknown): ModbusError {
 }
 
 function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }

@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { type Clock, systemClock, type Timer } from '../../src/clock.js';
+import { errorMessage } from '../../src/error-message.js';
 import type { Logger } from '../../src/log.js';
 import { type DeviceHealth, HEALTHY, type HealthEvents, type Meter, type MeterReading } from '../types.js';
 import {
@@ -195,7 +196,7 @@ export class ModbusMeter extends EventEmitter<HealthEvents> implements Meter {
     const where = block ? `${this.map.table} registers 0x${hex(block.address)}+${block.count}: ` : '';
     if (err instanceof ModbusError || err instanceof MeterDataError)
       return `unit ${this.unitId}, ${where}${err.message}`;
-    return `unit ${this.unitId}, ${where}unexpected: ${err instanceof Error ? err.message : String(err)}`;
+    return `unit ${this.unitId}, ${where}unexpected: ${errorMessage(err)}`;
   }
 
   private setHealth(next: DeviceHealth): void {

@@ -5,6 +5,7 @@
  * module does not take is InternalError until the next one succeeds.
  */
 import { EventEmitter } from 'node:events';
+import { errorMessage } from '../../src/error-message.js';
 import type { Logger } from '../../src/log.js';
 import { checkLimit, type DeviceHealth, HEALTHY, type HealthEvents, type PowerSetpoint } from '../types.js';
 import { HealthState } from './health-state.js';
@@ -108,7 +109,7 @@ export class ModbusPowerSetpoint extends EventEmitter<HealthEvents> implements P
     try {
       await this.opts.bus.writeRegister(this.opts.unitId, this.opts.register, value);
     } catch (err) {
-      const info = `power setpoint register ${this.opts.register} not written: ${(err as Error).message}`;
+      const info = `power setpoint register ${this.opts.register} not written: ${errorMessage(err)}`;
       if (this.healthState.get().ok) this.log.warn({ watts }, info);
       this.healthState.set({ ok: false, fault: 'InternalError', info });
       throw new Error(`unit ${this.opts.unitId}: ${info}`, { cause: err });

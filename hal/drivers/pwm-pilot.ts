@@ -12,6 +12,7 @@
  */
 import { closeSync, constants, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { errorMessage } from '../../src/error-message.js';
 import { BoardConfigurationError } from '../types.js';
 
 /** IEC 61851-1: the pilot oscillates at 1 kHz. */
@@ -92,7 +93,7 @@ export function sysfsPwmFactory(sysfsRoot = '/sys', settleMs = EXPORT_SETTLE_MS)
       const code = (err as NodeJS.ErrnoException).code;
       if (err instanceof BoardConfigurationError || code === undefined || !CONFIGURATION_ERRORS.has(code))
         throw err;
-      throw new BoardConfigurationError(`PWM ${pwmName(ref)}: ${(err as Error).message}`, { cause: err });
+      throw new BoardConfigurationError(`PWM ${pwmName(ref)}: ${errorMessage(err)}`, { cause: err });
     }
   };
 }
@@ -153,7 +154,7 @@ function writeAttribute(path: string, value: string): void {
   try {
     writeSync(fd, value);
   } catch (err) {
-    throw new Error(`write ${value} to ${path}: ${(err as Error).message}`, { cause: err });
+    throw new Error(`write ${value} to ${path}: ${errorMessage(err)}`, { cause: err });
   } finally {
     closeSync(fd);
   }
@@ -171,7 +172,7 @@ function waitForChannel(path: string, settleMs: number, name: () => string): voi
       const code = (err as NodeJS.ErrnoException).code;
       if ((code !== 'ENOENT' && code !== 'EACCES') || Date.now() >= deadline)
         throw new BoardConfigurationError(
-          `PWM ${name()}: ${path} not writable ${settleMs} ms after export: ${(err as Error).message}`,
+          `PWM ${name()}: ${path} not writable ${settleMs} ms after export: ${errorMessage(err)}`,
           { cause: err },
         );
       // Exporting happens once, at board start: a short synchronous wait keeps safe() synchronous.
@@ -222,7 +223,7 @@ export class PilotPwm {
     try {
       this.channel.drive(PILOT_PERIOD_NS, pilotDutyCycleNs(amps, this.maxCurrentA));
     } catch (err) {
-      throw new Error(`pilot PWM ${this.name}: ${(err as Error).message}`, { cause: err });
+      throw new Error(`pilot PWM ${this.name}: ${errorMessage(err)}`, { cause: err });
     }
   }
 

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { statSync } from 'node:fs';
 import { SerialPort } from 'serialport';
 import { type Clock, systemClock, type Timer } from '../../src/clock.js';
+import { errorMessage } from '../../src/error-message.js';
 import type { Logger } from '../../src/log.js';
 import { type DeviceHealth, HEALTHY, type RfidReader, type RfidReaderEvents } from '../types.js';
 import { HealthState } from './health-state.js';
@@ -269,5 +270,5 @@ function deviceNumber(path: string): number | undefined {
 }
 
 function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Clock } from '../../src/clock.js';
+import { errorMessage } from '../../src/error-message.js';
 import { writeFileDurably } from '../../src/fs/durable-file.js';
 import type { Logger } from '../../src/log.js';
 
@@ -85,7 +86,7 @@ export class SimRegisters {
       this.dirty = false;
       this.savedAt = clock.monotonic();
     } catch (error) {
-      log?.error({ file, err: (error as Error).message }, 'simulated meter registers not saved');
+      log?.error({ file, err: errorMessage(error) }, 'simulated meter registers not saved');
     }
   }
 
@@ -98,7 +99,7 @@ export class SimRegisters {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
       this.options.log?.error(
-        { file, err: (error as Error).message },
+        { file, err: errorMessage(error) },
         'simulated meter registers unreadable; the meters start over',
       );
     }

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { KEY_DEFINITIONS } from '../config/keys.js';
+import { errorMessage } from '../error-message.js';
 import { LOG_LEVELS } from '../log.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 import type { TraceEntry } from '../store/trace-repo.js';
@@ -677,7 +678,7 @@ export async function runCpctl(argv: string[], io: CpctlIo): Promise<number> {
   try {
     parsed = parseArgv(argv);
   } catch (err) {
-    return fail(EXIT.usage, `${(err as Error).message} (see "cpctl help")`);
+    return fail(EXIT.usage, `${errorMessage(err)} (see "cpctl help")`);
   }
   const { values, positionals } = parsed;
   const socket = resolveSocketPath(values.socket, env);
@@ -920,7 +921,7 @@ function onOutputFile<T>(file: string, step: () => T): T {
   try {
     return step();
   } catch (err) {
-    throw new OutputFileError(`cannot write ${file}: ${(err as Error).message}`);
+    throw new OutputFileError(`cannot write ${file}: ${errorMessage(err)}`);
   }
 }
 
@@ -959,14 +960,14 @@ export function classifyFailure(err: unknown, socket: string): { code: number; m
         message: `permission denied on the control socket ${socket} (run as root or in the daemon's group)`,
       };
     case 'ETIMEDOUT':
-      return { code: EXIT.timeout, message: (err as Error).message };
+      return { code: EXIT.timeout, message: errorMessage(err) };
     case undefined:
       // Every failure of the socket carries an errno code: anything else is cpctl's own bug.
       return { code: EXIT.software, message: `internal error: ${String(err)}` };
     default:
       return {
         code: EXIT.unavailable,
-        message: `cannot talk to chargepointd on ${socket}: ${(err as Error).message}`,
+        message: `cannot talk to chargepointd on ${socket}: ${errorMessage(err)}`,
       };
   }
 }

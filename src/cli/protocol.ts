@@ -13,6 +13,7 @@
  * cpctl so that a typo gets a usage message before the daemon is bothered.
  */
 import { HARDWARE_FAULTS, type MeterReading } from '../../hal/types.js';
+import { errorMessage } from '../error-message.js';
 import type { ResetType } from '../features/context.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import type { ErrorCode } from '../station/types.js';
@@ -333,7 +334,7 @@ export function parseRequestLine(line: string): { id: RequestId; request: Contro
   try {
     return { id: id as number | string, request: validateRequest(frame.method, frame.params) };
   } catch (err) {
-    throw new RequestLineError(id as number | string, (err as Error).message);
+    throw new RequestLineError(id as number | string, errorMessage(err));
   }
 }
 

@@ -5,6 +5,7 @@ import type { PwmChannelFactory } from '../../hal/drivers/pwm-pilot.js';
 import { SimBoard, type SimBoardSpec } from '../../hal/sim/board.js';
 import type { Board, SmartChargingCapabilities } from '../../hal/types.js';
 import type { Clock } from '../clock.js';
+import { errorMessage } from '../error-message.js';
 import type { Logger } from '../log.js';
 import { SHIPPED_BOARDS_DIR, SIM_BOARD } from './board-location.js';
 import { validateSimBoardSchema as validateSim } from './generated/sim-board-validator.js';
@@ -125,7 +126,7 @@ export function readBoardDocument(path: string): unknown {
   try {
     return parseJson(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new BoardFileError(`board file ${path}: ${(error as Error).message}`);
+    throw new BoardFileError(`board file ${path}: ${errorMessage(error)}`);
   }
 }
 

@@ -1,5 +1,6 @@
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { errorMessage } from '../error-message.js';
 import { MAX_SEND_LOCAL_LIST_LENGTH } from '../ocpp/frames.js';
 import type { KeyType } from '../security/csr.js';
 import { SIM_BOARD, whereBoardsLive } from './board-location.js';
@@ -258,7 +259,7 @@ export function readConfigDocument(path: string): unknown {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    const reason = (error as Error).message;
+    const reason = errorMessage(error);
     throw new ConfigFileError([reason], `cannot read configuration file ${path}: ${reason}`);
   }
   try {

@@ -22,6 +22,7 @@ import { sysfsPwmFactory } from '../../hal/drivers/pwm-pilot.js';
 import { type SerialRfidOptions, SerialRfidReader } from '../../hal/drivers/rfid-serial.js';
 import { HardwareBoard } from '../../hal/hardware-board.js';
 import type { Board, ConnectorDevices, Pilot, Relay } from '../../hal/types.js';
+import { errorMessage } from '../error-message.js';
 import { type BoardBase, type BoardDeps, BoardFileError, type ConnectorBase } from './board-file.js';
 
 export interface ModbusMeterBoardOptions {
@@ -97,7 +98,7 @@ export function buildHardwareBoard(file: HardwareBoardFile, deps: BoardDeps): Bo
     try {
       return resolveLines(options, file.sysfsRoot);
     } catch (error) {
-      throw new BoardFileError(`board ${file.name}: ${(error as Error).message}`);
+      throw new BoardFileError(`board ${file.name}: ${errorMessage(error)}`);
     }
   };
   // Devices on one RS-485 line or one TCP endpoint share its bus; the first device's timing settings apply.

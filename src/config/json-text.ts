@@ -3,6 +3,8 @@
  * an editor goes to: V8 gives an offset for some mistakes only, and for the others quotes the whole
  * text instead, which would copy a secret (the AuthorizationKey) into the log.
  */
+import { errorMessage } from '../error-message.js';
+
 export class JsonSyntaxError extends Error {}
 
 /**
@@ -17,7 +19,7 @@ export function parseJson(file: string): unknown {
     const offset = syntaxErrorOffset(text);
     const before = text.slice(0, offset).split('\n');
     const column = (before.at(-1)?.length ?? 0) + 1;
-    const reason = /^(.*) in JSON at position \d+/.exec((error as Error).message)?.[1];
+    const reason = /^(.*) in JSON at position \d+/.exec(errorMessage(error))?.[1];
     const found = offset < text.length ? unexpected(text.charAt(offset)) : 'unexpected end of the text';
     throw new JsonSyntaxError(`line ${before.length} column ${column}: ${reason ?? found}`);
   }

@@ -1,3 +1,4 @@
+import { errorMessage } from '../error-message.js';
 import type { Logger } from '../log.js';
 import { TransferError, type UploadOptions } from '../transfer/types.js';
 import type { Bundle, BundleKind, BundleSources, TimeWindow } from './bundle.js';
@@ -85,8 +86,8 @@ export class DiagnosticsFiles {
       bundle = await this.build(kind, window, fileName);
     } catch (error) {
       if (signal.aborted) return { status: 'Cancelled' };
-      this.log.error({ fileName, err: (error as Error).message }, 'diagnostics bundle could not be built');
-      return { status: 'Failed', failure: 'UploadFailure', reason: (error as Error).message };
+      this.log.error({ fileName, err: errorMessage(error) }, 'diagnostics bundle could not be built');
+      return { status: 'Failed', failure: 'UploadFailure', reason: errorMessage(error) };
     }
     if (signal.aborted) return { status: 'Cancelled' };
     try {
@@ -102,8 +103,8 @@ export class DiagnosticsFiles {
       if (signal.aborted) return { status: 'Cancelled' };
       const failure = failureOf(error);
       // The location may carry a password: only its kind and the transfer's own message are logged.
-      this.log.warn({ fileName, failure, err: (error as Error).message }, 'upload failed');
-      return { status: 'Failed', failure, reason: (error as Error).message };
+      this.log.warn({ fileName, failure, err: errorMessage(error) }, 'upload failed');
+      return { status: 'Failed', failure, reason: errorMessage(error) };
     }
     this.log.info({ fileName, bytes: bundle.bytes }, 'uploaded');
     return { status: 'Uploaded', bytes: bundle.bytes };

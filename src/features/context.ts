@@ -1,5 +1,6 @@
 import type { Clock, OcppTime } from '../clock.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
+import { errorMessage } from '../error-message.js';
 import type { Logger } from '../log.js';
 import type { Outbox } from '../ocpp/outbox.js';
 import type { RpcEndpoint } from '../ocpp/rpc.js';
@@ -36,7 +37,7 @@ export async function sendQuietly<T>(
   try {
     return await send();
   } catch (error) {
-    log.debug({ action, err: (error as Error).message }, 'message not delivered');
+    log.debug({ action, err: errorMessage(error) }, 'message not delivered');
     return undefined;
   }
 }

@@ -3,6 +3,7 @@ import { copyFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Clock, OcppTime, Timer } from '../clock.js';
 import type { FirmwareConfig } from '../config/file.js';
+import { errorMessage } from '../error-message.js';
 import type { Logger } from '../log.js';
 import type { FirmwareStatusEnumType } from '../ocpp/generated/messages.js';
 import type { TransactionEngine } from '../station/transactions.js';
@@ -318,7 +319,7 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
     } catch (error) {
       this.throwIfCancelled(signal);
       await this.removeImage();
-      this.fail('DownloadFailed', `cannot copy ${record.location}: ${(error as Error).message}`);
+      this.fail('DownloadFailed', `cannot copy ${record.location}: ${errorMessage(error)}`);
       return this.record ?? record;
     }
     return this.arrived(record, image);
@@ -344,7 +345,7 @@ export class FirmwareUpdates extends EventEmitter<FirmwareUpdatesEvents> {
     } catch (error) {
       this.throwIfCancelled(signal);
       await this.removeImage();
-      this.fail('DownloadFailed', (error as Error).message);
+      this.fail('DownloadFailed', errorMessage(error));
       return this.record ?? record;
     } finally {
       this.downloaded = undefined;

@@ -1,5 +1,6 @@
 import { connect, type MqttClient } from 'mqtt';
 import type { Clock, Timer } from '../clock.js';
+import { errorMessage } from '../error-message.js';
 import type { Registration } from '../features/core/registration.js';
 import type { Logger } from '../log.js';
 import type { Link } from '../ocpp/link.js';
@@ -122,7 +123,7 @@ export class MqttBridge {
         },
       });
     } catch (error) {
-      log.error({ url: redactUrl(url, '***'), err: (error as Error).message }, 'MQTT bridge disabled');
+      log.error({ url: redactUrl(url, '***'), err: errorMessage(error) }, 'MQTT bridge disabled');
       return;
     }
     const client = this.client;
@@ -203,7 +204,7 @@ export class MqttBridge {
     try {
       fn();
     } catch (error) {
-      this.deps.log.error({ what, err: (error as Error).message }, 'MQTT bridge could not publish');
+      this.deps.log.error({ what, err: errorMessage(error) }, 'MQTT bridge could not publish');
     }
   }
 
@@ -285,7 +286,7 @@ export class MqttBridge {
           const reading = await meter.read();
           this.send(this.topics.connectorMeter(id), JSON.stringify(meterPayload(id, reading)), true, 0);
         } catch (error) {
-          log.debug({ connectorId: id, err: (error as Error).message }, 'meter not read for MQTT');
+          log.debug({ connectorId: id, err: errorMessage(error) }, 'meter not read for MQTT');
         }
       }),
     );
@@ -351,7 +352,7 @@ export class MqttBridge {
       log.info({ command: name, ...result }, 'MQTT command done');
       this.reply({ id: parsed.id, command: name, ok: true, ...(result ? { result } : {}) });
     } catch (error) {
-      const message = (error as Error).message;
+      const message = errorMessage(error);
       if (error instanceof CommandRefused) log.warn({ command: name, err: message }, 'MQTT command refused');
       else log.error({ command: name, err: message }, 'MQTT command failed');
       this.reply({ id: parsed.id, command: name, ok: false, error: message });

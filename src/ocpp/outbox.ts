@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { type Clock, Schedule } from '../clock.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
+import { errorMessage } from '../error-message.js';
 import type { Logger } from '../log.js';
 import {
   type DeadLetter,
@@ -480,5 +481,5 @@ function isQueuedAction(action: string): action is QueuedAction {
 }
 
 function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import type { DetailedPeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls';
+import { errorMessage } from '../error-message.js';
 
 /**
  * TLS 1.2 suites the security white paper asks a charge point to support: both ECDSA GCM suites
@@ -71,7 +72,7 @@ export type TlsFailureEvent =
  */
 export function classifyTlsFailure(error: unknown): TlsFailureEvent | undefined {
   const code = (error as { code?: unknown } | null)?.code;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   if (typeof code === 'string') {
     if (/_ALERT_/.test(code) && /CERT|UNKNOWN_CA|ACCESS_DENIED/.test(code))
       return 'FailedToAuthenticateAtCentralSystem';

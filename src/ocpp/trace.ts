@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../clock.js';
+import { errorMessage } from '../error-message.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/database.js';
 import {
@@ -330,7 +331,7 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
       try {
         this.connection.checkpoint();
       } catch (err) {
-        this.opts.log.warn({ err: (err as Error).message }, 'frame trace: checkpoint failed');
+        this.opts.log.warn({ err: errorMessage(err) }, 'frame trace: checkpoint failed');
       }
     }, delayMs);
     this.checkpointTimer.unref();
@@ -365,8 +366,7 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
       if (this.listenerCount('entry') === 0) return;
       for (const [i, entry] of entries.entries()) this.emit('entry', { seq: seqs[i]!, ...entry });
     } catch (err) {
-      if (!this.failing)
-        this.opts.log.warn({ err: (err as Error).message }, 'frame trace: frame not recorded');
+      if (!this.failing) this.opts.log.warn({ err: errorMessage(err) }, 'frame trace: frame not recorded');
       this.failing = true;
     }
   }

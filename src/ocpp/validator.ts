@@ -2,6 +2,9 @@ import type { ErrorObject } from 'ajv';
 import type { SchemaErrorCode } from './errors.js';
 import type { Action } from './generated/messages.js';
 import { OCPP_VALIDATORS } from './generated/validators.js';
+import { WARM_UP } from './warm-up-samples.js';
+
+export { WARM_UP } from './warm-up-samples.js';
 
 export type ValidationFailure = { code: SchemaErrorCode; message: string };
 
@@ -10,44 +13,14 @@ type Direction = 'req' | 'conf';
 /** Long enough to name a field, short enough that a hostile property name cannot bloat a CALLERROR. */
 const MAX_MESSAGE_LENGTH = 255;
 
-/**
- * What a charging session and the central system's frequent calls need, in the order a first
- * session after boot needs it. The validators are generated at build time (scripts/gen-validators.ts),
- * but V8 compiles each generated function on its first run: these are run once in idle turns after
- * the first validation (BootNotification's), so the first session costs what every later one does.
- */
-export const WARM_UP: ReadonlyArray<readonly [Action, Direction]> = [
-  ['StatusNotification', 'conf'],
-  ['RemoteStartTransaction', 'req'],
-  ['RemoteStartTransaction', 'conf'],
-  ['StartTransaction', 'req'],
-  ['StartTransaction', 'conf'],
-  ['StatusNotification', 'req'],
-  ['RemoteStopTransaction', 'req'],
-  ['RemoteStopTransaction', 'conf'],
-  ['StopTransaction', 'req'],
-  ['StopTransaction', 'conf'],
-  ['MeterValues', 'req'],
-  ['MeterValues', 'conf'],
-  ['Authorize', 'req'],
-  ['Authorize', 'conf'],
-  ['Heartbeat', 'req'],
-  ['Heartbeat', 'conf'],
-  ['GetConfiguration', 'req'],
-  ['GetConfiguration', 'conf'],
-  ['ChangeConfiguration', 'req'],
-  ['ChangeConfiguration', 'conf'],
-  ['TriggerMessage', 'req'],
-  ['TriggerMessage', 'conf'],
-];
-
 type Validate = (typeof OCPP_VALIDATORS)[string];
 
 let warmUpScheduled = false;
 
 /**
- * Runs WARM_UP one validator per event-loop turn, so a frame that arrives meanwhile waits for one
- * first run at most. (Not unref'd: Node does not run unref'd immediates while it waits.)
+ * Runs WARM_UP (warm-up-samples.ts) one validator per event-loop turn, after the first validation
+ * (the boot's BootNotification), so a frame that arrives meanwhile waits for one run at most.
+ * (Not unref'd: Node does not run unref'd immediates while it waits.)
  */
 function scheduleWarmUp(): void {
   warmUpScheduled = true;
@@ -55,7 +28,7 @@ function scheduleWarmUp(): void {
   const step = () => {
     const entry = WARM_UP[next++];
     if (!entry) return;
-    validatorFor(entry[0], entry[1])({});
+    validatorFor(entry[0], entry[1])(entry[2]);
     setImmediate(step);
   };
   setImmediate(step);

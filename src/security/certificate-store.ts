@@ -1,6 +1,7 @@
 import type { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { errorMessage } from '../error-message.js';
 import { removeFileDurably, writeFileDurably } from '../fs/durable-file.js';
 import type { Logger } from '../log.js';
 import type {
@@ -133,7 +134,7 @@ export class CertificateStore {
         replaced.map((old) => old.fingerprint),
       );
     } catch (error) {
-      log.error({ certificateType: kind, err: (error as Error).message }, 'certificate could not be stored');
+      log.error({ certificateType: kind, err: errorMessage(error) }, 'certificate could not be stored');
       return 'Failed';
     }
     this.installed.push(entry);
@@ -164,7 +165,7 @@ export class CertificateStore {
       try {
         this.drop(entry);
       } catch (error) {
-        log.error({ err: (error as Error).message }, 'surplus root certificate not removed');
+        log.error({ err: errorMessage(error) }, 'surplus root certificate not removed');
         continue;
       }
       log.info(
@@ -197,7 +198,7 @@ export class CertificateStore {
     try {
       for (const entry of matches) this.drop(entry);
     } catch (error) {
-      this.opts.log.error({ err: (error as Error).message }, 'certificate could not be deleted');
+      this.opts.log.error({ err: errorMessage(error) }, 'certificate could not be deleted');
       return 'Failed';
     }
     return 'Accepted';
@@ -216,7 +217,7 @@ export class CertificateStore {
         this.drop(entry);
         this.opts.log.info({ subject: entry.cert.subject }, 'fallback root certificate removed');
       } catch (error) {
-        this.opts.log.error({ err: (error as Error).message }, 'fallback root certificate not removed');
+        this.opts.log.error({ err: errorMessage(error) }, 'fallback root certificate not removed');
       }
     }
   }

@@ -2,6 +2,7 @@ import { createPublicKey, X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OcppTime } from '../clock.js';
+import { errorMessage } from '../error-message.js';
 import { removeFileDurably, renameFileDurably, writeFileDurably } from '../fs/durable-file.js';
 import type { Logger } from '../log.js';
 import { validityProblem, verifyChargePointChain } from './certificate-chain.js';
@@ -95,7 +96,7 @@ export class ChargePointCertificate {
     try {
       credentials = this.credentials();
     } catch (error) {
-      return `charge point certificate unreadable: ${(error as Error).message}`;
+      return `charge point certificate unreadable: ${errorMessage(error)}`;
     }
     if (!credentials) return 'no charge point certificate installed';
     const cert = certificateOf(pemBlocks(credentials.cert)[0] ?? '');
@@ -160,7 +161,7 @@ export class ChargePointCertificate {
       keyPem = readFileSync(this.requestKey, 'utf8');
       publicKeyDer = publicKeyOf(keyPem);
     } catch (error) {
-      const reason = `signing request key unreadable: ${(error as Error).message}`;
+      const reason = `signing request key unreadable: ${errorMessage(error)}`;
       this.opts.log.error({ reason }, 'CertificateSigned cannot be checked');
       return { status: 'Rejected', reason, invalid: false };
     }
@@ -174,7 +175,7 @@ export class ChargePointCertificate {
     try {
       this.store(`${verdict.chainPem}${keyPem}`, check.trial);
     } catch (error) {
-      const reason = `not stored: ${(error as Error).message}`;
+      const reason = `not stored: ${errorMessage(error)}`;
       this.opts.log.error({ reason }, 'new charge point certificate could not be stored; the old one stays');
       return { status: 'Rejected', reason, invalid: false };
     }
@@ -182,7 +183,7 @@ export class ChargePointCertificate {
       removeFileDurably(this.opts.dir, REQUEST_KEY);
     } catch (error) {
       // The certificate is in place; a key left behind only lets the same certificate in again.
-      this.opts.log.warn({ err: (error as Error).message }, 'signing request key not removed');
+      this.opts.log.warn({ err: errorMessage(error) }, 'signing request key not removed');
     }
     this.opts.log.info(
       { notAfter: new Date(verdict.notAfterMs).toISOString(), trial: check.trial },
@@ -210,7 +211,7 @@ export class ChargePointCertificate {
     try {
       writeFileDurably(this.opts.dir, PREVIOUS, replaced, 0o600);
     } catch (error) {
-      this.opts.log.warn({ err: (error as Error).message }, 'replaced charge point certificate not kept');
+      this.opts.log.warn({ err: errorMessage(error) }, 'replaced charge point certificate not kept');
     }
   }
 

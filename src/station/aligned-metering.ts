@@ -1,6 +1,7 @@
 import type { MeterReading } from '../../hal/types.js';
 import { type Clock, type OcppTime, Schedule } from '../clock.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
+import { errorMessage } from '../error-message.js';
 import type { Logger } from '../log.js';
 import type { Station } from './station.js';
 
@@ -82,7 +83,7 @@ export class AlignedMetering {
       try {
         this.opts.onSample(id, await meter.read(), boundary);
       } catch (error) {
-        log.warn({ connectorId: id, err: (error as Error).message }, 'no clock-aligned reading');
+        log.warn({ connectorId: id, err: errorMessage(error) }, 'no clock-aligned reading');
       }
     }
   }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Board, ConnectorHardware, Relay } from '../../hal/types.js';
 import type { Clock, OcppTime } from '../clock.js';
+import { errorMessage } from '../error-message.js';
 import type { Logger } from '../log.js';
 import { type ConnectorOutputs, decideOutputs, type OfferState } from './charging-outputs.js';
 import type { CompositePeriod, ConstantLimit, LimitSource } from './charging-profile-types.js';
@@ -491,10 +492,7 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
       await act();
     } catch (error) {
       if (handled(error)) return;
-      this.opts.log.error(
-        { connectorId: hw.id, err: error instanceof Error ? error.message : String(error) },
-        `${what} not commanded`,
-      );
+      this.opts.log.error({ connectorId: hw.id, err: errorMessage(error) }, `${what} not commanded`);
     }
   }
 

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { ConfigurationRegistry } from '../config/registry.js';
+import { errorMessage } from '../error-message.js';
 import type { Logger } from '../log.js';
 import type { ChargingProfilesRepo } from '../store/charging-profiles-repo.js';
 import { attemptWrite } from '../store/health.js';
@@ -328,7 +329,7 @@ export class ChargingProfiles extends EventEmitter<ChargingProfilesEvents> {
     } catch (error) {
       // The next start removes it: its transaction row records the stop by then.
       this.opts.log.warn(
-        { localId, err: error instanceof Error ? error.message : String(error) },
+        { localId, err: errorMessage(error) },
         'TxProfile of an ended transaction not removed from the store',
       );
     }

@@ -1,5 +1,6 @@
 import type { ConnectorHardware } from '../../hal/types.js';
 import { type Clock, Schedule } from '../clock.js';
+import { errorMessage } from '../error-message.js';
 import type { Logger } from '../log.js';
 
 /** The wait before the first retry of a failed contactor command, ms; it doubles after each failure. */
@@ -124,10 +125,7 @@ export class ContactorOpenRetries {
         run: () => void this.retry(episode),
       })),
     };
-    this.log.error(
-      { connectorId: hw.id, err: error instanceof Error ? error.message : String(error) },
-      message,
-    );
+    this.log.error({ connectorId: hw.id, err: errorMessage(error) }, message);
     this.episodes.set(hw.id, episode);
     episode.schedule.start();
   }

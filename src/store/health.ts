@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type Database from 'better-sqlite3';
 import type { Clock, Timer } from '../clock.js';
 import { Sqlite } from '../commonjs.js';
+import { errorMessage } from '../error-message.js';
 import type { Logger } from '../log.js';
 
 /** ok: writes succeed; degraded: the disk is full or failing; read-only: the filesystem refuses writes. */
@@ -163,5 +164,5 @@ export function attemptWrite(
 /** An error of the store in a line: SQLite's code and message, or the message. */
 export function describeStoreError(err: unknown): string {
   if (err instanceof Sqlite.SqliteError) return `${err.code}: ${err.message}`;
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { Sqlite } from '../commonjs.js';
+import { errorMessage } from '../error-message.js';
 
 /** What was carried over from a corrupt database, and what could not be. */
 export interface Salvage {
@@ -51,7 +52,7 @@ export function salvageInto(db: Database.Database, corruptFile: string): Salvage
   try {
     old = new Sqlite(corruptFile, { readonly: true, fileMustExist: true });
   } catch (err) {
-    salvage.lost.push(`whole database unreadable: ${(err as Error).message}`);
+    salvage.lost.push(`whole database unreadable: ${errorMessage(err)}`);
     return salvage;
   }
   try {
@@ -179,7 +180,7 @@ function readTable(
       }
       if (complete) break;
     } catch (err) {
-      if (complete) salvage.lost.push(`${table} not read whole: ${(err as Error).message}`);
+      if (complete) salvage.lost.push(`${table} not read whole: ${errorMessage(err)}`);
       complete = false;
     }
   }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { basename, dirname } from 'node:path';
+import { errorMessage } from '../error-message.js';
 import { writeFileDurably } from '../fs/durable-file.js';
 import type { Logger } from '../log.js';
 
@@ -37,7 +38,7 @@ export class SettingFloors {
       this.values = next;
       return true;
     } catch (err) {
-      this.log.error({ path: this.path, key, err: (err as Error).message }, 'setting floor not written');
+      this.log.error({ path: this.path, key, err: errorMessage(err) }, 'setting floor not written');
       return false;
     }
   }
@@ -57,7 +58,7 @@ export class SettingFloors {
         Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
       );
     } catch (err) {
-      this.log.warn({ path: this.path, err: (err as Error).message }, 'setting floors unreadable, ignored');
+      this.log.warn({ path: this.path, err: errorMessage(err) }, 'setting floors unreadable, ignored');
       return {};
     }
   }

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { type Clock, systemClock, type Timer } from '../clock.js';
+import { errorMessage } from '../error-message.js';
 import type { Logger } from '../log.js';
 
 /**
@@ -140,7 +141,7 @@ export class SystemdNotifier {
         // Logged once per run of failures: a missing systemd-notify would otherwise log every 15 s.
         if (!this.failureLogged) {
           this.failureLogged = true;
-          this.log.warn({ err: (error as Error).message, fields }, 'systemd notification failed');
+          this.log.warn({ err: errorMessage(error), fields }, 'systemd notification failed');
         }
       }
     });

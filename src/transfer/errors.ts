@@ -1,3 +1,4 @@
+import { errorMessage } from '../error-message.js';
 import { classifyTlsFailure } from '../ocpp/tls.js';
 import { TransferError, type TransferErrorKind } from './types.js';
 
@@ -26,7 +27,7 @@ export function errorCode(error: unknown): unknown {
 export function localIoError(error: unknown, what: string): TransferError {
   const code = errorCode(error);
   const kind = code === 'ENOSPC' || code === 'EDQUOT' ? 'NoSpace' : 'LocalIo';
-  return new TransferError(kind, `${what}: ${error instanceof Error ? error.message : String(error)}`, {
+  return new TransferError(kind, `${what}: ${errorMessage(error)}`, {
     cause: error,
   });
 }
@@ -38,7 +39,7 @@ export function localIoError(error: unknown, what: string): TransferError {
 export function toTransferError(error: unknown, signal?: AbortSignal): TransferError {
   if (signal?.aborted) return new TransferError('Cancelled', 'cancelled', { cause: error });
   if (error instanceof TransferError) return error;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   const code = errorCode(error);
   // basic-ftp's FTPError carries the reply code as a number.
   if (typeof code === 'number') return new TransferError(ftpReplyKind(code), message, { cause: error });

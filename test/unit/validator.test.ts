@@ -310,6 +310,19 @@ describe('warm-up', () => {
     for (const run of runs) expect(run).not.toHaveBeenCalled();
   });
 
+  it('warms each validator with a valid message, so its whole body has run, not only the first required check', () => {
+    for (const [action, direction, payload] of WARM_UP) {
+      const failure =
+        direction === 'req' ? validateRequest(action, payload) : validateResponse(action, payload);
+      expect(failure, `${action}.${direction}`).toBeUndefined();
+    }
+    // The session's messages carry what a first session sends and receives.
+    const stop = WARM_UP.find(([action, direction]) => action === 'StopTransaction' && direction === 'req');
+    expect(stop?.[2]).toMatchObject({
+      transactionData: [{ sampledValue: [{ context: 'Transaction.Begin' }] }, {}],
+    });
+  });
+
   it('runs what a session needs once, in the turns after the first validation, so a first session pays no first run', async () => {
     vi.resetModules();
     const { OCPP_VALIDATORS } = await import('../../src/ocpp/generated/validators.js');

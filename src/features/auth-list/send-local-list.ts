@@ -1,3 +1,4 @@
+import { errorMessage } from '../../error-message.js';
 import { CallError } from '../../ocpp/errors.js';
 import type { SendLocalListRequest } from '../../ocpp/generated/messages.js';
 import { isEnabled } from '../../station/auth/authorizer.js';
@@ -34,7 +35,7 @@ export function registerSendLocalList(ctx: FeatureContext, list: LocalAuthList):
       log.info({ listVersion, updateType, entries: entries.length, status }, 'local list update');
       return { status };
     } catch (error) {
-      log.error({ listVersion, updateType, err: (error as Error).message }, 'local list update not stored');
+      log.error({ listVersion, updateType, err: errorMessage(error) }, 'local list update not stored');
       return { status: 'Failed' };
     }
   });

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Timer } from '../../clock.js';
+import { errorMessage } from '../../error-message.js';
 import { NotConnectedError } from '../../ocpp/errors.js';
 import type { BootNotificationRequest } from '../../ocpp/generated/messages.js';
 import type { FeatureContext } from '../context.js';
@@ -114,7 +115,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     } catch (error) {
       // A lost connection is handled by onLinkOpen; retrying now would only fail again.
       if (this.current === 'Accepted' || error instanceof NotConnectedError) return;
-      log.warn({ err: (error as Error).message }, 'BootNotification failed; will retry');
+      log.warn({ err: errorMessage(error) }, 'BootNotification failed; will retry');
       this.schedule(this.opts.retrySeconds * 1000);
     } finally {
       this.sending = false;

@@ -1,5 +1,6 @@
 import { type Clock, type OcppTime, Schedule } from '../../clock.js';
 import type { ConfigurationRegistry } from '../../config/registry.js';
+import { errorMessage } from '../../error-message.js';
 import type { Logger } from '../../log.js';
 import type { SignCertificateRequest, SignCertificateResponse } from '../../ocpp/generated/messages.js';
 import type { CallOptions } from '../../ocpp/rpc.js';
@@ -104,7 +105,7 @@ export class CertificateRenewal {
     try {
       csr = await this.opts.certificate.newRequest(subject);
     } catch (error) {
-      log.error({ err: (error as Error).message }, 'certificate signing request failed');
+      log.error({ err: errorMessage(error) }, 'certificate signing request failed');
       return;
     }
     const answer = await sendQuietly(log, 'SignCertificate', () =>

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { OcppTime } from '../../clock.js';
 import type { KeyNameOf } from '../../config/keys.js';
 import type { ConfigurationRegistry } from '../../config/registry.js';
+import { errorMessage } from '../../error-message.js';
 import type { Logger } from '../../log.js';
 import type {
   AuthorizationDecision,
@@ -88,7 +89,7 @@ export class Authorizer extends EventEmitter<AuthorizerEvents> {
         this.fromCentral(idTag, info);
         return { idTag, info, source: 'central' };
       } catch (error) {
-        this.log.info({ idTag, err: (error as Error).message }, 'Authorize.req failed; deciding offline');
+        this.log.info({ idTag, err: errorMessage(error) }, 'Authorize.req failed; deciding offline');
       }
     }
     return this.decideOffline(idTag, local);
