@@ -24,6 +24,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { type Clock, systemClock, type Timer } from '../../src/clock.js';
+import { errorMessage } from '../../src/error-message.js';
 import type { Logger } from '../../src/log.js';
 import {
   type ConnectorLock,
@@ -258,7 +259,7 @@ export class EvCcAc1Controller extends EventEmitter<{ change: [] }> {
       if (typeof value === 'boolean') await bus.writeCoil(unitId, address, value);
       else await bus.writeRegister(unitId, address, value);
     } catch (err) {
-      const info = `${typeof value === 'boolean' ? 'coil' : 'holding register'} ${address} not written: ${describe(err)}`;
+      const info = `${typeof value === 'boolean' ? 'coil' : 'holding register'} ${address} not written: ${errorMessage(err)}`;
       this.failed.set(output, info);
       this.emit('change');
       throw new Error(`EV-CC-AC1 unit ${unitId}: ${info}`, { cause: err });
@@ -284,7 +285,7 @@ export class EvCcAc1Controller extends EventEmitter<{ change: [] }> {
       const bytes = await bus.readRegisters(unitId, 'input', EV_CC_AC1.status, EV_CC_AC1.statusCount);
       words = Array.from({ length: EV_CC_AC1.statusCount }, (_, i) => bytes.readUInt16BE(2 * i));
     } catch (err) {
-      this.setUnreadable(`charge controller unit ${unitId} not answering: ${describe(err)}`);
+      this.setUnreadable(`charge controller unit ${unitId} not answering: ${errorMessage(err)}`);
       return;
     }
     const state = decodeStatus(words[0] ?? 0);
@@ -482,8 +483,4 @@ export class EvCcAc1Lock extends EventEmitter<HealthEvents> implements Connector
   private command(locked: boolean): Promise<boolean> {
     return this.controller.setLocked(locked);
   }
-}
-
-function describe(err: unknown): string {
-  return err instanceof ModbusError || err instanceof Error ? err.message : String(err);
 }

@@ -8,6 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Clock, Timer } from '../../src/clock.js';
+import { errorMessage } from '../../src/error-message.js';
 import type { Logger } from '../../src/log.js';
 import {
   type BoardFaultKind,
@@ -96,7 +97,7 @@ const DEFAULT_DEBOUNCE_MS = 20;
 const DEFAULT_SETTLE_MS = 300;
 const DEFAULT_LOCK_TIMEOUT_MS = 1000;
 
-const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+const messageOf = (err: unknown): string => errorMessage(err);
 
 function describe(line: ResolvedLine): string {
   return `GPIO line ${line.name} (sysfs ${line.sysfsNumber})`;

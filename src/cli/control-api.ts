@@ -2,6 +2,7 @@ import { SimBoard } from '../../hal/sim/board.js';
 import type { Board, ConnectorHardware, MeterReading } from '../../hal/types.js';
 import type { Clock, OcppTime, Timer } from '../clock.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
+import { errorMessage } from '../error-message.js';
 import type { ResetType } from '../features/context.js';
 import type { Registration } from '../features/core/registration.js';
 import type { SecurityEvents } from '../features/security/security-events.js';
@@ -229,7 +230,7 @@ export class RuntimeControl implements ControlApi {
     try {
       return await meter.read();
     } catch (error) {
-      throw new ControlError(`meter of connector ${connectorId} cannot be read: ${(error as Error).message}`);
+      throw new ControlError(`meter of connector ${connectorId} cannot be read: ${errorMessage(error)}`);
     }
   }
 

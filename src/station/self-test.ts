@@ -13,6 +13,7 @@ import type {
   Relay,
 } from '../../hal/types.js';
 import type { Clock, Timer } from '../clock.js';
+import { errorMessage } from '../error-message.js';
 import type { Logger } from '../log.js';
 import type { ChargingLimit } from './charging-limit.js';
 import type { Station } from './station.js';
@@ -331,7 +332,7 @@ export class SelfTests {
         step: 'meter',
         result: 'fail',
         ms: timer(),
-        detail: `${meterName(identity)}: no reading (${(error as Error).message})`,
+        detail: `${meterName(identity)}: no reading (${errorMessage(error)})`,
         meter: identity,
       };
     }
@@ -569,10 +570,7 @@ export class SelfTests {
     try {
       await hw.devices.lock?.unlock();
     } catch (error) {
-      this.deps.log.error(
-        { connectorId: hw.id, err: (error as Error).message },
-        'self-test: lock not released',
-      );
+      this.deps.log.error({ connectorId: hw.id, err: errorMessage(error) }, 'self-test: lock not released');
     }
   }
 
@@ -586,17 +584,14 @@ export class SelfTests {
     try {
       await this.deps.limit.testRelay(hw.id, false);
     } catch (error) {
-      log.error({ connectorId: hw.id, err: (error as Error).message }, 'self-test: relay test not ended');
+      log.error({ connectorId: hw.id, err: errorMessage(error) }, 'self-test: relay test not ended');
     }
     if (!relay.isClosed()) return;
     log.error({ connectorId: hw.id }, 'self-test: contactor still closed, opening it directly');
     try {
       await relay.set(false);
     } catch (error) {
-      log.error(
-        { connectorId: hw.id, err: (error as Error).message },
-        'self-test: contactor could not be opened',
-      );
+      log.error({ connectorId: hw.id, err: errorMessage(error) }, 'self-test: contactor could not be opened');
     }
   }
 
@@ -627,6 +622,6 @@ async function failedIfThrown(
   try {
     return await stage();
   } catch (err) {
-    return [{ step, result: 'fail', ms: 0, detail: `error: ${(err as Error).message ?? String(err)}` }];
+    return [{ step, result: 'fail', ms: 0, detail: `error: ${errorMessage(err) ?? String(err)}` }];
   }
 }

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { ConnectorHardware, ConnectorLock, MeterReading } from '../../hal/types.js';
 import type { Clock, OcppTime, Timer } from '../clock.js';
 import type { ConfigurationRegistry } from '../config/registry.js';
+import { errorMessage } from '../error-message.js';
 import type { Logger } from '../log.js';
 import { attemptWrite } from '../store/health.js';
 import type { TransactionRow, TransactionsRepo } from '../store/transactions-repo.js';
@@ -209,10 +210,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       try {
         this.opts.repo.restartWal();
       } catch (error) {
-        this.opts.log.warn(
-          { err: error instanceof Error ? error.message : String(error) },
-          'WAL not restarted',
-        );
+        this.opts.log.warn({ err: errorMessage(error) }, 'WAL not restarted');
       }
     })();
   }
@@ -1033,10 +1031,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       const reading = await hw.meter?.read();
       return reading && wholeWh(reading);
     } catch (error) {
-      this.opts.log.warn(
-        { connectorId: hw.id, err: error instanceof Error ? error.message : String(error) },
-        'meter not readable',
-      );
+      this.opts.log.warn({ connectorId: hw.id, err: errorMessage(error) }, 'meter not readable');
       return undefined;
     }
   }
@@ -1092,8 +1087,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       });
     } catch (error) {
       // A store that cannot be written now leaves only the first session cold.
-      if (!(error instanceof RolledBack))
-        log.warn({ err: error instanceof Error ? error.message : String(error) }, 'warm-up not rehearsed');
+      if (!(error instanceof RolledBack)) log.warn({ err: errorMessage(error) }, 'warm-up not rehearsed');
     }
   }
 
