@@ -38,7 +38,7 @@ import {
   type RelayEvents,
 } from '../types.js';
 import { HealthState } from './health-state.js';
-import { type ModbusBus, ModbusError, modbusLineTimingSchema, modbusTransportSchema } from './modbus-bus.js';
+import { type ModbusBus, modbusLineTimingSchema, modbusTransportSchema } from './modbus-bus.js';
 
 export const EV_CC_AC1 = {
   /** Input: IEC 61851-1 status letter; 24003 the applied charging current, A. */
