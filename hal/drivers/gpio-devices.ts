@@ -97,8 +97,6 @@ const DEFAULT_DEBOUNCE_MS = 20;
 const DEFAULT_SETTLE_MS = 300;
 const DEFAULT_LOCK_TIMEOUT_MS = 1000;
 
-const messageOf = (err: unknown): string => errorMessage(err);
-
 function describe(line: ResolvedLine): string {
   return `GPIO line ${line.name} (sysfs ${line.sysfsNumber})`;
 }
@@ -113,7 +111,7 @@ function openLine(
     return factory(line.sysfsNumber, direction, edge);
   } catch (err) {
     const as = direction === 'in' ? 'input' : 'output';
-    throw rewrapBoardError(err, `${describe(line)}: cannot open as ${as}: ${messageOf(err)}`);
+    throw rewrapBoardError(err, `${describe(line)}: cannot open as ${as}: ${errorMessage(err)}`);
   }
 }
 
@@ -180,7 +178,7 @@ export class GpioOutput implements Part {
     try {
       this.line.write(this.raw(active));
     } catch (err) {
-      throw new Error(`${describe(this.options.line)}: write failed: ${messageOf(err)}`, { cause: err });
+      throw new Error(`${describe(this.options.line)}: write failed: ${errorMessage(err)}`, { cause: err });
     }
   }
 
@@ -234,7 +232,7 @@ export class GpioInput extends EventEmitter<GpioInputEvents> implements Part {
       );
     } catch (err) {
       closeAll([line], this.deps.logger);
-      throw new Error(`${describe(this.options.line)}: cannot read: ${messageOf(err)}`, { cause: err });
+      throw new Error(`${describe(this.options.line)}: cannot read: ${errorMessage(err)}`, { cause: err });
     }
     this.line = line;
     this.setReadable(true);
