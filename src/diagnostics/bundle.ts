@@ -84,7 +84,7 @@ export async function buildBundle(
     return { path, fileName, bytes: (await stat(path)).size };
   } finally {
     await rm(staging, { recursive: true, force: true });
-    await rm(`${staging}.part`, { force: true });
+    await rm(`${staging}.part`, { recursive: true, force: true });
   }
 }
 
@@ -224,6 +224,9 @@ async function writeTarGz(
 ): Promise<void> {
   const pack = tarPack();
   const written = pipeline(pack, createGzip(), createWriteStream(path, { mode: 0o600 }));
+  // The file may fail (cannot be created, the disk fails) while the parts are still being packed:
+  // that failure is awaited below, after the loop, and must not count as unhandled meanwhile.
+  written.catch(() => {});
   try {
     for (const part of parts) {
       const file = join(staging, part);
