@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimBoard } from '../../hal/sim/board.js';
 import { SIM_REGISTER_START_WH } from '../../hal/sim/registers.js';
-import type { Relay } from '../../hal/types.js';
+import type { ConnectorLock, Relay } from '../../hal/types.js';
 import type { SelfTestSummary } from '../../src/cli/api.js';
 import { request } from '../../src/cli/client.js';
 import { Runtime } from '../../src/runtime.js';
@@ -44,7 +44,6 @@ function contactorCommands(h: Harness, connectorId: number): boolean[] {
   return commands;
 }
 
-/** StatusNotifications of `connectorId` the central system got after `mark`. */
 /** The connector's lock motor never confirms: resolves once it is driven (a self-test then waits there). */
 function lockNeverConfirms(h: Harness, connectorId: number): Promise<void> {
   const lock = h.board.connector(connectorId)?.devices.lock;
@@ -57,6 +56,22 @@ function lockNeverConfirms(h: Harness, connectorId: number): Promise<void> {
   });
 }
 
+/** Every unlock of `lock` with its outcome; `released` resolves at the first that succeeds. */
+function watchUnlocks(lock: ConnectorLock): { unlocks: boolean[]; released: Promise<void> } {
+  const unlockIt = lock.unlock.bind(lock);
+  const unlocks: boolean[] = [];
+  const released = new Promise<void>((resolve) => {
+    lock.unlock = async () => {
+      const unlocked = await unlockIt();
+      unlocks.push(unlocked);
+      if (unlocked) resolve();
+      return unlocked;
+    };
+  });
+  return { unlocks, released };
+}
+
+/** StatusNotifications of `connectorId` the central system got after `mark`. */
 function statusesSince(h: Harness, connectorId: number, mark: number): string[] {
   return h.csms
     .calls(CP_ID, 'StatusNotification', mark)
@@ -285,16 +300,7 @@ describe('cpctl selftest on the simulated board', () => {
       h.board.plug(1);
       return locked;
     };
-    const unlockIt = lock.unlock.bind(lock);
-    const unlocks: boolean[] = [];
-    const released = new Promise<void>((resolve) => {
-      lock.unlock = async () => {
-        const unlocked = await unlockIt();
-        unlocks.push(unlocked);
-        if (unlocked) resolve();
-        return unlocked;
-      };
-    });
+    const { unlocks, released } = watchUnlocks(lock);
 
     const { code, stdout } = await cpctl(socket, 'selftest', '1', '--json');
     expect(code).toBe(1);
@@ -331,16 +337,7 @@ describe('cpctl selftest on the simulated board', () => {
     await h.status(1, 'Faulted', mark);
     const lock = h.board.connector(1)?.devices.lock;
     if (!lock) throw new Error('the simulated connector has a lock');
-    const unlockIt = lock.unlock.bind(lock);
-    const unlocks: boolean[] = [];
-    const released = new Promise<void>((resolve) => {
-      lock.unlock = async () => {
-        const unlocked = await unlockIt();
-        unlocks.push(unlocked);
-        if (unlocked) resolve();
-        return unlocked;
-      };
-    });
+    const { unlocks, released } = watchUnlocks(lock);
 
     const { code, stdout } = await cpctl(socket, 'selftest', '1', '--json');
     expect(code).toBe(1);
