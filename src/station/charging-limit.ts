@@ -97,6 +97,12 @@ export interface EnergyControl {
   attach(sessions: (connectorId: number) => SessionEnergy): void;
   /** Re-evaluates every connector; resolves once the outputs are commanded. Never rejects. */
   evaluate(): Promise<void>;
+  /**
+   * A session on the connector is being stopped: its contactor is commanded open now, as the next
+   * evaluation would command it, without first computing every connector's composite; the caller
+   * evaluates once the stop is recorded. Resolves once commanded. Never rejects.
+   */
+  stopEnergy(connectorId: number): Promise<void>;
   /** The connector's limit is below the minimum (a session there is SuspendedEVSE). */
   paused(connectorId: number): boolean;
   /**
@@ -212,6 +218,25 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
    * follows the running one, however many were asked for meanwhile.
    */
   evaluate(): Promise<void> {
+    return this.exclusively(() => this.run());
+  }
+
+  async stopEnergy(connectorId: number): Promise<void> {
+    const hw = this.opts.station.connector(connectorId);
+    // An evaluation in progress decided from before the stop, and could close the contactor again
+    // after this opened it: the evaluation that follows it decides from the stop.
+    if (this.running || !hw) return this.evaluate();
+    return this.exclusively(async () => {
+      const { relay } = hw.devices;
+      if (relay.isClosed() && !this.openRetries.retrying(connectorId)) await this.openRetries.open(hw);
+    });
+  }
+
+  /**
+   * Runs `work` as the owner's one evaluation in progress; asked while one runs, one more full
+   * evaluation follows it, however many were asked for meanwhile.
+   */
+  private exclusively(work: () => Promise<void>): Promise<void> {
     if (this.running) {
       this.again ??= this.running.then(() => {
         this.again = undefined;
@@ -219,14 +244,14 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
       });
       return this.again;
     }
-    // Running before run() starts: a device event it causes synchronously (a relay whose command
+    // Running before work() starts: a device event it causes synchronously (a relay whose command
     // fails reports its health at once) asks for one more evaluation, not a second one in parallel.
     let finish!: () => void;
     const run = new Promise<void>((resolve) => {
       finish = resolve;
     });
     this.running = run;
-    void this.run()
+    void work()
       .catch((error: Error) => this.opts.log.error({ err: error.message }, 'charging limit not re-evaluated'))
       .finally(() => {
         if (this.running === run) this.running = undefined;

@@ -768,7 +768,9 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     const hw = station.connector(connectorId);
     if (!hw) return;
     // Open the contactor before anything else: the transaction is over from this moment (Stopping).
-    await this.opts.limit.evaluate();
+    // The pilot and the other connectors' shares follow once the stop is recorded (below): the
+    // StopTransaction does not wait for every connector's composite.
+    await this.opts.limit.stopEnergy(connectorId);
     const reading = await this.readMeter(hw);
     // A meter that cannot be read (or went backwards) never makes the energy negative.
     const meterStop = Math.max(tx.row.meterStart, reading?.energyImportWh ?? tx.row.lastMeter);
@@ -790,6 +792,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     await Promise.resolve();
     // Finishing until the cable is gone: at once after an EV-side stop (the driver takes it once released).
     this.apply(connectorId, { type: 'stopped' });
+    await this.opts.limit.evaluate();
     const evGone = !hw.plugged();
     if (!evGone || config.getBool('UnlockConnectorOnEVSideDisconnect')) await this.releaseCable(connectorId);
     if (evGone) this.apply(connectorId, { type: 'released' });

@@ -678,4 +678,55 @@ describe('a contactor whose close command fails is commanded open on the clock u
       ),
     ).toHaveLength(1);
   });
+
+  it('a stop opens the contactor at once, and its meter reads after: the pilot and the other connectors follow once it is recorded', async () => {
+    const fx = fixture({ supplyMaxCurrentA: 40 });
+    await fx.charging(1, TAG);
+    await fx.charging(2, OTHER);
+    expect([offered(fx, 1), offered(fx, 2)]).toEqual([20, 20]);
+    const meter = fx.board.connector(1)!.devices.meter!;
+    const read = meter.read.bind(meter);
+    const contactorAtMeterStop: Array<boolean | undefined> = [];
+    vi.spyOn(meter, 'read').mockImplementation(() => {
+      contactorAtMeterStop.push(closed(fx, 1));
+      return read();
+    });
+    await fx.engine.presentIdTag(TAG, [1]);
+    await fx.settle();
+    expect(fx.stops().map((s) => s.tx.connectorId)).toEqual([1]);
+    // Every read of the stop found the contactor open already.
+    expect(contactorAtMeterStop.length).toBeGreaterThan(0);
+    expect(contactorAtMeterStop.every((c) => c === false)).toBe(true);
+    // The evaluation after the stop: connector 2 gets the whole supply, connector 1 offers nothing.
+    expect([offered(fx, 1), offered(fx, 2)]).toEqual([0, 32]);
+  });
+
+  it('a stop during an evaluation decided before it never lets that evaluation close the contactor again', async () => {
+    const fx = fixture();
+    await fx.charging(1, TAG);
+    const relay = fx.board.connector(1)!.devices.relay;
+    const pilot = fx.board.connector(1)!.devices.pilot;
+    // An evaluation stuck at connector 1's pilot, with the session still running in its decisions.
+    let release!: () => void;
+    vi.spyOn(pilot, 'setCurrentLimit').mockImplementationOnce(
+      () => new Promise<void>((resolve) => (release = resolve)),
+    );
+    const limited = fx.limit.setLocalLimit(1, 10);
+    await fx.settle();
+    expect(release).toBeDefined();
+    const commands: boolean[] = [];
+    relay.on('change', (isClosed) => commands.push(isClosed));
+
+    // The stop waits for the evaluation in progress, which waits for the pilot.
+    const stopping = fx.engine.presentIdTag(TAG, [1]);
+    await fx.settle();
+    expect(commands).toEqual([]);
+    release();
+    await Promise.all([stopping, limited]);
+    await fx.settle();
+    expect(fx.stops().map((s) => s.tx.connectorId)).toEqual([1]);
+    // Opened once, after the stale evaluation ended; never closed again.
+    expect(commands).toEqual([false]);
+    expect(closed(fx, 1)).toBe(false);
+  });
 });
