@@ -17,6 +17,7 @@ import { charging } from '../support/charging.js';
 import { DaemonProcess, standaloneConfig } from '../support/daemon-process.js';
 import { FakeSysfs } from '../support/fake-gpio.js';
 import { CP_ID, Harness, useHarness } from '../support/harness.js';
+import { watchUnlocks } from '../support/watch-unlocks.js';
 
 /** What the runtime's store sees when it is opened; a failure a test injects there. */
 const storeOpen = vi.hoisted(() => ({
@@ -232,15 +233,7 @@ describe('faulted connectors on the simulated board', () => {
     h.board.relayOutputFails(1, true);
     const order: string[] = [];
     devices.relay.on('change', (closed) => order.push(closed ? 'contactor closed' : 'contactor opened'));
-    const unlock = lock!.unlock.bind(lock);
-    const released = new Promise<void>((resolve) => {
-      vi.spyOn(lock!, 'unlock').mockImplementation(async () => {
-        const unlocked = await unlock();
-        if (unlocked) order.push('cable unlocked');
-        if (unlocked) resolve();
-        return unlocked;
-      });
-    });
+    const { released } = watchUnlocks(lock!, () => order.push('cable unlocked'));
     const mark = h.csms.mark();
     await h.csms.call(CP_ID, 'RemoteStopTransaction', { transactionId });
     await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });
@@ -297,14 +290,7 @@ describe('faulted connectors on the simulated board', () => {
     h.board.relayContact(1, 'welds-on-close');
     const transactionId = await charging(h, TAG, 1);
     const { devices, lock } = h.board.connector(1)!;
-    const unlock = lock!.unlock.bind(lock);
-    const released = new Promise<void>((resolve) => {
-      vi.spyOn(lock!, 'unlock').mockImplementation(async () => {
-        const unlocked = await unlock();
-        if (unlocked) resolve();
-        return unlocked;
-      });
-    });
+    const { released } = watchUnlocks(lock!);
     let mark = h.csms.mark();
     await h.csms.call(CP_ID, 'RemoteStopTransaction', { transactionId });
     await h.csms.waitForCall(CP_ID, 'StopTransaction', { since: mark });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimBoard } from '../../hal/sim/board.js';
 import { SIM_REGISTER_START_WH } from '../../hal/sim/registers.js';
-import type { ConnectorLock, Relay } from '../../hal/types.js';
+import type { Relay } from '../../hal/types.js';
 import type { SelfTestSummary } from '../../src/cli/api.js';
 import { request } from '../../src/cli/client.js';
 import { Runtime } from '../../src/runtime.js';
@@ -22,6 +22,7 @@ import { FakeSysfs } from '../support/fake-gpio.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 import { loadSdm630, SDM630_IMPORT_WH } from '../support/modbus-meters.js';
 import { ModbusTestServer } from '../support/modbus-server.js';
+import { watchUnlocks } from '../support/watch-unlocks.js';
 
 type Status = { connectorId: number; status: string; errorCode: string };
 
@@ -44,6 +45,14 @@ function contactorCommands(h: Harness, connectorId: number): boolean[] {
   return commands;
 }
 
+/** The simulated board's first steps, each passing: what a test of a later step starts with. */
+const DEVICES_PASS = [
+  ['pilot', 'pass', 'state A (no EV)'],
+  ['faultInput', 'pass', 'readable, inactive'],
+  ['reader', 'pass', 'open and answering'],
+  ['meter', 'pass', expect.any(String)],
+];
+
 /** The connector's lock motor never confirms: resolves once it is driven (a self-test then waits there). */
 function lockNeverConfirms(h: Harness, connectorId: number): Promise<void> {
   const lock = h.board.connector(connectorId)?.devices.lock;
@@ -54,21 +63,6 @@ function lockNeverConfirms(h: Harness, connectorId: number): Promise<void> {
       return new Promise<boolean>(() => {});
     };
   });
-}
-
-/** Every unlock of `lock` with its outcome; `released` resolves at the first that succeeds. */
-function watchUnlocks(lock: ConnectorLock): { unlocks: boolean[]; released: Promise<void> } {
-  const unlockIt = lock.unlock.bind(lock);
-  const unlocks: boolean[] = [];
-  const released = new Promise<void>((resolve) => {
-    lock.unlock = async () => {
-      const unlocked = await unlockIt();
-      unlocks.push(unlocked);
-      if (unlocked) resolve();
-      return unlocked;
-    };
-  });
-  return { unlocks, released };
 }
 
 /** StatusNotifications of `connectorId` the central system got after `mark`. */
@@ -307,10 +301,7 @@ describe('cpctl selftest on the simulated board', () => {
     const report = reportOf(stdout);
     expect(report.aborted).toBe('a cable was plugged in');
     expect(report.steps.map((s) => [s.step, s.result, s.detail])).toEqual([
-      ['pilot', 'pass', 'state A (no EV)'],
-      ['faultInput', 'pass', 'readable, inactive'],
-      ['reader', 'pass', 'open and answering'],
-      ['meter', 'pass', expect.any(String)],
+      ...DEVICES_PASS,
       // Locked, but the plug ended the step as the lock confirmed.
       ['lock', 'skipped', 'a cable was plugged in'],
       [
@@ -343,10 +334,7 @@ describe('cpctl selftest on the simulated board', () => {
     expect(code).toBe(1);
     const report = reportOf(stdout);
     expect(report.steps.map((s) => [s.step, s.result, s.detail])).toEqual([
-      ['pilot', 'pass', 'state A (no EV)'],
-      ['faultInput', 'pass', 'readable, inactive'],
-      ['reader', 'pass', 'open and answering'],
-      ['meter', 'pass', expect.any(String)],
+      ...DEVICES_PASS,
       ['lock', 'pass', 'locked, confirmed by feedback'],
       // A cable plugged in mid-test would be pulled over conductors the weld keeps live.
       [
