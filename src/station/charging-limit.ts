@@ -226,10 +226,12 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
     // An evaluation in progress decided from before the stop, and could close the contactor again
     // after this opened it: the evaluation that follows it decides from the stop.
     if (this.running || !hw) return this.evaluate();
-    return this.exclusively(async () => {
-      const { relay } = hw.devices;
-      if (relay.isClosed() && !this.openRetries.retrying(connectorId)) await this.openRetries.open(hw);
-    });
+    return this.exclusively(() => this.commandOpen(hw));
+  }
+
+  /** Commands a closed contactor open, unless an episode's retries own its opens already. */
+  private async commandOpen(hw: ConnectorHardware): Promise<void> {
+    if (hw.devices.relay.isClosed() && !this.openRetries.retrying(hw.id)) await this.openRetries.open(hw);
   }
 
   /**
@@ -424,11 +426,9 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
     // A failed open or close is followed by opens on the clock (contactor-retry.ts) until one
     // succeeds or the contactor may close again.
     for (const { hw, outputs } of decisions) if (outputs.contactorClosed) this.openRetries.forget(hw.id);
-    const opening = decisions.filter(
-      ({ hw, outputs }) =>
-        !outputs.contactorClosed && hw.devices.relay.isClosed() && !this.openRetries.retrying(hw.id),
+    await Promise.all(
+      decisions.filter(({ outputs }) => !outputs.contactorClosed).map(({ hw }) => this.commandOpen(hw)),
     );
-    await Promise.all(opening.map(({ hw }) => this.openRetries.open(hw)));
     for (const { hw, outputs } of decisions) await this.offer(hw, outputs);
     for (const { hw, outputs } of decisions)
       if (outputs.contactorClosed && !hw.devices.relay.isClosed()) await this.openRetries.close(hw);
