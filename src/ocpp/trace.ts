@@ -13,6 +13,7 @@ import {
 import { redactUrlsIn } from '../transfer/url.js';
 import { MESSAGE_TYPE } from './frames.js';
 import type { FrameEvent, FrameHeader } from './rpc.js';
+import { type NotedFrame, TraceBacklog } from './trace-backlog.js';
 
 /** Stands where a secret was; also what tests look for. */
 export const REDACTED = '[redacted]';
@@ -224,9 +225,7 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
   private readonly detachers: Array<() => void> = [];
   private failing = false;
   /** Frames seen but not yet written, oldest first: the write waits until the exchange has moved on. */
-  private pending: Array<{ frame: FrameEvent; at: number }> = [];
-  /** The frame text in `pending`. */
-  private pendingBytes = 0;
+  private readonly pending = new TraceBacklog();
   /** The next slice's write. */
   private writeTimer: NodeJS.Timeout | undefined;
   /** Frames noted since the trace began, and that count when the link was last looked at. */
@@ -259,8 +258,7 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
   private defer(frame: FrameEvent): void {
     if (this.opts.maxFrames === 0) return;
     this.noted += 1;
-    this.pending.push({ frame, at: this.opts.clock.now() });
-    this.pendingBytes += frame.text.length;
+    this.pending.push(frame, this.opts.clock.now());
     if (!this.writeTimer) {
       this.notedWhenLooked = this.noted;
       this.writeLater(TRACE_WRITE_DELAY_MS);
@@ -286,16 +284,16 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
    */
   private writeWhenQuiet(): void {
     this.writeTimer = undefined;
-    const oldest = this.pending[0];
-    if (oldest === undefined) return;
+    const oldestAt = this.pending.oldestAt;
+    if (oldestAt === undefined) return;
     const due =
       this.quiet() ||
-      this.opts.clock.now() - oldest.at >= TRACE_MAX_DELAY_MS ||
-      this.pendingBytes > TRACE_BACKLOG_BYTES;
+      this.opts.clock.now() - oldestAt >= TRACE_MAX_DELAY_MS ||
+      this.pending.textLength > TRACE_BACKLOG_BYTES;
     if (due) this.writeSlice();
     // Near the backlog bound every turn is looked at: a slice then carries one turn's frames, not
     // the many milliseconds' worth a flood of big frames brings between two looks.
-    else this.writeLater(this.pendingBytes > TRACE_BACKLOG_BYTES / 2 ? 0 : TRACE_WRITE_DELAY_MS);
+    else this.writeLater(this.pending.textLength > TRACE_BACKLOG_BYTES / 2 ? 0 : TRACE_WRITE_DELAY_MS);
   }
 
   /**
@@ -303,13 +301,7 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
    * wait); the rest in a later timer turn, if the link stays quiet.
    */
   private writeSlice(): void {
-    const sliceBytes = Math.max(TRACE_SLICE_BYTES, this.pendingBytes - TRACE_BACKLOG_BYTES);
-    let count = 0;
-    let bytes = 0;
-    while (count < this.pending.length && bytes < sliceBytes)
-      bytes += this.pending[count++]!.frame.text.length;
-    this.pendingBytes -= bytes;
-    this.write(this.pending.splice(0, count));
+    this.write(this.pending.take(Math.max(TRACE_SLICE_BYTES, this.pending.textLength - TRACE_BACKLOG_BYTES)));
     // A timer, not an immediate, for the reason TRACE_WRITE_DELAY_MS gives; a frame noted
     // meanwhile makes the next turn wait for a quiet moment again.
     if (this.pending.length > 0) this.writeLater(0);
@@ -341,10 +333,7 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
   flush(): void {
     clearTimeout(this.writeTimer);
     this.writeTimer = undefined;
-    const batch = this.pending;
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.write(batch);
+    this.write(this.pending.takeAll());
   }
 
   record(frame: FrameEvent, at: number = this.opts.clock.now()): void {
@@ -355,7 +344,7 @@ export class FrameTrace extends EventEmitter<{ entry: [TraceEntry] }> {
    * Writes `batch` in one SQL transaction (one insert per frame, the ring trimmed once). Never
    * throws: a failed write costs the batch's trace lines and one log line per run of failures.
    */
-  private write(batch: ReadonlyArray<{ frame: FrameEvent; at: number }>): void {
+  private write(batch: ReadonlyArray<NotedFrame>): void {
     if (batch.length === 0 || this.opts.maxFrames === 0 || !this.connection.isOpen()) return;
     try {
       const entries = batch.map(({ frame, at }) => this.entryOf(frame, at));
