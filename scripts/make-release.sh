@@ -5,7 +5,7 @@
 #   scripts/make-release.sh [--version V] [--out DIR]   DIR/chargepoint-<version>.tar.gz (default DIR: release/)
 #   scripts/make-release.sh [--version V] --tree DIR    only the release tree, in DIR (install.sh uses it)
 #
-# The tarball holds one directory, chargepoint-<version>/, with the runtime (dist/, the production
+# The tarball holds one directory, chargepoint-<version>/, with the runtime (the bundles in dist/src/bin/, the production
 # node_modules, package.json, config/ schemas and boards, README.md) and two files that describe it:
 #   SHA256SUMS  the sha256sum line of every other file of the release
 #   MANIFEST    key=value lines: format=1, version=<version>, node=<lowest Node.js major it runs on>,
@@ -77,8 +77,12 @@ stage_release() {
   local stage="$1" path sums
   # Without --preserve=ownership: the files belong to whoever installs them, never to whoever built them.
   local copy=(cp -R -P --preserve=mode,timestamps)
-  mkdir -p "$stage/dist" "$stage/node_modules" "$stage/config"
-  "${copy[@]}" "$SRC/dist/src" "$SRC/dist/hal" "$stage/dist/"
+  mkdir -p "$stage/dist/src/bin" "$stage/node_modules" "$stage/config"
+  # The daemon and cpctl are bundles (scripts/bundle.ts) that import only their chunks and the
+  # packages: tsc's module files beside them are never loaded, and would double the flash a
+  # release takes (two releases are kept for rollback).
+  "${copy[@]}" "$SRC/dist/src/bin/chargepointd.js" "$SRC/dist/src/bin/cpctl.js" "$SRC/dist/src/bin/chunks" \
+    "$stage/dist/src/bin/"
   "${copy[@]}" "$SRC/README.md" "$stage/"
   node -e '
     const [from, to, version] = process.argv.slice(1);

@@ -282,7 +282,8 @@ describe('firmware-install-release.sh and the trial of the new release', { timeo
     [
       'a file changed after the release was made',
       /a file of release 0\.2\.0-trial does not match SHA256SUMS/,
-      () => alteredImage('changed.tar.gz', (dir) => writeFileSync(join(dir, 'dist/src/daemon.js'), 'evil')),
+      () =>
+        alteredImage('changed.tar.gz', (dir) => writeFileSync(join(dir, 'dist/src/bin/cpctl.js'), 'evil')),
     ],
     [
       'a file SHA256SUMS does not list',
