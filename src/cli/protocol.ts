@@ -16,6 +16,7 @@ import { HARDWARE_FAULTS, type MeterReading } from '../../hal/types.js';
 import { errorMessage } from '../error-message.js';
 import type { ResetType } from '../features/context.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
+import { MAX_COMPOSITE_DURATION_S } from '../station/composite-schedule.js';
 import type { ErrorCode } from '../station/types.js';
 import { SECURITY_LOG_MAX_ROWS } from '../store/security-log-repo.js';
 import type { TraceEntry } from '../store/trace-repo.js';
@@ -49,7 +50,7 @@ export const MAX_SECURITY_LOG_ENTRIES = SECURITY_LOG_MAX_ROWS;
  * (a week: a weekly profile shows once whole).
  */
 export const DEFAULT_LIMITS_DURATION_S = 86_400;
-export const MAX_LIMITS_DURATION_S = 7 * 86_400;
+export const MAX_LIMITS_DURATION_S = MAX_COMPOSITE_DURATION_S;
 
 /** Frames `trace` shows when no limit is given (with --follow: before the new ones), and the most. */
 export const DEFAULT_TRACE_FRAMES = 50;

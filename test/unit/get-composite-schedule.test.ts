@@ -3,6 +3,7 @@ import { OcppTime } from '../../src/clock.js';
 import { registerGetCompositeSchedule } from '../../src/features/smart-charging/get-composite-schedule.js';
 import { silentLogger } from '../../src/log.js';
 import { RpcEndpoint, type Transport } from '../../src/ocpp/rpc.js';
+import { MAX_COMPOSITE_DURATION_S } from '../../src/station/composite-schedule.js';
 import { T0, useSessionFixtures } from './session-fixture.js';
 
 const fixture = useSessionFixtures();
@@ -16,7 +17,7 @@ function getCompositeSchedule() {
   rpc.attach(transport);
   rpc.setGate('open');
   registerGetCompositeSchedule(
-    { rpc, log: silentLogger(), time: new OcppTime(fx.clock, false) },
+    { rpc, log: silentLogger(), config: fx.config, time: new OcppTime(fx.clock, false) },
     fx.chargingProfiles,
   );
   return { fx, rpc, sent };
@@ -57,5 +58,60 @@ describe('GetCompositeSchedule', () => {
         },
       ],
     ]);
+  });
+
+  /** A Daily TxDefaultProfile on connector 1 whose `count` periods alternate 6 A and 16 A. */
+  function dailyProfile(fx: ReturnType<typeof fixture>, count: number): void {
+    const step = 86_400 / count;
+    const periods = Array.from({ length: count }, (_, i) => ({
+      startPeriod: i * step,
+      limit: i % 2 ? 16 : 6,
+    }));
+    expect(
+      fx.chargingProfiles.install({
+        id: 7,
+        connectorId: 1,
+        stackLevel: 0,
+        purpose: 'TxDefaultProfile',
+        kind: 'Recurring',
+        recurrency: 'Daily',
+        schedule: { startSchedule: T0, unit: 'A', periods },
+      }),
+    ).toBe('Accepted');
+  }
+
+  function answer(sent: unknown[][]): {
+    duration: number;
+    chargingSchedulePeriod: Array<{ startPeriod: number }>;
+  } {
+    const [[type, , payload]] = sent as [[number, string, { chargingSchedule: never }]];
+    expect(type).toBe(3);
+    return payload.chargingSchedule;
+  }
+
+  it('covers at most a week, however long the duration asked (the schema bounds none), and says so', async () => {
+    const { fx, rpc, sent } = getCompositeSchedule();
+    dailyProfile(fx, 2);
+    rpc.receive(
+      JSON.stringify([2, 'g2', 'GetCompositeSchedule', { connectorId: 1, duration: 1_346_885_567 }]),
+    );
+    await Promise.resolve();
+    const schedule = answer(sent);
+    expect(schedule.duration).toBe(MAX_COMPOSITE_DURATION_S);
+    // Two periods a day for seven days, from the profile's start (the fixture's now).
+    expect(schedule.chargingSchedulePeriod).toHaveLength(14);
+    expect(schedule.chargingSchedulePeriod.at(-1)!.startPeriod).toBe(6.5 * 86_400);
+  });
+
+  it('holds at most ChargingScheduleMaxPeriods periods, its duration ending where the first left out begins', async () => {
+    const { fx, rpc, sent } = getCompositeSchedule();
+    const maxPeriods = fx.config.getInt('ChargingScheduleMaxPeriods');
+    dailyProfile(fx, 60);
+    rpc.receive(JSON.stringify([2, 'g3', 'GetCompositeSchedule', { connectorId: 1, duration: 3 * 86_400 }]));
+    await Promise.resolve();
+    const schedule = answer(sent);
+    expect(schedule.chargingSchedulePeriod).toHaveLength(maxPeriods);
+    // 60 periods a day of 1440 s each, from the profile's start (the fixture's now).
+    expect(schedule.duration).toBe(maxPeriods * 1440);
   });
 });

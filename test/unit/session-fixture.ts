@@ -118,6 +118,7 @@ export class SessionFixture {
   readonly repo: TransactionsRepo;
   /** The loopback central system, with `centralSystem: true`. */
   readonly csms: LoopbackCsms | undefined;
+  readonly config: ConfigurationRegistry;
   private readonly cleanups: Array<() => void> = [];
 
   constructor(opts: SessionFixtureOptions = {}) {
@@ -151,6 +152,7 @@ export class SessionFixture {
       },
       log: silentLogger(),
     });
+    this.config = config;
     this.station = new Station({
       board: this.board,
       availability: store.availability,
