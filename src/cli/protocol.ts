@@ -16,7 +16,7 @@ import { HARDWARE_FAULTS, type MeterReading } from '../../hal/types.js';
 import { errorMessage } from '../error-message.js';
 import type { ResetType } from '../features/context.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
-import { MAX_COMPOSITE_DURATION_S } from '../station/composite-schedule.js';
+import { MAX_COMPOSITE_DURATION_S } from '../station/charging-profile-types.js';
 import type { ErrorCode } from '../station/types.js';
 import { SECURITY_LOG_MAX_ROWS } from '../store/security-log-repo.js';
 import type { TraceEntry } from '../store/trace-repo.js';

@@ -5,6 +5,13 @@
  * as OCPP counts them.
  */
 
+/**
+ * The longest composite computed (GetCompositeSchedule, `cpctl limits`): a week shows a weekly
+ * profile whole. The schema sets no bound on the duration a central system asks for, and a
+ * composite over decades of a daily profile would hold the event loop for minutes.
+ */
+export const MAX_COMPOSITE_DURATION_S = 7 * 86_400;
+
 export type ChargingProfilePurpose = 'ChargePointMaxProfile' | 'TxDefaultProfile' | 'TxProfile';
 export type ChargingProfileKind = 'Absolute' | 'Recurring' | 'Relative';
 export type RecurrencyKind = 'Daily' | 'Weekly';

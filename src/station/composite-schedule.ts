@@ -25,13 +25,6 @@ import { forEachBoundary, type PlacedProfile, periodAt, placeProfile } from './s
 /** How far `nextChange` looks when nothing changes sooner. */
 export const NEXT_CHANGE_HORIZON_S = 7 * 86_400;
 
-/**
- * The longest composite computed: a week shows a weekly profile whole. The schema sets no bound on
- * the duration a central system asks for, and a composite over decades of a daily profile would
- * hold the event loop for minutes.
- */
-export const MAX_COMPOSITE_DURATION_S = 7 * 86_400;
-
 /** nextChange's first window, and how much longer each following one is. */
 const NEXT_CHANGE_FIRST_WINDOW_MS = 3_600_000;
 const NEXT_CHANGE_WINDOW_GROWTH = 4;

@@ -3,7 +3,7 @@ import { OcppTime } from '../../src/clock.js';
 import { registerGetCompositeSchedule } from '../../src/features/smart-charging/get-composite-schedule.js';
 import { silentLogger } from '../../src/log.js';
 import { RpcEndpoint, type Transport } from '../../src/ocpp/rpc.js';
-import { MAX_COMPOSITE_DURATION_S } from '../../src/station/composite-schedule.js';
+import { MAX_COMPOSITE_DURATION_S } from '../../src/station/charging-profile-types.js';
 import { T0, useSessionFixtures } from './session-fixture.js';
 
 const fixture = useSessionFixtures();

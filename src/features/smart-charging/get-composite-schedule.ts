@@ -1,7 +1,8 @@
 import type { OcppTime } from '../../clock.js';
 import type { GetCompositeScheduleResponse } from '../../ocpp/generated/messages.js';
+import { MAX_COMPOSITE_DURATION_S } from '../../station/charging-profile-types.js';
 import type { ChargingProfiles } from '../../station/charging-profiles.js';
-import { compositeSchedule, MAX_COMPOSITE_DURATION_S, toUnit } from '../../station/composite-schedule.js';
+import { compositeSchedule, toUnit } from '../../station/composite-schedule.js';
 import type { FeatureContext } from '../context.js';
 
 /**
