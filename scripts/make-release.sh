@@ -5,8 +5,9 @@
 #   scripts/make-release.sh [--version V] [--out DIR]   DIR/chargepoint-<version>.tar.gz (default DIR: release/)
 #   scripts/make-release.sh [--version V] --tree DIR    only the release tree, in DIR (install.sh uses it)
 #
-# The tarball holds one directory, chargepoint-<version>/, with the runtime (the bundles in dist/src/bin/, the production
-# node_modules, package.json, config/ schemas and boards, README.md) and two files that describe it:
+# The tarball holds one directory, chargepoint-<version>/, with the runtime (the bundles in
+# dist/src/bin/, the production node_modules, package.json, config/ schemas and boards, README.md)
+# and two files that describe it:
 #   SHA256SUMS  the sha256sum line of every other file of the release
 #   MANIFEST    key=value lines: format=1, version=<version>, node=<lowest Node.js major it runs on>,
 #               sha256sums=<sha256 of SHA256SUMS>
