@@ -4,7 +4,7 @@ import type { AttemptContext } from './context.js';
 import { toTransferError } from './errors.js';
 import { httpDownloader, httpUploader } from './http.js';
 import { PartFile } from './part-file.js';
-import { type RetryPolicy, withRetries } from './retry.js';
+import { MAX_RETRIES, MIN_RETRY_INTERVAL_S, type RetryPolicy, withRetries } from './retry.js';
 import { ensureSpace, systemStatfs } from './space.js';
 import { systemCas } from './trust.js';
 import {
@@ -106,8 +106,8 @@ function attemptContext(
 
 function policyOf(options: DownloadOptions | UploadOptions): Omit<RetryPolicy, 'display'> {
   return {
-    retries: Math.max(0, options.retries),
-    retryIntervalS: Math.max(0, options.retryIntervalS),
+    retries: Math.min(MAX_RETRIES, Math.max(0, options.retries)),
+    retryIntervalS: Math.max(MIN_RETRY_INTERVAL_S, options.retryIntervalS),
     clock: options.clock ?? systemClock,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.log ? { log: options.log } : {}),

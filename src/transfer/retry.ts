@@ -3,6 +3,18 @@ import type { Logger } from '../log.js';
 import { toTransferError } from './errors.js';
 import { TransferError } from './types.js';
 
+/**
+ * The shortest wait between two attempts. A central system's retryInterval of 0, against a server
+ * that refuses at once, would otherwise retry in a tight loop, a log line each.
+ */
+export const MIN_RETRY_INTERVAL_S = 1;
+
+/**
+ * The most retries of one transfer, whatever the central system asks (the schema bounds neither):
+ * two billion retries of an unreachable server would go on for as long as the charger runs.
+ */
+export const MAX_RETRIES = 100;
+
 export interface RetryPolicy {
   retries: number;
   retryIntervalS: number;

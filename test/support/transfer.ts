@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect } from 'vitest';
+import { type Clock, systemClock } from '../../src/clock.js';
 import {
   type DownloadOptions,
   type DownloadResult,
@@ -45,13 +46,25 @@ export async function failureOf(promise: Promise<unknown>): Promise<TransferErro
 
 export type QuickDownloadOptions = Partial<Omit<DownloadOptions, 'url' | 'dest'>>;
 
+/**
+ * The system clock, except that its timers fire in the next turn: the wait between two attempts,
+ * which a transfer keeps at MIN_RETRY_INTERVAL_S at least, takes no time in tests of other rules.
+ */
+export const noWaitClock: Clock = {
+  ...systemClock,
+  setTimeout(fn) {
+    const timer = setImmediate(fn);
+    return { cancel: () => clearImmediate(timer) };
+  },
+};
+
 /** Downloads `url` to `dest`, with no retries and no wait between attempts unless `options` give them. */
 export function quickDownload(
   url: string,
   dest: string,
   options: QuickDownloadOptions = {},
 ): Promise<DownloadResult> {
-  return download({ url, dest, retries: 0, retryIntervalS: 0, ...options });
+  return download({ url, dest, retries: 0, retryIntervalS: 0, clock: noWaitClock, ...options });
 }
 
 /** Download options that trust `server`'s own test CA (HTTPS and FTPS servers only). */
@@ -64,7 +77,7 @@ type QuickUploadOptions = Omit<UploadOptions, 'retries' | 'retryIntervalS'> &
 
 /** Uploads as `options` say, with no retries and no wait between attempts unless they give them. */
 export function quickUpload(options: QuickUploadOptions): Promise<void> {
-  return upload({ retries: 0, retryIntervalS: 0, ...options });
+  return upload({ retries: 0, retryIntervalS: 0, clock: noWaitClock, ...options });
 }
 
 /** The download gave `expected`, the file at `dest` has its SHA-256, and no part file is left. */

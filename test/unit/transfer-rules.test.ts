@@ -9,6 +9,7 @@ import {
   supportedFileTransferProtocols,
   type TransferError,
 } from '../../src/transfer/index.js';
+import { MAX_RETRIES, MIN_RETRY_INTERVAL_S } from '../../src/transfer/retry.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { HttpFileServer, Vsftpd } from '../support/file-servers.js';
 import { failureOf, quickDownload, quickUpload, resetHttpServer, tempDirs } from '../support/transfer.js';
@@ -220,6 +221,29 @@ describe('retries', () => {
     } finally {
       await ftp.dispose();
     }
+  });
+
+  it('waits MIN_RETRY_INTERVAL_S at least, and retries MAX_RETRIES times at most, whatever the central system asks', async () => {
+    http.put('image.bin', 1000);
+    http.knobs.status = 503;
+    const clock = new WaitWatchingClock();
+    let waiting = clock.nextWait();
+    // A retryInterval of 0 against a server that fails at once, two billion times over.
+    const result = failureOf(
+      quickDownload(http.url('image.bin'), inTemp('image.bin'), {
+        retries: 2_000_000_000,
+        retryIntervalS: 0,
+        clock,
+      }),
+    );
+    for (let retry = 1; retry <= MAX_RETRIES; retry++) {
+      expect(await waiting).toBe(MIN_RETRY_INTERVAL_S * 1000);
+      expect(http.requests).toHaveLength(retry);
+      waiting = clock.nextWait();
+      clock.advance(MIN_RETRY_INTERVAL_S * 1000);
+    }
+    expect((await result).kind).toBe('Server');
+    expect(http.requests).toHaveLength(MAX_RETRIES + 1);
   });
 
   it('an unsupported scheme fails at once', async () => {
