@@ -85,7 +85,7 @@ export interface ControlDeps {
   /** The owner of the offered current: a relay test (and a self-test) closes the contactor through it. */
   limit: Pick<
     ChargingLimit,
-    'testRelay' | 'setLocalLimit' | 'localLimit' | 'limitInEffect' | 'contactorOpen' | 'untilContactorOpen'
+    'testRelay' | 'setLocalLimit' | 'localLimit' | 'limitInEffect' | 'contactorOpen' | 'whenContactorOpen'
   >;
   /** What a connector's composite schedule is computed from (`cpctl limits`). */
   chargingProfiles: Pick<ChargingProfiles, 'compositeFor'>;

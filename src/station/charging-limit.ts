@@ -117,6 +117,16 @@ export interface EnergyControl {
    * moment), false when it may close again before that (a new session) or the owner closes.
    */
   untilContactorOpen(connectorId: number): Promise<boolean>;
+  /**
+   * Releases a cable (`unlock`) only over a contactor known open: at once when it is (resolves
+   * true once released), else, logged, once it opens and `wanted()` still says so (resolves false
+   * at once). An `unlock` that throws is logged, never rejected.
+   */
+  whenContactorOpen(
+    connectorId: number,
+    unlock: () => Promise<void>,
+    wanted: () => boolean,
+  ): Promise<boolean>;
 }
 
 export interface ChargingLimitEvents {
@@ -306,6 +316,27 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
       // Welded, or its contact unreadable: only the contact reading open ends that.
       await this.nextRelayChange(relay);
     }
+  }
+
+  async whenContactorOpen(
+    connectorId: number,
+    unlock: () => Promise<void>,
+    wanted: () => boolean,
+  ): Promise<boolean> {
+    const { log } = this.opts;
+    const release = () =>
+      unlock().catch((error: unknown) =>
+        log.error({ connectorId, err: errorMessage(error) }, 'cable not released'),
+      );
+    if (this.contactorOpen(connectorId)) {
+      await release();
+      return true;
+    }
+    log.warn({ connectorId }, 'cable kept locked until the contactor is known open');
+    void this.untilContactorOpen(connectorId).then(async (opened) => {
+      if (opened && wanted()) await release();
+    });
+    return false;
   }
 
   /** Resolves at the relay's next change of command or contact, or when the owner closes. */

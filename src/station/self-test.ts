@@ -83,7 +83,7 @@ export interface SelfTestDeps {
    * The owner of the contactor: the test closes it as a relay test, and releases the cable only
    * once the contactor is known open.
    */
-  limit: Pick<ChargingLimit, 'testRelay' | 'contactorOpen' | 'untilContactorOpen'>;
+  limit: Pick<ChargingLimit, 'testRelay' | 'contactorOpen' | 'whenContactorOpen'>;
   clock: Clock;
   log: Logger;
 }
@@ -534,24 +534,24 @@ export class SelfTests {
     await this.openContactor(hw);
     const { lock } = hw.devices;
     if (!lock?.isLocked()) return undefined;
-    if (this.deps.limit.contactorOpen(hw.id)) {
-      await this.releaseLock(hw);
-      return undefined;
-    }
-    this.deps.log.warn(
-      { connectorId: hw.id },
-      'self-test: cable kept locked until the contactor is known open',
+    // Released later, the connector is held while it is: a session or another test that has it by
+    // then has the lock too.
+    let held: (() => void) | undefined;
+    const released = await this.deps.limit.whenContactorOpen(
+      hw.id,
+      async () => {
+        try {
+          await this.releaseLock(hw);
+        } finally {
+          held?.();
+        }
+      },
+      () => {
+        held = this.closed ? undefined : this.deps.sessions.hold(hw.id);
+        return held !== undefined;
+      },
     );
-    void this.deps.limit.untilContactorOpen(hw.id).then(async (opened) => {
-      // A session or another test that has the connector by then has the lock too.
-      const release = opened && !this.closed ? this.deps.sessions.hold(hw.id) : undefined;
-      if (!release) return;
-      try {
-        await this.releaseLock(hw);
-      } finally {
-        release();
-      }
-    });
+    if (released) return undefined;
     return {
       step: 'unlock',
       result: 'fail',

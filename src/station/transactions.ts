@@ -874,16 +874,13 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   private async releaseCable(connectorId: number): Promise<void> {
     const lock = this.opts.station.connector(connectorId)?.lock;
     if (!lock) return;
-    if (!this.opts.limit.contactorOpen(connectorId)) {
-      this.opts.log.warn({ connectorId }, 'cable kept locked until the contactor is known open');
-      void this.opts.limit.untilContactorOpen(connectorId).then(async (opened) => {
-        // A self-test driving the lock ends with an unlock of its own.
-        const taken = holdsCable(this.stateOf(connectorId)) || this.held.has(connectorId);
-        if (opened && !this.closed && !taken) await this.unlockCable(connectorId, lock);
-      });
-      return;
-    }
-    await this.unlockCable(connectorId, lock);
+    await this.opts.limit.whenContactorOpen(
+      connectorId,
+      () => this.unlockCable(connectorId, lock),
+      // A session or a self-test that has the connector by then has the cable too (a self-test
+      // driving the lock ends with an unlock of its own).
+      () => !this.closed && !holdsCable(this.stateOf(connectorId)) && !this.held.has(connectorId),
+    );
   }
 
   private async unlockCable(connectorId: number, lock: ConnectorLock): Promise<void> {
