@@ -259,6 +259,20 @@ export class GpioInput extends EventEmitter<GpioInputEvents> implements Part {
     return this.ok;
   }
 
+  /**
+   * Calls `listener` with each current reading of the line: a debounced change while it reads,
+   * and its level once it reads again after an error (a level that settled meanwhile is stale
+   * until then). Feedback inputs judge commands by this, never by a stale level.
+   */
+  onReading(listener: (active: boolean) => void): void {
+    this.on('change', (active) => {
+      if (this.ok) listener(active);
+    });
+    this.on('readable', (readable) => {
+      if (readable) listener(this.stable);
+    });
+  }
+
   private level(raw: 0 | 1): boolean {
     return (raw === 1) !== (this.options.activeLow ?? false);
   }
@@ -320,16 +334,12 @@ export class GpioRelay extends EventEmitter<RelayEvents> implements Relay {
       this.feedbackSettleMs = fb.settleMs ?? DEFAULT_SETTLE_MS;
       this.feedbackInput = new GpioInput({ line: fb.line, activeLow: fb.activeLow }, deps);
       const input = this.feedbackInput;
-      input.on('change', (closed) => {
+      input.on('change', () => {
         if (!this.settling) this.compare(false);
-        // A level that settles after a read error is announced once readable (below).
-        if (input.readable()) this.emit('feedback', closed);
       });
-      input.on('readable', (readable) => {
-        this.updateHealth();
-        // The contact is known again: whoever waits for it to read open reads it now.
-        if (readable) this.emit('feedback', input.isActive());
-      });
+      input.on('readable', () => this.updateHealth());
+      // Also when the contact reads again: whoever waits for it to read open reads it now.
+      input.onReading((closed) => this.emit('feedback', closed));
     }
   }
 
@@ -642,15 +652,8 @@ export class GpioLock extends EventEmitter<HealthEvents> implements ConnectorLoc
     this.output = new GpioOutput(options, deps.lines);
     const fb = options.feedback;
     this.feedbackInput = fb && new GpioInput({ line: fb.line, activeLow: fb.activeLow }, deps);
-    const input = this.feedbackInput;
-    // A level that settles after a read error is judged once readable (below).
-    input?.on('change', () => {
-      if (input.readable()) this.onFeedback(input.isActive());
-    });
-    input?.on('readable', (readable) => {
-      this.updateHealth();
-      if (readable) this.onFeedback(input.isActive());
-    });
+    this.feedbackInput?.on('readable', () => this.updateHealth());
+    this.feedbackInput?.onReading((locked) => this.onFeedback(locked));
   }
 
   async start(): Promise<void> {

@@ -622,6 +622,6 @@ async function failedIfThrown(
   try {
     return await stage();
   } catch (err) {
-    return [{ step, result: 'fail', ms: 0, detail: `error: ${errorMessage(err) ?? String(err)}` }];
+    return [{ step, result: 'fail', ms: 0, detail: `error: ${errorMessage(err)}` }];
   }
 }
