@@ -4,7 +4,7 @@ import type { Action } from './generated/messages.js';
 import { OCPP_VALIDATORS } from './generated/validators.js';
 import { WARM_UP } from './warm-up-samples.js';
 
-export { WARM_UP } from './warm-up-samples.js';
+export { WARM_UP };
 
 export type ValidationFailure = { code: SchemaErrorCode; message: string };
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { GpioLock, GpioPilot, GpioRelay, type ResolvedLine } from '../../hal/drivers/gpio-devices.js';
+import { GpioLock, GpioPilot, GpioRelay } from '../../hal/drivers/gpio-devices.js';
 import { HardwareBoard } from '../../hal/hardware-board.js';
 import type { StatusReport, TransactionsReport } from '../../src/cli/api.js';
 import { systemClock } from '../../src/clock.js';
@@ -13,7 +13,7 @@ import { Runtime } from '../../src/runtime.js';
 import { createCa, createServerCert, type Pem, writePemFiles } from '../csms/certs.js';
 import { answered, energyOf, listed, type MeterValuesReq, transactionIdOf } from '../support/charging.js';
 import { cpctl, onTerminal, spawnCpctl } from '../support/cpctl-process.js';
-import { FakeGpio } from '../support/fake-gpio.js';
+import { FakeGpio, testLine } from '../support/fake-gpio.js';
 import { CP_ID, type Harness, useHarness } from '../support/harness.js';
 
 const PASSWORD = 'OCA_OCTT_admin_test';
@@ -510,7 +510,7 @@ describe('cpctl status --watch and transactions --watch', () => {
 
 describe('cpctl status on a GPIO board: a feedback line that cannot be read is no reading', () => {
   const start = useHarness();
-  const L = (n: number): ResolvedLine => ({ sysfsNumber: n, name: `test-chip:${n}` });
+  const L = testLine;
   const RELAY_FEEDBACK = 6;
   const LOCK_FEEDBACK = 11;
 

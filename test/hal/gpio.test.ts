@@ -11,7 +11,6 @@ import {
   GpioLock,
   GpioPilot,
   GpioRelay,
-  type ResolvedLine,
 } from '../../hal/drivers/gpio-devices.js';
 import {
   type GpioRelayBoardOptions,
@@ -28,9 +27,9 @@ import { BoardConfigurationError, type DeviceHealth, type PilotState } from '../
 import { buildBoard, parseBoardFile } from '../../src/config/board-file.js';
 import { silentLogger } from '../../src/log.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { FakeGpio, FakeSysfs } from '../support/fake-gpio.js';
+import { FakeGpio, FakeSysfs, testLine } from '../support/fake-gpio.js';
 
-const L = (n: number): ResolvedLine => ({ sysfsNumber: n, name: `test-chip:${n}` });
+const L = testLine;
 
 let gpio: FakeGpio;
 let clock: FakeClock;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { GpioPilot, type ResolvedLine } from '../../hal/drivers/gpio-devices.js';
+import { GpioPilot } from '../../hal/drivers/gpio-devices.js';
 import { gpioPilotOptionsSchema } from '../../hal/drivers/gpio-lines.js';
 import {
   PILOT_PERIOD_NS,
@@ -18,10 +18,10 @@ import { BoardConfigurationError } from '../../hal/types.js';
 import { buildBoard, parseBoardFile } from '../../src/config/board-file.js';
 import { silentLogger } from '../../src/log.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { FakeGpio, FakeSysfs } from '../support/fake-gpio.js';
+import { FakeGpio, FakeSysfs, testLine } from '../support/fake-gpio.js';
 import { FakePwmSysfs } from '../support/fake-pwm.js';
 
-const L = (n: number): ResolvedLine => ({ sysfsNumber: n, name: `test-chip:${n}` });
+const L = testLine;
 const PAUSE = { period: PILOT_PERIOD_NS, duty: PILOT_PERIOD_NS, enable: 1 };
 
 describe('pilot duty cycle (IEC 61851-1)', () => {

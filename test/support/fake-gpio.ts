@@ -1,6 +1,10 @@
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GpioDirection, GpioLine, GpioLineFactory } from '../../hal/drivers/gpio-adapter.js';
+import type { ResolvedLine } from '../../hal/drivers/gpio-devices.js';
+
+/** Sysfs line `n` of a test chip, as the board file resolves a line. */
+export const testLine = (n: number): ResolvedLine => ({ sysfsNumber: n, name: `test-chip:${n}` });
 
 /** An in-memory line: the test sets its input level and reads what the device wrote. */
 export class FakeLine implements GpioLine {

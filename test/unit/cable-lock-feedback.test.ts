@@ -3,17 +3,17 @@
  * lock whose feedback line cannot be read does not hold the cable as far as anyone knows.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { GpioLock, GpioPilot, GpioRelay, type ResolvedLine } from '../../hal/drivers/gpio-devices.js';
+import { GpioLock, GpioPilot, GpioRelay } from '../../hal/drivers/gpio-devices.js';
 import { HardwareBoard } from '../../hal/hardware-board.js';
 import { silentLogger } from '../../src/log.js';
 import type { ChargingLimit, SessionEnergy } from '../../src/station/charging-limit.js';
 import { Station } from '../../src/station/station.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { FakeGpio } from '../support/fake-gpio.js';
+import { FakeGpio, testLine } from '../support/fake-gpio.js';
 import { MemoryAvailability } from '../support/memory-stores.js';
 import { sixteenAmps } from '../support/sixteen-amps.js';
 
-const L = (n: number): ResolvedLine => ({ sysfsNumber: n, name: `test-chip:${n}` });
+const L = testLine;
 const RELAY = 5;
 const CONNECTED = 7;
 const READY = 8;

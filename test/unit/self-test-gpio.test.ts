@@ -3,18 +3,18 @@
  * confirmation of the feedback contact.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { GpioPilot, GpioRelay, type ResolvedLine } from '../../hal/drivers/gpio-devices.js';
+import { GpioPilot, GpioRelay } from '../../hal/drivers/gpio-devices.js';
 import { HardwareBoard } from '../../hal/hardware-board.js';
 import { silentLogger } from '../../src/log.js';
 import type { ChargingLimit } from '../../src/station/charging-limit.js';
 import { type SelfTestReport, SelfTests } from '../../src/station/self-test.js';
 import { Station } from '../../src/station/station.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { FakeGpio } from '../support/fake-gpio.js';
+import { FakeGpio, testLine } from '../support/fake-gpio.js';
 import { MemoryAvailability } from '../support/memory-stores.js';
 import { sixteenAmps } from '../support/sixteen-amps.js';
 
-const L = (n: number): ResolvedLine => ({ sysfsNumber: n, name: `test-chip:${n}` });
+const L = testLine;
 const RELAY = 5;
 const RELAY_FEEDBACK = 6;
 const SETTLE_MS = 200;
