@@ -54,6 +54,23 @@ const DEVICES_PASS = [
 ];
 
 /** The connector's lock motor never confirms: resolves once it is driven (a self-test then waits there). */
+/** The self-test's last step when it ends over connector 1's welded contactor, its cable locked. */
+const KEPT_LOCKED = [
+  'unlock',
+  'fail',
+  'cable kept locked: the contactor is not known open (PowerSwitchFailure: contactor welded); released once it opens',
+] as const;
+
+/** Connector 1's contact welded (Faulted once reported), and its lock, watched for unlocks. */
+async function weldedWithLock(h: Harness) {
+  const mark = h.csms.mark();
+  h.board.relayContact(1, 'welded');
+  await h.status(1, 'Faulted', mark);
+  const lock = h.board.connector(1)?.devices.lock;
+  if (!lock) throw new Error('the simulated connector has a lock');
+  return { lock, ...watchUnlocks(lock) };
+}
+
 function lockNeverConfirms(h: Harness, connectorId: number): Promise<void> {
   const lock = h.board.connector(connectorId)?.devices.lock;
   if (!lock) throw new Error('the simulated connector has a lock');
@@ -282,11 +299,7 @@ describe('cpctl selftest on the simulated board', () => {
     const h = await start();
     await h.booted();
     const socket = h.config.cli.socket;
-    const mark = h.csms.mark();
-    h.board.relayContact(1, 'welded');
-    await h.status(1, 'Faulted', mark);
-    const lock = h.board.connector(1)?.devices.lock;
-    if (!lock) throw new Error('the simulated connector has a lock');
+    const { lock, unlocks, released } = await weldedWithLock(h);
     // A driver plugs in the moment the test has locked the connector: the test ends there, locked.
     const lockIt = lock.lock.bind(lock);
     lock.lock = async () => {
@@ -294,7 +307,6 @@ describe('cpctl selftest on the simulated board', () => {
       h.board.plug(1);
       return locked;
     };
-    const { unlocks, released } = watchUnlocks(lock);
 
     const { code, stdout } = await cpctl(socket, 'selftest', '1', '--json');
     expect(code).toBe(1);
@@ -304,11 +316,7 @@ describe('cpctl selftest on the simulated board', () => {
       ...DEVICES_PASS,
       // Locked, but the plug ended the step as the lock confirmed.
       ['lock', 'skipped', 'a cable was plugged in'],
-      [
-        'unlock',
-        'fail',
-        'cable kept locked: the contactor is not known open (PowerSwitchFailure: contactor welded); released once it opens',
-      ],
+      KEPT_LOCKED,
     ]);
     // The conductors are live: the cable stays in.
     expect([lock.isLocked(), unlocks]).toEqual([true, []]);
@@ -323,12 +331,7 @@ describe('cpctl selftest on the simulated board', () => {
     const h = await start();
     await h.booted();
     const socket = h.config.cli.socket;
-    const mark = h.csms.mark();
-    h.board.relayContact(1, 'welded');
-    await h.status(1, 'Faulted', mark);
-    const lock = h.board.connector(1)?.devices.lock;
-    if (!lock) throw new Error('the simulated connector has a lock');
-    const { unlocks, released } = watchUnlocks(lock);
+    const { lock, unlocks, released } = await weldedWithLock(h);
 
     const { code, stdout } = await cpctl(socket, 'selftest', '1', '--json');
     expect(code).toBe(1);
@@ -347,11 +350,7 @@ describe('cpctl selftest on the simulated board', () => {
         'fail',
         'welded: the contact is closed while commanded open (not closed for the test)',
       ],
-      [
-        'unlock',
-        'fail',
-        'cable kept locked: the contactor is not known open (PowerSwitchFailure: contactor welded); released once it opens',
-      ],
+      KEPT_LOCKED,
     ]);
     expect([lock.isLocked(), unlocks]).toEqual([true, []]);
 
