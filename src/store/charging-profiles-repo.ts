@@ -6,6 +6,7 @@ import type {
   ChargingSchedule,
   RecurrencyKind,
 } from '../station/charging-profile-types.js';
+import { type Atomically, atomicallyOn } from './sql-transaction.js';
 
 interface Raw {
   charging_profile_id: number;
@@ -78,8 +79,10 @@ export class ChargingProfilesRepo {
   private readonly deleteOne: Database.Statement<[number]>;
   private readonly deleteOfTransaction: Database.Statement<[number]>;
   private readonly deleteOfEnded: Database.Statement<[]>;
+  private readonly inTransaction: Atomically;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(db: Database.Database) {
+    this.inTransaction = atomicallyOn(db);
     this.selectAll = db.prepare('SELECT * FROM charging_profiles ORDER BY charging_profile_id');
     this.upsert = db.prepare(
       `INSERT INTO charging_profiles (charging_profile_id, connector_id, stack_level, purpose, kind,
@@ -130,6 +133,6 @@ export class ChargingProfilesRepo {
    * record) it becomes part of it (a savepoint), so both commit together.
    */
   atomically<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.inTransaction(fn);
   }
 }

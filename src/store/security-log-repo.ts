@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { type Atomically, atomicallyOn } from './sql-transaction.js';
 
 /** One row of the security log. */
 export interface SecurityLogEntry {
@@ -31,7 +32,7 @@ export class SecurityLogRepo {
   private readonly newestRows: Database.Statement<[number], Row>;
   private readonly countRows: Database.Statement<[], { n: number }>;
   private readonly deleteAll: Database.Statement<[]>;
-  private readonly inTransaction: (write: () => void) => void;
+  private readonly inTransaction: Atomically;
 
   constructor(
     db: Database.Database,
@@ -47,7 +48,7 @@ export class SecurityLogRepo {
     );
     this.countRows = db.prepare('SELECT COUNT(*) AS n FROM security_log');
     this.deleteAll = db.prepare('DELETE FROM security_log');
-    this.inTransaction = db.transaction((write: () => void) => write());
+    this.inTransaction = atomicallyOn(db);
   }
 
   /**

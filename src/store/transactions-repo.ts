@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { type Atomically, atomicallyOn } from './sql-transaction.js';
 
 export interface TransactionRow {
   localId: number;
@@ -63,8 +64,10 @@ export class TransactionsRepo {
   private readonly meterStmt;
   private readonly stopStmt;
   private readonly recentStmt;
+  private readonly inTransaction: Atomically;
 
   constructor(private readonly db: Database.Database) {
+    this.inTransaction = atomicallyOn(db);
     this.insertStmt = db.prepare(
       `INSERT INTO transactions (connector_id, id_tag, parent_id_tag, reservation_id, meter_start, started_at, last_meter, last_meter_at)
        VALUES (@connectorId, @idTag, @parentIdTag, @reservationId, @meterStart, @startedAt, @meterStart, @startedAt)`,
@@ -90,7 +93,7 @@ export class TransactionsRepo {
    * what its sink queues with it commit together or not at all. `fn` must be synchronous.
    */
   atomically<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.inTransaction(fn);
   }
 
   /**
