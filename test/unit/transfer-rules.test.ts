@@ -12,7 +12,14 @@ import {
 import { MAX_RETRIES, MIN_RETRY_INTERVAL_S } from '../../src/transfer/retry.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { HttpFileServer, Vsftpd } from '../support/file-servers.js';
-import { failureOf, quickDownload, quickUpload, resetHttpServer, tempDirs } from '../support/transfer.js';
+import {
+  failureOf,
+  type QuickDownloadOptions,
+  quickDownload,
+  quickUpload,
+  resetHttpServer,
+  tempDirs,
+} from '../support/transfer.js';
 
 /**
  * The rules every transfer follows whatever the protocol: free space first, cancellation, the
@@ -45,6 +52,17 @@ class WaitWatchingClock extends FakeClock {
     for (const waiter of this.waiters.splice(0)) waiter(ms);
     return timer;
   }
+}
+
+/**
+ * A download of `url` to image.bin on a WaitWatchingClock: `waiting` resolves with the delay of
+ * its first timer (the wait before a retry), and the test drives the clock from there.
+ */
+function downloadOnWatchedClock(url: string, options: QuickDownloadOptions) {
+  const clock = new WaitWatchingClock();
+  const waiting = clock.nextWait();
+  const result = quickDownload(url, inTemp('image.bin'), { ...options, clock });
+  return { clock, waiting, result };
 }
 
 /** statfs of a filesystem with `freeBytes` available. */
@@ -135,19 +153,15 @@ describe('cancellation', () => {
 
   it('cancels the wait between attempts', async () => {
     http.knobs.status = 503;
-    const clock = new WaitWatchingClock();
     const controller = new AbortController();
-    const waiting = clock.nextWait();
 
-    const result = failureOf(
-      quickDownload(http.url('image.bin'), inTemp('image.bin'), {
-        retries: 5,
-        retryIntervalS: 60,
-        clock,
-        signal: controller.signal,
-      }),
-    );
-    await waiting;
+    const download = downloadOnWatchedClock(http.url('image.bin'), {
+      retries: 5,
+      retryIntervalS: 60,
+      signal: controller.signal,
+    });
+    const result = failureOf(download.result);
+    await download.waiting;
     controller.abort();
 
     expect((await result).kind).toBe('Cancelled');
@@ -174,13 +188,10 @@ describe('retries', () => {
   it('waits retryInterval between attempts, on the injected clock', async () => {
     const sha256 = http.put('image.bin', 1000);
     http.knobs.status = 503;
-    const clock = new WaitWatchingClock();
-    const waiting = clock.nextWait();
 
-    const result = quickDownload(http.url('image.bin'), inTemp('image.bin'), {
+    const { clock, waiting, result } = downloadOnWatchedClock(http.url('image.bin'), {
       retries: 1,
       retryIntervalS: 30,
-      clock,
     });
     expect(await waiting).toBe(30_000);
     expect(http.requests.map((r) => r.status)).toEqual([503]);
@@ -198,12 +209,9 @@ describe('retries', () => {
     try {
       for (const server of [http, ftp]) {
         server.put('image.bin', 0);
-        const clock = new WaitWatchingClock();
-        const waiting = clock.nextWait();
-        const result = quickDownload(server.url('image.bin'), inTemp('image.bin'), {
+        const { clock, waiting, result } = downloadOnWatchedClock(server.url('image.bin'), {
           retries: 1,
           retryIntervalS: 30,
-          clock,
         });
         expect(await waiting).toBe(30_000);
         // Published while the retry waits.
@@ -226,16 +234,14 @@ describe('retries', () => {
   it('waits MIN_RETRY_INTERVAL_S at least, and retries MAX_RETRIES times at most, whatever the central system asks', async () => {
     http.put('image.bin', 1000);
     http.knobs.status = 503;
-    const clock = new WaitWatchingClock();
-    let waiting = clock.nextWait();
     // A retryInterval of 0 against a server that fails at once, two billion times over.
-    const result = failureOf(
-      quickDownload(http.url('image.bin'), inTemp('image.bin'), {
-        retries: 2_000_000_000,
-        retryIntervalS: 0,
-        clock,
-      }),
-    );
+    const download = downloadOnWatchedClock(http.url('image.bin'), {
+      retries: 2_000_000_000,
+      retryIntervalS: 0,
+    });
+    const { clock } = download;
+    const result = failureOf(download.result);
+    let waiting = download.waiting;
     for (let retry = 1; retry <= MAX_RETRIES; retry++) {
       expect(await waiting).toBe(MIN_RETRY_INTERVAL_S * 1000);
       expect(http.requests).toHaveLength(retry);
