@@ -233,9 +233,9 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
 
   async stopEnergy(connectorId: number): Promise<void> {
     const hw = this.opts.station.connector(connectorId);
-    // An evaluation in progress decided from before the stop, and could close the contactor again
-    // after this opened it: the evaluation that follows it decides from the stop.
-    if (this.running || !hw) return this.evaluate();
+    if (!hw) return this.evaluate();
+    // While an evaluation runs (decided from before the stop, it could close the contactor again
+    // after an open here), exclusively waits for it and follows it with a full evaluation.
     return this.exclusively(() => this.commandOpen(hw));
   }
 
