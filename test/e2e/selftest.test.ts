@@ -53,7 +53,6 @@ const DEVICES_PASS = [
   ['meter', 'pass', expect.any(String)],
 ];
 
-/** The connector's lock motor never confirms: resolves once it is driven (a self-test then waits there). */
 /** The self-test's last step when it ends over connector 1's welded contactor, its cable locked. */
 const KEPT_LOCKED = [
   'unlock',
@@ -71,6 +70,7 @@ async function weldedWithLock(h: Harness) {
   return { lock, ...watchUnlocks(lock) };
 }
 
+/** The connector's lock motor never confirms: resolves once it is driven (a self-test then waits there). */
 function lockNeverConfirms(h: Harness, connectorId: number): Promise<void> {
   const lock = h.board.connector(connectorId)?.devices.lock;
   if (!lock) throw new Error('the simulated connector has a lock');
