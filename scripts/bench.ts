@@ -56,6 +56,17 @@ const RSS_AFTER_BOOT_TARGET_MB = 70;
 /** Issue 8's targets, against the floor of the same run: the cold start, and the size after boot. */
 const BOOT_RATIO_TARGET = 2;
 const RSS_ABOVE_FLOOR_TARGET_MB = 10;
+/** Issue 8's targets for the calls: ours / floor for those that keep nothing, else / durable floor. */
+const HOT_CALL_RATIO_TARGET = 1.3;
+const DURABLE_RATIO_TARGET = 2;
+const HOT_CALLS = ['getConfigurationOneKeyP50Ms', 'triggerHeartbeatToHeartbeatReqP50Ms'] as const;
+const DURABLE_CALLS = [
+  'changeConfigurationP50Ms',
+  'remoteStartToStartTransactionP50Ms',
+  'remoteStopToStopTransactionP50Ms',
+  'firstRemoteStartToStartTransactionMs',
+  'firstRemoteStopToStopTransactionMs',
+] as const;
 const GET_COMPOSITE_SCHEDULE_P99_TARGET_MS = 2;
 const SET_CHARGING_PROFILE_P99_TARGET_MS = 3;
 const CPCTL = fileURLToPath(new URL('../src/bin/cpctl.js', import.meta.url));
@@ -321,6 +332,14 @@ function targetTable(
       Math.round((rss.ours - rss.floor) * 10) / 10,
       RSS_ABOVE_FLOOR_TARGET_MB,
     ]);
+  for (const name of HOT_CALLS) {
+    const ratio = versusFloor[name]?.ratio;
+    if (ratio !== undefined) rows.push([`${name} (x floor)`, ratio, HOT_CALL_RATIO_TARGET]);
+  }
+  for (const name of DURABLE_CALLS) {
+    const ratio = versusFloor[name]?.ratioToDurableFloor;
+    if (ratio !== undefined) rows.push([`${name} (x durable floor)`, ratio, DURABLE_RATIO_TARGET]);
+  }
   if (backlog)
     rows.push(['daemonRssWith100kQueuedMb', backlog.daemonRssWith100kQueuedMb, BACKLOG_RSS_TARGET_MB]);
   if (faults)
