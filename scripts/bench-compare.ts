@@ -287,6 +287,12 @@ export interface Comparable {
   getConfigurationOneKeyMs: Stats;
   changeConfigurationMs: Stats;
   triggerHeartbeatToHeartbeatReqMs: Stats;
+  /**
+   * The same two calls again once the sessions are done, every path warm (V8 has compiled what
+   * they run): no target; beside the figures above, what of their excess is warm-up.
+   */
+  getConfigurationOneKeyWarmMs: Stats;
+  triggerHeartbeatToHeartbeatReqWarmMs: Stats;
   remoteStartToStartTransactionMs: Stats;
   remoteStopToStopTransactionMs: Stats;
 }
@@ -326,19 +332,19 @@ export async function measureRound<E extends object>(
 
     const first = await session(csms, target, 'FIRST');
 
-    const getConfigurationOneKeyMs = await timeCalls(csms, opts.calls, () =>
-      csms.call(cp, 'GetConfiguration', { key: ['HeartbeatInterval'] }),
-    );
+    const getConfiguration = () => csms.call(cp, 'GetConfiguration', { key: ['HeartbeatInterval'] });
+    const getConfigurationOneKeyMs = await timeCalls(csms, opts.calls, getConfiguration);
     const changeConfigurationMs = await timeCalls(csms, opts.calls, (i) =>
       csms.call(cp, 'ChangeConfiguration', { key: 'MeterValueSampleInterval', value: String(10 + (i % 50)) }),
     );
     // Back to no periodic samples, as the sessions below are measured without them.
     await csms.call(cp, 'ChangeConfiguration', { key: 'MeterValueSampleInterval', value: '0' });
-    const triggerHeartbeatToHeartbeatReqMs = await timeCalls(csms, opts.calls, async () => {
+    const triggerHeartbeat = async () => {
       const heartbeat = csms.waitForCall(cp, 'Heartbeat', { since: csms.mark() });
       await csms.call(cp, 'TriggerMessage', { requestedMessage: 'Heartbeat' });
       await heartbeat;
-    });
+    };
+    const triggerHeartbeatToHeartbeatReqMs = await timeCalls(csms, opts.calls, triggerHeartbeat);
     const extras = await opts.extras?.();
 
     const starts: number[] = [];
@@ -349,6 +355,9 @@ export async function measureRound<E extends object>(
       starts.push(times.startMs);
       stops.push(times.stopMs);
     }
+    const rssAfterLoadMb = rssMb(child.pid ?? 0);
+    const getConfigurationOneKeyWarmMs = await timeCalls(csms, opts.calls, getConfiguration);
+    const triggerHeartbeatToHeartbeatReqWarmMs = await timeCalls(csms, opts.calls, triggerHeartbeat);
     return {
       figures: {
         coldStartToBootNotificationMs,
@@ -361,9 +370,11 @@ export async function measureRound<E extends object>(
         triggerHeartbeatToHeartbeatReqMs,
         remoteStartToStartTransactionMs: stats(starts),
         remoteStopToStopTransactionMs: stats(stops),
+        getConfigurationOneKeyWarmMs,
+        triggerHeartbeatToHeartbeatReqWarmMs,
       },
       extras,
-      rssAfterLoadMb: rssMb(child.pid ?? 0),
+      rssAfterLoadMb,
     };
   } finally {
     await stopProcess(child);
@@ -420,6 +431,8 @@ export function compare(
     ...quantiles('remoteStopToStopTransaction', (c) => c.remoteStopToStopTransactionMs, true),
     firstRemoteStartToStartTransactionMs: scalar((c) => c.firstRemoteStartToStartTransactionMs, true),
     firstRemoteStopToStopTransactionMs: scalar((c) => c.firstRemoteStopToStopTransactionMs, true),
+    ...quantiles('getConfigurationOneKeyWarm', (c) => c.getConfigurationOneKeyWarmMs),
+    ...quantiles('triggerHeartbeatToHeartbeatReqWarm', (c) => c.triggerHeartbeatToHeartbeatReqWarmMs),
   };
 }
 
