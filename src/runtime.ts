@@ -785,7 +785,7 @@ export class Runtime {
 
   private wireLink(): void {
     this.link.on('open', () => {
-      this.rpc.attach({ send: (text) => this.link.send(text), corked: (write) => this.link.corked(write) });
+      this.rpc.attach(this.link);
       this.registration.onLinkOpen();
       this.certificates.connected(this.link.peerCertificates);
     });

@@ -178,12 +178,32 @@ export const PREEMPT_AFTER_MS = 1000;
  */
 export const MAX_TRIGGERED_QUEUED = 16;
 
-/** A central-system CALL from the moment its handler is called until its answer is written. */
-interface Dispatch {
-  generation: number;
-  afterAnswer: Array<() => void>;
+/**
+ * A central-system CALL from the moment its handler is called until its answer is written; also
+ * the context its handler gets. One object per CALL: what is on the way of every frame allocates
+ * as little as it can.
+ */
+class Dispatch implements HandlerContext {
+  /** What waits for the answer (`afterAnswer`): most handlers set nothing, so made on first use. */
+  waiting: Array<() => void> | undefined;
   /** Releases the hold on our CALLs if an asynchronous handler takes too long (see `dispatches`). */
-  timer?: Timer;
+  timer: Timer | undefined;
+
+  constructor(
+    readonly messageId: string,
+    readonly generation: number,
+  ) {}
+
+  afterAnswer(fn: () => void): void {
+    if (this.waiting) this.waiting.push(fn);
+    else this.waiting = [fn];
+  }
+}
+
+/** A central-system action we answer, with its handler. */
+interface Route {
+  action: InboundAction;
+  handler: AnyHandler;
 }
 
 /** One random prefix per process and a counter: unique, cheap, and readable in traces. */
@@ -231,7 +251,8 @@ export class RpcEndpoint extends EventEmitter {
   private readonly clock: Clock;
   private readonly callTimeoutMs: number;
   private readonly maxFrameBytes: number;
-  private readonly handlers = new Map<string, AnyHandler>();
+  /** By action name: one lookup per CALL finds the handler and the action's schema. */
+  private readonly routes = new Map<string, Route>();
   private readonly queue: PendingCall[] = [];
   private readonly lateIds = new RecentIds(LATE_IDS_KEPT);
   private readonly sentIds = new RecentIds(REPLAY_IDS_KEPT);
@@ -263,7 +284,7 @@ export class RpcEndpoint extends EventEmitter {
    * the engine and the lock, never a CALL), and should one ever do, the hold of an asynchronous
    * handler ends after the call timeout, so it costs a delay, never a deadlock.
    */
-  private readonly dispatches = new Set<Dispatch>();
+  private readonly dispatches: Dispatch[] = [];
   /** The dispatch whose handler is running right now (synchronously), for `afterAnswer`. */
   private current: Dispatch | undefined;
   /**
@@ -292,8 +313,8 @@ export class RpcEndpoint extends EventEmitter {
 
   handle<A extends InboundAction>(action: A, handler: Handler<A>): void {
     if (!isInbound(action)) throw new Error(`${action} is not sent by the central system`);
-    if (this.handlers.has(action)) throw new Error(`a handler for ${action} is already registered`);
-    this.handlers.set(action, handler as AnyHandler);
+    if (this.routes.has(action)) throw new Error(`a handler for ${action} is already registered`);
+    this.routes.set(action, { action, handler: handler as AnyHandler });
   }
 
   call<A extends OutboundAction>(
@@ -393,7 +414,7 @@ export class RpcEndpoint extends EventEmitter {
     this.inbound.length = 0;
     this.awaitingCaller = false;
     for (const dispatch of this.dispatches) dispatch.timer?.cancel();
-    this.dispatches.clear();
+    this.dispatches.length = 0;
     this.watchdog?.cancel();
     this.watchdog = undefined;
     const pending = this.inFlight ? [this.inFlight, ...this.queue] : [...this.queue];
@@ -422,7 +443,7 @@ export class RpcEndpoint extends EventEmitter {
    * running now, as `HandlerContext.afterAnswer`; at once when no handler is running (a local change).
    */
   afterAnswer(fn: () => void): void {
-    if (this.current) this.current.afterAnswer.push(fn);
+    if (this.current) this.current.afterAnswer(fn);
     else fn();
   }
 
@@ -529,30 +550,35 @@ export class RpcEndpoint extends EventEmitter {
       );
     }
     this.inboundCallIds.add(messageId);
-    if (!isAction(action)) {
-      this.refuse(messageId, clip(action), 'NotImplemented', `unknown action ${clip(action)}`);
+    const route = this.routes.get(action);
+    if (!route) {
+      this.refuseUnrouted(messageId, action);
       return;
     }
-    const handler = isInbound(action) ? this.handlers.get(action) : undefined;
-    if (!isInbound(action) || !handler) {
-      this.refuse(messageId, action, 'NotSupported', `${action} is not supported`);
-      return;
-    }
-    const invalid = validateRequest(action, payload);
+    const invalid = validateRequest(route.action, payload);
     if (invalid) {
       this.counters.invalidPayloads += 1;
       this.securityEvent('InvalidMessages', `${action} request: ${invalid.message}`);
       this.refuse(messageId, action, invalid.code, invalid.message);
       return;
     }
-    const dispatch: Dispatch = { generation: this.linkGeneration, afterAnswer: [] };
-    const ctx: HandlerContext = { messageId, afterAnswer: (fn) => dispatch.afterAnswer.push(fn) };
-    this.dispatches.add(dispatch);
+    this.handleCall(new Dispatch(messageId, this.linkGeneration), route, payload);
+  }
+
+  /** A CALL no handler answers: an action OCPP does not have, or one we do not take. */
+  private refuseUnrouted(messageId: string, action: string): void {
+    if (isAction(action)) this.refuse(messageId, action, 'NotSupported', `${action} is not supported`);
+    else this.refuse(messageId, clip(action), 'NotImplemented', `unknown action ${clip(action)}`);
+  }
+
+  private handleCall(dispatch: Dispatch, { action, handler }: Route, payload: Payload): void {
+    const { messageId } = dispatch;
+    this.dispatches.push(dispatch);
     const outer = this.current;
     this.current = dispatch;
     let result: unknown;
     try {
-      result = handler(payload, ctx);
+      result = handler(payload, dispatch);
     } catch (err) {
       this.current = outer;
       this.onHandlerFailure(dispatch, messageId, action, err);
@@ -563,7 +589,7 @@ export class RpcEndpoint extends EventEmitter {
     if (isPromiseLike(result)) {
       dispatch.timer = this.clock.setTimeout(() => {
         this.log.warn({ messageId, action }, 'handler still busy after the call timeout; our CALLs go ahead');
-        this.dispatches.delete(dispatch);
+        this.release(dispatch);
         this.pump();
       }, this.callTimeoutMs);
       result.then(
@@ -625,9 +651,9 @@ export class RpcEndpoint extends EventEmitter {
   /** The answer is out (or dropped): run what waited for it, then release our held CALLs. */
   private finish(dispatch: Dispatch, answered: boolean): void {
     dispatch.timer?.cancel();
-    this.dispatches.delete(dispatch);
-    if (answered) {
-      for (const fn of dispatch.afterAnswer) {
+    this.release(dispatch);
+    if (answered && dispatch.waiting) {
+      for (const fn of dispatch.waiting) {
         try {
           fn();
         } catch (err) {
@@ -636,6 +662,15 @@ export class RpcEndpoint extends EventEmitter {
       }
     }
     this.pump();
+  }
+
+  /** Its answer no longer holds our CALLs back. */
+  private release(dispatch: Dispatch): void {
+    const index = this.dispatches.indexOf(dispatch);
+    if (index < 0) return;
+    // Their order means nothing: the last takes its place, and nothing is allocated.
+    this.dispatches[index] = this.dispatches[this.dispatches.length - 1]!;
+    this.dispatches.pop();
   }
 
   private dropWhileSilent(messageId: string, action?: string): void {
@@ -791,7 +826,8 @@ export class RpcEndpoint extends EventEmitter {
     while (!this.inFlight && this.transport && !this.holdsCalls()) {
       const index = this.nextSendable();
       if (index < 0) break;
-      const [call] = this.queue.splice(index, 1) as [PendingCall];
+      const call = index === 0 ? this.queue.shift() : this.queue.splice(index, 1)[0];
+      if (!call) break;
       call.triggerKey = undefined;
       if (!this.send(call.text, MESSAGE_TYPE.CALL, call.messageId, call.action)) {
         call.timer?.cancel();
@@ -830,7 +866,7 @@ export class RpcEndpoint extends EventEmitter {
 
   /** A central-system CALL of this link is being handled: its answer goes first. */
   private holdsCalls(): boolean {
-    return this.dispatches.size > 0;
+    return this.dispatches.length > 0;
   }
 
   private nextSendable(): number {
