@@ -15,12 +15,12 @@ import { openStore } from '../src/store/index.js';
 import type { DevCsms } from '../test/csms/server.js';
 
 export const CP = 'CP-BENCH-01';
-const FLOOR_CP = 'CP-FLOOR-01';
+export const FLOOR_CP = 'CP-FLOOR-01';
 const DURABLE_FLOOR_CP = 'CP-DURABLE-FLOOR-01';
-const DAEMON = fileURLToPath(new URL('../src/bin/chargepointd.js', import.meta.url));
-const FLOOR = fileURLToPath(new URL('./bench-floor.js', import.meta.url));
+export const DAEMON = fileURLToPath(new URL('../src/bin/chargepointd.js', import.meta.url));
+export const FLOOR = fileURLToPath(new URL('./bench-floor.js', import.meta.url));
 /** The Node flags of the daemon's shebang line: the floor runs on the same heap settings. */
-const DAEMON_NODE_FLAGS = (readFileSync(DAEMON, 'utf8').split('\n', 1)[0] ?? '')
+export const DAEMON_NODE_FLAGS = (readFileSync(DAEMON, 'utf8').split('\n', 1)[0] ?? '')
   .split(/\s+/)
   .filter((word) => word.startsWith('--'));
 /** Start-up work (lazy compiles, warm-up, the first GC) settles before the resident size is read. */
