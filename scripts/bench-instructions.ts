@@ -12,7 +12,10 @@
  * `--calls` GetConfiguration(1 key), ChangeConfiguration and TriggerMessage(Heartbeat) exchanges,
  * then as many TriggerMessage exchanges again; each phase is counted on its own (callgrind_control
  * zeroes the counters before it and dumps them after). Instructions of the kernel (syscalls) and
- * of V8's helper thread (the optimizing compiler) are not counted.
+ * of V8's helper thread (the optimizing compiler) are not counted. Valgrind runs the process some
+ * 30 times slower while the central system keeps its pace, so work that natively waits for a quiet
+ * moment after a flood (the frame trace's writes, V8's memory reducer) falls within the phases and
+ * is counted: read the counts as the CPU a message costs in all, not as its latency.
  *
  * Needs valgrind (Debian: `apt-get install valgrind`). Run: `npm run bench:instructions`
  * (`-- --calls N`, default 1000). Prints JSON on stdout and a table on stderr.
