@@ -167,11 +167,33 @@ export async function stopProcess(child: ChildProcess): Promise<void> {
 }
 
 /** Every connector reported after the boot was accepted. */
-export async function statusesDone(csms: DevCsms, since = 0): Promise<void> {
+export async function statusesDone(csms: DevCsms, since = 0, timeoutMs?: number): Promise<void> {
   await csms.waitForCall(CP, 'StatusNotification', {
     since,
     where: (p: { connectorId: number }) => p.connectorId === SESSION_CONNECTOR,
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
   });
+}
+
+/**
+ * The calls the bench times many times over, as the central system sends them to `cp`, each
+ * answered (TriggerMessage: once its Heartbeat has arrived too). `resetSampleInterval` puts back
+ * what the ChangeConfiguration calls changed.
+ */
+export function hotCalls(csms: DevCsms, cp: string, timeoutMs?: number) {
+  const opts = timeoutMs === undefined ? {} : { timeoutMs };
+  const sampleInterval = (value: string) =>
+    csms.call(cp, 'ChangeConfiguration', { key: 'MeterValueSampleInterval', value }, opts);
+  return {
+    getConfiguration: () => csms.call(cp, 'GetConfiguration', { key: ['HeartbeatInterval'] }, opts),
+    changeConfiguration: (i: number) => sampleInterval(String(10 + (i % 50))),
+    resetSampleInterval: () => sampleInterval('0'),
+    async triggerHeartbeat(): Promise<void> {
+      const heartbeat = csms.waitForCall(cp, 'Heartbeat', { since: csms.mark(), ...opts });
+      await csms.call(cp, 'TriggerMessage', { requestedMessage: 'Heartbeat' }, opts);
+      await heartbeat;
+    },
+  };
 }
 
 /** What differs between the two charge points; the timing code is shared. */
@@ -332,18 +354,14 @@ export async function measureRound<E extends object>(
 
     const first = await session(csms, target, 'FIRST');
 
-    const getConfiguration = () => csms.call(cp, 'GetConfiguration', { key: ['HeartbeatInterval'] });
-    const getConfigurationOneKeyMs = await timeCalls(csms, opts.calls, getConfiguration);
-    const changeConfigurationMs = await timeCalls(csms, opts.calls, (i) =>
-      csms.call(cp, 'ChangeConfiguration', { key: 'MeterValueSampleInterval', value: String(10 + (i % 50)) }),
+    const { getConfiguration, changeConfiguration, resetSampleInterval, triggerHeartbeat } = hotCalls(
+      csms,
+      cp,
     );
+    const getConfigurationOneKeyMs = await timeCalls(csms, opts.calls, getConfiguration);
+    const changeConfigurationMs = await timeCalls(csms, opts.calls, changeConfiguration);
     // Back to no periodic samples, as the sessions below are measured without them.
-    await csms.call(cp, 'ChangeConfiguration', { key: 'MeterValueSampleInterval', value: '0' });
-    const triggerHeartbeat = async () => {
-      const heartbeat = csms.waitForCall(cp, 'Heartbeat', { since: csms.mark() });
-      await csms.call(cp, 'TriggerMessage', { requestedMessage: 'Heartbeat' });
-      await heartbeat;
-    };
+    await resetSampleInterval();
     const triggerHeartbeatToHeartbeatReqMs = await timeCalls(csms, opts.calls, triggerHeartbeat);
     const extras = await opts.extras?.();
 

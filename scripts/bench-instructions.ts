@@ -33,13 +33,14 @@ import {
   DAEMON_NODE_FLAGS,
   FLOOR,
   FLOOR_CP,
+  hotCalls,
   settle,
+  statusesDone,
   stopProcess,
 } from './bench-compare.js';
 
 /** Valgrind runs the charge point some 20-50 times slower: every wait is long. */
 const WAIT_MS = 300_000;
-const SESSION_CONNECTOR = 2;
 /** EX_UNAVAILABLE: a tool this script needs is not installed. */
 const EXIT_UNAVAILABLE = 69;
 
@@ -64,11 +65,7 @@ const OURS: Subject = {
     );
     return [DAEMON, '--config', configFile];
   },
-  settled: (csms) =>
-    csms.waitForCall(CP, 'StatusNotification', {
-      where: (p: { connectorId: number }) => p.connectorId === SESSION_CONNECTOR,
-      timeoutMs: WAIT_MS,
-    }),
+  settled: (csms) => statusesDone(csms, 0, WAIT_MS),
 };
 
 const THE_FLOOR: Subject = {
@@ -107,20 +104,16 @@ async function count(csms: DevCsms, url: string, subject: Subject, calls: number
     const control = (...args: string[]) =>
       execFileSync('callgrind_control', [...args, String(child.pid)], { stdio: 'pipe' });
     control('-i', 'on');
-    const call = (action: string, payload: unknown) => csms.call(cp, action, payload, { timeoutMs: WAIT_MS });
-    const trigger = async () => {
-      const heartbeat = csms.waitForCall(cp, 'Heartbeat', { since: csms.mark(), timeoutMs: WAIT_MS });
-      await call('TriggerMessage', { requestedMessage: 'Heartbeat' });
-      await heartbeat;
-    };
+    const { getConfiguration, changeConfiguration, resetSampleInterval, triggerHeartbeat } = hotCalls(
+      csms,
+      cp,
+      WAIT_MS,
+    );
     const phases: Array<[Phase, (i: number) => Promise<unknown>]> = [
-      ['getConfiguration', () => call('GetConfiguration', { key: ['HeartbeatInterval'] })],
-      [
-        'changeConfiguration',
-        (i) => call('ChangeConfiguration', { key: 'MeterValueSampleInterval', value: String(10 + (i % 50)) }),
-      ],
-      ['triggerHeartbeat', trigger],
-      ['triggerHeartbeatAgain', trigger],
+      ['getConfiguration', getConfiguration],
+      ['changeConfiguration', changeConfiguration],
+      ['triggerHeartbeat', triggerHeartbeat],
+      ['triggerHeartbeatAgain', triggerHeartbeat],
     ];
     const counts: Partial<PhaseCounts> = {};
     for (const [phase, run] of phases) {
@@ -130,8 +123,7 @@ async function count(csms: DevCsms, url: string, subject: Subject, calls: number
         await run(i);
       }
       counts[phase] = Math.round(mainThreadInstructions(dir, () => control('-d', phase)) / calls / 1000);
-      if (phase === 'changeConfiguration')
-        await call('ChangeConfiguration', { key: 'MeterValueSampleInterval', value: '0' });
+      if (phase === 'changeConfiguration') await resetSampleInterval();
       // Under valgrind V8's compiler thread runs only when valgrind lets it: an idle moment between
       // phases lets it finish what the last phase queued, so each phase starts from the same point.
       await settle(500);
