@@ -98,9 +98,10 @@ export interface EnergyControl {
   /** Re-evaluates every connector; resolves once the outputs are commanded. Never rejects. */
   evaluate(): Promise<void>;
   /**
-   * A session on the connector is being stopped: its contactor is commanded open now, as the next
-   * evaluation would command it, without first computing every connector's composite; the caller
-   * evaluates once the stop is recorded. Resolves once commanded. Never rejects.
+   * A session on the connector is being stopped: its contactor is commanded open now (even when
+   * commanded open last), as the next evaluation would command it, without first computing every
+   * connector's composite; the caller evaluates once the stop is recorded. Resolves once
+   * commanded. Never rejects.
    */
   stopEnergy(connectorId: number): Promise<void>;
   /** The connector's limit is below the minimum (a session there is SuspendedEVSE). */
@@ -236,7 +237,17 @@ export class ChargingLimit extends EventEmitter<ChargingLimitEvents> implements 
     if (!hw) return this.evaluate();
     // While an evaluation runs (decided from before the stop, it could close the contactor again
     // after an open here), exclusively waits for it and follows it with a full evaluation.
-    return this.exclusively(() => this.commandOpen(hw));
+    return this.exclusively(() => this.commandStopOpen(hw));
+  }
+
+  /**
+   * A stop commands its contactor open even when it was commanded open last (a session
+   * SuspendedEVSE, a stop after a stop): opening is always safe, and a stop is when it must be so.
+   * It also lets the engine's warm-up stop energy on an idle connector at boot, leaving its open
+   * contactor as it was, so that the first stop after boot runs compiled code.
+   */
+  private async commandStopOpen(hw: ConnectorHardware): Promise<void> {
+    if (!this.openRetries.retrying(hw.id)) await this.openRetries.open(hw);
   }
 
   /** Commands a closed contactor open, unless an episode's retries own its opens already. */

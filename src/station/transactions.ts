@@ -40,6 +40,8 @@ export type { ReadingContext, StopReason, TransactionEvent, TransactionSink, Tra
 export interface WriteHealth {
   /** Runs `write`: true when written, false when the disk refused it (reported); else throws. */
   attempt(what: string, write: () => void): boolean;
+  /** The last write went through (a write that succeeds sets it again). */
+  readonly ok: boolean;
 }
 
 /**
@@ -176,8 +178,9 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
 
   /**
    * Rehearses a start and a stop on the first connector, one step per event-loop turn: the moves
-   * of a remote start and stop (compileSessionMoves), a meter read, then the start's and the
-   * stop's SQL and queued messages, each in an SQL transaction that is rolled back. The first
+   * of a remote start and stop (compileSessionMoves), the stop's command of the contactor (where
+   * it changes nothing), a meter read, then the start's and the stop's SQL and queued messages,
+   * each in an SQL transaction that is rolled back. The first
    * session then finds the pages, statements and code from the meter to the queued
    * StartTransaction / StopTransaction warm: cold, they made it several times slower than the
    * ones after. Nothing of it stays in the store or reaches the central system
@@ -199,6 +202,10 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       await nextTurn();
       if (this.closed) return;
       this.compileSessionMoves(connectorId);
+      // The stop's way to the contactor (ChargingLimit.stopEnergy), taken where it changes nothing:
+      // a contactor commanded open is commanded open again.
+      if (this.stateOf(connectorId).kind === 'Idle' && !hw.devices.relay.isClosed())
+        await this.opts.limit.stopEnergy(connectorId);
       const reading = (await this.readMeter(hw)) ?? { at: this.opts.time.nowMs(), energyImportWh: 0 };
       for (const withStop of [false, true]) {
         await nextTurn();
@@ -245,7 +252,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
 
   /** The OCPP transaction id of a local transaction, once the central system gave one. */
   transactionIdOf(localId: number): number | undefined {
-    const open = this.openTransactions().find((tx) => tx.row.localId === localId);
+    const open = this.openWith('localId', localId);
     return open ? open.row.transactionId : this.opts.repo.get(localId)?.transactionId;
   }
 
@@ -374,9 +381,9 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
 
   /** RemoteStopTransaction: Rejected when no open transaction has that id. */
   remoteStop(transactionId: number): 'Accepted' | 'Rejected' {
-    const row = this.activeTransactions().find((r) => r.transactionId === transactionId);
-    if (!row) return 'Rejected';
-    void this.stop(row.connectorId, 'Remote');
+    const open = this.openWith('transactionId', transactionId);
+    if (!open) return 'Rejected';
+    void this.stop(open.row.connectorId, 'Remote');
     return 'Accepted';
   }
 
@@ -405,7 +412,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   /** StartTransaction.conf: the central system's transaction id and its verdict on the id tag. */
   onStartConfirmed(localId: number, transactionId: number, info: IdTagInfo): void {
     this.opts.repo.setTransactionId(localId, transactionId);
-    const tx = this.openTransactions().find((t) => t.row.localId === localId);
+    const tx = this.openWith('localId', localId);
     if (!tx) return;
     tx.row = { ...tx.row, transactionId };
     this.opts.reportIdTagInfo(tx.row.idTag, info);
@@ -470,6 +477,19 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
 
   private openTransactions(): RunningTransaction[] {
     return [...this.states.values()].flatMap((state) => openTransaction(state) ?? []);
+  }
+
+  /**
+   * The open transaction with this local or OCPP id. A loop, not a search of openTransactions():
+   * it runs for every transaction message sent, and the warm-up's calls, finding none, compile
+   * all of it for the first session.
+   */
+  private openWith(key: 'localId' | 'transactionId', id: number): RunningTransaction | undefined {
+    for (const state of this.states.values()) {
+      const tx = openTransaction(state);
+      if (tx?.row[key] === id) return tx;
+    }
+    return undefined;
   }
 
   /** The transaction running (not being stopped) on a connector. */
@@ -785,11 +805,12 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     this.unsavedRegisters.delete(tx.row.localId);
     if (!this.recordStopRow(tx.row, record)) this.unrecordedStops.push({ row: tx.row, stop: record });
     log.info({ connectorId, localId: tx.row.localId, reason, meterStop }, 'transaction stopped');
-    this.emit('transaction', { kind: 'stopped', row: tx.row, stop: record });
     // The outbox hands the StopTransaction just queued to the RPC on its next microtask; yielding
-    // once lets it leave before the status change's StatusNotification (the spec allows either
-    // order), so the billing message does not wait for the status' round trip.
+    // once lets it leave before the listeners run (the transaction's TxProfiles removed, telemetry)
+    // and before the status change's StatusNotification (the spec allows either order), so the
+    // billing message waits for neither.
     await Promise.resolve();
+    this.emit('transaction', { kind: 'stopped', row: tx.row, stop: record });
     // Finishing until the cable is gone: at once after an EV-side stop (the driver takes it once released).
     this.apply(connectorId, { type: 'stopped' });
     await this.opts.limit.evaluate();
@@ -1062,6 +1083,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
     transition(IDLE, { type: 'authorized', pending });
     this.waitingFor(pending);
     this.inService(connectorId);
+    isTransactionStatus(undefined);
     void this.startTransaction(nobody);
     void this.record(nobody, pending);
     void this.stop(nobody, 'Local');
@@ -1081,7 +1103,11 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
         const row = this.writeStart(connectorId, { idTag: REHEARSAL_ID_TAG }, reading, nowMs);
         if (withStop) {
           repo.recordMeter(row.localId, meter, new Date(nowMs).toISOString());
-          this.writeStop(row, { reason: 'Local', meterStop: meter, timestampMs: nowMs, reading });
+          const stop: TransactionStop = { reason: 'Local', meterStop: meter, timestampMs: nowMs, reading };
+          // Through the store's health as a stop goes, unless that would report a failing store
+          // writing again: this write is never committed.
+          if (this.opts.writes?.ok ?? true) this.recordStopRow(row, stop);
+          else this.writeStop(row, stop);
         }
         throw new RolledBack();
       });

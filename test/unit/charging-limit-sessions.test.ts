@@ -265,6 +265,21 @@ describe('the charging limit in process: one owner of the pilot and the contacto
     expect(fx.stops()).toHaveLength(1);
     expect([offered(fx, 1), closed(fx, 1)]).toEqual([0, false]);
   });
+
+  it('a stop commands its contactor open even when a pause (SuspendedEVSE) had opened it already', async () => {
+    const fx = fixture();
+    await fx.charging(1, TAG);
+    await fx.limit.setLocalLimit(1, 0);
+    await fx.settle();
+    expect([fx.statusOf(1), closed(fx, 1)]).toEqual(['SuspendedEVSE', false]);
+    const set = vi.spyOn(fx.board.connector(1)!.devices.relay, 'set');
+
+    await fx.engine.presentIdTag(TAG, [1]);
+    await fx.settle();
+    expect(fx.stops().map((s) => s.tx.connectorId)).toEqual([1]);
+    expect(set.mock.calls).toEqual([[false]]);
+    expect(closed(fx, 1)).toBe(false);
+  });
 });
 
 describe('a charge controller that switches its contactor on the pilot (Relay.switchesOnPilot)', () => {

@@ -28,7 +28,7 @@ import type {
   TransactionSink,
   TransactionStop,
 } from '../../src/station/transaction-types.js';
-import { TransactionEngine } from '../../src/station/transactions.js';
+import { TransactionEngine, type WriteHealth } from '../../src/station/transactions.js';
 import type { ConnectorStatus } from '../../src/station/types.js';
 import { ChargingProfilesRepo } from '../../src/store/charging-profiles-repo.js';
 import { ConnectorLimitsRepo } from '../../src/store/connector-limits-repo.js';
@@ -96,6 +96,8 @@ export interface SessionFixtureOptions {
   ocpp?: Record<string, string | number | boolean>;
   /** The central system's verdict on an id (default Accepted). */
   authorize?: (idTag: string) => IdTagInfo;
+  /** The store's health for the engine's writes (the runtime's StoreHealth); default none. */
+  writes?: WriteHealth;
 }
 
 /**
@@ -212,6 +214,7 @@ export class SessionFixture {
       sink: new TeeSink(sinks),
       authorize: async (idTag) => ({ idTag, info: verdict(idTag), source: 'central' }),
       reportIdTagInfo: () => undefined,
+      ...(opts.writes ? { writes: opts.writes } : {}),
       config,
       clock: this.clock,
       time,

@@ -74,6 +74,62 @@ describe('the transaction warm-up', () => {
     expect(row.localId).toBe(1);
   });
 
+  it("takes a stop's way to the contactor on an idle connector: its open contactor is commanded open again", async () => {
+    const fx = fixture();
+    await fx.settle();
+    const relay = fx.board.connector(1)!.devices.relay;
+    const set = vi.spyOn(relay, 'set');
+
+    fx.engine.warmUp();
+    await fx.settle();
+    expect(set.mock.calls).toEqual([[false]]);
+    expect(relay.isClosed()).toBe(false);
+    expect(fx.statusOf(1)).toBe('Available');
+  });
+
+  it('leaves alone the contactor of a connector a session charges on', async () => {
+    const fx = fixture();
+    await fx.charging(1, TAG);
+    const relay = fx.board.connector(1)!.devices.relay;
+    expect(relay.isClosed()).toBe(true);
+    const set = vi.spyOn(relay, 'set');
+
+    fx.engine.warmUp();
+    await fx.settle();
+    expect(set).not.toHaveBeenCalledWith(false);
+    expect(relay.isClosed()).toBe(true);
+    expect(fx.statusOf(1)).toBe('Charging');
+  });
+
+  it("rehearses the stop's write through the store's health, except when that would call a failing store healthy", async () => {
+    const attempts = (ok: boolean) => {
+      const seen: string[] = [];
+      const writes = {
+        ok,
+        attempt: (what: string, write: () => void) => {
+          seen.push(what);
+          write();
+          return true;
+        },
+      };
+      return { seen, writes };
+    };
+    const healthy = attempts(true);
+    const fx = fixture({ writes: healthy.writes });
+    fx.engine.warmUp();
+    await fx.settle();
+    expect(healthy.seen).toEqual(['transaction stop']);
+    expect(fx.repo.recent(10)).toEqual([]);
+
+    // A store the health reports failing: a rolled-back write that goes through proves nothing.
+    const failing = attempts(false);
+    const again = fixture({ writes: failing.writes });
+    again.engine.warmUp();
+    await again.settle();
+    expect(failing.seen).toEqual([]);
+    expect(again.stops().map((s) => s.tx.idTag)).toEqual([REHEARSAL_ID_TAG]);
+  });
+
   it('rehearses with an id tag no central system can reserve for or list, so no reservation is used up', () => {
     const reserve = {
       connectorId: 1,

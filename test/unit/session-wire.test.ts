@@ -59,4 +59,20 @@ describe('charging sessions on a loopback central system', () => {
     await fx.settle();
     expect(csms.of('StopTransaction')).toMatchObject([{ transactionId: 1, reason: 'Remote' }]);
   });
+
+  it("the StopTransaction is on the wire before the stop's listeners run (its TxProfiles removed, telemetry)", async () => {
+    const fx = fixture({ centralSystem: true });
+    const csms = fx.csms!;
+    await fx.charging(1, TAG);
+    await fx.settle();
+    const sentWhenHeard: string[][] = [];
+    fx.engine.on('transaction', (event) => {
+      if (event.kind === 'stopped') sentWhenHeard.push(csms.calls.map((c) => c.action));
+    });
+
+    await fx.engine.stopAll('Local');
+    await fx.settle();
+    expect(sentWhenHeard).toHaveLength(1);
+    expect(sentWhenHeard[0]).toContain('StopTransaction');
+  });
 });
