@@ -203,9 +203,10 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       if (this.closed) return;
       this.compileSessionMoves(connectorId);
       // The stop's way to the contactor (ChargingLimit.stopEnergy), taken where it changes nothing:
-      // a contactor commanded open is commanded open again.
-      if (this.stateOf(connectorId).kind === 'Idle' && !hw.devices.relay.isClosed())
-        await this.opts.limit.stopEnergy(connectorId);
+      // a contactor commanded open is commanded open again (not under a self-test's hold, whose
+      // commands of it are its own).
+      const idle = this.stateOf(connectorId).kind === 'Idle' && !this.held.has(connectorId);
+      if (idle && !hw.devices.relay.isClosed()) await this.opts.limit.stopEnergy(connectorId);
       const reading = (await this.readMeter(hw)) ?? { at: this.opts.time.nowMs(), energyImportWh: 0 };
       for (const withStop of [false, true]) {
         await nextTurn();

@@ -101,6 +101,19 @@ describe('the transaction warm-up', () => {
     expect(fx.statusOf(1)).toBe('Charging');
   });
 
+  it("leaves alone the contactor of a connector a self-test holds: its commands are the test's", async () => {
+    const fx = fixture();
+    await fx.settle();
+    const release = fx.engine.hold(1);
+    expect(release).toBeTypeOf('function');
+    const set = vi.spyOn(fx.board.connector(1)!.devices.relay, 'set');
+
+    fx.engine.warmUp();
+    await fx.settle();
+    expect(set).not.toHaveBeenCalled();
+    release?.();
+  });
+
   it("rehearses the stop's write through the store's health, except when that would call a failing store healthy", async () => {
     const attempts = (ok: boolean) => {
       const seen: string[] = [];
