@@ -227,6 +227,9 @@ const REHEARSED_CALL = JSON.stringify([
   { connectorId: 1, idTag: 'WARM-UP' },
 ]);
 
+/** The answer to the rehearsal's Heartbeat (its time is never used). */
+const REHEARSED_HEARTBEAT_ANSWER = { currentTime: '2026-01-01T00:00:00.000Z' };
+
 /**
  * The OCPP-J RPC endpoint of the charge point: frames, message ids, schema validation, one
  * charge-point CALL in flight at a time, response timeouts, and dispatch of central-system CALLs
@@ -473,8 +476,13 @@ export class RpcEndpoint extends EventEmitter {
    * (typically the RemoteStartTransaction of the first session after boot) pays for compiling the
    * dispatch. The rehearsal runs on a throwaway endpoint that shares only this class's code:
    * nothing reaches this endpoint's transport, handlers, counters or `frame` listeners (the
-   * trace). Resolves with the frames the rehearsal wrote (none when already warmed up). Call it
-   * once registered, so it does not delay the BootNotification.
+   * trace). It goes on as a TriggerMessage does: the handler sends a CALL of ours once its answer
+   * is written (`afterAnswer`), that CALL is answered, and the next frame arrives while the
+   * answer's caller runs (it waits in `inbound`). Code that first meets those after V8 optimized
+   * the dispatch (the first `Dispatch.waiting` written after its constructor, a field V8 took for
+   * a constant; the first frame queued) threw the optimized code away at the first TriggerMessage,
+   * well into a session. Resolves with the frames the rehearsal wrote (none when already warmed
+   * up). Call it once registered, so it does not delay the BootNotification.
    */
   async warmUp(): Promise<string[]> {
     if (this.warmedUp) return [];
@@ -486,9 +494,21 @@ export class RpcEndpoint extends EventEmitter {
       callTimeoutMs: this.callTimeoutMs,
     });
     rehearsal.attach({ send: (text) => written.push(text) > 0 });
-    rehearsal.handle('RemoteStartTransaction', () => ({ status: 'Rejected' }));
+    rehearsal.setGate('open');
+    rehearsal.handle('RemoteStartTransaction', (_req, call) => {
+      call.afterAnswer(() => void rehearsal.call('Heartbeat', {}).catch(() => undefined));
+      return { status: 'Rejected' };
+    });
     await new Promise<void>((resolve) => setImmediate(resolve));
     rehearsal.receive(REHEARSED_CALL);
+    const heartbeat = written[1] === undefined ? undefined : parseFrame(written[1], this.maxFrameBytes);
+    if (heartbeat?.kind === 'call') {
+      rehearsal.receive(
+        JSON.stringify([MESSAGE_TYPE.CALLRESULT, heartbeat.messageId, REHEARSED_HEARTBEAT_ANSWER]),
+      );
+      // Its caller has not run yet: this one is queued, and dropped by the detach.
+      rehearsal.receive(REHEARSED_CALL);
+    }
     rehearsal.detach();
     return written;
   }
