@@ -205,8 +205,8 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
       // The stop's way to the contactor (ChargingLimit.stopEnergy), taken where it changes nothing:
       // a contactor commanded open is commanded open again (not under a self-test's hold, whose
       // commands of it are its own).
-      const idle = this.stateOf(connectorId).kind === 'Idle' && !this.held.has(connectorId);
-      if (idle && !hw.devices.relay.isClosed()) await this.opts.limit.stopEnergy(connectorId);
+      if (this.unclaimed(connectorId) && !hw.devices.relay.isClosed())
+        await this.opts.limit.stopEnergy(connectorId);
       const reading = (await this.readMeter(hw)) ?? { at: this.opts.time.nowMs(), energyImportWh: 0 };
       for (const withStop of [false, true]) {
         await nextTurn();
@@ -261,10 +261,14 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
   isFree(connectorId: number): boolean {
     const status = this.opts.station.status(connectorId)?.status;
     return (
-      this.states.get(connectorId)?.kind === 'Idle' &&
-      !this.held.has(connectorId) &&
+      this.unclaimed(connectorId) &&
       (status === 'Available' || status === 'Preparing' || status === 'Reserved')
     );
+  }
+
+  /** A connector of this station with no session on it and no self-test holding it. */
+  private unclaimed(connectorId: number): boolean {
+    return this.states.get(connectorId)?.kind === 'Idle' && !this.held.has(connectorId);
   }
 
   /**
@@ -274,7 +278,7 @@ export class TransactionEngine extends EventEmitter<TransactionEngineEvents> {
    * running or finishing there, or another hold has it.
    */
   hold(connectorId: number): (() => void) | undefined {
-    if (this.stateOf(connectorId).kind !== 'Idle' || this.held.has(connectorId)) return undefined;
+    if (!this.unclaimed(connectorId)) return undefined;
     this.held.add(connectorId);
     return () => {
       this.held.delete(connectorId);
