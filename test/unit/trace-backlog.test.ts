@@ -1,7 +1,8 @@
 /**
- * The trace's backlog keeps noted frames as columns and builds their events again when they are
- * written: every frame must come back exactly as noted (text, direction, header, time), in order,
- * across takes of any size and the compaction of the columns, and the counts the trace's bounds
+ * The trace's backlog joins noted frames' strings in batches and builds their events again when
+ * they are written: every frame must come back exactly as noted (text, direction, header, time), in order,
+ * across takes of any size and across batches (closed by their number of frames, by the size of
+ * their texts, or by a take), and the counts the trace's bounds
  * read must follow every push and take.
  */
 import fc from 'fast-check';
@@ -71,6 +72,54 @@ describe('TraceBacklog', () => {
     );
   });
 
+  it('gives every frame back as noted across batches closed by count, by size and by takes', () => {
+    // Texts from empty to larger than a batch holds; runs longer than a batch's frames.
+    const sized = fc.oneof(
+      { weight: 8, arbitrary: fc.string({ maxLength: 40 }) },
+      { weight: 1, arbitrary: fc.nat(40_000).map((n) => 'x'.repeat(n)) },
+      { weight: 1, arbitrary: fc.string({ unit: 'binary', minLength: 1_000, maxLength: 5_000 }) },
+    );
+    const big: fc.Arbitrary<NotedFrame> = fc.record({
+      frame: fc
+        .record({
+          direction: fc.constantFrom('in', 'out') as fc.Arbitrary<'in' | 'out'>,
+          text: sized,
+          header,
+        })
+        .map(({ direction, text, header }) => (header ? { direction, text, header } : { direction, text })),
+      at: fc.integer({ min: 0, max: 2 ** 45 }),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            { weight: 6, arbitrary: big.map((n) => ({ push: n })) },
+            { weight: 1, arbitrary: fc.nat(100_000).map((take) => ({ take })) },
+          ),
+          { maxLength: 300 },
+        ),
+        (steps) => {
+          const backlog = new TraceBacklog();
+          const expected: NotedFrame[] = [];
+          const got: NotedFrame[] = [];
+          for (const step of steps) {
+            if ('push' in step) {
+              backlog.push(step.push.frame, step.push.at);
+              expected.push(step.push);
+            } else got.push(...backlog.take(step.take));
+          }
+          const held = expected.slice(got.length);
+          expect(backlog.length).toBe(held.length);
+          expect(backlog.textLength).toBe(held.reduce((sum, n) => sum + n.frame.text.length, 0));
+          expect(backlog.oldestAt).toBe(held[0]?.at);
+          got.push(...backlog.takeAll());
+          expect(got).toEqual(expected);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
   it('takes the oldest frames until their texts reach the size asked, at least one', () => {
     const backlog = new TraceBacklog();
     for (const text of ['aaaa', 'bbbb', 'cccc', 'dddd']) backlog.push({ direction: 'in', text }, 1);
@@ -80,7 +129,7 @@ describe('TraceBacklog', () => {
     expect(backlog.take(100)).toEqual([]);
   });
 
-  it('keeps the order across many takes, while the columns are compacted', () => {
+  it('keeps the order across many takes and batches', () => {
     const backlog = new TraceBacklog();
     const got: string[] = [];
     let pushed = 0;
