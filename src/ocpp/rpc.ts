@@ -257,9 +257,9 @@ export class RpcEndpoint extends EventEmitter {
   /** By action name: one lookup per CALL finds the handler and the action's schema. */
   private readonly routes = new Map<string, Route>();
   private readonly queue: PendingCall[] = [];
-  private readonly lateIds = new RecentIds(LATE_IDS_KEPT);
-  private readonly sentIds = new RecentIds(REPLAY_IDS_KEPT);
-  private readonly answeredIds = new RecentIds(REPLAY_IDS_KEPT);
+  private readonly lateIds = new IdRing(LATE_IDS_KEPT);
+  private readonly sentIds = new IdRing(REPLAY_IDS_KEPT);
+  private readonly answeredIds = new IdRing(REPLAY_IDS_KEPT);
   /** The central system's CALL ids on this connection. */
   private readonly inboundCallIds = new RecentIds(REPLAY_IDS_KEPT);
   private inFlight: PendingCall | undefined;
@@ -992,6 +992,31 @@ function clip(text: string): string {
  * The last `size` ids added, oldest forgotten first: a ring beside the set, so adding one (three
  * times per exchange) allocates nothing. An id added again keeps its first place in the ring.
  */
+/**
+ * The last `size` ids, for a question asked only once something is already wrong (an answer to no
+ * call in flight): remembering one costs a store, asking a scan. A set would hash every id of every
+ * exchange (our CALLs and their answers) and churn as the oldest leave, for a lookup that a
+ * well-behaved central system never causes.
+ */
+class IdRing {
+  private readonly ring: Array<string | undefined>;
+  private next = 0;
+
+  constructor(size: number) {
+    this.ring = new Array<string | undefined>(size).fill(undefined);
+  }
+
+  add(id: string): void {
+    this.ring[this.next] = id;
+    this.next = (this.next + 1) % this.ring.length;
+  }
+
+  has(id: string): boolean {
+    return this.ring.includes(id);
+  }
+}
+
+/** The last `size` distinct ids, for a question asked of every frame (a central-system CALL's id). */
 class RecentIds {
   private readonly ids = new Set<string>();
   private readonly ring: Array<string | undefined>;
