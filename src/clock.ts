@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from './log.js';
+import { dateTimeMs } from './ocpp/date-time.js';
 
 export interface Timer {
   cancel(): void;
@@ -135,7 +136,7 @@ export class OcppTime extends EventEmitter<OcppTimeEvents> {
   /** Adopt the central system's time; ignored when the system clock is trusted. */
   syncTo(currentTime: string): void {
     if (!this.followCentralSystem) return;
-    const remote = Date.parse(currentTime);
+    const remote = dateTimeMs(currentTime);
     if (!Number.isFinite(remote)) return;
     this.lastCentralTimeAt = remote;
     const byMs = remote - this.nowMs();

@@ -1,4 +1,5 @@
 import { ajvFormats } from '../commonjs.js';
+import { twoDigits, validDate } from './date-time.js';
 
 /**
  * The JSON-schema `date-time` format of the OCPP 1.6 schemas (RFC 3339 `date-time`, a time zone
@@ -9,34 +10,8 @@ import { ajvFormats } from '../commonjs.js';
  * text: a property test compares the two (test/unit/formats.test.ts).
  */
 
-const DAYS_IN_MONTH = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-function isLeapYear(year: number): boolean {
-  return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-}
-
-/** The value of the two ASCII digits at `at`, or -1. */
-function twoDigits(text: string, at: number): number {
-  const tens = text.charCodeAt(at) - 48;
-  const ones = text.charCodeAt(at + 1) - 48;
-  return tens >= 0 && tens <= 9 && ones >= 0 && ones <= 9 ? tens * 10 + ones : -1;
-}
-
 /** ajv-formats splits at `t` or any white space (`/t|\s/i`), once. */
 const SEPARATOR = /[tT\s]/;
-
-/** `YYYY-MM-DD`, a real day of a real month. */
-function validDate(text: string): boolean {
-  const century = twoDigits(text, 0);
-  const yearOfCentury = twoDigits(text, 2);
-  const month = twoDigits(text, 5);
-  const day = twoDigits(text, 8);
-  if (century < 0 || yearOfCentury < 0 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45)
-    return false;
-  if (month < 1 || month > 12 || day < 1) return false;
-  const year = century * 100 + yearOfCentury;
-  return day <= (month === 2 && isLeapYear(year) ? 29 : (DAYS_IN_MONTH[month] ?? 0));
-}
 
 /**
  * `HH:MM:SS[.fraction](Z|±HH[[:]MM])` from `at` to the end. The field ranges and the leap-second

@@ -1,6 +1,7 @@
 /**
  * Our `date-time` check (src/ocpp/formats.ts) against the one it replaces, ajv-formats 3's full
- * `date-time` (through Ajv): the same answer for every text. Random texts are built from the format's own parts,
+ * `date-time` (through Ajv): the same answer for every text; and our reading of a central system's
+ * time (src/ocpp/date-time.ts) against Date.parse, likewise. Random texts are built from the format's own parts,
  * each part sometimes out of range or malformed, so most cases lie near the boundary between
  * valid and not; plus plain random strings. fast-check's failure message carries the seed;
  * `FC_SEED=<seed>` replays the run.
@@ -9,6 +10,7 @@ import { Ajv } from 'ajv';
 import formats from 'ajv-formats';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { dateTimeMs } from '../../src/ocpp/date-time.js';
 import { isDateTime } from '../../src/ocpp/formats.js';
 import { OCPP_VALIDATORS } from '../../src/ocpp/generated/validators.js';
 
@@ -156,5 +158,51 @@ describe('isDateTime', () => {
     expect(validate({ currentTime: '2026-11-30T04:18:08.123Z' })).toBe(true);
     expect(validate({ currentTime: '2026-11-30T04:18:08' })).toBe(false);
     expect(validate({ currentTime: '2023-02-29T04:18:08Z' })).toBe(false);
+  });
+});
+
+describe('dateTimeMs', () => {
+  const sameAsDateParse = (text: string): void => {
+    expect(
+      Object.is(dateTimeMs(text), Date.parse(text)),
+      `${JSON.stringify(text)}: ${dateTimeMs(text)}`,
+    ).toBe(true);
+  };
+
+  it('reads every text as Date.parse does, near the form it reads itself or not', () => {
+    fc.assert(fc.property(fc.oneof(nearlyDateTime, fc.string()), sameAsDateParse), {
+      numRuns: RUNS,
+      seed: SEED,
+    });
+  });
+
+  it('reads the UTC forms central systems write, at the edges of the calendar and the clock', () => {
+    const utc = fc
+      .tuple(
+        fc.oneof(
+          fc.integer({ min: 0, max: 9999 }),
+          fc.constantFrom(0, 99, 100, 1900, 1970, 2000, 2100, 2400),
+        ),
+        fc.integer({ min: 0, max: 13 }),
+        fc.integer({ min: 0, max: 32 }),
+        fc.integer({ min: 0, max: 25 }),
+        fc.integer({ min: 0, max: 61 }),
+        fc.integer({ min: 0, max: 61 }),
+        fc.option(fc.integer({ min: 0, max: 999 }), { nil: undefined }),
+      )
+      .map(([y, mo, d, h, mi, s, ms]) => {
+        const two = (n: number) => String(n).padStart(2, '0');
+        const fraction = ms === undefined ? '' : `.${String(ms).padStart(3, '0')}`;
+        return `${String(y).padStart(4, '0')}-${two(mo)}-${two(d)}T${two(h)}:${two(mi)}:${two(s)}${fraction}Z`;
+      });
+    fc.assert(fc.property(utc, sameAsDateParse), { numRuns: RUNS, seed: SEED });
+    for (const text of [
+      '2024-02-29T23:59:59.999Z',
+      '2023-02-29T00:00:00Z',
+      '2026-11-30T24:00:00Z',
+      '0099-01-01T00:00:00Z',
+    ])
+      sameAsDateParse(text);
+    expect(dateTimeMs('2026-11-30T15:50:06.042Z')).toBe(Date.UTC(2026, 10, 30, 15, 50, 6, 42));
   });
 });

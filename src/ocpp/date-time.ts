@@ -1,0 +1,65 @@
+/**
+ * The OCPP date-time text read without V8's general date parser: the calendar checks the schema
+ * format (formats.ts) shares, and the epoch time of a central system's timestamp.
+ */
+
+const DAYS_IN_MONTH = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function isLeapYear(year: number): boolean {
+  return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+}
+
+/** The value of the two ASCII digits at `at`, or -1. */
+export function twoDigits(text: string, at: number): number {
+  const tens = text.charCodeAt(at) - 48;
+  const ones = text.charCodeAt(at + 1) - 48;
+  return tens >= 0 && tens <= 9 && ones >= 0 && ones <= 9 ? tens * 10 + ones : -1;
+}
+
+/** `YYYY-MM-DD`, a real day of a real month. */
+export function validDate(text: string): boolean {
+  const century = twoDigits(text, 0);
+  const yearOfCentury = twoDigits(text, 2);
+  const month = twoDigits(text, 5);
+  const day = twoDigits(text, 8);
+  if (century < 0 || yearOfCentury < 0 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45)
+    return false;
+  if (month < 1 || month > 12 || day < 1) return false;
+  const year = century * 100 + yearOfCentury;
+  return day <= (month === 2 && isLeapYear(year) ? 29 : (DAYS_IN_MONTH[month] ?? 0));
+}
+
+/**
+ * `Date.parse(text)`, read directly when the text is a UTC time as central systems write it
+ * (`YYYY-MM-DDTHH:MM:SSZ` or `YYYY-MM-DDTHH:MM:SS.sssZ`, a year from 100 on): every heartbeat's
+ * answer carries one, and V8's date parser tokenizes it through its general grammar (its
+ * keywords, its legacy forms), a measurable part of a triggered heartbeat's exchange. Any other
+ * text goes to Date.parse, and the answer is the same for every text (test/unit/formats.test.ts).
+ */
+export function dateTimeMs(text: string): number {
+  const length = text.length;
+  if (
+    (length !== 20 && length !== 24) ||
+    text.charCodeAt(10) !== 84 ||
+    text.charCodeAt(length - 1) !== 90 ||
+    !validDate(text) ||
+    text.charCodeAt(13) !== 58 ||
+    text.charCodeAt(16) !== 58
+  )
+    return Date.parse(text);
+  const century = twoDigits(text, 0);
+  const hour = twoDigits(text, 11);
+  const minute = twoDigits(text, 14);
+  const second = twoDigits(text, 17);
+  let ms = 0;
+  if (length === 24) {
+    const hundreds = text.charCodeAt(20) - 48;
+    const rest = twoDigits(text, 21);
+    if (text.charCodeAt(19) !== 46 || hundreds < 0 || hundreds > 9 || rest < 0) return Date.parse(text);
+    ms = hundreds * 100 + rest;
+  }
+  // Date.UTC reads years 0-99 as 1900-1999; Date.parse refuses 24:00 with minutes or seconds.
+  if (century === 0 || hour > 23 || minute > 59 || second > 59) return Date.parse(text);
+  const year = century * 100 + twoDigits(text, 2);
+  return Date.UTC(year, twoDigits(text, 5) - 1, twoDigits(text, 8), hour, minute, second, ms);
+}
