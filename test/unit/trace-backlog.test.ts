@@ -30,44 +30,55 @@ const header = fc.option(
   { nil: undefined },
 );
 
-const frame: fc.Arbitrary<FrameEvent> = fc
-  .record({ direction: fc.constantFrom('in', 'out') as fc.Arbitrary<'in' | 'out'>, text: anyString, header })
-  .map(({ direction, text, header }) => (header ? { direction, text, header } : { direction, text }));
+/** A noted frame whose text comes from `text`. */
+function notedWith(text: fc.Arbitrary<string>, at: fc.Arbitrary<number>): fc.Arbitrary<NotedFrame> {
+  const frame: fc.Arbitrary<FrameEvent> = fc
+    .record({ direction: fc.constantFrom('in', 'out') as fc.Arbitrary<'in' | 'out'>, text, header })
+    .map(({ direction, text, header }) => (header ? { direction, text, header } : { direction, text }));
+  return fc.record({ frame, at });
+}
 
-const noted: fc.Arbitrary<NotedFrame> = fc.record({
-  frame,
-  at: fc.oneof(fc.integer({ min: 0, max: 2 ** 45 }), fc.double({ noNaN: true })),
-});
+type Step = { push: NotedFrame } | { take: number };
+
+/**
+ * Runs `steps` on a new backlog: every frame must come back as noted, in order, and the counts the
+ * trace's bounds read must follow (after every step, or once at the end).
+ */
+function replay(steps: Step[], checkEveryStep: boolean): void {
+  const backlog = new TraceBacklog();
+  const expected: NotedFrame[] = [];
+  const got: NotedFrame[] = [];
+  const checkCounts = (): void => {
+    const held = expected.slice(got.length);
+    expect(backlog.length).toBe(held.length);
+    expect(backlog.textLength).toBe(held.reduce((sum, n) => sum + n.frame.text.length, 0));
+    expect(backlog.oldestAt).toBe(held[0]?.at);
+  };
+  for (const step of steps) {
+    if ('push' in step) {
+      backlog.push(step.push.frame, step.push.at);
+      expected.push(step.push);
+    } else got.push(...backlog.take(step.take));
+    if (checkEveryStep) checkCounts();
+  }
+  checkCounts();
+  got.push(...backlog.takeAll());
+  expect(got).toEqual(expected);
+  expect(backlog.length).toBe(0);
+}
 
 describe('TraceBacklog', () => {
   it('gives every frame back as noted, in order, across takes of any size', () => {
+    const noted = notedWith(
+      anyString,
+      fc.oneof(fc.integer({ min: 0, max: 2 ** 45 }), fc.double({ noNaN: true })),
+    );
+    const step: fc.Arbitrary<Step> = fc.oneof(
+      noted.map((n) => ({ push: n })),
+      fc.nat(400).map((take) => ({ take })),
+    );
     fc.assert(
-      fc.property(
-        fc.array(
-          fc.oneof(
-            noted.map((n) => ({ push: n })),
-            fc.nat(400).map((take) => ({ take })),
-          ),
-        ),
-        (steps) => {
-          const backlog = new TraceBacklog();
-          const expected: NotedFrame[] = [];
-          const got: NotedFrame[] = [];
-          for (const step of steps) {
-            if ('push' in step) {
-              backlog.push(step.push.frame, step.push.at);
-              expected.push(step.push);
-            } else got.push(...backlog.take(step.take));
-            const held = expected.slice(got.length);
-            expect(backlog.length).toBe(held.length);
-            expect(backlog.textLength).toBe(held.reduce((sum, n) => sum + n.frame.text.length, 0));
-            expect(backlog.oldestAt).toBe(held[0]?.at);
-          }
-          got.push(...backlog.takeAll());
-          expect(got).toEqual(expected);
-          expect(backlog.length).toBe(0);
-        },
-      ),
+      fc.property(fc.array(step), (steps) => replay(steps, true)),
       { numRuns: 300 },
     );
   });
@@ -79,43 +90,15 @@ describe('TraceBacklog', () => {
       { weight: 1, arbitrary: fc.nat(40_000).map((n) => 'x'.repeat(n)) },
       { weight: 1, arbitrary: fc.string({ unit: 'binary', minLength: 1_000, maxLength: 5_000 }) },
     );
-    const big: fc.Arbitrary<NotedFrame> = fc.record({
-      frame: fc
-        .record({
-          direction: fc.constantFrom('in', 'out') as fc.Arbitrary<'in' | 'out'>,
-          text: sized,
-          header,
-        })
-        .map(({ direction, text, header }) => (header ? { direction, text, header } : { direction, text })),
-      at: fc.integer({ min: 0, max: 2 ** 45 }),
-    });
+    const step: fc.Arbitrary<Step> = fc.oneof(
+      {
+        weight: 6,
+        arbitrary: notedWith(sized, fc.integer({ min: 0, max: 2 ** 45 })).map((n) => ({ push: n })),
+      },
+      { weight: 1, arbitrary: fc.nat(100_000).map((take) => ({ take })) },
+    );
     fc.assert(
-      fc.property(
-        fc.array(
-          fc.oneof(
-            { weight: 6, arbitrary: big.map((n) => ({ push: n })) },
-            { weight: 1, arbitrary: fc.nat(100_000).map((take) => ({ take })) },
-          ),
-          { maxLength: 300 },
-        ),
-        (steps) => {
-          const backlog = new TraceBacklog();
-          const expected: NotedFrame[] = [];
-          const got: NotedFrame[] = [];
-          for (const step of steps) {
-            if ('push' in step) {
-              backlog.push(step.push.frame, step.push.at);
-              expected.push(step.push);
-            } else got.push(...backlog.take(step.take));
-          }
-          const held = expected.slice(got.length);
-          expect(backlog.length).toBe(held.length);
-          expect(backlog.textLength).toBe(held.reduce((sum, n) => sum + n.frame.text.length, 0));
-          expect(backlog.oldestAt).toBe(held[0]?.at);
-          got.push(...backlog.takeAll());
-          expect(got).toEqual(expected);
-        },
-      ),
+      fc.property(fc.array(step, { maxLength: 300 }), (steps) => replay(steps, false)),
       { numRuns: 40 },
     );
   });
