@@ -989,10 +989,6 @@ function clip(text: string): string {
 }
 
 /**
- * The last `size` ids added, oldest forgotten first: a ring beside the set, so adding one (three
- * times per exchange) allocates nothing. An id added again keeps its first place in the ring.
- */
-/**
  * The last `size` ids, for a question asked only once something is already wrong (an answer to no
  * call in flight): remembering one costs a store, asking a scan. A set would hash every id of every
  * exchange (our CALLs and their answers) and churn as the oldest leave, for a lookup that a
@@ -1006,32 +1002,41 @@ class IdRing {
     this.ring = new Array<string | undefined>(size).fill(undefined);
   }
 
-  add(id: string): void {
+  /** Remembers `id`; returns the id forgotten to make room, if any. */
+  add(id: string): string | undefined {
+    const forgotten = this.ring[this.next];
     this.ring[this.next] = id;
     this.next = (this.next + 1) % this.ring.length;
+    return forgotten;
   }
 
   has(id: string): boolean {
     return this.ring.includes(id);
   }
+
+  clear(): void {
+    this.ring.fill(undefined);
+    this.next = 0;
+  }
 }
 
-/** The last `size` distinct ids, for a question asked of every frame (a central-system CALL's id). */
+/**
+ * The last `size` ids added, oldest forgotten first, for a question asked of every central-system
+ * CALL (its id reused?): a set, and a ring that says which id to forget, so adding one allocates
+ * nothing. An id added again keeps its first place in the ring.
+ */
 class RecentIds {
   private readonly ids = new Set<string>();
-  private readonly ring: Array<string | undefined>;
-  private next = 0;
+  private readonly ring: IdRing;
 
   constructor(size: number) {
-    this.ring = new Array<string | undefined>(size).fill(undefined);
+    this.ring = new IdRing(size);
   }
 
   add(id: string): void {
     if (this.ids.has(id)) return;
-    const oldest = this.ring[this.next];
-    if (oldest !== undefined) this.ids.delete(oldest);
-    this.ring[this.next] = id;
-    this.next = (this.next + 1) % this.ring.length;
+    const forgotten = this.ring.add(id);
+    if (forgotten !== undefined) this.ids.delete(forgotten);
     this.ids.add(id);
   }
 
@@ -1041,7 +1046,6 @@ class RecentIds {
 
   clear(): void {
     this.ids.clear();
-    this.ring.fill(undefined);
-    this.next = 0;
+    this.ring.clear();
   }
 }
