@@ -16,6 +16,11 @@ export function twoDigits(text: string, at: number): number {
   return tens >= 0 && tens <= 9 && ones >= 0 && ones <= 9 ? tens * 10 + ones : -1;
 }
 
+/** The days of `month` (1-12) in `year`. */
+function daysIn(year: number, month: number): number {
+  return month === 2 && isLeapYear(year) ? 29 : (DAYS_IN_MONTH[month] ?? 0);
+}
+
 /** `YYYY-MM-DD`, a real day of a real month. */
 export function validDate(text: string): boolean {
   const century = twoDigits(text, 0);
@@ -25,8 +30,7 @@ export function validDate(text: string): boolean {
   if (century < 0 || yearOfCentury < 0 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45)
     return false;
   if (month < 1 || month > 12 || day < 1) return false;
-  const year = century * 100 + yearOfCentury;
-  return day <= (month === 2 && isLeapYear(year) ? 29 : (DAYS_IN_MONTH[month] ?? 0));
+  return day <= daysIn(century * 100 + yearOfCentury, month);
 }
 
 /**
@@ -38,28 +42,47 @@ export function validDate(text: string): boolean {
  */
 export function dateTimeMs(text: string): number {
   const length = text.length;
+  // The shape: dashes, 'T', colons, the fraction's dot, 'Z'.
   if (
     (length !== 20 && length !== 24) ||
+    text.charCodeAt(4) !== 45 ||
+    text.charCodeAt(7) !== 45 ||
     text.charCodeAt(10) !== 84 ||
-    text.charCodeAt(length - 1) !== 90 ||
-    !validDate(text) ||
     text.charCodeAt(13) !== 58 ||
-    text.charCodeAt(16) !== 58
+    text.charCodeAt(16) !== 58 ||
+    (length === 24 && text.charCodeAt(19) !== 46) ||
+    text.charCodeAt(length - 1) !== 90
   )
     return Date.parse(text);
   const century = twoDigits(text, 0);
+  const yearOfCentury = twoDigits(text, 2);
+  const month = twoDigits(text, 5);
+  const day = twoDigits(text, 8);
   const hour = twoDigits(text, 11);
   const minute = twoDigits(text, 14);
   const second = twoDigits(text, 17);
-  let ms = 0;
-  if (length === 24) {
-    const hundreds = text.charCodeAt(20) - 48;
-    const rest = twoDigits(text, 21);
-    if (text.charCodeAt(19) !== 46 || hundreds < 0 || hundreds > 9 || rest < 0) return Date.parse(text);
-    ms = hundreds * 100 + rest;
-  }
-  // Date.UTC reads years 0-99 as 1900-1999; Date.parse refuses 24:00 with minutes or seconds.
-  if (century === 0 || hour > 23 || minute > 59 || second > 59) return Date.parse(text);
-  const year = century * 100 + twoDigits(text, 2);
-  return Date.UTC(year, twoDigits(text, 5) - 1, twoDigits(text, 8), hour, minute, second, ms);
+  const hundreds = length === 24 ? text.charCodeAt(20) - 48 : 0;
+  const rest = length === 24 ? twoDigits(text, 21) : 0;
+  // twoDigits is -1 for anything but two digits. Date.UTC reads years 0-99 as 1900-1999, and
+  // Date.parse refuses 24:00 with minutes or seconds.
+  if (
+    century <= 0 ||
+    yearOfCentury < 0 ||
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    hour < 0 ||
+    hour > 23 ||
+    minute < 0 ||
+    minute > 59 ||
+    second < 0 ||
+    second > 59 ||
+    hundreds < 0 ||
+    hundreds > 9 ||
+    rest < 0
+  )
+    return Date.parse(text);
+  const year = century * 100 + yearOfCentury;
+  if (day > daysIn(year, month)) return Date.parse(text);
+  return Date.UTC(year, month - 1, day, hour, minute, second, hundreds * 100 + rest);
 }

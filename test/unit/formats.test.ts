@@ -176,6 +176,23 @@ describe('dateTimeMs', () => {
     });
   });
 
+  it('reads a UTC form with one character changed as Date.parse does (a sign, a letter, a space)', () => {
+    const changed = fc.tuple(
+      fc.constantFrom('2026-11-30T15:50:06Z', '2024-02-29T23:59:59.999Z', '0100-01-01T00:00:00.000Z'),
+      fc.nat(),
+      fc.constantFrom('a', '-', '+', ' ', '.', ':', 'T', 'Z', '٣', '0', '9'),
+    );
+    fc.assert(
+      fc.property(changed, ([text, at, char]) => {
+        const i = at % text.length;
+        sameAsDateParse(text.slice(0, i) + char + text.slice(i + 1));
+      }),
+      { numRuns: RUNS, seed: SEED },
+    );
+    sameAsDateParse('2026-11-30Ta1:00:00Z');
+    sameAsDateParse('2026-11-30T10:00:-1Z');
+  });
+
   it('reads the UTC forms central systems write, at the edges of the calendar and the clock', () => {
     const utc = fc
       .tuple(
