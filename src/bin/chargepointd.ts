@@ -1,14 +1,17 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=1 --optimize-for-size --no-lazy-feedback-allocation --interrupt-budget=16384
-// The flags above are part of the product: a small young generation, one V8 helper thread and a
-// heap tuned for size (V8 grows it less and compacts it more) keep the resident size of a
-// long-running daemon low on a 512 MB board (some 3 MB less after boot than without
-// --optimize-for-size), at no measurable cost in call latency for a process that handles a few
-// messages a second (the boot pays some 8 ms of CPU for the extra collections). A function's
-// feedback (its inline caches) comes with its first call, so the first session after boot runs
-// code the warm-ups have already shaped. V8 moves a function to faster code each time it has run
-// the interrupt budget's worth of its own bytecode: a message crosses many small functions here,
-// and with the default budget (66 KB) each stayed interpreted for its first thousand-odd messages
-// and unoptimized for thousands more; a quarter of it tiers them up in a quarter of the messages.
+#!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=1 --no-lazy-feedback-allocation --interrupt-budget=16384 --max-inlined-bytecode-size-cumulative=460
+// The flags above are part of the product. A small young generation and one V8 helper thread keep
+// the resident size of a long-running daemon low on a 512 MB board. A function's feedback (its
+// inline caches) comes with its first call, so the first session after boot runs code the
+// warm-ups have already shaped. V8 moves a function to faster code each time it has run the
+// interrupt budget's worth of its own bytecode: a message crosses many small functions here, and
+// with the default budget (66 KB) each stayed interpreted for its first thousand-odd messages and
+// unoptimized for thousands more; a quarter of it tiers them up in a quarter of the messages.
+// Each of those optimizations is compiled on the helper thread, and while a new kind of message
+// tiers up that thread used as much CPU as the main one (some 100 ms per 1,000 exchanges): CPU
+// the central system or the main thread wait for on a small board. Half of V8's inlining budget
+// per optimized function cuts that by a quarter to a third. No --optimize-for-size: its
+// memory-reducing collections threw optimized code away (its embedded objects died) in the middle
+// of a burst of calls, to be compiled again, and it no longer saves resident size.
 // The line stays under 256 bytes, the kernel's limit for `#!` (128 before Linux 5.1). Run it as
 // an executable so the flags apply.
 import { EXIT, runDaemon } from '../daemon.js';

@@ -54,18 +54,21 @@ describe('start-up cost', () => {
       1,
     )[0];
     const flags = shebang?.split(/\s+/).filter((word) => word.startsWith('--'));
-    // A heap tuned for size is some 3 MB less after boot (issue 8: RSS within floor + 10 MB); a
-    // function's feedback (its inline caches) from its first call, not its eighth, makes the first
-    // session after boot run warm code (bench: first start 1.9x -> 1.5x the durable floor, first
-    // stop 2.45x -> 1.84x, medians of 8 runs) for ~0.5 MB and ~0.05x of the boot; a quarter of
-    // V8's interrupt budget tiers the message path up in a quarter of the messages (TriggerMessage
-    // in the first 1,000 after boot: about 1.5x -> 1.2x the floor) for another ~0.5 MB.
+    // A function's feedback (its inline caches) from its first call, not its eighth, makes the
+    // first session after boot run warm code (bench: first start 1.9x -> 1.5x the durable floor,
+    // first stop 2.45x -> 1.84x, medians of 8 runs) for ~0.5 MB and ~0.05x of the boot; a quarter
+    // of V8's interrupt budget tiers the message path up in a quarter of the messages
+    // (TriggerMessage in the first 1,000 after boot: about 1.5x -> 1.2x the floor) for another
+    // ~0.5 MB; half of V8's inlining budget per optimized function takes a quarter to a third off
+    // the helper thread's compiling while a new kind of message tiers up. --optimize-for-size is
+    // gone: its memory-reducing collections deoptimized the message path mid-burst, and the
+    // resident size after boot is the same without it (62.1-62.7 MB either way).
     expect(flags).toEqual([
       '--max-semi-space-size=1',
       '--v8-pool-size=1',
-      '--optimize-for-size',
       '--no-lazy-feedback-allocation',
       '--interrupt-budget=16384',
+      '--max-inlined-bytecode-size-cumulative=460',
     ]);
     // The kernel reads at most 256 bytes of a `#!` line (128 before Linux 5.1).
     expect(shebang?.length).toBeLessThan(256);
