@@ -62,9 +62,9 @@ describe('start-up cost', () => {
     // ~0.5 MB; a quarter of V8's inlining budget per optimized function takes a quarter to a half
     // off the helper thread's compiling while a new kind of message tiers up (first-1,000 p50s,
     // medians of 8 paired bench runs: TriggerMessage 1.42x -> 1.23x the floor, GetConfiguration
-    // 1.43x -> 1.36x, against half the budget). --optimize-for-size is
-    // gone: its memory-reducing collections deoptimized the message path mid-burst, and the
-    // resident size after boot is the same without it (62.1-62.7 MB either way).
+    // 1.43x -> 1.36x, against half the budget). --optimize-for-size is gone: its
+    // memory-reducing collections deoptimized the message path mid-burst, and the resident size
+    // after boot is the same without it (62.1-62.7 MB either way).
     expect(flags).toEqual([
       '--max-semi-space-size=1',
       '--v8-pool-size=1',
