@@ -21,16 +21,24 @@ function daysIn(year: number, month: number): number {
   return month === 2 && isLeapYear(year) ? 29 : (DAYS_IN_MONTH[month] ?? 0);
 }
 
-/** `YYYY-MM-DD`, a real day of a real month. */
-export function validDate(text: string): boolean {
+/**
+ * `YYYY-MM-DD` at the start of `text`, a real day of a real month, as one number
+ * (year * 10000 + month * 100 + day, so nothing is allocated), or -1.
+ */
+function calendarDate(text: string): number {
   const century = twoDigits(text, 0);
   const yearOfCentury = twoDigits(text, 2);
   const month = twoDigits(text, 5);
   const day = twoDigits(text, 8);
-  if (century < 0 || yearOfCentury < 0 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45)
-    return false;
-  if (month < 1 || month > 12 || day < 1) return false;
-  return day <= daysIn(century * 100 + yearOfCentury, month);
+  if (century < 0 || yearOfCentury < 0 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45) return -1;
+  if (month < 1 || month > 12 || day < 1) return -1;
+  const year = century * 100 + yearOfCentury;
+  return day <= daysIn(year, month) ? year * 10000 + month * 100 + day : -1;
+}
+
+/** `YYYY-MM-DD`, a real day of a real month. */
+export function validDate(text: string): boolean {
+  return calendarDate(text) >= 0;
 }
 
 /**
@@ -54,23 +62,16 @@ export function dateTimeMs(text: string): number {
     text.charCodeAt(length - 1) !== 90
   )
     return Date.parse(text);
-  const century = twoDigits(text, 0);
-  const yearOfCentury = twoDigits(text, 2);
-  const month = twoDigits(text, 5);
-  const day = twoDigits(text, 8);
+  const date = calendarDate(text);
   const hour = twoDigits(text, 11);
   const minute = twoDigits(text, 14);
   const second = twoDigits(text, 17);
   const hundreds = length === 24 ? text.charCodeAt(20) - 48 : 0;
   const rest = length === 24 ? twoDigits(text, 21) : 0;
-  // twoDigits is -1 for anything but two digits. Date.UTC reads years 0-99 as 1900-1999, and
-  // Date.parse refuses 24:00 with minutes or seconds.
+  // twoDigits is -1 for anything but two digits. Date.UTC reads years 0-99 as 1900-1999 (so a
+  // year from 100 on: a date from 1000000), and Date.parse refuses 24:00 with minutes or seconds.
   if (
-    century <= 0 ||
-    yearOfCentury < 0 ||
-    month < 1 ||
-    month > 12 ||
-    day < 1 ||
+    date < 1_000_000 ||
     hour < 0 ||
     hour > 23 ||
     minute < 0 ||
@@ -82,7 +83,8 @@ export function dateTimeMs(text: string): number {
     rest < 0
   )
     return Date.parse(text);
-  const year = century * 100 + yearOfCentury;
-  if (day > daysIn(year, month)) return Date.parse(text);
+  const year = Math.floor(date / 10000);
+  const month = Math.floor(date / 100) % 100;
+  const day = date % 100;
   return Date.UTC(year, month - 1, day, hour, minute, second, hundreds * 100 + rest);
 }

@@ -1,9 +1,9 @@
 /**
  * The trace's backlog joins noted frames' strings in batches and builds their events again when
- * they are written: every frame must come back exactly as noted (text, direction, header, time), in order,
- * across takes of any size and across batches (closed by their number of frames, by the size of
- * their texts, or by a take), and the counts the trace's bounds
- * read must follow every push and take.
+ * they are written: every frame must come back exactly as noted (text, direction, header, time),
+ * in order, across takes of any size and across batches (closed by their number of frames, by the
+ * size of their texts, or by a take), and the counts the trace's bounds read must follow every
+ * push and take.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
