@@ -13,7 +13,8 @@ import { parseConfig } from '../src/config/file.js';
 import { silentLogger } from '../src/log.js';
 import { Runtime } from '../src/runtime.js';
 import type { DevCsms } from '../test/csms/server.js';
-import { benchConfig, type Stats, stats } from './bench-compare.js';
+import { benchConfig } from './bench-compare.js';
+import { type Stats, stats } from './bench-figures.js';
 import { benchProfile, STACK_LEVELS } from './bench-smart-charging.js';
 
 export interface LimitEvaluationFigures {

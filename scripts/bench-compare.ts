@@ -15,17 +15,6 @@ import { openStore } from '../src/store/index.js';
 import type { DevCsms } from '../test/csms/server.js';
 import { type Comparable, round3, type Stats, stats } from './bench-figures.js';
 
-export {
-  type Comparable,
-  compare,
-  floorAgainstItself,
-  median,
-  medianStats,
-  type Ratio,
-  type Stats,
-  stats,
-} from './bench-figures.js';
-
 export const CP = 'CP-BENCH-01';
 export const FLOOR_CP = 'CP-FLOOR-01';
 const DURABLE_FLOOR_CP = 'CP-DURABLE-FLOOR-01';

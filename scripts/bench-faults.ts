@@ -12,7 +12,8 @@ import type { ConnectorReport } from '../src/cli/api.js';
 import { request } from '../src/cli/client.js';
 import { STOP_BUDGET_MS } from '../src/runtime.js';
 import { DevCsms } from '../test/csms/server.js';
-import { CP, type Stats, spawnDaemon, stats, statusesDone, stopProcess } from './bench-compare.js';
+import { CP, spawnDaemon, statusesDone, stopProcess } from './bench-compare.js';
+import { type Stats, stats } from './bench-figures.js';
 
 const CONNECTOR = 1;
 const LISTED_TAG = 'BENCHLOCAL';

@@ -39,7 +39,7 @@ export interface Comparable {
   /** CPU time of the charge point's main thread when its BootNotification arrived (cpuMs). */
   cpuToBootNotificationMs: number;
   rssAfterBootMb: number;
-  /** The first session of a freshly booted charge point (after SETTLE_MS of idling). */
+  /** The first session of a freshly booted charge point (after the bench's idle second). */
   firstRemoteStartToStartTransactionMs: number;
   firstRemoteStopToStopTransactionMs: number;
   getConfigurationOneKeyMs: Stats;

@@ -12,14 +12,13 @@ import type { DevCsms } from '../test/csms/server.js';
 import {
   CP,
   type DaemonOptions,
-  medianStats,
-  type Stats,
   settle,
   spawnDaemon,
   statusesDone,
   stopProcess,
   timeCalls,
 } from './bench-compare.js';
+import { medianStats, type Stats } from './bench-figures.js';
 
 interface SmartChargingRound {
   getCompositeScheduleDay20ProfilesMs: Stats;

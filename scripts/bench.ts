@@ -22,19 +22,12 @@ import { benchAuthorization } from './bench-auth.js';
 import { benchCertificates } from './bench-certificates.js';
 import { benchLimitEvaluation } from './bench-charging-limit.js';
 import {
-  type Comparable,
   CP,
-  compare,
   type DaemonOptions,
-  floorAgainstItself,
   floorTarget,
   measureRound,
-  median,
-  medianStats,
   oursTarget,
-  type Ratio,
   rssMb,
-  type Stats,
   settle,
   spawnDaemon,
   statusesDone,
@@ -43,15 +36,23 @@ import {
   timeCommits,
 } from './bench-compare.js';
 import { benchUnderFaults, FAULT_FIGURES, FAULT_TARGETS_MS, type FaultFigures } from './bench-faults.js';
+import {
+  type Comparable,
+  compare,
+  floorAgainstItself,
+  median,
+  medianStats,
+  type Ratio,
+  type Stats,
+} from './bench-figures.js';
 import { benchMqttPublish } from './bench-mqtt.js';
 import { BACKLOG_RSS_TARGET_MB, queueDrain, queuedBacklog } from './bench-queue.js';
 import { benchSmartCharging, type SmartChargingFigures } from './bench-smart-charging.js';
 import { benchTransfer, TRANSFER_RSS_TARGET_MB, type TransferFigures } from './bench-transfer.js';
 
 /**
- * Rounds by default. With 3, two runs of the same floor compared as ours is read 0.73x to 1.41x on
- * the cold GetConfiguration p50 and up to 1.40x on TriggerMessage (seven runs); with 7, 0.76x to
- * 1.02x and 0.99x to 1.01x (four runs): a 1.3x target needs the 7.
+ * Rounds by default: with 7, two runs of the same floor agree within a few percent on the hot
+ * calls; with 3 they did not within the 1.3x target (README, Benchmark, gives the figures).
  */
 const DEFAULT_ROUNDS = 7;
 const CALLS = 1000;
