@@ -1,11 +1,12 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=1 --no-lazy-feedback-allocation --interrupt-budget=16384 --max-inlined-bytecode-size-cumulative=230
+#!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=1 --no-lazy-feedback-allocation --interrupt-budget=12288 --max-inlined-bytecode-size-cumulative=230
 // The flags above are part of the product. A small young generation and one V8 helper thread keep
 // the resident size of a long-running daemon low on a 512 MB board. A function's feedback (its
 // inline caches) comes with its first call, so the first session after boot runs code the
 // warm-ups have already shaped. V8 moves a function to faster code each time it has run the
 // interrupt budget's worth of its own bytecode: a message crosses many small functions here, and
 // with the default budget (66 KB) each stayed interpreted for its first thousand-odd messages and
-// unoptimized for thousands more; a quarter of it tiers them up in a quarter of the messages.
+// unoptimized for thousands more; 12 KB (some three sixteenths of it) tiers them up within the
+// first few hundred. Less still (8 KB) compiled more while sessions ran and slowed them.
 // Each of those optimizations is compiled on the helper thread, and while a new kind of message
 // tiers up that thread used as much CPU as the main one (some 100 ms per 1,000 exchanges): CPU
 // the central system or the main thread wait for on a small board. A quarter of V8's inlining
