@@ -6,8 +6,8 @@
 // interrupt budget's worth of its own bytecode: a message crosses many small functions here, and
 // with the default budget (66 KB) each stayed interpreted for its first thousand-odd messages and
 // unoptimized for thousands more; 12 KB (some three sixteenths of it) tiers them up in hundreds
-// (bench: GetConfiguration in the first 1,000 after boot 1.38x the floor with 16 KB, 1.26x with
-// 12 KB). Less still (8 KB) made the sessions' figures worse.
+// (bench: GetConfiguration in the first 1,000 after boot 1.37x the floor with 16 KB, 1.27x with
+// 12 KB). Less still (8 KB) measured the same within the bench's noise.
 // Each of those optimizations is compiled on the helper thread, and while a new kind of message
 // tiers up that thread used as much CPU as the main one (some 100 ms per 1,000 exchanges): CPU
 // the central system or the main thread wait for on a small board. A quarter of V8's inlining

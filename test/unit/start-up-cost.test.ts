@@ -60,14 +60,14 @@ describe('start-up cost', () => {
     // of V8's interrupt budget tiers the message path up in a quarter of the messages
     // (TriggerMessage in the first 1,000 after boot: about 1.5x -> 1.2x the floor) for another
     // ~0.5 MB, and 12 KB rather than that quarter (16 KB) sooner still (GetConfiguration in the
-    // first 1,000: 1.38x -> 1.26x the floor, medians of 12 and 5 bench runs, lower in 5 of 5
-    // paired runs; the sessions' ratios unchanged; +0.3 MB; 8 KB slowed the sessions by about
-    // 0.1x of the durable floor); a quarter of V8's inlining budget per optimized function takes
-    // a quarter to a half off the helper thread's compiling while a new kind of message tiers up
-    // (first-1,000 p50s, medians of 8 paired bench runs: TriggerMessage 1.42x -> 1.23x the floor,
-    // GetConfiguration 1.43x -> 1.36x, against half the budget). --optimize-for-size is gone: its
-    // memory-reducing collections deoptimized the message path mid-burst, and the resident size
-    // after boot is the same without it (62.1-62.7 MB either way).
+    // first 1,000: 1.37x -> 1.27x the floor, medians of 15 and 8 bench runs, lower in each of 4
+    // runs side by side; RemoteStop unchanged at 1.8x the durable floor; +0.5 MB, medians; 8 KB
+    // measured the same within the noise); a quarter of V8's inlining budget per optimized
+    // function takes a quarter to a half off the helper thread's compiling while a new kind of
+    // message tiers up (first-1,000 p50s, medians of 8 paired bench runs: TriggerMessage 1.42x ->
+    // 1.23x the floor, GetConfiguration 1.43x -> 1.36x, against half the budget).
+    // --optimize-for-size is gone: its memory-reducing collections deoptimized the message path
+    // mid-burst, and the resident size after boot is the same without it (62.1-62.7 MB either way).
     expect(flags).toEqual([
       '--max-semi-space-size=1',
       '--v8-pool-size=1',
