@@ -38,7 +38,7 @@ import {
   statusesDone,
   stopProcess,
 } from './bench-compare.js';
-import { benchLock, EXIT_BENCH_BUSY } from './bench-lock.js';
+import { benchRunsAlone } from './bench-lock.js';
 
 /** Valgrind runs the charge point some 20-50 times slower: every wait is long. */
 const WAIT_MS = 300_000;
@@ -148,10 +148,7 @@ function mainThreadInstructions(dir: string, dump: () => void): number {
 }
 
 async function main(): Promise<void> {
-  if (!benchLock('bench-instructions')) {
-    process.exitCode = EXIT_BENCH_BUSY;
-    return;
-  }
+  if (!benchRunsAlone('bench-instructions')) return;
   const { values } = parseArgs({ options: { calls: { type: 'string', default: '1000' } } });
   const calls = Number(values.calls);
   try {

@@ -7,7 +7,7 @@ import { acquireStateLock, StateDirectoryLockedError, type StateLock } from '../
 export const BENCH_LOCK_DIR = join(tmpdir(), 'chargepoint-bench');
 
 /** EX_TEMPFAIL: run it again once the other bench is done. */
-export const EXIT_BENCH_BUSY = 75;
+const EXIT_BENCH_BUSY = 75;
 
 /**
  * Locks taken and not released. A lock nothing refers to is collected, and its connection closed
@@ -42,4 +42,11 @@ export function benchLock(script: string, dir = BENCH_LOCK_DIR): StateLock | und
     );
     return undefined;
   }
+}
+
+/** The bench scripts' first step: false (exit code set, the reason on stderr) while another bench runs. */
+export function benchRunsAlone(script: string): boolean {
+  if (benchLock(script)) return true;
+  process.exitCode = EXIT_BENCH_BUSY;
+  return false;
 }

@@ -45,7 +45,7 @@ import {
   type Ratio,
   type Stats,
 } from './bench-figures.js';
-import { benchLock, EXIT_BENCH_BUSY } from './bench-lock.js';
+import { benchRunsAlone } from './bench-lock.js';
 import { benchMqttPublish } from './bench-mqtt.js';
 import { BACKLOG_RSS_TARGET_MB, queueDrain, queuedBacklog } from './bench-queue.js';
 import { benchSmartCharging, type SmartChargingFigures } from './bench-smart-charging.js';
@@ -246,10 +246,7 @@ async function largeList(csms: DevCsms, url: string, dir: string) {
 }
 
 async function main(): Promise<void> {
-  if (!benchLock('bench')) {
-    process.exitCode = EXIT_BENCH_BUSY;
-    return;
-  }
+  if (!benchRunsAlone('bench')) return;
   const { values } = parseArgs({
     options: {
       rounds: { type: 'string', default: String(DEFAULT_ROUNDS) },

@@ -17,9 +17,15 @@ describe('bench lock', () => {
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('refuses a second bench while one holds the lock, saying why, and takes it once free', () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'bench-lock-')), 'lock');
+  /** A lock directory of the test's own, not the machine's. */
+  function lockDir(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-lock-'));
     dirs.push(dir);
+    return join(dir, 'lock');
+  }
+
+  it('refuses a second bench while one holds the lock, saying why, and takes it once free', () => {
+    const dir = lockDir();
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
 
     const first = benchLock('bench', dir);
@@ -39,8 +45,7 @@ describe('bench lock', () => {
   });
 
   it('holds the lock while the bench runs even when the bench keeps no reference to it', async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'bench-lock-')), 'lock');
-    dirs.push(dir);
+    const dir = lockDir();
     vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
