@@ -89,10 +89,22 @@ function byPriority(a: ChargingProfile, b: ChargingProfile): number {
   return b.id - a.id;
 }
 
+/**
+ * `items` through `fn` into a new array, built by pushing. Not Array.prototype.map: once the caller
+ * is optimized, V8's inlined map makes a holey array where the builtin makes a packed one, and the
+ * code reading these arrays, compiled against the one kind, was thrown back to the interpreter by
+ * the other (deopts, then second compiles, in the first GetCompositeSchedule calls after boot).
+ */
+function mapPacked<T, U>(items: readonly T[], fn: (item: T) => U): U[] {
+  const out: U[] = [];
+  for (const item of items) out.push(fn(item));
+  return out;
+}
+
 function plan(req: CompositeRequest): Plan {
   const ctx = { now: req.now, transaction: req.transaction };
   const place = (profiles: ChargingProfile[]): PlacedProfile[] =>
-    profiles.sort(byPriority).map((p) => placeProfile(p, ctx));
+    mapPacked(profiles.sort(byPriority), (p) => placeProfile(p, ctx));
   const chargePointMax = place(
     req.profiles.filter((p) => p.purpose === 'ChargePointMaxProfile' && p.connectorId === 0),
   );
@@ -119,8 +131,13 @@ function plan(req: CompositeRequest): Plan {
             ),
           );
   }
-  const constants = [...(req.limits ?? [])];
-  constants.push({ limitA: req.electrical.maxCurrentA, source: HARDWARE });
+  // One literal, not a copy and a push: a copy of no limits is an array of small integers to V8,
+  // and pushing the hardware's object into it threw the optimized plan back to the interpreter
+  // (a deopt, then a second compile) in the first GetCompositeSchedule calls after boot.
+  const constants: ConstantLimit[] = [
+    ...(req.limits ?? []),
+    { limitA: req.electrical.maxCurrentA, source: HARDWARE },
+  ];
   constants.sort((a, b) => SOURCE_RANK[a.source.kind] - SOURCE_RANK[b.source.kind]);
   return { charging, chargePointMax, constants, electrical: req.electrical };
 }
@@ -223,8 +240,8 @@ class Sweep {
     to: number,
   ) {
     const follow = (placed: PlacedProfile): Follower => new Follower(placed, from, to);
-    this.charging = plan.charging.map(follow);
-    this.chargePointMax = plan.chargePointMax.map(follow);
+    this.charging = mapPacked(plan.charging, follow);
+    this.chargePointMax = mapPacked(plan.chargePointMax, follow);
     this.chargingLooked = this.charging.length;
     this.chargePointMaxLooked = this.chargePointMax.length;
   }
