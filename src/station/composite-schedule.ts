@@ -131,9 +131,9 @@ function plan(req: CompositeRequest): Plan {
             ),
           );
   }
-  // One literal, not a copy and a push: a copy of no limits is an array of small integers to V8,
-  // and pushing the hardware's object into it threw the optimized plan back to the interpreter
-  // (a deopt, then a second compile) in the first GetCompositeSchedule calls after boot.
+  // One literal, not a copy and a push: V8 gives an empty copy the element kind of small
+  // integers, and pushing the hardware's object into it threw the optimized plan back to the
+  // interpreter (a deopt, then a second compile) in the first GetCompositeSchedule calls after boot.
   const constants: ConstantLimit[] = [
     ...(req.limits ?? []),
     { limitA: req.electrical.maxCurrentA, source: HARDWARE },
