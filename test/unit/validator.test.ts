@@ -218,6 +218,39 @@ describe('schema violations map to the OCPP-J 1.6 CallError codes', () => {
     expect(validateRequest('Reset', { type: 'Medium' })?.message).toBe('/type must be one of Hard, Soft');
   });
 
+  it('counts a maxLength in characters, not UTF-16 units: 20 emoji are a valid idTag, 21 are not', () => {
+    const plug = '\u{1F50C}';
+    expect(validateRequest('Authorize', { idTag: plug.repeat(20) })).toBeUndefined();
+    expect(validateRequest('Authorize', { idTag: `${plug.repeat(19)}ab` })?.message).toBe(
+      '/idTag must NOT have more than 20 characters',
+    );
+    expect(validateRequest('Authorize', { idTag: plug.repeat(21) })?.message).toBe(
+      '/idTag must NOT have more than 20 characters',
+    );
+  });
+
+  it('names the field inside a definition the schema refers to (a validator of its own)', () => {
+    const hash = { hashAlgorithm: 'SHA256', issuerNameHash: 'a', issuerKeyHash: 'b', serialNumber: 'c' };
+    expect(
+      validateRequest('DeleteCertificate', {
+        certificateHashData: { ...hash, issuerNameHash: 'x'.repeat(129) },
+      }),
+    ).toEqual({
+      code: 'PropertyConstraintViolation',
+      message: '/certificateHashData/issuerNameHash must NOT have more than 128 characters',
+    });
+    const { serialNumber: _, ...withoutSerial } = hash;
+    expect(
+      validateResponse('GetInstalledCertificateIds', {
+        status: 'Accepted',
+        certificateHashData: [hash, withoutSerial],
+      }),
+    ).toEqual({
+      code: 'OccurenceConstraintViolation',
+      message: '/certificateHashData/1/serialNumber is required',
+    });
+  });
+
   it('keeps the message short when a peer sends a huge property name', () => {
     const failure = validateRequest('Reset', { type: 'Hard', ['p'.repeat(10_000)]: 1 });
     expect(failure?.code).toBe('FormationViolation');
