@@ -38,6 +38,12 @@ export async function bundlePrograms(): Promise<void> {
     entryNames: '[name]',
     chunkNames: 'chunks/[name]-[hash]',
     sourcemap: 'linked',
+    // V8 keeps a script's source text for as long as the process runs (it compiles each function
+    // from it on first call), in the daemon's heap: indentation, line breaks and comments were a
+    // third of it. Without them the daemon is 0.3-0.4 MB smaller after boot. Names stay (no
+    // identifier minification), so a stack trace still names every function, and the source map
+    // gives the TypeScript line of a position.
+    minifyWhitespace: true,
     logLevel: 'warning',
   });
   if (result.errors.length > 0) throw new Error(`bundle: ${result.errors.length} errors`);

@@ -60,9 +60,10 @@ beforeAll(async () => {
     // The daemon's bundle (scripts/bundle.ts) holds the Runtime.
     const runtime = join(dir, 'dist/src/bin/chargepointd.js');
     const code = readFileSync(runtime, 'utf8');
-    const start = 'static async start(opts) {';
+    // The bundle is minified (no whitespace), names kept.
+    const start = 'static async start(opts){';
     expect(code).toContain(start);
-    writeFileSync(runtime, code.replace(start, `${start} throw new Error('this release crashes at start');`));
+    writeFileSync(runtime, code.replace(start, `${start}throw new Error('this release crashes at start');`));
   });
   // The timer's systemctl: records what it is asked; the service is running, not failed.
   mkdirSync(join(work, 'bin'));
