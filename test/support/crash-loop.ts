@@ -164,7 +164,10 @@ export class CrashRun {
           if (plan === 'list') await this.localListUpdate(life);
           if (plan === 'offline') await this.offlineSession(life, n);
           else {
-            life.killAfterFrames(rng.int(1, 16), 'online session');
+            // Counted on the session's own frames: the security events every boot queues (one per
+            // life, delivered ahead of the session's messages) would otherwise use up the window
+            // before the card, and a run of short lives would start hardly any transaction.
+            life.killAfterFrames(rng.int(1, 16), 'online session', securityEventFrames());
             await this.onlineSession(life, n);
           }
         }
@@ -370,6 +373,19 @@ export class CrashRun {
   }
 }
 
+/** A predicate for the frames of SecurityEventNotification calls and of the answers to them. */
+function securityEventFrames(): (r: FrameRecord) => boolean {
+  const ids = new Set<string>();
+  return ({ message }) => {
+    if (message?.type === 'call') {
+      if (message.action !== 'SecurityEventNotification') return false;
+      ids.add(message.id);
+      return true;
+    }
+    return message !== undefined && ids.has(message.id);
+  };
+}
+
 /** The cards of local list version `v`: one to five, named after the version. */
 export function listEntries(v: number): string[] {
   return Array.from({ length: (v % 5) + 1 }, (_, i) => `LL${v}-${i}`);
@@ -400,12 +416,12 @@ export class DaemonLife {
     child.kill('SIGKILL');
   }
 
-  /** SIGKILL as the n-th frame from or to this charge point is recorded. */
-  killAfterFrames(n: number, phase: string): void {
+  /** SIGKILL as the n-th frame from or to this charge point is recorded, not counting `skip`'s. */
+  killAfterFrames(n: number, phase: string, skip: (r: FrameRecord) => boolean = () => false): void {
     const { csms, cp } = this.run;
     let seen = 0;
     const onFrame = (r: FrameRecord) => {
-      if (r.chargePointId !== cp || ++seen < n) return;
+      if (r.chargePointId !== cp || skip(r) || ++seen < n) return;
       const what = r.message?.type === 'call' ? r.message.action : r.message?.type;
       this.kill(`${phase}, frame ${n} (${r.direction} ${what})`);
       detach();
